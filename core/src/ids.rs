@@ -1,0 +1,136 @@
+//! Document ids: 16 bytes rendered with bs58, as automerge-repo does.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::str::FromStr;
+
+/// The id of one Automerge document: 16 bytes, shown as base58.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct DocumentId([u8; 16]);
+
+impl DocumentId {
+    /// A fresh random id (uuid v4).
+    pub fn random() -> Self {
+        DocumentId(*uuid::Uuid::new_v4().as_bytes())
+    }
+
+    /// A fresh id from caller-supplied randomness (deterministic simulation).
+    pub fn from_rng(rng: &mut impl rand::RngCore) -> Self {
+        let mut b = [0u8; 16];
+        rng.fill_bytes(&mut b);
+        // Mark as uuid v4 so ids look the same whichever way they were made.
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        DocumentId(b)
+    }
+
+    /// The deterministic id of a singleton document (for example the thermometer of one
+    /// pupil in one month): every device computes the same id offline.
+    pub fn derived(parts: &[&str]) -> Self {
+        let mut h = Sha256::new();
+        h.update(b"omkijken/doc-id/v1");
+        for p in parts {
+            h.update((p.len() as u64).to_le_bytes());
+            h.update(p.as_bytes());
+        }
+        let d = h.finalize();
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&d[..16]);
+        DocumentId(b)
+    }
+
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
+    /// From raw bytes.
+    pub fn from_bytes(b: [u8; 16]) -> Self {
+        DocumentId(b)
+    }
+}
+
+impl fmt::Display for DocumentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&bs58::encode(&self.0).into_string())
+    }
+}
+
+impl fmt::Debug for DocumentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DocumentId({self})")
+    }
+}
+
+/// A string that is not a document id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a document id")]
+pub struct BadDocumentId;
+
+impl FromStr for DocumentId {
+    type Err = BadDocumentId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let v = bs58::decode(s).into_vec().map_err(|_| BadDocumentId)?;
+        let b: [u8; 16] = v.try_into().map_err(|_| BadDocumentId)?;
+        Ok(DocumentId(b))
+    }
+}
+
+impl From<DocumentId> for String {
+    fn from(d: DocumentId) -> String {
+        d.to_string()
+    }
+}
+
+impl TryFrom<String> for DocumentId {
+    type Error = BadDocumentId;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+/// A random 16-byte Automerge actor id for a device.
+pub fn random_actor() -> automerge::ActorId {
+    automerge::ActorId::from(*uuid::Uuid::new_v4().as_bytes())
+}
+
+/// Hex heads, as stored and sent in catalog entries.
+pub fn heads_to_hex(heads: &[automerge::ChangeHash]) -> Vec<String> {
+    let mut v: Vec<String> = heads.iter().map(|h| h.to_string()).collect();
+    v.sort();
+    v
+}
+
+/// Parse hex heads; None if any is malformed.
+pub fn heads_from_hex(heads: &[String]) -> Option<Vec<automerge::ChangeHash>> {
+    heads.iter().map(|h| h.parse().ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_round_trips_through_base58() {
+        let id = DocumentId::random();
+        let s = id.to_string();
+        assert_eq!(s.parse::<DocumentId>().unwrap(), id);
+        assert!("not-an-id!".parse::<DocumentId>().is_err());
+    }
+
+    #[test]
+    fn derived_ids_are_stable_and_distinct() {
+        let a = DocumentId::derived(&["thermometer", "school", "p1", "2026-11"]);
+        let b = DocumentId::derived(&["thermometer", "school", "p1", "2026-11"]);
+        let c = DocumentId::derived(&["thermometer", "school", "p1", "2026-12"]);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        // length-prefixed: "ab"+"c" differs from "a"+"bc"
+        assert_ne!(
+            DocumentId::derived(&["ab", "c"]),
+            DocumentId::derived(&["a", "bc"])
+        );
+    }
+}

@@ -1,0 +1,20 @@
+//! Omkijken core: care records as Automerge documents, the access rules, the encrypted
+//! local store with its projections, and the sans-io sync engine.
+//!
+//! Feature `client` adds the tokio WebSocket transport that devices use.
+
+pub mod access;
+pub mod defaults;
+pub mod doc;
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod store;
+pub mod sync;
+
+pub use access::{Access, access};
+pub use doc::AccessFields;
+pub use error::{Error, OpenError, Result};
+pub use ids::DocumentId;
+pub use model::{Header, Kind};
+pub use store::Store;

@@ -1,0 +1,136 @@
+//! Care records as Automerge documents.
+//!
+//! Every document has the same root layout:
+//! - `header`: the immutable [`Header`] (kind, school, pupil, author, created_at, schema);
+//! - `record`: the typed record of its kind, mapped with autosurgeon.
+//!
+//! Readers tolerate unknown fields and missing optional ones; schema changes are additive.
+
+pub mod conversation;
+pub mod roster;
+pub mod signal;
+pub mod thermometer;
+
+pub use conversation::{Agreement, Conversation, ConversationStatus, Visibility};
+pub use roster::{AgeBand, Group, Pupil, Role, Roster, Staff};
+pub use signal::{
+    FollowUp, FollowUpKind, Interpretation, Signal, SignalContext, Source, SourceKind,
+};
+pub use thermometer::{ThermometerEntry, ThermometerMonth};
+
+use autosurgeon::{Hydrate, Reconcile};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// The schema version written into new headers.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// The kinds of document (DESIGN.md, "Documents").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// The school's roster; written by the server only.
+    Roster,
+    /// A kindgesprek.
+    Conversation,
+    /// A signaal.
+    Signal,
+    /// A meldcode case.
+    Case,
+    /// The thermometer entries of one pupil in one month.
+    Thermometer,
+    /// An excursion (buitenschoolse activiteit).
+    Excursion,
+}
+
+impl Kind {
+    /// All kinds.
+    pub const ALL: [Kind; 6] = [
+        Kind::Roster,
+        Kind::Conversation,
+        Kind::Signal,
+        Kind::Case,
+        Kind::Thermometer,
+        Kind::Excursion,
+    ];
+
+    /// The stable name used in documents, the database and frames.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Roster => "roster",
+            Kind::Conversation => "conversation",
+            Kind::Signal => "signal",
+            Kind::Case => "case",
+            Kind::Thermometer => "thermometer",
+            Kind::Excursion => "excursion",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Kind {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| crate::Error::Invalid("unknown document kind".into()))
+    }
+}
+
+/// The immutable header every document carries. The server keeps a copy in its catalog so
+/// access can be decided without opening the document.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
+pub struct Header {
+    /// Document kind, as [`Kind::as_str`].
+    pub kind: String,
+    /// School id.
+    pub school: String,
+    /// Pseudonymous pupil id, for documents bound to one pupil.
+    pub pupil: Option<String>,
+    /// Staff id of the author ("system" for singleton and server documents).
+    pub author: String,
+    /// Creation time, unix milliseconds.
+    pub created_at: i64,
+    /// Schema version of the record when created.
+    pub schema: u64,
+}
+
+impl Header {
+    /// The parsed kind.
+    pub fn kind(&self) -> crate::Result<Kind> {
+        self.kind.parse()
+    }
+}
+
+/// A typed record stored in the `record` key of a document.
+pub trait Record: Hydrate + Reconcile + Clone + fmt::Debug {
+    /// The kind of document holding this record.
+    const KIND: Kind;
+}
+
+/// Check that a string is a civil date `YYYY-MM-DD`.
+pub fn check_date(field: &str, s: &str) -> crate::Result<()> {
+    s.parse::<jiff::civil::Date>()
+        .map(|_| ())
+        .map_err(|_| crate::Error::Invalid(format!("{field} must be a date YYYY-MM-DD")))
+}
+
+/// Check that a string is a month `YYYY-MM`.
+pub fn check_month(s: &str) -> crate::Result<()> {
+    check_date("month", &format!("{s}-01"))
+}
+
+/// The month (`YYYY-MM`) of a unix-millisecond time, in the Dutch time zone.
+pub fn month_of(at_ms: i64) -> String {
+    let ts = jiff::Timestamp::from_millisecond(at_ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let tz = jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap_or(jiff::tz::TimeZone::UTC);
+    let d = ts.to_zoned(tz).date();
+    format!("{:04}-{:02}", d.year(), d.month())
+}

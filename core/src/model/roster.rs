@@ -1,0 +1,184 @@
+//! The school's roster: pupils, groups, staff and assignments. Written by the server only
+//! (admin import); read-only on devices.
+
+use super::{Kind, Record};
+use autosurgeon::{Hydrate, Reconcile};
+use std::collections::BTreeMap;
+
+/// Roles of staff (DOMAIN.md, "People and roles").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// Mentor / leerkracht.
+    Mentor,
+    /// Vakdocent / begeleider.
+    Teacher,
+    /// Intern begeleider / zorgcoordinator (care team).
+    CareCoordinator,
+    /// Anti-pestcoordinator.
+    AntiBullyingCoordinator,
+    /// Schoolleider / bevoegd gezag.
+    SchoolLeader,
+    /// Beheerder.
+    Admin,
+}
+
+impl Role {
+    /// All roles.
+    pub const ALL: [Role; 6] = [
+        Role::Mentor,
+        Role::Teacher,
+        Role::CareCoordinator,
+        Role::AntiBullyingCoordinator,
+        Role::SchoolLeader,
+        Role::Admin,
+    ];
+    /// Stable name (also used in CSV imports).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Mentor => "mentor",
+            Role::Teacher => "teacher",
+            Role::CareCoordinator => "care_coordinator",
+            Role::AntiBullyingCoordinator => "anti_bullying_coordinator",
+            Role::SchoolLeader => "school_leader",
+            Role::Admin => "admin",
+        }
+    }
+    /// Parse a stable name.
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// Age band: decides the thermometer scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AgeBand {
+    /// Primary, groep 1-4.
+    Po1to4,
+    /// Primary, groep 5-8.
+    Po5to8,
+    /// Secondary and mbo.
+    VoMbo,
+}
+
+impl AgeBand {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgeBand::Po1to4 => "po_1_4",
+            AgeBand::Po5to8 => "po_5_8",
+            AgeBand::VoMbo => "vo_mbo",
+        }
+    }
+    /// Parse a stable name.
+    pub fn parse(s: &str) -> Option<AgeBand> {
+        match s {
+            "po_1_4" => Some(AgeBand::Po1to4),
+            "po_5_8" => Some(AgeBand::Po5to8),
+            "vo_mbo" => Some(AgeBand::VoMbo),
+            _ => None,
+        }
+    }
+}
+
+/// A pupil, by pseudonymous id (never the BSN).
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile)]
+pub struct Pupil {
+    /// Pseudonymous id (e.g. ECK iD).
+    pub id: String,
+    /// Display name shown to staff who may see the pupil.
+    pub display_name: String,
+    /// Group id.
+    pub group: String,
+    /// Age band, see [`AgeBand`].
+    pub age_band: String,
+    /// Still at school.
+    pub active: bool,
+    /// The care team opened a care track (zorgtraject).
+    pub in_care: bool,
+    /// Current mentors (staff ids).
+    #[autosurgeon(missing = "Default::default")]
+    pub mentors: Vec<String>,
+}
+
+/// A group (klas).
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile)]
+pub struct Group {
+    /// Id.
+    pub id: String,
+    /// Name, e.g. "groep 6b".
+    pub name: String,
+    /// Teachers who teach this group (staff ids).
+    #[autosurgeon(missing = "Default::default")]
+    pub teachers: Vec<String>,
+}
+
+/// A staff member.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile)]
+pub struct Staff {
+    /// Id.
+    pub id: String,
+    /// Display name.
+    pub display_name: String,
+    /// Roles, see [`Role`].
+    #[autosurgeon(missing = "Default::default")]
+    pub roles: Vec<String>,
+    /// Aandachtsfunctionaris (meldcode duty).
+    #[autosurgeon(missing = "Default::default")]
+    pub meldcode_duty: bool,
+    /// Still employed; inactive staff have no access.
+    pub active: bool,
+}
+
+impl Staff {
+    /// Whether this staff member holds a role.
+    pub fn has(&self, role: Role) -> bool {
+        self.active && self.roles.iter().any(|r| r == role.as_str())
+    }
+}
+
+/// The roster of one school.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hydrate, Reconcile)]
+pub struct Roster {
+    /// School id.
+    pub school: String,
+    /// Pupils by id.
+    #[autosurgeon(missing = "Default::default")]
+    pub pupils: BTreeMap<String, Pupil>,
+    /// Groups by id.
+    #[autosurgeon(missing = "Default::default")]
+    pub groups: BTreeMap<String, Group>,
+    /// Staff by id.
+    #[autosurgeon(missing = "Default::default")]
+    pub staff: BTreeMap<String, Staff>,
+}
+
+impl Record for Roster {
+    const KIND: Kind = Kind::Roster;
+}
+
+impl Roster {
+    /// A staff member, if active.
+    pub fn active_staff(&self, id: &str) -> Option<&Staff> {
+        self.staff.get(id).filter(|s| s.active)
+    }
+
+    /// Whether `staff` is a current mentor of `pupil`.
+    pub fn is_mentor_of(&self, staff: &str, pupil: &str) -> bool {
+        self.pupils
+            .get(pupil)
+            .is_some_and(|p| p.mentors.iter().any(|m| m == staff))
+    }
+
+    /// Whether `staff` teaches the group of `pupil`.
+    pub fn teaches_pupil(&self, staff: &str, pupil: &str) -> bool {
+        self.pupils
+            .get(pupil)
+            .and_then(|p| self.groups.get(&p.group))
+            .is_some_and(|g| g.teachers.iter().any(|t| t == staff))
+    }
+
+    /// Whether the pupil is in care.
+    pub fn in_care(&self, pupil: &str) -> bool {
+        self.pupils.get(pupil).is_some_and(|p| p.in_care)
+    }
+}

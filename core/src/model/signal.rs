@@ -1,0 +1,182 @@
+//! Signaal: a concern recorded by any staff member, anywhere, offline.
+//!
+//! Facts are kept apart from interpretation. Once shared a signal is append-only: the
+//! original fields never change; corrections and follow-ups are new entries.
+
+use super::{Kind, Record};
+use autosurgeon::{Hydrate, Reconcile};
+
+/// Where the signal was observed.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile)]
+pub struct SignalContext {
+    /// Free-text place, e.g. "busreis Ardennen" (no GPS).
+    pub place: String,
+    /// The excursion document, if it happened on a trip.
+    pub excursion: Option<String>,
+}
+
+/// How the signaller knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// Seen with own eyes.
+    Seen,
+    /// Heard.
+    Heard,
+    /// Told by someone.
+    ToldBy,
+}
+
+impl SourceKind {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Seen => "seen",
+            SourceKind::Heard => "heard",
+            SourceKind::ToldBy => "told_by",
+        }
+    }
+    /// Parse a stable name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "seen" => Some(Self::Seen),
+            "heard" => Some(Self::Heard),
+            "told_by" => Some(Self::ToldBy),
+            _ => None,
+        }
+    }
+}
+
+/// The source of the facts.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile)]
+pub struct Source {
+    /// "seen", "heard" or "told_by".
+    pub kind: String,
+    /// Who told (a role or name as the signaller wrote it), when `told_by`.
+    pub told_by: Option<String>,
+}
+
+/// An interpretation, kept apart from the facts, and whose it is.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile)]
+pub struct Interpretation {
+    /// The interpretation.
+    pub text: String,
+    /// Staff id of whoever interprets.
+    pub by: String,
+}
+
+/// What a follow-up entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowUpKind {
+    /// A follow-up action or note by mentor or care team.
+    FollowUp,
+    /// A correction by the author (the original stays).
+    Correction,
+    /// "Picked up": feedback to the signaller.
+    PickedUp,
+    /// Closed.
+    Closed,
+}
+
+impl FollowUpKind {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FollowUpKind::FollowUp => "follow_up",
+            FollowUpKind::Correction => "correction",
+            FollowUpKind::PickedUp => "picked_up",
+            FollowUpKind::Closed => "closed",
+        }
+    }
+    /// Parse a stable name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "follow_up" => Some(Self::FollowUp),
+            "correction" => Some(Self::Correction),
+            "picked_up" => Some(Self::PickedUp),
+            "closed" => Some(Self::Closed),
+            _ => None,
+        }
+    }
+}
+
+/// An entry appended to a signal.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile)]
+pub struct FollowUp {
+    /// Stable id (concurrent appends both survive).
+    #[key]
+    pub id: String,
+    /// Staff id.
+    pub author: String,
+    /// Unix milliseconds.
+    pub at: i64,
+    /// See [`FollowUpKind`].
+    pub kind: String,
+    /// Text.
+    pub text: String,
+}
+
+/// A signaal.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile)]
+pub struct Signal {
+    /// When it was observed, unix ms.
+    pub observed_at: i64,
+    /// When it was recorded, unix ms.
+    pub recorded_at: i64,
+    /// Where.
+    pub context: SignalContext,
+    /// Category id from the taxonomy (see `defaults::CATEGORIES`).
+    pub category: String,
+    /// 0 notitie, 1 zorg, 2 vermoeden, 3 acuut.
+    pub urgency: u8,
+    /// The facts.
+    pub facts: String,
+    /// Interpretation, kept apart.
+    pub interpretation: Option<Interpretation>,
+    /// Source of the facts.
+    pub source: Source,
+    /// The pupil's own words, verbatim.
+    pub pupil_quote: Option<String>,
+    /// Flag-system rating (groen / geel / rood / zwart) for sexual behaviour, see
+    /// `defaults::FLAGS`.
+    pub flag: Option<String>,
+    /// Once shared, the fields above never change.
+    pub shared: bool,
+    /// Appended entries.
+    #[autosurgeon(missing = "Default::default")]
+    pub follow_ups: Vec<FollowUp>,
+}
+
+impl Record for Signal {
+    const KIND: Kind = Kind::Signal;
+}
+
+impl Signal {
+    /// Whether the part of a signal that is frozen once shared is the same in `other`.
+    pub fn same_original(&self, other: &Signal) -> bool {
+        self.observed_at == other.observed_at
+            && self.recorded_at == other.recorded_at
+            && self.context == other.context
+            && self.category == other.category
+            && self.urgency == other.urgency
+            && self.facts == other.facts
+            && self.interpretation == other.interpretation
+            && self.source == other.source
+            && self.pupil_quote == other.pupil_quote
+            && self.flag == other.flag
+    }
+
+    /// Open until a `closed` entry is appended.
+    pub fn is_open(&self) -> bool {
+        !self
+            .follow_ups
+            .iter()
+            .any(|f| f.kind == FollowUpKind::Closed.as_str())
+    }
+
+    /// Picked up by someone other than the author.
+    pub fn picked_up(&self) -> bool {
+        self.follow_ups
+            .iter()
+            .any(|f| f.kind == FollowUpKind::PickedUp.as_str())
+    }
+}

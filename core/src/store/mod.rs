@@ -1,0 +1,855 @@
+//! The encrypted local store of a device.
+//!
+//! SQLite through rusqlite with SQLCipher. One writer connection behind a mutex plus a small
+//! pool of readers, WAL, so a long write never blocks readers. Per document: the compacted
+//! Automerge bytes plus incremental change chunks, the header, local heads and the heads a
+//! server last acknowledged. Projection tables are updated in the same transaction as the
+//! document bytes, so list screens never load Automerge documents.
+//!
+//! The store is `Clone + Send + Sync`; clones share one database.
+
+mod projection;
+mod queries;
+mod records;
+pub mod schema;
+
+pub use queries::{
+    AttentionItem, AttentionReason, ConversationSummary, SignalFilter, SignalSummary,
+    ThermometerPoint,
+};
+pub use records::{NewSignal, NewThermometerEntry};
+
+use crate::doc::{self, AccessFields};
+use crate::error::OpenError;
+use crate::ids::{self, DocumentId};
+use crate::model::{Header, Kind, Roster};
+use crate::{Error, Result};
+use automerge::{ActorId, Automerge, ChangeHash};
+use rand::{RngCore, SeedableRng};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Chunks kept per document before they are compacted into the snapshot.
+const COMPACT_AFTER_CHUNKS: i64 = 32;
+/// Reader connections kept open.
+const MAX_READERS: usize = 4;
+
+/// A source of time (unix milliseconds), passed in so tests and the simulation control it.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| jiff::Timestamp::now().as_millisecond())
+}
+
+/// Options for opening a store.
+#[derive(Clone)]
+pub struct StoreOptions {
+    /// Time source.
+    pub clock: Clock,
+    /// Seed for ids and the actor id (deterministic simulation); None: OS randomness.
+    pub seed: Option<u64>,
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("seed", &self.seed)
+            .finish()
+    }
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            clock: system_clock(),
+            seed: None,
+        }
+    }
+}
+
+/// Who uses this device: set at enrollment.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Identity {
+    /// School id.
+    pub school: String,
+    /// Staff id of the user.
+    pub user: String,
+}
+
+/// A document whose local heads a server has not acknowledged yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    /// Document.
+    pub id: DocumentId,
+    /// Kind.
+    pub kind: Kind,
+    /// Pupil, if bound to one.
+    pub pupil: Option<String>,
+}
+
+/// A summary of what a document is, without its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentInfo {
+    /// Id.
+    pub id: DocumentId,
+    /// Header.
+    pub header: Header,
+    /// Access-relevant fields.
+    pub fields: AccessFields,
+    /// Local heads.
+    pub heads: Vec<ChangeHash>,
+    /// Heads last acknowledged by a server.
+    pub acked_heads: Option<Vec<ChangeHash>>,
+}
+
+/// A row of the local access log (reads of care content), to be uploaded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AccessLogEntry {
+    /// Local sequence.
+    pub seq: i64,
+    /// Staff id.
+    pub user: String,
+    /// Document.
+    pub doc: DocumentId,
+    /// Kind.
+    pub kind: String,
+    /// Unix ms.
+    pub at: i64,
+}
+
+type Listener = Arc<dyn Fn(&[DocumentId]) + Send + Sync>;
+
+struct Inner {
+    path: PathBuf,
+    raw_key: String,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    clock: Clock,
+    rng: Mutex<rand::rngs::StdRng>,
+    actor: ActorId,
+    roster_cache: RwLock<Option<Arc<Roster>>>,
+    listeners: Mutex<Vec<(u64, Listener)>>,
+    next_listener: AtomicU64,
+    wiped: AtomicBool,
+}
+
+/// The local store. Cheap to clone; safe to share between threads.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+/// Unsubscribes its listener when dropped.
+pub struct Subscription {
+    store: std::sync::Weak<Inner>,
+    id: u64,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(inner) = self.store.upgrade() {
+            inner
+                .listeners
+                .lock()
+                .unwrap()
+                .retain(|(id, _)| *id != self.id);
+        }
+    }
+}
+
+/// SQLCipher raw key from the caller's key bytes: the key from the platform keystore is
+/// random already, so it is used through SHA-256 as a raw key, skipping SQLCipher's
+/// passphrase KDF (which would cost ~100 ms on every connection).
+fn raw_key(key: &[u8]) -> std::result::Result<String, OpenError> {
+    use sha2::Digest;
+    if key.len() < 16 {
+        return Err(OpenError::WeakKey);
+    }
+    let digest = sha2::Sha256::digest(key);
+    Ok(format!("x'{}'", hex::encode(digest)))
+}
+
+fn open_connection(path: &Path, raw_key: &str) -> std::result::Result<Connection, OpenError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    // The key must be the first statement. Quoting: raw_key is x'<hex>' made by us.
+    conn.execute_batch(&format!("PRAGMA key = \"{raw_key}\";"))?;
+    // Reading the schema is what tells a wrong key apart.
+    match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    }) {
+        Ok(_) => {}
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::NotADatabase =>
+        {
+            return Err(OpenError::WrongKeyOrNotAStore);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;
+         PRAGMA secure_delete = ON;",
+    )?;
+    Ok(conn)
+}
+
+impl Store {
+    /// Open (or create) the store at `path` with the encryption key from the platform
+    /// keystore. A wrong key is an error; the file is never deleted or rewritten.
+    pub fn open(path: impl AsRef<Path>, key: &[u8]) -> std::result::Result<Store, OpenError> {
+        Self::open_with(path, key, StoreOptions::default())
+    }
+
+    /// Open with a clock and seed (tests, simulation).
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        key: &[u8],
+        options: StoreOptions,
+    ) -> std::result::Result<Store, OpenError> {
+        let path = path.as_ref().to_path_buf();
+        let raw_key = raw_key(key)?;
+        let mut writer = open_connection(&path, &raw_key)?;
+        let found = schema::version(&writer)?;
+        if found > schema::VERSION {
+            return Err(OpenError::TooNew {
+                found,
+                supported: schema::VERSION,
+            });
+        }
+        schema::migrate_to(&mut writer, schema::VERSION)?;
+        let mut rng = match options.seed {
+            Some(s) => rand::rngs::StdRng::seed_from_u64(s),
+            None => rand::rngs::StdRng::from_os_rng(),
+        };
+        let actor = match meta_get(&writer, "actor")? {
+            Some(hex_actor) => {
+                ActorId::from(hex::decode(hex_actor).map_err(|_| OpenError::WrongKeyOrNotAStore)?)
+            }
+            None => {
+                let mut b = [0u8; 16];
+                rng.fill_bytes(&mut b);
+                let actor = ActorId::from(b);
+                meta_set(&writer, "actor", &hex::encode(actor.to_bytes()))?;
+                actor
+            }
+        };
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path,
+                raw_key,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+                clock: options.clock,
+                rng: Mutex::new(rng),
+                actor,
+                roster_cache: RwLock::new(None),
+                listeners: Mutex::new(Vec::new()),
+                next_listener: AtomicU64::new(1),
+                wiped: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// This device's Automerge actor id (registered with the server at enrollment).
+    pub fn actor(&self) -> &ActorId {
+        &self.inner.actor
+    }
+
+    /// Now, from the store's clock (unix ms).
+    pub fn now(&self) -> i64 {
+        (self.inner.clock)()
+    }
+
+    /// A fresh random document id from the store's randomness.
+    pub fn new_id(&self) -> DocumentId {
+        DocumentId::from_rng(&mut *self.inner.rng.lock().unwrap())
+    }
+
+    fn check_live(&self) -> Result<()> {
+        if self.inner.wiped.load(Ordering::SeqCst) {
+            Err(Error::Revoked)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Run `f` in a read transaction on a reader connection (never blocks on the writer).
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        self.check_live()?;
+        let conn = self.inner.readers.lock().unwrap().pop();
+        let mut conn = match conn {
+            Some(c) => c,
+            None => {
+                open_connection(&self.inner.path, &self.inner.raw_key).map_err(|e| match e {
+                    OpenError::Sqlite(e) => Error::Sqlite(e),
+                    _ => Error::Invalid("store cannot be reopened".into()),
+                })?
+            }
+        };
+        let result = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let r = f(&tx)?;
+            tx.finish()?;
+            Ok(r)
+        })();
+        let mut readers = self.inner.readers.lock().unwrap();
+        if readers.len() < MAX_READERS {
+            readers.push(conn);
+        }
+        result
+    }
+
+    /// Run `f` in an IMMEDIATE write transaction on the one writer connection.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        self.check_live()?;
+        let mut conn = self.inner.writer.lock().unwrap();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let r = f(&tx)?;
+        tx.commit()?;
+        Ok(r)
+    }
+
+    // ---- identity -------------------------------------------------------------------
+
+    /// The enrolled identity, if any.
+    pub fn identity(&self) -> Result<Option<Identity>> {
+        self.read(|tx| Ok(meta_get(tx, "identity")?.and_then(|s| serde_json::from_str(&s).ok())))
+    }
+
+    /// Set the identity (at enrollment).
+    pub fn set_identity(&self, identity: &Identity) -> Result<()> {
+        let s = serde_json::to_string(identity).map_err(|e| Error::Invalid(e.to_string()))?;
+        self.write(|tx| Ok(meta_set(tx, "identity", &s)?))
+    }
+
+    pub(crate) fn require_identity(&self) -> Result<Identity> {
+        self.identity()?.ok_or(Error::NotEnrolled)
+    }
+
+    /// A small key/value setting kept in the encrypted store (sync cursor, token, server url).
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        self.read(|tx| Ok(meta_get(tx, &format!("setting:{key}"))?))
+    }
+
+    /// Set a setting; `None` removes it.
+    pub fn set_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
+        self.write(|tx| {
+            match value {
+                Some(v) => meta_set(tx, &format!("setting:{key}"), v)?,
+                None => {
+                    tx.execute(
+                        "DELETE FROM meta WHERE key = ?1",
+                        [format!("setting:{key}")],
+                    )?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    // ---- roster ---------------------------------------------------------------------
+
+    /// The school's roster as this device holds it (empty if none yet).
+    pub fn roster(&self) -> Result<Arc<Roster>> {
+        if let Some(r) = self.inner.roster_cache.read().unwrap().as_ref() {
+            return Ok(r.clone());
+        }
+        let identity = self.require_identity()?;
+        let id = doc::roster_id(&identity.school);
+        let roster = match self.load(id)? {
+            Some(d) => doc::record::<Roster>(id, &d)?,
+            None => Roster {
+                school: identity.school.clone(),
+                ..Default::default()
+            },
+        };
+        let roster = Arc::new(roster);
+        *self.inner.roster_cache.write().unwrap() = Some(roster.clone());
+        Ok(roster)
+    }
+
+    /// Access of the enrolled user to a document.
+    pub fn access_to(&self, header: &Header, fields: &AccessFields) -> Result<crate::Access> {
+        let identity = self.require_identity()?;
+        Ok(crate::access(
+            &*self.roster()?,
+            &identity.user,
+            header,
+            fields,
+        ))
+    }
+
+    // ---- documents --------------------------------------------------------------------
+
+    /// Load a document, or None.
+    pub fn load(&self, id: DocumentId) -> Result<Option<Automerge>> {
+        self.read(|tx| load_doc(tx, id))
+    }
+
+    /// The saved bytes of a document (for a fresh peer), or None.
+    pub fn document_bytes(&self, id: DocumentId) -> Result<Option<Vec<u8>>> {
+        Ok(self.load(id)?.map(|d| d.save()))
+    }
+
+    /// Header, access fields and heads of a document, without loading it.
+    pub fn info(&self, id: DocumentId) -> Result<Option<DocumentInfo>> {
+        self.read(|tx| info(tx, id))
+    }
+
+    /// All documents held, with their heads.
+    pub fn documents(&self) -> Result<Vec<DocumentInfo>> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare(
+                "SELECT id, kind, school, pupil, author, created_at, fields, heads, acked_heads FROM documents",
+            )?;
+            let rows = stmt.query_map([], info_row)?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(r??);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Change a document inside one store transaction: load it (or start from an empty
+    /// document when it is new), let `f` change it, then save the new changes, update the
+    /// header and projections, all in one commit. Listeners hear of it after the commit.
+    /// Returns `f`'s result.
+    pub fn transact<T>(
+        &self,
+        id: DocumentId,
+        f: impl FnOnce(&mut Automerge) -> Result<T>,
+    ) -> Result<T> {
+        let (result, changed) = self.write(|tx| {
+            let mut d = load_doc(tx, id)?.unwrap_or_default();
+            let before = d.get_heads();
+            let result = f(&mut d)?;
+            let changed = d.get_heads() != before;
+            if changed {
+                save_doc(tx, id, &d, &before, self.now())?;
+            }
+            Ok((result, changed))
+        })?;
+        if changed {
+            self.after_change(&[id]);
+        }
+        Ok(result)
+    }
+
+    /// Merge bytes received from elsewhere (a saved document or change chunks) into a
+    /// document, creating it if new. Projections follow. Returns the new heads.
+    pub fn merge_bytes(&self, id: DocumentId, bytes: &[u8]) -> Result<Vec<ChangeHash>> {
+        self.transact(id, |d| {
+            d.load_incremental(bytes)?;
+            Ok(d.get_heads())
+        })
+    }
+
+    /// Merge many documents in one transaction (a batch from the server).
+    pub fn merge_many(&self, docs: &[(DocumentId, Vec<u8>)]) -> Result<()> {
+        let changed = self.write(|tx| {
+            let mut changed = Vec::new();
+            for (id, bytes) in docs {
+                let mut d = load_doc(tx, *id)?.unwrap_or_default();
+                let before = d.get_heads();
+                d.load_incremental(bytes)?;
+                if d.get_heads() != before {
+                    save_doc(tx, *id, &d, &before, self.now())?;
+                    changed.push(*id);
+                }
+            }
+            Ok(changed)
+        })?;
+        if !changed.is_empty() {
+            self.after_change(&changed);
+        }
+        Ok(())
+    }
+
+    /// Record that a server acknowledged `heads` of a document as durable.
+    pub fn set_acked_heads(&self, id: DocumentId, heads: &[ChangeHash]) -> Result<()> {
+        let s = serde_json::to_string(&ids::heads_to_hex(heads)).unwrap_or_default();
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE documents SET acked_heads = ?2 WHERE id = ?1",
+                params![id.to_string(), s],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Documents whose local heads no server has acknowledged ("3 signals not sent yet").
+    pub fn outbox(&self) -> Result<Vec<OutboxEntry>> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare(
+                "SELECT id, kind, pupil FROM documents
+                 WHERE acked_heads IS NULL OR acked_heads != heads ORDER BY updated_at",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for r in rows {
+                let (id, kind, pupil) = r?;
+                let (Ok(id), Ok(kind)) = (id.parse(), kind.parse()) else {
+                    continue;
+                };
+                out.push(OutboxEntry { id, kind, pupil });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Remove a document and everything derived from it (access ended, or erasure).
+    pub fn purge(&self, id: DocumentId) -> Result<bool> {
+        let removed = self.write(|tx| purge_doc(tx, id))?;
+        if removed {
+            self.after_change(&[id]);
+        }
+        Ok(removed)
+    }
+
+    /// Remove every document tied to an excursion (the trip cache wiped on return):
+    /// signals recorded on it that are acknowledged by the server.
+    pub fn wipe_excursion_cache(&self, excursion: &str) -> Result<usize> {
+        let ids: Vec<DocumentId> = self.read(|tx| {
+            let mut stmt = tx.prepare(
+                "SELECT s.id FROM signals s JOIN documents d ON d.id = s.id
+                 WHERE s.excursion = ?1 AND d.acked_heads = d.heads",
+            )?;
+            let rows = stmt.query_map([excursion], |r| r.get::<_, String>(0))?;
+            Ok(rows.filter_map(|r| r.ok()?.parse().ok()).collect())
+        })?;
+        for id in &ids {
+            self.purge(*id)?;
+        }
+        Ok(ids.len())
+    }
+
+    /// Wipe the whole store: every row is deleted, the WAL truncated and the files removed.
+    /// Afterwards every call answers [`Error::Revoked`].
+    pub fn wipe(&self) -> Result<()> {
+        {
+            let conn = self.inner.writer.lock().unwrap();
+            if !self.inner.wiped.swap(true, Ordering::SeqCst) {
+                conn.execute_batch(
+                    "DELETE FROM doc_chunks; DELETE FROM documents; DELETE FROM conversations;
+                     DELETE FROM signals; DELETE FROM thermometer_entries; DELETE FROM access_log;
+                     DELETE FROM meta;",
+                )?;
+                let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+            }
+        }
+        self.inner.readers.lock().unwrap().clear();
+        *self.inner.roster_cache.write().unwrap() = None;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = self.inner.path.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+        self.after_change(&[]);
+        Ok(())
+    }
+
+    /// Whether the store was wiped.
+    pub fn is_wiped(&self) -> bool {
+        self.inner.wiped.load(Ordering::SeqCst)
+    }
+
+    /// Rebuild every projection from the documents.
+    pub fn rebuild_projections(&self) -> Result<()> {
+        self.write(|tx| {
+            tx.execute_batch(
+                "DELETE FROM conversations; DELETE FROM signals; DELETE FROM thermometer_entries;",
+            )?;
+            let ids: Vec<String> = {
+                let mut stmt = tx.prepare("SELECT id FROM documents")?;
+                stmt.query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?
+            };
+            for id in ids {
+                let Ok(id) = id.parse::<DocumentId>() else {
+                    continue;
+                };
+                if let Some(d) = load_doc(tx, id)? {
+                    projection::project(tx, id, &d)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Listen to document changes (local writes, merges from sync, purges; an empty slice
+    /// means "everything", after a wipe). Dropping the subscription unsubscribes.
+    pub fn subscribe(&self, f: impl Fn(&[DocumentId]) + Send + Sync + 'static) -> Subscription {
+        let id = self.inner.next_listener.fetch_add(1, Ordering::SeqCst);
+        self.inner.listeners.lock().unwrap().push((id, Arc::new(f)));
+        Subscription {
+            store: Arc::downgrade(&self.inner),
+            id,
+        }
+    }
+
+    fn after_change(&self, ids: &[DocumentId]) {
+        if let Ok(identity) = self.identity().map(|i| {
+            i.unwrap_or(Identity {
+                school: String::new(),
+                user: String::new(),
+            })
+        }) {
+            if ids.is_empty() || ids.contains(&doc::roster_id(&identity.school)) {
+                *self.inner.roster_cache.write().unwrap() = None;
+            }
+        } else {
+            *self.inner.roster_cache.write().unwrap() = None;
+        }
+        let listeners: Vec<Listener> = self
+            .inner
+            .listeners
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, l)| l.clone())
+            .collect();
+        for l in listeners {
+            l(ids);
+        }
+    }
+
+    // ---- access log -------------------------------------------------------------------
+
+    /// Log a read of care content by the enrolled user.
+    pub(crate) fn log_read(&self, id: DocumentId, kind: Kind) -> Result<()> {
+        let identity = self.require_identity()?;
+        let now = self.now();
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO access_log (user, doc_id, kind, at) VALUES (?1, ?2, ?3, ?4)",
+                params![identity.user, id.to_string(), kind.as_str(), now],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Reads not yet uploaded to the server, oldest first.
+    pub fn pending_access_log(&self, limit: usize) -> Result<Vec<AccessLogEntry>> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare(
+                "SELECT id, user, doc_id, kind, at FROM access_log WHERE uploaded = 0 ORDER BY id LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?, r.get(4)?))
+            })?;
+            let mut out = Vec::new();
+            for r in rows {
+                let (seq, user, doc, kind, at) = r?;
+                let Ok(doc) = doc.parse() else { continue };
+                out.push(AccessLogEntry { seq, user, doc, kind, at });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Mark access-log rows up to `seq` as uploaded.
+    pub fn mark_access_log_uploaded(&self, up_to_seq: i64) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE access_log SET uploaded = 1 WHERE id <= ?1",
+                [up_to_seq],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+// ---- helpers on a transaction --------------------------------------------------------
+
+fn meta_get(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()
+}
+
+fn meta_set(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )?;
+    Ok(())
+}
+
+fn load_doc(tx: &Connection, id: DocumentId) -> Result<Option<Automerge>> {
+    let snapshot: Option<Vec<u8>> = tx
+        .query_row(
+            "SELECT snapshot FROM documents WHERE id = ?1",
+            [id.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(snapshot) = snapshot else {
+        return Ok(None);
+    };
+    let mut d = if snapshot.is_empty() {
+        Automerge::new()
+    } else {
+        Automerge::load(&snapshot)?
+    };
+    let mut stmt =
+        tx.prepare_cached("SELECT bytes FROM doc_chunks WHERE doc_id = ?1 ORDER BY seq")?;
+    let chunks = stmt.query_map([id.to_string()], |r| r.get::<_, Vec<u8>>(0))?;
+    for c in chunks {
+        d.load_incremental(&c?)?;
+    }
+    Ok(Some(d))
+}
+
+/// Save what changed since `before`, update header, heads and projections.
+fn save_doc(
+    tx: &Connection,
+    id: DocumentId,
+    d: &Automerge,
+    before: &[ChangeHash],
+    now: i64,
+) -> Result<()> {
+    let heads = serde_json::to_string(&ids::heads_to_hex(&d.get_heads())).unwrap_or_default();
+    let (header, fields, valid) = match doc::header(id, d) {
+        Ok(h) => {
+            let f = doc::access_fields(id, &h, d);
+            let valid = f.is_ok();
+            (Some(h), f.unwrap_or_default(), valid)
+        }
+        Err(_) => (None, AccessFields::default(), false),
+    };
+    let fields_json = serde_json::to_string(&fields).unwrap_or_default();
+    let key = id.to_string();
+    let chunks: Option<i64> = tx
+        .query_row("SELECT chunks FROM documents WHERE id = ?1", [&key], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let (kind, school, pupil, author, created_at) = match &header {
+        Some(h) => (
+            h.kind.clone(),
+            h.school.clone(),
+            h.pupil.clone(),
+            h.author.clone(),
+            h.created_at,
+        ),
+        None => (String::new(), String::new(), None, String::new(), 0),
+    };
+    match chunks {
+        None => {
+            tx.execute(
+                "INSERT INTO documents (id, kind, school, pupil, author, created_at, fields, snapshot, chunks, heads, updated_at, valid)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11)",
+                params![key, kind, school, pupil, author, created_at, fields_json, d.save(), heads, now, valid],
+            )?;
+        }
+        Some(n) if n + 1 >= COMPACT_AFTER_CHUNKS => {
+            tx.execute("DELETE FROM doc_chunks WHERE doc_id = ?1", [&key])?;
+            tx.execute(
+                "UPDATE documents SET kind=?2, school=?3, pupil=?4, author=?5, created_at=?6, fields=?7,
+                 snapshot=?8, chunks=0, heads=?9, updated_at=?10, valid=?11 WHERE id = ?1",
+                params![key, kind, school, pupil, author, created_at, fields_json, d.save(), heads, now, valid],
+            )?;
+        }
+        Some(n) => {
+            tx.execute(
+                "INSERT INTO doc_chunks (doc_id, seq, bytes) VALUES (?1, ?2, ?3)",
+                params![key, n + 1, d.save_after(before)],
+            )?;
+            tx.execute(
+                "UPDATE documents SET kind=?2, school=?3, pupil=?4, author=?5, created_at=?6, fields=?7,
+                 chunks=?8, heads=?9, updated_at=?10, valid=?11 WHERE id = ?1",
+                params![key, kind, school, pupil, author, created_at, fields_json, n + 1, heads, now, valid],
+            )?;
+        }
+    }
+    projection::clear(tx, id)?;
+    if valid {
+        projection::project(tx, id, d)?;
+    }
+    Ok(())
+}
+
+fn purge_doc(tx: &Connection, id: DocumentId) -> Result<bool> {
+    let key = id.to_string();
+    projection::clear(tx, id)?;
+    tx.execute("DELETE FROM doc_chunks WHERE doc_id = ?1", [&key])?;
+    let n = tx.execute("DELETE FROM documents WHERE id = ?1", [&key])?;
+    Ok(n > 0)
+}
+
+fn info(tx: &Connection, id: DocumentId) -> Result<Option<DocumentInfo>> {
+    tx.query_row(
+        "SELECT id, kind, school, pupil, author, created_at, fields, heads, acked_heads FROM documents WHERE id = ?1",
+        [id.to_string()],
+        info_row,
+    )
+    .optional()?
+    .transpose()
+}
+
+fn info_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<DocumentInfo>> {
+    let id: String = r.get(0)?;
+    let header = Header {
+        kind: r.get(1)?,
+        school: r.get(2)?,
+        pupil: r.get(3)?,
+        author: r.get(4)?,
+        created_at: r.get(5)?,
+        schema: crate::model::SCHEMA_VERSION,
+    };
+    let fields: String = r.get(6)?;
+    let heads: String = r.get(7)?;
+    let acked: Option<String> = r.get(8)?;
+    let parse_heads = |s: &str| -> Option<Vec<ChangeHash>> {
+        let v: Vec<String> = serde_json::from_str(s).ok()?;
+        ids::heads_from_hex(&v)
+    };
+    Ok((|| {
+        Ok(DocumentInfo {
+            id: id
+                .parse()
+                .map_err(|_| Error::Invalid("bad id in store".into()))?,
+            header,
+            fields: serde_json::from_str(&fields).unwrap_or_default(),
+            heads: parse_heads(&heads).unwrap_or_default(),
+            acked_heads: acked.as_deref().and_then(parse_heads),
+        })
+    })())
+}

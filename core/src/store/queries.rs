@@ -1,0 +1,357 @@
+//! List views, answered from projection tables only and filtered by the access rules.
+
+use super::Store;
+use crate::Result;
+use crate::access::Access;
+use crate::doc::AccessFields;
+use crate::ids::DocumentId;
+use crate::model::{Header, Kind, Roster};
+use rusqlite::params;
+
+/// A conversation in a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationSummary {
+    /// Document id.
+    pub id: DocumentId,
+    /// Pupil.
+    pub pupil: String,
+    /// Author.
+    pub author: String,
+    /// Date held.
+    pub held_on: String,
+    /// "draft" / "final".
+    pub status: String,
+    /// "private" / "shared".
+    pub visibility: String,
+    /// Agreements not done.
+    pub open_agreements: u32,
+}
+
+/// Filters for the signal list; all optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignalFilter {
+    /// One pupil.
+    pub pupil: Option<String>,
+    /// One category.
+    pub category: Option<String>,
+    /// At least this urgency.
+    pub min_urgency: Option<u8>,
+    /// Open (true) or closed (false) only.
+    pub open: Option<bool>,
+    /// By this author.
+    pub author: Option<String>,
+    /// Recorded on this excursion.
+    pub excursion: Option<String>,
+}
+
+/// A signal in a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalSummary {
+    /// Document id.
+    pub id: DocumentId,
+    /// Pupil.
+    pub pupil: String,
+    /// Author.
+    pub author: String,
+    /// Category id.
+    pub category: String,
+    /// 0-3.
+    pub urgency: u8,
+    /// Unix ms.
+    pub observed_at: i64,
+    /// Shared (append-only) or draft.
+    pub shared: bool,
+    /// Not closed.
+    pub open: bool,
+    /// Someone picked it up.
+    pub picked_up: bool,
+    /// Number of follow-up entries.
+    pub follow_ups: u32,
+}
+
+/// One thermometer reading in a trend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThermometerPoint {
+    /// Month document.
+    pub doc: DocumentId,
+    /// Entry id.
+    pub entry: String,
+    /// Unix ms.
+    pub at: i64,
+    /// Scale id.
+    pub scale: String,
+    /// Score on that scale.
+    pub score: u8,
+    /// Score mapped to 0..=1 (comparable across scales).
+    pub level: f32,
+    /// Asked to talk.
+    pub wants_to_talk: bool,
+}
+
+/// Why a pupil is on the attention list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttentionReason {
+    /// An open signal of urgency >= 1 not yet picked up.
+    OpenSignal {
+        /// The signal.
+        signal: DocumentId,
+        /// Its urgency.
+        urgency: u8,
+        /// Its category.
+        category: String,
+    },
+    /// The pupil asked to talk (thermometer flag) in the last 14 days.
+    WantsToTalk {
+        /// When.
+        at: i64,
+    },
+    /// The thermometer fell: mean of the last 7 days well below the 21 days before.
+    FallingTrend {
+        /// Mean level before (0..=1).
+        before: f32,
+        /// Mean level recently.
+        recent: f32,
+    },
+}
+
+/// One row of the care team's attention list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttentionItem {
+    /// Pupil.
+    pub pupil: String,
+    /// Why.
+    pub reason: AttentionReason,
+}
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+fn header(kind: Kind, school: &str, pupil: &str, author: &str) -> Header {
+    Header {
+        kind: kind.as_str().into(),
+        school: school.into(),
+        pupil: Some(pupil.into()),
+        author: author.into(),
+        created_at: 0,
+        schema: crate::model::SCHEMA_VERSION,
+    }
+}
+
+fn may_read_signal(roster: &Roster, user: &str, s: &SignalSummary) -> bool {
+    let h = header(Kind::Signal, &roster.school, &s.pupil, &s.author);
+    let f = AccessFields {
+        urgency: Some(s.urgency),
+        category: Some(s.category.clone()),
+        ..Default::default()
+    };
+    crate::access(roster, user, &h, &f) >= Access::Read
+}
+
+fn may_read_thermometer(roster: &Roster, user: &str, pupil: &str) -> bool {
+    let h = header(Kind::Thermometer, &roster.school, pupil, "system");
+    crate::access(roster, user, &h, &AccessFields::default()) >= Access::Read
+}
+
+impl Store {
+    /// Conversations about a pupil that the user may read, newest first.
+    pub fn list_conversations(&self, pupil: &str) -> Result<Vec<ConversationSummary>> {
+        let me = self.require_identity()?;
+        let roster = self.roster()?;
+        let rows = self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, pupil, author, held_on, status, visibility, open_agreements
+                 FROM conversations WHERE pupil = ?1 ORDER BY held_on DESC, id",
+            )?;
+            let rows = stmt.query_map([pupil], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    ConversationSummary {
+                        id: DocumentId::from_bytes([0; 16]),
+                        pupil: r.get(1)?,
+                        author: r.get(2)?,
+                        held_on: r.get(3)?,
+                        status: r.get(4)?,
+                        visibility: r.get(5)?,
+                        open_agreements: r.get(6)?,
+                    },
+                ))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, mut c)| {
+                c.id = id.parse().ok()?;
+                let h = header(Kind::Conversation, &roster.school, &c.pupil, &c.author);
+                let f = AccessFields {
+                    visibility: Some(c.visibility.clone()),
+                    ..Default::default()
+                };
+                (crate::access(&roster, &me.user, &h, &f) >= Access::Read).then_some(c)
+            })
+            .collect())
+    }
+
+    /// Signals the user may read, matching the filter, newest first.
+    pub fn list_signals(&self, filter: &SignalFilter) -> Result<Vec<SignalSummary>> {
+        let me = self.require_identity()?;
+        let roster = self.roster()?;
+        let rows = self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, pupil, author, category, urgency, observed_at, shared, open, picked_up, follow_ups
+                 FROM signals
+                 WHERE (?1 IS NULL OR pupil = ?1) AND (?2 IS NULL OR category = ?2)
+                   AND (?3 IS NULL OR urgency >= ?3) AND (?4 IS NULL OR open = ?4)
+                   AND (?5 IS NULL OR author = ?5) AND (?6 IS NULL OR excursion = ?6)
+                 ORDER BY observed_at DESC, id",
+            )?;
+            let rows = stmt.query_map(
+                params![filter.pupil, filter.category, filter.min_urgency, filter.open, filter.author, filter.excursion],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        SignalSummary {
+                            id: DocumentId::from_bytes([0; 16]),
+                            pupil: r.get(1)?,
+                            author: r.get(2)?,
+                            category: r.get(3)?,
+                            urgency: r.get(4)?,
+                            observed_at: r.get(5)?,
+                            shared: r.get(6)?,
+                            open: r.get(7)?,
+                            picked_up: r.get(8)?,
+                            follow_ups: r.get(9)?,
+                        },
+                    ))
+                },
+            )?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, mut s)| {
+                s.id = id.parse().ok()?;
+                may_read_signal(&roster, &me.user, &s).then_some(s)
+            })
+            .collect())
+    }
+
+    /// A pupil's thermometer readings in `[from, to)` (unix ms), oldest first.
+    pub fn thermometer_entries(
+        &self,
+        pupil: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<ThermometerPoint>> {
+        let me = self.require_identity()?;
+        let roster = self.roster()?;
+        if !may_read_thermometer(&roster, &me.user, pupil) {
+            return Ok(vec![]);
+        }
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT doc_id, entry_id, at, scale, score, level, wants_to_talk FROM thermometer_entries
+                 WHERE pupil = ?1 AND at >= ?2 AND at < ?3 ORDER BY at, entry_id",
+            )?;
+            let rows = stmt.query_map(params![pupil, from, to], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, u8>(4)?,
+                    r.get::<_, f64>(5)?,
+                    r.get::<_, bool>(6)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for r in rows {
+                let (doc, entry, at, scale, score, level, wants_to_talk) = r?;
+                let Ok(doc) = doc.parse() else { continue };
+                out.push(ThermometerPoint { doc, entry, at, scale, score, level: level as f32, wants_to_talk });
+            }
+            Ok(out)
+        })
+    }
+
+    /// The care team's attention list: open signals (urgency >= 1) not yet picked up,
+    /// "wants to talk" flags of the last 14 days, and falling thermometer trends, for the
+    /// pupils this user may see. Urgent first.
+    pub fn attention_list(&self) -> Result<Vec<AttentionItem>> {
+        let me = self.require_identity()?;
+        let roster = self.roster()?;
+        let now = self.now();
+        let mut items = Vec::new();
+        for s in self.list_signals(&SignalFilter {
+            min_urgency: Some(1),
+            open: Some(true),
+            ..Default::default()
+        })? {
+            if !s.picked_up && s.shared {
+                items.push((
+                    s.urgency,
+                    AttentionItem {
+                        pupil: s.pupil.clone(),
+                        reason: AttentionReason::OpenSignal {
+                            signal: s.id,
+                            urgency: s.urgency,
+                            category: s.category,
+                        },
+                    },
+                ));
+            }
+        }
+        let rows: Vec<(String, i64, f64, bool)> = self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT pupil, at, level, wants_to_talk FROM thermometer_entries WHERE at >= ?1 AND at <= ?2 ORDER BY pupil, at",
+            )?;
+            let rows = stmt.query_map(params![now - 28 * DAY_MS, now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })?;
+        let mut i = 0;
+        while i < rows.len() {
+            let pupil = rows[i].0.clone();
+            let mut j = i;
+            while j < rows.len() && rows[j].0 == pupil {
+                j += 1;
+            }
+            let group = &rows[i..j];
+            i = j;
+            if !may_read_thermometer(&roster, &me.user, &pupil) {
+                continue;
+            }
+            if let Some((_, at, _, _)) =
+                group.iter().rev().find(|r| r.3 && r.1 >= now - 14 * DAY_MS)
+            {
+                items.push((
+                    2,
+                    AttentionItem {
+                        pupil: pupil.clone(),
+                        reason: AttentionReason::WantsToTalk { at: *at },
+                    },
+                ));
+            }
+            let (recent, before): (Vec<_>, Vec<_>) =
+                group.iter().partition(|r| r.1 >= now - 7 * DAY_MS);
+            if recent.len() >= 2 && before.len() >= 2 {
+                let mean = |v: &[&(String, i64, f64, bool)]| {
+                    v.iter().map(|r| r.2).sum::<f64>() / v.len() as f64
+                };
+                let (r, b) = (mean(&recent), mean(&before));
+                if b - r >= 0.25 {
+                    items.push((
+                        1,
+                        AttentionItem {
+                            pupil: pupil.clone(),
+                            reason: AttentionReason::FallingTrend {
+                                before: b as f32,
+                                recent: r as f32,
+                            },
+                        },
+                    ));
+                }
+            }
+        }
+        items.sort_by_key(|i| std::cmp::Reverse(i.0));
+        Ok(items.into_iter().map(|(_, i)| i).collect())
+    }
+}

@@ -1,0 +1,481 @@
+//! Record-level operations: what the apps call. Every call checks the access rules for the
+//! enrolled user, and reads of care content are written to the local access log.
+
+use super::Store;
+use crate::access::Access;
+use crate::doc::{self, AccessFields};
+use crate::ids::DocumentId;
+use crate::model::{
+    Agreement, Conversation, ConversationStatus, FollowUp, FollowUpKind, Header, Interpretation,
+    Kind, Record, Signal, SignalContext, Source, SourceKind, ThermometerEntry, ThermometerMonth,
+    Visibility, check_date,
+};
+use crate::{Error, Result};
+use autosurgeon::Text;
+
+/// What a user enters to record a signal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSignal {
+    /// Pupil id.
+    pub pupil: String,
+    /// When observed (unix ms).
+    pub observed_at: i64,
+    /// Where.
+    pub context: SignalContext,
+    /// Category id.
+    pub category: String,
+    /// 0-3.
+    pub urgency: u8,
+    /// The facts.
+    pub facts: String,
+    /// The signaller's own interpretation, kept apart.
+    pub interpretation: Option<String>,
+    /// How the signaller knows.
+    pub source: Source,
+    /// Verbatim quote of the pupil.
+    pub pupil_quote: Option<String>,
+    /// Flag-system rating for sexual behaviour (`defaults::FLAGS` id).
+    pub flag: Option<String>,
+    /// Share at once (append-only from then on); false keeps it a draft.
+    pub share: bool,
+}
+
+/// What a user enters for a thermometer reading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewThermometerEntry {
+    /// Pupil id.
+    pub pupil: String,
+    /// When (unix ms); decides the month document.
+    pub at: i64,
+    /// Score on the pupil's scale.
+    pub score: u8,
+    /// Optional emotion words.
+    pub emotions: Vec<String>,
+    /// "Wil je even praten?"
+    pub wants_to_talk: bool,
+    /// Optional note.
+    pub note: Option<String>,
+}
+
+const MAX_TEXT: usize = 64 * 1024;
+
+fn check_text(field: &str, s: &str) -> Result<()> {
+    if s.len() > MAX_TEXT {
+        return Err(Error::Invalid(format!(
+            "{field} is longer than {MAX_TEXT} bytes"
+        )));
+    }
+    Ok(())
+}
+
+impl Store {
+    fn new_header(&self, kind: Kind, pupil: &str) -> Result<Header> {
+        let me = self.require_identity()?;
+        Ok(Header {
+            kind: kind.as_str().into(),
+            school: me.school,
+            pupil: Some(pupil.into()),
+            author: me.user,
+            created_at: self.now(),
+            schema: crate::model::SCHEMA_VERSION,
+        })
+    }
+
+    fn require_pupil(&self, pupil: &str) -> Result<crate::model::Pupil> {
+        self.roster()?
+            .pupils
+            .get(pupil)
+            .filter(|p| p.active)
+            .cloned()
+            .ok_or(Error::NotFound)
+    }
+
+    /// Load a typed record, checking read access (denied looks like not found).
+    fn read_record<R: Record>(&self, id: DocumentId, log: bool) -> Result<(Header, R, Access)> {
+        let d = self.load(id)?.ok_or(Error::NotFound)?;
+        let header = doc::header(id, &d)?;
+        if header.kind != R::KIND.as_str() {
+            return Err(Error::NotFound);
+        }
+        let fields = doc::access_fields(id, &header, &d)?;
+        let access = self.access_to(&header, &fields)?;
+        if access < Access::Read {
+            return Err(Error::NotFound);
+        }
+        let r = doc::record::<R>(id, &d)?;
+        if log {
+            self.log_read(id, R::KIND)?;
+        }
+        Ok((header, r, access))
+    }
+
+    /// Edit a typed record with write access, in one change and one store transaction.
+    fn edit_record<R: Record>(
+        &self,
+        id: DocumentId,
+        edit: impl FnOnce(&Header, &mut R) -> Result<()>,
+    ) -> Result<()> {
+        let roster = self.roster()?;
+        let me = self.require_identity()?;
+        let actor = self.actor().clone();
+        let now = self.now();
+        self.transact(id, |d| {
+            if d.get_heads().is_empty() {
+                return Err(Error::NotFound);
+            }
+            let header = doc::header(id, d)?;
+            if header.kind != R::KIND.as_str() {
+                return Err(Error::NotFound);
+            }
+            let fields = doc::access_fields(id, &header, d)?;
+            match crate::access(&roster, &me.user, &header, &fields) {
+                Access::None => return Err(Error::NotFound),
+                Access::Read => return Err(Error::Forbidden("read-only for this user")),
+                Access::Write => {}
+            }
+            doc::update::<R>(id, d, &actor, now, |r| edit(&header, r))?;
+            Ok(())
+        })
+    }
+
+    // ---- signals ----------------------------------------------------------------------
+
+    /// Record a signal about a pupil. Works offline; the document waits in the outbox.
+    pub fn record_signal(&self, s: NewSignal) -> Result<DocumentId> {
+        self.require_pupil(&s.pupil)?;
+        let me = self.require_identity()?;
+        if !crate::access::may_record_signal(&*self.roster()?, &me.user, &s.pupil) {
+            return Err(Error::Forbidden("this user may not record signals"));
+        }
+        if let Some(f) = &s.flag
+            && crate::defaults::flag(f).is_none()
+        {
+            return Err(Error::Invalid("unknown flag".into()));
+        }
+        if crate::defaults::category(&s.category).is_none() {
+            return Err(Error::Invalid("unknown signal category".into()));
+        }
+        if s.urgency > 3 {
+            return Err(Error::Invalid("urgency must be 0-3".into()));
+        }
+        if s.facts.trim().is_empty() {
+            return Err(Error::Invalid("facts must not be empty".into()));
+        }
+        if SourceKind::parse(&s.source.kind).is_none() {
+            return Err(Error::Invalid(
+                "source must be seen, heard or told_by".into(),
+            ));
+        }
+        check_text("facts", &s.facts)?;
+        let header = self.new_header(Kind::Signal, &s.pupil)?;
+        let record = Signal {
+            observed_at: s.observed_at,
+            recorded_at: self.now(),
+            context: s.context,
+            category: s.category,
+            urgency: s.urgency,
+            facts: s.facts,
+            interpretation: s.interpretation.map(|text| Interpretation {
+                text,
+                by: header.author.clone(),
+            }),
+            source: s.source,
+            pupil_quote: s.pupil_quote,
+            flag: s.flag,
+            shared: s.share,
+            follow_ups: vec![],
+        };
+        self.create_document(&header, &record)
+    }
+
+    /// A signal the user may read. The read is logged.
+    pub fn signal(&self, id: DocumentId) -> Result<Signal> {
+        Ok(self.read_record::<Signal>(id, true)?.1)
+    }
+
+    /// Change a draft signal (author only, before it is shared).
+    pub fn edit_signal_draft(&self, id: DocumentId, edit: impl FnOnce(&mut Signal)) -> Result<()> {
+        let me = self.require_identity()?;
+        self.edit_record::<Signal>(id, |h, s| {
+            if h.author != me.user {
+                return Err(Error::Forbidden("only the author edits a draft"));
+            }
+            if s.shared {
+                return Err(Error::Forbidden("a shared signal is append-only"));
+            }
+            let follow_ups = s.follow_ups.clone();
+            edit(s);
+            s.follow_ups = follow_ups;
+            s.shared = false;
+            Ok(())
+        })
+    }
+
+    /// Share a draft signal: from now on it is append-only.
+    pub fn share_signal(&self, id: DocumentId) -> Result<()> {
+        let me = self.require_identity()?;
+        self.edit_record::<Signal>(id, |h, s| {
+            if h.author != me.user {
+                return Err(Error::Forbidden("only the author shares a signal"));
+            }
+            s.shared = true;
+            Ok(())
+        })
+    }
+
+    /// Append an entry to a signal: a correction (author), or a follow-up, "picked up" or
+    /// "closed" (mentors, care team). The original text never changes.
+    pub fn append_follow_up(
+        &self,
+        id: DocumentId,
+        kind: FollowUpKind,
+        text: &str,
+    ) -> Result<String> {
+        check_text("text", text)?;
+        let me = self.require_identity()?;
+        let entry_id = self.new_id().to_string();
+        let now = self.now();
+        let eid = entry_id.clone();
+        self.edit_record::<Signal>(id, |h, s| {
+            let is_author = h.author == me.user;
+            match kind {
+                FollowUpKind::Correction if !is_author => {
+                    return Err(Error::Forbidden("only the author corrects a signal"));
+                }
+                FollowUpKind::FollowUp | FollowUpKind::PickedUp | FollowUpKind::Closed
+                    if is_author && !s.shared =>
+                {
+                    return Err(Error::Forbidden("share the signal first"));
+                }
+                _ => {}
+            }
+            s.follow_ups.push(FollowUp {
+                id: eid,
+                author: me.user.clone(),
+                at: now,
+                kind: kind.as_str().into(),
+                text: text.into(),
+            });
+            Ok(())
+        })?;
+        Ok(entry_id)
+    }
+
+    // ---- conversations -----------------------------------------------------------------
+
+    /// Start a kindgesprek from a template; it starts as a private draft.
+    pub fn start_conversation(
+        &self,
+        pupil: &str,
+        template_id: &str,
+        held_on: &str,
+    ) -> Result<DocumentId> {
+        self.require_pupil(pupil)?;
+        check_date("held_on", held_on)?;
+        let me = self.require_identity()?;
+        if !crate::access::pupil_permissions(&*self.roster()?, &me.user, pupil).start_conversation {
+            return Err(Error::Forbidden(
+                "only the pupil's mentors hold kindgesprekken",
+            ));
+        }
+        let template = crate::defaults::template(template_id)
+            .ok_or_else(|| Error::Invalid("unknown template".into()))?;
+        let header = self.new_header(Kind::Conversation, pupil)?;
+        let record = Conversation {
+            held_on: held_on.into(),
+            participants: vec![header.author.clone(), "pupil".into()],
+            template_id: template_id.into(),
+            answers: template
+                .questions
+                .iter()
+                .map(|q| (q.id.to_string(), Text::default()))
+                .collect(),
+            notes: Text::default(),
+            agreements: vec![],
+            status: ConversationStatus::Draft.as_str().into(),
+            visibility: Visibility::Private.as_str().into(),
+        };
+        // The author may always write a private note of their own; the mentor check applies
+        // when it is shared.
+        self.create_document(&header, &record)
+    }
+
+    /// A conversation the user may read. The read is logged.
+    pub fn conversation(&self, id: DocumentId) -> Result<Conversation> {
+        Ok(self.read_record::<Conversation>(id, true)?.1)
+    }
+
+    /// Edit a conversation (write access needed): any change to answers, notes,
+    /// participants or agreements, as one Automerge change. Text fields merge character
+    /// by character with concurrent edits elsewhere.
+    pub fn update_conversation(
+        &self,
+        id: DocumentId,
+        edit: impl FnOnce(&mut Conversation) -> Result<()>,
+    ) -> Result<()> {
+        self.edit_record::<Conversation>(id, |_, c| {
+            let visibility = c.visibility.clone();
+            edit(c)?;
+            // Sharing goes through share_conversation: it is an explicit step.
+            c.visibility = visibility;
+            if c.notes.as_str().len() > MAX_TEXT
+                || c.answers.values().any(|a| a.as_str().len() > MAX_TEXT)
+            {
+                return Err(Error::Invalid(format!(
+                    "text is longer than {MAX_TEXT} bytes"
+                )));
+            }
+            Ok(())
+        })
+    }
+
+    /// Splice the free notes: delete `delete` characters at `pos`, insert `insert`.
+    pub fn edit_notes(
+        &self,
+        id: DocumentId,
+        pos: usize,
+        delete: usize,
+        insert: &str,
+    ) -> Result<()> {
+        self.update_conversation(id, |c| {
+            let len = c.notes.as_str().chars().count();
+            if pos > len || pos + delete > len {
+                return Err(Error::Invalid("notes edit out of range".into()));
+            }
+            c.notes.splice(pos, delete as isize, insert);
+            Ok(())
+        })
+    }
+
+    /// Set an answer to the text given (diffed into minimal splices).
+    pub fn set_answer(&self, id: DocumentId, question: &str, text: &str) -> Result<()> {
+        self.update_conversation(id, |c| {
+            c.answers
+                .entry(question.to_string())
+                .or_default()
+                .update(text);
+            Ok(())
+        })
+    }
+
+    /// Add an agreement (afspraak); returns its id.
+    pub fn add_agreement(
+        &self,
+        id: DocumentId,
+        text: &str,
+        owner: &str,
+        due: Option<&str>,
+    ) -> Result<String> {
+        if let Some(d) = due {
+            check_date("due", d)?;
+        }
+        let aid = self.new_id().to_string();
+        let a = Agreement {
+            id: aid.clone(),
+            text: text.into(),
+            owner: owner.into(),
+            due: due.map(Into::into),
+            done: false,
+        };
+        self.update_conversation(id, |c| {
+            c.agreements.push(a);
+            Ok(())
+        })?;
+        Ok(aid)
+    }
+
+    /// Share a private working note: it becomes part of the pupil's dossier, readable by
+    /// the mentors (and the care team if the pupil is in care). Author only.
+    pub fn share_conversation(&self, id: DocumentId) -> Result<()> {
+        let me = self.require_identity()?;
+        self.edit_record::<Conversation>(id, |h, c| {
+            if h.author != me.user {
+                return Err(Error::Forbidden("only the author shares a working note"));
+            }
+            c.visibility = Visibility::Shared.as_str().into();
+            Ok(())
+        })
+    }
+
+    /// Mark a conversation final.
+    pub fn finalize_conversation(&self, id: DocumentId) -> Result<()> {
+        self.edit_record::<Conversation>(id, |_, c| {
+            c.status = ConversationStatus::Final.as_str().into();
+            Ok(())
+        })
+    }
+
+    // ---- thermometer -------------------------------------------------------------------
+
+    /// Record a thermometer reading in the pupil's month document, creating the month with
+    /// its deterministic genesis if this device does not hold it yet.
+    pub fn record_thermometer(&self, e: NewThermometerEntry) -> Result<DocumentId> {
+        let pupil = self.require_pupil(&e.pupil)?;
+        let band = crate::model::AgeBand::parse(&pupil.age_band)
+            .ok_or_else(|| Error::Invalid("pupil has no age band".into()))?;
+        let scale = crate::defaults::scale_for(band);
+        scale
+            .validate(e.score, &e.emotions)
+            .map_err(Error::Invalid)?;
+        if let Some(n) = &e.note {
+            check_text("note", n)?;
+        }
+        let me = self.require_identity()?;
+        let month = crate::model::month_of(e.at);
+        let header = doc::thermometer_header(&me.school, &e.pupil, &month);
+        if self.access_to(&header, &AccessFields::default())? < Access::Write {
+            return Err(Error::Forbidden("not a mentor or teacher of this pupil"));
+        }
+        let (id, genesis) = doc::thermometer_genesis(&me.school, &e.pupil, &month)?;
+        let entry = ThermometerEntry {
+            id: self.new_id().to_string(),
+            at: e.at,
+            scale: scale.id.to_string(),
+            score: e.score,
+            emotions: e.emotions,
+            wants_to_talk: e.wants_to_talk,
+            note: e.note,
+            recorded_by: me.user,
+        };
+        let actor = self.actor().clone();
+        let now = self.now();
+        self.transact(id, |d| {
+            if d.get_heads().is_empty() {
+                *d = genesis;
+            }
+            doc::update::<ThermometerMonth>(id, d, &actor, now, |m| {
+                m.entries.push(entry);
+                Ok(())
+            })?;
+            Ok(())
+        })?;
+        Ok(id)
+    }
+
+    /// A pupil's thermometer month, if held and readable. The read is logged.
+    pub fn thermometer_month(&self, pupil: &str, month: &str) -> Result<Option<ThermometerMonth>> {
+        let me = self.require_identity()?;
+        let id = doc::thermometer_id(&me.school, pupil, month);
+        match self.read_record::<ThermometerMonth>(id, true) {
+            Ok((_, m, _)) => Ok(Some(m)),
+            Err(Error::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    // ---- generic ----------------------------------------------------------------------
+
+    fn create_document<R: Record>(&self, header: &Header, record: &R) -> Result<DocumentId> {
+        let id = self.new_id();
+        let d = doc::create(self.actor().clone(), self.now(), header, record)?;
+        let fields = doc::access_fields(id, header, &d)?;
+        if self.access_to(header, &fields)? < Access::Write {
+            return Err(Error::Forbidden("this user may not create this record"));
+        }
+        self.transact(id, |slot| {
+            *slot = d;
+            Ok(())
+        })?;
+        Ok(id)
+    }
+}

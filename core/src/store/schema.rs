@@ -1,0 +1,114 @@
+//! The device store's schema: one place, versioned in `PRAGMA user_version`, each upgrade
+//! one arm run inside one IMMEDIATE transaction. Never edit a shipped migration.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+/// The schema version this build writes.
+pub const VERSION: u32 = 2;
+
+/// Migration 1: documents, change chunks, projections, access log.
+const V1: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE documents (
+    id          TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    school      TEXT NOT NULL,
+    pupil       TEXT,
+    author      TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    fields      TEXT NOT NULL,
+    snapshot    BLOB NOT NULL,
+    chunks      INTEGER NOT NULL DEFAULT 0,
+    heads       TEXT NOT NULL,
+    acked_heads TEXT,
+    updated_at  INTEGER NOT NULL,
+    valid       INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX documents_kind ON documents(kind);
+CREATE TABLE doc_chunks (
+    doc_id TEXT NOT NULL,
+    seq    INTEGER NOT NULL,
+    bytes  BLOB NOT NULL,
+    PRIMARY KEY (doc_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE conversations (
+    id          TEXT PRIMARY KEY,
+    pupil       TEXT NOT NULL,
+    author      TEXT NOT NULL,
+    held_on     TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    visibility  TEXT NOT NULL,
+    template_id TEXT NOT NULL,
+    open_agreements INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+);
+CREATE INDEX conversations_pupil ON conversations(pupil, held_on);
+CREATE TABLE signals (
+    id          TEXT PRIMARY KEY,
+    pupil       TEXT NOT NULL,
+    author      TEXT NOT NULL,
+    category    TEXT NOT NULL,
+    urgency     INTEGER NOT NULL,
+    observed_at INTEGER NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    shared      INTEGER NOT NULL,
+    open        INTEGER NOT NULL,
+    picked_up   INTEGER NOT NULL,
+    follow_ups  INTEGER NOT NULL
+);
+CREATE INDEX signals_pupil ON signals(pupil, observed_at);
+CREATE INDEX signals_open ON signals(open, urgency);
+CREATE TABLE thermometer_entries (
+    doc_id      TEXT NOT NULL,
+    entry_id    TEXT NOT NULL,
+    pupil       TEXT NOT NULL,
+    at          INTEGER NOT NULL,
+    scale       TEXT NOT NULL,
+    score       INTEGER NOT NULL,
+    level       REAL NOT NULL,
+    wants_to_talk INTEGER NOT NULL,
+    recorded_by TEXT NOT NULL,
+    PRIMARY KEY (doc_id, entry_id)
+);
+CREATE INDEX thermometer_pupil ON thermometer_entries(pupil, at);
+CREATE TABLE access_log (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    user     TEXT NOT NULL,
+    doc_id   TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    at       INTEGER NOT NULL,
+    uploaded INTEGER NOT NULL DEFAULT 0
+);
+";
+
+/// Migration 2: signals remember their excursion (trip cache wipe), and the access log
+/// finds its pending rows by index.
+const V2: &str = "
+ALTER TABLE signals ADD COLUMN excursion TEXT;
+CREATE INDEX signals_excursion ON signals(excursion) WHERE excursion IS NOT NULL;
+CREATE INDEX access_log_pending ON access_log(uploaded, id);
+CREATE INDEX signals_author ON signals(author);
+";
+
+const MIGRATIONS: [&str; VERSION as usize] = [V1, V2];
+
+/// Read the schema version.
+pub fn version(conn: &Connection) -> rusqlite::Result<u32> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+/// Upgrade `conn` to `target` (at most [`VERSION`]), one transaction for all steps.
+pub fn migrate_to(conn: &mut Connection, target: u32) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current = version(&tx)?;
+    for v in current..target {
+        tx.execute_batch(MIGRATIONS[v as usize])?;
+    }
+    if current < target {
+        tx.pragma_update(None, "user_version", target)?;
+    }
+    tx.commit()
+}

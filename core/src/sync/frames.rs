@@ -1,0 +1,394 @@
+//! Protocol frames (docs/protocol.md, version [`PROTOCOL_VERSION`]).
+//!
+//! Every WebSocket binary message is one CBOR map with a `type` key, in the style of the
+//! automerge-repo protocol: per-document sync messages are `{type: "sync", documentId, data}`
+//! with `data` a raw Automerge sync message. On top of that the batch frames carry change
+//! chunks for many documents at once, the catalog catch-up, durable acknowledgements, and
+//! device state.
+
+use crate::doc::AccessFields;
+use crate::ids::DocumentId;
+use crate::model::Header;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// Protocol version spoken by this build.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Largest frame accepted, in bytes.
+pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+/// Largest change chunk or document accepted, in bytes.
+pub const MAX_DOC_BYTES: usize = 4 * 1024 * 1024;
+/// Most documents in one batch frame.
+pub const MAX_DOCS_PER_FRAME: usize = 2_000;
+/// Most access-log rows in one frame.
+pub const MAX_LOG_ENTRIES: usize = 5_000;
+
+/// Changes of one document: a saved document, or change chunks (`save_after`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocChanges {
+    /// Document.
+    #[serde(rename = "documentId")]
+    pub document_id: DocumentId,
+    /// Automerge bytes (a saved document or incremental chunks), applied with
+    /// `load_incremental`.
+    #[serde(with = "serde_bytes")]
+    pub data: Vec<u8>,
+}
+
+/// What the client asks for in a [`Frame::Fetch`]: the changes after the heads it has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchRequest {
+    /// Document.
+    #[serde(rename = "documentId")]
+    pub document_id: DocumentId,
+    /// Hex heads the client holds (empty: send the whole document).
+    pub have: Vec<String>,
+}
+
+/// One catalog entry: enough to decide whether to sync a document, without its content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogEntry {
+    /// Document.
+    #[serde(rename = "documentId")]
+    pub document_id: DocumentId,
+    /// Its immutable header.
+    pub header: Header,
+    /// Its access-relevant fields.
+    pub fields: AccessFields,
+    /// Hex heads on the server (sorted).
+    pub heads: Vec<String>,
+    /// Server sequence of its last change.
+    pub seq: u64,
+}
+
+/// Heads the server has made durable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acked {
+    /// Document.
+    #[serde(rename = "documentId")]
+    pub document_id: DocumentId,
+    /// Hex heads now durable on the server (sorted).
+    pub heads: Vec<String>,
+}
+
+/// Why the server refused a document's changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalReason {
+    /// No write access (or no such document for this user).
+    Forbidden,
+    /// A change's actor is not this device's actor.
+    ForgedActor,
+    /// Not a valid record of its kind, a changed header, or an edit of a shared signal's
+    /// original text.
+    InvalidRecord,
+    /// Too large.
+    TooLarge,
+    /// Bytes that are not Automerge.
+    Malformed,
+    /// The changes depend on changes the server does not have: send the whole document.
+    MissingDeps,
+    /// The document was erased; its id is refused for good.
+    Erased,
+}
+
+/// A refused document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// Document.
+    #[serde(rename = "documentId")]
+    pub document_id: DocumentId,
+    /// Why.
+    pub reason: RefusalReason,
+}
+
+/// One uploaded row of a device's local read log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadLogEntry {
+    /// Device-local sequence.
+    pub seq: i64,
+    /// Document read.
+    #[serde(rename = "documentId")]
+    pub document_id: DocumentId,
+    /// Kind of document.
+    pub kind: String,
+    /// When read (device clock, unix ms).
+    pub at: i64,
+}
+
+/// Error codes of [`Frame::Error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Frame not understood.
+    Malformed,
+    /// Frame over the size limits.
+    TooLarge,
+    /// Protocol version not supported.
+    UnsupportedVersion,
+    /// No or bad token.
+    Unauthorized,
+    /// The enrollment code is unknown, used or expired.
+    BadEnrollmentCode,
+    /// Too many connections of this device.
+    TooManyConnections,
+    /// Server-side failure; nothing was acknowledged.
+    Internal,
+}
+
+/// A protocol frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum Frame {
+    // ---- both directions ----
+    /// An automerge-repo style per-document sync message (raw Automerge sync message).
+    Sync {
+        /// Document.
+        #[serde(rename = "documentId")]
+        document_id: DocumentId,
+        /// Raw `automerge::sync::Message` bytes.
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
+
+    // ---- client to server ----
+    /// First frame on `/v1/sync`: catalog catch-up from `cursor` (0: from the start).
+    Hello {
+        /// Protocol version.
+        protocol: u32,
+        /// Catalog cursor the device holds.
+        cursor: u64,
+    },
+    /// Changes of many documents; the server answers with one [`Frame::Ack`] after commit
+    /// (and a [`Frame::Refused`] for any it refuses).
+    Push {
+        /// Changes per document.
+        docs: Vec<DocChanges>,
+    },
+    /// Ask for the changes after the heads the device has.
+    Fetch {
+        /// Requests.
+        docs: Vec<FetchRequest>,
+    },
+    /// Upload of the local read log; answered with [`Frame::LogAck`].
+    ReadLog {
+        /// Rows.
+        entries: Vec<ReadLogEntry>,
+    },
+    /// First frame on `/v1/enroll`: exchange a one-time code for a device token.
+    Enroll {
+        /// The one-time code.
+        code: String,
+        /// The device's Automerge actor id, hex.
+        actor: String,
+        /// A label for the device list ("iPad IB").
+        label: String,
+    },
+
+    // ---- server to client ----
+    /// Answer to enrollment.
+    Enrolled {
+        /// The device token (256-bit, base58). Shown once; the server keeps only its hash.
+        token: String,
+        /// School.
+        school: String,
+        /// Staff id of the user.
+        user: String,
+        /// Device id.
+        device: String,
+    },
+    /// Catalog catch-up (possibly in several frames; `complete` on the last).
+    Catalog {
+        /// Entries the user may read that changed since the cursor.
+        entries: Vec<CatalogEntry>,
+        /// Documents the user may no longer read, or that were erased: purge them.
+        purge: Vec<DocumentId>,
+        /// The cursor to resume from next time (valid once `complete`).
+        cursor: u64,
+        /// Last frame of this catch-up.
+        complete: bool,
+    },
+    /// Document changes: answers to a fetch, and live pushes of others' changes.
+    Docs {
+        /// Changes per document.
+        docs: Vec<DocChanges>,
+        /// New catalog cursor covering these documents (0: unchanged).
+        cursor: u64,
+    },
+    /// These heads are durable on the server.
+    Ack {
+        /// Per document.
+        docs: Vec<Acked>,
+    },
+    /// Documents whose changes were refused (nothing of them was stored).
+    Refused {
+        /// Per document.
+        docs: Vec<Refusal>,
+    },
+    /// Read-log rows up to `seq` are stored on the server.
+    LogAck {
+        /// Highest stored device sequence.
+        seq: i64,
+    },
+    /// Purge these documents now (access ended while connected, or erasure).
+    Purge {
+        /// Documents.
+        docs: Vec<DocumentId>,
+    },
+    /// This device was revoked: wipe the store. The server closes the connection.
+    Revoked {},
+    /// A protocol error; the server closes the connection after it.
+    Error {
+        /// Code.
+        code: ErrorCode,
+        /// Human text, never with care content.
+        message: String,
+    },
+}
+
+impl Frame {
+    /// Encode as CBOR.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        // Writing into a Vec cannot fail.
+        let _ = ciborium::into_writer(self, &mut out);
+        out
+    }
+
+    /// Decode CBOR, checking the size limits. Never panics on hostile input.
+    pub fn decode(bytes: &[u8]) -> Result<Frame> {
+        if bytes.len() > MAX_FRAME_BYTES {
+            return Err(Error::Protocol("frame too large".into()));
+        }
+        let frame: Frame = ciborium::from_reader(bytes)
+            .map_err(|_| Error::Protocol("frame is not a valid CBOR frame".into()))?;
+        frame.check_limits()?;
+        Ok(frame)
+    }
+
+    fn check_limits(&self) -> Result<()> {
+        let too_large = || Err(Error::Protocol("frame exceeds limits".into()));
+        match self {
+            Frame::Push { docs } | Frame::Docs { docs, .. }
+                if docs.len() > MAX_DOCS_PER_FRAME
+                    || docs.iter().any(|d| d.data.len() > MAX_DOC_BYTES) =>
+            {
+                return too_large();
+            }
+            Frame::Fetch { docs } if docs.len() > MAX_DOCS_PER_FRAME => return too_large(),
+            Frame::ReadLog { entries } if entries.len() > MAX_LOG_ENTRIES => return too_large(),
+            Frame::Sync { data, .. } if data.len() > MAX_DOC_BYTES => return too_large(),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The frame's type name (for metrics and logs; never content).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Frame::Sync { .. } => "sync",
+            Frame::Hello { .. } => "hello",
+            Frame::Push { .. } => "push",
+            Frame::Fetch { .. } => "fetch",
+            Frame::ReadLog { .. } => "readLog",
+            Frame::Enroll { .. } => "enroll",
+            Frame::Enrolled { .. } => "enrolled",
+            Frame::Catalog { .. } => "catalog",
+            Frame::Docs { .. } => "docs",
+            Frame::Ack { .. } => "ack",
+            Frame::Refused { .. } => "refused",
+            Frame::LogAck { .. } => "logAck",
+            Frame::Purge { .. } => "purge",
+            Frame::Revoked {} => "revoked",
+            Frame::Error { .. } => "error",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn frames_round_trip_through_cbor() {
+        let id = DocumentId::random();
+        let frames = vec![
+            Frame::Hello {
+                protocol: PROTOCOL_VERSION,
+                cursor: 42,
+            },
+            Frame::Sync {
+                document_id: id,
+                data: vec![1, 2, 3],
+            },
+            Frame::Push {
+                docs: vec![DocChanges {
+                    document_id: id,
+                    data: vec![9; 10],
+                }],
+            },
+            Frame::Ack {
+                docs: vec![Acked {
+                    document_id: id,
+                    heads: vec!["ab".into()],
+                }],
+            },
+            Frame::Refused {
+                docs: vec![Refusal {
+                    document_id: id,
+                    reason: RefusalReason::ForgedActor,
+                }],
+            },
+            Frame::Revoked {},
+            Frame::Error {
+                code: ErrorCode::Malformed,
+                message: "x".into(),
+            },
+        ];
+        for f in frames {
+            assert_eq!(Frame::decode(&f.encode()).unwrap(), f);
+        }
+    }
+
+    #[test]
+    fn sync_frame_has_automerge_repo_shape() {
+        let id = DocumentId::random();
+        let bytes = Frame::Sync {
+            document_id: id,
+            data: vec![7],
+        }
+        .encode();
+        let v: ciborium::Value = ciborium::from_reader(&bytes[..]).unwrap();
+        let map = v.as_map().unwrap();
+        let get = |k: &str| {
+            map.iter()
+                .find(|(key, _)| key.as_text() == Some(k))
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(get("type").unwrap().as_text(), Some("sync"));
+        assert_eq!(
+            get("documentId").unwrap().as_text(),
+            Some(id.to_string().as_str())
+        );
+        assert_eq!(get("data").unwrap().as_bytes().unwrap(), &vec![7u8]);
+    }
+
+    #[test]
+    fn oversized_push_is_refused() {
+        let docs = (0..MAX_DOCS_PER_FRAME + 1)
+            .map(|_| DocChanges {
+                document_id: DocumentId::random(),
+                data: vec![],
+            })
+            .collect();
+        assert!(Frame::decode(&Frame::Push { docs }.encode()).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = Frame::decode(&bytes);
+        }
+    }
+}

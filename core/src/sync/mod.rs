@@ -1,0 +1,6 @@
+//! The sync protocol: frame types shared by devices and the server, and the sans-io client
+//! engine. See docs/protocol.md.
+
+pub mod frames;
+
+pub use frames::*;
