@@ -1,0 +1,528 @@
+//! The local store through core's public API: records round-trip, concurrent edits merge,
+//! projections follow documents, access rules hold, the file is encrypted.
+
+mod common;
+
+use common::*;
+use omkijken_core::model::{FollowUpKind, SignalContext, Source};
+use omkijken_core::store::{AttentionReason, NewSignal, NewThermometerEntry, SignalFilter};
+use omkijken_core::{DocumentId, Error, Store, doc};
+
+fn signal(pupil: &str, urgency: u8, facts: &str) -> NewSignal {
+    NewSignal {
+        pupil: pupil.into(),
+        observed_at: T0 - 3600_000,
+        context: SignalContext {
+            place: "schoolreis Ardennen".into(),
+            excursion: Some("trip-1".into()),
+        },
+        category: "welbevinden".into(),
+        urgency,
+        facts: facts.into(),
+        interpretation: Some("seems withdrawn".into()),
+        source: Source {
+            kind: "seen".into(),
+            told_by: None,
+        },
+        pupil_quote: Some("ik wil naar huis".into()),
+        flag: None,
+        share: true,
+    }
+}
+
+fn entry(pupil: &str, at: i64, score: u8, talk: bool) -> NewThermometerEntry {
+    NewThermometerEntry {
+        pupil: pupil.into(),
+        at,
+        score,
+        emotions: vec!["moe".into()],
+        wants_to_talk: talk,
+        note: None,
+    }
+}
+
+#[test]
+fn signal_round_trips_with_every_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t1, _) = store_for(dir.path(), "t1");
+    let id = t1
+        .record_signal(signal("p1", 1, "sat alone at lunch"))
+        .unwrap();
+    let s = t1.signal(id).unwrap();
+    assert_eq!(s.facts, "sat alone at lunch");
+    assert_eq!(s.urgency, 1);
+    assert_eq!(s.context.excursion.as_deref(), Some("trip-1"));
+    assert_eq!(s.interpretation.as_ref().unwrap().by, "t1");
+    assert_eq!(s.pupil_quote.as_deref(), Some("ik wil naar huis"));
+    assert!(s.shared);
+    // Reopen: the record is on disk.
+    drop(t1);
+    let reopened = Store::open(dir.path().join("t1.db"), KEY).unwrap();
+    assert_eq!(reopened.signal(id).unwrap().facts, "sat alone at lunch");
+}
+
+#[test]
+fn shared_signal_is_append_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t1, _) = store_for(dir.path(), "t1");
+    let id = t1.record_signal(signal("p1", 1, "original facts")).unwrap();
+    let err = t1
+        .edit_signal_draft(id, |s| s.facts = "rewritten".into())
+        .unwrap_err();
+    assert!(matches!(err, Error::Forbidden(_)));
+    t1.append_follow_up(id, FollowUpKind::Correction, "it was Tuesday, not Monday")
+        .unwrap();
+    let s = t1.signal(id).unwrap();
+    assert_eq!(s.facts, "original facts");
+    assert_eq!(s.follow_ups.len(), 1);
+    assert_eq!(s.follow_ups[0].kind, "correction");
+}
+
+#[test]
+fn draft_signal_can_be_edited_then_shared() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t1, _) = store_for(dir.path(), "t1");
+    let mut s = signal("p2", 0, "draft facts");
+    s.share = false;
+    let id = t1.record_signal(s).unwrap();
+    t1.edit_signal_draft(id, |s| s.facts = "better facts".into())
+        .unwrap();
+    t1.share_signal(id).unwrap();
+    let s = t1.signal(id).unwrap();
+    assert_eq!((s.facts.as_str(), s.shared), ("better facts", true));
+}
+
+#[test]
+fn bad_input_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t1, _) = store_for(dir.path(), "t1");
+    let mut s = signal("p1", 4, "x");
+    assert!(matches!(
+        t1.record_signal(s.clone()),
+        Err(Error::Invalid(_))
+    ));
+    s.urgency = 1;
+    s.category = "no-such-category".into();
+    assert!(matches!(
+        t1.record_signal(s.clone()),
+        Err(Error::Invalid(_))
+    ));
+    s.category = "welbevinden".into();
+    s.pupil = "unknown-pupil".into();
+    assert!(matches!(t1.record_signal(s), Err(Error::NotFound)));
+    assert!(
+        t1.documents()
+            .unwrap()
+            .iter()
+            .all(|d| d.header.kind == "roster")
+    );
+    // The error text never carries what the user typed.
+    let mut s = signal("p1", 9, "SECRET-FACTS");
+    s.pupil_quote = Some("SECRET-QUOTE".into());
+    let msg = t1.record_signal(s).unwrap_err().to_string();
+    assert!(!msg.contains("SECRET"), "{msg}");
+}
+
+#[test]
+fn conversation_round_trips_and_concurrent_notes_merge_character_by_character() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m1, _) = store_for(dir.path(), "m1");
+    let (cc, _) = store_for(dir.path(), "cc");
+    let id = m1
+        .start_conversation("p1", "ik-jij-wij", "2026-11-16")
+        .unwrap();
+    m1.edit_notes(id, 0, 0, "Gesprek ging goed.").unwrap();
+    m1.set_answer(id, "goed-in", "tekenen").unwrap();
+    let agreement = m1
+        .add_agreement(id, "elke week even bijpraten", "m1", Some("2026-11-30"))
+        .unwrap();
+    m1.share_conversation(id).unwrap();
+    // The coordinator (pupil p1 is in care) gets the shared note.
+    exchange(&m1, &cc);
+    assert_eq!(
+        cc.conversation(id).unwrap().notes.as_str(),
+        "Gesprek ging goed."
+    );
+
+    // Both edit offline, at different places in the same text.
+    m1.edit_notes(id, 0, 0, "Mentor: ").unwrap();
+    let end = cc.conversation(id).unwrap().notes.as_str().chars().count();
+    cc.edit_notes(id, end, 0, " IB: contact ouders.").unwrap();
+    m1.set_answer(id, "energie", "buiten spelen").unwrap();
+    exchange(&m1, &cc);
+
+    for s in [&m1, &cc] {
+        let c = s.conversation(id).unwrap();
+        assert_eq!(
+            c.notes.as_str(),
+            "Mentor: Gesprek ging goed. IB: contact ouders."
+        );
+        assert_eq!(c.answers["goed-in"].as_str(), "tekenen");
+        assert_eq!(c.answers["energie"].as_str(), "buiten spelen");
+        assert_eq!(c.agreements.len(), 1);
+        assert_eq!(c.agreements[0].id, agreement);
+        assert_eq!(c.visibility, "shared");
+    }
+    assert_eq!(
+        m1.info(id).unwrap().unwrap().heads,
+        cc.info(id).unwrap().unwrap().heads
+    );
+    m1.finalize_conversation(id).unwrap();
+    let list = m1.list_conversations("p1").unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        (list[0].status.as_str(), list[0].open_agreements),
+        ("final", 1)
+    );
+}
+
+#[test]
+fn thermometer_month_created_offline_on_two_devices_keeps_both_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m1, _) = store_for(dir.path(), "m1");
+    let (t1, _) = store_for(dir.path(), "t1");
+    // Both create November for p2 without having seen each other.
+    let a = m1.record_thermometer(entry("p2", T0, 4, false)).unwrap();
+    let b = t1
+        .record_thermometer(entry("p2", T0 + 60_000, 2, true))
+        .unwrap();
+    assert_eq!(a, b, "the month has one deterministic id");
+    exchange(&m1, &t1);
+    for s in [&m1, &t1] {
+        let month = s.thermometer_month("p2", "2026-11").unwrap().unwrap();
+        let mut scores: Vec<u8> = month.entries.iter().map(|e| e.score).collect();
+        scores.sort();
+        assert_eq!(scores, vec![2, 4], "both entries survive");
+        let points = s.thermometer_entries("p2", T0 - DAY, T0 + DAY).unwrap();
+        assert_eq!(points.len(), 2);
+        assert!(points[1].wants_to_talk);
+    }
+    // One root list, not two hidden as a conflict.
+    let d = m1.load(a).unwrap().unwrap();
+    use automerge::ReadDoc;
+    let (_, record) = d.get(automerge::ROOT, "record").unwrap().unwrap();
+    let entries = d.get_all(&record, "entries").unwrap();
+    assert_eq!(entries.len(), 1);
+}
+
+#[test]
+fn thermometer_scale_is_checked_for_the_pupils_age_band() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m2, _) = store_for(dir.path(), "m2");
+    // p3 is groep 1-4: 4 emotions x 3 intensities, scores 1..=12, no extra words.
+    let mut e = entry("p3", T0, 13, false);
+    e.emotions.clear();
+    assert!(matches!(
+        m2.record_thermometer(e.clone()),
+        Err(Error::Invalid(_))
+    ));
+    e.score = 12;
+    m2.record_thermometer(e).unwrap();
+}
+
+#[test]
+fn access_rules_apply_to_local_reads_and_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m1, _) = store_for(dir.path(), "m1");
+    let (t1, _) = store_for(dir.path(), "t1");
+    let (t2, _) = store_for(dir.path(), "t2");
+    let (adm, _) = store_for(dir.path(), "adm");
+    let conv = m1
+        .start_conversation("p1", "ik-jij-wij", "2026-11-16")
+        .unwrap();
+    m1.share_conversation(conv).unwrap();
+    let own = t1.record_signal(signal("p2", 1, "t1's signal")).unwrap();
+    let other = t2.record_signal(signal("p2", 1, "t2's signal")).unwrap();
+    // A teacher may not start a kindgesprek.
+    assert!(matches!(
+        t1.start_conversation("p1", "ik-jij-wij", "2026-11-16"),
+        Err(Error::Forbidden(_))
+    ));
+    for (a, b) in [(&m1, &t1), (&m1, &t2), (&m1, &adm), (&t1, &t2)] {
+        exchange(a, b);
+    }
+    // The teacher reads back her own signal, not a colleague's, and no conversation.
+    assert!(t1.signal(own).is_ok());
+    assert!(matches!(t1.signal(other), Err(Error::NotFound)));
+    assert!(matches!(t1.conversation(conv), Err(Error::NotFound)));
+    let listed: Vec<DocumentId> = t1
+        .list_signals(&SignalFilter::default())
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(listed, vec![own]);
+    assert!(t1.list_conversations("p1").unwrap().is_empty());
+    // The mentor sees both signals about her pupil.
+    assert_eq!(
+        m1.list_signals(&SignalFilter {
+            pupil: Some("p2".into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .len(),
+        2
+    );
+    // The admin reads no care content.
+    assert!(matches!(adm.conversation(conv), Err(Error::NotFound)));
+    assert!(
+        adm.list_signals(&SignalFilter::default())
+            .unwrap()
+            .is_empty()
+    );
+    // Read-only users cannot write: the teacher may not follow up on her colleague's signal.
+    assert!(
+        t1.append_follow_up(other, FollowUpKind::FollowUp, "x")
+            .is_err()
+    );
+}
+
+#[test]
+fn private_working_note_stays_with_its_author() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m1, _) = store_for(dir.path(), "m1");
+    let (cc, _) = store_for(dir.path(), "cc");
+    let conv = m1
+        .start_conversation("p1", "ik-jij-wij", "2026-11-16")
+        .unwrap();
+    m1.edit_notes(conv, 0, 0, "persoonlijke werkaantekening")
+        .unwrap();
+    exchange(&m1, &cc);
+    assert!(matches!(cc.conversation(conv), Err(Error::NotFound)));
+    assert!(cc.list_conversations("p1").unwrap().is_empty());
+    // Only the author shares it.
+    assert!(cc.share_conversation(conv).is_err());
+}
+
+#[test]
+fn attention_list_shows_open_signals_talk_flags_and_falling_trends() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t1, _) = store_for(dir.path(), "t1");
+    let (m1, clock) = store_for(dir.path(), "m1");
+    let (cc, cc_clock) = store_for(dir.path(), "cc");
+    let urgent = t1.record_signal(signal("p1", 2, "urgent")).unwrap();
+    let note = t1.record_signal(signal("p2", 0, "just a note")).unwrap();
+    // p1: good scores three weeks ago, low scores this week, and a talk flag.
+    for (days_ago, score, talk) in [
+        (20, 5, false),
+        (18, 5, false),
+        (15, 4, false),
+        (3, 1, false),
+        (1, 2, true),
+    ] {
+        m1.record_thermometer(entry("p1", T0 - days_ago * DAY, score, talk))
+            .unwrap();
+    }
+    clock.advance(0);
+    cc_clock.advance(0);
+    exchange(&t1, &cc);
+    exchange(&m1, &cc);
+    let list = cc.attention_list().unwrap();
+    assert!(list.iter().any(
+        |i| matches!(i.reason, AttentionReason::OpenSignal { signal, .. } if signal == urgent)
+    ));
+    assert!(
+        !list.iter().any(
+            |i| matches!(i.reason, AttentionReason::OpenSignal { signal, .. } if signal == note)
+        )
+    );
+    assert!(
+        list.iter()
+            .any(|i| i.pupil == "p1" && matches!(i.reason, AttentionReason::WantsToTalk { .. }))
+    );
+    assert!(
+        list.iter()
+            .any(|i| i.pupil == "p1" && matches!(i.reason, AttentionReason::FallingTrend { .. }))
+    );
+    // Picked up: the signal leaves the list, and the signaller sees it was picked up.
+    cc.append_follow_up(urgent, FollowUpKind::PickedUp, "in behandeling")
+        .unwrap();
+    assert!(
+        !cc.attention_list()
+            .unwrap()
+            .iter()
+            .any(|i| matches!(i.reason, AttentionReason::OpenSignal { .. }))
+    );
+    exchange(&cc, &t1);
+    assert!(
+        t1.list_signals(&SignalFilter::default())
+            .unwrap()
+            .iter()
+            .any(|s| s.id == urgent && s.picked_up)
+    );
+}
+
+#[test]
+fn projections_can_be_rebuilt_from_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m1, _) = store_for(dir.path(), "m1");
+    for i in 0..5 {
+        m1.record_signal(signal(
+            if i % 2 == 0 { "p1" } else { "p2" },
+            (i % 4) as u8,
+            "f",
+        ))
+        .unwrap();
+        m1.record_thermometer(entry("p2", T0 + i * 1000, 3, false))
+            .unwrap();
+    }
+    let c = m1
+        .start_conversation("p2", "ik-jij-wij", "2026-11-10")
+        .unwrap();
+    m1.add_agreement(c, "a", "m1", None).unwrap();
+    let snapshot = |s: &Store| {
+        (
+            s.list_signals(&SignalFilter::default()).unwrap(),
+            s.list_conversations("p2").unwrap(),
+            s.thermometer_entries("p2", 0, i64::MAX).unwrap(),
+        )
+    };
+    let before = snapshot(&m1);
+    assert_eq!(before.0.len(), 5);
+    assert_eq!(before.2.len(), 5);
+    m1.rebuild_projections().unwrap();
+    assert_eq!(snapshot(&m1), before);
+}
+
+#[test]
+fn merging_a_foreign_document_updates_projections() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t1, _) = store_for(dir.path(), "t1");
+    let (m1, _) = store_for(dir.path(), "m1");
+    let id = t1.record_signal(signal("p2", 1, "f")).unwrap();
+    assert!(
+        m1.list_signals(&SignalFilter::default())
+            .unwrap()
+            .is_empty()
+    );
+    m1.merge_bytes(id, &t1.document_bytes(id).unwrap().unwrap())
+        .unwrap();
+    assert_eq!(m1.list_signals(&SignalFilter::default()).unwrap()[0].id, id);
+}
+
+#[test]
+fn a_document_that_is_not_a_valid_record_is_reported_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m1, _) = store_for(dir.path(), "m1");
+    // A document whose header says "signal" but whose record is garbage.
+    let mut d = automerge::AutoCommit::new();
+    use automerge::transaction::Transactable;
+    let h = d
+        .put_object(automerge::ROOT, "header", automerge::ObjType::Map)
+        .unwrap();
+    for (k, v) in [
+        ("kind", "signal"),
+        ("school", SCHOOL),
+        ("pupil", "p1"),
+        ("author", "m1"),
+    ] {
+        d.put(&h, k, v).unwrap();
+    }
+    d.put(&h, "created_at", 0i64).unwrap();
+    d.put(&h, "schema", 1u64).unwrap();
+    d.put(automerge::ROOT, "record", "not a map").unwrap();
+    let id = DocumentId::random();
+    m1.merge_bytes(id, &d.save()).unwrap();
+    assert!(matches!(
+        m1.signal(id),
+        Err(Error::InvalidDocument { .. } | Error::NotFound)
+    ));
+    // The bytes are kept (no word lost), and lists skip it.
+    assert!(m1.document_bytes(id).unwrap().is_some());
+    assert!(
+        m1.list_signals(&SignalFilter::default())
+            .unwrap()
+            .is_empty()
+    );
+    // Garbage bytes are an error, not a panic, and store nothing.
+    assert!(m1.merge_bytes(DocumentId::random(), b"garbage").is_err());
+}
+
+#[test]
+fn outbox_lists_unacknowledged_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t1, _) = store_for(dir.path(), "t1");
+    let a = t1.record_signal(signal("p1", 1, "a")).unwrap();
+    let b = t1.record_signal(signal("p2", 1, "b")).unwrap();
+    let outbox: Vec<_> = t1
+        .outbox()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .filter(|i| *i != doc::roster_id(SCHOOL))
+        .collect();
+    assert_eq!(outbox, vec![a, b]);
+    let heads = t1.info(a).unwrap().unwrap().heads;
+    t1.set_acked_heads(a, &heads).unwrap();
+    assert!(!t1.outbox().unwrap().iter().any(|e| e.id == a));
+    // A new change puts it back in the outbox.
+    t1.append_follow_up(a, FollowUpKind::Correction, "c")
+        .unwrap();
+    assert!(t1.outbox().unwrap().iter().any(|e| e.id == a));
+}
+
+#[test]
+fn reads_of_care_content_are_logged_locally() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t1, _) = store_for(dir.path(), "t1");
+    let a = t1.record_signal(signal("p1", 1, "a")).unwrap();
+    t1.signal(a).unwrap();
+    t1.signal(a).unwrap();
+    let log = t1.pending_access_log(100).unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(
+        (log[0].user.as_str(), log[0].doc, log[0].kind.as_str()),
+        ("t1", a, "signal")
+    );
+    t1.mark_access_log_uploaded(log[1].seq).unwrap();
+    assert!(t1.pending_access_log(100).unwrap().is_empty());
+}
+
+#[test]
+fn listeners_hear_of_changes_until_unsubscribed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t1, _) = store_for(dir.path(), "t1");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let sub = t1.subscribe(move |ids| s2.lock().unwrap().extend_from_slice(ids));
+    let a = t1.record_signal(signal("p1", 1, "a")).unwrap();
+    assert_eq!(*seen.lock().unwrap(), vec![a]);
+    drop(sub);
+    t1.record_signal(signal("p1", 1, "b")).unwrap();
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn wipe_removes_the_files_and_refuses_further_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t1, _) = store_for(dir.path(), "t1");
+    t1.record_signal(signal("p1", 1, "a")).unwrap();
+    t1.wipe().unwrap();
+    assert!(!dir.path().join("t1.db").exists());
+    assert!(matches!(
+        t1.list_signals(&SignalFilter::default()),
+        Err(Error::Revoked)
+    ));
+}
+
+#[test]
+fn store_is_shared_between_threads_and_readers_see_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t1, _) = store_for(dir.path(), "t1");
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let s = t1.clone();
+            std::thread::spawn(move || {
+                for j in 0..10 {
+                    s.record_signal(signal(if (i + j) % 2 == 0 { "p1" } else { "p2" }, 1, "f"))
+                        .unwrap();
+                    s.list_signals(&SignalFilter::default()).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(t1.list_signals(&SignalFilter::default()).unwrap().len(), 40);
+}
