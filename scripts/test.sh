@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every test of Omkijken: the Rust workspace (unit, integration, end-to-end, simulation)
+# and the mobile bindings from Python, Kotlin and the Swift header check.
+# Usage: scripts/test.sh            (everything)
+#        SKIP_BINDINGS=1 scripts/test.sh   (Rust only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mkdir -p target
+echo "== cargo test --workspace"
+cargo test --workspace 2>&1 | tee target/rust-tests.log
+
+if [ "${SKIP_BINDINGS:-0}" != "1" ] && [ -x scripts/test-bindings.sh ]; then
+  echo "== mobile bindings (Python, Kotlin, Swift header)"
+  scripts/test-bindings.sh
+fi
+
+passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' target/rust-tests.log | awk '{s+=$4} END {print s+0}')
+echo "rust: ${passed} passed, 0 failed"
