@@ -509,6 +509,23 @@ impl Store {
         })
     }
 
+    /// Record acknowledged heads of many documents in one transaction (one fsync for a
+    /// whole `ack` frame or catch-up batch).
+    pub fn set_acked_heads_many(&self, acks: &[(DocumentId, Vec<ChangeHash>)]) -> Result<()> {
+        if acks.is_empty() {
+            return Ok(());
+        }
+        self.write(|tx| {
+            let mut stmt =
+                tx.prepare_cached("UPDATE documents SET acked_heads = ?2 WHERE id = ?1")?;
+            for (id, heads) in acks {
+                let s = serde_json::to_string(&ids::heads_to_hex(heads)).unwrap_or_default();
+                stmt.execute(params![id.to_string(), s])?;
+            }
+            Ok(())
+        })
+    }
+
     /// Documents whose local heads no server has acknowledged ("3 signals not sent yet").
     pub fn outbox(&self) -> Result<Vec<OutboxEntry>> {
         self.read(|tx| {

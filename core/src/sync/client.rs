@@ -1,0 +1,1377 @@
+//! The sans-io device sync engine (docs/protocol.md, version 1).
+//!
+//! [`ClientEngine::handle`] takes the time and one input (connected, a frame received, a
+//! local change, a tick, disconnected) and returns what to do: frames to send, progress to
+//! show, "caught up", refusals to report, "revoked" (after it wiped the store), close. It
+//! reads and writes the [`Store`] but owns no socket, no task and no clock, so the same
+//! engine runs behind the tokio driver (feature `client`), in unit tests and in the
+//! deterministic simulation.
+//!
+//! What the engine promises:
+//! - The catch-up cursor is stored only once a catch-up is complete and every document it
+//!   asked for is merged; an interrupted catch-up starts again from the old cursor.
+//! - A document leaves the outbox only when a server acknowledged the heads that were
+//!   pushed (never the server's heads, which may include changes this device lacks).
+//! - A refused document stays in the store, is reported once, and is not pushed again
+//!   until it changes locally: words are never lost and refusals never loop.
+//! - Merges of one `docs` frame are one store transaction; acknowledged heads of one frame
+//!   are one more.
+
+use super::frames::{
+    DocChanges, ErrorCode, FetchRequest, Frame, MAX_DOC_BYTES, MAX_LOG_ENTRIES, PROTOCOL_VERSION,
+    ReadLogEntry, RefusalReason,
+};
+use crate::ids::{self, DocumentId};
+use crate::model::Kind;
+use crate::{Error, Result, Store};
+use automerge::{Automerge, ChangeHash, ReadDoc};
+use std::collections::{HashMap, HashSet};
+
+/// Documents per `push` frame.
+pub const PUSH_BATCH_DOCS: usize = 500;
+/// Bytes of document data per `push` frame (well under the 16 MiB frame limit).
+pub const PUSH_BATCH_BYTES: usize = 8 * 1024 * 1024;
+/// Documents pushed and not yet answered, at most (flow control).
+pub const PUSH_WINDOW_DOCS: usize = 2_000;
+/// Documents per `fetch` frame.
+pub const FETCH_BATCH_DOCS: usize = 500;
+
+/// Store setting: the catalog cursor of the last complete catch-up.
+pub const SETTING_CURSOR: &str = "cursor";
+/// Store setting: unix ms of the last complete sync (caught up, outbox answered).
+pub const SETTING_LAST_SYNC: &str = "last_sync";
+
+/// What happened, as input to the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientInput {
+    /// A connection to `/v1/sync` is open (the upgrade was accepted).
+    Connected,
+    /// A frame arrived.
+    Received(Frame),
+    /// Something changed in the store (a local edit, or reads to upload).
+    LocalChange,
+    /// Periodic wake-up (uploads the read log, retries what waits).
+    Tick,
+    /// The connection is gone.
+    Disconnected,
+}
+
+/// What the driver should do or show.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientOutput {
+    /// Send this frame.
+    Send(Frame),
+    /// Documents fetched, merged, pushed and answered in this session, of those known so far.
+    Progress {
+        /// Done.
+        done: u64,
+        /// Known so far (grows while the catalog streams in).
+        total: u64,
+    },
+    /// The catch-up is complete and merged; the cursor is stored.
+    CaughtUp {
+        /// The stored cursor.
+        cursor: u64,
+    },
+    /// Caught up, and every pushable document is acknowledged (or refused): nothing to do.
+    Idle,
+    /// The server refused a document; it stays in the store (and in the outbox) and is
+    /// not pushed again until it changes locally.
+    Refused {
+        /// Document.
+        document_id: DocumentId,
+        /// Why.
+        reason: RefusalReason,
+    },
+    /// The server sent an error frame; the connection ends.
+    ServerError {
+        /// Code.
+        code: ErrorCode,
+        /// The server's text (never care content).
+        message: String,
+    },
+    /// The device was revoked; the store is wiped already.
+    Revoked,
+    /// Close the connection.
+    Close,
+}
+
+/// Counts of one engine's work (since it was created).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncStats {
+    /// Documents fetched during catch-ups and merged.
+    pub fetched: u64,
+    /// Documents received as live pushes and merged.
+    pub received_live: u64,
+    /// Documents pushed and acknowledged.
+    pub pushed: u64,
+    /// Refusals reported.
+    pub refused: u64,
+    /// Documents purged.
+    pub purged: u64,
+    /// Read-log rows acknowledged by the server.
+    pub log_uploaded: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Pushed {
+    heads: Vec<ChangeHash>,
+    whole: bool,
+}
+
+/// The per-connection state; reset on connect and disconnect.
+#[derive(Debug, Default)]
+struct Session {
+    connected: bool,
+    /// The first catalog frame arrived: pushing may start.
+    pushing: bool,
+    /// Cursor of the complete catalog, waiting for the fetched documents.
+    catalog_cursor: Option<u64>,
+    caught_up: bool,
+    /// Fetched documents not merged yet, with the heads the catalog gave (known durable).
+    pending_fetch: HashMap<DocumentId, Vec<ChangeHash>>,
+    /// Pushed and not yet answered.
+    inflight: HashMap<DocumentId, Pushed>,
+    /// The outbox had more than the window allowed.
+    more_to_push: bool,
+    /// Highest read-log sequence sent and not yet acknowledged.
+    log_inflight: Option<i64>,
+    idle_reported: bool,
+    done: u64,
+    total: u64,
+}
+
+/// The device side of the sync protocol, sans-io.
+#[derive(Debug)]
+pub struct ClientEngine {
+    store: Store,
+    session: Session,
+    /// Documents to push whole next time (after `missing_deps`).
+    need_whole: HashSet<DocumentId>,
+    /// Refused documents and the heads that were refused: not pushed again until their
+    /// local heads change. Kept for the engine's lifetime (not only one connection).
+    refused: HashMap<DocumentId, Vec<ChangeHash>>,
+    revoked: bool,
+    stats: SyncStats,
+}
+
+fn sorted(mut v: Vec<ChangeHash>) -> Vec<ChangeHash> {
+    v.sort();
+    v
+}
+
+impl ClientEngine {
+    /// An engine syncing `store`.
+    pub fn new(store: Store) -> ClientEngine {
+        ClientEngine {
+            store,
+            session: Session::default(),
+            need_whole: HashSet::new(),
+            refused: HashMap::new(),
+            revoked: false,
+            stats: SyncStats::default(),
+        }
+    }
+
+    /// The store synced.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Counts since the engine was created.
+    pub fn stats(&self) -> SyncStats {
+        self.stats
+    }
+
+    /// Whether a connection is open (between `Connected` and `Disconnected`/`Close`).
+    pub fn is_connected(&self) -> bool {
+        self.session.connected
+    }
+
+    /// Whether this session's catch-up is complete.
+    pub fn is_caught_up(&self) -> bool {
+        self.session.caught_up
+    }
+
+    /// Caught up, nothing pushed and unanswered, nothing waiting to be pushed, no read log
+    /// in flight.
+    pub fn is_idle(&self) -> bool {
+        let s = &self.session;
+        s.connected
+            && s.caught_up
+            && s.inflight.is_empty()
+            && !s.more_to_push
+            && s.log_inflight.is_none()
+    }
+
+    /// Whether the device was revoked (and its store wiped).
+    pub fn is_revoked(&self) -> bool {
+        self.revoked
+    }
+
+    /// Handle one input at time `now_ms` (unix ms, from the caller's clock).
+    ///
+    /// An error is a local failure (storage); the driver should close the connection and
+    /// try again later. Nothing acknowledged is lost by that.
+    pub fn handle(&mut self, now_ms: i64, input: ClientInput) -> Result<Vec<ClientOutput>> {
+        let mut out = Vec::new();
+        if self.revoked {
+            return Err(Error::Revoked);
+        }
+        match input {
+            ClientInput::Connected => {
+                self.session = Session {
+                    connected: true,
+                    ..Session::default()
+                };
+                let cursor = self
+                    .store
+                    .setting(SETTING_CURSOR)?
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(0);
+                out.push(ClientOutput::Send(Frame::Hello {
+                    protocol: PROTOCOL_VERSION,
+                    cursor,
+                }));
+                self.send_read_log(&mut out)?;
+            }
+            ClientInput::Disconnected => {
+                self.session = Session::default();
+                return Ok(out);
+            }
+            ClientInput::LocalChange | ClientInput::Tick => {
+                if !self.session.connected {
+                    return Ok(out);
+                }
+                self.push_outbox(&mut out)?;
+                if self.session.log_inflight.is_none() {
+                    self.send_read_log(&mut out)?;
+                }
+            }
+            ClientInput::Received(frame) => {
+                if !self.session.connected {
+                    return Ok(out);
+                }
+                self.receive(frame, &mut out)?;
+                if !self.session.connected {
+                    return Ok(out);
+                }
+            }
+        }
+        self.check_idle(now_ms, &mut out)?;
+        Ok(out)
+    }
+
+    fn receive(&mut self, frame: Frame, out: &mut Vec<ClientOutput>) -> Result<()> {
+        match frame {
+            Frame::Catalog {
+                entries,
+                purge,
+                cursor,
+                complete,
+            } => {
+                self.purge(&purge)?;
+                let mut fetch = Vec::new();
+                let mut acks = Vec::new();
+                for e in entries {
+                    let Some(server_heads) = ids::heads_from_hex(&e.heads) else {
+                        continue;
+                    };
+                    let server_heads = sorted(server_heads);
+                    let id = e.document_id;
+                    let have = match self.store.info(id)? {
+                        None => Some(Vec::new()),
+                        Some(info) => {
+                            let local = sorted(info.heads);
+                            let acked = info.acked_heads.map(sorted);
+                            if local == server_heads {
+                                // The server has exactly what we have: all of it is durable
+                                // (this also heals an acknowledgement lost in transit).
+                                if acked.as_ref() != Some(&server_heads) {
+                                    acks.push((id, server_heads.clone()));
+                                }
+                                None
+                            } else if acked.as_ref() == Some(&local) {
+                                // Nothing local to send: the server is ahead.
+                                Some(local)
+                            } else if self.contains_all(id, &server_heads)? {
+                                // We are ahead: the server's state is in ours.
+                                acks.push((id, server_heads.clone()));
+                                None
+                            } else {
+                                // Both moved: ask for what the server has beyond what it
+                                // acknowledged to us.
+                                Some(acked.unwrap_or_default())
+                            }
+                        }
+                    };
+                    if let Some(have) = have {
+                        let roster = e.header.kind == Kind::Roster.as_str();
+                        fetch.push((roster, id, have, server_heads));
+                    }
+                }
+                self.store.set_acked_heads_many(&acks)?;
+                // The roster first: access and projections of the rest depend on it.
+                fetch.sort_by_key(|(roster, ..)| !*roster);
+                let mut requests = Vec::with_capacity(fetch.len());
+                for (_, id, have, server_heads) in fetch {
+                    if self
+                        .session
+                        .pending_fetch
+                        .insert(id, server_heads)
+                        .is_none()
+                    {
+                        self.session.total += 1;
+                        requests.push(FetchRequest {
+                            document_id: id,
+                            have: ids::heads_to_hex(&have),
+                        });
+                    }
+                }
+                while !requests.is_empty() {
+                    let rest = requests.split_off(requests.len().min(FETCH_BATCH_DOCS));
+                    out.push(ClientOutput::Send(Frame::Fetch { docs: requests }));
+                    requests = rest;
+                }
+                if complete {
+                    self.session.catalog_cursor = Some(cursor);
+                }
+                if !self.session.pushing {
+                    self.session.pushing = true;
+                    self.push_outbox(out)?;
+                }
+                self.progress(out);
+                self.maybe_caught_up(out)?;
+            }
+            Frame::Docs { docs, cursor: _ } => {
+                self.merge_docs(docs)?;
+                self.progress(out);
+                self.maybe_caught_up(out)?;
+            }
+            Frame::Ack { docs } => {
+                let mut acks = Vec::new();
+                for a in docs {
+                    if let Some(p) = self.session.inflight.remove(&a.document_id) {
+                        self.need_whole.remove(&a.document_id);
+                        self.refused.remove(&a.document_id);
+                        acks.push((a.document_id, p.heads));
+                    }
+                }
+                self.store.set_acked_heads_many(&acks)?;
+                self.stats.pushed += acks.len() as u64;
+                self.session.done += acks.len() as u64;
+                self.push_outbox(out)?;
+                self.progress(out);
+            }
+            Frame::Refused { docs } => {
+                for r in docs {
+                    let Some(p) = self.session.inflight.remove(&r.document_id) else {
+                        continue;
+                    };
+                    self.session.done += 1;
+                    if r.reason == RefusalReason::MissingDeps && !p.whole {
+                        // Pushed again, whole, by push_outbox below.
+                        self.need_whole.insert(r.document_id);
+                        continue;
+                    }
+                    self.refused.insert(r.document_id, p.heads);
+                    self.stats.refused += 1;
+                    tracing::warn!(document = %r.document_id, reason = ?r.reason, "document refused by the server");
+                    out.push(ClientOutput::Refused {
+                        document_id: r.document_id,
+                        reason: r.reason,
+                    });
+                }
+                self.push_outbox(out)?;
+                self.progress(out);
+            }
+            Frame::LogAck { seq } => {
+                if let Some(sent) = self.session.log_inflight.take() {
+                    let up_to = seq.min(sent);
+                    let n = self
+                        .store
+                        .pending_access_log(MAX_LOG_ENTRIES)?
+                        .iter()
+                        .filter(|e| e.seq <= up_to)
+                        .count();
+                    self.store.mark_access_log_uploaded(up_to)?;
+                    self.stats.log_uploaded += n as u64;
+                    if up_to == sent {
+                        self.send_read_log(out)?;
+                    }
+                }
+            }
+            Frame::Purge { docs } => {
+                self.purge(&docs)?;
+                self.maybe_caught_up(out)?;
+            }
+            Frame::Revoked {} => {
+                tracing::warn!("device revoked by the school: wiping the store");
+                self.store.wipe()?;
+                self.revoked = true;
+                self.session = Session::default();
+                out.push(ClientOutput::Revoked);
+                out.push(ClientOutput::Close);
+            }
+            Frame::Error { code, message } => {
+                tracing::warn!(?code, "server error frame");
+                self.session = Session::default();
+                out.push(ClientOutput::ServerError { code, message });
+                out.push(ClientOutput::Close);
+            }
+            // Per-document sync messages are for automerge-repo peers; this device uses the
+            // batch frames. Client-to-server frames from a server make no sense.
+            other => {
+                tracing::debug!(frame = other.type_name(), "ignored frame");
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the local copy of `id` holds every one of `heads`.
+    fn contains_all(&self, id: DocumentId, heads: &[ChangeHash]) -> Result<bool> {
+        Ok(match self.store.load(id)? {
+            Some(d) => heads.iter().all(|h| d.get_change_by_hash(h).is_some()),
+            None => heads.is_empty(),
+        })
+    }
+
+    fn purge(&mut self, ids: &[DocumentId]) -> Result<()> {
+        for id in ids {
+            if self.store.purge(*id)? {
+                self.stats.purged += 1;
+            }
+            self.session.inflight.remove(id);
+            if self.session.pending_fetch.remove(id).is_some() {
+                self.session.done += 1;
+            }
+            self.refused.remove(id);
+            self.need_whole.remove(id);
+        }
+        Ok(())
+    }
+
+    /// Merge a `docs` frame in one transaction, then record what the server is known to
+    /// hold of each document.
+    fn merge_docs(&mut self, docs: Vec<DocChanges>) -> Result<()> {
+        let mut acks = Vec::new();
+        let mut pairs = Vec::with_capacity(docs.len());
+        for d in docs {
+            if let Some(server_heads) = self.session.pending_fetch.remove(&d.document_id) {
+                // Answer to a fetch: the server sent everything after `have`, so the local
+                // copy now holds at least the catalog's heads, which are durable there.
+                self.session.done += 1;
+                self.stats.fetched += 1;
+                acks.push((d.document_id, server_heads));
+            } else {
+                // Live push: the server holds what it acknowledged before plus these changes.
+                self.stats.received_live += 1;
+                if let Some(heads) = self.server_heads_after(d.document_id, &d.data)? {
+                    acks.push((d.document_id, heads));
+                }
+            }
+            pairs.push((d.document_id, d.data));
+        }
+        if let Err(e) = self.store.merge_many(&pairs) {
+            if matches!(e, Error::Revoked | Error::Sqlite(_)) {
+                return Err(e);
+            }
+            // One bad document must not block the others (nor loop the session): merge one by
+            // one and leave out what does not load.
+            tracing::warn!(error = %e, "batch merge failed; merging documents one by one");
+            let mut bad = HashSet::new();
+            for (id, bytes) in &pairs {
+                if let Err(e) = self.store.merge_bytes(*id, bytes) {
+                    if matches!(e, Error::Revoked | Error::Sqlite(_)) {
+                        return Err(e);
+                    }
+                    tracing::warn!(document = %id, error = %e, "document from the server does not merge");
+                    bad.insert(*id);
+                }
+            }
+            acks.retain(|(id, _)| !bad.contains(id));
+        }
+        // Only documents that exist locally can carry acknowledged heads.
+        self.store.set_acked_heads_many(&acks)?;
+        Ok(())
+    }
+
+    /// The heads the server is known to hold of `id` once it sent `data`: the heads it
+    /// acknowledged to us, plus `data`. None if that cannot be worked out.
+    fn server_heads_after(&self, id: DocumentId, data: &[u8]) -> Result<Option<Vec<ChangeHash>>> {
+        let base = match self.store.info(id)?.and_then(|i| i.acked_heads) {
+            Some(acked) => match self.store.load(id)? {
+                Some(d) => match d.fork_at(&acked) {
+                    Ok(f) => f,
+                    Err(_) => return Ok(None),
+                },
+                None => Automerge::new(),
+            },
+            None => Automerge::new(),
+        };
+        let mut f = base;
+        if f.load_incremental(data).is_err() {
+            return Ok(None);
+        }
+        let heads = f.get_heads();
+        Ok((!heads.is_empty()).then(|| sorted(heads)))
+    }
+
+    fn maybe_caught_up(&mut self, out: &mut Vec<ClientOutput>) -> Result<()> {
+        let s = &mut self.session;
+        if s.caught_up || !s.pending_fetch.is_empty() {
+            return Ok(());
+        }
+        let Some(cursor) = s.catalog_cursor else {
+            return Ok(());
+        };
+        s.caught_up = true;
+        self.store
+            .set_setting(SETTING_CURSOR, Some(&cursor.to_string()))?;
+        out.push(ClientOutput::CaughtUp { cursor });
+        Ok(())
+    }
+
+    fn check_idle(&mut self, now_ms: i64, out: &mut Vec<ClientOutput>) -> Result<()> {
+        if self.is_idle() {
+            if !self.session.idle_reported {
+                self.session.idle_reported = true;
+                self.store
+                    .set_setting(SETTING_LAST_SYNC, Some(&now_ms.to_string()))?;
+                out.push(ClientOutput::Idle);
+            }
+        } else {
+            self.session.idle_reported = false;
+        }
+        Ok(())
+    }
+
+    fn progress(&self, out: &mut Vec<ClientOutput>) {
+        out.push(ClientOutput::Progress {
+            done: self.session.done,
+            total: self.session.total,
+        });
+    }
+
+    /// Push what the outbox holds and is not in flight, refused, or over the window.
+    fn push_outbox(&mut self, out: &mut Vec<ClientOutput>) -> Result<()> {
+        if !self.session.connected || !self.session.pushing {
+            return Ok(());
+        }
+        let room = PUSH_WINDOW_DOCS.saturating_sub(self.session.inflight.len());
+        self.session.more_to_push = false;
+        let mut batch: Vec<DocChanges> = Vec::new();
+        let mut batch_bytes = 0;
+        let mut added = 0;
+        for entry in self.store.outbox()? {
+            let id = entry.id;
+            // The roster is the server's to write.
+            if entry.kind == Kind::Roster || self.session.inflight.contains_key(&id) {
+                continue;
+            }
+            let Some(info) = self.store.info(id)? else {
+                continue;
+            };
+            if self
+                .refused
+                .get(&id)
+                .is_some_and(|h| *h == sorted(info.heads.clone()))
+            {
+                continue;
+            }
+            if added == room {
+                self.session.more_to_push = true;
+                break;
+            }
+            let Some(doc) = self.store.load(id)? else {
+                continue;
+            };
+            let heads = sorted(doc.get_heads());
+            let whole = self.need_whole.contains(&id) || info.acked_heads.is_none();
+            let data = match (&info.acked_heads, whole) {
+                (Some(acked), false) => doc.save_after(acked),
+                _ => doc.save(),
+            };
+            if data.len() > MAX_DOC_BYTES {
+                // The server would refuse it; keep it here and say so.
+                self.refused.insert(id, heads);
+                self.stats.refused += 1;
+                out.push(ClientOutput::Refused {
+                    document_id: id,
+                    reason: RefusalReason::TooLarge,
+                });
+                continue;
+            }
+            if !batch.is_empty()
+                && (batch.len() == PUSH_BATCH_DOCS || batch_bytes + data.len() > PUSH_BATCH_BYTES)
+            {
+                out.push(ClientOutput::Send(Frame::Push {
+                    docs: std::mem::take(&mut batch),
+                }));
+                batch_bytes = 0;
+            }
+            batch_bytes += data.len();
+            batch.push(DocChanges {
+                document_id: id,
+                data,
+            });
+            self.session.inflight.insert(id, Pushed { heads, whole });
+            self.session.total += 1;
+            added += 1;
+        }
+        if !batch.is_empty() {
+            out.push(ClientOutput::Send(Frame::Push { docs: batch }));
+        }
+        Ok(())
+    }
+
+    fn send_read_log(&mut self, out: &mut Vec<ClientOutput>) -> Result<()> {
+        let rows = self.store.pending_access_log(MAX_LOG_ENTRIES)?;
+        let Some(last) = rows.last().map(|r| r.seq) else {
+            return Ok(());
+        };
+        let entries = rows
+            .into_iter()
+            .map(|r| ReadLogEntry {
+                seq: r.seq,
+                document_id: r.doc,
+                kind: r.kind,
+                at: r.at,
+            })
+            .collect();
+        self.session.log_inflight = Some(last);
+        out.push(ClientOutput::Send(Frame::ReadLog { entries }));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc;
+    use crate::model::{Group, Pupil, Roster, SignalContext, Source, Staff};
+    use crate::store::{Identity, NewSignal, StoreOptions};
+    use crate::sync::frames::{Acked, CatalogEntry, Refusal};
+    use std::sync::Arc;
+
+    const SCHOOL: &str = "school-1";
+    const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+    const T0: i64 = 1_795_338_000_000;
+
+    fn roster() -> Roster {
+        let staff = |id: &str, role: &str| {
+            (
+                id.to_string(),
+                Staff {
+                    id: id.into(),
+                    display_name: format!("Staff {id}"),
+                    roles: vec![role.into()],
+                    meldcode_duty: false,
+                    active: true,
+                },
+            )
+        };
+        let pupil = |id: &str, in_care: bool| {
+            (
+                id.to_string(),
+                Pupil {
+                    id: id.into(),
+                    display_name: format!("Pupil {id}"),
+                    group: "6a".into(),
+                    age_band: "po_5_8".into(),
+                    active: true,
+                    in_care,
+                    mentors: vec!["m1".into()],
+                },
+            )
+        };
+        Roster {
+            school: SCHOOL.into(),
+            pupils: [pupil("p1", true), pupil("p2", false)]
+                .into_iter()
+                .collect(),
+            groups: [(
+                "6a".to_string(),
+                Group {
+                    id: "6a".into(),
+                    name: "groep 6a".into(),
+                    teachers: vec!["m1".into(), "t1".into()],
+                },
+            )]
+            .into_iter()
+            .collect(),
+            staff: [
+                staff("m1", "mentor"),
+                staff("t1", "teacher"),
+                staff("cc", "care_coordinator"),
+            ]
+            .into_iter()
+            .collect(),
+        }
+    }
+
+    fn roster_bytes() -> Vec<u8> {
+        let (id, mut d) = doc::roster_genesis(SCHOOL).unwrap();
+        let server = automerge::ActorId::from(b"server-actor-000".to_vec());
+        doc::update::<Roster>(id, &mut d, &server, T0, |r| {
+            *r = roster();
+            Ok(())
+        })
+        .unwrap();
+        d.save()
+    }
+
+    /// An enrolled store for `user` holding the roster (acknowledged, as after a sync).
+    fn store_for(dir: &std::path::Path, user: &str) -> Store {
+        let store = Store::open_with(
+            dir.join(format!("{user}.db")),
+            KEY,
+            StoreOptions {
+                clock: Arc::new(|| T0),
+                seed: None,
+            },
+        )
+        .unwrap();
+        store
+            .set_identity(&Identity {
+                school: SCHOOL.into(),
+                user: user.into(),
+            })
+            .unwrap();
+        let rid = doc::roster_id(SCHOOL);
+        let heads = store.merge_bytes(rid, &roster_bytes()).unwrap();
+        store.set_acked_heads(rid, &heads).unwrap();
+        store
+    }
+
+    fn signal(store: &Store, pupil: &str, urgency: u8) -> DocumentId {
+        store
+            .record_signal(NewSignal {
+                pupil: pupil.into(),
+                observed_at: T0,
+                context: SignalContext {
+                    place: "schoolplein".into(),
+                    excursion: None,
+                },
+                category: "welbevinden".into(),
+                urgency,
+                facts: "facts".into(),
+                interpretation: None,
+                source: Source {
+                    kind: "seen".into(),
+                    told_by: None,
+                },
+                pupil_quote: None,
+                flag: None,
+                share: true,
+            })
+            .unwrap()
+    }
+
+    fn entry(store: &Store, id: DocumentId, seq: u64) -> CatalogEntry {
+        let info = store.info(id).unwrap().unwrap();
+        CatalogEntry {
+            document_id: id,
+            header: info.header,
+            fields: info.fields,
+            heads: ids::heads_to_hex(&info.heads),
+            seq,
+        }
+    }
+
+    fn sent(out: &[ClientOutput]) -> Vec<&Frame> {
+        out.iter()
+            .filter_map(|o| match o {
+                ClientOutput::Send(f) => Some(f),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn pushes(out: &[ClientOutput]) -> Vec<Vec<DocChanges>> {
+        sent(out)
+            .into_iter()
+            .filter_map(|f| match f {
+                Frame::Push { docs } => Some(docs.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn empty_catalog(cursor: u64) -> ClientInput {
+        ClientInput::Received(Frame::Catalog {
+            entries: vec![],
+            purge: vec![],
+            cursor,
+            complete: true,
+        })
+    }
+
+    /// Connected and caught up with an empty catalog; returns the outputs of the catalog.
+    fn connect(engine: &mut ClientEngine) -> Vec<ClientOutput> {
+        engine.handle(T0, ClientInput::Connected).unwrap();
+        engine.handle(T0, empty_catalog(1)).unwrap()
+    }
+
+    fn acked(store: &Store, id: DocumentId) -> Option<Vec<ChangeHash>> {
+        store.info(id).unwrap().unwrap().acked_heads
+    }
+
+    #[test]
+    fn hello_carries_the_stored_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_for(dir.path(), "t1");
+        store.set_setting(SETTING_CURSOR, Some("42")).unwrap();
+        let mut engine = ClientEngine::new(store);
+        let out = engine.handle(T0, ClientInput::Connected).unwrap();
+        assert_eq!(
+            sent(&out),
+            vec![&Frame::Hello {
+                protocol: PROTOCOL_VERSION,
+                cursor: 42
+            }]
+        );
+        assert!(!engine.is_caught_up());
+    }
+
+    #[test]
+    fn catch_up_fetches_only_changed_documents_and_stores_the_cursor_after_merging() {
+        let dir = tempfile::tempdir().unwrap();
+        let mentor = store_for(dir.path(), "m1");
+        let cc = store_for(dir.path(), "cc");
+        let s1 = signal(&mentor, "p1", 2);
+        let rid = doc::roster_id(SCHOOL);
+        let mut engine = ClientEngine::new(cc.clone());
+        engine.handle(T0, ClientInput::Connected).unwrap();
+
+        // The roster is unchanged (same heads): no fetch. The signal is new: fetch all of it.
+        let out = engine
+            .handle(
+                T0,
+                ClientInput::Received(Frame::Catalog {
+                    entries: vec![entry(&mentor, rid, 1), entry(&mentor, s1, 7)],
+                    purge: vec![],
+                    cursor: 7,
+                    complete: true,
+                }),
+            )
+            .unwrap();
+        assert_eq!(
+            sent(&out),
+            vec![&Frame::Fetch {
+                docs: vec![FetchRequest {
+                    document_id: s1,
+                    have: vec![]
+                }]
+            }]
+        );
+        assert!(
+            !out.iter()
+                .any(|o| matches!(o, ClientOutput::CaughtUp { .. }))
+        );
+        assert_eq!(
+            cc.setting(SETTING_CURSOR).unwrap(),
+            None,
+            "not before the merge"
+        );
+        assert!(out.contains(&ClientOutput::Progress { done: 0, total: 1 }));
+
+        let out = engine
+            .handle(
+                T0 + 5,
+                ClientInput::Received(Frame::Docs {
+                    docs: vec![DocChanges {
+                        document_id: s1,
+                        data: mentor.document_bytes(s1).unwrap().unwrap(),
+                    }],
+                    cursor: 0,
+                }),
+            )
+            .unwrap();
+        assert!(out.contains(&ClientOutput::CaughtUp { cursor: 7 }));
+        assert!(out.contains(&ClientOutput::Progress { done: 1, total: 1 }));
+        assert!(out.contains(&ClientOutput::Idle));
+        assert_eq!(cc.setting(SETTING_CURSOR).unwrap().as_deref(), Some("7"));
+        assert_eq!(
+            cc.setting(SETTING_LAST_SYNC).unwrap().as_deref(),
+            Some("1795338000005")
+        );
+        // Merged, and not in the outbox: the server holds it.
+        assert_eq!(cc.signal(s1).unwrap().urgency, 2);
+        assert!(cc.outbox().unwrap().is_empty());
+        assert_eq!(cc.attention_list().unwrap().len(), 1);
+        assert_eq!(engine.stats().fetched, 1);
+    }
+
+    #[test]
+    fn interrupted_catch_up_keeps_the_old_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let mentor = store_for(dir.path(), "m1");
+        let cc = store_for(dir.path(), "cc");
+        let s1 = signal(&mentor, "p1", 2);
+        cc.set_setting(SETTING_CURSOR, Some("3")).unwrap();
+        let mut engine = ClientEngine::new(cc.clone());
+        engine.handle(T0, ClientInput::Connected).unwrap();
+        engine
+            .handle(
+                T0,
+                ClientInput::Received(Frame::Catalog {
+                    entries: vec![entry(&mentor, s1, 9)],
+                    purge: vec![],
+                    cursor: 9,
+                    complete: true,
+                }),
+            )
+            .unwrap();
+        engine.handle(T0, ClientInput::Disconnected).unwrap();
+        assert_eq!(cc.setting(SETTING_CURSOR).unwrap().as_deref(), Some("3"));
+        let out = engine.handle(T0, ClientInput::Connected).unwrap();
+        assert_eq!(
+            sent(&out)[0],
+            &Frame::Hello {
+                protocol: PROTOCOL_VERSION,
+                cursor: 3
+            }
+        );
+    }
+
+    #[test]
+    fn fetch_asks_for_changes_after_the_acknowledged_heads() {
+        let dir = tempfile::tempdir().unwrap();
+        let mentor = store_for(dir.path(), "m1");
+        let cc = store_for(dir.path(), "cc");
+        let s1 = signal(&mentor, "p1", 2);
+        let v1 = mentor.info(s1).unwrap().unwrap().heads;
+        cc.merge_bytes(s1, &mentor.document_bytes(s1).unwrap().unwrap())
+            .unwrap();
+        cc.set_acked_heads(s1, &v1).unwrap();
+        mentor
+            .append_follow_up(s1, crate::model::FollowUpKind::FollowUp, "gesprek gepland")
+            .unwrap();
+        let mut engine = ClientEngine::new(cc.clone());
+        engine.handle(T0, ClientInput::Connected).unwrap();
+        let out = engine
+            .handle(
+                T0,
+                ClientInput::Received(Frame::Catalog {
+                    entries: vec![entry(&mentor, s1, 4)],
+                    purge: vec![],
+                    cursor: 4,
+                    complete: true,
+                }),
+            )
+            .unwrap();
+        assert_eq!(
+            sent(&out),
+            vec![&Frame::Fetch {
+                docs: vec![FetchRequest {
+                    document_id: s1,
+                    have: ids::heads_to_hex(&v1)
+                }]
+            }]
+        );
+        let data = mentor.load(s1).unwrap().unwrap().save_after(&v1);
+        engine
+            .handle(
+                T0,
+                ClientInput::Received(Frame::Docs {
+                    docs: vec![DocChanges {
+                        document_id: s1,
+                        data,
+                    }],
+                    cursor: 0,
+                }),
+            )
+            .unwrap();
+        assert_eq!(cc.signal(s1).unwrap().follow_ups.len(), 1);
+        assert_eq!(
+            cc.info(s1).unwrap().unwrap().heads,
+            mentor.info(s1).unwrap().unwrap().heads
+        );
+        assert!(cc.outbox().unwrap().is_empty());
+    }
+
+    #[test]
+    fn catalog_purge_removes_documents() {
+        let dir = tempfile::tempdir().unwrap();
+        let mentor = store_for(dir.path(), "m1");
+        let cc = store_for(dir.path(), "cc");
+        let s1 = signal(&mentor, "p1", 2);
+        cc.merge_bytes(s1, &mentor.document_bytes(s1).unwrap().unwrap())
+            .unwrap();
+        let mut engine = ClientEngine::new(cc.clone());
+        engine.handle(T0, ClientInput::Connected).unwrap();
+        let out = engine
+            .handle(
+                T0,
+                ClientInput::Received(Frame::Catalog {
+                    entries: vec![],
+                    purge: vec![s1],
+                    cursor: 5,
+                    complete: true,
+                }),
+            )
+            .unwrap();
+        assert!(cc.info(s1).unwrap().is_none());
+        assert!(cc.attention_list().unwrap().is_empty());
+        assert!(pushes(&out).is_empty(), "a purged document is not pushed");
+        assert!(out.contains(&ClientOutput::CaughtUp { cursor: 5 }));
+        // A live purge too.
+        let s2 = signal(&mentor, "p2", 1);
+        cc.merge_bytes(s2, &mentor.document_bytes(s2).unwrap().unwrap())
+            .unwrap();
+        engine
+            .handle(T0, ClientInput::Received(Frame::Purge { docs: vec![s2] }))
+            .unwrap();
+        assert!(cc.info(s2).unwrap().is_none());
+        assert_eq!(engine.stats().purged, 2);
+    }
+
+    #[test]
+    fn outbox_is_pushed_whole_then_incrementally_and_the_pushed_heads_are_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let teacher = store_for(dir.path(), "t1");
+        let s1 = signal(&teacher, "p1", 1);
+        let mut engine = ClientEngine::new(teacher.clone());
+        let out = connect(&mut engine);
+        let p = pushes(&out);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].len(), 1, "the roster is never pushed");
+        assert_eq!(p[0][0].document_id, s1);
+        // Never acknowledged: the whole document.
+        assert_eq!(p[0][0].data, teacher.document_bytes(s1).unwrap().unwrap());
+        let pushed = sorted(teacher.info(s1).unwrap().unwrap().heads);
+        assert!(!out.contains(&ClientOutput::Idle));
+
+        // While the push is in flight the teacher edits again; the server answers with heads
+        // that include a change this device does not have. The device records what it pushed.
+        teacher
+            .append_follow_up(s1, crate::model::FollowUpKind::FollowUp, "ouders gebeld")
+            .unwrap();
+        let out = engine.handle(T0, ClientInput::LocalChange).unwrap();
+        assert!(pushes(&out).is_empty(), "in flight: not pushed twice");
+        let out = engine
+            .handle(
+                T0,
+                ClientInput::Received(Frame::Ack {
+                    docs: vec![Acked {
+                        document_id: s1,
+                        heads: vec!["ff".repeat(32)],
+                    }],
+                }),
+            )
+            .unwrap();
+        assert_eq!(acked(&teacher, s1), Some(pushed.clone()));
+        // The second change is still in the outbox and goes out now, as changes after the
+        // acknowledged heads.
+        let p = pushes(&out);
+        assert_eq!(p.len(), 1);
+        assert_eq!(
+            p[0][0].data,
+            teacher.load(s1).unwrap().unwrap().save_after(&pushed)
+        );
+        let out = engine
+            .handle(
+                T0,
+                ClientInput::Received(Frame::Ack {
+                    docs: vec![Acked {
+                        document_id: s1,
+                        heads: vec![],
+                    }],
+                }),
+            )
+            .unwrap();
+        assert!(teacher.outbox().unwrap().is_empty());
+        assert!(out.contains(&ClientOutput::Idle));
+        assert_eq!(engine.stats().pushed, 2);
+    }
+
+    #[test]
+    fn missing_deps_pushes_the_whole_document_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let teacher = store_for(dir.path(), "t1");
+        let s1 = signal(&teacher, "p1", 1);
+        let v1 = teacher.info(s1).unwrap().unwrap().heads;
+        teacher.set_acked_heads(s1, &v1).unwrap();
+        teacher
+            .append_follow_up(s1, crate::model::FollowUpKind::FollowUp, "x")
+            .unwrap();
+        let mut engine = ClientEngine::new(teacher.clone());
+        let p = pushes(&connect(&mut engine));
+        assert_eq!(
+            p[0][0].data,
+            teacher.load(s1).unwrap().unwrap().save_after(&v1)
+        );
+        let missing = ClientInput::Received(Frame::Refused {
+            docs: vec![Refusal {
+                document_id: s1,
+                reason: RefusalReason::MissingDeps,
+            }],
+        });
+        let out = engine.handle(T0, missing.clone()).unwrap();
+        let p = pushes(&out);
+        assert_eq!(p[0][0].data, teacher.document_bytes(s1).unwrap().unwrap());
+        assert!(
+            !out.iter()
+                .any(|o| matches!(o, ClientOutput::Refused { .. }))
+        );
+        // Missing deps on the whole document: reported, not pushed again.
+        let out = engine.handle(T0, missing).unwrap();
+        assert!(pushes(&out).is_empty());
+        assert!(out.contains(&ClientOutput::Refused {
+            document_id: s1,
+            reason: RefusalReason::MissingDeps
+        }));
+    }
+
+    #[test]
+    fn refused_document_is_kept_reported_once_and_not_pushed_again_until_it_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let teacher = store_for(dir.path(), "t1");
+        let s1 = signal(&teacher, "p1", 1);
+        let mut engine = ClientEngine::new(teacher.clone());
+        connect(&mut engine);
+        let out = engine
+            .handle(
+                T0,
+                ClientInput::Received(Frame::Refused {
+                    docs: vec![Refusal {
+                        document_id: s1,
+                        reason: RefusalReason::Forbidden,
+                    }],
+                }),
+            )
+            .unwrap();
+        assert!(out.contains(&ClientOutput::Refused {
+            document_id: s1,
+            reason: RefusalReason::Forbidden
+        }));
+        assert!(pushes(&out).is_empty());
+        assert!(out.contains(&ClientOutput::Idle), "nothing else to do");
+        // Kept, word for word, and still in the outbox.
+        assert_eq!(teacher.signal(s1).unwrap().facts, "facts");
+        assert_eq!(teacher.outbox().unwrap().len(), 1);
+        for _ in 0..3 {
+            let out = engine.handle(T0, ClientInput::Tick).unwrap();
+            assert!(pushes(&out).is_empty());
+        }
+        // Not after a reconnect either.
+        engine.handle(T0, ClientInput::Disconnected).unwrap();
+        assert!(pushes(&connect(&mut engine)).is_empty());
+        // A local change: tried again.
+        teacher
+            .append_follow_up(s1, crate::model::FollowUpKind::FollowUp, "x")
+            .unwrap();
+        let out = engine.handle(T0, ClientInput::LocalChange).unwrap();
+        assert_eq!(pushes(&out).len(), 1);
+    }
+
+    #[test]
+    fn pushes_are_batched() {
+        let dir = tempfile::tempdir().unwrap();
+        let teacher = store_for(dir.path(), "t1");
+        for _ in 0..PUSH_BATCH_DOCS + 3 {
+            signal(&teacher, "p2", 1);
+        }
+        let mut engine = ClientEngine::new(teacher.clone());
+        let p = pushes(&connect(&mut engine));
+        assert_eq!(
+            p.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![PUSH_BATCH_DOCS, 3]
+        );
+    }
+
+    #[test]
+    fn revoked_wipes_the_store_and_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let teacher = store_for(dir.path(), "t1");
+        signal(&teacher, "p1", 1);
+        let mut engine = ClientEngine::new(teacher.clone());
+        engine.handle(T0, ClientInput::Connected).unwrap();
+        let out = engine
+            .handle(T0, ClientInput::Received(Frame::Revoked {}))
+            .unwrap();
+        assert_eq!(out, vec![ClientOutput::Revoked, ClientOutput::Close]);
+        assert!(teacher.is_wiped());
+        assert!(matches!(teacher.documents(), Err(Error::Revoked)));
+        assert!(!dir.path().join("t1.db").exists());
+        assert!(engine.is_revoked());
+        assert!(matches!(
+            engine.handle(T0, ClientInput::Connected),
+            Err(Error::Revoked)
+        ));
+    }
+
+    #[test]
+    fn server_error_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut engine = ClientEngine::new(store_for(dir.path(), "t1"));
+        engine.handle(T0, ClientInput::Connected).unwrap();
+        let out = engine
+            .handle(
+                T0,
+                ClientInput::Received(Frame::Error {
+                    code: ErrorCode::UnsupportedVersion,
+                    message: "nope".into(),
+                }),
+            )
+            .unwrap();
+        assert_eq!(
+            out,
+            vec![
+                ClientOutput::ServerError {
+                    code: ErrorCode::UnsupportedVersion,
+                    message: "nope".into()
+                },
+                ClientOutput::Close
+            ]
+        );
+        assert!(!engine.is_connected());
+    }
+
+    #[test]
+    fn read_log_is_uploaded_and_marked_on_log_ack() {
+        let dir = tempfile::tempdir().unwrap();
+        let teacher = store_for(dir.path(), "t1");
+        let s1 = signal(&teacher, "p1", 1);
+        teacher.signal(s1).unwrap();
+        teacher.signal(s1).unwrap();
+        let mut engine = ClientEngine::new(teacher.clone());
+        let out = engine.handle(T0, ClientInput::Connected).unwrap();
+        let log = sent(&out)
+            .into_iter()
+            .find_map(|f| match f {
+                Frame::ReadLog { entries } => Some(entries.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(log.len(), 2);
+        assert!(
+            log.iter()
+                .all(|e| e.document_id == s1 && e.kind == "signal")
+        );
+        engine
+            .handle(T0, ClientInput::Received(Frame::LogAck { seq: log[1].seq }))
+            .unwrap();
+        assert!(teacher.pending_access_log(10).unwrap().is_empty());
+        assert_eq!(engine.stats().log_uploaded, 2);
+    }
+
+    #[test]
+    fn live_docs_merge_and_stay_out_of_the_outbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let mentor = store_for(dir.path(), "m1");
+        let cc = store_for(dir.path(), "cc");
+        let mut engine = ClientEngine::new(cc.clone());
+        connect(&mut engine);
+        // A new document, whole.
+        let s1 = signal(&mentor, "p1", 2);
+        let v1 = mentor.info(s1).unwrap().unwrap().heads;
+        engine
+            .handle(
+                T0,
+                ClientInput::Received(Frame::Docs {
+                    docs: vec![DocChanges {
+                        document_id: s1,
+                        data: mentor.document_bytes(s1).unwrap().unwrap(),
+                    }],
+                    cursor: 11,
+                }),
+            )
+            .unwrap();
+        assert!(cc.outbox().unwrap().iter().all(|e| e.id != s1));
+        // Then a change on top of it, while the coordinator has a change of her own pending.
+        cc.append_follow_up(s1, crate::model::FollowUpKind::FollowUp, "opgepakt")
+            .unwrap();
+        mentor
+            .append_follow_up(s1, crate::model::FollowUpKind::FollowUp, "ouders gebeld")
+            .unwrap();
+        let data = mentor.load(s1).unwrap().unwrap().save_after(&v1);
+        engine
+            .handle(
+                T0,
+                ClientInput::Received(Frame::Docs {
+                    docs: vec![DocChanges {
+                        document_id: s1,
+                        data,
+                    }],
+                    cursor: 12,
+                }),
+            )
+            .unwrap();
+        assert_eq!(cc.signal(s1).unwrap().follow_ups.len(), 2);
+        // The server is known to hold the mentor's heads; the coordinator's change is pending.
+        assert_eq!(
+            acked(&cc, s1),
+            Some(sorted(mentor.info(s1).unwrap().unwrap().heads))
+        );
+        assert_eq!(
+            cc.outbox().unwrap().iter().filter(|e| e.id == s1).count(),
+            1
+        );
+        assert_eq!(engine.stats().received_live, 2);
+    }
+
+    #[test]
+    fn catalog_heads_already_held_acknowledge_without_fetching() {
+        let dir = tempfile::tempdir().unwrap();
+        let teacher = store_for(dir.path(), "t1");
+        let s1 = signal(&teacher, "p1", 1);
+        let v1 = teacher.info(s1).unwrap().unwrap().heads;
+        let e1 = entry(&teacher, s1, 3);
+        teacher
+            .append_follow_up(s1, crate::model::FollowUpKind::FollowUp, "x")
+            .unwrap();
+        // The server holds v1 (an ack was lost); this device is ahead.
+        let mut engine = ClientEngine::new(teacher.clone());
+        engine.handle(T0, ClientInput::Connected).unwrap();
+        let out = engine
+            .handle(
+                T0,
+                ClientInput::Received(Frame::Catalog {
+                    entries: vec![e1],
+                    purge: vec![],
+                    cursor: 3,
+                    complete: true,
+                }),
+            )
+            .unwrap();
+        assert!(!sent(&out).iter().any(|f| matches!(f, Frame::Fetch { .. })));
+        let p = pushes(&out);
+        assert_eq!(
+            p[0][0].data,
+            teacher.load(s1).unwrap().unwrap().save_after(&v1)
+        );
+    }
+
+    #[test]
+    fn malformed_document_from_the_server_does_not_block_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let mentor = store_for(dir.path(), "m1");
+        let cc = store_for(dir.path(), "cc");
+        let s1 = signal(&mentor, "p1", 2);
+        let bad = DocumentId::random();
+        let mut engine = ClientEngine::new(cc.clone());
+        connect(&mut engine);
+        engine
+            .handle(
+                T0,
+                ClientInput::Received(Frame::Docs {
+                    docs: vec![
+                        DocChanges {
+                            document_id: bad,
+                            data: vec![1, 2, 3],
+                        },
+                        DocChanges {
+                            document_id: s1,
+                            data: mentor.document_bytes(s1).unwrap().unwrap(),
+                        },
+                    ],
+                    cursor: 2,
+                }),
+            )
+            .unwrap();
+        assert!(cc.info(bad).unwrap().is_none());
+        assert_eq!(cc.signal(s1).unwrap().urgency, 2);
+    }
+}
