@@ -4,6 +4,8 @@
 //! Feature `client` adds the tokio WebSocket transport that devices use.
 
 pub mod access;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod defaults;
 pub mod doc;
 pub mod error;
