@@ -108,6 +108,71 @@ pub struct AccessFields {
     pub category: Option<String>,
 }
 
+/// The typed body of a document, hydrated once.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// A kindgesprek.
+    Conversation(Conversation),
+    /// A signal.
+    Signal(Signal),
+    /// A thermometer month.
+    Thermometer(ThermometerMonth),
+    /// A roster.
+    Roster(Box<Roster>),
+    /// A kind without a typed body yet (case, excursion).
+    Other,
+}
+
+/// A document read once: header, access fields and typed body.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    /// Header.
+    pub header: Header,
+    /// Access-relevant fields.
+    pub fields: AccessFields,
+    /// Body.
+    pub body: Body,
+}
+
+/// Read header, access fields and typed body of a document, hydrating it once.
+pub fn parse(id: DocumentId, doc: &impl autosurgeon::ReadDoc) -> Result<Parsed> {
+    let header = header(id, doc)?;
+    let (fields, body) = match header.kind()? {
+        Kind::Conversation => {
+            let c: Conversation = record(id, doc)?;
+            (
+                AccessFields {
+                    visibility: Some(c.visibility.clone()),
+                    ..Default::default()
+                },
+                Body::Conversation(c),
+            )
+        }
+        Kind::Signal => {
+            let s: Signal = record(id, doc)?;
+            (
+                AccessFields {
+                    urgency: Some(s.urgency),
+                    category: Some(s.category.clone()),
+                    ..Default::default()
+                },
+                Body::Signal(s),
+            )
+        }
+        Kind::Thermometer => (AccessFields::default(), Body::Thermometer(record(id, doc)?)),
+        Kind::Roster => (
+            AccessFields::default(),
+            Body::Roster(Box::new(record(id, doc)?)),
+        ),
+        Kind::Case | Kind::Excursion => (AccessFields::default(), Body::Other),
+    };
+    Ok(Parsed {
+        header,
+        fields,
+        body,
+    })
+}
+
 /// Read the access-relevant fields of a document of the given header.
 pub fn access_fields(
     id: DocumentId,

@@ -133,6 +133,7 @@ struct Inner {
     rng: Mutex<rand::rngs::StdRng>,
     actor: ActorId,
     roster_cache: RwLock<Option<Arc<Roster>>>,
+    identity_cache: RwLock<Option<Identity>>,
     listeners: Mutex<Vec<(u64, Listener)>>,
     next_listener: AtomicU64,
     wiped: AtomicBool,
@@ -269,6 +270,7 @@ impl Store {
                 rng: Mutex::new(rng),
                 actor,
                 roster_cache: RwLock::new(None),
+                identity_cache: RwLock::new(None),
                 listeners: Mutex::new(Vec::new()),
                 next_listener: AtomicU64::new(1),
                 wiped: AtomicBool::new(false),
@@ -350,7 +352,10 @@ impl Store {
     /// Set the identity (at enrollment).
     pub fn set_identity(&self, identity: &Identity) -> Result<()> {
         let s = serde_json::to_string(identity).map_err(|e| Error::Invalid(e.to_string()))?;
-        self.write(|tx| Ok(meta_set(tx, "identity", &s)?))
+        self.write(|tx| Ok(meta_set(tx, "identity", &s)?))?;
+        *self.inner.identity_cache.write().unwrap() = Some(identity.clone());
+        *self.inner.roster_cache.write().unwrap() = None;
+        Ok(())
     }
 
     pub(crate) fn require_identity(&self) -> Result<Identity> {
@@ -594,6 +599,7 @@ impl Store {
         }
         self.inner.readers.lock().unwrap().clear();
         *self.inner.roster_cache.write().unwrap() = None;
+        *self.inner.identity_cache.write().unwrap() = None;
         for suffix in ["", "-wal", "-shm"] {
             let mut p = self.inner.path.clone().into_os_string();
             p.push(suffix);
@@ -623,8 +629,10 @@ impl Store {
                 let Ok(id) = id.parse::<DocumentId>() else {
                     continue;
                 };
-                if let Some(d) = load_doc(tx, id)? {
-                    projection::project(tx, id, &d)?;
+                if let Some(d) = load_doc(tx, id)?
+                    && let Ok(p) = doc::parse(id, &d)
+                {
+                    projection::project(tx, id, &p)?;
                 }
             }
             Ok(())
@@ -763,13 +771,11 @@ fn save_doc(
     now: i64,
 ) -> Result<()> {
     let heads = serde_json::to_string(&ids::heads_to_hex(&d.get_heads())).unwrap_or_default();
-    let (header, fields, valid) = match doc::header(id, d) {
-        Ok(h) => {
-            let f = doc::access_fields(id, &h, d);
-            let valid = f.is_ok();
-            (Some(h), f.unwrap_or_default(), valid)
-        }
-        Err(_) => (None, AccessFields::default(), false),
+    let parsed = doc::parse(id, d);
+    let (header, fields, valid) = match &parsed {
+        Ok(p) => (Some(p.header.clone()), p.fields.clone(), true),
+        // Not a valid record: keep the bytes (no word is lost), skip projections.
+        Err(_) => (doc::header(id, d).ok(), AccessFields::default(), false),
     };
     let fields_json = serde_json::to_string(&fields).unwrap_or_default();
     let key = id.to_string();
@@ -817,8 +823,8 @@ fn save_doc(
         }
     }
     projection::clear(tx, id)?;
-    if valid {
-        projection::project(tx, id, d)?;
+    if let Ok(p) = &parsed {
+        projection::project(tx, id, p)?;
     }
     Ok(())
 }

@@ -1,33 +1,34 @@
 //! Projection tables, written in the same transaction as the document bytes.
 
 use crate::Result;
-use crate::doc;
+use crate::doc::{Body, Parsed};
 use crate::ids::DocumentId;
-use crate::model::{Conversation, Kind, Signal, ThermometerMonth};
-use automerge::Automerge;
 use rusqlite::{Connection, params};
 
 /// Remove every projection row of a document.
 pub(super) fn clear(tx: &Connection, id: DocumentId) -> Result<()> {
     let key = id.to_string();
-    tx.execute("DELETE FROM conversations WHERE id = ?1", [&key])?;
-    tx.execute("DELETE FROM signals WHERE id = ?1", [&key])?;
-    tx.execute("DELETE FROM thermometer_entries WHERE doc_id = ?1", [&key])?;
+    tx.prepare_cached("DELETE FROM conversations WHERE id = ?1")?
+        .execute([&key])?;
+    tx.prepare_cached("DELETE FROM signals WHERE id = ?1")?
+        .execute([&key])?;
+    tx.prepare_cached("DELETE FROM thermometer_entries WHERE doc_id = ?1")?
+        .execute([&key])?;
     Ok(())
 }
 
 /// Write the projection rows of a document (after [`clear`]).
-pub(super) fn project(tx: &Connection, id: DocumentId, d: &Automerge) -> Result<()> {
-    let header = doc::header(id, d)?;
+pub(super) fn project(tx: &Connection, id: DocumentId, parsed: &Parsed) -> Result<()> {
+    let header = &parsed.header;
     let key = id.to_string();
     let pupil = header.pupil.clone().unwrap_or_default();
-    match header.kind()? {
-        Kind::Conversation => {
-            let c: Conversation = doc::record(id, d)?;
-            tx.execute(
+    match &parsed.body {
+        Body::Conversation(c) => {
+            tx.prepare_cached(
                 "INSERT INTO conversations (id, pupil, author, held_on, status, visibility, template_id, open_agreements, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
+            )?
+            .execute(params![
                     key,
                     pupil,
                     header.author,
@@ -37,15 +38,14 @@ pub(super) fn project(tx: &Connection, id: DocumentId, d: &Automerge) -> Result<
                     c.template_id,
                     c.agreements.iter().filter(|a| !a.done).count() as i64,
                     header.created_at,
-                ],
-            )?;
+                ])?;
         }
-        Kind::Signal => {
-            let s: Signal = doc::record(id, d)?;
-            tx.execute(
+        Body::Signal(s) => {
+            tx.prepare_cached(
                 "INSERT INTO signals (id, pupil, author, category, urgency, observed_at, recorded_at, shared, open, picked_up, follow_ups, excursion)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                params![
+            )?
+            .execute(params![
                     key,
                     pupil,
                     header.author,
@@ -58,11 +58,9 @@ pub(super) fn project(tx: &Connection, id: DocumentId, d: &Automerge) -> Result<
                     s.picked_up(),
                     s.follow_ups.len() as i64,
                     s.context.excursion,
-                ],
-            )?;
+                ])?;
         }
-        Kind::Thermometer => {
-            let t: ThermometerMonth = doc::record(id, d)?;
+        Body::Thermometer(t) => {
             let mut stmt = tx.prepare_cached(
                 "INSERT OR REPLACE INTO thermometer_entries (doc_id, entry_id, pupil, at, scale, score, level, wants_to_talk, recorded_by)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -84,7 +82,7 @@ pub(super) fn project(tx: &Connection, id: DocumentId, d: &Automerge) -> Result<
                 ])?;
             }
         }
-        Kind::Roster | Kind::Case | Kind::Excursion => {}
+        Body::Roster(_) | Body::Other => {}
     }
     Ok(())
 }

@@ -84,13 +84,14 @@ CREATE TABLE access_log (
 );
 ";
 
-/// Migration 2: signals remember their excursion (trip cache wipe), and the access log
-/// finds its pending rows by index.
+/// Migration 2: signals remember their excursion (trip cache wipe); the access log and the
+/// outbox find their pending rows by index.
 const V2: &str = "
 ALTER TABLE signals ADD COLUMN excursion TEXT;
 CREATE INDEX signals_excursion ON signals(excursion) WHERE excursion IS NOT NULL;
 CREATE INDEX access_log_pending ON access_log(uploaded, id);
 CREATE INDEX signals_author ON signals(author);
+CREATE INDEX documents_outbox ON documents(updated_at) WHERE acked_heads IS NULL OR acked_heads != heads;
 ";
 
 const MIGRATIONS: [&str; VERSION as usize] = [V1, V2];
