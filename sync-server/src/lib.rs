@@ -1,1 +1,22 @@
-pub fn x() {}
+//! Omkijken sync server.
+//!
+//! - [`hub::Hub`]: the sans-io protocol logic (docs/protocol.md), over a
+//!   [`storage::Storage`];
+//! - [`storage`]: the storage trait, its SQLite implementation and the conformance suite;
+//! - [`admin`] and [`roster_csv`]: schools, roster import, enrollment codes, devices, audit;
+//! - [`server`]: the axum + tokio driver: [`server::router`], [`server::serve`], and
+//!   [`server::start`] returning a [`server::ServerHandle`] with an in-process
+//!   [`server::Admin`] (for tests in other crates).
+
+pub mod admin;
+pub mod cache;
+pub mod error;
+pub mod hub;
+pub mod roster_csv;
+pub mod server;
+pub mod storage;
+pub mod tokens;
+
+pub use error::{Error, Result};
+pub use hub::{ConnId, ConnectRefusal, Connected, Hub, HubConfig, Outgoing};
+pub use storage::{SqliteStorage, Storage};

@@ -1,1 +1,278 @@
-fn main() {}
+//! `omkijken-server`: run the sync server, or administer its data directory.
+//!
+//! ```text
+//! omkijken-server serve [--data DIR] [--listen ADDR] [--log-json]
+//! omkijken-server admin --data DIR create-school --id ID --name NAME
+//! omkijken-server admin --data DIR import-roster --school ID FILE.csv
+//! omkijken-server admin --data DIR enroll --school ID --user STAFF     # prints a one-time code
+//! omkijken-server admin --data DIR devices [--json]
+//! omkijken-server admin --data DIR revoke DEVICE
+//! omkijken-server admin --data DIR audit (--pupil P | --staff S) [--format csv|json]
+//! omkijken-server admin --data DIR erase-pupil --school ID --pupil P
+//! ```
+//!
+//! Admin commands may run while the server runs on the same directory: the server picks
+//! them up within a second (revoked devices are dropped, roster changes purge and grant).
+//! The store key, if any, comes from `OMKIJKEN_DB_KEY`.
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use omkijken_server::admin;
+use omkijken_server::server::{self, Settings};
+use omkijken_server::storage::{AuditFilter, Storage};
+use rand::RngCore;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "omkijken-server", version, about = "Omkijken sync server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Data directory (created if missing).
+        #[arg(long, default_value = "./omkijken-data")]
+        data: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Log JSON lines instead of human-readable text.
+        #[arg(long)]
+        log_json: bool,
+    },
+    /// Administer a data directory (works while the server runs).
+    Admin {
+        /// Data directory.
+        #[arg(long, default_value = "./omkijken-data")]
+        data: PathBuf,
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Format {
+    Csv,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Create a school with an empty roster.
+    CreateSchool {
+        /// School id (a-z, 0-9, '-', '_', '.').
+        #[arg(long)]
+        id: String,
+        /// School name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Import the roster CSV of a school (columns:
+    /// type,id,name,group,age_band,in_care,roles,mentors,teaches).
+    ImportRoster {
+        /// School id.
+        #[arg(long)]
+        school: String,
+        /// CSV file.
+        file: PathBuf,
+    },
+    /// Issue a one-time enrollment code for a staff member (printed once).
+    Enroll {
+        /// School id.
+        #[arg(long)]
+        school: String,
+        /// Staff id from the roster.
+        #[arg(long)]
+        user: String,
+    },
+    /// List devices.
+    Devices {
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a device (it wipes its store on next contact; a live connection is dropped).
+    Revoke {
+        /// Device id.
+        device: String,
+    },
+    /// Export the audit log of a pupil or a staff member (ids only, never content).
+    Audit {
+        /// Pupil id.
+        #[arg(long, conflicts_with = "staff", required_unless_present = "staff")]
+        pupil: Option<String>,
+        /// Staff id.
+        #[arg(long)]
+        staff: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "csv")]
+        format: Format,
+    },
+    /// Erase every document about a pupil (bytes and history); devices purge them.
+    ErasePupil {
+        /// School id.
+        #[arg(long)]
+        school: String,
+        /// Pupil id.
+        #[arg(long)]
+        pupil: String,
+    },
+}
+
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+fn settings(data: PathBuf) -> Settings {
+    let mut s = Settings::new(data);
+    s.db_key = std::env::var("OMKIJKEN_DB_KEY")
+        .ok()
+        .filter(|k| !k.is_empty());
+    s
+}
+
+fn run_admin(data: PathBuf, command: AdminCommand) -> anyhow::Result<()> {
+    let settings = settings(data);
+    let mut storage = settings.open_storage().context("opening the store")?;
+    let st: &mut dyn Storage = &mut storage;
+    let now = now_ms();
+    match command {
+        AdminCommand::CreateSchool { id, name } => {
+            admin::create_school(st, now, &id, &name)?;
+            println!("created school {id}");
+        }
+        AdminCommand::ImportRoster { school, file } => {
+            let csv = std::fs::read_to_string(&file).context("reading the roster file")?;
+            let mut actor = [0u8; 16];
+            rand::rng().fill_bytes(&mut actor);
+            let r = admin::import_roster(
+                st,
+                &automerge::ActorId::from(actor.as_slice()),
+                now,
+                &school,
+                &csv,
+            )?;
+            println!(
+                "roster of {school}: {} pupils, {} staff, {} groups; changed: {}; documents with changed access: {}",
+                r.pupils, r.staff, r.groups, r.changed, r.bumped
+            );
+        }
+        AdminCommand::Enroll { school, user } => {
+            let ttl = settings.hub.code_ttl_ms;
+            let code = admin::issue_code(st, &mut rand::rng(), now, &school, &user, ttl)?;
+            println!("{code}");
+        }
+        AdminCommand::Devices { json } => {
+            for d in st.devices()? {
+                let revoked = d.revoked_at.map(|_| "revoked").unwrap_or("active");
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "device": d.id, "school": d.school, "user": d.user,
+                            "label": d.label, "created_at": d.created_at,
+                            "last_seen": d.last_seen, "revoked_at": d.revoked_at,
+                        })
+                    );
+                } else {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        d.id, d.school, d.user, d.label, revoked
+                    );
+                }
+            }
+        }
+        AdminCommand::Revoke { device } => {
+            if admin::revoke(st, now, &device)? {
+                println!("revoked {device}");
+            } else {
+                println!("{device} was revoked already");
+            }
+        }
+        AdminCommand::Audit {
+            pupil,
+            staff,
+            format,
+        } => {
+            let filter = match (pupil, staff) {
+                (Some(p), None) => AuditFilter::Pupil(p),
+                (None, Some(s)) => AuditFilter::Staff(s),
+                _ => bail!("give --pupil or --staff"),
+            };
+            let rows = admin::audit_rows(st, &filter)?;
+            match format {
+                Format::Csv => print!("{}", admin::audit_csv(&rows)?),
+                Format::Json => print!("{}", admin::audit_json_lines(&rows)),
+            }
+        }
+        AdminCommand::ErasePupil { school, pupil } => {
+            let n = admin::erase_pupil(st, now, &school, &pupil)?;
+            println!("erased {n} documents");
+        }
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve {
+            data,
+            listen,
+            log_json,
+        } => {
+            init_tracing(log_json);
+            let mut s = settings(data);
+            s.listen = listen;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(s.listen)
+                    .await
+                    .with_context(|| format!("binding {}", s.listen))?;
+                tracing::info!(addr = %listener.local_addr()?, data = %s.data_dir.display(), "listening");
+                server::serve(s, listener, shutdown_signal()).await?;
+                anyhow::Ok(())
+            })
+        }
+        Command::Admin { data, command } => run_admin(data, command),
+    }
+}

@@ -1,0 +1,390 @@
+//! Admin operations on a [`Storage`]: schools, roster import, enrollment codes, devices,
+//! audit export, erasure.
+//!
+//! These functions only write to storage and append an admin event; the
+//! [`Hub`](crate::hub::Hub) turns the events into pushes, purges and dropped connections
+//! (at once when called through the hub, within a poll interval when another process, the
+//! admin CLI, wrote them).
+
+use crate::storage::{
+    AdminEvent, AdminEventKind, AuditAction, AuditFilter, AuditRecord, Batch, CatalogRow, DocWrite,
+    EnrollmentCode, School, Storage, WriteMode,
+};
+use crate::{Error, Result, roster_csv, tokens};
+use automerge::{ActorId, Automerge};
+use omkijken_core::model::{Kind, Roster};
+use omkijken_core::{AccessFields, DocumentId, access, doc};
+use rand::RngCore;
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// Roster chunks kept before the roster document is compacted to a snapshot.
+const ROSTER_COMPACT_AFTER: u32 = 16;
+
+fn audit(now: i64, school: &str, action: AuditAction) -> AuditRecord {
+    AuditRecord {
+        seq: 0,
+        at: now,
+        school: school.into(),
+        device: None,
+        user: None,
+        action,
+        document: None,
+        kind: None,
+        pupil: None,
+        device_seq: None,
+        device_at: None,
+    }
+}
+
+fn event(now: i64, kind: AdminEventKind, school: Option<&str>, device: Option<&str>) -> AdminEvent {
+    AdminEvent {
+        seq: 0,
+        at: now,
+        kind,
+        school: school.map(Into::into),
+        device: device.map(Into::into),
+    }
+}
+
+fn check_id(what: &'static str, id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "{what} must be 1-64 characters a-z, 0-9, '-', '_' or '.'"
+        )))
+    }
+}
+
+/// Create a school with an empty roster document.
+pub fn create_school(st: &mut dyn Storage, now: i64, id: &str, name: &str) -> Result<()> {
+    check_id("school id", id)?;
+    if st.school(id)?.is_some() {
+        return Err(Error::Exists("school"));
+    }
+    let (rid, roster) = doc::roster_genesis(id)?;
+    let header = doc::header(rid, &roster)?;
+    st.commit(Batch {
+        schools: vec![School {
+            id: id.into(),
+            name: name.into(),
+            created_at: now,
+        }],
+        docs: vec![DocWrite {
+            id: rid,
+            header,
+            fields: AccessFields::default(),
+            heads: roster.get_heads(),
+            data: roster.save(),
+            mode: WriteMode::Snapshot,
+        }],
+        events: vec![event(now, AdminEventKind::School, Some(id), None)],
+        audit: vec![audit(now, id, AuditAction::SchoolCreated)],
+        ..Default::default()
+    })?;
+    Ok(())
+}
+
+/// The roster document of a school and its record.
+pub fn load_roster(st: &mut dyn Storage, school: &str) -> Result<(Automerge, Roster)> {
+    let rid = doc::roster_id(school);
+    let bytes = st.load_doc(rid)?.ok_or(Error::NotFound("school"))?;
+    let am = Automerge::load(&bytes)?;
+    let roster: Roster = doc::record(rid, &am)?;
+    Ok((am, roster))
+}
+
+/// What a roster import did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RosterImport {
+    /// Whether the roster changed at all.
+    pub changed: bool,
+    /// Active pupils after the import.
+    pub pupils: usize,
+    /// Active staff after the import.
+    pub staff: usize,
+    /// Groups.
+    pub groups: usize,
+    /// Documents whose access changed for someone (their catalog sequence was bumped).
+    pub bumped: usize,
+}
+
+/// Import a roster CSV (format: [`roster_csv`]) into the school's roster document, written
+/// by `actor`, bumping the catalog sequence of every document whose access changed for
+/// anyone, in one transaction.
+pub fn import_roster(
+    st: &mut dyn Storage,
+    actor: &ActorId,
+    now: i64,
+    school: &str,
+    csv: &str,
+) -> Result<RosterImport> {
+    let rid = doc::roster_id(school);
+    let (mut am, old) = load_roster(st, school)?;
+    let new = roster_csv::parse(school, csv, &old)?;
+    let summary = |changed, bumped| RosterImport {
+        changed,
+        pupils: new.pupils.values().filter(|p| p.active).count(),
+        staff: new.staff.values().filter(|s| s.active).count(),
+        groups: new.groups.len(),
+        bumped,
+    };
+    let before = am.get_heads();
+    let replacement = new.clone();
+    let changed = doc::update(rid, &mut am, actor, now, move |r: &mut Roster| {
+        *r = replacement;
+        Ok(())
+    })?;
+    if !changed {
+        return Ok(summary(false, 0));
+    }
+    let rows = st.catalog_school(school)?;
+    let row = rows
+        .iter()
+        .find(|r| r.id == rid)
+        .ok_or(Error::NotFound("roster"))?;
+    let (data, mode) = if row.chunks + 1 >= ROSTER_COMPACT_AFTER {
+        (am.save(), WriteMode::Snapshot)
+    } else {
+        (am.save_after(&before), WriteMode::Append)
+    };
+    let write = DocWrite {
+        id: rid,
+        header: row.header.clone(),
+        fields: AccessFields::default(),
+        heads: am.get_heads(),
+        data,
+        mode,
+    };
+    let bump = affected(&old, &new, &rows);
+    let bumped = bump.len();
+    st.commit(Batch {
+        docs: vec![write],
+        bump,
+        events: vec![event(now, AdminEventKind::Roster, Some(school), None)],
+        audit: vec![audit(now, school, AuditAction::RosterImport)],
+        ..Default::default()
+    })?;
+    Ok(summary(true, bumped))
+}
+
+/// Documents whose access differs between two rosters for at least one staff member.
+///
+/// Access to a document depends on the staff member's record, the pupil's record and the
+/// teachers of the pupil's group. So a document is compared for every staff member when its
+/// pupil (or the pupil's group) changed, and otherwise only for the staff whose own record
+/// changed.
+pub fn affected(old: &Roster, new: &Roster, rows: &[CatalogRow]) -> Vec<DocumentId> {
+    let all_staff: BTreeSet<&String> = old.staff.keys().chain(new.staff.keys()).collect();
+    let changed_staff: Vec<&String> = all_staff
+        .iter()
+        .copied()
+        .filter(|s| old.staff.get(*s) != new.staff.get(*s))
+        .collect();
+    let changed_groups: BTreeSet<&String> = old
+        .groups
+        .keys()
+        .chain(new.groups.keys())
+        .filter(|g| old.groups.get(*g) != new.groups.get(*g))
+        .collect();
+    let pupil_changed = |p: &str| {
+        let (o, n) = (old.pupils.get(p), new.pupils.get(p));
+        o != n
+            || o.is_some_and(|x| changed_groups.contains(&x.group))
+            || n.is_some_and(|x| changed_groups.contains(&x.group))
+    };
+    let mut out = vec![];
+    for row in rows {
+        if row.erased || row.header.kind == Kind::Roster.as_str() {
+            continue;
+        }
+        let all = row.header.pupil.as_deref().is_some_and(pupil_changed);
+        let differs = |s: &&String| {
+            access(old, s, &row.header, &row.fields) != access(new, s, &row.header, &row.fields)
+        };
+        let hit = if all {
+            all_staff.iter().any(differs)
+        } else {
+            changed_staff.iter().any(differs)
+        };
+        if hit {
+            out.push(row.id);
+        }
+    }
+    out
+}
+
+/// Issue a one-time enrollment code for staff member `user` of `school`, valid `ttl_ms`.
+/// The code is returned once; only its hash is stored.
+pub fn issue_code(
+    st: &mut dyn Storage,
+    rng: &mut dyn RngCore,
+    now: i64,
+    school: &str,
+    user: &str,
+    ttl_ms: i64,
+) -> Result<String> {
+    let (_, roster) = load_roster(st, school)?;
+    if roster.active_staff(user).is_none() {
+        return Err(Error::NotFound("active staff member in the roster"));
+    }
+    let code = tokens::new_code(rng);
+    let mut a = audit(now, school, AuditAction::CodeIssued);
+    a.user = Some(user.into());
+    st.commit(Batch {
+        codes: vec![EnrollmentCode {
+            code_hash: tokens::code_hash(&code),
+            school: school.into(),
+            user: user.into(),
+            created_at: now,
+            expires_at: now + ttl_ms,
+        }],
+        audit: vec![a],
+        ..Default::default()
+    })?;
+    Ok(code)
+}
+
+/// Revoke a device. Returns false if it was revoked already.
+pub fn revoke(st: &mut dyn Storage, now: i64, device: &str) -> Result<bool> {
+    let d = st.device(device)?.ok_or(Error::NotFound("device"))?;
+    if d.revoked_at.is_some() {
+        return Ok(false);
+    }
+    let mut a = audit(now, &d.school, AuditAction::Revoke);
+    a.device = Some(d.id.clone());
+    a.user = Some(d.user.clone());
+    st.commit(Batch {
+        revoke: vec![(d.id.clone(), now)],
+        events: vec![event(
+            now,
+            AdminEventKind::Revoke,
+            Some(&d.school),
+            Some(&d.id),
+        )],
+        audit: vec![a],
+        ..Default::default()
+    })?;
+    Ok(true)
+}
+
+/// Erase every document about a pupil (retention expiry or a request): bytes and history
+/// are dropped, the ids are refused from now on and every device purges them. Returns how
+/// many documents were erased.
+pub fn erase_pupil(st: &mut dyn Storage, now: i64, school: &str, pupil: &str) -> Result<usize> {
+    let ids: Vec<DocumentId> = st
+        .catalog_school(school)?
+        .into_iter()
+        .filter(|r| !r.erased && r.header.pupil.as_deref() == Some(pupil))
+        .map(|r| r.id)
+        .collect();
+    let n = ids.len();
+    let mut a = audit(now, school, AuditAction::Erase);
+    a.pupil = Some(pupil.into());
+    st.commit(Batch {
+        erase: ids,
+        events: vec![event(now, AdminEventKind::Erase, Some(school), None)],
+        audit: vec![a],
+        ..Default::default()
+    })?;
+    Ok(n)
+}
+
+/// One exported audit row (ids only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditExport {
+    /// Server sequence.
+    pub seq: u64,
+    /// Server time, RFC 3339.
+    pub at: String,
+    /// School.
+    pub school: String,
+    /// Action.
+    pub action: &'static str,
+    /// Staff id.
+    pub user: String,
+    /// Device id.
+    pub device: String,
+    /// Document id.
+    pub document: String,
+    /// Kind.
+    pub kind: String,
+    /// Pupil id.
+    pub pupil: String,
+    /// For reads: when the device says it happened, RFC 3339.
+    pub device_at: String,
+}
+
+fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+impl From<&AuditRecord> for AuditExport {
+    fn from(a: &AuditRecord) -> Self {
+        AuditExport {
+            seq: a.seq,
+            at: rfc3339(a.at),
+            school: a.school.clone(),
+            action: a.action.as_str(),
+            user: a.user.clone().unwrap_or_default(),
+            device: a.device.clone().unwrap_or_default(),
+            document: a.document.map(|d| d.to_string()).unwrap_or_default(),
+            kind: a.kind.clone().unwrap_or_default(),
+            pupil: a.pupil.clone().unwrap_or_default(),
+            device_at: a.device_at.map(rfc3339).unwrap_or_default(),
+        }
+    }
+}
+
+/// Audit rows as CSV with a header row.
+pub fn audit_csv(rows: &[AuditRecord]) -> Result<String> {
+    let mut w = csv::Writer::from_writer(vec![]);
+    for r in rows {
+        w.serialize(AuditExport::from(r))
+            .map_err(|_| Error::Invalid("audit export".into()))?;
+    }
+    if rows.is_empty() {
+        w.write_record([
+            "seq",
+            "at",
+            "school",
+            "action",
+            "user",
+            "device",
+            "document",
+            "kind",
+            "pupil",
+            "device_at",
+        ])
+        .map_err(|_| Error::Invalid("audit export".into()))?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|_| Error::Invalid("audit export".into()))?;
+    String::from_utf8(bytes).map_err(|_| Error::Invalid("audit export".into()))
+}
+
+/// Audit rows as JSON lines.
+pub fn audit_json_lines(rows: &[AuditRecord]) -> String {
+    let mut out = String::new();
+    for r in rows {
+        if let Ok(line) = serde_json::to_string(&AuditExport::from(r)) {
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Audit rows for a filter.
+pub fn audit_rows(st: &mut dyn Storage, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
+    st.audit(filter)
+}

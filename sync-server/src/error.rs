@@ -1,0 +1,44 @@
+//! The server's error type. Messages never carry pupil names, note text or tokens.
+
+/// Result of the server library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the server library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// SQLite failed.
+    #[error("storage: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The store was written by a newer server.
+    #[error("store schema version {found} is newer than this server supports ({supported})")]
+    TooNew {
+        /// Version found in the file.
+        found: u32,
+        /// Version this build writes.
+        supported: u32,
+    },
+    /// A stored value could not be read back (corrupt row).
+    #[error("corrupt stored value: {0}")]
+    Corrupt(&'static str),
+    /// Core failed (invalid document, automerge).
+    #[error(transparent)]
+    Core(#[from] omkijken_core::Error),
+    /// Automerge failed.
+    #[error("automerge: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+    /// Input rejected (admin input); the text names the problem, never a value.
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    /// No such school, device or staff member.
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    /// Already exists.
+    #[error("already exists: {0}")]
+    Exists(&'static str),
+    /// Filesystem.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    /// The hub thread is gone (server shutting down).
+    #[error("server is shutting down")]
+    Stopped,
+}

@@ -1,0 +1,1248 @@
+//! The sans-io sync hub: all server protocol logic, with no sockets, threads or clock.
+//!
+//! The driver (see [`crate::server`]) owns one [`Hub`] on one thread and feeds it events;
+//! a deterministic simulation can do the same in a test. Time comes in as `now` (unix ms),
+//! randomness from a seed given to [`Hub::new`].
+//!
+//! - [`Hub::connect`] authenticates a device token and opens a session;
+//! - [`Hub::receive`] / [`Hub::receive_bytes`] handle one frame of a session and return
+//!   the frames to send, to this and other sessions (replies, live pushes, purges);
+//! - [`Hub::poll`] picks up what another process (the admin CLI) wrote: revocations, roster
+//!   changes; call it about once a second;
+//! - [`Hub::enroll`] answers an enrollment frame;
+//! - the admin methods ([`Hub::create_school`], [`Hub::import_roster`], ...) write and then
+//!   deliver their effects at once.
+//!
+//! A returned [`Frame::Error`] or [`Frame::Revoked`] ends its session: the hub has already
+//! forgotten it, the driver sends the frame and closes the connection.
+
+use crate::admin::{self, RosterImport};
+use crate::cache::DocCache;
+use crate::storage::{
+    AuditAction, AuditFilter, AuditRecord, Batch, CatalogRow, Committed, Device, DocWrite,
+    EnrollOutcome, NewDevice, Storage, WriteMode,
+};
+use crate::{Error, Result, tokens};
+use automerge::sync::{self, SyncDoc};
+use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
+use omkijken_core::doc::{self, AccessFields};
+use omkijken_core::ids::{heads_from_hex, heads_to_hex};
+use omkijken_core::model::{Conversation, Header, Kind, Roster, Signal, ThermometerMonth};
+use omkijken_core::sync::{
+    Acked, CatalogEntry, DocChanges, ErrorCode, FetchRequest, Frame, MAX_DOC_BYTES,
+    MAX_DOCS_PER_FRAME, PROTOCOL_VERSION, ReadLogEntry, Refusal, RefusalReason,
+};
+use omkijken_core::{Access, DocumentId, access};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+/// Bytes of document data per outgoing `docs` frame before a new frame is started.
+const DOCS_FRAME_BYTES: usize = 8 * 1024 * 1024;
+/// Catalog rows handled per step when delivering others' writes.
+const DELIVER_PAGE: usize = 10_000;
+
+/// Hub settings.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Documents kept loaded in the LRU cache.
+    pub cache_docs: usize,
+    /// Simultaneous connections of one device.
+    pub max_conns_per_device: usize,
+    /// Change chunks of a document before it is compacted into a snapshot.
+    pub compact_after_chunks: u32,
+    /// How long an enrollment code is valid, ms.
+    pub code_ttl_ms: i64,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            cache_docs: 2_000,
+            max_conns_per_device: 4,
+            compact_after_chunks: 32,
+            code_ttl_ms: 24 * 3600 * 1000,
+        }
+    }
+}
+
+/// A connection (session) of the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// Frames to send: (to whom, what).
+pub type Outgoing = Vec<(ConnId, Frame)>;
+
+/// Why [`Hub::connect`] did not open a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectRefusal {
+    /// No such token: answer 401 before the upgrade.
+    Unauthorized,
+    /// The device was revoked: upgrade, send [`ConnectRefusal::frame`] (`revoked {}`), close.
+    Revoked,
+    /// Too many connections of this device: upgrade, send the error frame, close.
+    TooManyConnections,
+    /// Storage failed.
+    Internal,
+}
+
+impl ConnectRefusal {
+    /// The frame to send before closing, if the connection is upgraded at all.
+    pub fn frame(self) -> Option<Frame> {
+        match self {
+            ConnectRefusal::Unauthorized => None,
+            ConnectRefusal::Revoked => Some(Frame::Revoked {}),
+            ConnectRefusal::TooManyConnections => Some(Frame::Error {
+                code: ErrorCode::TooManyConnections,
+                message: "too many connections of this device".into(),
+            }),
+            ConnectRefusal::Internal => Some(Frame::Error {
+                code: ErrorCode::Internal,
+                message: "server error".into(),
+            }),
+        }
+    }
+}
+
+/// An opened session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connected {
+    /// The session.
+    pub conn: ConnId,
+    /// The device id (for log spans; never the token).
+    pub device: String,
+}
+
+#[derive(Debug)]
+struct Session {
+    device: Device,
+    actor: ActorId,
+    /// Caught up (hello answered): receives live pushes.
+    live: bool,
+    /// Per-document Automerge sync state for `sync` frames.
+    sync: HashMap<DocumentId, sync::State>,
+}
+
+/// A document change that passed every check, ready to commit.
+struct Accepted {
+    id: DocumentId,
+    doc: Automerge,
+    header: Header,
+    fields: AccessFields,
+    heads: Vec<ChangeHash>,
+    /// The new changes (`save_after` of the heads before).
+    delta: Vec<u8>,
+    /// The whole document, once computed.
+    full: Option<Vec<u8>>,
+    /// Chunks stored before (for compaction).
+    chunks: u32,
+    existed: bool,
+    changes: usize,
+}
+
+impl Accepted {
+    fn full(&mut self) -> Vec<u8> {
+        self.full.get_or_insert_with(|| self.doc.save()).clone()
+    }
+}
+
+enum Verdict {
+    Accept(Box<Accepted>),
+    /// Nothing new: the server has all of it already.
+    Same(Vec<ChangeHash>),
+    Refuse(RefusalReason),
+}
+
+/// The sans-io hub. See the module docs.
+pub struct Hub {
+    storage: Box<dyn Storage>,
+    config: HubConfig,
+    sessions: BTreeMap<ConnId, Session>,
+    next_conn: u64,
+    cache: DocCache,
+    rosters: HashMap<String, Arc<Roster>>,
+    /// Every catalog row up to here was delivered to live sessions.
+    seen_seq: u64,
+    /// Admin events up to here were handled.
+    admin_seq: u64,
+    /// Actor of the server's own writes (roster); random per hub.
+    actor: ActorId,
+    rng: StdRng,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("sessions", &self.sessions.len())
+            .field("cached_docs", &self.cache.len())
+            .field("seen_seq", &self.seen_seq)
+            .finish_non_exhaustive()
+    }
+}
+
+fn refusal_name(r: RefusalReason) -> &'static str {
+    match r {
+        RefusalReason::Forbidden => "forbidden",
+        RefusalReason::ForgedActor => "forged_actor",
+        RefusalReason::InvalidRecord => "invalid_record",
+        RefusalReason::TooLarge => "too_large",
+        RefusalReason::Malformed => "malformed",
+        RefusalReason::MissingDeps => "missing_deps",
+        RefusalReason::Erased => "erased",
+    }
+}
+
+fn error_frame(code: ErrorCode, message: &str) -> Frame {
+    Frame::Error {
+        code,
+        message: message.into(),
+    }
+}
+
+/// Split document changes into `docs` frames within the count and byte limits; the cursor
+/// goes on the last frame only.
+fn docs_frames(docs: Vec<DocChanges>, cursor: u64) -> Vec<Frame> {
+    let mut frames = vec![];
+    let mut cur: Vec<DocChanges> = vec![];
+    let mut bytes = 0;
+    for d in docs {
+        if !cur.is_empty()
+            && (cur.len() >= MAX_DOCS_PER_FRAME || bytes + d.data.len() > DOCS_FRAME_BYTES)
+        {
+            frames.push(Frame::Docs {
+                docs: std::mem::take(&mut cur),
+                cursor: 0,
+            });
+            bytes = 0;
+        }
+        bytes += d.data.len();
+        cur.push(d);
+    }
+    frames.push(Frame::Docs { docs: cur, cursor });
+    frames
+}
+
+fn purge_frames(ids: Vec<DocumentId>) -> Vec<Frame> {
+    ids.chunks(MAX_DOCS_PER_FRAME)
+        .map(|c| Frame::Purge { docs: c.to_vec() })
+        .collect()
+}
+
+impl Hub {
+    /// A hub over `storage`. `seed` seeds the generator of tokens, codes and ids (pass OS
+    /// randomness in production, a fixed seed in a simulation).
+    pub fn new(mut storage: Box<dyn Storage>, config: HubConfig, seed: [u8; 32]) -> Result<Hub> {
+        let seen_seq = storage.last_seq()?;
+        let admin_seq = storage.last_admin_event()?;
+        let mut rng = StdRng::from_seed(seed);
+        let mut actor = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rng, &mut actor);
+        Ok(Hub {
+            storage,
+            cache: DocCache::new(config.cache_docs),
+            config,
+            sessions: BTreeMap::new(),
+            next_conn: 1,
+            rosters: HashMap::new(),
+            seen_seq,
+            admin_seq,
+            actor: ActorId::from(actor.as_slice()),
+            rng,
+        })
+    }
+
+    /// The storage (admin reads, tests).
+    pub fn storage(&mut self) -> &mut dyn Storage {
+        self.storage.as_mut()
+    }
+
+    /// Open sessions.
+    pub fn connections(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Whether a session is open.
+    pub fn is_open(&self, conn: ConnId) -> bool {
+        self.sessions.contains_key(&conn)
+    }
+
+    /// Documents in the cache.
+    pub fn cached_docs(&self) -> usize {
+        self.cache.len()
+    }
+
+    // ------------------------------------------------------------------ sessions
+
+    /// Authenticate a device token and open a session.
+    pub fn connect(&mut self, _now: i64, token: &str) -> Result<Connected, ConnectRefusal> {
+        let device = match self.storage.device_by_token(&tokens::token_hash(token)) {
+            Ok(Some(d)) => d,
+            Ok(None) => return Err(ConnectRefusal::Unauthorized),
+            Err(e) => {
+                tracing::error!(error = %e, "device lookup failed");
+                return Err(ConnectRefusal::Internal);
+            }
+        };
+        if device.revoked_at.is_some() {
+            return Err(ConnectRefusal::Revoked);
+        }
+        let open = self
+            .sessions
+            .values()
+            .filter(|s| s.device.id == device.id)
+            .count();
+        if open >= self.config.max_conns_per_device {
+            return Err(ConnectRefusal::TooManyConnections);
+        }
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        let id = device.id.clone();
+        self.sessions.insert(
+            conn,
+            Session {
+                actor: ActorId::from(device.actor.as_slice()),
+                device,
+                live: false,
+                sync: HashMap::new(),
+            },
+        );
+        Ok(Connected { conn, device: id })
+    }
+
+    /// Forget a session (the connection closed).
+    pub fn disconnect(&mut self, conn: ConnId) {
+        self.sessions.remove(&conn);
+    }
+
+    fn fail(&mut self, conn: ConnId, code: ErrorCode, message: &str) -> Outgoing {
+        self.sessions.remove(&conn);
+        metrics::counter!("omkijken_protocol_errors_total", "code" => format!("{code:?}"))
+            .increment(1);
+        vec![(conn, error_frame(code, message))]
+    }
+
+    /// Decode and handle one binary message. Undecodable or oversized input ends the
+    /// session with an error frame; nothing of it is stored.
+    pub fn receive_bytes(&mut self, now: i64, conn: ConnId, bytes: &[u8]) -> Outgoing {
+        if !self.sessions.contains_key(&conn) {
+            return vec![];
+        }
+        match Frame::decode(bytes) {
+            Ok(frame) => self.receive(now, conn, frame),
+            Err(e) => {
+                let msg = e.to_string();
+                if bytes.len() > omkijken_core::sync::MAX_FRAME_BYTES
+                    || msg.contains("limits")
+                    || msg.contains("too large")
+                {
+                    self.fail(conn, ErrorCode::TooLarge, "frame exceeds the limits")
+                } else {
+                    self.fail(
+                        conn,
+                        ErrorCode::Malformed,
+                        "frame is not a valid CBOR frame",
+                    )
+                }
+            }
+        }
+    }
+
+    /// Handle one frame of a session.
+    pub fn receive(&mut self, now: i64, conn: ConnId, frame: Frame) -> Outgoing {
+        let Some(session) = self.sessions.get(&conn) else {
+            return vec![];
+        };
+        metrics::counter!("omkijken_frames_handled_total", "type" => frame.type_name())
+            .increment(1);
+        let live = session.live;
+        let result = match frame {
+            Frame::Hello { protocol, cursor } => {
+                if protocol != PROTOCOL_VERSION {
+                    return self.fail(
+                        conn,
+                        ErrorCode::UnsupportedVersion,
+                        "this server speaks protocol version 1",
+                    );
+                }
+                self.hello(now, conn, cursor)
+            }
+            _ if !live => {
+                return self.fail(conn, ErrorCode::Malformed, "send hello first");
+            }
+            Frame::Push { docs } => self.push(now, conn, docs),
+            Frame::Fetch { docs } => self.fetch(now, conn, docs),
+            Frame::ReadLog { entries } => self.read_log(now, conn, entries),
+            Frame::Sync { document_id, data } => self.sync(now, conn, document_id, data),
+            other => {
+                let _ = other;
+                return self.fail(conn, ErrorCode::Malformed, "unexpected frame type");
+            }
+        };
+        match result {
+            Ok(out) => out,
+            Err(e) => {
+                tracing::error!(error = %e, "frame handling failed");
+                self.fail(
+                    conn,
+                    ErrorCode::Internal,
+                    "server error; nothing was acknowledged",
+                )
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    fn roster(&mut self, school: &str) -> Result<Arc<Roster>> {
+        if let Some(r) = self.rosters.get(school) {
+            return Ok(r.clone());
+        }
+        let roster = match admin::load_roster(self.storage.as_mut(), school) {
+            Ok((_, r)) => r,
+            Err(Error::NotFound(_)) => Roster {
+                school: school.into(),
+                ..Default::default()
+            },
+            Err(e) => return Err(e),
+        };
+        let r = Arc::new(roster);
+        self.rosters.insert(school.into(), r.clone());
+        Ok(r)
+    }
+
+    /// The stored document of a catalog row, through the cache (checked against the
+    /// catalog's heads, so a write by another process is never hidden by the cache).
+    fn load(&mut self, row: &CatalogRow) -> Result<Option<Automerge>> {
+        if let Some(d) = self.cache.get(&row.id)
+            && d.get_heads() == row.heads
+        {
+            return Ok(Some(d.clone()));
+        }
+        let Some(bytes) = self.storage.load_doc(row.id)? else {
+            return Ok(None);
+        };
+        let d = Automerge::load(&bytes)?;
+        self.cache.put(row.id, d.clone());
+        Ok(Some(d))
+    }
+
+    fn live_sessions_of(
+        &self,
+        school: &str,
+        except: Option<ConnId>,
+    ) -> Vec<(ConnId, String, String)> {
+        self.sessions
+            .iter()
+            .filter(|(c, s)| s.live && s.device.school == school && Some(**c) != except)
+            .map(|(c, s)| (*c, s.device.id.clone(), s.device.user.clone()))
+            .collect()
+    }
+
+    // ------------------------------------------------------------------ hello
+
+    fn hello(&mut self, now: i64, conn: ConnId, cursor: u64) -> Result<Outgoing> {
+        let device = self.sessions[&conn].device.clone();
+        let roster = self.roster(&device.school)?;
+        let last = self.storage.last_seq()?;
+        let rows = self
+            .storage
+            .catalog_since(&device.school, cursor, &device.id)?;
+        let mut batch = Batch {
+            touch: vec![(device.id.clone(), now)],
+            ..Default::default()
+        };
+        let mut frames = vec![];
+        let mut entries = vec![];
+        let mut purge = vec![];
+        let mut pos;
+        for (row, held) in rows {
+            let readable = !row.erased
+                && access(&roster, &device.user, &row.header, &row.fields) >= Access::Read;
+            if readable {
+                if !held {
+                    batch.hold.push((device.id.clone(), row.id));
+                }
+                entries.push(CatalogEntry {
+                    document_id: row.id,
+                    header: row.header,
+                    fields: row.fields,
+                    heads: heads_to_hex(&row.heads),
+                    seq: row.seq,
+                });
+            } else if held {
+                batch.unhold.push((device.id.clone(), row.id));
+                purge.push(row.id);
+            }
+            pos = row.seq;
+            if entries.len() >= MAX_DOCS_PER_FRAME || purge.len() >= MAX_DOCS_PER_FRAME {
+                frames.push(Frame::Catalog {
+                    entries: std::mem::take(&mut entries),
+                    purge: std::mem::take(&mut purge),
+                    cursor: pos,
+                    complete: false,
+                });
+            }
+        }
+        frames.push(Frame::Catalog {
+            entries,
+            purge,
+            cursor: last.max(cursor),
+            complete: true,
+        });
+        self.storage.commit(batch)?;
+        if let Some(s) = self.sessions.get_mut(&conn) {
+            s.live = true;
+        }
+        Ok(frames.into_iter().map(|f| (conn, f)).collect())
+    }
+
+    // ------------------------------------------------------------------ fetch
+
+    fn fetch(&mut self, _now: i64, conn: ConnId, reqs: Vec<FetchRequest>) -> Result<Outgoing> {
+        let device = self.sessions[&conn].device.clone();
+        let roster = self.roster(&device.school)?;
+        let ids: Vec<DocumentId> = reqs.iter().map(|r| r.document_id).collect();
+        let rows: HashMap<DocumentId, CatalogRow> = self
+            .storage
+            .catalog_get(&ids)?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+        let mut docs = vec![];
+        let mut batch = Batch::default();
+        let mut seen = HashSet::new();
+        for req in reqs {
+            if !seen.insert(req.document_id) {
+                continue;
+            }
+            // Unknown, erased and unreadable look the same: left out.
+            let Some(row) = rows.get(&req.document_id) else {
+                continue;
+            };
+            if row.erased || access(&roster, &device.user, &row.header, &row.fields) < Access::Read
+            {
+                continue;
+            }
+            let have = heads_from_hex(&req.have).unwrap_or_default();
+            let mut have_sorted = have.clone();
+            have_sorted.sort();
+            if have_sorted == row.heads {
+                continue;
+            }
+            let data = if have.is_empty() {
+                self.storage.load_doc(row.id)?
+            } else {
+                match self.load(row)? {
+                    Some(doc) => {
+                        let known: Vec<ChangeHash> = have
+                            .into_iter()
+                            .filter(|h| doc.get_change_meta_by_hash(h).is_some())
+                            .collect();
+                        if known.is_empty() {
+                            Some(doc.save())
+                        } else {
+                            Some(doc.save_after(&known))
+                        }
+                    }
+                    None => None,
+                }
+            };
+            let Some(data) = data else { continue };
+            if data.is_empty() {
+                continue;
+            }
+            batch.hold.push((device.id.clone(), row.id));
+            docs.push(DocChanges {
+                document_id: row.id,
+                data,
+            });
+        }
+        if !batch.hold.is_empty() {
+            self.storage.commit(batch)?;
+        }
+        Ok(docs_frames(docs, 0)
+            .into_iter()
+            .map(|f| (conn, f))
+            .collect())
+    }
+
+    // ------------------------------------------------------------------ push
+
+    /// Checks that need only the catalog row (before the bytes are opened).
+    fn pre_check(
+        roster: &Roster,
+        user: &str,
+        row: Option<&CatalogRow>,
+        incoming: usize,
+    ) -> Option<RefusalReason> {
+        if let Some(row) = row {
+            if row.erased {
+                return Some(RefusalReason::Erased);
+            }
+            if row.header.kind == Kind::Roster.as_str()
+                || access(roster, user, &row.header, &row.fields) < Access::Write
+            {
+                return Some(RefusalReason::Forbidden);
+            }
+            if row.size as usize + incoming > MAX_DOC_BYTES {
+                return Some(RefusalReason::TooLarge);
+            }
+        } else if incoming > MAX_DOC_BYTES {
+            return Some(RefusalReason::TooLarge);
+        }
+        None
+    }
+
+    /// Checks of the merged document `new` against the stored `old` (see protocol.md).
+    #[allow(clippy::too_many_arguments)]
+    fn validate(
+        roster: &Roster,
+        user: &str,
+        actor: &ActorId,
+        id: DocumentId,
+        row: Option<&CatalogRow>,
+        old: &Automerge,
+        new: Automerge,
+    ) -> Verdict {
+        let old_heads = old.get_heads();
+        let metas = new.get_changes_meta(&old_heads);
+        if metas.is_empty() {
+            return Verdict::Same(new.get_heads());
+        }
+        let Ok(header) = doc::header(id, &new) else {
+            return Verdict::Refuse(RefusalReason::InvalidRecord);
+        };
+        let Ok(kind) = header.kind() else {
+            return Verdict::Refuse(RefusalReason::InvalidRecord);
+        };
+        if kind == Kind::Roster {
+            return Verdict::Refuse(RefusalReason::Forbidden);
+        }
+        match row {
+            Some(row) if row.header != header => {
+                return Verdict::Refuse(RefusalReason::InvalidRecord);
+            }
+            None if kind != Kind::Thermometer && header.author != user => {
+                // Nobody creates a document in another person's name.
+                return Verdict::Refuse(RefusalReason::Forbidden);
+            }
+            _ => {}
+        }
+        // The record must be valid for its kind; read the access fields on the way.
+        let mut fields = AccessFields::default();
+        let mut genesis: Option<ChangeHash> = None;
+        match kind {
+            Kind::Conversation => match doc::record::<Conversation>(id, &new) {
+                Ok(c) => fields.visibility = Some(c.visibility),
+                Err(_) => return Verdict::Refuse(RefusalReason::InvalidRecord),
+            },
+            Kind::Signal => {
+                let Ok(s) = doc::record::<Signal>(id, &new) else {
+                    return Verdict::Refuse(RefusalReason::InvalidRecord);
+                };
+                if row.is_some() {
+                    match doc::record::<Signal>(id, old) {
+                        Ok(before) if before.shared => {
+                            if !s.shared || !before.same_original(&s) {
+                                return Verdict::Refuse(RefusalReason::InvalidRecord);
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(_) => return Verdict::Refuse(RefusalReason::InvalidRecord),
+                    }
+                }
+                fields.urgency = Some(s.urgency);
+                fields.category = Some(s.category);
+            }
+            Kind::Thermometer => {
+                let Ok(t) = doc::record::<ThermometerMonth>(id, &new) else {
+                    return Verdict::Refuse(RefusalReason::InvalidRecord);
+                };
+                let Some(pupil) = header.pupil.as_deref() else {
+                    return Verdict::Refuse(RefusalReason::InvalidRecord);
+                };
+                match doc::thermometer_genesis(&header.school, pupil, &t.month) {
+                    Ok((gid, g))
+                        if gid == id
+                            && header
+                                == doc::thermometer_header(&header.school, pupil, &t.month) =>
+                    {
+                        genesis = g.get_heads().first().copied();
+                    }
+                    _ => return Verdict::Refuse(RefusalReason::InvalidRecord),
+                }
+            }
+            Kind::Case | Kind::Excursion | Kind::Roster => {}
+        }
+        // Authorship: every change the server does not have is this device's own.
+        for m in &metas {
+            if m.actor.as_ref() != actor && Some(m.hash) != genesis {
+                return Verdict::Refuse(RefusalReason::ForgedActor);
+            }
+        }
+        if access(roster, user, &header, &fields) < Access::Write {
+            return Verdict::Refuse(RefusalReason::Forbidden);
+        }
+        let delta = new.save_after(&old_heads);
+        let chunks = row.map_or(0, |r| r.chunks);
+        let changes = metas.len();
+        drop(metas);
+        Verdict::Accept(Box::new(Accepted {
+            id,
+            heads: new.get_heads(),
+            doc: new,
+            header,
+            fields,
+            delta,
+            full: None,
+            chunks,
+            existed: row.is_some(),
+            changes,
+        }))
+    }
+
+    fn push(&mut self, now: i64, conn: ConnId, docs: Vec<DocChanges>) -> Result<Outgoing> {
+        let (device, actor) = {
+            let s = &self.sessions[&conn];
+            (s.device.clone(), s.actor.clone())
+        };
+        let roster = self.roster(&device.school)?;
+        // The same document twice in one frame: its chunks are applied together.
+        let mut order: Vec<DocumentId> = vec![];
+        let mut data: HashMap<DocumentId, Vec<u8>> = HashMap::new();
+        for d in docs {
+            match data.get_mut(&d.document_id) {
+                Some(v) => v.extend_from_slice(&d.data),
+                None => {
+                    order.push(d.document_id);
+                    data.insert(d.document_id, d.data);
+                }
+            }
+        }
+        let rows: HashMap<DocumentId, CatalogRow> = self
+            .storage
+            .catalog_get(&order)?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+        let mut accepted = vec![];
+        let mut same = vec![];
+        let mut refused = vec![];
+        for id in order {
+            let bytes = &data[&id];
+            let row = rows.get(&id);
+            let verdict = match Self::pre_check(&roster, &device.user, row, bytes.len()) {
+                Some(r) => Verdict::Refuse(r),
+                None => {
+                    let old = match row {
+                        Some(r) => self.load(r)?.unwrap_or_default(),
+                        None => Automerge::new(),
+                    };
+                    let mut new = old.clone();
+                    if new.load_incremental(bytes).is_err() {
+                        Verdict::Refuse(RefusalReason::Malformed)
+                    } else if !new.get_missing_deps(&[]).is_empty() {
+                        Verdict::Refuse(RefusalReason::MissingDeps)
+                    } else {
+                        Self::validate(&roster, &device.user, &actor, id, row, &old, new)
+                    }
+                }
+            };
+            match verdict {
+                Verdict::Accept(a) => accepted.push(*a),
+                Verdict::Same(heads) => same.push(Acked {
+                    document_id: id,
+                    heads: heads_to_hex(&heads),
+                }),
+                Verdict::Refuse(reason) => refused.push(Refusal {
+                    document_id: id,
+                    reason,
+                }),
+            }
+        }
+        self.commit_accepted(now, conn, &device, &roster, accepted, same, refused)
+    }
+
+    /// Commit accepted changes in one transaction (with the live-push bookkeeping), then
+    /// answer: ack and refused to `conn`, live pushes and purges to the other sessions.
+    #[allow(clippy::too_many_arguments)]
+    fn commit_accepted(
+        &mut self,
+        now: i64,
+        conn: ConnId,
+        device: &Device,
+        roster: &Roster,
+        mut accepted: Vec<Accepted>,
+        mut acks: Vec<Acked>,
+        refused: Vec<Refusal>,
+    ) -> Result<Outgoing> {
+        let mut out: Outgoing = vec![];
+        for r in &refused {
+            metrics::counter!("omkijken_refusals_total", "reason" => refusal_name(r.reason))
+                .increment(1);
+        }
+        if accepted.is_empty() {
+            if !acks.is_empty() || refused.is_empty() {
+                out.push((conn, Frame::Ack { docs: acks }));
+            }
+            if !refused.is_empty() {
+                out.push((conn, Frame::Refused { docs: refused }));
+            }
+            return Ok(out);
+        }
+        let mut batch = Batch::default();
+        for a in &mut accepted {
+            let snapshot = !a.existed || a.chunks + 1 >= self.config.compact_after_chunks;
+            let (data, mode) = if snapshot {
+                (a.full(), WriteMode::Snapshot)
+            } else {
+                (a.delta.clone(), WriteMode::Append)
+            };
+            batch.docs.push(DocWrite {
+                id: a.id,
+                header: a.header.clone(),
+                fields: a.fields.clone(),
+                heads: a.heads.clone(),
+                data,
+                mode,
+            });
+            batch.hold.push((device.id.clone(), a.id));
+            batch.audit.push(AuditRecord {
+                seq: 0,
+                at: now,
+                school: device.school.clone(),
+                device: Some(device.id.clone()),
+                user: Some(device.user.clone()),
+                action: AuditAction::Write,
+                document: Some(a.id),
+                kind: Some(a.header.kind.clone()),
+                pupil: a.header.pupil.clone(),
+                device_seq: None,
+                device_at: None,
+            });
+        }
+        // Live push plan: who gets which changes, who must purge.
+        let ids: Vec<DocumentId> = accepted.iter().map(|a| a.id).collect();
+        let mut plan: Vec<(ConnId, Vec<DocChanges>, Vec<DocumentId>)> = vec![];
+        let mut held_of: HashMap<String, HashSet<DocumentId>> = HashMap::new();
+        for (other, dev, user) in self.live_sessions_of(&device.school, Some(conn)) {
+            if !held_of.contains_key(&dev) {
+                let h = self.storage.held_among(&dev, &ids)?;
+                held_of.insert(dev.clone(), h);
+            }
+            let held = &held_of[&dev];
+            let mut docs = vec![];
+            let mut purge = vec![];
+            for a in &mut accepted {
+                let readable = access(roster, &user, &a.header, &a.fields) >= Access::Read;
+                let has = held.contains(&a.id) || (dev == device.id);
+                if readable {
+                    let data = if has { a.delta.clone() } else { a.full() };
+                    if !has {
+                        batch.hold.push((dev.clone(), a.id));
+                    }
+                    docs.push(DocChanges {
+                        document_id: a.id,
+                        data,
+                    });
+                } else if has {
+                    batch.unhold.push((dev.clone(), a.id));
+                    purge.push(a.id);
+                }
+            }
+            if !docs.is_empty() || !purge.is_empty() {
+                plan.push((other, docs, purge));
+            }
+        }
+        let committed: Committed = self.storage.commit(batch)?;
+        // Durable: now acknowledge.
+        let changes: usize = accepted.iter().map(|a| a.changes).sum();
+        metrics::counter!("omkijken_acked_changes_total").increment(changes as u64);
+        for a in accepted {
+            acks.push(Acked {
+                document_id: a.id,
+                heads: heads_to_hex(&a.heads),
+            });
+            self.cache.put(a.id, a.doc);
+        }
+        out.push((conn, Frame::Ack { docs: acks }));
+        if !refused.is_empty() {
+            out.push((conn, Frame::Refused { docs: refused }));
+        }
+        let in_order = committed.prev_seq == self.seen_seq;
+        let cursor = if in_order { committed.last_seq } else { 0 };
+        for (other, docs, purge) in plan {
+            if !docs.is_empty() {
+                out.extend(docs_frames(docs, cursor).into_iter().map(|f| (other, f)));
+            }
+            out.extend(purge_frames(purge).into_iter().map(|f| (other, f)));
+        }
+        if in_order {
+            self.seen_seq = committed.last_seq;
+            // The pusher holds what it pushed: its cursor may move past it too.
+            out.push((
+                conn,
+                Frame::Docs {
+                    docs: vec![],
+                    cursor,
+                },
+            ));
+        } else {
+            // Another process wrote in between: deliver everything since, in order.
+            out.extend(self.deliver_since()?);
+        }
+        Ok(out)
+    }
+
+    // ------------------------------------------------------------------ sync frames
+
+    fn sync(&mut self, now: i64, conn: ConnId, id: DocumentId, data: Vec<u8>) -> Result<Outgoing> {
+        let (device, actor) = {
+            let s = &self.sessions[&conn];
+            (s.device.clone(), s.actor.clone())
+        };
+        let roster = self.roster(&device.school)?;
+        let refuse = |reason| {
+            metrics::counter!("omkijken_refusals_total", "reason" => refusal_name(reason))
+                .increment(1);
+            (
+                conn,
+                Frame::Refused {
+                    docs: vec![Refusal {
+                        document_id: id,
+                        reason,
+                    }],
+                },
+            )
+        };
+        let Ok(msg) = sync::Message::decode(&data) else {
+            return Ok(vec![refuse(RefusalReason::Malformed)]);
+        };
+        let row = self.storage.catalog_get(&[id])?.pop();
+        let readable = row.as_ref().is_some_and(|r| {
+            !r.erased && access(&roster, &device.user, &r.header, &r.fields) >= Access::Read
+        });
+        // A document this user may not read looks like one the server does not have.
+        let base = match (&row, readable) {
+            (Some(r), true) => self.load(r)?.unwrap_or_default(),
+            _ => Automerge::new(),
+        };
+        let mut state = self
+            .sessions
+            .get_mut(&conn)
+            .and_then(|s| s.sync.remove(&id))
+            .unwrap_or_default();
+        let mut new = base.clone();
+        let mut out = vec![];
+        let mut reply_from = base;
+        if new.receive_sync_message(&mut state, msg).is_err() {
+            out.push(refuse(RefusalReason::Malformed));
+            state = sync::State::new();
+        } else if new.get_heads() != reply_from.get_heads() {
+            let incoming = new.save_after(&reply_from.get_heads()).len();
+            let pre = if row.is_some() && !readable {
+                Some(RefusalReason::Forbidden)
+            } else {
+                Self::pre_check(&roster, &device.user, row.as_ref(), incoming)
+            };
+            let verdict = match pre {
+                Some(r) => Verdict::Refuse(r),
+                None => Self::validate(
+                    &roster,
+                    &device.user,
+                    &actor,
+                    id,
+                    row.as_ref(),
+                    &reply_from,
+                    new,
+                ),
+            };
+            match verdict {
+                Verdict::Accept(a) => {
+                    let doc = a.doc.clone();
+                    out.extend(self.commit_accepted(
+                        now,
+                        conn,
+                        &device,
+                        &roster,
+                        vec![*a],
+                        vec![],
+                        vec![],
+                    )?);
+                    reply_from = doc;
+                }
+                Verdict::Same(_) => {}
+                Verdict::Refuse(reason) => {
+                    out.push(refuse(reason));
+                    state = sync::State::new();
+                }
+            }
+        }
+        if let Some(m) = reply_from.generate_sync_message(&mut state) {
+            out.push((
+                conn,
+                Frame::Sync {
+                    document_id: id,
+                    data: m.encode(),
+                },
+            ));
+        }
+        if let Some(s) = self.sessions.get_mut(&conn) {
+            s.sync.insert(id, state);
+        }
+        Ok(out)
+    }
+
+    // ------------------------------------------------------------------ read log
+
+    fn read_log(&mut self, now: i64, conn: ConnId, entries: Vec<ReadLogEntry>) -> Result<Outgoing> {
+        let device = self.sessions[&conn].device.clone();
+        let ids: Vec<DocumentId> = entries.iter().map(|e| e.document_id).collect();
+        let rows: HashMap<DocumentId, CatalogRow> = self
+            .storage
+            .catalog_get(&ids)?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+        let mut batch = Batch::default();
+        let mut max = 0;
+        for e in entries {
+            max = max.max(e.seq);
+            let row = rows.get(&e.document_id);
+            batch.audit.push(AuditRecord {
+                seq: 0,
+                at: now,
+                school: device.school.clone(),
+                device: Some(device.id.clone()),
+                user: Some(device.user.clone()),
+                action: AuditAction::Read,
+                document: Some(e.document_id),
+                kind: Some(row.map_or_else(
+                    || e.kind.chars().take(32).collect(),
+                    |r| r.header.kind.clone(),
+                )),
+                pupil: row.and_then(|r| r.header.pupil.clone()),
+                device_seq: Some(e.seq),
+                device_at: Some(e.at),
+            });
+        }
+        self.storage.commit(batch)?;
+        Ok(vec![(conn, Frame::LogAck { seq: max })])
+    }
+
+    // ------------------------------------------------------------------ others' writes
+
+    /// Deliver catalog rows this hub has not delivered yet (written by another process, or
+    /// by an admin operation): changed documents to sessions that may read them, purges to
+    /// those that may no longer.
+    fn deliver_since(&mut self) -> Result<Outgoing> {
+        let mut out = vec![];
+        loop {
+            let rows = self.storage.catalog_changes(self.seen_seq, DELIVER_PAGE)?;
+            let Some(last) = rows.last().map(|r| r.seq) else {
+                break;
+            };
+            let mut by_school: BTreeMap<String, Vec<CatalogRow>> = BTreeMap::new();
+            for r in rows {
+                by_school
+                    .entry(r.header.school.clone())
+                    .or_default()
+                    .push(r);
+            }
+            let mut batch = Batch::default();
+            let mut frames: Vec<(ConnId, Vec<DocChanges>, Vec<DocumentId>)> = vec![];
+            for (school, rows) in by_school {
+                let sessions = self.live_sessions_of(&school, None);
+                if sessions.is_empty() {
+                    continue;
+                }
+                let roster = self.roster(&school)?;
+                let ids: Vec<DocumentId> = rows.iter().map(|r| r.id).collect();
+                let mut whole: HashMap<DocumentId, Option<Vec<u8>>> = HashMap::new();
+                for (conn, dev, user) in sessions {
+                    let held = self.storage.held_among(&dev, &ids)?;
+                    let mut docs = vec![];
+                    let mut purge = vec![];
+                    for row in &rows {
+                        let has = held.contains(&row.id);
+                        let readable = !row.erased
+                            && access(&roster, &user, &row.header, &row.fields) >= Access::Read;
+                        if readable && (!has || row.content_seq > self.seen_seq) {
+                            if !whole.contains_key(&row.id) {
+                                let b = self.storage.load_doc(row.id)?;
+                                whole.insert(row.id, b);
+                            }
+                            if let Some(Some(data)) = whole.get(&row.id) {
+                                docs.push(DocChanges {
+                                    document_id: row.id,
+                                    data: data.clone(),
+                                });
+                                if !has {
+                                    batch.hold.push((dev.clone(), row.id));
+                                }
+                            }
+                        } else if !readable && has {
+                            purge.push(row.id);
+                            batch.unhold.push((dev.clone(), row.id));
+                        }
+                    }
+                    if !docs.is_empty() || !purge.is_empty() {
+                        frames.push((conn, docs, purge));
+                    }
+                }
+            }
+            self.storage.commit(batch)?;
+            for (conn, docs, purge) in frames {
+                // Purge first: a purge never removes what a later frame delivers.
+                out.extend(purge_frames(purge).into_iter().map(|f| (conn, f)));
+                if !docs.is_empty() {
+                    out.extend(docs_frames(docs, last).into_iter().map(|f| (conn, f)));
+                }
+            }
+            self.seen_seq = last;
+        }
+        Ok(out)
+    }
+
+    /// Pick up what was written outside this hub (admin CLI, another node): revoked devices
+    /// are told and dropped, roster changes purge and grant. Call about once a second.
+    pub fn poll(&mut self, _now: i64) -> Outgoing {
+        match self.try_poll() {
+            Ok(out) => out,
+            Err(e) => {
+                tracing::error!(error = %e, "poll failed");
+                vec![]
+            }
+        }
+    }
+
+    fn try_poll(&mut self) -> Result<Outgoing> {
+        let mut out = vec![];
+        if self.storage.last_admin_event()? > self.admin_seq {
+            for ev in self.storage.admin_events_since(self.admin_seq)? {
+                self.admin_seq = ev.seq;
+                match ev.kind {
+                    crate::storage::AdminEventKind::Revoke => {
+                        let Some(dev) = ev.device else { continue };
+                        let conns: Vec<ConnId> = self
+                            .sessions
+                            .iter()
+                            .filter(|(_, s)| s.device.id == dev)
+                            .map(|(c, _)| *c)
+                            .collect();
+                        for c in conns {
+                            self.sessions.remove(&c);
+                            out.push((c, Frame::Revoked {}));
+                        }
+                    }
+                    _ => {
+                        if let Some(school) = ev.school {
+                            self.rosters.remove(&school);
+                            self.cache.remove(&doc::roster_id(&school));
+                        }
+                    }
+                }
+            }
+        }
+        if self.storage.last_seq()? > self.seen_seq {
+            out.extend(self.deliver_since()?);
+        }
+        Ok(out)
+    }
+
+    // ------------------------------------------------------------------ enrollment
+
+    /// Answer an `enroll` frame: `enrolled` with a new device token, or an error frame.
+    pub fn enroll(&mut self, now: i64, frame: Frame) -> Frame {
+        let Frame::Enroll { code, actor, label } = frame else {
+            return error_frame(ErrorCode::Malformed, "expected an enroll frame");
+        };
+        let actor = match hex::decode(actor.trim()) {
+            Ok(a) if a.len() == 16 => a,
+            _ => return error_frame(ErrorCode::Malformed, "actor must be 16 bytes in hex"),
+        };
+        let token = tokens::new_token(&mut self.rng);
+        let device = NewDevice {
+            id: tokens::new_device_id(&mut self.rng),
+            actor,
+            label: label.chars().take(64).collect(),
+            token_hash: tokens::token_hash(&token),
+        };
+        match self.storage.enroll(&tokens::code_hash(&code), now, &device) {
+            Ok(EnrollOutcome::Enrolled(d)) => Frame::Enrolled {
+                token,
+                school: d.school,
+                user: d.user,
+                device: d.id,
+            },
+            Ok(EnrollOutcome::BadCode) => error_frame(
+                ErrorCode::BadEnrollmentCode,
+                "unknown, used or expired enrollment code",
+            ),
+            Ok(EnrollOutcome::ActorTaken) => {
+                error_frame(ErrorCode::Malformed, "this actor id is already enrolled")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "enrollment failed");
+                error_frame(ErrorCode::Internal, "server error")
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ admin
+
+    /// Create a school (with an empty roster).
+    pub fn create_school(&mut self, now: i64, id: &str, name: &str) -> Result<Outgoing> {
+        admin::create_school(self.storage.as_mut(), now, id, name)?;
+        self.try_poll()
+    }
+
+    /// Import a roster CSV (format: [`crate::roster_csv`]); sessions that gain access get
+    /// the documents, those that lose it are told to purge.
+    pub fn import_roster(
+        &mut self,
+        now: i64,
+        school: &str,
+        csv: &str,
+    ) -> Result<(RosterImport, Outgoing)> {
+        let actor = self.actor.clone();
+        let r = admin::import_roster(self.storage.as_mut(), &actor, now, school, csv)?;
+        let out = self.try_poll()?;
+        Ok((r, out))
+    }
+
+    /// Issue a one-time enrollment code for a staff member.
+    pub fn issue_code(&mut self, now: i64, school: &str, user: &str) -> Result<String> {
+        let ttl = self.config.code_ttl_ms;
+        admin::issue_code(self.storage.as_mut(), &mut self.rng, now, school, user, ttl)
+    }
+
+    /// Revoke a device; its live connections get `revoked {}` and are dropped.
+    pub fn revoke_device(&mut self, now: i64, device: &str) -> Result<Outgoing> {
+        admin::revoke(self.storage.as_mut(), now, device)?;
+        self.try_poll()
+    }
+
+    /// Erase every document about a pupil; devices purge them.
+    pub fn erase_pupil(
+        &mut self,
+        now: i64,
+        school: &str,
+        pupil: &str,
+    ) -> Result<(usize, Outgoing)> {
+        let n = admin::erase_pupil(self.storage.as_mut(), now, school, pupil)?;
+        let out = self.try_poll()?;
+        Ok((n, out))
+    }
+
+    /// All devices.
+    pub fn devices(&mut self) -> Result<Vec<Device>> {
+        self.storage.devices()
+    }
+
+    /// Audit rows.
+    pub fn audit(&mut self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        self.storage.audit(filter)
+    }
+}

@@ -1,0 +1,716 @@
+//! The axum + tokio driver around the sans-io [`Hub`].
+//!
+//! One dedicated thread owns the hub and its SQLite connection (the single writer); the
+//! async side only moves bytes. Each WebSocket session is a task that forwards received
+//! binary messages to the hub thread and writes the frames the hub sends it. The hub thread
+//! also polls the admin-events log every [`Settings::admin_poll`], so an admin CLI run
+//! against the data directory takes effect on the running server.
+//!
+//! Endpoints: `GET /healthz`, `GET /metrics` (Prometheus text), WebSocket `/v1/enroll` and
+//! WebSocket `/v1/sync` (device token as `Authorization: Bearer` at the upgrade; 401
+//! without or with an unknown token). See docs/protocol.md.
+
+use crate::admin::RosterImport;
+use crate::hub::{ConnId, ConnectRefusal, Connected, Hub, HubConfig, Outgoing};
+use crate::storage::{AuditFilter, AuditRecord, Device, SqliteStorage};
+use crate::{Error, Result};
+use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use omkijken_core::sync::{ErrorCode, Frame, MAX_FRAME_BYTES};
+use rand::RngCore;
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::Instrument;
+
+/// File name of the SQLite store inside the data directory.
+pub const DB_FILE: &str = "omkijken.db";
+
+/// Server settings.
+#[derive(Clone)]
+pub struct Settings {
+    /// Data directory (created if missing); the store is `DB_FILE` inside it.
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// SQLCipher key of the store (none: unencrypted). Never printed.
+    pub db_key: Option<String>,
+    /// Hub settings.
+    pub hub: HubConfig,
+    /// How often the hub looks for admin events written by another process.
+    pub admin_poll: Duration,
+    /// Outgoing frames queued per connection before it is dropped as too slow.
+    pub outbox_frames: usize,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("data_dir", &self.data_dir)
+            .field("listen", &self.listen)
+            .field("db_key", &self.db_key.as_ref().map(|_| "<hidden>"))
+            .field("hub", &self.hub)
+            .field("admin_poll", &self.admin_poll)
+            .finish()
+    }
+}
+
+impl Settings {
+    /// Defaults for a data directory: listen on 127.0.0.1:8080, no store key, poll admin
+    /// events every 500 ms.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Settings {
+            data_dir: data_dir.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            db_key: None,
+            hub: HubConfig::default(),
+            admin_poll: Duration::from_millis(500),
+            outbox_frames: 1024,
+        }
+    }
+
+    /// For tests: a data directory, listening on 127.0.0.1 with a free port.
+    pub fn for_test(data_dir: impl Into<PathBuf>) -> Self {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_poll: Duration::from_millis(100),
+            ..Settings::new(data_dir)
+        }
+    }
+
+    /// Path of the SQLite store.
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join(DB_FILE)
+    }
+
+    /// Open (create) the data directory and the store.
+    pub fn open_storage(&self) -> Result<SqliteStorage> {
+        std::fs::create_dir_all(&self.data_dir)?;
+        SqliteStorage::open(self.db_path(), self.db_key.as_deref())
+    }
+}
+
+// ---------------------------------------------------------------------- hub thread
+
+type Call = Box<dyn FnOnce(&mut Hub, i64) -> Outgoing + Send>;
+
+enum Cmd {
+    Connect {
+        token: String,
+        reply: oneshot::Sender<
+            std::result::Result<(Connected, mpsc::Receiver<Frame>), ConnectRefusal>,
+        >,
+    },
+    Bytes {
+        conn: ConnId,
+        bytes: Vec<u8>,
+        at: Instant,
+    },
+    Disconnect {
+        conn: ConnId,
+    },
+    Enroll {
+        frame: Frame,
+        reply: oneshot::Sender<Frame>,
+    },
+    Call(Call),
+    Tick,
+    Stop,
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+fn closes(frame: &Frame) -> bool {
+    matches!(frame, Frame::Error { .. } | Frame::Revoked {})
+}
+
+struct HubThread {
+    hub: Hub,
+    conns: HashMap<ConnId, mpsc::Sender<Frame>>,
+    outbox_frames: usize,
+}
+
+impl HubThread {
+    fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
+        while let Some(cmd) = rx.blocking_recv() {
+            if matches!(cmd, Cmd::Stop) {
+                break;
+            }
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(cmd)));
+            if r.is_err() {
+                tracing::error!("the hub panicked while handling a command; it keeps running");
+            }
+        }
+        tracing::debug!("hub thread stopped");
+    }
+
+    fn handle(&mut self, cmd: Cmd) {
+        let now = now_ms();
+        match cmd {
+            Cmd::Connect { token, reply } => {
+                let r = self.hub.connect(now, &token).map(|c| {
+                    let (tx, rx) = mpsc::channel(self.outbox_frames);
+                    self.conns.insert(c.conn, tx);
+                    (c, rx)
+                });
+                if let Err(Ok((c, _))) = reply.send(r) {
+                    self.conns.remove(&c.conn);
+                    self.hub.disconnect(c.conn);
+                }
+            }
+            Cmd::Bytes { conn, bytes, at } => {
+                let out = self.hub.receive_bytes(now, conn, &bytes);
+                if out
+                    .iter()
+                    .any(|(c, f)| *c == conn && matches!(f, Frame::Ack { .. }))
+                {
+                    metrics::histogram!("omkijken_ack_latency_seconds")
+                        .record(at.elapsed().as_secs_f64());
+                }
+                self.dispatch(out);
+            }
+            Cmd::Disconnect { conn } => {
+                self.conns.remove(&conn);
+                self.hub.disconnect(conn);
+            }
+            Cmd::Enroll { frame, reply } => {
+                let _ = reply.send(self.hub.enroll(now, frame));
+            }
+            Cmd::Call(f) => {
+                let out = f(&mut self.hub, now);
+                self.dispatch(out);
+            }
+            Cmd::Tick => {
+                let out = self.hub.poll(now);
+                self.dispatch(out);
+            }
+            Cmd::Stop => {}
+        }
+    }
+
+    fn dispatch(&mut self, out: Outgoing) {
+        for (conn, frame) in out {
+            let close = closes(&frame);
+            let Some(tx) = self.conns.get(&conn) else {
+                continue;
+            };
+            if tx.try_send(frame).is_err() {
+                // Too slow (or gone): drop it rather than block everyone else.
+                tracing::warn!(conn = conn.0, "dropping a connection that does not keep up");
+                self.conns.remove(&conn);
+                self.hub.disconnect(conn);
+                continue;
+            }
+            if close {
+                // The hub forgot the session; dropping the sender ends the socket task
+                // after it has sent what is queued.
+                self.conns.remove(&conn);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------- metrics
+
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("omkijken_ack_latency_seconds".into()),
+                    &[
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                    ],
+                )
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was installed already; /metrics stays empty");
+            }
+            handle
+        })
+        .clone()
+}
+
+// ---------------------------------------------------------------------- app state
+
+/// Shared state of the router.
+#[derive(Clone)]
+pub struct AppState {
+    cmd: mpsc::Sender<Cmd>,
+    shutdown: watch::Receiver<bool>,
+    metrics: PrometheusHandle,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+/// A started hub thread with its state; [`run`] serves it.
+struct Launched {
+    state: AppState,
+    thread: std::thread::JoinHandle<()>,
+    shutdown_tx: watch::Sender<bool>,
+}
+
+fn launch(settings: &Settings) -> Result<Launched> {
+    let storage = settings.open_storage()?;
+    let mut seed = [0u8; 32];
+    rand::rng().fill_bytes(&mut seed);
+    let hub = Hub::new(Box::new(storage), settings.hub.clone(), seed)?;
+    let (cmd, rx) = mpsc::channel(4096);
+    let worker = HubThread {
+        hub,
+        conns: HashMap::new(),
+        outbox_frames: settings.outbox_frames,
+    };
+    let thread = std::thread::Builder::new()
+        .name("omkijken-hub".into())
+        .spawn(move || worker.run(rx))?;
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    // The poll tick: admin events from other processes, metrics upkeep.
+    let tick = cmd.clone();
+    let every = settings.admin_poll;
+    let mut stop = shutdown.clone();
+    let metrics = metrics_handle();
+    let upkeep = metrics.clone();
+    tokio::spawn(async move {
+        let mut iv = tokio::time::interval(every);
+        iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = iv.tick() => {
+                    upkeep.run_upkeep();
+                    if tick.send(Cmd::Tick).await.is_err() { break; }
+                }
+                _ = stop.changed() => break,
+            }
+        }
+    });
+    Ok(Launched {
+        state: AppState {
+            cmd,
+            shutdown,
+            metrics,
+        },
+        thread,
+        shutdown_tx,
+    })
+}
+
+async fn run(
+    launched: Launched,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let Launched {
+        state,
+        thread,
+        shutdown_tx,
+    } = launched;
+    let cmd = state.cmd.clone();
+    let app = router(state);
+    let tx = shutdown_tx.clone();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            let _ = tx.send(true);
+        })
+        .await;
+    let _ = shutdown_tx.send(true);
+    // Let socket tasks say goodbye, then stop the hub (it commits nothing half-way: every
+    // frame is one transaction).
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let _ = cmd.send(Cmd::Stop).await;
+    let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    served.map_err(Error::Io)
+}
+
+/// Serve on `listener` until `shutdown` resolves: open the store in `settings.data_dir`,
+/// start the hub thread, answer HTTP and WebSocket requests; then close sessions and stop.
+pub async fn serve(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let launched = launch(&settings)?;
+    run(launched, listener, shutdown).await
+}
+
+/// The router: `/healthz`, `/metrics`, `/v1/enroll`, `/v1/sync`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics_text))
+        .route("/v1/enroll", get(enroll_ws))
+        .route("/v1/sync", get(sync_ws))
+        .with_state(state)
+}
+
+async fn metrics_text(State(st): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        st.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Errors of the HTTP layer; bodies are generic, detail goes to the log.
+#[derive(Debug)]
+enum ApiError {
+    Unauthorized,
+    Unavailable,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "unauthorized",
+            )
+                .into_response(),
+            ApiError::Unavailable => {
+                (StatusCode::SERVICE_UNAVAILABLE, "server is shutting down").into_response()
+            }
+        }
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let t = v
+        .strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))?;
+    let t = t.trim();
+    (!t.is_empty() && t.len() <= 128).then(|| t.to_string())
+}
+
+/// WebSocket message limit: a little above the frame limit, so an oversized frame up to it
+/// still gets a clear `too_large` error frame.
+const WS_MAX_MESSAGE: usize = MAX_FRAME_BYTES + 64 * 1024;
+
+async fn sync_ws(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    ws: std::result::Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let Some(token) = bearer(&headers) else {
+        return ApiError::Unauthorized.into_response();
+    };
+    let (reply, rx) = oneshot::channel();
+    if st.cmd.send(Cmd::Connect { token, reply }).await.is_err() {
+        return ApiError::Unavailable.into_response();
+    }
+    let Ok(res) = rx.await else {
+        return ApiError::Unavailable.into_response();
+    };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => {
+            if let Ok((c, _)) = &res {
+                let _ = st.cmd.send(Cmd::Disconnect { conn: c.conn }).await;
+            }
+            return rejection.into_response();
+        }
+    };
+    match res {
+        Err(ConnectRefusal::Unauthorized) => ApiError::Unauthorized.into_response(),
+        Err(refusal) => {
+            tracing::info!(?refusal, "connection refused after upgrade");
+            ws.on_upgrade(move |socket| say_and_close(socket, refusal.frame()))
+        }
+        Ok((connected, out)) => {
+            let conn = connected.conn;
+            let cmd = st.cmd.clone();
+            let span = tracing::info_span!("session", device = %connected.device, conn = conn.0);
+            ws.max_message_size(WS_MAX_MESSAGE)
+                .max_frame_size(WS_MAX_MESSAGE)
+                .on_failed_upgrade(move |_| {
+                    let _ = cmd.try_send(Cmd::Disconnect { conn });
+                })
+                .on_upgrade(move |socket| session(st, socket, conn, out).instrument(span))
+        }
+    }
+}
+
+async fn send_frame(socket: &mut WebSocket, frame: &Frame) -> bool {
+    let bytes = frame.encode();
+    metrics::counter!("omkijken_frames_out_total", "type" => frame.type_name()).increment(1);
+    metrics::counter!("omkijken_bytes_out_total").increment(bytes.len() as u64);
+    socket.send(Message::Binary(bytes.into())).await.is_ok()
+}
+
+async fn say_and_close(mut socket: WebSocket, frame: Option<Frame>) {
+    if let Some(f) = frame {
+        let _ = send_frame(&mut socket, &f).await;
+    }
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code: close_code::POLICY,
+            reason: "".into(),
+        })))
+        .await;
+}
+
+async fn session(
+    st: AppState,
+    mut socket: WebSocket,
+    conn: ConnId,
+    mut out: mpsc::Receiver<Frame>,
+) {
+    tracing::info!("connected");
+    metrics::gauge!("omkijken_connected_devices").increment(1.0);
+    let mut shutdown = st.shutdown.clone();
+    loop {
+        tokio::select! {
+            msg = socket.recv() => match msg {
+                Some(Ok(Message::Binary(b))) => {
+                    metrics::counter!("omkijken_frames_in_total").increment(1);
+                    metrics::counter!("omkijken_bytes_in_total").increment(b.len() as u64);
+                    let cmd = Cmd::Bytes { conn, bytes: b.to_vec(), at: Instant::now() };
+                    if st.cmd.send(cmd).await.is_err() { break; }
+                }
+                Some(Ok(Message::Text(t))) => {
+                    // Not a CBOR frame: the hub answers with an error and closes.
+                    let cmd = Cmd::Bytes { conn, bytes: t.as_bytes().to_vec(), at: Instant::now() };
+                    if st.cmd.send(cmd).await.is_err() { break; }
+                }
+                Some(Ok(Message::Close(_))) | None => break,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    tracing::info!(error = %e, "websocket error");
+                    let f = Frame::Error { code: ErrorCode::TooLarge, message: "message rejected".into() };
+                    let _ = send_frame(&mut socket, &f).await;
+                    break;
+                }
+            },
+            frame = out.recv() => match frame {
+                Some(f) => {
+                    let close = closes(&f);
+                    if !send_frame(&mut socket, &f).await { break; }
+                    if close {
+                        let _ = socket.send(Message::Close(Some(CloseFrame {
+                            code: close_code::POLICY, reason: "".into() }))).await;
+                        break;
+                    }
+                }
+                None => {
+                    let _ = socket.send(Message::Close(None)).await;
+                    break;
+                }
+            },
+            _ = shutdown.changed() => {
+                let _ = socket.send(Message::Close(Some(CloseFrame {
+                    code: close_code::AWAY, reason: "server shutting down".into() }))).await;
+                break;
+            }
+        }
+    }
+    let _ = st.cmd.send(Cmd::Disconnect { conn }).await;
+    metrics::gauge!("omkijken_connected_devices").decrement(1.0);
+    tracing::info!("disconnected");
+}
+
+async fn enroll_ws(State(st): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(64 * 1024)
+        .on_upgrade(move |mut socket| async move {
+            let first = tokio::time::timeout(Duration::from_secs(30), socket.recv()).await;
+            let reply = match first {
+                Ok(Some(Ok(Message::Binary(b)))) => match Frame::decode(&b) {
+                    Ok(frame @ Frame::Enroll { .. }) => {
+                        let (reply, rx) = oneshot::channel();
+                        if st.cmd.send(Cmd::Enroll { frame, reply }).await.is_ok() {
+                            rx.await.ok()
+                        } else {
+                            None
+                        }
+                    }
+                    _ => Some(Frame::Error {
+                        code: ErrorCode::Malformed,
+                        message: "expected an enroll frame".into(),
+                    }),
+                },
+                _ => Some(Frame::Error {
+                    code: ErrorCode::Malformed,
+                    message: "expected an enroll frame".into(),
+                }),
+            };
+            let reply = reply.unwrap_or(Frame::Error {
+                code: ErrorCode::Internal,
+                message: "server error".into(),
+            });
+            let _ = send_frame(&mut socket, &reply).await;
+            let _ = socket.send(Message::Close(None)).await;
+        })
+}
+
+// ---------------------------------------------------------------------- in-process API
+
+/// Admin operations on a running server, in-process (for tests and embedding). Each call
+/// runs on the hub thread, so its effects (purges, grants, dropped connections) are
+/// delivered before it returns.
+#[derive(Clone)]
+pub struct Admin {
+    cmd: mpsc::Sender<Cmd>,
+}
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin").finish_non_exhaustive()
+    }
+}
+
+impl Admin {
+    async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Hub, i64) -> Result<(T, Outgoing)> + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        let call: Call = Box::new(move |hub, now| match f(hub, now) {
+            Ok((t, out)) => {
+                let _ = tx.send(Ok(t));
+                out
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                vec![]
+            }
+        });
+        self.cmd
+            .send(Cmd::Call(call))
+            .await
+            .map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Create a school (id: 1-64 of a-z, 0-9, `-`, `_`, `.`) with an empty roster.
+    pub async fn create_school(&self, id: &str, name: &str) -> Result<()> {
+        let (id, name) = (id.to_string(), name.to_string());
+        self.call(move |hub, now| Ok(((), hub.create_school(now, &id, &name)?)))
+            .await
+    }
+
+    /// Import a roster CSV (format: [`crate::roster_csv`]) into a school.
+    pub async fn import_roster(&self, school: &str, csv: &str) -> Result<RosterImport> {
+        let (school, csv) = (school.to_string(), csv.to_string());
+        self.call(move |hub, now| hub.import_roster(now, &school, &csv))
+            .await
+    }
+
+    /// Issue a one-time enrollment code for a staff member of a school.
+    pub async fn issue_code(&self, school: &str, user: &str) -> Result<String> {
+        let (school, user) = (school.to_string(), user.to_string());
+        self.call(move |hub, now| Ok((hub.issue_code(now, &school, &user)?, vec![])))
+            .await
+    }
+
+    /// All devices.
+    pub async fn devices(&self) -> Result<Vec<Device>> {
+        self.call(|hub, _| Ok((hub.devices()?, vec![]))).await
+    }
+
+    /// Revoke a device: its live connections get `revoked {}` and are dropped.
+    pub async fn revoke_device(&self, device: &str) -> Result<()> {
+        let device = device.to_string();
+        self.call(move |hub, now| Ok(((), hub.revoke_device(now, &device)?)))
+            .await
+    }
+
+    /// Erase every document about a pupil; returns how many.
+    pub async fn erase_pupil(&self, school: &str, pupil: &str) -> Result<usize> {
+        let (school, pupil) = (school.to_string(), pupil.to_string());
+        self.call(move |hub, now| hub.erase_pupil(now, &school, &pupil))
+            .await
+    }
+
+    /// Audit rows (ids only).
+    pub async fn audit(&self, filter: AuditFilter) -> Result<Vec<AuditRecord>> {
+        self.call(move |hub, _| Ok((hub.audit(&filter)?, vec![])))
+            .await
+    }
+}
+
+/// A server started with [`start`].
+#[derive(Debug)]
+pub struct ServerHandle {
+    addr: SocketAddr,
+    admin: Admin,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<()>>,
+}
+
+impl ServerHandle {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `ws://ADDR/v1/sync`.
+    pub fn sync_url(&self) -> String {
+        format!("ws://{}/v1/sync", self.addr)
+    }
+
+    /// `ws://ADDR/v1/enroll`.
+    pub fn enroll_url(&self) -> String {
+        format!("ws://{}/v1/enroll", self.addr)
+    }
+
+    /// `http://ADDR`.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// In-process admin operations.
+    pub fn admin(&self) -> &Admin {
+        &self.admin
+    }
+
+    /// Stop: close sessions, stop the hub, wait for it.
+    pub async fn shutdown(mut self) -> Result<()> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        (&mut self.task).await.map_err(|_| Error::Stopped)?
+    }
+}
+
+/// Start a server in this tokio runtime: bind `settings.listen` (use port 0 for a free
+/// port), open the store, and serve until [`ServerHandle::shutdown`].
+pub async fn start(settings: Settings) -> Result<ServerHandle> {
+    let listener = TcpListener::bind(settings.listen).await?;
+    let addr = listener.local_addr()?;
+    let launched = launch(&settings)?;
+    let admin = Admin {
+        cmd: launched.state.cmd.clone(),
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(run(launched, listener, async move {
+        let _ = stopped.await;
+    }));
+    Ok(ServerHandle {
+        addr,
+        admin,
+        stop: Some(stop),
+        task,
+    })
+}

@@ -1,0 +1,373 @@
+//! The conformance suite every [`Storage`] implementation must pass.
+//!
+//! Call [`run_all`] from a test with a function that makes a fresh, empty storage; each
+//! check panics with a message naming the behaviour on failure.
+
+use super::*;
+use automerge::transaction::Transactable;
+use automerge::{Automerge, ROOT};
+use omkijken_core::DocumentId;
+
+/// Run every check against fresh storages made by `make`.
+pub fn run_all(make: &mut dyn FnMut() -> Box<dyn Storage>) {
+    commit_assigns_increasing_sequences_in_order(make());
+    appended_chunks_load_back_as_one_document(make());
+    snapshot_replaces_the_log(make());
+    catalog_since_filters_by_school_and_cursor_and_tells_held(make());
+    bump_moves_a_row_without_changing_content(make());
+    erase_drops_bytes_and_leaves_a_tombstone(make());
+    enrollment_codes_are_one_time_and_expire(make());
+    revoked_devices_stay_known_as_revoked(make());
+    read_audit_rows_are_deduplicated_per_device_sequence(make());
+    admin_events_are_sequenced(make());
+}
+
+fn header(school: &str, pupil: Option<&str>) -> Header {
+    Header {
+        kind: "excursion".into(),
+        school: school.into(),
+        pupil: pupil.map(Into::into),
+        author: "t1".into(),
+        created_at: 5,
+        schema: 1,
+    }
+}
+
+fn doc_with(key: &str) -> Automerge {
+    let mut d = Automerge::new();
+    let mut tx = d.transaction();
+    tx.put(ROOT, key, 1).unwrap();
+    tx.commit();
+    d
+}
+
+fn write(
+    id: DocumentId,
+    school: &str,
+    doc: &Automerge,
+    data: Vec<u8>,
+    mode: WriteMode,
+) -> DocWrite {
+    DocWrite {
+        id,
+        header: header(school, Some("p1")),
+        fields: AccessFields::default(),
+        heads: doc.get_heads(),
+        data,
+        mode,
+    }
+}
+
+fn commit_assigns_increasing_sequences_in_order(mut s: Box<dyn Storage>) {
+    assert_eq!(
+        s.last_seq().unwrap(),
+        0,
+        "a fresh storage starts at sequence 0"
+    );
+    let (a, b) = (DocumentId::random(), DocumentId::random());
+    let d = doc_with("x");
+    let c = s
+        .commit(Batch {
+            docs: vec![
+                write(a, "s1", &d, d.save(), WriteMode::Snapshot),
+                write(b, "s1", &d, d.save(), WriteMode::Snapshot),
+            ],
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!((c.prev_seq, c.last_seq), (0, 2));
+    let rows = s.catalog_get(&[a, b]).unwrap();
+    let seq = |id| rows.iter().find(|r| r.id == id).unwrap().seq;
+    assert_eq!((seq(a), seq(b)), (1, 2), "sequences follow batch order");
+    let empty = s.commit(Batch::default()).unwrap();
+    assert_eq!((empty.prev_seq, empty.last_seq), (2, 2));
+    assert_eq!(s.last_seq().unwrap(), 2);
+}
+
+fn appended_chunks_load_back_as_one_document(mut s: Box<dyn Storage>) {
+    let id = DocumentId::random();
+    let mut d = doc_with("a");
+    let snap = d.save();
+    s.commit(Batch {
+        docs: vec![write(id, "s1", &d, snap.clone(), WriteMode::Snapshot)],
+        ..Default::default()
+    })
+    .unwrap();
+    let before = d.get_heads();
+    let mut tx = d.transaction();
+    tx.put(ROOT, "b", 2).unwrap();
+    tx.commit();
+    let chunk = d.save_after(&before);
+    s.commit(Batch {
+        docs: vec![write(id, "s1", &d, chunk.clone(), WriteMode::Append)],
+        ..Default::default()
+    })
+    .unwrap();
+    let loaded = Automerge::load(&s.load_doc(id).unwrap().unwrap()).unwrap();
+    assert_eq!(
+        loaded.get_heads(),
+        d.get_heads(),
+        "snapshot + chunk load back"
+    );
+    let row = &s.catalog_get(&[id]).unwrap()[0];
+    assert_eq!(row.chunks, 1);
+    assert_eq!(row.size, (snap.len() + chunk.len()) as u64);
+    assert_eq!(row.heads, d.get_heads());
+    assert_eq!(row.content_seq, row.seq);
+    assert!(s.load_doc(DocumentId::random()).unwrap().is_none());
+}
+
+fn snapshot_replaces_the_log(mut s: Box<dyn Storage>) {
+    let id = DocumentId::random();
+    let mut d = doc_with("a");
+    s.commit(Batch {
+        docs: vec![write(id, "s1", &d, d.save(), WriteMode::Snapshot)],
+        ..Default::default()
+    })
+    .unwrap();
+    for i in 0..3 {
+        let before = d.get_heads();
+        let mut tx = d.transaction();
+        tx.put(ROOT, "n", i).unwrap();
+        tx.commit();
+        s.commit(Batch {
+            docs: vec![write(
+                id,
+                "s1",
+                &d,
+                d.save_after(&before),
+                WriteMode::Append,
+            )],
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    assert_eq!(s.catalog_get(&[id]).unwrap()[0].chunks, 3);
+    let snap = d.save();
+    s.commit(Batch {
+        docs: vec![write(id, "s1", &d, snap.clone(), WriteMode::Snapshot)],
+        ..Default::default()
+    })
+    .unwrap();
+    let row = &s.catalog_get(&[id]).unwrap()[0];
+    assert_eq!((row.chunks, row.size), (0, snap.len() as u64));
+    assert_eq!(
+        s.load_doc(id).unwrap().unwrap(),
+        snap,
+        "only the snapshot is left"
+    );
+}
+
+fn catalog_since_filters_by_school_and_cursor_and_tells_held(mut s: Box<dyn Storage>) {
+    let d = doc_with("a");
+    let ids: Vec<DocumentId> = (0..4).map(|_| DocumentId::random()).collect();
+    s.commit(Batch {
+        docs: vec![
+            write(ids[0], "s1", &d, d.save(), WriteMode::Snapshot),
+            write(ids[1], "s2", &d, d.save(), WriteMode::Snapshot),
+            write(ids[2], "s1", &d, d.save(), WriteMode::Snapshot),
+            write(ids[3], "s1", &d, d.save(), WriteMode::Snapshot),
+        ],
+        hold: vec![("dev1".into(), ids[2])],
+        ..Default::default()
+    })
+    .unwrap();
+    let rows = s.catalog_since("s1", 1, "dev1").unwrap();
+    let got: Vec<(DocumentId, bool)> = rows.iter().map(|(r, h)| (r.id, *h)).collect();
+    assert_eq!(got, vec![(ids[2], true), (ids[3], false)]);
+    assert_eq!(s.catalog_since("s1", 0, "dev2").unwrap().len(), 3);
+    assert_eq!(s.catalog_school("s2").unwrap().len(), 1);
+    assert_eq!(s.catalog_changes(1, 2).unwrap().len(), 2);
+    let held = s.held_among("dev1", &ids).unwrap();
+    assert_eq!(held.len(), 1);
+    s.commit(Batch {
+        unhold: vec![("dev1".into(), ids[2])],
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(s.held_among("dev1", &ids).unwrap().is_empty());
+}
+
+fn bump_moves_a_row_without_changing_content(mut s: Box<dyn Storage>) {
+    let d = doc_with("a");
+    let id = DocumentId::random();
+    s.commit(Batch {
+        docs: vec![write(id, "s1", &d, d.save(), WriteMode::Snapshot)],
+        ..Default::default()
+    })
+    .unwrap();
+    let c = s
+        .commit(Batch {
+            bump: vec![id],
+            ..Default::default()
+        })
+        .unwrap();
+    let row = &s.catalog_get(&[id]).unwrap()[0];
+    assert_eq!((row.seq, row.content_seq), (c.last_seq, 1));
+    assert_eq!(row.heads, d.get_heads());
+}
+
+fn erase_drops_bytes_and_leaves_a_tombstone(mut s: Box<dyn Storage>) {
+    let d = doc_with("a");
+    let id = DocumentId::random();
+    s.commit(Batch {
+        docs: vec![write(id, "s1", &d, d.save(), WriteMode::Snapshot)],
+        ..Default::default()
+    })
+    .unwrap();
+    s.commit(Batch {
+        erase: vec![id],
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(s.load_doc(id).unwrap().is_none());
+    let row = &s.catalog_get(&[id]).unwrap()[0];
+    assert!(row.erased && row.heads.is_empty() && row.size == 0);
+    assert_eq!(row.seq, 2);
+}
+
+fn code(hash: u8, expires_at: i64) -> EnrollmentCode {
+    EnrollmentCode {
+        code_hash: [hash; 32],
+        school: "s1".into(),
+        user: "m1".into(),
+        created_at: 0,
+        expires_at,
+    }
+}
+
+fn new_device(id: &str, actor: u8, token: u8) -> NewDevice {
+    NewDevice {
+        id: id.into(),
+        actor: vec![actor; 16],
+        label: "tablet".into(),
+        token_hash: [token; 32],
+    }
+}
+
+fn enrollment_codes_are_one_time_and_expire(mut s: Box<dyn Storage>) {
+    s.commit(Batch {
+        codes: vec![code(1, 100), code(2, 100), code(3, 100)],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(
+        s.enroll(&[9; 32], 10, &new_device("d0", 9, 9)).unwrap(),
+        EnrollOutcome::BadCode,
+        "unknown code"
+    );
+    let EnrollOutcome::Enrolled(d) = s.enroll(&[1; 32], 10, &new_device("d1", 1, 1)).unwrap()
+    else {
+        panic!("a fresh code enrolls");
+    };
+    assert_eq!((d.school.as_str(), d.user.as_str()), ("s1", "m1"));
+    assert_eq!(
+        s.enroll(&[1; 32], 11, &new_device("d2", 2, 2)).unwrap(),
+        EnrollOutcome::BadCode,
+        "spent code"
+    );
+    assert_eq!(
+        s.enroll(&[2; 32], 100, &new_device("d3", 3, 3)).unwrap(),
+        EnrollOutcome::BadCode,
+        "expired code"
+    );
+    assert_eq!(
+        s.enroll(&[3; 32], 10, &new_device("d4", 1, 4)).unwrap(),
+        EnrollOutcome::ActorTaken,
+        "actor of another device"
+    );
+    assert!(
+        matches!(
+            s.enroll(&[3; 32], 10, &new_device("d4", 4, 4)).unwrap(),
+            EnrollOutcome::Enrolled(_)
+        ),
+        "a refused actor does not spend the code"
+    );
+    assert_eq!(s.device_by_token(&[1; 32]).unwrap().unwrap().id, "d1");
+    assert_eq!(s.devices().unwrap().len(), 2);
+    let enrolls = s.audit(&AuditFilter::Staff("m1".into())).unwrap();
+    assert_eq!(enrolls.len(), 2);
+    assert!(enrolls.iter().all(|a| a.action == AuditAction::Enroll));
+}
+
+fn revoked_devices_stay_known_as_revoked(mut s: Box<dyn Storage>) {
+    s.commit(Batch {
+        codes: vec![code(1, 100)],
+        ..Default::default()
+    })
+    .unwrap();
+    s.enroll(&[1; 32], 10, &new_device("d1", 1, 1)).unwrap();
+    s.commit(Batch {
+        revoke: vec![("d1".into(), 20)],
+        touch: vec![("d1".into(), 15)],
+        ..Default::default()
+    })
+    .unwrap();
+    let d = s.device("d1").unwrap().unwrap();
+    assert_eq!((d.revoked_at, d.last_seen), (Some(20), Some(15)));
+    s.commit(Batch {
+        revoke: vec![("d1".into(), 30)],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(s.device("d1").unwrap().unwrap().revoked_at, Some(20));
+}
+
+fn read_audit_rows_are_deduplicated_per_device_sequence(mut s: Box<dyn Storage>) {
+    let doc = DocumentId::random();
+    let read = |seq| AuditRecord {
+        seq: 0,
+        at: 1,
+        school: "s1".into(),
+        device: Some("d1".into()),
+        user: Some("m1".into()),
+        action: AuditAction::Read,
+        document: Some(doc),
+        kind: Some("signal".into()),
+        pupil: Some("p1".into()),
+        device_seq: Some(seq),
+        device_at: Some(1),
+    };
+    s.commit(Batch {
+        audit: vec![read(1), read(2)],
+        ..Default::default()
+    })
+    .unwrap();
+    s.commit(Batch {
+        audit: vec![read(2), read(3)],
+        ..Default::default()
+    })
+    .unwrap();
+    let rows = s.audit(&AuditFilter::Pupil("p1".into())).unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.device_seq).collect::<Vec<_>>(),
+        vec![Some(1), Some(2), Some(3)]
+    );
+    assert_eq!(rows[0].document, Some(doc));
+    assert!(
+        s.audit(&AuditFilter::Pupil("p2".into()))
+            .unwrap()
+            .is_empty()
+    );
+}
+
+fn admin_events_are_sequenced(mut s: Box<dyn Storage>) {
+    assert_eq!(s.last_admin_event().unwrap(), 0);
+    let ev = |kind| AdminEvent {
+        seq: 0,
+        at: 1,
+        kind,
+        school: Some("s1".into()),
+        device: None,
+    };
+    s.commit(Batch {
+        events: vec![ev(AdminEventKind::Roster), ev(AdminEventKind::Revoke)],
+        ..Default::default()
+    })
+    .unwrap();
+    let last = s.last_admin_event().unwrap();
+    let evs = s.admin_events_since(last - 1).unwrap();
+    assert_eq!(evs.len(), 1);
+    assert_eq!(evs[0].kind, AdminEventKind::Revoke);
+    assert_eq!(s.admin_events_since(0).unwrap().len(), 2);
+}

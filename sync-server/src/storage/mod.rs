@@ -1,0 +1,409 @@
+//! Server storage behind the [`Storage`] trait.
+//!
+//! What is stored:
+//! - per document an append-only log of change chunks, compacted now and then into one
+//!   snapshot (a write either appends a chunk or replaces everything by a snapshot);
+//! - the catalog: per document its header, access fields, heads, size and the catalog
+//!   sequence of its last change or access bump (the catch-up cursor counts in these);
+//! - schools, devices (token hash, actor, user, revoked), one-time enrollment codes
+//!   (hashed), the device -> held documents table (for purges), the append-only audit log
+//!   and the admin-events log another process (the admin CLI) uses to tell a running server
+//!   that something changed.
+//!
+//! Every write goes through [`Storage::commit`] with a [`Batch`]: one transaction, durable
+//! when it returns. The trait is object safe (`Box<dyn Storage>`); [`conformance`] is the
+//! test suite every implementation must pass. [`sqlite::SqliteStorage`] is the embedded
+//! default.
+
+pub mod conformance;
+pub mod sqlite;
+
+use crate::Result;
+use automerge::ChangeHash;
+use omkijken_core::{AccessFields, DocumentId, Header};
+use std::collections::HashSet;
+
+pub use sqlite::SqliteStorage;
+
+/// One catalog row: everything the server needs to decide access and catch-up without
+/// opening the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogRow {
+    /// Document.
+    pub id: DocumentId,
+    /// Its immutable header.
+    pub header: Header,
+    /// Access-relevant fields of its current state.
+    pub fields: AccessFields,
+    /// Heads of the stored state, sorted.
+    pub heads: Vec<ChangeHash>,
+    /// Catalog sequence of its last change or access bump.
+    pub seq: u64,
+    /// Catalog sequence of its last content change (or erasure).
+    pub content_seq: u64,
+    /// Stored bytes (snapshot plus chunks).
+    pub size: u64,
+    /// Chunks stored since the last snapshot.
+    pub chunks: u32,
+    /// Erased: no bytes any more; the id is refused for good.
+    pub erased: bool,
+}
+
+/// How a [`DocWrite`] stores its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Append `data` (change chunks) to the document's log.
+    Append,
+    /// `data` is a saved document holding everything stored so far: replace the log with it.
+    Snapshot,
+}
+
+/// A content change of one document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocWrite {
+    /// Document.
+    pub id: DocumentId,
+    /// Header (must equal the stored one for an existing document).
+    pub header: Header,
+    /// Access fields after the change.
+    pub fields: AccessFields,
+    /// Heads after the change, sorted.
+    pub heads: Vec<ChangeHash>,
+    /// Bytes, see [`WriteMode`].
+    pub data: Vec<u8>,
+    /// Append or snapshot.
+    pub mode: WriteMode,
+}
+
+/// What an audit row records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    /// A device reported a read of care content (from its local read log).
+    Read,
+    /// Changes of a user were accepted into a document.
+    Write,
+    /// A device enrolled.
+    Enroll,
+    /// A device was revoked.
+    Revoke,
+    /// An enrollment code was issued.
+    CodeIssued,
+    /// The roster was imported.
+    RosterImport,
+    /// A school was created.
+    SchoolCreated,
+    /// A document was erased.
+    Erase,
+}
+
+impl AuditAction {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Read => "read",
+            AuditAction::Write => "write",
+            AuditAction::Enroll => "enroll",
+            AuditAction::Revoke => "revoke",
+            AuditAction::CodeIssued => "code_issued",
+            AuditAction::RosterImport => "roster_import",
+            AuditAction::SchoolCreated => "school_created",
+            AuditAction::Erase => "erase",
+        }
+    }
+    /// Parse a stable name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Read,
+            Self::Write,
+            Self::Enroll,
+            Self::Revoke,
+            Self::CodeIssued,
+            Self::RosterImport,
+            Self::SchoolCreated,
+            Self::Erase,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
+    }
+}
+
+/// One audit-log row: ids only, never content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Server sequence (0 before it is stored).
+    pub seq: u64,
+    /// Server time, unix ms.
+    pub at: i64,
+    /// School.
+    pub school: String,
+    /// Device, if a device did it.
+    pub device: Option<String>,
+    /// Staff id of the person behind it.
+    pub user: Option<String>,
+    /// What happened.
+    pub action: AuditAction,
+    /// Document concerned.
+    pub document: Option<DocumentId>,
+    /// Kind of that document.
+    pub kind: Option<String>,
+    /// Pupil that document is about.
+    pub pupil: Option<String>,
+    /// For reads: the device's own log sequence (rows are deduplicated on it).
+    pub device_seq: Option<i64>,
+    /// For reads: when the device says it happened (device clock, unix ms).
+    pub device_at: Option<i64>,
+}
+
+/// Which audit rows to export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditFilter {
+    /// Rows about this pupil's documents.
+    Pupil(String),
+    /// Rows of this staff member.
+    Staff(String),
+    /// Everything.
+    All,
+}
+
+/// What an admin event tells a running server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminEventKind {
+    /// A device was revoked: drop its live connections.
+    Revoke,
+    /// A school's roster changed: reload it (catalog rows were bumped).
+    Roster,
+    /// Documents were erased.
+    Erase,
+    /// A school was created.
+    School,
+}
+
+impl AdminEventKind {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminEventKind::Revoke => "revoke",
+            AdminEventKind::Roster => "roster",
+            AdminEventKind::Erase => "erase",
+            AdminEventKind::School => "school",
+        }
+    }
+    /// Parse a stable name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Revoke, Self::Roster, Self::Erase, Self::School]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+    }
+}
+
+/// One admin event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminEvent {
+    /// Sequence (0 before it is stored).
+    pub seq: u64,
+    /// Unix ms.
+    pub at: i64,
+    /// What.
+    pub kind: AdminEventKind,
+    /// School concerned.
+    pub school: Option<String>,
+    /// Device concerned.
+    pub device: Option<String>,
+}
+
+/// A school.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct School {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+/// An enrolled device.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Device {
+    /// Device id.
+    pub id: String,
+    /// School.
+    pub school: String,
+    /// Staff id of its user.
+    pub user: String,
+    /// Its registered Automerge actor id.
+    pub actor: Vec<u8>,
+    /// Label for the device list.
+    pub label: String,
+    /// SHA-256 of its token.
+    pub token_hash: [u8; 32],
+    /// Unix ms.
+    pub created_at: i64,
+    /// Last connection, unix ms.
+    pub last_seen: Option<i64>,
+    /// When revoked, unix ms.
+    pub revoked_at: Option<i64>,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("id", &self.id)
+            .field("school", &self.school)
+            .field("user", &self.user)
+            .field("revoked", &self.revoked_at.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A one-time enrollment code, stored hashed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrollmentCode {
+    /// SHA-256 of the normalised code.
+    pub code_hash: [u8; 32],
+    /// School.
+    pub school: String,
+    /// Staff id the device will belong to.
+    pub user: String,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms after which the code is refused.
+    pub expires_at: i64,
+}
+
+/// A device to create when spending an enrollment code.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewDevice {
+    /// Device id.
+    pub id: String,
+    /// Actor id.
+    pub actor: Vec<u8>,
+    /// Label.
+    pub label: String,
+    /// SHA-256 of the token.
+    pub token_hash: [u8; 32],
+}
+
+impl std::fmt::Debug for NewDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewDevice")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Outcome of [`Storage::enroll`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnrollOutcome {
+    /// The code was spent and the device created.
+    Enrolled(Device),
+    /// Unknown, spent or expired code (one answer for all three). Nothing changed.
+    BadCode,
+    /// Another device already has this actor id. Nothing changed, the code is not spent.
+    ActorTaken,
+}
+
+/// Everything one transaction writes. Empty parts cost nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// Schools to create (must not exist yet).
+    pub schools: Vec<School>,
+    /// Content changes; each gets a new catalog sequence, in this order.
+    pub docs: Vec<DocWrite>,
+    /// Documents whose access may have changed: a new catalog sequence, content unchanged.
+    pub bump: Vec<DocumentId>,
+    /// Documents to erase: bytes dropped, tombstone with a new sequence.
+    pub erase: Vec<DocumentId>,
+    /// (device, document): the device now holds the document.
+    pub hold: Vec<(String, DocumentId)>,
+    /// (device, document): the device was told to purge the document.
+    pub unhold: Vec<(String, DocumentId)>,
+    /// Audit rows to append (reads with a device sequence already stored are skipped).
+    pub audit: Vec<AuditRecord>,
+    /// Admin events to append.
+    pub events: Vec<AdminEvent>,
+    /// Enrollment codes to store.
+    pub codes: Vec<EnrollmentCode>,
+    /// (device, unix ms): revoke these devices.
+    pub revoke: Vec<(String, i64)>,
+    /// (device, unix ms): last seen.
+    pub touch: Vec<(String, i64)>,
+}
+
+impl Batch {
+    /// Whether the batch writes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == Batch::default()
+    }
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Committed {
+    /// The last catalog sequence before this commit.
+    pub prev_seq: u64,
+    /// The last catalog sequence after it (equal to `prev_seq` if it wrote no catalog row).
+    pub last_seq: u64,
+}
+
+/// The server's storage. Object safe: the hub holds a `Box<dyn Storage>`.
+///
+/// Methods take `&mut self` so an implementation can keep one connection and cached
+/// statements. A storage must be durable when [`Storage::commit`] returns, and catalog
+/// sequences must be commit-ordered: a reader who saw sequence `n` never later sees a new
+/// row with a sequence `<= n`.
+pub trait Storage: Send {
+    /// Write a batch in one transaction.
+    fn commit(&mut self, batch: Batch) -> Result<Committed>;
+
+    /// Catalog rows of these documents (unknown ones are left out; order not specified).
+    fn catalog_get(&mut self, ids: &[DocumentId]) -> Result<Vec<CatalogRow>>;
+    /// Catalog rows of a school with a sequence above `after`, in sequence order, each with
+    /// whether `device` holds it.
+    fn catalog_since(
+        &mut self,
+        school: &str,
+        after: u64,
+        device: &str,
+    ) -> Result<Vec<(CatalogRow, bool)>>;
+    /// Catalog rows of all schools with a sequence above `after`, in sequence order, at most
+    /// `limit`.
+    fn catalog_changes(&mut self, after: u64, limit: usize) -> Result<Vec<CatalogRow>>;
+    /// All catalog rows of a school.
+    fn catalog_school(&mut self, school: &str) -> Result<Vec<CatalogRow>>;
+    /// The last catalog sequence.
+    fn last_seq(&mut self) -> Result<u64>;
+
+    /// The stored bytes of a document (snapshot then chunks, loadable with
+    /// `Automerge::load`), or None if unknown or erased.
+    fn load_doc(&mut self, id: DocumentId) -> Result<Option<Vec<u8>>>;
+    /// Which of `ids` the device holds.
+    fn held_among(&mut self, device: &str, ids: &[DocumentId]) -> Result<HashSet<DocumentId>>;
+
+    /// A school.
+    fn school(&mut self, id: &str) -> Result<Option<School>>;
+    /// All schools.
+    fn schools(&mut self) -> Result<Vec<School>>;
+
+    /// Spend an enrollment code and create the device, in one transaction (also writes the
+    /// `enroll` audit row).
+    fn enroll(
+        &mut self,
+        code_hash: &[u8; 32],
+        now: i64,
+        device: &NewDevice,
+    ) -> Result<EnrollOutcome>;
+    /// The device with this token hash (revoked ones too).
+    fn device_by_token(&mut self, token_hash: &[u8; 32]) -> Result<Option<Device>>;
+    /// A device by id.
+    fn device(&mut self, id: &str) -> Result<Option<Device>>;
+    /// All devices.
+    fn devices(&mut self) -> Result<Vec<Device>>;
+
+    /// Audit rows, in sequence order.
+    fn audit(&mut self, filter: &AuditFilter) -> Result<Vec<AuditRecord>>;
+    /// Admin events with a sequence above `after`.
+    fn admin_events_since(&mut self, after: u64) -> Result<Vec<AdminEvent>>;
+    /// The last admin-event sequence.
+    fn last_admin_event(&mut self) -> Result<u64>;
+}

@@ -1,0 +1,760 @@
+//! SQLite (SQLCipher) implementation of [`Storage`].
+//!
+//! One connection, WAL, `synchronous=FULL`: [`Storage::commit`] is one IMMEDIATE
+//! transaction, durable when it returns. The catalog sequence is a counter in `meta`
+//! incremented inside the write transaction; SQLite has one writer at a time, so sequences
+//! are commit-ordered (a PostgreSQL implementation must take care of that differently).
+//! Another process (the admin CLI) may open the same file: writers wait on the busy timeout.
+
+use super::{
+    AdminEvent, AdminEventKind, AuditAction, AuditFilter, AuditRecord, Batch, CatalogRow,
+    Committed, Device, EnrollOutcome, NewDevice, School, Storage, WriteMode,
+};
+use crate::{Error, Result};
+use automerge::ChangeHash;
+use omkijken_core::{AccessFields, DocumentId, Header};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use std::collections::HashSet;
+use std::path::Path;
+
+/// Schema version written by this build (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Migration 1. Never edit once shipped: add a new arm instead.
+const V1: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('catalog_seq', 0);
+CREATE TABLE schools (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE catalog (
+    id          BLOB PRIMARY KEY,
+    school      TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    pupil       TEXT,
+    author      TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    schema      INTEGER NOT NULL,
+    visibility  TEXT,
+    urgency     INTEGER,
+    category    TEXT,
+    heads       BLOB NOT NULL,
+    seq         INTEGER NOT NULL,
+    content_seq INTEGER NOT NULL,
+    size        INTEGER NOT NULL,
+    chunks      INTEGER NOT NULL,
+    erased      INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX catalog_school_seq ON catalog(school, seq);
+CREATE UNIQUE INDEX catalog_seq ON catalog(seq);
+CREATE INDEX catalog_pupil ON catalog(school, pupil);
+CREATE TABLE snapshots (
+    doc  BLOB PRIMARY KEY,
+    data BLOB NOT NULL
+);
+CREATE TABLE changes (
+    id   INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc  BLOB NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX changes_doc ON changes(doc, id);
+CREATE TABLE held (
+    device TEXT NOT NULL,
+    doc    BLOB NOT NULL,
+    PRIMARY KEY (device, doc)
+) WITHOUT ROWID;
+CREATE TABLE devices (
+    id         TEXT PRIMARY KEY,
+    school     TEXT NOT NULL,
+    user       TEXT NOT NULL,
+    actor      BLOB NOT NULL UNIQUE,
+    label      TEXT NOT NULL,
+    token_hash BLOB NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    last_seen  INTEGER,
+    revoked_at INTEGER
+);
+CREATE TABLE enrollment_codes (
+    code_hash  BLOB PRIMARY KEY,
+    school     TEXT NOT NULL,
+    user       TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at    INTEGER
+);
+CREATE TABLE audit (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    at         INTEGER NOT NULL,
+    school     TEXT NOT NULL,
+    device     TEXT,
+    user       TEXT,
+    action     TEXT NOT NULL,
+    doc        BLOB,
+    kind       TEXT,
+    pupil      TEXT,
+    device_seq INTEGER,
+    device_at  INTEGER
+);
+CREATE UNIQUE INDEX audit_device_seq ON audit(device, device_seq) WHERE device_seq IS NOT NULL;
+CREATE INDEX audit_pupil ON audit(pupil);
+CREATE INDEX audit_user ON audit(user);
+CREATE TABLE admin_events (
+    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+    at     INTEGER NOT NULL,
+    kind   TEXT NOT NULL,
+    school TEXT,
+    device TEXT
+);
+";
+
+const CATALOG_COLS: &str = "id, school, kind, pupil, author, created_at, schema, visibility, \
+     urgency, category, heads, seq, content_seq, size, chunks, erased";
+
+/// The SQLite storage.
+pub struct SqliteStorage {
+    conn: Connection,
+}
+
+impl std::fmt::Debug for SqliteStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStorage").finish_non_exhaustive()
+    }
+}
+
+impl SqliteStorage {
+    /// Open (creating and migrating) the store at `path`. With `key`, the file is encrypted
+    /// with SQLCipher; a wrong key is an error, the file is never recreated.
+    pub fn open(path: impl AsRef<Path>, key: Option<&str>) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        Self::setup(conn, key)
+    }
+
+    /// An in-memory store (tests).
+    pub fn in_memory() -> Result<Self> {
+        Self::setup(Connection::open_in_memory()?, None)
+    }
+
+    fn setup(conn: Connection, key: Option<&str>) -> Result<Self> {
+        if let Some(key) = key {
+            conn.pragma_update(None, "key", key)?;
+        }
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // The first read fails here if the key is wrong.
+        let _: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let mut s = SqliteStorage { conn };
+        s.migrate()?;
+        Ok(s)
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::TooNew {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        for v in version + 1..=SCHEMA_VERSION {
+            match v {
+                1 => tx.execute_batch(V1)?,
+                _ => unreachable!("a migration arm per version"),
+            }
+        }
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+fn heads_to_blob(heads: &[ChangeHash]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(heads.len() * 32);
+    for h in heads {
+        v.extend_from_slice(&h.0);
+    }
+    v
+}
+
+fn heads_from_blob(b: &[u8]) -> rusqlite::Result<Vec<ChangeHash>> {
+    if b.len() % 32 != 0 {
+        return Err(corrupt("heads"));
+    }
+    Ok(b.chunks_exact(32)
+        .map(|c| {
+            let mut a = [0u8; 32];
+            a.copy_from_slice(c);
+            ChangeHash(a)
+        })
+        .collect())
+}
+
+fn corrupt(what: &'static str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Blob,
+        Box::new(Error::Corrupt(what)),
+    )
+}
+
+fn id_from(b: Vec<u8>) -> rusqlite::Result<DocumentId> {
+    let a: [u8; 16] = b.try_into().map_err(|_| corrupt("document id"))?;
+    Ok(DocumentId::from_bytes(a))
+}
+
+fn hash_from(b: Vec<u8>) -> rusqlite::Result<[u8; 32]> {
+    b.try_into().map_err(|_| corrupt("hash"))
+}
+
+fn catalog_row(r: &Row<'_>) -> rusqlite::Result<CatalogRow> {
+    Ok(CatalogRow {
+        id: id_from(r.get(0)?)?,
+        header: Header {
+            school: r.get(1)?,
+            kind: r.get(2)?,
+            pupil: r.get(3)?,
+            author: r.get(4)?,
+            created_at: r.get(5)?,
+            schema: r.get::<_, i64>(6)? as u64,
+        },
+        fields: AccessFields {
+            visibility: r.get(7)?,
+            urgency: r.get::<_, Option<i64>>(8)?.map(|u| u as u8),
+            category: r.get(9)?,
+        },
+        heads: heads_from_blob(&r.get::<_, Vec<u8>>(10)?)?,
+        seq: r.get::<_, i64>(11)? as u64,
+        content_seq: r.get::<_, i64>(12)? as u64,
+        size: r.get::<_, i64>(13)? as u64,
+        chunks: r.get::<_, i64>(14)? as u32,
+        erased: r.get(15)?,
+    })
+}
+
+fn device_row(r: &Row<'_>) -> rusqlite::Result<Device> {
+    Ok(Device {
+        id: r.get(0)?,
+        school: r.get(1)?,
+        user: r.get(2)?,
+        actor: r.get(3)?,
+        label: r.get(4)?,
+        token_hash: hash_from(r.get(5)?)?,
+        created_at: r.get(6)?,
+        last_seen: r.get(7)?,
+        revoked_at: r.get(8)?,
+    })
+}
+
+const DEVICE_COLS: &str =
+    "id, school, user, actor, label, token_hash, created_at, last_seen, revoked_at";
+
+fn audit_row(r: &Row<'_>) -> rusqlite::Result<AuditRecord> {
+    let action: String = r.get(5)?;
+    Ok(AuditRecord {
+        seq: r.get::<_, i64>(0)? as u64,
+        at: r.get(1)?,
+        school: r.get(2)?,
+        device: r.get(3)?,
+        user: r.get(4)?,
+        action: AuditAction::parse(&action).ok_or_else(|| corrupt("audit action"))?,
+        document: r.get::<_, Option<Vec<u8>>>(6)?.map(id_from).transpose()?,
+        kind: r.get(7)?,
+        pupil: r.get(8)?,
+        device_seq: r.get(9)?,
+        device_at: r.get(10)?,
+    })
+}
+
+fn insert_audit(tx: &rusqlite::Transaction<'_>, a: &AuditRecord) -> rusqlite::Result<()> {
+    let mut st = tx.prepare_cached(
+        "INSERT OR IGNORE INTO audit (at, school, device, user, action, doc, kind, pupil, \
+         device_seq, device_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    st.execute(params![
+        a.at,
+        a.school,
+        a.device,
+        a.user,
+        a.action.as_str(),
+        a.document.map(|d| d.as_bytes().to_vec()),
+        a.kind,
+        a.pupil,
+        a.device_seq,
+        a.device_at,
+    ])?;
+    Ok(())
+}
+
+impl Storage for SqliteStorage {
+    fn commit(&mut self, batch: Batch) -> Result<Committed> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let prev_seq: i64 = tx.query_row(
+            "SELECT value FROM meta WHERE key = 'catalog_seq'",
+            [],
+            |r| r.get(0),
+        )?;
+        let mut seq = prev_seq;
+        for s in &batch.schools {
+            tx.execute(
+                "INSERT INTO schools (id, name, created_at) VALUES (?1, ?2, ?3)",
+                params![s.id, s.name, s.created_at],
+            )?;
+        }
+        for w in &batch.docs {
+            seq += 1;
+            let id = w.id.as_bytes().as_slice();
+            let size = w.data.len() as i64;
+            match w.mode {
+                WriteMode::Append => {
+                    tx.prepare_cached("INSERT INTO changes (doc, data) VALUES (?1, ?2)")?
+                        .execute(params![id, w.data])?;
+                }
+                WriteMode::Snapshot => {
+                    tx.prepare_cached("DELETE FROM changes WHERE doc = ?1")?
+                        .execute(params![id])?;
+                    tx.prepare_cached(
+                        "INSERT INTO snapshots (doc, data) VALUES (?1, ?2) \
+                         ON CONFLICT (doc) DO UPDATE SET data = excluded.data",
+                    )?
+                    .execute(params![id, w.data])?;
+                }
+            }
+            let snapshot = w.mode == WriteMode::Snapshot;
+            tx.prepare_cached(
+                "INSERT INTO catalog (id, school, kind, pupil, author, created_at, schema, \
+                 visibility, urgency, category, heads, seq, content_seq, size, chunks, erased) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, 0) \
+                 ON CONFLICT (id) DO UPDATE SET visibility = excluded.visibility, \
+                 urgency = excluded.urgency, category = excluded.category, \
+                 heads = excluded.heads, seq = excluded.seq, content_seq = excluded.seq, \
+                 size = CASE WHEN ?15 THEN excluded.size ELSE catalog.size + excluded.size END, \
+                 chunks = CASE WHEN ?15 THEN 0 ELSE catalog.chunks + 1 END",
+            )?
+            .execute(params![
+                id,
+                w.header.school,
+                w.header.kind,
+                w.header.pupil,
+                w.header.author,
+                w.header.created_at,
+                w.header.schema as i64,
+                w.fields.visibility,
+                w.fields.urgency.map(i64::from),
+                w.fields.category,
+                heads_to_blob(&w.heads),
+                seq,
+                size,
+                if snapshot { 0 } else { 1 },
+                snapshot,
+            ])?;
+        }
+        for id in &batch.bump {
+            seq += 1;
+            tx.prepare_cached("UPDATE catalog SET seq = ?2 WHERE id = ?1")?
+                .execute(params![id.as_bytes().as_slice(), seq])?;
+        }
+        for id in &batch.erase {
+            seq += 1;
+            let id = id.as_bytes().as_slice();
+            tx.execute("DELETE FROM changes WHERE doc = ?1", params![id])?;
+            tx.execute("DELETE FROM snapshots WHERE doc = ?1", params![id])?;
+            tx.execute(
+                "UPDATE catalog SET erased = 1, heads = x'', size = 0, chunks = 0, \
+                 visibility = NULL, urgency = NULL, category = NULL, \
+                 seq = ?2, content_seq = ?2 WHERE id = ?1",
+                params![id, seq],
+            )?;
+        }
+        for (device, doc) in &batch.hold {
+            tx.prepare_cached("INSERT OR IGNORE INTO held (device, doc) VALUES (?1, ?2)")?
+                .execute(params![device, doc.as_bytes().as_slice()])?;
+        }
+        for (device, doc) in &batch.unhold {
+            tx.prepare_cached("DELETE FROM held WHERE device = ?1 AND doc = ?2")?
+                .execute(params![device, doc.as_bytes().as_slice()])?;
+        }
+        for a in &batch.audit {
+            insert_audit(&tx, a)?;
+        }
+        for e in &batch.events {
+            tx.execute(
+                "INSERT INTO admin_events (at, kind, school, device) VALUES (?1, ?2, ?3, ?4)",
+                params![e.at, e.kind.as_str(), e.school, e.device],
+            )?;
+        }
+        for c in &batch.codes {
+            tx.execute(
+                "INSERT INTO enrollment_codes (code_hash, school, user, created_at, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    c.code_hash.as_slice(),
+                    c.school,
+                    c.user,
+                    c.created_at,
+                    c.expires_at
+                ],
+            )?;
+        }
+        for (device, at) in &batch.revoke {
+            tx.execute(
+                "UPDATE devices SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![device, at],
+            )?;
+        }
+        for (device, at) in &batch.touch {
+            tx.prepare_cached("UPDATE devices SET last_seen = ?2 WHERE id = ?1")?
+                .execute(params![device, at])?;
+        }
+        if seq != prev_seq {
+            tx.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'catalog_seq'",
+                params![seq],
+            )?;
+        }
+        tx.commit()?;
+        Ok(Committed {
+            prev_seq: prev_seq as u64,
+            last_seq: seq as u64,
+        })
+    }
+
+    fn catalog_get(&mut self, ids: &[DocumentId]) -> Result<Vec<CatalogRow>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("SELECT {CATALOG_COLS} FROM catalog WHERE id = ?1"))?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(row) = st
+                .query_row(params![id.as_bytes().as_slice()], catalog_row)
+                .optional()?
+            {
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
+    fn catalog_since(
+        &mut self,
+        school: &str,
+        after: u64,
+        device: &str,
+    ) -> Result<Vec<(CatalogRow, bool)>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {CATALOG_COLS}, EXISTS (SELECT 1 FROM held h WHERE h.device = ?3 AND h.doc = catalog.id) \
+             FROM catalog WHERE school = ?1 AND seq > ?2 ORDER BY seq"
+        ))?;
+        let rows = st
+            .query_map(params![school, after as i64, device], |r| {
+                Ok((catalog_row(r)?, r.get::<_, bool>(16)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn catalog_changes(&mut self, after: u64, limit: usize) -> Result<Vec<CatalogRow>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {CATALOG_COLS} FROM catalog WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+        ))?;
+        let rows = st
+            .query_map(params![after as i64, limit as i64], catalog_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn catalog_school(&mut self, school: &str) -> Result<Vec<CatalogRow>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {CATALOG_COLS} FROM catalog WHERE school = ?1 ORDER BY seq"
+        ))?;
+        let rows = st
+            .query_map(params![school], catalog_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn last_seq(&mut self) -> Result<u64> {
+        let v: i64 = self.conn.query_row(
+            "SELECT value FROM meta WHERE key = 'catalog_seq'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(v as u64)
+    }
+
+    fn load_doc(&mut self, id: DocumentId) -> Result<Option<Vec<u8>>> {
+        let idb = id.as_bytes().as_slice();
+        let erased: Option<bool> = self
+            .conn
+            .prepare_cached("SELECT erased FROM catalog WHERE id = ?1")?
+            .query_row(params![idb], |r| r.get(0))
+            .optional()?;
+        if erased != Some(false) {
+            return Ok(None);
+        }
+        let mut out: Vec<u8> = self
+            .conn
+            .prepare_cached("SELECT data FROM snapshots WHERE doc = ?1")?
+            .query_row(params![idb], |r| r.get(0))
+            .optional()?
+            .unwrap_or_default();
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT data FROM changes WHERE doc = ?1 ORDER BY id")?;
+        let mut rows = st.query(params![idb])?;
+        while let Some(r) = rows.next()? {
+            out.extend_from_slice(r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?);
+        }
+        Ok(Some(out))
+    }
+
+    fn held_among(&mut self, device: &str, ids: &[DocumentId]) -> Result<HashSet<DocumentId>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT 1 FROM held WHERE device = ?1 AND doc = ?2")?;
+        let mut out = HashSet::new();
+        for id in ids {
+            if st.exists(params![device, id.as_bytes().as_slice()])? {
+                out.insert(*id);
+            }
+        }
+        Ok(out)
+    }
+
+    fn school(&mut self, id: &str) -> Result<Option<School>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id, name, created_at FROM schools WHERE id = ?1")?
+            .query_row(params![id], |r| {
+                Ok(School {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    created_at: r.get(2)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn schools(&mut self) -> Result<Vec<School>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT id, name, created_at FROM schools ORDER BY id")?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(School {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    created_at: r.get(2)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn enroll(
+        &mut self,
+        code_hash: &[u8; 32],
+        now: i64,
+        device: &NewDevice,
+    ) -> Result<EnrollOutcome> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let code: Option<(String, String)> = tx
+            .query_row(
+                "SELECT school, user FROM enrollment_codes \
+                 WHERE code_hash = ?1 AND used_at IS NULL AND expires_at > ?2",
+                params![code_hash.as_slice(), now],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((school, user)) = code else {
+            return Ok(EnrollOutcome::BadCode);
+        };
+        let taken: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM devices WHERE actor = ?1)",
+            params![device.actor],
+            |r| r.get(0),
+        )?;
+        if taken {
+            return Ok(EnrollOutcome::ActorTaken);
+        }
+        tx.execute(
+            "UPDATE enrollment_codes SET used_at = ?2 WHERE code_hash = ?1",
+            params![code_hash.as_slice(), now],
+        )?;
+        tx.execute(
+            "INSERT INTO devices (id, school, user, actor, label, token_hash, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                device.id,
+                school,
+                user,
+                device.actor,
+                device.label,
+                device.token_hash.as_slice(),
+                now
+            ],
+        )?;
+        insert_audit(
+            &tx,
+            &AuditRecord {
+                seq: 0,
+                at: now,
+                school: school.clone(),
+                device: Some(device.id.clone()),
+                user: Some(user.clone()),
+                action: AuditAction::Enroll,
+                document: None,
+                kind: None,
+                pupil: None,
+                device_seq: None,
+                device_at: None,
+            },
+        )?;
+        tx.commit()?;
+        Ok(EnrollOutcome::Enrolled(Device {
+            id: device.id.clone(),
+            school,
+            user,
+            actor: device.actor.clone(),
+            label: device.label.clone(),
+            token_hash: device.token_hash,
+            created_at: now,
+            last_seen: None,
+            revoked_at: None,
+        }))
+    }
+
+    fn device_by_token(&mut self, token_hash: &[u8; 32]) -> Result<Option<Device>> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {DEVICE_COLS} FROM devices WHERE token_hash = ?1"
+            ))?
+            .query_row(params![token_hash.as_slice()], device_row)
+            .optional()?)
+    }
+
+    fn device(&mut self, id: &str) -> Result<Option<Device>> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!("SELECT {DEVICE_COLS} FROM devices WHERE id = ?1"))?
+            .query_row(params![id], device_row)
+            .optional()?)
+    }
+
+    fn devices(&mut self) -> Result<Vec<Device>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {DEVICE_COLS} FROM devices ORDER BY school, user, created_at"
+        ))?;
+        let rows = st
+            .query_map([], device_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn audit(&mut self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        const COLS: &str =
+            "seq, at, school, device, user, action, doc, kind, pupil, device_seq, device_at";
+        let (sql, arg) = match filter {
+            AuditFilter::Pupil(p) => (
+                format!("SELECT {COLS} FROM audit WHERE pupil = ?1 ORDER BY seq"),
+                Some(p),
+            ),
+            AuditFilter::Staff(s) => (
+                format!("SELECT {COLS} FROM audit WHERE user = ?1 ORDER BY seq"),
+                Some(s),
+            ),
+            AuditFilter::All => (format!("SELECT {COLS} FROM audit ORDER BY seq"), None),
+        };
+        let mut st = self.conn.prepare_cached(&sql)?;
+        let rows: rusqlite::Result<Vec<AuditRecord>> = match arg {
+            Some(a) => st.query_map(params![a], audit_row)?.collect(),
+            None => st.query_map([], audit_row)?.collect(),
+        };
+        Ok(rows.map_err(Error::from)?)
+    }
+
+    fn admin_events_since(&mut self, after: u64) -> Result<Vec<AdminEvent>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT seq, at, kind, school, device FROM admin_events WHERE seq > ?1 ORDER BY seq",
+        )?;
+        let rows = st
+            .query_map(params![after as i64], |r| {
+                let kind: String = r.get(2)?;
+                Ok(AdminEvent {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    at: r.get(1)?,
+                    kind: AdminEventKind::parse(&kind).ok_or_else(|| corrupt("event kind"))?,
+                    school: r.get(3)?,
+                    device: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn last_admin_event(&mut self) -> Result<u64> {
+        let v: i64 =
+            self.conn
+                .query_row("SELECT COALESCE(MAX(seq), 0) FROM admin_events", [], |r| {
+                    r.get(0)
+                })?;
+        Ok(v as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_store_is_at_current_schema_version() {
+        let s = SqliteStorage::in_memory().unwrap();
+        let v: u32 = s
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn reopening_a_store_keeps_its_data_and_does_not_migrate_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let mut s = SqliteStorage::open(&path, None).unwrap();
+        s.commit(Batch {
+            schools: vec![School {
+                id: "s1".into(),
+                name: "De Linde".into(),
+                created_at: 1,
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+        drop(s);
+        let mut s = SqliteStorage::open(&path, None).unwrap();
+        assert_eq!(s.schools().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn wrong_key_is_an_error_and_the_file_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        drop(SqliteStorage::open(&path, Some("right key 1234567")).unwrap());
+        let len = std::fs::metadata(&path).unwrap().len();
+        assert!(SqliteStorage::open(&path, Some("wrong key 1234567")).is_err());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
+    }
+}
