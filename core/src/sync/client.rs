@@ -25,7 +25,7 @@ use crate::ids::{self, DocumentId};
 use crate::model::Kind;
 use crate::{Error, Result, Store};
 use automerge::{Automerge, ChangeHash, ReadDoc};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 /// Documents per `push` frame.
 pub const PUSH_BATCH_DOCS: usize = 500;
@@ -134,8 +134,14 @@ struct Session {
     inflight: HashMap<DocumentId, Pushed>,
     /// The outbox had more than the window allowed.
     more_to_push: bool,
-    /// Highest read-log sequence sent and not yet acknowledged.
-    log_inflight: Option<i64>,
+    /// `readLog` frames sent and not yet answered, in order: the highest sequence each
+    /// carried (None: an empty one, sent as a barrier).
+    log_inflight: VecDeque<Option<i64>>,
+    /// Answers to `readLog` frames that mark the end of the fetch answers: the server
+    /// answers frames in order, and leaves out of a fetch answer what it will not send
+    /// (no longer readable, erased, or unchanged), so this is how the device knows that
+    /// every fetch was answered.
+    fetch_barrier: Option<usize>,
     idle_reported: bool,
     done: u64,
     total: u64,
@@ -201,7 +207,7 @@ impl ClientEngine {
             && s.caught_up
             && s.inflight.is_empty()
             && !s.more_to_push
-            && s.log_inflight.is_none()
+            && s.log_inflight.is_empty()
     }
 
     /// Whether the device was revoked (and its store wiped).
@@ -244,7 +250,7 @@ impl ClientEngine {
                     return Ok(out);
                 }
                 self.push_outbox(&mut out)?;
-                if self.session.log_inflight.is_none() {
+                if self.session.log_inflight.is_empty() {
                     self.send_read_log(&mut out)?;
                 }
             }
@@ -335,6 +341,12 @@ impl ClientEngine {
                 }
                 if complete {
                     self.session.catalog_cursor = Some(cursor);
+                    if !self.session.pending_fetch.is_empty() {
+                        // After the last fetch: its answer comes after all fetch answers.
+                        out.push(ClientOutput::Send(Frame::ReadLog { entries: vec![] }));
+                        self.session.log_inflight.push_back(None);
+                        self.session.fetch_barrier = Some(self.session.log_inflight.len());
+                    }
                 }
                 if !self.session.pushing {
                     self.session.pushing = true;
@@ -343,8 +355,22 @@ impl ClientEngine {
                 self.progress(out);
                 self.maybe_caught_up(out)?;
             }
-            Frame::Docs { docs, cursor: _ } => {
-                self.merge_docs(docs)?;
+            Frame::Docs { docs, cursor } => {
+                let merged = self.merge_docs(docs)?;
+                // A live frame's cursor covers every change up to it (the server sets it
+                // only when that holds); keep it once caught up, so the next catch-up is
+                // shorter.
+                if merged && cursor > 0 && self.session.caught_up {
+                    let stored: u64 = self
+                        .store
+                        .setting(SETTING_CURSOR)?
+                        .and_then(|c| c.parse().ok())
+                        .unwrap_or(0);
+                    if cursor > stored {
+                        self.store
+                            .set_setting(SETTING_CURSOR, Some(&cursor.to_string()))?;
+                    }
+                }
                 self.progress(out);
                 self.maybe_caught_up(out)?;
             }
@@ -386,7 +412,10 @@ impl ClientEngine {
                 self.progress(out);
             }
             Frame::LogAck { seq } => {
-                if let Some(sent) = self.session.log_inflight.take() {
+                let Some(sent) = self.session.log_inflight.pop_front() else {
+                    return Ok(());
+                };
+                if let Some(sent) = sent {
                     let up_to = seq.min(sent);
                     let n = self
                         .store
@@ -396,8 +425,20 @@ impl ClientEngine {
                         .count();
                     self.store.mark_access_log_uploaded(up_to)?;
                     self.stats.log_uploaded += n as u64;
-                    if up_to == sent {
+                    if up_to == sent && self.session.log_inflight.iter().all(Option::is_none) {
                         self.send_read_log(out)?;
+                    }
+                }
+                if let Some(n) = self.session.fetch_barrier.as_mut() {
+                    *n -= 1;
+                    if *n == 0 {
+                        // Every fetch is answered: what is still pending was left out.
+                        self.session.fetch_barrier = None;
+                        let left_out = self.session.pending_fetch.len() as u64;
+                        self.session.pending_fetch.clear();
+                        self.session.done += left_out;
+                        self.progress(out);
+                        self.maybe_caught_up(out)?;
                     }
                 }
             }
@@ -453,7 +494,8 @@ impl ClientEngine {
 
     /// Merge a `docs` frame in one transaction, then record what the server is known to
     /// hold of each document.
-    fn merge_docs(&mut self, docs: Vec<DocChanges>) -> Result<()> {
+    /// Returns whether every document merged.
+    fn merge_docs(&mut self, docs: Vec<DocChanges>) -> Result<bool> {
         let mut acks = Vec::new();
         let mut pairs = Vec::with_capacity(docs.len());
         for d in docs {
@@ -490,10 +532,11 @@ impl ClientEngine {
                 }
             }
             acks.retain(|(id, _)| !bad.contains(id));
+            self.store.set_acked_heads_many(&acks)?;
+            return Ok(bad.is_empty());
         }
-        // Only documents that exist locally can carry acknowledged heads.
         self.store.set_acked_heads_many(&acks)?;
-        Ok(())
+        Ok(true)
     }
 
     /// The heads the server is known to hold of `id` once it sent `data`: the heads it
@@ -639,7 +682,7 @@ impl ClientEngine {
                 at: r.at,
             })
             .collect();
-        self.session.log_inflight = Some(last);
+        self.session.log_inflight.push_back(Some(last));
         out.push(ClientOutput::Send(Frame::ReadLog { entries }));
         Ok(())
     }
@@ -858,12 +901,16 @@ mod tests {
             .unwrap();
         assert_eq!(
             sent(&out),
-            vec![&Frame::Fetch {
-                docs: vec![FetchRequest {
-                    document_id: s1,
-                    have: vec![]
-                }]
-            }]
+            vec![
+                &Frame::Fetch {
+                    docs: vec![FetchRequest {
+                        document_id: s1,
+                        have: vec![]
+                    }]
+                },
+                // The barrier after the last fetch.
+                &Frame::ReadLog { entries: vec![] }
+            ]
         );
         assert!(
             !out.iter()
@@ -890,6 +937,13 @@ mod tests {
             .unwrap();
         assert!(out.contains(&ClientOutput::CaughtUp { cursor: 7 }));
         assert!(out.contains(&ClientOutput::Progress { done: 1, total: 1 }));
+        assert!(
+            !out.contains(&ClientOutput::Idle),
+            "the barrier is unanswered"
+        );
+        let out = engine
+            .handle(T0 + 5, ClientInput::Received(Frame::LogAck { seq: 0 }))
+            .unwrap();
         assert!(out.contains(&ClientOutput::Idle));
         assert_eq!(cc.setting(SETTING_CURSOR).unwrap().as_deref(), Some("7"));
         assert_eq!(
@@ -901,6 +955,63 @@ mod tests {
         assert!(cc.outbox().unwrap().is_empty());
         assert_eq!(cc.attention_list().unwrap().len(), 1);
         assert_eq!(engine.stats().fetched, 1);
+    }
+
+    #[test]
+    fn documents_left_out_of_a_fetch_answer_do_not_hold_up_the_catch_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let mentor = store_for(dir.path(), "m1");
+        let cc = store_for(dir.path(), "cc");
+        let s1 = signal(&mentor, "p1", 2);
+        let s2 = signal(&mentor, "p1", 3);
+        let mut engine = ClientEngine::new(cc.clone());
+        engine.handle(T0, ClientInput::Connected).unwrap();
+        engine
+            .handle(
+                T0,
+                ClientInput::Received(Frame::Catalog {
+                    entries: vec![entry(&mentor, s1, 8), entry(&mentor, s2, 9)],
+                    purge: vec![],
+                    cursor: 9,
+                    complete: true,
+                }),
+            )
+            .unwrap();
+        // The server sends s1 only (s2 became unreadable meanwhile), then answers the barrier.
+        let out = engine
+            .handle(
+                T0,
+                ClientInput::Received(Frame::Docs {
+                    docs: vec![DocChanges {
+                        document_id: s1,
+                        data: mentor.document_bytes(s1).unwrap().unwrap(),
+                    }],
+                    cursor: 0,
+                }),
+            )
+            .unwrap();
+        assert!(
+            !out.iter()
+                .any(|o| matches!(o, ClientOutput::CaughtUp { .. }))
+        );
+        let out = engine
+            .handle(T0, ClientInput::Received(Frame::LogAck { seq: 0 }))
+            .unwrap();
+        assert!(out.contains(&ClientOutput::CaughtUp { cursor: 9 }));
+        assert!(out.contains(&ClientOutput::Progress { done: 2, total: 2 }));
+        assert!(out.contains(&ClientOutput::Idle));
+        assert_eq!(cc.setting(SETTING_CURSOR).unwrap().as_deref(), Some("9"));
+        // A live frame later moves the cursor on.
+        engine
+            .handle(
+                T0,
+                ClientInput::Received(Frame::Docs {
+                    docs: vec![],
+                    cursor: 12,
+                }),
+            )
+            .unwrap();
+        assert_eq!(cc.setting(SETTING_CURSOR).unwrap().as_deref(), Some("12"));
     }
 
     #[test]
@@ -962,13 +1073,13 @@ mod tests {
             )
             .unwrap();
         assert_eq!(
-            sent(&out),
-            vec![&Frame::Fetch {
+            sent(&out)[0],
+            &Frame::Fetch {
                 docs: vec![FetchRequest {
                     document_id: s1,
                     have: ids::heads_to_hex(&v1)
                 }]
-            }]
+            }
         );
         let data = mentor.load(s1).unwrap().unwrap().save_after(&v1);
         engine
