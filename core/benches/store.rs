@@ -104,7 +104,9 @@ fn main() {
     drop(cc);
 
     // 3. Open a store holding many documents.
-    let (big, _) = store_for(dir.path(), "big");
+    let big_dir = dir.path().join("big");
+    std::fs::create_dir_all(&big_dir).unwrap();
+    let (big, _) = store_for(&big_dir, "cc");
     let t = Instant::now();
     for chunk in (0..n_docs).collect::<Vec<_>>().chunks(1_000) {
         let batch: Vec<(DocumentId, Vec<u8>)> = chunk
@@ -115,11 +117,11 @@ fn main() {
     }
     let fill = t.elapsed();
     drop(big);
-    let bytes = dir_size(dir.path(), "big.db");
+    let bytes = dir_size(&big_dir, "cc.db");
     let (mut open, mut first_list, mut outbox) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..5 {
         let t = Instant::now();
-        let s = Store::open(dir.path().join("big.db"), KEY).unwrap();
+        let s = Store::open(big_dir.join("cc.db"), KEY).unwrap();
         open.push(t.elapsed().as_secs_f64() * 1000.0);
         let t = Instant::now();
         let n = s
