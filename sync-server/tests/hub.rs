@@ -1,0 +1,815 @@
+//! The sans-io hub driven frame by frame, on a real SQLite file.
+
+mod common;
+
+use automerge::Automerge;
+use automerge::sync::SyncDoc;
+use common::*;
+use omkijken_core::DocumentId;
+use omkijken_core::doc;
+use omkijken_core::ids::heads_to_hex;
+use omkijken_core::model::{FollowUp, Signal, ThermometerMonth};
+use omkijken_core::sync::{
+    DocChanges, ErrorCode, FetchRequest, Frame, MAX_DOCS_PER_FRAME, ReadLogEntry, RefusalReason,
+};
+use omkijken_server::admin;
+use omkijken_server::hub::ConnectRefusal;
+use omkijken_server::storage::{AuditAction, AuditFilter, SqliteStorage, Storage};
+
+fn refused(frames: &[Frame]) -> Vec<(DocumentId, RefusalReason)> {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Refused { docs } => Some(docs.iter().map(|r| (r.document_id, r.reason))),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+fn acked(frames: &[Frame]) -> Vec<(DocumentId, Vec<String>)> {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Ack { docs } => Some(docs.iter().map(|a| (a.document_id, a.heads.clone()))),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+fn delivered(frames: &[Frame]) -> Vec<DocChanges> {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Docs { docs, .. } => Some(docs.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+fn purged(frames: &[Frame]) -> Vec<DocumentId> {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Purge { docs } => Some(docs.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+fn push(
+    hub: &mut omkijken_server::Hub,
+    c: omkijken_server::ConnId,
+    docs: &[(DocumentId, &Automerge)],
+) -> omkijken_server::Outgoing {
+    hub.receive(NOW, c, push_frame(docs))
+}
+
+#[test]
+fn catch_up_returns_only_documents_the_user_may_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let m1 = enroll(&mut hub, "m1", 1);
+    let t1 = enroll(&mut hub, "t1", 2);
+    let m2 = enroll(&mut hub, "m2", 3);
+    let ib = enroll(&mut hub, "ib", 4);
+    let (c1, _) = connect(&mut hub, &m1, 0);
+    let (ct, _) = connect(&mut hub, &t1, 0);
+    let (s_m1, d_m1) = signal(&m1, "p1", 0, "niet-pluis");
+    let (s_t1, d_t1) = signal(&t1, "p2", 0, "niet-pluis");
+    let (s_t1b, d_t1b) = signal(&t1, "p2", 1, "welbevinden");
+    assert_eq!(
+        acked(&to(&push(&mut hub, c1, &[(s_m1, &d_m1)]), c1)).len(),
+        1
+    );
+    let out = push(&mut hub, ct, &[(s_t1, &d_t1), (s_t1b, &d_t1b)]);
+    assert_eq!(acked(&to(&out, ct)).len(), 2);
+
+    let roster = doc::roster_id(SCHOOL);
+    let (_, frames) = connect(&mut hub, &m2, 0);
+    let (entries, purge, cursor) = catalog(&frames);
+    let mut want = vec![roster, s_t1, s_t1b];
+    want.sort();
+    let mut got = entries.clone();
+    got.sort();
+    assert_eq!(
+        got, want,
+        "m2 mentors p2: the roster and both signals about p2"
+    );
+    assert!(purge.is_empty());
+    assert!(cursor > 0);
+
+    let (_, frames) = connect(&mut hub, &ib, 0);
+    let (mut entries, _, _) = catalog(&frames);
+    entries.sort();
+    let mut want = vec![roster, s_t1b];
+    want.sort();
+    assert_eq!(entries, want, "care team: urgency 1 and up only");
+
+    // Catching up again from the cursor: nothing new.
+    let (_, frames) = connect(&mut hub, &m2, cursor);
+    let (entries, purge, c2) = catalog(&frames);
+    assert!(entries.is_empty() && purge.is_empty());
+    assert_eq!(c2, cursor);
+}
+
+#[test]
+fn denied_looks_like_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let m1 = enroll(&mut hub, "m1", 1);
+    let m2 = enroll(&mut hub, "m2", 2);
+    let (c1, _) = connect(&mut hub, &m1, 0);
+    let (c2, _) = connect(&mut hub, &m2, 0);
+    let (secret, d) = signal(&m1, "p1", 0, "niet-pluis");
+    push(&mut hub, c1, &[(secret, &d)]);
+
+    let fetch = |ids: Vec<DocumentId>| Frame::Fetch {
+        docs: ids
+            .into_iter()
+            .map(|id| FetchRequest {
+                document_id: id,
+                have: vec![],
+            })
+            .collect(),
+    };
+    let denied = to(&hub.receive(NOW, c2, fetch(vec![secret])), c2);
+    let unknown = to(&hub.receive(NOW, c2, fetch(vec![DocumentId::random()])), c2);
+    assert_eq!(denied, unknown, "same answer for denied and unknown");
+    assert!(delivered(&denied).is_empty());
+
+    // Writing into it: forbidden, just like creating a document one may not write.
+    let (_, mut forged) = signal(&m2, "p1", 0, "niet-pluis");
+    let mut base = Automerge::load(&d.save()).unwrap();
+    base.merge(&mut forged).ok();
+    let out = to(&push(&mut hub, c2, &[(secret, &base)]), c2);
+    assert_eq!(refused(&out), vec![(secret, RefusalReason::Forbidden)]);
+}
+
+#[test]
+fn forged_actor_is_refused_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let m1 = enroll(&mut hub, "m1", 1);
+    let (c1, _) = connect(&mut hub, &m1, 0);
+    // Written as m1 but with another device's actor.
+    let mut other = m1.clone();
+    other.actor = actor(99);
+    let (id, d) = signal(&other, "p1", 1, "welbevinden");
+    let out = to(&push(&mut hub, c1, &[(id, &d)]), c1);
+    assert_eq!(refused(&out), vec![(id, RefusalReason::ForgedActor)]);
+    assert!(hub.storage().catalog_get(&[id]).unwrap().is_empty());
+    assert!(hub.storage().load_doc(id).unwrap().is_none());
+}
+
+#[test]
+fn a_document_in_someone_elses_name_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let m1 = enroll(&mut hub, "m1", 1);
+    let (c1, _) = connect(&mut hub, &m1, 0);
+    let mut as_ib = m1.clone();
+    as_ib.user = "ib".into();
+    let (id, d) = signal(&as_ib, "p1", 1, "welbevinden");
+    let out = to(&push(&mut hub, c1, &[(id, &d)]), c1);
+    assert_eq!(refused(&out), vec![(id, RefusalReason::Forbidden)]);
+}
+
+#[test]
+fn thermometer_genesis_made_on_two_devices_is_accepted_and_merges() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let phone = enroll(&mut hub, "m1", 1);
+    let tablet = enroll(&mut hub, "m1", 2);
+    let (c1, _) = connect(&mut hub, &phone, 0);
+    let (c2, _) = connect(&mut hub, &tablet, 0);
+    let (id, a) = thermometer(&phone, "p1", "2025-11");
+    let (id2, b) = thermometer(&tablet, "p1", "2025-11");
+    assert_eq!(id, id2);
+    assert_eq!(acked(&to(&push(&mut hub, c1, &[(id, &a)]), c1)).len(), 1);
+    let out = push(&mut hub, c2, &[(id, &b)]);
+    assert_eq!(acked(&to(&out, c2)).len(), 1, "{out:?}");
+    let stored = Automerge::load(&hub.storage().load_doc(id).unwrap().unwrap()).unwrap();
+    let month: ThermometerMonth = doc::record(id, &stored).unwrap();
+    assert_eq!(month.entries.len(), 2, "both entries in one list");
+    // The phone got the tablet's entry live.
+    assert_eq!(delivered(&to(&out, c1)).len(), 1);
+
+    // A thermometer of a made-up month id (genesis does not match the id) is refused.
+    let (_, fake) = thermometer(&phone, "p1", "2025-12");
+    let out = to(&push(&mut hub, c1, &[(DocumentId::random(), &fake)]), c1);
+    assert_eq!(refused(&out).len(), 1);
+    assert_eq!(refused(&out)[0].1, RefusalReason::InvalidRecord);
+}
+
+#[test]
+fn ack_comes_only_after_commit_and_survives_reopening_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut hub = school_hub(&path);
+    let m1 = enroll(&mut hub, "m1", 1);
+    let (c1, _) = connect(&mut hub, &m1, 0);
+    let (id, d) = signal(&m1, "p1", 2, "welbevinden");
+    let acks = acked(&to(&push(&mut hub, c1, &[(id, &d)]), c1));
+    assert_eq!(acks, vec![(id, heads_to_hex(&d.get_heads()))]);
+    drop(hub);
+    let mut st = SqliteStorage::open(&path, None).unwrap();
+    let stored = Automerge::load(&st.load_doc(id).unwrap().unwrap()).unwrap();
+    assert_eq!(heads_to_hex(&stored.get_heads()), acks[0].1);
+    let audit = st.audit(&AuditFilter::Pupil("p1".into())).unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == AuditAction::Write && a.document == Some(id))
+    );
+}
+
+#[test]
+fn live_push_reaches_other_devices_that_may_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let t1 = enroll(&mut hub, "t1", 1);
+    let m2 = enroll(&mut hub, "m2", 2);
+    let ib = enroll(&mut hub, "ib", 3);
+    let m1 = enroll(&mut hub, "m1", 4);
+    let (ct, _) = connect(&mut hub, &t1, 0);
+    let (c_m2, _) = connect(&mut hub, &m2, 0);
+    let (c_ib, _) = connect(&mut hub, &ib, 0);
+    let (c_m1, _) = connect(&mut hub, &m1, 0);
+    let (id, d) = signal(&t1, "p2", 1, "welbevinden");
+    let out = push(&mut hub, ct, &[(id, &d)]);
+    for c in [c_m2, c_ib] {
+        let docs = delivered(&to(&out, c));
+        assert_eq!(docs.len(), 1);
+        let got = Automerge::load(&docs[0].data).unwrap();
+        assert_eq!(got.get_heads(), d.get_heads());
+    }
+    assert!(to(&out, c_m1).is_empty(), "m1 is not p2's mentor");
+
+    // An edit arrives as changes only.
+    let mut d2 = d.clone();
+    doc::update(id, &mut d2, &t1.actor, NOW, |s: &mut Signal| {
+        s.follow_ups.push(FollowUp {
+            id: "f1".into(),
+            author: "t1".into(),
+            at: NOW,
+            kind: "follow_up".into(),
+            text: "gesprek gehad".into(),
+        });
+        Ok(())
+    })
+    .unwrap();
+    let out = hub.receive(
+        NOW,
+        ct,
+        Frame::Push {
+            docs: vec![DocChanges {
+                document_id: id,
+                data: d2.save_after(&d.get_heads()),
+            }],
+        },
+    );
+    let docs = delivered(&to(&out, c_m2));
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0].data, d2.save_after(&d.get_heads()));
+}
+
+#[test]
+fn signal_whose_category_changes_is_purged_from_those_who_lose_access() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let t1 = enroll(&mut hub, "t1", 1);
+    let ib = enroll(&mut hub, "ib", 2);
+    let (ct, _) = connect(&mut hub, &t1, 0);
+    let (c_ib, _) = connect(&mut hub, &ib, 0);
+    let id = DocumentId::random();
+    let mut rec = signal_record(1, "welbevinden", "draft");
+    rec.shared = false;
+    let d = doc::create(t1.actor.clone(), NOW, &signal_header("t1", "p2"), &rec).unwrap();
+    let out = push(&mut hub, ct, &[(id, &d)]);
+    assert_eq!(delivered(&to(&out, c_ib)).len(), 1);
+    let mut d2 = d.clone();
+    doc::update(id, &mut d2, &t1.actor, NOW, |s: &mut Signal| {
+        s.category = "medewerker".into();
+        Ok(())
+    })
+    .unwrap();
+    let out = push(&mut hub, ct, &[(id, &d2)]);
+    assert_eq!(acked(&to(&out, ct)).len(), 1);
+    assert_eq!(
+        purged(&to(&out, c_ib)),
+        vec![id],
+        "misconduct goes to the board only"
+    );
+}
+
+#[test]
+fn a_shared_signal_is_append_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let m1 = enroll(&mut hub, "m1", 1);
+    let (c, _) = connect(&mut hub, &m1, 0);
+    let (id, d) = signal(&m1, "p1", 1, "welbevinden");
+    push(&mut hub, c, &[(id, &d)]);
+    let mut edited = d.clone();
+    doc::update(id, &mut edited, &m1.actor, NOW, |s: &mut Signal| {
+        s.facts = "iets anders".into();
+        Ok(())
+    })
+    .unwrap();
+    let out = to(&push(&mut hub, c, &[(id, &edited)]), c);
+    assert_eq!(refused(&out), vec![(id, RefusalReason::InvalidRecord)]);
+    let mut unshared = d.clone();
+    doc::update(id, &mut unshared, &m1.actor, NOW, |s: &mut Signal| {
+        s.shared = false;
+        Ok(())
+    })
+    .unwrap();
+    let out = to(&push(&mut hub, c, &[(id, &unshared)]), c);
+    assert_eq!(refused(&out), vec![(id, RefusalReason::InvalidRecord)]);
+    let mut appended = d.clone();
+    doc::update(id, &mut appended, &m1.actor, NOW, |s: &mut Signal| {
+        s.follow_ups.push(FollowUp {
+            id: "c1".into(),
+            author: "m1".into(),
+            at: NOW,
+            kind: "correction".into(),
+            text: "het was dinsdag".into(),
+        });
+        Ok(())
+    })
+    .unwrap();
+    let out = to(&push(&mut hub, c, &[(id, &appended)]), c);
+    assert_eq!(acked(&out).len(), 1);
+}
+
+#[test]
+fn the_roster_is_written_by_the_server_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let m1 = enroll(&mut hub, "m1", 1);
+    let (c, _) = connect(&mut hub, &m1, 0);
+    let rid = doc::roster_id(SCHOOL);
+    let mut r = Automerge::load(&hub.storage().load_doc(rid).unwrap().unwrap()).unwrap();
+    doc::update(
+        rid,
+        &mut r,
+        &m1.actor,
+        NOW,
+        |r: &mut omkijken_core::model::Roster| {
+            r.pupils.get_mut("p2").unwrap().mentors = vec!["m1".into()];
+            Ok(())
+        },
+    )
+    .unwrap();
+    let out = to(&push(&mut hub, c, &[(rid, &r)]), c);
+    assert_eq!(refused(&out), vec![(rid, RefusalReason::Forbidden)]);
+    // A brand-new roster document too.
+    let (_, fresh) = doc::roster_genesis("s-other").unwrap();
+    let out = to(&push(&mut hub, c, &[(DocumentId::random(), &fresh)]), c);
+    assert_eq!(refused(&out)[0].1, RefusalReason::Forbidden);
+}
+
+#[test]
+fn changes_without_their_dependencies_are_refused_as_missing_deps() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let m1 = enroll(&mut hub, "m1", 1);
+    let (c, _) = connect(&mut hub, &m1, 0);
+    let (id, d) = signal(&m1, "p1", 1, "welbevinden");
+    let mut d2 = d.clone();
+    doc::update(id, &mut d2, &m1.actor, NOW, |s: &mut Signal| {
+        s.follow_ups.push(FollowUp {
+            id: "x".into(),
+            author: "m1".into(),
+            at: NOW,
+            kind: "follow_up".into(),
+            text: "x".into(),
+        });
+        Ok(())
+    })
+    .unwrap();
+    let out = to(
+        &hub.receive(
+            NOW,
+            c,
+            Frame::Push {
+                docs: vec![
+                    DocChanges {
+                        document_id: id,
+                        data: d2.save_after(&d.get_heads()),
+                    },
+                    DocChanges {
+                        document_id: DocumentId::random(),
+                        data: b"not automerge".to_vec(),
+                    },
+                ],
+            },
+        ),
+        c,
+    );
+    let r = refused(&out);
+    assert_eq!(r[0], (id, RefusalReason::MissingDeps));
+    assert_eq!(r[1].1, RefusalReason::Malformed);
+    assert!(hub.storage().catalog_get(&[id]).unwrap().is_empty());
+}
+
+#[test]
+fn garbage_and_oversized_frames_get_an_error_and_the_server_serves_the_next_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let m1 = enroll(&mut hub, "m1", 1);
+    let (c, _) = connect(&mut hub, &m1, 0);
+    let out = hub.receive_bytes(NOW, c, b"\xff\x00garbage");
+    assert!(matches!(
+        to(&out, c).as_slice(),
+        [Frame::Error {
+            code: ErrorCode::Malformed,
+            ..
+        }]
+    ));
+    assert!(!hub.is_open(c), "the session is closed");
+
+    let (c, _) = connect(&mut hub, &m1, 0);
+    let big = Frame::Push {
+        docs: (0..MAX_DOCS_PER_FRAME + 1)
+            .map(|_| DocChanges {
+                document_id: DocumentId::random(),
+                data: vec![],
+            })
+            .collect(),
+    };
+    let out = hub.receive_bytes(NOW, c, &big.encode());
+    assert!(matches!(
+        to(&out, c).as_slice(),
+        [Frame::Error {
+            code: ErrorCode::TooLarge,
+            ..
+        }]
+    ));
+    assert_eq!(hub.storage().catalog_school(SCHOOL).unwrap().len(), 1);
+
+    // Frames before hello, and server-to-client frames, are protocol errors too.
+    let c = hub.connect(NOW, &m1.token).unwrap().conn;
+    let out = hub.receive(NOW, c, Frame::Push { docs: vec![] });
+    assert!(matches!(to(&out, c).as_slice(), [Frame::Error { .. }]));
+    let c = hub.connect(NOW, &m1.token).unwrap().conn;
+    let out = hub.receive(
+        NOW,
+        c,
+        Frame::Hello {
+            protocol: 99,
+            cursor: 0,
+        },
+    );
+    assert!(matches!(
+        to(&out, c).as_slice(),
+        [Frame::Error {
+            code: ErrorCode::UnsupportedVersion,
+            ..
+        }]
+    ));
+
+    // The next connection is served normally.
+    let (c, frames) = connect(&mut hub, &m1, 0);
+    assert_eq!(catalog(&frames).0.len(), 1);
+    let (id, d) = signal(&m1, "p1", 0, "niet-pluis");
+    assert_eq!(acked(&to(&push(&mut hub, c, &[(id, &d)]), c)).len(), 1);
+}
+
+#[test]
+fn a_revoked_device_is_told_and_dropped_and_cannot_come_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let m1 = enroll(&mut hub, "m1", 1);
+    let (c, _) = connect(&mut hub, &m1, 0);
+    let out = hub.revoke_device(NOW, &m1.device).unwrap();
+    assert_eq!(to(&out, c), vec![Frame::Revoked {}]);
+    assert!(!hub.is_open(c));
+    assert_eq!(
+        hub.connect(NOW, &m1.token).unwrap_err(),
+        ConnectRefusal::Revoked
+    );
+    assert_eq!(
+        ConnectRefusal::Revoked.frame(),
+        Some(Frame::Revoked {}),
+        "connect answers revoked"
+    );
+    assert_eq!(
+        hub.connect(NOW, "not-a-token").unwrap_err(),
+        ConnectRefusal::Unauthorized
+    );
+}
+
+#[test]
+fn a_revocation_written_by_another_process_is_picked_up_by_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut hub = school_hub(&path);
+    let m1 = enroll(&mut hub, "m1", 1);
+    let (c, _) = connect(&mut hub, &m1, 0);
+    let mut cli = SqliteStorage::open(&path, None).unwrap();
+    admin::revoke(&mut cli, NOW, &m1.device).unwrap();
+    assert_eq!(to(&hub.poll(NOW), c), vec![Frame::Revoked {}]);
+    assert!(!hub.is_open(c));
+}
+
+#[test]
+fn roster_change_purges_and_grants_live_and_at_the_next_catch_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut hub = school_hub(&path);
+    let t1 = enroll(&mut hub, "t1", 1);
+    let m1 = enroll(&mut hub, "m1", 2);
+    let m2 = enroll(&mut hub, "m2", 3);
+    let m2_tablet = enroll(&mut hub, "m2", 4);
+    let (ct, _) = connect(&mut hub, &t1, 0);
+    let (c_m1, _) = connect(&mut hub, &m1, 0);
+    let (c_m2, _) = connect(&mut hub, &m2, 0);
+    let (c_tab, frames) = connect(&mut hub, &m2_tablet, 0);
+    let tablet_cursor = catalog(&frames).2;
+    hub.disconnect(c_tab);
+    let (id, d) = signal(&t1, "p2", 0, "niet-pluis");
+    let out = push(&mut hub, ct, &[(id, &d)]);
+    assert_eq!(delivered(&to(&out, c_m2)).len(), 1);
+    assert!(delivered(&to(&out, c_m1)).is_empty());
+
+    // The CLI, in another process, moves p2 to mentor m1 and removes t1.
+    let mut cli = SqliteStorage::open(&path, None).unwrap();
+    let r = admin::import_roster(&mut cli, &actor(200), NOW, SCHOOL, ROSTER_MOVED).unwrap();
+    assert!(r.changed && r.bumped >= 1);
+    let out = hub.poll(NOW);
+    assert!(purged(&to(&out, c_m2)).contains(&id), "old mentor purges");
+    let got: Vec<DocumentId> = delivered(&to(&out, c_m1))
+        .iter()
+        .map(|d| d.document_id)
+        .collect();
+    assert!(got.contains(&id), "new mentor receives it");
+    let gone = purged(&to(&out, ct));
+    assert!(
+        gone.contains(&id) && gone.contains(&doc::roster_id(SCHOOL)),
+        "t1 left: purge all"
+    );
+
+    // m2's tablet was offline: its next catch-up purges.
+    let (_, frames) = connect(&mut hub, &m2_tablet, tablet_cursor);
+    let (entries, purge, _) = catalog(&frames);
+    assert!(!entries.contains(&id));
+    assert!(!purge.contains(&id), "the tablet never held it");
+    // ...but it held the roster, which it still may read: it comes as an entry.
+    assert!(entries.contains(&doc::roster_id(SCHOOL)));
+}
+
+#[test]
+fn an_offline_device_is_told_to_purge_at_catch_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let t1 = enroll(&mut hub, "t1", 1);
+    let m2 = enroll(&mut hub, "m2", 2);
+    let (ct, _) = connect(&mut hub, &t1, 0);
+    let (id, d) = signal(&t1, "p2", 0, "niet-pluis");
+    push(&mut hub, ct, &[(id, &d)]);
+    let (c2, frames) = connect(&mut hub, &m2, 0);
+    let (entries, _, cursor) = catalog(&frames);
+    assert!(entries.contains(&id));
+    hub.disconnect(c2);
+    hub.import_roster(NOW, SCHOOL, ROSTER_MOVED).unwrap();
+    let (_, frames) = connect(&mut hub, &m2, cursor);
+    let (entries, purge, _) = catalog(&frames);
+    assert_eq!(purge, vec![id]);
+    assert!(!entries.contains(&id));
+    // Erasure reaches devices the same way.
+    let m1 = enroll(&mut hub, "m1", 3);
+    let (c1, frames) = connect(&mut hub, &m1, 0);
+    let (entries, _, cursor) = catalog(&frames);
+    assert!(entries.contains(&id));
+    hub.disconnect(c1);
+    let (n, _) = hub.erase_pupil(NOW, SCHOOL, "p2").unwrap();
+    assert_eq!(n, 1);
+    let (c1, frames) = connect(&mut hub, &m1, cursor);
+    assert_eq!(catalog(&frames).1, vec![id]);
+    let out = to(&push(&mut hub, c1, &[(id, &d)]), c1);
+    assert_eq!(refused(&out), vec![(id, RefusalReason::Erased)]);
+}
+
+#[test]
+fn fetch_sends_only_the_changes_after_the_heads_the_device_has() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let t1 = enroll(&mut hub, "t1", 1);
+    let m2 = enroll(&mut hub, "m2", 2);
+    let (ct, _) = connect(&mut hub, &t1, 0);
+    let (id, d) = signal(&t1, "p2", 1, "welbevinden");
+    push(&mut hub, ct, &[(id, &d)]);
+    let mut d2 = d.clone();
+    doc::update(id, &mut d2, &t1.actor, NOW, |s: &mut Signal| {
+        s.follow_ups.push(FollowUp {
+            id: "f".into(),
+            author: "t1".into(),
+            at: NOW,
+            kind: "follow_up".into(),
+            text: "nog een".into(),
+        });
+        Ok(())
+    })
+    .unwrap();
+    push(&mut hub, ct, &[(id, &d2)]);
+    let (c2, _) = connect(&mut hub, &m2, 0);
+    let fetch = |have: Vec<String>| Frame::Fetch {
+        docs: vec![FetchRequest {
+            document_id: id,
+            have,
+        }],
+    };
+    let whole = delivered(&to(&hub.receive(NOW, c2, fetch(vec![])), c2));
+    let loaded = Automerge::load(&whole[0].data).unwrap();
+    assert_eq!(loaded.get_heads(), d2.get_heads());
+    let part = delivered(&to(
+        &hub.receive(NOW, c2, fetch(heads_to_hex(&d.get_heads()))),
+        c2,
+    ));
+    assert_eq!(part[0].data, d2.save_after(&d.get_heads()));
+    let none = delivered(&to(
+        &hub.receive(NOW, c2, fetch(heads_to_hex(&d2.get_heads()))),
+        c2,
+    ));
+    assert!(none.is_empty(), "up to date: nothing to send");
+}
+
+#[test]
+fn catch_up_comes_in_frames_of_at_most_2000_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let m1 = enroll(&mut hub, "m1", 1);
+    let tablet = enroll(&mut hub, "m1", 2);
+    let (c, _) = connect(&mut hub, &m1, 0);
+    let docs: Vec<(DocumentId, Automerge)> = (0..4100)
+        .map(|_| signal(&m1, "p1", 0, "niet-pluis"))
+        .collect();
+    for chunk in docs.chunks(1500) {
+        let refs: Vec<(DocumentId, &Automerge)> = chunk.iter().map(|(i, d)| (*i, d)).collect();
+        assert_eq!(acked(&to(&push(&mut hub, c, &refs), c)).len(), chunk.len());
+    }
+    let (c2, frames) = connect(&mut hub, &tablet, 0);
+    assert_eq!(frames.len(), 3);
+    for f in &frames {
+        let Frame::Catalog { entries, .. } = f else {
+            panic!()
+        };
+        assert!(entries.len() <= MAX_DOCS_PER_FRAME);
+    }
+    let (entries, _, _) = catalog(&frames);
+    assert_eq!(entries.len(), 4101);
+    // Fresh pull: whole documents, in frames within the limits.
+    let out = hub.receive(
+        NOW,
+        c2,
+        Frame::Fetch {
+            docs: entries[..2000]
+                .iter()
+                .map(|id| FetchRequest {
+                    document_id: *id,
+                    have: vec![],
+                })
+                .collect(),
+        },
+    );
+    assert_eq!(delivered(&to(&out, c2)).len(), 2000);
+}
+
+#[test]
+fn read_log_goes_into_the_audit_log_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let m1 = enroll(&mut hub, "m1", 1);
+    let (c, _) = connect(&mut hub, &m1, 0);
+    let (id, d) = signal(&m1, "p1", 0, "niet-pluis");
+    push(&mut hub, c, &[(id, &d)]);
+    let entries = |seqs: &[i64]| Frame::ReadLog {
+        entries: seqs
+            .iter()
+            .map(|s| ReadLogEntry {
+                seq: *s,
+                document_id: id,
+                kind: "signal".into(),
+                at: NOW + s,
+            })
+            .collect(),
+    };
+    assert_eq!(
+        to(&hub.receive(NOW, c, entries(&[1, 2])), c),
+        vec![Frame::LogAck { seq: 2 }]
+    );
+    assert_eq!(
+        to(&hub.receive(NOW, c, entries(&[2, 3])), c),
+        vec![Frame::LogAck { seq: 3 }]
+    );
+    let reads: Vec<_> = hub
+        .audit(&AuditFilter::Pupil("p1".into()))
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.action == AuditAction::Read)
+        .collect();
+    assert_eq!(reads.len(), 3);
+    assert!(reads.iter().all(|r| r.user.as_deref() == Some("m1")));
+    let csv = admin::audit_csv(&reads).unwrap();
+    assert!(csv.contains(&id.to_string()) && !csv.contains("stil"));
+}
+
+#[test]
+fn sync_frames_converge_with_the_same_checks_as_push() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let m1 = enroll(&mut hub, "m1", 1);
+    let (c, _) = connect(&mut hub, &m1, 0);
+    let (id, d) = signal(&m1, "p1", 1, "welbevinden");
+    let mut state = automerge::sync::State::new();
+    let mut local = d.clone();
+    for _ in 0..10 {
+        let Some(msg) = local.generate_sync_message(&mut state) else {
+            break;
+        };
+        let out = to(
+            &hub.receive(
+                NOW,
+                c,
+                Frame::Sync {
+                    document_id: id,
+                    data: msg.encode(),
+                },
+            ),
+            c,
+        );
+        assert!(refused(&out).is_empty(), "{out:?}");
+        for f in out {
+            if let Frame::Sync { data, .. } = f {
+                let m = automerge::sync::Message::decode(&data).unwrap();
+                local.receive_sync_message(&mut state, m).unwrap();
+            }
+        }
+    }
+    let stored = Automerge::load(&hub.storage().load_doc(id).unwrap().unwrap()).unwrap();
+    assert_eq!(stored.get_heads(), d.get_heads());
+
+    // A forged change over sync is refused like a push.
+    let mut other = m1.clone();
+    other.actor = actor(77);
+    let (fid, fd) = signal(&other, "p1", 1, "welbevinden");
+    let mut st = automerge::sync::State::new();
+    let mut refusals = vec![];
+    for _ in 0..4 {
+        let Some(msg) = fd.generate_sync_message(&mut st) else {
+            break;
+        };
+        let out = to(
+            &hub.receive(
+                NOW,
+                c,
+                Frame::Sync {
+                    document_id: fid,
+                    data: msg.encode(),
+                },
+            ),
+            c,
+        );
+        refusals.extend(refused(&out));
+        for f in out {
+            if let Frame::Sync { data, .. } = f {
+                let m = automerge::sync::Message::decode(&data).unwrap();
+                let mut tmp = fd.clone();
+                tmp.receive_sync_message(&mut st, m).unwrap();
+            }
+        }
+    }
+    assert_eq!(refusals.first(), Some(&(fid, RefusalReason::ForgedActor)));
+    assert!(hub.storage().load_doc(fid).unwrap().is_none());
+}
+
+#[test]
+fn enrollment_codes_are_one_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let code = hub.issue_code(NOW, SCHOOL, "m1").unwrap();
+    let enroll = |hub: &mut omkijken_server::Hub, n: u8| {
+        hub.enroll(
+            NOW,
+            Frame::Enroll {
+                code: code.clone(),
+                actor: actor(n).to_hex_string(),
+                label: "x".into(),
+            },
+        )
+    };
+    assert!(matches!(enroll(&mut hub, 1), Frame::Enrolled { .. }));
+    assert!(matches!(
+        enroll(&mut hub, 2),
+        Frame::Error {
+            code: ErrorCode::BadEnrollmentCode,
+            ..
+        }
+    ));
+    assert!(hub.issue_code(NOW, SCHOOL, "nobody").is_err());
+}
