@@ -1,1 +1,196 @@
+//! End-to-end scenarios for Omkijken: the real sync server on loopback and devices that use
+//! the real client (`omkijken_core::client`). Shared by the scenario tests in `tests/` and
+//! the example in `examples/school_trip.rs`.
+//!
+//! All names and ids here are made up.
 
+use anyhow::{Context, Result};
+use omkijken_core::client::{self, SyncReport};
+use omkijken_core::model::{SignalContext, Source};
+use omkijken_core::store::{NewSignal, StoreOptions};
+use omkijken_core::{DocumentId, Store};
+use omkijken_server::server::{self, ServerHandle, Settings};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The school of the scenarios.
+pub const SCHOOL: &str = "bs-de-linde";
+/// Device store key (a platform keystore would hand one out).
+pub const KEY: &[u8] = b"test-key-0123456789abcdef-test-key";
+
+/// Staff ids.
+pub const MENTOR: &str = "m-jansen";
+/// The teacher who goes on the trip.
+pub const TEACHER: &str = "t-bakker";
+/// The care coordinator (intern begeleider).
+pub const COORDINATOR: &str = "ib-devries";
+
+/// Pupil in care (zorgtraject), mentor [`MENTOR`].
+pub const PUPIL_IN_CARE: &str = "eck-0001";
+/// Pupil not in care, mentor [`MENTOR`].
+pub const PUPIL: &str = "eck-0002";
+/// A pupil of another group and mentor.
+pub const OTHER_PUPIL: &str = "eck-0003";
+
+/// The roster CSV the admin imports (format: `omkijken_server::roster_csv`).
+pub fn roster_csv() -> String {
+    [
+        "type,id,name,group,age_band,in_care,roles,mentors,teaches",
+        "group,g6b,Groep 6b,,,,,,",
+        "group,g7a,Groep 7a,,,,,,",
+        "staff,m-jansen,Juf Jansen,,,,mentor;teacher,,g6b",
+        "staff,t-bakker,Meester Bakker,,,,teacher,,g6b",
+        "staff,m-smit,Meester Smit,,,,mentor;teacher,,g7a",
+        "staff,ib-devries,Mevr. de Vries,,,,care_coordinator;meldcode_duty,,",
+        "pupil,eck-0001,Sam,g6b,po_5_8,true,,m-jansen,",
+        "pupil,eck-0002,Noor,g6b,po_5_8,false,,m-jansen,",
+        "pupil,eck-0003,Daan,g7a,po_5_8,false,,m-smit,",
+    ]
+    .join("\n")
+}
+
+/// A running server and its data directory.
+#[derive(Debug)]
+pub struct TestServer {
+    /// The server.
+    pub handle: ServerHandle,
+    /// Its data directory (kept across restarts).
+    pub data_dir: PathBuf,
+}
+
+impl TestServer {
+    /// Start a server on 127.0.0.1 with a free port (or `addr`, to restart on the same one).
+    pub async fn start(data_dir: &Path, addr: Option<SocketAddr>) -> Result<TestServer> {
+        let mut settings = Settings::for_test(data_dir);
+        if let Some(addr) = addr {
+            settings.listen = addr;
+        }
+        let handle = server::start(settings).await.context("start server")?;
+        Ok(TestServer {
+            handle,
+            data_dir: data_dir.to_path_buf(),
+        })
+    }
+
+    /// Create the school and import [`roster_csv`].
+    pub async fn set_up_school(&self) -> Result<()> {
+        let admin = self.handle.admin();
+        admin.create_school(SCHOOL, "Basisschool De Linde").await?;
+        admin.import_roster(SCHOOL, &roster_csv()).await?;
+        Ok(())
+    }
+
+    /// The base URL devices are given.
+    pub fn url(&self) -> String {
+        self.handle.http_url()
+    }
+
+    /// Shut down and start again on the same address and data directory.
+    pub async fn restart(self) -> Result<TestServer> {
+        let addr = self.handle.addr();
+        let dir = self.data_dir.clone();
+        self.handle.shutdown().await.context("shutdown")?;
+        // The port was just freed; retry briefly in case the OS holds it a moment.
+        let mut last = None;
+        for _ in 0..50 {
+            match TestServer::start(&dir, Some(addr)).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Err(last.unwrap())
+    }
+}
+
+/// A device: an encrypted store in a directory, enrolled for one staff member.
+#[derive(Debug, Clone)]
+pub struct Device {
+    /// A label for printing ("mentor phone").
+    pub label: String,
+    /// Its staff member.
+    pub user: String,
+    /// Its store.
+    pub store: Store,
+    /// Path of its database file.
+    pub path: PathBuf,
+}
+
+impl Device {
+    /// Open a new store in `dir` and enroll it with a code the admin issues for `user`.
+    pub async fn enroll(
+        server: &TestServer,
+        dir: &Path,
+        user: &str,
+        label: &str,
+    ) -> Result<Device> {
+        let path = dir.join(format!("{}.db", label.replace(' ', "-")));
+        let store = Store::open_with(&path, KEY, StoreOptions::default())?;
+        let code = server.handle.admin().issue_code(SCHOOL, user).await?;
+        let identity = client::enroll(&server.url(), &code, label, &store).await?;
+        anyhow::ensure!(identity.user == user && identity.school == SCHOOL);
+        Ok(Device {
+            label: label.into(),
+            user: user.into(),
+            store,
+            path,
+        })
+    }
+
+    /// Sync once (catch up, push, close).
+    pub async fn sync(&self) -> Result<SyncReport> {
+        client::sync_once(&self.store)
+            .await
+            .with_context(|| format!("sync of the {}", self.label))
+    }
+
+    /// Record a shared signal about `pupil` on an excursion.
+    pub fn record_trip_signal(&self, pupil: &str, urgency: u8, facts: &str) -> Result<DocumentId> {
+        Ok(self.store.record_signal(NewSignal {
+            pupil: pupil.into(),
+            observed_at: self.store.now(),
+            context: SignalContext {
+                place: "schoolkamp Ardennen".into(),
+                excursion: Some("kamp-2026".into()),
+            },
+            category: "welbevinden".into(),
+            urgency,
+            facts: facts.into(),
+            interpretation: None,
+            source: Source {
+                kind: "seen".into(),
+                told_by: None,
+            },
+            pupil_quote: None,
+            flag: None,
+            share: true,
+        })?)
+    }
+
+    /// Ids of the documents this device holds, sorted.
+    pub fn held(&self) -> Result<Vec<DocumentId>> {
+        let mut v: Vec<DocumentId> = self.store.documents()?.into_iter().map(|i| i.id).collect();
+        v.sort();
+        Ok(v)
+    }
+
+    /// Documents held per kind, e.g. `roster: 1, signal: 2`.
+    pub fn summary(&self) -> Result<String> {
+        let mut kinds = std::collections::BTreeMap::<String, usize>::new();
+        for i in self.store.documents()? {
+            *kinds.entry(i.header.kind).or_default() += 1;
+        }
+        let outbox = self.store.outbox()?.len();
+        Ok(format!(
+            "{} ({}): {}; outbox {}",
+            self.label,
+            self.user,
+            kinds
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            outbox
+        ))
+    }
+}
