@@ -22,7 +22,7 @@ pub enum Error {
     Corrupt(&'static str),
     /// Core failed (invalid document, automerge).
     #[error(transparent)]
-    Core(#[from] omkijken_core::Error),
+    Core(Box<omkijken_core::Error>),
     /// Automerge failed.
     #[error("automerge: {0}")]
     Automerge(#[from] automerge::AutomergeError),
@@ -41,4 +41,10 @@ pub enum Error {
     /// The hub thread is gone (server shutting down).
     #[error("server is shutting down")]
     Stopped,
+}
+
+impl From<omkijken_core::Error> for Error {
+    fn from(e: omkijken_core::Error) -> Self {
+        Error::Core(Box::new(e))
+    }
 }

@@ -1069,9 +1069,10 @@ impl Hub {
                         let readable = !row.erased
                             && access(&roster, &user, &row.header, &row.fields) >= Access::Read;
                         if readable && (!has || row.content_seq > self.seen_seq) {
-                            if !whole.contains_key(&row.id) {
-                                let b = self.storage.load_doc(row.id)?;
-                                whole.insert(row.id, b);
+                            if let std::collections::hash_map::Entry::Vacant(e) =
+                                whole.entry(row.id)
+                            {
+                                e.insert(self.storage.load_doc(row.id)?);
                             }
                             if let Some(Some(data)) = whole.get(&row.id) {
                                 docs.push(DocChanges {

@@ -186,7 +186,7 @@ fn heads_to_blob(heads: &[ChangeHash]) -> Vec<u8> {
 }
 
 fn heads_from_blob(b: &[u8]) -> rusqlite::Result<Vec<ChangeHash>> {
-    if b.len() % 32 != 0 {
+    if !b.len().is_multiple_of(32) {
         return Err(corrupt("heads"));
     }
     Ok(b.chunks_exact(32)
@@ -683,7 +683,7 @@ impl Storage for SqliteStorage {
             Some(a) => st.query_map(params![a], audit_row)?.collect(),
             None => st.query_map([], audit_row)?.collect(),
         };
-        Ok(rows.map_err(Error::from)?)
+        rows.map_err(Error::from)
     }
 
     fn admin_events_since(&mut self, after: u64) -> Result<Vec<AdminEvent>> {
