@@ -244,8 +244,17 @@ impl Store {
             });
         }
         schema::migrate_to(&mut writer, schema::VERSION)?;
+        // A seeded store (simulation) must not repeat its ids after a reopen: mix in how
+        // often this file was opened.
+        let opens: u64 = meta_get(&writer, "opens")?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+            + 1;
+        meta_set(&writer, "opens", &opens.to_string())?;
         let mut rng = match options.seed {
-            Some(s) => rand::rngs::StdRng::seed_from_u64(s),
+            Some(s) => {
+                rand::rngs::StdRng::seed_from_u64(s ^ opens.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            }
             None => rand::rngs::StdRng::from_os_rng(),
         };
         let actor = match meta_get(&writer, "actor")? {

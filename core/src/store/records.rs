@@ -473,6 +473,9 @@ impl Store {
             return Err(Error::Forbidden("this user may not create this record"));
         }
         self.transact(id, |slot| {
+            if !slot.get_heads().is_empty() {
+                return Err(Error::Invalid("document id already in use".into()));
+            }
             *slot = d;
             Ok(())
         })?;

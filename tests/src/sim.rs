@@ -1,0 +1,987 @@
+//! Deterministic simulation of a sync server and several devices.
+//!
+//! One thread, one seeded RNG, a simulated clock and network. The real sans-io engines run:
+//! the server's [`Hub`] over its real SQLite storage, and each device's [`ClientEngine`] over
+//! its real encrypted [`Store`]. The network delays frames, breaks connections (losing what
+//! is in flight), partitions devices for long stretches, duplicates idempotent frames and
+//! delivers frames of an old connection after a new one has opened. (Within one connection
+//! frames stay in order: the transport is a WebSocket over TCP.) Devices crash (all memory
+//! lost, the store reopened from disk), the server crashes and restarts from its storage,
+//! users make random edits of every record kind concurrently, the roster moves pupils
+//! between mentors and opens or closes care tracks, and devices are revoked.
+//!
+//! Invariants are checked on every frame the server sends (no device receives a document,
+//! catalog entry or change it may not read), after every server restart (every
+//! acknowledged change is still there) and at every quiescent point (the network healed and
+//! all devices caught up): devices that may read a document hold the same heads as the
+//! server, devices hold nothing they may not read, every change a device had acknowledged is
+//! on the server, revoked devices are wiped.
+
+use automerge::{Automerge, ChangeHash, ReadDoc};
+use omkijken_core::access::{Access, access};
+use omkijken_core::model::{FollowUpKind, Roster, SignalContext, Source};
+use omkijken_core::store::{Identity, NewSignal, NewThermometerEntry, StoreOptions};
+use omkijken_core::sync::Frame;
+use omkijken_core::sync::client::{ClientEngine, ClientInput, ClientOutput};
+use omkijken_core::{DocumentId, Store};
+use omkijken_server::hub::{ConnId, Hub, HubConfig};
+use omkijken_server::storage::SqliteStorage;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+const SCHOOL: &str = "sim-school";
+const KEY: &[u8] = b"simulation-device-key-0123456789";
+const T0: i64 = 1_795_338_000_000;
+
+/// What one simulated run did.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Seed.
+    pub seed: u64,
+    /// Frames delivered (both directions).
+    pub frames: u64,
+    /// Bytes delivered.
+    pub bytes: u64,
+    /// User edits made.
+    pub edits: u64,
+    /// Device crashes.
+    pub device_crashes: u64,
+    /// Server crashes.
+    pub server_crashes: u64,
+    /// Connections broken with frames in flight.
+    pub broken_connections: u64,
+    /// Frames duplicated.
+    pub duplicates: u64,
+    /// Roster changes.
+    pub roster_changes: u64,
+    /// Devices revoked.
+    pub revocations: u64,
+    /// Quiescent points checked.
+    pub quiescent_checks: u64,
+    /// Documents on the server at the end.
+    pub documents: u64,
+}
+
+/// A failed invariant, with the seed that replays it.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// Seed.
+    pub seed: u64,
+    /// What broke.
+    pub message: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "simulation seed {} failed: {}\n  replay: OMKIJKEN_SIM_SEED={} cargo test -p omkijken-tests --test simulation",
+            self.seed, self.message, self.seed
+        )
+    }
+}
+
+type SimResult<T> = std::result::Result<T, String>;
+
+/// Settings of a run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Steps of simulated activity.
+    pub steps: usize,
+    /// Steps between quiescent checks.
+    pub quiesce_every: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            steps: 400,
+            quiesce_every: 150,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Packet {
+    at: i64,
+    conn: ConnId,
+    to_server: bool,
+    device: usize,
+    bytes: Vec<u8>,
+}
+
+struct Device {
+    user: String,
+    path: PathBuf,
+    seed: u64,
+    store: Option<Store>,
+    engine: Option<ClientEngine>,
+    token: String,
+    device_id: String,
+    conn: Option<ConnId>,
+    offline_until: i64,
+    revoked: bool,
+    /// Documents the server refused (they stay on the device, unsent, never lost).
+    refused: HashSet<DocumentId>,
+}
+
+struct Sim {
+    rng: StdRng,
+    now: Arc<AtomicI64>,
+    dir: PathBuf,
+    hub: Option<Hub>,
+    devices: Vec<Device>,
+    net: Vec<Packet>,
+    /// Last delivery time per (conn, direction), to keep each connection FIFO.
+    channel_at: HashMap<(ConnId, bool), i64>,
+    conn_owner: HashMap<ConnId, usize>,
+    /// Heads the server acknowledged, per document.
+    acked: HashMap<DocumentId, HashSet<ChangeHash>>,
+    mentors: BTreeMap<String, String>,
+    in_care: BTreeMap<String, bool>,
+    report: Report,
+}
+
+const PUPILS: [&str; 6] = ["p1", "p2", "p3", "p4", "p5", "p6"];
+const USERS: [&str; 8] = ["m1", "t1", "cc", "m2", "t2", "m1", "cc", "sl"];
+
+fn roster_csv(mentors: &BTreeMap<String, String>, in_care: &BTreeMap<String, bool>) -> String {
+    let mut csv = String::from("type,id,name,group,age_band,in_care,roles,mentors,teaches\n");
+    csv.push_str("group,g1,Groep 1,,,,,,\ngroup,g2,Groep 2,,,,,,\n");
+    csv.push_str("staff,m1,Mentor Een,,,,mentor,,g1\n");
+    csv.push_str("staff,m2,Mentor Twee,,,,mentor,,g2\n");
+    csv.push_str("staff,t1,Docent Een,,,,teacher,,g1\n");
+    csv.push_str("staff,t2,Docent Twee,,,,teacher,,\n");
+    csv.push_str("staff,cc,Zorg,,,,care_coordinator;meldcode_duty,,\n");
+    csv.push_str("staff,sl,Leiding,,,,school_leader,,\n");
+    for p in PUPILS {
+        let m = &mentors[p];
+        let g = if m == "m1" { "g1" } else { "g2" };
+        csv.push_str(&format!(
+            "pupil,{p},Leerling {p},{g},po_5_8,{},,{m},\n",
+            in_care[p]
+        ));
+    }
+    csv
+}
+
+impl Sim {
+    fn now(&self) -> i64 {
+        self.now.load(Ordering::SeqCst)
+    }
+
+    fn hub(&mut self) -> &mut Hub {
+        self.hub.as_mut().expect("hub is running")
+    }
+
+    fn open_hub(dir: &Path, seed: u64) -> SimResult<Hub> {
+        let storage = SqliteStorage::open(dir.join("server.db"), None)
+            .map_err(|e| format!("server storage: {e}"))?;
+        let mut s = [0u8; 32];
+        s[..8].copy_from_slice(&seed.to_le_bytes());
+        Hub::new(
+            Box::new(storage),
+            HubConfig {
+                cache_docs: 16,
+                ..HubConfig::default()
+            },
+            s,
+        )
+        .map_err(|e| format!("hub: {e}"))
+    }
+
+    fn open_store(&self, path: &Path, seed: u64) -> SimResult<Store> {
+        let now = self.now.clone();
+        Store::open_with(
+            path,
+            KEY,
+            StoreOptions {
+                clock: Arc::new(move || now.load(Ordering::SeqCst)),
+                seed: Some(seed),
+            },
+        )
+        .map_err(|e| format!("store open: {e}"))
+    }
+
+    fn new(seed: u64, dir: &Path) -> SimResult<Sim> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let now = Arc::new(AtomicI64::new(T0));
+        let mut hub = Self::open_hub(dir, seed)?;
+        hub.create_school(T0, SCHOOL, "Simulatieschool")
+            .map_err(|e| e.to_string())?;
+        let mentors: BTreeMap<String, String> = PUPILS
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.to_string(), if i < 3 { "m1" } else { "m2" }.to_string()))
+            .collect();
+        let in_care: BTreeMap<String, bool> = PUPILS
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.to_string(), i % 3 == 0))
+            .collect();
+        hub.import_roster(T0, SCHOOL, &roster_csv(&mentors, &in_care))
+            .map_err(|e| e.to_string())?;
+        let n = rng.random_range(3..=8);
+        let mut sim = Sim {
+            rng,
+            now,
+            dir: dir.to_path_buf(),
+            hub: Some(hub),
+            devices: vec![],
+            net: vec![],
+            channel_at: HashMap::new(),
+            conn_owner: HashMap::new(),
+            acked: HashMap::new(),
+            mentors,
+            in_care,
+            report: Report {
+                seed,
+                ..Report::default()
+            },
+        };
+        for (i, user) in USERS.iter().take(n).enumerate() {
+            sim.enroll_device(i, user)?;
+        }
+        Ok(sim)
+    }
+
+    fn enroll_device(&mut self, slot: usize, user: &str) -> SimResult<()> {
+        let now = self.now();
+        let path = self
+            .dir
+            .join(format!("device-{slot}-{}.db", self.rng.random::<u32>()));
+        let seed = self.rng.random();
+        let store = self.open_store(&path, seed)?;
+        let code = self
+            .hub()
+            .issue_code(now, SCHOOL, user)
+            .map_err(|e| e.to_string())?;
+        let actor = hex::encode(store.actor().to_bytes());
+        let reply = self.hub().enroll(
+            now,
+            Frame::Enroll {
+                code,
+                actor,
+                label: format!("sim {slot}"),
+            },
+        );
+        let Frame::Enrolled {
+            token,
+            school,
+            user: u,
+            device,
+        } = reply
+        else {
+            return Err(format!("enrollment refused: {reply:?}"));
+        };
+        store
+            .set_identity(&Identity { school, user: u })
+            .map_err(|e| e.to_string())?;
+        let d = Device {
+            user: user.to_string(),
+            path,
+            seed,
+            engine: Some(ClientEngine::new(store.clone())),
+            store: Some(store),
+            token,
+            device_id: device,
+            conn: None,
+            offline_until: 0,
+            revoked: false,
+            refused: HashSet::new(),
+        };
+        if slot < self.devices.len() {
+            self.devices[slot] = d;
+        } else {
+            self.devices.push(d);
+        }
+        Ok(())
+    }
+
+    // ---- network --------------------------------------------------------------------
+
+    fn send(&mut self, conn: ConnId, to_server: bool, device: usize, frame: &Frame) {
+        let latency = self.rng.random_range(1..80);
+        let key = (conn, to_server);
+        let at = (self.now() + latency).max(*self.channel_at.get(&key).unwrap_or(&0));
+        self.channel_at.insert(key, at);
+        self.net.push(Packet {
+            at,
+            conn,
+            to_server,
+            device,
+            bytes: frame.encode(),
+        });
+    }
+
+    fn connect(&mut self, i: usize) -> SimResult<()> {
+        if self.hub.is_none() || self.devices[i].conn.is_some() || self.devices[i].store.is_none() {
+            return Ok(());
+        }
+        let now = self.now();
+        let token = self.devices[i].token.clone();
+        match self.hub().connect(now, &token) {
+            Ok(c) => {
+                self.devices[i].conn = Some(c.conn);
+                self.conn_owner.insert(c.conn, i);
+                self.engine_input(i, ClientInput::Connected)?;
+            }
+            Err(refusal) => {
+                // Revoked: the upgrade happens only to say so.
+                if let Some(frame) = refusal.frame() {
+                    self.engine_input(i, ClientInput::Connected)?;
+                    self.engine_input(i, ClientInput::Received(frame))?;
+                    self.disconnect_device(i)?;
+                } else {
+                    return Err(format!("device {i} could not connect: {refusal:?}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn disconnect_device(&mut self, i: usize) -> SimResult<()> {
+        if let Some(conn) = self.devices[i].conn.take() {
+            if let Some(hub) = self.hub.as_mut() {
+                hub.disconnect(conn);
+            }
+            let before = self.net.len();
+            self.net.retain(|p| p.conn != conn);
+            if self.net.len() != before {
+                self.report.broken_connections += 1;
+            }
+        }
+        if self.devices[i]
+            .engine
+            .as_ref()
+            .is_some_and(|e| e.is_connected() && !e.is_revoked())
+        {
+            self.engine_input(i, ClientInput::Disconnected)?;
+        }
+        Ok(())
+    }
+
+    fn engine_input(&mut self, i: usize, input: ClientInput) -> SimResult<()> {
+        let now = self.now();
+        let Some(engine) = self.devices[i].engine.as_mut() else {
+            return Ok(());
+        };
+        if engine.is_revoked() {
+            return Ok(());
+        }
+        let outputs = match engine.handle(now, input) {
+            Ok(o) => o,
+            Err(omkijken_core::Error::Revoked) => vec![ClientOutput::Revoked],
+            Err(e) => return Err(format!("device {i} engine failed: {e}")),
+        };
+        for o in outputs {
+            match o {
+                ClientOutput::Send(frame) => {
+                    if let Some(conn) = self.devices[i].conn {
+                        self.send(conn, true, i, &frame);
+                    }
+                }
+                ClientOutput::Close => {
+                    if let Some(conn) = self.devices[i].conn.take() {
+                        if let Some(hub) = self.hub.as_mut() {
+                            hub.disconnect(conn);
+                        }
+                        self.net.retain(|p| p.conn != conn);
+                    }
+                }
+                ClientOutput::Revoked => {
+                    self.devices[i].revoked = true;
+                }
+                ClientOutput::Refused { document_id, .. } => {
+                    self.devices[i].refused.insert(document_id);
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn hub_output(&mut self, out: Vec<(ConnId, Frame)>) -> SimResult<()> {
+        for (conn, frame) in out {
+            let Some(&device) = self.conn_owner.get(&conn) else {
+                continue;
+            };
+            if self.devices[device].conn != Some(conn) {
+                continue;
+            }
+            self.check_delivery(device, &frame)?;
+            if let Frame::Ack { docs } = &frame {
+                for a in docs {
+                    let set = self.acked.entry(a.document_id).or_default();
+                    for h in &a.heads {
+                        if let Ok(h) = h.parse() {
+                            set.insert(h);
+                        }
+                    }
+                }
+            }
+            self.send(conn, false, device, &frame);
+        }
+        Ok(())
+    }
+
+    /// Invariant: the server never sends a device a document, catalog entry or change its
+    /// user may not read (decided with the roster and fields at the moment it sends).
+    fn check_delivery(&mut self, device: usize, frame: &Frame) -> SimResult<()> {
+        let user = self.devices[device].user.clone();
+        let ids: Vec<DocumentId> = match frame {
+            Frame::Catalog { entries, .. } => entries.iter().map(|e| e.document_id).collect(),
+            Frame::Docs { docs, .. } => docs.iter().map(|d| d.document_id).collect(),
+            Frame::Sync { document_id, .. } => vec![*document_id],
+            _ => return Ok(()),
+        };
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let roster = self.server_roster()?;
+        let rows = self
+            .hub()
+            .storage()
+            .catalog_get(&ids)
+            .map_err(|e| e.to_string())?;
+        for row in rows {
+            if access(&roster, &user, &row.header, &row.fields) < Access::Read {
+                return Err(format!(
+                    "LEAK: server sent {} {} ({}) to device {device} ({user}) who may not read it",
+                    frame.type_name(),
+                    row.id,
+                    row.header.kind
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn server_roster(&mut self) -> SimResult<Roster> {
+        let storage = self.hub().storage();
+        omkijken_server::admin::load_roster(storage, SCHOOL)
+            .map(|(_, r)| r)
+            .map_err(|e| e.to_string())
+    }
+
+    fn deliver_due(&mut self) -> SimResult<()> {
+        let now = self.now();
+        loop {
+            // Earliest due packet first (ties: insertion order).
+            let Some(idx) = self
+                .net
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.at <= now)
+                .min_by_key(|(i, p)| (p.at, *i))
+                .map(|(i, _)| i)
+            else {
+                break;
+            };
+            let p = self.net.remove(idx);
+            self.report.frames += 1;
+            self.report.bytes += p.bytes.len() as u64;
+            if p.to_server {
+                if self.hub.is_none() {
+                    continue;
+                }
+                let out = self.hub().receive_bytes(now, p.conn, &p.bytes);
+                self.hub_output(out)?;
+            } else {
+                if self.devices[p.device].conn != Some(p.conn) {
+                    continue;
+                }
+                let frame = Frame::decode(&p.bytes)
+                    .map_err(|e| format!("server sent an undecodable frame: {e}"))?;
+                self.engine_input(p.device, ClientInput::Received(frame))?;
+            }
+        }
+        Ok(())
+    }
+
+    // ---- faults -----------------------------------------------------------------------
+
+    fn crash_device(&mut self, i: usize) -> SimResult<()> {
+        if self.devices[i].revoked {
+            return Ok(());
+        }
+        if let Some(conn) = self.devices[i].conn.take() {
+            if let Some(hub) = self.hub.as_mut() {
+                hub.disconnect(conn);
+            }
+            self.net.retain(|p| p.conn != conn);
+        }
+        self.devices[i].engine = None;
+        self.devices[i].store = None;
+        let store = self.open_store(&self.devices[i].path.clone(), self.devices[i].seed)?;
+        self.devices[i].engine = Some(ClientEngine::new(store.clone()));
+        self.devices[i].store = Some(store);
+        self.report.device_crashes += 1;
+        Ok(())
+    }
+
+    fn crash_server(&mut self) -> SimResult<()> {
+        self.hub = None;
+        self.net.clear();
+        for i in 0..self.devices.len() {
+            self.devices[i].conn = None;
+            if self.devices[i]
+                .engine
+                .as_ref()
+                .is_some_and(|e| e.is_connected() && !e.is_revoked())
+            {
+                self.engine_input(i, ClientInput::Disconnected)?;
+            }
+        }
+        self.hub = Some(Self::open_hub(&self.dir, self.rng.random())?);
+        self.report.server_crashes += 1;
+        self.check_acked_durable()
+    }
+
+    /// Invariant: every change the server acknowledged is still there.
+    fn check_acked_durable(&mut self) -> SimResult<()> {
+        let acked: Vec<(DocumentId, HashSet<ChangeHash>)> =
+            self.acked.iter().map(|(k, v)| (*k, v.clone())).collect();
+        for (id, heads) in acked {
+            let Some(bytes) = self
+                .hub()
+                .storage()
+                .load_doc(id)
+                .map_err(|e| e.to_string())?
+            else {
+                // Erased documents are gone on purpose; nothing else may be.
+                let erased = self
+                    .hub()
+                    .storage()
+                    .catalog_get(&[id])
+                    .map_err(|e| e.to_string())?
+                    .iter()
+                    .any(|r| r.erased);
+                if erased {
+                    continue;
+                }
+                return Err(format!(
+                    "acknowledged document {id} is missing on the server"
+                ));
+            };
+            let d = Automerge::load(&bytes)
+                .map_err(|e| format!("stored document {id} does not load: {e}"))?;
+            for h in heads {
+                if d.get_change_by_hash(&h).is_none() {
+                    return Err(format!(
+                        "acknowledged change {h} of {id} is missing on the server"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn change_roster(&mut self) -> SimResult<()> {
+        let p = PUPILS[self.rng.random_range(0..PUPILS.len())].to_string();
+        if self.rng.random_bool(0.5) {
+            let m = self.mentors.get_mut(&p).expect("pupil");
+            *m = if m == "m1" { "m2".into() } else { "m1".into() };
+        } else {
+            let c = self.in_care.get_mut(&p).expect("pupil");
+            *c = !*c;
+        }
+        let csv = roster_csv(&self.mentors, &self.in_care);
+        let now = self.now();
+        let (_, out) = self
+            .hub()
+            .import_roster(now, SCHOOL, &csv)
+            .map_err(|e| format!("roster import: {e}"))?;
+        self.report.roster_changes += 1;
+        self.hub_output(out)
+    }
+
+    fn revoke(&mut self, i: usize) -> SimResult<()> {
+        let now = self.now();
+        let dev = self.devices[i].device_id.clone();
+        let out = self
+            .hub()
+            .revoke_device(now, &dev)
+            .map_err(|e| e.to_string())?;
+        self.report.revocations += 1;
+        self.hub_output(out)
+    }
+
+    // ---- users ------------------------------------------------------------------------
+
+    fn random_edit(&mut self, i: usize) -> SimResult<()> {
+        let Some(store) = self.devices[i].store.clone() else {
+            return Ok(());
+        };
+        if store.is_wiped() {
+            return Ok(());
+        }
+        let user = self.devices[i].user.clone();
+        let pupil = PUPILS[self.rng.random_range(0..PUPILS.len())].to_string();
+        let now = self.now();
+        let choice = self.rng.random_range(0..7);
+        let tag = self.rng.random::<u16>();
+        // Permission errors are expected (a teacher may not start a kindgesprek); only
+        // storage failures end the run.
+        let result: omkijken_core::Result<()> = (|| {
+            match choice {
+                0 | 1 => {
+                    let urgency = self.rng.random_range(0..=3);
+                    let category = [
+                        "welbevinden",
+                        "pesten",
+                        "thuissituatie",
+                        "niet-pluis",
+                        "medewerker",
+                    ][self.rng.random_range(0..5)];
+                    store.record_signal(NewSignal {
+                        pupil: pupil.clone(),
+                        observed_at: now - 60_000,
+                        context: SignalContext {
+                            place: "sim".into(),
+                            excursion: None,
+                        },
+                        category: category.into(),
+                        urgency,
+                        facts: format!("facts {tag}"),
+                        interpretation: None,
+                        source: Source {
+                            kind: "seen".into(),
+                            told_by: None,
+                        },
+                        pupil_quote: None,
+                        flag: None,
+                        share: true,
+                    })?;
+                }
+                2 => {
+                    let score = self.rng.random_range(1..=5);
+                    store.record_thermometer(NewThermometerEntry {
+                        pupil: pupil.clone(),
+                        at: now,
+                        score,
+                        emotions: vec![],
+                        wants_to_talk: self.rng.random_bool(0.2),
+                        note: None,
+                    })?;
+                }
+                3 => {
+                    let id = store.start_conversation(&pupil, "ik-jij-wij", "2026-11-16")?;
+                    store.edit_notes(id, 0, 0, &format!("gesprek {tag}. "))?;
+                    if self.rng.random_bool(0.7) {
+                        store.share_conversation(id)?;
+                    }
+                }
+                4 | 5 => {
+                    // Edit a conversation this user may write, concurrently with others.
+                    let convs = store.list_conversations(&pupil)?;
+                    if let Some(c) = convs.get(
+                        self.rng
+                            .random_range(0..convs.len().max(1))
+                            .min(convs.len().saturating_sub(1)),
+                    ) {
+                        let len = store.conversation(c.id)?.notes.as_str().chars().count();
+                        let pos = self.rng.random_range(0..=len);
+                        store.edit_notes(c.id, pos, 0, &format!("[{user} {tag}]"))?;
+                    }
+                }
+                _ => {
+                    let signals = store.list_signals(&Default::default())?;
+                    if !signals.is_empty() {
+                        let s = &signals[self.rng.random_range(0..signals.len())];
+                        store.append_follow_up(
+                            s.id,
+                            FollowUpKind::FollowUp,
+                            &format!("follow-up {tag}"),
+                        )?;
+                    }
+                }
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => self.report.edits += 1,
+            Err(omkijken_core::Error::Sqlite(e)) => {
+                return Err(format!("device {i} storage failed: {e}"));
+            }
+            Err(_) => {}
+        }
+        if self.devices[i].conn.is_some() {
+            self.engine_input(i, ClientInput::LocalChange)?;
+        }
+        Ok(())
+    }
+
+    // ---- the run ----------------------------------------------------------------------
+
+    fn step(&mut self) -> SimResult<()> {
+        let dt = self.rng.random_range(1..60);
+        self.now.fetch_add(dt, Ordering::SeqCst);
+        let now = self.now();
+        let n = self.devices.len();
+        let i = self.rng.random_range(0..n);
+        let roll = self.rng.random_range(0..1000);
+        match roll {
+            0..=399 => self.random_edit(i)?,
+            400..=549 => {
+                if self.devices[i].conn.is_none() && self.devices[i].offline_until <= now {
+                    self.connect(i)?;
+                }
+            }
+            550..=609 => self.disconnect_device(i)?,
+            610..=629 => {
+                // A long partition: offline for minutes of simulated time.
+                self.disconnect_device(i)?;
+                self.devices[i].offline_until = now + self.rng.random_range(10_000..300_000);
+            }
+            630..=649 => self.crash_device(i)?,
+            650..=657 => self.crash_server()?,
+            658..=672 => self.change_roster()?,
+            673..=675 => {
+                if !self.devices[i].revoked
+                    && self.devices.iter().filter(|d| !d.revoked).count() > 2
+                {
+                    self.revoke(i)?;
+                    self.devices[i].revoked = true;
+                }
+            }
+            676..=720 => {
+                // Duplicate an idempotent frame in flight (a retransmission).
+                let candidates: Vec<usize> = self
+                    .net
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| {
+                        matches!(
+                            Frame::decode(&p.bytes),
+                            Ok(Frame::Push { .. } | Frame::Fetch { .. } | Frame::Docs { .. })
+                        )
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                if !candidates.is_empty() {
+                    let p =
+                        self.net[candidates[self.rng.random_range(0..candidates.len())]].clone();
+                    let key = (p.conn, p.to_server);
+                    let at = (*self.channel_at.get(&key).unwrap_or(&0)).max(now) + 1;
+                    self.channel_at.insert(key, at);
+                    self.net.push(Packet { at, ..p });
+                    self.report.duplicates += 1;
+                }
+            }
+            _ => {}
+        }
+        if self.rng.random_bool(0.1)
+            && let Some(hub) = self.hub.as_mut()
+        {
+            let out = hub.poll(now);
+            self.hub_output(out)?;
+        }
+        self.deliver_due()
+    }
+
+    /// Heal the network, connect every device, and run until nothing moves.
+    fn quiesce(&mut self) -> SimResult<()> {
+        for i in 0..self.devices.len() {
+            self.devices[i].offline_until = 0;
+            self.connect(i)?;
+        }
+        for round in 0..20_000 {
+            self.now.fetch_add(50, Ordering::SeqCst);
+            let now = self.now();
+            let out = self.hub().poll(now);
+            self.hub_output(out)?;
+            self.deliver_due()?;
+            // A device whose connection was closed (for example after a refusal) reconnects.
+            for i in 0..self.devices.len() {
+                if self.devices[i].conn.is_none()
+                    && !self.devices[i]
+                        .engine
+                        .as_ref()
+                        .is_none_or(|e| e.is_revoked())
+                {
+                    self.connect(i)?;
+                }
+            }
+            if self.net.is_empty() {
+                let idle = self.devices.iter().all(|d| {
+                    d.engine
+                        .as_ref()
+                        .is_none_or(|e| e.is_revoked() || e.is_idle())
+                });
+                if idle {
+                    // Tick once so read logs and retries go out, then see if it stays quiet.
+                    for i in 0..self.devices.len() {
+                        if self.devices[i].conn.is_some() {
+                            self.engine_input(i, ClientInput::Tick)?;
+                        }
+                    }
+                    if self.net.is_empty() {
+                        self.report.quiescent_checks += 1;
+                        return self.check_converged();
+                    }
+                }
+            }
+            if round == 19_999 {
+                return Err("the system did not quiesce".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Invariants at a quiescent point.
+    fn check_converged(&mut self) -> SimResult<()> {
+        self.check_acked_durable()?;
+        let roster = self.server_roster()?;
+        let rows = self
+            .hub()
+            .storage()
+            .catalog_school(SCHOOL)
+            .map_err(|e| e.to_string())?;
+        let server: HashMap<DocumentId, _> = rows
+            .iter()
+            .filter(|r| !r.erased)
+            .map(|r| (r.id, r))
+            .collect();
+        for (i, d) in self.devices.iter().enumerate() {
+            let Some(store) = &d.store else { continue };
+            if d.revoked {
+                if !store.is_wiped() {
+                    return Err(format!("revoked device {i} ({}) was not wiped", d.user));
+                }
+                continue;
+            }
+            let held: HashMap<DocumentId, Vec<ChangeHash>> = store
+                .documents()
+                .map_err(|e| format!("device {i}: {e}"))?
+                .into_iter()
+                .map(|info| (info.id, info.heads))
+                .collect();
+            for (id, row) in &server {
+                let may = access(&roster, &d.user, &row.header, &row.fields) >= Access::Read;
+                match (may, held.get(id)) {
+                    (true, None) => {
+                        return Err(format!(
+                            "device {i} ({}) may read {id} ({}) but does not hold it",
+                            d.user, row.header.kind
+                        ));
+                    }
+                    (true, Some(heads)) => {
+                        let mut a = heads.clone();
+                        a.sort();
+                        let mut b = row.heads.clone();
+                        b.sort();
+                        if a != b {
+                            return Err(format!(
+                                "device {i} ({}) holds {id} ({}) with other heads than the server",
+                                d.user, row.header.kind
+                            ));
+                        }
+                    }
+                    (false, Some(_)) => {
+                        return Err(format!(
+                            "device {i} ({}) still holds {id} ({}) it may not read",
+                            d.user, row.header.kind
+                        ));
+                    }
+                    (false, None) => {}
+                }
+            }
+            for (id, heads) in &held {
+                if !server.contains_key(id) {
+                    // A write the server refused (for example: the pupil moved to another
+                    // mentor while this one recorded offline) stays on the device, unsent.
+                    let info = store.info(*id).map_err(|e| e.to_string())?;
+                    if d.refused.contains(id)
+                        && info
+                            .as_ref()
+                            .is_some_and(|i| i.acked_heads.is_none() && &i.heads == heads)
+                    {
+                        continue;
+                    }
+                    let what = info
+                        .map(|i| {
+                            format!(
+                                "{} by {} about {:?}, acked {:?}",
+                                i.header.kind,
+                                i.header.author,
+                                i.header.pupil,
+                                i.acked_heads.map(|a| a.len())
+                            )
+                        })
+                        .unwrap_or_default();
+                    return Err(format!(
+                        "device {i} ({}) holds {id} that the server does not have: {what}",
+                        d.user
+                    ));
+                }
+            }
+            // Every change this device saw acknowledged is on the server.
+            for info in store.documents().map_err(|e| e.to_string())? {
+                let Some(acked) = info.acked_heads else {
+                    continue;
+                };
+                if acked.is_empty() {
+                    continue;
+                }
+                let stored = self
+                    .hub
+                    .as_mut()
+                    .expect("hub")
+                    .storage()
+                    .load_doc(info.id)
+                    .map_err(|e| e.to_string())?;
+                let Some(stored) = stored else {
+                    return Err(format!(
+                        "device {i}: acknowledged document {} is not on the server",
+                        info.id
+                    ));
+                };
+                let sd = Automerge::load(&stored).map_err(|e| e.to_string())?;
+                for h in acked {
+                    if sd.get_change_by_hash(&h).is_none() {
+                        return Err(format!(
+                            "device {i}: change acknowledged for {} is not on the server",
+                            info.id
+                        ));
+                    }
+                }
+            }
+        }
+        self.report.documents = server.len() as u64;
+        Ok(())
+    }
+}
+
+/// Run one seed.
+pub fn run(seed: u64, config: &Config) -> Result<Report, Failure> {
+    let base = if Path::new("/dev/shm").is_dir() {
+        Some(Path::new("/dev/shm"))
+    } else {
+        None
+    };
+    let dir = match base {
+        Some(b) => tempfile::tempdir_in(b),
+        None => tempfile::tempdir(),
+    }
+    .map_err(|e| Failure {
+        seed,
+        message: format!("tempdir: {e}"),
+    })?;
+    let fail = |message: String| Failure { seed, message };
+    let mut sim = Sim::new(seed, dir.path()).map_err(fail)?;
+    for step in 0..config.steps {
+        sim.step().map_err(|m| fail(format!("step {step}: {m}")))?;
+        if step > 0 && step % config.quiesce_every == 0 {
+            sim.quiesce()
+                .map_err(|m| fail(format!("quiescent point at step {step}: {m}")))?;
+        }
+    }
+    sim.quiesce()
+        .map_err(|m| fail(format!("final quiescent point: {m}")))?;
+    Ok(sim.report)
+}
