@@ -1,1 +1,29 @@
+//! uniffi bindings of the Omkijken core for the iOS and Android apps (and Python, used by
+//! the tests). A thin layer: FFI records and enums with their conversions, one error enum,
+//! and objects whose methods call the core in one to three lines. See docs/mobile.md.
+//!
+//! Threading: every call blocks; apps call from background threads. Objects are
+//! `Send + Sync`. Listeners are called on a background thread.
+
+// The uniffi scaffolding is FFI glue and must use `unsafe`; this crate writes none itself.
+#![allow(unsafe_code)]
+// Closures passed to the core return its `Result`, whose error is as large as the core's.
+#![allow(clippy::result_large_err)]
+
 uniffi::setup_scaffolding!();
+
+mod defaults;
+#[cfg(feature = "dev-seed")]
+mod dev;
+mod error;
+mod listener;
+mod records;
+mod roster;
+mod store;
+
+pub use defaults::*;
+pub use error::{OmkijkenError, Result};
+pub use listener::{ListenerHandle, StoreListener};
+pub use records::*;
+pub use roster::*;
+pub use store::OmkijkenStore;
