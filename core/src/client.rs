@@ -279,6 +279,28 @@ struct Wake<'a> {
     until_idle: bool,
 }
 
+/// Sending failed: the server may have closed the connection right after telling why
+/// (`revoked`, `error`). Read what it sent before giving up with `error`.
+async fn drain(ws: &mut Ws, engine: &mut ClientEngine, error: Error) -> Result<End> {
+    let store = engine.store().clone();
+    while let Ok(Ok(Some(frame))) =
+        tokio::time::timeout(Duration::from_secs(2), next_frame(ws)).await
+    {
+        for o in engine.handle(store.now(), ClientInput::Received(frame))? {
+            match o {
+                ClientOutput::Revoked => return Ok(End::Revoked),
+                ClientOutput::ServerError { code, message } => {
+                    return Ok(End::Closed(Some(format!(
+                        "server error {code:?}: {message}"
+                    ))));
+                }
+                _ => {}
+            }
+        }
+    }
+    Err(error)
+}
+
 async fn run_session(
     ws: &mut Ws,
     engine: &mut ClientEngine,
@@ -294,7 +316,11 @@ async fn run_session(
     loop {
         for o in outputs.drain(..) {
             match o {
-                ClientOutput::Send(frame) => send(ws, &frame).await?,
+                ClientOutput::Send(frame) => {
+                    if let Err(e) = send(ws, &frame).await {
+                        return drain(ws, engine, e).await;
+                    }
+                }
                 ClientOutput::Progress { done, total } => {
                     on_event(SyncEvent::Progress { done, total })
                 }
