@@ -35,7 +35,9 @@ use omkijken_core::sync::{
 use omkijken_core::{Access, DocumentId, access};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use std::collections::{BTreeMap, HashMap, HashSet};
+// Ordered maps only: the deterministic simulation replays a seed exactly, so nothing here
+// may depend on hash iteration order.
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// Bytes of document data per outgoing `docs` frame before a new frame is started.
@@ -121,7 +123,7 @@ struct Session {
     /// Caught up (hello answered): receives live pushes.
     live: bool,
     /// Per-document Automerge sync state for `sync` frames.
-    sync: HashMap<DocumentId, sync::State>,
+    sync: BTreeMap<DocumentId, sync::State>,
 }
 
 /// A document change that passed every check, ready to commit.
@@ -161,7 +163,7 @@ pub struct Hub {
     sessions: BTreeMap<ConnId, Session>,
     next_conn: u64,
     cache: DocCache,
-    rosters: HashMap<String, Arc<Roster>>,
+    rosters: BTreeMap<String, Arc<Roster>>,
     /// Every catalog row up to here was delivered to live sessions.
     seen_seq: u64,
     /// Admin events up to here were handled.
@@ -244,7 +246,7 @@ impl Hub {
             config,
             sessions: BTreeMap::new(),
             next_conn: 1,
-            rosters: HashMap::new(),
+            rosters: BTreeMap::new(),
             seen_seq,
             admin_seq,
             actor: ActorId::from(actor.as_slice()),
@@ -304,7 +306,7 @@ impl Hub {
                 actor: ActorId::from(device.actor.as_slice()),
                 device,
                 live: false,
-                sync: HashMap::new(),
+                sync: BTreeMap::new(),
             },
         );
         Ok(Connected { conn, device: id })
@@ -471,7 +473,8 @@ impl Hub {
                     seq: row.seq,
                 });
             } else if held {
-                batch.unhold.push((device.id.clone(), row.id));
+                // "held" means "may hold": a purge can be lost with its connection, so the
+                // row stays and the purge is repeated until access returns.
                 purge.push(row.id);
             }
             pos = row.seq;
@@ -503,7 +506,7 @@ impl Hub {
         let device = self.sessions[&conn].device.clone();
         let roster = self.roster(&device.school)?;
         let ids: Vec<DocumentId> = reqs.iter().map(|r| r.document_id).collect();
-        let rows: HashMap<DocumentId, CatalogRow> = self
+        let rows: BTreeMap<DocumentId, CatalogRow> = self
             .storage
             .catalog_get(&ids)?
             .into_iter()
@@ -511,7 +514,7 @@ impl Hub {
             .collect();
         let mut docs = vec![];
         let mut batch = Batch::default();
-        let mut seen = HashSet::new();
+        let mut seen = BTreeSet::new();
         for req in reqs {
             if !seen.insert(req.document_id) {
                 continue;
@@ -675,9 +678,13 @@ impl Hub {
             }
             Kind::Case | Kind::Excursion | Kind::Roster => {}
         }
-        // Authorship: every change the server does not have is this device's own.
+        // Authorship: every change the server does not have is this device's own: its
+        // actor is the registered device actor, or a session actor that extends it
+        // (registered 16 bytes + session suffix, see core's `Store::writer_actor`).
         for m in &metas {
-            if m.actor.as_ref() != actor && Some(m.hash) != genesis {
+            let own =
+                m.actor.to_bytes().starts_with(actor.to_bytes()) && m.actor.to_bytes().len() <= 32;
+            if !own && Some(m.hash) != genesis {
                 return Verdict::Refuse(RefusalReason::ForgedActor);
             }
         }
@@ -710,7 +717,7 @@ impl Hub {
         let roster = self.roster(&device.school)?;
         // The same document twice in one frame: its chunks are applied together.
         let mut order: Vec<DocumentId> = vec![];
-        let mut data: HashMap<DocumentId, Vec<u8>> = HashMap::new();
+        let mut data: BTreeMap<DocumentId, Vec<u8>> = BTreeMap::new();
         for d in docs {
             match data.get_mut(&d.document_id) {
                 Some(v) => v.extend_from_slice(&d.data),
@@ -720,7 +727,7 @@ impl Hub {
                 }
             }
         }
-        let rows: HashMap<DocumentId, CatalogRow> = self
+        let rows: BTreeMap<DocumentId, CatalogRow> = self
             .storage
             .catalog_get(&order)?
             .into_iter()
@@ -825,11 +832,11 @@ impl Hub {
         // Live push plan: who gets which changes, who must purge.
         let ids: Vec<DocumentId> = accepted.iter().map(|a| a.id).collect();
         let mut plan: Vec<(ConnId, Vec<DocChanges>, Vec<DocumentId>)> = vec![];
-        let mut held_of: HashMap<String, HashSet<DocumentId>> = HashMap::new();
+        let mut held_of: BTreeMap<String, BTreeSet<DocumentId>> = BTreeMap::new();
         for (other, dev, user) in self.live_sessions_of(&device.school, Some(conn)) {
             if !held_of.contains_key(&dev) {
                 let h = self.storage.held_among(&dev, &ids)?;
-                held_of.insert(dev.clone(), h);
+                held_of.insert(dev.clone(), h.into_iter().collect());
             }
             let held = &held_of[&dev];
             let mut docs = vec![];
@@ -847,7 +854,6 @@ impl Hub {
                         data,
                     });
                 } else if has {
-                    batch.unhold.push((dev.clone(), a.id));
                     purge.push(a.id);
                 }
             }
@@ -999,7 +1005,7 @@ impl Hub {
     fn read_log(&mut self, now: i64, conn: ConnId, entries: Vec<ReadLogEntry>) -> Result<Outgoing> {
         let device = self.sessions[&conn].device.clone();
         let ids: Vec<DocumentId> = entries.iter().map(|e| e.document_id).collect();
-        let rows: HashMap<DocumentId, CatalogRow> = self
+        let rows: BTreeMap<DocumentId, CatalogRow> = self
             .storage
             .catalog_get(&ids)?
             .into_iter()
@@ -1059,7 +1065,7 @@ impl Hub {
                 }
                 let roster = self.roster(&school)?;
                 let ids: Vec<DocumentId> = rows.iter().map(|r| r.id).collect();
-                let mut whole: HashMap<DocumentId, Option<Vec<u8>>> = HashMap::new();
+                let mut whole: BTreeMap<DocumentId, Option<Vec<u8>>> = BTreeMap::new();
                 for (conn, dev, user) in sessions {
                     let held = self.storage.held_among(&dev, &ids)?;
                     let mut docs = vec![];
@@ -1068,8 +1074,11 @@ impl Hub {
                         let has = held.contains(&row.id);
                         let readable = !row.erased
                             && access(&roster, &user, &row.header, &row.fields) >= Access::Read;
-                        if readable && (!has || row.content_seq > self.seen_seq) {
-                            if let std::collections::hash_map::Entry::Vacant(e) =
+                        // Changed since last seen (content, or an access bump after a roster
+                        // change): a reader gets the whole document, also one that purged it
+                        // earlier ("held" only means "may hold", see hello).
+                        if readable {
+                            if let std::collections::btree_map::Entry::Vacant(e) =
                                 whole.entry(row.id)
                             {
                                 e.insert(self.storage.load_doc(row.id)?);
@@ -1085,7 +1094,6 @@ impl Hub {
                             }
                         } else if !readable && has {
                             purge.push(row.id);
-                            batch.unhold.push((dev.clone(), row.id));
                         }
                     }
                     if !docs.is_empty() || !purge.is_empty() {

@@ -40,8 +40,6 @@ const T0: i64 = 1_795_338_000_000;
 /// What one simulated run did.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
-    /// Seed.
-    pub seed: u64,
     /// Frames delivered (both directions).
     pub frames: u64,
     /// Bytes delivered.
@@ -238,10 +236,7 @@ impl Sim {
             acked: HashMap::new(),
             mentors,
             in_care,
-            report: Report {
-                seed,
-                ..Report::default()
-            },
+            report: Report::default(),
         };
         for (i, user) in USERS.iter().take(n).enumerate() {
             sim.enroll_device(i, user)?;
@@ -382,6 +377,7 @@ impl Sim {
             match o {
                 ClientOutput::Send(frame) => {
                     if let Some(conn) = self.devices[i].conn {
+                        self.trace("->server", i, &frame);
                         self.send(conn, true, i, &frame);
                     }
                 }
@@ -405,6 +401,42 @@ impl Sim {
         Ok(())
     }
 
+    fn trace(&self, what: &str, device: usize, frame: &Frame) {
+        let Ok(t) = std::env::var("OMKIJKEN_SIM_TRACE") else {
+            return;
+        };
+        let hit = |id: &DocumentId| id.to_string().starts_with(&t);
+        let ids: Vec<DocumentId> = match frame {
+            Frame::Catalog { entries, purge, .. } => entries
+                .iter()
+                .map(|e| e.document_id)
+                .chain(purge.iter().copied())
+                .collect(),
+            Frame::Docs { docs, .. } | Frame::Push { docs } => {
+                docs.iter().map(|d| d.document_id).collect()
+            }
+            Frame::Purge { docs } => docs.clone(),
+            Frame::Ack { docs } => docs.iter().map(|d| d.document_id).collect(),
+            Frame::Refused { docs } => docs.iter().map(|d| d.document_id).collect(),
+            Frame::Fetch { docs } => docs.iter().map(|d| d.document_id).collect(),
+            _ => vec![],
+        };
+        if ids.iter().any(hit) || matches!(frame, Frame::Hello { .. }) {
+            let purge = match frame {
+                Frame::Catalog { purge, .. } | Frame::Purge { docs: purge } => {
+                    purge.iter().any(hit)
+                }
+                _ => false,
+            };
+            eprintln!(
+                "t={} {what} dev{device}({}) {} purge={purge}",
+                self.now() - T0,
+                self.devices[device].user,
+                frame.type_name()
+            );
+        }
+    }
+
     fn hub_output(&mut self, out: Vec<(ConnId, Frame)>) -> SimResult<()> {
         for (conn, frame) in out {
             let Some(&device) = self.conn_owner.get(&conn) else {
@@ -414,6 +446,7 @@ impl Sim {
                 continue;
             }
             self.check_delivery(device, &frame)?;
+            self.trace("server->", device, &frame);
             if let Frame::Ack { docs } = &frame {
                 for a in docs {
                     let set = self.acked.entry(a.document_id).or_default();
@@ -596,6 +629,14 @@ impl Sim {
             .hub()
             .import_roster(now, SCHOOL, &csv)
             .map_err(|e| format!("roster import: {e}"))?;
+        if std::env::var("OMKIJKEN_SIM_TRACE").is_ok() {
+            eprintln!(
+                "t={} roster change: mentors {:?} in care {:?}",
+                now - T0,
+                self.mentors,
+                self.in_care
+            );
+        }
         self.report.roster_changes += 1;
         self.hub_output(out)
     }
@@ -883,9 +924,17 @@ impl Sim {
                         }
                     }
                     (false, Some(_)) => {
+                        let pupil = row.header.pupil.clone().unwrap_or_default();
+                        let p = roster.pupils.get(&pupil);
                         return Err(format!(
-                            "device {i} ({}) still holds {id} ({}) it may not read",
-                            d.user, row.header.kind
+                            "device {i} ({}) still holds {id} ({}) it may not read: author {}, pupil {pupil} (mentors {:?}, in care {:?}), fields {:?}, refused by server {}",
+                            d.user,
+                            row.header.kind,
+                            row.header.author,
+                            p.map(|p| p.mentors.clone()),
+                            p.map(|p| p.in_care),
+                            row.fields,
+                            d.refused.contains(id)
                         ));
                     }
                     (false, None) => {}

@@ -137,6 +137,10 @@ struct Inner {
     listeners: Mutex<Vec<(u64, Listener)>>,
     next_listener: AtomicU64,
     wiped: AtomicBool,
+    /// How often the file was opened (session part of the writer actor).
+    opens: u32,
+    /// Purges in this session (the other part).
+    epoch: std::sync::atomic::AtomicU32,
 }
 
 /// The local store. Cheap to clone; safe to share between threads.
@@ -283,6 +287,8 @@ impl Store {
                 listeners: Mutex::new(Vec::new()),
                 next_listener: AtomicU64::new(1),
                 wiped: AtomicBool::new(false),
+                opens: opens as u32,
+                epoch: std::sync::atomic::AtomicU32::new(0),
             }),
         })
     }
@@ -295,6 +301,20 @@ impl Store {
     /// This device's Automerge actor id (registered with the server at enrollment).
     pub fn actor(&self) -> &ActorId {
         &self.inner.actor
+    }
+
+    /// The actor this store writes with now: the registered device actor followed by a
+    /// session suffix (how often the store was opened, and how often it purged since).
+    /// A device that lost a document (purge) and later writes it again from its
+    /// deterministic genesis must not reuse a sequence number of a change the server still
+    /// has; a fresh suffix makes that impossible. The server accepts any actor that starts
+    /// with the registered one.
+    pub fn writer_actor(&self) -> ActorId {
+        let epoch = self.inner.epoch.load(Ordering::SeqCst);
+        let mut bytes = self.inner.actor.to_bytes().to_vec();
+        bytes.extend_from_slice(&self.inner.opens.to_be_bytes());
+        bytes.extend_from_slice(&epoch.to_be_bytes());
+        ActorId::from(bytes)
     }
 
     /// Now, from the store's clock (unix ms).
@@ -570,6 +590,7 @@ impl Store {
     pub fn purge(&self, id: DocumentId) -> Result<bool> {
         let removed = self.write(|tx| purge_doc(tx, id))?;
         if removed {
+            self.inner.epoch.fetch_add(1, Ordering::SeqCst);
             self.after_change(&[id]);
         }
         Ok(removed)

@@ -117,7 +117,7 @@ impl Store {
     ) -> Result<()> {
         let roster = self.roster()?;
         let me = self.require_identity()?;
-        let actor = self.actor().clone();
+        let actor = self.writer_actor();
         let now = self.now();
         self.transact(id, |d| {
             if d.get_heads().is_empty() {
@@ -437,7 +437,7 @@ impl Store {
             note: e.note,
             recorded_by: me.user,
         };
-        let actor = self.actor().clone();
+        let actor = self.writer_actor();
         let now = self.now();
         self.transact(id, |d| {
             if d.get_heads().is_empty() {
@@ -467,7 +467,7 @@ impl Store {
 
     fn create_document<R: Record>(&self, header: &Header, record: &R) -> Result<DocumentId> {
         let id = self.new_id();
-        let d = doc::create(self.actor().clone(), self.now(), header, record)?;
+        let d = doc::create(self.writer_actor(), self.now(), header, record)?;
         let fields = doc::access_fields(id, header, &d)?;
         if self.access_to(header, &fields)? < Access::Write {
             return Err(Error::Forbidden("this user may not create this record"));
