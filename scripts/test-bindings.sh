@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tests the mobile bindings end to end: builds the cdylib, generates the Kotlin, Swift and
 # Python bindings (scripts/bindings.sh), then runs
-#   1. the Python tests   (mobile-bindings/tests/python/*.py, plain python3),
+#   1. the Python tests   (mobile-bindings/tests/python/test_*.py, plain python3; the sync
+#                          tests start the real omkijken-server on a free loopback port),
 #   2. the Kotlin test    (mobile-bindings/tests/kotlin/*.kt, kotlinc + java + JNA),
 #   3. the Swift check    (the generated C header parses; every symbol it declares is
 #                          exported by the cdylib). Swift itself cannot be compiled here.
@@ -30,8 +31,10 @@ count() {
   total_failed=$((total_failed + $(echo "$line" | awk '{print $4}')))
 }
 
-echo "== build the library (with the test-only dev-seed feature) and generate bindings"
+echo "== build the library (with the test-only dev-seed feature), the server, the bindings"
 cargo build -p omkijken-mobile --features dev-seed
+cargo build -p omkijken-server
+export OMKIJKEN_SERVER="$PWD/target/debug/omkijken-server"
 scripts/bindings.sh "$lib"
 logs=target/bindings-test
 rm -rf "$logs"

@@ -20,6 +20,7 @@ mod listener;
 mod records;
 mod roster;
 mod store;
+mod sync;
 
 pub use defaults::*;
 pub use error::{OmkijkenError, Result};
@@ -27,3 +28,4 @@ pub use listener::{ListenerHandle, StoreListener};
 pub use records::*;
 pub use roster::*;
 pub use store::OmkijkenStore;
+pub use sync::{RefusalReason, RefusedDocument, SyncEvent, SyncObserver, SyncReport, SyncStatus};

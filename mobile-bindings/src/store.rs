@@ -15,6 +15,7 @@ use std::sync::Arc;
 #[derive(Debug, uniffi::Object)]
 pub struct OmkijkenStore {
     pub(crate) inner: Store,
+    pub(crate) sync: crate::sync::SyncState,
 }
 
 impl OmkijkenStore {
@@ -35,7 +36,10 @@ impl OmkijkenStore {
     #[uniffi::constructor]
     pub fn open(path: String, key: Vec<u8>) -> Result<Arc<Self>> {
         let inner = Store::open(path, &key)?;
-        Ok(Arc::new(OmkijkenStore { inner }))
+        Ok(Arc::new(OmkijkenStore {
+            inner,
+            sync: Default::default(),
+        }))
     }
 
     /// Who uses this device, or `null` before enrollment.
@@ -46,6 +50,7 @@ impl OmkijkenStore {
     /// Erase the store: every record, the files, the enrollment. Afterwards every call
     /// fails with `Revoked`; forget the key and offer enrollment again.
     pub fn wipe(&self) -> Result<()> {
+        self.sync.stop();
         Ok(self.inner.wipe()?)
     }
 

@@ -1,0 +1,317 @@
+//! Enrollment and sync: blocking calls for the app, run on a tokio runtime that the
+//! bindings own (one for the process, one worker thread), so the app never sees a Rust
+//! future. Sync events are delivered on a background thread of their own, never on the
+//! runtime: an observer may call back into the store, even `sync_now`.
+
+use crate::error::Result;
+use crate::roster::Identity;
+use crate::store::OmkijkenStore;
+use omkijken_core::client::{self, SyncClient, SyncEvent as CoreEvent, SyncOptions};
+use omkijken_core::sync::client::SETTING_LAST_SYNC;
+use omkijken_core::sync::frames::RefusalReason as CoreRefusal;
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+
+/// The runtime that carries every network call of the library.
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("omkijken-sync")
+            .enable_all()
+            .build()
+            .expect("the sync runtime starts (threads and a timer)")
+    })
+}
+
+/// Why the server refused a document; it stays on the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum RefusalReason {
+    /// This user may not write it.
+    Forbidden,
+    /// A change was made by another device's actor.
+    ForgedActor,
+    /// Not a valid record, or an edit of a shared signal's original text.
+    InvalidRecord,
+    /// Too large.
+    TooLarge,
+    /// Not Automerge bytes.
+    Malformed,
+    /// The server lacks changes it depends on (the next sync sends the whole document).
+    MissingDeps,
+    /// The document was erased.
+    Erased,
+}
+
+impl From<CoreRefusal> for RefusalReason {
+    fn from(r: CoreRefusal) -> Self {
+        match r {
+            CoreRefusal::Forbidden => RefusalReason::Forbidden,
+            CoreRefusal::ForgedActor => RefusalReason::ForgedActor,
+            CoreRefusal::InvalidRecord => RefusalReason::InvalidRecord,
+            CoreRefusal::TooLarge => RefusalReason::TooLarge,
+            CoreRefusal::Malformed => RefusalReason::Malformed,
+            CoreRefusal::MissingDeps => RefusalReason::MissingDeps,
+            CoreRefusal::Erased => RefusalReason::Erased,
+        }
+    }
+}
+
+/// A document the server refused.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RefusedDocument {
+    /// Document id.
+    pub id: String,
+    /// Why.
+    pub reason: RefusalReason,
+}
+
+/// What one `sync_now` did.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SyncReport {
+    /// Documents fetched and merged.
+    pub fetched: u64,
+    /// Documents that arrived as live pushes and were merged.
+    pub received_live: u64,
+    /// Documents sent and confirmed by the server.
+    pub pushed: u64,
+    /// Documents the server refused (they stay on the device).
+    pub refused: Vec<RefusedDocument>,
+    /// Documents removed because this user may no longer read them.
+    pub purged: u64,
+    /// Access-log rows uploaded.
+    pub log_uploaded: u64,
+}
+
+impl From<client::SyncReport> for SyncReport {
+    fn from(r: client::SyncReport) -> Self {
+        SyncReport {
+            fetched: r.fetched,
+            received_live: r.received_live,
+            pushed: r.pushed,
+            refused: r
+                .refused
+                .into_iter()
+                .map(|(id, reason)| RefusedDocument {
+                    id: id.to_string(),
+                    reason: reason.into(),
+                })
+                .collect(),
+            purged: r.purged,
+            log_uploaded: r.log_uploaded,
+        }
+    }
+}
+
+/// Something the background sync reports, for the app's sync indicator.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum SyncEvent {
+    /// Connected to the server.
+    Connected,
+    /// Documents done of those known so far in this session.
+    Progress {
+        /// Done.
+        done: u64,
+        /// Known so far.
+        total: u64,
+    },
+    /// The catch-up is complete.
+    CaughtUp,
+    /// Everything is sent and confirmed; changes by others now arrive live.
+    Idle,
+    /// The server refused a document (it stays on the device).
+    Refused {
+        /// Document id.
+        document_id: String,
+        /// Why.
+        reason: RefusalReason,
+    },
+    /// The connection ended or could not be made; the next attempt follows in
+    /// `retry_in_ms`.
+    Disconnected {
+        /// What went wrong, if anything (never a token or care content).
+        error: Option<String>,
+        /// Milliseconds until the next attempt.
+        retry_in_ms: u64,
+    },
+    /// The school revoked this device: the store is wiped and sync stopped.
+    Revoked,
+    /// Background sync stopped.
+    Stopped,
+}
+
+impl From<CoreEvent> for SyncEvent {
+    fn from(e: CoreEvent) -> Self {
+        match e {
+            CoreEvent::Connected => SyncEvent::Connected,
+            CoreEvent::Progress { done, total } => SyncEvent::Progress { done, total },
+            CoreEvent::CaughtUp { .. } => SyncEvent::CaughtUp,
+            CoreEvent::Idle => SyncEvent::Idle,
+            CoreEvent::Refused {
+                document_id,
+                reason,
+            } => SyncEvent::Refused {
+                document_id: document_id.to_string(),
+                reason: reason.into(),
+            },
+            CoreEvent::Disconnected { error, retry_in } => SyncEvent::Disconnected {
+                error,
+                retry_in_ms: retry_in.as_millis().try_into().unwrap_or(u64::MAX),
+            },
+            CoreEvent::Revoked => SyncEvent::Revoked,
+            CoreEvent::Stopped => SyncEvent::Stopped,
+        }
+    }
+}
+
+/// Implemented by the app to follow the background sync.
+#[uniffi::export(with_foreign)]
+pub trait SyncObserver: Send + Sync {
+    /// Called on a background thread (never the sync's own), one event at a time, in order.
+    fn on_sync_event(&self, event: SyncEvent);
+}
+
+/// The background sync's state, for polling (an observer gets the same as events).
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct SyncStatus {
+    /// Background sync is started.
+    pub running: bool,
+    /// Connected now.
+    pub connected: bool,
+    /// Connected, caught up and with nothing left to send.
+    pub idle: bool,
+    /// Documents done in this session.
+    pub done: u64,
+    /// Documents known in this session.
+    pub total: u64,
+    /// The last connection error, until the next successful connection.
+    pub last_error: Option<String>,
+}
+
+impl SyncStatus {
+    fn apply(&mut self, e: &SyncEvent) {
+        match e {
+            SyncEvent::Connected => {
+                (self.connected, self.idle, self.last_error) = (true, false, None);
+                (self.done, self.total) = (0, 0);
+            }
+            SyncEvent::Progress { done, total } => (self.done, self.total) = (*done, *total),
+            SyncEvent::CaughtUp | SyncEvent::Refused { .. } => {}
+            SyncEvent::Idle => self.idle = true,
+            SyncEvent::Disconnected { error, .. } => {
+                (self.connected, self.idle) = (false, false);
+                self.last_error.clone_from(error);
+            }
+            SyncEvent::Revoked | SyncEvent::Stopped => {
+                (self.running, self.connected, self.idle) = (false, false, false);
+            }
+        }
+    }
+}
+
+/// The background sync of one store.
+#[derive(Debug, Default)]
+pub(crate) struct SyncState {
+    client: Mutex<Option<SyncClient>>,
+    status: Arc<Mutex<SyncStatus>>,
+}
+
+impl SyncState {
+    /// Stop the background sync, if running, and wait until its connection is closed.
+    pub(crate) fn stop(&self) {
+        let client = self.client.lock().ok().and_then(|mut c| c.take());
+        if let Some(client) = client {
+            runtime().block_on(client.stop());
+        }
+        if let Ok(mut s) = self.status.lock() {
+            s.running = false;
+        }
+    }
+}
+
+#[uniffi::export]
+impl OmkijkenStore {
+    /// Enroll this device with the school's server (`https://…`) using the one-time code
+    /// the school's admin issued to the user, and a label for the device list ("iPad
+    /// groep 6"). Blocks until the server answers. Returns who uses the device now.
+    pub fn enroll(
+        &self,
+        server_url: String,
+        code: String,
+        device_label: String,
+    ) -> Result<Identity> {
+        let fut = client::enroll(&server_url, &code, &device_label, &self.inner);
+        Ok(runtime().block_on(fut)?.into())
+    }
+
+    /// Sync now ("pull to refresh"): connect, fetch what changed, send the outbox until the
+    /// server confirmed it, upload the access log, close. Blocks until done.
+    pub fn sync_now(&self) -> Result<SyncReport> {
+        Ok(runtime().block_on(client::sync_once(&self.inner))?.into())
+    }
+
+    /// Keep syncing in the background until `stop_background_sync`: changes go out and come
+    /// in live while there is a network, with reconnects after failures. `observer` (may be
+    /// null) hears every event. Starting it again restarts it.
+    pub fn start_background_sync(&self, observer: Option<Arc<dyn SyncObserver>>) {
+        self.sync.stop();
+        let status = self.sync.status.clone();
+        *status.lock().unwrap_or_else(|p| p.into_inner()) = SyncStatus {
+            running: true,
+            ..Default::default()
+        };
+        let (tx, rx) = mpsc::channel::<SyncEvent>();
+        // Deliver events off the runtime, in order; the thread ends with the client.
+        let _ = std::thread::Builder::new()
+            .name("omkijken-sync-events".into())
+            .spawn(move || {
+                for event in rx {
+                    if let Some(o) = &observer {
+                        o.on_sync_event(event);
+                    }
+                }
+            });
+        let on_event = move |e: CoreEvent| {
+            let e = SyncEvent::from(e);
+            if let Ok(mut s) = status.lock() {
+                s.apply(&e);
+            }
+            let _ = tx.send(e);
+        };
+        let store = self.inner.clone();
+        let _guard = runtime().enter();
+        let client = SyncClient::start(store, SyncOptions::default(), on_event);
+        *self.sync.client.lock().unwrap_or_else(|p| p.into_inner()) = Some(client);
+    }
+
+    /// Stop the background sync and wait until its connection is closed.
+    pub fn stop_background_sync(&self) {
+        self.sync.stop();
+    }
+
+    /// The background sync's state and progress.
+    pub fn sync_status(&self) -> SyncStatus {
+        let mut status = self
+            .sync
+            .status
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        let finished = self
+            .sync
+            .client
+            .lock()
+            .map(|c| c.as_ref().is_some_and(SyncClient::is_finished));
+        if finished.unwrap_or(false) {
+            status.running = false;
+        }
+        status
+    }
+
+    /// When this device last completed a sync (caught up, outbox confirmed), unix ms; `null`
+    /// if never.
+    pub fn last_sync_time(&self) -> Result<Option<i64>> {
+        let value = self.inner.setting(SETTING_LAST_SYNC)?;
+        Ok(value.and_then(|v| v.parse().ok()))
+    }
+}
