@@ -768,7 +768,34 @@ impl Hub {
                 }),
             }
         }
-        self.commit_accepted(now, conn, &device, &roster, accepted, same, refused)
+        // A write refused as forbidden to someone who may not even read the document (the
+        // pupil moved to another mentor while this device recorded offline): the device
+        // must not keep it either. It has been told of the refusal; now it purges.
+        let mut purge = vec![];
+        for r in &refused {
+            if r.reason != RefusalReason::Forbidden {
+                continue;
+            }
+            let readable = match rows.get(&r.document_id) {
+                Some(row) => {
+                    !row.erased
+                        && access(&roster, &device.user, &row.header, &row.fields) >= Access::Read
+                }
+                None => {
+                    let mut d = Automerge::new();
+                    d.load_incremental(&data[&r.document_id]).is_ok()
+                        && doc::parse(r.document_id, &d).is_ok_and(|p| {
+                            access(&roster, &device.user, &p.header, &p.fields) >= Access::Read
+                        })
+                }
+            };
+            if !readable {
+                purge.push(r.document_id);
+            }
+        }
+        let mut out = self.commit_accepted(now, conn, &device, &roster, accepted, same, refused)?;
+        out.extend(purge_frames(purge).into_iter().map(|f| (conn, f)));
+        Ok(out)
     }
 
     /// Commit accepted changes in one transaction (with the live-push bookkeeping), then
