@@ -97,8 +97,8 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            steps: 400,
-            quiesce_every: 150,
+            steps: 300,
+            quiesce_every: 100,
         }
     }
 }
@@ -141,6 +141,8 @@ struct Sim {
     acked: HashMap<DocumentId, HashSet<ChangeHash>>,
     mentors: BTreeMap<String, String>,
     in_care: BTreeMap<String, bool>,
+    /// The server's roster as last imported (the check of every delivery reads it).
+    roster_cache: Option<Roster>,
     report: Report,
 }
 
@@ -236,6 +238,7 @@ impl Sim {
             acked: HashMap::new(),
             mentors,
             in_care,
+            roster_cache: None,
             report: Report::default(),
         };
         for (i, user) in USERS.iter().take(n).enumerate() {
@@ -495,6 +498,15 @@ impl Sim {
     }
 
     fn server_roster(&mut self) -> SimResult<Roster> {
+        if let Some(r) = &self.roster_cache {
+            return Ok(r.clone());
+        }
+        let r = self.load_server_roster()?;
+        self.roster_cache = Some(r.clone());
+        Ok(r)
+    }
+
+    fn load_server_roster(&mut self) -> SimResult<Roster> {
         let storage = self.hub().storage();
         omkijken_server::admin::load_roster(storage, SCHOOL)
             .map(|(_, r)| r)
@@ -638,6 +650,7 @@ impl Sim {
             );
         }
         self.report.roster_changes += 1;
+        self.roster_cache = None;
         self.hub_output(out)
     }
 

@@ -10,7 +10,7 @@ mod sim;
 use sim::{Config, Report};
 use std::time::Instant;
 
-const DEFAULT_SEEDS: u64 = 40;
+const DEFAULT_SEEDS: u64 = 200;
 
 /// Seeds that once found a bug; they stay as regressions. Each line: seed, what it found.
 const REGRESSION_SEEDS: &[(u64, &str)] = &[];
