@@ -133,8 +133,10 @@ struct Accepted {
     header: Header,
     fields: AccessFields,
     heads: Vec<ChangeHash>,
-    /// The new changes (`save_after` of the heads before).
-    delta: Vec<u8>,
+    /// Heads before the change.
+    old_heads: Vec<ChangeHash>,
+    /// The new changes (`save_after` of the heads before), once computed.
+    delta: Option<Vec<u8>>,
     /// The whole document, once computed.
     full: Option<Vec<u8>>,
     /// Chunks stored before (for compaction).
@@ -146,6 +148,17 @@ struct Accepted {
 impl Accepted {
     fn full(&mut self) -> Vec<u8> {
         self.full.get_or_insert_with(|| self.doc.save()).clone()
+    }
+
+    /// The new changes; for a new document that is the whole document.
+    fn delta(&mut self) -> Vec<u8> {
+        if !self.existed {
+            return self.full();
+        }
+        let (doc, old) = (&self.doc, &self.old_heads);
+        self.delta
+            .get_or_insert_with(|| doc.save_after(old))
+            .clone()
     }
 }
 
@@ -223,6 +236,11 @@ fn docs_frames(docs: Vec<DocChanges>, cursor: u64) -> Vec<Frame> {
     }
     frames.push(Frame::Docs { docs: cur, cursor });
     frames
+}
+
+/// The record of a document whose header was already checked (hydrating it once).
+fn body<R: omkijken_core::model::Record>(d: &Automerge) -> std::result::Result<R, ()> {
+    autosurgeon::hydrate_prop(d, automerge::ROOT, doc::RECORD_KEY).map_err(|_| ())
 }
 
 fn purge_frames(ids: Vec<DocumentId>) -> Vec<Frame> {
@@ -636,12 +654,12 @@ impl Hub {
         let mut fields = AccessFields::default();
         let mut genesis: Option<ChangeHash> = None;
         match kind {
-            Kind::Conversation => match doc::record::<Conversation>(id, &new) {
+            Kind::Conversation => match body::<Conversation>(&new) {
                 Ok(c) => fields.visibility = Some(c.visibility),
                 Err(_) => return Verdict::Refuse(RefusalReason::InvalidRecord),
             },
             Kind::Signal => {
-                let Ok(s) = doc::record::<Signal>(id, &new) else {
+                let Ok(s) = body::<Signal>(&new) else {
                     return Verdict::Refuse(RefusalReason::InvalidRecord);
                 };
                 if row.is_some() {
@@ -659,7 +677,7 @@ impl Hub {
                 fields.category = Some(s.category);
             }
             Kind::Thermometer => {
-                let Ok(t) = doc::record::<ThermometerMonth>(id, &new) else {
+                let Ok(t) = body::<ThermometerMonth>(&new) else {
                     return Verdict::Refuse(RefusalReason::InvalidRecord);
                 };
                 let Some(pupil) = header.pupil.as_deref() else {
@@ -691,7 +709,6 @@ impl Hub {
         if access(roster, user, &header, &fields) < Access::Write {
             return Verdict::Refuse(RefusalReason::Forbidden);
         }
-        let delta = new.save_after(&old_heads);
         let chunks = row.map_or(0, |r| r.chunks);
         let changes = metas.len();
         drop(metas);
@@ -701,7 +718,8 @@ impl Hub {
             doc: new,
             header,
             fields,
-            delta,
+            old_heads,
+            delta: None,
             full: None,
             chunks,
             existed: row.is_some(),
@@ -757,7 +775,14 @@ impl Hub {
                 }
             };
             match verdict {
-                Verdict::Accept(a) => accepted.push(*a),
+                Verdict::Accept(mut a) => {
+                    if !a.existed {
+                        // The pushed bytes load into exactly this document: store and
+                        // forward them as they are instead of saving it again.
+                        a.full = Some(bytes.clone());
+                    }
+                    accepted.push(*a)
+                }
                 Verdict::Same(heads) => same.push(Acked {
                     document_id: id,
                     heads: heads_to_hex(&heads),
@@ -831,7 +856,7 @@ impl Hub {
             let (data, mode) = if snapshot {
                 (a.full(), WriteMode::Snapshot)
             } else {
-                (a.delta.clone(), WriteMode::Append)
+                (a.delta(), WriteMode::Append)
             };
             batch.docs.push(DocWrite {
                 id: a.id,
@@ -872,7 +897,7 @@ impl Hub {
                 let readable = access(roster, &user, &a.header, &a.fields) >= Access::Read;
                 let has = held.contains(&a.id) || (dev == device.id);
                 if readable {
-                    let data = if has { a.delta.clone() } else { a.full() };
+                    let data = if has { a.delta() } else { a.full() };
                     if !has {
                         batch.hold.push((dev.clone(), a.id));
                     }
@@ -897,7 +922,11 @@ impl Hub {
                 document_id: a.id,
                 heads: heads_to_hex(&a.heads),
             });
-            self.cache.put(a.id, a.doc);
+            // New documents are not cached: most are not touched again soon, and
+            // evicting them would cost more than loading the few that are.
+            if a.existed {
+                self.cache.put(a.id, a.doc);
+            }
         }
         out.push((conn, Frame::Ack { docs: acks }));
         if !refused.is_empty() {
