@@ -6,9 +6,9 @@
 #   LIBRARY: a built cdylib to read the interface from (library mode); default: builds
 #   target/debug/libomkijken.so (.dylib on macOS) with `cargo build -p omkijken-mobile`.
 #
-# The generator is the `uniffi-bindgen` binary of omkijken-mobile (feature `bindgen`), built
-# in its own target dir (target/bindgen) so its extra dependencies never change the
-# feature set, and so the build, of the workspace the tests use.
+# The generator is mobile-bindings/uniffi-bindgen (a tiny crate of its own workspace, with
+# uniffi pinned to the version the library uses), built in its own target dir
+# (target/bindgen): it never compiles the core nor changes the workspace the tests use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,8 +24,8 @@ if [ -z "$lib" ]; then
 fi
 [ -f "$lib" ] || { echo "no library at $lib" >&2; exit 1; }
 
-CARGO_TARGET_DIR=target/bindgen cargo build --quiet -p omkijken-mobile \
-  --features bindgen --bin uniffi-bindgen
+CARGO_TARGET_DIR=target/bindgen cargo build --quiet \
+  --manifest-path mobile-bindings/uniffi-bindgen/Cargo.toml
 bindgen=target/bindgen/debug/uniffi-bindgen
 
 out=target/bindings

@@ -31,9 +31,8 @@ count() {
   total_failed=$((total_failed + $(echo "$line" | awk '{print $4}')))
 }
 
-echo "== build the library (with the test-only dev-seed feature), the server, the bindings"
-cargo build -p omkijken-mobile --features dev-seed
-cargo build -p omkijken-server
+echo "== build the library and the server, generate the bindings"
+cargo build -p omkijken-mobile -p omkijken-server
 export OMKIJKEN_SERVER="$PWD/target/debug/omkijken-server"
 scripts/bindings.sh "$lib"
 logs=target/bindings-test

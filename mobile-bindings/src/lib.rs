@@ -13,8 +13,6 @@
 uniffi::setup_scaffolding!();
 
 mod defaults;
-#[cfg(feature = "dev-seed")]
-mod dev;
 mod error;
 mod listener;
 mod records;

@@ -53,19 +53,6 @@ impl From<core::Role> for StaffRole {
     }
 }
 
-impl From<StaffRole> for core::Role {
-    fn from(r: StaffRole) -> Self {
-        match r {
-            StaffRole::Mentor => core::Role::Mentor,
-            StaffRole::Teacher => core::Role::Teacher,
-            StaffRole::CareCoordinator => core::Role::CareCoordinator,
-            StaffRole::AntiBullyingCoordinator => core::Role::AntiBullyingCoordinator,
-            StaffRole::SchoolLeader => core::Role::SchoolLeader,
-            StaffRole::Admin => core::Role::Admin,
-        }
-    }
-}
-
 /// A pupil, by pseudonymous id.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct Pupil {

@@ -1,4 +1,4 @@
-//! The uniffi bindings generator, pinned to this crate's uniffi version. Used in library
+//! The uniffi bindings generator (see Cargo.toml beside this file). Used in library
 //! mode by scripts/bindings.sh: `uniffi-bindgen generate --library libomkijken.so ...`.
 
 fn main() {

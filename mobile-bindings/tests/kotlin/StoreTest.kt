@@ -1,12 +1,18 @@
 // The mobile API from Kotlin on the JVM, through the generated bindings and JNA, as the
-// Android app uses it: open an encrypted store, record a signal, list it, an error thrown as
-// an exception, a listener called on a background thread.
+// Android app uses it: a device enrolled with the real server (omkijken-server on a free
+// loopback port, from OMKIJKEN_SERVER), then offline: record a signal, list it, an error
+// thrown as an exception, a listener called on a background thread.
 //
 // Built and run by scripts/test-bindings.sh (kotlinc + java, no Gradle). Plain main() with
 // a small runner; prints "kotlin: N passed, M failed".
 
 import nl.omkijken.core.*
+import java.io.File
+import java.net.HttpURLConnection
+import java.net.ServerSocket
+import java.net.URI
 import java.nio.file.Files
+import java.nio.file.Path
 import java.security.SecureRandom
 import java.util.concurrent.CountDownLatch
 import java.util.concurrent.TimeUnit
@@ -33,27 +39,65 @@ private fun check(cond: Boolean, what: String) {
 
 private fun key(): ByteArray = ByteArray(32).also { SecureRandom().nextBytes(it) }
 
-private fun roster() = Roster(
-    school = "school-1",
-    pupils = listOf(
-        Pupil(
-            id = "p1", displayName = "Pupil One", group = "g1", ageBand = AgeBand.PO5_TO8,
-            active = true, inCare = false, mentors = listOf("m1"),
-        ),
-    ),
-    groups = listOf(SchoolGroup(id = "g1", name = "groep 6b", teachers = listOf())),
-    staff = listOf(
-        StaffMember(
-            id = "m1", displayName = "Mentor", roles = listOf(StaffRole.MENTOR),
-            meldcodeDuty = false, active = true,
-        ),
-    ),
-)
+private const val SCHOOL = "school-kt"
+private const val ROSTER_CSV = """type,id,name,group,age_band,in_care,roles,mentors,teaches
+group,g1,groep 6b,,,,,,
+staff,m1,Mentor,,,,mentor,,
+pupil,p1,Pupil One,g1,po_5_8,false,,m1,
+"""
 
-private fun openSeeded(path: String, key: ByteArray): OmkijkenStore {
-    val store = OmkijkenStore.open(path, key)
-    store.devSeedRoster(Identity(school = "school-1", user = "m1"), roster())
-    return store
+/** The real server with one school, on a free loopback port. */
+private class Server(private val dir: Path) {
+    private val bin = System.getenv("OMKIJKEN_SERVER") ?: "target/debug/omkijken-server"
+    private val data = dir.resolve("server-data").toString()
+    private val port = ServerSocket(0).use { it.localPort }
+    val url = "http://127.0.0.1:$port"
+    private val process: Process
+
+    init {
+        admin("create-school", "--id", SCHOOL, "--name", "Test School")
+        val csv = dir.resolve("roster.csv").toFile().apply { writeText(ROSTER_CSV) }
+        admin("import-roster", "--school", SCHOOL, csv.path)
+        process = ProcessBuilder(bin, "serve", "--data", data, "--listen", "127.0.0.1:$port")
+            .redirectErrorStream(true)
+            .redirectOutput(dir.resolve("server.log").toFile())
+            .start()
+        val deadline = System.currentTimeMillis() + 30_000
+        while (!healthy()) {
+            check(System.currentTimeMillis() < deadline, "the server answers /healthz")
+            Thread.sleep(50)
+        }
+    }
+
+    fun admin(vararg args: String): String {
+        val p = ProcessBuilder(listOf(bin, "admin", "--data", data) + args).start()
+        val out = p.inputStream.bufferedReader().readText()
+        check(p.waitFor() == 0, "admin ${args.first()} succeeds")
+        return out.trim()
+    }
+
+    private fun healthy(): Boolean = try {
+        val c = URI("$url/healthz").toURL().openConnection() as HttpURLConnection
+        c.connectTimeout = 1000
+        c.responseCode == 200
+    } catch (e: java.io.IOException) {
+        false
+    }
+
+    /** A store enrolled as [user] with a one-time code, synced once (it holds the roster). */
+    fun device(path: String, key: ByteArray, user: String = "m1"): OmkijkenStore {
+        val store = OmkijkenStore.open(path, key)
+        val code = admin("enroll", "--school", SCHOOL, "--user", user).lines().last().trim()
+        val identity = store.enroll(url, code, "kotlin-test")
+        check(identity == Identity(school = SCHOOL, user = user), "enrolled as $user")
+        store.syncNow()
+        return store
+    }
+
+    fun stop() {
+        process.destroy()
+        process.waitFor(10, TimeUnit.SECONDS)
+    }
 }
 
 private fun newSignal(facts: String, urgency: Int = 1) = NewSignal(
@@ -71,9 +115,13 @@ fun main() {
     val dir = Files.createTempDirectory("omkijken-kt")
     val path = dir.resolve("store.db").toString()
     val key = key()
+    val server = Server(dir)
+    var enrolled: OmkijkenStore? = null
+    fun openStore(): OmkijkenStore = enrolled?.let { OmkijkenStore.open(path, key) }
+        ?: server.device(path, key).also { enrolled = it }
 
     test("open, record a signal and list it") {
-        openSeeded(path, key).use { store ->
+        openStore().use { store ->
             val id = store.recordSignal(newSignal("A bag was taken away.", urgency = 2))
             val list = store.listSignals(SignalFilter(pupil = "p1"))
             check(list.map { it.id } == listOf(id), "list holds the signal: $list")
@@ -97,7 +145,7 @@ fun main() {
         } catch (e: OmkijkenException.Storage) {
             check(e.reason.isNotEmpty(), "a reason is given")
         }
-        openSeeded(path, key).use { store ->
+        openStore().use { store ->
             try {
                 store.recordSignal(newSignal("x", urgency = 9))
                 throw AssertionError("urgency 9 accepted")
@@ -114,7 +162,7 @@ fun main() {
     }
 
     test("a listener is called on a background thread, and not after cancel()") {
-        openSeeded(path, key).use { store ->
+        openStore().use { store ->
             val latch = CountDownLatch(1)
             val seen = mutableListOf<List<String>>()
             var onMain = true
@@ -139,6 +187,7 @@ fun main() {
         }
     }
 
+    server.stop()
     dir.toFile().deleteRecursively()
     println("kotlin: $passed passed, $failed failed")
     exitProcess(if (failed == 0) 0 else 1)

@@ -1,26 +1,20 @@
-"""Enrollment and sync through the generated Python bindings and a real server: the
-`omkijken-server` binary on loopback, a school and roster made with its admin CLI, devices
-enrolled with one-time codes, two stores converging through the server.
-
-Needs OMKIJKEN_SERVER (path of the built `omkijken-server`); scripts/test-bindings.sh sets it.
+"""Enrollment and sync through the generated Python bindings and the real server
+(server.py): one-time codes, the first sync bringing the roster, two stores converging
+through the server, background sync with live changes, revocation.
 """
 
 import json
 import os
 import secrets
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
-import time
 import unittest
-import urllib.request
 
 import omkijken as om
+from server import Server, free_port, now_ms, wait_until
 
-SERVER = os.environ.get("OMKIJKEN_SERVER", "target/debug/omkijken-server")
 SCHOOL = "school-sync"
 
 ROSTER_CSV = """type,id,name,group,age_band,in_care,roles,mentors,teaches
@@ -33,72 +27,11 @@ pupil,p2,Noor,g1,po_5_8,false,,m1,
 """
 
 
-def now_ms():
-    return int(time.time() * 1000)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(cond, timeout=10.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-class Server:
-    """The real server on a free loopback port, with a fresh data directory."""
-
-    def __init__(self, root):
-        self.data = os.path.join(root, "server-data")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.admin("create-school", "--id", SCHOOL, "--name", "Test School")
-        csv = os.path.join(root, "roster.csv")
-        with open(csv, "w") as f:
-            f.write(ROSTER_CSV)
-        self.admin("import-roster", "--school", SCHOOL, csv)
-        self.log = open(os.path.join(root, "server.log"), "w")
-        self.proc = subprocess.Popen(
-            [SERVER, "serve", "--data", self.data, "--listen", f"127.0.0.1:{self.port}"],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        wait_until(self.healthy, 30, "the server to answer /healthz")
-
-    def admin(self, *args):
-        out = subprocess.run([SERVER, "admin", "--data", self.data, *args],
-                             check=True, capture_output=True, text=True)
-        return out.stdout.strip()
-
-    def code(self, user):
-        return self.admin("enroll", "--school", SCHOOL, "--user", user).splitlines()[-1].strip()
-
-    def healthy(self):
-        try:
-            with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
-
-
 class SyncTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.root = tempfile.mkdtemp(prefix="omkijken-sync-")
-        cls.server = Server(cls.root)
+        cls.server = Server(cls.root, SCHOOL, ROSTER_CSV)
 
     @classmethod
     def tearDownClass(cls):
@@ -106,8 +39,8 @@ class SyncTest(unittest.TestCase):
         shutil.rmtree(cls.root, ignore_errors=True)
 
     def device(self, user, label):
-        path = os.path.join(self.root, f"{label}-{secrets.token_hex(4)}.db")
-        store = om.OmkijkenStore.open(path, secrets.token_bytes(32))
+        """Enrolled, not synced yet."""
+        store = om.OmkijkenStore.open(os.path.join(self.root, f"{label}.db"), secrets.token_bytes(32))
         identity = store.enroll(self.server.url, self.server.code(user), label)
         self.assertEqual(identity, om.Identity(school=SCHOOL, user=user))
         return store
