@@ -21,6 +21,7 @@ use super::frames::{
     DocChanges, ErrorCode, FetchRequest, Frame, MAX_DOC_BYTES, MAX_LOG_ENTRIES, PROTOCOL_VERSION,
     ReadLogEntry, RefusalReason,
 };
+use crate::access::Access;
 use crate::ids::{self, DocumentId};
 use crate::model::Kind;
 use crate::{Error, Result, Store};
@@ -402,6 +403,15 @@ impl ClientEngine {
                     }
                     self.refused.insert(r.document_id, p.heads);
                     self.stats.refused += 1;
+                    if r.reason == RefusalReason::Forbidden && !self.may_read(r.document_id)? {
+                        // Written while the user still had access (offline), refused because
+                        // access ended: the user cannot open it here any more either, so
+                        // keeping it would only leave care content on a device that may not
+                        // hold it.
+                        if self.store.purge(r.document_id)? {
+                            self.stats.purged += 1;
+                        }
+                    }
                     tracing::warn!(document = %r.document_id, reason = ?r.reason, "document refused by the server");
                     out.push(ClientOutput::Refused {
                         document_id: r.document_id,
@@ -467,6 +477,14 @@ impl ClientEngine {
             }
         }
         Ok(())
+    }
+
+    /// Whether the enrolled user may read `id` by the roster this device holds.
+    fn may_read(&self, id: DocumentId) -> Result<bool> {
+        Ok(match self.store.info(id)? {
+            Some(info) => self.store.access_to(&info.header, &info.fields)? >= Access::Read,
+            None => false,
+        })
     }
 
     /// Whether the local copy of `id` holds every one of `heads`.
@@ -1275,6 +1293,58 @@ mod tests {
             .unwrap();
         let out = engine.handle(T0, ClientInput::LocalChange).unwrap();
         assert_eq!(pushes(&out).len(), 1);
+    }
+
+    #[test]
+    fn forbidden_document_the_user_may_no_longer_read_is_purged() {
+        let dir = tempfile::tempdir().unwrap();
+        let teacher = store_for(dir.path(), "t1");
+        // A thermometer month of a pupil of her group, written offline...
+        let id = teacher
+            .record_thermometer(crate::store::NewThermometerEntry {
+                pupil: "p2".into(),
+                at: T0,
+                score: 3,
+                emotions: vec![],
+                wants_to_talk: false,
+                note: None,
+            })
+            .unwrap();
+        let mut engine = ClientEngine::new(teacher.clone());
+        connect(&mut engine);
+        // ...while the roster moved her off the group: the server refuses it and so would
+        // her own device.
+        let mut r = roster();
+        r.groups
+            .get_mut("6a")
+            .unwrap()
+            .teachers
+            .retain(|t| t != "t1");
+        let rid = doc::roster_id(SCHOOL);
+        let mut d = teacher.load(rid).unwrap().unwrap();
+        let server = automerge::ActorId::from(b"server-actor-000".to_vec());
+        doc::update::<Roster>(rid, &mut d, &server, T0, |x| {
+            *x = r;
+            Ok(())
+        })
+        .unwrap();
+        teacher.merge_bytes(rid, &d.save()).unwrap();
+        let out = engine
+            .handle(
+                T0,
+                ClientInput::Received(Frame::Refused {
+                    docs: vec![Refusal {
+                        document_id: id,
+                        reason: RefusalReason::Forbidden,
+                    }],
+                }),
+            )
+            .unwrap();
+        assert!(out.contains(&ClientOutput::Refused {
+            document_id: id,
+            reason: RefusalReason::Forbidden
+        }));
+        assert!(teacher.info(id).unwrap().is_none());
     }
 
     #[test]
