@@ -77,6 +77,8 @@ struct Server {
 }
 
 impl Server {
+    // The child is waited for in `kill9` or `Drop`.
+    #[allow(clippy::zombie_processes)]
     fn start(data: &Path, port: u16) -> Server {
         let child = Command::new(server_bin())
             .args(["serve", "--data"])
@@ -296,6 +298,7 @@ fn child_writer() {
 }
 
 #[test]
+#[allow(clippy::result_large_err)]
 fn store_killed_mid_write_loses_nothing_committed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("device.db");
