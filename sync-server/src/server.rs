@@ -363,6 +363,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/enroll", get(enroll_ws))
         .route("/v1/sync", get(sync_ws))
         .with_state(state)
+        // A span per request (method and path; never headers, so never the token).
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Plain requests and upgrades answer in time; upgraded sessions are not affected.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
 }
 
 async fn metrics_text(State(st): State<AppState>) -> Response {
