@@ -42,10 +42,10 @@ pub enum Error {
     Sqlite(#[from] rusqlite::Error),
     /// Automerge failed (corrupt bytes, bad change).
     #[error("automerge: {0}")]
-    Automerge(#[from] automerge::AutomergeError),
+    Automerge(Box<automerge::AutomergeError>),
     /// Mapping a record into a document failed.
     #[error("reconcile: {0}")]
-    Reconcile(#[from] autosurgeon::ReconcileError),
+    Reconcile(Box<autosurgeon::ReconcileError>),
     /// Network transport failure (client feature).
     #[error("network: {0}")]
     Network(String),
@@ -69,4 +69,16 @@ pub enum OpenError {
     /// The path could not be used.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl From<automerge::AutomergeError> for Error {
+    fn from(e: automerge::AutomergeError) -> Self {
+        Error::Automerge(Box::new(e))
+    }
+}
+
+impl From<autosurgeon::ReconcileError> for Error {
+    fn from(e: autosurgeon::ReconcileError) -> Self {
+        Error::Reconcile(Box::new(e))
+    }
 }

@@ -11,7 +11,7 @@ use omkijken_core::{DocumentId, Error, Store, doc};
 fn signal(pupil: &str, urgency: u8, facts: &str) -> NewSignal {
     NewSignal {
         pupil: pupil.into(),
-        observed_at: T0 - 3600_000,
+        observed_at: T0 - 3_600_000,
         context: SignalContext {
             place: "schoolreis Ardennen".into(),
             excursion: Some("trip-1".into()),

@@ -4,6 +4,8 @@
 //!
 //! All names and ids here are made up.
 
+pub mod sim;
+
 use anyhow::{Context, Result};
 use omkijken_core::client::{self, SyncReport};
 use omkijken_core::model::{SignalContext, Source};

@@ -515,18 +515,15 @@ impl Sim {
 
     fn deliver_due(&mut self) -> SimResult<()> {
         let now = self.now();
-        loop {
-            // Earliest due packet first (ties: insertion order).
-            let Some(idx) = self
-                .net
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| p.at <= now)
-                .min_by_key(|(i, p)| (p.at, *i))
-                .map(|(i, _)| i)
-            else {
-                break;
-            };
+        // Earliest due packet first (ties: insertion order).
+        while let Some(idx) = self
+            .net
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.at <= now)
+            .min_by_key(|(i, p)| (p.at, *i))
+            .map(|(i, _)| i)
+        {
             let p = self.net.remove(idx);
             self.report.frames += 1;
             self.report.bytes += p.bytes.len() as u64;
@@ -781,10 +778,8 @@ impl Sim {
         let roll = self.rng.random_range(0..1000);
         match roll {
             0..=399 => self.random_edit(i)?,
-            400..=549 => {
-                if self.devices[i].conn.is_none() && self.devices[i].offline_until <= now {
-                    self.connect(i)?;
-                }
+            400..=549 if self.devices[i].conn.is_none() && self.devices[i].offline_until <= now => {
+                self.connect(i)?
             }
             550..=609 => self.disconnect_device(i)?,
             610..=629 => {
@@ -795,13 +790,12 @@ impl Sim {
             630..=649 => self.crash_device(i)?,
             650..=657 => self.crash_server()?,
             658..=672 => self.change_roster()?,
-            673..=675 => {
+            673..=675
                 if !self.devices[i].revoked
-                    && self.devices.iter().filter(|d| !d.revoked).count() > 2
-                {
-                    self.revoke(i)?;
-                    self.devices[i].revoked = true;
-                }
+                    && self.devices.iter().filter(|d| !d.revoked).count() > 2 =>
+            {
+                self.revoke(i)?;
+                self.devices[i].revoked = true;
             }
             676..=720 => {
                 // Duplicate an idempotent frame in flight (a retransmission).

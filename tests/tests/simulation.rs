@@ -4,10 +4,7 @@
 //! - `OMKIJKEN_SIM_SEEDS=<count>` runs that many seeds starting at `OMKIJKEN_SIM_SEED` (or 1);
 //! - by default CI runs the regression seeds plus `DEFAULT_SEEDS` seeds.
 
-#[path = "../src/sim.rs"]
-mod sim;
-
-use sim::{Config, Report};
+use omkijken_tests::sim::{self, Config, Report};
 use std::time::Instant;
 
 const DEFAULT_SEEDS: u64 = 200;
