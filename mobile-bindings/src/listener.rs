@@ -3,6 +3,7 @@
 
 use omkijken_core::Store;
 use omkijken_core::store::Subscription;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
 /// Implemented by the app to hear of changes in the store.
@@ -21,17 +22,24 @@ pub trait StoreListener: Send + Sync {
 #[derive(Debug, uniffi::Object)]
 pub struct ListenerHandle {
     subscription: Mutex<Option<Subscription>>,
+    /// Set by `cancel`: changes still queued for the listener thread are dropped.
+    cancelled: Arc<AtomicBool>,
 }
 
 impl ListenerHandle {
     /// Subscribe `listener` to `store`, with a thread that delivers the calls in order.
     pub(crate) fn new(store: &Store, listener: Arc<dyn StoreListener>) -> Arc<Self> {
         let (tx, rx) = mpsc::channel::<Vec<String>>();
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let stop = cancelled.clone();
         // The thread ends when the subscription (holding the only sender) is dropped.
         let spawned = std::thread::Builder::new()
             .name("omkijken-listener".into())
             .spawn(move || {
                 for ids in rx {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
                     listener.on_change(ids);
                 }
             });
@@ -42,15 +50,17 @@ impl ListenerHandle {
         });
         Arc::new(ListenerHandle {
             subscription: Mutex::new(subscription),
+            cancelled,
         })
     }
 }
 
 #[uniffi::export]
 impl ListenerHandle {
-    /// End the subscription now; no call starts after this returns (one already running
-    /// on the listener thread finishes). Calling it twice is harmless.
+    /// End the subscription now: no new call starts after this returns (a call already
+    /// under way on the listener thread finishes). Calling it twice is harmless.
     pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
         drop(self.subscription.lock().map(|mut s| s.take()));
     }
 
@@ -60,5 +70,12 @@ impl ListenerHandle {
             .lock()
             .map(|s| s.is_some())
             .unwrap_or(false)
+    }
+}
+
+impl Drop for ListenerHandle {
+    /// Dropping the handle (Kotlin `close()` or collection, Swift release) cancels.
+    fn drop(&mut self) {
+        self.cancel();
     }
 }

@@ -147,10 +147,11 @@ fun main() {
         }
         openStore().use { store ->
             try {
-                store.recordSignal(newSignal("x", urgency = 9))
+                store.recordSignal(newSignal("Zwaailicht", urgency = 9))
                 throw AssertionError("urgency 9 accepted")
             } catch (e: OmkijkenException.Invalid) {
-                check(!e.reason.contains("x"), "the reason holds no content")
+                check(e.reason.contains("urgency"), "the reason names the field: ${e.reason}")
+                check(!e.reason.contains("Zwaailicht"), "the reason holds no content")
             }
             try {
                 store.signal("1111111111111111111111")
