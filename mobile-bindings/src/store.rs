@@ -134,6 +134,16 @@ impl OmkijkenStore {
             .add_agreement(id, &text, &owner, due.as_deref())?)
     }
 
+    /// Mark an agreement done (or not done again). `NotFound` if the conversation has no
+    /// agreement with that id.
+    pub fn set_agreement_done(&self, id: String, agreement_id: String, done: bool) -> Result<()> {
+        Ok(self.inner.update_conversation(doc_id(&id)?, |c| {
+            let a = c.agreements.iter_mut().find(|a| a.id == agreement_id);
+            a.map(|a| a.done = done)
+                .ok_or(omkijken_core::Error::NotFound)
+        })?)
+    }
+
     /// Share a private working note: it becomes part of the pupil's dossier. Author only.
     pub fn share_conversation(&self, id: String) -> Result<()> {
         Ok(self.inner.share_conversation(doc_id(&id)?)?)
@@ -238,6 +248,13 @@ impl OmkijkenStore {
     /// Documents with changes no server has confirmed yet ("3 signals not sent yet").
     pub fn outbox(&self) -> Result<Vec<OutboxEntry>> {
         Ok(self.inner.outbox()?.into_iter().map(Into::into).collect())
+    }
+
+    /// Remove the signals recorded on an excursion that the server has confirmed (the trip
+    /// cache is wiped on return). Unsent ones stay. Returns how many were removed.
+    pub fn wipe_excursion_cache(&self, excursion: String) -> Result<u32> {
+        let n = self.inner.wipe_excursion_cache(&excursion)?;
+        Ok(n.try_into().unwrap_or(u32::MAX))
     }
 
     /// How many documents wait in the outbox.

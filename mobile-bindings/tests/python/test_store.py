@@ -135,6 +135,10 @@ class Conversations(StoreTest):
         self.assertEqual([(a.id, a.due, a.done) for a in c.agreements], [(aid, "2026-03-09", False)])
         self.assertEqual((c.status, c.visibility), (om.ConversationStatus.DRAFT, om.Visibility.PRIVATE))
         store.share_conversation(cid)
+        other = store.add_agreement(cid, "Pupil tells the teacher", "pupil", None)
+        store.set_agreement_done(cid, other, True)
+        with self.assertRaises(om.OmkijkenError.NotFound):
+            store.set_agreement_done(cid, "no-such-agreement", True)
         store.finalize_conversation(cid)
         [summary] = store.list_conversations("p1")
         self.assertEqual(summary.id, cid)

@@ -117,6 +117,21 @@ class SyncTest(unittest.TestCase):
         self.assertTrue(a.signal(sid).picked_up)
         self.assertEqual((a.outbox_count(), b.outbox_count()), (0, 0))
 
+    def test_excursion_cache_is_wiped_after_the_trip_once_sent(self):
+        teacher = self.device("t1", "trip-phone")
+        teacher.sync_now()
+        signal = lambda facts: om.NewSignal(
+            pupil="p1", observed_at=now_ms(), place="Ardennen", excursion="trip-1",
+            category="welbevinden", urgency=0, facts=facts, source=om.SignalSource.SEEN(),
+            share=True)
+        sent = teacher.record_signal(signal("Homesick at night."))
+        teacher.sync_now()
+        unsent = teacher.record_signal(signal("Written on the bus home."))
+        self.assertEqual(teacher.wipe_excursion_cache("trip-1"), 1)
+        self.assertEqual([s.id for s in teacher.list_signals(om.SignalFilter(excursion="trip-1"))], [unsent])
+        with self.assertRaises(om.OmkijkenError.NotFound):
+            teacher.signal(sent)
+
     def test_background_sync_delivers_live_changes(self):
         a = self.device("m1", "mentor-one-ipad")
         b = self.device("m2", "mentor-two-phone")
