@@ -465,6 +465,9 @@ impl Hub {
         let device = self.sessions[&conn].device.clone();
         let roster = self.roster(&device.school)?;
         let last = self.storage.last_seq()?;
+        // A cursor from the future (the server's store was restored from a backup): the
+        // device cannot trust what it skipped, so it catches up from the start.
+        let cursor = if cursor > last { 0 } else { cursor };
         let rows = self
             .storage
             .catalog_since(&device.school, cursor, &device.id)?;
@@ -508,7 +511,7 @@ impl Hub {
         frames.push(Frame::Catalog {
             entries,
             purge,
-            cursor: last.max(cursor),
+            cursor: last,
             complete: true,
         });
         self.storage.commit(batch)?;

@@ -116,6 +116,13 @@ fn catch_up_returns_only_documents_the_user_may_read() {
     let (entries, purge, c2) = catalog(&frames);
     assert!(entries.is_empty() && purge.is_empty());
     assert_eq!(c2, cursor);
+
+    // A cursor the server never gave out (its store was restored from a backup): a full
+    // catch-up.
+    let (_, frames) = connect(&mut hub, &m2, cursor + 1_000);
+    let (entries, _, c3) = catalog(&frames);
+    assert_eq!(entries.len(), 3);
+    assert_eq!(c3, cursor);
 }
 
 #[test]
