@@ -5,7 +5,8 @@
 #                          tests start the real omkijken-server on a free loopback port),
 #   2. the Kotlin test    (mobile-bindings/tests/kotlin/*.kt, kotlinc + java + JNA),
 #   3. the Swift check    (the generated C header parses; every symbol it declares is
-#                          exported by the cdylib). Swift itself cannot be compiled here.
+#                          exported by the cdylib and defined in the staticlib that iOS
+#                          links). Swift itself cannot be compiled here.
 # Installs what is missing (CI runs on a fresh machine as root): kotlin-compiler from npm
 # into target/tools/kotlin, JNA from Debian's libjna-java.
 # Prints "bindings: N passed, M failed" last; exits non-zero on any failure.
@@ -90,6 +91,14 @@ slog="$logs/swift.log"
     ok=$((ok + 1)); echo "ok   all $n declared symbols are exported"
   else
     bad=$((bad + 1)); echo "FAIL $n declared; missing from the library:"; echo "$missing"
+  fi
+  # iOS links the staticlib: it must define them too.
+  archived=$(nm --defined-only "${lib%.so}.a" 2>/dev/null | awk '$2 == "T" {print $3}' | sort -u)
+  missing=$(comm -23 <(echo "$declared") <(echo "$archived"))
+  if [ -z "$missing" ]; then
+    ok=$((ok + 1)); echo "ok   the staticlib defines them too"
+  else
+    bad=$((bad + 1)); echo "FAIL missing from the staticlib:"; echo "$missing"
   fi
   [ -f target/bindings/swift/Omkijken.swift ] && ok=$((ok + 1)) && echo "ok   Omkijken.swift generated"
   echo "swift: $ok passed, $bad failed"
