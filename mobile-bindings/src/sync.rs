@@ -3,7 +3,7 @@
 //! future. Sync events are delivered on a background thread of their own, never on the
 //! runtime: an observer may call back into the store, even `sync_now`.
 
-use crate::error::Result;
+use crate::error::{OmkijkenError, Result};
 use crate::roster::Identity;
 use crate::store::OmkijkenStore;
 use omkijken_core::client::{self, SyncClient, SyncEvent as CoreEvent, SyncOptions};
@@ -252,8 +252,10 @@ impl OmkijkenStore {
 
     /// Keep syncing in the background until `stop_background_sync`: changes go out and come
     /// in live while there is a network, with reconnects after failures. `observer` (may be
-    /// null) hears every event. Starting it again restarts it.
-    pub fn start_background_sync(&self, observer: Option<Arc<dyn SyncObserver>>) {
+    /// null) hears every event. Starting it again restarts it. `NotEnrolled` before
+    /// enrollment.
+    pub fn start_background_sync(&self, observer: Option<Arc<dyn SyncObserver>>) -> Result<()> {
+        self.inner.identity()?.ok_or(OmkijkenError::NotEnrolled)?;
         self.sync.stop();
         let status = self.sync.status.clone();
         *status.lock().unwrap_or_else(|p| p.into_inner()) = SyncStatus {
@@ -282,6 +284,7 @@ impl OmkijkenStore {
         let _guard = runtime().enter();
         let client = SyncClient::start(store, SyncOptions::default(), on_event);
         *self.sync.client.lock().unwrap_or_else(|p| p.into_inner()) = Some(client);
+        Ok(())
     }
 
     /// Stop the background sync and wait until its connection is closed.

@@ -130,6 +130,10 @@ fun main() {
             check(signal.facts == "A bag was taken away.", "facts read back")
             check(signal.source == SignalSource.Seen, "source read back")
             check(store.outboxCount() >= 1u, "the signal waits in the outbox")
+            val report = store.syncNow()
+            check(report.pushed >= 1uL && report.refused.isEmpty(), "sent: $report")
+            check(store.outboxCount() == 0u, "the outbox is empty after the sync")
+            check(store.lastSyncTime() != null, "the last sync time is kept")
         }
     }
 

@@ -67,6 +67,9 @@ class SyncTest(unittest.TestCase):
         store = om.OmkijkenStore.open(os.path.join(self.root, "new.db"), secrets.token_bytes(32))
         with self.assertRaises(om.OmkijkenError.NotEnrolled):
             store.sync_now()
+        with self.assertRaises(om.OmkijkenError.NotEnrolled):
+            store.start_background_sync(None)
+        self.assertFalse(store.sync_status().running)
         self.assertIsNone(store.last_sync_time())
 
     def test_first_sync_brings_the_roster(self):
