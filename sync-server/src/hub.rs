@@ -50,6 +50,9 @@ const DELIVER_PAGE: usize = 10_000;
 pub struct HubConfig {
     /// Documents kept loaded in the LRU cache.
     pub cache_docs: usize,
+    /// Bound on the stored size of the cached documents (their in-memory size is a few
+    /// times larger).
+    pub cache_bytes: usize,
     /// Simultaneous connections of one device.
     pub max_conns_per_device: usize,
     /// Change chunks of a document before it is compacted into a snapshot.
@@ -62,6 +65,7 @@ impl Default for HubConfig {
     fn default() -> Self {
         HubConfig {
             cache_docs: 2_000,
+            cache_bytes: 64 * 1024 * 1024,
             max_conns_per_device: 4,
             compact_after_chunks: 32,
             code_ttl_ms: 24 * 3600 * 1000,
@@ -141,6 +145,8 @@ struct Accepted {
     full: Option<Vec<u8>>,
     /// Chunks stored before (for compaction).
     chunks: u32,
+    /// Stored size (before the change; after it once written).
+    size: usize,
     existed: bool,
     changes: usize,
 }
@@ -260,7 +266,7 @@ impl Hub {
         rand::RngCore::fill_bytes(&mut rng, &mut actor);
         Ok(Hub {
             storage,
-            cache: DocCache::new(config.cache_docs),
+            cache: DocCache::new(config.cache_docs, config.cache_bytes),
             config,
             sessions: BTreeMap::new(),
             next_conn: 1,
@@ -443,7 +449,7 @@ impl Hub {
             return Ok(None);
         };
         let d = Automerge::load(&bytes)?;
-        self.cache.put(row.id, d.clone());
+        self.cache.put(row.id, d.clone(), bytes.len());
         Ok(Some(d))
     }
 
@@ -725,6 +731,7 @@ impl Hub {
             delta: None,
             full: None,
             chunks,
+            size: row.map_or(0, |r| r.size as usize),
             existed: row.is_some(),
             changes,
         }))
@@ -861,6 +868,10 @@ impl Hub {
             } else {
                 (a.delta(), WriteMode::Append)
             };
+            a.size = match mode {
+                WriteMode::Snapshot => data.len(),
+                WriteMode::Append => a.size + data.len(),
+            };
             batch.docs.push(DocWrite {
                 id: a.id,
                 header: a.header.clone(),
@@ -928,7 +939,7 @@ impl Hub {
             // New documents are not cached: most are not touched again soon, and
             // evicting them would cost more than loading the few that are.
             if a.existed {
-                self.cache.put(a.id, a.doc);
+                self.cache.put(a.id, a.doc, a.size);
             }
         }
         out.push((conn, Frame::Ack { docs: acks }));

@@ -13,7 +13,10 @@
 //!
 //! Admin commands may run while the server runs on the same directory: the server picks
 //! them up within a second (revoked devices are dropped, roster changes purge and grant).
-//! The store key, if any, comes from `OMKIJKEN_DB_KEY`.
+//! Settings: flags, else the environment (`OMKIJKEN_DATA`, `OMKIJKEN_LISTEN`,
+//! `OMKIJKEN_LOG_JSON`), else the defaults. The store key, if any, comes from
+//! `OMKIJKEN_DB_KEY` only (never a flag: it would show in the process list). The log level
+//! follows `RUST_LOG` (default `info`).
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -36,19 +39,19 @@ enum Command {
     /// Run the server.
     Serve {
         /// Data directory (created if missing).
-        #[arg(long, default_value = "./omkijken-data")]
+        #[arg(long, env = "OMKIJKEN_DATA", default_value = "./omkijken-data")]
         data: PathBuf,
         /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
+        #[arg(long, env = "OMKIJKEN_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
         /// Log JSON lines instead of human-readable text.
-        #[arg(long)]
+        #[arg(long, env = "OMKIJKEN_LOG_JSON")]
         log_json: bool,
     },
     /// Administer a data directory (works while the server runs).
     Admin {
         /// Data directory.
-        #[arg(long, default_value = "./omkijken-data")]
+        #[arg(long, env = "OMKIJKEN_DATA", default_value = "./omkijken-data")]
         data: PathBuf,
         #[command(subcommand)]
         command: AdminCommand,
