@@ -822,3 +822,54 @@ fn enrollment_codes_are_one_time() {
     ));
     assert!(hub.issue_code(NOW, SCHOOL, "nobody").is_err());
 }
+
+#[test]
+fn a_document_with_many_changes_is_compacted_and_loads_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let m1 = enroll(&mut hub, "m1", 1);
+    let (c, _) = connect(&mut hub, &m1, 0);
+    let (id, mut d) = signal(&m1, "p1", 1, "welbevinden");
+    push(&mut hub, c, &[(id, &d)]);
+    let mut max_chunks = 0;
+    for i in 0..40 {
+        let before = d.get_heads();
+        doc::update(id, &mut d, &m1.actor, NOW, |s: &mut Signal| {
+            s.follow_ups.push(FollowUp {
+                id: format!("f{i}"),
+                author: "m1".into(),
+                at: NOW,
+                kind: "follow_up".into(),
+                text: format!("stap {i}"),
+            });
+            Ok(())
+        })
+        .unwrap();
+        let out = hub.receive(
+            NOW,
+            c,
+            Frame::Push {
+                docs: vec![DocChanges {
+                    document_id: id,
+                    data: d.save_after(&before),
+                }],
+            },
+        );
+        assert_eq!(acked(&to(&out, c)).len(), 1);
+        let row = hub.storage().catalog_get(&[id]).unwrap().remove(0);
+        max_chunks = max_chunks.max(row.chunks);
+    }
+    let row = hub.storage().catalog_get(&[id]).unwrap().remove(0);
+    assert!(
+        max_chunks < 32 && row.chunks < 32,
+        "compacted: {max_chunks}"
+    );
+    let stored = Automerge::load(&hub.storage().load_doc(id).unwrap().unwrap()).unwrap();
+    assert_eq!(stored.get_heads(), d.get_heads());
+    let s: Signal = doc::record(id, &stored).unwrap();
+    assert_eq!(s.follow_ups.len(), 40);
+    assert_eq!(
+        row.size as usize,
+        hub.storage().load_doc(id).unwrap().unwrap().len()
+    );
+}
