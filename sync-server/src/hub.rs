@@ -376,11 +376,30 @@ impl Hub {
 
     /// Handle one frame of a session.
     pub fn receive(&mut self, now: i64, conn: ConnId, frame: Frame) -> Outgoing {
+        if !self.sessions.contains_key(&conn) {
+            return vec![];
+        }
+        metrics::counter!("omkijken_frames_handled_total", "type" => frame.type_name())
+            .increment(1);
+        // First take in what another process wrote (a revocation, a roster change), so this
+        // frame is judged by the current roster rather than one up to a poll interval old.
+        let mut out = match self.try_poll() {
+            Ok(out) => out,
+            Err(e) => {
+                tracing::error!(error = %e, "poll failed");
+                return self.fail(conn, ErrorCode::Internal, "server error");
+            }
+        };
+        if self.sessions.contains_key(&conn) {
+            out.extend(self.handle(now, conn, frame));
+        }
+        out
+    }
+
+    fn handle(&mut self, now: i64, conn: ConnId, frame: Frame) -> Outgoing {
         let Some(session) = self.sessions.get(&conn) else {
             return vec![];
         };
-        metrics::counter!("omkijken_frames_handled_total", "type" => frame.type_name())
-            .increment(1);
         let live = session.live;
         let result = match frame {
             Frame::Hello { protocol, cursor } => {
@@ -965,8 +984,10 @@ impl Hub {
                 },
             ));
         } else {
-            // Another process wrote in between: deliver everything since, in order.
-            out.extend(self.deliver_since()?);
+            // Another process wrote in between: take in its admin events (a roster change
+            // must be known before its bumped rows are delivered), then deliver everything
+            // since, in order.
+            out.extend(self.try_poll()?);
         }
         Ok(out)
     }

@@ -873,3 +873,38 @@ fn a_document_with_many_changes_is_compacted_and_loads_the_same() {
         hub.storage().load_doc(id).unwrap().unwrap().len()
     );
 }
+
+#[test]
+fn a_roster_change_by_another_process_applies_to_the_next_frame_without_waiting_for_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut hub = school_hub(&path);
+    let t1 = enroll(&mut hub, "t1", 1);
+    let m2 = enroll(&mut hub, "m2", 2);
+    let (ct, _) = connect(&mut hub, &t1, 0);
+    let (c2, _) = connect(&mut hub, &m2, 0);
+    let (id, d) = signal(&t1, "p2", 1, "welbevinden");
+    push(&mut hub, ct, &[(id, &d)]);
+    // The CLI moves p2 to m1; no poll has run when m2's next frame arrives.
+    let mut cli = SqliteStorage::open(&path, None).unwrap();
+    admin::import_roster(&mut cli, &actor(200), NOW, SCHOOL, ROSTER_MOVED).unwrap();
+    let mut d2 = d.clone();
+    doc::update(id, &mut d2, &m2.actor, NOW, |s: &mut Signal| {
+        s.follow_ups.push(FollowUp {
+            id: "late".into(),
+            author: "m2".into(),
+            at: NOW,
+            kind: "follow_up".into(),
+            text: "nog gezien".into(),
+        });
+        Ok(())
+    })
+    .unwrap();
+    let out = to(&push(&mut hub, c2, &[(id, &d2)]), c2);
+    assert!(purged(&out).contains(&id), "{out:?}");
+    assert_eq!(refused(&out), vec![(id, RefusalReason::Forbidden)]);
+    // ...and a revocation by the CLI ends the session at its next frame.
+    admin::revoke(&mut cli, NOW, &m2.device).unwrap();
+    let out = hub.receive(NOW, c2, Frame::Fetch { docs: vec![] });
+    assert_eq!(to(&out, c2), vec![Frame::Revoked {}]);
+}
