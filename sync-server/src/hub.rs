@@ -869,6 +869,8 @@ impl Hub {
         for r in &refused {
             metrics::counter!("omkijken_refusals_total", "reason" => refusal_name(r.reason))
                 .increment(1);
+            // Pseudonymous ids only; never content.
+            tracing::debug!(document = %r.document_id, reason = refusal_name(r.reason), "refused");
         }
         if accepted.is_empty() {
             if !acks.is_empty() || refused.is_empty() {
@@ -1270,12 +1272,15 @@ impl Hub {
             token_hash: tokens::token_hash(&token),
         };
         match self.storage.enroll(&tokens::code_hash(&code), now, &device) {
-            Ok(EnrollOutcome::Enrolled(d)) => Frame::Enrolled {
-                token,
-                school: d.school,
-                user: d.user,
-                device: d.id,
-            },
+            Ok(EnrollOutcome::Enrolled(d)) => {
+                tracing::info!(device = %d.id, school = %d.school, "device enrolled");
+                Frame::Enrolled {
+                    token,
+                    school: d.school,
+                    user: d.user,
+                    device: d.id,
+                }
+            }
             Ok(EnrollOutcome::BadCode) => error_frame(
                 ErrorCode::BadEnrollmentCode,
                 "unknown, used or expired enrollment code",
