@@ -508,9 +508,9 @@ impl Hub {
             let readable = !row.erased
                 && access(&roster, &device.user, &row.header, &row.fields) >= Access::Read;
             if readable {
-                if !held {
-                    batch.hold.push((device.id.clone(), row.id));
-                }
+                // Held from now on (this also clears an earlier purge mark: the device
+                // sees the entry and fetches what it lacks).
+                batch.hold.push((device.id.clone(), row.id));
                 entries.push(CatalogEntry {
                     document_id: row.id,
                     header: row.header,
@@ -521,6 +521,7 @@ impl Hub {
             } else if held {
                 // "held" means "may hold": a purge can be lost with its connection, so the
                 // row stays and the purge is repeated until access returns.
+                batch.purged.push((device.id.clone(), row.id));
                 purge.push(row.id);
             }
             pos = row.seq;
@@ -847,6 +848,13 @@ impl Hub {
                 purge.push(r.document_id);
             }
         }
+        if !purge.is_empty() {
+            // Remember the purge, so the document is sent whole when access returns.
+            self.storage.commit(Batch {
+                purged: purge.iter().map(|id| (device.id.clone(), *id)).collect(),
+                ..Default::default()
+            })?;
+        }
         let mut out = self.commit_accepted(now, conn, &device, &roster, accepted, same, refused)?;
         out.extend(purge_frames(purge).into_iter().map(|f| (conn, f)));
         Ok(out)
@@ -919,18 +927,24 @@ impl Hub {
         // Live push plan: who gets which changes, who must purge.
         let ids: Vec<DocumentId> = accepted.iter().map(|a| a.id).collect();
         let mut plan: Vec<(ConnId, Vec<DocChanges>, Vec<DocumentId>)> = vec![];
-        let mut held_of: BTreeMap<String, BTreeSet<DocumentId>> = BTreeMap::new();
+        // (may hold, was told to purge) per device.
+        type HeldSets = (BTreeSet<DocumentId>, BTreeSet<DocumentId>);
+        let mut held_of: BTreeMap<String, HeldSets> = BTreeMap::new();
         for (other, dev, user) in self.live_sessions_of(&device.school, Some(conn)) {
             if !held_of.contains_key(&dev) {
                 let h = self.storage.held_among(&dev, &ids)?;
-                held_of.insert(dev.clone(), h.into_iter().collect());
+                let p = self.storage.purged_among(&dev, &ids)?;
+                held_of.insert(
+                    dev.clone(),
+                    (h.into_iter().collect(), p.into_iter().collect()),
+                );
             }
-            let held = &held_of[&dev];
+            let (held, purged) = &held_of[&dev];
             let mut docs = vec![];
             let mut purge = vec![];
             for a in &mut accepted {
                 let readable = access(roster, &user, &a.header, &a.fields) >= Access::Read;
-                let has = held.contains(&a.id) || (dev == device.id);
+                let has = (held.contains(&a.id) && !purged.contains(&a.id)) || dev == device.id;
                 if readable {
                     let data = if has { a.delta() } else { a.full() };
                     if !has {
@@ -940,7 +954,8 @@ impl Hub {
                         document_id: a.id,
                         data,
                     });
-                } else if has {
+                } else if held.contains(&a.id) {
+                    batch.purged.push((dev.clone(), a.id));
                     purge.push(a.id);
                 }
             }
@@ -970,10 +985,12 @@ impl Hub {
         let in_order = committed.prev_seq == self.seen_seq;
         let cursor = if in_order { committed.last_seq } else { 0 };
         for (other, docs, purge) in plan {
+            // Purge first: a docs frame carries a cursor past the purge, so the purge must
+            // not arrive after it (or be lost while it arrives).
+            out.extend(purge_frames(purge).into_iter().map(|f| (other, f)));
             if !docs.is_empty() {
                 out.extend(docs_frames(docs, cursor).into_iter().map(|f| (other, f)));
             }
-            out.extend(purge_frames(purge).into_iter().map(|f| (other, f)));
         }
         if in_order {
             self.seen_seq = committed.last_seq;
@@ -1161,16 +1178,18 @@ impl Hub {
                 let mut whole: BTreeMap<DocumentId, Option<Vec<u8>>> = BTreeMap::new();
                 for (conn, dev, user) in sessions {
                     let held = self.storage.held_among(&dev, &ids)?;
+                    let purged = self.storage.purged_among(&dev, &ids)?;
                     let mut docs = vec![];
                     let mut purge = vec![];
                     for row in &rows {
-                        let has = held.contains(&row.id);
+                        let has = held.contains(&row.id) && !purged.contains(&row.id);
                         let readable = !row.erased
                             && access(&roster, &user, &row.header, &row.fields) >= Access::Read;
-                        // Changed since last seen (content, or an access bump after a roster
-                        // change): a reader gets the whole document, also one that purged it
-                        // earlier ("held" only means "may hold", see hello).
-                        if readable {
+                        // A reader gets the whole document when it changed since last seen,
+                        // or when the device does not hold it (never had it, or purged it:
+                        // "held" only means "may hold", see hello). A row only bumped by a
+                        // roster change that the device still holds needs nothing.
+                        if readable && (!has || row.content_seq > self.seen_seq) {
                             if let std::collections::btree_map::Entry::Vacant(e) =
                                 whole.entry(row.id)
                             {
@@ -1185,7 +1204,8 @@ impl Hub {
                                     batch.hold.push((dev.clone(), row.id));
                                 }
                             }
-                        } else if !readable && has {
+                        } else if !readable && held.contains(&row.id) {
+                            batch.purged.push((dev.clone(), row.id));
                             purge.push(row.id);
                         }
                     }

@@ -908,3 +908,38 @@ fn a_roster_change_by_another_process_applies_to_the_next_frame_without_waiting_
     let out = hub.receive(NOW, c2, Frame::Fetch { docs: vec![] });
     assert_eq!(to(&out, c2), vec![Frame::Revoked {}]);
 }
+
+#[test]
+fn access_that_returns_after_a_purge_sends_the_document_again_and_unchanged_readers_get_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let t1 = enroll(&mut hub, "t1", 1);
+    let m2 = enroll(&mut hub, "m2", 2);
+    let ib = enroll(&mut hub, "ib", 3);
+    let (ct, _) = connect(&mut hub, &t1, 0);
+    let (c_m2, _) = connect(&mut hub, &m2, 0);
+    let (c_ib, _) = connect(&mut hub, &ib, 0);
+    let (id, d) = signal(&t1, "p2", 1, "welbevinden");
+    push(&mut hub, ct, &[(id, &d)]);
+    let ids = |frames: &[Frame]| -> Vec<DocumentId> {
+        delivered(frames).iter().map(|d| d.document_id).collect()
+    };
+
+    // p2 moves to m1: m2 purges; the care team keeps reading it and gets only the roster.
+    let (_, out) = hub.import_roster(NOW, SCHOOL, ROSTER_MOVED).unwrap();
+    assert_eq!(purged(&to(&out, c_m2)), vec![id]);
+    assert_eq!(ids(&to(&out, c_ib)), vec![doc::roster_id(SCHOOL)]);
+
+    // p2 comes back to m2: the document is sent whole again, to m2 only.
+    let (_, out) = hub.import_roster(NOW, SCHOOL, ROSTER).unwrap();
+    let back = delivered(&to(&out, c_m2));
+    let got = back
+        .iter()
+        .find(|x| x.document_id == id)
+        .expect("sent again");
+    assert_eq!(
+        Automerge::load(&got.data).unwrap().get_heads(),
+        d.get_heads()
+    );
+    assert_eq!(ids(&to(&out, c_ib)), vec![doc::roster_id(SCHOOL)]);
+}

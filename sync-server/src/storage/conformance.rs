@@ -180,6 +180,34 @@ fn catalog_since_filters_by_school_and_cursor_and_tells_held(mut s: Box<dyn Stor
     assert_eq!(s.catalog_changes(1, 2).unwrap().len(), 2);
     let held = s.held_among("dev1", &ids).unwrap();
     assert_eq!(held.len(), 1);
+    assert!(s.purged_among("dev1", &ids).unwrap().is_empty());
+    s.commit(Batch {
+        purged: vec![("dev1".into(), ids[2]), ("dev1".into(), ids[3])],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(
+        s.purged_among("dev1", &ids)
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        vec![ids[2]],
+        "only a held document can be marked purged"
+    );
+    assert_eq!(
+        s.held_among("dev1", &ids).unwrap().len(),
+        1,
+        "a purged row stays"
+    );
+    s.commit(Batch {
+        hold: vec![("dev1".into(), ids[2])],
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(
+        s.purged_among("dev1", &ids).unwrap().is_empty(),
+        "holding again clears the mark"
+    );
     s.commit(Batch {
         unhold: vec![("dev1".into(), ids[2])],
         ..Default::default()

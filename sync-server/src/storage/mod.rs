@@ -316,8 +316,11 @@ pub struct Batch {
     pub erase: Vec<DocumentId>,
     /// (device, document): the device now holds the document.
     pub hold: Vec<(String, DocumentId)>,
-    /// (device, document): the device was told to purge the document.
+    /// (device, document): the device no longer holds the document (row removed).
     pub unhold: Vec<(String, DocumentId)>,
+    /// (device, document): the device was told to purge the document. The row stays (the
+    /// purge may be lost) and is marked; a later `hold` clears the mark.
+    pub purged: Vec<(String, DocumentId)>,
     /// Audit rows to append (reads with a device sequence already stored are skipped).
     pub audit: Vec<AuditRecord>,
     /// Admin events to append.
@@ -377,8 +380,10 @@ pub trait Storage: Send {
     /// The stored bytes of a document (snapshot then chunks, loadable with
     /// `Automerge::load`), or None if unknown or erased.
     fn load_doc(&mut self, id: DocumentId) -> Result<Option<Vec<u8>>>;
-    /// Which of `ids` the device holds.
+    /// Which of `ids` the device may hold (held, or told to purge).
     fn held_among(&mut self, device: &str, ids: &[DocumentId]) -> Result<HashSet<DocumentId>>;
+    /// Which of `ids` the device was told to purge (and has not been given back since).
+    fn purged_among(&mut self, device: &str, ids: &[DocumentId]) -> Result<HashSet<DocumentId>>;
 
     /// A school.
     fn school(&mut self, id: &str) -> Result<Option<School>>;

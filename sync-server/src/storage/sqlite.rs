@@ -18,7 +18,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 /// Schema version written by this build (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Migration 1. Never edit once shipped: add a new arm instead.
 const V1: &str = "
@@ -112,6 +112,11 @@ CREATE TABLE admin_events (
 );
 ";
 
+/// Migration 2: whether a device was told to purge a document it held. A purged row stays
+/// ("may hold": the purge frame can be lost), so it is repeated, and the document is sent
+/// whole again when access returns.
+const V2: &str = "ALTER TABLE held ADD COLUMN purged INTEGER NOT NULL DEFAULT 0;";
+
 const CATALOG_COLS: &str = "id, school, kind, pupil, author, created_at, schema, visibility, \
      urgency, category, heads, seq, content_seq, size, chunks, erased";
 
@@ -168,6 +173,7 @@ impl SqliteStorage {
         for v in version + 1..=SCHEMA_VERSION {
             match v {
                 1 => tx.execute_batch(V1)?,
+                2 => tx.execute_batch(V2)?,
                 _ => unreachable!("a migration arm per version"),
             }
         }
@@ -377,7 +383,14 @@ impl Storage for SqliteStorage {
             )?;
         }
         for (device, doc) in &batch.hold {
-            tx.prepare_cached("INSERT OR IGNORE INTO held (device, doc) VALUES (?1, ?2)")?
+            tx.prepare_cached(
+                "INSERT INTO held (device, doc) VALUES (?1, ?2) \
+                 ON CONFLICT (device, doc) DO UPDATE SET purged = 0",
+            )?
+            .execute(params![device, doc.as_bytes().as_slice()])?;
+        }
+        for (device, doc) in &batch.purged {
+            tx.prepare_cached("UPDATE held SET purged = 1 WHERE device = ?1 AND doc = ?2")?
                 .execute(params![device, doc.as_bytes().as_slice()])?;
         }
         for (device, doc) in &batch.unhold {
@@ -522,6 +535,19 @@ impl Storage for SqliteStorage {
         let mut st = self
             .conn
             .prepare_cached("SELECT 1 FROM held WHERE device = ?1 AND doc = ?2")?;
+        let mut out = HashSet::new();
+        for id in ids {
+            if st.exists(params![device, id.as_bytes().as_slice()])? {
+                out.insert(*id);
+            }
+        }
+        Ok(out)
+    }
+
+    fn purged_among(&mut self, device: &str, ids: &[DocumentId]) -> Result<HashSet<DocumentId>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT 1 FROM held WHERE device = ?1 AND doc = ?2 AND purged = 1")?;
         let mut out = HashSet::new();
         for id in ids {
             if st.exists(params![device, id.as_bytes().as_slice()])? {
@@ -727,6 +753,63 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
+    }
+
+    fn schema(conn: &Connection) -> Vec<String> {
+        let mut st = conn
+            .prepare("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
+            .unwrap();
+        st.query_map([], |r| {
+            Ok(format!(
+                "{} {} {}",
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?.unwrap_or_default()
+            ))
+        })
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_version_1_store_upgrades_to_the_same_schema_as_a_fresh_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(V1).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO held (device, doc) VALUES ('d1', x'00112233445566778899aabbccddeeff')",
+                [],
+            )
+            .unwrap();
+        }
+        let mut upgraded = SqliteStorage::open(&path, None).unwrap();
+        let fresh = SqliteStorage::in_memory().unwrap();
+        assert_eq!(schema(&upgraded.conn), schema(&fresh.conn));
+        let id = DocumentId::from_bytes([
+            0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd,
+            0xee, 0xff,
+        ]);
+        assert_eq!(upgraded.held_among("d1", &[id]).unwrap().len(), 1);
+        assert!(upgraded.purged_among("d1", &[id]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_store_of_a_newer_version_is_refused_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+                .unwrap();
+        }
+        assert!(matches!(
+            SqliteStorage::open(&path, None),
+            Err(Error::TooNew { .. })
+        ));
     }
 
     #[test]
