@@ -94,6 +94,11 @@ async fn connect(url: &str, token: Option<&str>) -> Result<Ws> {
 
 /// Read the next frame, answering pings; None when the connection closed.
 async fn next_frame(ws: &mut Ws) -> Result<Option<Frame>> {
+    Ok(next_frame_sized(ws).await?.map(|(f, _)| f))
+}
+
+/// The next frame and its size in bytes.
+async fn next_frame_sized(ws: &mut Ws) -> Result<Option<(Frame, usize)>> {
     loop {
         match ws.next().await {
             None => return Ok(None),
@@ -105,7 +110,9 @@ async fn next_frame(ws: &mut Ws) -> Result<Option<Frame>> {
                     e => Err(network(e)),
                 };
             }
-            Some(Ok(Message::Binary(bytes))) => return Frame::decode(&bytes).map(Some),
+            Some(Ok(Message::Binary(bytes))) => {
+                return Frame::decode(&bytes).map(|f| Some((f, bytes.len())));
+            }
             Some(Ok(Message::Close(_))) => return Ok(None),
             Some(Ok(Message::Ping(_))) => {
                 // tungstenite queued the pong; flush it out.
@@ -118,19 +125,30 @@ async fn next_frame(ws: &mut Ws) -> Result<Option<Frame>> {
 
 /// The next frame; with `deadline`, a server silent for [`ANSWER_TIMEOUT`] is an error.
 async fn read(ws: &mut Ws, deadline: bool) -> Result<Option<Frame>> {
+    Ok(read_sized(ws, deadline).await?.map(|(f, _)| f))
+}
+
+/// [`read`] with the frame's size in bytes.
+async fn read_sized(ws: &mut Ws, deadline: bool) -> Result<Option<(Frame, usize)>> {
     if deadline {
-        tokio::time::timeout(ANSWER_TIMEOUT, next_frame(ws))
+        tokio::time::timeout(ANSWER_TIMEOUT, next_frame_sized(ws))
             .await
             .map_err(|_| Error::Network("timed out waiting for the server".into()))?
     } else {
-        next_frame(ws).await
+        next_frame_sized(ws).await
     }
 }
 
 async fn send(ws: &mut Ws, frame: &Frame) -> Result<()> {
-    ws.send(Message::binary(frame.encode()))
-        .await
-        .map_err(network)
+    send_sized(ws, frame).await.map(|_| ())
+}
+
+/// [`send`], returning the frame's size in bytes.
+async fn send_sized(ws: &mut Ws, frame: &Frame) -> Result<usize> {
+    let bytes = frame.encode();
+    let n = bytes.len();
+    ws.send(Message::binary(bytes)).await.map_err(network)?;
+    Ok(n)
 }
 
 /// Enroll this device with a one-time code from the school's IT admin.
@@ -204,6 +222,14 @@ pub struct SyncReport {
     pub log_uploaded: u64,
     /// The catch-up cursor stored.
     pub cursor: u64,
+    /// Frames sent to the server.
+    pub frames_sent: u64,
+    /// Frames received from the server.
+    pub frames_received: u64,
+    /// Bytes of frames sent (CBOR, without WebSocket framing).
+    pub bytes_sent: u64,
+    /// Bytes of frames received.
+    pub bytes_received: u64,
 }
 
 impl SyncReport {
@@ -316,11 +342,13 @@ async fn run_session(
     loop {
         for o in outputs.drain(..) {
             match o {
-                ClientOutput::Send(frame) => {
-                    if let Err(e) = send(ws, &frame).await {
-                        return drain(ws, engine, e).await;
+                ClientOutput::Send(frame) => match send_sized(ws, &frame).await {
+                    Ok(n) => {
+                        report.frames_sent += 1;
+                        report.bytes_sent += n as u64;
                     }
-                }
+                    Err(e) => return drain(ws, engine, e).await,
+                },
                 ClientOutput::Progress { done, total } => {
                     on_event(SyncEvent::Progress { done, total })
                 }
@@ -361,8 +389,12 @@ async fn run_session(
         }
         let until_idle = wake.until_idle;
         let input = tokio::select! {
-            frame = read(ws, until_idle) => match frame? {
-                Some(f) => ClientInput::Received(f),
+            frame = read_sized(ws, until_idle) => match frame? {
+                Some((f, n)) => {
+                    report.frames_received += 1;
+                    report.bytes_received += n as u64;
+                    ClientInput::Received(f)
+                }
                 None => return Ok(End::Closed(None)),
             },
             _ = async { wake.changed.unwrap().notified().await }, if wake.changed.is_some() => {

@@ -200,8 +200,12 @@ fn open_connection(path: &Path, raw_key: &str) -> std::result::Result<Connection
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    // The key must be the first statement. Quoting: raw_key is x'<hex>' made by us.
-    conn.execute_batch(&format!("PRAGMA key = \"{raw_key}\";"))?;
+    // The key must be set before the database is read. Quoting: raw_key is x'<hex>' made
+    // by us. SQLCipher's own log (a failed HMAC on a wrong key) stays off: we report that
+    // as `WrongKeyOrNotAStore`.
+    conn.execute_batch(&format!(
+        "PRAGMA cipher_log_level = NONE; PRAGMA key = \"{raw_key}\";"
+    ))?;
     // Reading the schema is what tells a wrong key apart.
     match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
         r.get::<_, i64>(0)
@@ -456,6 +460,26 @@ impl Store {
         Ok(self.load(id)?.map(|d| d.save()))
     }
 
+    /// The stored bytes of a document as they are (snapshot followed by change chunks),
+    /// without loading it: loadable with `Automerge::load` or `load_incremental`.
+    pub fn raw_bytes(&self, id: DocumentId) -> Result<Option<Vec<u8>>> {
+        self.read(|tx| {
+            let snapshot: Option<Vec<u8>> = tx
+                .prepare_cached("SELECT snapshot FROM documents WHERE id = ?1")?
+                .query_row([id.to_string()], |r| r.get(0))
+                .optional()?;
+            let Some(mut out) = snapshot else {
+                return Ok(None);
+            };
+            let mut stmt =
+                tx.prepare_cached("SELECT bytes FROM doc_chunks WHERE doc_id = ?1 ORDER BY seq")?;
+            for c in stmt.query_map([id.to_string()], |r| r.get::<_, Vec<u8>>(0))? {
+                out.extend_from_slice(&c?);
+            }
+            Ok(Some(out))
+        })
+    }
+
     /// Header, access fields and heads of a document, without loading it.
     pub fn info(&self, id: DocumentId) -> Result<Option<DocumentInfo>> {
         self.read(|tx| info(tx, id))
@@ -491,7 +515,7 @@ impl Store {
             let result = f(&mut d)?;
             let changed = d.get_heads() != before;
             if changed {
-                save_doc(tx, id, &d, &before, self.now())?;
+                save_doc(tx, id, &d, &before, self.now(), None)?;
             }
             Ok((result, changed))
         })?;
@@ -519,7 +543,7 @@ impl Store {
                 let before = d.get_heads();
                 d.load_incremental(bytes)?;
                 if d.get_heads() != before {
-                    save_doc(tx, *id, &d, &before, self.now())?;
+                    save_doc(tx, *id, &d, &before, self.now(), Some(bytes))?;
                     changed.push(*id);
                 }
             }
@@ -793,12 +817,15 @@ fn load_doc(tx: &Connection, id: DocumentId) -> Result<Option<Automerge>> {
 }
 
 /// Save what changed since `before`, update header, heads and projections.
+/// `raw`: bytes that load to exactly `d` when the document is new here (what a peer sent);
+/// stored as they are instead of encoding the document again.
 fn save_doc(
     tx: &Connection,
     id: DocumentId,
     d: &Automerge,
     before: &[ChangeHash],
     now: i64,
+    raw: Option<&[u8]>,
 ) -> Result<()> {
     let heads = serde_json::to_string(&ids::heads_to_hex(&d.get_heads())).unwrap_or_default();
     let parsed = doc::parse(id, d);
@@ -810,9 +837,8 @@ fn save_doc(
     let fields_json = serde_json::to_string(&fields).unwrap_or_default();
     let key = id.to_string();
     let chunks: Option<i64> = tx
-        .query_row("SELECT chunks FROM documents WHERE id = ?1", [&key], |r| {
-            r.get(0)
-        })
+        .prepare_cached("SELECT chunks FROM documents WHERE id = ?1")?
+        .query_row([&key], |r| r.get(0))
         .optional()?;
     let (kind, school, pupil, author, created_at) = match &header {
         Some(h) => (
@@ -826,11 +852,15 @@ fn save_doc(
     };
     match chunks {
         None => {
-            tx.execute(
+            let snapshot = match raw {
+                Some(r) if before.is_empty() => r.to_vec(),
+                _ => d.save(),
+            };
+            tx.prepare_cached(
                 "INSERT INTO documents (id, kind, school, pupil, author, created_at, fields, snapshot, chunks, heads, updated_at, valid)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11)",
-                params![key, kind, school, pupil, author, created_at, fields_json, d.save(), heads, now, valid],
-            )?;
+            )?
+            .execute(params![key, kind, school, pupil, author, created_at, fields_json, snapshot, heads, now, valid])?;
         }
         Some(n) if n + 1 >= COMPACT_AFTER_CHUNKS => {
             tx.execute("DELETE FROM doc_chunks WHERE doc_id = ?1", [&key])?;
@@ -841,10 +871,8 @@ fn save_doc(
             )?;
         }
         Some(n) => {
-            tx.execute(
-                "INSERT INTO doc_chunks (doc_id, seq, bytes) VALUES (?1, ?2, ?3)",
-                params![key, n + 1, d.save_after(before)],
-            )?;
+            tx.prepare_cached("INSERT INTO doc_chunks (doc_id, seq, bytes) VALUES (?1, ?2, ?3)")?
+                .execute(params![key, n + 1, d.save_after(before)])?;
             tx.execute(
                 "UPDATE documents SET kind=?2, school=?3, pupil=?4, author=?5, created_at=?6, fields=?7,
                  chunks=?8, heads=?9, updated_at=?10, valid=?11 WHERE id = ?1",
@@ -852,7 +880,9 @@ fn save_doc(
             )?;
         }
     }
-    projection::clear(tx, id)?;
+    if chunks.is_some() {
+        projection::clear(tx, id)?;
+    }
     if let Ok(p) = &parsed {
         projection::project(tx, id, p)?;
     }

@@ -644,14 +644,18 @@ impl ClientEngine {
                 self.session.more_to_push = true;
                 break;
             }
-            let Some(doc) = self.store.load(id)? else {
-                continue;
-            };
-            let heads = sorted(doc.get_heads());
+            let heads = sorted(info.heads.clone());
             let whole = self.need_whole.contains(&id) || info.acked_heads.is_none();
             let data = match (&info.acked_heads, whole) {
-                (Some(acked), false) => doc.save_after(acked),
-                _ => doc.save(),
+                (Some(acked), false) => match self.store.load(id)? {
+                    Some(doc) => doc.save_after(acked),
+                    None => continue,
+                },
+                // The whole document: its stored bytes as they are (no decode, no encode).
+                _ => match self.store.raw_bytes(id)? {
+                    Some(raw) => raw,
+                    None => continue,
+                },
             };
             if data.len() > MAX_DOC_BYTES {
                 // The server would refuse it; keep it here and say so.
@@ -1168,7 +1172,11 @@ mod tests {
         assert_eq!(p[0].len(), 1, "the roster is never pushed");
         assert_eq!(p[0][0].document_id, s1);
         // Never acknowledged: the whole document.
-        assert_eq!(p[0][0].data, teacher.document_bytes(s1).unwrap().unwrap());
+        // The whole document (its stored bytes), loadable on its own.
+        assert_eq!(
+            Automerge::load(&p[0][0].data).unwrap().get_heads(),
+            teacher.load(s1).unwrap().unwrap().get_heads()
+        );
         let pushed = sorted(teacher.info(s1).unwrap().unwrap().heads);
         assert!(!out.contains(&ClientOutput::Idle));
 
@@ -1239,7 +1247,11 @@ mod tests {
         });
         let out = engine.handle(T0, missing.clone()).unwrap();
         let p = pushes(&out);
-        assert_eq!(p[0][0].data, teacher.document_bytes(s1).unwrap().unwrap());
+        // The whole document (its stored bytes), loadable on its own.
+        assert_eq!(
+            Automerge::load(&p[0][0].data).unwrap().get_heads(),
+            teacher.load(s1).unwrap().unwrap().get_heads()
+        );
         assert!(
             !out.iter()
                 .any(|o| matches!(o, ClientOutput::Refused { .. }))

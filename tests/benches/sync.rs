@@ -1,0 +1,441 @@
+//! Sync benchmark on the workload of the automerge-repo peer benchmark (../shared/peers):
+//! N small documents; push N, fresh pull N, reconnect holding N with 1 changed; server
+//! memory. The real `omkijken-server` binary runs as its own process on 127.0.0.1 (as the
+//! peer's server does) and the devices use the real client and encrypted stores.
+//!
+//!     cargo bench -p omkijken-tests --bench sync                  # N = 1,000 and 10,000
+//!     cargo bench -p omkijken-tests --bench sync -- 1000          # one N
+//!
+//! Each document mirrors the peer's `{title, n, done, owner, tags: [10 strings]}`: a signal
+//! whose facts are the title, with 10 short follow-up entries, created in one change.
+//! If node and npm are available, the automerge-repo peer (../shared/peers/bench/bench.mjs,
+//! copied to target/peers and installed with npm) runs on the same N in the same run
+//! (N <= 3,000: it does not get past creating 10,000 documents), and the ratios are printed.
+
+use omkijken_core::client;
+use omkijken_core::doc;
+use omkijken_core::model::{
+    FollowUp, FollowUpKind, Header, Kind, SCHEMA_VERSION, Signal, SignalContext, Source,
+};
+use omkijken_core::store::StoreOptions;
+use omkijken_core::{DocumentId, Store};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const KEY: &[u8] = b"bench-device-key-0123456789abcdef";
+const SCHOOL: &str = "bench-school";
+const ROSTER: &str = "type,id,name,group,age_band,in_care,roles,mentors,teaches
+group,g1,Groep 1,,,,,,
+staff,t1,Docent,,,,teacher,,g1
+pupil,p1,Een,g1,po_5_8,true,,,
+";
+
+fn workspace_target() -> PathBuf {
+    // target/release/deps/sync-xxxx -> target
+    std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn server_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("omkijken-server");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "omkijken-server",
+                "--bin",
+                "omkijken-server",
+            ])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "building the server failed");
+    }
+    bin
+}
+
+fn admin(data: &Path, args: &[&str]) -> String {
+    let out = Command::new(server_bin())
+        .arg("admin")
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "admin {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn rss(pid: u32) -> (f64, f64) {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let get = |k: &str| {
+        st.lines()
+            .find(|l| l.starts_with(k))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    (get("VmRSS:"), get("VmHWM:"))
+}
+
+fn du(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn make_doc(store: &Store, i: usize) -> (DocumentId, Vec<u8>) {
+    let header = Header {
+        kind: Kind::Signal.as_str().into(),
+        school: SCHOOL.into(),
+        pupil: Some("p1".into()),
+        author: "t1".into(),
+        created_at: 1_795_338_000_000,
+        schema: SCHEMA_VERSION,
+    };
+    let record = Signal {
+        observed_at: i as i64,
+        recorded_at: 1_795_338_000_000,
+        context: SignalContext {
+            place: "alice".into(),
+            excursion: None,
+        },
+        category: "welbevinden".into(),
+        urgency: 1,
+        facts: format!("doc {i}"),
+        interpretation: None,
+        source: Source {
+            kind: "seen".into(),
+            told_by: None,
+        },
+        pupil_quote: None,
+        flag: None,
+        shared: true,
+        follow_ups: (0..10)
+            .map(|j| FollowUp {
+                id: format!("{i}-{j}"),
+                author: "t1".into(),
+                at: 0,
+                kind: FollowUpKind::FollowUp.as_str().into(),
+                text: format!("item-{i}-{j}"),
+            })
+            .collect(),
+    };
+    let d = doc::create(store.writer_actor(), 1_795_338_000_000, &header, &record).unwrap();
+    (store.new_id(), d.save())
+}
+
+struct Server(Child);
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct Numbers {
+    push_docs_s: f64,
+    pull_docs_s: f64,
+    reconnect_msgs: u64,
+    reconnect_bytes: u64,
+    reconnect_ms: f64,
+    mem_idle: f64,
+    mem_push: f64,
+    mem_pull: f64,
+    disk_per_doc: u64,
+}
+
+fn run_omkijken(n: usize) -> Numbers {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    admin(&data, &["create-school", "--id", SCHOOL, "--name", "Bench"]);
+    let roster = dir.path().join("roster.csv");
+    std::fs::write(&roster, ROSTER).unwrap();
+    admin(
+        &data,
+        &[
+            "import-roster",
+            "--school",
+            SCHOOL,
+            roster.to_str().unwrap(),
+        ],
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(server_bin())
+        .args(["serve", "--data"])
+        .arg(&data)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server(child);
+    let pid = server.0.id();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = format!("http://127.0.0.1:{port}");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let device = |name: &str| {
+        let s = Store::open_with(
+            dir.path().join(format!("{name}.db")),
+            KEY,
+            StoreOptions::default(),
+        )
+        .unwrap();
+        let code = admin(&data, &["enroll", "--school", SCHOOL, "--user", "t1"])
+            .trim()
+            .to_string();
+        rt.block_on(client::enroll(&url, &code, name, &s)).unwrap();
+        rt.block_on(client::sync_once(&s)).unwrap();
+        s
+    };
+    let a = device("a");
+    std::thread::sleep(Duration::from_millis(300));
+    let mem_idle = rss(pid).0;
+    let mut out = Numbers {
+        mem_idle,
+        ..Default::default()
+    };
+
+    // 1. push: device A created N documents offline; sync until the server acknowledged all.
+    let docs: Vec<(DocumentId, Vec<u8>)> = (0..n).map(|i| make_doc(&a, i)).collect();
+    for chunk in docs.chunks(1000) {
+        a.merge_many(chunk).unwrap();
+    }
+    assert_eq!(a.outbox().unwrap().len(), n);
+    let t = Instant::now();
+    let r = rt.block_on(client::sync_once(&a)).unwrap();
+    let push = t.elapsed();
+    assert!(a.outbox().unwrap().is_empty(), "all acknowledged");
+    out.push_docs_s = n as f64 / push.as_secs_f64();
+    out.mem_push = rss(pid).1;
+    println!(
+        "  push:      {n} docs acknowledged in {:.0} ms ({:.0} docs/s) | sent {} frames/{} B, received {} frames/{} B",
+        push.as_secs_f64() * 1000.0,
+        out.push_docs_s,
+        r.frames_sent,
+        r.bytes_sent,
+        r.frames_received,
+        r.bytes_received
+    );
+
+    // 2. fresh pull: a new device of the same user fetches all N.
+    let b = Store::open_with(dir.path().join("b.db"), KEY, StoreOptions::default()).unwrap();
+    let code = admin(&data, &["enroll", "--school", SCHOOL, "--user", "t1"])
+        .trim()
+        .to_string();
+    rt.block_on(client::enroll(&url, &code, "b", &b)).unwrap();
+    let t = Instant::now();
+    let r = rt.block_on(client::sync_once(&b)).unwrap();
+    let pull = t.elapsed();
+    let held = b
+        .documents()
+        .unwrap()
+        .iter()
+        .filter(|d| d.header.kind == "signal")
+        .count();
+    assert_eq!(held, n, "fresh device holds every document");
+    let sample = b.signal(docs[n / 2].0).unwrap();
+    assert_eq!(sample.follow_ups.len(), 10);
+    out.pull_docs_s = n as f64 / pull.as_secs_f64();
+    out.mem_pull = rss(pid).1;
+    println!(
+        "  pull:      fresh fetch of {n} docs in {:.0} ms ({:.0} docs/s), contents checked | sent {} frames/{} B, received {} frames/{} B",
+        pull.as_secs_f64() * 1000.0,
+        out.pull_docs_s,
+        r.frames_sent,
+        r.bytes_sent,
+        r.frames_received,
+        r.bytes_received
+    );
+
+    // 3. reconnect: A holds all N, changes one offline, reconnects.
+    drop(a);
+    let a = Store::open_with(dir.path().join("a.db"), KEY, StoreOptions::default()).unwrap();
+    a.append_follow_up(docs[0].0, FollowUpKind::FollowUp, "changed")
+        .unwrap();
+    let t = Instant::now();
+    let r = rt.block_on(client::sync_once(&a)).unwrap();
+    out.reconnect_ms = t.elapsed().as_secs_f64() * 1000.0;
+    assert!(a.outbox().unwrap().is_empty());
+    out.reconnect_msgs = r.frames_sent + r.frames_received;
+    out.reconnect_bytes = r.bytes_sent + r.bytes_received;
+    println!(
+        "  reconnect (all {n} held, 1 changed): acked in {:.1} ms | sent {} frames/{} B, received {} frames/{} B",
+        out.reconnect_ms, r.frames_sent, r.bytes_sent, r.frames_received, r.bytes_received
+    );
+    out.disk_per_doc = du(&data) / n as u64;
+    println!(
+        "  server memory: idle {:.1} MiB, peak after push {:.1} MiB, peak after pull {:.1} MiB; server disk {} B per document",
+        out.mem_idle, out.mem_push, out.mem_pull, out.disk_per_doc
+    );
+    out
+}
+
+fn run_peer(n: usize) -> Option<Numbers> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/peers");
+    if !src.join("bench/bench.mjs").exists()
+        || Command::new("node").arg("--version").output().is_err()
+    {
+        println!("  automerge-repo peer: skipped (no ../shared/peers or no node)");
+        return None;
+    }
+    let dst = workspace_target().join("peers");
+    if !dst.join("node_modules/@automerge/automerge-repo").exists() {
+        let _ = std::fs::create_dir_all(dst.join("bench"));
+        for f in [
+            "package.json",
+            "bench/bench.mjs",
+            "bench/server.mjs",
+            "bench/interop.mjs",
+        ] {
+            let _ = std::fs::copy(src.join(f), dst.join(f));
+        }
+        let ok = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--silent"])
+            .current_dir(&dst)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            println!("  automerge-repo peer: skipped (npm install failed)");
+            return None;
+        }
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // stderr goes to null: the peer's server process inherits it and may outlive the
+    // benchmark script; it is killed below.
+    let out = Command::new("node")
+        .args(["bench/bench.mjs", &n.to_string(), &port.to_string()])
+        .current_dir(&dst)
+        .stderr(Stdio::null())
+        .output()
+        .ok();
+    let _ = Command::new("pkill")
+        .args(["-f", &format!("bench/server.mjs {port}")])
+        .status();
+    let out = out?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    for line in text.lines() {
+        println!("  peer | {line}");
+    }
+    let num_before = |line: &str, marker: &str| -> Option<f64> {
+        let i = line.find(marker)?;
+        line[..i]
+            .split(|c: char| !c.is_ascii_digit() && c != '.')
+            .filter(|s| !s.is_empty())
+            .last()?
+            .parse()
+            .ok()
+    };
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or("")
+            .to_string()
+    };
+    let push = line("push:");
+    let pull = line("pull:");
+    let rec = line("reconnect(all");
+    let msgs = |l: &str| -> u64 {
+        // "sent X msgs/Y B ...; recv Z msgs/W B"
+        let mut total = 0;
+        for part in l.split(" msgs/").take(2) {
+            if let Some(v) = part
+                .split_whitespace()
+                .last()
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                total += v;
+            }
+        }
+        total
+    };
+    let bytes = |l: &str| -> u64 {
+        l.split(" msgs/")
+            .skip(1)
+            .filter_map(|p| p.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
+    };
+    Some(Numbers {
+        push_docs_s: num_before(&push, " docs/s")?,
+        pull_docs_s: num_before(&pull, " docs/s")?,
+        reconnect_msgs: msgs(&rec),
+        reconnect_bytes: bytes(&rec),
+        ..Default::default()
+    })
+}
+
+fn main() {
+    let ns: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let ns = if ns.is_empty() {
+        vec![1_000, 10_000]
+    } else {
+        ns
+    };
+    for n in ns {
+        println!("N = {n}");
+        println!(" omkijken (real server process + real client, encrypted stores):");
+        let ours = run_omkijken(n);
+        if n <= 3_000 && std::env::var_os("OMKIJKEN_BENCH_NO_PEER").is_none() {
+            println!(" automerge-repo 2.5.6 peer, same workload:");
+            if let Some(peer) = run_peer(n) {
+                println!(
+                    " ratio omkijken / automerge-repo: push {:.1}x, fresh pull {:.1}x; reconnect messages {} vs {}, bytes {} vs {}",
+                    ours.push_docs_s / peer.push_docs_s,
+                    ours.pull_docs_s / peer.pull_docs_s,
+                    ours.reconnect_msgs,
+                    peer.reconnect_msgs,
+                    ours.reconnect_bytes,
+                    peer.reconnect_bytes
+                );
+            }
+        } else {
+            println!(
+                " automerge-repo peer: not run at this N (it does not get past creating the documents)"
+            );
+        }
+    }
+}
