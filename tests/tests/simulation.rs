@@ -10,7 +10,16 @@ use std::time::Instant;
 const DEFAULT_SEEDS: u64 = 200;
 
 /// Seeds that once found a bug; they stay as regressions. Each line: seed, what it found.
-const REGRESSION_SEEDS: &[(u64, &str)] = &[];
+/// (Seeds also inside the default range still run first, on their own.)
+const REGRESSION_SEEDS: &[(u64, &str)] = &[
+    (1, "a seeded store reopened after a crash repeated its document ids"),
+    (2, "same as 1"),
+    (4, "same as 1"),
+    (5, "same as 1"),
+    (27, "a device rewrote a purged thermometer month from genesis and reused a sequence number"),
+    (33, "a purge lost with its connection was never repeated; sequence reuse as in 27"),
+    (3, "a write refused as forbidden left an unreadable document on the device"),
+];
 
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|s| s.trim().parse().ok())
@@ -49,7 +58,7 @@ fn simulated_devices_and_server_converge_without_loss_or_leaks() {
         (None, None) => REGRESSION_SEEDS
             .iter()
             .map(|(s, _)| *s)
-            .chain(1..=DEFAULT_SEEDS)
+            .chain((1..=DEFAULT_SEEDS).filter(|s| !REGRESSION_SEEDS.iter().any(|(r, _)| r == s)))
             .collect(),
     };
     let reports = run_seeds(seeds.iter().copied());
