@@ -978,12 +978,23 @@ impl Hub {
                 self.cache.put(a.id, a.doc, a.size);
             }
         }
+        let in_order = committed.prev_seq == self.seen_seq;
+        let cursor = if in_order { committed.last_seq } else { 0 };
+        if in_order {
+            // The pusher holds what it pushed: its cursor may move past it too. Sent before
+            // the ack, so a client that closes once everything is acknowledged has it.
+            out.push((
+                conn,
+                Frame::Docs {
+                    docs: vec![],
+                    cursor,
+                },
+            ));
+        }
         out.push((conn, Frame::Ack { docs: acks }));
         if !refused.is_empty() {
             out.push((conn, Frame::Refused { docs: refused }));
         }
-        let in_order = committed.prev_seq == self.seen_seq;
-        let cursor = if in_order { committed.last_seq } else { 0 };
         for (other, docs, purge) in plan {
             // Purge first: a docs frame carries a cursor past the purge, so the purge must
             // not arrive after it (or be lost while it arrives).
@@ -994,14 +1005,6 @@ impl Hub {
         }
         if in_order {
             self.seen_seq = committed.last_seq;
-            // The pusher holds what it pushed: its cursor may move past it too.
-            out.push((
-                conn,
-                Frame::Docs {
-                    docs: vec![],
-                    cursor,
-                },
-            ));
         } else {
             // Another process wrote in between: take in its admin events (a roster change
             // must be known before its bumped rows are delivered), then deliver everything

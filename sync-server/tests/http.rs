@@ -44,7 +44,17 @@ async fn send(ws: &mut Ws, f: &Frame) {
 }
 
 /// The next frame, or None when the server closed.
+/// The next frame, skipping cursor-only `docs` frames (they precede an ack).
 async fn recv(ws: &mut Ws) -> Option<Frame> {
+    loop {
+        match recv_any(ws).await {
+            Some(Frame::Docs { docs, .. }) if docs.is_empty() => continue,
+            other => return other,
+        }
+    }
+}
+
+async fn recv_any(ws: &mut Ws) -> Option<Frame> {
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
             .await
