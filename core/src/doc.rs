@@ -266,3 +266,208 @@ pub fn roster_genesis(school: &str) -> Result<(DocumentId, Automerge)> {
     )?;
     Ok((id, doc))
 }
+
+/// What list views need of a document: header, access fields and the projected columns.
+///
+/// Read from one `Automerge::hydrate` pass over the document instead of the typed
+/// autosurgeon records: for a signal with ten follow-ups that is ~55 µs instead of ~180 µs,
+/// and it runs for every document a device merges. The typed records stay the one way
+/// to read and write content; this only feeds projections.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// Header.
+    pub header: Header,
+    /// Access-relevant fields.
+    pub fields: AccessFields,
+    /// Projected columns.
+    pub body: SummaryBody,
+}
+
+/// Projected columns per kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SummaryBody {
+    /// A kindgesprek.
+    Conversation {
+        /// Date held.
+        held_on: String,
+        /// Status (typed, unknown = draft).
+        status: crate::model::ConversationStatus,
+        /// Visibility (typed, unknown = private).
+        visibility: crate::model::Visibility,
+        /// Template.
+        template_id: String,
+        /// Agreements not done.
+        open_agreements: i64,
+    },
+    /// A signal.
+    Signal {
+        /// Category id.
+        category: String,
+        /// 0-3.
+        urgency: u8,
+        /// Unix ms.
+        observed_at: i64,
+        /// Unix ms.
+        recorded_at: i64,
+        /// Shared.
+        shared: bool,
+        /// No `closed` entry.
+        open: bool,
+        /// A `picked_up` entry.
+        picked_up: bool,
+        /// Number of entries.
+        follow_ups: i64,
+        /// Excursion id.
+        excursion: Option<String>,
+    },
+    /// A thermometer month's entries: (id, at, scale, score, wants_to_talk, recorded_by).
+    Thermometer(Vec<(String, i64, String, u8, bool, String)>),
+    /// Nothing projected.
+    Other,
+}
+
+mod summary {
+    use automerge::ScalarValue;
+    use automerge::hydrate::{Map, Value};
+
+    pub(super) fn map<'a>(v: &'a Value) -> Option<&'a Map> {
+        match v {
+            Value::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+    pub(super) fn get<'a>(m: &'a Map, k: &str) -> Option<&'a Value> {
+        m.get(k)
+    }
+    pub(super) fn str(m: &Map, k: &str) -> Option<String> {
+        match m.get(k)? {
+            Value::Scalar(ScalarValue::Str(s)) => Some(s.to_string()),
+            Value::Text(t) => Some(t.to_string()),
+            _ => None,
+        }
+    }
+    pub(super) fn int(m: &Map, k: &str) -> Option<i64> {
+        match m.get(k)? {
+            Value::Scalar(ScalarValue::Int(i)) => Some(*i),
+            Value::Scalar(ScalarValue::Uint(u)) => i64::try_from(*u).ok(),
+            Value::Scalar(ScalarValue::Timestamp(t)) => Some(*t),
+            _ => None,
+        }
+    }
+    pub(super) fn bool(m: &Map, k: &str) -> Option<bool> {
+        match m.get(k)? {
+            Value::Scalar(ScalarValue::Boolean(b)) => Some(*b),
+            _ => None,
+        }
+    }
+    pub(super) fn list<'a>(m: &'a Map, k: &str) -> Vec<&'a Value> {
+        match m.get(k) {
+            Some(Value::List(l)) => l.iter().map(|v| &v.value).collect(),
+            _ => vec![],
+        }
+    }
+}
+
+/// Read a document's [`Summary`] (see there). A document that is not a valid record of
+/// its kind is an error, never a panic.
+pub fn summarize(id: DocumentId, doc: &Automerge) -> Result<Summary> {
+    use summary::*;
+    let header = header(id, doc)?;
+    let kind = header.kind()?;
+    let bad = |what: &str| Error::InvalidDocument {
+        id,
+        kind: kind.as_str(),
+        reason: format!("{what} missing or of the wrong type"),
+    };
+    let tree = doc.hydrate(None);
+    let root = map(&tree).ok_or_else(|| bad("root"))?;
+    let rec = get(root, RECORD_KEY)
+        .and_then(map)
+        .ok_or_else(|| bad("record"))?;
+    let (fields, body) = match kind {
+        Kind::Conversation => {
+            let visibility = crate::model::Visibility::parse(
+                &str(rec, "visibility").ok_or_else(|| bad("visibility"))?,
+            );
+            let open_agreements = list(rec, "agreements")
+                .into_iter()
+                .filter_map(map)
+                .filter(|a| !bool(a, "done").unwrap_or(false))
+                .count() as i64;
+            (
+                AccessFields {
+                    visibility: Some(visibility.as_str().into()),
+                    ..Default::default()
+                },
+                SummaryBody::Conversation {
+                    held_on: str(rec, "held_on").ok_or_else(|| bad("held_on"))?,
+                    status: crate::model::ConversationStatus::parse(
+                        &str(rec, "status").ok_or_else(|| bad("status"))?,
+                    ),
+                    visibility,
+                    template_id: str(rec, "template_id").ok_or_else(|| bad("template_id"))?,
+                    open_agreements,
+                },
+            )
+        }
+        Kind::Signal => {
+            let urgency = int(rec, "urgency")
+                .and_then(|u| u8::try_from(u).ok())
+                .ok_or_else(|| bad("urgency"))?;
+            let category = str(rec, "category").ok_or_else(|| bad("category"))?;
+            let entries: Vec<String> = list(rec, "follow_ups")
+                .into_iter()
+                .filter_map(map)
+                .filter_map(|f| str(f, "kind"))
+                .collect();
+            (
+                AccessFields {
+                    urgency: Some(urgency),
+                    category: Some(category.clone()),
+                    ..Default::default()
+                },
+                SummaryBody::Signal {
+                    category,
+                    urgency,
+                    observed_at: int(rec, "observed_at").ok_or_else(|| bad("observed_at"))?,
+                    recorded_at: int(rec, "recorded_at").ok_or_else(|| bad("recorded_at"))?,
+                    shared: bool(rec, "shared").ok_or_else(|| bad("shared"))?,
+                    open: !entries
+                        .iter()
+                        .any(|k| k == crate::model::FollowUpKind::Closed.as_str()),
+                    picked_up: entries
+                        .iter()
+                        .any(|k| k == crate::model::FollowUpKind::PickedUp.as_str()),
+                    follow_ups: entries.len() as i64,
+                    excursion: get(rec, "context")
+                        .and_then(map)
+                        .and_then(|c| str(c, "excursion")),
+                },
+            )
+        }
+        Kind::Thermometer => {
+            let mut entries = Vec::new();
+            for e in list(rec, "entries").into_iter().filter_map(map) {
+                entries.push((
+                    str(e, "id").ok_or_else(|| bad("entry id"))?,
+                    int(e, "at").ok_or_else(|| bad("entry at"))?,
+                    str(e, "scale").ok_or_else(|| bad("entry scale"))?,
+                    int(e, "score")
+                        .and_then(|s| u8::try_from(s).ok())
+                        .ok_or_else(|| bad("entry score"))?,
+                    bool(e, "wants_to_talk").unwrap_or(false),
+                    str(e, "recorded_by").unwrap_or_default(),
+                ));
+            }
+            (AccessFields::default(), SummaryBody::Thermometer(entries))
+        }
+        Kind::Roster | Kind::Case | Kind::Excursion => {
+            (AccessFields::default(), SummaryBody::Other)
+        }
+    };
+    Ok(Summary {
+        header,
+        fields,
+        body,
+    })
+}

@@ -684,7 +684,7 @@ impl Store {
                     continue;
                 };
                 if let Some(d) = load_doc(tx, id)?
-                    && let Ok(p) = doc::parse(id, &d)
+                    && let Ok(p) = doc::summarize(id, &d)
                 {
                     projection::project(tx, id, &p)?;
                 }
@@ -828,7 +828,7 @@ fn save_doc(
     raw: Option<&[u8]>,
 ) -> Result<()> {
     let heads = serde_json::to_string(&ids::heads_to_hex(&d.get_heads())).unwrap_or_default();
-    let parsed = doc::parse(id, d);
+    let parsed = doc::summarize(id, d);
     let (header, fields, valid) = match &parsed {
         Ok(p) => (Some(p.header.clone()), p.fields.clone(), true),
         // Not a valid record: keep the bytes (no word is lost), skip projections.

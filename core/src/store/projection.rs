@@ -1,7 +1,7 @@
 //! Projection tables, written in the same transaction as the document bytes.
 
 use crate::Result;
-use crate::doc::{Body, Parsed};
+use crate::doc::{Summary, SummaryBody};
 use crate::ids::DocumentId;
 use rusqlite::{Connection, params};
 
@@ -18,71 +18,87 @@ pub(super) fn clear(tx: &Connection, id: DocumentId) -> Result<()> {
 }
 
 /// Write the projection rows of a document (after [`clear`]).
-pub(super) fn project(tx: &Connection, id: DocumentId, parsed: &Parsed) -> Result<()> {
-    let header = &parsed.header;
+pub(super) fn project(tx: &Connection, id: DocumentId, summary: &Summary) -> Result<()> {
+    let header = &summary.header;
     let key = id.to_string();
     let pupil = header.pupil.clone().unwrap_or_default();
-    match &parsed.body {
-        Body::Conversation(c) => {
+    match &summary.body {
+        SummaryBody::Conversation {
+            held_on,
+            status,
+            visibility,
+            template_id,
+            open_agreements,
+        } => {
             tx.prepare_cached(
                 "INSERT INTO conversations (id, pupil, author, held_on, status, visibility, template_id, open_agreements, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
-                    key,
-                    pupil,
-                    header.author,
-                    c.held_on,
-                    c.status().as_str(),
-                    c.visibility().as_str(),
-                    c.template_id,
-                    c.agreements.iter().filter(|a| !a.done).count() as i64,
-                    header.created_at,
-                ])?;
+                key,
+                pupil,
+                header.author,
+                held_on,
+                status.as_str(),
+                visibility.as_str(),
+                template_id,
+                open_agreements,
+                header.created_at,
+            ])?;
         }
-        Body::Signal(s) => {
+        SummaryBody::Signal {
+            category,
+            urgency,
+            observed_at,
+            recorded_at,
+            shared,
+            open,
+            picked_up,
+            follow_ups,
+            excursion,
+        } => {
             tx.prepare_cached(
                 "INSERT INTO signals (id, pupil, author, category, urgency, observed_at, recorded_at, shared, open, picked_up, follow_ups, excursion)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?
             .execute(params![
-                    key,
-                    pupil,
-                    header.author,
-                    s.category,
-                    s.urgency,
-                    s.observed_at,
-                    s.recorded_at,
-                    s.shared,
-                    s.is_open(),
-                    s.picked_up(),
-                    s.follow_ups.len() as i64,
-                    s.context.excursion,
-                ])?;
+                key,
+                pupil,
+                header.author,
+                category,
+                urgency,
+                observed_at,
+                recorded_at,
+                shared,
+                open,
+                picked_up,
+                follow_ups,
+                excursion,
+            ])?;
         }
-        Body::Thermometer(t) => {
+        SummaryBody::Thermometer(entries) => {
             let mut stmt = tx.prepare_cached(
                 "INSERT OR REPLACE INTO thermometer_entries (doc_id, entry_id, pupil, at, scale, score, level, wants_to_talk, recorded_by)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
-            for e in &t.entries {
-                let level = crate::defaults::scale(&e.scale)
-                    .map(|s| s.normalised(e.score))
+            for (entry, at, scale, score, wants_to_talk, recorded_by) in entries {
+                let level = crate::defaults::scale(scale)
+                    .map(|s| s.normalised(*score))
                     .unwrap_or(0.5);
                 stmt.execute(params![
                     key,
-                    e.id,
+                    entry,
                     pupil,
-                    e.at,
-                    e.scale,
-                    e.score,
+                    at,
+                    scale,
+                    score,
                     level,
-                    e.wants_to_talk,
-                    e.recorded_by
+                    wants_to_talk,
+                    recorded_by
                 ])?;
             }
         }
-        Body::Roster(_) | Body::Other => {}
+        SummaryBody::Other => {}
     }
     Ok(())
 }
