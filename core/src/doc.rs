@@ -330,7 +330,7 @@ mod summary {
     use automerge::ScalarValue;
     use automerge::hydrate::{Map, Value};
 
-    pub(super) fn map<'a>(v: &'a Value) -> Option<&'a Map> {
+    pub(super) fn map(v: &Value) -> Option<&Map> {
         match v {
             Value::Map(m) => Some(m),
             _ => None,
