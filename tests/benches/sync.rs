@@ -362,8 +362,7 @@ fn run_peer(n: usize) -> Option<Numbers> {
         let i = line.find(marker)?;
         line[..i]
             .split(|c: char| !c.is_ascii_digit() && c != '.')
-            .filter(|s| !s.is_empty())
-            .last()?
+            .rfind(|s| !s.is_empty())?
             .parse()
             .ok()
     };
