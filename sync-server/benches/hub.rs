@@ -168,7 +168,10 @@ fn main() {
                     .collect(),
             },
         );
-        assert!(out.iter().any(|(_, f)| matches!(f, Frame::Ack { docs } if docs.len() == chunk.len())));
+        assert!(
+            out.iter()
+                .any(|(_, f)| matches!(f, Frame::Ack { docs } if docs.len() == chunk.len()))
+        );
     }
     let push = t.stop();
 

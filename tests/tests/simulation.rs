@@ -12,13 +12,25 @@ const DEFAULT_SEEDS: u64 = 200;
 /// Seeds that once found a bug; they stay as regressions. Each line: seed, what it found.
 /// (Seeds also inside the default range still run first, on their own.)
 const REGRESSION_SEEDS: &[(u64, &str)] = &[
-    (1, "a seeded store reopened after a crash repeated its document ids"),
+    (
+        1,
+        "a seeded store reopened after a crash repeated its document ids",
+    ),
     (2, "same as 1"),
     (4, "same as 1"),
     (5, "same as 1"),
-    (27, "a device rewrote a purged thermometer month from genesis and reused a sequence number"),
-    (33, "a purge lost with its connection was never repeated; sequence reuse as in 27"),
-    (3, "a write refused as forbidden left an unreadable document on the device"),
+    (
+        27,
+        "a device rewrote a purged thermometer month from genesis and reused a sequence number",
+    ),
+    (
+        33,
+        "a purge lost with its connection was never repeated; sequence reuse as in 27",
+    ),
+    (
+        3,
+        "a write refused as forbidden left an unreadable document on the device",
+    ),
 ];
 
 fn env_u64(name: &str) -> Option<u64> {
