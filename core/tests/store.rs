@@ -526,3 +526,32 @@ fn store_is_shared_between_threads_and_readers_see_commits() {
     }
     assert_eq!(t1.list_signals(&SignalFilter::default()).unwrap().len(), 40);
 }
+
+#[test]
+fn readers_tolerate_unknown_fields_and_missing_optional_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t1, _) = store_for(dir.path(), "t1");
+    let id = t1.record_signal(signal("p1", 1, "facts")).unwrap();
+    // A newer app version added a field, and an older one never wrote `pupil_quote`.
+    let mut d = automerge::AutoCommit::load(&t1.document_bytes(id).unwrap().unwrap()).unwrap();
+    use automerge::ReadDoc;
+    use automerge::transaction::Transactable;
+    let (_, record) = d.get(automerge::ROOT, "record").unwrap().unwrap();
+    d.put(&record, "added_in_a_later_version", "x").unwrap();
+    d.delete(&record, "pupil_quote").unwrap();
+    t1.merge_bytes(id, &d.save()).unwrap();
+    let s = t1.signal(id).unwrap();
+    assert_eq!(s.facts, "facts");
+    assert_eq!(s.pupil_quote, None);
+    assert_eq!(t1.list_signals(&SignalFilter::default()).unwrap().len(), 1);
+    // Editing keeps the unknown field: nothing a newer version wrote is lost.
+    t1.append_follow_up(id, FollowUpKind::Correction, "c")
+        .unwrap();
+    let d = t1.load(id).unwrap().unwrap();
+    let (_, record) = d.get(automerge::ROOT, "record").unwrap().unwrap();
+    assert!(
+        d.get(&record, "added_in_a_later_version")
+            .unwrap()
+            .is_some()
+    );
+}

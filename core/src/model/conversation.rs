@@ -69,6 +69,7 @@ pub struct Agreement {
     /// Who acts on it (staff id, or "pupil").
     pub owner: String,
     /// Follow-up date `YYYY-MM-DD`.
+    #[autosurgeon(missing = "Default::default")]
     pub due: Option<String>,
     /// Done.
     #[autosurgeon(missing = "Default::default")]

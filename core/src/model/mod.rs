@@ -93,6 +93,7 @@ pub struct Header {
     /// School id.
     pub school: String,
     /// Pseudonymous pupil id, for documents bound to one pupil.
+    #[autosurgeon(missing = "Default::default")]
     pub pupil: Option<String>,
     /// Staff id of the author ("system" for singleton and server documents).
     pub author: String,

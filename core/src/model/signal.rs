@@ -12,6 +12,7 @@ pub struct SignalContext {
     /// Free-text place, e.g. "busreis Ardennen" (no GPS).
     pub place: String,
     /// The excursion document, if it happened on a trip.
+    #[autosurgeon(missing = "Default::default")]
     pub excursion: Option<String>,
 }
 
@@ -52,6 +53,7 @@ pub struct Source {
     /// "seen", "heard" or "told_by".
     pub kind: String,
     /// Who told (a role or name as the signaller wrote it), when `told_by`.
+    #[autosurgeon(missing = "Default::default")]
     pub told_by: Option<String>,
 }
 
@@ -131,13 +133,16 @@ pub struct Signal {
     /// The facts.
     pub facts: String,
     /// Interpretation, kept apart.
+    #[autosurgeon(missing = "Default::default")]
     pub interpretation: Option<Interpretation>,
     /// Source of the facts.
     pub source: Source,
     /// The pupil's own words, verbatim.
+    #[autosurgeon(missing = "Default::default")]
     pub pupil_quote: Option<String>,
     /// Flag-system rating (groen / geel / rood / zwart) for sexual behaviour, see
     /// `defaults::FLAGS`.
+    #[autosurgeon(missing = "Default::default")]
     pub flag: Option<String>,
     /// Once shared, the fields above never change.
     pub shared: bool,

@@ -25,6 +25,7 @@ pub struct ThermometerEntry {
     /// "Wil je even praten?"
     pub wants_to_talk: bool,
     /// Optional short note.
+    #[autosurgeon(missing = "Default::default")]
     pub note: Option<String>,
     /// Staff id who recorded it (or the pupil's device session).
     pub recorded_by: String,
