@@ -10,10 +10,13 @@ mkdir -p target
 echo "== cargo test --workspace"
 cargo test --workspace 2>&1 | tee target/rust-tests.log
 
+bindings=0
 if [ "${SKIP_BINDINGS:-0}" != "1" ] && [ -x scripts/test-bindings.sh ]; then
   echo "== mobile bindings (Python, Kotlin, Swift header)"
-  scripts/test-bindings.sh
+  scripts/test-bindings.sh 2>&1 | tee target/bindings-tests.log
+  bindings=$(grep -Eo '^bindings: [0-9]+ passed' target/bindings-tests.log | awk '{print $2}' | tail -1)
 fi
 
 passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' target/rust-tests.log | awk '{s+=$4} END {print s+0}')
-echo "rust: ${passed} passed, 0 failed"
+echo "rust: ${passed} passed, bindings: ${bindings:-0} passed"
+echo "all: $((passed + ${bindings:-0})) passed, 0 failed"
