@@ -92,6 +92,21 @@ pub struct OutboxEntry {
     pub pupil: Option<String>,
 }
 
+/// A document waiting to be pushed (see [`Store::pushable`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushable {
+    /// Document.
+    pub id: DocumentId,
+    /// Kind.
+    pub kind: Kind,
+    /// Local heads.
+    pub heads: Vec<ChangeHash>,
+    /// Heads a server acknowledged, if any.
+    pub acked_heads: Option<Vec<ChangeHash>>,
+    /// The stored bytes, for a document never acknowledged.
+    pub raw: Option<Vec<u8>>,
+}
+
 /// A summary of what a document is, without its content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DocumentInfo {
@@ -581,6 +596,66 @@ impl Store {
                 stmt.execute(params![id.to_string(), s])?;
             }
             Ok(())
+        })
+    }
+
+    /// Up to `limit` outbox documents to push, in one read transaction: heads, acknowledged
+    /// heads, and for documents never acknowledged their stored bytes as they are (the
+    /// whole document, without decoding it). `skip` leaves out documents already in flight.
+    /// The roster is never pushed (the server writes it). Returns whether more are waiting.
+    pub fn pushable(
+        &self,
+        limit: usize,
+        skip: impl Fn(&DocumentId) -> bool,
+    ) -> Result<(Vec<Pushable>, bool)> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, kind, heads, acked_heads FROM documents
+                 WHERE acked_heads IS NULL OR acked_heads != heads ORDER BY updated_at",
+            )?;
+            let mut snap = tx.prepare_cached("SELECT snapshot FROM documents WHERE id = ?1")?;
+            let mut chunks =
+                tx.prepare_cached("SELECT bytes FROM doc_chunks WHERE doc_id = ?1 ORDER BY seq")?;
+            let parse_heads = |s: &str| -> Option<Vec<ChangeHash>> {
+                let v: Vec<String> = serde_json::from_str(s).ok()?;
+                ids::heads_from_hex(&v)
+            };
+            let mut out = Vec::new();
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let (id, kind): (String, String) = (r.get(0)?, r.get(1)?);
+                let (Ok(id), Ok(kind)) = (id.parse::<DocumentId>(), kind.parse::<Kind>()) else {
+                    continue;
+                };
+                if kind == Kind::Roster || skip(&id) {
+                    continue;
+                }
+                if out.len() == limit {
+                    return Ok((out, true));
+                }
+                let heads = parse_heads(&r.get::<_, String>(2)?).unwrap_or_default();
+                let acked_heads = r
+                    .get::<_, Option<String>>(3)?
+                    .as_deref()
+                    .and_then(parse_heads);
+                let raw = if acked_heads.is_none() {
+                    let mut bytes: Vec<u8> = snap.query_row([id.to_string()], |r| r.get(0))?;
+                    for c in chunks.query_map([id.to_string()], |r| r.get::<_, Vec<u8>>(0))? {
+                        bytes.extend_from_slice(&c?);
+                    }
+                    Some(bytes)
+                } else {
+                    None
+                };
+                out.push(Pushable {
+                    id,
+                    kind,
+                    heads,
+                    acked_heads,
+                    raw,
+                });
+            }
+            Ok((out, false))
         })
     }
 

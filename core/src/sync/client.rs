@@ -624,34 +624,35 @@ impl ClientEngine {
         let mut batch: Vec<DocChanges> = Vec::new();
         let mut batch_bytes = 0;
         let mut added = 0;
-        for entry in self.store.outbox()? {
-            let id = entry.id;
-            // The roster is the server's to write.
-            if entry.kind == Kind::Roster || self.session.inflight.contains_key(&id) {
-                continue;
-            }
-            let Some(info) = self.store.info(id)? else {
-                continue;
-            };
-            if self
-                .refused
-                .get(&id)
-                .is_some_and(|h| *h == sorted(info.heads.clone()))
-            {
+        let (candidates, more) = {
+            let inflight = &self.session.inflight;
+            let refused = &self.refused;
+            // Refused documents wait until they change locally; they are filtered below, so
+            // ask for enough rows to fill the window anyway.
+            self.store
+                .pushable(room + refused.len(), |id| inflight.contains_key(id))?
+        };
+        if more {
+            self.session.more_to_push = true;
+        }
+        for p in candidates {
+            let id = p.id;
+            let heads = sorted(p.heads);
+            if self.refused.get(&id).is_some_and(|h| *h == heads) {
                 continue;
             }
             if added == room {
                 self.session.more_to_push = true;
                 break;
             }
-            let heads = sorted(info.heads.clone());
-            let whole = self.need_whole.contains(&id) || info.acked_heads.is_none();
-            let data = match (&info.acked_heads, whole) {
-                (Some(acked), false) => match self.store.load(id)? {
+            let whole = self.need_whole.contains(&id) || p.acked_heads.is_none();
+            let data = match (&p.acked_heads, p.raw, whole) {
+                (Some(acked), _, false) => match self.store.load(id)? {
                     Some(doc) => doc.save_after(acked),
                     None => continue,
                 },
                 // The whole document: its stored bytes as they are (no decode, no encode).
+                (_, Some(raw), _) => raw,
                 _ => match self.store.raw_bytes(id)? {
                     Some(raw) => raw,
                     None => continue,
