@@ -19,8 +19,9 @@ use omkijken_core::model::{
 };
 use omkijken_core::store::StoreOptions;
 use omkijken_core::{DocumentId, Store};
+use omkijken_tests::process::{ServerProcess, admin};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const KEY: &[u8] = b"bench-device-key-0123456789abcdef";
@@ -42,49 +43,6 @@ fn workspace_target() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf()
-}
-
-fn server_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("omkijken-server");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = Command::new(cargo)
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "omkijken-server",
-                "--bin",
-                "omkijken-server",
-            ])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "building the server failed");
-    }
-    bin
-}
-
-fn admin(data: &Path, args: &[&str]) -> String {
-    let out = Command::new(server_bin())
-        .arg("admin")
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "admin {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn rss(pid: u32) -> (f64, f64) {
@@ -151,14 +109,6 @@ fn make_doc(store: &Store, i: usize) -> (DocumentId, Vec<u8>) {
     (store.new_id(), d.save())
 }
 
-struct Server(Child);
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[derive(Debug, Default, Clone)]
 struct Numbers {
     push_docs_s: f64,
@@ -192,19 +142,8 @@ fn run_omkijken(n: usize) -> Numbers {
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new(server_bin())
-        .args(["serve", "--data"])
-        .arg(&data)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server(child);
-    let pid = server.0.id();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let server = ServerProcess::start(&data, port);
+    let pid = server.pid();
     let url = format!("http://127.0.0.1:{port}");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

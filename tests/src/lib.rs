@@ -4,6 +4,7 @@
 //!
 //! All names and ids here are made up.
 
+pub mod process;
 pub mod sim;
 
 use anyhow::{Context, Result};

@@ -12,12 +12,13 @@ use omkijken_core::model::{SignalContext, Source};
 use omkijken_core::store::{NewSignal, SignalFilter, StoreOptions};
 use omkijken_core::{DocumentId, Store};
 use omkijken_server::storage::{SqliteStorage, Storage};
+use omkijken_tests::process::{ServerProcess, admin, free_port};
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 const KEY: &[u8] = b"crash-test-device-key-0123456789";
 const SCHOOL: &str = "crash-school";
@@ -30,87 +31,6 @@ staff,cc,Zorg,,,,care_coordinator,,
 pupil,p1,Een,g1,po_5_8,true,,m1,
 pupil,p2,Twee,g1,po_5_8,false,,m1,
 ";
-
-/// The server binary, built if this test runs without the rest of the workspace.
-fn server_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let bin = dir.join("omkijken-server");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = Command::new(cargo)
-            .args(["build", "-p", "omkijken-server", "--bin", "omkijken-server"])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "building the server binary failed");
-    }
-    bin
-}
-
-fn admin(data: &Path, args: &[&str]) -> String {
-    let out = Command::new(server_bin())
-        .arg("admin")
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "admin {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server {
-    child: Child,
-}
-
-impl Server {
-    // The child is waited for in `kill9` or `Drop`.
-    #[allow(clippy::zombie_processes)]
-    fn start(data: &Path, port: u16) -> Server {
-        let child = Command::new(server_bin())
-            .args(["serve", "--data"])
-            .arg(data)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        // Wait for /healthz.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Server { child };
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("server did not start");
-    }
-
-    fn kill9(mut self) {
-        self.child.kill().unwrap(); // SIGKILL
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn signal(pupil: &str, n: usize) -> NewSignal {
     NewSignal {
@@ -160,7 +80,7 @@ fn server_killed_at_random_points_keeps_every_acknowledged_change() {
             roster.to_str().unwrap(),
         ],
     );
-    let mut server = Some(Server::start(&data, port));
+    let mut server = Some(ServerProcess::start(&data, port));
     let url = format!("http://127.0.0.1:{port}");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -227,7 +147,7 @@ fn server_killed_at_random_points_keeps_every_acknowledged_change() {
             }
         }
         if server.is_none() {
-            server = Some(Server::start(&data, port));
+            server = Some(ServerProcess::start(&data, port));
         }
     }
     assert!(kills >= 3, "the server was killed {kills} times");
