@@ -555,3 +555,28 @@ fn readers_tolerate_unknown_fields_and_missing_optional_ones() {
             .is_some()
     );
 }
+
+#[test]
+fn fast_record_reads_equal_the_typed_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t1, _) = store_for(dir.path(), "t1");
+    let (m1, _) = store_for(dir.path(), "m1");
+    let id = t1.record_signal(signal("p1", 2, "facts")).unwrap();
+    t1.append_follow_up(id, FollowUpKind::Correction, "c")
+        .unwrap();
+    let d = t1.load(id).unwrap().unwrap();
+    let typed: omkijken_core::model::Signal = doc::record(id, &d).unwrap();
+    assert_eq!(
+        doc::record_fast::<omkijken_core::model::Signal>(id, &d).unwrap(),
+        typed
+    );
+    let month = m1.record_thermometer(entry("p2", T0, 3, true)).unwrap();
+    let d = m1.load(month).unwrap().unwrap();
+    let typed: omkijken_core::model::ThermometerMonth = doc::record(month, &d).unwrap();
+    assert_eq!(
+        doc::record_fast::<omkijken_core::model::ThermometerMonth>(month, &d).unwrap(),
+        typed
+    );
+    // The wrong kind is an error, not a panic.
+    assert!(doc::record_fast::<omkijken_core::model::Signal>(month, &d).is_err());
+}

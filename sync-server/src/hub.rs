@@ -688,11 +688,11 @@ impl Hub {
                 Err(_) => return Verdict::Refuse(RefusalReason::InvalidRecord),
             },
             Kind::Signal => {
-                let Ok(s) = body::<Signal>(&new) else {
+                let Ok(s) = doc::record_fast::<Signal>(id, &new) else {
                     return Verdict::Refuse(RefusalReason::InvalidRecord);
                 };
                 if row.is_some() {
-                    match doc::record::<Signal>(id, old) {
+                    match doc::record_fast::<Signal>(id, old) {
                         Ok(before) if before.shared => {
                             if !s.shared || !before.same_original(&s) {
                                 return Verdict::Refuse(RefusalReason::InvalidRecord);
@@ -706,7 +706,7 @@ impl Hub {
                 fields.category = Some(s.category);
             }
             Kind::Thermometer => {
-                let Ok(t) = body::<ThermometerMonth>(&new) else {
+                let Ok(t) = doc::record_fast::<ThermometerMonth>(id, &new) else {
                     return Verdict::Refuse(RefusalReason::InvalidRecord);
                 };
                 let Some(pupil) = header.pupil.as_deref() else {

@@ -58,6 +58,21 @@ fn rss(pid: u32) -> (f64, f64) {
     (get("VmRSS:"), get("VmHWM:"))
 }
 
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_s(pid: u32) -> f64 {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the ")" of the command name: utime is the 12th, stime the 13th.
+    let rest = st.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// CPU seconds this process has used so far.
+fn own_cpu_s() -> f64 {
+    cpu_s(std::process::id())
+}
+
 fn du(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
         .map(|rd| {
@@ -178,14 +193,18 @@ fn run_omkijken(n: usize) -> Numbers {
         a.merge_many(chunk).unwrap();
     }
     assert_eq!(a.outbox().unwrap().len(), n);
-    let t = Instant::now();
+    let (t, c_srv, c_dev) = (Instant::now(), cpu_s(pid), own_cpu_s());
     let r = rt.block_on(client::sync_once(&a)).unwrap();
     let push = t.elapsed();
+    let (srv_us, dev_us) = (
+        (cpu_s(pid) - c_srv) * 1e6 / n as f64,
+        (own_cpu_s() - c_dev) * 1e6 / n as f64,
+    );
     assert!(a.outbox().unwrap().is_empty(), "all acknowledged");
     out.push_docs_s = n as f64 / push.as_secs_f64();
     out.mem_push = rss(pid).1;
     println!(
-        "  push:      {n} docs acknowledged in {:.0} ms ({:.0} docs/s) | sent {} frames/{} B, received {} frames/{} B",
+        "  push:      {n} docs acknowledged in {:.0} ms ({:.0} docs/s; CPU per doc: server {srv_us:.0} us, device {dev_us:.0} us) | sent {} frames/{} B, received {} frames/{} B",
         push.as_secs_f64() * 1000.0,
         out.push_docs_s,
         r.frames_sent,
@@ -200,9 +219,13 @@ fn run_omkijken(n: usize) -> Numbers {
         .trim()
         .to_string();
     rt.block_on(client::enroll(&url, &code, "b", &b)).unwrap();
-    let t = Instant::now();
+    let (t, c_srv, c_dev) = (Instant::now(), cpu_s(pid), own_cpu_s());
     let r = rt.block_on(client::sync_once(&b)).unwrap();
     let pull = t.elapsed();
+    let (srv_us, dev_us) = (
+        (cpu_s(pid) - c_srv) * 1e6 / n as f64,
+        (own_cpu_s() - c_dev) * 1e6 / n as f64,
+    );
     let held = b
         .documents()
         .unwrap()
@@ -215,7 +238,7 @@ fn run_omkijken(n: usize) -> Numbers {
     out.pull_docs_s = n as f64 / pull.as_secs_f64();
     out.mem_pull = rss(pid).1;
     println!(
-        "  pull:      fresh fetch of {n} docs in {:.0} ms ({:.0} docs/s), contents checked | sent {} frames/{} B, received {} frames/{} B",
+        "  pull:      fresh fetch of {n} docs in {:.0} ms ({:.0} docs/s; CPU per doc: server {srv_us:.0} us, device {dev_us:.0} us), contents checked | sent {} frames/{} B, received {} frames/{} B",
         pull.as_secs_f64() * 1000.0,
         out.pull_docs_s,
         r.frames_sent,

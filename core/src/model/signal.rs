@@ -7,7 +7,7 @@ use super::{Kind, Record};
 use autosurgeon::{Hydrate, Reconcile};
 
 /// Where the signal was observed.
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, serde::Deserialize)]
 pub struct SignalContext {
     /// Free-text place, e.g. "busreis Ardennen" (no GPS).
     pub place: String,
@@ -48,7 +48,7 @@ impl SourceKind {
 }
 
 /// The source of the facts.
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, serde::Deserialize)]
 pub struct Source {
     /// "seen", "heard" or "told_by".
     pub kind: String,
@@ -58,7 +58,7 @@ pub struct Source {
 }
 
 /// An interpretation, kept apart from the facts, and whose it is.
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, serde::Deserialize)]
 pub struct Interpretation {
     /// The interpretation.
     pub text: String,
@@ -102,7 +102,7 @@ impl FollowUpKind {
 }
 
 /// An entry appended to a signal.
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, serde::Deserialize)]
 pub struct FollowUp {
     /// Stable id (concurrent appends both survive).
     #[key]
@@ -118,7 +118,7 @@ pub struct FollowUp {
 }
 
 /// A signaal.
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, serde::Deserialize)]
 pub struct Signal {
     /// When it was observed, unix ms.
     pub observed_at: i64,
@@ -148,6 +148,7 @@ pub struct Signal {
     pub shared: bool,
     /// Appended entries.
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub follow_ups: Vec<FollowUp>,
 }
 

@@ -8,7 +8,7 @@ use super::{Kind, Record};
 use autosurgeon::{Hydrate, Reconcile};
 
 /// One reading.
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, serde::Deserialize)]
 pub struct ThermometerEntry {
     /// Stable id.
     #[key]
@@ -21,6 +21,7 @@ pub struct ThermometerEntry {
     pub score: u8,
     /// Optional emotion words (ids).
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub emotions: Vec<String>,
     /// "Wil je even praten?"
     pub wants_to_talk: bool,
@@ -32,12 +33,13 @@ pub struct ThermometerEntry {
 }
 
 /// A month of readings for one pupil.
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, serde::Deserialize)]
 pub struct ThermometerMonth {
     /// `YYYY-MM`.
     pub month: String,
     /// Entries in insertion order (concurrent appends both survive).
     #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
     pub entries: Vec<ThermometerEntry>,
 }
 
