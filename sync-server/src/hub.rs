@@ -249,6 +249,31 @@ fn body<R: omkijken_core::model::Record>(d: &Automerge) -> std::result::Result<R
     autosurgeon::hydrate_prop(d, automerge::ROOT, doc::RECORD_KEY).map_err(|_| ())
 }
 
+/// An audit row of a device's action on (or delivery of) one document: ids only.
+fn audit_doc(
+    now: i64,
+    school: &str,
+    device: &str,
+    user: &str,
+    action: AuditAction,
+    id: DocumentId,
+    header: Option<&Header>,
+) -> AuditRecord {
+    AuditRecord {
+        seq: 0,
+        at: now,
+        school: school.to_string(),
+        device: Some(device.to_string()),
+        user: Some(user.to_string()),
+        action,
+        document: Some(id),
+        kind: header.map(|h| h.kind.clone()),
+        pupil: header.and_then(|h| h.pupil.clone()),
+        device_seq: None,
+        device_at: None,
+    }
+}
+
 fn purge_frames(ids: Vec<DocumentId>) -> Vec<Frame> {
     ids.chunks(MAX_DOCS_PER_FRAME)
         .map(|c| Frame::Purge { docs: c.to_vec() })
@@ -383,7 +408,7 @@ impl Hub {
             .increment(1);
         // First take in what another process wrote (a revocation, a roster change), so this
         // frame is judged by the current roster rather than one up to a poll interval old.
-        let mut out = match self.try_poll() {
+        let mut out = match self.try_poll(now) {
             Ok(out) => out,
             Err(e) => {
                 tracing::error!(error = %e, "poll failed");
@@ -549,7 +574,7 @@ impl Hub {
 
     // ------------------------------------------------------------------ fetch
 
-    fn fetch(&mut self, _now: i64, conn: ConnId, reqs: Vec<FetchRequest>) -> Result<Outgoing> {
+    fn fetch(&mut self, now: i64, conn: ConnId, reqs: Vec<FetchRequest>) -> Result<Outgoing> {
         let device = self.sessions[&conn].device.clone();
         let roster = self.roster(&device.school)?;
         let ids: Vec<DocumentId> = reqs.iter().map(|r| r.document_id).collect();
@@ -603,12 +628,21 @@ impl Hub {
                 continue;
             }
             batch.hold.push((device.id.clone(), row.id));
+            batch.audit.push(audit_doc(
+                now,
+                &device.school,
+                &device.id,
+                &device.user,
+                AuditAction::Deliver,
+                row.id,
+                Some(&row.header),
+            ));
             docs.push(DocChanges {
                 document_id: row.id,
                 data,
             });
         }
-        if !batch.hold.is_empty() {
+        if !batch.is_empty() {
             self.storage.commit(batch)?;
         }
         Ok(docs_frames(docs, 0)
@@ -855,6 +889,23 @@ impl Hub {
                 ..Default::default()
             })?;
         }
+        if !refused.is_empty() {
+            // Every refusal is audited (ids only; the reason is in the metrics and the log).
+            let mut batch = Batch::default();
+            for r in &refused {
+                let header = rows.get(&r.document_id).map(|row| &row.header);
+                batch.audit.push(audit_doc(
+                    now,
+                    &device.school,
+                    &device.id,
+                    &device.user,
+                    AuditAction::Refuse,
+                    r.document_id,
+                    header,
+                ));
+            }
+            self.storage.commit(batch)?;
+        }
         let mut out = self.commit_accepted(now, conn, &device, &roster, accepted, same, refused)?;
         out.extend(purge_frames(purge).into_iter().map(|f| (conn, f)));
         Ok(out)
@@ -910,19 +961,15 @@ impl Hub {
                 mode,
             });
             batch.hold.push((device.id.clone(), a.id));
-            batch.audit.push(AuditRecord {
-                seq: 0,
-                at: now,
-                school: device.school.clone(),
-                device: Some(device.id.clone()),
-                user: Some(device.user.clone()),
-                action: AuditAction::Write,
-                document: Some(a.id),
-                kind: Some(a.header.kind.clone()),
-                pupil: a.header.pupil.clone(),
-                device_seq: None,
-                device_at: None,
-            });
+            batch.audit.push(audit_doc(
+                now,
+                &device.school,
+                &device.id,
+                &device.user,
+                AuditAction::Write,
+                a.id,
+                Some(&a.header),
+            ));
         }
         // Live push plan: who gets which changes, who must purge.
         let ids: Vec<DocumentId> = accepted.iter().map(|a| a.id).collect();
@@ -950,6 +997,15 @@ impl Hub {
                     if !has {
                         batch.hold.push((dev.clone(), a.id));
                     }
+                    batch.audit.push(audit_doc(
+                        now,
+                        &device.school,
+                        &dev,
+                        &user,
+                        AuditAction::Deliver,
+                        a.id,
+                        Some(&a.header),
+                    ));
                     docs.push(DocChanges {
                         document_id: a.id,
                         data,
@@ -1009,7 +1065,7 @@ impl Hub {
             // Another process wrote in between: take in its admin events (a roster change
             // must be known before its bumped rows are delivered), then deliver everything
             // since, in order.
-            out.extend(self.try_poll()?);
+            out.extend(self.try_poll(now)?);
         }
         Ok(out)
     }
@@ -1155,7 +1211,7 @@ impl Hub {
     /// Deliver catalog rows this hub has not delivered yet (written by another process, or
     /// by an admin operation): changed documents to sessions that may read them, purges to
     /// those that may no longer.
-    fn deliver_since(&mut self) -> Result<Outgoing> {
+    fn deliver_since(&mut self, now: i64) -> Result<Outgoing> {
         let mut out = vec![];
         loop {
             let rows = self.storage.catalog_changes(self.seen_seq, DELIVER_PAGE)?;
@@ -1206,6 +1262,15 @@ impl Hub {
                                 if !has {
                                     batch.hold.push((dev.clone(), row.id));
                                 }
+                                batch.audit.push(audit_doc(
+                                    now,
+                                    &school,
+                                    &dev,
+                                    &user,
+                                    AuditAction::Deliver,
+                                    row.id,
+                                    Some(&row.header),
+                                ));
                             }
                         } else if !readable && held.contains(&row.id) {
                             batch.purged.push((dev.clone(), row.id));
@@ -1232,8 +1297,8 @@ impl Hub {
 
     /// Pick up what was written outside this hub (admin CLI, another node): revoked devices
     /// are told and dropped, roster changes purge and grant. Call about once a second.
-    pub fn poll(&mut self, _now: i64) -> Outgoing {
-        match self.try_poll() {
+    pub fn poll(&mut self, now: i64) -> Outgoing {
+        match self.try_poll(now) {
             Ok(out) => out,
             Err(e) => {
                 tracing::error!(error = %e, "poll failed");
@@ -1242,7 +1307,7 @@ impl Hub {
         }
     }
 
-    fn try_poll(&mut self) -> Result<Outgoing> {
+    fn try_poll(&mut self, now: i64) -> Result<Outgoing> {
         let mut out = vec![];
         if self.storage.last_admin_event()? > self.admin_seq {
             for ev in self.storage.admin_events_since(self.admin_seq)? {
@@ -1271,7 +1336,7 @@ impl Hub {
             }
         }
         if self.storage.last_seq()? > self.seen_seq {
-            out.extend(self.deliver_since()?);
+            out.extend(self.deliver_since(now)?);
         }
         Ok(out)
     }
@@ -1323,7 +1388,7 @@ impl Hub {
     /// Create a school (with an empty roster).
     pub fn create_school(&mut self, now: i64, id: &str, name: &str) -> Result<Outgoing> {
         admin::create_school(self.storage.as_mut(), now, id, name)?;
-        self.try_poll()
+        self.try_poll(now)
     }
 
     /// Import a roster CSV (format: [`crate::roster_csv`]); sessions that gain access get
@@ -1336,7 +1401,7 @@ impl Hub {
     ) -> Result<(RosterImport, Outgoing)> {
         let actor = self.actor.clone();
         let r = admin::import_roster(self.storage.as_mut(), &actor, now, school, csv)?;
-        let out = self.try_poll()?;
+        let out = self.try_poll(now)?;
         Ok((r, out))
     }
 
@@ -1349,7 +1414,7 @@ impl Hub {
     /// Revoke a device; its live connections get `revoked {}` and are dropped.
     pub fn revoke_device(&mut self, now: i64, device: &str) -> Result<Outgoing> {
         admin::revoke(self.storage.as_mut(), now, device)?;
-        self.try_poll()
+        self.try_poll(now)
     }
 
     /// Erase every document about a pupil; devices purge them.
@@ -1360,7 +1425,7 @@ impl Hub {
         pupil: &str,
     ) -> Result<(usize, Outgoing)> {
         let n = admin::erase_pupil(self.storage.as_mut(), now, school, pupil)?;
-        let out = self.try_poll()?;
+        let out = self.try_poll(now)?;
         Ok((n, out))
     }
 

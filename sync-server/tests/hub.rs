@@ -943,3 +943,32 @@ fn access_that_returns_after_a_purge_sends_the_document_again_and_unchanged_read
     );
     assert_eq!(ids(&to(&out, c_ib)), vec![doc::roster_id(SCHOOL)]);
 }
+
+#[test]
+fn deliveries_and_refusals_are_in_the_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let phone = enroll(&mut hub, "m1", 1);
+    let tablet = enroll(&mut hub, "m1", 2);
+    let (c1, _) = connect(&mut hub, &phone, 0);
+    let (c2, _) = connect(&mut hub, &tablet, 0);
+    // Accepted from the phone, delivered live to the tablet.
+    let (id, d) = signal(&phone, "p1", 1, "welbevinden");
+    let out = push(&mut hub, c1, &[(id, &d)]);
+    assert_eq!(delivered(&to(&out, c2)).len(), 1);
+    // A forged document is refused.
+    let mut other = phone.clone();
+    other.actor = actor(99);
+    let (forged, f) = signal(&other, "p1", 1, "welbevinden");
+    let out = to(&push(&mut hub, c1, &[(forged, &f)]), c1);
+    assert_eq!(refused(&out), vec![(forged, RefusalReason::ForgedActor)]);
+    let rows = hub.audit(&AuditFilter::Staff("m1".into())).unwrap();
+    let has = |action: AuditAction, doc: DocumentId, device: &str| {
+        rows.iter().any(|a| {
+            a.action == action && a.document == Some(doc) && a.device.as_deref() == Some(device)
+        })
+    };
+    assert!(has(AuditAction::Write, id, &phone.device));
+    assert!(has(AuditAction::Deliver, id, &tablet.device));
+    assert!(has(AuditAction::Refuse, forged, &phone.device));
+}

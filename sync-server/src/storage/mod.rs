@@ -94,6 +94,10 @@ pub enum AuditAction {
     SchoolCreated,
     /// A document was erased.
     Erase,
+    /// A document (or changes of it) was delivered to a device.
+    Deliver,
+    /// A device's changes to a document were refused.
+    Refuse,
 }
 
 impl AuditAction {
@@ -108,6 +112,8 @@ impl AuditAction {
             AuditAction::RosterImport => "roster_import",
             AuditAction::SchoolCreated => "school_created",
             AuditAction::Erase => "erase",
+            AuditAction::Deliver => "deliver",
+            AuditAction::Refuse => "refuse",
         }
     }
     /// Parse a stable name.
@@ -121,6 +127,8 @@ impl AuditAction {
             Self::RosterImport,
             Self::SchoolCreated,
             Self::Erase,
+            Self::Deliver,
+            Self::Refuse,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)
