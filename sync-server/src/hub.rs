@@ -572,18 +572,23 @@ impl Hub {
         Ok(frames.into_iter().map(|f| (conn, f)).collect())
     }
 
+    /// Catalog rows of `ids`, by id (unknown ones left out).
+    fn catalog_map(&mut self, ids: &[DocumentId]) -> Result<BTreeMap<DocumentId, CatalogRow>> {
+        Ok(self
+            .storage
+            .catalog_get(ids)?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect())
+    }
+
     // ------------------------------------------------------------------ fetch
 
     fn fetch(&mut self, now: i64, conn: ConnId, reqs: Vec<FetchRequest>) -> Result<Outgoing> {
         let device = self.sessions[&conn].device.clone();
         let roster = self.roster(&device.school)?;
         let ids: Vec<DocumentId> = reqs.iter().map(|r| r.document_id).collect();
-        let rows: BTreeMap<DocumentId, CatalogRow> = self
-            .storage
-            .catalog_get(&ids)?
-            .into_iter()
-            .map(|r| (r.id, r))
-            .collect();
+        let rows = self.catalog_map(&ids)?;
         let mut docs = vec![];
         let mut batch = Batch::default();
         let mut seen = BTreeSet::new();
@@ -809,12 +814,7 @@ impl Hub {
                 }
             }
         }
-        let rows: BTreeMap<DocumentId, CatalogRow> = self
-            .storage
-            .catalog_get(&order)?
-            .into_iter()
-            .map(|r| (r.id, r))
-            .collect();
+        let rows = self.catalog_map(&order)?;
         let mut accepted = vec![];
         let mut same = vec![];
         let mut refused = vec![];
@@ -1174,12 +1174,7 @@ impl Hub {
     fn read_log(&mut self, now: i64, conn: ConnId, entries: Vec<ReadLogEntry>) -> Result<Outgoing> {
         let device = self.sessions[&conn].device.clone();
         let ids: Vec<DocumentId> = entries.iter().map(|e| e.document_id).collect();
-        let rows: BTreeMap<DocumentId, CatalogRow> = self
-            .storage
-            .catalog_get(&ids)?
-            .into_iter()
-            .map(|r| (r.id, r))
-            .collect();
+        let rows = self.catalog_map(&ids)?;
         let mut batch = Batch::default();
         let mut max = 0;
         for e in entries {

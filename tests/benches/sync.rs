@@ -19,7 +19,7 @@ use omkijken_core::model::{
 };
 use omkijken_core::store::StoreOptions;
 use omkijken_core::{DocumentId, Store};
-use omkijken_tests::process::{ServerProcess, admin};
+use omkijken_tests::process::{ServerProcess, admin, free_port, set_up_school};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -140,23 +140,8 @@ struct Numbers {
 fn run_omkijken(n: usize) -> Numbers {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("server");
-    admin(&data, &["create-school", "--id", SCHOOL, "--name", "Bench"]);
-    let roster = dir.path().join("roster.csv");
-    std::fs::write(&roster, ROSTER).unwrap();
-    admin(
-        &data,
-        &[
-            "import-roster",
-            "--school",
-            SCHOOL,
-            roster.to_str().unwrap(),
-        ],
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    set_up_school(&data, SCHOOL, "Bench", ROSTER);
+    let port = free_port();
     let server = ServerProcess::start(&data, port);
     let pid = server.pid();
     let url = format!("http://127.0.0.1:{port}");
@@ -299,11 +284,7 @@ fn run_peer(n: usize) -> Option<Numbers> {
             return None;
         }
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     // stderr goes to null: the peer's server process inherits it and may outlive the
     // benchmark script; it is killed below.
     let out = Command::new("node")

@@ -44,6 +44,15 @@ pub fn admin(data: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
+/// Create `school` and import `roster_csv` with the admin CLI, as an IT admin would.
+pub fn set_up_school(data: &Path, school: &str, name: &str, roster_csv: &str) {
+    admin(data, &["create-school", "--id", school, "--name", name]);
+    let file = data.with_extension("roster.csv");
+    std::fs::write(&file, roster_csv).expect("write the roster file");
+    let path = file.to_str().expect("utf-8 path");
+    admin(data, &["import-roster", "--school", school, path]);
+}
+
 /// A free port on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

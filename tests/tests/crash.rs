@@ -12,7 +12,7 @@ use omkijken_core::model::{SignalContext, Source};
 use omkijken_core::store::{NewSignal, SignalFilter, StoreOptions};
 use omkijken_core::{DocumentId, Store};
 use omkijken_server::storage::{SqliteStorage, Storage};
-use omkijken_tests::process::{ServerProcess, admin, free_port};
+use omkijken_tests::process::{ServerProcess, admin, free_port, set_up_school};
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -65,21 +65,7 @@ fn server_killed_at_random_points_keeps_every_acknowledged_change() {
     let data = dir.path().join("server");
     let port = free_port();
     // 1. Set up the school with the admin CLI, start the server, enroll three devices.
-    admin(
-        &data,
-        &["create-school", "--id", SCHOOL, "--name", "Crashschool"],
-    );
-    let roster = dir.path().join("roster.csv");
-    std::fs::write(&roster, ROSTER).unwrap();
-    admin(
-        &data,
-        &[
-            "import-roster",
-            "--school",
-            SCHOOL,
-            roster.to_str().unwrap(),
-        ],
-    );
+    set_up_school(&data, SCHOOL, "Crashschool", ROSTER);
     let mut server = Some(ServerProcess::start(&data, port));
     let url = format!("http://127.0.0.1:{port}");
     let rt = tokio::runtime::Builder::new_multi_thread()
