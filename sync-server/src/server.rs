@@ -242,6 +242,19 @@ fn metrics_handle() -> PrometheusHandle {
             if metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("a metrics recorder was installed already; /metrics stays empty");
             }
+            // Register the series at zero, so a fresh server's /metrics is not empty and
+            // dashboards see them before the first device connects.
+            metrics::gauge!("omkijken_connected_devices").increment(0.0);
+            for name in [
+                "omkijken_acked_changes_total",
+                "omkijken_bytes_in_total",
+                "omkijken_bytes_out_total",
+                "omkijken_frames_in_total",
+                "omkijken_frames_out_total",
+                "omkijken_protocol_errors_total",
+            ] {
+                metrics::counter!(name).increment(0);
+            }
             handle
         })
         .clone()

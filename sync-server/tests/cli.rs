@@ -168,6 +168,25 @@ fn serve_answers_healthz_and_stops_on_sigterm() {
         "{body}"
     );
     assert!(data.join("omkijken.db").exists(), "serve creates the store");
+    // A fresh server already shows its metrics (at zero).
+    let metrics = {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).unwrap();
+        buf
+    };
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(
+        metrics.contains("omkijken_connected_devices 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("omkijken_acked_changes_total 0"),
+        "{metrics}"
+    );
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
