@@ -580,3 +580,43 @@ fn fast_record_reads_equal_the_typed_records() {
     // The wrong kind is an error, not a panic.
     assert!(doc::record_fast::<omkijken_core::model::Signal>(month, &d).is_err());
 }
+
+proptest::proptest! {
+    /// The header read from one hydrate pass (what the server validates and the store
+    /// projects) equals autosurgeon's typed read, for any header; a header missing a
+    /// field is an error for both.
+    #[test]
+    fn one_pass_header_equals_the_typed_header(
+        kind in "[a-z]{1,12}",
+        school in ".{0,20}",
+        pupil in proptest::option::of(".{0,20}"),
+        author in ".{0,20}",
+        created_at in proptest::num::i64::ANY,
+        schema in proptest::num::u64::ANY,
+        drop_field in 0usize..8,
+    ) {
+        use omkijken_core::model::{Header, Signal};
+        let header = Header { kind, school, pupil, author, created_at, schema };
+        use automerge::ReadDoc;
+        use automerge::transaction::Transactable;
+        let id = DocumentId::random();
+        let mut d = automerge::Automerge::new();
+        let mut tx = d.transaction();
+        autosurgeon::reconcile_prop(&mut tx, automerge::ROOT, doc::HEADER_KEY, &header).unwrap();
+        let fields = ["kind", "school", "author", "created_at", "schema"];
+        if let Some(f) = fields.get(drop_field) {
+            let (_, h) = tx.get(automerge::ROOT, doc::HEADER_KEY).unwrap().unwrap();
+            tx.delete(&h, *f).unwrap();
+        }
+        tx.commit();
+        let typed = doc::header(id, &d);
+        let one_pass = doc::Hydrated::new(id, &d).map(|h| h.header);
+        proptest::prop_assert_eq!(typed.is_ok(), one_pass.is_ok());
+        if let (Ok(a), Ok(b)) = (typed, one_pass) {
+            proptest::prop_assert_eq!(&a, &b);
+            proptest::prop_assert_eq!(&a, &header);
+        }
+        // Not a signal record: reading one is an error, never a panic.
+        proptest::prop_assert!(doc::record_fast::<Signal>(id, &d).is_err());
+    }
+}

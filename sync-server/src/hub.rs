@@ -44,6 +44,9 @@ use std::sync::Arc;
 const DOCS_FRAME_BYTES: usize = 8 * 1024 * 1024;
 /// Catalog rows handled per step when delivering others' writes.
 const DELIVER_PAGE: usize = 10_000;
+/// From this many documents in one push frame, merging and validating them runs on all
+/// cores (below it, handing work to other threads costs more than it saves).
+const PARALLEL_FROM: usize = 8;
 
 /// Hub settings.
 #[derive(Debug, Clone)]
@@ -699,9 +702,11 @@ impl Hub {
         if metas.is_empty() {
             return Verdict::Same(new.get_heads());
         }
-        let Ok(header) = doc::header(id, &new) else {
+        // One hydrate pass gives the header and the record.
+        let Ok(hydrated) = doc::Hydrated::new(id, &new) else {
             return Verdict::Refuse(RefusalReason::InvalidRecord);
         };
+        let header = hydrated.header.clone();
         let Ok(kind) = header.kind() else {
             return Verdict::Refuse(RefusalReason::InvalidRecord);
         };
@@ -727,7 +732,7 @@ impl Hub {
                 Err(_) => return Verdict::Refuse(RefusalReason::InvalidRecord),
             },
             Kind::Signal => {
-                let Ok(s) = doc::record_fast::<Signal>(id, &new) else {
+                let Ok(s) = hydrated.record::<Signal>() else {
                     return Verdict::Refuse(RefusalReason::InvalidRecord);
                 };
                 if row.is_some() {
@@ -745,7 +750,7 @@ impl Hub {
                 fields.category = Some(s.category);
             }
             Kind::Thermometer => {
-                let Ok(t) = doc::record_fast::<ThermometerMonth>(id, &new) else {
+                let Ok(t) = hydrated.record::<ThermometerMonth>() else {
                     return Verdict::Refuse(RefusalReason::InvalidRecord);
                 };
                 let Some(pupil) = header.pupil.as_deref() else {
@@ -780,6 +785,7 @@ impl Hub {
         let chunks = row.map_or(0, |r| r.chunks);
         let changes = metas.len();
         drop(metas);
+        drop(hydrated);
         Verdict::Accept(Box::new(Accepted {
             id,
             heads: new.get_heads(),
@@ -815,35 +821,54 @@ impl Hub {
             }
         }
         let rows = self.catalog_map(&order)?;
-        let mut accepted = vec![];
-        let mut same = vec![];
-        let mut refused = vec![];
+        // Checks on the catalog row and loading the stored documents need the storage:
+        // one after the other. Merging and validating the pushed bytes is pure work per
+        // document: spread over the cores, results in the frame's order.
+        let mut work = Vec::with_capacity(order.len());
         for id in order {
-            let bytes = &data[&id];
             let row = rows.get(&id);
-            let verdict = match Self::pre_check(&roster, &device.user, row, bytes.len()) {
-                Some(r) => Verdict::Refuse(r),
-                None => {
-                    let old = match row {
-                        Some(r) => self.load(r)?.unwrap_or_default(),
-                        None => Automerge::new(),
-                    };
+            let pending = match Self::pre_check(&roster, &device.user, row, data[&id].len()) {
+                Some(r) => Err(r),
+                None => Ok(match row {
+                    Some(r) => self.load(r)?.unwrap_or_default(),
+                    None => Automerge::new(),
+                }),
+            };
+            work.push((id, pending));
+        }
+        let user = device.user.as_str();
+        let check = |(id, pending): (DocumentId, std::result::Result<Automerge, RefusalReason>)| {
+            let verdict = match pending {
+                Err(r) => Verdict::Refuse(r),
+                Ok(old) => {
                     let mut new = old.clone();
-                    if new.load_incremental(bytes).is_err() {
+                    if new.load_incremental(&data[&id]).is_err() {
                         Verdict::Refuse(RefusalReason::Malformed)
                     } else if !new.get_missing_deps(&[]).is_empty() {
                         Verdict::Refuse(RefusalReason::MissingDeps)
                     } else {
-                        Self::validate(&roster, &device.user, &actor, id, row, &old, new)
+                        Self::validate(&roster, user, &actor, id, rows.get(&id), &old, new)
                     }
                 }
             };
+            (id, verdict)
+        };
+        let verdicts: Vec<(DocumentId, Verdict)> = if work.len() >= PARALLEL_FROM {
+            use rayon::prelude::*;
+            work.into_par_iter().map(check).collect()
+        } else {
+            work.into_iter().map(check).collect()
+        };
+        let mut accepted = vec![];
+        let mut same = vec![];
+        let mut refused = vec![];
+        for (id, verdict) in verdicts {
             match verdict {
                 Verdict::Accept(mut a) => {
                     if !a.existed {
                         // The pushed bytes load into exactly this document: store and
                         // forward them as they are instead of saving it again.
-                        a.full = Some(bytes.clone());
+                        a.full = Some(data[&id].clone());
                     }
                     accepted.push(*a)
                 }
