@@ -581,8 +581,44 @@ fn fast_record_reads_equal_the_typed_records() {
     assert!(doc::record_fast::<omkijken_core::model::Signal>(month, &d).is_err());
 }
 
+#[test]
+fn fast_record_reads_text_and_conflicts_like_the_typed_record() {
+    use automerge::transaction::Transactable;
+    use automerge::{ObjType, ReadDoc};
+    use omkijken_core::model::Signal;
+    let dir = tempfile::tempdir().unwrap();
+    let (t1, _) = store_for(dir.path(), "t1");
+    let id = t1.record_signal(signal("p1", 2, "facts")).unwrap();
+    let base = t1.load(id).unwrap().unwrap();
+    let (_, rec) = base.get(automerge::ROOT, "record").unwrap().unwrap();
+    // Two devices set urgency concurrently: both reads pick the same winner.
+    let mut a = base.fork();
+    let mut b = base.fork();
+    let mut tx = a.transaction();
+    tx.put(&rec, "urgency", 1u64).unwrap();
+    tx.commit();
+    let mut tx = b.transaction();
+    tx.put(&rec, "urgency", 3u64).unwrap();
+    tx.commit();
+    a.merge(&mut b).unwrap();
+    let typed: Signal = doc::record(id, &a).unwrap();
+    assert_eq!(doc::record_fast::<Signal>(id, &a).unwrap(), typed);
+    assert_eq!(
+        doc::summarize(id, &a).unwrap().fields.urgency,
+        Some(typed.urgency)
+    );
+    // Automerge text where the record has a string: the typed read refuses it, and so
+    // does the fast one (the server must not accept what devices cannot read).
+    let mut tx = a.transaction();
+    let text = tx.put_object(&rec, "facts", ObjType::Text).unwrap();
+    tx.splice_text(&text, 0, 0, "gezien op het plein").unwrap();
+    tx.commit();
+    assert!(doc::record::<Signal>(id, &a).is_err());
+    assert!(doc::record_fast::<Signal>(id, &a).is_err());
+}
+
 proptest::proptest! {
-    /// The header read from one hydrate pass (what the server validates and the store
+    /// The header read from one walk over the document (what the server validates and the store
     /// projects) equals autosurgeon's typed read, for any header; a header missing a
     /// field is an error for both.
     #[test]

@@ -702,7 +702,7 @@ impl Hub {
         if metas.is_empty() {
             return Verdict::Same(new.get_heads());
         }
-        // One hydrate pass gives the header and the record.
+        // One walk over the document gives the header and the record.
         let Ok(hydrated) = doc::Hydrated::new(id, &new) else {
             return Verdict::Refuse(RefusalReason::InvalidRecord);
         };

@@ -29,6 +29,7 @@ use rand::{RngCore, SeedableRng};
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
 };
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -37,6 +38,9 @@ use std::sync::{Arc, Mutex, RwLock};
 const COMPACT_AFTER_CHUNKS: i64 = 32;
 /// Reader connections kept open.
 const MAX_READERS: usize = 4;
+/// From this many documents in one merge, decoding runs on all cores (below it, handing
+/// work to other threads costs more than it saves).
+const PARALLEL_FROM: usize = 8;
 
 /// A source of time (unix milliseconds), passed in so tests and the simulation control it.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -551,17 +555,51 @@ impl Store {
 
     /// Merge many documents in one transaction (a batch from the server).
     pub fn merge_many(&self, docs: &[(DocumentId, Vec<u8>)]) -> Result<()> {
+        self.merge_many_acked(docs, &[])
+    }
+
+    /// Merge many documents and record acknowledged heads (see
+    /// [`Store::set_acked_heads_many`]) in one transaction: a `docs` frame from the server.
+    /// Stored bytes are read first; decoding, merging and summarising the documents (the
+    /// Automerge work) then runs on all cores; the writes follow in the given order. If any
+    /// document does not load, nothing is written and the error is returned.
+    pub fn merge_many_acked(
+        &self,
+        docs: &[(DocumentId, Vec<u8>)],
+        acks: &[(DocumentId, Vec<ChangeHash>)],
+    ) -> Result<()> {
+        let now = self.now();
+        let unique = docs.iter().map(|(id, _)| id).collect::<HashSet<_>>().len() == docs.len();
         let changed = self.write(|tx| {
             let mut changed = Vec::new();
-            for (id, bytes) in docs {
-                let mut d = load_doc(tx, *id)?.unwrap_or_default();
-                let before = d.get_heads();
-                d.load_incremental(bytes)?;
-                if d.get_heads() != before {
-                    save_doc(tx, *id, &d, &before, self.now(), Some(bytes))?;
-                    changed.push(*id);
+            if unique && docs.len() >= PARALLEL_FROM {
+                let mut work = Vec::with_capacity(docs.len());
+                for (id, bytes) in docs {
+                    work.push((*id, stored_bytes(tx, *id)?, bytes.as_slice()));
+                }
+                use rayon::prelude::*;
+                let merged: Vec<Result<Option<Merged>>> = work
+                    .into_par_iter()
+                    .map(|(id, stored, bytes)| Merged::new(id, stored, bytes))
+                    .collect();
+                for m in merged {
+                    if let Some(m) = m? {
+                        write_doc(tx, m.id, &m.doc, &m.before, now, Some(m.raw), m.summary)?;
+                        changed.push(m.id);
+                    }
+                }
+            } else {
+                for (id, bytes) in docs {
+                    let mut d = load_doc(tx, *id)?.unwrap_or_default();
+                    let before = d.get_heads();
+                    d.load_incremental(bytes)?;
+                    if d.get_heads() != before {
+                        save_doc(tx, *id, &d, &before, now, Some(bytes))?;
+                        changed.push(*id);
+                    }
                 }
             }
+            write_acked_heads(tx, acks)?;
             Ok(changed)
         })?;
         if !changed.is_empty() {
@@ -588,15 +626,7 @@ impl Store {
         if acks.is_empty() {
             return Ok(());
         }
-        self.write(|tx| {
-            let mut stmt =
-                tx.prepare_cached("UPDATE documents SET acked_heads = ?2 WHERE id = ?1")?;
-            for (id, heads) in acks {
-                let s = serde_json::to_string(&ids::heads_to_hex(heads)).unwrap_or_default();
-                stmt.execute(params![id.to_string(), s])?;
-            }
-            Ok(())
-        })
+        self.write(|tx| write_acked_heads(tx, acks))
     }
 
     /// Up to `limit` outbox documents to push, in one read transaction: heads, acknowledged
@@ -867,28 +897,80 @@ fn meta_set(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
 }
 
 fn load_doc(tx: &Connection, id: DocumentId) -> Result<Option<Automerge>> {
+    stored_bytes(tx, id)?.map(decode).transpose()
+}
+
+/// A document's stored bytes: its snapshot and the chunks appended since, in order.
+struct Stored {
+    snapshot: Vec<u8>,
+    chunks: Vec<Vec<u8>>,
+}
+
+fn stored_bytes(tx: &Connection, id: DocumentId) -> Result<Option<Stored>> {
     let snapshot: Option<Vec<u8>> = tx
-        .query_row(
-            "SELECT snapshot FROM documents WHERE id = ?1",
-            [id.to_string()],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT snapshot FROM documents WHERE id = ?1")?
+        .query_row([id.to_string()], |r| r.get(0))
         .optional()?;
     let Some(snapshot) = snapshot else {
         return Ok(None);
     };
-    let mut d = if snapshot.is_empty() {
-        Automerge::new()
-    } else {
-        Automerge::load(&snapshot)?
-    };
     let mut stmt =
         tx.prepare_cached("SELECT bytes FROM doc_chunks WHERE doc_id = ?1 ORDER BY seq")?;
-    let chunks = stmt.query_map([id.to_string()], |r| r.get::<_, Vec<u8>>(0))?;
-    for c in chunks {
-        d.load_incremental(&c?)?;
+    let chunks = stmt
+        .query_map([id.to_string()], |r| r.get::<_, Vec<u8>>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Some(Stored { snapshot, chunks }))
+}
+
+fn decode(stored: Stored) -> Result<Automerge> {
+    let mut d = if stored.snapshot.is_empty() {
+        Automerge::new()
+    } else {
+        Automerge::load(&stored.snapshot)?
+    };
+    for c in &stored.chunks {
+        d.load_incremental(c)?;
     }
-    Ok(Some(d))
+    Ok(d)
+}
+
+/// A document merged with received bytes and summarised, ready to be written: the pure
+/// part of a merge, done off the writer's thread.
+struct Merged<'a> {
+    id: DocumentId,
+    doc: Automerge,
+    before: Vec<ChangeHash>,
+    raw: &'a [u8],
+    summary: Result<doc::Summary>,
+}
+
+impl<'a> Merged<'a> {
+    /// `None` if the bytes add nothing.
+    fn new(id: DocumentId, stored: Option<Stored>, raw: &'a [u8]) -> Result<Option<Merged<'a>>> {
+        let mut doc = stored.map(decode).transpose()?.unwrap_or_default();
+        let before = doc.get_heads();
+        doc.load_incremental(raw)?;
+        if doc.get_heads() == before {
+            return Ok(None);
+        }
+        let summary = doc::summarize(id, &doc);
+        Ok(Some(Merged {
+            id,
+            doc,
+            before,
+            raw,
+            summary,
+        }))
+    }
+}
+
+fn write_acked_heads(tx: &Connection, acks: &[(DocumentId, Vec<ChangeHash>)]) -> Result<()> {
+    let mut stmt = tx.prepare_cached("UPDATE documents SET acked_heads = ?2 WHERE id = ?1")?;
+    for (id, heads) in acks {
+        let s = serde_json::to_string(&ids::heads_to_hex(heads)).unwrap_or_default();
+        stmt.execute(params![id.to_string(), s])?;
+    }
+    Ok(())
 }
 
 /// Save what changed since `before`, update header, heads and projections.
@@ -902,8 +984,20 @@ fn save_doc(
     now: i64,
     raw: Option<&[u8]>,
 ) -> Result<()> {
+    write_doc(tx, id, d, before, now, raw, doc::summarize(id, d))
+}
+
+/// [`save_doc`] with the summary already made.
+fn write_doc(
+    tx: &Connection,
+    id: DocumentId,
+    d: &Automerge,
+    before: &[ChangeHash],
+    now: i64,
+    raw: Option<&[u8]>,
+    parsed: Result<doc::Summary>,
+) -> Result<()> {
     let heads = serde_json::to_string(&ids::heads_to_hex(&d.get_heads())).unwrap_or_default();
-    let parsed = doc::summarize(id, d);
     let (header, fields, valid) = match &parsed {
         Ok(p) => (Some(p.header.clone()), p.fields.clone(), true),
         // Not a valid record: keep the bytes (no word is lost), skip projections.

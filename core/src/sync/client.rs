@@ -510,8 +510,8 @@ impl ClientEngine {
         Ok(())
     }
 
-    /// Merge a `docs` frame in one transaction, then record what the server is known to
-    /// hold of each document.
+    /// Merge a `docs` frame and record what the server is known to hold of each document,
+    /// in one transaction.
     /// Returns whether every document merged.
     fn merge_docs(&mut self, docs: Vec<DocChanges>) -> Result<bool> {
         let mut acks = Vec::new();
@@ -532,7 +532,7 @@ impl ClientEngine {
             }
             pairs.push((d.document_id, d.data));
         }
-        if let Err(e) = self.store.merge_many(&pairs) {
+        if let Err(e) = self.store.merge_many_acked(&pairs, &acks) {
             if matches!(e, Error::Revoked | Error::Sqlite(_)) {
                 return Err(e);
             }
@@ -553,7 +553,6 @@ impl ClientEngine {
             self.store.set_acked_heads_many(&acks)?;
             return Ok(bad.is_empty());
         }
-        self.store.set_acked_heads_many(&acks)?;
         Ok(true)
     }
 
