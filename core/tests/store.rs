@@ -617,6 +617,67 @@ fn fast_record_reads_text_and_conflicts_like_the_typed_record() {
     assert!(doc::record_fast::<Signal>(id, &a).is_err());
 }
 
+#[test]
+fn a_batch_merge_keeps_every_document_and_records_acknowledged_heads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t1, _) = store_for(dir.path(), "t1");
+    let (cc, _) = store_for(dir.path(), "cc");
+    // 20 signals written elsewhere arrive in one frame (decoded on all cores); the server
+    // acknowledged 15 of them.
+    let ids: Vec<DocumentId> = (0..20)
+        .map(|i| {
+            t1.record_signal(signal("p1", 2, &format!("facts {i}")))
+                .unwrap()
+        })
+        .collect();
+    let docs: Vec<(DocumentId, Vec<u8>)> = ids
+        .iter()
+        .map(|id| (*id, t1.document_bytes(*id).unwrap().unwrap()))
+        .collect();
+    let acks: Vec<_> = ids[..15]
+        .iter()
+        .map(|id| (*id, t1.info(*id).unwrap().unwrap().heads))
+        .collect();
+    cc.merge_many_acked(&docs, &acks).unwrap();
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(cc.signal(*id).unwrap().facts, format!("facts {i}"));
+    }
+    let signals_out = |s: &Store| -> Vec<DocumentId> {
+        s.outbox()
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == omkijken_core::model::Kind::Signal)
+            .map(|e| e.id)
+            .collect()
+    };
+    let outbox = signals_out(&cc);
+    assert_eq!(outbox.len(), 5);
+    assert!(ids[15..].iter().all(|id| outbox.contains(id)));
+    // A second frame: changes to held documents, and acknowledgements of held ones.
+    for id in &ids[..10] {
+        t1.append_follow_up(*id, FollowUpKind::Correction, "later")
+            .unwrap();
+    }
+    let docs: Vec<(DocumentId, Vec<u8>)> = ids[..10]
+        .iter()
+        .map(|id| (*id, t1.document_bytes(*id).unwrap().unwrap()))
+        .collect();
+    let acks: Vec<_> = ids
+        .iter()
+        .map(|id| (*id, t1.info(*id).unwrap().unwrap().heads))
+        .collect();
+    cc.merge_many_acked(&docs, &acks).unwrap();
+    assert!(signals_out(&cc).is_empty());
+    assert_eq!(cc.signal(ids[3]).unwrap().follow_ups.len(), 1);
+    // Bytes that do not load: an error, and nothing of the frame is written.
+    let (fresh, _) = store_for(dir.path(), "cc2");
+    let mut bad = docs.clone();
+    bad[4].1 = b"not automerge".to_vec();
+    let before = fresh.documents().unwrap().len();
+    assert!(fresh.merge_many_acked(&bad, &[]).is_err());
+    assert_eq!(fresh.documents().unwrap().len(), before);
+}
+
 proptest::proptest! {
     /// The header read from one walk over the document (what the server validates and the store
     /// projects) equals autosurgeon's typed read, for any header; a header missing a

@@ -29,7 +29,7 @@ use rand::{RngCore, SeedableRng};
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
 };
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -561,8 +561,9 @@ impl Store {
     /// Merge many documents and record acknowledged heads (see
     /// [`Store::set_acked_heads_many`]) in one transaction: a `docs` frame from the server.
     /// Stored bytes are read first; decoding, merging and summarising the documents (the
-    /// Automerge work) then runs on all cores; the writes follow in the given order. If any
-    /// document does not load, nothing is written and the error is returned.
+    /// Automerge work) then runs on all cores; the writes follow in the given order, a new
+    /// document inserted with its acknowledged heads. If any document does not load,
+    /// nothing is written and the error is returned.
     pub fn merge_many_acked(
         &self,
         docs: &[(DocumentId, Vec<u8>)],
@@ -577,17 +578,30 @@ impl Store {
                 for (id, bytes) in docs {
                     work.push((*id, stored_bytes(tx, *id)?, bytes.as_slice()));
                 }
+                // A new document takes its acknowledged heads in its insert.
+                let mut acked: HashMap<DocumentId, String> =
+                    acks.iter().map(|(id, h)| (*id, heads_json(h))).collect();
                 use rayon::prelude::*;
-                let merged: Vec<Result<Option<Merged>>> = work
+                let merged: Vec<_> = work
                     .into_par_iter()
                     .map(|(id, stored, bytes)| Merged::new(id, stored, bytes))
                     .collect();
                 for m in merged {
                     if let Some(m) = m? {
-                        write_doc(tx, m.id, &m.doc, &m.before, now, Some(m.raw), m.summary)?;
-                        changed.push(m.id);
+                        let ack = acked.get(&m.id).map(String::as_str);
+                        let (id, raw) = (m.id, Some(m.raw));
+                        if write_doc(tx, id, &m.doc, &m.before, now, raw, m.summary, ack)? {
+                            acked.remove(&id);
+                        }
+                        changed.push(id);
                     }
                 }
+                let rest: Vec<_> = acks
+                    .iter()
+                    .filter(|(id, _)| acked.contains_key(id))
+                    .cloned()
+                    .collect();
+                write_acked_heads(tx, &rest)?;
             } else {
                 for (id, bytes) in docs {
                     let mut d = load_doc(tx, *id)?.unwrap_or_default();
@@ -598,8 +612,8 @@ impl Store {
                         changed.push(*id);
                     }
                 }
+                write_acked_heads(tx, acks)?;
             }
-            write_acked_heads(tx, acks)?;
             Ok(changed)
         })?;
         if !changed.is_empty() {
@@ -964,11 +978,14 @@ impl<'a> Merged<'a> {
     }
 }
 
+fn heads_json(heads: &[ChangeHash]) -> String {
+    serde_json::to_string(&ids::heads_to_hex(heads)).unwrap_or_default()
+}
+
 fn write_acked_heads(tx: &Connection, acks: &[(DocumentId, Vec<ChangeHash>)]) -> Result<()> {
     let mut stmt = tx.prepare_cached("UPDATE documents SET acked_heads = ?2 WHERE id = ?1")?;
     for (id, heads) in acks {
-        let s = serde_json::to_string(&ids::heads_to_hex(heads)).unwrap_or_default();
-        stmt.execute(params![id.to_string(), s])?;
+        stmt.execute(params![id.to_string(), heads_json(heads)])?;
     }
     Ok(())
 }
@@ -984,10 +1001,12 @@ fn save_doc(
     now: i64,
     raw: Option<&[u8]>,
 ) -> Result<()> {
-    write_doc(tx, id, d, before, now, raw, doc::summarize(id, d))
+    write_doc(tx, id, d, before, now, raw, doc::summarize(id, d), None).map(|_| ())
 }
 
-/// [`save_doc`] with the summary already made.
+/// [`save_doc`] with the summary already made. A new document is inserted with `acked`
+/// heads (JSON) if given; returns whether it was new.
+#[allow(clippy::too_many_arguments)]
 fn write_doc(
     tx: &Connection,
     id: DocumentId,
@@ -996,7 +1015,8 @@ fn write_doc(
     now: i64,
     raw: Option<&[u8]>,
     parsed: Result<doc::Summary>,
-) -> Result<()> {
+    acked: Option<&str>,
+) -> Result<bool> {
     let heads = serde_json::to_string(&ids::heads_to_hex(&d.get_heads())).unwrap_or_default();
     let (header, fields, valid) = match &parsed {
         Ok(p) => (Some(p.header.clone()), p.fields.clone(), true),
@@ -1026,10 +1046,10 @@ fn write_doc(
                 _ => d.save(),
             };
             tx.prepare_cached(
-                "INSERT INTO documents (id, kind, school, pupil, author, created_at, fields, snapshot, chunks, heads, updated_at, valid)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11)",
+                "INSERT INTO documents (id, kind, school, pupil, author, created_at, fields, snapshot, chunks, heads, updated_at, valid, acked_heads)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11, ?12)",
             )?
-            .execute(params![key, kind, school, pupil, author, created_at, fields_json, snapshot, heads, now, valid])?;
+            .execute(params![key, kind, school, pupil, author, created_at, fields_json, snapshot, heads, now, valid, acked])?;
         }
         Some(n) if n + 1 >= COMPACT_AFTER_CHUNKS => {
             tx.execute("DELETE FROM doc_chunks WHERE doc_id = ?1", [&key])?;
@@ -1055,7 +1075,7 @@ fn write_doc(
     if let Ok(p) = &parsed {
         projection::project(tx, id, p)?;
     }
-    Ok(())
+    Ok(chunks.is_none())
 }
 
 fn purge_doc(tx: &Connection, id: DocumentId) -> Result<bool> {
