@@ -29,6 +29,9 @@ pub const SETTING_TOKEN: &str = "token";
 pub const SETTING_SERVER_URL: &str = "server_url";
 /// Store setting: the device id the server gave at enrollment.
 pub const SETTING_DEVICE: &str = "device";
+/// Store setting: an extra root certificate (PEM) trusted for `wss://`, for a school server
+/// with a certificate from its own authority. See [`trust_certificate`].
+pub const SETTING_TRUSTED_CA: &str = "tls_trusted_ca";
 
 /// How long a connection may stay silent while the device waits for an answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -77,7 +80,49 @@ fn network(e: tungstenite::Error) -> Error {
     }
 }
 
-async fn connect(url: &str, token: Option<&str>) -> Result<Ws> {
+/// Trust `pem` (one or more PEM certificates) as root authorities for `wss://`, besides
+/// the public web roots: for a school server whose certificate comes from the school's
+/// own authority. Set before [`enroll`]; kept in the encrypted store.
+pub fn trust_certificate(store: &Store, pem: &str) -> Result<()> {
+    roots(Some(pem))?;
+    store.set_setting(SETTING_TRUSTED_CA, Some(pem))
+}
+
+/// The public web roots (webpki-roots), plus the certificates in `extra` (PEM).
+fn roots(extra: Option<&str>) -> Result<rustls::RootCertStore> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(pem) = extra {
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            let cert = cert.map_err(|_| Error::Invalid("not a PEM certificate".into()))?;
+            roots
+                .add(cert)
+                .map_err(|_| Error::Invalid("not a usable root certificate".into()))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(Error::Invalid("no certificate in the PEM text".into()));
+        }
+    }
+    Ok(roots)
+}
+
+/// TLS for `wss://`: rustls with ring, TLS 1.2 and 1.3, the roots above.
+fn tls_connector(extra_ca: Option<&str>) -> Result<tokio_tungstenite::Connector> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|_| Error::Network("tls setup failed".into()))?
+        .with_root_certificates(roots(extra_ca)?)
+        .with_no_client_auth();
+    Ok(tokio_tungstenite::Connector::Rustls(Arc::new(config)))
+}
+
+async fn connect(url: &str, token: Option<&str>, extra_ca: Option<&str>) -> Result<Ws> {
     let mut request = url.into_client_request().map_err(network)?;
     if let Some(token) = token {
         let value = http::HeaderValue::from_str(&format!("Bearer {token}"))
@@ -86,9 +131,19 @@ async fn connect(url: &str, token: Option<&str>) -> Result<Ws> {
             .headers_mut()
             .insert(http::header::AUTHORIZATION, value);
     }
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(request, Some(ws_config()), true)
-        .await
-        .map_err(network)?;
+    let connector = if url.starts_with("wss://") {
+        tls_connector(extra_ca)?
+    } else {
+        tokio_tungstenite::Connector::Plain
+    };
+    let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(
+        request,
+        Some(ws_config()),
+        true,
+        Some(connector),
+    )
+    .await
+    .map_err(network)?;
     Ok(ws)
 }
 
@@ -160,7 +215,8 @@ pub async fn enroll(server_url: &str, code: &str, label: &str, store: &Store) ->
     if store.identity()?.is_some() {
         return Err(Error::Invalid("this device is already enrolled".into()));
     }
-    let mut ws = connect(&ws_url(server_url, "/v1/enroll")?, None).await?;
+    let ca = store.setting(SETTING_TRUSTED_CA)?;
+    let mut ws = connect(&ws_url(server_url, "/v1/enroll")?, None, ca.as_deref()).await?;
     send(
         &mut ws,
         &Frame::Enroll {
@@ -410,12 +466,14 @@ async fn run_session(
     }
 }
 
-fn credentials(store: &Store) -> Result<(String, String)> {
+/// The sync URL, the token and the extra trusted root (if any) of an enrolled store.
+fn credentials(store: &Store) -> Result<(String, String, Option<String>)> {
     let url = store
         .setting(SETTING_SERVER_URL)?
         .ok_or(Error::NotEnrolled)?;
     let token = store.setting(SETTING_TOKEN)?.ok_or(Error::NotEnrolled)?;
-    Ok((ws_url(&url, "/v1/sync")?, token))
+    let ca = store.setting(SETTING_TRUSTED_CA)?;
+    Ok((ws_url(&url, "/v1/sync")?, token, ca))
 }
 
 /// Sync once: connect, catch up, push the outbox until every pushable document is
@@ -423,8 +481,8 @@ fn credentials(store: &Store) -> Result<(String, String)> {
 ///
 /// A revoked device gets [`Error::Revoked`] after its store was wiped.
 pub async fn sync_once(store: &Store) -> Result<SyncReport> {
-    let (url, token) = credentials(store)?;
-    let mut ws = connect(&url, Some(&token)).await?;
+    let (url, token, ca) = credentials(store)?;
+    let mut ws = connect(&url, Some(&token), ca.as_deref()).await?;
     let mut engine = ClientEngine::new(store.clone());
     let mut report = SyncReport::default();
     let end = run_session(
@@ -544,7 +602,7 @@ async fn run_client(
         }
         let error = match credentials(&store) {
             Err(e) => Some(e),
-            Ok((url, token)) => match connect(&url, Some(&token)).await {
+            Ok((url, token, ca)) => match connect(&url, Some(&token), ca.as_deref()).await {
                 Err(e) => Some(e),
                 Ok(mut ws) => {
                     on_event(SyncEvent::Connected);

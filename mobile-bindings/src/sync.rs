@@ -244,6 +244,13 @@ impl OmkijkenStore {
         Ok(runtime().block_on(fut)?.into())
     }
 
+    /// Trust `pem` (PEM certificates) as root authorities for the server's TLS certificate,
+    /// besides the public web roots: for a school server whose certificate comes from the
+    /// school's own authority. Call before `enroll`. Bad PEM is `Invalid`.
+    pub fn trust_server_certificate(&self, pem: String) -> Result<()> {
+        Ok(client::trust_certificate(&self.inner, &pem)?)
+    }
+
     /// Sync now ("pull to refresh"): connect, fetch what changed, send the outbox until the
     /// server confirmed it, upload the access log, close. Blocks until done.
     pub fn sync_now(&self) -> Result<SyncReport> {

@@ -38,6 +38,9 @@ pub enum Error {
     /// Filesystem.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// Server configuration (TLS files); the text names the file, never its contents.
+    #[error("configuration: {0}")]
+    Config(String),
     /// The hub thread is gone (server shutting down).
     #[error("server is shutting down")]
     Stopped,

@@ -15,6 +15,7 @@ pub mod hub;
 pub mod roster_csv;
 pub mod server;
 pub mod storage;
+pub mod tls;
 pub mod tokens;
 
 pub use error::{Error, Result};

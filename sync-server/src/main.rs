@@ -1,7 +1,7 @@
 //! `omkijken-server`: run the sync server, or administer its data directory.
 //!
 //! ```text
-//! omkijken-server serve [--data DIR] [--listen ADDR] [--log-json]
+//! omkijken-server serve [--data DIR] [--listen ADDR] [--log-json] [--tls-cert PEM --tls-key PEM]
 //! omkijken-server admin --data DIR create-school --id ID --name NAME
 //! omkijken-server admin --data DIR import-roster --school ID FILE.csv
 //! omkijken-server admin --data DIR enroll --school ID --user STAFF     # prints a one-time code
@@ -47,6 +47,13 @@ enum Command {
         /// Log JSON lines instead of human-readable text.
         #[arg(long, env = "OMKIJKEN_LOG_JSON")]
         log_json: bool,
+        /// Serve HTTPS/WSS with this certificate chain (PEM); needs --tls-key. Without it
+        /// the server speaks plain HTTP (put a TLS-terminating proxy in front).
+        #[arg(long, env = "OMKIJKEN_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's private key (PEM).
+        #[arg(long, env = "OMKIJKEN_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Administer a data directory (works while the server runs).
     Admin {
@@ -264,10 +271,15 @@ fn main() -> anyhow::Result<()> {
             data,
             listen,
             log_json,
+            tls_cert,
+            tls_key,
         } => {
             init_tracing(log_json);
             let mut s = settings(data);
             s.listen = listen;
+            if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
+                s.tls = Some(omkijken_server::tls::server_config(&cert, &key)?);
+            }
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
@@ -275,7 +287,7 @@ fn main() -> anyhow::Result<()> {
                 let listener = tokio::net::TcpListener::bind(s.listen)
                     .await
                     .with_context(|| format!("binding {}", s.listen))?;
-                tracing::info!(addr = %listener.local_addr()?, data = %s.data_dir.display(), "listening");
+                tracing::info!(addr = %listener.local_addr()?, data = %s.data_dir.display(), tls = s.tls.is_some(), "listening");
                 server::serve(s, listener, shutdown_signal()).await?;
                 anyhow::Ok(())
             })

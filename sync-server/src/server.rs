@@ -13,6 +13,7 @@
 use crate::admin::RosterImport;
 use crate::hub::{ConnId, ConnectRefusal, Connected, Hub, HubConfig, Outgoing};
 use crate::storage::{AuditFilter, AuditRecord, Device, SqliteStorage};
+use crate::tls::TlsListener;
 use crate::{Error, Result};
 use axum::Router;
 use axum::extract::State;
@@ -28,6 +29,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -52,6 +54,9 @@ pub struct Settings {
     pub admin_poll: Duration,
     /// Outgoing frames queued per connection before it is dropped as too slow.
     pub outbox_frames: usize,
+    /// Serve HTTPS/WSS with this configuration (see [`crate::tls`]); none: plain HTTP
+    /// (behind a TLS-terminating proxy, or on localhost).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -62,6 +67,7 @@ impl std::fmt::Debug for Settings {
             .field("db_key", &self.db_key.as_ref().map(|_| "<hidden>"))
             .field("hub", &self.hub)
             .field("admin_poll", &self.admin_poll)
+            .field("tls", &self.tls.is_some())
             .finish()
     }
 }
@@ -77,6 +83,7 @@ impl Settings {
             hub: HubConfig::default(),
             admin_poll: Duration::from_millis(500),
             outbox_frames: 1024,
+            tls: None,
         }
     }
 
@@ -331,6 +338,7 @@ fn launch(settings: &Settings) -> Result<Launched> {
 async fn run(
     launched: Launched,
     listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let Launched {
@@ -341,13 +349,23 @@ async fn run(
     let cmd = state.cmd.clone();
     let app = router(state);
     let tx = shutdown_tx.clone();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down");
-            let _ = tx.send(true);
-        })
-        .await;
+    let shutdown = async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        let _ = tx.send(true);
+    };
+    let served = match tls {
+        Some(config) => {
+            axum::serve(TlsListener::new(listener, config)?, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    };
     let _ = shutdown_tx.send(true);
     // Let socket tasks say goodbye, then stop the hub (it commits nothing half-way: every
     // frame is one transaction).
@@ -365,7 +383,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let launched = launch(&settings)?;
-    run(launched, listener, shutdown).await
+    run(launched, listener, settings.tls.clone(), shutdown).await
 }
 
 /// The router: `/healthz`, `/metrics`, `/v1/enroll`, `/v1/sync`.
@@ -674,6 +692,7 @@ impl Admin {
 #[derive(Debug)]
 pub struct ServerHandle {
     addr: SocketAddr,
+    tls: bool,
     admin: Admin,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<()>>,
@@ -695,9 +714,10 @@ impl ServerHandle {
         format!("ws://{}/v1/enroll", self.addr)
     }
 
-    /// `http://ADDR`.
+    /// `http://ADDR`, or `https://ADDR` with TLS.
     pub fn http_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// In-process admin operations.
@@ -724,11 +744,13 @@ pub async fn start(settings: Settings) -> Result<ServerHandle> {
         cmd: launched.state.cmd.clone(),
     };
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(run(launched, listener, async move {
+    let tls = settings.tls.clone();
+    let task = tokio::spawn(run(launched, listener, tls.clone(), async move {
         let _ = stopped.await;
     }));
     Ok(ServerHandle {
         addr,
+        tls: tls.is_some(),
         admin,
         stop: Some(stop),
         task,

@@ -79,6 +79,12 @@ class OpenAndKeys(StoreTest):
         again = om.OmkijkenStore.open(self.path, self.key)
         self.assertEqual(again.signal(sid).facts, "Two pupils took a bag away.")
 
+    def test_trusting_a_server_certificate_takes_pem_only(self):
+        store = om.OmkijkenStore.open(self.path, self.key)
+        with self.assertRaises(om.OmkijkenError.Invalid):
+            store.trust_server_certificate("not a certificate")
+        self.assertIsNone(store.identity())
+
     def test_short_key_is_invalid(self):
         with self.assertRaises(om.OmkijkenError.Invalid):
             om.OmkijkenStore.open(self.path, b"short")
