@@ -504,6 +504,12 @@ impl Store {
         self.read(|tx| info(tx, id))
     }
 
+    /// [`Store::info`] of many documents in one read transaction (a catalog page): in the
+    /// order of `ids`, `None` where not held.
+    pub fn infos(&self, ids: &[DocumentId]) -> Result<Vec<Option<DocumentInfo>>> {
+        self.read(|tx| ids.iter().map(|id| info(tx, *id)).collect())
+    }
+
     /// All documents held, with their heads.
     pub fn documents(&self) -> Result<Vec<DocumentInfo>> {
         self.read(|tx| {
@@ -1087,11 +1093,10 @@ fn purge_doc(tx: &Connection, id: DocumentId) -> Result<bool> {
 }
 
 fn info(tx: &Connection, id: DocumentId) -> Result<Option<DocumentInfo>> {
-    tx.query_row(
+    tx.prepare_cached(
         "SELECT id, kind, school, pupil, author, created_at, fields, heads, acked_heads FROM documents WHERE id = ?1",
-        [id.to_string()],
-        info_row,
-    )
+    )?
+    .query_row([id.to_string()], info_row)
     .optional()?
     .transpose()
 }

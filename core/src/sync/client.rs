@@ -280,13 +280,15 @@ impl ClientEngine {
                 self.purge(&purge)?;
                 let mut fetch = Vec::new();
                 let mut acks = Vec::new();
-                for e in entries {
+                let catalog_ids: Vec<DocumentId> = entries.iter().map(|e| e.document_id).collect();
+                let held = self.store.infos(&catalog_ids)?;
+                for (e, held) in entries.into_iter().zip(held) {
                     let Some(server_heads) = ids::heads_from_hex(&e.heads) else {
                         continue;
                     };
                     let server_heads = sorted(server_heads);
                     let id = e.document_id;
-                    let have = match self.store.info(id)? {
+                    let have = match held {
                         None => Some(Vec::new()),
                         Some(info) => {
                             let local = sorted(info.heads);
