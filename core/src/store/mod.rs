@@ -595,11 +595,10 @@ impl Store {
                 for m in merged {
                     if let Some(m) = m? {
                         let ack = acked.get(&m.id).map(String::as_str);
-                        let (id, raw) = (m.id, Some(m.raw));
-                        if write_doc(tx, id, &m.doc, &m.before, now, raw, m.summary, ack)? {
-                            acked.remove(&id);
+                        if write_doc(tx, m.id, &m.prepared, now, ack)? {
+                            acked.remove(&m.id);
                         }
-                        changed.push(id);
+                        changed.push(m.id);
                     }
                 }
                 let rest: Vec<_> = acks
@@ -924,14 +923,16 @@ fn load_doc(tx: &Connection, id: DocumentId) -> Result<Option<Automerge>> {
 struct Stored {
     snapshot: Vec<u8>,
     chunks: Vec<Vec<u8>>,
+    /// The row's chunk count.
+    count: i64,
 }
 
 fn stored_bytes(tx: &Connection, id: DocumentId) -> Result<Option<Stored>> {
-    let snapshot: Option<Vec<u8>> = tx
-        .prepare_cached("SELECT snapshot FROM documents WHERE id = ?1")?
-        .query_row([id.to_string()], |r| r.get(0))
+    let row: Option<(Vec<u8>, i64)> = tx
+        .prepare_cached("SELECT snapshot, chunks FROM documents WHERE id = ?1")?
+        .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let Some(snapshot) = snapshot else {
+    let Some((snapshot, count)) = row else {
         return Ok(None);
     };
     let mut stmt =
@@ -939,7 +940,11 @@ fn stored_bytes(tx: &Connection, id: DocumentId) -> Result<Option<Stored>> {
     let chunks = stmt
         .query_map([id.to_string()], |r| r.get::<_, Vec<u8>>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(Some(Stored { snapshot, chunks }))
+    Ok(Some(Stored {
+        snapshot,
+        chunks,
+        count,
+    }))
 }
 
 fn decode(stored: Stored) -> Result<Automerge> {
@@ -954,33 +959,25 @@ fn decode(stored: Stored) -> Result<Automerge> {
     Ok(d)
 }
 
-/// A document merged with received bytes and summarised, ready to be written: the pure
-/// part of a merge, done off the writer's thread.
+/// A document merged with received bytes and prepared for writing: the pure part of a
+/// merge, done off the writer's thread.
 struct Merged<'a> {
     id: DocumentId,
-    doc: Automerge,
-    before: Vec<ChangeHash>,
-    raw: &'a [u8],
-    summary: Result<doc::Summary>,
+    prepared: Prepared<'a>,
 }
 
 impl<'a> Merged<'a> {
     /// `None` if the bytes add nothing.
     fn new(id: DocumentId, stored: Option<Stored>, raw: &'a [u8]) -> Result<Option<Merged<'a>>> {
+        let chunks = stored.as_ref().map(|s| s.count);
         let mut doc = stored.map(decode).transpose()?.unwrap_or_default();
         let before = doc.get_heads();
         doc.load_incremental(raw)?;
         if doc.get_heads() == before {
             return Ok(None);
         }
-        let summary = doc::summarize(id, &doc);
-        Ok(Some(Merged {
-            id,
-            doc,
-            before,
-            raw,
-            summary,
-        }))
+        let prepared = Prepared::new(id, &doc, &before, Some(raw), chunks);
+        Ok(Some(Merged { id, prepared }))
     }
 }
 
@@ -1007,67 +1004,107 @@ fn save_doc(
     now: i64,
     raw: Option<&[u8]>,
 ) -> Result<()> {
-    write_doc(tx, id, d, before, now, raw, doc::summarize(id, d), None).map(|_| ())
+    let chunks: Option<i64> = tx
+        .prepare_cached("SELECT chunks FROM documents WHERE id = ?1")?
+        .query_row([id.to_string()], |r| r.get(0))
+        .optional()?;
+    let prepared = Prepared::new(id, d, before, raw, chunks);
+    write_doc(tx, id, &prepared, now, None).map(|_| ())
 }
 
-/// [`save_doc`] with the summary already made. A new document is inserted with `acked`
-/// heads (JSON) if given; returns whether it was new.
-#[allow(clippy::too_many_arguments)]
+/// What a write stores of a document's bytes.
+enum DocBytes<'a> {
+    /// A new or compacted snapshot (replacing the chunks).
+    Snapshot(std::borrow::Cow<'a, [u8]>),
+    /// One more chunk after `chunks` stored ones.
+    Chunk(Vec<u8>),
+}
+
+/// Everything a write needs of a document, made from it without the database: for a batch
+/// this runs on all cores, and the document is dropped there too.
+struct Prepared<'a> {
+    heads: String,
+    header: Option<Header>,
+    fields_json: String,
+    summary: Option<doc::Summary>,
+    bytes: DocBytes<'a>,
+    /// Chunks stored before (none: the document is new here).
+    chunks: Option<i64>,
+}
+
+impl<'a> Prepared<'a> {
+    fn new(
+        id: DocumentId,
+        d: &Automerge,
+        before: &[ChangeHash],
+        raw: Option<&'a [u8]>,
+        chunks: Option<i64>,
+    ) -> Prepared<'a> {
+        let (header, fields, summary) = match doc::summarize(id, d) {
+            Ok(p) => (Some(p.header.clone()), p.fields.clone(), Some(p)),
+            // Not a valid record: keep the bytes (no word is lost), skip projections.
+            Err(_) => (doc::header(id, d).ok(), AccessFields::default(), None),
+        };
+        let bytes = match chunks {
+            None => match raw {
+                Some(r) if before.is_empty() => DocBytes::Snapshot(r.into()),
+                _ => DocBytes::Snapshot(d.save().into()),
+            },
+            Some(n) if n + 1 >= COMPACT_AFTER_CHUNKS => DocBytes::Snapshot(d.save().into()),
+            Some(_) => DocBytes::Chunk(d.save_after(before)),
+        };
+        Prepared {
+            heads: heads_json(&d.get_heads()),
+            header,
+            fields_json: serde_json::to_string(&fields).unwrap_or_default(),
+            summary,
+            bytes,
+            chunks,
+        }
+    }
+}
+
+/// Write a prepared document: its row, bytes and projections. A new document is inserted
+/// with `acked` heads (JSON) if given; returns whether it was new.
 fn write_doc(
     tx: &Connection,
     id: DocumentId,
-    d: &Automerge,
-    before: &[ChangeHash],
+    p: &Prepared<'_>,
     now: i64,
-    raw: Option<&[u8]>,
-    parsed: Result<doc::Summary>,
     acked: Option<&str>,
 ) -> Result<bool> {
-    let heads = serde_json::to_string(&ids::heads_to_hex(&d.get_heads())).unwrap_or_default();
-    let (header, fields, valid) = match &parsed {
-        Ok(p) => (Some(p.header.clone()), p.fields.clone(), true),
-        // Not a valid record: keep the bytes (no word is lost), skip projections.
-        Err(_) => (doc::header(id, d).ok(), AccessFields::default(), false),
-    };
-    let fields_json = serde_json::to_string(&fields).unwrap_or_default();
     let key = id.to_string();
-    let chunks: Option<i64> = tx
-        .prepare_cached("SELECT chunks FROM documents WHERE id = ?1")?
-        .query_row([&key], |r| r.get(0))
-        .optional()?;
-    let (kind, school, pupil, author, created_at) = match &header {
+    let (heads, fields_json, valid) = (&p.heads, &p.fields_json, p.summary.is_some());
+    let (kind, school, pupil, author, created_at) = match &p.header {
         Some(h) => (
-            h.kind.clone(),
-            h.school.clone(),
-            h.pupil.clone(),
-            h.author.clone(),
+            h.kind.as_str(),
+            h.school.as_str(),
+            h.pupil.as_deref(),
+            h.author.as_str(),
             h.created_at,
         ),
-        None => (String::new(), String::new(), None, String::new(), 0),
+        None => ("", "", None, "", 0),
     };
-    match chunks {
-        None => {
-            let snapshot = match raw {
-                Some(r) if before.is_empty() => r.to_vec(),
-                _ => d.save(),
-            };
+    match (&p.bytes, p.chunks) {
+        (DocBytes::Snapshot(snapshot), None) => {
             tx.prepare_cached(
                 "INSERT INTO documents (id, kind, school, pupil, author, created_at, fields, snapshot, chunks, heads, updated_at, valid, acked_heads)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11, ?12)",
             )?
-            .execute(params![key, kind, school, pupil, author, created_at, fields_json, snapshot, heads, now, valid, acked])?;
+            .execute(params![key, kind, school, pupil, author, created_at, fields_json, snapshot.as_ref(), heads, now, valid, acked])?;
         }
-        Some(n) if n + 1 >= COMPACT_AFTER_CHUNKS => {
+        (DocBytes::Snapshot(snapshot), Some(_)) => {
             tx.execute("DELETE FROM doc_chunks WHERE doc_id = ?1", [&key])?;
             tx.execute(
                 "UPDATE documents SET kind=?2, school=?3, pupil=?4, author=?5, created_at=?6, fields=?7,
                  snapshot=?8, chunks=0, heads=?9, updated_at=?10, valid=?11 WHERE id = ?1",
-                params![key, kind, school, pupil, author, created_at, fields_json, d.save(), heads, now, valid],
+                params![key, kind, school, pupil, author, created_at, fields_json, snapshot.as_ref(), heads, now, valid],
             )?;
         }
-        Some(n) => {
+        (DocBytes::Chunk(chunk), n) => {
+            let n = n.unwrap_or(0);
             tx.prepare_cached("INSERT INTO doc_chunks (doc_id, seq, bytes) VALUES (?1, ?2, ?3)")?
-                .execute(params![key, n + 1, d.save_after(before)])?;
+                .execute(params![key, n + 1, chunk])?;
             tx.execute(
                 "UPDATE documents SET kind=?2, school=?3, pupil=?4, author=?5, created_at=?6, fields=?7,
                  chunks=?8, heads=?9, updated_at=?10, valid=?11 WHERE id = ?1",
@@ -1075,13 +1112,13 @@ fn write_doc(
             )?;
         }
     }
-    if chunks.is_some() {
+    if p.chunks.is_some() {
         projection::clear(tx, id)?;
     }
-    if let Ok(p) = &parsed {
-        projection::project(tx, id, p)?;
+    if let Some(summary) = &p.summary {
+        projection::project(tx, id, summary)?;
     }
-    Ok(chunks.is_none())
+    Ok(p.chunks.is_none())
 }
 
 fn purge_doc(tx: &Connection, id: DocumentId) -> Result<bool> {
