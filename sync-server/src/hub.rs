@@ -136,7 +136,9 @@ struct Session {
 /// A document change that passed every check, ready to commit.
 struct Accepted {
     id: DocumentId,
-    doc: Automerge,
+    /// The merged document; none for a new one, whose pushed bytes (`full`) are all that
+    /// is needed (it is dropped on the worker that checked it).
+    doc: Option<Automerge>,
     header: Header,
     fields: AccessFields,
     heads: Vec<ChangeHash>,
@@ -156,7 +158,10 @@ struct Accepted {
 
 impl Accepted {
     fn full(&mut self) -> Vec<u8> {
-        self.full.get_or_insert_with(|| self.doc.save()).clone()
+        let doc = &self.doc;
+        self.full
+            .get_or_insert_with(|| doc.as_ref().map(Automerge::save).unwrap_or_default())
+            .clone()
     }
 
     /// The new changes; for a new document that is the whole document.
@@ -166,7 +171,7 @@ impl Accepted {
         }
         let (doc, old) = (&self.doc, &self.old_heads);
         self.delta
-            .get_or_insert_with(|| doc.save_after(old))
+            .get_or_insert_with(|| doc.as_ref().map(|d| d.save_after(old)).unwrap_or_default())
             .clone()
     }
 }
@@ -789,7 +794,7 @@ impl Hub {
         Verdict::Accept(Box::new(Accepted {
             id,
             heads: new.get_heads(),
-            doc: new,
+            doc: Some(new),
             header,
             fields,
             old_heads,
@@ -851,6 +856,16 @@ impl Hub {
                     }
                 }
             };
+            let verdict = match verdict {
+                Verdict::Accept(mut a) if !a.existed => {
+                    // The pushed bytes load into exactly this document: store and forward
+                    // them as they are, and drop the document here, off the hub's thread.
+                    a.full = Some(data[&id].clone());
+                    a.doc = None;
+                    Verdict::Accept(a)
+                }
+                v => v,
+            };
             (id, verdict)
         };
         let verdicts: Vec<(DocumentId, Verdict)> = if work.len() >= PARALLEL_FROM {
@@ -864,14 +879,7 @@ impl Hub {
         let mut refused = vec![];
         for (id, verdict) in verdicts {
             match verdict {
-                Verdict::Accept(mut a) => {
-                    if !a.existed {
-                        // The pushed bytes load into exactly this document: store and
-                        // forward them as they are instead of saving it again.
-                        a.full = Some(data[&id].clone());
-                    }
-                    accepted.push(*a)
-                }
+                Verdict::Accept(a) => accepted.push(*a),
                 Verdict::Same(heads) => same.push(Acked {
                     document_id: id,
                     heads: heads_to_hex(&heads),
@@ -1055,8 +1063,8 @@ impl Hub {
             });
             // New documents are not cached: most are not touched again soon, and
             // evicting them would cost more than loading the few that are.
-            if a.existed {
-                self.cache.put(a.id, a.doc, a.size);
+            if let Some(doc) = a.doc {
+                self.cache.put(a.id, doc, a.size);
             }
         }
         let in_order = committed.prev_seq == self.seen_seq;
@@ -1170,7 +1178,9 @@ impl Hub {
                         vec![],
                         vec![],
                     )?);
-                    reply_from = doc;
+                    if let Some(doc) = doc {
+                        reply_from = doc;
+                    }
                 }
                 Verdict::Same(_) => {}
                 Verdict::Refuse(reason) => {
