@@ -373,8 +373,46 @@ mod summary {
 /// Read a document's [`Summary`] (see there). A document that is not a valid record of
 /// its kind is an error, never a panic.
 pub fn summarize(id: DocumentId, doc: &Automerge) -> Result<Summary> {
-    Hydrated::new(id, doc)?.summary()
+    Hydrated::walk(id, doc, Some(SUMMARY_KEYS))?.summary()
 }
+
+/// The map keys a [`Summary`] reads, at any depth: [`summarize`] builds only these (note
+/// text and other content are walked past, not copied).
+const SUMMARY_KEYS: &[&str] = &[
+    HEADER_KEY,
+    RECORD_KEY,
+    // header
+    "kind",
+    "school",
+    "pupil",
+    "author",
+    "created_at",
+    "schema",
+    // conversation
+    "visibility",
+    "held_on",
+    "status",
+    "template_id",
+    "agreements",
+    "done",
+    // signal
+    "urgency",
+    "category",
+    "observed_at",
+    "recorded_at",
+    "shared",
+    "follow_ups",
+    "context",
+    "excursion",
+    // thermometer
+    "entries",
+    "id",
+    "at",
+    "scale",
+    "score",
+    "wants_to_talk",
+    "recorded_by",
+];
 
 /// A document read once (one walk of its objects): its header and the whole tree, from
 /// which the summary and typed records are read without going back to the document.
@@ -399,7 +437,12 @@ impl std::fmt::Debug for Hydrated {
 impl Hydrated {
     /// Hydrate `doc` and read its header (an error if missing or mistyped).
     pub fn new(id: DocumentId, doc: &Automerge) -> Result<Hydrated> {
-        let tree = tree(doc, &ROOT, automerge::ObjType::Map);
+        Self::walk(id, doc, None)
+    }
+
+    /// [`Hydrated::new`] keeping only map entries whose key is in `keep` (all if none).
+    fn walk(id: DocumentId, doc: &Automerge, keep: Option<&[&str]>) -> Result<Hydrated> {
+        let tree = tree(doc, &ROOT, automerge::ObjType::Map, keep);
         let header = summary::map(&tree)
             .and_then(|root| summary::get(root, HEADER_KEY))
             .and_then(summary::map)
@@ -545,11 +588,17 @@ pub fn record_fast<R: Record + serde::de::DeserializeOwned>(
 /// strings as strings (text as `{"text": ..}`), integers and timestamps as numbers. Counters, bytes and
 /// unknown scalars appear in no record and read as null. Walking with `map_range` and
 /// `list_range` costs about half of `Automerge::hydrate` and gives the JSON serde reads.
-fn tree(doc: &Automerge, obj: &automerge::ObjId, ty: automerge::ObjType) -> serde_json::Value {
+/// With `keep`, map entries with other keys are left out.
+fn tree(
+    doc: &Automerge,
+    obj: &automerge::ObjId,
+    ty: automerge::ObjType,
+    keep: Option<&[&str]>,
+) -> serde_json::Value {
     use automerge::{ObjType, ReadDoc, ScalarValueRef as S, ValueRef};
     use serde_json::Value;
     let value = |v: ValueRef<'_>, id: &dyn Fn() -> automerge::ObjId| match v {
-        ValueRef::Object(t) => tree(doc, &id(), t),
+        ValueRef::Object(t) => tree(doc, &id(), t, keep),
         ValueRef::Scalar(s) => match s {
             S::Str(s) => Value::String(s.into_owned()),
             S::Int(i) | S::Timestamp(i) => i.into(),
@@ -564,6 +613,7 @@ fn tree(doc: &Automerge, obj: &automerge::ObjId, ty: automerge::ObjType) -> serd
     match ty {
         ObjType::Map | ObjType::Table => Value::Object(
             doc.map_range(obj, ..)
+                .filter(|i| keep.is_none_or(|k| k.contains(&i.key.as_ref())))
                 .map(|i| (i.key.to_string(), value(i.value.clone(), &|| i.id())))
                 .collect(),
         ),

@@ -678,6 +678,30 @@ fn a_batch_merge_keeps_every_document_and_records_acknowledged_heads() {
     assert_eq!(fresh.documents().unwrap().len(), before);
 }
 
+#[test]
+fn summaries_read_only_what_they_need_and_equal_the_full_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m1, _) = store_for(dir.path(), "m1");
+    let conversation = m1
+        .start_conversation("p1", "ik-jij-wij", "2026-11-16")
+        .unwrap();
+    m1.edit_notes(conversation, 0, 0, "Gesprek ging goed.")
+        .unwrap();
+    m1.add_agreement(conversation, "elke week bijpraten", "m1", None)
+        .unwrap();
+    let signal = m1.record_signal(signal("p1", 3, "facts")).unwrap();
+    m1.append_follow_up(signal, FollowUpKind::PickedUp, "opgepakt")
+        .unwrap();
+    m1.append_follow_up(signal, FollowUpKind::Closed, "klaar")
+        .unwrap();
+    let month = m1.record_thermometer(entry("p1", T0, 2, true)).unwrap();
+    for id in [conversation, signal, month] {
+        let d = m1.load(id).unwrap().unwrap();
+        let full = doc::Hydrated::new(id, &d).unwrap().summary().unwrap();
+        assert_eq!(doc::summarize(id, &d).unwrap(), full);
+    }
+}
+
 proptest::proptest! {
     /// The header read from one walk over the document (what the server validates and the store
     /// projects) equals autosurgeon's typed read, for any header; a header missing a
