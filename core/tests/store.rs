@@ -669,6 +669,20 @@ fn a_batch_merge_keeps_every_document_and_records_acknowledged_heads() {
     cc.merge_many_acked(&docs, &acks).unwrap();
     assert!(signals_out(&cc).is_empty());
     assert_eq!(cc.signal(ids[3]).unwrap().follow_ups.len(), 1);
+    // The same new document twice in one batch, two versions apart: both merge.
+    let other = tempfile::tempdir().unwrap();
+    let (fresh2, _) = store_for(other.path(), "cc");
+    let before = t1.document_bytes(ids[19]).unwrap().unwrap();
+    t1.append_follow_up(ids[19], FollowUpKind::Correction, "twice")
+        .unwrap();
+    let after = t1.document_bytes(ids[19]).unwrap().unwrap();
+    fresh2
+        .merge_many(&[(ids[19], before), (ids[19], after)])
+        .unwrap();
+    let merged = fresh2.load(ids[19]).unwrap().unwrap();
+    let merged: omkijken_core::model::Signal = doc::record(ids[19], &merged).unwrap();
+    assert_eq!(merged.facts, "facts 19");
+    assert_eq!(merged.follow_ups[0].text, "twice");
     // Bytes that do not load: an error, and nothing of the frame is written.
     let (fresh, _) = store_for(dir.path(), "cc2");
     let mut bad = docs.clone();

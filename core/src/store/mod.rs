@@ -29,7 +29,7 @@ use rand::{RngCore, SeedableRng};
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -567,58 +567,58 @@ impl Store {
     /// Merge many documents and record acknowledged heads (see
     /// [`Store::set_acked_heads_many`]) in one transaction: a `docs` frame from the server.
     /// Stored bytes are read first; decoding, merging and summarising the documents (the
-    /// Automerge work) then runs on all cores; the writes follow in the given order, a new
-    /// document inserted with its acknowledged heads. If any document does not load,
-    /// nothing is written and the error is returned.
+    /// Automerge work) then runs on all cores for a batch of [`PARALLEL_FROM`] or more; the
+    /// writes follow in the given order, a new document inserted with its acknowledged
+    /// heads. If any document does not load, nothing is written and the error is returned.
     pub fn merge_many_acked(
         &self,
         docs: &[(DocumentId, Vec<u8>)],
         acks: &[(DocumentId, Vec<ChangeHash>)],
     ) -> Result<()> {
         let now = self.now();
-        let unique = docs.iter().map(|(id, _)| id).collect::<HashSet<_>>().len() == docs.len();
+        // The same document twice in a batch: its bytes are merged together.
+        let mut order: Vec<DocumentId> = Vec::with_capacity(docs.len());
+        let mut bytes: HashMap<DocumentId, Vec<&[u8]>> = HashMap::with_capacity(docs.len());
+        for (id, b) in docs {
+            bytes
+                .entry(*id)
+                .or_insert_with(|| {
+                    order.push(*id);
+                    vec![]
+                })
+                .push(b);
+        }
         let changed = self.write(|tx| {
-            let mut changed = Vec::new();
-            if unique && docs.len() >= PARALLEL_FROM {
-                let mut work = Vec::with_capacity(docs.len());
-                for (id, bytes) in docs {
-                    work.push((*id, stored_bytes(tx, *id)?, bytes.as_slice()));
-                }
-                // A new document takes its acknowledged heads in its insert.
-                let mut acked: HashMap<DocumentId, String> =
-                    acks.iter().map(|(id, h)| (*id, heads_json(h))).collect();
-                use rayon::prelude::*;
-                let merged: Vec<_> = work
-                    .into_par_iter()
-                    .map(|(id, stored, bytes)| Merged::new(id, stored, bytes))
-                    .collect();
-                for m in merged {
-                    if let Some(m) = m? {
-                        let ack = acked.get(&m.id).map(String::as_str);
-                        if write_doc(tx, m.id, &m.prepared, now, ack)? {
-                            acked.remove(&m.id);
-                        }
-                        changed.push(m.id);
-                    }
-                }
-                let rest: Vec<_> = acks
-                    .iter()
-                    .filter(|(id, _)| acked.contains_key(id))
-                    .cloned()
-                    .collect();
-                write_acked_heads(tx, &rest)?;
-            } else {
-                for (id, bytes) in docs {
-                    let mut d = load_doc(tx, *id)?.unwrap_or_default();
-                    let before = d.get_heads();
-                    d.load_incremental(bytes)?;
-                    if d.get_heads() != before {
-                        save_doc(tx, *id, &d, &before, now, Some(bytes))?;
-                        changed.push(*id);
-                    }
-                }
-                write_acked_heads(tx, acks)?;
+            let mut work = Vec::with_capacity(order.len());
+            for id in &order {
+                work.push((*id, stored_bytes(tx, *id)?, bytes[id].as_slice()));
             }
+            let merge = |(id, stored, pieces)| Merged::new(id, stored, pieces);
+            let merged: Vec<_> = if work.len() >= PARALLEL_FROM {
+                use rayon::prelude::*;
+                work.into_par_iter().map(merge).collect()
+            } else {
+                work.into_iter().map(merge).collect()
+            };
+            // A new document takes its acknowledged heads in its insert.
+            let mut acked: HashMap<DocumentId, String> =
+                acks.iter().map(|(id, h)| (*id, heads_json(h))).collect();
+            let mut changed = Vec::new();
+            for m in merged {
+                if let Some(m) = m? {
+                    let ack = acked.get(&m.id).map(String::as_str);
+                    if write_doc(tx, m.id, &m.prepared, now, ack)? {
+                        acked.remove(&m.id);
+                    }
+                    changed.push(m.id);
+                }
+            }
+            let rest: Vec<_> = acks
+                .iter()
+                .filter(|(id, _)| acked.contains_key(id))
+                .cloned()
+                .collect();
+            write_acked_heads(tx, &rest)?;
             Ok(changed)
         })?;
         if !changed.is_empty() {
@@ -967,16 +967,27 @@ struct Merged<'a> {
 }
 
 impl<'a> Merged<'a> {
-    /// `None` if the bytes add nothing.
-    fn new(id: DocumentId, stored: Option<Stored>, raw: &'a [u8]) -> Result<Option<Merged<'a>>> {
+    /// Merge the received `pieces` into the stored document; `None` if they add nothing.
+    fn new(
+        id: DocumentId,
+        stored: Option<Stored>,
+        pieces: &[&'a [u8]],
+    ) -> Result<Option<Merged<'a>>> {
         let chunks = stored.as_ref().map(|s| s.count);
         let mut doc = stored.map(decode).transpose()?.unwrap_or_default();
         let before = doc.get_heads();
-        doc.load_incremental(raw)?;
+        for piece in pieces {
+            doc.load_incremental(piece)?;
+        }
         if doc.get_heads() == before {
             return Ok(None);
         }
-        let prepared = Prepared::new(id, &doc, &before, Some(raw), chunks);
+        // One received piece that makes a new document is stored as it came.
+        let raw = match pieces {
+            [one] => Some(*one),
+            _ => None,
+        };
+        let prepared = Prepared::new(id, &doc, &before, raw, chunks);
         Ok(Some(Merged { id, prepared }))
     }
 }
