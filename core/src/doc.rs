@@ -373,46 +373,49 @@ mod summary {
 /// Read a document's [`Summary`] (see there). A document that is not a valid record of
 /// its kind is an error, never a panic.
 pub fn summarize(id: DocumentId, doc: &Automerge) -> Result<Summary> {
-    Hydrated::walk(id, doc, Some(SUMMARY_KEYS))?.summary()
+    Hydrated::walk(id, doc, Some(summary_key))?.summary()
 }
 
-/// The map keys a [`Summary`] reads, at any depth: [`summarize`] builds only these (note
-/// text and other content are walked past, not copied).
-const SUMMARY_KEYS: &[&str] = &[
-    HEADER_KEY,
-    RECORD_KEY,
-    // header
-    "kind",
-    "school",
-    "pupil",
-    "author",
-    "created_at",
-    "schema",
-    // conversation
-    "visibility",
-    "held_on",
-    "status",
-    "template_id",
-    "agreements",
-    "done",
-    // signal
-    "urgency",
-    "category",
-    "observed_at",
-    "recorded_at",
-    "shared",
-    "follow_ups",
-    "context",
-    "excursion",
-    // thermometer
-    "entries",
-    "id",
-    "at",
-    "scale",
-    "score",
-    "wants_to_talk",
-    "recorded_by",
-];
+/// Whether a [`Summary`] reads map entries of key `k` (at any depth): [`summarize`] builds
+/// only these (note text and other content are walked past, not copied).
+fn summary_key(k: &str) -> bool {
+    matches!(
+        k,
+        HEADER_KEY
+            | RECORD_KEY
+        // header
+            | "kind"
+            | "school"
+            | "pupil"
+            | "author"
+            | "created_at"
+            | "schema"
+        // conversation
+            | "visibility"
+            | "held_on"
+            | "status"
+            | "template_id"
+            | "agreements"
+            | "done"
+        // signal
+            | "urgency"
+            | "category"
+            | "observed_at"
+            | "recorded_at"
+            | "shared"
+            | "follow_ups"
+            | "context"
+            | "excursion"
+        // thermometer
+            | "entries"
+            | "id"
+            | "at"
+            | "scale"
+            | "score"
+            | "wants_to_talk"
+            | "recorded_by"
+    )
+}
 
 /// A document read once (one walk of its objects): its header and the whole tree, from
 /// which the summary and typed records are read without going back to the document.
@@ -440,9 +443,9 @@ impl Hydrated {
         Self::walk(id, doc, None)
     }
 
-    /// [`Hydrated::new`] keeping only map entries whose key is in `keep` (all if none).
-    fn walk(id: DocumentId, doc: &Automerge, keep: Option<&[&str]>) -> Result<Hydrated> {
-        let tree = tree(doc, &ROOT, automerge::ObjType::Map, keep);
+    /// [`Hydrated::new`] keeping only map entries whose key passes `keep` (all if none).
+    fn walk(id: DocumentId, doc: &Automerge, keep: Option<fn(&str) -> bool>) -> Result<Hydrated> {
+        let tree = tree(doc, keep);
         let header = summary::map(&tree)
             .and_then(|root| summary::get(root, HEADER_KEY))
             .and_then(summary::map)
@@ -584,49 +587,115 @@ pub fn record_fast<R: Record + serde::de::DeserializeOwned>(
     Hydrated::new(id, doc)?.record()
 }
 
-/// The current value of an object as JSON: maps (and tables) as objects, lists as arrays,
-/// strings as strings (text as `{"text": ..}`), integers and timestamps as numbers. Counters, bytes and
-/// unknown scalars appear in no record and read as null. Walking with `map_range` and
-/// `list_range` costs about half of `Automerge::hydrate` and gives the JSON serde reads.
-/// With `keep`, map entries with other keys are left out.
-fn tree(
-    doc: &Automerge,
-    obj: &automerge::ObjId,
-    ty: automerge::ObjType,
-    keep: Option<&[&str]>,
-) -> serde_json::Value {
-    use automerge::{ObjType, ReadDoc, ScalarValueRef as S, ValueRef};
+/// The current value of the document as JSON: maps (and tables) as objects, lists as
+/// arrays, strings as strings (text as `{"text": ..}`), integers and timestamps as numbers.
+/// Counters, bytes and unknown scalars appear in no record and read as null. With `keep`,
+/// map entries with other keys are left out (and what is under them is never built).
+///
+/// One pass of `Automerge::iter` over every object (an object is reached through its
+/// parent, so parents come first), not one `map_range` per object: setting up a range
+/// costs more than reading a small object's values. This is about 40% cheaper than
+/// walking object by object, and cheaper than `Automerge::hydrate`.
+fn tree(doc: &Automerge, keep: Option<fn(&str) -> bool>) -> serde_json::Value {
+    use automerge::iter::DocItem;
+    use automerge::{ObjId, ObjType, ReadDoc, ScalarValueRef as S, ValueRef};
     use serde_json::Value;
-    let value = |v: ValueRef<'_>, id: &dyn Fn() -> automerge::ObjId| match v {
-        ValueRef::Object(t) => tree(doc, &id(), t, keep),
-        ValueRef::Scalar(s) => match s {
-            S::Str(s) => Value::String(s.into_owned()),
-            S::Int(i) | S::Timestamp(i) => i.into(),
-            S::Uint(u) => u.into(),
-            S::F64(f) => serde_json::Number::from_f64(f)
-                .map(Value::Number)
-                .unwrap_or(Value::Null),
-            S::Boolean(b) => b.into(),
-            _ => Value::Null,
-        },
-    };
-    match ty {
-        ObjType::Map | ObjType::Table => Value::Object(
-            doc.map_range(obj, ..)
-                .filter(|i| keep.is_none_or(|k| k.contains(&i.key.as_ref())))
-                .map(|i| (i.key.to_string(), value(i.value.clone(), &|| i.id())))
-                .collect(),
-        ),
-        ObjType::List => Value::Array(
-            doc.list_range(obj, ..)
-                .map(|i| value(i.value.clone(), &|| i.id()))
-                .collect(),
-        ),
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    /// A value, or an object being built (its index in `nodes`).
+    enum Slot {
+        Value(Value),
+        Object(usize),
+    }
+    enum Node {
+        Map(Vec<(String, Slot)>),
+        List(Vec<Slot>),
+    }
+    fn build(nodes: &mut [Node], i: usize) -> Value {
+        let value = |nodes: &mut [Node], slot: Slot| match slot {
+            Slot::Value(v) => v,
+            Slot::Object(j) => build(nodes, j),
+        };
+        match std::mem::replace(&mut nodes[i], Node::List(Vec::new())) {
+            Node::Map(entries) => Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, slot)| (k, value(nodes, slot)))
+                    .collect(),
+            ),
+            Node::List(items) => {
+                Value::Array(items.into_iter().map(|slot| value(nodes, slot)).collect())
+            }
+        }
+    }
+
+    let mut nodes = vec![Node::Map(Vec::new())];
+    let mut index: HashMap<ObjId, usize> = HashMap::from([(automerge::ROOT, 0)]);
+    let slot = |nodes: &mut Vec<Node>,
+                index: &mut HashMap<ObjId, usize>,
+                v: &ValueRef<'_>,
+                id: &dyn Fn() -> ObjId| match v {
+        ValueRef::Object(ObjType::Map | ObjType::Table) => {
+            nodes.push(Node::Map(Vec::new()));
+            index.insert(id(), nodes.len() - 1);
+            Slot::Object(nodes.len() - 1)
+        }
+        ValueRef::Object(ObjType::List) => {
+            nodes.push(Node::List(Vec::new()));
+            index.insert(id(), nodes.len() - 1);
+            Slot::Object(nodes.len() - 1)
+        }
         // Not a string: the typed records (autosurgeon) do not read text as a `String`
         // either, and the fast reads must not accept what the typed ones refuse.
-        ObjType::Text => Value::Object(serde_json::Map::from_iter([(
-            "text".to_string(),
-            Value::String(doc.text(obj).unwrap_or_default()),
-        )])),
+        ValueRef::Object(ObjType::Text) => {
+            Slot::Value(Value::Object(serde_json::Map::from_iter([(
+                "text".to_string(),
+                Value::String(doc.text(id()).unwrap_or_default()),
+            )])))
+        }
+        ValueRef::Scalar(s) => Slot::Value(match s {
+            S::Str(s) => Value::String(s.to_string()),
+            S::Int(i) | S::Timestamp(i) => (*i).into(),
+            S::Uint(u) => (*u).into(),
+            S::F64(f) => serde_json::Number::from_f64(*f)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
+            S::Boolean(b) => (*b).into(),
+            _ => Value::Null,
+        }),
+    };
+    // The items of one object come one after another and share their `obj`.
+    let mut current: Option<(Arc<ObjId>, Option<usize>)> = None;
+    for item in doc.iter() {
+        let node = match &current {
+            Some((obj, node)) if Arc::ptr_eq(obj, &item.obj) => *node,
+            _ => {
+                // Not indexed: under a key left out, or the spans of a text.
+                let node = index.get(&*item.obj).copied();
+                current = Some((item.obj.clone(), node));
+                node
+            }
+        };
+        let Some(node) = node else { continue };
+        match &item.item {
+            DocItem::Map(m) => {
+                if keep.is_some_and(|k| !k(&m.key)) {
+                    continue;
+                }
+                let s = slot(&mut nodes, &mut index, &m.value, &|| m.id());
+                if let Node::Map(entries) = &mut nodes[node] {
+                    entries.push((m.key.to_string(), s));
+                }
+            }
+            DocItem::List(l) => {
+                let s = slot(&mut nodes, &mut index, &l.value, &|| l.id());
+                if let Node::List(items) = &mut nodes[node] {
+                    items.push(s);
+                }
+            }
+            DocItem::Text(_) => {}
+        }
     }
+    build(&mut nodes, 0)
 }

@@ -755,3 +755,95 @@ proptest::proptest! {
         proptest::prop_assert!(doc::record_fast::<Signal>(id, &d).is_err());
     }
 }
+
+/// One concurrent edit to a signal's record, at the Automerge level.
+#[derive(Debug, Clone)]
+enum Edit {
+    Urgency(u64),
+    Facts(String),
+    Insert(usize, String, String),
+    Delete(usize),
+    Context(Option<String>),
+}
+
+fn edit() -> impl proptest::strategy::Strategy<Value = Edit> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (0u64..5).prop_map(Edit::Urgency),
+        ".{0,12}".prop_map(Edit::Facts),
+        (0usize..4, "(follow_up|picked_up|closed)", ".{0,8}")
+            .prop_map(|(i, k, t)| Edit::Insert(i, k, t)),
+        (0usize..4).prop_map(Edit::Delete),
+        proptest::option::of("[a-z]{0,6}").prop_map(Edit::Context),
+    ]
+}
+
+fn apply(d: &mut automerge::Automerge, edits: &[Edit]) {
+    use automerge::transaction::Transactable;
+    use automerge::{ObjType, ReadDoc, ScalarValue};
+    let (_, rec) = d.get(automerge::ROOT, "record").unwrap().unwrap();
+    let (_, list) = d.get(&rec, "follow_ups").unwrap().unwrap();
+    let (_, ctx) = d.get(&rec, "context").unwrap().unwrap();
+    let mut tx = d.transaction();
+    for e in edits {
+        match e {
+            Edit::Urgency(u) => tx.put(&rec, "urgency", ScalarValue::Uint(*u)).unwrap(),
+            Edit::Facts(f) => tx.put(&rec, "facts", f.as_str()).unwrap(),
+            Edit::Insert(i, kind, text) => {
+                let at = (*i).min(tx.length(&list));
+                let m = tx.insert_object(&list, at, ObjType::Map).unwrap();
+                tx.put(&m, "id", format!("f{at}")).unwrap();
+                tx.put(&m, "author", "t1").unwrap();
+                tx.put(&m, "at", 5i64).unwrap();
+                tx.put(&m, "kind", kind.as_str()).unwrap();
+                tx.put(&m, "text", text.as_str()).unwrap();
+            }
+            Edit::Delete(i) => {
+                if *i < tx.length(&list) {
+                    tx.delete(&list, *i).unwrap();
+                }
+            }
+            Edit::Context(Some(x)) => tx.put(&ctx, "excursion", x.as_str()).unwrap(),
+            Edit::Context(None) => {
+                let _ = tx.delete(&ctx, "excursion");
+            }
+        }
+    }
+    tx.commit();
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// The one-pass reads (record, summary) of a signal that two devices edited concurrently
+    /// equal the typed read and the full read: the same winners of conflicts, the same list
+    /// order, the same refusals.
+    #[test]
+    fn one_pass_reads_equal_typed_reads_after_concurrent_edits(
+        a_edits in proptest::collection::vec(edit(), 0..6),
+        b_edits in proptest::collection::vec(edit(), 0..6),
+    ) {
+        use omkijken_core::model::Signal;
+        let dir = tempfile::tempdir().unwrap();
+        let (t1, _) = store_for(dir.path(), "t1");
+        let id = t1.record_signal(signal("p1", 2, "facts")).unwrap();
+        t1.append_follow_up(id, FollowUpKind::FollowUp, "first").unwrap();
+        let base = t1.load(id).unwrap().unwrap();
+        let mut a = base.fork();
+        let mut b = base.fork();
+        apply(&mut a, &a_edits);
+        apply(&mut b, &b_edits);
+        a.merge(&mut b).unwrap();
+        let typed = doc::record::<Signal>(id, &a);
+        let fast = doc::record_fast::<Signal>(id, &a);
+        proptest::prop_assert_eq!(typed.is_ok(), fast.is_ok());
+        if let (Ok(t), Ok(f)) = (typed, fast) {
+            proptest::prop_assert_eq!(t, f);
+        }
+        let full = doc::Hydrated::new(id, &a).unwrap().summary();
+        let pruned = doc::summarize(id, &a);
+        proptest::prop_assert_eq!(full.is_ok(), pruned.is_ok());
+        if let (Ok(full), Ok(pruned)) = (full, pruned) {
+            proptest::prop_assert_eq!(full, pruned);
+        }
+    }
+}
