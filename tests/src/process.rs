@@ -8,9 +8,14 @@ use std::time::{Duration, Instant};
 /// The server binary next to the running test or bench, in the same profile. `cargo test
 /// --workspace` builds it; a bench of this package does not, so in release Cargo is asked
 /// once per process to bring it up to date (a stale binary would measure old code).
+/// `OMKIJKEN_SERVER_BIN` names another binary (to compare two builds).
 pub fn server_bin() -> PathBuf {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BIN.get_or_init(|| {
+        // A given binary (to compare two builds in one benchmark session).
+        if let Some(bin) = std::env::var_os("OMKIJKEN_SERVER_BIN") {
+            return PathBuf::from(bin);
+        }
         let exe = std::env::current_exe().expect("current exe");
         // target/<profile>/deps/<test> -> target/<profile>
         let dir = exe.parent().and_then(Path::parent).expect("target dir");

@@ -385,7 +385,7 @@ impl Storage for SqliteStorage {
         for (device, doc) in &batch.hold {
             tx.prepare_cached(
                 "INSERT INTO held (device, doc) VALUES (?1, ?2) \
-                 ON CONFLICT (device, doc) DO UPDATE SET purged = 0",
+                 ON CONFLICT (device, doc) DO UPDATE SET purged = 0 WHERE purged != 0",
             )?
             .execute(params![device, doc.as_bytes().as_slice()])?;
         }
@@ -507,20 +507,19 @@ impl Storage for SqliteStorage {
 
     fn load_doc(&mut self, id: DocumentId) -> Result<Option<Vec<u8>>> {
         let idb = id.as_bytes().as_slice();
-        let erased: Option<bool> = self
+        // One query for "known and not erased" and the snapshot (if any).
+        let snapshot: Option<Option<Vec<u8>>> = self
             .conn
-            .prepare_cached("SELECT erased FROM catalog WHERE id = ?1")?
+            .prepare_cached(
+                "SELECT s.data FROM catalog c LEFT JOIN snapshots s ON s.doc = c.id \
+                 WHERE c.id = ?1 AND c.erased = 0",
+            )?
             .query_row(params![idb], |r| r.get(0))
             .optional()?;
-        if erased != Some(false) {
+        let Some(snapshot) = snapshot else {
             return Ok(None);
-        }
-        let mut out: Vec<u8> = self
-            .conn
-            .prepare_cached("SELECT data FROM snapshots WHERE doc = ?1")?
-            .query_row(params![idb], |r| r.get(0))
-            .optional()?
-            .unwrap_or_default();
+        };
+        let mut out = snapshot.unwrap_or_default();
         let mut st = self
             .conn
             .prepare_cached("SELECT data FROM changes WHERE doc = ?1 ORDER BY id")?;
