@@ -394,6 +394,29 @@ impl Store {
         Ok(r)
     }
 
+    /// [`Store::write`] for what the server already holds durably: committed without
+    /// waiting for the disk (`synchronous = NORMAL`). A power cut can lose such a
+    /// transaction, never corrupt the file, and never what came before it: the WAL is
+    /// kept as a prefix, and the next ordinary (`FULL`) commit, such as the sync cursor
+    /// stored after a catch-up, makes it durable too. What is lost is fetched again,
+    /// because the cursor that skips it is written after it. Saves a disk flush per
+    /// frame of a catch-up.
+    fn write_recoverable<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        self.check_live()?;
+        let mut conn = self.inner.writer.lock().unwrap();
+        conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+        let r = (|| -> Result<T> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let r = f(&tx)?;
+            tx.commit()?;
+            Ok(r)
+        })();
+        let restored = conn.execute_batch("PRAGMA synchronous = FULL");
+        let r = r?;
+        restored?;
+        Ok(r)
+    }
+
     // ---- identity -------------------------------------------------------------------
 
     /// The enrolled identity, if any.
@@ -559,9 +582,9 @@ impl Store {
         })
     }
 
-    /// Merge many documents in one transaction (a batch from the server).
+    /// Merge many documents in one (durable) transaction.
     pub fn merge_many(&self, docs: &[(DocumentId, Vec<u8>)]) -> Result<()> {
-        self.merge_many_acked(docs, &[])
+        self.merge_batch(docs, &[], true)
     }
 
     /// Merge many documents and record acknowledged heads (see
@@ -570,10 +593,21 @@ impl Store {
     /// Automerge work) then runs on all cores for a batch of [`PARALLEL_FROM`] or more; the
     /// writes follow in the given order, a new document inserted with its acknowledged
     /// heads. If any document does not load, nothing is written and the error is returned.
+    /// The server holds all of it, so the commit does not wait for the disk (see
+    /// [`Store::write_recoverable`]).
     pub fn merge_many_acked(
         &self,
         docs: &[(DocumentId, Vec<u8>)],
         acks: &[(DocumentId, Vec<ChangeHash>)],
+    ) -> Result<()> {
+        self.merge_batch(docs, acks, false)
+    }
+
+    fn merge_batch(
+        &self,
+        docs: &[(DocumentId, Vec<u8>)],
+        acks: &[(DocumentId, Vec<ChangeHash>)],
+        durable: bool,
     ) -> Result<()> {
         let now = self.now();
         // The same document twice in a batch: its bytes are merged together.
@@ -588,7 +622,7 @@ impl Store {
                 })
                 .push(b);
         }
-        let changed = self.write(|tx| {
+        let batch = |tx: &Transaction<'_>| {
             let mut work = Vec::with_capacity(order.len());
             for id in &order {
                 work.push((*id, stored_bytes(tx, *id)?, bytes[id].as_slice()));
@@ -620,7 +654,12 @@ impl Store {
                 .collect();
             write_acked_heads(tx, &rest)?;
             Ok(changed)
-        })?;
+        };
+        let changed = if durable {
+            self.write(batch)?
+        } else {
+            self.write_recoverable(batch)?
+        };
         if !changed.is_empty() {
             self.after_change(&changed);
         }
@@ -1177,4 +1216,41 @@ fn info_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<DocumentInfo>> {
             acked_heads: acked.as_deref().and_then(parse_heads),
         })
     })())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn synchronous(store: &Store) -> i64 {
+        let conn = store.inner.writer.lock().unwrap();
+        conn.query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// A frame from the server commits without waiting for the disk; every other write
+    /// (and the next frame after a failed one) is durable again.
+    #[test]
+    fn recoverable_writes_restore_full_durability() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("s.db"), b"test-key-0123456789").unwrap();
+        const FULL: i64 = 2;
+        assert_eq!(synchronous(&store), FULL);
+        let seen = std::cell::Cell::new(-1);
+        store
+            .write_recoverable(|tx| {
+                seen.set(tx.query_row("PRAGMA synchronous", [], |r| r.get(0))?);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(seen.get(), 1, "NORMAL inside");
+        assert_eq!(synchronous(&store), FULL);
+        let failed: Result<()> = store.write_recoverable(|_| Err(Error::Invalid("x".into())));
+        assert!(failed.is_err());
+        assert_eq!(synchronous(&store), FULL);
+        // Garbage from the server: an error, nothing written, durability restored.
+        let bad = vec![(DocumentId::random(), b"not automerge".to_vec())];
+        assert!(store.merge_many_acked(&bad, &[]).is_err());
+        assert_eq!(synchronous(&store), FULL);
+    }
 }
