@@ -1,0 +1,136 @@
+//! Where a synced document's CPU goes: Automerge load, the one-pass read behind projections
+//! and record checks, and the CBOR frames. Per operation, on the sync benchmark's signal
+//! (facts plus 10 follow-up entries, one change).
+//!
+//!     cargo bench -p omkijken-core --bench decode
+
+use automerge::{ActorId, Automerge};
+use omkijken_core::model::{
+    FollowUp, FollowUpKind, Header, Kind, SCHEMA_VERSION, Signal, SignalContext, Source,
+};
+use omkijken_core::sync::{CatalogEntry, DocChanges, Frame};
+use omkijken_core::{AccessFields, DocumentId, doc};
+use std::time::Instant;
+
+fn signal(i: usize) -> Automerge {
+    let header = Header {
+        kind: Kind::Signal.as_str().into(),
+        school: "s".into(),
+        pupil: Some("p1".into()),
+        author: "t1".into(),
+        created_at: 1_795_338_000_000,
+        schema: SCHEMA_VERSION,
+    };
+    let record = Signal {
+        observed_at: i as i64,
+        recorded_at: 1_795_338_000_000,
+        context: SignalContext {
+            place: "alice".into(),
+            excursion: None,
+        },
+        category: "welbevinden".into(),
+        urgency: 1,
+        facts: format!("doc {i}"),
+        interpretation: None,
+        source: Source {
+            kind: "seen".into(),
+            told_by: None,
+        },
+        pupil_quote: None,
+        flag: None,
+        shared: true,
+        follow_ups: (0..10)
+            .map(|j| FollowUp {
+                id: format!("{i}-{j}"),
+                author: "t1".into(),
+                at: 0,
+                kind: FollowUpKind::FollowUp.as_str().into(),
+                text: format!("item-{i}-{j}"),
+            })
+            .collect(),
+    };
+    doc::create(ActorId::random(), 1_795_338_000_000, &header, &record).unwrap()
+}
+
+/// Mean time of `f` over `n` calls, printed in microseconds.
+fn time<R>(name: &str, n: usize, mut f: impl FnMut(usize) -> R) {
+    let start = Instant::now();
+    for i in 0..n {
+        std::hint::black_box(f(i));
+    }
+    let us = start.elapsed().as_secs_f64() * 1e6 / n as f64;
+    println!("  {name:<44} {us:>9.1} us");
+}
+
+fn main() {
+    let n = 2_000;
+    let docs: Vec<Automerge> = (0..n).map(signal).collect();
+    let saved: Vec<Vec<u8>> = docs.iter().map(|d| d.save()).collect();
+    let plain: Vec<Vec<u8>> = docs.iter().map(|d| d.save_nocompress()).collect();
+    let id = DocumentId::random();
+    println!(
+        "one signal: {} B saved ({} B without compression)",
+        saved[0].len(),
+        plain[0].len()
+    );
+    time("Automerge::load", n, |i| {
+        Automerge::load(&saved[i]).unwrap()
+    });
+    time("Automerge::load (uncompressed bytes)", n, |i| {
+        Automerge::load(&plain[i]).unwrap()
+    });
+    time("doc::summarize (projection row)", n, |i| {
+        doc::summarize(id, &docs[i]).unwrap()
+    });
+    time("doc::Hydrated::new (whole record, one pass)", n, |i| {
+        doc::Hydrated::new(id, &docs[i]).unwrap()
+    });
+    time("doc::record_fast::<Signal>", n, |i| {
+        doc::record_fast::<Signal>(id, &docs[i]).unwrap()
+    });
+    time("doc::record::<Signal> (autosurgeon)", n, |i| {
+        doc::record::<Signal>(id, &docs[i]).unwrap()
+    });
+    time("Automerge::hydrate (for comparison)", n, |i| {
+        docs[i].hydrate(None)
+    });
+    time("Automerge::save", n, |i| docs[i].save());
+
+    let entries: Vec<CatalogEntry> = (0..2_000)
+        .map(|i| CatalogEntry {
+            document_id: DocumentId::random(),
+            header: doc::header(id, &docs[i % n]).unwrap(),
+            fields: AccessFields {
+                visibility: None,
+                urgency: Some(1),
+                category: Some("welbevinden".into()),
+            },
+            heads: vec![hex::encode([7u8; 32])],
+            seq: i as u64,
+        })
+        .collect();
+    let catalog = Frame::Catalog {
+        entries,
+        purge: vec![],
+        cursor: 5,
+        complete: false,
+    };
+    let bytes = catalog.encode();
+    println!("catalog frame of 2,000 entries: {} B", bytes.len());
+    time("encode", 20, |_| catalog.encode());
+    time("decode", 20, |_| Frame::decode(&bytes).unwrap());
+    let frame = Frame::Docs {
+        docs: saved[..500]
+            .iter()
+            .map(|d| DocChanges {
+                document_id: DocumentId::random(),
+                data: d.clone(),
+            })
+            .collect(),
+        cursor: 0,
+    };
+    let bytes = frame.encode();
+    println!("docs frame of 500 signals: {} B", bytes.len());
+    time("encode", 20, |_| frame.encode());
+    time("decode", 20, |_| Frame::decode(&bytes).unwrap());
+}
