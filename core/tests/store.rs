@@ -847,3 +847,33 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn received_bytes_with_garbage_after_the_document_are_stored_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t1, _) = store_for(dir.path(), "t1");
+    let (cc, _) = store_for(dir.path(), "cc");
+    let ids: Vec<DocumentId> = (0..10)
+        .map(|i| {
+            t1.record_signal(signal("p1", 2, &format!("facts {i}")))
+                .unwrap()
+        })
+        .collect();
+    // Bytes that load leniently (their valid part) but not strictly: stored as they came,
+    // the document would never open again.
+    let docs: Vec<(DocumentId, Vec<u8>)> = ids
+        .iter()
+        .map(|id| {
+            let mut b = t1.document_bytes(*id).unwrap().unwrap();
+            b.extend_from_slice(b"\x85\x6f\x4a\x83 trailing");
+            (*id, b)
+        })
+        .collect();
+    cc.merge_many_acked(&docs, &[]).unwrap();
+    cc.merge_bytes(ids[0], &docs[0].1).unwrap();
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(cc.signal(*id).unwrap().facts, format!("facts {i}"));
+        let stored = cc.document_bytes(*id).unwrap().unwrap();
+        assert!(automerge::Automerge::load(&stored).is_ok());
+    }
+}

@@ -846,13 +846,31 @@ impl Hub {
             let verdict = match pending {
                 Err(r) => Verdict::Refuse(r),
                 Ok(old) => {
-                    let mut new = old.clone();
-                    if new.load_incremental(&data[&id]).is_err() {
-                        Verdict::Refuse(RefusalReason::Malformed)
-                    } else if !new.get_missing_deps(&[]).is_empty() {
-                        Verdict::Refuse(RefusalReason::MissingDeps)
+                    // A new document's bytes are stored and sent on as they came, so they
+                    // must load strictly: anything after their valid part would load here
+                    // (leniently) and then never again, for the server or any device.
+                    let merged = if old.get_heads().is_empty() {
+                        Automerge::load(&data[&id]).map_err(|e| {
+                            if matches!(e, automerge::AutomergeError::MissingDeps) {
+                                RefusalReason::MissingDeps
+                            } else {
+                                RefusalReason::Malformed
+                            }
+                        })
                     } else {
-                        Self::validate(&roster, user, &actor, id, rows.get(&id), &old, new)
+                        let mut new = old.clone();
+                        new.load_incremental(&data[&id])
+                            .map(|_| new)
+                            .map_err(|_| RefusalReason::Malformed)
+                    };
+                    match merged {
+                        Err(reason) => Verdict::Refuse(reason),
+                        Ok(new) if !new.get_missing_deps(&[]).is_empty() => {
+                            Verdict::Refuse(RefusalReason::MissingDeps)
+                        }
+                        Ok(new) => {
+                            Self::validate(&roster, user, &actor, id, rows.get(&id), &old, new)
+                        }
                     }
                 }
             };

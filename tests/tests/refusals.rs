@@ -244,3 +244,56 @@ async fn garbage_bytes_are_an_error_and_the_server_keeps_running() -> Result<()>
     server.handle.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_document_with_bytes_after_its_end_is_refused_and_poisons_nothing() -> Result<()> {
+    use omkijken_core::sync::{DocChanges, PROTOCOL_VERSION};
+    let (tmp, server) = school().await?;
+    let teacher = Device::enroll(&server, tmp.path(), TEACHER, "teacher phone").await?;
+    let coordinator = Device::enroll(&server, tmp.path(), COORDINATOR, "ib tablet").await?;
+    teacher.sync().await?;
+    // A valid signal of the teacher's own, with bytes after its end (a tampered app): it
+    // loads leniently, but stored as it came it would never load again, and every later
+    // write to it or fetch of it would fail.
+    let id = plant_signal(&teacher, TEACHER, PUPIL, teacher.store.writer_actor())?;
+    let mut bytes = teacher.store.document_bytes(id)?.unwrap();
+    bytes.extend_from_slice(b"\x85\x6f\x4a\x83 and then some");
+    let mut ws = raw_sync_socket(&server, &teacher).await?;
+    ws.send(Message::binary(
+        Frame::Hello {
+            protocol: PROTOCOL_VERSION,
+            cursor: 0,
+        }
+        .encode(),
+    ))
+    .await?;
+    ws.send(Message::binary(
+        Frame::Push {
+            docs: vec![DocChanges {
+                document_id: id,
+                data: bytes,
+            }],
+        }
+        .encode(),
+    ))
+    .await?;
+    let verdict = loop {
+        match next_frame(&mut ws).await {
+            Some(Frame::Refused { docs }) => break Some(docs[0].reason),
+            Some(Frame::Ack { docs }) if !docs.is_empty() => break None,
+            Some(_) => continue,
+            None => panic!("the server closed the connection"),
+        }
+    };
+    assert_eq!(verdict, Some(RefusalReason::Malformed));
+    drop(ws);
+    // Nothing of it reached the server: the coordinator (who may read every signal) gets
+    // no such document, and the teacher's own sync then pushes the clean bytes.
+    coordinator.sync().await?;
+    assert!(coordinator.store.info(id)?.is_none());
+    assert!(teacher.sync().await?.refused.is_empty());
+    coordinator.sync().await?;
+    assert_eq!(coordinator.store.signal(id)?.facts, "planted");
+    server.handle.shutdown().await?;
+    Ok(())
+}

@@ -1013,19 +1013,32 @@ impl<'a> Merged<'a> {
         pieces: &[&'a [u8]],
     ) -> Result<Option<Merged<'a>>> {
         let chunks = stored.as_ref().map(|s| s.count);
-        let mut doc = stored.map(decode).transpose()?.unwrap_or_default();
-        let before = doc.get_heads();
-        for piece in pieces {
+        // One received piece that makes a new document is stored as it came, if it loads
+        // strictly: bytes with anything after their valid part would load here (leniently)
+        // and then never again. Otherwise the document is saved anew.
+        let mut raw = None;
+        let (mut doc, rest) = match (stored, pieces) {
+            (Some(s), _) => (decode(s)?, pieces),
+            (None, [one]) => match Automerge::load(one) {
+                Ok(d) => {
+                    raw = Some(*one);
+                    (d, &[][..])
+                }
+                Err(_) => (Automerge::new(), pieces),
+            },
+            (None, _) => (Automerge::new(), pieces),
+        };
+        let before: Vec<ChangeHash> = if raw.is_some() {
+            Vec::new()
+        } else {
+            doc.get_heads()
+        };
+        for piece in rest {
             doc.load_incremental(piece)?;
         }
         if doc.get_heads() == before {
             return Ok(None);
         }
-        // One received piece that makes a new document is stored as it came.
-        let raw = match pieces {
-            [one] => Some(*one),
-            _ => None,
-        };
         let prepared = Prepared::new(id, &doc, &before, raw, chunks);
         Ok(Some(Merged { id, prepared }))
     }
