@@ -617,6 +617,23 @@ fn fast_record_reads_text_and_conflicts_like_the_typed_record() {
     assert!(doc::record_fast::<Signal>(id, &a).is_err());
 }
 
+/// `n` signals recorded on `store` ("facts 0", "facts 1", ...), with their saved bytes as a
+/// server would send them.
+fn signals_written_by(store: &Store, n: usize) -> (Vec<DocumentId>, Vec<(DocumentId, Vec<u8>)>) {
+    let ids: Vec<DocumentId> = (0..n)
+        .map(|i| {
+            store
+                .record_signal(signal("p1", 2, &format!("facts {i}")))
+                .unwrap()
+        })
+        .collect();
+    let docs = ids
+        .iter()
+        .map(|id| (*id, store.document_bytes(*id).unwrap().unwrap()))
+        .collect();
+    (ids, docs)
+}
+
 #[test]
 fn a_batch_merge_keeps_every_document_and_records_acknowledged_heads() {
     let dir = tempfile::tempdir().unwrap();
@@ -624,16 +641,7 @@ fn a_batch_merge_keeps_every_document_and_records_acknowledged_heads() {
     let (cc, _) = store_for(dir.path(), "cc");
     // 20 signals written elsewhere arrive in one frame (decoded on all cores); the server
     // acknowledged 15 of them.
-    let ids: Vec<DocumentId> = (0..20)
-        .map(|i| {
-            t1.record_signal(signal("p1", 2, &format!("facts {i}")))
-                .unwrap()
-        })
-        .collect();
-    let docs: Vec<(DocumentId, Vec<u8>)> = ids
-        .iter()
-        .map(|id| (*id, t1.document_bytes(*id).unwrap().unwrap()))
-        .collect();
+    let (ids, docs) = signals_written_by(&t1, 20);
     let acks: Vec<_> = ids[..15]
         .iter()
         .map(|id| (*id, t1.info(*id).unwrap().unwrap().heads))
@@ -853,22 +861,12 @@ fn received_bytes_with_garbage_after_the_document_are_stored_clean() {
     let dir = tempfile::tempdir().unwrap();
     let (t1, _) = store_for(dir.path(), "t1");
     let (cc, _) = store_for(dir.path(), "cc");
-    let ids: Vec<DocumentId> = (0..10)
-        .map(|i| {
-            t1.record_signal(signal("p1", 2, &format!("facts {i}")))
-                .unwrap()
-        })
-        .collect();
+    let (ids, mut docs) = signals_written_by(&t1, 10);
     // Bytes that load leniently (their valid part) but not strictly: stored as they came,
     // the document would never open again.
-    let docs: Vec<(DocumentId, Vec<u8>)> = ids
-        .iter()
-        .map(|id| {
-            let mut b = t1.document_bytes(*id).unwrap().unwrap();
-            b.extend_from_slice(b"\x85\x6f\x4a\x83 trailing");
-            (*id, b)
-        })
-        .collect();
+    for (_, b) in &mut docs {
+        b.extend_from_slice(b"\x85\x6f\x4a\x83 trailing");
+    }
     cc.merge_many_acked(&docs, &[]).unwrap();
     cc.merge_bytes(ids[0], &docs[0].1).unwrap();
     for (i, id) in ids.iter().enumerate() {

@@ -8,17 +8,15 @@
 //!     OMKIJKEN_BENCH_RUNS=5 cargo bench ...                       # runs per N (3)
 //!     OMKIJKEN_BENCH_PULLS=5 cargo bench ...                      # fresh pulls per run (1)
 //!
-//! Each document mirrors the peer's `{title, n, done, owner, tags: [10 strings]}`: a signal
-//! whose facts are the title, with 10 short follow-up entries, created in one change.
+//! Each document mirrors the peer's `{title, n, done, owner, tags: [10 strings]}`
+//! (`omkijken_tests::workload`), created in one change.
 //! If node and npm are available, the automerge-repo peer (../shared/peers/bench/bench.mjs,
 //! copied to target/peers and installed with npm) runs on the same N in the same run
 //! (N <= 3,000: it does not get past creating 10,000 documents), and the ratios are printed.
 
 use omkijken_core::client;
 use omkijken_core::doc;
-use omkijken_core::model::{
-    FollowUp, FollowUpKind, Header, Kind, SCHEMA_VERSION, Signal, SignalContext, Source,
-};
+use omkijken_core::model::FollowUpKind;
 use omkijken_core::store::StoreOptions;
 use omkijken_core::{DocumentId, Store};
 use omkijken_tests::process::{ServerProcess, admin, free_port, set_up_school};
@@ -86,42 +84,7 @@ fn du(dir: &Path) -> u64 {
 }
 
 fn make_doc(store: &Store, i: usize) -> (DocumentId, Vec<u8>) {
-    let header = Header {
-        kind: Kind::Signal.as_str().into(),
-        school: SCHOOL.into(),
-        pupil: Some("p1".into()),
-        author: "t1".into(),
-        created_at: 1_795_338_000_000,
-        schema: SCHEMA_VERSION,
-    };
-    let record = Signal {
-        observed_at: i as i64,
-        recorded_at: 1_795_338_000_000,
-        context: SignalContext {
-            place: "alice".into(),
-            excursion: None,
-        },
-        category: "welbevinden".into(),
-        urgency: 1,
-        facts: format!("doc {i}"),
-        interpretation: None,
-        source: Source {
-            kind: "seen".into(),
-            told_by: None,
-        },
-        pupil_quote: None,
-        flag: None,
-        shared: true,
-        follow_ups: (0..10)
-            .map(|j| FollowUp {
-                id: format!("{i}-{j}"),
-                author: "t1".into(),
-                at: 0,
-                kind: FollowUpKind::FollowUp.as_str().into(),
-                text: format!("item-{i}-{j}"),
-            })
-            .collect(),
-    };
+    let (header, record) = omkijken_tests::workload::signal(SCHOOL, i);
     let d = doc::create(store.writer_actor(), 1_795_338_000_000, &header, &record).unwrap();
     (store.new_id(), d.save())
 }
@@ -152,7 +115,8 @@ fn run_omkijken(n: usize) -> Numbers {
         .enable_all()
         .build()
         .unwrap();
-    let device = |name: &str| {
+    // A new store, enrolled for t1.
+    let enrolled = |name: &str| {
         let s = Store::open_with(
             dir.path().join(format!("{name}.db")),
             KEY,
@@ -163,10 +127,10 @@ fn run_omkijken(n: usize) -> Numbers {
             .trim()
             .to_string();
         rt.block_on(client::enroll(&url, &code, name, &s)).unwrap();
-        rt.block_on(client::sync_once(&s)).unwrap();
         s
     };
-    let a = device("a");
+    let a = enrolled("a");
+    rt.block_on(client::sync_once(&a)).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let mem_idle = rss(pid).0;
     let mut out = Numbers {
@@ -209,17 +173,7 @@ fn run_omkijken(n: usize) -> Numbers {
         .max(1);
     let mut rates = Vec::with_capacity(pulls);
     for k in 0..pulls {
-        let name = format!("b{k}");
-        let b = Store::open_with(
-            dir.path().join(format!("{name}.db")),
-            KEY,
-            StoreOptions::default(),
-        )
-        .unwrap();
-        let code = admin(&data, &["enroll", "--school", SCHOOL, "--user", "t1"])
-            .trim()
-            .to_string();
-        rt.block_on(client::enroll(&url, &code, &name, &b)).unwrap();
+        let b = enrolled(&format!("b{k}"));
         let (t, c_srv, c_dev) = (Instant::now(), cpu_s(pid), own_cpu_s());
         let r = rt.block_on(client::sync_once(&b)).unwrap();
         let pull = t.elapsed();

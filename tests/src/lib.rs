@@ -6,6 +6,7 @@
 
 pub mod process;
 pub mod sim;
+pub mod workload;
 
 use anyhow::{Context, Result};
 use omkijken_core::client::{self, SyncReport};

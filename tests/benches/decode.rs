@@ -2,53 +2,16 @@
 //! and record checks, and the CBOR frames. Per operation, on the sync benchmark's signal
 //! (facts plus 10 follow-up entries, one change).
 //!
-//!     cargo bench -p omkijken-core --bench decode
+//!     cargo bench -p omkijken-tests --bench decode
 
 use automerge::{ActorId, Automerge};
-use omkijken_core::model::{
-    FollowUp, FollowUpKind, Header, Kind, SCHEMA_VERSION, Signal, SignalContext, Source,
-};
+use omkijken_core::model::Signal;
 use omkijken_core::sync::{CatalogEntry, DocChanges, Frame};
 use omkijken_core::{AccessFields, DocumentId, doc};
 use std::time::Instant;
 
 fn signal(i: usize) -> Automerge {
-    let header = Header {
-        kind: Kind::Signal.as_str().into(),
-        school: "s".into(),
-        pupil: Some("p1".into()),
-        author: "t1".into(),
-        created_at: 1_795_338_000_000,
-        schema: SCHEMA_VERSION,
-    };
-    let record = Signal {
-        observed_at: i as i64,
-        recorded_at: 1_795_338_000_000,
-        context: SignalContext {
-            place: "alice".into(),
-            excursion: None,
-        },
-        category: "welbevinden".into(),
-        urgency: 1,
-        facts: format!("doc {i}"),
-        interpretation: None,
-        source: Source {
-            kind: "seen".into(),
-            told_by: None,
-        },
-        pupil_quote: None,
-        flag: None,
-        shared: true,
-        follow_ups: (0..10)
-            .map(|j| FollowUp {
-                id: format!("{i}-{j}"),
-                author: "t1".into(),
-                at: 0,
-                kind: FollowUpKind::FollowUp.as_str().into(),
-                text: format!("item-{i}-{j}"),
-            })
-            .collect(),
-    };
+    let (header, record) = omkijken_tests::workload::signal("s", i);
     doc::create(ActorId::random(), 1_795_338_000_000, &header, &record).unwrap()
 }
 
