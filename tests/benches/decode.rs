@@ -82,6 +82,16 @@ fn main() {
     println!("catalog frame of 2,000 entries: {} B", bytes.len());
     time("encode", 20, |_| catalog.encode());
     time("decode", 20, |_| Frame::decode(&bytes).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        omkijken_core::Store::open(dir.path().join("d.db"), b"bench-key-0123456789").unwrap();
+    let ids: Vec<DocumentId> = match &catalog {
+        Frame::Catalog { entries, .. } => entries.iter().map(|e| e.document_id).collect(),
+        _ => unreachable!(),
+    };
+    time("Store::infos of its 2,000 ids (fresh device)", 20, |_| {
+        store.infos(&ids).unwrap()
+    });
     let frame = Frame::Docs {
         docs: saved[..500]
             .iter()
