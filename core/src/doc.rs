@@ -636,13 +636,11 @@ fn tree(doc: &Automerge, keep: Option<fn(&str) -> bool>) -> serde_json::Value {
                 index: &mut HashMap<ObjId, usize>,
                 v: &ValueRef<'_>,
                 id: &dyn Fn() -> ObjId| match v {
-        ValueRef::Object(ObjType::Map | ObjType::Table) => {
-            nodes.push(Node::Map(Vec::new()));
-            index.insert(id(), nodes.len() - 1);
-            Slot::Object(nodes.len() - 1)
-        }
-        ValueRef::Object(ObjType::List) => {
-            nodes.push(Node::List(Vec::new()));
+        ValueRef::Object(ty @ (ObjType::Map | ObjType::Table | ObjType::List)) => {
+            nodes.push(match ty {
+                ObjType::List => Node::List(Vec::new()),
+                _ => Node::Map(Vec::new()),
+            });
             index.insert(id(), nodes.len() - 1);
             Slot::Object(nodes.len() - 1)
         }
