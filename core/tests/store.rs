@@ -5,7 +5,9 @@ mod common;
 
 use common::*;
 use omkijken_core::model::{FollowUpKind, SignalContext, Source};
-use omkijken_core::store::{AttentionReason, NewSignal, NewThermometerEntry, SignalFilter};
+use omkijken_core::store::{
+    AttentionReason, NewSignal, NewThermometerEntry, Received, SignalFilter, Whole,
+};
 use omkijken_core::{DocumentId, Error, Store, doc};
 
 fn signal(pupil: &str, urgency: u8, facts: &str) -> NewSignal {
@@ -617,6 +619,17 @@ fn fast_record_reads_text_and_conflicts_like_the_typed_record() {
     assert!(doc::record_fast::<Signal>(id, &a).is_err());
 }
 
+/// Documents as a server sends changes: without heads or summary.
+fn received(docs: &[(DocumentId, Vec<u8>)]) -> Vec<Received> {
+    docs.iter()
+        .map(|(id, data)| Received {
+            id: *id,
+            data: data.clone(),
+            whole: None,
+        })
+        .collect()
+}
+
 /// `n` signals recorded on `store` ("facts 0", "facts 1", ...), with their saved bytes as a
 /// server would send them.
 fn signals_written_by(store: &Store, n: usize) -> (Vec<DocumentId>, Vec<(DocumentId, Vec<u8>)>) {
@@ -646,7 +659,7 @@ fn a_batch_merge_keeps_every_document_and_records_acknowledged_heads() {
         .iter()
         .map(|id| (*id, t1.info(*id).unwrap().unwrap().heads))
         .collect();
-    cc.merge_many_acked(&docs, &acks).unwrap();
+    cc.merge_many_acked(&received(&docs), &acks).unwrap();
     for (i, id) in ids.iter().enumerate() {
         assert_eq!(cc.signal(*id).unwrap().facts, format!("facts {i}"));
     }
@@ -674,7 +687,7 @@ fn a_batch_merge_keeps_every_document_and_records_acknowledged_heads() {
         .iter()
         .map(|id| (*id, t1.info(*id).unwrap().unwrap().heads))
         .collect();
-    cc.merge_many_acked(&docs, &acks).unwrap();
+    cc.merge_many_acked(&received(&docs), &acks).unwrap();
     assert!(signals_out(&cc).is_empty());
     assert_eq!(cc.signal(ids[3]).unwrap().follow_ups.len(), 1);
     // The same new document twice in one batch, two versions apart: both merge.
@@ -696,7 +709,7 @@ fn a_batch_merge_keeps_every_document_and_records_acknowledged_heads() {
     let mut bad = docs.clone();
     bad[4].1 = b"not automerge".to_vec();
     let before = fresh.documents().unwrap().len();
-    assert!(fresh.merge_many_acked(&bad, &[]).is_err());
+    assert!(fresh.merge_many_acked(&received(&bad), &[]).is_err());
     assert_eq!(fresh.documents().unwrap().len(), before);
 }
 
@@ -867,11 +880,228 @@ fn received_bytes_with_garbage_after_the_document_are_stored_clean() {
     for (_, b) in &mut docs {
         b.extend_from_slice(b"\x85\x6f\x4a\x83 trailing");
     }
-    cc.merge_many_acked(&docs, &[]).unwrap();
+    cc.merge_many_acked(&received(&docs), &[]).unwrap();
     cc.merge_bytes(ids[0], &docs[0].1).unwrap();
     for (i, id) in ids.iter().enumerate() {
         assert_eq!(cc.signal(*id).unwrap().facts, format!("facts {i}"));
         let stored = cc.document_bytes(*id).unwrap().unwrap();
         assert!(automerge::Automerge::load(&stored).is_ok());
+    }
+}
+
+/// Whole documents as a server sends them to a device that does not hold them: saved bytes,
+/// heads, and the summary the server made when it accepted those heads.
+fn whole_from(store: &Store, ids: &[DocumentId]) -> Vec<Received> {
+    ids.iter()
+        .map(|id| {
+            let d = store.load(*id).unwrap().unwrap();
+            Received {
+                id: *id,
+                data: d.save(),
+                whole: Some(Whole {
+                    heads: d.get_heads(),
+                    summary: doc::summarize(*id, &d).unwrap().to_wire(),
+                }),
+            }
+        })
+        .collect()
+}
+
+/// What the list screens show, and every document's header, fields and heads.
+fn lists_and_infos(
+    s: &Store,
+) -> (
+    Vec<omkijken_core::store::SignalSummary>,
+    Vec<omkijken_core::store::ConversationSummary>,
+    Vec<omkijken_core::store::ThermometerPoint>,
+    Vec<omkijken_core::store::AttentionItem>,
+    Vec<omkijken_core::store::DocumentInfo>,
+) {
+    let mut infos = s.documents().unwrap();
+    infos.sort_by_key(|i| i.id);
+    (
+        s.list_signals(&SignalFilter::default()).unwrap(),
+        s.list_conversations("p1").unwrap(),
+        s.thermometer_entries("p1", 0, i64::MAX).unwrap(),
+        s.attention_list().unwrap(),
+        infos,
+    )
+}
+
+#[test]
+fn whole_documents_with_the_servers_summary_are_stored_as_if_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m1, _) = store_for(dir.path(), "m1");
+    let mut ids = vec![];
+    for i in 0..12u8 {
+        let id = m1
+            .record_signal(signal("p1", i % 4, &format!("facts {i}")))
+            .unwrap();
+        if i % 3 == 0 {
+            m1.append_follow_up(id, FollowUpKind::PickedUp, "opgepakt")
+                .unwrap();
+        }
+        ids.push(id);
+    }
+    let c = m1
+        .start_conversation("p1", "ik-jij-wij", "2026-11-16")
+        .unwrap();
+    m1.edit_notes(c, 0, 0, "Gesprek ging goed.").unwrap();
+    m1.add_agreement(c, "elke week bijpraten", "m1", None)
+        .unwrap();
+    ids.push(c);
+    ids.push(m1.record_thermometer(entry("p1", T0, 1, true)).unwrap());
+
+    // One device stores the whole documents with the server's summaries, another loads
+    // and summarises them itself: lists, headers, fields and heads are the same.
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, _) = store_for(a_dir.path(), "m1");
+    let (b, _) = store_for(b_dir.path(), "m1");
+    let whole = whole_from(&m1, &ids);
+    a.merge_many_acked(&whole, &[]).unwrap();
+    let plain: Vec<_> = whole.iter().map(|r| (r.id, r.data.clone())).collect();
+    b.merge_many(&plain).unwrap();
+    let shown = lists_and_infos(&a);
+    assert_eq!(shown.0.len(), 12);
+    assert_eq!(shown.1.len(), 1);
+    assert_eq!(shown.2.len(), 1);
+    assert!(!shown.3.is_empty());
+    assert_eq!(shown, lists_and_infos(&b));
+    // The bytes are stored as they came and open like any document.
+    for (i, id) in ids[..12].iter().enumerate() {
+        assert_eq!(a.signal(*id).unwrap().facts, format!("facts {i}"));
+        assert_eq!(
+            a.load(*id).unwrap().unwrap().get_heads(),
+            m1.info(*id).unwrap().unwrap().heads
+        );
+    }
+    assert_eq!(
+        a.conversation(c).unwrap().notes.as_str(),
+        "Gesprek ging goed."
+    );
+    // And they change like any document: a follow-up on the device.
+    a.append_follow_up(ids[1], FollowUpKind::Closed, "klaar")
+        .unwrap();
+    assert_eq!(a.signal(ids[1]).unwrap().follow_ups.len(), 1);
+    assert!(
+        !a.list_signals(&SignalFilter::default())
+            .unwrap()
+            .iter()
+            .find(|s| s.id == ids[1])
+            .unwrap()
+            .open
+    );
+}
+
+#[test]
+fn the_servers_summary_is_used_only_for_bytes_that_declare_its_heads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t1, _) = store_for(dir.path(), "t1");
+    let (ids, _) = signals_written_by(&t1, 6);
+    let urgent = t1.record_signal(signal("p1", 3, "urgent")).unwrap();
+    let urgent_summary = whole_from(&t1, &[urgent])[0].whole.clone().unwrap().summary;
+    let (cc, _) = store_for(dir.path(), "cc");
+    let mut sent = whole_from(&t1, &ids);
+    // 0: the summary of another document with this one's heads. The server is the
+    // authority on content (bytes and summary alike): it is what the lists show.
+    sent[0].whole.as_mut().unwrap().summary = urgent_summary.clone();
+    // 1: the same summary, but heads the bytes do not declare: loaded and summarised here.
+    sent[1].whole.as_mut().unwrap().summary = urgent_summary.clone();
+    sent[1].whole.as_mut().unwrap().heads = t1.info(urgent).unwrap().unwrap().heads;
+    // 2: a summary of an unknown version (or not a summary): loaded here.
+    sent[2].whole.as_mut().unwrap().summary = b"\x82\x18\x63\xa0".to_vec();
+    // 3: bytes with anything after the document chunk: loaded here, and stored clean.
+    sent[3].data.extend_from_slice(b"\x85\x6f\x4a\x83 trailing");
+    sent[3].whole.as_mut().unwrap().summary = urgent_summary.clone();
+    // 4: a change chunk, not a saved document: loaded here.
+    let d = t1.load(ids[4]).unwrap().unwrap();
+    sent[4].data = d.save_after(&[]);
+    sent[4].whole.as_mut().unwrap().summary = urgent_summary;
+    cc.merge_many_acked(&sent, &[]).unwrap();
+    let urgency = |id: DocumentId| {
+        cc.list_signals(&SignalFilter::default())
+            .unwrap()
+            .into_iter()
+            .find(|s| s.id == id)
+            .unwrap()
+            .urgency
+    };
+    assert_eq!(urgency(ids[0]), 3, "taken from the server");
+    for id in &ids[1..] {
+        assert_eq!(urgency(*id), 2, "summarised here");
+        assert_eq!(
+            cc.info(*id).unwrap().unwrap().heads,
+            t1.info(*id).unwrap().unwrap().heads
+        );
+        let stored = cc.document_bytes(*id).unwrap().unwrap();
+        assert!(automerge::Automerge::load(&stored).is_ok());
+    }
+    // A document already held is merged, whatever the server says of the whole one.
+    let local = cc
+        .append_follow_up(ids[5], FollowUpKind::FollowUp, "lokaal")
+        .map(|_| ());
+    assert!(local.is_ok());
+    t1.append_follow_up(ids[5], FollowUpKind::Correction, "op de server")
+        .unwrap();
+    cc.merge_many_acked(&whole_from(&t1, &ids[5..]), &[])
+        .unwrap();
+    let texts: Vec<String> = cc
+        .signal(ids[5])
+        .unwrap()
+        .follow_ups
+        .into_iter()
+        .map(|f| f.text)
+        .collect();
+    assert_eq!(texts.len(), 2);
+    assert!(texts.contains(&"lokaal".to_string()));
+    assert!(texts.contains(&"op de server".to_string()));
+}
+
+#[test]
+fn saved_heads_reads_exactly_one_intact_document_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t1, _) = store_for(dir.path(), "t1");
+    let id = t1.record_signal(signal("p1", 1, "facts")).unwrap();
+    t1.append_follow_up(id, FollowUpKind::PickedUp, "x")
+        .unwrap();
+    let d = t1.load(id).unwrap().unwrap();
+    let saved = d.save();
+    assert_eq!(doc::saved_heads(&saved), Some(d.get_heads()));
+    assert_eq!(doc::saved_heads(&d.save_nocompress()), Some(d.get_heads()));
+    // Not exactly one document chunk: changes, a document followed by changes, trailing
+    // or missing bytes, nothing.
+    let changes = d.save_after(&[]);
+    assert_eq!(doc::saved_heads(&changes), None);
+    assert_eq!(doc::saved_heads(&[saved.clone(), changes].concat()), None);
+    assert_eq!(doc::saved_heads(&[saved.as_slice(), b"x"].concat()), None);
+    assert_eq!(doc::saved_heads(&saved[..saved.len() - 1]), None);
+    assert_eq!(doc::saved_heads(&[]), None);
+    // Any one byte changed anywhere: caught (by the magic bytes, type, length or checksum).
+    for i in 0..saved.len() {
+        let mut bad = saved.clone();
+        bad[i] ^= 0x40;
+        assert_eq!(doc::saved_heads(&bad), None, "byte {i}");
+    }
+}
+
+#[test]
+fn summaries_survive_their_wire_form_and_refuse_other_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m1, _) = store_for(dir.path(), "m1");
+    let s = m1.record_signal(signal("p1", 2, "facts")).unwrap();
+    let c = m1
+        .start_conversation("p1", "ik-jij-wij", "2026-11-16")
+        .unwrap();
+    let t = m1.record_thermometer(entry("p1", T0, 4, false)).unwrap();
+    for id in [s, c, t] {
+        let summary = doc::summarize(id, &m1.load(id).unwrap().unwrap()).unwrap();
+        assert_eq!(
+            doc::Summary::from_wire(&summary.to_wire()),
+            Some(summary.clone())
+        );
+        let mut other = Vec::new();
+        ciborium::into_writer(&(doc::SUMMARY_VERSION + 1, &summary), &mut other).unwrap();
+        assert_eq!(doc::Summary::from_wire(&other), None);
+        assert_eq!(doc::Summary::from_wire(b"garbage"), None);
     }
 }

@@ -161,10 +161,7 @@ fn main() {
             Frame::Push {
                 docs: chunk
                     .iter()
-                    .map(|(id, b)| DocChanges {
-                        document_id: *id,
-                        data: b.clone(),
-                    })
+                    .map(|(id, b)| DocChanges::new(*id, b.clone()))
                     .collect(),
             },
         );
@@ -245,10 +242,7 @@ fn main() {
         NOW,
         c,
         Frame::Push {
-            docs: vec![DocChanges {
-                document_id: id,
-                data: d1.save_after(&d0.get_heads()),
-            }],
+            docs: vec![DocChanges::new(id, d1.save_after(&d0.get_heads()))],
         },
     );
     let t = Clock::start();

@@ -123,10 +123,7 @@ async fn main() {
         .map(|c| Frame::Push {
             docs: c
                 .iter()
-                .map(|(id, b)| DocChanges {
-                    document_id: *id,
-                    data: b.clone(),
-                })
+                .map(|(id, b)| DocChanges::new(*id, b.clone()))
                 .collect(),
         })
         .collect();

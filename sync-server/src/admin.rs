@@ -83,6 +83,7 @@ pub fn create_school(st: &mut dyn Storage, now: i64, id: &str, name: &str) -> Re
             heads: roster.get_heads(),
             data: roster.save(),
             mode: WriteMode::Snapshot,
+            summary: None,
         }],
         events: vec![event(now, AdminEventKind::School, Some(id), None)],
         audit: vec![audit(now, id, AuditAction::SchoolCreated)],
@@ -163,6 +164,7 @@ pub fn import_roster(
         heads: am.get_heads(),
         data,
         mode,
+        summary: None,
     };
     let bump = affected(&old, &new, &rows);
     let bumped = bump.len();

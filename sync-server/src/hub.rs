@@ -20,7 +20,7 @@ use crate::admin::{self, RosterImport};
 use crate::cache::DocCache;
 use crate::storage::{
     AuditAction, AuditFilter, AuditRecord, Batch, CatalogRow, Committed, Device, DocWrite,
-    EnrollOutcome, NewDevice, Storage, WriteMode,
+    EnrollOutcome, NewDevice, Storage, StoredDoc, WriteMode,
 };
 use crate::{Error, Result, tokens};
 use automerge::sync::{self, SyncDoc};
@@ -148,6 +148,8 @@ struct Accepted {
     delta: Option<Vec<u8>>,
     /// The whole document, once computed.
     full: Option<Vec<u8>>,
+    /// The document's summary at `heads` (`doc::Summary::to_wire`).
+    summary: Option<Vec<u8>>,
     /// Chunks stored before (for compaction).
     chunks: u32,
     /// Stored size (before the change; after it once written).
@@ -231,6 +233,19 @@ fn error_frame(code: ErrorCode, message: &str) -> Frame {
 
 /// Split document changes into `docs` frames within the count and byte limits; the cursor
 /// goes on the last frame only.
+/// A whole document for a device that does not hold it: the stored bytes, with the heads
+/// and summary stored with them when the bytes are one snapshot (no chunks appended since),
+/// so the device can check the bytes against the heads and store them without loading them
+/// (docs/protocol.md, "Whole documents").
+fn whole_doc(row: &CatalogRow, stored: StoredDoc) -> DocChanges {
+    let mut d = DocChanges::new(row.id, stored.data);
+    if let Some(summary) = stored.summary.filter(|_| row.chunks == 0) {
+        d.heads = heads_to_hex(&row.heads);
+        d.summary = Some(summary);
+    }
+    d
+}
+
 fn docs_frames(docs: Vec<DocChanges>, cursor: u64) -> Vec<Frame> {
     let mut frames = vec![];
     let mut cur: Vec<DocChanges> = vec![];
@@ -618,8 +633,8 @@ impl Hub {
             if have_sorted == row.heads {
                 continue;
             }
-            let data = if have.is_empty() {
-                self.storage.load_doc(row.id)?
+            let doc = if have.is_empty() {
+                self.storage.load_stored(row.id)?.map(|s| whole_doc(row, s))
             } else {
                 match self.load(row)? {
                     Some(doc) => {
@@ -627,17 +642,18 @@ impl Hub {
                             .into_iter()
                             .filter(|h| doc.get_change_meta_by_hash(h).is_some())
                             .collect();
-                        if known.is_empty() {
-                            Some(doc.save())
+                        let data = if known.is_empty() {
+                            doc.save()
                         } else {
-                            Some(doc.save_after(&known))
-                        }
+                            doc.save_after(&known)
+                        };
+                        Some(DocChanges::new(row.id, data))
                     }
                     None => None,
                 }
             };
-            let Some(data) = data else { continue };
-            if data.is_empty() {
+            let Some(doc) = doc else { continue };
+            if doc.data.is_empty() {
                 continue;
             }
             batch.hold.push((device.id.clone(), row.id));
@@ -650,10 +666,7 @@ impl Hub {
                 row.id,
                 Some(&row.header),
             ));
-            docs.push(DocChanges {
-                document_id: row.id,
-                data,
-            });
+            docs.push(doc);
         }
         if !batch.is_empty() {
             self.storage.commit(batch)?;
@@ -790,7 +803,9 @@ impl Hub {
         let chunks = row.map_or(0, |r| r.chunks);
         let changes = metas.len();
         drop(metas);
-        drop(hydrated);
+        // Stored with the heads and sent with the whole document to devices that do not
+        // hold it: they store it without loading it (core's `Store::merge_many_acked`).
+        let summary = hydrated.summary().ok().map(|s| s.to_wire());
         Verdict::Accept(Box::new(Accepted {
             id,
             heads: new.get_heads(),
@@ -800,6 +815,7 @@ impl Hub {
             old_heads,
             delta: None,
             full: None,
+            summary,
             chunks,
             size: row.map_or(0, |r| r.size as usize),
             existed: row.is_some(),
@@ -1010,6 +1026,7 @@ impl Hub {
                 heads: a.heads.clone(),
                 data,
                 mode,
+                summary: a.summary.clone(),
             });
             batch.hold.push((device.id.clone(), a.id));
             batch.audit.push(audit_doc(
@@ -1057,10 +1074,13 @@ impl Hub {
                         a.id,
                         Some(&a.header),
                     ));
-                    docs.push(DocChanges {
-                        document_id: a.id,
-                        data,
-                    });
+                    let mut d = DocChanges::new(a.id, data);
+                    if !has && let Some(summary) = &a.summary {
+                        // A whole document: see `whole_doc`.
+                        d.heads = heads_to_hex(&a.heads);
+                        d.summary = Some(summary.clone());
+                    }
+                    docs.push(d);
                 } else if held.contains(&a.id) {
                     batch.purged.push((dev.clone(), a.id));
                     purge.push(a.id);
@@ -1282,7 +1302,7 @@ impl Hub {
                 }
                 let roster = self.roster(&school)?;
                 let ids: Vec<DocumentId> = rows.iter().map(|r| r.id).collect();
-                let mut whole: BTreeMap<DocumentId, Option<Vec<u8>>> = BTreeMap::new();
+                let mut whole: BTreeMap<DocumentId, Option<DocChanges>> = BTreeMap::new();
                 for (conn, dev, user) in sessions {
                     let held = self.storage.held_among(&dev, &ids)?;
                     let purged = self.storage.purged_among(&dev, &ids)?;
@@ -1300,13 +1320,12 @@ impl Hub {
                             if let std::collections::btree_map::Entry::Vacant(e) =
                                 whole.entry(row.id)
                             {
-                                e.insert(self.storage.load_doc(row.id)?);
+                                e.insert(
+                                    self.storage.load_stored(row.id)?.map(|s| whole_doc(row, s)),
+                                );
                             }
-                            if let Some(Some(data)) = whole.get(&row.id) {
-                                docs.push(DocChanges {
-                                    document_id: row.id,
-                                    data: data.clone(),
-                                });
+                            if let Some(Some(doc)) = whole.get(&row.id) {
+                                docs.push(doc.clone());
                                 if !has {
                                     batch.hold.push((dev.clone(), row.id));
                                 }

@@ -43,8 +43,8 @@ proptest! {
         flipped[i] ^= 0x5a;
         let ids = [DocumentId::random(), DocumentId::random()];
         let out = hub.receive(NOW, c, Frame::Push { docs: vec![
-            DocChanges { document_id: ids[0], data },
-            DocChanges { document_id: ids[1], data: flipped },
+            DocChanges::new(ids[0], data),
+            DocChanges::new(ids[1], flipped),
         ]});
         for f in to(&out, c) {
             let error = matches!(f, Frame::Error { .. });
@@ -75,10 +75,10 @@ fn a_frame_over_16_mib_is_too_large() {
     // A document over 4 MiB inside a valid frame: the frame is refused as too large.
     let (c, _) = connect(&mut hub, &m1, 0);
     let f = Frame::Push {
-        docs: vec![DocChanges {
-            document_id: DocumentId::random(),
-            data: vec![1; omkijken_core::sync::MAX_DOC_BYTES + 1],
-        }],
+        docs: vec![DocChanges::new(
+            DocumentId::random(),
+            vec![1; omkijken_core::sync::MAX_DOC_BYTES + 1],
+        )],
     };
     let out = hub.receive_bytes(NOW, c, &f.encode());
     assert!(matches!(

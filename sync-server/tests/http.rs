@@ -165,10 +165,7 @@ async fn an_enrolled_device_pushes_and_another_gets_it_live() {
     send(
         &mut a,
         &Frame::Push {
-            docs: vec![DocChanges {
-                document_id: id,
-                data: d.save(),
-            }],
+            docs: vec![DocChanges::new(id, d.save())],
         },
     )
     .await;
@@ -217,10 +214,7 @@ async fn garbage_gets_an_error_and_close_and_a_normal_device_still_syncs() {
     send(
         &mut ws,
         &Frame::Push {
-            docs: vec![DocChanges {
-                document_id: id,
-                data: d.save(),
-            }],
+            docs: vec![DocChanges::new(id, d.save())],
         },
     )
     .await;
@@ -257,10 +251,7 @@ async fn admin_cli_writes_reach_the_running_server_within_a_second() {
     send(
         &mut wt,
         &Frame::Push {
-            docs: vec![DocChanges {
-                document_id: id,
-                data: d.save(),
-            }],
+            docs: vec![DocChanges::new(id, d.save())],
         },
     )
     .await;
@@ -318,10 +309,7 @@ async fn healthz_and_metrics_answer() {
     send(
         &mut ws,
         &Frame::Push {
-            docs: vec![DocChanges {
-                document_id: id,
-                data: d.save(),
-            }],
+            docs: vec![DocChanges::new(id, d.save())],
         },
     )
     .await;

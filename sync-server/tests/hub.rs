@@ -275,10 +275,7 @@ fn live_push_reaches_other_devices_that_may_read() {
         NOW,
         ct,
         Frame::Push {
-            docs: vec![DocChanges {
-                document_id: id,
-                data: d2.save_after(&d.get_heads()),
-            }],
+            docs: vec![DocChanges::new(id, d2.save_after(&d.get_heads()))],
         },
     );
     let docs = delivered(&to(&out, c_m2));
@@ -407,14 +404,8 @@ fn changes_without_their_dependencies_are_refused_as_missing_deps() {
             c,
             Frame::Push {
                 docs: vec![
-                    DocChanges {
-                        document_id: id,
-                        data: d2.save_after(&d.get_heads()),
-                    },
-                    DocChanges {
-                        document_id: DocumentId::random(),
-                        data: b"not automerge".to_vec(),
-                    },
+                    DocChanges::new(id, d2.save_after(&d.get_heads())),
+                    DocChanges::new(DocumentId::random(), b"not automerge".to_vec()),
                 ],
             },
         ),
@@ -445,10 +436,7 @@ fn garbage_and_oversized_frames_get_an_error_and_the_server_serves_the_next_conn
     let (c, _) = connect(&mut hub, &m1, 0);
     let big = Frame::Push {
         docs: (0..MAX_DOCS_PER_FRAME + 1)
-            .map(|_| DocChanges {
-                document_id: DocumentId::random(),
-                data: vec![],
-            })
+            .map(|_| DocChanges::new(DocumentId::random(), vec![]))
             .collect(),
     };
     let out = hub.receive_bytes(NOW, c, &big.encode());
@@ -646,6 +634,90 @@ fn fetch_sends_only_the_changes_after_the_heads_the_device_has() {
         c2,
     ));
     assert!(none.is_empty(), "up to date: nothing to send");
+}
+
+/// What a whole delivered document says of itself: heads (checked against the bytes) and the
+/// server's summary, equal to what a device would read from the bytes.
+fn check_whole(d: &DocChanges) {
+    let loaded = Automerge::load(&d.data).unwrap();
+    assert_eq!(d.heads, heads_to_hex(&loaded.get_heads()));
+    assert_eq!(doc::saved_heads(&d.data), Some(loaded.get_heads()));
+    let summary = doc::Summary::from_wire(d.summary.as_ref().unwrap()).unwrap();
+    assert_eq!(summary, doc::summarize(d.document_id, &loaded).unwrap());
+}
+
+#[test]
+fn whole_documents_carry_the_heads_and_summary_of_what_was_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let t1 = enroll(&mut hub, "t1", 1);
+    let m1 = enroll(&mut hub, "m1", 2);
+    let ib = enroll(&mut hub, "ib", 3);
+    let (ct, _) = connect(&mut hub, &t1, 0);
+    let (cm, _) = connect(&mut hub, &m1, 0);
+    let (c2, _) = connect(&mut hub, &ib, 0);
+    let (id, d) = signal(&t1, "p2", 2, "welbevinden");
+    let (tid, t) = thermometer(&m1, "p1", "2026-11");
+    // Live: the coordinator does not hold them, so she gets them whole, with heads and
+    // summary.
+    let mut live = delivered(&to(&push(&mut hub, ct, &[(id, &d)]), c2));
+    live.extend(delivered(&to(&push(&mut hub, cm, &[(tid, &t)]), c2)));
+    assert_eq!(live.len(), 2);
+    live.iter().for_each(check_whole);
+    // Fetched whole by a device that does not hold them: the same.
+    let fetch = |ids: &[DocumentId], have: Vec<String>| Frame::Fetch {
+        docs: ids
+            .iter()
+            .map(|id| FetchRequest {
+                document_id: *id,
+                have: have.clone(),
+            })
+            .collect(),
+    };
+    let whole = delivered(&to(&hub.receive(NOW, c2, fetch(&[id, tid], vec![])), c2));
+    assert_eq!(whole.len(), 2);
+    whole.iter().for_each(check_whole);
+    // After an appended change the stored bytes are a snapshot plus a chunk: sent without
+    // heads and summary (the device loads them). Changes after `have` never carry them.
+    let mut d2 = d.clone();
+    doc::update(id, &mut d2, &t1.actor, NOW, |s: &mut Signal| {
+        s.follow_ups.push(FollowUp {
+            id: "f1".into(),
+            author: "t1".into(),
+            at: NOW,
+            kind: "picked_up".into(),
+            text: "opgepakt".into(),
+        });
+        Ok(())
+    })
+    .unwrap();
+    let out = hub.receive(
+        NOW,
+        ct,
+        Frame::Push {
+            docs: vec![DocChanges::new(id, d2.save_after(&d.get_heads()))],
+        },
+    );
+    let live = delivered(&to(&out, c2));
+    assert!(live[0].heads.is_empty() && live[0].summary.is_none());
+    let whole = delivered(&to(&hub.receive(NOW, c2, fetch(&[id], vec![])), c2));
+    assert!(whole[0].heads.is_empty() && whole[0].summary.is_none());
+    assert_eq!(
+        Automerge::load(&whole[0].data).unwrap().get_heads(),
+        d2.get_heads()
+    );
+    // The stored summary follows the new heads (for when the document is compacted).
+    let stored = hub.storage().load_stored(id).unwrap().unwrap();
+    let summary = doc::Summary::from_wire(stored.summary.as_ref().unwrap()).unwrap();
+    assert_eq!(summary, doc::summarize(id, &d2).unwrap());
+    assert!(matches!(
+        summary.body,
+        doc::SummaryBody::Signal {
+            follow_ups: 1,
+            picked_up: true,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -849,10 +921,7 @@ fn a_document_with_many_changes_is_compacted_and_loads_the_same() {
             NOW,
             c,
             Frame::Push {
-                docs: vec![DocChanges {
-                    document_id: id,
-                    data: d.save_after(&before),
-                }],
+                docs: vec![DocChanges::new(id, d.save_after(&before))],
             },
         );
         assert_eq!(acked(&to(&out, c)).len(), 1);

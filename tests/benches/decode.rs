@@ -95,10 +95,7 @@ fn main() {
     let frame = Frame::Docs {
         docs: saved[..500]
             .iter()
-            .map(|d| DocChanges {
-                document_id: DocumentId::random(),
-                data: d.clone(),
-            })
+            .map(|d| DocChanges::new(DocumentId::random(), d.clone()))
             .collect(),
         cursor: 0,
     };

@@ -269,10 +269,7 @@ async fn a_new_document_with_bytes_after_its_end_is_refused_and_poisons_nothing(
     .await?;
     ws.send(Message::binary(
         Frame::Push {
-            docs: vec![DocChanges {
-                document_id: id,
-                data: bytes,
-            }],
+            docs: vec![DocChanges::new(id, bytes)],
         }
         .encode(),
     ))

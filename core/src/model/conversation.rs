@@ -5,7 +5,8 @@ use autosurgeon::{Hydrate, Reconcile, Text};
 use std::collections::BTreeMap;
 
 /// Draft or final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ConversationStatus {
     /// Still being written.
     Draft,
@@ -14,7 +15,8 @@ pub enum ConversationStatus {
 }
 
 /// A private working note (werkaantekening: author only) or shared (part of the dossier).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Visibility {
     /// Werkaantekening: its author only.
     Private,

@@ -24,6 +24,7 @@ use super::frames::{
 use crate::access::Access;
 use crate::ids::{self, DocumentId};
 use crate::model::Kind;
+use crate::store::{Received, Whole};
 use crate::{Error, Result, Store};
 use automerge::{Automerge, ChangeHash, ReadDoc};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -517,14 +518,25 @@ impl ClientEngine {
     /// Returns whether every document merged.
     fn merge_docs(&mut self, docs: Vec<DocChanges>) -> Result<bool> {
         let mut acks = Vec::new();
-        let mut pairs = Vec::with_capacity(docs.len());
+        let mut received = Vec::with_capacity(docs.len());
         for d in docs {
+            // A whole document with the server's heads and summary (see
+            // `Store::merge_many_acked`); unreadable heads: merged the usual way.
+            let whole = match (ids::heads_from_hex(&d.heads), d.summary) {
+                (Some(heads), Some(summary)) if !heads.is_empty() => Some(Whole { heads, summary }),
+                _ => None,
+            };
             if let Some(server_heads) = self.session.pending_fetch.remove(&d.document_id) {
                 // Answer to a fetch: the server sent everything after `have`, so the local
-                // copy now holds at least the catalog's heads, which are durable there.
+                // copy now holds at least the catalog's heads, which are durable there (or
+                // the heads it sent with a whole document: what it holds now).
                 self.session.done += 1;
                 self.stats.fetched += 1;
-                acks.push((d.document_id, server_heads));
+                let heads = whole.as_ref().map_or(server_heads, |w| w.heads.clone());
+                acks.push((d.document_id, heads));
+            } else if let Some(w) = &whole {
+                self.stats.received_live += 1;
+                acks.push((d.document_id, w.heads.clone()));
             } else {
                 // Live push: the server holds what it acknowledged before plus these changes.
                 self.stats.received_live += 1;
@@ -532,9 +544,13 @@ impl ClientEngine {
                     acks.push((d.document_id, heads));
                 }
             }
-            pairs.push((d.document_id, d.data));
+            received.push(Received {
+                id: d.document_id,
+                data: d.data,
+                whole,
+            });
         }
-        if let Err(e) = self.store.merge_many_acked(&pairs, &acks) {
+        if let Err(e) = self.store.merge_many_acked(&received, &acks) {
             if matches!(e, Error::Revoked | Error::Sqlite(_)) {
                 return Err(e);
             }
@@ -542,8 +558,8 @@ impl ClientEngine {
             // one and leave out what does not load.
             tracing::warn!(error = %e, "batch merge failed; merging documents one by one");
             let mut bad = HashSet::new();
-            for (id, bytes) in &pairs {
-                if let Err(e) = self.store.merge_bytes(*id, bytes) {
+            for Received { id, data, .. } in &received {
+                if let Err(e) = self.store.merge_bytes(*id, data) {
                     if matches!(e, Error::Revoked | Error::Sqlite(_)) {
                         return Err(e);
                     }
@@ -678,10 +694,7 @@ impl ClientEngine {
                 batch_bytes = 0;
             }
             batch_bytes += data.len();
-            batch.push(DocChanges {
-                document_id: id,
-                data,
-            });
+            batch.push(DocChanges::new(id, data));
             self.session.inflight.insert(id, Pushed { heads, whole });
             self.session.total += 1;
             added += 1;
@@ -951,10 +964,10 @@ mod tests {
             .handle(
                 T0 + 5,
                 ClientInput::Received(Frame::Docs {
-                    docs: vec![DocChanges {
-                        document_id: s1,
-                        data: mentor.document_bytes(s1).unwrap().unwrap(),
-                    }],
+                    docs: vec![DocChanges::new(
+                        s1,
+                        mentor.document_bytes(s1).unwrap().unwrap(),
+                    )],
                     cursor: 0,
                 }),
             )
@@ -1006,10 +1019,10 @@ mod tests {
             .handle(
                 T0,
                 ClientInput::Received(Frame::Docs {
-                    docs: vec![DocChanges {
-                        document_id: s1,
-                        data: mentor.document_bytes(s1).unwrap().unwrap(),
-                    }],
+                    docs: vec![DocChanges::new(
+                        s1,
+                        mentor.document_bytes(s1).unwrap().unwrap(),
+                    )],
                     cursor: 0,
                 }),
             )
@@ -1110,10 +1123,7 @@ mod tests {
             .handle(
                 T0,
                 ClientInput::Received(Frame::Docs {
-                    docs: vec![DocChanges {
-                        document_id: s1,
-                        data,
-                    }],
+                    docs: vec![DocChanges::new(s1, data)],
                     cursor: 0,
                 }),
             )
@@ -1466,10 +1476,10 @@ mod tests {
             .handle(
                 T0,
                 ClientInput::Received(Frame::Docs {
-                    docs: vec![DocChanges {
-                        document_id: s1,
-                        data: mentor.document_bytes(s1).unwrap().unwrap(),
-                    }],
+                    docs: vec![DocChanges::new(
+                        s1,
+                        mentor.document_bytes(s1).unwrap().unwrap(),
+                    )],
                     cursor: 11,
                 }),
             )
@@ -1486,10 +1496,7 @@ mod tests {
             .handle(
                 T0,
                 ClientInput::Received(Frame::Docs {
-                    docs: vec![DocChanges {
-                        document_id: s1,
-                        data,
-                    }],
+                    docs: vec![DocChanges::new(s1, data)],
                     cursor: 12,
                 }),
             )
@@ -1553,14 +1560,8 @@ mod tests {
                 T0,
                 ClientInput::Received(Frame::Docs {
                     docs: vec![
-                        DocChanges {
-                            document_id: bad,
-                            data: vec![1, 2, 3],
-                        },
-                        DocChanges {
-                            document_id: s1,
-                            data: mentor.document_bytes(s1).unwrap().unwrap(),
-                        },
+                        DocChanges::new(bad, vec![1, 2, 3]),
+                        DocChanges::new(s1, mentor.document_bytes(s1).unwrap().unwrap()),
                     ],
                     cursor: 2,
                 }),

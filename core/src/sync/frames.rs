@@ -33,6 +33,27 @@ pub struct DocChanges {
     /// `load_incremental`.
     #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
+    /// Server to device, with a whole document only: its heads (hex), for which the server
+    /// also sends `summary`. Empty otherwise (and not written).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub heads: Vec<String>,
+    /// Server to device, with `heads`: the server's summary of the document at those heads
+    /// (`doc::Summary::to_wire`), so a device that does not hold the document can store it
+    /// and its projections without loading it (docs/protocol.md).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_bytes")]
+    pub summary: Option<Vec<u8>>,
+}
+
+impl DocChanges {
+    /// Changes (or a whole document) without heads or summary.
+    pub fn new(document_id: DocumentId, data: Vec<u8>) -> DocChanges {
+        DocChanges {
+            document_id,
+            data,
+            heads: Vec::new(),
+            summary: None,
+        }
+    }
 }
 
 /// What the client asks for in a [`Frame::Fetch`]: the changes after the heads it has.
@@ -395,10 +416,7 @@ mod tests {
                 data: vec![1, 2, 3],
             },
             Frame::Push {
-                docs: vec![DocChanges {
-                    document_id: id,
-                    data: vec![9; 10],
-                }],
+                docs: vec![DocChanges::new(id, vec![9; 10])],
             },
             Frame::Ack {
                 docs: vec![Acked {
@@ -449,10 +467,7 @@ mod tests {
     #[test]
     fn oversized_push_is_refused() {
         let docs = (0..MAX_DOCS_PER_FRAME + 1)
-            .map(|_| DocChanges {
-                document_id: DocumentId::random(),
-                data: vec![],
-            })
+            .map(|_| DocChanges::new(DocumentId::random(), vec![]))
             .collect();
         assert!(Frame::decode(&Frame::Push { docs }.encode()).is_err());
     }
@@ -480,10 +495,7 @@ mod tests {
             heads: vec!["ab".into()],
             seq: 9,
         };
-        let docs = vec![DocChanges {
-            document_id: id,
-            data: vec![1, 2, 3],
-        }];
+        let docs = vec![DocChanges::new(id, vec![1, 2, 3])];
         let frames = [
             Frame::Catalog {
                 entries: vec![entry.clone(), entry],

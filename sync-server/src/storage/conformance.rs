@@ -13,6 +13,7 @@ pub fn run_all(make: &mut dyn FnMut() -> Box<dyn Storage>) {
     commit_assigns_increasing_sequences_in_order(make());
     appended_chunks_load_back_as_one_document(make());
     snapshot_replaces_the_log(make());
+    the_summary_follows_the_heads_it_was_written_with(make());
     catalog_since_filters_by_school_and_cursor_and_tells_held(make());
     bump_moves_a_row_without_changing_content(make());
     erase_drops_bytes_and_leaves_a_tombstone(make());
@@ -55,6 +56,7 @@ fn write(
         heads: doc.get_heads(),
         data,
         mode,
+        summary: None,
     }
 }
 
@@ -233,6 +235,63 @@ fn bump_moves_a_row_without_changing_content(mut s: Box<dyn Storage>) {
     let row = &s.catalog_get(&[id]).unwrap()[0];
     assert_eq!((row.seq, row.content_seq), (c.last_seq, 1));
     assert_eq!(row.heads, d.get_heads());
+}
+
+fn the_summary_follows_the_heads_it_was_written_with(mut s: Box<dyn Storage>) {
+    let id = DocumentId::random();
+    let mut d = doc_with("a");
+    let with = |summary: &[u8], w: DocWrite| DocWrite {
+        summary: Some(summary.to_vec()),
+        ..w
+    };
+    s.commit(Batch {
+        docs: vec![with(
+            b"first",
+            write(id, "s1", &d, d.save(), WriteMode::Snapshot),
+        )],
+        ..Default::default()
+    })
+    .unwrap();
+    let stored = s.load_stored(id).unwrap().unwrap();
+    assert_eq!(stored.summary.as_deref(), Some(&b"first"[..]));
+    assert_eq!(stored.data, d.save(), "the bytes come with it");
+    // An appended change brings its own summary; a write without one clears the old.
+    let before = d.get_heads();
+    let mut tx = d.transaction();
+    tx.put(ROOT, "b", 2).unwrap();
+    tx.commit();
+    s.commit(Batch {
+        docs: vec![with(
+            b"second",
+            write(id, "s1", &d, d.save_after(&before), WriteMode::Append),
+        )],
+        ..Default::default()
+    })
+    .unwrap();
+    let stored = s.load_stored(id).unwrap().unwrap();
+    assert_eq!(stored.summary.as_deref(), Some(&b"second"[..]));
+    assert_eq!(
+        Automerge::load(&stored.data).unwrap().get_heads(),
+        d.get_heads()
+    );
+    s.commit(Batch {
+        docs: vec![write(id, "s1", &d, d.save(), WriteMode::Snapshot)],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(s.load_stored(id).unwrap().unwrap().summary, None);
+    // Erased: no bytes, no summary.
+    s.commit(Batch {
+        docs: vec![with(
+            b"third",
+            write(id, "s1", &d, d.save(), WriteMode::Snapshot),
+        )],
+        erase: vec![id],
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(s.load_stored(id).unwrap().is_none());
+    assert!(s.load_stored(DocumentId::random()).unwrap().is_none());
 }
 
 fn erase_drops_bytes_and_leaves_a_tombstone(mut s: Box<dyn Storage>) {

@@ -73,6 +73,29 @@ pub struct DocWrite {
     pub data: Vec<u8>,
     /// Append or snapshot.
     pub mode: WriteMode,
+    /// The document's summary at `heads` (core's `doc::Summary::to_wire`), sent with the
+    /// whole document to devices that do not hold it; None if there is none (the roster).
+    /// Stored with the heads: a write without one clears the old one.
+    pub summary: Option<Vec<u8>>,
+}
+
+/// A document as stored: see [`Storage::load_stored`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredDoc {
+    /// Snapshot then chunks, loadable with `Automerge::load`.
+    pub data: Vec<u8>,
+    /// The summary stored with the current heads ([`DocWrite::summary`]).
+    pub summary: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for StoredDoc {
+    // Never the bytes: they hold note text.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredDoc")
+            .field("bytes", &self.data.len())
+            .field("summary", &self.summary.is_some())
+            .finish()
+    }
 }
 
 /// What an audit row records.
@@ -386,8 +409,13 @@ pub trait Storage: Send {
     fn last_seq(&mut self) -> Result<u64>;
 
     /// The stored bytes of a document (snapshot then chunks, loadable with
-    /// `Automerge::load`), or None if unknown or erased.
-    fn load_doc(&mut self, id: DocumentId) -> Result<Option<Vec<u8>>>;
+    /// `Automerge::load`) and the summary stored with its heads, or None if unknown or
+    /// erased.
+    fn load_stored(&mut self, id: DocumentId) -> Result<Option<StoredDoc>>;
+    /// The stored bytes of [`Storage::load_stored`].
+    fn load_doc(&mut self, id: DocumentId) -> Result<Option<Vec<u8>>> {
+        Ok(self.load_stored(id)?.map(|s| s.data))
+    }
     /// Which of `ids` the device may hold (held, or told to purge).
     fn held_among(&mut self, device: &str, ids: &[DocumentId]) -> Result<HashSet<DocumentId>>;
     /// Which of `ids` the device was told to purge (and has not been given back since).

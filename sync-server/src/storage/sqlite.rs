@@ -8,7 +8,7 @@
 
 use super::{
     AdminEvent, AdminEventKind, AuditAction, AuditFilter, AuditRecord, Batch, CatalogRow,
-    Committed, Device, EnrollOutcome, NewDevice, School, Storage, WriteMode,
+    Committed, Device, EnrollOutcome, NewDevice, School, Storage, StoredDoc, WriteMode,
 };
 use crate::{Error, Result};
 use automerge::ChangeHash;
@@ -18,7 +18,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 /// Schema version written by this build (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Migration 1. Never edit once shipped: add a new arm instead.
 const V1: &str = "
@@ -117,6 +117,11 @@ CREATE TABLE admin_events (
 /// whole again when access returns.
 const V2: &str = "ALTER TABLE held ADD COLUMN purged INTEGER NOT NULL DEFAULT 0;";
 
+/// Migration 3: the summary of a document at its current heads (core's
+/// `doc::Summary::to_wire`), written with each content change and sent with whole documents.
+/// Rows from before have none: their documents are sent without one until their next change.
+const V3: &str = "ALTER TABLE catalog ADD COLUMN summary BLOB;";
+
 const CATALOG_COLS: &str = "id, school, kind, pupil, author, created_at, schema, visibility, \
      urgency, category, heads, seq, content_seq, size, chunks, erased";
 
@@ -174,6 +179,7 @@ impl SqliteStorage {
             match v {
                 1 => tx.execute_batch(V1)?,
                 2 => tx.execute_batch(V2)?,
+                3 => tx.execute_batch(V3)?,
                 _ => unreachable!("a migration arm per version"),
             }
         }
@@ -339,11 +345,13 @@ impl Storage for SqliteStorage {
             let snapshot = w.mode == WriteMode::Snapshot;
             tx.prepare_cached(
                 "INSERT INTO catalog (id, school, kind, pupil, author, created_at, schema, \
-                 visibility, urgency, category, heads, seq, content_seq, size, chunks, erased) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, 0) \
+                 visibility, urgency, category, heads, seq, content_seq, size, chunks, erased, \
+                 summary) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, 0, ?16) \
                  ON CONFLICT (id) DO UPDATE SET visibility = excluded.visibility, \
                  urgency = excluded.urgency, category = excluded.category, \
                  heads = excluded.heads, seq = excluded.seq, content_seq = excluded.seq, \
+                 summary = excluded.summary, \
                  size = CASE WHEN ?15 THEN excluded.size ELSE catalog.size + excluded.size END, \
                  chunks = CASE WHEN ?15 THEN 0 ELSE catalog.chunks + 1 END",
             )?
@@ -363,6 +371,7 @@ impl Storage for SqliteStorage {
                 size,
                 if snapshot { 0 } else { 1 },
                 snapshot,
+                w.summary,
             ])?;
         }
         for id in &batch.bump {
@@ -377,7 +386,7 @@ impl Storage for SqliteStorage {
             tx.execute("DELETE FROM snapshots WHERE doc = ?1", params![id])?;
             tx.execute(
                 "UPDATE catalog SET erased = 1, heads = x'', size = 0, chunks = 0, \
-                 visibility = NULL, urgency = NULL, category = NULL, \
+                 visibility = NULL, urgency = NULL, category = NULL, summary = NULL, \
                  seq = ?2, content_seq = ?2 WHERE id = ?1",
                 params![id, seq],
             )?;
@@ -505,29 +514,29 @@ impl Storage for SqliteStorage {
         Ok(v as u64)
     }
 
-    fn load_doc(&mut self, id: DocumentId) -> Result<Option<Vec<u8>>> {
+    fn load_stored(&mut self, id: DocumentId) -> Result<Option<StoredDoc>> {
         let idb = id.as_bytes().as_slice();
-        // One query for "known and not erased" and the snapshot (if any).
-        let snapshot: Option<Option<Vec<u8>>> = self
+        // One query for "known and not erased", the summary and the snapshot (if any).
+        let row: Option<(Option<Vec<u8>>, Option<Vec<u8>>)> = self
             .conn
             .prepare_cached(
-                "SELECT s.data FROM catalog c LEFT JOIN snapshots s ON s.doc = c.id \
+                "SELECT s.data, c.summary FROM catalog c LEFT JOIN snapshots s ON s.doc = c.id \
                  WHERE c.id = ?1 AND c.erased = 0",
             )?
-            .query_row(params![idb], |r| r.get(0))
+            .query_row(params![idb], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        let Some(snapshot) = snapshot else {
+        let Some((snapshot, summary)) = row else {
             return Ok(None);
         };
-        let mut out = snapshot.unwrap_or_default();
+        let mut data = snapshot.unwrap_or_default();
         let mut st = self
             .conn
             .prepare_cached("SELECT data FROM changes WHERE doc = ?1 ORDER BY id")?;
         let mut rows = st.query(params![idb])?;
         while let Some(r) = rows.next()? {
-            out.extend_from_slice(r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?);
+            data.extend_from_slice(r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?);
         }
-        Ok(Some(out))
+        Ok(Some(StoredDoc { data, summary }))
     }
 
     fn held_among(&mut self, device: &str, ids: &[DocumentId]) -> Result<HashSet<DocumentId>> {

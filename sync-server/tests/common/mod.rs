@@ -212,10 +212,7 @@ pub fn push_frame(docs: &[(DocumentId, &Automerge)]) -> Frame {
     Frame::Push {
         docs: docs
             .iter()
-            .map(|(id, d)| omkijken_core::sync::DocChanges {
-                document_id: *id,
-                data: d.save(),
-            })
+            .map(|(id, d)| omkijken_core::sync::DocChanges::new(*id, d.save()))
             .collect(),
     }
 }
