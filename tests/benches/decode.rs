@@ -58,6 +58,19 @@ fn main() {
         docs[i].hydrate(None)
     });
     time("Automerge::save", n, |i| docs[i].save());
+    // What a device does instead of load + read for a whole document the server sends
+    // with heads and summary.
+    time("doc::saved_heads (checksum + heads)", n, |i| {
+        doc::saved_heads(&saved[i]).unwrap()
+    });
+    let wire: Vec<Vec<u8>> = docs
+        .iter()
+        .map(|d| doc::summarize(id, d).unwrap().to_wire())
+        .collect();
+    println!("one summary: {} B", wire[0].len());
+    time("doc::Summary::from_wire", n, |i| {
+        doc::Summary::from_wire(&wire[i]).unwrap()
+    });
 
     let entries: Vec<CatalogEntry> = (0..2_000)
         .map(|i| CatalogEntry {
@@ -95,12 +108,21 @@ fn main() {
     let frame = Frame::Docs {
         docs: saved[..500]
             .iter()
-            .map(|d| DocChanges::new(DocumentId::random(), d.clone()))
+            .zip(&wire)
+            .zip(&docs)
+            .map(|((b, w), d)| DocChanges {
+                heads: omkijken_core::ids::heads_to_hex(&d.get_heads()),
+                summary: Some(w.clone()),
+                ..DocChanges::new(DocumentId::random(), b.clone())
+            })
             .collect(),
         cursor: 0,
     };
     let bytes = frame.encode();
-    println!("docs frame of 500 signals: {} B", bytes.len());
+    println!(
+        "docs frame of 500 whole signals with heads and summaries: {} B",
+        bytes.len()
+    );
     time("encode", 20, |_| frame.encode());
     time("decode", 20, |_| Frame::decode(&bytes).unwrap());
 }
