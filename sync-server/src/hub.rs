@@ -231,21 +231,24 @@ fn error_frame(code: ErrorCode, message: &str) -> Frame {
     }
 }
 
-/// Split document changes into `docs` frames within the count and byte limits; the cursor
-/// goes on the last frame only.
 /// A whole document for a device that does not hold it: the stored bytes, with the heads
-/// and summary stored with them when the bytes are one snapshot (no chunks appended since),
-/// so the device can check the bytes against the heads and store them without loading them
-/// (docs/protocol.md, "Whole documents").
+/// and summary stored with them when the bytes are one document chunk declaring those heads
+/// (a snapshot with no chunks appended since), so the device can check the bytes against
+/// the heads and store them without loading them (docs/protocol.md, "Whole documents").
 fn whole_doc(row: &CatalogRow, stored: StoredDoc) -> DocChanges {
+    let single =
+        |data: &[u8]| row.chunks == 0 && doc::saved_heads(data).as_ref() == Some(&row.heads);
+    let summary = stored.summary.filter(|_| single(&stored.data));
     let mut d = DocChanges::new(row.id, stored.data);
-    if let Some(summary) = stored.summary.filter(|_| row.chunks == 0) {
+    if let Some(summary) = summary {
         d.heads = heads_to_hex(&row.heads);
         d.summary = Some(summary);
     }
     d
 }
 
+/// Split document changes into `docs` frames within the count and byte limits; the cursor
+/// goes on the last frame only.
 fn docs_frames(docs: Vec<DocChanges>, cursor: u64) -> Vec<Frame> {
     let mut frames = vec![];
     let mut cur: Vec<DocChanges> = vec![];
@@ -893,8 +896,14 @@ impl Hub {
             let verdict = match verdict {
                 Verdict::Accept(mut a) if !a.existed => {
                     // The pushed bytes load into exactly this document: store and forward
-                    // them as they are, and drop the document here, off the hub's thread.
-                    a.full = Some(data[&id].clone());
+                    // them as they are when they are one document chunk (what devices that
+                    // do not hold it can store without loading, see `whole_doc`), else save
+                    // it as one; and drop the document here, off the hub's thread.
+                    let raw = &data[&id];
+                    a.full = Some(match (doc::saved_heads(raw), &a.doc) {
+                        (None, Some(d)) => d.save(),
+                        _ => raw.clone(),
+                    });
                     a.doc = None;
                     Verdict::Accept(a)
                 }

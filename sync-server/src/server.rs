@@ -361,7 +361,8 @@ async fn run(
                 .await
         }
         None => {
-            axum::serve(listener, app)
+            use axum::serve::ListenerExt;
+            axum::serve(listener.tap_io(no_delay), app)
                 .with_graceful_shutdown(shutdown)
                 .await
         }
@@ -373,6 +374,15 @@ async fn run(
     let _ = cmd.send(Cmd::Stop).await;
     let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     served.map_err(Error::Io)
+}
+
+/// Send small frames at once: with Nagle's algorithm a frame written while the previous
+/// one is unacknowledged waits for the peer's delayed ACK (40 ms on Linux), and a catch-up
+/// is a few small frames in a row.
+pub(crate) fn no_delay(tcp: &mut tokio::net::TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "could not set TCP_NODELAY");
+    }
 }
 
 /// Serve on `listener` until `shutdown` resolves: open the store in `settings.data_dir`,

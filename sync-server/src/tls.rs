@@ -60,7 +60,7 @@ impl TlsListener {
         let (tx, ready) = mpsc::channel(64);
         let acceptor_task = tokio::spawn(async move {
             loop {
-                let (tcp, peer) = match listener.accept().await {
+                let (mut tcp, peer) = match listener.accept().await {
                     Ok(c) => c,
                     Err(e) => {
                         // Out of file descriptors and the like: wait, then go on.
@@ -69,6 +69,7 @@ impl TlsListener {
                         continue;
                     }
                 };
+                crate::server::no_delay(&mut tcp);
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {

@@ -706,6 +706,34 @@ fn whole_documents_carry_the_heads_and_summary_of_what_was_accepted() {
         Automerge::load(&whole[0].data).unwrap().get_heads(),
         d2.get_heads()
     );
+    // A new document pushed as a saved document plus changes made after (a device that
+    // edited it before it could sync): stored as one document chunk, so sent the fast way.
+    let (id3, mut d3) = signal(&t1, "p2", 1, "welbevinden");
+    let saved = d3.save();
+    let before = d3.get_heads();
+    doc::update(id3, &mut d3, &t1.actor, NOW, |s: &mut Signal| {
+        s.facts = "aangevuld".into();
+        Ok(())
+    })
+    .unwrap();
+    let pushed = [saved, d3.save_after(&before)].concat();
+    assert_eq!(doc::saved_heads(&pushed), None);
+    let out = hub.receive(
+        NOW,
+        ct,
+        Frame::Push {
+            docs: vec![DocChanges::new(id3, pushed)],
+        },
+    );
+    assert_eq!(acked(&to(&out, ct)).len(), 1);
+    let live = delivered(&to(&out, c2));
+    check_whole(&live[0]);
+    let whole3 = delivered(&to(&hub.receive(NOW, c2, fetch(&[id3], vec![])), c2));
+    check_whole(&whole3[0]);
+    assert_eq!(
+        Automerge::load(&whole3[0].data).unwrap().get_heads(),
+        d3.get_heads()
+    );
     // The stored summary follows the new heads (for when the document is compacted).
     let stored = hub.storage().load_stored(id).unwrap().unwrap();
     let summary = doc::Summary::from_wire(stored.summary.as_ref().unwrap()).unwrap();
