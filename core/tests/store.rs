@@ -908,15 +908,15 @@ fn whole_from(store: &Store, ids: &[DocumentId]) -> Vec<Received> {
 }
 
 /// What the list screens show, and every document's header, fields and heads.
-fn lists_and_infos(
-    s: &Store,
-) -> (
+type Shown = (
     Vec<omkijken_core::store::SignalSummary>,
     Vec<omkijken_core::store::ConversationSummary>,
     Vec<omkijken_core::store::ThermometerPoint>,
     Vec<omkijken_core::store::AttentionItem>,
     Vec<omkijken_core::store::DocumentInfo>,
-) {
+);
+
+fn lists_and_infos(s: &Store) -> Shown {
     let mut infos = s.documents().unwrap();
     infos.sort_by_key(|i| i.id);
     (

@@ -259,18 +259,7 @@ fn live_push_reaches_other_devices_that_may_read() {
     assert!(to(&out, c_m1).is_empty(), "m1 is not p2's mentor");
 
     // An edit arrives as changes only.
-    let mut d2 = d.clone();
-    doc::update(id, &mut d2, &t1.actor, NOW, |s: &mut Signal| {
-        s.follow_ups.push(FollowUp {
-            id: "f1".into(),
-            author: "t1".into(),
-            at: NOW,
-            kind: "follow_up".into(),
-            text: "gesprek gehad".into(),
-        });
-        Ok(())
-    })
-    .unwrap();
+    let d2 = with_follow_up(&t1, id, &d, "f1", "follow_up", "gesprek gehad");
     let out = hub.receive(
         NOW,
         ct,
@@ -336,18 +325,7 @@ fn a_shared_signal_is_append_only() {
     .unwrap();
     let out = to(&push(&mut hub, c, &[(id, &unshared)]), c);
     assert_eq!(refused(&out), vec![(id, RefusalReason::InvalidRecord)]);
-    let mut appended = d.clone();
-    doc::update(id, &mut appended, &m1.actor, NOW, |s: &mut Signal| {
-        s.follow_ups.push(FollowUp {
-            id: "c1".into(),
-            author: "m1".into(),
-            at: NOW,
-            kind: "correction".into(),
-            text: "het was dinsdag".into(),
-        });
-        Ok(())
-    })
-    .unwrap();
+    let appended = with_follow_up(&m1, id, &d, "c1", "correction", "het was dinsdag");
     let out = to(&push(&mut hub, c, &[(id, &appended)]), c);
     assert_eq!(acked(&out).len(), 1);
 }
@@ -386,18 +364,7 @@ fn changes_without_their_dependencies_are_refused_as_missing_deps() {
     let m1 = enroll(&mut hub, "m1", 1);
     let (c, _) = connect(&mut hub, &m1, 0);
     let (id, d) = signal(&m1, "p1", 1, "welbevinden");
-    let mut d2 = d.clone();
-    doc::update(id, &mut d2, &m1.actor, NOW, |s: &mut Signal| {
-        s.follow_ups.push(FollowUp {
-            id: "x".into(),
-            author: "m1".into(),
-            at: NOW,
-            kind: "follow_up".into(),
-            text: "x".into(),
-        });
-        Ok(())
-    })
-    .unwrap();
+    let d2 = with_follow_up(&m1, id, &d, "x", "follow_up", "x");
     let out = to(
         &hub.receive(
             NOW,
@@ -601,18 +568,7 @@ fn fetch_sends_only_the_changes_after_the_heads_the_device_has() {
     let (ct, _) = connect(&mut hub, &t1, 0);
     let (id, d) = signal(&t1, "p2", 1, "welbevinden");
     push(&mut hub, ct, &[(id, &d)]);
-    let mut d2 = d.clone();
-    doc::update(id, &mut d2, &t1.actor, NOW, |s: &mut Signal| {
-        s.follow_ups.push(FollowUp {
-            id: "f".into(),
-            author: "t1".into(),
-            at: NOW,
-            kind: "follow_up".into(),
-            text: "nog een".into(),
-        });
-        Ok(())
-    })
-    .unwrap();
+    let d2 = with_follow_up(&t1, id, &d, "f", "follow_up", "nog een");
     push(&mut hub, ct, &[(id, &d2)]);
     let (c2, _) = connect(&mut hub, &m2, 0);
     let fetch = |have: Vec<String>| Frame::Fetch {
@@ -679,18 +635,7 @@ fn whole_documents_carry_the_heads_and_summary_of_what_was_accepted() {
     whole.iter().for_each(check_whole);
     // After an appended change the stored bytes are a snapshot plus a chunk: sent without
     // heads and summary (the device loads them). Changes after `have` never carry them.
-    let mut d2 = d.clone();
-    doc::update(id, &mut d2, &t1.actor, NOW, |s: &mut Signal| {
-        s.follow_ups.push(FollowUp {
-            id: "f1".into(),
-            author: "t1".into(),
-            at: NOW,
-            kind: "picked_up".into(),
-            text: "opgepakt".into(),
-        });
-        Ok(())
-    })
-    .unwrap();
+    let d2 = with_follow_up(&t1, id, &d, "f1", "picked_up", "opgepakt");
     let out = hub.receive(
         NOW,
         ct,
@@ -985,18 +930,7 @@ fn a_roster_change_by_another_process_applies_to_the_next_frame_without_waiting_
     // The CLI moves p2 to m1; no poll has run when m2's next frame arrives.
     let mut cli = SqliteStorage::open(&path, None).unwrap();
     admin::import_roster(&mut cli, &actor(200), NOW, SCHOOL, ROSTER_MOVED).unwrap();
-    let mut d2 = d.clone();
-    doc::update(id, &mut d2, &m2.actor, NOW, |s: &mut Signal| {
-        s.follow_ups.push(FollowUp {
-            id: "late".into(),
-            author: "m2".into(),
-            at: NOW,
-            kind: "follow_up".into(),
-            text: "nog gezien".into(),
-        });
-        Ok(())
-    })
-    .unwrap();
+    let d2 = with_follow_up(&m2, id, &d, "late", "follow_up", "nog gezien");
     let out = to(&push(&mut hub, c2, &[(id, &d2)]), c2);
     assert!(purged(&out).contains(&id), "{out:?}");
     assert_eq!(refused(&out), vec![(id, RefusalReason::Forbidden)]);

@@ -1106,10 +1106,10 @@ impl<'a> Merged<'a> {
         pieces: &[&'a [u8]],
         whole: Option<&Whole>,
     ) -> Result<Option<Merged<'a>>> {
-        if let (None, [one], Some(w)) = (&stored, pieces, whole) {
-            if let Some(m) = Merged::whole(id, one, w) {
-                return Ok(Some(m));
-            }
+        if let (None, [one], Some(w)) = (&stored, pieces, whole)
+            && let Some(m) = Merged::whole(id, one, w)
+        {
+            return Ok(Some(m));
         }
         Merged::new(id, stored, pieces)
     }

@@ -517,7 +517,8 @@ impl Storage for SqliteStorage {
     fn load_stored(&mut self, id: DocumentId) -> Result<Option<StoredDoc>> {
         let idb = id.as_bytes().as_slice();
         // One query for "known and not erased", the summary and the snapshot (if any).
-        let row: Option<(Option<Vec<u8>>, Option<Vec<u8>>)> = self
+        type SnapshotAndSummary = (Option<Vec<u8>>, Option<Vec<u8>>);
+        let row: Option<SnapshotAndSummary> = self
             .conn
             .prepare_cached(
                 "SELECT s.data, c.summary FROM catalog c LEFT JOIN snapshots s ON s.doc = c.id \

@@ -7,7 +7,7 @@ use automerge::{ActorId, Automerge};
 use omkijken_core::DocumentId;
 use omkijken_core::doc;
 use omkijken_core::model::{
-    Header, Kind, SCHEMA_VERSION, Signal, SignalContext, Source, ThermometerEntry,
+    FollowUp, Header, Kind, SCHEMA_VERSION, Signal, SignalContext, Source, ThermometerEntry,
 };
 use omkijken_core::sync::{Frame, PROTOCOL_VERSION};
 use omkijken_server::hub::{ConnId, Hub, HubConfig, Outgoing};
@@ -215,4 +215,29 @@ pub fn push_frame(docs: &[(DocumentId, &Automerge)]) -> Frame {
             .map(|(id, d)| omkijken_core::sync::DocChanges::new(*id, d.save()))
             .collect(),
     }
+}
+
+/// The signal `d` with one more follow-up entry (id `fid`, of `kind`, saying `text`) written
+/// by `dev`'s user on `dev`.
+pub fn with_follow_up(
+    dev: &Dev,
+    id: DocumentId,
+    d: &Automerge,
+    fid: &str,
+    kind: &str,
+    text: &str,
+) -> Automerge {
+    let mut out = d.clone();
+    doc::update(id, &mut out, &dev.actor, NOW, |s: &mut Signal| {
+        s.follow_ups.push(FollowUp {
+            id: fid.into(),
+            author: dev.user.clone(),
+            at: NOW,
+            kind: kind.into(),
+            text: text.into(),
+        });
+        Ok(())
+    })
+    .unwrap();
+    out
 }
