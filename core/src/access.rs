@@ -293,6 +293,7 @@ mod tests {
                 staff(GONE, &[Role::Mentor, Role::CareCoordinator], false, false),
             ]
             .into(),
+            offline_lease_days: None,
         }
     }
 

@@ -295,6 +295,11 @@ pub fn po_1_4_emotions() -> Vec<EmotionWord> {
 /// Id of the default kindgesprek template.
 pub const DEFAULT_TEMPLATE: &str = "ik-jij-wij";
 
+/// Days a device may go without a completed sync before its store locks, unless the school
+/// sets its own lease (`omkijken-server admin lease`). Long enough for a school trip and a
+/// holiday week; a lost phone that never syncs again shows no care content after it.
+pub const OFFLINE_LEASE_DAYS: u32 = 30;
+
 /// A question of a template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Question {

@@ -680,6 +680,31 @@ impl From<store::AttentionItem> for AttentionItem {
     }
 }
 
+/// The school's offline lease as this device sees it: after `days` without a completed
+/// sync the store locks (`Locked` errors) until the next sync.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct OfflineLease {
+    /// The lease in days (0: the school has none).
+    pub days: u32,
+    /// When the last sync completed (unix ms), if ever.
+    pub synced_at: Option<i64>,
+    /// When the store locks unless it syncs first (unix ms): show "sync before ..." in time.
+    pub locks_at: Option<i64>,
+    /// Locked now.
+    pub locked: bool,
+}
+
+impl From<store::LeaseStatus> for OfflineLease {
+    fn from(l: store::LeaseStatus) -> Self {
+        OfflineLease {
+            days: l.days,
+            synced_at: l.synced_at,
+            locks_at: l.locks_at,
+            locked: l.locked,
+        }
+    }
+}
+
 /// A document with changes no server has confirmed yet ("not sent yet").
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct OutboxEntry {

@@ -262,6 +262,13 @@ impl OmkijkenStore {
         Ok(self.inner.outbox()?.len().try_into().unwrap_or(u32::MAX))
     }
 
+    /// The school's offline lease: when the store locks without a sync, and whether it is
+    /// locked now (then every read or write of care content fails with `Locked` until a
+    /// sync completes; syncing still works and sends what waits in the outbox).
+    pub fn offline_lease(&self) -> Result<OfflineLease> {
+        Ok(self.inner.lease()?.into())
+    }
+
     /// Be told when documents change (local writes, changes arriving by sync, purges). The
     /// listener is called on a background thread, in order; keep the handle: dropping it or
     /// calling `cancel()` stops the calls.

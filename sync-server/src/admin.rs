@@ -119,8 +119,6 @@ pub struct RosterImport {
 /// Import a roster CSV (format: [`roster_csv`]) into the school's roster document, written
 /// by `actor`, bumping the catalog sequence of every document whose access changed for
 /// anyone, in one transaction.
-// The edit closure returns core's (large) error type.
-#[allow(clippy::result_large_err)]
 pub fn import_roster(
     st: &mut dyn Storage,
     actor: &ActorId,
@@ -128,16 +126,52 @@ pub fn import_roster(
     school: &str,
     csv: &str,
 ) -> Result<RosterImport> {
-    let rid = doc::roster_id(school);
-    let (mut am, old) = load_roster(st, school)?;
-    let new = roster_csv::parse(school, csv, &old)?;
-    let summary = |changed, bumped| RosterImport {
+    let (changed, bumped, new) = update_roster(st, actor, now, school, |old| {
+        roster_csv::parse(school, csv, old)
+    })?;
+    Ok(RosterImport {
         changed,
         pupils: new.pupils.values().filter(|p| p.active).count(),
         staff: new.staff.values().filter(|s| s.active).count(),
         groups: new.groups.len(),
         bumped,
-    };
+    })
+}
+
+/// Set a school's offline lease: the days a device may go without a completed sync before
+/// its store locks (0: no lease). It travels in the roster document, so devices learn it at
+/// their next sync. Returns whether it changed.
+pub fn set_offline_lease(
+    st: &mut dyn Storage,
+    actor: &ActorId,
+    now: i64,
+    school: &str,
+    days: u32,
+) -> Result<bool> {
+    let (changed, _, _) = update_roster(st, actor, now, school, |old| {
+        Ok(Roster {
+            offline_lease_days: Some(days),
+            ..old.clone()
+        })
+    })?;
+    Ok(changed)
+}
+
+/// Replace the school's roster by `make(old)`, written by `actor`, bumping the catalog
+/// sequence of every document whose access changed for anyone, in one transaction.
+/// Returns whether it changed, how many documents were bumped, and the new roster.
+// The edit closure returns core's (large) error type.
+#[allow(clippy::result_large_err)]
+fn update_roster(
+    st: &mut dyn Storage,
+    actor: &ActorId,
+    now: i64,
+    school: &str,
+    make: impl FnOnce(&Roster) -> Result<Roster>,
+) -> Result<(bool, usize, Roster)> {
+    let rid = doc::roster_id(school);
+    let (mut am, old) = load_roster(st, school)?;
+    let new = make(&old)?;
     let before = am.get_heads();
     let replacement = new.clone();
     let changed = doc::update(rid, &mut am, actor, now, move |r: &mut Roster| {
@@ -145,7 +179,7 @@ pub fn import_roster(
         Ok(())
     })?;
     if !changed {
-        return Ok(summary(false, 0));
+        return Ok((false, 0, new));
     }
     let rows = st.catalog_school(school)?;
     let row = rows
@@ -175,7 +209,7 @@ pub fn import_roster(
         audit: vec![audit(now, school, AuditAction::RosterImport)],
         ..Default::default()
     })?;
-    Ok(summary(true, bumped))
+    Ok((true, bumped, new))
 }
 
 /// Documents whose access differs between two rosters for at least one staff member.

@@ -1481,6 +1481,20 @@ impl Hub {
         Ok((r, out))
     }
 
+    /// Set a school's offline lease in days (0: none); devices learn it at their next sync.
+    /// Returns whether it changed.
+    pub fn set_offline_lease(
+        &mut self,
+        now: i64,
+        school: &str,
+        days: u32,
+    ) -> Result<(bool, Outgoing)> {
+        let actor = self.actor.clone();
+        let changed = admin::set_offline_lease(self.storage.as_mut(), &actor, now, school, days)?;
+        let out = self.try_poll(now)?;
+        Ok((changed, out))
+    }
+
     /// Issue a one-time enrollment code for a staff member.
     pub fn issue_code(&mut self, now: i64, school: &str, user: &str) -> Result<String> {
         let ttl = self.config.code_ttl_ms;

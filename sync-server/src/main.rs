@@ -91,6 +91,16 @@ enum AdminCommand {
         /// CSV file.
         file: PathBuf,
     },
+    /// Set the school's offline lease: a device that has not completed a sync for this
+    /// many days locks its store until it syncs (0: no lease; default 30).
+    Lease {
+        /// School id.
+        #[arg(long)]
+        school: String,
+        /// Days.
+        #[arg(long)]
+        days: u32,
+    },
     /// Issue a one-time enrollment code for a staff member (printed once).
     Enroll {
         /// School id.
@@ -207,6 +217,18 @@ fn run_admin(data: PathBuf, command: AdminCommand) -> anyhow::Result<()> {
                 "roster of {school}: {} pupils, {} staff, {} groups; changed: {}; documents with changed access: {}",
                 r.pupils, r.staff, r.groups, r.changed, r.bumped
             );
+        }
+        AdminCommand::Lease { school, days } => {
+            let mut actor = [0u8; 16];
+            rand::rng().fill_bytes(&mut actor);
+            let changed = admin::set_offline_lease(
+                st,
+                &automerge::ActorId::from(actor.as_slice()),
+                now,
+                &school,
+                days,
+            )?;
+            println!("offline lease of {school}: {days} days; changed: {changed}");
         }
         AdminCommand::Enroll { school, user } => {
             let ttl = settings.hub.code_ttl_ms;

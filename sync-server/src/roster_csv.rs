@@ -207,6 +207,8 @@ pub fn parse(school: &str, csv: &str, old: &Roster) -> Result<Roster> {
         pupils,
         groups,
         staff,
+        // A school setting, not in the CSV: kept.
+        offline_lease_days: old.offline_lease_days,
     })
 }
 

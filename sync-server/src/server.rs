@@ -665,6 +665,13 @@ impl Admin {
             .await
     }
 
+    /// Set a school's offline lease in days (0: none); returns whether it changed.
+    pub async fn set_offline_lease(&self, school: &str, days: u32) -> Result<bool> {
+        let school = school.to_string();
+        self.call(move |hub, now| hub.set_offline_lease(now, &school, days))
+            .await
+    }
+
     /// Issue a one-time enrollment code for a staff member of a school.
     pub async fn issue_code(&self, school: &str, user: &str) -> Result<String> {
         let (school, user) = (school.to_string(), user.to_string());

@@ -61,6 +61,15 @@ async fn admin_commands_take_effect_on_the_running_server() {
         &["import-roster", "--school", "s1", csv.to_str().unwrap()],
     );
     assert!(out.contains("1 pupils, 1 staff"), "{out}");
+    let out = admin(data, &["lease", "--school", "s1", "--days", "7"]);
+    assert!(out.contains("7 days; changed: true"), "{out}");
+    // A later roster import keeps the school's lease.
+    admin(
+        data,
+        &["import-roster", "--school", "s1", csv.to_str().unwrap()],
+    );
+    let out = admin(data, &["lease", "--school", "s1", "--days", "7"]);
+    assert!(out.contains("changed: false"), "{out}");
     let code = admin(data, &["enroll", "--school", "s1", "--user", "m1"])
         .trim()
         .to_string();

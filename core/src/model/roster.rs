@@ -150,6 +150,10 @@ pub struct Roster {
     /// Staff by id.
     #[autosurgeon(missing = "Default::default")]
     pub staff: BTreeMap<String, Staff>,
+    /// The school's offline lease: days a device may go without a completed sync before
+    /// its store locks (until it syncs). None: [`crate::defaults::OFFLINE_LEASE_DAYS`].
+    #[autosurgeon(missing = "Default::default")]
+    pub offline_lease_days: Option<u32>,
 }
 
 impl Record for Roster {
@@ -157,6 +161,12 @@ impl Record for Roster {
 }
 
 impl Roster {
+    /// The offline lease in days (the school's, or the default).
+    pub fn offline_lease_days(&self) -> u32 {
+        self.offline_lease_days
+            .unwrap_or(crate::defaults::OFFLINE_LEASE_DAYS)
+    }
+
     /// A staff member, if active.
     pub fn active_staff(&self, id: &str) -> Option<&Staff> {
         self.staff.get(id).filter(|s| s.active)

@@ -70,7 +70,7 @@ fn check_text(field: &str, s: &str) -> Result<()> {
 
 impl Store {
     fn new_header(&self, kind: Kind, pupil: &str) -> Result<Header> {
-        let me = self.require_identity()?;
+        let me = self.unlocked_identity()?;
         Ok(Header {
             kind: kind.as_str().into(),
             school: me.school,
@@ -92,6 +92,7 @@ impl Store {
 
     /// Load a typed record, checking read access (denied looks like not found).
     fn read_record<R: Record>(&self, id: DocumentId, log: bool) -> Result<(Header, R, Access)> {
+        self.unlocked_identity()?;
         let d = self.load(id)?.ok_or(Error::NotFound)?;
         let header = doc::header(id, &d)?;
         if header.kind != R::KIND.as_str() {
@@ -116,7 +117,7 @@ impl Store {
         edit: impl FnOnce(&Header, &mut R) -> Result<()>,
     ) -> Result<()> {
         let roster = self.roster()?;
-        let me = self.require_identity()?;
+        let me = self.unlocked_identity()?;
         let actor = self.writer_actor();
         let now = self.now();
         self.transact(id, |d| {
@@ -143,7 +144,7 @@ impl Store {
     /// Record a signal about a pupil. Works offline; the document waits in the outbox.
     pub fn record_signal(&self, s: NewSignal) -> Result<DocumentId> {
         self.require_pupil(&s.pupil)?;
-        let me = self.require_identity()?;
+        let me = self.unlocked_identity()?;
         if !crate::access::may_record_signal(&*self.roster()?, &me.user, &s.pupil) {
             return Err(Error::Forbidden("this user may not record signals"));
         }
@@ -195,7 +196,7 @@ impl Store {
 
     /// Change a draft signal (author only, before it is shared).
     pub fn edit_signal_draft(&self, id: DocumentId, edit: impl FnOnce(&mut Signal)) -> Result<()> {
-        let me = self.require_identity()?;
+        let me = self.unlocked_identity()?;
         self.edit_record::<Signal>(id, |h, s| {
             if h.author != me.user {
                 return Err(Error::Forbidden("only the author edits a draft"));
@@ -213,7 +214,7 @@ impl Store {
 
     /// Share a draft signal: from now on it is append-only.
     pub fn share_signal(&self, id: DocumentId) -> Result<()> {
-        let me = self.require_identity()?;
+        let me = self.unlocked_identity()?;
         self.edit_record::<Signal>(id, |h, s| {
             if h.author != me.user {
                 return Err(Error::Forbidden("only the author shares a signal"));
@@ -232,7 +233,7 @@ impl Store {
         text: &str,
     ) -> Result<String> {
         check_text("text", text)?;
-        let me = self.require_identity()?;
+        let me = self.unlocked_identity()?;
         let entry_id = self.new_id().to_string();
         let now = self.now();
         let eid = entry_id.clone();
@@ -272,7 +273,7 @@ impl Store {
     ) -> Result<DocumentId> {
         self.require_pupil(pupil)?;
         check_date("held_on", held_on)?;
-        let me = self.require_identity()?;
+        let me = self.unlocked_identity()?;
         if !crate::access::pupil_permissions(&*self.roster()?, &me.user, pupil).start_conversation {
             return Err(Error::Forbidden(
                 "only the pupil's mentors hold kindgesprekken",
@@ -387,7 +388,7 @@ impl Store {
     /// Share a private working note: it becomes part of the pupil's dossier, readable by
     /// the mentors (and the care team if the pupil is in care). Author only.
     pub fn share_conversation(&self, id: DocumentId) -> Result<()> {
-        let me = self.require_identity()?;
+        let me = self.unlocked_identity()?;
         self.edit_record::<Conversation>(id, |h, c| {
             if h.author != me.user {
                 return Err(Error::Forbidden("only the author shares a working note"));
@@ -420,7 +421,7 @@ impl Store {
         if let Some(n) = &e.note {
             check_text("note", n)?;
         }
-        let me = self.require_identity()?;
+        let me = self.unlocked_identity()?;
         let month = crate::model::month_of(e.at);
         let header = doc::thermometer_header(&me.school, &e.pupil, &month);
         if self.access_to(&header, &AccessFields::default())? < Access::Write {
@@ -454,7 +455,7 @@ impl Store {
 
     /// A pupil's thermometer month, if held and readable. The read is logged.
     pub fn thermometer_month(&self, pupil: &str, month: &str) -> Result<Option<ThermometerMonth>> {
-        let me = self.require_identity()?;
+        let me = self.unlocked_identity()?;
         let id = doc::thermometer_id(&me.school, pupil, month);
         match self.read_record::<ThermometerMonth>(id, true) {
             Ok((_, m, _)) => Ok(Some(m)),

@@ -127,6 +127,8 @@ struct Session {
     connected: bool,
     /// The first catalog frame arrived: pushing may start.
     pushing: bool,
+    /// When this connection last restarted the offline lease (engine clock).
+    lease_marked_at: Option<i64>,
     /// Cursor of the complete catalog, waiting for the fetched documents.
     catalog_cursor: Option<u64>,
     caught_up: bool,
@@ -162,6 +164,9 @@ pub struct ClientEngine {
     revoked: bool,
     stats: SyncStats,
 }
+
+/// How often a live, caught-up connection restarts the offline lease.
+const LEASE_MARK_EVERY_MS: i64 = 3_600_000;
 
 fn sorted(mut v: Vec<ChangeHash>) -> Vec<ChangeHash> {
     v.sort();
@@ -265,6 +270,17 @@ impl ClientEngine {
                     return Ok(out);
                 }
             }
+        }
+        if self.session.caught_up
+            && self
+                .session
+                .lease_marked_at
+                .is_none_or(|t| now_ms - t >= LEASE_MARK_EVERY_MS)
+        {
+            // In contact with the server and caught up: the offline lease starts again
+            // (also now and then during a long live connection).
+            self.store.mark_synced()?;
+            self.session.lease_marked_at = Some(now_ms);
         }
         self.check_idle(now_ms, &mut out)?;
         Ok(out)
@@ -787,6 +803,7 @@ mod tests {
             ]
             .into_iter()
             .collect(),
+            offline_lease_days: None,
         }
     }
 

@@ -120,6 +120,16 @@ class SyncTest(unittest.TestCase):
         self.assertTrue(a.signal(sid).picked_up)
         self.assertEqual((a.outbox_count(), b.outbox_count()), (0, 0))
 
+    def test_offline_lease_runs_from_the_last_sync(self):
+        a = self.device("m1", "lease-phone")
+        before = a.offline_lease()
+        self.assertEqual((before.synced_at, before.locks_at, before.locked), (None, None, False))
+        a.sync_now()
+        lease = a.offline_lease()
+        self.assertEqual(lease.days, 30)
+        self.assertFalse(lease.locked)
+        self.assertEqual(lease.locks_at, lease.synced_at + 30 * 24 * 3600 * 1000)
+
     def test_excursion_cache_is_wiped_after_the_trip_once_sent(self):
         teacher = self.device("t1", "trip-phone")
         teacher.sync_now()
