@@ -236,8 +236,9 @@ fn error_frame(code: ErrorCode, message: &str) -> Frame {
 /// (a snapshot with no chunks appended since), so the device can check the bytes against
 /// the heads and store them without loading them (docs/protocol.md, "Whole documents").
 fn whole_doc(row: &CatalogRow, stored: StoredDoc) -> DocChanges {
-    let single =
-        |data: &[u8]| row.chunks == 0 && doc::saved_heads(data).as_ref() == Some(&row.heads);
+    let single = |data: &[u8]| {
+        row.chunks == 0 && doc::saved_heads(data).is_some_and(|h| same_heads(&h, &row.heads))
+    };
     let summary = stored.summary.filter(|_| single(&stored.data));
     let mut d = DocChanges::new(row.id, stored.data);
     if let Some(summary) = summary {
@@ -245,6 +246,14 @@ fn whole_doc(row: &CatalogRow, stored: StoredDoc) -> DocChanges {
         d.summary = Some(summary);
     }
     d
+}
+
+/// Whether two sets of heads are the same, in any order.
+fn same_heads(a: &[ChangeHash], b: &[ChangeHash]) -> bool {
+    let (mut a, mut b) = (a.to_vec(), b.to_vec());
+    a.sort();
+    b.sort();
+    a == b
 }
 
 /// Split document changes into `docs` frames within the count and byte limits; the cursor
@@ -637,7 +646,26 @@ impl Hub {
                 continue;
             }
             let doc = if have.is_empty() {
-                self.storage.load_stored(row.id)?.map(|s| whole_doc(row, s))
+                match self.storage.load_stored(row.id)? {
+                    Some(stored) if row.chunks > 0 && stored.summary.is_some() => {
+                        // A snapshot plus changes: saved as one document (sent so that the
+                        // device need not load it) and stored so for the next device.
+                        match Automerge::load(&stored.data) {
+                            Ok(d) if same_heads(&d.get_heads(), &row.heads) => {
+                                let data = d.save();
+                                batch.compact.push((row.id, row.chunks, data.clone()));
+                                let compacted = CatalogRow {
+                                    chunks: 0,
+                                    ..row.clone()
+                                };
+                                let summary = stored.summary;
+                                Some(whole_doc(&compacted, StoredDoc { data, summary }))
+                            }
+                            _ => Some(whole_doc(row, stored)),
+                        }
+                    }
+                    stored => stored.map(|s| whole_doc(row, s)),
+                }
             } else {
                 match self.load(row)? {
                     Some(doc) => {

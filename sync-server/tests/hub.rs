@@ -633,8 +633,9 @@ fn whole_documents_carry_the_heads_and_summary_of_what_was_accepted() {
     let whole = delivered(&to(&hub.receive(NOW, c2, fetch(&[id, tid], vec![])), c2));
     assert_eq!(whole.len(), 2);
     whole.iter().for_each(check_whole);
-    // After an appended change the stored bytes are a snapshot plus a chunk: sent without
-    // heads and summary (the device loads them). Changes after `have` never carry them.
+    // Changes (a live push of an appended change, a fetch after `have`) never carry heads
+    // and summary. A whole fetch of a document stored as snapshot plus changes compacts it
+    // into one document (same catalog sequence) and sends it with them.
     let d2 = with_follow_up(&t1, id, &d, "f1", "picked_up", "opgepakt");
     let out = hub.receive(
         NOW,
@@ -645,12 +646,23 @@ fn whole_documents_carry_the_heads_and_summary_of_what_was_accepted() {
     );
     let live = delivered(&to(&out, c2));
     assert!(live[0].heads.is_empty() && live[0].summary.is_none());
+    let part = delivered(&to(
+        &hub.receive(NOW, c2, fetch(&[id], heads_to_hex(&d.get_heads()))),
+        c2,
+    ));
+    assert!(part[0].heads.is_empty() && part[0].summary.is_none());
+    let row = hub.storage().catalog_get(&[id]).unwrap().remove(0);
+    assert_eq!(row.chunks, 1);
     let whole = delivered(&to(&hub.receive(NOW, c2, fetch(&[id], vec![])), c2));
-    assert!(whole[0].heads.is_empty() && whole[0].summary.is_none());
+    check_whole(&whole[0]);
     assert_eq!(
         Automerge::load(&whole[0].data).unwrap().get_heads(),
         d2.get_heads()
     );
+    let compacted = hub.storage().catalog_get(&[id]).unwrap().remove(0);
+    assert_eq!(compacted.chunks, 0);
+    assert_eq!((compacted.seq, &compacted.heads), (row.seq, &row.heads));
+    assert_eq!(hub.storage().load_doc(id).unwrap().unwrap(), whole[0].data);
     // A new document pushed as a saved document plus changes made after (a device that
     // edited it before it could sync): stored as one document chunk, so sent the fast way.
     let (id3, mut d3) = signal(&t1, "p2", 1, "welbevinden");

@@ -280,6 +280,43 @@ fn the_summary_follows_the_heads_it_was_written_with(mut s: Box<dyn Storage>) {
     })
     .unwrap();
     assert_eq!(s.load_stored(id).unwrap().unwrap().summary, None);
+    // Compacted (a whole-document fetch): one snapshot, same heads, summary and sequence;
+    // not when the chunk count moved on meanwhile.
+    let before = d.get_heads();
+    let mut tx = d.transaction();
+    tx.put(ROOT, "c", 3).unwrap();
+    tx.commit();
+    s.commit(Batch {
+        docs: vec![with(
+            b"fourth",
+            write(id, "s1", &d, d.save_after(&before), WriteMode::Append),
+        )],
+        ..Default::default()
+    })
+    .unwrap();
+    let row = s.catalog_get(&[id]).unwrap().remove(0);
+    assert_eq!(row.chunks, 1);
+    s.commit(Batch {
+        compact: vec![(id, 2, b"stale".to_vec())],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_ne!(s.load_doc(id).unwrap().unwrap(), b"stale".to_vec());
+    s.commit(Batch {
+        compact: vec![(id, 1, d.save())],
+        ..Default::default()
+    })
+    .unwrap();
+    let after = s.catalog_get(&[id]).unwrap().remove(0);
+    let stored = s.load_stored(id).unwrap().unwrap();
+    assert_eq!(stored.data, d.save());
+    assert_eq!(stored.summary.as_deref(), Some(&b"fourth"[..]));
+    assert_eq!((after.chunks, after.size), (0, d.save().len() as u64));
+    assert_eq!(
+        (after.seq, after.content_seq, &after.heads),
+        (row.seq, row.content_seq, &row.heads)
+    );
+    assert_eq!(s.last_seq().unwrap(), row.seq, "no new sequence");
     // Erased: no bytes, no summary.
     s.commit(Batch {
         docs: vec![with(

@@ -352,6 +352,11 @@ pub struct Batch {
     /// (device, document): the device was told to purge the document. The row stays (the
     /// purge may be lost) and is marked; a later `hold` clears the mark.
     pub purged: Vec<(String, DocumentId)>,
+    /// (document, chunks, snapshot): replace the document's stored bytes by `snapshot` (a
+    /// saved document with exactly its current heads) if it still has `chunks` chunks
+    /// stored, without a new catalog sequence (the content is the same). Done when a whole
+    /// document is fetched, so the next device gets it as one document chunk.
+    pub compact: Vec<(DocumentId, u32, Vec<u8>)>,
     /// Audit rows to append (reads with a device sequence already stored are skipped).
     pub audit: Vec<AuditRecord>,
     /// Admin events to append.

@@ -391,6 +391,24 @@ impl Storage for SqliteStorage {
                 params![id, seq],
             )?;
         }
+        for (id, chunks, snapshot) in &batch.compact {
+            let idb = id.as_bytes().as_slice();
+            let n = tx
+                .prepare_cached(
+                    "UPDATE catalog SET size = ?2, chunks = 0 \
+                     WHERE id = ?1 AND chunks = ?3 AND erased = 0",
+                )?
+                .execute(params![idb, snapshot.len() as i64, i64::from(*chunks)])?;
+            if n == 1 {
+                tx.prepare_cached("DELETE FROM changes WHERE doc = ?1")?
+                    .execute(params![idb])?;
+                tx.prepare_cached(
+                    "INSERT INTO snapshots (doc, data) VALUES (?1, ?2) \
+                     ON CONFLICT (doc) DO UPDATE SET data = excluded.data",
+                )?
+                .execute(params![idb, snapshot])?;
+            }
+        }
         for (device, doc) in &batch.hold {
             tx.prepare_cached(
                 "INSERT INTO held (device, doc) VALUES (?1, ?2) \
