@@ -1188,9 +1188,7 @@ impl<'a> Merged<'a> {
         let prepared = Prepared::new(id, &doc, &before, raw, chunks);
         Ok(Some(Merged { id, prepared }))
     }
-}
 
-impl<'a> Merged<'a> {
     /// [`Merged::whole`] where it applies, else [`Merged::new`].
     fn received(
         id: DocumentId,
