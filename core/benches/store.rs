@@ -180,6 +180,7 @@ fn signal_doc(actor: &automerge::ActorId, pupil: &str, i: usize) -> (DocumentId,
         flag: None,
         shared: true,
         follow_ups: vec![],
+        added_readers: vec![],
     };
     let d = doc::create(actor.clone(), T0, &header, &record).unwrap();
     (DocumentId::random(), d.save())

@@ -86,7 +86,7 @@ fn conversation(
 }
 
 /// Signaal. The author always writes (the store keeps the shared content append-only).
-/// Staff misconduct goes to the school leader only. Urgency 0 stays with the pupil's
+/// Staff misconduct goes to the school leader only, and to the staff the school leader adds. Urgency 0 stays with the pupil's
 /// mentors (read only). From urgency 1 mentors and the care team follow up, for every
 /// pupil, and bullying also reaches the anti-bullying coordinator. A category or urgency
 /// these rules do not know leaves the signal with its author alone.
@@ -106,7 +106,10 @@ fn signal(
     };
     let mentor = roster.is_mentor_of(&staff.id, pupil);
     let other = match category.route {
-        Route::BoardRoute => grant(staff.has(Role::SchoolLeader), Access::Write),
+        Route::BoardRoute => grant(
+            staff.has(Role::SchoolLeader) || fields.readers.contains(&staff.id),
+            Access::Write,
+        ),
         _ if level == 0 => grant(mentor, Access::Read),
         route => grant(
             mentor
@@ -659,6 +662,23 @@ mod tests {
                 ],
             );
         }
+    }
+
+    #[test]
+    fn readers_the_school_leader_adds_to_misconduct_read_and_follow_up() {
+        let r = roster();
+        let mut d = sig(T_A, P_CARE, 2, STAFF_MISCONDUCT);
+        d.fields.readers = vec![IB.into()];
+        expect(
+            &r,
+            "misconduct with the care coordinator added",
+            &d,
+            &[(T_A, W), (SL, W), (IB, W), (M_A, N), (APC, N), (ADM, N)],
+        );
+        // Readers on a signal of another route change nothing.
+        let mut d = sig(T_X, P_PLAIN, 0, PESTEN);
+        d.fields.readers = vec![T_A.into(), IB.into()];
+        expect(&r, "readers elsewhere", &d, &[(T_A, N), (IB, N)]);
     }
 
     #[test]

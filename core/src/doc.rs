@@ -106,6 +106,21 @@ pub struct AccessFields {
     pub urgency: Option<u8>,
     /// Signal: category id.
     pub category: Option<String>,
+    /// Signal on the board route (staff misconduct): staff the school leader added.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub readers: Vec<String>,
+}
+
+impl AccessFields {
+    /// The access fields of a signal.
+    pub fn of_signal(s: &Signal) -> AccessFields {
+        AccessFields {
+            urgency: Some(s.urgency),
+            category: Some(s.category.clone()),
+            readers: s.added_readers.clone(),
+            ..Default::default()
+        }
+    }
 }
 
 /// The typed body of a document, hydrated once.
@@ -150,14 +165,7 @@ pub fn parse(id: DocumentId, doc: &impl autosurgeon::ReadDoc) -> Result<Parsed> 
         }
         Kind::Signal => {
             let s: Signal = record(id, doc)?;
-            (
-                AccessFields {
-                    urgency: Some(s.urgency),
-                    category: Some(s.category.clone()),
-                    ..Default::default()
-                },
-                Body::Signal(s),
-            )
+            (AccessFields::of_signal(&s), Body::Signal(s))
         }
         Kind::Thermometer => (AccessFields::default(), Body::Thermometer(record(id, doc)?)),
         Kind::Roster => (
@@ -189,11 +197,7 @@ pub fn access_fields(
         }
         Kind::Signal => {
             let s: Signal = record(id, doc)?;
-            AccessFields {
-                urgency: Some(s.urgency),
-                category: Some(s.category),
-                ..Default::default()
-            }
+            AccessFields::of_signal(&s)
         }
         _ => AccessFields::default(),
     })
@@ -482,6 +486,7 @@ fn summary_key(k: &str) -> bool {
             | "follow_ups"
             | "context"
             | "excursion"
+            | "added_readers"
         // thermometer
             | "entries"
             | "id"
@@ -606,6 +611,10 @@ impl Hydrated {
                     AccessFields {
                         urgency: Some(urgency),
                         category: Some(category.clone()),
+                        readers: list(rec, "added_readers")
+                            .into_iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect(),
                         ..Default::default()
                     },
                     SummaryBody::Signal {

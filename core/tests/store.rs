@@ -1105,3 +1105,56 @@ fn summaries_survive_their_wire_form_and_refuse_other_versions() {
         assert_eq!(doc::Summary::from_wire(b"garbage"), None);
     }
 }
+
+#[test]
+fn the_school_leader_adds_the_care_coordinator_to_a_staff_misconduct_signal() {
+    use omkijken_core::defaults::STAFF_MISCONDUCT;
+    let dir = tempfile::tempdir().unwrap();
+    let (t1, _) = store_for(dir.path(), "t1");
+    let (sl, _) = store_for(dir.path(), "sl");
+    let (cc, _) = store_for(dir.path(), "cc");
+    let (m1, _) = store_for(dir.path(), "m1");
+    let mut s = signal("p1", 2, "een collega schreeuwde");
+    s.category = STAFF_MISCONDUCT.into();
+    let id = t1.record_signal(s).unwrap();
+    let other = t1.record_signal(signal("p1", 2, "gepest")).unwrap();
+    for to in [&sl, &cc, &m1] {
+        exchange(&t1, to);
+    }
+    let sees = |s: &Store| s.signal(id).is_ok();
+    assert!(sees(&sl) && !sees(&cc) && !sees(&m1), "the board route");
+    assert!(matches!(
+        cc.add_signal_reader(id, "cc"),
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        t1.add_signal_reader(id, "cc"),
+        Err(Error::Forbidden(_))
+    ));
+    // A signal of another route: the leader does not even see it.
+    assert!(matches!(
+        sl.add_signal_reader(other, "cc"),
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        sl.add_signal_reader(id, "nobody"),
+        Err(Error::Invalid(_))
+    ));
+    sl.add_signal_reader(id, "cc").unwrap();
+    sl.add_signal_reader(id, "cc").unwrap();
+    assert_eq!(sl.signal(id).unwrap().added_readers, vec!["cc".to_string()]);
+    exchange(&sl, &cc);
+    exchange(&sl, &m1);
+    assert!(
+        sees(&cc) && !sees(&m1),
+        "the care coordinator now, the mentor still not"
+    );
+    assert!(
+        cc.list_signals(&SignalFilter::default())
+            .unwrap()
+            .iter()
+            .any(|s| s.id == id)
+    );
+    cc.append_follow_up(id, FollowUpKind::PickedUp, "opgepakt")
+        .unwrap();
+}

@@ -393,6 +393,8 @@ pub struct Signal {
     pub picked_up: bool,
     /// Appended entries, in order.
     pub follow_ups: Vec<FollowUp>,
+    /// Staff the school leader added as readers (staff-misconduct signals only).
+    pub added_readers: Vec<String>,
 }
 
 impl Signal {
@@ -417,6 +419,7 @@ impl Signal {
             flag: s.flag,
             shared: s.shared,
             follow_ups: s.follow_ups.into_iter().map(Into::into).collect(),
+            added_readers: s.added_readers,
         }
     }
 }

@@ -226,6 +226,14 @@ impl OmkijkenStore {
         Ok(self.inner.append_follow_up(id, kind.into(), &text)?)
     }
 
+    /// Add a reader (a staff id, for example the care coordinator) to a staff-misconduct
+    /// signal: the school leader only; readers are never removed. `Forbidden` for anyone
+    /// else or another kind of signal.
+    pub fn add_signal_reader(&self, id: String, staff: String) -> Result<()> {
+        let id = doc_id(&id)?;
+        Ok(self.inner.add_signal_reader(id, &staff)?)
+    }
+
     /// The signals this user may read that match the filter, newest first.
     pub fn list_signals(&self, filter: SignalFilter) -> Result<Vec<SignalSummary>> {
         let list = self.inner.list_signals(&filter.into())?;

@@ -67,6 +67,7 @@ fn signal(actor: &ActorId, i: usize) -> (DocumentId, Automerge) {
         flag: None,
         shared: true,
         follow_ups: vec![],
+        added_readers: vec![],
     };
     (
         DocumentId::random(),

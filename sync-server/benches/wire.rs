@@ -89,6 +89,7 @@ fn signal(actor: &automerge::ActorId, i: usize) -> (DocumentId, Vec<u8>) {
         flag: None,
         shared: true,
         follow_ups: vec![],
+        added_readers: vec![],
     };
     let d = doc::create(actor.clone(), NOW, &header, &rec).unwrap();
     (DocumentId::random(), d.save())

@@ -784,19 +784,34 @@ impl Hub {
                 let Ok(s) = hydrated.record::<Signal>() else {
                     return Verdict::Refuse(RefusalReason::InvalidRecord);
                 };
-                if row.is_some() {
-                    match doc::record_fast::<Signal>(id, old) {
-                        Ok(before) if before.shared => {
-                            if !s.shared || !before.same_original(&s) {
-                                return Verdict::Refuse(RefusalReason::InvalidRecord);
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(_) => return Verdict::Refuse(RefusalReason::InvalidRecord),
+                let before = match row.map(|_| doc::record_fast::<Signal>(id, old)) {
+                    None => None,
+                    Some(Ok(before)) => Some(before),
+                    Some(Err(_)) => return Verdict::Refuse(RefusalReason::InvalidRecord),
+                };
+                if let Some(b) = &before
+                    && b.shared
+                    && (!s.shared || !b.same_original(&s))
+                {
+                    return Verdict::Refuse(RefusalReason::InvalidRecord);
+                }
+                // Readers of a staff-misconduct signal: only a school leader adds them, and
+                // nobody removes one.
+                let old_readers = before.as_ref().map_or(&[][..], |b| &b.added_readers[..]);
+                if s.added_readers != old_readers {
+                    let board = omkijken_core::defaults::category(&s.category)
+                        .is_some_and(|c| c.route == omkijken_core::defaults::Route::BoardRoute);
+                    if !board || !old_readers.iter().all(|r| s.added_readers.contains(r)) {
+                        return Verdict::Refuse(RefusalReason::InvalidRecord);
+                    }
+                    let leader = roster
+                        .active_staff(user)
+                        .is_some_and(|st| st.has(omkijken_core::model::Role::SchoolLeader));
+                    if !leader {
+                        return Verdict::Refuse(RefusalReason::Forbidden);
                     }
                 }
-                fields.urgency = Some(s.urgency);
-                fields.category = Some(s.category);
+                fields = AccessFields::of_signal(&s);
             }
             Kind::Thermometer => {
                 let Ok(t) = hydrated.record::<ThermometerMonth>() else {

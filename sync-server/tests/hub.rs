@@ -706,6 +706,64 @@ fn whole_documents_carry_the_heads_and_summary_of_what_was_accepted() {
 }
 
 #[test]
+fn only_the_school_leader_adds_readers_to_a_staff_misconduct_signal() {
+    use omkijken_core::defaults::STAFF_MISCONDUCT;
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let t1 = enroll(&mut hub, "t1", 1);
+    let sl = enroll(&mut hub, "sl", 2);
+    let ib = enroll(&mut hub, "ib", 3);
+    let (ct, _) = connect(&mut hub, &t1, 0);
+    let (cs, _) = connect(&mut hub, &sl, 0);
+    let (ci, _) = connect(&mut hub, &ib, 0);
+    let (id, d) = signal(&t1, "p1", 2, STAFF_MISCONDUCT);
+    let out = push(&mut hub, ct, &[(id, &d)]);
+    assert_eq!(
+        delivered(&to(&out, cs)).len(),
+        1,
+        "the school leader gets it"
+    );
+    assert!(to(&out, ci).is_empty(), "the care team does not");
+    let add = |dev: &Dev, d: &Automerge, readers: &[&str]| {
+        let mut d2 = d.clone();
+        doc::update(id, &mut d2, &dev.actor, NOW, |s: &mut Signal| {
+            s.added_readers = readers.iter().map(|r| r.to_string()).collect();
+            Ok(())
+        })
+        .unwrap();
+        d2
+    };
+    // The author may not add readers.
+    let by_author = add(&t1, &d, &["ib"]);
+    let out = to(&push(&mut hub, ct, &[(id, &by_author)]), ct);
+    assert_eq!(refused(&out), vec![(id, RefusalReason::Forbidden)]);
+    // The school leader adds the care coordinator: her tablet gets it, and the catalog
+    // row carries the reader.
+    let by_leader = add(&sl, &d, &["ib"]);
+    let out = push(&mut hub, cs, &[(id, &by_leader)]);
+    assert_eq!(acked(&to(&out, cs)).len(), 1);
+    let got = delivered(&to(&out, ci));
+    assert_eq!(got.len(), 1);
+    check_whole(&got[0]);
+    let row = hub.storage().catalog_get(&[id]).unwrap().remove(0);
+    assert_eq!(row.fields.readers, vec!["ib".to_string()]);
+    // Nobody removes a reader, not even the school leader.
+    let removed = add(&sl, &by_leader, &[]);
+    let out = to(&push(&mut hub, cs, &[(id, &removed)]), cs);
+    assert_eq!(refused(&out), vec![(id, RefusalReason::InvalidRecord)]);
+    // Readers on a signal of another route are refused.
+    let (other, o) = signal(&sl, "p1", 2, "pesten");
+    let mut o2 = o.clone();
+    doc::update(other, &mut o2, &sl.actor, NOW, |s: &mut Signal| {
+        s.added_readers = vec!["ib".into()];
+        Ok(())
+    })
+    .unwrap();
+    let out = to(&push(&mut hub, cs, &[(other, &o2)]), cs);
+    assert_eq!(refused(&out), vec![(other, RefusalReason::InvalidRecord)]);
+}
+
+#[test]
 fn catch_up_comes_in_frames_of_at_most_2000_entries() {
     let dir = tempfile::tempdir().unwrap();
     let mut hub = school_hub(&dir.path().join("s.db"));

@@ -80,6 +80,7 @@ fn main() {
                 visibility: None,
                 urgency: Some(1),
                 category: Some("welbevinden".into()),
+                readers: vec![],
             },
             heads: vec![hex::encode([7u8; 32])],
             seq: i as u64,

@@ -44,6 +44,7 @@ pub fn signal(school: &str, i: usize) -> (Header, Signal) {
                 text: format!("item-{i}-{j}"),
             })
             .collect(),
+        added_readers: vec![],
     };
     (header, record)
 }

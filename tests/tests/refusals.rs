@@ -88,6 +88,7 @@ fn plant_signal(
         flag: None,
         shared: true,
         follow_ups: vec![],
+        added_readers: vec![],
     };
     let d = doc::create(actor, now, &header, &record)?;
     let id = device.store.new_id();

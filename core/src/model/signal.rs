@@ -150,6 +150,12 @@ pub struct Signal {
     #[autosurgeon(missing = "Default::default")]
     #[serde(default)]
     pub follow_ups: Vec<FollowUp>,
+    /// A staff-misconduct signal (board route) reaches the school leader only, until the
+    /// school leader adds readers (for example the care coordinator): their staff ids. Only
+    /// a school leader adds; nobody removes.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub added_readers: Vec<String>,
 }
 
 impl Record for Signal {

@@ -136,11 +136,22 @@ fn header(kind: Kind, school: &str, pupil: &str, author: &str) -> Header {
     }
 }
 
-fn may_read_signal(roster: &Roster, user: &str, s: &SignalSummary) -> bool {
+/// `fields`: the document's access fields (JSON), read for the readers a school leader added
+/// to a staff-misconduct signal; the other fields are in the projection row.
+fn may_read_signal(roster: &Roster, user: &str, s: &SignalSummary, fields: Option<&str>) -> bool {
     let h = header(Kind::Signal, &roster.school, &s.pupil, &s.author);
+    let board = crate::defaults::category(&s.category)
+        .is_some_and(|c| c.route == crate::defaults::Route::BoardRoute);
+    let readers = match fields {
+        Some(json) if board => serde_json::from_str::<AccessFields>(json)
+            .map(|f| f.readers)
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
     let f = AccessFields {
         urgency: Some(s.urgency),
         category: Some(s.category.clone()),
+        readers,
         ..Default::default()
     };
     crate::access(roster, user, &h, &f) >= Access::Read
@@ -197,7 +208,8 @@ impl Store {
         let roster = self.roster()?;
         let rows = self.read(|tx| {
             let mut stmt = tx.prepare_cached(
-                "SELECT id, pupil, author, category, urgency, observed_at, shared, open, picked_up, follow_ups
+                "SELECT id, pupil, author, category, urgency, observed_at, shared, open, picked_up, follow_ups,
+                        (SELECT fields FROM documents d WHERE d.id = signals.id)
                  FROM signals
                  WHERE (?1 IS NULL OR pupil = ?1) AND (?2 IS NULL OR category = ?2)
                    AND (?3 IS NULL OR urgency >= ?3) AND (?4 IS NULL OR open = ?4)
@@ -221,6 +233,7 @@ impl Store {
                             picked_up: r.get(8)?,
                             follow_ups: r.get(9)?,
                         },
+                        r.get::<_, Option<String>>(10)?,
                     ))
                 },
             )?;
@@ -228,9 +241,9 @@ impl Store {
         })?;
         Ok(rows
             .into_iter()
-            .filter_map(|(id, mut s)| {
+            .filter_map(|(id, mut s, fields)| {
                 s.id = id.parse().ok()?;
-                may_read_signal(&roster, &me.user, &s).then_some(s)
+                may_read_signal(&roster, &me.user, &s, fields.as_deref()).then_some(s)
             })
             .collect())
     }

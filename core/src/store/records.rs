@@ -185,6 +185,7 @@ impl Store {
             flag: s.flag,
             shared: s.share,
             follow_ups: vec![],
+            added_readers: vec![],
         };
         self.create_document(&header, &record)
     }
@@ -260,6 +261,36 @@ impl Store {
             Ok(())
         })?;
         Ok(entry_id)
+    }
+
+    /// Add a reader to a staff-misconduct signal (board route), for example the care
+    /// coordinator: only the school leader does this, and a reader is never removed. The
+    /// reader's devices get the signal at their next sync (and may follow it up).
+    pub fn add_signal_reader(&self, id: DocumentId, staff: &str) -> Result<()> {
+        let me = self.unlocked_identity()?;
+        let roster = self.roster()?;
+        let leader = roster
+            .active_staff(&me.user)
+            .is_some_and(|s| s.has(crate::model::Role::SchoolLeader));
+        if !leader {
+            return Err(Error::Forbidden("only the school leader adds readers"));
+        }
+        if roster.active_staff(staff).is_none() {
+            return Err(Error::Invalid("reader: not an active staff member".into()));
+        }
+        self.edit_record::<Signal>(id, |_, s| {
+            let board = crate::defaults::category(&s.category)
+                .is_some_and(|c| c.route == crate::defaults::Route::BoardRoute);
+            if !board {
+                return Err(Error::Forbidden(
+                    "readers are added to staff-misconduct signals only",
+                ));
+            }
+            if !s.added_readers.iter().any(|r| r == staff) {
+                s.added_readers.push(staff.into());
+            }
+            Ok(())
+        })
     }
 
     // ---- conversations -----------------------------------------------------------------

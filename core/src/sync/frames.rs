@@ -491,6 +491,7 @@ mod tests {
                 visibility: None,
                 urgency: Some(2),
                 category: Some("c".into()),
+                readers: vec![],
             },
             heads: vec!["ab".into()],
             seq: 9,

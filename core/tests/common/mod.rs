@@ -82,6 +82,7 @@ pub fn roster() -> Roster {
             staff("t2", &["teacher"]),
             staff("cc", &["care_coordinator"]),
             staff("adm", &["admin"]),
+            staff("sl", &["school_leader"]),
         ]
         .into_iter()
         .collect(),

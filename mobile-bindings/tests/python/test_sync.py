@@ -22,6 +22,8 @@ group,g1,Groep 6b,,,,,,
 staff,m1,Mentor One,,,,mentor,,g1
 staff,m2,Mentor Two,,,,mentor,,
 staff,t1,Teacher,,,,teacher,,g1
+staff,zc,Care,,,,care_coordinator,,
+staff,sl,Leader,,,,school_leader,,
 pupil,p1,Sam,g1,po_5_8,false,,m1;m2,
 pupil,p2,Noor,g1,po_5_8,false,,m1,
 """
@@ -119,6 +121,29 @@ class SyncTest(unittest.TestCase):
         self.assertEqual(a.signal(sid), b.signal(sid))
         self.assertTrue(a.signal(sid).picked_up)
         self.assertEqual((a.outbox_count(), b.outbox_count()), (0, 0))
+
+    def test_the_school_leader_adds_the_care_coordinator_to_a_misconduct_signal(self):
+        teacher = self.device("t1", "misconduct-teacher")
+        leader = self.device("sl", "misconduct-leader")
+        care = self.device("zc", "misconduct-care")
+        for store in (teacher, leader, care):
+            store.sync_now()
+        sid = teacher.record_signal(om.NewSignal(
+            pupil="p2", observed_at=now_ms() - 60_000, place="gang", category="medewerker",
+            urgency=2, facts="A colleague shouted at Noor.", source=om.SignalSource.SEEN(),
+            share=True))
+        for store in (teacher, leader, care):
+            store.sync_now()
+        self.assertEqual(leader.signal(sid).facts, "A colleague shouted at Noor.")
+        with self.assertRaises(om.OmkijkenError.NotFound):
+            care.signal(sid)
+        with self.assertRaises(om.OmkijkenError.Forbidden):
+            teacher.add_signal_reader(sid, "zc")
+        leader.add_signal_reader(sid, "zc")
+        self.assertEqual(leader.signal(sid).added_readers, ["zc"])
+        leader.sync_now()
+        care.sync_now()
+        self.assertEqual(care.signal(sid).facts, "A colleague shouted at Noor.")
 
     def test_offline_lease_runs_from_the_last_sync(self):
         a = self.device("m1", "lease-phone")

@@ -14,6 +14,7 @@ pub fn run_all(make: &mut dyn FnMut() -> Box<dyn Storage>) {
     appended_chunks_load_back_as_one_document(make());
     snapshot_replaces_the_log(make());
     the_summary_follows_the_heads_it_was_written_with(make());
+    access_fields_round_trip(make());
     catalog_since_filters_by_school_and_cursor_and_tells_held(make());
     bump_moves_a_row_without_changing_content(make());
     erase_drops_bytes_and_leaves_a_tombstone(make());
@@ -329,6 +330,36 @@ fn the_summary_follows_the_heads_it_was_written_with(mut s: Box<dyn Storage>) {
     .unwrap();
     assert!(s.load_stored(id).unwrap().is_none());
     assert!(s.load_stored(DocumentId::random()).unwrap().is_none());
+}
+
+fn access_fields_round_trip(mut s: Box<dyn Storage>) {
+    let d = doc_with("a");
+    let id = DocumentId::random();
+    let fields = AccessFields {
+        visibility: None,
+        urgency: Some(2),
+        category: Some("medewerker".into()),
+        readers: vec!["ib".into(), "m1".into()],
+    };
+    s.commit(Batch {
+        docs: vec![DocWrite {
+            fields: fields.clone(),
+            ..write(id, "s1", &d, d.save(), WriteMode::Snapshot)
+        }],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(s.catalog_get(&[id]).unwrap()[0].fields, fields);
+    assert_eq!(s.catalog_changes(0, 10).unwrap()[0].fields, fields);
+    s.commit(Batch {
+        erase: vec![id],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(
+        s.catalog_get(&[id]).unwrap()[0].fields,
+        AccessFields::default()
+    );
 }
 
 fn erase_drops_bytes_and_leaves_a_tombstone(mut s: Box<dyn Storage>) {

@@ -18,7 +18,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 /// Schema version written by this build (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Migration 1. Never edit once shipped: add a new arm instead.
 const V1: &str = "
@@ -122,8 +122,12 @@ const V2: &str = "ALTER TABLE held ADD COLUMN purged INTEGER NOT NULL DEFAULT 0;
 /// Rows from before have none: their documents are sent without one until their next change.
 const V3: &str = "ALTER TABLE catalog ADD COLUMN summary BLOB;";
 
+/// Migration 4: readers a school leader added to a staff-misconduct signal (JSON array of
+/// staff ids; NULL for none), an access field like category and urgency.
+const V4: &str = "ALTER TABLE catalog ADD COLUMN readers TEXT;";
+
 const CATALOG_COLS: &str = "id, school, kind, pupil, author, created_at, schema, visibility, \
-     urgency, category, heads, seq, content_seq, size, chunks, erased";
+     urgency, category, heads, seq, content_seq, size, chunks, erased, readers";
 
 /// The SQLite storage.
 pub struct SqliteStorage {
@@ -180,6 +184,7 @@ impl SqliteStorage {
                 1 => tx.execute_batch(V1)?,
                 2 => tx.execute_batch(V2)?,
                 3 => tx.execute_batch(V3)?,
+                4 => tx.execute_batch(V4)?,
                 _ => unreachable!("a migration arm per version"),
             }
         }
@@ -242,6 +247,7 @@ fn catalog_row(r: &Row<'_>) -> rusqlite::Result<CatalogRow> {
             visibility: r.get(7)?,
             urgency: r.get::<_, Option<i64>>(8)?.map(|u| u as u8),
             category: r.get(9)?,
+            readers: readers_from(r.get(16)?)?,
         },
         heads: heads_from_blob(&r.get::<_, Vec<u8>>(10)?)?,
         seq: r.get::<_, i64>(11)? as u64,
@@ -250,6 +256,17 @@ fn catalog_row(r: &Row<'_>) -> rusqlite::Result<CatalogRow> {
         chunks: r.get::<_, i64>(14)? as u32,
         erased: r.get(15)?,
     })
+}
+
+fn readers_to(readers: &[String]) -> Option<String> {
+    (!readers.is_empty()).then(|| serde_json::to_string(readers).unwrap_or_default())
+}
+
+fn readers_from(v: Option<String>) -> rusqlite::Result<Vec<String>> {
+    match v {
+        None => Ok(vec![]),
+        Some(s) => serde_json::from_str(&s).map_err(|_| corrupt("readers")),
+    }
 }
 
 fn device_row(r: &Row<'_>) -> rusqlite::Result<Device> {
@@ -346,10 +363,11 @@ impl Storage for SqliteStorage {
             tx.prepare_cached(
                 "INSERT INTO catalog (id, school, kind, pupil, author, created_at, schema, \
                  visibility, urgency, category, heads, seq, content_seq, size, chunks, erased, \
-                 summary) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, 0, ?16) \
+                 summary, readers) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, 0, ?16, ?17) \
                  ON CONFLICT (id) DO UPDATE SET visibility = excluded.visibility, \
                  urgency = excluded.urgency, category = excluded.category, \
+                 readers = excluded.readers, \
                  heads = excluded.heads, seq = excluded.seq, content_seq = excluded.seq, \
                  summary = excluded.summary, \
                  size = CASE WHEN ?15 THEN excluded.size ELSE catalog.size + excluded.size END, \
@@ -372,6 +390,7 @@ impl Storage for SqliteStorage {
                 if snapshot { 0 } else { 1 },
                 snapshot,
                 w.summary,
+                readers_to(&w.fields.readers),
             ])?;
         }
         for id in &batch.bump {
@@ -386,7 +405,7 @@ impl Storage for SqliteStorage {
             tx.execute("DELETE FROM snapshots WHERE doc = ?1", params![id])?;
             tx.execute(
                 "UPDATE catalog SET erased = 1, heads = x'', size = 0, chunks = 0, \
-                 visibility = NULL, urgency = NULL, category = NULL, summary = NULL, \
+                 visibility = NULL, urgency = NULL, category = NULL, summary = NULL, readers = NULL, \
                  seq = ?2, content_seq = ?2 WHERE id = ?1",
                 params![id, seq],
             )?;
@@ -497,7 +516,7 @@ impl Storage for SqliteStorage {
         ))?;
         let rows = st
             .query_map(params![school, after as i64, device], |r| {
-                Ok((catalog_row(r)?, r.get::<_, bool>(16)?))
+                Ok((catalog_row(r)?, r.get::<_, bool>(17)?))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)

@@ -18,7 +18,7 @@ pub const SCHOOL: &str = "s1";
 pub const NOW: i64 = 1_760_000_000_000;
 
 /// m1 mentors p1 (in care, group g6, taught by m1); m2 mentors p2 (group g7, taught by m2);
-/// t1 teaches nothing; ib is the care team; adm the admin.
+/// t1 teaches nothing; ib is the care team; adm the admin; sl the school leader.
 pub const ROSTER: &str = "type,id,name,group,age_band,in_care,roles,mentors,teaches
 group,g6,Groep 6,,,,,,
 group,g7,Groep 7,,,,,,
@@ -27,6 +27,7 @@ staff,m2,Mentor Twee,,,,mentor,,g7
 staff,t1,Vakdocent,,,,teacher,,
 staff,ib,Intern Begeleider,,,,care_coordinator;meldcode_duty,,
 staff,adm,Beheer,,,,admin,,
+staff,sl,Directeur,,,,school_leader,,
 pupil,p1,Pupil Een,g6,po_5_8,true,,m1,
 pupil,p2,Pupil Twee,g7,po_5_8,false,,m2,
 ";
@@ -39,6 +40,7 @@ staff,m1,Mentor Een,,,,mentor,,g6
 staff,m2,Mentor Twee,,,,mentor,,g7
 staff,ib,Intern Begeleider,,,,care_coordinator;meldcode_duty,,
 staff,adm,Beheer,,,,admin,,
+staff,sl,Directeur,,,,school_leader,,
 pupil,p1,Pupil Een,g6,po_5_8,true,,m1,
 pupil,p2,Pupil Twee,g7,po_5_8,false,,m1,
 ";
@@ -155,6 +157,7 @@ pub fn signal_record(urgency: u8, category: &str, facts: &str) -> Signal {
         flag: None,
         shared: true,
         follow_ups: vec![],
+        added_readers: vec![],
     }
 }
 
