@@ -6,7 +6,7 @@ use crate::access::Access;
 use crate::doc::AccessFields;
 use crate::ids::DocumentId;
 use crate::model::{Header, Kind, Roster};
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 /// A conversation in a list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,14 +136,17 @@ fn header(kind: Kind, school: &str, pupil: &str, author: &str) -> Header {
     }
 }
 
+fn is_board_route(category: &str) -> bool {
+    crate::defaults::category(category)
+        .is_some_and(|c| c.route == crate::defaults::Route::BoardRoute)
+}
+
 /// `fields`: the document's access fields (JSON), read for the readers a school leader added
 /// to a staff-misconduct signal; the other fields are in the projection row.
 fn may_read_signal(roster: &Roster, user: &str, s: &SignalSummary, fields: Option<&str>) -> bool {
     let h = header(Kind::Signal, &roster.school, &s.pupil, &s.author);
-    let board = crate::defaults::category(&s.category)
-        .is_some_and(|c| c.route == crate::defaults::Route::BoardRoute);
     let readers = match fields {
-        Some(json) if board => serde_json::from_str::<AccessFields>(json)
+        Some(json) if is_board_route(&s.category) => serde_json::from_str::<AccessFields>(json)
             .map(|f| f.readers)
             .unwrap_or_default(),
         _ => Vec::new(),
@@ -208,8 +211,7 @@ impl Store {
         let roster = self.roster()?;
         let rows = self.read(|tx| {
             let mut stmt = tx.prepare_cached(
-                "SELECT id, pupil, author, category, urgency, observed_at, shared, open, picked_up, follow_ups,
-                        (SELECT fields FROM documents d WHERE d.id = signals.id)
+                "SELECT id, pupil, author, category, urgency, observed_at, shared, open, picked_up, follow_ups
                  FROM signals
                  WHERE (?1 IS NULL OR pupil = ?1) AND (?2 IS NULL OR category = ?2)
                    AND (?3 IS NULL OR urgency >= ?3) AND (?4 IS NULL OR open = ?4)
@@ -233,11 +235,23 @@ impl Store {
                             picked_up: r.get(8)?,
                             follow_ups: r.get(9)?,
                         },
-                        r.get::<_, Option<String>>(10)?,
                     ))
                 },
             )?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            let rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            // The readers a school leader added matter on the board route only (rare):
+            // their access fields are read for those rows alone.
+            let mut fields = tx.prepare_cached("SELECT fields FROM documents WHERE id = ?1")?;
+            let mut out = Vec::with_capacity(rows.len());
+            for (id, s) in rows {
+                let f: Option<String> = if is_board_route(&s.category) {
+                    fields.query_row([&id], |r| r.get(0)).optional()?
+                } else {
+                    None
+                };
+                out.push((id, s, f));
+            }
+            Ok(out)
         })?;
         Ok(rows
             .into_iter()
