@@ -4,31 +4,8 @@
 mod common;
 
 use common::*;
-use omkijken_core::model::{SignalContext, Source};
-use omkijken_core::store::{NewSignal, SignalFilter};
+use omkijken_core::store::SignalFilter;
 use omkijken_core::{Error, Store, doc};
-
-fn signal(facts: &str) -> NewSignal {
-    NewSignal {
-        pupil: "p1".into(),
-        observed_at: T0,
-        context: SignalContext {
-            place: "kamp".into(),
-            excursion: None,
-        },
-        category: "welbevinden".into(),
-        urgency: 1,
-        facts: facts.into(),
-        interpretation: None,
-        source: Source {
-            kind: "seen".into(),
-            told_by: None,
-        },
-        pupil_quote: None,
-        flag: None,
-        share: true,
-    }
-}
 
 fn is_locked<T: std::fmt::Debug>(r: omkijken_core::Result<T>) -> bool {
     matches!(r, Err(Error::Locked))
@@ -41,7 +18,7 @@ fn all_locked(s: &Store, id: omkijken_core::DocumentId) -> bool {
         && is_locked(s.signal(id))
         && is_locked(s.list_conversations("p1"))
         && is_locked(s.thermometer_entries("p1", 0, i64::MAX))
-        && is_locked(s.record_signal(signal("nieuw")))
+        && is_locked(s.record_signal(signal("p1", 1, "nieuw")))
         && is_locked(s.start_conversation("p1", "ik-jij-wij", "2026-11-20"))
 }
 
@@ -64,7 +41,7 @@ fn with_lease(s: &Store, days: Option<u32>) {
 fn a_store_locks_when_the_lease_runs_out_and_opens_with_everything_after_a_sync() {
     let dir = tempfile::tempdir().unwrap();
     let (s, clock) = store_for(dir.path(), "m1");
-    let id = s.record_signal(signal("feiten")).unwrap();
+    let id = s.record_signal(signal("p1", 1, "feiten")).unwrap();
     // Never synced: no lease runs yet.
     clock.advance(100 * DAY);
     assert!(!s.lease().unwrap().locked);
@@ -76,7 +53,7 @@ fn a_store_locks_when_the_lease_runs_out_and_opens_with_everything_after_a_sync(
     assert_eq!(lease.locks_at, Some(lease.synced_at.unwrap() + 30 * DAY));
     clock.advance(30 * DAY - 1);
     assert_eq!(s.list_signals(&SignalFilter::default()).unwrap().len(), 1);
-    let second = s.record_signal(signal("nog net")).unwrap();
+    let second = s.record_signal(signal("p1", 1, "nog net")).unwrap();
 
     clock.advance(1);
     assert!(s.lease().unwrap().locked);
@@ -101,7 +78,7 @@ fn a_store_locks_when_the_lease_runs_out_and_opens_with_everything_after_a_sync(
 fn turning_the_clock_back_locks_the_store_until_it_syncs() {
     let dir = tempfile::tempdir().unwrap();
     let (s, clock) = store_for(dir.path(), "m1");
-    let id = s.record_signal(signal("feiten")).unwrap();
+    let id = s.record_signal(signal("p1", 1, "feiten")).unwrap();
     s.mark_synced().unwrap();
     clock.advance(31 * DAY);
     assert!(is_locked(s.signal(id)));
@@ -130,7 +107,7 @@ fn turning_the_clock_back_locks_the_store_until_it_syncs() {
 fn the_schools_lease_comes_with_the_roster() {
     let dir = tempfile::tempdir().unwrap();
     let (s, clock) = store_for(dir.path(), "m1");
-    let id = s.record_signal(signal("feiten")).unwrap();
+    let id = s.record_signal(signal("p1", 1, "feiten")).unwrap();
     with_lease(&s, Some(2));
     s.mark_synced().unwrap();
     assert_eq!(s.lease().unwrap().days, 2);

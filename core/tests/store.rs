@@ -4,33 +4,9 @@
 mod common;
 
 use common::*;
-use omkijken_core::model::{FollowUpKind, SignalContext, Source};
-use omkijken_core::store::{
-    AttentionReason, NewSignal, NewThermometerEntry, Received, SignalFilter, Whole,
-};
+use omkijken_core::model::FollowUpKind;
+use omkijken_core::store::{AttentionReason, NewThermometerEntry, Received, SignalFilter, Whole};
 use omkijken_core::{DocumentId, Error, Store, doc};
-
-fn signal(pupil: &str, urgency: u8, facts: &str) -> NewSignal {
-    NewSignal {
-        pupil: pupil.into(),
-        observed_at: T0 - 3_600_000,
-        context: SignalContext {
-            place: "schoolreis Ardennen".into(),
-            excursion: Some("trip-1".into()),
-        },
-        category: "welbevinden".into(),
-        urgency,
-        facts: facts.into(),
-        interpretation: Some("seems withdrawn".into()),
-        source: Source {
-            kind: "seen".into(),
-            told_by: None,
-        },
-        pupil_quote: Some("ik wil naar huis".into()),
-        flag: None,
-        share: true,
-    }
-}
 
 fn entry(pupil: &str, at: i64, score: u8, talk: bool) -> NewThermometerEntry {
     NewThermometerEntry {
