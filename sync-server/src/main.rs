@@ -204,30 +204,14 @@ fn run_admin(data: PathBuf, command: AdminCommand) -> anyhow::Result<()> {
         }
         AdminCommand::ImportRoster { school, file } => {
             let csv = std::fs::read_to_string(&file).context("reading the roster file")?;
-            let mut actor = [0u8; 16];
-            rand::rng().fill_bytes(&mut actor);
-            let r = admin::import_roster(
-                st,
-                &automerge::ActorId::from(actor.as_slice()),
-                now,
-                &school,
-                &csv,
-            )?;
+            let r = admin::import_roster(st, &writer_actor(), now, &school, &csv)?;
             println!(
                 "roster of {school}: {} pupils, {} staff, {} groups; changed: {}; documents with changed access: {}",
                 r.pupils, r.staff, r.groups, r.changed, r.bumped
             );
         }
         AdminCommand::Lease { school, days } => {
-            let mut actor = [0u8; 16];
-            rand::rng().fill_bytes(&mut actor);
-            let changed = admin::set_offline_lease(
-                st,
-                &automerge::ActorId::from(actor.as_slice()),
-                now,
-                &school,
-                days,
-            )?;
+            let changed = admin::set_offline_lease(st, &writer_actor(), now, &school, days)?;
             println!("offline lease of {school}: {days} days; changed: {changed}");
         }
         AdminCommand::Enroll { school, user } => {
@@ -284,6 +268,13 @@ fn run_admin(data: PathBuf, command: AdminCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A fresh Automerge actor for one admin write of the roster document (never reused).
+fn writer_actor() -> automerge::ActorId {
+    let mut actor = [0u8; 16];
+    rand::rng().fill_bytes(&mut actor);
+    automerge::ActorId::from(actor.as_slice())
 }
 
 fn main() -> anyhow::Result<()> {
