@@ -1134,3 +1134,63 @@ fn the_school_leader_adds_the_care_coordinator_to_a_staff_misconduct_signal() {
     cc.append_follow_up(id, FollowUpKind::PickedUp, "opgepakt")
         .unwrap();
 }
+
+proptest::proptest! {
+    /// `saved_heads` never panics, and whatever it accepts loads strictly with exactly the
+    /// heads it read: for arbitrary bytes, and for saved documents with bytes changed,
+    /// cut off or appended.
+    #[test]
+    fn saved_heads_accepts_only_bytes_that_load_with_those_heads(
+        noise in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+        at in proptest::num::usize::ANY,
+        flip in 1u8..=255,
+        cut in 0usize..3,
+        facts in "[a-z ]{0,40}",
+    ) {
+        let _ = doc::saved_heads(&noise);
+        let header = omkijken_core::model::Header {
+            kind: "signal".into(),
+            school: SCHOOL.into(),
+            pupil: Some("p1".into()),
+            author: "t1".into(),
+            created_at: T0,
+            schema: omkijken_core::model::SCHEMA_VERSION,
+        };
+        let mut record = sample_signal();
+        record.facts = facts;
+        let d = doc::create(automerge::ActorId::random(), T0, &header, &record).unwrap();
+        let saved = d.save();
+        let variants = [
+            {
+                let mut b = saved.clone();
+                let i = at % b.len();
+                b[i] ^= flip;
+                b
+            },
+            saved[..saved.len().saturating_sub(cut + 1)].to_vec(),
+            [saved.as_slice(), &noise].concat(),
+            [noise.as_slice(), saved.as_slice()].concat(),
+        ];
+        for b in variants {
+            if let Some(heads) = doc::saved_heads(&b) {
+                let loaded = automerge::Automerge::load(&b);
+                proptest::prop_assert!(loaded.is_ok());
+                proptest::prop_assert_eq!(loaded.unwrap().get_heads(), heads);
+            }
+        }
+        proptest::prop_assert_eq!(doc::saved_heads(&saved), Some(d.get_heads()));
+    }
+}
+
+/// A signal record to start documents from (recorded once through a store).
+fn sample_signal() -> omkijken_core::model::Signal {
+    static SAMPLE: std::sync::OnceLock<omkijken_core::model::Signal> = std::sync::OnceLock::new();
+    SAMPLE
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let (t1, _) = store_for(dir.path(), "t1");
+            let id = t1.record_signal(signal("p1", 1, "facts")).unwrap();
+            t1.signal(id).unwrap()
+        })
+        .clone()
+}
