@@ -506,6 +506,11 @@ impl Store {
     /// time the store has seen since that sync also locks it: turning the device clock back
     /// does not buy time.
     pub fn lease(&self) -> Result<LeaseStatus> {
+        Ok(self.lease_and_clock()?.0)
+    }
+
+    /// [`Store::lease`] and the latest clock the store has seen, in one read.
+    fn lease_and_clock(&self) -> Result<(LeaseStatus, Option<i64>)> {
         let days = self.roster()?.offline_lease_days();
         let now = self.now();
         let (synced_at, high) = self.read(|tx| {
@@ -519,12 +524,13 @@ impl Store {
             .map(|t| t.saturating_add(i64::from(days) * DAY_MS));
         let seen = high.map_or(now, |h| h.max(now));
         let clock_went_back = synced_at.is_some() && high.is_some_and(|h| now + CLOCK_SLACK_MS < h);
-        Ok(LeaseStatus {
+        let status = LeaseStatus {
             days,
             synced_at,
             locks_at,
             locked: clock_went_back || locks_at.is_some_and(|t| seen >= t),
-        })
+        };
+        Ok((status, high))
     }
 
     /// The enrolled user, for reading or writing care content: [`Error::Locked`] once the
@@ -532,10 +538,9 @@ impl Store {
     /// locked or not, so that turning the clock back later does not reopen the store.
     pub(crate) fn unlocked_identity(&self) -> Result<Identity> {
         let identity = self.require_identity()?;
-        let lease = self.lease()?;
+        let (lease, high) = self.lease_and_clock()?;
         if lease.synced_at.is_some() {
             let now = self.now();
-            let high = self.read(|tx| Ok(meta_i64(tx, LEASE_CLOCK_HIGH)?))?;
             if high.is_none_or(|h| now > h + 60_000) {
                 self.write(|tx| {
                     // Another thread may have written a later time meanwhile.

@@ -69,8 +69,7 @@ fn check_text(field: &str, s: &str) -> Result<()> {
 }
 
 impl Store {
-    fn new_header(&self, kind: Kind, pupil: &str) -> Result<Header> {
-        let me = self.unlocked_identity()?;
+    fn new_header(&self, me: super::Identity, kind: Kind, pupil: &str) -> Result<Header> {
         Ok(Header {
             kind: kind.as_str().into(),
             school: me.school,
@@ -168,7 +167,7 @@ impl Store {
             ));
         }
         check_text("facts", &s.facts)?;
-        let header = self.new_header(Kind::Signal, &s.pupil)?;
+        let header = self.new_header(me, Kind::Signal, &s.pupil)?;
         let record = Signal {
             observed_at: s.observed_at,
             recorded_at: self.now(),
@@ -312,7 +311,7 @@ impl Store {
         }
         let template = crate::defaults::template(template_id)
             .ok_or_else(|| Error::Invalid("unknown template".into()))?;
-        let header = self.new_header(Kind::Conversation, pupil)?;
+        let header = self.new_header(me, Kind::Conversation, pupil)?;
         let record = Conversation {
             held_on: held_on.into(),
             participants: vec![header.author.clone(), "pupil".into()],
