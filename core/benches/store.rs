@@ -27,10 +27,7 @@ fn new_signal(pupil: &str, i: usize) -> NewSignal {
             "Observation number {i}: sat alone during the break, did not want to join the game."
         ),
         interpretation: Some("might be lonely".into()),
-        source: Source {
-            kind: "seen".into(),
-            told_by: None,
-        },
+        source: Source::seen(),
         pupil_quote: None,
         flag: None,
         share: true,

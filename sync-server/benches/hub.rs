@@ -59,10 +59,7 @@ fn signal(actor: &ActorId, i: usize) -> (DocumentId, Automerge) {
         urgency: 1,
         facts: format!("observatie {i}"),
         interpretation: None,
-        source: Source {
-            kind: "seen".into(),
-            told_by: None,
-        },
+        source: Source::seen(),
         pupil_quote: None,
         flag: None,
         shared: true,

@@ -81,10 +81,7 @@ fn signal(actor: &automerge::ActorId, i: usize) -> (DocumentId, Vec<u8>) {
         urgency: 1,
         facts: format!("observatie {i}"),
         interpretation: None,
-        source: Source {
-            kind: "seen".into(),
-            told_by: None,
-        },
+        source: Source::seen(),
         pupil_quote: None,
         flag: None,
         shared: true,

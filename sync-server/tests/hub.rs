@@ -70,6 +70,23 @@ fn push(
     hub.receive(NOW, c, push_frame(docs))
 }
 
+/// Push the changes of `new` made since `since` (as a device pushes an edit).
+fn push_changes(
+    hub: &mut omkijken_server::Hub,
+    c: omkijken_server::ConnId,
+    id: DocumentId,
+    new: &Automerge,
+    since: &[automerge::ChangeHash],
+) -> omkijken_server::Outgoing {
+    hub.receive(
+        NOW,
+        c,
+        Frame::Push {
+            docs: vec![DocChanges::new(id, new.save_after(since))],
+        },
+    )
+}
+
 #[test]
 fn catch_up_returns_only_documents_the_user_may_read() {
     let dir = tempfile::tempdir().unwrap();
@@ -260,13 +277,7 @@ fn live_push_reaches_other_devices_that_may_read() {
 
     // An edit arrives as changes only.
     let d2 = with_follow_up(&t1, id, &d, "f1", "follow_up", "gesprek gehad");
-    let out = hub.receive(
-        NOW,
-        ct,
-        Frame::Push {
-            docs: vec![DocChanges::new(id, d2.save_after(&d.get_heads()))],
-        },
-    );
+    let out = push_changes(&mut hub, ct, id, &d2, &d.get_heads());
     let docs = delivered(&to(&out, c_m2));
     assert_eq!(docs.len(), 1);
     assert_eq!(docs[0].data, d2.save_after(&d.get_heads()));
@@ -637,13 +648,7 @@ fn whole_documents_carry_the_heads_and_summary_of_what_was_accepted() {
     // and summary. A whole fetch of a document stored as snapshot plus changes compacts it
     // into one document (same catalog sequence) and sends it with them.
     let d2 = with_follow_up(&t1, id, &d, "f1", "picked_up", "opgepakt");
-    let out = hub.receive(
-        NOW,
-        ct,
-        Frame::Push {
-            docs: vec![DocChanges::new(id, d2.save_after(&d.get_heads()))],
-        },
-    );
+    let out = push_changes(&mut hub, ct, id, &d2, &d.get_heads());
     let live = delivered(&to(&out, c2));
     assert!(live[0].heads.is_empty() && live[0].summary.is_none());
     let part = delivered(&to(
@@ -960,13 +965,7 @@ fn a_document_with_many_changes_is_compacted_and_loads_the_same() {
             Ok(())
         })
         .unwrap();
-        let out = hub.receive(
-            NOW,
-            c,
-            Frame::Push {
-                docs: vec![DocChanges::new(id, d.save_after(&before))],
-            },
-        );
+        let out = push_changes(&mut hub, c, id, &d, &before);
         assert_eq!(acked(&to(&out, c)).len(), 1);
         let row = hub.storage().catalog_get(&[id]).unwrap().remove(0);
         max_chunks = max_chunks.max(row.chunks);

@@ -161,10 +161,7 @@ impl Device {
             urgency,
             facts: facts.into(),
             interpretation: None,
-            source: Source {
-                kind: "seen".into(),
-                told_by: None,
-            },
+            source: Source::seen(),
             pupil_quote: None,
             flag: None,
             share: true,

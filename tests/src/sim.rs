@@ -700,10 +700,7 @@ impl Sim {
                         urgency,
                         facts: format!("facts {tag}"),
                         interpretation: None,
-                        source: Source {
-                            kind: "seen".into(),
-                            told_by: None,
-                        },
+                        source: Source::seen(),
                         pupil_quote: None,
                         flag: None,
                         share: true,

@@ -28,10 +28,7 @@ pub fn signal(school: &str, i: usize) -> (Header, Signal) {
         urgency: 1,
         facts: format!("doc {i}"),
         interpretation: None,
-        source: Source {
-            kind: "seen".into(),
-            told_by: None,
-        },
+        source: Source::seen(),
         pupil_quote: None,
         flag: None,
         shared: true,

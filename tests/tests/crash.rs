@@ -44,10 +44,7 @@ fn signal(pupil: &str, n: usize) -> NewSignal {
         urgency: 1,
         facts: format!("observation {n}"),
         interpretation: None,
-        source: Source {
-            kind: "seen".into(),
-            told_by: None,
-        },
+        source: Source::seen(),
         pupil_quote: None,
         flag: None,
         share: true,

@@ -80,10 +80,7 @@ fn plant_signal(
         urgency: 1,
         facts: "planted".into(),
         interpretation: None,
-        source: Source {
-            kind: "seen".into(),
-            told_by: None,
-        },
+        source: Source::seen(),
         pupil_quote: None,
         flag: None,
         shared: true,

@@ -57,6 +57,16 @@ pub struct Source {
     pub told_by: Option<String>,
 }
 
+impl Source {
+    /// Seen with the signaller's own eyes.
+    pub fn seen() -> Source {
+        Source {
+            kind: SourceKind::Seen.as_str().into(),
+            told_by: None,
+        }
+    }
+}
+
 /// An interpretation, kept apart from the facts, and whose it is.
 #[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, serde::Deserialize)]
 pub struct Interpretation {

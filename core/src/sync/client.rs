@@ -854,15 +854,77 @@ mod tests {
                 urgency,
                 facts: "facts".into(),
                 interpretation: None,
-                source: Source {
-                    kind: "seen".into(),
-                    told_by: None,
-                },
+                source: Source::seen(),
                 pupil_quote: None,
                 flag: None,
                 share: true,
             })
             .unwrap()
+    }
+
+    /// The offline lease restarts when a catch-up completes, and then hourly while the
+    /// connection stays up, not on every frame.
+    #[test]
+    fn a_completed_catch_up_restarts_the_lease_and_a_live_connection_keeps_it_running() {
+        use std::sync::atomic::{AtomicI64, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(AtomicI64::new(T0));
+        let c = clock.clone();
+        let store = Store::open_with(
+            dir.path().join("m1.db"),
+            KEY,
+            StoreOptions {
+                clock: Arc::new(move || c.load(Ordering::SeqCst)),
+                seed: None,
+            },
+        )
+        .unwrap();
+        store
+            .set_identity(&Identity {
+                school: SCHOOL.into(),
+                user: "m1".into(),
+            })
+            .unwrap();
+        let rid = doc::roster_id(SCHOOL);
+        let heads = store.merge_bytes(rid, &roster_bytes()).unwrap();
+        store.set_acked_heads(rid, &heads).unwrap();
+        let mut engine = ClientEngine::new(store.clone());
+        engine.handle(T0, ClientInput::Connected).unwrap();
+        assert_eq!(
+            store.lease().unwrap().synced_at,
+            None,
+            "not before the catch-up"
+        );
+        let out = engine
+            .handle(
+                T0,
+                ClientInput::Received(Frame::Catalog {
+                    entries: vec![entry(&store, rid, 1)],
+                    purge: vec![],
+                    cursor: 1,
+                    complete: true,
+                }),
+            )
+            .unwrap();
+        assert!(out.contains(&ClientOutput::CaughtUp { cursor: 1 }));
+        assert_eq!(store.lease().unwrap().synced_at, Some(T0));
+        let minute = 60_000;
+        clock.store(T0 + 59 * minute, Ordering::SeqCst);
+        engine.handle(T0 + 59 * minute, ClientInput::Tick).unwrap();
+        assert_eq!(store.lease().unwrap().synced_at, Some(T0));
+        clock.store(T0 + 61 * minute, Ordering::SeqCst);
+        engine.handle(T0 + 61 * minute, ClientInput::Tick).unwrap();
+        assert_eq!(store.lease().unwrap().synced_at, Some(T0 + 61 * minute));
+        // A new connection starts over: nothing until its catch-up completes.
+        engine
+            .handle(T0 + 62 * minute, ClientInput::Disconnected)
+            .unwrap();
+        clock.store(T0 + 200 * minute, Ordering::SeqCst);
+        engine
+            .handle(T0 + 200 * minute, ClientInput::Connected)
+            .unwrap();
+        engine.handle(T0 + 200 * minute, ClientInput::Tick).unwrap();
+        assert_eq!(store.lease().unwrap().synced_at, Some(T0 + 61 * minute));
     }
 
     fn entry(store: &Store, id: DocumentId, seq: u64) -> CatalogEntry {

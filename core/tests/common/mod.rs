@@ -165,10 +165,7 @@ pub fn signal(pupil: &str, urgency: u8, facts: &str) -> NewSignal {
         urgency,
         facts: facts.into(),
         interpretation: Some("seems withdrawn".into()),
-        source: Source {
-            kind: "seen".into(),
-            told_by: None,
-        },
+        source: Source::seen(),
         pupil_quote: Some("ik wil naar huis".into()),
         flag: None,
         share: true,

@@ -149,10 +149,7 @@ pub fn signal_record(urgency: u8, category: &str, facts: &str) -> Signal {
         urgency,
         facts: facts.into(),
         interpretation: None,
-        source: Source {
-            kind: "seen".into(),
-            told_by: None,
-        },
+        source: Source::seen(),
         pupil_quote: None,
         flag: None,
         shared: true,
