@@ -1,7 +1,7 @@
 //! Opening, creating and editing record documents.
 
 use crate::ids::DocumentId;
-use crate::model::{Conversation, Header, Kind, Record, Roster, Signal, ThermometerMonth};
+use crate::model::{Case, Conversation, Header, Kind, Record, Roster, Signal, ThermometerMonth};
 use crate::{Error, Result};
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, Automerge, ROOT};
@@ -134,7 +134,9 @@ pub enum Body {
     Thermometer(ThermometerMonth),
     /// A roster.
     Roster(Box<Roster>),
-    /// A kind without a typed body yet (case, excursion).
+    /// A meldcode case.
+    Case(Box<Case>),
+    /// A kind without a typed body yet (excursion).
     Other,
 }
 
@@ -172,7 +174,11 @@ pub fn parse(id: DocumentId, doc: &impl autosurgeon::ReadDoc) -> Result<Parsed> 
             AccessFields::default(),
             Body::Roster(Box::new(record(id, doc)?)),
         ),
-        Kind::Case | Kind::Excursion => (AccessFields::default(), Body::Other),
+        Kind::Case => (
+            AccessFields::default(),
+            Body::Case(Box::new(record(id, doc)?)),
+        ),
+        Kind::Excursion => (AccessFields::default(), Body::Other),
     };
     Ok(Parsed {
         header,
@@ -326,6 +332,21 @@ pub enum SummaryBody {
     },
     /// A thermometer month's entries: (id, at, scale, score, wants_to_talk, recorded_by).
     Thermometer(Vec<(String, i64, String, u8, bool, String)>),
+    /// A meldcode case.
+    Case {
+        /// Open or closed.
+        status: crate::model::CaseStatus,
+        /// Unix ms.
+        opened_at: i64,
+        /// The furthest step with anything recorded (0-5).
+        step: u8,
+        /// Linked signals.
+        signals: i64,
+        /// Veilig Thuis's feedback is due on this date and has not come yet.
+        feedback_due: Option<String>,
+        /// Evaluation date of the help organised.
+        evaluation_on: Option<String>,
+    },
     /// Nothing projected.
     Other,
 }
@@ -333,7 +354,7 @@ pub enum SummaryBody {
 /// Version of [`Summary::to_wire`]. Bump it whenever what a summary holds, or how it is read
 /// from a document, changes: a device then takes an older server's summaries for unknown
 /// and summarises such documents itself.
-pub const SUMMARY_VERSION: u32 = 1;
+pub const SUMMARY_VERSION: u32 = 2;
 
 impl Summary {
     /// The summary as the server stores it next to a document's heads and sends it with the
@@ -495,6 +516,17 @@ fn summary_key(k: &str) -> bool {
             | "score"
             | "wants_to_talk"
             | "recorded_by"
+        // case
+            | "opened_at"
+            | "signals"
+            | "steps"
+            | "step"
+            | "weighing"
+            | "help"
+            | "report"
+            | "feedback_due"
+            | "feedback_on"
+            | "evaluation_on"
     )
 }
 
@@ -652,9 +684,38 @@ impl Hydrated {
                 }
                 (AccessFields::default(), SummaryBody::Thermometer(entries))
             }
-            Kind::Roster | Kind::Case | Kind::Excursion => {
-                (AccessFields::default(), SummaryBody::Other)
+            Kind::Case => {
+                let present = |k: &str| get(rec, k).is_some_and(|v| !v.is_null());
+                let report = get(rec, "report").and_then(map);
+                let feedback_due = report
+                    .filter(|r| get(r, "feedback_on").is_none_or(|v| v.is_null()))
+                    .and_then(|r| str(r, "feedback_due"));
+                let steps = list(rec, "steps")
+                    .into_iter()
+                    .filter_map(map)
+                    .filter_map(|s| int(s, "step"))
+                    .filter_map(|s| u8::try_from(s).ok());
+                (
+                    AccessFields::default(),
+                    SummaryBody::Case {
+                        status: crate::model::CaseStatus::parse(
+                            &str(rec, "status").ok_or_else(|| bad("status"))?,
+                        ),
+                        opened_at: int(rec, "opened_at").ok_or_else(|| bad("opened_at"))?,
+                        step: crate::model::case::current_step(
+                            steps,
+                            present("weighing"),
+                            present("help") || present("report"),
+                        ),
+                        signals: list(rec, "signals").len() as i64,
+                        feedback_due,
+                        evaluation_on: get(rec, "help")
+                            .and_then(map)
+                            .and_then(|h| str(h, "evaluation_on")),
+                    },
+                )
             }
+            Kind::Roster | Kind::Excursion => (AccessFields::default(), SummaryBody::Other),
         };
         Ok(Summary {
             header,

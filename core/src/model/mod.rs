@@ -6,11 +6,15 @@
 //!
 //! Readers tolerate unknown fields and missing optional ones; schema changes are additive.
 
+pub mod case;
 pub mod conversation;
 pub mod roster;
 pub mod signal;
 pub mod thermometer;
 
+pub use case::{
+    Case, CaseHelp, CaseReport, CaseStatus, CaseStep, MonitoringAgreement, Unsafety, Weighing,
+};
 pub use conversation::{Agreement, Conversation, ConversationStatus, Visibility};
 pub use roster::{AgeBand, Group, Pupil, Role, Roster, Staff};
 pub use signal::{

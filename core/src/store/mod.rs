@@ -8,11 +8,13 @@
 //!
 //! The store is `Clone + Send + Sync`; clones share one database.
 
+mod cases;
 mod projection;
 mod queries;
 mod records;
 pub mod schema;
 
+pub use cases::{CASE_CLOSED_STATUS, CASE_OPENED_STATUS, CaseSummary, NewCaseStep};
 pub use queries::{
     AttentionItem, AttentionReason, ConversationSummary, SignalFilter, SignalSummary,
     ThermometerPoint,
@@ -948,8 +950,8 @@ impl Store {
             if !self.inner.wiped.swap(true, Ordering::SeqCst) {
                 conn.execute_batch(
                     "DELETE FROM doc_chunks; DELETE FROM documents; DELETE FROM conversations;
-                     DELETE FROM signals; DELETE FROM thermometer_entries; DELETE FROM access_log;
-                     DELETE FROM meta;",
+                     DELETE FROM signals; DELETE FROM thermometer_entries; DELETE FROM cases;
+                     DELETE FROM access_log; DELETE FROM meta;",
                 )?;
                 let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
             }
@@ -975,7 +977,8 @@ impl Store {
     pub fn rebuild_projections(&self) -> Result<()> {
         self.write(|tx| {
             tx.execute_batch(
-                "DELETE FROM conversations; DELETE FROM signals; DELETE FROM thermometer_entries;",
+                "DELETE FROM conversations; DELETE FROM signals; DELETE FROM thermometer_entries;
+                 DELETE FROM cases;",
             )?;
             let ids: Vec<String> = {
                 let mut stmt = tx.prepare("SELECT id FROM documents")?;

@@ -14,6 +14,8 @@ pub(super) fn clear(tx: &Connection, id: DocumentId) -> Result<()> {
         .execute([&key])?;
     tx.prepare_cached("DELETE FROM thermometer_entries WHERE doc_id = ?1")?
         .execute([&key])?;
+    tx.prepare_cached("DELETE FROM cases WHERE id = ?1")?
+        .execute([&key])?;
     Ok(())
 }
 
@@ -97,6 +99,30 @@ pub(super) fn project(tx: &Connection, id: DocumentId, summary: &Summary) -> Res
                     recorded_by
                 ])?;
             }
+        }
+        SummaryBody::Case {
+            status,
+            opened_at,
+            step,
+            signals,
+            feedback_due,
+            evaluation_on,
+        } => {
+            tx.prepare_cached(
+                "INSERT INTO cases (id, pupil, author, status, opened_at, step, signals, feedback_due, evaluation_on)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                key,
+                pupil,
+                header.author,
+                status.as_str(),
+                opened_at,
+                step,
+                signals,
+                feedback_due,
+                evaluation_on,
+            ])?;
         }
         SummaryBody::Other => {}
     }

@@ -57,9 +57,9 @@ pub struct NewThermometerEntry {
     pub note: Option<String>,
 }
 
-const MAX_TEXT: usize = 64 * 1024;
+pub(super) const MAX_TEXT: usize = 64 * 1024;
 
-fn check_text(field: &str, s: &str) -> Result<()> {
+pub(super) fn check_text(field: &str, s: &str) -> Result<()> {
     if s.len() > MAX_TEXT {
         return Err(Error::Invalid(format!(
             "{field} is longer than {MAX_TEXT} bytes"
@@ -69,7 +69,12 @@ fn check_text(field: &str, s: &str) -> Result<()> {
 }
 
 impl Store {
-    fn new_header(&self, me: super::Identity, kind: Kind, pupil: &str) -> Result<Header> {
+    pub(super) fn new_header(
+        &self,
+        me: super::Identity,
+        kind: Kind,
+        pupil: &str,
+    ) -> Result<Header> {
         Ok(Header {
             kind: kind.as_str().into(),
             school: me.school,
@@ -80,7 +85,7 @@ impl Store {
         })
     }
 
-    fn require_pupil(&self, pupil: &str) -> Result<crate::model::Pupil> {
+    pub(super) fn require_pupil(&self, pupil: &str) -> Result<crate::model::Pupil> {
         self.roster()?
             .pupils
             .get(pupil)
@@ -90,7 +95,11 @@ impl Store {
     }
 
     /// Load a typed record, checking read access (denied looks like not found).
-    fn read_record<R: Record>(&self, id: DocumentId, log: bool) -> Result<(Header, R, Access)> {
+    pub(super) fn read_record<R: Record>(
+        &self,
+        id: DocumentId,
+        log: bool,
+    ) -> Result<(Header, R, Access)> {
         self.unlocked_identity()?;
         let d = self.load(id)?.ok_or(Error::NotFound)?;
         let header = doc::header(id, &d)?;
@@ -110,7 +119,7 @@ impl Store {
     }
 
     /// Edit a typed record with write access, in one change and one store transaction.
-    fn edit_record<R: Record>(
+    pub(super) fn edit_record<R: Record>(
         &self,
         id: DocumentId,
         edit: impl FnOnce(&Header, &mut R) -> Result<()>,
@@ -496,7 +505,11 @@ impl Store {
 
     // ---- generic ----------------------------------------------------------------------
 
-    fn create_document<R: Record>(&self, header: &Header, record: &R) -> Result<DocumentId> {
+    pub(super) fn create_document<R: Record>(
+        &self,
+        header: &Header,
+        record: &R,
+    ) -> Result<DocumentId> {
         let id = self.new_id();
         let d = doc::create(self.writer_actor(), self.now(), header, record)?;
         let fields = doc::access_fields(id, header, &d)?;

@@ -4,7 +4,7 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The schema version this build writes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// Migration 1: documents, change chunks, projections, access log.
 const V1: &str = "
@@ -94,7 +94,23 @@ CREATE INDEX signals_author ON signals(author);
 CREATE INDEX documents_outbox ON documents(updated_at) WHERE acked_heads IS NULL OR acked_heads != heads;
 ";
 
-const MIGRATIONS: [&str; VERSION as usize] = [V1, V2];
+/// Migration 3: meldcode cases.
+const V3: &str = "
+CREATE TABLE cases (
+    id            TEXT PRIMARY KEY,
+    pupil         TEXT NOT NULL,
+    author        TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    opened_at     INTEGER NOT NULL,
+    step          INTEGER NOT NULL,
+    signals       INTEGER NOT NULL,
+    feedback_due  TEXT,
+    evaluation_on TEXT
+);
+CREATE INDEX cases_pupil ON cases(pupil, opened_at);
+";
+
+const MIGRATIONS: [&str; VERSION as usize] = [V1, V2, V3];
 
 /// Read the schema version.
 pub fn version(conn: &Connection) -> rusqlite::Result<u32> {
