@@ -309,3 +309,65 @@ fn two_coordinators_working_offline_keep_both_entries() {
         laptop.list_cases(None).unwrap()
     );
 }
+
+#[test]
+fn the_one_pass_reads_of_a_case_equal_the_typed_read() {
+    use omkijken_core::doc::{self, SummaryBody};
+    use omkijken_core::model::Case;
+    let dir = tempfile::tempdir().unwrap();
+    let (teacher, _) = store_for(dir.path(), "t1");
+    let (cc, _) = store_for(dir.path(), "cc");
+    let sig = teacher.record_signal(home_signal("p2")).unwrap();
+    exchange(&teacher, &cc);
+    let case = cc.open_case("p2", &[sig]).unwrap();
+    let check = |want_step: u8, want_due: Option<&str>| {
+        let d = cc.load(case).unwrap().unwrap();
+        let typed: Case = doc::record(case, &d).unwrap();
+        assert_eq!(doc::record_fast::<Case>(case, &d).unwrap(), typed);
+        let summary = doc::summarize(case, &d).unwrap();
+        assert_eq!(
+            summary,
+            doc::Hydrated::new(case, &d).unwrap().summary().unwrap()
+        );
+        let SummaryBody::Case {
+            status,
+            opened_at,
+            step,
+            signals,
+            feedback_due,
+            evaluation_on,
+        } = summary.body
+        else {
+            panic!("not a case summary");
+        };
+        assert_eq!(
+            (status, opened_at, step),
+            (typed.status(), typed.opened_at, typed.current_step())
+        );
+        assert_eq!(step, want_step);
+        assert_eq!(signals, typed.signals.len() as i64);
+        assert_eq!(feedback_due.as_deref(), want_due);
+        assert_eq!(evaluation_on, typed.help.map(|h| h.evaluation_on));
+    };
+    check(0, None);
+    cc.record_case_step(case, step(2, "2026-11-17", "overleg"))
+        .unwrap();
+    check(2, None);
+    cc.weigh_case(case, "2026-11-18", true, Unsafety::Acute)
+        .unwrap();
+    check(4, None);
+    cc.report_case(case, "2026-11-18", "VT-9").unwrap();
+    check(5, Some("2026-11-25"));
+    cc.arrange_case_help(
+        case,
+        CaseHelp {
+            case_manager: "wijkteam".into(),
+            deadline: "2026-11-25".into(),
+            evaluation_on: "2026-12-16".into(),
+        },
+    )
+    .unwrap();
+    check(5, Some("2026-11-25"));
+    cc.record_case_feedback(case, "2026-11-20").unwrap();
+    check(5, None);
+}

@@ -27,7 +27,7 @@ use automerge::sync::{self, SyncDoc};
 use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
 use omkijken_core::doc::{self, AccessFields};
 use omkijken_core::ids::{heads_from_hex, heads_to_hex};
-use omkijken_core::model::{Conversation, Header, Kind, Roster, Signal, ThermometerMonth};
+use omkijken_core::model::{Case, Conversation, Header, Kind, Roster, Signal, ThermometerMonth};
 use omkijken_core::sync::{
     Acked, CatalogEntry, DocChanges, ErrorCode, FetchRequest, Frame, MAX_DOC_BYTES,
     MAX_DOCS_PER_FRAME, PROTOCOL_VERSION, ReadLogEntry, Refusal, RefusalReason,
@@ -831,7 +831,23 @@ impl Hub {
                     _ => return Verdict::Refuse(RefusalReason::InvalidRecord),
                 }
             }
-            Kind::Case | Kind::Excursion | Kind::Roster => {}
+            Kind::Case => {
+                // A valid case, and nothing recorded taken back: step entries, linked
+                // signals and monitoring agreements stay, a closed case stays closed.
+                let Ok(c) = hydrated.record::<Case>() else {
+                    return Verdict::Refuse(RefusalReason::InvalidRecord);
+                };
+                if c.check().is_err() {
+                    return Verdict::Refuse(RefusalReason::InvalidRecord);
+                }
+                if row.is_some() {
+                    match doc::record_fast::<Case>(id, old) {
+                        Ok(before) if c.follows(&before).is_ok() => {}
+                        _ => return Verdict::Refuse(RefusalReason::InvalidRecord),
+                    }
+                }
+            }
+            Kind::Excursion | Kind::Roster => {}
         }
         // Authorship: every change the server does not have is this device's own: its
         // actor is the registered device actor, or a session actor that extends it

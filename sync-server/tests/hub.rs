@@ -1072,3 +1072,113 @@ fn deliveries_and_refusals_are_in_the_audit_log() {
     assert!(has(AuditAction::Deliver, id, &tablet.device));
     assert!(has(AuditAction::Refuse, forged, &phone.device));
 }
+
+/// A meldcode case document about `pupil` opened by `dev`, with one step-1 entry.
+fn case_doc(dev: &Dev, pupil: &str) -> (DocumentId, Automerge) {
+    use omkijken_core::model::{Case, CaseStep, Header, Kind, SCHEMA_VERSION};
+    let id = DocumentId::random();
+    let mut case = Case::new(NOW, vec!["signal-1".into()]);
+    case.steps.push(CaseStep {
+        id: "s1".into(),
+        step: 1,
+        on: "2026-11-16".into(),
+        participants: vec![dev.user.clone()],
+        outcome: "signalen in kaart".into(),
+        skipped_because: None,
+        by: dev.user.clone(),
+        at: NOW,
+    });
+    let header = Header {
+        kind: Kind::Case.as_str().into(),
+        school: SCHOOL.into(),
+        pupil: Some(pupil.into()),
+        author: dev.user.clone(),
+        created_at: NOW,
+        schema: SCHEMA_VERSION,
+    };
+    (
+        id,
+        doc::create(dev.actor.clone(), NOW, &header, &case).unwrap(),
+    )
+}
+
+fn edit_case(
+    dev: &Dev,
+    id: DocumentId,
+    d: &Automerge,
+    f: impl FnOnce(&mut omkijken_core::model::Case),
+) -> Automerge {
+    let mut out = d.clone();
+    doc::update(id, &mut out, &dev.actor, NOW, |c| {
+        f(c);
+        Ok(())
+    })
+    .unwrap();
+    out
+}
+
+#[test]
+fn a_meldcode_case_is_the_care_teams_and_keeps_what_was_recorded() {
+    use omkijken_core::model::MonitoringAgreement;
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let ib = enroll(&mut hub, "ib", 1);
+    let m1 = enroll(&mut hub, "m1", 2);
+    let t1 = enroll(&mut hub, "t1", 3);
+    let ib2 = enroll(&mut hub, "ib", 4);
+    let (ci, _) = connect(&mut hub, &ib, 0);
+    let (cm, _) = connect(&mut hub, &m1, 0);
+    let (ct, _) = connect(&mut hub, &t1, 0);
+    let (ci2, _) = connect(&mut hub, &ib2, 0);
+
+    // A mentor may not open a case, not even about his own pupil.
+    let (mine, m) = case_doc(&m1, "p1");
+    let out = to(&push(&mut hub, cm, &[(mine, &m)]), cm);
+    assert_eq!(refused(&out), vec![(mine, RefusalReason::Forbidden)]);
+
+    // The care coordinator opens one: her other device gets it whole, with a summary;
+    // the mentor and the teacher get nothing, not even a catalog entry.
+    let (id, d) = case_doc(&ib, "p1");
+    let out = push(&mut hub, ci, &[(id, &d)]);
+    assert_eq!(acked(&to(&out, ci)).len(), 1);
+    let got = delivered(&to(&out, ci2));
+    assert_eq!(got.len(), 1);
+    check_whole(&got[0]);
+    assert!(to(&out, cm).is_empty());
+    assert!(to(&out, ct).is_empty());
+    let (m_ids, _, _) = catalog(&connect(&mut hub, &m1, 0).1);
+    assert!(!m_ids.contains(&id));
+
+    // Recorded entries are never changed or taken away; a case closes only with
+    // monitoring agreements; a bad step number is refused.
+    for bad in [
+        edit_case(&ib, id, &d, |c| c.steps[0].outcome = "anders".into()),
+        edit_case(&ib, id, &d, |c| c.steps.clear()),
+        edit_case(&ib, id, &d, |c| c.signals.clear()),
+        edit_case(&ib, id, &d, |c| c.steps[0].step = 7),
+        edit_case(&ib, id, &d, |c| {
+            c.status = "closed".into();
+            c.closed_at = Some(NOW);
+        }),
+    ] {
+        let out = to(&push(&mut hub, ci, &[(id, &bad)]), ci);
+        assert_eq!(refused(&out), vec![(id, RefusalReason::InvalidRecord)]);
+    }
+    let closed = edit_case(&ib, id, &d, |c| {
+        c.monitoring.push(MonitoringAgreement {
+            id: "m".into(),
+            text: "wekelijks gesprek met mentor".into(),
+            owner: "m1".into(),
+            due: None,
+        });
+        c.status = "closed".into();
+        c.closed_at = Some(NOW);
+    });
+    let out = push(&mut hub, ci, &[(id, &closed)]);
+    assert_eq!(acked(&to(&out, ci)).len(), 1);
+    assert_eq!(delivered(&to(&out, ci2)).len(), 1);
+    // A closed case stays closed.
+    let reopened = edit_case(&ib, id, &closed, |c| c.status = "open".into());
+    let out = to(&push(&mut hub, ci, &[(id, &reopened)]), ci);
+    assert_eq!(refused(&out), vec![(id, RefusalReason::InvalidRecord)]);
+}
