@@ -47,7 +47,10 @@ pub fn access(roster: &Roster, user: &str, header: &Header, fields: &AccessField
     match (kind, pupil) {
         // The server alone writes the roster (admin import).
         (Kind::Roster, _) => Access::Read,
-        (Kind::Excursion, _) => grant(is_author, Access::Write),
+        // The organiser writes; the staff on the trip read it (their trip roster and
+        // contact list).
+        (Kind::Excursion, _) => grant(is_author, Access::Write)
+            .max(grant(fields.readers.contains(&staff.id), Access::Read)),
         (Kind::Conversation, Some(pupil)) => conversation(roster, staff, is_author, pupil, fields),
         (Kind::Signal, Some(pupil)) => signal(roster, staff, is_author, pupil, fields),
         (Kind::Thermometer, Some(pupil)) => thermometer(roster, staff, pupil),
@@ -510,6 +513,15 @@ mod tests {
                 ],
             ),
             ("excursion: its author", excursion(T_A), vec![(T_A, W)]),
+            (
+                "excursion: its author writes, the staff on the trip read",
+                {
+                    let mut d = excursion(T_A);
+                    d.fields.readers = vec![M_B.into(), IB.into()];
+                    d
+                },
+                vec![(T_A, W), (M_B, R), (IB, R)],
+            ),
         ];
         for (cell, d, granted) in &rows {
             for user in EVERYONE {

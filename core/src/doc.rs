@@ -1,7 +1,9 @@
 //! Opening, creating and editing record documents.
 
 use crate::ids::DocumentId;
-use crate::model::{Case, Conversation, Header, Kind, Record, Roster, Signal, ThermometerMonth};
+use crate::model::{
+    Case, Conversation, Excursion, Header, Kind, Record, Roster, Signal, ThermometerMonth,
+};
 use crate::{Error, Result};
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, Automerge, ROOT};
@@ -107,6 +109,7 @@ pub struct AccessFields {
     /// Signal: category id.
     pub category: Option<String>,
     /// Signal on the board route (staff misconduct): staff the school leader added.
+    /// Excursion: the staff on the trip.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub readers: Vec<String>,
 }
@@ -118,6 +121,14 @@ impl AccessFields {
             urgency: Some(s.urgency),
             category: Some(s.category.clone()),
             readers: s.added_readers.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// The access fields of an excursion.
+    pub fn of_excursion(e: &Excursion) -> AccessFields {
+        AccessFields {
+            readers: e.staff.clone(),
             ..Default::default()
         }
     }
@@ -136,8 +147,8 @@ pub enum Body {
     Roster(Box<Roster>),
     /// A meldcode case.
     Case(Box<Case>),
-    /// A kind without a typed body yet (excursion).
-    Other,
+    /// An excursion.
+    Excursion(Box<Excursion>),
 }
 
 /// A document read once: header, access fields and typed body.
@@ -178,7 +189,10 @@ pub fn parse(id: DocumentId, doc: &impl autosurgeon::ReadDoc) -> Result<Parsed> 
             AccessFields::default(),
             Body::Case(Box::new(record(id, doc)?)),
         ),
-        Kind::Excursion => (AccessFields::default(), Body::Other),
+        Kind::Excursion => {
+            let e: Excursion = record(id, doc)?;
+            (AccessFields::of_excursion(&e), Body::Excursion(Box::new(e)))
+        }
     };
     Ok(Parsed {
         header,
@@ -205,6 +219,7 @@ pub fn access_fields(
             let s: Signal = record(id, doc)?;
             AccessFields::of_signal(&s)
         }
+        Kind::Excursion => AccessFields::of_excursion(&record(id, doc)?),
         _ => AccessFields::default(),
     })
 }
@@ -346,6 +361,17 @@ pub enum SummaryBody {
         feedback_due: Option<String>,
         /// Evaluation date of the help organised.
         evaluation_on: Option<String>,
+    },
+    /// An excursion.
+    Excursion {
+        /// Name.
+        name: String,
+        /// First day.
+        starts_on: String,
+        /// Last day.
+        ends_on: String,
+        /// Pupils going.
+        participants: i64,
     },
     /// Nothing projected.
     Other,
@@ -527,6 +553,12 @@ fn summary_key(k: &str) -> bool {
             | "feedback_due"
             | "feedback_on"
             | "evaluation_on"
+        // excursion
+            | "name"
+            | "starts_on"
+            | "ends_on"
+            | "participants"
+            | "staff"
     )
 }
 
@@ -715,7 +747,22 @@ impl Hydrated {
                     },
                 )
             }
-            Kind::Roster | Kind::Excursion => (AccessFields::default(), SummaryBody::Other),
+            Kind::Excursion => (
+                AccessFields {
+                    readers: list(rec, "staff")
+                        .into_iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect(),
+                    ..Default::default()
+                },
+                SummaryBody::Excursion {
+                    name: str(rec, "name").ok_or_else(|| bad("name"))?,
+                    starts_on: str(rec, "starts_on").ok_or_else(|| bad("starts_on"))?,
+                    ends_on: str(rec, "ends_on").ok_or_else(|| bad("ends_on"))?,
+                    participants: list(rec, "participants").len() as i64,
+                },
+            ),
+            Kind::Roster => (AccessFields::default(), SummaryBody::Other),
         };
         Ok(Summary {
             header,

@@ -27,7 +27,9 @@ use automerge::sync::{self, SyncDoc};
 use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
 use omkijken_core::doc::{self, AccessFields};
 use omkijken_core::ids::{heads_from_hex, heads_to_hex};
-use omkijken_core::model::{Case, Conversation, Header, Kind, Roster, Signal, ThermometerMonth};
+use omkijken_core::model::{
+    Case, Conversation, Excursion, Header, Kind, Roster, Signal, ThermometerMonth,
+};
 use omkijken_core::sync::{
     Acked, CatalogEntry, DocChanges, ErrorCode, FetchRequest, Frame, MAX_DOC_BYTES,
     MAX_DOCS_PER_FRAME, PROTOCOL_VERSION, ReadLogEntry, Refusal, RefusalReason,
@@ -847,7 +849,15 @@ impl Hub {
                     }
                 }
             }
-            Kind::Excursion | Kind::Roster => {}
+            Kind::Excursion => {
+                // The staff on the trip read it: an access field, kept current in the
+                // catalog like a signal's.
+                match hydrated.record::<Excursion>() {
+                    Ok(e) if e.check().is_ok() => fields = AccessFields::of_excursion(&e),
+                    _ => return Verdict::Refuse(RefusalReason::InvalidRecord),
+                }
+            }
+            Kind::Roster => {}
         }
         // Authorship: every change the server does not have is this device's own: its
         // actor is the registered device actor, or a session actor that extends it

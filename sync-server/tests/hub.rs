@@ -1182,3 +1182,72 @@ fn a_meldcode_case_is_the_care_teams_and_keeps_what_was_recorded() {
     let out = to(&push(&mut hub, ci, &[(id, &reopened)]), ci);
     assert_eq!(refused(&out), vec![(id, RefusalReason::InvalidRecord)]);
 }
+
+#[test]
+fn an_excursion_reaches_the_staff_on_the_trip_and_only_its_organiser_changes_it() {
+    use omkijken_core::model::{Excursion, Header, Kind, SCHEMA_VERSION};
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let m1 = enroll(&mut hub, "m1", 1);
+    let t1 = enroll(&mut hub, "t1", 2);
+    let ib = enroll(&mut hub, "ib", 3);
+    let (cm, _) = connect(&mut hub, &m1, 0);
+    let (ct, _) = connect(&mut hub, &t1, 0);
+    let (ci, _) = connect(&mut hub, &ib, 0);
+    let id = DocumentId::random();
+    let header = Header {
+        kind: Kind::Excursion.as_str().into(),
+        school: SCHOOL.into(),
+        pupil: None,
+        author: "m1".into(),
+        created_at: NOW,
+        schema: SCHEMA_VERSION,
+    };
+    let trip = Excursion {
+        name: "Schoolkamp".into(),
+        place: "Ardennen".into(),
+        starts_on: "2027-05-10".into(),
+        ends_on: "2027-05-12".into(),
+        participants: vec!["p1".into()],
+        staff: vec!["t1".into()],
+        contacts: vec![],
+    };
+    let d = doc::create(m1.actor.clone(), NOW, &header, &trip).unwrap();
+    let out = push(&mut hub, cm, &[(id, &d)]);
+    assert_eq!(acked(&to(&out, cm)).len(), 1);
+    let got = delivered(&to(&out, ct));
+    assert_eq!(got.len(), 1, "the teacher on the trip gets it");
+    check_whole(&got[0]);
+    assert!(to(&out, ci).is_empty(), "the care team does not");
+    let row = hub.storage().catalog_get(&[id]).unwrap().remove(0);
+    assert_eq!(row.fields.readers, vec!["t1".to_string()]);
+
+    // The teacher reads but does not write; a trip that ends before it starts is refused.
+    let mut by_teacher = d.clone();
+    doc::update(id, &mut by_teacher, &t1.actor, NOW, |e: &mut Excursion| {
+        e.place = "elders".into();
+        Ok(())
+    })
+    .unwrap();
+    let out = to(&push(&mut hub, ct, &[(id, &by_teacher)]), ct);
+    assert_eq!(refused(&out), vec![(id, RefusalReason::Forbidden)]);
+    let mut bad = d.clone();
+    doc::update(id, &mut bad, &m1.actor, NOW, |e: &mut Excursion| {
+        e.ends_on = "2027-05-01".into();
+        Ok(())
+    })
+    .unwrap();
+    let out = to(&push(&mut hub, cm, &[(id, &bad)]), cm);
+    assert_eq!(refused(&out), vec![(id, RefusalReason::InvalidRecord)]);
+
+    // Taken off the trip, the teacher's device is told to purge it.
+    let mut off = d.clone();
+    doc::update(id, &mut off, &m1.actor, NOW, |e: &mut Excursion| {
+        e.staff.clear();
+        Ok(())
+    })
+    .unwrap();
+    let out = push(&mut hub, cm, &[(id, &off)]);
+    assert_eq!(acked(&to(&out, cm)).len(), 1);
+    assert_eq!(purged(&to(&out, ct)), vec![id]);
+}

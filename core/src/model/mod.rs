@@ -8,6 +8,7 @@
 
 pub mod case;
 pub mod conversation;
+pub mod excursion;
 pub mod roster;
 pub mod signal;
 pub mod thermometer;
@@ -16,6 +17,7 @@ pub use case::{
     Case, CaseHelp, CaseReport, CaseStatus, CaseStep, MonitoringAgreement, Unsafety, Weighing,
 };
 pub use conversation::{Agreement, Conversation, ConversationStatus, Visibility};
+pub use excursion::{Excursion, Supervision, TripContact};
 pub use roster::{AgeBand, Group, Pupil, Role, Roster, Staff};
 pub use signal::{
     FollowUp, FollowUpKind, Interpretation, Signal, SignalContext, Source, SourceKind,

@@ -9,12 +9,14 @@
 //! The store is `Clone + Send + Sync`; clones share one database.
 
 mod cases;
+mod excursions;
 mod projection;
 mod queries;
 mod records;
 pub mod schema;
 
 pub use cases::{CASE_CLOSED_STATUS, CASE_OPENED_STATUS, CaseSummary, NewCaseStep};
+pub use excursions::{ExcursionSummary, NewExcursion, NewTripContact};
 pub use queries::{
     AttentionItem, AttentionReason, ConversationSummary, SignalFilter, SignalSummary,
     ThermometerPoint,
@@ -925,15 +927,26 @@ impl Store {
         Ok(removed)
     }
 
-    /// Remove every document tied to an excursion (the trip cache wiped on return):
-    /// signals recorded on it that are acknowledged by the server.
+    /// Remove every document tied to an excursion (the trip cache wiped on return): signals
+    /// recorded on it and, on the phones of the staff who went along, the excursion itself
+    /// (trip roster and contact list), where the server has acknowledged them. Nothing
+    /// unsent is removed, and the trip stays while a signal recorded on it waits to be
+    /// sent. The organiser keeps the excursion.
     pub fn wipe_excursion_cache(&self, excursion: &str) -> Result<usize> {
+        let me = self.identity()?.ok_or(Error::NotEnrolled)?;
         let ids: Vec<DocumentId> = self.read(|tx| {
             let mut stmt = tx.prepare(
                 "SELECT s.id FROM signals s JOIN documents d ON d.id = s.id
-                 WHERE s.excursion = ?1 AND d.acked_heads = d.heads",
+                 WHERE s.excursion = ?1 AND d.acked_heads = d.heads
+                 UNION ALL
+                 SELECT e.id FROM excursions e JOIN documents d ON d.id = e.id
+                 WHERE e.id = ?1 AND d.acked_heads = d.heads AND e.author != ?2
+                   AND NOT EXISTS (
+                     SELECT 1 FROM signals s2 JOIN documents d2 ON d2.id = s2.id
+                     WHERE s2.excursion = ?1
+                       AND (d2.acked_heads IS NULL OR d2.acked_heads != d2.heads))",
             )?;
-            let rows = stmt.query_map([excursion], |r| r.get::<_, String>(0))?;
+            let rows = stmt.query_map(params![excursion, me.user], |r| r.get::<_, String>(0))?;
             Ok(rows.filter_map(|r| r.ok()?.parse().ok()).collect())
         })?;
         for id in &ids {
@@ -951,7 +964,7 @@ impl Store {
                 conn.execute_batch(
                     "DELETE FROM doc_chunks; DELETE FROM documents; DELETE FROM conversations;
                      DELETE FROM signals; DELETE FROM thermometer_entries; DELETE FROM cases;
-                     DELETE FROM access_log; DELETE FROM meta;",
+                     DELETE FROM excursions; DELETE FROM access_log; DELETE FROM meta;",
                 )?;
                 let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
             }
@@ -978,7 +991,7 @@ impl Store {
         self.write(|tx| {
             tx.execute_batch(
                 "DELETE FROM conversations; DELETE FROM signals; DELETE FROM thermometer_entries;
-                 DELETE FROM cases;",
+                 DELETE FROM cases; DELETE FROM excursions;",
             )?;
             let ids: Vec<String> = {
                 let mut stmt = tx.prepare("SELECT id FROM documents")?;

@@ -16,6 +16,8 @@ pub(super) fn clear(tx: &Connection, id: DocumentId) -> Result<()> {
         .execute([&key])?;
     tx.prepare_cached("DELETE FROM cases WHERE id = ?1")?
         .execute([&key])?;
+    tx.prepare_cached("DELETE FROM excursions WHERE id = ?1")?
+        .execute([&key])?;
     Ok(())
 }
 
@@ -122,6 +124,25 @@ pub(super) fn project(tx: &Connection, id: DocumentId, summary: &Summary) -> Res
                 signals,
                 feedback_due,
                 evaluation_on,
+            ])?;
+        }
+        SummaryBody::Excursion {
+            name,
+            starts_on,
+            ends_on,
+            participants,
+        } => {
+            tx.prepare_cached(
+                "INSERT INTO excursions (id, author, name, starts_on, ends_on, participants)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                key,
+                header.author,
+                name,
+                starts_on,
+                ends_on,
+                participants
             ])?;
         }
         SummaryBody::Other => {}

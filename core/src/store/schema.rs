@@ -94,7 +94,7 @@ CREATE INDEX signals_author ON signals(author);
 CREATE INDEX documents_outbox ON documents(updated_at) WHERE acked_heads IS NULL OR acked_heads != heads;
 ";
 
-/// Migration 3: meldcode cases.
+/// Migration 3: meldcode cases and excursions.
 const V3: &str = "
 CREATE TABLE cases (
     id            TEXT PRIMARY KEY,
@@ -108,6 +108,14 @@ CREATE TABLE cases (
     evaluation_on TEXT
 );
 CREATE INDEX cases_pupil ON cases(pupil, opened_at);
+CREATE TABLE excursions (
+    id           TEXT PRIMARY KEY,
+    author       TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    starts_on    TEXT NOT NULL,
+    ends_on      TEXT NOT NULL,
+    participants INTEGER NOT NULL
+);
 ";
 
 const MIGRATIONS: [&str; VERSION as usize] = [V1, V2, V3];
