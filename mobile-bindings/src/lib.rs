@@ -12,6 +12,7 @@
 
 uniffi::setup_scaffolding!();
 
+mod cases;
 mod defaults;
 mod error;
 mod listener;
@@ -20,6 +21,10 @@ mod roster;
 mod store;
 mod sync;
 
+pub use cases::{
+    Case, CaseHelp, CaseReport, CaseStatus, CaseStep, CaseSummary, MonitoringAgreement,
+    NewCaseStep, Unsafety, Weighing, case_closed_status, case_opened_status,
+};
 pub use defaults::*;
 pub use error::{OmkijkenError, Result};
 pub use listener::{ListenerHandle, StoreListener};

@@ -1,7 +1,8 @@
 // The mobile API from Kotlin on the JVM, through the generated bindings and JNA, as the
 // Android app uses it: a device enrolled with the real server (omkijken-server on a free
 // loopback port, from OMKIJKEN_SERVER), then offline: record a signal, list it, an error
-// thrown as an exception, a listener called on a background thread.
+// thrown as an exception, a listener called on a background thread; and the care
+// coordinator's device opening and closing a meldcode case.
 //
 // Built and run by scripts/test-bindings.sh (kotlinc + java, no Gradle). Plain main() with
 // a small runner; prints "kotlin: N passed, M failed".
@@ -43,6 +44,7 @@ private const val SCHOOL = "school-kt"
 private const val ROSTER_CSV = """type,id,name,group,age_band,in_care,roles,mentors,teaches
 group,g1,groep 6b,,,,,,
 staff,m1,Mentor,,,,mentor,,
+staff,zc,Care,,,,care_coordinator,,
 pupil,p1,Pupil One,g1,po_5_8,false,,m1,
 """
 
@@ -100,11 +102,11 @@ private class Server(private val dir: Path) {
     }
 }
 
-private fun newSignal(facts: String, urgency: Int = 1) = NewSignal(
+private fun newSignal(facts: String, urgency: Int = 1, category: String = "pesten") = NewSignal(
     pupil = "p1",
     observedAt = System.currentTimeMillis() - 60_000,
     place = "gym",
-    category = "pesten",
+    category = category,
     urgency = urgency.toUByte(),
     facts = facts,
     source = SignalSource.Seen,
@@ -189,6 +191,38 @@ fun main() {
             Thread.sleep(300)
             synchronized(seen) { check(seen.size == 1, "no call after cancel: $seen") }
             handle.close()
+        }
+    }
+
+    test("the care coordinator opens a meldcode case and closes it by the rules") {
+        server.device(dir.resolve("care.db").toString(), key(), user = "zc").use { store ->
+            val signal = store.recordSignal(newSignal("Case test.", urgency = 2, category = "thuissituatie"))
+            val id = store.openCase("p1", listOf(signal))
+            store.recordCaseStep(id, NewCaseStep(step = 1u.toUByte(), on = "2026-11-16", outcome = "Mapped."))
+            store.weighCase(id, "2026-11-18", true, Unsafety.ACUTE)
+            try {
+                store.closeCase(id)
+                throw AssertionError("closed without monitoring agreements")
+            } catch (e: OmkijkenException.Invalid) {
+                check(e.reason.contains("monitoring"), "the reason names the rule: ${e.reason}")
+            }
+            store.addMonitoringAgreement(id, "Check in daily.", "m1", null)
+            try {
+                store.closeCase(id)
+                throw AssertionError("closed without the required report")
+            } catch (e: OmkijkenException.Invalid) {
+                check(e.reason.contains("Veilig Thuis"), "the reason names the report: ${e.reason}")
+            }
+            store.reportCase(id, "2026-11-19", "VT-1")
+            store.closeCase(id)
+            val case = store.case(id)
+            check(case.status == CaseStatus.CLOSED && case.closedAt != null, "closed: $case")
+            check(case.currentStep.toInt() == 5 && case.reportRequired, "step 5, report required")
+            check(case.report?.feedbackDue == "2026-11-26", "feedback due: ${case.report}")
+            val rows = store.listCases("p1")
+            check(rows.map { it.id to it.status } == listOf(id to CaseStatus.CLOSED), "listed: $rows")
+            val texts = store.signal(signal).followUps.map { it.text }
+            check(texts == listOf(caseOpenedStatus(), caseClosedStatus()), "status entries: $texts")
         }
     }
 
