@@ -397,11 +397,20 @@ impl ClientEngine {
             Frame::Ack { docs } => {
                 let mut acks = Vec::new();
                 for a in docs {
-                    if let Some(p) = self.session.inflight.remove(&a.document_id) {
-                        self.need_whole.remove(&a.document_id);
-                        self.refused.remove(&a.document_id);
-                        acks.push((a.document_id, p.heads));
+                    let Some(p) = self.session.inflight.get(&a.document_id) else {
+                        continue;
+                    };
+                    if !self.ack_covers(a.document_id, &a.heads, &p.heads)? {
+                        // An answer to an earlier push of this document (a push that reached
+                        // the server twice is answered twice): the push in flight waits for
+                        // its own.
+                        continue;
                     }
+                    let heads = p.heads.clone();
+                    self.session.inflight.remove(&a.document_id);
+                    self.need_whole.remove(&a.document_id);
+                    self.refused.remove(&a.document_id);
+                    acks.push((a.document_id, heads));
                 }
                 self.store.set_acked_heads_many(&acks)?;
                 self.stats.pushed += acks.len() as u64;
@@ -588,6 +597,33 @@ impl ClientEngine {
             return Ok(bad.is_empty());
         }
         Ok(true)
+    }
+
+    /// Whether an acknowledgement with the server's heads `ack` covers the heads this device
+    /// pushed: they are among the server's heads (the usual case, no load), or the server's
+    /// heads are all known here and include them. When the server's heads hold changes this
+    /// device lacks and not the pushed heads themselves, the server merged ours under
+    /// others' (it had them already): that counts. Over one connection frames stay in order
+    /// and every push gets one answer, so only a push that reached the server twice can be
+    /// answered by a stale acknowledgement; this keeps such an answer from marking later
+    /// changes as held by the server.
+    fn ack_covers(&self, id: DocumentId, ack: &[String], pushed: &[ChangeHash]) -> Result<bool> {
+        let Some(ack) = ids::heads_from_hex(ack) else {
+            return Ok(false);
+        };
+        if pushed.iter().all(|h| ack.contains(h)) {
+            return Ok(true);
+        }
+        let Some(doc) = self.store.load(id)? else {
+            return Ok(false);
+        };
+        if ack.iter().any(|h| doc.get_change_by_hash(h).is_none()) {
+            return Ok(true);
+        }
+        Ok(match doc.fork_at(&ack) {
+            Ok(fork) => pushed.iter().all(|h| fork.get_change_by_hash(h).is_some()),
+            Err(_) => false,
+        })
     }
 
     /// The heads the server is known to hold of `id` once it sent `data`: the heads it
@@ -1298,13 +1334,34 @@ mod tests {
             p[0][0].data,
             teacher.load(s1).unwrap().unwrap().save_after(&pushed)
         );
+        // An answer to the first push arriving again (a push that reached the server twice)
+        // does not acknowledge the second.
+        let now_heads = sorted(teacher.info(s1).unwrap().unwrap().heads);
         let out = engine
             .handle(
                 T0,
                 ClientInput::Received(Frame::Ack {
                     docs: vec![Acked {
                         document_id: s1,
-                        heads: vec![],
+                        heads: ids::heads_to_hex(&pushed),
+                    }],
+                }),
+            )
+            .unwrap();
+        assert!(pushes(&out).is_empty());
+        assert_eq!(acked(&teacher, s1), Some(pushed.clone()));
+        assert_eq!(
+            teacher.outbox().unwrap().len(),
+            1,
+            "still to be acknowledged"
+        );
+        let out = engine
+            .handle(
+                T0,
+                ClientInput::Received(Frame::Ack {
+                    docs: vec![Acked {
+                        document_id: s1,
+                        heads: ids::heads_to_hex(&now_heads),
                     }],
                 }),
             )
