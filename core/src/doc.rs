@@ -759,7 +759,12 @@ impl Hydrated {
                     name: str(rec, "name").ok_or_else(|| bad("name"))?,
                     starts_on: str(rec, "starts_on").ok_or_else(|| bad("starts_on"))?,
                     ends_on: str(rec, "ends_on").ok_or_else(|| bad("ends_on"))?,
-                    participants: list(rec, "participants").len() as i64,
+                    // Each pupil once (two devices may add the same one at the same time).
+                    participants: list(rec, "participants")
+                        .into_iter()
+                        .filter_map(|v| v.as_str())
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .len() as i64,
                 },
             ),
             Kind::Roster => (AccessFields::default(), SummaryBody::Other),

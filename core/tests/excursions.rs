@@ -143,3 +143,43 @@ fn bad_input_is_refused_and_nothing_is_written() {
     ));
     assert_eq!(m1.excursion(id).unwrap(), before);
 }
+
+#[test]
+fn two_devices_of_the_organiser_adding_the_same_colleague_merge_into_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (phone, _) = store_for(dir.path(), "m1");
+    let laptop_dir = dir.path().join("laptop");
+    std::fs::create_dir_all(&laptop_dir).unwrap();
+    let (laptop, _) = store_for(&laptop_dir, "m1");
+    let mut e = trip();
+    e.staff.clear();
+    let id = phone.plan_excursion(e).unwrap();
+    exchange(&phone, &laptop);
+    for s in [&phone, &laptop] {
+        s.update_excursion(id, |e| {
+            e.staff.push("t1".into());
+            e.participants.push("p1".into());
+            Ok(())
+        })
+        .unwrap_err(); // p1 is already going: refused on each device
+        s.update_excursion(id, |e| {
+            e.staff.push("t1".into());
+            Ok(())
+        })
+        .unwrap();
+    }
+    exchange(&phone, &laptop);
+    for s in [&phone, &laptop] {
+        let e = s.excursion(id).unwrap();
+        assert_eq!(e.staff, vec!["t1"], "once, though added on both devices");
+        assert_eq!(s.excursion_supervision(id).unwrap().adults, 3);
+        // The organiser's next edit writes each colleague once again.
+        s.update_excursion(id, |e| {
+            e.place = "Durbuy".into();
+            Ok(())
+        })
+        .unwrap();
+    }
+    exchange(&phone, &laptop);
+    assert_eq!(phone.excursion(id).unwrap(), laptop.excursion(id).unwrap());
+}

@@ -1222,7 +1222,7 @@ fn an_excursion_reaches_the_staff_on_the_trip_and_only_its_organiser_changes_it(
     let row = hub.storage().catalog_get(&[id]).unwrap().remove(0);
     assert_eq!(row.fields.readers, vec!["t1".to_string()]);
 
-    // The teacher reads but does not write; a trip that ends before it starts is refused.
+    // The teacher reads but does not write; a trip without a valid date is refused.
     let mut by_teacher = d.clone();
     doc::update(id, &mut by_teacher, &t1.actor, NOW, |e: &mut Excursion| {
         e.place = "elders".into();
@@ -1233,7 +1233,7 @@ fn an_excursion_reaches_the_staff_on_the_trip_and_only_its_organiser_changes_it(
     assert_eq!(refused(&out), vec![(id, RefusalReason::Forbidden)]);
     let mut bad = d.clone();
     doc::update(id, &mut bad, &m1.actor, NOW, |e: &mut Excursion| {
-        e.ends_on = "2027-05-01".into();
+        e.ends_on = "eind mei".into();
         Ok(())
     })
     .unwrap();

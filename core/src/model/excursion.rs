@@ -82,8 +82,10 @@ pub const PUPILS_PER_ADULT_YOUNG: u32 = 5;
 pub const PUPILS_PER_ADULT_PRIMARY: u32 = 7;
 
 impl Excursion {
-    /// Check the record: dates in order, no one twice, contacts with a name and a phone.
-    /// Reasons name fields, never content.
+    /// Check the record on its own: a name, valid dates, contacts with a name and a phone.
+    /// These hold for any merge of two states that pass them (each field merges to one of
+    /// the written values), so the server enforces them on every push. Reasons name
+    /// fields, never content.
     pub fn check(&self) -> Result<(), &'static str> {
         if self.name.trim().is_empty() {
             return Err("an excursion needs a name");
@@ -92,17 +94,6 @@ impl Excursion {
             || check_date("ends_on", &self.ends_on).is_err()
         {
             return Err("dates must be YYYY-MM-DD");
-        }
-        if self.ends_on < self.starts_on {
-            return Err("an excursion ends on or after its first day");
-        }
-        let unique = |v: &[String]| {
-            let mut s: Vec<&String> = v.iter().collect();
-            s.sort();
-            s.windows(2).all(|w| w[0] != w[1])
-        };
-        if !unique(&self.participants) || !unique(&self.staff) {
-            return Err("a pupil or staff member is listed twice");
         }
         if self
             .contacts
@@ -114,10 +105,35 @@ impl Excursion {
         Ok(())
     }
 
+    /// What the organiser's device checks besides [`Excursion::check`] before writing: the
+    /// trip ends on or after its first day, and nobody is listed twice. Two devices that
+    /// change the dates or the lists at the same time can merge into a state that breaks
+    /// these (first day from one, last day from the other; the same colleague added on
+    /// both), so the server does not refuse such a merge: readers take each person once
+    /// ([`Excursion::staff`] and [`Excursion::participants`] are read through
+    /// [`Excursion::unique`]).
+    pub fn check_plan(&self) -> Result<(), &'static str> {
+        self.check()?;
+        if self.ends_on < self.starts_on {
+            return Err("an excursion ends on or after its first day");
+        }
+        let unique = |v: &[String]| unique(v).len() == v.len();
+        if !unique(&self.participants) || !unique(&self.staff) {
+            return Err("a pupil or staff member is listed twice");
+        }
+        Ok(())
+    }
+
+    /// Each id of `list` once, in first-seen order.
+    pub fn unique(list: &[String]) -> Vec<String> {
+        unique(list)
+    }
+
     /// The guideline's count of adults for this trip (see [`Supervision`]).
     pub fn supervision(&self, roster: &Roster) -> Supervision {
         let (mut young, mut primary) = (0u32, 0u32);
-        for p in &self.participants {
+        let participants = unique(&self.participants);
+        for p in &participants {
             match roster
                 .pupils
                 .get(p)
@@ -134,9 +150,19 @@ impl Excursion {
             + self.staff.len() as u32
             + self.contacts.iter().filter(|c| c.supervises).count() as u32;
         Supervision {
-            pupils: self.participants.len() as u32,
+            pupils: participants.len() as u32,
             adults,
             required: required.max(1),
         }
     }
+}
+
+fn unique(list: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for x in list {
+        if !out.contains(x) {
+            out.push(x.clone());
+        }
+    }
+    out
 }

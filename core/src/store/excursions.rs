@@ -97,9 +97,13 @@ impl Store {
         self.create_document(&header, &record)
     }
 
-    /// An excursion the user organises or accompanies.
+    /// An excursion the user organises or accompanies (each pupil and colleague once, also
+    /// after two devices added the same one at the same time).
     pub fn excursion(&self, id: DocumentId) -> Result<Excursion> {
-        Ok(self.read_record::<Excursion>(id, false)?.1)
+        let mut e = self.read_record::<Excursion>(id, false)?.1;
+        e.participants = Excursion::unique(&e.participants);
+        e.staff = Excursion::unique(&e.staff);
+        Ok(e)
     }
 
     /// Change an excursion (the organiser): who goes, which staff, the contact list. Staff
@@ -112,6 +116,9 @@ impl Store {
         let me = self.unlocked_identity()?;
         let roster = self.roster()?;
         self.edit_record::<Excursion>(id, |_, e| {
+            // Start from each person once, as the app showed them.
+            e.participants = Excursion::unique(&e.participants);
+            e.staff = Excursion::unique(&e.staff);
             edit(e)?;
             e.staff.retain(|s| *s != me.user);
             check_excursion(&roster, e)
@@ -201,7 +208,7 @@ impl Store {
 fn check_excursion(roster: &crate::model::Roster, e: &Excursion) -> Result<()> {
     check_text("name", &e.name)?;
     check_text("place", &e.place)?;
-    e.check().map_err(|r| Error::Invalid(r.into()))?;
+    e.check_plan().map_err(|r| Error::Invalid(r.into()))?;
     if e.participants
         .iter()
         .any(|p| !roster.pupils.get(p).is_some_and(|p| p.active))
