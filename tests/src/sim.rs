@@ -19,8 +19,10 @@
 
 use automerge::{Automerge, ChangeHash, ReadDoc};
 use omkijken_core::access::{Access, access};
-use omkijken_core::model::{FollowUpKind, Roster, SignalContext, Source};
-use omkijken_core::store::{Identity, NewSignal, NewThermometerEntry, StoreOptions};
+use omkijken_core::model::{FollowUpKind, Roster, SignalContext, Source, Unsafety};
+use omkijken_core::store::{
+    Identity, NewCaseStep, NewExcursion, NewSignal, NewThermometerEntry, SignalFilter, StoreOptions,
+};
 use omkijken_core::sync::Frame;
 use omkijken_core::sync::client::{ClientEngine, ClientInput, ClientOutput};
 use omkijken_core::{DocumentId, Store};
@@ -431,8 +433,42 @@ impl Sim {
                 }
                 _ => false,
             };
+            let detail: Vec<String> = match frame {
+                Frame::Docs { docs, .. } | Frame::Push { docs } => docs
+                    .iter()
+                    .filter(|d| hit(&d.document_id))
+                    .map(|d| {
+                        format!(
+                            "len={} heads={:?}",
+                            d.data.len(),
+                            d.heads.iter().map(|h| &h[..6]).collect::<Vec<_>>()
+                        )
+                    })
+                    .collect(),
+                Frame::Ack { docs } => docs
+                    .iter()
+                    .filter(|d| hit(&d.document_id))
+                    .map(|d| {
+                        format!(
+                            "heads={:?}",
+                            d.heads.iter().map(|h| &h[..6]).collect::<Vec<_>>()
+                        )
+                    })
+                    .collect(),
+                Frame::Catalog { entries, .. } => entries
+                    .iter()
+                    .filter(|d| hit(&d.document_id))
+                    .map(|d| {
+                        format!(
+                            "cat heads={:?}",
+                            d.heads.iter().map(|h| &h[..6]).collect::<Vec<_>>()
+                        )
+                    })
+                    .collect(),
+                _ => vec![],
+            };
             eprintln!(
-                "t={} {what} dev{device}({}) {} purge={purge}",
+                "t={} {what} dev{device}({}) {} purge={purge} {detail:?}",
                 self.now() - T0,
                 self.devices[device].user,
                 frame.type_name()
@@ -674,7 +710,7 @@ impl Sim {
         let user = self.devices[i].user.clone();
         let pupil = PUPILS[self.rng.random_range(0..PUPILS.len())].to_string();
         let now = self.now();
-        let choice = self.rng.random_range(0..7);
+        let choice = self.rng.random_range(0..10);
         let tag = self.rng.random::<u16>();
         // Permission errors are expected (a teacher may not start a kindgesprek); only
         // storage failures end the run.
@@ -735,6 +771,86 @@ impl Sim {
                         let len = store.conversation(c.id)?.notes.as_str().chars().count();
                         let pos = self.rng.random_range(0..=len);
                         store.edit_notes(c.id, pos, 0, &format!("[{user} {tag}]"))?;
+                    }
+                }
+                7 => {
+                    // The care team opens a meldcode case on a signal it reads.
+                    let signals = store.list_signals(&SignalFilter {
+                        pupil: Some(pupil.clone()),
+                        min_urgency: Some(1),
+                        ..Default::default()
+                    })?;
+                    if let Some(s) = signals.first() {
+                        store.open_case(&pupil, &[s.id])?;
+                    }
+                }
+                8 => {
+                    // Work on a case, concurrently with the coordinator's other device.
+                    let cases = store.list_cases(None)?;
+                    if !cases.is_empty() {
+                        let c = cases[self.rng.random_range(0..cases.len())].id;
+                        match self.rng.random_range(0..5) {
+                            0 | 1 => {
+                                store.record_case_step(
+                                    c,
+                                    NewCaseStep {
+                                        step: self.rng.random_range(1..=5),
+                                        on: "2026-11-17".into(),
+                                        participants: vec![user.clone()],
+                                        outcome: format!("stap {tag}"),
+                                        skipped_because: None,
+                                    },
+                                )?;
+                            }
+                            2 => {
+                                let unsafety = [Unsafety::None, Unsafety::Acute, Unsafety::Doubt]
+                                    [self.rng.random_range(0..3)];
+                                store.weigh_case(c, "2026-11-18", true, unsafety)?;
+                            }
+                            3 => {
+                                store.add_monitoring_agreement(
+                                    c,
+                                    &format!("afspraak {tag}"),
+                                    "m1",
+                                    None,
+                                )?;
+                                if self.rng.random_bool(0.5) {
+                                    store.report_case(c, "2026-11-19", &format!("VT-{tag}"))?;
+                                }
+                            }
+                            _ => store.close_case(c)?,
+                        }
+                    }
+                }
+                9 => {
+                    // Plan a trip with some colleagues, or change who goes on one this user
+                    // organises (colleagues taken off it are told to purge it).
+                    let staff: Vec<String> = ["m1", "m2", "t1", "t2", "cc", "sl"]
+                        .into_iter()
+                        .filter(|_| self.rng.random_bool(0.4))
+                        .map(String::from)
+                        .collect();
+                    let mine: Vec<_> = store
+                        .list_excursions()?
+                        .into_iter()
+                        .filter(|e| e.organiser == user)
+                        .collect();
+                    if mine.is_empty() || self.rng.random_bool(0.3) {
+                        store.plan_excursion(NewExcursion {
+                            name: format!("uitje {tag}"),
+                            place: "sim".into(),
+                            starts_on: "2027-05-10".into(),
+                            ends_on: "2027-05-11".into(),
+                            participants: vec![pupil.clone()],
+                            staff,
+                            contacts: vec![],
+                        })?;
+                    } else {
+                        let e = mine[self.rng.random_range(0..mine.len())].id;
+                        store.update_excursion(e, |x| {
+                            x.staff = staff;
+                            Ok(())
+                        })?;
                     }
                 }
                 _ => {
@@ -921,9 +1037,24 @@ impl Sim {
                         let mut b = row.heads.clone();
                         b.sort();
                         if a != b {
+                            let info = store.info(*id).map_err(|e| e.to_string())?;
                             return Err(format!(
-                                "device {i} ({}) holds {id} ({}) with other heads than the server",
-                                d.user, row.header.kind
+                                "device {i} ({}) holds {id} ({}) with other heads than the server: local {:?} acked {:?} server {:?} refused {}",
+                                d.user,
+                                row.header.kind,
+                                info.as_ref().map(|i| i
+                                    .heads
+                                    .iter()
+                                    .map(|h| h.to_string()[..6].to_string())
+                                    .collect::<Vec<_>>()),
+                                info.as_ref().map(|i| i.acked_heads.clone().map(|h| h
+                                    .iter()
+                                    .map(|h| h.to_string()[..6].to_string())
+                                    .collect::<Vec<_>>())),
+                                b.iter()
+                                    .map(|h| h.to_string()[..6].to_string())
+                                    .collect::<Vec<_>>(),
+                                d.refused.contains(id)
                             ));
                         }
                     }
