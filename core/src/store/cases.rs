@@ -289,14 +289,8 @@ impl Store {
             .into_iter()
             .filter_map(|(id, mut c)| {
                 c.id = id.parse().ok()?;
-                let h = crate::model::Header {
-                    kind: Kind::Case.as_str().into(),
-                    school: roster.school.clone(),
-                    pupil: Some(c.pupil.clone()),
-                    author: c.author.clone(),
-                    created_at: 0,
-                    schema: crate::model::SCHEMA_VERSION,
-                };
+                let h =
+                    super::queries::header(Kind::Case, &roster.school, Some(&c.pupil), &c.author);
                 (crate::access(&roster, &me.user, &h, &Default::default()) >= Access::Read)
                     .then_some(c)
             })

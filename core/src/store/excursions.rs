@@ -172,14 +172,7 @@ impl Store {
             .into_iter()
             .filter_map(|(id, mut e, fields)| {
                 e.id = id.parse().ok()?;
-                let h = Header {
-                    kind: Kind::Excursion.as_str().into(),
-                    school: roster.school.clone(),
-                    pupil: None,
-                    author: e.organiser.clone(),
-                    created_at: 0,
-                    schema: crate::model::SCHEMA_VERSION,
-                };
+                let h = super::queries::header(Kind::Excursion, &roster.school, None, &e.organiser);
                 let f = serde_json::from_str(&fields).unwrap_or_default();
                 (crate::access(&roster, &me.user, &h, &f) >= Access::Read).then_some(e)
             })

@@ -125,11 +125,13 @@ pub struct AttentionItem {
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
-fn header(kind: Kind, school: &str, pupil: &str, author: &str) -> Header {
+/// The header of a listed document as far as access rules read it (kind, school, pupil,
+/// author), rebuilt from its projection row.
+pub(super) fn header(kind: Kind, school: &str, pupil: Option<&str>, author: &str) -> Header {
     Header {
         kind: kind.as_str().into(),
         school: school.into(),
-        pupil: Some(pupil.into()),
+        pupil: pupil.map(Into::into),
         author: author.into(),
         created_at: 0,
         schema: crate::model::SCHEMA_VERSION,
@@ -144,7 +146,7 @@ fn is_board_route(category: &str) -> bool {
 /// `fields`: the document's access fields (JSON), read for the readers a school leader added
 /// to a staff-misconduct signal; the other fields are in the projection row.
 fn may_read_signal(roster: &Roster, user: &str, s: &SignalSummary, fields: Option<&str>) -> bool {
-    let h = header(Kind::Signal, &roster.school, &s.pupil, &s.author);
+    let h = header(Kind::Signal, &roster.school, Some(&s.pupil), &s.author);
     let readers = match fields {
         Some(json) if is_board_route(&s.category) => serde_json::from_str::<AccessFields>(json)
             .map(|f| f.readers)
@@ -161,7 +163,7 @@ fn may_read_signal(roster: &Roster, user: &str, s: &SignalSummary, fields: Optio
 }
 
 fn may_read_thermometer(roster: &Roster, user: &str, pupil: &str) -> bool {
-    let h = header(Kind::Thermometer, &roster.school, pupil, "system");
+    let h = header(Kind::Thermometer, &roster.school, Some(pupil), "system");
     crate::access(roster, user, &h, &AccessFields::default()) >= Access::Read
 }
 
@@ -195,7 +197,12 @@ impl Store {
             .into_iter()
             .filter_map(|(id, mut c)| {
                 c.id = id.parse().ok()?;
-                let h = header(Kind::Conversation, &roster.school, &c.pupil, &c.author);
+                let h = header(
+                    Kind::Conversation,
+                    &roster.school,
+                    Some(&c.pupil),
+                    &c.author,
+                );
                 let f = AccessFields {
                     visibility: Some(c.visibility.clone()),
                     ..Default::default()
