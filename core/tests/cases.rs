@@ -371,3 +371,65 @@ fn the_one_pass_reads_of_a_case_equal_the_typed_read() {
     cc.record_case_feedback(case, "2026-11-20").unwrap();
     check(5, None);
 }
+
+#[test]
+fn the_attention_list_shows_overdue_feedback_and_evaluations_that_have_come() {
+    use omkijken_core::store::AttentionReason;
+    let dir = tempfile::tempdir().unwrap();
+    let (teacher, _) = store_for(dir.path(), "t1");
+    let (cc, clock) = store_for(dir.path(), "cc");
+    let sig = teacher.record_signal(home_signal("p2")).unwrap();
+    exchange(&teacher, &cc);
+    let case = cc.open_case("p2", &[sig]).unwrap();
+    let case_items = |s: &omkijken_core::Store| -> Vec<AttentionReason> {
+        s.attention_list()
+            .unwrap()
+            .into_iter()
+            .map(|i| i.reason)
+            .filter(|r| {
+                matches!(
+                    r,
+                    AttentionReason::CaseFeedbackOverdue { .. }
+                        | AttentionReason::CaseEvaluationDue { .. }
+                )
+            })
+            .collect()
+    };
+    // T0 is Sunday 2026-11-22. Reported on Monday the 16th: feedback due Monday the 23rd.
+    cc.report_case(case, "2026-11-16", "VT-7").unwrap();
+    cc.arrange_case_help(
+        case,
+        CaseHelp {
+            case_manager: "wijkteam".into(),
+            deadline: "2026-11-20".into(),
+            evaluation_on: "2026-11-24".into(),
+        },
+    )
+    .unwrap();
+    assert!(case_items(&cc).is_empty(), "nothing due yet");
+    clock.advance(2 * DAY);
+    assert_eq!(
+        case_items(&cc),
+        vec![
+            AttentionReason::CaseFeedbackOverdue {
+                case,
+                due: "2026-11-23".into()
+            },
+            AttentionReason::CaseEvaluationDue {
+                case,
+                on: "2026-11-24".into()
+            },
+        ]
+    );
+    // Others never see the case, here either.
+    exchange(&cc, &teacher);
+    assert!(case_items(&teacher).is_empty());
+    cc.record_case_feedback(case, "2026-11-24").unwrap();
+    cc.add_monitoring_agreement(case, "mentor volgt", "m1", None)
+        .unwrap();
+    cc.close_case(case).unwrap();
+    assert!(
+        case_items(&cc).is_empty(),
+        "feedback came and the case closed"
+    );
+}

@@ -649,6 +649,20 @@ pub enum AttentionReason {
         /// Mean level recently (0..=1).
         recent: f32,
     },
+    /// A meldcode case's feedback from Veilig Thuis is overdue.
+    CaseFeedbackOverdue {
+        /// Case document id.
+        case_id: String,
+        /// When it was due, `YYYY-MM-DD`.
+        due: String,
+    },
+    /// An open meldcode case's evaluation date has come.
+    CaseEvaluationDue {
+        /// Case document id.
+        case_id: String,
+        /// The evaluation date, `YYYY-MM-DD`.
+        on: String,
+    },
 }
 
 /// One row of the attention list.
@@ -677,6 +691,18 @@ impl From<store::AttentionItem> for AttentionItem {
                 store::AttentionReason::WantsToTalk { at } => AttentionReason::WantsToTalk { at },
                 store::AttentionReason::FallingTrend { before, recent } => {
                     AttentionReason::FallingTrend { before, recent }
+                }
+                store::AttentionReason::CaseFeedbackOverdue { case, due } => {
+                    AttentionReason::CaseFeedbackOverdue {
+                        case_id: case.to_string(),
+                        due,
+                    }
+                }
+                store::AttentionReason::CaseEvaluationDue { case, on } => {
+                    AttentionReason::CaseEvaluationDue {
+                        case_id: case.to_string(),
+                        on,
+                    }
                 }
             },
         }

@@ -134,6 +134,13 @@ pub fn check_month(s: &str) -> crate::Result<()> {
     check_date("month", &format!("{s}-01"))
 }
 
+/// The date (`YYYY-MM-DD`) of a unix-millisecond time, in the Dutch time zone.
+pub fn date_of(at_ms: i64) -> String {
+    let ts = jiff::Timestamp::from_millisecond(at_ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let tz = jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap_or(jiff::tz::TimeZone::UTC);
+    ts.to_zoned(tz).date().to_string()
+}
+
 /// The month (`YYYY-MM`) of a unix-millisecond time, in the Dutch time zone.
 pub fn month_of(at_ms: i64) -> String {
     let ts = jiff::Timestamp::from_millisecond(at_ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);

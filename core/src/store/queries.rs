@@ -112,6 +112,21 @@ pub enum AttentionReason {
         /// Mean level recently.
         recent: f32,
     },
+    /// A meldcode case's feedback from Veilig Thuis is overdue (due five working days after
+    /// the report, not recorded yet).
+    CaseFeedbackOverdue {
+        /// The case.
+        case: DocumentId,
+        /// When it was due, `YYYY-MM-DD`.
+        due: String,
+    },
+    /// An open meldcode case's evaluation date has come.
+    CaseEvaluationDue {
+        /// The case.
+        case: DocumentId,
+        /// The evaluation date, `YYYY-MM-DD`.
+        on: String,
+    },
 }
 
 /// One row of the care team's attention list.
@@ -308,8 +323,9 @@ impl Store {
     }
 
     /// The care team's attention list: open signals (urgency >= 1) not yet picked up,
-    /// "wants to talk" flags of the last 14 days, and falling thermometer trends, for the
-    /// pupils this user may see. Urgent first.
+    /// "wants to talk" flags of the last 14 days, falling thermometer trends, and meldcode
+    /// cases whose Veilig Thuis feedback is overdue or whose evaluation date has come, for
+    /// the pupils this user may see. Urgent first.
     pub fn attention_list(&self) -> Result<Vec<AttentionItem>> {
         let me = self.unlocked_identity()?;
         let roster = self.roster()?;
@@ -383,6 +399,29 @@ impl Store {
                         },
                     ));
                 }
+            }
+        }
+        let today = crate::model::date_of(now);
+        for c in self.list_cases(None)? {
+            if let Some(due) = c.feedback_due.filter(|d| *d < today) {
+                items.push((
+                    2,
+                    AttentionItem {
+                        pupil: c.pupil.clone(),
+                        reason: AttentionReason::CaseFeedbackOverdue { case: c.id, due },
+                    },
+                ));
+            }
+            if let Some(on) = c.evaluation_on.filter(|d| *d <= today)
+                && c.status == crate::model::CaseStatus::Open
+            {
+                items.push((
+                    1,
+                    AttentionItem {
+                        pupil: c.pupil.clone(),
+                        reason: AttentionReason::CaseEvaluationDue { case: c.id, on },
+                    },
+                ));
             }
         }
         items.sort_by_key(|i| std::cmp::Reverse(i.0));

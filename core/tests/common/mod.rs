@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 pub const SCHOOL: &str = "school-1";
 pub const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
-/// 2026-11-16 09:00 UTC
+/// 2026-11-22 09:00 UTC (a Sunday)
 pub const T0: i64 = 1_795_338_000_000;
 pub const DAY: i64 = 24 * 3600 * 1000;
 
