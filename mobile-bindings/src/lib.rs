@@ -15,6 +15,7 @@ uniffi::setup_scaffolding!();
 mod cases;
 mod defaults;
 mod error;
+mod excursions;
 mod listener;
 mod records;
 mod roster;
@@ -27,6 +28,9 @@ pub use cases::{
 };
 pub use defaults::*;
 pub use error::{OmkijkenError, Result};
+pub use excursions::{
+    Excursion, ExcursionSummary, NewExcursion, NewTripContact, Supervision, TripContact,
+};
 pub use listener::{ListenerHandle, StoreListener};
 pub use records::*;
 pub use roster::*;

@@ -258,8 +258,12 @@ impl OmkijkenStore {
         Ok(self.inner.outbox()?.into_iter().map(Into::into).collect())
     }
 
-    /// Remove the signals recorded on an excursion that the server has confirmed (the trip
-    /// cache is wiped on return). Unsent ones stay. Returns how many were removed.
+    /// Wipe the trip cache on return: remove the signals recorded on an excursion (by its
+    /// id, `NewSignal.excursion`) that the server has confirmed and, on the phone of a
+    /// colleague who went along, the excursion itself (trip roster and contact list), once
+    /// nothing recorded on it waits to be sent. Unsent signals stay, and so does the trip
+    /// while one does; the organiser keeps the trip. Returns how many documents were
+    /// removed (signals plus the trip).
     pub fn wipe_excursion_cache(&self, excursion: String) -> Result<u32> {
         let n = self.inner.wipe_excursion_cache(&excursion)?;
         Ok(n.try_into().unwrap_or(u32::MAX))

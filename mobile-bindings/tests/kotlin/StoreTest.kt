@@ -1,8 +1,9 @@
 // The mobile API from Kotlin on the JVM, through the generated bindings and JNA, as the
 // Android app uses it: a device enrolled with the real server (omkijken-server on a free
 // loopback port, from OMKIJKEN_SERVER), then offline: record a signal, list it, an error
-// thrown as an exception, a listener called on a background thread; and the care
-// coordinator's device opening and closing a meldcode case.
+// thrown as an exception, a listener called on a background thread; the care
+// coordinator's device opening and closing a meldcode case; and a mentor planning an
+// excursion.
 //
 // Built and run by scripts/test-bindings.sh (kotlinc + java, no Gradle). Plain main() with
 // a small runner; prints "kotlin: N passed, M failed".
@@ -223,6 +224,37 @@ fun main() {
             check(rows.map { it.id to it.status } == listOf(id to CaseStatus.CLOSED), "listed: $rows")
             val texts = store.signal(signal).followUps.map { it.text }
             check(texts == listOf(caseOpenedStatus(), caseClosedStatus()), "status entries: $texts")
+        }
+    }
+
+    test("a mentor plans an excursion, counts the adults and changes who goes") {
+        server.device(dir.resolve("trip.db").toString(), key()).use { store ->
+            val parent = NewTripContact(name = "Ouder", role = "begeleider", phone = "06-12345678", supervises = true)
+            val id = store.planExcursion(
+                NewExcursion(
+                    name = "Schoolkamp", place = "Ardennen", startsOn = "2027-05-10", endsOn = "2027-05-12",
+                    participants = listOf("p1"), staff = listOf("zc"), contacts = listOf(parent),
+                )
+            )
+            val trip = store.excursion(id)
+            check(trip.staff == listOf("zc") && trip.contacts.map { it.phone } == listOf("06-12345678"), "read: $trip")
+            check(
+                store.excursionSupervision(id) == Supervision(pupils = 1u, adults = 3u, required = 1u, enough = true),
+                "supervision: ${store.excursionSupervision(id)}",
+            )
+            try {
+                store.setExcursionDetails(id, "Schoolkamp", "Ardennen", "2027-05-12", "2027-05-10")
+                throw AssertionError("a trip that ends before it starts")
+            } catch (e: OmkijkenException.Invalid) {
+                check(e.reason.contains("first day"), "the reason names the rule: ${e.reason}")
+            }
+            store.setExcursionStaff(id, emptyList())
+            store.removeTripContact(id, trip.contacts[0].id)
+            check(store.excursionSupervision(id).adults == 1u, "the organiser alone")
+            val rows = store.listExcursions()
+            check(rows.map { Triple(it.id, it.organiser, it.participants) } == listOf(Triple(id, "m1", 1u)), "listed: $rows")
+            val changed = store.excursion(id)
+            check(changed.staff.isEmpty() && changed.contacts.isEmpty(), "changed: $changed")
         }
     }
 
