@@ -1,6 +1,7 @@
 //! Hub throughput on this machine: push, fresh pull and reconnect cost, on an SQLite file
 //! (WAL, synchronous=FULL). Run with `cargo bench -p omkijken-server --bench hub`
-//! (`-- N` for N documents, default 10,000).
+//! (`-- N` for N documents, default 10,000). With `OMKIJKEN_BENCH_POSTGRES=URL` the hub
+//! runs on that PostgreSQL database instead (in a fresh schema, dropped afterwards).
 
 // Edit closures return core's (large) error type.
 #![allow(clippy::result_large_err)]
@@ -11,7 +12,8 @@ use omkijken_core::doc;
 use omkijken_core::model::{Header, Kind, SCHEMA_VERSION, Signal, SignalContext, Source};
 use omkijken_core::sync::{DocChanges, FetchRequest, Frame, PROTOCOL_VERSION};
 use omkijken_server::hub::{ConnId, Hub, HubConfig, Outgoing};
-use omkijken_server::storage::SqliteStorage;
+use omkijken_server::storage::postgres::testing::TestSchema;
+use omkijken_server::storage::{PostgresStorage, SqliteStorage, Storage};
 use std::time::Instant;
 
 const NOW: i64 = 1_760_000_000_000;
@@ -115,8 +117,17 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(10_000);
     let dir = tempfile::tempdir().unwrap();
-    let st = SqliteStorage::open(dir.path().join("bench.db"), None).unwrap();
-    let mut hub = Hub::new(Box::new(st), HubConfig::default(), [1; 32]).unwrap();
+    let pg = std::env::var("OMKIJKEN_BENCH_POSTGRES")
+        .ok()
+        .map(|url| TestSchema::create(&url));
+    let st: Box<dyn Storage> = match &pg {
+        Some(schema) => {
+            println!("storage: PostgreSQL");
+            Box::new(PostgresStorage::open(&schema.url(), None).unwrap())
+        }
+        None => Box::new(SqliteStorage::open(dir.path().join("bench.db"), None).unwrap()),
+    };
+    let mut hub = Hub::new(st, HubConfig::default(), [1; 32]).unwrap();
     hub.create_school(NOW, SCHOOL, "Bench").unwrap();
     hub.import_roster(NOW, SCHOOL, ROSTER).unwrap();
     let (phone, actor) = enroll(&mut hub, "m1", 1);

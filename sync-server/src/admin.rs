@@ -84,6 +84,7 @@ pub fn create_school(st: &mut dyn Storage, now: i64, id: &str, name: &str) -> Re
             data: roster.save(),
             mode: WriteMode::Snapshot,
             summary: None,
+            base: Some(vec![]),
         }],
         events: vec![event(now, AdminEventKind::School, Some(id), None)],
         audit: vec![audit(now, id, AuditAction::SchoolCreated)],
@@ -199,6 +200,7 @@ fn update_roster(
         data,
         mode,
         summary: None,
+        base: Some(before),
     };
     let bump = affected(&old, &new, &rows);
     let bumped = bump.len();

@@ -9,6 +9,14 @@ pub enum Error {
     /// SQLite failed.
     #[error("storage: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed (severity, SQLSTATE and message; never the DETAIL, which may quote
+    /// stored values).
+    #[error("storage: {0}")]
+    Postgres(String),
+    /// A document changed in storage after it was read for this write (another process or
+    /// server node wrote it): nothing was written; read it again and retry.
+    #[error("a document was changed by another writer meanwhile; nothing was written")]
+    Conflict,
     /// The store was written by a newer server.
     #[error("store schema version {found} is newer than this server supports ({supported})")]
     TooNew {

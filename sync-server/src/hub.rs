@@ -49,6 +49,8 @@ const DELIVER_PAGE: usize = 10_000;
 /// From this many documents in one push frame, merging and validating them runs on all
 /// cores (below it, handing work to other threads costs more than it saves).
 const PARALLEL_FROM: usize = 8;
+/// Times a push is merged again after its commit conflicted with another writer.
+const PUSH_ATTEMPTS: usize = 5;
 
 /// Hub settings.
 #[derive(Debug, Clone)]
@@ -900,7 +902,6 @@ impl Hub {
             let s = &self.sessions[&conn];
             (s.device.clone(), s.actor.clone())
         };
-        let roster = self.roster(&device.school)?;
         // The same document twice in one frame: its chunks are applied together.
         let mut order: Vec<DocumentId> = vec![];
         let mut data: BTreeMap<DocumentId, Vec<u8>> = BTreeMap::new();
@@ -913,12 +914,38 @@ impl Hub {
                 }
             }
         }
-        let rows = self.catalog_map(&order)?;
+        // Another writer of the same storage (a server node sharing the database, the admin
+        // CLI) committed one of these documents after this hub read it: the commit wrote
+        // nothing, so merge and check again against what is stored now.
+        let mut attempt = 0;
+        loop {
+            match self.push_attempt(now, conn, &device, &actor, &order, &data) {
+                Err(Error::Conflict) if attempt < PUSH_ATTEMPTS => {
+                    attempt += 1;
+                    metrics::counter!("omkijken_push_conflicts_total").increment(1);
+                    tracing::debug!(attempt, "push conflicted with another writer; retrying");
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn push_attempt(
+        &mut self,
+        now: i64,
+        conn: ConnId,
+        device: &Device,
+        actor: &ActorId,
+        order: &[DocumentId],
+        data: &BTreeMap<DocumentId, Vec<u8>>,
+    ) -> Result<Outgoing> {
+        let roster = self.roster(&device.school)?;
+        let rows = self.catalog_map(order)?;
         // Checks on the catalog row and loading the stored documents need the storage:
         // one after the other. Merging and validating the pushed bytes is pure work per
         // document: spread over the cores, results in the frame's order.
         let mut work = Vec::with_capacity(order.len());
-        for id in order {
+        for &id in order {
             let row = rows.get(&id);
             let pending = match Self::pre_check(&roster, &device.user, row, data[&id].len()) {
                 Some(r) => Err(r),
@@ -957,7 +984,7 @@ impl Hub {
                             Verdict::Refuse(RefusalReason::MissingDeps)
                         }
                         Ok(new) => {
-                            Self::validate(&roster, user, &actor, id, rows.get(&id), &old, new)
+                            Self::validate(&roster, user, actor, id, rows.get(&id), &old, new)
                         }
                     }
                 }
@@ -1027,31 +1054,28 @@ impl Hub {
                 purge.push(r.document_id);
             }
         }
-        if !purge.is_empty() {
-            // Remember the purge, so the document is sent whole when access returns.
-            self.storage.commit(Batch {
-                purged: purge.iter().map(|id| (device.id.clone(), *id)).collect(),
-                ..Default::default()
-            })?;
+        // Every refusal is audited (ids only; the reason is in the metrics and the log).
+        let mut refusals = Batch::default();
+        for r in &refused {
+            let header = rows.get(&r.document_id).map(|row| &row.header);
+            refusals.audit.push(audit_doc(
+                now,
+                &device.school,
+                &device.id,
+                &device.user,
+                AuditAction::Refuse,
+                r.document_id,
+                header,
+            ));
         }
-        if !refused.is_empty() {
-            // Every refusal is audited (ids only; the reason is in the metrics and the log).
-            let mut batch = Batch::default();
-            for r in &refused {
-                let header = rows.get(&r.document_id).map(|row| &row.header);
-                batch.audit.push(audit_doc(
-                    now,
-                    &device.school,
-                    &device.id,
-                    &device.user,
-                    AuditAction::Refuse,
-                    r.document_id,
-                    header,
-                ));
-            }
-            self.storage.commit(batch)?;
+        // Remember the purge, so the document is sent whole when access returns.
+        refusals.purged = purge.iter().map(|id| (device.id.clone(), *id)).collect();
+        // The accepted changes first: if they conflict with another writer, the whole
+        // attempt is repeated and nothing of it may be stored twice.
+        let mut out = self.commit_accepted(now, conn, device, &roster, accepted, same, refused)?;
+        if !refusals.is_empty() {
+            self.storage.commit(refusals)?;
         }
-        let mut out = self.commit_accepted(now, conn, &device, &roster, accepted, same, refused)?;
         out.extend(purge_frames(purge).into_iter().map(|f| (conn, f)));
         Ok(out)
     }
@@ -1105,6 +1129,7 @@ impl Hub {
                 data,
                 mode,
                 summary: a.summary.clone(),
+                base: Some(a.old_heads.clone()),
             });
             batch.hold.push((device.id.clone(), a.id));
             batch.audit.push(audit_doc(

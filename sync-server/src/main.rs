@@ -1,8 +1,8 @@
 //! `omkijken-server`: run the sync server, or administer its data directory.
 //!
 //! ```text
-//! omkijken-server serve [--data DIR] [--listen ADDR] [--log-json] [--tls-cert PEM --tls-key PEM]
-//! omkijken-server admin --data DIR create-school --id ID --name NAME
+//! omkijken-server serve [--data DIR | --database URL] [--listen ADDR] [--log-json] [--tls-cert PEM --tls-key PEM]
+//! omkijken-server admin [--data DIR | --database URL] create-school --id ID --name NAME
 //! omkijken-server admin --data DIR import-roster --school ID FILE.csv
 //! omkijken-server admin --data DIR enroll --school ID --user STAFF     # prints a one-time code
 //! omkijken-server admin --data DIR devices [--json]
@@ -13,10 +13,13 @@
 //!
 //! Admin commands may run while the server runs on the same directory: the server picks
 //! them up within a second (revoked devices are dropped, roster changes purge and grant).
-//! Settings: flags, else the environment (`OMKIJKEN_DATA`, `OMKIJKEN_LISTEN`,
-//! `OMKIJKEN_LOG_JSON`), else the defaults. The store key, if any, comes from
-//! `OMKIJKEN_DB_KEY` only (never a flag: it would show in the process list). The log level
-//! follows `RUST_LOG` (default `info`).
+//! With `--database postgres://...` the store is that PostgreSQL database instead of the
+//! SQLite file in the data directory: several server nodes (and admin commands) share it.
+//! Settings: flags, else the environment (`OMKIJKEN_DATA`, `OMKIJKEN_DATABASE`,
+//! `OMKIJKEN_LISTEN`, `OMKIJKEN_LOG_JSON`), else the defaults. The store key, if any, comes
+//! from `OMKIJKEN_DB_KEY` only and the database password from `OMKIJKEN_DATABASE_PASSWORD`
+//! (or the URL in `OMKIJKEN_DATABASE`), never a flag: it would show in the process list.
+//! The log level follows `RUST_LOG` (default `info`).
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -41,6 +44,10 @@ enum Command {
         /// Data directory (created if missing).
         #[arg(long, env = "OMKIJKEN_DATA", default_value = "./omkijken-data")]
         data: PathBuf,
+        /// PostgreSQL database shared by several server nodes (postgres://USER@HOST:PORT/DB,
+        /// no TLS: a private network or loopback) instead of the SQLite store in --data.
+        #[arg(long, env = "OMKIJKEN_DATABASE", hide_env_values = true)]
+        database: Option<String>,
         /// Address to listen on.
         #[arg(long, env = "OMKIJKEN_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
@@ -55,11 +62,14 @@ enum Command {
         #[arg(long, env = "OMKIJKEN_TLS_KEY", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
     },
-    /// Administer a data directory (works while the server runs).
+    /// Administer a data directory or database (works while the server runs).
     Admin {
         /// Data directory.
         #[arg(long, env = "OMKIJKEN_DATA", default_value = "./omkijken-data")]
         data: PathBuf,
+        /// PostgreSQL database of the server nodes, instead of the SQLite store in --data.
+        #[arg(long, env = "OMKIJKEN_DATABASE", hide_env_values = true)]
+        database: Option<String>,
         #[command(subcommand)]
         command: AdminCommand,
     },
@@ -184,18 +194,22 @@ fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-fn settings(data: PathBuf) -> Settings {
+fn settings(data: PathBuf, database: Option<String>) -> Settings {
     let mut s = Settings::new(data);
     s.db_key = std::env::var("OMKIJKEN_DB_KEY")
+        .ok()
+        .filter(|k| !k.is_empty());
+    s.database = database.filter(|d| !d.is_empty());
+    s.database_password = std::env::var("OMKIJKEN_DATABASE_PASSWORD")
         .ok()
         .filter(|k| !k.is_empty());
     s
 }
 
-fn run_admin(data: PathBuf, command: AdminCommand) -> anyhow::Result<()> {
-    let settings = settings(data);
+fn run_admin(data: PathBuf, database: Option<String>, command: AdminCommand) -> anyhow::Result<()> {
+    let settings = settings(data, database);
     let mut storage = settings.open_storage().context("opening the store")?;
-    let st: &mut dyn Storage = &mut storage;
+    let st: &mut dyn Storage = storage.as_mut();
     let now = now_ms();
     match command {
         AdminCommand::CreateSchool { id, name } => {
@@ -282,13 +296,14 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve {
             data,
+            database,
             listen,
             log_json,
             tls_cert,
             tls_key,
         } => {
             init_tracing(log_json);
-            let mut s = settings(data);
+            let mut s = settings(data, database);
             s.listen = listen;
             if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
                 s.tls = Some(omkijken_server::tls::server_config(&cert, &key)?);
@@ -300,11 +315,19 @@ fn main() -> anyhow::Result<()> {
                 let listener = tokio::net::TcpListener::bind(s.listen)
                     .await
                     .with_context(|| format!("binding {}", s.listen))?;
-                tracing::info!(addr = %listener.local_addr()?, data = %s.data_dir.display(), tls = s.tls.is_some(), "listening");
+                if s.database.is_some() {
+                    tracing::info!(addr = %listener.local_addr()?, storage = s.storage_kind(), tls = s.tls.is_some(), "listening");
+                } else {
+                    tracing::info!(addr = %listener.local_addr()?, data = %s.data_dir.display(), tls = s.tls.is_some(), "listening");
+                }
                 server::serve(s, listener, shutdown_signal()).await?;
                 anyhow::Ok(())
             })
         }
-        Command::Admin { data, command } => run_admin(data, command),
+        Command::Admin {
+            data,
+            database,
+            command,
+        } => run_admin(data, database, command),
     }
 }

@@ -1,7 +1,8 @@
 //! The axum + tokio driver around the sans-io [`Hub`].
 //!
-//! One dedicated thread owns the hub and its SQLite connection (the single writer); the
-//! async side only moves bytes. Each WebSocket session is a task that forwards received
+//! One dedicated thread owns the hub and its storage connection (SQLite, or PostgreSQL
+//! shared with other server nodes); the async side only moves bytes. The storage is opened
+//! on that thread too: the synchronous PostgreSQL client must not run inside the runtime. Each WebSocket session is a task that forwards received
 //! binary messages to the hub thread and writes the frames the hub sends it. The hub thread
 //! also polls the admin-events log every [`Settings::admin_poll`], so an admin CLI run
 //! against the data directory takes effect on the running server.
@@ -12,7 +13,7 @@
 
 use crate::admin::RosterImport;
 use crate::hub::{ConnId, ConnectRefusal, Connected, Hub, HubConfig, Outgoing};
-use crate::storage::{AuditFilter, AuditRecord, Device, SqliteStorage};
+use crate::storage::{AuditFilter, AuditRecord, Device, PostgresStorage, SqliteStorage, Storage};
 use crate::tls::TlsListener;
 use crate::{Error, Result};
 use axum::Router;
@@ -48,6 +49,12 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// SQLCipher key of the store (none: unencrypted). Never printed.
     pub db_key: Option<String>,
+    /// A PostgreSQL database (`postgres://...`) to use instead of the SQLite store in the
+    /// data directory, shared with the other server nodes. Never printed (it may hold a
+    /// password).
+    pub database: Option<String>,
+    /// Password for `database` when its URL has none. Never printed.
+    pub database_password: Option<String>,
     /// Hub settings.
     pub hub: HubConfig,
     /// How often the hub looks for admin events written by another process.
@@ -65,6 +72,7 @@ impl std::fmt::Debug for Settings {
             .field("data_dir", &self.data_dir)
             .field("listen", &self.listen)
             .field("db_key", &self.db_key.as_ref().map(|_| "<hidden>"))
+            .field("database", &self.storage_kind())
             .field("hub", &self.hub)
             .field("admin_poll", &self.admin_poll)
             .field("tls", &self.tls.is_some())
@@ -80,6 +88,8 @@ impl Settings {
             data_dir: data_dir.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             db_key: None,
+            database: None,
+            database_password: None,
             hub: HubConfig::default(),
             admin_poll: Duration::from_millis(500),
             outbox_frames: 1024,
@@ -101,10 +111,33 @@ impl Settings {
         self.data_dir.join(DB_FILE)
     }
 
-    /// Open (create) the data directory and the store.
-    pub fn open_storage(&self) -> Result<SqliteStorage> {
+    /// `"postgres"` with a database URL, else `"sqlite"` (for logs; never the URL).
+    pub fn storage_kind(&self) -> &'static str {
+        if self.database.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+    }
+
+    /// Open the store: the PostgreSQL database of [`Settings::database`], or else (create)
+    /// the data directory and the SQLite store in it. Call it on a plain thread, not inside
+    /// an async task (the PostgreSQL client blocks on its own runtime).
+    pub fn open_storage(&self) -> Result<Box<dyn Storage>> {
+        if let Some(url) = &self.database {
+            if !crate::storage::postgres::is_postgres_url(url) {
+                return Err(Error::Config(
+                    "the database must be a postgres:// or postgresql:// URL".into(),
+                ));
+            }
+            let st = PostgresStorage::open(url, self.database_password.as_deref())?;
+            return Ok(Box::new(st));
+        }
         std::fs::create_dir_all(&self.data_dir)?;
-        SqliteStorage::open(self.db_path(), self.db_key.as_deref())
+        Ok(Box::new(SqliteStorage::open(
+            self.db_path(),
+            self.db_key.as_deref(),
+        )?))
     }
 }
 
@@ -291,19 +324,36 @@ struct Launched {
 }
 
 fn launch(settings: &Settings) -> Result<Launched> {
-    let storage = settings.open_storage()?;
     let mut seed = [0u8; 32];
     rand::rng().fill_bytes(&mut seed);
-    let hub = Hub::new(Box::new(storage), settings.hub.clone(), seed)?;
     let (cmd, rx) = mpsc::channel(4096);
-    let worker = HubThread {
-        hub,
-        conns: HashMap::new(),
-        outbox_frames: settings.outbox_frames,
-    };
+    // The hub thread opens the storage and builds the hub itself (the PostgreSQL client
+    // must not run on a runtime thread), then reports whether that worked.
+    let (ready, started) = std::sync::mpsc::sync_channel::<Result<()>>(1);
+    let opening = settings.clone();
     let thread = std::thread::Builder::new()
         .name("omkijken-hub".into())
-        .spawn(move || worker.run(rx))?;
+        .spawn(move || {
+            let hub = opening
+                .open_storage()
+                .and_then(|storage| Hub::new(storage, opening.hub.clone(), seed));
+            match hub {
+                Ok(hub) => {
+                    let _ = ready.send(Ok(()));
+                    let worker = HubThread {
+                        hub,
+                        conns: HashMap::new(),
+                        outbox_frames: opening.outbox_frames,
+                    };
+                    worker.run(rx);
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(e));
+                }
+            }
+        })?;
+    // A short wait at startup (opening and migrating the store).
+    started.recv().map_err(|_| Error::Stopped)??;
     let (shutdown_tx, shutdown) = watch::channel(false);
     // The poll tick: admin events from other processes, metrics upkeep.
     let tick = cmd.clone();
@@ -385,7 +435,8 @@ pub(crate) fn no_delay(tcp: &mut tokio::net::TcpStream) {
     }
 }
 
-/// Serve on `listener` until `shutdown` resolves: open the store in `settings.data_dir`,
+/// Serve on `listener` until `shutdown` resolves: open the store (see
+/// [`Settings::open_storage`]),
 /// start the hub thread, answer HTTP and WebSocket requests; then close sessions and stop.
 pub async fn serve(
     settings: Settings,

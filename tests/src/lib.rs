@@ -195,3 +195,18 @@ impl Device {
         ))
     }
 }
+
+impl TestServer {
+    /// Start a server node on 127.0.0.1 with a free port whose store is the PostgreSQL
+    /// database at `database` (a `postgres://` URL), shared with any other node started on
+    /// it. `data_dir` is only remembered (nothing is written there).
+    pub async fn start_on_database(data_dir: &Path, database: &str) -> Result<TestServer> {
+        let mut settings = Settings::for_test(data_dir);
+        settings.database = Some(database.to_string());
+        let handle = server::start(settings).await.context("start server node")?;
+        Ok(TestServer {
+            handle,
+            data_dir: data_dir.to_path_buf(),
+        })
+    }
+}

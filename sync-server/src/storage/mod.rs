@@ -13,9 +13,10 @@
 //! Every write goes through [`Storage::commit`] with a [`Batch`]: one transaction, durable
 //! when it returns. The trait is object safe (`Box<dyn Storage>`); [`conformance`] is the
 //! test suite every implementation must pass. [`sqlite::SqliteStorage`] is the embedded
-//! default.
+//! default; [`postgres::PostgresStorage`] lets several server nodes share one database.
 
 pub mod conformance;
+pub mod postgres;
 pub mod sqlite;
 
 use crate::Result;
@@ -23,6 +24,7 @@ use automerge::ChangeHash;
 use omkijken_core::{AccessFields, DocumentId, Header};
 use std::collections::HashSet;
 
+pub use postgres::PostgresStorage;
 pub use sqlite::SqliteStorage;
 
 /// One catalog row: everything the server needs to decide access and catch-up without
@@ -77,6 +79,12 @@ pub struct DocWrite {
     /// whole document to devices that do not hold it; None if there is none (the roster).
     /// Stored with the heads: a write without one clears the old one.
     pub summary: Option<Vec<u8>>,
+    /// The stored heads this write was made from (empty: the document is new). With
+    /// `Some`, [`Storage::commit`] fails with [`crate::Error::Conflict`] and writes nothing
+    /// when the document's stored heads are no longer these (another process or node wrote
+    /// it meanwhile, or erased it): the writer reloads and merges again. `None` writes
+    /// unconditionally.
+    pub base: Option<Vec<ChangeHash>>,
 }
 
 /// A document as stored: see [`Storage::load_stored`].
@@ -390,7 +398,9 @@ pub struct Committed {
 /// Methods take `&mut self` so an implementation can keep one connection and cached
 /// statements. A storage must be durable when [`Storage::commit`] returns, and catalog
 /// sequences must be commit-ordered: a reader who saw sequence `n` never later sees a new
-/// row with a sequence `<= n`.
+/// row with a sequence `<= n`. Several processes may write one storage at once (the admin
+/// CLI beside a server; server nodes sharing PostgreSQL): [`DocWrite::base`] keeps a write
+/// from overwriting what it did not see.
 pub trait Storage: Send {
     /// Write a batch in one transaction.
     fn commit(&mut self, batch: Batch) -> Result<Committed>;

@@ -3,7 +3,7 @@
 //! One connection, WAL, `synchronous=FULL`: [`Storage::commit`] is one IMMEDIATE
 //! transaction, durable when it returns. The catalog sequence is a counter in `meta`
 //! incremented inside the write transaction; SQLite has one writer at a time, so sequences
-//! are commit-ordered (a PostgreSQL implementation must take care of that differently).
+//! are commit-ordered (PostgreSQL takes care of that differently, see `postgres`).
 //! Another process (the admin CLI) may open the same file: writers wait on the busy timeout.
 
 use super::{
@@ -333,6 +333,30 @@ impl Storage for SqliteStorage {
             [],
             |r| r.get(0),
         )?;
+        // Writes made from a state that is no longer the stored one: write nothing.
+        for w in &batch.docs {
+            let Some(base) = &w.base else { continue };
+            let stored: Option<(Vec<u8>, bool)> = tx
+                .prepare_cached("SELECT heads, erased FROM catalog WHERE id = ?1")?
+                .query_row(params![w.id.as_bytes().as_slice()], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            let current = match stored {
+                None => Some(vec![]),
+                Some((_, true)) => None,
+                Some((heads, false)) => Some(heads_from_blob(&heads)?),
+            };
+            let mut base = base.clone();
+            base.sort();
+            if current.map(|mut c| {
+                c.sort();
+                c
+            }) != Some(base)
+            {
+                return Err(Error::Conflict);
+            }
+        }
         let mut seq = prev_seq;
         for s in &batch.schools {
             tx.execute(

@@ -1,0 +1,1150 @@
+//! PostgreSQL implementation of [`Storage`], for scale-out: several stateless server nodes
+//! behind a load balancer share one database.
+//!
+//! # Connection
+//!
+//! The synchronous [`postgres`] client: it runs its own small tokio runtime per connection,
+//! so a [`PostgresStorage`] must be opened, used and dropped on a plain thread, never inside
+//! an async task (the server opens it on its hub thread). The connection is made without
+//! TLS: the database is expected on loopback or a private network (TLS to PostgreSQL is a
+//! follow-up). A broken connection is reopened at the next call.
+//!
+//! # Commit order of the catalog sequence
+//!
+//! PostgreSQL sequences (`SERIAL`, `IDENTITY`) hand out numbers when asked, not when the
+//! transaction commits: a transaction that took 5 may commit after one that took 6. A node
+//! polling [`Storage::catalog_changes`] could then see 6, move its cursor past it, and never
+//! see 5. So the catalog sequence (and the admin-event sequence, also a cursor) is not a
+//! PostgreSQL sequence but a row of the `counters` table, advanced inside the commit
+//! transaction with `UPDATE counters SET value = value + n ... RETURNING value`. The row
+//! lock that update takes is held until the transaction ends, so a second committer waits
+//! until the first has committed (and is visible) before it gets its numbers: sequences
+//! become visible in order, as the [`Storage`] contract requires.
+//!
+//! Every transaction that writes the catalog or document bytes (`docs`, `bump`, `erase`,
+//! `compact`) takes that lock first, so those writers are serialised, like SQLite's single
+//! writer. The expensive work (merging and checking Automerge documents) happens before, in
+//! parallel on every node; only the short write transactions queue.
+//!
+//! # Several writers of one document
+//!
+//! Change chunks are keyed by an identity column, so two nodes appending to one document
+//! never collide. What could go wrong is a write based on a stale read: a node that merged
+//! pushed changes into the state it loaded would store heads, access fields and summary
+//! that miss a change another node committed meanwhile, and a snapshot would drop that
+//! change. [`DocWrite::base`] carries the heads the write was made from; the commit checks
+//! them against the catalog under the lock and fails with [`Error::Conflict`], writing
+//! nothing, when they differ. The hub then reloads and merges again.
+//!
+//! Transactions that fail on a deadlock or serialization error (possible between the
+//! lock-free writers of `held` and `devices` rows) are retried a few times.
+
+use super::{
+    AdminEvent, AdminEventKind, AuditAction, AuditFilter, AuditRecord, Batch, CatalogRow,
+    Committed, Device, EnrollOutcome, NewDevice, School, Storage, StoredDoc, WriteMode,
+};
+use crate::{Error, Result};
+use automerge::ChangeHash;
+use omkijken_core::{AccessFields, DocumentId, Header};
+use postgres::error::SqlState;
+use postgres::types::ToSql;
+use postgres::{Client, GenericClient, NoTls, Row, Statement};
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+/// Schema version written by this build (table `schema_version`).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Advisory lock key that serialises migrations of nodes starting at once ("omkijken").
+const MIGRATION_LOCK: i64 = 0x6f6d_6b69_6a6b_656e;
+
+/// How often a transaction that failed on a deadlock or serialization error is retried.
+const RETRIES: usize = 5;
+
+/// Migration 1. Never edit once shipped: add a new arm instead.
+const V1: &str = "
+CREATE TABLE counters (
+    name  TEXT PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+INSERT INTO counters (name, value) VALUES ('catalog_seq', 0), ('admin_event_seq', 0);
+CREATE TABLE schools (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE catalog (
+    id          BYTEA PRIMARY KEY,
+    school      TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    pupil       TEXT,
+    author      TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    schema      BIGINT NOT NULL,
+    visibility  TEXT,
+    urgency     SMALLINT,
+    category    TEXT,
+    readers     TEXT[],
+    heads       BYTEA NOT NULL,
+    seq         BIGINT NOT NULL,
+    content_seq BIGINT NOT NULL,
+    size        BIGINT NOT NULL,
+    chunks      INTEGER NOT NULL,
+    erased      BOOLEAN NOT NULL DEFAULT false,
+    summary     BYTEA
+);
+CREATE UNIQUE INDEX catalog_seq ON catalog (seq);
+CREATE INDEX catalog_school_seq ON catalog (school, seq);
+CREATE INDEX catalog_pupil ON catalog (school, pupil);
+CREATE TABLE snapshots (
+    doc  BYTEA PRIMARY KEY,
+    data BYTEA NOT NULL
+);
+CREATE TABLE changes (
+    id   BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    doc  BYTEA NOT NULL,
+    data BYTEA NOT NULL
+);
+CREATE INDEX changes_doc ON changes (doc, id);
+CREATE TABLE held (
+    device TEXT NOT NULL,
+    doc    BYTEA NOT NULL,
+    purged BOOLEAN NOT NULL DEFAULT false,
+    PRIMARY KEY (device, doc)
+);
+CREATE TABLE devices (
+    id         TEXT PRIMARY KEY,
+    school     TEXT NOT NULL,
+    user_id    TEXT NOT NULL,
+    actor      BYTEA NOT NULL UNIQUE,
+    label      TEXT NOT NULL,
+    token_hash BYTEA NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL,
+    last_seen  BIGINT,
+    revoked_at BIGINT
+);
+CREATE TABLE enrollment_codes (
+    code_hash  BYTEA PRIMARY KEY,
+    school     TEXT NOT NULL,
+    user_id    TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at    BIGINT
+);
+CREATE TABLE audit (
+    seq        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at         BIGINT NOT NULL,
+    school     TEXT NOT NULL,
+    device     TEXT,
+    user_id    TEXT,
+    action     TEXT NOT NULL,
+    doc        BYTEA,
+    kind       TEXT,
+    pupil      TEXT,
+    device_seq BIGINT,
+    device_at  BIGINT
+);
+CREATE UNIQUE INDEX audit_device_seq ON audit (device, device_seq) WHERE device_seq IS NOT NULL;
+CREATE INDEX audit_pupil ON audit (pupil);
+CREATE INDEX audit_user ON audit (user_id);
+CREATE TABLE admin_events (
+    seq    BIGINT PRIMARY KEY,
+    at     BIGINT NOT NULL,
+    kind   TEXT NOT NULL,
+    school TEXT,
+    device TEXT
+);
+";
+
+macro_rules! catalog_cols {
+    () => {
+        "id, school, kind, pupil, author, created_at, schema, visibility, urgency, category, \
+         readers, heads, seq, content_seq, size, chunks, erased"
+    };
+}
+
+macro_rules! device_cols {
+    () => {
+        "id, school, user_id, actor, label, token_hash, created_at, last_seen, revoked_at"
+    };
+}
+
+macro_rules! audit_cols {
+    () => {
+        "seq, at, school, device, user_id, action, doc, kind, pupil, device_seq, device_at"
+    };
+}
+
+const SQL_INSERT_CHANGE: &str = "INSERT INTO changes (doc, data) VALUES ($1, $2)";
+const SQL_DELETE_CHANGES: &str = "DELETE FROM changes WHERE doc = $1";
+const SQL_UPSERT_SNAPSHOT: &str = "INSERT INTO snapshots (doc, data) VALUES ($1, $2) \
+     ON CONFLICT (doc) DO UPDATE SET data = excluded.data";
+const SQL_UPSERT_CATALOG: &str = "INSERT INTO catalog (id, school, kind, pupil, author, \
+     created_at, schema, visibility, urgency, category, readers, heads, seq, content_seq, size, \
+     chunks, erased, summary) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, false, $17) \
+     ON CONFLICT (id) DO UPDATE SET visibility = excluded.visibility, \
+     urgency = excluded.urgency, category = excluded.category, readers = excluded.readers, \
+     heads = excluded.heads, seq = excluded.seq, content_seq = excluded.seq, \
+     summary = excluded.summary, \
+     size = CASE WHEN $16 THEN excluded.size ELSE catalog.size + excluded.size END, \
+     chunks = CASE WHEN $16 THEN 0 ELSE catalog.chunks + 1 END";
+const SQL_BASE: &str = "SELECT heads, erased FROM catalog WHERE id = $1";
+const SQL_BUMP: &str = "UPDATE catalog SET seq = $2 WHERE id = $1";
+const SQL_ERASE: &str = "UPDATE catalog SET erased = true, heads = ''::bytea, size = 0, \
+     chunks = 0, visibility = NULL, urgency = NULL, category = NULL, summary = NULL, \
+     readers = NULL, seq = $2, content_seq = $2 WHERE id = $1";
+const SQL_DELETE_SNAPSHOT: &str = "DELETE FROM snapshots WHERE doc = $1";
+const SQL_COMPACT: &str = "UPDATE catalog SET size = $2, chunks = 0 \
+     WHERE id = $1 AND chunks = $3 AND NOT erased";
+const SQL_HOLD: &str = "INSERT INTO held (device, doc) VALUES ($1, $2) \
+     ON CONFLICT (device, doc) DO UPDATE SET purged = false WHERE held.purged";
+const SQL_PURGED: &str = "UPDATE held SET purged = true WHERE device = $1 AND doc = $2";
+const SQL_UNHOLD: &str = "DELETE FROM held WHERE device = $1 AND doc = $2";
+const SQL_AUDIT: &str = "INSERT INTO audit (at, school, device, user_id, action, doc, kind, \
+     pupil, device_seq, device_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+     ON CONFLICT DO NOTHING";
+const SQL_EVENT: &str =
+    "INSERT INTO admin_events (seq, at, kind, school, device) VALUES ($1, $2, $3, $4, $5)";
+const SQL_CODE: &str = "INSERT INTO enrollment_codes (code_hash, school, user_id, created_at, \
+     expires_at) VALUES ($1, $2, $3, $4, $5)";
+const SQL_REVOKE: &str = "UPDATE devices SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
+const SQL_TOUCH: &str = "UPDATE devices SET last_seen = $2 WHERE id = $1";
+const SQL_SCHOOL: &str = "INSERT INTO schools (id, name, created_at) VALUES ($1, $2, $3)";
+const SQL_ADVANCE: &str = "UPDATE counters SET value = value + $2 WHERE name = $1 RETURNING value";
+const SQL_LOCK_COUNTER: &str = "SELECT value FROM counters WHERE name = $1 FOR UPDATE";
+const SQL_COUNTER: &str = "SELECT value FROM counters WHERE name = $1";
+
+const SQL_CATALOG_GET: &str = concat!(
+    "SELECT ",
+    catalog_cols!(),
+    " FROM catalog WHERE id = ANY($1)"
+);
+const SQL_CATALOG_SINCE: &str = concat!(
+    "SELECT ",
+    catalog_cols!(),
+    ", EXISTS (SELECT 1 FROM held h WHERE h.device = $3 AND h.doc = catalog.id) \
+     FROM catalog WHERE school = $1 AND seq > $2 ORDER BY seq"
+);
+const SQL_CATALOG_CHANGES: &str = concat!(
+    "SELECT ",
+    catalog_cols!(),
+    " FROM catalog WHERE seq > $1 ORDER BY seq LIMIT $2"
+);
+const SQL_CATALOG_SCHOOL: &str = concat!(
+    "SELECT ",
+    catalog_cols!(),
+    " FROM catalog WHERE school = $1 ORDER BY seq"
+);
+// One statement, so one snapshot: the snapshot and the chunks always belong together.
+const SQL_LOAD: &str = "SELECT c.summary, s.data, \
+     (SELECT array_agg(ch.data ORDER BY ch.id) FROM changes ch WHERE ch.doc = c.id) \
+     FROM catalog c LEFT JOIN snapshots s ON s.doc = c.id WHERE c.id = $1 AND NOT c.erased";
+const SQL_HELD_AMONG: &str = "SELECT doc FROM held WHERE device = $1 AND doc = ANY($2)";
+const SQL_PURGED_AMONG: &str =
+    "SELECT doc FROM held WHERE device = $1 AND doc = ANY($2) AND purged";
+const SQL_SCHOOL_GET: &str = "SELECT id, name, created_at FROM schools WHERE id = $1";
+const SQL_SCHOOLS: &str = "SELECT id, name, created_at FROM schools ORDER BY id";
+const SQL_DEVICE_BY_TOKEN: &str = concat!(
+    "SELECT ",
+    device_cols!(),
+    " FROM devices WHERE token_hash = $1"
+);
+const SQL_DEVICE: &str = concat!("SELECT ", device_cols!(), " FROM devices WHERE id = $1");
+const SQL_DEVICES: &str = concat!(
+    "SELECT ",
+    device_cols!(),
+    " FROM devices ORDER BY school, user_id, created_at"
+);
+const SQL_AUDIT_PUPIL: &str = concat!(
+    "SELECT ",
+    audit_cols!(),
+    " FROM audit WHERE pupil = $1 ORDER BY seq"
+);
+const SQL_AUDIT_STAFF: &str = concat!(
+    "SELECT ",
+    audit_cols!(),
+    " FROM audit WHERE user_id = $1 ORDER BY seq"
+);
+const SQL_AUDIT_ALL: &str = concat!("SELECT ", audit_cols!(), " FROM audit ORDER BY seq");
+const SQL_EVENTS_SINCE: &str =
+    "SELECT seq, at, kind, school, device FROM admin_events WHERE seq > $1 ORDER BY seq";
+
+const CATALOG_SEQ: &str = "catalog_seq";
+const ADMIN_EVENT_SEQ: &str = "admin_event_seq";
+
+/// A PostgreSQL error as text without the parts that may quote stored values (a
+/// constraint violation's DETAIL names the key): severity, SQLSTATE and message only.
+fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!(
+            "postgres {} {}: {}",
+            db.severity(),
+            db.code().code(),
+            db.message()
+        ),
+        None => format!("postgres: {e}"),
+    }
+}
+
+impl From<postgres::Error> for Error {
+    fn from(e: postgres::Error) -> Self {
+        Error::Postgres(describe(&e))
+    }
+}
+
+/// Why a commit attempt failed.
+enum Fail {
+    Pg(postgres::Error),
+    Conflict,
+    Other(Error),
+}
+
+impl From<postgres::Error> for Fail {
+    fn from(e: postgres::Error) -> Self {
+        Fail::Pg(e)
+    }
+}
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Self {
+        Fail::Other(e)
+    }
+}
+
+fn retryable(e: &postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+    )
+}
+
+/// Prepared statements of one connection, by SQL text.
+#[derive(Default)]
+struct Statements(HashMap<&'static str, Statement>);
+
+impl Statements {
+    fn get(&mut self, c: &mut impl GenericClient, sql: &'static str) -> Result<Statement> {
+        if let Some(s) = self.0.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = c.prepare(sql)?;
+        self.0.insert(sql, s.clone());
+        Ok(s)
+    }
+}
+
+/// The PostgreSQL storage. See the module docs.
+pub struct PostgresStorage {
+    config: postgres::Config,
+    client: Client,
+    statements: Statements,
+    before_commit: Option<Box<dyn FnMut() + Send>>,
+}
+
+impl std::fmt::Debug for PostgresStorage {
+    // Never the configuration: it may hold a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStorage").finish_non_exhaustive()
+    }
+}
+
+/// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+impl PostgresStorage {
+    /// Connect to the database at `url` (`postgres://user@host:port/dbname`, libpq style;
+    /// `?options=-c%20search_path%3DNAME` selects a schema), creating or migrating the
+    /// schema in one transaction. `password`, if given, is used when the URL has none (so
+    /// it need not appear on a command line). Must not be called inside an async task.
+    pub fn open(url: &str, password: Option<&str>) -> Result<Self> {
+        let mut config: postgres::Config = url
+            .parse()
+            .map_err(|_| Error::Config("the database URL is not a valid PostgreSQL URL".into()))?;
+        if config.get_password().is_none()
+            && let Some(p) = password
+        {
+            config.password(p);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("omkijken-server");
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        // Notices ("relation exists, skipping") are of no use in our logs.
+        config.notice_callback(|_| {});
+        let client = Self::connect(&config)?;
+        let mut s = PostgresStorage {
+            config,
+            client,
+            statements: Statements::default(),
+            before_commit: None,
+        };
+        s.migrate()?;
+        Ok(s)
+    }
+
+    fn connect(config: &postgres::Config) -> Result<Client> {
+        let mut client = config.connect(NoTls)?;
+        // Durable when commit returns: never run with synchronous_commit off, whatever the
+        // database's default (stronger settings, like remote_apply, are kept).
+        let sc = client.query_one("SHOW synchronous_commit", &[])?;
+        if sc.try_get::<_, String>(0)? == "off" {
+            client.batch_execute("SET synchronous_commit = on")?;
+        }
+        Ok(client)
+    }
+
+    /// The connection, reopened if it broke (the database restarted, a network hiccup).
+    fn client(&mut self) -> Result<&mut Client> {
+        if self.client.is_closed() {
+            tracing::warn!("the database connection was closed; reconnecting");
+            self.client = Self::connect(&self.config)?;
+            self.statements = Statements::default();
+        }
+        Ok(&mut self.client)
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let mut tx = self.client()?.transaction()?;
+        // Nodes starting together: one migrates, the others wait and find it done.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (
+                 one     BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),
+                 version INTEGER NOT NULL
+             )",
+        )?;
+        let version = match tx.query_opt("SELECT version FROM schema_version", &[])? {
+            Some(r) => r.try_get::<_, i32>(0)? as u32,
+            None => {
+                tx.execute("INSERT INTO schema_version (version) VALUES (0)", &[])?;
+                0
+            }
+        };
+        if version > SCHEMA_VERSION {
+            return Err(Error::TooNew {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        for v in version + 1..=SCHEMA_VERSION {
+            match v {
+                1 => tx.batch_execute(V1)?,
+                _ => unreachable!("a migration arm per version"),
+            }
+        }
+        tx.execute(
+            "UPDATE schema_version SET version = $1",
+            &[&(SCHEMA_VERSION as i32)],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// For tests: call `hook` inside every commit transaction after its sequences were
+    /// taken, just before it commits (to hold a transaction open while another commits).
+    #[doc(hidden)]
+    pub fn set_before_commit(&mut self, hook: Option<Box<dyn FnMut() + Send>>) {
+        self.before_commit = hook;
+    }
+
+    /// The schema version stored in the database.
+    pub fn schema_version(&mut self) -> Result<u32> {
+        let r = self
+            .client()?
+            .query_one("SELECT version FROM schema_version", &[])?;
+        Ok(r.try_get::<_, i32>(0)? as u32)
+    }
+
+    /// Run a read with a cached statement.
+    fn query(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        self.client()?;
+        let st = self.statements.get(&mut self.client, sql)?;
+        Ok(self.client.query(&st, params)?)
+    }
+
+    fn query_opt(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>> {
+        self.client()?;
+        let st = self.statements.get(&mut self.client, sql)?;
+        Ok(self.client.query_opt(&st, params)?)
+    }
+
+    fn counter(&mut self, name: &str) -> Result<u64> {
+        let r = self.query(SQL_COUNTER, &[&name])?;
+        let r = r.first().ok_or(Error::Corrupt("counter"))?;
+        Ok(r.try_get::<_, i64>(0)? as u64)
+    }
+
+    fn commit_once(&mut self, batch: &Batch) -> std::result::Result<Committed, Fail> {
+        self.client()?;
+        let st = &mut self.statements;
+        let mut tx = self.client.transaction()?;
+        let n = (batch.docs.len() + batch.bump.len() + batch.erase.len()) as i64;
+        // The catalog counter first (see the module docs): its row lock orders committers.
+        let (prev, last) = if n > 0 {
+            let s = st.get(&mut tx, SQL_ADVANCE)?;
+            let last: i64 = tx.query_one(&s, &[&CATALOG_SEQ, &n])?.try_get(0)?;
+            (last - n, last)
+        } else if !batch.compact.is_empty() {
+            let s = st.get(&mut tx, SQL_LOCK_COUNTER)?;
+            let v: i64 = tx.query_one(&s, &[&CATALOG_SEQ])?.try_get(0)?;
+            (v, v)
+        } else {
+            let s = st.get(&mut tx, SQL_COUNTER)?;
+            let v: i64 = tx.query_one(&s, &[&CATALOG_SEQ])?.try_get(0)?;
+            (v, v)
+        };
+        for s in &batch.schools {
+            let q = st.get(&mut tx, SQL_SCHOOL)?;
+            tx.execute(&q, &[&s.id, &s.name, &s.created_at])?;
+        }
+        // Writes made from a state that is no longer the stored one: write nothing.
+        for w in &batch.docs {
+            let Some(base) = &w.base else { continue };
+            let q = st.get(&mut tx, SQL_BASE)?;
+            let current = match tx.query_opt(&q, &[&w.id.as_bytes().as_slice()])? {
+                None => Some(vec![]),
+                Some(r) if r.try_get::<_, bool>(1)? => None,
+                Some(r) => Some(heads_from_bytes(&r.try_get::<_, Vec<u8>>(0)?)?),
+            };
+            let mut base = base.clone();
+            base.sort();
+            if current.map(|mut c| {
+                c.sort();
+                c
+            }) != Some(base)
+            {
+                return Err(Fail::Conflict);
+            }
+        }
+        let mut seq = prev;
+        for w in &batch.docs {
+            seq += 1;
+            let id = w.id.as_bytes().as_slice();
+            match w.mode {
+                WriteMode::Append => {
+                    let q = st.get(&mut tx, SQL_INSERT_CHANGE)?;
+                    tx.execute(&q, &[&id, &w.data])?;
+                }
+                WriteMode::Snapshot => {
+                    let q = st.get(&mut tx, SQL_DELETE_CHANGES)?;
+                    tx.execute(&q, &[&id])?;
+                    let q = st.get(&mut tx, SQL_UPSERT_SNAPSHOT)?;
+                    tx.execute(&q, &[&id, &w.data])?;
+                }
+            }
+            let snapshot = w.mode == WriteMode::Snapshot;
+            let q = st.get(&mut tx, SQL_UPSERT_CATALOG)?;
+            tx.execute(
+                &q,
+                &[
+                    &id,
+                    &w.header.school,
+                    &w.header.kind,
+                    &w.header.pupil,
+                    &w.header.author,
+                    &w.header.created_at,
+                    &(w.header.schema as i64),
+                    &w.fields.visibility,
+                    &w.fields.urgency.map(i16::from),
+                    &w.fields.category,
+                    &readers_to(&w.fields.readers),
+                    &heads_to_bytes(&w.heads),
+                    &seq,
+                    &(w.data.len() as i64),
+                    &if snapshot { 0i32 } else { 1i32 },
+                    &snapshot,
+                    &w.summary,
+                ],
+            )?;
+        }
+        for id in &batch.bump {
+            seq += 1;
+            let q = st.get(&mut tx, SQL_BUMP)?;
+            tx.execute(&q, &[&id.as_bytes().as_slice(), &seq])?;
+        }
+        for id in &batch.erase {
+            seq += 1;
+            let id = id.as_bytes().as_slice();
+            let q = st.get(&mut tx, SQL_DELETE_CHANGES)?;
+            tx.execute(&q, &[&id])?;
+            let q = st.get(&mut tx, SQL_DELETE_SNAPSHOT)?;
+            tx.execute(&q, &[&id])?;
+            let q = st.get(&mut tx, SQL_ERASE)?;
+            tx.execute(&q, &[&id, &seq])?;
+        }
+        debug_assert_eq!(seq, last);
+        for (id, chunks, snapshot) in &batch.compact {
+            let idb = id.as_bytes().as_slice();
+            let q = st.get(&mut tx, SQL_COMPACT)?;
+            let n = tx.execute(
+                &q,
+                &[
+                    &idb,
+                    &(snapshot.len() as i64),
+                    &i32::try_from(*chunks).unwrap_or(i32::MAX),
+                ],
+            )?;
+            if n == 1 {
+                let q = st.get(&mut tx, SQL_DELETE_CHANGES)?;
+                tx.execute(&q, &[&idb])?;
+                let q = st.get(&mut tx, SQL_UPSERT_SNAPSHOT)?;
+                tx.execute(&q, &[&idb, snapshot])?;
+            }
+        }
+        for (device, doc) in &batch.hold {
+            let q = st.get(&mut tx, SQL_HOLD)?;
+            tx.execute(&q, &[device, &doc.as_bytes().as_slice()])?;
+        }
+        for (device, doc) in &batch.purged {
+            let q = st.get(&mut tx, SQL_PURGED)?;
+            tx.execute(&q, &[device, &doc.as_bytes().as_slice()])?;
+        }
+        for (device, doc) in &batch.unhold {
+            let q = st.get(&mut tx, SQL_UNHOLD)?;
+            tx.execute(&q, &[device, &doc.as_bytes().as_slice()])?;
+        }
+        for a in &batch.audit {
+            insert_audit(&mut tx, st, a)?;
+        }
+        if !batch.events.is_empty() {
+            // The admin-event sequence is a cursor too: the same counter scheme.
+            let k = batch.events.len() as i64;
+            let q = st.get(&mut tx, SQL_ADVANCE)?;
+            let last_event: i64 = tx.query_one(&q, &[&ADMIN_EVENT_SEQ, &k])?.try_get(0)?;
+            for (i, e) in batch.events.iter().enumerate() {
+                let q = st.get(&mut tx, SQL_EVENT)?;
+                tx.execute(
+                    &q,
+                    &[
+                        &(last_event - k + 1 + i as i64),
+                        &e.at,
+                        &e.kind.as_str(),
+                        &e.school,
+                        &e.device,
+                    ],
+                )?;
+            }
+        }
+        for c in &batch.codes {
+            let q = st.get(&mut tx, SQL_CODE)?;
+            tx.execute(
+                &q,
+                &[
+                    &c.code_hash.as_slice(),
+                    &c.school,
+                    &c.user,
+                    &c.created_at,
+                    &c.expires_at,
+                ],
+            )?;
+        }
+        for (device, at) in &batch.revoke {
+            let q = st.get(&mut tx, SQL_REVOKE)?;
+            tx.execute(&q, &[device, at])?;
+        }
+        for (device, at) in &batch.touch {
+            let q = st.get(&mut tx, SQL_TOUCH)?;
+            tx.execute(&q, &[device, at])?;
+        }
+        if let Some(hook) = self.before_commit.as_mut() {
+            hook();
+        }
+        tx.commit()?;
+        Ok(Committed {
+            prev_seq: prev as u64,
+            last_seq: last as u64,
+        })
+    }
+
+    fn enroll_once(
+        &mut self,
+        code_hash: &[u8; 32],
+        now: i64,
+        device: &NewDevice,
+    ) -> std::result::Result<EnrollOutcome, Fail> {
+        self.client()?;
+        let mut tx = self.client.transaction()?;
+        // Spend the code in one statement: of two nodes spending it at once, the second
+        // waits for the first and then finds it used.
+        let spent = tx.query_opt(
+            "UPDATE enrollment_codes SET used_at = $2 \
+             WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 \
+             RETURNING school, user_id",
+            &[&code_hash.as_slice(), &now],
+        )?;
+        let Some(row) = spent else {
+            return Ok(EnrollOutcome::BadCode);
+        };
+        let (school, user): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+        let taken = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM devices WHERE actor = $1)",
+                &[&device.actor],
+            )?
+            .try_get::<_, bool>(0)?;
+        if taken {
+            // Dropping the transaction rolls it back: the code stays unspent.
+            return Ok(EnrollOutcome::ActorTaken);
+        }
+        let inserted = tx.execute(
+            "INSERT INTO devices (id, school, user_id, actor, label, token_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (actor) DO NOTHING",
+            &[
+                &device.id,
+                &school,
+                &user,
+                &device.actor,
+                &device.label,
+                &device.token_hash.as_slice(),
+                &now,
+            ],
+        )?;
+        if inserted == 0 {
+            // Another node enrolled this actor since the check above.
+            return Ok(EnrollOutcome::ActorTaken);
+        }
+        insert_audit(
+            &mut tx,
+            &mut self.statements,
+            &AuditRecord {
+                seq: 0,
+                at: now,
+                school: school.clone(),
+                device: Some(device.id.clone()),
+                user: Some(user.clone()),
+                action: AuditAction::Enroll,
+                document: None,
+                kind: None,
+                pupil: None,
+                device_seq: None,
+                device_at: None,
+            },
+        )?;
+        tx.commit()?;
+        Ok(EnrollOutcome::Enrolled(Device {
+            id: device.id.clone(),
+            school,
+            user,
+            actor: device.actor.clone(),
+            label: device.label.clone(),
+            token_hash: device.token_hash,
+            created_at: now,
+            last_seen: None,
+            revoked_at: None,
+        }))
+    }
+
+    fn catalog_rows(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<CatalogRow>> {
+        self.query(sql, params)?.iter().map(catalog_row).collect()
+    }
+
+    fn doc_set(
+        &mut self,
+        sql: &'static str,
+        device: &str,
+        ids: &[DocumentId],
+    ) -> Result<HashSet<DocumentId>> {
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let ids: Vec<&[u8]> = ids.iter().map(|i| i.as_bytes().as_slice()).collect();
+        self.query(sql, &[&device, &ids])?
+            .iter()
+            .map(|r| id_from(r.try_get(0)?))
+            .collect()
+    }
+
+    /// Run a transaction, retrying it on a deadlock or serialization failure.
+    fn retry<T>(
+        &mut self,
+        mut f: impl FnMut(&mut Self) -> std::result::Result<T, Fail>,
+    ) -> Result<T> {
+        let mut attempt = 0;
+        loop {
+            match f(self) {
+                Ok(t) => return Ok(t),
+                Err(Fail::Pg(e)) if retryable(&e) && attempt < RETRIES => {
+                    attempt += 1;
+                    tracing::debug!(attempt, "database transaction retried");
+                    std::thread::sleep(Duration::from_millis(5 * attempt as u64));
+                }
+                Err(Fail::Pg(e)) => return Err(e.into()),
+                Err(Fail::Conflict) => return Err(Error::Conflict),
+                Err(Fail::Other(e)) => return Err(e),
+            }
+        }
+    }
+}
+
+fn insert_audit(
+    tx: &mut postgres::Transaction<'_>,
+    st: &mut Statements,
+    a: &AuditRecord,
+) -> Result<()> {
+    let q = st.get(tx, SQL_AUDIT)?;
+    tx.execute(
+        &q,
+        &[
+            &a.at,
+            &a.school,
+            &a.device,
+            &a.user,
+            &a.action.as_str(),
+            &a.document.as_ref().map(|d| d.as_bytes().as_slice()),
+            &a.kind,
+            &a.pupil,
+            &a.device_seq,
+            &a.device_at,
+        ],
+    )?;
+    Ok(())
+}
+
+fn heads_to_bytes(heads: &[ChangeHash]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(heads.len() * 32);
+    for h in heads {
+        v.extend_from_slice(&h.0);
+    }
+    v
+}
+
+fn heads_from_bytes(b: &[u8]) -> Result<Vec<ChangeHash>> {
+    if !b.len().is_multiple_of(32) {
+        return Err(Error::Corrupt("heads"));
+    }
+    Ok(b.chunks_exact(32)
+        .map(|c| {
+            let mut a = [0u8; 32];
+            a.copy_from_slice(c);
+            ChangeHash(a)
+        })
+        .collect())
+}
+
+fn id_from(b: Vec<u8>) -> Result<DocumentId> {
+    let a: [u8; 16] = b.try_into().map_err(|_| Error::Corrupt("document id"))?;
+    Ok(DocumentId::from_bytes(a))
+}
+
+fn hash_from(b: Vec<u8>) -> Result<[u8; 32]> {
+    b.try_into().map_err(|_| Error::Corrupt("hash"))
+}
+
+fn readers_to(readers: &[String]) -> Option<Vec<String>> {
+    (!readers.is_empty()).then(|| readers.to_vec())
+}
+
+fn catalog_row(r: &Row) -> Result<CatalogRow> {
+    Ok(CatalogRow {
+        id: id_from(r.try_get(0)?)?,
+        header: Header {
+            school: r.try_get(1)?,
+            kind: r.try_get(2)?,
+            pupil: r.try_get(3)?,
+            author: r.try_get(4)?,
+            created_at: r.try_get(5)?,
+            schema: r.try_get::<_, i64>(6)? as u64,
+        },
+        fields: AccessFields {
+            visibility: r.try_get(7)?,
+            urgency: r
+                .try_get::<_, Option<i16>>(8)?
+                .map(|u| u8::try_from(u).map_err(|_| Error::Corrupt("urgency")))
+                .transpose()?,
+            category: r.try_get(9)?,
+            readers: r.try_get::<_, Option<Vec<String>>>(10)?.unwrap_or_default(),
+        },
+        heads: heads_from_bytes(&r.try_get::<_, Vec<u8>>(11)?)?,
+        seq: r.try_get::<_, i64>(12)? as u64,
+        content_seq: r.try_get::<_, i64>(13)? as u64,
+        size: r.try_get::<_, i64>(14)? as u64,
+        chunks: r.try_get::<_, i32>(15)? as u32,
+        erased: r.try_get(16)?,
+    })
+}
+
+fn device_row(r: &Row) -> Result<Device> {
+    Ok(Device {
+        id: r.try_get(0)?,
+        school: r.try_get(1)?,
+        user: r.try_get(2)?,
+        actor: r.try_get(3)?,
+        label: r.try_get(4)?,
+        token_hash: hash_from(r.try_get(5)?)?,
+        created_at: r.try_get(6)?,
+        last_seen: r.try_get(7)?,
+        revoked_at: r.try_get(8)?,
+    })
+}
+
+fn audit_row(r: &Row) -> Result<AuditRecord> {
+    let action: String = r.try_get(5)?;
+    Ok(AuditRecord {
+        seq: r.try_get::<_, i64>(0)? as u64,
+        at: r.try_get(1)?,
+        school: r.try_get(2)?,
+        device: r.try_get(3)?,
+        user: r.try_get(4)?,
+        action: AuditAction::parse(&action).ok_or(Error::Corrupt("audit action"))?,
+        document: r
+            .try_get::<_, Option<Vec<u8>>>(6)?
+            .map(id_from)
+            .transpose()?,
+        kind: r.try_get(7)?,
+        pupil: r.try_get(8)?,
+        device_seq: r.try_get(9)?,
+        device_at: r.try_get(10)?,
+    })
+}
+
+fn school_row(r: &Row) -> Result<School> {
+    Ok(School {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        created_at: r.try_get(2)?,
+    })
+}
+
+impl Storage for PostgresStorage {
+    fn commit(&mut self, batch: Batch) -> Result<Committed> {
+        self.retry(|s| s.commit_once(&batch))
+    }
+
+    fn catalog_get(&mut self, ids: &[DocumentId]) -> Result<Vec<CatalogRow>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let ids: Vec<&[u8]> = ids.iter().map(|i| i.as_bytes().as_slice()).collect();
+        self.catalog_rows(SQL_CATALOG_GET, &[&ids])
+    }
+
+    fn catalog_since(
+        &mut self,
+        school: &str,
+        after: u64,
+        device: &str,
+    ) -> Result<Vec<(CatalogRow, bool)>> {
+        self.query(SQL_CATALOG_SINCE, &[&school, &(after as i64), &device])?
+            .iter()
+            .map(|r| Ok((catalog_row(r)?, r.try_get::<_, bool>(17)?)))
+            .collect()
+    }
+
+    fn catalog_changes(&mut self, after: u64, limit: usize) -> Result<Vec<CatalogRow>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.catalog_rows(SQL_CATALOG_CHANGES, &[&(after as i64), &limit])
+    }
+
+    fn catalog_school(&mut self, school: &str) -> Result<Vec<CatalogRow>> {
+        self.catalog_rows(SQL_CATALOG_SCHOOL, &[&school])
+    }
+
+    fn last_seq(&mut self) -> Result<u64> {
+        self.counter(CATALOG_SEQ)
+    }
+
+    fn load_stored(&mut self, id: DocumentId) -> Result<Option<StoredDoc>> {
+        let Some(r) = self.query_opt(SQL_LOAD, &[&id.as_bytes().as_slice()])? else {
+            return Ok(None);
+        };
+        let summary: Option<Vec<u8>> = r.try_get(0)?;
+        let mut data: Vec<u8> = r.try_get::<_, Option<Vec<u8>>>(1)?.unwrap_or_default();
+        let chunks: Option<Vec<Vec<u8>>> = r.try_get(2)?;
+        for c in chunks.unwrap_or_default() {
+            data.extend_from_slice(&c);
+        }
+        Ok(Some(StoredDoc { data, summary }))
+    }
+
+    fn held_among(&mut self, device: &str, ids: &[DocumentId]) -> Result<HashSet<DocumentId>> {
+        self.doc_set(SQL_HELD_AMONG, device, ids)
+    }
+
+    fn purged_among(&mut self, device: &str, ids: &[DocumentId]) -> Result<HashSet<DocumentId>> {
+        self.doc_set(SQL_PURGED_AMONG, device, ids)
+    }
+
+    fn school(&mut self, id: &str) -> Result<Option<School>> {
+        self.query_opt(SQL_SCHOOL_GET, &[&id])?
+            .as_ref()
+            .map(school_row)
+            .transpose()
+    }
+
+    fn schools(&mut self) -> Result<Vec<School>> {
+        self.query(SQL_SCHOOLS, &[])?
+            .iter()
+            .map(school_row)
+            .collect()
+    }
+
+    fn enroll(
+        &mut self,
+        code_hash: &[u8; 32],
+        now: i64,
+        device: &NewDevice,
+    ) -> Result<EnrollOutcome> {
+        self.retry(|s| s.enroll_once(code_hash, now, device))
+    }
+
+    fn device_by_token(&mut self, token_hash: &[u8; 32]) -> Result<Option<Device>> {
+        self.query_opt(SQL_DEVICE_BY_TOKEN, &[&token_hash.as_slice()])?
+            .as_ref()
+            .map(device_row)
+            .transpose()
+    }
+
+    fn device(&mut self, id: &str) -> Result<Option<Device>> {
+        self.query_opt(SQL_DEVICE, &[&id])?
+            .as_ref()
+            .map(device_row)
+            .transpose()
+    }
+
+    fn devices(&mut self) -> Result<Vec<Device>> {
+        self.query(SQL_DEVICES, &[])?
+            .iter()
+            .map(device_row)
+            .collect()
+    }
+
+    fn audit(&mut self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        let rows = match filter {
+            AuditFilter::Pupil(p) => self.query(SQL_AUDIT_PUPIL, &[p])?,
+            AuditFilter::Staff(s) => self.query(SQL_AUDIT_STAFF, &[s])?,
+            AuditFilter::All => self.query(SQL_AUDIT_ALL, &[])?,
+        };
+        rows.iter().map(audit_row).collect()
+    }
+
+    fn admin_events_since(&mut self, after: u64) -> Result<Vec<AdminEvent>> {
+        self.query(SQL_EVENTS_SINCE, &[&(after as i64)])?
+            .iter()
+            .map(|r| {
+                let kind: String = r.try_get(2)?;
+                Ok(AdminEvent {
+                    seq: r.try_get::<_, i64>(0)? as u64,
+                    at: r.try_get(1)?,
+                    kind: AdminEventKind::parse(&kind).ok_or(Error::Corrupt("event kind"))?,
+                    school: r.try_get(3)?,
+                    device: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    fn last_admin_event(&mut self) -> Result<u64> {
+        self.counter(ADMIN_EVENT_SEQ)
+    }
+}
+
+/// Test support: a throwaway schema in the database the tests are given.
+///
+/// The tests read a libpq URL from `OMKIJKEN_TEST_POSTGRES` (`scripts/test.sh` starts a
+/// throwaway cluster and sets it). Each [`TestSchema`] is a fresh schema with a random
+/// name, dropped with everything in it when the value is dropped, so tests are independent
+/// and can run in parallel. Usable from async code: its own connections run on a thread.
+pub mod testing {
+    use super::describe;
+    use std::io::Write;
+
+    /// The environment variable with the test database URL.
+    pub const ENV: &str = "OMKIJKEN_TEST_POSTGRES";
+
+    /// The test database URL; without one, a test is skipped (a line on stderr says so)
+    /// unless `CI` is set, where it fails: CI must run the PostgreSQL tests.
+    pub fn database_url(test: &str) -> Option<String> {
+        match std::env::var(ENV) {
+            Ok(url) if !url.is_empty() => Some(url),
+            _ => {
+                if std::env::var("CI").is_ok_and(|v| !v.is_empty()) {
+                    panic!(
+                        "{test}: {ENV} is not set, but CI is: the PostgreSQL tests must run in \
+                         CI (scripts/test.sh starts a throwaway cluster when PostgreSQL's \
+                         binaries are installed)"
+                    );
+                }
+                // Straight to stderr: the test harness captures only the print macros.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "{test}: skipped: the PostgreSQL tests need {ENV} (a postgres:// URL); \
+                     scripts/test.sh starts a throwaway cluster and sets it"
+                );
+                None
+            }
+        }
+    }
+
+    /// A fresh schema, dropped on drop.
+    #[derive(Debug)]
+    pub struct TestSchema {
+        base: String,
+        name: String,
+    }
+
+    fn on_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::spawn(f).join().expect("test database thread")
+    }
+
+    impl TestSchema {
+        /// Create a schema with a random name in the database at `url`.
+        pub fn create(url: &str) -> TestSchema {
+            let name = format!("omkijken_test_{:016x}", rand::random::<u64>());
+            let (base, n) = (url.to_string(), name.clone());
+            on_thread(move || {
+                let mut c = postgres::Client::connect(&base, postgres::NoTls)
+                    .unwrap_or_else(|e| panic!("connecting to {ENV}: {}", describe(&e)));
+                c.batch_execute(&format!("CREATE SCHEMA {n}"))
+                    .unwrap_or_else(|e| panic!("creating a test schema: {}", describe(&e)));
+            });
+            TestSchema {
+                base: url.to_string(),
+                name,
+            }
+        }
+
+        /// Its name.
+        pub fn name(&self) -> &str {
+            &self.name
+        }
+
+        /// The database URL with this schema as the search path.
+        pub fn url(&self) -> String {
+            let sep = if self.base.contains('?') { '&' } else { '?' };
+            format!("{}{sep}options=-c%20search_path%3D{}", self.base, self.name)
+        }
+
+        /// Open a storage on this schema (on a thread, so callable from async code; the
+        /// storage itself must then be used and dropped off the runtime).
+        pub fn open(&self) -> super::PostgresStorage {
+            let url = self.url();
+            on_thread(move || {
+                super::PostgresStorage::open(&url, None).expect("open the test schema")
+            })
+        }
+    }
+
+    impl Drop for TestSchema {
+        fn drop(&mut self) {
+            let (base, name) = (self.base.clone(), self.name.clone());
+            on_thread(move || {
+                if let Ok(mut c) = postgres::Client::connect(&base, postgres::NoTls) {
+                    let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"));
+                }
+            });
+        }
+    }
+}

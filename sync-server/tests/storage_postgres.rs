@@ -1,0 +1,446 @@
+//! The PostgreSQL storage: the conformance suite, schema versioning, commit-ordered catalog
+//! sequences with concurrent committers, several writers of one document, and two hubs
+//! (server nodes) sharing one database.
+//!
+//! Runs against the database in `OMKIJKEN_TEST_POSTGRES` (`scripts/test.sh` starts a
+//! throwaway cluster and sets it), each test in a fresh schema. Without it the tests are
+//! skipped with a line on stderr, except under `CI`, where they fail.
+
+mod common;
+
+use automerge::transaction::Transactable;
+use automerge::{Automerge, ROOT};
+use common::{NOW, ROSTER, SCHOOL, connect, enroll, thermometer, to};
+use omkijken_core::DocumentId;
+use omkijken_core::doc::{self, AccessFields};
+use omkijken_core::model::{Header, ThermometerEntry, ThermometerMonth};
+use omkijken_core::sync::{DocChanges, Frame};
+use omkijken_server::Error;
+use omkijken_server::hub::{Hub, HubConfig};
+use omkijken_server::storage::postgres::SCHEMA_VERSION;
+use omkijken_server::storage::postgres::testing::{TestSchema, database_url};
+use omkijken_server::storage::{
+    AdminEvent, AdminEventKind, Batch, DocWrite, PostgresStorage, Storage, WriteMode, conformance,
+};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+fn open(schema: &TestSchema) -> PostgresStorage {
+    PostgresStorage::open(&schema.url(), None).expect("open the PostgreSQL storage")
+}
+
+#[test]
+fn postgres_passes_the_storage_conformance_suite() {
+    let Some(url) = database_url("postgres_passes_the_storage_conformance_suite") else {
+        return;
+    };
+    let mut schemas = vec![];
+    let started = Instant::now();
+    conformance::run_all(&mut || {
+        let schema = TestSchema::create(&url);
+        let st = open(&schema);
+        schemas.push(schema);
+        Box::new(st) as Box<dyn Storage>
+    });
+    eprintln!(
+        "conformance suite on PostgreSQL: {} storages in {:?}",
+        schemas.len(),
+        started.elapsed()
+    );
+}
+
+#[test]
+fn postgres_schema_is_versioned_migrated_once_and_a_newer_one_is_refused() {
+    let Some(url) = database_url("postgres_schema_is_versioned") else {
+        return;
+    };
+    let schema = TestSchema::create(&url);
+    let mut st = open(&schema);
+    assert_eq!(st.schema_version().unwrap(), SCHEMA_VERSION);
+    st.commit(Batch {
+        schools: vec![omkijken_server::storage::School {
+            id: "s1".into(),
+            name: "De Linde".into(),
+            created_at: 1,
+        }],
+        ..Default::default()
+    })
+    .unwrap();
+    drop(st);
+    // Reopened (and opened by a second node at the same time): data kept, no second
+    // migration (it would fail on the existing tables).
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| open(&schema));
+        let b = s.spawn(|| open(&schema));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    for mut st in [a, b] {
+        assert_eq!(st.schools().unwrap().len(), 1);
+        assert_eq!(st.schema_version().unwrap(), SCHEMA_VERSION);
+    }
+    // A schema written by a newer server is refused and left alone.
+    let mut raw = postgres::Client::connect(&schema.url(), postgres::NoTls).unwrap();
+    raw.execute(
+        "UPDATE schema_version SET version = $1",
+        &[&(SCHEMA_VERSION as i32 + 1)],
+    )
+    .unwrap();
+    let r = PostgresStorage::open(&schema.url(), None);
+    assert!(
+        matches!(r, Err(Error::TooNew { .. })),
+        "newer schema: {:?}",
+        r.err()
+    );
+    let v: i32 = raw
+        .query_one("SELECT version FROM schema_version", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(v, SCHEMA_VERSION as i32 + 1);
+}
+
+fn header() -> Header {
+    Header {
+        kind: "excursion".into(),
+        school: "s1".into(),
+        pupil: None,
+        author: "t1".into(),
+        created_at: 5,
+        schema: 1,
+    }
+}
+
+fn new_doc_write(id: DocumentId) -> DocWrite {
+    let mut d = Automerge::new();
+    let mut tx = d.transaction();
+    tx.put(ROOT, "x", 1).unwrap();
+    tx.commit();
+    DocWrite {
+        id,
+        header: header(),
+        fields: AccessFields::default(),
+        heads: d.get_heads(),
+        data: d.save(),
+        mode: WriteMode::Snapshot,
+        summary: None,
+        base: None,
+    }
+}
+
+fn event() -> AdminEvent {
+    AdminEvent {
+        seq: 0,
+        at: 1,
+        kind: AdminEventKind::Roster,
+        school: Some("s1".into()),
+        device: None,
+    }
+}
+
+/// Writer A takes its sequences and holds its transaction open; writer B commits
+/// meanwhile; a reader polls `catalog_changes` and `admin_events_since` all along. With a
+/// PostgreSQL SEQUENCE, B would commit the higher number first and the reader would see a
+/// gap (and move its cursor past A's number, never to deliver it). Here B must wait for A,
+/// and the reader must only ever see numbers that follow its cursor without a gap.
+#[test]
+fn catalog_and_admin_event_sequences_become_visible_in_commit_order() {
+    let Some(url) = database_url("catalog_sequences_become_visible_in_commit_order") else {
+        return;
+    };
+    let schema = TestSchema::create(&url);
+    let (paused_tx, paused) = mpsc::channel::<()>();
+    let (resume, resume_rx) = mpsc::channel::<()>();
+    let mut a = open(&schema);
+    a.set_before_commit(Some(Box::new(move || {
+        paused_tx.send(()).unwrap();
+        resume_rx.recv().unwrap();
+    })));
+    let a = Arc::new(Mutex::new(a));
+    let b = Arc::new(Mutex::new(open(&schema)));
+    let stop = Arc::new(AtomicBool::new(false));
+    // The reader: cursors over both logs, and every gap it ever saw.
+    type Seen = (Vec<u64>, Vec<u64>, Vec<String>);
+    let reader = {
+        let mut r = open(&schema);
+        let stop = stop.clone();
+        std::thread::spawn(move || -> Seen {
+            let (mut cat, mut ev, mut gaps) = (vec![], vec![], vec![]);
+            let (mut cursor, mut ev_cursor) = (0u64, 0u64);
+            loop {
+                let done = stop.load(Ordering::SeqCst);
+                for row in r.catalog_changes(cursor, 1000).unwrap() {
+                    if row.seq != cursor + 1 {
+                        gaps.push(format!("catalog: {} after {}", row.seq, cursor));
+                    }
+                    cursor = row.seq;
+                    cat.push(row.seq);
+                }
+                for e in r.admin_events_since(ev_cursor).unwrap() {
+                    if e.seq != ev_cursor + 1 {
+                        gaps.push(format!("admin events: {} after {}", e.seq, ev_cursor));
+                    }
+                    ev_cursor = e.seq;
+                    ev.push(e.seq);
+                }
+                if done {
+                    return (cat, ev, gaps);
+                }
+            }
+        })
+    };
+    let rounds = 3;
+    for round in 0..rounds {
+        let batch = || Batch {
+            docs: vec![new_doc_write(DocumentId::random())],
+            events: vec![event()],
+            ..Default::default()
+        };
+        let (ba, bb) = (batch(), batch());
+        let a2 = a.clone();
+        let ta = std::thread::spawn(move || a2.lock().unwrap().commit(ba).unwrap());
+        paused.recv().unwrap();
+        // A holds its sequences in an open transaction. B commits now.
+        let b_done = Arc::new(AtomicBool::new(false));
+        let (b2, flag) = (b.clone(), b_done.clone());
+        let tb = std::thread::spawn(move || {
+            let c = b2.lock().unwrap().commit(bb).unwrap();
+            flag.store(true, Ordering::SeqCst);
+            c
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            !b_done.load(Ordering::SeqCst),
+            "round {round}: B committed while A held lower sequences open"
+        );
+        resume.send(()).unwrap();
+        let (ca, cb) = (ta.join().unwrap(), tb.join().unwrap());
+        assert!(
+            ca.last_seq < cb.last_seq && cb.prev_seq == ca.last_seq,
+            "round {round}: A {ca:?} then B {cb:?}"
+        );
+    }
+    stop.store(true, Ordering::SeqCst);
+    let (cat, ev, gaps) = reader.join().unwrap();
+    assert!(gaps.is_empty(), "the reader saw gaps: {gaps:?}");
+    let n = 2 * rounds as u64;
+    assert_eq!(
+        cat,
+        (1..=n).collect::<Vec<_>>(),
+        "every catalog row, in order"
+    );
+    assert_eq!(
+        ev,
+        (1..=n).collect::<Vec<_>>(),
+        "every admin event, in order"
+    );
+}
+
+/// Two nodes appending to one document at the same moment: both chunks land and load as
+/// one document. Two writes made from the same stored state with `base`: one lands, the
+/// other conflicts and writes nothing.
+#[test]
+fn concurrent_appends_to_one_document_all_land_and_stale_writes_conflict() {
+    let Some(url) = database_url("concurrent_appends_to_one_document") else {
+        return;
+    };
+    let schema = TestSchema::create(&url);
+    let id = DocumentId::random();
+    let first = new_doc_write(id);
+    let base = Automerge::load(&first.data).unwrap();
+    open(&schema)
+        .commit(Batch {
+            docs: vec![first],
+            ..Default::default()
+        })
+        .unwrap();
+    let writers = 4;
+    let append = |n: usize, with_base: bool| {
+        let mut d = base.fork();
+        let mut tx = d.transaction();
+        tx.put(ROOT, format!("w{n}"), n as i64).unwrap();
+        tx.commit();
+        DocWrite {
+            heads: d.get_heads(),
+            data: d.save_after(&base.get_heads()),
+            mode: WriteMode::Append,
+            base: with_base.then(|| base.get_heads()),
+            ..new_doc_write(id)
+        }
+    };
+    let run = |writes: Vec<DocWrite>| {
+        let barrier = Barrier::new(writes.len());
+        std::thread::scope(|s| {
+            let handles: Vec<_> = writes
+                .into_iter()
+                .map(|w| {
+                    let mut st = open(&schema);
+                    let barrier = &barrier;
+                    s.spawn(move || {
+                        barrier.wait();
+                        st.commit(Batch {
+                            docs: vec![w],
+                            ..Default::default()
+                        })
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .collect::<Vec<_>>()
+        })
+    };
+    let results = run((0..writers).map(|n| append(n, false)).collect());
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    let mut st = open(&schema);
+    let loaded = Automerge::load(&st.load_doc(id).unwrap().unwrap()).unwrap();
+    assert_eq!(
+        loaded.get_heads().len(),
+        writers,
+        "every writer's change is stored"
+    );
+    let row = &st.catalog_get(&[id]).unwrap()[0];
+    assert_eq!(row.chunks as usize, writers);
+
+    // Now with the base they were made from: exactly one may land.
+    let id2 = DocumentId::random();
+    let first = DocWrite {
+        base: Some(vec![]),
+        ..new_doc_write(id2)
+    };
+    let base2 = Automerge::load(&first.data).unwrap();
+    st.commit(Batch {
+        docs: vec![first],
+        ..Default::default()
+    })
+    .unwrap();
+    let writes: Vec<DocWrite> = (0..writers)
+        .map(|n| {
+            let mut d = base2.fork();
+            let mut tx = d.transaction();
+            tx.put(ROOT, format!("w{n}"), n as i64).unwrap();
+            tx.commit();
+            DocWrite {
+                heads: d.get_heads(),
+                data: d.save_after(&base2.get_heads()),
+                mode: WriteMode::Append,
+                base: Some(base2.get_heads()),
+                ..new_doc_write(id2)
+            }
+        })
+        .collect();
+    let results = run(writes);
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    let conflicts = results
+        .iter()
+        .filter(|r| matches!(r, Err(Error::Conflict)))
+        .count();
+    assert_eq!((ok, conflicts), (1, writers - 1), "{results:?}");
+    let loaded = Automerge::load(&st.load_doc(id2).unwrap().unwrap()).unwrap();
+    assert_eq!(loaded.get_heads(), st.catalog_get(&[id2]).unwrap()[0].heads);
+}
+
+fn hub(schema: &TestSchema, seed: u8) -> Hub {
+    Hub::new(Box::new(open(schema)), HubConfig::default(), [seed; 32]).unwrap()
+}
+
+fn month(d: &Automerge, id: DocumentId) -> ThermometerMonth {
+    doc::record(id, d).unwrap()
+}
+
+/// Two hubs (two server nodes) on one database, each with a device of the mentor (phone,
+/// tablet) that keeps adding entries to the same pupil's thermometer month at the same
+/// time. Pushes that lose the
+/// race are merged again (and a push that loses too often in a row is refused with an
+/// error and sent again), so every acknowledged entry is stored, and the catalog's heads
+/// are those of the stored document (not of one node's view of it).
+#[test]
+fn two_hubs_writing_one_document_at_once_lose_nothing() {
+    let Some(url) = database_url("two_hubs_writing_one_document_at_once") else {
+        return;
+    };
+    let schema = TestSchema::create(&url);
+    let mut setup = hub(&schema, 1);
+    setup.create_school(NOW, SCHOOL, "De Linde").unwrap();
+    setup.import_roster(NOW, SCHOOL, ROSTER).unwrap();
+    let devs = [enroll(&mut setup, "m1", 11), enroll(&mut setup, "m1", 12)];
+    drop(setup);
+    let rounds = 25;
+    let mut id = None;
+    let gave_up = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = devs
+            .iter()
+            .enumerate()
+            .map(|(n, dev)| {
+                let (schema, gave_up) = (&schema, &gave_up);
+                s.spawn(move || {
+                    let mut h = hub(schema, 2 + n as u8);
+                    let (mut c, _) = connect(&mut h, dev, 0);
+                    let (id, mut d) = thermometer(dev, "p1", "2025-11");
+                    for round in 0..rounds {
+                        if round > 0 {
+                            doc::update(id, &mut d, &dev.actor, NOW, |t: &mut ThermometerMonth| {
+                                t.entries.push(ThermometerEntry {
+                                    id: format!("e-{}-{round}", dev.device),
+                                    ..t.entries[0].clone()
+                                });
+                                Ok(())
+                            })
+                            .unwrap();
+                        }
+                        // A push that lost the race too often in a row ends with an error
+                        // (nothing acknowledged, nothing stored): the device reconnects and
+                        // pushes again, as the real client does.
+                        let mut tries = 0;
+                        loop {
+                            let out = h.receive(
+                                NOW,
+                                c,
+                                Frame::Push {
+                                    docs: vec![DocChanges::new(id, d.save())],
+                                },
+                            );
+                            let frames = to(&out, c);
+                            if frames.iter().any(|f| {
+                                matches!(f, Frame::Ack { docs } if docs.iter().any(|a| a.document_id == id))
+                            }) {
+                                break;
+                            }
+                            tries += 1;
+                            assert!(
+                                tries < 20 && frames.iter().any(|f| matches!(f, Frame::Error { .. })),
+                                "device {n}, round {round}: {frames:?}"
+                            );
+                            gave_up.fetch_add(1, Ordering::SeqCst);
+                            c = connect(&mut h, dev, 0).0;
+                        }
+                    }
+                    id
+                })
+            })
+            .collect();
+        for h in handles {
+            id = Some(h.join().unwrap());
+        }
+    });
+    let id = id.unwrap();
+    let mut st = open(&schema);
+    let stored = Automerge::load(&st.load_doc(id).unwrap().unwrap()).unwrap();
+    let row = st.catalog_get(&[id]).unwrap().remove(0);
+    assert_eq!(
+        row.heads,
+        stored.get_heads(),
+        "catalog heads are the stored document's"
+    );
+    let entries = month(&stored, id).entries;
+    assert_eq!(
+        entries.len(),
+        2 * rounds,
+        "every acknowledged entry is stored"
+    );
+    eprintln!(
+        "two hubs, one document: {} pushes gave up after repeated conflicts and were sent again",
+        gave_up.load(Ordering::SeqCst)
+    );
+}

@@ -1,0 +1,98 @@
+//! Scale-out: two server nodes on one PostgreSQL database, real devices on each. A signal
+//! the teacher pushes to node 1 reaches the care coordinator's tablet, connected live to
+//! node 2; an admin action on node 2 reaches a device on node 1.
+//!
+//! Runs against `OMKIJKEN_TEST_POSTGRES` (`scripts/test.sh` starts a throwaway cluster), in
+//! a fresh schema; skipped without it, except under `CI`, where it fails.
+
+use anyhow::Result;
+use omkijken_core::client::{SyncClient, SyncEvent, SyncOptions};
+use omkijken_server::storage::postgres::testing::{TestSchema, database_url};
+use omkijken_tests::*;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Wait (up to 20 s) until `cond` holds.
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..400 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_pushed_to_one_node_reaches_a_device_live_on_another() -> Result<()> {
+    let Some(url) = database_url("a_signal_pushed_to_one_node_reaches_a_device_live_on_another")
+    else {
+        return Ok(());
+    };
+    let schema = TestSchema::create(&url);
+    let tmp = tempfile::tempdir()?;
+    let node1 = TestServer::start_on_database(&tmp.path().join("node1"), &schema.url()).await?;
+    let node2 = TestServer::start_on_database(&tmp.path().join("node2"), &schema.url()).await?;
+    node1.set_up_school().await?;
+    let teacher = Device::enroll(&node1, tmp.path(), TEACHER, "teacher phone").await?;
+    // The school node 1 created is known on node 2: it issues the tablet's code.
+    let coordinator = Device::enroll(&node2, tmp.path(), COORDINATOR, "coordinator tablet").await?;
+
+    // 1. The tablet stays connected to node 2 (live).
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let e = events.clone();
+    let options = SyncOptions {
+        min_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(500),
+        tick: Duration::from_millis(200),
+        seed: Some(7),
+    };
+    let c = SyncClient::start(coordinator.store.clone(), options, move |ev| {
+        e.lock().unwrap().push(ev)
+    });
+    eventually("the tablet caught up", || {
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|ev| matches!(ev, SyncEvent::Idle))
+    })
+    .await;
+
+    // 2. The teacher records a signal and syncs with node 1; node 2 finds it in the shared
+    //    catalog at its next poll and pushes it to the tablet.
+    teacher.sync().await?; // the roster first
+    let s1 = teacher.record_trip_signal(PUPIL_IN_CARE, 2, "viel stil tijdens de boottocht")?;
+    let report = teacher.sync().await?;
+    assert_eq!(report.pushed, 1);
+    let t = Instant::now();
+    eventually("the tablet on node 2 holds the signal", || {
+        coordinator.store.info(s1).ok().flatten().is_some()
+    })
+    .await;
+    eprintln!(
+        "pushed on node 1, on the tablet via node 2 after {:?}",
+        t.elapsed()
+    );
+    assert_eq!(coordinator.store.attention_list()?.len(), 1);
+    assert!(teacher.store.outbox()?.is_empty(), "acknowledged by node 1");
+
+    // 3. Both nodes see every device; a revocation on node 2 reaches the teacher's phone
+    //    at its next sync with node 1.
+    let devices = node2.handle.admin().devices().await?;
+    assert_eq!(devices.len(), 2);
+    let phone = devices
+        .iter()
+        .find(|d| d.user == TEACHER)
+        .unwrap()
+        .id
+        .clone();
+    node2.handle.admin().revoke_device(&phone).await?;
+    let _ = teacher.sync().await;
+    assert!(teacher.store.is_wiped(), "the phone wiped itself");
+
+    c.stop().await;
+    node1.handle.shutdown().await?;
+    node2.handle.shutdown().await?;
+    Ok(())
+}
