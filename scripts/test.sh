@@ -7,6 +7,24 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mkdir -p target
+
+# The PostgreSQL storage tests need a database: start a throwaway cluster when PostgreSQL's
+# server binaries are installed (nothing is installed here), stop it on exit. A URL already
+# in OMKIJKEN_TEST_POSTGRES is used as it is. Without either, those tests say they were
+# skipped (and fail under CI).
+if [ -z "${OMKIJKEN_TEST_POSTGRES:-}" ]; then
+  if scripts/postgres-test-cluster.sh available; then
+    trap 'scripts/postgres-test-cluster.sh stop || true' EXIT
+    OMKIJKEN_TEST_POSTGRES=$(scripts/postgres-test-cluster.sh start)
+    export OMKIJKEN_TEST_POSTGRES
+    echo "== PostgreSQL tests on a throwaway cluster"
+  else
+    echo "== PostgreSQL not installed: its storage tests are skipped (set OMKIJKEN_TEST_POSTGRES to run them)"
+  fi
+else
+  echo "== PostgreSQL tests on the database in OMKIJKEN_TEST_POSTGRES"
+fi
+
 echo "== cargo test --workspace"
 cargo test --workspace 2>&1 | tee target/rust-tests.log
 
