@@ -23,6 +23,7 @@ pub fn run_all(make: &mut dyn FnMut() -> Box<dyn Storage>) {
     read_audit_rows_are_deduplicated_per_device_sequence(make());
     admin_events_are_sequenced(make());
     a_write_from_a_stale_state_conflicts_and_writes_nothing(make());
+    one_batch_may_name_a_document_or_a_row_twice(make());
 }
 
 fn header(school: &str, pupil: Option<&str>) -> Header {
@@ -656,4 +657,62 @@ fn a_write_from_a_stale_state_conflicts_and_writes_nothing(mut s: Box<dyn Storag
         ..Default::default()
     })
     .expect("the same heads in another order");
+}
+
+fn one_batch_may_name_a_document_or_a_row_twice(mut s: Box<dyn Storage>) {
+    let id = DocumentId::random();
+    let mut d = doc_with("a");
+    let snap = d.save();
+    let before = d.get_heads();
+    let mut tx = d.transaction();
+    tx.put(ROOT, "b", 2).unwrap();
+    tx.commit();
+    let chunk = d.save_after(&before);
+    let other = DocumentId::random();
+    let c = s
+        .commit(Batch {
+            docs: vec![
+                write(id, "s1", &doc_with("a"), snap.clone(), WriteMode::Snapshot),
+                write(other, "s1", &d, d.save(), WriteMode::Snapshot),
+                write(id, "s1", &d, chunk.clone(), WriteMode::Append),
+            ],
+            bump: vec![other, other],
+            hold: vec![("dev1".into(), id), ("dev1".into(), id)],
+            purged: vec![("dev1".into(), id), ("dev1".into(), id)],
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!((c.prev_seq, c.last_seq), (0, 5));
+    let rows = s.catalog_get(&[id, other]).unwrap();
+    let row = |x| rows.iter().find(|r| r.id == x).unwrap();
+    assert_eq!(
+        (row(id).seq, row(id).chunks, row(id).size),
+        (3, 1, (snap.len() + chunk.len()) as u64),
+        "both writes of the document, in order"
+    );
+    assert_eq!(row(id).heads, d.get_heads());
+    assert_eq!(row(other).seq, 5, "bumped twice: the later sequence");
+    let loaded = Automerge::load(&s.load_doc(id).unwrap().unwrap()).unwrap();
+    assert_eq!(loaded.get_heads(), d.get_heads());
+    assert_eq!(s.purged_among("dev1", &[id]).unwrap().len(), 1);
+    // The same read reported twice in one batch is stored once.
+    let read = AuditRecord {
+        seq: 0,
+        at: 1,
+        school: "s1".into(),
+        device: Some("d1".into()),
+        user: Some("m1".into()),
+        action: AuditAction::Read,
+        document: Some(id),
+        kind: None,
+        pupil: Some("p9".into()),
+        device_seq: Some(7),
+        device_at: Some(1),
+    };
+    s.commit(Batch {
+        audit: vec![read.clone(), read],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(s.audit(&AuditFilter::Pupil("p9".into())).unwrap().len(), 1);
 }

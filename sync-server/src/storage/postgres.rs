@@ -38,6 +38,11 @@
 //!
 //! Transactions that fail on a deadlock or serialization error (possible between the
 //! lock-free writers of `held` and `devices` rows) are retried a few times.
+//!
+//! # Round trips
+//!
+//! A commit writes each kind of row of its batch with one statement over arrays
+//! (`UNNEST`): a push frame of 1,000 documents is about ten round trips, not thousands.
 
 use super::{
     AdminEvent, AdminEventKind, AuditAction, AuditFilter, AuditRecord, Batch, CatalogRow,
@@ -189,18 +194,59 @@ const SQL_UPSERT_CATALOG: &str = "INSERT INTO catalog (id, school, kind, pupil, 
      summary = excluded.summary, \
      size = CASE WHEN $16 THEN excluded.size ELSE catalog.size + excluded.size END, \
      chunks = CASE WHEN $16 THEN 0 ELSE catalog.chunks + 1 END";
-const SQL_BASE: &str = "SELECT heads, erased FROM catalog WHERE id = $1";
-const SQL_BUMP: &str = "UPDATE catalog SET seq = $2 WHERE id = $1";
+const SQL_BASES: &str = "SELECT id, heads, erased FROM catalog WHERE id = ANY($1)";
+// Bulk forms: one statement (one round trip) for all rows of a kind in a batch.
+const SQL_BULK_DELETE_CHANGES: &str = "DELETE FROM changes WHERE doc = ANY($1)";
+const SQL_BULK_UPSERT_SNAPSHOTS: &str = "INSERT INTO snapshots (doc, data) \
+     SELECT * FROM UNNEST($1::bytea[], $2::bytea[]) \
+     ON CONFLICT (doc) DO UPDATE SET data = excluded.data";
+const SQL_BULK_INSERT_CHANGES: &str = "INSERT INTO changes (doc, data) \
+     SELECT d, x FROM UNNEST($1::bytea[], $2::bytea[]) WITH ORDINALITY AS u(d, x, i) ORDER BY i";
+// `chunks` is inserted as 0 for a snapshot and 1 for an appended chunk, which the update
+// reads back as `excluded.chunks`. Readers travel as JSON text (arrays of arrays cannot be
+// unnested).
+const SQL_BULK_UPSERT_CATALOG: &str = "INSERT INTO catalog (id, school, kind, pupil, author, \
+     created_at, schema, visibility, urgency, category, readers, heads, seq, content_seq, size, \
+     chunks, erased, summary) \
+     SELECT u.id, u.school, u.kind, u.pupil, u.author, u.created_at, u.schema, u.visibility, \
+     u.urgency, u.category, \
+     CASE WHEN u.readers IS NULL THEN NULL ELSE ARRAY(SELECT e FROM \
+     json_array_elements_text(u.readers::json) WITH ORDINALITY AS r(e, i) ORDER BY i) END, \
+     u.heads, u.seq, u.seq, u.size, CASE WHEN u.snap THEN 0 ELSE 1 END, false, u.summary \
+     FROM UNNEST($1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], \
+     $7::int8[], $8::text[], $9::int2[], $10::text[], $11::text[], $12::bytea[], $13::int8[], \
+     $14::int8[], $15::bool[], $16::bytea[]) \
+     AS u(id, school, kind, pupil, author, created_at, schema, visibility, urgency, category, \
+     readers, heads, seq, size, snap, summary) \
+     ON CONFLICT (id) DO UPDATE SET visibility = excluded.visibility, \
+     urgency = excluded.urgency, category = excluded.category, readers = excluded.readers, \
+     heads = excluded.heads, seq = excluded.seq, content_seq = excluded.seq, \
+     summary = excluded.summary, \
+     size = CASE WHEN excluded.chunks = 0 THEN excluded.size ELSE catalog.size + excluded.size END, \
+     chunks = CASE WHEN excluded.chunks = 0 THEN 0 ELSE catalog.chunks + 1 END";
+const SQL_BULK_BUMP: &str = "UPDATE catalog c SET seq = u.seq \
+     FROM UNNEST($1::bytea[], $2::int8[]) AS u(id, seq) WHERE c.id = u.id";
+const SQL_BULK_HOLD: &str = "INSERT INTO held (device, doc) \
+     SELECT * FROM UNNEST($1::text[], $2::bytea[]) \
+     ON CONFLICT (device, doc) DO UPDATE SET purged = false WHERE held.purged";
+const SQL_BULK_PURGED: &str = "UPDATE held h SET purged = true \
+     FROM UNNEST($1::text[], $2::bytea[]) AS u(device, doc) \
+     WHERE h.device = u.device AND h.doc = u.doc";
+const SQL_BULK_UNHOLD: &str = "DELETE FROM held h USING UNNEST($1::text[], $2::bytea[]) \
+     AS u(device, doc) WHERE h.device = u.device AND h.doc = u.doc";
+const SQL_BULK_AUDIT: &str = "INSERT INTO audit (at, school, device, user_id, action, doc, \
+     kind, pupil, device_seq, device_at) \
+     SELECT at, school, device, user_id, action, doc, kind, pupil, device_seq, device_at \
+     FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], \
+     $7::text[], $8::text[], $9::int8[], $10::int8[]) WITH ORDINALITY \
+     AS u(at, school, device, user_id, action, doc, kind, pupil, device_seq, device_at, i) \
+     ORDER BY i ON CONFLICT DO NOTHING";
 const SQL_ERASE: &str = "UPDATE catalog SET erased = true, heads = ''::bytea, size = 0, \
      chunks = 0, visibility = NULL, urgency = NULL, category = NULL, summary = NULL, \
      readers = NULL, seq = $2, content_seq = $2 WHERE id = $1";
 const SQL_DELETE_SNAPSHOT: &str = "DELETE FROM snapshots WHERE doc = $1";
 const SQL_COMPACT: &str = "UPDATE catalog SET size = $2, chunks = 0 \
      WHERE id = $1 AND chunks = $3 AND NOT erased";
-const SQL_HOLD: &str = "INSERT INTO held (device, doc) VALUES ($1, $2) \
-     ON CONFLICT (device, doc) DO UPDATE SET purged = false WHERE held.purged";
-const SQL_PURGED: &str = "UPDATE held SET purged = true WHERE device = $1 AND doc = $2";
-const SQL_UNHOLD: &str = "DELETE FROM held WHERE device = $1 AND doc = $2";
 const SQL_AUDIT: &str = "INSERT INTO audit (at, school, device, user_id, action, doc, kind, \
      pupil, device_seq, device_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
      ON CONFLICT DO NOTHING";
@@ -395,6 +441,10 @@ impl PostgresStorage {
         if sc.try_get::<_, String>(0)? == "off" {
             client.batch_execute("SET synchronous_commit = on")?;
         }
+        // A node cut off in the middle of a commit must not hold the sequence lock (and so
+        // every other node's writes) until TCP gives up: our transactions never wait on
+        // anything but the database, so one idle for a minute is ended by the server.
+        client.batch_execute("SET idle_in_transaction_session_timeout = '60s'")?;
         Ok(client)
     }
 
@@ -507,14 +557,28 @@ impl PostgresStorage {
             tx.execute(&q, &[&s.id, &s.name, &s.created_at])?;
         }
         // Writes made from a state that is no longer the stored one: write nothing.
+        let based: Vec<&[u8]> = batch
+            .docs
+            .iter()
+            .filter(|w| w.base.is_some())
+            .map(|w| w.id.as_bytes().as_slice())
+            .collect();
+        let mut stored: HashMap<DocumentId, Option<Vec<ChangeHash>>> = HashMap::new();
+        if !based.is_empty() {
+            let q = st.get(&mut tx, SQL_BASES)?;
+            for r in tx.query(&q, &[&based])? {
+                let id = id_from(r.try_get(0)?)?;
+                let heads = if r.try_get::<_, bool>(2)? {
+                    None
+                } else {
+                    Some(heads_from_bytes(&r.try_get::<_, Vec<u8>>(1)?)?)
+                };
+                stored.insert(id, heads);
+            }
+        }
         for w in &batch.docs {
             let Some(base) = &w.base else { continue };
-            let q = st.get(&mut tx, SQL_BASE)?;
-            let current = match tx.query_opt(&q, &[&w.id.as_bytes().as_slice()])? {
-                None => Some(vec![]),
-                Some(r) if r.try_get::<_, bool>(1)? => None,
-                Some(r) => Some(heads_from_bytes(&r.try_get::<_, Vec<u8>>(0)?)?),
-            };
+            let current = stored.get(&w.id).cloned().unwrap_or(Some(vec![]));
             let mut base = base.clone();
             base.sort();
             if current.map(|mut c| {
@@ -526,7 +590,18 @@ impl PostgresStorage {
             }
         }
         let mut seq = prev;
-        for w in &batch.docs {
+        let distinct = batch
+            .docs
+            .iter()
+            .map(|w| w.id)
+            .collect::<HashSet<_>>()
+            .len();
+        if distinct == batch.docs.len() {
+            write_docs_bulk(&mut tx, st, &batch.docs, seq)?;
+            seq += batch.docs.len() as i64;
+        }
+        // The same document twice in one batch: row by row, in order.
+        for w in batch.docs.iter().filter(|_| distinct != batch.docs.len()) {
             seq += 1;
             let id = w.id.as_bytes().as_slice();
             match w.mode {
@@ -566,10 +641,19 @@ impl PostgresStorage {
                 ],
             )?;
         }
-        for id in &batch.bump {
-            seq += 1;
-            let q = st.get(&mut tx, SQL_BUMP)?;
-            tx.execute(&q, &[&id.as_bytes().as_slice(), &seq])?;
+        if !batch.bump.is_empty() {
+            // A document bumped twice ends with the later sequence.
+            let mut last_of: HashMap<DocumentId, i64> = HashMap::new();
+            for id in &batch.bump {
+                seq += 1;
+                last_of.insert(*id, seq);
+            }
+            let (ids, seqs): (Vec<&[u8]>, Vec<i64>) = last_of
+                .iter()
+                .map(|(id, s)| (id.as_bytes().as_slice(), *s))
+                .unzip();
+            let q = st.get(&mut tx, SQL_BULK_BUMP)?;
+            tx.execute(&q, &[&ids, &seqs])?;
         }
         for id in &batch.erase {
             seq += 1;
@@ -600,20 +684,26 @@ impl PostgresStorage {
                 tx.execute(&q, &[&idb, snapshot])?;
             }
         }
-        for (device, doc) in &batch.hold {
-            let q = st.get(&mut tx, SQL_HOLD)?;
-            tx.execute(&q, &[device, &doc.as_bytes().as_slice()])?;
+        for (sql, pairs) in [
+            (SQL_BULK_HOLD, &batch.hold),
+            (SQL_BULK_PURGED, &batch.purged),
+            (SQL_BULK_UNHOLD, &batch.unhold),
+        ] {
+            if pairs.is_empty() {
+                continue;
+            }
+            // Each pair once (an upsert may not touch a row twice in one statement).
+            let mut seen = HashSet::new();
+            let (devices, docs): (Vec<&str>, Vec<&[u8]>) = pairs
+                .iter()
+                .filter(|p| seen.insert(*p))
+                .map(|(d, id)| (d.as_str(), id.as_bytes().as_slice()))
+                .unzip();
+            let q = st.get(&mut tx, sql)?;
+            tx.execute(&q, &[&devices, &docs])?;
         }
-        for (device, doc) in &batch.purged {
-            let q = st.get(&mut tx, SQL_PURGED)?;
-            tx.execute(&q, &[device, &doc.as_bytes().as_slice()])?;
-        }
-        for (device, doc) in &batch.unhold {
-            let q = st.get(&mut tx, SQL_UNHOLD)?;
-            tx.execute(&q, &[device, &doc.as_bytes().as_slice()])?;
-        }
-        for a in &batch.audit {
-            insert_audit(&mut tx, st, a)?;
+        if !batch.audit.is_empty() {
+            insert_audit_bulk(&mut tx, st, &batch.audit)?;
         }
         if !batch.events.is_empty() {
             // The admin-event sequence is a cursor too: the same counter scheme.
@@ -808,6 +898,129 @@ fn insert_audit(
             &a.pupil,
             &a.device_seq,
             &a.device_at,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Content changes of distinct documents, sequences `first + 1 ..`, in a few statements.
+fn write_docs_bulk(
+    tx: &mut postgres::Transaction<'_>,
+    st: &mut Statements,
+    docs: &[super::DocWrite],
+    first: i64,
+) -> Result<()> {
+    if docs.is_empty() {
+        return Ok(());
+    }
+    let id = |w: &super::DocWrite| w.id.as_bytes().to_vec();
+    let snapshots: Vec<&super::DocWrite> = docs
+        .iter()
+        .filter(|w| w.mode == WriteMode::Snapshot)
+        .collect();
+    if !snapshots.is_empty() {
+        let ids: Vec<Vec<u8>> = snapshots.iter().map(|w| id(w)).collect();
+        let data: Vec<&[u8]> = snapshots.iter().map(|w| w.data.as_slice()).collect();
+        let q = st.get(tx, SQL_BULK_DELETE_CHANGES)?;
+        tx.execute(&q, &[&ids])?;
+        let q = st.get(tx, SQL_BULK_UPSERT_SNAPSHOTS)?;
+        tx.execute(&q, &[&ids, &data])?;
+    }
+    let appends: Vec<&super::DocWrite> = docs
+        .iter()
+        .filter(|w| w.mode == WriteMode::Append)
+        .collect();
+    if !appends.is_empty() {
+        let ids: Vec<Vec<u8>> = appends.iter().map(|w| id(w)).collect();
+        let data: Vec<&[u8]> = appends.iter().map(|w| w.data.as_slice()).collect();
+        let q = st.get(tx, SQL_BULK_INSERT_CHANGES)?;
+        tx.execute(&q, &[&ids, &data])?;
+    }
+    let ids: Vec<Vec<u8>> = docs.iter().map(id).collect();
+    let school: Vec<&str> = docs.iter().map(|w| w.header.school.as_str()).collect();
+    let kind: Vec<&str> = docs.iter().map(|w| w.header.kind.as_str()).collect();
+    let pupil: Vec<Option<&str>> = docs.iter().map(|w| w.header.pupil.as_deref()).collect();
+    let author: Vec<&str> = docs.iter().map(|w| w.header.author.as_str()).collect();
+    let created_at: Vec<i64> = docs.iter().map(|w| w.header.created_at).collect();
+    let schema: Vec<i64> = docs.iter().map(|w| w.header.schema as i64).collect();
+    let visibility: Vec<Option<&str>> = docs
+        .iter()
+        .map(|w| w.fields.visibility.as_deref())
+        .collect();
+    let urgency: Vec<Option<i16>> = docs
+        .iter()
+        .map(|w| w.fields.urgency.map(i16::from))
+        .collect();
+    let category: Vec<Option<&str>> = docs.iter().map(|w| w.fields.category.as_deref()).collect();
+    let readers: Vec<Option<String>> = docs
+        .iter()
+        .map(|w| {
+            (!w.fields.readers.is_empty())
+                .then(|| serde_json::to_string(&w.fields.readers).unwrap_or_default())
+        })
+        .collect();
+    let heads: Vec<Vec<u8>> = docs.iter().map(|w| heads_to_bytes(&w.heads)).collect();
+    let seqs: Vec<i64> = (1..=docs.len() as i64).map(|i| first + i).collect();
+    let size: Vec<i64> = docs.iter().map(|w| w.data.len() as i64).collect();
+    let snap: Vec<bool> = docs.iter().map(|w| w.mode == WriteMode::Snapshot).collect();
+    let summary: Vec<Option<&[u8]>> = docs.iter().map(|w| w.summary.as_deref()).collect();
+    let q = st.get(tx, SQL_BULK_UPSERT_CATALOG)?;
+    tx.execute(
+        &q,
+        &[
+            &ids,
+            &school,
+            &kind,
+            &pupil,
+            &author,
+            &created_at,
+            &schema,
+            &visibility,
+            &urgency,
+            &category,
+            &readers,
+            &heads,
+            &seqs,
+            &size,
+            &snap,
+            &summary,
+        ],
+    )?;
+    Ok(())
+}
+
+fn insert_audit_bulk(
+    tx: &mut postgres::Transaction<'_>,
+    st: &mut Statements,
+    rows: &[AuditRecord],
+) -> Result<()> {
+    let at: Vec<i64> = rows.iter().map(|a| a.at).collect();
+    let school: Vec<&str> = rows.iter().map(|a| a.school.as_str()).collect();
+    let device: Vec<Option<&str>> = rows.iter().map(|a| a.device.as_deref()).collect();
+    let user: Vec<Option<&str>> = rows.iter().map(|a| a.user.as_deref()).collect();
+    let action: Vec<&str> = rows.iter().map(|a| a.action.as_str()).collect();
+    let doc: Vec<Option<&[u8]>> = rows
+        .iter()
+        .map(|a| a.document.as_ref().map(|d| d.as_bytes().as_slice()))
+        .collect();
+    let kind: Vec<Option<&str>> = rows.iter().map(|a| a.kind.as_deref()).collect();
+    let pupil: Vec<Option<&str>> = rows.iter().map(|a| a.pupil.as_deref()).collect();
+    let device_seq: Vec<Option<i64>> = rows.iter().map(|a| a.device_seq).collect();
+    let device_at: Vec<Option<i64>> = rows.iter().map(|a| a.device_at).collect();
+    let q = st.get(tx, SQL_BULK_AUDIT)?;
+    tx.execute(
+        &q,
+        &[
+            &at,
+            &school,
+            &device,
+            &user,
+            &action,
+            &doc,
+            &kind,
+            &pupil,
+            &device_seq,
+            &device_at,
         ],
     )?;
     Ok(())
