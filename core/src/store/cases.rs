@@ -330,15 +330,17 @@ impl Store {
         kind: FollowUpKind,
         status: &str,
     ) -> Result<()> {
-        let writable = self
-            .load(signal)?
-            .and_then(|d| {
-                let h = doc::header(signal, &d).ok()?;
-                let f = doc::access_fields(signal, &h, &d).ok()?;
-                let shared = doc::record::<Signal>(signal, &d).ok()?.shared;
-                Some(shared && self.access_to(&h, &f).ok()? == Access::Write)
-            })
-            .unwrap_or(false);
+        let writable = match self.load(signal)? {
+            Some(d) => match doc::parse(signal, &d) {
+                Ok(doc::Parsed {
+                    header,
+                    fields,
+                    body: doc::Body::Signal(s),
+                }) => s.shared && self.access_to(&header, &fields)? == Access::Write,
+                _ => false,
+            },
+            None => false,
+        };
         if writable {
             self.append_follow_up(signal, kind, status)?;
         }

@@ -87,6 +87,26 @@ pub struct DocWrite {
     pub base: Option<Vec<ChangeHash>>,
 }
 
+impl DocWrite {
+    /// Whether this write may go ahead on a document whose stored heads are `current`
+    /// (`Some(vec![])` for a document not stored yet, None for an erased one): it has no
+    /// base, or its base is exactly the stored heads. Both storages ask this inside the
+    /// commit transaction.
+    pub fn base_matches(&self, current: Option<&[ChangeHash]>) -> bool {
+        let Some(base) = &self.base else {
+            return true;
+        };
+        let Some(current) = current else {
+            return false;
+        };
+        let mut a = base.clone();
+        a.sort();
+        let mut b = current.to_vec();
+        b.sort();
+        a == b
+    }
+}
+
 /// A document as stored: see [`Storage::load_stored`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredDoc {
@@ -321,6 +341,40 @@ pub struct NewDevice {
     pub label: String,
     /// SHA-256 of the token.
     pub token_hash: [u8; 32],
+}
+
+impl NewDevice {
+    /// The device as enrolled for `user` of `school` at `now`.
+    pub fn enrolled(&self, school: String, user: String, now: i64) -> Device {
+        Device {
+            id: self.id.clone(),
+            school,
+            user,
+            actor: self.actor.clone(),
+            label: self.label.clone(),
+            token_hash: self.token_hash,
+            created_at: now,
+            last_seen: None,
+            revoked_at: None,
+        }
+    }
+
+    /// The audit row of its enrollment.
+    pub fn enroll_audit(&self, school: &str, user: &str, now: i64) -> AuditRecord {
+        AuditRecord {
+            seq: 0,
+            at: now,
+            school: school.into(),
+            device: Some(self.id.clone()),
+            user: Some(user.into()),
+            action: AuditAction::Enroll,
+            document: None,
+            kind: None,
+            pupil: None,
+            device_seq: None,
+            device_at: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for NewDevice {

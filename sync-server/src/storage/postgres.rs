@@ -577,15 +577,8 @@ impl PostgresStorage {
             }
         }
         for w in &batch.docs {
-            let Some(base) = &w.base else { continue };
             let current = stored.get(&w.id).cloned().unwrap_or(Some(vec![]));
-            let mut base = base.clone();
-            base.sort();
-            if current.map(|mut c| {
-                c.sort();
-                c
-            }) != Some(base)
-            {
+            if !w.base_matches(current.as_deref()) {
                 return Err(Fail::Conflict);
             }
         }
@@ -805,32 +798,10 @@ impl PostgresStorage {
         insert_audit(
             &mut tx,
             &mut self.statements,
-            &AuditRecord {
-                seq: 0,
-                at: now,
-                school: school.clone(),
-                device: Some(device.id.clone()),
-                user: Some(user.clone()),
-                action: AuditAction::Enroll,
-                document: None,
-                kind: None,
-                pupil: None,
-                device_seq: None,
-                device_at: None,
-            },
+            &device.enroll_audit(&school, &user, now),
         )?;
         tx.commit()?;
-        Ok(EnrollOutcome::Enrolled(Device {
-            id: device.id.clone(),
-            school,
-            user,
-            actor: device.actor.clone(),
-            label: device.label.clone(),
-            token_hash: device.token_hash,
-            created_at: now,
-            last_seen: None,
-            revoked_at: None,
-        }))
+        Ok(EnrollOutcome::Enrolled(device.enrolled(school, user, now)))
     }
 
     fn catalog_rows(

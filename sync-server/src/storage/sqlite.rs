@@ -334,8 +334,7 @@ impl Storage for SqliteStorage {
             |r| r.get(0),
         )?;
         // Writes made from a state that is no longer the stored one: write nothing.
-        for w in &batch.docs {
-            let Some(base) = &w.base else { continue };
+        for w in batch.docs.iter().filter(|w| w.base.is_some()) {
             let stored: Option<(Vec<u8>, bool)> = tx
                 .prepare_cached("SELECT heads, erased FROM catalog WHERE id = ?1")?
                 .query_row(params![w.id.as_bytes().as_slice()], |r| {
@@ -347,13 +346,7 @@ impl Storage for SqliteStorage {
                 Some((_, true)) => None,
                 Some((heads, false)) => Some(heads_from_blob(&heads)?),
             };
-            let mut base = base.clone();
-            base.sort();
-            if current.map(|mut c| {
-                c.sort();
-                c
-            }) != Some(base)
-            {
+            if !w.base_matches(current.as_deref()) {
                 return Err(Error::Conflict);
             }
         }
@@ -702,34 +695,9 @@ impl Storage for SqliteStorage {
                 now
             ],
         )?;
-        insert_audit(
-            &tx,
-            &AuditRecord {
-                seq: 0,
-                at: now,
-                school: school.clone(),
-                device: Some(device.id.clone()),
-                user: Some(user.clone()),
-                action: AuditAction::Enroll,
-                document: None,
-                kind: None,
-                pupil: None,
-                device_seq: None,
-                device_at: None,
-            },
-        )?;
+        insert_audit(&tx, &device.enroll_audit(&school, &user, now))?;
         tx.commit()?;
-        Ok(EnrollOutcome::Enrolled(Device {
-            id: device.id.clone(),
-            school,
-            user,
-            actor: device.actor.clone(),
-            label: device.label.clone(),
-            token_hash: device.token_hash,
-            created_at: now,
-            last_seen: None,
-            revoked_at: None,
-        }))
+        Ok(EnrollOutcome::Enrolled(device.enrolled(school, user, now)))
     }
 
     fn device_by_token(&mut self, token_hash: &[u8; 32]) -> Result<Option<Device>> {
