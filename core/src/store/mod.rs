@@ -264,7 +264,43 @@ fn raw_key(key: &[u8]) -> std::result::Result<String, OpenError> {
     Ok(format!("x'{}'", hex::encode(digest)))
 }
 
+// The one place the core calls C directly: SQLCipher's start-up hook, which rusqlite does
+// not bind.
+#[allow(unsafe_code)]
+unsafe extern "C" {
+    /// SQLCipher's start-up (crypto provider, random seed, its mutexes), from the bundled
+    /// SQLCipher that rusqlite links. Idempotent; it runs under SQLite's main mutex.
+    fn sqlcipher_extra_init(arg: *const std::ffi::c_char) -> std::ffi::c_int;
+}
+
+/// Wait until SQLCipher has started in this process. Call before opening any connection.
+///
+/// SQLite marks itself initialised before it runs SQLCipher's start-up, so a connection
+/// opened on one thread while another thread is still in that start-up fails to take its
+/// key ("An error occurred with PRAGMA key"). SQLCipher's start-up holds SQLite's main
+/// mutex throughout and returns at once once done, so calling it here either does it or
+/// waits for the thread that is doing it.
+#[allow(unsafe_code)]
+pub fn ensure_sqlcipher_started() -> rusqlite::Result<()> {
+    // SAFETY: both are SQLite's documented thread-safe entry points for start-up; the
+    // argument of SQLCipher's hook is unused and NULL is what SQLite itself passes.
+    let rc = unsafe {
+        match rusqlite::ffi::sqlite3_initialize() {
+            rusqlite::ffi::SQLITE_OK => sqlcipher_extra_init(std::ptr::null()),
+            rc => rc,
+        }
+    };
+    match rc {
+        rusqlite::ffi::SQLITE_OK => Ok(()),
+        rc => Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rc),
+            Some("SQLCipher did not start".into()),
+        )),
+    }
+}
+
 fn open_connection(path: &Path, raw_key: &str) -> std::result::Result<Connection, OpenError> {
+    ensure_sqlcipher_started()?;
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE

@@ -144,12 +144,14 @@ impl SqliteStorage {
     /// Open (creating and migrating) the store at `path`. With `key`, the file is encrypted
     /// with SQLCipher; a wrong key is an error, the file is never recreated.
     pub fn open(path: impl AsRef<Path>, key: Option<&str>) -> Result<Self> {
+        omkijken_core::store::ensure_sqlcipher_started()?;
         let conn = Connection::open(path)?;
         Self::setup(conn, key)
     }
 
     /// An in-memory store (tests).
     pub fn in_memory() -> Result<Self> {
+        omkijken_core::store::ensure_sqlcipher_started()?;
         Self::setup(Connection::open_in_memory()?, None)
     }
 
