@@ -628,6 +628,20 @@ impl Hub {
         let roster = self.roster(&device.school)?;
         let ids: Vec<DocumentId> = reqs.iter().map(|r| r.document_id).collect();
         let rows = self.catalog_map(&ids)?;
+        // Whole documents (a device that has none of it: a fresh pull) are read together.
+        let whole: Vec<DocumentId> = reqs
+            .iter()
+            .filter(|r| {
+                r.have.is_empty()
+                    && rows.get(&r.document_id).is_some_and(|row| {
+                        !row.erased
+                            && access(&roster, &device.user, &row.header, &row.fields)
+                                >= Access::Read
+                    })
+            })
+            .map(|r| r.document_id)
+            .collect();
+        let mut stored_whole = self.storage.load_stored_many(&whole)?;
         let mut docs = vec![];
         let mut batch = Batch::default();
         let mut seen = BTreeSet::new();
@@ -650,7 +664,7 @@ impl Hub {
                 continue;
             }
             let doc = if have.is_empty() {
-                match self.storage.load_stored(row.id)? {
+                match stored_whole.remove(&row.id) {
                     Some(stored) if row.chunks > 0 && stored.summary.is_some() => {
                         // A snapshot plus changes: saved as one document (sent so that the
                         // device need not load it) and stored so for the next device.

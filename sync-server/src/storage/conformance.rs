@@ -24,6 +24,7 @@ pub fn run_all(make: &mut dyn FnMut() -> Box<dyn Storage>) {
     admin_events_are_sequenced(make());
     a_write_from_a_stale_state_conflicts_and_writes_nothing(make());
     one_batch_may_name_a_document_or_a_row_twice(make());
+    many_documents_load_at_once_as_each_alone(make());
 }
 
 fn header(school: &str, pupil: Option<&str>) -> Header {
@@ -715,4 +716,74 @@ fn one_batch_may_name_a_document_or_a_row_twice(mut s: Box<dyn Storage>) {
     })
     .unwrap();
     assert_eq!(s.audit(&AuditFilter::Pupil("p9".into())).unwrap().len(), 1);
+}
+
+fn many_documents_load_at_once_as_each_alone(mut s: Box<dyn Storage>) {
+    // A snapshot only, a snapshot with chunks and a summary, a log of chunks only, an
+    // erased one and an unknown one.
+    let (snap, chunked, log, erased) = (
+        DocumentId::random(),
+        DocumentId::random(),
+        DocumentId::random(),
+        DocumentId::random(),
+    );
+    let mut d = doc_with("a");
+    let mut docs = vec![
+        write(snap, "s1", &d, d.save(), WriteMode::Snapshot),
+        write(erased, "s1", &d, d.save(), WriteMode::Snapshot),
+        DocWrite {
+            summary: Some(b"sum".to_vec()),
+            ..write(chunked, "s1", &d, d.save(), WriteMode::Snapshot)
+        },
+        write(log, "s2", &d, d.save(), WriteMode::Append),
+    ];
+    s.commit(Batch {
+        docs: std::mem::take(&mut docs),
+        ..Default::default()
+    })
+    .unwrap();
+    for key in ["b", "c"] {
+        let before = d.get_heads();
+        let mut tx = d.transaction();
+        tx.put(ROOT, key, 2).unwrap();
+        tx.commit();
+        for id in [chunked, log] {
+            let w = write(id, "s1", &d, d.save_after(&before), WriteMode::Append);
+            s.commit(Batch {
+                docs: vec![DocWrite {
+                    summary: (id == chunked).then(|| key.as_bytes().to_vec()),
+                    ..w
+                }],
+                ..Default::default()
+            })
+            .unwrap();
+        }
+    }
+    s.commit(Batch {
+        erase: vec![erased],
+        ..Default::default()
+    })
+    .unwrap();
+    let unknown = DocumentId::random();
+    let ids = [snap, chunked, log, erased, unknown];
+    let many = s.load_stored_many(&ids).unwrap();
+    let mut found: Vec<DocumentId> = many.keys().copied().collect();
+    found.sort();
+    let mut expected = vec![snap, chunked, log];
+    expected.sort();
+    assert_eq!(found, expected, "erased and unknown documents are left out");
+    for id in ids {
+        assert_eq!(
+            many.get(&id),
+            s.load_stored(id).unwrap().as_ref(),
+            "a document loaded with others is the document loaded alone"
+        );
+    }
+    assert_eq!(many[&chunked].summary.as_deref(), Some(&b"c"[..]));
+    assert_eq!(
+        Automerge::load(&many[&log].data).unwrap().get_heads(),
+        d.get_heads(),
+        "the chunks come in order"
+    );
+    assert!(s.load_stored_many(&[]).unwrap().is_empty());
 }

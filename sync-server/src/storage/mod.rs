@@ -22,7 +22,7 @@ pub mod sqlite;
 use crate::Result;
 use automerge::ChangeHash;
 use omkijken_core::{AccessFields, DocumentId, Header};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 pub use postgres::PostgresStorage;
 pub use sqlite::SqliteStorage;
@@ -481,6 +481,17 @@ pub trait Storage: Send {
     /// `Automerge::load`) and the summary stored with its heads, or None if unknown or
     /// erased.
     fn load_stored(&mut self, id: DocumentId) -> Result<Option<StoredDoc>>;
+    /// [`Storage::load_stored`] of several documents (one round trip where the store is a
+    /// database server); unknown and erased ones are left out.
+    fn load_stored_many(&mut self, ids: &[DocumentId]) -> Result<HashMap<DocumentId, StoredDoc>> {
+        let mut found = HashMap::with_capacity(ids.len());
+        for &id in ids {
+            if let Some(stored) = self.load_stored(id)? {
+                found.insert(id, stored);
+            }
+        }
+        Ok(found)
+    }
     /// The stored bytes of [`Storage::load_stored`].
     fn load_doc(&mut self, id: DocumentId) -> Result<Option<Vec<u8>>> {
         Ok(self.load_stored(id)?.map(|s| s.data))

@@ -286,6 +286,9 @@ const SQL_CATALOG_SCHOOL: &str = concat!(
 const SQL_LOAD: &str = "SELECT c.summary, s.data, \
      (SELECT array_agg(ch.data ORDER BY ch.id) FROM changes ch WHERE ch.doc = c.id) \
      FROM catalog c LEFT JOIN snapshots s ON s.doc = c.id WHERE c.id = $1 AND NOT c.erased";
+const SQL_LOAD_MANY: &str = "SELECT c.id, c.summary, s.data, \
+     (SELECT array_agg(ch.data ORDER BY ch.id) FROM changes ch WHERE ch.doc = c.id) \
+     FROM catalog c LEFT JOIN snapshots s ON s.doc = c.id WHERE c.id = ANY($1) AND NOT c.erased";
 const SQL_HELD_AMONG: &str = "SELECT doc FROM held WHERE device = $1 AND doc = ANY($2)";
 const SQL_PURGED_AMONG: &str =
     "SELECT doc FROM held WHERE device = $1 AND doc = ANY($2) AND purged";
@@ -1031,6 +1034,17 @@ fn readers_to(readers: &[String]) -> Option<Vec<String>> {
     (!readers.is_empty()).then(|| readers.to_vec())
 }
 
+/// A stored document from the columns summary, snapshot, chunks starting at `at`.
+fn stored_doc(r: &Row, at: usize) -> Result<StoredDoc> {
+    let summary: Option<Vec<u8>> = r.try_get(at)?;
+    let mut data: Vec<u8> = r.try_get::<_, Option<Vec<u8>>>(at + 1)?.unwrap_or_default();
+    let chunks: Option<Vec<Vec<u8>>> = r.try_get(at + 2)?;
+    for c in chunks.unwrap_or_default() {
+        data.extend_from_slice(&c);
+    }
+    Ok(StoredDoc { data, summary })
+}
+
 fn catalog_row(r: &Row) -> Result<CatalogRow> {
     Ok(CatalogRow {
         id: id_from(r.try_get(0)?)?,
@@ -1144,13 +1158,18 @@ impl Storage for PostgresStorage {
         let Some(r) = self.query_opt(SQL_LOAD, &[&id.as_bytes().as_slice()])? else {
             return Ok(None);
         };
-        let summary: Option<Vec<u8>> = r.try_get(0)?;
-        let mut data: Vec<u8> = r.try_get::<_, Option<Vec<u8>>>(1)?.unwrap_or_default();
-        let chunks: Option<Vec<Vec<u8>>> = r.try_get(2)?;
-        for c in chunks.unwrap_or_default() {
-            data.extend_from_slice(&c);
+        stored_doc(&r, 0).map(Some)
+    }
+
+    fn load_stored_many(&mut self, ids: &[DocumentId]) -> Result<HashMap<DocumentId, StoredDoc>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
         }
-        Ok(Some(StoredDoc { data, summary }))
+        let keys: Vec<&[u8]> = ids.iter().map(|i| i.as_bytes().as_slice()).collect();
+        self.query(SQL_LOAD_MANY, &[&keys])?
+            .iter()
+            .map(|r| Ok((id_from(r.try_get(0)?)?, stored_doc(r, 1)?)))
+            .collect()
     }
 
     fn held_among(&mut self, device: &str, ids: &[DocumentId]) -> Result<HashSet<DocumentId>> {
