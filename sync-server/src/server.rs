@@ -32,6 +32,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -331,6 +332,7 @@ fn launch(settings: &Settings) -> Result<Launched> {
     // must not run on a runtime thread), then reports whether that worked.
     let (ready, started) = std::sync::mpsc::sync_channel::<Result<()>>(1);
     let opening = settings.clone();
+    let listen_tick = cmd.downgrade();
     let thread = std::thread::Builder::new()
         .name("omkijken-hub".into())
         .spawn(move || {
@@ -339,6 +341,23 @@ fn launch(settings: &Settings) -> Result<Launched> {
                 .and_then(|storage| Hub::new(storage, opening.hub.clone(), seed));
             match hub {
                 Ok(hub) => {
+                    // Several nodes on one database: another node's write wakes this hub
+                    // at once (the poll tick stays as the fallback).
+                    let stop_listening = Arc::new(AtomicBool::new(false));
+                    if let Some(url) = opening.database.as_deref() {
+                        let wake = listen_tick;
+                        if let Err(e) = PostgresStorage::listen_for_changes(
+                            url,
+                            opening.database_password.as_deref(),
+                            stop_listening.clone(),
+                            move || {
+                                wake.upgrade()
+                                    .is_some_and(|tx| tx.blocking_send(Cmd::Tick).is_ok())
+                            },
+                        ) {
+                            tracing::warn!(error = %e, "not listening for other nodes' writes");
+                        }
+                    }
                     let _ = ready.send(Ok(()));
                     let worker = HubThread {
                         hub,
@@ -346,6 +365,7 @@ fn launch(settings: &Settings) -> Result<Launched> {
                         outbox_frames: opening.outbox_frames,
                     };
                     worker.run(rx);
+                    stop_listening.store(true, Ordering::Relaxed);
                 }
                 Err(e) => {
                     let _ = ready.send(Err(e));

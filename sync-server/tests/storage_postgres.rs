@@ -444,3 +444,76 @@ fn two_hubs_writing_one_document_at_once_lose_nothing() {
         gave_up.load(Ordering::SeqCst)
     );
 }
+
+#[test]
+fn a_listener_is_told_of_commits_and_listens_again_after_losing_its_connection() {
+    let Some(url) = database_url("a_listener_is_told_of_commits") else {
+        return;
+    };
+    let schema = TestSchema::create(&url);
+    let mut writer = open(&schema);
+    let app = format!("listen-{}", schema.name());
+    let listening_url = format!("{}&application_name={app}", schema.url());
+    let (tx, woken) = mpsc::channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread =
+        PostgresStorage::listen_for_changes(&listening_url, None, stop.clone(), move || {
+            tx.send(()).is_ok()
+        })
+        .unwrap();
+    let wait = Duration::from_secs(10);
+    woken.recv_timeout(wait).expect("woken once listening");
+    let drain = || while woken.try_recv().is_ok() {};
+
+    // 1. Another writer's commit wakes it.
+    drain();
+    writer
+        .commit(Batch {
+            docs: vec![new_doc_write(DocumentId::random())],
+            ..Default::default()
+        })
+        .unwrap();
+    woken.recv_timeout(wait).expect("woken by a commit");
+
+    // 2. Its connection is cut (a database restart, a network hiccup): it connects again,
+    //    wakes at once (it may have missed something) and hears later commits.
+    let mut admin = postgres::Client::connect(&schema.url(), postgres::NoTls).unwrap();
+    let backends = |admin: &mut postgres::Client| -> Vec<i32> {
+        admin
+            .query(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = $1",
+                &[&app],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    let before = backends(&mut admin);
+    assert_eq!(before.len(), 1, "one listening connection");
+    drain();
+    admin
+        .execute("SELECT pg_terminate_backend($1)", &[&before[0]])
+        .unwrap();
+    woken
+        .recv_timeout(wait)
+        .expect("woken after connecting again");
+    let after = backends(&mut admin);
+    assert_eq!(after.len(), 1, "listening again, on one connection");
+    assert_ne!(after, before, "a new connection");
+    drain();
+    writer
+        .commit(Batch {
+            events: vec![event()],
+            ..Default::default()
+        })
+        .unwrap();
+    woken
+        .recv_timeout(wait)
+        .expect("woken by an admin event after the reconnection");
+
+    // 3. Told to stop, it ends and closes its connection.
+    stop.store(true, Ordering::Relaxed);
+    thread.join().unwrap();
+    assert!(backends(&mut admin).is_empty(), "the connection is closed");
+}

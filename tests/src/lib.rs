@@ -201,8 +201,20 @@ impl TestServer {
     /// database at `database` (a `postgres://` URL), shared with any other node started on
     /// it. `data_dir` is only remembered (nothing is written there).
     pub async fn start_on_database(data_dir: &Path, database: &str) -> Result<TestServer> {
+        Self::start_on_database_polling(data_dir, database, Settings::for_test(data_dir).admin_poll)
+            .await
+    }
+
+    /// A node on a PostgreSQL database that polls the shared catalog every `poll` (besides
+    /// what the database's notifications tell it).
+    pub async fn start_on_database_polling(
+        data_dir: &Path,
+        database: &str,
+        poll: std::time::Duration,
+    ) -> Result<TestServer> {
         let mut settings = Settings::for_test(data_dir);
         settings.database = Some(database.to_string());
+        settings.admin_poll = poll;
         let handle = server::start(settings).await.context("start server node")?;
         Ok(TestServer {
             handle,

@@ -96,3 +96,98 @@ async fn a_signal_pushed_to_one_node_reaches_a_device_live_on_another() -> Resul
     node2.handle.shutdown().await?;
     Ok(())
 }
+
+/// Record events of a live client.
+fn live(
+    store: &omkijken_core::store::Store,
+) -> (
+    omkijken_core::client::SyncClient,
+    Arc<Mutex<Vec<SyncEvent>>>,
+) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let e = events.clone();
+    let options = SyncOptions {
+        min_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(500),
+        // No periodic traffic from the devices: a frame would make its node look at the
+        // database too, and this test is about the nodes being told.
+        tick: Duration::from_secs(3600),
+        seed: Some(7),
+    };
+    let client = SyncClient::start(store.clone(), options, move |ev| e.lock().unwrap().push(ev));
+    (client, events)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_that_poll_once_an_hour_still_pass_on_each_others_writes_at_once() -> Result<()> {
+    let Some(url) =
+        database_url("nodes_that_poll_once_an_hour_still_pass_on_each_others_writes_at_once")
+    else {
+        return Ok(());
+    };
+    let schema = TestSchema::create(&url);
+    let tmp = tempfile::tempdir()?;
+    let hour = Duration::from_secs(3600);
+    let node1 =
+        TestServer::start_on_database_polling(&tmp.path().join("node1"), &schema.url(), hour)
+            .await?;
+    let node2 =
+        TestServer::start_on_database_polling(&tmp.path().join("node2"), &schema.url(), hour)
+            .await?;
+    node1.set_up_school().await?;
+    let teacher = Device::enroll(&node1, tmp.path(), TEACHER, "teacher phone").await?;
+    let coordinator = Device::enroll(&node2, tmp.path(), COORDINATOR, "coordinator tablet").await?;
+
+    // 1. Both devices stay connected, each to its own node, and catch up.
+    let (t, teacher_events) = live(&teacher.store);
+    let (c, tablet_events) = live(&coordinator.store);
+    for events in [&teacher_events, &tablet_events] {
+        eventually("a device caught up", || {
+            events
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|ev| matches!(ev, SyncEvent::Idle))
+        })
+        .await;
+    }
+
+    // 2. The teacher records a signal; her phone pushes it to node 1 by itself. Node 2 is
+    //    told by the database and passes it to the tablet, an hour before its next poll.
+    let s1 = teacher.record_trip_signal(PUPIL_IN_CARE, 2, "viel stil tijdens de boottocht")?;
+    let t0 = Instant::now();
+    eventually("the tablet on node 2 holds the signal", || {
+        coordinator.store.info(s1).ok().flatten().is_some()
+    })
+    .await;
+    eprintln!(
+        "recorded on the phone (node 1), on the tablet (node 2) after {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(coordinator.store.attention_list()?.len(), 1);
+
+    // 3. The admin revokes the phone on node 2; node 1 is told, and the phone, connected to
+    //    node 1 and sending nothing, wipes itself.
+    let phone = node2
+        .handle
+        .admin()
+        .devices()
+        .await?
+        .into_iter()
+        .find(|d| d.user == TEACHER)
+        .unwrap()
+        .id;
+    node2.handle.admin().revoke_device(&phone).await?;
+    eventually("the phone on node 1 wiped itself", || {
+        teacher.store.is_wiped()
+    })
+    .await;
+    assert!(teacher_events.lock().unwrap().contains(&SyncEvent::Revoked));
+    assert!(!coordinator.store.is_wiped(), "only the revoked device");
+
+    t.stop().await;
+    c.stop().await;
+    node1.handle.shutdown().await?;
+    node2.handle.shutdown().await?;
+    Ok(())
+}

@@ -52,9 +52,12 @@ use crate::{Error, Result};
 use automerge::ChangeHash;
 use omkijken_core::{AccessFields, DocumentId, Header};
 use postgres::error::SqlState;
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::{Client, GenericClient, NoTls, Row, Statement};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Schema version written by this build (table `schema_version`).
@@ -289,6 +292,10 @@ const SQL_LOAD: &str = "SELECT c.summary, s.data, \
 const SQL_LOAD_MANY: &str = "SELECT c.id, c.summary, s.data, \
      (SELECT array_agg(ch.data ORDER BY ch.id) FROM changes ch WHERE ch.doc = c.id) \
      FROM catalog c LEFT JOIN snapshots s ON s.doc = c.id WHERE c.id = ANY($1) AND NOT c.erased";
+/// The channel nodes listen on: a commit that changed the catalog or wrote admin events
+/// notifies it (no payload: a listener polls the storage as it would on its timer).
+const CHANGES_CHANNEL: &str = "omkijken_changes";
+const SQL_NOTIFY: &str = "SELECT pg_notify('omkijken_changes', '')";
 const SQL_HELD_AMONG: &str = "SELECT doc FROM held WHERE device = $1 AND doc = ANY($2)";
 const SQL_PURGED_AMONG: &str =
     "SELECT doc FROM held WHERE device = $1 AND doc = ANY($2) AND purged";
@@ -409,6 +416,20 @@ impl PostgresStorage {
     /// schema in one transaction. `password`, if given, is used when the URL has none (so
     /// it need not appear on a command line). Must not be called inside an async task.
     pub fn open(url: &str, password: Option<&str>) -> Result<Self> {
+        let config = Self::config(url, password)?;
+        let client = Self::connect(&config)?;
+        let mut s = PostgresStorage {
+            config,
+            client,
+            statements: Statements::default(),
+            before_commit: None,
+        };
+        s.migrate()?;
+        Ok(s)
+    }
+
+    /// The connection settings of `url` (see [`PostgresStorage::open`]).
+    fn config(url: &str, password: Option<&str>) -> Result<postgres::Config> {
         let mut config: postgres::Config = url
             .parse()
             .map_err(|_| Error::Config("the database URL is not a valid PostgreSQL URL".into()))?;
@@ -425,15 +446,78 @@ impl PostgresStorage {
         }
         // Notices ("relation exists, skipping") are of no use in our logs.
         config.notice_callback(|_| {});
-        let client = Self::connect(&config)?;
-        let mut s = PostgresStorage {
-            config,
-            client,
-            statements: Statements::default(),
-            before_commit: None,
-        };
-        s.migrate()?;
-        Ok(s)
+        Ok(config)
+    }
+
+    /// Listen for other nodes' (and admin commands') writes to the database at `url`, on a
+    /// thread of its own with its own connection: after each commit that changed the
+    /// catalog or wrote admin events, `wake` is called (several commits close together wake
+    /// once). `wake` is also called after each (re)connection, as notifications may have
+    /// been missed while the connection was down. The thread ends when `wake` returns false
+    /// or `stop` is set (checked every second). A lost connection is retried with backoff
+    /// and logged; polling the storage on a timer stays the caller's fallback.
+    pub fn listen_for_changes(
+        url: &str,
+        password: Option<&str>,
+        stop: Arc<AtomicBool>,
+        mut wake: impl FnMut() -> bool + Send + 'static,
+    ) -> Result<std::thread::JoinHandle<()>> {
+        let config = Self::config(url, password)?;
+        let thread = std::thread::Builder::new()
+            .name("omkijken-listen".into())
+            .spawn(move || {
+                let mut backoff = Duration::from_millis(250);
+                while !stop.load(Ordering::Relaxed) {
+                    match Self::listen(&config, &stop, &mut wake) {
+                        Ok(()) => return,
+                        Err(e) => tracing::warn!(
+                            error = %e,
+                            "listening for other nodes' writes failed; retrying"
+                        ),
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            })?;
+        Ok(thread)
+    }
+
+    /// One listening connection: Ok when told to stop, Err when the connection failed.
+    fn listen(
+        config: &postgres::Config,
+        stop: &AtomicBool,
+        wake: &mut impl FnMut() -> bool,
+    ) -> Result<()> {
+        let mut client = Self::connect(config)?;
+        client.batch_execute(&format!("LISTEN {CHANGES_CHANNEL}"))?;
+        // What was committed before LISTEN took effect is found by this first wake-up.
+        if !wake() {
+            return Ok(());
+        }
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let got = {
+                let mut notifications = client.notifications();
+                let got = notifications
+                    .timeout_iter(Duration::from_secs(1))
+                    .next()?
+                    .is_some();
+                // Those that came meanwhile are covered by the same wake-up.
+                while got && notifications.iter().next()?.is_some() {}
+                got
+            };
+            if !got {
+                if client.is_closed() {
+                    return Err(Error::Postgres("the listening connection closed".into()));
+                }
+                continue;
+            }
+            if !wake() {
+                return Ok(());
+            }
+        }
     }
 
     fn connect(config: &postgres::Config) -> Result<Client> {
@@ -740,6 +824,12 @@ impl PostgresStorage {
         for (device, at) in &batch.touch {
             let q = st.get(&mut tx, SQL_TOUCH)?;
             tx.execute(&q, &[device, at])?;
+        }
+        // Other nodes listen (see `listen_for_changes`); PostgreSQL delivers the
+        // notification when, and only if, this transaction commits.
+        if n > 0 || !batch.events.is_empty() || !batch.schools.is_empty() {
+            let q = st.get(&mut tx, SQL_NOTIFY)?;
+            tx.execute(&q, &[])?;
         }
         if let Some(hook) = self.before_commit.as_mut() {
             hook();
