@@ -26,6 +26,16 @@
 //! writer. The expensive work (merging and checking Automerge documents) happens before, in
 //! parallel on every node; only the short write transactions queue.
 //!
+//! # Nodes hear of each other
+//!
+//! A commit that changes the catalog or writes admin events runs `pg_notify` on the channel
+//! `omkijken_changes`; PostgreSQL delivers it only if the transaction commits.
+//! [`PostgresStorage::listen_for_changes`] keeps a connection of its own listening and wakes
+//! the node's hub, which then reads the catalog and admin-event log past its cursors, exactly
+//! as its poll timer does. Notifications carry nothing: they only say "look now". One lost
+//! while the listening connection was down is made up by the wake-up after reconnecting, and
+//! by the timer.
+//!
 //! # Several writers of one document
 //!
 //! Change chunks are keyed by an identity column, so two nodes appending to one document
