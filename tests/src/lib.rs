@@ -84,6 +84,16 @@ impl TestServer {
         Ok(())
     }
 
+    /// Revoke the one device enrolled for `user` (as the admin would, through this server).
+    pub async fn revoke_device_of(&self, user: &str) -> Result<()> {
+        let admin = self.handle.admin();
+        let mut devices = admin.devices().await?;
+        devices.retain(|d| d.user == user);
+        anyhow::ensure!(devices.len() == 1, "expected one device of {user}");
+        admin.revoke_device(&devices[0].id).await?;
+        Ok(())
+    }
+
     /// The base URL devices are given.
     pub fn url(&self) -> String {
         self.handle.http_url()

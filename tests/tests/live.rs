@@ -101,15 +101,7 @@ async fn background_clients_push_live_and_reconnect_after_a_server_restart() -> 
     );
 
     // 4. The coordinator's tablet is revoked while connected: it wipes itself and stops.
-    let admin = server.handle.admin();
-    let id = admin
-        .devices()
-        .await?
-        .into_iter()
-        .find(|d| d.user == COORDINATOR)
-        .unwrap()
-        .id;
-    admin.revoke_device(&id).await?;
+    server.revoke_device_of(COORDINATOR).await?;
     eventually("the tablet is wiped", || coordinator.store.is_wiped()).await;
     eventually("its client stopped", || c.is_finished()).await;
     assert!(

@@ -6,7 +6,9 @@
 //! a fresh schema; skipped without it, except under `CI`, where it fails.
 
 use anyhow::Result;
+use omkijken_core::DocumentId;
 use omkijken_core::client::{SyncClient, SyncEvent, SyncOptions};
+use omkijken_core::store::Store;
 use omkijken_server::storage::postgres::testing::{TestSchema, database_url};
 use omkijken_tests::*;
 use std::sync::{Arc, Mutex};
@@ -39,25 +41,8 @@ async fn a_signal_pushed_to_one_node_reaches_a_device_live_on_another() -> Resul
     let coordinator = Device::enroll(&node2, tmp.path(), COORDINATOR, "coordinator tablet").await?;
 
     // 1. The tablet stays connected to node 2 (live).
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let e = events.clone();
-    let options = SyncOptions {
-        min_backoff: Duration::from_millis(50),
-        max_backoff: Duration::from_millis(500),
-        tick: Duration::from_millis(200),
-        seed: Some(7),
-    };
-    let c = SyncClient::start(coordinator.store.clone(), options, move |ev| {
-        e.lock().unwrap().push(ev)
-    });
-    eventually("the tablet caught up", || {
-        events
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|ev| matches!(ev, SyncEvent::Idle))
-    })
-    .await;
+    let (c, events) = live(&coordinator.store, Duration::from_millis(200));
+    caught_up(&events).await;
 
     // 2. The teacher records a signal and syncs with node 1; node 2 finds it in the shared
     //    catalog at its next poll and pushes it to the tablet.
@@ -65,29 +50,13 @@ async fn a_signal_pushed_to_one_node_reaches_a_device_live_on_another() -> Resul
     let s1 = teacher.record_trip_signal(PUPIL_IN_CARE, 2, "viel stil tijdens de boottocht")?;
     let report = teacher.sync().await?;
     assert_eq!(report.pushed, 1);
-    let t = Instant::now();
-    eventually("the tablet on node 2 holds the signal", || {
-        coordinator.store.info(s1).ok().flatten().is_some()
-    })
-    .await;
-    eprintln!(
-        "pushed on node 1, on the tablet via node 2 after {:?}",
-        t.elapsed()
-    );
-    assert_eq!(coordinator.store.attention_list()?.len(), 1);
+    arrives_on_the_tablet(&coordinator, s1).await?;
     assert!(teacher.store.outbox()?.is_empty(), "acknowledged by node 1");
 
     // 3. Both nodes see every device; a revocation on node 2 reaches the teacher's phone
     //    at its next sync with node 1.
-    let devices = node2.handle.admin().devices().await?;
-    assert_eq!(devices.len(), 2);
-    let phone = devices
-        .iter()
-        .find(|d| d.user == TEACHER)
-        .unwrap()
-        .id
-        .clone();
-    node2.handle.admin().revoke_device(&phone).await?;
+    assert_eq!(node2.handle.admin().devices().await?.len(), 2);
+    node2.revoke_device_of(TEACHER).await?;
     let _ = teacher.sync().await;
     assert!(teacher.store.is_wiped(), "the phone wiped itself");
 
@@ -97,25 +66,42 @@ async fn a_signal_pushed_to_one_node_reaches_a_device_live_on_another() -> Resul
     Ok(())
 }
 
-/// Record events of a live client.
-fn live(
-    store: &omkijken_core::store::Store,
-) -> (
-    omkijken_core::client::SyncClient,
-    Arc<Mutex<Vec<SyncEvent>>>,
-) {
+/// A live client of `store` and the events it reports; `tick` is how often it looks for
+/// something to send by itself.
+fn live(store: &Store, tick: Duration) -> (SyncClient, Arc<Mutex<Vec<SyncEvent>>>) {
     let events = Arc::new(Mutex::new(Vec::new()));
     let e = events.clone();
     let options = SyncOptions {
         min_backoff: Duration::from_millis(50),
         max_backoff: Duration::from_millis(500),
-        // No periodic traffic from the devices: a frame would make its node look at the
-        // database too, and this test is about the nodes being told.
-        tick: Duration::from_secs(3600),
+        tick,
         seed: Some(7),
     };
     let client = SyncClient::start(store.clone(), options, move |ev| e.lock().unwrap().push(ev));
     (client, events)
+}
+
+async fn caught_up(events: &Mutex<Vec<SyncEvent>>) {
+    eventually("a device caught up", || {
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|ev| matches!(ev, SyncEvent::Idle))
+    })
+    .await;
+}
+
+/// The tablet (live on the other node) receives signal `id` and lists it for attention.
+async fn arrives_on_the_tablet(tablet: &Device, id: DocumentId) -> Result<()> {
+    let t = Instant::now();
+    eventually("the tablet on the other node holds the signal", || {
+        tablet.store.info(id).ok().flatten().is_some()
+    })
+    .await;
+    eprintln!("on the tablet via the other node after {:?}", t.elapsed());
+    assert_eq!(tablet.store.attention_list()?.len(), 1);
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,45 +125,21 @@ async fn nodes_that_poll_once_an_hour_still_pass_on_each_others_writes_at_once()
     let coordinator = Device::enroll(&node2, tmp.path(), COORDINATOR, "coordinator tablet").await?;
 
     // 1. Both devices stay connected, each to its own node, and catch up.
-    let (t, teacher_events) = live(&teacher.store);
-    let (c, tablet_events) = live(&coordinator.store);
-    for events in [&teacher_events, &tablet_events] {
-        eventually("a device caught up", || {
-            events
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|ev| matches!(ev, SyncEvent::Idle))
-        })
-        .await;
-    }
+    // No periodic traffic from the devices: a frame would make its node look at the
+    // database too, and this test is about the nodes being told.
+    let (t, teacher_events) = live(&teacher.store, hour);
+    let (c, tablet_events) = live(&coordinator.store, hour);
+    caught_up(&teacher_events).await;
+    caught_up(&tablet_events).await;
 
     // 2. The teacher records a signal; her phone pushes it to node 1 by itself. Node 2 is
     //    told by the database and passes it to the tablet, an hour before its next poll.
     let s1 = teacher.record_trip_signal(PUPIL_IN_CARE, 2, "viel stil tijdens de boottocht")?;
-    let t0 = Instant::now();
-    eventually("the tablet on node 2 holds the signal", || {
-        coordinator.store.info(s1).ok().flatten().is_some()
-    })
-    .await;
-    eprintln!(
-        "recorded on the phone (node 1), on the tablet (node 2) after {:?}",
-        t0.elapsed()
-    );
-    assert_eq!(coordinator.store.attention_list()?.len(), 1);
+    arrives_on_the_tablet(&coordinator, s1).await?;
 
     // 3. The admin revokes the phone on node 2; node 1 is told, and the phone, connected to
     //    node 1 and sending nothing, wipes itself.
-    let phone = node2
-        .handle
-        .admin()
-        .devices()
-        .await?
-        .into_iter()
-        .find(|d| d.user == TEACHER)
-        .unwrap()
-        .id;
-    node2.handle.admin().revoke_device(&phone).await?;
+    node2.revoke_device_of(TEACHER).await?;
     eventually("the phone on node 1 wiped itself", || {
         teacher.store.is_wiped()
     })

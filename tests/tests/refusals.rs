@@ -148,15 +148,7 @@ async fn revoked_device_is_wiped_on_next_sync() -> Result<()> {
     teacher.sync().await?;
     teacher.record_trip_signal(PUPIL, 1, "feiten")?;
     teacher.sync().await?;
-    let admin = server.handle.admin();
-    let id = admin
-        .devices()
-        .await?
-        .into_iter()
-        .find(|d| d.user == TEACHER)
-        .unwrap()
-        .id;
-    admin.revoke_device(&id).await?;
+    server.revoke_device_of(TEACHER).await?;
     let err = teacher.sync().await.unwrap_err();
     assert!(matches!(core_error(&err), Some(Error::Revoked)), "{err:?}");
     assert!(teacher.store.is_wiped());

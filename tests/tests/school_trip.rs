@@ -200,14 +200,7 @@ async fn school_trip_converges_with_nothing_lost_and_nothing_overshared() -> Res
 
     // 7. The mentor's phone is lost: the admin revokes it, and it wipes itself on its
     //    next contact with the server.
-    let admin = server.handle.admin();
-    let device = admin
-        .devices()
-        .await?
-        .into_iter()
-        .find(|d| d.user == MENTOR)
-        .expect("the mentor's device");
-    admin.revoke_device(&device.id).await?;
+    server.revoke_device_of(MENTOR).await?;
     assert!(
         matches!(mentor.sync().await, Err(e) if matches!(e.downcast_ref::<Error>(), Some(Error::Revoked)))
     );
