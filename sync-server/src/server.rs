@@ -7,7 +7,8 @@
 //! also polls the admin-events log every [`Settings::admin_poll`], so an admin CLI run
 //! against the data directory takes effect on the running server.
 //!
-//! Endpoints: `GET /healthz`, `GET /metrics` (Prometheus text), WebSocket `/v1/enroll` and
+//! Endpoints: `GET /healthz` (the process is up), `GET /readyz` (the hub and its storage
+//! answer), `GET /metrics` (Prometheus text), WebSocket `/v1/enroll` and
 //! WebSocket `/v1/sync` (device token as `Authorization: Bearer` at the upgrade; 401
 //! without or with an unknown token). See docs/protocol.md.
 
@@ -471,6 +472,7 @@ pub async fn serve(
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .route("/v1/enroll", get(enroll_ws))
         .route("/v1/sync", get(sync_ws))
@@ -482,6 +484,25 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
+}
+
+/// Ready to serve devices: the hub answers and reads its storage within 2 s (200 "ready"),
+/// else 503 naming which of the two failed, never more. `/healthz` only says the process
+/// is up; a load balancer in front of several nodes should route by this.
+async fn readyz(State(st): State<AppState>) -> Response {
+    let admin = Admin {
+        cmd: st.cmd.clone(),
+    };
+    let check = admin.call(|hub, _| Ok((hub.storage().last_seq(), vec![])));
+    match tokio::time::timeout(Duration::from_secs(2), check).await {
+        Ok(Ok(Ok(_))) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(Ok(Err(e))) => {
+            tracing::warn!(error = %e, "not ready: the storage failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "not ready: storage\n").into_response()
+        }
+        Ok(Err(_)) => (StatusCode::SERVICE_UNAVAILABLE, "not ready: stopping\n").into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "not ready: busy\n").into_response(),
+    }
 }
 
 async fn metrics_text(State(st): State<AppState>) -> Response {

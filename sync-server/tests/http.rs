@@ -10,6 +10,7 @@ use omkijken_core::sync::{DocChanges, ErrorCode, Frame, PROTOCOL_VERSION};
 use omkijken_server::admin;
 use omkijken_server::server::{ServerHandle, Settings, start};
 use omkijken_server::storage::SqliteStorage;
+use omkijken_server::storage::postgres::testing::{TestSchema, database_url};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
@@ -295,6 +296,32 @@ async fn admin_cli_writes_reach_the_running_server_within_a_second() {
         "{:?}",
         started.elapsed()
     );
+    h.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn readyz_says_whether_the_hub_reads_its_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = server(&dir.path().join("sqlite")).await;
+    assert_eq!(http_get(&h, "/readyz").await, (200, "ready\n".into()));
+    h.shutdown().await.unwrap();
+
+    // A node on PostgreSQL is ready, and stops being so when its database is gone (here:
+    // its schema dropped under it), while /healthz still says the process is up.
+    let Some(url) = database_url("readyz_says_whether_the_hub_reads_its_storage") else {
+        return;
+    };
+    let schema = TestSchema::create(&url);
+    let mut settings = Settings::for_test(&dir.path().join("postgres"));
+    settings.database = Some(schema.url());
+    let h = start(settings).await.unwrap();
+    assert_eq!(http_get(&h, "/readyz").await, (200, "ready\n".into()));
+    drop(schema);
+    assert_eq!(
+        http_get(&h, "/readyz").await,
+        (503, "not ready: storage\n".into())
+    );
+    assert_eq!(http_get(&h, "/healthz").await, (200, "ok".into()));
     h.shutdown().await.unwrap();
 }
 
