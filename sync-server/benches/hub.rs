@@ -149,6 +149,7 @@ fn main() {
         NOW,
         c,
         Frame::Hello {
+            epoch: None,
             protocol: PROTOCOL_VERSION,
             cursor: 0,
         },
@@ -158,6 +159,7 @@ fn main() {
         NOW,
         cib,
         Frame::Hello {
+            epoch: None,
             protocol: PROTOCOL_VERSION,
             cursor: 0,
         },
@@ -188,6 +190,7 @@ fn main() {
         NOW,
         c2,
         Frame::Hello {
+            epoch: None,
             protocol: PROTOCOL_VERSION,
             cursor: 0,
         },
@@ -257,6 +260,7 @@ fn main() {
     let t = Clock::start();
     let c3 = hub.connect(NOW, &tablet).unwrap().conn;
     let hello = Frame::Hello {
+        epoch: None,
         protocol: PROTOCOL_VERSION,
         cursor,
     };

@@ -108,6 +108,7 @@ async fn main() {
     send(
         &mut a,
         &Frame::Hello {
+            epoch: None,
             protocol: PROTOCOL_VERSION,
             cursor: 0,
         },
@@ -142,6 +143,7 @@ async fn main() {
     send(
         &mut b,
         &Frame::Hello {
+            epoch: None,
             protocol: PROTOCOL_VERSION,
             cursor: 0,
         },

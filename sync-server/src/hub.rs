@@ -199,6 +199,8 @@ pub struct Hub {
     rosters: BTreeMap<String, Arc<Roster>>,
     /// Every catalog row up to here was delivered to live sessions.
     seen_seq: u64,
+    /// The storage's lineage (hex), sent with every catalog frame.
+    epoch: String,
     /// Admin events up to here were handled.
     admin_seq: u64,
     /// Actor of the server's own writes (roster); random per hub.
@@ -325,6 +327,7 @@ impl Hub {
     pub fn new(mut storage: Box<dyn Storage>, config: HubConfig, seed: [u8; 32]) -> Result<Hub> {
         let seen_seq = storage.last_seq()?;
         let admin_seq = storage.last_admin_event()?;
+        let epoch = format!("{:016x}", storage.epoch()?);
         let mut rng = StdRng::from_seed(seed);
         let mut actor = [0u8; 16];
         rand::RngCore::fill_bytes(&mut rng, &mut actor);
@@ -336,6 +339,7 @@ impl Hub {
             next_conn: 1,
             rosters: BTreeMap::new(),
             seen_seq,
+            epoch,
             admin_seq,
             actor: ActorId::from(actor.as_slice()),
             rng,
@@ -466,7 +470,11 @@ impl Hub {
         };
         let live = session.live;
         let result = match frame {
-            Frame::Hello { protocol, cursor } => {
+            Frame::Hello {
+                protocol,
+                cursor,
+                epoch,
+            } => {
                 if protocol != PROTOCOL_VERSION {
                     return self.fail(
                         conn,
@@ -474,6 +482,12 @@ impl Hub {
                         "this server speaks protocol version 1",
                     );
                 }
+                // A cursor of another lineage (this store was restored from a backup since)
+                // says nothing here: catch up from the start.
+                let cursor = match epoch {
+                    Some(e) if e != self.epoch => 0,
+                    _ => cursor,
+                };
                 self.hello(now, conn, cursor)
             }
             _ if !live => {
@@ -595,6 +609,7 @@ impl Hub {
                     purge: std::mem::take(&mut purge),
                     cursor: pos,
                     complete: false,
+                    epoch: Some(self.epoch.clone()),
                 });
             }
         }
@@ -603,6 +618,7 @@ impl Hub {
             purge,
             cursor: last,
             complete: true,
+            epoch: Some(self.epoch.clone()),
         });
         self.storage.commit(batch)?;
         if let Some(s) = self.sessions.get_mut(&conn) {

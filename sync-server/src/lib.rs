@@ -4,11 +4,13 @@
 //!   [`storage::Storage`];
 //! - [`storage`]: the storage trait, its SQLite implementation and the conformance suite;
 //! - [`admin`] and [`roster_csv`]: schools, roster import, enrollment codes, devices, audit;
+//! - [`backup`]: backup and restore of the SQLite store, one server per data directory;
 //! - [`server`]: the axum + tokio driver: [`server::router`], [`server::serve`], and
 //!   [`server::start`] returning a [`server::ServerHandle`] with an in-process
 //!   [`server::Admin`] (for tests in other crates).
 
 pub mod admin;
+pub mod backup;
 pub mod cache;
 pub mod error;
 pub mod hub;

@@ -9,6 +9,9 @@
 //! omkijken-server admin --data DIR revoke DEVICE
 //! omkijken-server admin --data DIR audit (--pupil P | --staff S) [--format csv|json]
 //! omkijken-server admin --data DIR erase-pupil --school ID --pupil P
+//! omkijken-server admin --data DIR backup --to FILE       # while the server runs
+//! omkijken-server admin --data DIR restore --from FILE    # with the server stopped
+//! omkijken-server admin --database URL after-restore      # after restoring with other tools
 //! ```
 //!
 //! Admin commands may run while the server runs on the same directory: the server picks
@@ -23,9 +26,9 @@
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use omkijken_server::admin;
 use omkijken_server::server::{self, Settings};
 use omkijken_server::storage::{AuditFilter, Storage};
+use omkijken_server::{admin, backup};
 use rand::RngCore;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -143,6 +146,23 @@ enum AdminCommand {
         #[arg(long, value_enum, default_value = "csv")]
         format: Format,
     },
+    /// Back up the store to a new file (a consistent copy, encrypted like the store; works
+    /// while the server runs).
+    Backup {
+        /// The backup file to write (must not exist).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Replace the store with a backup (stop the server first; the current store is kept
+    /// beside it, renamed). Devices give back what the server acknowledged since.
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+    },
+    /// After restoring the database with other tools (pg_dump, a file copy): devices
+    /// catch up from the start and send again what it lacks (`restore` does this itself).
+    AfterRestore,
     /// Erase every document about a pupil (bytes and history); devices purge them.
     ErasePupil {
         /// School id.
@@ -208,6 +228,42 @@ fn settings(data: PathBuf, database: Option<String>) -> Settings {
 
 fn run_admin(data: PathBuf, database: Option<String>, command: AdminCommand) -> anyhow::Result<()> {
     let settings = settings(data, database);
+    match &command {
+        AdminCommand::Backup { to } => {
+            let r = backup::backup(&settings, to)?;
+            println!(
+                "backed up {} documents ({} bytes) to {}",
+                r.documents,
+                r.bytes,
+                to.display()
+            );
+            return Ok(());
+        }
+        AdminCommand::Restore { from } => {
+            let r = backup::restore(&settings, from)?;
+            println!("restored {} documents", r.documents);
+            if let Some(kept) = &r.replaced {
+                println!("the replaced store is kept as {}", kept.display());
+            }
+            match &r.carried {
+                Some(c) => println!(
+                    "carried over from it: {} devices, {} enrollment codes, {} holds, {} audit rows",
+                    c.devices, c.codes, c.holds, c.audit
+                ),
+                None if r.replaced.is_some() => println!(
+                    "the replaced store did not open: enroll or revoke again the devices \
+                     enrolled or revoked since the backup"
+                ),
+                None => {}
+            }
+            println!(
+                "start the server; devices send back what it acknowledged since the backup. \
+                 Import the roster again if it changed since."
+            );
+            return Ok(());
+        }
+        _ => {}
+    }
     let mut storage = settings.open_storage().context("opening the store")?;
     let st: &mut dyn Storage = storage.as_mut();
     let now = now_ms();
@@ -279,6 +335,16 @@ fn run_admin(data: PathBuf, database: Option<String>, command: AdminCommand) -> 
         AdminCommand::ErasePupil { school, pupil } => {
             let n = admin::erase_pupil(st, now, &school, &pupil)?;
             println!("erased {n} documents");
+        }
+        AdminCommand::AfterRestore => {
+            st.renew_epoch()?;
+            println!(
+                "new store lineage: devices catch up from the start at their next sync and send \
+                 again what the store lacks"
+            );
+        }
+        AdminCommand::Backup { .. } | AdminCommand::Restore { .. } => {
+            unreachable!("handled before the store is opened")
         }
     }
     Ok(())

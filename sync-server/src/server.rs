@@ -332,6 +332,11 @@ fn launch(settings: &Settings) -> Result<Launched> {
     // The hub thread opens the storage and builds the hub itself (the PostgreSQL client
     // must not run on a runtime thread), then reports whether that worked.
     let (ready, started) = std::sync::mpsc::sync_channel::<Result<()>>(1);
+    // One server per data directory (PostgreSQL nodes share a database instead).
+    let lock = match settings.database {
+        None => Some(crate::backup::lock_data_dir(&settings.data_dir)?),
+        Some(_) => None,
+    };
     let opening = settings.clone();
     let listen_tick = cmd.downgrade();
     let thread = std::thread::Builder::new()
@@ -367,6 +372,7 @@ fn launch(settings: &Settings) -> Result<Launched> {
                     };
                     worker.run(rx);
                     stop_listening.store(true, Ordering::Relaxed);
+                    drop(lock);
                 }
                 Err(e) => {
                     let _ = ready.send(Err(e));

@@ -104,6 +104,7 @@ async fn session(h: &ServerHandle, dev: &common::Dev) -> (Ws, Vec<DocumentId>) {
     send(
         &mut ws,
         &Frame::Hello {
+            epoch: None,
             protocol: PROTOCOL_VERSION,
             cursor: 0,
         },
@@ -312,7 +313,7 @@ async fn readyz_says_whether_the_hub_reads_its_storage() {
         return;
     };
     let schema = TestSchema::create(&url);
-    let mut settings = Settings::for_test(&dir.path().join("postgres"));
+    let mut settings = Settings::for_test(dir.path().join("postgres"));
     settings.database = Some(schema.url());
     let h = start(settings).await.unwrap();
     assert_eq!(http_get(&h, "/readyz").await, (200, "ready\n".into()));

@@ -87,6 +87,7 @@ fn main() {
         })
         .collect();
     let catalog = Frame::Catalog {
+        epoch: None,
         entries,
         purge: vec![],
         cursor: 5,

@@ -104,10 +104,15 @@ impl TestServer {
         let addr = self.handle.addr();
         let dir = self.data_dir.clone();
         self.handle.shutdown().await.context("shutdown")?;
+        Self::start_again(&dir, addr).await
+    }
+
+    /// Start on `addr`, which a server that was just shut down used (devices know it).
+    pub async fn start_again(dir: &Path, addr: SocketAddr) -> Result<TestServer> {
         // The port was just freed; retry briefly in case the OS holds it a moment.
         let mut last = None;
         for _ in 0..50 {
-            match TestServer::start(&dir, Some(addr)).await {
+            match TestServer::start(dir, Some(addr)).await {
                 Ok(s) => return Ok(s),
                 Err(e) => last = Some(e),
             }

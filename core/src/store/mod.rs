@@ -867,6 +867,22 @@ impl Store {
         self.write(|tx| write_acked_heads(tx, acks))
     }
 
+    /// Forget that a server holds these documents (its store was restored from a backup
+    /// older than their acknowledgement): they return to the outbox and are sent whole.
+    pub fn forget_acked(&self, ids: &[DocumentId]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.write(|tx| {
+            let mut stmt =
+                tx.prepare_cached("UPDATE documents SET acked_heads = NULL WHERE id = ?1")?;
+            for id in ids {
+                stmt.execute(params![id.to_string()])?;
+            }
+            Ok(())
+        })
+    }
+
     /// Up to `limit` outbox documents to push, in one read transaction: heads, acknowledged
     /// heads, and for documents never acknowledged their stored bytes as they are (the
     /// whole document, without decoding it). `skip` leaves out documents already in flight.

@@ -40,6 +40,8 @@ pub const FETCH_BATCH_DOCS: usize = 500;
 
 /// Store setting: the catalog cursor of the last complete catch-up.
 pub const SETTING_CURSOR: &str = "cursor";
+/// Store setting: the lineage of the server store the cursor belongs to.
+pub const SETTING_EPOCH: &str = "server_epoch";
 /// Store setting: unix ms of the last complete sync (caught up, outbox answered).
 pub const SETTING_LAST_SYNC: &str = "last_sync";
 
@@ -131,6 +133,11 @@ struct Session {
     lease_marked_at: Option<i64>,
     /// Cursor of the complete catalog, waiting for the fetched documents.
     catalog_cursor: Option<u64>,
+    /// The server store's lineage, as this catch-up gave it.
+    epoch: Option<String>,
+    /// This catch-up is from a server store restored from a backup (its lineage is not
+    /// the one the device knew): documents listed so far, to find those it lost.
+    restored: Option<HashSet<DocumentId>>,
     caught_up: bool,
     /// Fetched documents not merged yet, with the heads the catalog gave (known durable).
     pending_fetch: HashMap<DocumentId, Vec<ChangeHash>>,
@@ -245,6 +252,7 @@ impl ClientEngine {
                 out.push(ClientOutput::Send(Frame::Hello {
                     protocol: PROTOCOL_VERSION,
                     cursor,
+                    epoch: self.store.setting(SETTING_EPOCH)?,
                 }));
                 self.send_read_log(&mut out)?;
             }
@@ -293,7 +301,21 @@ impl ClientEngine {
                 purge,
                 cursor,
                 complete,
+                epoch,
             } => {
+                if let Some(epoch) = epoch {
+                    let known = self.store.setting(SETTING_EPOCH)?;
+                    if self.session.restored.is_none() && known.is_some_and(|k| k != epoch) {
+                        tracing::warn!(
+                            "the server's store was restored from a backup: checking what it holds"
+                        );
+                        self.session.restored = Some(HashSet::new());
+                    }
+                    self.session.epoch = Some(epoch);
+                }
+                if let Some(listed) = self.session.restored.as_mut() {
+                    listed.extend(entries.iter().map(|e| e.document_id));
+                }
                 self.purge(&purge)?;
                 let mut fetch = Vec::new();
                 let mut acks = Vec::new();
@@ -310,6 +332,7 @@ impl ClientEngine {
                         Some(info) => {
                             let local = sorted(info.heads);
                             let acked = info.acked_heads.map(sorted);
+                            let restored = self.session.restored.is_some();
                             if local == server_heads {
                                 // The server has exactly what we have: all of it is durable
                                 // (this also heals an acknowledgement lost in transit).
@@ -317,6 +340,15 @@ impl ClientEngine {
                                     acks.push((id, server_heads.clone()));
                                 }
                                 None
+                            } else if restored && self.contains_all(id, &server_heads)? {
+                                // The restored server lacks what it once acknowledged:
+                                // send the rest again.
+                                acks.push((id, server_heads.clone()));
+                                None
+                            } else if restored {
+                                // Both moved, and what was acknowledged may be unknown
+                                // there now: the whole document, then send the rest.
+                                Some(Vec::new())
                             } else if acked.as_ref() == Some(&local) {
                                 // Nothing local to send: the server is ahead.
                                 Some(local)
@@ -360,6 +392,19 @@ impl ClientEngine {
                     requests = rest;
                 }
                 if complete {
+                    if let Some(listed) = self.session.restored.as_ref() {
+                        // Acknowledged once, not listed now: the restored server does not
+                        // have them (or no longer lets this user read them; it then refuses
+                        // the push and nothing is lost). Sent whole again.
+                        let lost: Vec<DocumentId> = self
+                            .store
+                            .documents()?
+                            .into_iter()
+                            .filter(|d| d.acked_heads.is_some() && !listed.contains(&d.id))
+                            .map(|d| d.id)
+                            .collect();
+                        self.store.forget_acked(&lost)?;
+                    }
                     self.session.catalog_cursor = Some(cursor);
                     if !self.session.pending_fetch.is_empty() {
                         // After the last fetch: its answer comes after all fetch answers.
@@ -377,6 +422,10 @@ impl ClientEngine {
             }
             Frame::Docs { docs, cursor } => {
                 let merged = self.merge_docs(docs)?;
+                if self.session.restored.is_some() {
+                    // A merged document may hold more than the restored server: send it.
+                    self.push_outbox(out)?;
+                }
                 // A live frame's cursor covers every change up to it (the server sets it
                 // only when that holds); keep it once caught up, so the next catch-up is
                 // shorter.
@@ -656,6 +705,9 @@ impl ClientEngine {
             return Ok(());
         };
         s.caught_up = true;
+        if let Some(epoch) = s.epoch.as_deref() {
+            self.store.set_setting(SETTING_EPOCH, Some(epoch))?;
+        }
         self.store
             .set_setting(SETTING_CURSOR, Some(&cursor.to_string()))?;
         out.push(ClientOutput::CaughtUp { cursor });
@@ -935,6 +987,7 @@ mod tests {
             .handle(
                 T0,
                 ClientInput::Received(Frame::Catalog {
+                    epoch: None,
                     entries: vec![entry(&store, rid, 1)],
                     purge: vec![],
                     cursor: 1,
@@ -995,6 +1048,7 @@ mod tests {
 
     fn empty_catalog(cursor: u64) -> ClientInput {
         ClientInput::Received(Frame::Catalog {
+            epoch: None,
             entries: vec![],
             purge: vec![],
             cursor,
@@ -1022,6 +1076,7 @@ mod tests {
         assert_eq!(
             sent(&out),
             vec![&Frame::Hello {
+                epoch: None,
                 protocol: PROTOCOL_VERSION,
                 cursor: 42
             }]
@@ -1044,6 +1099,7 @@ mod tests {
             .handle(
                 T0,
                 ClientInput::Received(Frame::Catalog {
+                    epoch: None,
                     entries: vec![entry(&mentor, rid, 1), entry(&mentor, s1, 7)],
                     purge: vec![],
                     cursor: 7,
@@ -1122,6 +1178,7 @@ mod tests {
             .handle(
                 T0,
                 ClientInput::Received(Frame::Catalog {
+                    epoch: None,
                     entries: vec![entry(&mentor, s1, 8), entry(&mentor, s2, 9)],
                     purge: vec![],
                     cursor: 9,
@@ -1179,6 +1236,7 @@ mod tests {
             .handle(
                 T0,
                 ClientInput::Received(Frame::Catalog {
+                    epoch: None,
                     entries: vec![entry(&mentor, s1, 9)],
                     purge: vec![],
                     cursor: 9,
@@ -1192,6 +1250,7 @@ mod tests {
         assert_eq!(
             sent(&out)[0],
             &Frame::Hello {
+                epoch: None,
                 protocol: PROTOCOL_VERSION,
                 cursor: 3
             }
@@ -1217,6 +1276,7 @@ mod tests {
             .handle(
                 T0,
                 ClientInput::Received(Frame::Catalog {
+                    epoch: None,
                     entries: vec![entry(&mentor, s1, 4)],
                     purge: vec![],
                     cursor: 4,
@@ -1265,6 +1325,7 @@ mod tests {
             .handle(
                 T0,
                 ClientInput::Received(Frame::Catalog {
+                    epoch: None,
                     entries: vec![],
                     purge: vec![s1],
                     cursor: 5,
@@ -1667,6 +1728,7 @@ mod tests {
             .handle(
                 T0,
                 ClientInput::Received(Frame::Catalog {
+                    epoch: None,
                     entries: vec![e1],
                     purge: vec![],
                     cursor: 3,

@@ -179,6 +179,11 @@ pub enum Frame {
         protocol: u32,
         /// Catalog cursor the device holds.
         cursor: u64,
+        /// The server store's lineage the cursor belongs to (from an earlier catalog);
+        /// None on a first sync. A server whose store was restored from a backup has
+        /// another: it then catches the device up from the start.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<String>,
     },
     /// Changes of many documents; the server answers with one [`Frame::Ack`] after commit
     /// (and a [`Frame::Refused`] for any it refuses).
@@ -228,6 +233,12 @@ pub enum Frame {
         cursor: u64,
         /// Last frame of this catch-up.
         complete: bool,
+        /// The lineage of the server's store (random; new when it is restored from a
+        /// backup). Cursors compare only within one. When it differs from the one the
+        /// device sent, this catch-up lists everything the user may read, and a document
+        /// the device holds beyond it (or that it does not list) is sent again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<String>,
     },
     /// Document changes: answers to a fetch, and live pushes of others' changes.
     Docs {
@@ -294,6 +305,8 @@ mod bulk {
         pub purge: Vec<DocumentId>,
         pub cursor: u64,
         pub complete: bool,
+        #[serde(default)]
+        pub epoch: Option<String>,
     }
 
     #[derive(Deserialize)]
@@ -339,6 +352,7 @@ impl Frame {
                     purge: b.purge,
                     cursor: b.cursor,
                     complete: b.complete,
+                    epoch: b.epoch,
                 })
                 .map_err(bad)?,
             Some("docs") => ciborium::from_reader::<bulk::Docs, _>(bytes)
@@ -408,6 +422,12 @@ mod tests {
         let id = DocumentId::random();
         let frames = vec![
             Frame::Hello {
+                epoch: None,
+                protocol: PROTOCOL_VERSION,
+                cursor: 42,
+            },
+            Frame::Hello {
+                epoch: Some("0123456789abcdef".into()),
                 protocol: PROTOCOL_VERSION,
                 cursor: 42,
             },
@@ -499,10 +519,18 @@ mod tests {
         let docs = vec![DocChanges::new(id, vec![1, 2, 3])];
         let frames = [
             Frame::Catalog {
-                entries: vec![entry.clone(), entry],
+                epoch: Some("0123456789abcdef".into()),
+                entries: vec![entry.clone(), entry.clone()],
                 purge: vec![id],
                 cursor: 7,
                 complete: true,
+            },
+            Frame::Catalog {
+                epoch: None,
+                entries: vec![entry],
+                purge: vec![],
+                cursor: 8,
+                complete: false,
             },
             Frame::Docs {
                 docs: docs.clone(),

@@ -25,6 +25,7 @@ pub fn run_all(make: &mut dyn FnMut() -> Box<dyn Storage>) {
     a_write_from_a_stale_state_conflicts_and_writes_nothing(make());
     one_batch_may_name_a_document_or_a_row_twice(make());
     many_documents_load_at_once_as_each_alone(make());
+    the_epoch_stays_until_renewed(make());
 }
 
 fn header(school: &str, pupil: Option<&str>) -> Header {
@@ -786,4 +787,14 @@ fn many_documents_load_at_once_as_each_alone(mut s: Box<dyn Storage>) {
         "the chunks come in order"
     );
     assert!(s.load_stored_many(&[]).unwrap().is_empty());
+}
+
+fn the_epoch_stays_until_renewed(mut s: Box<dyn Storage>) {
+    let first = s.epoch().unwrap();
+    assert_ne!(first, 0);
+    assert_eq!(s.epoch().unwrap(), first, "made once");
+    let renewed = s.renew_epoch().unwrap();
+    assert_ne!(renewed, first, "a restore starts a new lineage");
+    assert_eq!(s.epoch().unwrap(), renewed);
+    assert!(i64::try_from(renewed).is_ok(), "fits a signed column");
 }

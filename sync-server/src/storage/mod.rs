@@ -107,6 +107,11 @@ impl DocWrite {
     }
 }
 
+/// A new random lineage number (positive, so it fits a signed 64-bit column).
+pub fn new_epoch() -> u64 {
+    rand::random::<u64>() >> 1 | 1
+}
+
 /// A document as stored: see [`Storage::load_stored`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredDoc {
@@ -476,6 +481,13 @@ pub trait Storage: Send {
     fn catalog_school(&mut self, school: &str) -> Result<Vec<CatalogRow>>;
     /// The last catalog sequence.
     fn last_seq(&mut self) -> Result<u64>;
+    /// The store's lineage: a random number made with the store and made anew by
+    /// [`Storage::renew_epoch`] when it is restored from a backup. Catalog sequences (device
+    /// cursors) compare only within one lineage.
+    fn epoch(&mut self) -> Result<u64>;
+    /// Start a new lineage (after a restore from a backup): devices then catch up from the
+    /// start and send again what this store lacks.
+    fn renew_epoch(&mut self) -> Result<u64>;
 
     /// The stored bytes of a document (snapshot then chunks, loadable with
     /// `Automerge::load`) and the summary stored with its heads, or None if unknown or

@@ -1254,6 +1254,26 @@ impl Storage for PostgresStorage {
         self.counter(CATALOG_SEQ)
     }
 
+    fn epoch(&mut self) -> Result<u64> {
+        // Made once; of nodes starting together, the first insert wins and all read it.
+        let fresh = super::new_epoch() as i64;
+        self.query(
+            "INSERT INTO counters (name, value) VALUES ('epoch', $1) ON CONFLICT (name) DO NOTHING",
+            &[&fresh],
+        )?;
+        self.counter("epoch")
+    }
+
+    fn renew_epoch(&mut self) -> Result<u64> {
+        let epoch = super::new_epoch();
+        self.query(
+            "INSERT INTO counters (name, value) VALUES ('epoch', $1) \
+             ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+            &[&(epoch as i64)],
+        )?;
+        Ok(epoch)
+    }
+
     fn load_stored(&mut self, id: DocumentId) -> Result<Option<StoredDoc>> {
         let Some(r) = self.query_opt(SQL_LOAD, &[&id.as_bytes().as_slice()])? else {
             return Ok(None);

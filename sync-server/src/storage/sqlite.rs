@@ -149,6 +149,11 @@ impl SqliteStorage {
         Self::setup(conn, key)
     }
 
+    /// The connection (for a backup).
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
     /// An in-memory store (tests).
     pub fn in_memory() -> Result<Self> {
         omkijken_core::store::ensure_sqlcipher_started()?;
@@ -568,6 +573,28 @@ impl Storage for SqliteStorage {
             |r| r.get(0),
         )?;
         Ok(v as u64)
+    }
+
+    fn epoch(&mut self) -> Result<u64> {
+        let v: Option<i64> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        match v {
+            Some(v) => Ok(v as u64),
+            None => self.renew_epoch(),
+        }
+    }
+
+    fn renew_epoch(&mut self) -> Result<u64> {
+        let epoch = super::new_epoch();
+        self.conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('epoch', ?1)",
+            params![epoch as i64],
+        )?;
+        Ok(epoch)
     }
 
     fn load_stored(&mut self, id: DocumentId) -> Result<Option<StoredDoc>> {

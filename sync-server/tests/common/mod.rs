@@ -99,6 +99,7 @@ pub fn connect(hub: &mut Hub, dev: &Dev, cursor: u64) -> (ConnId, Vec<Frame>) {
         NOW,
         c,
         Frame::Hello {
+            epoch: None,
             protocol: PROTOCOL_VERSION,
             cursor,
         },
@@ -125,6 +126,7 @@ pub fn catalog(frames: &[Frame]) -> (Vec<DocumentId>, Vec<DocumentId>, u64) {
             purge: p,
             cursor: c,
             complete,
+            ..
         } = f
         {
             entries.extend(e.iter().map(|e| e.document_id));

@@ -1,0 +1,336 @@
+//! Backup and restore of the SQLite store of a data directory, and the lock that keeps one
+//! server per data directory.
+//!
+//! - [`backup`] copies the store with SQLite's online backup while the server runs: one
+//!   consistent snapshot (a read transaction; WAL lets the server go on writing), encrypted
+//!   with the same key when the store is, written beside the target and renamed into place
+//!   only when complete and readable.
+//! - [`restore`] needs the server stopped (it takes the data-directory lock a running server
+//!   holds): it checks the backup (key, schema not newer than this server, readable), keeps
+//!   the current store beside it under a `.replaced-<time>` name, and puts the backup in its
+//!   place. Devices then give the server back what it acknowledged after the backup: a
+//!   device's catalog cursor above the restored store's makes it catch up from the start,
+//!   and for each document whose heads it holds beyond the server's, it sends the rest
+//!   (docs/protocol.md).
+//!
+//! The restored store gets a new lineage ([`Storage::renew_epoch`]): devices compare their
+//! catalog cursor with it and, on another lineage, catch up from the start and send again
+//! what the store lacks. PostgreSQL has its own backup tools (`pg_dump`, base backups);
+//! after restoring one, run `omkijken-server admin after-restore` for the same effect.
+
+use crate::server::{DB_FILE, Settings};
+use crate::storage::{SqliteStorage, Storage};
+use crate::{Error, Result};
+use rusqlite::Connection;
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+/// The lock file of a data directory, held by a running server.
+pub const LOCK_FILE: &str = "omkijken.lock";
+
+/// What a backup wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupReport {
+    /// Documents in the backup (erased ones not counted).
+    pub documents: u64,
+    /// Size of the backup file.
+    pub bytes: u64,
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreReport {
+    /// Documents in the restored store (erased ones not counted).
+    pub documents: u64,
+    /// Where the store that was replaced now is (None if there was none).
+    pub replaced: Option<PathBuf>,
+    /// What was carried over from the replaced store; None if there was none or it did
+    /// not open (then devices enrolled or revoked since the backup must be redone).
+    pub carried: Option<Carried>,
+}
+
+/// Rows a restore carries over from the store it replaces: who may connect, who holds what,
+/// and the audit log are not given back by devices, so they are taken from the newer store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Carried {
+    /// Device rows (enrolled since the backup, or with a revocation or last contact since).
+    pub devices: u64,
+    /// Enrollment codes issued or spent since the backup.
+    pub codes: u64,
+    /// Which device may hold which document (so a purge still reaches it when access ends).
+    pub holds: u64,
+    /// Audit rows written since the backup.
+    pub audit: u64,
+}
+
+/// Take the data directory's lock for as long as the returned file is open. A second
+/// server on the same directory (two processes writing one store, each with its own idea
+/// of sequences and caches) is refused, and so is a restore while a server runs.
+pub fn lock_data_dir(dir: &Path) -> Result<File> {
+    std::fs::create_dir_all(dir)?;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Config(
+            "another omkijken-server is running on this data directory".into(),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+    }
+}
+
+fn no_postgres(settings: &Settings) -> Result<()> {
+    if settings.database.is_some() {
+        return Err(Error::Config(
+            "backup and restore are for the embedded SQLite store; back up PostgreSQL with its \
+             own tools (pg_dump, base backups)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+fn partial_path(path: &Path) -> Result<PathBuf> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::Config("the backup path has no file name".into()))?;
+    let mut partial = name.to_os_string();
+    partial.push(".partial");
+    Ok(path.with_file_name(partial))
+}
+
+/// Open a store file for a backup or a check: with the key when there is one; an error if
+/// the key does not open it.
+fn open_file(path: &Path, key: Option<&str>) -> Result<Connection> {
+    omkijken_core::store::ensure_sqlcipher_started()?;
+    let conn = Connection::open(path)?;
+    if let Some(key) = key {
+        conn.pragma_update(None, "key", key)?;
+    }
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
+}
+
+/// Documents in a store, after checking that SQLite finds it intact.
+fn check_store(conn: &Connection) -> Result<u64> {
+    let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+    if check != "ok" {
+        return Err(Error::Corrupt("the store fails SQLite's integrity check"));
+    }
+    let n: i64 = conn.query_row("SELECT count(*) FROM catalog WHERE erased = 0", [], |r| {
+        r.get(0)
+    })?;
+    Ok(n as u64)
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Back up the store of `settings` (its data directory, with `settings.db_key`) to `to`,
+/// which must not exist yet. Works while the server runs.
+pub fn backup(settings: &Settings, to: &Path) -> Result<BackupReport> {
+    no_postgres(settings)?;
+    let from = settings.db_path();
+    if !from.exists() {
+        return Err(Error::Config("the data directory holds no store".into()));
+    }
+    if to.exists() {
+        return Err(Error::Config(
+            "the backup file exists already; give a new name".into(),
+        ));
+    }
+    let key = settings.db_key.as_deref();
+    // Opening also migrates: the backup is always of this server's schema.
+    let source = SqliteStorage::open(&from, key)?;
+    let partial = partial_path(to)?;
+    let _ = std::fs::remove_file(&partial);
+    let written = (|| -> Result<u64> {
+        let mut out = open_file(&partial, key)?;
+        {
+            use rusqlite::backup::{Backup, StepResult};
+            let backup = Backup::new(source.connection(), &mut out)?;
+            // All pages in one step: one read transaction, so one consistent snapshot. Busy
+            // (a writer holds a lock for a moment): try again, for up to a minute.
+            let mut waited = 0;
+            loop {
+                match backup.step(-1)? {
+                    StepResult::Done => break,
+                    StepResult::More => {}
+                    StepResult::Busy | StepResult::Locked if waited < 600 => {
+                        waited += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
+                    _ => {
+                        return Err(Error::Config(
+                            "the store stayed locked for a minute; try again".into(),
+                        ));
+                    }
+                }
+            }
+        }
+        out.pragma_update(None, "journal_mode", "DELETE")?;
+        let documents = check_store(&out)?;
+        drop(out);
+        File::open(&partial)?.sync_all()?;
+        Ok(documents)
+    })();
+    let documents = match written {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&partial, to)?;
+    sync_dir(parent(to))?;
+    let bytes = std::fs::metadata(to)?.len();
+    tracing::info!(documents, bytes, "backup written");
+    Ok(BackupReport { documents, bytes })
+}
+
+/// Replace the store of `settings` with the backup `from` (made by [`backup`]). The server
+/// must be stopped. The current store is kept beside it, renamed.
+pub fn restore(settings: &Settings, from: &Path) -> Result<RestoreReport> {
+    no_postgres(settings)?;
+    if !from.is_file() {
+        return Err(Error::Config("the backup file does not exist".into()));
+    }
+    let dir = &settings.data_dir;
+    let _lock = lock_data_dir(dir)?;
+    let key = settings.db_key.as_deref();
+    let store = settings.db_path();
+    let staged = dir.join(format!("{DB_FILE}.restoring"));
+    for f in [
+        &staged,
+        &with_suffix(&staged, "-wal"),
+        &with_suffix(&staged, "-shm"),
+    ] {
+        let _ = std::fs::remove_file(f);
+    }
+    std::fs::copy(from, &staged)?;
+    // Check it as this server would open it: the key, a schema not newer than ours (an
+    // older one is migrated), intact.
+    let staged_ok = (|| -> Result<u64> {
+        // A new lineage: devices' cursors of the replaced store say nothing about this one.
+        SqliteStorage::open(&staged, key)?.renew_epoch()?;
+        let conn = open_file(&staged, key)?;
+        conn.pragma_update(None, "journal_mode", "DELETE")?;
+        let n = check_store(&conn)?;
+        drop(conn);
+        File::open(&staged)?.sync_all()?;
+        Ok(n)
+    })();
+    let documents = match staged_ok {
+        Ok(n) => n,
+        Err(e) => {
+            for f in [
+                &staged,
+                &with_suffix(&staged, "-wal"),
+                &with_suffix(&staged, "-shm"),
+            ] {
+                let _ = std::fs::remove_file(f);
+            }
+            return Err(e);
+        }
+    };
+    // Devices, codes, holds and audit rows since the backup come from the current store.
+    let carried = if store.exists() {
+        match carry_over(&staged, &store, key) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(error = %e, "the replaced store did not open: nothing carried over");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    // Keep the current store, with its write-ahead log (committed data may still be in
+    // it), under one new name.
+    let replaced = if store.exists() {
+        let stamp = jiff::Timestamp::now()
+            .strftime("%Y%m%dT%H%M%SZ")
+            .to_string();
+        let kept = dir.join(format!("{DB_FILE}.replaced-{stamp}"));
+        for suffix in ["-wal", "-shm"] {
+            let f = with_suffix(&store, suffix);
+            if f.exists() {
+                std::fs::rename(&f, with_suffix(&kept, suffix))?;
+            }
+        }
+        std::fs::rename(&store, &kept)?;
+        Some(kept)
+    } else {
+        None
+    };
+    std::fs::rename(&staged, &store)?;
+    sync_dir(dir)?;
+    tracing::info!(documents, "store restored from a backup");
+    Ok(RestoreReport {
+        documents,
+        replaced,
+        carried,
+    })
+}
+
+/// Copy into the staged backup what devices cannot give back, from the store it replaces:
+/// device rows (the newer row wins: a revocation made after the backup stays), enrollment
+/// codes, holds, and audit rows with a sequence beyond the backup's. One transaction.
+fn carry_over(staged: &Path, current: &Path, key: Option<&str>) -> Result<Carried> {
+    // Opened as the server would: the key checked, the schema brought to this version.
+    drop(SqliteStorage::open(current, key)?);
+    let mut conn = open_file(staged, key)?;
+    let path = current
+        .to_str()
+        .ok_or_else(|| Error::Config("the data directory's path is not UTF-8".into()))?;
+    conn.execute(
+        "ATTACH DATABASE ?1 AS current KEY ?2",
+        rusqlite::params![path, key.unwrap_or("")],
+    )?;
+    let tx = conn.transaction()?;
+    let devices = tx.execute(
+        "INSERT OR REPLACE INTO main.devices SELECT * FROM current.devices",
+        [],
+    )? as u64;
+    let codes = tx.execute(
+        "INSERT OR REPLACE INTO main.enrollment_codes SELECT * FROM current.enrollment_codes",
+        [],
+    )? as u64;
+    let holds = tx.execute(
+        "INSERT OR REPLACE INTO main.held (device, doc, purged) \
+         SELECT device, doc, purged FROM current.held",
+        [],
+    )? as u64;
+    let audit = tx.execute(
+        "INSERT OR IGNORE INTO main.audit SELECT * FROM current.audit \
+         WHERE seq > (SELECT coalesce(max(seq), 0) FROM main.audit)",
+        [],
+    )? as u64;
+    tx.commit()?;
+    conn.execute("DETACH DATABASE current", [])?;
+    Ok(Carried {
+        devices,
+        codes,
+        holds,
+        audit,
+    })
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(suffix);
+    PathBuf::from(s)
+}
