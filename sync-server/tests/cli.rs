@@ -225,3 +225,51 @@ fn serve_answers_healthz_and_stops_on_sigterm() {
         "JSON logs: {first}"
     );
 }
+
+#[tokio::test]
+async fn backup_runs_beside_the_server_and_restore_waits_until_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let h = start(Settings::for_test(&data)).await.unwrap();
+    admin(
+        &data,
+        &["create-school", "--id", "s1", "--name", "De Linde"],
+    );
+    let file = dir.path().join("backup.db");
+    let file_arg = file.to_str().unwrap();
+    let out = admin(&data, &["backup", "--to", file_arg]);
+    assert!(out.starts_with("backed up 1 documents"), "the roster: {out}");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_omkijken-server"))
+            .arg("admin")
+            .arg("--data")
+            .arg(&data)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // Never over an existing file; never a restore under a running server.
+    let again = run(&["backup", "--to", file_arg]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+    let busy = run(&["restore", "--from", file_arg]);
+    assert!(!busy.status.success());
+    assert!(String::from_utf8_lossy(&busy.stderr).contains("another omkijken-server is running"));
+    // Nor a second server on the same directory.
+    let second = Command::new(env!("CARGO_BIN_EXE_omkijken-server"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("another omkijken-server is running"));
+    h.shutdown().await.unwrap();
+    let out = admin(&data, &["restore", "--from", file_arg]);
+    assert!(out.contains("restored 1 documents"), "{out}");
+    assert!(out.contains("the replaced store is kept as"), "{out}");
+    // The restored store serves, with the school it held.
+    let h = start(Settings::for_test(&data)).await.unwrap();
+    let exists = run(&["create-school", "--id", "s1", "--name", "De Linde"]);
+    assert!(!exists.status.success(), "s1 is in the restored store");
+    h.shutdown().await.unwrap();
+}
