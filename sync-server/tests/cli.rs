@@ -238,7 +238,10 @@ async fn backup_runs_beside_the_server_and_restore_waits_until_it_stopped() {
     let file = dir.path().join("backup.db");
     let file_arg = file.to_str().unwrap();
     let out = admin(&data, &["backup", "--to", file_arg]);
-    assert!(out.starts_with("backed up 1 documents"), "the roster: {out}");
+    assert!(
+        out.starts_with("backed up 1 documents"),
+        "the roster: {out}"
+    );
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_omkijken-server"))
             .arg("admin")

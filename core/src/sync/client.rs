@@ -416,6 +416,9 @@ impl ClientEngine {
                 if !self.session.pushing {
                     self.session.pushing = true;
                     self.push_outbox(out)?;
+                } else if self.session.restored.is_some() {
+                    // This page may have returned documents to the outbox.
+                    self.push_outbox(out)?;
                 }
                 self.progress(out);
                 self.maybe_caught_up(out)?;
@@ -833,7 +836,7 @@ impl ClientEngine {
 mod tests {
     use super::*;
     use crate::doc;
-    use crate::model::{Group, Pupil, Roster, SignalContext, Source, Staff};
+    use crate::model::{FollowUpKind, Group, Pupil, Roster, SignalContext, Source, Staff};
     use crate::store::{Identity, NewSignal, StoreOptions};
     use crate::sync::frames::{Acked, CatalogEntry, Refusal};
     use std::sync::Arc;
@@ -1082,6 +1085,101 @@ mod tests {
             }]
         );
         assert!(!engine.is_caught_up());
+    }
+
+    #[test]
+    fn a_catalog_of_another_lineage_sends_back_what_the_restored_server_lacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_for(dir.path(), "t1");
+        let rid = doc::roster_id(SCHOOL);
+        // Three signals, all acknowledged by the server of lineage "a".
+        let (older, same, lost) = (
+            signal(&store, "p1", 1),
+            signal(&store, "p1", 2),
+            signal(&store, "p2", 3),
+        );
+        let mut old_heads = HashMap::new();
+        for id in [older, same, lost] {
+            let heads = store.info(id).unwrap().unwrap().heads;
+            store.set_acked_heads(id, &heads).unwrap();
+            old_heads.insert(id, entry(&store, id, 1));
+        }
+        store
+            .append_follow_up(older, FollowUpKind::Correction, "later")
+            .unwrap();
+        let now = store.info(older).unwrap().unwrap().heads;
+        store.set_acked_heads(older, &now).unwrap();
+        store.set_setting(SETTING_EPOCH, Some("a")).unwrap();
+        store.set_setting(SETTING_CURSOR, Some("90")).unwrap();
+        assert!(store.outbox().unwrap().is_empty(), "all acknowledged");
+
+        // The server was restored from a backup taken before the correction and before
+        // `lost`: lineage "b", two pages. The first lists the roster and `same` as they are
+        // here, the second `older` without the correction; `lost` is not listed.
+        let mut engine = ClientEngine::new(store.clone());
+        let out = engine.handle(T0, ClientInput::Connected).unwrap();
+        assert!(matches!(
+            sent(&out)[0],
+            Frame::Hello { cursor: 90, epoch: Some(e), .. } if e == "a"
+        ));
+        let page = |entries, cursor, complete| {
+            ClientInput::Received(Frame::Catalog {
+                entries,
+                purge: vec![],
+                cursor,
+                complete,
+                epoch: Some("b".into()),
+            })
+        };
+        let first = engine
+            .handle(
+                T0,
+                page(
+                    vec![entry(&store, rid, 1), entry(&store, same, 2)],
+                    2,
+                    false,
+                ),
+            )
+            .unwrap();
+        assert!(pushes(&first).is_empty(), "nothing to send yet");
+        let second = engine
+            .handle(T0, page(vec![old_heads[&older].clone()], 3, true))
+            .unwrap();
+        let mut pushed: Vec<(DocumentId, usize)> = pushes(&second)
+            .concat()
+            .into_iter()
+            .map(|d| (d.document_id, d.data.len()))
+            .collect();
+        pushed.sort();
+        let mut ids: Vec<DocumentId> = pushed.iter().map(|p| p.0).collect();
+        ids.sort();
+        let mut expected = vec![older, lost];
+        expected.sort();
+        assert_eq!(
+            ids, expected,
+            "the correction and the lost signal, not `same`"
+        );
+        // The correction goes as changes after the server's heads; the lost signal whole.
+        let whole = store.load(lost).unwrap().unwrap().save().len();
+        let sizes: HashMap<_, _> = pushed.into_iter().collect();
+        assert!(sizes[&older] < whole);
+        assert!(sizes[&lost] > 0);
+        assert_eq!(acked(&store, lost), None, "forgotten: pushed whole");
+
+        // Once all is acknowledged the new lineage is kept with the cursor.
+        let acks = [older, lost]
+            .into_iter()
+            .map(|id| Acked {
+                document_id: id,
+                heads: ids::heads_to_hex(&store.info(id).unwrap().unwrap().heads),
+            })
+            .collect();
+        let out = engine
+            .handle(T0, ClientInput::Received(Frame::Ack { docs: acks }))
+            .unwrap();
+        assert!(out.contains(&ClientOutput::CaughtUp { cursor: 3 }) || engine.is_caught_up());
+        assert_eq!(store.setting(SETTING_EPOCH).unwrap().as_deref(), Some("b"));
+        assert!(store.outbox().unwrap().is_empty());
     }
 
     #[test]
