@@ -126,6 +126,28 @@ fn check_store(conn: &Connection) -> Result<u64> {
     Ok(n as u64)
 }
 
+/// Make the store file at `path` (open as `conn`) self-contained (no write-ahead log), check
+/// it, close it and flush it to disk. Returns its number of documents.
+fn settle(conn: Connection, path: &Path) -> Result<u64> {
+    conn.pragma_update(None, "journal_mode", "DELETE")?;
+    let documents = check_store(&conn)?;
+    drop(conn);
+    File::open(path)?.sync_all()?;
+    Ok(documents)
+}
+
+/// Remove a store file that is not (or no longer) wanted, with its journal files.
+fn remove_store_files(path: &Path) {
+    for f in [
+        path.to_path_buf(),
+        with_suffix(path, "-wal"),
+        with_suffix(path, "-shm"),
+        with_suffix(path, "-journal"),
+    ] {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
 fn sync_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]
     File::open(dir)?.sync_all()?;
@@ -156,7 +178,7 @@ pub fn backup(settings: &Settings, to: &Path) -> Result<BackupReport> {
     // Opening also migrates: the backup is always of this server's schema.
     let source = SqliteStorage::open(&from, key)?;
     let partial = partial_path(to)?;
-    let _ = std::fs::remove_file(&partial);
+    remove_store_files(&partial);
     let written = (|| -> Result<u64> {
         let mut out = open_file(&partial, key)?;
         {
@@ -181,16 +203,12 @@ pub fn backup(settings: &Settings, to: &Path) -> Result<BackupReport> {
                 }
             }
         }
-        out.pragma_update(None, "journal_mode", "DELETE")?;
-        let documents = check_store(&out)?;
-        drop(out);
-        File::open(&partial)?.sync_all()?;
-        Ok(documents)
+        settle(out, &partial)
     })();
     let documents = match written {
         Ok(n) => n,
         Err(e) => {
-            let _ = std::fs::remove_file(&partial);
+            remove_store_files(&partial);
             return Err(e);
         }
     };
@@ -213,36 +231,19 @@ pub fn restore(settings: &Settings, from: &Path) -> Result<RestoreReport> {
     let key = settings.db_key.as_deref();
     let store = settings.db_path();
     let staged = dir.join(format!("{DB_FILE}.restoring"));
-    for f in [
-        &staged,
-        &with_suffix(&staged, "-wal"),
-        &with_suffix(&staged, "-shm"),
-    ] {
-        let _ = std::fs::remove_file(f);
-    }
+    remove_store_files(&staged);
     std::fs::copy(from, &staged)?;
     // Check it as this server would open it: the key, a schema not newer than ours (an
     // older one is migrated), intact.
     let staged_ok = (|| -> Result<u64> {
         // A new lineage: devices' cursors of the replaced store say nothing about this one.
         SqliteStorage::open(&staged, key)?.renew_epoch()?;
-        let conn = open_file(&staged, key)?;
-        conn.pragma_update(None, "journal_mode", "DELETE")?;
-        let n = check_store(&conn)?;
-        drop(conn);
-        File::open(&staged)?.sync_all()?;
-        Ok(n)
+        settle(open_file(&staged, key)?, &staged)
     })();
     let documents = match staged_ok {
         Ok(n) => n,
         Err(e) => {
-            for f in [
-                &staged,
-                &with_suffix(&staged, "-wal"),
-                &with_suffix(&staged, "-shm"),
-            ] {
-                let _ = std::fs::remove_file(f);
-            }
+            remove_store_files(&staged);
             return Err(e);
         }
     };
