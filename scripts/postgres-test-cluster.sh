@@ -10,7 +10,9 @@
 # (PG_TEST_DIR=DIR to change), trusts every local connection, listens on 127.0.0.1 only on
 # a free port, and keeps its Unix socket inside its own folder. It is for tests: never put
 # data in it. As root, the cluster runs as the `postgres` user (initdb refuses root).
-# The tests read the URL from OMKIJKEN_TEST_POSTGRES; scripts/test.sh sets it.
+# The tests read the URL from OMKIJKEN_TEST_POSTGRES; scripts/test.sh sets it. With the
+# openssl CLI the cluster also speaks TLS, with a throwaway authority in tls/ca.pem of the
+# cluster folder (scripts/test.sh passes it as OMKIJKEN_TEST_POSTGRES_CA).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -106,6 +108,30 @@ case "$cmd" in
       say "initdb failed"
       exit 1
     }
+    # TLS for the tests of the server's database TLS: a throwaway authority and a server
+    # certificate for 127.0.0.1 and localhost (openssl CLI; without it, no TLS). Plain
+    # connections keep working.
+    sslopts=""
+    if command -v openssl >/dev/null 2>&1; then
+      tls="$dir/tls"
+      mkdir -p "$tls"
+      ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+      if openssl req -x509 "${ec[@]}" -keyout "$tls/ca.key" -out "$tls/ca.pem" -days 2 \
+          -subj "/CN=omkijken test authority" >/dev/null 2>&1 &&
+        openssl req "${ec[@]}" -keyout "$tls/server.key" -out "$tls/server.csr" \
+          -subj "/CN=localhost" >/dev/null 2>&1 &&
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$tls/ext" &&
+        openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
+          -CAcreateserial -out "$tls/server.crt" -days 2 -extfile "$tls/ext" >/dev/null 2>&1; then
+        chmod 600 "$tls/server.key" "$tls/ca.key"
+        [ "$(id -u)" = 0 ] && chown -R postgres: "$tls"
+        chmod 644 "$tls/ca.pem"
+        sslopts="-c ssl=on -c ssl_cert_file='$tls/server.crt' -c ssl_key_file='$tls/server.key'"
+      else
+        say "openssl could not make test certificates: the cluster runs without TLS"
+        rm -rf "$tls"
+      fi
+    fi
     # Unix socket inside the cluster folder (none if that path is too long for a socket).
     sockdir="$dir"
     [ ${#sockdir} -gt 90 ] && sockdir=""
@@ -113,7 +139,7 @@ case "$cmd" in
     for _ in 1 2 3 4 5; do
       port=$(free_port) || break
       if as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories='$sockdir' -c max_connections=300" \
+        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories='$sockdir' -c max_connections=300 $sslopts" \
         start >/dev/null 2>&1; then
         started=1
         break

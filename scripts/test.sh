@@ -17,7 +17,13 @@ if [ -z "${OMKIJKEN_TEST_POSTGRES:-}" ]; then
     trap 'scripts/postgres-test-cluster.sh stop || true' EXIT
     OMKIJKEN_TEST_POSTGRES=$(scripts/postgres-test-cluster.sh start)
     export OMKIJKEN_TEST_POSTGRES
-    echo "== PostgreSQL tests on a throwaway cluster"
+    ca="$(cat target/pg-test.location)/tls/ca.pem"
+    if [ -f "$ca" ]; then
+      export OMKIJKEN_TEST_POSTGRES_CA="$ca"
+      echo "== PostgreSQL tests on a throwaway cluster (with TLS)"
+    else
+      echo "== PostgreSQL tests on a throwaway cluster (no openssl: its TLS tests are skipped)"
+    fi
   else
     echo "== PostgreSQL not installed: its storage tests are skipped (set OMKIJKEN_TEST_POSTGRES to run them)"
   fi

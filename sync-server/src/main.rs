@@ -47,10 +47,16 @@ enum Command {
         /// Data directory (created if missing).
         #[arg(long, env = "OMKIJKEN_DATA", default_value = "./omkijken-data")]
         data: PathBuf,
-        /// PostgreSQL database shared by several server nodes (postgres://USER@HOST:PORT/DB,
-        /// no TLS: a private network or loopback) instead of the SQLite store in --data.
+        /// PostgreSQL database shared by several server nodes (postgres://USER@HOST:PORT/DB)
+        /// instead of the SQLite store in --data. Add ?sslmode=require for TLS with a
+        /// verified certificate (sslmode=disable: plain; the default, prefer: plain unless
+        /// --database-ca is given).
         #[arg(long, env = "OMKIJKEN_DATABASE", hide_env_values = true)]
         database: Option<String>,
+        /// PEM file of the authority that signed the database's certificate, trusted besides
+        /// the public web roots.
+        #[arg(long, env = "OMKIJKEN_DATABASE_CA")]
+        database_ca: Option<PathBuf>,
         /// Address to listen on.
         #[arg(long, env = "OMKIJKEN_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
@@ -70,9 +76,13 @@ enum Command {
         /// Data directory.
         #[arg(long, env = "OMKIJKEN_DATA", default_value = "./omkijken-data")]
         data: PathBuf,
-        /// PostgreSQL database of the server nodes, instead of the SQLite store in --data.
+        /// PostgreSQL database of the server nodes, instead of the SQLite store in --data
+        /// (sslmode as for serve).
         #[arg(long, env = "OMKIJKEN_DATABASE", hide_env_values = true)]
         database: Option<String>,
+        /// PEM file of the authority that signed the database's certificate.
+        #[arg(long, env = "OMKIJKEN_DATABASE_CA")]
+        database_ca: Option<PathBuf>,
         #[command(subcommand)]
         command: AdminCommand,
     },
@@ -214,8 +224,9 @@ fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-fn settings(data: PathBuf, database: Option<String>) -> Settings {
+fn settings(data: PathBuf, database: Option<String>, database_ca: Option<PathBuf>) -> Settings {
     let mut s = Settings::new(data);
+    s.database_ca = database_ca;
     s.db_key = std::env::var("OMKIJKEN_DB_KEY")
         .ok()
         .filter(|k| !k.is_empty());
@@ -226,8 +237,13 @@ fn settings(data: PathBuf, database: Option<String>) -> Settings {
     s
 }
 
-fn run_admin(data: PathBuf, database: Option<String>, command: AdminCommand) -> anyhow::Result<()> {
-    let settings = settings(data, database);
+fn run_admin(
+    data: PathBuf,
+    database: Option<String>,
+    database_ca: Option<PathBuf>,
+    command: AdminCommand,
+) -> anyhow::Result<()> {
+    let settings = settings(data, database, database_ca);
     match &command {
         AdminCommand::Backup { to } => {
             let r = backup::backup(&settings, to)?;
@@ -363,13 +379,14 @@ fn main() -> anyhow::Result<()> {
         Command::Serve {
             data,
             database,
+            database_ca,
             listen,
             log_json,
             tls_cert,
             tls_key,
         } => {
             init_tracing(log_json);
-            let mut s = settings(data, database);
+            let mut s = settings(data, database, database_ca);
             s.listen = listen;
             if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
                 s.tls = Some(omkijken_server::tls::server_config(&cert, &key)?);
@@ -393,7 +410,8 @@ fn main() -> anyhow::Result<()> {
         Command::Admin {
             data,
             database,
+            database_ca,
             command,
-        } => run_admin(data, database, command),
+        } => run_admin(data, database, database_ca, command),
     }
 }

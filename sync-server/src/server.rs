@@ -57,6 +57,9 @@ pub struct Settings {
     pub database: Option<String>,
     /// Password for `database` when its URL has none. Never printed.
     pub database_password: Option<String>,
+    /// A PEM file with the authority that signed the database's TLS certificate, trusted
+    /// besides the public web roots (see `storage::postgres::DbTls` for the `sslmode`s).
+    pub database_ca: Option<PathBuf>,
     /// Hub settings.
     pub hub: HubConfig,
     /// How often the hub looks for admin events written by another process.
@@ -92,6 +95,7 @@ impl Settings {
             db_key: None,
             database: None,
             database_password: None,
+            database_ca: None,
             hub: HubConfig::default(),
             admin_poll: Duration::from_millis(500),
             outbox_frames: 1024,
@@ -132,7 +136,11 @@ impl Settings {
                     "the database must be a postgres:// or postgresql:// URL".into(),
                 ));
             }
-            let st = PostgresStorage::open(url, self.database_password.as_deref())?;
+            let st = PostgresStorage::open_with_ca(
+                url,
+                self.database_password.as_deref(),
+                self.database_ca.as_deref(),
+            )?;
             return Ok(Box::new(st));
         }
         std::fs::create_dir_all(&self.data_dir)?;
@@ -355,6 +363,7 @@ fn launch(settings: &Settings) -> Result<Launched> {
                         if let Err(e) = PostgresStorage::listen_for_changes(
                             url,
                             opening.database_password.as_deref(),
+                            opening.database_ca.as_deref(),
                             stop_listening.clone(),
                             move || {
                                 wake.upgrade()

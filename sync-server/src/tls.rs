@@ -44,6 +44,39 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
     Ok(Arc::new(config))
 }
 
+/// A rustls client configuration for connections the server makes (to PostgreSQL): the
+/// public web roots plus the certificates in the PEM file `ca` (a school's or hosting
+/// party's own authority). Host names are always checked. Errors name the file, never its
+/// contents.
+pub fn client_config(ca: Option<&Path>) -> Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(ca) = ca {
+        let bad = |what: &str, e: &dyn std::fmt::Display| {
+            Error::Config(format!("{what} {}: {e}", ca.display()))
+        };
+        let certs = CertificateDer::pem_file_iter(ca)
+            .map_err(|e| bad("cannot read the database authority", &e))?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| bad("bad certificate in", &e))?;
+        if certs.is_empty() {
+            return Err(bad("no certificate in", &"empty"));
+        }
+        for c in certs {
+            roots
+                .add(c)
+                .map_err(|e| bad("not a usable authority certificate in", &e))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Config(format!("tls: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 /// An axum listener that speaks TLS (see the module docs).
 #[derive(Debug)]
 pub struct TlsListener {

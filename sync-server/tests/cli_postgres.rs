@@ -246,3 +246,62 @@ async fn two_serve_processes_on_one_database_share_devices_pushes_and_admin() {
     assert!(node1.stop(), "node 1 stops gracefully");
     assert!(node2.stop(), "node 2 stops gracefully");
 }
+
+#[test]
+fn admin_commands_reach_the_database_over_verified_tls() {
+    let Some(url) = database_url("admin_commands_reach_the_database_over_verified_tls") else {
+        return;
+    };
+    let Some(ca) = std::env::var("OMKIJKEN_TEST_POSTGRES_CA")
+        .ok()
+        .filter(|c| !c.is_empty())
+    else {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v.is_empty()),
+            "OMKIJKEN_TEST_POSTGRES_CA is not set, but CI is"
+        );
+        return;
+    };
+    let schema = TestSchema::create(&url);
+    let db = format!("{}&sslmode=require", schema.url());
+    // Without the authority the certificate is not trusted: a clear error, no change.
+    let out = Command::new(env!("CARGO_BIN_EXE_omkijken-server"))
+        .args([
+            "admin",
+            "--database",
+            &db,
+            "create-school",
+            "--id",
+            "s1",
+            "--name",
+            "X",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("certificate"), "{err}");
+    // With it (flag or environment), the same command works.
+    let out = Command::new(env!("CARGO_BIN_EXE_omkijken-server"))
+        .args([
+            "admin",
+            "--database",
+            &db,
+            "create-school",
+            "--id",
+            "s1",
+            "--name",
+            "X",
+        ])
+        .env("OMKIJKEN_DATABASE_CA", &ca)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ca_flag = ["--database-ca", ca.as_str()];
+    let listed = admin(&db, &[&ca_flag[..], &["devices"]].concat());
+    assert!(listed.is_empty(), "no devices yet");
+}

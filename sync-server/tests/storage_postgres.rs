@@ -457,7 +457,7 @@ fn a_listener_is_told_of_commits_and_listens_again_after_losing_its_connection()
     let (tx, woken) = mpsc::channel();
     let stop = Arc::new(AtomicBool::new(false));
     let thread =
-        PostgresStorage::listen_for_changes(&listening_url, None, stop.clone(), move || {
+        PostgresStorage::listen_for_changes(&listening_url, None, None, stop.clone(), move || {
             tx.send(()).is_ok()
         })
         .unwrap();
@@ -516,4 +516,93 @@ fn a_listener_is_told_of_commits_and_listens_again_after_losing_its_connection()
     stop.store(true, Ordering::Relaxed);
     thread.join().unwrap();
     assert!(backends(&mut admin).is_empty(), "the connection is closed");
+}
+
+/// The authority of the test cluster's certificate (`scripts/test.sh` sets it when the
+/// cluster speaks TLS); skipped without it, except under `CI`.
+fn test_ca(test: &str) -> Option<std::path::PathBuf> {
+    match std::env::var("OMKIJKEN_TEST_POSTGRES_CA") {
+        Ok(p) if !p.is_empty() => Some(p.into()),
+        _ => {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v.is_empty()),
+                "{test}: OMKIJKEN_TEST_POSTGRES_CA is not set, but CI is"
+            );
+            eprintln!("{test}: skipped: the test cluster has no TLS");
+            None
+        }
+    }
+}
+
+/// Whether the connections of `app` to the test database use TLS.
+fn over_tls(schema: &TestSchema, app: &str) -> Vec<bool> {
+    let mut admin = postgres::Client::connect(&schema.url(), postgres::NoTls).unwrap();
+    admin
+        .query(
+            "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.application_name = $1",
+            &[&app],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[test]
+fn the_database_connection_is_encrypted_and_verified_when_the_url_asks() {
+    let Some(url) = database_url("the_database_connection_is_encrypted") else {
+        return;
+    };
+    let Some(ca) = test_ca("the_database_connection_is_encrypted") else {
+        return;
+    };
+    let schema = TestSchema::create(&url);
+    let app = format!("tls-{}", schema.name());
+    let with = |params: &str| format!("{}&application_name={app}&{params}", schema.url());
+
+    // sslmode=require with the authority: TLS, and the storage works over it.
+    let mut st = PostgresStorage::open_with_ca(&with("sslmode=require"), None, Some(&ca)).unwrap();
+    st.commit(Batch {
+        docs: vec![new_doc_write(DocumentId::random())],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(over_tls(&schema, &app), vec![true], "encrypted");
+    drop(st);
+    // prefer (the default) with an authority: TLS too; without one: plain, as before.
+    let st = PostgresStorage::open_with_ca(&with("sslmode=prefer"), None, Some(&ca)).unwrap();
+    assert_eq!(over_tls(&schema, &app), vec![true]);
+    drop(st);
+    let st = PostgresStorage::open(&with("sslmode=prefer"), None).unwrap();
+    assert_eq!(over_tls(&schema, &app), vec![false]);
+    drop(st);
+
+    // require without the authority: the certificate is not trusted, no connection. The
+    // error says why and never holds the password.
+    let err = PostgresStorage::open(&with("sslmode=require"), Some("pw-not-for-logs"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("certificate"), "{err}");
+    assert!(!err.contains("pw-not-for-logs"), "{err}");
+    // A host name the certificate does not carry (the address is the cluster's own).
+    let port = url.rsplit(':').next().unwrap().split('/').next().unwrap();
+    let wrong = format!(
+        "postgres://postgres@db.elsewhere.example:{port}/postgres?hostaddr=127.0.0.1&sslmode=require"
+    );
+    let err = PostgresStorage::open_with_ca(&wrong, None, Some(&ca))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("certificate"), "{err}");
+    // An authority file that is not PEM: a clear error naming the file.
+    let bad = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(bad.path(), "not a certificate").unwrap();
+    let err = PostgresStorage::open_with_ca(&with("sslmode=require"), None, Some(bad.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no certificate in"), "{err}");
+    assert!(
+        over_tls(&schema, &app).is_empty(),
+        "no connection left over"
+    );
 }

@@ -5,9 +5,9 @@
 //!
 //! The synchronous [`postgres`] client: it runs its own small tokio runtime per connection,
 //! so a [`PostgresStorage`] must be opened, used and dropped on a plain thread, never inside
-//! an async task (the server opens it on its hub thread). The connection is made without
-//! TLS: the database is expected on loopback or a private network (TLS to PostgreSQL is a
-//! follow-up). A broken connection is reopened at the next call.
+//! an async task (the server opens it on its hub thread). TLS follows the URL's `sslmode`
+//! (see [`DbTls`]: rustls with a verified certificate and host name). A broken connection
+//! is reopened at the next call.
 //!
 //! # Commit order of the catalog sequence
 //!
@@ -61,14 +61,17 @@ use super::{
 use crate::{Error, Result};
 use automerge::ChangeHash;
 use omkijken_core::{AccessFields, DocumentId, Header};
+use postgres::config::SslMode;
 use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::{Client, GenericClient, NoTls, Row, Statement};
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// Schema version written by this build (table `schema_version`).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -349,13 +352,61 @@ fn describe(e: &postgres::Error) -> String {
             db.code().code(),
             db.message()
         ),
-        None => format!("postgres: {e}"),
+        // Connection and TLS errors: the cause says what went wrong ("invalid peer
+        // certificate: UnknownIssuer"); it holds no stored values.
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("postgres: {e}: {cause}"),
+            None => format!("postgres: {e}"),
+        },
     }
 }
 
 impl From<postgres::Error> for Error {
     fn from(e: postgres::Error) -> Self {
         Error::Postgres(describe(&e))
+    }
+}
+
+/// How the server's connections to PostgreSQL are protected, from the URL's `sslmode`:
+///
+/// - `disable`: plain TCP.
+/// - `prefer` (the default when the URL says nothing): with a database authority
+///   configured (`--database-ca`), TLS if the database offers it, with the certificate
+///   verified as under `require`; without one, plain TCP, as before TLS was supported (a
+///   stock PostgreSQL's self-signed certificate would fail the check).
+/// - `require`: TLS, or no connection. The certificate must chain to the public web roots or
+///   to the configured authority, and name the host of the URL (the `host`, also when
+///   `hostaddr` gives the address): libpq's `verify-full`.
+#[derive(Clone)]
+pub enum DbTls {
+    /// Plain TCP.
+    Plain,
+    /// TLS with a verified certificate.
+    Verified(MakeRustlsConnect),
+}
+
+impl std::fmt::Debug for DbTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DbTls::Plain => "Plain",
+            DbTls::Verified(_) => "Verified",
+        })
+    }
+}
+
+impl DbTls {
+    /// The protection `config`'s `sslmode` asks for, trusting `ca` besides the web roots.
+    pub fn for_config(config: &postgres::Config, ca: Option<&Path>) -> Result<DbTls> {
+        let verified = || -> Result<DbTls> {
+            Ok(DbTls::Verified(MakeRustlsConnect::new(
+                crate::tls::client_config(ca)?,
+            )))
+        };
+        match config.get_ssl_mode() {
+            SslMode::Disable => Ok(DbTls::Plain),
+            SslMode::Prefer if ca.is_none() => Ok(DbTls::Plain),
+            _ => verified(),
+        }
     }
 }
 
@@ -403,6 +454,7 @@ impl Statements {
 /// The PostgreSQL storage. See the module docs.
 pub struct PostgresStorage {
     config: postgres::Config,
+    tls: DbTls,
     client: Client,
     statements: Statements,
     before_commit: Option<Box<dyn FnMut() + Send>>,
@@ -426,10 +478,18 @@ impl PostgresStorage {
     /// schema in one transaction. `password`, if given, is used when the URL has none (so
     /// it need not appear on a command line). Must not be called inside an async task.
     pub fn open(url: &str, password: Option<&str>) -> Result<Self> {
+        Self::open_with_ca(url, password, None)
+    }
+
+    /// [`PostgresStorage::open`], trusting the authority in the PEM file `ca` besides the
+    /// public web roots for the database's certificate (see [`DbTls`]).
+    pub fn open_with_ca(url: &str, password: Option<&str>, ca: Option<&Path>) -> Result<Self> {
         let config = Self::config(url, password)?;
-        let client = Self::connect(&config)?;
+        let tls = DbTls::for_config(&config, ca)?;
+        let client = Self::connect(&config, &tls)?;
         let mut s = PostgresStorage {
             config,
+            tls,
             client,
             statements: Statements::default(),
             before_commit: None,
@@ -469,16 +529,18 @@ impl PostgresStorage {
     pub fn listen_for_changes(
         url: &str,
         password: Option<&str>,
+        ca: Option<&Path>,
         stop: Arc<AtomicBool>,
         mut wake: impl FnMut() -> bool + Send + 'static,
     ) -> Result<std::thread::JoinHandle<()>> {
         let config = Self::config(url, password)?;
+        let tls = DbTls::for_config(&config, ca)?;
         let thread = std::thread::Builder::new()
             .name("omkijken-listen".into())
             .spawn(move || {
                 let mut backoff = Duration::from_millis(250);
                 while !stop.load(Ordering::Relaxed) {
-                    match Self::listen(&config, &stop, &mut wake) {
+                    match Self::listen(&config, &tls, &stop, &mut wake) {
                         Ok(()) => return,
                         Err(e) => tracing::warn!(
                             error = %e,
@@ -495,10 +557,11 @@ impl PostgresStorage {
     /// One listening connection: Ok when told to stop, Err when the connection failed.
     fn listen(
         config: &postgres::Config,
+        tls: &DbTls,
         stop: &AtomicBool,
         wake: &mut impl FnMut() -> bool,
     ) -> Result<()> {
-        let mut client = Self::connect(config)?;
+        let mut client = Self::connect(config, tls)?;
         client.batch_execute(&format!("LISTEN {CHANGES_CHANNEL}"))?;
         // What was committed before LISTEN took effect is found by this first wake-up.
         if !wake() {
@@ -530,8 +593,11 @@ impl PostgresStorage {
         }
     }
 
-    fn connect(config: &postgres::Config) -> Result<Client> {
-        let mut client = config.connect(NoTls)?;
+    fn connect(config: &postgres::Config, tls: &DbTls) -> Result<Client> {
+        let mut client = match tls {
+            DbTls::Plain => config.connect(NoTls)?,
+            DbTls::Verified(make) => config.connect(make.clone())?,
+        };
         // Durable when commit returns: never run with synchronous_commit off, whatever the
         // database's default (stronger settings, like remote_apply, are kept).
         let sc = client.query_one("SHOW synchronous_commit", &[])?;
@@ -549,7 +615,7 @@ impl PostgresStorage {
     fn client(&mut self) -> Result<&mut Client> {
         if self.client.is_closed() {
             tracing::warn!("the database connection was closed; reconnecting");
-            self.client = Self::connect(&self.config)?;
+            self.client = Self::connect(&self.config, &self.tls)?;
             self.statements = Statements::default();
         }
         Ok(&mut self.client)
