@@ -606,3 +606,52 @@ fn the_database_connection_is_encrypted_and_verified_when_the_url_asks() {
         "no connection left over"
     );
 }
+
+#[test]
+fn a_lost_database_connection_is_reopened_and_the_write_goes_through() {
+    let Some(url) = database_url("a_lost_database_connection_is_reopened") else {
+        return;
+    };
+    let schema = TestSchema::create(&url);
+    let app = format!("lost-{}", schema.name());
+    let mut st =
+        PostgresStorage::open(&format!("{}&application_name={app}", schema.url()), None).unwrap();
+    let mut admin = postgres::Client::connect(&schema.url(), postgres::NoTls).unwrap();
+    let cut = |admin: &mut postgres::Client| {
+        let n = admin
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+                &[&app],
+            )
+            .unwrap()
+            .len();
+        assert_eq!(n, 1, "one connection cut");
+        // Until the session is really gone.
+        while !admin
+            .query(
+                "SELECT 1 FROM pg_stat_activity WHERE application_name = $1",
+                &[&app],
+            )
+            .unwrap()
+            .is_empty()
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+
+    // 1. A commit right after the cut: reconnected, written once.
+    cut(&mut admin);
+    let id = DocumentId::random();
+    let c = st
+        .commit(Batch {
+            docs: vec![new_doc_write(id)],
+            ..Default::default()
+        })
+        .expect("the commit goes through on a new connection");
+    assert_eq!(c.last_seq, c.prev_seq + 1);
+    assert_eq!(st.catalog_get(&[id]).unwrap().len(), 1);
+    // 2. A read right after the cut.
+    cut(&mut admin);
+    assert_eq!(st.last_seq().unwrap(), c.last_seq);
+    assert!(st.load_stored(id).unwrap().is_some());
+}

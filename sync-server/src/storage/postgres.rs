@@ -458,6 +458,9 @@ pub struct PostgresStorage {
     client: Client,
     statements: Statements,
     before_commit: Option<Box<dyn FnMut() + Send>>,
+    /// The attempt in progress sent COMMIT: if it fails now, whether it committed is
+    /// unknown, so it is not run again on a new connection.
+    reached_commit: bool,
 }
 
 impl std::fmt::Debug for PostgresStorage {
@@ -493,6 +496,7 @@ impl PostgresStorage {
             client,
             statements: Statements::default(),
             before_commit: None,
+            reached_commit: false,
         };
         s.migrate()?;
         Ok(s)
@@ -673,11 +677,36 @@ impl PostgresStorage {
         Ok(r.try_get::<_, i32>(0)? as u32)
     }
 
-    /// Run a read with a cached statement.
+    /// After a failed statement: whether the connection is gone (the database restarted,
+    /// the network dropped it, an administrator ended the session) rather than the
+    /// statement refused. Asks the database only on this error path.
+    fn connection_lost(&mut self) -> bool {
+        self.client.is_closed() || self.client.is_valid(Duration::from_secs(2)).is_err()
+    }
+
+    /// Open a new connection in place of a lost one.
+    fn reconnect(&mut self) -> Result<()> {
+        tracing::warn!("the database connection was lost; reconnecting");
+        self.client = Self::connect(&self.config, &self.tls)?;
+        self.statements = Statements::default();
+        Ok(())
+    }
+
+    /// Run a read (or an idempotent write) with a cached statement; once more on a new
+    /// connection if the connection was lost.
     fn query(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
-        self.client()?;
-        let st = self.statements.get(&mut self.client, sql)?;
-        Ok(self.client.query(&st, params)?)
+        let run = |s: &mut Self| -> Result<Vec<Row>> {
+            s.client()?;
+            let st = s.statements.get(&mut s.client, sql)?;
+            Ok(s.client.query(&st, params)?)
+        };
+        match run(self) {
+            Err(_) if self.connection_lost() => {
+                self.reconnect()?;
+                run(self)
+            }
+            r => r,
+        }
     }
 
     fn query_opt(
@@ -685,9 +714,7 @@ impl PostgresStorage {
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>> {
-        self.client()?;
-        let st = self.statements.get(&mut self.client, sql)?;
-        Ok(self.client.query_opt(&st, params)?)
+        Ok(self.query(sql, params)?.into_iter().next())
     }
 
     fn counter(&mut self, name: &str) -> Result<u64> {
@@ -910,6 +937,7 @@ impl PostgresStorage {
         if let Some(hook) = self.before_commit.as_mut() {
             hook();
         }
+        self.reached_commit = true;
         tx.commit()?;
         Ok(Committed {
             prev_seq: prev as u64,
@@ -969,6 +997,7 @@ impl PostgresStorage {
             &mut self.statements,
             &device.enroll_audit(&school, &user, now),
         )?;
+        self.reached_commit = true;
         tx.commit()?;
         Ok(EnrollOutcome::Enrolled(device.enrolled(school, user, now)))
     }
@@ -1004,8 +1033,17 @@ impl PostgresStorage {
     ) -> Result<T> {
         let mut attempt = 0;
         loop {
+            self.reached_commit = false;
             match f(self) {
                 Ok(t) => return Ok(t),
+                // The connection broke before COMMIT was sent: nothing was written, so the
+                // transaction runs again on a new connection.
+                Err(Fail::Pg(_) | Fail::Other(_))
+                    if attempt < RETRIES && !self.reached_commit && self.connection_lost() =>
+                {
+                    attempt += 1;
+                    self.reconnect()?;
+                }
                 Err(Fail::Pg(e)) if retryable(&e) && attempt < RETRIES => {
                     attempt += 1;
                     tracing::debug!(attempt, "database transaction retried");
