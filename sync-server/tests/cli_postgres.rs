@@ -305,3 +305,33 @@ fn admin_commands_reach_the_database_over_verified_tls() {
     let listed = admin(&db, &[&ca_flag[..], &["devices"]].concat());
     assert!(listed.is_empty(), "no devices yet");
 }
+
+#[test]
+fn after_restore_starts_a_new_lineage() {
+    let Some(url) = database_url("after_restore_starts_a_new_lineage") else {
+        return;
+    };
+    let schema = TestSchema::create(&url);
+    let db = schema.url();
+    admin(&db, &["create-school", "--id", "s1", "--name", "X"]);
+    let epoch = |schema: &TestSchema| {
+        let url = schema.url();
+        std::thread::spawn(move || {
+            use omkijken_server::storage::Storage;
+            omkijken_server::storage::PostgresStorage::open(&url, None)
+                .unwrap()
+                .epoch()
+                .unwrap()
+        })
+        .join()
+        .unwrap()
+    };
+    let before = epoch(&schema);
+    let out = admin(&db, &["after-restore"]);
+    assert!(out.contains("new store lineage"), "{out}");
+    assert_ne!(
+        epoch(&schema),
+        before,
+        "devices will catch up from the start"
+    );
+}
