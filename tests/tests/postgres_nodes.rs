@@ -144,7 +144,11 @@ async fn nodes_that_poll_once_an_hour_still_pass_on_each_others_writes_at_once()
         teacher.store.is_wiped()
     })
     .await;
-    assert!(teacher_events.lock().unwrap().contains(&SyncEvent::Revoked));
+    // The event follows the wipe.
+    eventually("the phone reported it was revoked", || {
+        teacher_events.lock().unwrap().contains(&SyncEvent::Revoked)
+    })
+    .await;
     assert!(!coordinator.store.is_wiped(), "only the revoked device");
 
     t.stop().await;

@@ -78,7 +78,7 @@ fn simulated_devices_and_server_converge_without_loss_or_leaks() {
     let sum = |f: fn(&Report) -> u64| reports.iter().map(f).sum::<u64>();
     let frames = sum(|r| r.frames);
     println!(
-        "simulation: {} seeds, {} frames ({:.0} frames/s), {} edits, {} device crashes, {} server crashes, {} broken connections, {} duplicated frames, {} roster changes, {} revocations, {} quiescent checks, {:.1} s",
+        "simulation: {} seeds, {} frames ({:.0} frames/s), {} edits, {} device crashes, {} server crashes, {} broken connections, {} duplicated frames, {} roster changes, {} revocations, {} backups, {} restores, {} quiescent checks, {:.1} s",
         reports.len(),
         frames,
         frames as f64 / secs,
@@ -89,6 +89,8 @@ fn simulated_devices_and_server_converge_without_loss_or_leaks() {
         sum(|r| r.duplicates),
         sum(|r| r.roster_changes),
         sum(|r| r.revocations),
+        sum(|r| r.backups),
+        sum(|r| r.restores),
         sum(|r| r.quiescent_checks),
         secs
     );

@@ -135,6 +135,8 @@ struct Session {
     catalog_cursor: Option<u64>,
     /// The server store's lineage, as this catch-up gave it.
     epoch: Option<String>,
+    /// A refused document arrived from the server: push again.
+    retry_refused: bool,
     /// This catch-up is from a server store restored from a backup (its lineage is not
     /// the one the device knew): documents listed so far, to find those it lost.
     restored: Option<HashSet<DocumentId>>,
@@ -165,6 +167,13 @@ pub struct ClientEngine {
     session: Session,
     /// Documents to push whole next time (after `missing_deps`).
     need_whole: HashSet<DocumentId>,
+    /// Documents to push with this device's own changes only: the server refused them for
+    /// holding changes of others it does not have (after a restore from a backup, only the
+    /// devices hold what it acknowledged since). Their authors' devices send those.
+    own_only: HashSet<DocumentId>,
+    /// Documents refused until the server has others' changes they depend on: tried again
+    /// when the server sends changes of them.
+    waiting: HashSet<DocumentId>,
     /// Refused documents and the heads that were refused: not pushed again until their
     /// local heads change. Kept for the engine's lifetime (not only one connection).
     refused: HashMap<DocumentId, Vec<ChangeHash>>,
@@ -187,6 +196,8 @@ impl ClientEngine {
             store,
             session: Session::default(),
             need_whole: HashSet::new(),
+            own_only: HashSet::new(),
+            waiting: HashSet::new(),
             refused: HashMap::new(),
             revoked: false,
             stats: SyncStats::default(),
@@ -327,6 +338,12 @@ impl ClientEngine {
                     };
                     let server_heads = sorted(server_heads);
                     let id = e.document_id;
+                    if self.refused.remove(&id).is_some() {
+                        // Listed: it changed on the server since this device last caught up
+                        // (or the server was restored); a refusal may not hold any more.
+                        self.waiting.remove(&id);
+                        self.own_only.remove(&id);
+                    }
                     let have = match held {
                         None => Some(Vec::new()),
                         Some(info) => {
@@ -340,6 +357,12 @@ impl ClientEngine {
                                     acks.push((id, server_heads.clone()));
                                 }
                                 None
+                            } else if restored && e.header.kind == Kind::Roster.as_str() {
+                                // The server writes the roster: its copy is the roster, and
+                                // what this device holds beyond it (written before the
+                                // restore) is dropped, not merged.
+                                self.store.purge(id)?;
+                                Some(Vec::new())
                             } else if restored && self.contains_all(id, &server_heads)? {
                                 // The restored server lacks what it once acknowledged:
                                 // send the rest again.
@@ -425,8 +448,11 @@ impl ClientEngine {
             }
             Frame::Docs { docs, cursor } => {
                 let merged = self.merge_docs(docs)?;
-                if self.session.restored.is_some() {
-                    // A merged document may hold more than the restored server: send it.
+                if self.session.restored.is_some()
+                    || std::mem::take(&mut self.session.retry_refused)
+                {
+                    // A merged document may hold more than the restored server, or the
+                    // server now has what a refused one waited for: send them.
                     self.push_outbox(out)?;
                 }
                 // A live frame's cursor covers every change up to it (the server sets it
@@ -458,7 +484,19 @@ impl ClientEngine {
                         // its own.
                         continue;
                     }
-                    let heads = p.heads.clone();
+                    // After a push of its own changes only, the server may hold more than
+                    // what was pushed (others' changes it got meanwhile): take its heads when
+                    // this device has them all, so the next push starts there.
+                    let heads = match ids::heads_from_hex(&a.heads) {
+                        Some(h) if self.own_only.remove(&a.document_id) => {
+                            if self.contains_all(a.document_id, &h)? {
+                                sorted(h)
+                            } else {
+                                p.heads.clone()
+                            }
+                        }
+                        _ => p.heads.clone(),
+                    };
                     self.session.inflight.remove(&a.document_id);
                     self.need_whole.remove(&a.document_id);
                     self.refused.remove(&a.document_id);
@@ -480,6 +518,15 @@ impl ClientEngine {
                         // Pushed again, whole, by push_outbox below.
                         self.need_whole.insert(r.document_id);
                         continue;
+                    }
+                    if r.reason == RefusalReason::ForgedActor && self.own_only.insert(r.document_id)
+                    {
+                        // Changes of others the server lacks: pushed again below with
+                        // this device's own changes only.
+                        continue;
+                    }
+                    if r.reason == RefusalReason::ForgedActor {
+                        self.waiting.insert(r.document_id);
                     }
                     self.refused.insert(r.document_id, p.heads);
                     self.stats.refused += 1;
@@ -620,6 +667,13 @@ impl ClientEngine {
                 if let Some(heads) = self.server_heads_after(d.document_id, &d.data)? {
                     acks.push((d.document_id, heads));
                 }
+            }
+            if self.refused.remove(&d.document_id).is_some() {
+                // The server has more of it now (the changes of others it waited for, or the
+                // document itself, unknown to it when it refused): try again once.
+                self.waiting.remove(&d.document_id);
+                self.own_only.remove(&d.document_id);
+                self.session.retry_refused = true;
             }
             received.push(Received {
                 id: d.document_id,
@@ -769,6 +823,37 @@ impl ClientEngine {
                 self.session.more_to_push = true;
                 break;
             }
+            if self.own_only.contains(&id) {
+                match self.own_changes(id, p.acked_heads.as_deref())? {
+                    Some((data, pushed)) => {
+                        batch_bytes += data.len();
+                        batch.push(DocChanges::new(id, data));
+                        self.session.inflight.insert(
+                            id,
+                            Pushed {
+                                heads: pushed,
+                                whole: false,
+                            },
+                        );
+                        self.session.total += 1;
+                        added += 1;
+                    }
+                    None => {
+                        // Nothing of its own the server can take yet: wait for the others
+                        // (reported once, like any refusal).
+                        self.refused.insert(id, heads);
+                        if self.waiting.insert(id) {
+                            self.stats.refused += 1;
+                            tracing::warn!(document = %id, "document holds changes of others the server does not have");
+                            out.push(ClientOutput::Refused {
+                                document_id: id,
+                                reason: RefusalReason::ForgedActor,
+                            });
+                        }
+                    }
+                }
+                continue;
+            }
             let whole = self.need_whole.contains(&id) || p.acked_heads.is_none();
             let data = match (&p.acked_heads, p.raw, whole) {
                 (Some(acked), _, false) => match self.store.load(id)? {
@@ -810,6 +895,72 @@ impl ClientEngine {
             out.push(ClientOutput::Send(Frame::Push { docs: batch }));
         }
         Ok(())
+    }
+
+    /// This device's changes of `id` beyond what the server holds (`acked`, if known here)
+    /// that depend only on what the server holds or on each other, as change bytes, and the
+    /// heads the server will then hold. None if there are none.
+    fn own_changes(
+        &self,
+        id: DocumentId,
+        acked: Option<&[ChangeHash]>,
+    ) -> Result<Option<(Vec<u8>, Vec<ChangeHash>)>> {
+        let Some(doc) = self.store.load(id)? else {
+            return Ok(None);
+        };
+        let base: Vec<ChangeHash> = acked
+            .filter(|h| h.iter().all(|h| doc.get_change_by_hash(h).is_some()))
+            .map(<[ChangeHash]>::to_vec)
+            .unwrap_or_default();
+        // Own: the registered device actor or a session actor extending it (the server's
+        // authorship rule); a thermometer month's shared genesis change counts as own.
+        let me = self.store.actor().to_bytes().to_vec();
+        let thermometer = self
+            .store
+            .info(id)?
+            .is_some_and(|i| i.header.kind == Kind::Thermometer.as_str());
+        let own = |c: &automerge::Change| {
+            let a = c.actor_id().to_bytes();
+            (a.starts_with(&me) && a.len() <= 32) || (thermometer && c.deps().is_empty())
+        };
+        // In causal order: a change is taken when its dependencies are held by the server
+        // (in the history of `base`) or taken before it.
+        let mut taken: Vec<&automerge::Change> = Vec::new();
+        let mut taken_hashes: HashSet<ChangeHash> = HashSet::new();
+        let changes = doc.get_changes(&base);
+        let beyond: HashSet<ChangeHash> = changes.iter().map(|c| c.hash()).collect();
+        for c in &changes {
+            if !own(c) {
+                continue;
+            }
+            let ready = c
+                .deps()
+                .iter()
+                .all(|d| taken_hashes.contains(d) || !beyond.contains(d));
+            if ready {
+                taken_hashes.insert(c.hash());
+                taken.push(c);
+            }
+        }
+        if taken.is_empty() {
+            return Ok(None);
+        }
+        let mut data = Vec::new();
+        for c in &taken {
+            data.extend_from_slice(c.raw_bytes());
+        }
+        // Heads afterwards: the server's heads and the taken changes, less what a taken
+        // change depends on.
+        let covered: HashSet<ChangeHash> = taken.iter().flat_map(|c| c.deps().to_vec()).collect();
+        let mut heads: Vec<ChangeHash> = base
+            .iter()
+            .copied()
+            .chain(taken_hashes.iter().copied())
+            .filter(|h| !covered.contains(h))
+            .collect();
+        heads.sort();
+        heads.dedup();
+        Ok(Some((data, heads)))
     }
 
     fn send_read_log(&mut self, out: &mut Vec<ClientOutput>) -> Result<()> {
