@@ -640,7 +640,8 @@ impl Sim {
         Ok(())
     }
 
-    fn crash_server(&mut self) -> SimResult<()> {
+    /// The server goes away: frames in flight are lost, every connection drops.
+    fn stop_server(&mut self) -> SimResult<()> {
         self.hub = None;
         self.net.clear();
         for i in 0..self.devices.len() {
@@ -653,6 +654,11 @@ impl Sim {
                 self.engine_input(i, ClientInput::Disconnected)?;
             }
         }
+        Ok(())
+    }
+
+    fn crash_server(&mut self) -> SimResult<()> {
+        self.stop_server()?;
         self.hub = Some(Self::open_hub(&self.dir, self.rng.random())?);
         self.report.server_crashes += 1;
         if self.restored_pending {
@@ -679,18 +685,7 @@ impl Sim {
     /// The server stops, its store is restored from the last backup, and it starts again:
     /// it lacks what it acknowledged since, which the devices must give back.
     fn restore_server(&mut self) -> SimResult<()> {
-        self.hub = None;
-        self.net.clear();
-        for i in 0..self.devices.len() {
-            self.devices[i].conn = None;
-            if self.devices[i]
-                .engine
-                .as_ref()
-                .is_some_and(|e| e.is_connected() && !e.is_revoked())
-            {
-                self.engine_input(i, ClientInput::Disconnected)?;
-            }
-        }
+        self.stop_server()?;
         let settings = omkijken_server::server::Settings::new(&self.dir);
         omkijken_server::backup::restore(&settings, &self.dir.join("backup.db"))
             .map_err(|e| format!("restore: {e}"))?;
