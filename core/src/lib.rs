@@ -13,6 +13,7 @@ pub mod ids;
 pub mod model;
 pub mod store;
 pub mod sync;
+pub mod text;
 
 pub use access::{Access, access};
 pub use doc::AccessFields;

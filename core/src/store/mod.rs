@@ -36,7 +36,7 @@ use rusqlite::{
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 /// Chunks kept per document before they are compacted into the snapshot.
 const COMPACT_AFTER_CHUNKS: i64 = 32;
@@ -246,10 +246,20 @@ impl Drop for Subscription {
             inner
                 .listeners
                 .lock()
-                .unwrap()
+                .unwrap_or_else(PoisonError::into_inner)
                 .retain(|(id, _)| *id != self.id);
         }
     }
+}
+
+/// Run `f`, turning a panic inside it (a bug: in Automerge, in a record edit, in ours) into
+/// [`Error::Internal`]. Callers run the whole transaction inside `f`, so the transaction is
+/// dropped (rolled back) while unwinding and the connection and its lock stay usable: one
+/// bad call never leaves the store failing every later call. The panic's message is not
+/// kept: it may quote content.
+fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or(Err(Error::Internal("the call stopped on a bug")))
 }
 
 /// SQLCipher raw key from the caller's key bytes: the key from the platform keystore is
@@ -435,7 +445,13 @@ impl Store {
 
     /// A fresh random document id from the store's randomness.
     pub fn new_id(&self) -> DocumentId {
-        DocumentId::from_rng(&mut *self.inner.rng.lock().unwrap())
+        DocumentId::from_rng(
+            &mut *self
+                .inner
+                .rng
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
     fn check_live(&self) -> Result<()> {
@@ -449,7 +465,12 @@ impl Store {
     /// Run `f` in a read transaction on a reader connection (never blocks on the writer).
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         self.check_live()?;
-        let conn = self.inner.readers.lock().unwrap().pop();
+        let conn = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
         let mut conn = match conn {
             Some(c) => c,
             None => {
@@ -459,13 +480,17 @@ impl Store {
                 })?
             }
         };
-        let result = (|| {
+        let result = catch_panic(|| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
             let r = f(&tx)?;
             tx.finish()?;
             Ok(r)
-        })();
-        let mut readers = self.inner.readers.lock().unwrap();
+        });
+        let mut readers = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if readers.len() < MAX_READERS {
             readers.push(conn);
         }
@@ -475,11 +500,17 @@ impl Store {
     /// Run `f` in an IMMEDIATE write transaction on the one writer connection.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         self.check_live()?;
-        let mut conn = self.inner.writer.lock().unwrap();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let r = f(&tx)?;
-        tx.commit()?;
-        Ok(r)
+        let mut conn = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        catch_panic(|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let r = f(&tx)?;
+            tx.commit()?;
+            Ok(r)
+        })
     }
 
     /// [`Store::write`] for what the server already holds durably: committed without
@@ -491,14 +522,18 @@ impl Store {
     /// frame of a catch-up.
     fn write_recoverable<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         self.check_live()?;
-        let mut conn = self.inner.writer.lock().unwrap();
+        let mut conn = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         conn.execute_batch("PRAGMA synchronous = NORMAL")?;
-        let r = (|| -> Result<T> {
+        let r = catch_panic(|| -> Result<T> {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let r = f(&tx)?;
             tx.commit()?;
             Ok(r)
-        })();
+        });
         let restored = conn.execute_batch("PRAGMA synchronous = FULL");
         let r = r?;
         restored?;
@@ -516,8 +551,16 @@ impl Store {
     pub fn set_identity(&self, identity: &Identity) -> Result<()> {
         let s = serde_json::to_string(identity).map_err(|e| Error::Invalid(e.to_string()))?;
         self.write(|tx| Ok(meta_set(tx, "identity", &s)?))?;
-        *self.inner.identity_cache.write().unwrap() = Some(identity.clone());
-        *self.inner.roster_cache.write().unwrap() = None;
+        *self
+            .inner
+            .identity_cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(identity.clone());
+        *self
+            .inner
+            .roster_cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = None;
         Ok(())
     }
 
@@ -620,7 +663,13 @@ impl Store {
 
     /// The school's roster as this device holds it (empty if none yet).
     pub fn roster(&self) -> Result<Arc<Roster>> {
-        if let Some(r) = self.inner.roster_cache.read().unwrap().as_ref() {
+        if let Some(r) = self
+            .inner
+            .roster_cache
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
             return Ok(r.clone());
         }
         let identity = self.require_identity()?;
@@ -633,7 +682,11 @@ impl Store {
             },
         };
         let roster = Arc::new(roster);
-        *self.inner.roster_cache.write().unwrap() = Some(roster.clone());
+        *self
+            .inner
+            .roster_cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(roster.clone());
         Ok(roster)
     }
 
@@ -1011,7 +1064,11 @@ impl Store {
     /// Afterwards every call answers [`Error::Revoked`].
     pub fn wipe(&self) -> Result<()> {
         {
-            let conn = self.inner.writer.lock().unwrap();
+            let conn = self
+                .inner
+                .writer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             if !self.inner.wiped.swap(true, Ordering::SeqCst) {
                 conn.execute_batch(
                     "DELETE FROM doc_chunks; DELETE FROM documents; DELETE FROM conversations;
@@ -1021,9 +1078,21 @@ impl Store {
                 let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
             }
         }
-        self.inner.readers.lock().unwrap().clear();
-        *self.inner.roster_cache.write().unwrap() = None;
-        *self.inner.identity_cache.write().unwrap() = None;
+        self.inner
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        *self
+            .inner
+            .roster_cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+        *self
+            .inner
+            .identity_cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = None;
         for suffix in ["", "-wal", "-shm"] {
             let mut p = self.inner.path.clone().into_os_string();
             p.push(suffix);
@@ -1068,7 +1137,11 @@ impl Store {
     /// means "everything", after a wipe). Dropping the subscription unsubscribes.
     pub fn subscribe(&self, f: impl Fn(&[DocumentId]) + Send + Sync + 'static) -> Subscription {
         let id = self.inner.next_listener.fetch_add(1, Ordering::SeqCst);
-        self.inner.listeners.lock().unwrap().push((id, Arc::new(f)));
+        self.inner
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((id, Arc::new(f)));
         Subscription {
             store: Arc::downgrade(&self.inner),
             id,
@@ -1083,16 +1156,24 @@ impl Store {
             })
         }) {
             if ids.is_empty() || ids.contains(&doc::roster_id(&identity.school)) {
-                *self.inner.roster_cache.write().unwrap() = None;
+                *self
+                    .inner
+                    .roster_cache
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner) = None;
             }
         } else {
-            *self.inner.roster_cache.write().unwrap() = None;
+            *self
+                .inner
+                .roster_cache
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = None;
         }
         let listeners: Vec<Listener> = self
             .inner
             .listeners
             .lock()
-            .unwrap()
+            .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .map(|(_, l)| l.clone())
             .collect();
@@ -1491,7 +1572,11 @@ mod tests {
     use super::*;
 
     fn synchronous(store: &Store) -> i64 {
-        let conn = store.inner.writer.lock().unwrap();
+        let conn = store
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         conn.query_row("PRAGMA synchronous", [], |r| r.get(0))
             .unwrap()
     }
