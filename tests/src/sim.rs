@@ -836,7 +836,7 @@ impl Sim {
                 }
                 3 => {
                     let id = store.start_conversation(&pupil, "ik-jij-wij", "2026-11-16")?;
-                    store.edit_notes(id, 0, 0, &format!("gesprek {tag}. "))?;
+                    store.edit_notes(id, 0, 0, &format!("gesprek één {tag} 😀. "))?;
                     if self.rng.random_bool(0.7) {
                         store.share_conversation(id)?;
                     }
@@ -849,9 +849,15 @@ impl Sim {
                             .random_range(0..convs.len().max(1))
                             .min(convs.len().saturating_sub(1)),
                     ) {
-                        let len = store.conversation(c.id)?.notes.as_str().chars().count();
-                        let pos = self.rng.random_range(0..=len);
-                        store.edit_notes(c.id, pos, 0, &format!("[{user} {tag}]"))?;
+                        // Users type Unicode: positions are UTF-16 units on a char
+                        // boundary, as an app's editor hands them over.
+                        let notes = store.conversation(c.id)?.notes.as_str().to_string();
+                        let chars = self.rng.random_range(0..=notes.chars().count());
+                        let prefix: String = notes.chars().take(chars).collect();
+                        let pos = omkijken_core::text::utf16_len(&prefix);
+                        let words = ["zorgcoördinator", "ideeën", "privé", "👍🏽", "שלום"];
+                        let w = words[self.rng.random_range(0..words.len())];
+                        store.edit_notes(c.id, pos, 0, &format!("[{user} {w} {tag}]"))?;
                     }
                 }
                 7 => {
