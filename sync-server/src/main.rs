@@ -170,6 +170,9 @@ enum AdminCommand {
         #[arg(long)]
         from: PathBuf,
     },
+    /// List the backups taken with `backup`, with their dates, and those made before an
+    /// erasure: they still hold erased data and should be destroyed.
+    Backups,
     /// After restoring the database with other tools (pg_dump, a file copy): devices
     /// catch up from the start and send again what it lacks (`restore` does this itself).
     AfterRestore,
@@ -255,6 +258,26 @@ fn run_admin(
             );
             return Ok(());
         }
+        AdminCommand::Backups => {
+            let list = backup::list_backups(&settings)?;
+            if list.is_empty() {
+                println!("no backups recorded");
+            }
+            for b in list {
+                let when = jiff::Timestamp::from_millisecond(b.taken_at)
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|_| b.taken_at.to_string());
+                let state = match (b.present, b.erased_since) {
+                    (false, _) => "gone".to_string(),
+                    (true, 0) => "ok".to_string(),
+                    (true, n) => {
+                        format!("HOLDS ERASED DATA ({n} documents erased since): destroy this file")
+                    }
+                };
+                println!("{when}\t{}\t{state}", b.path);
+            }
+            return Ok(());
+        }
         AdminCommand::Restore { from } => {
             let r = backup::restore(&settings, from)?;
             println!("restored {} documents", r.documents);
@@ -263,8 +286,9 @@ fn run_admin(
             }
             match &r.carried {
                 Some(c) => println!(
-                    "carried over from it: {} devices, {} enrollment codes, {} holds, {} audit rows",
-                    c.devices, c.codes, c.holds, c.audit
+                    "carried over from it: {} devices, {} enrollment codes, {} holds, {} audit rows; \
+                     {} erasures made since the backup applied again",
+                    c.devices, c.codes, c.holds, c.audit, c.erasures
                 ),
                 None if r.replaced.is_some() => println!(
                     "the replaced store did not open: enroll or revoke again the devices \
@@ -359,7 +383,7 @@ fn run_admin(
                  again what the store lacks"
             );
         }
-        AdminCommand::Backup { .. } | AdminCommand::Restore { .. } => {
+        AdminCommand::Backup { .. } | AdminCommand::Restore { .. } | AdminCommand::Backups => {
             unreachable!("handled before the store is opened")
         }
     }
