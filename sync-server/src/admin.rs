@@ -130,6 +130,11 @@ pub fn import_roster(
     let (changed, bumped, new) = update_roster(st, actor, now, school, |old| {
         roster_csv::parse(school, csv, old)
     })?;
+    let today = jiff::Timestamp::from_millisecond(now)
+        .map_err(|_| Error::Invalid("time".into()))?
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    crate::retention::note_leavers(st, school, &new, &roster_csv::left_dates(csv), today)?;
     Ok(RosterImport {
         changed,
         pupils: new.pupils.values().filter(|p| p.active).count(),

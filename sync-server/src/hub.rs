@@ -1643,6 +1643,18 @@ impl Hub {
         Ok((n, out))
     }
 
+    /// Run retention as of `at` (unix ms; the real time but in tests): erase what expired
+    /// in every school; devices purge it.
+    pub fn apply_retention(
+        &mut self,
+        now: i64,
+        at: i64,
+    ) -> Result<(Vec<crate::retention::Expired>, Outgoing)> {
+        let gone = crate::retention::apply(self.storage.as_mut(), at)?;
+        let out = self.try_poll(now)?;
+        Ok((gone, out))
+    }
+
     /// All devices.
     pub fn devices(&mut self) -> Result<Vec<Device>> {
         self.storage.devices()

@@ -14,6 +14,7 @@ pub mod backup;
 pub mod cache;
 pub mod error;
 pub mod hub;
+pub mod retention;
 pub mod roster_csv;
 pub mod server;
 pub mod storage;

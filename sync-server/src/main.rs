@@ -28,7 +28,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use omkijken_server::server::{self, Settings};
 use omkijken_server::storage::{AuditFilter, Storage};
-use omkijken_server::{admin, backup};
+use omkijken_server::{admin, backup, retention};
 use rand::RngCore;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -184,6 +184,43 @@ enum AdminCommand {
         /// Pupil id.
         #[arg(long)]
         pupil: String,
+    },
+    /// A school's retention terms: set them, list what goes when (--dry-run), or erase
+    /// what expired now (--apply; the server also does this at start and daily).
+    Retention {
+        /// School id.
+        #[arg(long)]
+        school: String,
+        /// Years the pupil file is kept after the pupil left (default 2).
+        #[arg(long)]
+        pupil_file_years: Option<u32>,
+        /// Years signals are kept after the pupil left (default: as the pupil file).
+        #[arg(long)]
+        incident_years: Option<u32>,
+        /// Years meldcode cases are kept after the pupil left (default: not erased).
+        #[arg(long)]
+        meldcode_case_years: Option<u32>,
+        /// Last day of the school year, MM-DD (default 07-31): thermometer months go after.
+        #[arg(long)]
+        school_year_ends: Option<String>,
+        /// List every document with a term: when it goes, or what holds it.
+        #[arg(long)]
+        dry_run: bool,
+        /// Erase what expired now.
+        #[arg(long, conflicts_with = "dry_run")]
+        apply: bool,
+    },
+    /// Put a legal hold on a pupil's file (retention erases nothing of it), or lift it.
+    Hold {
+        /// School id.
+        #[arg(long)]
+        school: String,
+        /// Pupil id.
+        #[arg(long)]
+        pupil: String,
+        /// Lift the hold.
+        #[arg(long)]
+        release: bool,
     },
 }
 
@@ -375,6 +412,81 @@ fn run_admin(
         AdminCommand::ErasePupil { school, pupil } => {
             let n = admin::erase_pupil(st, now, &school, &pupil)?;
             println!("erased {n} documents");
+        }
+        AdminCommand::Retention {
+            school,
+            pupil_file_years,
+            incident_years,
+            meldcode_case_years,
+            school_year_ends,
+            dry_run,
+            apply,
+        } => {
+            if st.school(&school)?.is_none() {
+                anyhow::bail!("no such school");
+            }
+            let mut policy = retention::policy(st, &school)?;
+            let r = &mut policy.retention;
+            let before = r.clone();
+            if let Some(y) = pupil_file_years {
+                r.pupil_file_years = y;
+            }
+            if let Some(y) = incident_years {
+                r.incident_years = Some(y);
+            }
+            if let Some(y) = meldcode_case_years {
+                r.meldcode_case_years = Some(y);
+            }
+            if let Some(d) = school_year_ends {
+                r.school_year_ends = d;
+            }
+            if *r != before {
+                retention::set_policy(st, &school, &policy)?;
+                println!("retention terms changed");
+            }
+            let r = &policy.retention;
+            println!(
+                "pupil file: {} years after leaving; signals: {} years after leaving; \
+                 meldcode cases: {}; thermometer: to the end of the school year ({})",
+                r.pupil_file_years,
+                r.incident_years.unwrap_or(r.pupil_file_years),
+                r.meldcode_case_years
+                    .map(|y| format!("{y} years after leaving"))
+                    .unwrap_or_else(|| "not erased by retention (no term set)".into()),
+                r.school_year_ends
+            );
+            if dry_run {
+                let today = jiff::Timestamp::from_millisecond(now)?
+                    .to_zoned(jiff::tz::TimeZone::UTC)
+                    .date();
+                for e in retention::schedule(st, &school)? {
+                    let when = match e.held {
+                        Some(why) => format!("held: {why}"),
+                        None if today > e.due => "goes at the next run".into(),
+                        None => format!("goes after {}", e.due),
+                    };
+                    println!("{}\t{}\t{}\t{}\t{when}", e.due, e.kind, e.pupil, e.id);
+                }
+            }
+            if apply {
+                let gone = retention::apply(st, now)?;
+                println!("erased {} documents", gone.len());
+            }
+        }
+        AdminCommand::Hold {
+            school,
+            pupil,
+            release,
+        } => {
+            retention::set_hold(st, now, &school, &pupil, !release)?;
+            println!(
+                "{}",
+                if release {
+                    "hold lifted"
+                } else {
+                    "hold placed"
+                }
+            );
         }
         AdminCommand::AfterRestore => {
             st.renew_epoch()?;

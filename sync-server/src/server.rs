@@ -155,6 +155,9 @@ impl Settings {
 
 type Call = Box<dyn FnOnce(&mut Hub, i64) -> Outgoing + Send>;
 
+/// How often retention runs (and once at start).
+const RETENTION_EVERY: Duration = Duration::from_secs(24 * 3600);
+
 enum Cmd {
     Connect {
         token: String,
@@ -405,6 +408,26 @@ fn launch(settings: &Settings) -> Result<Launched> {
                 _ = iv.tick() => {
                     upkeep.run_upkeep();
                     if tick.send(Cmd::Tick).await.is_err() { break; }
+                }
+                _ = stop.changed() => break,
+            }
+        }
+    });
+    // Retention: at start and once a day (DOMAIN.md; sync-server/README.md, "Retention").
+    let retention = Admin { cmd: cmd.clone() };
+    let mut stop = shutdown.clone();
+    tokio::spawn(async move {
+        let mut iv = tokio::time::interval(RETENTION_EVERY);
+        iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = iv.tick() => {
+                    match retention.apply_retention(None).await {
+                        Ok(n) if n > 0 => tracing::info!(documents = n, "retention run"),
+                        Ok(_) => {}
+                        Err(Error::Stopped) => break,
+                        Err(e) => tracing::warn!(error = %e, "retention run failed; tried again tomorrow"),
+                    }
                 }
                 _ = stop.changed() => break,
             }
@@ -803,6 +826,16 @@ impl Admin {
         let (school, pupil) = (school.to_string(), pupil.to_string());
         self.call(move |hub, now| hub.erase_pupil(now, &school, &pupil))
             .await
+    }
+
+    /// Run retention now, or as of `at` (unix ms, for tests and the dry-run's "when"):
+    /// erase what expired in every school (devices purge it); returns how many documents.
+    pub async fn apply_retention(&self, at: Option<i64>) -> Result<usize> {
+        self.call(move |hub, now| {
+            let (gone, out) = hub.apply_retention(now, at.unwrap_or(now))?;
+            Ok((gone.len(), out))
+        })
+        .await
     }
 
     /// Audit rows (ids only).

@@ -154,6 +154,12 @@ pub enum AuditAction {
     Deliver,
     /// A device's changes to a document were refused.
     Refuse,
+    /// A document was erased because its retention term ended (its kind says which term).
+    Retention,
+    /// A legal hold was put on a pupil's file: retention erases nothing of it.
+    Hold,
+    /// A legal hold on a pupil's file was lifted.
+    Release,
 }
 
 impl AuditAction {
@@ -170,6 +176,9 @@ impl AuditAction {
             AuditAction::Erase => "erase",
             AuditAction::Deliver => "deliver",
             AuditAction::Refuse => "refuse",
+            AuditAction::Retention => "retention",
+            AuditAction::Hold => "hold",
+            AuditAction::Release => "release",
         }
     }
     /// Parse a stable name.
@@ -185,6 +194,9 @@ impl AuditAction {
             Self::Erase,
             Self::Deliver,
             Self::Refuse,
+            Self::Retention,
+            Self::Hold,
+            Self::Release,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)
@@ -537,6 +549,13 @@ pub trait Storage: Send {
     fn audit(&mut self, filter: &AuditFilter) -> Result<Vec<AuditRecord>>;
     /// Admin events with a sequence above `after`.
     fn admin_events_since(&mut self, after: u64) -> Result<Vec<AdminEvent>>;
+
+    /// A school's server-side policy (JSON, see `retention::SchoolPolicy`): retention terms
+    /// and the dates pupils left. Never sent to devices.
+    fn school_policy(&mut self, school: &str) -> Result<Option<String>>;
+
+    /// Replace a school's server-side policy.
+    fn set_school_policy(&mut self, school: &str, policy: &str) -> Result<()>;
     /// The last admin-event sequence.
     fn last_admin_event(&mut self) -> Result<u64>;
 }

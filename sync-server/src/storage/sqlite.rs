@@ -18,7 +18,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 /// Schema version written by this build (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Migration 1. Never edit once shipped: add a new arm instead.
 const V1: &str = "
@@ -133,6 +133,13 @@ const V5: &str = "CREATE TABLE backups (
     path     TEXT NOT NULL,
     taken_at INTEGER NOT NULL,
     seq      INTEGER NOT NULL
+);";
+
+/// Migration 6: per school, the server-side policy (JSON: retention terms, the dates pupils
+/// left), never sent to devices.
+const V6: &str = "CREATE TABLE school_policy (
+    school TEXT PRIMARY KEY,
+    policy TEXT NOT NULL
 );";
 
 /// Erase document `id` in the store attached as `db` ("main" for the store itself) at
@@ -276,6 +283,7 @@ impl SqliteStorage {
                 3 => tx.execute_batch(V3)?,
                 4 => tx.execute_batch(V4)?,
                 5 => tx.execute_batch(V5)?,
+                6 => tx.execute_batch(V6)?,
                 _ => unreachable!("a migration arm per version"),
             }
         }
@@ -858,6 +866,24 @@ impl Storage for SqliteStorage {
             None => st.query_map([], audit_row)?.collect(),
         };
         rows.map_err(Error::from)
+    }
+
+    fn school_policy(&mut self, school: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT policy FROM school_policy WHERE school = ?1")?
+            .query_row(params![school], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn set_school_policy(&mut self, school: &str, policy: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO school_policy (school, policy) VALUES (?1, ?2) \
+                 ON CONFLICT (school) DO UPDATE SET policy = excluded.policy",
+            )?
+            .execute(params![school, policy])?;
+        Ok(())
     }
 
     fn admin_events_since(&mut self, after: u64) -> Result<Vec<AdminEvent>> {
