@@ -12,8 +12,10 @@
 pub mod admin;
 pub mod backup;
 pub mod cache;
+pub mod dossier;
 pub mod error;
 pub mod hub;
+pub mod pdf;
 pub mod retention;
 pub mod roster_csv;
 pub mod server;

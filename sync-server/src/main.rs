@@ -28,7 +28,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use omkijken_server::server::{self, Settings};
 use omkijken_server::storage::{AuditFilter, Storage};
-use omkijken_server::{admin, backup, retention};
+use omkijken_server::{admin, backup, dossier, retention};
 use rand::RngCore;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -209,6 +209,23 @@ enum AdminCommand {
         /// Erase what expired now.
         #[arg(long, conflicts_with = "dry_run")]
         apply: bool,
+    },
+    /// Export a pupil's dossier for inzage: every shared record, private working notes left
+    /// out, as a PDF (FILE) and the same as JSON (FILE with the extension .json). Written to
+    /// the audit log.
+    ExportPupil {
+        /// School id.
+        #[arg(long)]
+        school: String,
+        /// Pupil id.
+        #[arg(long)]
+        pupil: String,
+        /// The PDF to write (must not exist); the JSON goes beside it.
+        #[arg(long)]
+        to: PathBuf,
+        /// Date of the request, YYYY-MM-DD (default: today).
+        #[arg(long)]
+        requested_on: Option<String>,
     },
     /// Put a legal hold on a pupil's file (retention erases nothing of it), or lift it.
     Hold {
@@ -473,6 +490,36 @@ fn run_admin(
                 println!("erased {} documents", gone.len());
             }
         }
+        AdminCommand::ExportPupil {
+            school,
+            pupil,
+            to,
+            requested_on,
+        } => {
+            let json = to.with_extension("json");
+            if to.exists() || json.exists() {
+                anyhow::bail!("the export file exists already; give a new name");
+            }
+            let today = jiff::Timestamp::from_millisecond(now)?
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .date();
+            let requested = match requested_on {
+                Some(d) => d
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("--requested-on must be YYYY-MM-DD"))?,
+                None => today,
+            };
+            let d = dossier::export(st, now, &school, &pupil, None, requested)?;
+            write_private(&to, &d.to_pdf())?;
+            write_private(&json, d.to_json().as_bytes())?;
+            let n: usize = d.sections.iter().map(|s| s.items.len()).sum();
+            println!(
+                "wrote {} and {} ({n} records); the export is in the audit log. \
+                 The files hold care data: hand them over in person or encrypted.",
+                to.display(),
+                json.display()
+            );
+        }
         AdminCommand::Hold {
             school,
             pupil,
@@ -499,6 +546,17 @@ fn run_admin(
             unreachable!("handled before the store is opened")
         }
     }
+    Ok(())
+}
+
+/// Write a file only its owner can read (0600 on Unix).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path)?.write_all(bytes)?;
     Ok(())
 }
 

@@ -160,6 +160,8 @@ pub enum AuditAction {
     Hold,
     /// A legal hold on a pupil's file was lifted.
     Release,
+    /// A pupil's dossier was exported for inzage (by the admin, or by the device's user).
+    Export,
 }
 
 impl AuditAction {
@@ -179,6 +181,7 @@ impl AuditAction {
             AuditAction::Retention => "retention",
             AuditAction::Hold => "hold",
             AuditAction::Release => "release",
+            AuditAction::Export => "export",
         }
     }
     /// Parse a stable name.
@@ -197,6 +200,7 @@ impl AuditAction {
             Self::Retention,
             Self::Hold,
             Self::Release,
+            Self::Export,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)
