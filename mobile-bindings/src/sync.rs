@@ -58,6 +58,16 @@ impl From<CoreRefusal> for RefusalReason {
 }
 
 /// A document the server refused.
+/// A pupil's dossier for inzage, as the server built it.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct DossierExport {
+    /// The dossier as JSON: school, pupil, pupil_name, requested_on, made_on, and sections
+    /// (title, items: document, heading, date, author, lines of [label, text]).
+    pub json: String,
+    /// The same as a PDF (A4).
+    pub pdf: Vec<u8>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct RefusedDocument {
     /// Document id.
@@ -255,6 +265,27 @@ impl OmkijkenStore {
     /// server confirmed it, upload the access log, close. Blocks until done.
     pub fn sync_now(&self) -> Result<SyncReport> {
         Ok(runtime().block_on(client::sync_once(&self.inner))?.into())
+    }
+
+    /// Erase a whole record that should never have been written (the wrong pupil): a care
+    /// coordinator any record she may read, the author her own private working note or draft
+    /// signal. Needs the network: the server decides, erases it with its history everywhere
+    /// and writes an audit row; this device purges it at once, others at their next sync.
+    /// `Forbidden` for another user's record, `NotFound` for one this user may not read,
+    /// `Network` offline (nothing changes then).
+    pub fn erase_record(&self, id: String) -> Result<()> {
+        let id = crate::records::doc_id(&id)?;
+        Ok(runtime().block_on(client::erase_record(&self.inner, id))?)
+    }
+
+    /// The inzage dossier of a pupil (care coordinators): the server builds it from what this
+    /// user may read, shared records only, and writes the request to its audit log.
+    /// `requested_on` is the date of the parents' request, `YYYY-MM-DD`. Show or share the PDF;
+    /// it holds care data.
+    pub fn request_dossier(&self, pupil: String, requested_on: String) -> Result<DossierExport> {
+        let (json, pdf) =
+            runtime().block_on(client::request_dossier(&self.inner, &pupil, &requested_on))?;
+        Ok(DossierExport { json, pdf })
     }
 
     /// Keep syncing in the background until `stop_background_sync`: changes go out and come

@@ -341,6 +341,34 @@ pub fn erase_pupil(st: &mut dyn Storage, now: i64, school: &str, pupil: &str) ->
     Ok(n)
 }
 
+/// Erase one record that should never have been written (the wrong pupil): bytes and
+/// history dropped, the id refused from now on, every device purges it, an audit row.
+/// Roster documents are not erased this way.
+pub fn erase_record(st: &mut dyn Storage, now: i64, school: &str, id: DocumentId) -> Result<()> {
+    let row = st
+        .catalog_get(&[id])?
+        .into_iter()
+        .next()
+        .filter(|r| !r.erased && r.header.school == school)
+        .ok_or(Error::NotFound("document"))?;
+    if row.header.kind == omkijken_core::model::Kind::Roster.as_str() {
+        return Err(Error::Invalid(
+            "the roster is not erased; import a new one".into(),
+        ));
+    }
+    let mut a = audit(now, school, AuditAction::Erase);
+    a.document = Some(id);
+    a.kind = Some(row.header.kind.clone());
+    a.pupil = row.header.pupil.clone();
+    st.commit(Batch {
+        erase: vec![id],
+        events: vec![event(now, AdminEventKind::Erase, Some(school), None)],
+        audit: vec![a],
+        ..Default::default()
+    })?;
+    Ok(())
+}
+
 /// One exported audit row (ids only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditExport {

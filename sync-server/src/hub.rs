@@ -1643,6 +1643,18 @@ impl Hub {
         Ok((n, out))
     }
 
+    /// Answer a one-shot device request (`/v1/request`, see [`crate::requests`]); live
+    /// devices are told to purge what it erased.
+    pub fn request(&mut self, now: i64, token: &str, frame: Frame) -> (Frame, Outgoing) {
+        let (answer, erased) = crate::requests::handle(self.storage.as_mut(), now, token, frame);
+        let out = if erased {
+            self.try_poll(now).unwrap_or_default()
+        } else {
+            vec![]
+        };
+        (answer, out)
+    }
+
     /// Run retention as of `at` (unix ms; the real time but in tests): erase what expired
     /// in every school; devices purge it.
     pub fn apply_retention(

@@ -16,6 +16,7 @@ pub mod dossier;
 pub mod error;
 pub mod hub;
 pub mod pdf;
+pub mod requests;
 pub mod retention;
 pub mod roster_csv;
 pub mod server;

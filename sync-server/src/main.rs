@@ -185,6 +185,16 @@ enum AdminCommand {
         #[arg(long)]
         pupil: String,
     },
+    /// Erase one record that should never have been written (the wrong pupil); devices
+    /// purge it.
+    EraseRecord {
+        /// School id.
+        #[arg(long)]
+        school: String,
+        /// Document id.
+        #[arg(long)]
+        document: String,
+    },
     /// A school's retention terms: set them, list what goes when (--dry-run), or erase
     /// what expired now (--apply; the server also does this at start and daily).
     Retention {
@@ -489,6 +499,13 @@ fn run_admin(
                 let gone = retention::apply(st, now)?;
                 println!("erased {} documents", gone.len());
             }
+        }
+        AdminCommand::EraseRecord { school, document } => {
+            let id = document
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--document is not a document id"))?;
+            admin::erase_record(st, now, &school, id)?;
+            println!("erased; devices purge it at their next sync");
         }
         AdminCommand::ExportPupil {
             school,

@@ -159,6 +159,11 @@ type Call = Box<dyn FnOnce(&mut Hub, i64) -> Outgoing + Send>;
 const RETENTION_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 enum Cmd {
+    Request {
+        token: String,
+        frame: Frame,
+        reply: oneshot::Sender<Frame>,
+    },
     Connect {
         token: String,
         reply: oneshot::Sender<
@@ -241,6 +246,15 @@ impl HubThread {
             }
             Cmd::Enroll { frame, reply } => {
                 let _ = reply.send(self.hub.enroll(now, frame));
+            }
+            Cmd::Request {
+                token,
+                frame,
+                reply,
+            } => {
+                let (answer, out) = self.hub.request(now, &token, frame);
+                let _ = reply.send(answer);
+                self.dispatch(out);
             }
             Cmd::Call(f) => {
                 let out = f(&mut self.hub, now);
@@ -514,6 +528,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/v1/enroll", get(enroll_ws))
         .route("/v1/sync", get(sync_ws))
+        .route("/v1/request", get(request_ws))
         .with_state(state)
         // A span per request (method and path; never headers, so never the token).
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -736,6 +751,50 @@ async fn enroll_ws(State(st): State<AppState>, ws: WebSocketUpgrade) -> Response
             let reply = reply.unwrap_or(Frame::Error {
                 code: ErrorCode::Internal,
                 message: "server error".into(),
+            });
+            let _ = send_frame(&mut socket, &reply).await;
+            let _ = socket.send(Message::Close(None)).await;
+        })
+}
+
+/// `/v1/request`: one request frame of an enrolled device (bearer token), one answer.
+async fn request_ws(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let Some(token) = bearer(&headers) else {
+        return ApiError::Unauthorized.into_response();
+    };
+    ws.max_message_size(64 * 1024)
+        .on_upgrade(move |mut socket| async move {
+            let first = tokio::time::timeout(Duration::from_secs(30), socket.recv()).await;
+            let reply = match first {
+                Ok(Some(Ok(Message::Binary(b)))) => match Frame::decode(&b) {
+                    Ok(frame @ (Frame::EraseRecord { .. } | Frame::ExportDossier { .. })) => {
+                        let (reply, rx) = oneshot::channel();
+                        if st
+                            .cmd
+                            .send(Cmd::Request {
+                                token,
+                                frame,
+                                reply,
+                            })
+                            .await
+                            .is_ok()
+                        {
+                            rx.await.ok()
+                        } else {
+                            None
+                        }
+                    }
+                    _ => None,
+                },
+                _ => None,
+            };
+            let reply = reply.unwrap_or(Frame::Error {
+                code: ErrorCode::Malformed,
+                message: "expected a request frame".into(),
             });
             let _ = send_frame(&mut socket, &reply).await;
             let _ = socket.send(Message::Close(None)).await;

@@ -155,6 +155,11 @@ pub enum ErrorCode {
     TooManyConnections,
     /// Server-side failure; nothing was acknowledged.
     Internal,
+    /// A request (`/v1/request`) for a document or pupil the user may not see, or that
+    /// does not exist: the two look the same.
+    NotFound,
+    /// A request the user's role does not allow.
+    Forbidden,
 }
 
 /// A protocol frame.
@@ -211,7 +216,39 @@ pub enum Frame {
         label: String,
     },
 
+    /// `/v1/request`: erase a whole record that should never have been written (a care
+    /// coordinator, or the author of a private working note or a draft signal). Answered
+    /// with [`Frame::Erased`] or an error (`not_found`, `forbidden`).
+    EraseRecord {
+        /// Document.
+        #[serde(rename = "documentId")]
+        document_id: DocumentId,
+    },
+    /// `/v1/request`: the inzage dossier of a pupil, built by the server from what this user
+    /// may read (care coordinators). Answered with [`Frame::Dossier`] or an error.
+    ExportDossier {
+        /// Pupil id.
+        pupil: String,
+        /// Date of the parents' request, `YYYY-MM-DD`.
+        #[serde(rename = "requestedOn")]
+        requested_on: String,
+    },
+
     // ---- server to client ----
+    /// The record is erased on the server; every device purges it.
+    Erased {
+        /// Document.
+        #[serde(rename = "documentId")]
+        document_id: DocumentId,
+    },
+    /// The inzage dossier: the same content as a PDF and as JSON.
+    Dossier {
+        /// The dossier as JSON (sync-server `dossier::Dossier`).
+        json: String,
+        /// The dossier as a PDF.
+        #[serde(with = "serde_bytes")]
+        pdf: Vec<u8>,
+    },
     /// Answer to enrollment.
     Enrolled {
         /// The device token (256-bit, base58). Shown once; the server keeps only its hash.
@@ -408,6 +445,10 @@ impl Frame {
             Frame::Purge { .. } => "purge",
             Frame::Revoked {} => "revoked",
             Frame::Error { .. } => "error",
+            Frame::EraseRecord { .. } => "eraseRecord",
+            Frame::ExportDossier { .. } => "exportDossier",
+            Frame::Erased { .. } => "erased",
+            Frame::Dossier { .. } => "dossier",
         }
     }
 }
