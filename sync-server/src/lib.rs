@@ -4,6 +4,7 @@
 //!   [`storage::Storage`];
 //! - [`storage`]: the storage trait, its SQLite implementation and the conformance suite;
 //! - [`admin`] and [`roster_csv`]: schools, roster import, enrollment codes, devices, audit;
+//! - [`secure`]: the private data directory and the store key (encrypted by default);
 //! - [`backup`]: backup and restore of the SQLite store, one server per data directory;
 //! - [`server`]: the axum + tokio driver: [`server::router`], [`server::serve`], and
 //!   [`server::start`] returning a [`server::ServerHandle`] with an in-process
@@ -15,6 +16,7 @@ pub mod cache;
 pub mod error;
 pub mod hub;
 pub mod roster_csv;
+pub mod secure;
 pub mod server;
 pub mod storage;
 pub mod tls;

@@ -11,6 +11,7 @@
 //! omkijken-server admin --data DIR erase-pupil --school ID --pupil P
 //! omkijken-server admin --data DIR backup --to FILE       # while the server runs
 //! omkijken-server admin --data DIR restore --from FILE    # with the server stopped
+//! omkijken-server admin --data DIR rotate-key             # with the server stopped
 //! omkijken-server admin --database URL after-restore      # after restoring with other tools
 //! ```
 //!
@@ -19,13 +20,15 @@
 //! With `--database postgres://...` the store is that PostgreSQL database instead of the
 //! SQLite file in the data directory: several server nodes (and admin commands) share it.
 //! Settings: flags, else the environment (`OMKIJKEN_DATA`, `OMKIJKEN_DATABASE`,
-//! `OMKIJKEN_LISTEN`, `OMKIJKEN_LOG_JSON`), else the defaults. The store key, if any, comes
-//! from `OMKIJKEN_DB_KEY` only and the database password from `OMKIJKEN_DATABASE_PASSWORD`
+//! `OMKIJKEN_LISTEN`, `OMKIJKEN_LOG_JSON`), else the defaults. The SQLite store is encrypted:
+//! its key comes from `OMKIJKEN_DB_KEY` (never a flag), else the key file (`--key-file`,
+//! default `DATA/omkijken.key`, created on the first start); `--plain-store` opts out (see
+//! `secure`). The database password comes from `OMKIJKEN_DATABASE_PASSWORD`
 //! (or the URL in `OMKIJKEN_DATABASE`), never a flag: it would show in the process list.
 //! The log level follows `RUST_LOG` (default `info`).
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use omkijken_server::server::{self, Settings};
 use omkijken_server::storage::{AuditFilter, Storage};
 use omkijken_server::{admin, backup};
@@ -40,23 +43,38 @@ struct Cli {
     command: Command,
 }
 
+/// Where the store is and how it is opened (serve and admin alike).
+#[derive(Args, Debug)]
+struct StoreArgs {
+    /// Data directory (created private, 0700, if missing; an existing one must not be open
+    /// to its group or others).
+    #[arg(long, env = "OMKIJKEN_DATA", default_value = "./omkijken-data")]
+    data: PathBuf,
+    /// PostgreSQL database shared by several server nodes (postgres://USER@HOST:PORT/DB)
+    /// instead of the SQLite store in --data. Add ?sslmode=require for TLS with a
+    /// verified certificate (sslmode=disable: plain; the default, prefer: plain unless
+    /// --database-ca is given).
+    #[arg(long, env = "OMKIJKEN_DATABASE", hide_env_values = true)]
+    database: Option<String>,
+    /// PEM file of the authority that signed the database's certificate, trusted besides
+    /// the public web roots.
+    #[arg(long, env = "OMKIJKEN_DATABASE_CA")]
+    database_ca: Option<PathBuf>,
+    /// The store key file (default: omkijken.key in the data directory, created with a
+    /// random key on the first start). OMKIJKEN_DB_KEY, a passphrase, takes precedence.
+    #[arg(long, env = "OMKIJKEN_DB_KEY_FILE")]
+    key_file: Option<PathBuf>,
+    /// Keep the SQLite store unencrypted (not recommended: it holds care notes).
+    #[arg(long, env = "OMKIJKEN_PLAIN_STORE", conflicts_with = "key_file")]
+    plain_store: bool,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the server.
     Serve {
-        /// Data directory (created if missing).
-        #[arg(long, env = "OMKIJKEN_DATA", default_value = "./omkijken-data")]
-        data: PathBuf,
-        /// PostgreSQL database shared by several server nodes (postgres://USER@HOST:PORT/DB)
-        /// instead of the SQLite store in --data. Add ?sslmode=require for TLS with a
-        /// verified certificate (sslmode=disable: plain; the default, prefer: plain unless
-        /// --database-ca is given).
-        #[arg(long, env = "OMKIJKEN_DATABASE", hide_env_values = true)]
-        database: Option<String>,
-        /// PEM file of the authority that signed the database's certificate, trusted besides
-        /// the public web roots.
-        #[arg(long, env = "OMKIJKEN_DATABASE_CA")]
-        database_ca: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArgs,
         /// Address to listen on.
         #[arg(long, env = "OMKIJKEN_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
@@ -73,16 +91,8 @@ enum Command {
     },
     /// Administer a data directory or database (works while the server runs).
     Admin {
-        /// Data directory.
-        #[arg(long, env = "OMKIJKEN_DATA", default_value = "./omkijken-data")]
-        data: PathBuf,
-        /// PostgreSQL database of the server nodes, instead of the SQLite store in --data
-        /// (sslmode as for serve).
-        #[arg(long, env = "OMKIJKEN_DATABASE", hide_env_values = true)]
-        database: Option<String>,
-        /// PEM file of the authority that signed the database's certificate.
-        #[arg(long, env = "OMKIJKEN_DATABASE_CA")]
-        database_ca: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArgs,
         #[command(subcommand)]
         command: AdminCommand,
     },
@@ -170,6 +180,10 @@ enum AdminCommand {
         #[arg(long)]
         from: PathBuf,
     },
+    /// Encrypt the store with a new random key, written to the key file (stop the server
+    /// first). With --plain-store: encrypt a plain store. Backups made before keep needing
+    /// the old key.
+    RotateKey,
     /// After restoring the database with other tools (pg_dump, a file copy): devices
     /// catch up from the start and send again what it lacks (`restore` does this itself).
     AfterRestore,
@@ -188,9 +202,18 @@ enum AdminCommand {
 /// column parsed); at info they cost the server about a tenth of its CPU on a push.
 const DEFAULT_LOG_FILTER: &str = "info,automerge=warn";
 
-fn init_tracing(json: bool) {
+fn init_admin_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn init_tracing(json: bool, default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if json {
         builder.json().init();
@@ -224,26 +247,23 @@ fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-fn settings(data: PathBuf, database: Option<String>, database_ca: Option<PathBuf>) -> Settings {
-    let mut s = Settings::new(data);
-    s.database_ca = database_ca;
+fn settings(store: StoreArgs) -> Settings {
+    let mut s = Settings::new(store.data);
+    s.database_ca = store.database_ca;
     s.db_key = std::env::var("OMKIJKEN_DB_KEY")
         .ok()
         .filter(|k| !k.is_empty());
-    s.database = database.filter(|d| !d.is_empty());
+    s.key_file = store.key_file;
+    s.plain_store = store.plain_store;
+    s.database = store.database.filter(|d| !d.is_empty());
     s.database_password = std::env::var("OMKIJKEN_DATABASE_PASSWORD")
         .ok()
         .filter(|k| !k.is_empty());
     s
 }
 
-fn run_admin(
-    data: PathBuf,
-    database: Option<String>,
-    database_ca: Option<PathBuf>,
-    command: AdminCommand,
-) -> anyhow::Result<()> {
-    let settings = settings(data, database, database_ca);
+fn run_admin(store: StoreArgs, command: AdminCommand) -> anyhow::Result<()> {
+    let settings = settings(store);
     match &command {
         AdminCommand::Backup { to } => {
             let r = backup::backup(&settings, to)?;
@@ -275,6 +295,22 @@ fn run_admin(
             println!(
                 "start the server; devices send back what it acknowledged since the backup. \
                  Import the roster again if it changed since."
+            );
+            return Ok(());
+        }
+        AdminCommand::RotateKey => {
+            let r = backup::rotate_key(&settings)?;
+            println!(
+                "the store ({} documents) is encrypted with a new key, in {}",
+                r.documents,
+                r.key_file.display()
+            );
+            if r.old == omkijken_server::secure::KeySource::Environment {
+                println!("unset OMKIJKEN_DB_KEY: the key file holds the store's key now");
+            }
+            println!(
+                "keep a copy of the key file apart from the backups; backups made before \
+                 still need the old key"
             );
             return Ok(());
         }
@@ -359,7 +395,7 @@ fn run_admin(
                  again what the store lacks"
             );
         }
-        AdminCommand::Backup { .. } | AdminCommand::Restore { .. } => {
+        AdminCommand::Backup { .. } | AdminCommand::Restore { .. } | AdminCommand::RotateKey => {
             unreachable!("handled before the store is opened")
         }
     }
@@ -375,18 +411,19 @@ fn writer_actor() -> automerge::ActorId {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Private files whatever the shell's umask; as many connections as the system allows.
+    let limits = omkijken_server::secure::harden_process();
     match cli.command {
         Command::Serve {
-            data,
-            database,
-            database_ca,
+            store,
             listen,
             log_json,
             tls_cert,
             tls_key,
         } => {
-            init_tracing(log_json);
-            let mut s = settings(data, database, database_ca);
+            init_tracing(log_json, DEFAULT_LOG_FILTER);
+            tracing::debug!(open_files = ?limits.open_files, "open-files limit");
+            let mut s = settings(store);
             s.listen = listen;
             if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
                 s.tls = Some(omkijken_server::tls::server_config(&cert, &key)?);
@@ -407,11 +444,10 @@ fn main() -> anyhow::Result<()> {
                 anyhow::Ok(())
             })
         }
-        Command::Admin {
-            data,
-            database,
-            database_ca,
-            command,
-        } => run_admin(data, database, database_ca, command),
+        Command::Admin { store, command } => {
+            // Warnings (a key file created) to stderr; stdout is the command's output.
+            init_admin_tracing();
+            run_admin(store, command)
+        }
     }
 }

@@ -14,7 +14,7 @@
 
 use crate::admin::RosterImport;
 use crate::hub::{ConnId, ConnectRefusal, Connected, Hub, HubConfig, Outgoing};
-use crate::storage::{AuditFilter, AuditRecord, Device, PostgresStorage, SqliteStorage, Storage};
+use crate::storage::{AuditFilter, AuditRecord, Device, PostgresStorage, Storage};
 use crate::tls::TlsListener;
 use crate::{Error, Result};
 use axum::Router;
@@ -49,8 +49,14 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// SQLCipher key of the store (none: unencrypted). Never printed.
+    /// SQLCipher passphrase of the store (`OMKIJKEN_DB_KEY`); it takes precedence over the
+    /// key file. Never printed.
     pub db_key: Option<String>,
+    /// The store key file (`--key-file`); none: `omkijken.key` in the data directory,
+    /// created with a random key on the first start (see [`crate::secure`]).
+    pub key_file: Option<PathBuf>,
+    /// Keep the SQLite store unencrypted (`--plain-store`): an explicit opt-out.
+    pub plain_store: bool,
     /// A PostgreSQL database (`postgres://...`) to use instead of the SQLite store in the
     /// data directory, shared with the other server nodes. Never printed (it may hold a
     /// password).
@@ -77,6 +83,8 @@ impl std::fmt::Debug for Settings {
             .field("data_dir", &self.data_dir)
             .field("listen", &self.listen)
             .field("db_key", &self.db_key.as_ref().map(|_| "<hidden>"))
+            .field("key_file", &self.key_file)
+            .field("plain_store", &self.plain_store)
             .field("database", &self.storage_kind())
             .field("hub", &self.hub)
             .field("admin_poll", &self.admin_poll)
@@ -86,13 +94,16 @@ impl std::fmt::Debug for Settings {
 }
 
 impl Settings {
-    /// Defaults for a data directory: listen on 127.0.0.1:8080, no store key, poll admin
-    /// events every 500 ms.
+    /// Defaults for a data directory: listen on 127.0.0.1:8080, the store encrypted with the
+    /// key file in the data directory (created on first start), poll admin events every
+    /// 500 ms.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Settings {
             data_dir: data_dir.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             db_key: None,
+            key_file: None,
+            plain_store: false,
             database: None,
             database_password: None,
             database_ca: None,
@@ -115,6 +126,32 @@ impl Settings {
     /// Path of the SQLite store.
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join(DB_FILE)
+    }
+
+    /// The store key file: [`Settings::key_file`], else `omkijken.key` in the data directory.
+    pub fn key_file_path(&self) -> PathBuf {
+        self.key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(crate::secure::KEY_FILE))
+    }
+
+    /// The SQLite store's key (none for `--plain-store`), and where it came from. With
+    /// `create`, a store that does not exist yet gets a new random key file.
+    pub fn store_key(
+        &self,
+        create: bool,
+    ) -> Result<(Option<crate::secure::StoreKey>, crate::secure::KeySource)> {
+        let key_file = self.key_file_path();
+        let store = self.db_path();
+        crate::secure::store_key(
+            &crate::secure::KeySettings {
+                store: &store,
+                env_key: self.db_key.as_deref(),
+                key_file: &key_file,
+                plain: self.plain_store,
+            },
+            create,
+        )
     }
 
     /// `"postgres"` with a database URL, else `"sqlite"` (for logs; never the URL).
@@ -143,11 +180,31 @@ impl Settings {
             )?;
             return Ok(Box::new(st));
         }
-        std::fs::create_dir_all(&self.data_dir)?;
-        Ok(Box::new(SqliteStorage::open(
-            self.db_path(),
-            self.db_key.as_deref(),
-        )?))
+        crate::secure::private_dir(&self.data_dir)?;
+        crate::secure::tighten_files(&self.data_dir)?;
+        let (key, source) = self.store_key(true)?;
+        let path = self.db_path();
+        crate::secure::touch_private(&path)?;
+        match crate::secure::open_sqlite(&path, key.as_ref(), &source) {
+            Ok(st) => Ok(Box::new(st)),
+            // A key rotation stopped between putting the new store in place and its key
+            // file: the pending key opens the store; finish the swap.
+            Err(e) => match &source {
+                crate::secure::KeySource::File(file) => {
+                    let mut pending = file.clone().into_os_string();
+                    pending.push(".new");
+                    let pending = PathBuf::from(pending);
+                    let Ok(new_key) = crate::secure::read_key_file(&pending) else {
+                        return Err(e);
+                    };
+                    let st = crate::secure::open_sqlite(&path, Some(&new_key), &source)?;
+                    std::fs::rename(&pending, file)?;
+                    tracing::warn!("finished an interrupted store key rotation");
+                    Ok(Box::new(st))
+                }
+                _ => Err(e),
+            },
+        }
     }
 }
 
