@@ -35,6 +35,7 @@ use omkijken_server::{admin, backup};
 use rand::RngCore;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Parser, Debug)]
 #[command(name = "omkijken-server", version, about = "Omkijken sync server")]
@@ -69,6 +70,77 @@ struct StoreArgs {
     plain_store: bool,
 }
 
+/// Connection caps and timeouts (see the README's "Security"). Durations: `10s`, `500ms`,
+/// `2m`, or seconds.
+#[derive(Args, Debug)]
+struct LimitArgs {
+    /// Open connections in total (lowered to fit the open-files limit).
+    #[arg(long, env = "OMKIJKEN_MAX_CONNECTIONS", default_value_t = 4096)]
+    max_connections: usize,
+    /// Open connections from one client address (a school behind one NAT address counts
+    /// once; an IPv6 /64 counts as one address).
+    #[arg(
+        long,
+        env = "OMKIJKEN_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 512
+    )]
+    max_connections_per_address: usize,
+    /// From connecting to a complete request head (TLS handshake included).
+    #[arg(long, env = "OMKIJKEN_HEADER_TIMEOUT", default_value = "10s", value_parser = duration)]
+    header_timeout: Duration,
+    /// A keep-alive HTTP connection with no request is closed after this.
+    #[arg(long, env = "OMKIJKEN_IDLE_TIMEOUT", default_value = "60s", value_parser = duration)]
+    idle_timeout: Duration,
+    /// After the WebSocket upgrade, the first frame (hello, enroll) must come within this.
+    #[arg(long, env = "OMKIJKEN_HELLO_TIMEOUT", default_value = "10s", value_parser = duration)]
+    hello_timeout: Duration,
+    /// A WebSocket session that sends nothing (not even a pong: the server pings every
+    /// third of this) is closed after this.
+    #[arg(
+        long,
+        env = "OMKIJKEN_SESSION_IDLE_TIMEOUT",
+        default_value = "90s",
+        value_parser = duration
+    )]
+    session_idle_timeout: Duration,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> omkijken_server::net::Limits {
+        omkijken_server::net::Limits {
+            max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
+            header_timeout: self.header_timeout,
+            idle_timeout: self.idle_timeout,
+            hello_timeout: self.hello_timeout,
+            session_idle_timeout: self.session_idle_timeout,
+            ping_interval: self.session_idle_timeout / 3,
+            ..Default::default()
+        }
+    }
+}
+
+/// `10s`, `500ms`, `2m`, `1h`, or a number of seconds.
+fn duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (n, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = n.parse().map_err(|_| format!("not a duration: {s}"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(format!("not a duration: {s} (use ms, s, m or h)")),
+    };
+    if d.is_zero() {
+        return Err("a timeout must be more than zero".into());
+    }
+    Ok(d)
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the server.
@@ -88,6 +160,8 @@ enum Command {
         /// The certificate's private key (PEM).
         #[arg(long, env = "OMKIJKEN_TLS_KEY", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Administer a data directory or database (works while the server runs).
     Admin {
@@ -420,11 +494,18 @@ fn main() -> anyhow::Result<()> {
             log_json,
             tls_cert,
             tls_key,
+            limits: limit_args,
         } => {
             init_tracing(log_json, DEFAULT_LOG_FILTER);
-            tracing::debug!(open_files = ?limits.open_files, "open-files limit");
             let mut s = settings(store);
             s.listen = listen;
+            s.limits = limit_args.limits();
+            tracing::info!(
+                open_files = ?limits.open_files,
+                max_connections = s.limits.effective_max_connections(),
+                per_address = s.limits.max_connections_per_address,
+                "connection limits"
+            );
             if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
                 s.tls = Some(omkijken_server::tls::server_config(&cert, &key)?);
             }

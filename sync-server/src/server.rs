@@ -15,7 +15,6 @@
 use crate::admin::RosterImport;
 use crate::hub::{ConnId, ConnectRefusal, Connected, Hub, HubConfig, Outgoing};
 use crate::storage::{AuditFilter, AuditRecord, Device, PostgresStorage, Storage};
-use crate::tls::TlsListener;
 use crate::{Error, Result};
 use axum::Router;
 use axum::extract::State;
@@ -72,6 +71,8 @@ pub struct Settings {
     pub admin_poll: Duration,
     /// Outgoing frames queued per connection before it is dropped as too slow.
     pub outbox_frames: usize,
+    /// Connection caps and timeouts (see [`crate::net`]).
+    pub limits: crate::net::Limits,
     /// Serve HTTPS/WSS with this configuration (see [`crate::tls`]); none: plain HTTP
     /// (behind a TLS-terminating proxy, or on localhost).
     pub tls: Option<Arc<rustls::ServerConfig>>,
@@ -88,6 +89,7 @@ impl std::fmt::Debug for Settings {
             .field("database", &self.storage_kind())
             .field("hub", &self.hub)
             .field("admin_poll", &self.admin_poll)
+            .field("limits", &self.limits)
             .field("tls", &self.tls.is_some())
             .finish()
     }
@@ -110,6 +112,7 @@ impl Settings {
             hub: HubConfig::default(),
             admin_poll: Duration::from_millis(500),
             outbox_frames: 1024,
+            limits: crate::net::Limits::default(),
             tls: None,
         }
     }
@@ -352,6 +355,22 @@ fn metrics_handle() -> PrometheusHandle {
             // Register the series at zero, so a fresh server's /metrics is not empty and
             // dashboards see them before the first device connects.
             metrics::gauge!("omkijken_connected_devices").increment(0.0);
+            metrics::gauge!("omkijken_open_connections").increment(0.0);
+            for reason in ["per_address", "full"] {
+                metrics::counter!("omkijken_connections_refused_total", "reason" => reason)
+                    .increment(0);
+            }
+            for reason in [
+                "header_timeout",
+                "idle_timeout",
+                "evicted",
+                "hello_timeout",
+                "session_idle",
+                "slow_reader",
+            ] {
+                metrics::counter!("omkijken_connections_closed_total", "reason" => reason)
+                    .increment(0);
+            }
             for name in [
                 "omkijken_acked_changes_total",
                 "omkijken_bytes_in_total",
@@ -375,6 +394,7 @@ pub struct AppState {
     cmd: mpsc::Sender<Cmd>,
     shutdown: watch::Receiver<bool>,
     metrics: PrometheusHandle,
+    limits: crate::net::Limits,
 }
 
 impl std::fmt::Debug for AppState {
@@ -472,6 +492,7 @@ fn launch(settings: &Settings) -> Result<Launched> {
             cmd,
             shutdown,
             metrics,
+            limits: settings.limits.clone(),
         },
         thread,
         shutdown_tx,
@@ -490,26 +511,16 @@ async fn run(
         shutdown_tx,
     } = launched;
     let cmd = state.cmd.clone();
+    let limits = state.limits.clone();
     let app = router(state);
     let tx = shutdown_tx.clone();
-    let shutdown = async move {
+    tokio::spawn(async move {
         shutdown.await;
         tracing::info!("shutting down");
         let _ = tx.send(true);
-    };
-    let served = match tls {
-        Some(config) => {
-            axum::serve(TlsListener::new(listener, config)?, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-        None => {
-            use axum::serve::ListenerExt;
-            axum::serve(listener.tap_io(no_delay), app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-    };
+    });
+    let gate = crate::net::Gate::new(&limits);
+    let served = crate::net::serve(listener, tls, app, limits, gate, shutdown_tx.subscribe()).await;
     let _ = shutdown_tx.send(true);
     // Let socket tasks say goodbye, then stop the hub (it commits nothing half-way: every
     // frame is one transaction).
@@ -649,7 +660,8 @@ async fn sync_ws(
         Err(ConnectRefusal::Unauthorized) => ApiError::Unauthorized.into_response(),
         Err(refusal) => {
             tracing::info!(?refusal, "connection refused after upgrade");
-            ws.on_upgrade(move |socket| say_and_close(socket, refusal.frame()))
+            let limits = st.limits.clone();
+            ws.on_upgrade(move |socket| say_and_close(socket, refusal.frame(), limits))
         }
         Ok((connected, out)) => {
             let conn = connected.conn;
@@ -665,23 +677,55 @@ async fn sync_ws(
     }
 }
 
-async fn send_frame(socket: &mut WebSocket, frame: &Frame) -> bool {
+/// Send one frame; false when the socket failed or the device did not take it within the
+/// write timeout (a device that does not read is disconnected, not buffered for).
+async fn send_frame(socket: &mut WebSocket, frame: &Frame, limits: &crate::net::Limits) -> bool {
     let bytes = frame.encode();
     metrics::counter!("omkijken_frames_out_total", "type" => frame.type_name()).increment(1);
     metrics::counter!("omkijken_bytes_out_total").increment(bytes.len() as u64);
-    socket.send(Message::Binary(bytes.into())).await.is_ok()
+    send_message(socket, Message::Binary(bytes.into()), limits).await
 }
 
-async fn say_and_close(mut socket: WebSocket, frame: Option<Frame>) {
-    if let Some(f) = frame {
-        let _ = send_frame(&mut socket, &f).await;
+async fn send_message(socket: &mut WebSocket, msg: Message, limits: &crate::net::Limits) -> bool {
+    match tokio::time::timeout(limits.write_timeout, socket.send(msg)).await {
+        Ok(r) => r.is_ok(),
+        Err(_) => {
+            metrics::counter!("omkijken_connections_closed_total", "reason" => "slow_reader")
+                .increment(1);
+            tracing::info!("closing a session whose device does not read");
+            false
+        }
     }
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
+}
+
+async fn say_and_close(mut socket: WebSocket, frame: Option<Frame>, limits: crate::net::Limits) {
+    if let Some(f) = frame {
+        let _ = send_frame(&mut socket, &f, &limits).await;
+    }
+    let _ = tokio::time::timeout(
+        limits.write_timeout,
+        socket.send(Message::Close(Some(CloseFrame {
             code: close_code::POLICY,
             reason: "".into(),
-        })))
-        .await;
+        }))),
+    )
+    .await;
+}
+
+async fn close_with(
+    socket: &mut WebSocket,
+    code: u16,
+    reason: &'static str,
+    limits: &crate::net::Limits,
+) {
+    let _ = tokio::time::timeout(
+        limits.write_timeout,
+        socket.send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }))),
+    )
+    .await;
 }
 
 async fn session(
@@ -692,48 +736,89 @@ async fn session(
 ) {
     tracing::info!("connected");
     metrics::gauge!("omkijken_connected_devices").increment(1.0);
+    let limits = st.limits.clone();
     let mut shutdown = st.shutdown.clone();
+    // The first frame (hello) within the hello timeout; then anything (a frame, a pong)
+    // within the session idle timeout, with a ping when it has been quiet.
+    let mut hello_by = Some(tokio::time::Instant::now() + limits.hello_timeout);
+    let mut heard = Instant::now();
+    let mut ping = tokio::time::interval_at(
+        tokio::time::Instant::now() + limits.ping_interval,
+        limits.ping_interval,
+    );
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let hello_late = async {
+            match hello_by {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            msg = socket.recv() => match msg {
-                Some(Ok(Message::Binary(b))) => {
-                    metrics::counter!("omkijken_frames_in_total").increment(1);
-                    metrics::counter!("omkijken_bytes_in_total").increment(b.len() as u64);
-                    let cmd = Cmd::Bytes { conn, bytes: b.to_vec(), at: Instant::now() };
-                    if st.cmd.send(cmd).await.is_err() { break; }
-                }
-                Some(Ok(Message::Text(t))) => {
-                    // Not a CBOR frame: the hub answers with an error and closes.
-                    let cmd = Cmd::Bytes { conn, bytes: t.as_bytes().to_vec(), at: Instant::now() };
-                    if st.cmd.send(cmd).await.is_err() { break; }
-                }
-                Some(Ok(Message::Close(_))) | None => break,
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    tracing::info!(error = %e, "websocket error");
-                    let f = Frame::Error { code: ErrorCode::TooLarge, message: "message rejected".into() };
-                    let _ = send_frame(&mut socket, &f).await;
-                    break;
+            msg = socket.recv() => {
+                heard = Instant::now();
+                match msg {
+                    Some(Ok(Message::Binary(b))) => {
+                        hello_by = None;
+                        metrics::counter!("omkijken_frames_in_total").increment(1);
+                        metrics::counter!("omkijken_bytes_in_total").increment(b.len() as u64);
+                        let cmd = Cmd::Bytes { conn, bytes: b.to_vec(), at: Instant::now() };
+                        if st.cmd.send(cmd).await.is_err() { break; }
+                    }
+                    Some(Ok(Message::Text(t))) => {
+                        hello_by = None;
+                        // Not a CBOR frame: the hub answers with an error and closes.
+                        let cmd = Cmd::Bytes { conn, bytes: t.as_bytes().to_vec(), at: Instant::now() };
+                        if st.cmd.send(cmd).await.is_err() { break; }
+                    }
+                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        tracing::info!(error = %e, "websocket error");
+                        let f = Frame::Error { code: ErrorCode::TooLarge, message: "message rejected".into() };
+                        let _ = send_frame(&mut socket, &f, &limits).await;
+                        break;
+                    }
                 }
             },
             frame = out.recv() => match frame {
                 Some(f) => {
                     let close = closes(&f);
-                    if !send_frame(&mut socket, &f).await { break; }
+                    if !send_frame(&mut socket, &f, &limits).await { break; }
                     if close {
-                        let _ = socket.send(Message::Close(Some(CloseFrame {
-                            code: close_code::POLICY, reason: "".into() }))).await;
+                        close_with(&mut socket, close_code::POLICY, "", &limits).await;
                         break;
                     }
                 }
                 None => {
-                    let _ = socket.send(Message::Close(None)).await;
+                    let _ = tokio::time::timeout(limits.write_timeout, socket.send(Message::Close(None))).await;
                     break;
                 }
             },
+            _ = hello_late => {
+                metrics::counter!("omkijken_connections_closed_total", "reason" => "hello_timeout")
+                    .increment(1);
+                tracing::info!("no hello in time");
+                close_with(&mut socket, close_code::POLICY, "hello expected", &limits).await;
+                break;
+            }
+            _ = ping.tick() => {
+                let quiet = heard.elapsed();
+                if quiet >= limits.session_idle_timeout {
+                    metrics::counter!("omkijken_connections_closed_total", "reason" => "session_idle")
+                        .increment(1);
+                    tracing::info!("closing a silent session");
+                    close_with(&mut socket, close_code::AWAY, "idle", &limits).await;
+                    break;
+                }
+                if quiet >= limits.ping_interval
+                    && !send_message(&mut socket, Message::Ping(Default::default()), &limits).await
+                {
+                    break;
+                }
+            }
             _ = shutdown.changed() => {
-                let _ = socket.send(Message::Close(Some(CloseFrame {
-                    code: close_code::AWAY, reason: "server shutting down".into() }))).await;
+                close_with(&mut socket, close_code::AWAY, "server shutting down", &limits).await;
                 break;
             }
         }
@@ -743,10 +828,28 @@ async fn session(
     tracing::info!("disconnected");
 }
 
-async fn enroll_ws(State(st): State<AppState>, ws: WebSocketUpgrade) -> Response {
-    ws.max_message_size(64 * 1024)
+async fn enroll_ws(
+    State(st): State<AppState>,
+    info: Option<axum::Extension<crate::net::ConnInfo>>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let info = info.map(|axum::Extension(i)| i);
+    let mut resp = ws
+        .max_message_size(64 * 1024)
         .on_upgrade(move |mut socket| async move {
-            let first = tokio::time::timeout(Duration::from_secs(30), socket.recv()).await;
+            let limits = st.limits.clone();
+            // The enroll frame within the hello timeout; meanwhile the connection may be
+            // closed to make room for others (it is not authenticated).
+            let evicted = async {
+                match &info {
+                    Some(i) => i.closed().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let first = tokio::select! {
+                r = tokio::time::timeout(limits.hello_timeout, socket.recv()) => r,
+                _ = evicted => return,
+            };
             let reply = match first {
                 Ok(Some(Ok(Message::Binary(b)))) => match Frame::decode(&b) {
                     Ok(frame @ Frame::Enroll { .. }) => {
@@ -762,6 +865,14 @@ async fn enroll_ws(State(st): State<AppState>, ws: WebSocketUpgrade) -> Response
                         message: "expected an enroll frame".into(),
                     }),
                 },
+                Err(_) => {
+                    metrics::counter!("omkijken_connections_closed_total", "reason" => "hello_timeout")
+                        .increment(1);
+                    Some(Frame::Error {
+                        code: ErrorCode::Malformed,
+                        message: "expected an enroll frame".into(),
+                    })
+                }
                 _ => Some(Frame::Error {
                     code: ErrorCode::Malformed,
                     message: "expected an enroll frame".into(),
@@ -771,9 +882,11 @@ async fn enroll_ws(State(st): State<AppState>, ws: WebSocketUpgrade) -> Response
                 code: ErrorCode::Internal,
                 message: "server error".into(),
             });
-            let _ = send_frame(&mut socket, &reply).await;
-            let _ = socket.send(Message::Close(None)).await;
-        })
+            let _ = send_frame(&mut socket, &reply, &limits).await;
+            let _ = tokio::time::timeout(limits.write_timeout, socket.send(Message::Close(None))).await;
+        });
+    resp.extensions_mut().insert(crate::net::Evictable);
+    resp
 }
 
 // ---------------------------------------------------------------------- in-process API

@@ -63,14 +63,30 @@ pub struct Served {
 impl Served {
     /// Start `serve --data DATA --listen 127.0.0.1:PORT EXTRA...` and wait for /healthz.
     pub fn start(data: &Path, log: &Path, extra: &[&str]) -> Served {
+        Self::start_limited(data, log, extra, None)
+    }
+
+    /// [`Served::start`] with the open-files limit (soft and hard) set to `fd_limit`.
+    pub fn start_limited(data: &Path, log: &Path, extra: &[&str], fd_limit: Option<u32>) -> Served {
         let port = free_port();
-        let child = Command::new(bin())
+        let mut cmd = match fd_limit {
+            None => Command::new(bin()),
+            Some(n) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(bin());
+                c
+            }
+        };
+        let child = cmd
             .args(["serve", "--data"])
             .arg(data)
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(extra)
             .env_remove("OMKIJKEN_DB_KEY")
             .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
             .stdout(Stdio::from(std::fs::File::create(log).unwrap()))
             .stderr(Stdio::from(
                 std::fs::OpenOptions::new().append(true).open(log).unwrap(),
