@@ -22,7 +22,7 @@ use crate::server::{DB_FILE, Settings};
 use crate::storage::{SqliteStorage, Storage};
 use crate::{Error, Result};
 use rusqlite::Connection;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// The lock file of a data directory, held by a running server.
@@ -85,7 +85,9 @@ pub struct BackupListing {
 /// The backups taken of the store of `settings`, oldest first.
 pub fn list_backups(settings: &Settings) -> Result<Vec<BackupListing>> {
     no_postgres(settings)?;
-    let st = SqliteStorage::open(settings.db_path(), settings.db_key.as_deref())?;
+    let (key, _) = settings.store_key(false)?;
+    let key = key.as_ref().map(crate::secure::StoreKey::pragma);
+    let st = SqliteStorage::open(settings.db_path(), key)?;
     Ok(st
         .backups()?
         .into_iter()
@@ -102,8 +104,8 @@ pub fn list_backups(settings: &Settings) -> Result<Vec<BackupListing>> {
 /// server on the same directory (two processes writing one store, each with its own idea
 /// of sequences and caches) is refused, and so is a restore while a server runs.
 pub fn lock_data_dir(dir: &Path) -> Result<File> {
-    std::fs::create_dir_all(dir)?;
-    let file = OpenOptions::new()
+    crate::secure::private_dir(dir)?;
+    let file = crate::secure::private_options()
         .create(true)
         .truncate(false)
         .write(true)
@@ -196,8 +198,9 @@ fn parent(path: &Path) -> &Path {
     }
 }
 
-/// Back up the store of `settings` (its data directory, with `settings.db_key`) to `to`,
-/// which must not exist yet. Works while the server runs.
+/// Back up the store of `settings` (its data directory, encrypted with the store's key) to
+/// `to`, which must not exist yet and not be in the key file's directory. Works while the
+/// server runs.
 pub fn backup(settings: &Settings, to: &Path) -> Result<BackupReport> {
     no_postgres(settings)?;
     let from = settings.db_path();
@@ -209,13 +212,19 @@ pub fn backup(settings: &Settings, to: &Path) -> Result<BackupReport> {
             "the backup file exists already; give a new name".into(),
         ));
     }
-    let key = settings.db_key.as_deref();
+    let (key, source) = settings.store_key(false)?;
+    if let crate::secure::KeySource::File(key_file) = &source {
+        beside_key_check(to, key_file)?;
+    }
+    let key = key.as_ref().map(crate::secure::StoreKey::pragma);
     // Opening also migrates: the backup is always of this server's schema.
     let source = SqliteStorage::open(&from, key)?;
     let partial = partial_path(to)?;
     remove_store_files(&partial);
     let mut held_seq = 0i64;
     let written = (|| -> Result<u64> {
+        // Private from the start, whatever the umask of the admin's shell.
+        crate::secure::touch_private(&partial)?;
         let mut out = open_file(&partial, key)?;
         {
             use rusqlite::backup::{Backup, StepResult};
@@ -275,11 +284,15 @@ pub fn restore(settings: &Settings, from: &Path) -> Result<RestoreReport> {
     }
     let dir = &settings.data_dir;
     let _lock = lock_data_dir(dir)?;
-    let key = settings.db_key.as_deref();
+    let (key, _) = settings.store_key(false)?;
+    let key = key.as_ref().map(crate::secure::StoreKey::pragma);
     let store = settings.db_path();
     let staged = dir.join(format!("{DB_FILE}.restoring"));
     remove_store_files(&staged);
+    crate::secure::touch_private(&staged)?;
     std::fs::copy(from, &staged)?;
+    // `copy` gives the copy the backup's mode.
+    crate::secure::make_private(&staged)?;
     // Check it as this server would open it: the key, a schema not newer than ours (an
     // older one is migrated), intact.
     let staged_ok = (|| -> Result<u64> {
@@ -419,6 +432,100 @@ fn reapply_erasures(tx: &rusqlite::Transaction<'_>) -> Result<u64> {
         [seq],
     )?;
     Ok(ids.len() as u64)
+}
+
+/// What a key rotation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotateReport {
+    /// Documents in the store (erased ones not counted).
+    pub documents: u64,
+    /// The key file that now holds the new key.
+    pub key_file: PathBuf,
+    /// Where the old key came from.
+    pub old: crate::secure::KeySource,
+}
+
+/// Encrypt the store of `settings` with a new random key, written to its key file (the
+/// server must be stopped). The store is copied into a new file under the new key
+/// (`sqlcipher_export`), checked, and put in place of the old one; then the key file is
+/// replaced. A store opened with `--plain-store` is encrypted this way. Backups made
+/// before still need the old key.
+pub fn rotate_key(settings: &Settings) -> Result<RotateReport> {
+    use crate::secure::{StoreKey, touch_private, write_key_file};
+    no_postgres(settings)?;
+    let dir = &settings.data_dir;
+    let _lock = lock_data_dir(dir)?;
+    let store = settings.db_path();
+    if !crate::secure::has_content(&store) {
+        return Err(Error::Config("the data directory holds no store".into()));
+    }
+    let (old_key, old) = settings.store_key(false)?;
+    let old_key = old_key.as_ref().map(StoreKey::pragma);
+    let new_key = StoreKey::random();
+    let key_file = settings.key_file_path();
+    let staged = dir.join(format!("{DB_FILE}.rotating"));
+    remove_store_files(&staged);
+    let exported = (|| -> Result<u64> {
+        // Opened as the server would: the key checked, the schema brought to this version.
+        drop(SqliteStorage::open(&store, old_key)?);
+        let conn = open_file(&store, old_key)?;
+        touch_private(&staged)?;
+        let path = staged
+            .to_str()
+            .ok_or_else(|| Error::Config("the data directory's path is not UTF-8".into()))?;
+        conn.execute(
+            "ATTACH DATABASE ?1 AS rotated KEY ?2",
+            rusqlite::params![path, new_key.pragma()],
+        )?;
+        let _: rusqlite::types::Value =
+            conn.query_row("SELECT sqlcipher_export('rotated')", [], |r| r.get(0))?;
+        let version: u32 = conn.query_row("PRAGMA main.user_version", [], |r| r.get(0))?;
+        conn.pragma_update(Some("rotated"), "user_version", version)?;
+        conn.execute("DETACH DATABASE rotated", [])?;
+        drop(conn);
+        settle(open_file(&staged, Some(new_key.pragma()))?, &staged)
+    })();
+    let documents = match exported {
+        Ok(n) => n,
+        Err(e) => {
+            remove_store_files(&staged);
+            return Err(e);
+        }
+    };
+    // The new key first, beside the old one: a crash between the two renames below leaves
+    // a store that the pending key opens (the next start finishes the swap, see
+    // `Settings::open_storage`).
+    let pending = with_suffix(&key_file, ".new");
+    let _ = std::fs::remove_file(&pending);
+    write_key_file(&pending, &new_key)?;
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(with_suffix(&store, suffix));
+    }
+    std::fs::rename(&staged, &store)?;
+    sync_dir(dir)?;
+    std::fs::rename(&pending, &key_file)?;
+    sync_dir(parent(&key_file))?;
+    tracing::info!(documents, "store key rotated");
+    Ok(RotateReport {
+        documents,
+        key_file,
+        old,
+    })
+}
+
+/// A backup written into the directory of the key file that opens it protects nothing
+/// once that directory is copied or stolen: refused.
+fn beside_key_check(to: &Path, key_file: &Path) -> Result<()> {
+    let key_dir = parent(key_file).canonicalize()?;
+    let to_dir = parent(to).canonicalize()?;
+    if key_dir == to_dir {
+        return Err(Error::Config(format!(
+            "the backup would lie beside the store key ({}); write it to another directory \
+             (or keep the key elsewhere with --key-file)",
+            key_file.display()
+        )));
+    }
+    Ok(())
 }
 
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {

@@ -11,6 +11,7 @@
 //! omkijken-server admin --data DIR erase-pupil --school ID --pupil P
 //! omkijken-server admin --data DIR backup --to FILE       # while the server runs
 //! omkijken-server admin --data DIR restore --from FILE    # with the server stopped
+//! omkijken-server admin --data DIR rotate-key             # with the server stopped
 //! omkijken-server admin --database URL after-restore      # after restoring with other tools
 //! ```
 //!
@@ -19,19 +20,22 @@
 //! With `--database postgres://...` the store is that PostgreSQL database instead of the
 //! SQLite file in the data directory: several server nodes (and admin commands) share it.
 //! Settings: flags, else the environment (`OMKIJKEN_DATA`, `OMKIJKEN_DATABASE`,
-//! `OMKIJKEN_LISTEN`, `OMKIJKEN_LOG_JSON`), else the defaults. The store key, if any, comes
-//! from `OMKIJKEN_DB_KEY` only and the database password from `OMKIJKEN_DATABASE_PASSWORD`
+//! `OMKIJKEN_LISTEN`, `OMKIJKEN_LOG_JSON`), else the defaults. The SQLite store is encrypted:
+//! its key comes from `OMKIJKEN_DB_KEY` (never a flag), else the key file (`--key-file`,
+//! default `DATA/omkijken.key`, created on the first start); `--plain-store` opts out (see
+//! `secure`). The database password comes from `OMKIJKEN_DATABASE_PASSWORD`
 //! (or the URL in `OMKIJKEN_DATABASE`), never a flag: it would show in the process list.
 //! The log level follows `RUST_LOG` (default `info`).
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use omkijken_server::server::{self, Settings};
 use omkijken_server::storage::{AuditFilter, Storage};
 use omkijken_server::{admin, backup, dossier, retention};
 use rand::RngCore;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Parser, Debug)]
 #[command(name = "omkijken-server", version, about = "Omkijken sync server")]
@@ -40,23 +44,109 @@ struct Cli {
     command: Command,
 }
 
+/// Where the store is and how it is opened (serve and admin alike).
+#[derive(Args, Debug)]
+struct StoreArgs {
+    /// Data directory (created private, 0700, if missing; an existing one must not be open
+    /// to its group or others).
+    #[arg(long, env = "OMKIJKEN_DATA", default_value = "./omkijken-data")]
+    data: PathBuf,
+    /// PostgreSQL database shared by several server nodes (postgres://USER@HOST:PORT/DB)
+    /// instead of the SQLite store in --data. Add ?sslmode=require for TLS with a
+    /// verified certificate (sslmode=disable: plain; the default, prefer: plain unless
+    /// --database-ca is given).
+    #[arg(long, env = "OMKIJKEN_DATABASE", hide_env_values = true)]
+    database: Option<String>,
+    /// PEM file of the authority that signed the database's certificate, trusted besides
+    /// the public web roots.
+    #[arg(long, env = "OMKIJKEN_DATABASE_CA")]
+    database_ca: Option<PathBuf>,
+    /// The store key file (default: omkijken.key in the data directory, created with a
+    /// random key on the first start). OMKIJKEN_DB_KEY, a passphrase, takes precedence.
+    #[arg(long, env = "OMKIJKEN_DB_KEY_FILE")]
+    key_file: Option<PathBuf>,
+    /// Keep the SQLite store unencrypted (not recommended: it holds care notes).
+    #[arg(long, env = "OMKIJKEN_PLAIN_STORE", conflicts_with = "key_file")]
+    plain_store: bool,
+}
+
+/// Connection caps and timeouts (see the README's "Security"). Durations: `10s`, `500ms`,
+/// `2m`, or seconds.
+#[derive(Args, Debug)]
+struct LimitArgs {
+    /// Open connections in total (lowered to fit the open-files limit).
+    #[arg(long, env = "OMKIJKEN_MAX_CONNECTIONS", default_value_t = 4096)]
+    max_connections: usize,
+    /// Open connections from one client address (a school behind one NAT address counts
+    /// once; an IPv6 /64 counts as one address).
+    #[arg(
+        long,
+        env = "OMKIJKEN_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 512
+    )]
+    max_connections_per_address: usize,
+    /// From connecting to a complete request head (TLS handshake included).
+    #[arg(long, env = "OMKIJKEN_HEADER_TIMEOUT", default_value = "10s", value_parser = duration)]
+    header_timeout: Duration,
+    /// A keep-alive HTTP connection with no request is closed after this.
+    #[arg(long, env = "OMKIJKEN_IDLE_TIMEOUT", default_value = "60s", value_parser = duration)]
+    idle_timeout: Duration,
+    /// After the WebSocket upgrade, the first frame (hello, enroll) must come within this.
+    #[arg(long, env = "OMKIJKEN_HELLO_TIMEOUT", default_value = "10s", value_parser = duration)]
+    hello_timeout: Duration,
+    /// A WebSocket session that sends nothing (not even a pong: the server pings every
+    /// third of this) is closed after this.
+    #[arg(
+        long,
+        env = "OMKIJKEN_SESSION_IDLE_TIMEOUT",
+        default_value = "90s",
+        value_parser = duration
+    )]
+    session_idle_timeout: Duration,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> omkijken_server::net::Limits {
+        omkijken_server::net::Limits {
+            max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
+            header_timeout: self.header_timeout,
+            idle_timeout: self.idle_timeout,
+            hello_timeout: self.hello_timeout,
+            session_idle_timeout: self.session_idle_timeout,
+            ping_interval: self.session_idle_timeout / 3,
+            ..Default::default()
+        }
+    }
+}
+
+/// `10s`, `500ms`, `2m`, `1h`, or a number of seconds.
+fn duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (n, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = n.parse().map_err(|_| format!("not a duration: {s}"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(format!("not a duration: {s} (use ms, s, m or h)")),
+    };
+    if d.is_zero() {
+        return Err("a timeout must be more than zero".into());
+    }
+    Ok(d)
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the server.
     Serve {
-        /// Data directory (created if missing).
-        #[arg(long, env = "OMKIJKEN_DATA", default_value = "./omkijken-data")]
-        data: PathBuf,
-        /// PostgreSQL database shared by several server nodes (postgres://USER@HOST:PORT/DB)
-        /// instead of the SQLite store in --data. Add ?sslmode=require for TLS with a
-        /// verified certificate (sslmode=disable: plain; the default, prefer: plain unless
-        /// --database-ca is given).
-        #[arg(long, env = "OMKIJKEN_DATABASE", hide_env_values = true)]
-        database: Option<String>,
-        /// PEM file of the authority that signed the database's certificate, trusted besides
-        /// the public web roots.
-        #[arg(long, env = "OMKIJKEN_DATABASE_CA")]
-        database_ca: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArgs,
         /// Address to listen on.
         #[arg(long, env = "OMKIJKEN_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
@@ -70,19 +160,13 @@ enum Command {
         /// The certificate's private key (PEM).
         #[arg(long, env = "OMKIJKEN_TLS_KEY", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Administer a data directory or database (works while the server runs).
     Admin {
-        /// Data directory.
-        #[arg(long, env = "OMKIJKEN_DATA", default_value = "./omkijken-data")]
-        data: PathBuf,
-        /// PostgreSQL database of the server nodes, instead of the SQLite store in --data
-        /// (sslmode as for serve).
-        #[arg(long, env = "OMKIJKEN_DATABASE", hide_env_values = true)]
-        database: Option<String>,
-        /// PEM file of the authority that signed the database's certificate.
-        #[arg(long, env = "OMKIJKEN_DATABASE_CA")]
-        database_ca: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArgs,
         #[command(subcommand)]
         command: AdminCommand,
     },
@@ -173,6 +257,10 @@ enum AdminCommand {
     /// List the backups taken with `backup`, with their dates, and those made before an
     /// erasure: they still hold erased data and should be destroyed.
     Backups,
+    /// Encrypt the store with a new random key, written to the key file (stop the server
+    /// first). With --plain-store: encrypt a plain store. Backups made before keep needing
+    /// the old key.
+    RotateKey,
     /// After restoring the database with other tools (pg_dump, a file copy): devices
     /// catch up from the start and send again what it lacks (`restore` does this itself).
     AfterRestore,
@@ -255,9 +343,18 @@ enum AdminCommand {
 /// column parsed); at info they cost the server about a tenth of its CPU on a push.
 const DEFAULT_LOG_FILTER: &str = "info,automerge=warn";
 
-fn init_tracing(json: bool) {
+fn init_admin_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn init_tracing(json: bool, default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if json {
         builder.json().init();
@@ -291,26 +388,23 @@ fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-fn settings(data: PathBuf, database: Option<String>, database_ca: Option<PathBuf>) -> Settings {
-    let mut s = Settings::new(data);
-    s.database_ca = database_ca;
+fn settings(store: StoreArgs) -> Settings {
+    let mut s = Settings::new(store.data);
+    s.database_ca = store.database_ca;
     s.db_key = std::env::var("OMKIJKEN_DB_KEY")
         .ok()
         .filter(|k| !k.is_empty());
-    s.database = database.filter(|d| !d.is_empty());
+    s.key_file = store.key_file;
+    s.plain_store = store.plain_store;
+    s.database = store.database.filter(|d| !d.is_empty());
     s.database_password = std::env::var("OMKIJKEN_DATABASE_PASSWORD")
         .ok()
         .filter(|k| !k.is_empty());
     s
 }
 
-fn run_admin(
-    data: PathBuf,
-    database: Option<String>,
-    database_ca: Option<PathBuf>,
-    command: AdminCommand,
-) -> anyhow::Result<()> {
-    let settings = settings(data, database, database_ca);
+fn run_admin(store: StoreArgs, command: AdminCommand) -> anyhow::Result<()> {
+    let settings = settings(store);
     match &command {
         AdminCommand::Backup { to } => {
             let r = backup::backup(&settings, to)?;
@@ -363,6 +457,22 @@ fn run_admin(
             println!(
                 "start the server; devices send back what it acknowledged since the backup. \
                  Import the roster again if it changed since."
+            );
+            return Ok(());
+        }
+        AdminCommand::RotateKey => {
+            let r = backup::rotate_key(&settings)?;
+            println!(
+                "the store ({} documents) is encrypted with a new key, in {}",
+                r.documents,
+                r.key_file.display()
+            );
+            if r.old == omkijken_server::secure::KeySource::Environment {
+                println!("unset OMKIJKEN_DB_KEY: the key file holds the store's key now");
+            }
+            println!(
+                "keep a copy of the key file apart from the backups; backups made before \
+                 still need the old key"
             );
             return Ok(());
         }
@@ -559,7 +669,10 @@ fn run_admin(
                  again what the store lacks"
             );
         }
-        AdminCommand::Backup { .. } | AdminCommand::Restore { .. } | AdminCommand::Backups => {
+        AdminCommand::Backup { .. }
+        | AdminCommand::Restore { .. }
+        | AdminCommand::Backups
+        | AdminCommand::RotateKey => {
             unreachable!("handled before the store is opened")
         }
     }
@@ -586,19 +699,27 @@ fn writer_actor() -> automerge::ActorId {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Private files whatever the shell's umask; as many connections as the system allows.
+    let limits = omkijken_server::secure::harden_process();
     match cli.command {
         Command::Serve {
-            data,
-            database,
-            database_ca,
+            store,
             listen,
             log_json,
             tls_cert,
             tls_key,
+            limits: limit_args,
         } => {
-            init_tracing(log_json);
-            let mut s = settings(data, database, database_ca);
+            init_tracing(log_json, DEFAULT_LOG_FILTER);
+            let mut s = settings(store);
             s.listen = listen;
+            s.limits = limit_args.limits();
+            tracing::info!(
+                open_files = ?limits.open_files,
+                max_connections = s.limits.effective_max_connections(),
+                per_address = s.limits.max_connections_per_address,
+                "connection limits"
+            );
             if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
                 s.tls = Some(omkijken_server::tls::server_config(&cert, &key)?);
             }
@@ -618,11 +739,10 @@ fn main() -> anyhow::Result<()> {
                 anyhow::Ok(())
             })
         }
-        Command::Admin {
-            data,
-            database,
-            database_ca,
-            command,
-        } => run_admin(data, database, database_ca, command),
+        Command::Admin { store, command } => {
+            // Warnings (a key file created) to stderr; stdout is the command's output.
+            init_admin_tracing();
+            run_admin(store, command)
+        }
     }
 }

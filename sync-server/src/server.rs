@@ -14,8 +14,7 @@
 
 use crate::admin::RosterImport;
 use crate::hub::{ConnId, ConnectRefusal, Connected, Hub, HubConfig, Outgoing};
-use crate::storage::{AuditFilter, AuditRecord, Device, PostgresStorage, SqliteStorage, Storage};
-use crate::tls::TlsListener;
+use crate::storage::{AuditFilter, AuditRecord, Device, PostgresStorage, Storage};
 use crate::{Error, Result};
 use axum::Router;
 use axum::extract::State;
@@ -49,8 +48,14 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// SQLCipher key of the store (none: unencrypted). Never printed.
+    /// SQLCipher passphrase of the store (`OMKIJKEN_DB_KEY`); it takes precedence over the
+    /// key file. Never printed.
     pub db_key: Option<String>,
+    /// The store key file (`--key-file`); none: `omkijken.key` in the data directory,
+    /// created with a random key on the first start (see [`crate::secure`]).
+    pub key_file: Option<PathBuf>,
+    /// Keep the SQLite store unencrypted (`--plain-store`): an explicit opt-out.
+    pub plain_store: bool,
     /// A PostgreSQL database (`postgres://...`) to use instead of the SQLite store in the
     /// data directory, shared with the other server nodes. Never printed (it may hold a
     /// password).
@@ -66,6 +71,8 @@ pub struct Settings {
     pub admin_poll: Duration,
     /// Outgoing frames queued per connection before it is dropped as too slow.
     pub outbox_frames: usize,
+    /// Connection caps and timeouts (see [`crate::net`]).
+    pub limits: crate::net::Limits,
     /// Serve HTTPS/WSS with this configuration (see [`crate::tls`]); none: plain HTTP
     /// (behind a TLS-terminating proxy, or on localhost).
     pub tls: Option<Arc<rustls::ServerConfig>>,
@@ -77,28 +84,35 @@ impl std::fmt::Debug for Settings {
             .field("data_dir", &self.data_dir)
             .field("listen", &self.listen)
             .field("db_key", &self.db_key.as_ref().map(|_| "<hidden>"))
+            .field("key_file", &self.key_file)
+            .field("plain_store", &self.plain_store)
             .field("database", &self.storage_kind())
             .field("hub", &self.hub)
             .field("admin_poll", &self.admin_poll)
+            .field("limits", &self.limits)
             .field("tls", &self.tls.is_some())
             .finish()
     }
 }
 
 impl Settings {
-    /// Defaults for a data directory: listen on 127.0.0.1:8080, no store key, poll admin
-    /// events every 500 ms.
+    /// Defaults for a data directory: listen on 127.0.0.1:8080, the store encrypted with the
+    /// key file in the data directory (created on first start), poll admin events every
+    /// 500 ms.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Settings {
             data_dir: data_dir.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             db_key: None,
+            key_file: None,
+            plain_store: false,
             database: None,
             database_password: None,
             database_ca: None,
             hub: HubConfig::default(),
             admin_poll: Duration::from_millis(500),
             outbox_frames: 1024,
+            limits: crate::net::Limits::default(),
             tls: None,
         }
     }
@@ -115,6 +129,32 @@ impl Settings {
     /// Path of the SQLite store.
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join(DB_FILE)
+    }
+
+    /// The store key file: [`Settings::key_file`], else `omkijken.key` in the data directory.
+    pub fn key_file_path(&self) -> PathBuf {
+        self.key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(crate::secure::KEY_FILE))
+    }
+
+    /// The SQLite store's key (none for `--plain-store`), and where it came from. With
+    /// `create`, a store that does not exist yet gets a new random key file.
+    pub fn store_key(
+        &self,
+        create: bool,
+    ) -> Result<(Option<crate::secure::StoreKey>, crate::secure::KeySource)> {
+        let key_file = self.key_file_path();
+        let store = self.db_path();
+        crate::secure::store_key(
+            &crate::secure::KeySettings {
+                store: &store,
+                env_key: self.db_key.as_deref(),
+                key_file: &key_file,
+                plain: self.plain_store,
+            },
+            create,
+        )
     }
 
     /// `"postgres"` with a database URL, else `"sqlite"` (for logs; never the URL).
@@ -143,11 +183,31 @@ impl Settings {
             )?;
             return Ok(Box::new(st));
         }
-        std::fs::create_dir_all(&self.data_dir)?;
-        Ok(Box::new(SqliteStorage::open(
-            self.db_path(),
-            self.db_key.as_deref(),
-        )?))
+        crate::secure::private_dir(&self.data_dir)?;
+        crate::secure::tighten_files(&self.data_dir)?;
+        let (key, source) = self.store_key(true)?;
+        let path = self.db_path();
+        crate::secure::touch_private(&path)?;
+        match crate::secure::open_sqlite(&path, key.as_ref(), &source) {
+            Ok(st) => Ok(Box::new(st)),
+            // A key rotation stopped between putting the new store in place and its key
+            // file: the pending key opens the store; finish the swap.
+            Err(e) => match &source {
+                crate::secure::KeySource::File(file) => {
+                    let mut pending = file.clone().into_os_string();
+                    pending.push(".new");
+                    let pending = PathBuf::from(pending);
+                    let Ok(new_key) = crate::secure::read_key_file(&pending) else {
+                        return Err(e);
+                    };
+                    let st = crate::secure::open_sqlite(&path, Some(&new_key), &source)?;
+                    std::fs::rename(&pending, file)?;
+                    tracing::warn!("finished an interrupted store key rotation");
+                    Ok(Box::new(st))
+                }
+                _ => Err(e),
+            },
+        }
     }
 }
 
@@ -312,6 +372,22 @@ fn metrics_handle() -> PrometheusHandle {
             // Register the series at zero, so a fresh server's /metrics is not empty and
             // dashboards see them before the first device connects.
             metrics::gauge!("omkijken_connected_devices").increment(0.0);
+            metrics::gauge!("omkijken_open_connections").increment(0.0);
+            for reason in ["per_address", "full"] {
+                metrics::counter!("omkijken_connections_refused_total", "reason" => reason)
+                    .increment(0);
+            }
+            for reason in [
+                "header_timeout",
+                "idle_timeout",
+                "evicted",
+                "hello_timeout",
+                "session_idle",
+                "slow_reader",
+            ] {
+                metrics::counter!("omkijken_connections_closed_total", "reason" => reason)
+                    .increment(0);
+            }
             for name in [
                 "omkijken_acked_changes_total",
                 "omkijken_bytes_in_total",
@@ -335,6 +411,7 @@ pub struct AppState {
     cmd: mpsc::Sender<Cmd>,
     shutdown: watch::Receiver<bool>,
     metrics: PrometheusHandle,
+    limits: crate::net::Limits,
 }
 
 impl std::fmt::Debug for AppState {
@@ -452,6 +529,7 @@ fn launch(settings: &Settings) -> Result<Launched> {
             cmd,
             shutdown,
             metrics,
+            limits: settings.limits.clone(),
         },
         thread,
         shutdown_tx,
@@ -470,26 +548,16 @@ async fn run(
         shutdown_tx,
     } = launched;
     let cmd = state.cmd.clone();
+    let limits = state.limits.clone();
     let app = router(state);
     let tx = shutdown_tx.clone();
-    let shutdown = async move {
+    tokio::spawn(async move {
         shutdown.await;
         tracing::info!("shutting down");
         let _ = tx.send(true);
-    };
-    let served = match tls {
-        Some(config) => {
-            axum::serve(TlsListener::new(listener, config)?, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-        None => {
-            use axum::serve::ListenerExt;
-            axum::serve(listener.tap_io(no_delay), app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-    };
+    });
+    let gate = crate::net::Gate::new(&limits);
+    let served = crate::net::serve(listener, tls, app, limits, gate, shutdown_tx.subscribe()).await;
     let _ = shutdown_tx.send(true);
     // Let socket tasks say goodbye, then stop the hub (it commits nothing half-way: every
     // frame is one transaction).
@@ -630,7 +698,8 @@ async fn sync_ws(
         Err(ConnectRefusal::Unauthorized) => ApiError::Unauthorized.into_response(),
         Err(refusal) => {
             tracing::info!(?refusal, "connection refused after upgrade");
-            ws.on_upgrade(move |socket| say_and_close(socket, refusal.frame()))
+            let limits = st.limits.clone();
+            ws.on_upgrade(move |socket| say_and_close(socket, refusal.frame(), limits))
         }
         Ok((connected, out)) => {
             let conn = connected.conn;
@@ -646,23 +715,55 @@ async fn sync_ws(
     }
 }
 
-async fn send_frame(socket: &mut WebSocket, frame: &Frame) -> bool {
+/// Send one frame; false when the socket failed or the device did not take it within the
+/// write timeout (a device that does not read is disconnected, not buffered for).
+async fn send_frame(socket: &mut WebSocket, frame: &Frame, limits: &crate::net::Limits) -> bool {
     let bytes = frame.encode();
     metrics::counter!("omkijken_frames_out_total", "type" => frame.type_name()).increment(1);
     metrics::counter!("omkijken_bytes_out_total").increment(bytes.len() as u64);
-    socket.send(Message::Binary(bytes.into())).await.is_ok()
+    send_message(socket, Message::Binary(bytes.into()), limits).await
 }
 
-async fn say_and_close(mut socket: WebSocket, frame: Option<Frame>) {
-    if let Some(f) = frame {
-        let _ = send_frame(&mut socket, &f).await;
+async fn send_message(socket: &mut WebSocket, msg: Message, limits: &crate::net::Limits) -> bool {
+    match tokio::time::timeout(limits.write_timeout, socket.send(msg)).await {
+        Ok(r) => r.is_ok(),
+        Err(_) => {
+            metrics::counter!("omkijken_connections_closed_total", "reason" => "slow_reader")
+                .increment(1);
+            tracing::info!("closing a session whose device does not read");
+            false
+        }
     }
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
+}
+
+async fn say_and_close(mut socket: WebSocket, frame: Option<Frame>, limits: crate::net::Limits) {
+    if let Some(f) = frame {
+        let _ = send_frame(&mut socket, &f, &limits).await;
+    }
+    let _ = tokio::time::timeout(
+        limits.write_timeout,
+        socket.send(Message::Close(Some(CloseFrame {
             code: close_code::POLICY,
             reason: "".into(),
-        })))
-        .await;
+        }))),
+    )
+    .await;
+}
+
+async fn close_with(
+    socket: &mut WebSocket,
+    code: u16,
+    reason: &'static str,
+    limits: &crate::net::Limits,
+) {
+    let _ = tokio::time::timeout(
+        limits.write_timeout,
+        socket.send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }))),
+    )
+    .await;
 }
 
 async fn session(
@@ -673,48 +774,89 @@ async fn session(
 ) {
     tracing::info!("connected");
     metrics::gauge!("omkijken_connected_devices").increment(1.0);
+    let limits = st.limits.clone();
     let mut shutdown = st.shutdown.clone();
+    // The first frame (hello) within the hello timeout; then anything (a frame, a pong)
+    // within the session idle timeout, with a ping when it has been quiet.
+    let mut hello_by = Some(tokio::time::Instant::now() + limits.hello_timeout);
+    let mut heard = Instant::now();
+    let mut ping = tokio::time::interval_at(
+        tokio::time::Instant::now() + limits.ping_interval,
+        limits.ping_interval,
+    );
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let hello_late = async {
+            match hello_by {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            msg = socket.recv() => match msg {
-                Some(Ok(Message::Binary(b))) => {
-                    metrics::counter!("omkijken_frames_in_total").increment(1);
-                    metrics::counter!("omkijken_bytes_in_total").increment(b.len() as u64);
-                    let cmd = Cmd::Bytes { conn, bytes: b.to_vec(), at: Instant::now() };
-                    if st.cmd.send(cmd).await.is_err() { break; }
-                }
-                Some(Ok(Message::Text(t))) => {
-                    // Not a CBOR frame: the hub answers with an error and closes.
-                    let cmd = Cmd::Bytes { conn, bytes: t.as_bytes().to_vec(), at: Instant::now() };
-                    if st.cmd.send(cmd).await.is_err() { break; }
-                }
-                Some(Ok(Message::Close(_))) | None => break,
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    tracing::info!(error = %e, "websocket error");
-                    let f = Frame::Error { code: ErrorCode::TooLarge, message: "message rejected".into() };
-                    let _ = send_frame(&mut socket, &f).await;
-                    break;
+            msg = socket.recv() => {
+                heard = Instant::now();
+                match msg {
+                    Some(Ok(Message::Binary(b))) => {
+                        hello_by = None;
+                        metrics::counter!("omkijken_frames_in_total").increment(1);
+                        metrics::counter!("omkijken_bytes_in_total").increment(b.len() as u64);
+                        let cmd = Cmd::Bytes { conn, bytes: b.to_vec(), at: Instant::now() };
+                        if st.cmd.send(cmd).await.is_err() { break; }
+                    }
+                    Some(Ok(Message::Text(t))) => {
+                        hello_by = None;
+                        // Not a CBOR frame: the hub answers with an error and closes.
+                        let cmd = Cmd::Bytes { conn, bytes: t.as_bytes().to_vec(), at: Instant::now() };
+                        if st.cmd.send(cmd).await.is_err() { break; }
+                    }
+                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        tracing::info!(error = %e, "websocket error");
+                        let f = Frame::Error { code: ErrorCode::TooLarge, message: "message rejected".into() };
+                        let _ = send_frame(&mut socket, &f, &limits).await;
+                        break;
+                    }
                 }
             },
             frame = out.recv() => match frame {
                 Some(f) => {
                     let close = closes(&f);
-                    if !send_frame(&mut socket, &f).await { break; }
+                    if !send_frame(&mut socket, &f, &limits).await { break; }
                     if close {
-                        let _ = socket.send(Message::Close(Some(CloseFrame {
-                            code: close_code::POLICY, reason: "".into() }))).await;
+                        close_with(&mut socket, close_code::POLICY, "", &limits).await;
                         break;
                     }
                 }
                 None => {
-                    let _ = socket.send(Message::Close(None)).await;
+                    let _ = tokio::time::timeout(limits.write_timeout, socket.send(Message::Close(None))).await;
                     break;
                 }
             },
+            _ = hello_late => {
+                metrics::counter!("omkijken_connections_closed_total", "reason" => "hello_timeout")
+                    .increment(1);
+                tracing::info!("no hello in time");
+                close_with(&mut socket, close_code::POLICY, "hello expected", &limits).await;
+                break;
+            }
+            _ = ping.tick() => {
+                let quiet = heard.elapsed();
+                if quiet >= limits.session_idle_timeout {
+                    metrics::counter!("omkijken_connections_closed_total", "reason" => "session_idle")
+                        .increment(1);
+                    tracing::info!("closing a silent session");
+                    close_with(&mut socket, close_code::AWAY, "idle", &limits).await;
+                    break;
+                }
+                if quiet >= limits.ping_interval
+                    && !send_message(&mut socket, Message::Ping(Default::default()), &limits).await
+                {
+                    break;
+                }
+            }
             _ = shutdown.changed() => {
-                let _ = socket.send(Message::Close(Some(CloseFrame {
-                    code: close_code::AWAY, reason: "server shutting down".into() }))).await;
+                close_with(&mut socket, close_code::AWAY, "server shutting down", &limits).await;
                 break;
             }
         }
@@ -724,10 +866,28 @@ async fn session(
     tracing::info!("disconnected");
 }
 
-async fn enroll_ws(State(st): State<AppState>, ws: WebSocketUpgrade) -> Response {
-    ws.max_message_size(64 * 1024)
+async fn enroll_ws(
+    State(st): State<AppState>,
+    info: Option<axum::Extension<crate::net::ConnInfo>>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let info = info.map(|axum::Extension(i)| i);
+    let mut resp = ws
+        .max_message_size(64 * 1024)
         .on_upgrade(move |mut socket| async move {
-            let first = tokio::time::timeout(Duration::from_secs(30), socket.recv()).await;
+            let limits = st.limits.clone();
+            // The enroll frame within the hello timeout; meanwhile the connection may be
+            // closed to make room for others (it is not authenticated).
+            let evicted = async {
+                match &info {
+                    Some(i) => i.closed().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let first = tokio::select! {
+                r = tokio::time::timeout(limits.hello_timeout, socket.recv()) => r,
+                _ = evicted => return,
+            };
             let reply = match first {
                 Ok(Some(Ok(Message::Binary(b)))) => match Frame::decode(&b) {
                     Ok(frame @ Frame::Enroll { .. }) => {
@@ -743,6 +903,14 @@ async fn enroll_ws(State(st): State<AppState>, ws: WebSocketUpgrade) -> Response
                         message: "expected an enroll frame".into(),
                     }),
                 },
+                Err(_) => {
+                    metrics::counter!("omkijken_connections_closed_total", "reason" => "hello_timeout")
+                        .increment(1);
+                    Some(Frame::Error {
+                        code: ErrorCode::Malformed,
+                        message: "expected an enroll frame".into(),
+                    })
+                }
                 _ => Some(Frame::Error {
                     code: ErrorCode::Malformed,
                     message: "expected an enroll frame".into(),
@@ -752,9 +920,11 @@ async fn enroll_ws(State(st): State<AppState>, ws: WebSocketUpgrade) -> Response
                 code: ErrorCode::Internal,
                 message: "server error".into(),
             });
-            let _ = send_frame(&mut socket, &reply).await;
-            let _ = socket.send(Message::Close(None)).await;
-        })
+            let _ = send_frame(&mut socket, &reply, &limits).await;
+            let _ = tokio::time::timeout(limits.write_timeout, socket.send(Message::Close(None))).await;
+        });
+    resp.extensions_mut().insert(crate::net::Evictable);
+    resp
 }
 
 /// `/v1/request`: one request frame of an enrolled device (bearer token), one answer.
@@ -768,7 +938,8 @@ async fn request_ws(
     };
     ws.max_message_size(64 * 1024)
         .on_upgrade(move |mut socket| async move {
-            let first = tokio::time::timeout(Duration::from_secs(30), socket.recv()).await;
+            let limits = st.limits.clone();
+            let first = tokio::time::timeout(limits.hello_timeout, socket.recv()).await;
             let reply = match first {
                 Ok(Some(Ok(Message::Binary(b)))) => match Frame::decode(&b) {
                     Ok(frame @ (Frame::EraseRecord { .. } | Frame::ExportDossier { .. })) => {
@@ -796,8 +967,9 @@ async fn request_ws(
                 code: ErrorCode::Malformed,
                 message: "expected a request frame".into(),
             });
-            let _ = send_frame(&mut socket, &reply).await;
-            let _ = socket.send(Message::Close(None)).await;
+            let _ = send_frame(&mut socket, &reply, &limits).await;
+            let _ =
+                tokio::time::timeout(limits.write_timeout, socket.send(Message::Close(None))).await;
         })
 }
 

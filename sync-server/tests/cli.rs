@@ -51,6 +51,9 @@ async fn recv(
 async fn admin_commands_take_effect_on_the_running_server() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
+    // A data directory must be private; a temporary one is 0755 under the usual umask.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700)).unwrap();
     let h = start(Settings::for_test(data)).await.unwrap();
     // 1. Set up the school and issue a code with the CLI.
     admin(data, &["create-school", "--id", "s1", "--name", "De Linde"]);

@@ -9,7 +9,7 @@ use omkijken_core::model::FollowUpKind;
 use omkijken_core::store::NewThermometerEntry;
 use omkijken_server::dossier;
 use omkijken_server::server::Settings;
-use omkijken_server::storage::{AuditAction, AuditFilter, SqliteStorage, Storage};
+use omkijken_server::storage::{AuditAction, AuditFilter};
 use omkijken_tests::*;
 use std::process::Command;
 
@@ -93,9 +93,9 @@ async fn the_inzage_dossier_holds_every_shared_record_and_no_private_note() -> R
 
     // 2. The admin exports the dossier, for a request of 20 November.
     let settings = Settings::for_test(&data);
-    let mut st = SqliteStorage::open(settings.db_path(), None)?;
+    let mut st = settings.open_storage()?;
     let requested: jiff::civil::Date = "2026-11-20".parse()?;
-    let d = dossier::export(&mut st, 0, SCHOOL, PUPIL_IN_CARE, None, requested)?;
+    let d = dossier::export(st.as_mut(), 0, SCHOOL, PUPIL_IN_CARE, None, requested)?;
     let pdf_path = tmp.path().join("dossier.pdf");
     std::fs::write(&pdf_path, d.to_pdf())?;
     if let Ok(keep) = std::env::var("OMKIJKEN_KEEP_DOSSIER") {

@@ -52,8 +52,11 @@ async fn an_erasure_survives_a_restore_and_leaves_no_trace_in_any_file() -> Resu
     let data = tmp.path().join("server");
     let devices = tmp.path().join("devices");
     std::fs::create_dir_all(&devices)?;
-    let settings = Settings::for_test(&data);
-    let server = TestServer::start(&data, None).await?;
+    // A plain (unencrypted) store on purpose: with the default encrypted store the canary
+    // would be unreadable anyway; this shows that the erased bytes are gone, not just hidden.
+    let mut settings = Settings::for_test(&data);
+    settings.plain_store = true;
+    let server = TestServer::start_with(settings.clone()).await?;
     server.set_up_school().await?;
 
     // 1. The teacher records a signal about the pupil in care (with the canary) and one
@@ -121,7 +124,9 @@ async fn an_erasure_survives_a_restore_and_leaves_no_trace_in_any_file() -> Resu
         Vec::<String>::new(),
         "no file in the data directory (restored store, replaced store, WAL)"
     );
-    let server = TestServer::start_again(&data, addr).await?;
+    let mut again = settings.clone();
+    again.listen = addr;
+    let server = TestServer::start_again_with(again).await?;
 
     // 6. Devices reconnect: a coordinator tablet enrolled after the restore never sees the
     //    erased signal, the other one is there.

@@ -10,7 +10,7 @@ use omkijken_core::store::NewThermometerEntry;
 use omkijken_core::{DocumentId, Error};
 use omkijken_server::retention;
 use omkijken_server::server::Settings;
-use omkijken_server::storage::{AuditAction, AuditFilter, SqliteStorage};
+use omkijken_server::storage::{AuditAction, AuditFilter};
 use omkijken_tests::*;
 
 fn ms(date: &str) -> i64 {
@@ -88,10 +88,10 @@ async fn retention_erases_what_expired_everywhere_and_keeps_what_is_held() -> Re
     admin.import_roster(SCHOOL, &csv).await?;
     let settings = Settings::for_test(&data);
     {
-        let mut st = SqliteStorage::open(settings.db_path(), None)?;
-        let p = retention::policy(&mut st, SCHOOL)?;
+        let mut st = settings.open_storage()?;
+        let p = retention::policy(st.as_mut(), SCHOOL)?;
         assert_eq!(p.left_on.get(PUPIL), Some(&today().to_string()));
-        retention::set_hold(&mut st, 0, SCHOOL, PUPIL_IN_CARE, true)?;
+        retention::set_hold(st.as_mut(), 0, SCHOOL, PUPIL_IN_CARE, true)?;
     }
 
     // 3. Today nothing goes.
@@ -135,9 +135,9 @@ async fn retention_erases_what_expired_everywhere_and_keeps_what_is_held() -> Re
     // 6. The hold is lifted: the pupil in care's conversation and thermometer month go; the
     //    signal the open meldcode case is built on stays, and so does the case (no term).
     {
-        let mut st = SqliteStorage::open(settings.db_path(), None)?;
-        retention::set_hold(&mut st, 0, SCHOOL, PUPIL_IN_CARE, false)?;
-        let plan = retention::plan(&mut st, SCHOOL, two_years)?;
+        let mut st = settings.open_storage()?;
+        retention::set_hold(st.as_mut(), 0, SCHOOL, PUPIL_IN_CARE, false)?;
+        let plan = retention::plan(st.as_mut(), SCHOOL, two_years)?;
         let held: Vec<_> = plan.iter().filter(|e| e.held.is_some()).collect();
         assert_eq!(held.len(), 1);
         assert_eq!(held[0].id, find(PUPIL_IN_CARE, "signal"));
