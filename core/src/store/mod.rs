@@ -9,6 +9,7 @@
 //! The store is `Clone + Send + Sync`; clones share one database.
 
 mod cases;
+mod edits;
 mod excursions;
 mod projection;
 mod queries;
@@ -16,6 +17,7 @@ mod records;
 pub mod schema;
 
 pub use cases::{CASE_CLOSED_STATUS, CASE_OPENED_STATUS, CaseSummary, NewCaseStep};
+pub use edits::{DraftDeleted, MyPupil};
 pub use excursions::{ExcursionSummary, NewExcursion, NewTripContact};
 pub use queries::{
     AttentionItem, AttentionReason, ConversationSummary, SignalFilter, SignalSummary,
