@@ -667,11 +667,19 @@ impl Sim {
         self.check_acked_durable()
     }
 
+    /// Settings for the admin commands on the simulated server's store: plain, as the sim
+    /// opens it (encryption at rest is tested apart; here it would only cost time).
+    fn store_settings(dir: &std::path::Path) -> omkijken_server::server::Settings {
+        let mut s = omkijken_server::server::Settings::new(dir);
+        s.plain_store = true;
+        s
+    }
+
     /// The admin backs the server store up while it runs.
     fn take_backup(&mut self) -> SimResult<()> {
         let file = self.dir.join("backup.db");
         let _ = std::fs::remove_file(&file);
-        omkijken_server::backup::backup(&omkijken_server::server::Settings::new(&self.dir), &file)
+        omkijken_server::backup::backup(&Self::store_settings(&self.dir), &file)
             .map_err(|e| format!("backup: {e}"))?;
         self.backed_up = true;
         self.revoked_since_backup = false;
@@ -686,7 +694,7 @@ impl Sim {
     /// it lacks what it acknowledged since, which the devices must give back.
     fn restore_server(&mut self) -> SimResult<()> {
         self.stop_server()?;
-        let settings = omkijken_server::server::Settings::new(&self.dir);
+        let settings = Self::store_settings(&self.dir);
         omkijken_server::backup::restore(&settings, &self.dir.join("backup.db"))
             .map_err(|e| format!("restore: {e}"))?;
         self.hub = Some(Self::open_hub(&self.dir, self.rng.random())?);
@@ -1251,6 +1259,13 @@ pub fn run(seed: u64, config: &Config) -> Result<Report, Failure> {
         message: format!("tempdir: {e}"),
     })?;
     let fail = |message: String| Failure { seed, message };
+    // The server refuses a data directory others may enter.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| fail(format!("tempdir: {e}")))?;
+    }
     let mut sim = Sim::new(seed, dir.path()).map_err(fail)?;
     for step in 0..config.steps {
         sim.step().map_err(|m| fail(format!("step {step}: {m}")))?;
