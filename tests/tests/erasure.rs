@@ -48,6 +48,23 @@ fn device_files(d: &Device) -> Vec<std::path::PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erasure_survives_a_restore_and_leaves_no_trace_in_any_file() -> Result<()> {
+    // The devices reconnect to the restored server in every order: 0 the teacher's phone
+    // (offline all along, still holding the erased signal), 1 the coordinator's tablet
+    // (purged it before the restore), 2 a tablet enrolled after the restore.
+    for order in [
+        [0, 1, 2],
+        [0, 2, 1],
+        [1, 0, 2],
+        [1, 2, 0],
+        [2, 0, 1],
+        [2, 1, 0],
+    ] {
+        scenario(order).await?;
+    }
+    Ok(())
+}
+
+async fn scenario(order: [usize; 3]) -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let data = tmp.path().join("server");
     let devices = tmp.path().join("devices");
@@ -128,31 +145,40 @@ async fn an_erasure_survives_a_restore_and_leaves_no_trace_in_any_file() -> Resu
     again.listen = addr;
     let server = TestServer::start_again_with(again).await?;
 
-    // 6. Devices reconnect: a coordinator tablet enrolled after the restore never sees the
-    //    erased signal, the other one is there.
-    let fresh = Device::enroll(&server, &devices, COORDINATOR, "new ib tablet").await?;
-    fresh.sync().await?;
-    assert!(!fresh.held()?.contains(&erased));
-    assert!(matches!(fresh.store.signal(erased), Err(Error::NotFound)));
-    assert_eq!(fresh.store.signal(kept)?.facts, "vergat zijn gymspullen");
-
-    // 7. The teacher's phone, offline all along, reconnects holding its copy: it purges it. Then the new tablet syncs again: still nothing.
+    // 6. Devices reconnect in the order given. The teacher's phone purges its copy (the
+    //    restored catalog lists it as erased; had the phone pushed it first, the push would
+    //    be refused `erased` with the same effect). The new tablet never sees it.
     assert_eq!(teacher.store.signal(erased)?.facts, CANARY);
-    let report = teacher.sync().await?;
-    // The restored catalog lists it as erased (the phone purges it in the catch-up); had
-    // the phone pushed it first, the push would be refused `erased` with the same effect.
-    let refused_erased = report
-        .refused
-        .iter()
-        .any(|(id, r)| *id == erased && *r == omkijken_core::sync::RefusalReason::Erased);
-    assert!(report.purged >= 1 || refused_erased, "{report:?}");
-    assert!(matches!(teacher.store.signal(erased), Err(Error::NotFound)));
-    assert!(!teacher.held()?.contains(&erased));
-    fresh.sync().await?;
-    coordinator.sync().await?;
-    for d in [&fresh, &coordinator] {
-        assert!(!d.held()?.contains(&erased), "{}", d.label);
+    let mut fresh = None;
+    for who in order {
+        match who {
+            0 => {
+                let report = teacher.sync().await?;
+                let refused_erased = report.refused.iter().any(|(id, r)| {
+                    *id == erased && *r == omkijken_core::sync::RefusalReason::Erased
+                });
+                assert!(
+                    report.purged >= 1 || refused_erased,
+                    "{order:?}: {report:?}"
+                );
+            }
+            1 => {
+                coordinator.sync().await?;
+            }
+            _ => {
+                let d = Device::enroll(&server, &devices, COORDINATOR, "new ib tablet").await?;
+                d.sync().await?;
+                fresh = Some(d);
+            }
+        }
     }
+    let fresh = fresh.expect("enrolled");
+    for d in [&fresh, &coordinator, &teacher, &fresh] {
+        d.sync().await?;
+        assert!(!d.held()?.contains(&erased), "{order:?}: {}", d.label);
+        assert!(matches!(d.store.signal(erased), Err(Error::NotFound)));
+    }
+    assert_eq!(fresh.store.signal(kept)?.facts, "vergat zijn gymspullen");
     server.handle.shutdown().await?;
     assert_eq!(found_in(&data, CANARY)?, Vec::<String>::new());
     for d in [&teacher, &coordinator, &fresh] {
