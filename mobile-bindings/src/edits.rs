@@ -112,3 +112,86 @@ impl OmkijkenStore {
             .collect())
     }
 }
+
+/// One week of a group's thermometer.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct GroupWeek {
+    /// Monday of the week, `YYYY-MM-DD`.
+    pub week_of: String,
+    /// Readings per level: index 0 the lowest fifth of the scale, 4 the highest.
+    pub levels: Vec<u32>,
+    /// Readings in the week.
+    pub readings: u32,
+    /// Of them, how many asked to talk.
+    pub wants_to_talk: u32,
+    /// Mean level, 0 (lowest) to 1 (highest); null without readings.
+    pub mean: Option<f64>,
+}
+
+/// Signals of one category in one month.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct CategoryCount {
+    /// Month, `YYYY-MM`.
+    pub month: String,
+    /// Category id (see `signal_categories()`).
+    pub category: String,
+    /// Shared signals.
+    pub count: u32,
+}
+
+/// A group's overview for its mentors and the care team.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct GroupOverview {
+    /// Group id.
+    pub group: String,
+    /// Active pupils in the group.
+    pub pupils: u32,
+    /// Thermometer per week, oldest first.
+    pub weeks: Vec<GroupWeek>,
+    /// Shared signals per month and category.
+    pub signals: Vec<CategoryCount>,
+    /// Agreements not done yet in the group's kindgesprekken you read.
+    pub open_agreements: u32,
+    /// The attention list for this group's pupils.
+    pub to_watch: Vec<crate::records::AttentionItem>,
+    /// The weekly mean level as an SVG line chart (600 x 200), for the app to show.
+    pub trend_svg: String,
+}
+
+#[uniffi::export]
+impl OmkijkenStore {
+    /// The overview of a group from `from` to `to` (unix ms, at most a year): thermometer
+    /// levels per week, signals per category per month, open agreements and pupils to
+    /// watch, from what this device holds. The group's mentors and the care team only
+    /// (`Forbidden` for others, `NotFound` for an unknown group).
+    pub fn group_overview(&self, group: String, from: i64, to: i64) -> Result<GroupOverview> {
+        let o = self.inner.group_overview(&group, from, to)?;
+        Ok(GroupOverview {
+            trend_svg: o.trend_svg(),
+            group: o.group,
+            pupils: o.pupils,
+            weeks: o
+                .weeks
+                .into_iter()
+                .map(|w| GroupWeek {
+                    week_of: w.week_of,
+                    levels: w.levels.to_vec(),
+                    readings: w.readings,
+                    wants_to_talk: w.wants_to_talk,
+                    mean: w.mean,
+                })
+                .collect(),
+            signals: o
+                .signals
+                .into_iter()
+                .map(|(month, category, count)| CategoryCount {
+                    month,
+                    category,
+                    count,
+                })
+                .collect(),
+            open_agreements: o.open_agreements,
+            to_watch: o.to_watch.into_iter().map(Into::into).collect(),
+        })
+    }
+}

@@ -11,6 +11,7 @@
 mod cases;
 mod edits;
 mod excursions;
+mod overview;
 mod projection;
 mod queries;
 mod records;
@@ -19,6 +20,7 @@ pub mod schema;
 pub use cases::{CASE_CLOSED_STATUS, CASE_OPENED_STATUS, CaseSummary, NewCaseStep};
 pub use edits::{DraftDeleted, MyPupil};
 pub use excursions::{ExcursionSummary, NewExcursion, NewTripContact};
+pub use overview::{GroupOverview, GroupWeek};
 pub use queries::{
     AttentionItem, AttentionReason, ConversationSummary, SignalFilter, SignalSummary,
     ThermometerPoint,

@@ -118,6 +118,44 @@ class AppGapsTest(unittest.TestCase):
         self.assertFalse(taught[0].permissions.start_conversation)
         self.assertEqual([(p.id, p.relation) for p in care.my_pupils()], [("p3", "care")])
 
+    def test_the_group_overview_for_mentor_and_care_team_and_not_a_teacher(self):
+        mentor = self.server.device("m1", "mentor-overview")
+        teacher = self.server.device("t1", "teacher-overview")
+        care = self.server.device("zc", "care-overview")
+        now = now_ms()
+        week = 7 * 24 * 3600 * 1000
+        # Readings in the group this week and three weeks ago, one asking to talk.
+        for pupil, score, talk, at in [("p1", 1, True, now), ("p2", 5, False, now),
+                                       ("p1", 3, False, now - 3 * week)]:
+            mentor.record_thermometer(om.NewThermometerEntry(pupil=pupil, at=at, score=score,
+                                                             wants_to_talk=talk))
+        # Other tests of this class wrote about these pupils too: count what this one adds.
+        before = mentor.group_overview("g1", now - 4 * week, now)
+        before_signals = sum(c.count for c in before.signals)
+        mentor.record_signal(draft("p1", "Ruzie op het plein.", share=True))
+        cid = mentor.start_conversation("p2", "ik-jij-wij", "2026-12-01")
+        mentor.add_agreement(cid, "Samen spelen", "pupil", None)
+        mentor.share_conversation(cid)
+        o = mentor.group_overview("g1", now - 4 * week, now)
+        self.assertEqual(o.pupils, 2)
+        self.assertIn(len(o.weeks), (5, 6))
+        last = o.weeks[-1]
+        self.assertEqual((last.readings, last.wants_to_talk, sum(last.levels)), (2, 1, 2))
+        self.assertEqual(sum(w.readings for w in o.weeks), 3)
+        self.assertEqual(sum(1 for w in o.weeks if w.mean is None), len(o.weeks) - 2)
+        self.assertEqual(sum(c.count for c in o.signals), before_signals + 1)
+        self.assertEqual({c.category for c in o.signals}, {"welbevinden"})
+        self.assertEqual(o.open_agreements, before.open_agreements + 1)
+        self.assertTrue(any(i.pupil == "p1" for i in o.to_watch))
+        self.assertTrue(o.trend_svg.startswith("<svg") and "<circle" in o.trend_svg)
+        with self.assertRaises(om.OmkijkenError.Forbidden):
+            teacher.group_overview("g1", now - week, now)
+        with self.assertRaises(om.OmkijkenError.NotFound):
+            mentor.group_overview("no-such-group", now - week, now)
+        # The care team sees the group of the pupil in care, from what its tablet holds.
+        care.sync_now()
+        self.assertEqual(care.group_overview("g2", now - week, now).pupils, 1)
+
 
 def main():
     suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
