@@ -279,6 +279,7 @@ async fn request(store: &Store, frame: &Frame) -> Result<Frame> {
                 Error::Forbidden("the server refused: not allowed for this user")
             }
             ErrorCode::Unauthorized => Error::Revoked,
+            ErrorCode::Malformed => Error::Invalid("the server did not accept the request".into()),
             other => Error::Protocol(format!("request failed: {other:?}")),
         }),
         Some(f) => Ok(f),
@@ -316,6 +317,27 @@ pub async fn request_dossier(
     };
     match request(store, &frame).await? {
         Frame::Dossier { json, pdf } => Ok((json, pdf)),
+        other => Err(Error::Protocol(format!(
+            "unexpected {} frame",
+            other.type_name()
+        ))),
+    }
+}
+
+/// Open or close a pupil's care track (care coordinators) with a reason code (`signal`,
+/// `care_meeting`, `parents`, `external`, `goals_met`, `moved_school`, `other`). The server
+/// changes the roster at once; this device then syncs, so its access follows.
+pub async fn set_care_track(store: &Store, pupil: &str, in_care: bool, reason: &str) -> Result<()> {
+    let frame = Frame::SetCareTrack {
+        pupil: pupil.into(),
+        in_care,
+        reason: reason.into(),
+    };
+    match request(store, &frame).await? {
+        Frame::CareTrack { .. } => {
+            sync_once(store).await?;
+            Ok(())
+        }
         other => Err(Error::Protocol(format!(
             "unexpected {} frame",
             other.type_name()

@@ -278,6 +278,20 @@ impl OmkijkenStore {
         Ok(runtime().block_on(client::erase_record(&self.inner, id))?)
     }
 
+    /// Open (`in_care = true`) or close a pupil's care track (care coordinators), with a
+    /// reason code: `signal`, `care_meeting`, `parents`, `external`, `goals_met`,
+    /// `moved_school` or `other`. The server changes the roster at once and writes who decided
+    /// to its audit log; this device syncs right after, so its access follows (others at their
+    /// next sync). `Forbidden` for anyone outside the care team, `Invalid` for another reason.
+    pub fn set_care_track(&self, pupil: String, in_care: bool, reason: String) -> Result<()> {
+        Ok(runtime().block_on(client::set_care_track(
+            &self.inner,
+            &pupil,
+            in_care,
+            &reason,
+        ))?)
+    }
+
     /// The inzage dossier of a pupil (care coordinators): the server builds it from what this
     /// user may read, shared records only, and writes the request to its audit log.
     /// `requested_on` is the date of the parents' request, `YYYY-MM-DD`. Show or share the PDF;

@@ -163,6 +163,67 @@ pub fn set_offline_lease(
     Ok(changed)
 }
 
+/// Why a care track was opened or closed (a code, never free text: the audit log holds no
+/// content).
+pub const CARE_TRACK_REASONS: [&str; 7] = [
+    "signal",
+    "care_meeting",
+    "parents",
+    "external",
+    "goals_met",
+    "moved_school",
+    "other",
+];
+
+/// Open or close a pupil's care track (zorgtraject) at the care team's decision: the roster
+/// changes at once and access follows (the pupil's shared notes reach the care team, or are
+/// purged from it), with an audit row naming who decided (`by`: device and staff id; None:
+/// the admin) and the reason code. Returns whether anything changed.
+pub fn set_care_track(
+    st: &mut dyn Storage,
+    now: i64,
+    school: &str,
+    pupil: &str,
+    in_care: bool,
+    reason: &str,
+    by: Option<(&str, &str)>,
+) -> Result<bool> {
+    if !CARE_TRACK_REASONS.contains(&reason) {
+        return Err(Error::Invalid(format!(
+            "reason must be one of {}",
+            CARE_TRACK_REASONS.join(", ")
+        )));
+    }
+    let actor = ActorId::random();
+    let (changed, _, _) = update_roster(st, &actor, now, school, |old| {
+        let mut new = old.clone();
+        let p = new
+            .pupils
+            .get_mut(pupil)
+            .filter(|p| p.active)
+            .ok_or(Error::NotFound("pupil"))?;
+        p.in_care = in_care;
+        Ok(new)
+    })?;
+    if changed {
+        let action = if in_care {
+            AuditAction::CareTrackOpened
+        } else {
+            AuditAction::CareTrackClosed
+        };
+        let mut a = audit(now, school, action);
+        a.pupil = Some(pupil.into());
+        a.kind = Some(reason.into());
+        a.device = by.map(|b| b.0.to_string());
+        a.user = by.map(|b| b.1.to_string());
+        st.commit(Batch {
+            audit: vec![a],
+            ..Default::default()
+        })?;
+    }
+    Ok(changed)
+}
+
 /// Replace the school's roster by `make(old)`, written by `actor`, bumping the catalog
 /// sequence of every document whose access changed for anyone, in one transaction.
 /// Returns whether it changed, how many documents were bumped, and the new roster.

@@ -45,6 +45,11 @@ pub fn handle(st: &mut dyn Storage, now: i64, token: &str, frame: Frame) -> (Fra
             pupil,
             requested_on,
         } => export(st, now, &device, &pupil, &requested_on).map(|f| (f, false)),
+        Frame::SetCareTrack {
+            pupil,
+            in_care,
+            reason,
+        } => care_track(st, now, &device, &pupil, in_care, &reason),
         _ => Ok((
             error(ErrorCode::Malformed, "expected a request frame"),
             false,
@@ -117,6 +122,51 @@ fn erase_record(
     })?;
     tracing::info!(document = %id, device = %device.id, "record erased at a device's request");
     Ok((Frame::Erased { document_id: id }, true))
+}
+
+fn care_track(
+    st: &mut dyn Storage,
+    now: i64,
+    device: &Device,
+    pupil: &str,
+    in_care: bool,
+    reason: &str,
+) -> crate::Result<(Frame, bool)> {
+    let (_, roster) = admin::load_roster(st, &device.school)?;
+    let coordinator = roster
+        .active_staff(&device.user)
+        .is_some_and(|s| s.has(omkijken_core::model::Role::CareCoordinator));
+    if !coordinator {
+        return Ok((
+            error(
+                ErrorCode::Forbidden,
+                "only the care team opens or closes a care track",
+            ),
+            false,
+        ));
+    }
+    if !roster.pupils.get(pupil).is_some_and(|p| p.active) {
+        return Ok((error(ErrorCode::NotFound, "no such pupil"), false));
+    }
+    match admin::set_care_track(
+        st,
+        now,
+        &device.school,
+        pupil,
+        in_care,
+        reason,
+        Some((&device.id, &device.user)),
+    ) {
+        Ok(changed) => Ok((
+            Frame::CareTrack {
+                pupil: pupil.into(),
+                in_care,
+            },
+            changed,
+        )),
+        Err(Error::Invalid(_)) => Ok((error(ErrorCode::Malformed, "unknown reason code"), false)),
+        Err(e) => Err(e),
+    }
 }
 
 fn export(

@@ -942,7 +942,11 @@ async fn request_ws(
             let first = tokio::time::timeout(limits.hello_timeout, socket.recv()).await;
             let reply = match first {
                 Ok(Some(Ok(Message::Binary(b)))) => match Frame::decode(&b) {
-                    Ok(frame @ (Frame::EraseRecord { .. } | Frame::ExportDossier { .. })) => {
+                    Ok(
+                        frame @ (Frame::EraseRecord { .. }
+                        | Frame::ExportDossier { .. }
+                        | Frame::SetCareTrack { .. }),
+                    ) => {
                         let (reply, rx) = oneshot::channel();
                         if st
                             .cmd

@@ -234,7 +234,29 @@ pub enum Frame {
         requested_on: String,
     },
 
+    /// `/v1/request`: open or close a pupil's care track (care coordinators), with a reason
+    /// code (`signal`, `care_meeting`, `parents`, `external`, `goals_met`, `moved_school`,
+    /// `other`). Answered with [`Frame::CareTrack`] or an error.
+    SetCareTrack {
+        /// Pupil id.
+        pupil: String,
+        /// Open (true) or close (false).
+        #[serde(rename = "inCare")]
+        in_care: bool,
+        /// Reason code.
+        reason: String,
+    },
+
     // ---- server to client ----
+    /// The pupil's care track is as asked; the roster changed (devices learn it at their
+    /// next sync, and access follows).
+    CareTrack {
+        /// Pupil id.
+        pupil: String,
+        /// In care now.
+        #[serde(rename = "inCare")]
+        in_care: bool,
+    },
     /// The record is erased on the server; every device purges it.
     Erased {
         /// Document.
@@ -449,6 +471,8 @@ impl Frame {
             Frame::ExportDossier { .. } => "exportDossier",
             Frame::Erased { .. } => "erased",
             Frame::Dossier { .. } => "dossier",
+            Frame::SetCareTrack { .. } => "setCareTrack",
+            Frame::CareTrack { .. } => "careTrack",
         }
     }
 }

@@ -156,6 +156,38 @@ class AppGapsTest(unittest.TestCase):
         care.sync_now()
         self.assertEqual(care.group_overview("g2", now - week, now).pupils, 1)
 
+    def test_the_care_team_opens_and_closes_a_care_track_from_the_tablet(self):
+        mentor = self.server.device("m1", "mentor-care-track")
+        care = self.server.device("zc", "care-track")
+        teacher = self.server.device("t1", "teacher-care-track")
+        cid = mentor.start_conversation("p2", "ik-jij-wij", "2026-12-02")
+        mentor.set_notes(cid, "Bram is vaak moe.")
+        mentor.share_conversation(cid)
+        mentor.sync_now()
+        care.sync_now()
+        with self.assertRaises(om.OmkijkenError.NotFound):
+            care.conversation(cid)  # not in care: not hers to read
+        with self.assertRaises(om.OmkijkenError.Forbidden):
+            teacher.set_care_track("p2", True, "signal")
+        with self.assertRaises(om.OmkijkenError.Invalid):
+            care.set_care_track("p2", True, "omdat het moet")
+        # Opened: the note reaches the care team at once (the call syncs).
+        care.set_care_track("p2", True, "care_meeting")
+        self.assertEqual(care.conversation(cid).notes, "Bram is vaak moe.")
+        self.assertTrue(next(p for p in care.roster().pupils if p.id == "p2").in_care)
+        # Closed: purged from the care team's tablet.
+        care.set_care_track("p2", False, "goals_met")
+        with self.assertRaises(om.OmkijkenError.NotFound):
+            care.conversation(cid)
+        rows = [r for r in self.server_audit("p2") if r["action"].startswith("care_track")]
+        self.assertEqual([(r["action"], r.get("user")) for r in rows],
+                         [("care_track_opened", "zc"), ("care_track_closed", "zc")])
+
+    def server_audit(self, pupil):
+        import json
+        out = self.server.admin("audit", "--pupil", pupil, "--format", "json")
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
 
 def main():
     suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])

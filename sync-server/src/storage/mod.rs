@@ -162,6 +162,10 @@ pub enum AuditAction {
     Release,
     /// A pupil's dossier was exported for inzage (by the admin, or by the device's user).
     Export,
+    /// The care team opened a pupil's care track (the row's kind holds the reason code).
+    CareTrackOpened,
+    /// The care team closed a pupil's care track (the row's kind holds the reason code).
+    CareTrackClosed,
 }
 
 impl AuditAction {
@@ -182,6 +186,8 @@ impl AuditAction {
             AuditAction::Hold => "hold",
             AuditAction::Release => "release",
             AuditAction::Export => "export",
+            AuditAction::CareTrackOpened => "care_track_opened",
+            AuditAction::CareTrackClosed => "care_track_closed",
         }
     }
     /// Parse a stable name.
@@ -201,6 +207,8 @@ impl AuditAction {
             Self::Hold,
             Self::Release,
             Self::Export,
+            Self::CareTrackOpened,
+            Self::CareTrackClosed,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)
