@@ -345,6 +345,23 @@ pub async fn set_care_track(store: &Store, pupil: &str, in_care: bool, reason: &
     }
 }
 
+/// The school's incident register from month `from` to `to` (`YYYY-MM`): counts only,
+/// built on the server (school leader, anti-bullying coordinator, care team). Returns the
+/// `register` frame.
+pub async fn incident_register(store: &Store, from: &str, to: &str) -> Result<Frame> {
+    let frame = Frame::IncidentRegister {
+        from: from.into(),
+        to: to.into(),
+    };
+    match request(store, &frame).await? {
+        f @ Frame::Register { .. } => Ok(f),
+        other => Err(Error::Protocol(format!(
+            "unexpected {} frame",
+            other.type_name()
+        ))),
+    }
+}
+
 /// What one sync did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncReport {

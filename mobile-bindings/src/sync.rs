@@ -58,6 +58,43 @@ impl From<CoreRefusal> for RefusalReason {
 }
 
 /// A document the server refused.
+/// Shared signals of one category in one month.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RegisterSignals {
+    /// Month, `YYYY-MM`.
+    pub month: String,
+    /// Category id.
+    pub category: String,
+    /// `normal`, `anti_bullying`, `meldcode` or `board`.
+    pub route: String,
+    /// The count, or "< threshold".
+    pub count: String,
+}
+
+/// Meldcode cases of one month.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RegisterCases {
+    /// Month, `YYYY-MM`.
+    pub month: String,
+    /// Opened: a count, or "< threshold".
+    pub opened: String,
+    /// Closed: a count, or "< threshold".
+    pub closed: String,
+}
+
+/// The school's incident register (counts only).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct IncidentRegister {
+    /// Counts under this show as "< threshold".
+    pub threshold: u32,
+    /// Signals per month and category.
+    pub signals: Vec<RegisterSignals>,
+    /// Cases per month.
+    pub cases: Vec<RegisterCases>,
+    /// The same as CSV (for the school's annual monitor).
+    pub csv: String,
+}
+
 /// A pupil's dossier for inzage, as the server built it.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct DossierExport {
@@ -290,6 +327,44 @@ impl OmkijkenStore {
             in_care,
             &reason,
         ))?)
+    }
+
+    /// The school's incident register from month `from` to `to` (`YYYY-MM`): shared signals
+    /// per month and category, meldcode cases opened and closed per month; counts only, built
+    /// on the server (this device receives no pupil content), small counts shown as
+    /// "< threshold". The school leader, the anti-bullying coordinator and the care team.
+    pub fn incident_register(&self, from: String, to: String) -> Result<IncidentRegister> {
+        match runtime().block_on(client::incident_register(&self.inner, &from, &to))? {
+            omkijken_core::sync::Frame::Register {
+                threshold,
+                signals,
+                cases,
+                csv,
+            } => Ok(IncidentRegister {
+                threshold,
+                signals: signals
+                    .into_iter()
+                    .map(|s| RegisterSignals {
+                        month: s.month,
+                        category: s.category,
+                        route: s.route,
+                        count: s.count,
+                    })
+                    .collect(),
+                cases: cases
+                    .into_iter()
+                    .map(|c| RegisterCases {
+                        month: c.month,
+                        opened: c.opened,
+                        closed: c.closed,
+                    })
+                    .collect(),
+                csv,
+            }),
+            _ => Err(crate::error::OmkijkenError::Network {
+                reason: "unexpected answer".into(),
+            }),
+        }
     }
 
     /// The inzage dossier of a pupil (care coordinators): the server builds it from what this

@@ -20,6 +20,7 @@ pub mod error;
 pub mod hub;
 pub mod net;
 pub mod pdf;
+pub mod register;
 pub mod requests;
 pub mod retention;
 pub mod roster_csv;

@@ -31,7 +31,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use omkijken_server::server::{self, Settings};
 use omkijken_server::storage::{AuditFilter, Storage};
-use omkijken_server::{admin, backup, dossier, retention};
+use omkijken_server::{admin, backup, dossier, register, retention};
 use rand::RngCore;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -324,6 +324,22 @@ enum AdminCommand {
         /// Date of the request, YYYY-MM-DD (default: today).
         #[arg(long)]
         requested_on: Option<String>,
+    },
+    /// The incident register: shared signals per month and category, meldcode cases opened
+    /// and closed, as CSV (counts under the school's threshold as "< N").
+    Incidents {
+        /// School id.
+        #[arg(long)]
+        school: String,
+        /// First month, YYYY-MM.
+        #[arg(long)]
+        from: String,
+        /// Last month, YYYY-MM.
+        #[arg(long)]
+        to: String,
+        /// Set the school's threshold first (default 5; 1 shows every count).
+        #[arg(long)]
+        set_threshold: Option<u32>,
     },
     /// Put a legal hold on a pupil's file (retention erases nothing of it), or lift it.
     Hold {
@@ -646,6 +662,25 @@ fn run_admin(store: StoreArgs, command: AdminCommand) -> anyhow::Result<()> {
                 to.display(),
                 json.display()
             );
+        }
+        AdminCommand::Incidents {
+            school,
+            from,
+            to,
+            set_threshold,
+        } => {
+            if st.school(&school)?.is_none() {
+                anyhow::bail!("no such school");
+            }
+            if let Some(t) = set_threshold {
+                if t == 0 {
+                    anyhow::bail!("the threshold is at least 1");
+                }
+                let mut p = retention::policy(st, &school)?;
+                p.register_threshold = t;
+                retention::set_policy(st, &school, &p)?;
+            }
+            print!("{}", register::build(st, &school, &from, &to)?.to_csv());
         }
         AdminCommand::Hold {
             school,

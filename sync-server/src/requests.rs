@@ -50,6 +50,9 @@ pub fn handle(st: &mut dyn Storage, now: i64, token: &str, frame: Frame) -> (Fra
             in_care,
             reason,
         } => care_track(st, now, &device, &pupil, in_care, &reason),
+        Frame::IncidentRegister { from, to } => {
+            register(st, &device, &from, &to).map(|f| (f, false))
+        }
         _ => Ok((
             error(ErrorCode::Malformed, "expected a request frame"),
             false,
@@ -167,6 +170,55 @@ fn care_track(
         Err(Error::Invalid(_)) => Ok((error(ErrorCode::Malformed, "unknown reason code"), false)),
         Err(e) => Err(e),
     }
+}
+
+fn register(st: &mut dyn Storage, device: &Device, from: &str, to: &str) -> crate::Result<Frame> {
+    use omkijken_core::model::Role;
+    let (_, roster) = admin::load_roster(st, &device.school)?;
+    let allowed = roster.active_staff(&device.user).is_some_and(|s| {
+        s.has(Role::SchoolLeader)
+            || s.has(Role::AntiBullyingCoordinator)
+            || s.has(Role::CareCoordinator)
+    });
+    if !allowed {
+        return Ok(error(
+            ErrorCode::Forbidden,
+            "the register is for the school leader, the anti-bullying coordinator and the care team",
+        ));
+    }
+    let r = match crate::register::build(st, &device.school, from, to) {
+        Ok(r) => r,
+        Err(Error::Invalid(_)) => {
+            return Ok(error(
+                ErrorCode::Malformed,
+                "months are YYYY-MM, from not after to",
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(Frame::Register {
+        threshold: r.threshold,
+        csv: r.to_csv(),
+        signals: r
+            .signals
+            .into_iter()
+            .map(|s| omkijken_core::sync::frames::RegisterSignals {
+                month: s.month,
+                category: s.category,
+                route: s.route.into(),
+                count: s.signals,
+            })
+            .collect(),
+        cases: r
+            .cases
+            .into_iter()
+            .map(|c| omkijken_core::sync::frames::RegisterCases {
+                month: c.month,
+                opened: c.opened,
+                closed: c.closed,
+            })
+            .collect(),
+    })
 }
 
 fn export(

@@ -72,7 +72,7 @@ impl Retention {
 }
 
 /// What the server keeps per school besides the documents (never sent to devices).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SchoolPolicy {
     /// Retention terms.
     #[serde(default)]
@@ -80,6 +80,23 @@ pub struct SchoolPolicy {
     /// Pupil id -> the date (`YYYY-MM-DD`) the pupil left.
     #[serde(default)]
     pub left_on: BTreeMap<String, String>,
+    /// The incident register shows counts under this as "< N" (`register`).
+    #[serde(default = "default_threshold")]
+    pub register_threshold: u32,
+}
+
+fn default_threshold() -> u32 {
+    crate::register::DEFAULT_THRESHOLD
+}
+
+impl Default for SchoolPolicy {
+    fn default() -> Self {
+        SchoolPolicy {
+            retention: Retention::default(),
+            left_on: BTreeMap::new(),
+            register_threshold: default_threshold(),
+        }
+    }
 }
 
 /// The school's policy (defaults if none was stored).

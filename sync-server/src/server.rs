@@ -945,7 +945,8 @@ async fn request_ws(
                     Ok(
                         frame @ (Frame::EraseRecord { .. }
                         | Frame::ExportDossier { .. }
-                        | Frame::SetCareTrack { .. }),
+                        | Frame::SetCareTrack { .. }
+                        | Frame::IncidentRegister { .. }),
                     ) => {
                         let (reply, rx) = oneshot::channel();
                         if st

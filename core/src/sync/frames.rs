@@ -137,6 +137,30 @@ pub struct ReadLogEntry {
     pub at: i64,
 }
 
+/// Signals of one category in one month, in [`Frame::Register`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterSignals {
+    /// Month, `YYYY-MM`.
+    pub month: String,
+    /// Category id.
+    pub category: String,
+    /// `normal`, `anti_bullying`, `meldcode` or `board`.
+    pub route: String,
+    /// The count, or `< threshold`.
+    pub count: String,
+}
+
+/// Meldcode cases of one month, in [`Frame::Register`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterCases {
+    /// Month, `YYYY-MM`.
+    pub month: String,
+    /// Opened (a count, or `< threshold`).
+    pub opened: String,
+    /// Closed (a count, or `< threshold`).
+    pub closed: String,
+}
+
 /// Error codes of [`Frame::Error`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -247,7 +271,28 @@ pub enum Frame {
         reason: String,
     },
 
+    /// `/v1/request`: the school's incident register from month `from` to `to` (`YYYY-MM`):
+    /// the school leader, the anti-bullying coordinator and the care team. Answered with
+    /// [`Frame::Register`] or an error.
+    IncidentRegister {
+        /// First month.
+        from: String,
+        /// Last month.
+        to: String,
+    },
+
     // ---- server to client ----
+    /// The incident register: counts only, small ones shown as `< threshold`.
+    Register {
+        /// Counts under this show as "< threshold".
+        threshold: u32,
+        /// Shared signals per month and category.
+        signals: Vec<RegisterSignals>,
+        /// Meldcode cases opened and closed per month.
+        cases: Vec<RegisterCases>,
+        /// The same as CSV.
+        csv: String,
+    },
     /// The pupil's care track is as asked; the roster changed (devices learn it at their
     /// next sync, and access follows).
     CareTrack {
@@ -472,6 +517,8 @@ impl Frame {
             Frame::Erased { .. } => "erased",
             Frame::Dossier { .. } => "dossier",
             Frame::SetCareTrack { .. } => "setCareTrack",
+            Frame::IncidentRegister { .. } => "incidentRegister",
+            Frame::Register { .. } => "register",
             Frame::CareTrack { .. } => "careTrack",
         }
     }
