@@ -133,8 +133,8 @@ struct Session {
     actor: ActorId,
     /// Caught up (hello answered): receives live pushes.
     live: bool,
-    /// Per-document Automerge sync state for `sync` frames.
-    sync: BTreeMap<DocumentId, sync::State>,
+    /// Per-document Automerge sync state for `sync` frames (bounded).
+    sync: crate::sync_states::SyncStates,
 }
 
 /// A document change that passed every check, ready to commit.
@@ -361,6 +361,11 @@ impl Hub {
         self.sessions.contains_key(&conn)
     }
 
+    /// Sync states held for `sync` frames, all sessions together.
+    pub fn sync_states(&self) -> usize {
+        self.sessions.values().map(|s| s.sync.len()).sum()
+    }
+
     /// Documents in the cache.
     pub fn cached_docs(&self) -> usize {
         self.cache.len()
@@ -398,7 +403,7 @@ impl Hub {
                 actor: ActorId::from(device.actor.as_slice()),
                 device,
                 live: false,
-                sync: BTreeMap::new(),
+                sync: Default::default(),
             },
         );
         Ok(Connected { conn, device: id })
@@ -1295,6 +1300,7 @@ impl Hub {
                 },
             )
         };
+        let size = data.len();
         let Ok(msg) = sync::Message::decode(&data) else {
             return Ok(vec![refuse(RefusalReason::Malformed)]);
         };
@@ -1310,8 +1316,10 @@ impl Hub {
         let mut state = self
             .sessions
             .get_mut(&conn)
-            .and_then(|s| s.sync.remove(&id))
+            .and_then(|s| s.sync.take(&id))
             .unwrap_or_default();
+        // Kept only for a document this device may read (or creates here).
+        let mut keep = readable;
         let mut new = base.clone();
         let mut out = vec![];
         let mut reply_from = base;
@@ -1352,6 +1360,7 @@ impl Hub {
                     if let Some(doc) = doc {
                         reply_from = doc;
                     }
+                    keep = true;
                 }
                 Verdict::Same(_) => {}
                 Verdict::Refuse(reason) => {
@@ -1369,8 +1378,10 @@ impl Hub {
                 },
             ));
         }
-        if let Some(s) = self.sessions.get_mut(&conn) {
-            s.sync.insert(id, state);
+        if let Some(s) = self.sessions.get_mut(&conn)
+            && keep
+        {
+            s.sync.put(id, state, size);
         }
         Ok(out)
     }

@@ -15,13 +15,16 @@
 pub mod admin;
 pub mod backup;
 pub mod cache;
+pub mod cbor_limits;
 pub mod error;
+pub mod flow;
 pub mod hub;
 pub mod net;
 pub mod roster_csv;
 pub mod secure;
 pub mod server;
 pub mod storage;
+pub mod sync_states;
 pub mod tls;
 pub mod tokens;
 

@@ -103,6 +103,17 @@ struct LimitArgs {
         value_parser = duration
     )]
     session_idle_timeout: Duration,
+    /// Bytes queued for one device before it is disconnected as too slow (`64MiB`,
+    /// `512KiB`, or bytes).
+    #[arg(long, env = "OMKIJKEN_MAX_QUEUED_BYTES", default_value = "64MiB", value_parser = size)]
+    max_queued_bytes: usize,
+    /// Frames per second one connection may send (a burst of four seconds' worth);
+    /// faster ones are slowed down.
+    #[arg(long, env = "OMKIJKEN_FRAMES_PER_SEC", default_value_t = 200)]
+    frames_per_sec: u32,
+    /// Bytes per second one connection may send (a burst of four seconds' worth).
+    #[arg(long, env = "OMKIJKEN_BYTES_PER_SEC", default_value = "32MiB", value_parser = size)]
+    bytes_per_sec: usize,
 }
 
 impl LimitArgs {
@@ -115,6 +126,9 @@ impl LimitArgs {
             hello_timeout: self.hello_timeout,
             session_idle_timeout: self.session_idle_timeout,
             ping_interval: self.session_idle_timeout / 3,
+            max_queued_bytes: self.max_queued_bytes,
+            frames_per_sec: self.frames_per_sec,
+            bytes_per_sec: self.bytes_per_sec as u64,
             ..Default::default()
         }
     }
@@ -139,6 +153,24 @@ fn duration(s: &str) -> Result<Duration, String> {
         return Err("a timeout must be more than zero".into());
     }
     Ok(d)
+}
+
+/// `64MiB`, `512KiB`, `2GiB`, or a number of bytes.
+fn size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let (n, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, ""),
+    };
+    let n: usize = n.parse().map_err(|_| format!("not a size: {s}"))?;
+    let m = match unit {
+        "" | "B" => 1,
+        "KiB" => 1024,
+        "MiB" => 1024 * 1024,
+        "GiB" => 1024 * 1024 * 1024,
+        _ => return Err(format!("not a size: {s} (use KiB, MiB or GiB)")),
+    };
+    Ok(n.saturating_mul(m).max(1))
 }
 
 #[derive(Subcommand, Debug)]

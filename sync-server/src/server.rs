@@ -218,14 +218,14 @@ type Call = Box<dyn FnOnce(&mut Hub, i64) -> Outgoing + Send>;
 enum Cmd {
     Connect {
         token: String,
-        reply: oneshot::Sender<
-            std::result::Result<(Connected, mpsc::Receiver<Frame>), ConnectRefusal>,
-        >,
+        reply: oneshot::Sender<std::result::Result<(Connected, Outbox), ConnectRefusal>>,
     },
-    Bytes {
+    /// A frame decoded on the session's task; its permits are released once handled.
+    Frame {
         conn: ConnId,
-        bytes: Vec<u8>,
+        frame: Frame,
         at: Instant,
+        _inflight: crate::flow::Inflight,
     },
     Disconnect {
         conn: ConnId,
@@ -247,10 +247,22 @@ fn closes(frame: &Frame) -> bool {
     matches!(frame, Frame::Error { .. } | Frame::Revoked {})
 }
 
+/// What the hub sends a session: frames with their size, and the bytes queued.
+struct Outbox {
+    rx: mpsc::Receiver<(Frame, usize)>,
+    queued: Arc<crate::flow::Queued>,
+}
+
+struct ConnOut {
+    tx: mpsc::Sender<(Frame, usize)>,
+    queued: Arc<crate::flow::Queued>,
+}
+
 struct HubThread {
     hub: Hub,
-    conns: HashMap<ConnId, mpsc::Sender<Frame>>,
+    conns: HashMap<ConnId, ConnOut>,
     outbox_frames: usize,
+    outbox_bytes: usize,
 }
 
 impl HubThread {
@@ -273,16 +285,25 @@ impl HubThread {
             Cmd::Connect { token, reply } => {
                 let r = self.hub.connect(now, &token).map(|c| {
                     let (tx, rx) = mpsc::channel(self.outbox_frames);
-                    self.conns.insert(c.conn, tx);
-                    (c, rx)
+                    let queued = Arc::new(crate::flow::Queued::default());
+                    self.conns.insert(
+                        c.conn,
+                        ConnOut {
+                            tx,
+                            queued: queued.clone(),
+                        },
+                    );
+                    (c, Outbox { rx, queued })
                 });
                 if let Err(Ok((c, _))) = reply.send(r) {
                     self.conns.remove(&c.conn);
                     self.hub.disconnect(c.conn);
                 }
             }
-            Cmd::Bytes { conn, bytes, at } => {
-                let out = self.hub.receive_bytes(now, conn, &bytes);
+            Cmd::Frame {
+                conn, frame, at, ..
+            } => {
+                let out = self.hub.receive(now, conn, frame);
                 if out
                     .iter()
                     .any(|(c, f)| *c == conn && matches!(f, Frame::Ack { .. }))
@@ -306,6 +327,7 @@ impl HubThread {
             Cmd::Tick => {
                 let out = self.hub.poll(now);
                 self.dispatch(out);
+                metrics::gauge!("omkijken_sync_states").set(self.hub.sync_states() as f64);
             }
             Cmd::Stop => {}
         }
@@ -314,12 +336,25 @@ impl HubThread {
     fn dispatch(&mut self, out: Outgoing) {
         for (conn, frame) in out {
             let close = closes(&frame);
-            let Some(tx) = self.conns.get(&conn) else {
+            let Some(c) = self.conns.get(&conn) else {
                 continue;
             };
-            if tx.try_send(frame).is_err() {
-                // Too slow (or gone): drop it rather than block everyone else.
-                tracing::warn!(conn = conn.0, "dropping a connection that does not keep up");
+            let size = crate::flow::approx_size(&frame);
+            let fits = c.queued.add(size, self.outbox_bytes);
+            if !fits || c.tx.try_send((frame, size)).is_err() {
+                // Too slow (or gone): drop it rather than block everyone else or buffer
+                // without end.
+                if fits {
+                    c.queued.sent(size);
+                }
+                tracing::warn!(
+                    conn = conn.0,
+                    queued = c.queued.bytes(),
+                    "dropping a connection that does not keep up"
+                );
+                metrics::counter!("omkijken_connections_closed_total", "reason" => "slow_reader")
+                    .increment(1);
+                c.queued.drop_session();
                 self.conns.remove(&conn);
                 self.hub.disconnect(conn);
                 continue;
@@ -356,6 +391,8 @@ fn metrics_handle() -> PrometheusHandle {
             // dashboards see them before the first device connects.
             metrics::gauge!("omkijken_connected_devices").increment(0.0);
             metrics::gauge!("omkijken_open_connections").increment(0.0);
+            metrics::gauge!("omkijken_sync_states").increment(0.0);
+            metrics::counter!("omkijken_rate_limited_total").increment(0);
             for reason in ["per_address", "full"] {
                 metrics::counter!("omkijken_connections_refused_total", "reason" => reason)
                     .increment(0);
@@ -395,6 +432,8 @@ pub struct AppState {
     shutdown: watch::Receiver<bool>,
     metrics: PrometheusHandle,
     limits: crate::net::Limits,
+    /// Bytes of received frames waiting for the hub, all sessions together (KiB permits).
+    inflight: (Arc<tokio::sync::Semaphore>, u32),
 }
 
 impl std::fmt::Debug for AppState {
@@ -455,6 +494,7 @@ fn launch(settings: &Settings) -> Result<Launched> {
                         hub,
                         conns: HashMap::new(),
                         outbox_frames: opening.outbox_frames,
+                        outbox_bytes: opening.limits.max_queued_bytes,
                     };
                     worker.run(rx);
                     stop_listening.store(true, Ordering::Relaxed);
@@ -493,6 +533,7 @@ fn launch(settings: &Settings) -> Result<Launched> {
             shutdown,
             metrics,
             limits: settings.limits.clone(),
+            inflight: crate::flow::Intake::budget(settings.limits.max_inflight_bytes),
         },
         thread,
         shutdown_tx,
@@ -728,12 +769,13 @@ async fn close_with(
     .await;
 }
 
-async fn session(
-    st: AppState,
-    mut socket: WebSocket,
-    conn: ConnId,
-    mut out: mpsc::Receiver<Frame>,
-) {
+async fn session(st: AppState, mut socket: WebSocket, conn: ConnId, out: Outbox) {
+    let Outbox {
+        rx: mut out,
+        queued,
+    } = out;
+    let intake = crate::flow::Intake::new(st.inflight.0.clone(), st.inflight.1);
+    let mut rate = crate::flow::RateLimit::new(st.limits.frames_per_sec, st.limits.bytes_per_sec);
     tracing::info!("connected");
     metrics::gauge!("omkijken_connected_devices").increment(1.0);
     let limits = st.limits.clone();
@@ -758,17 +800,40 @@ async fn session(
             msg = socket.recv() => {
                 heard = Instant::now();
                 match msg {
-                    Some(Ok(Message::Binary(b))) => {
+                    Some(Ok(msg @ (Message::Binary(_) | Message::Text(_)))) => {
                         hello_by = None;
+                        let at = Instant::now();
+                        let bytes: &[u8] = match &msg {
+                            Message::Binary(b) => b,
+                            Message::Text(t) => t.as_bytes(),
+                            _ => &[],
+                        };
                         metrics::counter!("omkijken_frames_in_total").increment(1);
-                        metrics::counter!("omkijken_bytes_in_total").increment(b.len() as u64);
-                        let cmd = Cmd::Bytes { conn, bytes: b.to_vec(), at: Instant::now() };
-                        if st.cmd.send(cmd).await.is_err() { break; }
-                    }
-                    Some(Ok(Message::Text(t))) => {
-                        hello_by = None;
-                        // Not a CBOR frame: the hub answers with an error and closes.
-                        let cmd = Cmd::Bytes { conn, bytes: t.as_bytes().to_vec(), at: Instant::now() };
+                        metrics::counter!("omkijken_bytes_in_total").increment(bytes.len() as u64);
+                        // Over its rates: wait (and so stop reading) before taking it in.
+                        let wait = rate.take(bytes.len());
+                        if !wait.is_zero() {
+                            metrics::counter!("omkijken_rate_limited_total").increment(1);
+                            tokio::time::sleep(wait).await;
+                        }
+                        // Walked and decoded here, off the hub's thread; a bad frame ends
+                        // the session with the hub's error frame.
+                        let frame = match crate::flow::decode(bytes) {
+                            Ok(f) => f,
+                            Err(error) => {
+                                if let Frame::Error { code, .. } = &error {
+                                    metrics::counter!("omkijken_protocol_errors_total", "code" => format!("{code:?}"))
+                                        .increment(1);
+                                }
+                                let _ = send_frame(&mut socket, &error, &limits).await;
+                                close_with(&mut socket, close_code::POLICY, "", &limits).await;
+                                break;
+                            }
+                        };
+                        let size = bytes.len();
+                        drop(msg);
+                        let Some(inflight) = intake.admit(size).await else { break };
+                        let cmd = Cmd::Frame { conn, frame, at, _inflight: inflight };
                         if st.cmd.send(cmd).await.is_err() { break; }
                     }
                     Some(Ok(Message::Close(_))) | None => break,
@@ -782,9 +847,16 @@ async fn session(
                 }
             },
             frame = out.recv() => match frame {
-                Some(f) => {
+                Some((f, size)) => {
                     let close = closes(&f);
-                    if !send_frame(&mut socket, &f, &limits).await { break; }
+                    // A device that stopped reading blocks this send: the hub dropping the
+                    // session (its queue is full) ends it at once.
+                    let sent = tokio::select! {
+                        sent = send_frame(&mut socket, &f, &limits) => sent,
+                        _ = queued.dropped() => false,
+                    };
+                    queued.sent(size);
+                    if !sent { break; }
                     if close {
                         close_with(&mut socket, close_code::POLICY, "", &limits).await;
                         break;
@@ -816,6 +888,10 @@ async fn session(
                 {
                     break;
                 }
+            }
+            _ = queued.dropped() => {
+                // The hub dropped it as too slow: go now, without sending what is queued.
+                break;
             }
             _ = shutdown.changed() => {
                 close_with(&mut socket, close_code::AWAY, "server shutting down", &limits).await;
