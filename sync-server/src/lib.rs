@@ -25,6 +25,7 @@ pub mod secure;
 pub mod server;
 pub mod storage;
 pub mod sync_states;
+pub mod throttle;
 pub mod tls;
 pub mod tokens;
 

@@ -114,6 +114,17 @@ struct LimitArgs {
     /// Bytes per second one connection may send (a burst of four seconds' worth).
     #[arg(long, env = "OMKIJKEN_BYTES_PER_SEC", default_value = "32MiB", value_parser = size)]
     bytes_per_sec: usize,
+    /// Enrollment attempts per minute from one address (also the burst); past it attempts
+    /// wait for their turn, or are refused (429) when that would take over 5 s.
+    #[arg(
+        long,
+        env = "OMKIJKEN_ENROLL_PER_ADDRESS_PER_MINUTE",
+        default_value_t = 30
+    )]
+    enroll_per_address_per_minute: u32,
+    /// Enrollment attempts per second in total (the burst is half a minute's worth).
+    #[arg(long, env = "OMKIJKEN_ENROLL_PER_SECOND", default_value_t = 10)]
+    enroll_per_second: u32,
 }
 
 impl LimitArgs {
@@ -260,14 +271,18 @@ enum AdminCommand {
         /// Device id.
         device: String,
     },
-    /// Export the audit log of a pupil or a staff member (ids only, never content).
+    /// Export the audit log of a pupil or a staff member, or of one action (ids only, never
+    /// content).
     Audit {
         /// Pupil id.
-        #[arg(long, conflicts_with = "staff", required_unless_present = "staff")]
+        #[arg(long, conflicts_with_all = ["staff", "action"], required_unless_present_any = ["staff", "action"])]
         pupil: Option<String>,
         /// Staff id.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "action")]
         staff: Option<String>,
+        /// An action, such as enroll_failed or read_refused (security events).
+        #[arg(long)]
+        action: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value = "csv")]
         format: Format,
@@ -477,12 +492,17 @@ fn run_admin(store: StoreArgs, command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Audit {
             pupil,
             staff,
+            action,
             format,
         } => {
-            let filter = match (pupil, staff) {
-                (Some(p), None) => AuditFilter::Pupil(p),
-                (None, Some(s)) => AuditFilter::Staff(s),
-                _ => bail!("give --pupil or --staff"),
+            let filter = match (pupil, staff, action) {
+                (Some(p), None, None) => AuditFilter::Pupil(p),
+                (None, Some(s), None) => AuditFilter::Staff(s),
+                (None, None, Some(a)) => AuditFilter::Action(
+                    omkijken_server::storage::AuditAction::parse(&a)
+                        .with_context(|| format!("no such audit action: {a}"))?,
+                ),
+                _ => bail!("give --pupil, --staff or --action"),
             };
             let rows = admin::audit_rows(st, &filter)?;
             match format {
@@ -532,6 +552,11 @@ fn main() -> anyhow::Result<()> {
             let mut s = settings(store);
             s.listen = listen;
             s.limits = limit_args.limits();
+            s.enroll_limits = omkijken_server::throttle::EnrollLimits {
+                per_address_per_minute: limit_args.enroll_per_address_per_minute,
+                total_per_second: limit_args.enroll_per_second,
+                ..Default::default()
+            };
             tracing::info!(
                 open_files = ?limits.open_files,
                 max_connections = s.limits.effective_max_connections(),

@@ -228,7 +228,7 @@ impl Drop for Ticket {
 }
 
 /// The address a cap counts: IPv4 as it is (also when mapped into IPv6), IPv6 by its /64.
-fn address_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn address_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

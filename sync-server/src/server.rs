@@ -73,6 +73,8 @@ pub struct Settings {
     pub outbox_frames: usize,
     /// Connection caps and timeouts (see [`crate::net`]).
     pub limits: crate::net::Limits,
+    /// Enrollment attempts per address and in total (see [`crate::throttle`]).
+    pub enroll_limits: crate::throttle::EnrollLimits,
     /// Serve HTTPS/WSS with this configuration (see [`crate::tls`]); none: plain HTTP
     /// (behind a TLS-terminating proxy, or on localhost).
     pub tls: Option<Arc<rustls::ServerConfig>>,
@@ -113,6 +115,7 @@ impl Settings {
             admin_poll: Duration::from_millis(500),
             outbox_frames: 1024,
             limits: crate::net::Limits::default(),
+            enroll_limits: crate::throttle::EnrollLimits::default(),
             tls: None,
         }
     }
@@ -393,6 +396,10 @@ fn metrics_handle() -> PrometheusHandle {
             metrics::gauge!("omkijken_open_connections").increment(0.0);
             metrics::gauge!("omkijken_sync_states").increment(0.0);
             metrics::counter!("omkijken_rate_limited_total").increment(0);
+            metrics::counter!("omkijken_enroll_throttled_total").increment(0);
+            metrics::counter!("omkijken_enroll_slowed_total").increment(0);
+            metrics::counter!("omkijken_enroll_failures_total", "reason" => "bad_code")
+                .increment(0);
             for reason in ["per_address", "full"] {
                 metrics::counter!("omkijken_connections_refused_total", "reason" => reason)
                     .increment(0);
@@ -434,6 +441,7 @@ pub struct AppState {
     limits: crate::net::Limits,
     /// Bytes of received frames waiting for the hub, all sessions together (KiB permits).
     inflight: (Arc<tokio::sync::Semaphore>, u32),
+    enroll_throttle: Arc<crate::throttle::EnrollThrottle>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -534,6 +542,9 @@ fn launch(settings: &Settings) -> Result<Launched> {
             metrics,
             limits: settings.limits.clone(),
             inflight: crate::flow::Intake::budget(settings.limits.max_inflight_bytes),
+            enroll_throttle: Arc::new(crate::throttle::EnrollThrottle::new(
+                settings.enroll_limits.clone(),
+            )),
         },
         thread,
         shutdown_tx,
@@ -910,6 +921,28 @@ async fn enroll_ws(
     ws: WebSocketUpgrade,
 ) -> Response {
     let info = info.map(|axum::Extension(i)| i);
+    let peer = info.as_ref().map(|i| i.peer.ip());
+    // Throttled per address and in total: within the burst at once, past it after a wait,
+    // and refused (429) when the wait would be long.
+    if let Some(ip) = peer {
+        match st.enroll_throttle.attempt(ip, Instant::now()) {
+            crate::throttle::Decision::Go(wait) if wait.is_zero() => {}
+            crate::throttle::Decision::Go(wait) => {
+                metrics::counter!("omkijken_enroll_slowed_total").increment(1);
+                tokio::time::sleep(wait).await;
+            }
+            crate::throttle::Decision::Refuse(retry) => {
+                metrics::counter!("omkijken_enroll_throttled_total").increment(1);
+                tracing::info!(peer = %ip, "enrollment attempts throttled");
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::RETRY_AFTER, retry.as_secs().to_string())],
+                    "too many enrollment attempts; try again later\n",
+                )
+                    .into_response();
+            }
+        }
+    }
     let mut resp = ws
         .max_message_size(64 * 1024)
         .on_upgrade(move |mut socket| async move {
@@ -958,11 +991,62 @@ async fn enroll_ws(
                 code: ErrorCode::Internal,
                 message: "server error".into(),
             });
+            if let Frame::Error { code, .. } = &reply
+                && *code != ErrorCode::Internal
+            {
+                enroll_failed(&st, peer, *code).await;
+            }
             let _ = send_frame(&mut socket, &reply, &limits).await;
             let _ = tokio::time::timeout(limits.write_timeout, socket.send(Message::Close(None))).await;
         });
     resp.extensions_mut().insert(crate::net::Evictable);
     resp
+}
+
+/// A failed enrollment attempt: logged (with the client's address, never the code),
+/// counted, written to the audit log, and charged to the address's throttle.
+async fn enroll_failed(st: &AppState, peer: Option<std::net::IpAddr>, code: ErrorCode) {
+    let reason = match code {
+        ErrorCode::BadEnrollmentCode => "bad_code",
+        ErrorCode::TooLarge => "too_large",
+        _ => "malformed",
+    };
+    metrics::counter!("omkijken_enroll_failures_total", "reason" => reason).increment(1);
+    match peer {
+        Some(ip) => {
+            st.enroll_throttle.failed(ip);
+            tracing::warn!(peer = %ip, reason, "enrollment attempt failed");
+        }
+        None => tracing::warn!(reason, "enrollment attempt failed"),
+    }
+    let admin = Admin {
+        cmd: st.cmd.clone(),
+    };
+    let written = admin
+        .call(move |hub, now| {
+            let row = AuditRecord {
+                seq: 0,
+                at: now,
+                school: String::new(),
+                device: None,
+                user: None,
+                action: crate::storage::AuditAction::EnrollFailed,
+                document: None,
+                kind: Some(reason.to_string()),
+                pupil: None,
+                device_seq: None,
+                device_at: None,
+            };
+            hub.storage().commit(crate::storage::Batch {
+                audit: vec![row],
+                ..Default::default()
+            })?;
+            Ok(((), vec![]))
+        })
+        .await;
+    if let Err(e) = written {
+        tracing::error!(error = %e, "could not write the audit row of a failed enrollment");
+    }
 }
 
 // ---------------------------------------------------------------------- in-process API

@@ -154,6 +154,12 @@ pub enum AuditAction {
     Deliver,
     /// A device's changes to a document were refused.
     Refuse,
+    /// An enrollment attempt failed (unknown, used or expired code; never the code itself;
+    /// `kind` says why). No school is known: the row's school is empty.
+    EnrollFailed,
+    /// A device reported reading a document it may not read (the entry was not taken as
+    /// a read; `kind` is `refused`).
+    ReadRefused,
 }
 
 impl AuditAction {
@@ -170,6 +176,8 @@ impl AuditAction {
             AuditAction::Erase => "erase",
             AuditAction::Deliver => "deliver",
             AuditAction::Refuse => "refuse",
+            AuditAction::EnrollFailed => "enroll_failed",
+            AuditAction::ReadRefused => "read_refused",
         }
     }
     /// Parse a stable name.
@@ -185,6 +193,8 @@ impl AuditAction {
             Self::Erase,
             Self::Deliver,
             Self::Refuse,
+            Self::EnrollFailed,
+            Self::ReadRefused,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)
@@ -227,6 +237,8 @@ pub enum AuditFilter {
     Staff(String),
     /// Everything.
     All,
+    /// Rows of one action (failed enrollments, refused read reports).
+    Action(AuditAction),
 }
 
 /// What an admin event tells a running server.

@@ -336,6 +336,11 @@ const SQL_AUDIT_STAFF: &str = concat!(
     " FROM audit WHERE user_id = $1 ORDER BY seq"
 );
 const SQL_AUDIT_ALL: &str = concat!("SELECT ", audit_cols!(), " FROM audit ORDER BY seq");
+const SQL_AUDIT_ACTION: &str = concat!(
+    "SELECT ",
+    audit_cols!(),
+    " FROM audit WHERE action = $1 ORDER BY seq"
+);
 const SQL_EVENTS_SINCE: &str =
     "SELECT seq, at, kind, school, device FROM admin_events WHERE seq > $1 ORDER BY seq";
 
@@ -1453,6 +1458,7 @@ impl Storage for PostgresStorage {
             AuditFilter::Pupil(p) => self.query(SQL_AUDIT_PUPIL, &[p])?,
             AuditFilter::Staff(s) => self.query(SQL_AUDIT_STAFF, &[s])?,
             AuditFilter::All => self.query(SQL_AUDIT_ALL, &[])?,
+            AuditFilter::Action(a) => self.query(SQL_AUDIT_ACTION, &[&a.as_str()])?,
         };
         rows.iter().map(audit_row).collect()
     }
