@@ -52,9 +52,9 @@ struct StoreArgs {
     #[arg(long, env = "OMKIJKEN_DATA", default_value = "./omkijken-data")]
     data: PathBuf,
     /// PostgreSQL database shared by several server nodes (postgres://USER@HOST:PORT/DB)
-    /// instead of the SQLite store in --data. Add ?sslmode=require for TLS with a
-    /// verified certificate (sslmode=disable: plain; the default, prefer: plain unless
-    /// --database-ca is given).
+    /// instead of the SQLite store in --data. A host that is not loopback gets TLS with a
+    /// verified certificate (plain only with ?sslmode=disable); on loopback,
+    /// ?sslmode=require asks for it.
     #[arg(long, env = "OMKIJKEN_DATABASE", hide_env_values = true)]
     database: Option<String>,
     /// PEM file of the authority that signed the database's certificate, trusted besides
