@@ -455,6 +455,33 @@ pub struct AuditExport {
     pub device_at: String,
 }
 
+/// A cell a spreadsheet would not run as a formula: text starting with `=`, `+`, `-`, `@`,
+/// a tab or a carriage return gets a leading `'` (OWASP's advice for CSV injection).
+pub fn csv_cell(text: String) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text
+    }
+}
+
+impl AuditExport {
+    /// Every text cell made safe for a spreadsheet ([`csv_cell`]).
+    pub fn csv_safe(self) -> AuditExport {
+        AuditExport {
+            at: csv_cell(self.at),
+            school: csv_cell(self.school),
+            user: csv_cell(self.user),
+            device: csv_cell(self.device),
+            document: csv_cell(self.document),
+            kind: csv_cell(self.kind),
+            pupil: csv_cell(self.pupil),
+            device_at: csv_cell(self.device_at),
+            ..self
+        }
+    }
+}
+
 fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
         .map(|t| t.to_string())
@@ -482,7 +509,7 @@ impl From<&AuditRecord> for AuditExport {
 pub fn audit_csv(rows: &[AuditRecord]) -> Result<String> {
     let mut w = csv::Writer::from_writer(vec![]);
     for r in rows {
-        w.serialize(AuditExport::from(r))
+        w.serialize(AuditExport::from(r).csv_safe())
             .map_err(|_| Error::Invalid("audit export".into()))?;
     }
     if rows.is_empty() {
@@ -506,7 +533,7 @@ pub fn audit_csv(rows: &[AuditRecord]) -> Result<String> {
     String::from_utf8(bytes).map_err(|_| Error::Invalid("audit export".into()))
 }
 
-/// Audit rows as JSON lines.
+/// Audit rows as JSON lines (JSON strings are data: nothing to escape beyond JSON's own).
 pub fn audit_json_lines(rows: &[AuditRecord]) -> String {
     let mut out = String::new();
     for r in rows {
@@ -521,4 +548,40 @@ pub fn audit_json_lines(rows: &[AuditRecord]) -> String {
 /// Audit rows for a filter.
 pub fn audit_rows(st: &mut dyn Storage, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
     st.audit(filter)
+}
+
+#[cfg(test)]
+mod csv_tests {
+    use super::*;
+
+    #[test]
+    fn cells_that_a_spreadsheet_would_run_are_escaped() {
+        for bad in ["=cmd|' /C calc'!A0", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(csv_cell(bad.into()), format!("'{bad}"));
+        }
+        for good in ["signal", "p1", "2026-01-01T00:00:00Z", "", "a=b"] {
+            assert_eq!(csv_cell(good.into()), good);
+        }
+        let row = AuditRecord {
+            seq: 1,
+            at: 0,
+            school: "=s".into(),
+            device: Some("@d".into()),
+            user: Some("+u".into()),
+            action: AuditAction::Read,
+            document: None,
+            kind: Some("=HYPERLINK(\"x\")".into()),
+            pupil: Some("-p".into()),
+            device_seq: None,
+            device_at: None,
+        };
+        let csv = audit_csv(&[row]).unwrap();
+        let mut r = csv::Reader::from_reader(csv.as_bytes());
+        let rec = r.records().next().unwrap().unwrap();
+        assert!(
+            rec.iter().all(|c| !c.starts_with(['=', '+', '-', '@'])),
+            "{csv}"
+        );
+        assert_eq!(&rec[7], "'=HYPERLINK(\"x\")");
+    }
 }

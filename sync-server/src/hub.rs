@@ -133,8 +133,8 @@ struct Session {
     actor: ActorId,
     /// Caught up (hello answered): receives live pushes.
     live: bool,
-    /// Per-document Automerge sync state for `sync` frames.
-    sync: BTreeMap<DocumentId, sync::State>,
+    /// Per-document Automerge sync state for `sync` frames (bounded).
+    sync: crate::sync_states::SyncStates,
 }
 
 /// A document change that passed every check, ready to commit.
@@ -361,6 +361,11 @@ impl Hub {
         self.sessions.contains_key(&conn)
     }
 
+    /// Sync states held for `sync` frames, all sessions together.
+    pub fn sync_states(&self) -> usize {
+        self.sessions.values().map(|s| s.sync.len()).sum()
+    }
+
     /// Documents in the cache.
     pub fn cached_docs(&self) -> usize {
         self.cache.len()
@@ -398,7 +403,7 @@ impl Hub {
                 actor: ActorId::from(device.actor.as_slice()),
                 device,
                 live: false,
-                sync: BTreeMap::new(),
+                sync: Default::default(),
             },
         );
         Ok(Connected { conn, device: id })
@@ -1295,6 +1300,7 @@ impl Hub {
                 },
             )
         };
+        let size = data.len();
         let Ok(msg) = sync::Message::decode(&data) else {
             return Ok(vec![refuse(RefusalReason::Malformed)]);
         };
@@ -1310,8 +1316,10 @@ impl Hub {
         let mut state = self
             .sessions
             .get_mut(&conn)
-            .and_then(|s| s.sync.remove(&id))
+            .and_then(|s| s.sync.take(&id))
             .unwrap_or_default();
+        // Kept only for a document this device may read (or creates here).
+        let mut keep = readable;
         let mut new = base.clone();
         let mut out = vec![];
         let mut reply_from = base;
@@ -1352,6 +1360,7 @@ impl Hub {
                     if let Some(doc) = doc {
                         reply_from = doc;
                     }
+                    keep = true;
                 }
                 Verdict::Same(_) => {}
                 Verdict::Refuse(reason) => {
@@ -1369,39 +1378,80 @@ impl Hub {
                 },
             ));
         }
-        if let Some(s) = self.sessions.get_mut(&conn) {
-            s.sync.insert(id, state);
+        if let Some(s) = self.sessions.get_mut(&conn)
+            && keep
+        {
+            s.sync.put(id, state, size);
         }
         Ok(out)
     }
 
     // ------------------------------------------------------------------ read log
 
+    /// Reads reported by a device, taken as audit rows only for documents of its school that
+    /// it may read now or was given (it may have read one offline before losing access),
+    /// or that the server does not know yet (a record the device created offline and has
+    /// not pushed: the read log goes first); any other entry is refused: counted, audited
+    /// as `read_refused` (without the pupil), and acknowledged so the device does not send
+    /// it again. The kind is the catalog's, or for an unknown document one of the record
+    /// kinds; never other text of the device's.
     fn read_log(&mut self, now: i64, conn: ConnId, entries: Vec<ReadLogEntry>) -> Result<Outgoing> {
         let device = self.sessions[&conn].device.clone();
+        let roster = self.roster(&device.school)?;
         let ids: Vec<DocumentId> = entries.iter().map(|e| e.document_id).collect();
         let rows = self.catalog_map(&ids)?;
+        let held = self.storage.held_among(&device.id, &ids)?;
         let mut batch = Batch::default();
         let mut max = 0;
+        let mut refused = 0u64;
         for e in entries {
             max = max.max(e.seq);
-            let row = rows.get(&e.document_id);
-            batch.audit.push(AuditRecord {
+            let row = rows.get(&e.document_id).filter(|r| {
+                r.header.school == device.school
+                    && (held.contains(&r.id)
+                        || access(&roster, &device.user, &r.header, &r.fields) >= Access::Read)
+            });
+            let record = |action, kind: Option<String>, pupil: Option<String>| AuditRecord {
                 seq: 0,
                 at: now,
                 school: device.school.clone(),
                 device: Some(device.id.clone()),
                 user: Some(device.user.clone()),
-                action: AuditAction::Read,
+                action,
                 document: Some(e.document_id),
-                kind: Some(row.map_or_else(
-                    || e.kind.chars().take(32).collect(),
-                    |r| r.header.kind.clone(),
-                )),
-                pupil: row.and_then(|r| r.header.pupil.clone()),
+                kind,
+                pupil,
                 device_seq: Some(e.seq),
                 device_at: Some(e.at),
+            };
+            let unknown = e
+                .kind
+                .parse::<Kind>()
+                .ok()
+                .filter(|k| *k != Kind::Roster && !rows.contains_key(&e.document_id));
+            batch.audit.push(match row {
+                Some(r) => record(
+                    AuditAction::Read,
+                    Some(r.header.kind.clone()),
+                    r.header.pupil.clone(),
+                ),
+                None if unknown.is_some() => record(
+                    AuditAction::Read,
+                    unknown.map(|k| k.as_str().to_string()),
+                    None,
+                ),
+                None => {
+                    refused += 1;
+                    record(AuditAction::ReadRefused, Some("refused".into()), None)
+                }
             });
+        }
+        if refused > 0 {
+            metrics::counter!("omkijken_read_log_refused_total").increment(refused);
+            tracing::info!(
+                refused,
+                "read-log entries for documents the device may not read"
+            );
         }
         self.storage.commit(batch)?;
         Ok(vec![(conn, Frame::LogAck { seq: max })])

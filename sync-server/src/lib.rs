@@ -15,8 +15,10 @@
 pub mod admin;
 pub mod backup;
 pub mod cache;
+pub mod cbor_limits;
 pub mod dossier;
 pub mod error;
+pub mod flow;
 pub mod hub;
 pub mod net;
 pub mod pdf;
@@ -27,6 +29,8 @@ pub mod roster_csv;
 pub mod secure;
 pub mod server;
 pub mod storage;
+pub mod sync_states;
+pub mod throttle;
 pub mod tls;
 pub mod tokens;
 

@@ -52,9 +52,9 @@ struct StoreArgs {
     #[arg(long, env = "OMKIJKEN_DATA", default_value = "./omkijken-data")]
     data: PathBuf,
     /// PostgreSQL database shared by several server nodes (postgres://USER@HOST:PORT/DB)
-    /// instead of the SQLite store in --data. Add ?sslmode=require for TLS with a
-    /// verified certificate (sslmode=disable: plain; the default, prefer: plain unless
-    /// --database-ca is given).
+    /// instead of the SQLite store in --data. A host that is not loopback gets TLS with a
+    /// verified certificate (plain only with ?sslmode=disable); on loopback,
+    /// ?sslmode=require asks for it.
     #[arg(long, env = "OMKIJKEN_DATABASE", hide_env_values = true)]
     database: Option<String>,
     /// PEM file of the authority that signed the database's certificate, trusted besides
@@ -103,6 +103,28 @@ struct LimitArgs {
         value_parser = duration
     )]
     session_idle_timeout: Duration,
+    /// Bytes queued for one device before it is disconnected as too slow (`64MiB`,
+    /// `512KiB`, or bytes).
+    #[arg(long, env = "OMKIJKEN_MAX_QUEUED_BYTES", default_value = "64MiB", value_parser = size)]
+    max_queued_bytes: usize,
+    /// Frames per second one connection may send (a burst of four seconds' worth);
+    /// faster ones are slowed down.
+    #[arg(long, env = "OMKIJKEN_FRAMES_PER_SEC", default_value_t = 200)]
+    frames_per_sec: u32,
+    /// Bytes per second one connection may send (a burst of four seconds' worth).
+    #[arg(long, env = "OMKIJKEN_BYTES_PER_SEC", default_value = "32MiB", value_parser = size)]
+    bytes_per_sec: usize,
+    /// Enrollment attempts per minute from one address (also the burst); past it attempts
+    /// wait for their turn, or are refused (429) when that would take over 5 s.
+    #[arg(
+        long,
+        env = "OMKIJKEN_ENROLL_PER_ADDRESS_PER_MINUTE",
+        default_value_t = 30
+    )]
+    enroll_per_address_per_minute: u32,
+    /// Enrollment attempts per second in total (the burst is half a minute's worth).
+    #[arg(long, env = "OMKIJKEN_ENROLL_PER_SECOND", default_value_t = 10)]
+    enroll_per_second: u32,
 }
 
 impl LimitArgs {
@@ -115,6 +137,9 @@ impl LimitArgs {
             hello_timeout: self.hello_timeout,
             session_idle_timeout: self.session_idle_timeout,
             ping_interval: self.session_idle_timeout / 3,
+            max_queued_bytes: self.max_queued_bytes,
+            frames_per_sec: self.frames_per_sec,
+            bytes_per_sec: self.bytes_per_sec as u64,
             ..Default::default()
         }
     }
@@ -139,6 +164,24 @@ fn duration(s: &str) -> Result<Duration, String> {
         return Err("a timeout must be more than zero".into());
     }
     Ok(d)
+}
+
+/// `64MiB`, `512KiB`, `2GiB`, or a number of bytes.
+fn size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let (n, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, ""),
+    };
+    let n: usize = n.parse().map_err(|_| format!("not a size: {s}"))?;
+    let m = match unit {
+        "" | "B" => 1,
+        "KiB" => 1024,
+        "MiB" => 1024 * 1024,
+        "GiB" => 1024 * 1024 * 1024,
+        _ => return Err(format!("not a size: {s} (use KiB, MiB or GiB)")),
+    };
+    Ok(n.saturating_mul(m).max(1))
 }
 
 #[derive(Subcommand, Debug)]
@@ -228,14 +271,18 @@ enum AdminCommand {
         /// Device id.
         device: String,
     },
-    /// Export the audit log of a pupil or a staff member (ids only, never content).
+    /// Export the audit log of a pupil or a staff member, or of one action (ids only, never
+    /// content).
     Audit {
         /// Pupil id.
-        #[arg(long, conflicts_with = "staff", required_unless_present = "staff")]
+        #[arg(long, conflicts_with_all = ["staff", "action"], required_unless_present_any = ["staff", "action"])]
         pupil: Option<String>,
         /// Staff id.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "action")]
         staff: Option<String>,
+        /// An action, such as enroll_failed or read_refused (security events).
+        #[arg(long)]
+        action: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value = "csv")]
         format: Format,
@@ -549,12 +596,17 @@ fn run_admin(store: StoreArgs, command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Audit {
             pupil,
             staff,
+            action,
             format,
         } => {
-            let filter = match (pupil, staff) {
-                (Some(p), None) => AuditFilter::Pupil(p),
-                (None, Some(s)) => AuditFilter::Staff(s),
-                _ => bail!("give --pupil or --staff"),
+            let filter = match (pupil, staff, action) {
+                (Some(p), None, None) => AuditFilter::Pupil(p),
+                (None, Some(s), None) => AuditFilter::Staff(s),
+                (None, None, Some(a)) => AuditFilter::Action(
+                    omkijken_server::storage::AuditAction::parse(&a)
+                        .with_context(|| format!("no such audit action: {a}"))?,
+                ),
+                _ => bail!("give --pupil, --staff or --action"),
             };
             let rows = admin::audit_rows(st, &filter)?;
             match format {
@@ -749,6 +801,11 @@ fn main() -> anyhow::Result<()> {
             let mut s = settings(store);
             s.listen = listen;
             s.limits = limit_args.limits();
+            s.enroll_limits = omkijken_server::throttle::EnrollLimits {
+                per_address_per_minute: limit_args.enroll_per_address_per_minute,
+                total_per_second: limit_args.enroll_per_second,
+                ..Default::default()
+            };
             tracing::info!(
                 open_files = ?limits.open_files,
                 max_connections = s.limits.effective_max_connections(),

@@ -62,6 +62,16 @@ pub struct Limits {
     /// Writing one frame to a device may take this long; a device that does not read is
     /// disconnected.
     pub write_timeout: Duration,
+    /// Bytes of frames queued for one session; a session whose queue would pass it is
+    /// disconnected as too slow (see [`crate::flow`]).
+    pub max_queued_bytes: usize,
+    /// Bytes of received frames waiting for the hub, all sessions together.
+    pub max_inflight_bytes: usize,
+    /// Frames per second one session may send (a burst of four seconds' worth); faster
+    /// ones are slowed down.
+    pub frames_per_sec: u32,
+    /// Bytes per second one session may send (a burst of four seconds' worth).
+    pub bytes_per_sec: u64,
 }
 
 impl Default for Limits {
@@ -75,6 +85,10 @@ impl Default for Limits {
             session_idle_timeout: Duration::from_secs(90),
             ping_interval: Duration::from_secs(30),
             write_timeout: Duration::from_secs(30),
+            max_queued_bytes: 64 * 1024 * 1024,
+            max_inflight_bytes: 256 * 1024 * 1024,
+            frames_per_sec: 200,
+            bytes_per_sec: 32 * 1024 * 1024,
         }
     }
 }
@@ -214,7 +228,7 @@ impl Drop for Ticket {
 }
 
 /// The address a cap counts: IPv4 as it is (also when mapped into IPv6), IPv6 by its /64.
-fn address_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn address_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

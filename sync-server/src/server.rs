@@ -73,6 +73,8 @@ pub struct Settings {
     pub outbox_frames: usize,
     /// Connection caps and timeouts (see [`crate::net`]).
     pub limits: crate::net::Limits,
+    /// Enrollment attempts per address and in total (see [`crate::throttle`]).
+    pub enroll_limits: crate::throttle::EnrollLimits,
     /// Serve HTTPS/WSS with this configuration (see [`crate::tls`]); none: plain HTTP
     /// (behind a TLS-terminating proxy, or on localhost).
     pub tls: Option<Arc<rustls::ServerConfig>>,
@@ -113,6 +115,7 @@ impl Settings {
             admin_poll: Duration::from_millis(500),
             outbox_frames: 1024,
             limits: crate::net::Limits::default(),
+            enroll_limits: crate::throttle::EnrollLimits::default(),
             tls: None,
         }
     }
@@ -226,14 +229,14 @@ enum Cmd {
     },
     Connect {
         token: String,
-        reply: oneshot::Sender<
-            std::result::Result<(Connected, mpsc::Receiver<Frame>), ConnectRefusal>,
-        >,
+        reply: oneshot::Sender<std::result::Result<(Connected, Outbox), ConnectRefusal>>,
     },
-    Bytes {
+    /// A frame decoded on the session's task; its permits are released once handled.
+    Frame {
         conn: ConnId,
-        bytes: Vec<u8>,
+        frame: Frame,
         at: Instant,
+        _inflight: crate::flow::Inflight,
     },
     Disconnect {
         conn: ConnId,
@@ -255,10 +258,22 @@ fn closes(frame: &Frame) -> bool {
     matches!(frame, Frame::Error { .. } | Frame::Revoked {})
 }
 
+/// What the hub sends a session: frames with their size, and the bytes queued.
+struct Outbox {
+    rx: mpsc::Receiver<(Frame, usize)>,
+    queued: Arc<crate::flow::Queued>,
+}
+
+struct ConnOut {
+    tx: mpsc::Sender<(Frame, usize)>,
+    queued: Arc<crate::flow::Queued>,
+}
+
 struct HubThread {
     hub: Hub,
-    conns: HashMap<ConnId, mpsc::Sender<Frame>>,
+    conns: HashMap<ConnId, ConnOut>,
     outbox_frames: usize,
+    outbox_bytes: usize,
 }
 
 impl HubThread {
@@ -281,16 +296,25 @@ impl HubThread {
             Cmd::Connect { token, reply } => {
                 let r = self.hub.connect(now, &token).map(|c| {
                     let (tx, rx) = mpsc::channel(self.outbox_frames);
-                    self.conns.insert(c.conn, tx);
-                    (c, rx)
+                    let queued = Arc::new(crate::flow::Queued::default());
+                    self.conns.insert(
+                        c.conn,
+                        ConnOut {
+                            tx,
+                            queued: queued.clone(),
+                        },
+                    );
+                    (c, Outbox { rx, queued })
                 });
                 if let Err(Ok((c, _))) = reply.send(r) {
                     self.conns.remove(&c.conn);
                     self.hub.disconnect(c.conn);
                 }
             }
-            Cmd::Bytes { conn, bytes, at } => {
-                let out = self.hub.receive_bytes(now, conn, &bytes);
+            Cmd::Frame {
+                conn, frame, at, ..
+            } => {
+                let out = self.hub.receive(now, conn, frame);
                 if out
                     .iter()
                     .any(|(c, f)| *c == conn && matches!(f, Frame::Ack { .. }))
@@ -323,6 +347,7 @@ impl HubThread {
             Cmd::Tick => {
                 let out = self.hub.poll(now);
                 self.dispatch(out);
+                metrics::gauge!("omkijken_sync_states").set(self.hub.sync_states() as f64);
             }
             Cmd::Stop => {}
         }
@@ -331,12 +356,25 @@ impl HubThread {
     fn dispatch(&mut self, out: Outgoing) {
         for (conn, frame) in out {
             let close = closes(&frame);
-            let Some(tx) = self.conns.get(&conn) else {
+            let Some(c) = self.conns.get(&conn) else {
                 continue;
             };
-            if tx.try_send(frame).is_err() {
-                // Too slow (or gone): drop it rather than block everyone else.
-                tracing::warn!(conn = conn.0, "dropping a connection that does not keep up");
+            let size = crate::flow::approx_size(&frame);
+            let fits = c.queued.add(size, self.outbox_bytes);
+            if !fits || c.tx.try_send((frame, size)).is_err() {
+                // Too slow (or gone): drop it rather than block everyone else or buffer
+                // without end.
+                if fits {
+                    c.queued.sent(size);
+                }
+                tracing::warn!(
+                    conn = conn.0,
+                    queued = c.queued.bytes(),
+                    "dropping a connection that does not keep up"
+                );
+                metrics::counter!("omkijken_connections_closed_total", "reason" => "slow_reader")
+                    .increment(1);
+                c.queued.drop_session();
                 self.conns.remove(&conn);
                 self.hub.disconnect(conn);
                 continue;
@@ -373,6 +411,12 @@ fn metrics_handle() -> PrometheusHandle {
             // dashboards see them before the first device connects.
             metrics::gauge!("omkijken_connected_devices").increment(0.0);
             metrics::gauge!("omkijken_open_connections").increment(0.0);
+            metrics::gauge!("omkijken_sync_states").increment(0.0);
+            metrics::counter!("omkijken_rate_limited_total").increment(0);
+            metrics::counter!("omkijken_enroll_throttled_total").increment(0);
+            metrics::counter!("omkijken_enroll_slowed_total").increment(0);
+            metrics::counter!("omkijken_enroll_failures_total", "reason" => "bad_code")
+                .increment(0);
             for reason in ["per_address", "full"] {
                 metrics::counter!("omkijken_connections_refused_total", "reason" => reason)
                     .increment(0);
@@ -412,6 +456,9 @@ pub struct AppState {
     shutdown: watch::Receiver<bool>,
     metrics: PrometheusHandle,
     limits: crate::net::Limits,
+    /// Bytes of received frames waiting for the hub, all sessions together (KiB permits).
+    inflight: (Arc<tokio::sync::Semaphore>, u32),
+    enroll_throttle: Arc<crate::throttle::EnrollThrottle>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -472,6 +519,7 @@ fn launch(settings: &Settings) -> Result<Launched> {
                         hub,
                         conns: HashMap::new(),
                         outbox_frames: opening.outbox_frames,
+                        outbox_bytes: opening.limits.max_queued_bytes,
                     };
                     worker.run(rx);
                     stop_listening.store(true, Ordering::Relaxed);
@@ -530,6 +578,10 @@ fn launch(settings: &Settings) -> Result<Launched> {
             shutdown,
             metrics,
             limits: settings.limits.clone(),
+            inflight: crate::flow::Intake::budget(settings.limits.max_inflight_bytes),
+            enroll_throttle: Arc::new(crate::throttle::EnrollThrottle::new(
+                settings.enroll_limits.clone(),
+            )),
         },
         thread,
         shutdown_tx,
@@ -766,12 +818,13 @@ async fn close_with(
     .await;
 }
 
-async fn session(
-    st: AppState,
-    mut socket: WebSocket,
-    conn: ConnId,
-    mut out: mpsc::Receiver<Frame>,
-) {
+async fn session(st: AppState, mut socket: WebSocket, conn: ConnId, out: Outbox) {
+    let Outbox {
+        rx: mut out,
+        queued,
+    } = out;
+    let intake = crate::flow::Intake::new(st.inflight.0.clone(), st.inflight.1);
+    let mut rate = crate::flow::RateLimit::new(st.limits.frames_per_sec, st.limits.bytes_per_sec);
     tracing::info!("connected");
     metrics::gauge!("omkijken_connected_devices").increment(1.0);
     let limits = st.limits.clone();
@@ -796,17 +849,40 @@ async fn session(
             msg = socket.recv() => {
                 heard = Instant::now();
                 match msg {
-                    Some(Ok(Message::Binary(b))) => {
+                    Some(Ok(msg @ (Message::Binary(_) | Message::Text(_)))) => {
                         hello_by = None;
+                        let at = Instant::now();
+                        let bytes: &[u8] = match &msg {
+                            Message::Binary(b) => b,
+                            Message::Text(t) => t.as_bytes(),
+                            _ => &[],
+                        };
                         metrics::counter!("omkijken_frames_in_total").increment(1);
-                        metrics::counter!("omkijken_bytes_in_total").increment(b.len() as u64);
-                        let cmd = Cmd::Bytes { conn, bytes: b.to_vec(), at: Instant::now() };
-                        if st.cmd.send(cmd).await.is_err() { break; }
-                    }
-                    Some(Ok(Message::Text(t))) => {
-                        hello_by = None;
-                        // Not a CBOR frame: the hub answers with an error and closes.
-                        let cmd = Cmd::Bytes { conn, bytes: t.as_bytes().to_vec(), at: Instant::now() };
+                        metrics::counter!("omkijken_bytes_in_total").increment(bytes.len() as u64);
+                        // Over its rates: wait (and so stop reading) before taking it in.
+                        let wait = rate.take(bytes.len());
+                        if !wait.is_zero() {
+                            metrics::counter!("omkijken_rate_limited_total").increment(1);
+                            tokio::time::sleep(wait).await;
+                        }
+                        // Walked and decoded here, off the hub's thread; a bad frame ends
+                        // the session with the hub's error frame.
+                        let frame = match crate::flow::decode(bytes) {
+                            Ok(f) => f,
+                            Err(error) => {
+                                if let Frame::Error { code, .. } = &error {
+                                    metrics::counter!("omkijken_protocol_errors_total", "code" => format!("{code:?}"))
+                                        .increment(1);
+                                }
+                                let _ = send_frame(&mut socket, &error, &limits).await;
+                                close_with(&mut socket, close_code::POLICY, "", &limits).await;
+                                break;
+                            }
+                        };
+                        let size = bytes.len();
+                        drop(msg);
+                        let Some(inflight) = intake.admit(size).await else { break };
+                        let cmd = Cmd::Frame { conn, frame, at, _inflight: inflight };
                         if st.cmd.send(cmd).await.is_err() { break; }
                     }
                     Some(Ok(Message::Close(_))) | None => break,
@@ -820,9 +896,16 @@ async fn session(
                 }
             },
             frame = out.recv() => match frame {
-                Some(f) => {
+                Some((f, size)) => {
                     let close = closes(&f);
-                    if !send_frame(&mut socket, &f, &limits).await { break; }
+                    // A device that stopped reading blocks this send: the hub dropping the
+                    // session (its queue is full) ends it at once.
+                    let sent = tokio::select! {
+                        sent = send_frame(&mut socket, &f, &limits) => sent,
+                        _ = queued.dropped() => false,
+                    };
+                    queued.sent(size);
+                    if !sent { break; }
                     if close {
                         close_with(&mut socket, close_code::POLICY, "", &limits).await;
                         break;
@@ -855,6 +938,10 @@ async fn session(
                     break;
                 }
             }
+            _ = queued.dropped() => {
+                // The hub dropped it as too slow: go now, without sending what is queued.
+                break;
+            }
             _ = shutdown.changed() => {
                 close_with(&mut socket, close_code::AWAY, "server shutting down", &limits).await;
                 break;
@@ -872,6 +959,28 @@ async fn enroll_ws(
     ws: WebSocketUpgrade,
 ) -> Response {
     let info = info.map(|axum::Extension(i)| i);
+    let peer = info.as_ref().map(|i| i.peer.ip());
+    // Throttled per address and in total: within the burst at once, past it after a wait,
+    // and refused (429) when the wait would be long.
+    if let Some(ip) = peer {
+        match st.enroll_throttle.attempt(ip, Instant::now()) {
+            crate::throttle::Decision::Go(wait) if wait.is_zero() => {}
+            crate::throttle::Decision::Go(wait) => {
+                metrics::counter!("omkijken_enroll_slowed_total").increment(1);
+                tokio::time::sleep(wait).await;
+            }
+            crate::throttle::Decision::Refuse(retry) => {
+                metrics::counter!("omkijken_enroll_throttled_total").increment(1);
+                tracing::info!(peer = %ip, "enrollment attempts throttled");
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::RETRY_AFTER, retry.as_secs().to_string())],
+                    "too many enrollment attempts; try again later\n",
+                )
+                    .into_response();
+            }
+        }
+    }
     let mut resp = ws
         .max_message_size(64 * 1024)
         .on_upgrade(move |mut socket| async move {
@@ -920,6 +1029,11 @@ async fn enroll_ws(
                 code: ErrorCode::Internal,
                 message: "server error".into(),
             });
+            if let Frame::Error { code, .. } = &reply
+                && *code != ErrorCode::Internal
+            {
+                enroll_failed(&st, peer, *code).await;
+            }
             let _ = send_frame(&mut socket, &reply, &limits).await;
             let _ = tokio::time::timeout(limits.write_timeout, socket.send(Message::Close(None))).await;
         });
@@ -976,6 +1090,52 @@ async fn request_ws(
             let _ =
                 tokio::time::timeout(limits.write_timeout, socket.send(Message::Close(None))).await;
         })
+}
+
+/// A failed enrollment attempt: logged (with the client's address, never the code),
+/// counted, written to the audit log, and charged to the address's throttle.
+async fn enroll_failed(st: &AppState, peer: Option<std::net::IpAddr>, code: ErrorCode) {
+    let reason = match code {
+        ErrorCode::BadEnrollmentCode => "bad_code",
+        ErrorCode::TooLarge => "too_large",
+        _ => "malformed",
+    };
+    metrics::counter!("omkijken_enroll_failures_total", "reason" => reason).increment(1);
+    match peer {
+        Some(ip) => {
+            st.enroll_throttle.failed(ip);
+            tracing::warn!(peer = %ip, reason, "enrollment attempt failed");
+        }
+        None => tracing::warn!(reason, "enrollment attempt failed"),
+    }
+    let admin = Admin {
+        cmd: st.cmd.clone(),
+    };
+    let written = admin
+        .call(move |hub, now| {
+            let row = AuditRecord {
+                seq: 0,
+                at: now,
+                school: String::new(),
+                device: None,
+                user: None,
+                action: crate::storage::AuditAction::EnrollFailed,
+                document: None,
+                kind: Some(reason.to_string()),
+                pupil: None,
+                device_seq: None,
+                device_at: None,
+            };
+            hub.storage().commit(crate::storage::Batch {
+                audit: vec![row],
+                ..Default::default()
+            })?;
+            Ok(((), vec![]))
+        })
+        .await;
+    if let Err(e) = written {
+        tracing::error!(error = %e, "could not write the audit row of a failed enrollment");
+    }
 }
 
 // ---------------------------------------------------------------------- in-process API

@@ -525,6 +525,38 @@ fn read_audit_rows_are_deduplicated_per_device_sequence(mut s: Box<dyn Storage>)
             .unwrap()
             .is_empty()
     );
+    // Security events: by action, with no school, user or device.
+    let failed = AuditRecord {
+        seq: 0,
+        at: 2,
+        school: String::new(),
+        device: None,
+        user: None,
+        action: AuditAction::EnrollFailed,
+        document: None,
+        kind: Some("bad_code".into()),
+        pupil: None,
+        device_seq: None,
+        device_at: None,
+    };
+    s.commit(Batch {
+        audit: vec![failed.clone(), failed],
+        ..Default::default()
+    })
+    .unwrap();
+    let rows = s
+        .audit(&AuditFilter::Action(AuditAction::EnrollFailed))
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.action == AuditAction::EnrollFailed
+        && r.kind.as_deref() == Some("bad_code")
+        && r.school.is_empty()));
+    assert_eq!(
+        s.audit(&AuditFilter::Action(AuditAction::Read))
+            .unwrap()
+            .len(),
+        3
+    );
 }
 
 fn admin_events_are_sequenced(mut s: Box<dyn Storage>) {

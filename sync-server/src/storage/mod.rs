@@ -166,6 +166,12 @@ pub enum AuditAction {
     CareTrackOpened,
     /// The care team closed a pupil's care track (the row's kind holds the reason code).
     CareTrackClosed,
+    /// An enrollment attempt failed (unknown, used or expired code; never the code itself;
+    /// `kind` says why). No school is known: the row's school is empty.
+    EnrollFailed,
+    /// A device reported reading a document it may not read (the entry was not taken as
+    /// a read; `kind` is `refused`).
+    ReadRefused,
 }
 
 impl AuditAction {
@@ -188,6 +194,8 @@ impl AuditAction {
             AuditAction::Export => "export",
             AuditAction::CareTrackOpened => "care_track_opened",
             AuditAction::CareTrackClosed => "care_track_closed",
+            AuditAction::EnrollFailed => "enroll_failed",
+            AuditAction::ReadRefused => "read_refused",
         }
     }
     /// Parse a stable name.
@@ -209,6 +217,8 @@ impl AuditAction {
             Self::Export,
             Self::CareTrackOpened,
             Self::CareTrackClosed,
+            Self::EnrollFailed,
+            Self::ReadRefused,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)
@@ -251,6 +261,8 @@ pub enum AuditFilter {
     Staff(String),
     /// Everything.
     All,
+    /// Rows of one action (failed enrollments, refused read reports).
+    Action(AuditAction),
 }
 
 /// What an admin event tells a running server.

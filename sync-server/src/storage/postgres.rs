@@ -343,6 +343,11 @@ const SQL_AUDIT_STAFF: &str = concat!(
     " FROM audit WHERE user_id = $1 ORDER BY seq"
 );
 const SQL_AUDIT_ALL: &str = concat!("SELECT ", audit_cols!(), " FROM audit ORDER BY seq");
+const SQL_AUDIT_ACTION: &str = concat!(
+    "SELECT ",
+    audit_cols!(),
+    " FROM audit WHERE action = $1 ORDER BY seq"
+);
 const SQL_EVENTS_SINCE: &str =
     "SELECT seq, at, kind, school, device FROM admin_events WHERE seq > $1 ORDER BY seq";
 
@@ -374,13 +379,16 @@ impl From<postgres::Error> for Error {
     }
 }
 
-/// How the server's connections to PostgreSQL are protected, from the URL's `sslmode`:
+/// How the server's connections to PostgreSQL are protected, from the URL's `sslmode` and
+/// host:
 ///
-/// - `disable`: plain TCP.
-/// - `prefer` (the default when the URL says nothing): with a database authority
-///   configured (`--database-ca`), TLS if the database offers it, with the certificate
-///   verified as under `require`; without one, plain TCP, as before TLS was supported (a
-///   stock PostgreSQL's self-signed certificate would fail the check).
+/// - A host that is not loopback (any host name but `localhost`, any address outside
+///   127.0.0.0/8 and `::1`): TLS with a verified certificate, as under `require`, unless
+///   the URL says `sslmode=disable` (then plain TCP, with a warning in the log). With no
+///   `sslmode`, or `prefer`, it is `require` ([`secure_default`]).
+/// - Loopback or a Unix socket: `disable` and `prefer` (the default) are plain TCP, except
+///   that `prefer` with a database authority configured (`--database-ca`) uses TLS verified
+///   as under `require`; `require` is TLS.
 /// - `require`: TLS, or no connection. The certificate must chain to the public web roots or
 ///   to the configured authority, and name the host of the URL (the `host`, also when
 ///   `hostaddr` gives the address): libpq's `verify-full`.
@@ -414,6 +422,46 @@ impl DbTls {
             SslMode::Prefer if ca.is_none() => Ok(DbTls::Plain),
             _ => verified(),
         }
+    }
+}
+
+/// Whether every host of `config` is this machine: a Unix socket, `localhost`, or a
+/// loopback address. The host names decide (they are what a certificate names), not a
+/// `hostaddr`.
+pub fn is_loopback(config: &postgres::Config) -> bool {
+    use postgres::config::Host;
+    let hosts = config.get_hosts();
+    !hosts.is_empty()
+        && hosts.iter().all(|h| match h {
+            Host::Tcp(name) => {
+                let name = name.trim_start_matches('[').trim_end_matches(']');
+                name.eq_ignore_ascii_case("localhost")
+                    || name
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            }
+            #[cfg(unix)]
+            Host::Unix(_) => true,
+        })
+}
+
+/// TLS with a verified certificate for a database that is not on this machine, unless the
+/// URL says `sslmode=disable` (see [`DbTls`]).
+pub fn secure_default(config: &mut postgres::Config) {
+    if is_loopback(config) {
+        return;
+    }
+    match config.get_ssl_mode() {
+        SslMode::Disable => {
+            tracing::warn!(
+                "sslmode=disable: the connection to the database is not encrypted (its host \
+                 is not this machine)"
+            );
+        }
+        SslMode::Prefer => {
+            config.ssl_mode(SslMode::Require);
+        }
+        _ => {}
     }
 }
 
@@ -514,6 +562,7 @@ impl PostgresStorage {
         let mut config: postgres::Config = url
             .parse()
             .map_err(|_| Error::Config("the database URL is not a valid PostgreSQL URL".into()))?;
+        secure_default(&mut config);
         if config.get_password().is_none()
             && let Some(p) = password
         {
@@ -1479,6 +1528,7 @@ impl Storage for PostgresStorage {
             AuditFilter::Pupil(p) => self.query(SQL_AUDIT_PUPIL, &[p])?,
             AuditFilter::Staff(s) => self.query(SQL_AUDIT_STAFF, &[s])?,
             AuditFilter::All => self.query(SQL_AUDIT_ALL, &[])?,
+            AuditFilter::Action(a) => self.query(SQL_AUDIT_ACTION, &[&a.as_str()])?,
         };
         rows.iter().map(audit_row).collect()
     }
@@ -1598,6 +1648,53 @@ pub mod testing {
                     let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"));
                 }
             });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tls_default_tests {
+    use super::*;
+
+    fn mode(url: &str) -> SslMode {
+        PostgresStorage::config(url, None).unwrap().get_ssl_mode()
+    }
+
+    #[test]
+    fn a_database_elsewhere_gets_verified_tls_unless_disabled() {
+        for url in [
+            "postgres://u@db.example.org/x",
+            "postgres://u@10.0.0.5:5432/x",
+            "postgres://u@db.example.org/x?sslmode=prefer",
+            "postgres://u@db.example.org/x?hostaddr=127.0.0.1",
+            "postgres://u@localhost,db.example.org/x",
+        ] {
+            assert_eq!(mode(url), SslMode::Require, "{url}");
+            let tls = DbTls::for_config(&PostgresStorage::config(url, None).unwrap(), None);
+            assert!(matches!(tls, Ok(DbTls::Verified(_))), "{url}");
+        }
+        let off = "postgres://u@db.example.org/x?sslmode=disable";
+        assert_eq!(mode(off), SslMode::Disable);
+        assert!(matches!(
+            DbTls::for_config(&PostgresStorage::config(off, None).unwrap(), None),
+            Ok(DbTls::Plain)
+        ));
+    }
+
+    #[test]
+    fn a_database_on_this_machine_keeps_prefer() {
+        for url in [
+            "postgres://u@localhost/x",
+            "postgres://u@127.0.0.1:5432/x",
+            "postgres://u@127.1.2.3/x",
+            "postgres://u@[::1]/x",
+            "postgres://u@%2Fvar%2Frun%2Fpostgresql/x",
+        ] {
+            assert_eq!(mode(url), SslMode::Prefer, "{url}");
+            assert!(matches!(
+                DbTls::for_config(&PostgresStorage::config(url, None).unwrap(), None),
+                Ok(DbTls::Plain)
+            ));
         }
     }
 }

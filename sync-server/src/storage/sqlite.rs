@@ -852,13 +852,17 @@ impl Storage for SqliteStorage {
         let (sql, arg) = match filter {
             AuditFilter::Pupil(p) => (
                 format!("SELECT {COLS} FROM audit WHERE pupil = ?1 ORDER BY seq"),
-                Some(p),
+                Some(p.as_str()),
             ),
             AuditFilter::Staff(s) => (
                 format!("SELECT {COLS} FROM audit WHERE user = ?1 ORDER BY seq"),
-                Some(s),
+                Some(s.as_str()),
             ),
             AuditFilter::All => (format!("SELECT {COLS} FROM audit ORDER BY seq"), None),
+            AuditFilter::Action(a) => (
+                format!("SELECT {COLS} FROM audit WHERE action = ?1 ORDER BY seq"),
+                Some(a.as_str()),
+            ),
         };
         let mut st = self.conn.prepare_cached(&sql)?;
         let rows: rusqlite::Result<Vec<AuditRecord>> = match arg {
