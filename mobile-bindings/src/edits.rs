@@ -92,6 +92,21 @@ impl OmkijkenStore {
         )?)
     }
 
+    /// The numbers for the acute screen (urgency 3), the school leader's filled in from the
+    /// school's settings (`admin settings --leader-phone`): show them at once, before the
+    /// signal is sent. The leader's number is null while the school set none.
+    pub fn acute_contacts(&self) -> Result<Vec<crate::defaults::EmergencyContact>> {
+        Ok(self
+            .inner
+            .acute_contacts()?
+            .into_iter()
+            .map(|(nl, en, number)| crate::defaults::EmergencyContact {
+                label: crate::defaults::LocalizedText { nl, en },
+                number,
+            })
+            .collect())
+    }
+
     /// The enrolled user's roles and meldcode duty (from the roster).
     pub fn my_roles(&self) -> Result<MyRoles> {
         let (roles, meldcode_duty) = self.inner.my_roles()?;

@@ -163,6 +163,50 @@ pub fn set_offline_lease(
     Ok(changed)
 }
 
+/// Set the school's settings (the acute screen's leader name and number), read by every
+/// device from the roster document at its next sync. Returns whether anything changed.
+pub fn set_school_settings(
+    st: &mut dyn Storage,
+    actor: &ActorId,
+    now: i64,
+    school: &str,
+    settings: &omkijken_core::model::SchoolSettings,
+) -> Result<bool> {
+    if let Some(p) = &settings.leader_phone {
+        let ok = !p.trim().is_empty()
+            && p.len() <= 32
+            && p.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c));
+        if !ok {
+            return Err(Error::Invalid(
+                "the leader's phone: digits, spaces, + - ( ), at most 32".into(),
+            ));
+        }
+    }
+    if settings.leader_name.as_ref().is_some_and(|n| n.len() > 100) {
+        return Err(Error::Invalid(
+            "the leader's name: at most 100 bytes".into(),
+        ));
+    }
+    let (changed, _, _) = update_roster_doc(
+        st,
+        actor,
+        now,
+        school,
+        |old| Ok(old.clone()),
+        Some(settings),
+    )?;
+    Ok(changed)
+}
+
+/// The school's settings as stored.
+pub fn school_settings(
+    st: &mut dyn Storage,
+    school: &str,
+) -> Result<omkijken_core::model::SchoolSettings> {
+    let (am, _) = load_roster(st, school)?;
+    Ok(doc::school_settings(&am))
+}
+
 /// Why a care track was opened or closed (a code, never free text: the audit log holds no
 /// content).
 pub const CARE_TRACK_REASONS: [&str; 7] = [
@@ -236,15 +280,31 @@ fn update_roster(
     school: &str,
     make: impl FnOnce(&Roster) -> Result<Roster>,
 ) -> Result<(bool, usize, Roster)> {
+    update_roster_doc(st, actor, now, school, make, None)
+}
+
+/// [`update_roster`], also writing the school settings when `settings` is given.
+#[allow(clippy::result_large_err)]
+fn update_roster_doc(
+    st: &mut dyn Storage,
+    actor: &ActorId,
+    now: i64,
+    school: &str,
+    make: impl FnOnce(&Roster) -> Result<Roster>,
+    settings: Option<&omkijken_core::model::SchoolSettings>,
+) -> Result<(bool, usize, Roster)> {
     let rid = doc::roster_id(school);
     let (mut am, old) = load_roster(st, school)?;
     let new = make(&old)?;
     let before = am.get_heads();
     let replacement = new.clone();
-    let changed = doc::update(rid, &mut am, actor, now, move |r: &mut Roster| {
+    let mut changed = doc::update(rid, &mut am, actor, now, move |r: &mut Roster| {
         *r = replacement;
         Ok(())
     })?;
+    if let Some(s) = settings {
+        changed |= doc::set_school_settings(&mut am, actor, now, s)?;
+    }
     if !changed {
         return Ok((false, 0, new));
     }

@@ -388,6 +388,19 @@ enum AdminCommand {
         #[arg(long)]
         set_threshold: Option<u32>,
     },
+    /// The school's settings read by every device: the school leader's name and number on
+    /// the acute screen. Without options: print them.
+    Settings {
+        /// School id.
+        #[arg(long)]
+        school: String,
+        /// The school leader's name as the acute screen shows it.
+        #[arg(long)]
+        leader_name: Option<String>,
+        /// The school leader's phone number for the acute screen.
+        #[arg(long)]
+        leader_phone: Option<String>,
+    },
     /// Put a legal hold on a pupil's file (retention erases nothing of it), or lift it.
     Hold {
         /// School id.
@@ -713,6 +726,29 @@ fn run_admin(store: StoreArgs, command: AdminCommand) -> anyhow::Result<()> {
                  The files hold care data: hand them over in person or encrypted.",
                 to.display(),
                 json.display()
+            );
+        }
+        AdminCommand::Settings {
+            school,
+            leader_name,
+            leader_phone,
+        } => {
+            let mut s = admin::school_settings(st, &school)?;
+            if leader_name.is_some() || leader_phone.is_some() {
+                if leader_name.is_some() {
+                    s.leader_name = leader_name;
+                }
+                if leader_phone.is_some() {
+                    s.leader_phone = leader_phone;
+                }
+                if admin::set_school_settings(st, &writer_actor(), now, &school, &s)? {
+                    println!("settings changed; devices get them at their next sync");
+                }
+            }
+            println!(
+                "leader: {}, phone: {}",
+                s.leader_name.as_deref().unwrap_or("(not set)"),
+                s.leader_phone.as_deref().unwrap_or("(not set)")
             );
         }
         AdminCommand::Incidents {

@@ -227,4 +227,38 @@ impl Store {
         out.sort_by(|a, b| (&a.group, &a.name, &a.id).cmp(&(&b.group, &b.name, &b.id)));
         Ok(out)
     }
+
+    /// The school's settings from the roster document this device holds (defaults before
+    /// the first sync or when the school set none).
+    pub fn school_settings(&self) -> Result<crate::model::SchoolSettings> {
+        let me = self.identity()?.ok_or(Error::NotEnrolled)?;
+        Ok(match self.load(crate::doc::roster_id(&me.school))? {
+            Some(d) => crate::doc::school_settings(&d),
+            None => Default::default(),
+        })
+    }
+
+    /// The numbers for the acute screen (urgency 3): the national ones, and the school
+    /// leader's from the school's settings (`None` while the school set none), as
+    /// (Dutch label, English label, number).
+    pub fn acute_contacts(&self) -> Result<Vec<(String, String, Option<String>)>> {
+        let settings = self.school_settings()?;
+        Ok(crate::defaults::EMERGENCY_CONTACTS
+            .iter()
+            .map(|c| {
+                let (mut nl, mut en) = (c.label.nl.to_string(), c.label.en.to_string());
+                let number = match c.number {
+                    Some(n) => Some(n.to_string()),
+                    None => {
+                        if let Some(name) = &settings.leader_name {
+                            nl = format!("{nl} ({name})");
+                            en = format!("{en} ({name})");
+                        }
+                        settings.leader_phone.clone()
+                    }
+                };
+                (nl, en, number)
+            })
+            .collect())
+    }
 }
