@@ -871,7 +871,7 @@ async fn session(st: AppState, mut socket: WebSocket, conn: ConnId, out: Outbox)
                             Ok(f) => f,
                             Err(error) => {
                                 if let Frame::Error { code, .. } = &error {
-                                    metrics::counter!("omkijken_protocol_errors_total", "code" => format!("{code:?}"))
+                                    metrics::counter!("omkijken_protocol_errors_total", "code" => code.as_str())
                                         .increment(1);
                                 }
                                 let _ = send_frame(&mut socket, &error, &limits).await;

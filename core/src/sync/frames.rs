@@ -186,6 +186,23 @@ pub enum ErrorCode {
     Forbidden,
 }
 
+impl ErrorCode {
+    /// The wire name (as in `error {code}`), also the label of the server's metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Malformed => "malformed",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::UnsupportedVersion => "unsupported_version",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::BadEnrollmentCode => "bad_enrollment_code",
+            ErrorCode::TooManyConnections => "too_many_connections",
+            ErrorCode::Internal => "internal",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Forbidden => "forbidden",
+        }
+    }
+}
+
 /// A protocol frame.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
@@ -528,6 +545,24 @@ impl Frame {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn error_code_names_are_the_wire_names() {
+        for code in [
+            ErrorCode::Malformed,
+            ErrorCode::TooLarge,
+            ErrorCode::UnsupportedVersion,
+            ErrorCode::Unauthorized,
+            ErrorCode::BadEnrollmentCode,
+            ErrorCode::TooManyConnections,
+            ErrorCode::Internal,
+            ErrorCode::NotFound,
+            ErrorCode::Forbidden,
+        ] {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
 
     #[test]
     fn frames_round_trip_through_cbor() {
