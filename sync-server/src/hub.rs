@@ -416,8 +416,7 @@ impl Hub {
 
     fn fail(&mut self, conn: ConnId, code: ErrorCode, message: &str) -> Outgoing {
         self.sessions.remove(&conn);
-        metrics::counter!("omkijken_protocol_errors_total", "code" => code.as_str())
-            .increment(1);
+        metrics::counter!("omkijken_protocol_errors_total", "code" => code.as_str()).increment(1);
         vec![(conn, error_frame(code, message))]
     }
 

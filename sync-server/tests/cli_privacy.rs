@@ -144,9 +144,21 @@ fn retention_holds_export_and_erasure_from_the_command_line() {
     assert!(audit.contains("\"export\""), "{audit}");
 
     // 4. School settings for the acute screen: a number that is not one is refused.
-    let out = admin(&data, &["settings", "--school", "s1", "--leader-phone", "+31 20 123 4567"]);
+    let out = admin(
+        &data,
+        &[
+            "settings",
+            "--school",
+            "s1",
+            "--leader-phone",
+            "+31 20 123 4567",
+        ],
+    );
     assert!(out.contains("phone: +31 20 123 4567"), "{out}");
-    let bad = run(&data, &["settings", "--school", "s1", "--leader-phone", "=cmd|calc"]);
+    let bad = run(
+        &data,
+        &["settings", "--school", "s1", "--leader-phone", "=cmd|calc"],
+    );
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("digits"));
 
