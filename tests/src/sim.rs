@@ -671,8 +671,11 @@ impl Sim {
     fn take_backup(&mut self) -> SimResult<()> {
         let file = self.dir.join("backup.db");
         let _ = std::fs::remove_file(&file);
-        omkijken_server::backup::backup(&omkijken_server::server::Settings::new(&self.dir), &file)
-            .map_err(|e| format!("backup: {e}"))?;
+        omkijken_server::backup::backup(
+            &omkijken_server::server::Settings::plain(&self.dir),
+            &file,
+        )
+        .map_err(|e| format!("backup: {e}"))?;
         self.backed_up = true;
         self.revoked_since_backup = false;
         self.report.backups += 1;
@@ -686,7 +689,7 @@ impl Sim {
     /// it lacks what it acknowledged since, which the devices must give back.
     fn restore_server(&mut self) -> SimResult<()> {
         self.stop_server()?;
-        let settings = omkijken_server::server::Settings::new(&self.dir);
+        let settings = omkijken_server::server::Settings::plain(&self.dir);
         omkijken_server::backup::restore(&settings, &self.dir.join("backup.db"))
             .map_err(|e| format!("restore: {e}"))?;
         self.hub = Some(Self::open_hub(&self.dir, self.rng.random())?);
@@ -1244,6 +1247,12 @@ pub fn run(seed: u64, config: &Config) -> Result<Report, Failure> {
         seed,
         message: format!("tempdir: {e}"),
     })?;
+    // A server's data directory must be private (restore refuses one others may enter).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700));
+    }
     let fail = |message: String| Failure { seed, message };
     let mut sim = Sim::new(seed, dir.path()).map_err(fail)?;
     for step in 0..config.steps {
