@@ -150,11 +150,9 @@ impl OmkijkenStore {
     /// Mark an agreement done (or not done again). `NotFound` if the conversation has no
     /// agreement with that id.
     pub fn set_agreement_done(&self, id: String, agreement_id: String, done: bool) -> Result<()> {
-        Ok(self.inner.update_conversation(doc_id(&id)?, |c| {
-            let a = c.agreements.iter_mut().find(|a| a.id == agreement_id);
-            a.map(|a| a.done = done)
-                .ok_or(omkijken_core::Error::NotFound)
-        })?)
+        Ok(self
+            .inner
+            .set_agreement_done(doc_id(&id)?, &agreement_id, done)?)
     }
 
     /// Share a private working note: it becomes part of the pupil's dossier. Author only.

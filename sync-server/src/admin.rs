@@ -130,6 +130,11 @@ pub fn import_roster(
     let (changed, bumped, new) = update_roster(st, actor, now, school, |old| {
         roster_csv::parse(school, csv, old)
     })?;
+    let today = jiff::Timestamp::from_millisecond(now)
+        .map_err(|_| Error::Invalid("time".into()))?
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    crate::retention::note_leavers(st, school, &new, &roster_csv::left_dates(csv), today)?;
     Ok(RosterImport {
         changed,
         pupils: new.pupils.values().filter(|p| p.active).count(),
@@ -158,6 +163,111 @@ pub fn set_offline_lease(
     Ok(changed)
 }
 
+/// Set the school's settings (the acute screen's leader name and number), read by every
+/// device from the roster document at its next sync. Returns whether anything changed.
+pub fn set_school_settings(
+    st: &mut dyn Storage,
+    actor: &ActorId,
+    now: i64,
+    school: &str,
+    settings: &omkijken_core::model::SchoolSettings,
+) -> Result<bool> {
+    if let Some(p) = &settings.leader_phone {
+        let ok = !p.trim().is_empty()
+            && p.len() <= 32
+            && p.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c));
+        if !ok {
+            return Err(Error::Invalid(
+                "the leader's phone: digits, spaces, + - ( ), at most 32".into(),
+            ));
+        }
+    }
+    if settings.leader_name.as_ref().is_some_and(|n| n.len() > 100) {
+        return Err(Error::Invalid(
+            "the leader's name: at most 100 bytes".into(),
+        ));
+    }
+    let (changed, _, _) = update_roster_doc(
+        st,
+        actor,
+        now,
+        school,
+        |old| Ok(old.clone()),
+        Some(settings),
+    )?;
+    Ok(changed)
+}
+
+/// The school's settings as stored.
+pub fn school_settings(
+    st: &mut dyn Storage,
+    school: &str,
+) -> Result<omkijken_core::model::SchoolSettings> {
+    let (am, _) = load_roster(st, school)?;
+    Ok(doc::school_settings(&am))
+}
+
+/// Why a care track was opened or closed (a code, never free text: the audit log holds no
+/// content).
+pub const CARE_TRACK_REASONS: [&str; 7] = [
+    "signal",
+    "care_meeting",
+    "parents",
+    "external",
+    "goals_met",
+    "moved_school",
+    "other",
+];
+
+/// Open or close a pupil's care track (zorgtraject) at the care team's decision: the roster
+/// changes at once and access follows (the pupil's shared notes reach the care team, or are
+/// purged from it), with an audit row naming who decided (`by`: device and staff id; None:
+/// the admin) and the reason code. Returns whether anything changed.
+pub fn set_care_track(
+    st: &mut dyn Storage,
+    now: i64,
+    school: &str,
+    pupil: &str,
+    in_care: bool,
+    reason: &str,
+    by: Option<(&str, &str)>,
+) -> Result<bool> {
+    if !CARE_TRACK_REASONS.contains(&reason) {
+        return Err(Error::Invalid(format!(
+            "reason must be one of {}",
+            CARE_TRACK_REASONS.join(", ")
+        )));
+    }
+    let actor = ActorId::random();
+    let (changed, _, _) = update_roster(st, &actor, now, school, |old| {
+        let mut new = old.clone();
+        let p = new
+            .pupils
+            .get_mut(pupil)
+            .filter(|p| p.active)
+            .ok_or(Error::NotFound("pupil"))?;
+        p.in_care = in_care;
+        Ok(new)
+    })?;
+    if changed {
+        let action = if in_care {
+            AuditAction::CareTrackOpened
+        } else {
+            AuditAction::CareTrackClosed
+        };
+        let mut a = audit(now, school, action);
+        a.pupil = Some(pupil.into());
+        a.kind = Some(reason.into());
+        a.device = by.map(|b| b.0.to_string());
+        a.user = by.map(|b| b.1.to_string());
+        st.commit(Batch {
+            audit: vec![a],
+            ..Default::default()
+        })?;
+    }
+    Ok(changed)
+}
+
 /// Replace the school's roster by `make(old)`, written by `actor`, bumping the catalog
 /// sequence of every document whose access changed for anyone, in one transaction.
 /// Returns whether it changed, how many documents were bumped, and the new roster.
@@ -170,15 +280,31 @@ fn update_roster(
     school: &str,
     make: impl FnOnce(&Roster) -> Result<Roster>,
 ) -> Result<(bool, usize, Roster)> {
+    update_roster_doc(st, actor, now, school, make, None)
+}
+
+/// [`update_roster`], also writing the school settings when `settings` is given.
+#[allow(clippy::result_large_err)]
+fn update_roster_doc(
+    st: &mut dyn Storage,
+    actor: &ActorId,
+    now: i64,
+    school: &str,
+    make: impl FnOnce(&Roster) -> Result<Roster>,
+    settings: Option<&omkijken_core::model::SchoolSettings>,
+) -> Result<(bool, usize, Roster)> {
     let rid = doc::roster_id(school);
     let (mut am, old) = load_roster(st, school)?;
     let new = make(&old)?;
     let before = am.get_heads();
     let replacement = new.clone();
-    let changed = doc::update(rid, &mut am, actor, now, move |r: &mut Roster| {
+    let mut changed = doc::update(rid, &mut am, actor, now, move |r: &mut Roster| {
         *r = replacement;
         Ok(())
     })?;
+    if let Some(s) = settings {
+        changed |= doc::set_school_settings(&mut am, actor, now, s)?;
+    }
     if !changed {
         return Ok((false, 0, new));
     }
@@ -334,6 +460,34 @@ pub fn erase_pupil(st: &mut dyn Storage, now: i64, school: &str, pupil: &str) ->
         ..Default::default()
     })?;
     Ok(n)
+}
+
+/// Erase one record that should never have been written (the wrong pupil): bytes and
+/// history dropped, the id refused from now on, every device purges it, an audit row.
+/// Roster documents are not erased this way.
+pub fn erase_record(st: &mut dyn Storage, now: i64, school: &str, id: DocumentId) -> Result<()> {
+    let row = st
+        .catalog_get(&[id])?
+        .into_iter()
+        .next()
+        .filter(|r| !r.erased && r.header.school == school)
+        .ok_or(Error::NotFound("document"))?;
+    if row.header.kind == omkijken_core::model::Kind::Roster.as_str() {
+        return Err(Error::Invalid(
+            "the roster is not erased; import a new one".into(),
+        ));
+    }
+    let mut a = audit(now, school, AuditAction::Erase);
+    a.document = Some(id);
+    a.kind = Some(row.header.kind.clone());
+    a.pupil = row.header.pupil.clone();
+    st.commit(Batch {
+        erase: vec![id],
+        events: vec![event(now, AdminEventKind::Erase, Some(school), None)],
+        audit: vec![a],
+        ..Default::default()
+    })?;
+    Ok(())
 }
 
 /// One exported audit row (ids only).

@@ -61,6 +61,43 @@ pub struct Carried {
     pub holds: u64,
     /// Audit rows written since the backup.
     pub audit: u64,
+    /// Erasures made since the backup, applied again to the restored store (its bytes of
+    /// those documents overwritten; ids the backup never held recorded as erased, so a device
+    /// that still holds one is refused `erased` and purges it).
+    pub erasures: u64,
+}
+
+/// A backup recorded by [`backup`], as `admin backups` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupListing {
+    /// Where it was written (absolute when it could be made so).
+    pub path: String,
+    /// When (unix ms).
+    pub taken_at: i64,
+    /// Whether the file is still there.
+    pub present: bool,
+    /// Documents erased after it was taken: it still holds them. Destroy such a backup
+    /// (a restore from it re-applies those erasures all the same, as long as the current
+    /// store is there to take them from).
+    pub erased_since: u64,
+}
+
+/// The backups taken of the store of `settings`, oldest first.
+pub fn list_backups(settings: &Settings) -> Result<Vec<BackupListing>> {
+    no_postgres(settings)?;
+    let (key, _) = settings.store_key(false)?;
+    let key = key.as_ref().map(crate::secure::StoreKey::pragma);
+    let st = SqliteStorage::open(settings.db_path(), key)?;
+    Ok(st
+        .backups()?
+        .into_iter()
+        .map(|(path, taken_at, erased_since)| BackupListing {
+            present: Path::new(&path).exists(),
+            path,
+            taken_at,
+            erased_since,
+        })
+        .collect())
 }
 
 /// Take the data directory's lock for as long as the returned file is open. A second
@@ -184,6 +221,7 @@ pub fn backup(settings: &Settings, to: &Path) -> Result<BackupReport> {
     let source = SqliteStorage::open(&from, key)?;
     let partial = partial_path(to)?;
     remove_store_files(&partial);
+    let mut held_seq = 0i64;
     let written = (|| -> Result<u64> {
         // Private from the start, whatever the umask of the admin's shell.
         crate::secure::touch_private(&partial)?;
@@ -210,6 +248,11 @@ pub fn backup(settings: &Settings, to: &Path) -> Result<BackupReport> {
                 }
             }
         }
+        held_seq = out.query_row(
+            "SELECT value FROM meta WHERE key = 'catalog_seq'",
+            [],
+            |r| r.get(0),
+        )?;
         settle(out, &partial)
     })();
     let documents = match written {
@@ -222,6 +265,12 @@ pub fn backup(settings: &Settings, to: &Path) -> Result<BackupReport> {
     std::fs::rename(&partial, to)?;
     sync_dir(parent(to))?;
     let bytes = std::fs::metadata(to)?.len();
+    let listed = std::path::absolute(to).unwrap_or_else(|_| to.to_path_buf());
+    source.record_backup(
+        &listed.to_string_lossy(),
+        jiff::Timestamp::now().as_millisecond(),
+        held_seq,
+    )?;
     tracing::info!(documents, bytes, "backup written");
     Ok(BackupReport { documents, bytes })
 }
@@ -312,6 +361,8 @@ fn carry_over(staged: &Path, current: &Path, key: Option<&str>) -> Result<Carrie
         "ATTACH DATABASE ?1 AS current KEY ?2",
         rusqlite::params![path, key.unwrap_or("")],
     )?;
+    // What the re-applied erasures delete is overwritten, not left in free pages.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     let tx = conn.transaction()?;
     let devices = tx.execute(
         "INSERT OR REPLACE INTO main.devices SELECT * FROM current.devices",
@@ -331,6 +382,12 @@ fn carry_over(staged: &Path, current: &Path, key: Option<&str>) -> Result<Carrie
          WHERE seq > (SELECT coalesce(max(seq), 0) FROM main.audit)",
         [],
     )? as u64;
+    tx.execute(
+        "INSERT INTO main.backups SELECT * FROM current.backups \
+         WHERE (path, taken_at) NOT IN (SELECT path, taken_at FROM main.backups)",
+        [],
+    )?;
+    let erasures = reapply_erasures(&tx)?;
     tx.commit()?;
     conn.execute("DETACH DATABASE current", [])?;
     Ok(Carried {
@@ -338,7 +395,43 @@ fn carry_over(staged: &Path, current: &Path, key: Option<&str>) -> Result<Carrie
         codes,
         holds,
         audit,
+        erasures,
     })
+}
+
+/// Erase in the staged store (`main`) every document the replaced store (`current`) has
+/// erased and it has not: an erasure outlives a restore. A document the backup never held
+/// gets an erased catalog row (header only), so the id stays refused. Each gets a new
+/// catalog sequence, so devices catching up list it as erased and purge it.
+fn reapply_erasures(tx: &rusqlite::Transaction<'_>) -> Result<u64> {
+    let ids: Vec<Vec<u8>> = tx
+        .prepare(
+            "SELECT c.id FROM current.catalog c WHERE c.erased = 1 AND NOT EXISTS \
+             (SELECT 1 FROM main.catalog m WHERE m.id = c.id AND m.erased = 1)",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut seq: i64 = tx.query_row(
+        "SELECT value FROM main.meta WHERE key = 'catalog_seq'",
+        [],
+        |r| r.get(0),
+    )?;
+    for id in &ids {
+        seq += 1;
+        tx.execute(
+            "INSERT OR IGNORE INTO main.catalog (id, school, kind, pupil, author, created_at, \
+             schema, heads, seq, content_seq, size, chunks, erased) \
+             SELECT id, school, kind, pupil, author, created_at, schema, x'', ?2, ?2, 0, 0, 1 \
+             FROM current.catalog WHERE id = ?1",
+            rusqlite::params![id, seq],
+        )?;
+        crate::storage::sqlite::erase_row(tx, "main", id, seq)?;
+    }
+    tx.execute(
+        "UPDATE main.meta SET value = ?1 WHERE key = 'catalog_seq'",
+        [seq],
+    )?;
+    Ok(ids.len() as u64)
 }
 
 /// What a key rotation did.

@@ -416,8 +416,7 @@ impl Hub {
 
     fn fail(&mut self, conn: ConnId, code: ErrorCode, message: &str) -> Outgoing {
         self.sessions.remove(&conn);
-        metrics::counter!("omkijken_protocol_errors_total", "code" => format!("{code:?}"))
-            .increment(1);
+        metrics::counter!("omkijken_protocol_errors_total", "code" => code.as_str()).increment(1);
         vec![(conn, error_frame(code, message))]
     }
 
@@ -1691,6 +1690,30 @@ impl Hub {
         let n = admin::erase_pupil(self.storage.as_mut(), now, school, pupil)?;
         let out = self.try_poll(now)?;
         Ok((n, out))
+    }
+
+    /// Answer a one-shot device request (`/v1/request`, see [`crate::requests`]); live
+    /// devices are told to purge what it erased.
+    pub fn request(&mut self, now: i64, token: &str, frame: Frame) -> (Frame, Outgoing) {
+        let (answer, erased) = crate::requests::handle(self.storage.as_mut(), now, token, frame);
+        let out = if erased {
+            self.try_poll(now).unwrap_or_default()
+        } else {
+            vec![]
+        };
+        (answer, out)
+    }
+
+    /// Run retention as of `at` (unix ms; the real time but in tests): erase what expired
+    /// in every school; devices purge it.
+    pub fn apply_retention(
+        &mut self,
+        now: i64,
+        at: i64,
+    ) -> Result<(Vec<crate::retention::Expired>, Outgoing)> {
+        let gone = crate::retention::apply(self.storage.as_mut(), at)?;
+        let out = self.try_poll(now)?;
+        Ok((gone, out))
     }
 
     /// All devices.

@@ -32,7 +32,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use omkijken_server::server::{self, Settings};
 use omkijken_server::storage::{AuditFilter, Storage};
-use omkijken_server::{admin, backup};
+use omkijken_server::{admin, backup, dossier, register, retention};
 use rand::RngCore;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -312,6 +312,9 @@ enum AdminCommand {
         #[arg(long)]
         from: PathBuf,
     },
+    /// List the backups taken with `backup`, with their dates, and those made before an
+    /// erasure: they still hold erased data and should be destroyed.
+    Backups,
     /// Encrypt the store with a new random key, written to the key file (stop the server
     /// first). With --plain-store: encrypt a plain store. Backups made before keep needing
     /// the old key.
@@ -327,6 +330,99 @@ enum AdminCommand {
         /// Pupil id.
         #[arg(long)]
         pupil: String,
+    },
+    /// Erase one record that should never have been written (the wrong pupil); devices
+    /// purge it.
+    EraseRecord {
+        /// School id.
+        #[arg(long)]
+        school: String,
+        /// Document id.
+        #[arg(long)]
+        document: String,
+    },
+    /// A school's retention terms: set them, list what goes when (--dry-run), or erase
+    /// what expired now (--apply; the server also does this at start and daily).
+    Retention {
+        /// School id.
+        #[arg(long)]
+        school: String,
+        /// Years the pupil file is kept after the pupil left (default 2).
+        #[arg(long)]
+        pupil_file_years: Option<u32>,
+        /// Years signals are kept after the pupil left (default: as the pupil file).
+        #[arg(long)]
+        incident_years: Option<u32>,
+        /// Years meldcode cases are kept after the pupil left (default: not erased).
+        #[arg(long)]
+        meldcode_case_years: Option<u32>,
+        /// Last day of the school year, MM-DD (default 07-31): thermometer months go after.
+        #[arg(long)]
+        school_year_ends: Option<String>,
+        /// List every document with a term: when it goes, or what holds it.
+        #[arg(long)]
+        dry_run: bool,
+        /// Erase what expired now.
+        #[arg(long, conflicts_with = "dry_run")]
+        apply: bool,
+    },
+    /// Export a pupil's dossier for inzage: every shared record, private working notes left
+    /// out, as a PDF (FILE) and the same as JSON (FILE with the extension .json). Written to
+    /// the audit log.
+    ExportPupil {
+        /// School id.
+        #[arg(long)]
+        school: String,
+        /// Pupil id.
+        #[arg(long)]
+        pupil: String,
+        /// The PDF to write (must not exist); the JSON goes beside it.
+        #[arg(long)]
+        to: PathBuf,
+        /// Date of the request, YYYY-MM-DD (default: today).
+        #[arg(long)]
+        requested_on: Option<String>,
+    },
+    /// The incident register: shared signals per month and category, meldcode cases opened
+    /// and closed, as CSV (counts under the school's threshold as "< N").
+    Incidents {
+        /// School id.
+        #[arg(long)]
+        school: String,
+        /// First month, YYYY-MM.
+        #[arg(long)]
+        from: String,
+        /// Last month, YYYY-MM.
+        #[arg(long)]
+        to: String,
+        /// Set the school's threshold first (default 5; 1 shows every count).
+        #[arg(long)]
+        set_threshold: Option<u32>,
+    },
+    /// The school's settings read by every device: the school leader's name and number on
+    /// the acute screen. Without options: print them.
+    Settings {
+        /// School id.
+        #[arg(long)]
+        school: String,
+        /// The school leader's name as the acute screen shows it.
+        #[arg(long)]
+        leader_name: Option<String>,
+        /// The school leader's phone number for the acute screen.
+        #[arg(long)]
+        leader_phone: Option<String>,
+    },
+    /// Put a legal hold on a pupil's file (retention erases nothing of it), or lift it.
+    Hold {
+        /// School id.
+        #[arg(long)]
+        school: String,
+        /// Pupil id.
+        #[arg(long)]
+        pupil: String,
+        /// Lift the hold.
+        #[arg(long)]
+        release: bool,
     },
 }
 
@@ -407,6 +503,26 @@ fn run_admin(store: StoreArgs, command: AdminCommand) -> anyhow::Result<()> {
             );
             return Ok(());
         }
+        AdminCommand::Backups => {
+            let list = backup::list_backups(&settings)?;
+            if list.is_empty() {
+                println!("no backups recorded");
+            }
+            for b in list {
+                let when = jiff::Timestamp::from_millisecond(b.taken_at)
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|_| b.taken_at.to_string());
+                let state = match (b.present, b.erased_since) {
+                    (false, _) => "gone".to_string(),
+                    (true, 0) => "ok".to_string(),
+                    (true, n) => {
+                        format!("HOLDS ERASED DATA ({n} documents erased since): destroy this file")
+                    }
+                };
+                println!("{when}\t{}\t{state}", b.path);
+            }
+            return Ok(());
+        }
         AdminCommand::Restore { from } => {
             let r = backup::restore(&settings, from)?;
             println!("restored {} documents", r.documents);
@@ -415,8 +531,9 @@ fn run_admin(store: StoreArgs, command: AdminCommand) -> anyhow::Result<()> {
             }
             match &r.carried {
                 Some(c) => println!(
-                    "carried over from it: {} devices, {} enrollment codes, {} holds, {} audit rows",
-                    c.devices, c.codes, c.holds, c.audit
+                    "carried over from it: {} devices, {} enrollment codes, {} holds, {} audit rows; \
+                     {} erasures made since the backup applied again",
+                    c.devices, c.codes, c.holds, c.audit, c.erasures
                 ),
                 None if r.replaced.is_some() => println!(
                     "the replaced store did not open: enroll or revoke again the devices \
@@ -548,6 +665,160 @@ fn run_admin(store: StoreArgs, command: AdminCommand) -> anyhow::Result<()> {
             let n = admin::erase_pupil(st, now, &school, &pupil)?;
             println!("erased {n} documents");
         }
+        AdminCommand::Retention {
+            school,
+            pupil_file_years,
+            incident_years,
+            meldcode_case_years,
+            school_year_ends,
+            dry_run,
+            apply,
+        } => {
+            if st.school(&school)?.is_none() {
+                anyhow::bail!("no such school");
+            }
+            let mut policy = retention::policy(st, &school)?;
+            let r = &mut policy.retention;
+            let before = r.clone();
+            if let Some(y) = pupil_file_years {
+                r.pupil_file_years = y;
+            }
+            if let Some(y) = incident_years {
+                r.incident_years = Some(y);
+            }
+            if let Some(y) = meldcode_case_years {
+                r.meldcode_case_years = Some(y);
+            }
+            if let Some(d) = school_year_ends {
+                r.school_year_ends = d;
+            }
+            if *r != before {
+                retention::set_policy(st, &school, &policy)?;
+                println!("retention terms changed");
+            }
+            let r = &policy.retention;
+            println!(
+                "pupil file: {} years after leaving; signals: {} years after leaving; \
+                 meldcode cases: {}; thermometer: to the end of the school year ({})",
+                r.pupil_file_years,
+                r.incident_years.unwrap_or(r.pupil_file_years),
+                r.meldcode_case_years
+                    .map(|y| format!("{y} years after leaving"))
+                    .unwrap_or_else(|| "not erased by retention (no term set)".into()),
+                r.school_year_ends
+            );
+            if dry_run {
+                let today = jiff::Timestamp::from_millisecond(now)?
+                    .to_zoned(jiff::tz::TimeZone::UTC)
+                    .date();
+                for e in retention::schedule(st, &school)? {
+                    let when = match e.held {
+                        Some(why) => format!("held: {why}"),
+                        None if today > e.due => "goes at the next run".into(),
+                        None => format!("goes after {}", e.due),
+                    };
+                    println!("{}\t{}\t{}\t{}\t{when}", e.due, e.kind, e.pupil, e.id);
+                }
+            }
+            if apply {
+                let gone = retention::apply(st, now)?;
+                println!("erased {} documents", gone.len());
+            }
+        }
+        AdminCommand::EraseRecord { school, document } => {
+            let id = document
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--document is not a document id"))?;
+            admin::erase_record(st, now, &school, id)?;
+            println!("erased; devices purge it at their next sync");
+        }
+        AdminCommand::ExportPupil {
+            school,
+            pupil,
+            to,
+            requested_on,
+        } => {
+            let json = to.with_extension("json");
+            if to.exists() || json.exists() {
+                anyhow::bail!("the export file exists already; give a new name");
+            }
+            let today = jiff::Timestamp::from_millisecond(now)?
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .date();
+            let requested = match requested_on {
+                Some(d) => d
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("--requested-on must be YYYY-MM-DD"))?,
+                None => today,
+            };
+            let d = dossier::export(st, now, &school, &pupil, None, requested)?;
+            write_private(&to, &d.to_pdf())?;
+            write_private(&json, d.to_json().as_bytes())?;
+            let n: usize = d.sections.iter().map(|s| s.items.len()).sum();
+            println!(
+                "wrote {} and {} ({n} records); the export is in the audit log. \
+                 The files hold care data: hand them over in person or encrypted.",
+                to.display(),
+                json.display()
+            );
+        }
+        AdminCommand::Settings {
+            school,
+            leader_name,
+            leader_phone,
+        } => {
+            let mut s = admin::school_settings(st, &school)?;
+            if leader_name.is_some() || leader_phone.is_some() {
+                if leader_name.is_some() {
+                    s.leader_name = leader_name;
+                }
+                if leader_phone.is_some() {
+                    s.leader_phone = leader_phone;
+                }
+                if admin::set_school_settings(st, &writer_actor(), now, &school, &s)? {
+                    println!("settings changed; devices get them at their next sync");
+                }
+            }
+            println!(
+                "leader: {}, phone: {}",
+                s.leader_name.as_deref().unwrap_or("(not set)"),
+                s.leader_phone.as_deref().unwrap_or("(not set)")
+            );
+        }
+        AdminCommand::Incidents {
+            school,
+            from,
+            to,
+            set_threshold,
+        } => {
+            if st.school(&school)?.is_none() {
+                anyhow::bail!("no such school");
+            }
+            if let Some(t) = set_threshold {
+                if t == 0 {
+                    anyhow::bail!("the threshold is at least 1");
+                }
+                let mut p = retention::policy(st, &school)?;
+                p.register_threshold = t;
+                retention::set_policy(st, &school, &p)?;
+            }
+            print!("{}", register::build(st, &school, &from, &to)?.to_csv());
+        }
+        AdminCommand::Hold {
+            school,
+            pupil,
+            release,
+        } => {
+            retention::set_hold(st, now, &school, &pupil, !release)?;
+            println!(
+                "{}",
+                if release {
+                    "hold lifted"
+                } else {
+                    "hold placed"
+                }
+            );
+        }
         AdminCommand::AfterRestore => {
             st.renew_epoch()?;
             println!(
@@ -555,10 +826,24 @@ fn run_admin(store: StoreArgs, command: AdminCommand) -> anyhow::Result<()> {
                  again what the store lacks"
             );
         }
-        AdminCommand::Backup { .. } | AdminCommand::Restore { .. } | AdminCommand::RotateKey => {
+        AdminCommand::Backup { .. }
+        | AdminCommand::Restore { .. }
+        | AdminCommand::Backups
+        | AdminCommand::RotateKey => {
             unreachable!("handled before the store is opened")
         }
     }
+    Ok(())
+}
+
+/// Write a file only its owner can read (0600 on Unix).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path)?.write_all(bytes)?;
     Ok(())
 }
 

@@ -227,7 +227,15 @@ impl Settings {
 
 type Call = Box<dyn FnOnce(&mut Hub, i64) -> Outgoing + Send>;
 
+/// How often retention runs (and once at start).
+const RETENTION_EVERY: Duration = Duration::from_secs(24 * 3600);
+
 enum Cmd {
+    Request {
+        token: String,
+        frame: Frame,
+        reply: oneshot::Sender<Frame>,
+    },
     Connect {
         token: String,
         reply: oneshot::Sender<std::result::Result<(Connected, Outbox), ConnectRefusal>>,
@@ -331,6 +339,15 @@ impl HubThread {
             }
             Cmd::Enroll { frame, reply } => {
                 let _ = reply.send(self.hub.enroll(now, frame));
+            }
+            Cmd::Request {
+                token,
+                frame,
+                reply,
+            } => {
+                let (answer, out) = self.hub.request(now, &token, frame);
+                let _ = reply.send(answer);
+                self.dispatch(out);
             }
             Cmd::Call(f) => {
                 let out = f(&mut self.hub, now);
@@ -544,6 +561,26 @@ fn launch(settings: &Settings) -> Result<Launched> {
             }
         }
     });
+    // Retention: at start and once a day (DOMAIN.md; sync-server/README.md, "Retention").
+    let retention = Admin { cmd: cmd.clone() };
+    let mut stop = shutdown.clone();
+    tokio::spawn(async move {
+        let mut iv = tokio::time::interval(RETENTION_EVERY);
+        iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = iv.tick() => {
+                    match retention.apply_retention(None).await {
+                        Ok(n) if n > 0 => tracing::info!(documents = n, "retention run"),
+                        Ok(_) => {}
+                        Err(Error::Stopped) => break,
+                        Err(e) => tracing::warn!(error = %e, "retention run failed; tried again tomorrow"),
+                    }
+                }
+                _ = stop.changed() => break,
+            }
+        }
+    });
     Ok(Launched {
         state: AppState {
             cmd,
@@ -620,6 +657,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/v1/enroll", get(enroll_ws))
         .route("/v1/sync", get(sync_ws))
+        .route("/v1/request", get(request_ws))
         .with_state(state)
         // A span per request (method and path; never headers, so never the token).
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -842,7 +880,7 @@ async fn session(st: AppState, mut socket: WebSocket, conn: ConnId, out: Outbox)
                             Ok(f) => f,
                             Err(error) => {
                                 if let Frame::Error { code, .. } = &error {
-                                    metrics::counter!("omkijken_protocol_errors_total", "code" => format!("{code:?}"))
+                                    metrics::counter!("omkijken_protocol_errors_total", "code" => code.as_str())
                                         .increment(1);
                                 }
                                 let _ = send_frame(&mut socket, &error, &limits).await;
@@ -1012,6 +1050,57 @@ async fn enroll_ws(
     resp
 }
 
+/// `/v1/request`: one request frame of an enrolled device (bearer token), one answer.
+async fn request_ws(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let Some(token) = bearer(&headers) else {
+        return ApiError::Unauthorized.into_response();
+    };
+    ws.max_message_size(64 * 1024)
+        .on_upgrade(move |mut socket| async move {
+            let limits = st.limits.clone();
+            let first = tokio::time::timeout(limits.hello_timeout, socket.recv()).await;
+            let reply = match first {
+                Ok(Some(Ok(Message::Binary(b)))) => match Frame::decode(&b) {
+                    Ok(
+                        frame @ (Frame::EraseRecord { .. }
+                        | Frame::ExportDossier { .. }
+                        | Frame::SetCareTrack { .. }
+                        | Frame::IncidentRegister { .. }),
+                    ) => {
+                        let (reply, rx) = oneshot::channel();
+                        if st
+                            .cmd
+                            .send(Cmd::Request {
+                                token,
+                                frame,
+                                reply,
+                            })
+                            .await
+                            .is_ok()
+                        {
+                            rx.await.ok()
+                        } else {
+                            None
+                        }
+                    }
+                    _ => None,
+                },
+                _ => None,
+            };
+            let reply = reply.unwrap_or(Frame::Error {
+                code: ErrorCode::Malformed,
+                message: "expected a request frame".into(),
+            });
+            let _ = send_frame(&mut socket, &reply, &limits).await;
+            let _ =
+                tokio::time::timeout(limits.write_timeout, socket.send(Message::Close(None))).await;
+        })
+}
+
 /// A failed enrollment attempt: logged (with the client's address, never the code),
 /// counted, written to the audit log, and charged to the address's throttle.
 async fn enroll_failed(st: &AppState, peer: Option<std::net::IpAddr>, code: ErrorCode) {
@@ -1142,6 +1231,16 @@ impl Admin {
         let (school, pupil) = (school.to_string(), pupil.to_string());
         self.call(move |hub, now| hub.erase_pupil(now, &school, &pupil))
             .await
+    }
+
+    /// Run retention now, or as of `at` (unix ms, for tests and the dry-run's "when"):
+    /// erase what expired in every school (devices purge it); returns how many documents.
+    pub async fn apply_retention(&self, at: Option<i64>) -> Result<usize> {
+        self.call(move |hub, now| {
+            let (gone, out) = hub.apply_retention(now, at.unwrap_or(now))?;
+            Ok((gone.len(), out))
+        })
+        .await
     }
 
     /// Audit rows (ids only).

@@ -667,15 +667,20 @@ impl Sim {
         self.check_acked_durable()
     }
 
+    /// Settings for the admin commands on the simulated server's store: plain, as the sim
+    /// opens it (encryption at rest is tested apart; here it would only cost time).
+    fn store_settings(dir: &std::path::Path) -> omkijken_server::server::Settings {
+        let mut s = omkijken_server::server::Settings::new(dir);
+        s.plain_store = true;
+        s
+    }
+
     /// The admin backs the server store up while it runs.
     fn take_backup(&mut self) -> SimResult<()> {
         let file = self.dir.join("backup.db");
         let _ = std::fs::remove_file(&file);
-        omkijken_server::backup::backup(
-            &omkijken_server::server::Settings::plain(&self.dir),
-            &file,
-        )
-        .map_err(|e| format!("backup: {e}"))?;
+        omkijken_server::backup::backup(&Self::store_settings(&self.dir), &file)
+            .map_err(|e| format!("backup: {e}"))?;
         self.backed_up = true;
         self.revoked_since_backup = false;
         self.report.backups += 1;
@@ -689,7 +694,7 @@ impl Sim {
     /// it lacks what it acknowledged since, which the devices must give back.
     fn restore_server(&mut self) -> SimResult<()> {
         self.stop_server()?;
-        let settings = omkijken_server::server::Settings::plain(&self.dir);
+        let settings = Self::store_settings(&self.dir);
         omkijken_server::backup::restore(&settings, &self.dir.join("backup.db"))
             .map_err(|e| format!("restore: {e}"))?;
         self.hub = Some(Self::open_hub(&self.dir, self.rng.random())?);
@@ -839,7 +844,7 @@ impl Sim {
                 }
                 3 => {
                     let id = store.start_conversation(&pupil, "ik-jij-wij", "2026-11-16")?;
-                    store.edit_notes(id, 0, 0, &format!("gesprek {tag}. "))?;
+                    store.edit_notes(id, 0, 0, &format!("gesprek één {tag} 😀. "))?;
                     if self.rng.random_bool(0.7) {
                         store.share_conversation(id)?;
                     }
@@ -852,9 +857,15 @@ impl Sim {
                             .random_range(0..convs.len().max(1))
                             .min(convs.len().saturating_sub(1)),
                     ) {
-                        let len = store.conversation(c.id)?.notes.as_str().chars().count();
-                        let pos = self.rng.random_range(0..=len);
-                        store.edit_notes(c.id, pos, 0, &format!("[{user} {tag}]"))?;
+                        // Users type Unicode: positions are UTF-16 units on a char
+                        // boundary, as an app's editor hands them over.
+                        let notes = store.conversation(c.id)?.notes.as_str().to_string();
+                        let chars = self.rng.random_range(0..=notes.chars().count());
+                        let prefix: String = notes.chars().take(chars).collect();
+                        let pos = omkijken_core::text::utf16_len(&prefix);
+                        let words = ["zorgcoördinator", "ideeën", "privé", "👍🏽", "שלום"];
+                        let w = words[self.rng.random_range(0..words.len())];
+                        store.edit_notes(c.id, pos, 0, &format!("[{user} {w} {tag}]"))?;
                     }
                 }
                 7 => {
@@ -1247,13 +1258,14 @@ pub fn run(seed: u64, config: &Config) -> Result<Report, Failure> {
         seed,
         message: format!("tempdir: {e}"),
     })?;
-    // A server's data directory must be private (restore refuses one others may enter).
+    let fail = |message: String| Failure { seed, message };
+    // The server refuses a data directory others may enter.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700));
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| fail(format!("tempdir: {e}")))?;
     }
-    let fail = |message: String| Failure { seed, message };
     let mut sim = Sim::new(seed, dir.path()).map_err(fail)?;
     for step in 0..config.steps {
         sim.step().map_err(|m| fail(format!("step {step}: {m}")))?;

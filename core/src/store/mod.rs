@@ -9,14 +9,18 @@
 //! The store is `Clone + Send + Sync`; clones share one database.
 
 mod cases;
+mod edits;
 mod excursions;
+mod overview;
 mod projection;
 mod queries;
 mod records;
 pub mod schema;
 
 pub use cases::{CASE_CLOSED_STATUS, CASE_OPENED_STATUS, CaseSummary, NewCaseStep};
+pub use edits::{DraftDeleted, MyPupil};
 pub use excursions::{ExcursionSummary, NewExcursion, NewTripContact};
+pub use overview::{GroupOverview, GroupWeek};
 pub use queries::{
     AttentionItem, AttentionReason, ConversationSummary, SignalFilter, SignalSummary,
     ThermometerPoint,

@@ -530,7 +530,13 @@ impl ClientEngine {
                     }
                     self.refused.insert(r.document_id, p.heads);
                     self.stats.refused += 1;
-                    if r.reason == RefusalReason::Forbidden && !self.may_read(r.document_id)? {
+                    let erased = r.reason == RefusalReason::Erased;
+                    if erased
+                        || (r.reason == RefusalReason::Forbidden
+                            && !self.may_read(r.document_id)?)
+                    {
+                        // Erased: the school erased it (a restored server re-applies the
+                        // erasure), so this copy must go too; nothing of it is kept.
                         // Written while the user still had access (offline), refused because
                         // access ended: the user cannot open it here any more either, so
                         // keeping it would only leave care content on a device that may not

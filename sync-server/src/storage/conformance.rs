@@ -27,6 +27,22 @@ pub fn run_all(make: &mut dyn FnMut() -> Box<dyn Storage>) {
     many_documents_load_at_once_as_each_alone(make());
     the_epoch_stays_until_renewed(make());
     the_audit_log_is_a_hash_chain(make());
+    a_school_policy_is_replaced_whole(make());
+}
+
+fn a_school_policy_is_replaced_whole(mut s: Box<dyn Storage>) {
+    assert_eq!(s.school_policy("s1").unwrap(), None);
+    s.set_school_policy("s1", r#"{"a":1}"#).unwrap();
+    s.set_school_policy("s2", r#"{"b":"één"}"#).unwrap();
+    s.set_school_policy("s1", r#"{"a":2}"#).unwrap();
+    assert_eq!(
+        s.school_policy("s1").unwrap().as_deref(),
+        Some(r#"{"a":2}"#)
+    );
+    assert_eq!(
+        s.school_policy("s2").unwrap().as_deref(),
+        Some(r#"{"b":"één"}"#)
+    );
 }
 
 fn the_audit_log_is_a_hash_chain(mut s: Box<dyn Storage>) {

@@ -154,6 +154,18 @@ pub enum AuditAction {
     Deliver,
     /// A device's changes to a document were refused.
     Refuse,
+    /// A document was erased because its retention term ended (its kind says which term).
+    Retention,
+    /// A legal hold was put on a pupil's file: retention erases nothing of it.
+    Hold,
+    /// A legal hold on a pupil's file was lifted.
+    Release,
+    /// A pupil's dossier was exported for inzage (by the admin, or by the device's user).
+    Export,
+    /// The care team opened a pupil's care track (the row's kind holds the reason code).
+    CareTrackOpened,
+    /// The care team closed a pupil's care track (the row's kind holds the reason code).
+    CareTrackClosed,
     /// An enrollment attempt failed (unknown, used or expired code; never the code itself;
     /// `kind` says why). No school is known: the row's school is empty.
     EnrollFailed,
@@ -178,6 +190,12 @@ impl AuditAction {
             AuditAction::Erase => "erase",
             AuditAction::Deliver => "deliver",
             AuditAction::Refuse => "refuse",
+            AuditAction::Retention => "retention",
+            AuditAction::Hold => "hold",
+            AuditAction::Release => "release",
+            AuditAction::Export => "export",
+            AuditAction::CareTrackOpened => "care_track_opened",
+            AuditAction::CareTrackClosed => "care_track_closed",
             AuditAction::EnrollFailed => "enroll_failed",
             AuditAction::ReadRefused => "read_refused",
             AuditAction::AuditExport => "audit_export",
@@ -196,6 +214,12 @@ impl AuditAction {
             Self::Erase,
             Self::Deliver,
             Self::Refuse,
+            Self::Retention,
+            Self::Hold,
+            Self::Release,
+            Self::Export,
+            Self::CareTrackOpened,
+            Self::CareTrackClosed,
             Self::EnrollFailed,
             Self::ReadRefused,
             Self::AuditExport,
@@ -610,6 +634,13 @@ pub trait Storage: Send {
     ) -> Result<Vec<(AuditRecord, Option<Vec<u8>>)>>;
     /// Admin events with a sequence above `after`.
     fn admin_events_since(&mut self, after: u64) -> Result<Vec<AdminEvent>>;
+
+    /// A school's server-side policy (JSON, see `retention::SchoolPolicy`): retention terms
+    /// and the dates pupils left. Never sent to devices.
+    fn school_policy(&mut self, school: &str) -> Result<Option<String>>;
+
+    /// Replace a school's server-side policy.
+    fn set_school_policy(&mut self, school: &str, policy: &str) -> Result<()>;
     /// The last admin-event sequence.
     fn last_admin_event(&mut self) -> Result<u64>;
 }

@@ -74,7 +74,7 @@ use std::time::Duration;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// Schema version written by this build (table `schema_version`).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Advisory lock key that serialises migrations of nodes starting at once ("omkijken").
 const MIGRATION_LOCK: i64 = 0x6f6d_6b69_6a6b_656e;
@@ -83,13 +83,20 @@ const MIGRATION_LOCK: i64 = 0x6f6d_6b69_6a6b_656e;
 /// time, so the chain follows the sequence.
 const AUDIT_CHAIN_LOCK: i64 = 0x6f6d_6b69_6175_6474;
 
-/// Migration 2: every audit row's link to the one before it; rows from before have none.
-const V2: &str = "ALTER TABLE audit ADD COLUMN hash BYTEA;";
+/// Migration 3: every audit row's link to the one before it; rows from before have none.
+const V3: &str = "ALTER TABLE audit ADD COLUMN hash BYTEA;";
 
 /// How often a transaction that failed on a deadlock or serialization error is retried.
 const RETRIES: usize = 5;
 
 /// Migration 1. Never edit once shipped: add a new arm instead.
+/// Migration 2: per school, the server-side policy (JSON: retention terms, the dates pupils
+/// left), never sent to devices.
+const V2: &str = "CREATE TABLE school_policy (
+    school TEXT PRIMARY KEY,
+    policy TEXT NOT NULL
+);";
+
 const V1: &str = "
 CREATE TABLE counters (
     name  TEXT PRIMARY KEY,
@@ -719,6 +726,7 @@ impl PostgresStorage {
             match v {
                 1 => tx.batch_execute(V1)?,
                 2 => tx.batch_execute(V2)?,
+                3 => tx.batch_execute(V3)?,
                 _ => unreachable!("a migration arm per version"),
             }
         }
@@ -1510,6 +1518,24 @@ impl Storage for PostgresStorage {
 
     fn purged_among(&mut self, device: &str, ids: &[DocumentId]) -> Result<HashSet<DocumentId>> {
         self.doc_set(SQL_PURGED_AMONG, device, ids)
+    }
+
+    fn school_policy(&mut self, school: &str) -> Result<Option<String>> {
+        self.query_opt(
+            "SELECT policy FROM school_policy WHERE school = $1",
+            &[&school],
+        )?
+        .map(|r| r.try_get::<_, String>(0).map_err(Error::from))
+        .transpose()
+    }
+
+    fn set_school_policy(&mut self, school: &str, policy: &str) -> Result<()> {
+        self.query(
+            "INSERT INTO school_policy (school, policy) VALUES ($1, $2) \
+             ON CONFLICT (school) DO UPDATE SET policy = EXCLUDED.policy",
+            &[&school, &policy],
+        )?;
+        Ok(())
     }
 
     fn school(&mut self, id: &str) -> Result<Option<School>> {
