@@ -7,7 +7,8 @@
 //! omkijken-server admin --data DIR enroll --school ID --user STAFF     # prints a one-time code
 //! omkijken-server admin --data DIR devices [--json]
 //! omkijken-server admin --data DIR revoke DEVICE
-//! omkijken-server admin --data DIR audit (--pupil P | --staff S) [--format csv|json]
+//! omkijken-server admin --data DIR audit (--pupil P | --staff S | --action A) [--format csv|json]
+//! omkijken-server admin --data DIR audit verify
 //! omkijken-server admin --data DIR erase-pupil --school ID --pupil P
 //! omkijken-server admin --data DIR backup --to FILE       # while the server runs
 //! omkijken-server admin --data DIR restore --from FILE    # with the server stopped
@@ -222,6 +223,13 @@ enum Format {
 }
 
 #[derive(Subcommand, Debug)]
+enum AuditCheck {
+    /// Check that no audit row was changed, removed or inserted: every row's hash links it
+    /// to the one before. Reports the first broken link (exit status 1) and the head.
+    Verify,
+}
+
+#[derive(Subcommand, Debug)]
 enum AdminCommand {
     /// Create a school with an empty roster.
     CreateSchool {
@@ -272,10 +280,13 @@ enum AdminCommand {
         device: String,
     },
     /// Export the audit log of a pupil or a staff member, or of one action (ids only, never
-    /// content).
+    /// content); `audit verify` checks the log's hash chain. An export is itself audited.
+    #[command(args_conflicts_with_subcommands = true)]
     Audit {
+        #[command(subcommand)]
+        check: Option<AuditCheck>,
         /// Pupil id.
-        #[arg(long, conflicts_with_all = ["staff", "action"], required_unless_present_any = ["staff", "action"])]
+        #[arg(long, conflicts_with_all = ["staff", "action"])]
         pupil: Option<String>,
         /// Staff id.
         #[arg(long, conflicts_with = "action")]
@@ -607,6 +618,29 @@ fn run_admin(store: StoreArgs, command: AdminCommand) -> anyhow::Result<()> {
             }
         }
         AdminCommand::Audit {
+            check: Some(AuditCheck::Verify),
+            ..
+        } => {
+            let v = admin::verify_audit(st)?;
+            println!(
+                "{} audit rows, {} from before the chain",
+                v.rows, v.unlinked
+            );
+            if let Some((seq, hash)) = &v.head {
+                println!(
+                    "head: row {seq}, {hash} (note it down: rows cut off the end show only against it)"
+                );
+            }
+            if let Some(seq) = v.broken_at {
+                bail!(
+                    "the audit log was altered: the link of row {seq} does not match (that row, \
+                     or one before it, was changed, removed or inserted)"
+                );
+            }
+            println!("every link holds");
+        }
+        AdminCommand::Audit {
+            check: None,
             pupil,
             staff,
             action,
@@ -621,7 +655,7 @@ fn run_admin(store: StoreArgs, command: AdminCommand) -> anyhow::Result<()> {
                 ),
                 _ => bail!("give --pupil, --staff or --action"),
             };
-            let rows = admin::audit_rows(st, &filter)?;
+            let rows = admin::export_audit(st, now, &filter)?;
             match format {
                 Format::Csv => print!("{}", admin::audit_csv(&rows)?),
                 Format::Json => print!("{}", admin::audit_json_lines(&rows)),

@@ -129,6 +129,15 @@ impl Settings {
         }
     }
 
+    /// Settings for a data directory whose store is unencrypted (`--plain-store`): for
+    /// simulations and tests that open the store themselves without a key.
+    pub fn plain(data_dir: impl Into<PathBuf>) -> Self {
+        Settings {
+            plain_store: true,
+            ..Settings::new(data_dir)
+        }
+    }
+
     /// Path of the SQLite store.
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join(DB_FILE)

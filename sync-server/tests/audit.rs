@@ -149,3 +149,96 @@ async fn read_logs_are_taken_only_for_readable_documents_and_the_csv_runs_no_for
     drop((w1, w9));
     s.stop();
 }
+
+/// The store of `data` opened with its key file, as someone with the key could.
+fn raw_store(data: &Path) -> rusqlite::Connection {
+    omkijken_core::store::ensure_sqlcipher_started().unwrap();
+    let key = std::fs::read_to_string(data.join("omkijken.key")).unwrap();
+    let conn = rusqlite::Connection::open(data.join("omkijken.db")).unwrap();
+    conn.pragma_update(None, "key", format!("x'{}'", key.trim()))
+        .unwrap();
+    conn
+}
+
+fn verify(data: &Path) -> (bool, String) {
+    let out = net::admin_output(data, &["audit", "verify"]);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_is_a_hash_chain_and_its_exports_are_audited() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let code = school(&data, "s1", "m1", "p1");
+    let s = Served::start(&data, &tmp.path().join("serve.log"), &[]);
+    let m1 = enroll(&s.enroll_url(), &code, "m1", 1).await;
+    let mut ws = session(&s.sync_url(), &m1).await;
+    for _ in 0..3 {
+        push_acked(
+            &mut ws,
+            DocumentId::random(),
+            signal(&m1, "s1", "p1").save(),
+        )
+        .await;
+    }
+    drop(ws);
+
+    // 1. Exports are audited; the chain holds, and verify names its head.
+    admin(&data, &["audit", "--pupil", "p1"]);
+    admin(&data, &["audit", "--staff", "m1", "--format", "json"]);
+    let exports = admin(
+        &data,
+        &["audit", "--action", "audit_export", "--format", "json"],
+    );
+    let kinds: Vec<String> = exports
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"].to_string())
+        .collect();
+    assert_eq!(kinds, vec!["\"pupil\"", "\"staff:m1\""], "{exports}");
+    let (ok, said) = verify(&data);
+    assert!(
+        ok && said.contains("every link holds") && said.contains("head: row"),
+        "{said}"
+    );
+    s.stop();
+
+    // 2. Someone with the key changes who wrote a row: verify names that row and fails.
+    let conn = raw_store(&data);
+    let changed: i64 = conn
+        .query_row(
+            "SELECT seq FROM audit WHERE action = 'write' ORDER BY seq LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    conn.execute("UPDATE audit SET user = 'm2' WHERE seq = ?1", [changed])
+        .unwrap();
+    let (ok, said) = verify(&data);
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains(&format!("row {changed} does not match")),
+        "{said}"
+    );
+    // Put back, the chain holds again; a row removed breaks the link of the next one.
+    conn.execute("UPDATE audit SET user = 'm1' WHERE seq = ?1", [changed])
+        .unwrap();
+    assert!(verify(&data).0);
+    conn.execute("DELETE FROM audit WHERE seq = ?1", [changed])
+        .unwrap();
+    let next: i64 = conn
+        .query_row(
+            "SELECT min(seq) FROM audit WHERE seq > ?1",
+            [changed],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let (ok, said) = verify(&data);
+    assert!(!ok);
+    assert!(
+        said.contains(&format!("row {next} does not match")),
+        "{said}"
+    );
+}

@@ -250,9 +250,18 @@ async fn more_sockets_than_descriptors_do_not_stop_the_server() {
     let open = s.metric("omkijken_open_connections");
     assert!(open <= 896.0, "open {open}");
     let no_fds = s.metric("omkijken_accept_errors_total{kind=\"no_descriptors\"}");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s.pid())).unwrap();
+    let peak_kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
     println!(
-        "open connections while attacked: {open}; accept errors for want of descriptors: {no_fds}"
+        "open connections while attacked: {open}; accept errors for want of descriptors: \
+         {no_fds}; peak server memory {:.1} MiB",
+        peak_kib / 1024.0
     );
+    assert!(peak_kib < 200.0 * 1024.0, "peak {peak_kib} KiB");
     drop(held);
     s.stop();
 }

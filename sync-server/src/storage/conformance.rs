@@ -26,6 +26,7 @@ pub fn run_all(make: &mut dyn FnMut() -> Box<dyn Storage>) {
     one_batch_may_name_a_document_or_a_row_twice(make());
     many_documents_load_at_once_as_each_alone(make());
     the_epoch_stays_until_renewed(make());
+    the_audit_log_is_a_hash_chain(make());
     a_school_policy_is_replaced_whole(make());
 }
 
@@ -42,6 +43,47 @@ fn a_school_policy_is_replaced_whole(mut s: Box<dyn Storage>) {
         s.school_policy("s2").unwrap().as_deref(),
         Some(r#"{"b":"één"}"#)
     );
+}
+
+fn the_audit_log_is_a_hash_chain(mut s: Box<dyn Storage>) {
+    let row = |n: i64, seq: Option<i64>| AuditRecord {
+        seq: 0,
+        at: n,
+        school: "s1".into(),
+        device: Some("d1".into()),
+        user: Some("m1".into()),
+        action: AuditAction::Read,
+        document: Some(DocumentId::random()),
+        kind: Some("signal".into()),
+        pupil: Some("p1".into()),
+        device_seq: seq,
+        device_at: Some(n),
+    };
+    s.commit(Batch {
+        audit: vec![row(1, Some(1)), row(2, None), row(3, Some(2))],
+        ..Default::default()
+    })
+    .unwrap();
+    // A row already there (same device sequence) is not linked twice.
+    s.commit(Batch {
+        audit: vec![row(4, Some(2)), row(5, Some(3))],
+        ..Default::default()
+    })
+    .unwrap();
+    let v = crate::admin::verify_audit(s.as_mut()).unwrap();
+    assert_eq!((v.rows, v.unlinked, v.broken_at), (4, 0, None));
+    let page = s.audit_page(0, 100).unwrap();
+    assert_eq!(page.len(), 4);
+    let mut prev = [0u8; 32];
+    for (r, h) in &page {
+        let h = h.clone().expect("every row linked");
+        assert_eq!(h, audit_hash(&prev, r).to_vec());
+        prev = h.try_into().unwrap();
+    }
+    assert_eq!(v.head.unwrap().1, hex::encode(prev));
+    // Pages continue after a sequence.
+    let rest = s.audit_page(page[1].0.seq, 100).unwrap();
+    assert_eq!(rest.len(), 2);
 }
 
 fn header(school: &str, pupil: Option<&str>) -> Header {

@@ -74,10 +74,17 @@ use std::time::Duration;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// Schema version written by this build (table `schema_version`).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Advisory lock key that serialises migrations of nodes starting at once ("omkijken").
 const MIGRATION_LOCK: i64 = 0x6f6d_6b69_6a6b_656e;
+/// Advisory lock held by a transaction from its first audit row to its commit: audit rows
+/// of all nodes get their sequences, and their links (`audit_hash`), one transaction at a
+/// time, so the chain follows the sequence.
+const AUDIT_CHAIN_LOCK: i64 = 0x6f6d_6b69_6175_6474;
+
+/// Migration 3: every audit row's link to the one before it; rows from before have none.
+const V3: &str = "ALTER TABLE audit ADD COLUMN hash BYTEA;";
 
 /// How often a transaction that failed on a deadlock or serialization error is retried.
 const RETRIES: usize = 5;
@@ -263,7 +270,8 @@ const SQL_BULK_AUDIT: &str = "INSERT INTO audit (at, school, device, user_id, ac
      FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], \
      $7::text[], $8::text[], $9::int8[], $10::int8[]) WITH ORDINALITY \
      AS u(at, school, device, user_id, action, doc, kind, pupil, device_seq, device_at, i) \
-     ORDER BY i ON CONFLICT DO NOTHING";
+     ORDER BY i ON CONFLICT DO NOTHING RETURNING seq, at, school, device, user_id, action, doc, \
+     kind, pupil, device_seq, device_at";
 const SQL_ERASE: &str = "UPDATE catalog SET erased = true, heads = ''::bytea, size = 0, \
      chunks = 0, visibility = NULL, urgency = NULL, category = NULL, summary = NULL, \
      readers = NULL, seq = $2, content_seq = $2 WHERE id = $1";
@@ -272,7 +280,17 @@ const SQL_COMPACT: &str = "UPDATE catalog SET size = $2, chunks = 0 \
      WHERE id = $1 AND chunks = $3 AND NOT erased";
 const SQL_AUDIT: &str = "INSERT INTO audit (at, school, device, user_id, action, doc, kind, \
      pupil, device_seq, device_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-     ON CONFLICT DO NOTHING";
+     ON CONFLICT DO NOTHING RETURNING seq, at, school, device, user_id, action, doc, kind, \
+     pupil, device_seq, device_at";
+const SQL_AUDIT_CHAIN_LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
+const SQL_AUDIT_PREV: &str = "SELECT hash FROM audit WHERE seq < $1 ORDER BY seq DESC LIMIT 1";
+const SQL_AUDIT_LINK: &str = "UPDATE audit a SET hash = u.hash \
+     FROM UNNEST($1::int8[], $2::bytea[]) AS u(seq, hash) WHERE a.seq = u.seq";
+const SQL_AUDIT_PAGE: &str = concat!(
+    "SELECT ",
+    audit_cols!(),
+    ", hash FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2"
+);
 const SQL_EVENT: &str =
     "INSERT INTO admin_events (seq, at, kind, school, device) VALUES ($1, $2, $3, $4, $5)";
 const SQL_CODE: &str = "INSERT INTO enrollment_codes (code_hash, school, user_id, created_at, \
@@ -708,6 +726,7 @@ impl PostgresStorage {
             match v {
                 1 => tx.batch_execute(V1)?,
                 2 => tx.batch_execute(V2)?,
+                3 => tx.batch_execute(V3)?,
                 _ => unreachable!("a migration arm per version"),
             }
         }
@@ -1114,13 +1133,52 @@ impl PostgresStorage {
     }
 }
 
+/// Link audit rows just inserted (as the database returned them) to the chain, in
+/// sequence order. The caller holds [`AUDIT_CHAIN_LOCK`] since before it inserted them.
+fn link_audit(
+    tx: &mut postgres::Transaction<'_>,
+    st: &mut Statements,
+    inserted: Vec<Row>,
+) -> Result<()> {
+    let mut rows = inserted
+        .iter()
+        .map(audit_row)
+        .collect::<Result<Vec<AuditRecord>>>()?;
+    let Some(first) = rows.iter().map(|r| r.seq).min() else {
+        return Ok(());
+    };
+    rows.sort_by_key(|r| r.seq);
+    let q = st.get(tx, SQL_AUDIT_PREV)?;
+    let prev: Option<Vec<u8>> = tx
+        .query_opt(&q, &[&(first as i64)])?
+        .and_then(|r| r.get::<_, Option<Vec<u8>>>(0));
+    let mut prev = super::chain_prev(prev);
+    let mut seqs = Vec::with_capacity(rows.len());
+    let mut hashes = Vec::with_capacity(rows.len());
+    for r in &rows {
+        prev = super::audit_hash(&prev, r);
+        seqs.push(r.seq as i64);
+        hashes.push(prev.to_vec());
+    }
+    let q = st.get(tx, SQL_AUDIT_LINK)?;
+    tx.execute(&q, &[&seqs, &hashes])?;
+    Ok(())
+}
+
+fn lock_audit_chain(tx: &mut postgres::Transaction<'_>, st: &mut Statements) -> Result<()> {
+    let q = st.get(tx, SQL_AUDIT_CHAIN_LOCK)?;
+    tx.execute(&q, &[&AUDIT_CHAIN_LOCK])?;
+    Ok(())
+}
+
 fn insert_audit(
     tx: &mut postgres::Transaction<'_>,
     st: &mut Statements,
     a: &AuditRecord,
 ) -> Result<()> {
+    lock_audit_chain(tx, st)?;
     let q = st.get(tx, SQL_AUDIT)?;
-    tx.execute(
+    let inserted = tx.query(
         &q,
         &[
             &a.at,
@@ -1135,7 +1193,7 @@ fn insert_audit(
             &a.device_at,
         ],
     )?;
-    Ok(())
+    link_audit(tx, st, inserted)
 }
 
 /// Content changes of distinct documents, sequences `first + 1 ..`, in a few statements.
@@ -1242,8 +1300,9 @@ fn insert_audit_bulk(
     let pupil: Vec<Option<&str>> = rows.iter().map(|a| a.pupil.as_deref()).collect();
     let device_seq: Vec<Option<i64>> = rows.iter().map(|a| a.device_seq).collect();
     let device_at: Vec<Option<i64>> = rows.iter().map(|a| a.device_at).collect();
+    lock_audit_chain(tx, st)?;
     let q = st.get(tx, SQL_BULK_AUDIT)?;
-    tx.execute(
+    let inserted = tx.query(
         &q,
         &[
             &at,
@@ -1258,7 +1317,7 @@ fn insert_audit_bulk(
             &device_at,
         ],
     )?;
-    Ok(())
+    link_audit(tx, st, inserted)
 }
 
 fn heads_to_bytes(heads: &[ChangeHash]) -> Vec<u8> {
@@ -1531,6 +1590,17 @@ impl Storage for PostgresStorage {
             AuditFilter::Action(a) => self.query(SQL_AUDIT_ACTION, &[&a.as_str()])?,
         };
         rows.iter().map(audit_row).collect()
+    }
+
+    fn audit_page(
+        &mut self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(AuditRecord, Option<Vec<u8>>)>> {
+        self.query(SQL_AUDIT_PAGE, &[&(after as i64), &(limit as i64)])?
+            .iter()
+            .map(|r| Ok((audit_row(r)?, r.try_get::<_, Option<Vec<u8>>>(11)?)))
+            .collect()
     }
 
     fn admin_events_since(&mut self, after: u64) -> Result<Vec<AdminEvent>> {

@@ -18,7 +18,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 /// Schema version written by this build (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// Migration 1. Never edit once shipped: add a new arm instead.
 const V1: &str = "
@@ -172,6 +172,10 @@ pub(crate) fn erase_row(
     Ok(())
 }
 
+/// Migration 7: every audit row's link to the one before it (`audit_hash`); rows from
+/// before have none, and the chain starts after them.
+const V7: &str = "ALTER TABLE audit ADD COLUMN hash BLOB;";
+
 const CATALOG_COLS: &str = "id, school, kind, pupil, author, created_at, schema, visibility, \
      urgency, category, heads, seq, content_seq, size, chunks, erased, readers";
 
@@ -284,6 +288,7 @@ impl SqliteStorage {
                 4 => tx.execute_batch(V4)?,
                 5 => tx.execute_batch(V5)?,
                 6 => tx.execute_batch(V6)?,
+                7 => tx.execute_batch(V7)?,
                 _ => unreachable!("a migration arm per version"),
             }
         }
@@ -402,12 +407,14 @@ fn audit_row(r: &Row<'_>) -> rusqlite::Result<AuditRecord> {
     })
 }
 
+/// Insert an audit row (ignored if its device sequence is there already) and link it to the
+/// row before it (see `audit_hash`). SQLite has one writer, so rows are linked in order.
 fn insert_audit(tx: &rusqlite::Transaction<'_>, a: &AuditRecord) -> rusqlite::Result<()> {
     let mut st = tx.prepare_cached(
         "INSERT OR IGNORE INTO audit (at, school, device, user, action, doc, kind, pupil, \
          device_seq, device_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
-    st.execute(params![
+    let inserted = st.execute(params![
         a.at,
         a.school,
         a.device,
@@ -419,6 +426,21 @@ fn insert_audit(tx: &rusqlite::Transaction<'_>, a: &AuditRecord) -> rusqlite::Re
         a.device_seq,
         a.device_at,
     ])?;
+    if inserted == 1 {
+        let seq = tx.last_insert_rowid();
+        let prev: Option<Vec<u8>> = tx
+            .prepare_cached("SELECT hash FROM audit WHERE seq < ?1 ORDER BY seq DESC LIMIT 1")?
+            .query_row(params![seq], |r| r.get(0))
+            .optional()?
+            .flatten();
+        let linked = AuditRecord {
+            seq: seq as u64,
+            ..a.clone()
+        };
+        let hash = super::audit_hash(&super::chain_prev(prev), &linked);
+        tx.prepare_cached("UPDATE audit SET hash = ?2 WHERE seq = ?1")?
+            .execute(params![seq, hash.as_slice()])?;
+    }
     Ok(())
 }
 
@@ -870,6 +892,23 @@ impl Storage for SqliteStorage {
             None => st.query_map([], audit_row)?.collect(),
         };
         rows.map_err(Error::from)
+    }
+
+    fn audit_page(
+        &mut self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(AuditRecord, Option<Vec<u8>>)>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT seq, at, school, device, user, action, doc, kind, pupil, device_seq, \
+             device_at, hash FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = st
+            .query_map(params![after as i64, limit as i64], |r| {
+                Ok((audit_row(r)?, r.get::<_, Option<Vec<u8>>>(11)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
     }
 
     fn school_policy(&mut self, school: &str) -> Result<Option<String>> {
