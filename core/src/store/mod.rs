@@ -11,6 +11,7 @@
 mod cases;
 mod edits;
 mod excursions;
+mod not_accepted;
 mod overview;
 mod projection;
 mod queries;
@@ -20,6 +21,7 @@ pub mod schema;
 pub use cases::{CASE_CLOSED_STATUS, CASE_OPENED_STATUS, CaseSummary, NewCaseStep};
 pub use edits::{DraftDeleted, MyPupil};
 pub use excursions::{ExcursionSummary, NewExcursion, NewTripContact};
+pub use not_accepted::{NotAccepted, SetAside};
 pub use overview::{GroupOverview, GroupWeek};
 pub use queries::{
     AttentionItem, AttentionReason, ConversationSummary, SignalFilter, SignalSummary,
@@ -32,7 +34,7 @@ use crate::error::OpenError;
 use crate::ids::{self, DocumentId};
 use crate::model::{Header, Kind, Roster};
 use crate::{Error, Result};
-use automerge::{ActorId, Automerge, ChangeHash};
+use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
 use rand::{RngCore, SeedableRng};
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
@@ -803,7 +805,7 @@ impl Store {
             .iter()
             .map(|(id, b)| (*id, b.as_slice(), None))
             .collect();
-        self.merge_batch(&docs, &[], true)
+        self.merge_batch(&docs, &[], true).map(|_| ())
     }
 
     /// Merge many documents and record acknowledged heads (see
@@ -823,11 +825,17 @@ impl Store {
     /// checked and summarised these very heads); the document is loaded when it is first
     /// opened or changed. Anything else, or a summary of another version, takes the
     /// loading path.
+    ///
+    /// Acknowledged heads are recorded only where the merged document holds them all and
+    /// nothing received waits for a change that is not here: such a change (sent while the
+    /// device lacked an earlier one) is held back by Automerge and not stored, and recording
+    /// the server's heads then would make the device believe it holds what it never got.
+    /// Returns the documents left so: the caller fetches what they lack.
     pub fn merge_many_acked(
         &self,
         docs: &[Received],
         acks: &[(DocumentId, Vec<ChangeHash>)],
-    ) -> Result<()> {
+    ) -> Result<Vec<DocumentId>> {
         let docs: Vec<_> = docs
             .iter()
             .map(|r| (r.id, r.data.as_slice(), r.whole.as_ref()))
@@ -840,8 +848,10 @@ impl Store {
         docs: &[(DocumentId, &[u8], Option<&Whole>)],
         acks: &[(DocumentId, Vec<ChangeHash>)],
         durable: bool,
-    ) -> Result<()> {
+    ) -> Result<Vec<DocumentId>> {
         let now = self.now();
+        let wanted: HashMap<DocumentId, &[ChangeHash]> =
+            acks.iter().map(|(id, h)| (*id, h.as_slice())).collect();
         // The same document twice in a batch: its bytes are merged together.
         let mut order: Vec<DocumentId> = Vec::with_capacity(docs.len());
         let mut bytes: HashMap<DocumentId, (Vec<&[u8]>, Option<&Whole>)> =
@@ -864,7 +874,9 @@ impl Store {
                 let (pieces, whole) = &bytes[id];
                 work.push((*id, stored_bytes(tx, *id)?, pieces.as_slice(), *whole));
             }
-            let merge = |(id, stored, pieces, whole)| Merged::received(id, stored, pieces, whole);
+            let merge = |(id, stored, pieces, whole)| {
+                Merged::received(id, stored, pieces, whole, wanted.get(&id).copied())
+            };
             let merged: Vec<_> = if work.len() >= PARALLEL_FROM {
                 use rayon::prelude::*;
                 work.into_par_iter().map(merge).collect()
@@ -875,8 +887,13 @@ impl Store {
             let mut acked: HashMap<DocumentId, String> =
                 acks.iter().map(|(id, h)| (*id, heads_json(h))).collect();
             let mut changed = Vec::new();
-            for m in merged {
-                if let Some(m) = m? {
+            let mut lacking = Vec::new();
+            for (id, m) in order.iter().zip(merged) {
+                let (m, holds_acked) = m?;
+                if !holds_acked && acked.remove(id).is_some() {
+                    lacking.push(*id);
+                }
+                if let Some(m) = m {
                     let ack = acked.get(&m.id).map(String::as_str);
                     if write_doc(tx, m.id, &m.prepared, now, ack)? {
                         acked.remove(&m.id);
@@ -890,9 +907,9 @@ impl Store {
                 .cloned()
                 .collect();
             write_acked_heads(tx, &rest)?;
-            Ok(changed)
+            Ok((changed, lacking))
         };
-        let changed = if durable {
+        let (changed, lacking) = if durable {
             self.write(batch)?
         } else {
             self.write_recoverable(batch)?
@@ -900,7 +917,7 @@ impl Store {
         if !changed.is_empty() {
             self.after_change(&changed);
         }
-        Ok(())
+        Ok(lacking)
     }
 
     /// Record that a server acknowledged `heads` of a document as durable.
@@ -1026,9 +1043,13 @@ impl Store {
         })
     }
 
-    /// Remove a document and everything derived from it (access ended, or erasure).
+    /// Remove a document and everything derived from it (access ended, or erasure),
+    /// its not-accepted items included.
     pub fn purge(&self, id: DocumentId) -> Result<bool> {
-        let removed = self.write(|tx| purge_doc(tx, id))?;
+        let removed = self.write(|tx| {
+            not_accepted::drop_items_of(tx, id)?;
+            purge_doc(tx, id)
+        })?;
         if removed {
             self.inner.epoch.fetch_add(1, Ordering::SeqCst);
             self.after_change(&[id]);
@@ -1058,8 +1079,13 @@ impl Store {
             let rows = stmt.query_map(params![excursion, me.user], |r| r.get::<_, String>(0))?;
             Ok(rows.filter_map(|r| r.ok()?.parse().ok()).collect())
         })?;
+        // Not-accepted items stay: the server never had them, and they are their
+        // author's to copy or discard.
         for id in &ids {
-            self.purge(*id)?;
+            if self.write(|tx| purge_doc(tx, *id))? {
+                self.inner.epoch.fetch_add(1, Ordering::SeqCst);
+                self.after_change(&[*id]);
+            }
         }
         Ok(ids.len())
     }
@@ -1077,7 +1103,8 @@ impl Store {
                 conn.execute_batch(
                     "DELETE FROM doc_chunks; DELETE FROM documents; DELETE FROM conversations;
                      DELETE FROM signals; DELETE FROM thermometer_entries; DELETE FROM cases;
-                     DELETE FROM excursions; DELETE FROM access_log; DELETE FROM meta;",
+                     DELETE FROM excursions; DELETE FROM access_log; DELETE FROM meta;
+                     DELETE FROM not_accepted;",
                 )?;
                 let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
             }
@@ -1311,11 +1338,14 @@ struct Merged<'a> {
 
 impl<'a> Merged<'a> {
     /// Merge the received `pieces` into the stored document; `None` if they add nothing.
+    /// With it: whether the merged document holds every one of `wanted` (heads the caller
+    /// would record as acknowledged) and every change the pieces depend on.
     fn new(
         id: DocumentId,
         stored: Option<Stored>,
         pieces: &[&'a [u8]],
-    ) -> Result<Option<Merged<'a>>> {
+        wanted: Option<&[ChangeHash]>,
+    ) -> Result<(Option<Merged<'a>>, bool)> {
         let chunks = stored.as_ref().map(|s| s.count);
         // One received piece that makes a new document is stored as it came, if it loads
         // strictly: bytes with anything after their valid part would load here (leniently)
@@ -1340,11 +1370,15 @@ impl<'a> Merged<'a> {
         for piece in rest {
             doc.load_incremental(piece)?;
         }
+        // Changes whose dependencies are not here are held back by Automerge (and not
+        // stored): the document lacks something the sender has.
+        let holds = doc.get_missing_deps(&[]).is_empty()
+            && wanted.is_none_or(|w| w.iter().all(|h| doc.get_change_by_hash(h).is_some()));
         if doc.get_heads() == before {
-            return Ok(None);
+            return Ok((None, holds));
         }
         let prepared = Prepared::new(id, &doc, &before, raw, chunks);
-        Ok(Some(Merged { id, prepared }))
+        Ok((Some(Merged { id, prepared }), holds))
     }
 
     /// [`Merged::whole`] where it applies, else [`Merged::new`].
@@ -1353,13 +1387,15 @@ impl<'a> Merged<'a> {
         stored: Option<Stored>,
         pieces: &[&'a [u8]],
         whole: Option<&Whole>,
-    ) -> Result<Option<Merged<'a>>> {
+        wanted: Option<&[ChangeHash]>,
+    ) -> Result<(Option<Merged<'a>>, bool)> {
         if let (None, [one], Some(w)) = (&stored, pieces, whole)
+            && wanted.is_none_or(|h| h.iter().all(|h| w.heads.contains(h)))
             && let Some(m) = Merged::whole(id, one, w)
         {
-            return Ok(Some(m));
+            return Ok((Some(m), true));
         }
-        Merged::new(id, stored, pieces)
+        Merged::new(id, stored, pieces, wanted)
     }
 
     /// A whole document new here, stored as it came with the server's summary, if its bytes
