@@ -32,7 +32,7 @@ pub fn admit(ctx: &Ctx<'_>, before: Option<&Case>, after: &Case) -> Result<(), R
         after.follows(b).map_err(Refusal::Invalid)?;
     }
     let old = before.map_or(&[][..], |b| &b.steps[..]);
-    for s in appended("step entries", old, &after.steps)? {
+    for s in appended("step entries", old, &after.steps, |e| &e.id)? {
         short("step id", &s.id)?;
         at_most("participants", &s.participants, MAX_PARTICIPANTS)?;
         ctx.own_name("step entry by", &s.by)?;

@@ -29,6 +29,10 @@
 //!   ([`Case::follows`]); step entries and the weighing in the writer's own name;
 //! - excursion ([`excursion`]): a valid trip ([`Excursion::check`]).
 //!
+//! The checks run in this order, and the first that fails is the answer: the header (and a
+//! new document's author), whose changes they are (the device's own), write access, the
+//! kind's rules, the limits (the cheapest limits first, before the document is read).
+//!
 //! Every rule holds for any merge of two changes it admits, so devices that write
 //! concurrently are never refused for the merge itself (a list that grows past its limit
 //! through two concurrent additions is the one exception, and the limits are far above use).
@@ -301,9 +305,22 @@ pub fn admit(
         staff,
     };
     let bad = |_| Refusal::Invalid("the record does not read as its kind");
+    // Whose changes these are comes before what they say: a device that holds others'
+    // changes a server lacks (a server restored from a backup) is told `forged_actor` and
+    // sends its own alone, which the content rules would otherwise refuse as written in
+    // another's name. A thermometer month's genesis is anyone's.
+    let mut month: Option<ThermometerMonth> = None;
+    let genesis = if kind == Kind::Thermometer {
+        let a: ThermometerMonth = hydrated.record().map_err(bad)?;
+        let g = thermometer::genesis(&header, id, &a)?;
+        month = Some(a);
+        g
+    } else {
+        None
+    };
+    let changes = own_changes(after, before, writer, genesis)?;
     // Per kind: the typed record before (what the server stored passed these rules, so it
     // is read back without a budget) and after, its access fields, and its rules.
-    let mut genesis = None;
     let fields = match kind {
         Kind::Signal => {
             let a: Signal = hydrated.record().map_err(bad)?;
@@ -317,14 +334,17 @@ pub fn admit(
             fields
         }
         Kind::Thermometer => {
-            let a: ThermometerMonth = hydrated.record().map_err(bad)?;
+            let a = match month.take() {
+                Some(a) => a,
+                None => hydrated.record().map_err(bad)?,
+            };
             let b = before
                 .map(|b| doc::record_fast::<ThermometerMonth>(id, b))
                 .transpose()
                 .map_err(bad)?;
             let fields = AccessFields::default();
             may_write(&ctx, b.as_ref().map(|_| fields.clone()), &fields)?;
-            genesis = thermometer::admit(&ctx, id, b.as_ref(), &a)?;
+            thermometer::admit(&ctx, b.as_ref(), &a)?;
             fields
         }
         Kind::Case => {
@@ -367,7 +387,6 @@ pub fn admit(
         }
         Kind::Roster => return Err(Refusal::ServerOnly),
     };
-    let changes = own_changes(after, before, writer, genesis)?;
     Ok(Admitted {
         header,
         fields,
@@ -415,20 +434,25 @@ fn own_changes(
     Ok(metas.len())
 }
 
-/// Entries of `after` that are not in `before`, each matched once (a multiset difference):
-/// `Err(Changed(what))` if an entry of `before` is missing from `after` (changed or
-/// removed).
+/// Entries of `after` that are not in `before`, each matched once (a multiset difference),
+/// entries found by their `key` (an id) and then compared whole: `Err(Changed(what))` if an
+/// entry of `before` is missing from `after` (changed or removed). O(n log n): a month of
+/// 3,000 entries is matched in microseconds.
 pub(crate) fn appended<'a, T: PartialEq>(
     what: &'static str,
     before: &[T],
     after: &'a [T],
+    key: impl Fn(&T) -> &str,
 ) -> Result<Vec<&'a T>, Refusal> {
+    let mut by_key: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+    for (i, a) in after.iter().enumerate() {
+        by_key.entry(key(a)).or_default().push(i);
+    }
     let mut matched = vec![false; after.len()];
     for b in before {
-        let found = after
-            .iter()
-            .enumerate()
-            .position(|(i, a)| !matched[i] && a == b)
+        let found = by_key
+            .get(key(b))
+            .and_then(|is| is.iter().copied().find(|&i| !matched[i] && after[i] == *b))
             .ok_or(Refusal::Changed(what))?;
         matched[found] = true;
     }

@@ -62,11 +62,11 @@ pub fn admit(ctx: &Ctx<'_>, before: Option<&Signal>, after: &Signal) -> Result<(
         }
     }
     let old = before.map_or(&[][..], |b| &b.follow_ups[..]);
-    let new = appended("follow-ups", old, &after.follow_ups)?;
-    for (i, f) in new.iter().enumerate() {
+    let new = appended("follow-ups", old, &after.follow_ups, |e| &e.id)?;
+    let mut ids: std::collections::BTreeSet<&String> = old.iter().map(|o| &o.id).collect();
+    for f in &new {
         short("follow-up id", &f.id)?;
-        let taken = old.iter().any(|o| o.id == f.id) || new[..i].iter().any(|o| o.id == f.id);
-        if taken {
+        if !ids.insert(&f.id) {
             return Err(Refusal::Invalid("follow-up ids are unique"));
         }
         ctx.own_name("follow-up author", &f.author)?;

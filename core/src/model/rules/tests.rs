@@ -457,6 +457,17 @@ fn every_kind_is_created_in_its_writers_own_name_by_its_writers_device() {
     ));
     let (b, a) = new(signal(GONE, P_PLAIN, 1, "welbevinden", true));
     rows.push(row("staff who left", b, a, GONE, Err(NoWriteAccess)));
+    // A server restored from a backup lacks a signal its author's device still holds, with
+    // the care team's follow-up in it: whose changes they are is answered first (the device
+    // then sends its own alone), not the follow-up's author.
+    let (id, s) = picked_up_signal();
+    rows.push(row(
+        "others' changes a restored server lacks",
+        (id, None),
+        s,
+        T_X,
+        Err(ForgedActor),
+    ));
     run(rows);
 }
 

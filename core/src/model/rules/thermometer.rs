@@ -12,7 +12,7 @@ use super::{Ctx, Refusal, appended, at_most, short};
 use crate::defaults;
 use crate::doc;
 use crate::ids::DocumentId;
-use crate::model::ThermometerMonth;
+use crate::model::{Header, ThermometerMonth};
 use automerge::ChangeHash;
 
 /// Entries of one pupil in one month.
@@ -20,34 +20,42 @@ pub const MAX_ENTRIES: usize = 3_000;
 /// Emotion words of one entry.
 pub const MAX_EMOTIONS: usize = 16;
 
-/// The thermometer rules (see the module docs). `before` is None for a new month. Returns
-/// the hash of the month's genesis change (which any device may bring).
-pub fn admit(
-    ctx: &Ctx<'_>,
+/// The hash of the month's genesis change (which any device may bring), if `header` and
+/// `id` are the deterministic ones of the month `after` holds.
+pub fn genesis(
+    header: &Header,
     id: DocumentId,
-    before: Option<&ThermometerMonth>,
     after: &ThermometerMonth,
 ) -> Result<Option<ChangeHash>, Refusal> {
-    at_most("entries", &after.entries, MAX_ENTRIES)?;
     short("month", &after.month)?;
     let not_the_month = Refusal::Invalid("a thermometer month is its pupil's month");
-    let pupil = ctx.header.pupil.as_deref().ok_or(not_the_month)?;
-    let school = &ctx.header.school;
-    let genesis = match doc::thermometer_genesis(school, pupil, &after.month) {
+    let pupil = header.pupil.as_deref().ok_or(not_the_month)?;
+    let school = &header.school;
+    match doc::thermometer_genesis(school, pupil, &after.month) {
         Ok((gid, g))
-            if gid == id && *ctx.header == doc::thermometer_header(school, pupil, &after.month) =>
+            if gid == id && *header == doc::thermometer_header(school, pupil, &after.month) =>
         {
-            g.get_heads().first().copied()
+            Ok(g.get_heads().first().copied())
         }
-        _ => return Err(not_the_month),
-    };
+        _ => Err(not_the_month),
+    }
+}
+
+/// The thermometer rules (see the module docs; [`genesis`] checked the month itself).
+/// `before` is None for a new month.
+pub fn admit(
+    ctx: &Ctx<'_>,
+    before: Option<&ThermometerMonth>,
+    after: &ThermometerMonth,
+) -> Result<(), Refusal> {
+    at_most("entries", &after.entries, MAX_ENTRIES)?;
     let old = before.map_or(&[][..], |b| &b.entries[..]);
-    let new = appended("thermometer entries", old, &after.entries)?;
-    for (i, e) in new.iter().enumerate() {
+    let new = appended("thermometer entries", old, &after.entries, |e| &e.id)?;
+    let mut ids: std::collections::BTreeSet<&String> = old.iter().map(|o| &o.id).collect();
+    for e in &new {
         short("entry id", &e.id)?;
         at_most("emotions", &e.emotions, MAX_EMOTIONS)?;
-        let taken = old.iter().any(|o| o.id == e.id) || new[..i].iter().any(|o| o.id == e.id);
-        if taken {
+        if !ids.insert(&e.id) {
             return Err(Refusal::Invalid("entry ids are unique"));
         }
         ctx.own_name("entry recorded_by", &e.recorded_by)?;
@@ -57,5 +65,5 @@ pub fn admit(
             return Err(Refusal::Invalid("an entry's scale, score or emotion words"));
         }
     }
-    Ok(genesis)
+    Ok(())
 }
