@@ -28,7 +28,7 @@ use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
 use omkijken_core::budget;
 use omkijken_core::doc::{self, AccessFields};
 use omkijken_core::ids::{heads_from_hex, heads_to_hex};
-use omkijken_core::model::{Header, Kind, Roster, rules};
+use omkijken_core::model::{Header, Roster, rules};
 use omkijken_core::sync::{
     Acked, CatalogEntry, DocChanges, ErrorCode, FetchRequest, Frame, MAX_DOC_BYTES,
     MAX_DOCS_PER_FRAME, PROTOCOL_VERSION, ReadLogEntry, Refusal, RefusalReason,
@@ -767,11 +767,16 @@ impl Hub {
         data: &[u8],
     ) -> Option<RefusalReason> {
         let stored = row.map_or(0, |r| r.size as usize);
-        if let Some(row) = row
-            && (row.header.kind == Kind::Roster.as_str()
-                || access(roster, user, &row.header, &row.fields) < Access::Write)
-        {
-            return Some(RefusalReason::Forbidden);
+        if let Some(row) = row {
+            // Core's rules, on the catalog row: the same verdict `admit` would reach.
+            let writer = rules::Writer {
+                roster,
+                user,
+                actor: &[],
+            };
+            if let Err(refusal) = rules::may_write_stored(&writer, &row.header, &row.fields) {
+                return Some(refusal.reason());
+            }
         }
         if stored + data.len() > MAX_DOC_BYTES {
             return Some(RefusalReason::TooLarge);

@@ -210,6 +210,24 @@ pub fn limits(kind: Kind) -> Limits {
     }
 }
 
+/// What can be decided from a stored document's header and access fields alone, before its
+/// bytes or the pushed ones are loaded: the roster is the server's, and the writer needs
+/// write access. [`admit`] decides the same again on the documents; this lets a server
+/// refuse without loading anything.
+pub fn may_write_stored(
+    writer: &Writer<'_>,
+    header: &Header,
+    fields: &AccessFields,
+) -> Result<(), Refusal> {
+    if header.kind == Kind::Roster.as_str() {
+        return Err(Refusal::ServerOnly);
+    }
+    if access(writer.roster, writer.user, header, fields) < Access::Write {
+        return Err(Refusal::NoWriteAccess);
+    }
+    Ok(())
+}
+
 /// What a device may send of one document, checked on the bytes before they are loaded
 /// ([`budget::scan`]): the history limits of `kind`, or of the largest device-written kind
 /// when the kind is not known yet (a new document).
