@@ -4,6 +4,7 @@
 //! Feature `client` adds the tokio WebSocket transport that devices use.
 
 pub mod access;
+pub mod budget;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod defaults;

@@ -230,8 +230,9 @@ impl OmkijkenStore {
         Ok(self.inner.share_signal(doc_id(&id)?)?)
     }
 
-    /// Append an entry to a signal: a correction (its author), a follow-up, "picked up" or
-    /// "closed" (mentors, care team). Returns the entry's id.
+    /// Append an entry to a signal: a correction (its author), a follow-up (author, mentors,
+    /// care team), "picked up" or "closed" (the care team of the signal's route; anyone else
+    /// gets `Forbidden`). Returns the entry's id.
     pub fn append_follow_up(&self, id: String, kind: FollowUpKind, text: String) -> Result<String> {
         let id = doc_id(&id)?;
         Ok(self.inner.append_follow_up(id, kind.into(), &text)?)

@@ -6,6 +6,7 @@
 
 pub mod process;
 pub mod sim;
+pub mod wire;
 pub mod workload;
 
 use anyhow::{Context, Result};

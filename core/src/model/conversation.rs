@@ -77,6 +77,9 @@ pub struct Agreement {
     /// Done.
     #[autosurgeon(missing = "Default::default")]
     pub done: bool,
+    /// Staff id of whoever added it (absent in agreements added before it was recorded).
+    #[autosurgeon(missing = "Default::default")]
+    pub by: Option<String>,
 }
 
 /// A kindgesprek.

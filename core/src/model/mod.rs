@@ -10,6 +10,7 @@ pub mod case;
 pub mod conversation;
 pub mod excursion;
 pub mod roster;
+pub mod rules;
 pub mod signal;
 pub mod thermometer;
 

@@ -696,6 +696,29 @@ impl Store {
         Ok(roster)
     }
 
+    /// Run the record rules ([`crate::model::rules::admit`]) on a local change before it
+    /// is committed, as the server will: the app says no before the server has to. `before`
+    /// is the document before the change (None: a new one), `after` with the change.
+    pub(crate) fn admit_local(
+        &self,
+        id: DocumentId,
+        before: Option<&Automerge>,
+        after: &Automerge,
+    ) -> Result<()> {
+        if before.is_some_and(|b| b.get_heads() == after.get_heads()) {
+            return Ok(());
+        }
+        let me = self.require_identity()?;
+        let roster = self.roster()?;
+        let writer = crate::model::rules::Writer {
+            roster: &roster,
+            user: &me.user,
+            actor: self.inner.actor.to_bytes(),
+        };
+        crate::model::rules::admit(id, before, after, &writer)?;
+        Ok(())
+    }
+
     /// Access of the enrolled user to a document.
     pub fn access_to(&self, header: &Header, fields: &AccessFields) -> Result<crate::Access> {
         let identity = self.require_identity()?;

@@ -142,8 +142,9 @@ impl Store {
                 Access::Read => return Err(Error::Forbidden("read-only for this user")),
                 Access::Write => {}
             }
+            let before = d.clone();
             doc::update::<R>(id, d, &actor, now, |r| edit(&header, r))?;
-            Ok(())
+            self.admit_local(id, Some(&before), d)
         })
     }
 
@@ -233,8 +234,9 @@ impl Store {
         })
     }
 
-    /// Append an entry to a signal: a correction (author), or a follow-up, "picked up" or
-    /// "closed" (mentors, care team). The original text never changes.
+    /// Append an entry to a signal: a correction (author), a follow-up (author, mentors,
+    /// care team), or "picked up" and "closed" (the care team of the signal's route, see
+    /// `model::rules::signal`). The original text never changes.
     pub fn append_follow_up(
         &self,
         id: DocumentId,
@@ -448,6 +450,7 @@ impl Store {
             owner: owner.into(),
             due: due.map(Into::into),
             done: false,
+            by: Some(self.unlocked_identity()?.user),
         };
         self.update_conversation(id, |c| {
             c.agreements.push(a);
@@ -512,14 +515,15 @@ impl Store {
         let actor = self.writer_actor();
         let now = self.now();
         self.transact(id, |d| {
-            if d.get_heads().is_empty() {
+            let before = (!d.get_heads().is_empty()).then(|| d.clone());
+            if before.is_none() {
                 *d = genesis;
             }
             doc::update::<ThermometerMonth>(id, d, &actor, now, |m| {
                 m.entries.push(entry);
                 Ok(())
             })?;
-            Ok(())
+            self.admit_local(id, before.as_ref(), d)
         })?;
         Ok(id)
     }
@@ -548,6 +552,7 @@ impl Store {
         if self.access_to(header, &fields)? < Access::Write {
             return Err(Error::Forbidden("this user may not create this record"));
         }
+        self.admit_local(id, None, &d)?;
         self.transact(id, |slot| {
             if !slot.get_heads().is_empty() {
                 return Err(Error::Invalid("document id already in use".into()));

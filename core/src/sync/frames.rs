@@ -96,12 +96,13 @@ pub struct Acked {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RefusalReason {
-    /// No write access (or no such document for this user).
+    /// No write access, a write the user's roles do not allow, or one in another person's
+    /// name (see `model::rules::Refusal`).
     Forbidden,
     /// A change's actor is not this device's actor.
     ForgedActor,
-    /// Not a valid record of its kind, a changed header, or an edit of a shared signal's
-    /// original text.
+    /// Not a valid record of its kind, a changed header, or something recorded changed or
+    /// removed (a shared signal's original, a follow-up, an entry).
     InvalidRecord,
     /// Too large.
     TooLarge,
@@ -109,7 +110,8 @@ pub enum RefusalReason {
     Malformed,
     /// The changes depend on changes the server does not have: send the whole document.
     MissingDeps,
-    /// The document was erased; its id is refused for good.
+    /// The document was erased. No longer sent: an erased document answers like one that
+    /// never existed (docs/protocol.md, "No existence oracle"); kept for older servers.
     Erased,
 }
 
