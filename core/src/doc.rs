@@ -1052,12 +1052,12 @@ mod tests {
                 .to_string()
         };
         update(id, &mut d, &b, 0, |c: &mut Conversation| {
-            c.notes.splice(0, 0, "b");
+            c.notes.splice(0, 0, "b").unwrap();
             Ok(())
         })
         .unwrap();
         update(id, &mut d, &a, 0, |c: &mut Conversation| {
-            c.notes.splice(1, 0, "a");
+            c.notes.splice(1, 0, "a").unwrap();
             Ok(())
         })
         .unwrap();
@@ -1065,7 +1065,7 @@ mod tests {
         // A failed edit changes nothing.
         let heads = d.get_heads();
         let err = update(id, &mut d, &b, 0, |c: &mut Conversation| {
-            c.notes.splice(0, 0, "x");
+            c.notes.splice(0, 0, "x").unwrap();
             Err(Error::Invalid("no".into()))
         });
         assert!(err.is_err());

@@ -294,7 +294,7 @@ async fn a_draft_and_a_working_note_are_their_authors_alone() -> Result<()> {
     assert!(wire.fetch(note).await?.is_none());
     let leaked = mentor.store.load(note)?.unwrap();
     let changed = forge(&wire, note, &leaked, |c: &mut Conversation| {
-        c.notes.splice(0, 0, "meegelezen: ");
+        c.notes.splice(0, 0, "meegelezen: ").unwrap();
     });
     let (on_note, note_frames) = wire.push(note, changed.save()).await?;
     let elsewhere = DocumentId::random();
