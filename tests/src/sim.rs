@@ -223,6 +223,68 @@ fn roster_csv(mentors: &BTreeMap<String, String>, in_care: &BTreeMap<String, boo
     csv
 }
 
+/// What the server holds of some acknowledged heads.
+enum Held {
+    All,
+    Erased,
+    NoDocument,
+    Missing(ChangeHash),
+}
+
+/// The server's documents for one check: catalog heads, and each document loaded at most
+/// once (only when the heads asked about are not simply its current heads).
+struct ServerDocs {
+    rows: HashMap<DocumentId, (bool, Vec<ChangeHash>)>,
+    loaded: HashMap<DocumentId, Option<Automerge>>,
+}
+
+impl ServerDocs {
+    fn from_rows(rows: &[omkijken_server::storage::CatalogRow]) -> ServerDocs {
+        ServerDocs {
+            rows: rows
+                .iter()
+                .map(|r| (r.id, (r.erased, r.heads.clone())))
+                .collect(),
+            loaded: HashMap::new(),
+        }
+    }
+
+    fn read(hub: &mut Hub) -> SimResult<ServerDocs> {
+        let rows = hub
+            .storage()
+            .catalog_school(SCHOOL)
+            .map_err(|e| e.to_string())?;
+        Ok(ServerDocs::from_rows(&rows))
+    }
+
+    fn missing(&mut self, hub: &mut Hub, id: DocumentId, heads: &[ChangeHash]) -> SimResult<Held> {
+        match self.rows.get(&id) {
+            Some((true, _)) => return Ok(Held::Erased),
+            Some((false, current)) if heads.iter().all(|h| current.contains(h)) => {
+                return Ok(Held::All);
+            }
+            _ => {}
+        }
+        if let std::collections::hash_map::Entry::Vacant(e) = self.loaded.entry(id) {
+            let doc = match hub.storage().load_doc(id).map_err(|e| e.to_string())? {
+                Some(bytes) => Some(
+                    Automerge::load(&bytes)
+                        .map_err(|e| format!("stored document {id} does not load: {e}"))?,
+                ),
+                None => None,
+            };
+            e.insert(doc);
+        }
+        Ok(match &self.loaded[&id] {
+            None => Held::NoDocument,
+            Some(d) => match heads.iter().find(|h| d.get_change_by_hash(h).is_none()) {
+                Some(h) => Held::Missing(*h),
+                None => Held::All,
+            },
+        })
+    }
+}
+
 impl Sim {
     fn now(&self) -> i64 {
         self.now.load(Ordering::SeqCst)
@@ -839,34 +901,24 @@ impl Sim {
 
     /// Invariant: every change the server acknowledged is still there.
     fn check_acked_durable(&mut self) -> SimResult<()> {
-        let acked: Vec<(DocumentId, HashSet<ChangeHash>)> =
-            self.acked.iter().map(|(k, v)| (*k, v.clone())).collect();
+        let mut acked: Vec<(DocumentId, Vec<ChangeHash>)> = self
+            .acked
+            .iter()
+            .map(|(k, v)| (*k, v.iter().copied().collect()))
+            .collect();
+        acked.sort();
+        let mut server = ServerDocs::read(self.hub())?;
         for (id, heads) in acked {
-            let Some(bytes) = self
-                .hub()
-                .storage()
-                .load_doc(id)
-                .map_err(|e| e.to_string())?
-            else {
+            match server.missing(self.hub(), id, &heads)? {
+                Held::All => {}
                 // Erased documents are gone on purpose; nothing else may be.
-                let erased = self
-                    .hub()
-                    .storage()
-                    .catalog_get(&[id])
-                    .map_err(|e| e.to_string())?
-                    .iter()
-                    .any(|r| r.erased);
-                if erased {
-                    continue;
+                Held::Erased => {}
+                Held::NoDocument => {
+                    return Err(format!(
+                        "acknowledged document {id} is missing on the server"
+                    ));
                 }
-                return Err(format!(
-                    "acknowledged document {id} is missing on the server"
-                ));
-            };
-            let d = Automerge::load(&bytes)
-                .map_err(|e| format!("stored document {id} does not load: {e}"))?;
-            for h in heads {
-                if d.get_change_by_hash(&h).is_none() {
+                Held::Missing(h) => {
                     return Err(format!(
                         "acknowledged change {h} of {id} is missing on the server"
                     ));
@@ -1276,6 +1328,7 @@ impl Sim {
             .filter(|r| !r.erased)
             .map(|r| (r.id, r))
             .collect();
+        let mut docs = ServerDocs::from_rows(&rows);
         for (i, d) in self.devices.iter().enumerate() {
             let Some(store) = &d.store else { continue };
             if d.revoked {
@@ -1386,25 +1439,15 @@ impl Sim {
                 let Some(acked) = info.acked_heads else {
                     continue;
                 };
-                if acked.is_empty() {
-                    continue;
-                }
-                let stored = self
-                    .hub
-                    .as_mut()
-                    .expect("hub")
-                    .storage()
-                    .load_doc(info.id)
-                    .map_err(|e| e.to_string())?;
-                let Some(stored) = stored else {
-                    return Err(format!(
-                        "device {i}: acknowledged document {} is not on the server",
-                        info.id
-                    ));
-                };
-                let sd = Automerge::load(&stored).map_err(|e| e.to_string())?;
-                for h in acked {
-                    if sd.get_change_by_hash(&h).is_none() {
+                match docs.missing(self.hub.as_mut().expect("hub"), info.id, &acked)? {
+                    Held::All => {}
+                    Held::Erased | Held::NoDocument => {
+                        return Err(format!(
+                            "device {i}: acknowledged document {} is not on the server",
+                            info.id
+                        ));
+                    }
+                    Held::Missing(_) => {
                         return Err(format!(
                             "device {i}: change acknowledged for {} is not on the server",
                             info.id

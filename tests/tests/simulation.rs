@@ -45,6 +45,26 @@ const REGRESSION_SEEDS: &[(u64, &str)] = &[
     ),
     (186, "same as 8"),
     (780, "same as 8"),
+    (
+        431_136_197,
+        "a device held a trip it was taken off: a copy of the fetch answer overtook the purge",
+    ),
+    (
+        431_137_537,
+        "a mentor held a thermometer month after the pupil moved: as 431136197",
+    ),
+    (
+        431_136_238,
+        "a case change refused for good left the device diverging from the server for good",
+    ),
+    (
+        431_137_075,
+        "a live push that overtook a fetch answer recorded heads the device lacked: lost update",
+    ),
+    (
+        431_138_710,
+        "after a second restore a document waiting as refused was never sent again",
+    ),
 ];
 
 fn env_u64(name: &str) -> Option<u64> {

@@ -533,14 +533,17 @@ impl Store {
             .writer
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+        conn.prepare_cached("PRAGMA synchronous = NORMAL")?
+            .execute([])?;
         let r = catch_panic(|| -> Result<T> {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let r = f(&tx)?;
             tx.commit()?;
             Ok(r)
         });
-        let restored = conn.execute_batch("PRAGMA synchronous = FULL");
+        let restored = conn
+            .prepare_cached("PRAGMA synchronous = FULL")
+            .and_then(|mut s| s.execute([]));
         let r = r?;
         restored?;
         Ok(r)
@@ -550,7 +553,17 @@ impl Store {
 
     /// The enrolled identity, if any.
     pub fn identity(&self) -> Result<Option<Identity>> {
-        self.read(|tx| Ok(meta_get(tx, "identity")?.and_then(|s| serde_json::from_str(&s).ok())))
+        // Set only by `set_identity` (and cleared by a wipe): kept in memory once read.
+        if let Some(i) = self.inner.identity_cache.read().unwrap().as_ref() {
+            self.check_live()?;
+            return Ok(Some(i.clone()));
+        }
+        let identity: Option<Identity> = self
+            .read(|tx| Ok(meta_get(tx, "identity")?.and_then(|s| serde_json::from_str(&s).ok())))?;
+        if let Some(i) = &identity {
+            *self.inner.identity_cache.write().unwrap() = Some(i.clone());
+        }
+        Ok(identity)
     }
 
     /// Set the identity (at enrollment).
@@ -776,7 +789,7 @@ impl Store {
     /// All documents held, with their heads.
     pub fn documents(&self) -> Result<Vec<DocumentInfo>> {
         self.read(|tx| {
-            let mut stmt = tx.prepare(
+            let mut stmt = tx.prepare_cached(
                 "SELECT id, kind, school, pupil, author, created_at, fields, heads, acked_heads FROM documents",
             )?;
             let rows = stmt.query_map([], info_row)?;
@@ -1043,7 +1056,7 @@ impl Store {
     /// Documents whose local heads no server has acknowledged ("3 signals not sent yet").
     pub fn outbox(&self) -> Result<Vec<OutboxEntry>> {
         self.read(|tx| {
-            let mut stmt = tx.prepare(
+            let mut stmt = tx.prepare_cached(
                 "SELECT id, kind, pupil FROM documents
                  WHERE acked_heads IS NULL OR acked_heads != heads ORDER BY updated_at",
             )?;
@@ -1254,7 +1267,7 @@ impl Store {
     /// Reads not yet uploaded to the server, oldest first.
     pub fn pending_access_log(&self, limit: usize) -> Result<Vec<AccessLogEntry>> {
         self.read(|tx| {
-            let mut stmt = tx.prepare(
+            let mut stmt = tx.prepare_cached(
                 "SELECT id, user, doc_id, kind, at FROM access_log WHERE uploaded = 0 ORDER BY id LIMIT ?1",
             )?;
             let rows = stmt.query_map([limit as i64], |r| {
@@ -1285,7 +1298,8 @@ impl Store {
 // ---- helpers on a transaction --------------------------------------------------------
 
 fn meta_get(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+    conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
         .optional()
 }
 
@@ -1301,10 +1315,10 @@ fn meta_i64(conn: &Connection, key: &str) -> rusqlite::Result<Option<i64>> {
 }
 
 fn meta_set(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        [key, value],
-    )?;
+    )?
+    .execute([key, value])?;
     Ok(())
 }
 

@@ -134,7 +134,7 @@ impl Store {
     /// show them to the user with the reason; see [`Store::not_accepted_content`]).
     pub fn not_accepted(&self) -> Result<Vec<NotAccepted>> {
         self.read(|tx| {
-            let mut stmt = tx.prepare(
+            let mut stmt = tx.prepare_cached(
                 "SELECT id, doc_id, kind, pupil, reason, refused_at FROM not_accepted ORDER BY id",
             )?;
             let rows = stmt.query_map([], |r| {
@@ -233,7 +233,7 @@ impl Store {
     /// roster this device holds (run after the roster changed). Returns how many.
     pub fn drop_unreadable_not_accepted(&self) -> Result<usize> {
         let items: Vec<(i64, String, String)> = self.read(|tx| {
-            let mut stmt = tx.prepare("SELECT id, header, fields FROM not_accepted")?;
+            let mut stmt = tx.prepare_cached("SELECT id, header, fields FROM not_accepted")?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })?;

@@ -1925,45 +1925,207 @@ mod tests {
         }));
     }
 
+    fn refused(id: DocumentId, reason: RefusalReason) -> ClientInput {
+        ClientInput::Received(Frame::Refused {
+            docs: vec![Refusal {
+                document_id: id,
+                reason,
+            }],
+        })
+    }
+
+    fn fetches(out: &[ClientOutput]) -> Vec<FetchRequest> {
+        sent(out)
+            .into_iter()
+            .filter_map(|f| match f {
+                Frame::Fetch { docs } => Some(docs.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    /// A new signal the server refuses for good (forbidden, though its author may read
+    /// it): not left on the device as a copy the server will never hold, and not dropped
+    /// either: a not-accepted item with the reason and the signal as she wrote it.
     #[test]
-    fn refused_document_is_kept_reported_once_and_not_pushed_again_until_it_changes() {
+    fn a_new_document_refused_for_good_becomes_a_not_accepted_item() {
         let dir = tempfile::tempdir().unwrap();
         let teacher = store_for(dir.path(), "t1");
         let s1 = signal(&teacher, "p1", 1);
         let mut engine = ClientEngine::new(teacher.clone());
-        connect(&mut engine);
+        assert_eq!(pushes(&connect(&mut engine)).len(), 1);
         let out = engine
-            .handle(
-                T0,
-                ClientInput::Received(Frame::Refused {
-                    docs: vec![Refusal {
-                        document_id: s1,
-                        reason: RefusalReason::Forbidden,
-                    }],
-                }),
-            )
+            .handle(T0, refused(s1, RefusalReason::Forbidden))
             .unwrap();
         assert!(out.contains(&ClientOutput::Refused {
             document_id: s1,
             reason: RefusalReason::Forbidden
         }));
         assert!(pushes(&out).is_empty());
-        assert!(out.contains(&ClientOutput::Idle), "nothing else to do");
-        // Kept, word for word, and still in the outbox.
-        assert_eq!(teacher.signal(s1).unwrap().facts, "facts");
-        assert_eq!(teacher.outbox().unwrap().len(), 1);
-        for _ in 0..3 {
-            let out = engine.handle(T0, ClientInput::Tick).unwrap();
-            assert!(pushes(&out).is_empty());
+        // The server never held it: the device holds nothing of it either, and asks the
+        // server for whatever it holds (nothing: the answer leaves it out).
+        assert!(teacher.info(s1).unwrap().is_none());
+        assert!(teacher.outbox().unwrap().is_empty());
+        let asked = fetches(&out);
+        assert_eq!(asked.len(), 1);
+        assert_eq!((asked[0].document_id, asked[0].have.len()), (s1, 0));
+        let items = teacher.not_accepted().unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(
+            (items[0].document_id, items[0].kind, items[0].reason),
+            (s1, Kind::Signal, RefusalReason::Forbidden)
+        );
+        assert_eq!(items[0].pupil.as_deref(), Some("p1"));
+        match teacher.not_accepted_content(items[0].id).unwrap() {
+            doc::Body::Signal(s) => assert_eq!(s.facts, "facts"),
+            other => panic!("a signal, not {other:?}"),
         }
-        // Not after a reconnect either.
-        engine.handle(T0, ClientInput::Disconnected).unwrap();
-        assert!(pushes(&connect(&mut engine)).is_empty());
-        // A local change: tried again.
-        teacher
-            .append_follow_up(s1, crate::model::FollowUpKind::FollowUp, "x")
+        assert_eq!(engine.stats().not_accepted, 1);
+        // The barrier after the fetch is answered: idle, and nothing is sent again.
+        let out = engine
+            .handle(T0, ClientInput::Received(Frame::LogAck { seq: 0 }))
             .unwrap();
+        assert!(out.contains(&ClientOutput::Idle));
+        for _ in 0..3 {
+            assert!(pushes(&engine.handle(T0, ClientInput::Tick).unwrap()).is_empty());
+        }
+        // Discarded by its author: gone.
+        teacher.discard_not_accepted(items[0].id).unwrap();
+        assert!(teacher.not_accepted().unwrap().is_empty());
+        assert!(matches!(
+            teacher.discard_not_accepted(items[0].id),
+            Err(Error::NotFound)
+        ));
+    }
+
+    /// Seed 431136238 of the simulation: a change to a document the server holds, refused
+    /// for good (invalid_record), left the device with other heads than the server for
+    /// good. Now the document goes back to what the server acknowledged, the change is a
+    /// not-accepted item, and the device fetches what the server holds beyond.
+    #[test]
+    fn a_change_refused_for_good_returns_the_document_to_the_servers_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let mentor = store_for(dir.path(), "m1");
+        let c = mentor
+            .start_conversation("p1", "ik-jij-wij", "2026-11-16")
+            .unwrap();
+        mentor.edit_notes(c, 0, 0, "eerste versie").unwrap();
+        let v1 = sorted(mentor.info(c).unwrap().unwrap().heads);
+        mentor.set_acked_heads(c, &v1).unwrap();
+        let actor_before = mentor.writer_actor();
+        mentor.edit_notes(c, 0, 0, "niet geaccepteerd ").unwrap();
+        let mut engine = ClientEngine::new(mentor.clone());
+        let out = connect(&mut engine);
+        assert_eq!(pushes(&out).len(), 1, "the change goes out");
+        let out = engine
+            .handle(T0, refused(c, RefusalReason::InvalidRecord))
+            .unwrap();
+        // Back at the server's version, nothing waiting to be sent.
+        assert_eq!(sorted(mentor.info(c).unwrap().unwrap().heads), v1);
+        assert_eq!(acked(&mentor, c), Some(v1.clone()));
+        assert_eq!(
+            mentor.conversation(c).unwrap().notes.as_str(),
+            "eerste versie"
+        );
+        assert!(mentor.outbox().unwrap().is_empty());
+        // The refused text is kept for her, with the reason.
+        let items = mentor.not_accepted().unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].reason, RefusalReason::InvalidRecord);
+        match mentor.not_accepted_content(items[0].id).unwrap() {
+            doc::Body::Conversation(k) => {
+                assert_eq!(k.notes.as_str(), "niet geaccepteerd eerste versie")
+            }
+            other => panic!("a conversation, not {other:?}"),
+        }
+        // What the server holds beyond its acknowledgement is fetched.
+        let asked = fetches(&out);
+        assert_eq!(asked.len(), 1);
+        assert_eq!(asked[0].have, ids::heads_to_hex(&v1));
+        // Later writes use a fresh actor: no sequence number of the dropped change is
+        // used again.
+        assert_ne!(mentor.writer_actor(), actor_before);
+        mentor.edit_notes(c, 0, 0, "opnieuw ").unwrap();
         let out = engine.handle(T0, ClientInput::LocalChange).unwrap();
+        assert_eq!(pushes(&out).len(), 1, "a new entry goes out as usual");
+    }
+
+    /// After a restore from a backup, a device sends back documents of others the server
+    /// lost; the server takes them only from their authors (forbidden for anyone else).
+    /// That is not this user's entry refused: the document waits, unsent, and goes again
+    /// once the server has it.
+    #[test]
+    fn a_document_of_another_author_a_restored_server_lacks_waits_for_its_author() {
+        let dir = tempfile::tempdir().unwrap();
+        let teacher = store_for(dir.path(), "t1");
+        let cc = store_for(dir.path(), "cc");
+        let s1 = signal(&teacher, "p1", 2);
+        // The coordinator holds it with a follow-up of her own; the server lost both.
+        cc.merge_bytes(s1, &teacher.document_bytes(s1).unwrap().unwrap())
+            .unwrap();
+        cc.append_follow_up(s1, FollowUpKind::FollowUp, "opgepakt")
+            .unwrap();
+        let mut engine = ClientEngine::new(cc.clone());
+        assert_eq!(pushes(&connect(&mut engine)).len(), 1);
+        let out = engine
+            .handle(T0, refused(s1, RefusalReason::Forbidden))
+            .unwrap();
+        assert!(cc.not_accepted().unwrap().is_empty());
+        assert_eq!(cc.signal(s1).unwrap().follow_ups.len(), 1, "kept as it was");
+        assert!(fetches(&out).is_empty());
+        assert!(pushes(&engine.handle(T0, ClientInput::Tick).unwrap()).is_empty());
+        // The teacher's device gave it back: the server sends it, and it goes again.
+        let out = engine
+            .handle(
+                T0,
+                ClientInput::Received(Frame::Docs {
+                    docs: vec![DocChanges::new(
+                        s1,
+                        teacher.document_bytes(s1).unwrap().unwrap(),
+                    )],
+                    cursor: 0,
+                }),
+            )
+            .unwrap();
+        assert_eq!(pushes(&out).len(), 1);
+    }
+
+    /// Seed 431138710 of the simulation: a document waiting for others' changes (refused as
+    /// forged_actor after a restore) was never sent again after the server store was
+    /// restored a second time: the refusal was remembered across lineages.
+    #[test]
+    fn a_second_restore_sends_again_what_waited_after_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let cc = store_for(dir.path(), "cc");
+        let s1 = signal(&cc, "p1", 2);
+        let heads = cc.info(s1).unwrap().unwrap().heads;
+        cc.set_acked_heads(s1, &heads).unwrap();
+        cc.set_setting(SETTING_EPOCH, Some("a")).unwrap();
+        let mut engine = ClientEngine::new(cc.clone());
+        let restored = |epoch: &str| {
+            ClientInput::Received(Frame::Catalog {
+                entries: vec![],
+                purge: vec![],
+                cursor: 1,
+                complete: true,
+                epoch: Some(epoch.into()),
+            })
+        };
+        // Restored once: not listed, so sent whole; refused (it held others' changes, say)
+        // and nothing of its own to send alone: it waits.
+        engine.handle(T0, ClientInput::Connected).unwrap();
+        let out = engine.handle(T0, restored("b")).unwrap();
+        assert_eq!(pushes(&out).len(), 1);
+        let out = engine
+            .handle(T0, refused(s1, RefusalReason::MissingDeps))
+            .unwrap();
+        assert!(pushes(&out).is_empty());
+        assert!(pushes(&engine.handle(T0, ClientInput::Tick).unwrap()).is_empty());
+        // Restored again: a new lineage, and it goes again.
+        engine.handle(T0, ClientInput::Disconnected).unwrap();
+        engine.handle(T0, ClientInput::Connected).unwrap();
+        let out = engine.handle(T0, restored("c")).unwrap();
         assert_eq!(pushes(&out).len(), 1);
     }
 
