@@ -972,15 +972,16 @@ impl Sim {
             return Ok(());
         };
         match store.not_accepted_content(item.id) {
-            Ok(body) => {
-                let kind_matches = matches!(
-                    (&body, item.kind),
-                    (doc::Body::Conversation(_), Kind::Conversation)
-                        | (doc::Body::Signal(_), Kind::Signal)
-                        | (doc::Body::Thermometer(_), Kind::Thermometer)
-                        | (doc::Body::Case(_), Kind::Case)
-                        | (doc::Body::Excursion(_), Kind::Excursion)
-                );
+            Ok(record) => {
+                let kind_matches = record.document_id == item.document_id
+                    && matches!(
+                        (&record.body, item.kind),
+                        (doc::Body::Conversation(_), Kind::Conversation)
+                            | (doc::Body::Signal(_), Kind::Signal)
+                            | (doc::Body::Thermometer(_), Kind::Thermometer)
+                            | (doc::Body::Case(_), Kind::Case)
+                            | (doc::Body::Excursion(_), Kind::Excursion)
+                    );
                 if !kind_matches {
                     return Err(format!(
                         "device {i}: not-accepted item of a {} reads back as another kind",

@@ -18,7 +18,7 @@ pub mod schema;
 
 pub use cases::{CASE_CLOSED_STATUS, CASE_OPENED_STATUS, CaseSummary, NewCaseStep};
 pub use excursions::{ExcursionSummary, NewExcursion, NewTripContact};
-pub use not_accepted::{NotAccepted, SetAside};
+pub use not_accepted::{NotAccepted, NotAcceptedRecord, SetAside};
 pub use queries::{
     AttentionItem, AttentionReason, ConversationSummary, SignalFilter, SignalSummary,
     ThermometerPoint,
