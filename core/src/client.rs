@@ -418,7 +418,7 @@ pub enum SyncEvent {
     },
     /// Everything is sent and acknowledged; live.
     Idle,
-    /// The server refused a document (it stays on the device).
+    /// The server refused a document (refused for good: kept as a not-accepted item).
     Refused {
         /// Document.
         document_id: DocumentId,

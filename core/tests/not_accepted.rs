@@ -59,7 +59,7 @@ fn a_refused_change_is_kept_whole_and_the_document_returns_to_the_acknowledged_h
         (id, Kind::Signal, RefusalReason::InvalidRecord, Some("p1"))
     );
     assert_eq!(item.refused_at, T0);
-    match m1.not_accepted_content(item.id).unwrap() {
+    match m1.not_accepted_content(item.id).unwrap().body {
         Body::Signal(s) => {
             assert_eq!(s.facts, "op het plein");
             assert_eq!(s.follow_ups.len(), 1);
@@ -94,7 +94,7 @@ fn a_refused_document_the_server_never_held_is_removed_and_kept_as_an_item() {
     assert!(m1.list_signals(&Default::default()).unwrap().is_empty());
     assert!(matches!(m1.signal(id), Err(Error::NotFound)));
     assert!(matches!(
-        m1.not_accepted_content(set.item).unwrap(),
+        m1.not_accepted_content(set.item).unwrap().body,
         Body::Signal(s) if s.facts == "nieuw"
     ));
     // Nothing held: nothing to set aside.

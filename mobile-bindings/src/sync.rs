@@ -24,7 +24,9 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Why the server refused a document; it stays on the device.
+/// Why the server refused a document. `InvalidRecord`, `Forbidden` (for a document the user
+/// may still read), `TooLarge` and `Malformed` are for good: the user's entry is kept as a
+/// not-accepted item and the device takes the server's version (see `not_accepted`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum RefusalReason {
     /// This user may not write it.
@@ -122,7 +124,7 @@ pub struct SyncReport {
     pub received_live: u64,
     /// Documents sent and confirmed by the server.
     pub pushed: u64,
-    /// Documents the server refused (they stay on the device).
+    /// Documents the server refused (refused for good: kept as not-accepted items).
     pub refused: Vec<RefusedDocument>,
     /// Documents removed because this user may no longer read them.
     pub purged: u64,
@@ -166,7 +168,8 @@ pub enum SyncEvent {
     CaughtUp,
     /// Everything is sent and confirmed; changes by others now arrive live.
     Idle,
-    /// The server refused a document (it stays on the device).
+    /// The server refused a document (refused for good: kept as a not-accepted item, see
+    /// `not_accepted`).
     Refused {
         /// Document id.
         document_id: String,

@@ -77,6 +77,8 @@ pub struct Report {
     pub not_accepted: u64,
     /// Not-accepted items their users read back and discarded.
     pub discarded: u64,
+    /// Documents the privacy officer erased (a pupil's whole file).
+    pub erasures: u64,
 }
 
 impl Report {
@@ -93,6 +95,7 @@ impl Report {
         self.revocations += o.revocations;
         self.backups += o.backups;
         self.restores += o.restores;
+        self.erasures += o.erasures;
         self.quiescent_checks += o.quiescent_checks;
         self.documents += o.documents;
         self.purges += o.purges;
@@ -719,6 +722,17 @@ impl Sim {
             .catalog_get(&ids)
             .map_err(|e| e.to_string())?;
         for row in rows {
+            // A sync message that carries no changes says nothing of the content.
+            let empty_sync = matches!(frame, Frame::Sync { data, .. }
+                if automerge::sync::Message::decode(data).is_ok_and(|m| m.changes.is_empty()));
+            if row.erased && !empty_sync {
+                return Err(format!(
+                    "LEAK: server sent {} {} ({}) to device {device} ({user}) after it was erased",
+                    frame.type_name(),
+                    row.id,
+                    row.header.kind
+                ));
+            }
             if access(&roster, &user, &row.header, &row.fields) < Access::Read {
                 return Err(format!(
                     "LEAK: server sent {} {} ({}) to device {device} ({user}) who may not read it",
@@ -928,6 +942,23 @@ impl Sim {
         Ok(())
     }
 
+    /// The privacy officer erases a pupil's whole file: every device purges it, and it is
+    /// never delivered again (`check_delivery`), not after a restore from a backup taken
+    /// before either (the restore applies the erasure again).
+    fn erase_pupil(&mut self) -> SimResult<()> {
+        let p = PUPILS[self.rng.random_range(0..PUPILS.len())].to_string();
+        let now = self.now();
+        let (n, out) = self
+            .hub()
+            .erase_pupil(now, SCHOOL, &p)
+            .map_err(|e| format!("erase: {e}"))?;
+        self.report.erasures += n as u64;
+        if std::env::var("OMKIJKEN_SIM_TRACE").is_ok() {
+            eprintln!("t={} erase pupil {p}: {n} documents", now - T0);
+        }
+        self.hub_output(out)
+    }
+
     fn change_roster(&mut self) -> SimResult<()> {
         let p = PUPILS[self.rng.random_range(0..PUPILS.len())].to_string();
         if self.rng.random_bool(0.5) {
@@ -980,15 +1011,16 @@ impl Sim {
             return Ok(());
         };
         match store.not_accepted_content(item.id) {
-            Ok(body) => {
-                let kind_matches = matches!(
-                    (&body, item.kind),
-                    (doc::Body::Conversation(_), Kind::Conversation)
-                        | (doc::Body::Signal(_), Kind::Signal)
-                        | (doc::Body::Thermometer(_), Kind::Thermometer)
-                        | (doc::Body::Case(_), Kind::Case)
-                        | (doc::Body::Excursion(_), Kind::Excursion)
-                );
+            Ok(record) => {
+                let kind_matches = record.document_id == item.document_id
+                    && matches!(
+                        (&record.body, item.kind),
+                        (doc::Body::Conversation(_), Kind::Conversation)
+                            | (doc::Body::Signal(_), Kind::Signal)
+                            | (doc::Body::Thermometer(_), Kind::Thermometer)
+                            | (doc::Body::Case(_), Kind::Case)
+                            | (doc::Body::Excursion(_), Kind::Excursion)
+                    );
                 if !kind_matches {
                     return Err(format!(
                         "device {i}: not-accepted item of a {} reads back as another kind",
@@ -1253,6 +1285,7 @@ impl Sim {
             }
             721..=726 => self.take_backup()?,
             727..=729 if self.backed_up && !self.revoked_since_backup => self.restore_server()?,
+            730..=731 => self.erase_pupil()?,
             _ => {}
         }
         if self.rng.random_bool(0.1)

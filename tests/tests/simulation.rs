@@ -134,7 +134,7 @@ fn simulated_devices_and_server_converge_without_loss_or_leaks() {
         t.add(r);
     }
     println!(
-        "simulation: {} seeds ({} to {}) on {} threads, {:.1} s: {} frames ({:.0} frames/s), {} edits, {} device crashes, {} server crashes, {} broken connections, {} duplicated frames, {} roster changes, {} revocations, {} backups, {} restores, {} purges, {} refusals ({} kept as not accepted, {} of those read back and discarded), {} quiescent checks, {} failed",
+        "simulation: {} seeds ({} to {}) on {} threads, {:.1} s: {} frames ({:.0} frames/s), {} edits, {} device crashes, {} server crashes, {} broken connections, {} duplicated frames, {} roster changes, {} revocations, {} backups, {} restores, {} erased documents, {} purges, {} refusals ({} kept as not accepted, {} of those read back and discarded), {} quiescent checks, {} failed",
         seeds.len(),
         seeds.iter().min().unwrap_or(&0),
         seeds.iter().max().unwrap_or(&0),
@@ -151,6 +151,7 @@ fn simulated_devices_and_server_converge_without_loss_or_leaks() {
         t.revocations,
         t.backups,
         t.restores,
+        t.erasures,
         t.purges,
         t.refusals,
         t.not_accepted,

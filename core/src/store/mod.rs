@@ -21,7 +21,7 @@ pub mod schema;
 pub use cases::{CASE_CLOSED_STATUS, CASE_OPENED_STATUS, CaseSummary, NewCaseStep};
 pub use edits::{DraftDeleted, MyPupil};
 pub use excursions::{ExcursionSummary, NewExcursion, NewTripContact};
-pub use not_accepted::{NotAccepted, SetAside};
+pub use not_accepted::{NotAccepted, NotAcceptedRecord, SetAside};
 pub use overview::{GroupOverview, GroupWeek};
 pub use queries::{
     AttentionItem, AttentionReason, ConversationSummary, SignalFilter, SignalSummary,

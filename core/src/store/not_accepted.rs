@@ -44,6 +44,15 @@ pub struct NotAccepted {
     pub refused_at: i64,
 }
 
+/// The record of a not-accepted item (see [`Store::not_accepted_content`]).
+#[derive(Debug, Clone)]
+pub struct NotAcceptedRecord {
+    /// The document it is of.
+    pub document_id: DocumentId,
+    /// The record as the device had it when it was refused.
+    pub body: Body,
+}
+
 /// What [`Store::set_aside_refused`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetAside {
@@ -171,7 +180,7 @@ impl Store {
     /// The record of a not-accepted item as the device had it when it was refused (care
     /// content: the offline lease applies and the read is logged). `NotFound` if there is
     /// no such item.
-    pub fn not_accepted_content(&self, item: i64) -> Result<Body> {
+    pub fn not_accepted_content(&self, item: i64) -> Result<NotAcceptedRecord> {
         self.unlocked_identity()?;
         let (doc_id, kind, content) = self
             .read(|tx| {
@@ -195,7 +204,10 @@ impl Store {
         let d = Automerge::load(&content)?;
         let body = doc::parse(id, &d)?.body;
         self.log_read(id, kind)?;
-        Ok(body)
+        Ok(NotAcceptedRecord {
+            document_id: id,
+            body,
+        })
     }
 
     /// The header and access fields of a not-accepted item's document (who it is about and

@@ -12,8 +12,13 @@
 //!   asked for is merged; an interrupted catch-up starts again from the old cursor.
 //! - A document leaves the outbox only when a server acknowledged the heads that were
 //!   pushed (never the server's heads, which may include changes this device lacks).
-//! - A refused document stays in the store, is reported once, and is not pushed again
-//!   until it changes locally: words are never lost and refusals never loop.
+//! - A document refused for good (`invalid_record`, `forbidden` while the user may still
+//!   read it, `too_large`, `malformed`) is reported once, kept for the user as a
+//!   not-accepted item, and returned to the server's version, which the engine fetches:
+//!   words are never lost, refusals never loop, and the device never diverges for good.
+//!   Other refused documents stay in the store, unsent until they change locally or the
+//!   server sends changes of them.
+//! - Acknowledged heads are only ever heads the device holds (see `fetch_gaps`).
 //! - Merges of one `docs` frame are one store transaction; acknowledged heads of one frame
 //!   are one more.
 
@@ -79,8 +84,9 @@ pub enum ClientOutput {
     },
     /// Caught up, and every pushable document is acknowledged (or refused): nothing to do.
     Idle,
-    /// The server refused a document; it stays in the store (and in the outbox) and is
-    /// not pushed again until it changes locally.
+    /// The server refused a document. Refused for good: kept as a not-accepted item and
+    /// the document returned to the server's version (`Store::not_accepted`); otherwise it
+    /// stays in the store, unsent until it changes or the server sends changes of it.
     Refused {
         /// Document.
         document_id: DocumentId,
@@ -1977,7 +1983,7 @@ mod tests {
             (s1, Kind::Signal, RefusalReason::Forbidden)
         );
         assert_eq!(items[0].pupil.as_deref(), Some("p1"));
-        match teacher.not_accepted_content(items[0].id).unwrap() {
+        match teacher.not_accepted_content(items[0].id).unwrap().body {
             doc::Body::Signal(s) => assert_eq!(s.facts, "facts"),
             other => panic!("a signal, not {other:?}"),
         }
@@ -2033,7 +2039,7 @@ mod tests {
         let items = mentor.not_accepted().unwrap();
         assert_eq!(items.len(), 1);
         assert_eq!(items[0].reason, RefusalReason::InvalidRecord);
-        match mentor.not_accepted_content(items[0].id).unwrap() {
+        match mentor.not_accepted_content(items[0].id).unwrap().body {
             doc::Body::Conversation(k) => {
                 assert_eq!(k.notes.as_str(), "niet geaccepteerd eerste versie")
             }
