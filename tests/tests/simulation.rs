@@ -105,6 +105,23 @@ fn run_seeds(seeds: &[u64]) -> (Vec<Report>, Vec<Failure>) {
     (reports, failures)
 }
 
+/// "15 regression seeds and 300 from 1708441209", for the summary line.
+fn describe(seeds: &[u64]) -> String {
+    let regression = |s: &u64| REGRESSION_SEEDS.iter().any(|(r, _)| r == s);
+    let reg = seeds.iter().filter(|s| regression(s)).count();
+    let rest: Vec<u64> = seeds.iter().copied().filter(|s| !regression(s)).collect();
+    let range = match (rest.first(), rest.last()) {
+        (Some(a), Some(b)) if a == b => format!("seed {a}"),
+        (Some(a), Some(b)) => format!("{} from {a} to {b}", rest.len()),
+        _ => "no others".into(),
+    };
+    if reg == 0 {
+        range
+    } else {
+        format!("{reg} regression seeds, {range}")
+    }
+}
+
 #[test]
 fn simulated_devices_and_server_converge_without_loss_or_leaks() {
     let start = Instant::now();
@@ -134,10 +151,9 @@ fn simulated_devices_and_server_converge_without_loss_or_leaks() {
         t.add(r);
     }
     println!(
-        "simulation: {} seeds ({} to {}) on {} threads, {:.1} s: {} frames ({:.0} frames/s), {} edits, {} device crashes, {} server crashes, {} broken connections, {} duplicated frames, {} roster changes, {} revocations, {} backups, {} restores, {} erased documents, {} purges, {} refusals ({} kept as not accepted, {} of those read back and discarded), {} quiescent checks, {} failed",
+        "simulation: {} seeds ({}) on {} threads, {:.1} s: {} frames ({:.0} frames/s), {} edits, {} device crashes, {} server crashes, {} broken connections, {} duplicated frames, {} roster changes, {} revocations, {} backups, {} restores, {} erased documents, {} purges, {} refusals ({} kept as not accepted, {} of those read back and discarded), {} quiescent checks, {} failed",
         seeds.len(),
-        seeds.iter().min().unwrap_or(&0),
-        seeds.iter().max().unwrap_or(&0),
+        describe(&seeds),
         rayon::current_num_threads(),
         secs,
         t.frames,
