@@ -123,7 +123,7 @@ async fn admin_commands_take_effect_on_the_running_server() {
             None => panic!("closed without revoked"),
         }
     }
-    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
 
     // 4. The audit trail of the staff member: ids only.
     let json = admin(data, &["audit", "--staff", "m1", "--format", "json"]);

@@ -41,14 +41,17 @@ fn set_up(data: &Path) -> String {
         .to_string()
 }
 
-/// `/healthz` and `/readyz` answer 200 within a second each.
+/// `/healthz` and `/readyz` answer 200 while the attack holds its sockets. The bound is
+/// liveness, not speed (a starved probe never answers; a busy CI machine answers late):
+/// the time it took is printed.
 fn probes_answer(s: &Served) {
     for path in ["/healthz", "/readyz"] {
         let t = Instant::now();
         let answer = get(s.addr, None, path).unwrap_or_default();
         assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer:?}");
+        println!("{path} answered in {:?}", t.elapsed());
         assert!(
-            t.elapsed() < Duration::from_secs(1),
+            t.elapsed() < Duration::from_secs(15),
             "{path} took {:?}",
             t.elapsed()
         );
@@ -68,8 +71,9 @@ async fn honest_device(s: &Served, code: &str) -> net::Device {
     )
     .unwrap();
     push_acked(&mut ws, DocumentId::random(), d.save()).await;
+    println!("the honest device was served in {:?}", t.elapsed());
     assert!(
-        t.elapsed() < Duration::from_secs(5),
+        t.elapsed() < Duration::from_secs(30),
         "the device took {:?}",
         t.elapsed()
     );
@@ -219,7 +223,7 @@ async fn idle_sockets_and_a_half_sent_header_stop_neither_probes_nor_an_honest_d
     let t = Instant::now();
     while s.metric("omkijken_open_connections") > 1.0 {
         assert!(
-            t.elapsed() < Duration::from_secs(5),
+            t.elapsed() < Duration::from_secs(20),
             "connections left open"
         );
         std::thread::sleep(Duration::from_millis(100));

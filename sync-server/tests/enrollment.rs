@@ -101,7 +101,10 @@ async fn guessed_codes_are_slowed_refused_counted_and_audited_without_the_code()
     let t = Instant::now();
     let dev = enroll(&format!("ws://{}/v1/enroll", s.addr), code.trim(), "m1", 1).await;
     assert!(!dev.token.is_empty());
-    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    // Not throttled: an honest address is neither refused nor made to wait its turn (which
+    // takes seconds per guess above); the bound is loose for a busy machine.
+    println!("the honest device enrolled in {:?}", t.elapsed());
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
 
     // 3. Counted in /metrics.
     assert_eq!(

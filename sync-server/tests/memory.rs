@@ -279,7 +279,7 @@ async fn a_device_that_does_not_read_is_disconnected_not_buffered_for() {
     let t = Instant::now();
     while s.metric("omkijken_connected_devices") > 1.0 {
         assert!(
-            t.elapsed() < Duration::from_secs(5),
+            t.elapsed() < Duration::from_secs(30),
             "the stuck reader is still connected"
         );
         std::thread::sleep(Duration::from_millis(100));
