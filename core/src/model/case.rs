@@ -88,6 +88,7 @@ pub struct CaseStep {
     #[key]
     pub id: String,
     /// 1-5.
+    #[autosurgeon(hydrate = "super::any_uint")]
     pub step: u8,
     /// Date, `YYYY-MM-DD`.
     pub on: String,

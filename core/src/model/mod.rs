@@ -107,6 +107,7 @@ pub struct Header {
     /// Creation time, unix milliseconds.
     pub created_at: i64,
     /// Schema version of the record when created.
+    #[autosurgeon(hydrate = "any_uint")]
     pub schema: u64,
 }
 
@@ -121,6 +122,63 @@ impl Header {
 pub trait Record: Hydrate + Reconcile + Clone + fmt::Debug {
     /// The kind of document holding this record.
     const KIND: Kind;
+}
+
+/// A whole number written as either of Automerge's integer types. Our writers
+/// (autosurgeon) write an unsigned field as `uint`; Automerge's JavaScript and Python
+/// libraries write every whole number as `int`. Both read alike; a negative number, or one
+/// too large for the field, is a hydrate error (and so a record that does not read as its
+/// kind).
+struct AnyUint(u64);
+
+impl Hydrate for AnyUint {
+    fn hydrate_uint(u: u64) -> Result<Self, autosurgeon::HydrateError> {
+        Ok(AnyUint(u))
+    }
+    fn hydrate_int(i: i64) -> Result<Self, autosurgeon::HydrateError> {
+        u64::try_from(i).map(AnyUint).map_err(|_| {
+            autosurgeon::HydrateError::unexpected(
+                "a whole number of 0 or more",
+                "a negative one".into(),
+            )
+        })
+    }
+}
+
+/// Read an unsigned field written as `int` or `uint` (see `AnyUint`); for
+/// `#[autosurgeon(hydrate = "...")]`.
+pub(crate) fn any_uint<'a, D, T>(
+    doc: &D,
+    obj: &automerge::ObjId,
+    prop: autosurgeon::Prop<'a>,
+) -> Result<T, autosurgeon::HydrateError>
+where
+    D: autosurgeon::ReadDoc,
+    T: TryFrom<u64>,
+{
+    let AnyUint(u) = autosurgeon::hydrate_prop(doc, obj, prop)?;
+    T::try_from(u).map_err(|_| {
+        autosurgeon::HydrateError::unexpected("a smaller whole number", "one too large".into())
+    })
+}
+
+/// [`any_uint`] for an optional field (null: none).
+pub(crate) fn any_uint_opt<'a, D, T>(
+    doc: &D,
+    obj: &automerge::ObjId,
+    prop: autosurgeon::Prop<'a>,
+) -> Result<Option<T>, autosurgeon::HydrateError>
+where
+    D: autosurgeon::ReadDoc,
+    T: TryFrom<u64>,
+{
+    let v: Option<AnyUint> = autosurgeon::hydrate_prop(doc, obj, prop)?;
+    v.map(|AnyUint(u)| {
+        T::try_from(u).map_err(|_| {
+            autosurgeon::HydrateError::unexpected("a smaller whole number", "one too large".into())
+        })
+    })
+    .transpose()
 }
 
 /// Check that a string is a civil date `YYYY-MM-DD`.

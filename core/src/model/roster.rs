@@ -152,7 +152,7 @@ pub struct Roster {
     pub staff: BTreeMap<String, Staff>,
     /// The school's offline lease: days a device may go without a completed sync before
     /// its store locks (until it syncs). None: [`crate::defaults::OFFLINE_LEASE_DAYS`].
-    #[autosurgeon(missing = "Default::default")]
+    #[autosurgeon(missing = "Default::default", hydrate = "super::any_uint_opt")]
     pub offline_lease_days: Option<u32>,
 }
 
