@@ -77,6 +77,8 @@ pub struct Report {
     pub not_accepted: u64,
     /// Not-accepted items their users read back and discarded.
     pub discarded: u64,
+    /// Edits the store's own checks would not allow, made as an out-of-date app would.
+    pub out_of_date_edits: u64,
 }
 
 impl Report {
@@ -99,6 +101,7 @@ impl Report {
         self.refusals += o.refusals;
         self.not_accepted += o.not_accepted;
         self.discarded += o.discarded;
+        self.out_of_date_edits += o.out_of_date_edits;
     }
 }
 
@@ -962,6 +965,50 @@ impl Sim {
 
     // ---- users ------------------------------------------------------------------------
 
+    /// An app of an older version (or with a bug) edits the original facts of a shared
+    /// signal of its user, which the store's own checks would not allow: the server refuses
+    /// it for good (invalid_record), and the device must keep the edit as a not-accepted
+    /// item and take the server's version.
+    fn out_of_date_edit(&mut self, i: usize) -> SimResult<()> {
+        let Some(store) = self.devices[i].store.clone() else {
+            return Ok(());
+        };
+        if store.is_wiped() {
+            return Ok(());
+        }
+        let user = self.devices[i].user.clone();
+        let Ok(signals) = store.list_signals(&SignalFilter::default()) else {
+            return Ok(());
+        };
+        let mine: Vec<DocumentId> = signals
+            .iter()
+            .filter(|s| s.shared && s.author == user)
+            .map(|s| s.id)
+            .collect();
+        if mine.is_empty() {
+            return Ok(());
+        }
+        let id = mine[self.rng.random_range(0..mine.len())];
+        let (actor, now) = (store.writer_actor(), self.now());
+        let edited = store.transact(id, |d| {
+            doc::update::<omkijken_core::model::Signal>(id, d, &actor, now, |s| {
+                s.facts.push_str(" (aangepast)");
+                Ok(())
+            })
+        });
+        match edited {
+            Ok(_) => self.report.out_of_date_edits += 1,
+            Err(omkijken_core::Error::Sqlite(e)) => {
+                return Err(format!("device {i} storage failed: {e}"));
+            }
+            Err(_) => {}
+        }
+        if self.devices[i].conn.is_some() {
+            self.engine_input(i, ClientInput::LocalChange)?;
+        }
+        Ok(())
+    }
+
     /// The user looks at her oldest not-accepted item (its record must read back, as she
     /// had it), and discards it if `discard` (else it stays for another time).
     fn review_not_accepted(&mut self, i: usize, store: &Store, discard: bool) -> SimResult<()> {
@@ -1239,6 +1286,7 @@ impl Sim {
                 }
             }
             721..=726 => self.take_backup()?,
+            730..=739 => self.out_of_date_edit(i)?,
             727..=729 if self.backed_up && !self.revoked_since_backup => self.restore_server()?,
             _ => {}
         }
@@ -1294,7 +1342,30 @@ impl Sim {
                 }
             }
             if round == 19_999 {
-                return Err("the system did not quiesce".into());
+                let busy: Vec<String> = self
+                    .devices
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, d)| {
+                        let e = d.engine.as_ref()?;
+                        (!e.is_revoked() && !e.is_idle()).then(|| format!("dev{i}: {e:?}"))
+                    })
+                    .collect();
+                let in_flight: Vec<String> = self
+                    .net
+                    .iter()
+                    .map(|p| {
+                        let t = Frame::decode(&p.bytes).map_or("?", |f| f.type_name());
+                        format!(
+                            "{t} {} dev{}",
+                            if p.to_server { "->" } else { "<-" },
+                            p.device
+                        )
+                    })
+                    .collect();
+                return Err(format!(
+                    "the system did not quiesce: busy {busy:?}, in flight {in_flight:?}"
+                ));
             }
         }
         Ok(())
