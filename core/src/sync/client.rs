@@ -523,6 +523,15 @@ impl ClientEngine {
                         }
                         _ => p.heads.clone(),
                     };
+                    if stepwise
+                        && self
+                            .store
+                            .info(a.document_id)?
+                            .is_some_and(|i| sorted(i.heads) == heads)
+                    {
+                        // Everything got in: no more one at a time.
+                        self.stepwise.remove(&a.document_id);
+                    }
                     self.session.inflight.remove(&a.document_id);
                     self.need_whole.remove(&a.document_id);
                     self.refused.remove(&a.document_id);
@@ -541,7 +550,10 @@ impl ClientEngine {
                         continue;
                     };
                     self.session.done += 1;
-                    if r.reason == RefusalReason::MissingDeps && !p.whole {
+                    if r.reason == RefusalReason::MissingDeps
+                        && !p.whole
+                        && !self.stepwise.contains_key(&r.document_id)
+                    {
                         // Pushed again, whole, by push_outbox below.
                         self.need_whole.insert(r.document_id);
                         continue;
@@ -2210,6 +2222,67 @@ mod tests {
             other => panic!("a conversation, not {other:?}"),
         }
         assert!(pushes(&engine.handle(T0, ClientInput::Tick).unwrap()).is_empty());
+    }
+
+    /// Going one change at a time ends: once all got in, a later edit goes as usual; and a
+    /// single change the server cannot place (missing_deps) is set aside for the reason
+    /// that started it, not sent whole again and again.
+    #[test]
+    fn one_change_at_a_time_ends_when_all_got_in_or_one_cannot_be_placed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mentor = store_for(dir.path(), "m1");
+        let c = mentor
+            .start_conversation("p1", "ik-jij-wij", "2026-11-16")
+            .unwrap();
+        let v0 = sorted(mentor.info(c).unwrap().unwrap().heads);
+        mentor.set_acked_heads(c, &v0).unwrap();
+        mentor.edit_notes(c, 0, 0, "een ").unwrap();
+        mentor.edit_notes(c, 0, 0, "twee ").unwrap();
+        let v2 = sorted(mentor.info(c).unwrap().unwrap().heads);
+        let mut engine = ClientEngine::new(mentor.clone());
+        connect(&mut engine);
+        engine
+            .handle(T0, refused(c, RefusalReason::InvalidRecord))
+            .unwrap();
+        // (The server had only refused them together, say after a roster change that it
+        // undid since: both get in, one at a time.)
+        let mid = sorted(mentor.info(c).unwrap().unwrap().heads);
+        let ack = |heads: Vec<ChangeHash>| {
+            ClientInput::Received(Frame::Ack {
+                docs: vec![Acked {
+                    document_id: c,
+                    heads: ids::heads_to_hex(&heads),
+                }],
+            })
+        };
+        let first = mentor.load(c).unwrap().unwrap().get_changes(&v0)[0].hash();
+        let out = engine.handle(T0, ack(vec![first])).unwrap();
+        assert_eq!(pushes(&out).concat().len(), 1);
+        let out = engine.handle(T0, ack(mid.clone())).unwrap();
+        assert!(pushes(&out).is_empty());
+        assert_eq!(acked(&mentor, c), Some(v2.clone()));
+        // A later edit goes as usual (its push holds what changed, in one frame).
+        mentor.edit_notes(c, 0, 0, "drie ").unwrap();
+        mentor.edit_notes(c, 0, 0, "vier ").unwrap();
+        let out = engine.handle(T0, ClientInput::LocalChange).unwrap();
+        let pushed = pushes(&out).concat();
+        assert_eq!(pushed.len(), 1);
+        assert!(automerge::Change::from_bytes(pushed[0].data.clone()).is_err());
+        // Refused again: one at a time; the first cannot be placed: set aside as refused.
+        let out = engine
+            .handle(T0, refused(c, RefusalReason::Forbidden))
+            .unwrap();
+        assert_eq!(pushes(&out).concat().len(), 1);
+        let out = engine
+            .handle(T0, refused(c, RefusalReason::MissingDeps))
+            .unwrap();
+        assert!(out.contains(&ClientOutput::Refused {
+            document_id: c,
+            reason: RefusalReason::Forbidden
+        }));
+        assert!(pushes(&out).is_empty());
+        assert_eq!(sorted(mentor.info(c).unwrap().unwrap().heads), v2);
+        assert_eq!(mentor.not_accepted().unwrap().len(), 1);
     }
 
     /// After a restore from a backup, a device sends back documents of others the server
