@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 pub const HEADER_KEY: &str = "header";
 /// Key of the record in the document root.
 pub const RECORD_KEY: &str = "record";
+/// Root key of a roster document's school settings ([`crate::model::SchoolSettings`]).
+pub const SETTINGS_KEY: &str = "settings";
 
 /// Read the header of a document.
 pub fn header(id: DocumentId, doc: &impl autosurgeon::ReadDoc) -> Result<Header> {
@@ -85,11 +87,66 @@ pub fn update<R: Record>(
     now_ms: i64,
     edit: impl FnOnce(&mut R) -> Result<()>,
 ) -> Result<bool> {
-    let mut value: R = record(id, doc)?;
-    edit(&mut value)?;
+    if header(id, doc)?.kind != R::KIND.as_str() {
+        return Err(Error::InvalidDocument {
+            id,
+            kind: R::KIND.as_str(),
+            reason: "document has another kind".into(),
+        });
+    }
     doc.set_actor(actor.clone());
     let mut tx = doc.transaction();
+    // Read inside the transaction: a text remembers the heads it was read at, and
+    // reconciling it compares them with the transaction's base heads, which hold this
+    // actor's last change besides the document's heads when the actor wrote before (so a
+    // text read from the document itself is "stale" as soon as another actor wrote since).
+    let mut value: R = match autosurgeon::hydrate_prop(&tx, ROOT, RECORD_KEY) {
+        Ok(v) => v,
+        Err(e) => {
+            tx.rollback();
+            return Err(Error::InvalidDocument {
+                id,
+                kind: R::KIND.as_str(),
+                reason: e.to_string(),
+            });
+        }
+    };
+    if let Err(e) = edit(&mut value) {
+        tx.rollback();
+        return Err(e);
+    }
     autosurgeon::reconcile_prop(&mut tx, ROOT, RECORD_KEY, &value)?;
+    if tx.pending_ops() == 0 {
+        tx.rollback();
+        return Ok(false);
+    }
+    tx.commit_with(CommitOptions::default().with_time(now_ms / 1000));
+    Ok(true)
+}
+
+/// The school settings in a roster document (defaults where none are set).
+pub fn school_settings(doc: &impl autosurgeon::ReadDoc) -> crate::model::SchoolSettings {
+    autosurgeon::hydrate_prop::<_, Option<crate::model::SchoolSettings>, _, _>(
+        doc,
+        &ROOT,
+        SETTINGS_KEY,
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default()
+}
+
+/// Write the school settings into a roster document as one change; false if nothing
+/// changed.
+pub fn set_school_settings(
+    doc: &mut Automerge,
+    actor: &ActorId,
+    now_ms: i64,
+    settings: &crate::model::SchoolSettings,
+) -> Result<bool> {
+    doc.set_actor(actor.clone());
+    let mut tx = doc.transaction();
+    autosurgeon::reconcile_prop(&mut tx, ROOT, SETTINGS_KEY, settings)?;
     if tx.pending_ops() == 0 {
         tx.rollback();
         return Ok(false);
@@ -588,9 +645,27 @@ impl Hydrated {
         Self::walk(id, doc, None)
     }
 
+    /// [`Hydrated::new`] that stops once the document holds more than `budget` allows:
+    /// `Ok(None)` then, before more than the budget was built in memory.
+    pub fn bounded(
+        id: DocumentId,
+        doc: &Automerge,
+        budget: ReadBudget,
+    ) -> Result<Option<Hydrated>> {
+        match tree(doc, None, Some(budget)) {
+            Some(tree) => Self::from_tree(id, tree).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// [`Hydrated::new`] keeping only map entries whose key passes `keep` (all if none).
     fn walk(id: DocumentId, doc: &Automerge, keep: Option<fn(&str) -> bool>) -> Result<Hydrated> {
-        let tree = tree(doc, keep);
+        // Without a budget the walk always completes.
+        let tree = tree(doc, keep, None).unwrap_or_default();
+        Self::from_tree(id, tree)
+    }
+
+    fn from_tree(id: DocumentId, tree: serde_json::Value) -> Result<Hydrated> {
         let header = summary::map(&tree)
             .and_then(|root| summary::get(root, HEADER_KEY))
             .and_then(summary::map)
@@ -794,7 +869,13 @@ pub fn record_fast<R: Record + serde::de::DeserializeOwned>(
 /// parent, so parents come first), not one `map_range` per object: setting up a range
 /// costs more than reading a small object's values. This is about 40% cheaper than
 /// walking object by object, and cheaper than `Automerge::hydrate`.
-fn tree(doc: &Automerge, keep: Option<fn(&str) -> bool>) -> serde_json::Value {
+///
+/// With a `budget`, the walk stops (None) once the values read pass it.
+fn tree(
+    doc: &Automerge,
+    keep: Option<fn(&str) -> bool>,
+    budget: Option<ReadBudget>,
+) -> Option<serde_json::Value> {
     use automerge::iter::DocItem;
     use automerge::{ObjId, ObjType, ReadDoc, ScalarValueRef as S, ValueRef};
     use serde_json::Value;
@@ -861,6 +942,22 @@ fn tree(doc: &Automerge, keep: Option<fn(&str) -> bool>) -> serde_json::Value {
             _ => Value::Null,
         }),
     };
+    // Bytes of a string or text value.
+    let bytes = |s: &Slot| match s {
+        Slot::Value(Value::String(s)) => s.len(),
+        Slot::Value(Value::Object(m)) => m.get("text").and_then(Value::as_str).map_or(0, str::len),
+        _ => 0,
+    };
+    let (mut items, mut total) = (0usize, 0usize);
+    let mut within = |s: &Slot| match budget {
+        None => true,
+        Some(b) => {
+            let n = bytes(s);
+            items += 1;
+            total += n;
+            items <= b.items && n <= b.string_bytes && total <= b.total_bytes
+        }
+    };
     // The items of one object come one after another and share their `obj`.
     let mut current: Option<(Arc<ObjId>, Option<usize>)> = None;
     for item in doc.iter() {
@@ -880,12 +977,18 @@ fn tree(doc: &Automerge, keep: Option<fn(&str) -> bool>) -> serde_json::Value {
                     continue;
                 }
                 let s = slot(&mut nodes, &mut index, &m.value, &|| m.id());
+                if !within(&s) {
+                    return None;
+                }
                 if let Node::Map(entries) = &mut nodes[node] {
                     entries.push((m.key.to_string(), s));
                 }
             }
             DocItem::List(l) => {
                 let s = slot(&mut nodes, &mut index, &l.value, &|| l.id());
+                if !within(&s) {
+                    return None;
+                }
                 if let Node::List(items) = &mut nodes[node] {
                     items.push(s);
                 }
@@ -893,5 +996,79 @@ fn tree(doc: &Automerge, keep: Option<fn(&str) -> bool>) -> serde_json::Value {
             DocItem::Text(_) => {}
         }
     }
-    build(&mut nodes, 0)
+    Some(build(&mut nodes, 0))
+}
+
+/// How much of a document [`Hydrated::bounded`] reads before it gives up: values and
+/// objects (map entries and list items), bytes of one string or text, bytes of all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadBudget {
+    /// Map entries and list items, at any depth.
+    pub items: usize,
+    /// Bytes of one string or text.
+    pub string_bytes: usize,
+    /// Bytes of all strings and texts together.
+    pub total_bytes: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Conversation, SCHEMA_VERSION};
+
+    /// An actor that wrote before, then another actor, then the first again: the text must
+    /// not read as stale (it did when read outside the transaction).
+    #[test]
+    fn text_edits_after_another_writer_are_not_stale() {
+        let id = DocumentId::random();
+        let header = Header {
+            kind: Kind::Conversation.as_str().into(),
+            school: "s".into(),
+            pupil: Some("p".into()),
+            author: "m".into(),
+            created_at: 0,
+            schema: SCHEMA_VERSION,
+        };
+        let conversation = Conversation {
+            held_on: "2026-11-02".into(),
+            participants: vec![],
+            template_id: "ik-jij-wij".into(),
+            answers: Default::default(),
+            notes: Default::default(),
+            agreements: vec![],
+            status: "draft".into(),
+            visibility: "shared".into(),
+        };
+        let (a, b) = (
+            ActorId::from(*b"actor-a-01234567"),
+            ActorId::from(*b"actor-b-01234567"),
+        );
+        let mut d = create(a.clone(), 0, &header, &conversation).unwrap();
+        let notes = |d: &Automerge| {
+            record::<Conversation>(id, d)
+                .unwrap()
+                .notes
+                .as_str()
+                .to_string()
+        };
+        update(id, &mut d, &b, 0, |c: &mut Conversation| {
+            c.notes.splice(0, 0, "b").unwrap();
+            Ok(())
+        })
+        .unwrap();
+        update(id, &mut d, &a, 0, |c: &mut Conversation| {
+            c.notes.splice(1, 0, "a").unwrap();
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(notes(&d), "ba");
+        // A failed edit changes nothing.
+        let heads = d.get_heads();
+        let err = update(id, &mut d, &b, 0, |c: &mut Conversation| {
+            c.notes.splice(0, 0, "x").unwrap();
+            Err(Error::Invalid("no".into()))
+        });
+        assert!(err.is_err());
+        assert_eq!((d.get_heads(), notes(&d)), (heads, "ba".to_string()));
+    }
 }

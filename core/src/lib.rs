@@ -4,6 +4,7 @@
 //! Feature `client` adds the tokio WebSocket transport that devices use.
 
 pub mod access;
+pub mod budget;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod defaults;
@@ -13,6 +14,7 @@ pub mod ids;
 pub mod model;
 pub mod store;
 pub mod sync;
+pub mod text;
 
 pub use access::{Access, access};
 pub use doc::AccessFields;

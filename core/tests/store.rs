@@ -701,10 +701,14 @@ fn summaries_read_only_what_they_need_and_equal_the_full_read() {
     m1.add_agreement(conversation, "elke week bijpraten", "m1", None)
         .unwrap();
     let signal = m1.record_signal(signal("p1", 3, "facts")).unwrap();
-    m1.append_follow_up(signal, FollowUpKind::PickedUp, "opgepakt")
+    // The status is the care team's.
+    let (cc, _) = store_for(dir.path(), "cc");
+    exchange(&m1, &cc);
+    cc.append_follow_up(signal, FollowUpKind::PickedUp, "opgepakt")
         .unwrap();
-    m1.append_follow_up(signal, FollowUpKind::Closed, "klaar")
+    cc.append_follow_up(signal, FollowUpKind::Closed, "klaar")
         .unwrap();
+    exchange(&cc, &m1);
     let month = m1.record_thermometer(entry("p1", T0, 2, true)).unwrap();
     for id in [conversation, signal, month] {
         let d = m1.load(id).unwrap().unwrap();
@@ -914,7 +918,7 @@ fn whole_documents_with_the_servers_summary_are_stored_as_if_loaded() {
             .record_signal(signal("p1", i % 4, &format!("facts {i}")))
             .unwrap();
         if i % 3 == 0 {
-            m1.append_follow_up(id, FollowUpKind::PickedUp, "opgepakt")
+            m1.append_follow_up(id, FollowUpKind::FollowUp, "gesproken")
                 .unwrap();
         }
         ids.push(id);
@@ -956,16 +960,17 @@ fn whole_documents_with_the_servers_summary_are_stored_as_if_loaded() {
         "Gesprek ging goed."
     );
     // And they change like any document: a follow-up on the device.
-    a.append_follow_up(ids[1], FollowUpKind::Closed, "klaar")
+    a.append_follow_up(ids[1], FollowUpKind::Correction, "beter")
         .unwrap();
     assert_eq!(a.signal(ids[1]).unwrap().follow_ups.len(), 1);
-    assert!(
-        !a.list_signals(&SignalFilter::default())
+    assert_eq!(
+        a.list_signals(&SignalFilter::default())
             .unwrap()
             .iter()
             .find(|s| s.id == ids[1])
             .unwrap()
-            .open
+            .follow_ups,
+        1
     );
 }
 
@@ -1038,7 +1043,7 @@ fn saved_heads_reads_exactly_one_intact_document_chunk() {
     let dir = tempfile::tempdir().unwrap();
     let (t1, _) = store_for(dir.path(), "t1");
     let id = t1.record_signal(signal("p1", 1, "facts")).unwrap();
-    t1.append_follow_up(id, FollowUpKind::PickedUp, "x")
+    t1.append_follow_up(id, FollowUpKind::Correction, "x")
         .unwrap();
     let d = t1.load(id).unwrap().unwrap();
     let saved = d.save();
@@ -1131,7 +1136,14 @@ fn the_school_leader_adds_the_care_coordinator_to_a_staff_misconduct_signal() {
             .iter()
             .any(|s| s.id == id)
     );
-    cc.append_follow_up(id, FollowUpKind::PickedUp, "opgepakt")
+    cc.append_follow_up(id, FollowUpKind::FollowUp, "gesproken")
+        .unwrap();
+    // Its status is the school leader's (the board route), not the added reader's.
+    assert!(matches!(
+        cc.append_follow_up(id, FollowUpKind::PickedUp, "opgepakt"),
+        Err(Error::Forbidden(_))
+    ));
+    sl.append_follow_up(id, FollowUpKind::PickedUp, "opgepakt")
         .unwrap();
 }
 
@@ -1193,4 +1205,35 @@ fn sample_signal() -> omkijken_core::model::Signal {
             t1.signal(id).unwrap()
         })
         .clone()
+}
+
+/// The store runs the same record rules as the server before it commits an edit
+/// (`model::rules::admit`), so the app says no first and nothing is left to be refused.
+#[test]
+fn the_store_refuses_what_the_server_would_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t1, _) = store_for(dir.path(), "t1");
+    let (m1, _) = store_for(dir.path(), "m1");
+    let (cc, _) = store_for(dir.path(), "cc");
+    let id = t1.record_signal(signal("p1", 1, "facts")).unwrap();
+    exchange(&t1, &m1);
+    exchange(&t1, &cc);
+    let heads = m1.info(id).unwrap().unwrap().heads;
+    // The mentor follows up; "picked up" and "closed" are the care team's.
+    for kind in [FollowUpKind::PickedUp, FollowUpKind::Closed] {
+        assert!(matches!(
+            m1.append_follow_up(id, kind, "opgepakt"),
+            Err(Error::Forbidden("status entries are the care team's"))
+        ));
+    }
+    assert_eq!(m1.info(id).unwrap().unwrap().heads, heads);
+    m1.append_follow_up(id, FollowUpKind::FollowUp, "gesproken")
+        .unwrap();
+    cc.append_follow_up(id, FollowUpKind::PickedUp, "opgepakt")
+        .unwrap();
+    // The signaller's own status is not hers either.
+    assert!(matches!(
+        t1.append_follow_up(id, FollowUpKind::Closed, "klaar"),
+        Err(Error::Forbidden(_))
+    ));
 }

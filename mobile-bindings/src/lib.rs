@@ -14,6 +14,7 @@ uniffi::setup_scaffolding!();
 
 mod cases;
 mod defaults;
+mod edits;
 mod error;
 mod excursions;
 mod listener;

@@ -25,11 +25,10 @@ use crate::storage::{
 use crate::{Error, Result, tokens};
 use automerge::sync::{self, SyncDoc};
 use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
+use omkijken_core::budget;
 use omkijken_core::doc::{self, AccessFields};
 use omkijken_core::ids::{heads_from_hex, heads_to_hex};
-use omkijken_core::model::{
-    Case, Conversation, Excursion, Header, Kind, Roster, Signal, ThermometerMonth,
-};
+use omkijken_core::model::{Header, Kind, Roster, rules};
 use omkijken_core::sync::{
     Acked, CatalogEntry, DocChanges, ErrorCode, FetchRequest, Frame, MAX_DOC_BYTES,
     MAX_DOCS_PER_FRAME, PROTOCOL_VERSION, ReadLogEntry, Refusal, RefusalReason,
@@ -133,8 +132,8 @@ struct Session {
     actor: ActorId,
     /// Caught up (hello answered): receives live pushes.
     live: bool,
-    /// Per-document Automerge sync state for `sync` frames.
-    sync: BTreeMap<DocumentId, sync::State>,
+    /// Per-document Automerge sync state for `sync` frames (bounded).
+    sync: crate::sync_states::SyncStates,
 }
 
 /// A document change that passed every check, ready to commit.
@@ -285,9 +284,10 @@ fn docs_frames(docs: Vec<DocChanges>, cursor: u64) -> Vec<Frame> {
     frames
 }
 
-/// The record of a document whose header was already checked (hydrating it once).
-fn body<R: omkijken_core::model::Record>(d: &Automerge) -> std::result::Result<R, ()> {
-    autosurgeon::hydrate_prop(d, automerge::ROOT, doc::RECORD_KEY).map_err(|_| ())
+/// Whether `user` may read the document of `row` (not erased, and the access rules grant
+/// at least read).
+fn readable(roster: &Roster, user: &str, row: &CatalogRow) -> bool {
+    !row.erased && access(roster, user, &row.header, &row.fields) >= Access::Read
 }
 
 /// An audit row of a device's action on (or delivery of) one document: ids only.
@@ -361,6 +361,11 @@ impl Hub {
         self.sessions.contains_key(&conn)
     }
 
+    /// Sync states held for `sync` frames, all sessions together.
+    pub fn sync_states(&self) -> usize {
+        self.sessions.values().map(|s| s.sync.len()).sum()
+    }
+
     /// Documents in the cache.
     pub fn cached_docs(&self) -> usize {
         self.cache.len()
@@ -398,7 +403,7 @@ impl Hub {
                 actor: ActorId::from(device.actor.as_slice()),
                 device,
                 live: false,
-                sync: BTreeMap::new(),
+                sync: Default::default(),
             },
         );
         Ok(Connected { conn, device: id })
@@ -411,8 +416,7 @@ impl Hub {
 
     fn fail(&mut self, conn: ConnId, code: ErrorCode, message: &str) -> Outgoing {
         self.sessions.remove(&conn);
-        metrics::counter!("omkijken_protocol_errors_total", "code" => format!("{code:?}"))
-            .increment(1);
+        metrics::counter!("omkijken_protocol_errors_total", "code" => code.as_str()).increment(1);
         vec![(conn, error_frame(code, message))]
     }
 
@@ -744,32 +748,57 @@ impl Hub {
 
     // ------------------------------------------------------------------ push
 
-    /// Checks that need only the catalog row (before the bytes are opened).
+    /// The catalog row a push of `id` is judged against: the stored document when the user
+    /// may read it. A document the user may not read, or that was erased, is judged as if
+    /// it did not exist (as a new document), so that the answer never tells the two apart
+    /// (docs/protocol.md, "No existence oracle").
+    fn base_row<'r>(
+        roster: &Roster,
+        user: &str,
+        row: Option<&'r CatalogRow>,
+    ) -> Option<&'r CatalogRow> {
+        row.filter(|r| readable(roster, user, r))
+    }
+
+    /// Checks that need only the catalog row of a readable document (`row`; none for a new
+    /// one or one judged as new) and the pushed bytes before they are loaded: write access,
+    /// the stored size, and what the bytes will hold once loaded (core's `budget::scan`
+    /// against the kind's limits: changes, operations, inflated bytes).
     fn pre_check(
         roster: &Roster,
         user: &str,
         row: Option<&CatalogRow>,
-        incoming: usize,
+        data: &[u8],
     ) -> Option<RefusalReason> {
+        let stored = row.map_or(0, |r| r.size as usize);
         if let Some(row) = row {
-            if row.erased {
-                return Some(RefusalReason::Erased);
+            // Core's rules, on the catalog row: the same verdict `admit` would reach.
+            let writer = rules::Writer {
+                roster,
+                user,
+                actor: &[],
+            };
+            if let Err(refusal) = rules::may_write_stored(&writer, &row.header, &row.fields) {
+                return Some(refusal.reason());
             }
-            if row.header.kind == Kind::Roster.as_str()
-                || access(roster, user, &row.header, &row.fields) < Access::Write
-            {
-                return Some(RefusalReason::Forbidden);
-            }
-            if row.size as usize + incoming > MAX_DOC_BYTES {
-                return Some(RefusalReason::TooLarge);
-            }
-        } else if incoming > MAX_DOC_BYTES {
+        }
+        if stored + data.len() > MAX_DOC_BYTES {
             return Some(RefusalReason::TooLarge);
         }
-        None
+        let kind = row.and_then(|r| r.header.kind().ok());
+        match budget::scan(data, rules::wire_budget(kind)) {
+            Ok(_) => None,
+            Err(budget::ScanError::TooLarge) => Some(RefusalReason::TooLarge),
+            Err(budget::ScanError::Malformed) => Some(RefusalReason::Malformed),
+        }
     }
 
-    /// Checks of the merged document `new` against the stored `old` (see protocol.md).
+    /// Whether the change from the stored `old` (empty for a new document) to the merged
+    /// `new` is admitted: core's `rules::admit`, the one judge of every record kind. `row` is
+    /// the readable row the change was merged into (none: judged as a new document);
+    /// `taken` says the id belongs to a document the user may not read (or one erased): a
+    /// change admitted as new is then refused `forbidden`, as it would be for a document
+    /// the user may not create.
     #[allow(clippy::too_many_arguments)]
     fn validate(
         roster: &Roster,
@@ -777,139 +806,37 @@ impl Hub {
         actor: &ActorId,
         id: DocumentId,
         row: Option<&CatalogRow>,
+        taken: bool,
         old: &Automerge,
         new: Automerge,
     ) -> Verdict {
         let old_heads = old.get_heads();
-        let metas = new.get_changes_meta(&old_heads);
-        if metas.is_empty() {
-            return Verdict::Same(new.get_heads());
+        if new.get_heads() == old_heads {
+            return Verdict::Same(old_heads);
         }
-        // One walk over the document gives the header and the record.
-        let Ok(hydrated) = doc::Hydrated::new(id, &new) else {
-            return Verdict::Refuse(RefusalReason::InvalidRecord);
+        let writer = rules::Writer {
+            roster,
+            user,
+            actor: actor.to_bytes(),
         };
-        let header = hydrated.header.clone();
-        let Ok(kind) = header.kind() else {
-            return Verdict::Refuse(RefusalReason::InvalidRecord);
-        };
-        if kind == Kind::Roster {
-            return Verdict::Refuse(RefusalReason::Forbidden);
-        }
-        match row {
-            Some(row) if row.header != header => {
-                return Verdict::Refuse(RefusalReason::InvalidRecord);
-            }
-            None if kind != Kind::Thermometer && header.author != user => {
-                // Nobody creates a document in another person's name.
+        let before = row.map(|_| old);
+        let admitted = match rules::admit(id, before, &new, &writer) {
+            Ok(_) if taken => {
                 return Verdict::Refuse(RefusalReason::Forbidden);
             }
-            _ => {}
-        }
-        // The record must be valid for its kind; read the access fields on the way.
-        let mut fields = AccessFields::default();
-        let mut genesis: Option<ChangeHash> = None;
-        match kind {
-            Kind::Conversation => match body::<Conversation>(&new) {
-                Ok(c) => fields.visibility = Some(c.visibility),
-                Err(_) => return Verdict::Refuse(RefusalReason::InvalidRecord),
-            },
-            Kind::Signal => {
-                let Ok(s) = hydrated.record::<Signal>() else {
-                    return Verdict::Refuse(RefusalReason::InvalidRecord);
-                };
-                let before = match row.map(|_| doc::record_fast::<Signal>(id, old)) {
-                    None => None,
-                    Some(Ok(before)) => Some(before),
-                    Some(Err(_)) => return Verdict::Refuse(RefusalReason::InvalidRecord),
-                };
-                if let Some(b) = &before
-                    && b.shared
-                    && (!s.shared || !b.same_original(&s))
-                {
-                    return Verdict::Refuse(RefusalReason::InvalidRecord);
-                }
-                // Readers of a staff-misconduct signal: only a school leader adds them, and
-                // nobody removes one.
-                let old_readers = before.as_ref().map_or(&[][..], |b| &b.added_readers[..]);
-                if s.added_readers != old_readers {
-                    let board = omkijken_core::defaults::category(&s.category)
-                        .is_some_and(|c| c.route == omkijken_core::defaults::Route::BoardRoute);
-                    if !board || !old_readers.iter().all(|r| s.added_readers.contains(r)) {
-                        return Verdict::Refuse(RefusalReason::InvalidRecord);
-                    }
-                    let leader = roster
-                        .active_staff(user)
-                        .is_some_and(|st| st.has(omkijken_core::model::Role::SchoolLeader));
-                    if !leader {
-                        return Verdict::Refuse(RefusalReason::Forbidden);
-                    }
-                }
-                fields = AccessFields::of_signal(&s);
+            Ok(a) => a,
+            Err(refusal) => {
+                // The rule, never content.
+                tracing::info!(document = %id, rule = %refusal, "change refused");
+                return Verdict::Refuse(refusal.reason());
             }
-            Kind::Thermometer => {
-                let Ok(t) = hydrated.record::<ThermometerMonth>() else {
-                    return Verdict::Refuse(RefusalReason::InvalidRecord);
-                };
-                let Some(pupil) = header.pupil.as_deref() else {
-                    return Verdict::Refuse(RefusalReason::InvalidRecord);
-                };
-                match doc::thermometer_genesis(&header.school, pupil, &t.month) {
-                    Ok((gid, g))
-                        if gid == id
-                            && header
-                                == doc::thermometer_header(&header.school, pupil, &t.month) =>
-                    {
-                        genesis = g.get_heads().first().copied();
-                    }
-                    _ => return Verdict::Refuse(RefusalReason::InvalidRecord),
-                }
-            }
-            Kind::Case => {
-                // A valid case, and nothing recorded taken back: step entries, linked
-                // signals and monitoring agreements stay, a closed case stays closed.
-                let Ok(c) = hydrated.record::<Case>() else {
-                    return Verdict::Refuse(RefusalReason::InvalidRecord);
-                };
-                if c.check().is_err() {
-                    return Verdict::Refuse(RefusalReason::InvalidRecord);
-                }
-                if row.is_some() {
-                    match doc::record_fast::<Case>(id, old) {
-                        Ok(before) if c.follows(&before).is_ok() => {}
-                        _ => return Verdict::Refuse(RefusalReason::InvalidRecord),
-                    }
-                }
-            }
-            Kind::Excursion => {
-                // The staff on the trip read it: an access field, kept current in the
-                // catalog like a signal's.
-                match hydrated.record::<Excursion>() {
-                    Ok(e) if e.check().is_ok() => fields = AccessFields::of_excursion(&e),
-                    _ => return Verdict::Refuse(RefusalReason::InvalidRecord),
-                }
-            }
-            Kind::Roster => {}
-        }
-        // Authorship: every change the server does not have is this device's own: its
-        // actor is the registered device actor, or a session actor that extends it
-        // (registered 16 bytes + session suffix, see core's `Store::writer_actor`).
-        for m in &metas {
-            let own =
-                m.actor.to_bytes().starts_with(actor.to_bytes()) && m.actor.to_bytes().len() <= 32;
-            if !own && Some(m.hash) != genesis {
-                return Verdict::Refuse(RefusalReason::ForgedActor);
-            }
-        }
-        if access(roster, user, &header, &fields) < Access::Write {
-            return Verdict::Refuse(RefusalReason::Forbidden);
-        }
-        let chunks = row.map_or(0, |r| r.chunks);
-        let changes = metas.len();
-        drop(metas);
+        };
+        let header = admitted.header.clone();
+        let fields = admitted.fields.clone();
+        let changes = admitted.changes;
         // Stored with the heads and sent with the whole document to devices that do not
         // hold it: they store it without loading it (core's `Store::merge_many_acked`).
-        let summary = hydrated.summary().ok().map(|s| s.to_wire());
+        let summary = admitted.summary().ok().map(|s| s.to_wire());
         Verdict::Accept(Box::new(Accepted {
             id,
             heads: new.get_heads(),
@@ -920,7 +847,7 @@ impl Hub {
             delta: None,
             full: None,
             summary,
-            chunks,
+            chunks: row.map_or(0, |r| r.chunks),
             size: row.map_or(0, |r| r.size as usize),
             existed: row.is_some(),
             changes,
@@ -976,8 +903,8 @@ impl Hub {
         // document: spread over the cores, results in the frame's order.
         let mut work = Vec::with_capacity(order.len());
         for &id in order {
-            let row = rows.get(&id);
-            let pending = match Self::pre_check(&roster, &device.user, row, data[&id].len()) {
+            let row = Self::base_row(&roster, &device.user, rows.get(&id));
+            let pending = match Self::pre_check(&roster, &device.user, row, &data[&id]) {
                 Some(r) => Err(r),
                 None => Ok(match row {
                     Some(r) => self.load(r)?.unwrap_or_default(),
@@ -1014,7 +941,9 @@ impl Hub {
                             Verdict::Refuse(RefusalReason::MissingDeps)
                         }
                         Ok(new) => {
-                            Self::validate(&roster, user, actor, id, rows.get(&id), &old, new)
+                            let row = Self::base_row(&roster, user, rows.get(&id));
+                            let taken = row.is_none() && rows.contains_key(&id);
+                            Self::validate(&roster, user, actor, id, row, taken, &old, new)
                         }
                     }
                 }
@@ -1067,11 +996,10 @@ impl Hub {
             if r.reason != RefusalReason::Forbidden {
                 continue;
             }
-            let readable = match rows.get(&r.document_id) {
-                Some(row) => {
-                    !row.erased
-                        && access(&roster, &device.user, &row.header, &row.fields) >= Access::Read
-                }
+            // Decided on what the device sent when the stored document is one it may not
+            // read: the same as for a document that does not exist.
+            let readable = match Self::base_row(&roster, &device.user, rows.get(&r.document_id)) {
+                Some(_) => true,
                 None => {
                     let mut d = Automerge::new();
                     d.load_incremental(&data[&r.document_id]).is_ok()
@@ -1295,51 +1223,58 @@ impl Hub {
                 },
             )
         };
+        let size = data.len();
         let Ok(msg) = sync::Message::decode(&data) else {
             return Ok(vec![refuse(RefusalReason::Malformed)]);
         };
         let row = self.storage.catalog_get(&[id])?.pop();
-        let readable = row.as_ref().is_some_and(|r| {
-            !r.erased && access(&roster, &device.user, &r.header, &r.fields) >= Access::Read
-        });
-        // A document this user may not read looks like one the server does not have.
-        let base = match (&row, readable) {
-            (Some(r), true) => self.load(r)?.unwrap_or_default(),
-            _ => Automerge::new(),
+        // A document this user may not read (or one erased) looks like one the server does
+        // not have: it is synced from nothing, and what is sent for it judged as new.
+        let base_row = Self::base_row(&roster, &device.user, row.as_ref()).cloned();
+        let taken = base_row.is_none() && row.is_some();
+        let base = match &base_row {
+            Some(r) => self.load(r)?.unwrap_or_default(),
+            None => Automerge::new(),
         };
         let mut state = self
             .sessions
             .get_mut(&conn)
-            .and_then(|s| s.sync.remove(&id))
+            .and_then(|s| s.sync.take(&id))
             .unwrap_or_default();
+        // Kept only for a document this device may read (or creates here).
+        let mut keep = base_row.is_some();
+        // What the message brings is weighed before it is applied, as a push's bytes are.
+        let pre = if msg.changes.is_empty() {
+            None
+        } else {
+            let bytes: Vec<u8> = msg.changes.iter().flatten().copied().collect();
+            Self::pre_check(&roster, &device.user, base_row.as_ref(), &bytes)
+        };
         let mut new = base.clone();
         let mut out = vec![];
         let mut reply_from = base;
-        if new.receive_sync_message(&mut state, msg).is_err() {
-            out.push(refuse(RefusalReason::Malformed));
-            state = sync::State::new();
+        // The header of the document as this device may read it after this message.
+        let mut readable_header = base_row.as_ref().map(|r| r.header.clone());
+        let mut refused = None;
+        if let Some(reason) = pre {
+            refused = Some(reason);
+        } else if new.receive_sync_message(&mut state, msg).is_err() {
+            refused = Some(RefusalReason::Malformed);
         } else if new.get_heads() != reply_from.get_heads() {
-            let incoming = new.save_after(&reply_from.get_heads()).len();
-            let pre = if row.is_some() && !readable {
-                Some(RefusalReason::Forbidden)
-            } else {
-                Self::pre_check(&roster, &device.user, row.as_ref(), incoming)
-            };
-            let verdict = match pre {
-                Some(r) => Verdict::Refuse(r),
-                None => Self::validate(
-                    &roster,
-                    &device.user,
-                    &actor,
-                    id,
-                    row.as_ref(),
-                    &reply_from,
-                    new,
-                ),
-            };
+            let verdict = Self::validate(
+                &roster,
+                &device.user,
+                &actor,
+                id,
+                base_row.as_ref(),
+                taken,
+                &reply_from,
+                new,
+            );
             match verdict {
                 Verdict::Accept(a) => {
                     let doc = a.doc.clone();
+                    readable_header = Some(a.header.clone());
                     out.extend(self.commit_accepted(
                         now,
                         conn,
@@ -1352,15 +1287,44 @@ impl Hub {
                     if let Some(doc) = doc {
                         reply_from = doc;
                     }
+                    keep = true;
                 }
                 Verdict::Same(_) => {}
-                Verdict::Refuse(reason) => {
-                    out.push(refuse(reason));
-                    state = sync::State::new();
-                }
+                Verdict::Refuse(reason) => refused = Some(reason),
             }
         }
+        let mut batch = Batch::default();
+        if let Some(reason) = refused {
+            out.push(refuse(reason));
+            state = sync::State::new();
+            // Audited like a refused push (ids only; the stored header, if any, stays on
+            // the server).
+            batch.audit.push(audit_doc(
+                now,
+                &device.school,
+                &device.id,
+                &device.user,
+                AuditAction::Refuse,
+                id,
+                row.as_ref().map(|r| &r.header),
+            ));
+        }
         if let Some(m) = reply_from.generate_sync_message(&mut state) {
+            if !m.changes.is_empty()
+                && let Some(header) = &readable_header
+            {
+                // Content leaves the server: a delivery, audited like a fetch, and held.
+                batch.hold.push((device.id.clone(), id));
+                batch.audit.push(audit_doc(
+                    now,
+                    &device.school,
+                    &device.id,
+                    &device.user,
+                    AuditAction::Deliver,
+                    id,
+                    Some(header),
+                ));
+            }
             out.push((
                 conn,
                 Frame::Sync {
@@ -1369,39 +1333,83 @@ impl Hub {
                 },
             ));
         }
-        if let Some(s) = self.sessions.get_mut(&conn) {
-            s.sync.insert(id, state);
+        if !batch.is_empty() {
+            self.storage.commit(batch)?;
+        }
+        if let Some(s) = self.sessions.get_mut(&conn)
+            && keep
+        {
+            s.sync.put(id, state, size);
         }
         Ok(out)
     }
 
     // ------------------------------------------------------------------ read log
 
+    /// Reads reported by a device, taken as audit rows only for documents of its school that
+    /// it may read now or was given (it may have read one offline before losing access),
+    /// or that the server does not know yet (a record the device created offline and has
+    /// not pushed: the read log goes first); any other entry is refused: counted, audited
+    /// as `read_refused` (without the pupil), and acknowledged so the device does not send
+    /// it again. The kind is the catalog's, or for an unknown document one of the record
+    /// kinds; never other text of the device's.
     fn read_log(&mut self, now: i64, conn: ConnId, entries: Vec<ReadLogEntry>) -> Result<Outgoing> {
         let device = self.sessions[&conn].device.clone();
+        let roster = self.roster(&device.school)?;
         let ids: Vec<DocumentId> = entries.iter().map(|e| e.document_id).collect();
         let rows = self.catalog_map(&ids)?;
+        let held = self.storage.held_among(&device.id, &ids)?;
         let mut batch = Batch::default();
         let mut max = 0;
+        let mut refused = 0u64;
         for e in entries {
             max = max.max(e.seq);
-            let row = rows.get(&e.document_id);
-            batch.audit.push(AuditRecord {
+            let row = rows.get(&e.document_id).filter(|r| {
+                r.header.school == device.school
+                    && (held.contains(&r.id)
+                        || access(&roster, &device.user, &r.header, &r.fields) >= Access::Read)
+            });
+            let record = |action, kind: Option<String>, pupil: Option<String>| AuditRecord {
                 seq: 0,
                 at: now,
                 school: device.school.clone(),
                 device: Some(device.id.clone()),
                 user: Some(device.user.clone()),
-                action: AuditAction::Read,
+                action,
                 document: Some(e.document_id),
-                kind: Some(row.map_or_else(
-                    || e.kind.chars().take(32).collect(),
-                    |r| r.header.kind.clone(),
-                )),
-                pupil: row.and_then(|r| r.header.pupil.clone()),
+                kind,
+                pupil,
                 device_seq: Some(e.seq),
                 device_at: Some(e.at),
+            };
+            let unknown = e
+                .kind
+                .parse::<Kind>()
+                .ok()
+                .filter(|k| *k != Kind::Roster && !rows.contains_key(&e.document_id));
+            batch.audit.push(match row {
+                Some(r) => record(
+                    AuditAction::Read,
+                    Some(r.header.kind.clone()),
+                    r.header.pupil.clone(),
+                ),
+                None if unknown.is_some() => record(
+                    AuditAction::Read,
+                    unknown.map(|k| k.as_str().to_string()),
+                    None,
+                ),
+                None => {
+                    refused += 1;
+                    record(AuditAction::ReadRefused, Some("refused".into()), None)
+                }
             });
+        }
+        if refused > 0 {
+            metrics::counter!("omkijken_read_log_refused_total").increment(refused);
+            tracing::info!(
+                refused,
+                "read-log entries for documents the device may not read"
+            );
         }
         self.storage.commit(batch)?;
         Ok(vec![(conn, Frame::LogAck { seq: max })])
@@ -1641,6 +1649,30 @@ impl Hub {
         let n = admin::erase_pupil(self.storage.as_mut(), now, school, pupil)?;
         let out = self.try_poll(now)?;
         Ok((n, out))
+    }
+
+    /// Answer a one-shot device request (`/v1/request`, see [`crate::requests`]); live
+    /// devices are told to purge what it erased.
+    pub fn request(&mut self, now: i64, token: &str, frame: Frame) -> (Frame, Outgoing) {
+        let (answer, erased) = crate::requests::handle(self.storage.as_mut(), now, token, frame);
+        let out = if erased {
+            self.try_poll(now).unwrap_or_default()
+        } else {
+            vec![]
+        };
+        (answer, out)
+    }
+
+    /// Run retention as of `at` (unix ms; the real time but in tests): erase what expired
+    /// in every school; devices purge it.
+    pub fn apply_retention(
+        &mut self,
+        now: i64,
+        at: i64,
+    ) -> Result<(Vec<crate::retention::Expired>, Outgoing)> {
+        let gone = crate::retention::apply(self.storage.as_mut(), at)?;
+        let out = self.try_poll(now)?;
+        Ok((gone, out))
     }
 
     /// All devices.

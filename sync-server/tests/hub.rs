@@ -167,12 +167,44 @@ fn denied_looks_like_not_found() {
     assert_eq!(denied, unknown, "same answer for denied and unknown");
     assert!(delivered(&denied).is_empty());
 
-    // Writing into it: forbidden, just like creating a document one may not write.
+    // Writing into it is judged as writing a new document: the same answer as for an id
+    // the server never had, whatever is sent (docs/protocol.md, "No existence oracle").
     let (_, mut forged) = signal(&m2, "p1", 0, "niet-pluis");
     let mut base = Automerge::load(&d.save()).unwrap();
     base.merge(&mut forged).ok();
-    let out = to(&push(&mut hub, c2, &[(secret, &base)]), c2);
+    let unknown = DocumentId::random();
+    for bytes in [base.save(), b"garbage".to_vec(), d.save()] {
+        let answer = |hub: &mut omkijken_server::Hub, id: DocumentId| {
+            let out = hub.receive(
+                NOW,
+                c2,
+                Frame::Push {
+                    docs: vec![DocChanges::new(id, bytes.clone())],
+                },
+            );
+            let frames = to(&out, c2);
+            // Ids aside, frame for frame the same.
+            let mut reasons: Vec<String> =
+                frames.iter().map(|f| f.type_name().to_string()).collect();
+            reasons.extend(refused(&frames).into_iter().map(|(_, r)| format!("{r:?}")));
+            reasons.extend(purged(&frames).into_iter().map(|p| (p == id).to_string()));
+            reasons
+        };
+        let denied = answer(&mut hub, secret);
+        assert_eq!(denied, answer(&mut hub, unknown));
+        assert!(denied.iter().any(|r| r == "refused"), "{denied:?}");
+    }
+    // m2's own new signal under that id is the one push told apart: a new document would be
+    // stored, this one is refused as forbidden (its id is taken). Only a device that knows
+    // the id (it cannot be guessed) learns that much.
+    let out = to(&push(&mut hub, c2, &[(secret, &forged)]), c2);
     assert_eq!(refused(&out), vec![(secret, RefusalReason::Forbidden)]);
+    assert_eq!(
+        Automerge::load(&hub.storage().load_doc(secret).unwrap().unwrap())
+            .unwrap()
+            .get_heads(),
+        d.get_heads()
+    );
 }
 
 #[test]
@@ -567,8 +599,13 @@ fn an_offline_device_is_told_to_purge_at_catch_up() {
     assert_eq!(n, 1);
     let (c1, frames) = connect(&mut hub, &m1, cursor);
     assert_eq!(catalog(&frames).1, vec![id]);
+    // Pushed again, it is refused as a document the server never had would be (not as
+    // "erased": that would tell which ids existed).
     let out = to(&push(&mut hub, c1, &[(id, &d)]), c1);
-    assert_eq!(refused(&out), vec![(id, RefusalReason::Erased)]);
+    assert_eq!(refused(&out), vec![(id, RefusalReason::Forbidden)]);
+    let unknown = DocumentId::random();
+    let out = to(&push(&mut hub, c1, &[(unknown, &d)]), c1);
+    assert_eq!(refused(&out), vec![(unknown, RefusalReason::Forbidden)]);
 }
 
 #[test]
@@ -648,9 +685,9 @@ fn whole_documents_carry_the_heads_and_summary_of_what_was_accepted() {
     // Changes (a live push of an appended change, a fetch after `have`) never carry heads
     // and summary. A whole fetch of a document stored as snapshot plus changes compacts it
     // into one document (same catalog sequence) and sends it with them.
-    let d2 = with_follow_up(&t1, id, &d, "f1", "picked_up", "opgepakt");
-    let out = push_changes(&mut hub, ct, id, &d2, &d.get_heads());
-    let live = delivered(&to(&out, c2));
+    let d2 = with_follow_up(&ib, id, &d, "f1", "picked_up", "opgepakt");
+    let out = push_changes(&mut hub, c2, id, &d2, &d.get_heads());
+    let live = delivered(&to(&out, ct));
     assert!(live[0].heads.is_empty() && live[0].summary.is_none());
     let part = delivered(&to(
         &hub.receive(NOW, c2, fetch(&[id], heads_to_hex(&d.get_heads()))),

@@ -79,6 +79,8 @@ pub struct Report {
     pub discarded: u64,
     /// Edits the store's own checks would not allow, made as an out-of-date app would.
     pub out_of_date_edits: u64,
+    /// Documents the privacy officer erased (a pupil's whole file).
+    pub erasures: u64,
 }
 
 impl Report {
@@ -95,6 +97,7 @@ impl Report {
         self.revocations += o.revocations;
         self.backups += o.backups;
         self.restores += o.restores;
+        self.erasures += o.erasures;
         self.quiescent_checks += o.quiescent_checks;
         self.documents += o.documents;
         self.purges += o.purges;
@@ -722,6 +725,17 @@ impl Sim {
             .catalog_get(&ids)
             .map_err(|e| e.to_string())?;
         for row in rows {
+            // A sync message that carries no changes says nothing of the content.
+            let empty_sync = matches!(frame, Frame::Sync { data, .. }
+                if automerge::sync::Message::decode(data).is_ok_and(|m| m.changes.is_empty()));
+            if row.erased && !empty_sync {
+                return Err(format!(
+                    "LEAK: server sent {} {} ({}) to device {device} ({user}) after it was erased",
+                    frame.type_name(),
+                    row.id,
+                    row.header.kind
+                ));
+            }
             if access(&roster, &user, &row.header, &row.fields) < Access::Read {
                 return Err(format!(
                     "LEAK: server sent {} {} ({}) to device {device} ({user}) who may not read it",
@@ -866,11 +880,19 @@ impl Sim {
         self.check_acked_durable()
     }
 
+    /// Settings for the admin commands on the simulated server's store: plain, as the sim
+    /// opens it (encryption at rest is tested apart; here it would only cost time).
+    fn store_settings(dir: &std::path::Path) -> omkijken_server::server::Settings {
+        let mut s = omkijken_server::server::Settings::new(dir);
+        s.plain_store = true;
+        s
+    }
+
     /// The admin backs the server store up while it runs.
     fn take_backup(&mut self) -> SimResult<()> {
         let file = self.dir.join("backup.db");
         let _ = std::fs::remove_file(&file);
-        omkijken_server::backup::backup(&omkijken_server::server::Settings::new(&self.dir), &file)
+        omkijken_server::backup::backup(&Self::store_settings(&self.dir), &file)
             .map_err(|e| format!("backup: {e}"))?;
         self.backed_up = true;
         self.revoked_since_backup = false;
@@ -883,7 +905,7 @@ impl Sim {
     /// it lacks what it acknowledged since, which the devices must give back.
     fn restore_server(&mut self) -> SimResult<()> {
         self.stop_server()?;
-        let settings = omkijken_server::server::Settings::new(&self.dir);
+        let settings = Self::store_settings(&self.dir);
         omkijken_server::backup::restore(&settings, &self.dir.join("backup.db"))
             .map_err(|e| format!("restore: {e}"))?;
         self.hub = Some(Self::open_hub(&self.dir, self.rng.random())?);
@@ -921,6 +943,23 @@ impl Sim {
             }
         }
         Ok(())
+    }
+
+    /// The privacy officer erases a pupil's whole file: every device purges it, and it is
+    /// never delivered again (`check_delivery`), not after a restore from a backup taken
+    /// before either (the restore applies the erasure again).
+    fn erase_pupil(&mut self) -> SimResult<()> {
+        let p = PUPILS[self.rng.random_range(0..PUPILS.len())].to_string();
+        let now = self.now();
+        let (n, out) = self
+            .hub()
+            .erase_pupil(now, SCHOOL, &p)
+            .map_err(|e| format!("erase: {e}"))?;
+        self.report.erasures += n as u64;
+        if std::env::var("OMKIJKEN_SIM_TRACE").is_ok() {
+            eprintln!("t={} erase pupil {p}: {n} documents", now - T0);
+        }
+        self.hub_output(out)
     }
 
     fn change_roster(&mut self) -> SimResult<()> {
@@ -1105,7 +1144,7 @@ impl Sim {
                 }
                 3 => {
                     let id = store.start_conversation(&pupil, "ik-jij-wij", "2026-11-16")?;
-                    store.edit_notes(id, 0, 0, &format!("gesprek {tag}. "))?;
+                    store.edit_notes(id, 0, 0, &format!("gesprek één {tag} 😀. "))?;
                     if self.rng.random_bool(0.7) {
                         store.share_conversation(id)?;
                     }
@@ -1118,9 +1157,15 @@ impl Sim {
                             .random_range(0..convs.len().max(1))
                             .min(convs.len().saturating_sub(1)),
                     ) {
-                        let len = store.conversation(c.id)?.notes.as_str().chars().count();
-                        let pos = self.rng.random_range(0..=len);
-                        store.edit_notes(c.id, pos, 0, &format!("[{user} {tag}]"))?;
+                        // Users type Unicode: positions are UTF-16 units on a char
+                        // boundary, as an app's editor hands them over.
+                        let notes = store.conversation(c.id)?.notes.as_str().to_string();
+                        let chars = self.rng.random_range(0..=notes.chars().count());
+                        let prefix: String = notes.chars().take(chars).collect();
+                        let pos = omkijken_core::text::utf16_len(&prefix);
+                        let words = ["zorgcoördinator", "ideeën", "privé", "👍🏽", "שלום"];
+                        let w = words[self.rng.random_range(0..words.len())];
+                        store.edit_notes(c.id, pos, 0, &format!("[{user} {w} {tag}]"))?;
                     }
                 }
                 7 => {
@@ -1286,8 +1331,9 @@ impl Sim {
                 }
             }
             721..=726 => self.take_backup()?,
-            730..=739 => self.out_of_date_edit(i)?,
             727..=729 if self.backed_up && !self.revoked_since_backup => self.restore_server()?,
+            730..=731 => self.erase_pupil()?,
+            732..=741 => self.out_of_date_edit(i)?,
             _ => {}
         }
         if self.rng.random_bool(0.1)
@@ -1535,6 +1581,13 @@ pub fn run(seed: u64, config: &Config) -> Result<Report, Failure> {
         message: format!("tempdir: {e}"),
     })?;
     let fail = |message: String| Failure { seed, message };
+    // The server refuses a data directory others may enter.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| fail(format!("tempdir: {e}")))?;
+    }
     let mut sim = Sim::new(seed, dir.path()).map_err(fail)?;
     for step in 0..config.steps {
         sim.step().map_err(|m| fail(format!("step {step}: {m}")))?;

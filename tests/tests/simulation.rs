@@ -159,7 +159,7 @@ fn simulated_devices_and_server_converge_without_loss_or_leaks() {
         t.add(r);
     }
     println!(
-        "simulation: {} seeds ({}) on {} threads, {:.1} s: {} frames ({:.0} frames/s), {} edits, {} device crashes, {} server crashes, {} broken connections, {} duplicated frames, {} roster changes, {} revocations, {} backups, {} restores, {} purges, {} out-of-date edits, {} refusals ({} kept as not accepted, {} of those read back and discarded), {} quiescent checks, {} failed",
+        "simulation: {} seeds ({}) on {} threads, {:.1} s: {} frames ({:.0} frames/s), {} edits, {} device crashes, {} server crashes, {} broken connections, {} duplicated frames, {} roster changes, {} revocations, {} backups, {} restores, {} erased documents, {} purges, {} out-of-date edits, {} refusals ({} kept as not accepted, {} of those read back and discarded), {} quiescent checks, {} failed",
         seeds.len(),
         describe(&seeds),
         rayon::current_num_threads(),
@@ -175,6 +175,7 @@ fn simulated_devices_and_server_converge_without_loss_or_leaks() {
         t.revocations,
         t.backups,
         t.restores,
+        t.erasures,
         t.purges,
         t.out_of_date_edits,
         t.refusals,

@@ -1,7 +1,8 @@
 //! Kindgesprek: a one-to-one conversation of a mentor with a pupil.
 
 use super::{Kind, Record};
-use autosurgeon::{Hydrate, Reconcile, Text};
+use crate::text::Text;
+use autosurgeon::{Hydrate, Reconcile};
 use std::collections::BTreeMap;
 
 /// Draft or final.
@@ -76,6 +77,9 @@ pub struct Agreement {
     /// Done.
     #[autosurgeon(missing = "Default::default")]
     pub done: bool,
+    /// Staff id of whoever added it (absent in agreements added before it was recorded).
+    #[autosurgeon(missing = "Default::default")]
+    pub by: Option<String>,
 }
 
 /// A kindgesprek.

@@ -9,16 +9,20 @@
 //! The store is `Clone + Send + Sync`; clones share one database.
 
 mod cases;
+mod edits;
 mod excursions;
 mod not_accepted;
+mod overview;
 mod projection;
 mod queries;
 mod records;
 pub mod schema;
 
 pub use cases::{CASE_CLOSED_STATUS, CASE_OPENED_STATUS, CaseSummary, NewCaseStep};
+pub use edits::{DraftDeleted, MyPupil};
 pub use excursions::{ExcursionSummary, NewExcursion, NewTripContact};
 pub use not_accepted::{NotAccepted, NotAcceptedRecord, SetAside};
+pub use overview::{GroupOverview, GroupWeek};
 pub use queries::{
     AttentionItem, AttentionReason, ConversationSummary, SignalFilter, SignalSummary,
     ThermometerPoint,
@@ -38,7 +42,7 @@ use rusqlite::{
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 /// Chunks kept per document before they are compacted into the snapshot.
 const COMPACT_AFTER_CHUNKS: i64 = 32;
@@ -248,10 +252,20 @@ impl Drop for Subscription {
             inner
                 .listeners
                 .lock()
-                .unwrap()
+                .unwrap_or_else(PoisonError::into_inner)
                 .retain(|(id, _)| *id != self.id);
         }
     }
+}
+
+/// Run `f`, turning a panic inside it (a bug: in Automerge, in a record edit, in ours) into
+/// [`Error::Internal`]. Callers run the whole transaction inside `f`, so the transaction is
+/// dropped (rolled back) while unwinding and the connection and its lock stay usable: one
+/// bad call never leaves the store failing every later call. The panic's message is not
+/// kept: it may quote content.
+fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or(Err(Error::Internal("the call stopped on a bug")))
 }
 
 /// SQLCipher raw key from the caller's key bytes: the key from the platform keystore is
@@ -437,7 +451,13 @@ impl Store {
 
     /// A fresh random document id from the store's randomness.
     pub fn new_id(&self) -> DocumentId {
-        DocumentId::from_rng(&mut *self.inner.rng.lock().unwrap())
+        DocumentId::from_rng(
+            &mut *self
+                .inner
+                .rng
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
     fn check_live(&self) -> Result<()> {
@@ -451,7 +471,12 @@ impl Store {
     /// Run `f` in a read transaction on a reader connection (never blocks on the writer).
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         self.check_live()?;
-        let conn = self.inner.readers.lock().unwrap().pop();
+        let conn = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
         let mut conn = match conn {
             Some(c) => c,
             None => {
@@ -461,13 +486,17 @@ impl Store {
                 })?
             }
         };
-        let result = (|| {
+        let result = catch_panic(|| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
             let r = f(&tx)?;
             tx.finish()?;
             Ok(r)
-        })();
-        let mut readers = self.inner.readers.lock().unwrap();
+        });
+        let mut readers = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if readers.len() < MAX_READERS {
             readers.push(conn);
         }
@@ -477,11 +506,17 @@ impl Store {
     /// Run `f` in an IMMEDIATE write transaction on the one writer connection.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         self.check_live()?;
-        let mut conn = self.inner.writer.lock().unwrap();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let r = f(&tx)?;
-        tx.commit()?;
-        Ok(r)
+        let mut conn = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        catch_panic(|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let r = f(&tx)?;
+            tx.commit()?;
+            Ok(r)
+        })
     }
 
     /// [`Store::write`] for what the server already holds durably: committed without
@@ -493,15 +528,19 @@ impl Store {
     /// frame of a catch-up.
     fn write_recoverable<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         self.check_live()?;
-        let mut conn = self.inner.writer.lock().unwrap();
+        let mut conn = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         conn.prepare_cached("PRAGMA synchronous = NORMAL")?
             .execute([])?;
-        let r = (|| -> Result<T> {
+        let r = catch_panic(|| -> Result<T> {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let r = f(&tx)?;
             tx.commit()?;
             Ok(r)
-        })();
+        });
         let restored = conn
             .prepare_cached("PRAGMA synchronous = FULL")
             .and_then(|mut s| s.execute([]));
@@ -531,8 +570,16 @@ impl Store {
     pub fn set_identity(&self, identity: &Identity) -> Result<()> {
         let s = serde_json::to_string(identity).map_err(|e| Error::Invalid(e.to_string()))?;
         self.write(|tx| Ok(meta_set(tx, "identity", &s)?))?;
-        *self.inner.identity_cache.write().unwrap() = Some(identity.clone());
-        *self.inner.roster_cache.write().unwrap() = None;
+        *self
+            .inner
+            .identity_cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(identity.clone());
+        *self
+            .inner
+            .roster_cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = None;
         Ok(())
     }
 
@@ -635,7 +682,13 @@ impl Store {
 
     /// The school's roster as this device holds it (empty if none yet).
     pub fn roster(&self) -> Result<Arc<Roster>> {
-        if let Some(r) = self.inner.roster_cache.read().unwrap().as_ref() {
+        if let Some(r) = self
+            .inner
+            .roster_cache
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
             return Ok(r.clone());
         }
         let identity = self.require_identity()?;
@@ -648,8 +701,35 @@ impl Store {
             },
         };
         let roster = Arc::new(roster);
-        *self.inner.roster_cache.write().unwrap() = Some(roster.clone());
+        *self
+            .inner
+            .roster_cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(roster.clone());
         Ok(roster)
+    }
+
+    /// Run the record rules ([`crate::model::rules::admit`]) on a local change before it
+    /// is committed, as the server will: the app says no before the server has to. `before`
+    /// is the document before the change (None: a new one), `after` with the change.
+    pub(crate) fn admit_local(
+        &self,
+        id: DocumentId,
+        before: Option<&Automerge>,
+        after: &Automerge,
+    ) -> Result<()> {
+        if before.is_some_and(|b| b.get_heads() == after.get_heads()) {
+            return Ok(());
+        }
+        let me = self.require_identity()?;
+        let roster = self.roster()?;
+        let writer = crate::model::rules::Writer {
+            roster: &roster,
+            user: &me.user,
+            actor: self.inner.actor.to_bytes(),
+        };
+        crate::model::rules::admit(id, before, after, &writer)?;
+        Ok(())
     }
 
     /// Access of the enrolled user to a document.
@@ -1050,7 +1130,11 @@ impl Store {
     /// Afterwards every call answers [`Error::Revoked`].
     pub fn wipe(&self) -> Result<()> {
         {
-            let conn = self.inner.writer.lock().unwrap();
+            let conn = self
+                .inner
+                .writer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             if !self.inner.wiped.swap(true, Ordering::SeqCst) {
                 conn.execute_batch(
                     "DELETE FROM doc_chunks; DELETE FROM documents; DELETE FROM conversations;
@@ -1061,9 +1145,21 @@ impl Store {
                 let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
             }
         }
-        self.inner.readers.lock().unwrap().clear();
-        *self.inner.roster_cache.write().unwrap() = None;
-        *self.inner.identity_cache.write().unwrap() = None;
+        self.inner
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        *self
+            .inner
+            .roster_cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+        *self
+            .inner
+            .identity_cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = None;
         for suffix in ["", "-wal", "-shm"] {
             let mut p = self.inner.path.clone().into_os_string();
             p.push(suffix);
@@ -1108,7 +1204,11 @@ impl Store {
     /// means "everything", after a wipe). Dropping the subscription unsubscribes.
     pub fn subscribe(&self, f: impl Fn(&[DocumentId]) + Send + Sync + 'static) -> Subscription {
         let id = self.inner.next_listener.fetch_add(1, Ordering::SeqCst);
-        self.inner.listeners.lock().unwrap().push((id, Arc::new(f)));
+        self.inner
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((id, Arc::new(f)));
         Subscription {
             store: Arc::downgrade(&self.inner),
             id,
@@ -1123,16 +1223,24 @@ impl Store {
             })
         }) {
             if ids.is_empty() || ids.contains(&doc::roster_id(&identity.school)) {
-                *self.inner.roster_cache.write().unwrap() = None;
+                *self
+                    .inner
+                    .roster_cache
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner) = None;
             }
         } else {
-            *self.inner.roster_cache.write().unwrap() = None;
+            *self
+                .inner
+                .roster_cache
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = None;
         }
         let listeners: Vec<Listener> = self
             .inner
             .listeners
             .lock()
-            .unwrap()
+            .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .map(|(_, l)| l.clone())
             .collect();
@@ -1541,7 +1649,11 @@ mod tests {
     use super::*;
 
     fn synchronous(store: &Store) -> i64 {
-        let conn = store.inner.writer.lock().unwrap();
+        let conn = store
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         conn.query_row("PRAGMA synchronous", [], |r| r.get(0))
             .unwrap()
     }

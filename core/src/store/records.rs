@@ -10,8 +10,8 @@ use crate::model::{
     Kind, Record, Signal, SignalContext, Source, SourceKind, ThermometerEntry, ThermometerMonth,
     Visibility, check_date,
 };
+use crate::text::Text;
 use crate::{Error, Result};
-use autosurgeon::Text;
 
 /// What a user enters to record a signal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,8 +142,9 @@ impl Store {
                 Access::Read => return Err(Error::Forbidden("read-only for this user")),
                 Access::Write => {}
             }
+            let before = d.clone();
             doc::update::<R>(id, d, &actor, now, |r| edit(&header, r))?;
-            Ok(())
+            self.admit_local(id, Some(&before), d)
         })
     }
 
@@ -233,8 +234,9 @@ impl Store {
         })
     }
 
-    /// Append an entry to a signal: a correction (author), or a follow-up, "picked up" or
-    /// "closed" (mentors, care team). The original text never changes.
+    /// Append an entry to a signal: a correction (author), a follow-up (author, mentors,
+    /// care team), or "picked up" and "closed" (the care team of the signal's route, see
+    /// `model::rules::signal`). The original text never changes.
     pub fn append_follow_up(
         &self,
         id: DocumentId,
@@ -369,7 +371,10 @@ impl Store {
         })
     }
 
-    /// Splice the free notes: delete `delete` characters at `pos`, insert `insert`.
+    /// Splice the free notes: delete `delete` units at `pos`, then insert `insert` there.
+    /// Positions count UTF-16 code units (what Kotlin, Swift and JavaScript strings index),
+    /// see [`crate::text`]; a range past the end or one that splits a surrogate pair is
+    /// [`Error::Invalid`] and changes nothing.
     pub fn edit_notes(
         &self,
         id: DocumentId,
@@ -377,24 +382,53 @@ impl Store {
         delete: usize,
         insert: &str,
     ) -> Result<()> {
+        check_text("insert", insert)?;
         self.update_conversation(id, |c| {
-            let len = c.notes.as_str().chars().count();
-            if pos > len || pos + delete > len {
-                return Err(Error::Invalid("notes edit out of range".into()));
-            }
-            c.notes.splice(pos, delete as isize, insert);
+            c.notes
+                .splice(pos, delete, insert)
+                .map_err(|e| Error::Invalid(format!("notes: {e}")))
+        })
+    }
+
+    /// Replace the notes with `text`, stored as the minimal edit (so concurrent typing on
+    /// another device merges).
+    pub fn set_notes(&self, id: DocumentId, text: &str) -> Result<()> {
+        check_text("notes", text)?;
+        self.update_conversation(id, |c| {
+            c.notes.update(text);
             Ok(())
         })
     }
 
-    /// Set an answer to the text given (diffed into minimal splices).
+    /// Set an answer to the text given, stored as the minimal edit.
     pub fn set_answer(&self, id: DocumentId, question: &str, text: &str) -> Result<()> {
+        check_text("answer", text)?;
         self.update_conversation(id, |c| {
             c.answers
                 .entry(question.to_string())
                 .or_default()
                 .update(text);
             Ok(())
+        })
+    }
+
+    /// Splice an answer like [`Store::edit_notes`] (UTF-16 positions); an answer not yet
+    /// written is empty.
+    pub fn edit_answer(
+        &self,
+        id: DocumentId,
+        question: &str,
+        pos: usize,
+        delete: usize,
+        insert: &str,
+    ) -> Result<()> {
+        check_text("insert", insert)?;
+        self.update_conversation(id, |c| {
+            c.answers
+                .entry(question.to_string())
+                .or_default()
+                .splice(pos, delete, insert)
+                .map_err(|e| Error::Invalid(format!("answer: {e}")))
         })
     }
 
@@ -416,6 +450,7 @@ impl Store {
             owner: owner.into(),
             due: due.map(Into::into),
             done: false,
+            by: Some(self.unlocked_identity()?.user),
         };
         self.update_conversation(id, |c| {
             c.agreements.push(a);
@@ -480,14 +515,15 @@ impl Store {
         let actor = self.writer_actor();
         let now = self.now();
         self.transact(id, |d| {
-            if d.get_heads().is_empty() {
+            let before = (!d.get_heads().is_empty()).then(|| d.clone());
+            if before.is_none() {
                 *d = genesis;
             }
             doc::update::<ThermometerMonth>(id, d, &actor, now, |m| {
                 m.entries.push(entry);
                 Ok(())
             })?;
-            Ok(())
+            self.admit_local(id, before.as_ref(), d)
         })?;
         Ok(id)
     }
@@ -516,6 +552,7 @@ impl Store {
         if self.access_to(header, &fields)? < Access::Write {
             return Err(Error::Forbidden("this user may not create this record"));
         }
+        self.admit_local(id, None, &d)?;
         self.transact(id, |slot| {
             if !slot.get_heads().is_empty() {
                 return Err(Error::Invalid("document id already in use".into()));

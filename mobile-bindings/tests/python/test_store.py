@@ -238,7 +238,8 @@ class Signals(StoreTest):
         self.assertEqual(s.facts, "Facts here.")  # the original never changes
 
     def test_list_with_filters(self):
-        store = self.open_as("m1")
+        # The care coordinator: closing a signal is the care team's.
+        store = self.open_as("zc")
         a = store.record_signal(new_signal(pupil="p1", urgency=0, category="welbevinden"))
         b = store.record_signal(new_signal(pupil="p1", urgency=2))
         c = store.record_signal(new_signal(pupil="p2", urgency=3, excursion="trip-9"))

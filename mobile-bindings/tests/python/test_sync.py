@@ -111,7 +111,7 @@ class SyncTest(unittest.TestCase):
         second = om.conversation_template("ik-jij-wij").questions[1].id
         a.set_notes(cid, "Notes by A.")
         b.set_answer(cid, second, "Rekenen")
-        b.append_follow_up(sid, om.FollowUpKind.PICKED_UP, "I will talk to Sam.")
+        b.append_follow_up(sid, om.FollowUpKind.FOLLOW_UP, "I will talk to Sam.")
         # 4. Sync both (twice: each must see the other's push) and compare.
         for store in (a, b, a):
             store.sync_now()
@@ -119,7 +119,8 @@ class SyncTest(unittest.TestCase):
         self.assertEqual(ca, cb)
         self.assertEqual((ca.notes, ca.answers[second]), ("Notes by A.", "Rekenen"))
         self.assertEqual(a.signal(sid), b.signal(sid))
-        self.assertTrue(a.signal(sid).picked_up)
+        self.assertEqual([(f.kind, f.author) for f in a.signal(sid).follow_ups],
+                         [(om.FollowUpKind.FOLLOW_UP, "m2")])
         self.assertEqual((a.outbox_count(), b.outbox_count()), (0, 0))
 
     def test_the_school_leader_adds_the_care_coordinator_to_a_misconduct_signal(self):

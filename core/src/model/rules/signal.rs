@@ -1,0 +1,100 @@
+//! Signal rules (DOMAIN.md: "Once shared, a signal is append-only"; urgency 1-3: "author
+//! (append only); follow-ups by mentors and care team").
+//!
+//! - A draft (not yet shared) is changed by its author only: nobody else adds to it either.
+//! - Once shared, the original (facts, interpretation, source, quote, category, urgency,
+//!   times, place, flag) never changes and the signal stays shared.
+//! - Follow-ups are only ever appended: an existing one is never changed or removed. A new
+//!   one is in the writer's own name, of a known kind, with an id of its own:
+//!   - `correction`: the author's;
+//!   - `follow_up`: anyone who may write the signal (author, mentors, care team);
+//!   - `picked_up`, `closed` (status, what the signaller reads back): the care team of the
+//!     signal's route: the care coordinators, for bullying also the anti-bullying
+//!     coordinator, for staff misconduct the school leader.
+//! - Readers are added to a staff-misconduct signal by the school leader only, and never
+//!   removed.
+
+use super::{Ctx, Refusal, appended, at_most, short};
+use crate::defaults::{self, Route};
+use crate::model::{FollowUpKind, Role, Signal, SourceKind, Staff};
+
+/// Follow-ups of one signal.
+pub const MAX_FOLLOW_UPS: usize = 1_000;
+/// Readers added to a staff-misconduct signal.
+pub const MAX_READERS: usize = 200;
+
+/// Whether `staff` is the care team of signals of `category`: who sets their status.
+pub fn handles(staff: &Staff, category: &str) -> bool {
+    match defaults::category(category).map(|c| c.route) {
+        Some(Route::BoardRoute) => staff.has(Role::SchoolLeader),
+        Some(Route::AntiBullying) => {
+            staff.has(Role::CareCoordinator) || staff.has(Role::AntiBullyingCoordinator)
+        }
+        Some(Route::Normal | Route::Meldcode) => staff.has(Role::CareCoordinator),
+        None => false,
+    }
+}
+
+/// The signal rules (see the module docs). `before` is None for a new signal.
+pub fn admit(ctx: &Ctx<'_>, before: Option<&Signal>, after: &Signal) -> Result<(), Refusal> {
+    at_most("follow-ups", &after.follow_ups, MAX_FOLLOW_UPS)?;
+    at_most("added readers", &after.added_readers, MAX_READERS)?;
+    for s in [&after.category, &after.source.kind, &after.context.place] {
+        short("a short field", s)?;
+    }
+    if SourceKind::parse(&after.source.kind).is_none() {
+        return Err(Refusal::Invalid("source must be seen, heard or told_by"));
+    }
+    if let Some(i) = &after.interpretation {
+        // An interpretation says whose it is: written by the author, the author's.
+        if before.is_none_or(|b| b.interpretation.as_ref() != Some(i)) {
+            ctx.own_name("interpretation.by", &i.by)?;
+        }
+    }
+    if let Some(b) = before {
+        if !b.shared && !ctx.is_author() && b != after {
+            return Err(Refusal::NotForRole(
+                "only its author changes a draft signal",
+            ));
+        }
+        if b.shared && (!after.shared || !b.same_original(after)) {
+            return Err(Refusal::Changed("the original of a shared signal"));
+        }
+    }
+    let old = before.map_or(&[][..], |b| &b.follow_ups[..]);
+    let new = appended("follow-ups", old, &after.follow_ups, |e| &e.id)?;
+    let mut ids: std::collections::BTreeSet<&String> = old.iter().map(|o| &o.id).collect();
+    for f in &new {
+        short("follow-up id", &f.id)?;
+        if !ids.insert(&f.id) {
+            return Err(Refusal::Invalid("follow-up ids are unique"));
+        }
+        ctx.own_name("follow-up author", &f.author)?;
+        match FollowUpKind::parse(&f.kind) {
+            None => return Err(Refusal::Invalid("unknown follow-up kind")),
+            Some(FollowUpKind::Correction) if !ctx.is_author() => {
+                return Err(Refusal::NotForRole("a correction is its author's"));
+            }
+            Some(FollowUpKind::PickedUp | FollowUpKind::Closed)
+                if !handles(ctx.staff, &after.category) =>
+            {
+                return Err(Refusal::NotForRole("status entries are the care team's"));
+            }
+            Some(_) => {}
+        }
+    }
+    // Readers of a staff-misconduct signal: only a school leader adds them, and nobody
+    // removes one.
+    let old_readers = before.map_or(&[][..], |b| &b.added_readers[..]);
+    if after.added_readers != old_readers {
+        let board =
+            defaults::category(&after.category).is_some_and(|c| c.route == Route::BoardRoute);
+        if !board || !old_readers.iter().all(|r| after.added_readers.contains(r)) {
+            return Err(Refusal::Changed("added readers"));
+        }
+        if !ctx.staff.has(Role::SchoolLeader) {
+            return Err(Refusal::NotForRole("only the school leader adds readers"));
+        }
+    }
+    Ok(())
+}

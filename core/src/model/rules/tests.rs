@@ -1,0 +1,1259 @@
+//! Every rule of [`admit`], table-driven: each row builds a document before a change, the
+//! document after it (made as a device makes it: a typed edit reconciled by autosurgeon
+//! under the writer's actor, or a raw Automerge change where a device would not write it),
+//! and names the writer and the verdict.
+// Edit closures return core's (large) error type.
+#![allow(clippy::result_large_err)]
+
+use super::*;
+use crate::defaults::{NIET_PLUIS, PESTEN, STAFF_MISCONDUCT};
+use crate::model::{
+    Agreement, CaseStep, FollowUp, Group, Interpretation, MonitoringAgreement, Pupil, Record, Role,
+    SCHEMA_VERSION, SignalContext, Source, ThermometerEntry, TripContact, Weighing,
+};
+use automerge::transaction::Transactable;
+use automerge::{ActorId, ObjType, ROOT};
+
+const SCHOOL: &str = "school-1";
+const NOW: i64 = 1_790_000_000_000;
+const P_CARE: &str = "p-care"; // in care, group a, mentor M_A
+const P_PLAIN: &str = "p-plain"; // not in care, group b, mentor M_B
+const M_A: &str = "mentor-a";
+const M_B: &str = "mentor-b";
+const T_A: &str = "teacher-a"; // teaches group a
+const T_X: &str = "teacher-x"; // teaches no group
+const IB: &str = "care";
+const IB2: &str = "care-2";
+const APC: &str = "anti-bullying";
+const SL: &str = "leader";
+const GONE: &str = "gone";
+
+fn roster() -> Roster {
+    let pupil = |id: &str, group: &str, in_care: bool, mentors: &[&str]| {
+        let p = Pupil {
+            id: id.into(),
+            display_name: id.into(),
+            group: group.into(),
+            age_band: "po_5_8".into(),
+            active: true,
+            in_care,
+            mentors: mentors.iter().map(|m| m.to_string()).collect(),
+        };
+        (id.to_string(), p)
+    };
+    let group = |id: &str, teachers: &[&str]| {
+        let g = Group {
+            id: id.into(),
+            name: id.into(),
+            teachers: teachers.iter().map(|t| t.to_string()).collect(),
+        };
+        (id.to_string(), g)
+    };
+    let staff = |id: &str, roles: &[Role], active: bool| {
+        let s = Staff {
+            id: id.into(),
+            display_name: id.into(),
+            roles: roles.iter().map(|r| r.as_str().to_string()).collect(),
+            meldcode_duty: false,
+            active,
+        };
+        (id.to_string(), s)
+    };
+    Roster {
+        school: SCHOOL.into(),
+        pupils: [
+            pupil(P_CARE, "a", true, &[M_A]),
+            pupil(P_PLAIN, "b", false, &[M_B]),
+        ]
+        .into(),
+        groups: [group("a", &[M_A, T_A]), group("b", &[M_B])].into(),
+        staff: [
+            staff(M_A, &[Role::Mentor], true),
+            staff(M_B, &[Role::Mentor], true),
+            staff(T_A, &[Role::Teacher], true),
+            staff(T_X, &[Role::Teacher], true),
+            staff(IB, &[Role::CareCoordinator], true),
+            staff(IB2, &[Role::CareCoordinator], true),
+            staff(APC, &[Role::AntiBullyingCoordinator], true),
+            staff(SL, &[Role::SchoolLeader], true),
+            staff(GONE, &[Role::Mentor, Role::CareCoordinator], false),
+        ]
+        .into(),
+        offline_lease_days: None,
+    }
+}
+
+/// The registered actor of `user`'s device: 16 bytes.
+fn registered(user: &str) -> Vec<u8> {
+    let mut b = [b'.'; 16];
+    for (i, c) in user.bytes().take(16).enumerate() {
+        b[i] = c;
+    }
+    b.to_vec()
+}
+
+/// A session actor of `user`'s device (registered bytes plus a suffix).
+fn actor(user: &str) -> ActorId {
+    let mut b = registered(user);
+    b.extend_from_slice(b"session1");
+    ActorId::from(b)
+}
+
+fn header(kind: Kind, pupil: Option<&str>, author: &str) -> Header {
+    Header {
+        kind: kind.as_str().into(),
+        school: SCHOOL.into(),
+        pupil: pupil.map(Into::into),
+        author: author.into(),
+        created_at: NOW,
+        schema: SCHEMA_VERSION,
+    }
+}
+
+/// A new document of `author`, written by `author`'s device.
+fn create<R: Record>(h: Header, record: &R) -> (DocumentId, Automerge) {
+    let d = doc::create(actor(&h.author), NOW, &h, record).unwrap();
+    (DocumentId::random(), d)
+}
+
+/// `d` with `edit` applied by `user`'s device.
+fn edit<R: Record>(id: DocumentId, d: &Automerge, user: &str, f: impl FnOnce(&mut R)) -> Automerge {
+    let mut out = d.clone();
+    doc::update(id, &mut out, &actor(user), NOW, |r: &mut R| {
+        f(r);
+        Ok(())
+    })
+    .unwrap();
+    out
+}
+
+fn signal_record(urgency: u8, category: &str, shared: bool) -> Signal {
+    Signal {
+        observed_at: NOW,
+        recorded_at: NOW,
+        context: SignalContext {
+            place: "gang".into(),
+            excursion: None,
+        },
+        category: category.into(),
+        urgency,
+        facts: "feiten".into(),
+        interpretation: None,
+        source: Source::seen(),
+        pupil_quote: None,
+        flag: None,
+        shared,
+        follow_ups: vec![],
+        added_readers: vec![],
+    }
+}
+
+fn signal(
+    author: &str,
+    pupil: &str,
+    urgency: u8,
+    category: &str,
+    shared: bool,
+) -> (DocumentId, Automerge) {
+    create(
+        header(Kind::Signal, Some(pupil), author),
+        &signal_record(urgency, category, shared),
+    )
+}
+
+fn entry(id: &str, author: &str, kind: &str) -> FollowUp {
+    FollowUp {
+        id: id.into(),
+        author: author.into(),
+        at: NOW,
+        kind: kind.into(),
+        text: "tekst".into(),
+    }
+}
+
+/// A shared urgency-1 signal by T_X about P_PLAIN, with a "picked up" by IB.
+fn picked_up_signal() -> (DocumentId, Automerge) {
+    let (id, d) = signal(T_X, P_PLAIN, 1, "welbevinden", true);
+    let d = edit(id, &d, IB, |s: &mut Signal| {
+        s.follow_ups.push(entry("f1", IB, "picked_up"))
+    });
+    (id, d)
+}
+
+fn conversation(author: &str, pupil: &str, visibility: &str) -> (DocumentId, Automerge) {
+    create(
+        header(Kind::Conversation, Some(pupil), author),
+        &Conversation {
+            held_on: "2026-11-02".into(),
+            participants: vec![author.into(), "pupil".into()],
+            template_id: "ik-jij-wij".into(),
+            answers: Default::default(),
+            notes: Default::default(),
+            agreements: vec![],
+            status: "draft".into(),
+            visibility: visibility.into(),
+        },
+    )
+}
+
+fn agreement(id: &str, by: Option<&str>) -> Agreement {
+    Agreement {
+        id: id.into(),
+        text: "elke week even bijpraten".into(),
+        owner: "pupil".into(),
+        due: None,
+        done: false,
+        by: by.map(Into::into),
+    }
+}
+
+/// A pupil's thermometer month as a device makes it: the genesis, then an entry.
+fn month(pupil: &str, writer: &str, recorded_by: &str) -> (DocumentId, Automerge) {
+    let (id, g) = doc::thermometer_genesis(SCHOOL, pupil, "2026-11").unwrap();
+    let d = edit(id, &g, writer, |m: &mut ThermometerMonth| {
+        m.entries.push(reading("e1", recorded_by, 3))
+    });
+    (id, d)
+}
+
+fn reading(id: &str, recorded_by: &str, score: u8) -> ThermometerEntry {
+    ThermometerEntry {
+        id: id.into(),
+        at: NOW,
+        scale: crate::defaults::SCALE_SMILEYS.into(),
+        score,
+        emotions: vec![],
+        wants_to_talk: false,
+        note: None,
+        recorded_by: recorded_by.into(),
+    }
+}
+
+fn step(id: &str, by: &str) -> CaseStep {
+    CaseStep {
+        id: id.into(),
+        step: 1,
+        on: "2026-11-02".into(),
+        participants: vec![],
+        outcome: "besproken".into(),
+        skipped_because: None,
+        by: by.into(),
+        at: NOW,
+    }
+}
+
+fn case(author: &str) -> (DocumentId, Automerge) {
+    create(
+        header(Kind::Case, Some(P_CARE), author),
+        &Case::new(NOW, vec!["s1".into()]),
+    )
+}
+
+fn excursion(author: &str) -> (DocumentId, Automerge) {
+    create(
+        header(Kind::Excursion, None, author),
+        &Excursion {
+            name: "Schoolkamp".into(),
+            place: "Ardennen".into(),
+            starts_on: "2026-06-01".into(),
+            ends_on: "2026-06-03".into(),
+            participants: vec![P_PLAIN.into()],
+            staff: vec![M_B.into()],
+            contacts: vec![],
+        },
+    )
+}
+
+/// A raw change to `d` by `user`'s device: `f` writes into the root.
+fn raw(
+    d: &Automerge,
+    user: &str,
+    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
+) -> Automerge {
+    let mut out = d.clone();
+    out.set_actor(actor(user));
+    let mut tx = out.transaction();
+    f(&mut tx);
+    tx.commit();
+    out
+}
+
+/// One row: what is tried, the document id, before (None: new), after, the writer, and
+/// the verdict.
+struct Row {
+    name: &'static str,
+    id: DocumentId,
+    before: Option<Automerge>,
+    after: Automerge,
+    user: &'static str,
+    want: Result<(), Refusal>,
+}
+
+fn row(
+    name: &'static str,
+    (id, before): (DocumentId, Option<Automerge>),
+    after: Automerge,
+    user: &'static str,
+    want: Result<(), Refusal>,
+) -> Row {
+    Row {
+        name,
+        id,
+        before,
+        after,
+        user,
+        want,
+    }
+}
+
+fn run(rows: Vec<Row>) {
+    let r = roster();
+    let mut failed = vec![];
+    for row in rows {
+        let reg = registered(row.user);
+        let w = Writer {
+            roster: &r,
+            user: row.user,
+            actor: &reg,
+        };
+        let got = admit(row.id, row.before.as_ref(), &row.after, &w).map(|_| ());
+        if got != row.want {
+            failed.push(format!("{}: got {got:?}, want {:?}", row.name, row.want));
+        }
+    }
+    assert!(failed.is_empty(), "\n{}", failed.join("\n"));
+}
+
+fn new(d: (DocumentId, Automerge)) -> ((DocumentId, Option<Automerge>), Automerge) {
+    ((d.0, None), d.1)
+}
+
+fn from(id: DocumentId, d: &Automerge) -> (DocumentId, Option<Automerge>) {
+    (id, Some(d.clone()))
+}
+
+#[test]
+fn every_kind_is_created_in_its_writers_own_name_by_its_writers_device() {
+    use Refusal::*;
+    let (sid, sd) = signal(T_X, P_PLAIN, 1, "welbevinden", true);
+    let mut rows = vec![];
+    let (b, a) = new((sid, sd.clone()));
+    rows.push(row("own signal", b, a, T_X, Ok(())));
+    let (b, a) = new((sid, sd.clone()));
+    rows.push(row(
+        "a signal in another's name",
+        b,
+        a,
+        M_B,
+        Err(NotOwnName("header.author")),
+    ));
+    let (b, a) = new(conversation(M_A, P_CARE, "private"));
+    rows.push(row(
+        "a conversation in another's name",
+        b,
+        a,
+        IB,
+        Err(NotOwnName("header.author")),
+    ));
+    let (b, a) = new(case(IB));
+    rows.push(row(
+        "a case in another's name",
+        b,
+        a,
+        IB2,
+        Err(NotOwnName("header.author")),
+    ));
+    let (b, a) = new(excursion(T_A));
+    rows.push(row(
+        "an excursion in another's name",
+        b,
+        a,
+        T_X,
+        Err(NotOwnName("header.author")),
+    ));
+    let (b, a) = new(month(P_CARE, T_A, M_A));
+    rows.push(row(
+        "a thermometer entry in another's name",
+        b,
+        a,
+        T_A,
+        Err(NotOwnName("entry recorded_by")),
+    ));
+    // Another device's actor, even in the writer's own name.
+    let forged = doc::create(
+        ActorId::from(registered(M_B)),
+        NOW,
+        &header(Kind::Signal, Some(P_PLAIN), T_X),
+        &signal_record(1, "welbevinden", true),
+    )
+    .unwrap();
+    rows.push(row(
+        "another device's actor",
+        (sid, None),
+        forged,
+        T_X,
+        Err(ForgedActor),
+    ));
+    // The registered actor itself (not a session actor) is the device's too.
+    let registered_actor = doc::create(
+        ActorId::from(registered(T_X)),
+        NOW,
+        &header(Kind::Signal, Some(P_PLAIN), T_X),
+        &signal_record(1, "welbevinden", true),
+    )
+    .unwrap();
+    rows.push(row(
+        "the registered actor",
+        (sid, None),
+        registered_actor,
+        T_X,
+        Ok(()),
+    ));
+    let (rid, roster_doc) = doc::roster_genesis(SCHOOL).unwrap();
+    let pushed = raw(&roster_doc, T_X, |tx| {
+        tx.put(ROOT, "x", 1).unwrap();
+    });
+    rows.push(row(
+        "the roster",
+        (rid, Some(roster_doc)),
+        pushed,
+        T_X,
+        Err(ServerOnly),
+    ));
+    let (rid2, roster2) = doc::roster_genesis(SCHOOL).unwrap();
+    rows.push(row(
+        "a new roster",
+        (rid2, None),
+        roster2,
+        T_X,
+        Err(ServerOnly),
+    ));
+    let changed_header = raw(&sd, T_X, |tx| {
+        let h = tx.get(ROOT, "header").unwrap().unwrap().1;
+        tx.put(&h, "pupil", P_CARE).unwrap();
+    });
+    rows.push(row(
+        "a changed header",
+        from(sid, &sd),
+        changed_header,
+        T_X,
+        Err(HeaderChanged),
+    ));
+    let mut odd = header(Kind::Signal, Some(P_PLAIN), T_X);
+    odd.kind = "dagboek".into();
+    let unknown = doc::create(
+        actor(T_X),
+        NOW,
+        &odd,
+        &signal_record(1, "welbevinden", true),
+    )
+    .unwrap();
+    rows.push(row(
+        "an unknown kind",
+        (sid, None),
+        unknown,
+        T_X,
+        Err(Invalid("unknown kind")),
+    ));
+    let (b, a) = new(signal(GONE, P_PLAIN, 1, "welbevinden", true));
+    rows.push(row("staff who left", b, a, GONE, Err(NoWriteAccess)));
+    // A server restored from a backup lacks a signal its author's device still holds, with
+    // the care team's follow-up in it: whose changes they are is answered first (the device
+    // then sends its own alone), not the follow-up's author.
+    let (id, s) = picked_up_signal();
+    rows.push(row(
+        "others' changes a restored server lacks",
+        (id, None),
+        s,
+        T_X,
+        Err(ForgedActor),
+    ));
+    run(rows);
+}
+
+#[test]
+fn signal_rules() {
+    use Refusal::*;
+    let mut rows = vec![];
+    // Drafts.
+    let (id, draft) = signal(T_X, P_PLAIN, 1, "welbevinden", false);
+    let a = edit(id, &draft, T_X, |s: &mut Signal| s.facts = "beter".into());
+    rows.push(row(
+        "the author edits a draft",
+        from(id, &draft),
+        a,
+        T_X,
+        Ok(()),
+    ));
+    let a = edit(id, &draft, IB, |s: &mut Signal| s.facts = "anders".into());
+    rows.push(row(
+        "the care team rewrites a draft",
+        from(id, &draft),
+        a,
+        IB,
+        Err(NotForRole("only its author changes a draft signal")),
+    ));
+    let a = edit(id, &draft, IB, |s: &mut Signal| {
+        s.follow_ups.push(entry("f", IB, "follow_up"))
+    });
+    rows.push(row(
+        "the care team adds to a draft",
+        from(id, &draft),
+        a,
+        IB,
+        Err(NotForRole("only its author changes a draft signal")),
+    ));
+    let a = edit(id, &draft, T_X, |s: &mut Signal| s.shared = true);
+    rows.push(row("the author shares", from(id, &draft), a, T_X, Ok(())));
+    let a = edit(id, &draft, T_X, |s: &mut Signal| {
+        s.interpretation = Some(Interpretation {
+            text: "denk ik".into(),
+            by: M_B.into(),
+        })
+    });
+    rows.push(row(
+        "an interpretation in another's name",
+        from(id, &draft),
+        a,
+        T_X,
+        Err(NotOwnName("interpretation.by")),
+    ));
+    // Shared: append-only.
+    let (id, shared) = picked_up_signal();
+    let a = edit(id, &shared, T_X, |s: &mut Signal| s.facts = "anders".into());
+    rows.push(row(
+        "the author edits a shared original",
+        from(id, &shared),
+        a,
+        T_X,
+        Err(Changed("the original of a shared signal")),
+    ));
+    let a = edit(id, &shared, T_X, |s: &mut Signal| s.shared = false);
+    rows.push(row(
+        "the author unshares",
+        from(id, &shared),
+        a,
+        T_X,
+        Err(Changed("the original of a shared signal")),
+    ));
+    let a = edit(id, &shared, T_X, |s: &mut Signal| {
+        s.follow_ups.push(entry("c", T_X, "correction"))
+    });
+    rows.push(row(
+        "the author corrects",
+        from(id, &shared),
+        a,
+        T_X,
+        Ok(()),
+    ));
+    let a = edit(id, &shared, IB, |s: &mut Signal| {
+        s.follow_ups.push(entry("c", IB, "correction"))
+    });
+    rows.push(row(
+        "the care team corrects",
+        from(id, &shared),
+        a,
+        IB,
+        Err(NotForRole("a correction is its author's")),
+    ));
+    let a = edit(id, &shared, M_B, |s: &mut Signal| {
+        s.follow_ups.push(entry("m", M_B, "follow_up"))
+    });
+    rows.push(row(
+        "the mentor follows up",
+        from(id, &shared),
+        a,
+        M_B,
+        Ok(()),
+    ));
+    let a = edit(id, &shared, M_B, |s: &mut Signal| {
+        s.follow_ups.push(entry("m", IB, "follow_up"))
+    });
+    rows.push(row(
+        "a follow-up in the care team's name",
+        from(id, &shared),
+        a,
+        M_B,
+        Err(NotOwnName("follow-up author")),
+    ));
+    let a = edit(id, &shared, M_B, |s: &mut Signal| {
+        s.follow_ups.push(entry("m", M_B, "closed"))
+    });
+    rows.push(row(
+        "the mentor closes",
+        from(id, &shared),
+        a,
+        M_B,
+        Err(NotForRole("status entries are the care team's")),
+    ));
+    let a = edit(id, &shared, T_X, |s: &mut Signal| {
+        s.follow_ups.push(entry("m", T_X, "picked_up"))
+    });
+    rows.push(row(
+        "the author marks it picked up",
+        from(id, &shared),
+        a,
+        T_X,
+        Err(NotForRole("status entries are the care team's")),
+    ));
+    let a = edit(id, &shared, IB2, |s: &mut Signal| {
+        s.follow_ups.push(entry("z", IB2, "closed"))
+    });
+    rows.push(row(
+        "the care team closes",
+        from(id, &shared),
+        a,
+        IB2,
+        Ok(()),
+    ));
+    let a = edit(id, &shared, M_B, |s: &mut Signal| s.follow_ups.clear());
+    rows.push(row(
+        "the mentor removes a follow-up",
+        from(id, &shared),
+        a,
+        M_B,
+        Err(Changed("follow-ups")),
+    ));
+    let a = edit(id, &shared, M_B, |s: &mut Signal| {
+        s.follow_ups[0].text = "anders".into()
+    });
+    rows.push(row(
+        "the mentor rewrites a follow-up",
+        from(id, &shared),
+        a,
+        M_B,
+        Err(Changed("follow-ups")),
+    ));
+    let a = edit(id, &shared, IB, |s: &mut Signal| {
+        s.follow_ups[0].kind = "closed".into()
+    });
+    rows.push(row(
+        "the care team changes its own entry",
+        from(id, &shared),
+        a,
+        IB,
+        Err(Changed("follow-ups")),
+    ));
+    let a = edit(id, &shared, M_B, |s: &mut Signal| {
+        s.follow_ups.clear();
+        s.follow_ups.push(entry("f2", IB, "closed"));
+    });
+    rows.push(row(
+        "the mentor swaps the coordinator's entry for a forged one",
+        from(id, &shared),
+        a,
+        M_B,
+        Err(Changed("follow-ups")),
+    ));
+    let a = edit(id, &shared, M_B, |s: &mut Signal| {
+        s.follow_ups.push(entry("x", M_B, "verwijderd"))
+    });
+    rows.push(row(
+        "an unknown follow-up kind",
+        from(id, &shared),
+        a,
+        M_B,
+        Err(Invalid("unknown follow-up kind")),
+    ));
+    let a = edit(id, &shared, M_B, |s: &mut Signal| {
+        s.follow_ups.push(entry("f1", M_B, "follow_up"))
+    });
+    rows.push(row(
+        "a follow-up id taken",
+        from(id, &shared),
+        a,
+        M_B,
+        Err(Invalid("follow-up ids are unique")),
+    ));
+    let a = edit(id, &shared, M_A, |s: &mut Signal| {
+        s.follow_ups.push(entry("m", M_A, "follow_up"))
+    });
+    rows.push(row(
+        "another pupil's mentor",
+        from(id, &shared),
+        a,
+        M_A,
+        Err(NoWriteAccess),
+    ));
+    // Urgency 0 is the author's; the mentor reads.
+    let (id0, note) = signal(T_X, P_PLAIN, 0, NIET_PLUIS, true);
+    let a = edit(id0, &note, M_B, |s: &mut Signal| {
+        s.follow_ups.push(entry("m", M_B, "follow_up"))
+    });
+    rows.push(row(
+        "the mentor follows up an urgency-0 note",
+        from(id0, &note),
+        a,
+        M_B,
+        Err(NoWriteAccess),
+    ));
+    // Bullying: the anti-bullying coordinator sets the status too.
+    let (idp, bully) = signal(T_X, P_PLAIN, 2, PESTEN, true);
+    let a = edit(idp, &bully, APC, |s: &mut Signal| {
+        s.follow_ups.push(entry("p", APC, "picked_up"))
+    });
+    rows.push(row(
+        "the anti-bullying coordinator picks up bullying",
+        from(idp, &bully),
+        a,
+        APC,
+        Ok(()),
+    ));
+    let (idw, other) = signal(T_X, P_PLAIN, 2, "welbevinden", true);
+    let a = edit(idw, &other, APC, |s: &mut Signal| {
+        s.follow_ups.push(entry("p", APC, "picked_up"))
+    });
+    rows.push(row(
+        "the anti-bullying coordinator elsewhere",
+        from(idw, &other),
+        a,
+        APC,
+        Err(NoWriteAccess),
+    ));
+    // Staff misconduct: the school leader's.
+    let (idm, misconduct) = signal(T_X, P_PLAIN, 2, STAFF_MISCONDUCT, true);
+    let a = edit(idm, &misconduct, SL, |s: &mut Signal| {
+        s.follow_ups.push(entry("p", SL, "picked_up"))
+    });
+    rows.push(row(
+        "the school leader picks up misconduct",
+        from(idm, &misconduct),
+        a,
+        SL,
+        Ok(()),
+    ));
+    let a = edit(idm, &misconduct, SL, |s: &mut Signal| {
+        s.added_readers.push(IB.into())
+    });
+    rows.push(row(
+        "the school leader adds a reader",
+        from(idm, &misconduct),
+        a.clone(),
+        SL,
+        Ok(()),
+    ));
+    let with_reader = a;
+    let a = edit(idm, &with_reader, IB, |s: &mut Signal| {
+        s.follow_ups.push(entry("r", IB, "follow_up"))
+    });
+    rows.push(row(
+        "the added reader follows up",
+        from(idm, &with_reader),
+        a,
+        IB,
+        Ok(()),
+    ));
+    let a = edit(idm, &with_reader, IB, |s: &mut Signal| {
+        s.follow_ups.push(entry("r", IB, "closed"))
+    });
+    rows.push(row(
+        "the added reader closes",
+        from(idm, &with_reader),
+        a,
+        IB,
+        Err(NotForRole("status entries are the care team's")),
+    ));
+    let a = edit(idm, &with_reader, IB, |s: &mut Signal| {
+        s.added_readers.push(IB2.into())
+    });
+    rows.push(row(
+        "the added reader adds a reader",
+        from(idm, &with_reader),
+        a,
+        IB,
+        Err(NotForRole("only the school leader adds readers")),
+    ));
+    let a = edit(idm, &with_reader, SL, |s: &mut Signal| {
+        s.added_readers.clear()
+    });
+    rows.push(row(
+        "a reader removed",
+        from(idm, &with_reader),
+        a,
+        SL,
+        Err(Changed("added readers")),
+    ));
+    let a = edit(idm, &misconduct, T_X, |s: &mut Signal| {
+        s.added_readers.push(M_B.into())
+    });
+    rows.push(row(
+        "the author adds a reader",
+        from(idm, &misconduct),
+        a,
+        T_X,
+        Err(NotForRole("only the school leader adds readers")),
+    ));
+    run(rows);
+}
+
+#[test]
+fn conversation_rules() {
+    use Refusal::*;
+    let mut rows = vec![];
+    let (id, private) = conversation(M_A, P_CARE, "private");
+    let (b, a) = new((id, private.clone()));
+    rows.push(row("a mentor starts a working note", b, a, M_A, Ok(())));
+    let a = edit(id, &private, M_A, |c: &mut Conversation| {
+        c.notes.splice(0, 0, "notitie").unwrap();
+    });
+    rows.push(row(
+        "its author writes a working note",
+        from(id, &private),
+        a,
+        M_A,
+        Ok(()),
+    ));
+    let a = edit(id, &private, IB, |c: &mut Conversation| {
+        c.notes.splice(0, 0, "ook").unwrap();
+    });
+    rows.push(row(
+        "someone else writes a working note",
+        from(id, &private),
+        a,
+        IB,
+        Err(NoWriteAccess),
+    ));
+    let a = edit(id, &private, M_A, |c: &mut Conversation| {
+        c.visibility = "shared".into()
+    });
+    rows.push(row(
+        "its author shares it",
+        from(id, &private),
+        a,
+        M_A,
+        Ok(()),
+    ));
+    let (id, shared) = conversation(M_A, P_CARE, "shared");
+    let a = edit(id, &shared, IB, |c: &mut Conversation| {
+        c.notes.splice(0, 0, "zorg").unwrap();
+    });
+    rows.push(row(
+        "the care team writes a shared one (pupil in care)",
+        from(id, &shared),
+        a,
+        IB,
+        Ok(()),
+    ));
+    let a = edit(id, &shared, T_A, |c: &mut Conversation| {
+        c.notes.splice(0, 0, "les").unwrap();
+    });
+    rows.push(row(
+        "a group teacher writes one",
+        from(id, &shared),
+        a,
+        T_A,
+        Err(NoWriteAccess),
+    ));
+    let a = edit(id, &shared, M_A, |c: &mut Conversation| {
+        c.visibility = "private".into()
+    });
+    rows.push(row(
+        "its author unshares it",
+        from(id, &shared),
+        a,
+        M_A,
+        Err(Changed("the sharing of a conversation")),
+    ));
+    let a = edit(id, &shared, IB, |c: &mut Conversation| {
+        c.agreements.push(agreement("a1", Some(IB)))
+    });
+    rows.push(row(
+        "an agreement in one's own name",
+        from(id, &shared),
+        a.clone(),
+        IB,
+        Ok(()),
+    ));
+    let with_agreement = a;
+    let a = edit(id, &shared, IB, |c: &mut Conversation| {
+        c.agreements.push(agreement("a1", Some(M_A)))
+    });
+    rows.push(row(
+        "an agreement in another's name",
+        from(id, &shared),
+        a,
+        IB,
+        Err(NotOwnName("agreement by")),
+    ));
+    let a = edit(id, &shared, IB, |c: &mut Conversation| {
+        c.agreements.push(agreement("a1", None))
+    });
+    rows.push(row(
+        "an agreement in nobody's name",
+        from(id, &shared),
+        a,
+        IB,
+        Err(NotOwnName("agreement by")),
+    ));
+    let a = edit(id, &with_agreement, M_A, |c: &mut Conversation| {
+        c.agreements[0].done = true
+    });
+    rows.push(row(
+        "a mentor ticks off an agreement",
+        from(id, &with_agreement),
+        a,
+        M_A,
+        Ok(()),
+    ));
+    let a = edit(id, &with_agreement, M_A, |c: &mut Conversation| {
+        c.agreements[0].by = Some(M_A.into())
+    });
+    rows.push(row(
+        "who added an agreement rewritten",
+        from(id, &with_agreement),
+        a,
+        M_A,
+        Err(Changed("who added an agreement")),
+    ));
+    let a = edit(id, &shared, M_A, |c: &mut Conversation| {
+        c.status = "klaar".into()
+    });
+    rows.push(row(
+        "an unknown status",
+        from(id, &shared),
+        a,
+        M_A,
+        Err(Invalid("status, visibility or date of a conversation")),
+    ));
+    run(rows);
+}
+
+#[test]
+fn thermometer_rules() {
+    use Refusal::*;
+    let mut rows = vec![];
+    let (b, a) = new(month(P_CARE, T_A, T_A));
+    rows.push(row("a group teacher starts the month", b, a, T_A, Ok(())));
+    let (id, m) = month(P_CARE, M_A, M_A);
+    let a = edit(id, &m, T_A, |m: &mut ThermometerMonth| {
+        m.entries.push(reading("e2", T_A, 4))
+    });
+    rows.push(row(
+        "a group teacher adds an entry",
+        from(id, &m),
+        a,
+        T_A,
+        Ok(()),
+    ));
+    let a = edit(id, &m, T_A, |m: &mut ThermometerMonth| {
+        m.entries.push(reading("e2", M_A, 4))
+    });
+    rows.push(row(
+        "an entry in the mentor's name",
+        from(id, &m),
+        a,
+        T_A,
+        Err(NotOwnName("entry recorded_by")),
+    ));
+    let a = edit(id, &m, IB, |m: &mut ThermometerMonth| {
+        m.entries.push(reading("e2", IB, 4))
+    });
+    rows.push(row(
+        "the care team (reads) adds an entry",
+        from(id, &m),
+        a,
+        IB,
+        Err(NoWriteAccess),
+    ));
+    let a = edit(id, &m, T_A, |m: &mut ThermometerMonth| m.entries.clear());
+    rows.push(row(
+        "an entry removed",
+        from(id, &m),
+        a,
+        T_A,
+        Err(Changed("thermometer entries")),
+    ));
+    let a = edit(id, &m, M_A, |m: &mut ThermometerMonth| {
+        m.entries[0].score = 1
+    });
+    rows.push(row(
+        "an entry changed by its own recorder",
+        from(id, &m),
+        a,
+        M_A,
+        Err(Changed("thermometer entries")),
+    ));
+    let a = edit(id, &m, T_A, |m: &mut ThermometerMonth| {
+        m.entries.push(reading("e2", T_A, 9))
+    });
+    rows.push(row(
+        "a score off the scale",
+        from(id, &m),
+        a,
+        T_A,
+        Err(Invalid("an entry's scale, score or emotion words")),
+    ));
+    let a = edit(id, &m, T_A, |m: &mut ThermometerMonth| {
+        m.entries.push(reading("e1", T_A, 4))
+    });
+    rows.push(row(
+        "an entry id taken",
+        from(id, &m),
+        a,
+        T_A,
+        Err(Invalid("entry ids are unique")),
+    ));
+    let a = edit(id, &m, M_A, |m: &mut ThermometerMonth| {
+        m.month = "2026-12".into()
+    });
+    rows.push(row(
+        "the month moved",
+        from(id, &m),
+        a,
+        M_A,
+        Err(Invalid("a thermometer month is its pupil's month")),
+    ));
+    // A month under another id (not its deterministic one).
+    let (_, g) = doc::thermometer_genesis(SCHOOL, P_CARE, "2026-11").unwrap();
+    let elsewhere = DocumentId::random();
+    let a = edit(elsewhere, &g, M_A, |m: &mut ThermometerMonth| {
+        m.entries.push(reading("e", M_A, 2))
+    });
+    rows.push(row(
+        "a month under another id",
+        (elsewhere, None),
+        a,
+        M_A,
+        Err(Invalid("a thermometer month is its pupil's month")),
+    ));
+    run(rows);
+}
+
+#[test]
+fn case_rules() {
+    use Refusal::*;
+    let mut rows = vec![];
+    let (id, c) = case(IB);
+    let (b, a) = new((id, c.clone()));
+    rows.push(row("the care team opens a case", b, a, IB, Ok(())));
+    let (b, a) = new(case(M_A));
+    rows.push(row("a mentor opens a case", b, a, M_A, Err(NoWriteAccess)));
+    let a = edit(id, &c, IB2, |c: &mut Case| c.steps.push(step("s1", IB2)));
+    rows.push(row(
+        "a colleague records a step",
+        from(id, &c),
+        a.clone(),
+        IB2,
+        Ok(()),
+    ));
+    let stepped = a;
+    let a = edit(id, &c, IB2, |c: &mut Case| c.steps.push(step("s1", IB)));
+    rows.push(row(
+        "a step in a colleague's name",
+        from(id, &c),
+        a,
+        IB2,
+        Err(NotOwnName("step entry by")),
+    ));
+    let a = edit(id, &stepped, IB, |c: &mut Case| {
+        c.steps[0].outcome = "anders".into()
+    });
+    rows.push(row(
+        "a recorded step changed",
+        from(id, &stepped),
+        a,
+        IB,
+        Err(Invalid("step entries are never changed or removed")),
+    ));
+    let a = edit(id, &c, IB, |c: &mut Case| {
+        c.weighing = Some(Weighing {
+            on: "2026-11-03".into(),
+            suspicion: true,
+            unsafety: "doubt".into(),
+            by: IB2.into(),
+        })
+    });
+    rows.push(row(
+        "a weighing in a colleague's name",
+        from(id, &c),
+        a,
+        IB,
+        Err(NotOwnName("weighing by")),
+    ));
+    let a = edit(id, &c, IB, |c: &mut Case| {
+        c.status = "closed".into();
+        c.closed_at = Some(NOW);
+    });
+    rows.push(row(
+        "closed without monitoring",
+        from(id, &c),
+        a,
+        IB,
+        Err(Invalid("a case closes only with monitoring agreements")),
+    ));
+    let a = edit(id, &c, IB, |c: &mut Case| {
+        c.monitoring.push(MonitoringAgreement {
+            id: "m".into(),
+            text: "volgen".into(),
+            owner: M_A.into(),
+            due: None,
+        });
+        c.status = "closed".into();
+        c.closed_at = Some(NOW);
+    });
+    rows.push(row("closed with monitoring", from(id, &c), a, IB, Ok(())));
+    let a = edit(id, &c, IB, |c: &mut Case| c.signals.clear());
+    rows.push(row(
+        "a linked signal removed",
+        from(id, &c),
+        a,
+        IB,
+        Err(Invalid("linked signals are never removed")),
+    ));
+    run(rows);
+}
+
+#[test]
+fn excursion_rules() {
+    use Refusal::*;
+    let mut rows = vec![];
+    let (id, e) = excursion(T_A);
+    let (b, a) = new((id, e.clone()));
+    rows.push(row("a teacher plans a trip", b, a, T_A, Ok(())));
+    let a = edit(id, &e, M_B, |e: &mut Excursion| e.name = "Anders".into());
+    rows.push(row(
+        "a colleague on the trip changes it",
+        from(id, &e),
+        a,
+        M_B,
+        Err(NoWriteAccess),
+    ));
+    let a = edit(id, &e, T_A, |e: &mut Excursion| e.staff.push(IB.into()));
+    rows.push(row(
+        "the organiser adds a colleague",
+        from(id, &e),
+        a,
+        T_A,
+        Ok(()),
+    ));
+    let a = edit(id, &e, T_A, |e: &mut Excursion| e.starts_on = "juni".into());
+    rows.push(row(
+        "a date that is not a date",
+        from(id, &e),
+        a,
+        T_A,
+        Err(Invalid("dates must be YYYY-MM-DD")),
+    ));
+    let a = edit(id, &e, T_A, |e: &mut Excursion| {
+        for i in 0..=excursion::MAX_CONTACTS {
+            e.contacts.push(TripContact {
+                id: format!("c{i}"),
+                name: "n".into(),
+                role: "r".into(),
+                phone: "1".into(),
+                supervises: false,
+            });
+        }
+    });
+    rows.push(row(
+        "too many contacts",
+        from(id, &e),
+        a,
+        T_A,
+        Err(TooLarge("contacts")),
+    ));
+    run(rows);
+}
+
+#[test]
+fn documents_stay_within_their_limits() {
+    use Refusal::*;
+    let mut rows = vec![];
+    let (id, s) = signal(T_X, P_PLAIN, 1, "welbevinden", true);
+    // A long text.
+    let a = edit(id, &s, T_X, |s: &mut Signal| {
+        s.follow_ups.push(FollowUp {
+            text: "x".repeat(MAX_TEXT + 1),
+            ..entry("c", T_X, "correction")
+        })
+    });
+    rows.push(row(
+        "a follow-up past the text limit",
+        from(id, &s),
+        a,
+        T_X,
+        Err(TooLarge("content")),
+    ));
+    // An extra list the record does not know, longer than the kind's items.
+    let a = raw(&s, T_X, |tx| {
+        let rec = tx.get(ROOT, "record").unwrap().unwrap().1;
+        let list = tx.put_object(&rec, "extra", ObjType::List).unwrap();
+        let n = limits(Kind::Signal).read.items;
+        tx.splice(
+            &list,
+            0,
+            0,
+            std::iter::repeat_n(automerge::ScalarValue::Int(1), n),
+        )
+        .unwrap();
+    });
+    rows.push(row(
+        "an extra list past the items limit",
+        from(id, &s),
+        a,
+        T_X,
+        Err(TooLarge("content")),
+    ));
+    // Too many follow-ups, each small.
+    let a = edit(id, &s, T_X, |s: &mut Signal| {
+        for i in 0..=signal::MAX_FOLLOW_UPS {
+            s.follow_ups
+                .push(entry(&format!("c{i}"), T_X, "correction"));
+        }
+    });
+    rows.push(row(
+        "follow-ups past their limit",
+        from(id, &s),
+        a,
+        T_X,
+        Err(TooLarge("follow-ups")),
+    ));
+    // A history of more changes than the kind allows (each empty).
+    let mut many = s.clone();
+    many.set_actor(actor(T_X));
+    for _ in 0..=limits(Kind::Signal).changes {
+        many.empty_commit(Default::default());
+    }
+    rows.push(row(
+        "a history past its limit",
+        from(id, &s),
+        many,
+        T_X,
+        Err(TooLarge("history")),
+    ));
+    run(rows);
+}
+
+#[test]
+fn refusals_name_their_wire_reason() {
+    use crate::sync::RefusalReason as R;
+    assert_eq!(Refusal::NoWriteAccess.reason(), R::Forbidden);
+    assert_eq!(Refusal::ServerOnly.reason(), R::Forbidden);
+    assert_eq!(Refusal::NotOwnName("x").reason(), R::Forbidden);
+    assert_eq!(Refusal::NotForRole("x").reason(), R::Forbidden);
+    assert_eq!(Refusal::ForgedActor.reason(), R::ForgedActor);
+    assert_eq!(Refusal::HeaderChanged.reason(), R::InvalidRecord);
+    assert_eq!(Refusal::Changed("x").reason(), R::InvalidRecord);
+    assert_eq!(Refusal::Invalid("x").reason(), R::InvalidRecord);
+    assert_eq!(Refusal::TooLarge("x").reason(), R::TooLarge);
+}
+
+#[test]
+fn what_is_admitted_carries_the_fields_and_summary_of_the_result() {
+    let r = roster();
+    let reg = registered(SL);
+    let w = Writer {
+        roster: &r,
+        user: SL,
+        actor: &reg,
+    };
+    let (id, d) = signal(T_X, P_PLAIN, 2, STAFF_MISCONDUCT, true);
+    let after = edit(id, &d, SL, |s: &mut Signal| s.added_readers.push(IB.into()));
+    let admitted = admit(id, Some(&d), &after, &w).unwrap();
+    assert_eq!(admitted.fields.readers, vec![IB.to_string()]);
+    assert_eq!(admitted.changes, 1);
+    assert_eq!(
+        admitted.summary().unwrap(),
+        doc::summarize(id, &after).unwrap()
+    );
+}

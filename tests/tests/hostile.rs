@@ -1,0 +1,837 @@
+//! A hostile device against the real server: an enrolled device (a stolen token, or the
+//! school's own app replaced by a script) that builds Automerge changes itself and speaks
+//! the wire protocol directly (`omkijken_tests::wire`), bypassing the store and its checks.
+//! It tries every write the record rules refuse (docs/protocol.md, "Rules per kind"), and
+//! forged authors in every record kind. Each is refused with the documented reason,
+//! nothing of it is stored or forwarded, the server's audit log records the refusal, and the
+//! honest devices keep working. A document the hostile user may not read, or one erased,
+//! answers exactly like one that never existed, across schools too.
+
+use anyhow::Result;
+use automerge::transaction::Transactable;
+use automerge::{ActorId, Automerge, ObjType, ROOT, ReadDoc};
+use omkijken_core::doc;
+use omkijken_core::model::{
+    Agreement, Case, CaseStep, Conversation, Excursion, FollowUp, Header, Kind, SCHEMA_VERSION,
+    Signal, ThermometerEntry, ThermometerMonth,
+};
+use omkijken_core::store::{NewCaseStep, NewSignal};
+use omkijken_core::sync::{Frame, RefusalReason};
+use omkijken_core::{DocumentId, Store};
+use omkijken_server::storage::{AuditAction, AuditFilter};
+use omkijken_tests::wire::{Verdict, Wire};
+use omkijken_tests::*;
+use std::path::Path;
+
+const FORBIDDEN: Verdict = Verdict::Refused(RefusalReason::Forbidden);
+const INVALID: Verdict = Verdict::Refused(RefusalReason::InvalidRecord);
+
+async fn school() -> Result<(tempfile::TempDir, TestServer)> {
+    let tmp = tempfile::tempdir()?;
+    let server = TestServer::start(&tmp.path().join("server"), None).await?;
+    server.set_up_school().await?;
+    Ok((tmp, server))
+}
+
+/// An honest device of `user`, enrolled and caught up (it holds the roster).
+async fn enrolled(server: &TestServer, dir: &Path, user: &str, label: &str) -> Result<Device> {
+    let device = Device::enroll(server, dir, user, label).await?;
+    device.sync().await?;
+    Ok(device)
+}
+
+/// A device enrolled for `user` whose app was replaced: its raw protocol session.
+async fn hostile(server: &TestServer, dir: &Path, user: &str) -> Result<(Device, Wire)> {
+    let label = format!("{user} hostile");
+    let device = Device::enroll(server, dir, user, &label).await?;
+    let wire = Wire::connect(server, &device).await?;
+    Ok((device, wire))
+}
+
+/// `d` with `edit` applied by the hostile device, as one change.
+// Edit closures return core's (large) error type.
+#[allow(clippy::result_large_err)]
+fn forge<R: omkijken_core::model::Record>(
+    wire: &Wire,
+    id: DocumentId,
+    d: &Automerge,
+    edit: impl FnOnce(&mut R),
+) -> Automerge {
+    let mut out = d.clone();
+    doc::update(id, &mut out, &wire.actor, 1_790_000_000_000, |r: &mut R| {
+        edit(r);
+        Ok(())
+    })
+    .unwrap();
+    out
+}
+
+fn follow_up(id: &str, author: &str, kind: &str) -> FollowUp {
+    FollowUp {
+        id: id.into(),
+        author: author.into(),
+        at: 1_790_000_000_000,
+        kind: kind.into(),
+        text: "ingevuld door een script".into(),
+    }
+}
+
+/// The refusals the audit log holds for `device`'s id on `doc`.
+async fn refusals_audited(server: &TestServer, device: &str, doc: DocumentId) -> Result<usize> {
+    let rows = server.handle.admin().audit(AuditFilter::All).await?;
+    Ok(rows
+        .iter()
+        .filter(|r| {
+            r.action == AuditAction::Refuse
+                && r.document == Some(doc)
+                && r.device.as_deref() == Some(device)
+        })
+        .count())
+}
+
+/// The device id the server gave the device of `user` labelled `label`.
+async fn device_id(server: &TestServer, user: &str, label: &str) -> Result<String> {
+    let devices = server.handle.admin().devices().await?;
+    Ok(devices
+        .into_iter()
+        .find(|d| d.user == user && d.label == label)
+        .map(|d| d.id)
+        .expect("enrolled"))
+}
+
+fn heads_of(store: &Store, id: DocumentId) -> Result<Vec<automerge::ChangeHash>> {
+    Ok(store.info(id)?.map(|i| i.heads).unwrap_or_default())
+}
+
+fn shared_signal(pupil: &str, share: bool) -> NewSignal {
+    NewSignal {
+        pupil: pupil.into(),
+        observed_at: 1_790_000_000_000,
+        context: omkijken_core::model::SignalContext {
+            place: "gang".into(),
+            excursion: None,
+        },
+        category: "welbevinden".into(),
+        urgency: 1,
+        facts: "zat alleen in de pauze".into(),
+        interpretation: None,
+        source: omkijken_core::model::Source::seen(),
+        pupil_quote: None,
+        flag: None,
+        share,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mentor_cannot_rewrite_or_forge_the_care_teams_follow_ups() -> Result<()> {
+    let (tmp, server) = school().await?;
+    let teacher = enrolled(&server, tmp.path(), TEACHER, "teacher phone").await?;
+    let tablet = enrolled(&server, tmp.path(), COORDINATOR, "ib tablet").await?;
+    let mentor = enrolled(&server, tmp.path(), MENTOR, "mentor phone").await?;
+
+    // 1. The teacher records a signal; the coordinator picks it up.
+    let sig = teacher.store.record_signal(shared_signal(PUPIL, true))?;
+    teacher.sync().await?;
+    tablet.sync().await?;
+    tablet.store.append_follow_up(
+        sig,
+        omkijken_core::model::FollowUpKind::PickedUp,
+        "opgepakt",
+    )?;
+    tablet.sync().await?;
+    mentor.sync().await?;
+
+    // 2. The mentor's second phone, app replaced, tries what the issue found acknowledged.
+    let (_, mut wire) = hostile(&server, tmp.path(), MENTOR).await?;
+    let hostile_id = device_id(&server, MENTOR, &format!("{MENTOR} hostile")).await?;
+    let stored = wire.fetch(sig).await?.expect("the mentor reads it");
+    let picked = |s: &Signal| s.follow_ups[0].clone();
+    let tries: Vec<(&str, Automerge, Verdict)> = vec![
+        (
+            "delete the coordinator's 'picked up', append 'closed' in her name",
+            forge(&wire, sig, &stored, |s: &mut Signal| {
+                s.follow_ups.clear();
+                s.follow_ups
+                    .push(follow_up("f-closed", COORDINATOR, "closed"));
+            }),
+            INVALID,
+        ),
+        (
+            "append 'closed' in the coordinator's name",
+            forge(&wire, sig, &stored, |s: &mut Signal| {
+                s.follow_ups
+                    .push(follow_up("f-closed", COORDINATOR, "closed"))
+            }),
+            FORBIDDEN,
+        ),
+        (
+            "rewrite the coordinator's entry",
+            forge(&wire, sig, &stored, |s: &mut Signal| {
+                let mut f = picked(s);
+                f.text = "niets aan de hand".into();
+                s.follow_ups[0] = f;
+            }),
+            INVALID,
+        ),
+        (
+            "append 'closed' in her own name (status is the care team's)",
+            forge(&wire, sig, &stored, |s: &mut Signal| {
+                s.follow_ups.push(follow_up("f-closed", MENTOR, "closed"))
+            }),
+            FORBIDDEN,
+        ),
+        (
+            "a correction of someone else's signal",
+            forge(&wire, sig, &stored, |s: &mut Signal| {
+                s.follow_ups.push(follow_up("f-corr", MENTOR, "correction"))
+            }),
+            FORBIDDEN,
+        ),
+        (
+            "rewrite the facts",
+            forge(&wire, sig, &stored, |s: &mut Signal| {
+                s.facts = "niets gebeurd".into()
+            }),
+            INVALID,
+        ),
+    ];
+    for (what, after, want) in &tries {
+        let got = wire.push_changes(sig, &stored, after).await?;
+        assert_eq!(&got, want, "{what}");
+    }
+    // 3. Nothing of it is stored: the server's copy is the one before, and every refusal is
+    //    in the audit log under the hostile device.
+    let now = wire.fetch(sig).await?.unwrap();
+    assert_eq!(now.get_heads(), stored.get_heads());
+    assert_eq!(
+        refusals_audited(&server, &hostile_id, sig).await?,
+        tries.len()
+    );
+    // 4. What a mentor may do goes through even from this device: a follow-up in her own
+    //    name.
+    let allowed = forge(&wire, sig, &stored, |s: &mut Signal| {
+        s.follow_ups
+            .push(follow_up("f-mentor", MENTOR, "follow_up"))
+    });
+    assert!(matches!(
+        wire.push_changes(sig, &stored, &allowed).await?,
+        Verdict::Acked(_)
+    ));
+
+    // 5. The honest devices keep working and never saw a refused word.
+    tablet.sync().await?;
+    tablet
+        .store
+        .append_follow_up(sig, omkijken_core::model::FollowUpKind::Closed, "afgerond")?;
+    tablet.sync().await?;
+    for d in [&teacher, &mentor, &tablet] {
+        let report = d.sync().await?;
+        assert!(report.refused.is_empty(), "{}", d.label);
+        let s = d.store.signal(sig)?;
+        let entries: Vec<(String, String)> = s
+            .follow_ups
+            .iter()
+            .map(|f| (f.author.clone(), f.kind.clone()))
+            .collect();
+        assert_eq!(s.facts, "zat alleen in de pauze", "{}", d.label);
+        assert_eq!(entries.len(), 3, "{}: {entries:?}", d.label);
+        for (author, kind) in [
+            (COORDINATOR, "picked_up"),
+            (MENTOR, "follow_up"),
+            (COORDINATOR, "closed"),
+        ] {
+            assert!(
+                entries.contains(&(author.to_string(), kind.to_string())),
+                "{}: {entries:?}",
+                d.label
+            );
+        }
+        assert!(d.store.outbox()?.is_empty(), "{}", d.label);
+    }
+    server.handle.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_and_a_working_note_are_their_authors_alone() -> Result<()> {
+    let (tmp, server) = school().await?;
+    let teacher = enrolled(&server, tmp.path(), TEACHER, "teacher phone").await?;
+    let mentor = enrolled(&server, tmp.path(), MENTOR, "mentor phone").await?;
+    let tablet = enrolled(&server, tmp.path(), COORDINATOR, "ib tablet").await?;
+
+    // 1. An unshared draft signal (urgency 1: the coordinator reads it) and a private
+    //    working note.
+    let draft = teacher.store.record_signal(shared_signal(PUPIL, false))?;
+    teacher.sync().await?;
+    let note = mentor
+        .store
+        .start_conversation(PUPIL, "ik-jij-wij", "2026-11-02")?;
+    mentor.store.edit_notes(note, 0, 0, "alleen voor mij")?;
+    mentor.sync().await?;
+
+    // 2. The coordinator's replaced app rewrites the draft, then adds to it.
+    let (_, mut wire) = hostile(&server, tmp.path(), COORDINATOR).await?;
+    let hostile_id = device_id(&server, COORDINATOR, &format!("{COORDINATOR} hostile")).await?;
+    let stored = wire
+        .fetch(draft)
+        .await?
+        .expect("urgency 1 reaches the care team");
+    let rewritten = forge(&wire, draft, &stored, |s: &mut Signal| {
+        s.facts = "anders opgeschreven".into()
+    });
+    assert_eq!(
+        wire.push_changes(draft, &stored, &rewritten).await?,
+        FORBIDDEN
+    );
+    let added = forge(&wire, draft, &stored, |s: &mut Signal| {
+        s.follow_ups.push(follow_up("f", COORDINATOR, "follow_up"))
+    });
+    assert_eq!(wire.push_changes(draft, &stored, &added).await?, FORBIDDEN);
+
+    // 3. The working note: the coordinator's device never gets it, and a copy that leaked
+    //    (here: taken from the mentor's store) changed and pushed is answered as a
+    //    document that does not exist would be.
+    assert!(wire.fetch(note).await?.is_none());
+    let leaked = mentor.store.load(note)?.unwrap();
+    let changed = forge(&wire, note, &leaked, |c: &mut Conversation| {
+        c.notes.splice(0, 0, "meegelezen: ").unwrap();
+    });
+    let (on_note, note_frames) = wire.push(note, changed.save()).await?;
+    let elsewhere = DocumentId::random();
+    let (on_unknown, unknown_frames) = wire.push(elsewhere, changed.save()).await?;
+    assert_eq!(on_note, FORBIDDEN);
+    assert_eq!(on_note, on_unknown);
+    assert_eq!(shape(&note_frames, note), shape(&unknown_frames, elsewhere));
+
+    // 4. Nothing stored; every refusal audited.
+    assert_eq!(
+        wire.fetch(draft).await?.unwrap().get_heads(),
+        stored.get_heads()
+    );
+    assert_eq!(refusals_audited(&server, &hostile_id, draft).await?, 2);
+    assert_eq!(refusals_audited(&server, &hostile_id, note).await?, 1);
+    let before = heads_of(&mentor.store, note)?;
+    mentor.sync().await?;
+    assert_eq!(heads_of(&mentor.store, note)?, before);
+    assert_eq!(
+        mentor.store.conversation(note)?.notes.as_str(),
+        "alleen voor mij"
+    );
+
+    // 5. The honest author edits and shares her draft; the coordinator sees her words.
+    teacher
+        .store
+        .edit_signal_draft(draft, |s| s.facts = "zat alleen, huilde".into())?;
+    teacher.store.share_signal(draft)?;
+    assert!(teacher.sync().await?.refused.is_empty());
+    tablet.sync().await?;
+    assert_eq!(tablet.store.signal(draft)?.facts, "zat alleen, huilde");
+    assert!(tablet.store.signal(draft)?.follow_ups.is_empty());
+    server.handle.shutdown().await?;
+    Ok(())
+}
+
+/// The frames of an answer about `id`, with `id` left out: what a device could compare.
+fn shape(frames: &[Frame], id: DocumentId) -> Vec<String> {
+    frames
+        .iter()
+        .map(|f| match f {
+            Frame::Refused { docs } => format!(
+                "refused {:?}",
+                docs.iter()
+                    .map(|r| (r.document_id == id, r.reason))
+                    .collect::<Vec<_>>()
+            ),
+            Frame::Purge { docs } => format!(
+                "purge {:?}",
+                docs.iter().map(|d| *d == id).collect::<Vec<_>>()
+            ),
+            other => other.type_name().to_string(),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_authors_are_refused_in_every_record_kind() -> Result<()> {
+    let (tmp, server) = school().await?;
+    let tablet = enrolled(&server, tmp.path(), COORDINATOR, "ib tablet").await?;
+    let mentor = enrolled(&server, tmp.path(), MENTOR, "mentor phone").await?;
+    let (_, mut as_teacher) = hostile(&server, tmp.path(), TEACHER).await?;
+    let (_, mut as_mentor) = hostile(&server, tmp.path(), MENTOR).await?;
+    let (_, mut as_coordinator) = hostile(&server, tmp.path(), COORDINATOR).await?;
+    let now = 1_790_000_000_000;
+    let header = |kind: Kind, pupil: Option<&str>, author: &str| Header {
+        kind: kind.as_str().into(),
+        school: SCHOOL.into(),
+        pupil: pupil.map(Into::into),
+        author: author.into(),
+        created_at: now,
+        schema: SCHEMA_VERSION,
+    };
+
+    // 1. Honest documents to write into: a shared conversation, a case, a thermometer
+    //    month.
+    let sig = mentor
+        .store
+        .record_signal(shared_signal(PUPIL_IN_CARE, true))?;
+    let conv = mentor
+        .store
+        .start_conversation(PUPIL_IN_CARE, "ik-jij-wij", "2026-11-02")?;
+    mentor.store.share_conversation(conv)?;
+    mentor
+        .store
+        .record_thermometer(omkijken_core::store::NewThermometerEntry {
+            pupil: PUPIL.into(),
+            at: mentor.store.now(),
+            score: 4,
+            emotions: vec![],
+            wants_to_talk: false,
+            note: None,
+        })?;
+    mentor.sync().await?;
+    tablet.sync().await?;
+    let case = tablet.store.open_case(PUPIL_IN_CARE, &[sig])?;
+    tablet.sync().await?;
+    let month = doc::thermometer_id(
+        SCHOOL,
+        PUPIL,
+        &omkijken_core::model::month_of(mentor.store.now()),
+    );
+
+    let mut refused: Vec<(String, DocumentId, Verdict)> = vec![];
+    // 2. Signal: a new one in the mentor's name, sent by the teacher.
+    let id = DocumentId::random();
+    let mut rec = as_teacher_signal();
+    rec.facts = "in andermans naam".into();
+    let d = doc::create(
+        as_teacher.actor.clone(),
+        now,
+        &header(Kind::Signal, Some(PUPIL), MENTOR),
+        &rec,
+    )?;
+    refused.push((
+        "signal in the mentor's name".into(),
+        id,
+        as_teacher.push(id, d.save()).await?.0,
+    ));
+    // ... and one in her own name written with another device's actor.
+    let id = DocumentId::random();
+    let d = doc::create(
+        ActorId::from(*b"another-devices!"),
+        now,
+        &header(Kind::Signal, Some(PUPIL), TEACHER),
+        &as_teacher_signal(),
+    )?;
+    refused.push((
+        "signal with another device's actor".into(),
+        id,
+        as_teacher.push(id, d.save()).await?.0,
+    ));
+
+    // 3. Thermometer: an entry in the mentor's name (the teacher teaches the group).
+    let m = as_teacher
+        .fetch(month)
+        .await?
+        .expect("the teacher of the group reads it");
+    let forged = forge(&as_teacher, month, &m, |t: &mut ThermometerMonth| {
+        t.entries.push(ThermometerEntry {
+            id: "e-forged".into(),
+            at: now,
+            scale: "smileys-5".into(),
+            score: 1,
+            emotions: vec![],
+            wants_to_talk: true,
+            note: None,
+            recorded_by: MENTOR.into(),
+        })
+    });
+    refused.push((
+        "thermometer entry in the mentor's name".into(),
+        month,
+        as_teacher.push_changes(month, &m, &forged).await?,
+    ));
+
+    // 4. Conversation: created in the mentor's name by the coordinator; an agreement in the
+    //    coordinator's name added by the mentor.
+    let id = DocumentId::random();
+    let c = Conversation {
+        held_on: "2026-11-02".into(),
+        participants: vec![MENTOR.into(), "pupil".into()],
+        template_id: "ik-jij-wij".into(),
+        answers: Default::default(),
+        notes: Default::default(),
+        agreements: vec![],
+        status: "draft".into(),
+        visibility: "shared".into(),
+    };
+    let d = doc::create(
+        as_coordinator.actor.clone(),
+        now,
+        &header(Kind::Conversation, Some(PUPIL_IN_CARE), MENTOR),
+        &c,
+    )?;
+    refused.push((
+        "conversation in the mentor's name".into(),
+        id,
+        as_coordinator.push(id, d.save()).await?.0,
+    ));
+    let stored = as_mentor.fetch(conv).await?.unwrap();
+    let forged = forge(&as_mentor, conv, &stored, |c: &mut Conversation| {
+        c.agreements.push(Agreement {
+            id: "a-forged".into(),
+            text: "de IB'er belt de ouders".into(),
+            owner: COORDINATOR.into(),
+            due: None,
+            done: false,
+            by: Some(COORDINATOR.into()),
+        })
+    });
+    refused.push((
+        "agreement in the coordinator's name".into(),
+        conv,
+        as_mentor.push_changes(conv, &stored, &forged).await?,
+    ));
+
+    // 5. Meldcode case: a step entry in the mentor's name, by the coordinator's device.
+    let stored = as_coordinator.fetch(case).await?.unwrap();
+    let forged = forge(&as_coordinator, case, &stored, |c: &mut Case| {
+        c.steps.push(CaseStep {
+            id: "s-forged".into(),
+            step: 2,
+            on: "2026-11-03".into(),
+            participants: vec![],
+            outcome: "overlegd".into(),
+            skipped_because: None,
+            by: MENTOR.into(),
+            at: now,
+        })
+    });
+    refused.push((
+        "case step in the mentor's name".into(),
+        case,
+        as_coordinator.push_changes(case, &stored, &forged).await?,
+    ));
+
+    // 6. Excursion: planned in the mentor's name by the teacher.
+    let id = DocumentId::random();
+    let trip = Excursion {
+        name: "Schoolkamp".into(),
+        place: "Ardennen".into(),
+        starts_on: "2026-06-01".into(),
+        ends_on: "2026-06-03".into(),
+        participants: vec![PUPIL.into()],
+        staff: vec![TEACHER.into()],
+        contacts: vec![],
+    };
+    let d = doc::create(
+        as_teacher.actor.clone(),
+        now,
+        &header(Kind::Excursion, None, MENTOR),
+        &trip,
+    )?;
+    refused.push((
+        "excursion in the mentor's name".into(),
+        id,
+        as_teacher.push(id, d.save()).await?.0,
+    ));
+
+    // 7. Roster: written by the server only.
+    let rid = doc::roster_id(SCHOOL);
+    let r = as_teacher.fetch(rid).await?.unwrap();
+    let mut changed = r.clone();
+    changed.set_actor(as_teacher.actor.clone());
+    let mut tx = changed.transaction();
+    let rec = tx.get(ROOT, "record")?.unwrap().1;
+    let staff = tx.get(&rec, "staff")?.unwrap().1;
+    let me = tx.get(&staff, TEACHER)?.unwrap().1;
+    let roles = tx.put_object(&me, "roles", ObjType::List)?;
+    tx.insert(&roles, 0, "care_coordinator")?;
+    tx.commit();
+    refused.push((
+        "the roster".into(),
+        rid,
+        as_teacher.push_changes(rid, &r, &changed).await?,
+    ));
+
+    // Every one refused with its documented reason.
+    let want = [
+        FORBIDDEN,
+        Verdict::Refused(RefusalReason::ForgedActor),
+        FORBIDDEN,
+        FORBIDDEN,
+        FORBIDDEN,
+        FORBIDDEN,
+        FORBIDDEN,
+        FORBIDDEN,
+    ];
+    let got: Vec<Verdict> = refused.iter().map(|(_, _, v)| v.clone()).collect();
+    assert_eq!(got, want, "{refused:?}");
+
+    // 8. Nothing of it stored or forwarded, each refusal audited.
+    let audit = server.handle.admin().audit(AuditFilter::All).await?;
+    for (what, id, _) in &refused {
+        assert!(
+            audit
+                .iter()
+                .any(|r| r.action == AuditAction::Refuse && r.document == Some(*id)),
+            "{what}: audited"
+        );
+    }
+    for d in [&mentor, &tablet] {
+        let report = d.sync().await?;
+        assert!(report.refused.is_empty());
+        for (what, id, _) in &refused {
+            // Only the honest documents are there (their content is checked below).
+            if d.store.info(*id)?.is_some() {
+                assert!(
+                    [month, conv, case, rid].contains(id),
+                    "{what} reached {}",
+                    d.label
+                );
+            }
+        }
+    }
+    let m: ThermometerMonth = doc::record(month, &mentor.store.load(month)?.unwrap())?;
+    assert!(
+        m.entries
+            .iter()
+            .all(|e| e.recorded_by == MENTOR && e.id != "e-forged")
+    );
+    assert!(mentor.store.conversation(conv)?.agreements.is_empty());
+    assert!(tablet.store.case(case)?.steps.is_empty());
+    assert!(
+        !mentor.store.roster()?.staff[TEACHER]
+            .roles
+            .contains(&"care_coordinator".to_string())
+    );
+
+    // 9. The honest devices keep working: a step by the coordinator, an agreement by the
+    //    mentor.
+    tablet.store.record_case_step(
+        case,
+        NewCaseStep {
+            step: 1,
+            on: "2026-11-03".into(),
+            participants: vec![],
+            outcome: "signalen in kaart".into(),
+            skipped_because: None,
+        },
+    )?;
+    mentor
+        .store
+        .add_agreement(conv, "wekelijks gesprek", MENTOR, None)?;
+    for d in [&mentor, &tablet, &mentor, &tablet] {
+        assert!(d.sync().await?.refused.is_empty());
+    }
+    assert_eq!(tablet.store.case(case)?.steps.len(), 1);
+    assert_eq!(tablet.store.conversation(conv)?.agreements.len(), 1);
+    server.handle.shutdown().await?;
+    Ok(())
+}
+
+/// A shared urgency-1 signal record about a pupil, as the teacher would write it.
+fn as_teacher_signal() -> Signal {
+    Signal {
+        observed_at: 1_790_000_000_000,
+        recorded_at: 1_790_000_000_000,
+        context: omkijken_core::model::SignalContext {
+            place: "gang".into(),
+            excursion: None,
+        },
+        category: "welbevinden".into(),
+        urgency: 1,
+        facts: "zat alleen".into(),
+        interpretation: None,
+        source: omkijken_core::model::Source::seen(),
+        pupil_quote: None,
+        flag: None,
+        shared: true,
+        follow_ups: vec![],
+        added_readers: vec![],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_push_that_loads_into_millions_of_objects_is_refused_unloaded() -> Result<()> {
+    let (tmp, server) = school().await?;
+    let tablet = enrolled(&server, tmp.path(), COORDINATOR, "ib tablet").await?;
+    let (_, mut wire) = hostile(&server, tmp.path(), TEACHER).await?;
+    let now = 1_790_000_000_000;
+    // A valid signal of her own, with an extra list of two million items: 2 KB on the wire.
+    let id = DocumentId::random();
+    let header = Header {
+        kind: Kind::Signal.as_str().into(),
+        school: SCHOOL.into(),
+        pupil: Some(PUPIL.into()),
+        author: TEACHER.into(),
+        created_at: now,
+        schema: SCHEMA_VERSION,
+    };
+    let mut d = doc::create(wire.actor.clone(), now, &header, &as_teacher_signal())?;
+    let mut tx = d.transaction();
+    let rec = tx.get(ROOT, "record")?.unwrap().1;
+    let list = tx.put_object(&rec, "extra", ObjType::List)?;
+    tx.splice(
+        &list,
+        0,
+        0,
+        std::iter::repeat_n(automerge::ScalarValue::Int(1), 2_000_000),
+    )?;
+    tx.commit();
+    let bytes = d.save();
+    assert!(bytes.len() < 16 * 1024, "{} bytes", bytes.len());
+    let started = std::time::Instant::now();
+    let (verdict, _) = wire.push(id, bytes).await?;
+    assert_eq!(verdict, Verdict::Refused(RefusalReason::TooLarge));
+    // Loading it takes seconds in release and far longer in a debug build; the server
+    // answered without loading it (the bound is loose for a busy machine).
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    tablet.sync().await?;
+    assert!(tablet.store.info(id)?.is_none(), "never forwarded");
+    // The same signal without the list goes through.
+    let id2 = DocumentId::random();
+    let fine = doc::create(wire.actor.clone(), now, &header, &as_teacher_signal())?;
+    assert!(matches!(
+        wire.push(id2, fine.save()).await?.0,
+        Verdict::Acked(_)
+    ));
+    tablet.sync().await?;
+    assert!(tablet.store.info(id2)?.is_some());
+    server.handle.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_erased_and_other_schools_documents_answer_like_missing_ones() -> Result<()> {
+    let (tmp, server) = school().await?;
+    let admin = server.handle.admin();
+    // A second school, with a pupil whose thermometer month exists, and a third that does
+    // not exist at all.
+    admin.create_school("bs-andere", "Andere School").await?;
+    admin
+        .import_roster(
+            "bs-andere",
+            &[
+                "type,id,name,group,age_band,in_care,roles,mentors,teaches",
+                "group,g1,Groep 1,,,,,,",
+                "staff,m-andere,Juf Andere,,,,mentor,,g1",
+                "pupil,eck-9001,Lotte,g1,po_5_8,false,,m-andere,",
+                "pupil,eck-9002,Bram,g1,po_5_8,false,,m-andere,",
+            ]
+            .join("\n"),
+        )
+        .await?;
+    let code = admin.issue_code("bs-andere", "m-andere").await?;
+    let other = Store::open_with(
+        tmp.path().join("andere.db"),
+        KEY,
+        omkijken_core::store::StoreOptions::default(),
+    )?;
+    omkijken_core::client::enroll(&server.url(), &code, "andere phone", &other).await?;
+    omkijken_core::client::sync_once(&other).await?;
+    let at = other.now();
+    other.record_thermometer(omkijken_core::store::NewThermometerEntry {
+        pupil: "eck-9001".into(),
+        at,
+        score: 3,
+        emotions: vec![],
+        wants_to_talk: false,
+        note: None,
+    })?;
+    omkijken_core::client::sync_once(&other).await?;
+    let month = omkijken_core::model::month_of(at);
+
+    // In this school: a private note of the mentor, and a signal that gets erased.
+    let mentor = enrolled(&server, tmp.path(), MENTOR, "mentor phone").await?;
+    let teacher = enrolled(&server, tmp.path(), TEACHER, "teacher phone").await?;
+    let note = mentor
+        .store
+        .start_conversation(PUPIL, "ik-jij-wij", "2026-11-02")?;
+    mentor.sync().await?;
+    let erased = teacher
+        .store
+        .record_signal(shared_signal(OTHER_PUPIL, true))?;
+    teacher.sync().await?;
+    admin.erase_pupil(SCHOOL, OTHER_PUPIL).await?;
+
+    let (_, mut wire) = hostile(&server, tmp.path(), TEACHER).await?;
+    // Ids a device can compute or may have seen, each next to one that does not exist.
+    let pairs = [
+        ("private note", note, DocumentId::random()),
+        ("erased signal", erased, DocumentId::random()),
+        (
+            "another school's thermometer month",
+            doc::thermometer_id("bs-andere", "eck-9001", &month),
+            doc::thermometer_id("bs-andere", "eck-9002", &month),
+        ),
+        (
+            "another school's roster",
+            doc::roster_id("bs-andere"),
+            doc::roster_id("bs-bestaat-niet"),
+        ),
+    ];
+    let note_bytes = mentor.store.load(note)?.unwrap().save();
+    for (what, existing, missing) in pairs {
+        // Garbage, and the bytes of a plausible document for each id (the same bytes, or
+        // for singletons each id's own deterministic genesis).
+        let plausible = |id: DocumentId| -> Result<Vec<u8>> {
+            Ok(match what {
+                "another school's thermometer month" => {
+                    let pupil = if id == existing {
+                        "eck-9001"
+                    } else {
+                        "eck-9002"
+                    };
+                    doc::thermometer_genesis("bs-andere", pupil, &month)?
+                        .1
+                        .save()
+                }
+                "another school's roster" => {
+                    let school = if id == existing {
+                        "bs-andere"
+                    } else {
+                        "bs-bestaat-niet"
+                    };
+                    doc::roster_genesis(school)?.1.save()
+                }
+                _ => note_bytes.clone(),
+            })
+        };
+        for garbage in [true, false] {
+            let bytes = |id| -> Result<Vec<u8>> {
+                if garbage {
+                    Ok(b"not automerge".to_vec())
+                } else {
+                    plausible(id)
+                }
+            };
+            let (v1, f1) = wire.push(existing, bytes(existing)?).await?;
+            let (v2, f2) = wire.push(missing, bytes(missing)?).await?;
+            assert_eq!(v1, v2, "{what}");
+            assert_eq!(shape(&f1, existing), shape(&f2, missing), "{what}");
+            assert!(matches!(v1, Verdict::Refused(_)), "{what}: {v1:?}");
+        }
+        // Nor does a fetch tell them apart.
+        assert!(wire.fetch(existing).await?.is_none(), "{what}");
+    }
+    // The other school's month is as its mentor wrote it.
+    let m: ThermometerMonth = doc::record(
+        doc::thermometer_id("bs-andere", "eck-9001", &month),
+        &other
+            .load(doc::thermometer_id("bs-andere", "eck-9001", &month))?
+            .unwrap(),
+    )?;
+    assert_eq!(m.entries.len(), 1);
+    assert!(
+        omkijken_core::client::sync_once(&other)
+            .await?
+            .refused
+            .is_empty()
+    );
+    server.handle.shutdown().await?;
+    Ok(())
+}
