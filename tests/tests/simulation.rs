@@ -159,7 +159,7 @@ fn simulated_devices_and_server_converge_without_loss_or_leaks() {
         t.add(r);
     }
     println!(
-        "simulation: {} seeds ({}) on {} threads, {:.1} s: {} frames ({:.0} frames/s), {} edits, {} device crashes, {} server crashes, {} broken connections, {} duplicated frames, {} roster changes, {} revocations, {} backups, {} restores, {} erased documents, {} purges, {} out-of-date edits, {} refusals ({} kept as not accepted, {} of those read back and discarded), {} quiescent checks, {} failed",
+        "simulation: {} seeds ({}) on {} threads, {:.1} s: {} frames ({:.0} frames/s), {} edits, {} device crashes, {} server crashes, {} broken connections, {} duplicated frames, {} roster changes, {} revocations, {} backups, {} restores, {} erased documents, {} clock jumps ({} days), {} leavers or returns, {} holds placed or lifted, {} retention runs ({} documents erased by retention), {} forbidden writes refused, {} forbidden reads, {} deliveries found audited, {} purges, {} out-of-date edits, {} refusals ({} kept as not accepted, {} of those read back and discarded), {} quiescent checks, {} failed",
         seeds.len(),
         describe(&seeds),
         rayon::current_num_threads(),
@@ -176,6 +176,15 @@ fn simulated_devices_and_server_converge_without_loss_or_leaks() {
         t.backups,
         t.restores,
         t.erasures,
+        t.clock_jumps,
+        t.days_jumped,
+        t.leavers,
+        t.holds,
+        t.retention_runs,
+        t.retention_erased,
+        t.forbidden_writes,
+        t.forbidden_reads,
+        t.deliveries_audited,
         t.purges,
         t.out_of_date_edits,
         t.refusals,
