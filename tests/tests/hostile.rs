@@ -835,3 +835,49 @@ async fn unreadable_erased_and_other_schools_documents_answer_like_missing_ones(
     server.handle.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_of_a_type_the_server_does_not_know_is_ignored_and_the_session_goes_on()
+-> Result<()> {
+    let (tmp, server) = school().await?;
+    let tablet = enrolled(&server, tmp.path(), COORDINATOR, "ib tablet").await?;
+    let (_, mut wire) = hostile(&server, tmp.path(), TEACHER).await?;
+    // A newer client's frame: a CBOR map with a text `type` this server does not know.
+    let mut future = Vec::new();
+    ciborium::into_writer(
+        &serde_json::json!({"type": "leaseRenewed", "lease": 14, "nested": {"a": [1, 2]}}),
+        &mut future,
+    )?;
+    wire.send_raw(future).await?;
+    // The same session pushes a signal and has it acknowledged.
+    let now = 1_790_000_000_000;
+    let header = Header {
+        kind: Kind::Signal.as_str().into(),
+        school: SCHOOL.into(),
+        pupil: Some(PUPIL.into()),
+        author: TEACHER.into(),
+        created_at: now,
+        schema: SCHEMA_VERSION,
+    };
+    let id = DocumentId::random();
+    let d = doc::create(wire.actor.clone(), now, &header, &as_teacher_signal())?;
+    let (verdict, _) = wire.push(id, d.save()).await?;
+    assert!(matches!(verdict, Verdict::Acked(_)), "{verdict:?}");
+    tablet.sync().await?;
+    assert!(tablet.store.info(id)?.is_some(), "delivered");
+    // A known type whose fields do not parse is still malformed, and ends the session.
+    let mut broken = Vec::new();
+    ciborium::into_writer(
+        &serde_json::json!({"type": "push", "docs": "none"}),
+        &mut broken,
+    )?;
+    wire.send_raw(broken).await?;
+    match wire.next().await? {
+        Frame::Error { code, .. } => {
+            assert_eq!(code, omkijken_core::sync::ErrorCode::Malformed)
+        }
+        other => panic!("{other:?}"),
+    }
+    server.handle.shutdown().await?;
+    Ok(())
+}
