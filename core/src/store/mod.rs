@@ -624,14 +624,21 @@ impl Store {
             return Ok(r.clone());
         }
         let identity = self.require_identity()?;
-        let id = doc::roster_id(&identity.school);
-        let roster = match self.load(id)? {
-            Some(d) => doc::record::<Roster>(id, &d)?,
-            None => Roster {
-                school: identity.school.clone(),
-                ..Default::default()
-            },
-        };
+        // The user's view of the roster (what a server sends); the school's whole roster
+        // where a device holds that instead (an older server).
+        let view = doc::roster_view_id(&identity.school, &identity.user);
+        let whole = doc::roster_id(&identity.school);
+        let mut roster = None;
+        for id in [view, whole] {
+            if let Some(d) = self.load(id)? {
+                roster = Some(doc::record::<Roster>(id, &d)?);
+                break;
+            }
+        }
+        let roster = roster.unwrap_or_else(|| Roster {
+            school: identity.school.clone(),
+            ..Default::default()
+        });
         let roster = Arc::new(roster);
         *self.inner.roster_cache.write().unwrap() = Some(roster.clone());
         Ok(roster)
@@ -1105,7 +1112,10 @@ impl Store {
                 user: String::new(),
             })
         }) {
-            if ids.is_empty() || ids.contains(&doc::roster_id(&identity.school)) {
+            if ids.is_empty()
+                || ids.contains(&doc::roster_id(&identity.school))
+                || ids.contains(&doc::roster_view_id(&identity.school, &identity.user))
+            {
                 *self.inner.roster_cache.write().unwrap() = None;
             }
         } else {

@@ -1046,6 +1046,7 @@ mod tests {
             .into_iter()
             .collect(),
             offline_lease_days: None,
+            viewer: None,
         }
     }
 
