@@ -156,6 +156,33 @@ pub struct PupilPermissions {
     pub read_thermometer: bool,
 }
 
+/// Whether `user` may erase a whole record that should never have been written (the wrong
+/// pupil, say): a care coordinator any pupil record she may read, and an author her own
+/// private working note or draft signal. The roster and excursions are never erased this way.
+/// The server decides this again for every request; the device's check is a convenience.
+pub fn may_erase(
+    roster: &Roster,
+    user: &str,
+    header: &Header,
+    fields: &AccessFields,
+    draft: bool,
+) -> bool {
+    if access(roster, user, header, fields) < Access::Read || header.pupil.is_none() {
+        return false;
+    }
+    match header.kind.parse::<Kind>() {
+        Ok(Kind::Conversation | Kind::Signal | Kind::Thermometer | Kind::Case) => {}
+        _ => return false,
+    }
+    let coordinator = roster
+        .active_staff(user)
+        .is_some_and(|s| s.has(Role::CareCoordinator));
+    let private_note = header.kind == Kind::Conversation.as_str()
+        && fields.visibility.as_deref() != Some("shared");
+    let own = header.author == user && (private_note || draft);
+    coordinator || own
+}
+
 /// Whether staff member `user` may record a signal about `pupil`: any active staff member
 /// of the school, about an active pupil of the school.
 pub fn may_record_signal(roster: &Roster, user: &str, pupil: &str) -> bool {

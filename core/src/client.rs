@@ -261,6 +261,107 @@ pub async fn enroll(server_url: &str, code: &str, label: &str, store: &Store) ->
     }
 }
 
+/// One request on `/v1/request` (docs/protocol.md, "Requests"): one frame, one answer.
+async fn request(store: &Store, frame: &Frame) -> Result<Frame> {
+    let url = store
+        .setting(SETTING_SERVER_URL)?
+        .ok_or(Error::NotEnrolled)?;
+    let token = store.setting(SETTING_TOKEN)?.ok_or(Error::NotEnrolled)?;
+    let ca = store.setting(SETTING_TRUSTED_CA)?;
+    let mut ws = connect(&ws_url(&url, "/v1/request")?, Some(&token), ca.as_deref()).await?;
+    send(&mut ws, frame).await?;
+    let answer = read(&mut ws, true).await?;
+    let _ = ws.close(None).await;
+    match answer {
+        Some(Frame::Error { code, .. }) => Err(match code {
+            ErrorCode::NotFound => Error::NotFound,
+            ErrorCode::Forbidden => {
+                Error::Forbidden("the server refused: not allowed for this user")
+            }
+            ErrorCode::Unauthorized => Error::Revoked,
+            ErrorCode::Malformed => Error::Invalid("the server did not accept the request".into()),
+            other => Error::Protocol(format!("request failed: {other:?}")),
+        }),
+        Some(f) => Ok(f),
+        None => Err(Error::Network("the server closed the connection".into())),
+    }
+}
+
+/// Erase a whole record that should never have been written (the wrong pupil): a care
+/// coordinator any record she may read, the author her private working note or draft
+/// signal. Needs the server (the erasure must reach every device): the server decides, erases
+/// it with its history, writes an audit row, and every device purges it; this device at once.
+pub async fn erase_record(store: &Store, id: DocumentId) -> Result<()> {
+    match request(store, &Frame::EraseRecord { document_id: id }).await? {
+        Frame::Erased { document_id } if document_id == id => {
+            store.purge(id)?;
+            Ok(())
+        }
+        other => Err(Error::Protocol(format!(
+            "unexpected {} frame",
+            other.type_name()
+        ))),
+    }
+}
+
+/// The inzage dossier of a pupil, built by the server from what this user may read (care
+/// coordinators): `(json, pdf)`. The request is written to the server's audit log.
+pub async fn request_dossier(
+    store: &Store,
+    pupil: &str,
+    requested_on: &str,
+) -> Result<(String, Vec<u8>)> {
+    let frame = Frame::ExportDossier {
+        pupil: pupil.into(),
+        requested_on: requested_on.into(),
+    };
+    match request(store, &frame).await? {
+        Frame::Dossier { json, pdf } => Ok((json, pdf)),
+        other => Err(Error::Protocol(format!(
+            "unexpected {} frame",
+            other.type_name()
+        ))),
+    }
+}
+
+/// Open or close a pupil's care track (care coordinators) with a reason code (`signal`,
+/// `care_meeting`, `parents`, `external`, `goals_met`, `moved_school`, `other`). The server
+/// changes the roster at once; this device then syncs, so its access follows.
+pub async fn set_care_track(store: &Store, pupil: &str, in_care: bool, reason: &str) -> Result<()> {
+    let frame = Frame::SetCareTrack {
+        pupil: pupil.into(),
+        in_care,
+        reason: reason.into(),
+    };
+    match request(store, &frame).await? {
+        Frame::CareTrack { .. } => {
+            sync_once(store).await?;
+            Ok(())
+        }
+        other => Err(Error::Protocol(format!(
+            "unexpected {} frame",
+            other.type_name()
+        ))),
+    }
+}
+
+/// The school's incident register from month `from` to `to` (`YYYY-MM`): counts only,
+/// built on the server (school leader, anti-bullying coordinator, care team). Returns the
+/// `register` frame.
+pub async fn incident_register(store: &Store, from: &str, to: &str) -> Result<Frame> {
+    let frame = Frame::IncidentRegister {
+        from: from.into(),
+        to: to.into(),
+    };
+    match request(store, &frame).await? {
+        f @ Frame::Register { .. } => Ok(f),
+        other => Err(Error::Protocol(format!(
+            "unexpected {} frame",
+            other.type_name()
+        ))),
+    }
+}
+
 /// What one sync did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncReport {
@@ -317,7 +418,7 @@ pub enum SyncEvent {
     },
     /// Everything is sent and acknowledged; live.
     Idle,
-    /// The server refused a document (it stays on the device).
+    /// The server refused a document (refused for good: kept as a not-accepted item).
     Refused {
         /// Document.
         document_id: DocumentId,

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 pub const HEADER_KEY: &str = "header";
 /// Key of the record in the document root.
 pub const RECORD_KEY: &str = "record";
+/// Root key of a roster document's school settings ([`crate::model::SchoolSettings`]).
+pub const SETTINGS_KEY: &str = "settings";
 
 /// Read the header of a document.
 pub fn header(id: DocumentId, doc: &impl autosurgeon::ReadDoc) -> Result<Header> {
@@ -114,6 +116,37 @@ pub fn update<R: Record>(
         return Err(e);
     }
     autosurgeon::reconcile_prop(&mut tx, ROOT, RECORD_KEY, &value)?;
+    if tx.pending_ops() == 0 {
+        tx.rollback();
+        return Ok(false);
+    }
+    tx.commit_with(CommitOptions::default().with_time(now_ms / 1000));
+    Ok(true)
+}
+
+/// The school settings in a roster document (defaults where none are set).
+pub fn school_settings(doc: &impl autosurgeon::ReadDoc) -> crate::model::SchoolSettings {
+    autosurgeon::hydrate_prop::<_, Option<crate::model::SchoolSettings>, _, _>(
+        doc,
+        &ROOT,
+        SETTINGS_KEY,
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default()
+}
+
+/// Write the school settings into a roster document as one change; false if nothing
+/// changed.
+pub fn set_school_settings(
+    doc: &mut Automerge,
+    actor: &ActorId,
+    now_ms: i64,
+    settings: &crate::model::SchoolSettings,
+) -> Result<bool> {
+    doc.set_actor(actor.clone());
+    let mut tx = doc.transaction();
+    autosurgeon::reconcile_prop(&mut tx, ROOT, SETTINGS_KEY, settings)?;
     if tx.pending_ops() == 0 {
         tx.rollback();
         return Ok(false);
@@ -1079,12 +1112,12 @@ mod tests {
                 .to_string()
         };
         update(id, &mut d, &b, 0, |c: &mut Conversation| {
-            c.notes.splice(0, 0, "b");
+            c.notes.splice(0, 0, "b").unwrap();
             Ok(())
         })
         .unwrap();
         update(id, &mut d, &a, 0, |c: &mut Conversation| {
-            c.notes.splice(1, 0, "a");
+            c.notes.splice(1, 0, "a").unwrap();
             Ok(())
         })
         .unwrap();
@@ -1092,7 +1125,7 @@ mod tests {
         // A failed edit changes nothing.
         let heads = d.get_heads();
         let err = update(id, &mut d, &b, 0, |c: &mut Conversation| {
-            c.notes.splice(0, 0, "x");
+            c.notes.splice(0, 0, "x").unwrap();
             Err(Error::Invalid("no".into()))
         });
         assert!(err.is_err());

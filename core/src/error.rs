@@ -49,6 +49,10 @@ pub enum Error {
     /// Network transport failure (client feature).
     #[error("network: {0}")]
     Network(String),
+    /// A bug in the library stopped the call (a panic, caught): nothing of the call was
+    /// written and the store keeps working. The message never carries content.
+    #[error("internal error: {0}; nothing was written")]
+    Internal(&'static str),
 }
 
 /// Why a store could not be opened. The file is never deleted or rewritten on any of these.

@@ -14,6 +14,7 @@ pub mod ids;
 pub mod model;
 pub mod store;
 pub mod sync;
+pub mod text;
 
 pub use access::{Access, access};
 pub use doc::AccessFields;

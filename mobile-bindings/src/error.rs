@@ -54,6 +54,13 @@ pub enum OmkijkenError {
         /// What failed (never content).
         reason: String,
     },
+    /// A bug in the library stopped the call (a panic inside the store, caught). Nothing of
+    /// the call was written, the store stays open and the next call works; report it.
+    #[error("internal: {reason}")]
+    Internal {
+        /// What stopped (never content).
+        reason: String,
+    },
 }
 
 /// Every failure the core can report to the bindings, so that one match maps them all.
@@ -82,6 +89,9 @@ impl From<CoreFailure> for OmkijkenError {
             },
             Open(OpenError::WeakKey) => OmkijkenError::Invalid { reason },
             Core(Error::NotEnrolled) => OmkijkenError::NotEnrolled,
+            Core(Error::Internal(_)) => OmkijkenError::Internal {
+                reason: strip(&reason, "internal error: "),
+            },
             Core(Error::Locked) => OmkijkenError::Locked,
             Core(Error::Revoked) => OmkijkenError::Revoked,
             Core(Error::Network(_) | Error::Protocol(_)) => OmkijkenError::Network {

@@ -14,9 +14,11 @@ uniffi::setup_scaffolding!();
 
 mod cases;
 mod defaults;
+mod edits;
 mod error;
 mod excursions;
 mod listener;
+mod not_accepted;
 mod records;
 mod roster;
 mod store;
@@ -32,6 +34,7 @@ pub use excursions::{
     Excursion, ExcursionSummary, NewExcursion, NewTripContact, Supervision, TripContact,
 };
 pub use listener::{ListenerHandle, StoreListener};
+pub use not_accepted::{NotAccepted, NotAcceptedContent};
 pub use records::*;
 pub use roster::*;
 pub use store::OmkijkenStore;

@@ -103,20 +103,33 @@ impl OmkijkenStore {
     /// Replace the notes with `text` (stored as the minimal edit, so concurrent typing on
     /// another device merges).
     pub fn set_notes(&self, id: String, text: String) -> Result<()> {
-        let id = doc_id(&id)?;
-        Ok(self.inner.update_conversation(id, |c| {
-            c.notes.update(&text);
-            Ok(())
-        })?)
+        Ok(self.inner.set_notes(doc_id(&id)?, &text)?)
     }
 
-    /// Splice the notes: delete `delete` characters at character position `pos`, then
-    /// insert `insert` there.
+    /// Splice the notes: delete `delete` units at position `pos`, then insert `insert` there.
+    /// Positions count UTF-16 code units, as Kotlin and Swift (`String.utf16`) strings index
+    /// them; a range past the end or one that splits an emoji's surrogate pair is `Invalid`
+    /// and changes nothing.
     pub fn edit_notes(&self, id: String, pos: u32, delete: u32, insert: String) -> Result<()> {
         let id = doc_id(&id)?;
         Ok(self
             .inner
             .edit_notes(id, pos as usize, delete as usize, &insert)?)
+    }
+
+    /// Splice the answer to a template question, like `edit_notes` (UTF-16 positions).
+    pub fn edit_answer(
+        &self,
+        id: String,
+        question: String,
+        pos: u32,
+        delete: u32,
+        insert: String,
+    ) -> Result<()> {
+        let id = doc_id(&id)?;
+        Ok(self
+            .inner
+            .edit_answer(id, &question, pos as usize, delete as usize, &insert)?)
     }
 
     /// Add an agreement (afspraak) with an owner (staff id or "pupil") and an optional due
@@ -137,11 +150,9 @@ impl OmkijkenStore {
     /// Mark an agreement done (or not done again). `NotFound` if the conversation has no
     /// agreement with that id.
     pub fn set_agreement_done(&self, id: String, agreement_id: String, done: bool) -> Result<()> {
-        Ok(self.inner.update_conversation(doc_id(&id)?, |c| {
-            let a = c.agreements.iter_mut().find(|a| a.id == agreement_id);
-            a.map(|a| a.done = done)
-                .ok_or(omkijken_core::Error::NotFound)
-        })?)
+        Ok(self
+            .inner
+            .set_agreement_done(doc_id(&id)?, &agreement_id, done)?)
     }
 
     /// Share a private working note: it becomes part of the pupil's dossier. Author only.

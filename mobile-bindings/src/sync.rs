@@ -24,7 +24,9 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Why the server refused a document; it stays on the device.
+/// Why the server refused a document. `InvalidRecord`, `Forbidden` (for a document the user
+/// may still read), `TooLarge` and `Malformed` are for good: the user's entry is kept as a
+/// not-accepted item and the device takes the server's version (see `not_accepted`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum RefusalReason {
     /// This user may not write it.
@@ -58,6 +60,53 @@ impl From<CoreRefusal> for RefusalReason {
 }
 
 /// A document the server refused.
+/// Shared signals of one category in one month.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RegisterSignals {
+    /// Month, `YYYY-MM`.
+    pub month: String,
+    /// Category id.
+    pub category: String,
+    /// `normal`, `anti_bullying`, `meldcode` or `board`.
+    pub route: String,
+    /// The count, or "< threshold".
+    pub count: String,
+}
+
+/// Meldcode cases of one month.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RegisterCases {
+    /// Month, `YYYY-MM`.
+    pub month: String,
+    /// Opened: a count, or "< threshold".
+    pub opened: String,
+    /// Closed: a count, or "< threshold".
+    pub closed: String,
+}
+
+/// The school's incident register (counts only).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct IncidentRegister {
+    /// Counts under this show as "< threshold".
+    pub threshold: u32,
+    /// Signals per month and category.
+    pub signals: Vec<RegisterSignals>,
+    /// Cases per month.
+    pub cases: Vec<RegisterCases>,
+    /// The same as CSV (for the school's annual monitor).
+    pub csv: String,
+}
+
+/// A pupil's dossier for inzage, as the server built it.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct DossierExport {
+    /// The dossier as JSON: school, pupil, pupil_name, requested_on, made_on, and sections
+    /// (title, items: document, heading, date, author, lines of [label, text]).
+    pub json: String,
+    /// The same as a PDF (A4).
+    pub pdf: Vec<u8>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct RefusedDocument {
     /// Document id.
@@ -75,7 +124,7 @@ pub struct SyncReport {
     pub received_live: u64,
     /// Documents sent and confirmed by the server.
     pub pushed: u64,
-    /// Documents the server refused (they stay on the device).
+    /// Documents the server refused (refused for good: kept as not-accepted items).
     pub refused: Vec<RefusedDocument>,
     /// Documents removed because this user may no longer read them.
     pub purged: u64,
@@ -119,7 +168,8 @@ pub enum SyncEvent {
     CaughtUp,
     /// Everything is sent and confirmed; changes by others now arrive live.
     Idle,
-    /// The server refused a document (it stays on the device).
+    /// The server refused a document (refused for good: kept as a not-accepted item, see
+    /// `not_accepted`).
     Refused {
         /// Document id.
         document_id: String,
@@ -255,6 +305,79 @@ impl OmkijkenStore {
     /// server confirmed it, upload the access log, close. Blocks until done.
     pub fn sync_now(&self) -> Result<SyncReport> {
         Ok(runtime().block_on(client::sync_once(&self.inner))?.into())
+    }
+
+    /// Erase a whole record that should never have been written (the wrong pupil): a care
+    /// coordinator any record she may read, the author her own private working note or draft
+    /// signal. Needs the network: the server decides, erases it with its history everywhere
+    /// and writes an audit row; this device purges it at once, others at their next sync.
+    /// `Forbidden` for another user's record, `NotFound` for one this user may not read,
+    /// `Network` offline (nothing changes then).
+    pub fn erase_record(&self, id: String) -> Result<()> {
+        let id = crate::records::doc_id(&id)?;
+        Ok(runtime().block_on(client::erase_record(&self.inner, id))?)
+    }
+
+    /// Open (`in_care = true`) or close a pupil's care track (care coordinators), with a
+    /// reason code: `signal`, `care_meeting`, `parents`, `external`, `goals_met`,
+    /// `moved_school` or `other`. The server changes the roster at once and writes who decided
+    /// to its audit log; this device syncs right after, so its access follows (others at their
+    /// next sync). `Forbidden` for anyone outside the care team, `Invalid` for another reason.
+    pub fn set_care_track(&self, pupil: String, in_care: bool, reason: String) -> Result<()> {
+        Ok(runtime().block_on(client::set_care_track(
+            &self.inner,
+            &pupil,
+            in_care,
+            &reason,
+        ))?)
+    }
+
+    /// The school's incident register from month `from` to `to` (`YYYY-MM`): shared signals
+    /// per month and category, meldcode cases opened and closed per month; counts only, built
+    /// on the server (this device receives no pupil content), small counts shown as
+    /// "< threshold". The school leader, the anti-bullying coordinator and the care team.
+    pub fn incident_register(&self, from: String, to: String) -> Result<IncidentRegister> {
+        match runtime().block_on(client::incident_register(&self.inner, &from, &to))? {
+            omkijken_core::sync::Frame::Register {
+                threshold,
+                signals,
+                cases,
+                csv,
+            } => Ok(IncidentRegister {
+                threshold,
+                signals: signals
+                    .into_iter()
+                    .map(|s| RegisterSignals {
+                        month: s.month,
+                        category: s.category,
+                        route: s.route,
+                        count: s.count,
+                    })
+                    .collect(),
+                cases: cases
+                    .into_iter()
+                    .map(|c| RegisterCases {
+                        month: c.month,
+                        opened: c.opened,
+                        closed: c.closed,
+                    })
+                    .collect(),
+                csv,
+            }),
+            _ => Err(crate::error::OmkijkenError::Network {
+                reason: "unexpected answer".into(),
+            }),
+        }
+    }
+
+    /// The inzage dossier of a pupil (care coordinators): the server builds it from what this
+    /// user may read, shared records only, and writes the request to its audit log.
+    /// `requested_on` is the date of the parents' request, `YYYY-MM-DD`. Show or share the PDF;
+    /// it holds care data.
+    pub fn request_dossier(&self, pupil: String, requested_on: String) -> Result<DossierExport> {
+        let (json, pdf) =
+            runtime().block_on(client::request_dossier(&self.inner, &pupil, &requested_on))?;
+        Ok(DossierExport { json, pdf })
     }
 
     /// Keep syncing in the background until `stop_background_sync`: changes go out and come

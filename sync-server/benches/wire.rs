@@ -99,7 +99,9 @@ async fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(10_000);
     let dir = tempfile::tempdir().unwrap();
-    let h = start(Settings::for_test(dir.path())).await.unwrap();
+    let h = start(Settings::for_test(dir.path().join("data")))
+        .await
+        .unwrap();
     h.admin().create_school("s1", "Bench").await.unwrap();
     h.admin().import_roster("s1", ROSTER).await.unwrap();
     let (mut a, actor) = device(&h, 1).await;

@@ -130,6 +130,11 @@ pub fn import_roster(
     let (changed, bumped, new) = update_roster(st, actor, now, school, |old| {
         roster_csv::parse(school, csv, old)
     })?;
+    let today = jiff::Timestamp::from_millisecond(now)
+        .map_err(|_| Error::Invalid("time".into()))?
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    crate::retention::note_leavers(st, school, &new, &roster_csv::left_dates(csv), today)?;
     Ok(RosterImport {
         changed,
         pupils: new.pupils.values().filter(|p| p.active).count(),
@@ -158,6 +163,111 @@ pub fn set_offline_lease(
     Ok(changed)
 }
 
+/// Set the school's settings (the acute screen's leader name and number), read by every
+/// device from the roster document at its next sync. Returns whether anything changed.
+pub fn set_school_settings(
+    st: &mut dyn Storage,
+    actor: &ActorId,
+    now: i64,
+    school: &str,
+    settings: &omkijken_core::model::SchoolSettings,
+) -> Result<bool> {
+    if let Some(p) = &settings.leader_phone {
+        let ok = !p.trim().is_empty()
+            && p.len() <= 32
+            && p.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c));
+        if !ok {
+            return Err(Error::Invalid(
+                "the leader's phone: digits, spaces, + - ( ), at most 32".into(),
+            ));
+        }
+    }
+    if settings.leader_name.as_ref().is_some_and(|n| n.len() > 100) {
+        return Err(Error::Invalid(
+            "the leader's name: at most 100 bytes".into(),
+        ));
+    }
+    let (changed, _, _) = update_roster_doc(
+        st,
+        actor,
+        now,
+        school,
+        |old| Ok(old.clone()),
+        Some(settings),
+    )?;
+    Ok(changed)
+}
+
+/// The school's settings as stored.
+pub fn school_settings(
+    st: &mut dyn Storage,
+    school: &str,
+) -> Result<omkijken_core::model::SchoolSettings> {
+    let (am, _) = load_roster(st, school)?;
+    Ok(doc::school_settings(&am))
+}
+
+/// Why a care track was opened or closed (a code, never free text: the audit log holds no
+/// content).
+pub const CARE_TRACK_REASONS: [&str; 7] = [
+    "signal",
+    "care_meeting",
+    "parents",
+    "external",
+    "goals_met",
+    "moved_school",
+    "other",
+];
+
+/// Open or close a pupil's care track (zorgtraject) at the care team's decision: the roster
+/// changes at once and access follows (the pupil's shared notes reach the care team, or are
+/// purged from it), with an audit row naming who decided (`by`: device and staff id; None:
+/// the admin) and the reason code. Returns whether anything changed.
+pub fn set_care_track(
+    st: &mut dyn Storage,
+    now: i64,
+    school: &str,
+    pupil: &str,
+    in_care: bool,
+    reason: &str,
+    by: Option<(&str, &str)>,
+) -> Result<bool> {
+    if !CARE_TRACK_REASONS.contains(&reason) {
+        return Err(Error::Invalid(format!(
+            "reason must be one of {}",
+            CARE_TRACK_REASONS.join(", ")
+        )));
+    }
+    let actor = ActorId::random();
+    let (changed, _, _) = update_roster(st, &actor, now, school, |old| {
+        let mut new = old.clone();
+        let p = new
+            .pupils
+            .get_mut(pupil)
+            .filter(|p| p.active)
+            .ok_or(Error::NotFound("pupil"))?;
+        p.in_care = in_care;
+        Ok(new)
+    })?;
+    if changed {
+        let action = if in_care {
+            AuditAction::CareTrackOpened
+        } else {
+            AuditAction::CareTrackClosed
+        };
+        let mut a = audit(now, school, action);
+        a.pupil = Some(pupil.into());
+        a.kind = Some(reason.into());
+        a.device = by.map(|b| b.0.to_string());
+        a.user = by.map(|b| b.1.to_string());
+        st.commit(Batch {
+            audit: vec![a],
+            ..Default::default()
+        })?;
+    }
+    Ok(changed)
+}
+
 /// Replace the school's roster by `make(old)`, written by `actor`, bumping the catalog
 /// sequence of every document whose access changed for anyone, in one transaction.
 /// Returns whether it changed, how many documents were bumped, and the new roster.
@@ -170,15 +280,31 @@ fn update_roster(
     school: &str,
     make: impl FnOnce(&Roster) -> Result<Roster>,
 ) -> Result<(bool, usize, Roster)> {
+    update_roster_doc(st, actor, now, school, make, None)
+}
+
+/// [`update_roster`], also writing the school settings when `settings` is given.
+#[allow(clippy::result_large_err)]
+fn update_roster_doc(
+    st: &mut dyn Storage,
+    actor: &ActorId,
+    now: i64,
+    school: &str,
+    make: impl FnOnce(&Roster) -> Result<Roster>,
+    settings: Option<&omkijken_core::model::SchoolSettings>,
+) -> Result<(bool, usize, Roster)> {
     let rid = doc::roster_id(school);
     let (mut am, old) = load_roster(st, school)?;
     let new = make(&old)?;
     let before = am.get_heads();
     let replacement = new.clone();
-    let changed = doc::update(rid, &mut am, actor, now, move |r: &mut Roster| {
+    let mut changed = doc::update(rid, &mut am, actor, now, move |r: &mut Roster| {
         *r = replacement;
         Ok(())
     })?;
+    if let Some(s) = settings {
+        changed |= doc::set_school_settings(&mut am, actor, now, s)?;
+    }
     if !changed {
         return Ok((false, 0, new));
     }
@@ -205,7 +331,8 @@ fn update_roster(
     let bump = affected(&old, &new, &rows);
     let bumped = bump.len();
     let mut docs = vec![write];
-    docs.extend(view_writes(st, actor, now, &new, &rows)?);
+    let stored = doc::school_settings(&am);
+    docs.extend(view_writes(st, actor, now, &new, &stored, &rows)?);
     st.commit(Batch {
         docs,
         bump,
@@ -219,6 +346,8 @@ fn update_roster(
 /// The writes that bring every staff member's view of `roster` up to date
 /// ([`Roster::view_for`]: what that member needs of it, readable by that member alone; empty
 /// for staff who left), for views missing or out of date among the school's catalog `rows`.
+/// Every active member's view carries the school's `settings` (the acute screen's numbers
+/// are for everyone) under the same root key as the whole roster.
 // The edit closure returns core's (large) error type.
 #[allow(clippy::result_large_err)]
 fn view_writes(
@@ -226,6 +355,7 @@ fn view_writes(
     actor: &ActorId,
     now: i64,
     roster: &Roster,
+    settings: &omkijken_core::model::SchoolSettings,
     rows: &[CatalogRow],
 ) -> Result<Vec<DocWrite>> {
     let mut out = vec![];
@@ -246,20 +376,22 @@ fn view_writes(
         let before = d.get_heads();
         // Staff who left keep no view: theirs is emptied (and devices still holding it are
         // told to purge it, like everything else they may no longer read).
-        let view = if staff.active {
-            roster.view_for(user)
+        let (view, view_settings) = if staff.active {
+            (roster.view_for(user), settings.clone())
         } else {
-            Roster {
+            let emptied = Roster {
                 school: roster.school.clone(),
                 viewer: Some(user.clone()),
                 ..Default::default()
-            }
+            };
+            (emptied, Default::default())
         };
         let fields = AccessFields::of_roster(&view);
-        let changed = doc::update(vid, &mut d, actor, now, move |r: &mut Roster| {
+        let mut changed = doc::update(vid, &mut d, actor, now, move |r: &mut Roster| {
             *r = view;
             Ok(())
         })?;
+        changed |= doc::set_school_settings(&mut d, actor, now, &view_settings)?;
         let (data, mode, base) = match row {
             None => (d.save(), WriteMode::Snapshot, vec![]),
             Some(_) if !changed => continue,
@@ -291,9 +423,10 @@ pub fn refresh_roster_views(
     now: i64,
     school: &str,
 ) -> Result<usize> {
-    let (_, roster) = load_roster(st, school)?;
+    let (am, roster) = load_roster(st, school)?;
+    let settings = doc::school_settings(&am);
     let rows = st.catalog_school(school)?;
-    let docs = view_writes(st, actor, now, &roster, &rows)?;
+    let docs = view_writes(st, actor, now, &roster, &settings, &rows)?;
     let n = docs.len();
     if n > 0 {
         st.commit(Batch {
@@ -427,6 +560,34 @@ pub fn erase_pupil(st: &mut dyn Storage, now: i64, school: &str, pupil: &str) ->
     Ok(n)
 }
 
+/// Erase one record that should never have been written (the wrong pupil): bytes and
+/// history dropped, the id refused from now on, every device purges it, an audit row.
+/// Roster documents are not erased this way.
+pub fn erase_record(st: &mut dyn Storage, now: i64, school: &str, id: DocumentId) -> Result<()> {
+    let row = st
+        .catalog_get(&[id])?
+        .into_iter()
+        .next()
+        .filter(|r| !r.erased && r.header.school == school)
+        .ok_or(Error::NotFound("document"))?;
+    if row.header.kind == omkijken_core::model::Kind::Roster.as_str() {
+        return Err(Error::Invalid(
+            "the roster is not erased; import a new one".into(),
+        ));
+    }
+    let mut a = audit(now, school, AuditAction::Erase);
+    a.document = Some(id);
+    a.kind = Some(row.header.kind.clone());
+    a.pupil = row.header.pupil.clone();
+    st.commit(Batch {
+        erase: vec![id],
+        events: vec![event(now, AdminEventKind::Erase, Some(school), None)],
+        audit: vec![a],
+        ..Default::default()
+    })?;
+    Ok(())
+}
+
 /// One exported audit row (ids only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditExport {
@@ -450,6 +611,33 @@ pub struct AuditExport {
     pub pupil: String,
     /// For reads: when the device says it happened, RFC 3339.
     pub device_at: String,
+}
+
+/// A cell a spreadsheet would not run as a formula: text starting with `=`, `+`, `-`, `@`,
+/// a tab or a carriage return gets a leading `'` (OWASP's advice for CSV injection).
+pub fn csv_cell(text: String) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text
+    }
+}
+
+impl AuditExport {
+    /// Every text cell made safe for a spreadsheet ([`csv_cell`]).
+    pub fn csv_safe(self) -> AuditExport {
+        AuditExport {
+            at: csv_cell(self.at),
+            school: csv_cell(self.school),
+            user: csv_cell(self.user),
+            device: csv_cell(self.device),
+            document: csv_cell(self.document),
+            kind: csv_cell(self.kind),
+            pupil: csv_cell(self.pupil),
+            device_at: csv_cell(self.device_at),
+            ..self
+        }
+    }
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -479,7 +667,7 @@ impl From<&AuditRecord> for AuditExport {
 pub fn audit_csv(rows: &[AuditRecord]) -> Result<String> {
     let mut w = csv::Writer::from_writer(vec![]);
     for r in rows {
-        w.serialize(AuditExport::from(r))
+        w.serialize(AuditExport::from(r).csv_safe())
             .map_err(|_| Error::Invalid("audit export".into()))?;
     }
     if rows.is_empty() {
@@ -503,7 +691,7 @@ pub fn audit_csv(rows: &[AuditRecord]) -> Result<String> {
     String::from_utf8(bytes).map_err(|_| Error::Invalid("audit export".into()))
 }
 
-/// Audit rows as JSON lines.
+/// Audit rows as JSON lines (JSON strings are data: nothing to escape beyond JSON's own).
 pub fn audit_json_lines(rows: &[AuditRecord]) -> String {
     let mut out = String::new();
     for r in rows {
@@ -518,4 +706,121 @@ pub fn audit_json_lines(rows: &[AuditRecord]) -> String {
 /// Audit rows for a filter.
 pub fn audit_rows(st: &mut dyn Storage, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
     st.audit(filter)
+}
+
+/// What `admin audit verify` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditVerification {
+    /// Rows read.
+    pub rows: u64,
+    /// Rows from before the chain (no link hash), at its start.
+    pub unlinked: u64,
+    /// The first row whose link does not match: changed, or a row before it changed,
+    /// removed or inserted.
+    pub broken_at: Option<u64>,
+    /// The last row's sequence and link (hex): note it down to detect rows cut off the end.
+    pub head: Option<(u64, String)>,
+}
+
+/// Walk the audit log in sequence order and check every row's link to the one before it
+/// (see `storage::audit_hash`).
+pub fn verify_audit(st: &mut dyn Storage) -> Result<AuditVerification> {
+    const PAGE: usize = 10_000;
+    let mut v = AuditVerification {
+        rows: 0,
+        unlinked: 0,
+        broken_at: None,
+        head: None,
+    };
+    let mut prev: Option<[u8; 32]> = None;
+    let mut after = 0;
+    loop {
+        let page = st.audit_page(after, PAGE)?;
+        let Some(last) = page.last().map(|(r, _)| r.seq) else {
+            break;
+        };
+        for (row, stored) in page {
+            v.rows += 1;
+            let stored = stored.and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok());
+            match (prev, stored) {
+                // Rows from before the chain, at its start.
+                (None, None) => v.unlinked += 1,
+                (_, None) => {
+                    v.broken_at.get_or_insert(row.seq);
+                }
+                (p, Some(h)) => {
+                    let expected = crate::storage::audit_hash(&p.unwrap_or([0; 32]), &row);
+                    if expected != h {
+                        v.broken_at.get_or_insert(row.seq);
+                    }
+                    v.head = Some((row.seq, hex::encode(h)));
+                    prev = Some(h);
+                }
+            }
+        }
+        after = last;
+    }
+    Ok(v)
+}
+
+/// Audit rows for a filter, read for an export: the export is itself audited (action
+/// `audit_export`, device `admin-cli`, the filter in `kind`, the pupil when the filter
+/// names one), so reading who read a pupil's file leaves a trace too.
+pub fn export_audit(
+    st: &mut dyn Storage,
+    now: i64,
+    filter: &AuditFilter,
+) -> Result<Vec<AuditRecord>> {
+    let rows = st.audit(filter)?;
+    let (kind, pupil) = match filter {
+        AuditFilter::Pupil(p) => ("pupil".to_string(), Some(p.clone())),
+        AuditFilter::Staff(s) => (format!("staff:{s}"), None),
+        AuditFilter::Action(a) => (format!("action:{}", a.as_str()), None),
+        AuditFilter::All => ("all".to_string(), None),
+    };
+    let mut row = audit(now, "", AuditAction::AuditExport);
+    row.device = Some("admin-cli".into());
+    row.kind = Some(kind);
+    row.pupil = pupil;
+    st.commit(Batch {
+        audit: vec![row],
+        ..Default::default()
+    })?;
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod csv_tests {
+    use super::*;
+
+    #[test]
+    fn cells_that_a_spreadsheet_would_run_are_escaped() {
+        for bad in ["=cmd|' /C calc'!A0", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(csv_cell(bad.into()), format!("'{bad}"));
+        }
+        for good in ["signal", "p1", "2026-01-01T00:00:00Z", "", "a=b"] {
+            assert_eq!(csv_cell(good.into()), good);
+        }
+        let row = AuditRecord {
+            seq: 1,
+            at: 0,
+            school: "=s".into(),
+            device: Some("@d".into()),
+            user: Some("+u".into()),
+            action: AuditAction::Read,
+            document: None,
+            kind: Some("=HYPERLINK(\"x\")".into()),
+            pupil: Some("-p".into()),
+            device_seq: None,
+            device_at: None,
+        };
+        let csv = audit_csv(&[row]).unwrap();
+        let mut r = csv::Reader::from_reader(csv.as_bytes());
+        let rec = r.records().next().unwrap().unwrap();
+        assert!(
+            rec.iter().all(|c| !c.starts_with(['=', '+', '-', '@'])),
+            "{csv}"
+        );
+        assert_eq!(&rec[7], "'=HYPERLINK(\"x\")");
+    }
 }

@@ -22,7 +22,7 @@ use crate::server::{DB_FILE, Settings};
 use crate::storage::{SqliteStorage, Storage};
 use crate::{Error, Result};
 use rusqlite::Connection;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// The lock file of a data directory, held by a running server.
@@ -61,14 +61,51 @@ pub struct Carried {
     pub holds: u64,
     /// Audit rows written since the backup.
     pub audit: u64,
+    /// Erasures made since the backup, applied again to the restored store (its bytes of
+    /// those documents overwritten; ids the backup never held recorded as erased, so a device
+    /// that still holds one is refused `erased` and purges it).
+    pub erasures: u64,
+}
+
+/// A backup recorded by [`backup`], as `admin backups` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupListing {
+    /// Where it was written (absolute when it could be made so).
+    pub path: String,
+    /// When (unix ms).
+    pub taken_at: i64,
+    /// Whether the file is still there.
+    pub present: bool,
+    /// Documents erased after it was taken: it still holds them. Destroy such a backup
+    /// (a restore from it re-applies those erasures all the same, as long as the current
+    /// store is there to take them from).
+    pub erased_since: u64,
+}
+
+/// The backups taken of the store of `settings`, oldest first.
+pub fn list_backups(settings: &Settings) -> Result<Vec<BackupListing>> {
+    no_postgres(settings)?;
+    let (key, _) = settings.store_key(false)?;
+    let key = key.as_ref().map(crate::secure::StoreKey::pragma);
+    let st = SqliteStorage::open(settings.db_path(), key)?;
+    Ok(st
+        .backups()?
+        .into_iter()
+        .map(|(path, taken_at, erased_since)| BackupListing {
+            present: Path::new(&path).exists(),
+            path,
+            taken_at,
+            erased_since,
+        })
+        .collect())
 }
 
 /// Take the data directory's lock for as long as the returned file is open. A second
 /// server on the same directory (two processes writing one store, each with its own idea
 /// of sequences and caches) is refused, and so is a restore while a server runs.
 pub fn lock_data_dir(dir: &Path) -> Result<File> {
-    std::fs::create_dir_all(dir)?;
-    let file = OpenOptions::new()
+    crate::secure::private_dir(dir)?;
+    let file = crate::secure::private_options()
         .create(true)
         .truncate(false)
         .write(true)
@@ -161,8 +198,9 @@ fn parent(path: &Path) -> &Path {
     }
 }
 
-/// Back up the store of `settings` (its data directory, with `settings.db_key`) to `to`,
-/// which must not exist yet. Works while the server runs.
+/// Back up the store of `settings` (its data directory, encrypted with the store's key) to
+/// `to`, which must not exist yet and not be in the key file's directory. Works while the
+/// server runs.
 pub fn backup(settings: &Settings, to: &Path) -> Result<BackupReport> {
     no_postgres(settings)?;
     let from = settings.db_path();
@@ -174,12 +212,19 @@ pub fn backup(settings: &Settings, to: &Path) -> Result<BackupReport> {
             "the backup file exists already; give a new name".into(),
         ));
     }
-    let key = settings.db_key.as_deref();
+    let (key, source) = settings.store_key(false)?;
+    if let crate::secure::KeySource::File(key_file) = &source {
+        beside_key_check(to, key_file)?;
+    }
+    let key = key.as_ref().map(crate::secure::StoreKey::pragma);
     // Opening also migrates: the backup is always of this server's schema.
     let source = SqliteStorage::open(&from, key)?;
     let partial = partial_path(to)?;
     remove_store_files(&partial);
+    let mut held_seq = 0i64;
     let written = (|| -> Result<u64> {
+        // Private from the start, whatever the umask of the admin's shell.
+        crate::secure::touch_private(&partial)?;
         let mut out = open_file(&partial, key)?;
         {
             use rusqlite::backup::{Backup, StepResult};
@@ -203,6 +248,11 @@ pub fn backup(settings: &Settings, to: &Path) -> Result<BackupReport> {
                 }
             }
         }
+        held_seq = out.query_row(
+            "SELECT value FROM meta WHERE key = 'catalog_seq'",
+            [],
+            |r| r.get(0),
+        )?;
         settle(out, &partial)
     })();
     let documents = match written {
@@ -215,6 +265,12 @@ pub fn backup(settings: &Settings, to: &Path) -> Result<BackupReport> {
     std::fs::rename(&partial, to)?;
     sync_dir(parent(to))?;
     let bytes = std::fs::metadata(to)?.len();
+    let listed = std::path::absolute(to).unwrap_or_else(|_| to.to_path_buf());
+    source.record_backup(
+        &listed.to_string_lossy(),
+        jiff::Timestamp::now().as_millisecond(),
+        held_seq,
+    )?;
     tracing::info!(documents, bytes, "backup written");
     Ok(BackupReport { documents, bytes })
 }
@@ -228,11 +284,15 @@ pub fn restore(settings: &Settings, from: &Path) -> Result<RestoreReport> {
     }
     let dir = &settings.data_dir;
     let _lock = lock_data_dir(dir)?;
-    let key = settings.db_key.as_deref();
+    let (key, _) = settings.store_key(false)?;
+    let key = key.as_ref().map(crate::secure::StoreKey::pragma);
     let store = settings.db_path();
     let staged = dir.join(format!("{DB_FILE}.restoring"));
     remove_store_files(&staged);
+    crate::secure::touch_private(&staged)?;
     std::fs::copy(from, &staged)?;
+    // `copy` gives the copy the backup's mode.
+    crate::secure::make_private(&staged)?;
     // Check it as this server would open it: the key, a schema not newer than ours (an
     // older one is migrated), intact.
     let staged_ok = (|| -> Result<u64> {
@@ -301,6 +361,8 @@ fn carry_over(staged: &Path, current: &Path, key: Option<&str>) -> Result<Carrie
         "ATTACH DATABASE ?1 AS current KEY ?2",
         rusqlite::params![path, key.unwrap_or("")],
     )?;
+    // What the re-applied erasures delete is overwritten, not left in free pages.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     let tx = conn.transaction()?;
     let devices = tx.execute(
         "INSERT OR REPLACE INTO main.devices SELECT * FROM current.devices",
@@ -320,6 +382,12 @@ fn carry_over(staged: &Path, current: &Path, key: Option<&str>) -> Result<Carrie
          WHERE seq > (SELECT coalesce(max(seq), 0) FROM main.audit)",
         [],
     )? as u64;
+    tx.execute(
+        "INSERT INTO main.backups SELECT * FROM current.backups \
+         WHERE (path, taken_at) NOT IN (SELECT path, taken_at FROM main.backups)",
+        [],
+    )?;
+    let erasures = reapply_erasures(&tx)?;
     tx.commit()?;
     conn.execute("DETACH DATABASE current", [])?;
     Ok(Carried {
@@ -327,7 +395,137 @@ fn carry_over(staged: &Path, current: &Path, key: Option<&str>) -> Result<Carrie
         codes,
         holds,
         audit,
+        erasures,
     })
+}
+
+/// Erase in the staged store (`main`) every document the replaced store (`current`) has
+/// erased and it has not: an erasure outlives a restore. A document the backup never held
+/// gets an erased catalog row (header only), so the id stays refused. Each gets a new
+/// catalog sequence, so devices catching up list it as erased and purge it.
+fn reapply_erasures(tx: &rusqlite::Transaction<'_>) -> Result<u64> {
+    let ids: Vec<Vec<u8>> = tx
+        .prepare(
+            "SELECT c.id FROM current.catalog c WHERE c.erased = 1 AND NOT EXISTS \
+             (SELECT 1 FROM main.catalog m WHERE m.id = c.id AND m.erased = 1)",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut seq: i64 = tx.query_row(
+        "SELECT value FROM main.meta WHERE key = 'catalog_seq'",
+        [],
+        |r| r.get(0),
+    )?;
+    for id in &ids {
+        seq += 1;
+        tx.execute(
+            "INSERT OR IGNORE INTO main.catalog (id, school, kind, pupil, author, created_at, \
+             schema, heads, seq, content_seq, size, chunks, erased) \
+             SELECT id, school, kind, pupil, author, created_at, schema, x'', ?2, ?2, 0, 0, 1 \
+             FROM current.catalog WHERE id = ?1",
+            rusqlite::params![id, seq],
+        )?;
+        crate::storage::sqlite::erase_row(tx, "main", id, seq)?;
+    }
+    tx.execute(
+        "UPDATE main.meta SET value = ?1 WHERE key = 'catalog_seq'",
+        [seq],
+    )?;
+    Ok(ids.len() as u64)
+}
+
+/// What a key rotation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotateReport {
+    /// Documents in the store (erased ones not counted).
+    pub documents: u64,
+    /// The key file that now holds the new key.
+    pub key_file: PathBuf,
+    /// Where the old key came from.
+    pub old: crate::secure::KeySource,
+}
+
+/// Encrypt the store of `settings` with a new random key, written to its key file (the
+/// server must be stopped). The store is copied into a new file under the new key
+/// (`sqlcipher_export`), checked, and put in place of the old one; then the key file is
+/// replaced. A store opened with `--plain-store` is encrypted this way. Backups made
+/// before still need the old key.
+pub fn rotate_key(settings: &Settings) -> Result<RotateReport> {
+    use crate::secure::{StoreKey, touch_private, write_key_file};
+    no_postgres(settings)?;
+    let dir = &settings.data_dir;
+    let _lock = lock_data_dir(dir)?;
+    let store = settings.db_path();
+    if !crate::secure::has_content(&store) {
+        return Err(Error::Config("the data directory holds no store".into()));
+    }
+    let (old_key, old) = settings.store_key(false)?;
+    let old_key = old_key.as_ref().map(StoreKey::pragma);
+    let new_key = StoreKey::random();
+    let key_file = settings.key_file_path();
+    let staged = dir.join(format!("{DB_FILE}.rotating"));
+    remove_store_files(&staged);
+    let exported = (|| -> Result<u64> {
+        // Opened as the server would: the key checked, the schema brought to this version.
+        drop(SqliteStorage::open(&store, old_key)?);
+        let conn = open_file(&store, old_key)?;
+        touch_private(&staged)?;
+        let path = staged
+            .to_str()
+            .ok_or_else(|| Error::Config("the data directory's path is not UTF-8".into()))?;
+        conn.execute(
+            "ATTACH DATABASE ?1 AS rotated KEY ?2",
+            rusqlite::params![path, new_key.pragma()],
+        )?;
+        let _: rusqlite::types::Value =
+            conn.query_row("SELECT sqlcipher_export('rotated')", [], |r| r.get(0))?;
+        let version: u32 = conn.query_row("PRAGMA main.user_version", [], |r| r.get(0))?;
+        conn.pragma_update(Some("rotated"), "user_version", version)?;
+        conn.execute("DETACH DATABASE rotated", [])?;
+        drop(conn);
+        settle(open_file(&staged, Some(new_key.pragma()))?, &staged)
+    })();
+    let documents = match exported {
+        Ok(n) => n,
+        Err(e) => {
+            remove_store_files(&staged);
+            return Err(e);
+        }
+    };
+    // The new key first, beside the old one: a crash between the two renames below leaves
+    // a store that the pending key opens (the next start finishes the swap, see
+    // `Settings::open_storage`).
+    let pending = with_suffix(&key_file, ".new");
+    let _ = std::fs::remove_file(&pending);
+    write_key_file(&pending, &new_key)?;
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(with_suffix(&store, suffix));
+    }
+    std::fs::rename(&staged, &store)?;
+    sync_dir(dir)?;
+    std::fs::rename(&pending, &key_file)?;
+    sync_dir(parent(&key_file))?;
+    tracing::info!(documents, "store key rotated");
+    Ok(RotateReport {
+        documents,
+        key_file,
+        old,
+    })
+}
+
+/// A backup written into the directory of the key file that opens it protects nothing
+/// once that directory is copied or stolen: refused.
+fn beside_key_check(to: &Path, key_file: &Path) -> Result<()> {
+    let key_dir = parent(key_file).canonicalize()?;
+    let to_dir = parent(to).canonicalize()?;
+    if key_dir == to_dir {
+        return Err(Error::Config(format!(
+            "the backup would lie beside the store key ({}); write it to another directory \
+             (or keep the key elsewhere with --key-file)",
+            key_file.display()
+        )));
+    }
+    Ok(())
 }
 
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {

@@ -28,7 +28,7 @@ use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
 use omkijken_core::budget;
 use omkijken_core::doc::{self, AccessFields};
 use omkijken_core::ids::{heads_from_hex, heads_to_hex};
-use omkijken_core::model::{Header, Roster, rules};
+use omkijken_core::model::{Header, Kind, Roster, rules};
 use omkijken_core::sync::{
     Acked, CatalogEntry, DocChanges, ErrorCode, FetchRequest, Frame, MAX_DOC_BYTES,
     MAX_DOCS_PER_FRAME, PROTOCOL_VERSION, ReadLogEntry, Refusal, RefusalReason,
@@ -132,8 +132,8 @@ struct Session {
     actor: ActorId,
     /// Caught up (hello answered): receives live pushes.
     live: bool,
-    /// Per-document Automerge sync state for `sync` frames.
-    sync: BTreeMap<DocumentId, sync::State>,
+    /// Per-document Automerge sync state for `sync` frames (bounded).
+    sync: crate::sync_states::SyncStates,
 }
 
 /// A document change that passed every check, ready to commit.
@@ -370,6 +370,11 @@ impl Hub {
         self.sessions.contains_key(&conn)
     }
 
+    /// Sync states held for `sync` frames, all sessions together.
+    pub fn sync_states(&self) -> usize {
+        self.sessions.values().map(|s| s.sync.len()).sum()
+    }
+
     /// Documents in the cache.
     pub fn cached_docs(&self) -> usize {
         self.cache.len()
@@ -407,7 +412,7 @@ impl Hub {
                 actor: ActorId::from(device.actor.as_slice()),
                 device,
                 live: false,
-                sync: BTreeMap::new(),
+                sync: Default::default(),
             },
         );
         Ok(Connected { conn, device: id })
@@ -420,8 +425,7 @@ impl Hub {
 
     fn fail(&mut self, conn: ConnId, code: ErrorCode, message: &str) -> Outgoing {
         self.sessions.remove(&conn);
-        metrics::counter!("omkijken_protocol_errors_total", "code" => format!("{code:?}"))
-            .increment(1);
+        metrics::counter!("omkijken_protocol_errors_total", "code" => code.as_str()).increment(1);
         vec![(conn, error_frame(code, message))]
     }
 
@@ -1228,6 +1232,7 @@ impl Hub {
                 },
             )
         };
+        let size = data.len();
         let Ok(msg) = sync::Message::decode(&data) else {
             return Ok(vec![refuse(RefusalReason::Malformed)]);
         };
@@ -1243,8 +1248,10 @@ impl Hub {
         let mut state = self
             .sessions
             .get_mut(&conn)
-            .and_then(|s| s.sync.remove(&id))
+            .and_then(|s| s.sync.take(&id))
             .unwrap_or_default();
+        // Kept only for a document this device may read (or creates here).
+        let mut keep = base_row.is_some();
         // What the message brings is weighed before it is applied, as a push's bytes are.
         let pre = if msg.changes.is_empty() {
             None
@@ -1289,6 +1296,7 @@ impl Hub {
                     if let Some(doc) = doc {
                         reply_from = doc;
                     }
+                    keep = true;
                 }
                 Verdict::Same(_) => {}
                 Verdict::Refuse(reason) => refused = Some(reason),
@@ -1337,39 +1345,80 @@ impl Hub {
         if !batch.is_empty() {
             self.storage.commit(batch)?;
         }
-        if let Some(s) = self.sessions.get_mut(&conn) {
-            s.sync.insert(id, state);
+        if let Some(s) = self.sessions.get_mut(&conn)
+            && keep
+        {
+            s.sync.put(id, state, size);
         }
         Ok(out)
     }
 
     // ------------------------------------------------------------------ read log
 
+    /// Reads reported by a device, taken as audit rows only for documents of its school that
+    /// it may read now or was given (it may have read one offline before losing access),
+    /// or that the server does not know yet (a record the device created offline and has
+    /// not pushed: the read log goes first); any other entry is refused: counted, audited
+    /// as `read_refused` (without the pupil), and acknowledged so the device does not send
+    /// it again. The kind is the catalog's, or for an unknown document one of the record
+    /// kinds; never other text of the device's.
     fn read_log(&mut self, now: i64, conn: ConnId, entries: Vec<ReadLogEntry>) -> Result<Outgoing> {
         let device = self.sessions[&conn].device.clone();
+        let roster = self.roster(&device.school)?;
         let ids: Vec<DocumentId> = entries.iter().map(|e| e.document_id).collect();
         let rows = self.catalog_map(&ids)?;
+        let held = self.storage.held_among(&device.id, &ids)?;
         let mut batch = Batch::default();
         let mut max = 0;
+        let mut refused = 0u64;
         for e in entries {
             max = max.max(e.seq);
-            let row = rows.get(&e.document_id);
-            batch.audit.push(AuditRecord {
+            let row = rows.get(&e.document_id).filter(|r| {
+                r.header.school == device.school
+                    && (held.contains(&r.id)
+                        || access(&roster, &device.user, &r.header, &r.fields) >= Access::Read)
+            });
+            let record = |action, kind: Option<String>, pupil: Option<String>| AuditRecord {
                 seq: 0,
                 at: now,
                 school: device.school.clone(),
                 device: Some(device.id.clone()),
                 user: Some(device.user.clone()),
-                action: AuditAction::Read,
+                action,
                 document: Some(e.document_id),
-                kind: Some(row.map_or_else(
-                    || e.kind.chars().take(32).collect(),
-                    |r| r.header.kind.clone(),
-                )),
-                pupil: row.and_then(|r| r.header.pupil.clone()),
+                kind,
+                pupil,
                 device_seq: Some(e.seq),
                 device_at: Some(e.at),
+            };
+            let unknown = e
+                .kind
+                .parse::<Kind>()
+                .ok()
+                .filter(|k| *k != Kind::Roster && !rows.contains_key(&e.document_id));
+            batch.audit.push(match row {
+                Some(r) => record(
+                    AuditAction::Read,
+                    Some(r.header.kind.clone()),
+                    r.header.pupil.clone(),
+                ),
+                None if unknown.is_some() => record(
+                    AuditAction::Read,
+                    unknown.map(|k| k.as_str().to_string()),
+                    None,
+                ),
+                None => {
+                    refused += 1;
+                    record(AuditAction::ReadRefused, Some("refused".into()), None)
+                }
             });
+        }
+        if refused > 0 {
+            metrics::counter!("omkijken_read_log_refused_total").increment(refused);
+            tracing::info!(
+                refused,
+                "read-log entries for documents the device may not read"
+            );
         }
         self.storage.commit(batch)?;
         Ok(vec![(conn, Frame::LogAck { seq: max })])
@@ -1609,6 +1658,30 @@ impl Hub {
         let n = admin::erase_pupil(self.storage.as_mut(), now, school, pupil)?;
         let out = self.try_poll(now)?;
         Ok((n, out))
+    }
+
+    /// Answer a one-shot device request (`/v1/request`, see [`crate::requests`]); live
+    /// devices are told to purge what it erased.
+    pub fn request(&mut self, now: i64, token: &str, frame: Frame) -> (Frame, Outgoing) {
+        let (answer, erased) = crate::requests::handle(self.storage.as_mut(), now, token, frame);
+        let out = if erased {
+            self.try_poll(now).unwrap_or_default()
+        } else {
+            vec![]
+        };
+        (answer, out)
+    }
+
+    /// Run retention as of `at` (unix ms; the real time but in tests): erase what expired
+    /// in every school; devices purge it.
+    pub fn apply_retention(
+        &mut self,
+        now: i64,
+        at: i64,
+    ) -> Result<(Vec<crate::retention::Expired>, Outgoing)> {
+        let gone = crate::retention::apply(self.storage.as_mut(), at)?;
+        let out = self.try_poll(now)?;
+        Ok((gone, out))
     }
 
     /// All devices.

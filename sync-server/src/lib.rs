@@ -4,7 +4,10 @@
 //!   [`storage::Storage`];
 //! - [`storage`]: the storage trait, its SQLite implementation and the conformance suite;
 //! - [`admin`] and [`roster_csv`]: schools, roster import, enrollment codes, devices, audit;
+//! - [`secure`]: the private data directory and the store key (encrypted by default);
 //! - [`backup`]: backup and restore of the SQLite store, one server per data directory;
+//! - [`net`]: the accept loop: connection caps per address and in total, header and idle
+//!   timeouts, refusals when full;
 //! - [`server`]: the axum + tokio driver: [`server::router`], [`server::serve`], and
 //!   [`server::start`] returning a [`server::ServerHandle`] with an in-process
 //!   [`server::Admin`] (for tests in other crates).
@@ -12,11 +15,22 @@
 pub mod admin;
 pub mod backup;
 pub mod cache;
+pub mod cbor_limits;
+pub mod dossier;
 pub mod error;
+pub mod flow;
 pub mod hub;
+pub mod net;
+pub mod pdf;
+pub mod register;
+pub mod requests;
+pub mod retention;
 pub mod roster_csv;
+pub mod secure;
 pub mod server;
 pub mod storage;
+pub mod sync_states;
+pub mod throttle;
 pub mod tls;
 pub mod tokens;
 

@@ -7,10 +7,12 @@
 //! omkijken-server admin --data DIR enroll --school ID --user STAFF     # prints a one-time code
 //! omkijken-server admin --data DIR devices [--json]
 //! omkijken-server admin --data DIR revoke DEVICE
-//! omkijken-server admin --data DIR audit (--pupil P | --staff S) [--format csv|json]
+//! omkijken-server admin --data DIR audit (--pupil P | --staff S | --action A) [--format csv|json]
+//! omkijken-server admin --data DIR audit verify
 //! omkijken-server admin --data DIR erase-pupil --school ID --pupil P
 //! omkijken-server admin --data DIR backup --to FILE       # while the server runs
 //! omkijken-server admin --data DIR restore --from FILE    # with the server stopped
+//! omkijken-server admin --data DIR rotate-key             # with the server stopped
 //! omkijken-server admin --database URL after-restore      # after restoring with other tools
 //! ```
 //!
@@ -19,19 +21,22 @@
 //! With `--database postgres://...` the store is that PostgreSQL database instead of the
 //! SQLite file in the data directory: several server nodes (and admin commands) share it.
 //! Settings: flags, else the environment (`OMKIJKEN_DATA`, `OMKIJKEN_DATABASE`,
-//! `OMKIJKEN_LISTEN`, `OMKIJKEN_LOG_JSON`), else the defaults. The store key, if any, comes
-//! from `OMKIJKEN_DB_KEY` only and the database password from `OMKIJKEN_DATABASE_PASSWORD`
+//! `OMKIJKEN_LISTEN`, `OMKIJKEN_LOG_JSON`), else the defaults. The SQLite store is encrypted:
+//! its key comes from `OMKIJKEN_DB_KEY` (never a flag), else the key file (`--key-file`,
+//! default `DATA/omkijken.key`, created on the first start); `--plain-store` opts out (see
+//! `secure`). The database password comes from `OMKIJKEN_DATABASE_PASSWORD`
 //! (or the URL in `OMKIJKEN_DATABASE`), never a flag: it would show in the process list.
 //! The log level follows `RUST_LOG` (default `info`).
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use omkijken_server::server::{self, Settings};
 use omkijken_server::storage::{AuditFilter, Storage};
-use omkijken_server::{admin, backup};
+use omkijken_server::{admin, backup, dossier, register, retention};
 use rand::RngCore;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Parser, Debug)]
 #[command(name = "omkijken-server", version, about = "Omkijken sync server")]
@@ -40,23 +45,152 @@ struct Cli {
     command: Command,
 }
 
+/// Where the store is and how it is opened (serve and admin alike).
+#[derive(Args, Debug)]
+struct StoreArgs {
+    /// Data directory (created private, 0700, if missing; an existing one must not be open
+    /// to its group or others).
+    #[arg(long, env = "OMKIJKEN_DATA", default_value = "./omkijken-data")]
+    data: PathBuf,
+    /// PostgreSQL database shared by several server nodes (postgres://USER@HOST:PORT/DB)
+    /// instead of the SQLite store in --data. A host that is not loopback gets TLS with a
+    /// verified certificate (plain only with ?sslmode=disable); on loopback,
+    /// ?sslmode=require asks for it.
+    #[arg(long, env = "OMKIJKEN_DATABASE", hide_env_values = true)]
+    database: Option<String>,
+    /// PEM file of the authority that signed the database's certificate, trusted besides
+    /// the public web roots.
+    #[arg(long, env = "OMKIJKEN_DATABASE_CA")]
+    database_ca: Option<PathBuf>,
+    /// The store key file (default: omkijken.key in the data directory, created with a
+    /// random key on the first start). OMKIJKEN_DB_KEY, a passphrase, takes precedence.
+    #[arg(long, env = "OMKIJKEN_DB_KEY_FILE")]
+    key_file: Option<PathBuf>,
+    /// Keep the SQLite store unencrypted (not recommended: it holds care notes).
+    #[arg(long, env = "OMKIJKEN_PLAIN_STORE", conflicts_with = "key_file")]
+    plain_store: bool,
+}
+
+/// Connection caps and timeouts (see the README's "Security"). Durations: `10s`, `500ms`,
+/// `2m`, or seconds.
+#[derive(Args, Debug)]
+struct LimitArgs {
+    /// Open connections in total (lowered to fit the open-files limit).
+    #[arg(long, env = "OMKIJKEN_MAX_CONNECTIONS", default_value_t = 4096)]
+    max_connections: usize,
+    /// Open connections from one client address (a school behind one NAT address counts
+    /// once; an IPv6 /64 counts as one address).
+    #[arg(
+        long,
+        env = "OMKIJKEN_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 512
+    )]
+    max_connections_per_address: usize,
+    /// From connecting to a complete request head (TLS handshake included).
+    #[arg(long, env = "OMKIJKEN_HEADER_TIMEOUT", default_value = "10s", value_parser = duration)]
+    header_timeout: Duration,
+    /// A keep-alive HTTP connection with no request is closed after this.
+    #[arg(long, env = "OMKIJKEN_IDLE_TIMEOUT", default_value = "60s", value_parser = duration)]
+    idle_timeout: Duration,
+    /// After the WebSocket upgrade, the first frame (hello, enroll) must come within this.
+    #[arg(long, env = "OMKIJKEN_HELLO_TIMEOUT", default_value = "10s", value_parser = duration)]
+    hello_timeout: Duration,
+    /// A WebSocket session that sends nothing (not even a pong: the server pings every
+    /// third of this) is closed after this.
+    #[arg(
+        long,
+        env = "OMKIJKEN_SESSION_IDLE_TIMEOUT",
+        default_value = "90s",
+        value_parser = duration
+    )]
+    session_idle_timeout: Duration,
+    /// Bytes queued for one device before it is disconnected as too slow (`64MiB`,
+    /// `512KiB`, or bytes).
+    #[arg(long, env = "OMKIJKEN_MAX_QUEUED_BYTES", default_value = "64MiB", value_parser = size)]
+    max_queued_bytes: usize,
+    /// Frames per second one connection may send (a burst of four seconds' worth);
+    /// faster ones are slowed down.
+    #[arg(long, env = "OMKIJKEN_FRAMES_PER_SEC", default_value_t = 200)]
+    frames_per_sec: u32,
+    /// Bytes per second one connection may send (a burst of four seconds' worth).
+    #[arg(long, env = "OMKIJKEN_BYTES_PER_SEC", default_value = "32MiB", value_parser = size)]
+    bytes_per_sec: usize,
+    /// Enrollment attempts per minute from one address (also the burst); past it attempts
+    /// wait for their turn, or are refused (429) when that would take over 5 s.
+    #[arg(
+        long,
+        env = "OMKIJKEN_ENROLL_PER_ADDRESS_PER_MINUTE",
+        default_value_t = 30
+    )]
+    enroll_per_address_per_minute: u32,
+    /// Enrollment attempts per second in total (the burst is half a minute's worth).
+    #[arg(long, env = "OMKIJKEN_ENROLL_PER_SECOND", default_value_t = 10)]
+    enroll_per_second: u32,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> omkijken_server::net::Limits {
+        omkijken_server::net::Limits {
+            max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
+            header_timeout: self.header_timeout,
+            idle_timeout: self.idle_timeout,
+            hello_timeout: self.hello_timeout,
+            session_idle_timeout: self.session_idle_timeout,
+            ping_interval: self.session_idle_timeout / 3,
+            max_queued_bytes: self.max_queued_bytes,
+            frames_per_sec: self.frames_per_sec,
+            bytes_per_sec: self.bytes_per_sec as u64,
+            ..Default::default()
+        }
+    }
+}
+
+/// `10s`, `500ms`, `2m`, `1h`, or a number of seconds.
+fn duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (n, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = n.parse().map_err(|_| format!("not a duration: {s}"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(format!("not a duration: {s} (use ms, s, m or h)")),
+    };
+    if d.is_zero() {
+        return Err("a timeout must be more than zero".into());
+    }
+    Ok(d)
+}
+
+/// `64MiB`, `512KiB`, `2GiB`, or a number of bytes.
+fn size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let (n, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, ""),
+    };
+    let n: usize = n.parse().map_err(|_| format!("not a size: {s}"))?;
+    let m = match unit {
+        "" | "B" => 1,
+        "KiB" => 1024,
+        "MiB" => 1024 * 1024,
+        "GiB" => 1024 * 1024 * 1024,
+        _ => return Err(format!("not a size: {s} (use KiB, MiB or GiB)")),
+    };
+    Ok(n.saturating_mul(m).max(1))
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the server.
     Serve {
-        /// Data directory (created if missing).
-        #[arg(long, env = "OMKIJKEN_DATA", default_value = "./omkijken-data")]
-        data: PathBuf,
-        /// PostgreSQL database shared by several server nodes (postgres://USER@HOST:PORT/DB)
-        /// instead of the SQLite store in --data. Add ?sslmode=require for TLS with a
-        /// verified certificate (sslmode=disable: plain; the default, prefer: plain unless
-        /// --database-ca is given).
-        #[arg(long, env = "OMKIJKEN_DATABASE", hide_env_values = true)]
-        database: Option<String>,
-        /// PEM file of the authority that signed the database's certificate, trusted besides
-        /// the public web roots.
-        #[arg(long, env = "OMKIJKEN_DATABASE_CA")]
-        database_ca: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArgs,
         /// Address to listen on.
         #[arg(long, env = "OMKIJKEN_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
@@ -70,19 +204,13 @@ enum Command {
         /// The certificate's private key (PEM).
         #[arg(long, env = "OMKIJKEN_TLS_KEY", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Administer a data directory or database (works while the server runs).
     Admin {
-        /// Data directory.
-        #[arg(long, env = "OMKIJKEN_DATA", default_value = "./omkijken-data")]
-        data: PathBuf,
-        /// PostgreSQL database of the server nodes, instead of the SQLite store in --data
-        /// (sslmode as for serve).
-        #[arg(long, env = "OMKIJKEN_DATABASE", hide_env_values = true)]
-        database: Option<String>,
-        /// PEM file of the authority that signed the database's certificate.
-        #[arg(long, env = "OMKIJKEN_DATABASE_CA")]
-        database_ca: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArgs,
         #[command(subcommand)]
         command: AdminCommand,
     },
@@ -92,6 +220,13 @@ enum Command {
 enum Format {
     Csv,
     Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCheck {
+    /// Check that no audit row was changed, removed or inserted: every row's hash links it
+    /// to the one before. Reports the first broken link (exit status 1) and the head.
+    Verify,
 }
 
 #[derive(Subcommand, Debug)]
@@ -144,14 +279,21 @@ enum AdminCommand {
         /// Device id.
         device: String,
     },
-    /// Export the audit log of a pupil or a staff member (ids only, never content).
+    /// Export the audit log of a pupil or a staff member, or of one action (ids only, never
+    /// content); `audit verify` checks the log's hash chain. An export is itself audited.
+    #[command(args_conflicts_with_subcommands = true)]
     Audit {
+        #[command(subcommand)]
+        check: Option<AuditCheck>,
         /// Pupil id.
-        #[arg(long, conflicts_with = "staff", required_unless_present = "staff")]
+        #[arg(long, conflicts_with_all = ["staff", "action"])]
         pupil: Option<String>,
         /// Staff id.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "action")]
         staff: Option<String>,
+        /// An action, such as enroll_failed or read_refused (security events).
+        #[arg(long)]
+        action: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value = "csv")]
         format: Format,
@@ -170,6 +312,13 @@ enum AdminCommand {
         #[arg(long)]
         from: PathBuf,
     },
+    /// List the backups taken with `backup`, with their dates, and those made before an
+    /// erasure: they still hold erased data and should be destroyed.
+    Backups,
+    /// Encrypt the store with a new random key, written to the key file (stop the server
+    /// first). With --plain-store: encrypt a plain store. Backups made before keep needing
+    /// the old key.
+    RotateKey,
     /// After restoring the database with other tools (pg_dump, a file copy): devices
     /// catch up from the start and send again what it lacks (`restore` does this itself).
     AfterRestore,
@@ -182,15 +331,117 @@ enum AdminCommand {
         #[arg(long)]
         pupil: String,
     },
+    /// Erase one record that should never have been written (the wrong pupil); devices
+    /// purge it.
+    EraseRecord {
+        /// School id.
+        #[arg(long)]
+        school: String,
+        /// Document id.
+        #[arg(long)]
+        document: String,
+    },
+    /// A school's retention terms: set them, list what goes when (--dry-run), or erase
+    /// what expired now (--apply; the server also does this at start and daily).
+    Retention {
+        /// School id.
+        #[arg(long)]
+        school: String,
+        /// Years the pupil file is kept after the pupil left (default 2).
+        #[arg(long)]
+        pupil_file_years: Option<u32>,
+        /// Years signals are kept after the pupil left (default: as the pupil file).
+        #[arg(long)]
+        incident_years: Option<u32>,
+        /// Years meldcode cases are kept after the pupil left (default: not erased).
+        #[arg(long)]
+        meldcode_case_years: Option<u32>,
+        /// Last day of the school year, MM-DD (default 07-31): thermometer months go after.
+        #[arg(long)]
+        school_year_ends: Option<String>,
+        /// List every document with a term: when it goes, or what holds it.
+        #[arg(long)]
+        dry_run: bool,
+        /// Erase what expired now.
+        #[arg(long, conflicts_with = "dry_run")]
+        apply: bool,
+    },
+    /// Export a pupil's dossier for inzage: every shared record, private working notes left
+    /// out, as a PDF (FILE) and the same as JSON (FILE with the extension .json). Written to
+    /// the audit log.
+    ExportPupil {
+        /// School id.
+        #[arg(long)]
+        school: String,
+        /// Pupil id.
+        #[arg(long)]
+        pupil: String,
+        /// The PDF to write (must not exist); the JSON goes beside it.
+        #[arg(long)]
+        to: PathBuf,
+        /// Date of the request, YYYY-MM-DD (default: today).
+        #[arg(long)]
+        requested_on: Option<String>,
+    },
+    /// The incident register: shared signals per month and category, meldcode cases opened
+    /// and closed, as CSV (counts under the school's threshold as "< N").
+    Incidents {
+        /// School id.
+        #[arg(long)]
+        school: String,
+        /// First month, YYYY-MM.
+        #[arg(long)]
+        from: String,
+        /// Last month, YYYY-MM.
+        #[arg(long)]
+        to: String,
+        /// Set the school's threshold first (default 5; 1 shows every count).
+        #[arg(long)]
+        set_threshold: Option<u32>,
+    },
+    /// The school's settings read by every device: the school leader's name and number on
+    /// the acute screen. Without options: print them.
+    Settings {
+        /// School id.
+        #[arg(long)]
+        school: String,
+        /// The school leader's name as the acute screen shows it.
+        #[arg(long)]
+        leader_name: Option<String>,
+        /// The school leader's phone number for the acute screen.
+        #[arg(long)]
+        leader_phone: Option<String>,
+    },
+    /// Put a legal hold on a pupil's file (retention erases nothing of it), or lift it.
+    Hold {
+        /// School id.
+        #[arg(long)]
+        school: String,
+        /// Pupil id.
+        #[arg(long)]
+        pupil: String,
+        /// Lift the hold.
+        #[arg(long)]
+        release: bool,
+    },
 }
 
 /// Default log filter. Automerge instruments its load path with info-level spans (one per
 /// column parsed); at info they cost the server about a tenth of its CPU on a push.
 const DEFAULT_LOG_FILTER: &str = "info,automerge=warn";
 
-fn init_tracing(json: bool) {
+fn init_admin_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn init_tracing(json: bool, default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if json {
         builder.json().init();
@@ -224,26 +475,23 @@ fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-fn settings(data: PathBuf, database: Option<String>, database_ca: Option<PathBuf>) -> Settings {
-    let mut s = Settings::new(data);
-    s.database_ca = database_ca;
+fn settings(store: StoreArgs) -> Settings {
+    let mut s = Settings::new(store.data);
+    s.database_ca = store.database_ca;
     s.db_key = std::env::var("OMKIJKEN_DB_KEY")
         .ok()
         .filter(|k| !k.is_empty());
-    s.database = database.filter(|d| !d.is_empty());
+    s.key_file = store.key_file;
+    s.plain_store = store.plain_store;
+    s.database = store.database.filter(|d| !d.is_empty());
     s.database_password = std::env::var("OMKIJKEN_DATABASE_PASSWORD")
         .ok()
         .filter(|k| !k.is_empty());
     s
 }
 
-fn run_admin(
-    data: PathBuf,
-    database: Option<String>,
-    database_ca: Option<PathBuf>,
-    command: AdminCommand,
-) -> anyhow::Result<()> {
-    let settings = settings(data, database, database_ca);
+fn run_admin(store: StoreArgs, command: AdminCommand) -> anyhow::Result<()> {
+    let settings = settings(store);
     match &command {
         AdminCommand::Backup { to } => {
             let r = backup::backup(&settings, to)?;
@@ -255,6 +503,26 @@ fn run_admin(
             );
             return Ok(());
         }
+        AdminCommand::Backups => {
+            let list = backup::list_backups(&settings)?;
+            if list.is_empty() {
+                println!("no backups recorded");
+            }
+            for b in list {
+                let when = jiff::Timestamp::from_millisecond(b.taken_at)
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|_| b.taken_at.to_string());
+                let state = match (b.present, b.erased_since) {
+                    (false, _) => "gone".to_string(),
+                    (true, 0) => "ok".to_string(),
+                    (true, n) => {
+                        format!("HOLDS ERASED DATA ({n} documents erased since): destroy this file")
+                    }
+                };
+                println!("{when}\t{}\t{state}", b.path);
+            }
+            return Ok(());
+        }
         AdminCommand::Restore { from } => {
             let r = backup::restore(&settings, from)?;
             println!("restored {} documents", r.documents);
@@ -263,8 +531,9 @@ fn run_admin(
             }
             match &r.carried {
                 Some(c) => println!(
-                    "carried over from it: {} devices, {} enrollment codes, {} holds, {} audit rows",
-                    c.devices, c.codes, c.holds, c.audit
+                    "carried over from it: {} devices, {} enrollment codes, {} holds, {} audit rows; \
+                     {} erasures made since the backup applied again",
+                    c.devices, c.codes, c.holds, c.audit, c.erasures
                 ),
                 None if r.replaced.is_some() => println!(
                     "the replaced store did not open: enroll or revoke again the devices \
@@ -275,6 +544,22 @@ fn run_admin(
             println!(
                 "start the server; devices send back what it acknowledged since the backup. \
                  Import the roster again if it changed since."
+            );
+            return Ok(());
+        }
+        AdminCommand::RotateKey => {
+            let r = backup::rotate_key(&settings)?;
+            println!(
+                "the store ({} documents) is encrypted with a new key, in {}",
+                r.documents,
+                r.key_file.display()
+            );
+            if r.old == omkijken_server::secure::KeySource::Environment {
+                println!("unset OMKIJKEN_DB_KEY: the key file holds the store's key now");
+            }
+            println!(
+                "keep a copy of the key file apart from the backups; backups made before \
+                 still need the old key"
             );
             return Ok(());
         }
@@ -333,16 +618,44 @@ fn run_admin(
             }
         }
         AdminCommand::Audit {
+            check: Some(AuditCheck::Verify),
+            ..
+        } => {
+            let v = admin::verify_audit(st)?;
+            println!(
+                "{} audit rows, {} from before the chain",
+                v.rows, v.unlinked
+            );
+            if let Some((seq, hash)) = &v.head {
+                println!(
+                    "head: row {seq}, {hash} (note it down: rows cut off the end show only against it)"
+                );
+            }
+            if let Some(seq) = v.broken_at {
+                bail!(
+                    "the audit log was altered: the link of row {seq} does not match (that row, \
+                     or one before it, was changed, removed or inserted)"
+                );
+            }
+            println!("every link holds");
+        }
+        AdminCommand::Audit {
+            check: None,
             pupil,
             staff,
+            action,
             format,
         } => {
-            let filter = match (pupil, staff) {
-                (Some(p), None) => AuditFilter::Pupil(p),
-                (None, Some(s)) => AuditFilter::Staff(s),
-                _ => bail!("give --pupil or --staff"),
+            let filter = match (pupil, staff, action) {
+                (Some(p), None, None) => AuditFilter::Pupil(p),
+                (None, Some(s), None) => AuditFilter::Staff(s),
+                (None, None, Some(a)) => AuditFilter::Action(
+                    omkijken_server::storage::AuditAction::parse(&a)
+                        .with_context(|| format!("no such audit action: {a}"))?,
+                ),
+                _ => bail!("give --pupil, --staff or --action"),
             };
-            let rows = admin::audit_rows(st, &filter)?;
+            let rows = admin::export_audit(st, now, &filter)?;
             match format {
                 Format::Csv => print!("{}", admin::audit_csv(&rows)?),
                 Format::Json => print!("{}", admin::audit_json_lines(&rows)),
@@ -352,6 +665,160 @@ fn run_admin(
             let n = admin::erase_pupil(st, now, &school, &pupil)?;
             println!("erased {n} documents");
         }
+        AdminCommand::Retention {
+            school,
+            pupil_file_years,
+            incident_years,
+            meldcode_case_years,
+            school_year_ends,
+            dry_run,
+            apply,
+        } => {
+            if st.school(&school)?.is_none() {
+                anyhow::bail!("no such school");
+            }
+            let mut policy = retention::policy(st, &school)?;
+            let r = &mut policy.retention;
+            let before = r.clone();
+            if let Some(y) = pupil_file_years {
+                r.pupil_file_years = y;
+            }
+            if let Some(y) = incident_years {
+                r.incident_years = Some(y);
+            }
+            if let Some(y) = meldcode_case_years {
+                r.meldcode_case_years = Some(y);
+            }
+            if let Some(d) = school_year_ends {
+                r.school_year_ends = d;
+            }
+            if *r != before {
+                retention::set_policy(st, &school, &policy)?;
+                println!("retention terms changed");
+            }
+            let r = &policy.retention;
+            println!(
+                "pupil file: {} years after leaving; signals: {} years after leaving; \
+                 meldcode cases: {}; thermometer: to the end of the school year ({})",
+                r.pupil_file_years,
+                r.incident_years.unwrap_or(r.pupil_file_years),
+                r.meldcode_case_years
+                    .map(|y| format!("{y} years after leaving"))
+                    .unwrap_or_else(|| "not erased by retention (no term set)".into()),
+                r.school_year_ends
+            );
+            if dry_run {
+                let today = jiff::Timestamp::from_millisecond(now)?
+                    .to_zoned(jiff::tz::TimeZone::UTC)
+                    .date();
+                for e in retention::schedule(st, &school)? {
+                    let when = match e.held {
+                        Some(why) => format!("held: {why}"),
+                        None if today > e.due => "goes at the next run".into(),
+                        None => format!("goes after {}", e.due),
+                    };
+                    println!("{}\t{}\t{}\t{}\t{when}", e.due, e.kind, e.pupil, e.id);
+                }
+            }
+            if apply {
+                let gone = retention::apply(st, now)?;
+                println!("erased {} documents", gone.len());
+            }
+        }
+        AdminCommand::EraseRecord { school, document } => {
+            let id = document
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--document is not a document id"))?;
+            admin::erase_record(st, now, &school, id)?;
+            println!("erased; devices purge it at their next sync");
+        }
+        AdminCommand::ExportPupil {
+            school,
+            pupil,
+            to,
+            requested_on,
+        } => {
+            let json = to.with_extension("json");
+            if to.exists() || json.exists() {
+                anyhow::bail!("the export file exists already; give a new name");
+            }
+            let today = jiff::Timestamp::from_millisecond(now)?
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .date();
+            let requested = match requested_on {
+                Some(d) => d
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("--requested-on must be YYYY-MM-DD"))?,
+                None => today,
+            };
+            let d = dossier::export(st, now, &school, &pupil, None, requested)?;
+            write_private(&to, &d.to_pdf())?;
+            write_private(&json, d.to_json().as_bytes())?;
+            let n: usize = d.sections.iter().map(|s| s.items.len()).sum();
+            println!(
+                "wrote {} and {} ({n} records); the export is in the audit log. \
+                 The files hold care data: hand them over in person or encrypted.",
+                to.display(),
+                json.display()
+            );
+        }
+        AdminCommand::Settings {
+            school,
+            leader_name,
+            leader_phone,
+        } => {
+            let mut s = admin::school_settings(st, &school)?;
+            if leader_name.is_some() || leader_phone.is_some() {
+                if leader_name.is_some() {
+                    s.leader_name = leader_name;
+                }
+                if leader_phone.is_some() {
+                    s.leader_phone = leader_phone;
+                }
+                if admin::set_school_settings(st, &writer_actor(), now, &school, &s)? {
+                    println!("settings changed; devices get them at their next sync");
+                }
+            }
+            println!(
+                "leader: {}, phone: {}",
+                s.leader_name.as_deref().unwrap_or("(not set)"),
+                s.leader_phone.as_deref().unwrap_or("(not set)")
+            );
+        }
+        AdminCommand::Incidents {
+            school,
+            from,
+            to,
+            set_threshold,
+        } => {
+            if st.school(&school)?.is_none() {
+                anyhow::bail!("no such school");
+            }
+            if let Some(t) = set_threshold {
+                if t == 0 {
+                    anyhow::bail!("the threshold is at least 1");
+                }
+                let mut p = retention::policy(st, &school)?;
+                p.register_threshold = t;
+                retention::set_policy(st, &school, &p)?;
+            }
+            print!("{}", register::build(st, &school, &from, &to)?.to_csv());
+        }
+        AdminCommand::Hold {
+            school,
+            pupil,
+            release,
+        } => {
+            retention::set_hold(st, now, &school, &pupil, !release)?;
+            println!(
+                "{}",
+                if release {
+                    "hold lifted"
+                } else {
+                    "hold placed"
+                }
+            );
+        }
         AdminCommand::AfterRestore => {
             st.renew_epoch()?;
             println!(
@@ -359,10 +826,24 @@ fn run_admin(
                  again what the store lacks"
             );
         }
-        AdminCommand::Backup { .. } | AdminCommand::Restore { .. } => {
+        AdminCommand::Backup { .. }
+        | AdminCommand::Restore { .. }
+        | AdminCommand::Backups
+        | AdminCommand::RotateKey => {
             unreachable!("handled before the store is opened")
         }
     }
+    Ok(())
+}
+
+/// Write a file only its owner can read (0600 on Unix).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path)?.write_all(bytes)?;
     Ok(())
 }
 
@@ -375,19 +856,32 @@ fn writer_actor() -> automerge::ActorId {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Private files whatever the shell's umask; as many connections as the system allows.
+    let limits = omkijken_server::secure::harden_process();
     match cli.command {
         Command::Serve {
-            data,
-            database,
-            database_ca,
+            store,
             listen,
             log_json,
             tls_cert,
             tls_key,
+            limits: limit_args,
         } => {
-            init_tracing(log_json);
-            let mut s = settings(data, database, database_ca);
+            init_tracing(log_json, DEFAULT_LOG_FILTER);
+            let mut s = settings(store);
             s.listen = listen;
+            s.limits = limit_args.limits();
+            s.enroll_limits = omkijken_server::throttle::EnrollLimits {
+                per_address_per_minute: limit_args.enroll_per_address_per_minute,
+                total_per_second: limit_args.enroll_per_second,
+                ..Default::default()
+            };
+            tracing::info!(
+                open_files = ?limits.open_files,
+                max_connections = s.limits.effective_max_connections(),
+                per_address = s.limits.max_connections_per_address,
+                "connection limits"
+            );
             if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
                 s.tls = Some(omkijken_server::tls::server_config(&cert, &key)?);
             }
@@ -407,11 +901,10 @@ fn main() -> anyhow::Result<()> {
                 anyhow::Ok(())
             })
         }
-        Command::Admin {
-            data,
-            database,
-            database_ca,
-            command,
-        } => run_admin(data, database, database_ca, command),
+        Command::Admin { store, command } => {
+            // Warnings (a key file created) to stderr; stdout is the command's output.
+            init_admin_tracing();
+            run_admin(store, command)
+        }
     }
 }

@@ -13,13 +13,14 @@
 //! - `type`: `pupil`, `staff` or `group`; `id` and `name` are required on every row.
 //! - pupil: `group` (a group id in the file), `age_band` (`po_1_4`, `po_5_8`, `vo_mbo`),
 //!   `in_care` (`true`/`false`, also `ja`/`nee`, `1`/`0`, empty is false), `mentors`
-//!   (`;`-separated staff ids in the file).
+//!   (`;`-separated staff ids in the file), `left_on` (optional, `YYYY-MM-DD`: the pupil
+//!   left on that date; retention counts from it).
 //! - staff: `roles` (`;`-separated: `mentor`, `teacher`, `care_coordinator`,
 //!   `anti_bullying_coordinator`, `school_leader`, `admin`; the extra token
 //!   `meldcode_duty` marks the aandachtsfunctionaris), `teaches` (`;`-separated group ids).
 //!
 //! The file is the whole roster: pupils and staff missing from it stay in the roster as
-//! inactive (staff lose all access; a pupil's dossier stays readable but nothing new is
+//! inactive (a pupil missing from it is recorded as left on the day of the import) (staff lose all access; a pupil's dossier stays readable but nothing new is
 //! recorded), groups missing from it keep their id but lose their teachers. Errors name
 //! the line and the column, never a value.
 
@@ -44,6 +45,30 @@ fn boolean(s: &str) -> Option<bool> {
         "true" | "1" | "ja" | "yes" | "j" | "y" => Some(true),
         _ => None,
     }
+}
+
+/// The leaving dates the file gives (`left_on`, `YYYY-MM-DD`) by pupil id; [`parse`] has
+/// checked them.
+pub fn left_dates(csv: &str) -> BTreeMap<String, String> {
+    let mut rd = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(csv.as_bytes());
+    let Ok(headers) = rd.headers().cloned() else {
+        return BTreeMap::new();
+    };
+    let find = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+    let (Some(t), Some(i), Some(l)) = (find("type"), find("id"), find("left_on")) else {
+        return BTreeMap::new();
+    };
+    rd.records()
+        .filter_map(|r| r.ok())
+        .filter(|r| r.get(t).is_some_and(|v| v.eq_ignore_ascii_case("pupil")))
+        .filter_map(|r| {
+            let left = r.get(l).filter(|v| !v.is_empty())?;
+            Some((r.get(i)?.to_string(), left.to_string()))
+        })
+        .collect()
 }
 
 /// Parse `csv` into the new roster of `school`, starting from `old` (see the module docs
@@ -93,6 +118,10 @@ pub fn parse(school: &str, csv: &str, old: &Roster) -> Result<Roster> {
                     return Err(bad("unknown `age_band`"));
                 }
                 let in_care = boolean(get("in_care")).ok_or_else(|| bad("bad `in_care`"))?;
+                let left_on = get("left_on");
+                if !left_on.is_empty() && left_on.parse::<jiff::civil::Date>().is_err() {
+                    return Err(bad("`left_on` must be YYYY-MM-DD"));
+                }
                 mentors.push((line, id.clone(), list(get("mentors"))));
                 pupils
                     .insert(
@@ -102,7 +131,8 @@ pub fn parse(school: &str, csv: &str, old: &Roster) -> Result<Roster> {
                             display_name: name,
                             group: get("group").to_string(),
                             age_band: age_band.to_string(),
-                            active: true,
+                            // A pupil with a leaving date has left (retention counts from it).
+                            active: left_on.is_empty(),
                             in_care,
                             mentors: vec![],
                         },

@@ -14,8 +14,7 @@
 
 use crate::admin::RosterImport;
 use crate::hub::{ConnId, ConnectRefusal, Connected, Hub, HubConfig, Outgoing};
-use crate::storage::{AuditFilter, AuditRecord, Device, PostgresStorage, SqliteStorage, Storage};
-use crate::tls::TlsListener;
+use crate::storage::{AuditFilter, AuditRecord, Device, PostgresStorage, Storage};
 use crate::{Error, Result};
 use axum::Router;
 use axum::extract::State;
@@ -49,8 +48,14 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// SQLCipher key of the store (none: unencrypted). Never printed.
+    /// SQLCipher passphrase of the store (`OMKIJKEN_DB_KEY`); it takes precedence over the
+    /// key file. Never printed.
     pub db_key: Option<String>,
+    /// The store key file (`--key-file`); none: `omkijken.key` in the data directory,
+    /// created with a random key on the first start (see [`crate::secure`]).
+    pub key_file: Option<PathBuf>,
+    /// Keep the SQLite store unencrypted (`--plain-store`): an explicit opt-out.
+    pub plain_store: bool,
     /// A PostgreSQL database (`postgres://...`) to use instead of the SQLite store in the
     /// data directory, shared with the other server nodes. Never printed (it may hold a
     /// password).
@@ -66,6 +71,10 @@ pub struct Settings {
     pub admin_poll: Duration,
     /// Outgoing frames queued per connection before it is dropped as too slow.
     pub outbox_frames: usize,
+    /// Connection caps and timeouts (see [`crate::net`]).
+    pub limits: crate::net::Limits,
+    /// Enrollment attempts per address and in total (see [`crate::throttle`]).
+    pub enroll_limits: crate::throttle::EnrollLimits,
     /// Serve HTTPS/WSS with this configuration (see [`crate::tls`]); none: plain HTTP
     /// (behind a TLS-terminating proxy, or on localhost).
     pub tls: Option<Arc<rustls::ServerConfig>>,
@@ -77,28 +86,36 @@ impl std::fmt::Debug for Settings {
             .field("data_dir", &self.data_dir)
             .field("listen", &self.listen)
             .field("db_key", &self.db_key.as_ref().map(|_| "<hidden>"))
+            .field("key_file", &self.key_file)
+            .field("plain_store", &self.plain_store)
             .field("database", &self.storage_kind())
             .field("hub", &self.hub)
             .field("admin_poll", &self.admin_poll)
+            .field("limits", &self.limits)
             .field("tls", &self.tls.is_some())
             .finish()
     }
 }
 
 impl Settings {
-    /// Defaults for a data directory: listen on 127.0.0.1:8080, no store key, poll admin
-    /// events every 500 ms.
+    /// Defaults for a data directory: listen on 127.0.0.1:8080, the store encrypted with the
+    /// key file in the data directory (created on first start), poll admin events every
+    /// 500 ms.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Settings {
             data_dir: data_dir.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             db_key: None,
+            key_file: None,
+            plain_store: false,
             database: None,
             database_password: None,
             database_ca: None,
             hub: HubConfig::default(),
             admin_poll: Duration::from_millis(500),
             outbox_frames: 1024,
+            limits: crate::net::Limits::default(),
+            enroll_limits: crate::throttle::EnrollLimits::default(),
             tls: None,
         }
     }
@@ -112,9 +129,44 @@ impl Settings {
         }
     }
 
+    /// Settings for a data directory whose store is unencrypted (`--plain-store`): for
+    /// simulations and tests that open the store themselves without a key.
+    pub fn plain(data_dir: impl Into<PathBuf>) -> Self {
+        Settings {
+            plain_store: true,
+            ..Settings::new(data_dir)
+        }
+    }
+
     /// Path of the SQLite store.
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join(DB_FILE)
+    }
+
+    /// The store key file: [`Settings::key_file`], else `omkijken.key` in the data directory.
+    pub fn key_file_path(&self) -> PathBuf {
+        self.key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(crate::secure::KEY_FILE))
+    }
+
+    /// The SQLite store's key (none for `--plain-store`), and where it came from. With
+    /// `create`, a store that does not exist yet gets a new random key file.
+    pub fn store_key(
+        &self,
+        create: bool,
+    ) -> Result<(Option<crate::secure::StoreKey>, crate::secure::KeySource)> {
+        let key_file = self.key_file_path();
+        let store = self.db_path();
+        crate::secure::store_key(
+            &crate::secure::KeySettings {
+                store: &store,
+                env_key: self.db_key.as_deref(),
+                key_file: &key_file,
+                plain: self.plain_store,
+            },
+            create,
+        )
     }
 
     /// `"postgres"` with a database URL, else `"sqlite"` (for logs; never the URL).
@@ -143,11 +195,31 @@ impl Settings {
             )?;
             return Ok(Box::new(st));
         }
-        std::fs::create_dir_all(&self.data_dir)?;
-        Ok(Box::new(SqliteStorage::open(
-            self.db_path(),
-            self.db_key.as_deref(),
-        )?))
+        crate::secure::private_dir(&self.data_dir)?;
+        crate::secure::tighten_files(&self.data_dir)?;
+        let (key, source) = self.store_key(true)?;
+        let path = self.db_path();
+        crate::secure::touch_private(&path)?;
+        match crate::secure::open_sqlite(&path, key.as_ref(), &source) {
+            Ok(st) => Ok(Box::new(st)),
+            // A key rotation stopped between putting the new store in place and its key
+            // file: the pending key opens the store; finish the swap.
+            Err(e) => match &source {
+                crate::secure::KeySource::File(file) => {
+                    let mut pending = file.clone().into_os_string();
+                    pending.push(".new");
+                    let pending = PathBuf::from(pending);
+                    let Ok(new_key) = crate::secure::read_key_file(&pending) else {
+                        return Err(e);
+                    };
+                    let st = crate::secure::open_sqlite(&path, Some(&new_key), &source)?;
+                    std::fs::rename(&pending, file)?;
+                    tracing::warn!("finished an interrupted store key rotation");
+                    Ok(Box::new(st))
+                }
+                _ => Err(e),
+            },
+        }
     }
 }
 
@@ -155,17 +227,25 @@ impl Settings {
 
 type Call = Box<dyn FnOnce(&mut Hub, i64) -> Outgoing + Send>;
 
+/// How often retention runs (and once at start).
+const RETENTION_EVERY: Duration = Duration::from_secs(24 * 3600);
+
 enum Cmd {
+    Request {
+        token: String,
+        frame: Frame,
+        reply: oneshot::Sender<Frame>,
+    },
     Connect {
         token: String,
-        reply: oneshot::Sender<
-            std::result::Result<(Connected, mpsc::Receiver<Frame>), ConnectRefusal>,
-        >,
+        reply: oneshot::Sender<std::result::Result<(Connected, Outbox), ConnectRefusal>>,
     },
-    Bytes {
+    /// A frame decoded on the session's task; its permits are released once handled.
+    Frame {
         conn: ConnId,
-        bytes: Vec<u8>,
+        frame: Frame,
         at: Instant,
+        _inflight: crate::flow::Inflight,
     },
     Disconnect {
         conn: ConnId,
@@ -187,10 +267,22 @@ fn closes(frame: &Frame) -> bool {
     matches!(frame, Frame::Error { .. } | Frame::Revoked {})
 }
 
+/// What the hub sends a session: frames with their size, and the bytes queued.
+struct Outbox {
+    rx: mpsc::Receiver<(Frame, usize)>,
+    queued: Arc<crate::flow::Queued>,
+}
+
+struct ConnOut {
+    tx: mpsc::Sender<(Frame, usize)>,
+    queued: Arc<crate::flow::Queued>,
+}
+
 struct HubThread {
     hub: Hub,
-    conns: HashMap<ConnId, mpsc::Sender<Frame>>,
+    conns: HashMap<ConnId, ConnOut>,
     outbox_frames: usize,
+    outbox_bytes: usize,
 }
 
 impl HubThread {
@@ -213,16 +305,25 @@ impl HubThread {
             Cmd::Connect { token, reply } => {
                 let r = self.hub.connect(now, &token).map(|c| {
                     let (tx, rx) = mpsc::channel(self.outbox_frames);
-                    self.conns.insert(c.conn, tx);
-                    (c, rx)
+                    let queued = Arc::new(crate::flow::Queued::default());
+                    self.conns.insert(
+                        c.conn,
+                        ConnOut {
+                            tx,
+                            queued: queued.clone(),
+                        },
+                    );
+                    (c, Outbox { rx, queued })
                 });
                 if let Err(Ok((c, _))) = reply.send(r) {
                     self.conns.remove(&c.conn);
                     self.hub.disconnect(c.conn);
                 }
             }
-            Cmd::Bytes { conn, bytes, at } => {
-                let out = self.hub.receive_bytes(now, conn, &bytes);
+            Cmd::Frame {
+                conn, frame, at, ..
+            } => {
+                let out = self.hub.receive(now, conn, frame);
                 if out
                     .iter()
                     .any(|(c, f)| *c == conn && matches!(f, Frame::Ack { .. }))
@@ -239,6 +340,15 @@ impl HubThread {
             Cmd::Enroll { frame, reply } => {
                 let _ = reply.send(self.hub.enroll(now, frame));
             }
+            Cmd::Request {
+                token,
+                frame,
+                reply,
+            } => {
+                let (answer, out) = self.hub.request(now, &token, frame);
+                let _ = reply.send(answer);
+                self.dispatch(out);
+            }
             Cmd::Call(f) => {
                 let out = f(&mut self.hub, now);
                 self.dispatch(out);
@@ -246,6 +356,7 @@ impl HubThread {
             Cmd::Tick => {
                 let out = self.hub.poll(now);
                 self.dispatch(out);
+                metrics::gauge!("omkijken_sync_states").set(self.hub.sync_states() as f64);
             }
             Cmd::Stop => {}
         }
@@ -254,12 +365,25 @@ impl HubThread {
     fn dispatch(&mut self, out: Outgoing) {
         for (conn, frame) in out {
             let close = closes(&frame);
-            let Some(tx) = self.conns.get(&conn) else {
+            let Some(c) = self.conns.get(&conn) else {
                 continue;
             };
-            if tx.try_send(frame).is_err() {
-                // Too slow (or gone): drop it rather than block everyone else.
-                tracing::warn!(conn = conn.0, "dropping a connection that does not keep up");
+            let size = crate::flow::approx_size(&frame);
+            let fits = c.queued.add(size, self.outbox_bytes);
+            if !fits || c.tx.try_send((frame, size)).is_err() {
+                // Too slow (or gone): drop it rather than block everyone else or buffer
+                // without end.
+                if fits {
+                    c.queued.sent(size);
+                }
+                tracing::warn!(
+                    conn = conn.0,
+                    queued = c.queued.bytes(),
+                    "dropping a connection that does not keep up"
+                );
+                metrics::counter!("omkijken_connections_closed_total", "reason" => "slow_reader")
+                    .increment(1);
+                c.queued.drop_session();
                 self.conns.remove(&conn);
                 self.hub.disconnect(conn);
                 continue;
@@ -295,6 +419,28 @@ fn metrics_handle() -> PrometheusHandle {
             // Register the series at zero, so a fresh server's /metrics is not empty and
             // dashboards see them before the first device connects.
             metrics::gauge!("omkijken_connected_devices").increment(0.0);
+            metrics::gauge!("omkijken_open_connections").increment(0.0);
+            metrics::gauge!("omkijken_sync_states").increment(0.0);
+            metrics::counter!("omkijken_rate_limited_total").increment(0);
+            metrics::counter!("omkijken_enroll_throttled_total").increment(0);
+            metrics::counter!("omkijken_enroll_slowed_total").increment(0);
+            metrics::counter!("omkijken_enroll_failures_total", "reason" => "bad_code")
+                .increment(0);
+            for reason in ["per_address", "full"] {
+                metrics::counter!("omkijken_connections_refused_total", "reason" => reason)
+                    .increment(0);
+            }
+            for reason in [
+                "header_timeout",
+                "idle_timeout",
+                "evicted",
+                "hello_timeout",
+                "session_idle",
+                "slow_reader",
+            ] {
+                metrics::counter!("omkijken_connections_closed_total", "reason" => reason)
+                    .increment(0);
+            }
             for name in [
                 "omkijken_acked_changes_total",
                 "omkijken_bytes_in_total",
@@ -318,6 +464,10 @@ pub struct AppState {
     cmd: mpsc::Sender<Cmd>,
     shutdown: watch::Receiver<bool>,
     metrics: PrometheusHandle,
+    limits: crate::net::Limits,
+    /// Bytes of received frames waiting for the hub, all sessions together (KiB permits).
+    inflight: (Arc<tokio::sync::Semaphore>, u32),
+    enroll_throttle: Arc<crate::throttle::EnrollThrottle>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -378,6 +528,7 @@ fn launch(settings: &Settings) -> Result<Launched> {
                         hub,
                         conns: HashMap::new(),
                         outbox_frames: opening.outbox_frames,
+                        outbox_bytes: opening.limits.max_queued_bytes,
                     };
                     worker.run(rx);
                     stop_listening.store(true, Ordering::Relaxed);
@@ -410,11 +561,36 @@ fn launch(settings: &Settings) -> Result<Launched> {
             }
         }
     });
+    // Retention: at start and once a day (DOMAIN.md; sync-server/README.md, "Retention").
+    let retention = Admin { cmd: cmd.clone() };
+    let mut stop = shutdown.clone();
+    tokio::spawn(async move {
+        let mut iv = tokio::time::interval(RETENTION_EVERY);
+        iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = iv.tick() => {
+                    match retention.apply_retention(None).await {
+                        Ok(n) if n > 0 => tracing::info!(documents = n, "retention run"),
+                        Ok(_) => {}
+                        Err(Error::Stopped) => break,
+                        Err(e) => tracing::warn!(error = %e, "retention run failed; tried again tomorrow"),
+                    }
+                }
+                _ = stop.changed() => break,
+            }
+        }
+    });
     Ok(Launched {
         state: AppState {
             cmd,
             shutdown,
             metrics,
+            limits: settings.limits.clone(),
+            inflight: crate::flow::Intake::budget(settings.limits.max_inflight_bytes),
+            enroll_throttle: Arc::new(crate::throttle::EnrollThrottle::new(
+                settings.enroll_limits.clone(),
+            )),
         },
         thread,
         shutdown_tx,
@@ -433,26 +609,16 @@ async fn run(
         shutdown_tx,
     } = launched;
     let cmd = state.cmd.clone();
+    let limits = state.limits.clone();
     let app = router(state);
     let tx = shutdown_tx.clone();
-    let shutdown = async move {
+    tokio::spawn(async move {
         shutdown.await;
         tracing::info!("shutting down");
         let _ = tx.send(true);
-    };
-    let served = match tls {
-        Some(config) => {
-            axum::serve(TlsListener::new(listener, config)?, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-        None => {
-            use axum::serve::ListenerExt;
-            axum::serve(listener.tap_io(no_delay), app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-    };
+    });
+    let gate = crate::net::Gate::new(&limits);
+    let served = crate::net::serve(listener, tls, app, limits, gate, shutdown_tx.subscribe()).await;
     let _ = shutdown_tx.send(true);
     // Let socket tasks say goodbye, then stop the hub (it commits nothing half-way: every
     // frame is one transaction).
@@ -491,6 +657,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/v1/enroll", get(enroll_ws))
         .route("/v1/sync", get(sync_ws))
+        .route("/v1/request", get(request_ws))
         .with_state(state)
         // A span per request (method and path; never headers, so never the token).
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -592,7 +759,8 @@ async fn sync_ws(
         Err(ConnectRefusal::Unauthorized) => ApiError::Unauthorized.into_response(),
         Err(refusal) => {
             tracing::info!(?refusal, "connection refused after upgrade");
-            ws.on_upgrade(move |socket| say_and_close(socket, refusal.frame()))
+            let limits = st.limits.clone();
+            ws.on_upgrade(move |socket| say_and_close(socket, refusal.frame(), limits))
         }
         Ok((connected, out)) => {
             let conn = connected.conn;
@@ -608,75 +776,183 @@ async fn sync_ws(
     }
 }
 
-async fn send_frame(socket: &mut WebSocket, frame: &Frame) -> bool {
+/// Send one frame; false when the socket failed or the device did not take it within the
+/// write timeout (a device that does not read is disconnected, not buffered for).
+async fn send_frame(socket: &mut WebSocket, frame: &Frame, limits: &crate::net::Limits) -> bool {
     let bytes = frame.encode();
     metrics::counter!("omkijken_frames_out_total", "type" => frame.type_name()).increment(1);
     metrics::counter!("omkijken_bytes_out_total").increment(bytes.len() as u64);
-    socket.send(Message::Binary(bytes.into())).await.is_ok()
+    send_message(socket, Message::Binary(bytes.into()), limits).await
 }
 
-async fn say_and_close(mut socket: WebSocket, frame: Option<Frame>) {
-    if let Some(f) = frame {
-        let _ = send_frame(&mut socket, &f).await;
+async fn send_message(socket: &mut WebSocket, msg: Message, limits: &crate::net::Limits) -> bool {
+    match tokio::time::timeout(limits.write_timeout, socket.send(msg)).await {
+        Ok(r) => r.is_ok(),
+        Err(_) => {
+            metrics::counter!("omkijken_connections_closed_total", "reason" => "slow_reader")
+                .increment(1);
+            tracing::info!("closing a session whose device does not read");
+            false
+        }
     }
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
+}
+
+async fn say_and_close(mut socket: WebSocket, frame: Option<Frame>, limits: crate::net::Limits) {
+    if let Some(f) = frame {
+        let _ = send_frame(&mut socket, &f, &limits).await;
+    }
+    let _ = tokio::time::timeout(
+        limits.write_timeout,
+        socket.send(Message::Close(Some(CloseFrame {
             code: close_code::POLICY,
             reason: "".into(),
-        })))
-        .await;
+        }))),
+    )
+    .await;
 }
 
-async fn session(
-    st: AppState,
-    mut socket: WebSocket,
-    conn: ConnId,
-    mut out: mpsc::Receiver<Frame>,
+async fn close_with(
+    socket: &mut WebSocket,
+    code: u16,
+    reason: &'static str,
+    limits: &crate::net::Limits,
 ) {
+    let _ = tokio::time::timeout(
+        limits.write_timeout,
+        socket.send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }))),
+    )
+    .await;
+}
+
+async fn session(st: AppState, mut socket: WebSocket, conn: ConnId, out: Outbox) {
+    let Outbox {
+        rx: mut out,
+        queued,
+    } = out;
+    let intake = crate::flow::Intake::new(st.inflight.0.clone(), st.inflight.1);
+    let mut rate = crate::flow::RateLimit::new(st.limits.frames_per_sec, st.limits.bytes_per_sec);
     tracing::info!("connected");
     metrics::gauge!("omkijken_connected_devices").increment(1.0);
+    let limits = st.limits.clone();
     let mut shutdown = st.shutdown.clone();
+    // The first frame (hello) within the hello timeout; then anything (a frame, a pong)
+    // within the session idle timeout, with a ping when it has been quiet.
+    let mut hello_by = Some(tokio::time::Instant::now() + limits.hello_timeout);
+    let mut heard = Instant::now();
+    let mut ping = tokio::time::interval_at(
+        tokio::time::Instant::now() + limits.ping_interval,
+        limits.ping_interval,
+    );
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let hello_late = async {
+            match hello_by {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            msg = socket.recv() => match msg {
-                Some(Ok(Message::Binary(b))) => {
-                    metrics::counter!("omkijken_frames_in_total").increment(1);
-                    metrics::counter!("omkijken_bytes_in_total").increment(b.len() as u64);
-                    let cmd = Cmd::Bytes { conn, bytes: b.to_vec(), at: Instant::now() };
-                    if st.cmd.send(cmd).await.is_err() { break; }
-                }
-                Some(Ok(Message::Text(t))) => {
-                    // Not a CBOR frame: the hub answers with an error and closes.
-                    let cmd = Cmd::Bytes { conn, bytes: t.as_bytes().to_vec(), at: Instant::now() };
-                    if st.cmd.send(cmd).await.is_err() { break; }
-                }
-                Some(Ok(Message::Close(_))) | None => break,
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    tracing::info!(error = %e, "websocket error");
-                    let f = Frame::Error { code: ErrorCode::TooLarge, message: "message rejected".into() };
-                    let _ = send_frame(&mut socket, &f).await;
-                    break;
+            msg = socket.recv() => {
+                heard = Instant::now();
+                match msg {
+                    Some(Ok(msg @ (Message::Binary(_) | Message::Text(_)))) => {
+                        hello_by = None;
+                        let at = Instant::now();
+                        let bytes: &[u8] = match &msg {
+                            Message::Binary(b) => b,
+                            Message::Text(t) => t.as_bytes(),
+                            _ => &[],
+                        };
+                        metrics::counter!("omkijken_frames_in_total").increment(1);
+                        metrics::counter!("omkijken_bytes_in_total").increment(bytes.len() as u64);
+                        // Over its rates: wait (and so stop reading) before taking it in.
+                        let wait = rate.take(bytes.len());
+                        if !wait.is_zero() {
+                            metrics::counter!("omkijken_rate_limited_total").increment(1);
+                            tokio::time::sleep(wait).await;
+                        }
+                        // Walked and decoded here, off the hub's thread; a bad frame ends
+                        // the session with the hub's error frame.
+                        let frame = match crate::flow::decode(bytes) {
+                            Ok(f) => f,
+                            Err(error) => {
+                                if let Frame::Error { code, .. } = &error {
+                                    metrics::counter!("omkijken_protocol_errors_total", "code" => code.as_str())
+                                        .increment(1);
+                                }
+                                let _ = send_frame(&mut socket, &error, &limits).await;
+                                close_with(&mut socket, close_code::POLICY, "", &limits).await;
+                                break;
+                            }
+                        };
+                        let size = bytes.len();
+                        drop(msg);
+                        let Some(inflight) = intake.admit(size).await else { break };
+                        let cmd = Cmd::Frame { conn, frame, at, _inflight: inflight };
+                        if st.cmd.send(cmd).await.is_err() { break; }
+                    }
+                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        tracing::info!(error = %e, "websocket error");
+                        let f = Frame::Error { code: ErrorCode::TooLarge, message: "message rejected".into() };
+                        let _ = send_frame(&mut socket, &f, &limits).await;
+                        break;
+                    }
                 }
             },
             frame = out.recv() => match frame {
-                Some(f) => {
+                Some((f, size)) => {
                     let close = closes(&f);
-                    if !send_frame(&mut socket, &f).await { break; }
+                    // A device that stopped reading blocks this send: the hub dropping the
+                    // session (its queue is full) ends it at once.
+                    let sent = tokio::select! {
+                        sent = send_frame(&mut socket, &f, &limits) => sent,
+                        _ = queued.dropped() => false,
+                    };
+                    queued.sent(size);
+                    if !sent { break; }
                     if close {
-                        let _ = socket.send(Message::Close(Some(CloseFrame {
-                            code: close_code::POLICY, reason: "".into() }))).await;
+                        close_with(&mut socket, close_code::POLICY, "", &limits).await;
                         break;
                     }
                 }
                 None => {
-                    let _ = socket.send(Message::Close(None)).await;
+                    let _ = tokio::time::timeout(limits.write_timeout, socket.send(Message::Close(None))).await;
                     break;
                 }
             },
+            _ = hello_late => {
+                metrics::counter!("omkijken_connections_closed_total", "reason" => "hello_timeout")
+                    .increment(1);
+                tracing::info!("no hello in time");
+                close_with(&mut socket, close_code::POLICY, "hello expected", &limits).await;
+                break;
+            }
+            _ = ping.tick() => {
+                let quiet = heard.elapsed();
+                if quiet >= limits.session_idle_timeout {
+                    metrics::counter!("omkijken_connections_closed_total", "reason" => "session_idle")
+                        .increment(1);
+                    tracing::info!("closing a silent session");
+                    close_with(&mut socket, close_code::AWAY, "idle", &limits).await;
+                    break;
+                }
+                if quiet >= limits.ping_interval
+                    && !send_message(&mut socket, Message::Ping(Default::default()), &limits).await
+                {
+                    break;
+                }
+            }
+            _ = queued.dropped() => {
+                // The hub dropped it as too slow: go now, without sending what is queued.
+                break;
+            }
             _ = shutdown.changed() => {
-                let _ = socket.send(Message::Close(Some(CloseFrame {
-                    code: close_code::AWAY, reason: "server shutting down".into() }))).await;
+                close_with(&mut socket, close_code::AWAY, "server shutting down", &limits).await;
                 break;
             }
         }
@@ -686,10 +962,50 @@ async fn session(
     tracing::info!("disconnected");
 }
 
-async fn enroll_ws(State(st): State<AppState>, ws: WebSocketUpgrade) -> Response {
-    ws.max_message_size(64 * 1024)
+async fn enroll_ws(
+    State(st): State<AppState>,
+    info: Option<axum::Extension<crate::net::ConnInfo>>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let info = info.map(|axum::Extension(i)| i);
+    let peer = info.as_ref().map(|i| i.peer.ip());
+    // Throttled per address and in total: within the burst at once, past it after a wait,
+    // and refused (429) when the wait would be long.
+    if let Some(ip) = peer {
+        match st.enroll_throttle.attempt(ip, Instant::now()) {
+            crate::throttle::Decision::Go(wait) if wait.is_zero() => {}
+            crate::throttle::Decision::Go(wait) => {
+                metrics::counter!("omkijken_enroll_slowed_total").increment(1);
+                tokio::time::sleep(wait).await;
+            }
+            crate::throttle::Decision::Refuse(retry) => {
+                metrics::counter!("omkijken_enroll_throttled_total").increment(1);
+                tracing::info!(peer = %ip, "enrollment attempts throttled");
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::RETRY_AFTER, retry.as_secs().to_string())],
+                    "too many enrollment attempts; try again later\n",
+                )
+                    .into_response();
+            }
+        }
+    }
+    let mut resp = ws
+        .max_message_size(64 * 1024)
         .on_upgrade(move |mut socket| async move {
-            let first = tokio::time::timeout(Duration::from_secs(30), socket.recv()).await;
+            let limits = st.limits.clone();
+            // The enroll frame within the hello timeout; meanwhile the connection may be
+            // closed to make room for others (it is not authenticated).
+            let evicted = async {
+                match &info {
+                    Some(i) => i.closed().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let first = tokio::select! {
+                r = tokio::time::timeout(limits.hello_timeout, socket.recv()) => r,
+                _ = evicted => return,
+            };
             let reply = match first {
                 Ok(Some(Ok(Message::Binary(b)))) => match Frame::decode(&b) {
                     Ok(frame @ Frame::Enroll { .. }) => {
@@ -705,6 +1021,14 @@ async fn enroll_ws(State(st): State<AppState>, ws: WebSocketUpgrade) -> Response
                         message: "expected an enroll frame".into(),
                     }),
                 },
+                Err(_) => {
+                    metrics::counter!("omkijken_connections_closed_total", "reason" => "hello_timeout")
+                        .increment(1);
+                    Some(Frame::Error {
+                        code: ErrorCode::Malformed,
+                        message: "expected an enroll frame".into(),
+                    })
+                }
                 _ => Some(Frame::Error {
                     code: ErrorCode::Malformed,
                     message: "expected an enroll frame".into(),
@@ -714,9 +1038,113 @@ async fn enroll_ws(State(st): State<AppState>, ws: WebSocketUpgrade) -> Response
                 code: ErrorCode::Internal,
                 message: "server error".into(),
             });
-            let _ = send_frame(&mut socket, &reply).await;
-            let _ = socket.send(Message::Close(None)).await;
+            if let Frame::Error { code, .. } = &reply
+                && *code != ErrorCode::Internal
+            {
+                enroll_failed(&st, peer, *code).await;
+            }
+            let _ = send_frame(&mut socket, &reply, &limits).await;
+            let _ = tokio::time::timeout(limits.write_timeout, socket.send(Message::Close(None))).await;
+        });
+    resp.extensions_mut().insert(crate::net::Evictable);
+    resp
+}
+
+/// `/v1/request`: one request frame of an enrolled device (bearer token), one answer.
+async fn request_ws(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let Some(token) = bearer(&headers) else {
+        return ApiError::Unauthorized.into_response();
+    };
+    ws.max_message_size(64 * 1024)
+        .on_upgrade(move |mut socket| async move {
+            let limits = st.limits.clone();
+            let first = tokio::time::timeout(limits.hello_timeout, socket.recv()).await;
+            let reply = match first {
+                Ok(Some(Ok(Message::Binary(b)))) => match Frame::decode(&b) {
+                    Ok(
+                        frame @ (Frame::EraseRecord { .. }
+                        | Frame::ExportDossier { .. }
+                        | Frame::SetCareTrack { .. }
+                        | Frame::IncidentRegister { .. }),
+                    ) => {
+                        let (reply, rx) = oneshot::channel();
+                        if st
+                            .cmd
+                            .send(Cmd::Request {
+                                token,
+                                frame,
+                                reply,
+                            })
+                            .await
+                            .is_ok()
+                        {
+                            rx.await.ok()
+                        } else {
+                            None
+                        }
+                    }
+                    _ => None,
+                },
+                _ => None,
+            };
+            let reply = reply.unwrap_or(Frame::Error {
+                code: ErrorCode::Malformed,
+                message: "expected a request frame".into(),
+            });
+            let _ = send_frame(&mut socket, &reply, &limits).await;
+            let _ =
+                tokio::time::timeout(limits.write_timeout, socket.send(Message::Close(None))).await;
         })
+}
+
+/// A failed enrollment attempt: logged (with the client's address, never the code),
+/// counted, written to the audit log, and charged to the address's throttle.
+async fn enroll_failed(st: &AppState, peer: Option<std::net::IpAddr>, code: ErrorCode) {
+    let reason = match code {
+        ErrorCode::BadEnrollmentCode => "bad_code",
+        ErrorCode::TooLarge => "too_large",
+        _ => "malformed",
+    };
+    metrics::counter!("omkijken_enroll_failures_total", "reason" => reason).increment(1);
+    match peer {
+        Some(ip) => {
+            st.enroll_throttle.failed(ip);
+            tracing::warn!(peer = %ip, reason, "enrollment attempt failed");
+        }
+        None => tracing::warn!(reason, "enrollment attempt failed"),
+    }
+    let admin = Admin {
+        cmd: st.cmd.clone(),
+    };
+    let written = admin
+        .call(move |hub, now| {
+            let row = AuditRecord {
+                seq: 0,
+                at: now,
+                school: String::new(),
+                device: None,
+                user: None,
+                action: crate::storage::AuditAction::EnrollFailed,
+                document: None,
+                kind: Some(reason.to_string()),
+                pupil: None,
+                device_seq: None,
+                device_at: None,
+            };
+            hub.storage().commit(crate::storage::Batch {
+                audit: vec![row],
+                ..Default::default()
+            })?;
+            Ok(((), vec![]))
+        })
+        .await;
+    if let Err(e) = written {
+        tracing::error!(error = %e, "could not write the audit row of a failed enrollment");
+    }
 }
 
 // ---------------------------------------------------------------------- in-process API
@@ -803,6 +1231,16 @@ impl Admin {
         let (school, pupil) = (school.to_string(), pupil.to_string());
         self.call(move |hub, now| hub.erase_pupil(now, &school, &pupil))
             .await
+    }
+
+    /// Run retention now, or as of `at` (unix ms, for tests and the dry-run's "when"):
+    /// erase what expired in every school (devices purge it); returns how many documents.
+    pub async fn apply_retention(&self, at: Option<i64>) -> Result<usize> {
+        self.call(move |hub, now| {
+            let (gone, out) = hub.apply_retention(now, at.unwrap_or(now))?;
+            Ok((gone.len(), out))
+        })
+        .await
     }
 
     /// Audit rows (ids only).

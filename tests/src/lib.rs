@@ -77,6 +77,27 @@ impl TestServer {
         })
     }
 
+    /// Start a server with these settings (its data directory is `settings.data_dir`).
+    pub async fn start_with(settings: Settings) -> Result<TestServer> {
+        let data_dir = settings.data_dir.clone();
+        let handle = server::start(settings).await.context("start server")?;
+        Ok(TestServer { handle, data_dir })
+    }
+
+    /// [`TestServer::start_with`] on the address a server that was just shut down used,
+    /// retried briefly in case the OS holds the port a moment.
+    pub async fn start_again_with(settings: Settings) -> Result<TestServer> {
+        let mut last = None;
+        for _ in 0..50 {
+            match TestServer::start_with(settings.clone()).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Err(last.unwrap())
+    }
+
     /// Create the school and import [`roster_csv`].
     pub async fn set_up_school(&self) -> Result<()> {
         let admin = self.handle.admin();

@@ -106,7 +106,7 @@ async fn a_restored_store_gets_back_from_devices_what_it_acknowledged_after_the_
     server.handle.shutdown().await?;
 
     // 7. The audit log still has the deliveries made before the restore.
-    let mut st = SqliteStorage::open(settings.db_path(), None)?;
+    let mut st = settings.open_storage()?;
     let rows = st.audit(&AuditFilter::Staff(MENTOR.into()))?;
     assert!(rows.iter().any(|r| r.action == AuditAction::Deliver));
     Ok(())
@@ -117,7 +117,7 @@ fn a_backup_of_an_encrypted_store_is_encrypted_and_needs_the_key() -> Result<()>
     let tmp = tempfile::tempdir()?;
     let mut settings = Settings::for_test(tmp.path().join("server"));
     settings.db_key = Some("server-store-key-for-the-test".into());
-    std::fs::create_dir_all(&settings.data_dir)?;
+    omkijken_server::secure::private_dir(&settings.data_dir)?;
     let mut st = SqliteStorage::open(settings.db_path(), settings.db_key.as_deref())?;
     omkijken_server::admin::create_school(&mut st, 0, SCHOOL, "Basisschool De Linde")?;
     drop(st);

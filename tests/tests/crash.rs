@@ -11,7 +11,6 @@ use omkijken_core::client;
 use omkijken_core::model::{SignalContext, Source};
 use omkijken_core::store::{NewSignal, SignalFilter, StoreOptions};
 use omkijken_core::{DocumentId, Store};
-use omkijken_server::storage::{SqliteStorage, Storage};
 use omkijken_tests::process::{ServerProcess, admin, free_port, set_up_school};
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
@@ -150,7 +149,9 @@ fn server_killed_at_random_points_keeps_every_acknowledged_change() {
     server.take().unwrap().kill9();
 
     // 4. The killed server's store opens cleanly and holds every acknowledged change.
-    let mut st = SqliteStorage::open(data.join(omkijken_server::server::DB_FILE), None).unwrap();
+    let mut st = omkijken_server::server::Settings::new(&data)
+        .open_storage()
+        .unwrap();
     for (id, heads) in &acked {
         let bytes = st
             .load_doc(*id)

@@ -294,7 +294,7 @@ async fn a_draft_and_a_working_note_are_their_authors_alone() -> Result<()> {
     assert!(wire.fetch(note).await?.is_none());
     let leaked = mentor.store.load(note)?.unwrap();
     let changed = forge(&wire, note, &leaked, |c: &mut Conversation| {
-        c.notes.splice(0, 0, "meegelezen: ");
+        c.notes.splice(0, 0, "meegelezen: ").unwrap();
     });
     let (on_note, note_frames) = wire.push(note, changed.save()).await?;
     let elsewhere = DocumentId::random();
@@ -684,9 +684,10 @@ async fn a_small_push_that_loads_into_millions_of_objects_is_refused_unloaded() 
     let started = std::time::Instant::now();
     let (verdict, _) = wire.push(id, bytes).await?;
     assert_eq!(verdict, Verdict::Refused(RefusalReason::TooLarge));
-    // Loading it takes seconds; the server answered without.
+    // Loading it takes seconds in release and far longer in a debug build; the server
+    // answered without loading it (the bound is loose for a busy machine).
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(2),
+        started.elapsed() < std::time::Duration::from_secs(10),
         "{:?}",
         started.elapsed()
     );

@@ -2,9 +2,17 @@
 //!
 //! - `OMKIJKEN_SIM_SEED=<n>` runs that one seed (replays a failure exactly);
 //! - `OMKIJKEN_SIM_SEEDS=<count>` runs that many seeds starting at `OMKIJKEN_SIM_SEED` (or 1);
-//! - by default CI runs the regression seeds plus `DEFAULT_SEEDS` seeds.
+//! - `OMKIJKEN_SIM_REGRESSIONS=1` runs the regression seeds first as well;
+//! - by default the regression seeds plus `DEFAULT_SEEDS` seeds run.
+//!
+//! Seeds run in parallel on all cores (each seed is one deterministic thread of its own, so a
+//! seed replays the same alone or among others). `scripts/sim.sh [N] [START]` is the way to
+//! run many in a release build.
 
-use omkijken_tests::sim::{self, Config, Report};
+use omkijken_tests::sim::{self, Config, Failure, Report};
+use rayon::prelude::*;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 const DEFAULT_SEEDS: u64 = 200;
@@ -31,32 +39,87 @@ const REGRESSION_SEEDS: &[(u64, &str)] = &[
         3,
         "a write refused as forbidden left an unreadable document on the device",
     ),
+    (
+        8,
+        "after a restore, a document two devices changed since the backup stayed off the server",
+    ),
+    (186, "same as 8"),
+    (780, "same as 8"),
+    (
+        431_136_197,
+        "a device held a trip it was taken off: a copy of the fetch answer overtook the purge",
+    ),
+    (
+        431_137_537,
+        "a mentor held a thermometer month after the pupil moved: as 431136197",
+    ),
+    (
+        431_136_238,
+        "a case change refused for good left the device diverging from the server for good",
+    ),
+    (
+        431_137_075,
+        "a live push that overtook a fetch answer recorded heads the device lacked: lost update",
+    ),
+    (
+        431_138_710,
+        "after a second restore a document waiting as refused was never sent again",
+    ),
 ];
 
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|s| s.trim().parse().ok())
 }
 
-fn run_seeds(seeds: impl Iterator<Item = u64>) -> Vec<Report> {
+/// Run `seeds` on all cores; failures are printed (with their replay command) as they happen.
+fn run_seeds(seeds: &[u64]) -> (Vec<Report>, Vec<Failure>) {
     let config = Config::default();
-    let mut reports = Vec::new();
-    let mut failures = Vec::new();
-    for seed in seeds {
-        match sim::run(seed, &config) {
-            Ok(r) => reports.push(r),
-            Err(f) => {
-                eprintln!("{f}");
-                failures.push(f);
+    let done = AtomicU64::new(0);
+    let failures = Mutex::new(Vec::new());
+    let started = Instant::now();
+    let total = seeds.len() as u64;
+    let reports: Vec<Report> = seeds
+        .par_iter()
+        .with_max_len(1)
+        .filter_map(|&seed| {
+            let result = sim::run(seed, &config);
+            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if total >= 1_000 && n.is_multiple_of(1_000) {
+                eprintln!(
+                    "simulation: {n} of {total} seeds done, {:.0} s",
+                    started.elapsed().as_secs_f64()
+                );
             }
-        }
+            match result {
+                Ok(r) => Some(r),
+                Err(f) => {
+                    eprintln!("{f}");
+                    failures.lock().unwrap().push(f);
+                    None
+                }
+            }
+        })
+        .collect();
+    let mut failures = failures.into_inner().unwrap();
+    failures.sort_by_key(|f| f.seed);
+    (reports, failures)
+}
+
+/// "15 regression seeds and 300 from 1708441209", for the summary line.
+fn describe(seeds: &[u64]) -> String {
+    let regression = |s: &u64| REGRESSION_SEEDS.iter().any(|(r, _)| r == s);
+    let reg = seeds.iter().filter(|s| regression(s)).count();
+    let rest: Vec<u64> = seeds.iter().copied().filter(|s| !regression(s)).collect();
+    let range = match (rest.first(), rest.last()) {
+        (Some(a), Some(b)) if a == b => format!("seed {a}"),
+        (Some(a), Some(b)) => format!("{} from {a} to {b}", rest.len()),
+        _ => "no others".into(),
+    };
+    if reg == 0 {
+        range
+    } else {
+        format!("{reg} regression seeds, {range}")
     }
-    assert!(
-        failures.is_empty(),
-        "{} seed(s) failed: {:?}",
-        failures.len(),
-        failures.iter().map(|f| f.seed).collect::<Vec<_>>()
-    );
-    reports
 }
 
 #[test]
@@ -64,36 +127,63 @@ fn simulated_devices_and_server_converge_without_loss_or_leaks() {
     let start = Instant::now();
     let first = env_u64("OMKIJKEN_SIM_SEED");
     let count = env_u64("OMKIJKEN_SIM_SEEDS");
-    let seeds: Vec<u64> = match (first, count) {
+    let regressions = REGRESSION_SEEDS.iter().map(|(s, _)| *s);
+    let mut seeds: Vec<u64> = match (first, count) {
         (Some(s), None) => vec![s],
         (s, Some(n)) => (s.unwrap_or(1)..s.unwrap_or(1) + n).collect(),
-        (None, None) => REGRESSION_SEEDS
-            .iter()
-            .map(|(s, _)| *s)
+        (None, None) => regressions
+            .clone()
             .chain((1..=DEFAULT_SEEDS).filter(|s| !REGRESSION_SEEDS.iter().any(|(r, _)| r == s)))
             .collect(),
     };
-    let reports = run_seeds(seeds.iter().copied());
+    if std::env::var("OMKIJKEN_SIM_REGRESSIONS").is_ok_and(|v| v == "1") {
+        let rest: Vec<u64> = seeds
+            .iter()
+            .copied()
+            .filter(|s| !REGRESSION_SEEDS.iter().any(|(r, _)| r == s))
+            .collect();
+        seeds = regressions.chain(rest).collect();
+    }
+    let (reports, failures) = run_seeds(&seeds);
     let secs = start.elapsed().as_secs_f64();
-    let sum = |f: fn(&Report) -> u64| reports.iter().map(f).sum::<u64>();
-    let frames = sum(|r| r.frames);
+    let mut t = Report::default();
+    for r in &reports {
+        t.add(r);
+    }
     println!(
-        "simulation: {} seeds, {} frames ({:.0} frames/s), {} edits, {} device crashes, {} server crashes, {} broken connections, {} duplicated frames, {} roster changes, {} revocations, {} backups, {} restores, {} quiescent checks, {:.1} s",
-        reports.len(),
-        frames,
-        frames as f64 / secs,
-        sum(|r| r.edits),
-        sum(|r| r.device_crashes),
-        sum(|r| r.server_crashes),
-        sum(|r| r.broken_connections),
-        sum(|r| r.duplicates),
-        sum(|r| r.roster_changes),
-        sum(|r| r.revocations),
-        sum(|r| r.backups),
-        sum(|r| r.restores),
-        sum(|r| r.quiescent_checks),
-        secs
+        "simulation: {} seeds ({}) on {} threads, {:.1} s: {} frames ({:.0} frames/s), {} edits, {} device crashes, {} server crashes, {} broken connections, {} duplicated frames, {} roster changes, {} revocations, {} backups, {} restores, {} erased documents, {} purges, {} refusals ({} kept as not accepted, {} of those read back and discarded), {} quiescent checks, {} failed",
+        seeds.len(),
+        describe(&seeds),
+        rayon::current_num_threads(),
+        secs,
+        t.frames,
+        t.frames as f64 / secs,
+        t.edits,
+        t.device_crashes,
+        t.server_crashes,
+        t.broken_connections,
+        t.duplicates,
+        t.roster_changes,
+        t.revocations,
+        t.backups,
+        t.restores,
+        t.erasures,
+        t.purges,
+        t.refusals,
+        t.not_accepted,
+        t.discarded,
+        t.quiescent_checks,
+        failures.len(),
+    );
+    for f in &failures {
+        println!("{f}");
+    }
+    assert!(
+        failures.is_empty(),
+        "{} seed(s) failed: {:?}",
+        failures.len(),
+        failures.iter().map(|f| f.seed).collect::<Vec<_>>()
     );
     // The runs did real work.
-    assert!(sum(|r| r.edits) > 0 && sum(|r| r.quiescent_checks) >= reports.len() as u64);
+    assert!(t.edits > 0 && t.quiescent_checks >= reports.len() as u64);
 }

@@ -1,7 +1,8 @@
 //! Kindgesprek: a one-to-one conversation of a mentor with a pupil.
 
 use super::{Kind, Record};
-use autosurgeon::{Hydrate, Reconcile, Text};
+use crate::text::Text;
+use autosurgeon::{Hydrate, Reconcile};
 use std::collections::BTreeMap;
 
 /// Draft or final.

@@ -19,7 +19,7 @@ pub use case::{
 };
 pub use conversation::{Agreement, Conversation, ConversationStatus, Visibility};
 pub use excursion::{Excursion, Supervision, TripContact};
-pub use roster::{AgeBand, Group, Pupil, Role, Roster, Staff};
+pub use roster::{AgeBand, Group, Pupil, Role, Roster, SchoolSettings, Staff};
 pub use signal::{
     FollowUp, FollowUpKind, Interpretation, Signal, SignalContext, Source, SourceKind,
 };

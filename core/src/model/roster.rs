@@ -246,3 +246,16 @@ impl Roster {
         }
     }
 }
+
+/// A school's own settings, written by the admin (server) into the roster document under
+/// the root key `settings` beside the roster record, and read by every device: the acute
+/// screen's school numbers. Missing fields are defaults (nothing set).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hydrate, Reconcile)]
+pub struct SchoolSettings {
+    /// The school leader's name as the acute screen shows it.
+    #[autosurgeon(missing = "Default::default")]
+    pub leader_name: Option<String>,
+    /// The school leader's phone number for the acute screen (urgency 3).
+    #[autosurgeon(missing = "Default::default")]
+    pub leader_phone: Option<String>,
+}

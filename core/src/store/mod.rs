@@ -9,14 +9,20 @@
 //! The store is `Clone + Send + Sync`; clones share one database.
 
 mod cases;
+mod edits;
 mod excursions;
+mod not_accepted;
+mod overview;
 mod projection;
 mod queries;
 mod records;
 pub mod schema;
 
 pub use cases::{CASE_CLOSED_STATUS, CASE_OPENED_STATUS, CaseSummary, NewCaseStep};
+pub use edits::{DraftDeleted, MyPupil};
 pub use excursions::{ExcursionSummary, NewExcursion, NewTripContact};
+pub use not_accepted::{NotAccepted, NotAcceptedRecord, SetAside};
+pub use overview::{GroupOverview, GroupWeek};
 pub use queries::{
     AttentionItem, AttentionReason, ConversationSummary, SignalFilter, SignalSummary,
     ThermometerPoint,
@@ -28,7 +34,7 @@ use crate::error::OpenError;
 use crate::ids::{self, DocumentId};
 use crate::model::{Header, Kind, Roster};
 use crate::{Error, Result};
-use automerge::{ActorId, Automerge, ChangeHash};
+use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
 use rand::{RngCore, SeedableRng};
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
@@ -36,7 +42,7 @@ use rusqlite::{
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 /// Chunks kept per document before they are compacted into the snapshot.
 const COMPACT_AFTER_CHUNKS: i64 = 32;
@@ -246,10 +252,20 @@ impl Drop for Subscription {
             inner
                 .listeners
                 .lock()
-                .unwrap()
+                .unwrap_or_else(PoisonError::into_inner)
                 .retain(|(id, _)| *id != self.id);
         }
     }
+}
+
+/// Run `f`, turning a panic inside it (a bug: in Automerge, in a record edit, in ours) into
+/// [`Error::Internal`]. Callers run the whole transaction inside `f`, so the transaction is
+/// dropped (rolled back) while unwinding and the connection and its lock stay usable: one
+/// bad call never leaves the store failing every later call. The panic's message is not
+/// kept: it may quote content.
+fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or(Err(Error::Internal("the call stopped on a bug")))
 }
 
 /// SQLCipher raw key from the caller's key bytes: the key from the platform keystore is
@@ -435,7 +451,13 @@ impl Store {
 
     /// A fresh random document id from the store's randomness.
     pub fn new_id(&self) -> DocumentId {
-        DocumentId::from_rng(&mut *self.inner.rng.lock().unwrap())
+        DocumentId::from_rng(
+            &mut *self
+                .inner
+                .rng
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
     fn check_live(&self) -> Result<()> {
@@ -449,7 +471,12 @@ impl Store {
     /// Run `f` in a read transaction on a reader connection (never blocks on the writer).
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         self.check_live()?;
-        let conn = self.inner.readers.lock().unwrap().pop();
+        let conn = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
         let mut conn = match conn {
             Some(c) => c,
             None => {
@@ -459,13 +486,17 @@ impl Store {
                 })?
             }
         };
-        let result = (|| {
+        let result = catch_panic(|| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
             let r = f(&tx)?;
             tx.finish()?;
             Ok(r)
-        })();
-        let mut readers = self.inner.readers.lock().unwrap();
+        });
+        let mut readers = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if readers.len() < MAX_READERS {
             readers.push(conn);
         }
@@ -475,11 +506,17 @@ impl Store {
     /// Run `f` in an IMMEDIATE write transaction on the one writer connection.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         self.check_live()?;
-        let mut conn = self.inner.writer.lock().unwrap();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let r = f(&tx)?;
-        tx.commit()?;
-        Ok(r)
+        let mut conn = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        catch_panic(|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let r = f(&tx)?;
+            tx.commit()?;
+            Ok(r)
+        })
     }
 
     /// [`Store::write`] for what the server already holds durably: committed without
@@ -491,15 +528,22 @@ impl Store {
     /// frame of a catch-up.
     fn write_recoverable<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         self.check_live()?;
-        let mut conn = self.inner.writer.lock().unwrap();
-        conn.execute_batch("PRAGMA synchronous = NORMAL")?;
-        let r = (|| -> Result<T> {
+        let mut conn = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        conn.prepare_cached("PRAGMA synchronous = NORMAL")?
+            .execute([])?;
+        let r = catch_panic(|| -> Result<T> {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let r = f(&tx)?;
             tx.commit()?;
             Ok(r)
-        })();
-        let restored = conn.execute_batch("PRAGMA synchronous = FULL");
+        });
+        let restored = conn
+            .prepare_cached("PRAGMA synchronous = FULL")
+            .and_then(|mut s| s.execute([]));
         let r = r?;
         restored?;
         Ok(r)
@@ -509,15 +553,33 @@ impl Store {
 
     /// The enrolled identity, if any.
     pub fn identity(&self) -> Result<Option<Identity>> {
-        self.read(|tx| Ok(meta_get(tx, "identity")?.and_then(|s| serde_json::from_str(&s).ok())))
+        // Set only by `set_identity` (and cleared by a wipe): kept in memory once read.
+        if let Some(i) = self.inner.identity_cache.read().unwrap().as_ref() {
+            self.check_live()?;
+            return Ok(Some(i.clone()));
+        }
+        let identity: Option<Identity> = self
+            .read(|tx| Ok(meta_get(tx, "identity")?.and_then(|s| serde_json::from_str(&s).ok())))?;
+        if let Some(i) = &identity {
+            *self.inner.identity_cache.write().unwrap() = Some(i.clone());
+        }
+        Ok(identity)
     }
 
     /// Set the identity (at enrollment).
     pub fn set_identity(&self, identity: &Identity) -> Result<()> {
         let s = serde_json::to_string(identity).map_err(|e| Error::Invalid(e.to_string()))?;
         self.write(|tx| Ok(meta_set(tx, "identity", &s)?))?;
-        *self.inner.identity_cache.write().unwrap() = Some(identity.clone());
-        *self.inner.roster_cache.write().unwrap() = None;
+        *self
+            .inner
+            .identity_cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(identity.clone());
+        *self
+            .inner
+            .roster_cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = None;
         Ok(())
     }
 
@@ -620,28 +682,48 @@ impl Store {
 
     /// The school's roster as this device holds it (empty if none yet).
     pub fn roster(&self) -> Result<Arc<Roster>> {
-        if let Some(r) = self.inner.roster_cache.read().unwrap().as_ref() {
+        if let Some(r) = self
+            .inner
+            .roster_cache
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
             return Ok(r.clone());
         }
         let identity = self.require_identity()?;
-        // The user's view of the roster (what a server sends); the school's whole roster
-        // where a device holds that instead (an older server).
-        let view = doc::roster_view_id(&identity.school, &identity.user);
-        let whole = doc::roster_id(&identity.school);
-        let mut roster = None;
-        for id in [view, whole] {
+        let roster = match self.roster_doc(&identity)? {
+            Some((id, d)) => doc::record::<Roster>(id, &d)?,
+            None => Roster {
+                school: identity.school.clone(),
+                ..Default::default()
+            },
+        };
+        let roster = Arc::new(roster);
+        *self
+            .inner
+            .roster_cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(roster.clone());
+        Ok(roster)
+    }
+
+    /// The roster document this device holds: the user's view of the roster (what a server
+    /// sends, with the school settings), or the school's whole roster where a device holds
+    /// that instead (an older server); None before the first sync.
+    pub(crate) fn roster_doc(
+        &self,
+        identity: &Identity,
+    ) -> Result<Option<(DocumentId, Automerge)>> {
+        for id in [
+            doc::roster_view_id(&identity.school, &identity.user),
+            doc::roster_id(&identity.school),
+        ] {
             if let Some(d) = self.load(id)? {
-                roster = Some(doc::record::<Roster>(id, &d)?);
-                break;
+                return Ok(Some((id, d)));
             }
         }
-        let roster = roster.unwrap_or_else(|| Roster {
-            school: identity.school.clone(),
-            ..Default::default()
-        });
-        let roster = Arc::new(roster);
-        *self.inner.roster_cache.write().unwrap() = Some(roster.clone());
-        Ok(roster)
+        Ok(None)
     }
 
     /// Run the record rules ([`crate::model::rules::admit`]) on a local change before it
@@ -724,7 +806,7 @@ impl Store {
     /// All documents held, with their heads.
     pub fn documents(&self) -> Result<Vec<DocumentInfo>> {
         self.read(|tx| {
-            let mut stmt = tx.prepare(
+            let mut stmt = tx.prepare_cached(
                 "SELECT id, kind, school, pupil, author, created_at, fields, heads, acked_heads FROM documents",
             )?;
             let rows = stmt.query_map([], info_row)?;
@@ -776,7 +858,7 @@ impl Store {
             .iter()
             .map(|(id, b)| (*id, b.as_slice(), None))
             .collect();
-        self.merge_batch(&docs, &[], true)
+        self.merge_batch(&docs, &[], true).map(|_| ())
     }
 
     /// Merge many documents and record acknowledged heads (see
@@ -796,11 +878,17 @@ impl Store {
     /// checked and summarised these very heads); the document is loaded when it is first
     /// opened or changed. Anything else, or a summary of another version, takes the
     /// loading path.
+    ///
+    /// Acknowledged heads are recorded only where the merged document holds them all and
+    /// nothing received waits for a change that is not here: such a change (sent while the
+    /// device lacked an earlier one) is held back by Automerge and not stored, and recording
+    /// the server's heads then would make the device believe it holds what it never got.
+    /// Returns the documents left so: the caller fetches what they lack.
     pub fn merge_many_acked(
         &self,
         docs: &[Received],
         acks: &[(DocumentId, Vec<ChangeHash>)],
-    ) -> Result<()> {
+    ) -> Result<Vec<DocumentId>> {
         let docs: Vec<_> = docs
             .iter()
             .map(|r| (r.id, r.data.as_slice(), r.whole.as_ref()))
@@ -813,8 +901,10 @@ impl Store {
         docs: &[(DocumentId, &[u8], Option<&Whole>)],
         acks: &[(DocumentId, Vec<ChangeHash>)],
         durable: bool,
-    ) -> Result<()> {
+    ) -> Result<Vec<DocumentId>> {
         let now = self.now();
+        let wanted: HashMap<DocumentId, &[ChangeHash]> =
+            acks.iter().map(|(id, h)| (*id, h.as_slice())).collect();
         // The same document twice in a batch: its bytes are merged together.
         let mut order: Vec<DocumentId> = Vec::with_capacity(docs.len());
         let mut bytes: HashMap<DocumentId, (Vec<&[u8]>, Option<&Whole>)> =
@@ -837,7 +927,9 @@ impl Store {
                 let (pieces, whole) = &bytes[id];
                 work.push((*id, stored_bytes(tx, *id)?, pieces.as_slice(), *whole));
             }
-            let merge = |(id, stored, pieces, whole)| Merged::received(id, stored, pieces, whole);
+            let merge = |(id, stored, pieces, whole)| {
+                Merged::received(id, stored, pieces, whole, wanted.get(&id).copied())
+            };
             let merged: Vec<_> = if work.len() >= PARALLEL_FROM {
                 use rayon::prelude::*;
                 work.into_par_iter().map(merge).collect()
@@ -848,8 +940,13 @@ impl Store {
             let mut acked: HashMap<DocumentId, String> =
                 acks.iter().map(|(id, h)| (*id, heads_json(h))).collect();
             let mut changed = Vec::new();
-            for m in merged {
-                if let Some(m) = m? {
+            let mut lacking = Vec::new();
+            for (id, m) in order.iter().zip(merged) {
+                let (m, holds_acked) = m?;
+                if !holds_acked && acked.remove(id).is_some() {
+                    lacking.push(*id);
+                }
+                if let Some(m) = m {
                     let ack = acked.get(&m.id).map(String::as_str);
                     if write_doc(tx, m.id, &m.prepared, now, ack)? {
                         acked.remove(&m.id);
@@ -863,9 +960,9 @@ impl Store {
                 .cloned()
                 .collect();
             write_acked_heads(tx, &rest)?;
-            Ok(changed)
+            Ok((changed, lacking))
         };
-        let changed = if durable {
+        let (changed, lacking) = if durable {
             self.write(batch)?
         } else {
             self.write_recoverable(batch)?
@@ -873,7 +970,7 @@ impl Store {
         if !changed.is_empty() {
             self.after_change(&changed);
         }
-        Ok(())
+        Ok(lacking)
     }
 
     /// Record that a server acknowledged `heads` of a document as durable.
@@ -976,7 +1073,7 @@ impl Store {
     /// Documents whose local heads no server has acknowledged ("3 signals not sent yet").
     pub fn outbox(&self) -> Result<Vec<OutboxEntry>> {
         self.read(|tx| {
-            let mut stmt = tx.prepare(
+            let mut stmt = tx.prepare_cached(
                 "SELECT id, kind, pupil FROM documents
                  WHERE acked_heads IS NULL OR acked_heads != heads ORDER BY updated_at",
             )?;
@@ -999,9 +1096,13 @@ impl Store {
         })
     }
 
-    /// Remove a document and everything derived from it (access ended, or erasure).
+    /// Remove a document and everything derived from it (access ended, or erasure),
+    /// its not-accepted items included.
     pub fn purge(&self, id: DocumentId) -> Result<bool> {
-        let removed = self.write(|tx| purge_doc(tx, id))?;
+        let removed = self.write(|tx| {
+            not_accepted::drop_items_of(tx, id)?;
+            purge_doc(tx, id)
+        })?;
         if removed {
             self.inner.epoch.fetch_add(1, Ordering::SeqCst);
             self.after_change(&[id]);
@@ -1031,8 +1132,13 @@ impl Store {
             let rows = stmt.query_map(params![excursion, me.user], |r| r.get::<_, String>(0))?;
             Ok(rows.filter_map(|r| r.ok()?.parse().ok()).collect())
         })?;
+        // Not-accepted items stay: the server never had them, and they are their
+        // author's to copy or discard.
         for id in &ids {
-            self.purge(*id)?;
+            if self.write(|tx| purge_doc(tx, *id))? {
+                self.inner.epoch.fetch_add(1, Ordering::SeqCst);
+                self.after_change(&[*id]);
+            }
         }
         Ok(ids.len())
     }
@@ -1041,19 +1147,36 @@ impl Store {
     /// Afterwards every call answers [`Error::Revoked`].
     pub fn wipe(&self) -> Result<()> {
         {
-            let conn = self.inner.writer.lock().unwrap();
+            let conn = self
+                .inner
+                .writer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             if !self.inner.wiped.swap(true, Ordering::SeqCst) {
                 conn.execute_batch(
                     "DELETE FROM doc_chunks; DELETE FROM documents; DELETE FROM conversations;
                      DELETE FROM signals; DELETE FROM thermometer_entries; DELETE FROM cases;
-                     DELETE FROM excursions; DELETE FROM access_log; DELETE FROM meta;",
+                     DELETE FROM excursions; DELETE FROM access_log; DELETE FROM meta;
+                     DELETE FROM not_accepted;",
                 )?;
                 let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
             }
         }
-        self.inner.readers.lock().unwrap().clear();
-        *self.inner.roster_cache.write().unwrap() = None;
-        *self.inner.identity_cache.write().unwrap() = None;
+        self.inner
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        *self
+            .inner
+            .roster_cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+        *self
+            .inner
+            .identity_cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = None;
         for suffix in ["", "-wal", "-shm"] {
             let mut p = self.inner.path.clone().into_os_string();
             p.push(suffix);
@@ -1098,7 +1221,11 @@ impl Store {
     /// means "everything", after a wipe). Dropping the subscription unsubscribes.
     pub fn subscribe(&self, f: impl Fn(&[DocumentId]) + Send + Sync + 'static) -> Subscription {
         let id = self.inner.next_listener.fetch_add(1, Ordering::SeqCst);
-        self.inner.listeners.lock().unwrap().push((id, Arc::new(f)));
+        self.inner
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((id, Arc::new(f)));
         Subscription {
             store: Arc::downgrade(&self.inner),
             id,
@@ -1116,16 +1243,24 @@ impl Store {
                 || ids.contains(&doc::roster_id(&identity.school))
                 || ids.contains(&doc::roster_view_id(&identity.school, &identity.user))
             {
-                *self.inner.roster_cache.write().unwrap() = None;
+                *self
+                    .inner
+                    .roster_cache
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner) = None;
             }
         } else {
-            *self.inner.roster_cache.write().unwrap() = None;
+            *self
+                .inner
+                .roster_cache
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = None;
         }
         let listeners: Vec<Listener> = self
             .inner
             .listeners
             .lock()
-            .unwrap()
+            .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .map(|(_, l)| l.clone())
             .collect();
@@ -1152,7 +1287,7 @@ impl Store {
     /// Reads not yet uploaded to the server, oldest first.
     pub fn pending_access_log(&self, limit: usize) -> Result<Vec<AccessLogEntry>> {
         self.read(|tx| {
-            let mut stmt = tx.prepare(
+            let mut stmt = tx.prepare_cached(
                 "SELECT id, user, doc_id, kind, at FROM access_log WHERE uploaded = 0 ORDER BY id LIMIT ?1",
             )?;
             let rows = stmt.query_map([limit as i64], |r| {
@@ -1183,7 +1318,8 @@ impl Store {
 // ---- helpers on a transaction --------------------------------------------------------
 
 fn meta_get(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+    conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
         .optional()
 }
 
@@ -1199,10 +1335,10 @@ fn meta_i64(conn: &Connection, key: &str) -> rusqlite::Result<Option<i64>> {
 }
 
 fn meta_set(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        [key, value],
-    )?;
+    )?
+    .execute([key, value])?;
     Ok(())
 }
 
@@ -1259,11 +1395,14 @@ struct Merged<'a> {
 
 impl<'a> Merged<'a> {
     /// Merge the received `pieces` into the stored document; `None` if they add nothing.
+    /// With it: whether the merged document holds every one of `wanted` (heads the caller
+    /// would record as acknowledged) and every change the pieces depend on.
     fn new(
         id: DocumentId,
         stored: Option<Stored>,
         pieces: &[&'a [u8]],
-    ) -> Result<Option<Merged<'a>>> {
+        wanted: Option<&[ChangeHash]>,
+    ) -> Result<(Option<Merged<'a>>, bool)> {
         let chunks = stored.as_ref().map(|s| s.count);
         // One received piece that makes a new document is stored as it came, if it loads
         // strictly: bytes with anything after their valid part would load here (leniently)
@@ -1288,11 +1427,15 @@ impl<'a> Merged<'a> {
         for piece in rest {
             doc.load_incremental(piece)?;
         }
+        // Changes whose dependencies are not here are held back by Automerge (and not
+        // stored): the document lacks something the sender has.
+        let holds = doc.get_missing_deps(&[]).is_empty()
+            && wanted.is_none_or(|w| w.iter().all(|h| doc.get_change_by_hash(h).is_some()));
         if doc.get_heads() == before {
-            return Ok(None);
+            return Ok((None, holds));
         }
         let prepared = Prepared::new(id, &doc, &before, raw, chunks);
-        Ok(Some(Merged { id, prepared }))
+        Ok((Some(Merged { id, prepared }), holds))
     }
 
     /// [`Merged::whole`] where it applies, else [`Merged::new`].
@@ -1301,13 +1444,15 @@ impl<'a> Merged<'a> {
         stored: Option<Stored>,
         pieces: &[&'a [u8]],
         whole: Option<&Whole>,
-    ) -> Result<Option<Merged<'a>>> {
+        wanted: Option<&[ChangeHash]>,
+    ) -> Result<(Option<Merged<'a>>, bool)> {
         if let (None, [one], Some(w)) = (&stored, pieces, whole)
+            && wanted.is_none_or(|h| h.iter().all(|h| w.heads.contains(h)))
             && let Some(m) = Merged::whole(id, one, w)
         {
-            return Ok(Some(m));
+            return Ok((Some(m), true));
         }
-        Merged::new(id, stored, pieces)
+        Merged::new(id, stored, pieces, wanted)
     }
 
     /// A whole document new here, stored as it came with the server's summary, if its bytes
@@ -1524,7 +1669,11 @@ mod tests {
     use super::*;
 
     fn synchronous(store: &Store) -> i64 {
-        let conn = store.inner.writer.lock().unwrap();
+        let conn = store
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         conn.query_row("PRAGMA synchronous", [], |r| r.get(0))
             .unwrap()
     }

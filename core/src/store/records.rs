@@ -10,8 +10,8 @@ use crate::model::{
     Kind, Record, Signal, SignalContext, Source, SourceKind, ThermometerEntry, ThermometerMonth,
     Visibility, check_date,
 };
+use crate::text::Text;
 use crate::{Error, Result};
-use autosurgeon::Text;
 
 /// What a user enters to record a signal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -371,7 +371,10 @@ impl Store {
         })
     }
 
-    /// Splice the free notes: delete `delete` characters at `pos`, insert `insert`.
+    /// Splice the free notes: delete `delete` units at `pos`, then insert `insert` there.
+    /// Positions count UTF-16 code units (what Kotlin, Swift and JavaScript strings index),
+    /// see [`crate::text`]; a range past the end or one that splits a surrogate pair is
+    /// [`Error::Invalid`] and changes nothing.
     pub fn edit_notes(
         &self,
         id: DocumentId,
@@ -379,24 +382,53 @@ impl Store {
         delete: usize,
         insert: &str,
     ) -> Result<()> {
+        check_text("insert", insert)?;
         self.update_conversation(id, |c| {
-            let len = c.notes.as_str().chars().count();
-            if pos > len || pos + delete > len {
-                return Err(Error::Invalid("notes edit out of range".into()));
-            }
-            c.notes.splice(pos, delete as isize, insert);
+            c.notes
+                .splice(pos, delete, insert)
+                .map_err(|e| Error::Invalid(format!("notes: {e}")))
+        })
+    }
+
+    /// Replace the notes with `text`, stored as the minimal edit (so concurrent typing on
+    /// another device merges).
+    pub fn set_notes(&self, id: DocumentId, text: &str) -> Result<()> {
+        check_text("notes", text)?;
+        self.update_conversation(id, |c| {
+            c.notes.update(text);
             Ok(())
         })
     }
 
-    /// Set an answer to the text given (diffed into minimal splices).
+    /// Set an answer to the text given, stored as the minimal edit.
     pub fn set_answer(&self, id: DocumentId, question: &str, text: &str) -> Result<()> {
+        check_text("answer", text)?;
         self.update_conversation(id, |c| {
             c.answers
                 .entry(question.to_string())
                 .or_default()
                 .update(text);
             Ok(())
+        })
+    }
+
+    /// Splice an answer like [`Store::edit_notes`] (UTF-16 positions); an answer not yet
+    /// written is empty.
+    pub fn edit_answer(
+        &self,
+        id: DocumentId,
+        question: &str,
+        pos: usize,
+        delete: usize,
+        insert: &str,
+    ) -> Result<()> {
+        check_text("insert", insert)?;
+        self.update_conversation(id, |c| {
+            c.answers
+                .entry(question.to_string())
+                .or_default()
+                .splice(pos, delete, insert)
+                .map_err(|e| Error::Invalid(format!("answer: {e}")))
         })
     }
 

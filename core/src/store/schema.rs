@@ -4,7 +4,7 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The schema version this build writes.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 /// Migration 1: documents, change chunks, projections, access log.
 const V1: &str = "
@@ -118,7 +118,25 @@ CREATE TABLE excursions (
 );
 ";
 
-const MIGRATIONS: [&str; VERSION as usize] = [V1, V2, V3];
+/// Migration 4: changes the server refused for good, kept for their author as "not
+/// accepted" items (store/not_accepted.rs): the document as the device had it, with the
+/// header and access fields to check who may still read it.
+const V4: &str = "
+CREATE TABLE not_accepted (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id     TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    pupil      TEXT,
+    header     TEXT NOT NULL,
+    fields     TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    refused_at INTEGER NOT NULL,
+    content    BLOB NOT NULL
+);
+CREATE INDEX not_accepted_doc ON not_accepted(doc_id);
+";
+
+const MIGRATIONS: [&str; VERSION as usize] = [V1, V2, V3, V4];
 
 /// Read the schema version.
 pub fn version(conn: &Connection) -> rusqlite::Result<u32> {

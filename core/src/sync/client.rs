@@ -12,8 +12,13 @@
 //!   asked for is merged; an interrupted catch-up starts again from the old cursor.
 //! - A document leaves the outbox only when a server acknowledged the heads that were
 //!   pushed (never the server's heads, which may include changes this device lacks).
-//! - A refused document stays in the store, is reported once, and is not pushed again
-//!   until it changes locally: words are never lost and refusals never loop.
+//! - A document refused for good (`invalid_record`, `forbidden` while the user may still
+//!   read it, `too_large`, `malformed`) is reported once, kept for the user as a
+//!   not-accepted item, and returned to the server's version, which the engine fetches:
+//!   words are never lost, refusals never loop, and the device never diverges for good.
+//!   Other refused documents stay in the store, unsent until they change locally or the
+//!   server sends changes of them.
+//! - Acknowledged heads are only ever heads the device holds (see `fetch_gaps`).
 //! - Merges of one `docs` frame are one store transaction; acknowledged heads of one frame
 //!   are one more.
 
@@ -79,8 +84,9 @@ pub enum ClientOutput {
     },
     /// Caught up, and every pushable document is acknowledged (or refused): nothing to do.
     Idle,
-    /// The server refused a document; it stays in the store (and in the outbox) and is
-    /// not pushed again until it changes locally.
+    /// The server refused a document. Refused for good: kept as a not-accepted item and
+    /// the document returned to the server's version (`Store::not_accepted`); otherwise it
+    /// stays in the store, unsent until it changes or the server sends changes of it.
     Refused {
         /// Document.
         document_id: DocumentId,
@@ -113,6 +119,9 @@ pub struct SyncStats {
     pub refused: u64,
     /// Documents purged.
     pub purged: u64,
+    /// Refusals for good kept as not-accepted items (the documents went back to the
+    /// server's version).
+    pub not_accepted: u64,
     /// Read-log rows acknowledged by the server.
     pub log_uploaded: u64,
 }
@@ -150,11 +159,12 @@ struct Session {
     /// `readLog` frames sent and not yet answered, in order: the highest sequence each
     /// carried (None: an empty one, sent as a barrier).
     log_inflight: VecDeque<Option<i64>>,
-    /// Answers to `readLog` frames that mark the end of the fetch answers: the server
-    /// answers frames in order, and leaves out of a fetch answer what it will not send
-    /// (no longer readable, erased, or unchanged), so this is how the device knows that
-    /// every fetch was answered.
-    fetch_barrier: Option<usize>,
+    /// Empty `readLog` frames sent after fetches, to know when those fetches are answered:
+    /// the server answers frames in order, and leaves out of a fetch answer what it will
+    /// not send (no longer readable, erased, or unchanged). Per barrier: how many `logAck`s
+    /// are still to come up to and including its own, and the documents whose last fetch
+    /// was sent before it (still pending once it is answered: left out).
+    fetch_barriers: Vec<(usize, Vec<DocumentId>)>,
     idle_reported: bool,
     done: u64,
     total: u64,
@@ -321,6 +331,13 @@ impl ClientEngine {
                             "the server's store was restored from a backup: checking what it holds"
                         );
                         self.session.restored = Some(HashSet::new());
+                        // Refusals were answers of the store that is gone: none holds for
+                        // the restored one (a document that waited for others' changes may
+                        // be unknown to it now, and is sent whole again).
+                        self.refused.clear();
+                        self.waiting.clear();
+                        self.own_only.clear();
+                        self.need_whole.clear();
                     }
                     self.session.epoch = Some(epoch);
                 }
@@ -429,12 +446,8 @@ impl ClientEngine {
                         self.store.forget_acked(&lost)?;
                     }
                     self.session.catalog_cursor = Some(cursor);
-                    if !self.session.pending_fetch.is_empty() {
-                        // After the last fetch: its answer comes after all fetch answers.
-                        out.push(ClientOutput::Send(Frame::ReadLog { entries: vec![] }));
-                        self.session.log_inflight.push_back(None);
-                        self.session.fetch_barrier = Some(self.session.log_inflight.len());
-                    }
+                    // After the last fetch: its answer comes after all fetch answers.
+                    self.fetch_barrier(out);
                 }
                 if !self.session.pushing {
                     self.session.pushing = true;
@@ -447,7 +460,7 @@ impl ClientEngine {
                 self.maybe_caught_up(out)?;
             }
             Frame::Docs { docs, cursor } => {
-                let merged = self.merge_docs(docs)?;
+                let merged = self.merge_docs(docs, out)?;
                 if self.session.restored.is_some()
                     || std::mem::take(&mut self.session.retry_refused)
                 {
@@ -458,7 +471,11 @@ impl ClientEngine {
                 // A live frame's cursor covers every change up to it (the server sets it
                 // only when that holds); keep it once caught up, so the next catch-up is
                 // shorter.
-                if merged && cursor > 0 && self.session.caught_up {
+                if merged
+                    && cursor > 0
+                    && self.session.caught_up
+                    && self.session.pending_fetch.is_empty()
+                {
                     let stored: u64 = self
                         .store
                         .setting(SETTING_CURSOR)?
@@ -509,6 +526,7 @@ impl ClientEngine {
                 self.progress(out);
             }
             Frame::Refused { docs } => {
+                let mut set_aside = Vec::new();
                 for r in docs {
                     let Some(p) = self.session.inflight.remove(&r.document_id) else {
                         continue;
@@ -528,15 +546,46 @@ impl ClientEngine {
                     if r.reason == RefusalReason::ForgedActor {
                         self.waiting.insert(r.document_id);
                     }
-                    self.refused.insert(r.document_id, p.heads);
                     self.stats.refused += 1;
-                    if r.reason == RefusalReason::Forbidden && !self.may_read(r.document_id)? {
-                        // Written while the user still had access (offline), refused because
-                        // access ended: the user cannot open it here any more either, so
-                        // keeping it would only leave care content on a device that may not
-                        // hold it.
-                        if self.store.purge(r.document_id)? {
-                            self.stats.purged += 1;
+                    match r.reason {
+                        RefusalReason::Forbidden if !self.may_read(r.document_id)? => {
+                            // Written while the user still had access (offline), refused
+                            // because access ended: the user cannot open it here any more
+                            // either, so keeping it would only leave care content on a device
+                            // that may not hold it.
+                            if self.store.purge(r.document_id)? {
+                                self.stats.purged += 1;
+                            }
+                        }
+                        RefusalReason::Erased => {
+                            // Erased on the server: nothing of it stays anywhere.
+                            if self.store.purge(r.document_id)? {
+                                self.stats.purged += 1;
+                            }
+                        }
+                        RefusalReason::Forbidden
+                        | RefusalReason::InvalidRecord
+                        | RefusalReason::TooLarge
+                        | RefusalReason::Malformed
+                            if self.waits_for_others(r.document_id, r.reason)? =>
+                        {
+                            // Not a refusal of this user's entry: the server lacks others'
+                            // changes it builds on (it was restored from a backup), which
+                            // their authors' devices give back. Until then it waits here, and
+                            // is sent again when the server sends changes of it.
+                            self.refused.insert(r.document_id, p.heads);
+                        }
+                        RefusalReason::Forbidden
+                        | RefusalReason::InvalidRecord
+                        | RefusalReason::TooLarge
+                        | RefusalReason::Malformed => {
+                            // Refused for good: kept for the user as "not accepted", and the
+                            // document goes back to the server's version.
+                            set_aside.push((r.document_id, r.reason));
+                        }
+                        RefusalReason::ForgedActor | RefusalReason::MissingDeps => {
+                            // Tried again when the server has more of it.
+                            self.refused.insert(r.document_id, p.heads);
                         }
                     }
                     tracing::warn!(document = %r.document_id, reason = ?r.reason, "document refused by the server");
@@ -545,6 +594,7 @@ impl ClientEngine {
                         reason: r.reason,
                     });
                 }
+                self.set_aside(&set_aside, out)?;
                 self.push_outbox(out)?;
                 self.progress(out);
             }
@@ -566,17 +616,24 @@ impl ClientEngine {
                         self.send_read_log(out)?;
                     }
                 }
-                if let Some(n) = self.session.fetch_barrier.as_mut() {
+                let mut answered = false;
+                for (n, ids) in &mut self.session.fetch_barriers {
                     *n -= 1;
                     if *n == 0 {
-                        // Every fetch is answered: what is still pending was left out.
-                        self.session.fetch_barrier = None;
-                        let left_out = self.session.pending_fetch.len() as u64;
-                        self.session.pending_fetch.clear();
-                        self.session.done += left_out;
-                        self.progress(out);
-                        self.maybe_caught_up(out)?;
+                        // Every fetch sent before it is answered: what is still pending of
+                        // them was left out.
+                        answered = true;
+                        for id in ids.drain(..) {
+                            if self.session.pending_fetch.remove(&id).is_some() {
+                                self.session.done += 1;
+                            }
+                        }
                     }
+                }
+                if answered {
+                    self.session.fetch_barriers.retain(|(n, _)| *n > 0);
+                    self.progress(out);
+                    self.maybe_caught_up(out)?;
                 }
             }
             Frame::Purge { docs } => {
@@ -614,6 +671,36 @@ impl ClientEngine {
         })
     }
 
+    /// Whether a refusal of `id` for `reason` is about others' changes the server lacks
+    /// rather than this user's entry. After a restore from a backup, devices send back
+    /// others' changes too, and the server takes those only from their authors' devices:
+    /// nothing of this device's own is beyond what the server acknowledged, or the server
+    /// does not have the document and another user created it (nobody creates a document
+    /// in another's name; a thermometer month has no author).
+    fn waits_for_others(&self, id: DocumentId, reason: RefusalReason) -> Result<bool> {
+        let (Some(doc), Some(info)) = (self.store.load(id)?, self.store.info(id)?) else {
+            return Ok(false);
+        };
+        let me = self.store.identity()?.map(|i| i.user).unwrap_or_default();
+        if reason == RefusalReason::Forbidden
+            && info.acked_heads.is_none()
+            && info.header.author != me
+            && info.header.kind != Kind::Thermometer.as_str()
+        {
+            return Ok(true);
+        }
+        let base: Vec<ChangeHash> = info
+            .acked_heads
+            .filter(|h| h.iter().all(|h| doc.get_change_by_hash(h).is_some()))
+            .unwrap_or_default();
+        let actor = self.store.actor().to_bytes();
+        let own = doc.get_changes(&base).iter().any(|c| {
+            let a = c.actor_id().to_bytes();
+            a.starts_with(actor) && a.len() <= 32
+        });
+        Ok(!own)
+    }
+
     /// Whether the local copy of `id` holds every one of `heads`.
     fn contains_all(&self, id: DocumentId, heads: &[ChangeHash]) -> Result<bool> {
         Ok(match self.store.load(id)? {
@@ -640,7 +727,7 @@ impl ClientEngine {
     /// Merge a `docs` frame and record what the server is known to hold of each document,
     /// in one transaction.
     /// Returns whether every document merged.
-    fn merge_docs(&mut self, docs: Vec<DocChanges>) -> Result<bool> {
+    fn merge_docs(&mut self, docs: Vec<DocChanges>, out: &mut Vec<ClientOutput>) -> Result<bool> {
         let mut acks = Vec::new();
         let mut received = Vec::with_capacity(docs.len());
         for d in docs {
@@ -650,23 +737,27 @@ impl ClientEngine {
                 (Some(heads), Some(summary)) if !heads.is_empty() => Some(Whole { heads, summary }),
                 _ => None,
             };
-            if let Some(server_heads) = self.session.pending_fetch.remove(&d.document_id) {
-                // Answer to a fetch: the server sent everything after `have`, so the local
-                // copy now holds at least the catalog's heads, which are durable there (or
-                // the heads it sent with a whole document: what it holds now).
+            let pending = self.session.pending_fetch.remove(&d.document_id);
+            if pending.is_some() {
                 self.session.done += 1;
                 self.stats.fetched += 1;
-                let heads = whole.as_ref().map_or(server_heads, |w| w.heads.clone());
-                acks.push((d.document_id, heads));
-            } else if let Some(w) = &whole {
-                self.stats.received_live += 1;
-                acks.push((d.document_id, w.heads.clone()));
             } else {
-                // Live push: the server holds what it acknowledged before plus these changes.
                 self.stats.received_live += 1;
-                if let Some(heads) = self.server_heads_after(d.document_id, &d.data)? {
-                    acks.push((d.document_id, heads));
-                }
+            }
+            if let Some(w) = &whole {
+                // A whole document: the heads it declares are what the server holds now.
+                acks.push((d.document_id, w.heads.clone()));
+            } else if let Some(server_heads) = pending.filter(|h| !h.is_empty()) {
+                // Answer to a fetch: the server sent everything after `have`, so the local
+                // copy now holds at least the catalog's heads, which are durable there. (A
+                // live push of the document may arrive first and be taken for the answer:
+                // the store records these heads only if the merged copy holds them all.)
+                acks.push((d.document_id, server_heads));
+            } else if let Some(heads) = self.server_heads_after(d.document_id, &d.data)? {
+                // Live push, or the answer to a fetch of a gap (after `have` = the
+                // acknowledged heads): the server holds what it acknowledged before plus
+                // these changes.
+                acks.push((d.document_id, heads));
             }
             if self.refused.remove(&d.document_id).is_some() {
                 // The server has more of it now (the changes of others it waited for, or the
@@ -681,7 +772,38 @@ impl ClientEngine {
                 whole,
             });
         }
-        if let Err(e) = self.store.merge_many_acked(&received, &acks) {
+        let lacking = match self.store.merge_many_acked(&received, &acks) {
+            Ok(lacking) => lacking,
+            Err(e) => return self.merge_one_by_one(e, &received, acks),
+        };
+        if let Some(me) = self.store.identity()?
+            && received.iter().any(|r| {
+                r.id == crate::doc::roster_id(&me.school)
+                    || r.id == crate::doc::roster_view_id(&me.school, &me.user)
+            })
+        {
+            // The roster changed: not-accepted items of documents the user may no longer
+            // read go.
+            self.store.drop_unreadable_not_accepted()?;
+        }
+        if lacking.is_empty() {
+            return Ok(true);
+        }
+        // Changes that depend on changes this device lacks (a live push that overtook the
+        // answer to a fetch, or that answer lost with a connection): fetch the gap.
+        self.fetch_gaps(&lacking, out)?;
+        Ok(false)
+    }
+
+    /// After a batch merge failed with `e`: merge one by one and leave out what does not
+    /// load, so one bad document does not block the others (nor loop the session).
+    fn merge_one_by_one(
+        &mut self,
+        e: Error,
+        received: &[Received],
+        mut acks: Vec<(DocumentId, Vec<ChangeHash>)>,
+    ) -> Result<bool> {
+        {
             if matches!(e, Error::Revoked | Error::Sqlite(_)) {
                 return Err(e);
             }
@@ -689,7 +811,7 @@ impl ClientEngine {
             // one and leave out what does not load.
             tracing::warn!(error = %e, "batch merge failed; merging documents one by one");
             let mut bad = HashSet::new();
-            for Received { id, data, .. } in &received {
+            for Received { id, data, .. } in received {
                 if let Err(e) = self.store.merge_bytes(*id, data) {
                     if matches!(e, Error::Revoked | Error::Sqlite(_)) {
                         return Err(e);
@@ -699,10 +821,90 @@ impl ClientEngine {
                 }
             }
             acks.retain(|(id, _)| !bad.contains(id));
-            self.store.set_acked_heads_many(&acks)?;
-            return Ok(bad.is_empty());
+            // Only heads the copy holds (see `Store::merge_many_acked`).
+            let mut holds = Vec::with_capacity(acks.len());
+            for (id, heads) in acks {
+                if self.contains_all(id, &heads)? {
+                    holds.push((id, heads));
+                } else {
+                    bad.insert(id);
+                }
+            }
+            self.store.set_acked_heads_many(&holds)?;
+            Ok(bad.is_empty())
         }
-        Ok(true)
+    }
+
+    /// Documents the server refused for good: each is kept as a not-accepted item for the
+    /// user and goes back to what the server acknowledged (`Store::set_aside_refused`);
+    /// then what the server holds beyond that is fetched, so the device holds the server's
+    /// version, as every device that may read it does.
+    fn set_aside(
+        &mut self,
+        refused: &[(DocumentId, RefusalReason)],
+        out: &mut Vec<ClientOutput>,
+    ) -> Result<()> {
+        let mut fetch = Vec::with_capacity(refused.len());
+        for &(id, reason) in refused {
+            self.refused.remove(&id);
+            self.need_whole.remove(&id);
+            self.own_only.remove(&id);
+            self.waiting.remove(&id);
+            if self.store.set_aside_refused(id, reason)?.is_some() {
+                self.stats.not_accepted += 1;
+                fetch.push(id);
+            }
+        }
+        if !fetch.is_empty() {
+            self.fetch_gaps(&fetch, out)?;
+        }
+        Ok(())
+    }
+
+    /// Fetch what the server holds of `ids` beyond what it acknowledged to this device:
+    /// their changes merged so far depend on changes that never arrived. Until the answers
+    /// are merged (or the server leaves them out: see the barrier) the catch-up is not
+    /// complete and a live frame's cursor is not kept, so a lost answer is fetched again at
+    /// the next connection.
+    fn fetch_gaps(&mut self, ids: &[DocumentId], out: &mut Vec<ClientOutput>) -> Result<()> {
+        let infos = self.store.infos(ids)?;
+        let mut docs = Vec::with_capacity(ids.len());
+        for (id, info) in ids.iter().zip(infos) {
+            let have = info.and_then(|i| i.acked_heads).unwrap_or_default();
+            // Unknown heads: the answer is taken as a live push (acknowledged heads plus
+            // what it carries).
+            if self.session.pending_fetch.insert(*id, Vec::new()).is_none() {
+                self.session.total += 1;
+            }
+            tracing::debug!(document = %id, "changes depend on changes not here: fetching the gap");
+            docs.push(FetchRequest {
+                document_id: *id,
+                have: ids::heads_to_hex(&have),
+            });
+        }
+        // Their last fetch is this one: earlier barriers no longer tell of it.
+        for (_, before) in &mut self.session.fetch_barriers {
+            before.retain(|id| !ids.contains(id));
+        }
+        for chunk in docs.chunks(FETCH_BATCH_DOCS) {
+            out.push(ClientOutput::Send(Frame::Fetch {
+                docs: chunk.to_vec(),
+            }));
+        }
+        self.fetch_barrier(out);
+        Ok(())
+    }
+
+    /// Send a barrier after the fetches sent so far (see `Session::fetch_barriers`).
+    fn fetch_barrier(&mut self, out: &mut Vec<ClientOutput>) {
+        if self.session.pending_fetch.is_empty() {
+            return;
+        }
+        out.push(ClientOutput::Send(Frame::ReadLog { entries: vec![] }));
+        self.session.log_inflight.push_back(None);
+        let ids = self.session.pending_fetch.keys().copied().collect();
+        let n = self.session.log_inflight.len();
+        self.session.fetch_barriers.push((n, ids));
     }
 
     /// Whether an acknowledgement with the server's heads `ack` covers the heads this device
@@ -762,6 +964,10 @@ impl ClientEngine {
             return Ok(());
         };
         s.caught_up = true;
+        // The roster is current now: not-accepted items of documents the user may no
+        // longer read go.
+        self.store.drop_unreadable_not_accepted()?;
+        let s = &mut self.session;
         if let Some(epoch) = s.epoch.as_deref() {
             self.store.set_setting(SETTING_EPOCH, Some(epoch))?;
         }
@@ -800,6 +1006,7 @@ impl ClientEngine {
         let room = PUSH_WINDOW_DOCS.saturating_sub(self.session.inflight.len());
         self.session.more_to_push = false;
         let mut batch: Vec<DocChanges> = Vec::new();
+        let mut too_large = Vec::new();
         let mut batch_bytes = 0;
         let mut added = 0;
         let (candidates, more) = {
@@ -868,13 +1075,14 @@ impl ClientEngine {
                 },
             };
             if data.len() > MAX_DOC_BYTES {
-                // The server would refuse it; keep it here and say so.
-                self.refused.insert(id, heads);
+                // The server would refuse it for good: as if it had.
                 self.stats.refused += 1;
+                tracing::warn!(document = %id, "document too large to send");
                 out.push(ClientOutput::Refused {
                     document_id: id,
                     reason: RefusalReason::TooLarge,
                 });
+                too_large.push((id, RefusalReason::TooLarge));
                 continue;
             }
             if !batch.is_empty()
@@ -894,6 +1102,7 @@ impl ClientEngine {
         if !batch.is_empty() {
             out.push(ClientOutput::Send(Frame::Push { docs: batch }));
         }
+        self.set_aside(&too_large, out)?;
         Ok(())
     }
 
@@ -1724,45 +1933,207 @@ mod tests {
         }));
     }
 
+    fn refused(id: DocumentId, reason: RefusalReason) -> ClientInput {
+        ClientInput::Received(Frame::Refused {
+            docs: vec![Refusal {
+                document_id: id,
+                reason,
+            }],
+        })
+    }
+
+    fn fetches(out: &[ClientOutput]) -> Vec<FetchRequest> {
+        sent(out)
+            .into_iter()
+            .filter_map(|f| match f {
+                Frame::Fetch { docs } => Some(docs.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    /// A new signal the server refuses for good (forbidden, though its author may read
+    /// it): not left on the device as a copy the server will never hold, and not dropped
+    /// either: a not-accepted item with the reason and the signal as she wrote it.
     #[test]
-    fn refused_document_is_kept_reported_once_and_not_pushed_again_until_it_changes() {
+    fn a_new_document_refused_for_good_becomes_a_not_accepted_item() {
         let dir = tempfile::tempdir().unwrap();
         let teacher = store_for(dir.path(), "t1");
         let s1 = signal(&teacher, "p1", 1);
         let mut engine = ClientEngine::new(teacher.clone());
-        connect(&mut engine);
+        assert_eq!(pushes(&connect(&mut engine)).len(), 1);
         let out = engine
-            .handle(
-                T0,
-                ClientInput::Received(Frame::Refused {
-                    docs: vec![Refusal {
-                        document_id: s1,
-                        reason: RefusalReason::Forbidden,
-                    }],
-                }),
-            )
+            .handle(T0, refused(s1, RefusalReason::Forbidden))
             .unwrap();
         assert!(out.contains(&ClientOutput::Refused {
             document_id: s1,
             reason: RefusalReason::Forbidden
         }));
         assert!(pushes(&out).is_empty());
-        assert!(out.contains(&ClientOutput::Idle), "nothing else to do");
-        // Kept, word for word, and still in the outbox.
-        assert_eq!(teacher.signal(s1).unwrap().facts, "facts");
-        assert_eq!(teacher.outbox().unwrap().len(), 1);
-        for _ in 0..3 {
-            let out = engine.handle(T0, ClientInput::Tick).unwrap();
-            assert!(pushes(&out).is_empty());
+        // The server never held it: the device holds nothing of it either, and asks the
+        // server for whatever it holds (nothing: the answer leaves it out).
+        assert!(teacher.info(s1).unwrap().is_none());
+        assert!(teacher.outbox().unwrap().is_empty());
+        let asked = fetches(&out);
+        assert_eq!(asked.len(), 1);
+        assert_eq!((asked[0].document_id, asked[0].have.len()), (s1, 0));
+        let items = teacher.not_accepted().unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(
+            (items[0].document_id, items[0].kind, items[0].reason),
+            (s1, Kind::Signal, RefusalReason::Forbidden)
+        );
+        assert_eq!(items[0].pupil.as_deref(), Some("p1"));
+        match teacher.not_accepted_content(items[0].id).unwrap().body {
+            doc::Body::Signal(s) => assert_eq!(s.facts, "facts"),
+            other => panic!("a signal, not {other:?}"),
         }
-        // Not after a reconnect either.
-        engine.handle(T0, ClientInput::Disconnected).unwrap();
-        assert!(pushes(&connect(&mut engine)).is_empty());
-        // A local change: tried again.
-        teacher
-            .append_follow_up(s1, crate::model::FollowUpKind::FollowUp, "x")
+        assert_eq!(engine.stats().not_accepted, 1);
+        // The barrier after the fetch is answered: idle, and nothing is sent again.
+        let out = engine
+            .handle(T0, ClientInput::Received(Frame::LogAck { seq: 0 }))
             .unwrap();
+        assert!(out.contains(&ClientOutput::Idle));
+        for _ in 0..3 {
+            assert!(pushes(&engine.handle(T0, ClientInput::Tick).unwrap()).is_empty());
+        }
+        // Discarded by its author: gone.
+        teacher.discard_not_accepted(items[0].id).unwrap();
+        assert!(teacher.not_accepted().unwrap().is_empty());
+        assert!(matches!(
+            teacher.discard_not_accepted(items[0].id),
+            Err(Error::NotFound)
+        ));
+    }
+
+    /// Seed 431136238 of the simulation: a change to a document the server holds, refused
+    /// for good (invalid_record), left the device with other heads than the server for
+    /// good. Now the document goes back to what the server acknowledged, the change is a
+    /// not-accepted item, and the device fetches what the server holds beyond.
+    #[test]
+    fn a_change_refused_for_good_returns_the_document_to_the_servers_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let mentor = store_for(dir.path(), "m1");
+        let c = mentor
+            .start_conversation("p1", "ik-jij-wij", "2026-11-16")
+            .unwrap();
+        mentor.edit_notes(c, 0, 0, "eerste versie").unwrap();
+        let v1 = sorted(mentor.info(c).unwrap().unwrap().heads);
+        mentor.set_acked_heads(c, &v1).unwrap();
+        let actor_before = mentor.writer_actor();
+        mentor.edit_notes(c, 0, 0, "niet geaccepteerd ").unwrap();
+        let mut engine = ClientEngine::new(mentor.clone());
+        let out = connect(&mut engine);
+        assert_eq!(pushes(&out).len(), 1, "the change goes out");
+        let out = engine
+            .handle(T0, refused(c, RefusalReason::InvalidRecord))
+            .unwrap();
+        // Back at the server's version, nothing waiting to be sent.
+        assert_eq!(sorted(mentor.info(c).unwrap().unwrap().heads), v1);
+        assert_eq!(acked(&mentor, c), Some(v1.clone()));
+        assert_eq!(
+            mentor.conversation(c).unwrap().notes.as_str(),
+            "eerste versie"
+        );
+        assert!(mentor.outbox().unwrap().is_empty());
+        // The refused text is kept for her, with the reason.
+        let items = mentor.not_accepted().unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].reason, RefusalReason::InvalidRecord);
+        match mentor.not_accepted_content(items[0].id).unwrap().body {
+            doc::Body::Conversation(k) => {
+                assert_eq!(k.notes.as_str(), "niet geaccepteerd eerste versie")
+            }
+            other => panic!("a conversation, not {other:?}"),
+        }
+        // What the server holds beyond its acknowledgement is fetched.
+        let asked = fetches(&out);
+        assert_eq!(asked.len(), 1);
+        assert_eq!(asked[0].have, ids::heads_to_hex(&v1));
+        // Later writes use a fresh actor: no sequence number of the dropped change is
+        // used again.
+        assert_ne!(mentor.writer_actor(), actor_before);
+        mentor.edit_notes(c, 0, 0, "opnieuw ").unwrap();
         let out = engine.handle(T0, ClientInput::LocalChange).unwrap();
+        assert_eq!(pushes(&out).len(), 1, "a new entry goes out as usual");
+    }
+
+    /// After a restore from a backup, a device sends back documents of others the server
+    /// lost; the server takes them only from their authors (forbidden for anyone else).
+    /// That is not this user's entry refused: the document waits, unsent, and goes again
+    /// once the server has it.
+    #[test]
+    fn a_document_of_another_author_a_restored_server_lacks_waits_for_its_author() {
+        let dir = tempfile::tempdir().unwrap();
+        let teacher = store_for(dir.path(), "t1");
+        let cc = store_for(dir.path(), "cc");
+        let s1 = signal(&teacher, "p1", 2);
+        // The coordinator holds it with a follow-up of her own; the server lost both.
+        cc.merge_bytes(s1, &teacher.document_bytes(s1).unwrap().unwrap())
+            .unwrap();
+        cc.append_follow_up(s1, FollowUpKind::FollowUp, "opgepakt")
+            .unwrap();
+        let mut engine = ClientEngine::new(cc.clone());
+        assert_eq!(pushes(&connect(&mut engine)).len(), 1);
+        let out = engine
+            .handle(T0, refused(s1, RefusalReason::Forbidden))
+            .unwrap();
+        assert!(cc.not_accepted().unwrap().is_empty());
+        assert_eq!(cc.signal(s1).unwrap().follow_ups.len(), 1, "kept as it was");
+        assert!(fetches(&out).is_empty());
+        assert!(pushes(&engine.handle(T0, ClientInput::Tick).unwrap()).is_empty());
+        // The teacher's device gave it back: the server sends it, and it goes again.
+        let out = engine
+            .handle(
+                T0,
+                ClientInput::Received(Frame::Docs {
+                    docs: vec![DocChanges::new(
+                        s1,
+                        teacher.document_bytes(s1).unwrap().unwrap(),
+                    )],
+                    cursor: 0,
+                }),
+            )
+            .unwrap();
+        assert_eq!(pushes(&out).len(), 1);
+    }
+
+    /// Seed 431138710 of the simulation: a document waiting for others' changes (refused as
+    /// forged_actor after a restore) was never sent again after the server store was
+    /// restored a second time: the refusal was remembered across lineages.
+    #[test]
+    fn a_second_restore_sends_again_what_waited_after_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let cc = store_for(dir.path(), "cc");
+        let s1 = signal(&cc, "p1", 2);
+        let heads = cc.info(s1).unwrap().unwrap().heads;
+        cc.set_acked_heads(s1, &heads).unwrap();
+        cc.set_setting(SETTING_EPOCH, Some("a")).unwrap();
+        let mut engine = ClientEngine::new(cc.clone());
+        let restored = |epoch: &str| {
+            ClientInput::Received(Frame::Catalog {
+                entries: vec![],
+                purge: vec![],
+                cursor: 1,
+                complete: true,
+                epoch: Some(epoch.into()),
+            })
+        };
+        // Restored once: not listed, so sent whole; refused (it held others' changes, say)
+        // and nothing of its own to send alone: it waits.
+        engine.handle(T0, ClientInput::Connected).unwrap();
+        let out = engine.handle(T0, restored("b")).unwrap();
+        assert_eq!(pushes(&out).len(), 1);
+        let out = engine
+            .handle(T0, refused(s1, RefusalReason::MissingDeps))
+            .unwrap();
+        assert!(pushes(&out).is_empty());
+        assert!(pushes(&engine.handle(T0, ClientInput::Tick).unwrap()).is_empty());
+        // Restored again: a new lineage, and it goes again.
+        engine.handle(T0, ClientInput::Disconnected).unwrap();
+        engine.handle(T0, ClientInput::Connected).unwrap();
+        let out = engine.handle(T0, restored("c")).unwrap();
         assert_eq!(pushes(&out).len(), 1);
     }
 
@@ -1959,6 +2330,152 @@ mod tests {
             1
         );
         assert_eq!(engine.stats().received_live, 2);
+    }
+
+    /// Seed 431137075 of the simulation: a device held v1 of a signal; the server had v2
+    /// and v3 (v3 on top of v2). The catalog listed v2, and while the device's fetch was in
+    /// flight the live push of v3 arrived first. v3 cannot apply without v2, so Automerge
+    /// held it back, yet the push was taken for the fetch answer and v2 recorded as
+    /// acknowledged: the device then believed it had what it never got and, once the real
+    /// answer was lost with the connection, stayed at v1 for good.
+    #[test]
+    fn a_live_push_that_overtakes_a_fetch_answer_never_marks_missing_changes_as_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let mentor = store_for(dir.path(), "m1");
+        let cc = store_for(dir.path(), "cc");
+        let s1 = signal(&mentor, "p1", 2);
+        let v1 = sorted(mentor.info(s1).unwrap().unwrap().heads);
+        cc.merge_bytes(s1, &mentor.document_bytes(s1).unwrap().unwrap())
+            .unwrap();
+        cc.set_acked_heads(s1, &v1).unwrap();
+        mentor
+            .append_follow_up(s1, crate::model::FollowUpKind::FollowUp, "v2")
+            .unwrap();
+        let v2 = sorted(mentor.info(s1).unwrap().unwrap().heads);
+        let catalog_v2 = entry(&mentor, s1, 5);
+        mentor
+            .append_follow_up(s1, crate::model::FollowUpKind::FollowUp, "v3")
+            .unwrap();
+        let v3 = sorted(mentor.info(s1).unwrap().unwrap().heads);
+        let v3_alone = mentor.load(s1).unwrap().unwrap().save_after(&v2);
+
+        let mut engine = ClientEngine::new(cc.clone());
+        engine.handle(T0, ClientInput::Connected).unwrap();
+        let out = engine
+            .handle(
+                T0,
+                ClientInput::Received(Frame::Catalog {
+                    epoch: None,
+                    entries: vec![catalog_v2],
+                    purge: vec![],
+                    cursor: 5,
+                    complete: true,
+                }),
+            )
+            .unwrap();
+        assert!(sent(&out).iter().any(|f| matches!(f, Frame::Fetch { .. })));
+        // The live push of v3 arrives before the fetch answer.
+        let out = engine
+            .handle(
+                T0,
+                ClientInput::Received(Frame::Docs {
+                    docs: vec![DocChanges::new(s1, v3_alone)],
+                    cursor: 6,
+                }),
+            )
+            .unwrap();
+        // Nothing it lacks is recorded as held: still v1, acknowledged v1.
+        assert_eq!(sorted(cc.info(s1).unwrap().unwrap().heads), v1);
+        assert_eq!(acked(&cc, s1), Some(v1.clone()));
+        // It fetches the gap: everything after what the server acknowledged to it.
+        let gap: Vec<&FetchRequest> = sent(&out)
+            .into_iter()
+            .filter_map(|f| match f {
+                Frame::Fetch { docs } => Some(docs),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert_eq!(gap.len(), 1);
+        assert_eq!(gap[0].document_id, s1);
+        assert_eq!(gap[0].have, ids::heads_to_hex(&v1));
+        assert!(!engine.is_caught_up());
+        // The connection breaks before any answer: the cursor was not stored, so the next
+        // catch-up lists the signal again.
+        engine.handle(T0, ClientInput::Disconnected).unwrap();
+        assert_eq!(cc.setting(SETTING_CURSOR).unwrap(), None);
+        // The next connection: the catalog lists v3; the fetch answer brings v2 and v3.
+        engine.handle(T0, ClientInput::Connected).unwrap();
+        engine
+            .handle(
+                T0,
+                ClientInput::Received(Frame::Catalog {
+                    epoch: None,
+                    entries: vec![entry(&mentor, s1, 6)],
+                    purge: vec![],
+                    cursor: 6,
+                    complete: true,
+                }),
+            )
+            .unwrap();
+        let answer = mentor.load(s1).unwrap().unwrap().save_after(&v1);
+        let out = engine
+            .handle(
+                T0,
+                ClientInput::Received(Frame::Docs {
+                    docs: vec![DocChanges::new(s1, answer)],
+                    cursor: 0,
+                }),
+            )
+            .unwrap();
+        assert!(out.contains(&ClientOutput::CaughtUp { cursor: 6 }));
+        assert_eq!(sorted(cc.info(s1).unwrap().unwrap().heads), v3);
+        assert_eq!(acked(&cc, s1), Some(v3));
+        assert_eq!(cc.signal(s1).unwrap().follow_ups.len(), 2);
+    }
+
+    /// The answer to a gap fetch that the server leaves out (the user may no longer read
+    /// the document) does not hold up the session: the barrier after it clears it.
+    #[test]
+    fn a_gap_fetch_left_out_by_the_server_does_not_hold_up_the_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let mentor = store_for(dir.path(), "m1");
+        let cc = store_for(dir.path(), "cc");
+        let s1 = signal(&mentor, "p1", 2);
+        let v1 = sorted(mentor.info(s1).unwrap().unwrap().heads);
+        cc.merge_bytes(s1, &mentor.document_bytes(s1).unwrap().unwrap())
+            .unwrap();
+        cc.set_acked_heads(s1, &v1).unwrap();
+        mentor
+            .append_follow_up(s1, crate::model::FollowUpKind::FollowUp, "v2")
+            .unwrap();
+        let v2 = sorted(mentor.info(s1).unwrap().unwrap().heads);
+        mentor
+            .append_follow_up(s1, crate::model::FollowUpKind::FollowUp, "v3")
+            .unwrap();
+        let v3_alone = mentor.load(s1).unwrap().unwrap().save_after(&v2);
+        let mut engine = ClientEngine::new(cc.clone());
+        connect(&mut engine);
+        assert!(engine.is_idle());
+        let out = engine
+            .handle(
+                T0,
+                ClientInput::Received(Frame::Docs {
+                    docs: vec![DocChanges::new(s1, v3_alone)],
+                    cursor: 7,
+                }),
+            )
+            .unwrap();
+        // The gap is fetched; the live frame's cursor is not kept while it is open.
+        assert!(sent(&out).iter().any(|f| matches!(f, Frame::Fetch { .. })));
+        assert_eq!(cc.setting(SETTING_CURSOR).unwrap().as_deref(), Some("1"));
+        assert!(!engine.is_idle());
+        // The server leaves the fetch out and answers the barrier.
+        engine
+            .handle(T0, ClientInput::Received(Frame::LogAck { seq: 0 }))
+            .unwrap();
+        assert!(engine.is_idle());
+        assert_eq!(acked(&cc, s1), Some(v1));
     }
 
     #[test]

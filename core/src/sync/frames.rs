@@ -139,6 +139,30 @@ pub struct ReadLogEntry {
     pub at: i64,
 }
 
+/// Signals of one category in one month, in [`Frame::Register`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterSignals {
+    /// Month, `YYYY-MM`.
+    pub month: String,
+    /// Category id.
+    pub category: String,
+    /// `normal`, `anti_bullying`, `meldcode` or `board`.
+    pub route: String,
+    /// The count, or `< threshold`.
+    pub count: String,
+}
+
+/// Meldcode cases of one month, in [`Frame::Register`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterCases {
+    /// Month, `YYYY-MM`.
+    pub month: String,
+    /// Opened (a count, or `< threshold`).
+    pub opened: String,
+    /// Closed (a count, or `< threshold`).
+    pub closed: String,
+}
+
 /// Error codes of [`Frame::Error`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -157,6 +181,28 @@ pub enum ErrorCode {
     TooManyConnections,
     /// Server-side failure; nothing was acknowledged.
     Internal,
+    /// A request (`/v1/request`) for a document or pupil the user may not see, or that
+    /// does not exist: the two look the same.
+    NotFound,
+    /// A request the user's role does not allow.
+    Forbidden,
+}
+
+impl ErrorCode {
+    /// The wire name (as in `error {code}`), also the label of the server's metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Malformed => "malformed",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::UnsupportedVersion => "unsupported_version",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::BadEnrollmentCode => "bad_enrollment_code",
+            ErrorCode::TooManyConnections => "too_many_connections",
+            ErrorCode::Internal => "internal",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Forbidden => "forbidden",
+        }
+    }
 }
 
 /// A protocol frame.
@@ -213,7 +259,82 @@ pub enum Frame {
         label: String,
     },
 
+    /// `/v1/request`: erase a whole record that should never have been written (a care
+    /// coordinator, or the author of a private working note or a draft signal). Answered
+    /// with [`Frame::Erased`] or an error (`not_found`, `forbidden`).
+    EraseRecord {
+        /// Document.
+        #[serde(rename = "documentId")]
+        document_id: DocumentId,
+    },
+    /// `/v1/request`: the inzage dossier of a pupil, built by the server from what this user
+    /// may read (care coordinators). Answered with [`Frame::Dossier`] or an error.
+    ExportDossier {
+        /// Pupil id.
+        pupil: String,
+        /// Date of the parents' request, `YYYY-MM-DD`.
+        #[serde(rename = "requestedOn")]
+        requested_on: String,
+    },
+
+    /// `/v1/request`: open or close a pupil's care track (care coordinators), with a reason
+    /// code (`signal`, `care_meeting`, `parents`, `external`, `goals_met`, `moved_school`,
+    /// `other`). Answered with [`Frame::CareTrack`] or an error.
+    SetCareTrack {
+        /// Pupil id.
+        pupil: String,
+        /// Open (true) or close (false).
+        #[serde(rename = "inCare")]
+        in_care: bool,
+        /// Reason code.
+        reason: String,
+    },
+
+    /// `/v1/request`: the school's incident register from month `from` to `to` (`YYYY-MM`):
+    /// the school leader, the anti-bullying coordinator and the care team. Answered with
+    /// [`Frame::Register`] or an error.
+    IncidentRegister {
+        /// First month.
+        from: String,
+        /// Last month.
+        to: String,
+    },
+
     // ---- server to client ----
+    /// The incident register: counts only, small ones shown as `< threshold`.
+    Register {
+        /// Counts under this show as "< threshold".
+        threshold: u32,
+        /// Shared signals per month and category.
+        signals: Vec<RegisterSignals>,
+        /// Meldcode cases opened and closed per month.
+        cases: Vec<RegisterCases>,
+        /// The same as CSV.
+        csv: String,
+    },
+    /// The pupil's care track is as asked; the roster changed (devices learn it at their
+    /// next sync, and access follows).
+    CareTrack {
+        /// Pupil id.
+        pupil: String,
+        /// In care now.
+        #[serde(rename = "inCare")]
+        in_care: bool,
+    },
+    /// The record is erased on the server; every device purges it.
+    Erased {
+        /// Document.
+        #[serde(rename = "documentId")]
+        document_id: DocumentId,
+    },
+    /// The inzage dossier: the same content as a PDF and as JSON.
+    Dossier {
+        /// The dossier as JSON (sync-server `dossier::Dossier`).
+        json: String,
+        /// The dossier as a PDF.
+        #[serde(with = "serde_bytes")]
+        pdf: Vec<u8>,
+    },
     /// Answer to enrollment.
     Enrolled {
         /// The device token (256-bit, base58). Shown once; the server keeps only its hash.
@@ -410,6 +531,14 @@ impl Frame {
             Frame::Purge { .. } => "purge",
             Frame::Revoked {} => "revoked",
             Frame::Error { .. } => "error",
+            Frame::EraseRecord { .. } => "eraseRecord",
+            Frame::ExportDossier { .. } => "exportDossier",
+            Frame::Erased { .. } => "erased",
+            Frame::Dossier { .. } => "dossier",
+            Frame::SetCareTrack { .. } => "setCareTrack",
+            Frame::IncidentRegister { .. } => "incidentRegister",
+            Frame::Register { .. } => "register",
+            Frame::CareTrack { .. } => "careTrack",
         }
     }
 }
@@ -418,6 +547,24 @@ impl Frame {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn error_code_names_are_the_wire_names() {
+        for code in [
+            ErrorCode::Malformed,
+            ErrorCode::TooLarge,
+            ErrorCode::UnsupportedVersion,
+            ErrorCode::Unauthorized,
+            ErrorCode::BadEnrollmentCode,
+            ErrorCode::TooManyConnections,
+            ErrorCode::Internal,
+            ErrorCode::NotFound,
+            ErrorCode::Forbidden,
+        ] {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
 
     #[test]
     fn frames_round_trip_through_cbor() {

@@ -258,6 +258,34 @@ fun main() {
         }
     }
 
+    test("the acute screen's school numbers come from the school's settings") {
+        openStore().use { store ->
+            val before = store.acuteContacts()
+            check(before.any { it.number == "112" }, "112 is always there: $before")
+            check(before.count { it.number == null } == 1, "the leader's number is not set yet: $before")
+            server.admin("settings", "--school", SCHOOL, "--leader-name", "Juf Bakker", "--leader-phone", "020-1234567")
+            store.syncNow()
+            val after = store.acuteContacts()
+            val leader = after.single { it.number == "020-1234567" }
+            check(leader.label.nl.contains("Juf Bakker"), "the leader by name: $leader")
+            check(after.none { it.number == null }, "every number set: $after")
+        }
+    }
+
+    test("the group overview of the mentor's group") {
+        openStore().use { store ->
+            val now = System.currentTimeMillis()
+            store.recordThermometer(NewThermometerEntry(pupil = "p1", at = now, score = 2u, wantsToTalk = true))
+            val week = 7L * 24 * 3600 * 1000
+            val o = store.groupOverview("g1", now - 2 * week, now)
+            check(o.pupils == 1u, "one pupil: $o")
+            val last = o.weeks.last()
+            check(last.readings >= 1u && last.wantsToTalk >= 1u, "this week's reading: $last")
+            check(o.trendSvg.startsWith("<svg"), "a picture")
+            check(o.toWatch.any { it.pupil == "p1" }, "asked to talk: ${o.toWatch}")
+        }
+    }
+
     server.stop()
     dir.toFile().deleteRecursively()
     println("kotlin: $passed passed, $failed failed")

@@ -286,6 +286,70 @@ class Signaller(CaseTest):
         self.assertEqual(zc.case(cid).status, om.CaseStatus.CLOSED)
 
 
+class NotAccepted(CaseTest):
+    def test_a_close_refused_for_good_is_kept_as_not_accepted_and_the_device_takes_the_servers_case(self):
+        """Two devices of the care coordinator both close a case while offline. The tablet
+        syncs first; the phone's close (made later, its closing time winning the merge)
+        would change the closing time of a closed case: the server refuses it for good
+        (invalid_record). The phone then holds the server's case, like every other device,
+        and keeps what she entered as a "not accepted" item with the reason."""
+        tablet, sid = self.care()
+        cid = tablet.open_case("p1", [sid])
+        tablet.sync_now()
+        phone = self.server.device("zc", "zc-phone")
+        self.assertEqual(phone.case(cid).status, om.CaseStatus.OPEN)
+
+        # Offline: the tablet closes with one monitoring agreement...
+        tablet.add_monitoring_agreement(cid, "Mentor talks with Sam weekly.", "m1", None)
+        tablet.close_case(cid)
+        # ...the phone, a little later, with three.
+        phone_agreements = ["Weekly talk with the mentor.", "Check-in with the parents.",
+                            "Evaluate in the care team in January."]
+        for text in phone_agreements:
+            phone.add_monitoring_agreement(cid, text, "m1", None)
+        time.sleep(0.01)
+        phone.close_case(cid)
+        mine = phone.case(cid)
+        self.assertEqual([m.text for m in mine.monitoring], phone_agreements)
+
+        tablet.sync_now()
+        report = phone.sync_now()
+        self.assertIn(om.RefusedDocument(id=cid, reason=om.RefusalReason.INVALID_RECORD),
+                      report.refused)
+
+        # The phone holds the server's case: the tablet's close, nothing left to send.
+        server_case = tablet.case(cid)
+        self.assertEqual(phone.case(cid), server_case)
+        self.assertEqual([m.text for m in server_case.monitoring],
+                         ["Mentor talks with Sam weekly."])
+        self.assertNotIn(cid, [e.id for e in phone.outbox()])
+        # What she entered is kept, word for word, with the reason.
+        [item] = phone.not_accepted()
+        self.assertEqual((item.document_id, item.kind, item.pupil, item.reason),
+                         (cid, om.DocumentKind.CASE, "p1", om.RefusalReason.INVALID_RECORD))
+        content = phone.not_accepted_content(item.id)
+        self.assertIsInstance(content, om.NotAcceptedContent.CASE_RECORD)
+        # (The phone had merged the tablet's close before it sent its own: the item is the
+        # case as the phone then held it, her three agreements in it.)
+        kept = content.meldcode_case
+        self.assertEqual(kept.id, cid)
+        self.assertEqual(kept.status, om.CaseStatus.CLOSED)
+        self.assertEqual(kept.closed_at, mine.closed_at)
+        self.assertNotEqual(kept.closed_at, server_case.closed_at)
+        self.assertEqual(sorted(m.text for m in kept.monitoring),
+                         sorted(phone_agreements + ["Mentor talks with Sam weekly."]))
+        # A later sync changes nothing: converged, and the item stays until she discards it.
+        again = phone.sync_now()
+        self.assertEqual(again.refused, [])
+        self.assertEqual(phone.case(cid), server_case)
+        self.assertEqual(len(phone.not_accepted()), 1)
+        phone.discard_not_accepted(item.id)
+        self.assertEqual(phone.not_accepted(), [])
+        with self.assertRaises(om.OmkijkenError.NotFound):
+            phone.discard_not_accepted(item.id)
+        with self.assertRaises(om.OmkijkenError.NotFound):
+            phone.not_accepted_content(item.id)
+
 def main():
     suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
     result = unittest.TextTestRunner(verbosity=2).run(suite)

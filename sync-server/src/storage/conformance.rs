@@ -26,6 +26,64 @@ pub fn run_all(make: &mut dyn FnMut() -> Box<dyn Storage>) {
     one_batch_may_name_a_document_or_a_row_twice(make());
     many_documents_load_at_once_as_each_alone(make());
     the_epoch_stays_until_renewed(make());
+    the_audit_log_is_a_hash_chain(make());
+    a_school_policy_is_replaced_whole(make());
+}
+
+fn a_school_policy_is_replaced_whole(mut s: Box<dyn Storage>) {
+    assert_eq!(s.school_policy("s1").unwrap(), None);
+    s.set_school_policy("s1", r#"{"a":1}"#).unwrap();
+    s.set_school_policy("s2", r#"{"b":"één"}"#).unwrap();
+    s.set_school_policy("s1", r#"{"a":2}"#).unwrap();
+    assert_eq!(
+        s.school_policy("s1").unwrap().as_deref(),
+        Some(r#"{"a":2}"#)
+    );
+    assert_eq!(
+        s.school_policy("s2").unwrap().as_deref(),
+        Some(r#"{"b":"één"}"#)
+    );
+}
+
+fn the_audit_log_is_a_hash_chain(mut s: Box<dyn Storage>) {
+    let row = |n: i64, seq: Option<i64>| AuditRecord {
+        seq: 0,
+        at: n,
+        school: "s1".into(),
+        device: Some("d1".into()),
+        user: Some("m1".into()),
+        action: AuditAction::Read,
+        document: Some(DocumentId::random()),
+        kind: Some("signal".into()),
+        pupil: Some("p1".into()),
+        device_seq: seq,
+        device_at: Some(n),
+    };
+    s.commit(Batch {
+        audit: vec![row(1, Some(1)), row(2, None), row(3, Some(2))],
+        ..Default::default()
+    })
+    .unwrap();
+    // A row already there (same device sequence) is not linked twice.
+    s.commit(Batch {
+        audit: vec![row(4, Some(2)), row(5, Some(3))],
+        ..Default::default()
+    })
+    .unwrap();
+    let v = crate::admin::verify_audit(s.as_mut()).unwrap();
+    assert_eq!((v.rows, v.unlinked, v.broken_at), (4, 0, None));
+    let page = s.audit_page(0, 100).unwrap();
+    assert_eq!(page.len(), 4);
+    let mut prev = [0u8; 32];
+    for (r, h) in &page {
+        let h = h.clone().expect("every row linked");
+        assert_eq!(h, audit_hash(&prev, r).to_vec());
+        prev = h.try_into().unwrap();
+    }
+    assert_eq!(v.head.unwrap().1, hex::encode(prev));
+    // Pages continue after a sequence.
+    let rest = s.audit_page(page[1].0.seq, 100).unwrap();
+    assert_eq!(rest.len(), 2);
 }
 
 fn header(school: &str, pupil: Option<&str>) -> Header {
@@ -508,6 +566,38 @@ fn read_audit_rows_are_deduplicated_per_device_sequence(mut s: Box<dyn Storage>)
         s.audit(&AuditFilter::Pupil("p2".into()))
             .unwrap()
             .is_empty()
+    );
+    // Security events: by action, with no school, user or device.
+    let failed = AuditRecord {
+        seq: 0,
+        at: 2,
+        school: String::new(),
+        device: None,
+        user: None,
+        action: AuditAction::EnrollFailed,
+        document: None,
+        kind: Some("bad_code".into()),
+        pupil: None,
+        device_seq: None,
+        device_at: None,
+    };
+    s.commit(Batch {
+        audit: vec![failed.clone(), failed],
+        ..Default::default()
+    })
+    .unwrap();
+    let rows = s
+        .audit(&AuditFilter::Action(AuditAction::EnrollFailed))
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.action == AuditAction::EnrollFailed
+        && r.kind.as_deref() == Some("bad_code")
+        && r.school.is_empty()));
+    assert_eq!(
+        s.audit(&AuditFilter::Action(AuditAction::Read))
+            .unwrap()
+            .len(),
+        3
     );
 }
 

@@ -154,6 +154,26 @@ pub enum AuditAction {
     Deliver,
     /// A device's changes to a document were refused.
     Refuse,
+    /// A document was erased because its retention term ended (its kind says which term).
+    Retention,
+    /// A legal hold was put on a pupil's file: retention erases nothing of it.
+    Hold,
+    /// A legal hold on a pupil's file was lifted.
+    Release,
+    /// A pupil's dossier was exported for inzage (by the admin, or by the device's user).
+    Export,
+    /// The care team opened a pupil's care track (the row's kind holds the reason code).
+    CareTrackOpened,
+    /// The care team closed a pupil's care track (the row's kind holds the reason code).
+    CareTrackClosed,
+    /// An enrollment attempt failed (unknown, used or expired code; never the code itself;
+    /// `kind` says why). No school is known: the row's school is empty.
+    EnrollFailed,
+    /// A device reported reading a document it may not read (the entry was not taken as
+    /// a read; `kind` is `refused`).
+    ReadRefused,
+    /// The audit log was exported (`admin audit`; `kind` names the filter).
+    AuditExport,
 }
 
 impl AuditAction {
@@ -170,6 +190,15 @@ impl AuditAction {
             AuditAction::Erase => "erase",
             AuditAction::Deliver => "deliver",
             AuditAction::Refuse => "refuse",
+            AuditAction::Retention => "retention",
+            AuditAction::Hold => "hold",
+            AuditAction::Release => "release",
+            AuditAction::Export => "export",
+            AuditAction::CareTrackOpened => "care_track_opened",
+            AuditAction::CareTrackClosed => "care_track_closed",
+            AuditAction::EnrollFailed => "enroll_failed",
+            AuditAction::ReadRefused => "read_refused",
+            AuditAction::AuditExport => "audit_export",
         }
     }
     /// Parse a stable name.
@@ -185,6 +214,15 @@ impl AuditAction {
             Self::Erase,
             Self::Deliver,
             Self::Refuse,
+            Self::Retention,
+            Self::Hold,
+            Self::Release,
+            Self::Export,
+            Self::CareTrackOpened,
+            Self::CareTrackClosed,
+            Self::EnrollFailed,
+            Self::ReadRefused,
+            Self::AuditExport,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)
@@ -218,6 +256,56 @@ pub struct AuditRecord {
     pub device_at: Option<i64>,
 }
 
+/// The hash that links an audit row to the one before it: SHA-256 of the previous row's
+/// hash (32 zero bytes for the first hashed row) and the row's fields, its sequence
+/// included, each length-prefixed. Changing, removing or inserting a row breaks the link of
+/// every row after it (`admin audit verify`); cutting rows off the end shows only against
+/// a head noted down earlier.
+pub fn audit_hash(prev: &[u8; 32], r: &AuditRecord) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    fn text(h: &mut Sha256, v: Option<&[u8]>) {
+        match v {
+            None => h.update([0u8]),
+            Some(b) => {
+                h.update([1u8]);
+                h.update((b.len() as u64).to_be_bytes());
+                h.update(b);
+            }
+        }
+    }
+    fn int(h: &mut Sha256, v: Option<i64>) {
+        match v {
+            None => h.update([0u8]),
+            Some(n) => {
+                h.update([1u8]);
+                h.update(n.to_be_bytes());
+            }
+        }
+    }
+    let mut h = Sha256::new();
+    h.update(b"omkijken-audit-v1");
+    h.update(prev);
+    h.update(r.seq.to_be_bytes());
+    int(&mut h, Some(r.at));
+    text(&mut h, Some(r.school.as_bytes()));
+    text(&mut h, r.device.as_deref().map(str::as_bytes));
+    text(&mut h, r.user.as_deref().map(str::as_bytes));
+    text(&mut h, Some(r.action.as_str().as_bytes()));
+    text(&mut h, r.document.as_ref().map(|d| d.as_bytes().as_slice()));
+    text(&mut h, r.kind.as_deref().map(str::as_bytes));
+    text(&mut h, r.pupil.as_deref().map(str::as_bytes));
+    int(&mut h, r.device_seq);
+    int(&mut h, r.device_at);
+    h.finalize().into()
+}
+
+/// The previous hash of a chain as stored (NULL, or a row from before the chain: zeros).
+pub fn chain_prev(stored: Option<Vec<u8>>) -> [u8; 32] {
+    stored
+        .and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok())
+        .unwrap_or([0; 32])
+}
+
 /// Which audit rows to export.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditFilter {
@@ -227,6 +315,8 @@ pub enum AuditFilter {
     Staff(String),
     /// Everything.
     All,
+    /// Rows of one action (failed enrollments, refused read reports).
+    Action(AuditAction),
 }
 
 /// What an admin event tells a running server.
@@ -535,8 +625,22 @@ pub trait Storage: Send {
 
     /// Audit rows, in sequence order.
     fn audit(&mut self, filter: &AuditFilter) -> Result<Vec<AuditRecord>>;
+    /// Up to `limit` audit rows after sequence `after`, in sequence order, each with its
+    /// stored link hash (none for rows written before the chain); for `admin audit verify`.
+    fn audit_page(
+        &mut self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(AuditRecord, Option<Vec<u8>>)>>;
     /// Admin events with a sequence above `after`.
     fn admin_events_since(&mut self, after: u64) -> Result<Vec<AdminEvent>>;
+
+    /// A school's server-side policy (JSON, see `retention::SchoolPolicy`): retention terms
+    /// and the dates pupils left. Never sent to devices.
+    fn school_policy(&mut self, school: &str) -> Result<Option<String>>;
+
+    /// Replace a school's server-side policy.
+    fn set_school_policy(&mut self, school: &str, policy: &str) -> Result<()>;
     /// The last admin-event sequence.
     fn last_admin_event(&mut self) -> Result<u64>;
 }

@@ -74,15 +74,29 @@ use std::time::Duration;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// Schema version written by this build (table `schema_version`).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Advisory lock key that serialises migrations of nodes starting at once ("omkijken").
 const MIGRATION_LOCK: i64 = 0x6f6d_6b69_6a6b_656e;
+/// Advisory lock held by a transaction from its first audit row to its commit: audit rows
+/// of all nodes get their sequences, and their links (`audit_hash`), one transaction at a
+/// time, so the chain follows the sequence.
+const AUDIT_CHAIN_LOCK: i64 = 0x6f6d_6b69_6175_6474;
+
+/// Migration 3: every audit row's link to the one before it; rows from before have none.
+const V3: &str = "ALTER TABLE audit ADD COLUMN hash BYTEA;";
 
 /// How often a transaction that failed on a deadlock or serialization error is retried.
 const RETRIES: usize = 5;
 
 /// Migration 1. Never edit once shipped: add a new arm instead.
+/// Migration 2: per school, the server-side policy (JSON: retention terms, the dates pupils
+/// left), never sent to devices.
+const V2: &str = "CREATE TABLE school_policy (
+    school TEXT PRIMARY KEY,
+    policy TEXT NOT NULL
+);";
+
 const V1: &str = "
 CREATE TABLE counters (
     name  TEXT PRIMARY KEY,
@@ -256,7 +270,8 @@ const SQL_BULK_AUDIT: &str = "INSERT INTO audit (at, school, device, user_id, ac
      FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], \
      $7::text[], $8::text[], $9::int8[], $10::int8[]) WITH ORDINALITY \
      AS u(at, school, device, user_id, action, doc, kind, pupil, device_seq, device_at, i) \
-     ORDER BY i ON CONFLICT DO NOTHING";
+     ORDER BY i ON CONFLICT DO NOTHING RETURNING seq, at, school, device, user_id, action, doc, \
+     kind, pupil, device_seq, device_at";
 const SQL_ERASE: &str = "UPDATE catalog SET erased = true, heads = ''::bytea, size = 0, \
      chunks = 0, visibility = NULL, urgency = NULL, category = NULL, summary = NULL, \
      readers = NULL, seq = $2, content_seq = $2 WHERE id = $1";
@@ -265,7 +280,17 @@ const SQL_COMPACT: &str = "UPDATE catalog SET size = $2, chunks = 0 \
      WHERE id = $1 AND chunks = $3 AND NOT erased";
 const SQL_AUDIT: &str = "INSERT INTO audit (at, school, device, user_id, action, doc, kind, \
      pupil, device_seq, device_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-     ON CONFLICT DO NOTHING";
+     ON CONFLICT DO NOTHING RETURNING seq, at, school, device, user_id, action, doc, kind, \
+     pupil, device_seq, device_at";
+const SQL_AUDIT_CHAIN_LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
+const SQL_AUDIT_PREV: &str = "SELECT hash FROM audit WHERE seq < $1 ORDER BY seq DESC LIMIT 1";
+const SQL_AUDIT_LINK: &str = "UPDATE audit a SET hash = u.hash \
+     FROM UNNEST($1::int8[], $2::bytea[]) AS u(seq, hash) WHERE a.seq = u.seq";
+const SQL_AUDIT_PAGE: &str = concat!(
+    "SELECT ",
+    audit_cols!(),
+    ", hash FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2"
+);
 const SQL_EVENT: &str =
     "INSERT INTO admin_events (seq, at, kind, school, device) VALUES ($1, $2, $3, $4, $5)";
 const SQL_CODE: &str = "INSERT INTO enrollment_codes (code_hash, school, user_id, created_at, \
@@ -336,6 +361,11 @@ const SQL_AUDIT_STAFF: &str = concat!(
     " FROM audit WHERE user_id = $1 ORDER BY seq"
 );
 const SQL_AUDIT_ALL: &str = concat!("SELECT ", audit_cols!(), " FROM audit ORDER BY seq");
+const SQL_AUDIT_ACTION: &str = concat!(
+    "SELECT ",
+    audit_cols!(),
+    " FROM audit WHERE action = $1 ORDER BY seq"
+);
 const SQL_EVENTS_SINCE: &str =
     "SELECT seq, at, kind, school, device FROM admin_events WHERE seq > $1 ORDER BY seq";
 
@@ -367,13 +397,16 @@ impl From<postgres::Error> for Error {
     }
 }
 
-/// How the server's connections to PostgreSQL are protected, from the URL's `sslmode`:
+/// How the server's connections to PostgreSQL are protected, from the URL's `sslmode` and
+/// host:
 ///
-/// - `disable`: plain TCP.
-/// - `prefer` (the default when the URL says nothing): with a database authority
-///   configured (`--database-ca`), TLS if the database offers it, with the certificate
-///   verified as under `require`; without one, plain TCP, as before TLS was supported (a
-///   stock PostgreSQL's self-signed certificate would fail the check).
+/// - A host that is not loopback (any host name but `localhost`, any address outside
+///   127.0.0.0/8 and `::1`): TLS with a verified certificate, as under `require`, unless
+///   the URL says `sslmode=disable` (then plain TCP, with a warning in the log). With no
+///   `sslmode`, or `prefer`, it is `require` ([`secure_default`]).
+/// - Loopback or a Unix socket: `disable` and `prefer` (the default) are plain TCP, except
+///   that `prefer` with a database authority configured (`--database-ca`) uses TLS verified
+///   as under `require`; `require` is TLS.
 /// - `require`: TLS, or no connection. The certificate must chain to the public web roots or
 ///   to the configured authority, and name the host of the URL (the `host`, also when
 ///   `hostaddr` gives the address): libpq's `verify-full`.
@@ -407,6 +440,46 @@ impl DbTls {
             SslMode::Prefer if ca.is_none() => Ok(DbTls::Plain),
             _ => verified(),
         }
+    }
+}
+
+/// Whether every host of `config` is this machine: a Unix socket, `localhost`, or a
+/// loopback address. The host names decide (they are what a certificate names), not a
+/// `hostaddr`.
+pub fn is_loopback(config: &postgres::Config) -> bool {
+    use postgres::config::Host;
+    let hosts = config.get_hosts();
+    !hosts.is_empty()
+        && hosts.iter().all(|h| match h {
+            Host::Tcp(name) => {
+                let name = name.trim_start_matches('[').trim_end_matches(']');
+                name.eq_ignore_ascii_case("localhost")
+                    || name
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            }
+            #[cfg(unix)]
+            Host::Unix(_) => true,
+        })
+}
+
+/// TLS with a verified certificate for a database that is not on this machine, unless the
+/// URL says `sslmode=disable` (see [`DbTls`]).
+pub fn secure_default(config: &mut postgres::Config) {
+    if is_loopback(config) {
+        return;
+    }
+    match config.get_ssl_mode() {
+        SslMode::Disable => {
+            tracing::warn!(
+                "sslmode=disable: the connection to the database is not encrypted (its host \
+                 is not this machine)"
+            );
+        }
+        SslMode::Prefer => {
+            config.ssl_mode(SslMode::Require);
+        }
+        _ => {}
     }
 }
 
@@ -507,6 +580,7 @@ impl PostgresStorage {
         let mut config: postgres::Config = url
             .parse()
             .map_err(|_| Error::Config("the database URL is not a valid PostgreSQL URL".into()))?;
+        secure_default(&mut config);
         if config.get_password().is_none()
             && let Some(p) = password
         {
@@ -651,6 +725,8 @@ impl PostgresStorage {
         for v in version + 1..=SCHEMA_VERSION {
             match v {
                 1 => tx.batch_execute(V1)?,
+                2 => tx.batch_execute(V2)?,
+                3 => tx.batch_execute(V3)?,
                 _ => unreachable!("a migration arm per version"),
             }
         }
@@ -1057,13 +1133,52 @@ impl PostgresStorage {
     }
 }
 
+/// Link audit rows just inserted (as the database returned them) to the chain, in
+/// sequence order. The caller holds [`AUDIT_CHAIN_LOCK`] since before it inserted them.
+fn link_audit(
+    tx: &mut postgres::Transaction<'_>,
+    st: &mut Statements,
+    inserted: Vec<Row>,
+) -> Result<()> {
+    let mut rows = inserted
+        .iter()
+        .map(audit_row)
+        .collect::<Result<Vec<AuditRecord>>>()?;
+    let Some(first) = rows.iter().map(|r| r.seq).min() else {
+        return Ok(());
+    };
+    rows.sort_by_key(|r| r.seq);
+    let q = st.get(tx, SQL_AUDIT_PREV)?;
+    let prev: Option<Vec<u8>> = tx
+        .query_opt(&q, &[&(first as i64)])?
+        .and_then(|r| r.get::<_, Option<Vec<u8>>>(0));
+    let mut prev = super::chain_prev(prev);
+    let mut seqs = Vec::with_capacity(rows.len());
+    let mut hashes = Vec::with_capacity(rows.len());
+    for r in &rows {
+        prev = super::audit_hash(&prev, r);
+        seqs.push(r.seq as i64);
+        hashes.push(prev.to_vec());
+    }
+    let q = st.get(tx, SQL_AUDIT_LINK)?;
+    tx.execute(&q, &[&seqs, &hashes])?;
+    Ok(())
+}
+
+fn lock_audit_chain(tx: &mut postgres::Transaction<'_>, st: &mut Statements) -> Result<()> {
+    let q = st.get(tx, SQL_AUDIT_CHAIN_LOCK)?;
+    tx.execute(&q, &[&AUDIT_CHAIN_LOCK])?;
+    Ok(())
+}
+
 fn insert_audit(
     tx: &mut postgres::Transaction<'_>,
     st: &mut Statements,
     a: &AuditRecord,
 ) -> Result<()> {
+    lock_audit_chain(tx, st)?;
     let q = st.get(tx, SQL_AUDIT)?;
-    tx.execute(
+    let inserted = tx.query(
         &q,
         &[
             &a.at,
@@ -1078,7 +1193,7 @@ fn insert_audit(
             &a.device_at,
         ],
     )?;
-    Ok(())
+    link_audit(tx, st, inserted)
 }
 
 /// Content changes of distinct documents, sequences `first + 1 ..`, in a few statements.
@@ -1185,8 +1300,9 @@ fn insert_audit_bulk(
     let pupil: Vec<Option<&str>> = rows.iter().map(|a| a.pupil.as_deref()).collect();
     let device_seq: Vec<Option<i64>> = rows.iter().map(|a| a.device_seq).collect();
     let device_at: Vec<Option<i64>> = rows.iter().map(|a| a.device_at).collect();
+    lock_audit_chain(tx, st)?;
     let q = st.get(tx, SQL_BULK_AUDIT)?;
-    tx.execute(
+    let inserted = tx.query(
         &q,
         &[
             &at,
@@ -1201,7 +1317,7 @@ fn insert_audit_bulk(
             &device_at,
         ],
     )?;
-    Ok(())
+    link_audit(tx, st, inserted)
 }
 
 fn heads_to_bytes(heads: &[ChangeHash]) -> Vec<u8> {
@@ -1404,6 +1520,24 @@ impl Storage for PostgresStorage {
         self.doc_set(SQL_PURGED_AMONG, device, ids)
     }
 
+    fn school_policy(&mut self, school: &str) -> Result<Option<String>> {
+        self.query_opt(
+            "SELECT policy FROM school_policy WHERE school = $1",
+            &[&school],
+        )?
+        .map(|r| r.try_get::<_, String>(0).map_err(Error::from))
+        .transpose()
+    }
+
+    fn set_school_policy(&mut self, school: &str, policy: &str) -> Result<()> {
+        self.query(
+            "INSERT INTO school_policy (school, policy) VALUES ($1, $2) \
+             ON CONFLICT (school) DO UPDATE SET policy = EXCLUDED.policy",
+            &[&school, &policy],
+        )?;
+        Ok(())
+    }
+
     fn school(&mut self, id: &str) -> Result<Option<School>> {
         self.query_opt(SQL_SCHOOL_GET, &[&id])?
             .as_ref()
@@ -1453,8 +1587,20 @@ impl Storage for PostgresStorage {
             AuditFilter::Pupil(p) => self.query(SQL_AUDIT_PUPIL, &[p])?,
             AuditFilter::Staff(s) => self.query(SQL_AUDIT_STAFF, &[s])?,
             AuditFilter::All => self.query(SQL_AUDIT_ALL, &[])?,
+            AuditFilter::Action(a) => self.query(SQL_AUDIT_ACTION, &[&a.as_str()])?,
         };
         rows.iter().map(audit_row).collect()
+    }
+
+    fn audit_page(
+        &mut self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(AuditRecord, Option<Vec<u8>>)>> {
+        self.query(SQL_AUDIT_PAGE, &[&(after as i64), &(limit as i64)])?
+            .iter()
+            .map(|r| Ok((audit_row(r)?, r.try_get::<_, Option<Vec<u8>>>(11)?)))
+            .collect()
     }
 
     fn admin_events_since(&mut self, after: u64) -> Result<Vec<AdminEvent>> {
@@ -1572,6 +1718,53 @@ pub mod testing {
                     let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"));
                 }
             });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tls_default_tests {
+    use super::*;
+
+    fn mode(url: &str) -> SslMode {
+        PostgresStorage::config(url, None).unwrap().get_ssl_mode()
+    }
+
+    #[test]
+    fn a_database_elsewhere_gets_verified_tls_unless_disabled() {
+        for url in [
+            "postgres://u@db.example.org/x",
+            "postgres://u@10.0.0.5:5432/x",
+            "postgres://u@db.example.org/x?sslmode=prefer",
+            "postgres://u@db.example.org/x?hostaddr=127.0.0.1",
+            "postgres://u@localhost,db.example.org/x",
+        ] {
+            assert_eq!(mode(url), SslMode::Require, "{url}");
+            let tls = DbTls::for_config(&PostgresStorage::config(url, None).unwrap(), None);
+            assert!(matches!(tls, Ok(DbTls::Verified(_))), "{url}");
+        }
+        let off = "postgres://u@db.example.org/x?sslmode=disable";
+        assert_eq!(mode(off), SslMode::Disable);
+        assert!(matches!(
+            DbTls::for_config(&PostgresStorage::config(off, None).unwrap(), None),
+            Ok(DbTls::Plain)
+        ));
+    }
+
+    #[test]
+    fn a_database_on_this_machine_keeps_prefer() {
+        for url in [
+            "postgres://u@localhost/x",
+            "postgres://u@127.0.0.1:5432/x",
+            "postgres://u@127.1.2.3/x",
+            "postgres://u@[::1]/x",
+            "postgres://u@%2Fvar%2Frun%2Fpostgresql/x",
+        ] {
+            assert_eq!(mode(url), SslMode::Prefer, "{url}");
+            assert!(matches!(
+                DbTls::for_config(&PostgresStorage::config(url, None).unwrap(), None),
+                Ok(DbTls::Plain)
+            ));
         }
     }
 }

@@ -18,7 +18,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 /// Schema version written by this build (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// Migration 1. Never edit once shipped: add a new arm instead.
 const V1: &str = "
@@ -126,6 +126,56 @@ const V3: &str = "ALTER TABLE catalog ADD COLUMN summary BLOB;";
 /// staff ids; NULL for none), an access field like category and urgency.
 const V4: &str = "ALTER TABLE catalog ADD COLUMN readers TEXT;";
 
+/// Migration 5: the backups taken of this store (`admin backup`), so that `admin backups`
+/// can list those made before an erasure (they still hold what was erased). `seq` is the
+/// catalog sequence the backup holds: an erasure with a higher sequence came after it.
+const V5: &str = "CREATE TABLE backups (
+    path     TEXT NOT NULL,
+    taken_at INTEGER NOT NULL,
+    seq      INTEGER NOT NULL
+);";
+
+/// Migration 6: per school, the server-side policy (JSON: retention terms, the dates pupils
+/// left), never sent to devices.
+const V6: &str = "CREATE TABLE school_policy (
+    school TEXT PRIMARY KEY,
+    policy TEXT NOT NULL
+);";
+
+/// Erase document `id` in the store attached as `db` ("main" for the store itself) at
+/// catalog sequence `seq`: its bytes and history go (overwritten, as every connection runs
+/// with `secure_delete`), its catalog row stays with the header and `erased = 1` (ids only),
+/// so the id is refused for good. Used by [`Storage::commit`] and by a restore that
+/// re-applies erasures made after a backup.
+pub(crate) fn erase_row(
+    tx: &rusqlite::Connection,
+    db: &str,
+    id: &[u8],
+    seq: i64,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        &format!("DELETE FROM {db}.changes WHERE doc = ?1"),
+        params![id],
+    )?;
+    tx.execute(
+        &format!("DELETE FROM {db}.snapshots WHERE doc = ?1"),
+        params![id],
+    )?;
+    tx.execute(
+        &format!(
+            "UPDATE {db}.catalog SET erased = 1, heads = x'', size = 0, chunks = 0, \
+             visibility = NULL, urgency = NULL, category = NULL, summary = NULL, readers = NULL, \
+             seq = ?2, content_seq = ?2 WHERE id = ?1"
+        ),
+        params![id, seq],
+    )?;
+    Ok(())
+}
+
+/// Migration 7: every audit row's link to the one before it (`audit_hash`); rows from
+/// before have none, and the chain starts after them.
+const V7: &str = "ALTER TABLE audit ADD COLUMN hash BLOB;";
+
 const CATALOG_COLS: &str = "id, school, kind, pupil, author, created_at, schema, visibility, \
      urgency, category, heads, seq, content_seq, size, chunks, erased, readers";
 
@@ -170,12 +220,56 @@ impl SqliteStorage {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Deleted content (erasure, compaction, replaced snapshots) is overwritten with
+        // zeros, not left in free pages.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         let mut s = SqliteStorage { conn };
-        s.migrate()?;
+        let from = s.migrate()?;
+        if (1..5).contains(&from) {
+            // A store from before secure_delete: rewrite it once so that content deleted
+            // earlier (erasures among it) leaves no free page behind.
+            s.conn.execute_batch("VACUUM")?;
+            s.checkpoint_truncate();
+        }
         Ok(s)
     }
 
-    fn migrate(&mut self) -> Result<()> {
+    /// Copy the WAL into the database and truncate it to nothing (best effort: a reader
+    /// holding an old snapshot makes it wait for the next one).
+    fn checkpoint_truncate(&self) {
+        if let Err(e) = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+            tracing::warn!(error = %e, "WAL checkpoint after an erasure failed");
+        }
+    }
+
+    /// Record a backup taken of this store: where, when (unix ms) and the catalog sequence
+    /// it holds.
+    pub(crate) fn record_backup(&self, path: &str, taken_at: i64, seq: i64) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO backups (path, taken_at, seq) VALUES (?1, ?2, ?3)",
+            params![path, taken_at, seq],
+        )?;
+        Ok(())
+    }
+
+    /// The backups recorded, oldest first, each with the number of documents erased after
+    /// it was taken (which it still holds).
+    pub(crate) fn backups(&self) -> Result<Vec<(String, i64, u64)>> {
+        let mut st = self.conn.prepare(
+            "SELECT b.path, b.taken_at, \
+               (SELECT count(*) FROM catalog c WHERE c.erased = 1 AND c.seq > b.seq) \
+             FROM backups b ORDER BY b.taken_at, b.rowid",
+        )?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Bring the schema to this version; returns the version found (0: a new store).
+    fn migrate(&mut self) -> Result<u32> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -192,12 +286,15 @@ impl SqliteStorage {
                 2 => tx.execute_batch(V2)?,
                 3 => tx.execute_batch(V3)?,
                 4 => tx.execute_batch(V4)?,
+                5 => tx.execute_batch(V5)?,
+                6 => tx.execute_batch(V6)?,
+                7 => tx.execute_batch(V7)?,
                 _ => unreachable!("a migration arm per version"),
             }
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;
-        Ok(())
+        Ok(version)
     }
 }
 
@@ -310,12 +407,14 @@ fn audit_row(r: &Row<'_>) -> rusqlite::Result<AuditRecord> {
     })
 }
 
+/// Insert an audit row (ignored if its device sequence is there already) and link it to the
+/// row before it (see `audit_hash`). SQLite has one writer, so rows are linked in order.
 fn insert_audit(tx: &rusqlite::Transaction<'_>, a: &AuditRecord) -> rusqlite::Result<()> {
     let mut st = tx.prepare_cached(
         "INSERT OR IGNORE INTO audit (at, school, device, user, action, doc, kind, pupil, \
          device_seq, device_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
-    st.execute(params![
+    let inserted = st.execute(params![
         a.at,
         a.school,
         a.device,
@@ -327,6 +426,21 @@ fn insert_audit(tx: &rusqlite::Transaction<'_>, a: &AuditRecord) -> rusqlite::Re
         a.device_seq,
         a.device_at,
     ])?;
+    if inserted == 1 {
+        let seq = tx.last_insert_rowid();
+        let prev: Option<Vec<u8>> = tx
+            .prepare_cached("SELECT hash FROM audit WHERE seq < ?1 ORDER BY seq DESC LIMIT 1")?
+            .query_row(params![seq], |r| r.get(0))
+            .optional()?
+            .flatten();
+        let linked = AuditRecord {
+            seq: seq as u64,
+            ..a.clone()
+        };
+        let hash = super::audit_hash(&super::chain_prev(prev), &linked);
+        tx.prepare_cached("UPDATE audit SET hash = ?2 WHERE seq = ?1")?
+            .execute(params![seq, hash.as_slice()])?;
+    }
     Ok(())
 }
 
@@ -424,15 +538,7 @@ impl Storage for SqliteStorage {
         }
         for id in &batch.erase {
             seq += 1;
-            let id = id.as_bytes().as_slice();
-            tx.execute("DELETE FROM changes WHERE doc = ?1", params![id])?;
-            tx.execute("DELETE FROM snapshots WHERE doc = ?1", params![id])?;
-            tx.execute(
-                "UPDATE catalog SET erased = 1, heads = x'', size = 0, chunks = 0, \
-                 visibility = NULL, urgency = NULL, category = NULL, summary = NULL, readers = NULL, \
-                 seq = ?2, content_seq = ?2 WHERE id = ?1",
-                params![id, seq],
-            )?;
+            erase_row(&tx, "main", id.as_bytes().as_slice(), seq)?;
         }
         for (id, chunks, snapshot) in &batch.compact {
             let idb = id.as_bytes().as_slice();
@@ -506,6 +612,11 @@ impl Storage for SqliteStorage {
             )?;
         }
         tx.commit()?;
+        if !batch.erase.is_empty() {
+            // The erased pages were overwritten in the WAL; copy them into the database and
+            // empty the WAL, so no older frame of the erased content stays in any file.
+            self.checkpoint_truncate();
+        }
         Ok(Committed {
             prev_seq: prev_seq as u64,
             last_seq: seq as u64,
@@ -763,13 +874,17 @@ impl Storage for SqliteStorage {
         let (sql, arg) = match filter {
             AuditFilter::Pupil(p) => (
                 format!("SELECT {COLS} FROM audit WHERE pupil = ?1 ORDER BY seq"),
-                Some(p),
+                Some(p.as_str()),
             ),
             AuditFilter::Staff(s) => (
                 format!("SELECT {COLS} FROM audit WHERE user = ?1 ORDER BY seq"),
-                Some(s),
+                Some(s.as_str()),
             ),
             AuditFilter::All => (format!("SELECT {COLS} FROM audit ORDER BY seq"), None),
+            AuditFilter::Action(a) => (
+                format!("SELECT {COLS} FROM audit WHERE action = ?1 ORDER BY seq"),
+                Some(a.as_str()),
+            ),
         };
         let mut st = self.conn.prepare_cached(&sql)?;
         let rows: rusqlite::Result<Vec<AuditRecord>> = match arg {
@@ -777,6 +892,41 @@ impl Storage for SqliteStorage {
             None => st.query_map([], audit_row)?.collect(),
         };
         rows.map_err(Error::from)
+    }
+
+    fn audit_page(
+        &mut self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(AuditRecord, Option<Vec<u8>>)>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT seq, at, school, device, user, action, doc, kind, pupil, device_seq, \
+             device_at, hash FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = st
+            .query_map(params![after as i64, limit as i64], |r| {
+                Ok((audit_row(r)?, r.get::<_, Option<Vec<u8>>>(11)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn school_policy(&mut self, school: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT policy FROM school_policy WHERE school = ?1")?
+            .query_row(params![school], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn set_school_policy(&mut self, school: &str, policy: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO school_policy (school, policy) VALUES (?1, ?2) \
+                 ON CONFLICT (school) DO UPDATE SET policy = excluded.policy",
+            )?
+            .execute(params![school, policy])?;
+        Ok(())
     }
 
     fn admin_events_since(&mut self, after: u64) -> Result<Vec<AdminEvent>> {

@@ -795,7 +795,7 @@ fn conversation_rules() {
     let (b, a) = new((id, private.clone()));
     rows.push(row("a mentor starts a working note", b, a, M_A, Ok(())));
     let a = edit(id, &private, M_A, |c: &mut Conversation| {
-        c.notes.splice(0, 0, "notitie")
+        c.notes.splice(0, 0, "notitie").unwrap();
     });
     rows.push(row(
         "its author writes a working note",
@@ -805,7 +805,7 @@ fn conversation_rules() {
         Ok(()),
     ));
     let a = edit(id, &private, IB, |c: &mut Conversation| {
-        c.notes.splice(0, 0, "ook")
+        c.notes.splice(0, 0, "ook").unwrap();
     });
     rows.push(row(
         "someone else writes a working note",
@@ -826,7 +826,7 @@ fn conversation_rules() {
     ));
     let (id, shared) = conversation(M_A, P_CARE, "shared");
     let a = edit(id, &shared, IB, |c: &mut Conversation| {
-        c.notes.splice(0, 0, "zorg")
+        c.notes.splice(0, 0, "zorg").unwrap();
     });
     rows.push(row(
         "the care team writes a shared one (pupil in care)",
@@ -836,7 +836,7 @@ fn conversation_rules() {
         Ok(()),
     ));
     let a = edit(id, &shared, T_A, |c: &mut Conversation| {
-        c.notes.splice(0, 0, "les")
+        c.notes.splice(0, 0, "les").unwrap();
     });
     rows.push(row(
         "a group teacher writes one",

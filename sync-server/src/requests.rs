@@ -1,0 +1,262 @@
+//! One-shot requests of an enrolled device on `/v1/request` (docs/protocol.md, "Requests"):
+//! erase a whole record that should never have been written, and the inzage dossier of a
+//! pupil. The device's token authenticates it; the rules are decided here, on the server, for
+//! every request. A document the user may not read answers exactly as one that does not exist.
+
+use crate::admin;
+use crate::storage::{
+    AdminEvent, AdminEventKind, AuditAction, AuditRecord, Batch, Device, Storage,
+};
+use crate::{Error, tokens};
+use automerge::Automerge;
+use omkijken_core::model::{Kind, Signal};
+use omkijken_core::sync::{ErrorCode, Frame};
+use omkijken_core::{DocumentId, access, doc};
+
+fn error(code: ErrorCode, message: &str) -> Frame {
+    Frame::Error {
+        code,
+        message: message.into(),
+    }
+}
+
+/// The device behind `token`, if it is enrolled and not revoked.
+fn device(st: &mut dyn Storage, token: &str) -> Result<Device, Frame> {
+    match st.device_by_token(&tokens::token_hash(token)) {
+        Ok(Some(d)) if d.revoked_at.is_none() => Ok(d),
+        Ok(_) => Err(error(ErrorCode::Unauthorized, "not an enrolled device")),
+        Err(e) => {
+            tracing::error!(error = %e, "device lookup failed");
+            Err(error(ErrorCode::Internal, "server error"))
+        }
+    }
+}
+
+/// Answer one request. Returns the answer and whether documents were erased (the caller
+/// then tells live devices to purge).
+pub fn handle(st: &mut dyn Storage, now: i64, token: &str, frame: Frame) -> (Frame, bool) {
+    let device = match device(st, token) {
+        Ok(d) => d,
+        Err(f) => return (f, false),
+    };
+    let result = match frame {
+        Frame::EraseRecord { document_id } => erase_record(st, now, &device, document_id),
+        Frame::ExportDossier {
+            pupil,
+            requested_on,
+        } => export(st, now, &device, &pupil, &requested_on).map(|f| (f, false)),
+        Frame::SetCareTrack {
+            pupil,
+            in_care,
+            reason,
+        } => care_track(st, now, &device, &pupil, in_care, &reason),
+        Frame::IncidentRegister { from, to } => {
+            register(st, &device, &from, &to).map(|f| (f, false))
+        }
+        _ => Ok((
+            error(ErrorCode::Malformed, "expected a request frame"),
+            false,
+        )),
+    };
+    result.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "request failed");
+        (error(ErrorCode::Internal, "server error"), false)
+    })
+}
+
+fn erase_record(
+    st: &mut dyn Storage,
+    now: i64,
+    device: &Device,
+    id: DocumentId,
+) -> crate::Result<(Frame, bool)> {
+    let not_found = || Ok((error(ErrorCode::NotFound, "no such document"), false));
+    let Some(row) = st.catalog_get(&[id])?.into_iter().next() else {
+        return not_found();
+    };
+    if row.erased || row.header.school != device.school {
+        return not_found();
+    }
+    let (_, roster) = admin::load_roster(st, &device.school)?;
+    if access::access(&roster, &device.user, &row.header, &row.fields) < access::Access::Read {
+        return not_found();
+    }
+    let draft = if row.header.kind == Kind::Signal.as_str() && row.header.author == device.user {
+        let bytes = st
+            .load_doc(id)?
+            .ok_or(Error::Corrupt("a listed document"))?;
+        let d = Automerge::load(&bytes)?;
+        doc::record::<Signal>(id, &d).is_ok_and(|s| !s.shared)
+    } else {
+        false
+    };
+    if !access::may_erase(&roster, &device.user, &row.header, &row.fields, draft) {
+        return Ok((
+            error(
+                ErrorCode::Forbidden,
+                "only a care coordinator, or the author of a private note or draft, erases a record",
+            ),
+            false,
+        ));
+    }
+    st.commit(Batch {
+        erase: vec![id],
+        audit: vec![AuditRecord {
+            seq: 0,
+            at: now,
+            school: device.school.clone(),
+            device: Some(device.id.clone()),
+            user: Some(device.user.clone()),
+            action: AuditAction::Erase,
+            document: Some(id),
+            kind: Some(row.header.kind.clone()),
+            pupil: row.header.pupil.clone(),
+            device_seq: None,
+            device_at: None,
+        }],
+        events: vec![AdminEvent {
+            seq: 0,
+            at: now,
+            kind: AdminEventKind::Erase,
+            school: Some(device.school.clone()),
+            device: None,
+        }],
+        ..Default::default()
+    })?;
+    tracing::info!(document = %id, device = %device.id, "record erased at a device's request");
+    Ok((Frame::Erased { document_id: id }, true))
+}
+
+fn care_track(
+    st: &mut dyn Storage,
+    now: i64,
+    device: &Device,
+    pupil: &str,
+    in_care: bool,
+    reason: &str,
+) -> crate::Result<(Frame, bool)> {
+    let (_, roster) = admin::load_roster(st, &device.school)?;
+    let coordinator = roster
+        .active_staff(&device.user)
+        .is_some_and(|s| s.has(omkijken_core::model::Role::CareCoordinator));
+    if !coordinator {
+        return Ok((
+            error(
+                ErrorCode::Forbidden,
+                "only the care team opens or closes a care track",
+            ),
+            false,
+        ));
+    }
+    if !roster.pupils.get(pupil).is_some_and(|p| p.active) {
+        return Ok((error(ErrorCode::NotFound, "no such pupil"), false));
+    }
+    match admin::set_care_track(
+        st,
+        now,
+        &device.school,
+        pupil,
+        in_care,
+        reason,
+        Some((&device.id, &device.user)),
+    ) {
+        Ok(changed) => Ok((
+            Frame::CareTrack {
+                pupil: pupil.into(),
+                in_care,
+            },
+            changed,
+        )),
+        Err(Error::Invalid(_)) => Ok((error(ErrorCode::Malformed, "unknown reason code"), false)),
+        Err(e) => Err(e),
+    }
+}
+
+fn register(st: &mut dyn Storage, device: &Device, from: &str, to: &str) -> crate::Result<Frame> {
+    use omkijken_core::model::Role;
+    let (_, roster) = admin::load_roster(st, &device.school)?;
+    let allowed = roster.active_staff(&device.user).is_some_and(|s| {
+        s.has(Role::SchoolLeader)
+            || s.has(Role::AntiBullyingCoordinator)
+            || s.has(Role::CareCoordinator)
+    });
+    if !allowed {
+        return Ok(error(
+            ErrorCode::Forbidden,
+            "the register is for the school leader, the anti-bullying coordinator and the care team",
+        ));
+    }
+    let r = match crate::register::build(st, &device.school, from, to) {
+        Ok(r) => r,
+        Err(Error::Invalid(_)) => {
+            return Ok(error(
+                ErrorCode::Malformed,
+                "months are YYYY-MM, from not after to",
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(Frame::Register {
+        threshold: r.threshold,
+        csv: r.to_csv(),
+        signals: r
+            .signals
+            .into_iter()
+            .map(|s| omkijken_core::sync::frames::RegisterSignals {
+                month: s.month,
+                category: s.category,
+                route: s.route.into(),
+                count: s.signals,
+            })
+            .collect(),
+        cases: r
+            .cases
+            .into_iter()
+            .map(|c| omkijken_core::sync::frames::RegisterCases {
+                month: c.month,
+                opened: c.opened,
+                closed: c.closed,
+            })
+            .collect(),
+    })
+}
+
+fn export(
+    st: &mut dyn Storage,
+    now: i64,
+    device: &Device,
+    pupil: &str,
+    requested_on: &str,
+) -> crate::Result<Frame> {
+    let Ok(requested) = requested_on.parse::<jiff::civil::Date>() else {
+        return Ok(error(
+            ErrorCode::Malformed,
+            "requestedOn must be YYYY-MM-DD",
+        ));
+    };
+    let (_, roster) = admin::load_roster(st, &device.school)?;
+    let coordinator = roster
+        .active_staff(&device.user)
+        .is_some_and(|s| s.has(omkijken_core::model::Role::CareCoordinator));
+    if !coordinator {
+        return Ok(error(
+            ErrorCode::Forbidden,
+            "only a care coordinator requests a dossier",
+        ));
+    }
+    if !roster.pupils.contains_key(pupil) {
+        return Ok(error(ErrorCode::NotFound, "no such pupil"));
+    }
+    let d = crate::dossier::export(
+        st,
+        now,
+        &device.school,
+        pupil,
+        Some((&device.id, &device.user)),
+        requested,
+    )?;
+    Ok(Frame::Dossier {
+        json: d.to_json(),
+        pdf: d.to_pdf(),
+    })
+}

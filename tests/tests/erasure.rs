@@ -1,0 +1,190 @@
+//! An erasure lasts: the privacy officer erases a pupil's file, the IT admin later restores a
+//! backup taken before the erasure, and devices reconnect in any order. The erased content
+//! never returns anywhere: not to a device enrolled after the restore, not from a phone that
+//! still held it offline (listed as erased, or refused `erased`: purged), and a canary string of the erased record
+//! is in no server file (database, WAL, the replaced store, backups taken after) and in no
+//! device file.
+
+use anyhow::Result;
+use omkijken_core::Error;
+use omkijken_server::backup;
+use omkijken_server::server::Settings;
+use omkijken_tests::*;
+use std::path::Path;
+
+const CANARY: &str = "KANARIE-uitgewist-7f3a9c-zorgcoördinator";
+
+/// Whether `needle` is in any file directly in `dir` (or `dir` itself if it is a file).
+fn found_in(path: &Path, needle: &str) -> Result<Vec<String>> {
+    let files: Vec<std::path::PathBuf> = if path.is_dir() {
+        std::fs::read_dir(path)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect()
+    } else {
+        vec![path.to_path_buf()]
+    };
+    let mut hits = vec![];
+    for f in files {
+        let bytes = std::fs::read(&f)?;
+        if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+            hits.push(f.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    Ok(hits)
+}
+
+fn device_files(d: &Device) -> Vec<std::path::PathBuf> {
+    ["", "-wal", "-shm"]
+        .iter()
+        .map(|s| {
+            let mut p = d.path.as_os_str().to_os_string();
+            p.push(s);
+            p.into()
+        })
+        .filter(|p: &std::path::PathBuf| p.exists())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_survives_a_restore_and_leaves_no_trace_in_any_file() -> Result<()> {
+    // The devices reconnect to the restored server in every order: 0 the teacher's phone
+    // (offline all along, still holding the erased signal), 1 the coordinator's tablet
+    // (purged it before the restore), 2 a tablet enrolled after the restore.
+    for order in [
+        [0, 1, 2],
+        [0, 2, 1],
+        [1, 0, 2],
+        [1, 2, 0],
+        [2, 0, 1],
+        [2, 1, 0],
+    ] {
+        scenario(order).await?;
+    }
+    Ok(())
+}
+
+async fn scenario(order: [usize; 3]) -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("server");
+    let devices = tmp.path().join("devices");
+    std::fs::create_dir_all(&devices)?;
+    // A plain (unencrypted) store on purpose: with the default encrypted store the canary
+    // would be unreadable anyway; this shows that the erased bytes are gone, not just hidden.
+    let mut settings = Settings::for_test(&data);
+    settings.plain_store = true;
+    let server = TestServer::start_with(settings.clone()).await?;
+    server.set_up_school().await?;
+
+    // 1. The teacher records a signal about the pupil in care (with the canary) and one
+    //    about another pupil; the coordinator receives both.
+    let teacher = Device::enroll(&server, &devices, TEACHER, "teacher phone").await?;
+    let coordinator = Device::enroll(&server, &devices, COORDINATOR, "ib tablet").await?;
+    teacher.sync().await?;
+    let erased = teacher.record_trip_signal(PUPIL_IN_CARE, 2, CANARY)?;
+    let kept = teacher.record_trip_signal(PUPIL, 1, "vergat zijn gymspullen")?;
+    teacher.sync().await?;
+    coordinator.sync().await?;
+    assert_eq!(coordinator.store.signal(erased)?.facts, CANARY);
+    assert!(
+        !found_in(&data, CANARY)?.is_empty(),
+        "the test's canary is visible in the (unencrypted test) server store before"
+    );
+
+    // 2. The admin backs up (before the erasure).
+    let before = tmp.path().join("backup-before.db");
+    backup::backup(&settings, &before)?;
+
+    // 3. The privacy officer erases the pupil's file. The coordinator syncs and purges it;
+    //    the teacher's phone stays offline and still holds its own signal.
+    let n = server
+        .handle
+        .admin()
+        .erase_pupil(SCHOOL, PUPIL_IN_CARE)
+        .await?;
+    assert!(n >= 1);
+    coordinator.sync().await?;
+    assert!(matches!(
+        coordinator.store.signal(erased),
+        Err(Error::NotFound)
+    ));
+    assert_eq!(
+        found_in(&data, CANARY)?,
+        Vec::<String>::new(),
+        "server files"
+    );
+    for f in device_files(&coordinator) {
+        assert!(found_in(&f, CANARY)?.is_empty(), "coordinator's {f:?}");
+    }
+
+    // 4. A backup after the erasure holds nothing of it; `admin backups` lists the one
+    //    before as still holding erased data.
+    let after = tmp.path().join("backup-after.db");
+    backup::backup(&settings, &after)?;
+    assert!(found_in(&after, CANARY)?.is_empty());
+    let listed = backup::list_backups(&settings)?;
+    assert_eq!(listed.len(), 2);
+    assert!(listed[0].path.ends_with("backup-before.db"));
+    assert!(listed[0].present && listed[0].erased_since >= 1);
+    assert!(listed[1].path.ends_with("backup-after.db"));
+    assert_eq!(listed[1].erased_since, 0);
+
+    // 5. The server is stopped and the backup from before the erasure restored: the
+    //    erasure is applied again.
+    let addr = server.handle.addr();
+    server.handle.shutdown().await?;
+    let restored = backup::restore(&settings, &before)?;
+    let carried = restored.carried.expect("carried over");
+    assert!(carried.erasures >= 1, "{carried:?}");
+    assert_eq!(
+        found_in(&data, CANARY)?,
+        Vec::<String>::new(),
+        "no file in the data directory (restored store, replaced store, WAL)"
+    );
+    let mut again = settings.clone();
+    again.listen = addr;
+    let server = TestServer::start_again_with(again).await?;
+
+    // 6. Devices reconnect in the order given. The teacher's phone purges its copy (the
+    //    restored catalog lists it as erased; had the phone pushed it first, the push would
+    //    be refused `erased` with the same effect). The new tablet never sees it.
+    assert_eq!(teacher.store.signal(erased)?.facts, CANARY);
+    let mut fresh = None;
+    for who in order {
+        match who {
+            0 => {
+                let report = teacher.sync().await?;
+                let refused_erased = report.refused.iter().any(|(id, r)| {
+                    *id == erased && *r == omkijken_core::sync::RefusalReason::Erased
+                });
+                assert!(
+                    report.purged >= 1 || refused_erased,
+                    "{order:?}: {report:?}"
+                );
+            }
+            1 => {
+                coordinator.sync().await?;
+            }
+            _ => {
+                let d = Device::enroll(&server, &devices, COORDINATOR, "new ib tablet").await?;
+                d.sync().await?;
+                fresh = Some(d);
+            }
+        }
+    }
+    let fresh = fresh.expect("enrolled");
+    for d in [&fresh, &coordinator, &teacher, &fresh] {
+        d.sync().await?;
+        assert!(!d.held()?.contains(&erased), "{order:?}: {}", d.label);
+        assert!(matches!(d.store.signal(erased), Err(Error::NotFound)));
+    }
+    assert_eq!(fresh.store.signal(kept)?.facts, "vergat zijn gymspullen");
+    server.handle.shutdown().await?;
+    assert_eq!(found_in(&data, CANARY)?, Vec::<String>::new());
+    for d in [&teacher, &coordinator, &fresh] {
+        for f in device_files(d) {
+            assert!(found_in(&f, CANARY)?.is_empty(), "{}: {f:?}", d.label);
+        }
+    }
+    Ok(())
+}
