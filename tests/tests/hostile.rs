@@ -536,7 +536,8 @@ async fn forged_authors_are_refused_in_every_record_kind() -> Result<()> {
     ));
 
     // 7. Roster: written by the server only.
-    let rid = doc::roster_id(SCHOOL);
+    // Her own view of it (she never holds the whole roster).
+    let rid = doc::roster_view_id(SCHOOL, TEACHER);
     let r = as_teacher.fetch(rid).await?.unwrap();
     let mut changed = r.clone();
     changed.set_actor(as_teacher.actor.clone());
@@ -773,6 +774,11 @@ async fn unreadable_erased_and_other_schools_documents_answer_like_missing_ones(
             doc::roster_id("bs-andere"),
             doc::roster_id("bs-bestaat-niet"),
         ),
+        (
+            "a staff member's view of another school's roster",
+            doc::roster_view_id("bs-andere", "m-andere"),
+            doc::roster_view_id("bs-andere", "niemand"),
+        ),
     ];
     let note_bytes = mentor.store.load(note)?.unwrap().save();
     for (what, existing, missing) in pairs {
@@ -798,6 +804,14 @@ async fn unreadable_erased_and_other_schools_documents_answer_like_missing_ones(
                     };
                     doc::roster_genesis(school)?.1.save()
                 }
+                "a staff member's view of another school's roster" => {
+                    let user = if id == existing {
+                        "m-andere"
+                    } else {
+                        "niemand"
+                    };
+                    doc::roster_view_genesis("bs-andere", user)?.1.save()
+                }
                 _ => note_bytes.clone(),
             })
         };
@@ -818,6 +832,31 @@ async fn unreadable_erased_and_other_schools_documents_answer_like_missing_ones(
         // Nor does a fetch tell them apart.
         assert!(wire.fetch(existing).await?.is_none(), "{what}");
     }
+    // Need-to-know: in her own school too, the teacher's device gets neither the whole
+    // roster nor anyone else's view of it, and her view holds no care-track flag and no
+    // mentorship.
+    assert!(wire.fetch(doc::roster_id(SCHOOL)).await?.is_none());
+    assert!(
+        wire.fetch(doc::roster_view_id(SCHOOL, COORDINATOR))
+            .await?
+            .is_none()
+    );
+    let (_, mut as_mentor) = hostile(&server, tmp.path(), MENTOR).await?;
+    assert!(
+        as_mentor
+            .fetch(doc::roster_view_id(SCHOOL, TEACHER))
+            .await?
+            .is_none()
+    );
+    let view = teacher.store.roster()?;
+    assert_eq!(view.viewer.as_deref(), Some(TEACHER));
+    assert!(view.pupils.len() >= 3, "every pupil, for signals");
+    assert!(
+        view.pupils
+            .values()
+            .all(|p| !p.in_care && p.mentors.is_empty())
+    );
+    assert!(!teacher.held()?.contains(&doc::roster_id(SCHOOL)));
     // The other school's month is as its mentor wrote it.
     let m: ThermometerMonth = doc::record(
         doc::thermometer_id("bs-andere", "eck-9001", &month),

@@ -692,9 +692,8 @@ impl Store {
             return Ok(r.clone());
         }
         let identity = self.require_identity()?;
-        let id = doc::roster_id(&identity.school);
-        let roster = match self.load(id)? {
-            Some(d) => doc::record::<Roster>(id, &d)?,
+        let roster = match self.roster_doc(&identity)? {
+            Some((id, d)) => doc::record::<Roster>(id, &d)?,
             None => Roster {
                 school: identity.school.clone(),
                 ..Default::default()
@@ -707,6 +706,24 @@ impl Store {
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Some(roster.clone());
         Ok(roster)
+    }
+
+    /// The roster document this device holds: the user's view of the roster (what a server
+    /// sends, with the school settings), or the school's whole roster where a device holds
+    /// that instead (an older server); None before the first sync.
+    pub(crate) fn roster_doc(
+        &self,
+        identity: &Identity,
+    ) -> Result<Option<(DocumentId, Automerge)>> {
+        for id in [
+            doc::roster_view_id(&identity.school, &identity.user),
+            doc::roster_id(&identity.school),
+        ] {
+            if let Some(d) = self.load(id)? {
+                return Ok(Some((id, d)));
+            }
+        }
+        Ok(None)
     }
 
     /// Run the record rules ([`crate::model::rules::admit`]) on a local change before it
@@ -1222,7 +1239,10 @@ impl Store {
                 user: String::new(),
             })
         }) {
-            if ids.is_empty() || ids.contains(&doc::roster_id(&identity.school)) {
+            if ids.is_empty()
+                || ids.contains(&doc::roster_id(&identity.school))
+                || ids.contains(&doc::roster_view_id(&identity.school, &identity.user))
+            {
                 *self
                     .inner
                     .roster_cache

@@ -80,6 +80,7 @@ fn roster() -> Roster {
         ]
         .into(),
         offline_lease_days: None,
+        viewer: None,
     }
 }
 
