@@ -239,6 +239,7 @@ pub fn parse(school: &str, csv: &str, old: &Roster) -> Result<Roster> {
         staff,
         // A school setting, not in the CSV: kept.
         offline_lease_days: old.offline_lease_days,
+        parent_names: old.parent_names,
     })
 }
 

@@ -154,6 +154,11 @@ pub struct Roster {
     /// its store locks (until it syncs). None: [`crate::defaults::OFFLINE_LEASE_DAYS`].
     #[autosurgeon(missing = "Default::default")]
     pub offline_lease_days: Option<u32>,
+    /// Whether the school records parents' names on an oudercontact (default: no, parents
+    /// are recorded by role only). Kept in the roster record, not in [`SchoolSettings`],
+    /// because the record rules read it (`admin settings --parent-names`).
+    #[autosurgeon(missing = "Default::default")]
+    pub parent_names: bool,
 }
 
 impl Record for Roster {
@@ -191,17 +196,4 @@ impl Roster {
     pub fn in_care(&self, pupil: &str) -> bool {
         self.pupils.get(pupil).is_some_and(|p| p.in_care)
     }
-}
-
-/// A school's own settings, written by the admin (server) into the roster document under
-/// the root key `settings` beside the roster record, and read by every device: the acute
-/// screen's school numbers. Missing fields are defaults (nothing set).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Hydrate, Reconcile)]
-pub struct SchoolSettings {
-    /// The school leader's name as the acute screen shows it.
-    #[autosurgeon(missing = "Default::default")]
-    pub leader_name: Option<String>,
-    /// The school leader's phone number for the acute screen (urgency 3).
-    #[autosurgeon(missing = "Default::default")]
-    pub leader_phone: Option<String>,
 }

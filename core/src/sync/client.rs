@@ -1254,6 +1254,7 @@ mod tests {
             .into_iter()
             .collect(),
             offline_lease_days: None,
+            parent_names: false,
         }
     }
 

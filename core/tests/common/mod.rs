@@ -88,6 +88,7 @@ pub fn roster() -> Roster {
         .into_iter()
         .collect(),
         offline_lease_days: None,
+        parent_names: false,
     }
 }
 
