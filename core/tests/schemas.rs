@@ -23,7 +23,8 @@ use omkijken_core::DocumentId;
 use omkijken_core::doc;
 use omkijken_core::model::rules::{Writer, admit};
 use omkijken_core::model::{
-    Case, Conversation, Excursion, Header, Record, Roster, SchoolSettings, Signal, ThermometerMonth,
+    Case, Conversation, Excursion, Header, ParentContact, Record, Roster, SchoolSettings, Signal,
+    ThermometerMonth,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -99,15 +100,18 @@ impl Schemas {
         let Some(r) = schema.get("$ref").and_then(Value::as_str) else {
             return (file, schema);
         };
-        if let Some(def) = r.strip_prefix("#/$defs/") {
-            let root = &self.0[file];
-            return self.resolve(file, &root["$defs"][def]);
+        // `other.schema.json`, `#/$defs/name` or `other.schema.json#/$defs/name`.
+        let (target, def) = r.split_once('#').unwrap_or((r, ""));
+        let (name, root) = if target.is_empty() {
+            self.0.get_key_value(file)
+        } else {
+            self.0.get_key_value(target)
         }
-        let (name, root) = self
-            .0
-            .get_key_value(r)
-            .unwrap_or_else(|| panic!("{file}: $ref {r} names no schema file"));
-        self.resolve(name, root)
+        .unwrap_or_else(|| panic!("{file}: $ref {r} names no schema file"));
+        match def.strip_prefix("/$defs/") {
+            Some(def) => self.resolve(name, &root["$defs"][def]),
+            None => self.resolve(name, root),
+        }
     }
 
     fn types(schema: &Value) -> Vec<&str> {
@@ -385,6 +389,16 @@ fn a_conversation_built_from_the_documented_layout_is_admitted_and_reads_back() 
 }
 
 #[test]
+fn a_parent_contact_built_from_the_documented_layout_is_admitted_and_reads_back() {
+    let schemas = Schemas::load();
+    let c: ParentContact = admitted_as_new(&schemas, "parent_contact");
+    let ex = &example("parent_contact")["record"];
+    assert_eq!(c.discussed.as_str(), ex["discussed"].as_str().unwrap());
+    assert_eq!(c.parents[1].role, "vader");
+    assert_eq!(c.agreements[0].by.as_deref(), Some("m1"));
+}
+
+#[test]
 fn a_case_built_from_the_documented_layout_is_admitted_and_reads_back() {
     let schemas = Schemas::load();
     let c: Case = admitted_as_new(&schemas, "case");
@@ -481,10 +495,8 @@ fn the_roster_and_settings_as_documented_read_back_and_as_written_match_the_sche
     let header = header_of(&ex);
     rewritten_matches(&schemas, "roster", &header, &r);
     let mut again = doc::create(ActorId::from(actor("again")), 0, &header, &r).unwrap();
-    let all = SchoolSettings {
-        leader_name: Some("Mevrouw Dijkstra".into()),
-        leader_phone: Some("+31 50 765 4321".into()),
-    };
+    let all: SchoolSettings = serde_json::from_value(ex["settings"].clone()).unwrap();
+    assert_eq!(settings, all, "the settings read as the example says");
     doc::set_school_settings(&mut again, &ActorId::from(actor("again")), 0, &all).unwrap();
     let errs = schemas.check("roster", &again);
     assert!(

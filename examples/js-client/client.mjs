@@ -96,11 +96,15 @@ function schemaFile(name) {
   return schemaFiles.get(name);
 }
 
+// `$ref`: `other.schema.json`, `#/$defs/name` or `other.schema.json#/$defs/name`.
 function resolve(file, schema) {
   const ref = schema.$ref;
   if (!ref) return [file, schema];
-  if (ref.startsWith("#/$defs/")) return resolve(file, schemaFile(file).$defs[ref.slice(8)]);
-  return resolve(ref, schemaFile(ref));
+  const [target, fragment = ""] = ref.split("#");
+  const name = target || file;
+  const root = schemaFile(name);
+  const def = fragment.startsWith("/$defs/") ? root.$defs[fragment.slice(7)] : root;
+  return resolve(name, def);
 }
 
 // A plain JSON value as Automerge should hold it: a string is a scalar (ImmutableString)

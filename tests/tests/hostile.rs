@@ -12,8 +12,8 @@ use automerge::transaction::Transactable;
 use automerge::{ActorId, Automerge, ObjType, ROOT, ReadDoc};
 use omkijken_core::doc;
 use omkijken_core::model::{
-    Agreement, Case, CaseStep, Conversation, Excursion, FollowUp, Header, Kind, SCHEMA_VERSION,
-    Signal, ThermometerEntry, ThermometerMonth,
+    Agreement, Case, CaseStep, Conversation, Excursion, FollowUp, Header, Kind, ParentContact,
+    ParentPresent, SCHEMA_VERSION, Signal, ThermometerEntry, ThermometerMonth,
 };
 use omkijken_core::store::{NewCaseStep, NewSignal};
 use omkijken_core::sync::{Frame, RefusalReason};
@@ -502,6 +502,7 @@ async fn forged_authors_are_refused_in_every_record_kind() -> Result<()> {
             participants: vec![],
             outcome: "overlegd".into(),
             skipped_because: None,
+            parents: None,
             by: MENTOR.into(),
             at: now,
         })
@@ -535,6 +536,47 @@ async fn forged_authors_are_refused_in_every_record_kind() -> Result<()> {
         as_teacher.push(id, d.save()).await?.0,
     ));
 
+    // 6b. Oudercontact: created in the mentor's name by the coordinator (who shares the
+    //     dossier of a pupil in care); one in her own name by a teacher who is not the
+    //     pupil's mentor.
+    let contact = ParentContact {
+        held_on: "2026-11-02".into(),
+        channel: "phone".into(),
+        staff: vec![MENTOR.into()],
+        parents: vec![ParentPresent {
+            role: "vader".into(),
+            name: None,
+        }],
+        pupil_present: false,
+        discussed: Default::default(),
+        agreements: vec![],
+        status: "draft".into(),
+    };
+    let id = DocumentId::random();
+    let d = doc::create(
+        as_coordinator.actor.clone(),
+        now,
+        &header(Kind::ParentContact, Some(PUPIL_IN_CARE), MENTOR),
+        &contact,
+    )?;
+    refused.push((
+        "parent contact in the mentor's name".into(),
+        id,
+        as_coordinator.push(id, d.save()).await?.0,
+    ));
+    let id = DocumentId::random();
+    let d = doc::create(
+        as_teacher.actor.clone(),
+        now,
+        &header(Kind::ParentContact, Some(PUPIL), TEACHER),
+        &contact,
+    )?;
+    refused.push((
+        "parent contact by a teacher who is not the mentor".into(),
+        id,
+        as_teacher.push(id, d.save()).await?.0,
+    ));
+
     // 7. Roster: written by the server only.
     // Her own view of it (she never holds the whole roster).
     let rid = doc::roster_view_id(SCHOOL, TEACHER);
@@ -558,6 +600,8 @@ async fn forged_authors_are_refused_in_every_record_kind() -> Result<()> {
     let want = [
         FORBIDDEN,
         Verdict::Refused(RefusalReason::ForgedActor),
+        FORBIDDEN,
+        FORBIDDEN,
         FORBIDDEN,
         FORBIDDEN,
         FORBIDDEN,
@@ -616,6 +660,7 @@ async fn forged_authors_are_refused_in_every_record_kind() -> Result<()> {
             participants: vec![],
             outcome: "signalen in kaart".into(),
             skipped_because: None,
+            parents: None,
         },
     )?;
     mentor

@@ -1353,6 +1353,7 @@ mod tests {
             .collect(),
             offline_lease_days: None,
             viewer: None,
+            parent_names: false,
         }
     }
 
