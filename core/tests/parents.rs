@@ -123,11 +123,35 @@ fn parents_are_recorded_by_role_unless_the_school_records_names() {
     )
     .unwrap();
     m1.merge_bytes(rid, &d.save()).unwrap();
-    let id = m1.record_parent_contact(named).unwrap();
+    let id = m1.record_parent_contact(named.clone()).unwrap();
     assert_eq!(
         m1.parent_contact(id).unwrap().parents[0].name.as_deref(),
         Some("Meneer de Vries")
     );
+    // The school stops recording names: the name recorded stays (the note can still be
+    // completed), a new one is refused.
+    doc::update(
+        rid,
+        &mut d,
+        &ActorId::from(b"server-actor-002".to_vec()),
+        T0,
+        |r: &mut omkijken_core::model::Roster| {
+            r.parent_names = false;
+            Ok(())
+        },
+    )
+    .unwrap();
+    m1.merge_bytes(rid, &d.save()).unwrap();
+    named.discussed = "Gesprek; vervolg over twee weken.".into();
+    m1.update_parent_contact(id, named.clone()).unwrap();
+    named.parents.push(ParentPresent {
+        role: "moeder".into(),
+        name: Some("Mevrouw de Vries".into()),
+    });
+    assert!(matches!(
+        m1.update_parent_contact(id, named),
+        Err(Error::Invalid(_))
+    ));
 }
 
 /// The roster document with `settings` written by the server.

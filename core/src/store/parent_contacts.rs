@@ -55,7 +55,14 @@ pub struct ParentContactSummary {
 }
 
 /// Check what a user entered; returns the staff list (the user when empty, no duplicates).
-fn check(roster: &Roster, me: &str, c: &NewParentContact) -> Result<Vec<String>> {
+/// `before`: the contact as recorded, whose staff (who may have left since) and named
+/// parents (the school may have stopped recording names since) stay allowed.
+fn check(
+    roster: &Roster,
+    me: &str,
+    c: &NewParentContact,
+    before: Option<&ParentContact>,
+) -> Result<Vec<String>> {
     check_date("held_on", &c.held_on)?;
     check_text("discussed", &c.discussed)?;
     if !CHANNELS.contains(&c.channel.as_str()) {
@@ -71,7 +78,8 @@ fn check(roster: &Roster, me: &str, c: &NewParentContact) -> Result<Vec<String>>
                 PARENT_ROLES.join(", ")
             )));
         }
-        if p.name.is_some() && !roster.parent_names {
+        let recorded = before.is_some_and(|b| b.parents.contains(p));
+        if p.name.is_some() && !roster.parent_names && !recorded {
             return Err(Error::Invalid(
                 "parents' names are not recorded at this school: record the role only".into(),
             ));
@@ -87,7 +95,8 @@ fn check(roster: &Roster, me: &str, c: &NewParentContact) -> Result<Vec<String>>
         c.staff.clone()
     };
     for s in given {
-        if roster.active_staff(&s).is_none() {
+        let recorded = before.is_some_and(|b| b.staff.contains(&s));
+        if roster.active_staff(&s).is_none() && !recorded {
             return Err(Error::Invalid(
                 "staff present must be active staff of the school".into(),
             ));
@@ -111,7 +120,7 @@ impl Store {
                 "only the pupil's mentors and care team record a parent contact",
             ));
         }
-        let staff = check(&roster, &me.user, &c)?;
+        let staff = check(&roster, &me.user, &c, None)?;
         let header = self.new_header(me, Kind::ParentContact, &c.pupil)?;
         let mut discussed = Text::default();
         discussed.update(&c.discussed);
@@ -139,13 +148,13 @@ impl Store {
     pub fn update_parent_contact(&self, id: DocumentId, c: NewParentContact) -> Result<()> {
         let me = self.unlocked_identity()?;
         let roster = self.roster()?;
-        let staff = check(&roster, &me.user, &c)?;
         self.edit_record::<ParentContact>(id, |h, r| {
             if h.pupil.as_deref() != Some(c.pupil.as_str()) {
                 return Err(Error::Invalid(
                     "the pupil of a parent contact does not change".into(),
                 ));
             }
+            let staff = check(&roster, &me.user, &c, Some(r))?;
             r.held_on = c.held_on;
             r.channel = c.channel;
             r.staff = staff;

@@ -300,7 +300,21 @@ pub enum Frame {
         to: String,
     },
 
+    /// `/v1/request`: change the school's settings (the school leader): a JSON object of
+    /// settings (docs/protocol.md, "School settings"), each key it holds replacing that
+    /// setting, `null` resetting it. Answered with [`Frame::SchoolSettings`] or an error.
+    SetSchoolSettings {
+        /// The JSON object.
+        settings: String,
+    },
+
     // ---- server to client ----
+    /// The school's settings after a [`Frame::SetSchoolSettings`]: the whole settings as
+    /// JSON (devices read them from the roster document at their next sync).
+    SchoolSettings {
+        /// The JSON object.
+        settings: String,
+    },
     /// The incident register: counts only, small ones shown as `< threshold`.
     Register {
         /// Counts under this show as "< threshold".
@@ -544,6 +558,8 @@ impl Frame {
             Frame::IncidentRegister { .. } => "incidentRegister",
             Frame::Register { .. } => "register",
             Frame::CareTrack { .. } => "careTrack",
+            Frame::SetSchoolSettings { .. } => "setSchoolSettings",
+            Frame::SchoolSettings { .. } => "schoolSettings",
             Frame::Unknown => "unknown",
         }
     }

@@ -1,7 +1,8 @@
 """School settings, through the generated Python bindings and the real server (server.py):
 the thermometer scale and labels per age band, the school's kindgesprek templates and the
 one a new kindgesprek starts from, and the cadence, written with `admin settings` (flags and
-a JSON file) and read by devices after a sync; defaults before anything is set.
+a JSON file) or by the school leader from her device, and read by devices after a sync;
+defaults before anything is set.
 """
 
 import json
@@ -21,6 +22,7 @@ ROSTER_CSV = """type,id,name,group,age_band,in_care,roles,mentors,teaches
 group,g1,Groep 3,,,,,,
 group,g2,Groep 6,,,,,,
 staff,m1,Juf Eén,,,,mentor,,g1;g2
+staff,sl,Meneer Leider,,,,school_leader,,
 pupil,p1,Daan,g1,po_1_4,false,,m1,
 pupil,p2,Fien,g2,po_5_8,false,,m1,
 """
@@ -149,6 +151,35 @@ class SchoolSettingsTest(unittest.TestCase):
             with self.assertRaises(subprocess.CalledProcessError, msg=json.dumps(bad)):
                 self.server.admin("settings", "--school", SCHOOL, "--file", self.settings_file(bad))
         self.assertEqual(self.server.admin("settings", "--school", SCHOOL, "--json"), before)
+
+    def test_4_the_school_leader_sets_them_from_her_device_and_nobody_else(self):
+        leader = self.server.device("sl", "leader-settings")
+        mentor = self.server.device("m1", "mentor-leader-settings")
+        leader.set_school_settings(json.dumps({
+            "thermometer": {"vo_mbo": {"scale": "cijfer-10",
+                                       "talk_flag": {"nl": "Ik wil mijn mentor even spreken"}}},
+            "thermometer_months": [],
+        }))
+        # Her device holds them at once; the rest stays as it was.
+        self.assertEqual(leader.school_settings().thermometer_months, [])
+        self.assertEqual(leader.school_thermometer_scale(om.AgeBand.VO_MBO).talk_flag.nl,
+                         "Ik wil mijn mentor even spreken")
+        self.assertEqual(leader.school_settings().default_template, "start-groep-3")
+        self.wait_for(mentor, lambda: mentor.school_settings().thermometer_months == [],
+                      "the leader's settings to reach the mentor")
+        self.assertEqual(mentor.school_thermometer_scale(om.AgeBand.VO_MBO).talk_flag.nl,
+                         "Ik wil mijn mentor even spreken")
+        # A mentor may not; settings that do not fit are refused before they are sent.
+        with self.assertRaises(om.OmkijkenError.Forbidden):
+            mentor.set_school_settings(json.dumps({"conversations_per_year": 4}))
+        with self.assertRaises(om.OmkijkenError.Invalid):
+            leader.set_school_settings(json.dumps({"conversations_per_year": 40}))
+        with self.assertRaises(om.OmkijkenError.Invalid):
+            leader.set_school_settings("geen json")
+        self.assertEqual(leader.school_settings().conversations_per_year, 1)
+        audit = self.server.admin("audit", "--action", "school_settings", "--format", "json")
+        rows = [json.loads(line) for line in audit.splitlines() if line.strip()]
+        self.assertEqual([r.get("user") for r in rows], ["sl"])
 
 
 def main():
