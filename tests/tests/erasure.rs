@@ -188,3 +188,45 @@ async fn scenario(order: [usize; 3]) -> Result<()> {
     }
     Ok(())
 }
+
+/// A teacher records a thermometer reading offline while the privacy officer erases the
+/// pupil's file, the month the reading belongs to included. The month's id is derived, so
+/// her reading can never be taken under it again: her device is told, and keeps nothing of it
+/// (neither the month nor a not-accepted item), as for a document she may not read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reading_written_offline_into_an_erased_month_leaves_nothing_behind() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let server = TestServer::start(&tmp.path().join("server"), None).await?;
+    server.set_up_school().await?;
+    let mentor = Device::enroll(&server, tmp.path(), MENTOR, "mentor phone").await?;
+    let teacher = Device::enroll(&server, tmp.path(), TEACHER, "teacher phone").await?;
+    mentor.sync().await?;
+    teacher.sync().await?;
+    let reading = |d: &Device, note: &str| {
+        d.store
+            .record_thermometer(omkijken_core::store::NewThermometerEntry {
+                pupil: PUPIL.into(),
+                at: d.store.now(),
+                score: 2,
+                emotions: vec![],
+                wants_to_talk: true,
+                note: Some(note.into()),
+            })
+    };
+    let month = reading(&mentor, "Moe na het weekend.")?;
+    mentor.sync().await?;
+    // Offline, the teacher adds a reading to the same month.
+    assert_eq!(reading(&teacher, CANARY)?, month);
+    server.handle.admin().erase_pupil(SCHOOL, PUPIL).await?;
+    teacher.sync().await?;
+    mentor.sync().await?;
+    for d in [&teacher, &mentor] {
+        assert!(d.store.info(month)?.is_none(), "the month stays gone");
+        assert!(
+            d.store.not_accepted()?.is_empty(),
+            "no item of an erased month"
+        );
+    }
+    server.handle.shutdown().await?;
+    Ok(())
+}
