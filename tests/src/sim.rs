@@ -229,6 +229,9 @@ struct Hostile {
 /// A forbidden edit of a signal, as a hostile device makes it.
 type Attack = Box<dyn FnOnce(&mut omkijken_core::model::Signal)>;
 
+/// A forbidden edit of a thermometer month.
+type MonthAttack = Box<dyn FnOnce(&mut omkijken_core::model::ThermometerMonth)>;
+
 /// What a hostile device sends as a forbidden write.
 enum Forged {
     /// A push of these bytes.
@@ -1522,6 +1525,15 @@ impl Sim {
             self.report.forbidden_reads += 1;
             return Ok(());
         }
+        let months: Vec<_> = rows
+            .iter()
+            .filter(|r| r.header.kind == Kind::Thermometer.as_str())
+            .collect();
+        if !months.is_empty() && self.rng.random_bool(0.3) {
+            let row = months[self.rng.random_range(0..months.len())];
+            let can_read = readable(row);
+            return self.hostile_month(&user, &actor, row.id, can_read);
+        }
         let row = signals[self.rng.random_range(0..signals.len())];
         let id = row.id;
         let Some(bytes) = self
@@ -1660,6 +1672,117 @@ impl Sim {
         if forged.is_empty() {
             return Ok(());
         }
+        self.hostile_write(&user, what, id, can_read, &base, &after, forged)
+    }
+
+    /// A forged write to a thermometer month: an entry in another's name, or an entry
+    /// removed or changed (entries are only appended, each in its writer's own name); on a
+    /// month it may not read, an entry in its own name.
+    fn hostile_month(
+        &mut self,
+        user: &str,
+        actor: &automerge::ActorId,
+        id: DocumentId,
+        can_read: bool,
+    ) -> SimResult<()> {
+        use omkijken_core::model::{ThermometerEntry, ThermometerMonth};
+        let Some(bytes) = self
+            .hub()
+            .storage()
+            .load_doc(id)
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(());
+        };
+        let base = Automerge::load(&bytes).map_err(|e| e.to_string())?;
+        let month: ThermometerMonth = doc::record(id, &base).map_err(|e| e.to_string())?;
+        let others: Vec<&str> = ["m1", "m2", "t1", "t2", "cc", "sl"]
+            .into_iter()
+            .filter(|u| *u != user)
+            .collect();
+        let other = others[self.rng.random_range(0..others.len())].to_string();
+        let at = self.now();
+        // The sim's pupils are all in po_5_8.
+        let po_5_8_scale = omkijken_core::model::AgeBand::parse("po_5_8")
+            .map(|b| omkijken_core::defaults::scale_for(b).id)
+            .unwrap_or_default();
+        let entry = |by: &str, n: u32| ThermometerEntry {
+            id: format!("e-hostile-{n}"),
+            at,
+            scale: month
+                .entries
+                .first()
+                .map_or_else(|| po_5_8_scale.to_string(), |e| e.scale.clone()),
+            score: 1,
+            emotions: vec![],
+            wants_to_talk: true,
+            note: None,
+            recorded_by: by.into(),
+        };
+        let n = self.rng.random::<u32>();
+        let (what, edit): (&str, MonthAttack) = if !can_read {
+            let e = entry(user, n);
+            (
+                "a reading in a month it may not read",
+                Box::new(move |m| m.entries.push(e)),
+            )
+        } else if let Some(k) = month
+            .entries
+            .iter()
+            .position(|e| e.recorded_by != user)
+            .filter(|_| self.rng.random_bool(0.5))
+        {
+            if self.rng.random_bool(0.5) {
+                (
+                    "removing another's reading",
+                    Box::new(move |m| {
+                        m.entries.remove(k);
+                    }),
+                )
+            } else {
+                (
+                    "changing another's reading",
+                    Box::new(move |m| m.entries[k].score = 5),
+                )
+            }
+        } else {
+            let e = entry(&other, n);
+            (
+                "a reading in another's name",
+                Box::new(move |m| m.entries.push(e)),
+            )
+        };
+        let mut after = base.clone();
+        doc::update(id, &mut after, actor, at, |m: &mut ThermometerMonth| {
+            edit(m);
+            Ok(())
+        })
+        .map_err(|e| format!("forging {what}: {e}"))?;
+        let forged: Vec<ChangeHash> = after
+            .get_changes(&base.get_heads())
+            .iter()
+            .map(|c| c.hash())
+            .collect();
+        if forged.is_empty() {
+            return Ok(());
+        }
+        self.hostile_write(user, what, id, can_read, &base, &after, forged)
+    }
+
+    /// Send a forged write (the changes `forged` of `after`, built on the server's `base`
+    /// of `id`) by push or sync, sometimes under another id, and check that the server
+    /// refuses it and stores none of it.
+    #[allow(clippy::too_many_arguments)]
+    fn hostile_write(
+        &mut self,
+        user: &str,
+        what: &str,
+        id: DocumentId,
+        can_read: bool,
+        base: &Automerge,
+        after: &Automerge,
+        forged: Vec<ChangeHash>,
+    ) -> SimResult<()> {
         // Under another id: a document that does not exist.
         let (target, what) = if self.rng.random_bool(0.15) {
             (DocumentId::random(), "a document that does not exist")
@@ -1731,6 +1854,7 @@ impl Sim {
                             ));
                         }
                         refused = true;
+                        self.note(&format!("  refused: {:?}", r.reason));
                     }
                 }
                 _ => {}
@@ -1891,7 +2015,9 @@ impl Sim {
                         source: Source::seen(),
                         pupil_quote: None,
                         flag: None,
-                        share: true,
+                        // Now and then a draft (only its author changes it; the hostile
+                        // device tries to).
+                        share: self.rng.random_bool(0.85),
                     })?;
                 }
                 2 => {
