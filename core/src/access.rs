@@ -45,19 +45,40 @@ pub fn access(roster: &Roster, user: &str, header: &Header, fields: &AccessField
     let is_author = header.author == staff.id;
     let pupil = header.pupil.as_deref();
     match (kind, pupil) {
-        // The server alone writes the roster (admin import).
-        (Kind::Roster, _) => Access::Read,
+        // The server alone writes the roster (admin import). A staff member reads their own
+        // view of it (`Roster::view_for`: need-to-know); the school's whole roster, which has
+        // no readers, nobody.
+        (Kind::Roster, _) => grant(fields.readers.contains(&staff.id), Access::Read),
         // The organiser writes; the staff on the trip read it (their trip roster and
         // contact list).
         (Kind::Excursion, _) => grant(is_author, Access::Write)
             .max(grant(fields.readers.contains(&staff.id), Access::Read)),
         (Kind::Conversation, Some(pupil)) => conversation(roster, staff, is_author, pupil, fields),
+        // An oudercontact is always part of the dossier: as a shared kindgesprek.
+        (Kind::ParentContact, Some(pupil)) => grant(
+            is_author || dossier_team(roster, staff, pupil),
+            Access::Write,
+        ),
         (Kind::Signal, Some(pupil)) => signal(roster, staff, is_author, pupil, fields),
         (Kind::Thermometer, Some(pupil)) => thermometer(roster, staff, pupil),
         (Kind::Case, Some(_)) => grant(staff.has(Role::CareCoordinator), Access::Write),
         // A pupil-bound kind without a pupil is malformed.
-        (Kind::Conversation | Kind::Signal | Kind::Thermometer | Kind::Case, None) => Access::None,
+        (
+            Kind::Conversation
+            | Kind::ParentContact
+            | Kind::Signal
+            | Kind::Thermometer
+            | Kind::Case,
+            None,
+        ) => Access::None,
     }
+}
+
+/// The staff who share a pupil's dossier besides its authors: the pupil's current mentors
+/// and, for a pupil in care, the care team.
+pub fn dossier_team(roster: &Roster, staff: &Staff, pupil: &str) -> bool {
+    roster.is_mentor_of(&staff.id, pupil)
+        || (staff.has(Role::CareCoordinator) && roster.in_care(pupil))
 }
 
 /// `access` if `cond` holds, else none.
@@ -79,11 +100,7 @@ fn conversation(
     };
     let may = match Visibility::parse(visibility) {
         Visibility::Private => is_author,
-        Visibility::Shared => {
-            is_author
-                || roster.is_mentor_of(&staff.id, pupil)
-                || (staff.has(Role::CareCoordinator) && roster.in_care(pupil))
-        }
+        Visibility::Shared => is_author || dossier_team(roster, staff, pupil),
     };
     grant(may, Access::Write)
 }
@@ -152,6 +169,11 @@ pub struct PupilPermissions {
     pub read_conversations: bool,
     /// May read the pupil's thermometer.
     pub read_thermometer: bool,
+    /// May record an oudercontact (the pupil's mentors, the care team for a pupil in care;
+    /// active pupil).
+    pub record_parent_contact: bool,
+    /// May read the pupil's oudercontacten written by others.
+    pub read_parent_contacts: bool,
 }
 
 /// Whether `user` may erase a whole record that should never have been written (the wrong
@@ -169,7 +191,13 @@ pub fn may_erase(
         return false;
     }
     match header.kind.parse::<Kind>() {
-        Ok(Kind::Conversation | Kind::Signal | Kind::Thermometer | Kind::Case) => {}
+        Ok(
+            Kind::Conversation
+            | Kind::ParentContact
+            | Kind::Signal
+            | Kind::Thermometer
+            | Kind::Case,
+        ) => {}
         _ => return false,
     }
     let coordinator = roster
@@ -218,7 +246,15 @@ pub fn pupil_permissions(roster: &Roster, user: &str, pupil: &str) -> PupilPermi
         &probe(roster, Kind::Thermometer, pupil, SYSTEM),
         &AccessFields::default(),
     );
+    let parent_contact = access(
+        roster,
+        user,
+        &probe(roster, Kind::ParentContact, pupil, SYSTEM),
+        &AccessFields::default(),
+    );
     PupilPermissions {
+        record_parent_contact: active && parent_contact == Access::Write,
+        read_parent_contacts: parent_contact >= Access::Read,
         record_signal: may_record_signal(roster, user, pupil),
         record_thermometer: active && thermometer == Access::Write,
         start_conversation: active && conversation == Access::Write,
@@ -327,6 +363,8 @@ mod tests {
             ]
             .into(),
             offline_lease_days: None,
+            viewer: None,
+            parent_names: false,
         }
     }
 
@@ -379,8 +417,18 @@ mod tests {
         doc(Kind::Case, Some(pupil), IB, AccessFields::default())
     }
 
+    /// The school's whole roster (no readers: the server's).
     fn roster_doc() -> Doc {
         doc(Kind::Roster, None, SYSTEM, AccessFields::default())
+    }
+
+    /// Staff member `viewer`'s view of the roster.
+    fn roster_view(viewer: &str) -> Doc {
+        let fields = AccessFields {
+            readers: vec![viewer.into()],
+            ..Default::default()
+        };
+        doc(Kind::Roster, None, SYSTEM, fields)
     }
 
     fn excursion(author: &str) -> Doc {
@@ -526,18 +574,19 @@ mod tests {
                 vec![(M_B, W)],
             ),
             (
-                "roster: every active staff member reads, nobody writes",
+                "the school's whole roster: no device reads it (the server does)",
                 roster_doc(),
-                vec![
-                    (M_A, R),
-                    (M_B, R),
-                    (T_A, R),
-                    (T_X, R),
-                    (IB, R),
-                    (APC, R),
-                    (SL, R),
-                    (ADM, R),
-                ],
+                vec![],
+            ),
+            (
+                "a staff member's view of the roster: that member reads, nobody writes",
+                roster_view(T_X),
+                vec![(T_X, R)],
+            ),
+            (
+                "the care coordinator's view: the care coordinator only",
+                roster_view(IB),
+                vec![(IB, R)],
             ),
             ("excursion: its author", excursion(T_A), vec![(T_A, W)]),
             (
@@ -559,6 +608,62 @@ mod tests {
                 assert_eq!(check(&r, user, d), want, "{cell}: {user}");
             }
         }
+    }
+
+    /// Need-to-know: a staff member's view of the roster gives that member exactly the
+    /// access the whole roster gives, for every document, and holds no one else's care data.
+    #[test]
+    fn a_roster_view_decides_like_the_whole_roster_and_holds_only_what_its_viewer_needs() {
+        let r = roster();
+        let docs = [
+            conv(M_A, P_CARE, "shared"),
+            conv(M_B, P_PLAIN, "shared"),
+            conv(M_A, P_CARE, "private"),
+            sig(T_X, P_PLAIN, 0, NIET_PLUIS),
+            sig(T_A, P_CARE, 1, "welbevinden"),
+            sig(T_X, P_PLAIN, 2, PESTEN),
+            sig(T_X, P_CARE, 2, STAFF_MISCONDUCT),
+            case(P_CARE),
+            thermo(P_CARE),
+            thermo(P_PLAIN),
+            excursion(T_A),
+        ];
+        for user in EVERYONE {
+            let view = r.view_for(user);
+            for d in &docs {
+                assert_eq!(check(&view, user, d), check(&r, user, d), "{user} {d:?}");
+            }
+            for p in [P_CARE, P_PLAIN, P_LEFT] {
+                assert_eq!(
+                    pupil_permissions(&view, user, p),
+                    pupil_permissions(&r, user, p),
+                    "{user} {p}"
+                );
+            }
+            assert_eq!(
+                view.pupils.len(),
+                r.pupils.len(),
+                "every pupil, for signals"
+            );
+            assert_eq!(view.viewer.as_deref(), Some(user));
+        }
+        // A teacher of group a: no care-track flag, no mentorship, only herself as teacher.
+        let t = r.view_for(T_A);
+        assert!(
+            t.pupils
+                .values()
+                .all(|p| !p.in_care && p.mentors.is_empty())
+        );
+        assert_eq!(t.groups["a"].teachers, vec![T_A.to_string()]);
+        assert!(t.groups["b"].teachers.is_empty());
+        // A mentor: her own pupil's flag and mentors, nobody else's.
+        let m = r.view_for(M_B);
+        assert_eq!(m.pupils[P_PLAIN].mentors, vec![M_B.to_string()]);
+        assert!(m.pupils[P_CARE].mentors.is_empty() && !m.pupils[P_CARE].in_care);
+        // The care team: every flag and mentorship.
+        let c = r.view_for(IB);
+        assert!(c.pupils[P_CARE].in_care);
+        assert_eq!(c.pupils, r.pupils);
     }
 
     #[test]
@@ -663,7 +768,7 @@ mod tests {
         for d in &care_docs {
             assert_eq!(check(&r, ADM, d), N, "{d:?}");
         }
-        assert_eq!(check(&r, ADM, &roster_doc()), R);
+        assert_eq!(check(&r, ADM, &roster_view(ADM)), R);
     }
 
     #[test]
@@ -724,7 +829,7 @@ mod tests {
     fn other_school_gets_nothing() {
         let r = roster();
         let mut docs = vec![
-            roster_doc(),
+            roster_view(M_A),
             conv(M_A, P_CARE, "shared"),
             conv(M_A, P_CARE, "private"),
             sig(T_X, P_PLAIN, 2, PESTEN),
@@ -745,7 +850,7 @@ mod tests {
     fn inactive_staff_gets_nothing_even_as_author_or_listed_mentor() {
         let r = roster();
         for d in [
-            roster_doc(),
+            roster_view(GONE),
             conv(GONE, P_CARE, "private"),
             conv(GONE, P_CARE, "shared"),
             sig(GONE, P_CARE, 0, NIET_PLUIS),
@@ -761,7 +866,7 @@ mod tests {
     #[test]
     fn unknown_staff_unknown_kind_and_the_system_author_get_nothing() {
         let r = roster();
-        assert_eq!(check(&r, STRANGER, &roster_doc()), N);
+        assert_eq!(check(&r, STRANGER, &roster_view(STRANGER)), N);
         let mut d = excursion(T_A);
         d.header.kind = "dagboek".into();
         assert_eq!(check(&r, T_A, &d), N);
@@ -770,7 +875,7 @@ mod tests {
         let mut s = r2.staff[T_A].clone();
         s.id = SYSTEM.into();
         r2.staff.insert(SYSTEM.into(), s);
-        assert_eq!(check(&r2, SYSTEM, &roster_doc()), N);
+        assert_eq!(check(&r2, SYSTEM, &roster_view(SYSTEM)), N);
     }
 
     #[test]
@@ -804,6 +909,8 @@ mod tests {
             start_conversation: true,
             read_conversations: true,
             read_thermometer: true,
+            record_parent_contact: true,
+            read_parent_contacts: true,
         };
         let signal_only = PupilPermissions {
             record_signal: true,
@@ -811,6 +918,8 @@ mod tests {
             start_conversation: false,
             read_conversations: false,
             read_thermometer: false,
+            record_parent_contact: false,
+            read_parent_contacts: false,
         };
         let nothing = PupilPermissions {
             record_signal: false,
@@ -843,8 +952,28 @@ mod tests {
             PupilPermissions {
                 read_conversations: true,
                 read_thermometer: true,
+                read_parent_contacts: true,
                 ..nothing
             }
         );
+    }
+
+    #[test]
+    fn a_parent_contact_is_read_and_written_like_a_shared_kindgesprek() {
+        let r = roster();
+        let f = AccessFields::default();
+        for (pupil, author) in [(P_CARE, M_A), (P_PLAIN, M_B), (P_CARE, IB), (P_PLAIN, T_X)] {
+            let contact = doc(Kind::ParentContact, Some(pupil), author, f.clone());
+            let kindgesprek = conv(author, pupil, "shared");
+            for user in [M_A, M_B, T_A, T_X, IB, APC, SL, ADM, GONE, STRANGER] {
+                assert_eq!(
+                    check(&r, user, &contact),
+                    check(&r, user, &kindgesprek),
+                    "{user} on {pupil} by {author}"
+                );
+            }
+        }
+        let unbound = doc(Kind::ParentContact, None, M_A, f);
+        assert_eq!(check(&r, M_A, &unbound), N);
     }
 }

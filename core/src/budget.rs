@@ -14,8 +14,6 @@
 //! 1 a change and 2 a DEFLATE-compressed change. Checksums are not verified here; Automerge
 //! does that when it loads what passed.
 
-use std::io::Read;
-
 const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
 const DOCUMENT: u8 = 0;
 const CHANGE: u8 = 1;
@@ -216,14 +214,43 @@ fn column_rows(ty: u32, mut data: &[u8], limit: u64) -> Result<u64, ScanError> {
     Ok(rows)
 }
 
-/// Inflate DEFLATE data, counting it against the budget's inflated bytes.
+/// Inflate DEFLATE data, counting it against the budget's inflated bytes. One inflater per
+/// thread is reset and reused: setting one up (its 32 KiB window) costs more than inflating
+/// the few hundred bytes of a record's column.
 fn inflate(data: &[u8], total: &mut Cost, budget: Cost) -> Result<Vec<u8>, ScanError> {
+    use flate2::{Decompress, FlushDecompress, Status};
+    thread_local! {
+        static INFLATER: std::cell::RefCell<Decompress> =
+            std::cell::RefCell::new(Decompress::new(false));
+    }
     let room = budget.inflated.saturating_sub(total.inflated);
-    let mut out = Vec::new();
-    flate2::read::DeflateDecoder::new(data)
-        .take(room.saturating_add(1))
-        .read_to_end(&mut out)
-        .map_err(|_| ScanError::Malformed)?;
+    // One byte past the room tells "too large" from "exactly fits".
+    let limit = usize::try_from(room.saturating_add(1)).unwrap_or(usize::MAX);
+    let mut out: Vec<u8> =
+        Vec::with_capacity(data.len().saturating_mul(4).clamp(64, limit.max(64)));
+    INFLATER.with(|cell| {
+        let mut d = cell.borrow_mut();
+        d.reset(false);
+        loop {
+            let (read, written) = (d.total_in() as usize, d.total_out());
+            let input = data.get(read..).ok_or(ScanError::Malformed)?;
+            let status = d
+                .decompress_vec(input, &mut out, FlushDecompress::Finish)
+                .map_err(|_| ScanError::Malformed)?;
+            if status == Status::StreamEnd {
+                return Ok(());
+            }
+            if out.len() >= limit {
+                return Err(ScanError::TooLarge);
+            }
+            if out.len() == out.capacity() {
+                out.reserve(out.capacity().min(limit - out.len()).max(64));
+            } else if d.total_in() as usize == read && d.total_out() == written {
+                // No progress with room to write: the input ends before the stream does.
+                return Err(ScanError::Malformed);
+            }
+        }
+    })?;
     total.inflated = total.inflated.saturating_add(out.len() as u64);
     if total.inflated > budget.inflated {
         return Err(ScanError::TooLarge);

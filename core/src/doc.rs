@@ -2,7 +2,8 @@
 
 use crate::ids::DocumentId;
 use crate::model::{
-    Case, Conversation, Excursion, Header, Kind, Record, Roster, Signal, ThermometerMonth,
+    Case, Conversation, Excursion, Header, Kind, ParentContact, Record, Roster, Signal,
+    ThermometerMonth,
 };
 use crate::{Error, Result};
 use automerge::transaction::{CommitOptions, Transactable};
@@ -182,6 +183,15 @@ impl AccessFields {
         }
     }
 
+    /// The access fields of a roster: a staff member's view is theirs alone; the school's
+    /// whole roster has no readers (only the server reads it).
+    pub fn of_roster(r: &Roster) -> AccessFields {
+        AccessFields {
+            readers: r.viewer.iter().cloned().collect(),
+            ..Default::default()
+        }
+    }
+
     /// The access fields of an excursion.
     pub fn of_excursion(e: &Excursion) -> AccessFields {
         AccessFields {
@@ -206,6 +216,8 @@ pub enum Body {
     Case(Box<Case>),
     /// An excursion.
     Excursion(Box<Excursion>),
+    /// An oudercontact.
+    ParentContact(Box<ParentContact>),
 }
 
 /// A document read once: header, access fields and typed body.
@@ -238,10 +250,10 @@ pub fn parse(id: DocumentId, doc: &impl autosurgeon::ReadDoc) -> Result<Parsed> 
             (AccessFields::of_signal(&s), Body::Signal(s))
         }
         Kind::Thermometer => (AccessFields::default(), Body::Thermometer(record(id, doc)?)),
-        Kind::Roster => (
-            AccessFields::default(),
-            Body::Roster(Box::new(record(id, doc)?)),
-        ),
+        Kind::Roster => {
+            let r: Roster = record(id, doc)?;
+            (AccessFields::of_roster(&r), Body::Roster(Box::new(r)))
+        }
         Kind::Case => (
             AccessFields::default(),
             Body::Case(Box::new(record(id, doc)?)),
@@ -250,6 +262,10 @@ pub fn parse(id: DocumentId, doc: &impl autosurgeon::ReadDoc) -> Result<Parsed> 
             let e: Excursion = record(id, doc)?;
             (AccessFields::of_excursion(&e), Body::Excursion(Box::new(e)))
         }
+        Kind::ParentContact => (
+            AccessFields::default(),
+            Body::ParentContact(Box::new(record(id, doc)?)),
+        ),
     };
     Ok(Parsed {
         header,
@@ -277,6 +293,7 @@ pub fn access_fields(
             AccessFields::of_signal(&s)
         }
         Kind::Excursion => AccessFields::of_excursion(&record(id, doc)?),
+        Kind::Roster => AccessFields::of_roster(&record(id, doc)?),
         _ => AccessFields::default(),
     })
 }
@@ -286,9 +303,42 @@ pub fn thermometer_id(school: &str, pupil: &str, month: &str) -> DocumentId {
     DocumentId::derived(&["thermometer", school, pupil, month])
 }
 
-/// The deterministic id of a school's roster.
+/// The deterministic id of a school's roster (the whole roster, which only the server
+/// reads).
 pub fn roster_id(school: &str) -> DocumentId {
     DocumentId::derived(&["roster", school])
+}
+
+/// The deterministic id of staff member `user`'s view of the school's roster
+/// ([`Roster::view_for`]): what that member's devices hold.
+pub fn roster_view_id(school: &str, user: &str) -> DocumentId {
+    DocumentId::derived(&["roster-view", school, user])
+}
+
+/// The genesis of a staff member's roster view (empty; the server fills it).
+pub fn roster_view_genesis(school: &str, user: &str) -> Result<(DocumentId, Automerge)> {
+    let id = roster_view_id(school, user);
+    let doc = genesis_singleton(
+        id,
+        &roster_header(school),
+        &Roster {
+            school: school.into(),
+            viewer: Some(user.into()),
+            ..Default::default()
+        },
+    )?;
+    Ok((id, doc))
+}
+
+fn roster_header(school: &str) -> Header {
+    Header {
+        kind: Kind::Roster.as_str().into(),
+        school: school.into(),
+        pupil: None,
+        author: "system".into(),
+        created_at: 0,
+        schema: crate::model::SCHEMA_VERSION,
+    }
 }
 
 /// Header of a thermometer month (deterministic: same bytes on every device).
@@ -330,17 +380,9 @@ pub fn thermometer_genesis(
 /// The genesis of a school's roster (empty; the server fills it).
 pub fn roster_genesis(school: &str) -> Result<(DocumentId, Automerge)> {
     let id = roster_id(school);
-    let header = Header {
-        kind: Kind::Roster.as_str().into(),
-        school: school.into(),
-        pupil: None,
-        author: "system".into(),
-        created_at: 0,
-        schema: crate::model::SCHEMA_VERSION,
-    };
     let doc = genesis_singleton(
         id,
-        &header,
+        &roster_header(school),
         &Roster {
             school: school.into(),
             ..Default::default()
@@ -429,6 +471,17 @@ pub enum SummaryBody {
         ends_on: String,
         /// Pupils going.
         participants: i64,
+    },
+    /// An oudercontact.
+    ParentContact {
+        /// Date of the contact.
+        held_on: String,
+        /// Status (typed, unknown = draft).
+        status: crate::model::ConversationStatus,
+        /// How it took place.
+        channel: String,
+        /// Agreements not done.
+        open_agreements: i64,
     },
     /// Nothing projected.
     Other,
@@ -610,12 +663,16 @@ fn summary_key(k: &str) -> bool {
             | "feedback_due"
             | "feedback_on"
             | "evaluation_on"
+        // roster
+            | "viewer"
         // excursion
             | "name"
             | "starts_on"
             | "ends_on"
             | "participants"
             | "staff"
+        // oudercontact (besides held_on, status, agreements, done, staff)
+            | "channel"
     )
 }
 
@@ -627,6 +684,8 @@ pub struct Hydrated {
     /// The header, read from the tree.
     pub header: Header,
     tree: serde_json::Value,
+    /// Map entries and list items read, and bytes of their strings and texts.
+    size: (usize, usize),
 }
 
 impl std::fmt::Debug for Hydrated {
@@ -653,19 +712,29 @@ impl Hydrated {
         budget: ReadBudget,
     ) -> Result<Option<Hydrated>> {
         match tree(doc, None, Some(budget)) {
-            Some(tree) => Self::from_tree(id, tree).map(Some),
+            Some((tree, size)) => Self::from_tree(id, tree, size).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// Map entries and list items read (at any depth), and the bytes of their strings and
+    /// texts: what [`Hydrated::bounded`] counted against its budget.
+    pub fn size(&self) -> (usize, usize) {
+        self.size
     }
 
     /// [`Hydrated::new`] keeping only map entries whose key passes `keep` (all if none).
     fn walk(id: DocumentId, doc: &Automerge, keep: Option<fn(&str) -> bool>) -> Result<Hydrated> {
         // Without a budget the walk always completes.
-        let tree = tree(doc, keep, None).unwrap_or_default();
-        Self::from_tree(id, tree)
+        let (tree, size) = tree(doc, keep, None).unwrap_or_default();
+        Self::from_tree(id, tree, size)
     }
 
-    fn from_tree(id: DocumentId, tree: serde_json::Value) -> Result<Hydrated> {
+    fn from_tree(
+        id: DocumentId,
+        tree: serde_json::Value,
+        size: (usize, usize),
+    ) -> Result<Hydrated> {
         let header = summary::map(&tree)
             .and_then(|root| summary::get(root, HEADER_KEY))
             .and_then(summary::map)
@@ -675,7 +744,12 @@ impl Hydrated {
                 kind: "any",
                 reason: "header: missing or of the wrong type".into(),
             })?;
-        Ok(Hydrated { id, header, tree })
+        Ok(Hydrated {
+            id,
+            header,
+            tree,
+            size,
+        })
     }
 
     /// The typed record (serde over the tree), checking the kind: the same result as
@@ -699,7 +773,9 @@ impl Hydrated {
     /// The document's [`Summary`].
     pub fn summary(self) -> Result<Summary> {
         use summary::*;
-        let Hydrated { id, header, tree } = self;
+        let Hydrated {
+            id, header, tree, ..
+        } = self;
         let kind = header.kind()?;
         let bad = |what: &str| Error::InvalidDocument {
             id,
@@ -842,7 +918,28 @@ impl Hydrated {
                         .len() as i64,
                 },
             ),
-            Kind::Roster => (AccessFields::default(), SummaryBody::Other),
+            Kind::ParentContact => (
+                AccessFields::default(),
+                SummaryBody::ParentContact {
+                    held_on: str(rec, "held_on").ok_or_else(|| bad("held_on"))?,
+                    status: crate::model::ConversationStatus::parse(
+                        &str(rec, "status").ok_or_else(|| bad("status"))?,
+                    ),
+                    channel: str(rec, "channel").ok_or_else(|| bad("channel"))?,
+                    open_agreements: list(rec, "agreements")
+                        .into_iter()
+                        .filter_map(map)
+                        .filter(|a| !bool(a, "done").unwrap_or(false))
+                        .count() as i64,
+                },
+            ),
+            Kind::Roster => (
+                AccessFields {
+                    readers: str(rec, "viewer").into_iter().collect(),
+                    ..Default::default()
+                },
+                SummaryBody::Other,
+            ),
         };
         Ok(Summary {
             header,
@@ -875,7 +972,7 @@ fn tree(
     doc: &Automerge,
     keep: Option<fn(&str) -> bool>,
     budget: Option<ReadBudget>,
-) -> Option<serde_json::Value> {
+) -> Option<(serde_json::Value, (usize, usize))> {
     use automerge::iter::DocItem;
     use automerge::{ObjId, ObjType, ReadDoc, ScalarValueRef as S, ValueRef};
     use serde_json::Value;
@@ -949,14 +1046,11 @@ fn tree(
         _ => 0,
     };
     let (mut items, mut total) = (0usize, 0usize);
-    let mut within = |s: &Slot| match budget {
-        None => true,
-        Some(b) => {
-            let n = bytes(s);
-            items += 1;
-            total += n;
-            items <= b.items && n <= b.string_bytes && total <= b.total_bytes
-        }
+    let mut within = |s: &Slot| {
+        let n = bytes(s);
+        items += 1;
+        total += n;
+        budget.is_none_or(|b| items <= b.items && n <= b.string_bytes && total <= b.total_bytes)
     };
     // The items of one object come one after another and share their `obj`.
     let mut current: Option<(Arc<ObjId>, Option<usize>)> = None;
@@ -996,7 +1090,8 @@ fn tree(
             DocItem::Text(_) => {}
         }
     }
-    Some(build(&mut nodes, 0))
+    let size = (items, total);
+    Some((build(&mut nodes, 0), size))
 }
 
 /// How much of a document [`Hydrated::bounded`] reads before it gives up: values and

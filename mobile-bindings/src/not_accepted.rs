@@ -11,6 +11,7 @@
 use crate::cases::Case;
 use crate::error::Result;
 use crate::excursions::Excursion;
+use crate::parent_contacts::ParentContact;
 use crate::records::{Conversation, DocumentKind, Signal, ThermometerMonth};
 use crate::store::OmkijkenStore;
 use crate::sync::RefusalReason;
@@ -76,6 +77,11 @@ pub enum NotAcceptedContent {
         /// The excursion.
         excursion: Excursion,
     },
+    /// An oudercontact.
+    ParentContactRecord {
+        /// The oudercontact.
+        parent_contact: ParentContact,
+    },
 }
 
 #[uniffi::export]
@@ -110,6 +116,9 @@ impl OmkijkenStore {
             },
             Body::Excursion(e) => NotAcceptedContent::ExcursionRecord {
                 excursion: Excursion::new(doc, *e),
+            },
+            Body::ParentContact(c) => NotAcceptedContent::ParentContactRecord {
+                parent_contact: ParentContact::new(doc, *c),
             },
             // A device never sends the roster, so no refusal of it is kept.
             Body::Roster(_) => return Err(omkijken_core::Error::NotFound.into()),

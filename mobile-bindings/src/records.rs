@@ -33,6 +33,8 @@ pub enum DocumentKind {
     Thermometer,
     /// An excursion.
     Excursion,
+    /// An oudercontact (a contact with a pupil's parents).
+    ParentContact,
 }
 
 impl From<core::Kind> for DocumentKind {
@@ -44,6 +46,7 @@ impl From<core::Kind> for DocumentKind {
             core::Kind::Case => DocumentKind::Case,
             core::Kind::Thermometer => DocumentKind::Thermometer,
             core::Kind::Excursion => DocumentKind::Excursion,
+            core::Kind::ParentContact => DocumentKind::ParentContact,
         }
     }
 }

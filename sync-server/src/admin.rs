@@ -163,8 +163,10 @@ pub fn set_offline_lease(
     Ok(changed)
 }
 
-/// Set the school's settings (the acute screen's leader name and number), read by every
-/// device from the roster document at its next sync. Returns whether anything changed.
+/// Set the school's settings (the acute screen's leader name and number, thermometer scales
+/// and labels, kindgesprek templates, cadence: [`omkijken_core::model::SchoolSettings`]),
+/// read by every device from the roster document at its next sync. Refused (nothing
+/// changes) unless they pass `SchoolSettings::check`. Returns whether anything changed.
 pub fn set_school_settings(
     st: &mut dyn Storage,
     actor: &ActorId,
@@ -172,21 +174,7 @@ pub fn set_school_settings(
     school: &str,
     settings: &omkijken_core::model::SchoolSettings,
 ) -> Result<bool> {
-    if let Some(p) = &settings.leader_phone {
-        let ok = !p.trim().is_empty()
-            && p.len() <= 32
-            && p.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c));
-        if !ok {
-            return Err(Error::Invalid(
-                "the leader's phone: digits, spaces, + - ( ), at most 32".into(),
-            ));
-        }
-    }
-    if settings.leader_name.as_ref().is_some_and(|n| n.len() > 100) {
-        return Err(Error::Invalid(
-            "the leader's name: at most 100 bytes".into(),
-        ));
-    }
+    settings.check().map_err(Error::Invalid)?;
     let (changed, _, _) = update_roster_doc(
         st,
         actor,
@@ -195,6 +183,24 @@ pub fn set_school_settings(
         |old| Ok(old.clone()),
         Some(settings),
     )?;
+    Ok(changed)
+}
+
+/// Whether the school records parents' names on an oudercontact (else their role only).
+/// Kept in the roster record, where the record rules read it. Returns whether it changed.
+pub fn set_parent_names(
+    st: &mut dyn Storage,
+    actor: &ActorId,
+    now: i64,
+    school: &str,
+    names: bool,
+) -> Result<bool> {
+    let (changed, _, _) = update_roster(st, actor, now, school, |old| {
+        Ok(Roster {
+            parent_names: names,
+            ..old.clone()
+        })
+    })?;
     Ok(changed)
 }
 
@@ -330,14 +336,112 @@ fn update_roster_doc(
     };
     let bump = affected(&old, &new, &rows);
     let bumped = bump.len();
+    let mut docs = vec![write];
+    let stored = doc::school_settings(&am);
+    docs.extend(view_writes(st, actor, now, &new, &stored, &rows)?);
     st.commit(Batch {
-        docs: vec![write],
+        docs,
         bump,
         events: vec![event(now, AdminEventKind::Roster, Some(school), None)],
         audit: vec![audit(now, school, AuditAction::RosterImport)],
         ..Default::default()
     })?;
     Ok((true, bumped, new))
+}
+
+/// The writes that bring every staff member's view of `roster` up to date
+/// ([`Roster::view_for`]: what that member needs of it, readable by that member alone; empty
+/// for staff who left), for views missing or out of date among the school's catalog `rows`.
+/// Every active member's view carries the school's `settings` (the acute screen's numbers
+/// are for everyone) under the same root key as the whole roster.
+// The edit closure returns core's (large) error type.
+#[allow(clippy::result_large_err)]
+fn view_writes(
+    st: &mut dyn Storage,
+    actor: &ActorId,
+    now: i64,
+    roster: &Roster,
+    settings: &omkijken_core::model::SchoolSettings,
+    rows: &[CatalogRow],
+) -> Result<Vec<DocWrite>> {
+    let mut out = vec![];
+    for staff in roster.staff.values() {
+        let user = &staff.id;
+        let vid = doc::roster_view_id(&roster.school, user);
+        let row = rows.iter().find(|r| r.id == vid);
+        if !staff.active && row.is_none() {
+            continue;
+        }
+        let mut d = match row {
+            Some(_) => match st.load_doc(vid)? {
+                Some(bytes) => Automerge::load(&bytes)?,
+                None => continue,
+            },
+            None => doc::roster_view_genesis(&roster.school, user)?.1,
+        };
+        let before = d.get_heads();
+        // Staff who left keep no view: theirs is emptied (and devices still holding it are
+        // told to purge it, like everything else they may no longer read).
+        let (view, view_settings) = if staff.active {
+            (roster.view_for(user), settings.clone())
+        } else {
+            let emptied = Roster {
+                school: roster.school.clone(),
+                viewer: Some(user.clone()),
+                ..Default::default()
+            };
+            (emptied, Default::default())
+        };
+        let fields = AccessFields::of_roster(&view);
+        let mut changed = doc::update(vid, &mut d, actor, now, move |r: &mut Roster| {
+            *r = view;
+            Ok(())
+        })?;
+        changed |= doc::set_school_settings(&mut d, actor, now, &view_settings)?;
+        let (data, mode, base) = match row {
+            None => (d.save(), WriteMode::Snapshot, vec![]),
+            Some(_) if !changed => continue,
+            Some(r) if r.chunks + 1 >= ROSTER_COMPACT_AFTER => {
+                (d.save(), WriteMode::Snapshot, before)
+            }
+            Some(_) => (d.save_after(&before), WriteMode::Append, before),
+        };
+        out.push(DocWrite {
+            id: vid,
+            header: doc::header(vid, &d)?,
+            fields,
+            heads: d.get_heads(),
+            data,
+            mode,
+            summary: None,
+            base: Some(base),
+        });
+    }
+    Ok(out)
+}
+
+/// Write the staff's views of a school's roster that are missing or out of date (a store
+/// from before views, or written by an older server), in one transaction with a roster
+/// event, so that running servers deliver them. Returns how many were written.
+pub fn refresh_roster_views(
+    st: &mut dyn Storage,
+    actor: &ActorId,
+    now: i64,
+    school: &str,
+) -> Result<usize> {
+    let (am, roster) = load_roster(st, school)?;
+    let settings = doc::school_settings(&am);
+    let rows = st.catalog_school(school)?;
+    let docs = view_writes(st, actor, now, &roster, &settings, &rows)?;
+    let n = docs.len();
+    if n > 0 {
+        st.commit(Batch {
+            docs,
+            events: vec![event(now, AdminEventKind::Roster, Some(school), None)],
+            ..Default::default()
+        })?;
+    }
+    Ok(n)
 }
 
 /// Documents whose access differs between two rosters for at least one staff member.

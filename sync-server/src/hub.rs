@@ -325,12 +325,21 @@ impl Hub {
     /// A hub over `storage`. `seed` seeds the generator of tokens, codes and ids (pass OS
     /// randomness in production, a fixed seed in a simulation).
     pub fn new(mut storage: Box<dyn Storage>, config: HubConfig, seed: [u8; 32]) -> Result<Hub> {
-        let seen_seq = storage.last_seq()?;
-        let admin_seq = storage.last_admin_event()?;
-        let epoch = format!("{:016x}", storage.epoch()?);
         let mut rng = StdRng::from_seed(seed);
         let mut actor = [0u8; 16];
         rand::RngCore::fill_bytes(&mut rng, &mut actor);
+        let actor = ActorId::from(actor.as_slice());
+        // Each staff member reads a view of the roster, not the roster: a store written
+        // before views gets them now (another node may be writing them at the same time).
+        for school in storage.schools()? {
+            match admin::refresh_roster_views(storage.as_mut(), &actor, 0, &school.id) {
+                Ok(_) | Err(Error::Conflict) | Err(Error::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let seen_seq = storage.last_seq()?;
+        let admin_seq = storage.last_admin_event()?;
+        let epoch = format!("{:016x}", storage.epoch()?);
         Ok(Hub {
             storage,
             cache: DocCache::new(config.cache_docs, config.cache_bytes),
@@ -341,7 +350,7 @@ impl Hub {
             seen_seq,
             epoch,
             admin_seq,
-            actor: ActorId::from(actor.as_slice()),
+            actor,
             rng,
         })
     }
@@ -493,6 +502,13 @@ impl Hub {
                     _ => cursor,
                 };
                 self.hello(now, conn, cursor)
+            }
+            // New frame types are additive (docs/protocol.md, "Versioning"): one this
+            // server does not know is ignored, and the session goes on.
+            Frame::Unknown => {
+                metrics::counter!("omkijken_frames_ignored_total").increment(1);
+                tracing::debug!("frame of an unknown type ignored");
+                return vec![];
             }
             _ if !live => {
                 return self.fail(conn, ErrorCode::Malformed, "send hello first");

@@ -239,6 +239,8 @@ pub fn parse(school: &str, csv: &str, old: &Roster) -> Result<Roster> {
         staff,
         // A school setting, not in the CSV: kept.
         offline_lease_days: old.offline_lease_days,
+        viewer: None,
+        parent_names: old.parent_names,
     })
 }
 

@@ -115,7 +115,8 @@ async fn by_default_no_file_of_the_server_holds_a_note_in_the_clear_and_all_are_
         &data,
         &["backup", "--to", backups.join("b.db").to_str().unwrap()],
     );
-    assert!(out.starts_with("backed up 2 documents"), "{out}");
+    // The roster, m1's view of it and the signal.
+    assert!(out.starts_with("backed up 3 documents"), "{out}");
 
     // 3. While it runs (the write-ahead log holds the latest commits): no canary in any
     //    file of the data directory or in the backup.

@@ -107,7 +107,7 @@ fn catch_up_returns_only_documents_the_user_may_read() {
     let out = push(&mut hub, ct, &[(s_t1, &d_t1), (s_t1b, &d_t1b)]);
     assert_eq!(acked(&to(&out, ct)).len(), 2);
 
-    let roster = doc::roster_id(SCHOOL);
+    let roster = doc::roster_view_id(SCHOOL, "m2");
     let (_, frames) = connect(&mut hub, &m2, 0);
     let (entries, purge, cursor) = catalog(&frames);
     let mut want = vec![roster, s_t1, s_t1b];
@@ -116,7 +116,7 @@ fn catch_up_returns_only_documents_the_user_may_read() {
     got.sort();
     assert_eq!(
         got, want,
-        "m2 mentors p2: the roster and both signals about p2"
+        "m2 mentors p2: her view of the roster and both signals about p2"
     );
     assert!(purge.is_empty());
     assert!(cursor > 0);
@@ -124,7 +124,7 @@ fn catch_up_returns_only_documents_the_user_may_read() {
     let (_, frames) = connect(&mut hub, &ib, 0);
     let (mut entries, _, _) = catalog(&frames);
     entries.sort();
-    let mut want = vec![roster, s_t1b];
+    let mut want = vec![doc::roster_view_id(SCHOOL, "ib"), s_t1b];
     want.sort();
     assert_eq!(entries, want, "care team: urgency 1 and up only");
 
@@ -394,6 +394,29 @@ fn the_roster_is_written_by_the_server_only() {
     .unwrap();
     let out = to(&push(&mut hub, c, &[(rid, &r)]), c);
     assert_eq!(refused(&out), vec![(rid, RefusalReason::Forbidden)]);
+    // Her own view of it, which she reads, neither.
+    let vid = doc::roster_view_id(SCHOOL, "m1");
+    let stored = Automerge::load(&hub.storage().load_doc(vid).unwrap().unwrap()).unwrap();
+    let mut v = stored.clone();
+    doc::update(
+        vid,
+        &mut v,
+        &m1.actor,
+        NOW,
+        |r: &mut omkijken_core::model::Roster| {
+            r.pupils.get_mut("p2").unwrap().in_care = true;
+            Ok(())
+        },
+    )
+    .unwrap();
+    let out = hub.receive(
+        NOW,
+        c,
+        Frame::Push {
+            docs: vec![DocChanges::new(vid, v.save_after(&stored.get_heads()))],
+        },
+    );
+    assert_eq!(refused(&to(&out, c)), vec![(vid, RefusalReason::Forbidden)]);
     // A brand-new roster document too.
     let (_, fresh) = doc::roster_genesis("s-other").unwrap();
     let out = to(&push(&mut hub, c, &[(DocumentId::random(), &fresh)]), c);
@@ -457,7 +480,14 @@ fn garbage_and_oversized_frames_get_an_error_and_the_server_serves_the_next_conn
             ..
         }]
     ));
-    assert_eq!(hub.storage().catalog_school(SCHOOL).unwrap().len(), 1);
+    // The roster and the staff's views of it: nothing else.
+    assert!(
+        hub.storage()
+            .catalog_school(SCHOOL)
+            .unwrap()
+            .iter()
+            .all(|r| r.header.kind == "roster")
+    );
 
     // Frames before hello, and server-to-client frames, are protocol errors too.
     let c = hub.connect(NOW, &m1.token).unwrap().conn;
@@ -558,7 +588,7 @@ fn roster_change_purges_and_grants_live_and_at_the_next_catch_up() {
     assert!(got.contains(&id), "new mentor receives it");
     let gone = purged(&to(&out, ct));
     assert!(
-        gone.contains(&id) && gone.contains(&doc::roster_id(SCHOOL)),
+        gone.contains(&id) && gone.contains(&doc::roster_view_id(SCHOOL, "t1")),
         "t1 left: purge all"
     );
 
@@ -567,8 +597,9 @@ fn roster_change_purges_and_grants_live_and_at_the_next_catch_up() {
     let (entries, purge, _) = catalog(&frames);
     assert!(!entries.contains(&id));
     assert!(!purge.contains(&id), "the tablet never held it");
-    // ...but it held the roster, which it still may read: it comes as an entry.
-    assert!(entries.contains(&doc::roster_id(SCHOOL)));
+    // ...but it held its view of the roster, which it still may read (and which changed):
+    // it comes as an entry.
+    assert!(entries.contains(&doc::roster_view_id(SCHOOL, "m2")));
 }
 
 #[test]
@@ -1063,10 +1094,14 @@ fn access_that_returns_after_a_purge_sends_the_document_again_and_unchanged_read
         delivered(frames).iter().map(|d| d.document_id).collect()
     };
 
-    // p2 moves to m1: m2 purges; the care team keeps reading it and gets only the roster.
+    // p2 moves to m1: m2 purges; the care team keeps reading it and gets only its view of
+    // the roster (which names p2's mentors).
     let (_, out) = hub.import_roster(NOW, SCHOOL, ROSTER_MOVED).unwrap();
     assert_eq!(purged(&to(&out, c_m2)), vec![id]);
-    assert_eq!(ids(&to(&out, c_ib)), vec![doc::roster_id(SCHOOL)]);
+    assert_eq!(
+        ids(&to(&out, c_ib)),
+        vec![doc::roster_view_id(SCHOOL, "ib")]
+    );
 
     // p2 comes back to m2: the document is sent whole again, to m2 only.
     let (_, out) = hub.import_roster(NOW, SCHOOL, ROSTER).unwrap();
@@ -1079,7 +1114,10 @@ fn access_that_returns_after_a_purge_sends_the_document_again_and_unchanged_read
         Automerge::load(&got.data).unwrap().get_heads(),
         d.get_heads()
     );
-    assert_eq!(ids(&to(&out, c_ib)), vec![doc::roster_id(SCHOOL)]);
+    assert_eq!(
+        ids(&to(&out, c_ib)),
+        vec![doc::roster_view_id(SCHOOL, "ib")]
+    );
 }
 
 #[test]
@@ -1123,6 +1161,7 @@ fn case_doc(dev: &Dev, pupil: &str) -> (DocumentId, Automerge) {
         participants: vec![dev.user.clone()],
         outcome: "signalen in kaart".into(),
         skipped_because: None,
+        parents: None,
         by: dev.user.clone(),
         at: NOW,
     });
@@ -1288,4 +1327,104 @@ fn an_excursion_reaches_the_staff_on_the_trip_and_only_its_organiser_changes_it(
     let out = push(&mut hub, cm, &[(id, &off)]);
     assert_eq!(acked(&to(&out, cm)).len(), 1);
     assert_eq!(purged(&to(&out, ct)), vec![id]);
+}
+
+/// Need-to-know: each device holds its user's view of the roster, never the school's whole
+/// roster; a teacher's view has no care-track flags and no one else's mentorships, and
+/// views follow roster changes.
+#[test]
+fn each_device_gets_its_users_view_of_the_roster_not_the_roster() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let t1 = enroll(&mut hub, "t1", 1);
+    let m1 = enroll(&mut hub, "m1", 2);
+    let ib = enroll(&mut hub, "ib", 3);
+    let view_of = |hub: &mut omkijken_server::Hub, user: &str| {
+        let id = doc::roster_view_id(SCHOOL, user);
+        let d = Automerge::load(&hub.storage().load_doc(id).unwrap().unwrap()).unwrap();
+        doc::record::<omkijken_core::model::Roster>(id, &d).unwrap()
+    };
+    for dev in [&t1, &m1, &ib] {
+        let (c, frames) = connect(&mut hub, dev, 0);
+        let (entries, _, _) = catalog(&frames);
+        let mine = doc::roster_view_id(SCHOOL, &dev.user);
+        assert_eq!(entries, vec![mine], "{}", dev.user);
+        let fetch = Frame::Fetch {
+            docs: vec![
+                FetchRequest {
+                    document_id: doc::roster_id(SCHOOL),
+                    have: vec![],
+                },
+                FetchRequest {
+                    document_id: doc::roster_view_id(SCHOOL, "ib"),
+                    have: vec![],
+                },
+            ],
+        };
+        let got: Vec<DocumentId> = delivered(&to(&hub.receive(NOW, c, fetch), c))
+            .iter()
+            .map(|d| d.document_id)
+            .collect();
+        let want = if dev.user == "ib" { vec![mine] } else { vec![] };
+        assert_eq!(
+            got, want,
+            "{}: the whole roster and others' views stay",
+            dev.user
+        );
+    }
+    let (t, m, c) = (
+        view_of(&mut hub, "t1"),
+        view_of(&mut hub, "m1"),
+        view_of(&mut hub, "ib"),
+    );
+    assert!(
+        t.pupils
+            .values()
+            .all(|p| !p.in_care && p.mentors.is_empty())
+    );
+    assert!(m.pupils["p1"].in_care && m.pupils["p1"].mentors == vec!["m1".to_string()]);
+    assert!(m.pupils["p2"].mentors.is_empty());
+    assert!(c.pupils["p1"].in_care && c.pupils["p2"].mentors == vec!["m2".to_string()]);
+    // p2 moves to m1 and t1 leaves: m1's view now names her as p2's mentor, t1's is emptied.
+    hub.import_roster(NOW, SCHOOL, ROSTER_MOVED).unwrap();
+    assert_eq!(
+        view_of(&mut hub, "m1").pupils["p2"].mentors,
+        vec!["m1".to_string()]
+    );
+    assert!(view_of(&mut hub, "t1").pupils.is_empty());
+    // The same import again writes nothing.
+    let seq = hub.storage().last_seq().unwrap();
+    hub.import_roster(NOW, SCHOOL, ROSTER_MOVED).unwrap();
+    assert_eq!(hub.storage().last_seq().unwrap(), seq);
+}
+
+/// A store written before views (only the school's roster) gets them when a hub opens it.
+#[test]
+fn a_hub_writes_the_views_a_store_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    {
+        let mut st = SqliteStorage::open(&path, None).unwrap();
+        admin::create_school(&mut st, NOW, SCHOOL, "De Linde").unwrap();
+        admin::import_roster(&mut st, &actor(200), NOW, SCHOOL, ROSTER).unwrap();
+        // As an older server left it: no views.
+        let views: Vec<DocumentId> = ["m1", "m2", "t1", "ib", "adm", "sl"]
+            .iter()
+            .map(|u| doc::roster_view_id(SCHOOL, u))
+            .collect();
+        assert_eq!(
+            st.catalog_get(&views).unwrap().len(),
+            6,
+            "import writes them"
+        );
+    }
+    let mut hub = hub_at(&path);
+    let m1 = enroll(&mut hub, "m1", 1);
+    let (_, frames) = connect(&mut hub, &m1, 0);
+    assert_eq!(catalog(&frames).0, vec![doc::roster_view_id(SCHOOL, "m1")]);
+    // Written again only when they differ: a second hub on the same store writes nothing.
+    let before = hub.storage().last_seq().unwrap();
+    drop(hub);
+    let mut again = hub_at(&path);
+    assert_eq!(again.storage().last_seq().unwrap(), before);
 }

@@ -1954,6 +1954,7 @@ impl Sim {
                             | (doc::Body::Thermometer(_), Kind::Thermometer)
                             | (doc::Body::Case(_), Kind::Case)
                             | (doc::Body::Excursion(_), Kind::Excursion)
+                            | (doc::Body::ParentContact(_), Kind::ParentContact)
                     );
                 if !kind_matches {
                     return Err(format!(
@@ -2083,6 +2084,7 @@ impl Sim {
                                         participants: vec![user.clone()],
                                         outcome: format!("stap {tag}"),
                                         skipped_because: None,
+                                        parents: None,
                                     },
                                 )?;
                             }

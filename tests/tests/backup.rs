@@ -29,7 +29,10 @@ async fn a_restored_store_gets_back_from_devices_what_it_acknowledged_after_the_
     //    overwrite a file.
     let file = tmp.path().join("omkijken-backup.db");
     let report = backup::backup(&settings, &file)?;
-    assert_eq!(report.documents, 2, "the roster and the signal");
+    assert_eq!(
+        report.documents, 6,
+        "the roster, the four staff members' views of it and the signal"
+    );
     assert!(
         backup::backup(&settings, &file).is_err(),
         "an existing file is kept"
@@ -61,7 +64,7 @@ async fn a_restored_store_gets_back_from_devices_what_it_acknowledged_after_the_
     let addr = server.handle.addr();
     server.handle.shutdown().await?;
     let restored = backup::restore(&settings, &file)?;
-    assert_eq!(restored.documents, 2);
+    assert_eq!(restored.documents, 6);
     let kept = restored
         .replaced
         .clone()

@@ -12,8 +12,8 @@ use automerge::transaction::Transactable;
 use automerge::{ActorId, Automerge, ObjType, ROOT, ReadDoc};
 use omkijken_core::doc;
 use omkijken_core::model::{
-    Agreement, Case, CaseStep, Conversation, Excursion, FollowUp, Header, Kind, SCHEMA_VERSION,
-    Signal, ThermometerEntry, ThermometerMonth,
+    Agreement, Case, CaseStep, Conversation, Excursion, FollowUp, Header, Kind, ParentContact,
+    ParentPresent, SCHEMA_VERSION, Signal, ThermometerEntry, ThermometerMonth,
 };
 use omkijken_core::store::{NewCaseStep, NewSignal};
 use omkijken_core::sync::{Frame, RefusalReason};
@@ -502,6 +502,7 @@ async fn forged_authors_are_refused_in_every_record_kind() -> Result<()> {
             participants: vec![],
             outcome: "overlegd".into(),
             skipped_because: None,
+            parents: None,
             by: MENTOR.into(),
             at: now,
         })
@@ -535,8 +536,50 @@ async fn forged_authors_are_refused_in_every_record_kind() -> Result<()> {
         as_teacher.push(id, d.save()).await?.0,
     ));
 
+    // 6b. Oudercontact: created in the mentor's name by the coordinator (who shares the
+    //     dossier of a pupil in care); one in her own name by a teacher who is not the
+    //     pupil's mentor.
+    let contact = ParentContact {
+        held_on: "2026-11-02".into(),
+        channel: "phone".into(),
+        staff: vec![MENTOR.into()],
+        parents: vec![ParentPresent {
+            role: "vader".into(),
+            name: None,
+        }],
+        pupil_present: false,
+        discussed: Default::default(),
+        agreements: vec![],
+        status: "draft".into(),
+    };
+    let id = DocumentId::random();
+    let d = doc::create(
+        as_coordinator.actor.clone(),
+        now,
+        &header(Kind::ParentContact, Some(PUPIL_IN_CARE), MENTOR),
+        &contact,
+    )?;
+    refused.push((
+        "parent contact in the mentor's name".into(),
+        id,
+        as_coordinator.push(id, d.save()).await?.0,
+    ));
+    let id = DocumentId::random();
+    let d = doc::create(
+        as_teacher.actor.clone(),
+        now,
+        &header(Kind::ParentContact, Some(PUPIL), TEACHER),
+        &contact,
+    )?;
+    refused.push((
+        "parent contact by a teacher who is not the mentor".into(),
+        id,
+        as_teacher.push(id, d.save()).await?.0,
+    ));
+
     // 7. Roster: written by the server only.
-    let rid = doc::roster_id(SCHOOL);
+    // Her own view of it (she never holds the whole roster).
+    let rid = doc::roster_view_id(SCHOOL, TEACHER);
     let r = as_teacher.fetch(rid).await?.unwrap();
     let mut changed = r.clone();
     changed.set_actor(as_teacher.actor.clone());
@@ -557,6 +600,8 @@ async fn forged_authors_are_refused_in_every_record_kind() -> Result<()> {
     let want = [
         FORBIDDEN,
         Verdict::Refused(RefusalReason::ForgedActor),
+        FORBIDDEN,
+        FORBIDDEN,
         FORBIDDEN,
         FORBIDDEN,
         FORBIDDEN,
@@ -615,6 +660,7 @@ async fn forged_authors_are_refused_in_every_record_kind() -> Result<()> {
             participants: vec![],
             outcome: "signalen in kaart".into(),
             skipped_because: None,
+            parents: None,
         },
     )?;
     mentor
@@ -773,6 +819,11 @@ async fn unreadable_erased_and_other_schools_documents_answer_like_missing_ones(
             doc::roster_id("bs-andere"),
             doc::roster_id("bs-bestaat-niet"),
         ),
+        (
+            "a staff member's view of another school's roster",
+            doc::roster_view_id("bs-andere", "m-andere"),
+            doc::roster_view_id("bs-andere", "niemand"),
+        ),
     ];
     let note_bytes = mentor.store.load(note)?.unwrap().save();
     for (what, existing, missing) in pairs {
@@ -798,6 +849,14 @@ async fn unreadable_erased_and_other_schools_documents_answer_like_missing_ones(
                     };
                     doc::roster_genesis(school)?.1.save()
                 }
+                "a staff member's view of another school's roster" => {
+                    let user = if id == existing {
+                        "m-andere"
+                    } else {
+                        "niemand"
+                    };
+                    doc::roster_view_genesis("bs-andere", user)?.1.save()
+                }
                 _ => note_bytes.clone(),
             })
         };
@@ -818,6 +877,31 @@ async fn unreadable_erased_and_other_schools_documents_answer_like_missing_ones(
         // Nor does a fetch tell them apart.
         assert!(wire.fetch(existing).await?.is_none(), "{what}");
     }
+    // Need-to-know: in her own school too, the teacher's device gets neither the whole
+    // roster nor anyone else's view of it, and her view holds no care-track flag and no
+    // mentorship.
+    assert!(wire.fetch(doc::roster_id(SCHOOL)).await?.is_none());
+    assert!(
+        wire.fetch(doc::roster_view_id(SCHOOL, COORDINATOR))
+            .await?
+            .is_none()
+    );
+    let (_, mut as_mentor) = hostile(&server, tmp.path(), MENTOR).await?;
+    assert!(
+        as_mentor
+            .fetch(doc::roster_view_id(SCHOOL, TEACHER))
+            .await?
+            .is_none()
+    );
+    let view = teacher.store.roster()?;
+    assert_eq!(view.viewer.as_deref(), Some(TEACHER));
+    assert!(view.pupils.len() >= 3, "every pupil, for signals");
+    assert!(
+        view.pupils
+            .values()
+            .all(|p| !p.in_care && p.mentors.is_empty())
+    );
+    assert!(!teacher.held()?.contains(&doc::roster_id(SCHOOL)));
     // The other school's month is as its mentor wrote it.
     let m: ThermometerMonth = doc::record(
         doc::thermometer_id("bs-andere", "eck-9001", &month),
@@ -832,6 +916,52 @@ async fn unreadable_erased_and_other_schools_documents_answer_like_missing_ones(
             .refused
             .is_empty()
     );
+    server.handle.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_of_a_type_the_server_does_not_know_is_ignored_and_the_session_goes_on()
+-> Result<()> {
+    let (tmp, server) = school().await?;
+    let tablet = enrolled(&server, tmp.path(), COORDINATOR, "ib tablet").await?;
+    let (_, mut wire) = hostile(&server, tmp.path(), TEACHER).await?;
+    // A newer client's frame: a CBOR map with a text `type` this server does not know.
+    let mut future = Vec::new();
+    ciborium::into_writer(
+        &serde_json::json!({"type": "leaseRenewed", "lease": 14, "nested": {"a": [1, 2]}}),
+        &mut future,
+    )?;
+    wire.send_raw(future).await?;
+    // The same session pushes a signal and has it acknowledged.
+    let now = 1_790_000_000_000;
+    let header = Header {
+        kind: Kind::Signal.as_str().into(),
+        school: SCHOOL.into(),
+        pupil: Some(PUPIL.into()),
+        author: TEACHER.into(),
+        created_at: now,
+        schema: SCHEMA_VERSION,
+    };
+    let id = DocumentId::random();
+    let d = doc::create(wire.actor.clone(), now, &header, &as_teacher_signal())?;
+    let (verdict, _) = wire.push(id, d.save()).await?;
+    assert!(matches!(verdict, Verdict::Acked(_)), "{verdict:?}");
+    tablet.sync().await?;
+    assert!(tablet.store.info(id)?.is_some(), "delivered");
+    // A known type whose fields do not parse is still malformed, and ends the session.
+    let mut broken = Vec::new();
+    ciborium::into_writer(
+        &serde_json::json!({"type": "push", "docs": "none"}),
+        &mut broken,
+    )?;
+    wire.send_raw(broken).await?;
+    match wire.next().await? {
+        Frame::Error { code, .. } => {
+            assert_eq!(code, omkijken_core::sync::ErrorCode::Malformed)
+        }
+        other => panic!("{other:?}"),
+    }
     server.handle.shutdown().await?;
     Ok(())
 }

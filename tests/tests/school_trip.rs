@@ -122,7 +122,11 @@ async fn school_trip_converges_with_nothing_lost_and_nothing_overshared() -> Res
         .iter()
         .flat_map(|d| d.held().unwrap())
         .collect();
-    assert_eq!(all.len(), 4, "roster, conversation, two signals");
+    assert_eq!(
+        all.len(),
+        6,
+        "each user's view of the roster, the conversation, two signals"
+    );
     for d in [&mentor, &teacher, &coordinator] {
         check_holds_exactly_what_it_may_read(d, &all, &[&mentor, &teacher, &coordinator])?;
         assert!(
@@ -147,7 +151,7 @@ async fn school_trip_converges_with_nothing_lost_and_nothing_overshared() -> Res
         sorted(vec![
             signal_in_care,
             signal,
-            omkijken_core::doc::roster_id(SCHOOL)
+            omkijken_core::doc::roster_view_id(SCHOOL, TEACHER)
         ])
     );
     assert!(matches!(

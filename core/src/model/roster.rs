@@ -152,8 +152,17 @@ pub struct Roster {
     pub staff: BTreeMap<String, Staff>,
     /// The school's offline lease: days a device may go without a completed sync before
     /// its store locks (until it syncs). None: [`crate::defaults::OFFLINE_LEASE_DAYS`].
-    #[autosurgeon(missing = "Default::default")]
+    #[autosurgeon(missing = "Default::default", hydrate = "super::any_uint_opt")]
     pub offline_lease_days: Option<u32>,
+    /// The staff member this roster is the view of ([`Roster::view_for`]); None for the
+    /// school's whole roster, which only the server reads.
+    #[autosurgeon(missing = "Default::default")]
+    pub viewer: Option<String>,
+    /// Whether the school records parents' names on an oudercontact (default: no, parents
+    /// are recorded by role only). Kept in the roster record, not in [`SchoolSettings`],
+    /// because the record rules read it (`admin settings --parent-names`).
+    #[autosurgeon(missing = "Default::default")]
+    pub parent_names: bool,
 }
 
 impl Record for Roster {
@@ -191,17 +200,55 @@ impl Roster {
     pub fn in_care(&self, pupil: &str) -> bool {
         self.pupils.get(pupil).is_some_and(|p| p.in_care)
     }
-}
 
-/// A school's own settings, written by the admin (server) into the roster document under
-/// the root key `settings` beside the roster record, and read by every device: the acute
-/// screen's school numbers. Missing fields are defaults (nothing set).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Hydrate, Reconcile)]
-pub struct SchoolSettings {
-    /// The school leader's name as the acute screen shows it.
-    #[autosurgeon(missing = "Default::default")]
-    pub leader_name: Option<String>,
-    /// The school leader's phone number for the acute screen (urgency 3).
-    #[autosurgeon(missing = "Default::default")]
-    pub leader_phone: Option<String>,
+    /// What staff member `user` needs of the roster, and nothing more (need-to-know, the
+    /// AP's first requirement): every pupil (id, name, group, age band, active: any staff
+    /// member records signals about any pupil), every group and staff member (the school's
+    /// directory), the offline lease; and of the care data only what the user's own work
+    /// needs:
+    /// - care-track flags (`in_care`): all for the care team, a mentor's own pupils' for a
+    ///   mentor, none for anyone else;
+    /// - mentorships: all for the care team, a pupil's mentors for the mentors of that
+    ///   pupil, none for anyone else;
+    /// - the teachers of a group: the user, where the user teaches it.
+    ///
+    /// The access rules give the user on the view exactly what they give on the whole
+    /// roster (they depend on the user's own relations only), so the device decides like the
+    /// server. The server writes one view per staff member, readable by that member alone.
+    pub fn view_for(&self, user: &str) -> Roster {
+        let care = self
+            .active_staff(user)
+            .is_some_and(|s| s.has(Role::CareCoordinator));
+        let pupils = self
+            .pupils
+            .iter()
+            .map(|(id, p)| {
+                let mentor = p.mentors.iter().any(|m| m == user);
+                let mut p = p.clone();
+                if !care && !mentor {
+                    p.in_care = false;
+                    p.mentors.clear();
+                }
+                (id.clone(), p)
+            })
+            .collect();
+        let groups = self
+            .groups
+            .iter()
+            .map(|(id, g)| {
+                let mut g = g.clone();
+                g.teachers.retain(|t| t == user);
+                (id.clone(), g)
+            })
+            .collect();
+        Roster {
+            school: self.school.clone(),
+            pupils,
+            groups,
+            staff: self.staff.clone(),
+            offline_lease_days: self.offline_lease_days,
+            viewer: Some(user.into()),
+            parent_names: self.parent_names,
+        }
+    }
 }

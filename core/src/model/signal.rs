@@ -139,6 +139,7 @@ pub struct Signal {
     /// Category id from the taxonomy (see `defaults::CATEGORIES`).
     pub category: String,
     /// 0 notitie, 1 zorg, 2 vermoeden, 3 acuut.
+    #[autosurgeon(hydrate = "super::any_uint")]
     pub urgency: u8,
     /// The facts.
     pub facts: String,

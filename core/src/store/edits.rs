@@ -232,8 +232,8 @@ impl Store {
     /// the first sync or when the school set none).
     pub fn school_settings(&self) -> Result<crate::model::SchoolSettings> {
         let me = self.identity()?.ok_or(Error::NotEnrolled)?;
-        Ok(match self.load(crate::doc::roster_id(&me.school))? {
-            Some(d) => crate::doc::school_settings(&d),
+        Ok(match self.roster_doc(&me)? {
+            Some((_, d)) => crate::doc::school_settings(&d),
             None => Default::default(),
         })
     }

@@ -13,21 +13,25 @@ mod edits;
 mod excursions;
 mod not_accepted;
 mod overview;
+mod parent_contacts;
 mod projection;
 mod queries;
 mod records;
 pub mod schema;
+mod school;
 
 pub use cases::{CASE_CLOSED_STATUS, CASE_OPENED_STATUS, CaseSummary, NewCaseStep};
 pub use edits::{DraftDeleted, MyPupil};
 pub use excursions::{ExcursionSummary, NewExcursion, NewTripContact};
 pub use not_accepted::{NotAccepted, NotAcceptedRecord, SetAside};
 pub use overview::{GroupOverview, GroupWeek};
+pub use parent_contacts::{NewParentContact, ParentContactSummary};
 pub use queries::{
     AttentionItem, AttentionReason, ConversationSummary, SignalFilter, SignalSummary,
     ThermometerPoint,
 };
 pub use records::{NewSignal, NewThermometerEntry};
+pub use school::ConversationDue;
 
 use crate::doc::{self, AccessFields};
 use crate::error::OpenError;
@@ -692,9 +696,8 @@ impl Store {
             return Ok(r.clone());
         }
         let identity = self.require_identity()?;
-        let id = doc::roster_id(&identity.school);
-        let roster = match self.load(id)? {
-            Some(d) => doc::record::<Roster>(id, &d)?,
+        let roster = match self.roster_doc(&identity)? {
+            Some((id, d)) => doc::record::<Roster>(id, &d)?,
             None => Roster {
                 school: identity.school.clone(),
                 ..Default::default()
@@ -707,6 +710,24 @@ impl Store {
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Some(roster.clone());
         Ok(roster)
+    }
+
+    /// The roster document this device holds: the user's view of the roster (what a server
+    /// sends, with the school settings), or the school's whole roster where a device holds
+    /// that instead (an older server); None before the first sync.
+    pub(crate) fn roster_doc(
+        &self,
+        identity: &Identity,
+    ) -> Result<Option<(DocumentId, Automerge)>> {
+        for id in [
+            doc::roster_view_id(&identity.school, &identity.user),
+            doc::roster_id(&identity.school),
+        ] {
+            if let Some(d) = self.load(id)? {
+                return Ok(Some((id, d)));
+            }
+        }
+        Ok(None)
     }
 
     /// Run the record rules ([`crate::model::rules::admit`]) on a local change before it
@@ -1140,7 +1161,7 @@ impl Store {
                     "DELETE FROM doc_chunks; DELETE FROM documents; DELETE FROM conversations;
                      DELETE FROM signals; DELETE FROM thermometer_entries; DELETE FROM cases;
                      DELETE FROM excursions; DELETE FROM access_log; DELETE FROM meta;
-                     DELETE FROM not_accepted;",
+                     DELETE FROM not_accepted; DELETE FROM parent_contacts;",
                 )?;
                 let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
             }
@@ -1179,7 +1200,7 @@ impl Store {
         self.write(|tx| {
             tx.execute_batch(
                 "DELETE FROM conversations; DELETE FROM signals; DELETE FROM thermometer_entries;
-                 DELETE FROM cases; DELETE FROM excursions;",
+                 DELETE FROM cases; DELETE FROM excursions; DELETE FROM parent_contacts;",
             )?;
             let ids: Vec<String> = {
                 let mut stmt = tx.prepare("SELECT id FROM documents")?;
@@ -1222,7 +1243,10 @@ impl Store {
                 user: String::new(),
             })
         }) {
-            if ids.is_empty() || ids.contains(&doc::roster_id(&identity.school)) {
+            if ids.is_empty()
+                || ids.contains(&doc::roster_id(&identity.school))
+                || ids.contains(&doc::roster_view_id(&identity.school, &identity.user))
+            {
                 *self
                     .inner
                     .roster_cache

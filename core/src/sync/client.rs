@@ -839,9 +839,10 @@ impl ClientEngine {
             Err(e) => return self.merge_one_by_one(e, &received, acks),
         };
         if let Some(me) = self.store.identity()?
-            && received
-                .iter()
-                .any(|r| r.id == crate::doc::roster_id(&me.school))
+            && received.iter().any(|r| {
+                r.id == crate::doc::roster_id(&me.school)
+                    || r.id == crate::doc::roster_view_id(&me.school, &me.user)
+            })
         {
             // The roster changed: not-accepted items of documents the user may no longer
             // read go.
@@ -1351,6 +1352,8 @@ mod tests {
             .into_iter()
             .collect(),
             offline_lease_days: None,
+            viewer: None,
+            parent_names: false,
         }
     }
 

@@ -88,6 +88,8 @@ pub fn roster() -> Roster {
         .into_iter()
         .collect(),
         offline_lease_days: None,
+        viewer: None,
+        parent_names: false,
     }
 }
 

@@ -118,6 +118,26 @@ class AppGapsTest(unittest.TestCase):
         self.assertFalse(taught[0].permissions.start_conversation)
         self.assertEqual([(p.id, p.relation) for p in care.my_pupils()], [("p3", "care")])
 
+    def test_every_view_of_the_roster_carries_the_school_settings_for_the_acute_screen(self):
+        # Each device holds its user's view of the roster, not the roster: the school's
+        # settings (the leader's number for urgency 3) reach a teacher, a mentor and the care
+        # team alike, and a settings change reaches them at their next sync.
+        devices = [self.server.device(u, f"acute-{u}") for u in ("t1", "m1", "zc")]
+        self.server.admin("settings", "--school", SCHOOL, "--leader-name", "Juf Bakker",
+                          "--leader-phone", "020-1234567")
+        for d in devices:
+            d.sync_now()
+            leader = [c for c in d.acute_contacts() if c.number == "020-1234567"]
+            self.assertEqual(len(leader), 1, d.acute_contacts())
+            self.assertIn("Juf Bakker", leader[0].label.nl)
+            self.assertTrue(any(c.number == "112" for c in d.acute_contacts()))
+        self.server.admin("settings", "--school", SCHOOL, "--leader-phone", "020-7654321")
+        for d in devices:
+            d.sync_now()
+            self.assertIn("020-7654321", [c.number for c in d.acute_contacts()])
+        # The views still hold what each needs: the care team sees the care track.
+        self.assertEqual([(p.id, p.relation) for p in devices[2].my_pupils()], [("p3", "care")])
+
     def test_the_group_overview_for_mentor_and_care_team_and_not_a_teacher(self):
         mentor = self.server.device("m1", "mentor-overview")
         teacher = self.server.device("t1", "teacher-overview")

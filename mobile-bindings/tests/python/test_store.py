@@ -110,6 +110,11 @@ class RosterAndPermissions(StoreTest):
                          [("zc", [om.StaffRole.CARE_COORDINATOR])])
         self.assertTrue(r.pupils[1].in_care)
         self.assertEqual(store.identity(), om.Identity(school=SCHOOL, user="m1"))
+        # Need-to-know: a teacher's device gets every pupil (to record signals), but no
+        # care-track flag and no one's mentorships.
+        tr = self.server.device("t1").roster()
+        self.assertEqual([p.id for p in tr.pupils], ["p1", "p2"])
+        self.assertEqual([(p.in_care, p.mentors) for p in tr.pupils], [(False, []), (False, [])])
 
     def test_permissions_follow_the_roster(self):
         mentor = self.open_as("m1")

@@ -27,7 +27,10 @@
 //!   writer's own name on a known scale;
 //! - meldcode case ([`case`]): a valid case ([`Case::check`]) that keeps what was recorded
 //!   ([`Case::follows`]); step entries and the weighing in the writer's own name;
-//! - excursion ([`excursion`]): a valid trip ([`Excursion::check`]).
+//! - excursion ([`excursion`]): a valid trip ([`Excursion::check`]);
+//! - oudercontact ([`parent_contact`]): created by the pupil's mentors or care team only, a
+//!   final one stays final, parents by role (names only where the school records them), an
+//!   agreement added in the writer's own name and keeping it.
 //!
 //! The checks run in this order, and the first that fails is the answer: the header (and a
 //! new document's author), whose changes they are (the device's own), write access, the
@@ -41,6 +44,7 @@
 pub mod case;
 pub mod conversation;
 pub mod excursion;
+pub mod parent_contact;
 pub mod signal;
 pub mod thermometer;
 
@@ -51,7 +55,8 @@ use crate::budget;
 use crate::doc::{self, AccessFields, Hydrated, ReadBudget, Summary};
 use crate::ids::DocumentId;
 use crate::model::{
-    Case, Conversation, Excursion, Header, Kind, Roster, Signal, Staff, ThermometerMonth,
+    Case, Conversation, Excursion, Header, Kind, ParentContact, Roster, Signal, Staff,
+    ThermometerMonth,
 };
 use crate::sync::RefusalReason;
 use crate::{Access, access};
@@ -162,6 +167,14 @@ pub struct Limits {
     pub ops: u64,
 }
 
+/// The largest read budget of any kind a device writes (see [`limits`]): what a pushed
+/// document is read within before its kind is known.
+const DEVICE_READ: ReadBudget = ReadBudget {
+    items: 50_000,
+    string_bytes: MAX_TEXT,
+    total_bytes: 4 << 20,
+};
+
 /// Bytes of one text field (facts, notes, an answer, a follow-up).
 pub const MAX_TEXT: usize = 64 * 1024;
 /// Bytes of one short field (an id, a name, a date, a kind).
@@ -196,7 +209,7 @@ pub fn limits(kind: Kind) -> Limits {
             ops: 60_000,
         },
         // Notes and answers are Automerge text: an operation per character typed.
-        Kind::Conversation => Limits {
+        Kind::Conversation | Kind::ParentContact => Limits {
             read: read(20_000, 2 << 20),
             changes: 20_000,
             ops: 100_000,
@@ -282,9 +295,12 @@ pub fn admit(
     writer: &Writer<'_>,
 ) -> Result<Admitted, Refusal> {
     let invalid = |_| Refusal::Invalid("the header is missing or mistyped");
-    // The header first (a few map reads): it gives the kind, and so the limits to read
-    // the rest within.
-    let header = doc::header(id, after).map_err(invalid)?;
+    // One walk reads the document within the largest budget of any kind a device writes,
+    // then the kind (from the header it read) sets the limits.
+    let hydrated = Hydrated::bounded(id, after, DEVICE_READ)
+        .map_err(invalid)?
+        .ok_or(Refusal::TooLarge("content"))?;
+    let header = hydrated.header.clone();
     let kind = header
         .kind()
         .map_err(|_| Refusal::Invalid("unknown kind"))?;
@@ -296,16 +312,23 @@ pub fn admit(
     if stats.num_ops > limits.ops || stats.num_changes > limits.changes {
         return Err(Refusal::TooLarge("history"));
     }
-    let hydrated = Hydrated::bounded(id, after, limits.read)
-        .map_err(invalid)?
-        .ok_or(Refusal::TooLarge("content"))?;
-    if hydrated.header != header {
-        return Err(Refusal::Invalid("the header is missing or mistyped"));
+    let (items, bytes) = hydrated.size();
+    if items > limits.read.items || bytes > limits.read.total_bytes {
+        return Err(Refusal::TooLarge("content"));
     }
-    match before {
-        Some(b) if doc::header(id, b).map_err(invalid)? != header => {
-            return Err(Refusal::HeaderChanged);
-        }
+    // What the server stored passed these rules: it is read back without a budget (and its
+    // typed record below from the same walk, for the kinds read that way).
+    let before_walk = match before {
+        Some(b) if kind != Kind::Conversation => Some(Hydrated::new(id, b).map_err(invalid)?),
+        _ => None,
+    };
+    let before_header = match (before, &before_walk) {
+        (_, Some(w)) => Some(w.header.clone()),
+        (Some(b), None) => Some(doc::header(id, b).map_err(invalid)?),
+        (None, _) => None,
+    };
+    match before_header {
+        Some(h) if h != header => return Err(Refusal::HeaderChanged),
         Some(_) => {}
         // Nobody creates a document in another person's name (a thermometer month is the
         // system's: its rule checks the header is the month's own).
@@ -342,8 +365,9 @@ pub fn admit(
     let fields = match kind {
         Kind::Signal => {
             let a: Signal = hydrated.record().map_err(bad)?;
-            let b = before
-                .map(|b| doc::record_fast::<Signal>(id, b))
+            let b = before_walk
+                .as_ref()
+                .map(|w| w.record::<Signal>())
                 .transpose()
                 .map_err(bad)?;
             let fields = AccessFields::of_signal(&a);
@@ -356,8 +380,9 @@ pub fn admit(
                 Some(a) => a,
                 None => hydrated.record().map_err(bad)?,
             };
-            let b = before
-                .map(|b| doc::record_fast::<ThermometerMonth>(id, b))
+            let b = before_walk
+                .as_ref()
+                .map(|w| w.record::<ThermometerMonth>())
                 .transpose()
                 .map_err(bad)?;
             let fields = AccessFields::default();
@@ -367,8 +392,9 @@ pub fn admit(
         }
         Kind::Case => {
             let a: Case = hydrated.record().map_err(bad)?;
-            let b = before
-                .map(|b| doc::record_fast::<Case>(id, b))
+            let b = before_walk
+                .as_ref()
+                .map(|w| w.record::<Case>())
                 .transpose()
                 .map_err(bad)?;
             let fields = AccessFields::default();
@@ -378,8 +404,9 @@ pub fn admit(
         }
         Kind::Excursion => {
             let a: Excursion = hydrated.record().map_err(bad)?;
-            let b = before
-                .map(|b| doc::record_fast::<Excursion>(id, b))
+            let b = before_walk
+                .as_ref()
+                .map(|w| w.record::<Excursion>())
                 .transpose()
                 .map_err(bad)?;
             let fields = AccessFields::of_excursion(&a);
@@ -401,6 +428,18 @@ pub fn admit(
             let fields = of(&a);
             may_write(&ctx, b.as_ref().map(of), &fields)?;
             conversation::admit(&ctx, b.as_ref(), &a)?;
+            fields
+        }
+        Kind::ParentContact => {
+            // Automerge text, like a conversation. Always in the dossier: no access fields.
+            let a: ParentContact = doc::record(id, after).map_err(bad)?;
+            let b = before
+                .map(|b| doc::record::<ParentContact>(id, b))
+                .transpose()
+                .map_err(bad)?;
+            let fields = AccessFields::default();
+            may_write(&ctx, b.as_ref().map(|_| fields.clone()), &fields)?;
+            parent_contact::admit(&ctx, b.as_ref(), &a)?;
             fields
         }
         Kind::Roster => return Err(Refusal::ServerOnly),
