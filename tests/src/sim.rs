@@ -221,6 +221,9 @@ struct Hostile {
 /// A forbidden edit of a signal, as a hostile device makes it.
 type Attack = Box<dyn FnOnce(&mut omkijken_core::model::Signal)>;
 
+/// A forbidden edit of a thermometer month.
+type MonthAttack = Box<dyn FnOnce(&mut omkijken_core::model::ThermometerMonth)>;
+
 /// What a hostile device sends as a forbidden write.
 enum Forged {
     /// A push of these bytes.
@@ -255,7 +258,9 @@ struct Sim {
     /// Every document erased (by the privacy officer or by retention), as the server
     /// reported it before any restore: none of them is ever delivered again, restores
     /// included, and at quiescence no device holds one.
-    erased: HashSet<DocumentId>,
+    /// (When first seen erased.)
+    erased: HashMap<DocumentId, i64>,
+    /// Not-accepted items (device, item) of readings written after their month was erased.
     /// The server's roster as last imported (the check of every delivery reads it).
     roster_cache: Option<Roster>,
     /// A backup of the server store was taken (it is in `dir`/backup.db).
@@ -508,7 +513,7 @@ impl Sim {
             in_care,
             left: BTreeMap::new(),
             holds: BTreeSet::new(),
-            erased: HashSet::new(),
+            erased: HashMap::new(),
             roster_cache: None,
             backed_up: false,
             revoked_since_backup: false,
@@ -974,7 +979,7 @@ impl Sim {
             if automerge::sync::Message::decode(data).is_ok_and(|m| m.heads.is_empty()));
         // The model's erasures, whatever the server's store says (a restore may bring back
         // a store from before them).
-        if !empty_sync && let Some(id) = ids.iter().find(|id| self.erased.contains(id)) {
+        if !empty_sync && let Some(id) = ids.iter().find(|id| self.erased.contains_key(id)) {
             return Err(format!(
                 "LEAK: server sent {} {id} to {device} ({user}) after it was erased",
                 frame.type_name(),
@@ -1233,8 +1238,10 @@ impl Sim {
             .storage()
             .catalog_school(SCHOOL)
             .map_err(|e| e.to_string())?;
-        self.erased
-            .extend(rows.iter().filter(|r| r.erased).map(|r| r.id));
+        let now = self.now();
+        for r in rows.iter().filter(|r| r.erased) {
+            self.erased.entry(r.id).or_insert(now);
+        }
         Ok(())
     }
 
@@ -1336,14 +1343,14 @@ impl Sim {
             .catalog_school(SCHOOL)
             .map_err(|e| e.to_string())?;
         for r in rows.iter().filter(|r| r.erased) {
-            if !self.erased.contains(&r.id) && !gone_ids.contains(&r.id) {
+            if !self.erased.contains_key(&r.id) && !gone_ids.contains(&r.id) {
                 return Err(format!("{} was erased but retention did not say so", r.id));
             }
         }
-        if let Some(id) = gone_ids.iter().find(|id| self.erased.contains(id)) {
+        if let Some(id) = gone_ids.iter().find(|id| self.erased.contains_key(id)) {
             return Err(format!("retention erased {id}, which was erased already"));
         }
-        self.erased.extend(gone_ids);
+        self.erased.extend(gone_ids.into_iter().map(|id| (id, now)));
         self.hub_output(out)
     }
 
@@ -1508,6 +1515,15 @@ impl Sim {
             self.report.forbidden_reads += 1;
             return Ok(());
         }
+        let months: Vec<_> = rows
+            .iter()
+            .filter(|r| r.header.kind == Kind::Thermometer.as_str())
+            .collect();
+        if !months.is_empty() && self.rng.random_bool(0.3) {
+            let row = months[self.rng.random_range(0..months.len())];
+            let can_read = readable(row);
+            return self.hostile_month(&user, &actor, row.id, can_read);
+        }
         let row = signals[self.rng.random_range(0..signals.len())];
         let id = row.id;
         let Some(bytes) = self
@@ -1595,17 +1611,142 @@ impl Sim {
         }
         let k = self.rng.random_range(0..attacks.len());
         let (what, edit) = attacks.swap_remove(k);
-        let mut after = base.clone();
+        // Sometimes behind an allowed change in the same push (a follow-up in its own
+        // name): the push is judged whole, so it is refused all the same.
+        let mut mid = base.clone();
+        let may_write = access(&roster, &user, &row.header, &row.fields) >= Access::Write;
+        if may_write && sig.shared && self.rng.random_bool(0.25) {
+            let fair = omkijken_core::model::FollowUp {
+                id: format!("f-fair-{}", self.rng.random::<u32>()),
+                author: user.clone(),
+                at,
+                kind: "follow_up".into(),
+                text: "gewoon een aantekening".into(),
+            };
+            doc::update(
+                id,
+                &mut mid,
+                &actor,
+                at,
+                |s: &mut omkijken_core::model::Signal| {
+                    s.follow_ups.push(fair);
+                    Ok(())
+                },
+            )
+            .map_err(|e| format!("an allowed follow-up: {e}"))?;
+        }
+        // Sometimes under an actor that is not the device's (another device's changes
+        // passed off as its own).
+        let writer = if self.rng.random_bool(0.15) {
+            automerge::ActorId::from(self.rng.random::<[u8; 16]>().to_vec())
+        } else {
+            actor.clone()
+        };
+        let mut after = mid.clone();
         doc::update(
             id,
             &mut after,
-            &actor,
+            &writer,
             at,
             |s: &mut omkijken_core::model::Signal| {
                 edit(s);
                 Ok(())
             },
         )
+        .map_err(|e| format!("forging {what}: {e}"))?;
+        let forged: Vec<ChangeHash> = after
+            .get_changes(&mid.get_heads())
+            .iter()
+            .map(|c| c.hash())
+            .collect();
+        if forged.is_empty() {
+            return Ok(());
+        }
+        self.hostile_write(&user, what, id, can_read, &base, &after, forged)
+    }
+
+    /// A forged write to a thermometer month: an entry in another's name, or an entry
+    /// removed or changed (entries are only appended, each in its writer's own name); on a
+    /// month it may not read, an entry in its own name.
+    fn hostile_month(
+        &mut self,
+        user: &str,
+        actor: &automerge::ActorId,
+        id: DocumentId,
+        can_read: bool,
+    ) -> SimResult<()> {
+        use omkijken_core::model::{ThermometerEntry, ThermometerMonth};
+        let Some(bytes) = self
+            .hub()
+            .storage()
+            .load_doc(id)
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(());
+        };
+        let base = Automerge::load(&bytes).map_err(|e| e.to_string())?;
+        let month: ThermometerMonth = doc::record(id, &base).map_err(|e| e.to_string())?;
+        let others: Vec<&str> = ["m1", "m2", "t1", "t2", "cc", "sl"]
+            .into_iter()
+            .filter(|u| *u != user)
+            .collect();
+        let other = others[self.rng.random_range(0..others.len())].to_string();
+        let at = self.now();
+        // The sim's pupils are all in po_5_8.
+        let po_5_8_scale = omkijken_core::model::AgeBand::parse("po_5_8")
+            .map(|b| omkijken_core::defaults::scale_for(b).id)
+            .unwrap_or_default();
+        let entry = |by: &str, n: u32| ThermometerEntry {
+            id: format!("e-hostile-{n}"),
+            at,
+            scale: month
+                .entries
+                .first()
+                .map_or_else(|| po_5_8_scale.to_string(), |e| e.scale.clone()),
+            score: 1,
+            emotions: vec![],
+            wants_to_talk: true,
+            note: None,
+            recorded_by: by.into(),
+        };
+        let n = self.rng.random::<u32>();
+        let (what, edit): (&str, MonthAttack) = if !can_read {
+            let e = entry(user, n);
+            (
+                "a reading in a month it may not read",
+                Box::new(move |m| m.entries.push(e)),
+            )
+        } else if let Some(k) = month
+            .entries
+            .iter()
+            .position(|e| e.recorded_by != user)
+            .filter(|_| self.rng.random_bool(0.5))
+        {
+            if self.rng.random_bool(0.5) {
+                (
+                    "removing another's reading",
+                    Box::new(move |m| {
+                        m.entries.remove(k);
+                    }),
+                )
+            } else {
+                (
+                    "changing another's reading",
+                    Box::new(move |m| m.entries[k].score = 5),
+                )
+            }
+        } else {
+            let e = entry(&other, n);
+            (
+                "a reading in another's name",
+                Box::new(move |m| m.entries.push(e)),
+            )
+        };
+        let mut after = base.clone();
+        doc::update(id, &mut after, actor, at, |m: &mut ThermometerMonth| {
+            edit(m);
+            Ok(())
+        })
         .map_err(|e| format!("forging {what}: {e}"))?;
         let forged: Vec<ChangeHash> = after
             .get_changes(&base.get_heads())
@@ -1615,6 +1756,23 @@ impl Sim {
         if forged.is_empty() {
             return Ok(());
         }
+        self.hostile_write(user, what, id, can_read, &base, &after, forged)
+    }
+
+    /// Send a forged write (the changes `forged` of `after`, built on the server's `base`
+    /// of `id`) by push or sync, sometimes under another id, and check that the server
+    /// refuses it and stores none of it.
+    #[allow(clippy::too_many_arguments)]
+    fn hostile_write(
+        &mut self,
+        user: &str,
+        what: &str,
+        id: DocumentId,
+        can_read: bool,
+        base: &Automerge,
+        after: &Automerge,
+        forged: Vec<ChangeHash>,
+    ) -> SimResult<()> {
         // Under another id: a document that does not exist.
         let (target, what) = if self.rng.random_bool(0.15) {
             (DocumentId::random(), "a document that does not exist")
@@ -1686,6 +1844,7 @@ impl Sim {
                             ));
                         }
                         refused = true;
+                        self.note(&format!("  refused: {:?}", r.reason));
                     }
                 }
                 _ => {}
@@ -1847,7 +2006,9 @@ impl Sim {
                         source: Source::seen(),
                         pupil_quote: None,
                         flag: None,
-                        share: true,
+                        // Now and then a draft (only its author changes it; the hostile
+                        // device tries to).
+                        share: self.rng.random_bool(0.85),
                     })?;
                 }
                 2 => {
@@ -2233,7 +2394,7 @@ impl Sim {
                 }
             }
             for id in held.keys() {
-                if self.erased.contains(id) {
+                if self.erased.contains_key(id) {
                     return Err(format!(
                         "device {i} ({}) still holds {id}, which was erased",
                         d.user
@@ -2264,10 +2425,15 @@ impl Sim {
             // Not-accepted items: only of documents the user may read (by the server's
             // roster). (Users read them back in `random_edit`.)
             for item in store.not_accepted().map_err(|e| e.to_string())? {
-                if self.erased.contains(&item.document_id) {
+                if self.erased.contains_key(&item.document_id) {
+                    // An erased document leaves nothing on a device, not even a change of
+                    // it the server refused: a refusal under a taken id (an erased
+                    // thermometer month, whose id is derived) is followed by a purge.
                     return Err(format!(
-                        "device {i} ({}) keeps a not-accepted item of {}, which was erased",
-                        d.user, item.document_id
+                        "device {i} ({}) keeps a not-accepted item of {} ({}), which was erased",
+                        d.user,
+                        item.document_id,
+                        item.kind.as_str()
                     ));
                 }
                 let header = store
