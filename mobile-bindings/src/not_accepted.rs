@@ -76,6 +76,13 @@ pub enum NotAcceptedContent {
         /// The excursion.
         excursion: Excursion,
     },
+    /// Notes on a signal.
+    SignalNotesRecord {
+        /// The signal's id.
+        signal: String,
+        /// The notes.
+        notes: Vec<crate::records::FollowUp>,
+    },
 }
 
 #[uniffi::export]
@@ -110,6 +117,10 @@ impl OmkijkenStore {
             },
             Body::Excursion(e) => NotAcceptedContent::ExcursionRecord {
                 excursion: Excursion::new(doc, *e),
+            },
+            Body::SignalNotes(n) => NotAcceptedContent::SignalNotesRecord {
+                signal: n.signal,
+                notes: n.notes.into_iter().map(Into::into).collect(),
             },
             // A device never sends the roster, so no refusal of it is kept.
             Body::Roster(_) => return Err(omkijken_core::Error::NotFound.into()),

@@ -132,7 +132,10 @@ pub fn due(r: &Retention, kind: &str, created_at: i64, left: Option<Date>) -> Op
     let after_leaving = |years: Option<u32>| years.zip(left).map(|(y, l)| add_years(l, y));
     match kind.parse::<Kind>().ok()? {
         Kind::Conversation => after_leaving(Some(r.pupil_file_years)),
-        Kind::Signal => after_leaving(Some(r.incident_years.unwrap_or(r.pupil_file_years))),
+        // A signal's notes go with it.
+        Kind::Signal | Kind::SignalNotes => {
+            after_leaving(Some(r.incident_years.unwrap_or(r.pupil_file_years)))
+        }
         Kind::Case => after_leaving(r.meldcode_case_years),
         Kind::Thermometer => {
             let month = jiff::Timestamp::from_millisecond(created_at)

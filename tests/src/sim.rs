@@ -1020,6 +1020,7 @@ impl Sim {
                             | (doc::Body::Thermometer(_), Kind::Thermometer)
                             | (doc::Body::Case(_), Kind::Case)
                             | (doc::Body::Excursion(_), Kind::Excursion)
+                            | (doc::Body::SignalNotes(_), Kind::SignalNotes)
                     );
                 if !kind_matches {
                     return Err(format!(

@@ -21,7 +21,7 @@ pub use conversation::{Agreement, Conversation, ConversationStatus, Visibility};
 pub use excursion::{Excursion, Supervision, TripContact};
 pub use roster::{AgeBand, Group, Pupil, Role, Roster, SchoolSettings, Staff};
 pub use signal::{
-    FollowUp, FollowUpKind, Interpretation, Signal, SignalContext, Source, SourceKind,
+    FollowUp, FollowUpKind, Interpretation, Signal, SignalContext, SignalNotes, Source, SourceKind,
 };
 pub use thermometer::{ThermometerEntry, ThermometerMonth};
 
@@ -49,17 +49,20 @@ pub enum Kind {
     Thermometer,
     /// An excursion (buitenschoolse activiteit).
     Excursion,
+    /// The mentors' and care team's notes on one signal ([`SignalNotes`]).
+    SignalNotes,
 }
 
 impl Kind {
     /// All kinds.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Roster,
         Kind::Conversation,
         Kind::Signal,
         Kind::Case,
         Kind::Thermometer,
         Kind::Excursion,
+        Kind::SignalNotes,
     ];
 
     /// The stable name used in documents, the database and frames.
@@ -71,7 +74,22 @@ impl Kind {
             Kind::Case => "case",
             Kind::Thermometer => "thermometer",
             Kind::Excursion => "excursion",
+            Kind::SignalNotes => "signal_notes",
         }
+    }
+}
+
+impl Kind {
+    /// Whether documents of this kind are the system's, started from a deterministic genesis
+    /// any device may bring (a thermometer month, a signal's notes): they have no author,
+    /// and their first change is nobody's in particular.
+    pub fn has_shared_genesis(self) -> bool {
+        matches!(self, Kind::Thermometer | Kind::SignalNotes)
+    }
+
+    /// [`Kind::has_shared_genesis`] of a kind's stable name (false for an unknown one).
+    pub fn name_has_shared_genesis(name: &str) -> bool {
+        name.parse::<Kind>().is_ok_and(Kind::has_shared_genesis)
     }
 }
 
