@@ -259,6 +259,18 @@ pub fn schedule(st: &mut dyn Storage, school: &str) -> Result<Vec<Expired>> {
             );
         }
     }
+    // A signal's notes are held with it.
+    let notes: Vec<DocumentId> = rows
+        .iter()
+        .filter(|r| by_case.contains(&r.id) && r.header.kind == Kind::Signal.as_str())
+        .filter_map(|r| {
+            let pupil = r.header.pupil.as_deref()?;
+            let category = r.fields.category.as_deref()?;
+            let urgency = r.fields.urgency?;
+            Some(doc::signal_notes_id(school, pupil, r.id, category, urgency))
+        })
+        .collect();
+    by_case.extend(notes);
     let pupils: BTreeSet<String> = expired.iter().map(|e| e.pupil.clone()).collect();
     let on_hold = held_pupils(st, school, &pupils)?;
     for e in &mut expired {
