@@ -346,6 +346,40 @@ async fn the_signaller_reads_the_status_and_what_is_addressed_to_her_never_the_c
     assert!(wire.catalog.iter().any(|e| e.document_id == sig));
     assert!(!wire.catalog.iter().any(|e| e.document_id == notes));
     assert!(wire.fetch(notes).await?.is_none());
+    // A `sync` frame for the notes is answered as for a document that does not exist.
+    {
+        use automerge::sync::{Message, State, SyncDoc};
+        let first = Automerge::new()
+            .generate_sync_message(&mut State::new())
+            .expect("a first message");
+        wire.send(Frame::Sync {
+            document_id: notes,
+            data: first.encode(),
+        })
+        .await?;
+        // Answered in order: the fetch's answer comes after anything for the sync frame.
+        wire.send(Frame::Fetch {
+            docs: vec![omkijken_core::sync::FetchRequest {
+                document_id: sig,
+                have: vec![],
+            }],
+        })
+        .await?;
+        loop {
+            match wire.next().await? {
+                Frame::Sync { document_id, data } if document_id == notes => {
+                    // Synced from nothing: no heads, and what it carries loads as nothing.
+                    let m = Message::decode(&data)?;
+                    assert!(m.heads.is_empty(), "{m:?}");
+                    let mut d = Automerge::new();
+                    d.receive_sync_message(&mut State::new(), m)?;
+                    assert!(d.get_heads().is_empty());
+                }
+                Frame::Docs { cursor: 0, .. } => break,
+                other => wire.other.push(other),
+            }
+        }
+    }
     let stored = wire.fetch(sig).await?.expect("her own signal");
     let strings = strings_in(&stored);
     assert!(strings.iter().any(|s| s == TO_HER), "{strings:?}");
