@@ -60,6 +60,10 @@ pub fn access(roster: &Roster, user: &str, header: &Header, fields: &AccessField
             Access::Write,
         ),
         (Kind::Signal, Some(pupil)) => signal(roster, staff, is_author, pupil, fields),
+        // The notes of those who follow a signal up: the signal's readers and writers but
+        // for its author, who is told the status and what is addressed to her on the
+        // signal itself (need-to-know). Nobody is a signal's notes' author.
+        (Kind::SignalNotes, Some(pupil)) => signal(roster, staff, false, pupil, fields),
         (Kind::Thermometer, Some(pupil)) => thermometer(roster, staff, pupil),
         (Kind::Case, Some(_)) => grant(staff.has(Role::CareCoordinator), Access::Write),
         // A pupil-bound kind without a pupil is malformed.
@@ -67,6 +71,7 @@ pub fn access(roster: &Roster, user: &str, header: &Header, fields: &AccessField
             Kind::Conversation
             | Kind::ParentContact
             | Kind::Signal
+            | Kind::SignalNotes
             | Kind::Thermometer
             | Kind::Case,
             None,

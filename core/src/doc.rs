@@ -3,7 +3,7 @@
 use crate::ids::DocumentId;
 use crate::model::{
     Case, Conversation, Excursion, Header, Kind, ParentContact, Record, Roster, Signal,
-    ThermometerMonth,
+    SignalNotes, ThermometerMonth,
 };
 use crate::{Error, Result};
 use automerge::transaction::{CommitOptions, Transactable};
@@ -183,6 +183,17 @@ impl AccessFields {
         }
     }
 
+    /// The access fields of a signal's notes: the signal's, but for its author (a signal's
+    /// notes have no author: see [`crate::access`]).
+    pub fn of_signal_notes(n: &SignalNotes) -> AccessFields {
+        AccessFields {
+            urgency: Some(n.urgency),
+            category: Some(n.category.clone()),
+            readers: n.added_readers.clone(),
+            ..Default::default()
+        }
+    }
+
     /// The access fields of a roster: a staff member's view is theirs alone; the school's
     /// whole roster has no readers (only the server reads it).
     pub fn of_roster(r: &Roster) -> AccessFields {
@@ -218,6 +229,8 @@ pub enum Body {
     Excursion(Box<Excursion>),
     /// An oudercontact.
     ParentContact(Box<ParentContact>),
+    /// The notes on a signal.
+    SignalNotes(Box<SignalNotes>),
 }
 
 /// A document read once: header, access fields and typed body.
@@ -266,6 +279,13 @@ pub fn parse(id: DocumentId, doc: &impl autosurgeon::ReadDoc) -> Result<Parsed> 
             AccessFields::default(),
             Body::ParentContact(Box::new(record(id, doc)?)),
         ),
+        Kind::SignalNotes => {
+            let n: SignalNotes = record(id, doc)?;
+            (
+                AccessFields::of_signal_notes(&n),
+                Body::SignalNotes(Box::new(n)),
+            )
+        }
     };
     Ok(Parsed {
         header,
@@ -294,8 +314,64 @@ pub fn access_fields(
         }
         Kind::Excursion => AccessFields::of_excursion(&record(id, doc)?),
         Kind::Roster => AccessFields::of_roster(&record(id, doc)?),
+        Kind::SignalNotes => AccessFields::of_signal_notes(&record(id, doc)?),
         _ => AccessFields::default(),
     })
+}
+
+/// The deterministic id of the notes on a signal ([`SignalNotes`]): from the signal's
+/// school, pupil, id, category and urgency (its access), which never change once shared.
+pub fn signal_notes_id(
+    school: &str,
+    pupil: &str,
+    signal: DocumentId,
+    category: &str,
+    urgency: u8,
+) -> DocumentId {
+    DocumentId::derived(&[
+        "signal-notes",
+        school,
+        pupil,
+        &signal.to_string(),
+        category,
+        &urgency.to_string(),
+    ])
+}
+
+/// The header of a signal's notes (deterministic: the system's, like a thermometer month).
+pub fn signal_notes_header(school: &str, pupil: &str) -> Header {
+    Header {
+        kind: Kind::SignalNotes.as_str().into(),
+        school: school.into(),
+        pupil: Some(pupil.into()),
+        author: "system".into(),
+        created_at: 0,
+        schema: crate::model::SCHEMA_VERSION,
+    }
+}
+
+/// The genesis of the notes on the shared signal `signal` (of `school` and `pupil`, with
+/// its `category` and `urgency`): the same document on every device that starts it.
+pub fn signal_notes_genesis(
+    school: &str,
+    pupil: &str,
+    signal: DocumentId,
+    category: &str,
+    urgency: u8,
+) -> Result<(DocumentId, Automerge)> {
+    let id = signal_notes_id(school, pupil, signal, category, urgency);
+    let doc = genesis_singleton(
+        id,
+        &signal_notes_header(school, pupil),
+        &SignalNotes {
+            signal: signal.to_string(),
+            category: category.into(),
+            urgency,
+            notes: vec![],
+            added_readers: vec![],
+        },
+    )?;
+    Ok((id, doc))
 }
 
 /// The deterministic id of a pupil's thermometer month.
@@ -936,6 +1012,22 @@ impl Hydrated {
             Kind::Roster => (
                 AccessFields {
                     readers: str(rec, "viewer").into_iter().collect(),
+                    ..Default::default()
+                },
+                SummaryBody::Other,
+            ),
+            Kind::SignalNotes => (
+                AccessFields {
+                    urgency: Some(
+                        int(rec, "urgency")
+                            .and_then(|u| u8::try_from(u).ok())
+                            .ok_or_else(|| bad("urgency"))?,
+                    ),
+                    category: Some(str(rec, "category").ok_or_else(|| bad("category"))?),
+                    readers: list(rec, "added_readers")
+                        .into_iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect(),
                     ..Default::default()
                 },
                 SummaryBody::Other,

@@ -156,7 +156,7 @@ fn the_signaller_sees_status_only_and_the_care_team_alone_reads_the_case() {
         entries,
         vec![
             (FollowUpKind::PickedUp.as_str(), "cc", CASE_OPENED_STATUS),
-            (FollowUpKind::FollowUp.as_str(), "cc", CASE_CLOSED_STATUS),
+            (FollowUpKind::ToSignaller.as_str(), "cc", CASE_CLOSED_STATUS),
         ]
     );
     let listed = teacher.list_signals(&SignalFilter::default()).unwrap();

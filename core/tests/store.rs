@@ -313,7 +313,7 @@ fn attention_list_shows_open_signals_talk_flags_and_falling_trends() {
             .any(|i| i.pupil == "p1" && matches!(i.reason, AttentionReason::FallingTrend { .. }))
     );
     // Picked up: the signal leaves the list, and the signaller sees it was picked up.
-    cc.append_follow_up(urgent, FollowUpKind::PickedUp, "in behandeling")
+    cc.append_follow_up(urgent, FollowUpKind::PickedUp, "")
         .unwrap();
     assert!(
         !cc.attention_list()
@@ -704,9 +704,9 @@ fn summaries_read_only_what_they_need_and_equal_the_full_read() {
     // The status is the care team's.
     let (cc, _) = store_for(dir.path(), "cc");
     exchange(&m1, &cc);
-    cc.append_follow_up(signal, FollowUpKind::PickedUp, "opgepakt")
+    cc.append_follow_up(signal, FollowUpKind::PickedUp, "")
         .unwrap();
-    cc.append_follow_up(signal, FollowUpKind::Closed, "klaar")
+    cc.append_follow_up(signal, FollowUpKind::Closed, "")
         .unwrap();
     exchange(&cc, &m1);
     let month = m1.record_thermometer(entry("p1", T0, 2, true)).unwrap();
@@ -1140,11 +1140,10 @@ fn the_school_leader_adds_the_care_coordinator_to_a_staff_misconduct_signal() {
         .unwrap();
     // Its status is the school leader's (the board route), not the added reader's.
     assert!(matches!(
-        cc.append_follow_up(id, FollowUpKind::PickedUp, "opgepakt"),
+        cc.append_follow_up(id, FollowUpKind::PickedUp, ""),
         Err(Error::Forbidden(_))
     ));
-    sl.append_follow_up(id, FollowUpKind::PickedUp, "opgepakt")
-        .unwrap();
+    sl.append_follow_up(id, FollowUpKind::PickedUp, "").unwrap();
 }
 
 proptest::proptest! {
@@ -1222,18 +1221,17 @@ fn the_store_refuses_what_the_server_would_and_writes_nothing() {
     // The mentor follows up; "picked up" and "closed" are the care team's.
     for kind in [FollowUpKind::PickedUp, FollowUpKind::Closed] {
         assert!(matches!(
-            m1.append_follow_up(id, kind, "opgepakt"),
+            m1.append_follow_up(id, kind, ""),
             Err(Error::Forbidden("status entries are the care team's"))
         ));
     }
     assert_eq!(m1.info(id).unwrap().unwrap().heads, heads);
     m1.append_follow_up(id, FollowUpKind::FollowUp, "gesproken")
         .unwrap();
-    cc.append_follow_up(id, FollowUpKind::PickedUp, "opgepakt")
-        .unwrap();
+    cc.append_follow_up(id, FollowUpKind::PickedUp, "").unwrap();
     // The signaller's own status is not hers either.
     assert!(matches!(
-        t1.append_follow_up(id, FollowUpKind::Closed, "klaar"),
+        t1.append_follow_up(id, FollowUpKind::Closed, ""),
         Err(Error::Forbidden(_))
     ));
 }

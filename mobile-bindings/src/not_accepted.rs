@@ -82,6 +82,13 @@ pub enum NotAcceptedContent {
         /// The oudercontact.
         parent_contact: ParentContact,
     },
+    /// Notes on a signal.
+    SignalNotesRecord {
+        /// The signal's id.
+        signal: String,
+        /// The notes.
+        notes: Vec<crate::records::FollowUp>,
+    },
 }
 
 #[uniffi::export]
@@ -119,6 +126,10 @@ impl OmkijkenStore {
             },
             Body::ParentContact(c) => NotAcceptedContent::ParentContactRecord {
                 parent_contact: ParentContact::new(doc, *c),
+            },
+            Body::SignalNotes(n) => NotAcceptedContent::SignalNotesRecord {
+                signal: n.signal,
+                notes: n.notes.into_iter().map(Into::into).collect(),
             },
             // A device never sends the roster, so no refusal of it is kept.
             Body::Roster(_) => return Err(omkijken_core::Error::NotFound.into()),

@@ -35,6 +35,8 @@ pub enum DocumentKind {
     Excursion,
     /// An oudercontact (a contact with a pupil's parents).
     ParentContact,
+    /// The notes of those who follow a signal up (read through `signal`).
+    SignalNotes,
 }
 
 impl From<core::Kind> for DocumentKind {
@@ -47,6 +49,7 @@ impl From<core::Kind> for DocumentKind {
             core::Kind::Thermometer => DocumentKind::Thermometer,
             core::Kind::Excursion => DocumentKind::Excursion,
             core::Kind::ParentContact => DocumentKind::ParentContact,
+            core::Kind::SignalNotes => DocumentKind::SignalNotes,
         }
     }
 }
@@ -291,14 +294,17 @@ impl From<NewSignal> for store::NewSignal {
 /// What an entry appended to a signal is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum FollowUpKind {
-    /// A follow-up action or note by a mentor or the care team.
+    /// A follow-up action or note: the author's, or one of a mentor or the care team, which
+    /// the signaller does not read for being its author.
     FollowUp,
     /// A correction by the author (the original stays).
     Correction,
-    /// "Opgepakt": the signaller sees someone picked it up.
+    /// "Opgepakt": the signaller sees someone picked it up (a status: no text of its own).
     PickedUp,
-    /// Closed.
+    /// Closed (a status: no text of its own).
     Closed,
+    /// A note a mentor or the care team addresses to the signaller: she reads its text.
+    ToSignaller,
 }
 
 impl From<FollowUpKind> for core::FollowUpKind {
@@ -308,6 +314,7 @@ impl From<FollowUpKind> for core::FollowUpKind {
             FollowUpKind::Correction => core::FollowUpKind::Correction,
             FollowUpKind::PickedUp => core::FollowUpKind::PickedUp,
             FollowUpKind::Closed => core::FollowUpKind::Closed,
+            FollowUpKind::ToSignaller => core::FollowUpKind::ToSignaller,
         }
     }
 }
@@ -319,6 +326,7 @@ impl From<core::FollowUpKind> for FollowUpKind {
             core::FollowUpKind::Correction => FollowUpKind::Correction,
             core::FollowUpKind::PickedUp => FollowUpKind::PickedUp,
             core::FollowUpKind::Closed => FollowUpKind::Closed,
+            core::FollowUpKind::ToSignaller => FollowUpKind::ToSignaller,
         }
     }
 }

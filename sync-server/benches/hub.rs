@@ -244,7 +244,7 @@ fn main() {
             id: "f1".into(),
             author: "m1".into(),
             at: NOW,
-            kind: "follow_up".into(),
+            kind: "to_signaller".into(),
             text: "opgepakt".into(),
         });
         Ok(())

@@ -566,6 +566,22 @@ pub fn erase_pupil(st: &mut dyn Storage, now: i64, school: &str, pupil: &str) ->
     Ok(n)
 }
 
+/// The notes beside a signal (`SignalNotes`), if the store has them: erased with it.
+pub fn notes_of_signal(st: &mut dyn Storage, row: &CatalogRow) -> Result<Option<CatalogRow>> {
+    let (Some(pupil), true) = (
+        row.header.pupil.as_deref(),
+        row.header.kind == omkijken_core::model::Kind::Signal.as_str(),
+    ) else {
+        return Ok(None);
+    };
+    let (Some(urgency), Some(category)) = (row.fields.urgency, row.fields.category.as_deref())
+    else {
+        return Ok(None);
+    };
+    let id = doc::signal_notes_id(&row.header.school, pupil, row.id, category, urgency);
+    Ok(st.catalog_get(&[id])?.into_iter().find(|r| !r.erased))
+}
+
 /// Erase one record that should never have been written (the wrong pupil): bytes and
 /// history dropped, the id refused from now on, every device purges it, an audit row.
 /// Roster documents are not erased this way.
@@ -581,14 +597,22 @@ pub fn erase_record(st: &mut dyn Storage, now: i64, school: &str, id: DocumentId
             "the roster is not erased; import a new one".into(),
         ));
     }
-    let mut a = audit(now, school, AuditAction::Erase);
-    a.document = Some(id);
-    a.kind = Some(row.header.kind.clone());
-    a.pupil = row.header.pupil.clone();
+    let mut rows = vec![row.clone()];
+    rows.extend(notes_of_signal(st, &row)?);
+    let audit = rows
+        .iter()
+        .map(|r| {
+            let mut a = audit(now, school, AuditAction::Erase);
+            a.document = Some(r.id);
+            a.kind = Some(r.header.kind.clone());
+            a.pupil = r.header.pupil.clone();
+            a
+        })
+        .collect();
     st.commit(Batch {
-        erase: vec![id],
+        erase: rows.iter().map(|r| r.id).collect(),
         events: vec![event(now, AdminEventKind::Erase, Some(school), None)],
-        audit: vec![a],
+        audit,
         ..Default::default()
     })?;
     Ok(())

@@ -2,7 +2,8 @@
 //! pupil's file within 4 weeks, purely personal working notes excepted).
 //!
 //! [`build`] collects every shared record of one pupil from the server's store: shared
-//! kindgesprekken, shared signals with all their follow-ups, thermometer entries and
+//! kindgesprekken, shared signals with all their follow-ups (those on the signal and the
+//! notes of the mentors and the care team beside it, `SignalNotes`), thermometer entries and
 //! meldcode cases, with the names of the staff who wrote them. Private working notes
 //! (conversations never shared, signals still a draft) are left out. Given a viewer, only
 //! what that staff member may read goes in (a care coordinator asking from her tablet gets
@@ -15,7 +16,8 @@ use crate::{Error, Result};
 use automerge::Automerge;
 use jiff::civil::Date;
 use omkijken_core::model::{
-    Case, Conversation, Kind, ParentContact, Roster, Signal, ThermometerMonth, Visibility,
+    Case, Conversation, Kind, ParentContact, Roster, Signal, SignalNotes, ThermometerMonth,
+    Visibility,
 };
 use omkijken_core::{Access, DocumentId, access, doc};
 use serde::Serialize;
@@ -107,6 +109,7 @@ fn follow_up_label(kind: &str) -> &'static str {
         "correction" => "Correctie",
         "picked_up" => "Opgepakt",
         "closed" => "Afgesloten",
+        "to_signaller" => "Aan de melder",
         _ => "Vervolg",
     }
 }
@@ -143,6 +146,10 @@ pub fn build(
     let mut thermometer = vec![];
     let mut cases = vec![];
     let mut parent_contacts = vec![];
+    // A signal's notes are its follow-ups too (by signal id), merged once all are read.
+    let mut shared_signals: Vec<(String, String, Signal)> = vec![];
+    let mut notes: std::collections::BTreeMap<String, Vec<omkijken_core::model::FollowUp>> =
+        Default::default();
     for r in rows {
         let Some(bytes) = st.load_doc(r.id)? else {
             continue;
@@ -164,7 +171,11 @@ pub fn build(
                 if !s.shared {
                     continue; // a draft: the signaller's own working note
                 }
-                signals.push(signal_item(&roster, id, author, &s));
+                shared_signals.push((id, author, s));
+            }
+            Ok(Kind::SignalNotes) => {
+                let n: SignalNotes = record(r.id, &d)?;
+                notes.entry(n.signal).or_default().extend(n.notes);
             }
             Ok(Kind::Thermometer) => {
                 let m: ThermometerMonth = record(r.id, &d)?;
@@ -198,6 +209,13 @@ pub fn build(
             }
             _ => {}
         }
+    }
+    for (id, author, mut s) in shared_signals {
+        if let Some(n) = notes.remove(&id) {
+            s.follow_ups.extend(n);
+            s.follow_ups.sort_by_key(|f| f.at);
+        }
+        signals.push(signal_item(&roster, id, author, &s));
     }
     thermometer.sort_by(|a, b| a.date.cmp(&b.date));
     let section = |title: &str, items| Section {

@@ -102,21 +102,27 @@ fn erase_record(
             false,
         ));
     }
+    // A signal's notes go with it.
+    let notes = admin::notes_of_signal(st, &row)?;
+    let erased: Vec<&crate::storage::CatalogRow> = std::iter::once(&row).chain(&notes).collect();
     st.commit(Batch {
-        erase: vec![id],
-        audit: vec![AuditRecord {
-            seq: 0,
-            at: now,
-            school: device.school.clone(),
-            device: Some(device.id.clone()),
-            user: Some(device.user.clone()),
-            action: AuditAction::Erase,
-            document: Some(id),
-            kind: Some(row.header.kind.clone()),
-            pupil: row.header.pupil.clone(),
-            device_seq: None,
-            device_at: None,
-        }],
+        erase: erased.iter().map(|r| r.id).collect(),
+        audit: erased
+            .iter()
+            .map(|r| AuditRecord {
+                seq: 0,
+                at: now,
+                school: device.school.clone(),
+                device: Some(device.id.clone()),
+                user: Some(device.user.clone()),
+                action: AuditAction::Erase,
+                document: Some(r.id),
+                kind: Some(r.header.kind.clone()),
+                pupil: r.header.pupil.clone(),
+                device_seq: None,
+                device_at: None,
+            })
+            .collect(),
         events: vec![AdminEvent {
             seq: 0,
             at: now,

@@ -132,7 +132,10 @@ pub fn due(r: &Retention, kind: &str, created_at: i64, left: Option<Date>) -> Op
     let after_leaving = |years: Option<u32>| years.zip(left).map(|(y, l)| add_years(l, y));
     match kind.parse::<Kind>().ok()? {
         Kind::Conversation | Kind::ParentContact => after_leaving(Some(r.pupil_file_years)),
-        Kind::Signal => after_leaving(Some(r.incident_years.unwrap_or(r.pupil_file_years))),
+        // A signal's notes go with it.
+        Kind::Signal | Kind::SignalNotes => {
+            after_leaving(Some(r.incident_years.unwrap_or(r.pupil_file_years)))
+        }
         Kind::Case => after_leaving(r.meldcode_case_years),
         Kind::Thermometer => {
             let month = jiff::Timestamp::from_millisecond(created_at)
@@ -256,6 +259,18 @@ pub fn schedule(st: &mut dyn Storage, school: &str) -> Result<Vec<Expired>> {
             );
         }
     }
+    // A signal's notes are held with it.
+    let notes: Vec<DocumentId> = rows
+        .iter()
+        .filter(|r| by_case.contains(&r.id) && r.header.kind == Kind::Signal.as_str())
+        .filter_map(|r| {
+            let pupil = r.header.pupil.as_deref()?;
+            let category = r.fields.category.as_deref()?;
+            let urgency = r.fields.urgency?;
+            Some(doc::signal_notes_id(school, pupil, r.id, category, urgency))
+        })
+        .collect();
+    by_case.extend(notes);
     let pupils: BTreeSet<String> = expired.iter().map(|e| e.pupil.clone()).collect();
     let on_hold = held_pupils(st, school, &pupils)?;
     for e in &mut expired {

@@ -716,7 +716,7 @@ fn whole_documents_carry_the_heads_and_summary_of_what_was_accepted() {
     // Changes (a live push of an appended change, a fetch after `have`) never carry heads
     // and summary. A whole fetch of a document stored as snapshot plus changes compacts it
     // into one document (same catalog sequence) and sends it with them.
-    let d2 = with_follow_up(&ib, id, &d, "f1", "picked_up", "opgepakt");
+    let d2 = with_follow_up(&ib, id, &d, "f1", "picked_up", "");
     let out = push_changes(&mut hub, c2, id, &d2, &d.get_heads());
     let live = delivered(&to(&out, ct));
     assert!(live[0].heads.is_empty() && live[0].summary.is_none());

@@ -1945,6 +1945,7 @@ impl Sim {
                             | (doc::Body::Case(_), Kind::Case)
                             | (doc::Body::Excursion(_), Kind::Excursion)
                             | (doc::Body::ParentContact(_), Kind::ParentContact)
+                            | (doc::Body::SignalNotes(_), Kind::SignalNotes)
                     );
                 if !kind_matches {
                     return Err(format!(

@@ -84,9 +84,14 @@ async fn the_inzage_dossier_holds_every_shared_record_and_no_private_note() -> R
     mentor.sync().await?;
     teacher.sync().await?;
     coordinator.sync().await?;
+    // A status for the signaller, and the care team's note beside the signal (which the
+    // signaller does not read: the dossier holds it all the same).
+    coordinator
+        .store
+        .append_follow_up(signal, FollowUpKind::PickedUp, "")?;
     coordinator.store.append_follow_up(
         signal,
-        FollowUpKind::PickedUp,
+        FollowUpKind::FollowUp,
         "Opgepakt door de zorgcoördinator; gesprek met ouders gepland.",
     )?;
     coordinator.sync().await?;

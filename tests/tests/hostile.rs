@@ -133,11 +133,9 @@ async fn a_mentor_cannot_rewrite_or_forge_the_care_teams_follow_ups() -> Result<
     let sig = teacher.store.record_signal(shared_signal(PUPIL, true))?;
     teacher.sync().await?;
     tablet.sync().await?;
-    tablet.store.append_follow_up(
-        sig,
-        omkijken_core::model::FollowUpKind::PickedUp,
-        "opgepakt",
-    )?;
+    tablet
+        .store
+        .append_follow_up(sig, omkijken_core::model::FollowUpKind::PickedUp, "")?;
     tablet.sync().await?;
     mentor.sync().await?;
 
@@ -194,6 +192,14 @@ async fn a_mentor_cannot_rewrite_or_forge_the_care_teams_follow_ups() -> Result<
             }),
             INVALID,
         ),
+        (
+            "a note of hers on the signal itself, which its author reads (notes go in the \
+             signal's notes)",
+            forge(&wire, sig, &stored, |s: &mut Signal| {
+                s.follow_ups.push(follow_up("f-note", MENTOR, "follow_up"))
+            }),
+            FORBIDDEN,
+        ),
     ];
     for (what, after, want) in &tries {
         let got = wire.push_changes(sig, &stored, after).await?;
@@ -207,11 +213,11 @@ async fn a_mentor_cannot_rewrite_or_forge_the_care_teams_follow_ups() -> Result<
         refusals_audited(&server, &hostile_id, sig).await?,
         tries.len()
     );
-    // 4. What a mentor may do goes through even from this device: a follow-up in her own
-    //    name.
+    // 4. What a mentor may do goes through even from this device: a note to the signaller
+    //    in her own name.
     let allowed = forge(&wire, sig, &stored, |s: &mut Signal| {
         s.follow_ups
-            .push(follow_up("f-mentor", MENTOR, "follow_up"))
+            .push(follow_up("f-mentor", MENTOR, "to_signaller"))
     });
     assert!(matches!(
         wire.push_changes(sig, &stored, &allowed).await?,
@@ -222,7 +228,7 @@ async fn a_mentor_cannot_rewrite_or_forge_the_care_teams_follow_ups() -> Result<
     tablet.sync().await?;
     tablet
         .store
-        .append_follow_up(sig, omkijken_core::model::FollowUpKind::Closed, "afgerond")?;
+        .append_follow_up(sig, omkijken_core::model::FollowUpKind::Closed, "")?;
     tablet.sync().await?;
     for d in [&teacher, &mentor, &tablet] {
         let report = d.sync().await?;
@@ -237,7 +243,7 @@ async fn a_mentor_cannot_rewrite_or_forge_the_care_teams_follow_ups() -> Result<
         assert_eq!(entries.len(), 3, "{}: {entries:?}", d.label);
         for (author, kind) in [
             (COORDINATOR, "picked_up"),
-            (MENTOR, "follow_up"),
+            (MENTOR, "to_signaller"),
             (COORDINATOR, "closed"),
         ] {
             assert!(
@@ -248,6 +254,198 @@ async fn a_mentor_cannot_rewrite_or_forge_the_care_teams_follow_ups() -> Result<
         }
         assert!(d.store.outbox()?.is_empty(), "{}", d.label);
     }
+    server.handle.shutdown().await?;
+    Ok(())
+}
+
+/// Every string value a loaded document holds, at any depth (a signal's fields are plain
+/// strings, no Automerge text).
+fn strings_in(d: &Automerge) -> Vec<String> {
+    use automerge::iter::DocItem;
+    use automerge::{ScalarValueRef, ValueRef};
+    let mut out = vec![];
+    for item in d.iter() {
+        let value = match &item.item {
+            DocItem::Map(m) => &m.value,
+            DocItem::List(l) => &l.value,
+            DocItem::Text(_) => continue,
+        };
+        if let ValueRef::Scalar(ScalarValueRef::Str(v)) = value {
+            out.push(v.to_string());
+        }
+    }
+    out
+}
+
+/// DOMAIN.md: the signaller gets feedback that her signal was picked up; what the care team
+/// knows is need-to-know. Their notes live in the signal's notes document, which she does
+/// not read for being the author: a raw client of hers never receives a word of them, while
+/// the status entries and a note addressed to her reach her.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_signaller_reads_the_status_and_what_is_addressed_to_her_never_the_care_notes()
+-> Result<()> {
+    use omkijken_core::model::FollowUpKind;
+    const CARE_NOTE: &str = "zorgnotitie-canary: vader belt met het wijkteam";
+    const MENTOR_NOTE: &str = "mentornotitie-canary: Noor huilde na de gym";
+    const TO_HER: &str = "Dank je, we hebben het opgepakt met de ouders.";
+    let (tmp, server) = school().await?;
+    let teacher = enrolled(&server, tmp.path(), TEACHER, "teacher phone").await?;
+    let tablet = enrolled(&server, tmp.path(), COORDINATOR, "ib tablet").await?;
+    let mentor = enrolled(&server, tmp.path(), MENTOR, "mentor phone").await?;
+
+    // 1. The teacher (not the pupil's mentor) records a signal; the care coordinator picks
+    //    it up, writes a note for the care team and one to the signaller; the mentor adds a
+    //    note of her own.
+    let sig = teacher.store.record_signal(shared_signal(PUPIL, true))?;
+    teacher.sync().await?;
+    tablet.sync().await?;
+    mentor.sync().await?;
+    tablet
+        .store
+        .append_follow_up(sig, FollowUpKind::PickedUp, "")?;
+    tablet
+        .store
+        .append_follow_up(sig, FollowUpKind::FollowUp, CARE_NOTE)?;
+    tablet
+        .store
+        .append_follow_up(sig, FollowUpKind::ToSignaller, TO_HER)?;
+    mentor
+        .store
+        .append_follow_up(sig, FollowUpKind::FollowUp, MENTOR_NOTE)?;
+    for d in [&tablet, &mentor, &tablet, &mentor] {
+        let report = d.sync().await?;
+        assert!(
+            report.refused.is_empty(),
+            "{}: {:?}",
+            d.label,
+            report.refused
+        );
+    }
+    let signal = tablet.store.signal(sig)?;
+    let notes = doc::signal_notes_id(SCHOOL, PUPIL, sig, &signal.category, signal.urgency);
+
+    // 2. The care team and the mentor read every entry, their notes included.
+    for d in [&tablet, &mentor] {
+        let texts: Vec<String> = d
+            .store
+            .signal(sig)?
+            .follow_ups
+            .iter()
+            .map(|f| f.text.clone())
+            .collect();
+        for t in [CARE_NOTE, MENTOR_NOTE, TO_HER] {
+            assert!(texts.contains(&t.to_string()), "{}: {texts:?}", d.label);
+        }
+        assert!(d.held()?.contains(&notes), "{}", d.label);
+    }
+
+    // 3. The signaller's raw client: the catalog does not list the notes, a fetch of them
+    //    answers like a document that does not exist, and the signal holds the status and
+    //    the note to her, never a word of the notes.
+    let (_, mut wire) = hostile(&server, tmp.path(), TEACHER).await?;
+    assert!(wire.catalog.iter().any(|e| e.document_id == sig));
+    assert!(!wire.catalog.iter().any(|e| e.document_id == notes));
+    assert!(wire.fetch(notes).await?.is_none());
+    // A `sync` frame for the notes is answered as for a document that does not exist.
+    {
+        use automerge::sync::{Message, State, SyncDoc};
+        let first = Automerge::new()
+            .generate_sync_message(&mut State::new())
+            .expect("a first message");
+        wire.send(Frame::Sync {
+            document_id: notes,
+            data: first.encode(),
+        })
+        .await?;
+        // Answered in order: the fetch's answer comes after anything for the sync frame.
+        wire.send(Frame::Fetch {
+            docs: vec![omkijken_core::sync::FetchRequest {
+                document_id: sig,
+                have: vec![],
+            }],
+        })
+        .await?;
+        loop {
+            match wire.next().await? {
+                Frame::Sync { document_id, data } if document_id == notes => {
+                    // Synced from nothing: no heads, and what it carries loads as nothing.
+                    let m = Message::decode(&data)?;
+                    assert!(m.heads.is_empty(), "{m:?}");
+                    let mut d = Automerge::new();
+                    d.receive_sync_message(&mut State::new(), m)?;
+                    assert!(d.get_heads().is_empty());
+                }
+                Frame::Docs { cursor: 0, .. } => break,
+                other => wire.other.push(other),
+            }
+        }
+    }
+    let stored = wire.fetch(sig).await?.expect("her own signal");
+    let strings = strings_in(&stored);
+    assert!(strings.iter().any(|s| s == TO_HER), "{strings:?}");
+    for canary in [CARE_NOTE, MENTOR_NOTE] {
+        assert!(
+            !strings.iter().any(|s| s.contains(canary)),
+            "{canary} reached the signaller"
+        );
+    }
+    for f in &wire.other {
+        let bytes = f.encode();
+        for canary in [CARE_NOTE, MENTOR_NOTE] {
+            assert!(
+                !bytes.windows(canary.len()).any(|w| w == canary.as_bytes()),
+                "a frame carried {canary}"
+            );
+        }
+    }
+
+    // 4. Her honest device: the status and the note to her, nothing else; it holds no notes.
+    teacher.sync().await?;
+    let entries: Vec<(String, String, String)> = teacher
+        .store
+        .signal(sig)?
+        .follow_ups
+        .into_iter()
+        .map(|f| (f.author, f.kind, f.text))
+        .collect();
+    assert_eq!(
+        entries,
+        vec![
+            (COORDINATOR.into(), "picked_up".into(), String::new()),
+            (COORDINATOR.into(), "to_signaller".into(), TO_HER.into()),
+        ]
+    );
+    assert!(!teacher.held()?.contains(&notes));
+
+    // 5. The care team's own raw client cannot put a note where the signaller reads it: a
+    //    note on the signal is refused, and so is a status with words of its own.
+    let (_, mut care_wire) = hostile(&server, tmp.path(), COORDINATOR).await?;
+    let on_server = care_wire.fetch(sig).await?.expect("the care team reads it");
+    let mut note = follow_up("f-leak", COORDINATOR, "follow_up");
+    note.text = CARE_NOTE.into();
+    let mut status = follow_up("f-leak-2", COORDINATOR, "closed");
+    status.text = CARE_NOTE.into();
+    for (entry, want) in [(note, FORBIDDEN), (status, INVALID)] {
+        let after = forge(&care_wire, sig, &on_server, |s: &mut Signal| {
+            s.follow_ups.push(entry)
+        });
+        assert_eq!(care_wire.push_changes(sig, &on_server, &after).await?, want);
+    }
+    teacher.sync().await?;
+    assert_eq!(teacher.store.signal(sig)?.follow_ups.len(), 2);
+
+    // 6. A signal erased (the wrong pupil) takes its notes with it, everywhere.
+    omkijken_core::client::erase_record(&tablet.store, sig).await?;
+    mentor.sync().await?;
+    tablet.sync().await?;
+    for d in [&tablet, &mentor] {
+        assert!(!d.held()?.contains(&notes), "{}", d.label);
+    }
+    let rows = server.handle.admin().audit(AuditFilter::All).await?;
+    assert!(
+        rows.iter()
+            .any(|r| r.action == AuditAction::Erase && r.document == Some(notes))
+    );
     server.handle.shutdown().await?;
     Ok(())
 }

@@ -126,7 +126,7 @@ async fn a_case_on_a_trip_signal_reaches_the_care_team_only_and_the_signaller_se
                     CASE_OPENED_STATUS.into()
                 ),
                 (
-                    FollowUpKind::FollowUp.as_str().into(),
+                    FollowUpKind::ToSignaller.as_str().into(),
                     CASE_CLOSED_STATUS.into()
                 ),
             ]

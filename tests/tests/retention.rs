@@ -6,8 +6,9 @@
 
 use anyhow::Result;
 use omkijken_core::defaults::DEFAULT_TEMPLATE;
+use omkijken_core::model::FollowUpKind;
 use omkijken_core::store::NewThermometerEntry;
-use omkijken_core::{DocumentId, Error};
+use omkijken_core::{DocumentId, Error, doc};
 use omkijken_server::retention;
 use omkijken_server::server::Settings;
 use omkijken_server::storage::{AuditAction, AuditFilter};
@@ -76,7 +77,26 @@ async fn retention_erases_what_expired_everywhere_and_keeps_what_is_held() -> Re
     let case = coordinator
         .store
         .open_case(PUPIL_IN_CARE, &[find(PUPIL_IN_CARE, "signal")])?;
+    // The coordinator's notes on both signals (beside them, with their terms and holds).
+    let signals = [PUPIL, PUPIL_IN_CARE].map(|p| (p, find(p, "signal")));
+    for (pupil, sid) in signals {
+        coordinator.store.append_follow_up(
+            sid,
+            FollowUpKind::FollowUp,
+            "Besproken in het zorgteam.",
+        )?;
+        let s = coordinator.store.signal(sid)?;
+        let notes = doc::signal_notes_id(SCHOOL, pupil, sid, &s.category, s.urgency);
+        docs.push((pupil, "signal_notes", notes));
+    }
+    let find = |pupil: &str, kind: &str| {
+        docs.iter()
+            .find(|(p, k, _)| *p == pupil && *k == kind)
+            .map(|d| d.2)
+            .unwrap()
+    };
     coordinator.sync().await?;
+    mentor.sync().await?;
 
     // 2. Both pupils leave: the next roster import no longer lists them (they are recorded
     //    as left today). The privacy officer puts a legal hold on the pupil in care.
@@ -113,19 +133,20 @@ async fn retention_erases_what_expired_everywhere_and_keeps_what_is_held() -> Re
         }
     }
 
-    // 5. Two years after leaving: the pupil file of the pupil not on hold goes.
+    // 5. Two years after leaving: the pupil file of the pupil not on hold goes (the
+    //    signal's notes with it).
     let two_years = today().checked_add(jiff::Span::new().years(2).days(1))?;
     let at = ms(&two_years.to_string());
-    assert_eq!(admin.apply_retention(Some(at)).await?, 2);
+    assert_eq!(admin.apply_retention(Some(at)).await?, 3);
     mentor.sync().await?;
     coordinator.sync().await?;
-    for kind in ["conversation", "signal"] {
+    for kind in ["conversation", "signal", "signal_notes"] {
         let id = find(PUPIL, kind);
         assert!(!mentor.held()?.contains(&id), "{kind}");
         assert!(!coordinator.held()?.contains(&id), "{kind}");
         assert!(matches!(mentor.store.signal(id), Err(Error::NotFound)));
     }
-    for kind in ["conversation", "signal", "thermometer"] {
+    for kind in ["conversation", "signal", "signal_notes", "thermometer"] {
         assert!(
             mentor.held()?.contains(&find(PUPIL_IN_CARE, kind)),
             "held: {kind}"
@@ -133,20 +154,32 @@ async fn retention_erases_what_expired_everywhere_and_keeps_what_is_held() -> Re
     }
 
     // 6. The hold is lifted: the pupil in care's conversation and thermometer month go; the
-    //    signal the open meldcode case is built on stays, and so does the case (no term).
+    //    signal the open meldcode case is built on stays with its notes, and so does the
+    //    case (no term).
     {
         let mut st = settings.open_storage()?;
         retention::set_hold(st.as_mut(), 0, SCHOOL, PUPIL_IN_CARE, false)?;
         let plan = retention::plan(st.as_mut(), SCHOOL, two_years)?;
         let held: Vec<_> = plan.iter().filter(|e| e.held.is_some()).collect();
-        assert_eq!(held.len(), 1);
-        assert_eq!(held[0].id, find(PUPIL_IN_CARE, "signal"));
-        assert_eq!(held[0].held, Some("open meldcode case"));
+        let mut ids: Vec<DocumentId> = held.iter().map(|e| e.id).collect();
+        ids.sort();
+        let mut want = vec![
+            find(PUPIL_IN_CARE, "signal"),
+            find(PUPIL_IN_CARE, "signal_notes"),
+        ];
+        want.sort();
+        assert_eq!(ids, want);
+        assert!(held.iter().all(|e| e.held == Some("open meldcode case")));
     }
     assert_eq!(admin.apply_retention(Some(at)).await?, 2);
     coordinator.sync().await?;
     mentor.sync().await?;
     assert!(coordinator.held()?.contains(&find(PUPIL_IN_CARE, "signal")));
+    assert!(
+        coordinator
+            .held()?
+            .contains(&find(PUPIL_IN_CARE, "signal_notes"))
+    );
     assert!(coordinator.held()?.contains(&case));
     for kind in ["conversation", "thermometer"] {
         assert!(
@@ -160,7 +193,10 @@ async fn retention_erases_what_expired_everywhere_and_keeps_what_is_held() -> Re
     rows.retain(|r| r.action == AuditAction::Retention);
     let mut kinds: Vec<_> = rows.iter().filter_map(|r| r.kind.clone()).collect();
     kinds.sort();
-    assert_eq!(kinds, ["conversation", "signal", "thermometer"]);
+    assert_eq!(
+        kinds,
+        ["conversation", "signal", "signal_notes", "thermometer"]
+    );
     let holds = admin
         .audit(AuditFilter::Pupil(PUPIL_IN_CARE.into()))
         .await?;

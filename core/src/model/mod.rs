@@ -28,7 +28,7 @@ pub use settings::{
     Localized, QuestionSetting, ScaleSetting, SchoolScale, SchoolSettings, TemplateSetting,
 };
 pub use signal::{
-    FollowUp, FollowUpKind, Interpretation, Signal, SignalContext, Source, SourceKind,
+    FollowUp, FollowUpKind, Interpretation, Signal, SignalContext, SignalNotes, Source, SourceKind,
 };
 pub use thermometer::{ThermometerEntry, ThermometerMonth};
 
@@ -58,11 +58,13 @@ pub enum Kind {
     Excursion,
     /// An oudercontact (a contact with a pupil's parents).
     ParentContact,
+    /// The mentors' and care team's notes on one signal ([`SignalNotes`]).
+    SignalNotes,
 }
 
 impl Kind {
     /// All kinds.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Roster,
         Kind::Conversation,
         Kind::Signal,
@@ -70,6 +72,7 @@ impl Kind {
         Kind::Thermometer,
         Kind::Excursion,
         Kind::ParentContact,
+        Kind::SignalNotes,
     ];
 
     /// The stable name used in documents, the database and frames.
@@ -82,7 +85,22 @@ impl Kind {
             Kind::Thermometer => "thermometer",
             Kind::Excursion => "excursion",
             Kind::ParentContact => "parent_contact",
+            Kind::SignalNotes => "signal_notes",
         }
+    }
+}
+
+impl Kind {
+    /// Whether documents of this kind are the system's, started from a deterministic genesis
+    /// any device may bring (a thermometer month, a signal's notes): they have no author,
+    /// and their first change is nobody's in particular.
+    pub fn has_shared_genesis(self) -> bool {
+        matches!(self, Kind::Thermometer | Kind::SignalNotes)
+    }
+
+    /// [`Kind::has_shared_genesis`] of a kind's stable name (false for an unknown one).
+    pub fn name_has_shared_genesis(name: &str) -> bool {
+        name.parse::<Kind>().is_ok_and(Kind::has_shared_genesis)
     }
 }
 

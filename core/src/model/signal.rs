@@ -76,6 +76,16 @@ pub struct Interpretation {
     pub by: String,
 }
 
+/// The fixed texts a status entry (`picked_up`, `closed`) may carry: a status says what
+/// happened, never what the care team knows. Any other text of theirs for the signaller is
+/// a `to_signaller` note.
+pub const STATUS_TEXTS: [&str; 2] = [CASE_OPENED_STATUS, CASE_CLOSED_STATUS];
+
+/// The status a signal gets when a meldcode case is opened on it.
+pub const CASE_OPENED_STATUS: &str = "Opgepakt in een meldcodetraject";
+/// What the signaller is told when that case is closed.
+pub const CASE_CLOSED_STATUS: &str = "Meldcodetraject afgesloten";
+
 /// What a follow-up entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FollowUpKind {
@@ -87,6 +97,9 @@ pub enum FollowUpKind {
     PickedUp,
     /// Closed.
     Closed,
+    /// A note the care team (or a mentor) addresses to the signaller: the one entry by
+    /// others that carries text for her (see [`SignalNotes`] for their other notes).
+    ToSignaller,
 }
 
 impl FollowUpKind {
@@ -97,6 +110,7 @@ impl FollowUpKind {
             FollowUpKind::Correction => "correction",
             FollowUpKind::PickedUp => "picked_up",
             FollowUpKind::Closed => "closed",
+            FollowUpKind::ToSignaller => "to_signaller",
         }
     }
     /// Parse a stable name.
@@ -106,6 +120,7 @@ impl FollowUpKind {
             "correction" => Some(Self::Correction),
             "picked_up" => Some(Self::PickedUp),
             "closed" => Some(Self::Closed),
+            "to_signaller" => Some(Self::ToSignaller),
             _ => None,
         }
     }
@@ -202,4 +217,38 @@ impl Signal {
             .iter()
             .any(|f| f.kind == FollowUpKind::PickedUp.as_str())
     }
+}
+
+/// The notes of the mentors and the care team on one shared signal (DOMAIN.md: the
+/// signaller gets feedback that it was picked up; what the care team knows is
+/// need-to-know). A document of its own beside the signal, read and written by those who
+/// follow the signal up (its mentors, the care team of its route, the readers a school
+/// leader adds to a staff-misconduct signal), never by the signaller for being its author:
+/// she reads their status entries and the notes addressed to her on the signal itself.
+///
+/// One per signal: its id and first change are deterministic
+/// ([`crate::doc::signal_notes_genesis`], from the signal's school, pupil, id, category and
+/// urgency, which never change once shared), so devices that start it offline make the
+/// same document.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, serde::Deserialize)]
+pub struct SignalNotes {
+    /// The signal's document id.
+    pub signal: String,
+    /// The signal's category (its access follows the signal's route).
+    pub category: String,
+    /// The signal's urgency.
+    #[autosurgeon(hydrate = "super::any_uint")]
+    pub urgency: u8,
+    /// The notes, appended only (`follow_up` entries).
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub notes: Vec<FollowUp>,
+    /// On the board route: the staff the school leader added as readers of the signal.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub added_readers: Vec<String>,
+}
+
+impl Record for SignalNotes {
+    const KIND: Kind = Kind::SignalNotes;
 }

@@ -18,10 +18,10 @@ use crate::model::{
 use crate::{Error, Result};
 use rusqlite::params;
 
-/// Status text appended to each signal a case is built on: all the signaller learns.
-pub const CASE_OPENED_STATUS: &str = "Opgepakt in een meldcodetraject";
-/// Status text appended to each linked signal when the case closes.
-pub const CASE_CLOSED_STATUS: &str = "Meldcodetraject afgesloten";
+/// Status text appended to each signal a case is built on (a `picked_up` entry): all the
+/// signaller learns; and the one appended to each linked signal when the case closes (a
+/// `to_signaller` entry). Fixed texts: see [`crate::model::signal::STATUS_TEXTS`].
+pub use crate::model::signal::{CASE_CLOSED_STATUS, CASE_OPENED_STATUS};
 
 /// What a user enters for one step of a case.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,7 +259,7 @@ impl Store {
             Ok(())
         })?;
         for s in signals.iter().filter_map(|s| s.parse::<DocumentId>().ok()) {
-            self.case_status_to_signal(s, FollowUpKind::FollowUp, CASE_CLOSED_STATUS)?;
+            self.case_status_to_signal(s, FollowUpKind::ToSignaller, CASE_CLOSED_STATUS)?;
         }
         Ok(())
     }
@@ -336,16 +336,26 @@ impl Store {
         kind: FollowUpKind,
         status: &str,
     ) -> Result<()> {
-        let writable = match self.load(signal)? {
+        let me = self.unlocked_identity()?;
+        let (writable, own) = match self.load(signal)? {
             Some(d) => match doc::parse(signal, &d) {
                 Ok(doc::Parsed {
                     header,
                     fields,
                     body: doc::Body::Signal(s),
-                }) => s.shared && self.access_to(&header, &fields)? == Access::Write,
-                _ => false,
+                }) => (
+                    s.shared && self.access_to(&header, &fields)? == Access::Write,
+                    header.author == me.user,
+                ),
+                _ => (false, false),
             },
-            None => false,
+            None => (false, false),
+        };
+        // A note to the signaller is for someone else: on her own signal the care team
+        // member notes it as her own follow-up.
+        let kind = match kind {
+            FollowUpKind::ToSignaller if own => FollowUpKind::FollowUp,
+            k => k,
         };
         if writable {
             self.append_follow_up(signal, kind, status)?;

@@ -7,8 +7,8 @@ use crate::doc::{self, AccessFields};
 use crate::ids::DocumentId;
 use crate::model::{
     Agreement, Conversation, ConversationStatus, FollowUp, FollowUpKind, Header, Interpretation,
-    Kind, Record, Signal, SignalContext, Source, SourceKind, ThermometerEntry, ThermometerMonth,
-    Visibility, check_date,
+    Kind, Record, Signal, SignalContext, SignalNotes, Source, SourceKind, ThermometerEntry,
+    ThermometerMonth, Visibility, check_date,
 };
 use crate::text::Text;
 use crate::{Error, Result};
@@ -200,8 +200,72 @@ impl Store {
     }
 
     /// A signal the user may read. The read is logged.
+    ///
+    /// Its `follow_ups` are what the user reads of it, oldest first: the entries on the
+    /// signal (the author's corrections and follow-ups, status entries, notes to the
+    /// signaller) and, for those who follow it up, the notes in the signal's notes
+    /// ([`crate::model::SignalNotes`]), which its author does not read for being its author.
     pub fn signal(&self, id: DocumentId) -> Result<Signal> {
-        Ok(self.read_record::<Signal>(id, true)?.1)
+        let (header, mut s, _) = self.read_record::<Signal>(id, true)?;
+        if let Some(n) = self.signal_notes(id, &header, &s)? {
+            // By time; within one millisecond the signal's entries first (a stable sort).
+            s.follow_ups.extend(n.notes);
+            s.follow_ups.sort_by_key(|f| f.at);
+        }
+        Ok(s)
+    }
+
+    /// The notes on signal `id`, if this device holds them and the user reads them. The
+    /// read is logged.
+    fn signal_notes(
+        &self,
+        id: DocumentId,
+        header: &Header,
+        s: &Signal,
+    ) -> Result<Option<SignalNotes>> {
+        let Some(pupil) = header.pupil.as_deref() else {
+            return Ok(None);
+        };
+        let nid = doc::signal_notes_id(&header.school, pupil, id, &s.category, s.urgency);
+        match self.read_record::<SignalNotes>(nid, true) {
+            Ok((_, n, _)) => Ok(Some(n)),
+            Err(Error::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Edit the notes on the shared signal `id` (started from their deterministic genesis
+    /// when this device has none yet), with write access to them, in one change.
+    fn edit_signal_notes(
+        &self,
+        id: DocumentId,
+        header: &Header,
+        s: &Signal,
+        edit: impl FnOnce(&mut SignalNotes),
+    ) -> Result<()> {
+        let pupil = header.pupil.as_deref().ok_or(Error::NotFound)?;
+        let (nid, genesis) =
+            doc::signal_notes_genesis(&header.school, pupil, id, &s.category, s.urgency)?;
+        let nheader = doc::signal_notes_header(&header.school, pupil);
+        let actor = self.writer_actor();
+        let now = self.now();
+        self.transact(nid, |d| {
+            let before = (!d.get_heads().is_empty()).then(|| d.clone());
+            if before.is_none() {
+                *d = genesis;
+            }
+            let fields = doc::access_fields(nid, &nheader, d)?;
+            if self.access_to(&nheader, &fields)? < Access::Write {
+                return Err(Error::Forbidden(
+                    "the notes on a signal are for those who follow it up",
+                ));
+            }
+            doc::update::<SignalNotes>(nid, d, &actor, now, |n| {
+                edit(n);
+                Ok(())
+            })?;
+            self.admit_local(nid, before.as_ref(), d)
+        })
     }
 
     /// Change a draft signal (author only, before it is shared).
@@ -235,8 +299,12 @@ impl Store {
     }
 
     /// Append an entry to a signal: a correction (author), a follow-up (author, mentors,
-    /// care team), or "picked up" and "closed" (the care team of the signal's route, see
-    /// `model::rules::signal`). The original text never changes.
+    /// care team), "picked up" and "closed" (the care team of the signal's route, see
+    /// `model::rules::signal`; status, no text of their own: `text` empty or one of the
+    /// fixed status texts), or a note to the signaller (anyone but the author who follows
+    /// it up). A follow-up by anyone but the author goes in the signal's notes, which the
+    /// author does not read for being its author (need-to-know). The original text never
+    /// changes.
     pub fn append_follow_up(
         &self,
         id: DocumentId,
@@ -248,6 +316,35 @@ impl Store {
         let entry_id = self.new_id().to_string();
         let now = self.now();
         let eid = entry_id.clone();
+        if kind == FollowUpKind::FollowUp {
+            let (header, s, access) = self.read_record::<Signal>(id, false)?;
+            if header.author != me.user {
+                if !s.shared {
+                    return Err(Error::NotFound);
+                }
+                if access < Access::Write {
+                    return Err(Error::Forbidden("read-only for this user"));
+                }
+                self.edit_signal_notes(id, &header, &s, |n| {
+                    n.notes.push(FollowUp {
+                        id: eid,
+                        author: me.user.clone(),
+                        at: now,
+                        kind: kind.as_str().into(),
+                        text: text.into(),
+                    })
+                })?;
+                return Ok(entry_id);
+            }
+        }
+        if matches!(kind, FollowUpKind::PickedUp | FollowUpKind::Closed)
+            && !text.is_empty()
+            && !crate::model::signal::STATUS_TEXTS.contains(&text)
+        {
+            return Err(Error::Invalid(
+                "a status has no text: write a note to the signaller for that".into(),
+            ));
+        }
         self.edit_record::<Signal>(id, |h, s| {
             let is_author = h.author == me.user;
             match kind {
@@ -258,6 +355,11 @@ impl Store {
                     if is_author && !s.shared =>
                 {
                     return Err(Error::Forbidden("share the signal first"));
+                }
+                FollowUpKind::ToSignaller if is_author => {
+                    return Err(Error::Invalid(
+                        "a note to the signaller is for the signal's author".into(),
+                    ));
                 }
                 _ => {}
             }
@@ -300,7 +402,17 @@ impl Store {
                 s.added_readers.push(staff.into());
             }
             Ok(())
-        })
+        })?;
+        // The reader follows the signal up in its notes too.
+        let (header, s, _) = self.read_record::<Signal>(id, false)?;
+        if s.shared {
+            self.edit_signal_notes(id, &header, &s, |n| {
+                if !n.added_readers.iter().any(|r| r == staff) {
+                    n.added_readers.push(staff.into());
+                }
+            })?;
+        }
+        Ok(())
     }
 
     // ---- conversations -----------------------------------------------------------------

@@ -725,7 +725,7 @@ impl ClientEngine {
     /// others' changes too, and the server takes those only from their authors' devices:
     /// nothing of this device's own is beyond what the server acknowledged, or the server
     /// does not have the document and another user created it (nobody creates a document
-    /// in another's name; a thermometer month has no author).
+    /// in another's name; a thermometer month and a signal's notes have no author).
     fn waits_for_others(&self, id: DocumentId, reason: RefusalReason) -> Result<bool> {
         let Some(info) = self.store.info(id)? else {
             return Ok(false);
@@ -734,7 +734,7 @@ impl ClientEngine {
         if reason == RefusalReason::Forbidden
             && info.acked_heads.is_none()
             && info.header.author != me
-            && info.header.kind != Kind::Thermometer.as_str()
+            && !Kind::name_has_shared_genesis(&info.header.kind)
         {
             return Ok(true);
         }
@@ -1214,15 +1214,16 @@ impl ClientEngine {
             .map(<[ChangeHash]>::to_vec)
             .unwrap_or_default();
         // Own: the registered device actor or a session actor extending it (the server's
-        // authorship rule); a thermometer month's shared genesis change counts as own.
+        // authorship rule); the shared genesis change of a thermometer month or a signal's
+        // notes counts as own.
         let me = self.store.actor().to_bytes().to_vec();
-        let thermometer = self
+        let shared_genesis = self
             .store
             .info(id)?
-            .is_some_and(|i| i.header.kind == Kind::Thermometer.as_str());
+            .is_some_and(|i| Kind::name_has_shared_genesis(&i.header.kind));
         let own = |c: &automerge::Change| {
             let a = c.actor_id().to_bytes();
-            (a.starts_with(&me) && a.len() <= 32) || (thermometer && c.deps().is_empty())
+            (a.starts_with(&me) && a.len() <= 32) || (shared_genesis && c.deps().is_empty())
         };
         // In causal order: a change is taken when its dependencies are held by the server
         // (in the history of `base`) or taken before it.
@@ -2301,7 +2302,7 @@ mod tests {
         // The coordinator holds it with a follow-up of her own; the server lost both.
         cc.merge_bytes(s1, &teacher.document_bytes(s1).unwrap().unwrap())
             .unwrap();
-        cc.append_follow_up(s1, FollowUpKind::FollowUp, "opgepakt")
+        cc.append_follow_up(s1, FollowUpKind::ToSignaller, "opgepakt")
             .unwrap();
         let mut engine = ClientEngine::new(cc.clone());
         assert_eq!(pushes(&connect(&mut engine)).len(), 1);
@@ -2533,7 +2534,7 @@ mod tests {
             .unwrap();
         assert!(cc.outbox().unwrap().iter().all(|e| e.id != s1));
         // Then a change on top of it, while the coordinator has a change of her own pending.
-        cc.append_follow_up(s1, crate::model::FollowUpKind::FollowUp, "opgepakt")
+        cc.append_follow_up(s1, crate::model::FollowUpKind::ToSignaller, "opgepakt")
             .unwrap();
         mentor
             .append_follow_up(s1, crate::model::FollowUpKind::FollowUp, "ouders gebeld")

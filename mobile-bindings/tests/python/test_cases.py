@@ -278,12 +278,69 @@ class Signaller(CaseTest):
         s = teacher.signal(sid)
         self.assertEqual([(f.kind, f.author, f.text) for f in s.follow_ups],
                          [(om.FollowUpKind.PICKED_UP, "zc", om.case_opened_status()),
-                          (om.FollowUpKind.FOLLOW_UP, "zc", om.case_closed_status())])
+                          (om.FollowUpKind.TO_SIGNALLER, "zc", om.case_closed_status())])
         self.assertEqual(s.facts, FACTS)
         [listed] = teacher.list_signals(om.SignalFilter())
         self.assertTrue(listed.picked_up)
         # The care coordinator's copy is the same case after the round trip.
         self.assertEqual(zc.case(cid).status, om.CaseStatus.CLOSED)
+
+
+class SignallerReadsBack(CaseTest):
+    def test_the_signaller_gets_the_status_and_notes_to_her_never_the_care_teams_notes(self):
+        teacher = self.server.device("t1", "t1-reads-back")
+        mentor = self.server.device("m1", "m1-reads-back")
+        zc = self.server.device("zc", "zc-reads-back")
+        sid = teacher.record_signal(home_signal())
+        teacher.sync_now()
+        zc.sync_now()
+        mentor.sync_now()
+
+        # The care coordinator: a status (no words of its own), a note for those who follow
+        # the signal up, and one to the signaller; the mentor adds a note of her own.
+        with self.assertRaises(om.OmkijkenError.Invalid):
+            zc.append_follow_up(sid, om.FollowUpKind.PICKED_UP, "Father called the wijkteam.")
+        # (Each in a later millisecond: entries are listed by time.)
+        for store, kind, text in [(zc, om.FollowUpKind.PICKED_UP, ""),
+                                  (zc, om.FollowUpKind.FOLLOW_UP, "Father called the wijkteam."),
+                                  (zc, om.FollowUpKind.TO_SIGNALLER, "Thank you, we are on it."),
+                                  (mentor, om.FollowUpKind.FOLLOW_UP, "She cried after gym.")]:
+            store.append_follow_up(sid, kind, text)
+            time.sleep(0.005)
+        for store in (zc, mentor, zc, mentor):
+            self.assertEqual(store.sync_now().refused, [])
+        teacher.sync_now()
+
+        # The signaller: the status with its date, and what is addressed to her.
+        s = teacher.signal(sid)
+        self.assertEqual([(f.kind, f.author, f.text) for f in s.follow_ups],
+                         [(om.FollowUpKind.PICKED_UP, "zc", ""),
+                          (om.FollowUpKind.TO_SIGNALLER, "zc", "Thank you, we are on it.")])
+        self.assertGreater(s.follow_ups[0].at, 0)
+        self.assertTrue(s.picked_up)
+        [listed] = [x for x in teacher.list_signals(om.SignalFilter()) if x.id == sid]
+        self.assertTrue(listed.picked_up and listed.open)
+        # She adds to her own signal, and cannot write to herself.
+        teacher.append_follow_up(sid, om.FollowUpKind.FOLLOW_UP, "Spoke to her again.")
+        with self.assertRaises(om.OmkijkenError.Invalid):
+            teacher.append_follow_up(sid, om.FollowUpKind.TO_SIGNALLER, "To me.")
+        self.assertEqual(teacher.sync_now().refused, [])
+
+        # Those who follow it up read everything, oldest first.
+        zc.sync_now()
+        mentor.sync_now()
+        for store in (zc, mentor):
+            texts = [f.text for f in store.signal(sid).follow_ups]
+            self.assertEqual(texts, ["", "Father called the wijkteam.", "Thank you, we are on it.",
+                                     "She cried after gym.", "Spoke to her again."])
+        # Closing is a status too: the signaller sees it closed, with no text.
+        zc.append_follow_up(sid, om.FollowUpKind.CLOSED, "")
+        zc.sync_now()
+        teacher.sync_now()
+        self.assertEqual([f.kind for f in teacher.signal(sid).follow_ups],
+                         [om.FollowUpKind.PICKED_UP, om.FollowUpKind.TO_SIGNALLER,
+                          om.FollowUpKind.FOLLOW_UP, om.FollowUpKind.CLOSED])
+        self.assertFalse(teacher.signal(sid).open)
 
 
 class NotAccepted(CaseTest):

@@ -265,6 +265,17 @@ fn catalog_since_filters_by_school_and_cursor_and_tells_held(mut s: Box<dyn Stor
         1,
         "a purged row stays"
     );
+    // All devices at once: the same as asking each.
+    let devices = vec!["dev1".to_string(), "dev2".to_string(), "nobody".to_string()];
+    let all = s.holdings(&devices, &ids).unwrap();
+    for d in &devices {
+        let h = all.get(d).cloned().unwrap_or_default();
+        assert_eq!(h.held, s.held_among(d, &ids).unwrap(), "{d}");
+        assert_eq!(h.purged, s.purged_among(d, &ids).unwrap(), "{d}");
+    }
+    assert_eq!(all["dev1"].purged.len(), 1);
+    assert!(!all["dev1"].has(&ids[2]), "held but told to purge");
+    assert!(s.holdings(&devices, &[]).unwrap().is_empty());
     s.commit(Batch {
         hold: vec![("dev1".into(), ids[2])],
         ..Default::default()

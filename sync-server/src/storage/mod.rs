@@ -547,6 +547,22 @@ pub struct Committed {
     pub last_seq: u64,
 }
 
+/// What one device may hold of some documents ([`Storage::holdings`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holding {
+    /// Held, or told to purge.
+    pub held: HashSet<DocumentId>,
+    /// Told to purge (and not given back since).
+    pub purged: HashSet<DocumentId>,
+}
+
+impl Holding {
+    /// Whether the device holds `id` now (held and not told to purge).
+    pub fn has(&self, id: &DocumentId) -> bool {
+        self.held.contains(id) && !self.purged.contains(id)
+    }
+}
+
 /// The server's storage. Object safe: the hub holds a `Box<dyn Storage>`.
 ///
 /// Methods take `&mut self` so an implementation can keep one connection and cached
@@ -607,6 +623,14 @@ pub trait Storage: Send {
     fn held_among(&mut self, device: &str, ids: &[DocumentId]) -> Result<HashSet<DocumentId>>;
     /// Which of `ids` the device was told to purge (and has not been given back since).
     fn purged_among(&mut self, device: &str, ids: &[DocumentId]) -> Result<HashSet<DocumentId>>;
+    /// What each of `devices` may hold of `ids` ([`Storage::held_among`]) and was told to
+    /// purge ([`Storage::purged_among`]), in one query: what the hub's delivery planner asks
+    /// once for every live device. Devices holding none of `ids` may be left out.
+    fn holdings(
+        &mut self,
+        devices: &[String],
+        ids: &[DocumentId],
+    ) -> Result<HashMap<String, Holding>>;
 
     /// A school.
     fn school(&mut self, id: &str) -> Result<Option<School>>;

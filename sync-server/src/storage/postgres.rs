@@ -56,7 +56,7 @@
 
 use super::{
     AdminEvent, AdminEventKind, AuditAction, AuditFilter, AuditRecord, Batch, CatalogRow,
-    Committed, Device, EnrollOutcome, NewDevice, School, Storage, StoredDoc, WriteMode,
+    Committed, Device, EnrollOutcome, Holding, NewDevice, School, Storage, StoredDoc, WriteMode,
 };
 use crate::{Error, Result};
 use automerge::ChangeHash;
@@ -337,6 +337,8 @@ const SQL_NOTIFY: &str = "SELECT pg_notify('omkijken_changes', '')";
 const SQL_HELD_AMONG: &str = "SELECT doc FROM held WHERE device = $1 AND doc = ANY($2)";
 const SQL_PURGED_AMONG: &str =
     "SELECT doc FROM held WHERE device = $1 AND doc = ANY($2) AND purged";
+const SQL_HOLDINGS: &str =
+    "SELECT device, doc, purged FROM held WHERE device = ANY($1) AND doc = ANY($2)";
 const SQL_SCHOOL_GET: &str = "SELECT id, name, created_at FROM schools WHERE id = $1";
 const SQL_SCHOOLS: &str = "SELECT id, name, created_at FROM schools ORDER BY id";
 const SQL_DEVICE_BY_TOKEN: &str = concat!(
@@ -1518,6 +1520,28 @@ impl Storage for PostgresStorage {
 
     fn purged_among(&mut self, device: &str, ids: &[DocumentId]) -> Result<HashSet<DocumentId>> {
         self.doc_set(SQL_PURGED_AMONG, device, ids)
+    }
+
+    fn holdings(
+        &mut self,
+        devices: &[String],
+        ids: &[DocumentId],
+    ) -> Result<HashMap<String, Holding>> {
+        let mut out: HashMap<String, Holding> = HashMap::new();
+        if devices.is_empty() || ids.is_empty() {
+            return Ok(out);
+        }
+        let ids: Vec<&[u8]> = ids.iter().map(|i| i.as_bytes().as_slice()).collect();
+        for r in self.query(SQL_HOLDINGS, &[&devices, &ids])? {
+            let device: String = r.try_get(0)?;
+            let doc = id_from(r.try_get(1)?)?;
+            let h = out.entry(device).or_default();
+            h.held.insert(doc);
+            if r.try_get::<_, bool>(2)? {
+                h.purged.insert(doc);
+            }
+        }
+        Ok(out)
     }
 
     fn school_policy(&mut self, school: &str) -> Result<Option<String>> {

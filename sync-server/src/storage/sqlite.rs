@@ -8,13 +8,13 @@
 
 use super::{
     AdminEvent, AdminEventKind, AuditAction, AuditFilter, AuditRecord, Batch, CatalogRow,
-    Committed, Device, EnrollOutcome, NewDevice, School, Storage, StoredDoc, WriteMode,
+    Committed, Device, EnrollOutcome, Holding, NewDevice, School, Storage, StoredDoc, WriteMode,
 };
 use crate::{Error, Result};
 use automerge::ChangeHash;
 use omkijken_core::{AccessFields, DocumentId, Header};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 /// Schema version written by this build (`PRAGMA user_version`).
@@ -755,6 +755,54 @@ impl Storage for SqliteStorage {
         for id in ids {
             if st.exists(params![device, id.as_bytes().as_slice()])? {
                 out.insert(*id);
+            }
+        }
+        Ok(out)
+    }
+
+    fn holdings(
+        &mut self,
+        devices: &[String],
+        ids: &[DocumentId],
+    ) -> Result<HashMap<String, Holding>> {
+        let mut out: HashMap<String, Holding> = HashMap::new();
+        if devices.is_empty() || ids.is_empty() {
+            return Ok(out);
+        }
+        // One statement for all of them: IN lists (within SQLite's 32,766 variables).
+        for devs in devices.chunks(500) {
+            for docs in ids.chunks(2_000) {
+                let marks = |n: usize, from: usize| {
+                    (from..from + n)
+                        .map(|i| format!("?{i}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                let sql = format!(
+                    "SELECT device, doc, purged FROM held WHERE device IN ({}) AND doc IN ({})",
+                    marks(devs.len(), 1),
+                    marks(docs.len(), devs.len() + 1)
+                );
+                let mut st = self.conn.prepare_cached(&sql)?;
+                let mut args: Vec<&dyn rusqlite::ToSql> = vec![];
+                for d in devs {
+                    args.push(d);
+                }
+                let bytes: Vec<&[u8]> = docs.iter().map(|i| i.as_bytes().as_slice()).collect();
+                for b in &bytes {
+                    args.push(b);
+                }
+                let mut rows = st.query(args.as_slice())?;
+                while let Some(r) = rows.next()? {
+                    let device: String = r.get(0)?;
+                    let doc = id_from(r.get(1)?)?;
+                    let purged: bool = r.get(2)?;
+                    let h = out.entry(device).or_default();
+                    h.held.insert(doc);
+                    if purged {
+                        h.purged.insert(doc);
+                    }
+                }
             }
         }
         Ok(out)

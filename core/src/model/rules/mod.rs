@@ -18,8 +18,12 @@
 //! - roster: written by the server only;
 //! - signal ([`signal`]): a draft is changed by its author only; a shared signal's original
 //!   never changes and it stays shared; follow-ups are only appended, each in the writer's
-//!   own name: corrections by the author, "picked up" and "closed" by the care team of the
-//!   signal's route; readers are added to a staff-misconduct signal by the school leader only;
+//!   own name: corrections and follow-ups by the author, "picked up" and "closed" (status,
+//!   no text of their own) by the care team of the signal's route, a note "to the
+//!   signaller" by those who follow it up (their other notes go in the signal's notes);
+//!   readers are added to a staff-misconduct signal by the school leader only;
+//! - signal notes ([`signal_notes`]): the signal's own (deterministic genesis), notes only
+//!   appended, each a `follow_up` in the writer's own name;
 //! - conversation ([`conversation`]): a private working note is its author's alone (the
 //!   access rules), a shared one stays shared; an agreement is added in the writer's own name
 //!   and keeps it;
@@ -46,6 +50,7 @@ pub mod conversation;
 pub mod excursion;
 pub mod parent_contact;
 pub mod signal;
+pub mod signal_notes;
 pub mod thermometer;
 
 #[cfg(test)]
@@ -55,7 +60,7 @@ use crate::budget;
 use crate::doc::{self, AccessFields, Hydrated, ReadBudget, Summary};
 use crate::ids::DocumentId;
 use crate::model::{
-    Case, Conversation, Excursion, Header, Kind, ParentContact, Roster, Signal, Staff,
+    Case, Conversation, Excursion, Header, Kind, ParentContact, Roster, Signal, SignalNotes, Staff,
     ThermometerMonth,
 };
 use crate::sync::RefusalReason;
@@ -193,7 +198,7 @@ pub fn limits(kind: Kind) -> Limits {
     };
     match kind {
         // A signal's fields are plain strings: a few operations per follow-up.
-        Kind::Signal => Limits {
+        Kind::Signal | Kind::SignalNotes => Limits {
             read: read(20_000, 2 << 20),
             changes: 5_000,
             ops: 30_000,
@@ -332,7 +337,9 @@ pub fn admit(
         Some(_) => {}
         // Nobody creates a document in another person's name (a thermometer month is the
         // system's: its rule checks the header is the month's own).
-        None if kind != Kind::Thermometer && header.author != writer.user => {
+        None if !matches!(kind, Kind::Thermometer | Kind::SignalNotes)
+            && header.author != writer.user =>
+        {
             return Err(Refusal::NotOwnName("header.author"));
         }
         None => {}
@@ -351,13 +358,21 @@ pub fn admit(
     // sends its own alone, which the content rules would otherwise refuse as written in
     // another's name. A thermometer month's genesis is anyone's.
     let mut month: Option<ThermometerMonth> = None;
-    let genesis = if kind == Kind::Thermometer {
-        let a: ThermometerMonth = hydrated.record().map_err(bad)?;
-        let g = thermometer::genesis(&header, id, &a)?;
-        month = Some(a);
-        g
-    } else {
-        None
+    let mut notes: Option<SignalNotes> = None;
+    let genesis = match kind {
+        Kind::Thermometer => {
+            let a: ThermometerMonth = hydrated.record().map_err(bad)?;
+            let g = thermometer::genesis(&header, id, &a)?;
+            month = Some(a);
+            g
+        }
+        Kind::SignalNotes => {
+            let a: SignalNotes = hydrated.record().map_err(bad)?;
+            let g = signal_notes::genesis(&header, id, &a)?;
+            notes = Some(a);
+            g
+        }
+        _ => None,
     };
     let changes = own_changes(after, before, writer, genesis)?;
     // Per kind: the typed record before (what the server stored passed these rules, so it
@@ -388,6 +403,21 @@ pub fn admit(
             let fields = AccessFields::default();
             may_write(&ctx, b.as_ref().map(|_| fields.clone()), &fields)?;
             thermometer::admit(&ctx, b.as_ref(), &a)?;
+            fields
+        }
+        Kind::SignalNotes => {
+            let a = match notes.take() {
+                Some(a) => a,
+                None => hydrated.record().map_err(bad)?,
+            };
+            let b = before_walk
+                .as_ref()
+                .map(|w| w.record::<SignalNotes>())
+                .transpose()
+                .map_err(bad)?;
+            let fields = AccessFields::of_signal_notes(&a);
+            may_write(&ctx, b.as_ref().map(AccessFields::of_signal_notes), &fields)?;
+            signal_notes::admit(&ctx, b.as_ref(), &a)?;
             fields
         }
         Kind::Case => {

@@ -5,17 +5,24 @@
 //! - Once shared, the original (facts, interpretation, source, quote, category, urgency,
 //!   times, place, flag) never changes and the signal stays shared.
 //! - Follow-ups are only ever appended: an existing one is never changed or removed. A new
-//!   one is in the writer's own name, of a known kind, with an id of its own:
-//!   - `correction`: the author's;
-//!   - `follow_up`: anyone who may write the signal (author, mentors, care team);
+//!   one is in the writer's own name, of a known kind, with an id of its own. The signal is
+//!   what its author reads, so what others append to it is what she may know (DOMAIN.md:
+//!   "the signaller gets feedback that it was picked up"):
+//!   - `correction`, `follow_up`: the author's (the notes of mentors and the care team go
+//!     in the signal's own notes document, [`crate::model::SignalNotes`], which she does not
+//!     read for being its author);
 //!   - `picked_up`, `closed` (status, what the signaller reads back): the care team of the
 //!     signal's route: the care coordinators, for bullying also the anti-bullying
-//!     coordinator, for staff misconduct the school leader.
+//!     coordinator, for staff misconduct the school leader; no text of their own (empty,
+//!     or one of the fixed [`crate::model::signal::STATUS_TEXTS`]);
+//!   - `to_signaller`: a note addressed to the signaller, by anyone else who may write the
+//!     signal.
 //! - Readers are added to a staff-misconduct signal by the school leader only, and never
 //!   removed.
 
 use super::{Ctx, Refusal, appended, at_most, short};
 use crate::defaults::{self, Route};
+use crate::model::signal::STATUS_TEXTS;
 use crate::model::{FollowUpKind, Role, Signal, SourceKind, Staff};
 
 /// Follow-ups of one signal.
@@ -75,10 +82,27 @@ pub fn admit(ctx: &Ctx<'_>, before: Option<&Signal>, after: &Signal) -> Result<(
             Some(FollowUpKind::Correction) if !ctx.is_author() => {
                 return Err(Refusal::NotForRole("a correction is its author's"));
             }
+            Some(FollowUpKind::FollowUp) if !ctx.is_author() => {
+                return Err(Refusal::NotForRole(
+                    "on the signal a follow-up is its author's: others write in its notes",
+                ));
+            }
+            Some(FollowUpKind::ToSignaller) if ctx.is_author() => {
+                return Err(Refusal::Invalid(
+                    "a note to the signaller is for the author",
+                ));
+            }
             Some(FollowUpKind::PickedUp | FollowUpKind::Closed)
                 if !handles(ctx.staff, &after.category) =>
             {
                 return Err(Refusal::NotForRole("status entries are the care team's"));
+            }
+            Some(FollowUpKind::PickedUp | FollowUpKind::Closed)
+                if !f.text.is_empty() && !STATUS_TEXTS.contains(&f.text.as_str()) =>
+            {
+                return Err(Refusal::Invalid(
+                    "a status entry has no text of its own (a note to the signaller has)",
+                ));
             }
             Some(_) => {}
         }

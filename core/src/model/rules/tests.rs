@@ -170,7 +170,12 @@ fn entry(id: &str, author: &str, kind: &str) -> FollowUp {
         author: author.into(),
         at: NOW,
         kind: kind.into(),
-        text: "tekst".into(),
+        // A status has no text of its own.
+        text: if matches!(kind, "picked_up" | "closed") {
+            String::new()
+        } else {
+            "tekst".into()
+        },
     }
 }
 
@@ -567,10 +572,68 @@ fn signal_rules() {
         s.follow_ups.push(entry("m", M_B, "follow_up"))
     });
     rows.push(row(
-        "the mentor follows up",
+        "the mentor follows up on the signal, which its author reads",
         from(id, &shared),
         a,
         M_B,
+        Err(NotForRole(
+            "on the signal a follow-up is its author's: others write in its notes",
+        )),
+    ));
+    let a = edit(id, &shared, M_B, |s: &mut Signal| {
+        s.follow_ups.push(entry("m", M_B, "to_signaller"))
+    });
+    rows.push(row(
+        "the mentor writes to the signaller",
+        from(id, &shared),
+        a,
+        M_B,
+        Ok(()),
+    ));
+    let a = edit(id, &shared, T_X, |s: &mut Signal| {
+        s.follow_ups.push(entry("m", T_X, "follow_up"))
+    });
+    rows.push(row(
+        "the author follows up her own signal",
+        from(id, &shared),
+        a,
+        T_X,
+        Ok(()),
+    ));
+    let a = edit(id, &shared, T_X, |s: &mut Signal| {
+        s.follow_ups.push(entry("m", T_X, "to_signaller"))
+    });
+    rows.push(row(
+        "the author writes to herself",
+        from(id, &shared),
+        a,
+        T_X,
+        Err(Invalid("a note to the signaller is for the author")),
+    ));
+    let a = edit(id, &shared, IB2, |s: &mut Signal| {
+        let mut e = entry("z", IB2, "closed");
+        e.text = "vader belt het wijkteam".into();
+        s.follow_ups.push(e)
+    });
+    rows.push(row(
+        "the care team closes with words of its own",
+        from(id, &shared),
+        a,
+        IB2,
+        Err(Invalid(
+            "a status entry has no text of its own (a note to the signaller has)",
+        )),
+    ));
+    let a = edit(id, &shared, IB2, |s: &mut Signal| {
+        let mut e = entry("z", IB2, "picked_up");
+        e.text = crate::model::signal::CASE_OPENED_STATUS.into();
+        s.follow_ups.push(e)
+    });
+    rows.push(row(
+        "the care team picks up with the fixed text of a meldcode case",
+        from(id, &shared),
+        a,
+        IB2,
         Ok(()),
     ));
     let a = edit(id, &shared, M_B, |s: &mut Signal| {
@@ -741,10 +804,10 @@ fn signal_rules() {
     ));
     let with_reader = a;
     let a = edit(idm, &with_reader, IB, |s: &mut Signal| {
-        s.follow_ups.push(entry("r", IB, "follow_up"))
+        s.follow_ups.push(entry("r", IB, "to_signaller"))
     });
     rows.push(row(
-        "the added reader follows up",
+        "the added reader writes to the signaller",
         from(idm, &with_reader),
         a,
         IB,
@@ -921,6 +984,177 @@ fn conversation_rules() {
         a,
         M_A,
         Err(Invalid("status, visibility or date of a conversation")),
+    ));
+    run(rows);
+}
+
+/// The notes of a shared signal (`SignalNotes`), started from their deterministic genesis.
+fn notes_of(
+    signal_id: DocumentId,
+    pupil: &str,
+    urgency: u8,
+    category: &str,
+) -> (DocumentId, Automerge) {
+    doc::signal_notes_genesis(SCHOOL, pupil, signal_id, category, urgency).unwrap()
+}
+
+fn note(id: &str, author: &str) -> FollowUp {
+    entry(id, author, "follow_up")
+}
+
+#[test]
+fn signal_notes_rules() {
+    use Refusal::*;
+    let mut rows = vec![];
+    let (sid, _) = signal(T_X, P_PLAIN, 1, "welbevinden", true);
+    let (id, g) = notes_of(sid, P_PLAIN, 1, "welbevinden");
+    let first = edit(id, &g, IB, |n: &mut SignalNotes| {
+        n.notes.push(note("n1", IB))
+    });
+    rows.push(row(
+        "the care team starts the notes",
+        (id, None),
+        first.clone(),
+        IB,
+        Ok(()),
+    ));
+    let a = edit(id, &g, M_B, |n: &mut SignalNotes| {
+        n.notes.push(note("n1", M_B))
+    });
+    rows.push(row("the mentor starts them", (id, None), a, M_B, Ok(())));
+    let a = edit(id, &g, T_X, |n: &mut SignalNotes| {
+        n.notes.push(note("n1", T_X))
+    });
+    rows.push(row(
+        "the signaller (not a mentor, not the care team) writes in them",
+        (id, None),
+        a,
+        T_X,
+        Err(NoWriteAccess),
+    ));
+    let a = edit(id, &first, M_B, |n: &mut SignalNotes| {
+        n.notes.push(note("n2", M_B))
+    });
+    rows.push(row(
+        "the mentor adds a note",
+        from(id, &first),
+        a,
+        M_B,
+        Ok(()),
+    ));
+    let a = edit(id, &first, M_B, |n: &mut SignalNotes| {
+        n.notes.push(note("n2", IB))
+    });
+    rows.push(row(
+        "a note in another's name",
+        from(id, &first),
+        a,
+        M_B,
+        Err(NotOwnName("note author")),
+    ));
+    let a = edit(id, &first, M_B, |n: &mut SignalNotes| {
+        n.notes[0].text = "anders".into()
+    });
+    rows.push(row(
+        "a note rewritten",
+        from(id, &first),
+        a,
+        M_B,
+        Err(Changed("notes")),
+    ));
+    let a = edit(id, &first, IB, |n: &mut SignalNotes| {
+        n.notes.push(entry("n2", IB, "closed"))
+    });
+    rows.push(row(
+        "a status in the notes",
+        from(id, &first),
+        a,
+        IB,
+        Err(Invalid(
+            "a signal's notes are follow_up entries (status goes on the signal)",
+        )),
+    ));
+    let a = edit(id, &first, IB, |n: &mut SignalNotes| n.urgency = 0);
+    rows.push(row(
+        "the notes' urgency changed (their access)",
+        from(id, &first),
+        a,
+        IB,
+        Err(Invalid("a signal's notes are that signal's")),
+    ));
+    // Notes under an id that is not the signal's: refused, so nobody squats the notes of a
+    // signal with access of their choosing.
+    let (other, _) = notes_of(sid, P_PLAIN, 0, "welbevinden");
+    let a = edit(other, &g, IB, |n: &mut SignalNotes| {
+        n.notes.push(note("n1", IB))
+    });
+    rows.push(row(
+        "notes under another id",
+        (other, None),
+        a,
+        IB,
+        Err(Invalid("a signal's notes are that signal's")),
+    ));
+    // A document created in its own name by a device, posing as notes.
+    let (fid, forged) = create(
+        header(Kind::SignalNotes, Some(P_PLAIN), IB),
+        &SignalNotes {
+            signal: sid.to_string(),
+            category: "welbevinden".into(),
+            urgency: 1,
+            notes: vec![],
+            added_readers: vec![],
+        },
+    );
+    rows.push(row(
+        "notes with a header of their own",
+        (fid, None),
+        forged,
+        IB,
+        Err(Invalid("a signal's notes are that signal's")),
+    ));
+    // Staff misconduct: the school leader and the readers the leader adds.
+    let (mid, _) = signal(T_X, P_PLAIN, 2, STAFF_MISCONDUCT, true);
+    let (nid, ng) = notes_of(mid, P_PLAIN, 2, STAFF_MISCONDUCT);
+    let with_reader = edit(nid, &ng, SL, |n: &mut SignalNotes| {
+        n.added_readers.push(IB.into())
+    });
+    rows.push(row(
+        "the school leader adds a reader",
+        (nid, None),
+        with_reader.clone(),
+        SL,
+        Ok(()),
+    ));
+    let a = edit(nid, &ng, IB, |n: &mut SignalNotes| {
+        n.notes.push(note("n1", IB))
+    });
+    rows.push(row(
+        "the care team, not added",
+        (nid, None),
+        a,
+        IB,
+        Err(NoWriteAccess),
+    ));
+    let a = edit(nid, &with_reader, IB, |n: &mut SignalNotes| {
+        n.notes.push(note("n1", IB))
+    });
+    rows.push(row(
+        "the added reader writes",
+        from(nid, &with_reader),
+        a,
+        IB,
+        Ok(()),
+    ));
+    let a = edit(nid, &with_reader, IB, |n: &mut SignalNotes| {
+        n.added_readers.push(IB2.into())
+    });
+    rows.push(row(
+        "the added reader adds a reader",
+        from(nid, &with_reader),
+        a,
+        IB,
+        Err(NotForRole("only the school leader adds readers")),
     ));
     run(rows);
 }

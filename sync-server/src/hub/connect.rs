@@ -1,0 +1,162 @@
+//! Sessions: connecting a device, and dispatching each frame to its handler.
+
+use crate::{Result, tokens};
+
+use super::{ConnId, ConnectRefusal, Connected, Hub, Outgoing, Session, error_frame};
+use automerge::ActorId;
+use omkijken_core::sync::{ErrorCode, Frame, PROTOCOL_VERSION};
+
+impl Hub {
+    /// Authenticate a device token and open a session.
+    pub fn connect(&mut self, _now: i64, token: &str) -> Result<Connected, ConnectRefusal> {
+        let device = match self.storage.device_by_token(&tokens::token_hash(token)) {
+            Ok(Some(d)) => d,
+            Ok(None) => return Err(ConnectRefusal::Unauthorized),
+            Err(e) => {
+                tracing::error!(error = %e, "device lookup failed");
+                return Err(ConnectRefusal::Internal);
+            }
+        };
+        if device.revoked_at.is_some() {
+            return Err(ConnectRefusal::Revoked);
+        }
+        let open = self
+            .sessions
+            .values()
+            .filter(|s| s.device.id == device.id)
+            .count();
+        if open >= self.config.max_conns_per_device {
+            return Err(ConnectRefusal::TooManyConnections);
+        }
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        let id = device.id.clone();
+        self.sessions.insert(
+            conn,
+            Session {
+                actor: ActorId::from(device.actor.as_slice()),
+                device,
+                live: false,
+                sync: Default::default(),
+            },
+        );
+        Ok(Connected { conn, device: id })
+    }
+
+    /// Forget a session (the connection closed).
+    pub fn disconnect(&mut self, conn: ConnId) {
+        self.sessions.remove(&conn);
+    }
+
+    fn fail(&mut self, conn: ConnId, code: ErrorCode, message: &str) -> Outgoing {
+        self.sessions.remove(&conn);
+        metrics::counter!("omkijken_protocol_errors_total", "code" => code.as_str()).increment(1);
+        vec![(conn, error_frame(code, message))]
+    }
+
+    /// Decode and handle one binary message. Undecodable or oversized input ends the
+    /// session with an error frame; nothing of it is stored.
+    pub fn receive_bytes(&mut self, now: i64, conn: ConnId, bytes: &[u8]) -> Outgoing {
+        if !self.sessions.contains_key(&conn) {
+            return vec![];
+        }
+        match Frame::decode(bytes) {
+            Ok(frame) => self.receive(now, conn, frame),
+            Err(e) => {
+                let msg = e.to_string();
+                if bytes.len() > omkijken_core::sync::MAX_FRAME_BYTES
+                    || msg.contains("limits")
+                    || msg.contains("too large")
+                {
+                    self.fail(conn, ErrorCode::TooLarge, "frame exceeds the limits")
+                } else {
+                    self.fail(
+                        conn,
+                        ErrorCode::Malformed,
+                        "frame is not a valid CBOR frame",
+                    )
+                }
+            }
+        }
+    }
+
+    /// Handle one frame of a session.
+    pub fn receive(&mut self, now: i64, conn: ConnId, frame: Frame) -> Outgoing {
+        if !self.sessions.contains_key(&conn) {
+            return vec![];
+        }
+        metrics::counter!("omkijken_frames_handled_total", "type" => frame.type_name())
+            .increment(1);
+        // First take in what another process wrote (a revocation, a roster change), so this
+        // frame is judged by the current roster rather than one up to a poll interval old.
+        let mut out = match self.try_poll(now) {
+            Ok(out) => out,
+            Err(e) => {
+                tracing::error!(error = %e, "poll failed");
+                return self.fail(conn, ErrorCode::Internal, "server error");
+            }
+        };
+        if self.sessions.contains_key(&conn) {
+            out.extend(self.handle(now, conn, frame));
+        }
+        out
+    }
+
+    fn handle(&mut self, now: i64, conn: ConnId, frame: Frame) -> Outgoing {
+        let Some(session) = self.sessions.get(&conn) else {
+            return vec![];
+        };
+        let live = session.live;
+        let result = match frame {
+            Frame::Hello {
+                protocol,
+                cursor,
+                epoch,
+            } => {
+                if protocol != PROTOCOL_VERSION {
+                    return self.fail(
+                        conn,
+                        ErrorCode::UnsupportedVersion,
+                        "this server speaks protocol version 1",
+                    );
+                }
+                // A cursor of another lineage (this store was restored from a backup since)
+                // says nothing here: catch up from the start.
+                let cursor = match epoch {
+                    Some(e) if e != self.epoch => 0,
+                    _ => cursor,
+                };
+                self.hello(now, conn, cursor)
+            }
+            // New frame types are additive (docs/protocol.md, "Versioning"): one this
+            // server does not know is ignored, and the session goes on.
+            Frame::Unknown => {
+                metrics::counter!("omkijken_frames_ignored_total").increment(1);
+                tracing::debug!("frame of an unknown type ignored");
+                return vec![];
+            }
+            _ if !live => {
+                return self.fail(conn, ErrorCode::Malformed, "send hello first");
+            }
+            Frame::Push { docs } => self.push(now, conn, docs),
+            Frame::Fetch { docs } => self.fetch(now, conn, docs),
+            Frame::ReadLog { entries } => self.read_log(now, conn, entries),
+            Frame::Sync { document_id, data } => self.sync(now, conn, document_id, data),
+            other => {
+                let _ = other;
+                return self.fail(conn, ErrorCode::Malformed, "unexpected frame type");
+            }
+        };
+        match result {
+            Ok(out) => out,
+            Err(e) => {
+                tracing::error!(error = %e, "frame handling failed");
+                self.fail(
+                    conn,
+                    ErrorCode::Internal,
+                    "server error; nothing was acknowledged",
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! The sans-io sync hub: all server protocol logic, with no sockets, threads or clock.
+//!
+//! The driver (see [`crate::server`]) owns one [`Hub`] on one thread and feeds it events;
+//! a deterministic simulation can do the same in a test. Time comes in as `now` (unix ms),
+//! randomness from a seed given to [`Hub::new`].
+//!
+//! - [`Hub::connect`] authenticates a device token and opens a session;
+//! - [`Hub::receive`] / [`Hub::receive_bytes`] handle one frame of a session and return
+//!   the frames to send, to this and other sessions (replies, live pushes, purges);
+//! - [`Hub::poll`] picks up what another process (the admin CLI) wrote: revocations, roster
+//!   changes; call it about once a second;
+//! - [`Hub::enroll`] answers an enrollment frame;
+//! - the admin methods ([`Hub::create_school`], [`Hub::import_roster`], ...) write and then
+//!   deliver their effects at once.
+//!
+//! A returned [`Frame::Error`] or [`Frame::Revoked`] ends its session: the hub has already
+//! forgotten it, the driver sends the frame and closes the connection.
+//!
+//! One concern per file: `connect` (sessions, and dispatching each frame), `catch_up`
+//! (`hello` and `fetch`), `push` (pre-checks, merge, core's record rules, one commit),
+//! `fanout` (the delivery planner every path that sends content to live sessions goes
+//! through, and the poll path), `sync_frames` (Automerge `sync` frames), `read_log`,
+//! `enroll` and `admin_ops` (admin writes, delivered at once).
+
+mod admin_ops;
+mod catch_up;
+mod connect;
+mod enroll;
+mod fanout;
+mod push;
+mod read_log;
+mod sync_frames;
+
+use crate::admin;
+use crate::cache::DocCache;
+use crate::storage::{AuditAction, AuditRecord, CatalogRow, Device, Storage};
+use crate::{Error, Result};
+use automerge::{ActorId, Automerge};
+use omkijken_core::model::{Header, Roster};
+use omkijken_core::sync::{ErrorCode, Frame, RefusalReason};
+use omkijken_core::{Access, DocumentId, access};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+// Ordered maps only: the deterministic simulation replays a seed exactly, so nothing here
+// may depend on hash iteration order.
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Hub settings.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Documents kept loaded in the LRU cache.
+    pub cache_docs: usize,
+    /// Bound on the stored size of the cached documents (their in-memory size is a few
+    /// times larger).
+    pub cache_bytes: usize,
+    /// Simultaneous connections of one device.
+    pub max_conns_per_device: usize,
+    /// Change chunks of a document before it is compacted into a snapshot.
+    pub compact_after_chunks: u32,
+    /// How long an enrollment code is valid, ms.
+    pub code_ttl_ms: i64,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            cache_docs: 2_000,
+            cache_bytes: 64 * 1024 * 1024,
+            max_conns_per_device: 4,
+            compact_after_chunks: 32,
+            code_ttl_ms: 24 * 3600 * 1000,
+        }
+    }
+}
+
+/// A connection (session) of the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// Frames to send: (to whom, what).
+pub type Outgoing = Vec<(ConnId, Frame)>;
+
+/// Why [`Hub::connect`] did not open a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectRefusal {
+    /// No such token: answer 401 before the upgrade.
+    Unauthorized,
+    /// The device was revoked: upgrade, send [`ConnectRefusal::frame`] (`revoked {}`), close.
+    Revoked,
+    /// Too many connections of this device: upgrade, send the error frame, close.
+    TooManyConnections,
+    /// Storage failed.
+    Internal,
+}
+
+impl ConnectRefusal {
+    /// The frame to send before closing, if the connection is upgraded at all.
+    pub fn frame(self) -> Option<Frame> {
+        match self {
+            ConnectRefusal::Unauthorized => None,
+            ConnectRefusal::Revoked => Some(Frame::Revoked {}),
+            ConnectRefusal::TooManyConnections => Some(Frame::Error {
+                code: ErrorCode::TooManyConnections,
+                message: "too many connections of this device".into(),
+            }),
+            ConnectRefusal::Internal => Some(Frame::Error {
+                code: ErrorCode::Internal,
+                message: "server error".into(),
+            }),
+        }
+    }
+}
+
+/// An opened session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connected {
+    /// The session.
+    pub conn: ConnId,
+    /// The device id (for log spans; never the token).
+    pub device: String,
+}
+
+#[derive(Debug)]
+struct Session {
+    device: Device,
+    actor: ActorId,
+    /// Caught up (hello answered): receives live pushes.
+    live: bool,
+    /// Per-document Automerge sync state for `sync` frames (bounded).
+    sync: crate::sync_states::SyncStates,
+}
+
+/// The sans-io hub. See the module docs.
+pub struct Hub {
+    storage: Box<dyn Storage>,
+    config: HubConfig,
+    sessions: BTreeMap<ConnId, Session>,
+    next_conn: u64,
+    cache: DocCache,
+    rosters: BTreeMap<String, Arc<Roster>>,
+    /// Every catalog row up to here was delivered to live sessions.
+    seen_seq: u64,
+    /// The storage's lineage (hex), sent with every catalog frame.
+    epoch: String,
+    /// Admin events up to here were handled.
+    admin_seq: u64,
+    /// Actor of the server's own writes (roster); random per hub.
+    actor: ActorId,
+    rng: StdRng,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("sessions", &self.sessions.len())
+            .field("cached_docs", &self.cache.len())
+            .field("seen_seq", &self.seen_seq)
+            .finish_non_exhaustive()
+    }
+}
+
+fn refusal_name(r: RefusalReason) -> &'static str {
+    match r {
+        RefusalReason::Forbidden => "forbidden",
+        RefusalReason::ForgedActor => "forged_actor",
+        RefusalReason::InvalidRecord => "invalid_record",
+        RefusalReason::TooLarge => "too_large",
+        RefusalReason::Malformed => "malformed",
+        RefusalReason::MissingDeps => "missing_deps",
+        RefusalReason::Erased => "erased",
+    }
+}
+
+fn error_frame(code: ErrorCode, message: &str) -> Frame {
+    Frame::Error {
+        code,
+        message: message.into(),
+    }
+}
+
+/// Whether `user` may read the document of `row` (not erased, and the access rules grant
+/// at least read).
+fn readable(roster: &Roster, user: &str, row: &CatalogRow) -> bool {
+    !row.erased && access(roster, user, &row.header, &row.fields) >= Access::Read
+}
+
+/// An audit row of a device's action on (or delivery of) one document: ids only.
+fn audit_doc(
+    now: i64,
+    school: &str,
+    device: &str,
+    user: &str,
+    action: AuditAction,
+    id: DocumentId,
+    header: Option<&Header>,
+) -> AuditRecord {
+    AuditRecord {
+        seq: 0,
+        at: now,
+        school: school.to_string(),
+        device: Some(device.to_string()),
+        user: Some(user.to_string()),
+        action,
+        document: Some(id),
+        kind: header.map(|h| h.kind.clone()),
+        pupil: header.and_then(|h| h.pupil.clone()),
+        device_seq: None,
+        device_at: None,
+    }
+}
+
+impl Hub {
+    /// A hub over `storage`. `seed` seeds the generator of tokens, codes and ids (pass OS
+    /// randomness in production, a fixed seed in a simulation).
+    pub fn new(mut storage: Box<dyn Storage>, config: HubConfig, seed: [u8; 32]) -> Result<Hub> {
+        let mut rng = StdRng::from_seed(seed);
+        let mut actor = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rng, &mut actor);
+        let actor = ActorId::from(actor.as_slice());
+        // Each staff member reads a view of the roster, not the roster: a store written
+        // before views gets them now (another node may be writing them at the same time).
+        for school in storage.schools()? {
+            match admin::refresh_roster_views(storage.as_mut(), &actor, 0, &school.id) {
+                Ok(_) | Err(Error::Conflict) | Err(Error::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let seen_seq = storage.last_seq()?;
+        let admin_seq = storage.last_admin_event()?;
+        let epoch = format!("{:016x}", storage.epoch()?);
+        Ok(Hub {
+            storage,
+            cache: DocCache::new(config.cache_docs, config.cache_bytes),
+            config,
+            sessions: BTreeMap::new(),
+            next_conn: 1,
+            rosters: BTreeMap::new(),
+            seen_seq,
+            epoch,
+            admin_seq,
+            actor,
+            rng,
+        })
+    }
+
+    /// The storage (admin reads, tests).
+    pub fn storage(&mut self) -> &mut dyn Storage {
+        self.storage.as_mut()
+    }
+
+    /// Open sessions.
+    pub fn connections(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Whether a session is open.
+    pub fn is_open(&self, conn: ConnId) -> bool {
+        self.sessions.contains_key(&conn)
+    }
+
+    /// Sync states held for `sync` frames, all sessions together.
+    pub fn sync_states(&self) -> usize {
+        self.sessions.values().map(|s| s.sync.len()).sum()
+    }
+
+    /// Documents in the cache.
+    pub fn cached_docs(&self) -> usize {
+        self.cache.len()
+    }
+
+    fn roster(&mut self, school: &str) -> Result<Arc<Roster>> {
+        if let Some(r) = self.rosters.get(school) {
+            return Ok(r.clone());
+        }
+        let roster = match admin::load_roster(self.storage.as_mut(), school) {
+            Ok((_, r)) => r,
+            Err(Error::NotFound(_)) => Roster {
+                school: school.into(),
+                ..Default::default()
+            },
+            Err(e) => return Err(e),
+        };
+        let r = Arc::new(roster);
+        self.rosters.insert(school.into(), r.clone());
+        Ok(r)
+    }
+
+    /// The stored document of a catalog row, through the cache ([`load_cached`]).
+    fn load(&mut self, row: &CatalogRow) -> Result<Option<Automerge>> {
+        load_cached(&mut self.cache, self.storage.as_mut(), row)
+    }
+
+    /// Catalog rows of `ids`, by id (unknown ones left out).
+    fn catalog_map(&mut self, ids: &[DocumentId]) -> Result<BTreeMap<DocumentId, CatalogRow>> {
+        Ok(self
+            .storage
+            .catalog_get(ids)?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect())
+    }
+}
+
+/// The stored document of a catalog row, through the cache (checked against the catalog's
+/// heads, so a write by another process is never hidden by the cache).
+fn load_cached(
+    cache: &mut DocCache,
+    storage: &mut dyn Storage,
+    row: &CatalogRow,
+) -> Result<Option<Automerge>> {
+    if let Some(d) = cache.get(&row.id)
+        && d.get_heads() == row.heads
+    {
+        return Ok(Some(d.clone()));
+    }
+    let Some(bytes) = storage.load_doc(row.id)? else {
+        return Ok(None);
+    };
+    let d = Automerge::load(&bytes)?;
+    cache.put(row.id, d.clone(), bytes.len());
+    Ok(Some(d))
+}
