@@ -1147,6 +1147,13 @@ async fn a_frame_of_a_type_the_server_does_not_know_is_ignored_and_the_session_g
     assert!(matches!(verdict, Verdict::Acked(_)), "{verdict:?}");
     tablet.sync().await?;
     assert!(tablet.store.info(id)?.is_some(), "delivered");
+    // A push of which nothing is taken is answered too: an empty ack, then the refusal.
+    let (verdict, frames) = wire.push(DocumentId::random(), b"kapot".to_vec()).await?;
+    assert_eq!(verdict, Verdict::Refused(RefusalReason::Malformed));
+    assert!(
+        matches!(&frames[..], [Frame::Ack { docs }, Frame::Refused { .. }] if docs.is_empty()),
+        "{frames:?}"
+    );
     // A known type whose fields do not parse is still malformed, and ends the session.
     let mut broken = Vec::new();
     ciborium::into_writer(

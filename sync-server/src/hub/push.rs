@@ -398,9 +398,9 @@ impl Hub {
             tracing::debug!(document = %r.document_id, reason = refusal_name(r.reason), "refused");
         }
         if accepted.is_empty() {
-            if !acks.is_empty() || refused.is_empty() {
-                out.push((conn, Frame::Ack { docs: acks }));
-            }
+            // Every push is answered by one `ack` (empty when nothing was taken), so a client
+            // can wait for it; the refusals follow it at once.
+            out.push((conn, Frame::Ack { docs: acks }));
             if !refused.is_empty() {
                 out.push((conn, Frame::Refused { docs: refused }));
             }
