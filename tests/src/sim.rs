@@ -105,12 +105,6 @@ pub struct Report {
     pub forbidden_reads: u64,
     /// Deliveries (documents or changes sent to a device) found in the server's audit.
     pub deliveries_audited: u64,
-    /// Not-accepted items (counted at each quiescent point) of thermometer readings
-    /// recorded after their month was erased: refused for good (a known fault).
-    pub refused_after_erasure: u64,
-    /// Not-accepted items of an erased thermometer month holding readings written before
-    /// the erasure (offline, never acknowledged): kept on the device (a known fault).
-    pub erased_months_kept: u64,
 }
 
 impl Report {
@@ -144,8 +138,6 @@ impl Report {
         self.forbidden_writes += o.forbidden_writes;
         self.forbidden_reads += o.forbidden_reads;
         self.deliveries_audited += o.deliveries_audited;
-        self.refused_after_erasure += o.refused_after_erasure;
-        self.erased_months_kept += o.erased_months_kept;
     }
 }
 
@@ -269,7 +261,6 @@ struct Sim {
     /// (When first seen erased.)
     erased: HashMap<DocumentId, i64>,
     /// Not-accepted items (device, item) of readings written after their month was erased.
-    refused_after_erasure: HashSet<(usize, i64)>,
     /// The server's roster as last imported (the check of every delivery reads it).
     roster_cache: Option<Roster>,
     /// A backup of the server store was taken (it is in `dir`/backup.db).
@@ -523,7 +514,6 @@ impl Sim {
             left: BTreeMap::new(),
             holds: BTreeSet::new(),
             erased: HashMap::new(),
-            refused_after_erasure: HashSet::new(),
             roster_cache: None,
             backed_up: false,
             revoked_since_backup: false,
@@ -2435,37 +2425,16 @@ impl Sim {
             // Not-accepted items: only of documents the user may read (by the server's
             // roster). (Users read them back in `random_edit`.)
             for item in store.not_accepted().map_err(|e| e.to_string())? {
-                if let Some(&erased_at) = self.erased.get(&item.document_id) {
-                    // A thermometer month has a deterministic id, and an erased id stays
-                    // refused (`forbidden`, as a missing document): a device that writes
-                    // that month again, or pushes a reading it wrote offline before the
-                    // erasure and never had acknowledged, keeps it as a not-accepted item
-                    // (README, "Not done yet": a known fault). Counted apart; for every
-                    // other kind (random ids) this is a failure.
-                    let before = match store.not_accepted_content(item.id) {
-                        Ok(r) => match r.body {
-                            doc::Body::Thermometer(m) => {
-                                Some(m.entries.iter().any(|e| e.at < erased_at))
-                            }
-                            _ => None,
-                        },
-                        Err(_) => None,
-                    };
-                    let Some(before) = before else {
-                        return Err(format!(
-                            "device {i} ({}) keeps a not-accepted item of {} ({}), which was erased",
-                            d.user,
-                            item.document_id,
-                            item.kind.as_str()
-                        ));
-                    };
-                    if self.refused_after_erasure.insert((i, item.id)) {
-                        if before {
-                            self.report.erased_months_kept += 1;
-                        } else {
-                            self.report.refused_after_erasure += 1;
-                        }
-                    }
+                if self.erased.contains_key(&item.document_id) {
+                    // An erased document leaves nothing on a device, not even a change of
+                    // it the server refused: a refusal under a taken id (an erased
+                    // thermometer month, whose id is derived) is followed by a purge.
+                    return Err(format!(
+                        "device {i} ({}) keeps a not-accepted item of {} ({}), which was erased",
+                        d.user,
+                        item.document_id,
+                        item.kind.as_str()
+                    ));
                 }
                 let header = store
                     .not_accepted_header(item.id)

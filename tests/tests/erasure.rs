@@ -234,14 +234,13 @@ async fn a_reading_recorded_after_an_erasure_in_the_same_month_reaches_the_serve
     Ok(())
 }
 
-/// Known fault, found by simulation seed 128 (there by retention; the same with the privacy
-/// officer's erasure): a phone recorded a reading offline, in a month another phone had
-/// already synced; the month is erased before the phone comes back. Its push of that month
-/// is refused (`forbidden`, as a missing document) and the reading is kept as a
-/// not-accepted item: content of an erased file stays on the phone. The fix is the design
-/// decision of the test above (README, "Not done yet").
+/// Found by simulation seed 128 (there by retention; the same with the privacy officer's
+/// erasure) and by fresh seeds from 1428346929: a phone recorded a reading offline, in a
+/// month another phone had already synced; the month is erased before the phone comes back.
+/// Its push of that month is refused (`forbidden`: the id is taken) and the reading was kept
+/// as a not-accepted item, content of an erased file on the phone. A refusal under a taken
+/// id is now followed by a purge, which takes the item too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known fault: an erased thermometer month is refused as missing and kept as not accepted (README, Not done yet)"]
 async fn a_reading_written_offline_before_an_erasure_leaves_nothing_on_the_phone() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let server = TestServer::start(&tmp.path().join("server"), None).await?;

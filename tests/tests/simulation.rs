@@ -159,7 +159,7 @@ fn simulated_devices_and_server_converge_without_loss_or_leaks() {
         t.add(r);
     }
     println!(
-        "simulation: {} seeds ({}) on {} threads, {:.1} s: {} frames ({:.0} frames/s), {} edits, {} device crashes, {} server crashes, {} broken connections, {} duplicated frames, {} roster changes, {} revocations, {} backups, {} restores, {} erased documents, {} clock jumps ({} days), {} leavers or returns, {} holds placed or lifted, {} retention runs ({} documents erased by retention), {} forbidden writes refused, {} forbidden reads, {} deliveries found audited, {} not-accepted items of erased thermometer months ({} with readings written after the erasure, {} with readings from before it), {} purges, {} out-of-date edits, {} refusals ({} kept as not accepted, {} of those read back and discarded), {} quiescent checks, {} failed",
+        "simulation: {} seeds ({}) on {} threads, {:.1} s: {} frames ({:.0} frames/s), {} edits, {} device crashes, {} server crashes, {} broken connections, {} duplicated frames, {} roster changes, {} revocations, {} backups, {} restores, {} erased documents, {} clock jumps ({} days), {} leavers or returns, {} holds placed or lifted, {} retention runs ({} documents erased by retention), {} forbidden writes refused, {} forbidden reads, {} deliveries found audited, {} purges, {} out-of-date edits, {} refusals ({} kept as not accepted, {} of those read back and discarded), {} quiescent checks, {} failed",
         seeds.len(),
         describe(&seeds),
         rayon::current_num_threads(),
@@ -185,9 +185,6 @@ fn simulated_devices_and_server_converge_without_loss_or_leaks() {
         t.forbidden_writes,
         t.forbidden_reads,
         t.deliveries_audited,
-        t.refused_after_erasure + t.erased_months_kept,
-        t.refused_after_erasure,
-        t.erased_months_kept,
         t.purges,
         t.out_of_date_edits,
         t.refusals,
