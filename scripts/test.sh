@@ -41,6 +41,17 @@ if [ "${SKIP_BINDINGS:-0}" != "1" ] && [ -x scripts/test-bindings.sh ]; then
   bindings=$(grep -Eo '^bindings: [0-9]+ passed' target/bindings-tests.log | awk '{print $2}' | tail -1)
 fi
 
+client=0
+if [ "${SKIP_BINDINGS:-0}" != "1" ]; then
+  if command -v node >/dev/null && command -v npm >/dev/null; then
+    echo "== protocol example client (Node, Automerge's JavaScript library, from the docs)"
+    scripts/js-client.sh
+    client=1
+  else
+    echo "== node/npm not installed: the protocol example client is skipped"
+  fi
+fi
+
 passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' target/rust-tests.log | awk '{s+=$4} END {print s+0}')
-echo "rust: ${passed} passed, bindings: ${bindings:-0} passed"
-echo "all: $((passed + ${bindings:-0})) passed, 0 failed"
+echo "rust: ${passed} passed, bindings: ${bindings:-0} passed, example client: ${client} passed"
+echo "all: $((passed + ${bindings:-0} + client)) passed, 0 failed"

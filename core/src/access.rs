@@ -54,6 +54,11 @@ pub fn access(roster: &Roster, user: &str, header: &Header, fields: &AccessField
         (Kind::Excursion, _) => grant(is_author, Access::Write)
             .max(grant(fields.readers.contains(&staff.id), Access::Read)),
         (Kind::Conversation, Some(pupil)) => conversation(roster, staff, is_author, pupil, fields),
+        // An oudercontact is always part of the dossier: as a shared kindgesprek.
+        (Kind::ParentContact, Some(pupil)) => grant(
+            is_author || dossier_team(roster, staff, pupil),
+            Access::Write,
+        ),
         (Kind::Signal, Some(pupil)) => signal(roster, staff, is_author, pupil, fields),
         // The notes of those who follow a signal up: the signal's readers and writers but
         // for its author, who is told the status and what is addressed to her on the
@@ -63,10 +68,22 @@ pub fn access(roster: &Roster, user: &str, header: &Header, fields: &AccessField
         (Kind::Case, Some(_)) => grant(staff.has(Role::CareCoordinator), Access::Write),
         // A pupil-bound kind without a pupil is malformed.
         (
-            Kind::Conversation | Kind::Signal | Kind::SignalNotes | Kind::Thermometer | Kind::Case,
+            Kind::Conversation
+            | Kind::ParentContact
+            | Kind::Signal
+            | Kind::SignalNotes
+            | Kind::Thermometer
+            | Kind::Case,
             None,
         ) => Access::None,
     }
+}
+
+/// The staff who share a pupil's dossier besides its authors: the pupil's current mentors
+/// and, for a pupil in care, the care team.
+pub fn dossier_team(roster: &Roster, staff: &Staff, pupil: &str) -> bool {
+    roster.is_mentor_of(&staff.id, pupil)
+        || (staff.has(Role::CareCoordinator) && roster.in_care(pupil))
 }
 
 /// `access` if `cond` holds, else none.
@@ -88,11 +105,7 @@ fn conversation(
     };
     let may = match Visibility::parse(visibility) {
         Visibility::Private => is_author,
-        Visibility::Shared => {
-            is_author
-                || roster.is_mentor_of(&staff.id, pupil)
-                || (staff.has(Role::CareCoordinator) && roster.in_care(pupil))
-        }
+        Visibility::Shared => is_author || dossier_team(roster, staff, pupil),
     };
     grant(may, Access::Write)
 }
@@ -161,6 +174,11 @@ pub struct PupilPermissions {
     pub read_conversations: bool,
     /// May read the pupil's thermometer.
     pub read_thermometer: bool,
+    /// May record an oudercontact (the pupil's mentors, the care team for a pupil in care;
+    /// active pupil).
+    pub record_parent_contact: bool,
+    /// May read the pupil's oudercontacten written by others.
+    pub read_parent_contacts: bool,
 }
 
 /// Whether `user` may erase a whole record that should never have been written (the wrong
@@ -178,7 +196,13 @@ pub fn may_erase(
         return false;
     }
     match header.kind.parse::<Kind>() {
-        Ok(Kind::Conversation | Kind::Signal | Kind::Thermometer | Kind::Case) => {}
+        Ok(
+            Kind::Conversation
+            | Kind::ParentContact
+            | Kind::Signal
+            | Kind::Thermometer
+            | Kind::Case,
+        ) => {}
         _ => return false,
     }
     let coordinator = roster
@@ -227,7 +251,15 @@ pub fn pupil_permissions(roster: &Roster, user: &str, pupil: &str) -> PupilPermi
         &probe(roster, Kind::Thermometer, pupil, SYSTEM),
         &AccessFields::default(),
     );
+    let parent_contact = access(
+        roster,
+        user,
+        &probe(roster, Kind::ParentContact, pupil, SYSTEM),
+        &AccessFields::default(),
+    );
     PupilPermissions {
+        record_parent_contact: active && parent_contact == Access::Write,
+        read_parent_contacts: parent_contact >= Access::Read,
         record_signal: may_record_signal(roster, user, pupil),
         record_thermometer: active && thermometer == Access::Write,
         start_conversation: active && conversation == Access::Write,
@@ -337,6 +369,7 @@ mod tests {
             .into(),
             offline_lease_days: None,
             viewer: None,
+            parent_names: false,
         }
     }
 
@@ -881,6 +914,8 @@ mod tests {
             start_conversation: true,
             read_conversations: true,
             read_thermometer: true,
+            record_parent_contact: true,
+            read_parent_contacts: true,
         };
         let signal_only = PupilPermissions {
             record_signal: true,
@@ -888,6 +923,8 @@ mod tests {
             start_conversation: false,
             read_conversations: false,
             read_thermometer: false,
+            record_parent_contact: false,
+            read_parent_contacts: false,
         };
         let nothing = PupilPermissions {
             record_signal: false,
@@ -920,8 +957,28 @@ mod tests {
             PupilPermissions {
                 read_conversations: true,
                 read_thermometer: true,
+                read_parent_contacts: true,
                 ..nothing
             }
         );
+    }
+
+    #[test]
+    fn a_parent_contact_is_read_and_written_like_a_shared_kindgesprek() {
+        let r = roster();
+        let f = AccessFields::default();
+        for (pupil, author) in [(P_CARE, M_A), (P_PLAIN, M_B), (P_CARE, IB), (P_PLAIN, T_X)] {
+            let contact = doc(Kind::ParentContact, Some(pupil), author, f.clone());
+            let kindgesprek = conv(author, pupil, "shared");
+            for user in [M_A, M_B, T_A, T_X, IB, APC, SL, ADM, GONE, STRANGER] {
+                assert_eq!(
+                    check(&r, user, &contact),
+                    check(&r, user, &kindgesprek),
+                    "{user} on {pupil} by {author}"
+                );
+            }
+        }
+        let unbound = doc(Kind::ParentContact, None, M_A, f);
+        assert_eq!(check(&r, M_A, &unbound), N);
     }
 }

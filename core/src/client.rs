@@ -345,6 +345,29 @@ pub async fn set_care_track(store: &Store, pupil: &str, in_care: bool, reason: &
     }
 }
 
+/// Change the school's settings (the school leader): `json` is an object of settings, each
+/// key it holds replacing that setting (docs/protocol.md, "School settings"). Checked here
+/// first against the settings this device holds (`Invalid` with the reason), then by the
+/// server, which writes them into the roster document; this device then syncs, so it holds
+/// them at once (others at their next sync).
+pub async fn set_school_settings(store: &Store, json: &str) -> Result<()> {
+    let mut local = store.school_settings()?;
+    local.merge_json(json).map_err(Error::Invalid)?;
+    let frame = Frame::SetSchoolSettings {
+        settings: json.into(),
+    };
+    match request(store, &frame).await? {
+        Frame::SchoolSettings { .. } => {
+            sync_once(store).await?;
+            Ok(())
+        }
+        other => Err(Error::Protocol(format!(
+            "unexpected {} frame",
+            other.type_name()
+        ))),
+    }
+}
+
 /// The school's incident register from month `from` to `to` (`YYYY-MM`): counts only,
 /// built on the server (school leader, anti-bullying coordinator, care team). Returns the
 /// `register` frame.

@@ -4,7 +4,8 @@
 //! Every text a user sees carries a Dutch and an English [`Label`]. Ids are stable: they are
 //! written into documents (`Signal::category`, `ThermometerEntry::scale`,
 //! `Conversation::template_id`, answer keys) and must never change once shipped; add new ids
-//! instead. Schools may configure other scales later; these are the defaults.
+//! instead. Schools choose among these scales per age band and set their own labels and
+//! templates (`model::SchoolSettings`); these are the defaults.
 
 use crate::model::AgeBand;
 use serde::Serialize;
@@ -299,6 +300,10 @@ pub const DEFAULT_TEMPLATE: &str = "ik-jij-wij";
 /// sets its own lease (`omkijken-server admin lease`). Long enough for a school trip and a
 /// holiday week; a lost phone that never syncs again shows no care content after it.
 pub const OFFLINE_LEASE_DAYS: u32 = 30;
+
+/// Kindgesprekken a mentor holds with each pupil a year, unless the school sets its own
+/// cadence (DOMAIN.md: 2-3 a year).
+pub const CONVERSATIONS_PER_YEAR: u32 = 2;
 
 /// A question of a template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -2,8 +2,8 @@
 
 use crate::ids::DocumentId;
 use crate::model::{
-    Case, Conversation, Excursion, Header, Kind, Record, Roster, Signal, SignalNotes,
-    ThermometerMonth,
+    Case, Conversation, Excursion, Header, Kind, ParentContact, Record, Roster, Signal,
+    SignalNotes, ThermometerMonth,
 };
 use crate::{Error, Result};
 use automerge::transaction::{CommitOptions, Transactable};
@@ -229,6 +229,8 @@ pub enum Body {
     Excursion(Box<Excursion>),
     /// The notes on a signal.
     SignalNotes(Box<SignalNotes>),
+    /// An oudercontact.
+    ParentContact(Box<ParentContact>),
 }
 
 /// A document read once: header, access fields and typed body.
@@ -280,6 +282,10 @@ pub fn parse(id: DocumentId, doc: &impl autosurgeon::ReadDoc) -> Result<Parsed> 
                 Body::SignalNotes(Box::new(n)),
             )
         }
+        Kind::ParentContact => (
+            AccessFields::default(),
+            Body::ParentContact(Box::new(record(id, doc)?)),
+        ),
     };
     Ok(Parsed {
         header,
@@ -542,6 +548,17 @@ pub enum SummaryBody {
         /// Pupils going.
         participants: i64,
     },
+    /// An oudercontact.
+    ParentContact {
+        /// Date of the contact.
+        held_on: String,
+        /// Status (typed, unknown = draft).
+        status: crate::model::ConversationStatus,
+        /// How it took place.
+        channel: String,
+        /// Agreements not done.
+        open_agreements: i64,
+    },
     /// Nothing projected.
     Other,
 }
@@ -730,6 +747,8 @@ fn summary_key(k: &str) -> bool {
             | "ends_on"
             | "participants"
             | "staff"
+        // oudercontact (besides held_on, status, agreements, done, staff)
+            | "channel"
     )
 }
 
@@ -973,6 +992,21 @@ impl Hydrated {
                         .filter_map(|v| v.as_str())
                         .collect::<std::collections::BTreeSet<_>>()
                         .len() as i64,
+                },
+            ),
+            Kind::ParentContact => (
+                AccessFields::default(),
+                SummaryBody::ParentContact {
+                    held_on: str(rec, "held_on").ok_or_else(|| bad("held_on"))?,
+                    status: crate::model::ConversationStatus::parse(
+                        &str(rec, "status").ok_or_else(|| bad("status"))?,
+                    ),
+                    channel: str(rec, "channel").ok_or_else(|| bad("channel"))?,
+                    open_agreements: list(rec, "agreements")
+                        .into_iter()
+                        .filter_map(map)
+                        .filter(|a| !bool(a, "done").unwrap_or(false))
+                        .count() as i64,
                 },
             ),
             Kind::Roster => (

@@ -15,6 +15,7 @@ fn step(step: u8, on: &str, outcome: &str) -> NewCaseStep {
         participants: vec!["cc".into()],
         outcome: outcome.into(),
         skipped_because: None,
+        parents: None,
     }
 }
 
@@ -48,6 +49,7 @@ fn a_case_goes_through_the_five_steps_and_closes_only_by_the_rules() {
         case,
         NewCaseStep {
             skipped_because: Some("gesprek zou het kind in gevaar brengen".into()),
+            parents: None,
             ..step(3, "2026-11-17", "")
         },
     )

@@ -9,6 +9,7 @@
 //! closed case refuses every change with `Forbidden`.
 
 use crate::error::Result;
+use crate::parent_contacts::ParentsInvolved;
 use crate::records::doc_id;
 use crate::store::OmkijkenStore;
 use omkijken_core::DocumentId;
@@ -83,6 +84,10 @@ pub struct NewCaseStep {
     /// Why the step was skipped, if it was.
     #[uniffi(default)]
     pub skipped_because: Option<String>,
+    /// How the parents were involved, where the meldcode asks for it (step 3: talk with
+    /// them, or why not; step 5: tell them of the help or the report).
+    #[uniffi(default)]
+    pub parents: Option<ParentsInvolved>,
 }
 
 impl From<NewCaseStep> for store::NewCaseStep {
@@ -93,6 +98,7 @@ impl From<NewCaseStep> for store::NewCaseStep {
             participants: s.participants,
             outcome: s.outcome,
             skipped_because: s.skipped_because,
+            parents: s.parents.map(Into::into),
         }
     }
 }
@@ -116,6 +122,8 @@ pub struct CaseStep {
     pub by: String,
     /// When recorded (unix ms).
     pub at: i64,
+    /// How the parents were involved, when recorded.
+    pub parents: Option<ParentsInvolved>,
 }
 
 impl From<core::CaseStep> for CaseStep {
@@ -129,6 +137,7 @@ impl From<core::CaseStep> for CaseStep {
             skipped_because: s.skipped_because,
             by: s.by,
             at: s.at,
+            parents: s.parents.map(Into::into),
         }
     }
 }

@@ -19,8 +19,10 @@ mod error;
 mod excursions;
 mod listener;
 mod not_accepted;
+mod parent_contacts;
 mod records;
 mod roster;
+mod school;
 mod store;
 mod sync;
 
@@ -35,7 +37,12 @@ pub use excursions::{
 };
 pub use listener::{ListenerHandle, StoreListener};
 pub use not_accepted::{NotAccepted, NotAcceptedContent};
+pub use parent_contacts::{
+    NewParentContact, ParentContact, ParentContactSummary, ParentPresent, ParentsInvolved,
+    ParentsInvolvement,
+};
 pub use records::*;
 pub use roster::*;
+pub use school::{ConversationDue, SchoolSettings};
 pub use store::OmkijkenStore;
 pub use sync::{RefusalReason, RefusedDocument, SyncEvent, SyncObserver, SyncReport, SyncStatus};

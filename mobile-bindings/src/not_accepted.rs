@@ -11,6 +11,7 @@
 use crate::cases::Case;
 use crate::error::Result;
 use crate::excursions::Excursion;
+use crate::parent_contacts::ParentContact;
 use crate::records::{Conversation, DocumentKind, Signal, ThermometerMonth};
 use crate::store::OmkijkenStore;
 use crate::sync::RefusalReason;
@@ -83,6 +84,11 @@ pub enum NotAcceptedContent {
         /// The notes.
         notes: Vec<crate::records::FollowUp>,
     },
+    /// An oudercontact.
+    ParentContactRecord {
+        /// The oudercontact.
+        parent_contact: ParentContact,
+    },
 }
 
 #[uniffi::export]
@@ -121,6 +127,9 @@ impl OmkijkenStore {
             Body::SignalNotes(n) => NotAcceptedContent::SignalNotesRecord {
                 signal: n.signal,
                 notes: n.notes.into_iter().map(Into::into).collect(),
+            },
+            Body::ParentContact(c) => NotAcceptedContent::ParentContactRecord {
+                parent_contact: ParentContact::new(doc, *c),
             },
             // A device never sends the roster, so no refusal of it is kept.
             Body::Roster(_) => return Err(omkijken_core::Error::NotFound.into()),

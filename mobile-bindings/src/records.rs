@@ -35,6 +35,8 @@ pub enum DocumentKind {
     Excursion,
     /// The notes of those who follow a signal up (read through `signal`).
     SignalNotes,
+    /// An oudercontact (a contact with a pupil's parents).
+    ParentContact,
 }
 
 impl From<core::Kind> for DocumentKind {
@@ -47,6 +49,7 @@ impl From<core::Kind> for DocumentKind {
             core::Kind::Thermometer => DocumentKind::Thermometer,
             core::Kind::Excursion => DocumentKind::Excursion,
             core::Kind::SignalNotes => DocumentKind::SignalNotes,
+            core::Kind::ParentContact => DocumentKind::ParentContact,
         }
     }
 }

@@ -178,6 +178,10 @@ pub struct PupilPermissions {
     pub read_conversations: bool,
     /// May read the pupil's thermometer.
     pub read_thermometer: bool,
+    /// May record an oudercontact (the pupil's mentors, the care team for a pupil in care).
+    pub record_parent_contact: bool,
+    /// May read the pupil's oudercontacten written by others.
+    pub read_parent_contacts: bool,
 }
 
 impl From<CorePermissions> for PupilPermissions {
@@ -188,6 +192,8 @@ impl From<CorePermissions> for PupilPermissions {
             start_conversation: p.start_conversation,
             read_conversations: p.read_conversations,
             read_thermometer: p.read_thermometer,
+            record_parent_contact: p.record_parent_contact,
+            read_parent_contacts: p.read_parent_contacts,
         }
     }
 }

@@ -7,7 +7,6 @@ use crate::listener::{ListenerHandle, StoreListener};
 use crate::records::*;
 use crate::roster::{Identity, PupilPermissions, Roster};
 use omkijken_core::Store;
-use omkijken_core::model::AgeBand;
 use std::sync::Arc;
 
 /// The encrypted local store of this device: every care record the user may see, readable
@@ -75,8 +74,10 @@ impl OmkijkenStore {
 
     // ---- kindgesprekken -------------------------------------------------------------
 
-    /// Start a kindgesprek with a pupil from a template (see `conversation_templates()`),
-    /// held on `held_on` (`YYYY-MM-DD`). It starts as a private draft. Returns its id.
+    /// Start a kindgesprek with a pupil from a template on offer at the school (see
+    /// `school_conversation_templates()`; an empty `template_id`: the school's default
+    /// template), held on `held_on` (`YYYY-MM-DD`). It starts as a private draft. Returns
+    /// its id.
     pub fn start_conversation(
         &self,
         pupil: String,
@@ -173,14 +174,10 @@ impl OmkijkenStore {
 
     // ---- thermometer ----------------------------------------------------------------
 
-    /// The thermometer scale for a pupil's age band, with its labels.
+    /// The thermometer scale for a pupil's age band as the school uses it, with its labels
+    /// and emotion words (`record_thermometer` checks readings against it).
     pub fn thermometer_scale(&self, pupil: String) -> Result<ThermometerScale> {
-        let roster = self.inner.roster()?;
-        let p = roster.pupils.get(&pupil).ok_or(OmkijkenError::NotFound)?;
-        let band = AgeBand::parse(&p.age_band).ok_or_else(|| OmkijkenError::Invalid {
-            reason: "pupil has no known age band".into(),
-        })?;
-        Ok(omkijken_core::defaults::scale_for(band).into())
+        Ok(self.inner.thermometer_scale(&pupil)?.into())
     }
 
     /// Record a thermometer reading; works offline. Returns the month document's id.

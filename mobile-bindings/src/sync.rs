@@ -332,6 +332,16 @@ impl OmkijkenStore {
         ))?)
     }
 
+    /// Change the school's settings (the school leader; `Forbidden` for anyone else):
+    /// `settings_json` is a JSON object, each key it holds replacing that setting, `null`
+    /// resetting it (`thermometer`, `templates`, `default_template`,
+    /// `conversations_per_year`, `thermometer_months`, `leader_name`, `leader_phone`; see
+    /// docs/protocol.md, "School settings"). `Invalid` with the reason when they do not fit;
+    /// nothing changes then. Online; this device syncs right after, others at their next sync.
+    pub fn set_school_settings(&self, settings_json: String) -> Result<()> {
+        Ok(runtime().block_on(client::set_school_settings(&self.inner, &settings_json))?)
+    }
+
     /// The school's incident register from month `from` to `to` (`YYYY-MM`): shared signals
     /// per month and category, meldcode cases opened and closed per month; counts only, built
     /// on the server (this device receives no pupil content), small counts shown as

@@ -163,8 +163,10 @@ pub fn set_offline_lease(
     Ok(changed)
 }
 
-/// Set the school's settings (the acute screen's leader name and number), read by every
-/// device from the roster document at its next sync. Returns whether anything changed.
+/// Set the school's settings (the acute screen's leader name and number, thermometer scales
+/// and labels, kindgesprek templates, cadence: [`omkijken_core::model::SchoolSettings`]),
+/// read by every device from the roster document at its next sync. Refused (nothing
+/// changes) unless they pass `SchoolSettings::check`. Returns whether anything changed.
 pub fn set_school_settings(
     st: &mut dyn Storage,
     actor: &ActorId,
@@ -172,21 +174,7 @@ pub fn set_school_settings(
     school: &str,
     settings: &omkijken_core::model::SchoolSettings,
 ) -> Result<bool> {
-    if let Some(p) = &settings.leader_phone {
-        let ok = !p.trim().is_empty()
-            && p.len() <= 32
-            && p.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c));
-        if !ok {
-            return Err(Error::Invalid(
-                "the leader's phone: digits, spaces, + - ( ), at most 32".into(),
-            ));
-        }
-    }
-    if settings.leader_name.as_ref().is_some_and(|n| n.len() > 100) {
-        return Err(Error::Invalid(
-            "the leader's name: at most 100 bytes".into(),
-        ));
-    }
+    settings.check().map_err(Error::Invalid)?;
     let (changed, _, _) = update_roster_doc(
         st,
         actor,
@@ -195,6 +183,24 @@ pub fn set_school_settings(
         |old| Ok(old.clone()),
         Some(settings),
     )?;
+    Ok(changed)
+}
+
+/// Whether the school records parents' names on an oudercontact (else their role only).
+/// Kept in the roster record, where the record rules read it. Returns whether it changed.
+pub fn set_parent_names(
+    st: &mut dyn Storage,
+    actor: &ActorId,
+    now: i64,
+    school: &str,
+    names: bool,
+) -> Result<bool> {
+    let (changed, _, _) = update_roster(st, actor, now, school, |old| {
+        Ok(Roster {
+            parent_names: names,
+            ..old.clone()
+        })
+    })?;
     Ok(changed)
 }
 

@@ -16,7 +16,8 @@ use crate::{Error, Result};
 use automerge::Automerge;
 use jiff::civil::Date;
 use omkijken_core::model::{
-    Case, Conversation, Kind, Roster, Signal, SignalNotes, ThermometerMonth, Visibility,
+    Case, Conversation, Kind, ParentContact, Roster, Signal, SignalNotes, ThermometerMonth,
+    Visibility,
 };
 use omkijken_core::{Access, DocumentId, access, doc};
 use serde::Serialize;
@@ -34,7 +35,8 @@ pub struct Dossier {
     pub requested_on: String,
     /// When this was made (`YYYY-MM-DD`).
     pub made_on: String,
-    /// Sections, in a fixed order (kindgesprekken, signalen, gevoelsthermometer, meldcode).
+    /// Sections, in a fixed order (kindgesprekken, signalen, gevoelsthermometer, meldcode,
+    /// oudercontacten).
     pub sections: Vec<Section>,
 }
 
@@ -128,6 +130,7 @@ pub fn build(
     let roster_doc = Automerge::load(&roster_bytes).map_err(|_| Error::Corrupt("roster"))?;
     let roster: Roster =
         doc::record(doc::roster_id(school), &roster_doc).map_err(|_| Error::Corrupt("roster"))?;
+    let settings = doc::school_settings(&roster_doc);
     let Some(p) = roster.pupils.get(pupil) else {
         return Err(Error::Invalid("no such pupil".into()));
     };
@@ -146,6 +149,7 @@ pub fn build(
     let mut shared_signals: Vec<(String, String, Signal)> = vec![];
     let mut notes: std::collections::BTreeMap<String, Vec<omkijken_core::model::FollowUp>> =
         Default::default();
+    let mut parent_contacts = vec![];
     for r in rows {
         let Some(bytes) = st.load_doc(r.id)? else {
             continue;
@@ -159,7 +163,8 @@ pub fn build(
                 if c.visibility() != Visibility::Shared {
                     continue; // a private working note
                 }
-                conversations.push(conversation_item(&roster, id, author, &c));
+                let template = settings.template(&c.template_id);
+                conversations.push(conversation_item(&roster, id, author, &c, template));
             }
             Ok(Kind::Signal) => {
                 let s: Signal = record(r.id, &d)?;
@@ -198,6 +203,10 @@ pub fn build(
                 let c: Case = record(r.id, &d)?;
                 cases.push(case_item(&roster, id, author, &c));
             }
+            Ok(Kind::ParentContact) => {
+                let c: ParentContact = record(r.id, &d)?;
+                parent_contacts.push(parent_contact_item(&roster, id, author, &c));
+            }
             _ => {}
         }
     }
@@ -224,6 +233,7 @@ pub fn build(
             section("Signalen", signals),
             section("Gevoelsthermometer", thermometer),
             section("Meldcode", cases),
+            section("Oudercontacten", parent_contacts),
         ],
     })
 }
@@ -232,7 +242,13 @@ fn record<R: omkijken_core::model::Record>(id: DocumentId, d: &Automerge) -> Res
     doc::record(id, d).map_err(|_| Error::Corrupt("a stored record"))
 }
 
-fn conversation_item(roster: &Roster, document: String, author: String, c: &Conversation) -> Item {
+fn conversation_item(
+    roster: &Roster,
+    document: String,
+    author: String,
+    c: &Conversation,
+    template: Option<omkijken_core::model::TemplateSetting>,
+) -> Item {
     let mut lines = vec![(
         "Aanwezig".to_string(),
         c.participants
@@ -247,7 +263,6 @@ fn conversation_item(roster: &Roster, document: String, author: String, c: &Conv
             .collect::<Vec<_>>()
             .join(", "),
     )];
-    let template = omkijken_core::defaults::template(&c.template_id);
     let mut answered: Vec<(&String, String)> = c
         .answers
         .iter()
@@ -262,7 +277,7 @@ fn conversation_item(roster: &Roster, document: String, author: String, c: &Conv
         let label = template
             .as_ref()
             .and_then(|t| t.questions.iter().find(|x| x.id == q.as_str()))
-            .map(|x| x.label.nl.to_string())
+            .map(|x| x.label.nl.clone())
             .unwrap_or_else(|| q.clone());
         lines.push((label, a));
     }
@@ -270,25 +285,69 @@ fn conversation_item(roster: &Roster, document: String, author: String, c: &Conv
         lines.push(("Notities".into(), c.notes.as_str().to_string()));
     }
     for a in &c.agreements {
-        let owner = if a.owner == "pupil" {
-            "leerling".to_string()
-        } else {
-            name(roster, &a.owner)
-        };
-        let due = a
-            .due
-            .as_deref()
-            .map(|d| format!(", uiterlijk {d}"))
-            .unwrap_or_default();
-        let done = if a.done { " (gedaan)" } else { "" };
-        lines.push((
-            "Afspraak".into(),
-            format!("{} ({owner}{due}){done}", a.text),
-        ));
+        lines.push(agreement_line(roster, a));
     }
     Item {
         document,
         heading: "Kindgesprek".into(),
+        date: c.held_on.clone(),
+        author,
+        lines,
+    }
+}
+
+fn agreement_line(roster: &Roster, a: &omkijken_core::model::Agreement) -> (String, String) {
+    let owner = match a.owner.as_str() {
+        "pupil" => "leerling".to_string(),
+        "parents" => "ouders".to_string(),
+        o => name(roster, o),
+    };
+    let due = a
+        .due
+        .as_deref()
+        .map(|d| format!(", uiterlijk {d}"))
+        .unwrap_or_default();
+    let done = if a.done { " (gedaan)" } else { "" };
+    (
+        "Afspraak".into(),
+        format!("{} ({owner}{due}){done}", a.text),
+    )
+}
+
+fn parent_contact_item(
+    roster: &Roster,
+    document: String,
+    author: String,
+    c: &ParentContact,
+) -> Item {
+    let channel = match c.channel.as_str() {
+        "meeting" => "gesprek op school",
+        "phone" => "telefoon",
+        "video" => "videogesprek",
+        "home_visit" => "huisbezoek",
+        _ => "anders",
+    };
+    let mut present: Vec<String> = c.staff.iter().map(|s| name(roster, s)).collect();
+    present.extend(c.parents.iter().map(|p| match &p.name {
+        Some(n) => format!("{} ({n})", p.role),
+        None => p.role.clone(),
+    }));
+    if c.pupil_present {
+        present.push("leerling".into());
+    }
+    let mut lines = vec![
+        ("Vorm".to_string(), channel.to_string()),
+        ("Aanwezig".into(), present.join(", ")),
+    ];
+    if !c.discussed.as_str().is_empty() {
+        lines.push(("Besproken".into(), c.discussed.as_str().to_string()));
+    }
+    for a in &c.agreements {
+        lines.push(agreement_line(roster, a));
+    }
+    Item {
+        document,
+        heading: "Oudercontact".into(),
         date: c.held_on.clone(),
         author,
         lines,
@@ -341,10 +400,19 @@ fn case_item(roster: &Roster, document: String, author: String, c: &Case) -> Ite
         .to_string(),
     )];
     for step in &c.steps {
-        let text = match &step.skipped_because {
+        let mut text = match &step.skipped_because {
             Some(why) => format!("overgeslagen: {why}"),
             None => step.outcome.clone(),
         };
+        if let Some(p) = &step.parents {
+            let part = match (p.how.as_str(), &p.on, &p.reason) {
+                ("informed", Some(on), _) => format!("ouders geïnformeerd op {on}"),
+                ("consulted", Some(on), _) => format!("ouders gehoord op {on}"),
+                (_, _, Some(why)) => format!("ouders niet betrokken: {why}"),
+                _ => "ouders: niet vastgelegd".into(),
+            };
+            text = format!("{text} ({part})");
+        }
         lines.push((
             format!(
                 "Stap {} ({}, {})",

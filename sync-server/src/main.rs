@@ -400,7 +400,8 @@ enum AdminCommand {
         set_threshold: Option<u32>,
     },
     /// The school's settings read by every device: the school leader's name and number on
-    /// the acute screen. Without options: print them.
+    /// the acute screen, thermometer scales and labels per age band, kindgesprek templates,
+    /// cadence, and whether parents' names are recorded. Without options: print them.
     Settings {
         /// School id.
         #[arg(long)]
@@ -411,6 +412,26 @@ enum AdminCommand {
         /// The school leader's phone number for the acute screen.
         #[arg(long)]
         leader_phone: Option<String>,
+        /// A JSON file of settings (docs/protocol.md, "School settings"): each key it holds
+        /// replaces that setting (null: back to the default), the others stay.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// The kindgesprek template a new kindgesprek starts from.
+        #[arg(long)]
+        default_template: Option<String>,
+        /// Kindgesprekken a mentor holds with each pupil a year (1-12).
+        #[arg(long)]
+        conversations_per_year: Option<u32>,
+        /// The months the thermometer is taken, e.g. 10,2,6 (empty: every month).
+        #[arg(long, value_delimiter = ',', num_args = 0..)]
+        thermometer_months: Option<Vec<u32>>,
+        /// Record parents' names on an oudercontact (true) or their role only (false, the
+        /// default).
+        #[arg(long)]
+        parent_names: Option<bool>,
+        /// Print the settings as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Put a legal hold on a pupil's file (retention erases nothing of it), or lift it.
     Hold {
@@ -766,24 +787,82 @@ fn run_admin(store: StoreArgs, command: AdminCommand) -> anyhow::Result<()> {
             school,
             leader_name,
             leader_phone,
+            file,
+            default_template,
+            conversations_per_year,
+            thermometer_months,
+            parent_names,
+            json,
         } => {
             let mut s = admin::school_settings(st, &school)?;
-            if leader_name.is_some() || leader_phone.is_some() {
-                if leader_name.is_some() {
-                    s.leader_name = leader_name;
-                }
-                if leader_phone.is_some() {
-                    s.leader_phone = leader_phone;
-                }
-                if admin::set_school_settings(st, &writer_actor(), now, &school, &s)? {
-                    println!("settings changed; devices get them at their next sync");
-                }
+            let before = s.clone();
+            if let Some(f) = &file {
+                let text = std::fs::read_to_string(f)
+                    .with_context(|| format!("reading {}", f.display()))?;
+                s.merge_json(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
             }
-            println!(
-                "leader: {}, phone: {}",
-                s.leader_name.as_deref().unwrap_or("(not set)"),
-                s.leader_phone.as_deref().unwrap_or("(not set)")
-            );
+            if leader_name.is_some() {
+                s.leader_name = leader_name;
+            }
+            if leader_phone.is_some() {
+                s.leader_phone = leader_phone;
+            }
+            if default_template.is_some() {
+                s.default_template = default_template;
+            }
+            if conversations_per_year.is_some() {
+                s.conversations_per_year = conversations_per_year;
+            }
+            if let Some(m) = thermometer_months {
+                s.thermometer_months = m;
+            }
+            if s != before && admin::set_school_settings(st, &writer_actor(), now, &school, &s)? {
+                println!("settings changed; devices get them at their next sync");
+            }
+            if let Some(names) = parent_names
+                && admin::set_parent_names(st, &writer_actor(), now, &school, names)?
+            {
+                println!("parents' names setting changed; devices get it at their next sync");
+            }
+            if json {
+                println!("{}", s.to_json());
+            } else {
+                println!(
+                    "leader: {}, phone: {}",
+                    s.leader_name.as_deref().unwrap_or("(not set)"),
+                    s.leader_phone.as_deref().unwrap_or("(not set)")
+                );
+                println!(
+                    "templates: {} of the school, new kindgesprek: {}; {} kindgesprekken a year; \
+                     thermometer scales set for: {}; thermometer months: {}",
+                    s.templates.len(),
+                    s.default_template(),
+                    s.conversations_per_year(),
+                    if s.thermometer.is_empty() {
+                        "none (defaults)".to_string()
+                    } else {
+                        s.thermometer.keys().cloned().collect::<Vec<_>>().join(", ")
+                    },
+                    if s.thermometer_months.is_empty() {
+                        "every month".to_string()
+                    } else {
+                        s.thermometer_months
+                            .iter()
+                            .map(u32::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                );
+                println!(
+                    "parents' names on an oudercontact: {}",
+                    if admin::load_roster(st, &school)?.1.parent_names {
+                        "recorded"
+                    } else {
+                        "not recorded (role only)"
+                    }
+                );
+            }
         }
         AdminCommand::Incidents {
             school,

@@ -53,6 +53,9 @@ pub fn handle(st: &mut dyn Storage, now: i64, token: &str, frame: Frame) -> (Fra
         Frame::IncidentRegister { from, to } => {
             register(st, &device, &from, &to).map(|f| (f, false))
         }
+        Frame::SetSchoolSettings { settings } => {
+            school_settings(st, now, &device, &settings).map(|f| (f, false))
+        }
         _ => Ok((
             error(ErrorCode::Malformed, "expected a request frame"),
             false,
@@ -176,6 +179,61 @@ fn care_track(
         Err(Error::Invalid(_)) => Ok((error(ErrorCode::Malformed, "unknown reason code"), false)),
         Err(e) => Err(e),
     }
+}
+
+/// The school leader changes the school's settings: merged like `admin settings --file`,
+/// written into the roster document (devices get them at their next sync), audited with the
+/// device and user.
+fn school_settings(
+    st: &mut dyn Storage,
+    now: i64,
+    device: &Device,
+    json: &str,
+) -> crate::Result<Frame> {
+    let (_, roster) = admin::load_roster(st, &device.school)?;
+    let leader = roster
+        .active_staff(&device.user)
+        .is_some_and(|s| s.has(omkijken_core::model::Role::SchoolLeader));
+    if !leader {
+        return Ok(error(
+            ErrorCode::Forbidden,
+            "the school's settings are the school leader's",
+        ));
+    }
+    let mut settings = admin::school_settings(st, &device.school)?;
+    if json.len() > 256 * 1024 || settings.merge_json(json).is_err() {
+        return Ok(error(
+            ErrorCode::Malformed,
+            "settings: a JSON object of known settings that fit (docs/protocol.md)",
+        ));
+    }
+    if admin::set_school_settings(
+        st,
+        &automerge::ActorId::random(),
+        now,
+        &device.school,
+        &settings,
+    )? {
+        st.commit(Batch {
+            audit: vec![AuditRecord {
+                seq: 0,
+                at: now,
+                school: device.school.clone(),
+                device: Some(device.id.clone()),
+                user: Some(device.user.clone()),
+                action: AuditAction::SchoolSettings,
+                document: Some(doc::roster_id(&device.school)),
+                kind: None,
+                pupil: None,
+                device_seq: None,
+                device_at: None,
+            }],
+            ..Default::default()
+        })?;
+    }
+    Ok(Frame::SchoolSettings {
+        settings: settings.to_json(),
+    })
 }
 
 fn register(st: &mut dyn Storage, device: &Device, from: &str, to: &str) -> crate::Result<Frame> {

@@ -131,7 +131,7 @@ fn add_years(d: Date, years: u32) -> Date {
 pub fn due(r: &Retention, kind: &str, created_at: i64, left: Option<Date>) -> Option<Date> {
     let after_leaving = |years: Option<u32>| years.zip(left).map(|(y, l)| add_years(l, y));
     match kind.parse::<Kind>().ok()? {
-        Kind::Conversation => after_leaving(Some(r.pupil_file_years)),
+        Kind::Conversation | Kind::ParentContact => after_leaving(Some(r.pupil_file_years)),
         // A signal's notes go with it.
         Kind::Signal | Kind::SignalNotes => {
             after_leaving(Some(r.incident_years.unwrap_or(r.pupil_file_years)))

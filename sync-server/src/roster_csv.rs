@@ -240,6 +240,7 @@ pub fn parse(school: &str, csv: &str, old: &Roster) -> Result<Roster> {
         // A school setting, not in the CSV: kept.
         offline_lease_days: old.offline_lease_days,
         viewer: None,
+        parent_names: old.parent_names,
     })
 }
 

@@ -1069,7 +1069,8 @@ async fn request_ws(
                         frame @ (Frame::EraseRecord { .. }
                         | Frame::ExportDossier { .. }
                         | Frame::SetCareTrack { .. }
-                        | Frame::IncidentRegister { .. }),
+                        | Frame::IncidentRegister { .. }
+                        | Frame::SetSchoolSettings { .. }),
                     ) => {
                         let (reply, rx) = oneshot::channel();
                         if st

@@ -161,6 +161,52 @@ fn retention_holds_export_and_erasure_from_the_command_line() {
     );
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("digits"));
+    // Scales, templates and cadence from a JSON file: each key it names replaces that
+    // setting, the leader's number stays; a file that does not fit changes nothing.
+    let file = data.join("instellingen.json");
+    std::fs::write(
+        &file,
+        r#"{"thermometer": {"vo_mbo": {"scale": "cijfer-10", "talk_flag": {"nl": "Ik wil mijn mentor spreken"}}},
+            "conversations_per_year": 3, "thermometer_months": [10, 3]}"#,
+    )
+    .unwrap();
+    let out = admin(
+        &data,
+        &[
+            "settings",
+            "--school",
+            "s1",
+            "--file",
+            file.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let json: serde_json::Value = serde_json::from_str(&out[out.find('{').unwrap()..]).unwrap();
+    assert_eq!(json["conversations_per_year"], 3);
+    assert_eq!(json["thermometer_months"], serde_json::json!([10, 3]));
+    assert_eq!(json["leader_phone"], "+31 20 123 4567");
+    std::fs::write(&file, r#"{"conversations_per_year": 40}"#).unwrap();
+    let bad = run(
+        &data,
+        &[
+            "settings",
+            "--school",
+            "s1",
+            "--file",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("conversations_per_year"));
+    let out = admin(
+        &data,
+        &["settings", "--school", "s1", "--parent-names", "true"],
+    );
+    assert!(out.contains("3 kindgesprekken a year"), "{out}");
+    assert!(
+        out.contains("parents' names on an oudercontact: recorded"),
+        "{out}"
+    );
 
     // 5. Erasing a record that is not there is a clear error; no backups yet.
     let bad = run(

@@ -1161,6 +1161,7 @@ fn case_doc(dev: &Dev, pupil: &str) -> (DocumentId, Automerge) {
         participants: vec![dev.user.clone()],
         outcome: "signalen in kaart".into(),
         skipped_because: None,
+        parents: None,
         by: dev.user.clone(),
         at: NOW,
     });

@@ -8,14 +8,20 @@
 //! frames stay in order: the transport is a WebSocket over TCP.) Devices crash (all memory
 //! lost, the store reopened from disk), the server crashes and restarts from its storage,
 //! users make random edits of every record kind concurrently, the roster moves pupils
-//! between mentors and opens or closes care tracks, and devices are revoked.
+//! between mentors and opens or closes care tracks, and devices are revoked. The calendar
+//! jumps days to years ahead, pupils leave and come back, legal holds are placed and lifted,
+//! and the server's retention run erases what expired, among backups, restores and the
+//! privacy officer's erasures. A hostile device (an enrolled device of a real user, its app
+//! replaced by a script) sends forged changes and reads it may not make.
 //!
 //! Invariants are checked on every frame the server sends (no device receives a document,
-//! catalog entry or change it may not read), after every server restart (every
-//! acknowledged change is still there) and at every quiescent point (the network healed and
-//! all devices caught up): devices that may read a document hold the same heads as the
-//! server, devices hold nothing they may not read, every change a device had acknowledged is
-//! on the server, revoked devices are wiped.
+//! catalog entry or change it may not read, or one ever erased), after every server restart
+//! (every acknowledged change is still there), after every retention run (nothing of a held
+//! pupil erased, nothing due left unheld), after every hostile write (refused, not stored)
+//! and at every quiescent point (the network healed and all devices caught up): every
+//! delivery has its audit row, devices that may read a document hold the same heads as the
+//! server, devices hold nothing they may not read and nothing erased, every change a device
+//! had acknowledged is on the server, revoked devices are wiped.
 
 use automerge::{Automerge, ChangeHash, ReadDoc};
 use omkijken_core::access::{Access, access};
@@ -31,7 +37,7 @@ use omkijken_server::hub::{ConnId, Hub, HubConfig};
 use omkijken_server::storage::SqliteStorage;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -77,8 +83,28 @@ pub struct Report {
     pub not_accepted: u64,
     /// Not-accepted items their users read back and discarded.
     pub discarded: u64,
+    /// Edits the store's own checks would not allow, made as an out-of-date app would.
+    pub out_of_date_edits: u64,
     /// Documents the privacy officer erased (a pupil's whole file).
     pub erasures: u64,
+    /// Times the calendar jumped ahead (days to years).
+    pub clock_jumps: u64,
+    /// Days the calendar jumped in all.
+    pub days_jumped: u64,
+    /// Pupils who left (a leaving date in the roster, or missing from it), and came back.
+    pub leavers: u64,
+    /// Legal holds placed or lifted.
+    pub holds: u64,
+    /// Retention runs (the server's daily job).
+    pub retention_runs: u64,
+    /// Documents retention erased.
+    pub retention_erased: u64,
+    /// Forbidden writes a hostile device sent (every one refused).
+    pub forbidden_writes: u64,
+    /// Forbidden reads a hostile device tried (nothing delivered).
+    pub forbidden_reads: u64,
+    /// Deliveries (documents or changes sent to a device) found in the server's audit.
+    pub deliveries_audited: u64,
 }
 
 impl Report {
@@ -102,6 +128,16 @@ impl Report {
         self.refusals += o.refusals;
         self.not_accepted += o.not_accepted;
         self.discarded += o.discarded;
+        self.out_of_date_edits += o.out_of_date_edits;
+        self.clock_jumps += o.clock_jumps;
+        self.days_jumped += o.days_jumped;
+        self.leavers += o.leavers;
+        self.holds += o.holds;
+        self.retention_runs += o.retention_runs;
+        self.retention_erased += o.retention_erased;
+        self.forbidden_writes += o.forbidden_writes;
+        self.forbidden_reads += o.forbidden_reads;
+        self.deliveries_audited += o.deliveries_audited;
     }
 }
 
@@ -168,8 +204,41 @@ struct Device {
     refused: HashSet<DocumentId>,
 }
 
+/// An enrolled device of a real user whose app was replaced by a script: it builds
+/// Automerge changes itself and sends raw frames, bypassing the store and its checks. Its
+/// frames go to the hub at once and the answers are read at once (no network: what is
+/// tested is the server's judgement, not delivery).
+struct Hostile {
+    user: String,
+    token: String,
+    device_id: String,
+    /// The actor registered at enrollment: its changes carry it, so the server judges
+    /// their content, not a stranger's actor.
+    actor: automerge::ActorId,
+    conn: Option<ConnId>,
+}
+
+/// A forbidden edit of a signal, as a hostile device makes it.
+type Attack = Box<dyn FnOnce(&mut omkijken_core::model::Signal)>;
+
+/// A forbidden edit of a thermometer month.
+type MonthAttack = Box<dyn FnOnce(&mut omkijken_core::model::ThermometerMonth)>;
+
+/// What a hostile device sends as a forbidden write.
+enum Forged {
+    /// A push of these bytes.
+    Push(Vec<u8>),
+    /// A sync message carrying these bytes as its changes.
+    Sync(Vec<u8>),
+}
+
 struct Sim {
     rng: StdRng,
+    /// The hostile device, if this run has one.
+    hostile: Option<Hostile>,
+    /// Every document (or changes of it) the server sent a device: (device id, document,
+    /// time); each must have its `deliver` audit row (checked at quiescent points).
+    deliveries: Vec<(String, DocumentId, i64)>,
     now: Arc<AtomicI64>,
     dir: PathBuf,
     hub: Option<Hub>,
@@ -182,6 +251,16 @@ struct Sim {
     acked: HashMap<DocumentId, HashSet<ChangeHash>>,
     mentors: BTreeMap<String, String>,
     in_care: BTreeMap<String, bool>,
+    /// Pupils who left, and how the roster says so.
+    left: BTreeMap<String, Leaving>,
+    /// Pupils under a legal hold (the model: retention erases nothing of theirs).
+    holds: BTreeSet<String>,
+    /// Every document erased (by the privacy officer or by retention), as the server
+    /// reported it before any restore: none of them is ever delivered again, restores
+    /// included, and at quiescence no device holds one.
+    /// (When first seen erased.)
+    erased: HashMap<DocumentId, i64>,
+    /// Not-accepted items (device, item) of readings written after their month was erased.
     /// The server's roster as last imported (the check of every delivery reads it).
     roster_cache: Option<Roster>,
     /// A backup of the server store was taken (it is in `dir`/backup.db).
@@ -205,9 +284,60 @@ struct Sim {
 
 const PUPILS: [&str; 6] = ["p1", "p2", "p3", "p4", "p5", "p6"];
 const USERS: [&str; 8] = ["m1", "t1", "cc", "m2", "t2", "m1", "cc", "sl"];
+const DAY: i64 = 24 * 3600 * 1000;
 
-fn roster_csv(mentors: &BTreeMap<String, String>, in_care: &BTreeMap<String, bool>) -> String {
-    let mut csv = String::from("type,id,name,group,age_band,in_care,roles,mentors,teaches\n");
+/// How the roster says a pupil left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Leaving {
+    /// A row with `left_on` (YYYY-MM-DD).
+    On(String),
+    /// No row: the server records the day of the import.
+    Missing,
+}
+
+/// A frame's type and, per document, how many bytes it carries (for failure messages).
+fn frame_detail(f: &Frame) -> String {
+    match f {
+        Frame::Docs { docs, .. } | Frame::Push { docs } => format!(
+            "{} {:?}",
+            f.type_name(),
+            docs.iter()
+                .map(|d| (d.document_id.to_string(), d.data.len()))
+                .collect::<Vec<_>>()
+        ),
+        Frame::Sync { document_id, data } => format!(
+            "sync {document_id} {:?}",
+            automerge::sync::Message::decode(data).map(|m| (m.heads.len(), m.changes.len()))
+        ),
+        other => other.type_name().to_string(),
+    }
+}
+
+/// Whether a sync message carries nothing of a document's content: no changes, or no
+/// heads (its sender has nothing; a V2 message always has a chunk, empty or not).
+fn sync_says_nothing(data: &[u8]) -> bool {
+    automerge::sync::Message::decode(data).is_ok_and(|m| m.changes.is_empty() || m.heads.is_empty())
+}
+
+fn sig_author(row: &omkijken_server::storage::CatalogRow) -> &str {
+    &row.header.author
+}
+
+/// The calendar day (UTC) of `ms`.
+fn date_of(ms: i64) -> jiff::civil::Date {
+    jiff::Timestamp::from_millisecond(ms)
+        .expect("simulated time is a valid timestamp")
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+}
+
+fn roster_csv(
+    mentors: &BTreeMap<String, String>,
+    in_care: &BTreeMap<String, bool>,
+    left: &BTreeMap<String, Leaving>,
+) -> String {
+    let mut csv =
+        String::from("type,id,name,group,age_band,in_care,roles,mentors,teaches,left_on\n");
     csv.push_str("group,g1,Groep 1,,,,,,\ngroup,g2,Groep 2,,,,,,\n");
     csv.push_str("staff,m1,Mentor Een,,,,mentor,,g1\n");
     csv.push_str("staff,m2,Mentor Twee,,,,mentor,,g2\n");
@@ -218,8 +348,13 @@ fn roster_csv(mentors: &BTreeMap<String, String>, in_care: &BTreeMap<String, boo
     for p in PUPILS {
         let m = &mentors[p];
         let g = if m == "m1" { "g1" } else { "g2" };
+        let left_on = match left.get(p) {
+            None => "",
+            Some(Leaving::On(d)) => d.as_str(),
+            Some(Leaving::Missing) => continue,
+        };
         csv.push_str(&format!(
-            "pupil,{p},Leerling {p},{g},po_5_8,{},,{m},\n",
+            "pupil,{p},Leerling {p},{g},po_5_8,{},,{m},,{left_on}\n",
             in_care[p]
         ));
     }
@@ -342,11 +477,30 @@ impl Sim {
             .enumerate()
             .map(|(i, p)| (p.to_string(), i % 3 == 0))
             .collect();
-        hub.import_roster(T0, SCHOOL, &roster_csv(&mentors, &in_care))
+        hub.import_roster(
+            T0,
+            SCHOOL,
+            &roster_csv(&mentors, &in_care, &BTreeMap::new()),
+        )
+        .map_err(|e| e.to_string())?;
+        // Retention terms of this school: short ones too (0 years: erased the day after the
+        // pupil left), and meldcode cases sometimes never erased by retention.
+        let retention = omkijken_server::retention::Retention {
+            pupil_file_years: rng.random_range(0..=2),
+            incident_years: rng.random_bool(0.5).then(|| rng.random_range(0..=2)),
+            meldcode_case_years: rng.random_bool(0.6).then(|| rng.random_range(0..=1)),
+            school_year_ends: ["07-31", "08-15", "12-31"][rng.random_range(0..3)].into(),
+        };
+        let mut policy =
+            omkijken_server::retention::policy(hub.storage(), SCHOOL).map_err(|e| e.to_string())?;
+        policy.retention = retention;
+        omkijken_server::retention::set_policy(hub.storage(), SCHOOL, &policy)
             .map_err(|e| e.to_string())?;
         let n = rng.random_range(3..=8);
         let mut sim = Sim {
             rng,
+            hostile: None,
+            deliveries: vec![],
             now,
             dir: dir.to_path_buf(),
             hub: Some(hub),
@@ -357,6 +511,9 @@ impl Sim {
             acked: HashMap::new(),
             mentors,
             in_care,
+            left: BTreeMap::new(),
+            holds: BTreeSet::new(),
+            erased: HashMap::new(),
             roster_cache: None,
             backed_up: false,
             revoked_since_backup: false,
@@ -369,6 +526,10 @@ impl Sim {
         };
         for (i, user) in USERS.iter().take(n).enumerate() {
             sim.enroll_device(i, user)?;
+        }
+        if sim.rng.random_bool(0.7) {
+            let user = USERS[sim.rng.random_range(0..USERS.len())];
+            sim.enroll_hostile(user)?;
         }
         Ok(sim)
     }
@@ -423,6 +584,35 @@ impl Sim {
         } else {
             self.devices.push(d);
         }
+        Ok(())
+    }
+
+    /// Enroll the hostile device of `user` (a second device of a real user).
+    fn enroll_hostile(&mut self, user: &str) -> SimResult<()> {
+        let now = self.now();
+        let actor = automerge::ActorId::from(self.rng.random::<[u8; 16]>().to_vec());
+        let code = self
+            .hub()
+            .issue_code(now, SCHOOL, user)
+            .map_err(|e| e.to_string())?;
+        let reply = self.hub().enroll(
+            now,
+            Frame::Enroll {
+                code,
+                actor: hex::encode(actor.to_bytes()),
+                label: "sim hostile".into(),
+            },
+        );
+        let Frame::Enrolled { token, device, .. } = reply else {
+            return Err(format!("enrollment refused: {reply:?}"));
+        };
+        self.hostile = Some(Hostile {
+            user: user.to_string(),
+            token,
+            device_id: device,
+            actor,
+            conn: None,
+        });
         Ok(())
     }
 
@@ -679,6 +869,14 @@ impl Sim {
 
     fn hub_output(&mut self, out: Vec<(ConnId, Frame)>) -> SimResult<()> {
         for (conn, frame) in out {
+            if let Some(h) = &self.hostile
+                && h.conn == Some(conn)
+            {
+                let (user, id) = (h.user.clone(), h.device_id.clone());
+                self.check_delivery_to(&user, "the hostile device", &frame)?;
+                self.note_deliveries(&id, &frame);
+                continue;
+            }
             let Some(&device) = self.conn_owner.get(&conn) else {
                 continue;
             };
@@ -686,6 +884,8 @@ impl Sim {
                 continue;
             }
             self.check_delivery(device, &frame)?;
+            let id = self.devices[device].device_id.clone();
+            self.note_deliveries(&id, &frame);
             self.trace("server->", device, &frame);
             if let Frame::Ack { docs } = &frame {
                 for a in docs {
@@ -706,6 +906,63 @@ impl Sim {
     /// user may not read (decided with the roster and fields at the moment it sends).
     fn check_delivery(&mut self, device: usize, frame: &Frame) -> SimResult<()> {
         let user = self.devices[device].user.clone();
+        self.check_delivery_to(&user, &format!("device {device}"), frame)
+    }
+
+    /// Record what `frame` delivers to device `device_id` (content: documents, or sync
+    /// messages with changes), for the check that every delivery is audited.
+    fn note_deliveries(&mut self, device_id: &str, frame: &Frame) {
+        let now = self.now();
+        match frame {
+            Frame::Docs { docs, .. } | Frame::Push { docs } => {
+                for d in docs.iter().filter(|d| !d.data.is_empty()) {
+                    self.deliveries
+                        .push((device_id.to_string(), d.document_id, now));
+                }
+            }
+            Frame::Sync { document_id, data } if !sync_says_nothing(data) => {
+                self.deliveries
+                    .push((device_id.to_string(), *document_id, now));
+            }
+            _ => {}
+        }
+    }
+
+    /// Invariant: every delivery has its `deliver` row in the server's audit log (same
+    /// device, document and time).
+    fn check_deliveries_audited(&mut self) -> SimResult<()> {
+        if self.deliveries.is_empty() {
+            return Ok(());
+        }
+        let rows = self
+            .hub()
+            .audit(&omkijken_server::storage::AuditFilter::Action(
+                omkijken_server::storage::AuditAction::Deliver,
+            ))
+            .map_err(|e| e.to_string())?;
+        let audited: HashSet<(String, DocumentId, i64)> = rows
+            .into_iter()
+            .filter_map(|r| Some((r.device?, r.document?, r.at)))
+            .collect();
+        for d in std::mem::take(&mut self.deliveries) {
+            // An erased document's audit rows stay: the erasure leaves them.
+            if !audited.contains(&d) {
+                return Err(format!(
+                    "UNAUDITED: the server sent {} to device {} at t={} and its audit log has no delivery row",
+                    d.1,
+                    d.0,
+                    d.2 - T0
+                ));
+            }
+            self.report.deliveries_audited += 1;
+        }
+        Ok(())
+    }
+
+    /// [`Sim::check_delivery`] for any device of `user` (`who` names it in a failure).
+    fn check_delivery_to(&mut self, user: &str, who: &str, frame: &Frame) -> SimResult<()> {
+        let device = who;
+        let user = user.to_string();
         let ids: Vec<DocumentId> = match frame {
             Frame::Catalog { entries, .. } => entries.iter().map(|e| e.document_id).collect(),
             Frame::Docs { docs, .. } => docs.iter().map(|d| d.document_id).collect(),
@@ -715,6 +972,19 @@ impl Sim {
         if ids.is_empty() {
             return Ok(());
         }
+        // A sync message that carries no changes says nothing of the content.
+        let empty_sync = matches!(frame, Frame::Sync { data, .. } if sync_says_nothing(data));
+        // One with no heads either is what a server that has nothing of the document says.
+        let nothing = matches!(frame, Frame::Sync { data, .. }
+            if automerge::sync::Message::decode(data).is_ok_and(|m| m.heads.is_empty()));
+        // The model's erasures, whatever the server's store says (a restore may bring back
+        // a store from before them).
+        if !empty_sync && let Some(id) = ids.iter().find(|id| self.erased.contains_key(id)) {
+            return Err(format!(
+                "LEAK: server sent {} {id} to {device} ({user}) after it was erased",
+                frame.type_name(),
+            ));
+        }
         let roster = self.server_roster()?;
         let rows = self
             .hub()
@@ -722,23 +992,21 @@ impl Sim {
             .catalog_get(&ids)
             .map_err(|e| e.to_string())?;
         for row in rows {
-            // A sync message that carries no changes says nothing of the content.
-            let empty_sync = matches!(frame, Frame::Sync { data, .. }
-                if automerge::sync::Message::decode(data).is_ok_and(|m| m.changes.is_empty()));
             if row.erased && !empty_sync {
                 return Err(format!(
-                    "LEAK: server sent {} {} ({}) to device {device} ({user}) after it was erased",
+                    "LEAK: server sent {} {} ({}) to {device} ({user}) after it was erased",
                     frame.type_name(),
                     row.id,
                     row.header.kind
                 ));
             }
-            if access(&roster, &user, &row.header, &row.fields) < Access::Read {
+            if !nothing && access(&roster, &user, &row.header, &row.fields) < Access::Read {
                 return Err(format!(
-                    "LEAK: server sent {} {} ({}) to device {device} ({user}) who may not read it",
+                    "LEAK: server sent {} {} ({}) to {device} ({user}) who may not read it: {}",
                     frame.type_name(),
                     row.id,
-                    row.header.kind
+                    row.header.kind,
+                    frame_detail(frame)
                 ));
             }
         }
@@ -853,6 +1121,9 @@ impl Sim {
     fn stop_server(&mut self) -> SimResult<()> {
         self.hub = None;
         self.net.clear();
+        if let Some(h) = self.hostile.as_mut() {
+            h.conn = None;
+        }
         for i in 0..self.devices.len() {
             self.devices[i].conn = None;
             if self.devices[i]
@@ -953,9 +1224,133 @@ impl Sim {
             .erase_pupil(now, SCHOOL, &p)
             .map_err(|e| format!("erase: {e}"))?;
         self.report.erasures += n as u64;
+        self.note_erased()?;
         if std::env::var("OMKIJKEN_SIM_TRACE").is_ok() {
             eprintln!("t={} erase pupil {p}: {n} documents", now - T0);
         }
+        self.hub_output(out)
+    }
+
+    /// Add what the server's catalog lists as erased to the model's erasures.
+    fn note_erased(&mut self) -> SimResult<()> {
+        let rows = self
+            .hub()
+            .storage()
+            .catalog_school(SCHOOL)
+            .map_err(|e| e.to_string())?;
+        let now = self.now();
+        for r in rows.iter().filter(|r| r.erased) {
+            self.erased.entry(r.id).or_insert(now);
+        }
+        Ok(())
+    }
+
+    /// The calendar jumps ahead: mostly days or weeks, sometimes months or years (the
+    /// holidays, a device in a drawer, the years a pupil file is kept). Everything that
+    /// waits on time (retries, timers) sees it.
+    fn jump_clock(&mut self) {
+        let days = match self.rng.random_range(0..20) {
+            0..=9 => self.rng.random_range(1..=30),
+            10..=16 => self.rng.random_range(31..=365),
+            _ => self.rng.random_range(366..=3 * 365),
+        };
+        self.now.fetch_add(days * DAY, Ordering::SeqCst);
+        self.report.clock_jumps += 1;
+        self.report.days_jumped += days as u64;
+        self.note(&format!(
+            "the calendar jumps {days} days to {}",
+            date_of(self.now())
+        ));
+    }
+
+    /// A pupil leaves (a leaving date in the roster, today or up to a year back, or no
+    /// row at all), or one who left comes back.
+    fn pupil_leaves_or_returns(&mut self) -> SimResult<()> {
+        let p = PUPILS[self.rng.random_range(0..PUPILS.len())].to_string();
+        if self.left.remove(&p).is_none() {
+            let leaving = if self.rng.random_bool(0.5) {
+                let back = self.rng.random_range(0..=365) * DAY;
+                Leaving::On(date_of(self.now() - back).to_string())
+            } else {
+                Leaving::Missing
+            };
+            self.left.insert(p.clone(), leaving);
+        }
+        self.report.leavers += 1;
+        self.import_roster()?;
+        self.note(&format!("pupil {p} now: {:?}", self.left.get(&p)));
+        Ok(())
+    }
+
+    /// The privacy officer places a legal hold on a pupil's file, or lifts one.
+    fn toggle_hold(&mut self) -> SimResult<()> {
+        let p = PUPILS[self.rng.random_range(0..PUPILS.len())].to_string();
+        let hold = !self.holds.contains(&p);
+        let now = self.now();
+        omkijken_server::retention::set_hold(self.hub().storage(), now, SCHOOL, &p, hold)
+            .map_err(|e| format!("hold: {e}"))?;
+        if hold {
+            self.holds.insert(p.clone());
+        } else {
+            self.holds.remove(&p);
+        }
+        self.report.holds += 1;
+        self.note(&format!("legal hold on {p}: {hold}"));
+        Ok(())
+    }
+
+    /// The server's daily retention run (the same call the server makes). Invariants: it
+    /// erases nothing of a pupil under a legal hold, and leaves nothing due that no hold
+    /// keeps; what it erased is never delivered again (the model's erasures).
+    fn run_retention(&mut self) -> SimResult<()> {
+        let now = self.now();
+        let (gone, out) = self
+            .hub()
+            .apply_retention(now, now)
+            .map_err(|e| format!("retention: {e}"))?;
+        self.report.retention_runs += 1;
+        self.report.retention_erased += gone.len() as u64;
+        self.note(&format!("retention run: {} documents erased", gone.len()));
+        if let Some(e) = gone.iter().find(|e| self.holds.contains(&e.pupil)) {
+            return Err(format!(
+                "retention erased {} ({}) of pupil {} under a legal hold",
+                e.id, e.kind, e.pupil
+            ));
+        }
+        let left = omkijken_server::retention::plan(self.hub().storage(), SCHOOL, date_of(now))
+            .map_err(|e| format!("retention plan: {e}"))?;
+        if let Some(e) = left.iter().find(|e| e.held.is_none()) {
+            return Err(format!(
+                "retention left {} ({}) of pupil {} due since {} and not held",
+                e.id, e.kind, e.pupil, e.due
+            ));
+        }
+        if let Some(e) = left
+            .iter()
+            .find(|e| e.held == Some("legal hold on the pupil") && !self.holds.contains(&e.pupil))
+        {
+            return Err(format!(
+                "retention kept {} of pupil {} for a legal hold that was lifted",
+                e.id, e.pupil
+            ));
+        }
+        // What the store now lists as erased is what was erased before and what the run
+        // says it erased: nothing else went (a held pupil's file, another school's).
+        let gone_ids: HashSet<DocumentId> = gone.iter().map(|e| e.id).collect();
+        let rows = self
+            .hub()
+            .storage()
+            .catalog_school(SCHOOL)
+            .map_err(|e| e.to_string())?;
+        for r in rows.iter().filter(|r| r.erased) {
+            if !self.erased.contains_key(&r.id) && !gone_ids.contains(&r.id) {
+                return Err(format!("{} was erased but retention did not say so", r.id));
+            }
+        }
+        if let Some(id) = gone_ids.iter().find(|id| self.erased.contains_key(id)) {
+            return Err(format!("retention erased {id}, which was erased already"));
+        }
+        self.erased.extend(gone_ids.into_iter().map(|id| (id, now)));
         self.hub_output(out)
     }
 
@@ -968,7 +1363,12 @@ impl Sim {
             let c = self.in_care.get_mut(&p).expect("pupil");
             *c = !*c;
         }
-        let csv = roster_csv(&self.mentors, &self.in_care);
+        self.import_roster()
+    }
+
+    /// Import the model's roster.
+    fn import_roster(&mut self) -> SimResult<()> {
+        let csv = roster_csv(&self.mentors, &self.in_care, &self.left);
         let now = self.now();
         let (_, out) = self
             .hub()
@@ -976,8 +1376,8 @@ impl Sim {
             .map_err(|e| format!("roster import: {e}"))?;
         if self.trace.is_some() {
             self.note(&format!(
-                "roster change: mentors {:?} in care {:?}",
-                self.mentors, self.in_care
+                "roster change: mentors {:?} in care {:?} left {:?}",
+                self.mentors, self.in_care, self.left
             ));
         }
         self.report.roster_changes += 1;
@@ -999,7 +1399,531 @@ impl Sim {
         self.hub_output(out)
     }
 
+    // ---- the hostile device -------------------------------------------------------
+
+    /// Send `frame` from the hostile device straight to the hub; its own answers are
+    /// returned (after the delivery checks), everyone else's go out as usual.
+    fn hostile_send(&mut self, frame: Frame) -> SimResult<Vec<Frame>> {
+        let Some(conn) = self.hostile.as_ref().and_then(|h| h.conn) else {
+            return Ok(vec![]);
+        };
+        let now = self.now();
+        let out = self.hub().receive_bytes(now, conn, &frame.encode());
+        let (mine, others): (Vec<_>, Vec<_>) = out.into_iter().partition(|(c, _)| *c == conn);
+        self.hub_output(mine.clone())?;
+        self.hub_output(others)?;
+        if !self.hub().is_open(conn)
+            && let Some(h) = self.hostile.as_mut()
+        {
+            h.conn = None;
+        }
+        Ok(mine.into_iter().map(|(_, f)| f).collect())
+    }
+
+    /// The hostile device connects (if it is not) and catches up from nothing.
+    fn hostile_connect(&mut self) -> SimResult<bool> {
+        let Some(h) = self.hostile.as_ref() else {
+            return Ok(false);
+        };
+        if h.conn.is_some() {
+            return Ok(true);
+        }
+        let token = h.token.clone();
+        let now = self.now();
+        let Ok(c) = self.hub().connect(now, &token) else {
+            return Ok(false);
+        };
+        self.hostile.as_mut().expect("hostile").conn = Some(c.conn);
+        self.hostile_send(Frame::Hello {
+            protocol: omkijken_core::sync::PROTOCOL_VERSION,
+            cursor: 0,
+            epoch: None,
+        })?;
+        Ok(self.hostile.as_ref().is_some_and(|h| h.conn.is_some()))
+    }
+
+    /// The hostile device tries a forbidden write or read, chosen at random among those
+    /// the current documents and roster allow it to try. Invariants: no forbidden write is
+    /// acknowledged (a push is answered `refused`; a sync message's changes are not taken),
+    /// the server's stored document never contains the forbidden change, and a forbidden
+    /// read delivers nothing (every frame passes `check_delivery` too).
+    fn hostile_act(&mut self) -> SimResult<()> {
+        if self.hub.is_none() || !self.hostile_connect()? {
+            return Ok(());
+        }
+        let h = self.hostile.as_ref().expect("hostile");
+        let (user, actor) = (h.user.clone(), h.actor.clone());
+        let roster = self.server_roster()?;
+        let rows: Vec<_> = self
+            .hub()
+            .storage()
+            .catalog_school(SCHOOL)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|r| !r.erased)
+            .collect();
+        let readable = |r: &omkijken_server::storage::CatalogRow| {
+            access(&roster, &user, &r.header, &r.fields) >= Access::Read
+        };
+        let signals: Vec<_> = rows
+            .iter()
+            .filter(|r| r.header.kind == Kind::Signal.as_str())
+            .collect();
+        // Reads: a document it may not read, or one that does not exist.
+        if signals.is_empty() || self.rng.random_bool(0.25) {
+            let hidden: Vec<DocumentId> =
+                rows.iter().filter(|r| !readable(r)).map(|r| r.id).collect();
+            let id = if hidden.is_empty() || self.rng.random_bool(0.3) {
+                DocumentId::random()
+            } else {
+                hidden[self.rng.random_range(0..hidden.len())]
+            };
+            let answers = if self.rng.random_bool(0.5) {
+                self.hostile_send(Frame::Fetch {
+                    docs: vec![omkijken_core::sync::FetchRequest {
+                        document_id: id,
+                        have: vec![],
+                    }],
+                })?
+            } else {
+                let m = automerge::sync::SyncDoc::generate_sync_message(
+                    &Automerge::new(),
+                    &mut automerge::sync::State::new(),
+                );
+                let Some(m) = m else { return Ok(()) };
+                self.hostile_send(Frame::Sync {
+                    document_id: id,
+                    data: m.encode(),
+                })?
+            };
+            // `check_delivery` judged every frame by access; say it for this id too.
+            for f in &answers {
+                let content = match f {
+                    Frame::Docs { docs, .. } => docs.iter().any(|d| d.document_id == id),
+                    Frame::Sync { document_id, data } => {
+                        *document_id == id && !sync_says_nothing(data)
+                    }
+                    _ => false,
+                };
+                if content {
+                    return Err(format!(
+                        "LEAK: the hostile device of {user} read {id}, which it may not read: {}",
+                        frame_detail(f)
+                    ));
+                }
+            }
+            self.report.forbidden_reads += 1;
+            return Ok(());
+        }
+        let months: Vec<_> = rows
+            .iter()
+            .filter(|r| r.header.kind == Kind::Thermometer.as_str())
+            .collect();
+        if !months.is_empty() && self.rng.random_bool(0.3) {
+            let row = months[self.rng.random_range(0..months.len())];
+            let can_read = readable(row);
+            return self.hostile_month(&user, &actor, row.id, can_read);
+        }
+        let row = signals[self.rng.random_range(0..signals.len())];
+        let id = row.id;
+        let Some(bytes) = self
+            .hub()
+            .storage()
+            .load_doc(id)
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(());
+        };
+        let base = Automerge::load(&bytes).map_err(|e| e.to_string())?;
+        let sig: omkijken_core::model::Signal =
+            doc::record(id, &base).map_err(|e| e.to_string())?;
+        let can_read = readable(row);
+        let staff = roster.active_staff(&user).cloned();
+        let others: Vec<&str> = ["m1", "m2", "t1", "t2", "cc", "sl"]
+            .into_iter()
+            .filter(|u| *u != user)
+            .collect();
+        let other = others[self.rng.random_range(0..others.len())].to_string();
+        let at = self.now();
+        let fid = format!("f-hostile-{}", self.rng.random::<u32>());
+        let entry = |author: &str, kind: &str| omkijken_core::model::FollowUp {
+            id: fid.clone(),
+            author: author.into(),
+            at,
+            kind: kind.into(),
+            text: "ingevuld door een script".into(),
+        };
+        // The attacks this signal allows, each forbidden by the rules as they stand now.
+        let mut attacks: Vec<(&str, Attack)> = vec![];
+        if !can_read {
+            // Anything at all: a document it may not read answers as if it did not exist.
+            let e = entry(&user, "follow_up");
+            attacks.push((
+                "a follow-up on a signal it may not read",
+                Box::new(move |s| s.follow_ups.push(e)),
+            ));
+        } else if !sig.shared {
+            if sig_author(row) != user {
+                attacks.push((
+                    "an edit of someone else's draft",
+                    Box::new(|s| s.facts.push_str(" (door een ander)")),
+                ));
+            }
+        } else {
+            if let Some(k) = sig.follow_ups.iter().position(|f| f.author != user) {
+                if self.rng.random_bool(0.5) {
+                    attacks.push((
+                        "removing another's follow-up",
+                        Box::new(move |s| {
+                            s.follow_ups.remove(k);
+                        }),
+                    ));
+                } else {
+                    attacks.push((
+                        "changing another's follow-up",
+                        Box::new(move |s| s.follow_ups[k].text = "niets aan de hand".into()),
+                    ));
+                }
+            }
+            let e = entry(&other, "follow_up");
+            attacks.push((
+                "a follow-up in another's name",
+                Box::new(move |s| s.follow_ups.push(e)),
+            ));
+            if staff
+                .as_ref()
+                .is_some_and(|st| !omkijken_core::model::rules::signal::handles(st, &sig.category))
+            {
+                let kind = if self.rng.random_bool(0.5) {
+                    "picked_up"
+                } else {
+                    "closed"
+                };
+                let e = entry(&user, kind);
+                attacks.push((
+                    "a status entry from outside the care team",
+                    Box::new(move |s| s.follow_ups.push(e)),
+                ));
+            }
+        }
+        if attacks.is_empty() {
+            return Ok(());
+        }
+        let k = self.rng.random_range(0..attacks.len());
+        let (what, edit) = attacks.swap_remove(k);
+        // Sometimes behind an allowed change in the same push (a follow-up in its own
+        // name): the push is judged whole, so it is refused all the same.
+        let mut mid = base.clone();
+        let may_write = access(&roster, &user, &row.header, &row.fields) >= Access::Write;
+        if may_write && sig.shared && self.rng.random_bool(0.25) {
+            let fair = omkijken_core::model::FollowUp {
+                id: format!("f-fair-{}", self.rng.random::<u32>()),
+                author: user.clone(),
+                at,
+                kind: "follow_up".into(),
+                text: "gewoon een aantekening".into(),
+            };
+            doc::update(
+                id,
+                &mut mid,
+                &actor,
+                at,
+                |s: &mut omkijken_core::model::Signal| {
+                    s.follow_ups.push(fair);
+                    Ok(())
+                },
+            )
+            .map_err(|e| format!("an allowed follow-up: {e}"))?;
+        }
+        // Sometimes under an actor that is not the device's (another device's changes
+        // passed off as its own).
+        let writer = if self.rng.random_bool(0.15) {
+            automerge::ActorId::from(self.rng.random::<[u8; 16]>().to_vec())
+        } else {
+            actor.clone()
+        };
+        let mut after = mid.clone();
+        doc::update(
+            id,
+            &mut after,
+            &writer,
+            at,
+            |s: &mut omkijken_core::model::Signal| {
+                edit(s);
+                Ok(())
+            },
+        )
+        .map_err(|e| format!("forging {what}: {e}"))?;
+        let forged: Vec<ChangeHash> = after
+            .get_changes(&mid.get_heads())
+            .iter()
+            .map(|c| c.hash())
+            .collect();
+        if forged.is_empty() {
+            return Ok(());
+        }
+        self.hostile_write(&user, what, id, can_read, &base, &after, forged)
+    }
+
+    /// A forged write to a thermometer month: an entry in another's name, or an entry
+    /// removed or changed (entries are only appended, each in its writer's own name); on a
+    /// month it may not read, an entry in its own name.
+    fn hostile_month(
+        &mut self,
+        user: &str,
+        actor: &automerge::ActorId,
+        id: DocumentId,
+        can_read: bool,
+    ) -> SimResult<()> {
+        use omkijken_core::model::{ThermometerEntry, ThermometerMonth};
+        let Some(bytes) = self
+            .hub()
+            .storage()
+            .load_doc(id)
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(());
+        };
+        let base = Automerge::load(&bytes).map_err(|e| e.to_string())?;
+        let month: ThermometerMonth = doc::record(id, &base).map_err(|e| e.to_string())?;
+        let others: Vec<&str> = ["m1", "m2", "t1", "t2", "cc", "sl"]
+            .into_iter()
+            .filter(|u| *u != user)
+            .collect();
+        let other = others[self.rng.random_range(0..others.len())].to_string();
+        let at = self.now();
+        // The sim's pupils are all in po_5_8.
+        let po_5_8_scale = omkijken_core::model::AgeBand::parse("po_5_8")
+            .map(|b| omkijken_core::defaults::scale_for(b).id)
+            .unwrap_or_default();
+        let entry = |by: &str, n: u32| ThermometerEntry {
+            id: format!("e-hostile-{n}"),
+            at,
+            scale: month
+                .entries
+                .first()
+                .map_or_else(|| po_5_8_scale.to_string(), |e| e.scale.clone()),
+            score: 1,
+            emotions: vec![],
+            wants_to_talk: true,
+            note: None,
+            recorded_by: by.into(),
+        };
+        let n = self.rng.random::<u32>();
+        let (what, edit): (&str, MonthAttack) = if !can_read {
+            let e = entry(user, n);
+            (
+                "a reading in a month it may not read",
+                Box::new(move |m| m.entries.push(e)),
+            )
+        } else if let Some(k) = month
+            .entries
+            .iter()
+            .position(|e| e.recorded_by != user)
+            .filter(|_| self.rng.random_bool(0.5))
+        {
+            if self.rng.random_bool(0.5) {
+                (
+                    "removing another's reading",
+                    Box::new(move |m| {
+                        m.entries.remove(k);
+                    }),
+                )
+            } else {
+                (
+                    "changing another's reading",
+                    Box::new(move |m| m.entries[k].score = 5),
+                )
+            }
+        } else {
+            let e = entry(&other, n);
+            (
+                "a reading in another's name",
+                Box::new(move |m| m.entries.push(e)),
+            )
+        };
+        let mut after = base.clone();
+        doc::update(id, &mut after, actor, at, |m: &mut ThermometerMonth| {
+            edit(m);
+            Ok(())
+        })
+        .map_err(|e| format!("forging {what}: {e}"))?;
+        let forged: Vec<ChangeHash> = after
+            .get_changes(&base.get_heads())
+            .iter()
+            .map(|c| c.hash())
+            .collect();
+        if forged.is_empty() {
+            return Ok(());
+        }
+        self.hostile_write(user, what, id, can_read, &base, &after, forged)
+    }
+
+    /// Send a forged write (the changes `forged` of `after`, built on the server's `base`
+    /// of `id`) by push or sync, sometimes under another id, and check that the server
+    /// refuses it and stores none of it.
+    #[allow(clippy::too_many_arguments)]
+    fn hostile_write(
+        &mut self,
+        user: &str,
+        what: &str,
+        id: DocumentId,
+        can_read: bool,
+        base: &Automerge,
+        after: &Automerge,
+        forged: Vec<ChangeHash>,
+    ) -> SimResult<()> {
+        // Under another id: a document that does not exist.
+        let (target, what) = if self.rng.random_bool(0.15) {
+            (DocumentId::random(), "a document that does not exist")
+        } else {
+            (id, what)
+        };
+        // A device that may not read the document has nothing to build on: it sends all.
+        let data = if can_read && target == id {
+            after.save_after(&base.get_heads())
+        } else {
+            after.save()
+        };
+        let sent = if self.rng.random_bool(0.3) {
+            Forged::Sync(data)
+        } else {
+            Forged::Push(data)
+        };
+        self.note(&format!(
+            "the hostile device of {user} tries {what} on {target}"
+        ));
+        let (answers, by_push) = match sent {
+            Forged::Push(data) => (
+                self.hostile_send(Frame::Push {
+                    docs: vec![omkijken_core::sync::DocChanges::new(target, data)],
+                })?,
+                true,
+            ),
+            Forged::Sync(data) => {
+                let m = automerge::sync::Message {
+                    heads: after.get_heads(),
+                    need: vec![],
+                    have: vec![],
+                    changes: vec![data].into(),
+                    flags: None,
+                    version: automerge::sync::MessageVersion::V1,
+                };
+                (
+                    self.hostile_send(Frame::Sync {
+                        document_id: target,
+                        data: m.encode(),
+                    })?,
+                    false,
+                )
+            }
+        };
+        let forged_hex: Vec<String> = forged.iter().map(|h| h.to_string()).collect();
+        let mut refused = false;
+        for f in &answers {
+            match f {
+                Frame::Ack { docs } if docs.iter().any(|a| a.document_id == target) => {
+                    return Err(format!(
+                        "FORBIDDEN WRITE ACKNOWLEDGED: {what} by the hostile device of {user} on {target}"
+                    ));
+                }
+                Frame::Sync { document_id, data } if *document_id == target => {
+                    let m = automerge::sync::Message::decode(data).map_err(|e| e.to_string())?;
+                    if m.heads.iter().any(|h| forged.contains(h)) {
+                        return Err(format!(
+                            "FORBIDDEN WRITE ACKNOWLEDGED: {what} by the hostile device of {user} on {target} (sync heads)"
+                        ));
+                    }
+                }
+                Frame::Refused { docs } => {
+                    for r in docs.iter().filter(|r| r.document_id == target) {
+                        // A forged write must be judged by the rules, not dropped unread.
+                        if r.reason == omkijken_core::sync::RefusalReason::Malformed {
+                            return Err(format!(
+                                "{what} by the hostile device was refused as malformed: the sim built it wrong"
+                            ));
+                        }
+                        refused = true;
+                        self.note(&format!("  refused: {:?}", r.reason));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if by_push && !refused && self.hostile.as_ref().is_some_and(|h| h.conn.is_some()) {
+            return Err(format!(
+                "the server did not answer {what} by the hostile device of {user} on {target} with a refusal: {:?}",
+                answers.iter().map(|f| f.type_name()).collect::<Vec<_>>()
+            ));
+        }
+        // Nothing of it is stored, under either id.
+        for d in [id, target] {
+            if let Some(bytes) = self
+                .hub()
+                .storage()
+                .load_doc(d)
+                .map_err(|e| e.to_string())?
+            {
+                let stored = Automerge::load(&bytes).map_err(|e| e.to_string())?;
+                if forged
+                    .iter()
+                    .any(|h| stored.get_change_by_hash(h).is_some())
+                {
+                    return Err(format!(
+                        "FORBIDDEN WRITE STORED: {what} by the hostile device of {user} on {d} ({forged_hex:?})"
+                    ));
+                }
+            }
+        }
+        self.report.forbidden_writes += 1;
+        Ok(())
+    }
+
     // ---- users ------------------------------------------------------------------------
+
+    /// An app of an older version (or with a bug) edits the original facts of a shared
+    /// signal of its user, which the store's own checks would not allow: the server refuses
+    /// it for good (invalid_record), and the device must keep the edit as a not-accepted
+    /// item and take the server's version.
+    fn out_of_date_edit(&mut self, i: usize) -> SimResult<()> {
+        let Some(store) = self.devices[i].store.clone() else {
+            return Ok(());
+        };
+        if store.is_wiped() {
+            return Ok(());
+        }
+        let user = self.devices[i].user.clone();
+        let Ok(signals) = store.list_signals(&SignalFilter::default()) else {
+            return Ok(());
+        };
+        let mine: Vec<DocumentId> = signals
+            .iter()
+            .filter(|s| s.shared && s.author == user)
+            .map(|s| s.id)
+            .collect();
+        if mine.is_empty() {
+            return Ok(());
+        }
+        let id = mine[self.rng.random_range(0..mine.len())];
+        let (actor, now) = (store.writer_actor(), self.now());
+        let edited = store.transact(id, |d| {
+            doc::update::<omkijken_core::model::Signal>(id, d, &actor, now, |s| {
+                s.facts.push_str(" (aangepast)");
+                Ok(())
+            })
+        });
+        match edited {
+            Ok(_) => self.report.out_of_date_edits += 1,
+            Err(omkijken_core::Error::Sqlite(e)) => {
+                return Err(format!("device {i} storage failed: {e}"));
+            }
+            Err(_) => {}
+        }
+        if self.devices[i].conn.is_some() {
+            self.engine_input(i, ClientInput::LocalChange)?;
+        }
+        Ok(())
+    }
 
     /// The user looks at her oldest not-accepted item (its record must read back, as she
     /// had it), and discards it if `discard` (else it stays for another time).
@@ -1021,6 +1945,7 @@ impl Sim {
                             | (doc::Body::Case(_), Kind::Case)
                             | (doc::Body::Excursion(_), Kind::Excursion)
                             | (doc::Body::SignalNotes(_), Kind::SignalNotes)
+                            | (doc::Body::ParentContact(_), Kind::ParentContact)
                     );
                 if !kind_matches {
                     return Err(format!(
@@ -1082,7 +2007,9 @@ impl Sim {
                         source: Source::seen(),
                         pupil_quote: None,
                         flag: None,
-                        share: true,
+                        // Now and then a draft (only its author changes it; the hostile
+                        // device tries to).
+                        share: self.rng.random_bool(0.85),
                     })?;
                 }
                 2 => {
@@ -1148,6 +2075,7 @@ impl Sim {
                                         participants: vec![user.clone()],
                                         outcome: format!("stap {tag}"),
                                         skipped_because: None,
+                                        parents: None,
                                     },
                                 )?;
                             }
@@ -1287,6 +2215,18 @@ impl Sim {
             721..=726 => self.take_backup()?,
             727..=729 if self.backed_up && !self.revoked_since_backup => self.restore_server()?,
             730..=731 => self.erase_pupil()?,
+            732..=741 => self.out_of_date_edit(i)?,
+            742..=751 => {
+                self.jump_clock();
+                // The server's daily run, now and then right after the jump.
+                if self.rng.random_bool(0.5) {
+                    self.run_retention()?;
+                }
+            }
+            752..=759 if !self.restored_pending => self.pupil_leaves_or_returns()?,
+            760..=763 => self.toggle_hold()?,
+            764..=777 => self.run_retention()?,
+            778..=807 => self.hostile_act()?,
             _ => {}
         }
         if self.rng.random_bool(0.1)
@@ -1341,7 +2281,30 @@ impl Sim {
                 }
             }
             if round == 19_999 {
-                return Err("the system did not quiesce".into());
+                let busy: Vec<String> = self
+                    .devices
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, d)| {
+                        let e = d.engine.as_ref()?;
+                        (!e.is_revoked() && !e.is_idle()).then(|| format!("dev{i}: {e:?}"))
+                    })
+                    .collect();
+                let in_flight: Vec<String> = self
+                    .net
+                    .iter()
+                    .map(|p| {
+                        let t = Frame::decode(&p.bytes).map_or("?", |f| f.type_name());
+                        format!(
+                            "{t} {} dev{}",
+                            if p.to_server { "->" } else { "<-" },
+                            p.device
+                        )
+                    })
+                    .collect();
+                return Err(format!(
+                    "the system did not quiesce: busy {busy:?}, in flight {in_flight:?}"
+                ));
             }
         }
         Ok(())
@@ -1350,6 +2313,7 @@ impl Sim {
     /// Invariants at a quiescent point.
     fn check_converged(&mut self) -> SimResult<()> {
         self.check_acked_durable()?;
+        self.check_deliveries_audited()?;
         self.restored_pending = false;
         let roster = self.server_roster()?;
         let rows = self
@@ -1431,6 +2395,12 @@ impl Sim {
                 }
             }
             for id in held.keys() {
+                if self.erased.contains_key(id) {
+                    return Err(format!(
+                        "device {i} ({}) still holds {id}, which was erased",
+                        d.user
+                    ));
+                }
                 if !server.contains_key(id) {
                     // A write the server refused for good is a not-accepted item now, not a
                     // document the server lacks.
@@ -1456,6 +2426,17 @@ impl Sim {
             // Not-accepted items: only of documents the user may read (by the server's
             // roster). (Users read them back in `random_edit`.)
             for item in store.not_accepted().map_err(|e| e.to_string())? {
+                if self.erased.contains_key(&item.document_id) {
+                    // An erased document leaves nothing on a device, not even a change of
+                    // it the server refused: a refusal under a taken id (an erased
+                    // thermometer month, whose id is derived) is followed by a purge.
+                    return Err(format!(
+                        "device {i} ({}) keeps a not-accepted item of {} ({}), which was erased",
+                        d.user,
+                        item.document_id,
+                        item.kind.as_str()
+                    ));
+                }
                 let header = store
                     .not_accepted_header(item.id)
                     .map_err(|e| e.to_string())?;

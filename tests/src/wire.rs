@@ -88,6 +88,12 @@ impl Wire {
         Ok(())
     }
 
+    /// Send bytes as one binary message, whatever they hold.
+    pub async fn send_raw(&mut self, bytes: Vec<u8>) -> Result<()> {
+        self.ws.send(Message::binary(bytes)).await?;
+        Ok(())
+    }
+
     /// The next frame from the server (an error if it closes or stays silent for 20 s).
     pub async fn next(&mut self) -> Result<Frame> {
         loop {

@@ -120,7 +120,7 @@ async fn the_inzage_dossier_holds_every_shared_record_and_no_private_note() -> R
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().starts_with("page"))
         .collect();
-    assert_eq!(pngs.len(), 5, "a cover page and four sections");
+    assert_eq!(pngs.len(), 6, "a cover page and five sections");
     for p in &pngs {
         assert!(std::fs::read(p.path())?.starts_with(b"\x89PNG"));
     }
@@ -147,6 +147,7 @@ async fn the_inzage_dossier_holds_every_shared_record_and_no_private_note() -> R
         "Gevoelsthermometer",
         "Voelt zich één beetje beter",
         "Meldcode",
+        "Oudercontacten",
     ] {
         assert!(flat.contains(want), "PDF lacks {want:?}:\n{flat}");
     }

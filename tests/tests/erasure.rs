@@ -188,3 +188,89 @@ async fn scenario(order: [usize; 3]) -> Result<()> {
     }
     Ok(())
 }
+
+/// Known fault, found by simulation seed 5136: a thermometer month has a deterministic id
+/// (pupil and month), and an erased id is refused for good. A reading recorded after the
+/// privacy officer erased the pupil's file, in the same month, writes that id again: the
+/// server refuses it (`forbidden`, as for a document that does not exist), and the device
+/// keeps it as a not-accepted item. Retention meets it too when a leaver with a term of 0
+/// years comes back within the month. The fix is a design decision (README, "Not done
+/// yet"); this test says what should hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known fault: a thermometer month erased keeps its id refused (README, Not done yet)"]
+async fn a_reading_recorded_after_an_erasure_in_the_same_month_reaches_the_server() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let server = TestServer::start(&tmp.path().join("server"), None).await?;
+    server.set_up_school().await?;
+    let mentor = Device::enroll(&server, tmp.path(), MENTOR, "mentor phone").await?;
+    mentor.sync().await?;
+    let reading = |score| omkijken_core::store::NewThermometerEntry {
+        pupil: PUPIL.into(),
+        at: mentor.store.now(),
+        score,
+        emotions: vec![],
+        wants_to_talk: false,
+        note: None,
+    };
+
+    // 1. A reading, synced; the privacy officer erases the pupil's file; the phone purges it.
+    mentor.store.record_thermometer(reading(2))?;
+    mentor.sync().await?;
+    server.handle.admin().erase_pupil(SCHOOL, PUPIL).await?;
+    mentor.sync().await?;
+
+    // 2. The pupil is still at school: a new reading the same month goes to the server.
+    let month = mentor.store.record_thermometer(reading(4))?;
+    let report = mentor.sync().await?;
+    assert!(report.refused.is_empty(), "refused: {:?}", report.refused);
+    assert!(mentor.store.not_accepted()?.is_empty());
+    assert!(
+        mentor
+            .store
+            .info(month)?
+            .is_some_and(|i| i.acked_heads.is_some())
+    );
+    server.handle.shutdown().await?;
+    Ok(())
+}
+
+/// Found by simulation seed 128 (there by retention; the same with the privacy officer's
+/// erasure) and by fresh seeds from 1428346929: a phone recorded a reading offline, in a
+/// month another phone had already synced; the month is erased before the phone comes back.
+/// Its push of that month is refused (`forbidden`: the id is taken) and the reading was kept
+/// as a not-accepted item, content of an erased file on the phone. A refusal under a taken
+/// id is now followed by a purge, which takes the item too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reading_written_offline_before_an_erasure_leaves_nothing_on_the_phone() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let server = TestServer::start(&tmp.path().join("server"), None).await?;
+    server.set_up_school().await?;
+    let phone = Device::enroll(&server, tmp.path(), MENTOR, "mentor phone").await?;
+    let tablet = Device::enroll(&server, tmp.path(), MENTOR, "mentor tablet").await?;
+    phone.sync().await?;
+    tablet.sync().await?;
+    let reading = |d: &Device, score| omkijken_core::store::NewThermometerEntry {
+        pupil: PUPIL.into(),
+        at: d.store.now(),
+        score,
+        emotions: vec![],
+        wants_to_talk: false,
+        note: None,
+    };
+
+    // 1. The tablet records a reading and syncs; the phone records one offline.
+    tablet.store.record_thermometer(reading(&tablet, 2))?;
+    tablet.sync().await?;
+    let month = phone.store.record_thermometer(reading(&phone, 4))?;
+
+    // 2. The pupil's file is erased; then the phone comes back.
+    server.handle.admin().erase_pupil(SCHOOL, PUPIL).await?;
+    phone.sync().await?;
+    phone.sync().await?;
+
+    // 3. Nothing of the erased month stays on the phone.
+    assert!(phone.store.info(month)?.is_none());
+    assert!(phone.store.not_accepted()?.is_empty());
+    server.handle.shutdown().await?;
+    Ok(())
+}

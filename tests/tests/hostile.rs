@@ -12,8 +12,8 @@ use automerge::transaction::Transactable;
 use automerge::{ActorId, Automerge, ObjType, ROOT, ReadDoc};
 use omkijken_core::doc;
 use omkijken_core::model::{
-    Agreement, Case, CaseStep, Conversation, Excursion, FollowUp, Header, Kind, SCHEMA_VERSION,
-    Signal, ThermometerEntry, ThermometerMonth,
+    Agreement, Case, CaseStep, Conversation, Excursion, FollowUp, Header, Kind, ParentContact,
+    ParentPresent, SCHEMA_VERSION, Signal, ThermometerEntry, ThermometerMonth,
 };
 use omkijken_core::store::{NewCaseStep, NewSignal};
 use omkijken_core::sync::{Frame, RefusalReason};
@@ -700,6 +700,7 @@ async fn forged_authors_are_refused_in_every_record_kind() -> Result<()> {
             participants: vec![],
             outcome: "overlegd".into(),
             skipped_because: None,
+            parents: None,
             by: MENTOR.into(),
             at: now,
         })
@@ -733,6 +734,47 @@ async fn forged_authors_are_refused_in_every_record_kind() -> Result<()> {
         as_teacher.push(id, d.save()).await?.0,
     ));
 
+    // 6b. Oudercontact: created in the mentor's name by the coordinator (who shares the
+    //     dossier of a pupil in care); one in her own name by a teacher who is not the
+    //     pupil's mentor.
+    let contact = ParentContact {
+        held_on: "2026-11-02".into(),
+        channel: "phone".into(),
+        staff: vec![MENTOR.into()],
+        parents: vec![ParentPresent {
+            role: "vader".into(),
+            name: None,
+        }],
+        pupil_present: false,
+        discussed: Default::default(),
+        agreements: vec![],
+        status: "draft".into(),
+    };
+    let id = DocumentId::random();
+    let d = doc::create(
+        as_coordinator.actor.clone(),
+        now,
+        &header(Kind::ParentContact, Some(PUPIL_IN_CARE), MENTOR),
+        &contact,
+    )?;
+    refused.push((
+        "parent contact in the mentor's name".into(),
+        id,
+        as_coordinator.push(id, d.save()).await?.0,
+    ));
+    let id = DocumentId::random();
+    let d = doc::create(
+        as_teacher.actor.clone(),
+        now,
+        &header(Kind::ParentContact, Some(PUPIL), TEACHER),
+        &contact,
+    )?;
+    refused.push((
+        "parent contact by a teacher who is not the mentor".into(),
+        id,
+        as_teacher.push(id, d.save()).await?.0,
+    ));
+
     // 7. Roster: written by the server only.
     // Her own view of it (she never holds the whole roster).
     let rid = doc::roster_view_id(SCHOOL, TEACHER);
@@ -756,6 +798,8 @@ async fn forged_authors_are_refused_in_every_record_kind() -> Result<()> {
     let want = [
         FORBIDDEN,
         Verdict::Refused(RefusalReason::ForgedActor),
+        FORBIDDEN,
+        FORBIDDEN,
         FORBIDDEN,
         FORBIDDEN,
         FORBIDDEN,
@@ -814,6 +858,7 @@ async fn forged_authors_are_refused_in_every_record_kind() -> Result<()> {
             participants: vec![],
             outcome: "signalen in kaart".into(),
             skipped_because: None,
+            parents: None,
         },
     )?;
     mentor
@@ -1069,6 +1114,52 @@ async fn unreadable_erased_and_other_schools_documents_answer_like_missing_ones(
             .refused
             .is_empty()
     );
+    server.handle.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_of_a_type_the_server_does_not_know_is_ignored_and_the_session_goes_on()
+-> Result<()> {
+    let (tmp, server) = school().await?;
+    let tablet = enrolled(&server, tmp.path(), COORDINATOR, "ib tablet").await?;
+    let (_, mut wire) = hostile(&server, tmp.path(), TEACHER).await?;
+    // A newer client's frame: a CBOR map with a text `type` this server does not know.
+    let mut future = Vec::new();
+    ciborium::into_writer(
+        &serde_json::json!({"type": "leaseRenewed", "lease": 14, "nested": {"a": [1, 2]}}),
+        &mut future,
+    )?;
+    wire.send_raw(future).await?;
+    // The same session pushes a signal and has it acknowledged.
+    let now = 1_790_000_000_000;
+    let header = Header {
+        kind: Kind::Signal.as_str().into(),
+        school: SCHOOL.into(),
+        pupil: Some(PUPIL.into()),
+        author: TEACHER.into(),
+        created_at: now,
+        schema: SCHEMA_VERSION,
+    };
+    let id = DocumentId::random();
+    let d = doc::create(wire.actor.clone(), now, &header, &as_teacher_signal())?;
+    let (verdict, _) = wire.push(id, d.save()).await?;
+    assert!(matches!(verdict, Verdict::Acked(_)), "{verdict:?}");
+    tablet.sync().await?;
+    assert!(tablet.store.info(id)?.is_some(), "delivered");
+    // A known type whose fields do not parse is still malformed, and ends the session.
+    let mut broken = Vec::new();
+    ciborium::into_writer(
+        &serde_json::json!({"type": "push", "docs": "none"}),
+        &mut broken,
+    )?;
+    wire.send_raw(broken).await?;
+    match wire.next().await? {
+        Frame::Error { code, .. } => {
+            assert_eq!(code, omkijken_core::sync::ErrorCode::Malformed)
+        }
+        other => panic!("{other:?}"),
+    }
     server.handle.shutdown().await?;
     Ok(())
 }

@@ -14,6 +14,7 @@ fn step(step: u8, on: &str, outcome: &str) -> NewCaseStep {
         participants: vec![COORDINATOR.into()],
         outcome: outcome.into(),
         skipped_because: None,
+        parents: None,
     }
 }
 

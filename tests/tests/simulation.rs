@@ -62,6 +62,14 @@ const REGRESSION_SEEDS: &[(u64, &str)] = &[
         "a live push that overtook a fetch answer recorded heads the device lacked: lost update",
     ),
     (
+        788_754_574,
+        "a push refused for its last change set aside earlier ones a restored server lacked",
+    ),
+    (
+        122_320_374,
+        "going one change at a time looped when the first change beyond the acknowledged heads was another's",
+    ),
+    (
         431_138_710,
         "after a second restore a document waiting as refused was never sent again",
     ),
@@ -151,7 +159,7 @@ fn simulated_devices_and_server_converge_without_loss_or_leaks() {
         t.add(r);
     }
     println!(
-        "simulation: {} seeds ({}) on {} threads, {:.1} s: {} frames ({:.0} frames/s), {} edits, {} device crashes, {} server crashes, {} broken connections, {} duplicated frames, {} roster changes, {} revocations, {} backups, {} restores, {} erased documents, {} purges, {} refusals ({} kept as not accepted, {} of those read back and discarded), {} quiescent checks, {} failed",
+        "simulation: {} seeds ({}) on {} threads, {:.1} s: {} frames ({:.0} frames/s), {} edits, {} device crashes, {} server crashes, {} broken connections, {} duplicated frames, {} roster changes, {} revocations, {} backups, {} restores, {} erased documents, {} clock jumps ({} days), {} leavers or returns, {} holds placed or lifted, {} retention runs ({} documents erased by retention), {} forbidden writes refused, {} forbidden reads, {} deliveries found audited, {} purges, {} out-of-date edits, {} refusals ({} kept as not accepted, {} of those read back and discarded), {} quiescent checks, {} failed",
         seeds.len(),
         describe(&seeds),
         rayon::current_num_threads(),
@@ -168,7 +176,17 @@ fn simulated_devices_and_server_converge_without_loss_or_leaks() {
         t.backups,
         t.restores,
         t.erasures,
+        t.clock_jumps,
+        t.days_jumped,
+        t.leavers,
+        t.holds,
+        t.retention_runs,
+        t.retention_erased,
+        t.forbidden_writes,
+        t.forbidden_reads,
+        t.deliveries_audited,
         t.purges,
+        t.out_of_date_edits,
         t.refusals,
         t.not_accepted,
         t.discarded,

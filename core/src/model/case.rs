@@ -88,6 +88,7 @@ pub struct CaseStep {
     #[key]
     pub id: String,
     /// 1-5.
+    #[autosurgeon(hydrate = "super::any_uint")]
     pub step: u8,
     /// Date, `YYYY-MM-DD`.
     pub on: String,
@@ -104,6 +105,49 @@ pub struct CaseStep {
     pub by: String,
     /// When recorded, unix ms.
     pub at: i64,
+    /// How the parents were involved in this step, where the meldcode asks for it (step 3:
+    /// talk with the parents and the pupil, or record why not; step 5: tell them about the
+    /// help organised or the report). None: not recorded for this step.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub parents: Option<ParentsInvolved>,
+}
+
+/// How parents were involved in a meldcode step: [`PARENTS_INVOLVEMENT`].
+pub const PARENTS_INVOLVEMENT: [&str; 3] = ["informed", "consulted", "not_involved"];
+
+/// The parents' part in one step of a meldcode case.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, serde::Deserialize)]
+pub struct ParentsInvolved {
+    /// "informed" (told), "consulted" (talked with, their view heard) or "not_involved".
+    pub how: String,
+    /// When they were informed or consulted, `YYYY-MM-DD` (needed for those two).
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub on: Option<String>,
+    /// Why they were not involved (needed for "not_involved": for instance their
+    /// involvement would endanger the pupil).
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl ParentsInvolved {
+    /// Check on its own: a known `how`, a date for informed / consulted, a reason for not
+    /// involved.
+    pub fn check(&self) -> Result<(), CaseRule> {
+        match self.how.as_str() {
+            "informed" | "consulted" => match self.on.as_deref() {
+                Some(d) if check_date("date", d).is_ok() => Ok(()),
+                _ => Err("parents informed or consulted need a date YYYY-MM-DD"),
+            },
+            "not_involved" if self.reason.as_deref().is_some_and(|r| !r.trim().is_empty()) => {
+                Ok(())
+            }
+            "not_involved" => Err("parents not involved needs the reason"),
+            _ => Err("parents' involvement must be informed, consulted or not_involved"),
+        }
+    }
 }
 
 /// Step 4: the weighing (afwegingskader).
@@ -266,6 +310,9 @@ impl Case {
             if s.outcome.trim().is_empty() && !skipped {
                 return Err("a step needs an outcome or the reason it was skipped");
             }
+            if let Some(p) = &s.parents {
+                p.check()?;
+            }
         }
         if let Some(w) = &self.weighing {
             if Unsafety::parse(&w.unsafety).is_none() {
@@ -392,6 +439,7 @@ mod tests {
             skipped_because: None,
             by: "ib".into(),
             at: 1,
+            parents: None,
         }
     }
 

@@ -9,17 +9,24 @@
 pub mod case;
 pub mod conversation;
 pub mod excursion;
+pub mod parent_contact;
 pub mod roster;
 pub mod rules;
+pub mod settings;
 pub mod signal;
 pub mod thermometer;
 
 pub use case::{
-    Case, CaseHelp, CaseReport, CaseStatus, CaseStep, MonitoringAgreement, Unsafety, Weighing,
+    Case, CaseHelp, CaseReport, CaseStatus, CaseStep, MonitoringAgreement, ParentsInvolved,
+    Unsafety, Weighing,
 };
 pub use conversation::{Agreement, Conversation, ConversationStatus, Visibility};
 pub use excursion::{Excursion, Supervision, TripContact};
-pub use roster::{AgeBand, Group, Pupil, Role, Roster, SchoolSettings, Staff};
+pub use parent_contact::{ParentContact, ParentPresent};
+pub use roster::{AgeBand, Group, Pupil, Role, Roster, Staff};
+pub use settings::{
+    Localized, QuestionSetting, ScaleSetting, SchoolScale, SchoolSettings, TemplateSetting,
+};
 pub use signal::{
     FollowUp, FollowUpKind, Interpretation, Signal, SignalContext, SignalNotes, Source, SourceKind,
 };
@@ -51,11 +58,13 @@ pub enum Kind {
     Excursion,
     /// The mentors' and care team's notes on one signal ([`SignalNotes`]).
     SignalNotes,
+    /// An oudercontact (a contact with a pupil's parents).
+    ParentContact,
 }
 
 impl Kind {
     /// All kinds.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Roster,
         Kind::Conversation,
         Kind::Signal,
@@ -63,6 +72,7 @@ impl Kind {
         Kind::Thermometer,
         Kind::Excursion,
         Kind::SignalNotes,
+        Kind::ParentContact,
     ];
 
     /// The stable name used in documents, the database and frames.
@@ -75,6 +85,7 @@ impl Kind {
             Kind::Thermometer => "thermometer",
             Kind::Excursion => "excursion",
             Kind::SignalNotes => "signal_notes",
+            Kind::ParentContact => "parent_contact",
         }
     }
 }
@@ -125,6 +136,7 @@ pub struct Header {
     /// Creation time, unix milliseconds.
     pub created_at: i64,
     /// Schema version of the record when created.
+    #[autosurgeon(hydrate = "any_uint")]
     pub schema: u64,
 }
 
@@ -139,6 +151,86 @@ impl Header {
 pub trait Record: Hydrate + Reconcile + Clone + fmt::Debug {
     /// The kind of document holding this record.
     const KIND: Kind;
+}
+
+/// A whole number written as either of Automerge's integer types. Our writers
+/// (autosurgeon) write an unsigned field as `uint`; Automerge's JavaScript and Python
+/// libraries write every whole number as `int`. Both read alike; a negative number, or one
+/// too large for the field, is a hydrate error (and so a record that does not read as its
+/// kind).
+struct AnyUint(u64);
+
+impl Hydrate for AnyUint {
+    fn hydrate_uint(u: u64) -> Result<Self, autosurgeon::HydrateError> {
+        Ok(AnyUint(u))
+    }
+    fn hydrate_int(i: i64) -> Result<Self, autosurgeon::HydrateError> {
+        u64::try_from(i).map(AnyUint).map_err(|_| {
+            autosurgeon::HydrateError::unexpected(
+                "a whole number of 0 or more",
+                "a negative one".into(),
+            )
+        })
+    }
+}
+
+/// Read an unsigned field written as `int` or `uint` (see `AnyUint`); for
+/// `#[autosurgeon(hydrate = "...")]`.
+pub(crate) fn any_uint<'a, D, T>(
+    doc: &D,
+    obj: &automerge::ObjId,
+    prop: autosurgeon::Prop<'a>,
+) -> Result<T, autosurgeon::HydrateError>
+where
+    D: autosurgeon::ReadDoc,
+    T: TryFrom<u64>,
+{
+    let AnyUint(u) = autosurgeon::hydrate_prop(doc, obj, prop)?;
+    T::try_from(u).map_err(|_| {
+        autosurgeon::HydrateError::unexpected("a smaller whole number", "one too large".into())
+    })
+}
+
+/// [`any_uint`] for an optional field (null: none).
+pub(crate) fn any_uint_opt<'a, D, T>(
+    doc: &D,
+    obj: &automerge::ObjId,
+    prop: autosurgeon::Prop<'a>,
+) -> Result<Option<T>, autosurgeon::HydrateError>
+where
+    D: autosurgeon::ReadDoc,
+    T: TryFrom<u64>,
+{
+    let v: Option<AnyUint> = autosurgeon::hydrate_prop(doc, obj, prop)?;
+    v.map(|AnyUint(u)| {
+        T::try_from(u).map_err(|_| {
+            autosurgeon::HydrateError::unexpected("a smaller whole number", "one too large".into())
+        })
+    })
+    .transpose()
+}
+
+/// [`any_uint`] for a list of whole numbers.
+pub(crate) fn any_uint_vec<'a, D, T>(
+    doc: &D,
+    obj: &automerge::ObjId,
+    prop: autosurgeon::Prop<'a>,
+) -> Result<Vec<T>, autosurgeon::HydrateError>
+where
+    D: autosurgeon::ReadDoc,
+    T: TryFrom<u64>,
+{
+    let v: Vec<AnyUint> = autosurgeon::hydrate_prop(doc, obj, prop)?;
+    v.into_iter()
+        .map(|AnyUint(u)| {
+            T::try_from(u).map_err(|_| {
+                autosurgeon::HydrateError::unexpected(
+                    "a smaller whole number",
+                    "one too large".into(),
+                )
+            })
+        })
+        .collect()
 }
 
 /// Check that a string is a civil date `YYYY-MM-DD`.

@@ -152,12 +152,17 @@ pub struct Roster {
     pub staff: BTreeMap<String, Staff>,
     /// The school's offline lease: days a device may go without a completed sync before
     /// its store locks (until it syncs). None: [`crate::defaults::OFFLINE_LEASE_DAYS`].
-    #[autosurgeon(missing = "Default::default")]
+    #[autosurgeon(missing = "Default::default", hydrate = "super::any_uint_opt")]
     pub offline_lease_days: Option<u32>,
     /// The staff member this roster is the view of ([`Roster::view_for`]); None for the
     /// school's whole roster, which only the server reads.
     #[autosurgeon(missing = "Default::default")]
     pub viewer: Option<String>,
+    /// Whether the school records parents' names on an oudercontact (default: no, parents
+    /// are recorded by role only). Kept in the roster record, not in [`SchoolSettings`],
+    /// because the record rules read it (`admin settings --parent-names`).
+    #[autosurgeon(missing = "Default::default")]
+    pub parent_names: bool,
 }
 
 impl Record for Roster {
@@ -243,19 +248,7 @@ impl Roster {
             staff: self.staff.clone(),
             offline_lease_days: self.offline_lease_days,
             viewer: Some(user.into()),
+            parent_names: self.parent_names,
         }
     }
-}
-
-/// A school's own settings, written by the admin (server) into the roster document under
-/// the root key `settings` beside the roster record, and read by every device: the acute
-/// screen's school numbers. Missing fields are defaults (nothing set).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Hydrate, Reconcile)]
-pub struct SchoolSettings {
-    /// The school leader's name as the acute screen shows it.
-    #[autosurgeon(missing = "Default::default")]
-    pub leader_name: Option<String>,
-    /// The school leader's phone number for the acute screen (urgency 3).
-    #[autosurgeon(missing = "Default::default")]
-    pub leader_phone: Option<String>,
 }

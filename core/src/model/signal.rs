@@ -154,6 +154,7 @@ pub struct Signal {
     /// Category id from the taxonomy (see `defaults::CATEGORIES`).
     pub category: String,
     /// 0 notitie, 1 zorg, 2 vermoeden, 3 acuut.
+    #[autosurgeon(hydrate = "super::any_uint")]
     pub urgency: u8,
     /// The facts.
     pub facts: String,
@@ -236,6 +237,7 @@ pub struct SignalNotes {
     /// The signal's category (its access follows the signal's route).
     pub category: String,
     /// The signal's urgency.
+    #[autosurgeon(hydrate = "super::any_uint")]
     pub urgency: u8,
     /// The notes, appended only (`follow_up` entries).
     #[autosurgeon(missing = "Default::default")]

@@ -18,6 +18,7 @@ pub struct ThermometerEntry {
     /// Scale id (see `defaults::scales`).
     pub scale: String,
     /// Score on the scale (1-based; for the emotion scale: emotion index * 3 + intensity).
+    #[autosurgeon(hydrate = "super::any_uint")]
     pub score: u8,
     /// Optional emotion words (ids).
     #[autosurgeon(missing = "Default::default")]

@@ -13,7 +13,7 @@ use crate::ids::DocumentId;
 use crate::model::case::{CaseRule, five_working_days_after};
 use crate::model::{
     Case, CaseHelp, CaseReport, CaseStatus, CaseStep, FollowUpKind, Kind, MonitoringAgreement,
-    Signal, Unsafety, Weighing, check_date,
+    ParentsInvolved, Signal, Unsafety, Weighing, check_date,
 };
 use crate::{Error, Result};
 use rusqlite::params;
@@ -36,6 +36,8 @@ pub struct NewCaseStep {
     pub outcome: String,
     /// Why the step was skipped, if it was.
     pub skipped_because: Option<String>,
+    /// How the parents were involved, where the meldcode asks for it (steps 3 and 5).
+    pub parents: Option<ParentsInvolved>,
 }
 
 /// A case in a list.
@@ -133,6 +135,9 @@ impl Store {
         if let Some(r) = &s.skipped_because {
             check_text("skipped_because", r)?;
         }
+        if let Some(r) = s.parents.as_ref().and_then(|p| p.reason.as_ref()) {
+            check_text("parents reason", r)?;
+        }
         let me = self.unlocked_identity()?;
         let entry = CaseStep {
             id: self.new_id().to_string(),
@@ -143,6 +148,7 @@ impl Store {
             skipped_because: s.skipped_because.filter(|r| !r.trim().is_empty()),
             by: me.user,
             at: self.now(),
+            parents: s.parents,
         };
         let entry_id = entry.id.clone();
         self.edit_case(id, |c| {

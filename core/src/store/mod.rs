@@ -13,21 +13,25 @@ mod edits;
 mod excursions;
 mod not_accepted;
 mod overview;
+mod parent_contacts;
 mod projection;
 mod queries;
 mod records;
 pub mod schema;
+mod school;
 
 pub use cases::{CASE_CLOSED_STATUS, CASE_OPENED_STATUS, CaseSummary, NewCaseStep};
 pub use edits::{DraftDeleted, MyPupil};
 pub use excursions::{ExcursionSummary, NewExcursion, NewTripContact};
 pub use not_accepted::{NotAccepted, NotAcceptedRecord, SetAside};
 pub use overview::{GroupOverview, GroupWeek};
+pub use parent_contacts::{NewParentContact, ParentContactSummary};
 pub use queries::{
     AttentionItem, AttentionReason, ConversationSummary, SignalFilter, SignalSummary,
     ThermometerPoint,
 };
 pub use records::{NewSignal, NewThermometerEntry};
+pub use school::ConversationDue;
 
 use crate::doc::{self, AccessFields};
 use crate::error::OpenError;
@@ -1157,7 +1161,7 @@ impl Store {
                     "DELETE FROM doc_chunks; DELETE FROM documents; DELETE FROM conversations;
                      DELETE FROM signals; DELETE FROM thermometer_entries; DELETE FROM cases;
                      DELETE FROM excursions; DELETE FROM access_log; DELETE FROM meta;
-                     DELETE FROM not_accepted;",
+                     DELETE FROM not_accepted; DELETE FROM parent_contacts;",
                 )?;
                 let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
             }
@@ -1196,7 +1200,7 @@ impl Store {
         self.write(|tx| {
             tx.execute_batch(
                 "DELETE FROM conversations; DELETE FROM signals; DELETE FROM thermometer_entries;
-                 DELETE FROM cases; DELETE FROM excursions;",
+                 DELETE FROM cases; DELETE FROM excursions; DELETE FROM parent_contacts;",
             )?;
             let ids: Vec<String> = {
                 let mut stmt = tx.prepare("SELECT id FROM documents")?;

@@ -18,6 +18,8 @@ pub(super) fn clear(tx: &Connection, id: DocumentId) -> Result<()> {
         .execute([&key])?;
     tx.prepare_cached("DELETE FROM excursions WHERE id = ?1")?
         .execute([&key])?;
+    tx.prepare_cached("DELETE FROM parent_contacts WHERE id = ?1")?
+        .execute([&key])?;
     Ok(())
 }
 
@@ -143,6 +145,26 @@ pub(super) fn project(tx: &Connection, id: DocumentId, summary: &Summary) -> Res
                 starts_on,
                 ends_on,
                 participants
+            ])?;
+        }
+        SummaryBody::ParentContact {
+            held_on,
+            status,
+            channel,
+            open_agreements,
+        } => {
+            tx.prepare_cached(
+                "INSERT INTO parent_contacts (id, pupil, author, held_on, status, channel, open_agreements)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                key,
+                pupil,
+                header.author,
+                held_on,
+                status.as_str(),
+                channel,
+                open_agreements,
             ])?;
         }
         SummaryBody::Other => {}

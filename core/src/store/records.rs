@@ -408,7 +408,8 @@ impl Store {
 
     // ---- conversations -----------------------------------------------------------------
 
-    /// Start a kindgesprek from a template; it starts as a private draft.
+    /// Start a kindgesprek from a template on offer at the school (its own or a default
+    /// one; empty: the school's default template); it starts as a private draft.
     pub fn start_conversation(
         &self,
         pupil: &str,
@@ -423,17 +424,24 @@ impl Store {
                 "only the pupil's mentors hold kindgesprekken",
             ));
         }
-        let template = crate::defaults::template(template_id)
+        let settings = self.school_settings()?;
+        let template_id = if template_id.is_empty() {
+            settings.default_template()
+        } else {
+            template_id.to_string()
+        };
+        let template = settings
+            .template(&template_id)
             .ok_or_else(|| Error::Invalid("unknown template".into()))?;
         let header = self.new_header(me, Kind::Conversation, pupil)?;
         let record = Conversation {
             held_on: held_on.into(),
             participants: vec![header.author.clone(), "pupil".into()],
-            template_id: template_id.into(),
+            template_id,
             answers: template
                 .questions
                 .iter()
-                .map(|q| (q.id.to_string(), Text::default()))
+                .map(|q| (q.id.clone(), Text::default()))
                 .collect(),
             notes: Text::default(),
             agreements: vec![],
@@ -585,16 +593,26 @@ impl Store {
 
     // ---- thermometer -------------------------------------------------------------------
 
+    /// The thermometer scale of a pupil's age band as the school uses it (its labels and
+    /// emotion words; the default scale when the school set none).
+    pub fn thermometer_scale(&self, pupil: &str) -> Result<crate::model::SchoolScale> {
+        let roster = self.roster()?;
+        let p = roster.pupils.get(pupil).ok_or(Error::NotFound)?;
+        let band = crate::model::AgeBand::parse(&p.age_band)
+            .ok_or_else(|| Error::Invalid("pupil has no known age band".into()))?;
+        Ok(self.school_settings()?.scale_for(band))
+    }
+
     /// Record a thermometer reading in the pupil's month document, creating the month with
-    /// its deterministic genesis if this device does not hold it yet.
+    /// its deterministic genesis if this device does not hold it yet. On the school's scale
+    /// for the pupil's age band ([`Store::thermometer_scale`]).
     pub fn record_thermometer(&self, e: NewThermometerEntry) -> Result<DocumentId> {
-        let pupil = self.require_pupil(&e.pupil)?;
-        let band = crate::model::AgeBand::parse(&pupil.age_band)
-            .ok_or_else(|| Error::Invalid("pupil has no age band".into()))?;
-        let scale = crate::defaults::scale_for(band);
-        scale
+        self.require_pupil(&e.pupil)?;
+        let school_scale = self.thermometer_scale(&e.pupil)?;
+        school_scale
             .validate(e.score, &e.emotions)
             .map_err(Error::Invalid)?;
+        let scale = school_scale.scale;
         if let Some(n) = &e.note {
             check_text("note", n)?;
         }

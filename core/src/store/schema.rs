@@ -4,7 +4,7 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The schema version this build writes.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 
 /// Migration 1: documents, change chunks, projections, access log.
 const V1: &str = "
@@ -136,7 +136,21 @@ CREATE TABLE not_accepted (
 CREATE INDEX not_accepted_doc ON not_accepted(doc_id);
 ";
 
-const MIGRATIONS: [&str; VERSION as usize] = [V1, V2, V3, V4];
+/// Migration 5: oudercontacten (contacts with a pupil's parents).
+const V5: &str = "
+CREATE TABLE parent_contacts (
+    id          TEXT PRIMARY KEY,
+    pupil       TEXT NOT NULL,
+    author      TEXT NOT NULL,
+    held_on     TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    channel     TEXT NOT NULL,
+    open_agreements INTEGER NOT NULL
+);
+CREATE INDEX parent_contacts_pupil ON parent_contacts(pupil, held_on);
+";
+
+const MIGRATIONS: [&str; VERSION as usize] = [V1, V2, V3, V4, V5];
 
 /// Read the schema version.
 pub fn version(conn: &Connection) -> rusqlite::Result<u32> {

@@ -181,6 +181,11 @@ pub struct ClientEngine {
     /// holding changes of others it does not have (after a restore from a backup, only the
     /// devices hold what it acknowledged since). Their authors' devices send those.
     own_only: HashSet<DocumentId>,
+    /// Documents refused for good whose push held more than one change of this device,
+    /// with the reason: their changes go one at a time, so that only the first refused
+    /// one and what follows it are set aside (the changes before it get in, among them
+    /// any a restored server had lost).
+    stepwise: HashMap<DocumentId, RefusalReason>,
     /// Documents refused until the server has others' changes they depend on: tried again
     /// when the server sends changes of them.
     waiting: HashSet<DocumentId>,
@@ -207,6 +212,7 @@ impl ClientEngine {
             session: Session::default(),
             need_whole: HashSet::new(),
             own_only: HashSet::new(),
+            stepwise: HashMap::new(),
             waiting: HashSet::new(),
             refused: HashMap::new(),
             revoked: false,
@@ -337,6 +343,7 @@ impl ClientEngine {
                         self.refused.clear();
                         self.waiting.clear();
                         self.own_only.clear();
+                        self.stepwise.clear();
                         self.need_whole.clear();
                     }
                     self.session.epoch = Some(epoch);
@@ -504,8 +511,10 @@ impl ClientEngine {
                     // After a push of its own changes only, the server may hold more than
                     // what was pushed (others' changes it got meanwhile): take its heads when
                     // this device has them all, so the next push starts there.
+                    let own_only = self.own_only.remove(&a.document_id);
+                    let stepwise = self.stepwise.contains_key(&a.document_id);
                     let heads = match ids::heads_from_hex(&a.heads) {
-                        Some(h) if self.own_only.remove(&a.document_id) => {
+                        Some(h) if own_only || stepwise => {
                             if self.contains_all(a.document_id, &h)? {
                                 sorted(h)
                             } else {
@@ -514,6 +523,15 @@ impl ClientEngine {
                         }
                         _ => p.heads.clone(),
                     };
+                    if stepwise
+                        && self
+                            .store
+                            .info(a.document_id)?
+                            .is_some_and(|i| sorted(i.heads) == heads)
+                    {
+                        // Everything got in: no more one at a time.
+                        self.stepwise.remove(&a.document_id);
+                    }
                     self.session.inflight.remove(&a.document_id);
                     self.need_whole.remove(&a.document_id);
                     self.refused.remove(&a.document_id);
@@ -532,7 +550,10 @@ impl ClientEngine {
                         continue;
                     };
                     self.session.done += 1;
-                    if r.reason == RefusalReason::MissingDeps && !p.whole {
+                    if r.reason == RefusalReason::MissingDeps
+                        && !p.whole
+                        && !self.stepwise.contains_key(&r.document_id)
+                    {
                         // Pushed again, whole, by push_outbox below.
                         self.need_whole.insert(r.document_id);
                         continue;
@@ -543,23 +564,50 @@ impl ClientEngine {
                         // this device's own changes only.
                         continue;
                     }
+                    let id = r.document_id;
                     if r.reason == RefusalReason::ForgedActor {
-                        self.waiting.insert(r.document_id);
+                        self.waiting.insert(id);
                     }
+                    let for_good = matches!(
+                        r.reason,
+                        RefusalReason::Forbidden
+                            | RefusalReason::InvalidRecord
+                            | RefusalReason::TooLarge
+                            | RefusalReason::Malformed
+                    );
+                    if for_good
+                        && !self.stepwise.contains_key(&id)
+                        && self.may_read(id)?
+                        && !self.waits_for_others(id, r.reason)?
+                        && self.changes_beyond_acked(id)?.1 > 1
+                    {
+                        // Which of its changes is refused? They go again one at a time
+                        // (reported once the refused one is found).
+                        self.stepwise.insert(id, r.reason);
+                        continue;
+                    }
+                    let reason = match (r.reason, self.stepwise.get(&id)) {
+                        // A single change that now lacks what it builds on: give up going
+                        // one at a time, for the reason that started it.
+                        (RefusalReason::MissingDeps, Some(&first)) => first,
+                        (reason, _) => reason,
+                    };
                     self.stats.refused += 1;
-                    match r.reason {
-                        RefusalReason::Forbidden if !self.may_read(r.document_id)? => {
+                    match reason {
+                        RefusalReason::Forbidden if !self.may_read(id)? => {
                             // Written while the user still had access (offline), refused
                             // because access ended: the user cannot open it here any more
                             // either, so keeping it would only leave care content on a device
                             // that may not hold it.
-                            if self.store.purge(r.document_id)? {
+                            self.stepwise.remove(&id);
+                            if self.store.purge(id)? {
                                 self.stats.purged += 1;
                             }
                         }
                         RefusalReason::Erased => {
                             // Erased on the server: nothing of it stays anywhere.
-                            if self.store.purge(r.document_id)? {
+                            self.stepwise.remove(&id);
+                            if self.store.purge(id)? {
                                 self.stats.purged += 1;
                             }
                         }
@@ -567,13 +615,14 @@ impl ClientEngine {
                         | RefusalReason::InvalidRecord
                         | RefusalReason::TooLarge
                         | RefusalReason::Malformed
-                            if self.waits_for_others(r.document_id, r.reason)? =>
+                            if !self.stepwise.contains_key(&id)
+                                && self.waits_for_others(id, reason)? =>
                         {
                             // Not a refusal of this user's entry: the server lacks others'
                             // changes it builds on (it was restored from a backup), which
                             // their authors' devices give back. Until then it waits here, and
                             // is sent again when the server sends changes of it.
-                            self.refused.insert(r.document_id, p.heads);
+                            self.refused.insert(id, p.heads);
                         }
                         RefusalReason::Forbidden
                         | RefusalReason::InvalidRecord
@@ -581,17 +630,17 @@ impl ClientEngine {
                         | RefusalReason::Malformed => {
                             // Refused for good: kept for the user as "not accepted", and the
                             // document goes back to the server's version.
-                            set_aside.push((r.document_id, r.reason));
+                            set_aside.push((id, reason));
                         }
                         RefusalReason::ForgedActor | RefusalReason::MissingDeps => {
                             // Tried again when the server has more of it.
-                            self.refused.insert(r.document_id, p.heads);
+                            self.refused.insert(id, p.heads);
                         }
                     }
-                    tracing::warn!(document = %r.document_id, reason = ?r.reason, "document refused by the server");
+                    tracing::warn!(document = %id, ?reason, "document refused by the server");
                     out.push(ClientOutput::Refused {
-                        document_id: r.document_id,
-                        reason: r.reason,
+                        document_id: id,
+                        reason,
                     });
                 }
                 self.set_aside(&set_aside, out)?;
@@ -678,7 +727,7 @@ impl ClientEngine {
     /// does not have the document and another user created it (nobody creates a document
     /// in another's name; a thermometer month and a signal's notes have no author).
     fn waits_for_others(&self, id: DocumentId, reason: RefusalReason) -> Result<bool> {
-        let (Some(doc), Some(info)) = (self.store.load(id)?, self.store.info(id)?) else {
+        let Some(info) = self.store.info(id)? else {
             return Ok(false);
         };
         let me = self.store.identity()?.map(|i| i.user).unwrap_or_default();
@@ -689,16 +738,29 @@ impl ClientEngine {
         {
             return Ok(true);
         }
+        Ok(self.changes_beyond_acked(id)?.0 == 0)
+    }
+
+    /// How many changes `id` holds beyond the heads a server acknowledged: this device's,
+    /// and all.
+    fn changes_beyond_acked(&self, id: DocumentId) -> Result<(usize, usize)> {
+        let (Some(doc), Some(info)) = (self.store.load(id)?, self.store.info(id)?) else {
+            return Ok((0, 0));
+        };
         let base: Vec<ChangeHash> = info
             .acked_heads
             .filter(|h| h.iter().all(|h| doc.get_change_by_hash(h).is_some()))
             .unwrap_or_default();
         let actor = self.store.actor().to_bytes();
-        let own = doc.get_changes(&base).iter().any(|c| {
-            let a = c.actor_id().to_bytes();
-            a.starts_with(actor) && a.len() <= 32
-        });
-        Ok(!own)
+        let beyond = doc.get_changes(&base);
+        let own = beyond
+            .iter()
+            .filter(|c| {
+                let a = c.actor_id().to_bytes();
+                a.starts_with(actor) && a.len() <= 32
+            })
+            .count();
+        Ok((own, beyond.len()))
     }
 
     /// Whether the local copy of `id` holds every one of `heads`.
@@ -849,6 +911,7 @@ impl ClientEngine {
             self.refused.remove(&id);
             self.need_whole.remove(&id);
             self.own_only.remove(&id);
+            self.stepwise.remove(&id);
             self.waiting.remove(&id);
             if self.store.set_aside_refused(id, reason)?.is_some() {
                 self.stats.not_accepted += 1;
@@ -1006,6 +1069,8 @@ impl ClientEngine {
         let room = PUSH_WINDOW_DOCS.saturating_sub(self.session.inflight.len());
         self.session.more_to_push = false;
         let mut batch: Vec<DocChanges> = Vec::new();
+        // Refused for good without asking the server again (too large to send, or nothing
+        // left to send one change at a time).
         let mut too_large = Vec::new();
         let mut batch_bytes = 0;
         let mut added = 0;
@@ -1030,8 +1095,33 @@ impl ClientEngine {
                 self.session.more_to_push = true;
                 break;
             }
+            if let Some(&reason) = self.stepwise.get(&id) {
+                match self.own_changes(id, p.acked_heads.as_deref(), true)? {
+                    Some((data, pushed)) => {
+                        batch_bytes += data.len();
+                        batch.push(DocChanges::new(id, data));
+                        self.session.inflight.insert(
+                            id,
+                            Pushed {
+                                heads: pushed,
+                                whole: false,
+                            },
+                        );
+                        self.session.total += 1;
+                        added += 1;
+                        continue;
+                    }
+                    // Nothing to send one at a time (the acknowledged heads are not all
+                    // here): set aside as refused, rather than sending the same again.
+                    None => {
+                        self.stepwise.remove(&id);
+                        too_large.push((id, reason));
+                        continue;
+                    }
+                }
+            }
             if self.own_only.contains(&id) {
-                match self.own_changes(id, p.acked_heads.as_deref())? {
+                match self.own_changes(id, p.acked_heads.as_deref(), false)? {
                     Some((data, pushed)) => {
                         batch_bytes += data.len();
                         batch.push(DocChanges::new(id, data));
@@ -1107,12 +1197,14 @@ impl ClientEngine {
     }
 
     /// This device's changes of `id` beyond what the server holds (`acked`, if known here)
-    /// that depend only on what the server holds or on each other, as change bytes, and the
-    /// heads the server will then hold. None if there are none.
+    /// that depend only on what the server holds or on each other (with `first_only`: the
+    /// first change beyond it, of anyone), as change bytes, and the heads the server will
+    /// then hold. None if there are none.
     fn own_changes(
         &self,
         id: DocumentId,
         acked: Option<&[ChangeHash]>,
+        first_only: bool,
     ) -> Result<Option<(Vec<u8>, Vec<ChangeHash>)>> {
         let Some(doc) = self.store.load(id)? else {
             return Ok(None);
@@ -1140,7 +1232,9 @@ impl ClientEngine {
         let changes = doc.get_changes(&base);
         let beyond: HashSet<ChangeHash> = changes.iter().map(|c| c.hash()).collect();
         for c in &changes {
-            if !own(c) {
+            // One at a time (finding the refused change): the first in causal order, of
+            // whoever made it (the server answers one it has already as unchanged).
+            if !first_only && !own(c) {
                 continue;
             }
             let ready = c
@@ -1150,6 +1244,9 @@ impl ClientEngine {
             if ready {
                 taken_hashes.insert(c.hash());
                 taken.push(c);
+                if first_only {
+                    break;
+                }
             }
         }
         if taken.is_empty() {
@@ -1257,6 +1354,7 @@ mod tests {
             .collect(),
             offline_lease_days: None,
             viewer: None,
+            parent_names: false,
         }
     }
 
@@ -2058,6 +2156,137 @@ mod tests {
         mentor.edit_notes(c, 0, 0, "opnieuw ").unwrap();
         let out = engine.handle(T0, ClientInput::LocalChange).unwrap();
         assert_eq!(pushes(&out).len(), 1, "a new entry goes out as usual");
+    }
+
+    /// Seed 788754574 of the simulation: a push of several changes of this device was
+    /// refused for good because of its last one (an edit an out-of-date app made); setting
+    /// the whole push aside dropped the earlier changes, which a restored server had lost
+    /// and only this device could give back. Now the changes go again one at a time, and
+    /// only the refused one (and what follows it) is set aside.
+    #[test]
+    fn a_refused_push_of_several_changes_goes_again_one_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let mentor = store_for(dir.path(), "m1");
+        let c = mentor
+            .start_conversation("p1", "ik-jij-wij", "2026-11-16")
+            .unwrap();
+        let v0 = sorted(mentor.info(c).unwrap().unwrap().heads);
+        mentor.set_acked_heads(c, &v0).unwrap();
+        let mut after = vec![];
+        for text in ["een ", "twee ", "drie "] {
+            mentor.edit_notes(c, 0, 0, text).unwrap();
+            after.push(sorted(mentor.info(c).unwrap().unwrap().heads));
+        }
+        let single = |out: &[ClientOutput]| -> ChangeHash {
+            let pushed = pushes(out).concat();
+            assert_eq!(pushed.len(), 1);
+            automerge::Change::from_bytes(pushed[0].data.clone())
+                .expect("one change")
+                .hash()
+        };
+        let ack = |heads: &[ChangeHash]| {
+            ClientInput::Received(Frame::Ack {
+                docs: vec![Acked {
+                    document_id: c,
+                    heads: ids::heads_to_hex(heads),
+                }],
+            })
+        };
+        let mut engine = ClientEngine::new(mentor.clone());
+        assert_eq!(pushes(&connect(&mut engine)).concat().len(), 1);
+        // All three refused: no verdict yet, the first change goes alone.
+        let out = engine
+            .handle(T0, refused(c, RefusalReason::InvalidRecord))
+            .unwrap();
+        assert!(
+            !out.iter()
+                .any(|o| matches!(o, ClientOutput::Refused { .. }))
+        );
+        assert_eq!(vec![single(&out)], after[0]);
+        let out = engine.handle(T0, ack(&after[0])).unwrap();
+        assert_eq!(vec![single(&out)], after[1]);
+        let out = engine.handle(T0, ack(&after[1])).unwrap();
+        assert_eq!(vec![single(&out)], after[2]);
+        // The third is the one.
+        let out = engine
+            .handle(T0, refused(c, RefusalReason::InvalidRecord))
+            .unwrap();
+        assert!(out.contains(&ClientOutput::Refused {
+            document_id: c,
+            reason: RefusalReason::InvalidRecord
+        }));
+        assert_eq!(sorted(mentor.info(c).unwrap().unwrap().heads), after[1]);
+        assert_eq!(acked(&mentor, c), Some(after[1].clone()));
+        assert_eq!(mentor.conversation(c).unwrap().notes.as_str(), "twee een ");
+        let [item] = &mentor.not_accepted().unwrap()[..] else {
+            panic!("one item")
+        };
+        match mentor.not_accepted_content(item.id).unwrap().body {
+            doc::Body::Conversation(k) => assert_eq!(k.notes.as_str(), "drie twee een "),
+            other => panic!("a conversation, not {other:?}"),
+        }
+        assert!(pushes(&engine.handle(T0, ClientInput::Tick).unwrap()).is_empty());
+    }
+
+    /// Going one change at a time ends: once all got in, a later edit goes as usual; and a
+    /// single change the server cannot place (missing_deps) is set aside for the reason
+    /// that started it, not sent whole again and again.
+    #[test]
+    fn one_change_at_a_time_ends_when_all_got_in_or_one_cannot_be_placed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mentor = store_for(dir.path(), "m1");
+        let c = mentor
+            .start_conversation("p1", "ik-jij-wij", "2026-11-16")
+            .unwrap();
+        let v0 = sorted(mentor.info(c).unwrap().unwrap().heads);
+        mentor.set_acked_heads(c, &v0).unwrap();
+        mentor.edit_notes(c, 0, 0, "een ").unwrap();
+        mentor.edit_notes(c, 0, 0, "twee ").unwrap();
+        let v2 = sorted(mentor.info(c).unwrap().unwrap().heads);
+        let mut engine = ClientEngine::new(mentor.clone());
+        connect(&mut engine);
+        engine
+            .handle(T0, refused(c, RefusalReason::InvalidRecord))
+            .unwrap();
+        // (The server had only refused them together, say after a roster change that it
+        // undid since: both get in, one at a time.)
+        let mid = sorted(mentor.info(c).unwrap().unwrap().heads);
+        let ack = |heads: Vec<ChangeHash>| {
+            ClientInput::Received(Frame::Ack {
+                docs: vec![Acked {
+                    document_id: c,
+                    heads: ids::heads_to_hex(&heads),
+                }],
+            })
+        };
+        let first = mentor.load(c).unwrap().unwrap().get_changes(&v0)[0].hash();
+        let out = engine.handle(T0, ack(vec![first])).unwrap();
+        assert_eq!(pushes(&out).concat().len(), 1);
+        let out = engine.handle(T0, ack(mid.clone())).unwrap();
+        assert!(pushes(&out).is_empty());
+        assert_eq!(acked(&mentor, c), Some(v2.clone()));
+        // A later edit goes as usual (its push holds what changed, in one frame).
+        mentor.edit_notes(c, 0, 0, "drie ").unwrap();
+        mentor.edit_notes(c, 0, 0, "vier ").unwrap();
+        let out = engine.handle(T0, ClientInput::LocalChange).unwrap();
+        let pushed = pushes(&out).concat();
+        assert_eq!(pushed.len(), 1);
+        assert!(automerge::Change::from_bytes(pushed[0].data.clone()).is_err());
+        // Refused again: one at a time; the first cannot be placed: set aside as refused.
+        let out = engine
+            .handle(T0, refused(c, RefusalReason::Forbidden))
+            .unwrap();
+        assert_eq!(pushes(&out).concat().len(), 1);
+        let out = engine
+            .handle(T0, refused(c, RefusalReason::MissingDeps))
+            .unwrap();
+        assert!(out.contains(&ClientOutput::Refused {
+            document_id: c,
+            reason: RefusalReason::Forbidden
+        }));
+        assert!(pushes(&out).is_empty());
+        assert_eq!(sorted(mentor.info(c).unwrap().unwrap().heads), v2);
+        assert_eq!(mentor.not_accepted().unwrap().len(), 1);
     }
 
     /// After a restore from a backup, a device sends back documents of others the server

@@ -300,7 +300,21 @@ pub enum Frame {
         to: String,
     },
 
+    /// `/v1/request`: change the school's settings (the school leader): a JSON object of
+    /// settings (docs/protocol.md, "School settings"), each key it holds replacing that
+    /// setting, `null` resetting it. Answered with [`Frame::SchoolSettings`] or an error.
+    SetSchoolSettings {
+        /// The JSON object.
+        settings: String,
+    },
+
     // ---- server to client ----
+    /// The school's settings after a [`Frame::SetSchoolSettings`]: the whole settings as
+    /// JSON (devices read them from the roster document at their next sync).
+    SchoolSettings {
+        /// The JSON object.
+        settings: String,
+    },
     /// The incident register: counts only, small ones shown as `< threshold`.
     Register {
         /// Counts under this show as "< threshold".
@@ -399,6 +413,11 @@ pub enum Frame {
         /// Human text, never with care content.
         message: String,
     },
+
+    /// A frame of a type this build does not know (a newer peer's; new frame types are
+    /// additive): read so that it can be ignored, never sent.
+    #[serde(other)]
+    Unknown,
 }
 
 /// The value of `type` if it is the first key of the CBOR map `bytes` (a definite map and
@@ -539,6 +558,9 @@ impl Frame {
             Frame::IncidentRegister { .. } => "incidentRegister",
             Frame::Register { .. } => "register",
             Frame::CareTrack { .. } => "careTrack",
+            Frame::SetSchoolSettings { .. } => "setSchoolSettings",
+            Frame::SchoolSettings { .. } => "schoolSettings",
+            Frame::Unknown => "unknown",
         }
     }
 }
@@ -547,6 +569,36 @@ impl Frame {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_frame_of_an_unknown_type_decodes_as_unknown_and_a_broken_known_one_does_not() {
+        #[derive(Serialize)]
+        struct Future<'a> {
+            r#type: &'a str,
+            lease: u64,
+        }
+        let mut bytes = Vec::new();
+        ciborium::into_writer(
+            &Future {
+                r#type: "leaseRenewed",
+                lease: 14,
+            },
+            &mut bytes,
+        )
+        .unwrap();
+        assert_eq!(Frame::decode(&bytes).unwrap(), Frame::Unknown);
+        // A known type with a field of the wrong type stays an error.
+        let mut bytes = Vec::new();
+        ciborium::into_writer(
+            &Future {
+                r#type: "hello",
+                lease: 14,
+            },
+            &mut bytes,
+        )
+        .unwrap();
+        assert!(Frame::decode(&bytes).is_err());
+    }
 
     #[test]
     fn error_code_names_are_the_wire_names() {

@@ -89,6 +89,7 @@ pub fn roster() -> Roster {
         .collect(),
         offline_lease_days: None,
         viewer: None,
+        parent_names: false,
     }
 }
 

@@ -348,8 +348,9 @@ class NotAccepted(CaseTest):
         """Two devices of the care coordinator both close a case while offline. The tablet
         syncs first; the phone's close (made later, its closing time winning the merge)
         would change the closing time of a closed case: the server refuses it for good
-        (invalid_record). The phone then holds the server's case, like every other device,
-        and keeps what she entered as a "not accepted" item with the reason."""
+        (invalid_record). The phone's changes then go one at a time: her agreements get in,
+        her close does not. The phone holds the server's case, like every other device, and
+        keeps the case as she had it as a "not accepted" item with the reason."""
         tablet, sid = self.care()
         cid = tablet.open_case("p1", [sid])
         tablet.sync_now()
@@ -373,24 +374,23 @@ class NotAccepted(CaseTest):
         report = phone.sync_now()
         self.assertIn(om.RefusedDocument(id=cid, reason=om.RefusalReason.INVALID_RECORD),
                       report.refused)
+        tablet.sync_now()
 
-        # The phone holds the server's case: the tablet's close, nothing left to send.
+        # Both hold the server's case: the tablet's close, all four agreements.
         server_case = tablet.case(cid)
         self.assertEqual(phone.case(cid), server_case)
-        self.assertEqual([m.text for m in server_case.monitoring],
-                         ["Mentor talks with Sam weekly."])
+        self.assertEqual(server_case.closed_at, tablet.case(cid).closed_at)
+        self.assertEqual(sorted(m.text for m in server_case.monitoring),
+                         sorted(phone_agreements + ["Mentor talks with Sam weekly."]))
         self.assertNotIn(cid, [e.id for e in phone.outbox()])
-        # What she entered is kept, word for word, with the reason.
+        # What she entered is kept, with the reason: her close, with its closing time.
         [item] = phone.not_accepted()
         self.assertEqual((item.document_id, item.kind, item.pupil, item.reason),
                          (cid, om.DocumentKind.CASE, "p1", om.RefusalReason.INVALID_RECORD))
         content = phone.not_accepted_content(item.id)
         self.assertIsInstance(content, om.NotAcceptedContent.CASE_RECORD)
-        # (The phone had merged the tablet's close before it sent its own: the item is the
-        # case as the phone then held it, her three agreements in it.)
         kept = content.meldcode_case
-        self.assertEqual(kept.id, cid)
-        self.assertEqual(kept.status, om.CaseStatus.CLOSED)
+        self.assertEqual((kept.id, kept.status), (cid, om.CaseStatus.CLOSED))
         self.assertEqual(kept.closed_at, mine.closed_at)
         self.assertNotEqual(kept.closed_at, server_case.closed_at)
         self.assertEqual(sorted(m.text for m in kept.monitoring),

@@ -128,6 +128,13 @@ impl Hub {
                 };
                 self.hello(now, conn, cursor)
             }
+            // New frame types are additive (docs/protocol.md, "Versioning"): one this
+            // server does not know is ignored, and the session goes on.
+            Frame::Unknown => {
+                metrics::counter!("omkijken_frames_ignored_total").increment(1);
+                tracing::debug!("frame of an unknown type ignored");
+                return vec![];
+            }
             _ if !live => {
                 return self.fail(conn, ErrorCode::Malformed, "send hello first");
             }

@@ -320,8 +320,9 @@ impl Hub {
             }
         }
         // A write refused as forbidden to someone who may not even read the document (the
-        // pupil moved to another mentor while this device recorded offline): the device
-        // must not keep it either. It has been told of the refusal; now it purges.
+        // pupil moved to another mentor while this device recorded offline), or under an
+        // id that is taken: the device must not keep it either. It has been told of the
+        // refusal; now it purges.
         let mut purge = vec![];
         for r in &refused {
             if r.reason != RefusalReason::Forbidden {
@@ -329,8 +330,15 @@ impl Hub {
             }
             // Decided on what the device sent when the stored document is one it may not
             // read: the same as for a document that does not exist.
+            // An id that is taken (a document erased, or one this user may not read) never
+            // takes this document: the device may not keep it either, nor a not-accepted
+            // item of it (a thermometer month written offline for a pupil whose file was
+            // erased meanwhile would otherwise stay on the phone for good). The answer
+            // differed from a free id's already (refused, not acknowledged), so the purge
+            // tells nothing more.
             let readable = match Self::base_row(&roster, &device.user, rows.get(&r.document_id)) {
                 Some(_) => true,
+                None if rows.contains_key(&r.document_id) => false,
                 None => {
                     let mut d = Automerge::new();
                     d.load_incremental(&data[&r.document_id]).is_ok()

@@ -174,6 +174,9 @@ pub enum AuditAction {
     ReadRefused,
     /// The audit log was exported (`admin audit`; `kind` names the filter).
     AuditExport,
+    /// The school leader changed the school's settings from a device (the row names the
+    /// device and user; the settings themselves are in the roster document).
+    SchoolSettings,
 }
 
 impl AuditAction {
@@ -199,6 +202,7 @@ impl AuditAction {
             AuditAction::EnrollFailed => "enroll_failed",
             AuditAction::ReadRefused => "read_refused",
             AuditAction::AuditExport => "audit_export",
+            AuditAction::SchoolSettings => "school_settings",
         }
     }
     /// Parse a stable name.
@@ -223,6 +227,7 @@ impl AuditAction {
             Self::EnrollFailed,
             Self::ReadRefused,
             Self::AuditExport,
+            Self::SchoolSettings,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)

@@ -31,7 +31,10 @@
 //!   writer's own name on a known scale;
 //! - meldcode case ([`case`]): a valid case ([`Case::check`]) that keeps what was recorded
 //!   ([`Case::follows`]); step entries and the weighing in the writer's own name;
-//! - excursion ([`excursion`]): a valid trip ([`Excursion::check`]).
+//! - excursion ([`excursion`]): a valid trip ([`Excursion::check`]);
+//! - oudercontact ([`parent_contact`]): created by the pupil's mentors or care team only, a
+//!   final one stays final, parents by role (names only where the school records them), an
+//!   agreement added in the writer's own name and keeping it.
 //!
 //! The checks run in this order, and the first that fails is the answer: the header (and a
 //! new document's author), whose changes they are (the device's own), write access, the
@@ -45,6 +48,7 @@
 pub mod case;
 pub mod conversation;
 pub mod excursion;
+pub mod parent_contact;
 pub mod signal;
 pub mod signal_notes;
 pub mod thermometer;
@@ -56,7 +60,7 @@ use crate::budget;
 use crate::doc::{self, AccessFields, Hydrated, ReadBudget, Summary};
 use crate::ids::DocumentId;
 use crate::model::{
-    Case, Conversation, Excursion, Header, Kind, Roster, Signal, SignalNotes, Staff,
+    Case, Conversation, Excursion, Header, Kind, ParentContact, Roster, Signal, SignalNotes, Staff,
     ThermometerMonth,
 };
 use crate::sync::RefusalReason;
@@ -210,7 +214,7 @@ pub fn limits(kind: Kind) -> Limits {
             ops: 60_000,
         },
         // Notes and answers are Automerge text: an operation per character typed.
-        Kind::Conversation => Limits {
+        Kind::Conversation | Kind::ParentContact => Limits {
             read: read(20_000, 2 << 20),
             changes: 20_000,
             ops: 100_000,
@@ -454,6 +458,18 @@ pub fn admit(
             let fields = of(&a);
             may_write(&ctx, b.as_ref().map(of), &fields)?;
             conversation::admit(&ctx, b.as_ref(), &a)?;
+            fields
+        }
+        Kind::ParentContact => {
+            // Automerge text, like a conversation. Always in the dossier: no access fields.
+            let a: ParentContact = doc::record(id, after).map_err(bad)?;
+            let b = before
+                .map(|b| doc::record::<ParentContact>(id, b))
+                .transpose()
+                .map_err(bad)?;
+            let fields = AccessFields::default();
+            may_write(&ctx, b.as_ref().map(|_| fields.clone()), &fields)?;
+            parent_contact::admit(&ctx, b.as_ref(), &a)?;
             fields
         }
         Kind::Roster => return Err(Refusal::ServerOnly),

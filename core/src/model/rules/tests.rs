@@ -8,8 +8,9 @@
 use super::*;
 use crate::defaults::{NIET_PLUIS, PESTEN, STAFF_MISCONDUCT};
 use crate::model::{
-    Agreement, CaseStep, FollowUp, Group, Interpretation, MonitoringAgreement, Pupil, Record, Role,
-    SCHEMA_VERSION, SignalContext, Source, ThermometerEntry, TripContact, Weighing,
+    Agreement, CaseStep, FollowUp, Group, Interpretation, MonitoringAgreement, ParentPresent,
+    ParentsInvolved, Pupil, Record, Role, SCHEMA_VERSION, SignalContext, Source, ThermometerEntry,
+    TripContact, Weighing,
 };
 use automerge::transaction::Transactable;
 use automerge::{ActorId, ObjType, ROOT};
@@ -81,6 +82,7 @@ fn roster() -> Roster {
         .into(),
         offline_lease_days: None,
         viewer: None,
+        parent_names: false,
     }
 }
 
@@ -243,6 +245,7 @@ fn step(id: &str, by: &str) -> CaseStep {
         participants: vec![],
         outcome: "besproken".into(),
         skipped_because: None,
+        parents: None,
         by: by.into(),
         at: NOW,
     }
@@ -313,12 +316,15 @@ fn row(
 }
 
 fn run(rows: Vec<Row>) {
-    let r = roster();
+    run_with(&roster(), rows)
+}
+
+fn run_with(r: &Roster, rows: Vec<Row>) {
     let mut failed = vec![];
     for row in rows {
         let reg = registered(row.user);
         let w = Writer {
-            roster: &r,
+            roster: r,
             user: row.user,
             actor: &reg,
         };
@@ -1335,7 +1341,306 @@ fn case_rules() {
         IB,
         Err(Invalid("linked signals are never removed")),
     ));
+    let with_parents = |how: &str, on: Option<&str>, reason: Option<&str>| {
+        let mut s = step("s3", IB);
+        s.step = 3;
+        s.parents = Some(ParentsInvolved {
+            how: how.into(),
+            on: on.map(Into::into),
+            reason: reason.map(Into::into),
+        });
+        s
+    };
+    let a = edit(id, &c, IB, |c: &mut Case| {
+        c.steps
+            .push(with_parents("consulted", Some("2026-11-04"), None))
+    });
+    rows.push(row(
+        "step 3: parents consulted, dated",
+        from(id, &c),
+        a,
+        IB,
+        Ok(()),
+    ));
+    let a = edit(id, &c, IB, |c: &mut Case| {
+        c.steps.push(with_parents(
+            "not_involved",
+            None,
+            Some("een gesprek brengt het kind in gevaar"),
+        ))
+    });
+    rows.push(row(
+        "step 3: parents not involved, with the reason",
+        from(id, &c),
+        a,
+        IB,
+        Ok(()),
+    ));
+    let a = edit(id, &c, IB, |c: &mut Case| {
+        c.steps.push(with_parents("informed", None, None))
+    });
+    rows.push(row(
+        "parents informed without a date",
+        from(id, &c),
+        a,
+        IB,
+        Err(Invalid(
+            "parents informed or consulted need a date YYYY-MM-DD",
+        )),
+    ));
+    let a = edit(id, &c, IB, |c: &mut Case| {
+        c.steps.push(with_parents("not_involved", None, Some("  ")))
+    });
+    rows.push(row(
+        "parents not involved without a reason",
+        from(id, &c),
+        a,
+        IB,
+        Err(Invalid("parents not involved needs the reason")),
+    ));
+    let a = edit(id, &c, IB, |c: &mut Case| {
+        c.steps
+            .push(with_parents("gebeld", Some("2026-11-04"), None))
+    });
+    rows.push(row(
+        "an unknown involvement",
+        from(id, &c),
+        a,
+        IB,
+        Err(Invalid(
+            "parents' involvement must be informed, consulted or not_involved",
+        )),
+    ));
     run(rows);
+}
+
+fn parent_contact(author: &str, pupil: &str) -> (DocumentId, Automerge) {
+    create(
+        header(Kind::ParentContact, Some(pupil), author),
+        &ParentContact {
+            held_on: "2026-11-05".into(),
+            channel: "meeting".into(),
+            staff: vec![author.into()],
+            parents: vec![ParentPresent {
+                role: "moeder".into(),
+                name: None,
+            }],
+            pupil_present: false,
+            discussed: Default::default(),
+            agreements: vec![],
+            status: "draft".into(),
+        },
+    )
+}
+
+#[test]
+fn parent_contact_rules() {
+    use Refusal::*;
+    let mut rows = vec![];
+    // Who records one: the pupil's mentors, the care team for a pupil in care.
+    let (id, c) = parent_contact(M_A, P_CARE);
+    let (b, a) = new((id, c.clone()));
+    rows.push(row("the mentor records one", b, a, M_A, Ok(())));
+    let (b, a) = new(parent_contact(IB, P_CARE));
+    rows.push(row("the care team, pupil in care", b, a, IB, Ok(())));
+    let (b, a) = new(parent_contact(IB, P_PLAIN));
+    rows.push(row(
+        "the care team, pupil not in care",
+        b,
+        a,
+        IB,
+        Err(NotForRole(
+            "only the pupil's mentors and care team record a parent contact",
+        )),
+    ));
+    let (b, a) = new(parent_contact(T_A, P_CARE));
+    rows.push(row(
+        "a teacher of the group",
+        b,
+        a,
+        T_A,
+        Err(NotForRole(
+            "only the pupil's mentors and care team record a parent contact",
+        )),
+    ));
+    let (b, a) = new(parent_contact(SL, P_PLAIN));
+    rows.push(row(
+        "the school leader",
+        b,
+        a,
+        SL,
+        Err(NotForRole(
+            "only the pupil's mentors and care team record a parent contact",
+        )),
+    ));
+    let (b, a) = new(parent_contact(M_A, P_CARE));
+    rows.push(row(
+        "in the mentor's name by the care team",
+        b,
+        a,
+        IB,
+        Err(NotOwnName("header.author")),
+    ));
+    // Who writes into one: author, mentors, care team (pupil in care); not a teacher.
+    let a = edit(id, &c, IB, |r: &mut ParentContact| {
+        r.staff.push(IB.into());
+        r.discussed.update("verzuim besproken");
+    });
+    rows.push(row(
+        "the care team completes it",
+        from(id, &c),
+        a,
+        IB,
+        Ok(()),
+    ));
+    let a = edit(id, &c, T_A, |r: &mut ParentContact| {
+        r.discussed.update("meegelezen")
+    });
+    rows.push(row(
+        "a teacher writes into it",
+        from(id, &c),
+        a,
+        T_A,
+        Err(NoWriteAccess),
+    ));
+    // Content.
+    let a = edit(id, &c, M_A, |r: &mut ParentContact| {
+        r.parents[0].name = Some("Mevrouw Jansen".into())
+    });
+    rows.push(row(
+        "a parent's name where the school records none",
+        from(id, &c),
+        a,
+        M_A,
+        Err(Invalid("parents' names are not recorded at this school")),
+    ));
+    let a = edit(id, &c, M_A, |r: &mut ParentContact| {
+        r.parents.push(ParentPresent {
+            role: "buurvrouw".into(),
+            name: None,
+        })
+    });
+    rows.push(row(
+        "an unknown role",
+        from(id, &c),
+        a,
+        M_A,
+        Err(Invalid("a parent's role")),
+    ));
+    let a = edit(id, &c, M_A, |r: &mut ParentContact| {
+        r.staff.push("iemand-anders".into())
+    });
+    rows.push(row(
+        "staff present who are not staff",
+        from(id, &c),
+        a,
+        M_A,
+        Err(Invalid("staff present must be staff of the school")),
+    ));
+    let a = edit(id, &c, M_A, |r: &mut ParentContact| {
+        r.channel = "brief".into()
+    });
+    rows.push(row(
+        "an unknown channel",
+        from(id, &c),
+        a,
+        M_A,
+        Err(Invalid("status, channel or date of a parent contact")),
+    ));
+    let a = edit(id, &c, M_A, |r: &mut ParentContact| {
+        r.held_on = "5 november".into()
+    });
+    rows.push(row(
+        "not a date",
+        from(id, &c),
+        a,
+        M_A,
+        Err(Invalid("status, channel or date of a parent contact")),
+    ));
+    let a = edit(id, &c, M_A, |r: &mut ParentContact| {
+        r.agreements.push(agreement("a1", Some(M_A)))
+    });
+    rows.push(row(
+        "an agreement in her own name",
+        from(id, &c),
+        a.clone(),
+        M_A,
+        Ok(()),
+    ));
+    let agreed = a;
+    let a = edit(id, &c, M_A, |r: &mut ParentContact| {
+        r.agreements.push(agreement("a1", Some(IB)))
+    });
+    rows.push(row(
+        "an agreement in the care team's name",
+        from(id, &c),
+        a,
+        M_A,
+        Err(NotOwnName("agreement by")),
+    ));
+    let a = edit(id, &agreed, IB, |r: &mut ParentContact| {
+        r.agreements[0].by = Some(IB.into())
+    });
+    rows.push(row(
+        "who added an agreement rewritten",
+        from(id, &agreed),
+        a,
+        IB,
+        Err(Changed("who added an agreement")),
+    ));
+    let a = edit(id, &agreed, IB, |r: &mut ParentContact| {
+        r.agreements[0].done = true
+    });
+    rows.push(row(
+        "an agreement marked done by another",
+        from(id, &agreed),
+        a,
+        IB,
+        Ok(()),
+    ));
+    let final_ = edit(id, &c, M_A, |r: &mut ParentContact| {
+        r.status = "final".into()
+    });
+    rows.push(row("finalised", from(id, &c), final_.clone(), M_A, Ok(())));
+    let a = edit(id, &final_, M_A, |r: &mut ParentContact| {
+        r.status = "draft".into()
+    });
+    rows.push(row(
+        "final back to draft",
+        from(id, &final_),
+        a,
+        M_A,
+        Err(Changed("the final status of a parent contact")),
+    ));
+    run(rows);
+
+    // A school that records parents' names: a name is admitted, and it stays admitted
+    // after the school stops recording names (only new names are refused then).
+    let named = edit(id, &c, M_A, |r: &mut ParentContact| {
+        r.parents[0].name = Some("Mevrouw Jansen".into())
+    });
+    let mut names = roster();
+    names.parent_names = true;
+    run_with(
+        &names,
+        vec![row(
+            "a parent's name where the school records names",
+            from(id, &c),
+            named.clone(),
+            M_A,
+            Ok(()),
+        )],
+    );
+    let later = edit(id, &named, M_A, |r: &mut ParentContact| {
+        r.discussed.update("vervolg")
+    });
+    run(vec![row(
+        "a name recorded before stays",
+        from(id, &named),
+        later,
+        M_A,
+        Ok(()),
+    )]);
 }
 
 #[test]

@@ -1,0 +1,486 @@
+//! A school's own settings (DOMAIN.md: scales and templates are configurable per school).
+//!
+//! Written by the server (the admin's `admin settings`, on the school leader's word) into the
+//! roster document under the root key `settings` beside the roster record, and read by every
+//! device: the acute screen's school numbers, the thermometer scale and its labels per age
+//! band, the school's own kindgesprek templates and the one a new kindgesprek starts from,
+//! and the cadence (kindgesprekken per pupil per year, thermometer months). Every field may
+//! be missing: a missing field is today's default ([`crate::defaults`]).
+//!
+//! A school chooses its thermometer scale per age band among the default scales (their ids
+//! are what readings record, so trends, the attention list and the record rules keep
+//! working) and may give it its own labels, "wil je even praten?" text and a narrower set
+//! of emotion words. A school template has an id of its own (never a default's): the
+//! answers of a kindgesprek are keyed by its question ids, so a question id keeps its
+//! meaning once used.
+
+use super::AgeBand;
+use crate::defaults::{self, Label};
+use autosurgeon::{Hydrate, Reconcile};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A text in Dutch and English, as a school writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hydrate, Reconcile, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Localized {
+    /// Dutch.
+    pub nl: String,
+    /// English (empty: the Dutch text).
+    #[serde(default)]
+    #[autosurgeon(missing = "Default::default")]
+    pub en: String,
+}
+
+impl From<Label> for Localized {
+    fn from(l: Label) -> Self {
+        Localized {
+            nl: l.nl.into(),
+            en: l.en.into(),
+        }
+    }
+}
+
+impl Localized {
+    /// With the English text filled in from the Dutch where the school gave none.
+    fn complete(mut self) -> Self {
+        if self.en.trim().is_empty() {
+            self.en = self.nl.clone();
+        }
+        self
+    }
+}
+
+/// The thermometer of one age band at a school.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hydrate, Reconcile, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleSetting {
+    /// A default scale's id ([`defaults::SCALE_EMOTIONS`], [`defaults::SCALE_SMILEYS`],
+    /// [`defaults::SCALE_MARK`]).
+    pub scale: String,
+    /// Labels per score, `labels[score - min]`: all of them, or none for the scale's own.
+    #[serde(default)]
+    #[autosurgeon(missing = "Default::default")]
+    pub labels: Vec<Localized>,
+    /// The "wil je even praten?" text; none: the scale's own.
+    #[serde(default)]
+    #[autosurgeon(missing = "Default::default")]
+    pub talk_flag: Option<Localized>,
+    /// The emotion words offered, a subset of the scale's (ids); empty: all of them.
+    #[serde(default)]
+    #[autosurgeon(missing = "Default::default")]
+    pub emotion_words: Vec<String>,
+}
+
+/// A question of a school's kindgesprek template.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hydrate, Reconcile, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuestionSetting {
+    /// Stable id: the key of the answer in a kindgesprek.
+    pub id: String,
+    /// The question as the mentor asks it.
+    pub label: Localized,
+}
+
+/// A kindgesprek template: one of the school's, or a default one.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hydrate, Reconcile, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateSetting {
+    /// Stable id, written into each kindgesprek (never a default template's id).
+    pub id: String,
+    /// Name shown when choosing a template.
+    pub name: Localized,
+    /// Read to the pupil first: who can read the note. Never promises secrecy.
+    pub opening: Localized,
+    /// The questions, in order.
+    pub questions: Vec<QuestionSetting>,
+}
+
+impl From<defaults::Template> for TemplateSetting {
+    fn from(t: defaults::Template) -> Self {
+        TemplateSetting {
+            id: t.id.into(),
+            name: t.name.into(),
+            opening: t.opening.into(),
+            questions: t
+                .questions
+                .into_iter()
+                .map(|q| QuestionSetting {
+                    id: q.id.into(),
+                    label: q.label.into(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A school's settings (see the module docs). Missing fields are defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hydrate, Reconcile, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchoolSettings {
+    /// The school leader's name as the acute screen shows it.
+    #[autosurgeon(missing = "Default::default")]
+    pub leader_name: Option<String>,
+    /// The school leader's phone number for the acute screen (urgency 3).
+    #[autosurgeon(missing = "Default::default")]
+    pub leader_phone: Option<String>,
+    /// The thermometer per age band (`po_1_4`, `po_5_8`, `vo_mbo`); a band not in it uses
+    /// its default scale.
+    #[autosurgeon(missing = "Default::default")]
+    pub thermometer: BTreeMap<String, ScaleSetting>,
+    /// The school's own kindgesprek templates (offered before the default ones).
+    #[autosurgeon(missing = "Default::default")]
+    pub templates: Vec<TemplateSetting>,
+    /// The template a new kindgesprek starts from; none: [`defaults::DEFAULT_TEMPLATE`].
+    #[autosurgeon(missing = "Default::default")]
+    pub default_template: Option<String>,
+    /// How many kindgesprekken a mentor holds with each pupil a year; none:
+    /// [`defaults::CONVERSATIONS_PER_YEAR`].
+    #[autosurgeon(missing = "Default::default", hydrate = "super::any_uint_opt")]
+    pub conversations_per_year: Option<u32>,
+    /// The months (1-12) in which the school takes the thermometer; empty: every month.
+    #[autosurgeon(missing = "Default::default", hydrate = "super::any_uint_vec")]
+    pub thermometer_months: Vec<u32>,
+}
+
+/// A thermometer scale as a school uses it: a default scale with the school's labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchoolScale {
+    /// The default scale (its id is what readings record; it validates and normalises).
+    pub scale: defaults::Scale,
+    /// One label per score, `labels[score - min]`.
+    pub labels: Vec<Localized>,
+    /// The emotion words offered: (id, label).
+    pub emotion_words: Vec<(String, Localized)>,
+    /// The "wil je even praten?" text.
+    pub talk_flag: Localized,
+}
+
+impl SchoolScale {
+    /// Check a reading: on the scale, with emotion words the school offers.
+    pub fn validate<S: AsRef<str>>(&self, score: u8, emotions: &[S]) -> Result<(), String> {
+        self.scale.validate(score, emotions)?;
+        if emotions
+            .iter()
+            .any(|e| !self.emotion_words.iter().any(|(id, _)| id == e.as_ref()))
+        {
+            return Err(format!(
+                "emotions holds a word this school does not offer on scale {}",
+                self.scale.id
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Longest text a school may set (a label, an opening).
+const MAX_SETTING_TEXT: usize = 4_000;
+/// Most templates of a school.
+const MAX_TEMPLATES: usize = 50;
+/// Most questions of a template.
+const MAX_QUESTIONS: usize = 50;
+
+impl SchoolSettings {
+    /// The thermometer scale the school uses for an age band.
+    pub fn scale_for(&self, band: AgeBand) -> SchoolScale {
+        let setting = self.thermometer.get(band.as_str());
+        let scale = setting
+            .and_then(|s| defaults::scale(&s.scale))
+            .unwrap_or_else(|| defaults::scale_for(band));
+        let labels = match setting {
+            Some(s) if s.labels.len() == scale.labels.len() => {
+                s.labels.iter().cloned().map(Localized::complete).collect()
+            }
+            _ => scale.labels.iter().copied().map(Into::into).collect(),
+        };
+        let words = setting.map_or(&[][..], |s| &s.emotion_words[..]);
+        let emotion_words = scale
+            .emotion_words
+            .iter()
+            .filter(|w| words.is_empty() || words.iter().any(|x| x == w.id))
+            .map(|w| (w.id.to_string(), w.label.into()))
+            .collect();
+        let talk_flag = setting
+            .and_then(|s| s.talk_flag.clone())
+            .map(Localized::complete)
+            .unwrap_or_else(|| scale.talk_flag.into());
+        SchoolScale {
+            scale,
+            labels,
+            emotion_words,
+            talk_flag,
+        }
+    }
+
+    /// Every kindgesprek template on offer: the school's, then the default ones.
+    pub fn templates(&self) -> Vec<TemplateSetting> {
+        self.templates
+            .iter()
+            .cloned()
+            .map(|mut t| {
+                t.name = t.name.complete();
+                t.opening = t.opening.complete();
+                for q in &mut t.questions {
+                    q.label = std::mem::take(&mut q.label).complete();
+                }
+                t
+            })
+            .chain(defaults::templates().into_iter().map(Into::into))
+            .collect()
+    }
+
+    /// A template on offer by id.
+    pub fn template(&self, id: &str) -> Option<TemplateSetting> {
+        self.templates().into_iter().find(|t| t.id == id)
+    }
+
+    /// The template a new kindgesprek starts from.
+    pub fn default_template(&self) -> String {
+        self.default_template
+            .clone()
+            .unwrap_or_else(|| defaults::DEFAULT_TEMPLATE.into())
+    }
+
+    /// Kindgesprekken per pupil per year.
+    pub fn conversations_per_year(&self) -> u32 {
+        self.conversations_per_year
+            .unwrap_or(defaults::CONVERSATIONS_PER_YEAR)
+    }
+
+    /// Whether the thermometer is taken in month `month` (1-12).
+    pub fn thermometer_month(&self, month: u32) -> bool {
+        self.thermometer_months.is_empty() || self.thermometer_months.contains(&month)
+    }
+
+    /// Check the settings on their own. The reason names the field, never the text.
+    pub fn check(&self) -> Result<(), String> {
+        let text = |what: &str, l: &Localized| {
+            if l.nl.trim().is_empty() {
+                Err(format!("{what}: the Dutch text is empty"))
+            } else if l.nl.len() > MAX_SETTING_TEXT || l.en.len() > MAX_SETTING_TEXT {
+                Err(format!("{what}: at most {MAX_SETTING_TEXT} bytes"))
+            } else {
+                Ok(())
+            }
+        };
+        if let Some(p) = &self.leader_phone {
+            let ok = !p.trim().is_empty()
+                && p.len() <= 32
+                && p.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c));
+            if !ok {
+                return Err("the leader's phone: digits, spaces, + - ( ), at most 32".into());
+            }
+        }
+        if self.leader_name.as_ref().is_some_and(|n| n.len() > 100) {
+            return Err("the leader's name: at most 100 bytes".into());
+        }
+        for (band, s) in &self.thermometer {
+            if AgeBand::parse(band).is_none() {
+                return Err(format!(
+                    "thermometer: {band:?} is not an age band (po_1_4, po_5_8, vo_mbo)"
+                ));
+            }
+            let Some(scale) = defaults::scale(&s.scale) else {
+                let ids: Vec<_> = defaults::scales().iter().map(|s| s.id).collect();
+                return Err(format!(
+                    "thermometer {band}: the scale must be one of {}",
+                    ids.join(", ")
+                ));
+            };
+            if !s.labels.is_empty() && s.labels.len() != scale.labels.len() {
+                return Err(format!(
+                    "thermometer {band}: {} labels, one per score of {}",
+                    scale.labels.len(),
+                    scale.id
+                ));
+            }
+            for l in &s.labels {
+                text(&format!("thermometer {band} label"), l)?;
+            }
+            if let Some(t) = &s.talk_flag {
+                text(&format!("thermometer {band} talk flag"), t)?;
+            }
+            for w in &s.emotion_words {
+                if !scale.emotion_words.iter().any(|x| x.id == w) {
+                    return Err(format!(
+                        "thermometer {band}: scale {} offers no emotion word {w:?}",
+                        scale.id
+                    ));
+                }
+            }
+        }
+        if self.templates.len() > MAX_TEMPLATES {
+            return Err(format!("templates: at most {MAX_TEMPLATES}"));
+        }
+        let mut ids: Vec<&str> = vec![];
+        for t in &self.templates {
+            let id_ok = !t.id.is_empty()
+                && t.id.len() <= 64
+                && t.id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !id_ok {
+                return Err("a template id: 1-64 of a-z, 0-9, - and _".into());
+            }
+            if defaults::template(&t.id).is_some() || ids.contains(&t.id.as_str()) {
+                return Err(format!("template {}: the id is taken", t.id));
+            }
+            ids.push(&t.id);
+            text(&format!("template {} name", t.id), &t.name)?;
+            text(&format!("template {} opening", t.id), &t.opening)?;
+            if t.questions.is_empty() || t.questions.len() > MAX_QUESTIONS {
+                return Err(format!("template {}: 1 to {MAX_QUESTIONS} questions", t.id));
+            }
+            let mut qs: Vec<&str> = vec![];
+            for q in &t.questions {
+                if q.id.is_empty() || q.id.len() > 64 || qs.contains(&q.id.as_str()) {
+                    return Err(format!(
+                        "template {}: question ids are 1-64 bytes and unique",
+                        t.id
+                    ));
+                }
+                qs.push(&q.id);
+                text(&format!("template {} question {}", t.id, q.id), &q.label)?;
+            }
+        }
+        if let Some(d) = &self.default_template
+            && self.template(d).is_none()
+        {
+            return Err(format!("default_template: no template {d:?}"));
+        }
+        if self
+            .conversations_per_year
+            .is_some_and(|n| !(1..=12).contains(&n))
+        {
+            return Err("conversations_per_year: 1 to 12".into());
+        }
+        let mut months = self.thermometer_months.clone();
+        months.sort_unstable();
+        months.dedup();
+        if months.len() != self.thermometer_months.len()
+            || months.iter().any(|m| !(1..=12).contains(m))
+        {
+            return Err("thermometer_months: months 1-12, each once".into());
+        }
+        Ok(())
+    }
+
+    /// Apply a JSON object of settings: each key it holds replaces that setting (null: back
+    /// to the default), keys it leaves out stay. Unknown keys are refused, and so are
+    /// settings that do not pass [`SchoolSettings::check`].
+    pub fn merge_json(&mut self, json: &str) -> Result<(), String> {
+        let patch: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?;
+        let serde_json::Value::Object(patch) = patch else {
+            return Err("the settings must be a JSON object".into());
+        };
+        let mut whole = serde_json::to_value(&*self).map_err(|e| e.to_string())?;
+        if let serde_json::Value::Object(m) = &mut whole {
+            for (k, v) in patch {
+                if !m.contains_key(&k) {
+                    return Err(format!("unknown setting {k:?}"));
+                }
+                let v = if v.is_null() {
+                    serde_json::to_value(SchoolSettings::default())
+                        .ok()
+                        .and_then(|d| d.get(&k).cloned())
+                        .unwrap_or(serde_json::Value::Null)
+                } else {
+                    v
+                };
+                m.insert(k, v);
+            }
+        }
+        let merged: SchoolSettings =
+            serde_json::from_value(whole).map_err(|e| format!("settings: {e}"))?;
+        merged.check()?;
+        *self = merged;
+        Ok(())
+    }
+
+    /// The settings as JSON (what `merge_json` takes).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_todays() {
+        let s = SchoolSettings::default();
+        assert_eq!(s.check(), Ok(()));
+        let scale = s.scale_for(AgeBand::Po5to8);
+        assert_eq!(scale.scale, defaults::scale_for(AgeBand::Po5to8));
+        assert_eq!(scale.labels.len(), 5);
+        assert_eq!(scale.emotion_words.len(), 8);
+        assert_eq!(s.default_template(), defaults::DEFAULT_TEMPLATE);
+        assert_eq!(s.templates().len(), 1);
+        assert_eq!(s.conversations_per_year(), defaults::CONVERSATIONS_PER_YEAR);
+        assert!(s.thermometer_month(7));
+    }
+
+    #[test]
+    fn a_school_sets_its_scale_labels_templates_and_cadence() {
+        let mut s = SchoolSettings::default();
+        s.merge_json(
+            r#"{
+              "thermometer": {"po_1_4": {"scale": "smileys-5",
+                 "labels": [{"nl": "slecht"}, {"nl": "matig"}, {"nl": "gaat wel"},
+                            {"nl": "goed"}, {"nl": "super", "en": "great"}],
+                 "talk_flag": {"nl": "Wil je de juf even spreken?"},
+                 "emotion_words": ["blij", "moe"]}},
+              "templates": [{"id": "start-groep-3", "name": {"nl": "Startgesprek"},
+                 "opening": {"nl": "Ik schrijf op wat we bespreken; je ouders mogen het lezen."},
+                 "questions": [{"id": "leuk", "label": {"nl": "Wat vind je leuk?"}}]}],
+              "default_template": "start-groep-3",
+              "conversations_per_year": 3,
+              "thermometer_months": [10, 2, 6]
+            }"#,
+        )
+        .unwrap();
+        let scale = s.scale_for(AgeBand::Po1to4);
+        assert_eq!(scale.scale.id, defaults::SCALE_SMILEYS);
+        assert_eq!(scale.labels[4].en, "great");
+        assert_eq!(scale.labels[0].en, "slecht");
+        assert_eq!(scale.emotion_words.len(), 2);
+        assert!(scale.validate(3, &["moe"]).is_ok());
+        assert!(scale.validate(3, &["trots"]).is_err());
+        // Other bands keep their default.
+        assert_eq!(s.scale_for(AgeBand::VoMbo).scale.id, defaults::SCALE_MARK);
+        assert_eq!(s.default_template(), "start-groep-3");
+        assert_eq!(s.templates()[0].questions[0].label.en, "Wat vind je leuk?");
+        assert_eq!(s.templates().len(), 2);
+        assert!(s.thermometer_month(2) && !s.thermometer_month(3));
+        // A later file changes only what it names; null goes back to the default.
+        s.leader_phone = Some("020-1234567".into());
+        s.merge_json(r#"{"conversations_per_year": null}"#).unwrap();
+        assert_eq!(s.conversations_per_year, None);
+        assert_eq!(s.leader_phone.as_deref(), Some("020-1234567"));
+        assert_eq!(s.templates.len(), 1);
+    }
+
+    #[test]
+    fn settings_that_do_not_fit_are_refused_and_change_nothing() {
+        let mut s = SchoolSettings::default();
+        for bad in [
+            r#"{"thermometer": {"groep-9": {"scale": "smileys-5"}}}"#,
+            r#"{"thermometer": {"po_5_8": {"scale": "sterren-7"}}}"#,
+            r#"{"thermometer": {"po_5_8": {"scale": "smileys-5", "labels": [{"nl": "a"}]}}}"#,
+            r#"{"thermometer": {"po_1_4": {"scale": "emoties-4x3", "emotion_words": ["moe"]}}}"#,
+            r#"{"templates": [{"id": "ik-jij-wij", "name": {"nl": "x"}, "opening": {"nl": "x"}, "questions": [{"id": "q", "label": {"nl": "q"}}]}]}"#,
+            r#"{"templates": [{"id": "t", "name": {"nl": "x"}, "opening": {"nl": "x"}, "questions": []}]}"#,
+            r#"{"default_template": "bestaat-niet"}"#,
+            r#"{"conversations_per_year": 0}"#,
+            r#"{"thermometer_months": [13]}"#,
+            r#"{"thermometer_months": [2, 2]}"#,
+            r#"{"kleur": "blauw"}"#,
+            r#"["niet", "een", "object"]"#,
+        ] {
+            assert!(s.merge_json(bad).is_err(), "admitted {bad}");
+        }
+        assert_eq!(s, SchoolSettings::default());
+    }
+}

@@ -1,0 +1,67 @@
+//! What devices read of the school's settings (`model::SchoolSettings`) beyond the acute
+//! screen: the kindgesprek templates on offer and the cadence of kindgesprekken.
+
+use super::Store;
+use crate::Result;
+use crate::model::TemplateSetting;
+
+/// A pupil of the user's (as mentor) and when her next kindgesprek is due by the school's
+/// cadence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationDue {
+    /// Pupil id.
+    pub pupil: String,
+    /// Date of the last kindgesprek this device holds and the user may read, if any.
+    pub last_held_on: Option<String>,
+    /// When the next one is due (`YYYY-MM-DD`): the last plus a year divided by the
+    /// school's kindgesprekken per year; today when there was none.
+    pub due_on: String,
+    /// The due date has come.
+    pub due: bool,
+}
+
+impl Store {
+    /// The kindgesprek templates on offer at the school: its own, then the default ones.
+    pub fn conversation_templates(&self) -> Result<Vec<TemplateSetting>> {
+        Ok(self.school_settings()?.templates())
+    }
+
+    /// For each pupil the user mentors, when the next kindgesprek is due by the school's
+    /// cadence (kindgesprekken per year), on `today` (`YYYY-MM-DD`); soonest first.
+    pub fn conversations_due(&self, today: &str) -> Result<Vec<ConversationDue>> {
+        crate::model::check_date("today", today)?;
+        let today: jiff::civil::Date = today
+            .parse()
+            .map_err(|_| crate::Error::Invalid("today must be a date YYYY-MM-DD".into()))?;
+        let me = self.unlocked_identity()?;
+        let roster = self.roster()?;
+        let per_year = i64::from(self.school_settings()?.conversations_per_year().max(1));
+        let every = jiff::Span::new().days(365 / per_year);
+        let mut out = vec![];
+        for p in roster.pupils.values().filter(|p| p.active) {
+            if !roster.is_mentor_of(&me.user, &p.id) {
+                continue;
+            }
+            let last = self
+                .list_conversations(&p.id)?
+                .into_iter()
+                .map(|c| c.held_on)
+                .max();
+            let due_on = match last
+                .as_deref()
+                .and_then(|d| d.parse::<jiff::civil::Date>().ok())
+            {
+                Some(d) => d.checked_add(every).unwrap_or(d),
+                None => today,
+            };
+            out.push(ConversationDue {
+                pupil: p.id.clone(),
+                last_held_on: last,
+                due_on: due_on.to_string(),
+                due: due_on <= today,
+            });
+        }
+        out.sort_by(|a, b| (&a.due_on, &a.pupil).cmp(&(&b.due_on, &b.pupil)));
+        Ok(out)
+    }
+}
