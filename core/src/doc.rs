@@ -227,10 +227,10 @@ pub enum Body {
     Case(Box<Case>),
     /// An excursion.
     Excursion(Box<Excursion>),
-    /// The notes on a signal.
-    SignalNotes(Box<SignalNotes>),
     /// An oudercontact.
     ParentContact(Box<ParentContact>),
+    /// The notes on a signal.
+    SignalNotes(Box<SignalNotes>),
 }
 
 /// A document read once: header, access fields and typed body.
@@ -275,6 +275,10 @@ pub fn parse(id: DocumentId, doc: &impl autosurgeon::ReadDoc) -> Result<Parsed> 
             let e: Excursion = record(id, doc)?;
             (AccessFields::of_excursion(&e), Body::Excursion(Box::new(e)))
         }
+        Kind::ParentContact => (
+            AccessFields::default(),
+            Body::ParentContact(Box::new(record(id, doc)?)),
+        ),
         Kind::SignalNotes => {
             let n: SignalNotes = record(id, doc)?;
             (
@@ -282,10 +286,6 @@ pub fn parse(id: DocumentId, doc: &impl autosurgeon::ReadDoc) -> Result<Parsed> 
                 Body::SignalNotes(Box::new(n)),
             )
         }
-        Kind::ParentContact => (
-            AccessFields::default(),
-            Body::ParentContact(Box::new(record(id, doc)?)),
-        ),
     };
     Ok(Parsed {
         header,

@@ -24,7 +24,7 @@ use omkijken_core::doc;
 use omkijken_core::model::rules::{Writer, admit};
 use omkijken_core::model::{
     Case, Conversation, Excursion, Header, ParentContact, Record, Roster, SchoolSettings, Signal,
-    ThermometerMonth,
+    SignalNotes, ThermometerMonth,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -396,6 +396,25 @@ fn a_parent_contact_built_from_the_documented_layout_is_admitted_and_reads_back(
     assert_eq!(c.discussed.as_str(), ex["discussed"].as_str().unwrap());
     assert_eq!(c.parents[1].role, "vader");
     assert_eq!(c.agreements[0].by.as_deref(), Some("m1"));
+}
+
+#[test]
+fn a_signals_notes_as_the_code_writes_them_match_the_schema() {
+    let schemas = Schemas::load();
+    let signal = DocumentId::random();
+    let (id, d) = doc::signal_notes_genesis("s1", "p1", signal, "pesten", 2).unwrap();
+    let mut notes = doc::record::<SignalNotes>(id, &d).unwrap();
+    assert_eq!(notes.signal, signal.to_string());
+    notes.notes.push(omkijken_core::model::FollowUp {
+        id: "n-1".into(),
+        author: "z1".into(),
+        at: 1_764_410_400_000,
+        kind: "follow_up".into(),
+        text: "Gesprek met ouders gepland; zorgcoördinator volgt het.".into(),
+    });
+    notes.added_readers.push("z1".into());
+    let header = doc::header(id, &d).unwrap();
+    rewritten_matches(&schemas, "signal_notes", &header, &notes);
 }
 
 #[test]

@@ -77,17 +77,17 @@ pub enum NotAcceptedContent {
         /// The excursion.
         excursion: Excursion,
     },
+    /// An oudercontact.
+    ParentContactRecord {
+        /// The oudercontact.
+        parent_contact: ParentContact,
+    },
     /// Notes on a signal.
     SignalNotesRecord {
         /// The signal's id.
         signal: String,
         /// The notes.
         notes: Vec<crate::records::FollowUp>,
-    },
-    /// An oudercontact.
-    ParentContactRecord {
-        /// The oudercontact.
-        parent_contact: ParentContact,
     },
 }
 
@@ -124,12 +124,12 @@ impl OmkijkenStore {
             Body::Excursion(e) => NotAcceptedContent::ExcursionRecord {
                 excursion: Excursion::new(doc, *e),
             },
+            Body::ParentContact(c) => NotAcceptedContent::ParentContactRecord {
+                parent_contact: ParentContact::new(doc, *c),
+            },
             Body::SignalNotes(n) => NotAcceptedContent::SignalNotesRecord {
                 signal: n.signal,
                 notes: n.notes.into_iter().map(Into::into).collect(),
-            },
-            Body::ParentContact(c) => NotAcceptedContent::ParentContactRecord {
-                parent_contact: ParentContact::new(doc, *c),
             },
             // A device never sends the roster, so no refusal of it is kept.
             Body::Roster(_) => return Err(omkijken_core::Error::NotFound.into()),

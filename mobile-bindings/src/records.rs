@@ -33,10 +33,10 @@ pub enum DocumentKind {
     Thermometer,
     /// An excursion.
     Excursion,
-    /// The notes of those who follow a signal up (read through `signal`).
-    SignalNotes,
     /// An oudercontact (a contact with a pupil's parents).
     ParentContact,
+    /// The notes of those who follow a signal up (read through `signal`).
+    SignalNotes,
 }
 
 impl From<core::Kind> for DocumentKind {
@@ -48,8 +48,8 @@ impl From<core::Kind> for DocumentKind {
             core::Kind::Case => DocumentKind::Case,
             core::Kind::Thermometer => DocumentKind::Thermometer,
             core::Kind::Excursion => DocumentKind::Excursion,
-            core::Kind::SignalNotes => DocumentKind::SignalNotes,
             core::Kind::ParentContact => DocumentKind::ParentContact,
+            core::Kind::SignalNotes => DocumentKind::SignalNotes,
         }
     }
 }

@@ -145,11 +145,11 @@ pub fn build(
     let mut signals = vec![];
     let mut thermometer = vec![];
     let mut cases = vec![];
+    let mut parent_contacts = vec![];
     // A signal's notes are its follow-ups too (by signal id), merged once all are read.
     let mut shared_signals: Vec<(String, String, Signal)> = vec![];
     let mut notes: std::collections::BTreeMap<String, Vec<omkijken_core::model::FollowUp>> =
         Default::default();
-    let mut parent_contacts = vec![];
     for r in rows {
         let Some(bytes) = st.load_doc(r.id)? else {
             continue;

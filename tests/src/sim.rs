@@ -1944,8 +1944,8 @@ impl Sim {
                             | (doc::Body::Thermometer(_), Kind::Thermometer)
                             | (doc::Body::Case(_), Kind::Case)
                             | (doc::Body::Excursion(_), Kind::Excursion)
-                            | (doc::Body::SignalNotes(_), Kind::SignalNotes)
                             | (doc::Body::ParentContact(_), Kind::ParentContact)
+                            | (doc::Body::SignalNotes(_), Kind::SignalNotes)
                     );
                 if !kind_matches {
                     return Err(format!(

@@ -56,10 +56,10 @@ pub enum Kind {
     Thermometer,
     /// An excursion (buitenschoolse activiteit).
     Excursion,
-    /// The mentors' and care team's notes on one signal ([`SignalNotes`]).
-    SignalNotes,
     /// An oudercontact (a contact with a pupil's parents).
     ParentContact,
+    /// The mentors' and care team's notes on one signal ([`SignalNotes`]).
+    SignalNotes,
 }
 
 impl Kind {
@@ -71,8 +71,8 @@ impl Kind {
         Kind::Case,
         Kind::Thermometer,
         Kind::Excursion,
-        Kind::SignalNotes,
         Kind::ParentContact,
+        Kind::SignalNotes,
     ];
 
     /// The stable name used in documents, the database and frames.
@@ -84,8 +84,8 @@ impl Kind {
             Kind::Case => "case",
             Kind::Thermometer => "thermometer",
             Kind::Excursion => "excursion",
-            Kind::SignalNotes => "signal_notes",
             Kind::ParentContact => "parent_contact",
+            Kind::SignalNotes => "signal_notes",
         }
     }
 }
