@@ -313,9 +313,14 @@ impl Store {
     ) -> Result<String> {
         check_text("text", text)?;
         let me = self.unlocked_identity()?;
-        let entry_id = self.new_id().to_string();
-        let now = self.now();
-        let eid = entry_id.clone();
+        let entry = FollowUp {
+            id: self.new_id().to_string(),
+            author: me.user.clone(),
+            at: self.now(),
+            kind: kind.as_str().into(),
+            text: text.into(),
+        };
+        let entry_id = entry.id.clone();
         if kind == FollowUpKind::FollowUp {
             let (header, s, access) = self.read_record::<Signal>(id, false)?;
             if header.author != me.user {
@@ -325,15 +330,7 @@ impl Store {
                 if access < Access::Write {
                     return Err(Error::Forbidden("read-only for this user"));
                 }
-                self.edit_signal_notes(id, &header, &s, |n| {
-                    n.notes.push(FollowUp {
-                        id: eid,
-                        author: me.user.clone(),
-                        at: now,
-                        kind: kind.as_str().into(),
-                        text: text.into(),
-                    })
-                })?;
+                self.edit_signal_notes(id, &header, &s, |n| n.notes.push(entry))?;
                 return Ok(entry_id);
             }
         }
@@ -363,13 +360,7 @@ impl Store {
                 }
                 _ => {}
             }
-            s.follow_ups.push(FollowUp {
-                id: eid,
-                author: me.user.clone(),
-                at: now,
-                kind: kind.as_str().into(),
-                text: text.into(),
-            });
+            s.follow_ups.push(entry);
             Ok(())
         })?;
         Ok(entry_id)

@@ -23,7 +23,7 @@
 use super::{Ctx, Refusal, appended, at_most, short};
 use crate::defaults::{self, Route};
 use crate::model::signal::STATUS_TEXTS;
-use crate::model::{FollowUpKind, Role, Signal, SourceKind, Staff};
+use crate::model::{FollowUp, FollowUpKind, Role, Signal, SourceKind, Staff};
 
 /// Follow-ups of one signal.
 pub const MAX_FOLLOW_UPS: usize = 1_000;
@@ -69,14 +69,7 @@ pub fn admit(ctx: &Ctx<'_>, before: Option<&Signal>, after: &Signal) -> Result<(
         }
     }
     let old = before.map_or(&[][..], |b| &b.follow_ups[..]);
-    let new = appended("follow-ups", old, &after.follow_ups, |e| &e.id)?;
-    let mut ids: std::collections::BTreeSet<&String> = old.iter().map(|o| &o.id).collect();
-    for f in &new {
-        short("follow-up id", &f.id)?;
-        if !ids.insert(&f.id) {
-            return Err(Refusal::Invalid("follow-up ids are unique"));
-        }
-        ctx.own_name("follow-up author", &f.author)?;
+    for f in new_entries(ctx, &FOLLOW_UPS, old, &after.follow_ups)? {
         match FollowUpKind::parse(&f.kind) {
             None => return Err(Refusal::Invalid("unknown follow-up kind")),
             Some(FollowUpKind::Correction) if !ctx.is_author() => {
@@ -107,18 +100,66 @@ pub fn admit(ctx: &Ctx<'_>, before: Option<&Signal>, after: &Signal) -> Result<(
             Some(_) => {}
         }
     }
-    // Readers of a staff-misconduct signal: only a school leader adds them, and nobody
-    // removes one.
     let old_readers = before.map_or(&[][..], |b| &b.added_readers[..]);
-    if after.added_readers != old_readers {
-        let board =
-            defaults::category(&after.category).is_some_and(|c| c.route == Route::BoardRoute);
-        if !board || !old_readers.iter().all(|r| after.added_readers.contains(r)) {
-            return Err(Refusal::Changed("added readers"));
+    readers_added(ctx, &after.category, old_readers, &after.added_readers)
+}
+
+/// How a list of entries is named in refusals.
+pub(super) struct EntryNames {
+    /// The list.
+    pub list: &'static str,
+    /// An entry's id.
+    pub id: &'static str,
+    /// The ids are unique.
+    pub unique: &'static str,
+    /// An entry's author.
+    pub author: &'static str,
+}
+
+const FOLLOW_UPS: EntryNames = EntryNames {
+    list: "follow-ups",
+    id: "follow-up id",
+    unique: "follow-up ids are unique",
+    author: "follow-up author",
+};
+
+/// The entries `after` appends to `old` (which it keeps, unchanged): each with an id of its
+/// own, in the writer's own name.
+pub(super) fn new_entries<'a>(
+    ctx: &Ctx<'_>,
+    names: &EntryNames,
+    old: &[FollowUp],
+    after: &'a [FollowUp],
+) -> Result<Vec<&'a FollowUp>, Refusal> {
+    let new = appended(names.list, old, after, |e| &e.id)?;
+    let mut ids: std::collections::BTreeSet<&String> = old.iter().map(|o| &o.id).collect();
+    for f in &new {
+        short(names.id, &f.id)?;
+        if !ids.insert(&f.id) {
+            return Err(Refusal::Invalid(names.unique));
         }
-        if !ctx.staff.has(Role::SchoolLeader) {
-            return Err(Refusal::NotForRole("only the school leader adds readers"));
-        }
+        ctx.own_name(names.author, &f.author)?;
+    }
+    Ok(new)
+}
+
+/// Readers of a staff-misconduct signal (and of its notes): only a school leader adds them,
+/// and nobody removes one.
+pub(super) fn readers_added(
+    ctx: &Ctx<'_>,
+    category: &str,
+    old: &[String],
+    after: &[String],
+) -> Result<(), Refusal> {
+    if after == old {
+        return Ok(());
+    }
+    let board = defaults::category(category).is_some_and(|c| c.route == Route::BoardRoute);
+    if !board || !old.iter().all(|r| after.contains(r)) {
+        return Err(Refusal::Changed("added readers"));
+    }
+    if !ctx.staff.has(Role::SchoolLeader) {
+        return Err(Refusal::NotForRole("only the school leader adds readers"));
     }
     Ok(())
 }

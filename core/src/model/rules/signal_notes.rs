@@ -12,11 +12,11 @@
 //!   writer's own name, with an id of its own;
 //! - readers are added on the board route by the school leader only, and never removed.
 
-use super::{Ctx, Refusal, appended, at_most, short};
-use crate::defaults::{self, Route};
+use super::signal::{EntryNames, new_entries, readers_added};
+use super::{Ctx, Refusal, at_most, short};
 use crate::doc;
 use crate::ids::DocumentId;
-use crate::model::{FollowUpKind, Header, Role, SignalNotes};
+use crate::model::{FollowUpKind, Header, SignalNotes};
 use automerge::ChangeHash;
 use std::str::FromStr;
 
@@ -58,14 +58,7 @@ pub fn admit(
         super::signal::MAX_READERS,
     )?;
     let old = before.map_or(&[][..], |b| &b.notes[..]);
-    let new = appended("notes", old, &after.notes, |e| &e.id)?;
-    let mut ids: std::collections::BTreeSet<&String> = old.iter().map(|o| &o.id).collect();
-    for n in &new {
-        short("note id", &n.id)?;
-        if !ids.insert(&n.id) {
-            return Err(Refusal::Invalid("note ids are unique"));
-        }
-        ctx.own_name("note author", &n.author)?;
+    for n in new_entries(ctx, &NOTES, old, &after.notes)? {
         if FollowUpKind::parse(&n.kind) != Some(FollowUpKind::FollowUp) {
             return Err(Refusal::Invalid(
                 "a signal's notes are follow_up entries (status goes on the signal)",
@@ -73,15 +66,12 @@ pub fn admit(
         }
     }
     let old_readers = before.map_or(&[][..], |b| &b.added_readers[..]);
-    if after.added_readers != old_readers {
-        let board =
-            defaults::category(&after.category).is_some_and(|c| c.route == Route::BoardRoute);
-        if !board || !old_readers.iter().all(|r| after.added_readers.contains(r)) {
-            return Err(Refusal::Changed("added readers"));
-        }
-        if !ctx.staff.has(Role::SchoolLeader) {
-            return Err(Refusal::NotForRole("only the school leader adds readers"));
-        }
-    }
-    Ok(())
+    readers_added(ctx, &after.category, old_readers, &after.added_readers)
 }
+
+const NOTES: EntryNames = EntryNames {
+    list: "notes",
+    id: "note id",
+    unique: "note ids are unique",
+    author: "note author",
+};
