@@ -73,6 +73,10 @@ const REGRESSION_SEEDS: &[(u64, &str)] = &[
         431_138_710,
         "after a second restore a document waiting as refused was never sent again",
     ),
+    (
+        128,
+        "a reading written offline into a month erased meanwhile stayed as a not-accepted item",
+    ),
 ];
 
 fn env_u64(name: &str) -> Option<u64> {
