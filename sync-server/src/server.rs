@@ -898,6 +898,10 @@ async fn session(st: AppState, mut socket: WebSocket, conn: ConnId, out: Outbox)
                     Some(Ok(_)) => {}
                     Some(Err(e)) => {
                         tracing::info!(error = %e, "websocket error");
+                        // Refused by the WebSocket layer (a message past its size limit):
+                        // counted like the refusals of the frames it lets through.
+                        metrics::counter!("omkijken_protocol_errors_total", "code" => ErrorCode::TooLarge.as_str())
+                            .increment(1);
                         let f = Frame::Error { code: ErrorCode::TooLarge, message: "message rejected".into() };
                         let _ = send_frame(&mut socket, &f, &limits).await;
                         break;

@@ -228,6 +228,25 @@ async fn a_frame_of_millions_of_items_is_refused_before_it_is_decoded() {
         }
         assert!(recv(&mut ws).await.is_none(), "the session ends");
     }
+    // A message past the WebSocket layer's own limit (16 MiB and a little) is refused there,
+    // and counted like the others.
+    let mut ws = session(&s.sync_url(), &dev).await;
+    {
+        use futures_util::SinkExt;
+        let _ = ws
+            .send(tokio_tungstenite::tungstenite::Message::Binary(
+                vec![0u8; 17 * 1024 * 1024].into(),
+            ))
+            .await;
+    }
+    match recv(&mut ws).await {
+        Some(Frame::Error { code, .. }) => assert_eq!(code, ErrorCode::TooLarge),
+        None => {}
+        other => panic!("expected too_large, got {other:?}"),
+    }
+    let counted = s.metric("omkijken_protocol_errors_total{code=\"too_large\"}");
+    assert!(counted >= 4.0, "too_large counted {counted} times");
+
     let peak = peak_mib(s.pid());
     println!("peak server memory after three 16 MB frames of one-byte items: {peak:.1} MiB");
     // Before: 560 MiB for one such frame.
