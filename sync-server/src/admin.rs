@@ -12,11 +12,11 @@ use crate::storage::{
 };
 use crate::{Error, Result, roster_csv, tokens};
 use automerge::{ActorId, Automerge};
-use omkijken_core::model::{Kind, Roster};
+use omkijken_core::model::{Kind, Roster, SchoolSettings};
 use omkijken_core::{AccessFields, DocumentId, access, doc};
 use rand::RngCore;
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 /// Roster chunks kept before the roster document is compacted to a snapshot.
 const ROSTER_COMPACT_AFTER: u32 = 16;
@@ -302,13 +302,14 @@ fn update_roster_doc(
     let rid = doc::roster_id(school);
     let (mut am, old) = load_roster(st, school)?;
     let new = make(&old)?;
+    let old_settings = doc::school_settings(&am);
+    if new == old && settings.is_none_or(|s| *s == old_settings) {
+        // Nothing to write: skip reconciling the whole roster only to find no change.
+        return Ok((false, 0, new));
+    }
     let before = am.get_heads();
-    let replacement = new.clone();
-    let mut changed = doc::update(rid, &mut am, actor, now, move |r: &mut Roster| {
-        *r = replacement;
-        Ok(())
-    })?;
-    if let Some(s) = settings {
+    let mut changed = doc::update_roster(rid, &mut am, actor, now, &old, &new)?;
+    if let Some(s) = settings.filter(|s| **s != old_settings) {
         changed |= doc::set_school_settings(&mut am, actor, now, s)?;
     }
     if !changed {
@@ -338,7 +339,14 @@ fn update_roster_doc(
     let bumped = bump.len();
     let mut docs = vec![write];
     let stored = doc::school_settings(&am);
-    docs.extend(view_writes(st, actor, now, &new, &stored, &rows)?);
+    docs.extend(view_writes(
+        st,
+        actor,
+        now,
+        (&new, &stored),
+        Some((&old, &old_settings)),
+        &rows,
+    )?);
     st.commit(Batch {
         docs,
         bump,
@@ -360,16 +368,28 @@ fn view_writes(
     st: &mut dyn Storage,
     actor: &ActorId,
     now: i64,
-    roster: &Roster,
-    settings: &omkijken_core::model::SchoolSettings,
+    (roster, settings): (&Roster, &SchoolSettings),
+    previous: Option<(&Roster, &SchoolSettings)>,
     rows: &[CatalogRow],
 ) -> Result<Vec<DocWrite>> {
+    let by_id: HashMap<DocumentId, &CatalogRow> = rows.iter().map(|r| (r.id, r)).collect();
     let mut out = vec![];
     for staff in roster.staff.values() {
         let user = &staff.id;
         let vid = doc::roster_view_id(&roster.school, user);
-        let row = rows.iter().find(|r| r.id == vid);
+        let row = by_id.get(&vid).copied();
         if !staff.active && row.is_none() {
+            continue;
+        }
+        let (view, view_settings) = desired_view(roster, settings, user);
+        // A view written from the previous roster and settings is current when the member's
+        // view of both is the same: no load, no reconcile (a roster change touches few).
+        if row.is_some()
+            && previous.is_some_and(|(r, s)| {
+                let (was, was_settings) = desired_view(r, s, user);
+                was == view && was_settings == view_settings
+            })
+        {
             continue;
         }
         let mut d = match row {
@@ -379,25 +399,19 @@ fn view_writes(
             },
             None => doc::roster_view_genesis(&roster.school, user)?.1,
         };
+        // What the view holds (without a previous roster, at a start-up refresh, this is
+        // the only way to know whether it is current).
+        let held: Roster = doc::record(vid, &d)?;
+        let held_settings = doc::school_settings(&d);
+        if row.is_some() && held == view && held_settings == view_settings {
+            continue;
+        }
         let before = d.get_heads();
-        // Staff who left keep no view: theirs is emptied (and devices still holding it are
-        // told to purge it, like everything else they may no longer read).
-        let (view, view_settings) = if staff.active {
-            (roster.view_for(user), settings.clone())
-        } else {
-            let emptied = Roster {
-                school: roster.school.clone(),
-                viewer: Some(user.clone()),
-                ..Default::default()
-            };
-            (emptied, Default::default())
-        };
         let fields = AccessFields::of_roster(&view);
-        let mut changed = doc::update(vid, &mut d, actor, now, move |r: &mut Roster| {
-            *r = view;
-            Ok(())
-        })?;
-        changed |= doc::set_school_settings(&mut d, actor, now, &view_settings)?;
+        let mut changed = doc::update_roster(vid, &mut d, actor, now, &held, &view)?;
+        if held_settings != view_settings {
+            changed |= doc::set_school_settings(&mut d, actor, now, &view_settings)?;
+        }
         let (data, mode, base) = match row {
             None => (d.save(), WriteMode::Snapshot, vec![]),
             Some(_) if !changed => continue,
@@ -423,6 +437,27 @@ fn view_writes(
 /// Write the staff's views of a school's roster that are missing or out of date (a store
 /// from before views, or written by an older server), in one transaction with a roster
 /// event, so that running servers deliver them. Returns how many were written.
+/// What `user`'s view of `roster` should hold: [`Roster::view_for`] and the school's settings
+/// for an active member; staff who left keep no view: theirs is emptied (and devices still
+/// holding it are told to purge it, like everything else they may no longer read).
+fn desired_view(
+    roster: &Roster,
+    settings: &SchoolSettings,
+    user: &str,
+) -> (Roster, SchoolSettings) {
+    match roster.staff.get(user) {
+        Some(staff) if staff.active => (roster.view_for(user), settings.clone()),
+        _ => (
+            Roster {
+                school: roster.school.clone(),
+                viewer: Some(user.to_string()),
+                ..Default::default()
+            },
+            Default::default(),
+        ),
+    }
+}
+
 pub fn refresh_roster_views(
     st: &mut dyn Storage,
     actor: &ActorId,
@@ -432,7 +467,7 @@ pub fn refresh_roster_views(
     let (am, roster) = load_roster(st, school)?;
     let settings = doc::school_settings(&am);
     let rows = st.catalog_school(school)?;
-    let docs = view_writes(st, actor, now, &roster, &settings, &rows)?;
+    let docs = view_writes(st, actor, now, (&roster, &settings), None, &rows)?;
     let n = docs.len();
     if n > 0 {
         st.commit(Batch {
