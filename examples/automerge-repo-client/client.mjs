@@ -8,11 +8,11 @@
 // document ids. It prints one JSON line per step:
 //   1. {read, forbidden, unknown}: the readable signal's facts and author; "unavailable" for
 //      the other two (a document the user may not read, one that does not exist);
-//   2. {created, serverHasIt}: the automerge-repo id of a signal it wrote, once the server
-//      reported holding its heads;
+//   2. {created, serverHasIt, corrected}: the automerge-repo id of a signal it wrote, once
+//      the server reported holding its heads, and of a correction it added to it later;
 //   then it waits for a note to the signaller on that signal, written by someone else on a
 //   native device, and prints
-//   3. {live: [follow-up texts]}.
+//   3. {live: [texts of the follow-ups by others]}.
 
 import { Repo, generateAutomergeUrl, parseAutomergeUrl } from "@automerge/automerge-repo";
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket";
@@ -93,13 +93,30 @@ async function main() {
     handle.on("remote-heads", check);
     check();
   }), 20_000, "the server to hold the signal");
-  console.log(JSON.stringify({ created: handle.documentId, serverHasIt: true }));
+
+  // A later edit: the handle's document gets the device's actor (a fresh session suffix)
+  // before the change, or the server refuses it. The author may add a correction; the
+  // original facts stay as they are (a shared signal is append-only).
+  handle.update((d) => A.clone(d, { actor: creds.actor + randomBytes(8).toString("hex") }));
+  handle.change((d) => {
+    d.record.follow_ups.push(shaped({
+      id: randomBytes(8).toString("hex"), author: creds.user, at: Date.now(),
+      kind: "correction", text: "Het was in de gymzaal, niet op het plein.",
+    }));
+  });
+  const corrected = handle.heads();
+  await withTimeout(new Promise((resolve) => {
+    const check = () => same(handle.getSyncInfo(SERVER_STORAGE_ID)?.lastHeads, corrected) && resolve();
+    handle.on("remote-heads", check);
+    check();
+  }), 20_000, "the server to hold the correction");
+  console.log(JSON.stringify({ created: handle.documentId, serverHasIt: true, corrected: true }));
 
   // Someone answers on a native device; the change arrives live.
   const texts = await withTimeout(new Promise((resolve) => {
     const check = () => {
-      const d = plain(handle.doc());
-      if (d.record.follow_ups.length > 0) resolve(d.record.follow_ups.map((f) => f.text));
+      const others = plain(handle.doc()).record.follow_ups.filter((f) => f.author !== creds.user);
+      if (others.length > 0) resolve(others.map((f) => f.text));
     };
     handle.on("change", check);
     check();

@@ -171,6 +171,23 @@ async fn an_automerge_repo_peer_reads_writes_and_is_refused_like_a_device() -> R
     phone.sync().await?;
     assert!(!phone.held()?.contains(&forged_id));
     assert!(phone.held()?.contains(&created));
+
+    // 8. The pupil's file is erased: the app, still syncing the signal, is told it is
+    //    unavailable (as a native device is told to purge it).
+    server
+        .handle
+        .admin()
+        .erase_pupil(omkijken_tests::SCHOOL, PUPIL_IN_CARE)
+        .await?;
+    loop {
+        let m = peer.next_for(&created.to_automerge_repo()).await?;
+        if m.kind() == "doc-unavailable" {
+            break;
+        }
+        assert_eq!(m.kind(), "sync", "{m:?}");
+    }
+    let (none, _) = peer.find(&created.to_automerge_repo()).await?;
+    assert!(none.is_none(), "an erased document is unavailable");
     Ok(())
 }
 
@@ -250,6 +267,16 @@ async fn the_endpoint_takes_only_device_tokens_and_survives_bad_peers() -> Resul
     .await?;
     let (none, _) = peer.find(&id).await?;
     assert!(none.is_none(), "the session still answers");
+
+    // 5. The device is revoked while its session is open: `error`, and the server closes;
+    //    its token opens no session any more.
+    server.revoke_device_of(MENTOR).await?;
+    let m = peer.next_any().await?;
+    assert_eq!(m.kind(), "error");
+    let message = m.get("message").and_then(|v| v.as_text()).unwrap_or("");
+    assert!(message.starts_with("revoked"), "{message}");
+    assert!(peer.next_any().await.is_err(), "closed after the error");
+    assert!(RepoPeer::connect(&server, &token).await.is_err());
     Ok(())
 }
 

@@ -147,7 +147,8 @@ async fn play(scene: &Scene, mut client: Client) -> Result<()> {
     assert_eq!(first["forbidden"], "unavailable");
     assert_eq!(first["unknown"], "unavailable");
 
-    // 4. It writes a signal about a pupil in care; the server says it holds it.
+    // 4. It writes a signal about a pupil in care, then a correction of it; the server says
+    //    it holds both.
     let second = client.next().await?;
     assert_eq!(second["serverHasIt"], true, "{second}");
     let created = second["created"].as_str().context("created id")?;
@@ -163,6 +164,15 @@ async fn play(scene: &Scene, mut client: Client) -> Result<()> {
     assert_eq!(
         signal.facts,
         "Sam vertelde dat hij niet meer naar huis wil 😟"
+    );
+    // Its later correction, written with the device's actor on the existing document.
+    assert_eq!(second["corrected"], true);
+    assert_eq!(signal.follow_ups.len(), 1);
+    assert_eq!(signal.follow_ups[0].kind, "correction");
+    assert_eq!(signal.follow_ups[0].author, MENTOR);
+    assert_eq!(
+        signal.follow_ups[0].text,
+        "Het was in de gymzaal, niet op het plein."
     );
 
     // 6. She answers the signaller; the app gets it live.
@@ -194,7 +204,8 @@ async fn play(scene: &Scene, mut client: Client) -> Result<()> {
     };
     assert!(of(AuditAction::Deliver, scene.readable) >= 1);
     assert_eq!(of(AuditAction::Deliver, scene.forbidden), 0);
-    assert_eq!(of(AuditAction::Write, created), 1);
+    // Two writes: the signal and its correction.
+    assert_eq!(of(AuditAction::Write, created), 2);
     // The teacher still does not read the mentor's signal, nor it hers.
     scene.teacher.sync().await?;
     assert!(!scene.teacher.held()?.contains(&created));
@@ -351,17 +362,41 @@ async fn samod_app(
     tokio::time::timeout(Duration::from_secs(30), handle.they_have_our_changes(conn)).await?;
     let created = DocumentId::from_automerge_repo(&handle.document_id().to_string())
         .map_err(|_| anyhow::anyhow!("samod made an id that is not bs58check of 16 bytes"))?;
+    // A later correction, with a fresh session actor of the device's.
+    let mut session = actor.to_bytes().to_vec();
+    session.extend_from_slice(DocumentId::random().as_bytes());
+    let session = automerge::ActorId::from(session);
+    let now = omkijken_tests::repo_peer::now_ms();
+    handle.with_document(|d| {
+        doc::update(created, d, &session, now, |s: &mut Signal| {
+            s.follow_ups.push(omkijken_core::model::FollowUp {
+                id: DocumentId::random().to_string(),
+                author: MENTOR.into(),
+                at: now,
+                kind: "correction".into(),
+                text: "Het was in de gymzaal, niet op het plein.".into(),
+            });
+            Ok(())
+        })
+    })?;
+    tokio::time::timeout(Duration::from_secs(30), handle.they_have_our_changes(conn)).await?;
     say(serde_json::json!({
         "created": created.to_automerge_repo(),
         "serverHasIt": true,
+        "corrected": true,
     }))?;
     // 6. The coordinator's answer, live.
     let mut changes = handle.changes();
     loop {
         let s: Signal = handle.with_document(|d| doc::record(created, d))?;
-        if !s.follow_ups.is_empty() {
-            let texts: Vec<String> = s.follow_ups.into_iter().map(|f| f.text).collect();
-            say(serde_json::json!({ "live": texts }))?;
+        let others: Vec<String> = s
+            .follow_ups
+            .into_iter()
+            .filter(|f| f.author != MENTOR)
+            .map(|f| f.text)
+            .collect();
+        if !others.is_empty() {
+            say(serde_json::json!({ "live": others }))?;
             break;
         }
         tokio::time::timeout(Duration::from_secs(60), changes.next())
