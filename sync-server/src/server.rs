@@ -1059,7 +1059,7 @@ async fn session(
                         metrics::counter!("omkijken_protocol_errors_total", "code" => ErrorCode::TooLarge.as_str())
                             .increment(1);
                         let f = Frame::Error { code: ErrorCode::TooLarge, message: "message rejected".into() };
-                        let _ = send_frame(&mut socket, &f, &limits).await;
+                        let _ = send_out(&mut socket, &f, &dialect, &limits).await;
                         break;
                     }
                 }

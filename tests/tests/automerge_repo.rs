@@ -268,6 +268,23 @@ async fn the_endpoint_takes_only_device_tokens_and_survives_bad_peers() -> Resul
     let (none, _) = peer.find(&id).await?;
     assert!(none.is_none(), "the session still answers");
 
+    // Too large: `data` over 4 MiB ends the session with an `error` message in
+    // automerge-repo's form. A message over the WebSocket limit (16 MiB) is cut off (the
+    // client may see a reset before the error); either way the server goes on serving.
+    let mut big = RepoPeer::connect(&server, &token).await?;
+    let id = DocumentId::random().to_automerge_repo();
+    big.send_doc("sync", &id, vec![0u8; 5 << 20]).await?;
+    let m = big.next_any().await?;
+    assert_eq!(m.kind(), "error");
+    let message = m.get("message").and_then(|v| v.as_text()).unwrap_or("");
+    assert!(message.starts_with("too_large"), "{message}");
+    let mut huge = RepoPeer::connect(&server, &token).await?;
+    let _ = huge.send_doc("sync", &id, vec![0u8; 17 << 20]).await;
+    let _ = huge.next_any().await;
+    let mut peer = RepoPeer::connect(&server, &token).await?;
+    let (none, _) = peer.find(&id).await?;
+    assert!(none.is_none(), "the server still serves");
+
     // 5. The device is revoked while its session is open: `error`, and the server closes;
     //    its token opens no session any more.
     server.revoke_device_of(MENTOR).await?;
