@@ -15,7 +15,7 @@ use omkijken_core::DocumentId;
 use omkijken_core::doc;
 use omkijken_core::ids::heads_to_hex;
 use omkijken_core::model::{FollowUp, Header, Kind, SCHEMA_VERSION, Signal, SignalContext, Source};
-use omkijken_core::sync::{DocChanges, FetchRequest, Frame};
+use omkijken_core::sync::{DocChanges, FetchRequest, Frame, ReadLogEntry};
 use omkijken_tests::{COORDINATOR, PUPIL, SCHOOL, TEACHER, TestServer};
 use serde_json::{Value as Json, json};
 use std::path::{Path, PathBuf};
@@ -144,8 +144,28 @@ fn vectors() -> Vec<Vector> {
         .generate_sync_message(&mut sync::State::new())
         .expect("a first message")
         .encode();
+    let empty_sync_2 = empty_sync.clone();
     let push = |doc: &Automerge, id: DocumentId| Frame::Push {
         docs: vec![DocChanges::new(id, doc.save())],
+    };
+    // The signal of push-signal, its facts changed afterwards by its author: only the
+    // change after the signal's heads.
+    let changed_facts = {
+        let mut d = signal.clone();
+        doc::update(id(8), &mut d, &actor, T0 + 60_000, |r: &mut Signal| {
+            r.facts = "Iets anders.".into();
+            Ok(())
+        })
+        .expect("an edit");
+        d.save_after(&signal.get_heads())
+    };
+    let repo_join = || {
+        cbor(&map(vec![
+            ("type", "join".into()),
+            ("senderId", "vector-peer".into()),
+            ("peerMetadata", map(vec![("isEphemeral", true.into())])),
+            ("supportedProtocolVersions", Value::Array(vec!["1".into()])),
+        ]))
     };
     vec![
         Vector {
@@ -334,6 +354,117 @@ fn vectors() -> Vec<Vector> {
             ],
         },
         Vector {
+            name: "push-changed-original",
+            description: "A shared signal is append-only: after the signal is acknowledged, a change of its facts by its own author is refused invalid_record.",
+            endpoint: "/v1/sync",
+            user: Some(TEACHER),
+            steps: vec![
+                hello(),
+                Step::Expect(json!({"type": "catalog", "complete": true})),
+                Step::Send("push of the signal", push(&signal, id(8)).encode()),
+                Step::Expect(json!({"type": "ack", "docs": [
+                    {"documentId": id(8).to_string(), "heads": signal_heads}
+                ]})),
+                Step::Send(
+                    "push of a change of its facts",
+                    Frame::Push {
+                        docs: vec![DocChanges::new(id(8), changed_facts.clone())],
+                    }
+                    .encode(),
+                ),
+                Step::Expect(json!({"type": "ack", "docs": []})),
+                Step::Expect(json!({"type": "refused", "docs": [
+                    {"documentId": id(8).to_string(), "reason": "invalid_record"}
+                ]})),
+            ],
+        },
+        Vector {
+            name: "push-missing-deps",
+            description: "A change whose dependencies the server does not have (the first change of the document was never sent): refused missing_deps; the device then pushes the whole document.",
+            endpoint: "/v1/sync",
+            user: Some(TEACHER),
+            steps: vec![
+                hello(),
+                Step::Expect(json!({"type": "catalog", "complete": true})),
+                Step::Send(
+                    "push of the second change alone",
+                    Frame::Push {
+                        docs: vec![DocChanges::new(id(9), changed_facts)],
+                    }
+                    .encode(),
+                ),
+                Step::Expect(json!({"type": "ack", "docs": []})),
+                Step::Expect(json!({"type": "refused", "docs": [
+                    {"documentId": id(9).to_string(), "reason": "missing_deps"}
+                ]})),
+            ],
+        },
+        Vector {
+            name: "read-log",
+            description: "Reads logged on the device are uploaded; the server acknowledges the highest sequence stored.",
+            endpoint: "/v1/sync",
+            user: Some(TEACHER),
+            steps: vec![
+                hello(),
+                Step::Expect(json!({"type": "catalog", "complete": true})),
+                Step::Send("push of the signal", push(&signal, id(10)).encode()),
+                Step::Expect(json!({"type": "ack"})),
+                Step::Send(
+                    "readLog of two reads of it",
+                    Frame::ReadLog {
+                        entries: vec![
+                            ReadLogEntry {
+                                seq: 1,
+                                document_id: id(10),
+                                kind: "signal".into(),
+                                at: T0 + 1_000,
+                            },
+                            ReadLogEntry {
+                                seq: 2,
+                                document_id: id(10),
+                                kind: "signal".into(),
+                                at: T0 + 2_000,
+                            },
+                        ],
+                    }
+                    .encode(),
+                ),
+                Step::Expect(json!({"type": "logAck", "seq": 2})),
+            ],
+        },
+        Vector {
+            name: "automerge-repo-create-document",
+            description: "/v1/automerge-repo: a sync message carrying a whole new signal (written with the device's actor) is judged and stored as a push would be, and answered with sync; a request for it afterwards is answered with sync, not doc-unavailable.",
+            endpoint: "/v1/automerge-repo",
+            user: Some(TEACHER),
+            steps: vec![
+                Step::Send("join", repo_join()),
+                Step::Expect(json!({"type": "peer", "targetId": "vector-peer"})),
+                Step::Send(
+                    "sync carrying the signal's changes",
+                    cbor(&map(vec![
+                        ("type", "sync".into()),
+                        ("senderId", "vector-peer".into()),
+                        ("targetId", "omkijken-sync-server".into()),
+                        ("documentId", id(7).to_automerge_repo().into()),
+                        ("data", Value::Bytes(changes_message.clone())),
+                    ])),
+                ),
+                Step::Expect(json!({"type": "sync", "documentId": id(7).to_automerge_repo()})),
+                Step::Send(
+                    "request for it",
+                    cbor(&map(vec![
+                        ("type", "request".into()),
+                        ("senderId", "vector-peer".into()),
+                        ("targetId", "omkijken-sync-server".into()),
+                        ("documentId", id(7).to_automerge_repo().into()),
+                        ("data", Value::Bytes(empty_sync_2)),
+                    ])),
+                ),
+                Step::Expect(json!({"type": "sync", "documentId": id(7).to_automerge_repo()})),
+            ],
+        },
+        Vector {
             name: "enroll-bad-code",
             description: "An enrollment with a code the admin never issued: error bad_enrollment_code, then the server closes.",
             endpoint: "/v1/enroll",
@@ -358,15 +489,7 @@ fn vectors() -> Vec<Vector> {
             endpoint: "/v1/automerge-repo",
             user: Some(TEACHER),
             steps: vec![
-                Step::Send(
-                    "join",
-                    cbor(&map(vec![
-                        ("type", "join".into()),
-                        ("senderId", "vector-peer".into()),
-                        ("peerMetadata", map(vec![("isEphemeral", true.into())])),
-                        ("supportedProtocolVersions", Value::Array(vec!["1".into()])),
-                    ])),
-                ),
+                Step::Send("join", repo_join()),
                 Step::Expect(
                     json!({"type": "peer", "targetId": "vector-peer", "selectedProtocolVersion": "1"}),
                 ),
