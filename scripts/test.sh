@@ -46,12 +46,14 @@ if [ "${SKIP_BINDINGS:-0}" != "1" ]; then
   if command -v node >/dev/null && command -v npm >/dev/null; then
     echo "== protocol example client (Node, Automerge's JavaScript library, from the docs)"
     scripts/js-client.sh
-    client=1
+    echo "== automerge-repo interop (the JavaScript automerge-repo against /v1/automerge-repo)"
+    scripts/automerge-repo-interop.sh
+    client=2
   else
     echo "== node/npm not installed: the protocol example client is skipped"
   fi
 fi
 
 passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' target/rust-tests.log | awk '{s+=$4} END {print s+0}')
-echo "rust: ${passed} passed, bindings: ${bindings:-0} passed, example client: ${client} passed"
+echo "rust: ${passed} passed, bindings: ${bindings:-0} passed, example client and automerge-repo interop: ${client} passed"
 echo "all: $((passed + ${bindings:-0} + client)) passed, 0 failed"

@@ -52,6 +52,42 @@ impl DocumentId {
     }
 }
 
+impl DocumentId {
+    /// The id as automerge-repo writes it: the same 16 bytes in base58 with a 4-byte
+    /// checksum appended (bs58check: the first 4 bytes of SHA-256(SHA-256(bytes))). An
+    /// automerge-repo URL is `automerge:` followed by this.
+    pub fn to_automerge_repo(&self) -> String {
+        let mut v = self.0.to_vec();
+        v.extend_from_slice(&bs58check_sum(&self.0));
+        bs58::encode(v).into_string()
+    }
+
+    /// An automerge-repo document id (bs58check of 16 bytes, with or without the
+    /// `automerge:` URL prefix) as ours; a bad checksum or another length is not an id.
+    pub fn from_automerge_repo(s: &str) -> Result<Self, BadDocumentId> {
+        let s = s.strip_prefix("automerge:").unwrap_or(s);
+        // 20 bytes are at most 28 base58 digits: refuse longer input before decoding it.
+        if s.len() > 28 {
+            return Err(BadDocumentId);
+        }
+        let v = bs58::decode(s).into_vec().map_err(|_| BadDocumentId)?;
+        if v.len() != 20 {
+            return Err(BadDocumentId);
+        }
+        let (bytes, sum) = v.split_at(16);
+        let b: [u8; 16] = bytes.try_into().map_err(|_| BadDocumentId)?;
+        if bs58check_sum(&b) != sum {
+            return Err(BadDocumentId);
+        }
+        Ok(DocumentId(b))
+    }
+}
+
+fn bs58check_sum(bytes: &[u8]) -> [u8; 4] {
+    let d = Sha256::digest(Sha256::digest(bytes));
+    [d[0], d[1], d[2], d[3]]
+}
+
 impl fmt::Display for DocumentId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&bs58::encode(&self.0).into_string())
@@ -118,6 +154,32 @@ mod tests {
         let s = id.to_string();
         assert_eq!(s.parse::<DocumentId>().unwrap(), id);
         assert!("not-an-id!".parse::<DocumentId>().is_err());
+    }
+
+    #[test]
+    fn automerge_repo_ids_are_ours_with_a_checksum() {
+        // A document id made by automerge-repo 2.5.6 (`repo.create()`), and its bytes.
+        let theirs = "u9P6wdUJ8mxVsqmHm7cb88xsCLA";
+        let id = DocumentId::from_automerge_repo(theirs).unwrap();
+        assert_eq!(
+            hex::encode(id.as_bytes()),
+            "4088438242554c45a65ca711c1a03e62"
+        );
+        assert_eq!(id.to_automerge_repo(), theirs);
+        assert_eq!(
+            DocumentId::from_automerge_repo(&format!("automerge:{theirs}")).unwrap(),
+            id
+        );
+        // Ours has no checksum: it is not an automerge-repo id, nor theirs ours.
+        assert!(DocumentId::from_automerge_repo(&id.to_string()).is_err());
+        assert!(theirs.parse::<DocumentId>().is_err());
+        // A changed digit breaks the checksum.
+        assert!(DocumentId::from_automerge_repo("u9P6wdUJ8mxVsqmHm7cb88xsCLB").is_err());
+        let r = DocumentId::random();
+        assert_eq!(
+            DocumentId::from_automerge_repo(&r.to_automerge_repo()).unwrap(),
+            r
+        );
     }
 
     #[test]

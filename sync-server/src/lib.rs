@@ -3,6 +3,7 @@
 //! - [`hub::Hub`]: the sans-io protocol logic (docs/protocol.md), over a
 //!   [`storage::Storage`];
 //! - [`storage`]: the storage trait, its SQLite implementation and the conformance suite;
+//! - [`automerge_repo`]: the automerge-repo dialect of `/v1/automerge-repo`;
 //! - [`admin`] and [`roster_csv`]: schools, roster import, enrollment codes, devices, audit;
 //! - [`secure`]: the private data directory and the store key (encrypted by default);
 //! - [`backup`]: backup and restore of the SQLite store, one server per data directory;
@@ -13,6 +14,7 @@
 //!   [`server::Admin`] (for tests in other crates).
 
 pub mod admin;
+pub mod automerge_repo;
 pub mod backup;
 pub mod cache;
 pub mod cbor_limits;

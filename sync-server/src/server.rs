@@ -10,7 +10,8 @@
 //! Endpoints: `GET /healthz` (the process is up), `GET /readyz` (the hub and its storage
 //! answer), `GET /metrics` (Prometheus text), WebSocket `/v1/enroll` and
 //! WebSocket `/v1/sync` (device token as `Authorization: Bearer` at the upgrade; 401
-//! without or with an unknown token). See docs/protocol.md.
+//! without or with an unknown token), `/v1/request`, and `/v1/automerge-repo` (the same
+//! sessions in automerge-repo's messages: [`crate::automerge_repo`]). See docs/protocol.md.
 
 use crate::admin::RosterImport;
 use crate::hub::{ConnId, ConnectRefusal, Connected, Hub, HubConfig, Outgoing};
@@ -238,6 +239,8 @@ enum Cmd {
     },
     Connect {
         token: String,
+        /// An automerge-repo session (`/v1/automerge-repo`).
+        repo: bool,
         reply: oneshot::Sender<std::result::Result<(Connected, Outbox), ConnectRefusal>>,
     },
     /// A frame decoded on the session's task; its permits are released once handled.
@@ -245,6 +248,14 @@ enum Cmd {
         conn: ConnId,
         frame: Frame,
         at: Instant,
+        _inflight: crate::flow::Inflight,
+    },
+    /// A `sync` or `request` message of an automerge-repo session.
+    RepoSync {
+        conn: ConnId,
+        document_id: omkijken_core::DocumentId,
+        data: Vec<u8>,
+        request: bool,
         _inflight: crate::flow::Inflight,
     },
     Disconnect {
@@ -302,8 +313,13 @@ impl HubThread {
     fn handle(&mut self, cmd: Cmd) {
         let now = now_ms();
         match cmd {
-            Cmd::Connect { token, reply } => {
-                let r = self.hub.connect(now, &token).map(|c| {
+            Cmd::Connect { token, repo, reply } => {
+                let r = if repo {
+                    self.hub.connect_repo(now, &token)
+                } else {
+                    self.hub.connect(now, &token)
+                };
+                let r = r.map(|c| {
                     let (tx, rx) = mpsc::channel(self.outbox_frames);
                     let queued = Arc::new(crate::flow::Queued::default());
                     self.conns.insert(
@@ -331,6 +347,16 @@ impl HubThread {
                     metrics::histogram!("omkijken_ack_latency_seconds")
                         .record(at.elapsed().as_secs_f64());
                 }
+                self.dispatch(out);
+            }
+            Cmd::RepoSync {
+                conn,
+                document_id,
+                data,
+                request,
+                ..
+            } => {
+                let out = self.hub.receive_repo(now, conn, document_id, data, request);
                 self.dispatch(out);
             }
             Cmd::Disconnect { conn } => {
@@ -649,7 +675,8 @@ pub async fn serve(
     run(launched, listener, settings.tls.clone(), shutdown).await
 }
 
-/// The router: `/healthz`, `/metrics`, `/v1/enroll`, `/v1/sync`.
+/// The router: `/healthz`, `/readyz`, `/metrics`, `/v1/enroll`, `/v1/sync`, `/v1/request`,
+/// `/v1/automerge-repo`.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -658,6 +685,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/enroll", get(enroll_ws))
         .route("/v1/sync", get(sync_ws))
         .route("/v1/request", get(request_ws))
+        .route("/v1/automerge-repo", get(repo_ws))
         .with_state(state)
         // A span per request (method and path; never headers, so never the token).
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -739,8 +767,46 @@ async fn sync_ws(
     let Some(token) = bearer(&headers) else {
         return ApiError::Unauthorized.into_response();
     };
+    open_session(st, token, ws, Dialect::Native).await
+}
+
+/// `/v1/automerge-repo`: an automerge-repo peer with a device token (Bearer, or Basic with
+/// the token as password: [`crate::automerge_repo::token`]).
+async fn repo_ws(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    ws: std::result::Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let Some(token) = crate::automerge_repo::token(&headers) else {
+        return ApiError::Unauthorized.into_response();
+    };
+    let dialect = Dialect::Repo(crate::automerge_repo::Peers::new(REPO_PEER_ID));
+    open_session(st, token, ws, dialect).await
+}
+
+/// The server's peer id towards automerge-repo peers.
+const REPO_PEER_ID: &str = "omkijken-sync-server";
+
+/// What a session speaks: the native frames, or automerge-repo's messages.
+enum Dialect {
+    Native,
+    Repo(crate::automerge_repo::Peers),
+}
+
+async fn open_session(
+    st: AppState,
+    token: String,
+    ws: std::result::Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    dialect: Dialect,
+) -> Response {
+    let repo = matches!(dialect, Dialect::Repo(_));
     let (reply, rx) = oneshot::channel();
-    if st.cmd.send(Cmd::Connect { token, reply }).await.is_err() {
+    if st
+        .cmd
+        .send(Cmd::Connect { token, repo, reply })
+        .await
+        .is_err()
+    {
         return ApiError::Unavailable.into_response();
     }
     let Ok(res) = rx.await else {
@@ -760,7 +826,7 @@ async fn sync_ws(
         Err(refusal) => {
             tracing::info!(?refusal, "connection refused after upgrade");
             let limits = st.limits.clone();
-            ws.on_upgrade(move |socket| say_and_close(socket, refusal.frame(), limits))
+            ws.on_upgrade(move |socket| say_and_close(socket, refusal.frame(), limits, dialect))
         }
         Ok((connected, out)) => {
             let conn = connected.conn;
@@ -771,7 +837,7 @@ async fn sync_ws(
                 .on_failed_upgrade(move |_| {
                     let _ = cmd.try_send(Cmd::Disconnect { conn });
                 })
-                .on_upgrade(move |socket| session(st, socket, conn, out).instrument(span))
+                .on_upgrade(move |socket| session(st, socket, conn, out, dialect).instrument(span))
         }
     }
 }
@@ -783,6 +849,29 @@ async fn send_frame(socket: &mut WebSocket, frame: &Frame, limits: &crate::net::
     metrics::counter!("omkijken_frames_out_total", "type" => frame.type_name()).increment(1);
     metrics::counter!("omkijken_bytes_out_total").increment(bytes.len() as u64);
     send_message(socket, Message::Binary(bytes.into()), limits).await
+}
+
+/// Send one frame of the hub in the session's dialect.
+async fn send_out(
+    socket: &mut WebSocket,
+    frame: &Frame,
+    dialect: &Dialect,
+    limits: &crate::net::Limits,
+) -> bool {
+    match dialect {
+        Dialect::Native => send_frame(socket, frame, limits).await,
+        Dialect::Repo(peers) => {
+            metrics::counter!("omkijken_frames_out_total", "type" => frame.type_name())
+                .increment(1);
+            for bytes in peers.translate(frame) {
+                metrics::counter!("omkijken_bytes_out_total").increment(bytes.len() as u64);
+                if !send_message(socket, Message::Binary(bytes.into()), limits).await {
+                    return false;
+                }
+            }
+            true
+        }
+    }
 }
 
 async fn send_message(socket: &mut WebSocket, msg: Message, limits: &crate::net::Limits) -> bool {
@@ -797,9 +886,14 @@ async fn send_message(socket: &mut WebSocket, msg: Message, limits: &crate::net:
     }
 }
 
-async fn say_and_close(mut socket: WebSocket, frame: Option<Frame>, limits: crate::net::Limits) {
+async fn say_and_close(
+    mut socket: WebSocket,
+    frame: Option<Frame>,
+    limits: crate::net::Limits,
+    dialect: Dialect,
+) {
     if let Some(f) = frame {
-        let _ = send_frame(&mut socket, &f, &limits).await;
+        let _ = send_out(&mut socket, &f, &dialect, &limits).await;
     }
     let _ = tokio::time::timeout(
         limits.write_timeout,
@@ -827,7 +921,13 @@ async fn close_with(
     .await;
 }
 
-async fn session(st: AppState, mut socket: WebSocket, conn: ConnId, out: Outbox) {
+async fn session(
+    st: AppState,
+    mut socket: WebSocket,
+    conn: ConnId,
+    out: Outbox,
+    mut dialect: Dialect,
+) {
     let Outbox {
         rx: mut out,
         queued,
@@ -874,6 +974,62 @@ async fn session(st: AppState, mut socket: WebSocket, conn: ConnId, out: Outbox)
                             metrics::counter!("omkijken_rate_limited_total").increment(1);
                             tokio::time::sleep(wait).await;
                         }
+                        let peers = match &mut dialect {
+                            Dialect::Native => None,
+                            Dialect::Repo(p) => Some(p),
+                        };
+                        if let Some(peers) = peers {
+                            // automerge-repo: the handshake is answered here; only the
+                            // per-document messages go to the hub.
+                            let (document_id, data, request) = match crate::automerge_repo::decode(bytes) {
+                                Ok(crate::automerge_repo::Incoming::Join { peer, speaks_v1 }) => {
+                                    peers.client = Some(peer);
+                                    if !speaks_v1 {
+                                        let m = peers.error("unsupported protocol version");
+                                        let _ = send_message(&mut socket, Message::Binary(m.into()), &limits).await;
+                                        close_with(&mut socket, close_code::POLICY, "", &limits).await;
+                                        break;
+                                    }
+                                    let m = peers.peer();
+                                    if !send_message(&mut socket, Message::Binary(m.into()), &limits).await { break; }
+                                    continue;
+                                }
+                                Ok(_) if peers.client.is_none() => {
+                                    metrics::counter!("omkijken_protocol_errors_total", "code" => ErrorCode::Malformed.as_str())
+                                        .increment(1);
+                                    let m = peers.error("malformed: send join first");
+                                    let _ = send_message(&mut socket, Message::Binary(m.into()), &limits).await;
+                                    close_with(&mut socket, close_code::POLICY, "", &limits).await;
+                                    break;
+                                }
+                                Ok(crate::automerge_repo::Incoming::Sync { document_id, data, request }) => {
+                                    (document_id, data, request)
+                                }
+                                Ok(crate::automerge_repo::Incoming::Unavailable { document_id }) => {
+                                    let m = peers.unavailable(document_id);
+                                    if !send_message(&mut socket, Message::Binary(m.into()), &limits).await { break; }
+                                    continue;
+                                }
+                                Ok(crate::automerge_repo::Incoming::Ignored) => {
+                                    metrics::counter!("omkijken_frames_ignored_total").increment(1);
+                                    continue;
+                                }
+                                Err(bad) => {
+                                    metrics::counter!("omkijken_protocol_errors_total", "code" => bad.code.as_str())
+                                        .increment(1);
+                                    let m = peers.error(&format!("{}: {}", bad.code.as_str(), bad.message));
+                                    let _ = send_message(&mut socket, Message::Binary(m.into()), &limits).await;
+                                    close_with(&mut socket, close_code::POLICY, "", &limits).await;
+                                    break;
+                                }
+                            };
+                            let size = bytes.len();
+                            drop(msg);
+                            let Some(inflight) = intake.admit(size).await else { break };
+                            let cmd = Cmd::RepoSync { conn, document_id, data, request, _inflight: inflight };
+                            if st.cmd.send(cmd).await.is_err() { break; }
+                            continue;
+                        }
                         // Walked and decoded here, off the hub's thread; a bad frame ends
                         // the session with the hub's error frame.
                         let frame = match crate::flow::decode(bytes) {
@@ -903,7 +1059,7 @@ async fn session(st: AppState, mut socket: WebSocket, conn: ConnId, out: Outbox)
                         metrics::counter!("omkijken_protocol_errors_total", "code" => ErrorCode::TooLarge.as_str())
                             .increment(1);
                         let f = Frame::Error { code: ErrorCode::TooLarge, message: "message rejected".into() };
-                        let _ = send_frame(&mut socket, &f, &limits).await;
+                        let _ = send_out(&mut socket, &f, &dialect, &limits).await;
                         break;
                     }
                 }
@@ -914,7 +1070,7 @@ async fn session(st: AppState, mut socket: WebSocket, conn: ConnId, out: Outbox)
                     // A device that stopped reading blocks this send: the hub dropping the
                     // session (its queue is full) ends it at once.
                     let sent = tokio::select! {
-                        sent = send_frame(&mut socket, &f, &limits) => sent,
+                        sent = send_out(&mut socket, &f, &dialect, &limits) => sent,
                         _ = queued.dropped() => false,
                     };
                     queued.sent(size);

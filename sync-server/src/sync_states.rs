@@ -74,6 +74,19 @@ impl SyncStates {
         }
     }
 
+    /// Whether a state of `id` is kept.
+    pub fn has(&self, id: &DocumentId) -> bool {
+        self.states.contains_key(id)
+    }
+
+    /// The kept state of `id`, to use in place (counts as a use).
+    pub fn get_mut(&mut self, id: &DocumentId) -> Option<&mut sync::State> {
+        self.clock += 1;
+        let k = self.states.get_mut(id)?;
+        k.used = self.clock;
+        Some(&mut k.state)
+    }
+
     /// States kept.
     pub fn len(&self) -> usize {
         self.states.len()

@@ -5,6 +5,7 @@
 //! All names and ids here are made up.
 
 pub mod process;
+pub mod repo_peer;
 pub mod sim;
 pub mod wire;
 pub mod workload;

@@ -37,6 +37,7 @@ impl Hub {
                 actor: ActorId::from(device.actor.as_slice()),
                 device,
                 live: false,
+                repo: false,
                 sync: Default::default(),
             },
         );
@@ -99,6 +100,13 @@ impl Hub {
         if self.sessions.contains_key(&conn) {
             out.extend(self.handle(now, conn, frame));
         }
+        // What this frame committed, for the automerge-repo peers that sync it.
+        match self.repo_fanout(now) {
+            Ok(more) => out.extend(more),
+            Err(e) => {
+                tracing::error!(error = %e, "offering changes to automerge-repo peers failed")
+            }
+        }
         out
     }
 
@@ -141,7 +149,7 @@ impl Hub {
             Frame::Push { docs } => self.push(now, conn, docs),
             Frame::Fetch { docs } => self.fetch(now, conn, docs),
             Frame::ReadLog { entries } => self.read_log(now, conn, entries),
-            Frame::Sync { document_id, data } => self.sync(now, conn, document_id, data),
+            Frame::Sync { document_id, data } => self.sync(now, conn, document_id, data, false),
             other => {
                 let _ = other;
                 return self.fail(conn, ErrorCode::Malformed, "unexpected frame type");

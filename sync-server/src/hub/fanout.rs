@@ -335,6 +335,7 @@ impl Hub {
         if self.storage.last_seq()? > self.seen_seq {
             out.extend(self.deliver_since(now)?);
         }
+        out.extend(self.repo_fanout(now)?);
         Ok(out)
     }
 }

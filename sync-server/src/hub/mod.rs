@@ -19,10 +19,12 @@
 //! One concern per file: `connect` (sessions, and dispatching each frame), `catch_up`
 //! (`hello` and `fetch`), `push` (pre-checks, merge, core's record rules, one commit),
 //! `fanout` (the delivery planner every path that sends content to live sessions goes
-//! through, and the poll path), `sync_frames` (Automerge `sync` frames), `read_log`,
+//! through, and the poll path), `sync_frames` (Automerge `sync` frames), `automerge_repo`
+//! (sessions of automerge-repo peers: their messages and live changes), `read_log`,
 //! `enroll` and `admin_ops` (admin writes, delivered at once).
 
 mod admin_ops;
+mod automerge_repo;
 mod catch_up;
 mod connect;
 mod enroll;
@@ -127,6 +129,10 @@ struct Session {
     actor: ActorId,
     /// Caught up (hello answered): receives live pushes.
     live: bool,
+    /// An automerge-repo peer (`/v1/automerge-repo`): speaks only `sync` messages, never
+    /// `live`; it gets the changes of the documents it syncs as sync messages instead
+    /// ([`Hub::repo_fanout`]).
+    repo: bool,
     /// Per-document Automerge sync state for `sync` frames (bounded).
     sync: crate::sync_states::SyncStates,
 }
@@ -145,6 +151,8 @@ pub struct Hub {
     epoch: String,
     /// Admin events up to here were handled.
     admin_seq: u64,
+    /// Catalog rows up to here were offered to automerge-repo sessions.
+    repo_seq: u64,
     /// Actor of the server's own writes (roster); random per hub.
     actor: ActorId,
     rng: StdRng,
@@ -239,6 +247,7 @@ impl Hub {
             seen_seq,
             epoch,
             admin_seq,
+            repo_seq: seen_seq,
             actor,
             rng,
         })

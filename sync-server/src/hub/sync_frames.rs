@@ -1,5 +1,8 @@
 //! Automerge `sync` frames: one sync state per document and session, changes judged by
-//! the same rules as a push, every change that leaves the server audited.
+//! the same rules as a push, every change that leaves the server audited. The same handler
+//! serves the `sync` and `request` messages of automerge-repo peers (`/v1/automerge-repo`,
+//! see [`super::automerge_repo`]), which differ only in how a refusal or an unavailable
+//! document is answered.
 
 use super::fanout::record_delivery;
 use super::push::Verdict;
@@ -12,16 +15,25 @@ use omkijken_core::DocumentId;
 use omkijken_core::sync::{Frame, Refusal, RefusalReason};
 
 impl Hub {
+    /// One sync message of `conn` for document `id`. `request`: an automerge-repo `request`
+    /// (the peer does not hold the document and asks for it).
+    ///
+    /// A native session gets `refused` for a refusal, followed by the server's next sync
+    /// message. An automerge-repo session gets `refused` alone (its driver answers
+    /// `doc-unavailable`; a sync message after it would only make the peer send the refused
+    /// changes again), and a `request` for a document it may not read, or that does not
+    /// exist, gets `purge` (again `doc-unavailable`): the same answer for both.
     pub(super) fn sync(
         &mut self,
         now: i64,
         conn: ConnId,
         id: DocumentId,
         data: Vec<u8>,
+        request: bool,
     ) -> Result<Outgoing> {
-        let (device, actor) = {
+        let (device, actor, repo) = {
             let s = &self.sessions[&conn];
-            (s.device.clone(), s.actor.clone())
+            (s.device.clone(), s.actor.clone(), s.repo)
         };
         let roster = self.roster(&device.school)?;
         let refuse = |reason| {
@@ -108,6 +120,12 @@ impl Hub {
             }
         }
         let mut batch = Batch::default();
+        let unavailable = repo && request && refused.is_none() && readable_header.is_none();
+        if unavailable {
+            // Nothing this user may read under this id: said exactly as for an id unknown
+            // here, and no state is kept.
+            return Ok(vec![(conn, Frame::Purge { docs: vec![id] })]);
+        }
         if let Some(reason) = refused {
             out.push(refuse(reason));
             state = sync::State::new();
@@ -123,7 +141,12 @@ impl Hub {
                 row.as_ref().map(|r| &r.header),
             ));
         }
-        if let Some(m) = reply_from.generate_sync_message(&mut state) {
+        let reply = if repo && refused.is_some() {
+            None
+        } else {
+            reply_from.generate_sync_message(&mut state)
+        };
+        if let Some(m) = reply {
             if !m.changes.is_empty()
                 && let Some(header) = &readable_header
             {
@@ -152,6 +175,7 @@ impl Hub {
         }
         if let Some(s) = self.sessions.get_mut(&conn)
             && keep
+            && !(repo && refused.is_some())
         {
             s.sync.put(id, state, size);
         }

@@ -1,0 +1,677 @@
+//! The protocol's test vectors (docs/vectors/, described in its README.md) replayed against
+//! the real server: for each vector a fresh server with the scenario school, a device of
+//! the vector's user enrolled with the vector's actor, the recorded frames sent as they are,
+//! and the documented answers asserted.
+//!
+//! `cargo test -p omkijken-tests --test conformance -- --ignored write_vectors` records the
+//! vectors again (only needed when one is added or the protocol changes).
+
+use anyhow::{Context, Result, bail};
+use automerge::sync::{self, SyncDoc};
+use automerge::{ActorId, Automerge};
+use ciborium::Value;
+use futures_util::{SinkExt, StreamExt};
+use omkijken_core::DocumentId;
+use omkijken_core::doc;
+use omkijken_core::ids::heads_to_hex;
+use omkijken_core::model::{FollowUp, Header, Kind, SCHEMA_VERSION, Signal, SignalContext, Source};
+use omkijken_core::sync::{DocChanges, FetchRequest, Frame, ReadLogEntry};
+use omkijken_tests::{COORDINATOR, PUPIL, SCHOOL, TEACHER, TestServer};
+use serde_json::{Value as Json, json};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http};
+
+fn vectors_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/vectors")
+}
+
+// ---------------------------------------------------------------- recording
+
+/// The actor the vectors' teacher device registers at enrollment.
+const ACTOR: &str = "0a0b0c0d0e0f10111213141516171819";
+/// Fixed times, so the recorded documents are the same bytes every time they are made.
+const T0: i64 = 1_795_338_000_000;
+
+fn signal_doc(actor: &ActorId, follow_ups: Vec<FollowUp>) -> Automerge {
+    let header = Header {
+        kind: Kind::Signal.as_str().into(),
+        school: SCHOOL.into(),
+        pupil: Some(PUPIL.into()),
+        author: TEACHER.into(),
+        created_at: T0,
+        schema: SCHEMA_VERSION,
+    };
+    let record = Signal {
+        observed_at: T0 - 3_600_000,
+        recorded_at: T0,
+        context: SignalContext {
+            place: "speelplaats".into(),
+            excursion: None,
+        },
+        category: "welbevinden".into(),
+        urgency: 2,
+        facts: "Noor huilde in de pauze; ze zei \"niemand wil met mij spelen\".".into(),
+        interpretation: None,
+        source: Source::seen(),
+        pupil_quote: None,
+        flag: None,
+        shared: true,
+        follow_ups,
+        added_readers: vec![],
+    };
+    doc::create(actor.clone(), T0, &header, &record).expect("a signal")
+}
+
+fn id(n: u8) -> DocumentId {
+    let mut b = [0u8; 16];
+    b[0] = 0x40 + n;
+    b[15] = n;
+    DocumentId::from_bytes(b)
+}
+
+fn cbor(v: &Value) -> Vec<u8> {
+    let mut b = vec![];
+    ciborium::into_writer(v, &mut b).expect("to a Vec");
+    b
+}
+
+fn map(pairs: Vec<(&str, Value)>) -> Value {
+    Value::Map(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect())
+}
+
+struct Vector {
+    name: &'static str,
+    description: &'static str,
+    endpoint: &'static str,
+    /// (user) of the device whose token is sent at the upgrade; None: no token.
+    user: Option<&'static str>,
+    /// Frames to send (bytes) and expectations, in order.
+    steps: Vec<Step>,
+}
+
+enum Step {
+    Send(&'static str, Vec<u8>),
+    Expect(Json),
+    Close,
+}
+
+fn hello() -> Step {
+    Step::Send(
+        "hello, protocol 1, cursor 0",
+        Frame::Hello {
+            protocol: 1,
+            cursor: 0,
+            epoch: None,
+        }
+        .encode(),
+    )
+}
+
+fn vectors() -> Vec<Vector> {
+    let actor = ActorId::from(hex::decode(ACTOR).expect("hex"));
+    let signal = signal_doc(&actor, vec![]);
+    let signal_heads = heads_to_hex(&signal.get_heads());
+    let forged = signal_doc(&ActorId::from(vec![0x77; 16]), vec![]);
+    let in_her_name = signal_doc(
+        &actor,
+        vec![FollowUp {
+            id: "f1".into(),
+            author: COORDINATOR.into(),
+            at: T0,
+            kind: "picked_up".into(),
+            text: String::new(),
+        }],
+    );
+    // A sync message that carries the whole signal (what a peer sends once it knows the
+    // server has none of it).
+    let by_sync = signal_doc(&actor, vec![]);
+    let by_sync_heads = heads_to_hex(&by_sync.get_heads());
+    let changes_message = {
+        let (mut peer, mut server) = (sync::State::new(), sync::State::new());
+        let empty = Automerge::new();
+        let first = by_sync.generate_sync_message(&mut peer).expect("a message");
+        let mut e = empty.clone();
+        e.receive_sync_message(&mut server, first).expect("receive");
+        let answer = e.generate_sync_message(&mut server).expect("an answer");
+        let mut p = by_sync.clone();
+        p.receive_sync_message(&mut peer, answer).expect("receive");
+        p.generate_sync_message(&mut peer)
+            .expect("the changes")
+            .encode()
+    };
+    let empty_sync = Automerge::new()
+        .generate_sync_message(&mut sync::State::new())
+        .expect("a first message")
+        .encode();
+    let empty_sync_2 = empty_sync.clone();
+    let push = |doc: &Automerge, id: DocumentId| Frame::Push {
+        docs: vec![DocChanges::new(id, doc.save())],
+    };
+    // The signal of push-signal, its facts changed afterwards by its author: only the
+    // change after the signal's heads.
+    let changed_facts = {
+        let mut d = signal.clone();
+        doc::update(id(8), &mut d, &actor, T0 + 60_000, |r: &mut Signal| {
+            r.facts = "Iets anders.".into();
+            Ok(())
+        })
+        .expect("an edit");
+        d.save_after(&signal.get_heads())
+    };
+    let repo_join = || {
+        cbor(&map(vec![
+            ("type", "join".into()),
+            ("senderId", "vector-peer".into()),
+            ("peerMetadata", map(vec![("isEphemeral", true.into())])),
+            ("supportedProtocolVersions", Value::Array(vec!["1".into()])),
+        ]))
+    };
+    vec![
+        Vector {
+            name: "hello-catalog",
+            description: "A device's first hello is answered by a complete catalog.",
+            endpoint: "/v1/sync",
+            user: Some(TEACHER),
+            steps: vec![
+                hello(),
+                Step::Expect(json!({"type": "catalog", "complete": true})),
+            ],
+        },
+        Vector {
+            name: "unsupported-version",
+            description: "A hello of a protocol version the server does not speak: error unsupported_version, then the server closes.",
+            endpoint: "/v1/sync",
+            user: Some(TEACHER),
+            steps: vec![
+                Step::Send(
+                    "hello, protocol 2",
+                    Frame::Hello {
+                        protocol: 2,
+                        cursor: 0,
+                        epoch: None,
+                    }
+                    .encode(),
+                ),
+                Step::Expect(json!({"type": "error", "code": "unsupported_version"})),
+                Step::Close,
+            ],
+        },
+        Vector {
+            name: "not-cbor",
+            description: "Bytes that are not a CBOR frame: error malformed, then the server closes.",
+            endpoint: "/v1/sync",
+            user: Some(TEACHER),
+            steps: vec![
+                Step::Send("0xff 0x00", vec![0xff, 0x00]),
+                Step::Expect(json!({"type": "error", "code": "malformed"})),
+                Step::Close,
+            ],
+        },
+        Vector {
+            name: "unknown-frame-ignored",
+            description: "A well-formed frame of a type the server does not know is ignored; the session goes on.",
+            endpoint: "/v1/sync",
+            user: Some(TEACHER),
+            steps: vec![
+                Step::Send(
+                    "{type: \"fromTheFuture\", note: \"ignored\"}",
+                    cbor(&map(vec![
+                        ("type", "fromTheFuture".into()),
+                        ("note", "ignored".into()),
+                    ])),
+                ),
+                hello(),
+                Step::Expect(json!({"type": "catalog", "complete": true})),
+            ],
+        },
+        Vector {
+            name: "frame-before-hello",
+            description: "A fetch before hello: error malformed, then the server closes.",
+            endpoint: "/v1/sync",
+            user: Some(TEACHER),
+            steps: vec![
+                Step::Send(
+                    "fetch with no documents",
+                    Frame::Fetch { docs: vec![] }.encode(),
+                ),
+                Step::Expect(json!({"type": "error", "code": "malformed"})),
+                Step::Close,
+            ],
+        },
+        Vector {
+            name: "push-signal",
+            description: "A teacher pushes a shared signal she wrote with her device's actor: acknowledged with its heads; a fetch of it returns the whole document with those heads.",
+            endpoint: "/v1/sync",
+            user: Some(TEACHER),
+            steps: vec![
+                hello(),
+                Step::Expect(json!({"type": "catalog", "complete": true})),
+                Step::Send("push of the signal", push(&signal, id(1)).encode()),
+                Step::Expect(json!({"type": "ack", "docs": [
+                    {"documentId": id(1).to_string(), "heads": signal_heads}
+                ]})),
+                Step::Send(
+                    "fetch of the signal, no heads held",
+                    Frame::Fetch {
+                        docs: vec![FetchRequest {
+                            document_id: id(1),
+                            have: vec![],
+                        }],
+                    }
+                    .encode(),
+                ),
+                Step::Expect(json!({"type": "docs", "docs": [
+                    {"documentId": id(1).to_string(), "heads": signal_heads}
+                ]})),
+            ],
+        },
+        Vector {
+            name: "push-forged-actor",
+            description: "A signal whose change carries an actor that is not the device's: an empty ack, then refused forged_actor.",
+            endpoint: "/v1/sync",
+            user: Some(TEACHER),
+            steps: vec![
+                hello(),
+                Step::Expect(json!({"type": "catalog", "complete": true})),
+                Step::Send(
+                    "push of a signal by another actor",
+                    push(&forged, id(2)).encode(),
+                ),
+                Step::Expect(json!({"type": "ack", "docs": []})),
+                Step::Expect(json!({"type": "refused", "docs": [
+                    {"documentId": id(2).to_string(), "reason": "forged_actor"}
+                ]})),
+            ],
+        },
+        Vector {
+            name: "push-follow-up-in-anothers-name",
+            description: "A signal holding a picked_up entry in the care coordinator's name, pushed by the teacher: refused forbidden.",
+            endpoint: "/v1/sync",
+            user: Some(TEACHER),
+            steps: vec![
+                hello(),
+                Step::Expect(json!({"type": "catalog", "complete": true})),
+                Step::Send(
+                    "push of the forged signal",
+                    push(&in_her_name, id(3)).encode(),
+                ),
+                Step::Expect(json!({"type": "ack", "docs": []})),
+                Step::Expect(json!({"type": "refused", "docs": [
+                    {"documentId": id(3).to_string(), "reason": "forbidden"}
+                ]})),
+            ],
+        },
+        Vector {
+            name: "sync-frame-unknown-document",
+            description: "A sync frame of an empty document for an id the server does not have: answered with a sync frame (as for any document the user may not read).",
+            endpoint: "/v1/sync",
+            user: Some(TEACHER),
+            steps: vec![
+                hello(),
+                Step::Expect(json!({"type": "catalog", "complete": true})),
+                Step::Send(
+                    "sync, first message of an empty document",
+                    Frame::Sync {
+                        document_id: id(4),
+                        data: empty_sync.clone(),
+                    }
+                    .encode(),
+                ),
+                Step::Expect(json!({"type": "sync", "documentId": id(4).to_string()})),
+            ],
+        },
+        Vector {
+            name: "sync-frame-creates-document",
+            description: "A sync frame carrying a whole new signal: judged and stored as a push would be; a fetch returns it with its heads.",
+            endpoint: "/v1/sync",
+            user: Some(TEACHER),
+            steps: vec![
+                hello(),
+                Step::Expect(json!({"type": "catalog", "complete": true})),
+                Step::Send(
+                    "sync carrying the signal's changes",
+                    Frame::Sync {
+                        document_id: id(5),
+                        data: changes_message.clone(),
+                    }
+                    .encode(),
+                ),
+                Step::Expect(json!({"type": "sync", "documentId": id(5).to_string()})),
+                Step::Send(
+                    "fetch of it",
+                    Frame::Fetch {
+                        docs: vec![FetchRequest {
+                            document_id: id(5),
+                            have: vec![],
+                        }],
+                    }
+                    .encode(),
+                ),
+                Step::Expect(json!({"type": "docs", "docs": [
+                    {"documentId": id(5).to_string(), "heads": by_sync_heads}
+                ]})),
+            ],
+        },
+        Vector {
+            name: "push-changed-original",
+            description: "A shared signal is append-only: after the signal is acknowledged, a change of its facts by its own author is refused invalid_record.",
+            endpoint: "/v1/sync",
+            user: Some(TEACHER),
+            steps: vec![
+                hello(),
+                Step::Expect(json!({"type": "catalog", "complete": true})),
+                Step::Send("push of the signal", push(&signal, id(8)).encode()),
+                Step::Expect(json!({"type": "ack", "docs": [
+                    {"documentId": id(8).to_string(), "heads": signal_heads}
+                ]})),
+                Step::Send(
+                    "push of a change of its facts",
+                    Frame::Push {
+                        docs: vec![DocChanges::new(id(8), changed_facts.clone())],
+                    }
+                    .encode(),
+                ),
+                Step::Expect(json!({"type": "ack", "docs": []})),
+                Step::Expect(json!({"type": "refused", "docs": [
+                    {"documentId": id(8).to_string(), "reason": "invalid_record"}
+                ]})),
+            ],
+        },
+        Vector {
+            name: "push-missing-deps",
+            description: "A change whose dependencies the server does not have (the first change of the document was never sent): refused missing_deps; the device then pushes the whole document.",
+            endpoint: "/v1/sync",
+            user: Some(TEACHER),
+            steps: vec![
+                hello(),
+                Step::Expect(json!({"type": "catalog", "complete": true})),
+                Step::Send(
+                    "push of the second change alone",
+                    Frame::Push {
+                        docs: vec![DocChanges::new(id(9), changed_facts)],
+                    }
+                    .encode(),
+                ),
+                Step::Expect(json!({"type": "ack", "docs": []})),
+                Step::Expect(json!({"type": "refused", "docs": [
+                    {"documentId": id(9).to_string(), "reason": "missing_deps"}
+                ]})),
+            ],
+        },
+        Vector {
+            name: "read-log",
+            description: "Reads logged on the device are uploaded; the server acknowledges the highest sequence stored.",
+            endpoint: "/v1/sync",
+            user: Some(TEACHER),
+            steps: vec![
+                hello(),
+                Step::Expect(json!({"type": "catalog", "complete": true})),
+                Step::Send("push of the signal", push(&signal, id(10)).encode()),
+                Step::Expect(json!({"type": "ack"})),
+                Step::Send(
+                    "readLog of two reads of it",
+                    Frame::ReadLog {
+                        entries: vec![
+                            ReadLogEntry {
+                                seq: 1,
+                                document_id: id(10),
+                                kind: "signal".into(),
+                                at: T0 + 1_000,
+                            },
+                            ReadLogEntry {
+                                seq: 2,
+                                document_id: id(10),
+                                kind: "signal".into(),
+                                at: T0 + 2_000,
+                            },
+                        ],
+                    }
+                    .encode(),
+                ),
+                Step::Expect(json!({"type": "logAck", "seq": 2})),
+            ],
+        },
+        Vector {
+            name: "automerge-repo-create-document",
+            description: "/v1/automerge-repo: a sync message carrying a whole new signal (written with the device's actor) is judged and stored as a push would be, and answered with sync; a request for it afterwards is answered with sync, not doc-unavailable.",
+            endpoint: "/v1/automerge-repo",
+            user: Some(TEACHER),
+            steps: vec![
+                Step::Send("join", repo_join()),
+                Step::Expect(json!({"type": "peer", "targetId": "vector-peer"})),
+                Step::Send(
+                    "sync carrying the signal's changes",
+                    cbor(&map(vec![
+                        ("type", "sync".into()),
+                        ("senderId", "vector-peer".into()),
+                        ("targetId", "omkijken-sync-server".into()),
+                        ("documentId", id(7).to_automerge_repo().into()),
+                        ("data", Value::Bytes(changes_message.clone())),
+                    ])),
+                ),
+                Step::Expect(json!({"type": "sync", "documentId": id(7).to_automerge_repo()})),
+                Step::Send(
+                    "request for it",
+                    cbor(&map(vec![
+                        ("type", "request".into()),
+                        ("senderId", "vector-peer".into()),
+                        ("targetId", "omkijken-sync-server".into()),
+                        ("documentId", id(7).to_automerge_repo().into()),
+                        ("data", Value::Bytes(empty_sync_2)),
+                    ])),
+                ),
+                Step::Expect(json!({"type": "sync", "documentId": id(7).to_automerge_repo()})),
+            ],
+        },
+        Vector {
+            name: "enroll-bad-code",
+            description: "An enrollment with a code the admin never issued: error bad_enrollment_code, then the server closes.",
+            endpoint: "/v1/enroll",
+            user: None,
+            steps: vec![
+                Step::Send(
+                    "enroll with an unknown code",
+                    Frame::Enroll {
+                        code: "NOT-A-CODE".into(),
+                        actor: ACTOR.into(),
+                        label: "vector".into(),
+                    }
+                    .encode(),
+                ),
+                Step::Expect(json!({"type": "error", "code": "bad_enrollment_code"})),
+                Step::Close,
+            ],
+        },
+        Vector {
+            name: "automerge-repo-unavailable",
+            description: "/v1/automerge-repo: join is answered by peer; a request for a document nobody has is answered doc-unavailable, as is one for a document the user may not read.",
+            endpoint: "/v1/automerge-repo",
+            user: Some(TEACHER),
+            steps: vec![
+                Step::Send("join", repo_join()),
+                Step::Expect(
+                    json!({"type": "peer", "targetId": "vector-peer", "selectedProtocolVersion": "1"}),
+                ),
+                Step::Send(
+                    "request for an unknown document",
+                    cbor(&map(vec![
+                        ("type", "request".into()),
+                        ("senderId", "vector-peer".into()),
+                        ("targetId", "omkijken-sync-server".into()),
+                        ("documentId", id(6).to_automerge_repo().into()),
+                        ("data", Value::Bytes(empty_sync)),
+                    ])),
+                ),
+                Step::Expect(
+                    json!({"type": "doc-unavailable", "documentId": id(6).to_automerge_repo(), "targetId": "vector-peer"}),
+                ),
+            ],
+        },
+    ]
+}
+
+#[test]
+#[ignore = "records docs/vectors again: run when a vector is added or the protocol changes"]
+fn write_vectors() {
+    let dir = vectors_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    for v in vectors() {
+        let mut steps = vec![];
+        let mut n = 0;
+        for s in v.steps {
+            match s {
+                Step::Send(note, bytes) => {
+                    n += 1;
+                    let file = format!("{}.{n}.cbor", v.name);
+                    std::fs::write(dir.join(&file), bytes).unwrap();
+                    steps.push(json!({"send": file, "note": note}));
+                }
+                Step::Expect(e) => steps.push(json!({ "expect": e })),
+                Step::Close => steps.push(json!({"expect": "close"})),
+            }
+        }
+        let mut desc = json!({
+            "name": v.name,
+            "description": v.description,
+            "endpoint": v.endpoint,
+            "steps": steps,
+        });
+        if let Some(user) = v.user {
+            desc["device"] = json!({"user": user, "actor": ACTOR});
+        }
+        let text = serde_json::to_string_pretty(&desc).unwrap() + "\n";
+        std::fs::write(dir.join(format!("{}.json", v.name)), text).unwrap();
+    }
+}
+
+// ---------------------------------------------------------------- replaying
+
+/// A CBOR value as JSON, to compare with the expectations (byte strings as hex).
+fn to_json(v: &Value) -> Json {
+    match v {
+        Value::Integer(i) => json!(i128::from(*i) as i64),
+        Value::Text(s) => json!(s),
+        Value::Bool(b) => json!(b),
+        Value::Null => Json::Null,
+        Value::Bytes(b) => json!({"$bytes": hex::encode(b)}),
+        Value::Float(f) => json!(f),
+        Value::Array(a) => Json::Array(a.iter().map(to_json).collect()),
+        Value::Map(m) => Json::Object(
+            m.iter()
+                .map(|(k, v)| (k.as_text().unwrap_or("?").to_string(), to_json(v)))
+                .collect(),
+        ),
+        Value::Tag(_, v) => to_json(v),
+        _ => Json::Null,
+    }
+}
+
+/// Whether `got` holds what `want` says: every key of an object (recursively), arrays of the
+/// same length whose items match, other values equal.
+fn matches(want: &Json, got: &Json) -> bool {
+    match (want, got) {
+        (Json::Object(w), Json::Object(g)) => w
+            .iter()
+            .all(|(k, wv)| g.get(k).is_some_and(|gv| matches(wv, gv))),
+        (Json::Array(w), Json::Array(g)) => {
+            w.len() == g.len() && w.iter().zip(g).all(|(a, b)| matches(a, b))
+        }
+        _ => want == got,
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next message, or None when the server closed.
+async fn next(ws: &mut Ws) -> Result<Option<Value>> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), ws.next()).await {
+            Ok(Some(Ok(Message::Binary(b)))) => return Ok(Some(ciborium::from_reader(&b[..])?)),
+            Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => return Ok(None),
+            Ok(Some(Ok(_))) => continue,
+            Err(_) => bail!("no answer from the server"),
+        }
+    }
+}
+
+async fn replay(desc: &Json) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = TestServer::start(&dir.path().join("server"), None).await?;
+    server.set_up_school().await?;
+    let mut token = None;
+    if let Some(device) = desc.get("device") {
+        // Enroll the vector's device with its actor (the code is the admin's, issued now).
+        let user = device["user"].as_str().context("device.user")?;
+        let actor = device["actor"].as_str().context("device.actor")?;
+        let code = server.handle.admin().issue_code(SCHOOL, user).await?;
+        let (mut ws, _) = tokio_tungstenite::connect_async(server.handle.enroll_url()).await?;
+        let enroll = Frame::Enroll {
+            code,
+            actor: actor.into(),
+            label: "conformance".into(),
+        };
+        ws.send(Message::binary(enroll.encode())).await?;
+        let answer = next(&mut ws).await?.context("enrolled")?;
+        token = to_json(&answer)["token"].as_str().map(String::from);
+        token.as_ref().context("a token")?;
+    }
+    let endpoint = desc["endpoint"].as_str().context("endpoint")?;
+    let mut req = format!("ws://{}{endpoint}", server.handle.addr()).into_client_request()?;
+    if let Some(t) = &token {
+        req.headers_mut().insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_str(&format!("Bearer {t}"))?,
+        );
+    }
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
+    let steps = desc["steps"].as_array().context("steps")?;
+    for (i, step) in steps.iter().enumerate() {
+        if let Some(file) = step.get("send").and_then(|f| f.as_str()) {
+            let bytes = std::fs::read(vectors_dir().join(file))?;
+            ws.send(Message::binary(bytes)).await?;
+        } else if step["expect"] == "close" {
+            // Whatever else comes first, the server closes.
+            while next(&mut ws).await?.is_some() {}
+        } else {
+            // Other frames may come in between (a cursor-only docs frame before an ack, a
+            // catalog in several frames): wait for the next frame that matches.
+            let want = &step["expect"];
+            let mut seen = vec![];
+            loop {
+                let got = match next(&mut ws).await {
+                    Ok(Some(got)) => to_json(&got),
+                    Ok(None) => bail!("step {i}: the server closed before {want}; got {seen:?}"),
+                    Err(e) => bail!("step {i}: {e} while waiting for {want}; got {seen:?}"),
+                };
+                if matches(want, &got) {
+                    break;
+                }
+                seen.push(got["type"].clone());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_vector_replays_against_the_real_server() -> Result<()> {
+    let mut names = vec![];
+    for entry in std::fs::read_dir(vectors_dir())? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let desc: Json = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+            replay(&desc)
+                .await
+                .with_context(|| format!("vector {:?}", path.file_name().unwrap_or_default()))?;
+            names.push(desc["name"].as_str().unwrap_or("").to_string());
+        }
+    }
+    names.sort();
+    // Every recorded vector is one of those the recorder writes, and all of them ran.
+    let mut known: Vec<String> = vectors().iter().map(|v| v.name.to_string()).collect();
+    known.sort();
+    assert_eq!(names, known);
+    Ok(())
+}
