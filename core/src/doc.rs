@@ -26,16 +26,21 @@ pub fn header(id: DocumentId, doc: &impl autosurgeon::ReadDoc) -> Result<Header>
     })
 }
 
-/// Read the typed record of a document, checking its kind.
-pub fn record<R: Record>(id: DocumentId, doc: &impl autosurgeon::ReadDoc) -> Result<R> {
-    let h = header(id, doc)?;
-    if h.kind != R::KIND.as_str() {
+/// That a document's header names kind `R`.
+fn check_kind<R: Record>(id: DocumentId, doc: &impl autosurgeon::ReadDoc) -> Result<()> {
+    if header(id, doc)?.kind != R::KIND.as_str() {
         return Err(Error::InvalidDocument {
             id,
             kind: R::KIND.as_str(),
             reason: "document has another kind".into(),
         });
     }
+    Ok(())
+}
+
+/// Read the typed record of a document, checking its kind.
+pub fn record<R: Record>(id: DocumentId, doc: &impl autosurgeon::ReadDoc) -> Result<R> {
+    check_kind::<R>(id, doc)?;
     autosurgeon::hydrate_prop(doc, ROOT, RECORD_KEY).map_err(|e| Error::InvalidDocument {
         id,
         kind: R::KIND.as_str(),
@@ -88,13 +93,7 @@ pub fn update<R: Record>(
     now_ms: i64,
     edit: impl FnOnce(&mut R) -> Result<()>,
 ) -> Result<bool> {
-    if header(id, doc)?.kind != R::KIND.as_str() {
-        return Err(Error::InvalidDocument {
-            id,
-            kind: R::KIND.as_str(),
-            reason: "document has another kind".into(),
-        });
-    }
+    check_kind::<R>(id, doc)?;
     doc.set_actor(actor.clone());
     let mut tx = doc.transaction();
     // Read inside the transaction: a text remembers the heads it was read at, and
@@ -145,22 +144,15 @@ pub fn update_roster(
     if old == new {
         return Ok(false);
     }
-    if header(id, doc)?.kind != Roster::KIND.as_str() {
-        return Err(Error::InvalidDocument {
-            id,
-            kind: Roster::KIND.as_str(),
-            reason: "document has another kind".into(),
-        });
-    }
+    check_kind::<Roster>(id, doc)?;
     doc.set_actor(actor.clone());
     let mut tx = doc.transaction();
-    let map_at =
-        |tx: &automerge::transaction::Transaction<'_>, obj: &automerge::ObjId, key: &str| match tx
-            .get(obj, key)
-        {
-            Ok(Some((Value::Object(ObjType::Map), o))) => Some(o),
-            _ => None,
-        };
+    let map_at = |tx: &automerge::transaction::Transaction<'_>,
+                  obj: &automerge::ObjId,
+                  key: &str| match tx.get(obj, key) {
+        Ok(Some((Value::Object(ObjType::Map), o))) => Some(o),
+        _ => None,
+    };
     let record = map_at(&tx, &ROOT, RECORD_KEY);
     let maps = record.as_ref().and_then(|r| {
         Some((
