@@ -64,7 +64,7 @@ pub fn access(roster: &Roster, user: &str, header: &Header, fields: &AccessField
         // for its author, who is told the status and what is addressed to her on the
         // signal itself (need-to-know). Nobody is a signal's notes' author.
         (Kind::SignalNotes, Some(pupil)) => signal(roster, staff, false, pupil, fields),
-        (Kind::Thermometer, Some(pupil)) => thermometer(roster, staff, pupil),
+        (Kind::Thermometer, Some(pupil)) => thermometer(roster, staff, pupil, fields),
         (Kind::Case, Some(_)) => grant(staff.has(Role::CareCoordinator), Access::Write),
         // A pupil-bound kind without a pupil is malformed.
         (
@@ -147,13 +147,16 @@ fn signal(
 }
 
 /// Thermometer month: the pupil's mentors and the teachers of the pupil's group write; the
-/// care team reads when the pupil is in care.
-fn thermometer(roster: &Roster, staff: &Staff, pupil: &str) -> Access {
+/// care team reads when the pupil is in care, and a month with a request to talk that is
+/// not answered yet (`urgency` 1, see `AccessFields::of_thermometer`): a pupil who asks to
+/// talk reaches the care team as a signal of urgency 1 does.
+fn thermometer(roster: &Roster, staff: &Staff, pupil: &str, fields: &AccessFields) -> Access {
     if roster.is_mentor_of(&staff.id, pupil) || roster.teaches_pupil(&staff.id, pupil) {
         Access::Write
     } else {
         grant(
-            staff.has(Role::CareCoordinator) && roster.in_care(pupil),
+            staff.has(Role::CareCoordinator)
+                && (roster.in_care(pupil) || fields.urgency.is_some_and(|u| u >= 1)),
             Access::Read,
         )
     }

@@ -183,6 +183,16 @@ impl AccessFields {
         }
     }
 
+    /// The access fields of a thermometer month: `urgency` 1 while a request to talk is not
+    /// answered (the care team then reads the month, as it reads a signal of urgency 1:
+    /// DOMAIN.md, "wants to talk"), none otherwise.
+    pub fn of_thermometer(m: &ThermometerMonth) -> AccessFields {
+        AccessFields {
+            urgency: m.open_requests().next().map(|_| 1),
+            ..Default::default()
+        }
+    }
+
     /// The access fields of a signal's notes: the signal's, but for its author (a signal's
     /// notes have no author: see [`crate::access`]).
     pub fn of_signal_notes(n: &SignalNotes) -> AccessFields {
@@ -262,7 +272,10 @@ pub fn parse(id: DocumentId, doc: &impl autosurgeon::ReadDoc) -> Result<Parsed> 
             let s: Signal = record(id, doc)?;
             (AccessFields::of_signal(&s), Body::Signal(s))
         }
-        Kind::Thermometer => (AccessFields::default(), Body::Thermometer(record(id, doc)?)),
+        Kind::Thermometer => {
+            let m: ThermometerMonth = record(id, doc)?;
+            (AccessFields::of_thermometer(&m), Body::Thermometer(m))
+        }
         Kind::Roster => {
             let r: Roster = record(id, doc)?;
             (AccessFields::of_roster(&r), Body::Roster(Box::new(r)))
@@ -315,6 +328,7 @@ pub fn access_fields(
         Kind::Excursion => AccessFields::of_excursion(&record(id, doc)?),
         Kind::Roster => AccessFields::of_roster(&record(id, doc)?),
         Kind::SignalNotes => AccessFields::of_signal_notes(&record(id, doc)?),
+        Kind::Thermometer => AccessFields::of_thermometer(&record(id, doc)?),
         _ => AccessFields::default(),
     })
 }
@@ -448,6 +462,7 @@ pub fn thermometer_genesis(
         &ThermometerMonth {
             month: month.into(),
             entries: vec![],
+            answers: vec![],
         },
     )?;
     Ok((id, doc))
@@ -465,6 +480,27 @@ pub fn roster_genesis(school: &str) -> Result<(DocumentId, Automerge)> {
         },
     )?;
     Ok((id, doc))
+}
+
+/// One thermometer entry as list views need it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThermometerRow {
+    /// Entry id.
+    pub id: String,
+    /// Unix ms.
+    pub at: i64,
+    /// Scale id.
+    pub scale: String,
+    /// Score.
+    pub score: u8,
+    /// Asks to talk.
+    pub wants_to_talk: bool,
+    /// Staff id who recorded it (or under whose pupil session).
+    pub recorded_by: String,
+    /// The pupil entered it herself (pupil mode).
+    pub by_pupil: bool,
+    /// Its request to talk was answered on this date (`YYYY-MM-DD`).
+    pub answered_on: Option<String>,
 }
 
 /// What list views need of a document: header, access fields and the projected columns.
@@ -520,8 +556,8 @@ pub enum SummaryBody {
         /// Excursion id.
         excursion: Option<String>,
     },
-    /// A thermometer month's entries: (id, at, scale, score, wants_to_talk, recorded_by).
-    Thermometer(Vec<(String, i64, String, u8, bool, String)>),
+    /// A thermometer month's entries.
+    Thermometer(Vec<ThermometerRow>),
     /// A meldcode case.
     Case {
         /// Open or closed.
@@ -566,7 +602,7 @@ pub enum SummaryBody {
 /// Version of [`Summary::to_wire`]. Bump it whenever what a summary holds, or how it is read
 /// from a document, changes: a device then takes an older server's summaries for unknown
 /// and summarises such documents itself.
-pub const SUMMARY_VERSION: u32 = 2;
+pub const SUMMARY_VERSION: u32 = 3;
 
 impl Summary {
     /// The summary as the server stores it next to a document's heads and sends it with the
@@ -692,7 +728,8 @@ pub fn summarize(id: DocumentId, doc: &Automerge) -> Result<Summary> {
 /// Whether a [`Summary`] reads map entries of key `k` (at any depth): [`summarize`] builds
 /// only these (note text and other content are walked past, not copied).
 fn summary_key(k: &str) -> bool {
-    matches!(
+    k.starts_with(crate::model::thermometer::ANSWER_PREFIX)
+        || matches!(
         k,
         HEADER_KEY
             | RECORD_KEY
@@ -728,6 +765,9 @@ fn summary_key(k: &str) -> bool {
             | "score"
             | "wants_to_talk"
             | "recorded_by"
+            | "source"
+            | "entry"
+            | "on"
         // case
             | "opened_at"
             | "signals"
@@ -929,19 +969,39 @@ impl Hydrated {
             }
             Kind::Thermometer => {
                 let mut entries = Vec::new();
+                // Answers are record keys of their own (`ThermometerMonth`).
+                let answered: std::collections::BTreeMap<String, String> = rec
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(crate::model::thermometer::ANSWER_PREFIX))
+                    .filter_map(|(_, v)| {
+                        let v = map(v)?;
+                        Some((str(v, "entry")?, str(v, "on").unwrap_or_default()))
+                    })
+                    .collect();
                 for e in list(rec, "entries").into_iter().filter_map(map) {
-                    entries.push((
-                        str(e, "id").ok_or_else(|| bad("entry id"))?,
-                        int(e, "at").ok_or_else(|| bad("entry at"))?,
-                        str(e, "scale").ok_or_else(|| bad("entry scale"))?,
-                        int(e, "score")
+                    let id = str(e, "id").ok_or_else(|| bad("entry id"))?;
+                    entries.push(ThermometerRow {
+                        at: int(e, "at").ok_or_else(|| bad("entry at"))?,
+                        scale: str(e, "scale").ok_or_else(|| bad("entry scale"))?,
+                        score: int(e, "score")
                             .and_then(|s| u8::try_from(s).ok())
                             .ok_or_else(|| bad("entry score"))?,
-                        bool(e, "wants_to_talk").unwrap_or(false),
-                        str(e, "recorded_by").unwrap_or_default(),
-                    ));
+                        wants_to_talk: bool(e, "wants_to_talk").unwrap_or(false),
+                        recorded_by: str(e, "recorded_by").unwrap_or_default(),
+                        by_pupil: str(e, "source").as_deref()
+                            == Some(crate::model::SOURCE_PUPIL),
+                        answered_on: answered.get(&id).cloned(),
+                        id,
+                    });
                 }
-                (AccessFields::default(), SummaryBody::Thermometer(entries))
+                let open = entries
+                    .iter()
+                    .any(|e| e.wants_to_talk && e.answered_on.is_none());
+                let fields = AccessFields {
+                    urgency: open.then_some(1),
+                    ..Default::default()
+                };
+                (fields, SummaryBody::Thermometer(entries))
             }
             Kind::Case => {
                 let present = |k: &str| get(rec, k).is_some_and(|v| !v.is_null());

@@ -355,6 +355,7 @@ fn admitted_as_new<R: Record>(schemas: &Schemas, kind: &str) -> R {
         roster: &r,
         user: &author,
         actor: &reg,
+        pupil_session: None,
     };
     if let Err(e) = admit(id, None, &d, &w) {
         panic!("the {kind} example, built from its schema, is refused: {e}");
@@ -482,6 +483,7 @@ fn thermometer_entries_appended_as_documented_are_admitted_and_read_back() {
         roster: &r,
         user,
         actor: &reg,
+        pupil_session: None,
     };
     if let Err(e) = admit(id, Some(&genesis), &d, &w) {
         panic!("entries built from the schema are refused: {e}");

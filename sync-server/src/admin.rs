@@ -514,6 +514,7 @@ pub fn issue_code(
             user: user.into(),
             created_at: now,
             expires_at: now + ttl_ms,
+            scope: None,
         }],
         audit: vec![a],
         ..Default::default()

@@ -1074,7 +1074,8 @@ async fn request_ws(
                         | Frame::ExportDossier { .. }
                         | Frame::SetCareTrack { .. }
                         | Frame::IncidentRegister { .. }
-                        | Frame::SetSchoolSettings { .. }),
+                        | Frame::SetSchoolSettings { .. }
+                        | Frame::StartPupilSession { .. }),
                     ) => {
                         let (reply, rx) = oneshot::channel();
                         if st

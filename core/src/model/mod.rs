@@ -10,6 +10,7 @@ pub mod case;
 pub mod conversation;
 pub mod excursion;
 pub mod parent_contact;
+pub mod pupil_session;
 pub mod roster;
 pub mod rules;
 pub mod settings;
@@ -23,6 +24,7 @@ pub use case::{
 pub use conversation::{Agreement, Conversation, ConversationStatus, Visibility};
 pub use excursion::{Excursion, Supervision, TripContact};
 pub use parent_contact::{ParentContact, ParentPresent};
+pub use pupil_session::PupilScope;
 pub use roster::{AgeBand, Group, Pupil, Role, Roster, Staff};
 pub use settings::{
     Localized, QuestionSetting, ScaleSetting, SchoolScale, SchoolSettings, TemplateSetting,
@@ -30,7 +32,7 @@ pub use settings::{
 pub use signal::{
     FollowUp, FollowUpKind, Interpretation, Signal, SignalContext, SignalNotes, Source, SourceKind,
 };
-pub use thermometer::{ThermometerEntry, ThermometerMonth};
+pub use thermometer::{SOURCE_PUPIL, TalkAnswer, ThermometerEntry, ThermometerMonth};
 
 use autosurgeon::{Hydrate, Reconcile};
 use serde::{Deserialize, Serialize};

@@ -141,6 +141,22 @@ pub struct SchoolSettings {
     /// The months (1-12) in which the school takes the thermometer; empty: every month.
     #[autosurgeon(missing = "Default::default", hydrate = "super::any_uint_vec")]
     pub thermometer_months: Vec<u32>,
+    /// School days (Monday to Friday) an unanswered "wil je even praten?" waits for the
+    /// pupil's mentor before it reaches the care coordinator's attention list; none:
+    /// [`TALK_ESCALATION_SCHOOL_DAYS`].
+    #[autosurgeon(missing = "Default::default", hydrate = "super::any_uint_opt")]
+    pub talk_escalation_school_days: Option<u32>,
+}
+
+/// Default of [`SchoolSettings::talk_escalation_school_days`].
+pub const TALK_ESCALATION_SCHOOL_DAYS: u32 = 3;
+
+impl SchoolSettings {
+    /// School days an unanswered request to talk waits before the care coordinator sees it.
+    pub fn talk_escalation_days(&self) -> u32 {
+        self.talk_escalation_school_days
+            .unwrap_or(TALK_ESCALATION_SCHOOL_DAYS)
+    }
 }
 
 /// A thermometer scale as a school uses it: a default scale with the school's labels.
@@ -353,6 +369,12 @@ impl SchoolSettings {
             .is_some_and(|n| !(1..=12).contains(&n))
         {
             return Err("conversations_per_year: 1 to 12".into());
+        }
+        if self
+            .talk_escalation_school_days
+            .is_some_and(|n| !(1..=20).contains(&n))
+        {
+            return Err("talk_escalation_school_days: 1 to 20".into());
         }
         let mut months = self.thermometer_months.clone();
         months.sort_unstable();

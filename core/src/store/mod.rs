@@ -15,10 +15,12 @@ mod not_accepted;
 mod overview;
 mod parent_contacts;
 mod projection;
+pub mod pupil_session;
 mod queries;
 mod records;
 pub mod schema;
 mod school;
+mod talk;
 
 pub use cases::{CASE_CLOSED_STATUS, CASE_OPENED_STATUS, CaseSummary, NewCaseStep};
 pub use edits::{DraftDeleted, MyPupil};
@@ -30,8 +32,10 @@ pub use queries::{
     AttentionItem, AttentionReason, ConversationSummary, SignalFilter, SignalSummary,
     ThermometerPoint,
 };
+pub use pupil_session::{PupilReading, PupilSession, SessionInfo, SessionPupil};
 pub use records::{NewSignal, NewThermometerEntry};
 pub use school::ConversationDue;
+pub use talk::{TalkRequest, school_days_between};
 
 use crate::doc::{self, AccessFields};
 use crate::error::OpenError;
@@ -748,6 +752,7 @@ impl Store {
             roster: &roster,
             user: &me.user,
             actor: self.inner.actor.to_bytes(),
+            pupil_session: None,
         };
         crate::model::rules::admit(id, before, after, &writer)?;
         Ok(())

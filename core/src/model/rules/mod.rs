@@ -28,7 +28,11 @@
 //!   access rules), a shared one stays shared; an agreement is added in the writer's own name
 //!   and keeps it;
 //! - thermometer month ([`thermometer`]): entries are only appended, each recorded in the
-//!   writer's own name on a known scale;
+//!   writer's own name on a known scale; an entry marked as the pupil's own comes from a
+//!   pupil session of the writer, and a pupil session adds nothing else (no other kind, no
+//!   answer, only entries of its group's pupils on their age band's scale); answers to
+//!   requests to talk are added in the writer's own name to a request of the month and never
+//!   removed;
 //! - meldcode case ([`case`]): a valid case ([`Case::check`]) that keeps what was recorded
 //!   ([`Case::follows`]); step entries and the weighing in the writer's own name;
 //! - excursion ([`excursion`]): a valid trip ([`Excursion::check`]);
@@ -77,6 +81,9 @@ pub struct Writer<'a> {
     pub user: &'a str,
     /// The actor registered for the device at enrollment (16 bytes).
     pub actor: &'a [u8],
+    /// The device is a pupil session (pupil mode) of `user` with this scope: it may add
+    /// only thermometer entries a pupil of the scope's group enters herself.
+    pub pupil_session: Option<&'a crate::model::PupilScope>,
 }
 
 /// Why a change is refused. Messages name fields and rules, never content.
@@ -240,6 +247,11 @@ pub fn may_write_stored(
     if header.kind == Kind::Roster.as_str() {
         return Err(Refusal::ServerOnly);
     }
+    if writer.pupil_session.is_some() && header.kind != Kind::Thermometer.as_str() {
+        return Err(Refusal::NotForRole(
+            "a pupil session adds thermometer readings only",
+        ));
+    }
     if access(writer.roster, writer.user, header, fields) < Access::Write {
         return Err(Refusal::NoWriteAccess);
     }
@@ -347,6 +359,11 @@ pub fn admit(
     let Some(staff) = writer.roster.active_staff(writer.user) else {
         return Err(Refusal::NoWriteAccess);
     };
+    if writer.pupil_session.is_some() && kind != Kind::Thermometer {
+        return Err(Refusal::NotForRole(
+            "a pupil session adds thermometer readings only",
+        ));
+    }
     let ctx = Ctx {
         header: &header,
         writer,
@@ -400,8 +417,8 @@ pub fn admit(
                 .map(|w| w.record::<ThermometerMonth>())
                 .transpose()
                 .map_err(bad)?;
-            let fields = AccessFields::default();
-            may_write(&ctx, b.as_ref().map(|_| fields.clone()), &fields)?;
+            let fields = AccessFields::of_thermometer(&a);
+            may_write(&ctx, b.as_ref().map(AccessFields::of_thermometer), &fields)?;
             thermometer::admit(&ctx, b.as_ref(), &a)?;
             fields
         }

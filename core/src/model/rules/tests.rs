@@ -327,6 +327,7 @@ fn run_with(r: &Roster, rows: Vec<Row>) {
             roster: r,
             user: row.user,
             actor: &reg,
+            pupil_session: None,
         };
         let got = admit(row.id, row.before.as_ref(), &row.after, &w).map(|_| ());
         if got != row.want {
@@ -1786,6 +1787,7 @@ fn what_is_admitted_carries_the_fields_and_summary_of_the_result() {
         roster: &r,
         user: SL,
         actor: &reg,
+        pupil_session: None,
     };
     let (id, d) = signal(T_X, P_PLAIN, 2, STAFF_MISCONDUCT, true);
     let after = edit(id, &d, SL, |s: &mut Signal| s.added_readers.push(IB.into()));
