@@ -403,7 +403,9 @@ pub async fn start_pupil_session(
         .setting(SETTING_SERVER_URL)?
         .ok_or(Error::NotEnrolled)?;
     if session.identity()?.is_some() {
-        return Err(Error::Invalid("the session's store is enrolled already".into()));
+        return Err(Error::Invalid(
+            "the session's store is enrolled already".into(),
+        ));
     }
     let frame = Frame::StartPupilSession {
         group: group.into(),

@@ -730,8 +730,8 @@ pub fn summarize(id: DocumentId, doc: &Automerge) -> Result<Summary> {
 fn summary_key(k: &str) -> bool {
     k.starts_with(crate::model::thermometer::ANSWER_PREFIX)
         || matches!(
-        k,
-        HEADER_KEY
+            k,
+            HEADER_KEY
             | RECORD_KEY
         // header
             | "kind"
@@ -789,7 +789,7 @@ fn summary_key(k: &str) -> bool {
             | "staff"
         // oudercontact (besides held_on, status, agreements, done, staff)
             | "channel"
-    )
+        )
 }
 
 /// A document read once (one walk of its objects): its header and the whole tree, from
@@ -988,8 +988,7 @@ impl Hydrated {
                             .ok_or_else(|| bad("entry score"))?,
                         wants_to_talk: bool(e, "wants_to_talk").unwrap_or(false),
                         recorded_by: str(e, "recorded_by").unwrap_or_default(),
-                        by_pupil: str(e, "source").as_deref()
-                            == Some(crate::model::SOURCE_PUPIL),
+                        by_pupil: str(e, "source").as_deref() == Some(crate::model::SOURCE_PUPIL),
                         answered_on: answered.get(&id).cloned(),
                         id,
                     });

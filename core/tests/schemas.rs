@@ -114,6 +114,19 @@ impl Schemas {
         }
     }
 
+    /// The schema of key `k` by `patternProperties` (prefix patterns `^literal` only, all
+    /// the schemas use), else `additionalProperties` when that is a schema.
+    fn extra<'s>(s: &'s Value, k: &str) -> Option<&'s Value> {
+        let by_pattern = s
+            .get("patternProperties")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .find(|(p, _)| p.strip_prefix('^').is_some_and(|lit| k.starts_with(lit)))
+            .map(|(_, v)| v);
+        by_pattern.or_else(|| s.get("additionalProperties").filter(|a| a.is_object()))
+    }
+
     fn types(schema: &Value) -> Vec<&str> {
         match &schema["type"] {
             Value::String(t) => vec![t.as_str()],
@@ -134,10 +147,9 @@ impl Schemas {
                     return fail(format!("a map where the schema says {types:?}"));
                 }
                 let props = s.get("properties").and_then(Value::as_object);
-                let extra = s.get("additionalProperties").filter(|a| a.is_object());
                 for (k, v) in m {
                     let p = format!("{path}.{k}");
-                    match (props.and_then(|p| p.get(k)), extra) {
+                    match (props.and_then(|p| p.get(k)), Self::extra(s, k)) {
                         (Some(ps), _) | (None, Some(ps)) => self.validate(v, file, ps, &p, errs),
                         (None, None) => errs.push(format!("{p}: a key the schema does not name")),
                     }
@@ -201,8 +213,12 @@ impl Schemas {
                         None => errs.push(format!("{path}.{k}: named by the schema, not written")),
                     }
                 }
-                if let Some(extra) = s.get("additionalProperties").filter(|a| a.is_object()) {
-                    for (k, v) in m {
+                let props = s["properties"].as_object();
+                for (k, v) in m {
+                    if props.is_some_and(|p| p.contains_key(k)) {
+                        continue;
+                    }
+                    if let Some(extra) = Self::extra(s, k) {
                         self.covered(v, file, extra, &format!("{path}.{k}"), errs);
                     }
                 }
@@ -256,7 +272,7 @@ fn put(
             for (k, child) in m {
                 let cs = s["properties"]
                     .get(k)
-                    .or_else(|| s.get("additionalProperties").filter(|a| a.is_object()))
+                    .or_else(|| Schemas::extra(s, k))
                     .unwrap_or_else(|| panic!("{file}: the example has {k}, the schema not"));
                 put(tx, schemas, &id, At::Key(k), child, file, cs);
             }
@@ -444,6 +460,7 @@ fn thermometer_entries_appended_as_documented_are_admitted_and_read_back() {
     let empty = ThermometerMonth {
         month: month.into(),
         entries: vec![],
+        answers: vec![],
     };
     let genesis = doc::genesis_singleton(id, &header, &empty).unwrap();
     // The writer appends the example's entries to the shared genesis.
@@ -471,6 +488,14 @@ fn thermometer_entries_appended_as_documented_are_admitted_and_read_back() {
             entry_schema,
         );
     }
+    // ... and the example's answers (record keys of their own).
+    let month_schema = &schemas.0[file]["$defs"]["month"];
+    for (k, v) in ex["record"].as_object().unwrap() {
+        if k.starts_with("answered:") {
+            let answer = &month_schema["patternProperties"]["^answered:"];
+            put(&mut tx, &schemas, &record, At::Key(k), v, file, answer);
+        }
+    }
     tx.commit();
     let errs = schemas.check("thermometer", &d);
     assert!(
@@ -492,6 +517,7 @@ fn thermometer_entries_appended_as_documented_are_admitted_and_read_back() {
     let want: ThermometerMonth = serde_json::from_value(ex["record"].clone()).unwrap();
     assert_eq!(m, want);
     assert_eq!(m.entries[0].score, 2);
+    assert_eq!(m.answers.len(), 1, "the example's answer reads back");
     rewritten_matches(&schemas, "thermometer", &header, &m);
 }
 

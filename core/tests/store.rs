@@ -304,14 +304,57 @@ fn attention_list_shows_open_signals_talk_flags_and_falling_trends() {
             |i| matches!(i.reason, AttentionReason::OpenSignal { signal, .. } if signal == note)
         )
     );
-    assert!(
-        list.iter()
-            .any(|i| i.pupil == "p1" && matches!(i.reason, AttentionReason::WantsToTalk { .. }))
-    );
+    let talks = |s: &Store| {
+        s.attention_list()
+            .unwrap()
+            .into_iter()
+            .filter(|i| {
+                i.pupil == "p1"
+                    && matches!(
+                        i.reason,
+                        AttentionReason::WantsToTalk { .. }
+                            | AttentionReason::TalkNotAnswered { .. }
+                    )
+            })
+            .map(|i| i.reason)
+            .collect::<Vec<_>>()
+    };
+    // The mentor sees the request to talk at once; the care coordinator not yet.
+    assert!(matches!(
+        talks(&m1)[..],
+        [AttentionReason::WantsToTalk { .. }]
+    ));
+    assert!(talks(&cc).is_empty());
     assert!(
         list.iter()
             .any(|i| i.pupil == "p1" && matches!(i.reason, AttentionReason::FallingTrend { .. }))
     );
+    // A week later it is still open (no longer a 14-day window), and after three school
+    // days unanswered it is on the care coordinator's list too.
+    clock.advance(7 * DAY);
+    cc_clock.advance(7 * DAY);
+    assert_eq!(talks(&m1).len(), 1);
+    assert!(matches!(
+        talks(&cc)[..],
+        [AttentionReason::TalkNotAnswered { school_days, .. }] if school_days >= 3
+    ));
+    // The mentor answers: it leaves both lists.
+    let open = m1.open_talk_requests().unwrap();
+    assert_eq!(open.len(), 1);
+    assert!(!open[0].by_pupil);
+    m1.answer_talk_request("p1", &open[0].entry, "2026-11-24", None)
+        .unwrap();
+    assert!(talks(&m1).is_empty());
+    assert!(matches!(
+        m1.answer_talk_request("p1", &open[0].entry, "2026-11-24", None),
+        Err(Error::Invalid(_))
+    ));
+    assert!(matches!(
+        m1.answer_talk_request("p1", &open[0].entry, "24-11-2026", None),
+        Err(Error::Invalid(_))
+    ));
+    exchange(&m1, &cc);
+    assert!(talks(&cc).is_empty());
     // Picked up: the signal leaves the list, and the signaller sees it was picked up.
     cc.append_follow_up(urgent, FollowUpKind::PickedUp, "")
         .unwrap();

@@ -20,6 +20,7 @@ mod excursions;
 mod listener;
 mod not_accepted;
 mod parent_contacts;
+mod pupil_session;
 mod records;
 mod roster;
 mod school;
@@ -41,6 +42,7 @@ pub use parent_contacts::{
     NewParentContact, ParentContact, ParentContactSummary, ParentPresent, ParentsInvolved,
     ParentsInvolvement,
 };
+pub use pupil_session::{PupilReading, PupilSession, SessionPupil, TalkRequest};
 pub use records::*;
 pub use roster::*;
 pub use school::{ConversationDue, SchoolSettings};

@@ -294,7 +294,12 @@ fn pupil_session(
     let settings = admin::school_settings(st, &device.school)?;
     let scales = [AgeBand::Po1to4, AgeBand::Po5to8, AgeBand::VoMbo]
         .into_iter()
-        .map(|b| (b.as_str().to_string(), settings.scale_for(b).scale.id.to_string()))
+        .map(|b| {
+            (
+                b.as_str().to_string(),
+                settings.scale_for(b).scale.id.to_string(),
+            )
+        })
         .collect();
     let mut session = [0u8; 16];
     rng.fill_bytes(&mut session);

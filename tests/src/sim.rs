@@ -1708,6 +1708,8 @@ impl Sim {
             wants_to_talk: true,
             note: None,
             recorded_by: by.into(),
+            source: None,
+            session: None,
         };
         let n = self.rng.random::<u32>();
         let (what, edit): (&str, MonthAttack) = if !can_read {

@@ -28,11 +28,11 @@ pub use excursions::{ExcursionSummary, NewExcursion, NewTripContact};
 pub use not_accepted::{NotAccepted, NotAcceptedRecord, SetAside};
 pub use overview::{GroupOverview, GroupWeek};
 pub use parent_contacts::{NewParentContact, ParentContactSummary};
+pub use pupil_session::{PupilReading, PupilSession, SessionInfo, SessionPupil};
 pub use queries::{
     AttentionItem, AttentionReason, ConversationSummary, SignalFilter, SignalSummary,
     ThermometerPoint,
 };
-pub use pupil_session::{PupilReading, PupilSession, SessionInfo, SessionPupil};
 pub use records::{NewSignal, NewThermometerEntry};
 pub use school::ConversationDue;
 pub use talk::{TalkRequest, school_days_between};

@@ -75,11 +75,7 @@ pub fn session_pupils(roster: &Roster, group: &str) -> Vec<SessionPupil> {
         .iter()
         .map(|p| {
             let name = first(p);
-            let shared = pupils
-                .iter()
-                .filter(|q| first(q) == name)
-                .count()
-                > 1;
+            let shared = pupils.iter().filter(|q| first(q) == name).count() > 1;
             let first_name = match p.display_name.split_whitespace().last() {
                 Some(last) if shared && p.display_name.split_whitespace().count() > 1 => {
                     let initial: String = last.chars().take(1).collect();
@@ -197,7 +193,9 @@ impl PupilSession {
     /// sent at the next sync. Returns nothing the app could read back.
     pub fn record(&self, r: PupilReading) -> Result<()> {
         let scale = self.scale(&r.pupil)?;
-        scale.validate(r.score, &r.emotions).map_err(Error::Invalid)?;
+        scale
+            .validate(r.score, &r.emotions)
+            .map_err(Error::Invalid)?;
         if self.store.now() >= self.info.scope.expires_at {
             return Err(Error::Forbidden("the pupil session has ended"));
         }

@@ -41,9 +41,7 @@ pub struct TalkRequest {
 pub fn school_days_between(from: i64, to: i64) -> u32 {
     let (a, b) = (from.div_euclid(DAY_MS), to.div_euclid(DAY_MS));
     // 1970-01-01 was a Thursday: (day + 3) % 7 is 0 on Mondays.
-    (a + 1..=b)
-        .filter(|d| (d + 3).rem_euclid(7) < 5)
-        .count() as u32
+    (a + 1..=b).filter(|d| (d + 3).rem_euclid(7) < 5).count() as u32
 }
 
 fn writes_thermometer(roster: &Roster, user: &str, pupil: &str) -> bool {
@@ -149,9 +147,7 @@ impl Store {
                 .query_row(params![pupil, entry], |r| r.get(0))
                 .optional()?)
         })?;
-        let id: DocumentId = doc_id
-            .and_then(|d| d.parse().ok())
-            .ok_or(Error::NotFound)?;
+        let id: DocumentId = doc_id.and_then(|d| d.parse().ok()).ok_or(Error::NotFound)?;
         let info = self.info(id)?.ok_or(Error::NotFound)?;
         if self.access_to(&info.header, &info.fields)? < Access::Write {
             return Err(Error::Forbidden(
@@ -171,7 +167,9 @@ impl Store {
             doc::update::<ThermometerMonth>(id, d, &actor, now, |m| {
                 match m.entries.iter().find(|e| e.id == entry) {
                     Some(e) if e.wants_to_talk => {}
-                    Some(_) => return Err(Error::Invalid("this reading did not ask to talk".into())),
+                    Some(_) => {
+                        return Err(Error::Invalid("this reading did not ask to talk".into()));
+                    }
                     None => return Err(Error::NotFound),
                 }
                 if m.answer(entry).is_some() {

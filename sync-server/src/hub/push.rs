@@ -363,17 +363,18 @@ impl Hub {
             // erased meanwhile would otherwise stay on the phone for good). The answer
             // differed from a free id's already (refused, not acknowledged), so the purge
             // tells nothing more.
-            let readable = match Self::base_row(&roster, &device.user, scope, rows.get(&r.document_id)) {
-                Some(_) => true,
-                None if rows.contains_key(&r.document_id) => false,
-                None => {
-                    let mut d = Automerge::new();
-                    d.load_incremental(&data[&r.document_id]).is_ok()
-                        && doc::parse(r.document_id, &d).is_ok_and(|p| {
-                            access(&roster, &device.user, &p.header, &p.fields) >= Access::Read
-                        })
-                }
-            };
+            let readable =
+                match Self::base_row(&roster, &device.user, scope, rows.get(&r.document_id)) {
+                    Some(_) => true,
+                    None if rows.contains_key(&r.document_id) => false,
+                    None => {
+                        let mut d = Automerge::new();
+                        d.load_incremental(&data[&r.document_id]).is_ok()
+                            && doc::parse(r.document_id, &d).is_ok_and(|p| {
+                                access(&roster, &device.user, &p.header, &p.fields) >= Access::Read
+                            })
+                    }
+                };
             if !readable {
                 purge.push(r.document_id);
             }

@@ -1086,9 +1086,9 @@ impl PostgresStorage {
         )?;
         self.reached_commit = true;
         tx.commit()?;
-        Ok(EnrollOutcome::Enrolled(device.enrolled(
-            school, user, scope, now,
-        )))
+        Ok(EnrollOutcome::Enrolled(
+            device.enrolled(school, user, scope, now),
+        ))
     }
 
     fn catalog_rows(

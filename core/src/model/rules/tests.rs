@@ -234,6 +234,8 @@ fn reading(id: &str, recorded_by: &str, score: u8) -> ThermometerEntry {
         wants_to_talk: false,
         note: None,
         recorded_by: recorded_by.into(),
+        source: None,
+        session: None,
     }
 }
 
@@ -1259,6 +1261,258 @@ fn thermometer_rules() {
         Err(Invalid("a thermometer month is its pupil's month")),
     ));
     run(rows);
+}
+
+/// What a pupil of group a enters in pupil session `session` of `T_A`: asks to talk.
+fn pupil_reading(id: &str, session: &str) -> ThermometerEntry {
+    ThermometerEntry {
+        source: Some(crate::model::SOURCE_PUPIL.into()),
+        session: Some(session.into()),
+        wants_to_talk: true,
+        ..reading(id, T_A, 2)
+    }
+}
+
+fn answer(entry: &str, by: &str) -> crate::model::TalkAnswer {
+    crate::model::TalkAnswer {
+        entry: entry.into(),
+        on: "2026-11-20".into(),
+        by: by.into(),
+        conversation: None,
+    }
+}
+
+#[test]
+fn pupil_session_rules() {
+    use Refusal::*;
+    let scope = crate::model::PupilScope {
+        session: "ps-1".into(),
+        group: "a".into(),
+        scales: [(
+            "po_5_8".to_string(),
+            crate::defaults::SCALE_SMILEYS.to_string(),
+        )]
+        .into(),
+        expires_at: NOW + 3_600_000,
+    };
+    let r = roster();
+    let (id, m) = month(P_CARE, M_A, M_A);
+    let add = |e: ThermometerEntry| edit(id, &m, T_A, |t: &mut ThermometerMonth| t.entries.push(e));
+    let (g_id, g) = doc::thermometer_genesis(SCHOOL, P_CARE, "2026-11").unwrap();
+    let cases: Vec<(
+        &str,
+        DocumentId,
+        Option<Automerge>,
+        Automerge,
+        Result<(), Refusal>,
+    )> = vec![
+        (
+            "a pupil's own reading in a month others wrote",
+            id,
+            Some(m.clone()),
+            add(pupil_reading("p1", "ps-1")),
+            Ok(()),
+        ),
+        (
+            "a pupil's own reading starting the month",
+            g_id,
+            None,
+            edit(g_id, &g, T_A, |t: &mut ThermometerMonth| {
+                t.entries.push(pupil_reading("p1", "ps-1"))
+            }),
+            Ok(()),
+        ),
+        (
+            "a staff reading from a pupil session",
+            id,
+            Some(m.clone()),
+            add(reading("p1", T_A, 2)),
+            Err(NotForRole(
+                "a pupil session records pupils' own readings in its own name",
+            )),
+        ),
+        (
+            "a reading in another session's name",
+            id,
+            Some(m.clone()),
+            add(pupil_reading("p1", "ps-other")),
+            Err(NotForRole(
+                "a pupil session records pupils' own readings in its own name",
+            )),
+        ),
+        (
+            "a pupil's reading with a note",
+            id,
+            Some(m.clone()),
+            add(ThermometerEntry {
+                note: Some("geschreven door iemand anders".into()),
+                ..pupil_reading("p1", "ps-1")
+            }),
+            Err(NotForRole("a pupil's reading has no note")),
+        ),
+        (
+            "a pupil's reading on another scale",
+            id,
+            Some(m.clone()),
+            add(ThermometerEntry {
+                scale: crate::defaults::SCALE_MARK.into(),
+                score: 7,
+                ..pupil_reading("p1", "ps-1")
+            }),
+            Err(Invalid("a pupil's reading is on her age band's scale")),
+        ),
+        (
+            "a pupil session changes a reading",
+            id,
+            Some(m.clone()),
+            edit(id, &m, T_A, |t: &mut ThermometerMonth| {
+                t.entries[0].score = 1;
+            }),
+            Err(Changed("thermometer entries")),
+        ),
+        (
+            "a signal from a pupil session",
+            DocumentId::random(),
+            None,
+            create(
+                header(Kind::Signal, Some(P_CARE), T_A),
+                &signal_record(1, NIET_PLUIS, true),
+            )
+            .1,
+            Err(NotForRole("a pupil session adds thermometer readings only")),
+        ),
+    ];
+    let reg = registered(T_A);
+    let w = Writer {
+        roster: &r,
+        user: T_A,
+        actor: &reg,
+        pupil_session: Some(&scope),
+    };
+    let mut failed = vec![];
+    for (name, id, before, after, want) in cases {
+        let got = admit(id, before.as_ref(), &after, &w).map(|_| ());
+        if got != want {
+            failed.push(format!("{name}: got {got:?}, want {want:?}"));
+        }
+    }
+    // A pupil session answers nothing, not even a request its own pupil made.
+    let (id, m) = month(P_CARE, M_A, M_A);
+    let asked = edit(id, &m, T_A, |t: &mut ThermometerMonth| {
+        t.entries.push(pupil_reading("p1", "ps-1"))
+    });
+    let answered = edit(id, &asked, T_A, |t: &mut ThermometerMonth| {
+        t.answers.push(answer("p1", T_A))
+    });
+    let got = admit(id, Some(&asked), &answered, &w).map(|_| ());
+    if got != Err(NotForRole("a pupil session answers nothing")) {
+        failed.push(format!("a pupil session's answer: got {got:?}"));
+    }
+    // A pupil session writes only months of its group's pupils (the teacher of group a
+    // writes no month of group b).
+    let (pid, pm) = doc::thermometer_genesis(SCHOOL, P_PLAIN, "2026-11").unwrap();
+    let other = edit(pid, &pm, T_A, |t: &mut ThermometerMonth| {
+        t.entries.push(pupil_reading("p1", "ps-1"))
+    });
+    let got = admit(pid, None, &other, &w).map(|_| ());
+    if got.is_ok() {
+        failed.push("a month of another group's pupil was admitted".into());
+    }
+    assert!(failed.is_empty(), "\n{}", failed.join("\n"));
+
+    // Staff never write a reading that says the pupil entered it.
+    let staff_claims = edit(id, &m, T_A, |t: &mut ThermometerMonth| {
+        t.entries.push(pupil_reading("p1", "ps-1"))
+    });
+    run(vec![row(
+        "a staff device claims the pupil entered a reading",
+        from(id, &m),
+        staff_claims,
+        T_A,
+        Err(NotForRole(
+            "only a pupil session records a pupil's own reading",
+        )),
+    )]);
+}
+
+#[test]
+fn talk_answer_rules_and_access() {
+    use Refusal::*;
+    let (id, m) = month(P_PLAIN, M_B, M_B);
+    let asked = edit(id, &m, M_B, |t: &mut ThermometerMonth| {
+        t.entries.push(ThermometerEntry {
+            wants_to_talk: true,
+            ..reading("e2", M_B, 2)
+        })
+    });
+    let answered = edit(id, &asked, M_B, |t: &mut ThermometerMonth| {
+        t.answers.push(answer("e2", M_B))
+    });
+    // An answer removed: a raw delete of its key.
+    let mut removed = answered.clone();
+    {
+        let mut tx = removed.transaction();
+        let (_, rec) = tx.get(ROOT, "record").unwrap().unwrap();
+        tx.delete(&rec, "answered:e2").unwrap();
+        tx.commit();
+    }
+    let removed = removed.with_actor(actor(M_B));
+    run(vec![
+        row(
+            "the mentor answers",
+            from(id, &asked),
+            answered.clone(),
+            M_B,
+            Ok(()),
+        ),
+        row(
+            "an answer in another's name",
+            from(id, &asked),
+            edit(id, &asked, M_B, |t: &mut ThermometerMonth| {
+                t.answers.push(answer("e2", M_A))
+            }),
+            M_B,
+            Err(NotOwnName("answer by")),
+        ),
+        row(
+            "an answer to a reading that did not ask",
+            from(id, &asked),
+            edit(id, &asked, M_B, |t: &mut ThermometerMonth| {
+                t.answers.push(answer("e1", M_B))
+            }),
+            M_B,
+            Err(Invalid("an answer is to a request to talk of its month")),
+        ),
+        row(
+            "an answer with no date",
+            from(id, &asked),
+            edit(id, &asked, M_B, |t: &mut ThermometerMonth| {
+                t.answers.push(crate::model::TalkAnswer {
+                    on: "morgen".into(),
+                    ..answer("e2", M_B)
+                })
+            }),
+            M_B,
+            Err(Invalid("an answer's date is YYYY-MM-DD")),
+        ),
+        row(
+            "an answer removed",
+            from(id, &answered),
+            removed,
+            M_B,
+            Err(Changed("answers to requests to talk")),
+        ),
+    ]);
+    // The care team reads the month of a pupil not in care while a request is open, and
+    // no longer once it is answered.
+    let r = roster();
+    let h = doc::thermometer_header(SCHOOL, P_PLAIN, "2026-11");
+    let fields = |d: &Automerge| doc::access_fields(id, &h, d).unwrap();
+    assert_eq!(access(&r, IB, &h, &fields(&m)), Access::None);
+    assert_eq!(access(&r, IB, &h, &fields(&asked)), Access::Read);
+    assert_eq!(access(&r, IB, &h, &fields(&answered)), Access::None);
+    assert_eq!(access(&r, M_B, &h, &fields(&asked)), Access::Write);
+    assert_eq!(access(&r, T_A, &h, &fields(&asked)), Access::None);
 }
 
 #[test]

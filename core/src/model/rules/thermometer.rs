@@ -103,7 +103,9 @@ fn pupil_entry(ctx: &Ctx<'_>, e: &ThermometerEntry) -> Result<(), Refusal> {
         .filter(|p| p.active && p.group == scope.group)
         .ok_or(Refusal::NotForRole("a pupil of the session's group"))?;
     if scope.scale_for(&pupil.age_band) != Some(e.scale.as_str()) {
-        return Err(Refusal::Invalid("a pupil's reading is on her age band's scale"));
+        return Err(Refusal::Invalid(
+            "a pupil's reading is on her age band's scale",
+        ));
     }
     short("entry session", &scope.session)
 }
@@ -149,7 +151,9 @@ fn answers(
             .iter()
             .any(|e| e.id == a.entry && e.wants_to_talk)
         {
-            return Err(Refusal::Invalid("an answer is to a request to talk of its month"));
+            return Err(Refusal::Invalid(
+                "an answer is to a request to talk of its month",
+            ));
         }
     }
     Ok(())
