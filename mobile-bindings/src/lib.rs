@@ -42,7 +42,7 @@ pub use parent_contacts::{
     NewParentContact, ParentContact, ParentContactSummary, ParentPresent, ParentsInvolved,
     ParentsInvolvement,
 };
-pub use pupil_session::{PupilReading, PupilSession, SessionPupil, TalkRequest};
+pub use pupil_session::{PupilReading, PupilSession, SessionPupil, StoreClock, TalkRequest};
 pub use records::*;
 pub use roster::*;
 pub use school::{ConversationDue, SchoolSettings};

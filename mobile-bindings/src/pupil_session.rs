@@ -206,3 +206,10 @@ impl PupilSession {
         Ok(self.inner.wipe()?)
     }
 }
+
+/// A device clock for [`OmkijkenStore::open_with_clock`] (tests and demonstrations).
+#[uniffi::export(with_foreign)]
+pub trait StoreClock: Send + Sync {
+    /// Now, unix ms.
+    fn now_ms(&self) -> i64;
+}

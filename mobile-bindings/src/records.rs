@@ -574,6 +574,7 @@ pub struct ThermometerEntry {
 
 impl From<core::ThermometerEntry> for ThermometerEntry {
     fn from(e: core::ThermometerEntry) -> Self {
+        let by_pupil = e.by_pupil();
         ThermometerEntry {
             id: e.id,
             at: e.at,
@@ -581,7 +582,7 @@ impl From<core::ThermometerEntry> for ThermometerEntry {
             score: e.score,
             emotions: e.emotions,
             wants_to_talk: e.wants_to_talk,
-            by_pupil: e.by_pupil(),
+            by_pupil,
             note: e.note,
             recorded_by: e.recorded_by,
             answered_on: None,
