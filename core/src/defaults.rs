@@ -303,7 +303,7 @@ pub const OFFLINE_LEASE_DAYS: u32 = 30;
 
 /// Kindgesprekken a mentor holds with each pupil a year, unless the school sets its own
 /// cadence (DOMAIN.md: 2-3 a year).
-pub const CONVERSATIONS_PER_YEAR: u32 = 2;
+pub const CONVERSATIONS_PER_YEAR: u32 = 3;
 
 /// A question of a template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -534,6 +534,9 @@ pub enum SummaryBody {
         template_id: String,
         /// Agreements not done.
         open_agreements: i64,
+        /// Agreements not done that have a follow-up date: (id, owner, due `YYYY-MM-DD`).
+        #[serde(default)]
+        due_agreements: Vec<(String, String, String)>,
     },
     /// A signal.
     Signal {
@@ -747,6 +750,8 @@ fn summary_key(k: &str) -> bool {
             | "template_id"
             | "agreements"
             | "done"
+            | "owner"
+            | "due"
         // signal
             | "urgency"
             | "category"
@@ -907,11 +912,22 @@ impl Hydrated {
                 let visibility = crate::model::Visibility::parse(
                     &str(rec, "visibility").ok_or_else(|| bad("visibility"))?,
                 );
-                let open_agreements = list(rec, "agreements")
+                let open: Vec<_> = list(rec, "agreements")
                     .into_iter()
                     .filter_map(map)
                     .filter(|a| !bool(a, "done").unwrap_or(false))
-                    .count() as i64;
+                    .collect();
+                let open_agreements = open.len() as i64;
+                let due_agreements = open
+                    .iter()
+                    .filter_map(|a| {
+                        Some((
+                            str(a, "id")?,
+                            str(a, "owner").unwrap_or_default(),
+                            str(a, "due")?,
+                        ))
+                    })
+                    .collect();
                 (
                     AccessFields {
                         visibility: Some(visibility.as_str().into()),
@@ -925,6 +941,7 @@ impl Hydrated {
                         visibility,
                         template_id: str(rec, "template_id").ok_or_else(|| bad("template_id"))?,
                         open_agreements,
+                        due_agreements,
                     },
                 )
             }

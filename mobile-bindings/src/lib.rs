@@ -45,6 +45,6 @@ pub use parent_contacts::{
 pub use pupil_session::{PupilReading, PupilSession, SessionPupil, StoreClock, TalkRequest};
 pub use records::*;
 pub use roster::*;
-pub use school::{ConversationDue, SchoolSettings};
+pub use school::{AgreementDue, ConversationDue, ConversationRound, SchoolSettings};
 pub use store::OmkijkenStore;
 pub use sync::{RefusalReason, RefusedDocument, SyncEvent, SyncObserver, SyncReport, SyncStatus};

@@ -703,6 +703,15 @@ pub enum AttentionReason {
         /// The evaluation date, `YYYY-MM-DD`.
         on: String,
     },
+    /// An agreement of a kindgesprek is past its follow-up date and not done.
+    AgreementOverdue {
+        /// The kindgesprek's document id.
+        conversation: String,
+        /// The agreement's id.
+        agreement: String,
+        /// Its follow-up date, `YYYY-MM-DD`.
+        due: String,
+    },
 }
 
 /// One row of the attention list.
@@ -732,6 +741,15 @@ impl From<store::AttentionItem> for AttentionItem {
                 store::AttentionReason::TalkNotAnswered { at, school_days } => {
                     AttentionReason::TalkNotAnswered { at, school_days }
                 }
+                store::AttentionReason::AgreementOverdue {
+                    conversation,
+                    agreement,
+                    due,
+                } => AttentionReason::AgreementOverdue {
+                    conversation: conversation.to_string(),
+                    agreement,
+                    due,
+                },
                 store::AttentionReason::FallingTrend { before, recent } => {
                     AttentionReason::FallingTrend { before, recent }
                 }

@@ -27,7 +27,8 @@ pub use parent_contact::{ParentContact, ParentPresent};
 pub use pupil_session::PupilScope;
 pub use roster::{AgeBand, Group, Pupil, Role, Roster, Staff};
 pub use settings::{
-    Localized, QuestionSetting, ScaleSetting, SchoolScale, SchoolSettings, TemplateSetting,
+    Localized, QuestionSetting, Round, RoundSetting, ScaleSetting, SchoolScale, SchoolSettings,
+    TemplateSetting,
 };
 pub use signal::{
     FollowUp, FollowUpKind, Interpretation, Signal, SignalContext, SignalNotes, Source, SourceKind,

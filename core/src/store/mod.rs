@@ -8,6 +8,7 @@
 //!
 //! The store is `Clone + Send + Sync`; clones share one database.
 
+mod agenda;
 mod cases;
 mod edits;
 mod excursions;
@@ -22,6 +23,7 @@ pub mod schema;
 mod school;
 mod talk;
 
+pub use agenda::AgreementDue;
 pub use cases::{CASE_CLOSED_STATUS, CASE_OPENED_STATUS, CaseSummary, NewCaseStep};
 pub use edits::{DraftDeleted, MyPupil};
 pub use excursions::{ExcursionSummary, NewExcursion, NewTripContact};
@@ -34,7 +36,7 @@ pub use queries::{
     ThermometerPoint,
 };
 pub use records::{NewSignal, NewThermometerEntry};
-pub use school::ConversationDue;
+pub use school::{ConversationDue, RoundStatus};
 pub use talk::{TalkRequest, school_days_between};
 
 use crate::doc::{self, AccessFields};
@@ -1166,7 +1168,8 @@ impl Store {
                     "DELETE FROM doc_chunks; DELETE FROM documents; DELETE FROM conversations;
                      DELETE FROM signals; DELETE FROM thermometer_entries; DELETE FROM cases;
                      DELETE FROM excursions; DELETE FROM access_log; DELETE FROM meta;
-                     DELETE FROM not_accepted; DELETE FROM parent_contacts;",
+                     DELETE FROM not_accepted; DELETE FROM parent_contacts;
+                     DELETE FROM agreements_due;",
                 )?;
                 let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
             }
@@ -1205,7 +1208,8 @@ impl Store {
         self.write(|tx| {
             tx.execute_batch(
                 "DELETE FROM conversations; DELETE FROM signals; DELETE FROM thermometer_entries;
-                 DELETE FROM cases; DELETE FROM excursions; DELETE FROM parent_contacts;",
+                 DELETE FROM cases; DELETE FROM excursions; DELETE FROM parent_contacts;
+                 DELETE FROM agreements_due;",
             )?;
             let ids: Vec<String> = {
                 let mut stmt = tx.prepare("SELECT id FROM documents")?;

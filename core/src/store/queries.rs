@@ -122,6 +122,15 @@ pub enum AttentionReason {
         /// Mean level recently.
         recent: f32,
     },
+    /// An agreement of a kindgesprek is past its follow-up date and not done.
+    AgreementOverdue {
+        /// The kindgesprek.
+        conversation: DocumentId,
+        /// The agreement's id.
+        agreement: String,
+        /// Its follow-up date, `YYYY-MM-DD`.
+        due: String,
+    },
     /// A meldcode case's feedback from Veilig Thuis is overdue (due five working days after
     /// the report, not recorded yet).
     CaseFeedbackOverdue {
@@ -404,6 +413,19 @@ impl Store {
         }
         items.extend(self.talk_attention(&roster, &me.user, now)?);
         let today = crate::model::date_of(now);
+        for a in self.overdue_agreements(&today)? {
+            items.push((
+                1,
+                AttentionItem {
+                    pupil: a.pupil,
+                    reason: AttentionReason::AgreementOverdue {
+                        conversation: a.conversation,
+                        agreement: a.agreement,
+                        due: a.due,
+                    },
+                },
+            ));
+        }
         for c in self.list_cases(None)? {
             if let Some(due) = c.feedback_due.filter(|d| *d < today) {
                 items.push((

@@ -24,8 +24,8 @@ impl Hub {
         // is revoked and wipes itself. A scope that does not read is refused (fail closed).
         let scope = match device.pupil_scope() {
             Ok(s) => s,
-            Err(()) => {
-                tracing::error!(device = %device.id, "a pupil session's scope does not read");
+            Err(e) => {
+                tracing::error!(device = %device.id, error = %e, "a pupil session's scope does not read");
                 return Err(ConnectRefusal::Unauthorized);
             }
         };

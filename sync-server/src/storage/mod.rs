@@ -408,14 +408,14 @@ pub struct Device {
 }
 
 impl Device {
-    /// The pupil session scope of this device: `Ok(None)` for a staff device, `Err(())` for
+    /// The pupil session scope of this device: `Ok(None)` for a staff device, `Corrupt` for
     /// a scope that does not read (the device is then refused: fail closed).
-    pub fn pupil_scope(&self) -> std::result::Result<Option<omkijken_core::model::PupilScope>, ()> {
+    pub fn pupil_scope(&self) -> crate::Result<Option<omkijken_core::model::PupilScope>> {
         match &self.scope {
             None => Ok(None),
             Some(s) => omkijken_core::model::PupilScope::from_json(s)
                 .map(Some)
-                .ok_or(()),
+                .ok_or(crate::Error::Corrupt("a pupil session's scope")),
         }
     }
 }
@@ -515,7 +515,7 @@ impl std::fmt::Debug for NewDevice {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnrollOutcome {
     /// The code was spent and the device created.
-    Enrolled(Device),
+    Enrolled(Box<Device>),
     /// Unknown, spent or expired code (one answer for all three). Nothing changed.
     BadCode,
     /// Another device already has this actor id. Nothing changed, the code is not spent.

@@ -1086,9 +1086,9 @@ impl PostgresStorage {
         )?;
         self.reached_commit = true;
         tx.commit()?;
-        Ok(EnrollOutcome::Enrolled(
+        Ok(EnrollOutcome::Enrolled(Box::new(
             device.enrolled(school, user, scope, now),
-        ))
+        )))
     }
 
     fn catalog_rows(

@@ -894,9 +894,9 @@ impl Storage for SqliteStorage {
         )?;
         insert_audit(&tx, &device.enroll_audit(&school, &user, now))?;
         tx.commit()?;
-        Ok(EnrollOutcome::Enrolled(
+        Ok(EnrollOutcome::Enrolled(Box::new(
             device.enrolled(school, user, scope, now),
-        ))
+        )))
     }
 
     fn device_by_token(&mut self, token_hash: &[u8; 32]) -> Result<Option<Device>> {

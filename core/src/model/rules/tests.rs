@@ -1299,13 +1299,14 @@ fn pupil_session_rules() {
     let (id, m) = month(P_CARE, M_A, M_A);
     let add = |e: ThermometerEntry| edit(id, &m, T_A, |t: &mut ThermometerMonth| t.entries.push(e));
     let (g_id, g) = doc::thermometer_genesis(SCHOOL, P_CARE, "2026-11").unwrap();
-    let cases: Vec<(
-        &str,
+    type Case<'a> = (
+        &'a str,
         DocumentId,
         Option<Automerge>,
         Automerge,
         Result<(), Refusal>,
-    )> = vec![
+    );
+    let cases: Vec<Case<'_>> = vec![
         (
             "a pupil's own reading in a month others wrote",
             id,
