@@ -23,6 +23,7 @@ mod parent_contacts;
 mod records;
 mod roster;
 mod school;
+mod sociogram;
 mod store;
 mod sync;
 
@@ -44,5 +45,10 @@ pub use parent_contacts::{
 pub use records::*;
 pub use roster::*;
 pub use school::{ConversationDue, SchoolSettings};
+pub use sociogram::{
+    Polarity, PupilSociogram, Sociogram, SociogramAnswer, SociogramAnswerInput, SociogramPair,
+    SociogramPosition, SociogramQuestion, SociogramQuestionOption, SociogramRound,
+    SociogramRoundSummary, SociogramStatus,
+};
 pub use store::OmkijkenStore;
 pub use sync::{RefusalReason, RefusedDocument, SyncEvent, SyncObserver, SyncReport, SyncStatus};

@@ -141,6 +141,32 @@ pub struct SchoolSettings {
     /// The months (1-12) in which the school takes the thermometer; empty: every month.
     #[autosurgeon(missing = "Default::default", hydrate = "super::any_uint_vec")]
     pub thermometer_months: Vec<u32>,
+    /// The sociogram questions a mentor picks from; empty: the default ones
+    /// ([`defaults::sociogram_questions`]).
+    #[autosurgeon(missing = "Default::default")]
+    pub sociogram_questions: Vec<SociogramQuestionSetting>,
+}
+
+/// A sociogram question on offer at a school.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SociogramQuestionSetting {
+    /// Stable id (1-64 of a-z, 0-9, - and _).
+    pub id: String,
+    /// The question as pupils read it.
+    pub text: Localized,
+    /// "positive" (a choice for someone) or "negative" (a choice against).
+    pub polarity: String,
+}
+
+impl From<defaults::SociogramQuestionDefault> for SociogramQuestionSetting {
+    fn from(q: defaults::SociogramQuestionDefault) -> Self {
+        SociogramQuestionSetting {
+            id: q.id.into(),
+            text: q.text.into(),
+            polarity: q.polarity.into(),
+        }
+    }
 }
 
 /// A thermometer scale as a school uses it: a default scale with the school's labels.
@@ -245,6 +271,25 @@ impl SchoolSettings {
     pub fn conversations_per_year(&self) -> u32 {
         self.conversations_per_year
             .unwrap_or(defaults::CONVERSATIONS_PER_YEAR)
+    }
+
+    /// The sociogram questions on offer: the school's, or the default ones.
+    pub fn sociogram_questions(&self) -> Vec<SociogramQuestionSetting> {
+        if self.sociogram_questions.is_empty() {
+            defaults::sociogram_questions()
+                .into_iter()
+                .map(Into::into)
+                .collect()
+        } else {
+            self.sociogram_questions
+                .iter()
+                .cloned()
+                .map(|mut q| {
+                    q.text = std::mem::take(&mut q.text).complete();
+                    q
+                })
+                .collect()
+        }
     }
 
     /// Whether the thermometer is taken in month `month` (1-12).
@@ -353,6 +398,41 @@ impl SchoolSettings {
             .is_some_and(|n| !(1..=12).contains(&n))
         {
             return Err("conversations_per_year: 1 to 12".into());
+        }
+        if self.sociogram_questions.len() > crate::model::rules::sociogram::MAX_QUESTIONS * 4 {
+            return Err(format!(
+                "sociogram_questions: at most {}",
+                crate::model::rules::sociogram::MAX_QUESTIONS * 4
+            ));
+        }
+        let mut qs: Vec<&str> = vec![];
+        for q in &self.sociogram_questions {
+            let id_ok = !q.id.is_empty()
+                && q.id.len() <= 64
+                && q.id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && !qs.contains(&q.id.as_str());
+            if !id_ok {
+                return Err("a sociogram question id: 1-64 of a-z, 0-9, - and _, unique".into());
+            }
+            qs.push(&q.id);
+            text(&format!("sociogram question {}", q.id), &q.text)?;
+            if q.text.nl.len() > crate::model::rules::MAX_SHORT
+                || q.text.en.len() > crate::model::rules::MAX_SHORT
+            {
+                return Err(format!(
+                    "sociogram question {}: at most {} bytes",
+                    q.id,
+                    crate::model::rules::MAX_SHORT
+                ));
+            }
+            if !crate::model::sociogram::POLARITIES.contains(&q.polarity.as_str()) {
+                return Err(format!(
+                    "sociogram question {}: polarity positive or negative",
+                    q.id
+                ));
+            }
         }
         let mut months = self.thermometer_months.clone();
         months.sort_unstable();

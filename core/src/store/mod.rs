@@ -19,6 +19,7 @@ mod queries;
 mod records;
 pub mod schema;
 mod school;
+mod sociogram;
 
 pub use cases::{CASE_CLOSED_STATUS, CASE_OPENED_STATUS, CaseSummary, NewCaseStep};
 pub use edits::{DraftDeleted, MyPupil};
@@ -32,6 +33,9 @@ pub use queries::{
 };
 pub use records::{NewSignal, NewThermometerEntry};
 pub use school::ConversationDue;
+pub use sociogram::{
+    AnswerSource, NewSociogramAnswer, PupilSociogram, Sociogram, SociogramRoundSummary,
+};
 
 use crate::doc::{self, AccessFields};
 use crate::error::OpenError;
