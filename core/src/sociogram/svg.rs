@@ -1,7 +1,7 @@
 //! The sociogram as a picture (SVG), shown by the app as it is.
 //!
 //! Pupils are circles on one big circle (a deterministic layout: sub-groups side by side,
-//! then the others in member order, clockwise from the top), with their first name under
+//! then the others in member order, clockwise from the top), with their first name outside
 //! them and the number of choices received inside. A choice is a grey arrow, a mutual
 //! choice a thick green line, a rejection a dashed red arrow; an arrow and the one back
 //! run side by side, not on top of each other. Isolated pupils are orange, rejected ones
@@ -15,10 +15,10 @@ use super::analysis::{Analysis, Member};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-const WIDTH: f64 = 720.0;
+const WIDTH: f64 = 800.0;
 const CIRCLE: f64 = 720.0;
 const LEGEND: f64 = 96.0;
-const RADIUS: f64 = 280.0;
+const RADIUS: f64 = 250.0;
 
 const CHOICE: &str = "#6b7280";
 const MUTUAL: &str = "#2a9d8f";
@@ -126,13 +126,15 @@ pub fn render(members: &[Member], analysis: &Analysis, lang: &str) -> String {
     } else {
         (std::f64::consts::TAU * RADIUS / n as f64 * 0.3).clamp(8.0, 26.0)
     };
+    let angle = |i: usize| {
+        -std::f64::consts::FRAC_PI_2 + std::f64::consts::TAU * i as f64 / n.max(1) as f64
+    };
     let at: BTreeMap<&str, (f64, f64)> = order
         .iter()
         .enumerate()
         .map(|(i, id)| {
-            let angle =
-                -std::f64::consts::FRAC_PI_2 + std::f64::consts::TAU * i as f64 / n.max(1) as f64;
-            (*id, (cx + RADIUS * angle.cos(), cy + RADIUS * angle.sin()))
+            let a = angle(i);
+            (*id, (cx + RADIUS * a.cos(), cy + RADIUS * a.sin()))
         })
         .collect();
     let mut svg = String::new();
@@ -180,7 +182,7 @@ pub fn render(members: &[Member], analysis: &Analysis, lang: &str) -> String {
         }
     }
     svg.push_str("</g><g id=\"pupils\">");
-    for id in &order {
+    for (i, id) in order.iter().enumerate() {
         let (Some(m), Some(p), Some(&(x, y))) = (
             members.iter().find(|m| m.id == *id),
             analysis.position(id),
@@ -204,12 +206,20 @@ pub fn render(members: &[Member], analysis: &Analysis, lang: &str) -> String {
              stroke=\"{stroke}\" stroke-width=\"{width}\"/>\
              <text x=\"{x:.1}\" y=\"{ty:.1}\" font-size=\"{fs:.0}\" text-anchor=\"middle\" \
              fill=\"{text}\" font-weight=\"bold\">{received}</text>\
-             <text x=\"{x:.1}\" y=\"{ny:.1}\" font-size=\"14\" text-anchor=\"middle\" \
+             <text x=\"{nx:.1}\" y=\"{ny:.1}\" font-size=\"14\" text-anchor=\"{anchor}\" \
+             stroke=\"#ffffff\" stroke-width=\"3\" paint-order=\"stroke\" \
              fill=\"#1f2937\">{name}</text></g>",
             ty = y + node_r * 0.3,
             fs = (node_r * 0.8).max(8.0),
             received = p.choices_received,
-            ny = y + node_r + 16.0,
+            nx = cx + (RADIUS + node_r + 8.0) * angle(i).cos(),
+            ny =
+                cy + (RADIUS + node_r + 8.0) * angle(i).sin() + 5.0 + 8.0 * angle(i).sin().max(0.0),
+            anchor = match angle(i).cos() {
+                c if c > 0.35 => "start",
+                c if c < -0.35 => "end",
+                _ => "middle",
+            },
             name = xml_escape(&first_name(&m.name)),
         );
     }
@@ -394,5 +404,146 @@ mod tests {
         // Deterministic.
         assert_eq!(svg, render(&members, &a, "nl"));
         assert!(render(&members, &a, "en").contains(">isolated<"));
+    }
+
+    /// The committed sample (docs/sociogram-groep-6b.svg and .png) is what the code draws
+    /// for the fixed class; `OMKIJKEN_UPDATE_SAMPLES=1` writes them again.
+    fn sample_paths() -> (std::path::PathBuf, std::path::PathBuf) {
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+        (
+            docs.join("sociogram-groep-6b.svg"),
+            docs.join("sociogram-groep-6b.png"),
+        )
+    }
+
+    /// rsvg-convert (Debian's librsvg2-bin) turns `svg` into PNG bytes.
+    fn rasterise(svg: &str) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let (input, output) = (dir.path().join("s.svg"), dir.path().join("s.png"));
+        std::fs::write(&input, svg).unwrap();
+        let status = std::process::Command::new("rsvg-convert")
+            .arg("-o")
+            .arg(&output)
+            .arg(&input)
+            .status()
+            .expect("rsvg-convert (apt-get install librsvg2-bin) renders the sociogram");
+        assert!(status.success(), "rsvg-convert failed");
+        std::fs::read(&output).unwrap()
+    }
+
+    /// The pixels of an 8-bit RGB or RGBA, non-interlaced PNG: (width, height, RGBA).
+    fn decode_png(png: &[u8]) -> (u32, u32, Vec<[u8; 4]>) {
+        use std::io::Read;
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
+        let (mut pos, mut idat) = (8, vec![]);
+        let (mut w, mut h, mut channels) = (0u32, 0u32, 0usize);
+        while pos + 8 <= png.len() {
+            let len = u32::from_be_bytes(png[pos..pos + 4].try_into().unwrap()) as usize;
+            let kind = &png[pos + 4..pos + 8];
+            let data = &png[pos + 8..pos + 8 + len];
+            match kind {
+                b"IHDR" => {
+                    w = u32::from_be_bytes(data[0..4].try_into().unwrap());
+                    h = u32::from_be_bytes(data[4..8].try_into().unwrap());
+                    assert_eq!((data[8], data[12]), (8, 0), "8-bit, not interlaced");
+                    channels = match data[9] {
+                        6 => 4,
+                        2 => 3,
+                        t => panic!("colour type {t}"),
+                    };
+                }
+                b"IDAT" => idat.extend_from_slice(data),
+                _ => {}
+            }
+            pos += 12 + len;
+        }
+        let mut raw = vec![];
+        flate2::read::ZlibDecoder::new(&idat[..])
+            .read_to_end(&mut raw)
+            .unwrap();
+        let stride = w as usize * channels;
+        assert_eq!(raw.len(), (stride + 1) * h as usize);
+        let mut prev = vec![0u8; stride];
+        let mut pixels = Vec::with_capacity((w * h) as usize);
+        for row in raw.chunks(stride + 1) {
+            let (filter, line) = (row[0], &row[1..]);
+            let mut cur = vec![0u8; stride];
+            for i in 0..stride {
+                let a = if i >= channels { cur[i - channels] } else { 0 };
+                let b = prev[i];
+                let c = if i >= channels { prev[i - channels] } else { 0 };
+                let pred = match filter {
+                    0 => 0,
+                    1 => a,
+                    2 => b,
+                    3 => ((u16::from(a) + u16::from(b)) / 2) as u8,
+                    4 => {
+                        let p = i16::from(a) + i16::from(b) - i16::from(c);
+                        let (pa, pb, pc) = (
+                            (p - i16::from(a)).abs(),
+                            (p - i16::from(b)).abs(),
+                            (p - i16::from(c)).abs(),
+                        );
+                        if pa <= pb && pa <= pc {
+                            a
+                        } else if pb <= pc {
+                            b
+                        } else {
+                            c
+                        }
+                    }
+                    f => panic!("filter {f}"),
+                };
+                cur[i] = line[i].wrapping_add(pred);
+            }
+            for px in cur.chunks(channels) {
+                pixels.push([px[0], px[1], px[2], if channels == 4 { px[3] } else { 255 }]);
+            }
+            prev = cur;
+        }
+        (w, h, pixels)
+    }
+
+    #[test]
+    fn the_fixed_class_renders_to_a_picture_that_is_not_blank() {
+        let (questions, members, answers) = fixture::groep_6b();
+        let svg = render(&members, &analyse(&questions, &members, &answers), "nl");
+        let png = rasterise(&svg);
+        let (w, h, pixels) = decode_png(&png);
+        assert_eq!((w, h), (800, 816));
+        let near =
+            |p: &[u8; 4], rgb: [u8; 3]| p[3] > 200 && (0..3).all(|i| p[i].abs_diff(rgb[i]) < 24);
+        let count = |rgb: [u8; 3]| pixels.iter().filter(|p| near(p, rgb)).count();
+        let white = count([255, 255, 255]);
+        let drawn = pixels.len() - white;
+        // A blank picture (the background alone) draws nothing; this one about 4%.
+        assert!(
+            drawn * 33 > pixels.len(),
+            "at least 3% drawn: {drawn} of {}",
+            pixels.len()
+        );
+        // Each highlight shows: Bram red, Sem orange, the mutual choices green, the
+        // pupils light blue (well beyond the legend's dots).
+        assert!(
+            count([0xd6, 0x28, 0x28]) > 1_500,
+            "red: rejected and rejections"
+        );
+        assert!(count([0xf4, 0xa2, 0x61]) > 1_500, "orange: isolated");
+        assert!(count([0x2a, 0x9d, 0x8f]) > 2_000, "green: mutual choices");
+        assert!(
+            count([0xe9, 0xf1, 0xfb]) > 10_000,
+            "light blue: the other pupils"
+        );
+        let (svg_path, png_path) = sample_paths();
+        if std::env::var_os("OMKIJKEN_UPDATE_SAMPLES").is_some() {
+            std::fs::write(&svg_path, &svg).unwrap();
+            std::fs::write(&png_path, &png).unwrap();
+        }
+        let committed = std::fs::read_to_string(&svg_path).unwrap_or_default();
+        assert!(
+            committed == svg,
+            "docs/sociogram-groep-6b.svg is not what the code draws: run this test with \
+             OMKIJKEN_UPDATE_SAMPLES=1"
+        );
     }
 }
