@@ -140,14 +140,15 @@ impl Record for SociogramAnswers {
 }
 
 impl SociogramAnswers {
-    /// The answer that counts for each question: the latest (by time, then id), in the
+    /// The answer that counts for each question: the latest by time and, at the same
+    /// time, the later in the list (the same list on every device once merged), in the
     /// order of the questions first answered.
     pub fn current(&self) -> Vec<&SociogramAnswer> {
         let mut out: Vec<&SociogramAnswer> = Vec::new();
         for a in &self.answers {
             match out.iter_mut().find(|o| o.question == a.question) {
                 Some(o) => {
-                    if (a.at, &a.id) > (o.at, &o.id) {
+                    if a.at >= o.at {
                         *o = a;
                     }
                 }
@@ -181,9 +182,11 @@ mod tests {
             answers: vec![
                 answer("a1", "spelen_graag", 10, &["p1"]),
                 answer("a2", "spelen_niet", 11, &["p2"]),
-                answer("a3", "spelen_graag", 12, &["p3", "p4"]),
-                // Same time as a3, lower id: a3 stays.
+                answer("a4", "spelen_graag", 12, &["p3", "p4"]),
+                // Same time as a4, later in the list: this one counts.
                 answer("a0", "spelen_graag", 12, &["p5"]),
+                // Earlier: never counts.
+                answer("a5", "spelen_graag", 9, &["p6"]),
             ],
         };
         let current: Vec<(&str, &str)> = a
@@ -191,6 +194,6 @@ mod tests {
             .iter()
             .map(|a| (a.question.as_str(), a.id.as_str()))
             .collect();
-        assert_eq!(current, [("spelen_graag", "a3"), ("spelen_niet", "a2")]);
+        assert_eq!(current, [("spelen_graag", "a0"), ("spelen_niet", "a2")]);
     }
 }
