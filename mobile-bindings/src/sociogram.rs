@@ -264,15 +264,18 @@ impl From<analysis::Position> for SociogramPosition {
 /// A pair of pupils: who chose (or rejected) whom, or a mutual choice.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct SociogramPair {
-    /// Pupil id.
-    pub from: String,
-    /// Pupil id.
-    pub to: String,
+    /// Pupil id of who chose (or rejected); of a mutual pair, the one listed first.
+    pub from_pupil: String,
+    /// Pupil id of who was chosen (or rejected).
+    pub to_pupil: String,
 }
 
 fn pairs(v: Vec<(String, String)>) -> Vec<SociogramPair> {
     v.into_iter()
-        .map(|(from, to)| SociogramPair { from, to })
+        .map(|(from_pupil, to_pupil)| SociogramPair {
+            from_pupil,
+            to_pupil,
+        })
         .collect()
 }
 
