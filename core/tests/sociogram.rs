@@ -173,6 +173,18 @@ fn the_groups_mentor_runs_a_sociogram_that_only_she_and_the_care_team_read() {
             "{what}"
         );
     }
+    // A pupil's own answer comes from a pupil session, which the rules do not admit yet.
+    assert!(matches!(
+        m1.append_sociogram_answers(
+            round,
+            "6a",
+            "p4",
+            vec![said("spelen_graag", &["p1"])],
+            AnswerSource::Pupil,
+            Some("sessie-1"),
+        ),
+        Err(Error::Forbidden(_))
+    ));
     // 4. The analysis: Anouk and Zoë, Anouk and Daan, Zoë and Chloé choose each other;
     // Bram is rejected by two and chosen by nobody: isolated and rejected.
     let s = m1.sociogram(round, "nl").unwrap();

@@ -120,6 +120,10 @@ pub struct SociogramAnswer {
     pub recorded_by: String,
     /// "staff" (entered on the pupil's behalf) or "pupil" ([`SOURCES`]).
     pub source: String,
+    /// The pupil session the pupil answered in (source "pupil"); none for staff.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub session: Option<String>,
 }
 
 /// A pupil's answers in one round. The pupil is the document header's.
@@ -171,6 +175,7 @@ mod tests {
             at,
             recorded_by: "m-jansen".into(),
             source: "staff".into(),
+            session: None,
         }
     }
 

@@ -228,11 +228,11 @@ impl Store {
     /// from its deterministic genesis when this device has none yet). Each answer names
     /// pupils of the round's group for one of its questions; a new answer to a question
     /// replaces the earlier one. Works offline. Today the group's mentor enters them on the
-    /// pupil's behalf (`source` staff); a pupil session writes with `source` pupil.
+    /// pupil's behalf (`source` staff).
     ///
-    /// `Invalid` for a closed round, an unknown question, a pupil not in the group (or the
-    /// pupil answering) among those named, one named twice or more than [`MAX_CHOICES`];
-    /// `NotFound` for a round the user does not read.
+    /// `Invalid` for a closed round, an unknown question or one answered twice, a pupil not
+    /// in the group (or the pupil answering) among those named, one named twice or more
+    /// than [`MAX_CHOICES`]; `NotFound` for a round the user does not read.
     pub fn add_sociogram_answers(
         &self,
         round: DocumentId,
@@ -247,6 +247,33 @@ impl Store {
         if r.status() != RoundStatus::Open {
             return Err(Error::Invalid("the round is closed".into()));
         }
+        let mut seen = BTreeSet::new();
+        for a in &answers {
+            if !r.questions.iter().any(|q| q.id == a.question) || !seen.insert(&a.question) {
+                return Err(Error::Invalid(
+                    "each answer is to a question of the round, once".into(),
+                ));
+            }
+        }
+        self.append_sociogram_answers(round, &r.group, pupil, answers, source, None)
+    }
+
+    /// [`Store::add_sociogram_answers`] without reading the round, for a device that holds
+    /// none: a pupil session is write-only and receives nothing, so whoever starts it gives
+    /// it the round's id, group and questions. Checks the pupils against the roster (the
+    /// pupil answering and those named are active pupils of `group`); whether the round is
+    /// open and has the questions is the caller's to know. `session`: the pupil session's
+    /// id, with `source` pupil (the record rules admit such answers once a pupil session's
+    /// writer is known to them; until then a pupil's own answer is `Forbidden`).
+    pub fn append_sociogram_answers(
+        &self,
+        round: DocumentId,
+        group: &str,
+        pupil: &str,
+        answers: Vec<NewSociogramAnswer>,
+        source: AnswerSource,
+        session: Option<&str>,
+    ) -> Result<DocumentId> {
         if answers.is_empty() {
             return Err(Error::Invalid("no answers given".into()));
         }
@@ -255,19 +282,16 @@ impl Store {
             roster
                 .pupils
                 .get(p)
-                .is_some_and(|p| p.active && p.group == r.group)
+                .is_some_and(|p| p.active && p.group == group)
         };
         if !of_group(pupil) {
             return Err(Error::Invalid(
                 "the pupil answering is not an active pupil of the round's group".into(),
             ));
         }
-        let mut seen = BTreeSet::new();
         for a in &answers {
-            if !r.questions.iter().any(|q| q.id == a.question) || !seen.insert(&a.question) {
-                return Err(Error::Invalid(
-                    "each answer is to a question of the round, once".into(),
-                ));
+            if a.question.is_empty() || a.question.len() > 64 {
+                return Err(Error::Invalid("a question id is 1-64 bytes".into()));
             }
             if a.pupils.len() > MAX_CHOICES {
                 return Err(Error::Invalid(format!(
@@ -284,7 +308,7 @@ impl Store {
             }
         }
         let me = self.unlocked_identity()?;
-        let (id, genesis) = doc::sociogram_answers_genesis(&me.school, round, &r.group, pupil)?;
+        let (id, genesis) = doc::sociogram_answers_genesis(&me.school, round, group, pupil)?;
         let header = doc::sociogram_answers_header(&me.school, pupil);
         let now = self.now();
         let new: Vec<SociogramAnswer> = answers
@@ -296,6 +320,7 @@ impl Store {
                 at: now,
                 recorded_by: me.user.clone(),
                 source: source.as_str().into(),
+                session: session.map(Into::into),
             })
             .collect();
         let actor = self.writer_actor();

@@ -171,9 +171,11 @@ pub fn admit_answers(
         if !SOURCES.contains(&a.source.as_str()) {
             return Err(Refusal::Invalid("an answer's source"));
         }
-        // A staff member enters answers on the pupil's behalf; a pupil session (its own
-        // writer, to come) enters the pupil's own.
-        if a.source != "staff" {
+        // A staff member enters answers on the pupil's behalf, outside any session. A pupil
+        // session (a writer of its own, being built) will enter the pupil's own: source
+        // "pupil" with its session id, for a pupil of its group; until it is admitted here,
+        // nobody writes a pupil's own answer.
+        if a.source != "staff" || a.session.is_some() {
             return Err(Refusal::NotForRole("staff enter answers as staff"));
         }
         let mut chosen = BTreeSet::new();

@@ -1839,6 +1839,7 @@ fn answer(id: &str, by: &str, pupils: &[&str]) -> crate::model::SociogramAnswer 
         at: NOW,
         recorded_by: by.into(),
         source: "staff".into(),
+        session: None,
     }
 }
 
@@ -2008,6 +2009,16 @@ fn sociogram_answers_rules() {
     let (b, a) = new(answers(rid, P_CARE, M_A, own));
     rows.push(row(
         "staff writing as the pupil",
+        b,
+        a,
+        M_A,
+        Err(NotForRole("staff enter answers as staff")),
+    ));
+    let mut in_session = answer("x1", M_A, &["p-a2"]);
+    in_session.session = Some("sessie-1".into());
+    let (b, a) = new(answers(rid, P_CARE, M_A, in_session));
+    rows.push(row(
+        "staff answers in a pupil session's name",
         b,
         a,
         M_A,
