@@ -193,10 +193,16 @@ impl Store {
     /// The rounds the user may read (of `group`, or all), newest first.
     pub fn list_sociogram_rounds(&self, group: Option<&str>) -> Result<Vec<SociogramRoundSummary>> {
         self.unlocked_identity()?;
+        let ids: Vec<DocumentId> = self.read(|tx| {
+            let mut stmt = tx.prepare_cached("SELECT id FROM documents WHERE kind = ?1")?;
+            let ids = stmt
+                .query_map([Kind::SociogramRound.as_str()], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(ids.into_iter().filter_map(|id| id.parse().ok()).collect())
+        })?;
         let mut out = vec![];
-        for info in self.documents()? {
-            if info.header.kind != Kind::SociogramRound.as_str()
-                || group.is_some_and(|g| info.fields.category.as_deref() != Some(g))
+        for info in self.infos(&ids)?.into_iter().flatten() {
+            if group.is_some_and(|g| info.fields.category.as_deref() != Some(g))
                 || self.access_to(&info.header, &info.fields)? < Access::Read
             {
                 continue;
@@ -364,6 +370,20 @@ impl Store {
     /// group's mentors and the care team; `NotFound` for anyone else. The reads are
     /// logged.
     pub fn sociogram(&self, round: DocumentId, lang: &str) -> Result<Sociogram> {
+        let (r, members, analysis) = self.analyse_round(round)?;
+        let svg = crate::sociogram::render(&members, &analysis, lang);
+        Ok(Sociogram {
+            id: round,
+            round: r,
+            members,
+            analysis,
+            svg,
+        })
+    }
+
+    /// A round, the group's current active pupils by name, and the analysis of the answers
+    /// held. The reads are logged.
+    fn analyse_round(&self, round: DocumentId) -> Result<(SociogramRound, Vec<Member>, Analysis)> {
         let (_, r, _) = self.read_record::<SociogramRound>(round, true)?;
         let me = self.unlocked_identity()?;
         let roster = self.roster()?;
@@ -391,14 +411,7 @@ impl Store {
             answers.insert(m.id.clone(), current);
         }
         let analysis = analyse(&r.questions, &members, &answers);
-        let svg = crate::sociogram::render(&members, &analysis, lang);
-        Ok(Sociogram {
-            id: round,
-            round: r,
-            members,
-            analysis,
-            svg,
-        })
+        Ok((r, members, analysis))
     }
 
     /// Where `pupil` stands in the latest round of her group that the user reads (for the
@@ -411,22 +424,22 @@ impl Store {
         let Some(latest) = self.list_sociogram_rounds(Some(&group))?.into_iter().next() else {
             return Ok(None);
         };
-        let s = self.sociogram(latest.id, "nl")?;
-        let Some(position) = s.analysis.position(pupil).cloned() else {
+        let (_, members, analysis) = self.analyse_round(latest.id)?;
+        let Some(position) = analysis.position(pupil).cloned() else {
             return Ok(None);
         };
         let mutual_names = position
             .mutual
             .iter()
-            .filter_map(|m| s.members.iter().find(|x| x.id == *m))
+            .filter_map(|m| members.iter().find(|x| x.id == *m))
             .map(|m| crate::sociogram::svg::first_name(&m.name))
             .collect();
         Ok(Some(PupilSociogram {
             round: latest.id,
             opened_on: latest.opened_on,
             status: latest.status,
-            members: s.members.len() as u32,
-            respondents: s.analysis.respondents,
+            members: members.len() as u32,
+            respondents: analysis.respondents,
             position,
             mutual_names,
         }))
