@@ -3,7 +3,7 @@
 use crate::ids::DocumentId;
 use crate::model::{
     Case, Conversation, Excursion, Header, Kind, ParentContact, Record, Roster, Signal,
-    SignalNotes, ThermometerMonth,
+    SignalNotes, SociogramAnswers, SociogramRound, ThermometerMonth,
 };
 use crate::{Error, Result};
 use automerge::transaction::{CommitOptions, Transactable};
@@ -164,7 +164,9 @@ pub struct AccessFields {
     pub visibility: Option<String>,
     /// Signal: urgency 0-3.
     pub urgency: Option<u8>,
-    /// Signal: category id.
+    /// Signal: category id. Sociogram round and answers: the group id (who reads them
+    /// follows from the group, like a signal's readers from its category; one text column
+    /// in the catalog serves both, so adding the sociogram needed no catalog migration).
     pub category: Option<String>,
     /// Signal on the board route (staff misconduct): staff the school leader added.
     /// Excursion: the staff on the trip.
@@ -220,6 +222,14 @@ impl AccessFields {
             ..Default::default()
         }
     }
+
+    /// The access fields of a sociogram round or answers: their group.
+    pub fn of_sociogram_group(group: &str) -> AccessFields {
+        AccessFields {
+            category: Some(group.into()),
+            ..Default::default()
+        }
+    }
 }
 
 /// The typed body of a document, hydrated once.
@@ -241,6 +251,10 @@ pub enum Body {
     ParentContact(Box<ParentContact>),
     /// The notes on a signal.
     SignalNotes(Box<SignalNotes>),
+    /// A sociogram round.
+    SociogramRound(Box<SociogramRound>),
+    /// A pupil's sociogram answers.
+    SociogramAnswers(Box<SociogramAnswers>),
 }
 
 /// A document read once: header, access fields and typed body.
@@ -299,6 +313,20 @@ pub fn parse(id: DocumentId, doc: &impl autosurgeon::ReadDoc) -> Result<Parsed> 
                 Body::SignalNotes(Box::new(n)),
             )
         }
+        Kind::SociogramRound => {
+            let r: SociogramRound = record(id, doc)?;
+            (
+                AccessFields::of_sociogram_group(&r.group),
+                Body::SociogramRound(Box::new(r)),
+            )
+        }
+        Kind::SociogramAnswers => {
+            let a: SociogramAnswers = record(id, doc)?;
+            (
+                AccessFields::of_sociogram_group(&a.group),
+                Body::SociogramAnswers(Box::new(a)),
+            )
+        }
     };
     Ok(Parsed {
         header,
@@ -329,6 +357,12 @@ pub fn access_fields(
         Kind::Roster => AccessFields::of_roster(&record(id, doc)?),
         Kind::SignalNotes => AccessFields::of_signal_notes(&record(id, doc)?),
         Kind::Thermometer => AccessFields::of_thermometer(&record(id, doc)?),
+        Kind::SociogramRound => {
+            AccessFields::of_sociogram_group(&record::<SociogramRound>(id, doc)?.group)
+        }
+        Kind::SociogramAnswers => {
+            AccessFields::of_sociogram_group(&record::<SociogramAnswers>(id, doc)?.group)
+        }
         _ => AccessFields::default(),
     })
 }
@@ -383,6 +417,57 @@ pub fn signal_notes_genesis(
             urgency,
             notes: vec![],
             added_readers: vec![],
+        },
+    )?;
+    Ok((id, doc))
+}
+
+/// The deterministic id of a pupil's answers in a sociogram round: from the school, the
+/// round, its group (their access) and the pupil.
+pub fn sociogram_answers_id(
+    school: &str,
+    round: DocumentId,
+    group: &str,
+    pupil: &str,
+) -> DocumentId {
+    DocumentId::derived(&[
+        "sociogram-answers",
+        school,
+        &round.to_string(),
+        group,
+        pupil,
+    ])
+}
+
+/// The header of a pupil's sociogram answers (deterministic: the system's, like a
+/// thermometer month).
+pub fn sociogram_answers_header(school: &str, pupil: &str) -> Header {
+    Header {
+        kind: Kind::SociogramAnswers.as_str().into(),
+        school: school.into(),
+        pupil: Some(pupil.into()),
+        author: "system".into(),
+        created_at: 0,
+        schema: crate::model::SCHEMA_VERSION,
+    }
+}
+
+/// The genesis of a pupil's answers in round `round` of `group`: the same document on
+/// every device that starts it (a mentor's phone, a pupil session).
+pub fn sociogram_answers_genesis(
+    school: &str,
+    round: DocumentId,
+    group: &str,
+    pupil: &str,
+) -> Result<(DocumentId, Automerge)> {
+    let id = sociogram_answers_id(school, round, group, pupil);
+    let doc = genesis_singleton(
+        id,
+        &sociogram_answers_header(school, pupil),
+        &SociogramAnswers {
+            round: round.to_string(),
+            group: group.into(),
+            answers: vec![],
         },
     )?;
     Ok((id, doc))
@@ -794,6 +879,8 @@ fn summary_key(k: &str) -> bool {
             | "staff"
         // oudercontact (besides held_on, status, agreements, done, staff)
             | "channel"
+        // sociogram (besides status): the group, their access
+            | "group"
         )
 }
 
@@ -1090,6 +1177,10 @@ impl Hydrated {
                     readers: str(rec, "viewer").into_iter().collect(),
                     ..Default::default()
                 },
+                SummaryBody::Other,
+            ),
+            Kind::SociogramRound | Kind::SociogramAnswers => (
+                AccessFields::of_sociogram_group(&str(rec, "group").ok_or_else(|| bad("group"))?),
                 SummaryBody::Other,
             ),
             Kind::SignalNotes => (

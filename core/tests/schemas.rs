@@ -24,7 +24,7 @@ use omkijken_core::doc;
 use omkijken_core::model::rules::{Writer, admit};
 use omkijken_core::model::{
     Case, Conversation, Excursion, Header, ParentContact, Record, Roster, SchoolSettings, Signal,
-    SignalNotes, ThermometerMonth,
+    SignalNotes, SociogramAnswers, SociogramRound, ThermometerMonth,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -519,6 +519,64 @@ fn thermometer_entries_appended_as_documented_are_admitted_and_read_back() {
     assert_eq!(m.entries[0].score, 2);
     assert_eq!(m.answers.len(), 1, "the example's answer reads back");
     rewritten_matches(&schemas, "thermometer", &header, &m);
+}
+
+#[test]
+fn a_sociogram_round_built_from_the_documented_layout_is_admitted_and_reads_back() {
+    let schemas = Schemas::load();
+    let r: SociogramRound = admitted_as_new(&schemas, "sociogram_round");
+    let want: SociogramRound =
+        serde_json::from_value(example("sociogram_round")["record"].clone()).unwrap();
+    assert_eq!(r, want);
+    assert!(r.questions[1].is_negative());
+}
+
+#[test]
+fn sociogram_answers_appended_as_documented_are_admitted_and_read_back() {
+    let schemas = Schemas::load();
+    let ex = example("sociogram_answers");
+    let header = header_of(&ex);
+    let round: DocumentId = ex["record"]["round"].as_str().unwrap().parse().unwrap();
+    let group = ex["record"]["group"].as_str().unwrap();
+    let pupil = header.pupil.as_deref().unwrap();
+    let (id, genesis) =
+        doc::sociogram_answers_genesis(&header.school, round, group, pupil).unwrap();
+    assert_eq!(doc::header(id, &genesis).unwrap(), header);
+    // The writer appends the example's answers to the shared genesis.
+    let user = "m1";
+    let reg = actor(user);
+    let mut d = genesis.fork().with_actor(ActorId::from(reg.clone()));
+    let file = "sociogram_answers.schema.json";
+    let item = &schemas.0[file]["$defs"]["answers"]["properties"]["answers"]["items"];
+    let mut tx = d.transaction();
+    let (_, record) = tx.get(ROOT, "record").unwrap().unwrap();
+    let (_, answers) = tx.get(&record, "answers").unwrap().unwrap();
+    for (i, a) in ex["record"]["answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        put(&mut tx, &schemas, &answers, At::Index(i), a, file, item);
+    }
+    tx.commit();
+    let errs = schemas.check("sociogram_answers", &d);
+    assert!(errs.is_empty(), "the answers example:\n{}", errs.join("\n"));
+    let r = roster(&schemas);
+    let w = Writer {
+        roster: &r,
+        user,
+        actor: &reg,
+        pupil_session: None,
+    };
+    if let Err(e) = admit(id, Some(&genesis), &d, &w) {
+        panic!("answers built from the schema are refused: {e}");
+    }
+    let a = doc::record::<SociogramAnswers>(id, &d).unwrap();
+    let want: SociogramAnswers = serde_json::from_value(ex["record"].clone()).unwrap();
+    assert_eq!(a, want);
+    assert_eq!(a.current().len(), 2);
+    rewritten_matches(&schemas, "sociogram_answers", &header, &a);
 }
 
 #[test]

@@ -1335,7 +1335,7 @@ fn agreements_come_back_on_the_agenda_and_the_attention_list_and_rounds_show_who
             })
             .collect()
     };
-    assert_eq!(overdue(&m1), [late.clone()]);
+    assert_eq!(overdue(&m1), std::slice::from_ref(&late));
     // Edited to a later date: off the list and out of this week; the other one completed.
     m1.edit_agreement(
         c,

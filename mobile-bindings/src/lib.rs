@@ -24,6 +24,7 @@ mod pupil_session;
 mod records;
 mod roster;
 mod school;
+mod sociogram;
 mod store;
 mod sync;
 
@@ -46,5 +47,10 @@ pub use pupil_session::{PupilReading, PupilSession, SessionPupil, StoreClock, Ta
 pub use records::*;
 pub use roster::*;
 pub use school::{AgreementDue, ConversationDue, ConversationRound, SchoolSettings};
+pub use sociogram::{
+    Polarity, PupilSociogram, Sociogram, SociogramAnswer, SociogramAnswerInput, SociogramPair,
+    SociogramPosition, SociogramQuestion, SociogramQuestionOption, SociogramRound,
+    SociogramRoundSummary, SociogramStatus,
+};
 pub use store::OmkijkenStore;
 pub use sync::{RefusalReason, RefusedDocument, SyncEvent, SyncObserver, SyncReport, SyncStatus};

@@ -188,7 +188,44 @@ impl PupilSession {
         Ok(self.inner.record(reading.into())?)
     }
 
-    /// Readings not sent yet.
+    /// The sociogram questions pupils answer in this session: the group's open round when
+    /// the session started (a mentor of the group started it); empty when there was none.
+    pub fn sociogram_questions(&self) -> Vec<crate::sociogram::SociogramQuestion> {
+        self.inner
+            .sociogram()
+            .map(|so| {
+                so.questions
+                    .iter()
+                    .map(|(id, text, polarity)| {
+                        omkijken_core::model::SociogramQuestion {
+                            id: id.clone(),
+                            text: text.clone(),
+                            polarity: polarity.clone(),
+                        }
+                        .into()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Record a pupil's own sociogram answers (classmates by pupil id from `pupils`, at
+    /// most 5 per question, never herself); works offline, sent at the next `sync_now`.
+    /// `NotFound` without a round or for a pupil not in the session, `Invalid` for a
+    /// question not in the round or a classmate not in the group.
+    pub fn record_sociogram(
+        &self,
+        pupil: String,
+        answers: Vec<crate::sociogram::SociogramAnswerInput>,
+    ) -> Result<()> {
+        let answers = answers
+            .into_iter()
+            .map(|a| (a.question, a.pupils))
+            .collect();
+        Ok(self.inner.record_sociogram(&pupil, answers)?)
+    }
+
+    /// Readings and answers not sent yet.
     pub fn pending_count(&self) -> Result<u32> {
         Ok(self.inner.pending()? as u32)
     }

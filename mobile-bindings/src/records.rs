@@ -37,6 +37,10 @@ pub enum DocumentKind {
     ParentContact,
     /// The notes of those who follow a signal up (read through `signal`).
     SignalNotes,
+    /// A sociogram round of a group.
+    SociogramRound,
+    /// A pupil's answers in a sociogram round.
+    SociogramAnswers,
 }
 
 impl From<core::Kind> for DocumentKind {
@@ -50,6 +54,8 @@ impl From<core::Kind> for DocumentKind {
             core::Kind::Excursion => DocumentKind::Excursion,
             core::Kind::ParentContact => DocumentKind::ParentContact,
             core::Kind::SignalNotes => DocumentKind::SignalNotes,
+            core::Kind::SociogramRound => DocumentKind::SociogramRound,
+            core::Kind::SociogramAnswers => DocumentKind::SociogramAnswers,
         }
     }
 }

@@ -139,8 +139,8 @@ pub struct ConversationRound {
     pub without: Vec<String>,
 }
 
-impl From<store::RoundStatus> for ConversationRound {
-    fn from(r: store::RoundStatus) -> Self {
+impl From<store::ConversationRoundStatus> for ConversationRound {
+    fn from(r: store::ConversationRoundStatus) -> Self {
         ConversationRound {
             number: r.number,
             from: r.from,

@@ -1948,6 +1948,8 @@ impl Sim {
                             | (doc::Body::Excursion(_), Kind::Excursion)
                             | (doc::Body::ParentContact(_), Kind::ParentContact)
                             | (doc::Body::SignalNotes(_), Kind::SignalNotes)
+                            | (doc::Body::SociogramRound(_), Kind::SociogramRound)
+                            | (doc::Body::SociogramAnswers(_), Kind::SociogramAnswers)
                     );
                 if !kind_matches {
                     return Err(format!(
@@ -2049,6 +2051,55 @@ impl Sim {
                         let words = ["zorgcoördinator", "ideeën", "privé", "👍🏽", "שלום"];
                         let w = words[self.rng.random_range(0..words.len())];
                         store.edit_notes(c.id, pos, 0, &format!("[{user} {w} {tag}]"))?;
+                    }
+                }
+                6 => {
+                    // The sociogram of the pupil's group: its mentor opens a round (two
+                    // devices of hers may each open one), enters the pupil's answers
+                    // (concurrently with her other device, appending to the pupil's one
+                    // document), and now and then closes it. Others are refused.
+                    let roster = store.roster()?;
+                    let Some(group) = roster.pupils.get(&pupil).map(|p| p.group.clone()) else {
+                        return Ok(());
+                    };
+                    let open: Vec<_> = store
+                        .list_sociogram_rounds(Some(&group))?
+                        .into_iter()
+                        .filter(|r| r.status == omkijken_core::model::RoundStatus::Open)
+                        .collect();
+                    if open.is_empty() || self.rng.random_bool(0.1) {
+                        let questions = store
+                            .sociogram_questions()?
+                            .into_iter()
+                            .take(2)
+                            .map(|q| omkijken_core::model::SociogramQuestion {
+                                id: q.id,
+                                text: q.text.nl,
+                                polarity: q.polarity,
+                            })
+                            .collect();
+                        store.open_sociogram_round(&group, "2026-11-16", questions)?;
+                    } else if self.rng.random_bool(0.1) {
+                        store.close_sociogram_round(open[0].id, "2026-11-20")?;
+                    } else {
+                        let r = &open[self.rng.random_range(0..open.len())];
+                        let classmates: Vec<String> = roster
+                            .group_pupils(&group)
+                            .filter(|p| p.id != pupil && self.rng.random_bool(0.5))
+                            .map(|p| p.id.clone())
+                            .take(3)
+                            .collect();
+                        let question = ["spelen_graag", "spelen_niet"][usize::from(tag % 2 == 1)];
+                        store.add_sociogram_answers(
+                            r.id,
+                            &pupil,
+                            vec![omkijken_core::store::NewSociogramAnswer {
+                                question: question.into(),
+                                pupils: classmates,
+                            }],
+                            omkijken_core::store::AnswerSource::Staff,
+                        )?;
+                        store.sociogram(r.id, "nl")?;
                     }
                 }
                 7 => {

@@ -152,6 +152,10 @@ pub struct SchoolSettings {
     /// months.
     #[autosurgeon(missing = "Default::default")]
     pub conversation_rounds: Vec<RoundSetting>,
+    /// The sociogram questions a mentor picks from; empty: the default ones
+    /// ([`defaults::sociogram_questions`]).
+    #[autosurgeon(missing = "Default::default")]
+    pub sociogram_questions: Vec<SociogramQuestionSetting>,
 }
 
 /// One round of kindgesprekken: a period of the school year (`MM-DD` to `MM-DD`).
@@ -247,6 +251,28 @@ impl SchoolSettings {
     pub fn talk_escalation_days(&self) -> u32 {
         self.talk_escalation_school_days
             .unwrap_or(TALK_ESCALATION_SCHOOL_DAYS)
+    }
+}
+
+/// A sociogram question on offer at a school.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SociogramQuestionSetting {
+    /// Stable id (1-64 of a-z, 0-9, - and _).
+    pub id: String,
+    /// The question as pupils read it.
+    pub text: Localized,
+    /// "positive" (a choice for someone) or "negative" (a choice against).
+    pub polarity: String,
+}
+
+impl From<defaults::SociogramQuestionDefault> for SociogramQuestionSetting {
+    fn from(q: defaults::SociogramQuestionDefault) -> Self {
+        SociogramQuestionSetting {
+            id: q.id.into(),
+            text: q.text.into(),
+            polarity: q.polarity.into(),
+        }
     }
 }
 
@@ -352,6 +378,25 @@ impl SchoolSettings {
     pub fn conversations_per_year(&self) -> u32 {
         self.conversations_per_year
             .unwrap_or(defaults::CONVERSATIONS_PER_YEAR)
+    }
+
+    /// The sociogram questions on offer: the school's, or the default ones.
+    pub fn sociogram_questions(&self) -> Vec<SociogramQuestionSetting> {
+        if self.sociogram_questions.is_empty() {
+            defaults::sociogram_questions()
+                .into_iter()
+                .map(Into::into)
+                .collect()
+        } else {
+            self.sociogram_questions
+                .iter()
+                .cloned()
+                .map(|mut q| {
+                    q.text = std::mem::take(&mut q.text).complete();
+                    q
+                })
+                .collect()
+        }
     }
 
     /// Whether the thermometer is taken in month `month` (1-12).
@@ -481,6 +526,41 @@ impl SchoolSettings {
                 .any(|r| month_day(&r.from).is_none() || month_day(&r.to).is_none())
             {
                 return Err("conversation_rounds: from and to are MM-DD".into());
+            }
+        }
+        if self.sociogram_questions.len() > crate::model::rules::sociogram::MAX_QUESTIONS * 4 {
+            return Err(format!(
+                "sociogram_questions: at most {}",
+                crate::model::rules::sociogram::MAX_QUESTIONS * 4
+            ));
+        }
+        let mut qs: Vec<&str> = vec![];
+        for q in &self.sociogram_questions {
+            let id_ok = !q.id.is_empty()
+                && q.id.len() <= 64
+                && q.id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && !qs.contains(&q.id.as_str());
+            if !id_ok {
+                return Err("a sociogram question id: 1-64 of a-z, 0-9, - and _, unique".into());
+            }
+            qs.push(&q.id);
+            text(&format!("sociogram question {}", q.id), &q.text)?;
+            if q.text.nl.len() > crate::model::rules::MAX_SHORT
+                || q.text.en.len() > crate::model::rules::MAX_SHORT
+            {
+                return Err(format!(
+                    "sociogram question {}: at most {} bytes",
+                    q.id,
+                    crate::model::rules::MAX_SHORT
+                ));
+            }
+            if !crate::model::sociogram::POLARITIES.contains(&q.polarity.as_str()) {
+                return Err(format!(
+                    "sociogram question {}: polarity positive or negative",
+                    q.id
+                ));
             }
         }
         let mut months = self.thermometer_months.clone();

@@ -21,6 +21,7 @@ mod queries;
 mod records;
 pub mod schema;
 mod school;
+mod sociogram;
 mod talk;
 
 pub use agenda::AgreementDue;
@@ -36,7 +37,10 @@ pub use queries::{
     ThermometerPoint,
 };
 pub use records::{NewSignal, NewThermometerEntry};
-pub use school::{ConversationDue, RoundStatus};
+pub use school::{ConversationDue, ConversationRoundStatus};
+pub use sociogram::{
+    AnswerSource, NewSociogramAnswer, PupilSociogram, Sociogram, SociogramRoundSummary,
+};
 pub use talk::{TalkRequest, school_days_between};
 
 use crate::doc::{self, AccessFields};

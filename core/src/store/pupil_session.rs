@@ -41,6 +41,19 @@ pub struct SessionInfo {
     pub pupils: Vec<SessionPupil>,
     /// The school's thermometer settings per age band (labels, emotion words).
     pub thermometer: BTreeMap<String, ScaleSetting>,
+    /// The group's open sociogram round when the session started (a mentor of the group
+    /// started it and her device held the round): its pupils enter their own answers.
+    #[serde(default)]
+    pub sociogram: Option<SessionSociogram>,
+}
+
+/// The sociogram round a pupil session collects answers for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionSociogram {
+    /// The round's document id.
+    pub round: String,
+    /// Its questions: (id, text, polarity `positive` or `negative`).
+    pub questions: Vec<(String, String, String)>,
 }
 
 /// What a pupil enters in pupil mode.
@@ -238,6 +251,84 @@ impl PupilSession {
         })
     }
 
+    /// The sociogram round this session collects answers for, if the teacher had one open:
+    /// (round id, questions as (id, text, polarity)).
+    pub fn sociogram(&self) -> Option<&SessionSociogram> {
+        self.info.sociogram.as_ref()
+    }
+
+    /// Record a pupil's own sociogram answers (`answers`: (question id, classmates' pupil
+    /// ids), at most five each, never herself), sent at the next sync. `NotFound` without an
+    /// open round or for a pupil not in the session, `Invalid` for an unknown question or a
+    /// classmate not in the group.
+    pub fn record_sociogram(&self, pupil: &str, answers: Vec<(String, Vec<String>)>) -> Result<()> {
+        use crate::model::{SociogramAnswer, SociogramAnswers};
+        let so = self.info.sociogram.as_ref().ok_or(Error::NotFound)?;
+        self.pupil(pupil)?;
+        if self.store.now() >= self.info.scope.expires_at {
+            return Err(Error::Forbidden("the pupil session has ended"));
+        }
+        if answers.is_empty() {
+            return Err(Error::Invalid("no answers given".into()));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (q, named) in &answers {
+            if !so.questions.iter().any(|(id, _, _)| id == q) || !seen.insert(q) {
+                return Err(Error::Invalid(
+                    "each answer is to a question of the round, once".into(),
+                ));
+            }
+            let mut names = std::collections::BTreeSet::new();
+            for n in named {
+                if n == pupil || !names.insert(n) || self.pupil(n).is_err() {
+                    return Err(Error::Invalid(
+                        "the pupils named are different classmates in the group".into(),
+                    ));
+                }
+            }
+        }
+        let round: crate::ids::DocumentId = so
+            .round
+            .parse()
+            .map_err(|_| Error::Invalid("the session's round id".into()))?;
+        let me = &self.identity;
+        let group = &self.info.scope.group;
+        let (id, genesis) = doc::sociogram_answers_genesis(&me.school, round, group, pupil)?;
+        let now = self.store.now();
+        let new: Vec<SociogramAnswer> = answers
+            .into_iter()
+            .map(|(question, pupils)| SociogramAnswer {
+                id: self.store.new_id().to_string(),
+                question,
+                pupils,
+                at: now,
+                recorded_by: me.user.clone(),
+                source: SOURCE_PUPIL.into(),
+                session: Some(self.info.scope.session.clone()),
+            })
+            .collect();
+        let roster = self.roster();
+        let actor = self.store.writer_actor();
+        self.store.transact(id, |d| {
+            let before = (!d.get_heads().is_empty()).then(|| d.clone());
+            if before.is_none() {
+                *d = genesis;
+            }
+            doc::update::<SociogramAnswers>(id, d, &actor, now, |s| {
+                s.answers.extend(new);
+                Ok(())
+            })?;
+            let writer = crate::model::rules::Writer {
+                roster: &roster,
+                user: &me.user,
+                actor: self.store.actor().to_bytes(),
+                pupil_session: Some(&self.info.scope),
+            };
+            crate::model::rules::admit(id, before.as_ref(), d, &writer)?;
+            Ok(())
+        })
+    }
+
     /// Readings not acknowledged by the server yet.
     pub fn pending(&self) -> Result<usize> {
         Ok(self.store.outbox()?.len())
@@ -280,7 +371,12 @@ impl PupilSession {
                     age_band: p.age_band.clone(),
                     active: true,
                     in_care: false,
-                    mentors: vec![],
+                    // Only a mentor of the group's pupils holds its sociogram round.
+                    mentors: if self.info.sociogram.is_some() {
+                        vec![user.clone()]
+                    } else {
+                        vec![]
+                    },
                 },
             );
         }

@@ -22,7 +22,7 @@ pub struct ConversationDue {
 
 /// The current round of kindgesprekken and the user's pupils who had none in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoundStatus {
+pub struct ConversationRoundStatus {
     /// The round, 1-based.
     pub number: u32,
     /// Its first day, `YYYY-MM-DD`.
@@ -38,7 +38,7 @@ impl Store {
     /// The round of kindgesprekken `today` (`YYYY-MM-DD`) falls in by the school's cadence
     /// (`conversation_rounds`, default three a year), and which of the user's pupils (as
     /// mentor) had no kindgesprek in it yet; none between the school's rounds.
-    pub fn conversation_round(&self, today: &str) -> Result<Option<RoundStatus>> {
+    pub fn conversation_round(&self, today: &str) -> Result<Option<ConversationRoundStatus>> {
         crate::model::check_date("today", today)?;
         let day: jiff::civil::Date = today
             .parse()
@@ -62,7 +62,7 @@ impl Store {
                 without.push(p.id.clone());
             }
         }
-        Ok(Some(RoundStatus {
+        Ok(Some(ConversationRoundStatus {
             number: round.number,
             from,
             to,

@@ -100,6 +100,10 @@ class PupilModeTest(unittest.TestCase):
         with self.assertRaises(om.OmkijkenError.Invalid):
             session.record(om.PupilReading(pupil=ids["Sem"], score=9, wants_to_talk=False))
         self.assertEqual(session.pending_count(), 3)
+        # The teacher is no mentor of the group: no sociogram round in her session.
+        self.assertEqual(session.sociogram_questions(), [])
+        with self.assertRaises(om.OmkijkenError.NotFound):
+            session.record_sociogram(ids["Sem"], [om.SociogramAnswerInput(question="spelen_graag", pupils=[])])
         report = session.sync_now()
         self.assertEqual(report.pushed, 3)
         self.assertEqual(report.refused, [])
@@ -176,6 +180,43 @@ class PupilModeTest(unittest.TestCase):
         session.end()
         with self.assertRaises(om.OmkijkenError.Revoked):
             session.pending_count()
+
+    def test_the_mentors_pupil_session_collects_the_open_sociogram_rounds_answers(self):
+        srv = self.server
+        mentor = srv.device("m1", "mentor-phone-sociogram")
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        # 1. The mentor opens a sociogram round for groep 6b, then starts a pupil session.
+        picked = [om.SociogramQuestion(id=q.id, text=q.nl, polarity=q.polarity)
+                  for q in mentor.sociogram_questions() if q.id.startswith("spelen")]
+        round_id = mentor.open_sociogram_round("g6", today, picked)
+        self.assertEqual(mentor.sync_now().refused, [])
+        session = mentor.start_pupil_session(
+            "g6", 2, os.path.join(self.root, "sociogram-session.db"), secrets.token_bytes(32))
+        self.assertEqual([q.id for q in session.sociogram_questions()], ["spelen_graag", "spelen_niet"])
+        ids = {p.first_name: p.id for p in session.pupils()}
+        zoe, noel, sem = ids["Zoë"], ids["Noël"], ids["Sem"]
+
+        # 2. Three pupils answer for themselves; classmates of another group, herself or an
+        #    unknown question are refused.
+        said = lambda q, *ps: om.SociogramAnswerInput(question=q, pupils=list(ps))
+        session.record_sociogram(zoe, [said("spelen_graag", sem), said("spelen_niet")])
+        session.record_sociogram(noel, [said("spelen_graag", zoe, sem)])
+        session.record_sociogram(sem, [said("spelen_graag", zoe), said("spelen_niet", noel)])
+        for bad in ([said("spelen_graag", "p-daan")], [said("spelen_graag", zoe)],
+                    [said("lievelingsvak", sem)]):
+            with self.assertRaises(om.OmkijkenError.Invalid):
+                session.record_sociogram(zoe, bad)
+        report = session.sync_now()
+        self.assertEqual(report.refused, [])
+        self.assertEqual(report.pushed, 3)
+
+        # 3. The mentor's device gets the pupils' own answers: the analysis counts them.
+        mentor.sync_now()
+        s = mentor.sociogram(round_id, "nl")
+        self.assertEqual(s.respondents, 3)
+        self.assertEqual(sorted((p.from_pupil, p.to_pupil) for p in s.mutual), sorted([tuple(sorted((zoe, sem)))]))
+        self.assertEqual([a.pupils for a in mentor.sociogram_answers(round_id, noel)], [[zoe, sem]])
+        session.end()
 
 
 def main():

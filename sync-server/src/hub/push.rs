@@ -10,7 +10,7 @@ use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
 use omkijken_core::budget;
 use omkijken_core::doc::{self, AccessFields};
 use omkijken_core::ids::heads_to_hex;
-use omkijken_core::model::{Header, Kind, PupilScope, Roster, rules};
+use omkijken_core::model::{Header, PupilScope, Roster, rules};
 use omkijken_core::sync::{Acked, DocChanges, Frame, MAX_DOC_BYTES, Refusal, RefusalReason};
 use omkijken_core::{Access, DocumentId, access};
 use std::collections::BTreeMap;
@@ -96,7 +96,9 @@ impl Hub {
             Some(_) => row.filter(|r| {
                 !r.erased
                     && r.header.school == roster.school
-                    && r.header.kind == Kind::Thermometer.as_str()
+                    && rules::PUPIL_SESSION_KINDS
+                        .iter()
+                        .any(|k| r.header.kind == k.as_str())
             }),
         }
     }
