@@ -2016,6 +2016,18 @@ impl Sim {
                         share: self.rng.random_bool(0.85),
                     })?;
                 }
+                2 if self.rng.random_bool(0.3) => {
+                    // A mentor or teacher answers a request to talk (two devices may answer
+                    // the same one concurrently: Automerge keeps one answer).
+                    let open = store.open_talk_requests()?;
+                    if let Some(r) = open.get(
+                        self.rng
+                            .random_range(0..open.len().max(1))
+                            .min(open.len().saturating_sub(1)),
+                    ) {
+                        store.answer_talk_request(&r.pupil, &r.entry, "2026-11-24", None)?;
+                    }
+                }
                 2 => {
                     let score = self.rng.random_range(1..=5);
                     store.record_thermometer(NewThermometerEntry {
