@@ -1458,3 +1458,118 @@ async fn a_pupil_session_device_reads_nothing_and_writes_only_its_pupils_own_rea
     assert_eq!(as_teacher.push_changes(month, &m, &d).await?, FORBIDDEN);
     Ok(())
 }
+
+/// A mentor's pupil session with the group's sociogram round open, its app replaced: it
+/// may add a pupil's own answers in its own name, and nothing else of a sociogram.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pupil_session_device_adds_only_its_pupils_own_sociogram_answers() -> Result<()> {
+    use omkijken_core::model::{SociogramAnswer, SociogramAnswers, SociogramQuestion};
+    let (tmp, server) = school().await?;
+    let dir = tmp.path();
+    // 1. The mentor of groep 6b opens a round and starts a pupil session.
+    let mentor = enrolled(&server, dir, MENTOR, "mentor phone").await?;
+    let round = mentor.store.open_sociogram_round(
+        "g6b",
+        "2026-12-07",
+        vec![SociogramQuestion {
+            id: "spelen_graag".into(),
+            text: "Met wie speel je graag?".into(),
+            polarity: "positive".into(),
+        }],
+    )?;
+    mentor.sync().await?;
+    let session_store = Store::open_with(
+        dir.join("sociogram-session.db"),
+        KEY,
+        omkijken_core::store::StoreOptions::default(),
+    )?;
+    let session =
+        omkijken_core::client::start_pupil_session(&mentor.store, "g6b", 2, session_store).await?;
+    assert!(session.sociogram().is_some());
+    let sid = session.session_id().to_string();
+    let mut wire = Wire::connect_with(&server, session.store()).await?;
+    assert!(wire.catalog.is_empty());
+    assert!(wire.fetch(round).await?.is_none(), "the round is not sent");
+
+    // 2. Noor's answers document, built on its genesis by the script.
+    let (id, genesis) = doc::sociogram_answers_genesis(SCHOOL, round, "g6b", PUPIL)?;
+    let given = |source: &str, session: Option<&str>, by: &str, named: &[&str]| SociogramAnswer {
+        id: format!("a-{source}-{}", named.len()),
+        question: "spelen_graag".into(),
+        pupils: named.iter().map(|p| p.to_string()).collect(),
+        at: 1_790_000_000_000,
+        recorded_by: by.into(),
+        source: source.into(),
+        session: session.map(Into::into),
+    };
+    let with = |wire: &Wire, a: SociogramAnswer| {
+        forge(wire, id, &genesis, |s: &mut SociogramAnswers| {
+            s.answers.push(a)
+        })
+    };
+    let cases = [
+        (
+            "answers entered as staff",
+            with(&wire, given("staff", None, MENTOR, &[PUPIL_IN_CARE])),
+            FORBIDDEN,
+        ),
+        (
+            "answers in another session's name",
+            with(
+                &wire,
+                given("pupil", Some("ps-else"), MENTOR, &[PUPIL_IN_CARE]),
+            ),
+            FORBIDDEN,
+        ),
+        (
+            "answers in another teacher's name",
+            with(&wire, given("pupil", Some(&sid), TEACHER, &[PUPIL_IN_CARE])),
+            FORBIDDEN,
+        ),
+        (
+            "a classmate of another group named",
+            with(&wire, given("pupil", Some(&sid), MENTOR, &[OTHER_PUPIL])),
+            INVALID,
+        ),
+    ];
+    let mut failed = vec![];
+    for (what, d, want) in cases {
+        let got = wire.push(id, d.save()).await?.0;
+        if got != want {
+            failed.push(format!("{what}: got {got:?}, want {want:?}"));
+        }
+    }
+    // The round itself: closing it is the mentor's, never the session's.
+    let closed = doc::create(
+        wire.actor.clone(),
+        1_790_000_000_000,
+        &doc::sociogram_answers_header(SCHOOL, PUPIL),
+        &SociogramAnswers {
+            round: round.to_string(),
+            group: "g7a".into(),
+            answers: vec![],
+        },
+    )?;
+    let other = DocumentId::random();
+    let got = wire.push(other, closed.save()).await?.0;
+    if got == Verdict::Acked(closed.get_heads()) {
+        failed.push("a document of its own making was admitted".into());
+    }
+    assert!(failed.is_empty(), "\n{}", failed.join("\n"));
+
+    // 3. Noor's own answer: acknowledged, and the mentor gets it.
+    let d = with(&wire, given("pupil", Some(&sid), MENTOR, &[PUPIL_IN_CARE]));
+    assert_eq!(
+        wire.push(id, d.save()).await?.0,
+        Verdict::Acked(d.get_heads())
+    );
+    mentor.sync().await?;
+    let held = mentor
+        .store
+        .sociogram_answers(round, PUPIL)?
+        .expect("Noor's answers");
+    assert_eq!(held.answers.len(), 1);
+    assert_eq!(held.answers[0].source, "pupil");
+    assert_eq!(held.answers[0].session.as_deref(), Some(sid.as_str()));
+    Ok(())
+}
