@@ -205,6 +205,8 @@ impl PupilSession {
     /// Record what a pupil entered: a reading in her month, in this session's name, to be
     /// sent at the next sync. Returns nothing the app could read back.
     pub fn record(&self, r: PupilReading) -> Result<()> {
+        // The offline lease holds here as in any store (`Locked` past it).
+        self.store.unlocked_identity()?;
         let scale = self.scale(&r.pupil)?;
         scale
             .validate(r.score, &r.emotions)
@@ -264,6 +266,7 @@ impl PupilSession {
     pub fn record_sociogram(&self, pupil: &str, answers: Vec<(String, Vec<String>)>) -> Result<()> {
         use crate::model::{SociogramAnswer, SociogramAnswers};
         let so = self.info.sociogram.as_ref().ok_or(Error::NotFound)?;
+        self.store.unlocked_identity()?;
         self.pupil(pupil)?;
         if self.store.now() >= self.info.scope.expires_at {
             return Err(Error::Forbidden("the pupil session has ended"));
