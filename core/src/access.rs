@@ -64,18 +64,26 @@ pub fn access(roster: &Roster, user: &str, header: &Header, fields: &AccessField
         // for its author, who is told the status and what is addressed to her on the
         // signal itself (need-to-know). Nobody is a signal's notes' author.
         (Kind::SignalNotes, Some(pupil)) => signal(roster, staff, false, pupil, fields),
-        (Kind::Thermometer, Some(pupil)) => thermometer(roster, staff, pupil),
+        (Kind::Thermometer, Some(pupil)) => thermometer(roster, staff, pupil, fields),
         (Kind::Case, Some(_)) => grant(staff.has(Role::CareCoordinator), Access::Write),
-        // A pupil-bound kind without a pupil is malformed.
+        // A sociogram round is a group's, its answers each a pupil's of that group: the
+        // group's mentors and the care team, nobody else (no pupil, no other teacher).
+        (Kind::SociogramRound, None) | (Kind::SociogramAnswers, Some(_)) => {
+            sociogram(roster, staff, fields)
+        }
+        // A pupil-bound kind without a pupil is malformed, and so is a group's round bound
+        // to a pupil.
         (
             Kind::Conversation
             | Kind::ParentContact
             | Kind::Signal
             | Kind::SignalNotes
             | Kind::Thermometer
-            | Kind::Case,
+            | Kind::Case
+            | Kind::SociogramAnswers,
             None,
-        ) => Access::None,
+        )
+        | (Kind::SociogramRound, Some(_)) => Access::None,
     }
 }
 
@@ -146,14 +154,50 @@ fn signal(
     author.max(other)
 }
 
+/// Sociogram round and answers, of the group in their access fields: the group's mentors
+/// write (open and close a round, enter answers on a pupil's behalf), the care team reads
+/// (all groups: a sociogram is how the care team sees a group, not a care record of one
+/// pupil). No group: nobody.
+fn sociogram(roster: &Roster, staff: &Staff, fields: &AccessFields) -> Access {
+    let Some(group) = fields.category.as_deref() else {
+        return Access::None;
+    };
+    if roster.is_group_mentor(&staff.id, group) {
+        Access::Write
+    } else {
+        grant(staff.has(Role::CareCoordinator), Access::Read)
+    }
+}
+
+/// Whether `user` may open a sociogram round for `group` (its mentors).
+pub fn may_open_sociogram(roster: &Roster, user: &str, group: &str) -> bool {
+    roster.groups.contains_key(group)
+        && access(
+            roster,
+            user,
+            &Header {
+                kind: Kind::SociogramRound.as_str().into(),
+                school: roster.school.clone(),
+                pupil: None,
+                author: user.into(),
+                created_at: 0,
+                schema: SCHEMA_VERSION,
+            },
+            &AccessFields::of_sociogram_group(group),
+        ) == Access::Write
+}
+
 /// Thermometer month: the pupil's mentors and the teachers of the pupil's group write; the
-/// care team reads when the pupil is in care.
-fn thermometer(roster: &Roster, staff: &Staff, pupil: &str) -> Access {
+/// care team reads when the pupil is in care, and a month with a request to talk that is
+/// not answered yet (`urgency` 1, see `AccessFields::of_thermometer`): a pupil who asks to
+/// talk reaches the care team as a signal of urgency 1 does.
+fn thermometer(roster: &Roster, staff: &Staff, pupil: &str, fields: &AccessFields) -> Access {
     if roster.is_mentor_of(&staff.id, pupil) || roster.teaches_pupil(&staff.id, pupil) {
         Access::Write
     } else {
         grant(
-            staff.has(Role::CareCoordinator) && roster.in_care(pupil),
+            staff.has(Role::CareCoordinator)
+                && (roster.in_care(pupil) || fields.urgency.is_some_and(|u| u >= 1)),
             Access::Read,
         )
     }
@@ -980,5 +1024,96 @@ mod tests {
         }
         let unbound = doc(Kind::ParentContact, None, M_A, f);
         assert_eq!(check(&r, M_A, &unbound), N);
+    }
+
+    fn round(author: &str, group: &str) -> Doc {
+        doc(
+            Kind::SociogramRound,
+            None,
+            author,
+            AccessFields::of_sociogram_group(group),
+        )
+    }
+
+    fn answers(pupil: &str, group: &str) -> Doc {
+        doc(
+            Kind::SociogramAnswers,
+            Some(pupil),
+            SYSTEM,
+            AccessFields::of_sociogram_group(group),
+        )
+    }
+
+    /// The sociogram is the group's mentors' (write) and the care team's (read): never
+    /// another teacher's, not even one teaching the group, nor the leader's or admin's.
+    #[test]
+    fn sociogram_is_for_the_groups_mentors_and_the_care_team() {
+        let r = roster();
+        let rows: Vec<Row> = vec![
+            (
+                "round of group a: its mentor writes, the care team reads",
+                round(M_A, "a"),
+                vec![(M_A, W), (IB, R)],
+            ),
+            (
+                "round of group b opened by its mentor",
+                round(M_B, "b"),
+                vec![(M_B, W), (IB, R)],
+            ),
+            (
+                "answers of a pupil of group a",
+                answers(P_CARE, "a"),
+                vec![(M_A, W), (IB, R)],
+            ),
+            (
+                "answers of a pupil of group b",
+                answers(P_PLAIN, "b"),
+                vec![(M_B, W), (IB, R)],
+            ),
+            (
+                "a group without pupils has no mentor",
+                round(M_B, "c"),
+                vec![(IB, R)],
+            ),
+        ];
+        for (cell, d, granted) in &rows {
+            for user in EVERYONE {
+                let want = granted
+                    .iter()
+                    .find(|(u, _)| *u == user)
+                    .map_or(N, |(_, a)| *a);
+                assert_eq!(check(&r, user, d), want, "{cell}: {user}");
+            }
+        }
+        // Malformed: no group, a round bound to a pupil, answers bound to none.
+        let mut no_group = round(M_A, "a");
+        no_group.fields = AccessFields::default();
+        let mut bound = round(M_A, "a");
+        bound.header.pupil = Some(P_CARE.into());
+        let mut unbound = answers(P_CARE, "a");
+        unbound.header.pupil = None;
+        for d in [no_group, bound, unbound] {
+            for user in EVERYONE {
+                assert_eq!(check(&r, user, &d), N, "{user} {d:?}");
+            }
+        }
+        assert!(may_open_sociogram(&r, M_A, "a"));
+        assert!(!may_open_sociogram(&r, M_A, "b"));
+        assert!(!may_open_sociogram(&r, T_A, "a"), "a teacher of the group");
+        assert!(!may_open_sociogram(&r, IB, "a"), "the care team reads only");
+        assert!(!may_open_sociogram(&r, M_A, "zz"), "an unknown group");
+    }
+
+    /// What a mentor's view of the roster gives her (her own mentorships) decides the
+    /// same as the whole roster, for every user.
+    #[test]
+    fn sociogram_access_on_a_view_is_the_whole_rosters() {
+        let r = roster();
+        for user in EVERYONE {
+            let view = r.view_for(user);
+            for d in [round(M_A, "a"), answers(P_PLAIN, "b")] {
+                assert_eq!(check(&view, user, &d), check(&r, user, &d), "{user} {d:?}");
+            }
+        }
     }
 }

@@ -385,6 +385,87 @@ pub async fn incident_register(store: &Store, from: &str, to: &str) -> Result<Fr
     }
 }
 
+/// Start a pupil session (pupil mode, docs/mobile.md) for `group` on this device: the
+/// teacher's store asks the server (online), which checks she is a teacher or mentor of the
+/// group and decides the scope; the session's own store `session` (new and empty, opened
+/// with its own key: its own database and actor) then enrolls with the one-time code the
+/// server gave, and keeps the group's first names and the school's thermometer labels from
+/// the teacher's store. `Forbidden` for a user who may not, `Invalid` for a `session` store
+/// that is enrolled already, `Network` offline: a pupil session starts online.
+pub async fn start_pupil_session(
+    teacher: &Store,
+    group: &str,
+    hours: u32,
+    session: Store,
+) -> Result<crate::store::PupilSession> {
+    use crate::store::pupil_session::{SessionInfo, session_pupils};
+    let url = teacher
+        .setting(SETTING_SERVER_URL)?
+        .ok_or(Error::NotEnrolled)?;
+    if session.identity()?.is_some() {
+        return Err(Error::Invalid(
+            "the session's store is enrolled already".into(),
+        ));
+    }
+    let frame = Frame::StartPupilSession {
+        group: group.into(),
+        hours,
+    };
+    let (code, scope) = match request(teacher, &frame).await? {
+        Frame::PupilSession { code, scope } => (code, scope),
+        other => {
+            return Err(Error::Protocol(format!(
+                "unexpected {} frame",
+                other.type_name()
+            )));
+        }
+    };
+    if let Some(ca) = teacher.setting(SETTING_TRUSTED_CA)? {
+        session.set_setting(SETTING_TRUSTED_CA, Some(&ca))?;
+    }
+    let label = format!("pupil session {}", scope.group);
+    enroll(&url, &code, &label, &session).await?;
+    let roster = teacher.roster()?;
+    let info = SessionInfo {
+        pupils: session_pupils(&roster, &scope.group),
+        thermometer: teacher.school_settings()?.thermometer,
+        sociogram: open_sociogram(teacher, &scope.group)?,
+        scope,
+    };
+    crate::store::PupilSession::init(session, info)
+}
+
+/// The group's open sociogram round as the teacher's device holds it (a mentor's), for a
+/// pupil session: its id and questions.
+fn open_sociogram(
+    teacher: &Store,
+    group: &str,
+) -> Result<Option<crate::store::pupil_session::SessionSociogram>> {
+    let open = teacher
+        .list_sociogram_rounds(Some(group))?
+        .into_iter()
+        .filter(|r| r.status == crate::model::RoundStatus::Open)
+        .max_by(|a, b| a.opened_on.cmp(&b.opened_on));
+    let Some(open) = open else {
+        return Ok(None);
+    };
+    let round = teacher.sociogram_round(open.id)?;
+    Ok(Some(crate::store::pupil_session::SessionSociogram {
+        round: open.id.to_string(),
+        questions: round
+            .questions
+            .into_iter()
+            .map(|q| (q.id, q.text, q.polarity))
+            .collect(),
+    }))
+}
+
+/// Send what a pupil session holds (its pupils' readings) to the server. Nothing comes
+/// back: the server delivers nothing to a pupil session.
+pub async fn sync_pupil_session(session: &crate::store::PupilSession) -> Result<SyncReport> {
+    sync_once(session.store()).await
+}
+
 /// What one sync did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncReport {

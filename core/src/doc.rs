@@ -3,7 +3,7 @@
 use crate::ids::DocumentId;
 use crate::model::{
     Case, Conversation, Excursion, Header, Kind, ParentContact, Record, Roster, Signal,
-    SignalNotes, ThermometerMonth,
+    SignalNotes, SociogramAnswers, SociogramRound, ThermometerMonth,
 };
 use crate::{Error, Result};
 use automerge::transaction::{CommitOptions, Transactable};
@@ -253,7 +253,9 @@ pub struct AccessFields {
     pub visibility: Option<String>,
     /// Signal: urgency 0-3.
     pub urgency: Option<u8>,
-    /// Signal: category id.
+    /// Signal: category id. Sociogram round and answers: the group id (who reads them
+    /// follows from the group, like a signal's readers from its category; one text column
+    /// in the catalog serves both, so adding the sociogram needed no catalog migration).
     pub category: Option<String>,
     /// Signal on the board route (staff misconduct): staff the school leader added.
     /// Excursion: the staff on the trip.
@@ -268,6 +270,16 @@ impl AccessFields {
             urgency: Some(s.urgency),
             category: Some(s.category.clone()),
             readers: s.added_readers.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// The access fields of a thermometer month: `urgency` 1 while a request to talk is not
+    /// answered (the care team then reads the month, as it reads a signal of urgency 1:
+    /// DOMAIN.md, "wants to talk"), none otherwise.
+    pub fn of_thermometer(m: &ThermometerMonth) -> AccessFields {
+        AccessFields {
+            urgency: m.open_requests().next().map(|_| 1),
             ..Default::default()
         }
     }
@@ -299,6 +311,14 @@ impl AccessFields {
             ..Default::default()
         }
     }
+
+    /// The access fields of a sociogram round or answers: their group.
+    pub fn of_sociogram_group(group: &str) -> AccessFields {
+        AccessFields {
+            category: Some(group.into()),
+            ..Default::default()
+        }
+    }
 }
 
 /// The typed body of a document, hydrated once.
@@ -320,6 +340,10 @@ pub enum Body {
     ParentContact(Box<ParentContact>),
     /// The notes on a signal.
     SignalNotes(Box<SignalNotes>),
+    /// A sociogram round.
+    SociogramRound(Box<SociogramRound>),
+    /// A pupil's sociogram answers.
+    SociogramAnswers(Box<SociogramAnswers>),
 }
 
 /// A document read once: header, access fields and typed body.
@@ -351,7 +375,10 @@ pub fn parse(id: DocumentId, doc: &impl autosurgeon::ReadDoc) -> Result<Parsed> 
             let s: Signal = record(id, doc)?;
             (AccessFields::of_signal(&s), Body::Signal(s))
         }
-        Kind::Thermometer => (AccessFields::default(), Body::Thermometer(record(id, doc)?)),
+        Kind::Thermometer => {
+            let m: ThermometerMonth = record(id, doc)?;
+            (AccessFields::of_thermometer(&m), Body::Thermometer(m))
+        }
         Kind::Roster => {
             let r: Roster = record(id, doc)?;
             (AccessFields::of_roster(&r), Body::Roster(Box::new(r)))
@@ -373,6 +400,20 @@ pub fn parse(id: DocumentId, doc: &impl autosurgeon::ReadDoc) -> Result<Parsed> 
             (
                 AccessFields::of_signal_notes(&n),
                 Body::SignalNotes(Box::new(n)),
+            )
+        }
+        Kind::SociogramRound => {
+            let r: SociogramRound = record(id, doc)?;
+            (
+                AccessFields::of_sociogram_group(&r.group),
+                Body::SociogramRound(Box::new(r)),
+            )
+        }
+        Kind::SociogramAnswers => {
+            let a: SociogramAnswers = record(id, doc)?;
+            (
+                AccessFields::of_sociogram_group(&a.group),
+                Body::SociogramAnswers(Box::new(a)),
             )
         }
     };
@@ -404,6 +445,13 @@ pub fn access_fields(
         Kind::Excursion => AccessFields::of_excursion(&record(id, doc)?),
         Kind::Roster => AccessFields::of_roster(&record(id, doc)?),
         Kind::SignalNotes => AccessFields::of_signal_notes(&record(id, doc)?),
+        Kind::Thermometer => AccessFields::of_thermometer(&record(id, doc)?),
+        Kind::SociogramRound => {
+            AccessFields::of_sociogram_group(&record::<SociogramRound>(id, doc)?.group)
+        }
+        Kind::SociogramAnswers => {
+            AccessFields::of_sociogram_group(&record::<SociogramAnswers>(id, doc)?.group)
+        }
         _ => AccessFields::default(),
     })
 }
@@ -458,6 +506,57 @@ pub fn signal_notes_genesis(
             urgency,
             notes: vec![],
             added_readers: vec![],
+        },
+    )?;
+    Ok((id, doc))
+}
+
+/// The deterministic id of a pupil's answers in a sociogram round: from the school, the
+/// round, its group (their access) and the pupil.
+pub fn sociogram_answers_id(
+    school: &str,
+    round: DocumentId,
+    group: &str,
+    pupil: &str,
+) -> DocumentId {
+    DocumentId::derived(&[
+        "sociogram-answers",
+        school,
+        &round.to_string(),
+        group,
+        pupil,
+    ])
+}
+
+/// The header of a pupil's sociogram answers (deterministic: the system's, like a
+/// thermometer month).
+pub fn sociogram_answers_header(school: &str, pupil: &str) -> Header {
+    Header {
+        kind: Kind::SociogramAnswers.as_str().into(),
+        school: school.into(),
+        pupil: Some(pupil.into()),
+        author: "system".into(),
+        created_at: 0,
+        schema: crate::model::SCHEMA_VERSION,
+    }
+}
+
+/// The genesis of a pupil's answers in round `round` of `group`: the same document on
+/// every device that starts it (a mentor's phone, a pupil session).
+pub fn sociogram_answers_genesis(
+    school: &str,
+    round: DocumentId,
+    group: &str,
+    pupil: &str,
+) -> Result<(DocumentId, Automerge)> {
+    let id = sociogram_answers_id(school, round, group, pupil);
+    let doc = genesis_singleton(
+        id,
+        &sociogram_answers_header(school, pupil),
+        &SociogramAnswers {
+            round: round.to_string(),
+            group: group.into(),
+            answers: vec![],
         },
     )?;
     Ok((id, doc))
@@ -537,6 +636,7 @@ pub fn thermometer_genesis(
         &ThermometerMonth {
             month: month.into(),
             entries: vec![],
+            answers: vec![],
         },
     )?;
     Ok((id, doc))
@@ -554,6 +654,27 @@ pub fn roster_genesis(school: &str) -> Result<(DocumentId, Automerge)> {
         },
     )?;
     Ok((id, doc))
+}
+
+/// One thermometer entry as list views need it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThermometerRow {
+    /// Entry id.
+    pub id: String,
+    /// Unix ms.
+    pub at: i64,
+    /// Scale id.
+    pub scale: String,
+    /// Score.
+    pub score: u8,
+    /// Asks to talk.
+    pub wants_to_talk: bool,
+    /// Staff id who recorded it (or under whose pupil session).
+    pub recorded_by: String,
+    /// The pupil entered it herself (pupil mode).
+    pub by_pupil: bool,
+    /// Its request to talk was answered on this date (`YYYY-MM-DD`).
+    pub answered_on: Option<String>,
 }
 
 /// What list views need of a document: header, access fields and the projected columns.
@@ -587,6 +708,9 @@ pub enum SummaryBody {
         template_id: String,
         /// Agreements not done.
         open_agreements: i64,
+        /// Agreements not done that have a follow-up date: (id, owner, due `YYYY-MM-DD`).
+        #[serde(default)]
+        due_agreements: Vec<(String, String, String)>,
     },
     /// A signal.
     Signal {
@@ -609,8 +733,8 @@ pub enum SummaryBody {
         /// Excursion id.
         excursion: Option<String>,
     },
-    /// A thermometer month's entries: (id, at, scale, score, wants_to_talk, recorded_by).
-    Thermometer(Vec<(String, i64, String, u8, bool, String)>),
+    /// A thermometer month's entries.
+    Thermometer(Vec<ThermometerRow>),
     /// A meldcode case.
     Case {
         /// Open or closed.
@@ -655,7 +779,7 @@ pub enum SummaryBody {
 /// Version of [`Summary::to_wire`]. Bump it whenever what a summary holds, or how it is read
 /// from a document, changes: a device then takes an older server's summaries for unknown
 /// and summarises such documents itself.
-pub const SUMMARY_VERSION: u32 = 2;
+pub const SUMMARY_VERSION: u32 = 3;
 
 impl Summary {
     /// The summary as the server stores it next to a document's heads and sends it with the
@@ -781,9 +905,10 @@ pub fn summarize(id: DocumentId, doc: &Automerge) -> Result<Summary> {
 /// Whether a [`Summary`] reads map entries of key `k` (at any depth): [`summarize`] builds
 /// only these (note text and other content are walked past, not copied).
 fn summary_key(k: &str) -> bool {
-    matches!(
-        k,
-        HEADER_KEY
+    k.starts_with(crate::model::thermometer::ANSWER_PREFIX)
+        || matches!(
+            k,
+            HEADER_KEY
             | RECORD_KEY
         // header
             | "kind"
@@ -799,6 +924,8 @@ fn summary_key(k: &str) -> bool {
             | "template_id"
             | "agreements"
             | "done"
+            | "owner"
+            | "due"
         // signal
             | "urgency"
             | "category"
@@ -817,6 +944,9 @@ fn summary_key(k: &str) -> bool {
             | "score"
             | "wants_to_talk"
             | "recorded_by"
+            | "source"
+            | "entry"
+            | "on"
         // case
             | "opened_at"
             | "signals"
@@ -838,7 +968,9 @@ fn summary_key(k: &str) -> bool {
             | "staff"
         // oudercontact (besides held_on, status, agreements, done, staff)
             | "channel"
-    )
+        // sociogram (besides status): the group, their access
+            | "group"
+        )
 }
 
 /// A document read once (one walk of its objects): its header and the whole tree, from
@@ -956,11 +1088,22 @@ impl Hydrated {
                 let visibility = crate::model::Visibility::parse(
                     &str(rec, "visibility").ok_or_else(|| bad("visibility"))?,
                 );
-                let open_agreements = list(rec, "agreements")
+                let open: Vec<_> = list(rec, "agreements")
                     .into_iter()
                     .filter_map(map)
                     .filter(|a| !bool(a, "done").unwrap_or(false))
-                    .count() as i64;
+                    .collect();
+                let open_agreements = open.len() as i64;
+                let due_agreements = open
+                    .iter()
+                    .filter_map(|a| {
+                        Some((
+                            str(a, "id")?,
+                            str(a, "owner").unwrap_or_default(),
+                            str(a, "due")?,
+                        ))
+                    })
+                    .collect();
                 (
                     AccessFields {
                         visibility: Some(visibility.as_str().into()),
@@ -974,6 +1117,7 @@ impl Hydrated {
                         visibility,
                         template_id: str(rec, "template_id").ok_or_else(|| bad("template_id"))?,
                         open_agreements,
+                        due_agreements,
                     },
                 )
             }
@@ -1018,19 +1162,38 @@ impl Hydrated {
             }
             Kind::Thermometer => {
                 let mut entries = Vec::new();
+                // Answers are record keys of their own (`ThermometerMonth`).
+                let answered: std::collections::BTreeMap<String, String> = rec
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(crate::model::thermometer::ANSWER_PREFIX))
+                    .filter_map(|(_, v)| {
+                        let v = map(v)?;
+                        Some((str(v, "entry")?, str(v, "on").unwrap_or_default()))
+                    })
+                    .collect();
                 for e in list(rec, "entries").into_iter().filter_map(map) {
-                    entries.push((
-                        str(e, "id").ok_or_else(|| bad("entry id"))?,
-                        int(e, "at").ok_or_else(|| bad("entry at"))?,
-                        str(e, "scale").ok_or_else(|| bad("entry scale"))?,
-                        int(e, "score")
+                    let id = str(e, "id").ok_or_else(|| bad("entry id"))?;
+                    entries.push(ThermometerRow {
+                        at: int(e, "at").ok_or_else(|| bad("entry at"))?,
+                        scale: str(e, "scale").ok_or_else(|| bad("entry scale"))?,
+                        score: int(e, "score")
                             .and_then(|s| u8::try_from(s).ok())
                             .ok_or_else(|| bad("entry score"))?,
-                        bool(e, "wants_to_talk").unwrap_or(false),
-                        str(e, "recorded_by").unwrap_or_default(),
-                    ));
+                        wants_to_talk: bool(e, "wants_to_talk").unwrap_or(false),
+                        recorded_by: str(e, "recorded_by").unwrap_or_default(),
+                        by_pupil: str(e, "source").as_deref() == Some(crate::model::SOURCE_PUPIL),
+                        answered_on: answered.get(&id).cloned(),
+                        id,
+                    });
                 }
-                (AccessFields::default(), SummaryBody::Thermometer(entries))
+                let open = entries
+                    .iter()
+                    .any(|e| e.wants_to_talk && e.answered_on.is_none());
+                let fields = AccessFields {
+                    urgency: open.then_some(1),
+                    ..Default::default()
+                };
+                (fields, SummaryBody::Thermometer(entries))
             }
             Kind::Case => {
                 let present = |k: &str| get(rec, k).is_some_and(|v| !v.is_null());
@@ -1103,6 +1266,10 @@ impl Hydrated {
                     readers: str(rec, "viewer").into_iter().collect(),
                     ..Default::default()
                 },
+                SummaryBody::Other,
+            ),
+            Kind::SociogramRound | Kind::SociogramAnswers => (
+                AccessFields::of_sociogram_group(&str(rec, "group").ok_or_else(|| bad("group"))?),
                 SummaryBody::Other,
             ),
             Kind::SignalNotes => (

@@ -24,7 +24,7 @@ use omkijken_core::doc;
 use omkijken_core::model::rules::{Writer, admit};
 use omkijken_core::model::{
     Case, Conversation, Excursion, Header, ParentContact, Record, Roster, SchoolSettings, Signal,
-    SignalNotes, ThermometerMonth,
+    SignalNotes, SociogramAnswers, SociogramRound, ThermometerMonth,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -114,6 +114,19 @@ impl Schemas {
         }
     }
 
+    /// The schema of key `k` by `patternProperties` (prefix patterns `^literal` only, all
+    /// the schemas use), else `additionalProperties` when that is a schema.
+    fn extra<'s>(s: &'s Value, k: &str) -> Option<&'s Value> {
+        let by_pattern = s
+            .get("patternProperties")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .find(|(p, _)| p.strip_prefix('^').is_some_and(|lit| k.starts_with(lit)))
+            .map(|(_, v)| v);
+        by_pattern.or_else(|| s.get("additionalProperties").filter(|a| a.is_object()))
+    }
+
     fn types(schema: &Value) -> Vec<&str> {
         match &schema["type"] {
             Value::String(t) => vec![t.as_str()],
@@ -134,10 +147,9 @@ impl Schemas {
                     return fail(format!("a map where the schema says {types:?}"));
                 }
                 let props = s.get("properties").and_then(Value::as_object);
-                let extra = s.get("additionalProperties").filter(|a| a.is_object());
                 for (k, v) in m {
                     let p = format!("{path}.{k}");
-                    match (props.and_then(|p| p.get(k)), extra) {
+                    match (props.and_then(|p| p.get(k)), Self::extra(s, k)) {
                         (Some(ps), _) | (None, Some(ps)) => self.validate(v, file, ps, &p, errs),
                         (None, None) => errs.push(format!("{p}: a key the schema does not name")),
                     }
@@ -201,8 +213,12 @@ impl Schemas {
                         None => errs.push(format!("{path}.{k}: named by the schema, not written")),
                     }
                 }
-                if let Some(extra) = s.get("additionalProperties").filter(|a| a.is_object()) {
-                    for (k, v) in m {
+                let props = s["properties"].as_object();
+                for (k, v) in m {
+                    if props.is_some_and(|p| p.contains_key(k)) {
+                        continue;
+                    }
+                    if let Some(extra) = Self::extra(s, k) {
                         self.covered(v, file, extra, &format!("{path}.{k}"), errs);
                     }
                 }
@@ -256,7 +272,7 @@ fn put(
             for (k, child) in m {
                 let cs = s["properties"]
                     .get(k)
-                    .or_else(|| s.get("additionalProperties").filter(|a| a.is_object()))
+                    .or_else(|| Schemas::extra(s, k))
                     .unwrap_or_else(|| panic!("{file}: the example has {k}, the schema not"));
                 put(tx, schemas, &id, At::Key(k), child, file, cs);
             }
@@ -355,6 +371,7 @@ fn admitted_as_new<R: Record>(schemas: &Schemas, kind: &str) -> R {
         roster: &r,
         user: &author,
         actor: &reg,
+        pupil_session: None,
     };
     if let Err(e) = admit(id, None, &d, &w) {
         panic!("the {kind} example, built from its schema, is refused: {e}");
@@ -443,6 +460,7 @@ fn thermometer_entries_appended_as_documented_are_admitted_and_read_back() {
     let empty = ThermometerMonth {
         month: month.into(),
         entries: vec![],
+        answers: vec![],
     };
     let genesis = doc::genesis_singleton(id, &header, &empty).unwrap();
     // The writer appends the example's entries to the shared genesis.
@@ -470,6 +488,14 @@ fn thermometer_entries_appended_as_documented_are_admitted_and_read_back() {
             entry_schema,
         );
     }
+    // ... and the example's answers (record keys of their own).
+    let month_schema = &schemas.0[file]["$defs"]["month"];
+    for (k, v) in ex["record"].as_object().unwrap() {
+        if k.starts_with("answered:") {
+            let answer = &month_schema["patternProperties"]["^answered:"];
+            put(&mut tx, &schemas, &record, At::Key(k), v, file, answer);
+        }
+    }
     tx.commit();
     let errs = schemas.check("thermometer", &d);
     assert!(
@@ -482,6 +508,7 @@ fn thermometer_entries_appended_as_documented_are_admitted_and_read_back() {
         roster: &r,
         user,
         actor: &reg,
+        pupil_session: None,
     };
     if let Err(e) = admit(id, Some(&genesis), &d, &w) {
         panic!("entries built from the schema are refused: {e}");
@@ -490,7 +517,66 @@ fn thermometer_entries_appended_as_documented_are_admitted_and_read_back() {
     let want: ThermometerMonth = serde_json::from_value(ex["record"].clone()).unwrap();
     assert_eq!(m, want);
     assert_eq!(m.entries[0].score, 2);
+    assert_eq!(m.answers.len(), 1, "the example's answer reads back");
     rewritten_matches(&schemas, "thermometer", &header, &m);
+}
+
+#[test]
+fn a_sociogram_round_built_from_the_documented_layout_is_admitted_and_reads_back() {
+    let schemas = Schemas::load();
+    let r: SociogramRound = admitted_as_new(&schemas, "sociogram_round");
+    let want: SociogramRound =
+        serde_json::from_value(example("sociogram_round")["record"].clone()).unwrap();
+    assert_eq!(r, want);
+    assert!(r.questions[1].is_negative());
+}
+
+#[test]
+fn sociogram_answers_appended_as_documented_are_admitted_and_read_back() {
+    let schemas = Schemas::load();
+    let ex = example("sociogram_answers");
+    let header = header_of(&ex);
+    let round: DocumentId = ex["record"]["round"].as_str().unwrap().parse().unwrap();
+    let group = ex["record"]["group"].as_str().unwrap();
+    let pupil = header.pupil.as_deref().unwrap();
+    let (id, genesis) =
+        doc::sociogram_answers_genesis(&header.school, round, group, pupil).unwrap();
+    assert_eq!(doc::header(id, &genesis).unwrap(), header);
+    // The writer appends the example's answers to the shared genesis.
+    let user = "m1";
+    let reg = actor(user);
+    let mut d = genesis.fork().with_actor(ActorId::from(reg.clone()));
+    let file = "sociogram_answers.schema.json";
+    let item = &schemas.0[file]["$defs"]["answers"]["properties"]["answers"]["items"];
+    let mut tx = d.transaction();
+    let (_, record) = tx.get(ROOT, "record").unwrap().unwrap();
+    let (_, answers) = tx.get(&record, "answers").unwrap().unwrap();
+    for (i, a) in ex["record"]["answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        put(&mut tx, &schemas, &answers, At::Index(i), a, file, item);
+    }
+    tx.commit();
+    let errs = schemas.check("sociogram_answers", &d);
+    assert!(errs.is_empty(), "the answers example:\n{}", errs.join("\n"));
+    let r = roster(&schemas);
+    let w = Writer {
+        roster: &r,
+        user,
+        actor: &reg,
+        pupil_session: None,
+    };
+    if let Err(e) = admit(id, Some(&genesis), &d, &w) {
+        panic!("answers built from the schema are refused: {e}");
+    }
+    let a = doc::record::<SociogramAnswers>(id, &d).unwrap();
+    let want: SociogramAnswers = serde_json::from_value(ex["record"].clone()).unwrap();
+    assert_eq!(a, want);
+    assert_eq!(a.current().len(), 2);
+    rewritten_matches(&schemas, "sociogram_answers", &header, &a);
 }
 
 #[test]

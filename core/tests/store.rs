@@ -304,14 +304,57 @@ fn attention_list_shows_open_signals_talk_flags_and_falling_trends() {
             |i| matches!(i.reason, AttentionReason::OpenSignal { signal, .. } if signal == note)
         )
     );
-    assert!(
-        list.iter()
-            .any(|i| i.pupil == "p1" && matches!(i.reason, AttentionReason::WantsToTalk { .. }))
-    );
+    let talks = |s: &Store| {
+        s.attention_list()
+            .unwrap()
+            .into_iter()
+            .filter(|i| {
+                i.pupil == "p1"
+                    && matches!(
+                        i.reason,
+                        AttentionReason::WantsToTalk { .. }
+                            | AttentionReason::TalkNotAnswered { .. }
+                    )
+            })
+            .map(|i| i.reason)
+            .collect::<Vec<_>>()
+    };
+    // The mentor sees the request to talk at once; the care coordinator not yet.
+    assert!(matches!(
+        talks(&m1)[..],
+        [AttentionReason::WantsToTalk { .. }]
+    ));
+    assert!(talks(&cc).is_empty());
     assert!(
         list.iter()
             .any(|i| i.pupil == "p1" && matches!(i.reason, AttentionReason::FallingTrend { .. }))
     );
+    // A week later it is still open (no longer a 14-day window), and after three school
+    // days unanswered it is on the care coordinator's list too.
+    clock.advance(7 * DAY);
+    cc_clock.advance(7 * DAY);
+    assert_eq!(talks(&m1).len(), 1);
+    assert!(matches!(
+        talks(&cc)[..],
+        [AttentionReason::TalkNotAnswered { school_days, .. }] if school_days >= 3
+    ));
+    // The mentor answers: it leaves both lists.
+    let open = m1.open_talk_requests().unwrap();
+    assert_eq!(open.len(), 1);
+    assert!(!open[0].by_pupil);
+    m1.answer_talk_request("p1", &open[0].entry, "2026-11-24", None)
+        .unwrap();
+    assert!(talks(&m1).is_empty());
+    assert!(matches!(
+        m1.answer_talk_request("p1", &open[0].entry, "2026-11-24", None),
+        Err(Error::Invalid(_))
+    ));
+    assert!(matches!(
+        m1.answer_talk_request("p1", &open[0].entry, "24-11-2026", None),
+        Err(Error::Invalid(_))
+    ));
+    exchange(&m1, &cc);
+    assert!(talks(&cc).is_empty());
     // Picked up: the signal leaves the list, and the signaller sees it was picked up.
     cc.append_follow_up(urgent, FollowUpKind::PickedUp, "")
         .unwrap();
@@ -1234,4 +1277,104 @@ fn the_store_refuses_what_the_server_would_and_writes_nothing() {
         t1.append_follow_up(id, FollowUpKind::Closed, ""),
         Err(Error::Forbidden(_))
     ));
+}
+
+#[test]
+fn agreements_come_back_on_the_agenda_and_the_attention_list_and_rounds_show_who_had_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m1, _) = store_for(dir.path(), "m1");
+    // T0 is Sunday 2026-11-22.
+    let today = omkijken_core::model::date_of(T0);
+    assert_eq!(today, "2026-11-22");
+    let c = m1
+        .start_conversation("p2", "ik-jij-wij", "2026-11-16")
+        .unwrap();
+    let late = m1
+        .add_agreement(
+            c,
+            "Noor zegt het als ze gepest wordt",
+            "pupil",
+            Some("2026-11-20"),
+        )
+        .unwrap();
+    let this_week = m1
+        .add_agreement(
+            c,
+            "Juf belt met de ouders over het zwemmen",
+            "m1",
+            Some("2026-11-22"),
+        )
+        .unwrap();
+    m1.add_agreement(
+        c,
+        "Samen terugkijken na de kerstvakantie",
+        "m1",
+        Some("2026-12-10"),
+    )
+    .unwrap();
+    m1.add_agreement(c, "Een vaste plek naast Zoë", "m1", None)
+        .unwrap();
+    let agenda = |s: &Store| -> Vec<(String, bool)> {
+        s.agreement_agenda(&today)
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.agreement, a.overdue))
+            .collect()
+    };
+    assert_eq!(
+        agenda(&m1),
+        [(late.clone(), true), (this_week.clone(), false)]
+    );
+    let overdue = |s: &Store| -> Vec<String> {
+        s.attention_list()
+            .unwrap()
+            .into_iter()
+            .filter_map(|i| match i.reason {
+                AttentionReason::AgreementOverdue { agreement, .. } => Some(agreement),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(overdue(&m1), std::slice::from_ref(&late));
+    // Edited to a later date: off the list and out of this week; the other one completed.
+    m1.edit_agreement(
+        c,
+        &late,
+        "Noor zegt het tegen juf als ze gepest wordt",
+        "pupil",
+        Some("2026-11-25"),
+        false,
+    )
+    .unwrap();
+    assert!(overdue(&m1).is_empty());
+    assert_eq!(agenda(&m1), [(this_week.clone(), false)]);
+    m1.set_agreement_done(c, &this_week, true).unwrap();
+    assert!(agenda(&m1).is_empty());
+    assert!(matches!(
+        m1.agreement_agenda("22-11-2026"),
+        Err(Error::Invalid(_))
+    ));
+    // Rebuilt projections give the same agenda on the following Monday.
+    m1.rebuild_projections().unwrap();
+    let monday: Vec<String> = m1
+        .agreement_agenda("2026-11-23")
+        .unwrap()
+        .into_iter()
+        .map(|a| a.agreement)
+        .collect();
+    assert_eq!(monday, [late]);
+
+    // The rounds: by default three a year (August-November, December-March, April-July).
+    let round = m1.conversation_round(&today).unwrap().unwrap();
+    assert_eq!(
+        (round.number, round.from.as_str(), round.to.as_str()),
+        (1, "2026-08-01", "2026-11-30")
+    );
+    assert_eq!(round.without, ["p1"], "p2 had her kindgesprek this round");
+    let next = m1.conversation_round("2027-01-10").unwrap().unwrap();
+    assert_eq!(
+        (next.number, next.from.as_str(), next.to.as_str()),
+        (2, "2026-12-01", "2027-03-31")
+    );
+    assert_eq!(next.without, ["p1", "p2"]);
 }

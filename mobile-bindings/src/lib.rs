@@ -20,9 +20,11 @@ mod excursions;
 mod listener;
 mod not_accepted;
 mod parent_contacts;
+mod pupil_session;
 mod records;
 mod roster;
 mod school;
+mod sociogram;
 mod store;
 mod sync;
 
@@ -41,8 +43,14 @@ pub use parent_contacts::{
     NewParentContact, ParentContact, ParentContactSummary, ParentPresent, ParentsInvolved,
     ParentsInvolvement,
 };
+pub use pupil_session::{PupilReading, PupilSession, SessionPupil, StoreClock, TalkRequest};
 pub use records::*;
 pub use roster::*;
-pub use school::{ConversationDue, SchoolSettings};
+pub use school::{AgreementDue, ConversationDue, ConversationRound, SchoolSettings};
+pub use sociogram::{
+    Polarity, PupilSociogram, Sociogram, SociogramAnswer, SociogramAnswerInput, SociogramPair,
+    SociogramPosition, SociogramQuestion, SociogramQuestionOption, SociogramRound,
+    SociogramRoundSummary, SociogramStatus,
+};
 pub use store::OmkijkenStore;
 pub use sync::{RefusalReason, RefusedDocument, SyncEvent, SyncObserver, SyncReport, SyncStatus};

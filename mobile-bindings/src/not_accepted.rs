@@ -89,6 +89,18 @@ pub enum NotAcceptedContent {
         /// The notes.
         notes: Vec<crate::records::FollowUp>,
     },
+    /// A sociogram round.
+    SociogramRoundRecord {
+        /// The round.
+        round: crate::sociogram::SociogramRound,
+    },
+    /// A pupil's answers in a sociogram round.
+    SociogramAnswersRecord {
+        /// The round's id.
+        round: String,
+        /// The answers as entered (all of them, in order).
+        answers: Vec<crate::sociogram::SociogramAnswer>,
+    },
 }
 
 #[uniffi::export]
@@ -130,6 +142,13 @@ impl OmkijkenStore {
             Body::SignalNotes(n) => NotAcceptedContent::SignalNotesRecord {
                 signal: n.signal,
                 notes: n.notes.into_iter().map(Into::into).collect(),
+            },
+            Body::SociogramRound(r) => NotAcceptedContent::SociogramRoundRecord {
+                round: crate::sociogram::SociogramRound::new(doc, *r),
+            },
+            Body::SociogramAnswers(a) => NotAcceptedContent::SociogramAnswersRecord {
+                answers: a.answers.iter().map(Into::into).collect(),
+                round: a.round,
             },
             // A device never sends the roster, so no refusal of it is kept.
             Body::Roster(_) => return Err(omkijken_core::Error::NotFound.into()),

@@ -37,6 +37,10 @@ pub enum DocumentKind {
     ParentContact,
     /// The notes of those who follow a signal up (read through `signal`).
     SignalNotes,
+    /// A sociogram round of a group.
+    SociogramRound,
+    /// A pupil's answers in a sociogram round.
+    SociogramAnswers,
 }
 
 impl From<core::Kind> for DocumentKind {
@@ -50,6 +54,8 @@ impl From<core::Kind> for DocumentKind {
             core::Kind::Excursion => DocumentKind::Excursion,
             core::Kind::ParentContact => DocumentKind::ParentContact,
             core::Kind::SignalNotes => DocumentKind::SignalNotes,
+            core::Kind::SociogramRound => DocumentKind::SociogramRound,
+            core::Kind::SociogramAnswers => DocumentKind::SociogramAnswers,
         }
     }
 }
@@ -564,12 +570,17 @@ pub struct ThermometerEntry {
     pub wants_to_talk: bool,
     /// Short note.
     pub note: Option<String>,
-    /// Staff id of whoever recorded it.
+    /// Staff id of whoever recorded it (for a pupil's own reading: whose pupil session).
     pub recorded_by: String,
+    /// The pupil entered it herself, in pupil mode.
+    pub by_pupil: bool,
+    /// Its request to talk was answered on this date (`YYYY-MM-DD`).
+    pub answered_on: Option<String>,
 }
 
 impl From<core::ThermometerEntry> for ThermometerEntry {
     fn from(e: core::ThermometerEntry) -> Self {
+        let by_pupil = e.by_pupil();
         ThermometerEntry {
             id: e.id,
             at: e.at,
@@ -577,8 +588,10 @@ impl From<core::ThermometerEntry> for ThermometerEntry {
             score: e.score,
             emotions: e.emotions,
             wants_to_talk: e.wants_to_talk,
+            by_pupil,
             note: e.note,
             recorded_by: e.recorded_by,
+            answered_on: None,
         }
     }
 }
@@ -594,9 +607,22 @@ pub struct ThermometerMonth {
 
 impl From<core::ThermometerMonth> for ThermometerMonth {
     fn from(m: core::ThermometerMonth) -> Self {
+        let answered = |id: &str| m.answer(id).map(|a| a.on.clone());
+        let entries = m
+            .entries
+            .iter()
+            .cloned()
+            .map(|e| {
+                let on = answered(&e.id);
+                ThermometerEntry {
+                    answered_on: on,
+                    ..e.into()
+                }
+            })
+            .collect();
         ThermometerMonth {
             month: m.month,
-            entries: m.entries.into_iter().map(Into::into).collect(),
+            entries,
         }
     }
 }
@@ -648,10 +674,19 @@ pub enum AttentionReason {
         /// Its category id.
         category: String,
     },
-    /// The pupil asked to talk (thermometer) in the last 14 days.
+    /// The pupil asked to talk (thermometer) and nobody marked it answered yet (for her
+    /// mentors and the teachers of her group).
     WantsToTalk {
         /// When (unix ms).
         at: i64,
+    },
+    /// A request to talk unanswered for the school's number of school days (for the care
+    /// coordinator).
+    TalkNotAnswered {
+        /// When the pupil asked (unix ms).
+        at: i64,
+        /// School days since.
+        school_days: u32,
     },
     /// The thermometer fell: the last 7 days well below the 21 days before.
     FallingTrend {
@@ -673,6 +708,15 @@ pub enum AttentionReason {
         case_id: String,
         /// The evaluation date, `YYYY-MM-DD`.
         on: String,
+    },
+    /// An agreement of a kindgesprek is past its follow-up date and not done.
+    AgreementOverdue {
+        /// The kindgesprek's document id.
+        conversation: String,
+        /// The agreement's id.
+        agreement: String,
+        /// Its follow-up date, `YYYY-MM-DD`.
+        due: String,
     },
 }
 
@@ -700,6 +744,18 @@ impl From<store::AttentionItem> for AttentionItem {
                     category,
                 },
                 store::AttentionReason::WantsToTalk { at } => AttentionReason::WantsToTalk { at },
+                store::AttentionReason::TalkNotAnswered { at, school_days } => {
+                    AttentionReason::TalkNotAnswered { at, school_days }
+                }
+                store::AttentionReason::AgreementOverdue {
+                    conversation,
+                    agreement,
+                    due,
+                } => AttentionReason::AgreementOverdue {
+                    conversation: conversation.to_string(),
+                    agreement,
+                    due,
+                },
                 store::AttentionReason::FallingTrend { before, recent } => {
                     AttentionReason::FallingTrend { before, recent }
                 }

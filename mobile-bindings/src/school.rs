@@ -96,8 +96,81 @@ impl From<store::ConversationDue> for ConversationDue {
     }
 }
 
+/// An open agreement of a kindgesprek with its follow-up date (the mentor's agenda).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct AgreementDue {
+    /// Pupil id.
+    pub pupil: String,
+    /// The kindgesprek's document id (`conversation(id)` has the text).
+    pub conversation: String,
+    /// The agreement's id (for `edit_agreement`, `set_agreement_done`).
+    pub agreement: String,
+    /// Who acts on it (staff id, or `pupil`).
+    pub owner: String,
+    /// Follow-up date, `YYYY-MM-DD`.
+    pub due: String,
+    /// The date has passed.
+    pub overdue: bool,
+}
+
+impl From<store::AgreementDue> for AgreementDue {
+    fn from(a: store::AgreementDue) -> Self {
+        AgreementDue {
+            pupil: a.pupil,
+            conversation: a.conversation.to_string(),
+            agreement: a.agreement,
+            owner: a.owner,
+            due: a.due,
+            overdue: a.overdue,
+        }
+    }
+}
+
+/// The current round of kindgesprekken and the user's pupils who had none in it yet.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ConversationRound {
+    /// The round, 1-based.
+    pub number: u32,
+    /// First day, `YYYY-MM-DD`.
+    pub from: String,
+    /// Last day, `YYYY-MM-DD`.
+    pub to: String,
+    /// Pupils (ids) the user mentors with no kindgesprek in the round.
+    pub without: Vec<String>,
+}
+
+impl From<store::ConversationRoundStatus> for ConversationRound {
+    fn from(r: store::ConversationRoundStatus) -> Self {
+        ConversationRound {
+            number: r.number,
+            from: r.from,
+            to: r.to,
+            without: r.without,
+        }
+    }
+}
+
 #[uniffi::export]
 impl OmkijkenStore {
+    /// The mentor's agenda on `today` (`YYYY-MM-DD`): open agreements of her pupils'
+    /// kindgesprekken that are overdue or due this week (to Sunday), soonest first. Edit
+    /// one with `edit_agreement` (text, owner, due date), complete it with
+    /// `set_agreement_done`.
+    pub fn agreement_agenda(&self, today: String) -> Result<Vec<AgreementDue>> {
+        Ok(self
+            .inner
+            .agreement_agenda(&today)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// The round of kindgesprekken `today` (`YYYY-MM-DD`) falls in by the school's cadence
+    /// and which of the user's pupils had no kindgesprek in it yet; `null` between rounds.
+    pub fn conversation_round(&self, today: String) -> Result<Option<ConversationRound>> {
+        Ok(self.inner.conversation_round(&today)?.map(Into::into))
+    }
+
     /// The school's settings (from the roster document; defaults before the first sync or
     /// where the school set none).
     pub fn school_settings(&self) -> Result<SchoolSettings> {

@@ -41,6 +41,26 @@ impl OmkijkenStore {
         }))
     }
 
+    /// [`OmkijkenStore::open`] with the time taken from `clock` instead of the system's:
+    /// for tests and demonstrations that move a device's clock (an attention list days
+    /// later). Apps use `open`.
+    #[uniffi::constructor]
+    pub fn open_with_clock(
+        path: String,
+        key: Vec<u8>,
+        clock: Arc<dyn crate::StoreClock>,
+    ) -> Result<Arc<Self>> {
+        let options = omkijken_core::store::StoreOptions {
+            clock: Arc::new(move || clock.now_ms()),
+            seed: None,
+        };
+        let inner = Store::open_with(path, &key, options)?;
+        Ok(Arc::new(OmkijkenStore {
+            inner,
+            sync: Default::default(),
+        }))
+    }
+
     /// Who uses this device, or `null` before enrollment.
     pub fn identity(&self) -> Result<Option<Identity>> {
         Ok(self.inner.identity()?.map(Into::into))

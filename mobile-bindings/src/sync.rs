@@ -12,7 +12,7 @@ use omkijken_core::sync::frames::RefusalReason as CoreRefusal;
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
 /// The runtime that carries every network call of the library.
-fn runtime() -> &'static tokio::runtime::Runtime {
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()

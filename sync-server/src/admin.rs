@@ -483,8 +483,9 @@ pub fn refresh_roster_views(
 ///
 /// Access to a document depends on the staff member's record, the pupil's record and the
 /// teachers of the pupil's group. So a document is compared for every staff member when its
-/// pupil (or the pupil's group) changed, and otherwise only for the staff whose own record
-/// changed.
+/// pupil (or the pupil's group) changed, a sociogram round's or answers' when any pupil of
+/// their group changed (the group's mentors are its pupils' mentors), and otherwise only for
+/// the staff whose own record changed.
 pub fn affected(old: &Roster, new: &Roster, rows: &[CatalogRow]) -> Vec<DocumentId> {
     let all_staff: BTreeSet<&String> = old.staff.keys().chain(new.staff.keys()).collect();
     let changed_staff: Vec<&String> = all_staff
@@ -504,12 +505,33 @@ pub fn affected(old: &Roster, new: &Roster, rows: &[CatalogRow]) -> Vec<Document
             || o.is_some_and(|x| changed_groups.contains(&x.group))
             || n.is_some_and(|x| changed_groups.contains(&x.group))
     };
+    // A sociogram's access follows its group's mentors (the mentors of the group's pupils),
+    // so a change to any pupil of the group (her mentors, or her moving in or out) may
+    // change it, whoever's document it is.
+    let groups_of_changed: BTreeSet<&String> = old
+        .pupils
+        .keys()
+        .chain(new.pupils.keys())
+        .filter(|p| pupil_changed(p))
+        .flat_map(|p| [old.pupils.get(p), new.pupils.get(p)])
+        .flatten()
+        .map(|p| &p.group)
+        .collect();
+    let group_changed = |g: &str| {
+        groups_of_changed.iter().any(|x| *x == g) || changed_groups.iter().any(|x| *x == g)
+    };
+    let by_group = [
+        Kind::SociogramRound.as_str(),
+        Kind::SociogramAnswers.as_str(),
+    ];
     let mut out = vec![];
     for row in rows {
         if row.erased || row.header.kind == Kind::Roster.as_str() {
             continue;
         }
-        let all = row.header.pupil.as_deref().is_some_and(pupil_changed);
+        let all = row.header.pupil.as_deref().is_some_and(pupil_changed)
+            || (by_group.contains(&row.header.kind.as_str())
+                && row.fields.category.as_deref().is_some_and(group_changed));
         let differs = |s: &&String| {
             access(old, s, &row.header, &row.fields) != access(new, s, &row.header, &row.fields)
         };
@@ -549,6 +571,7 @@ pub fn issue_code(
             user: user.into(),
             created_at: now,
             expires_at: now + ttl_ms,
+            scope: None,
         }],
         audit: vec![a],
         ..Default::default()
@@ -887,5 +910,95 @@ mod csv_tests {
             "{csv}"
         );
         assert_eq!(&rec[7], "'=HYPERLINK(\"x\")");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use omkijken_core::model::{Group, Header, Pupil, Staff};
+
+    fn roster(mentor_of_bram: &str) -> Roster {
+        let pupil = |id: &str, name: &str, mentor: &str| {
+            let p = Pupil {
+                id: id.into(),
+                display_name: name.into(),
+                group: "g6b".into(),
+                age_band: "po_5_8".into(),
+                active: true,
+                in_care: false,
+                mentors: vec![mentor.into()],
+            };
+            (id.to_string(), p)
+        };
+        let staff = |id: &str, role: &str| {
+            let s = Staff {
+                id: id.into(),
+                display_name: id.into(),
+                roles: vec![role.into()],
+                meldcode_duty: false,
+                active: true,
+            };
+            (id.to_string(), s)
+        };
+        Roster {
+            school: "s1".into(),
+            pupils: [
+                pupil("p1", "Zoë", "m1"),
+                pupil("p2", "Bram", mentor_of_bram),
+            ]
+            .into(),
+            groups: [(
+                "g6b".to_string(),
+                Group {
+                    id: "g6b".into(),
+                    name: "Groep 6b".into(),
+                    teachers: vec![],
+                },
+            )]
+            .into(),
+            staff: [
+                staff("m1", "mentor"),
+                staff("m2", "mentor"),
+                staff("zc", "care_coordinator"),
+            ]
+            .into(),
+            ..Default::default()
+        }
+    }
+
+    fn row(kind: Kind, pupil: Option<&str>) -> CatalogRow {
+        CatalogRow {
+            id: DocumentId::random(),
+            header: Header {
+                kind: kind.as_str().into(),
+                school: "s1".into(),
+                pupil: pupil.map(Into::into),
+                author: "m1".into(),
+                created_at: 0,
+                schema: 1,
+            },
+            fields: AccessFields::of_sociogram_group("g6b"),
+            heads: vec![],
+            seq: 1,
+            content_seq: 1,
+            size: 0,
+            chunks: 0,
+            erased: false,
+        }
+    }
+
+    /// Bram gets a second mentor's care: m2 becomes a mentor of groep 6b, so the group's
+    /// sociogram (the round, and Zoë's answers, whose own record did not change) reaches
+    /// m2's devices, which the catalog learns by a bump. (The simulation found the round
+    /// left behind on a mentor's device when only a classmate's mentor changed.)
+    #[test]
+    fn a_change_to_any_pupil_of_the_group_re_decides_its_sociogram() {
+        let (old, new) = (roster("m1"), roster("m2"));
+        let round = row(Kind::SociogramRound, None);
+        let zoe = row(Kind::SociogramAnswers, Some("p1"));
+        let bumped = affected(&old, &new, &[round.clone(), zoe.clone()]);
+        assert_eq!(bumped, [round.id, zoe.id]);
+        assert!(affected(&old, &old, &[round, zoe]).is_empty());
     }
 }

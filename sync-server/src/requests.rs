@@ -34,11 +34,24 @@ fn device(st: &mut dyn Storage, token: &str) -> Result<Device, Frame> {
 
 /// Answer one request. Returns the answer and whether documents were erased (the caller
 /// then tells live devices to purge).
-pub fn handle(st: &mut dyn Storage, now: i64, token: &str, frame: Frame) -> (Frame, bool) {
+pub fn handle(
+    st: &mut dyn Storage,
+    rng: &mut dyn rand::RngCore,
+    now: i64,
+    token: &str,
+    frame: Frame,
+) -> (Frame, bool) {
     let device = match device(st, token) {
         Ok(d) => d,
         Err(f) => return (f, false),
     };
+    if device.scope.is_some() {
+        // A pupil session asks nothing: it adds its pupils' readings and no more.
+        return (
+            error(ErrorCode::Forbidden, "not for a pupil session"),
+            false,
+        );
+    }
     let result = match frame {
         Frame::EraseRecord { document_id } => erase_record(st, now, &device, document_id),
         Frame::ExportDossier {
@@ -55,6 +68,9 @@ pub fn handle(st: &mut dyn Storage, now: i64, token: &str, frame: Frame) -> (Fra
         }
         Frame::SetSchoolSettings { settings } => {
             school_settings(st, now, &device, &settings).map(|f| (f, false))
+        }
+        Frame::StartPupilSession { group, hours } => {
+            pupil_session(st, rng, now, &device, &group, hours).map(|f| (f, false))
         }
         _ => Ok((
             error(ErrorCode::Malformed, "expected a request frame"),
@@ -234,6 +250,92 @@ fn school_settings(
     Ok(Frame::SchoolSettings {
         settings: settings.to_json(),
     })
+}
+
+/// How long the one-time code of a pupil session is valid: its store enrolls at once.
+const PUPIL_CODE_TTL_MS: i64 = 10 * 60 * 1000;
+
+/// Start a pupil session (pupil mode, docs/mobile.md): a teacher of the group or a mentor of
+/// one of its pupils, who may add their thermometer readings. The server decides the scope
+/// (the session id, the group, the scale per age band from the school's settings, the
+/// expiry) and keeps it with a one-time code; the session's own store enrolls with the code
+/// and its device gets the scope, which the hub and the record rules enforce.
+fn pupil_session(
+    st: &mut dyn Storage,
+    rng: &mut dyn rand::RngCore,
+    now: i64,
+    device: &Device,
+    group: &str,
+    hours: u32,
+) -> crate::Result<Frame> {
+    use omkijken_core::model::pupil_session::MAX_SESSION_HOURS;
+    use omkijken_core::model::{AgeBand, PupilScope};
+    if !(1..=MAX_SESSION_HOURS).contains(&hours) {
+        return Ok(error(
+            ErrorCode::Malformed,
+            "a pupil session lasts 1 to 72 hours",
+        ));
+    }
+    let (_, roster) = admin::load_roster(st, &device.school)?;
+    let Some(g) = roster.groups.get(group) else {
+        return Ok(error(ErrorCode::NotFound, "no such group"));
+    };
+    let teaches = g.teachers.iter().any(|t| t == &device.user);
+    let mentors = roster
+        .pupils
+        .values()
+        .any(|p| p.active && p.group == group && roster.is_mentor_of(&device.user, &p.id));
+    if roster.active_staff(&device.user).is_none() || !(teaches || mentors) {
+        return Ok(error(
+            ErrorCode::Forbidden,
+            "a pupil session is for a teacher or mentor of the group",
+        ));
+    }
+    let settings = admin::school_settings(st, &device.school)?;
+    let scales = [AgeBand::Po1to4, AgeBand::Po5to8, AgeBand::VoMbo]
+        .into_iter()
+        .map(|b| {
+            (
+                b.as_str().to_string(),
+                settings.scale_for(b).scale.id.to_string(),
+            )
+        })
+        .collect();
+    let mut session = [0u8; 16];
+    rng.fill_bytes(&mut session);
+    let scope = PupilScope {
+        session: format!("ps-{}", bs58::encode(session).into_string()),
+        group: group.to_string(),
+        scales,
+        expires_at: now + i64::from(hours) * 3600 * 1000,
+    };
+    let code = tokens::new_code(rng);
+    st.commit(Batch {
+        codes: vec![crate::storage::EnrollmentCode {
+            code_hash: tokens::code_hash(&code),
+            school: device.school.clone(),
+            user: device.user.clone(),
+            created_at: now,
+            expires_at: now + PUPIL_CODE_TTL_MS,
+            scope: Some(scope.to_json()),
+        }],
+        audit: vec![AuditRecord {
+            seq: 0,
+            at: now,
+            school: device.school.clone(),
+            device: Some(device.id.clone()),
+            user: Some(device.user.clone()),
+            action: AuditAction::CodeIssued,
+            document: None,
+            kind: None,
+            pupil: None,
+            device_seq: None,
+            device_at: None,
+        }],
+        ..Default::default()
+    })?;
+    tracing::info!(device = %device.id, "pupil session started");
+    Ok(Frame::PupilSession { code, scope })
 }
 
 fn register(st: &mut dyn Storage, device: &Device, from: &str, to: &str) -> crate::Result<Frame> {

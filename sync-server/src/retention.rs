@@ -137,7 +137,9 @@ pub fn due(r: &Retention, kind: &str, created_at: i64, left: Option<Date>) -> Op
             after_leaving(Some(r.incident_years.unwrap_or(r.pupil_file_years)))
         }
         Kind::Case => after_leaving(r.meldcode_case_years),
-        Kind::Thermometer => {
+        // A pupil's sociogram answers are social-emotional data like her thermometer:
+        // kept for the school year. (A round itself is a group's, not a pupil document.)
+        Kind::Thermometer | Kind::SociogramAnswers => {
             let month = jiff::Timestamp::from_millisecond(created_at)
                 .ok()?
                 .to_zoned(jiff::tz::TimeZone::UTC)

@@ -1230,7 +1230,8 @@ async fn request_ws(
                         | Frame::ExportDossier { .. }
                         | Frame::SetCareTrack { .. }
                         | Frame::IncidentRegister { .. }
-                        | Frame::SetSchoolSettings { .. }),
+                        | Frame::SetSchoolSettings { .. }
+                        | Frame::StartPupilSession { .. }),
                     ) => {
                         let (reply, rx) = oneshot::channel();
                         if st

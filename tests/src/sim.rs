@@ -1708,6 +1708,8 @@ impl Sim {
             wants_to_talk: true,
             note: None,
             recorded_by: by.into(),
+            source: None,
+            session: None,
         };
         let n = self.rng.random::<u32>();
         let (what, edit): (&str, MonthAttack) = if !can_read {
@@ -1946,6 +1948,8 @@ impl Sim {
                             | (doc::Body::Excursion(_), Kind::Excursion)
                             | (doc::Body::ParentContact(_), Kind::ParentContact)
                             | (doc::Body::SignalNotes(_), Kind::SignalNotes)
+                            | (doc::Body::SociogramRound(_), Kind::SociogramRound)
+                            | (doc::Body::SociogramAnswers(_), Kind::SociogramAnswers)
                     );
                 if !kind_matches {
                     return Err(format!(
@@ -2012,6 +2016,18 @@ impl Sim {
                         share: self.rng.random_bool(0.85),
                     })?;
                 }
+                2 if self.rng.random_bool(0.3) => {
+                    // A mentor or teacher answers a request to talk (two devices may answer
+                    // the same one concurrently: Automerge keeps one answer).
+                    let open = store.open_talk_requests()?;
+                    if let Some(r) = open.get(
+                        self.rng
+                            .random_range(0..open.len().max(1))
+                            .min(open.len().saturating_sub(1)),
+                    ) {
+                        store.answer_talk_request(&r.pupil, &r.entry, "2026-11-24", None)?;
+                    }
+                }
                 2 => {
                     let score = self.rng.random_range(1..=5);
                     store.record_thermometer(NewThermometerEntry {
@@ -2047,6 +2063,55 @@ impl Sim {
                         let words = ["zorgcoördinator", "ideeën", "privé", "👍🏽", "שלום"];
                         let w = words[self.rng.random_range(0..words.len())];
                         store.edit_notes(c.id, pos, 0, &format!("[{user} {w} {tag}]"))?;
+                    }
+                }
+                6 => {
+                    // The sociogram of the pupil's group: its mentor opens a round (two
+                    // devices of hers may each open one), enters the pupil's answers
+                    // (concurrently with her other device, appending to the pupil's one
+                    // document), and now and then closes it. Others are refused.
+                    let roster = store.roster()?;
+                    let Some(group) = roster.pupils.get(&pupil).map(|p| p.group.clone()) else {
+                        return Ok(());
+                    };
+                    let open: Vec<_> = store
+                        .list_sociogram_rounds(Some(&group))?
+                        .into_iter()
+                        .filter(|r| r.status == omkijken_core::model::RoundStatus::Open)
+                        .collect();
+                    if open.is_empty() || self.rng.random_bool(0.1) {
+                        let questions = store
+                            .sociogram_questions()?
+                            .into_iter()
+                            .take(2)
+                            .map(|q| omkijken_core::model::SociogramQuestion {
+                                id: q.id,
+                                text: q.text.nl,
+                                polarity: q.polarity,
+                            })
+                            .collect();
+                        store.open_sociogram_round(&group, "2026-11-16", questions)?;
+                    } else if self.rng.random_bool(0.1) {
+                        store.close_sociogram_round(open[0].id, "2026-11-20")?;
+                    } else {
+                        let r = &open[self.rng.random_range(0..open.len())];
+                        let classmates: Vec<String> = roster
+                            .group_pupils(&group)
+                            .filter(|p| p.id != pupil && self.rng.random_bool(0.5))
+                            .map(|p| p.id.clone())
+                            .take(3)
+                            .collect();
+                        let question = ["spelen_graag", "spelen_niet"][usize::from(tag % 2 == 1)];
+                        store.add_sociogram_answers(
+                            r.id,
+                            &pupil,
+                            vec![omkijken_core::store::NewSociogramAnswer {
+                                question: question.into(),
+                                pupils: classmates,
+                            }],
+                            omkijken_core::store::AnswerSource::Staff,
+                        )?;
+                        store.sociogram(r.id, "nl")?;
                     }
                 }
                 7 => {

@@ -641,6 +641,8 @@ async fn forged_authors_are_refused_in_every_record_kind() -> Result<()> {
             wants_to_talk: true,
             note: None,
             recorded_by: MENTOR.into(),
+            source: None,
+            session: None,
         })
     });
     refused.push((
@@ -1168,5 +1170,406 @@ async fn a_frame_of_a_type_the_server_does_not_know_is_ignored_and_the_session_g
         other => panic!("{other:?}"),
     }
     server.handle.shutdown().await?;
+    Ok(())
+}
+
+/// A pupil session's reading as a replaced app builds it: `source` pupil, in `session`'s
+/// name, for the teacher who started it.
+fn pupil_entry(id: &str, session: &str) -> ThermometerEntry {
+    ThermometerEntry {
+        id: id.into(),
+        at: 1_790_000_000_000,
+        scale: "smileys-5".into(),
+        score: 2,
+        emotions: vec![],
+        wants_to_talk: true,
+        note: None,
+        recorded_by: TEACHER.into(),
+        source: Some(omkijken_core::model::SOURCE_PUPIL.into()),
+        session: Some(session.into()),
+    }
+}
+
+/// Pupil mode with a replaced app: the pupil session's token (a device the server enrolled
+/// with a scope) reads nothing (catalog, fetch, `sync` frames, requests) and writes nothing
+/// but its group's pupils' own readings; every other write is refused with the documented
+/// reason and audited, and the one it may make reaches the mentor, acknowledged with the
+/// session's own heads only. A staff device may not claim a pupil entered a reading.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pupil_session_device_reads_nothing_and_writes_only_its_pupils_own_readings() -> Result<()>
+{
+    let (tmp, server) = school().await?;
+    let dir = tmp.path();
+    let header = |kind: Kind, pupil: Option<&str>, author: &str| Header {
+        kind: kind.as_str().into(),
+        school: SCHOOL.into(),
+        pupil: pupil.map(Into::into),
+        author: author.into(),
+        created_at: 1_790_000_000_000,
+        schema: SCHEMA_VERSION,
+    };
+    // 1. The mentor wrote a reading for Noor this month and a signal about her.
+    let teacher = enrolled(&server, dir, TEACHER, "teacher phone").await?;
+    let mentor = enrolled(&server, dir, MENTOR, "mentor phone").await?;
+    mentor
+        .store
+        .record_thermometer(omkijken_core::store::NewThermometerEntry {
+            pupil: PUPIL.into(),
+            at: mentor.store.now(),
+            score: 4,
+            emotions: vec![],
+            wants_to_talk: false,
+            note: Some("Ruzie gehad, daarna weer vrolijk".into()),
+        })?;
+    let sig = mentor.store.record_signal(shared_signal(PUPIL, true))?;
+    mentor.sync().await?;
+    let month_name = omkijken_core::model::month_of(mentor.store.now());
+    let month = doc::thermometer_id(SCHOOL, PUPIL, &month_name);
+    let server_heads = heads_of(&mentor.store, month)?;
+
+    // 2. The teacher starts a pupil session; its app is replaced by a script.
+    let session_store = Store::open_with(
+        dir.join("pupil-session.db"),
+        KEY,
+        omkijken_core::store::StoreOptions::default(),
+    )?;
+    let session =
+        omkijken_core::client::start_pupil_session(&teacher.store, "g6b", 2, session_store).await?;
+    let sid = session.session_id().to_string();
+    let mut wire = Wire::connect_with(&server, session.store()).await?;
+    let ps_device = server
+        .handle
+        .admin()
+        .devices()
+        .await?
+        .into_iter()
+        .find(|d| d.scope.is_some())
+        .map(|d| d.id)
+        .expect("the session's device");
+
+    // 3. Reads: an empty catalog; the month, the signal and the roster views look unknown.
+    assert!(wire.catalog.is_empty(), "{:?}", wire.catalog);
+    for id in [
+        month,
+        sig,
+        doc::roster_view_id(SCHOOL, TEACHER),
+        doc::roster_id(SCHOOL),
+    ] {
+        assert!(wire.fetch(id).await?.is_none(), "{id} was sent");
+    }
+    // A `sync` frame is refused, with nothing synced.
+    {
+        use automerge::sync::{State, SyncDoc};
+        let first = Automerge::new()
+            .generate_sync_message(&mut State::new())
+            .expect("a first message");
+        wire.send(Frame::Sync {
+            document_id: month,
+            data: first.encode(),
+        })
+        .await?;
+        loop {
+            match wire.next().await? {
+                Frame::Refused { docs } => {
+                    assert_eq!(docs[0].document_id, month);
+                    assert_eq!(docs[0].reason, RefusalReason::Forbidden);
+                    break;
+                }
+                Frame::Sync { .. } => panic!("a pupil session was synced"),
+                other => wire.other.push(other),
+            }
+        }
+    }
+    // One-shot requests: refused (a pupil session asks nothing).
+    assert!(matches!(
+        omkijken_core::client::set_care_track(session.store(), PUPIL, true, "signal").await,
+        Err(omkijken_core::Error::Forbidden(_))
+    ));
+
+    // 4. Writes the session may not make, each built on the month's genesis.
+    let (_, genesis) = doc::thermometer_genesis(SCHOOL, PUPIL, &month_name)?;
+    let add = |wire: &Wire, e: ThermometerEntry| {
+        forge(wire, month, &genesis, |t: &mut ThermometerMonth| {
+            t.entries.push(e)
+        })
+    };
+    let mut refused: Vec<(&str, DocumentId, Verdict, Verdict)> = vec![];
+    let staff_like = ThermometerEntry {
+        source: None,
+        session: None,
+        ..pupil_entry("e-staff", &sid)
+    };
+    let d = add(&wire, staff_like);
+    refused.push((
+        "a staff reading",
+        month,
+        wire.push(month, d.save()).await?.0,
+        FORBIDDEN,
+    ));
+    let d = add(&wire, pupil_entry("e-other", "ps-another-session"));
+    refused.push((
+        "a reading in another session's name",
+        month,
+        wire.push(month, d.save()).await?.0,
+        FORBIDDEN,
+    ));
+    let d = add(
+        &wire,
+        ThermometerEntry {
+            note: Some("Noor is een zeur".into()),
+            ..pupil_entry("e-note", &sid)
+        },
+    );
+    refused.push((
+        "a reading with a note",
+        month,
+        wire.push(month, d.save()).await?.0,
+        FORBIDDEN,
+    ));
+    let d = add(
+        &wire,
+        ThermometerEntry {
+            scale: "cijfer-10".into(),
+            score: 8,
+            ..pupil_entry("e-scale", &sid)
+        },
+    );
+    refused.push((
+        "a reading on another age band's scale",
+        month,
+        wire.push(month, d.save()).await?.0,
+        INVALID,
+    ));
+    let d = add(
+        &wire,
+        ThermometerEntry {
+            recorded_by: MENTOR.into(),
+            ..pupil_entry("e-name", &sid)
+        },
+    );
+    refused.push((
+        "a reading under another teacher's name",
+        month,
+        wire.push(month, d.save()).await?.0,
+        FORBIDDEN,
+    ));
+    let asked = add(&wire, pupil_entry("e-asks", &sid));
+    let d = forge(&wire, month, &asked, |t: &mut ThermometerMonth| {
+        t.answers.push(omkijken_core::model::TalkAnswer {
+            entry: "e-asks".into(),
+            on: "2026-11-24".into(),
+            by: TEACHER.into(),
+            conversation: None,
+        })
+    });
+    refused.push((
+        "an answer to a request",
+        month,
+        wire.push(month, d.save()).await?.0,
+        FORBIDDEN,
+    ));
+    // Daan is in groep 7a: his month, new or not, is not the session's.
+    let daan = doc::thermometer_id(SCHOOL, OTHER_PUPIL, &month_name);
+    let (_, daan_genesis) = doc::thermometer_genesis(SCHOOL, OTHER_PUPIL, &month_name)?;
+    let d = forge(&wire, daan, &daan_genesis, |t: &mut ThermometerMonth| {
+        t.entries.push(pupil_entry("e-daan", &sid))
+    });
+    refused.push((
+        "a reading of a pupil of another group",
+        daan,
+        wire.push(daan, d.save()).await?.0,
+        FORBIDDEN,
+    ));
+    // A signal in the teacher's name.
+    let id = DocumentId::random();
+    let mut s = as_teacher_signal();
+    s.facts = "door de leerling ingevuld".into();
+    let d = doc::create(
+        wire.actor.clone(),
+        1_790_000_000_000,
+        &header(Kind::Signal, Some(PUPIL), TEACHER),
+        &s,
+    )?;
+    refused.push((
+        "a new signal",
+        id,
+        wire.push(id, d.save()).await?.0,
+        FORBIDDEN,
+    ));
+    // A change to the mentor's signal is judged as a new document: forbidden.
+    let d = doc::create(
+        wire.actor.clone(),
+        1_790_000_000_000,
+        &header(Kind::Signal, Some(PUPIL), TEACHER),
+        &as_teacher_signal(),
+    )?;
+    refused.push((
+        "a write under the id of the mentor's signal",
+        sig,
+        wire.push(sig, d.save()).await?.0,
+        FORBIDDEN,
+    ));
+    let mut failed = vec![];
+    for (what, id, got, want) in &refused {
+        if got != want {
+            failed.push(format!("{what}: got {got:?}, want {want:?}"));
+        }
+        if refusals_audited(&server, &ps_device, *id).await? == 0 {
+            failed.push(format!("{what}: no refusal in the audit log"));
+        }
+    }
+    assert!(failed.is_empty(), "\n{}", failed.join("\n"));
+    assert_eq!(heads_of(&mentor.store, month)?, server_heads);
+
+    // 5. The one write it may make: Noor's own reading. Acknowledged with the session's
+    //    own heads, not the month's (which hold the mentor's reading too).
+    let d = add(&wire, pupil_entry("e-noor", &sid));
+    let (verdict, frames) = wire.push(month, d.save()).await?;
+    assert_eq!(verdict, Verdict::Acked(d.get_heads()));
+    assert!(
+        !frames
+            .iter()
+            .any(|f| matches!(f, Frame::Docs { docs, .. } if !docs.is_empty())),
+        "nothing delivered to a pupil session: {frames:?}"
+    );
+    // The mentor's live push or next sync brings it; the session's session got nothing.
+    mentor.sync().await?;
+    let m = mentor.store.thermometer_month(PUPIL, &month_name)?.unwrap();
+    let noor = m.entries.iter().find(|e| e.id == "e-noor").expect("merged");
+    assert!(noor.by_pupil() && noor.session.as_deref() == Some(sid.as_str()));
+    assert_eq!(m.entries.len(), 2);
+    assert!(
+        !wire
+            .other
+            .iter()
+            .any(|f| matches!(f, Frame::Docs { docs, .. } if !docs.is_empty())),
+        "a live push reached the pupil session"
+    );
+
+    // 6. A staff device may not claim the pupil entered a reading.
+    let (_, mut as_teacher) = hostile(&server, dir, TEACHER).await?;
+    let m = as_teacher
+        .fetch(month)
+        .await?
+        .expect("the teacher reads it");
+    let d = forge(&as_teacher, month, &m, |t: &mut ThermometerMonth| {
+        t.entries.push(pupil_entry("e-claimed", &sid))
+    });
+    assert_eq!(as_teacher.push_changes(month, &m, &d).await?, FORBIDDEN);
+    Ok(())
+}
+
+/// A mentor's pupil session with the group's sociogram round open, its app replaced: it
+/// may add a pupil's own answers in its own name, and nothing else of a sociogram.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pupil_session_device_adds_only_its_pupils_own_sociogram_answers() -> Result<()> {
+    use omkijken_core::model::{SociogramAnswer, SociogramAnswers, SociogramQuestion};
+    let (tmp, server) = school().await?;
+    let dir = tmp.path();
+    // 1. The mentor of groep 6b opens a round and starts a pupil session.
+    let mentor = enrolled(&server, dir, MENTOR, "mentor phone").await?;
+    let round = mentor.store.open_sociogram_round(
+        "g6b",
+        "2026-12-07",
+        vec![SociogramQuestion {
+            id: "spelen_graag".into(),
+            text: "Met wie speel je graag?".into(),
+            polarity: "positive".into(),
+        }],
+    )?;
+    mentor.sync().await?;
+    let session_store = Store::open_with(
+        dir.join("sociogram-session.db"),
+        KEY,
+        omkijken_core::store::StoreOptions::default(),
+    )?;
+    let session =
+        omkijken_core::client::start_pupil_session(&mentor.store, "g6b", 2, session_store).await?;
+    assert!(session.sociogram().is_some());
+    let sid = session.session_id().to_string();
+    let mut wire = Wire::connect_with(&server, session.store()).await?;
+    assert!(wire.catalog.is_empty());
+    assert!(wire.fetch(round).await?.is_none(), "the round is not sent");
+
+    // 2. Noor's answers document, built on its genesis by the script.
+    let (id, genesis) = doc::sociogram_answers_genesis(SCHOOL, round, "g6b", PUPIL)?;
+    let given = |source: &str, session: Option<&str>, by: &str, named: &[&str]| SociogramAnswer {
+        id: format!("a-{source}-{}", named.len()),
+        question: "spelen_graag".into(),
+        pupils: named.iter().map(|p| p.to_string()).collect(),
+        at: 1_790_000_000_000,
+        recorded_by: by.into(),
+        source: source.into(),
+        session: session.map(Into::into),
+    };
+    let with = |wire: &Wire, a: SociogramAnswer| {
+        forge(wire, id, &genesis, |s: &mut SociogramAnswers| {
+            s.answers.push(a)
+        })
+    };
+    let cases = [
+        (
+            "answers entered as staff",
+            with(&wire, given("staff", None, MENTOR, &[PUPIL_IN_CARE])),
+            FORBIDDEN,
+        ),
+        (
+            "answers in another session's name",
+            with(
+                &wire,
+                given("pupil", Some("ps-else"), MENTOR, &[PUPIL_IN_CARE]),
+            ),
+            FORBIDDEN,
+        ),
+        (
+            "answers in another teacher's name",
+            with(&wire, given("pupil", Some(&sid), TEACHER, &[PUPIL_IN_CARE])),
+            FORBIDDEN,
+        ),
+        (
+            "a classmate of another group named",
+            with(&wire, given("pupil", Some(&sid), MENTOR, &[OTHER_PUPIL])),
+            INVALID,
+        ),
+    ];
+    let mut failed = vec![];
+    for (what, d, want) in cases {
+        let got = wire.push(id, d.save()).await?.0;
+        if got != want {
+            failed.push(format!("{what}: got {got:?}, want {want:?}"));
+        }
+    }
+    // The round itself: closing it is the mentor's, never the session's.
+    let closed = doc::create(
+        wire.actor.clone(),
+        1_790_000_000_000,
+        &doc::sociogram_answers_header(SCHOOL, PUPIL),
+        &SociogramAnswers {
+            round: round.to_string(),
+            group: "g7a".into(),
+            answers: vec![],
+        },
+    )?;
+    let other = DocumentId::random();
+    let got = wire.push(other, closed.save()).await?.0;
+    if got == Verdict::Acked(closed.get_heads()) {
+        failed.push("a document of its own making was admitted".into());
+    }
+    assert!(failed.is_empty(), "\n{}", failed.join("\n"));
+
+    // 3. Noor's own answer: acknowledged, and the mentor gets it.
+    let d = with(&wire, given("pupil", Some(&sid), MENTOR, &[PUPIL_IN_CARE]));
+    assert_eq!(
+        wire.push(id, d.save()).await?.0,
+        Verdict::Acked(d.get_heads())
+    );
+    mentor.sync().await?;
+    let held = mentor
+        .store
+        .sociogram_answers(round, PUPIL)?
+        .expect("Noor's answers");
+    assert_eq!(held.answers.len(), 1);
+    assert_eq!(held.answers[0].source, "pupil");
+    assert_eq!(held.answers[0].session.as_deref(), Some(sid.as_str()));
     Ok(())
 }

@@ -10,10 +10,12 @@ pub mod case;
 pub mod conversation;
 pub mod excursion;
 pub mod parent_contact;
+pub mod pupil_session;
 pub mod roster;
 pub mod rules;
 pub mod settings;
 pub mod signal;
+pub mod sociogram;
 pub mod thermometer;
 
 pub use case::{
@@ -23,14 +25,19 @@ pub use case::{
 pub use conversation::{Agreement, Conversation, ConversationStatus, Visibility};
 pub use excursion::{Excursion, Supervision, TripContact};
 pub use parent_contact::{ParentContact, ParentPresent};
+pub use pupil_session::PupilScope;
 pub use roster::{AgeBand, Group, Pupil, Role, Roster, Staff};
 pub use settings::{
-    Localized, QuestionSetting, ScaleSetting, SchoolScale, SchoolSettings, TemplateSetting,
+    Localized, QuestionSetting, Round, RoundSetting, ScaleSetting, SchoolScale, SchoolSettings,
+    SociogramQuestionSetting, TemplateSetting,
 };
 pub use signal::{
     FollowUp, FollowUpKind, Interpretation, Signal, SignalContext, SignalNotes, Source, SourceKind,
 };
-pub use thermometer::{ThermometerEntry, ThermometerMonth};
+pub use sociogram::{
+    RoundStatus, SociogramAnswer, SociogramAnswers, SociogramQuestion, SociogramRound,
+};
+pub use thermometer::{SOURCE_PUPIL, TalkAnswer, ThermometerEntry, ThermometerMonth};
 
 use autosurgeon::{Hydrate, Reconcile};
 use serde::{Deserialize, Serialize};
@@ -60,11 +67,15 @@ pub enum Kind {
     ParentContact,
     /// The mentors' and care team's notes on one signal ([`SignalNotes`]).
     SignalNotes,
+    /// A sociogram round of one group ([`SociogramRound`]).
+    SociogramRound,
+    /// One pupil's answers in a sociogram round ([`SociogramAnswers`]).
+    SociogramAnswers,
 }
 
 impl Kind {
     /// All kinds.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Roster,
         Kind::Conversation,
         Kind::Signal,
@@ -73,6 +84,8 @@ impl Kind {
         Kind::Excursion,
         Kind::ParentContact,
         Kind::SignalNotes,
+        Kind::SociogramRound,
+        Kind::SociogramAnswers,
     ];
 
     /// The stable name used in documents, the database and frames.
@@ -86,16 +99,21 @@ impl Kind {
             Kind::Excursion => "excursion",
             Kind::ParentContact => "parent_contact",
             Kind::SignalNotes => "signal_notes",
+            Kind::SociogramRound => "sociogram_round",
+            Kind::SociogramAnswers => "sociogram_answers",
         }
     }
 }
 
 impl Kind {
     /// Whether documents of this kind are the system's, started from a deterministic genesis
-    /// any device may bring (a thermometer month, a signal's notes): they have no author,
-    /// and their first change is nobody's in particular.
+    /// any device may bring (a thermometer month, a signal's notes, a pupil's sociogram
+    /// answers): they have no author, and their first change is nobody's in particular.
     pub fn has_shared_genesis(self) -> bool {
-        matches!(self, Kind::Thermometer | Kind::SignalNotes)
+        matches!(
+            self,
+            Kind::Thermometer | Kind::SignalNotes | Kind::SociogramAnswers
+        )
     }
 
     /// [`Kind::has_shared_genesis`] of a kind's stable name (false for an unknown one).

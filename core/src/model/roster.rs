@@ -196,6 +196,21 @@ impl Roster {
             .is_some_and(|g| g.teachers.iter().any(|t| t == staff))
     }
 
+    /// Whether `staff` is a current mentor of an active pupil of `group`: the group's
+    /// mentor, who runs its sociogram.
+    pub fn is_group_mentor(&self, staff: &str, group: &str) -> bool {
+        self.pupils
+            .values()
+            .any(|p| p.active && p.group == group && p.mentors.iter().any(|m| m == staff))
+    }
+
+    /// The active pupils of a group, by id.
+    pub fn group_pupils(&self, group: &str) -> impl Iterator<Item = &Pupil> {
+        self.pupils
+            .values()
+            .filter(move |p| p.active && p.group == group)
+    }
+
     /// Whether the pupil is in care.
     pub fn in_care(&self, pupil: &str) -> bool {
         self.pupils.get(pupil).is_some_and(|p| p.in_care)

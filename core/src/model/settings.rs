@@ -141,6 +141,139 @@ pub struct SchoolSettings {
     /// The months (1-12) in which the school takes the thermometer; empty: every month.
     #[autosurgeon(missing = "Default::default", hydrate = "super::any_uint_vec")]
     pub thermometer_months: Vec<u32>,
+    /// School days (Monday to Friday) an unanswered "wil je even praten?" waits for the
+    /// pupil's mentor before it reaches the care coordinator's attention list; none:
+    /// [`TALK_ESCALATION_SCHOOL_DAYS`].
+    #[autosurgeon(missing = "Default::default", hydrate = "super::any_uint_opt")]
+    pub talk_escalation_school_days: Option<u32>,
+    /// The rounds of kindgesprekken in a school year, one per kindgesprek a year, each a
+    /// period `from`-`to` (`MM-DD`; a round may run over New Year); empty: the school year
+    /// from 1 August split into [`SchoolSettings::conversations_per_year`] rounds of whole
+    /// months.
+    #[autosurgeon(missing = "Default::default")]
+    pub conversation_rounds: Vec<RoundSetting>,
+    /// The sociogram questions a mentor picks from; empty: the default ones
+    /// ([`defaults::sociogram_questions`]).
+    #[autosurgeon(missing = "Default::default")]
+    pub sociogram_questions: Vec<SociogramQuestionSetting>,
+}
+
+/// One round of kindgesprekken: a period of the school year (`MM-DD` to `MM-DD`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hydrate, Reconcile, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoundSetting {
+    /// First day, `MM-DD`.
+    pub from: String,
+    /// Last day, `MM-DD`.
+    pub to: String,
+}
+
+/// A round of kindgesprekken in one school year, with its dates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Round {
+    /// 1-based, in the order of the school's rounds.
+    pub number: u32,
+    /// First day.
+    pub from: jiff::civil::Date,
+    /// Last day.
+    pub to: jiff::civil::Date,
+}
+
+fn month_day(s: &str) -> Option<(i8, i8)> {
+    let (m, d) = s.split_once('-')?;
+    if m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let (m, d): (i8, i8) = (m.parse().ok()?, d.parse().ok()?);
+    // Checked against a leap year, so 02-29 is a day (in other years it is 02-28).
+    jiff::civil::Date::new(2024, m, d).ok().map(|_| (m, d))
+}
+
+/// Default of [`SchoolSettings::talk_escalation_school_days`].
+pub const TALK_ESCALATION_SCHOOL_DAYS: u32 = 3;
+
+impl SchoolSettings {
+    /// The rounds as periods `MM-DD` to `MM-DD`: the school's, or the default split of the
+    /// school year (1 August to 31 July) into whole months.
+    pub fn rounds(&self) -> Vec<RoundSetting> {
+        if !self.conversation_rounds.is_empty() {
+            return self.conversation_rounds.clone();
+        }
+        let n = self.conversations_per_year().clamp(1, 12) as usize;
+        // Months of the school year from August, split as evenly as whole months allow.
+        let months: Vec<i8> = (0..12).map(|i| ((7 + i) % 12 + 1) as i8).collect();
+        let mut out = vec![];
+        let mut start = 0;
+        for r in 0..n {
+            let len = 12 / n + usize::from(r < 12 % n);
+            let (first, last) = (months[start], months[start + len - 1]);
+            let days = jiff::civil::Date::new(2023, last, 1)
+                .map(|d| d.days_in_month())
+                .unwrap_or(28);
+            out.push(RoundSetting {
+                from: format!("{first:02}-01"),
+                to: format!("{last:02}-{days:02}"),
+            });
+            start += len;
+        }
+        out
+    }
+
+    /// The round `today` falls in, with its dates; none between the school's rounds.
+    pub fn round_on(&self, today: jiff::civil::Date) -> Option<Round> {
+        let at = |year: i16, md: (i8, i8)| {
+            jiff::civil::Date::new(year, md.0, md.1)
+                .or_else(|_| jiff::civil::Date::new(year, md.0, md.1 - 1))
+                .ok()
+        };
+        for (i, r) in self.rounds().iter().enumerate() {
+            let (Some(f), Some(t)) = (month_day(&r.from), month_day(&r.to)) else {
+                continue;
+            };
+            // The round that starts in this year or the year before and covers today.
+            for year in [today.year() - 1, today.year()] {
+                let Some(from) = at(year, f) else { continue };
+                let to_year = if t < f { year + 1 } else { year };
+                let Some(to) = at(to_year, t) else { continue };
+                if from <= today && today <= to {
+                    return Some(Round {
+                        number: i as u32 + 1,
+                        from,
+                        to,
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    /// School days an unanswered request to talk waits before the care coordinator sees it.
+    pub fn talk_escalation_days(&self) -> u32 {
+        self.talk_escalation_school_days
+            .unwrap_or(TALK_ESCALATION_SCHOOL_DAYS)
+    }
+}
+
+/// A sociogram question on offer at a school.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SociogramQuestionSetting {
+    /// Stable id (1-64 of a-z, 0-9, - and _).
+    pub id: String,
+    /// The question as pupils read it.
+    pub text: Localized,
+    /// "positive" (a choice for someone) or "negative" (a choice against).
+    pub polarity: String,
+}
+
+impl From<defaults::SociogramQuestionDefault> for SociogramQuestionSetting {
+    fn from(q: defaults::SociogramQuestionDefault) -> Self {
+        SociogramQuestionSetting {
+            id: q.id.into(),
+            text: q.text.into(),
+            polarity: q.polarity.into(),
+        }
+    }
 }
 
 /// A thermometer scale as a school uses it: a default scale with the school's labels.
@@ -245,6 +378,25 @@ impl SchoolSettings {
     pub fn conversations_per_year(&self) -> u32 {
         self.conversations_per_year
             .unwrap_or(defaults::CONVERSATIONS_PER_YEAR)
+    }
+
+    /// The sociogram questions on offer: the school's, or the default ones.
+    pub fn sociogram_questions(&self) -> Vec<SociogramQuestionSetting> {
+        if self.sociogram_questions.is_empty() {
+            defaults::sociogram_questions()
+                .into_iter()
+                .map(Into::into)
+                .collect()
+        } else {
+            self.sociogram_questions
+                .iter()
+                .cloned()
+                .map(|mut q| {
+                    q.text = std::mem::take(&mut q.text).complete();
+                    q
+                })
+                .collect()
+        }
     }
 
     /// Whether the thermometer is taken in month `month` (1-12).
@@ -353,6 +505,63 @@ impl SchoolSettings {
             .is_some_and(|n| !(1..=12).contains(&n))
         {
             return Err("conversations_per_year: 1 to 12".into());
+        }
+        if self
+            .talk_escalation_school_days
+            .is_some_and(|n| !(1..=20).contains(&n))
+        {
+            return Err("talk_escalation_school_days: 1 to 20".into());
+        }
+        if !self.conversation_rounds.is_empty() {
+            let n = self.conversation_rounds.len();
+            if n as u32 != self.conversations_per_year() {
+                return Err(
+                    "conversation_rounds: one round per kindgesprek a year (conversations_per_year)"
+                        .into(),
+                );
+            }
+            if self
+                .conversation_rounds
+                .iter()
+                .any(|r| month_day(&r.from).is_none() || month_day(&r.to).is_none())
+            {
+                return Err("conversation_rounds: from and to are MM-DD".into());
+            }
+        }
+        if self.sociogram_questions.len() > crate::model::rules::sociogram::MAX_QUESTIONS * 4 {
+            return Err(format!(
+                "sociogram_questions: at most {}",
+                crate::model::rules::sociogram::MAX_QUESTIONS * 4
+            ));
+        }
+        let mut qs: Vec<&str> = vec![];
+        for q in &self.sociogram_questions {
+            let id_ok = !q.id.is_empty()
+                && q.id.len() <= 64
+                && q.id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && !qs.contains(&q.id.as_str());
+            if !id_ok {
+                return Err("a sociogram question id: 1-64 of a-z, 0-9, - and _, unique".into());
+            }
+            qs.push(&q.id);
+            text(&format!("sociogram question {}", q.id), &q.text)?;
+            if q.text.nl.len() > crate::model::rules::MAX_SHORT
+                || q.text.en.len() > crate::model::rules::MAX_SHORT
+            {
+                return Err(format!(
+                    "sociogram question {}: at most {} bytes",
+                    q.id,
+                    crate::model::rules::MAX_SHORT
+                ));
+            }
+            if !crate::model::sociogram::POLARITIES.contains(&q.polarity.as_str()) {
+                return Err(format!(
+                    "sociogram question {}: polarity positive or negative",
+                    q.id
+                ));
+            }
         }
         let mut months = self.thermometer_months.clone();
         months.sort_unstable();
@@ -482,5 +691,47 @@ mod tests {
             assert!(s.merge_json(bad).is_err(), "admitted {bad}");
         }
         assert_eq!(s, SchoolSettings::default());
+    }
+
+    #[test]
+    fn rounds_split_the_school_year_or_follow_the_school() {
+        let d = |s: &str| s.parse::<jiff::civil::Date>().unwrap();
+        let s = SchoolSettings::default();
+        let r: Vec<(String, String)> = s.rounds().into_iter().map(|r| (r.from, r.to)).collect();
+        assert_eq!(
+            r,
+            [("08-01", "11-30"), ("12-01", "03-31"), ("04-01", "07-31")]
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+        let two = SchoolSettings {
+            conversations_per_year: Some(2),
+            ..Default::default()
+        };
+        assert_eq!(two.rounds()[1].from, "02-01");
+        // A school's own rounds, one over New Year; a day between them is in none.
+        let mut own = SchoolSettings::default();
+        own.merge_json(
+            r#"{"conversations_per_year": 2, "conversation_rounds":
+                [{"from": "09-15", "to": "11-15"}, {"from": "12-15", "to": "02-28"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(own.round_on(d("2026-10-01")).map(|r| r.number), Some(1));
+        let winter = own.round_on(d("2027-01-05")).unwrap();
+        assert_eq!(
+            (winter.number, winter.from, winter.to),
+            (2, d("2026-12-15"), d("2027-02-28"))
+        );
+        assert_eq!(own.round_on(d("2026-12-01")), None);
+        // One round per kindgesprek a year, as MM-DD.
+        let mut bad = SchoolSettings::default();
+        assert!(
+            bad.merge_json(r#"{"conversation_rounds": [{"from": "09-15", "to": "11-15"}]}"#)
+                .is_err()
+        );
+        assert!(bad
+            .merge_json(
+                r#"{"conversations_per_year": 1, "conversation_rounds": [{"from": "9-15", "to": "11-15"}]}"#
+            )
+            .is_err());
     }
 }

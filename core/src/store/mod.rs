@@ -8,6 +8,7 @@
 //!
 //! The store is `Clone + Send + Sync`; clones share one database.
 
+mod agenda;
 mod cases;
 mod edits;
 mod excursions;
@@ -15,23 +16,32 @@ mod not_accepted;
 mod overview;
 mod parent_contacts;
 mod projection;
+pub mod pupil_session;
 mod queries;
 mod records;
 pub mod schema;
 mod school;
+mod sociogram;
+mod talk;
 
+pub use agenda::AgreementDue;
 pub use cases::{CASE_CLOSED_STATUS, CASE_OPENED_STATUS, CaseSummary, NewCaseStep};
 pub use edits::{DraftDeleted, MyPupil};
 pub use excursions::{ExcursionSummary, NewExcursion, NewTripContact};
 pub use not_accepted::{NotAccepted, NotAcceptedRecord, SetAside};
 pub use overview::{GroupOverview, GroupWeek};
 pub use parent_contacts::{NewParentContact, ParentContactSummary};
+pub use pupil_session::{PupilReading, PupilSession, SessionInfo, SessionPupil};
 pub use queries::{
     AttentionItem, AttentionReason, ConversationSummary, SignalFilter, SignalSummary,
     ThermometerPoint,
 };
 pub use records::{NewSignal, NewThermometerEntry};
-pub use school::ConversationDue;
+pub use school::{ConversationDue, ConversationRoundStatus};
+pub use sociogram::{
+    AnswerSource, NewSociogramAnswer, PupilSociogram, Sociogram, SociogramRoundSummary,
+};
+pub use talk::{TalkRequest, school_days_between};
 
 use crate::doc::{self, AccessFields};
 use crate::error::OpenError;
@@ -748,6 +758,7 @@ impl Store {
             roster: &roster,
             user: &me.user,
             actor: self.inner.actor.to_bytes(),
+            pupil_session: None,
         };
         crate::model::rules::admit(id, before, after, &writer)?;
         Ok(())
@@ -1161,7 +1172,8 @@ impl Store {
                     "DELETE FROM doc_chunks; DELETE FROM documents; DELETE FROM conversations;
                      DELETE FROM signals; DELETE FROM thermometer_entries; DELETE FROM cases;
                      DELETE FROM excursions; DELETE FROM access_log; DELETE FROM meta;
-                     DELETE FROM not_accepted; DELETE FROM parent_contacts;",
+                     DELETE FROM not_accepted; DELETE FROM parent_contacts;
+                     DELETE FROM agreements_due;",
                 )?;
                 let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
             }
@@ -1200,7 +1212,8 @@ impl Store {
         self.write(|tx| {
             tx.execute_batch(
                 "DELETE FROM conversations; DELETE FROM signals; DELETE FROM thermometer_entries;
-                 DELETE FROM cases; DELETE FROM excursions; DELETE FROM parent_contacts;",
+                 DELETE FROM cases; DELETE FROM excursions; DELETE FROM parent_contacts;
+                 DELETE FROM agreements_due;",
             )?;
             let ids: Vec<String> = {
                 let mut stmt = tx.prepare("SELECT id FROM documents")?;

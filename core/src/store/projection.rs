@@ -20,6 +20,8 @@ pub(super) fn clear(tx: &Connection, id: DocumentId) -> Result<()> {
         .execute([&key])?;
     tx.prepare_cached("DELETE FROM parent_contacts WHERE id = ?1")?
         .execute([&key])?;
+    tx.prepare_cached("DELETE FROM agreements_due WHERE doc_id = ?1")?
+        .execute([&key])?;
     Ok(())
 }
 
@@ -35,7 +37,15 @@ pub(super) fn project(tx: &Connection, id: DocumentId, summary: &Summary) -> Res
             visibility,
             template_id,
             open_agreements,
+            due_agreements,
         } => {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR REPLACE INTO agreements_due (doc_id, agreement_id, pupil, owner, due)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (aid, owner, due) in due_agreements {
+                stmt.execute(params![key, aid, pupil, owner, due])?;
+            }
             tx.prepare_cached(
                 "INSERT INTO conversations (id, pupil, author, held_on, status, visibility, template_id, open_agreements, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -84,23 +94,25 @@ pub(super) fn project(tx: &Connection, id: DocumentId, summary: &Summary) -> Res
         }
         SummaryBody::Thermometer(entries) => {
             let mut stmt = tx.prepare_cached(
-                "INSERT OR REPLACE INTO thermometer_entries (doc_id, entry_id, pupil, at, scale, score, level, wants_to_talk, recorded_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT OR REPLACE INTO thermometer_entries (doc_id, entry_id, pupil, at, scale, score, level, wants_to_talk, recorded_by, by_pupil, answered_on)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?;
-            for (entry, at, scale, score, wants_to_talk, recorded_by) in entries {
-                let level = crate::defaults::scale(scale)
-                    .map(|s| s.normalised(*score))
+            for e in entries {
+                let level = crate::defaults::scale(&e.scale)
+                    .map(|s| s.normalised(e.score))
                     .unwrap_or(0.5);
                 stmt.execute(params![
                     key,
-                    entry,
+                    e.id,
                     pupil,
-                    at,
-                    scale,
-                    score,
+                    e.at,
+                    e.scale,
+                    e.score,
                     level,
-                    wants_to_talk,
-                    recorded_by
+                    e.wants_to_talk,
+                    e.recorded_by,
+                    e.by_pupil,
+                    e.answered_on
                 ])?;
             }
         }

@@ -100,10 +100,20 @@ pub enum AttentionReason {
         /// Its category.
         category: String,
     },
-    /// The pupil asked to talk (thermometer flag) in the last 14 days.
+    /// The pupil asked to talk (thermometer flag) and nobody marked it answered yet: for
+    /// those who write her thermometer (her mentors, the teachers of her group), from the
+    /// moment she asks until it is answered.
     WantsToTalk {
         /// When.
         at: i64,
+    },
+    /// A request to talk that nobody answered for the school's number of school days
+    /// (`talk_escalation_school_days`, default 3): for the care coordinator.
+    TalkNotAnswered {
+        /// When the pupil asked.
+        at: i64,
+        /// School days (Monday to Friday) since.
+        school_days: u32,
     },
     /// The thermometer fell: mean of the last 7 days well below the 21 days before.
     FallingTrend {
@@ -111,6 +121,15 @@ pub enum AttentionReason {
         before: f32,
         /// Mean level recently.
         recent: f32,
+    },
+    /// An agreement of a kindgesprek is past its follow-up date and not done.
+    AgreementOverdue {
+        /// The kindgesprek.
+        conversation: DocumentId,
+        /// The agreement's id.
+        agreement: String,
+        /// Its follow-up date, `YYYY-MM-DD`.
+        due: String,
     },
     /// A meldcode case's feedback from Veilig Thuis is overdue (due five working days after
     /// the report, not recorded yet).
@@ -142,7 +161,7 @@ const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// The header of a listed document as far as access rules read it (kind, school, pupil,
 /// author), rebuilt from its projection row.
-pub(super) fn header(kind: Kind, school: &str, pupil: Option<&str>, author: &str) -> Header {
+pub(crate) fn header(kind: Kind, school: &str, pupil: Option<&str>, author: &str) -> Header {
     Header {
         kind: kind.as_str().into(),
         school: school.into(),
@@ -323,7 +342,9 @@ impl Store {
     }
 
     /// The care team's attention list: open signals (urgency >= 1) not yet picked up,
-    /// "wants to talk" flags of the last 14 days, falling thermometer trends, and meldcode
+    /// requests to talk not answered yet (for the care coordinator once they waited the
+    /// school's number of school days), overdue agreements of kindgesprekken, falling
+    /// thermometer trends, and meldcode
     /// cases whose Veilig Thuis feedback is overdue or whose evaluation date has come, for
     /// the pupils this user may see. Urgent first.
     pub fn attention_list(&self) -> Result<Vec<AttentionItem>> {
@@ -369,17 +390,6 @@ impl Store {
             if !may_read_thermometer(&roster, &me.user, &pupil) {
                 continue;
             }
-            if let Some((_, at, _, _)) =
-                group.iter().rev().find(|r| r.3 && r.1 >= now - 14 * DAY_MS)
-            {
-                items.push((
-                    2,
-                    AttentionItem {
-                        pupil: pupil.clone(),
-                        reason: AttentionReason::WantsToTalk { at: *at },
-                    },
-                ));
-            }
             let (recent, before): (Vec<_>, Vec<_>) =
                 group.iter().partition(|r| r.1 >= now - 7 * DAY_MS);
             if recent.len() >= 2 && before.len() >= 2 {
@@ -401,7 +411,21 @@ impl Store {
                 }
             }
         }
+        items.extend(self.talk_attention(&roster, &me.user, now)?);
         let today = crate::model::date_of(now);
+        for a in self.overdue_agreements(&today)? {
+            items.push((
+                1,
+                AttentionItem {
+                    pupil: a.pupil,
+                    reason: AttentionReason::AgreementOverdue {
+                        conversation: a.conversation,
+                        agreement: a.agreement,
+                        due: a.due,
+                    },
+                },
+            ));
+        }
         for c in self.list_cases(None)? {
             if let Some(due) = c.feedback_due.filter(|d| *d < today) {
                 items.push((

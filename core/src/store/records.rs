@@ -632,6 +632,8 @@ impl Store {
             wants_to_talk: e.wants_to_talk,
             note: e.note,
             recorded_by: me.user,
+            source: None,
+            session: None,
         };
         let actor = self.writer_actor();
         let now = self.now();

@@ -4,7 +4,7 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The schema version this build writes.
-pub const VERSION: u32 = 5;
+pub const VERSION: u32 = 6;
 
 /// Migration 1: documents, change chunks, projections, access log.
 const V1: &str = "
@@ -150,7 +150,26 @@ CREATE TABLE parent_contacts (
 CREATE INDEX parent_contacts_pupil ON parent_contacts(pupil, held_on);
 ";
 
-const MIGRATIONS: [&str; VERSION as usize] = [V1, V2, V3, V4, V5];
+/// Migration 6: pupil mode and answered requests to talk: whether the pupil entered a
+/// reading herself, and when its request to talk was answered; and the agreements of
+/// kindgesprekken not done yet that have a follow-up date (the mentor's agenda). Rows of
+/// conversations stored before are written when the conversation next changes or the
+/// projections are rebuilt.
+const V6: &str = "
+ALTER TABLE thermometer_entries ADD COLUMN by_pupil INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE thermometer_entries ADD COLUMN answered_on TEXT;
+CREATE TABLE agreements_due (
+    doc_id       TEXT NOT NULL,
+    agreement_id TEXT NOT NULL,
+    pupil        TEXT NOT NULL,
+    owner        TEXT NOT NULL,
+    due          TEXT NOT NULL,
+    PRIMARY KEY (doc_id, agreement_id)
+);
+CREATE INDEX agreements_due_on ON agreements_due(due);
+";
+
+const MIGRATIONS: [&str; VERSION as usize] = [V1, V2, V3, V4, V5, V6];
 
 /// Read the schema version.
 pub fn version(conn: &Connection) -> rusqlite::Result<u32> {

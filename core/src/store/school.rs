@@ -20,7 +20,56 @@ pub struct ConversationDue {
     pub due: bool,
 }
 
+/// The current round of kindgesprekken and the user's pupils who had none in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationRoundStatus {
+    /// The round, 1-based.
+    pub number: u32,
+    /// Its first day, `YYYY-MM-DD`.
+    pub from: String,
+    /// Its last day, `YYYY-MM-DD`.
+    pub to: String,
+    /// Active pupils the user mentors with no kindgesprek held in the round (of those this
+    /// device holds), by id.
+    pub without: Vec<String>,
+}
+
 impl Store {
+    /// The round of kindgesprekken `today` (`YYYY-MM-DD`) falls in by the school's cadence
+    /// (`conversation_rounds`, default three a year), and which of the user's pupils (as
+    /// mentor) had no kindgesprek in it yet; none between the school's rounds.
+    pub fn conversation_round(&self, today: &str) -> Result<Option<ConversationRoundStatus>> {
+        crate::model::check_date("today", today)?;
+        let day: jiff::civil::Date = today
+            .parse()
+            .map_err(|_| crate::Error::Invalid("today must be a date YYYY-MM-DD".into()))?;
+        let me = self.unlocked_identity()?;
+        let roster = self.roster()?;
+        let Some(round) = self.school_settings()?.round_on(day) else {
+            return Ok(None);
+        };
+        let (from, to) = (round.from.to_string(), round.to.to_string());
+        let mut without = vec![];
+        for p in roster.pupils.values().filter(|p| p.active) {
+            if !roster.is_mentor_of(&me.user, &p.id) {
+                continue;
+            }
+            let held = self
+                .list_conversations(&p.id)?
+                .iter()
+                .any(|c| c.held_on >= from && c.held_on <= to);
+            if !held {
+                without.push(p.id.clone());
+            }
+        }
+        Ok(Some(ConversationRoundStatus {
+            number: round.number,
+            from,
+            to,
+            without,
+        }))
+    }
+
     /// The kindgesprek templates on offer at the school: its own, then the default ones.
     pub fn conversation_templates(&self) -> Result<Vec<TemplateSetting>> {
         Ok(self.school_settings()?.templates())

@@ -307,6 +307,15 @@ pub enum Frame {
         /// The JSON object.
         settings: String,
     },
+    /// `/v1/request`: start a pupil session (pupil mode) for `group`, valid `hours` (1 to
+    /// [`crate::model::pupil_session::MAX_SESSION_HOURS`]): a teacher or mentor of the
+    /// group. Answered with [`Frame::PupilSession`] or an error.
+    StartPupilSession {
+        /// Group id.
+        group: String,
+        /// How long the session's credential works.
+        hours: u32,
+    },
 
     // ---- server to client ----
     /// The school's settings after a [`Frame::SetSchoolSettings`]: the whole settings as
@@ -314,6 +323,15 @@ pub enum Frame {
     SchoolSettings {
         /// The JSON object.
         settings: String,
+    },
+    /// A pupil session was started: a one-time enrollment code for the session's own store
+    /// (spent on `/v1/enroll` at once: it expires in ten minutes) and the scope its device
+    /// gets.
+    PupilSession {
+        /// The one-time code.
+        code: String,
+        /// The scope (session id, group, scale per age band, expiry).
+        scope: crate::model::PupilScope,
     },
     /// The incident register: counts only, small ones shown as `< threshold`.
     Register {
@@ -560,6 +578,8 @@ impl Frame {
             Frame::CareTrack { .. } => "careTrack",
             Frame::SetSchoolSettings { .. } => "setSchoolSettings",
             Frame::SchoolSettings { .. } => "schoolSettings",
+            Frame::StartPupilSession { .. } => "startPupilSession",
+            Frame::PupilSession { .. } => "pupilSession",
             Frame::Unknown => "unknown",
         }
     }

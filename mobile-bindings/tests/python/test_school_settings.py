@@ -74,7 +74,7 @@ class SchoolSettingsTest(unittest.TestCase):
         mentor = self.server.device("m1", "mentor-defaults")
         s = mentor.school_settings()
         self.assertEqual((s.default_template, s.conversations_per_year, s.thermometer_months,
-                          s.parent_names), ("ik-jij-wij", 2, [], False))
+                          s.parent_names), ("ik-jij-wij", 3, [], False))
         self.assertEqual(mentor.thermometer_scale("p1"), om.thermometer_scale_for_band(om.AgeBand.PO1_TO4))
         self.assertEqual(mentor.school_conversation_templates(), om.conversation_templates())
         cid = mentor.start_conversation("p2", "", "2026-12-01")

@@ -68,7 +68,8 @@ impl Hub {
     /// Answer a one-shot device request (`/v1/request`, see [`crate::requests`]); live
     /// devices are told to purge what it erased.
     pub fn request(&mut self, now: i64, token: &str, frame: Frame) -> (Frame, Outgoing) {
-        let (answer, erased) = crate::requests::handle(self.storage.as_mut(), now, token, frame);
+        let (answer, erased) =
+            crate::requests::handle(self.storage.as_mut(), &mut self.rng, now, token, frame);
         let out = if erased {
             self.try_poll(now).unwrap_or_default()
         } else {

@@ -13,6 +13,28 @@ use std::collections::BTreeSet;
 impl Hub {
     pub(super) fn hello(&mut self, now: i64, conn: ConnId, cursor: u64) -> Result<Outgoing> {
         let device = self.sessions[&conn].device.clone();
+        if self.sessions[&conn].scope.is_some() {
+            // A pupil session reads nothing: an empty catalog, complete, at cursor 0 (not
+            // even how much the school wrote), and no live pushes (`recipients`).
+            let _ = cursor;
+            self.storage.commit(Batch {
+                touch: vec![(device.id.clone(), now)],
+                ..Default::default()
+            })?;
+            if let Some(s) = self.sessions.get_mut(&conn) {
+                s.live = true;
+            }
+            return Ok(vec![(
+                conn,
+                Frame::Catalog {
+                    entries: vec![],
+                    purge: vec![],
+                    cursor: 0,
+                    complete: true,
+                    epoch: Some(self.epoch.clone()),
+                },
+            )]);
+        }
         let roster = self.roster(&device.school)?;
         let last = self.storage.last_seq()?;
         // A cursor from the future (the server's store was restored from a backup): the
@@ -82,6 +104,16 @@ impl Hub {
         reqs: Vec<FetchRequest>,
     ) -> Result<Outgoing> {
         let device = self.sessions[&conn].device.clone();
+        if self.sessions[&conn].scope.is_some() {
+            // A pupil session reads nothing: every document looks unknown (nothing is sent).
+            return Ok(vec![(
+                conn,
+                Frame::Docs {
+                    docs: vec![],
+                    cursor: 0,
+                },
+            )]);
+        }
         let roster = self.roster(&device.school)?;
         let ids: Vec<DocumentId> = reqs.iter().map(|r| r.document_id).collect();
         let rows = self.catalog_map(&ids)?;

@@ -8,7 +8,7 @@ use omkijken_core::sync::{ErrorCode, Frame, PROTOCOL_VERSION};
 
 impl Hub {
     /// Authenticate a device token and open a session.
-    pub fn connect(&mut self, _now: i64, token: &str) -> Result<Connected, ConnectRefusal> {
+    pub fn connect(&mut self, now: i64, token: &str) -> Result<Connected, ConnectRefusal> {
         let device = match self.storage.device_by_token(&tokens::token_hash(token)) {
             Ok(Some(d)) => d,
             Ok(None) => return Err(ConnectRefusal::Unauthorized),
@@ -18,6 +18,18 @@ impl Hub {
             }
         };
         if device.revoked_at.is_some() {
+            return Err(ConnectRefusal::Revoked);
+        }
+        // A pupil session's credential ends with its scope: the session device is told it
+        // is revoked and wipes itself. A scope that does not read is refused (fail closed).
+        let scope = match device.pupil_scope() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(device = %device.id, error = %e, "a pupil session's scope does not read");
+                return Err(ConnectRefusal::Unauthorized);
+            }
+        };
+        if scope.as_ref().is_some_and(|s| now >= s.expires_at) {
             return Err(ConnectRefusal::Revoked);
         }
         let open = self
@@ -35,6 +47,7 @@ impl Hub {
             conn,
             Session {
                 actor: ActorId::from(device.actor.as_slice()),
+                scope: scope.map(std::sync::Arc::new),
                 device,
                 live: false,
                 repo: false,

@@ -218,7 +218,10 @@ impl Hub {
     pub(super) fn recipients(&self, school: &str, except: Option<ConnId>) -> Vec<Recipient> {
         self.sessions
             .iter()
-            .filter(|(c, s)| s.live && s.device.school == school && Some(**c) != except)
+            // A pupil session is write-only: nothing is delivered to it.
+            .filter(|(c, s)| {
+                s.live && s.scope.is_none() && s.device.school == school && Some(**c) != except
+            })
             .map(|(c, s)| Recipient {
                 conn: *c,
                 device: s.device.id.clone(),

@@ -127,6 +127,9 @@ pub struct Connected {
 struct Session {
     device: Device,
     actor: ActorId,
+    /// A pupil session's scope (pupil mode): the session is write-only (nothing is
+    /// delivered to it) and the rules admit only its pupils' own readings.
+    scope: Option<Arc<omkijken_core::model::PupilScope>>,
     /// Caught up (hello answered): receives live pushes.
     live: bool,
     /// An automerge-repo peer (`/v1/automerge-repo`): speaks only `sync` messages, never

@@ -10,7 +10,7 @@ use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
 use omkijken_core::budget;
 use omkijken_core::doc::{self, AccessFields};
 use omkijken_core::ids::heads_to_hex;
-use omkijken_core::model::{Header, Roster, rules};
+use omkijken_core::model::{Header, PupilScope, Roster, rules};
 use omkijken_core::sync::{Acked, DocChanges, Frame, MAX_DOC_BYTES, Refusal, RefusalReason};
 use omkijken_core::{Access, DocumentId, access};
 use std::collections::BTreeMap;
@@ -24,6 +24,8 @@ const PUSH_ATTEMPTS: usize = 5;
 /// A document change that passed every check, ready to commit.
 pub(super) struct Accepted {
     pub(super) id: DocumentId,
+    /// The heads to acknowledge, when they are not `heads`: a pupil session's own.
+    pub(super) ack_heads: Option<Vec<ChangeHash>>,
     /// The merged document; none for a new one, whose pushed bytes (`full`) are all that
     /// is needed (it is dropped on the worker that checked it).
     pub(super) doc: Option<Automerge>,
@@ -78,12 +80,27 @@ impl Hub {
     /// may read it. A document the user may not read, or that was erased, is judged as if
     /// it did not exist (as a new document), so that the answer never tells the two apart
     /// (docs/protocol.md, "No existence oracle").
+    ///
+    /// A pupil session (`scope`) reads nothing, yet adds readings to months others wrote:
+    /// its base is the stored thermometer month of its school (the rules then decide whose
+    /// month it may add to); every other document is judged as new. Its answers are the
+    /// same whether a month exists or not.
     pub(super) fn base_row<'r>(
         roster: &Roster,
         user: &str,
+        scope: Option<&PupilScope>,
         row: Option<&'r CatalogRow>,
     ) -> Option<&'r CatalogRow> {
-        row.filter(|r| readable(roster, user, r))
+        match scope {
+            None => row.filter(|r| readable(roster, user, r)),
+            Some(_) => row.filter(|r| {
+                !r.erased
+                    && r.header.school == roster.school
+                    && rules::PUPIL_SESSION_KINDS
+                        .iter()
+                        .any(|k| r.header.kind == k.as_str())
+            }),
+        }
     }
 
     /// Checks that need only the catalog row of a readable document (`row`; none for a new
@@ -93,6 +110,7 @@ impl Hub {
     pub(super) fn pre_check(
         roster: &Roster,
         user: &str,
+        scope: Option<&PupilScope>,
         row: Option<&CatalogRow>,
         data: &[u8],
     ) -> Option<RefusalReason> {
@@ -103,6 +121,7 @@ impl Hub {
                 roster,
                 user,
                 actor: &[],
+                pupil_session: scope,
             };
             if let Err(refusal) = rules::may_write_stored(&writer, &row.header, &row.fields) {
                 return Some(refusal.reason());
@@ -129,6 +148,7 @@ impl Hub {
     pub(super) fn validate(
         roster: &Roster,
         user: &str,
+        scope: Option<&PupilScope>,
         actor: &ActorId,
         id: DocumentId,
         row: Option<&CatalogRow>,
@@ -138,12 +158,17 @@ impl Hub {
     ) -> Verdict {
         let old_heads = old.get_heads();
         if new.get_heads() == old_heads {
-            return Verdict::Same(old_heads);
+            // A pupil session is told only of its own changes, never of others' heads.
+            return Verdict::Same(match scope {
+                Some(_) => own_heads(old, actor.to_bytes()),
+                None => old_heads,
+            });
         }
         let writer = rules::Writer {
             roster,
             user,
             actor: actor.to_bytes(),
+            pupil_session: scope,
         };
         let before = row.map(|_| old);
         let admitted = match rules::admit(id, before, &new, &writer) {
@@ -163,8 +188,10 @@ impl Hub {
         // Stored with the heads and sent with the whole document to devices that do not
         // hold it: they store it without loading it (core's `Store::merge_many_acked`).
         let summary = admitted.summary().ok().map(|s| s.to_wire());
+        let ack_heads = scope.map(|_| own_heads(&new, actor.to_bytes()));
         Verdict::Accept(Box::new(Accepted {
             id,
+            ack_heads,
             heads: new.get_heads(),
             doc: Some(new),
             header,
@@ -186,9 +213,9 @@ impl Hub {
         conn: ConnId,
         docs: Vec<DocChanges>,
     ) -> Result<Outgoing> {
-        let (device, actor) = {
+        let (device, actor, scope) = {
             let s = &self.sessions[&conn];
-            (s.device.clone(), s.actor.clone())
+            (s.device.clone(), s.actor.clone(), s.scope.clone())
         };
         // The same document twice in one frame: its chunks are applied together.
         let mut order: Vec<DocumentId> = vec![];
@@ -207,7 +234,7 @@ impl Hub {
         // nothing, so merge and check again against what is stored now.
         let mut attempt = 0;
         loop {
-            match self.push_attempt(now, conn, &device, &actor, &order, &data) {
+            match self.push_attempt(now, conn, &device, &actor, scope.as_deref(), &order, &data) {
                 Err(Error::Conflict) if attempt < PUSH_ATTEMPTS => {
                     attempt += 1;
                     metrics::counter!("omkijken_push_conflicts_total").increment(1);
@@ -218,12 +245,14 @@ impl Hub {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn push_attempt(
         &mut self,
         now: i64,
         conn: ConnId,
         device: &Device,
         actor: &ActorId,
+        scope: Option<&PupilScope>,
         order: &[DocumentId],
         data: &BTreeMap<DocumentId, Vec<u8>>,
     ) -> Result<Outgoing> {
@@ -234,8 +263,8 @@ impl Hub {
         // document: spread over the cores, results in the frame's order.
         let mut work = Vec::with_capacity(order.len());
         for &id in order {
-            let row = Self::base_row(&roster, &device.user, rows.get(&id));
-            let pending = match Self::pre_check(&roster, &device.user, row, &data[&id]) {
+            let row = Self::base_row(&roster, &device.user, scope, rows.get(&id));
+            let pending = match Self::pre_check(&roster, &device.user, scope, row, &data[&id]) {
                 Some(r) => Err(r),
                 None => Ok(match row {
                     Some(r) => self.load(r)?.unwrap_or_default(),
@@ -272,9 +301,9 @@ impl Hub {
                             Verdict::Refuse(RefusalReason::MissingDeps)
                         }
                         Ok(new) => {
-                            let row = Self::base_row(&roster, user, rows.get(&id));
+                            let row = Self::base_row(&roster, user, scope, rows.get(&id));
                             let taken = row.is_none() && rows.contains_key(&id);
-                            Self::validate(&roster, user, actor, id, row, taken, &old, new)
+                            Self::validate(&roster, user, scope, actor, id, row, taken, &old, new)
                         }
                     }
                 }
@@ -336,17 +365,18 @@ impl Hub {
             // erased meanwhile would otherwise stay on the phone for good). The answer
             // differed from a free id's already (refused, not acknowledged), so the purge
             // tells nothing more.
-            let readable = match Self::base_row(&roster, &device.user, rows.get(&r.document_id)) {
-                Some(_) => true,
-                None if rows.contains_key(&r.document_id) => false,
-                None => {
-                    let mut d = Automerge::new();
-                    d.load_incremental(&data[&r.document_id]).is_ok()
-                        && doc::parse(r.document_id, &d).is_ok_and(|p| {
-                            access(&roster, &device.user, &p.header, &p.fields) >= Access::Read
-                        })
-                }
-            };
+            let readable =
+                match Self::base_row(&roster, &device.user, scope, rows.get(&r.document_id)) {
+                    Some(_) => true,
+                    None if rows.contains_key(&r.document_id) => false,
+                    None => {
+                        let mut d = Automerge::new();
+                        d.load_incremental(&data[&r.document_id]).is_ok()
+                            && doc::parse(r.document_id, &d).is_ok_and(|p| {
+                                access(&roster, &device.user, &p.header, &p.fields) >= Access::Read
+                            })
+                    }
+                };
             if !readable {
                 purge.push(r.document_id);
             }
@@ -482,7 +512,7 @@ impl Hub {
         for a in accepted {
             acks.push(Acked {
                 document_id: a.id,
-                heads: heads_to_hex(&a.heads),
+                heads: heads_to_hex(a.ack_heads.as_ref().unwrap_or(&a.heads)),
             });
             // New documents are not cached: most are not touched again soon, and
             // evicting them would cost more than loading the few that are.
@@ -492,7 +522,8 @@ impl Hub {
         }
         let in_order = committed.prev_seq == self.seen_seq;
         let cursor = if in_order { committed.last_seq } else { 0 };
-        if in_order {
+        let pupil_session = self.sessions.get(&conn).is_some_and(|s| s.scope.is_some());
+        if in_order && !pupil_session {
             // The pusher holds what it pushed: its cursor may move past it too. Sent before
             // the ack, so a client that closes once everything is acknowledged has it.
             out.push((
@@ -518,4 +549,27 @@ impl Hub {
         }
         Ok(out)
     }
+}
+
+/// The heads of the changes `actor` (a device's registered actor, or a session actor that
+/// extends it) made in `doc`: what a pupil session holds of a month, since it never
+/// receives others' changes.
+fn own_heads(doc: &Automerge, actor: &[u8]) -> Vec<ChangeHash> {
+    let metas = doc.get_changes_meta(&[]);
+    let own: Vec<_> = metas
+        .iter()
+        .filter(|m| {
+            let a = m.actor.to_bytes();
+            a.starts_with(actor) && a.len() <= actor.len() + 16
+        })
+        .collect();
+    let deps: std::collections::BTreeSet<ChangeHash> =
+        own.iter().flat_map(|m| m.deps.iter().copied()).collect();
+    let mut heads: Vec<ChangeHash> = own
+        .iter()
+        .map(|m| m.hash)
+        .filter(|h| !deps.contains(h))
+        .collect();
+    heads.sort();
+    heads
 }

@@ -49,6 +49,10 @@ impl Hub {
                 },
             )
         };
+        if self.sessions[&conn].scope.is_some() {
+            // A pupil session pushes what its pupils enter; it syncs nothing.
+            return Ok(vec![refuse(RefusalReason::Forbidden)]);
+        }
         let size = data.len();
         let Ok(msg) = sync::Message::decode(&data) else {
             return Ok(vec![refuse(RefusalReason::Malformed)]);
@@ -56,7 +60,7 @@ impl Hub {
         let row = self.storage.catalog_get(&[id])?.pop();
         // A document this user may not read (or one erased) looks like one the server does
         // not have: it is synced from nothing, and what is sent for it judged as new.
-        let base_row = Self::base_row(&roster, &device.user, row.as_ref()).cloned();
+        let base_row = Self::base_row(&roster, &device.user, None, row.as_ref()).cloned();
         let taken = base_row.is_none() && row.is_some();
         let base = match &base_row {
             Some(r) => self.load(r)?.unwrap_or_default(),
@@ -74,7 +78,7 @@ impl Hub {
             None
         } else {
             let bytes: Vec<u8> = msg.changes.iter().flatten().copied().collect();
-            Self::pre_check(&roster, &device.user, base_row.as_ref(), &bytes)
+            Self::pre_check(&roster, &device.user, None, base_row.as_ref(), &bytes)
         };
         let mut new = base.clone();
         let mut out = vec![];
@@ -90,6 +94,7 @@ impl Hub {
             let verdict = Self::validate(
                 &roster,
                 &device.user,
+                None,
                 &actor,
                 id,
                 base_row.as_ref(),

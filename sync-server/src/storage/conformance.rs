@@ -462,6 +462,7 @@ fn code(hash: u8, expires_at: i64) -> EnrollmentCode {
         user: "m1".into(),
         created_at: 0,
         expires_at,
+        scope: None,
     }
 }
 

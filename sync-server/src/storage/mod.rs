@@ -402,6 +402,22 @@ pub struct Device {
     pub last_seen: Option<i64>,
     /// When revoked, unix ms.
     pub revoked_at: Option<i64>,
+    /// A pupil session's device: its scope (core's `PupilScope` as JSON), from the code it
+    /// enrolled with. None for a staff member's own device.
+    pub scope: Option<String>,
+}
+
+impl Device {
+    /// The pupil session scope of this device: `Ok(None)` for a staff device, `Corrupt` for
+    /// a scope that does not read (the device is then refused: fail closed).
+    pub fn pupil_scope(&self) -> crate::Result<Option<omkijken_core::model::PupilScope>> {
+        match &self.scope {
+            None => Ok(None),
+            Some(s) => omkijken_core::model::PupilScope::from_json(s)
+                .map(Some)
+                .ok_or(crate::Error::Corrupt("a pupil session's scope")),
+        }
+    }
 }
 
 impl std::fmt::Debug for Device {
@@ -411,6 +427,7 @@ impl std::fmt::Debug for Device {
             .field("school", &self.school)
             .field("user", &self.user)
             .field("revoked", &self.revoked_at.is_some())
+            .field("pupil_session", &self.scope.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -428,6 +445,8 @@ pub struct EnrollmentCode {
     pub created_at: i64,
     /// Unix ms after which the code is refused.
     pub expires_at: i64,
+    /// For a pupil session: the scope its device gets (core's `PupilScope` as JSON).
+    pub scope: Option<String>,
 }
 
 /// A device to create when spending an enrollment code.
@@ -445,7 +464,13 @@ pub struct NewDevice {
 
 impl NewDevice {
     /// The device as enrolled for `user` of `school` at `now`.
-    pub fn enrolled(&self, school: String, user: String, now: i64) -> Device {
+    pub fn enrolled(
+        &self,
+        school: String,
+        user: String,
+        scope: Option<String>,
+        now: i64,
+    ) -> Device {
         Device {
             id: self.id.clone(),
             school,
@@ -456,6 +481,7 @@ impl NewDevice {
             created_at: now,
             last_seen: None,
             revoked_at: None,
+            scope,
         }
     }
 
@@ -489,7 +515,7 @@ impl std::fmt::Debug for NewDevice {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnrollOutcome {
     /// The code was spent and the device created.
-    Enrolled(Device),
+    Enrolled(Box<Device>),
     /// Unknown, spent or expired code (one answer for all three). Nothing changed.
     BadCode,
     /// Another device already has this actor id. Nothing changed, the code is not spent.

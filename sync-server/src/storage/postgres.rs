@@ -74,7 +74,7 @@ use std::time::Duration;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// Schema version written by this build (table `schema_version`).
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Advisory lock key that serialises migrations of nodes starting at once ("omkijken").
 const MIGRATION_LOCK: i64 = 0x6f6d_6b69_6a6b_656e;
@@ -85,6 +85,11 @@ const AUDIT_CHAIN_LOCK: i64 = 0x6f6d_6b69_6175_6474;
 
 /// Migration 3: every audit row's link to the one before it; rows from before have none.
 const V3: &str = "ALTER TABLE audit ADD COLUMN hash BYTEA;";
+
+/// Migration 4: pupil sessions (pupil mode): the scope an enrollment code gives its device
+/// and the scope of a device (core's `PupilScope` as JSON; NULL for staff devices).
+const V4: &str = "ALTER TABLE enrollment_codes ADD COLUMN scope TEXT;
+ALTER TABLE devices ADD COLUMN scope TEXT;";
 
 /// How often a transaction that failed on a deadlock or serialization error is retried.
 const RETRIES: usize = 5;
@@ -200,7 +205,7 @@ macro_rules! catalog_cols {
 
 macro_rules! device_cols {
     () => {
-        "id, school, user_id, actor, label, token_hash, created_at, last_seen, revoked_at"
+        "id, school, user_id, actor, label, token_hash, created_at, last_seen, revoked_at, scope"
     };
 }
 
@@ -294,7 +299,7 @@ const SQL_AUDIT_PAGE: &str = concat!(
 const SQL_EVENT: &str =
     "INSERT INTO admin_events (seq, at, kind, school, device) VALUES ($1, $2, $3, $4, $5)";
 const SQL_CODE: &str = "INSERT INTO enrollment_codes (code_hash, school, user_id, created_at, \
-     expires_at) VALUES ($1, $2, $3, $4, $5)";
+     expires_at, scope) VALUES ($1, $2, $3, $4, $5, $6)";
 const SQL_REVOKE: &str = "UPDATE devices SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
 const SQL_TOUCH: &str = "UPDATE devices SET last_seen = $2 WHERE id = $1";
 const SQL_SCHOOL: &str = "INSERT INTO schools (id, name, created_at) VALUES ($1, $2, $3)";
@@ -729,6 +734,7 @@ impl PostgresStorage {
                 1 => tx.batch_execute(V1)?,
                 2 => tx.batch_execute(V2)?,
                 3 => tx.batch_execute(V3)?,
+                4 => tx.batch_execute(V4)?,
                 _ => unreachable!("a migration arm per version"),
             }
         }
@@ -995,6 +1001,7 @@ impl PostgresStorage {
                     &c.user,
                     &c.created_at,
                     &c.expires_at,
+                    &c.scope,
                 ],
             )?;
         }
@@ -1036,13 +1043,14 @@ impl PostgresStorage {
         let spent = tx.query_opt(
             "UPDATE enrollment_codes SET used_at = $2 \
              WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 \
-             RETURNING school, user_id",
+             RETURNING school, user_id, scope",
             &[&code_hash.as_slice(), &now],
         )?;
         let Some(row) = spent else {
             return Ok(EnrollOutcome::BadCode);
         };
         let (school, user): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+        let scope: Option<String> = row.try_get(2)?;
         let taken = tx
             .query_one(
                 "SELECT EXISTS (SELECT 1 FROM devices WHERE actor = $1)",
@@ -1054,8 +1062,8 @@ impl PostgresStorage {
             return Ok(EnrollOutcome::ActorTaken);
         }
         let inserted = tx.execute(
-            "INSERT INTO devices (id, school, user_id, actor, label, token_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (actor) DO NOTHING",
+            "INSERT INTO devices (id, school, user_id, actor, label, token_hash, created_at, \
+             scope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (actor) DO NOTHING",
             &[
                 &device.id,
                 &school,
@@ -1064,6 +1072,7 @@ impl PostgresStorage {
                 &device.label,
                 &device.token_hash.as_slice(),
                 &now,
+                &scope,
             ],
         )?;
         if inserted == 0 {
@@ -1077,7 +1086,9 @@ impl PostgresStorage {
         )?;
         self.reached_commit = true;
         tx.commit()?;
-        Ok(EnrollOutcome::Enrolled(device.enrolled(school, user, now)))
+        Ok(EnrollOutcome::Enrolled(Box::new(
+            device.enrolled(school, user, scope, now),
+        )))
     }
 
     fn catalog_rows(
@@ -1407,6 +1418,7 @@ fn device_row(r: &Row) -> Result<Device> {
         created_at: r.try_get(6)?,
         last_seen: r.try_get(7)?,
         revoked_at: r.try_get(8)?,
+        scope: r.try_get(9)?,
     })
 }
 

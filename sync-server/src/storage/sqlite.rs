@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 /// Schema version written by this build (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// Migration 1. Never edit once shipped: add a new arm instead.
 const V1: &str = "
@@ -176,6 +176,11 @@ pub(crate) fn erase_row(
 /// before have none, and the chain starts after them.
 const V7: &str = "ALTER TABLE audit ADD COLUMN hash BLOB;";
 
+/// Migration 8: pupil sessions (pupil mode): the scope an enrollment code gives its device
+/// and the scope of a device (core's `PupilScope` as JSON; NULL for staff devices).
+const V8: &str = "ALTER TABLE enrollment_codes ADD COLUMN scope TEXT;
+ALTER TABLE devices ADD COLUMN scope TEXT;";
+
 const CATALOG_COLS: &str = "id, school, kind, pupil, author, created_at, schema, visibility, \
      urgency, category, heads, seq, content_seq, size, chunks, erased, readers";
 
@@ -289,6 +294,7 @@ impl SqliteStorage {
                 5 => tx.execute_batch(V5)?,
                 6 => tx.execute_batch(V6)?,
                 7 => tx.execute_batch(V7)?,
+                8 => tx.execute_batch(V8)?,
                 _ => unreachable!("a migration arm per version"),
             }
         }
@@ -384,11 +390,12 @@ fn device_row(r: &Row<'_>) -> rusqlite::Result<Device> {
         created_at: r.get(6)?,
         last_seen: r.get(7)?,
         revoked_at: r.get(8)?,
+        scope: r.get(9)?,
     })
 }
 
 const DEVICE_COLS: &str =
-    "id, school, user, actor, label, token_hash, created_at, last_seen, revoked_at";
+    "id, school, user, actor, label, token_hash, created_at, last_seen, revoked_at, scope";
 
 fn audit_row(r: &Row<'_>) -> rusqlite::Result<AuditRecord> {
     let action: String = r.get(5)?;
@@ -584,14 +591,15 @@ impl Storage for SqliteStorage {
         }
         for c in &batch.codes {
             tx.execute(
-                "INSERT INTO enrollment_codes (code_hash, school, user, created_at, expires_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO enrollment_codes (code_hash, school, user, created_at, expires_at, \
+                 scope) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     c.code_hash.as_slice(),
                     c.school,
                     c.user,
                     c.created_at,
-                    c.expires_at
+                    c.expires_at,
+                    c.scope
                 ],
             )?;
         }
@@ -847,15 +855,15 @@ impl Storage for SqliteStorage {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let code: Option<(String, String)> = tx
+        let code: Option<(String, String, Option<String>)> = tx
             .query_row(
-                "SELECT school, user FROM enrollment_codes \
+                "SELECT school, user, scope FROM enrollment_codes \
                  WHERE code_hash = ?1 AND used_at IS NULL AND expires_at > ?2",
                 params![code_hash.as_slice(), now],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        let Some((school, user)) = code else {
+        let Some((school, user, scope)) = code else {
             return Ok(EnrollOutcome::BadCode);
         };
         let taken: bool = tx.query_row(
@@ -871,8 +879,8 @@ impl Storage for SqliteStorage {
             params![code_hash.as_slice(), now],
         )?;
         tx.execute(
-            "INSERT INTO devices (id, school, user, actor, label, token_hash, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO devices (id, school, user, actor, label, token_hash, created_at, scope) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 device.id,
                 school,
@@ -880,12 +888,15 @@ impl Storage for SqliteStorage {
                 device.actor,
                 device.label,
                 device.token_hash.as_slice(),
-                now
+                now,
+                scope
             ],
         )?;
         insert_audit(&tx, &device.enroll_audit(&school, &user, now))?;
         tx.commit()?;
-        Ok(EnrollOutcome::Enrolled(device.enrolled(school, user, now)))
+        Ok(EnrollOutcome::Enrolled(Box::new(
+            device.enrolled(school, user, scope, now),
+        )))
     }
 
     fn device_by_token(&mut self, token_hash: &[u8; 32]) -> Result<Option<Device>> {

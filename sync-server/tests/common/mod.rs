@@ -202,6 +202,8 @@ pub fn thermometer(dev: &Dev, pupil: &str, month: &str) -> (DocumentId, Automerg
                 wants_to_talk: false,
                 note: None,
                 recorded_by: dev.user.clone(),
+                source: None,
+                session: None,
             });
             Ok(())
         },

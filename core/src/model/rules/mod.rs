@@ -28,13 +28,20 @@
 //!   access rules), a shared one stays shared; an agreement is added in the writer's own name
 //!   and keeps it;
 //! - thermometer month ([`thermometer`]): entries are only appended, each recorded in the
-//!   writer's own name on a known scale;
+//!   writer's own name on a known scale; an entry marked as the pupil's own comes from a
+//!   pupil session of the writer, and a pupil session adds nothing else (no other kind, no
+//!   answer, only entries of its group's pupils on their age band's scale); answers to
+//!   requests to talk are added in the writer's own name to a request of the month and never
+//!   removed;
 //! - meldcode case ([`case`]): a valid case ([`Case::check`]) that keeps what was recorded
 //!   ([`Case::follows`]); step entries and the weighing in the writer's own name;
 //! - excursion ([`excursion`]): a valid trip ([`Excursion::check`]);
 //! - oudercontact ([`parent_contact`]): created by the pupil's mentors or care team only, a
 //!   final one stays final, parents by role (names only where the school records them), an
-//!   agreement added in the writer's own name and keeping it.
+//!   agreement added in the writer's own name and keeping it;
+//! - sociogram round ([`sociogram`]): a group's, with known questions that never change,
+//!   a closed round stays closed; a pupil's answers in it (deterministic genesis): only
+//!   appended, in the writer's own name, choosing different pupils of the same group.
 //!
 //! The checks run in this order, and the first that fails is the answer: the header (and a
 //! new document's author), whose changes they are (the device's own), write access, the
@@ -51,6 +58,7 @@ pub mod excursion;
 pub mod parent_contact;
 pub mod signal;
 pub mod signal_notes;
+pub mod sociogram;
 pub mod thermometer;
 
 #[cfg(test)]
@@ -60,8 +68,8 @@ use crate::budget;
 use crate::doc::{self, AccessFields, Hydrated, ReadBudget, Summary};
 use crate::ids::DocumentId;
 use crate::model::{
-    Case, Conversation, Excursion, Header, Kind, ParentContact, Roster, Signal, SignalNotes, Staff,
-    ThermometerMonth,
+    Case, Conversation, Excursion, Header, Kind, ParentContact, Roster, Signal, SignalNotes,
+    SociogramAnswers, SociogramRound, Staff, ThermometerMonth,
 };
 use crate::sync::RefusalReason;
 use crate::{Access, access};
@@ -77,7 +85,14 @@ pub struct Writer<'a> {
     pub user: &'a str,
     /// The actor registered for the device at enrollment (16 bytes).
     pub actor: &'a [u8],
+    /// The device is a pupil session (pupil mode) of `user` with this scope: it may add
+    /// only thermometer entries a pupil of the scope's group enters herself.
+    pub pupil_session: Option<&'a crate::model::PupilScope>,
 }
+
+/// The kinds a pupil session writes (pupil mode): its pupils' own thermometer readings and
+/// sociogram answers.
+pub const PUPIL_SESSION_KINDS: [Kind; 2] = [Kind::Thermometer, Kind::SociogramAnswers];
 
 /// Why a change is refused. Messages name fields and rules, never content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -208,6 +223,12 @@ pub fn limits(kind: Kind) -> Limits {
             changes: 10_000,
             ops: 30_000,
         },
+        // A few short strings per question and answer.
+        Kind::SociogramRound | Kind::SociogramAnswers => Limits {
+            read: read(5_000, 256 << 10),
+            changes: 1_000,
+            ops: 10_000,
+        },
         Kind::Thermometer | Kind::Case => Limits {
             read: read(50_000, 4 << 20),
             changes: 10_000,
@@ -239,6 +260,15 @@ pub fn may_write_stored(
 ) -> Result<(), Refusal> {
     if header.kind == Kind::Roster.as_str() {
         return Err(Refusal::ServerOnly);
+    }
+    if writer.pupil_session.is_some()
+        && !PUPIL_SESSION_KINDS
+            .iter()
+            .any(|k| header.kind == k.as_str())
+    {
+        return Err(Refusal::NotForRole(
+            "a pupil session adds thermometer readings and sociogram answers only",
+        ));
     }
     if access(writer.roster, writer.user, header, fields) < Access::Write {
         return Err(Refusal::NoWriteAccess);
@@ -337,9 +367,7 @@ pub fn admit(
         Some(_) => {}
         // Nobody creates a document in another person's name (a thermometer month is the
         // system's: its rule checks the header is the month's own).
-        None if !matches!(kind, Kind::Thermometer | Kind::SignalNotes)
-            && header.author != writer.user =>
-        {
+        None if !kind.has_shared_genesis() && header.author != writer.user => {
             return Err(Refusal::NotOwnName("header.author"));
         }
         None => {}
@@ -347,6 +375,11 @@ pub fn admit(
     let Some(staff) = writer.roster.active_staff(writer.user) else {
         return Err(Refusal::NoWriteAccess);
     };
+    if writer.pupil_session.is_some() && !PUPIL_SESSION_KINDS.contains(&kind) {
+        return Err(Refusal::NotForRole(
+            "a pupil session adds thermometer readings and sociogram answers only",
+        ));
+    }
     let ctx = Ctx {
         header: &header,
         writer,
@@ -359,6 +392,7 @@ pub fn admit(
     // another's name. A thermometer month's genesis is anyone's.
     let mut month: Option<ThermometerMonth> = None;
     let mut notes: Option<SignalNotes> = None;
+    let mut answers: Option<SociogramAnswers> = None;
     let genesis = match kind {
         Kind::Thermometer => {
             let a: ThermometerMonth = hydrated.record().map_err(bad)?;
@@ -370,6 +404,12 @@ pub fn admit(
             let a: SignalNotes = hydrated.record().map_err(bad)?;
             let g = signal_notes::genesis(&header, id, &a)?;
             notes = Some(a);
+            g
+        }
+        Kind::SociogramAnswers => {
+            let a: SociogramAnswers = hydrated.record().map_err(bad)?;
+            let g = sociogram::answers_genesis(&header, id, &a)?;
+            answers = Some(a);
             g
         }
         _ => None,
@@ -400,8 +440,8 @@ pub fn admit(
                 .map(|w| w.record::<ThermometerMonth>())
                 .transpose()
                 .map_err(bad)?;
-            let fields = AccessFields::default();
-            may_write(&ctx, b.as_ref().map(|_| fields.clone()), &fields)?;
+            let fields = AccessFields::of_thermometer(&a);
+            may_write(&ctx, b.as_ref().map(AccessFields::of_thermometer), &fields)?;
             thermometer::admit(&ctx, b.as_ref(), &a)?;
             fields
         }
@@ -470,6 +510,35 @@ pub fn admit(
             let fields = AccessFields::default();
             may_write(&ctx, b.as_ref().map(|_| fields.clone()), &fields)?;
             parent_contact::admit(&ctx, b.as_ref(), &a)?;
+            fields
+        }
+        Kind::SociogramRound => {
+            let a: SociogramRound = hydrated.record().map_err(bad)?;
+            let b = before_walk
+                .as_ref()
+                .map(|w| w.record::<SociogramRound>())
+                .transpose()
+                .map_err(bad)?;
+            let of = |r: &SociogramRound| AccessFields::of_sociogram_group(&r.group);
+            let fields = of(&a);
+            may_write(&ctx, b.as_ref().map(of), &fields)?;
+            sociogram::admit_round(&ctx, b.as_ref(), &a)?;
+            fields
+        }
+        Kind::SociogramAnswers => {
+            let a = match answers.take() {
+                Some(a) => a,
+                None => hydrated.record().map_err(bad)?,
+            };
+            let b = before_walk
+                .as_ref()
+                .map(|w| w.record::<SociogramAnswers>())
+                .transpose()
+                .map_err(bad)?;
+            let of = |r: &SociogramAnswers| AccessFields::of_sociogram_group(&r.group);
+            let fields = of(&a);
+            may_write(&ctx, b.as_ref().map(of), &fields)?;
+            sociogram::admit_answers(&ctx, b.as_ref(), &a)?;
             fields
         }
         Kind::Roster => return Err(Refusal::ServerOnly),

@@ -234,6 +234,8 @@ fn reading(id: &str, recorded_by: &str, score: u8) -> ThermometerEntry {
         wants_to_talk: false,
         note: None,
         recorded_by: recorded_by.into(),
+        source: None,
+        session: None,
     }
 }
 
@@ -327,6 +329,7 @@ fn run_with(r: &Roster, rows: Vec<Row>) {
             roster: r,
             user: row.user,
             actor: &reg,
+            pupil_session: None,
         };
         let got = admit(row.id, row.before.as_ref(), &row.after, &w).map(|_| ());
         if got != row.want {
@@ -1260,6 +1263,261 @@ fn thermometer_rules() {
     run(rows);
 }
 
+/// What a pupil of group a enters in pupil session `session` of `T_A`: asks to talk.
+fn pupil_reading(id: &str, session: &str) -> ThermometerEntry {
+    ThermometerEntry {
+        source: Some(crate::model::SOURCE_PUPIL.into()),
+        session: Some(session.into()),
+        wants_to_talk: true,
+        ..reading(id, T_A, 2)
+    }
+}
+
+fn talk_answer(entry: &str, by: &str) -> crate::model::TalkAnswer {
+    crate::model::TalkAnswer {
+        entry: entry.into(),
+        on: "2026-11-20".into(),
+        by: by.into(),
+        conversation: None,
+    }
+}
+
+#[test]
+fn pupil_session_rules() {
+    use Refusal::*;
+    let scope = crate::model::PupilScope {
+        session: "ps-1".into(),
+        group: "a".into(),
+        scales: [(
+            "po_5_8".to_string(),
+            crate::defaults::SCALE_SMILEYS.to_string(),
+        )]
+        .into(),
+        expires_at: NOW + 3_600_000,
+    };
+    let r = roster();
+    let (id, m) = month(P_CARE, M_A, M_A);
+    let add = |e: ThermometerEntry| edit(id, &m, T_A, |t: &mut ThermometerMonth| t.entries.push(e));
+    let (g_id, g) = doc::thermometer_genesis(SCHOOL, P_CARE, "2026-11").unwrap();
+    type Case<'a> = (
+        &'a str,
+        DocumentId,
+        Option<Automerge>,
+        Automerge,
+        Result<(), Refusal>,
+    );
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "a pupil's own reading in a month others wrote",
+            id,
+            Some(m.clone()),
+            add(pupil_reading("p1", "ps-1")),
+            Ok(()),
+        ),
+        (
+            "a pupil's own reading starting the month",
+            g_id,
+            None,
+            edit(g_id, &g, T_A, |t: &mut ThermometerMonth| {
+                t.entries.push(pupil_reading("p1", "ps-1"))
+            }),
+            Ok(()),
+        ),
+        (
+            "a staff reading from a pupil session",
+            id,
+            Some(m.clone()),
+            add(reading("p1", T_A, 2)),
+            Err(NotForRole(
+                "a pupil session records pupils' own readings in its own name",
+            )),
+        ),
+        (
+            "a reading in another session's name",
+            id,
+            Some(m.clone()),
+            add(pupil_reading("p1", "ps-other")),
+            Err(NotForRole(
+                "a pupil session records pupils' own readings in its own name",
+            )),
+        ),
+        (
+            "a pupil's reading with a note",
+            id,
+            Some(m.clone()),
+            add(ThermometerEntry {
+                note: Some("geschreven door iemand anders".into()),
+                ..pupil_reading("p1", "ps-1")
+            }),
+            Err(NotForRole("a pupil's reading has no note")),
+        ),
+        (
+            "a pupil's reading on another scale",
+            id,
+            Some(m.clone()),
+            add(ThermometerEntry {
+                scale: crate::defaults::SCALE_MARK.into(),
+                score: 7,
+                ..pupil_reading("p1", "ps-1")
+            }),
+            Err(Invalid("a pupil's reading is on her age band's scale")),
+        ),
+        (
+            "a pupil session changes a reading",
+            id,
+            Some(m.clone()),
+            edit(id, &m, T_A, |t: &mut ThermometerMonth| {
+                t.entries[0].score = 1;
+            }),
+            Err(Changed("thermometer entries")),
+        ),
+        (
+            "a signal from a pupil session",
+            DocumentId::random(),
+            None,
+            create(
+                header(Kind::Signal, Some(P_CARE), T_A),
+                &signal_record(1, NIET_PLUIS, true),
+            )
+            .1,
+            Err(NotForRole(
+                "a pupil session adds thermometer readings and sociogram answers only",
+            )),
+        ),
+    ];
+    let reg = registered(T_A);
+    let w = Writer {
+        roster: &r,
+        user: T_A,
+        actor: &reg,
+        pupil_session: Some(&scope),
+    };
+    let mut failed = vec![];
+    for (name, id, before, after, want) in cases {
+        let got = admit(id, before.as_ref(), &after, &w).map(|_| ());
+        if got != want {
+            failed.push(format!("{name}: got {got:?}, want {want:?}"));
+        }
+    }
+    // A pupil session answers nothing, not even a request its own pupil made.
+    let (id, m) = month(P_CARE, M_A, M_A);
+    let asked = edit(id, &m, T_A, |t: &mut ThermometerMonth| {
+        t.entries.push(pupil_reading("p1", "ps-1"))
+    });
+    let answered = edit(id, &asked, T_A, |t: &mut ThermometerMonth| {
+        t.answers.push(talk_answer("p1", T_A))
+    });
+    let got = admit(id, Some(&asked), &answered, &w).map(|_| ());
+    if got != Err(NotForRole("a pupil session answers nothing")) {
+        failed.push(format!("a pupil session's answer: got {got:?}"));
+    }
+    // A pupil session writes only months of its group's pupils (the teacher of group a
+    // writes no month of group b).
+    let (pid, pm) = doc::thermometer_genesis(SCHOOL, P_PLAIN, "2026-11").unwrap();
+    let other = edit(pid, &pm, T_A, |t: &mut ThermometerMonth| {
+        t.entries.push(pupil_reading("p1", "ps-1"))
+    });
+    let got = admit(pid, None, &other, &w).map(|_| ());
+    if got.is_ok() {
+        failed.push("a month of another group's pupil was admitted".into());
+    }
+    assert!(failed.is_empty(), "\n{}", failed.join("\n"));
+
+    // Staff never write a reading that says the pupil entered it.
+    let staff_claims = edit(id, &m, T_A, |t: &mut ThermometerMonth| {
+        t.entries.push(pupil_reading("p1", "ps-1"))
+    });
+    run(vec![row(
+        "a staff device claims the pupil entered a reading",
+        from(id, &m),
+        staff_claims,
+        T_A,
+        Err(NotForRole(
+            "only a pupil session records a pupil's own reading",
+        )),
+    )]);
+}
+
+#[test]
+fn talk_answer_rules_and_access() {
+    use Refusal::*;
+    let (id, m) = month(P_PLAIN, M_B, M_B);
+    let asked = edit(id, &m, M_B, |t: &mut ThermometerMonth| {
+        t.entries.push(ThermometerEntry {
+            wants_to_talk: true,
+            ..reading("e2", M_B, 2)
+        })
+    });
+    let answered = edit(id, &asked, M_B, |t: &mut ThermometerMonth| {
+        t.answers.push(talk_answer("e2", M_B))
+    });
+    // An answer removed: a raw delete of its key.
+    let mut removed = answered.clone();
+    {
+        let mut tx = removed.transaction();
+        let (_, rec) = tx.get(ROOT, "record").unwrap().unwrap();
+        tx.delete(&rec, "answered:e2").unwrap();
+        tx.commit();
+    }
+    let removed = removed.with_actor(actor(M_B));
+    run(vec![
+        row(
+            "the mentor answers",
+            from(id, &asked),
+            answered.clone(),
+            M_B,
+            Ok(()),
+        ),
+        row(
+            "an answer in another's name",
+            from(id, &asked),
+            edit(id, &asked, M_B, |t: &mut ThermometerMonth| {
+                t.answers.push(talk_answer("e2", M_A))
+            }),
+            M_B,
+            Err(NotOwnName("answer by")),
+        ),
+        row(
+            "an answer to a reading that did not ask",
+            from(id, &asked),
+            edit(id, &asked, M_B, |t: &mut ThermometerMonth| {
+                t.answers.push(talk_answer("e1", M_B))
+            }),
+            M_B,
+            Err(Invalid("an answer is to a request to talk of its month")),
+        ),
+        row(
+            "an answer with no date",
+            from(id, &asked),
+            edit(id, &asked, M_B, |t: &mut ThermometerMonth| {
+                t.answers.push(crate::model::TalkAnswer {
+                    on: "morgen".into(),
+                    ..talk_answer("e2", M_B)
+                })
+            }),
+            M_B,
+            Err(Invalid("an answer's date is YYYY-MM-DD")),
+        ),
+        row(
+            "an answer removed",
+            from(id, &answered),
+            removed,
+            M_B,
+            Err(Changed("answers to requests to talk")),
+        ),
+    ]);
+    // The care team reads the month of a pupil not in care while a request is open, and
+    // no longer once it is answered.
+    let r = roster();
+    let h = doc::thermometer_header(SCHOOL, P_PLAIN, "2026-11");
+    let fields = |d: &Automerge| doc::access_fields(id, &h, d).unwrap();
+    assert_eq!(access(&r, IB, &h, &fields(&m)), Access::None);
+    assert_eq!(access(&r, IB, &h, &fields(&asked)), Access::Read);
+    assert_eq!(access(&r, IB, &h, &fields(&answered)), Access::None);
+    assert_eq!(access(&r, M_B, &h, &fields(&asked)), Access::Write);
+    assert_eq!(access(&r, T_A, &h, &fields(&asked)), Access::None);
+}
+
 #[test]
 fn case_rules() {
     use Refusal::*;
@@ -1786,6 +2044,7 @@ fn what_is_admitted_carries_the_fields_and_summary_of_the_result() {
         roster: &r,
         user: SL,
         actor: &reg,
+        pupil_session: None,
     };
     let (id, d) = signal(T_X, P_PLAIN, 2, STAFF_MISCONDUCT, true);
     let after = edit(id, &d, SL, |s: &mut Signal| s.added_readers.push(IB.into()));
@@ -1796,4 +2055,354 @@ fn what_is_admitted_carries_the_fields_and_summary_of_the_result() {
         admitted.summary().unwrap(),
         doc::summarize(id, &after).unwrap()
     );
+}
+
+/// The roster with two more pupils in group a (mentor M_A), for the sociogram.
+fn roster_with_class() -> Roster {
+    let mut r = roster();
+    for id in ["p-a2", "p-a3"] {
+        let mut p = r.pupils[P_CARE].clone();
+        p.id = id.into();
+        p.in_care = false;
+        r.pupils.insert(id.into(), p);
+    }
+    r
+}
+
+fn question(id: &str, polarity: &str) -> crate::model::SociogramQuestion {
+    crate::model::SociogramQuestion {
+        id: id.into(),
+        text: "Met wie speel je graag?".into(),
+        polarity: polarity.into(),
+    }
+}
+
+fn round(author: &str, group: &str) -> (DocumentId, Automerge) {
+    create(
+        header(Kind::SociogramRound, None, author),
+        &crate::model::SociogramRound {
+            group: group.into(),
+            opened_on: "2026-11-02".into(),
+            questions: vec![question("q1", "positive"), question("q2", "negative")],
+            status: "open".into(),
+            closed_on: None,
+        },
+    )
+}
+
+fn answer(id: &str, by: &str, pupils: &[&str]) -> crate::model::SociogramAnswer {
+    crate::model::SociogramAnswer {
+        id: id.into(),
+        question: "q1".into(),
+        pupils: pupils.iter().map(|p| p.to_string()).collect(),
+        at: NOW,
+        recorded_by: by.into(),
+        source: "staff".into(),
+        session: None,
+    }
+}
+
+/// A pupil's answers as a device makes them: the genesis, then an answer by `writer`.
+fn answers(
+    round: DocumentId,
+    pupil: &str,
+    writer: &str,
+    a: crate::model::SociogramAnswer,
+) -> (DocumentId, Automerge) {
+    let (id, g) = doc::sociogram_answers_genesis(SCHOOL, round, "a", pupil).unwrap();
+    let d = edit(id, &g, writer, |s: &mut SociogramAnswers| s.answers.push(a));
+    (id, d)
+}
+
+#[test]
+fn sociogram_round_rules() {
+    use crate::model::SociogramRound as R;
+    use Refusal::*;
+    let mut rows = vec![];
+    let (b, a) = new(round(M_A, "a"));
+    rows.push(row("the group's mentor opens a round", b, a, M_A, Ok(())));
+    let (b, a) = new(round(T_A, "a"));
+    rows.push(row("a teacher of the group", b, a, T_A, Err(NoWriteAccess)));
+    let (b, a) = new(round(IB, "a"));
+    rows.push(row(
+        "the care team reads only",
+        b,
+        a,
+        IB,
+        Err(NoWriteAccess),
+    ));
+    let (b, a) = new(round(M_A, "b"));
+    rows.push(row("another group's round", b, a, M_A, Err(NoWriteAccess)));
+    let (id, d) = round(M_A, "a");
+    let empty = edit(id, &d, M_A, |r: &mut R| r.questions.clear());
+    rows.push(row(
+        "a round without questions",
+        (id, None),
+        empty,
+        M_A,
+        Err(Invalid("a sociogram round has a question")),
+    ));
+    let odd = edit(id, &d, M_A, |r: &mut R| {
+        r.questions[0].polarity = "neutraal".into()
+    });
+    rows.push(row(
+        "an unknown polarity",
+        (id, None),
+        odd,
+        M_A,
+        Err(Invalid("a question's polarity")),
+    ));
+    let twice = edit(id, &d, M_A, |r: &mut R| r.questions[1].id = "q1".into());
+    rows.push(row(
+        "a question id twice",
+        (id, None),
+        twice,
+        M_A,
+        Err(Invalid("a question has an id of its own and a text")),
+    ));
+    let more = edit(id, &d, M_A, |r: &mut R| {
+        r.questions.push(question("q3", "positive"))
+    });
+    rows.push(row(
+        "a question added after opening",
+        from(id, &d),
+        more,
+        M_A,
+        Err(Changed("a sociogram round's questions")),
+    ));
+    let moved = edit(id, &d, M_A, |r: &mut R| r.group = "b".into());
+    rows.push(row(
+        "moved to another group",
+        from(id, &d),
+        moved,
+        M_A,
+        Err(NoWriteAccess),
+    ));
+    let closed = edit(id, &d, M_A, |r: &mut R| {
+        r.status = "closed".into();
+        r.closed_on = Some("2026-11-20".into());
+    });
+    rows.push(row(
+        "closed with a date",
+        from(id, &d),
+        closed.clone(),
+        M_A,
+        Ok(()),
+    ));
+    let undated = edit(id, &d, M_A, |r: &mut R| r.status = "closed".into());
+    rows.push(row(
+        "closed without a date",
+        from(id, &d),
+        undated,
+        M_A,
+        Err(Invalid("a sociogram round is open, or closed with a date")),
+    ));
+    let reopened = edit(id, &closed, M_A, |r: &mut R| {
+        r.status = "open".into();
+        r.closed_on = None;
+    });
+    rows.push(row(
+        "a closed round reopened",
+        from(id, &closed),
+        reopened,
+        M_A,
+        Err(Changed("a closed sociogram round")),
+    ));
+    run_with(&roster_with_class(), rows);
+}
+
+#[test]
+fn sociogram_answers_rules() {
+    use Refusal::*;
+    let mut rows = vec![];
+    let (rid, _) = round(M_A, "a");
+    let (b, a) = new(answers(
+        rid,
+        P_CARE,
+        M_A,
+        answer("x1", M_A, &["p-a2", "p-a3"]),
+    ));
+    rows.push(row(
+        "the mentor enters a pupil's answers",
+        b,
+        a,
+        M_A,
+        Ok(()),
+    ));
+    let (b, a) = new(answers(rid, P_CARE, M_A, answer("x1", M_A, &[])));
+    rows.push(row("nobody named", b, a, M_A, Ok(())));
+    let (b, a) = new(answers(rid, P_CARE, T_A, answer("x1", T_A, &["p-a2"])));
+    rows.push(row("a teacher of the group", b, a, T_A, Err(NoWriteAccess)));
+    let (b, a) = new(answers(rid, P_CARE, IB, answer("x1", IB, &["p-a2"])));
+    rows.push(row(
+        "the care team reads only",
+        b,
+        a,
+        IB,
+        Err(NoWriteAccess),
+    ));
+    let (b, a) = new(answers(rid, P_CARE, M_A, answer("x1", M_B, &["p-a2"])));
+    rows.push(row(
+        "in another's name",
+        b,
+        a,
+        M_A,
+        Err(NotOwnName("answer recorded_by")),
+    ));
+    let not_classmates = Invalid("the pupils chosen are different pupils of the same group");
+    for (name, named) in [
+        ("a pupil of another group", &[P_PLAIN][..]),
+        ("the pupil herself", &[P_CARE][..]),
+        ("a classmate twice", &["p-a2", "p-a2"][..]),
+        ("an unknown pupil", &["p-weg"][..]),
+    ] {
+        let (b, a) = new(answers(rid, P_CARE, M_A, answer("x1", M_A, named)));
+        rows.push(row(name, b, a, M_A, Err(not_classmates)));
+    }
+    let mut six = answer("x1", M_A, &[]);
+    six.pupils = (0..6).map(|i| format!("p-{i}")).collect();
+    let (b, a) = new(answers(rid, P_CARE, M_A, six));
+    rows.push(row("six named", b, a, M_A, Err(TooLarge("pupils chosen"))));
+    let mut own = answer("x1", M_A, &["p-a2"]);
+    own.source = "pupil".into();
+    let (b, a) = new(answers(rid, P_CARE, M_A, own));
+    rows.push(row(
+        "staff writing as the pupil",
+        b,
+        a,
+        M_A,
+        Err(NotForRole("staff enter answers as staff")),
+    ));
+    let mut in_session = answer("x1", M_A, &["p-a2"]);
+    in_session.session = Some("sessie-1".into());
+    let (b, a) = new(answers(rid, P_CARE, M_A, in_session));
+    rows.push(row(
+        "staff answers in a pupil session's name",
+        b,
+        a,
+        M_A,
+        Err(NotForRole("staff enter answers as staff")),
+    ));
+    let (b, a) = new(answers(rid, P_PLAIN, M_A, answer("x1", M_A, &["p-a2"])));
+    rows.push(row(
+        "a pupil of another group answering",
+        b,
+        a,
+        M_A,
+        Err(Invalid(
+            "the pupil answering is an active pupil of the round's group",
+        )),
+    ));
+    let (id, d) = answers(rid, P_CARE, M_A, answer("x1", M_A, &["p-a2"]));
+    let later = edit(id, &d, M_A, |s: &mut SociogramAnswers| {
+        s.answers.push(answer("x2", M_A, &["p-a3"]))
+    });
+    rows.push(row(
+        "a later answer appended",
+        from(id, &d),
+        later,
+        M_A,
+        Ok(()),
+    ));
+    let changed = edit(id, &d, M_A, |s: &mut SociogramAnswers| {
+        s.answers[0].pupils = vec!["p-a3".into()]
+    });
+    rows.push(row(
+        "an answer changed",
+        from(id, &d),
+        changed,
+        M_A,
+        Err(Changed("sociogram answers")),
+    ));
+    let regrouped = edit(id, &d, M_A, |s: &mut SociogramAnswers| s.group = "b".into());
+    rows.push(row(
+        "moved to another group",
+        from(id, &d),
+        regrouped,
+        M_A,
+        Err(Invalid("sociogram answers are one pupil's in one round")),
+    ));
+    let (_, g) = doc::sociogram_answers_genesis(SCHOOL, rid, "a", P_CARE).unwrap();
+    let elsewhere = DocumentId::random();
+    let a = edit(elsewhere, &g, M_A, |s: &mut SociogramAnswers| {
+        s.answers.push(answer("x1", M_A, &["p-a2"]))
+    });
+    rows.push(row(
+        "answers under another id",
+        (elsewhere, None),
+        a,
+        M_A,
+        Err(Invalid("sociogram answers are one pupil's in one round")),
+    ));
+    run_with(&roster_with_class(), rows);
+}
+
+#[test]
+fn pupil_session_sociogram_answers_rules() {
+    use Refusal::*;
+    let r = roster_with_class();
+    let scope = crate::model::PupilScope {
+        session: "ps-1".into(),
+        group: "a".into(),
+        scales: [(
+            "po_5_8".to_string(),
+            crate::defaults::SCALE_SMILEYS.to_string(),
+        )]
+        .into(),
+        expires_at: NOW + 3_600_000,
+    };
+    let own = |session: &str, by: &str, pupils: &[&str]| crate::model::SociogramAnswer {
+        source: "pupil".into(),
+        session: Some(session.into()),
+        ..answer("x1", by, pupils)
+    };
+    let (rid, _) = round(M_A, "a");
+    let reg = registered(M_A);
+    let w = Writer {
+        roster: &r,
+        user: M_A,
+        actor: &reg,
+        pupil_session: Some(&scope),
+    };
+    let cases = [
+        ("a pupil's own answers", own("ps-1", M_A, &["p-a2"]), Ok(())),
+        (
+            "answers entered as staff",
+            answer("x1", M_A, &["p-a2"]),
+            Err(NotForRole(
+                "a pupil session enters pupils' own answers in its own name",
+            )),
+        ),
+        (
+            "answers in another session's name",
+            own("ps-2", M_A, &["p-a2"]),
+            Err(NotForRole(
+                "a pupil session enters pupils' own answers in its own name",
+            )),
+        ),
+        (
+            "answers in another's name",
+            own("ps-1", M_B, &["p-a2"]),
+            Err(NotOwnName("answer recorded_by")),
+        ),
+    ];
+    let mut failed = vec![];
+    for (name, a, want) in cases {
+        let (id, d) = answers(rid, P_CARE, M_A, a);
+        let got = admit(id, None, &d, &w).map(|_| ());
+        if got != want {
+            failed.push(format!("{name}: got {got:?}, want {want:?}"));
+        }
+    }
+    // A staff device never enters a pupil's own answer.
+    let (id, d) = answers(rid, P_CARE, M_A, own("ps-1", M_A, &["p-a2"]));
+    let staff = Writer {
+        pupil_session: None,
+        ..w
+    };
+    let got = admit(id, None, &d, &staff).map(|_| ());
+    if got != Err(NotForRole("staff enter answers as staff")) {
+        failed.push(format!("a staff device's pupil answer: got {got:?}"));
+    }
+    assert!(failed.is_empty(), "\n{}", failed.join("\n"));
 }
