@@ -1573,3 +1573,167 @@ async fn a_pupil_session_device_adds_only_its_pupils_own_sociogram_answers() -> 
     assert_eq!(held.answers[0].session.as_deref(), Some(sid.as_str()));
     Ok(())
 }
+
+/// A sociogram is the group's mentor's to write and the care team's to read. A hostile
+/// teacher of the group opens no round and answers for no pupil; a hostile mentor names no
+/// pupil of another group, changes no answer and writes none in another's name; the care
+/// team writes nothing. Each is refused with its reason and none reaches the honest devices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sociogram_is_written_by_the_groups_mentor_alone() -> Result<()> {
+    use omkijken_core::model::{
+        SociogramAnswer, SociogramAnswers, SociogramQuestion, SociogramRound,
+    };
+    use omkijken_core::store::{AnswerSource, NewSociogramAnswer};
+    let (tmp, server) = school().await?;
+    let mentor = enrolled(&server, tmp.path(), MENTOR, "mentor phone").await?;
+    let tablet = enrolled(&server, tmp.path(), COORDINATOR, "ib tablet").await?;
+    let (_, mut as_teacher) = hostile(&server, tmp.path(), TEACHER).await?;
+    let (_, mut as_mentor) = hostile(&server, tmp.path(), MENTOR).await?;
+    let (_, mut as_coordinator) = hostile(&server, tmp.path(), COORDINATOR).await?;
+    let now = 1_790_000_000_000;
+    let question = |id: &str, polarity: &str| SociogramQuestion {
+        id: id.into(),
+        text: "Met wie speel je graag?".into(),
+        polarity: polarity.into(),
+    };
+    let answer = |id: &str, by: &str, pupils: &[&str]| SociogramAnswer {
+        id: id.into(),
+        question: "spelen_graag".into(),
+        pupils: pupils.iter().map(|p| p.to_string()).collect(),
+        at: now,
+        recorded_by: by.into(),
+        source: "staff".into(),
+        session: None,
+    };
+
+    // 1. The mentor opens a round for groep 6b and enters Noor's answer: she chose Sam.
+    let round = mentor.store.open_sociogram_round(
+        "g6b",
+        "2026-11-02",
+        vec![
+            question("spelen_graag", "positive"),
+            question("spelen_niet", "negative"),
+        ],
+    )?;
+    let noor = mentor.store.add_sociogram_answers(
+        round,
+        PUPIL,
+        vec![NewSociogramAnswer {
+            question: "spelen_graag".into(),
+            pupils: vec![PUPIL_IN_CARE.into()],
+        }],
+        AnswerSource::Staff,
+    )?;
+    assert!(mentor.sync().await?.refused.is_empty());
+    tablet.sync().await?;
+
+    let mut refused: Vec<(&str, DocumentId, Verdict)> = vec![];
+    // 2. The teacher of the group: a round of her own, and an answer for Sam.
+    let id = DocumentId::random();
+    let d = doc::create(
+        as_teacher.actor.clone(),
+        now,
+        &Header {
+            kind: Kind::SociogramRound.as_str().into(),
+            school: SCHOOL.into(),
+            pupil: None,
+            author: TEACHER.into(),
+            created_at: now,
+            schema: SCHEMA_VERSION,
+        },
+        &SociogramRound {
+            group: "g6b".into(),
+            opened_on: "2026-11-02".into(),
+            questions: vec![question("spelen_graag", "positive")],
+            status: "open".into(),
+            closed_on: None,
+        },
+    )?;
+    refused.push((
+        "a teacher's round",
+        id,
+        as_teacher.push(id, d.save()).await?.0,
+    ));
+    let (sam, genesis) = doc::sociogram_answers_genesis(SCHOOL, round, "g6b", PUPIL_IN_CARE)?;
+    let d = forge::<SociogramAnswers>(&as_teacher, sam, &genesis, |a| {
+        a.answers.push(answer("x-teacher", TEACHER, &[PUPIL]))
+    });
+    refused.push((
+        "a teacher's answer for Sam",
+        sam,
+        as_teacher.push(sam, d.save()).await?.0,
+    ));
+    // She reads nothing of it either: Noor's answers answer like a missing document.
+    assert!(as_teacher.fetch(noor).await?.is_none());
+    assert!(as_teacher.fetch(round).await?.is_none());
+
+    // 3. The mentor's own device, scripted.
+    let held = as_mentor
+        .fetch(noor)
+        .await?
+        .expect("the mentor reads Noor's answers");
+    for (what, forged) in [
+        (
+            "a pupil of another group named",
+            forge::<SociogramAnswers>(&as_mentor, noor, &held, |a| {
+                a.answers.push(answer("x-other", MENTOR, &[OTHER_PUPIL]))
+            }),
+        ),
+        (
+            "an answer changed",
+            forge::<SociogramAnswers>(&as_mentor, noor, &held, |a| a.answers[0].pupils = vec![]),
+        ),
+        (
+            "an answer in the teacher's name",
+            forge::<SociogramAnswers>(&as_mentor, noor, &held, |a| {
+                a.answers.push(answer("x-name", TEACHER, &[PUPIL_IN_CARE]))
+            }),
+        ),
+    ] {
+        refused.push((
+            what,
+            noor,
+            as_mentor.push_changes(noor, &held, &forged).await?,
+        ));
+    }
+
+    // 4. The care team reads; it does not answer.
+    let held = as_coordinator
+        .fetch(noor)
+        .await?
+        .expect("the care team reads it");
+    let forged = forge::<SociogramAnswers>(&as_coordinator, noor, &held, |a| {
+        a.answers
+            .push(answer("x-care", COORDINATOR, &[PUPIL_IN_CARE]))
+    });
+    refused.push((
+        "the care team answers",
+        noor,
+        as_coordinator.push_changes(noor, &held, &forged).await?,
+    ));
+
+    let got: Vec<Verdict> = refused.iter().map(|(_, _, v)| v.clone()).collect();
+    assert_eq!(
+        got,
+        [FORBIDDEN, FORBIDDEN, INVALID, INVALID, FORBIDDEN, FORBIDDEN],
+        "{refused:?}"
+    );
+
+    // 5. Nothing of it reached the honest devices: Noor's one answer, no answer for Sam,
+    //    one round; the mentor goes on.
+    for d in [&mentor, &tablet] {
+        assert!(d.sync().await?.refused.is_empty());
+        let a = d
+            .store
+            .sociogram_answers(round, PUPIL)?
+            .expect("Noor's answers");
+        assert_eq!(a.answers.len(), 1, "{}", d.label);
+        assert_eq!(a.answers[0].pupils, [PUPIL_IN_CARE]);
+        assert!(d.store.sociogram_answers(round, PUPIL_IN_CARE)?.is_none());
+        assert_eq!(d.store.list_sociogram_rounds(None)?.len(), 1);
+    }
+    mentor.store.close_sociogram_round(round, "2026-11-06")?;
+    assert!(mentor.sync().await?.refused.is_empty());
+    server.handle.shutdown().await?;
+    Ok(())
+}

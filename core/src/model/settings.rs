@@ -734,4 +734,46 @@ mod tests {
             )
             .is_err());
     }
+
+    #[test]
+    fn a_school_sets_its_own_sociogram_questions_and_bad_ones_are_refused() {
+        let mut s = SchoolSettings::default();
+        let defaults: Vec<String> = s.sociogram_questions().into_iter().map(|q| q.id).collect();
+        assert_eq!(defaults.len(), 6);
+        s.merge_json(
+            r#"{"sociogram_questions": [
+                {"id": "pauze_graag", "text": {"nl": "Met wie speel je graag in de pauze?"}, "polarity": "positive"},
+                {"id": "pauze_niet", "text": {"nl": "Met wie liever niet?", "en": "Who not?"}, "polarity": "negative"}
+            ]}"#,
+        )
+        .unwrap();
+        let qs = s.sociogram_questions();
+        assert_eq!(
+            qs.iter()
+                .map(|q| (q.id.as_str(), q.text.en.as_str(), q.polarity.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                (
+                    "pauze_graag",
+                    "Met wie speel je graag in de pauze?",
+                    "positive"
+                ),
+                ("pauze_niet", "Who not?", "negative"),
+            ],
+            "an English text left out is the Dutch one"
+        );
+        for bad in [
+            r#"{"sociogram_questions": [{"id": "x", "text": {"nl": "Wie?"}, "polarity": "neutraal"}]}"#,
+            r#"{"sociogram_questions": [{"id": "x y", "text": {"nl": "Wie?"}, "polarity": "positive"}]}"#,
+            r#"{"sociogram_questions": [{"id": "x", "text": {"nl": " "}, "polarity": "positive"}]}"#,
+            r#"{"sociogram_questions": [{"id": "x", "text": {"nl": "Wie?"}, "polarity": "positive"},
+                                        {"id": "x", "text": {"nl": "Wie?"}, "polarity": "negative"}]}"#,
+        ] {
+            let mut t = s.clone();
+            assert!(t.merge_json(bad).is_err(), "{bad}");
+            assert_eq!(t, s, "nothing changes");
+        }
+        s.merge_json(r#"{"sociogram_questions": null}"#).unwrap();
+        assert_eq!(s.sociogram_questions().len(), 6, "back to the defaults");
+    }
 }

@@ -2,8 +2,9 @@
 //! records, `crate::sociogram` for the analysis and the picture).
 //!
 //! The group's mentor opens a round with questions picked from the school's list, enters
-//! answers on her pupils' behalf (a pupil session enters the pupil's own, through the same
-//! [`Store::add_sociogram_answers`]) and closes it; she and the care team read the analysis
+//! answers on her pupils' behalf ([`Store::add_sociogram_answers`]; a write-only pupil
+//! session, which holds no round, will enter the pupil's own through
+//! [`Store::append_sociogram_answers`]) and closes it; she and the care team read the analysis
 //! and the picture, and a pupil's position next to her thermometer and signals. Nobody
 //! else holds any of it: the server never sends it to other devices.
 

@@ -2,8 +2,8 @@
 // Android app uses it: a device enrolled with the real server (omkijken-server on a free
 // loopback port, from OMKIJKEN_SERVER), then offline: record a signal, list it, an error
 // thrown as an exception, a listener called on a background thread; the care
-// coordinator's device opening and closing a meldcode case; and a mentor planning an
-// excursion.
+// coordinator's device opening and closing a meldcode case; a mentor planning an
+// excursion; and a mentor's sociogram of groep 7a.
 //
 // Built and run by scripts/test-bindings.sh (kotlinc + java, no Gradle). Plain main() with
 // a small runner; prints "kotlin: N passed, M failed".
@@ -44,9 +44,13 @@ private fun key(): ByteArray = ByteArray(32).also { SecureRandom().nextBytes(it)
 private const val SCHOOL = "school-kt"
 private const val ROSTER_CSV = """type,id,name,group,age_band,in_care,roles,mentors,teaches
 group,g1,groep 6b,,,,,,
+group,g2,groep 7a,,,,,,
 staff,m1,Mentor,,,,mentor,,
 staff,zc,Care,,,,care_coordinator,,
 pupil,p1,Pupil One,g1,po_5_8,false,,m1,
+pupil,p2,Zoë Visser,g2,po_5_8,false,,m1,
+pupil,p3,Daan Öztürk,g2,po_5_8,false,,m1,
+pupil,p4,Inès Bakker,g2,po_5_8,false,,m1,
 """
 
 /** The real server with one school, on a free loopback port. */
@@ -283,6 +287,39 @@ fun main() {
             check(last.readings >= 1u && last.wantsToTalk >= 1u, "this week's reading: $last")
             check(o.trendSvg.startsWith("<svg"), "a picture")
             check(o.toWatch.any { it.pupil == "p1" }, "asked to talk: ${o.toWatch}")
+        }
+    }
+
+    test("a mentor's sociogram: questions, answers, the analysis and its picture") {
+        server.device(dir.resolve("sociogram.db").toString(), key()).use { store ->
+            val picked = store.sociogramQuestions()
+                .filter { it.id.startsWith("spelen") }
+                .map { SociogramQuestion(id = it.id, text = it.nl, polarity = it.polarity) }
+            check(picked.map { it.polarity } == listOf(Polarity.POSITIVE, Polarity.NEGATIVE), "picked: $picked")
+            val round = store.openSociogramRound("g2", "2026-12-07", picked)
+            store.addSociogramAnswers(round, "p2", listOf(SociogramAnswerInput(question = "spelen_graag", pupils = listOf("p3"))))
+            store.addSociogramAnswers(
+                round, "p3",
+                listOf(
+                    SociogramAnswerInput(question = "spelen_graag", pupils = listOf("p2")),
+                    SociogramAnswerInput(question = "spelen_niet", pupils = listOf("p4")),
+                ),
+            )
+            try {
+                store.addSociogramAnswers(round, "p4", listOf(SociogramAnswerInput(question = "spelen_graag", pupils = listOf("p1"))))
+                throw AssertionError("a pupil of another group named")
+            } catch (e: OmkijkenException.Invalid) {
+                check(!e.reason.contains("Pupil One"), "the reason holds no name: ${e.reason}")
+            }
+            val s = store.sociogram(round, "nl")
+            check(s.isolated == listOf("p4"), "Inès is chosen by nobody: ${s.isolated}")
+            check(s.mutual.map { it.fromPupil to it.toPupil } == listOf("p3" to "p2"), "mutual: ${s.mutual}")
+            check(s.subgroups == listOf(listOf("p3", "p2")), "sub-groups: ${s.subgroups}")
+            check(s.svg.startsWith("<svg") && s.svg.contains(">Zoë<"), "a picture with first names")
+            val place = store.pupilSociogram("p2")
+            check(place?.mutualNames == listOf("Daan"), "Zoë's place: $place")
+            store.closeSociogramRound(round, "2026-12-11")
+            check(store.listSociogramRounds("g2").single().status == SociogramStatus.CLOSED, "closed")
         }
     }
 
