@@ -1280,6 +1280,25 @@ async fn a_pupil_session_device_reads_nothing_and_writes_only_its_pupils_own_rea
             }
         }
     }
+    // The same token on the automerge-repo endpoint reads nothing either: the month, the
+    // signal and the teacher's roster view are `doc-unavailable`, like an id nobody used.
+    {
+        let token = session
+            .store()
+            .setting(omkijken_core::client::SETTING_TOKEN)?
+            .expect("enrolled");
+        let mut peer = omkijken_tests::repo_peer::RepoPeer::connect(&server, &token).await?;
+        for id in [
+            month,
+            sig,
+            doc::roster_view_id(SCHOOL, TEACHER),
+            DocumentId::random(),
+        ] {
+            let (found, answer) = peer.find(&id.to_automerge_repo()).await?;
+            assert!(found.is_none(), "{id} was synced to a pupil session");
+            assert_eq!(answer.kind(), "doc-unavailable");
+        }
+    }
     // One-shot requests: refused (a pupil session asks nothing).
     assert!(matches!(
         omkijken_core::client::set_care_track(session.store(), PUPIL, true, "signal").await,
