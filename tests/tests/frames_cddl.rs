@@ -6,7 +6,7 @@
 
 use ciborium::Value;
 use omkijken_core::DocumentId;
-use omkijken_core::doc::{AccessFields, Summary, SummaryBody};
+use omkijken_core::doc::{AccessFields, Summary, SummaryBody, ThermometerRow};
 use omkijken_core::model::{CaseStatus, ConversationStatus, Header, Visibility};
 use omkijken_core::sync::{
     Acked, CatalogEntry, DocChanges, ErrorCode, FetchRequest, Frame, ReadLogEntry, Refusal,
@@ -357,6 +357,7 @@ fn summaries() -> Vec<Summary> {
             visibility: Visibility::Shared,
             template_id: "ik-jij-wij".into(),
             open_agreements: 2,
+            due_agreements: vec![("a1".into(), "m-jansen".into(), "2026-12-04".into())],
         },
         SummaryBody::Signal {
             category: "welbevinden".into(),
@@ -369,14 +370,16 @@ fn summaries() -> Vec<Summary> {
             follow_ups: 1,
             excursion: Some("kamp-2026".into()),
         },
-        SummaryBody::Thermometer(vec![(
-            "e1".into(),
-            1_795_338_000_000,
-            "smileys-5".into(),
-            4,
-            false,
-            "m-jansen".into(),
-        )]),
+        SummaryBody::Thermometer(vec![ThermometerRow {
+            id: "e1".into(),
+            at: 1_795_338_000_000,
+            scale: "smileys-5".into(),
+            score: 4,
+            wants_to_talk: true,
+            recorded_by: "m-jansen".into(),
+            by_pupil: true,
+            answered_on: Some("2026-11-23".into()),
+        }]),
         SummaryBody::Case {
             status: CaseStatus::Open,
             opened_at: 1_795_338_000_000,
@@ -467,6 +470,19 @@ fn full_frames() -> Vec<Frame> {
         Frame::SetSchoolSettings {
             settings: "{}".into(),
         },
+        Frame::StartPupilSession {
+            group: "g6b".into(),
+            hours: 2,
+        },
+        Frame::PupilSession {
+            code: "K7PX3M9QWT2A".into(),
+            scope: omkijken_core::model::PupilScope {
+                session: "ps-1".into(),
+                group: "g6b".into(),
+                scales: [("po_5_8".to_string(), "smileys-5".to_string())].into(),
+                expires_at: 1_795_345_200_000,
+            },
+        },
         Frame::SchoolSettings {
             settings: "{}".into(),
         },
@@ -555,6 +571,8 @@ fn covered(f: &Frame) -> bool {
         | Frame::IncidentRegister { .. }
         | Frame::SetSchoolSettings { .. }
         | Frame::SchoolSettings { .. }
+        | Frame::StartPupilSession { .. }
+        | Frame::PupilSession { .. }
         | Frame::Register { .. }
         | Frame::CareTrack { .. }
         | Frame::Erased { .. }

@@ -230,6 +230,22 @@ impl PupilSession {
             source: Some(SOURCE_PUPIL.into()),
             session: Some(self.info.scope.session.clone()),
         };
+        self.append(id, genesis, now, |m: &mut ThermometerMonth| {
+            m.entries.push(entry);
+            Ok(())
+        })
+    }
+
+    /// Append to this session's document `id` (created from its deterministic `genesis`
+    /// when the session holds none) as one change, judged by the server's rules on what the
+    /// session knows: the app says no first.
+    fn append<R: crate::model::Record>(
+        &self,
+        id: crate::ids::DocumentId,
+        genesis: automerge::Automerge,
+        now: i64,
+        edit: impl FnOnce(&mut R) -> Result<()>,
+    ) -> Result<()> {
         let roster = self.roster();
         let actor = self.store.writer_actor();
         self.store.transact(id, |d| {
@@ -237,14 +253,10 @@ impl PupilSession {
             if before.is_none() {
                 *d = genesis;
             }
-            doc::update::<ThermometerMonth>(id, d, &actor, now, |m| {
-                m.entries.push(entry);
-                Ok(())
-            })?;
-            // The server's rules, on what this session knows: the app says no first.
+            doc::update::<R>(id, d, &actor, now, edit)?;
             let writer = crate::model::rules::Writer {
                 roster: &roster,
-                user: &me.user,
+                user: &self.identity.user,
                 actor: self.store.actor().to_bytes(),
                 pupil_session: Some(&self.info.scope),
             };
@@ -310,24 +322,8 @@ impl PupilSession {
                 session: Some(self.info.scope.session.clone()),
             })
             .collect();
-        let roster = self.roster();
-        let actor = self.store.writer_actor();
-        self.store.transact(id, |d| {
-            let before = (!d.get_heads().is_empty()).then(|| d.clone());
-            if before.is_none() {
-                *d = genesis;
-            }
-            doc::update::<SociogramAnswers>(id, d, &actor, now, |s| {
-                s.answers.extend(new);
-                Ok(())
-            })?;
-            let writer = crate::model::rules::Writer {
-                roster: &roster,
-                user: &me.user,
-                actor: self.store.actor().to_bytes(),
-                pupil_session: Some(&self.info.scope),
-            };
-            crate::model::rules::admit(id, before.as_ref(), d, &writer)?;
+        self.append(id, genesis, now, |s: &mut SociogramAnswers| {
+            s.answers.extend(new);
             Ok(())
         })
     }
