@@ -33,7 +33,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -291,6 +291,8 @@ struct ConnOut {
 
 struct HubThread {
     hub: Hub,
+    /// Commands handled so far: `/readyz` tells a busy hub (this moves) from a stuck one.
+    handled: Arc<AtomicU64>,
     conns: HashMap<ConnId, ConnOut>,
     outbox_frames: usize,
     outbox_bytes: usize,
@@ -303,6 +305,7 @@ impl HubThread {
                 break;
             }
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(cmd)));
+            self.handled.fetch_add(1, Ordering::Relaxed);
             if r.is_err() {
                 tracing::error!("the hub panicked while handling a command; it keeps running");
             }
@@ -488,6 +491,8 @@ fn metrics_handle() -> PrometheusHandle {
 #[derive(Clone)]
 pub struct AppState {
     cmd: mpsc::Sender<Cmd>,
+    /// Commands the hub has handled ([`HubThread::handled`]).
+    handled: Arc<AtomicU64>,
     shutdown: watch::Receiver<bool>,
     metrics: PrometheusHandle,
     limits: crate::net::Limits,
@@ -513,6 +518,8 @@ fn launch(settings: &Settings) -> Result<Launched> {
     let mut seed = [0u8; 32];
     rand::rng().fill_bytes(&mut seed);
     let (cmd, rx) = mpsc::channel(4096);
+    let handled = Arc::new(AtomicU64::new(0));
+    let counted = handled.clone();
     // The hub thread opens the storage and builds the hub itself (the PostgreSQL client
     // must not run on a runtime thread), then reports whether that worked.
     let (ready, started) = std::sync::mpsc::sync_channel::<Result<()>>(1);
@@ -552,6 +559,7 @@ fn launch(settings: &Settings) -> Result<Launched> {
                     let _ = ready.send(Ok(()));
                     let worker = HubThread {
                         hub,
+                        handled: counted,
                         conns: HashMap::new(),
                         outbox_frames: opening.outbox_frames,
                         outbox_bytes: opening.limits.max_queued_bytes,
@@ -610,6 +618,7 @@ fn launch(settings: &Settings) -> Result<Launched> {
     Ok(Launched {
         state: AppState {
             cmd,
+            handled,
             shutdown,
             metrics,
             limits: settings.limits.clone(),
@@ -696,22 +705,57 @@ pub fn router(state: AppState) -> Router {
         ))
 }
 
-/// Ready to serve devices: the hub answers and reads its storage within 2 s (200 "ready"),
-/// else 503 naming which of the two failed, never more. `/healthz` only says the process
-/// is up; a load balancer in front of several nodes should route by this.
+/// Ready to serve devices: the hub reads its storage (200 "ready"). Its answer waits behind
+/// the commands queued before it; if it has not come within 2 s, a hub that handled other
+/// commands meanwhile is busy, not unready (200 "ready (busy)": a load balancer must not
+/// drop a node exactly when it is needed), and one that handled none is stuck (503). A
+/// storage that fails is 503 "storage". `/healthz` only says the process is up; a load
+/// balancer in front of several nodes should route by this.
 async fn readyz(State(st): State<AppState>) -> Response {
     let admin = Admin {
         cmd: st.cmd.clone(),
     };
+    let before = st.handled.load(Ordering::Relaxed);
     let check = admin.call(|hub, _| Ok((hub.storage().last_seq(), vec![])));
-    match tokio::time::timeout(Duration::from_secs(2), check).await {
-        Ok(Ok(Ok(_))) => (StatusCode::OK, "ready\n").into_response(),
+    let probe = match tokio::time::timeout(Duration::from_secs(2), check).await {
+        Ok(Ok(Ok(_))) => Probe::Answered,
         Ok(Ok(Err(e))) => {
             tracing::warn!(error = %e, "not ready: the storage failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "not ready: storage\n").into_response()
+            Probe::StorageFailed
         }
-        Ok(Err(_)) => (StatusCode::SERVICE_UNAVAILABLE, "not ready: stopping\n").into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "not ready: busy\n").into_response(),
+        Ok(Err(_)) => Probe::Stopping,
+        Err(_) => Probe::Waiting {
+            progressed: st.handled.load(Ordering::Relaxed) > before,
+        },
+    };
+    let (status, body) = readiness(probe);
+    (status, body).into_response()
+}
+
+/// What `/readyz` learnt from its probe of the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    /// The hub read its storage.
+    Answered,
+    /// The hub answered that its storage failed.
+    StorageFailed,
+    /// The hub is stopping.
+    Stopping,
+    /// No answer within the wait; whether the hub handled other commands meanwhile.
+    Waiting { progressed: bool },
+}
+
+/// `/readyz`'s answer to a probe.
+fn readiness(probe: Probe) -> (StatusCode, &'static str) {
+    match probe {
+        Probe::Answered => (StatusCode::OK, "ready\n"),
+        Probe::Waiting { progressed: true } => (StatusCode::OK, "ready (busy)\n"),
+        Probe::Waiting { progressed: false } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the hub is not answering\n",
+        ),
+        Probe::StorageFailed => (StatusCode::SERVICE_UNAVAILABLE, "not ready: storage\n"),
+        Probe::Stopping => (StatusCode::SERVICE_UNAVAILABLE, "not ready: stopping\n"),
     }
 }
 
@@ -1479,4 +1523,99 @@ pub async fn start(settings: Settings) -> Result<ServerHandle> {
         stop: Some(stop),
         task,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Admin, AppState, Probe, Settings, launch, readiness, readyz};
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    /// Keep the hub at work: `n` commands of `each` after one another, all queued (one
+    /// running) before this returns.
+    async fn occupy(state: &AppState, n: usize, each: Duration) {
+        let started = Arc::new(AtomicUsize::new(0));
+        for _ in 0..n {
+            let admin = Admin {
+                cmd: state.cmd.clone(),
+            };
+            let started = started.clone();
+            tokio::spawn(async move {
+                let _ = admin
+                    .call(move |_, _| {
+                        started.fetch_add(1, Ordering::SeqCst);
+                        std::thread::sleep(each);
+                        Ok(((), vec![]))
+                    })
+                    .await;
+            });
+        }
+        let queued = || state.cmd.max_capacity() - state.cmd.capacity();
+        while started.load(Ordering::SeqCst) == 0 || queued() + 1 < n {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    async fn status(state: &AppState) -> (StatusCode, String) {
+        let r = readyz(State(state.clone())).await;
+        let status = r.status();
+        let body = axum::body::to_bytes(r.into_body(), 1024).await.unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    /// The real hub thread: behind a queue of commands it works through, `/readyz` says
+    /// ready (busy); behind one command that holds it past the wait, not ready.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn readyz_tells_a_busy_hub_from_a_stuck_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        let launched = launch(&Settings::for_test(&data)).unwrap();
+        let state = launched.state.clone();
+        assert_eq!(status(&state).await, (StatusCode::OK, "ready\n".into()));
+        // Forty commands of 100 ms queued before the probe: four seconds of work, the
+        // probe waits two, and the hub handles commands meanwhile.
+        occupy(&state, 40, Duration::from_millis(100)).await;
+        assert_eq!(
+            status(&state).await,
+            (StatusCode::OK, "ready (busy)\n".into())
+        );
+        // Wait until the queue is worked off, then hold the hub with one long command.
+        while status(&state).await.1 != "ready\n" {}
+        occupy(&state, 1, Duration::from_secs(5)).await;
+        assert_eq!(
+            status(&state).await,
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: the hub is not answering\n".into()
+            )
+        );
+        let _ = launched.shutdown_tx.send(true);
+    }
+
+    /// A hub that is busy (it handled other commands while the probe waited) stays ready;
+    /// one that handled nothing, a failing storage or a stopping hub is not.
+    #[test]
+    fn busy_is_not_unready() {
+        for (probe, status) in [
+            (Probe::Answered, StatusCode::OK),
+            (Probe::Waiting { progressed: true }, StatusCode::OK),
+            (
+                Probe::Waiting { progressed: false },
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (Probe::StorageFailed, StatusCode::SERVICE_UNAVAILABLE),
+            (Probe::Stopping, StatusCode::SERVICE_UNAVAILABLE),
+        ] {
+            assert_eq!(readiness(probe).0, status, "{probe:?}");
+        }
+    }
 }
