@@ -166,7 +166,7 @@ async fn next_frame_sized(ws: &mut Ws) -> Result<Option<(Frame, usize)>> {
                 };
             }
             Some(Ok(Message::Binary(bytes))) => {
-                return Frame::decode(&bytes).map(|f| Some((f, bytes.len())));
+                return Ok(Some((Frame::decode(&bytes)?, bytes.len())));
             }
             Some(Ok(Message::Close(_))) => return Ok(None),
             Some(Ok(Message::Ping(_))) => {

@@ -11,7 +11,7 @@
 //!   `Settings::outbox_frames`) is disconnected as too slow rather than buffered for.
 
 use crate::cbor_limits::{self, FrameLimits, Violation};
-use omkijken_core::sync::{ErrorCode, Frame, MAX_FRAME_BYTES};
+use omkijken_core::sync::{ErrorCode, Frame, FrameError, MAX_FRAME_BYTES};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -61,13 +61,9 @@ pub fn decode(bytes: &[u8]) -> Result<Frame, Frame> {
         Err(Violation::Malformed) => return Err(malformed()),
         Err(Violation::TooManyItems | Violation::TooDeep) => return Err(too_large()),
     }
-    Frame::decode(bytes).map_err(|e| {
-        let msg = e.to_string();
-        if msg.contains("limits") || msg.contains("too large") {
-            too_large()
-        } else {
-            malformed()
-        }
+    Frame::decode(bytes).map_err(|e| match e {
+        FrameError::TooLarge => too_large(),
+        FrameError::Malformed => malformed(),
     })
 }
 

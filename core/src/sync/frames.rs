@@ -6,10 +6,10 @@
 //! chunks for many documents at once, the catalog catch-up, durable acknowledgements, and
 //! device state.
 
+use crate::Error;
 use crate::doc::AccessFields;
 use crate::ids::DocumentId;
 use crate::model::Header;
-use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// Protocol version spoken by this build.
@@ -161,6 +161,34 @@ pub struct RegisterCases {
     pub opened: String,
     /// Closed (a count, or `< threshold`).
     pub closed: String,
+}
+
+/// Why bytes are not a frame ([`Frame::decode`]): the wire's `too_large` and `malformed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// Over the size limits: the whole frame, documents per frame, bytes per document,
+    /// read-log entries per frame.
+    #[error("frame exceeds the limits")]
+    TooLarge,
+    /// Not CBOR, not a map with a known `type`, or fields of the wrong type.
+    #[error("frame is not a valid CBOR frame")]
+    Malformed,
+}
+
+impl FrameError {
+    /// The error code a server answers with.
+    pub fn code(self) -> ErrorCode {
+        match self {
+            FrameError::TooLarge => ErrorCode::TooLarge,
+            FrameError::Malformed => ErrorCode::Malformed,
+        }
+    }
+}
+
+impl From<FrameError> for Error {
+    fn from(e: FrameError) -> Error {
+        Error::Protocol(e.to_string())
+    }
 }
 
 /// Error codes of [`Frame::Error`].
@@ -496,11 +524,11 @@ impl Frame {
     }
 
     /// Decode CBOR, checking the size limits. Never panics on hostile input.
-    pub fn decode(bytes: &[u8]) -> Result<Frame> {
+    pub fn decode(bytes: &[u8]) -> std::result::Result<Frame, FrameError> {
         if bytes.len() > MAX_FRAME_BYTES {
-            return Err(Error::Protocol("frame too large".into()));
+            return Err(FrameError::TooLarge);
         }
-        let bad = |_| Error::Protocol("frame is not a valid CBOR frame".into());
+        let bad = |_| FrameError::Malformed;
         // The bulk frames (one per thousands of entries or documents) are read straight
         // into their fields when `type` comes first, as this codec writes it. Serde reads
         // an internally tagged enum through a buffered copy of the whole frame first,
@@ -533,8 +561,8 @@ impl Frame {
         Ok(frame)
     }
 
-    fn check_limits(&self) -> Result<()> {
-        let too_large = || Err(Error::Protocol("frame exceeds limits".into()));
+    fn check_limits(&self) -> std::result::Result<(), FrameError> {
+        let too_large = || Err(FrameError::TooLarge);
         match self {
             Frame::Push { docs } | Frame::Docs { docs, .. }
                 if docs.len() > MAX_DOCS_PER_FRAME
@@ -710,7 +738,15 @@ mod tests {
         let docs = (0..MAX_DOCS_PER_FRAME + 1)
             .map(|_| DocChanges::new(DocumentId::random(), vec![]))
             .collect();
-        assert!(Frame::decode(&Frame::Push { docs }.encode()).is_err());
+        assert_eq!(
+            Frame::decode(&Frame::Push { docs }.encode()),
+            Err(FrameError::TooLarge)
+        );
+        assert_eq!(
+            Frame::decode(&vec![0u8; MAX_FRAME_BYTES + 1]),
+            Err(FrameError::TooLarge)
+        );
+        assert_eq!(FrameError::TooLarge.code(), ErrorCode::TooLarge);
     }
 
     /// The bulk frames read straight into their fields equal serde's reading of the
@@ -790,7 +826,9 @@ mod tests {
             &mut wrong,
         )
         .unwrap();
-        assert!(Frame::decode(&wrong).is_err());
+        assert_eq!(Frame::decode(&wrong), Err(FrameError::Malformed));
+        assert_eq!(Frame::decode(b"niet-cbor"), Err(FrameError::Malformed));
+        assert_eq!(FrameError::Malformed.code(), ErrorCode::Malformed);
     }
 
     proptest! {

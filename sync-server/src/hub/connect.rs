@@ -4,7 +4,7 @@ use crate::{Result, tokens};
 
 use super::{ConnId, ConnectRefusal, Connected, Hub, Outgoing, Session, error_frame};
 use automerge::ActorId;
-use omkijken_core::sync::{ErrorCode, Frame, PROTOCOL_VERSION};
+use omkijken_core::sync::{ErrorCode, Frame, FrameError, PROTOCOL_VERSION};
 
 impl Hub {
     /// Authenticate a device token and open a session.
@@ -76,20 +76,9 @@ impl Hub {
         }
         match Frame::decode(bytes) {
             Ok(frame) => self.receive(now, conn, frame),
-            Err(e) => {
-                let msg = e.to_string();
-                if bytes.len() > omkijken_core::sync::MAX_FRAME_BYTES
-                    || msg.contains("limits")
-                    || msg.contains("too large")
-                {
-                    self.fail(conn, ErrorCode::TooLarge, "frame exceeds the limits")
-                } else {
-                    self.fail(
-                        conn,
-                        ErrorCode::Malformed,
-                        "frame is not a valid CBOR frame",
-                    )
-                }
+            Err(e @ FrameError::TooLarge) => self.fail(conn, e.code(), "frame exceeds the limits"),
+            Err(e @ FrameError::Malformed) => {
+                self.fail(conn, e.code(), "frame is not a valid CBOR frame")
             }
         }
     }
