@@ -13,8 +13,87 @@
 //! staff-misconduct route.
 
 use crate::defaults::{self, Route};
-use crate::doc::AccessFields;
-use crate::model::{Header, Kind, Role, Roster, SCHEMA_VERSION, Staff, Visibility};
+use crate::model::{
+    Excursion, Header, Kind, Role, Roster, SCHEMA_VERSION, Signal, SignalNotes, Staff,
+    ThermometerMonth, Visibility,
+};
+use serde::{Deserialize, Serialize};
+
+/// The fields of a document that access rules depend on, next to its header. The catalog
+/// (server) and the store (device) keep these current after every change.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AccessFields {
+    /// Conversation: "private" or "shared".
+    pub visibility: Option<String>,
+    /// Signal: urgency 0-3.
+    pub urgency: Option<u8>,
+    /// Signal: category id. Sociogram round and answers: the group id (who reads them
+    /// follows from the group, like a signal's readers from its category; one text column
+    /// in the catalog serves both, so adding the sociogram needed no catalog migration).
+    pub category: Option<String>,
+    /// Signal on the board route (staff misconduct): staff the school leader added.
+    /// Excursion: the staff on the trip.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub readers: Vec<String>,
+}
+
+impl AccessFields {
+    /// The access fields of a signal.
+    pub fn of_signal(s: &Signal) -> AccessFields {
+        AccessFields {
+            urgency: Some(s.urgency),
+            category: Some(s.category.clone()),
+            readers: s.added_readers.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// The access fields of a thermometer month: `urgency` 1 while a request to talk is not
+    /// answered (the care team then reads the month, as it reads a signal of urgency 1:
+    /// DOMAIN.md, "wants to talk"), none otherwise.
+    pub fn of_thermometer(m: &ThermometerMonth) -> AccessFields {
+        AccessFields {
+            urgency: m.open_requests().next().map(|_| 1),
+            ..Default::default()
+        }
+    }
+
+    /// The access fields of a signal's notes: the signal's, but for its author (a signal's
+    /// notes have no author: see [`crate::access`]).
+    pub fn of_signal_notes(n: &SignalNotes) -> AccessFields {
+        AccessFields {
+            urgency: Some(n.urgency),
+            category: Some(n.category.clone()),
+            readers: n.added_readers.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// The access fields of a roster: a staff member's view is theirs alone; the school's
+    /// whole roster has no readers (only the server reads it).
+    pub fn of_roster(r: &Roster) -> AccessFields {
+        AccessFields {
+            readers: r.viewer.iter().cloned().collect(),
+            ..Default::default()
+        }
+    }
+
+    /// The access fields of an excursion.
+    pub fn of_excursion(e: &Excursion) -> AccessFields {
+        AccessFields {
+            readers: e.staff.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// The access fields of a sociogram round or answers: their group.
+    pub fn of_sociogram_group(group: &str) -> AccessFields {
+        AccessFields {
+            category: Some(group.into()),
+            ..Default::default()
+        }
+    }
+}
 
 /// What a user may do with a document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -18,15 +18,13 @@
 //! what the store lacks. PostgreSQL has its own backup tools (`pg_dump`, base backups);
 //! after restoring one, run `omkijken-server admin after-restore` for the same effect.
 
-use crate::server::{DB_FILE, Settings};
+pub use crate::secure::{LOCK_FILE, lock_data_dir};
+use crate::settings::{DB_FILE, Settings};
 use crate::storage::{SqliteStorage, Storage};
 use crate::{Error, Result};
 use rusqlite::Connection;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-
-/// The lock file of a data directory, held by a running server.
-pub const LOCK_FILE: &str = "omkijken.lock";
 
 /// What a backup wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,25 +96,6 @@ pub fn list_backups(settings: &Settings) -> Result<Vec<BackupListing>> {
             erased_since,
         })
         .collect())
-}
-
-/// Take the data directory's lock for as long as the returned file is open. A second
-/// server on the same directory (two processes writing one store, each with its own idea
-/// of sequences and caches) is refused, and so is a restore while a server runs.
-pub fn lock_data_dir(dir: &Path) -> Result<File> {
-    crate::secure::private_dir(dir)?;
-    let file = crate::secure::private_options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(LOCK_FILE))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Config(
-            "another omkijken-server is running on this data directory".into(),
-        )),
-        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
-    }
 }
 
 fn no_postgres(settings: &Settings) -> Result<()> {

@@ -30,6 +30,7 @@ pub mod retention;
 pub mod roster_csv;
 pub mod secure;
 pub mod server;
+pub mod settings;
 pub mod storage;
 pub mod sync_states;
 pub mod throttle;

@@ -566,7 +566,7 @@ pub(crate) async fn serve(
             }
         };
         let mut tcp = tcp;
-        crate::server::no_delay(&mut tcp);
+        no_delay(&mut tcp);
         let slot = ticket.slot.clone();
         let io = Tracked {
             io: tcp,
@@ -672,6 +672,15 @@ impl Conn {
                 let _ = tokio::time::timeout(Duration::from_secs(10), conn).await;
             }
         }
+    }
+}
+
+/// Send small frames at once: with Nagle's algorithm a frame written while the previous
+/// one is unacknowledged waits for the peer's delayed ACK (40 ms on Linux), and a catch-up
+/// is a few small frames in a row.
+pub(crate) fn no_delay(tcp: &mut tokio::net::TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "could not set TCP_NODELAY");
     }
 }
 

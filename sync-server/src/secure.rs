@@ -419,6 +419,28 @@ pub fn open_sqlite(
     }
 }
 
+/// The lock file of a data directory, held by a running server.
+pub const LOCK_FILE: &str = "omkijken.lock";
+
+/// Take the data directory's lock for as long as the returned file is open. A second
+/// server on the same directory (two processes writing one store, each with its own idea
+/// of sequences and caches) is refused, and so is a restore while a server runs.
+pub fn lock_data_dir(dir: &Path) -> Result<File> {
+    private_dir(dir)?;
+    let file = private_options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Config(
+            "another omkijken-server is running on this data directory".into(),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
