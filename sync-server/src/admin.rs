@@ -237,6 +237,7 @@ pub fn set_care_track(
     in_care: bool,
     reason: &str,
     by: Option<(&str, &str)>,
+    actor: &ActorId,
 ) -> Result<bool> {
     if !CARE_TRACK_REASONS.contains(&reason) {
         return Err(Error::Invalid(format!(
@@ -244,8 +245,7 @@ pub fn set_care_track(
             CARE_TRACK_REASONS.join(", ")
         )));
     }
-    let actor = ActorId::random();
-    let (changed, _, _) = update_roster(st, &actor, now, school, |old| {
+    let (changed, _, _) = update_roster(st, actor, now, school, |old| {
         let mut new = old.clone();
         let p = new
             .pupils

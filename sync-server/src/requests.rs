@@ -62,7 +62,14 @@ pub fn handle(
             pupil,
             in_care,
             reason,
-        } => care_track(st, now, &device, &pupil, in_care, &reason),
+        } => {
+            // The roster's writer: from the hub's generator (seeded in a simulation, so a
+            // run replays exactly).
+            let mut actor = [0u8; 16];
+            rand::RngCore::fill_bytes(rng, &mut actor);
+            let actor = automerge::ActorId::from(actor.as_slice());
+            care_track(st, now, &device, &pupil, in_care, &reason, &actor)
+        }
         Frame::IncidentRegister { from, to } => {
             register(st, &device, &from, &to).map(|f| (f, false))
         }
@@ -159,6 +166,7 @@ fn care_track(
     pupil: &str,
     in_care: bool,
     reason: &str,
+    actor: &automerge::ActorId,
 ) -> crate::Result<(Frame, bool)> {
     let (_, roster) = admin::load_roster(st, &device.school)?;
     let coordinator = roster
@@ -184,6 +192,7 @@ fn care_track(
         in_care,
         reason,
         Some((&device.id, &device.user)),
+        actor,
     ) {
         Ok(changed) => Ok((
             Frame::CareTrack {

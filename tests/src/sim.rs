@@ -65,6 +65,8 @@ pub struct Report {
     pub duplicates: u64,
     /// Roster changes.
     pub roster_changes: u64,
+    /// Care tracks opened or closed by a care coordinator's request (`setCareTrack`).
+    pub care_tracks: u64,
     /// Devices revoked.
     pub revocations: u64,
     /// Backups of the server store taken while it ran.
@@ -118,6 +120,7 @@ impl Report {
         self.broken_connections += o.broken_connections;
         self.duplicates += o.duplicates;
         self.roster_changes += o.roster_changes;
+        self.care_tracks += o.care_tracks;
         self.revocations += o.revocations;
         self.backups += o.backups;
         self.restores += o.restores;
@@ -1354,6 +1357,52 @@ impl Sim {
         self.hub_output(out)
     }
 
+    /// A care coordinator's device opens or closes a pupil's care track (`setCareTrack`),
+    /// the roster change that does not come from an import: the pupil's documents move to or
+    /// from the care team and her mentors' views change.
+    fn care_track_request(&mut self) -> SimResult<()> {
+        let p = PUPILS[self.rng.random_range(0..PUPILS.len())].to_string();
+        let Some(token) = self
+            .devices
+            .iter()
+            .find(|d| d.user == "cc" && !d.revoked)
+            .map(|d| d.token.clone())
+        else {
+            return Ok(());
+        };
+        let in_care = !self.in_care[&p];
+        let reason = omkijken_server::admin::CARE_TRACK_REASONS
+            [self.rng.random_range(0..omkijken_server::admin::CARE_TRACK_REASONS.len())];
+        let now = self.now();
+        let (answer, out) = self.hub().request(
+            now,
+            &token,
+            Frame::SetCareTrack {
+                pupil: p.clone(),
+                in_care,
+                reason: reason.into(),
+            },
+        );
+        match answer {
+            Frame::CareTrack { pupil, in_care: now_in_care } if pupil == p => {
+                self.in_care.insert(p.clone(), now_in_care);
+                self.note(&format!("care track of {p}: in care {now_in_care} (request)"));
+                self.report.care_tracks += 1;
+                self.revoked_since_backup = true;
+                self.roster_cache = None;
+            }
+            // A pupil who left has no care track to open or close.
+            Frame::Error { code: omkijken_core::sync::ErrorCode::NotFound, .. } if self.left.contains_key(&p) => {}
+            other => {
+                return Err(format!(
+                    "care track request for {p} answered {}",
+                    other.type_name()
+                ));
+            }
+        }
+        self.hub_output(out)
+    }
+
     fn change_roster(&mut self) -> SimResult<()> {
         let p = PUPILS[self.rng.random_range(0..PUPILS.len())].to_string();
         if self.rng.random_bool(0.5) {
@@ -2292,6 +2341,7 @@ impl Sim {
             760..=763 => self.toggle_hold()?,
             764..=777 => self.run_retention()?,
             778..=807 => self.hostile_act()?,
+            808..=815 if !self.restored_pending => self.care_track_request()?,
             _ => {}
         }
         if self.rng.random_bool(0.1)
