@@ -1371,8 +1371,9 @@ impl Sim {
             return Ok(());
         };
         let in_care = !self.in_care[&p];
-        let reason = omkijken_server::admin::CARE_TRACK_REASONS
-            [self.rng.random_range(0..omkijken_server::admin::CARE_TRACK_REASONS.len())];
+        let reason = omkijken_server::admin::CARE_TRACK_REASONS[self
+            .rng
+            .random_range(0..omkijken_server::admin::CARE_TRACK_REASONS.len())];
         let now = self.now();
         let (answer, out) = self.hub().request(
             now,
@@ -1384,15 +1385,23 @@ impl Sim {
             },
         );
         match answer {
-            Frame::CareTrack { pupil, in_care: now_in_care } if pupil == p => {
+            Frame::CareTrack {
+                pupil,
+                in_care: now_in_care,
+            } if pupil == p => {
                 self.in_care.insert(p.clone(), now_in_care);
-                self.note(&format!("care track of {p}: in care {now_in_care} (request)"));
+                self.note(&format!(
+                    "care track of {p}: in care {now_in_care} (request)"
+                ));
                 self.report.care_tracks += 1;
                 self.revoked_since_backup = true;
                 self.roster_cache = None;
             }
             // A pupil who left has no care track to open or close.
-            Frame::Error { code: omkijken_core::sync::ErrorCode::NotFound, .. } if self.left.contains_key(&p) => {}
+            Frame::Error {
+                code: omkijken_core::sync::ErrorCode::NotFound,
+                ..
+            } if self.left.contains_key(&p) => {}
             other => {
                 return Err(format!(
                     "care track request for {p} answered {}",
