@@ -225,20 +225,36 @@ pub const CARE_TRACK_REASONS: [&str; 7] = [
     "other",
 ];
 
+/// A care track opened or closed: whose, which way, and the reason code
+/// ([`CARE_TRACK_REASONS`]).
+#[derive(Debug, Clone, Copy)]
+pub struct CareTrackChange<'a> {
+    /// The pupil.
+    pub pupil: &'a str,
+    /// Opened (true) or closed.
+    pub in_care: bool,
+    /// One of [`CARE_TRACK_REASONS`].
+    pub reason: &'a str,
+}
+
 /// Open or close a pupil's care track (zorgtraject) at the care team's decision: the roster
 /// changes at once and access follows (the pupil's shared notes reach the care team, or are
 /// purged from it), with an audit row naming who decided (`by`: device and staff id; None:
-/// the admin) and the reason code. Returns whether anything changed.
+/// the admin) and the reason code, the roster written by `actor`. Returns whether anything
+/// changed.
 pub fn set_care_track(
     st: &mut dyn Storage,
     now: i64,
     school: &str,
-    pupil: &str,
-    in_care: bool,
-    reason: &str,
+    change: CareTrackChange<'_>,
     by: Option<(&str, &str)>,
     actor: &ActorId,
 ) -> Result<bool> {
+    let CareTrackChange {
+        pupil,
+        in_care,
+        reason,
+    } = change;
     if !CARE_TRACK_REASONS.contains(&reason) {
         return Err(Error::Invalid(format!(
             "reason must be one of {}",

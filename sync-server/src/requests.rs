@@ -188,9 +188,11 @@ fn care_track(
         st,
         now,
         &device.school,
-        pupil,
-        in_care,
-        reason,
+        admin::CareTrackChange {
+            pupil,
+            in_care,
+            reason,
+        },
         Some((&device.id, &device.user)),
         actor,
     ) {
