@@ -62,19 +62,20 @@ pub fn handle(
             pupil,
             in_care,
             reason,
-        } => {
-            // The roster's writer: from the hub's generator (seeded in a simulation, so a
-            // run replays exactly).
-            let mut actor = [0u8; 16];
-            rand::RngCore::fill_bytes(rng, &mut actor);
-            let actor = automerge::ActorId::from(actor.as_slice());
-            care_track(st, now, &device, &pupil, in_care, &reason, &actor)
-        }
+        } => care_track(
+            st,
+            now,
+            &device,
+            &pupil,
+            in_care,
+            &reason,
+            &roster_actor(rng),
+        ),
         Frame::IncidentRegister { from, to } => {
             register(st, &device, &from, &to).map(|f| (f, false))
         }
         Frame::SetSchoolSettings { settings } => {
-            school_settings(st, now, &device, &settings).map(|f| (f, false))
+            school_settings(st, now, &device, &settings, &roster_actor(rng)).map(|f| (f, false))
         }
         Frame::StartPupilSession { group, hours } => {
             pupil_session(st, rng, now, &device, &group, hours).map(|f| (f, false))
@@ -88,6 +89,31 @@ pub fn handle(
         tracing::error!(error = %e, "request failed");
         (error(ErrorCode::Internal, "server error"), false)
     })
+}
+
+/// The writer of a roster change a request makes: from the hub's generator (seeded in a
+/// simulation, so a run replays exactly).
+fn roster_actor(rng: &mut dyn rand::RngCore) -> automerge::ActorId {
+    let mut actor = [0u8; 16];
+    rng.fill_bytes(&mut actor);
+    automerge::ActorId::from(actor.as_slice())
+}
+
+/// The audit row of a request `device` made, without document.
+fn device_audit(now: i64, device: &Device, action: AuditAction) -> AuditRecord {
+    AuditRecord {
+        seq: 0,
+        at: now,
+        school: device.school.clone(),
+        device: Some(device.id.clone()),
+        user: Some(device.user.clone()),
+        action,
+        document: None,
+        kind: None,
+        pupil: None,
+        device_seq: None,
+        device_at: None,
+    }
 }
 
 fn erase_record(
@@ -133,17 +159,10 @@ fn erase_record(
         audit: erased
             .iter()
             .map(|r| AuditRecord {
-                seq: 0,
-                at: now,
-                school: device.school.clone(),
-                device: Some(device.id.clone()),
-                user: Some(device.user.clone()),
-                action: AuditAction::Erase,
                 document: Some(r.id),
                 kind: Some(r.header.kind.clone()),
                 pupil: r.header.pupil.clone(),
-                device_seq: None,
-                device_at: None,
+                ..device_audit(now, device, AuditAction::Erase)
             })
             .collect(),
         events: vec![AdminEvent {
@@ -216,6 +235,7 @@ fn school_settings(
     now: i64,
     device: &Device,
     json: &str,
+    actor: &automerge::ActorId,
 ) -> crate::Result<Frame> {
     let (_, roster) = admin::load_roster(st, &device.school)?;
     let leader = roster
@@ -234,26 +254,11 @@ fn school_settings(
             "settings: a JSON object of known settings that fit (docs/protocol.md)",
         ));
     }
-    if admin::set_school_settings(
-        st,
-        &automerge::ActorId::random(),
-        now,
-        &device.school,
-        &settings,
-    )? {
+    if admin::set_school_settings(st, actor, now, &device.school, &settings)? {
         st.commit(Batch {
             audit: vec![AuditRecord {
-                seq: 0,
-                at: now,
-                school: device.school.clone(),
-                device: Some(device.id.clone()),
-                user: Some(device.user.clone()),
-                action: AuditAction::SchoolSettings,
                 document: Some(doc::roster_id(&device.school)),
-                kind: None,
-                pupil: None,
-                device_seq: None,
-                device_at: None,
+                ..device_audit(now, device, AuditAction::SchoolSettings)
             }],
             ..Default::default()
         })?;
@@ -330,19 +335,7 @@ fn pupil_session(
             expires_at: now + PUPIL_CODE_TTL_MS,
             scope: Some(scope.to_json()),
         }],
-        audit: vec![AuditRecord {
-            seq: 0,
-            at: now,
-            school: device.school.clone(),
-            device: Some(device.id.clone()),
-            user: Some(device.user.clone()),
-            action: AuditAction::CodeIssued,
-            document: None,
-            kind: None,
-            pupil: None,
-            device_seq: None,
-            device_at: None,
-        }],
+        audit: vec![device_audit(now, device, AuditAction::CodeIssued)],
         ..Default::default()
     })?;
     tracing::info!(device = %device.id, "pupil session started");
