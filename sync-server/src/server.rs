@@ -1334,7 +1334,7 @@ pub async fn start(settings: Settings) -> Result<ServerHandle> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Admin, AppState, Probe, Settings, launch, readiness, readyz};
+    use super::{Admin, AppState, Settings, launch, readyz};
     use axum::extract::State;
     use axum::http::StatusCode;
     use std::sync::Arc;
@@ -1406,23 +1406,5 @@ mod tests {
             )
         );
         let _ = launched.shutdown_tx.send(true);
-    }
-
-    /// A hub that is busy (it handled other commands while the probe waited) stays ready;
-    /// one that handled nothing, a failing storage or a stopping hub is not.
-    #[test]
-    fn busy_is_not_unready() {
-        for (probe, status) in [
-            (Probe::Answered, StatusCode::OK),
-            (Probe::Waiting { progressed: true }, StatusCode::OK),
-            (
-                Probe::Waiting { progressed: false },
-                StatusCode::SERVICE_UNAVAILABLE,
-            ),
-            (Probe::StorageFailed, StatusCode::SERVICE_UNAVAILABLE),
-            (Probe::Stopping, StatusCode::SERVICE_UNAVAILABLE),
-        ] {
-            assert_eq!(readiness(probe).0, status, "{probe:?}");
-        }
     }
 }
