@@ -1,12 +1,10 @@
 //! Omkijken core: care records as Automerge documents, the access rules, the encrypted
 //! local store with its projections, and the sans-io sync engine.
 //!
-//! Feature `client` adds the tokio WebSocket transport that devices use.
+//! Feature `transport` adds the tokio WebSocket transport that devices use (`transport`).
 
 pub mod access;
 pub mod budget;
-#[cfg(feature = "client")]
-pub mod client;
 pub mod defaults;
 pub mod doc;
 pub mod error;
@@ -16,6 +14,8 @@ pub mod sociogram;
 pub mod store;
 pub mod sync;
 pub mod text;
+#[cfg(feature = "transport")]
+pub mod transport;
 
 pub use access::{Access, access};
 pub use doc::AccessFields;

@@ -7,8 +7,8 @@ use crate::error::Result;
 use crate::records::doc_id;
 use crate::store::OmkijkenStore;
 use crate::sync::{SyncReport, runtime};
-use omkijken_core::client;
 use omkijken_core::store::{self, Store};
+use omkijken_core::transport;
 use std::sync::Arc;
 
 /// A pupil as a pupil session lists her: her id and first name, nothing more.
@@ -109,7 +109,7 @@ impl OmkijkenStore {
         session_key: Vec<u8>,
     ) -> Result<Arc<PupilSession>> {
         let session = Store::open(session_path, &session_key)?;
-        let fut = client::start_pupil_session(&self.inner, &group, hours, session);
+        let fut = transport::start_pupil_session(&self.inner, &group, hours, session);
         let inner = runtime().block_on(fut)?;
         Ok(Arc::new(PupilSession { inner }))
     }
@@ -233,7 +233,7 @@ impl PupilSession {
     /// Send the readings. Nothing comes back.
     pub fn sync_now(&self) -> Result<SyncReport> {
         Ok(runtime()
-            .block_on(client::sync_pupil_session(&self.inner))?
+            .block_on(transport::sync_pupil_session(&self.inner))?
             .into())
     }
 

@@ -6,9 +6,9 @@
 use crate::error::{OmkijkenError, Result};
 use crate::roster::Identity;
 use crate::store::OmkijkenStore;
-use omkijken_core::client::{self, SyncClient, SyncEvent as CoreEvent, SyncOptions};
-use omkijken_core::sync::client::SETTING_LAST_SYNC;
+use omkijken_core::sync::engine::SETTING_LAST_SYNC;
 use omkijken_core::sync::frames::RefusalReason as CoreRefusal;
+use omkijken_core::transport::{self, SyncClient, SyncEvent as CoreEvent, SyncOptions};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
 /// The runtime that carries every network call of the library.
@@ -132,8 +132,8 @@ pub struct SyncReport {
     pub log_uploaded: u64,
 }
 
-impl From<client::SyncReport> for SyncReport {
-    fn from(r: client::SyncReport) -> Self {
+impl From<transport::SyncReport> for SyncReport {
+    fn from(r: transport::SyncReport) -> Self {
         SyncReport {
             fetched: r.fetched,
             received_live: r.received_live,
@@ -290,7 +290,7 @@ impl OmkijkenStore {
         code: String,
         device_label: String,
     ) -> Result<Identity> {
-        let fut = client::enroll(&server_url, &code, &device_label, &self.inner);
+        let fut = transport::enroll(&server_url, &code, &device_label, &self.inner);
         Ok(runtime().block_on(fut)?.into())
     }
 
@@ -298,13 +298,15 @@ impl OmkijkenStore {
     /// besides the public web roots: for a school server whose certificate comes from the
     /// school's own authority. Call before `enroll`. Bad PEM is `Invalid`.
     pub fn trust_server_certificate(&self, pem: String) -> Result<()> {
-        Ok(client::trust_certificate(&self.inner, &pem)?)
+        Ok(transport::trust_certificate(&self.inner, &pem)?)
     }
 
     /// Sync now ("pull to refresh"): connect, fetch what changed, send the outbox until the
     /// server confirmed it, upload the access log, close. Blocks until done.
     pub fn sync_now(&self) -> Result<SyncReport> {
-        Ok(runtime().block_on(client::sync_once(&self.inner))?.into())
+        Ok(runtime()
+            .block_on(transport::sync_once(&self.inner))?
+            .into())
     }
 
     /// Erase a whole record that should never have been written (the wrong pupil): a care
@@ -315,7 +317,7 @@ impl OmkijkenStore {
     /// `Network` offline (nothing changes then).
     pub fn erase_record(&self, id: String) -> Result<()> {
         let id = crate::records::doc_id(&id)?;
-        Ok(runtime().block_on(client::erase_record(&self.inner, id))?)
+        Ok(runtime().block_on(transport::erase_record(&self.inner, id))?)
     }
 
     /// Open (`in_care = true`) or close a pupil's care track (care coordinators), with a
@@ -324,7 +326,7 @@ impl OmkijkenStore {
     /// to its audit log; this device syncs right after, so its access follows (others at their
     /// next sync). `Forbidden` for anyone outside the care team, `Invalid` for another reason.
     pub fn set_care_track(&self, pupil: String, in_care: bool, reason: String) -> Result<()> {
-        Ok(runtime().block_on(client::set_care_track(
+        Ok(runtime().block_on(transport::set_care_track(
             &self.inner,
             &pupil,
             in_care,
@@ -339,7 +341,7 @@ impl OmkijkenStore {
     /// docs/protocol.md, "School settings"). `Invalid` with the reason when they do not fit;
     /// nothing changes then. Online; this device syncs right after, others at their next sync.
     pub fn set_school_settings(&self, settings_json: String) -> Result<()> {
-        Ok(runtime().block_on(client::set_school_settings(&self.inner, &settings_json))?)
+        Ok(runtime().block_on(transport::set_school_settings(&self.inner, &settings_json))?)
     }
 
     /// The school's incident register from month `from` to `to` (`YYYY-MM`): shared signals
@@ -347,7 +349,7 @@ impl OmkijkenStore {
     /// on the server (this device receives no pupil content), small counts shown as
     /// "< threshold". The school leader, the anti-bullying coordinator and the care team.
     pub fn incident_register(&self, from: String, to: String) -> Result<IncidentRegister> {
-        match runtime().block_on(client::incident_register(&self.inner, &from, &to))? {
+        match runtime().block_on(transport::incident_register(&self.inner, &from, &to))? {
             omkijken_core::sync::Frame::Register {
                 threshold,
                 signals,
@@ -385,8 +387,11 @@ impl OmkijkenStore {
     /// `requested_on` is the date of the parents' request, `YYYY-MM-DD`. Show or share the PDF;
     /// it holds care data.
     pub fn request_dossier(&self, pupil: String, requested_on: String) -> Result<DossierExport> {
-        let (json, pdf) =
-            runtime().block_on(client::request_dossier(&self.inner, &pupil, &requested_on))?;
+        let (json, pdf) = runtime().block_on(transport::request_dossier(
+            &self.inner,
+            &pupil,
+            &requested_on,
+        ))?;
         Ok(DossierExport { json, pdf })
     }
 

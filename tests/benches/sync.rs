@@ -14,10 +14,10 @@
 //! copied to target/peers and installed with npm) runs on the same N in the same run
 //! (N <= 3,000: it does not get past creating 10,000 documents), and the ratios are printed.
 
-use omkijken_core::client;
 use omkijken_core::doc;
 use omkijken_core::model::FollowUpKind;
 use omkijken_core::store::StoreOptions;
+use omkijken_core::transport;
 use omkijken_core::{DocumentId, Store};
 use omkijken_tests::process::{ServerProcess, admin, free_port, set_up_school};
 use std::path::{Path, PathBuf};
@@ -126,11 +126,12 @@ fn run_omkijken(n: usize) -> Numbers {
         let code = admin(&data, &["enroll", "--school", SCHOOL, "--user", "t1"])
             .trim()
             .to_string();
-        rt.block_on(client::enroll(&url, &code, name, &s)).unwrap();
+        rt.block_on(transport::enroll(&url, &code, name, &s))
+            .unwrap();
         s
     };
     let a = enrolled("a");
-    rt.block_on(client::sync_once(&a)).unwrap();
+    rt.block_on(transport::sync_once(&a)).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let mem_idle = rss(pid).0;
     let mut out = Numbers {
@@ -145,7 +146,7 @@ fn run_omkijken(n: usize) -> Numbers {
     }
     assert_eq!(a.outbox().unwrap().len(), n);
     let (t, c_srv, c_dev) = (Instant::now(), cpu_s(pid), own_cpu_s());
-    let r = rt.block_on(client::sync_once(&a)).unwrap();
+    let r = rt.block_on(transport::sync_once(&a)).unwrap();
     let push = t.elapsed();
     let (srv_us, dev_us) = (
         (cpu_s(pid) - c_srv) * 1e6 / n as f64,
@@ -175,7 +176,7 @@ fn run_omkijken(n: usize) -> Numbers {
     for k in 0..pulls {
         let b = enrolled(&format!("b{k}"));
         let (t, c_srv, c_dev) = (Instant::now(), cpu_s(pid), own_cpu_s());
-        let r = rt.block_on(client::sync_once(&b)).unwrap();
+        let r = rt.block_on(transport::sync_once(&b)).unwrap();
         let pull = t.elapsed();
         let (srv_us, dev_us) = (
             (cpu_s(pid) - c_srv) * 1e6 / n as f64,
@@ -211,7 +212,7 @@ fn run_omkijken(n: usize) -> Numbers {
     a.append_follow_up(docs[0].0, FollowUpKind::FollowUp, "changed")
         .unwrap();
     let t = Instant::now();
-    let r = rt.block_on(client::sync_once(&a)).unwrap();
+    let r = rt.block_on(transport::sync_once(&a)).unwrap();
     out.reconnect_ms = t.elapsed().as_secs_f64() * 1000.0;
     assert!(a.outbox().unwrap().is_empty());
     out.reconnect_msgs = r.frames_sent + r.frames_received;

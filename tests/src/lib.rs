@@ -1,5 +1,5 @@
 //! End-to-end scenarios for Omkijken: the real sync server on loopback and devices that use
-//! the real client (`omkijken_core::client`). Shared by the scenario tests in `tests/` and
+//! the real client (`omkijken_core::transport`). Shared by the scenario tests in `tests/` and
 //! the example in `examples/school_trip.rs`.
 //!
 //! All names and ids here are made up.
@@ -11,9 +11,9 @@ pub mod wire;
 pub mod workload;
 
 use anyhow::{Context, Result};
-use omkijken_core::client::{self, SyncReport};
 use omkijken_core::model::{SignalContext, Source};
 use omkijken_core::store::{NewSignal, StoreOptions};
+use omkijken_core::transport::{self, SyncReport};
 use omkijken_core::{DocumentId, Store};
 use omkijken_server::server::{self, ServerHandle, Settings};
 use std::net::SocketAddr;
@@ -169,7 +169,7 @@ impl Device {
         let path = dir.join(format!("{}.db", label.replace(' ', "-")));
         let store = Store::open_with(&path, KEY, StoreOptions::default())?;
         let code = server.handle.admin().issue_code(SCHOOL, user).await?;
-        let identity = client::enroll(&server.url(), &code, label, &store).await?;
+        let identity = transport::enroll(&server.url(), &code, label, &store).await?;
         anyhow::ensure!(identity.user == user && identity.school == SCHOOL);
         Ok(Device {
             label: label.into(),
@@ -181,7 +181,7 @@ impl Device {
 
     /// Sync once (catch up, push, close).
     pub async fn sync(&self) -> Result<SyncReport> {
-        client::sync_once(&self.store)
+        transport::sync_once(&self.store)
             .await
             .with_context(|| format!("sync of the {}", self.label))
     }

@@ -31,7 +31,7 @@ use omkijken_core::store::{
     Identity, NewCaseStep, NewExcursion, NewSignal, NewThermometerEntry, SignalFilter, StoreOptions,
 };
 use omkijken_core::sync::Frame;
-use omkijken_core::sync::client::{ClientEngine, ClientInput, ClientOutput};
+use omkijken_core::sync::engine::{ClientEngine, ClientInput, ClientOutput};
 use omkijken_core::{DocumentId, Store};
 use omkijken_server::hub::{ConnId, Hub, HubConfig};
 use omkijken_server::storage::SqliteStorage;

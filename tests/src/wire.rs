@@ -6,11 +6,11 @@ use crate::{Device, TestServer};
 use anyhow::{Context, Result, bail};
 use automerge::{ActorId, Automerge, ChangeHash};
 use futures_util::{SinkExt, StreamExt};
-use omkijken_core::client::SETTING_TOKEN;
 use omkijken_core::ids::heads_from_hex;
 use omkijken_core::sync::{
     CatalogEntry, DocChanges, FetchRequest, Frame, PROTOCOL_VERSION, RefusalReason,
 };
+use omkijken_core::transport::SETTING_TOKEN;
 use omkijken_core::{DocumentId, Store};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http};

@@ -8,9 +8,9 @@
 use anyhow::{Context, Result};
 use automerge::ActorId;
 use automerge::sync;
-use omkijken_core::client::SETTING_TOKEN;
 use omkijken_core::doc;
 use omkijken_core::model::{FollowUp, FollowUpKind, Signal};
+use omkijken_core::transport::SETTING_TOKEN;
 use omkijken_core::{DocumentId, Store};
 use omkijken_server::storage::{AuditAction, AuditFilter};
 use omkijken_tests::repo_peer::{self, Outcome, RepoPeer};

@@ -12,8 +12,8 @@
 
 use anyhow::{Context, Result, bail};
 use omkijken_core::DocumentId;
-use omkijken_core::client::SETTING_TOKEN;
 use omkijken_core::model::FollowUpKind;
+use omkijken_core::transport::SETTING_TOKEN;
 use omkijken_server::storage::{AuditAction, AuditFilter};
 use omkijken_tests::{
     COORDINATOR, Device, MENTOR, OTHER_PUPIL, PUPIL, PUPIL_IN_CARE, SCHOOL, TEACHER, TestServer,

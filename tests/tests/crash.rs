@@ -7,9 +7,9 @@
 //! 2. A device store is killed mid-write (a child process recording signals, SIGKILLed): it
 //!    reopens, every write it committed is there, and the projections match the documents.
 
-use omkijken_core::client;
 use omkijken_core::model::{SignalContext, Source};
 use omkijken_core::store::{NewSignal, SignalFilter, StoreOptions};
+use omkijken_core::transport;
 use omkijken_core::{DocumentId, Store};
 use omkijken_tests::process::{ServerProcess, admin, free_port, set_up_school};
 use rand::{Rng, SeedableRng};
@@ -82,8 +82,8 @@ fn server_killed_at_random_points_keeps_every_acknowledged_change() {
             let code = admin(&data, &["enroll", "--school", SCHOOL, "--user", u])
                 .trim()
                 .to_string();
-            rt.block_on(client::enroll(&url, &code, u, &s)).unwrap();
-            rt.block_on(client::sync_once(&s)).unwrap();
+            rt.block_on(transport::enroll(&url, &code, u, &s)).unwrap();
+            rt.block_on(transport::sync_once(&s)).unwrap();
             s
         })
         .collect();
@@ -110,7 +110,7 @@ fn server_killed_at_random_points_keeps_every_acknowledged_change() {
             let mut set = tokio::task::JoinSet::new();
             for s in &stores {
                 let s = s.clone();
-                set.spawn(async move { client::sync_once(&s).await });
+                set.spawn(async move { transport::sync_once(&s).await });
             }
             if let Some(d) = kill_after {
                 tokio::time::sleep(d).await;
@@ -138,7 +138,7 @@ fn server_killed_at_random_points_keeps_every_acknowledged_change() {
     for s in &stores {
         let mut tries = 0;
         while !s.outbox().unwrap().is_empty() {
-            let _ = rt.block_on(client::sync_once(s));
+            let _ = rt.block_on(transport::sync_once(s));
             tries += 1;
             assert!(tries < 10, "outbox did not drain");
         }

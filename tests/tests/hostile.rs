@@ -435,7 +435,7 @@ async fn the_signaller_reads_the_status_and_what_is_addressed_to_her_never_the_c
     assert_eq!(teacher.store.signal(sig)?.follow_ups.len(), 2);
 
     // 6. A signal erased (the wrong pupil) takes its notes with it, everywhere.
-    omkijken_core::client::erase_record(&tablet.store, sig).await?;
+    omkijken_core::transport::erase_record(&tablet.store, sig).await?;
     mentor.sync().await?;
     tablet.sync().await?;
     for d in [&tablet, &mentor] {
@@ -977,8 +977,8 @@ async fn unreadable_erased_and_other_schools_documents_answer_like_missing_ones(
         KEY,
         omkijken_core::store::StoreOptions::default(),
     )?;
-    omkijken_core::client::enroll(&server.url(), &code, "andere phone", &other).await?;
-    omkijken_core::client::sync_once(&other).await?;
+    omkijken_core::transport::enroll(&server.url(), &code, "andere phone", &other).await?;
+    omkijken_core::transport::sync_once(&other).await?;
     let at = other.now();
     other.record_thermometer(omkijken_core::store::NewThermometerEntry {
         pupil: "eck-9001".into(),
@@ -988,7 +988,7 @@ async fn unreadable_erased_and_other_schools_documents_answer_like_missing_ones(
         wants_to_talk: false,
         note: None,
     })?;
-    omkijken_core::client::sync_once(&other).await?;
+    omkijken_core::transport::sync_once(&other).await?;
     let month = omkijken_core::model::month_of(at);
 
     // In this school: a private note of the mentor, and a signal that gets erased.
@@ -1111,7 +1111,7 @@ async fn unreadable_erased_and_other_schools_documents_answer_like_missing_ones(
     )?;
     assert_eq!(m.entries.len(), 1);
     assert!(
-        omkijken_core::client::sync_once(&other)
+        omkijken_core::transport::sync_once(&other)
             .await?
             .refused
             .is_empty()
@@ -1234,7 +1234,8 @@ async fn a_pupil_session_device_reads_nothing_and_writes_only_its_pupils_own_rea
         omkijken_core::store::StoreOptions::default(),
     )?;
     let session =
-        omkijken_core::client::start_pupil_session(&teacher.store, "g6b", 2, session_store).await?;
+        omkijken_core::transport::start_pupil_session(&teacher.store, "g6b", 2, session_store)
+            .await?;
     let sid = session.session_id().to_string();
     let mut wire = Wire::connect_with(&server, session.store()).await?;
     let ps_device = server
@@ -1285,7 +1286,7 @@ async fn a_pupil_session_device_reads_nothing_and_writes_only_its_pupils_own_rea
     {
         let token = session
             .store()
-            .setting(omkijken_core::client::SETTING_TOKEN)?
+            .setting(omkijken_core::transport::SETTING_TOKEN)?
             .expect("enrolled");
         let mut peer = omkijken_tests::repo_peer::RepoPeer::connect(&server, &token).await?;
         for id in [
@@ -1301,7 +1302,7 @@ async fn a_pupil_session_device_reads_nothing_and_writes_only_its_pupils_own_rea
     }
     // One-shot requests: refused (a pupil session asks nothing).
     assert!(matches!(
-        omkijken_core::client::set_care_track(session.store(), PUPIL, true, "signal").await,
+        omkijken_core::transport::set_care_track(session.store(), PUPIL, true, "signal").await,
         Err(omkijken_core::Error::Forbidden(_))
     ));
 
@@ -1503,7 +1504,8 @@ async fn a_pupil_session_device_adds_only_its_pupils_own_sociogram_answers() -> 
         omkijken_core::store::StoreOptions::default(),
     )?;
     let session =
-        omkijken_core::client::start_pupil_session(&mentor.store, "g6b", 2, session_store).await?;
+        omkijken_core::transport::start_pupil_session(&mentor.store, "g6b", 2, session_store)
+            .await?;
     assert!(session.sociogram().is_some());
     let sid = session.session_id().to_string();
     let mut wire = Wire::connect_with(&server, session.store()).await?;

@@ -3,8 +3,8 @@
 //! next sync sends what it recorded and opens it again.
 
 use anyhow::Result;
-use omkijken_core::client;
 use omkijken_core::store::{SignalFilter, StoreOptions};
+use omkijken_core::transport;
 use omkijken_core::{Error, Store};
 use omkijken_tests::*;
 use std::sync::Arc;
@@ -40,8 +40,8 @@ async fn a_phone_offline_past_the_schools_lease_locks_and_its_next_sync_opens_it
         },
     )?;
     let code = admin.issue_code(SCHOOL, TEACHER).await?;
-    client::enroll(&server.url(), &code, "teacher phone", &phone).await?;
-    client::sync_once(&phone).await?;
+    transport::enroll(&server.url(), &code, "teacher phone", &phone).await?;
+    transport::sync_once(&phone).await?;
     let lease = phone.lease()?;
     assert_eq!(lease.days, 3, "the school's lease came with the roster");
     assert!(!lease.locked);
@@ -66,7 +66,7 @@ async fn a_phone_offline_past_the_schools_lease_locks_and_its_next_sync_opens_it
     assert!(matches!(refused.downcast_ref(), Some(Error::Locked)));
 
     // Back on the network: the sync sends the signal and opens the phone.
-    client::sync_once(&phone).await?;
+    transport::sync_once(&phone).await?;
     assert!(!phone.lease()?.locked);
     assert!(phone.outbox()?.is_empty(), "the signal was sent");
     assert_eq!(phone.signal(id)?.facts, "viel van de trap");

@@ -2,7 +2,7 @@
 //! restart, progress events, and stops when revoked.
 
 use anyhow::Result;
-use omkijken_core::client::{SyncClient, SyncEvent, SyncOptions};
+use omkijken_core::transport::{SyncClient, SyncEvent, SyncOptions};
 use omkijken_tests::*;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -7,8 +7,8 @@
 
 use anyhow::Result;
 use omkijken_core::DocumentId;
-use omkijken_core::client::{SyncClient, SyncEvent, SyncOptions};
 use omkijken_core::store::Store;
+use omkijken_core::transport::{SyncClient, SyncEvent, SyncOptions};
 use omkijken_server::storage::postgres::testing::{TestSchema, database_url};
 use omkijken_tests::*;
 use std::sync::{Arc, Mutex};

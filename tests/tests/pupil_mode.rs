@@ -6,8 +6,8 @@
 //! the month of a pupil who is not in care.
 
 use anyhow::Result;
-use omkijken_core::client;
 use omkijken_core::store::{AttentionReason, PupilReading, StoreOptions};
+use omkijken_core::transport;
 use omkijken_core::{Error, Store, doc};
 use omkijken_tests::wire::Wire;
 use omkijken_tests::*;
@@ -61,7 +61,7 @@ async fn a_pupil_session_adds_readings_reads_nothing_and_requests_to_talk_are_an
         b"another-key-for-the-pupil-session",
         StoreOptions::default(),
     )?;
-    let session = client::start_pupil_session(&teacher.store, "g6b", 8, session_store).await?;
+    let session = transport::start_pupil_session(&teacher.store, "g6b", 8, session_store).await?;
     assert_eq!(session.group(), "g6b");
     let names: Vec<&str> = session
         .pupils()
@@ -105,7 +105,7 @@ async fn a_pupil_session_adds_readings_reads_nothing_and_requests_to_talk_are_an
         Err(Error::Invalid(_))
     ));
     assert_eq!(session.pending()?, 2);
-    let report = client::sync_pupil_session(&session).await?;
+    let report = transport::sync_pupil_session(&session).await?;
     assert_eq!(report.pushed, 2);
     assert!(report.refused.is_empty(), "{:?}", report.refused);
     assert_eq!(session.pending()?, 0);

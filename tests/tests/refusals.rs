@@ -4,10 +4,10 @@
 
 use anyhow::Result;
 use futures_util::{SinkExt, StreamExt};
-use omkijken_core::client::{self, SETTING_SERVER_URL, SETTING_TOKEN};
 use omkijken_core::model::{Header, Kind, SCHEMA_VERSION, Signal, SignalContext, Source};
 use omkijken_core::store::StoreOptions;
 use omkijken_core::sync::{ErrorCode, Frame, MAX_FRAME_BYTES, RefusalReason};
+use omkijken_core::transport::{self, SETTING_SERVER_URL, SETTING_TOKEN};
 use omkijken_core::{DocumentId, Error, Store, doc};
 use omkijken_tests::*;
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest, http};
@@ -113,7 +113,7 @@ async fn unknown_token_is_forbidden_and_never_echoed() -> Result<()> {
     let store = Store::open_with(tmp.path().join("d.db"), KEY, StoreOptions::default())?;
     store.set_setting(SETTING_SERVER_URL, Some(&server.url()))?;
     store.set_setting(SETTING_TOKEN, Some("unknown-token-XYZ"))?;
-    let err = client::sync_once(&store).await.unwrap_err();
+    let err = transport::sync_once(&store).await.unwrap_err();
     assert!(matches!(err, Error::Forbidden(_)), "{err:?}");
     assert!(!err.to_string().contains("XYZ"));
     server.handle.shutdown().await?;
@@ -124,16 +124,16 @@ async fn unknown_token_is_forbidden_and_never_echoed() -> Result<()> {
 async fn bad_enrollment_code_is_forbidden_and_a_code_works_once() -> Result<()> {
     let (tmp, server) = school().await?;
     let store = Store::open_with(tmp.path().join("d.db"), KEY, StoreOptions::default())?;
-    let err = client::enroll(&server.url(), "not-a-code", "phone", &store)
+    let err = transport::enroll(&server.url(), "not-a-code", "phone", &store)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Forbidden(_)), "{err:?}");
     assert!(store.identity()?.is_none());
 
     let code = server.handle.admin().issue_code(SCHOOL, TEACHER).await?;
-    client::enroll(&server.url(), &code, "phone", &store).await?;
+    transport::enroll(&server.url(), &code, "phone", &store).await?;
     let other = Store::open_with(tmp.path().join("e.db"), KEY, StoreOptions::default())?;
-    let err = client::enroll(&server.url(), &code, "phone 2", &other)
+    let err = transport::enroll(&server.url(), &code, "phone 2", &other)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Forbidden(_)), "a spent code: {err:?}");

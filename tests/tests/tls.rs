@@ -2,8 +2,8 @@
 //! authority; devices that trust that authority enroll and sync over `wss://`, devices that
 //! do not are refused by their own TLS check, and plain WebSockets get nothing.
 
-use omkijken_core::client;
 use omkijken_core::store::StoreOptions;
+use omkijken_core::transport;
 use omkijken_core::{Error, Store};
 use omkijken_server::server::{self, Settings};
 use omkijken_server::tls;
@@ -52,7 +52,7 @@ async fn devices_sync_over_wss_with_the_schools_own_authority() {
     //    server; the code is not spent and nothing is stored.
     let stranger = store(dir.path(), "stranger");
     let code = admin.issue_code(SCHOOL, TEACHER).await.unwrap();
-    let err = client::enroll(&url, &code, "teacher phone", &stranger)
+    let err = transport::enroll(&url, &code, "teacher phone", &stranger)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Network(_)), "{err:?}");
@@ -60,18 +60,18 @@ async fn devices_sync_over_wss_with_the_schools_own_authority() {
 
     // 2. Bad PEM is refused before anything is stored.
     assert!(matches!(
-        client::trust_certificate(&stranger, "not a certificate"),
+        transport::trust_certificate(&stranger, "not a certificate"),
         Err(Error::Invalid(_))
     ));
 
     // 3. Trusting the authority: the same code enrolls; a signal goes up over wss and the
     //    mentor's device, also over wss, receives it word for word.
-    client::trust_certificate(&stranger, &ca_pem).unwrap();
-    client::enroll(&url, &code, "teacher phone", &stranger)
+    transport::trust_certificate(&stranger, &ca_pem).unwrap();
+    transport::enroll(&url, &code, "teacher phone", &stranger)
         .await
         .unwrap();
     let teacher = stranger;
-    client::sync_once(&teacher).await.unwrap(); // the roster, over wss
+    transport::sync_once(&teacher).await.unwrap(); // the roster, over wss
     let helpers = omkijken_tests::Device {
         label: "teacher phone".into(),
         user: TEACHER.into(),
@@ -81,19 +81,19 @@ async fn devices_sync_over_wss_with_the_schools_own_authority() {
     let id = helpers
         .record_trip_signal(PUPIL, 2, "huilde bij het ontbijt")
         .unwrap();
-    client::sync_once(&teacher).await.unwrap();
+    transport::sync_once(&teacher).await.unwrap();
     assert!(
         teacher.outbox().unwrap().is_empty(),
         "acknowledged over wss"
     );
 
     let mentor = store(dir.path(), "mentor");
-    client::trust_certificate(&mentor, &ca_pem).unwrap();
+    transport::trust_certificate(&mentor, &ca_pem).unwrap();
     let code = admin.issue_code(SCHOOL, MENTOR).await.unwrap();
-    client::enroll(&url, &code, "mentor phone", &mentor)
+    transport::enroll(&url, &code, "mentor phone", &mentor)
         .await
         .unwrap();
-    client::sync_once(&mentor).await.unwrap();
+    transport::sync_once(&mentor).await.unwrap();
     assert_eq!(mentor.signal(id).unwrap().facts, "huilde bij het ontbijt");
 
     // 4. Plain WebSocket to the TLS port: no answer that a client could take for the server.

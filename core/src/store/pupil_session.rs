@@ -132,7 +132,7 @@ impl PupilSession {
     }
 
     /// Make `store` (new, enrolled with the session's code) a pupil session.
-    #[cfg_attr(not(feature = "client"), allow(dead_code))]
+    #[cfg_attr(not(feature = "transport"), allow(dead_code))]
     pub(crate) fn init(store: Store, info: SessionInfo) -> Result<PupilSession> {
         let json = serde_json::to_string(&info)
             .map_err(|_| Error::Invalid("the session does not serialize".into()))?;

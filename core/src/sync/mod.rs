@@ -1,8 +1,8 @@
-//! The sync protocol: frame types shared by devices and the server, and the sans-io client
+//! The sync protocol: frame types shared by devices and the server, and the sans-io device
 //! engine. See docs/protocol.md.
 
-pub mod client;
+pub mod engine;
 pub mod frames;
 
-pub use client::{ClientEngine, ClientInput, ClientOutput, SyncStats};
+pub use engine::{ClientEngine, ClientInput, ClientOutput, SyncStats};
 pub use frames::*;

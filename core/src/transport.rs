@@ -1,4 +1,4 @@
-//! The tokio WebSocket transport of a device (feature `client`).
+//! The tokio WebSocket transport of a device (feature `transport`).
 //!
 //! A thin loop around the sans-io [`ClientEngine`]: it opens the WebSocket, feeds the
 //! engine what arrives, sends what the engine says, and sleeps between reconnects. All
@@ -13,7 +13,7 @@
 //! Transport failures are [`Error::Network`]; their messages never carry the token.
 
 use crate::store::Identity;
-use crate::sync::client::{ClientEngine, ClientInput, ClientOutput, SyncStats};
+use crate::sync::engine::{ClientEngine, ClientInput, ClientOutput, SyncStats};
 use crate::sync::frames::{ErrorCode, Frame, MAX_FRAME_BYTES, RefusalReason};
 use crate::{DocumentId, Error, Result, Store};
 use futures_util::{SinkExt, StreamExt};
