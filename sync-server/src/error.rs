@@ -9,10 +9,14 @@ pub enum Error {
     /// SQLite failed.
     #[error("storage: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    /// PostgreSQL failed (severity, SQLSTATE and message; never the DETAIL, which may quote
-    /// stored values).
-    #[error("storage: {0}")]
-    Postgres(String),
+    /// PostgreSQL failed. Shown as severity, SQLSTATE and message only, never the DETAIL
+    /// (which may quote stored values); the error itself is kept, for callers to match on
+    /// (`code()`, `is_closed()`), not as a `source` (that would print the DETAIL).
+    #[error("storage: {}", postgres_text(.0))]
+    Postgres(postgres::Error),
+    /// The connection that listens for other nodes' writes closed.
+    #[error("storage: the listening connection to PostgreSQL closed")]
+    ListenClosed,
     /// A document changed in storage after it was read for this write (another process or
     /// server node wrote it): nothing was written; read it again and retry.
     #[error("a document was changed by another writer meanwhile; nothing was written")]
@@ -57,5 +61,30 @@ pub enum Error {
 impl From<omkijken_core::Error> for Error {
     fn from(e: omkijken_core::Error) -> Self {
         Error::Core(Box::new(e))
+    }
+}
+
+impl From<postgres::Error> for Error {
+    fn from(e: postgres::Error) -> Self {
+        Error::Postgres(e)
+    }
+}
+
+/// A PostgreSQL error as text without the parts that may quote stored values (a
+/// constraint violation's DETAIL names the key): severity, SQLSTATE and message only.
+fn postgres_text(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!(
+            "postgres {} {}: {}",
+            db.severity(),
+            db.code().code(),
+            db.message()
+        ),
+        // Connection and TLS errors: the cause says what went wrong ("invalid peer
+        // certificate: UnknownIssuer"); it holds no stored values.
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("postgres: {e}: {cause}"),
+            None => format!("postgres: {e}"),
+        },
     }
 }

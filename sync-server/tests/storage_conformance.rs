@@ -1,19 +1,39 @@
-//! The storage conformance suite against SQLite, in memory and on disk.
+//! The storage conformance suite, one test per check, against every storage: SQLite in
+//! memory and on disk, and PostgreSQL (in a fresh schema per check of the database in
+//! `OMKIJKEN_TEST_POSTGRES`; skipped without one, except under `CI`).
 
-use omkijken_server::storage::{SqliteStorage, Storage, conformance};
+use omkijken_server::storage::postgres::testing::{TestSchema, database_url};
+use omkijken_server::storage::{PostgresStorage, SqliteStorage, Storage};
+use std::any::Any;
 
-#[test]
-fn sqlite_in_memory_passes_the_storage_conformance_suite() {
-    conformance::run_all(&mut || Box::new(SqliteStorage::in_memory().unwrap()) as Box<dyn Storage>);
+/// A fresh storage, and what must outlive it.
+type Fresh = Option<(Box<dyn Storage>, Box<dyn Any>)>;
+
+mod sqlite_in_memory {
+    use super::*;
+
+    omkijken_server::storage_conformance!(|_check: &str| -> Fresh {
+        Some((Box::new(SqliteStorage::in_memory().unwrap()), Box::new(())))
+    });
 }
 
-#[test]
-fn sqlite_on_disk_passes_the_storage_conformance_suite() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut n = 0;
-    conformance::run_all(&mut || {
-        n += 1;
-        let st = SqliteStorage::open(dir.path().join(format!("{n}.db")), None).unwrap();
-        Box::new(st) as Box<dyn Storage>
+mod sqlite_on_disk {
+    use super::*;
+
+    omkijken_server::storage_conformance!(|_check: &str| -> Fresh {
+        let dir = tempfile::tempdir().unwrap();
+        let st = SqliteStorage::open(dir.path().join("store.db"), None).unwrap();
+        Some((Box::new(st), Box::new(dir)))
+    });
+}
+
+mod postgres {
+    use super::*;
+
+    omkijken_server::storage_conformance!(|check: &str| -> Fresh {
+        let url = database_url(check)?;
+        let schema = TestSchema::create(&url);
+        let st = PostgresStorage::open(&schema.url(), None).expect("open the PostgreSQL storage");
+        Some((Box::new(st), Box::new(schema)))
     });
 }

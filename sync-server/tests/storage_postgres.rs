@@ -1,4 +1,4 @@
-//! The PostgreSQL storage: the conformance suite, schema versioning, commit-ordered catalog
+//! The PostgreSQL storage (its conformance suite is in storage_conformance.rs): schema versioning, commit-ordered catalog
 //! sequences with concurrent committers, several writers of one document, and two hubs
 //! (server nodes) sharing one database.
 //!
@@ -20,7 +20,7 @@ use omkijken_server::hub::{Hub, HubConfig};
 use omkijken_server::storage::postgres::SCHEMA_VERSION;
 use omkijken_server::storage::postgres::testing::{TestSchema, database_url};
 use omkijken_server::storage::{
-    AdminEvent, AdminEventKind, Batch, DocWrite, PostgresStorage, Storage, WriteMode, conformance,
+    AdminEvent, AdminEventKind, Batch, DocWrite, PostgresStorage, Storage, WriteMode,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex, mpsc};
@@ -28,26 +28,6 @@ use std::time::{Duration, Instant};
 
 fn open(schema: &TestSchema) -> PostgresStorage {
     PostgresStorage::open(&schema.url(), None).expect("open the PostgreSQL storage")
-}
-
-#[test]
-fn postgres_passes_the_storage_conformance_suite() {
-    let Some(url) = database_url("postgres_passes_the_storage_conformance_suite") else {
-        return;
-    };
-    let mut schemas = vec![];
-    let started = Instant::now();
-    conformance::run_all(&mut || {
-        let schema = TestSchema::create(&url);
-        let st = open(&schema);
-        schemas.push(schema);
-        Box::new(st) as Box<dyn Storage>
-    });
-    eprintln!(
-        "conformance suite on PostgreSQL: {} storages in {:?}",
-        schemas.len(),
-        started.elapsed()
-    );
 }
 
 #[test]

@@ -1,36 +1,38 @@
 //! The conformance suite every [`Storage`] implementation must pass.
 //!
-//! Call [`run_all`] from a test with a function that makes a fresh, empty storage; each
-//! check panics with a message naming the behaviour on failure.
+//! Each check is a function of a fresh, empty storage that panics with a message naming the
+//! behaviour on failure. [`storage_conformance!`](crate::storage_conformance) expands to one
+//! `#[test]` per check for one storage, so a failure names its check and hides no other.
+//! Compiled for tests only (feature `testing`).
 
 use super::*;
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ROOT};
 use omkijken_core::DocumentId;
 
-/// Run every check against fresh storages made by `make`.
-pub fn run_all(make: &mut dyn FnMut() -> Box<dyn Storage>) {
-    commit_assigns_increasing_sequences_in_order(make());
-    appended_chunks_load_back_as_one_document(make());
-    snapshot_replaces_the_log(make());
-    the_summary_follows_the_heads_it_was_written_with(make());
-    access_fields_round_trip(make());
-    catalog_since_filters_by_school_and_cursor_and_tells_held(make());
-    bump_moves_a_row_without_changing_content(make());
-    erase_drops_bytes_and_leaves_a_tombstone(make());
-    enrollment_codes_are_one_time_and_expire(make());
-    revoked_devices_stay_known_as_revoked(make());
-    read_audit_rows_are_deduplicated_per_device_sequence(make());
-    admin_events_are_sequenced(make());
-    a_write_from_a_stale_state_conflicts_and_writes_nothing(make());
-    one_batch_may_name_a_document_or_a_row_twice(make());
-    many_documents_load_at_once_as_each_alone(make());
-    the_epoch_stays_until_renewed(make());
-    the_audit_log_is_a_hash_chain(make());
-    a_school_policy_is_replaced_whole(make());
+/// One `#[test]` per conformance check, each on a fresh storage from `$make`: a closure
+/// taking the check's name and returning `Some((storage, keep))`, where `keep` is whatever
+/// must outlive the storage (a temporary directory, a test schema), or `None` to skip (no
+/// test database). Use it inside a module of its own per storage.
+#[macro_export]
+macro_rules! storage_conformance {
+    ($make:expr) => {
+        $crate::storage_conformance!(@checks $make; commit_assigns_increasing_sequences_in_order, appended_chunks_load_back_as_one_document, snapshot_replaces_the_log, the_summary_follows_the_heads_it_was_written_with, access_fields_round_trip, catalog_since_filters_by_school_and_cursor_and_tells_held, bump_moves_a_row_without_changing_content, erase_drops_bytes_and_leaves_a_tombstone, enrollment_codes_are_one_time_and_expire, revoked_devices_stay_known_as_revoked, read_audit_rows_are_deduplicated_per_device_sequence, admin_events_are_sequenced, a_write_from_a_stale_state_conflicts_and_writes_nothing, one_batch_may_name_a_document_or_a_row_twice, many_documents_load_at_once_as_each_alone, the_epoch_stays_until_renewed, the_audit_log_is_a_hash_chain, a_school_policy_is_replaced_whole);
+    };
+    (@checks $make:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $check() {
+                if let Some((storage, _keep)) = ($make)(stringify!($check)) {
+                    $crate::storage::conformance::$check(storage);
+                }
+            }
+        )*
+    };
 }
 
-fn a_school_policy_is_replaced_whole(mut s: Box<dyn Storage>) {
+/// A conformance check (see [`storage_conformance!`](crate::storage_conformance)).
+pub fn a_school_policy_is_replaced_whole(mut s: Box<dyn Storage>) {
     assert_eq!(s.school_policy("s1").unwrap(), None);
     s.set_school_policy("s1", r#"{"a":1}"#).unwrap();
     s.set_school_policy("s2", r#"{"b":"één"}"#).unwrap();
@@ -45,7 +47,8 @@ fn a_school_policy_is_replaced_whole(mut s: Box<dyn Storage>) {
     );
 }
 
-fn the_audit_log_is_a_hash_chain(mut s: Box<dyn Storage>) {
+/// A conformance check (see [`storage_conformance!`](crate::storage_conformance)).
+pub fn the_audit_log_is_a_hash_chain(mut s: Box<dyn Storage>) {
     let row = |n: i64, seq: Option<i64>| AuditRecord {
         seq: 0,
         at: n,
@@ -124,7 +127,8 @@ fn write(
     }
 }
 
-fn commit_assigns_increasing_sequences_in_order(mut s: Box<dyn Storage>) {
+/// A conformance check (see [`storage_conformance!`](crate::storage_conformance)).
+pub fn commit_assigns_increasing_sequences_in_order(mut s: Box<dyn Storage>) {
     assert_eq!(
         s.last_seq().unwrap(),
         0,
@@ -150,7 +154,8 @@ fn commit_assigns_increasing_sequences_in_order(mut s: Box<dyn Storage>) {
     assert_eq!(s.last_seq().unwrap(), 2);
 }
 
-fn appended_chunks_load_back_as_one_document(mut s: Box<dyn Storage>) {
+/// A conformance check (see [`storage_conformance!`](crate::storage_conformance)).
+pub fn appended_chunks_load_back_as_one_document(mut s: Box<dyn Storage>) {
     let id = DocumentId::random();
     let mut d = doc_with("a");
     let snap = d.save();
@@ -183,7 +188,8 @@ fn appended_chunks_load_back_as_one_document(mut s: Box<dyn Storage>) {
     assert!(s.load_doc(DocumentId::random()).unwrap().is_none());
 }
 
-fn snapshot_replaces_the_log(mut s: Box<dyn Storage>) {
+/// A conformance check (see [`storage_conformance!`](crate::storage_conformance)).
+pub fn snapshot_replaces_the_log(mut s: Box<dyn Storage>) {
     let id = DocumentId::random();
     let mut d = doc_with("a");
     s.commit(Batch {
@@ -224,7 +230,8 @@ fn snapshot_replaces_the_log(mut s: Box<dyn Storage>) {
     );
 }
 
-fn catalog_since_filters_by_school_and_cursor_and_tells_held(mut s: Box<dyn Storage>) {
+/// A conformance check (see [`storage_conformance!`](crate::storage_conformance)).
+pub fn catalog_since_filters_by_school_and_cursor_and_tells_held(mut s: Box<dyn Storage>) {
     let d = doc_with("a");
     let ids: Vec<DocumentId> = (0..4).map(|_| DocumentId::random()).collect();
     s.commit(Batch {
@@ -293,7 +300,8 @@ fn catalog_since_filters_by_school_and_cursor_and_tells_held(mut s: Box<dyn Stor
     assert!(s.held_among("dev1", &ids).unwrap().is_empty());
 }
 
-fn bump_moves_a_row_without_changing_content(mut s: Box<dyn Storage>) {
+/// A conformance check (see [`storage_conformance!`](crate::storage_conformance)).
+pub fn bump_moves_a_row_without_changing_content(mut s: Box<dyn Storage>) {
     let d = doc_with("a");
     let id = DocumentId::random();
     s.commit(Batch {
@@ -312,7 +320,8 @@ fn bump_moves_a_row_without_changing_content(mut s: Box<dyn Storage>) {
     assert_eq!(row.heads, d.get_heads());
 }
 
-fn the_summary_follows_the_heads_it_was_written_with(mut s: Box<dyn Storage>) {
+/// A conformance check (see [`storage_conformance!`](crate::storage_conformance)).
+pub fn the_summary_follows_the_heads_it_was_written_with(mut s: Box<dyn Storage>) {
     let id = DocumentId::random();
     let mut d = doc_with("a");
     let with = |summary: &[u8], w: DocWrite| DocWrite {
@@ -406,7 +415,8 @@ fn the_summary_follows_the_heads_it_was_written_with(mut s: Box<dyn Storage>) {
     assert!(s.load_stored(DocumentId::random()).unwrap().is_none());
 }
 
-fn access_fields_round_trip(mut s: Box<dyn Storage>) {
+/// A conformance check (see [`storage_conformance!`](crate::storage_conformance)).
+pub fn access_fields_round_trip(mut s: Box<dyn Storage>) {
     let d = doc_with("a");
     let id = DocumentId::random();
     let fields = AccessFields {
@@ -436,7 +446,8 @@ fn access_fields_round_trip(mut s: Box<dyn Storage>) {
     );
 }
 
-fn erase_drops_bytes_and_leaves_a_tombstone(mut s: Box<dyn Storage>) {
+/// A conformance check (see [`storage_conformance!`](crate::storage_conformance)).
+pub fn erase_drops_bytes_and_leaves_a_tombstone(mut s: Box<dyn Storage>) {
     let d = doc_with("a");
     let id = DocumentId::random();
     s.commit(Batch {
@@ -475,7 +486,8 @@ fn new_device(id: &str, actor: u8, token: u8) -> NewDevice {
     }
 }
 
-fn enrollment_codes_are_one_time_and_expire(mut s: Box<dyn Storage>) {
+/// A conformance check (see [`storage_conformance!`](crate::storage_conformance)).
+pub fn enrollment_codes_are_one_time_and_expire(mut s: Box<dyn Storage>) {
     s.commit(Batch {
         codes: vec![code(1, 100), code(2, 100), code(3, 100)],
         ..Default::default()
@@ -520,7 +532,8 @@ fn enrollment_codes_are_one_time_and_expire(mut s: Box<dyn Storage>) {
     assert!(enrolls.iter().all(|a| a.action == AuditAction::Enroll));
 }
 
-fn revoked_devices_stay_known_as_revoked(mut s: Box<dyn Storage>) {
+/// A conformance check (see [`storage_conformance!`](crate::storage_conformance)).
+pub fn revoked_devices_stay_known_as_revoked(mut s: Box<dyn Storage>) {
     s.commit(Batch {
         codes: vec![code(1, 100)],
         ..Default::default()
@@ -543,7 +556,8 @@ fn revoked_devices_stay_known_as_revoked(mut s: Box<dyn Storage>) {
     assert_eq!(s.device("d1").unwrap().unwrap().revoked_at, Some(20));
 }
 
-fn read_audit_rows_are_deduplicated_per_device_sequence(mut s: Box<dyn Storage>) {
+/// A conformance check (see [`storage_conformance!`](crate::storage_conformance)).
+pub fn read_audit_rows_are_deduplicated_per_device_sequence(mut s: Box<dyn Storage>) {
     let doc = DocumentId::random();
     let read = |seq| AuditRecord {
         seq: 0,
@@ -613,7 +627,8 @@ fn read_audit_rows_are_deduplicated_per_device_sequence(mut s: Box<dyn Storage>)
     );
 }
 
-fn admin_events_are_sequenced(mut s: Box<dyn Storage>) {
+/// A conformance check (see [`storage_conformance!`](crate::storage_conformance)).
+pub fn admin_events_are_sequenced(mut s: Box<dyn Storage>) {
     assert_eq!(s.last_admin_event().unwrap(), 0);
     let ev = |kind| AdminEvent {
         seq: 0,
@@ -634,7 +649,8 @@ fn admin_events_are_sequenced(mut s: Box<dyn Storage>) {
     assert_eq!(s.admin_events_since(0).unwrap().len(), 2);
 }
 
-fn a_write_from_a_stale_state_conflicts_and_writes_nothing(mut s: Box<dyn Storage>) {
+/// A conformance check (see [`storage_conformance!`](crate::storage_conformance)).
+pub fn a_write_from_a_stale_state_conflicts_and_writes_nothing(mut s: Box<dyn Storage>) {
     let id = DocumentId::random();
     let mut d = doc_with("a");
     let based = |base: Vec<automerge::ChangeHash>, w: DocWrite| DocWrite {
@@ -763,7 +779,8 @@ fn a_write_from_a_stale_state_conflicts_and_writes_nothing(mut s: Box<dyn Storag
     .expect("the same heads in another order");
 }
 
-fn one_batch_may_name_a_document_or_a_row_twice(mut s: Box<dyn Storage>) {
+/// A conformance check (see [`storage_conformance!`](crate::storage_conformance)).
+pub fn one_batch_may_name_a_document_or_a_row_twice(mut s: Box<dyn Storage>) {
     let id = DocumentId::random();
     let mut d = doc_with("a");
     let snap = d.save();
@@ -821,7 +838,8 @@ fn one_batch_may_name_a_document_or_a_row_twice(mut s: Box<dyn Storage>) {
     assert_eq!(s.audit(&AuditFilter::Pupil("p9".into())).unwrap().len(), 1);
 }
 
-fn many_documents_load_at_once_as_each_alone(mut s: Box<dyn Storage>) {
+/// A conformance check (see [`storage_conformance!`](crate::storage_conformance)).
+pub fn many_documents_load_at_once_as_each_alone(mut s: Box<dyn Storage>) {
     // A snapshot only, a snapshot with chunks and a summary, a log of chunks only, an
     // erased one and an unknown one.
     let (snap, chunked, log, erased) = (
@@ -891,7 +909,8 @@ fn many_documents_load_at_once_as_each_alone(mut s: Box<dyn Storage>) {
     assert!(s.load_stored_many(&[]).unwrap().is_empty());
 }
 
-fn the_epoch_stays_until_renewed(mut s: Box<dyn Storage>) {
+/// A conformance check (see [`storage_conformance!`](crate::storage_conformance)).
+pub fn the_epoch_stays_until_renewed(mut s: Box<dyn Storage>) {
     let first = s.epoch().unwrap();
     assert_ne!(first, 0);
     assert_eq!(s.epoch().unwrap(), first, "made once");

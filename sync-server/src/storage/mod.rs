@@ -15,6 +15,7 @@
 //! test suite every implementation must pass. [`sqlite::SqliteStorage`] is the embedded
 //! default; [`postgres::PostgresStorage`] lets several server nodes share one database.
 
+#[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 pub mod postgres;
 pub mod sqlite;

@@ -1,0 +1,172 @@
+//! The PostgreSQL schema: one migration a version in one transaction, under an advisory lock
+//! so that nodes starting together migrate once. Never edit a shipped migration: add one.
+
+use super::PostgresStorage;
+use crate::{Error, Result};
+
+/// Schema version written by this build (table `schema_version`).
+pub const SCHEMA_VERSION: u32 = 4;
+
+/// Advisory lock key that serialises migrations of nodes starting at once ("omkijken").
+const MIGRATION_LOCK: i64 = 0x6f6d_6b69_6a6b_656e;
+
+/// Migration 2: per school, the server-side policy (JSON: retention terms, the dates pupils
+/// left), never sent to devices.
+const V2: &str = "CREATE TABLE school_policy (
+    school TEXT PRIMARY KEY,
+    policy TEXT NOT NULL
+);";
+
+/// Migration 1. Never edit once shipped: add a new arm instead.
+const V1: &str = "
+CREATE TABLE counters (
+    name  TEXT PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+INSERT INTO counters (name, value) VALUES ('catalog_seq', 0), ('admin_event_seq', 0);
+CREATE TABLE schools (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE catalog (
+    id          BYTEA PRIMARY KEY,
+    school      TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    pupil       TEXT,
+    author      TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    schema      BIGINT NOT NULL,
+    visibility  TEXT,
+    urgency     SMALLINT,
+    category    TEXT,
+    readers     TEXT[],
+    heads       BYTEA NOT NULL,
+    seq         BIGINT NOT NULL,
+    content_seq BIGINT NOT NULL,
+    size        BIGINT NOT NULL,
+    chunks      INTEGER NOT NULL,
+    erased      BOOLEAN NOT NULL DEFAULT false,
+    summary     BYTEA
+);
+CREATE UNIQUE INDEX catalog_seq ON catalog (seq);
+CREATE INDEX catalog_school_seq ON catalog (school, seq);
+CREATE INDEX catalog_pupil ON catalog (school, pupil);
+CREATE TABLE snapshots (
+    doc  BYTEA PRIMARY KEY,
+    data BYTEA NOT NULL
+);
+CREATE TABLE changes (
+    id   BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    doc  BYTEA NOT NULL,
+    data BYTEA NOT NULL
+);
+CREATE INDEX changes_doc ON changes (doc, id);
+CREATE TABLE held (
+    device TEXT NOT NULL,
+    doc    BYTEA NOT NULL,
+    purged BOOLEAN NOT NULL DEFAULT false,
+    PRIMARY KEY (device, doc)
+);
+CREATE TABLE devices (
+    id         TEXT PRIMARY KEY,
+    school     TEXT NOT NULL,
+    user_id    TEXT NOT NULL,
+    actor      BYTEA NOT NULL UNIQUE,
+    label      TEXT NOT NULL,
+    token_hash BYTEA NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL,
+    last_seen  BIGINT,
+    revoked_at BIGINT
+);
+CREATE TABLE enrollment_codes (
+    code_hash  BYTEA PRIMARY KEY,
+    school     TEXT NOT NULL,
+    user_id    TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at    BIGINT
+);
+CREATE TABLE audit (
+    seq        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at         BIGINT NOT NULL,
+    school     TEXT NOT NULL,
+    device     TEXT,
+    user_id    TEXT,
+    action     TEXT NOT NULL,
+    doc        BYTEA,
+    kind       TEXT,
+    pupil      TEXT,
+    device_seq BIGINT,
+    device_at  BIGINT
+);
+CREATE UNIQUE INDEX audit_device_seq ON audit (device, device_seq) WHERE device_seq IS NOT NULL;
+CREATE INDEX audit_pupil ON audit (pupil);
+CREATE INDEX audit_user ON audit (user_id);
+CREATE TABLE admin_events (
+    seq    BIGINT PRIMARY KEY,
+    at     BIGINT NOT NULL,
+    kind   TEXT NOT NULL,
+    school TEXT,
+    device TEXT
+);
+";
+
+/// Migration 3: every audit row's link to the one before it; rows from before have none.
+const V3: &str = "ALTER TABLE audit ADD COLUMN hash BYTEA;";
+
+/// Migration 4: pupil sessions (pupil mode): the scope an enrollment code gives its device
+/// and the scope of a device (core's `PupilScope` as JSON; NULL for staff devices).
+const V4: &str = "ALTER TABLE enrollment_codes ADD COLUMN scope TEXT;
+ALTER TABLE devices ADD COLUMN scope TEXT;";
+
+impl PostgresStorage {
+    /// Create or upgrade the schema to [`SCHEMA_VERSION`].
+    pub(super) fn migrate(&mut self) -> Result<()> {
+        let mut tx = self.client()?.transaction()?;
+        // Nodes starting together: one migrates, the others wait and find it done.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (
+                 one     BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),
+                 version INTEGER NOT NULL
+             )",
+        )?;
+        let version = match tx.query_opt("SELECT version FROM schema_version", &[])? {
+            Some(r) => r.try_get::<_, i32>(0)? as u32,
+            None => {
+                tx.execute("INSERT INTO schema_version (version) VALUES (0)", &[])?;
+                0
+            }
+        };
+        if version > SCHEMA_VERSION {
+            return Err(Error::TooNew {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        for v in version + 1..=SCHEMA_VERSION {
+            match v {
+                1 => tx.batch_execute(V1)?,
+                2 => tx.batch_execute(V2)?,
+                3 => tx.batch_execute(V3)?,
+                4 => tx.batch_execute(V4)?,
+                _ => unreachable!("a migration arm per version"),
+            }
+        }
+        tx.execute(
+            "UPDATE schema_version SET version = $1",
+            &[&(SCHEMA_VERSION as i32)],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The schema version stored in the database.
+    pub fn schema_version(&mut self) -> Result<u32> {
+        let r = self
+            .client()?
+            .query_one("SELECT version FROM schema_version", &[])?;
+        Ok(r.try_get::<_, i32>(0)? as u32)
+    }
+}
