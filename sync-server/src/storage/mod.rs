@@ -18,6 +18,7 @@
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 pub mod postgres;
+pub(crate) mod rows;
 pub mod sqlite;
 
 use crate::Result;

@@ -6,13 +6,14 @@
 //! are commit-ordered (PostgreSQL takes care of that differently, see `postgres`).
 //! Another process (the admin CLI) may open the same file: writers wait on the busy timeout.
 
+use super::rows::{self, Columns};
 use super::{
-    AdminEvent, AdminEventKind, AuditAction, AuditFilter, AuditRecord, Batch, CatalogRow,
-    Committed, Device, EnrollOutcome, Holding, NewDevice, School, Storage, StoredDoc, WriteMode,
+    AdminEvent, AdminEventKind, AuditFilter, AuditRecord, Batch, CatalogRow, Committed, Device,
+    EnrollOutcome, Holding, NewDevice, School, Storage, StoredDoc, WriteMode,
 };
 use crate::{Error, Result};
 use automerge::ChangeHash;
-use omkijken_core::{AccessFields, DocumentId, Header};
+use omkijken_core::DocumentId;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -181,8 +182,9 @@ const V7: &str = "ALTER TABLE audit ADD COLUMN hash BLOB;";
 const V8: &str = "ALTER TABLE enrollment_codes ADD COLUMN scope TEXT;
 ALTER TABLE devices ADD COLUMN scope TEXT;";
 
+/// In the order `rows::catalog_row` reads them.
 const CATALOG_COLS: &str = "id, school, kind, pupil, author, created_at, schema, visibility, \
-     urgency, category, heads, seq, content_seq, size, chunks, erased, readers";
+     urgency, category, readers, heads, seq, content_seq, size, chunks, erased";
 
 /// The SQLite storage.
 pub struct SqliteStorage {
@@ -304,25 +306,52 @@ impl SqliteStorage {
     }
 }
 
-fn heads_to_blob(heads: &[ChangeHash]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(heads.len() * 32);
-    for h in heads {
-        v.extend_from_slice(&h.0);
+impl Columns for Row<'_> {
+    type Error = rusqlite::Error;
+
+    fn corrupt(what: &'static str) -> rusqlite::Error {
+        corrupt(what)
     }
-    v
+
+    fn text(&self, i: usize) -> rusqlite::Result<String> {
+        self.get(i)
+    }
+
+    fn opt_text(&self, i: usize) -> rusqlite::Result<Option<String>> {
+        self.get(i)
+    }
+
+    fn int(&self, i: usize) -> rusqlite::Result<i64> {
+        self.get(i)
+    }
+
+    fn opt_int(&self, i: usize) -> rusqlite::Result<Option<i64>> {
+        self.get(i)
+    }
+
+    fn bytes(&self, i: usize) -> rusqlite::Result<Vec<u8>> {
+        self.get(i)
+    }
+
+    fn opt_bytes(&self, i: usize) -> rusqlite::Result<Option<Vec<u8>>> {
+        self.get(i)
+    }
+
+    fn flag(&self, i: usize) -> rusqlite::Result<bool> {
+        self.get(i)
+    }
+
+    /// Readers as JSON text (NULL: none).
+    fn readers(&self, i: usize) -> rusqlite::Result<Vec<String>> {
+        match self.get::<_, Option<String>>(i)? {
+            None => Ok(vec![]),
+            Some(s) => serde_json::from_str(&s).map_err(|_| corrupt("readers")),
+        }
+    }
 }
 
 fn heads_from_blob(b: &[u8]) -> rusqlite::Result<Vec<ChangeHash>> {
-    if !b.len().is_multiple_of(32) {
-        return Err(corrupt("heads"));
-    }
-    Ok(b.chunks_exact(32)
-        .map(|c| {
-            let mut a = [0u8; 32];
-            a.copy_from_slice(c);
-            ChangeHash(a)
-        })
-        .collect())
+    rows::heads_from_bytes(b).ok_or_else(|| corrupt("heads"))
 }
 
 fn corrupt(what: &'static str) -> rusqlite::Error {
@@ -334,84 +363,30 @@ fn corrupt(what: &'static str) -> rusqlite::Error {
 }
 
 fn id_from(b: Vec<u8>) -> rusqlite::Result<DocumentId> {
-    let a: [u8; 16] = b.try_into().map_err(|_| corrupt("document id"))?;
-    Ok(DocumentId::from_bytes(a))
-}
-
-fn hash_from(b: Vec<u8>) -> rusqlite::Result<[u8; 32]> {
-    b.try_into().map_err(|_| corrupt("hash"))
+    rows::id_from::<Row<'_>>(b)
 }
 
 fn catalog_row(r: &Row<'_>) -> rusqlite::Result<CatalogRow> {
-    Ok(CatalogRow {
-        id: id_from(r.get(0)?)?,
-        header: Header {
-            school: r.get(1)?,
-            kind: r.get(2)?,
-            pupil: r.get(3)?,
-            author: r.get(4)?,
-            created_at: r.get(5)?,
-            schema: r.get::<_, i64>(6)? as u64,
-        },
-        fields: AccessFields {
-            visibility: r.get(7)?,
-            urgency: r.get::<_, Option<i64>>(8)?.map(|u| u as u8),
-            category: r.get(9)?,
-            readers: readers_from(r.get(16)?)?,
-        },
-        heads: heads_from_blob(&r.get::<_, Vec<u8>>(10)?)?,
-        seq: r.get::<_, i64>(11)? as u64,
-        content_seq: r.get::<_, i64>(12)? as u64,
-        size: r.get::<_, i64>(13)? as u64,
-        chunks: r.get::<_, i64>(14)? as u32,
-        erased: r.get(15)?,
-    })
+    rows::catalog_row(r)
 }
 
 fn readers_to(readers: &[String]) -> Option<String> {
     (!readers.is_empty()).then(|| serde_json::to_string(readers).unwrap_or_default())
 }
 
-fn readers_from(v: Option<String>) -> rusqlite::Result<Vec<String>> {
-    match v {
-        None => Ok(vec![]),
-        Some(s) => serde_json::from_str(&s).map_err(|_| corrupt("readers")),
-    }
-}
-
 fn device_row(r: &Row<'_>) -> rusqlite::Result<Device> {
-    Ok(Device {
-        id: r.get(0)?,
-        school: r.get(1)?,
-        user: r.get(2)?,
-        actor: r.get(3)?,
-        label: r.get(4)?,
-        token_hash: hash_from(r.get(5)?)?,
-        created_at: r.get(6)?,
-        last_seen: r.get(7)?,
-        revoked_at: r.get(8)?,
-        scope: r.get(9)?,
-    })
+    rows::device_row(r)
 }
 
 const DEVICE_COLS: &str =
     "id, school, user, actor, label, token_hash, created_at, last_seen, revoked_at, scope";
 
 fn audit_row(r: &Row<'_>) -> rusqlite::Result<AuditRecord> {
-    let action: String = r.get(5)?;
-    Ok(AuditRecord {
-        seq: r.get::<_, i64>(0)? as u64,
-        at: r.get(1)?,
-        school: r.get(2)?,
-        device: r.get(3)?,
-        user: r.get(4)?,
-        action: AuditAction::parse(&action).ok_or_else(|| corrupt("audit action"))?,
-        document: r.get::<_, Option<Vec<u8>>>(6)?.map(id_from).transpose()?,
-        kind: r.get(7)?,
-        pupil: r.get(8)?,
-        device_seq: r.get(9)?,
-        device_at: r.get(10)?,
-    })
+    rows::audit_row(r)
+}
+
+fn school_row(r: &Row<'_>) -> rusqlite::Result<School> {
+    rows::school_row(r)
 }
 
 /// Insert an audit row (ignored if its device sequence is there already) and link it to the
@@ -529,7 +504,7 @@ impl Storage for SqliteStorage {
                 w.fields.visibility,
                 w.fields.urgency.map(i64::from),
                 w.fields.category,
-                heads_to_blob(&w.heads),
+                rows::heads_to_bytes(&w.heads),
                 seq,
                 size,
                 if snapshot { 0 } else { 1 },
@@ -820,13 +795,7 @@ impl Storage for SqliteStorage {
         Ok(self
             .conn
             .prepare_cached("SELECT id, name, created_at FROM schools WHERE id = ?1")?
-            .query_row(params![id], |r| {
-                Ok(School {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    created_at: r.get(2)?,
-                })
-            })
+            .query_row(params![id], school_row)
             .optional()?)
     }
 
@@ -835,13 +804,7 @@ impl Storage for SqliteStorage {
             .conn
             .prepare_cached("SELECT id, name, created_at FROM schools ORDER BY id")?;
         let rows = st
-            .query_map([], |r| {
-                Ok(School {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    created_at: r.get(2)?,
-                })
-            })?
+            .query_map([], school_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }

@@ -1,42 +1,80 @@
-//! Reading rows back: documents, catalog rows, devices, audit rows and schools from their
-//! columns, and heads and ids to and from their byte columns.
+//! PostgreSQL rows read back: [`Columns`] for its rows (the decoding itself is shared with
+//! SQLite, in `storage::rows`), and the columns only PostgreSQL has (documents as a
+//! snapshot plus an array of chunks, readers as `TEXT[]`).
 
-use crate::storage::{AuditAction, AuditRecord, CatalogRow, Device, School, StoredDoc};
+use crate::storage::StoredDoc;
+use crate::storage::rows::{self, Columns};
 use crate::{Error, Result};
 use automerge::ChangeHash;
-use omkijken_core::{AccessFields, DocumentId, Header};
+use omkijken_core::DocumentId;
 use postgres::Row;
+use postgres::types::Type;
 
-pub(super) fn heads_to_bytes(heads: &[ChangeHash]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(heads.len() * 32);
-    for h in heads {
-        v.extend_from_slice(&h.0);
-    }
-    v
-}
+pub(crate) use crate::storage::rows::{
+    audit_row, catalog_row, device_row, heads_to_bytes, school_row,
+};
 
-pub(super) fn heads_from_bytes(b: &[u8]) -> Result<Vec<ChangeHash>> {
-    if !b.len().is_multiple_of(32) {
-        return Err(Error::Corrupt("heads"));
+impl Columns for Row {
+    type Error = Error;
+
+    fn corrupt(what: &'static str) -> Error {
+        Error::Corrupt(what)
     }
-    Ok(b.chunks_exact(32)
-        .map(|c| {
-            let mut a = [0u8; 32];
-            a.copy_from_slice(c);
-            ChangeHash(a)
+
+    fn text(&self, i: usize) -> Result<String> {
+        Ok(self.try_get(i)?)
+    }
+
+    fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        Ok(self.try_get(i)?)
+    }
+
+    fn int(&self, i: usize) -> Result<i64> {
+        self.opt_int(i)?.ok_or(Error::Corrupt("integer"))
+    }
+
+    fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        // PostgreSQL types are strict: read the column's own width.
+        let ty = self.columns()[i].type_();
+        Ok(if *ty == Type::INT2 {
+            self.try_get::<_, Option<i16>>(i)?.map(i64::from)
+        } else if *ty == Type::INT4 {
+            self.try_get::<_, Option<i32>>(i)?.map(i64::from)
+        } else {
+            self.try_get(i)?
         })
-        .collect())
+    }
+
+    fn bytes(&self, i: usize) -> Result<Vec<u8>> {
+        Ok(self.try_get(i)?)
+    }
+
+    fn opt_bytes(&self, i: usize) -> Result<Option<Vec<u8>>> {
+        Ok(self.try_get(i)?)
+    }
+
+    fn flag(&self, i: usize) -> Result<bool> {
+        Ok(self.try_get(i)?)
+    }
+
+    fn readers(&self, i: usize) -> Result<Vec<String>> {
+        Ok(self
+            .try_get::<_, Option<Vec<String>>>(i)?
+            .unwrap_or_default())
+    }
 }
 
+/// Heads from a byte column.
+pub(super) fn heads_from_bytes(b: &[u8]) -> Result<Vec<ChangeHash>> {
+    rows::heads_from_bytes(b).ok_or(Error::Corrupt("heads"))
+}
+
+/// A document id from its 16 bytes.
 pub(super) fn id_from(b: Vec<u8>) -> Result<DocumentId> {
-    let a: [u8; 16] = b.try_into().map_err(|_| Error::Corrupt("document id"))?;
-    Ok(DocumentId::from_bytes(a))
+    rows::id_from::<Row>(b)
 }
 
-pub(super) fn hash_from(b: Vec<u8>) -> Result<[u8; 32]> {
-    b.try_into().map_err(|_| Error::Corrupt("hash"))
-}
-
+/// Readers as a `TEXT[]` (NULL: none).
 pub(super) fn readers_to(readers: &[String]) -> Option<Vec<String>> {
     (!readers.is_empty()).then(|| readers.to_vec())
 }
@@ -50,76 +88,4 @@ pub(super) fn stored_doc(r: &Row, at: usize) -> Result<StoredDoc> {
         data.extend_from_slice(&c);
     }
     Ok(StoredDoc { data, summary })
-}
-
-pub(super) fn catalog_row(r: &Row) -> Result<CatalogRow> {
-    Ok(CatalogRow {
-        id: id_from(r.try_get(0)?)?,
-        header: Header {
-            school: r.try_get(1)?,
-            kind: r.try_get(2)?,
-            pupil: r.try_get(3)?,
-            author: r.try_get(4)?,
-            created_at: r.try_get(5)?,
-            schema: r.try_get::<_, i64>(6)? as u64,
-        },
-        fields: AccessFields {
-            visibility: r.try_get(7)?,
-            urgency: r
-                .try_get::<_, Option<i16>>(8)?
-                .map(|u| u8::try_from(u).map_err(|_| Error::Corrupt("urgency")))
-                .transpose()?,
-            category: r.try_get(9)?,
-            readers: r.try_get::<_, Option<Vec<String>>>(10)?.unwrap_or_default(),
-        },
-        heads: heads_from_bytes(&r.try_get::<_, Vec<u8>>(11)?)?,
-        seq: r.try_get::<_, i64>(12)? as u64,
-        content_seq: r.try_get::<_, i64>(13)? as u64,
-        size: r.try_get::<_, i64>(14)? as u64,
-        chunks: r.try_get::<_, i32>(15)? as u32,
-        erased: r.try_get(16)?,
-    })
-}
-
-pub(super) fn device_row(r: &Row) -> Result<Device> {
-    Ok(Device {
-        id: r.try_get(0)?,
-        school: r.try_get(1)?,
-        user: r.try_get(2)?,
-        actor: r.try_get(3)?,
-        label: r.try_get(4)?,
-        token_hash: hash_from(r.try_get(5)?)?,
-        created_at: r.try_get(6)?,
-        last_seen: r.try_get(7)?,
-        revoked_at: r.try_get(8)?,
-        scope: r.try_get(9)?,
-    })
-}
-
-pub(super) fn audit_row(r: &Row) -> Result<AuditRecord> {
-    let action: String = r.try_get(5)?;
-    Ok(AuditRecord {
-        seq: r.try_get::<_, i64>(0)? as u64,
-        at: r.try_get(1)?,
-        school: r.try_get(2)?,
-        device: r.try_get(3)?,
-        user: r.try_get(4)?,
-        action: AuditAction::parse(&action).ok_or(Error::Corrupt("audit action"))?,
-        document: r
-            .try_get::<_, Option<Vec<u8>>>(6)?
-            .map(id_from)
-            .transpose()?,
-        kind: r.try_get(7)?,
-        pupil: r.try_get(8)?,
-        device_seq: r.try_get(9)?,
-        device_at: r.try_get(10)?,
-    })
-}
-
-pub(super) fn school_row(r: &Row) -> Result<School> {
-    Ok(School {
-        id: r.try_get(0)?,
-        name: r.try_get(1)?,
-        created_at: r.try_get(2)?,
-    })
 }
