@@ -1,0 +1,207 @@
+//! Creating documents (a genesis change per record; singletons with a fixed actor and time
+//! zero) and editing them: a record by difference, the roster entry by entry, the school
+//! settings under the roster's own key.
+
+use super::{HEADER_KEY, RECORD_KEY, SETTINGS_KEY, check_kind};
+use crate::ids::DocumentId;
+use crate::model::{Header, Record, Roster};
+use crate::{Error, Result};
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, Automerge, ROOT};
+
+/// Reconcile header and record into a fresh document as `actor`, committed at `time_s`.
+pub(super) fn genesis<R: Record>(
+    actor: ActorId,
+    time_s: i64,
+    header: &Header,
+    record: &R,
+) -> Result<Automerge> {
+    let mut doc = Automerge::new().with_actor(actor);
+    let mut tx = doc.transaction();
+    autosurgeon::reconcile_prop(&mut tx, ROOT, HEADER_KEY, header)?;
+    autosurgeon::reconcile_prop(&mut tx, ROOT, RECORD_KEY, record)?;
+    tx.commit_with(CommitOptions::default().with_time(time_s));
+    Ok(doc)
+}
+
+/// A new document with `header` and `record`, written by `actor` at `now_ms`.
+pub fn create<R: Record>(
+    actor: ActorId,
+    now_ms: i64,
+    header: &Header,
+    record: &R,
+) -> Result<Automerge> {
+    genesis(actor, now_ms / 1000, header, record)
+}
+
+/// The genesis of a singleton document (one per pupil and month, one roster per school):
+/// a fixed actor derived from the id, time zero, so every device that creates it offline
+/// produces the very same change and the two creations merge into one.
+pub fn genesis_singleton<R: Record>(
+    id: DocumentId,
+    header: &Header,
+    record: &R,
+) -> Result<Automerge> {
+    genesis(ActorId::from(id.as_bytes().to_vec()), 0, header, record)
+}
+
+/// Apply `edit` to the typed record of `doc` as `actor`, in one change. Returns whether
+/// anything changed. On error nothing is changed.
+pub fn update<R: Record>(
+    id: DocumentId,
+    doc: &mut Automerge,
+    actor: &ActorId,
+    now_ms: i64,
+    edit: impl FnOnce(&mut R) -> Result<()>,
+) -> Result<bool> {
+    check_kind::<R>(id, doc)?;
+    doc.set_actor(actor.clone());
+    let mut tx = doc.transaction();
+    // Read inside the transaction: a text remembers the heads it was read at, and
+    // reconciling it compares them with the transaction's base heads, which hold this
+    // actor's last change besides the document's heads when the actor wrote before (so a
+    // text read from the document itself is "stale" as soon as another actor wrote since).
+    let mut value: R = match autosurgeon::hydrate_prop(&tx, ROOT, RECORD_KEY) {
+        Ok(v) => v,
+        Err(e) => {
+            tx.rollback();
+            return Err(Error::InvalidDocument {
+                id,
+                kind: R::KIND.as_str(),
+                reason: e.to_string(),
+            });
+        }
+    };
+    if let Err(e) = edit(&mut value) {
+        tx.rollback();
+        return Err(e);
+    }
+    autosurgeon::reconcile_prop(&mut tx, ROOT, RECORD_KEY, &value)?;
+    if tx.pending_ops() == 0 {
+        tx.rollback();
+        return Ok(false);
+    }
+    tx.commit_with(CommitOptions::default().with_time(now_ms / 1000));
+    Ok(true)
+}
+
+/// Bring a roster document (the school's roster or a member's view) from `old`, the
+/// record it holds now, to `new` as one change written by `actor`; false if nothing changed.
+///
+/// Only what differs is reconciled: a pupil, group or staff member whose entry changed, one
+/// added or removed, a top-level field. Reconciling the whole record instead reads every
+/// field of every pupil back from Automerge, which made a roster change cost the school's
+/// size once per staff member. `old` must be what the document holds (hydrated from it);
+/// a document without the record or its maps is reconciled whole.
+pub fn update_roster(
+    id: DocumentId,
+    doc: &mut Automerge,
+    actor: &ActorId,
+    now_ms: i64,
+    old: &Roster,
+    new: &Roster,
+) -> Result<bool> {
+    use automerge::{ObjType, ReadDoc, Value};
+    if old == new {
+        return Ok(false);
+    }
+    check_kind::<Roster>(id, doc)?;
+    doc.set_actor(actor.clone());
+    let mut tx = doc.transaction();
+    let map_at = |tx: &automerge::transaction::Transaction<'_>,
+                  obj: &automerge::ObjId,
+                  key: &str| match tx.get(obj, key) {
+        Ok(Some((Value::Object(ObjType::Map), o))) => Some(o),
+        _ => None,
+    };
+    let record = map_at(&tx, &ROOT, RECORD_KEY);
+    let maps = record.as_ref().and_then(|r| {
+        Some((
+            r.clone(),
+            map_at(&tx, r, "pupils")?,
+            map_at(&tx, r, "groups")?,
+            map_at(&tx, r, "staff")?,
+        ))
+    });
+    match maps {
+        Some((record, pupils, groups, staff)) => {
+            reconcile_entries(&mut tx, &pupils, &old.pupils, &new.pupils)?;
+            reconcile_entries(&mut tx, &groups, &old.groups, &new.groups)?;
+            reconcile_entries(&mut tx, &staff, &old.staff, &new.staff)?;
+            if old.school != new.school {
+                autosurgeon::reconcile_prop(&mut tx, &record, "school", &new.school)?;
+            }
+            if old.offline_lease_days != new.offline_lease_days {
+                autosurgeon::reconcile_prop(
+                    &mut tx,
+                    &record,
+                    "offline_lease_days",
+                    new.offline_lease_days,
+                )?;
+            }
+            if old.viewer != new.viewer {
+                autosurgeon::reconcile_prop(&mut tx, &record, "viewer", &new.viewer)?;
+            }
+            if old.parent_names != new.parent_names {
+                autosurgeon::reconcile_prop(&mut tx, &record, "parent_names", new.parent_names)?;
+            }
+        }
+        None => autosurgeon::reconcile_prop(&mut tx, ROOT, RECORD_KEY, new)?,
+    }
+    if tx.pending_ops() == 0 {
+        tx.rollback();
+        return Ok(false);
+    }
+    tx.commit_with(CommitOptions::default().with_time(now_ms / 1000));
+    Ok(true)
+}
+
+/// Reconcile the entries of map `obj` that differ between `old` and `new`, and delete the
+/// ones `new` lacks.
+pub(super) fn reconcile_entries<V: autosurgeon::Reconcile + PartialEq>(
+    tx: &mut automerge::transaction::Transaction<'_>,
+    obj: &automerge::ObjId,
+    old: &std::collections::BTreeMap<String, V>,
+    new: &std::collections::BTreeMap<String, V>,
+) -> Result<()> {
+    for (k, v) in new {
+        if old.get(k) != Some(v) {
+            autosurgeon::reconcile_prop(&mut *tx, obj, k.as_str(), v)?;
+        }
+    }
+    for k in old.keys().filter(|k| !new.contains_key(*k)) {
+        tx.delete(obj, k.as_str())?;
+    }
+    Ok(())
+}
+
+/// The school settings in a roster document (defaults where none are set).
+pub fn school_settings(doc: &impl autosurgeon::ReadDoc) -> crate::model::SchoolSettings {
+    autosurgeon::hydrate_prop::<_, Option<crate::model::SchoolSettings>, _, _>(
+        doc,
+        &ROOT,
+        SETTINGS_KEY,
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default()
+}
+
+/// Write the school settings into a roster document as one change; false if nothing
+/// changed.
+pub fn set_school_settings(
+    doc: &mut Automerge,
+    actor: &ActorId,
+    now_ms: i64,
+    settings: &crate::model::SchoolSettings,
+) -> Result<bool> {
+    doc.set_actor(actor.clone());
+    let mut tx = doc.transaction();
+    autosurgeon::reconcile_prop(&mut tx, ROOT, SETTINGS_KEY, settings)?;
+    if tx.pending_ops() == 0 {
+        tx.rollback();
+        return Ok(false);
+    }
+    tx.commit_with(CommitOptions::default().with_time(now_ms / 1000));
+    Ok(true)
+}
