@@ -2,7 +2,7 @@
 //! background thread (see docs/mobile.md, "Threading").
 
 use crate::defaults::ThermometerScale;
-use crate::error::{OmkijkenError, Result};
+use crate::error::Result;
 use crate::listener::{ListenerHandle, StoreListener};
 use crate::records::*;
 use crate::roster::{Identity, PupilPermissions, Roster};
@@ -15,16 +15,6 @@ use std::sync::Arc;
 pub struct OmkijkenStore {
     pub(crate) inner: Store,
     pub(crate) sync: crate::sync::SyncState,
-}
-
-impl OmkijkenStore {
-    fn me(&self) -> Result<Identity> {
-        Ok(self
-            .inner
-            .identity()?
-            .ok_or(OmkijkenError::NotEnrolled)?
-            .into())
-    }
 }
 
 #[uniffi::export]
@@ -87,9 +77,7 @@ impl OmkijkenStore {
 
     /// What the user may do for a pupil (which buttons to show).
     pub fn pupil_permissions(&self, pupil: String) -> Result<PupilPermissions> {
-        let me = self.me()?;
-        let roster = self.inner.roster()?;
-        Ok(omkijken_core::access::pupil_permissions(&roster, &me.user, &pupil).into())
+        Ok(self.inner.pupil_permissions(&pupil)?.into())
     }
 
     // ---- kindgesprekken -------------------------------------------------------------

@@ -3,13 +3,14 @@
 //! future. Sync events are delivered on a background thread of their own, never on the
 //! runtime: an observer may call back into the store, even `sync_now`.
 
-use crate::error::{OmkijkenError, Result};
+use crate::error::Result;
 use crate::roster::Identity;
 use crate::store::OmkijkenStore;
-use omkijken_core::sync::engine::SETTING_LAST_SYNC;
 use omkijken_core::sync::frames::RefusalReason as CoreRefusal;
-use omkijken_core::transport::{self, SyncClient, SyncEvent as CoreEvent, SyncOptions};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use omkijken_core::transport::{
+    self, BackgroundSync, SyncEvent as CoreEvent, SyncOptions, SyncStatus as CoreStatus,
+};
+use std::sync::{Arc, OnceLock};
 
 /// The runtime that carries every network call of the library.
 pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
@@ -238,44 +239,27 @@ pub struct SyncStatus {
     pub last_error: Option<String>,
 }
 
-impl SyncStatus {
-    fn apply(&mut self, e: &SyncEvent) {
-        match e {
-            SyncEvent::Connected => {
-                (self.connected, self.idle, self.last_error) = (true, false, None);
-                (self.done, self.total) = (0, 0);
-            }
-            SyncEvent::Progress { done, total } => (self.done, self.total) = (*done, *total),
-            SyncEvent::CaughtUp | SyncEvent::Refused { .. } => {}
-            SyncEvent::Idle => self.idle = true,
-            SyncEvent::Disconnected { error, .. } => {
-                (self.connected, self.idle) = (false, false);
-                self.last_error.clone_from(error);
-            }
-            SyncEvent::Revoked | SyncEvent::Stopped => {
-                (self.running, self.connected, self.idle) = (false, false, false);
-            }
+impl From<CoreStatus> for SyncStatus {
+    fn from(s: CoreStatus) -> Self {
+        SyncStatus {
+            running: s.running,
+            connected: s.connected,
+            idle: s.idle,
+            done: s.done,
+            total: s.total,
+            last_error: s.last_error,
         }
     }
 }
 
-/// The background sync of one store.
+/// The background sync of one store (core's `BackgroundSync`, on the bindings' runtime).
 #[derive(Debug, Default)]
-pub(crate) struct SyncState {
-    client: Mutex<Option<SyncClient>>,
-    status: Arc<Mutex<SyncStatus>>,
-}
+pub(crate) struct SyncState(BackgroundSync);
 
 impl SyncState {
     /// Stop the background sync, if running, and wait until its connection is closed.
     pub(crate) fn stop(&self) {
-        let client = self.client.lock().ok().and_then(|mut c| c.take());
-        if let Some(client) = client {
-            runtime().block_on(client.stop());
-        }
-        if let Ok(mut s) = self.status.lock() {
-            s.running = false;
-        }
+        self.0.stop(runtime());
     }
 }
 
@@ -400,36 +384,16 @@ impl OmkijkenStore {
     /// null) hears every event. Starting it again restarts it. `NotEnrolled` before
     /// enrollment.
     pub fn start_background_sync(&self, observer: Option<Arc<dyn SyncObserver>>) -> Result<()> {
-        self.inner.identity()?.ok_or(OmkijkenError::NotEnrolled)?;
-        self.sync.stop();
-        let status = self.sync.status.clone();
-        *status.lock().unwrap_or_else(|p| p.into_inner()) = SyncStatus {
-            running: true,
-            ..Default::default()
-        };
-        let (tx, rx) = mpsc::channel::<SyncEvent>();
-        // Deliver events off the runtime, in order; the thread ends with the client.
-        let _ = std::thread::Builder::new()
-            .name("omkijken-sync-events".into())
-            .spawn(move || {
-                for event in rx {
-                    if let Some(o) = &observer {
-                        o.on_sync_event(event);
-                    }
-                }
-            });
         let on_event = move |e: CoreEvent| {
-            let e = SyncEvent::from(e);
-            if let Ok(mut s) = status.lock() {
-                s.apply(&e);
+            if let Some(o) = &observer {
+                o.on_sync_event(e.into());
             }
-            let _ = tx.send(e);
         };
         let store = self.inner.clone();
-        let _guard = runtime().enter();
-        let client = SyncClient::start(store, SyncOptions::default(), on_event);
-        *self.sync.client.lock().unwrap_or_else(|p| p.into_inner()) = Some(client);
-        Ok(())
+        Ok(self
+            .sync
+            .0
+            .start(runtime(), store, SyncOptions::default(), on_event)?)
     }
 
     /// Stop the background sync and wait until its connection is closed.
@@ -439,27 +403,12 @@ impl OmkijkenStore {
 
     /// The background sync's state and progress.
     pub fn sync_status(&self) -> SyncStatus {
-        let mut status = self
-            .sync
-            .status
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or_default();
-        let finished = self
-            .sync
-            .client
-            .lock()
-            .map(|c| c.as_ref().is_some_and(SyncClient::is_finished));
-        if finished.unwrap_or(false) {
-            status.running = false;
-        }
-        status
+        self.sync.0.status().into()
     }
 
     /// When this device last completed a sync (caught up, outbox confirmed), unix ms; `null`
     /// if never.
     pub fn last_sync_time(&self) -> Result<Option<i64>> {
-        let value = self.inner.setting(SETTING_LAST_SYNC)?;
-        Ok(value.and_then(|v| v.parse().ok()))
+        Ok(omkijken_core::sync::engine::last_sync_time(&self.inner)?)
     }
 }

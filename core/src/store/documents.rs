@@ -12,6 +12,14 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 
 impl Store {
+    /// What the enrolled user may do for `pupil` (which buttons to show), by the roster
+    /// this device holds. `NotEnrolled` before enrollment.
+    pub fn pupil_permissions(&self, pupil: &str) -> Result<crate::access::PupilPermissions> {
+        let me = self.require_identity()?;
+        let roster = self.roster()?;
+        Ok(crate::access::pupil_permissions(&roster, &me.user, pupil))
+    }
+
     /// The school's roster as this device holds it (empty if none yet).
     pub fn roster(&self) -> Result<Arc<Roster>> {
         if let Some(r) = self

@@ -56,6 +56,13 @@ pub const SETTING_EPOCH: &str = "server_epoch";
 /// Store setting: unix ms of the last complete sync (caught up, outbox answered).
 pub const SETTING_LAST_SYNC: &str = "last_sync";
 
+/// When `store` last completed a sync (caught up, outbox answered), unix ms; None if never.
+pub fn last_sync_time(store: &Store) -> Result<Option<i64>> {
+    Ok(store
+        .setting(SETTING_LAST_SYNC)?
+        .and_then(|v| v.parse().ok()))
+}
+
 /// What happened, as input to the engine.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientInput {

@@ -1,0 +1,272 @@
+//! One request, one answer: enrollment, and the requests a device makes of the server
+//! (erase a record, a dossier, a care track, school settings, the incident register, a
+//! pupil session's code).
+
+use super::connection::{
+    SETTING_DEVICE, SETTING_SERVER_URL, SETTING_TOKEN, SETTING_TRUSTED_CA, connect, read, send,
+    ws_url,
+};
+use super::session::{SyncReport, sync_once};
+use crate::store::Identity;
+use crate::sync::frames::{ErrorCode, Frame};
+use crate::{DocumentId, Error, Result, Store};
+
+/// Enroll this device with a one-time code from the school's IT admin.
+///
+/// Sends the store's actor id, so the server will accept changes of this device only.
+/// Stores the identity, the token, the device id and the server url in the encrypted
+/// store. A code that is unknown, used or expired is [`Error::Forbidden`].
+pub async fn enroll(server_url: &str, code: &str, label: &str, store: &Store) -> Result<Identity> {
+    if store.identity()?.is_some() {
+        return Err(Error::Invalid("this device is already enrolled".into()));
+    }
+    let ca = store.setting(SETTING_TRUSTED_CA)?;
+    let mut ws = connect(&ws_url(server_url, "/v1/enroll")?, None, ca.as_deref()).await?;
+    send(
+        &mut ws,
+        &Frame::Enroll {
+            code: code.into(),
+            actor: hex::encode(store.actor().to_bytes()),
+            label: label.into(),
+        },
+    )
+    .await?;
+    let answer = read(&mut ws, true).await?;
+    let _ = ws.close(None).await;
+    match answer {
+        Some(Frame::Enrolled {
+            token,
+            school,
+            user,
+            device,
+        }) => {
+            let identity = Identity { school, user };
+            store.set_setting(SETTING_SERVER_URL, Some(server_url))?;
+            store.set_setting(SETTING_TOKEN, Some(&token))?;
+            store.set_setting(SETTING_DEVICE, Some(&device))?;
+            store.set_identity(&identity)?;
+            Ok(identity)
+        }
+        Some(Frame::Error {
+            code: ErrorCode::BadEnrollmentCode,
+            ..
+        }) => Err(Error::Forbidden(
+            "the enrollment code is unknown, used or expired",
+        )),
+        Some(Frame::Error { code, .. }) => {
+            Err(Error::Protocol(format!("enrollment failed: {code:?}")))
+        }
+        Some(other) => Err(Error::Protocol(format!(
+            "unexpected {} frame at enrollment",
+            other.type_name()
+        ))),
+        None => Err(Error::Network(
+            "the server closed the connection at enrollment".into(),
+        )),
+    }
+}
+
+/// One request on `/v1/request` (docs/protocol.md, "Requests"): one frame, one answer.
+pub(super) async fn request(store: &Store, frame: &Frame) -> Result<Frame> {
+    let url = store
+        .setting(SETTING_SERVER_URL)?
+        .ok_or(Error::NotEnrolled)?;
+    let token = store.setting(SETTING_TOKEN)?.ok_or(Error::NotEnrolled)?;
+    let ca = store.setting(SETTING_TRUSTED_CA)?;
+    let mut ws = connect(&ws_url(&url, "/v1/request")?, Some(&token), ca.as_deref()).await?;
+    send(&mut ws, frame).await?;
+    let answer = read(&mut ws, true).await?;
+    let _ = ws.close(None).await;
+    match answer {
+        Some(Frame::Error { code, .. }) => Err(match code {
+            ErrorCode::NotFound => Error::NotFound,
+            ErrorCode::Forbidden => {
+                Error::Forbidden("the server refused: not allowed for this user")
+            }
+            ErrorCode::Unauthorized => Error::Revoked,
+            ErrorCode::Malformed => Error::Invalid("the server did not accept the request".into()),
+            other => Error::Protocol(format!("request failed: {other:?}")),
+        }),
+        Some(f) => Ok(f),
+        None => Err(Error::Network("the server closed the connection".into())),
+    }
+}
+
+/// Erase a whole record that should never have been written (the wrong pupil): a care
+/// coordinator any record she may read, the author her private working note or draft
+/// signal. Needs the server (the erasure must reach every device): the server decides, erases
+/// it with its history, writes an audit row, and every device purges it; this device at once.
+pub async fn erase_record(store: &Store, id: DocumentId) -> Result<()> {
+    match request(store, &Frame::EraseRecord { document_id: id }).await? {
+        Frame::Erased { document_id } if document_id == id => {
+            store.purge(id)?;
+            Ok(())
+        }
+        other => Err(Error::Protocol(format!(
+            "unexpected {} frame",
+            other.type_name()
+        ))),
+    }
+}
+
+/// The inzage dossier of a pupil, built by the server from what this user may read (care
+/// coordinators): `(json, pdf)`. The request is written to the server's audit log.
+pub async fn request_dossier(
+    store: &Store,
+    pupil: &str,
+    requested_on: &str,
+) -> Result<(String, Vec<u8>)> {
+    let frame = Frame::ExportDossier {
+        pupil: pupil.into(),
+        requested_on: requested_on.into(),
+    };
+    match request(store, &frame).await? {
+        Frame::Dossier { json, pdf } => Ok((json, pdf)),
+        other => Err(Error::Protocol(format!(
+            "unexpected {} frame",
+            other.type_name()
+        ))),
+    }
+}
+
+/// Open or close a pupil's care track (care coordinators) with a reason code (`signal`,
+/// `care_meeting`, `parents`, `external`, `goals_met`, `moved_school`, `other`). The server
+/// changes the roster at once; this device then syncs, so its access follows.
+pub async fn set_care_track(store: &Store, pupil: &str, in_care: bool, reason: &str) -> Result<()> {
+    let frame = Frame::SetCareTrack {
+        pupil: pupil.into(),
+        in_care,
+        reason: reason.into(),
+    };
+    match request(store, &frame).await? {
+        Frame::CareTrack { .. } => {
+            sync_once(store).await?;
+            Ok(())
+        }
+        other => Err(Error::Protocol(format!(
+            "unexpected {} frame",
+            other.type_name()
+        ))),
+    }
+}
+
+/// Change the school's settings (the school leader): `json` is an object of settings, each
+/// key it holds replacing that setting (docs/protocol.md, "School settings"). Checked here
+/// first against the settings this device holds (`Invalid` with the reason), then by the
+/// server, which writes them into the roster document; this device then syncs, so it holds
+/// them at once (others at their next sync).
+pub async fn set_school_settings(store: &Store, json: &str) -> Result<()> {
+    let mut local = store.school_settings()?;
+    local.merge_json(json).map_err(Error::Invalid)?;
+    let frame = Frame::SetSchoolSettings {
+        settings: json.into(),
+    };
+    match request(store, &frame).await? {
+        Frame::SchoolSettings { .. } => {
+            sync_once(store).await?;
+            Ok(())
+        }
+        other => Err(Error::Protocol(format!(
+            "unexpected {} frame",
+            other.type_name()
+        ))),
+    }
+}
+
+/// The school's incident register from month `from` to `to` (`YYYY-MM`): counts only,
+/// built on the server (school leader, anti-bullying coordinator, care team). Returns the
+/// `register` frame.
+pub async fn incident_register(store: &Store, from: &str, to: &str) -> Result<Frame> {
+    let frame = Frame::IncidentRegister {
+        from: from.into(),
+        to: to.into(),
+    };
+    match request(store, &frame).await? {
+        f @ Frame::Register { .. } => Ok(f),
+        other => Err(Error::Protocol(format!(
+            "unexpected {} frame",
+            other.type_name()
+        ))),
+    }
+}
+
+/// Start a pupil session (pupil mode, docs/mobile.md) for `group` on this device: the
+/// teacher's store asks the server (online), which checks she is a teacher or mentor of the
+/// group and decides the scope; the session's own store `session` (new and empty, opened
+/// with its own key: its own database and actor) then enrolls with the one-time code the
+/// server gave, and keeps the group's first names and the school's thermometer labels from
+/// the teacher's store. `Forbidden` for a user who may not, `Invalid` for a `session` store
+/// that is enrolled already, `Network` offline: a pupil session starts online.
+pub async fn start_pupil_session(
+    teacher: &Store,
+    group: &str,
+    hours: u32,
+    session: Store,
+) -> Result<crate::store::PupilSession> {
+    use crate::store::pupil_session::{SessionInfo, session_pupils};
+    let url = teacher
+        .setting(SETTING_SERVER_URL)?
+        .ok_or(Error::NotEnrolled)?;
+    if session.identity()?.is_some() {
+        return Err(Error::Invalid(
+            "the session's store is enrolled already".into(),
+        ));
+    }
+    let frame = Frame::StartPupilSession {
+        group: group.into(),
+        hours,
+    };
+    let (code, scope) = match request(teacher, &frame).await? {
+        Frame::PupilSession { code, scope } => (code, scope),
+        other => {
+            return Err(Error::Protocol(format!(
+                "unexpected {} frame",
+                other.type_name()
+            )));
+        }
+    };
+    if let Some(ca) = teacher.setting(SETTING_TRUSTED_CA)? {
+        session.set_setting(SETTING_TRUSTED_CA, Some(&ca))?;
+    }
+    let label = format!("pupil session {}", scope.group);
+    enroll(&url, &code, &label, &session).await?;
+    let roster = teacher.roster()?;
+    let info = SessionInfo {
+        pupils: session_pupils(&roster, &scope.group),
+        thermometer: teacher.school_settings()?.thermometer,
+        sociogram: open_sociogram(teacher, &scope.group)?,
+        scope,
+    };
+    crate::store::PupilSession::init(session, info)
+}
+
+/// The group's open sociogram round as the teacher's device holds it (a mentor's), for a
+/// pupil session: its id and questions.
+pub(super) fn open_sociogram(
+    teacher: &Store,
+    group: &str,
+) -> Result<Option<crate::store::pupil_session::SessionSociogram>> {
+    let open = teacher
+        .list_sociogram_rounds(Some(group))?
+        .into_iter()
+        .filter(|r| r.status == crate::model::RoundStatus::Open)
+        .max_by(|a, b| a.opened_on.cmp(&b.opened_on));
+    let Some(open) = open else {
+        return Ok(None);
+    };
+    let round = teacher.sociogram_round(open.id)?;
+    Ok(Some(crate::store::pupil_session::SessionSociogram {
+        round: open.id.to_string(),
+        questions: round
+            .questions
+            .into_iter()
+            .map(|q| (q.id, q.text, q.polarity))
+            .collect(),
+    }))
+}
+
+/// Send what a pupil session holds (its pupils' readings) to the server. Nothing comes
+/// back: the server delivers nothing to a pupil session.
+pub async fn sync_pupil_session(session: &crate::store::PupilSession) -> Result<SyncReport> {
+    sync_once(session.store()).await
+}
