@@ -12,6 +12,7 @@ mod agenda;
 mod cases;
 mod edits;
 mod excursions;
+mod loaded;
 mod not_accepted;
 mod overview;
 mod parent_contacts;
@@ -706,14 +707,21 @@ impl Store {
             return Ok(r.clone());
         }
         let identity = self.require_identity()?;
-        let roster = match self.roster_doc(&identity)? {
-            Some((id, d)) => doc::record::<Roster>(id, &d)?,
-            None => Roster {
+        let roster = match self.roster_heads(&identity)? {
+            // Decoded already, by this store or another in the process (the roster cache
+            // holds documents by content: the same heads are the same roster).
+            Some((id, heads)) => match crate::rosters::rosters().record(id, &heads) {
+                Some((roster, _)) => roster,
+                None => match self.load(id)? {
+                    Some(d) => crate::rosters::rosters().decode(id, d)?.roster,
+                    None => return Err(Error::Invalid("roster vanished".into())),
+                },
+            },
+            None => Arc::new(Roster {
                 school: identity.school.clone(),
                 ..Default::default()
-            },
+            }),
         };
-        let roster = Arc::new(roster);
         *self
             .inner
             .roster_cache
@@ -725,6 +733,30 @@ impl Store {
     /// The roster document this device holds: the user's view of the roster (what a server
     /// sends, with the school settings), or the school's whole roster where a device holds
     /// that instead (an older server); None before the first sync.
+    /// The id and heads of the roster document this device holds: its own view of the
+    /// roster, else the whole roster (as [`Store::roster_doc`] finds them).
+    fn roster_heads(&self, identity: &Identity) -> Result<Option<(DocumentId, Vec<ChangeHash>)>> {
+        for id in [
+            doc::roster_view_id(&identity.school, &identity.user),
+            doc::roster_id(&identity.school),
+        ] {
+            let heads: Option<String> = self.read(|tx| {
+                Ok(tx
+                    .prepare_cached("SELECT heads FROM documents WHERE id = ?1")?
+                    .query_row([id.to_string()], |r| r.get(0))
+                    .optional()?)
+            })?;
+            if let Some(heads) = heads {
+                let heads = serde_json::from_str::<Vec<String>>(&heads)
+                    .ok()
+                    .and_then(|h| ids::heads_from_hex(&h))
+                    .ok_or_else(|| Error::Invalid("bad heads in store".into()))?;
+                return Ok(Some((id, heads)));
+            }
+        }
+        Ok(None)
+    }
+
     pub(crate) fn roster_doc(
         &self,
         identity: &Identity,
@@ -843,12 +875,14 @@ impl Store {
         f: impl FnOnce(&mut Automerge) -> Result<T>,
     ) -> Result<T> {
         let (result, changed) = self.write(|tx| {
-            let mut d = load_doc(tx, id)?.unwrap_or_default();
+            let (mut d, size) = load_doc_sized(tx, id)?.unwrap_or_default();
             let before = d.get_heads();
             let result = f(&mut d)?;
             let changed = d.get_heads() != before;
             if changed {
-                save_doc(tx, id, &d, &before, self.now(), None)?;
+                let size = save_doc(tx, id, &d, &before, self.now(), size)?;
+                // The next load of this version comes from memory (see `loaded`).
+                loaded::put(id, heads_json(&d.get_heads()), size, d);
             }
             Ok((result, changed))
         })?;
@@ -1168,6 +1202,7 @@ impl Store {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             if !self.inner.wiped.swap(true, Ordering::SeqCst) {
+                loaded::forget_all();
                 conn.execute_batch(
                     "DELETE FROM doc_chunks; DELETE FROM documents; DELETE FROM conversations;
                      DELETE FROM signals; DELETE FROM thermometer_entries; DELETE FROM cases;
@@ -1360,38 +1395,84 @@ fn meta_set(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
 }
 
 fn load_doc(tx: &Connection, id: DocumentId) -> Result<Option<Automerge>> {
-    stored_bytes(tx, id)?.map(decode).transpose()
+    Ok(load_doc_sized(tx, id)?.map(|(d, _)| d))
 }
 
-/// A document's stored bytes: its snapshot and the chunks appended since, in order.
+/// [`load_doc`] with the document's stored size.
+fn load_doc_sized(tx: &Connection, id: DocumentId) -> Result<Option<(Automerge, usize)>> {
+    stored_bytes(tx, id)?
+        .map(|s| {
+            let size = s.size;
+            decode(s).map(|d| (d, size))
+        })
+        .transpose()
+}
+
+/// A document's stored bytes: its snapshot and the chunks appended since, in order; or,
+/// when the cache of loaded documents holds it at the row's heads, that copy instead.
 struct Stored {
+    id: DocumentId,
     snapshot: Vec<u8>,
     chunks: Vec<Vec<u8>>,
     /// The row's chunk count.
     count: i64,
+    /// The row's heads (JSON).
+    heads: String,
+    /// The stored bytes' size.
+    size: usize,
+    /// The document from the cache ([`loaded`]), if it was there.
+    cached: Option<Automerge>,
 }
 
 fn stored_bytes(tx: &Connection, id: DocumentId) -> Result<Option<Stored>> {
-    let row: Option<(Vec<u8>, i64)> = tx
-        .prepare_cached("SELECT snapshot, chunks FROM documents WHERE id = ?1")?
-        .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+    let key = id.to_string();
+    let row: Option<(String, i64, i64)> = tx
+        .prepare_cached(
+            "SELECT heads, chunks, length(snapshot) + coalesce((SELECT sum(length(bytes)) FROM doc_chunks WHERE doc_id = ?1), 0)
+             FROM documents WHERE id = ?1",
+        )?
+        .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let Some((snapshot, count)) = row else {
+    let Some((heads, count, size)) = row else {
         return Ok(None);
     };
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    if let Some((doc, _)) = loaded::get(id, &heads) {
+        return Ok(Some(Stored {
+            id,
+            snapshot: Vec::new(),
+            chunks: Vec::new(),
+            count,
+            heads,
+            size,
+            cached: Some(doc),
+        }));
+    }
+    let snapshot: Vec<u8> = tx
+        .prepare_cached("SELECT snapshot FROM documents WHERE id = ?1")?
+        .query_row([&key], |r| r.get(0))?;
     let mut stmt =
         tx.prepare_cached("SELECT bytes FROM doc_chunks WHERE doc_id = ?1 ORDER BY seq")?;
     let chunks = stmt
-        .query_map([id.to_string()], |r| r.get::<_, Vec<u8>>(0))?
+        .query_map([&key], |r| r.get::<_, Vec<u8>>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(Some(Stored {
+        id,
         snapshot,
         chunks,
         count,
+        heads,
+        size,
+        cached: None,
     }))
 }
 
+/// The document of `stored`: the cached copy, or decoded from the bytes (and then kept in
+/// the cache under the row's heads when it loads to exactly those).
 fn decode(stored: Stored) -> Result<Automerge> {
+    if let Some(d) = stored.cached {
+        return Ok(d);
+    }
     let mut d = if stored.snapshot.is_empty() {
         Automerge::new()
     } else {
@@ -1399,6 +1480,9 @@ fn decode(stored: Stored) -> Result<Automerge> {
     };
     for c in &stored.chunks {
         d.load_incremental(c)?;
+    }
+    if heads_json(&d.get_heads()) == stored.heads {
+        loaded::put(stored.id, stored.heads, stored.size, d.clone());
     }
     Ok(d)
 }
@@ -1421,6 +1505,7 @@ impl<'a> Merged<'a> {
         wanted: Option<&[ChangeHash]>,
     ) -> Result<(Option<Merged<'a>>, bool)> {
         let chunks = stored.as_ref().map(|s| s.count);
+        let size = stored.as_ref().map_or(0, |s| s.size);
         // One received piece that makes a new document is stored as it came, if it loads
         // strictly: bytes with anything after their valid part would load here (leniently)
         // and then never again. Otherwise the document is saved anew.
@@ -1452,6 +1537,7 @@ impl<'a> Merged<'a> {
             return Ok((None, holds));
         }
         let prepared = Prepared::new(id, &doc, &before, raw, chunks);
+        loaded::put(id, prepared.heads.clone(), prepared.stored_size(size), doc);
         Ok((Some(Merged { id, prepared }), holds))
     }
 
@@ -1506,23 +1592,23 @@ fn write_acked_heads(tx: &Connection, acks: &[(DocumentId, Vec<ChangeHash>)]) ->
     Ok(())
 }
 
-/// Save what changed since `before`, update header, heads and projections.
-/// `raw`: bytes that load to exactly `d` when the document is new here (what a peer sent);
-/// stored as they are instead of encoding the document again.
+/// Save what changed since `before`, update header, heads and projections. `size`: the
+/// stored size before; returns the stored size after.
 fn save_doc(
     tx: &Connection,
     id: DocumentId,
     d: &Automerge,
     before: &[ChangeHash],
     now: i64,
-    raw: Option<&[u8]>,
-) -> Result<()> {
+    size: usize,
+) -> Result<usize> {
     let chunks: Option<i64> = tx
         .prepare_cached("SELECT chunks FROM documents WHERE id = ?1")?
         .query_row([id.to_string()], |r| r.get(0))
         .optional()?;
-    let prepared = Prepared::new(id, d, before, raw, chunks);
-    write_doc(tx, id, &prepared, now, None).map(|_| ())
+    let prepared = Prepared::new(id, d, before, None, chunks);
+    write_doc(tx, id, &prepared, now, None)?;
+    Ok(prepared.stored_size(size))
 }
 
 /// What a write stores of a document's bytes.
@@ -1546,6 +1632,14 @@ struct Prepared<'a> {
 }
 
 impl<'a> Prepared<'a> {
+    /// The document's stored size once this is written, `before` the size before.
+    fn stored_size(&self, before: usize) -> usize {
+        match &self.bytes {
+            DocBytes::Snapshot(b) => b.len(),
+            DocBytes::Chunk(c) => before + c.len(),
+        }
+    }
+
     fn new(
         id: DocumentId,
         d: &Automerge,
@@ -1635,6 +1729,7 @@ fn write_doc(
 }
 
 fn purge_doc(tx: &Connection, id: DocumentId) -> Result<bool> {
+    loaded::forget(id);
     let key = id.to_string();
     projection::clear(tx, id)?;
     tx.execute("DELETE FROM doc_chunks WHERE doc_id = ?1", [&key])?;
