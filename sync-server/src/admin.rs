@@ -13,10 +13,12 @@ use crate::storage::{
 use crate::{Error, Result, roster_csv, tokens};
 use automerge::{ActorId, Automerge};
 use omkijken_core::model::{Kind, Roster, SchoolSettings};
+use omkijken_core::rosters::{Decoded, rosters};
 use omkijken_core::{AccessFields, DocumentId, access, doc};
 use rand::RngCore;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// Roster chunks kept before the roster document is compacted to a snapshot.
 const ROSTER_COMPACT_AFTER: u32 = 16;
@@ -93,13 +95,43 @@ pub fn create_school(st: &mut dyn Storage, now: i64, id: &str, name: &str) -> Re
     Ok(())
 }
 
-/// The roster document of a school and its record.
-pub fn load_roster(st: &mut dyn Storage, school: &str) -> Result<(Automerge, Roster)> {
+/// The roster document of a school, decoded: the document with its roster and settings
+/// (through the process's cache of decoded rosters, [`omkijken_core::rosters`]).
+pub fn load_roster(st: &mut dyn Storage, school: &str) -> Result<Decoded> {
+    decoded(st, doc::roster_id(school))?.ok_or(Error::NotFound("school"))
+}
+
+/// The roster of a school (read only: no copy of its document).
+pub fn roster(st: &mut dyn Storage, school: &str) -> Result<Arc<Roster>> {
     let rid = doc::roster_id(school);
-    let bytes = st.load_doc(rid)?.ok_or(Error::NotFound("school"))?;
-    let am = Automerge::load(&bytes)?;
-    let roster: Roster = doc::record(rid, &am)?;
-    Ok((am, roster))
+    let row = st
+        .catalog_get(&[rid])?
+        .pop()
+        .ok_or(Error::NotFound("school"))?;
+    if let Some((roster, _)) = rosters().record(rid, &row.heads) {
+        return Ok(roster);
+    }
+    Ok(load_roster(st, school)?.roster)
+}
+
+/// The stored roster document `id` (a school's roster or a staff member's view), decoded,
+/// from the cache when it holds the catalog's heads.
+fn decoded(st: &mut dyn Storage, id: DocumentId) -> Result<Option<Decoded>> {
+    let Some(row) = st.catalog_get(&[id])?.pop() else {
+        return Ok(None);
+    };
+    decoded_at(st, &row)
+}
+
+/// [`decoded`] for a catalog row already read.
+fn decoded_at(st: &mut dyn Storage, row: &CatalogRow) -> Result<Option<Decoded>> {
+    if let Some(d) = rosters().get(row.id, &row.heads) {
+        return Ok(Some(d));
+    }
+    let Some(bytes) = st.load_doc(row.id)? else {
+        return Ok(None);
+    };
+    Ok(Some(rosters().decode(row.id, Automerge::load(&bytes)?)?))
 }
 
 /// What a roster import did.
@@ -209,8 +241,7 @@ pub fn school_settings(
     st: &mut dyn Storage,
     school: &str,
 ) -> Result<omkijken_core::model::SchoolSettings> {
-    let (am, _) = load_roster(st, school)?;
-    Ok(doc::school_settings(&am))
+    Ok((*load_roster(st, school)?.settings).clone())
 }
 
 /// Why a care track was opened or closed (a code, never free text: the audit log holds no
@@ -316,16 +347,19 @@ fn update_roster_doc(
     settings: Option<&omkijken_core::model::SchoolSettings>,
 ) -> Result<(bool, usize, Roster)> {
     let rid = doc::roster_id(school);
-    let (mut am, old) = load_roster(st, school)?;
+    let Decoded {
+        doc: mut am,
+        roster: old,
+        settings: old_settings,
+    } = load_roster(st, school)?;
     let new = make(&old)?;
-    let old_settings = doc::school_settings(&am);
-    if new == old && settings.is_none_or(|s| *s == old_settings) {
+    if new == *old && settings.is_none_or(|s| *s == *old_settings) {
         // Nothing to write: skip reconciling the whole roster only to find no change.
         return Ok((false, 0, new));
     }
     let before = am.get_heads();
     let mut changed = doc::update_roster(rid, &mut am, actor, now, &old, &new)?;
-    if let Some(s) = settings.filter(|s| **s != old_settings) {
+    if let Some(s) = settings.filter(|s| **s != *old_settings) {
         changed |= doc::set_school_settings(&mut am, actor, now, s)?;
     }
     if !changed {
@@ -354,7 +388,7 @@ fn update_roster_doc(
     let bump = affected(&old, &new, &rows);
     let bumped = bump.len();
     let mut docs = vec![write];
-    let stored = doc::school_settings(&am);
+    let stored = Arc::new(doc::school_settings(&am));
     docs.extend(view_writes(
         st,
         actor,
@@ -363,6 +397,14 @@ fn update_roster_doc(
         Some((&old, &old_settings)),
         &rows,
     )?);
+    rosters().put(
+        rid,
+        Decoded {
+            doc: am,
+            roster: Arc::new(new.clone()),
+            settings: stored,
+        },
+    );
     st.commit(Batch {
         docs,
         bump,
@@ -408,24 +450,31 @@ fn view_writes(
         {
             continue;
         }
-        let mut d = match row {
-            Some(_) => match st.load_doc(vid)? {
-                Some(bytes) => Automerge::load(&bytes)?,
+        let (mut d, held, held_settings) = match row {
+            Some(r) => match decoded_at(st, r)? {
+                Some(Decoded {
+                    doc,
+                    roster,
+                    settings,
+                }) => (doc, roster, settings),
                 None => continue,
             },
-            None => doc::roster_view_genesis(&roster.school, user)?.1,
+            None => {
+                let d = doc::roster_view_genesis(&roster.school, user)?.1;
+                let held = Arc::new(doc::record::<Roster>(vid, &d)?);
+                let settings = Arc::new(doc::school_settings(&d));
+                (d, held, settings)
+            }
         };
         // What the view holds (without a previous roster, at a start-up refresh, this is
         // the only way to know whether it is current).
-        let held: Roster = doc::record(vid, &d)?;
-        let held_settings = doc::school_settings(&d);
-        if row.is_some() && held == view && held_settings == view_settings {
+        if row.is_some() && *held == view && *held_settings == view_settings {
             continue;
         }
         let before = d.get_heads();
         let fields = AccessFields::of_roster(&view);
         let mut changed = doc::update_roster(vid, &mut d, actor, now, &held, &view)?;
-        if held_settings != view_settings {
+        if *held_settings != view_settings {
             changed |= doc::set_school_settings(&mut d, actor, now, &view_settings)?;
         }
         let (data, mode, base) = match row {
@@ -446,6 +495,14 @@ fn view_writes(
             summary: None,
             base: Some(base),
         });
+        rosters().put(
+            vid,
+            Decoded {
+                doc: d,
+                roster: Arc::new(view),
+                settings: Arc::new(view_settings),
+            },
+        );
     }
     Ok(out)
 }
@@ -480,8 +537,9 @@ pub fn refresh_roster_views(
     now: i64,
     school: &str,
 ) -> Result<usize> {
-    let (am, roster) = load_roster(st, school)?;
-    let settings = doc::school_settings(&am);
+    let Decoded {
+        roster, settings, ..
+    } = load_roster(st, school)?;
     let rows = st.catalog_school(school)?;
     let docs = view_writes(st, actor, now, (&roster, &settings), None, &rows)?;
     let n = docs.len();
@@ -573,7 +631,7 @@ pub fn issue_code(
     user: &str,
     ttl_ms: i64,
 ) -> Result<String> {
-    let (_, roster) = load_roster(st, school)?;
+    let roster = roster(st, school)?;
     if roster.active_staff(user).is_none() {
         return Err(Error::NotFound("active staff member in the roster"));
     }

@@ -856,7 +856,7 @@ fn run_admin(store: StoreArgs, command: AdminCommand) -> anyhow::Result<()> {
                 );
                 println!(
                     "parents' names on an oudercontact: {}",
-                    if admin::load_roster(st, &school)?.1.parent_names {
+                    if admin::roster(st, &school)?.parent_names {
                         "recorded"
                     } else {
                         "not recorded (role only)"

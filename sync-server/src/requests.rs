@@ -129,7 +129,7 @@ fn erase_record(
     if row.erased || row.header.school != device.school {
         return not_found();
     }
-    let (_, roster) = admin::load_roster(st, &device.school)?;
+    let roster = admin::roster(st, &device.school)?;
     if access::access(&roster, &device.user, &row.header, &row.fields) < access::Access::Read {
         return not_found();
     }
@@ -187,7 +187,7 @@ fn care_track(
     reason: &str,
     actor: &automerge::ActorId,
 ) -> crate::Result<(Frame, bool)> {
-    let (_, roster) = admin::load_roster(st, &device.school)?;
+    let roster = admin::roster(st, &device.school)?;
     let coordinator = roster
         .active_staff(&device.user)
         .is_some_and(|s| s.has(omkijken_core::model::Role::CareCoordinator));
@@ -237,7 +237,7 @@ fn school_settings(
     json: &str,
     actor: &automerge::ActorId,
 ) -> crate::Result<Frame> {
-    let (_, roster) = admin::load_roster(st, &device.school)?;
+    let roster = admin::roster(st, &device.school)?;
     let leader = roster
         .active_staff(&device.user)
         .is_some_and(|s| s.has(omkijken_core::model::Role::SchoolLeader));
@@ -292,7 +292,7 @@ fn pupil_session(
             "a pupil session lasts 1 to 72 hours",
         ));
     }
-    let (_, roster) = admin::load_roster(st, &device.school)?;
+    let roster = admin::roster(st, &device.school)?;
     let Some(g) = roster.groups.get(group) else {
         return Ok(error(ErrorCode::NotFound, "no such group"));
     };
@@ -344,7 +344,7 @@ fn pupil_session(
 
 fn register(st: &mut dyn Storage, device: &Device, from: &str, to: &str) -> crate::Result<Frame> {
     use omkijken_core::model::Role;
-    let (_, roster) = admin::load_roster(st, &device.school)?;
+    let roster = admin::roster(st, &device.school)?;
     let allowed = roster.active_staff(&device.user).is_some_and(|s| {
         s.has(Role::SchoolLeader)
             || s.has(Role::AntiBullyingCoordinator)
@@ -404,7 +404,7 @@ fn export(
             "requestedOn must be YYYY-MM-DD",
         ));
     };
-    let (_, roster) = admin::load_roster(st, &device.school)?;
+    let roster = admin::roster(st, &device.school)?;
     let coordinator = roster
         .active_staff(&device.user)
         .is_some_and(|s| s.has(omkijken_core::model::Role::CareCoordinator));

@@ -1027,8 +1027,8 @@ impl Sim {
 
     fn load_server_roster(&mut self) -> SimResult<Roster> {
         let storage = self.hub().storage();
-        omkijken_server::admin::load_roster(storage, SCHOOL)
-            .map(|(_, r)| r)
+        omkijken_server::admin::roster(storage, SCHOOL)
+            .map(|r| (*r).clone())
             .map_err(|e| e.to_string())
     }
 

@@ -1,7 +1,7 @@
 //! Documents as stored: their bytes (a snapshot plus incremental chunks, compacted now and
 //! then), header, heads and info rows; reading, writing and purging one, and the roster.
 
-use super::{COMPACT_AFTER_CHUNKS, Identity, Store, heads_json, not_accepted, projection};
+use super::{COMPACT_AFTER_CHUNKS, Identity, Store, heads_json, loaded, not_accepted, projection};
 use crate::doc::{self, AccessFields};
 use crate::ids::{self, DocumentId};
 use crate::model::{Header, Roster};
@@ -32,20 +32,51 @@ impl Store {
             return Ok(r.clone());
         }
         let identity = self.require_identity()?;
-        let roster = match self.roster_doc(&identity)? {
-            Some((id, d)) => doc::record::<Roster>(id, &d)?,
-            None => Roster {
+        let roster = match self.roster_heads(&identity)? {
+            // Decoded already, by this store or another in the process (the roster cache
+            // holds documents by content: the same heads are the same roster).
+            Some((id, heads)) => match crate::rosters::rosters().record(id, &heads) {
+                Some((roster, _)) => roster,
+                None => match self.load(id)? {
+                    Some(d) => crate::rosters::rosters().decode(id, d)?.roster,
+                    None => return Err(Error::Invalid("roster vanished".into())),
+                },
+            },
+            None => Arc::new(Roster {
                 school: identity.school.clone(),
                 ..Default::default()
-            },
+            }),
         };
-        let roster = Arc::new(roster);
         *self
             .inner
             .roster_cache
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Some(roster.clone());
         Ok(roster)
+    }
+
+    /// The id and heads of the roster document this device holds: its own view of the
+    /// roster, else the whole roster (as [`Store::roster_doc`] finds them).
+    fn roster_heads(&self, identity: &Identity) -> Result<Option<(DocumentId, Vec<ChangeHash>)>> {
+        for id in [
+            doc::roster_view_id(&identity.school, &identity.user),
+            doc::roster_id(&identity.school),
+        ] {
+            let heads: Option<String> = self.read(|tx| {
+                Ok(tx
+                    .prepare_cached("SELECT heads FROM documents WHERE id = ?1")?
+                    .query_row([id.to_string()], |r| r.get(0))
+                    .optional()?)
+            })?;
+            if let Some(heads) = heads {
+                let heads = serde_json::from_str::<Vec<String>>(&heads)
+                    .ok()
+                    .and_then(|h| ids::heads_from_hex(&h))
+                    .ok_or_else(|| Error::Invalid("bad heads in store".into()))?;
+                return Ok(Some((id, heads)));
+            }
+        }
+        Ok(None)
     }
 
     /// The roster document this device holds: the user's view of the roster (what a server
@@ -167,12 +198,14 @@ impl Store {
         f: impl FnOnce(&mut Automerge) -> Result<T>,
     ) -> Result<T> {
         let (result, changed) = self.write(|tx| {
-            let mut d = load_doc(tx, id)?.unwrap_or_default();
+            let (mut d, size) = load_doc_sized(tx, id)?.unwrap_or_default();
             let before = d.get_heads();
             let result = f(&mut d)?;
             let changed = d.get_heads() != before;
             if changed {
-                save_doc(tx, id, &d, &before, self.now(), None)?;
+                let size = save_doc(tx, id, &d, &before, self.now(), size)?;
+                // The next load of this version comes from memory (see `loaded`).
+                loaded::put(id, heads_json(&d.get_heads()), size, d);
             }
             Ok((result, changed))
         })?;
@@ -239,6 +272,7 @@ impl Store {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             if !self.inner.wiped.swap(true, Ordering::SeqCst) {
+                loaded::forget_all();
                 conn.execute_batch(
                     "DELETE FROM doc_chunks; DELETE FROM documents; DELETE FROM conversations;
                      DELETE FROM signals; DELETE FROM thermometer_entries; DELETE FROM cases;
@@ -322,38 +356,87 @@ pub struct DocumentInfo {
 }
 
 pub(super) fn load_doc(tx: &Connection, id: DocumentId) -> Result<Option<Automerge>> {
-    stored_bytes(tx, id)?.map(decode).transpose()
+    Ok(load_doc_sized(tx, id)?.map(|(d, _)| d))
 }
 
-/// A document's stored bytes: its snapshot and the chunks appended since, in order.
+/// [`load_doc`] with the document's stored size.
+pub(super) fn load_doc_sized(
+    tx: &Connection,
+    id: DocumentId,
+) -> Result<Option<(Automerge, usize)>> {
+    stored_bytes(tx, id)?
+        .map(|s| {
+            let size = s.size;
+            decode(s).map(|d| (d, size))
+        })
+        .transpose()
+}
+
+/// A document's stored bytes: its snapshot and the chunks appended since, in order; or,
+/// when the cache of loaded documents holds it at the row's heads, that copy instead.
 pub(super) struct Stored {
+    pub(super) id: DocumentId,
     pub(super) snapshot: Vec<u8>,
     pub(super) chunks: Vec<Vec<u8>>,
     /// The row's chunk count.
     pub(super) count: i64,
+    /// The row's heads (JSON).
+    pub(super) heads: String,
+    /// The stored bytes' size.
+    pub(super) size: usize,
+    /// The document from the cache ([`loaded`]), if it was there.
+    pub(super) cached: Option<Automerge>,
 }
 
 pub(super) fn stored_bytes(tx: &Connection, id: DocumentId) -> Result<Option<Stored>> {
-    let row: Option<(Vec<u8>, i64)> = tx
-        .prepare_cached("SELECT snapshot, chunks FROM documents WHERE id = ?1")?
-        .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+    let key = id.to_string();
+    let row: Option<(String, i64, i64)> = tx
+        .prepare_cached(
+            "SELECT heads, chunks, length(snapshot) + coalesce((SELECT sum(length(bytes)) FROM doc_chunks WHERE doc_id = ?1), 0)
+             FROM documents WHERE id = ?1",
+        )?
+        .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let Some((snapshot, count)) = row else {
+    let Some((heads, count, size)) = row else {
         return Ok(None);
     };
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    if let Some((doc, _)) = loaded::get(id, &heads) {
+        return Ok(Some(Stored {
+            id,
+            snapshot: Vec::new(),
+            chunks: Vec::new(),
+            count,
+            heads,
+            size,
+            cached: Some(doc),
+        }));
+    }
+    let snapshot: Vec<u8> = tx
+        .prepare_cached("SELECT snapshot FROM documents WHERE id = ?1")?
+        .query_row([&key], |r| r.get(0))?;
     let mut stmt =
         tx.prepare_cached("SELECT bytes FROM doc_chunks WHERE doc_id = ?1 ORDER BY seq")?;
     let chunks = stmt
-        .query_map([id.to_string()], |r| r.get::<_, Vec<u8>>(0))?
+        .query_map([&key], |r| r.get::<_, Vec<u8>>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(Some(Stored {
+        id,
         snapshot,
         chunks,
         count,
+        heads,
+        size,
+        cached: None,
     }))
 }
 
+/// The document of `stored`: the cached copy, or decoded from the bytes (and then kept in
+/// the cache under the row's heads when it loads to exactly those).
 pub(super) fn decode(stored: Stored) -> Result<Automerge> {
+    if let Some(d) = stored.cached {
+        return Ok(d);
+    }
     let mut d = if stored.snapshot.is_empty() {
         Automerge::new()
     } else {
@@ -362,26 +445,29 @@ pub(super) fn decode(stored: Stored) -> Result<Automerge> {
     for c in &stored.chunks {
         d.load_incremental(c)?;
     }
+    if heads_json(&d.get_heads()) == stored.heads {
+        loaded::put(stored.id, stored.heads, stored.size, d.clone());
+    }
     Ok(d)
 }
 
-/// Save what changed since `before`, update header, heads and projections.
-/// `raw`: bytes that load to exactly `d` when the document is new here (what a peer sent);
-/// stored as they are instead of encoding the document again.
+/// Save what changed since `before`, update header, heads and projections. `size`: the
+/// stored size before; returns the stored size after.
 pub(super) fn save_doc(
     tx: &Connection,
     id: DocumentId,
     d: &Automerge,
     before: &[ChangeHash],
     now: i64,
-    raw: Option<&[u8]>,
-) -> Result<()> {
+    size: usize,
+) -> Result<usize> {
     let chunks: Option<i64> = tx
         .prepare_cached("SELECT chunks FROM documents WHERE id = ?1")?
         .query_row([id.to_string()], |r| r.get(0))
         .optional()?;
-    let prepared = Prepared::new(id, d, before, raw, chunks);
-    write_doc(tx, id, &prepared, now, None).map(|_| ())
+    let prepared = Prepared::new(id, d, before, None, chunks);
+    write_doc(tx, id, &prepared, now, None)?;
+    Ok(prepared.stored_size(size))
 }
 
 /// What a write stores of a document's bytes.
@@ -405,6 +491,14 @@ pub(super) struct Prepared<'a> {
 }
 
 impl<'a> Prepared<'a> {
+    /// The document's stored size once this is written, `before` the size before.
+    pub(super) fn stored_size(&self, before: usize) -> usize {
+        match &self.bytes {
+            DocBytes::Snapshot(b) => b.len(),
+            DocBytes::Chunk(c) => before + c.len(),
+        }
+    }
+
     pub(super) fn new(
         id: DocumentId,
         d: &Automerge,
@@ -494,6 +588,7 @@ pub(super) fn write_doc(
 }
 
 pub(super) fn purge_doc(tx: &Connection, id: DocumentId) -> Result<bool> {
+    loaded::forget(id);
     let key = id.to_string();
     projection::clear(tx, id)?;
     tx.execute("DELETE FROM doc_chunks WHERE doc_id = ?1", [&key])?;

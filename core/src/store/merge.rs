@@ -2,7 +2,7 @@
 //! written in one transaction with the heads the server is known to hold.
 
 use super::{
-    DocBytes, PARALLEL_FROM, Prepared, Store, Stored, decode, heads_json, stored_bytes,
+    DocBytes, PARALLEL_FROM, Prepared, Store, Stored, decode, heads_json, loaded, stored_bytes,
     write_acked_heads, write_doc,
 };
 use crate::Result;
@@ -194,6 +194,7 @@ impl<'a> Merged<'a> {
         wanted: Option<&[ChangeHash]>,
     ) -> Result<(Option<Merged<'a>>, bool)> {
         let chunks = stored.as_ref().map(|s| s.count);
+        let size = stored.as_ref().map_or(0, |s| s.size);
         // One received piece that makes a new document is stored as it came, if it loads
         // strictly: bytes with anything after their valid part would load here (leniently)
         // and then never again. Otherwise the document is saved anew.
@@ -225,6 +226,7 @@ impl<'a> Merged<'a> {
             return Ok((None, holds));
         }
         let prepared = Prepared::new(id, &doc, &before, raw, chunks);
+        loaded::put(id, prepared.heads.clone(), prepared.stored_size(size), doc);
         Ok((Some(Merged { id, prepared }), holds))
     }
 

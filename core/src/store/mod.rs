@@ -19,6 +19,7 @@ mod documents;
 mod edits;
 mod excursions;
 mod lease;
+mod loaded;
 mod merge;
 mod not_accepted;
 mod open;

@@ -131,9 +131,24 @@ impl PupilSession {
         })
     }
 
+    /// Make `session` (a new store, enrolled with the code of a `startPupilSession`
+    /// answer) the pupil session of `scope`, started from `teacher`'s device: the group's
+    /// pupils by first name, the school's thermometer settings and the group's open
+    /// sociogram round as the teacher's device holds them. The transport that asked for
+    /// the code calls this (`transport::start_pupil_session`); so does the simulation.
+    pub fn start(session: Store, teacher: &Store, scope: PupilScope) -> Result<PupilSession> {
+        let roster = teacher.roster()?;
+        let info = SessionInfo {
+            pupils: session_pupils(&roster, &scope.group),
+            thermometer: teacher.school_settings()?.thermometer,
+            sociogram: open_sociogram(teacher, &scope.group)?,
+            scope,
+        };
+        PupilSession::init(session, info)
+    }
+
     /// Make `store` (new, enrolled with the session's code) a pupil session.
-    #[cfg_attr(not(feature = "transport"), allow(dead_code))]
-    pub(crate) fn init(store: Store, info: SessionInfo) -> Result<PupilSession> {
+    fn init(store: Store, info: SessionInfo) -> Result<PupilSession> {
         let json = serde_json::to_string(&info)
             .map_err(|_| Error::Invalid("the session does not serialize".into()))?;
         store.set_setting(SETTING_PUPIL_SESSION, Some(&json))?;
@@ -387,4 +402,26 @@ impl PupilSession {
     pub fn wipe(&self) -> Result<()> {
         self.store.wipe()
     }
+}
+
+/// The group's open sociogram round as the teacher's device holds it (a mentor's), for a
+/// pupil session: its id and questions.
+fn open_sociogram(teacher: &Store, group: &str) -> Result<Option<SessionSociogram>> {
+    let open = teacher
+        .list_sociogram_rounds(Some(group))?
+        .into_iter()
+        .filter(|r| r.status == crate::model::RoundStatus::Open)
+        .max_by(|a, b| a.opened_on.cmp(&b.opened_on));
+    let Some(open) = open else {
+        return Ok(None);
+    };
+    let round = teacher.sociogram_round(open.id)?;
+    Ok(Some(SessionSociogram {
+        round: open.id.to_string(),
+        questions: round
+            .questions
+            .into_iter()
+            .map(|q| (q.id, q.text, q.polarity))
+            .collect(),
+    }))
 }

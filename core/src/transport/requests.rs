@@ -203,7 +203,6 @@ pub async fn start_pupil_session(
     hours: u32,
     session: Store,
 ) -> Result<crate::store::PupilSession> {
-    use crate::store::pupil_session::{SessionInfo, session_pupils};
     let url = teacher
         .setting(SETTING_SERVER_URL)?
         .ok_or(Error::NotEnrolled)?;
@@ -230,39 +229,7 @@ pub async fn start_pupil_session(
     }
     let label = format!("pupil session {}", scope.group);
     enroll(&url, &code, &label, &session).await?;
-    let roster = teacher.roster()?;
-    let info = SessionInfo {
-        pupils: session_pupils(&roster, &scope.group),
-        thermometer: teacher.school_settings()?.thermometer,
-        sociogram: open_sociogram(teacher, &scope.group)?,
-        scope,
-    };
-    crate::store::PupilSession::init(session, info)
-}
-
-/// The group's open sociogram round as the teacher's device holds it (a mentor's), for a
-/// pupil session: its id and questions.
-pub(super) fn open_sociogram(
-    teacher: &Store,
-    group: &str,
-) -> Result<Option<crate::store::pupil_session::SessionSociogram>> {
-    let open = teacher
-        .list_sociogram_rounds(Some(group))?
-        .into_iter()
-        .filter(|r| r.status == crate::model::RoundStatus::Open)
-        .max_by(|a, b| a.opened_on.cmp(&b.opened_on));
-    let Some(open) = open else {
-        return Ok(None);
-    };
-    let round = teacher.sociogram_round(open.id)?;
-    Ok(Some(crate::store::pupil_session::SessionSociogram {
-        round: open.id.to_string(),
-        questions: round
-            .questions
-            .into_iter()
-            .map(|q| (q.id, q.text, q.polarity))
-            .collect(),
-    }))
+    crate::store::PupilSession::start(session, teacher, scope)
 }
 
 /// Send what a pupil session holds (its pupils' readings) to the server. Nothing comes

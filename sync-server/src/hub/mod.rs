@@ -285,15 +285,14 @@ impl Hub {
         if let Some(r) = self.rosters.get(school) {
             return Ok(r.clone());
         }
-        let roster = match admin::load_roster(self.storage.as_mut(), school) {
-            Ok((_, r)) => r,
-            Err(Error::NotFound(_)) => Roster {
+        let r = match admin::roster(self.storage.as_mut(), school) {
+            Ok(r) => r,
+            Err(Error::NotFound(_)) => Arc::new(Roster {
                 school: school.into(),
                 ..Default::default()
-            },
+            }),
             Err(e) => return Err(e),
         };
-        let r = Arc::new(roster);
         self.rosters.insert(school.into(), r.clone());
         Ok(r)
     }
