@@ -14,6 +14,8 @@ pub mod rosters;
 pub mod sociogram;
 pub mod store;
 pub mod sync;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod text;
 #[cfg(feature = "transport")]
 pub mod transport;

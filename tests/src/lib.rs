@@ -11,7 +11,7 @@ pub mod wire;
 pub mod workload;
 
 use anyhow::{Context, Result};
-use omkijken_core::model::{SignalContext, Source};
+use omkijken_core::model::SignalContext;
 use omkijken_core::store::{NewSignal, StoreOptions};
 use omkijken_core::transport::{self, SyncReport};
 use omkijken_core::{DocumentId, Store};
@@ -189,20 +189,11 @@ impl Device {
     /// Record a shared signal about `pupil` on an excursion.
     pub fn record_trip_signal(&self, pupil: &str, urgency: u8, facts: &str) -> Result<DocumentId> {
         Ok(self.store.record_signal(NewSignal {
-            pupil: pupil.into(),
-            observed_at: self.store.now(),
             context: SignalContext {
                 place: "schoolkamp Ardennen".into(),
                 excursion: Some("kamp-2026".into()),
             },
-            category: "welbevinden".into(),
-            urgency,
-            facts: facts.into(),
-            interpretation: None,
-            source: Source::seen(),
-            pupil_quote: None,
-            flag: None,
-            share: true,
+            ..omkijken_core::testing::signal(pupil, self.store.now(), "", urgency, facts)
         })?)
     }
 

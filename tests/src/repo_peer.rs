@@ -92,23 +92,13 @@ pub fn new_signal(actor: &ActorId, author: &str, pupil: &str, facts: &str) -> au
 
 /// A shared signal about `pupil` recorded on a native device, in the school (no trip).
 pub fn record_signal(device: &crate::Device, pupil: &str, facts: &str) -> Result<DocumentId> {
-    use omkijken_core::store::NewSignal;
-    Ok(device.store.record_signal(NewSignal {
-        pupil: pupil.into(),
-        observed_at: device.store.now(),
-        context: SignalContext {
-            place: "speelplaats".into(),
-            excursion: None,
-        },
-        category: "welbevinden".into(),
-        urgency: 2,
-        facts: facts.into(),
-        interpretation: None,
-        source: Source::seen(),
-        pupil_quote: None,
-        flag: None,
-        share: true,
-    })?)
+    Ok(device.store.record_signal(omkijken_core::testing::signal(
+        pupil,
+        device.store.now(),
+        "speelplaats",
+        2,
+        facts,
+    ))?)
 }
 
 /// What became of a document a peer created and synced.

@@ -7,7 +7,6 @@
 //! 2. A device store is killed mid-write (a child process recording signals, SIGKILLed): it
 //!    reopens, every write it committed is there, and the projections match the documents.
 
-use omkijken_core::model::{SignalContext, Source};
 use omkijken_core::store::{NewSignal, SignalFilter, StoreOptions};
 use omkijken_core::transport;
 use omkijken_core::{DocumentId, Store};
@@ -32,22 +31,13 @@ pupil,p2,Twee,g1,po_5_8,false,,m1,
 ";
 
 fn signal(pupil: &str, n: usize) -> NewSignal {
-    NewSignal {
-        pupil: pupil.into(),
-        observed_at: 1_795_338_000_000,
-        context: SignalContext {
-            place: "lokaal".into(),
-            excursion: None,
-        },
-        category: "welbevinden".into(),
-        urgency: 1,
-        facts: format!("observation {n}"),
-        interpretation: None,
-        source: Source::seen(),
-        pupil_quote: None,
-        flag: None,
-        share: true,
-    }
+    omkijken_core::testing::signal(
+        pupil,
+        1_795_338_000_000,
+        "lokaal",
+        1,
+        &format!("observation {n}"),
+    )
 }
 
 #[test]

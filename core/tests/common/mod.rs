@@ -4,8 +4,8 @@
 use automerge::ActorId;
 use omkijken_core::Store;
 use omkijken_core::doc;
+use omkijken_core::model::SignalContext;
 use omkijken_core::model::{Group, Pupil, Roster, Staff};
-use omkijken_core::model::{SignalContext, Source};
 use omkijken_core::store::{Identity, NewSignal, StoreOptions};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -157,19 +157,12 @@ pub fn exchange(a: &Store, b: &Store) {
 /// A shared signal on a trip about `pupil`.
 pub fn signal(pupil: &str, urgency: u8, facts: &str) -> NewSignal {
     NewSignal {
-        pupil: pupil.into(),
-        observed_at: T0 - 3_600_000,
         context: SignalContext {
             place: "schoolreis Ardennen".into(),
             excursion: Some("trip-1".into()),
         },
-        category: "welbevinden".into(),
-        urgency,
-        facts: facts.into(),
         interpretation: Some("seems withdrawn".into()),
-        source: Source::seen(),
         pupil_quote: Some("ik wil naar huis".into()),
-        flag: None,
-        share: true,
+        ..omkijken_core::testing::signal(pupil, T0 - 3_600_000, "", urgency, facts)
     }
 }

@@ -169,20 +169,5 @@ async fn the_inzage_dossier_holds_every_shared_record_and_no_private_note() -> R
 }
 
 fn teacher_signal(facts: &str) -> omkijken_core::store::NewSignal {
-    omkijken_core::store::NewSignal {
-        pupil: PUPIL.into(),
-        observed_at: 0,
-        context: omkijken_core::model::SignalContext {
-            place: "gymzaal".into(),
-            excursion: None,
-        },
-        category: "welbevinden".into(),
-        urgency: 1,
-        facts: facts.into(),
-        interpretation: None,
-        source: omkijken_core::model::Source::seen(),
-        pupil_quote: None,
-        flag: None,
-        share: true,
-    }
+    omkijken_core::testing::signal(PUPIL, 0, "gymzaal", 1, facts)
 }

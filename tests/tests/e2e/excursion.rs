@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use omkijken_core::Error;
-use omkijken_core::model::{SignalContext, Source};
+use omkijken_core::model::SignalContext;
 use omkijken_core::store::{NewExcursion, NewSignal, NewTripContact, SignalFilter};
 use omkijken_tests::*;
 
@@ -70,20 +70,17 @@ async fn the_staff_on_a_trip_carry_it_offline_and_wipe_it_on_return() -> Result<
     // 4. On the trip, offline, the teacher records a signal that refers to it; the
     //    excursion is on the phone without a network.
     let sig = teacher.store.record_signal(NewSignal {
-        pupil: PUPIL.into(),
-        observed_at: teacher.store.now(),
         context: SignalContext {
             place: "bij het kampvuur".into(),
             excursion: Some(trip.to_string()),
         },
-        category: "welbevinden".into(),
-        urgency: 1,
-        facts: "huilt en wil naar huis".into(),
-        interpretation: None,
-        source: Source::seen(),
-        pupil_quote: None,
-        flag: None,
-        share: true,
+        ..omkijken_core::testing::signal(
+            PUPIL,
+            teacher.store.now(),
+            "",
+            1,
+            "huilt en wil naar huis",
+        )
     })?;
     assert_eq!(teacher.store.excursion(trip)?.participants.len(), 3);
     // Nothing unsent is wiped.

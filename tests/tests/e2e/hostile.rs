@@ -105,20 +105,14 @@ fn heads_of(store: &Store, id: DocumentId) -> Result<Vec<automerge::ChangeHash>>
 
 fn shared_signal(pupil: &str, share: bool) -> NewSignal {
     NewSignal {
-        pupil: pupil.into(),
-        observed_at: 1_790_000_000_000,
-        context: omkijken_core::model::SignalContext {
-            place: "gang".into(),
-            excursion: None,
-        },
-        category: "welbevinden".into(),
-        urgency: 1,
-        facts: "zat alleen in de pauze".into(),
-        interpretation: None,
-        source: omkijken_core::model::Source::seen(),
-        pupil_quote: None,
-        flag: None,
         share,
+        ..omkijken_core::testing::signal(
+            pupil,
+            1_790_000_000_000,
+            "gang",
+            1,
+            "zat alleen in de pauze",
+        )
     }
 }
 

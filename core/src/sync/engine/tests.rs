@@ -5,8 +5,8 @@ use super::*;
 use crate::doc;
 use crate::ids;
 use crate::model::Kind;
-use crate::model::{FollowUpKind, Group, Pupil, Roster, SignalContext, Source, Staff};
-use crate::store::{Identity, NewSignal, StoreOptions};
+use crate::model::{FollowUpKind, Group, Pupil, Roster, Staff};
+use crate::store::{Identity, StoreOptions};
 use crate::sync::frames::{Acked, CatalogEntry, DocChanges, FetchRequest, Refusal};
 use automerge::Automerge;
 use std::sync::Arc;
@@ -106,22 +106,13 @@ fn store_for(dir: &std::path::Path, user: &str) -> Store {
 
 fn signal(store: &Store, pupil: &str, urgency: u8) -> DocumentId {
     store
-        .record_signal(NewSignal {
-            pupil: pupil.into(),
-            observed_at: T0,
-            context: SignalContext {
-                place: "schoolplein".into(),
-                excursion: None,
-            },
-            category: "welbevinden".into(),
+        .record_signal(crate::testing::signal(
+            pupil,
+            T0,
+            "schoolplein",
             urgency,
-            facts: "facts".into(),
-            interpretation: None,
-            source: Source::seen(),
-            pupil_quote: None,
-            flag: None,
-            share: true,
-        })
+            "facts",
+        ))
         .unwrap()
 }
 
