@@ -9,7 +9,7 @@
 use automerge::{ActorId, Automerge};
 use omkijken_core::DocumentId;
 use omkijken_core::doc;
-use omkijken_core::model::{Header, Kind, SCHEMA_VERSION, Signal, SignalContext, Source};
+use omkijken_core::model::{Header, Kind, SCHEMA_VERSION, Signal};
 use omkijken_core::sync::{DocChanges, FetchRequest, Frame, PROTOCOL_VERSION};
 use omkijken_server::hub::{ConnId, Hub, HubConfig, Outgoing};
 use omkijken_server::storage::postgres::testing::TestSchema;
@@ -50,24 +50,7 @@ fn signal(actor: &ActorId, i: usize) -> (DocumentId, Automerge) {
         created_at: NOW,
         schema: SCHEMA_VERSION,
     };
-    let rec = Signal {
-        observed_at: NOW,
-        recorded_at: NOW,
-        context: SignalContext {
-            place: "klas".into(),
-            excursion: None,
-        },
-        category: "welbevinden".into(),
-        urgency: 1,
-        facts: format!("observatie {i}"),
-        interpretation: None,
-        source: Source::seen(),
-        pupil_quote: None,
-        flag: None,
-        shared: true,
-        follow_ups: vec![],
-        added_readers: vec![],
-    };
+    let rec = omkijken_core::testing::signal_record(NOW, "klas", 1, &format!("observatie {i}"));
     (
         DocumentId::random(),
         doc::create(actor.clone(), NOW, &header, &rec).unwrap(),

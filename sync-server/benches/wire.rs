@@ -5,7 +5,7 @@
 use futures_util::{SinkExt, StreamExt};
 use omkijken_core::DocumentId;
 use omkijken_core::doc;
-use omkijken_core::model::{Header, Kind, SCHEMA_VERSION, Signal, SignalContext, Source};
+use omkijken_core::model::{Header, Kind, SCHEMA_VERSION};
 use omkijken_core::sync::{DocChanges, FetchRequest, Frame, PROTOCOL_VERSION};
 use omkijken_server::server::{ServerHandle, Settings, start};
 use std::time::Instant;
@@ -70,24 +70,7 @@ fn signal(actor: &automerge::ActorId, i: usize) -> (DocumentId, Vec<u8>) {
         created_at: NOW,
         schema: SCHEMA_VERSION,
     };
-    let rec = Signal {
-        observed_at: NOW,
-        recorded_at: NOW,
-        context: SignalContext {
-            place: "klas".into(),
-            excursion: None,
-        },
-        category: "welbevinden".into(),
-        urgency: 1,
-        facts: format!("observatie {i}"),
-        interpretation: None,
-        source: Source::seen(),
-        pupil_quote: None,
-        flag: None,
-        shared: true,
-        follow_ups: vec![],
-        added_readers: vec![],
-    };
+    let rec = omkijken_core::testing::signal_record(NOW, "klas", 1, &format!("observatie {i}"));
     let d = doc::create(actor.clone(), NOW, &header, &rec).unwrap();
     (DocumentId::random(), d.save())
 }

@@ -11,7 +11,7 @@ use automerge::Automerge;
 use automerge::sync::{self, SyncDoc};
 use ciborium::Value;
 use futures_util::{SinkExt, StreamExt};
-use omkijken_core::model::{Header, Kind, SCHEMA_VERSION, Signal, SignalContext, Source};
+use omkijken_core::model::{Header, Kind, SCHEMA_VERSION, Signal};
 use omkijken_core::{DocumentId, doc};
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -71,21 +71,7 @@ pub fn new_signal(actor: &ActorId, author: &str, pupil: &str, facts: &str) -> au
     };
     let record = Signal {
         observed_at: now - 3_600_000,
-        recorded_at: now,
-        context: SignalContext {
-            place: "speelplaats".into(),
-            excursion: None,
-        },
-        category: "welbevinden".into(),
-        urgency: 1,
-        facts: facts.into(),
-        interpretation: None,
-        source: Source::seen(),
-        pupil_quote: None,
-        flag: None,
-        shared: true,
-        follow_ups: vec![],
-        added_readers: vec![],
+        ..omkijken_core::testing::signal_record(now, "speelplaats", 1, facts)
     };
     doc::create(actor.clone(), now, &header, &record).expect("a signal document")
 }

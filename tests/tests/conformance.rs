@@ -14,7 +14,7 @@ use futures_util::{SinkExt, StreamExt};
 use omkijken_core::DocumentId;
 use omkijken_core::doc;
 use omkijken_core::ids::heads_to_hex;
-use omkijken_core::model::{FollowUp, Header, Kind, SCHEMA_VERSION, Signal, SignalContext, Source};
+use omkijken_core::model::{FollowUp, Header, Kind, SCHEMA_VERSION, Signal};
 use omkijken_core::sync::{DocChanges, FetchRequest, Frame, ReadLogEntry};
 use omkijken_tests::{COORDINATOR, PUPIL, SCHOOL, TEACHER, TestServer};
 use serde_json::{Value as Json, json};
@@ -44,21 +44,13 @@ fn signal_doc(actor: &ActorId, follow_ups: Vec<FollowUp>) -> Automerge {
     };
     let record = Signal {
         observed_at: T0 - 3_600_000,
-        recorded_at: T0,
-        context: SignalContext {
-            place: "speelplaats".into(),
-            excursion: None,
-        },
-        category: "welbevinden".into(),
-        urgency: 2,
-        facts: "Noor huilde in de pauze; ze zei \"niemand wil met mij spelen\".".into(),
-        interpretation: None,
-        source: Source::seen(),
-        pupil_quote: None,
-        flag: None,
-        shared: true,
         follow_ups,
-        added_readers: vec![],
+        ..omkijken_core::testing::signal_record(
+            T0,
+            "speelplaats",
+            2,
+            "Noor huilde in de pauze; ze zei \"niemand wil met mij spelen\".",
+        )
     };
     doc::create(actor.clone(), T0, &header, &record).expect("a signal")
 }

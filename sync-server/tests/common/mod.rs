@@ -6,9 +6,7 @@
 use automerge::{ActorId, Automerge};
 use omkijken_core::DocumentId;
 use omkijken_core::doc;
-use omkijken_core::model::{
-    FollowUp, Header, Kind, SCHEMA_VERSION, Signal, SignalContext, Source, ThermometerEntry,
-};
+use omkijken_core::model::{FollowUp, Header, Kind, SCHEMA_VERSION, Signal, ThermometerEntry};
 use omkijken_core::sync::{Frame, PROTOCOL_VERSION};
 use omkijken_server::hub::{ConnId, Hub, HubConfig, Outgoing};
 use omkijken_server::storage::SqliteStorage;
@@ -141,22 +139,8 @@ pub fn catalog(frames: &[Frame]) -> (Vec<DocumentId>, Vec<DocumentId>, u64) {
 
 pub fn signal_record(urgency: u8, category: &str, facts: &str) -> Signal {
     Signal {
-        observed_at: NOW,
-        recorded_at: NOW,
-        context: SignalContext {
-            place: "schoolplein".into(),
-            excursion: None,
-        },
         category: category.into(),
-        urgency,
-        facts: facts.into(),
-        interpretation: None,
-        source: Source::seen(),
-        pupil_quote: None,
-        flag: None,
-        shared: true,
-        follow_ups: vec![],
-        added_readers: vec![],
+        ..omkijken_core::testing::signal_record(NOW, "schoolplein", urgency, facts)
     }
 }
 

@@ -871,24 +871,7 @@ async fn forged_authors_are_refused_in_every_record_kind() -> Result<()> {
 
 /// A shared urgency-1 signal record about a pupil, as the teacher would write it.
 fn as_teacher_signal() -> Signal {
-    Signal {
-        observed_at: 1_790_000_000_000,
-        recorded_at: 1_790_000_000_000,
-        context: omkijken_core::model::SignalContext {
-            place: "gang".into(),
-            excursion: None,
-        },
-        category: "welbevinden".into(),
-        urgency: 1,
-        facts: "zat alleen".into(),
-        interpretation: None,
-        source: omkijken_core::model::Source::seen(),
-        pupil_quote: None,
-        flag: None,
-        shared: true,
-        follow_ups: vec![],
-        added_readers: vec![],
-    }
+    omkijken_core::testing::signal_record(1_790_000_000_000, "gang", 1, "zat alleen")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use futures_util::{SinkExt, StreamExt};
-use omkijken_core::model::{Header, Kind, SCHEMA_VERSION, Signal, SignalContext, Source};
+use omkijken_core::model::{Header, Kind, SCHEMA_VERSION};
 use omkijken_core::store::StoreOptions;
 use omkijken_core::sync::{ErrorCode, Frame, MAX_FRAME_BYTES, RefusalReason};
 use omkijken_core::transport::{self, SETTING_SERVER_URL, SETTING_TOKEN};
@@ -69,24 +69,7 @@ fn plant_signal(
         created_at: now,
         schema: SCHEMA_VERSION,
     };
-    let record = Signal {
-        observed_at: now,
-        recorded_at: now,
-        context: SignalContext {
-            place: "gang".into(),
-            excursion: None,
-        },
-        category: "welbevinden".into(),
-        urgency: 1,
-        facts: "planted".into(),
-        interpretation: None,
-        source: Source::seen(),
-        pupil_quote: None,
-        flag: None,
-        shared: true,
-        follow_ups: vec![],
-        added_readers: vec![],
-    };
+    let record = omkijken_core::testing::signal_record(now, "gang", 1, "planted");
     let d = doc::create(actor, now, &header, &record)?;
     let id = device.store.new_id();
     device.store.transact(id, |slot| {

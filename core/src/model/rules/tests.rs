@@ -9,8 +9,7 @@ use super::*;
 use crate::defaults::{NIET_PLUIS, PESTEN, STAFF_MISCONDUCT};
 use crate::model::{
     Agreement, CaseStep, FollowUp, Group, Interpretation, MonitoringAgreement, ParentPresent,
-    ParentsInvolved, Pupil, Record, Role, SCHEMA_VERSION, SignalContext, Source, ThermometerEntry,
-    TripContact, Weighing,
+    ParentsInvolved, Pupil, Record, Role, SCHEMA_VERSION, ThermometerEntry, TripContact, Weighing,
 };
 use automerge::transaction::Transactable;
 use automerge::{ActorId, ObjType, ROOT};
@@ -132,22 +131,9 @@ fn edit<R: Record>(id: DocumentId, d: &Automerge, user: &str, f: impl FnOnce(&mu
 
 fn signal_record(urgency: u8, category: &str, shared: bool) -> Signal {
     Signal {
-        observed_at: NOW,
-        recorded_at: NOW,
-        context: SignalContext {
-            place: "gang".into(),
-            excursion: None,
-        },
         category: category.into(),
-        urgency,
-        facts: "feiten".into(),
-        interpretation: None,
-        source: Source::seen(),
-        pupil_quote: None,
-        flag: None,
         shared,
-        follow_ups: vec![],
-        added_readers: vec![],
+        ..crate::testing::signal_record(NOW, "gang", urgency, "feiten")
     }
 }
 
