@@ -77,6 +77,11 @@ const REGRESSION_SEEDS: &[(u64, &str)] = &[
         128,
         "a reading written offline into a month erased meanwhile stayed as a not-accepted item",
     ),
+    (
+        421,
+        "an erased pupil's month stayed on a pupil session (sessions get no purges)",
+    ),
+    (977, "same as 421"),
 ];
 
 fn env_u64(name: &str) -> Option<u64> {
