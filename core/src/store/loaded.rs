@@ -30,6 +30,7 @@ struct Entry {
     doc: Automerge,
 }
 
+#[derive(Default)]
 struct Cache {
     tick: u64,
     entries: Vec<Entry>,
@@ -39,15 +40,6 @@ struct Cache {
 fn cache() -> &'static Mutex<Cache> {
     static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
     CACHE.get_or_init(|| Mutex::new(Cache::default()))
-}
-
-impl Default for Cache {
-    fn default() -> Self {
-        Cache {
-            tick: 0,
-            entries: Vec::new(),
-        }
-    }
 }
 
 /// A copy of document `id` as stored with `heads` (the row's heads, as JSON), and its
