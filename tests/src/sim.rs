@@ -107,6 +107,10 @@ pub struct Report {
     pub forbidden_reads: u64,
     /// Deliveries (documents or changes sent to a device) found in the server's audit.
     pub deliveries_audited: u64,
+    /// Pupil sessions started (`startPupilSession`, a store of their own).
+    pub pupil_sessions: u64,
+    /// Readings pupils entered in a pupil session.
+    pub pupil_readings: u64,
 }
 
 impl Report {
@@ -141,6 +145,8 @@ impl Report {
         self.forbidden_writes += o.forbidden_writes;
         self.forbidden_reads += o.forbidden_reads;
         self.deliveries_audited += o.deliveries_audited;
+        self.pupil_sessions += o.pupil_sessions;
+        self.pupil_readings += o.pupil_readings;
     }
 }
 
@@ -205,6 +211,8 @@ struct Device {
     revoked: bool,
     /// Documents the server refused (they stay on the device, unsent, never lost).
     refused: HashSet<DocumentId>,
+    /// A pupil session (write-only: it reads nothing, it adds its pupils' readings).
+    session: bool,
 }
 
 /// An enrolled device of a real user whose app was replaced by a script: it builds
@@ -581,6 +589,7 @@ impl Sim {
             offline_until: 0,
             revoked: false,
             refused: HashSet::new(),
+            session: false,
         };
         if slot < self.devices.len() {
             self.devices[slot] = d;
@@ -891,6 +900,12 @@ impl Sim {
             self.note_deliveries(&id, &frame);
             self.trace("server->", device, &frame);
             if let Frame::Ack { docs } = &frame {
+                if self.devices[device].session && !docs.is_empty() {
+                    // The session drops what the server acknowledged (it keeps nothing the
+                    // server has): a restore from an older backup would lose it, as with a
+                    // wiped device (the documented limit of a restore).
+                    self.revoked_since_backup = true;
+                }
                 for a in docs {
                     let set = self.acked.entry(a.document_id).or_default();
                     for h in &a.heads {
@@ -1360,6 +1375,198 @@ impl Sim {
     /// A care coordinator's device opens or closes a pupil's care track (`setCareTrack`),
     /// the roster change that does not come from an import: the pupil's documents move to or
     /// from the care team and her mentors' views change.
+    /// A teacher or mentor starts a pupil session for a group (online, as the product
+    /// requires): the server's answer gives a one-time code and the scope, and a new store
+    /// enrolled with that code becomes the session, which then takes readings like any
+    /// device takes edits. At most two run at once.
+    fn start_pupil_session(&mut self) -> SimResult<()> {
+        if self
+            .devices
+            .iter()
+            .filter(|d| d.session && !d.revoked)
+            .count()
+            >= 2
+        {
+            return Ok(());
+        }
+        let candidates: Vec<usize> = (0..self.devices.len())
+            .filter(|&t| {
+                let d = &self.devices[t];
+                !d.session && !d.revoked && d.store.as_ref().is_some_and(|s| !s.is_wiped())
+            })
+            .collect();
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let t = candidates[self.rng.random_range(0..candidates.len())];
+        let group = ["g1", "g2"][self.rng.random_range(0..2)];
+        let teacher = self.devices[t].store.clone().expect("store");
+        let draft = match omkijken_core::store::PupilSession::prepare(&teacher, group) {
+            Ok(d) => d,
+            // Locked until it syncs (a clock jump past the lease): it asks for nothing.
+            Err(omkijken_core::Error::Locked) => return Ok(()),
+            Err(e) => return Err(format!("dev{t}: pupil session not prepared: {e}")),
+        };
+        let now = self.now();
+        let token = self.devices[t].token.clone();
+        let (answer, out) = self.hub().request(
+            now,
+            &token,
+            Frame::StartPupilSession {
+                group: group.into(),
+                hours: 72,
+            },
+        );
+        self.hub_output(out)?;
+        let (code, scope) = match answer {
+            Frame::PupilSession { code, scope } => (code, scope),
+            // Not a teacher or mentor of that group (a care coordinator, a school leader,
+            // a teacher of the other group): refused, and nothing else happens.
+            Frame::Error {
+                code: omkijken_core::sync::ErrorCode::Forbidden,
+                ..
+            } => return Ok(()),
+            other => {
+                return Err(format!(
+                    "pupil session request of dev{t} ({}) answered {}",
+                    self.devices[t].user,
+                    other.type_name()
+                ));
+            }
+        };
+        let path = self
+            .dir
+            .join(format!("session-{}.db", self.rng.random::<u32>()));
+        let seed = self.rng.random();
+        let store = self.open_store(&path, seed)?;
+        let actor = hex::encode(store.actor().to_bytes());
+        let reply = self.hub().enroll(
+            now,
+            Frame::Enroll {
+                code,
+                actor,
+                label: format!("pupil session {group}"),
+            },
+        );
+        let Frame::Enrolled {
+            token,
+            school,
+            user,
+            device,
+        } = reply
+        else {
+            return Err(format!("pupil session enrollment refused: {reply:?}"));
+        };
+        store
+            .set_identity(&Identity {
+                school,
+                user: user.clone(),
+            })
+            .map_err(|e| e.to_string())?;
+        omkijken_core::store::PupilSession::start(store.clone(), draft, scope)
+            .map_err(|e| format!("pupil session of {group} did not start: {e}"))?;
+        self.note(&format!(
+            "dev{t} ({user}) starts a pupil session for {group} as dev{}",
+            self.devices.len()
+        ));
+        self.devices.push(Device {
+            user,
+            path,
+            seed,
+            engine: Some(ClientEngine::new(store.clone())),
+            store: Some(store),
+            token,
+            device_id: device,
+            conn: None,
+            offline_until: 0,
+            revoked: false,
+            refused: HashSet::new(),
+            session: true,
+        });
+        self.report.pupil_sessions += 1;
+        Ok(())
+    }
+
+    /// A pupil enters a reading in pupil session `i`: a pupil of its group, a score and
+    /// emotion words her scale offers (now and then one it does not, which the session
+    /// refuses), now and then "ik wil even praten".
+    fn pupil_reading(&mut self, i: usize, store: &Store) -> SimResult<()> {
+        let session = omkijken_core::store::PupilSession::from_store(store.clone())
+            .map_err(|e| format!("dev{i}: not a pupil session: {e}"))?;
+        let pupils = session.pupils().to_vec();
+        if pupils.is_empty() {
+            return Ok(());
+        }
+        let p = &pupils[self.rng.random_range(0..pupils.len())];
+        let scale = session
+            .scale(&p.id)
+            .map_err(|e| format!("dev{i}: scale: {e}"))?;
+        let offered: Vec<String> = scale
+            .emotion_words
+            .iter()
+            .map(|(id, _)| id.clone())
+            .collect();
+        let score = self
+            .rng
+            .random_range(scale.scale.min.saturating_sub(1)..=scale.scale.max + 1);
+        let mut emotions = Vec::new();
+        if !offered.is_empty() && self.rng.random_bool(0.5) {
+            emotions.push(offered[self.rng.random_range(0..offered.len())].clone());
+        }
+        let reading = omkijken_core::store::PupilReading {
+            pupil: p.id.clone(),
+            score,
+            emotions,
+            wants_to_talk: self.rng.random_bool(0.2),
+        };
+        match session.record(reading) {
+            Ok(()) => {
+                self.report.pupil_readings += 1;
+                self.report.edits += 1;
+                if self.devices[i].conn.is_some() {
+                    self.engine_input(i, ClientInput::LocalChange)?;
+                }
+            }
+            // A score off the scale, a lease run out: refused by the session itself.
+            Err(
+                omkijken_core::Error::Invalid(_)
+                | omkijken_core::Error::Locked
+                | omkijken_core::Error::Forbidden(_),
+            ) => {}
+            Err(e) => return Err(format!("dev{i}: pupil reading failed: {e}")),
+        }
+        Ok(())
+    }
+
+    /// The lessons end: each pupil session, with nothing left to send, wipes its store.
+    fn end_pupil_sessions(&mut self) -> SimResult<()> {
+        for i in 0..self.devices.len() {
+            if !self.devices[i].session || self.devices[i].revoked {
+                continue;
+            }
+            self.disconnect_device(i)?;
+            if let Some(store) = self.devices[i].store.take() {
+                let session = omkijken_core::store::PupilSession::from_store(store)
+                    .map_err(|e| format!("dev{i}: not a pupil session: {e}"))?;
+                let waiting = session.pending().map_err(|e| e.to_string())?;
+                if waiting > 0 {
+                    return Err(format!(
+                        "pupil session dev{i} ends with {waiting} readings not sent"
+                    ));
+                }
+                session.wipe().map_err(|e| e.to_string())?;
+            }
+            self.count_engine_stats(i);
+            self.devices[i].engine = None;
+            self.devices[i].revoked = true;
+            // Like a revoked device: a restore from an older backup would lose what only
+            // this wiped store could give back (the documented limit of a restore).
+            self.revoked_since_backup = true;
+            self.note(&format!("pupil session dev{i} ends"));
+        }
+        Ok(())
+    }
+
     fn care_track_request(&mut self) -> SimResult<()> {
         let p = PUPILS[self.rng.random_range(0..PUPILS.len())].to_string();
         let Some(token) = self
@@ -2036,6 +2243,9 @@ impl Sim {
         if store.is_wiped() {
             return Ok(());
         }
+        if self.devices[i].session {
+            return self.pupil_reading(i, &store);
+        }
         let user = self.devices[i].user.clone();
         let pupil = PUPILS[self.rng.random_range(0..PUPILS.len())].to_string();
         let now = self.now();
@@ -2339,7 +2549,8 @@ impl Sim {
             727..=729 if self.backed_up && !self.revoked_since_backup => self.restore_server()?,
             730..=731 => self.erase_pupil()?,
             732..=741 => self.out_of_date_edit(i)?,
-            742..=751 => {
+            // A pupil session is a lesson: the calendar does not jump days while one runs.
+            742..=751 if !self.devices.iter().any(|d| d.session && !d.revoked) => {
                 self.jump_clock();
                 // The server's daily run, now and then right after the jump.
                 if self.rng.random_bool(0.5) {
@@ -2351,6 +2562,7 @@ impl Sim {
             764..=777 => self.run_retention()?,
             778..=807 => self.hostile_act()?,
             808..=815 if !self.restored_pending => self.care_track_request()?,
+            816..=823 if !self.restored_pending => self.start_pupil_session()?,
             _ => {}
         }
         if self.rng.random_bool(0.1)
@@ -2400,7 +2612,9 @@ impl Sim {
                     }
                     if self.net.is_empty() {
                         self.report.quiescent_checks += 1;
-                        return self.check_converged();
+                        self.check_converged()?;
+                        // Everything is sent: the lessons end (each session wipes itself).
+                        return self.end_pupil_sessions();
                     }
                 }
             }
@@ -2456,6 +2670,34 @@ impl Sim {
             if d.revoked {
                 if !store.is_wiped() {
                     return Err(format!("revoked device {i} ({}) was not wiped", d.user));
+                }
+                continue;
+            }
+            if d.session {
+                // A pupil session reads nothing and keeps nothing the server has: at a
+                // quiescent point every reading was sent, so it holds no document at all
+                // (what it wrote is on the server: `check_acked_durable` saw the acks).
+                let held = store.documents().map_err(|e| format!("device {i}: {e}"))?;
+                if let Some(info) = held.first() {
+                    return Err(format!(
+                        "pupil session dev{i} still holds {} ({}), acked {}",
+                        info.id,
+                        info.header.kind,
+                        info.acked_heads.as_ref().is_some_and(|a| {
+                            let mut a = a.clone();
+                            a.sort();
+                            let mut h = info.heads.clone();
+                            h.sort();
+                            a == h
+                        })
+                    ));
+                }
+                let items = store.not_accepted().map_err(|e| e.to_string())?;
+                if !items.is_empty() {
+                    return Err(format!(
+                        "pupil session dev{i} keeps {} readings the server refused",
+                        items.len()
+                    ));
                 }
                 continue;
             }

@@ -77,6 +77,11 @@ const REGRESSION_SEEDS: &[(u64, &str)] = &[
         128,
         "a reading written offline into a month erased meanwhile stayed as a not-accepted item",
     ),
+    (
+        421,
+        "an erased pupil's month stayed on a pupil session (sessions get no purges)",
+    ),
+    (977, "same as 421"),
 ];
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -163,7 +168,7 @@ fn simulated_devices_and_server_converge_without_loss_or_leaks() {
         t.add(r);
     }
     println!(
-        "simulation: {} seeds ({}) on {} threads, {:.1} s: {} frames ({:.0} frames/s), {} edits, {} device crashes, {} server crashes, {} broken connections, {} duplicated frames, {} roster changes, {} care tracks opened or closed, {} revocations, {} backups, {} restores, {} erased documents, {} clock jumps ({} days), {} leavers or returns, {} holds placed or lifted, {} retention runs ({} documents erased by retention), {} forbidden writes refused, {} forbidden reads, {} deliveries found audited, {} purges, {} out-of-date edits, {} refusals ({} kept as not accepted, {} of those read back and discarded), {} quiescent checks, {} failed",
+        "simulation: {} seeds ({}) on {} threads, {:.1} s: {} frames ({:.0} frames/s), {} edits, {} device crashes, {} server crashes, {} broken connections, {} duplicated frames, {} roster changes, {} care tracks opened or closed, {} pupil sessions ({} readings by pupils), {} revocations, {} backups, {} restores, {} erased documents, {} clock jumps ({} days), {} leavers or returns, {} holds placed or lifted, {} retention runs ({} documents erased by retention), {} forbidden writes refused, {} forbidden reads, {} deliveries found audited, {} purges, {} out-of-date edits, {} refusals ({} kept as not accepted, {} of those read back and discarded), {} quiescent checks, {} failed",
         seeds.len(),
         describe(&seeds),
         rayon::current_num_threads(),
@@ -177,6 +182,8 @@ fn simulated_devices_and_server_converge_without_loss_or_leaks() {
         t.duplicates,
         t.roster_changes,
         t.care_tracks,
+        t.pupil_sessions,
+        t.pupil_readings,
         t.revocations,
         t.backups,
         t.restores,

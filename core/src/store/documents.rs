@@ -272,7 +272,12 @@ impl Store {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             if !self.inner.wiped.swap(true, Ordering::SeqCst) {
-                loaded::forget_all();
+                let ids: Vec<DocumentId> = conn
+                    .prepare("SELECT id FROM documents")?
+                    .query_map([], |r| r.get::<_, String>(0))?
+                    .filter_map(|r| r.ok()?.parse().ok())
+                    .collect();
+                loaded::forget(&ids);
                 conn.execute_batch(
                     "DELETE FROM doc_chunks; DELETE FROM documents; DELETE FROM conversations;
                      DELETE FROM signals; DELETE FROM thermometer_entries; DELETE FROM cases;
@@ -588,7 +593,7 @@ pub(super) fn write_doc(
 }
 
 pub(super) fn purge_doc(tx: &Connection, id: DocumentId) -> Result<bool> {
-    loaded::forget(id);
+    loaded::forget(&[id]);
     let key = id.to_string();
     projection::clear(tx, id)?;
     tx.execute("DELETE FROM doc_chunks WHERE doc_id = ?1", [&key])?;

@@ -30,33 +30,25 @@ struct Entry {
     doc: Automerge,
 }
 
+#[derive(Default)]
 struct Cache {
     tick: u64,
     entries: Vec<Entry>,
 }
 
+/// The process's cache.
 fn cache() -> &'static Mutex<Cache> {
     static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
-    CACHE.get_or_init(|| {
-        Mutex::new(Cache {
-            tick: 0,
-            entries: Vec::new(),
-        })
-    })
+    CACHE.get_or_init(|| Mutex::new(Cache::default()))
 }
 
 /// A copy of document `id` as stored with `heads` (the row's heads, as JSON), and its
 /// stored size, if cached.
 pub(super) fn get(id: DocumentId, heads: &str) -> Option<(Automerge, usize)> {
-    let mut c = cache().lock().unwrap_or_else(PoisonError::into_inner);
-    c.tick += 1;
-    let tick = c.tick;
-    let e = c
-        .entries
-        .iter_mut()
-        .find(|e| e.id == id && e.heads == heads)?;
-    e.used = tick;
-    Some((e.doc.clone(), e.size))
+    cache()
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(id, heads)
 }
 
 /// Keep `doc`, stored as document `id` with `heads` (JSON, as its row holds them) in
@@ -65,44 +57,113 @@ pub(super) fn put(id: DocumentId, heads: String, size: usize, doc: Automerge) {
     if size > MAX_SIZE || !doc.get_missing_deps(&[]).is_empty() {
         return;
     }
-    let mut c = cache().lock().unwrap_or_else(PoisonError::into_inner);
-    c.tick += 1;
-    let tick = c.tick;
-    if let Some(e) = c
+    cache()
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .put(id, heads, size, doc);
+}
+
+/// Forget documents `ids` (purged, erased, or a store wiped).
+pub(super) fn forget(ids: &[DocumentId]) {
+    cache()
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
         .entries
-        .iter_mut()
-        .find(|e| e.id == id && e.heads == heads)
-    {
-        e.used = tick;
-        return;
-    }
-    if c.entries.len() >= CAPACITY
-        && let Some(oldest) = c
+        .retain(|e| !ids.contains(&e.id));
+}
+
+impl Cache {
+    fn get(&mut self, id: DocumentId, heads: &str) -> Option<(Automerge, usize)> {
+        self.tick += 1;
+        let tick = self.tick;
+        let e = self
             .entries
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, e)| e.used)
-            .map(|(i, _)| i)
-    {
-        c.entries.swap_remove(oldest);
+            .iter_mut()
+            .find(|e| e.id == id && e.heads == heads)?;
+        e.used = tick;
+        Some((e.doc.clone(), e.size))
     }
-    c.entries.push(Entry {
-        id,
-        heads,
-        size,
-        used: tick,
-        doc,
-    });
+
+    fn put(&mut self, id: DocumentId, heads: String, size: usize, doc: Automerge) {
+        self.tick += 1;
+        let tick = self.tick;
+        if let Some(e) = self
+            .entries
+            .iter_mut()
+            .find(|e| e.id == id && e.heads == heads)
+        {
+            e.used = tick;
+            return;
+        }
+        if self.entries.len() >= CAPACITY
+            && let Some(oldest) = self
+                .entries
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, e)| e.used)
+                .map(|(i, _)| i)
+        {
+            self.entries.swap_remove(oldest);
+        }
+        self.entries.push(Entry {
+            id,
+            heads,
+            size,
+            used: tick,
+            doc,
+        });
+    }
 }
 
-/// Forget document `id` (purged or erased).
-pub(super) fn forget(id: DocumentId) {
-    let mut c = cache().lock().unwrap_or_else(PoisonError::into_inner);
-    c.entries.retain(|e| e.id != id);
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use automerge::transaction::Transactable;
 
-/// Forget every document (a store wiped).
-pub(super) fn forget_all() {
-    let mut c = cache().lock().unwrap_or_else(PoisonError::into_inner);
-    c.entries.clear();
+    fn doc_with(text: &str) -> Automerge {
+        let mut d = Automerge::new();
+        let mut tx = d.transaction();
+        tx.put(automerge::ROOT, "notes", text).unwrap();
+        tx.commit();
+        d
+    }
+
+    fn heads(d: &Automerge) -> String {
+        super::super::heads_json(&d.get_heads())
+    }
+
+    #[test]
+    fn a_document_is_found_only_at_the_heads_it_was_kept_under() {
+        let id = DocumentId::from_rng(&mut rand::rng());
+        let one = doc_with("één");
+        let two = doc_with("ideeën");
+        let mut c = Cache::default();
+        c.put(id, heads(&one), 10, one.clone());
+        c.put(id, heads(&two), 10, two.clone());
+        // Two versions of one document (two stores in one process): each by its heads.
+        let (got, _) = c.get(id, &heads(&one)).expect("kept");
+        assert_eq!(got.get_heads(), one.get_heads());
+        let (got, _) = c.get(id, &heads(&two)).expect("kept");
+        assert_eq!(got.get_heads(), two.get_heads());
+        assert!(c.get(id, "[]").is_none());
+        // Full: the least recently used goes first.
+        for _ in 0..CAPACITY - 1 {
+            let other = DocumentId::from_rng(&mut rand::rng());
+            c.put(other, heads(&one), 10, one.clone());
+        }
+        assert!(c.get(id, &heads(&one)).is_none());
+        assert!(c.get(id, &heads(&two)).is_some());
+    }
+
+    #[test]
+    fn large_documents_are_not_kept() {
+        let id = DocumentId::from_rng(&mut rand::rng());
+        let d = doc_with("zorgcoördinator");
+        // The process cache: a document no test shares (nothing else puts under its id).
+        put(id, heads(&d), MAX_SIZE + 1, d.clone());
+        assert!(get(id, &heads(&d)).is_none());
+        put(id, heads(&d), 10, d.clone());
+        forget(&[id]);
+        assert!(get(id, &heads(&d)).is_none());
+    }
 }

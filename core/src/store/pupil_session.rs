@@ -56,6 +56,23 @@ pub struct SessionSociogram {
     pub questions: Vec<(String, String, String)>,
 }
 
+/// What a pupil session takes from the teacher's device ([`PupilSession::prepare`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionDraft {
+    pupils: Vec<SessionPupil>,
+    thermometer: BTreeMap<String, ScaleSetting>,
+    sociogram: Option<SessionSociogram>,
+}
+
+impl std::fmt::Debug for SessionDraft {
+    // Never the pupils' names.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionDraft")
+            .field("pupils", &self.pupils.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// What a pupil enters in pupil mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PupilReading {
@@ -131,17 +148,28 @@ impl PupilSession {
         })
     }
 
-    /// Make `session` (a new store, enrolled with the code of a `startPupilSession`
-    /// answer) the pupil session of `scope`, started from `teacher`'s device: the group's
-    /// pupils by first name, the school's thermometer settings and the group's open
-    /// sociogram round as the teacher's device holds them. The transport that asked for
-    /// the code calls this (`transport::start_pupil_session`); so does the simulation.
-    pub fn start(session: Store, teacher: &Store, scope: PupilScope) -> Result<PupilSession> {
+    /// What a pupil session for `group` takes from `teacher`'s device: the group's pupils
+    /// by first name, the school's thermometer settings and the group's open sociogram
+    /// round as that device holds them. Read before the server is asked for a code, so a
+    /// device that cannot read them (locked until it syncs) asks for nothing.
+    pub fn prepare(teacher: &Store, group: &str) -> Result<SessionDraft> {
         let roster = teacher.roster()?;
-        let info = SessionInfo {
-            pupils: session_pupils(&roster, &scope.group),
+        Ok(SessionDraft {
+            pupils: session_pupils(&roster, group),
             thermometer: teacher.school_settings()?.thermometer,
-            sociogram: open_sociogram(teacher, &scope.group)?,
+            sociogram: open_sociogram(teacher, group)?,
+        })
+    }
+
+    /// Make `session` (a new store, enrolled with the code of a `startPupilSession`
+    /// answer) the pupil session of `scope`, from what [`PupilSession::prepare`] read. The
+    /// transport that asked for the code calls this (`transport::start_pupil_session`); so
+    /// does the simulation.
+    pub fn start(session: Store, draft: SessionDraft, scope: PupilScope) -> Result<PupilSession> {
+        let info = SessionInfo {
+            pupils: draft.pupils,
+            thermometer: draft.thermometer,
+            sociogram: draft.sociogram,
             scope,
         };
         PupilSession::init(session, info)

@@ -211,6 +211,9 @@ pub async fn start_pupil_session(
             "the session's store is enrolled already".into(),
         ));
     }
+    // What the session takes from this device, read first: a device that cannot (locked
+    // until it syncs) asks the server for nothing.
+    let draft = crate::store::PupilSession::prepare(teacher, group)?;
     let frame = Frame::StartPupilSession {
         group: group.into(),
         hours,
@@ -229,7 +232,7 @@ pub async fn start_pupil_session(
     }
     let label = format!("pupil session {}", scope.group);
     enroll(&url, &code, &label, &session).await?;
-    crate::store::PupilSession::start(session, teacher, scope)
+    crate::store::PupilSession::start(session, draft, scope)
 }
 
 /// Send what a pupil session holds (its pupils' readings) to the server. Nothing comes

@@ -110,6 +110,19 @@ async fn a_pupil_session_adds_readings_reads_nothing_and_requests_to_talk_are_an
     assert!(report.refused.is_empty(), "{:?}", report.refused);
     assert_eq!(session.pending()?, 0);
     assert_eq!(report.fetched, 0, "a pupil session receives nothing");
+    // What the server has leaves the session: the tablet keeps no pupil's reading once sent.
+    assert!(session.store().documents()?.is_empty());
+    // A second reading for the same pupil this month (her month was dropped here) starts
+    // from its genesis again and still gets in beside the first.
+    session.record(PupilReading {
+        pupil: PUPIL.into(),
+        score: 3,
+        emotions: vec![],
+        wants_to_talk: false,
+    })?;
+    let again = transport::sync_pupil_session(&session).await?;
+    assert_eq!((again.pushed, again.refused.len()), (1, 0));
+    assert!(session.store().documents()?.is_empty());
 
     // 4. What the session's token reads: nothing. An empty catalog, and a fetch of the
     //    month it just wrote to answers as for an unknown document.
@@ -130,8 +143,13 @@ async fn a_pupil_session_adds_readings_reads_nothing_and_requests_to_talk_are_an
         .store
         .thermometer_month(PUPIL, &month)?
         .expect("the mentor holds Noor's month");
-    assert_eq!(m.entries.len(), 2, "the mentor's reading and Noor's own");
-    let own = m.entries.iter().find(|e| e.by_pupil()).expect("Noor's own");
+    assert_eq!(m.entries.len(), 3, "the mentor's reading and Noor's two");
+    assert_eq!(m.entries.iter().filter(|e| e.by_pupil()).count(), 2);
+    let own = m
+        .entries
+        .iter()
+        .find(|e| e.by_pupil() && e.wants_to_talk)
+        .expect("Noor's own");
     assert_eq!(own.session.as_deref(), Some(session.session_id()));
     assert_eq!(own.recorded_by, TEACHER);
     assert!(own.wants_to_talk && own.note.is_none());

@@ -57,6 +57,9 @@ impl ClientEngine {
             acks.push((a.document_id, heads));
         }
         self.store.set_acked_heads_many(&acks)?;
+        if self.is_pupil_session()? {
+            self.forget_sent(&acks)?;
+        }
         self.stats.pushed += acks.len() as u64;
         self.session.done += acks.len() as u64;
         self.push_outbox(out)?;
@@ -283,6 +286,32 @@ impl ClientEngine {
         heads.sort();
         heads.dedup();
         Ok(Some((data, heads)))
+    }
+
+    /// Whether the store is a pupil session's (write-only; see `store::pupil_session`).
+    fn is_pupil_session(&self) -> Result<bool> {
+        Ok(self
+            .store
+            .setting(crate::store::pupil_session::SETTING_PUPIL_SESSION)?
+            .is_some())
+    }
+
+    /// A pupil session keeps no reading the server has: each document whose every change
+    /// was acknowledged leaves the session's store at once (a pupil session shows nothing,
+    /// so what it holds is only what waits to be sent; an erasure on the server then has
+    /// nothing to reach on it). Writing the same month again later starts from its genesis
+    /// with a fresh actor suffix (the purge moves it), so no sequence number repeats.
+    fn forget_sent(&mut self, acks: &[(DocumentId, Vec<ChangeHash>)]) -> Result<()> {
+        for (id, heads) in acks {
+            let sent = self
+                .store
+                .info(*id)?
+                .is_some_and(|i| sorted(i.heads) == *heads);
+            if sent {
+                self.store.purge(*id)?;
+            }
+        }
+        Ok(())
     }
 
     /// Count `id` as pushed (up to `heads`, whole or not) and unanswered.
