@@ -206,6 +206,29 @@ async fn send_sized(ws: &mut Ws, frame: &Frame) -> Result<usize> {
     Ok(n)
 }
 
+/// Enroll this device from a scanned enrollment invite ([`crate::invite`], the QR code the
+/// admin console shows). When the invite names the school's own certificate authority, the
+/// store must trust an authority with that fingerprint ([`trust_certificate`]) first, else
+/// `Invalid` and nothing is sent: the invite pins the authority the app was given.
+pub async fn enroll_with_invite(payload: &str, label: &str, store: &Store) -> Result<Identity> {
+    let invite = crate::invite::EnrollmentInvite::parse(payload)?;
+    if let Some(want) = &invite.ca_sha256 {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject;
+        use sha2::{Digest, Sha256};
+        let ca = store.setting(SETTING_TRUSTED_CA)?.unwrap_or_default();
+        let pinned = CertificateDer::pem_slice_iter(ca.as_bytes())
+            .filter_map(|c| c.ok())
+            .any(|c| hex::encode(Sha256::digest(c.as_ref())) == *want);
+        if !pinned {
+            return Err(Error::Invalid(
+                "the invite names a certificate authority this device does not trust yet".into(),
+            ));
+        }
+    }
+    enroll(&invite.server, &invite.code, label, store).await
+}
+
 /// Enroll this device with a one-time code from the school's IT admin.
 ///
 /// Sends the store's actor id, so the server will accept changes of this device only.

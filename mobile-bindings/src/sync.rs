@@ -294,6 +294,17 @@ impl OmkijkenStore {
         Ok(runtime().block_on(fut)?.into())
     }
 
+    /// Enroll this device from the payload of an enrollment QR code (what the admin
+    /// console shows per staff member: server URL, one-time code, and the fingerprint of the
+    /// school's own certificate authority if it has one), with a label for the device list.
+    /// A payload that is not an invite is `Invalid`; an invite that names an authority this
+    /// store does not trust (`trust_server_certificate` first) is `Invalid` and sends
+    /// nothing. Blocks until the server answers.
+    pub fn enroll_with_invite(&self, payload: String, device_label: String) -> Result<Identity> {
+        let fut = client::enroll_with_invite(&payload, &device_label, &self.inner);
+        Ok(runtime().block_on(fut)?.into())
+    }
+
     /// Trust `pem` (PEM certificates) as root authorities for the server's TLS certificate,
     /// besides the public web roots: for a school server whose certificate comes from the
     /// school's own authority. Call before `enroll`. Bad PEM is `Invalid`.
@@ -457,4 +468,26 @@ impl OmkijkenStore {
         let value = self.inner.setting(SETTING_LAST_SYNC)?;
         Ok(value.and_then(|v| v.parse().ok()))
     }
+}
+
+/// What an enrollment QR code says, read without enrolling (to show "enroll with
+/// omkijken.school.nl?" before asking for a device label).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct EnrollmentInvite {
+    /// The server's URL.
+    pub server: String,
+    /// SHA-256 (hex) of the school's own certificate authority, if the invite names one.
+    pub ca_sha256: Option<String>,
+}
+
+/// Read the payload of a scanned enrollment QR code. Anything that is not an Omkijken
+/// enrollment invite is `Invalid`. The one-time code is not returned: pass the payload to
+/// `enroll_with_invite`.
+#[uniffi::export]
+pub fn parse_enrollment_invite(payload: String) -> Result<EnrollmentInvite> {
+    let i = omkijken_core::invite::EnrollmentInvite::parse(&payload)?;
+    Ok(EnrollmentInvite {
+        server: i.server,
+        ca_sha256: i.ca_sha256,
+    })
 }

@@ -14,6 +14,8 @@
 //! omkijken-server admin --data DIR restore --from FILE    # with the server stopped
 //! omkijken-server admin --data DIR rotate-key             # with the server stopped
 //! omkijken-server admin --database URL after-restore      # after restoring with other tools
+//! omkijken-server admin --data DIR add-admin --name NAME --role it-admin|privacy-officer
+//! omkijken-server serve --admin-listen [ADDR] [--public-url URL] [--school-ca PEM] [--backup-dir DIR]
 //! ```
 //!
 //! Admin commands may run while the server runs on the same directory: the server picks
@@ -185,6 +187,68 @@ fn size(s: &str) -> Result<usize, String> {
     Ok(n.saturating_mul(m).max(1))
 }
 
+/// The admin console (see the README's "Admin console").
+#[derive(Args, Debug)]
+struct ConsoleArgs {
+    /// Serve the admin console (web pages and JSON API) on this address; without a value
+    /// on 127.0.0.1:8081 (loopback: reach it through an SSH tunnel or a proxy you trust).
+    /// Off unless given.
+    #[arg(
+        long,
+        env = "OMKIJKEN_ADMIN_LISTEN",
+        num_args = 0..=1,
+        default_missing_value = "127.0.0.1:8081"
+    )]
+    admin_listen: Option<SocketAddr>,
+    /// The server's URL as devices reach it (https://omkijken.school.nl), written into
+    /// enrollment QR codes (default: the listen address).
+    #[arg(long, env = "OMKIJKEN_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// PEM of the school's own certificate authority, when the server's certificate comes
+    /// from one: its SHA-256 goes into enrollment QR codes, and the app enrolls only when it
+    /// trusts that authority.
+    #[arg(long, env = "OMKIJKEN_SCHOOL_CA")]
+    school_ca: Option<PathBuf>,
+    /// Where backups started from the console go (not the data directory).
+    #[arg(long, env = "OMKIJKEN_BACKUP_DIR")]
+    backup_dir: Option<PathBuf>,
+    /// How long a console session lasts.
+    #[arg(long, env = "OMKIJKEN_ADMIN_SESSION", default_value = "8h", value_parser = duration)]
+    admin_session: Duration,
+    /// Mark the session cookie Secure (the console is served behind HTTPS).
+    #[arg(long, env = "OMKIJKEN_ADMIN_SECURE_COOKIE")]
+    admin_secure_cookie: bool,
+}
+
+impl ConsoleArgs {
+    fn settings(&self) -> anyhow::Result<omkijken_server::console::ConsoleSettings> {
+        let ca_sha256 = match &self.school_ca {
+            Some(p) => Some(
+                omkijken_server::tls::ca_sha256(p)
+                    .with_context(|| format!("reading {}", p.display()))?,
+            ),
+            None => None,
+        };
+        Ok(omkijken_server::console::ConsoleSettings {
+            listen: self.admin_listen,
+            public_url: self.public_url.clone(),
+            ca_sha256,
+            session_ttl: self.admin_session,
+            backup_dir: self.backup_dir.clone(),
+            secure_cookie: self.admin_secure_cookie,
+            ..Default::default()
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum RoleArg {
+    /// Roster, enrollment, devices, settings, backups; no care content.
+    ItAdmin,
+    /// The audit log, inzage exports, erasure.
+    PrivacyOfficer,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the server.
@@ -206,6 +270,8 @@ enum Command {
         tls_key: Option<PathBuf>,
         #[command(flatten)]
         limits: LimitArgs,
+        #[command(flatten)]
+        console: ConsoleArgs,
     },
     /// Administer a data directory or database (works while the server runs).
     Admin {
@@ -432,6 +498,18 @@ enum AdminCommand {
         /// Print the settings as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Create an account of the admin console, or give an existing one a new password and
+    /// role. The password is read from OMKIJKEN_ADMIN_PASSWORD, else from the first line of
+    /// standard input (never a flag: it would show in the process list); at least 12
+    /// characters.
+    AddAdmin {
+        /// Sign-in name (a-z, 0-9, '-', '_', '.').
+        #[arg(long)]
+        name: String,
+        /// The account's role.
+        #[arg(long, value_enum)]
+        role: RoleArg,
     },
     /// Put a legal hold on a pupil's file (retention erases nothing of it), or lift it.
     Hold {
@@ -898,6 +976,27 @@ fn run_admin(store: StoreArgs, command: AdminCommand) -> anyhow::Result<()> {
                 }
             );
         }
+        AdminCommand::AddAdmin { name, role } => {
+            let password = match std::env::var("OMKIJKEN_ADMIN_PASSWORD") {
+                Ok(p) if !p.is_empty() => p,
+                _ => {
+                    eprintln!("password (at least 12 characters), then Enter:");
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            let role = match role {
+                RoleArg::ItAdmin => omkijken_server::storage::AdminRole::ItAdmin,
+                RoleArg::PrivacyOfficer => omkijken_server::storage::AdminRole::PrivacyOfficer,
+            };
+            let new = omkijken_server::console::add_admin(st, now, &name, role, &password)?;
+            println!(
+                "{} admin account {name} ({})",
+                if new { "created" } else { "updated" },
+                role.as_str()
+            );
+        }
         AdminCommand::AfterRestore => {
             st.renew_epoch()?;
             println!(
@@ -945,6 +1044,7 @@ fn main() -> anyhow::Result<()> {
             tls_cert,
             tls_key,
             limits: limit_args,
+            console,
         } => {
             init_tracing(log_json, DEFAULT_LOG_FILTER);
             let mut s = settings(store);
@@ -961,6 +1061,7 @@ fn main() -> anyhow::Result<()> {
                 per_address = s.limits.max_connections_per_address,
                 "connection limits"
             );
+            s.console = console.settings()?;
             if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
                 s.tls = Some(omkijken_server::tls::server_config(&cert, &key)?);
             }

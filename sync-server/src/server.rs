@@ -448,9 +448,32 @@ fn launch(settings: &Settings) -> Result<Launched> {
     })
 }
 
+/// The console's listener and its state, when the console is on.
+type Console = Option<(TcpListener, crate::console::ConsoleState)>;
+
+/// Bind the console's listener (`settings.console.listen`), if the console is on; its
+/// enrollment QR codes name `settings.console.public_url`, else the sync listener `addr`.
+async fn bind_console(settings: &Settings, addr: SocketAddr, admin: &Admin) -> Result<Console> {
+    let Some(at) = settings.console.listen else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(at).await?;
+    let url = settings.console.public_url.clone().unwrap_or_else(|| {
+        let scheme = if settings.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{addr}")
+    });
+    let state = crate::console::ConsoleState::new(admin.clone(), settings.clone(), url);
+    Ok(Some((listener, state)))
+}
+
 async fn run(
     launched: Launched,
     listener: TcpListener,
+    console: Console,
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
@@ -459,6 +482,17 @@ async fn run(
         thread,
         shutdown_tx,
     } = launched;
+    if let Some((console_listener, console_state)) = console {
+        let mut stop = shutdown_tx.subscribe();
+        tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) = crate::console::serve(console_state, console_listener, stopped).await {
+                tracing::error!(error = %e, "the admin console stopped");
+            }
+        });
+    }
     let cmd = state.cmd.clone();
     let limits = state.limits.clone();
     let app = router(state);
@@ -488,7 +522,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let launched = launch(&settings)?;
-    run(launched, listener, settings.tls.clone(), shutdown).await
+    let admin = Admin {
+        cmd: launched.state.cmd.clone(),
+    };
+    let console = bind_console(&settings, listener.local_addr()?, &admin).await?;
+    if let Some((l, _)) = &console {
+        tracing::info!(addr = %l.local_addr()?, "admin console listening");
+    }
+    run(launched, listener, console, settings.tls.clone(), shutdown).await
 }
 
 /// The router: `/healthz`, `/readyz`, `/metrics`, `/v1/enroll`, `/v1/sync`, `/v1/request`,
@@ -1177,7 +1218,7 @@ impl std::fmt::Debug for Admin {
 }
 
 impl Admin {
-    async fn call<T: Send + 'static>(
+    pub(crate) async fn call<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Hub, i64) -> Result<(T, Outgoing)> + Send + 'static,
     ) -> Result<T> {
@@ -1267,6 +1308,7 @@ impl Admin {
 #[derive(Debug)]
 pub struct ServerHandle {
     addr: SocketAddr,
+    console_addr: Option<SocketAddr>,
     tls: bool,
     admin: Admin,
     stop: Option<oneshot::Sender<()>>,
@@ -1295,6 +1337,11 @@ impl ServerHandle {
         format!("{scheme}://{}", self.addr)
     }
 
+    /// The admin console's address, when it is on (`settings.console.listen`).
+    pub fn console_addr(&self) -> Option<SocketAddr> {
+        self.console_addr
+    }
+
     /// In-process admin operations.
     pub fn admin(&self) -> &Admin {
         &self.admin
@@ -1318,13 +1365,19 @@ pub async fn start(settings: Settings) -> Result<ServerHandle> {
     let admin = Admin {
         cmd: launched.state.cmd.clone(),
     };
+    let console = bind_console(&settings, addr, &admin).await?;
+    let console_addr = match &console {
+        Some((l, _)) => Some(l.local_addr()?),
+        None => None,
+    };
     let (stop, stopped) = oneshot::channel::<()>();
     let tls = settings.tls.clone();
-    let task = tokio::spawn(run(launched, listener, tls.clone(), async move {
+    let task = tokio::spawn(run(launched, listener, console, tls.clone(), async move {
         let _ = stopped.await;
     }));
     Ok(ServerHandle {
         addr,
+        console_addr,
         tls: tls.is_some(),
         admin,
         stop: Some(stop),

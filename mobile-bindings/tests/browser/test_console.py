@@ -1,0 +1,241 @@
+"""The admin console in a real headless Chromium (Debian's chromium and chromium-driver,
+driven through Selenium from Debian's python3-selenium), against the real omkijken-server
+with --admin-listen:
+
+  1. the IT admin signs in, pastes a roster CSV, sees the preview and imports it;
+  2. makes an enrollment QR code for a mentor; the test decodes the QR code from a
+     screenshot of the page (zbarimg, Debian's zbar-tools) and enrolls a real device store
+     through the Python bindings with that payload, which then syncs;
+  3. sees the device in the devices table with its last sync, revokes it there, and the
+     device is wiped at its next sync;
+  4. sees the activity chart; the privacy officer signs in, is refused the devices page,
+     and looks up the audit log of a pupil; the pages switch to English.
+
+Screenshots go to target/console-screenshots/ (CI keeps them as artifacts).
+Run by scripts/test-console-browser.sh; prints "console-browser: N passed, M failed" last.
+"""
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
+
+import omkijken as om  # noqa: E402
+from server import SERVER, free_port, wait_until  # noqa: E402
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
+
+SCHOOL = "bs-de-linde"
+SHOTS = os.environ.get("OMKIJKEN_SCREENSHOTS", "target/console-screenshots")
+IT = ("anna", "wachtwoord-van-anna-1")
+FG = ("fg", "wachtwoord-van-de-fg-2")
+
+ROSTER_CSV = """type,id,name,group,age_band,in_care,roles,mentors,teaches
+group,g6b,Groep 6b,,,,,,
+group,g7a,Groep 7a,,,,,,
+staff,m-jansen,Juf Jansen,,,,mentor;teacher,,g6b
+staff,t-bakker,Meester Bakker,,,,teacher,,g6b
+staff,ib-devries,Mevr. de Vries,,,,care_coordinator;meldcode_duty,,
+pupil,eck-0001,Sam,g6b,po_5_8,true,,m-jansen,
+pupil,eck-0002,Noor,g6b,po_5_8,false,,m-jansen,
+pupil,eck-0003,Daan,g7a,po_5_8,false,,,
+"""
+
+
+class ConsoleServer:
+    """omkijken-server with its admin console on free loopback ports."""
+
+    def __init__(self, root):
+        self.root = root
+        self.data = os.path.join(root, "data")
+        self.port = free_port()
+        self.console_port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.console = f"http://127.0.0.1:{self.console_port}"
+        self.admin("create-school", "--id", SCHOOL, "--name", "Basisschool De Linde")
+        self.admin("add-admin", "--name", IT[0], "--role", "it-admin", password=IT[1])
+        self.admin("add-admin", "--name", FG[0], "--role", "privacy-officer", password=FG[1])
+        self.log = open(os.path.join(root, "server.log"), "w")
+        self.proc = subprocess.Popen(
+            [SERVER, "serve", "--data", self.data, "--listen", f"127.0.0.1:{self.port}",
+             "--admin-listen", f"127.0.0.1:{self.console_port}"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        wait_until(self.healthy, 30, "the server to answer")
+
+    def admin(self, *args, password=None):
+        env = dict(os.environ)
+        if password:
+            env["OMKIJKEN_ADMIN_PASSWORD"] = password
+        out = subprocess.run([SERVER, "admin", "--data", self.data, *args],
+                             check=True, capture_output=True, text=True, env=env)
+        return out.stdout.strip()
+
+    def healthy(self):
+        import urllib.request
+        try:
+            with urllib.request.urlopen(self.console + "/login", timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+def browser():
+    o = webdriver.ChromeOptions()
+    o.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    for a in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+              "--window-size=1024,900", "--lang=nl-NL"]:
+        o.add_argument(a)
+    service = webdriver.ChromeService(
+        executable_path=os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
+    return webdriver.Chrome(options=o, service=service)
+
+
+class ConsoleInChromium(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        os.makedirs(SHOTS, exist_ok=True)
+        cls.root = tempfile.mkdtemp(prefix="omkijken-console-")
+        cls.server = ConsoleServer(cls.root)
+        cls.b = browser()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.b.quit()
+        cls.server.stop()
+        shutil.rmtree(cls.root, ignore_errors=True)
+
+    def shot(self, name):
+        self.b.save_screenshot(os.path.join(SHOTS, name))
+
+    def go(self, path):
+        self.b.get(self.server.console + path)
+
+    def sign_in(self, who):
+        self.b.delete_all_cookies()
+        self.go("/login")
+        self.b.find_element(By.ID, "name").send_keys(who[0])
+        self.b.find_element(By.ID, "password").send_keys(who[1])
+        self.b.find_element(By.ID, "sign-in").click()
+
+    def test_1_it_admin_imports_enrolls_by_qr_and_revokes(self):
+        b = self.b
+        # A wrong password shows the error, in Dutch.
+        self.sign_in((IT[0], "fout-wachtwoord"))
+        self.assertIn("onjuist", b.find_element(By.ID, "error").text)
+        self.shot("01-sign-in-refused.png")
+        self.sign_in(IT)
+        self.assertIn("/devices", b.current_url)
+
+        # 1. Roster: paste, preview, import.
+        self.go("/roster")
+        Select(b.find_element(By.ID, "school")).select_by_value(SCHOOL)
+        b.find_element(By.ID, "csv").send_keys(ROSTER_CSV)
+        b.find_element(By.ID, "preview").click()
+        added = b.find_elements(By.CSS_SELECTOR, "#added tr")
+        self.assertEqual(len(added), 1 + 3, "a header and three new pupils")
+        self.assertIn("eck-0001", b.find_element(By.ID, "care-opened").text)
+        self.assertEqual(len(b.find_elements(By.CSS_SELECTOR, "#staff-added tr")), 1 + 3)
+        self.shot("02-roster-preview.png")
+        b.find_element(By.ID, "import").click()
+        self.assertIn("geïmporteerd", b.find_element(By.ID, "imported").text)
+        self.shot("03-roster-imported.png")
+
+        # 2. Enrollment QR code for the mentor; decode it from the screen.
+        self.go("/enroll")
+        Select(b.find_element(By.ID, "staff")).select_by_value(f"{SCHOOL}|m-jansen")
+        b.find_element(By.ID, "make-qr").click()
+        qr = b.find_element(By.ID, "qr")
+        self.shot("04-enroll-qr.png")
+        png = os.path.join(self.root, "qr.png")
+        qr.screenshot(png)
+        payload = subprocess.run(["zbarimg", "--quiet", "--raw", png], check=True,
+                                 capture_output=True, text=True).stdout.strip()
+        invite = om.parse_enrollment_invite(payload)
+        self.assertEqual(invite.server, self.server.url)
+        self.assertIsNone(invite.ca_sha256)
+        self.assertIn(b.find_element(By.ID, "code").text.replace("-", ""),
+                      payload.replace("-", ""))
+        store = om.OmkijkenStore.open(os.path.join(self.root, "tablet.db"), secrets.token_bytes(32))
+        identity = store.enroll_with_invite(payload, "tablet juf Jansen")
+        self.assertEqual(identity, om.Identity(school=SCHOOL, user="m-jansen"))
+        store.sync_now()
+        # The code was one-time: the same payload enrolls no second device.
+        other = om.OmkijkenStore.open(os.path.join(self.root, "other.db"), secrets.token_bytes(32))
+        with self.assertRaises(om.OmkijkenError.Forbidden):
+            other.enroll_with_invite(payload, "second device")
+
+        # 3. Devices: listed with its last sync; revoke; the device is wiped.
+        self.go("/devices")
+        rows = b.find_elements(By.CSS_SELECTOR, "#devices tr[id^=device-]")
+        self.assertEqual(len(rows), 1)
+        row = rows[0]
+        self.assertIn("tablet juf Jansen", row.text)
+        self.assertNotIn("nog niet", row.text, "a last sync is shown")
+        self.shot("05-devices.png")
+        row.find_element(By.CSS_SELECTOR, "button.danger").click()
+        status = b.find_element(By.CSS_SELECTOR, "#devices tr[id^=device-] .status").text
+        self.assertIn("ingetrokken", status)
+        self.shot("06-device-revoked.png")
+        with self.assertRaises(om.OmkijkenError.Revoked):
+            store.sync_now()
+        self.assertTrue(store.is_wiped())
+
+        # 4. The activity chart: a bar pair per day.
+        self.go("/activity")
+        chart = b.find_element(By.ID, "chart")
+        self.assertEqual(len(chart.find_elements(By.CSS_SELECTOR, "rect.writes")), 14)
+        self.shot("07-activity.png")
+        b.find_element(By.ID, "sign-out").click()
+        self.assertIn("/login", b.current_url)
+
+    def test_2_privacy_officer_looks_up_a_pupil_in_the_audit_log(self):
+        b = self.b
+        self.sign_in(FG)
+        self.assertIn("/audit", b.current_url)
+        # The IT admin's pages are not hers.
+        self.go("/devices")
+        self.assertIn("rol", b.find_element(By.ID, "error").text)
+        self.go("/audit")
+        b.find_element(By.ID, "staff").send_keys("m-jansen")
+        b.find_element(By.ID, "search").click()
+        table = b.find_element(By.ID, "audit").text
+        self.assertIn("enroll", table)
+        self.assertIn("code_issued", table)
+        # Looking up who read a pupil's file leaves a trace itself: the second lookup
+        # shows the first.
+        self.go("/audit?pupil=eck-0001")
+        self.go("/audit?pupil=eck-0001")
+        self.assertIn("audit_export", b.find_element(By.ID, "audit").text)
+        self.shot("08-audit-pupil.png")
+        # English.
+        b.find_element(By.ID, "lang-en").click()
+        self.go("/audit?staff=admin:anna")
+        self.assertEqual(b.find_element(By.ID, "nav-audit").text, "Audit log")
+        self.assertIn("import_roster", b.find_element(By.ID, "audit").text)
+        self.shot("09-audit-english.png")
+
+
+def main():
+    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
+    result = unittest.TextTestRunner(verbosity=2).run(suite)
+    failed = len(result.failures) + len(result.errors)
+    print(f"console-browser: {result.testsRun - failed} passed, {failed} failed")
+    return 0 if result.wasSuccessful() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

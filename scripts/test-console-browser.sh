@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The admin console in a real headless Chromium: mobile-bindings/tests/browser/test_console.py
+# (Selenium from Debian's python3-selenium driving Debian's chromium through chromium-driver;
+# the enrollment QR code decoded from a screenshot with zbarimg from zbar-tools; the device
+# enrolled through the Python bindings). Screenshots in target/console-screenshots/.
+# Needs the server binary and the Python bindings: built here unless scripts/test-bindings.sh
+# made them already. Installs the Debian packages that are missing (CI runs as root).
+# Prints "console-browser: N passed, M failed" last; exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+command -v zbarimg >/dev/null 2>&1 || need+=(zbar-tools)
+/usr/bin/python3 -c 'import selenium' >/dev/null 2>&1 || need+=(python3-selenium)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+fi
+
+lib=target/debug/libomkijken.so
+if [ ! -f target/bindings/python/omkijken.py ] || [ ! -f target/bindings/python/libomkijken.so ] \
+  || [ ! -x target/debug/omkijken-server ]; then
+  cargo build -p omkijken-mobile -p omkijken-server
+  scripts/bindings.sh "$lib"
+  cp "$lib" target/bindings/python/
+fi
+
+mkdir -p target/console-screenshots
+export OMKIJKEN_SERVER="$PWD/target/debug/omkijken-server"
+# Debian's python3 (where python3-selenium lives), whatever python3 is first on the PATH.
+PYTHONPATH=target/bindings/python /usr/bin/python3 mobile-bindings/tests/browser/test_console.py \
+  2>&1 | tee target/console-browser.log
+grep -Eq '^console-browser: [0-9]+ passed, 0 failed' target/console-browser.log
