@@ -29,7 +29,8 @@ import omkijken as om  # noqa: E402
 from server import SERVER, free_port, wait_until  # noqa: E402
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import Select  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 SCHOOL = "bs-de-linde"
 SHOTS = os.environ.get("OMKIJKEN_SCREENSHOTS", "target/console-screenshots")
@@ -99,9 +100,14 @@ def browser():
     for a in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
               "--window-size=1024,900", "--lang=nl-NL"]:
         o.add_argument(a)
-    service = webdriver.ChromeService(
+    from selenium.webdriver.chrome.service import Service
+    service = Service(
         executable_path=os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
-    return webdriver.Chrome(options=o, service=service)
+    b = webdriver.Chrome(options=o, service=service)
+    # A click that submits a form returns before the next page is there: look for elements
+    # until they appear.
+    b.implicitly_wait(10)
+    return b
 
 
 class ConsoleInChromium(unittest.TestCase):
@@ -110,7 +116,11 @@ class ConsoleInChromium(unittest.TestCase):
         os.makedirs(SHOTS, exist_ok=True)
         cls.root = tempfile.mkdtemp(prefix="omkijken-console-")
         cls.server = ConsoleServer(cls.root)
-        cls.b = browser()
+        try:
+            cls.b = browser()
+        except Exception:
+            cls.server.stop()
+            raise
 
     @classmethod
     def tearDownClass(cls):
@@ -120,6 +130,10 @@ class ConsoleInChromium(unittest.TestCase):
 
     def shot(self, name):
         self.b.save_screenshot(os.path.join(SHOTS, name))
+
+    def wait_url(self, part):
+        """Wait until the browser is on a page whose URL holds `part`."""
+        WebDriverWait(self.b, 10).until(EC.url_contains(part))
 
     def go(self, path):
         self.b.get(self.server.console + path)
@@ -138,7 +152,7 @@ class ConsoleInChromium(unittest.TestCase):
         self.assertIn("onjuist", b.find_element(By.ID, "error").text)
         self.shot("01-sign-in-refused.png")
         self.sign_in(IT)
-        self.assertIn("/devices", b.current_url)
+        self.wait_url("/devices")
 
         # 1. Roster: paste, preview, import.
         self.go("/roster")
@@ -187,8 +201,12 @@ class ConsoleInChromium(unittest.TestCase):
         self.assertNotIn("nog niet", row.text, "a last sync is shown")
         self.shot("05-devices.png")
         row.find_element(By.CSS_SELECTOR, "button.danger").click()
-        status = b.find_element(By.CSS_SELECTOR, "#devices tr[id^=device-] .status").text
-        self.assertIn("ingetrokken", status)
+        WebDriverWait(b, 10).until(EC.text_to_be_present_in_element(
+            (By.CSS_SELECTOR, "#devices tr[id^=device-] .status"), "ingetrokken"))
+        b.implicitly_wait(0)
+        self.assertEqual(b.find_elements(By.CSS_SELECTOR, "#devices button.danger"), [],
+                         "no revoke button for a revoked device")
+        b.implicitly_wait(10)
         self.shot("06-device-revoked.png")
         with self.assertRaises(om.OmkijkenError.Revoked):
             store.sync_now()
@@ -197,15 +215,18 @@ class ConsoleInChromium(unittest.TestCase):
         # 4. The activity chart: a bar pair per day.
         self.go("/activity")
         chart = b.find_element(By.ID, "chart")
-        self.assertEqual(len(chart.find_elements(By.CSS_SELECTOR, "rect.writes")), 14)
+        self.assertEqual(len(chart.find_elements(By.CSS_SELECTOR, "rect.syncs")), 14)
+        # Today's bar is there: the tablet's sync delivered the roster.
+        today = chart.find_elements(By.CSS_SELECTOR, "rect.syncs")[-1]
+        self.assertGreater(float(today.get_attribute("height")), 0)
         self.shot("07-activity.png")
         b.find_element(By.ID, "sign-out").click()
-        self.assertIn("/login", b.current_url)
+        self.wait_url("/login")
 
     def test_2_privacy_officer_looks_up_a_pupil_in_the_audit_log(self):
         b = self.b
         self.sign_in(FG)
-        self.assertIn("/audit", b.current_url)
+        self.wait_url("/audit")
         # The IT admin's pages are not hers.
         self.go("/devices")
         self.assertIn("rol", b.find_element(By.ID, "error").text)

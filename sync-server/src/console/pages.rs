@@ -89,8 +89,12 @@ fn t(lang: Lang, key: &str) -> &'static str {
         "label" => ("Omschrijving", "Label"),
         "enrolled" => ("Gekoppeld", "Enrolled"),
         "last_sync" => ("Laatst gesynchroniseerd", "Last sync"),
-        "outbox" => ("Nog te versturen", "Outbox"),
-        "outbox_unknown" => ("alleen op het apparaat bekend", "known on the device only"),
+        "outbox_unknown" => (
+            "Wat op een apparaat nog wacht om verstuurd te worden, weet alleen het apparaat zelf; \
+             de laatste synchronisatie zegt of het bijblijft.",
+            "What waits on a device to be sent is known to the device alone; the last sync \
+             tells whether it keeps up.",
+        ),
         "status" => ("Status", "Status"),
         "active" => ("actief", "active"),
         "revoked" => ("ingetrokken", "revoked"),
@@ -106,10 +110,13 @@ fn t(lang: Lang, key: &str) -> &'static str {
         "code" => ("Koppelcode (eenmalig)", "Enrollment code (one time)"),
         "valid_until" => ("Geldig tot", "Valid until"),
         "chart" => (
-            "Geaccepteerde wijzigingen en weigeringen per dag (uit de auditlog)",
-            "Accepted changes and refusals per day (from the audit log)",
+            "Wijzigingen die apparaten stuurden of kregen, en weigeringen, per dag (uit de auditlog)",
+            "Changes devices sent or received, and refusals, per day (from the audit log)",
         ),
-        "writes" => ("wijzigingen", "changes"),
+        "syncs" => (
+            "wijzigingen ontvangen en afgeleverd",
+            "changes received and delivered",
+        ),
         "refusals" => ("weigeringen", "refusals"),
         "search" => ("Zoeken", "Search"),
         "when" => ("Wanneer", "When"),
@@ -176,6 +183,7 @@ th,td{text-align:left;padding:.5rem;border-bottom:1px solid #dde3e8;vertical-ali
 .qr{background:#fff;display:inline-block;padding:.5rem}
 .qr svg{width:300px;height:300px}
 code.big{font-size:1.4rem;letter-spacing:.08em}
+#devices code{font-size:.8rem;word-break:break-all}
 .lang{margin-left:.5rem}
 ";
 
@@ -690,7 +698,7 @@ async fn devices_page(
         let _ = write!(
             rows,
             "<tr id=\"device-{}\"><td><code>{}</code></td><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td class=\"muted\">{}</td><td class=\"status\">{}</td><td>{}</td></tr>",
+             <td>{}</td><td class=\"status\">{}</td><td>{}</td></tr>",
             esc(&d.id),
             esc(&d.id),
             esc(&d.school),
@@ -708,14 +716,14 @@ async fn devices_page(
             d.last_seen
                 .map(when)
                 .unwrap_or_else(|| t(lang, "never").into()),
-            t(lang, "outbox_unknown"),
             esc(&status),
             action
         );
     }
     let body = format!(
         "<section><h2>{}</h2><div class=\"scroll\"><table id=\"devices\"><tr><th>{}</th><th>{}</th><th>{}</th>\
-         <th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th></th></tr>{rows}</table></div></section>",
+         <th>{}</th><th>{}</th><th>{}</th><th>{}</th><th></th></tr>{rows}</table></div>\
+         <p class=\"muted\">{}</p></section>",
         t(lang, "devices"),
         t(lang, "device"),
         t(lang, "school"),
@@ -723,8 +731,8 @@ async fn devices_page(
         t(lang, "label"),
         t(lang, "enrolled"),
         t(lang, "last_sync"),
-        t(lang, "outbox"),
         t(lang, "status"),
+        t(lang, "outbox_unknown"),
     );
     page(lang, t(lang, "devices"), Some((&s, "devices")), &body).into_response()
 }
@@ -883,7 +891,7 @@ pub fn chart_svg(lang: Lang, days: &[api::Day]) -> String {
     let (w, h, pad) = (720.0_f64, 240.0_f64, 30.0_f64);
     let max = days
         .iter()
-        .map(|d| d.writes.max(d.refusals))
+        .map(|d| (d.writes + d.deliveries).max(d.refusals))
         .max()
         .unwrap_or(0)
         .max(1) as f64;
@@ -905,17 +913,18 @@ pub fn chart_svg(lang: Lang, days: &[api::Day]) -> String {
     );
     for (i, d) in days.iter().enumerate() {
         let x = pad + i as f64 * slot;
-        let hw = (d.writes as f64 / max) * (h - 30.0);
+        let syncs = d.writes + d.deliveries;
+        let hw = (syncs as f64 / max) * (h - 30.0);
         let hr = (d.refusals as f64 / max) * (h - 30.0);
         let _ = write!(
             s,
-            "<rect class=\"writes\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{bar:.1}\" height=\"{hw:.1}\" fill=\"#24527a\"><title>{} {}: {}</title></rect>\
+            "<rect class=\"syncs\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{bar:.1}\" height=\"{hw:.1}\" fill=\"#24527a\"><title>{} {}: {}</title></rect>\
              <rect class=\"refusals\" x=\"{:.1}\" y=\"{:.1}\" width=\"{bar:.1}\" height=\"{hr:.1}\" fill=\"#c0392b\"><title>{} {}: {}</title></rect>\
              <text x=\"{:.1}\" y=\"{}\" font-size=\"11\" fill=\"#5b6b78\" text-anchor=\"middle\">{}</text>",
             h - hw,
             esc(&d.day),
-            t(lang, "writes"),
-            d.writes,
+            t(lang, "syncs"),
+            syncs,
             x + bar + 2.0,
             h - hr,
             esc(&d.day),
@@ -933,10 +942,10 @@ pub fn chart_svg(lang: Lang, days: &[api::Day]) -> String {
         h + 24.0,
         pad + 16.0,
         h + 34.0,
-        t(lang, "writes"),
-        pad + 140.0,
+        t(lang, "syncs"),
+        pad + 300.0,
         h + 24.0,
-        pad + 156.0,
+        pad + 316.0,
         h + 34.0,
         t(lang, "refusals"),
     );
@@ -1082,7 +1091,7 @@ mod tests {
             "import",
             "revoke",
             "chart",
-            "writes",
+            "syncs",
             "refusals",
             "forbidden",
             "outbox_unknown",
@@ -1103,7 +1112,7 @@ mod tests {
             })
             .collect();
         let s = chart_svg(Lang::Nl, &days);
-        assert_eq!(s.matches("class=\"writes\"").count(), 3);
+        assert_eq!(s.matches("class=\"syncs\"").count(), 3);
         assert_eq!(s.matches("class=\"refusals\"").count(), 3);
         assert!(s.starts_with("<svg") && s.ends_with("</svg>"));
     }
