@@ -1175,25 +1175,18 @@ async fn enroll_failed(st: &AppState, peer: Option<std::net::IpAddr>, code: Erro
         cmd: st.cmd.clone(),
     };
     let written = admin
-        .call(move |hub, now| {
-            let row = AuditRecord {
-                seq: 0,
-                at: now,
-                school: String::new(),
-                device: None,
-                user: None,
-                action: crate::storage::AuditAction::EnrollFailed,
-                document: None,
-                kind: Some(reason.to_string()),
-                pupil: None,
-                device_seq: None,
-                device_at: None,
-            };
-            hub.storage().commit(crate::storage::Batch {
-                audit: vec![row],
-                ..Default::default()
-            })?;
-            Ok(((), vec![]))
+        .append_audit(move |now| AuditRecord {
+            seq: 0,
+            at: now,
+            school: String::new(),
+            device: None,
+            user: None,
+            action: crate::storage::AuditAction::EnrollFailed,
+            document: None,
+            kind: Some(reason.to_string()),
+            pupil: None,
+            device_seq: None,
+            device_at: None,
         })
         .await;
     if let Err(e) = written {
@@ -1238,6 +1231,21 @@ impl Admin {
             .await
             .map_err(|_| Error::Stopped)?;
         rx.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Append one audit row, made at the hub's `now`, in a transaction of its own.
+    pub(crate) async fn append_audit(
+        &self,
+        row: impl FnOnce(i64) -> AuditRecord + Send + 'static,
+    ) -> Result<()> {
+        self.call(move |hub, now| {
+            hub.storage().commit(crate::storage::Batch {
+                audit: vec![row(now)],
+                ..Default::default()
+            })?;
+            Ok(((), vec![]))
+        })
+        .await
     }
 
     /// Create a school (id: 1-64 of a-z, 0-9, `-`, `_`, `.`) with an empty roster.

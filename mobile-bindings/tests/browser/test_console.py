@@ -26,7 +26,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
 
 import omkijken as om  # noqa: E402
-from server import SERVER, free_port, wait_until  # noqa: E402
+from server import SERVER, Server, free_port, wait_until  # noqa: E402
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
@@ -49,11 +49,13 @@ pupil,eck-0003,Daan,g7a,po_5_8,false,,,
 """
 
 
-class ConsoleServer:
-    """omkijken-server with its admin console on free loopback ports."""
+class ConsoleServer(Server):
+    """omkijken-server with its admin console on free loopback ports: one school, no roster
+    (the test imports it through the console), and the two admin accounts."""
 
     def __init__(self, root):
         self.root = root
+        self.school = SCHOOL
         self.data = os.path.join(root, "data")
         self.port = free_port()
         self.console_port = free_port()
@@ -67,31 +69,16 @@ class ConsoleServer:
             [SERVER, "serve", "--data", self.data, "--listen", f"127.0.0.1:{self.port}",
              "--admin-listen", f"127.0.0.1:{self.console_port}"],
             stdout=self.log, stderr=subprocess.STDOUT)
-        wait_until(self.healthy, 30, "the server to answer")
+        wait_until(self.healthy, 30, "the server to answer /healthz")
 
     def admin(self, *args, password=None):
+        """The admin CLI; `password` goes in OMKIJKEN_ADMIN_PASSWORD (never a flag)."""
         env = dict(os.environ)
         if password:
             env["OMKIJKEN_ADMIN_PASSWORD"] = password
         out = subprocess.run([SERVER, "admin", "--data", self.data, *args],
                              check=True, capture_output=True, text=True, env=env)
         return out.stdout.strip()
-
-    def healthy(self):
-        import urllib.request
-        try:
-            with urllib.request.urlopen(self.console + "/login", timeout=1) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
 
 
 def browser():

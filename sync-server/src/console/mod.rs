@@ -337,19 +337,14 @@ impl ConsoleState {
         );
         let written = self
             .admin
-            .call(move |hub, now| {
-                let row = console_audit(
+            .append_audit(move |now| {
+                console_audit(
                     now,
                     account.as_deref(),
                     &op,
                     school.as_deref(),
                     pupil.as_deref(),
-                );
-                hub.storage().commit(Batch {
-                    audit: vec![row],
-                    ..Default::default()
-                })?;
-                Ok(((), vec![]))
+                )
             })
             .await;
         if let Err(e) = written {
