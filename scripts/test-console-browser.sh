@@ -3,6 +3,7 @@
 # (Selenium from Debian's python3-selenium driving Debian's chromium through chromium-driver;
 # the enrollment QR code decoded from a screenshot with zbarimg from zbar-tools; the device
 # enrolled through the Python bindings). Screenshots in target/console-screenshots/.
+# With node and npm, also the console's sign-in through a real OpenID Connect provider.
 # Builds the server binary and the Python bindings (no-ops after scripts/test-bindings.sh). Installs the Debian packages that are missing (CI runs as root).
 # Prints "console-browser: N passed, M failed" last; exits non-zero on any failure.
 set -euo pipefail
@@ -24,6 +25,13 @@ lib=target/debug/libomkijken.so
 cargo build -p omkijken-mobile -p omkijken-server
 scripts/bindings.sh "$lib" >/dev/null
 cp "$lib" target/bindings/python/
+
+# The OIDC sign-in test's provider: the npm package oidc-provider (pinned in
+# scripts/oidc-provider/package-lock.json). Without node the test says it was skipped.
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  (cd scripts/oidc-provider && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  export OMKIJKEN_OIDC_PROVIDER="$PWD/scripts/oidc-provider"
+fi
 
 mkdir -p target/console-screenshots
 export OMKIJKEN_SERVER="$PWD/target/debug/omkijken-server"

@@ -218,6 +218,25 @@ struct ConsoleArgs {
     /// Mark the session cookie Secure (the console is served behind HTTPS).
     #[arg(long, env = "OMKIJKEN_ADMIN_SECURE_COOKIE")]
     admin_secure_cookie: bool,
+    /// The console's URL as browsers reach it (https://beheer.school.nl), for the identity
+    /// provider's callback (default: http:// and --admin-listen).
+    #[arg(long, env = "OMKIJKEN_ADMIN_URL")]
+    admin_url: Option<String>,
+    /// Sign in to the console through the school's identity provider (OIDC issuer URL);
+    /// its client secret comes from OMKIJKEN_OIDC_CLIENT_SECRET. The provider's user signs
+    /// in as the admin account of the same name (--oidc-claim).
+    #[arg(long, env = "OMKIJKEN_OIDC_ISSUER", requires = "oidc_client_id")]
+    oidc_issuer: Option<String>,
+    /// The console's client id at the identity provider.
+    #[arg(long, env = "OMKIJKEN_OIDC_CLIENT_ID")]
+    oidc_client_id: Option<String>,
+    /// The ID token claim naming the admin account: preferred_username, email or sub.
+    #[arg(
+        long,
+        env = "OMKIJKEN_OIDC_CLAIM",
+        default_value = "preferred_username"
+    )]
+    oidc_claim: String,
 }
 
 impl ConsoleArgs {
@@ -229,7 +248,25 @@ impl ConsoleArgs {
             ),
             None => None,
         };
+        let admin_url = self
+            .admin_url
+            .clone()
+            .or_else(|| self.admin_listen.map(|a| format!("http://{a}")))
+            .unwrap_or_default();
+        let oidc = match (&self.oidc_issuer, &self.oidc_client_id) {
+            (Some(issuer), Some(client_id)) => Some(omkijken_server::console::oidc::OidcSettings {
+                issuer: issuer.clone(),
+                client_id: client_id.clone(),
+                client_secret: std::env::var("OMKIJKEN_OIDC_CLIENT_SECRET")
+                    .ok()
+                    .filter(|s| !s.is_empty()),
+                redirect_url: format!("{}/oidc/callback", admin_url.trim_end_matches('/')),
+                claim: self.oidc_claim.clone(),
+            }),
+            _ => None,
+        };
         Ok(omkijken_server::console::ConsoleSettings {
+            oidc,
             listen: self.admin_listen,
             public_url: self.public_url.clone(),
             ca_sha256,
@@ -249,6 +286,8 @@ enum RoleArg {
     PrivacyOfficer,
 }
 
+// Parsed once at startup: the size of the serve variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the server.

@@ -9,7 +9,10 @@ with --admin-listen:
   3. sees the device in the devices table with its last sync, revokes it there, and the
      device is wiped at its next sync;
   4. sees the activity chart; the privacy officer signs in, is refused the devices page,
-     and looks up the audit log of a pupil; the pages switch to English.
+     and looks up the audit log of a pupil; the pages switch to English;
+  5. when node is there: signs in through a real OpenID Connect provider (the npm package
+     oidc-provider, scripts/oidc-provider), authorization code flow with PKCE, as the admin
+     account of the provider's user; a provider user without an account is refused.
 
 Screenshots go to target/console-screenshots/ (CI keeps them as artifacts).
 Run by scripts/test-console-browser.sh; prints "console-browser: N passed, M failed" last.
@@ -36,6 +39,7 @@ SCHOOL = "bs-de-linde"
 SHOTS = os.environ.get("OMKIJKEN_SCREENSHOTS", "target/console-screenshots")
 IT = ("anna", "wachtwoord-van-anna-1")
 FG = ("fg", "wachtwoord-van-de-fg-2")
+OIDC_SECRET = secrets.token_hex(16)
 
 ROSTER_CSV = """type,id,name,group,age_band,in_care,roles,mentors,teaches
 group,g6b,Groep 6b,,,,,,
@@ -61,15 +65,50 @@ class ConsoleServer(Server):
         self.console_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.console = f"http://127.0.0.1:{self.console_port}"
+        self.oidc = None
+        serve_oidc = []
+        provider_dir = os.environ.get("OMKIJKEN_OIDC_PROVIDER")
+        if provider_dir:
+            oidc_port = free_port()
+            self.oidc = f"http://127.0.0.1:{oidc_port}"
+            self.oidc_log = open(os.path.join(root, "oidc.log"), "w")
+            self.oidc_proc = subprocess.Popen(
+                ["node", os.path.join(provider_dir, "provider.mjs")],
+                env=dict(os.environ, PORT=str(oidc_port), CLIENT_ID="omkijken-console",
+                         CLIENT_SECRET=OIDC_SECRET,
+                         REDIRECT_URI=f"{self.console}/oidc/callback"),
+                stdout=self.oidc_log, stderr=subprocess.STDOUT)
+            wait_until(self.oidc_ready, 30, "the OIDC provider")
+            serve_oidc = ["--oidc-issuer", self.oidc, "--oidc-client-id", "omkijken-console"]
         self.admin("create-school", "--id", SCHOOL, "--name", "Basisschool De Linde")
         self.admin("add-admin", "--name", IT[0], "--role", "it-admin", password=IT[1])
         self.admin("add-admin", "--name", FG[0], "--role", "privacy-officer", password=FG[1])
         self.log = open(os.path.join(root, "server.log"), "w")
         self.proc = subprocess.Popen(
             [SERVER, "serve", "--data", self.data, "--listen", f"127.0.0.1:{self.port}",
-             "--admin-listen", f"127.0.0.1:{self.console_port}"],
+             "--admin-listen", f"127.0.0.1:{self.console_port}", *serve_oidc],
+            env=dict(os.environ, OMKIJKEN_OIDC_CLIENT_SECRET=OIDC_SECRET),
             stdout=self.log, stderr=subprocess.STDOUT)
         wait_until(self.healthy, 30, "the server to answer /healthz")
+
+    def oidc_ready(self):
+        import urllib.request
+        try:
+            with urllib.request.urlopen(self.oidc + "/.well-known/openid-configuration",
+                                        timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def stop(self):
+        super().stop()
+        if self.oidc:
+            self.oidc_proc.terminate()
+            try:
+                self.oidc_proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.oidc_proc.kill()
+            self.oidc_log.close()
 
     def admin(self, *args, password=None):
         """The admin CLI; `password` goes in OMKIJKEN_ADMIN_PASSWORD (never a flag)."""
@@ -235,6 +274,32 @@ class ConsoleInChromium(unittest.TestCase):
         self.assertEqual(b.find_element(By.ID, "nav-audit").text, "Audit log")
         self.assertIn("import_roster", b.find_element(By.ID, "audit").text)
         self.shot("09-audit-english.png")
+
+    def test_3_sign_in_through_the_schools_identity_provider(self):
+        if not self.server.oidc:
+            self.skipTest("no OIDC provider (OMKIJKEN_OIDC_PROVIDER unset: node missing)")
+        b = self.b
+        for user, ok in [("onbekend", False), (IT[0], True)]:
+            # The provider's session cookies too (both on 127.0.0.1: cookies ignore ports).
+            b.delete_all_cookies()
+            self.go("/login")
+            b.find_element(By.ID, "sign-in-oidc").click()
+            # The provider's own (development) login page.
+            WebDriverWait(b, 10).until(EC.url_contains(self.server.oidc))
+            b.find_element(By.NAME, "login").send_keys(user)
+            b.find_element(By.NAME, "password").send_keys("bij-de-provider")
+            self.shot(f"10-oidc-provider-login-{user}.png")
+            b.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+            if ok:
+                self.wait_url("/devices")
+                self.assertIn(IT[0], b.find_element(By.ID, "sign-out").text)
+                self.shot("11-oidc-signed-in.png")
+            else:
+                WebDriverWait(b, 10).until(EC.url_contains("/oidc/callback"))
+                self.assertIn("geen beheerdersaccount", b.find_element(By.ID, "error").text)
+        log = self.server.admin("audit", "--action", "console", "--format", "json")
+        self.assertIn("sign_in_oidc_no_account", log)
+        self.assertIn('"sign_in_oidc"', log)
 
 
 def main():

@@ -21,6 +21,7 @@
 //!   effects (purges, dropped connections) reach devices at once.
 
 pub mod api;
+pub mod oidc;
 pub mod pages;
 pub mod qr;
 
@@ -72,6 +73,8 @@ pub struct ConsoleSettings {
     pub backup_dir: Option<std::path::PathBuf>,
     /// Mark the session cookie `Secure` (the console is behind HTTPS).
     pub secure_cookie: bool,
+    /// Sign-in through the school's identity provider (OIDC), besides passwords.
+    pub oidc: Option<oidc::OidcSettings>,
 }
 
 impl Default for ConsoleSettings {
@@ -85,6 +88,7 @@ impl Default for ConsoleSettings {
             failure_window: Duration::from_secs(15 * 60),
             backup_dir: None,
             secure_cookie: false,
+            oidc: None,
         }
     }
 }
@@ -277,6 +281,7 @@ pub struct ConsoleState {
     pub(crate) server_url: String,
     sessions: Arc<Mutex<HashMap<[u8; 32], Session>>>,
     throttle: Arc<Throttle>,
+    oidc: Arc<oidc::OidcState>,
 }
 
 impl std::fmt::Debug for ConsoleState {
@@ -294,6 +299,7 @@ impl ConsoleState {
             server_url,
             sessions: Arc::default(),
             throttle: Arc::default(),
+            oidc: Arc::default(),
         }
     }
 
@@ -394,18 +400,7 @@ impl ConsoleState {
         match account {
             Some(a) if ok && !a.disabled => {
                 self.throttle.succeeded(&name_key);
-                let token = random_token();
-                let session = Session {
-                    name: a.name.clone(),
-                    role: a.role,
-                    csrf: random_token(),
-                    expires: now + c.session_ttl,
-                };
-                {
-                    let mut s = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-                    s.retain(|_, s| s.expires > now);
-                    s.insert(token_key(&token), session.clone());
-                }
+                let (token, session) = self.open_session(&a);
                 metrics::counter!("omkijken_console_sign_ins_total", "outcome" => "ok")
                     .increment(1);
                 self.audit(Some(&a.name), "sign_in", None, None).await;
@@ -426,6 +421,22 @@ impl ConsoleState {
                 Err(ConsoleError::Unauthorized)
             }
         }
+    }
+
+    /// A new session of `account`: its cookie token and the session.
+    pub(crate) fn open_session(&self, account: &AdminAccount) -> (String, Session) {
+        let now = Instant::now();
+        let token = random_token();
+        let session = Session {
+            name: account.name.clone(),
+            role: account.role,
+            csrf: random_token(),
+            expires: now + self.console().session_ttl,
+        };
+        let mut s = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        s.retain(|_, s| s.expires > now);
+        s.insert(token_key(&token), session.clone());
+        (token, session)
     }
 
     /// The live session of a cookie token.

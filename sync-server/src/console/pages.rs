@@ -20,6 +20,8 @@ pub fn routes() -> Router<ConsoleState> {
     Router::new()
         .route("/", get(home))
         .route("/login", get(login_page).post(login))
+        .route("/oidc/login", get(oidc_login))
+        .route("/oidc/callback", get(oidc_callback))
         .route("/logout", post(logout))
         .route("/lang/{lang}", get(set_lang))
         .route("/roster", get(roster_page).post(roster_post))
@@ -59,6 +61,18 @@ fn t(lang: Lang, key: &str) -> &'static str {
             "Too many failed attempts. Try again later.",
         ),
         "sign_out" => ("Uitloggen", "Sign out"),
+        "sign_in_oidc" => (
+            "Inloggen met je schoolaccount",
+            "Sign in with your school account",
+        ),
+        "bad_oidc" => (
+            "Inloggen via het schoolaccount is niet gelukt.",
+            "Signing in with the school account failed.",
+        ),
+        "no_account" => (
+            "Dit schoolaccount heeft geen beheerdersaccount in Omkijken.",
+            "This school account has no admin account in Omkijken.",
+        ),
         "roster" => ("Leerlingen en personeel", "Roster"),
         "devices" => ("Apparaten", "Devices"),
         "enroll" => ("Apparaat koppelen", "Enroll a device"),
@@ -172,6 +186,7 @@ h2{font-size:1.25rem;margin-top:0}
 label{display:block;margin:.6rem 0 .25rem;font-weight:600}
 input,select,textarea{font:inherit;padding:.55rem;border:1px solid #9aa9b6;border-radius:6px;width:100%;max-width:32rem;min-height:44px}
 textarea{max-width:none;min-height:12rem;font-family:ui-monospace,monospace;font-size:.9rem}
+a.button{display:inline-flex;align-items:center;min-height:44px;padding:.6rem 1.2rem;border-radius:6px;background:#e7eef5;color:#163a59;font-weight:600;text-decoration:none;border:1px solid #9aa9b6}
 button.primary,button.danger{font:inherit;border:0;border-radius:6px;padding:.6rem 1.2rem;min-height:44px;margin-top:.8rem;cursor:pointer;color:#fff;background:#24527a}
 button.danger{background:#a3282e;margin:0}
 table{border-collapse:collapse;width:100%}
@@ -284,16 +299,24 @@ async fn home(signed: Result<Signed, ConsoleError>) -> Redirect {
     }
 }
 
-fn login_form(lang: Lang, error: Option<&str>) -> Html<String> {
+fn login_form(lang: Lang, error: Option<&str>, oidc: bool) -> Html<String> {
     let err = error
         .map(|e| format!("<p class=\"msg err\" id=\"error\">{}</p>", esc(e)))
         .unwrap_or_default();
+    let oidc = if oidc {
+        format!(
+            "<p><a class=\"button\" href=\"/oidc/login\" id=\"sign-in-oidc\">{}</a></p>",
+            t(lang, "sign_in_oidc")
+        )
+    } else {
+        String::new()
+    };
     page(
         lang,
         t(lang, "sign_in"),
         None,
         &format!(
-            "<section><h2>{}</h2>{err}<form method=\"post\" action=\"/login\">\
+            "<section><h2>{}</h2>{err}{oidc}<form method=\"post\" action=\"/login\">\
              <label for=\"name\">{}</label><input id=\"name\" name=\"name\" autocomplete=\"username\" required>\
              <label for=\"password\">{}</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
              <button class=\"primary\" id=\"sign-in\">{}</button></form></section>",
@@ -305,8 +328,63 @@ fn login_form(lang: Lang, error: Option<&str>) -> Html<String> {
     )
 }
 
-async fn login_page(headers: HeaderMap) -> Html<String> {
-    login_form(lang(&headers), None)
+async fn login_page(State(st): State<ConsoleState>, headers: HeaderMap) -> Html<String> {
+    login_form(lang(&headers), None, st.settings.console.oidc.is_some())
+}
+
+async fn oidc_login(State(st): State<ConsoleState>, headers: HeaderMap) -> Response {
+    match st.oidc_start().await {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(e) => failed(lang(&headers), None, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+}
+
+async fn oidc_callback(
+    State(st): State<ConsoleState>,
+    headers: HeaderMap,
+    Query(q): Query<Callback>,
+) -> Response {
+    let lang = lang(&headers);
+    let oidc = st.settings.console.oidc.is_some();
+    let (Some(code), Some(state)) = (q.code, q.state) else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            login_form(lang, Some(t(lang, "bad_oidc")), oidc),
+        )
+            .into_response();
+    };
+    match st.oidc_finish(&code, &state).await {
+        // Not a redirect: this response ends a chain of redirects that began at the
+        // identity provider, another site, so a redirect to "/" would go without the
+        // SameSite=Strict cookie. A page of our own that moves on is same-site.
+        Ok((token, _)) => (
+            [(header::SET_COOKIE, st.session_cookie(&token))],
+            Html(format!(
+                "<!doctype html><html><head><meta charset=\"utf-8\">\
+                 <meta http-equiv=\"refresh\" content=\"0;url=/\"></head>\
+                 <body><a href=\"/\">{}</a></body></html>",
+                t(lang, "title")
+            )),
+        )
+            .into_response(),
+        Err(ConsoleError::Unauthorized) => (
+            StatusCode::UNAUTHORIZED,
+            login_form(lang, Some(t(lang, "bad_oidc")), oidc),
+        )
+            .into_response(),
+        Err(ConsoleError::Forbidden) => (
+            StatusCode::FORBIDDEN,
+            login_form(lang, Some(t(lang, "no_account")), oidc),
+        )
+            .into_response(),
+        Err(e) => failed(lang, None, e),
+    }
 }
 
 #[derive(Deserialize)]
@@ -322,6 +400,7 @@ async fn login(
     Form(f): Form<LoginForm>,
 ) -> Response {
     let lang = lang(&headers);
+    let oidc = st.settings.console.oidc.is_some();
     match st.sign_in(&f.name, &f.password, peer).await {
         Ok((token, _)) => (
             [(header::SET_COOKIE, st.session_cookie(&token))],
@@ -330,12 +409,12 @@ async fn login(
             .into_response(),
         Err(ConsoleError::Throttled(_)) => (
             StatusCode::TOO_MANY_REQUESTS,
-            login_form(lang, Some(t(lang, "throttled"))),
+            login_form(lang, Some(t(lang, "throttled")), oidc),
         )
             .into_response(),
         Err(ConsoleError::Unauthorized) => (
             StatusCode::UNAUTHORIZED,
-            login_form(lang, Some(t(lang, "bad_login"))),
+            login_form(lang, Some(t(lang, "bad_login")), oidc),
         )
             .into_response(),
         Err(e) => failed(lang, None, e),
