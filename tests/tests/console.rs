@@ -606,3 +606,58 @@ async fn failed_sign_ins_are_throttled_even_for_the_right_password() -> Result<(
     server.handle.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_provider_sign_in_is_off_unless_configured_and_refuses_a_forged_callback()
+-> Result<()> {
+    // Without an identity provider: no such sign-in.
+    let dir = tempfile::tempdir()?;
+    let (server, addr) = console_server(dir.path(), |_| {}).await?;
+    assert_eq!(
+        http(addr, "GET", "/oidc/login", None, None, None)
+            .await?
+            .status,
+        404
+    );
+    let page = http(addr, "GET", "/login", None, None, None).await?;
+    assert!(!String::from_utf8_lossy(&page.body).contains("/oidc/login"));
+    server.handle.shutdown().await?;
+
+    // With one: a callback whose state this server never handed out is refused before the
+    // provider is asked anything (the issuer here does not even answer), and audited.
+    let dir = tempfile::tempdir()?;
+    let (server, addr) = console_server(dir.path(), |c| {
+        c.oidc = Some(console::oidc::OidcSettings {
+            issuer: "http://127.0.0.1:9".into(),
+            client_id: "omkijken-console".into(),
+            client_secret: Some("geheim".into()),
+            redirect_url: "http://127.0.0.1:9/oidc/callback".into(),
+            claim: "preferred_username".into(),
+        });
+    })
+    .await?;
+    let page = http(addr, "GET", "/login", None, None, None).await?;
+    assert!(String::from_utf8_lossy(&page.body).contains("/oidc/login"));
+    let forged = http(
+        addr,
+        "GET",
+        "/oidc/callback?code=gestolen&state=verzonnen",
+        None,
+        None,
+        None,
+    )
+    .await?;
+    assert_eq!(forged.status, 401);
+    assert!(forged.header("set-cookie").is_none());
+    let fg = Admin::sign_in(addr, FG).await?;
+    let rows = fg.get("/api/audit?action=console").await?.json();
+    assert!(
+        rows.as_array()
+            .context("rows")?
+            .iter()
+            .any(|r| r["kind"] == "sign_in_oidc_failed"),
+        "{rows}"
+    );
+    server.handle.shutdown().await?;
+    Ok(())
+}
