@@ -93,6 +93,34 @@ impl EnrollmentInvite {
     }
 }
 
+/// Device enrollment through the school's identity provider: the app keeps a random secret
+/// (the verifier, 64 hex digits) and sends only its challenge through the browser; after the
+/// staff member signed in there, the server accepts the verifier as the device's enrollment
+/// code, once. Whoever sees the browser's URLs learns the challenge, which enrolls nothing.
+pub mod oidc {
+    use sha2::{Digest, Sha256};
+
+    /// A new verifier (32 random bytes in lower-case hex).
+    pub fn new_verifier() -> String {
+        let mut b = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut b);
+        hex::encode(b)
+    }
+
+    /// Whether `code` has the form of a verifier (as opposed to a typed enrollment code).
+    pub fn is_verifier(code: &str) -> bool {
+        let c = code.trim();
+        c.len() == 64 && c.chars().all(|x| x.is_ascii_hexdigit())
+    }
+
+    /// The challenge of a verifier: lower-case hex of the SHA-256 of its lower-case text.
+    pub fn challenge(verifier: &str) -> String {
+        hex::encode(Sha256::digest(
+            verifier.trim().to_ascii_lowercase().as_bytes(),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +152,19 @@ mod tests {
             );
         }
         assert!(EnrollmentInvite::parse(&"x".repeat(5000)).is_err());
+    }
+
+    #[test]
+    fn an_oidc_verifier_is_told_from_a_typed_code_and_its_challenge_is_fixed() {
+        let v = oidc::new_verifier();
+        assert!(oidc::is_verifier(&v));
+        assert!(!oidc::is_verifier("ABCD-EFGH-JKLM"));
+        assert_eq!(
+            oidc::challenge(&v),
+            oidc::challenge(&v.to_ascii_uppercase())
+        );
+        assert!(oidc::is_verifier(&oidc::challenge(&v)));
+        assert_ne!(oidc::challenge(&v), v);
     }
 
     #[test]

@@ -305,6 +305,27 @@ impl OmkijkenStore {
         Ok(runtime().block_on(fut)?.into())
     }
 
+    /// Begin enrolling through the school's identity provider (where the school has one):
+    /// answers the URL to open in the system browser, where the staff member signs in. The
+    /// server sends the browser back to `return_url` (the app's own URL scheme) with
+    /// `?enrollment=ready` (then call `finish_oidc_enrollment`) or `?enrollment=refused`.
+    /// A secret for it is kept in this store; nothing secret is in the URLs.
+    pub fn begin_oidc_enrollment(&self, server_url: String, return_url: String) -> Result<String> {
+        Ok(client::begin_oidc_enrollment(
+            &self.inner,
+            &server_url,
+            &return_url,
+        )?)
+    }
+
+    /// Finish an enrollment begun with `begin_oidc_enrollment`, with a label for the device
+    /// list. `Forbidden` when the sign-in did not succeed or is no staff member of a school
+    /// on this server. Blocks until the server answers.
+    pub fn finish_oidc_enrollment(&self, device_label: String) -> Result<Identity> {
+        let fut = client::finish_oidc_enrollment(&self.inner, &device_label);
+        Ok(runtime().block_on(fut)?.into())
+    }
+
     /// Trust `pem` (PEM certificates) as root authorities for the server's TLS certificate,
     /// besides the public web roots: for a school server whose certificate comes from the
     /// school's own authority. Call before `enroll`. Bad PEM is `Invalid`.

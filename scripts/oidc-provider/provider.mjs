@@ -3,7 +3,7 @@
 // login name becomes the user's `sub` and `preferred_username`). Never for production.
 //
 // Environment: PORT (on 127.0.0.1), CLIENT_ID, CLIENT_SECRET, REDIRECT_URI (the console's
-// /oidc/callback). Prints "listening <issuer>" when ready.
+// /oidc/callback, and the sync server's /v1/oidc/callback: comma-separated). Prints "listening <issuer>" when ready.
 import Provider from 'oidc-provider';
 
 const port = Number(process.env.PORT);
@@ -14,7 +14,7 @@ const provider = new Provider(issuer, {
     {
       client_id: process.env.CLIENT_ID,
       client_secret: process.env.CLIENT_SECRET,
-      redirect_uris: [process.env.REDIRECT_URI],
+      redirect_uris: process.env.REDIRECT_URI.split(','),
       response_types: ['code'],
       grant_types: ['authorization_code'],
       token_endpoint_auth_method: 'client_secret_basic',

@@ -727,16 +727,86 @@ pub fn issue_code(
     user: &str,
     ttl_ms: i64,
 ) -> Result<String> {
+    check_staff(st, school, user)?;
+    let code = tokens::new_code(rng);
+    store_code(
+        st,
+        now,
+        school,
+        user,
+        ttl_ms,
+        tokens::code_hash(&code),
+        None,
+    )?;
+    Ok(code)
+}
+
+fn check_staff(st: &mut dyn Storage, school: &str, user: &str) -> Result<()> {
     let (_, roster) = load_roster(st, school)?;
     if roster.active_staff(user).is_none() {
         return Err(Error::NotFound("active staff member in the roster"));
     }
-    let code = tokens::new_code(rng);
+    Ok(())
+}
+
+/// A one-time enrollment ticket for staff member `user` of `school` that a device redeems
+/// with the verifier of `challenge` (`omkijken_core::invite::oidc`): after the staff member
+/// signed in through the school's identity provider. Audited as `code_issued` of kind `oidc`.
+pub fn issue_oidc_ticket(
+    st: &mut dyn Storage,
+    now: i64,
+    school: &str,
+    user: &str,
+    ttl_ms: i64,
+    challenge: &str,
+) -> Result<()> {
+    check_staff(st, school, user)?;
+    store_code(
+        st,
+        now,
+        school,
+        user,
+        ttl_ms,
+        tokens::code_hash(challenge),
+        Some("oidc"),
+    )
+}
+
+/// The staff member's school on this server: the one school whose roster has `user` as an
+/// active staff member (`NotFound` for none; `Invalid` for several, which a staff id that
+/// two schools share would be).
+pub fn school_of_staff(st: &mut dyn Storage, user: &str) -> Result<String> {
+    let mut found = vec![];
+    for school in st.schools()? {
+        let (_, roster) = load_roster(st, &school.id)?;
+        if roster.active_staff(user).is_some() {
+            found.push(school.id);
+        }
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(Error::NotFound("active staff member in the roster")),
+        _ => Err(Error::Invalid(
+            "the staff id is in several schools' rosters".into(),
+        )),
+    }
+}
+
+fn store_code(
+    st: &mut dyn Storage,
+    now: i64,
+    school: &str,
+    user: &str,
+    ttl_ms: i64,
+    code_hash: [u8; 32],
+    kind: Option<&str>,
+) -> Result<()> {
     let mut a = audit(now, school, AuditAction::CodeIssued);
     a.user = Some(user.into());
+    a.kind = kind.map(Into::into);
     st.commit(Batch {
         codes: vec![EnrollmentCode {
-            code_hash: tokens::code_hash(&code),
+            code_hash,
             school: school.into(),
             user: user.into(),
             created_at: now,
@@ -746,7 +816,7 @@ pub fn issue_code(
         audit: vec![a],
         ..Default::default()
     })?;
-    Ok(code)
+    Ok(())
 }
 
 /// Revoke a device. Returns false if it was revoked already.

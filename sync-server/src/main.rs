@@ -237,10 +237,19 @@ struct ConsoleArgs {
         default_value = "preferred_username"
     )]
     oidc_claim: String,
+    /// Devices may also enroll by their user signing in to the identity provider on the
+    /// phone (the claim names the staff id): register PUBLIC_URL/v1/oidc/callback
+    /// (--public-url, default the listen address) at the provider too.
+    #[arg(long, env = "OMKIJKEN_OIDC_DEVICES", requires = "oidc_issuer")]
+    oidc_devices: bool,
 }
 
 impl ConsoleArgs {
-    fn settings(&self) -> anyhow::Result<omkijken_server::console::ConsoleSettings> {
+    fn settings(
+        &self,
+        listen: SocketAddr,
+        tls: bool,
+    ) -> anyhow::Result<omkijken_server::console::ConsoleSettings> {
         let ca_sha256 = match &self.school_ca {
             Some(p) => Some(
                 omkijken_server::tls::ca_sha256(p)
@@ -262,6 +271,12 @@ impl ConsoleArgs {
                     .filter(|s| !s.is_empty()),
                 redirect_url: format!("{}/oidc/callback", admin_url.trim_end_matches('/')),
                 claim: self.oidc_claim.clone(),
+                device_redirect_url: self.oidc_devices.then(|| {
+                    let public = self.public_url.clone().unwrap_or_else(|| {
+                        format!("{}://{listen}", if tls { "https" } else { "http" })
+                    });
+                    format!("{}/v1/oidc/callback", public.trim_end_matches('/'))
+                }),
             }),
             _ => None,
         };
@@ -1100,7 +1115,7 @@ fn main() -> anyhow::Result<()> {
                 per_address = s.limits.max_connections_per_address,
                 "connection limits"
             );
-            s.console = console.settings()?;
+            s.console = console.settings(s.listen, tls_cert.is_some())?;
             if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
                 s.tls = Some(omkijken_server::tls::server_config(&cert, &key)?);
             }

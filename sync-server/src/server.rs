@@ -315,6 +315,8 @@ pub struct AppState {
     /// Bytes of received frames waiting for the hub, all sessions together (KiB permits).
     inflight: (Arc<tokio::sync::Semaphore>, u32),
     enroll_throttle: Arc<crate::throttle::EnrollThrottle>,
+    /// Device enrollment through the school's identity provider, when configured.
+    device_oidc: Option<Arc<crate::console::oidc::DeviceOidc>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -431,6 +433,14 @@ fn launch(settings: &Settings) -> Result<Launched> {
             }
         }
     });
+    let device_oidc = settings.console.oidc.as_ref().and_then(|o| {
+        crate::console::oidc::DeviceOidc::new(
+            o,
+            Admin { cmd: cmd.clone() },
+            settings.hub.code_ttl_ms,
+        )
+        .map(Arc::new)
+    });
     Ok(Launched {
         state: AppState {
             cmd,
@@ -442,6 +452,7 @@ fn launch(settings: &Settings) -> Result<Launched> {
             enroll_throttle: Arc::new(crate::throttle::EnrollThrottle::new(
                 settings.enroll_limits.clone(),
             )),
+            device_oidc,
         },
         thread,
         shutdown_tx,
@@ -543,6 +554,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sync", get(sync_ws))
         .route("/v1/request", get(request_ws))
         .route("/v1/automerge-repo", get(repo_ws))
+        .route("/v1/oidc/enroll", get(oidc_enroll))
+        .route("/v1/oidc/callback", get(oidc_callback))
         .with_state(state)
         // A span per request (method and path; never headers, so never the token).
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -551,6 +564,70 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
+}
+
+#[derive(serde::Deserialize)]
+struct OidcEnroll {
+    challenge: String,
+    #[serde(rename = "return")]
+    return_url: String,
+}
+
+/// Device enrollment through the identity provider, step 1 (see
+/// [`crate::console::oidc::DeviceOidc`]): send the phone's browser to the provider.
+async fn oidc_enroll(
+    State(st): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<OidcEnroll>,
+) -> Response {
+    let Some(oidc) = &st.device_oidc else {
+        return (StatusCode::NOT_FOUND, "no identity provider is configured").into_response();
+    };
+    match oidc.start(&q.challenge, &q.return_url).await {
+        Ok(url) => axum::response::Redirect::to(&url).into_response(),
+        Err(Error::Invalid(m)) => (StatusCode::BAD_REQUEST, m).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "device enrollment through the identity provider");
+            (
+                StatusCode::BAD_GATEWAY,
+                "the identity provider cannot be reached",
+            )
+                .into_response()
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct OidcCallback {
+    code: Option<String>,
+    state: Option<String>,
+}
+
+/// Device enrollment through the identity provider, step 2: the provider's callback; the
+/// browser goes back to the app with the outcome.
+async fn oidc_callback(
+    State(st): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<OidcCallback>,
+) -> Response {
+    let Some(oidc) = &st.device_oidc else {
+        return (StatusCode::NOT_FOUND, "no identity provider is configured").into_response();
+    };
+    let (Some(code), Some(state)) = (q.code, q.state) else {
+        return (StatusCode::BAD_REQUEST, "the sign-in was not completed").into_response();
+    };
+    match oidc.finish(&code, &state).await {
+        Ok(url) => axum::response::Redirect::to(&url).into_response(),
+        Err(Error::NotFound(_)) => {
+            (StatusCode::BAD_REQUEST, "unknown or expired sign-in").into_response()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "device enrollment through the identity provider");
+            (
+                StatusCode::BAD_GATEWAY,
+                "the identity provider cannot be reached",
+            )
+                .into_response()
+        }
+    }
 }
 
 /// Ready to serve devices: the hub reads its storage (200 "ready"). Its answer waits behind

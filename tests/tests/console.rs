@@ -633,6 +633,7 @@ async fn identity_provider_sign_in_is_off_unless_configured_and_refuses_a_forged
             client_secret: Some("geheim".into()),
             redirect_url: "http://127.0.0.1:9/oidc/callback".into(),
             claim: "preferred_username".into(),
+            device_redirect_url: None,
         });
     })
     .await?;

@@ -12,7 +12,9 @@ with --admin-listen:
      and looks up the audit log of a pupil; the pages switch to English;
   5. when node is there: signs in through a real OpenID Connect provider (the npm package
      oidc-provider, scripts/oidc-provider), authorization code flow with PKCE, as the admin
-     account of the provider's user; a provider user without an account is refused.
+     account of the provider's user; a provider user without an account is refused; and a
+     device enrolls by the mentor signing in there "on the phone" (the bindings'
+     begin_oidc_enrollment / finish_oidc_enrollment), a user who is no staff member is refused.
 
 Screenshots go to target/console-screenshots/ (CI keeps them as artifacts).
 Run by scripts/test-console-browser.sh; prints "console-browser: N passed, M failed" last.
@@ -76,10 +78,11 @@ class ConsoleServer(Server):
                 ["node", os.path.join(provider_dir, "provider.mjs")],
                 env=dict(os.environ, PORT=str(oidc_port), CLIENT_ID="omkijken-console",
                          CLIENT_SECRET=OIDC_SECRET,
-                         REDIRECT_URI=f"{self.console}/oidc/callback"),
+                         REDIRECT_URI=f"{self.console}/oidc/callback,{self.url}/v1/oidc/callback"),
                 stdout=self.oidc_log, stderr=subprocess.STDOUT)
             wait_until(self.oidc_ready, 30, "the OIDC provider")
-            serve_oidc = ["--oidc-issuer", self.oidc, "--oidc-client-id", "omkijken-console"]
+            serve_oidc = ["--oidc-issuer", self.oidc, "--oidc-client-id", "omkijken-console",
+                          "--oidc-devices"]
         self.admin("create-school", "--id", SCHOOL, "--name", "Basisschool De Linde")
         self.admin("add-admin", "--name", IT[0], "--role", "it-admin", password=IT[1])
         self.admin("add-admin", "--name", FG[0], "--role", "privacy-officer", password=FG[1])
@@ -280,7 +283,8 @@ class ConsoleInChromium(unittest.TestCase):
             self.skipTest("no OIDC provider (OMKIJKEN_OIDC_PROVIDER unset: node missing)")
         b = self.b
         for user, ok in [("onbekend", False), (IT[0], True)]:
-            # The provider's session cookies too (both on 127.0.0.1: cookies ignore ports).
+            # No session at the provider either (its cookies deleted on its own page).
+            b.get(self.server.oidc + "/.well-known/openid-configuration")
             b.delete_all_cookies()
             self.go("/login")
             b.find_element(By.ID, "sign-in-oidc").click()
@@ -300,6 +304,44 @@ class ConsoleInChromium(unittest.TestCase):
         log = self.server.admin("audit", "--action", "console", "--format", "json")
         self.assertIn("sign_in_oidc_no_account", log)
         self.assertIn('"sign_in_oidc"', log)
+
+    def test_4_a_device_enrolls_by_its_user_signing_in_at_the_identity_provider(self):
+        if not self.server.oidc:
+            self.skipTest("no OIDC provider (OMKIJKEN_OIDC_PROVIDER unset: node missing)")
+        b = self.b
+        back = f"http://127.0.0.1:{free_port()}/terug-naar-de-app"
+        for user, ok in [("onbekend", False), ("m-jansen", True)]:
+            # A phone with no session at the provider: its cookies go (deleted on its page).
+            b.get(self.server.oidc + "/.well-known/openid-configuration")
+            b.delete_all_cookies()
+            store = om.OmkijkenStore.open(os.path.join(self.root, f"oidc-{user}.db"),
+                                          secrets.token_bytes(32))
+            url = store.begin_oidc_enrollment(self.server.url, back)
+            self.assertNotIn("verifier", url)
+            # The phone's browser: the server sends it to the provider.
+            b.get(url)
+            WebDriverWait(b, 10).until(EC.url_contains(self.server.oidc))
+            b.find_element(By.NAME, "login").send_keys(user)
+            b.find_element(By.NAME, "password").send_keys("bij-de-provider")
+            b.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+            # Back to the app (nothing listens there in this test: the URL is what counts).
+            WebDriverWait(b, 10).until(EC.url_contains("/terug-naar-de-app"))
+            if ok:
+                self.assertIn("enrollment=ready", b.current_url)
+                identity = store.finish_oidc_enrollment("telefoon via schoolaccount")
+                self.assertEqual(identity, om.Identity(school=SCHOOL, user="m-jansen"))
+                store.sync_now()
+                # The ticket was one-time.
+                with self.assertRaises(om.OmkijkenError.Invalid):
+                    store.finish_oidc_enrollment("nog een keer")
+            else:
+                self.assertIn("enrollment=refused", b.current_url)
+                with self.assertRaises(om.OmkijkenError.Forbidden):
+                    store.finish_oidc_enrollment("onbekende telefoon")
+        log = self.server.admin("audit", "--action", "enroll_failed", "--format", "json")
+        self.assertIn("oidc_no_staff", log)
+        devices = self.server.admin("devices", "--json")
+        self.assertIn("telefoon via schoolaccount", devices)
 
 
 def main():
