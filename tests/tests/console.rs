@@ -539,6 +539,12 @@ async fn the_admin_api_does_what_the_cli_does_for_the_right_role_only() -> Resul
     let last = &days["days"][13];
     assert_eq!(last["day"], json!(today.to_string()));
     assert!(last["deliveries"].as_u64().unwrap_or(0) > 0, "{days}");
+    // Every answer forbids scripts, framing and caching.
+    let page = it.get("/devices").await?;
+    let csp = page.header("content-security-policy").context("CSP")?;
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    assert_eq!(page.header("cache-control"), Some("no-store"));
     let doc = http(addr, "GET", "/api/openapi.json", None, None, None).await?;
     assert_eq!(doc.status, 200);
     assert_eq!(
