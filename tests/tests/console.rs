@@ -668,3 +668,66 @@ async fn identity_provider_sign_in_is_off_unless_configured_and_refuses_a_forged
     server.handle.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enrollment_qr_code_pins_the_schools_own_authority() -> Result<()> {
+    // The school's own authority, as `serve --school-ca` reads it.
+    let dir = tempfile::tempdir()?;
+    let key = rcgen::KeyPair::generate()?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_pem = params.self_signed(&key)?.pem();
+    let ca_file = dir.path().join("school-ca.pem");
+    std::fs::write(&ca_file, &ca_pem)?;
+    let fingerprint = omkijken_server::tls::ca_sha256(&ca_file)?;
+    let (server, addr) =
+        console_server(dir.path(), |c| c.ca_sha256 = Some(fingerprint.clone())).await?;
+    server
+        .handle
+        .admin()
+        .create_school(SCHOOL, "De Linde")
+        .await?;
+    server
+        .handle
+        .admin()
+        .import_roster(SCHOOL, &roster_csv())
+        .await?;
+    let it = Admin::sign_in(addr, IT).await?;
+    let e = it
+        .send(
+            "POST",
+            &format!("/api/schools/{SCHOOL}/enrollments"),
+            json!({"user": TEACHER}),
+        )
+        .await?
+        .json();
+    let payload = e["payload"].as_str().context("payload")?;
+    let invite = omkijken_core::invite::EnrollmentInvite::parse(payload)?;
+    assert_eq!(invite.ca_sha256.as_deref(), Some(fingerprint.as_str()));
+
+    // 1. A phone that does not trust that authority refuses the invite before it sends
+    //    anything: the code stays unspent.
+    let stranger = Store::open_with(dir.path().join("a.db"), KEY, StoreOptions::default())?;
+    let err = client::enroll_with_invite(payload, "telefoon", &stranger)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, omkijken_core::Error::Invalid(_)), "{err:?}");
+    assert!(stranger.identity()?.is_none());
+    // 2. Trusting another authority does not help.
+    let other_key = rcgen::KeyPair::generate()?;
+    let mut other = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    other.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    client::trust_certificate(&stranger, &other.self_signed(&other_key)?.pem())?;
+    assert!(
+        client::enroll_with_invite(payload, "telefoon", &stranger)
+            .await
+            .is_err()
+    );
+    // 3. A phone given the school's authority enrolls with the same, still unspent, code.
+    let phone = Store::open_with(dir.path().join("b.db"), KEY, StoreOptions::default())?;
+    client::trust_certificate(&phone, &ca_pem)?;
+    let who = client::enroll_with_invite(payload, "telefoon", &phone).await?;
+    assert_eq!(who.user, TEACHER);
+    server.handle.shutdown().await?;
+    Ok(())
+}
