@@ -140,6 +140,10 @@ fn t(lang: Lang, key: &str) -> &'static str {
         "rows" => ("regels", "rows"),
         "forbidden" => ("Uw rol mag dit niet.", "Your role may not do this."),
         "error" => ("Er ging iets mis", "Something went wrong"),
+        "csrf" => (
+            "Dit formulier is verlopen of kwam niet van deze pagina. Laad de pagina opnieuw.",
+            "This form expired or did not come from this page. Reload the page.",
+        ),
         _ => ("?", "?"),
     };
     match lang {
@@ -255,10 +259,10 @@ fn failed(lang: Lang, signed: Option<&Signed>, e: ConsoleError) -> Response {
         ConsoleError::Unauthorized => Redirect::to("/login").into_response(),
         e => {
             let (status, msg) = e.parts();
-            let msg = if status == StatusCode::FORBIDDEN {
-                t(lang, "forbidden").to_string()
-            } else {
-                msg
+            let msg = match e {
+                ConsoleError::Forbidden => t(lang, "forbidden").to_string(),
+                ConsoleError::Csrf => t(lang, "csrf").to_string(),
+                _ => msg,
             };
             let body = format!(
                 "<section><h2>{}</h2><p class=\"msg err\" id=\"error\">{}</p></section>",
@@ -1173,6 +1177,7 @@ mod tests {
             "syncs",
             "refusals",
             "forbidden",
+            "csrf",
             "outbox_unknown",
         ] {
             assert_ne!(t(Lang::Nl, key), "?", "{key}");
