@@ -731,3 +731,64 @@ async fn an_enrollment_qr_code_pins_the_schools_own_authority() -> Result<()> {
     server.handle.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_enrollment_through_the_provider_checks_its_input_before_anything_else() -> Result<()>
+{
+    let challenge =
+        omkijken_core::invite::oidc::challenge(&omkijken_core::invite::oidc::new_verifier());
+    let start = |c: &str, r: &str| format!("/v1/oidc/enroll?challenge={c}&return={r}");
+    // Without an identity provider the endpoint is not there.
+    let dir = tempfile::tempdir()?;
+    let (server, _) = console_server(dir.path(), |_| {}).await?;
+    let sync = server.handle.addr();
+    let r = http(
+        sync,
+        "GET",
+        &start(&challenge, "nl.school.app%3A%2Fterug"),
+        None,
+        None,
+        None,
+    )
+    .await?;
+    assert_eq!(r.status, 404);
+    server.handle.shutdown().await?;
+
+    // With one (that does not even answer): a challenge that is no SHA-256, or a return URL
+    // a browser must not be sent to with the outcome, is refused before it is asked.
+    let dir = tempfile::tempdir()?;
+    let (server, _) = console_server(dir.path(), |c| {
+        c.oidc = Some(console::oidc::OidcSettings {
+            issuer: "http://127.0.0.1:9".into(),
+            client_id: "omkijken".into(),
+            client_secret: None,
+            redirect_url: "http://127.0.0.1:9/oidc/callback".into(),
+            claim: "preferred_username".into(),
+            device_redirect_url: Some("http://127.0.0.1:9/v1/oidc/callback".into()),
+        });
+    })
+    .await?;
+    let sync = server.handle.addr();
+    for (c, r) in [
+        ("abc", "nl.school.app%3A%2Fterug"),
+        (challenge.as_str(), "http%3A%2F%2Fevil.example%2Fsteal"),
+        (challenge.as_str(), "javascript%3Aalert(1)"),
+    ] {
+        let a = http(sync, "GET", &start(c, r), None, None, None).await?;
+        assert_eq!(a.status, 400, "{c} {r}");
+    }
+    // A callback whose state was never handed out: refused, no redirect anywhere.
+    let a = http(
+        sync,
+        "GET",
+        "/v1/oidc/callback?code=x&state=y",
+        None,
+        None,
+        None,
+    )
+    .await?;
+    assert_eq!(a.status, 400);
+    assert!(a.header("location").is_none());
+    server.handle.shutdown().await?;
+    Ok(())
+}
