@@ -28,6 +28,34 @@ pub fn run_all(make: &mut dyn FnMut() -> Box<dyn Storage>) {
     the_epoch_stays_until_renewed(make());
     the_audit_log_is_a_hash_chain(make());
     a_school_policy_is_replaced_whole(make());
+    admin_accounts_are_kept_by_name_and_replaced(make());
+}
+
+fn admin_accounts_are_kept_by_name_and_replaced(mut s: Box<dyn Storage>) {
+    assert_eq!(s.admin_account("anna").unwrap(), None);
+    let mut anna = AdminAccount {
+        name: "anna".into(),
+        role: AdminRole::ItAdmin,
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        created_at: 1_700_000_000_000,
+        disabled: false,
+    };
+    let fg = AdminAccount {
+        name: "fg".into(),
+        role: AdminRole::PrivacyOfficer,
+        ..anna.clone()
+    };
+    s.put_admin_account(&anna).unwrap();
+    s.put_admin_account(&fg).unwrap();
+    assert_eq!(s.admin_account("anna").unwrap().as_ref(), Some(&anna));
+    anna.disabled = true;
+    anna.password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdDI$aGFzaDI".into();
+    s.put_admin_account(&anna).unwrap();
+    assert_eq!(
+        s.admin_accounts().unwrap(),
+        vec![anna, fg],
+        "an account is replaced whole, listed by name"
+    );
 }
 
 fn a_school_policy_is_replaced_whole(mut s: Box<dyn Storage>) {

@@ -55,8 +55,9 @@
 //! (`UNNEST`): a push frame of 1,000 documents is about ten round trips, not thousands.
 
 use super::{
-    AdminEvent, AdminEventKind, AuditAction, AuditFilter, AuditRecord, Batch, CatalogRow,
-    Committed, Device, EnrollOutcome, Holding, NewDevice, School, Storage, StoredDoc, WriteMode,
+    AdminAccount, AdminEvent, AdminEventKind, AdminRole, AuditAction, AuditFilter, AuditRecord,
+    Batch, CatalogRow, Committed, Device, EnrollOutcome, Holding, NewDevice, School, Storage,
+    StoredDoc, WriteMode,
 };
 use crate::{Error, Result};
 use automerge::ChangeHash;
@@ -74,7 +75,7 @@ use std::time::Duration;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// Schema version written by this build (table `schema_version`).
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Advisory lock key that serialises migrations of nodes starting at once ("omkijken").
 const MIGRATION_LOCK: i64 = 0x6f6d_6b69_6a6b_656e;
@@ -90,6 +91,15 @@ const V3: &str = "ALTER TABLE audit ADD COLUMN hash BYTEA;";
 /// and the scope of a device (core's `PupilScope` as JSON; NULL for staff devices).
 const V4: &str = "ALTER TABLE enrollment_codes ADD COLUMN scope TEXT;
 ALTER TABLE devices ADD COLUMN scope TEXT;";
+
+/// Migration 5: the accounts of the admin console (name, role, argon2id password hash).
+const V5: &str = "CREATE TABLE admin_accounts (
+    name          TEXT PRIMARY KEY,
+    role          TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at    BIGINT NOT NULL,
+    disabled      BOOLEAN NOT NULL DEFAULT FALSE
+);";
 
 /// How often a transaction that failed on a deadlock or serialization error is retried.
 const RETRIES: usize = 5;
@@ -735,6 +745,7 @@ impl PostgresStorage {
                 2 => tx.batch_execute(V2)?,
                 3 => tx.batch_execute(V3)?,
                 4 => tx.batch_execute(V4)?,
+                5 => tx.batch_execute(V5)?,
                 _ => unreachable!("a migration arm per version"),
             }
         }
@@ -1658,6 +1669,56 @@ impl Storage for PostgresStorage {
     fn last_admin_event(&mut self) -> Result<u64> {
         self.counter(ADMIN_EVENT_SEQ)
     }
+
+    fn admin_account(&mut self, name: &str) -> Result<Option<AdminAccount>> {
+        self.query_opt(
+            "SELECT name, role, password_hash, created_at, disabled FROM admin_accounts \
+             WHERE name = $1",
+            &[&name],
+        )?
+        .as_ref()
+        .map(admin_account_row)
+        .transpose()
+    }
+
+    fn admin_accounts(&mut self) -> Result<Vec<AdminAccount>> {
+        self.query(
+            "SELECT name, role, password_hash, created_at, disabled FROM admin_accounts \
+             ORDER BY name",
+            &[],
+        )?
+        .iter()
+        .map(admin_account_row)
+        .collect()
+    }
+
+    fn put_admin_account(&mut self, a: &AdminAccount) -> Result<()> {
+        self.query(
+            "INSERT INTO admin_accounts (name, role, password_hash, created_at, disabled) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET \
+             role = EXCLUDED.role, password_hash = EXCLUDED.password_hash, \
+             disabled = EXCLUDED.disabled",
+            &[
+                &a.name,
+                &a.role.as_str(),
+                &a.password_hash,
+                &a.created_at,
+                &a.disabled,
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+fn admin_account_row(r: &Row) -> Result<AdminAccount> {
+    let role: String = r.try_get(1)?;
+    Ok(AdminAccount {
+        name: r.try_get(0)?,
+        role: AdminRole::parse(&role).ok_or(Error::Corrupt("an admin account's role"))?,
+        password_hash: r.try_get(2)?,
+        created_at: r.try_get(3)?,
+        disabled: r.try_get(4)?,
+    })
 }
 
 /// Test support: a throwaway schema in the database the tests are given.
