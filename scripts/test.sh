@@ -41,6 +41,13 @@ if [ "${SKIP_BINDINGS:-0}" != "1" ] && [ -x scripts/test-bindings.sh ]; then
   bindings=$(grep -Eo '^bindings: [0-9]+ passed' target/bindings-tests.log | awk '{print $2}' | tail -1)
 fi
 
+console=0
+if [ "${SKIP_BINDINGS:-0}" != "1" ]; then
+  echo "== admin console in headless Chromium"
+  scripts/test-console-browser.sh
+  console=$(grep -Eo '^console-browser: [0-9]+ passed' target/console-browser.log | awk '{print $2}' | tail -1)
+fi
+
 client=0
 if [ "${SKIP_BINDINGS:-0}" != "1" ]; then
   if command -v node >/dev/null && command -v npm >/dev/null; then
@@ -55,5 +62,5 @@ if [ "${SKIP_BINDINGS:-0}" != "1" ]; then
 fi
 
 passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' target/rust-tests.log | awk '{s+=$4} END {print s+0}')
-echo "rust: ${passed} passed, bindings: ${bindings:-0} passed, example client and automerge-repo interop: ${client} passed"
-echo "all: $((passed + ${bindings:-0} + client)) passed, 0 failed"
+echo "rust: ${passed} passed, bindings: ${bindings:-0} passed, console in Chromium: ${console:-0} passed, example client and automerge-repo interop: ${client} passed"
+echo "all: $((passed + ${bindings:-0} + ${console:-0} + client)) passed, 0 failed"

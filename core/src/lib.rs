@@ -9,6 +9,7 @@ pub mod defaults;
 pub mod doc;
 pub mod error;
 pub mod ids;
+pub mod invite;
 pub mod model;
 pub mod rosters;
 pub mod sociogram;

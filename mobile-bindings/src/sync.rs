@@ -278,6 +278,38 @@ impl OmkijkenStore {
         Ok(runtime().block_on(fut)?.into())
     }
 
+    /// Enroll this device from the payload of an enrollment QR code (what the admin
+    /// console shows per staff member: server URL, one-time code, and the fingerprint of the
+    /// school's own certificate authority if it has one), with a label for the device list.
+    /// A payload that is not an invite is `Invalid`; an invite that names an authority this
+    /// store does not trust (`trust_server_certificate` first) is `Invalid` and sends
+    /// nothing. Blocks until the server answers.
+    pub fn enroll_with_invite(&self, payload: String, device_label: String) -> Result<Identity> {
+        let fut = transport::enroll_with_invite(&payload, &device_label, &self.inner);
+        Ok(runtime().block_on(fut)?.into())
+    }
+
+    /// Begin enrolling through the school's identity provider (where the school has one):
+    /// answers the URL to open in the system browser, where the staff member signs in. The
+    /// server sends the browser back to `return_url` (the app's own URL scheme) with
+    /// `?enrollment=ready` (then call `finish_oidc_enrollment`) or `?enrollment=refused`.
+    /// A secret for it is kept in this store; nothing secret is in the URLs.
+    pub fn begin_oidc_enrollment(&self, server_url: String, return_url: String) -> Result<String> {
+        Ok(transport::begin_oidc_enrollment(
+            &self.inner,
+            &server_url,
+            &return_url,
+        )?)
+    }
+
+    /// Finish an enrollment begun with `begin_oidc_enrollment`, with a label for the device
+    /// list. `Forbidden` when the sign-in did not succeed or is no staff member of a school
+    /// on this server. Blocks until the server answers.
+    pub fn finish_oidc_enrollment(&self, device_label: String) -> Result<Identity> {
+        let fut = transport::finish_oidc_enrollment(&self.inner, &device_label);
+        Ok(runtime().block_on(fut)?.into())
+    }
+
     /// Trust `pem` (PEM certificates) as root authorities for the server's TLS certificate,
     /// besides the public web roots: for a school server whose certificate comes from the
     /// school's own authority. Call before `enroll`. Bad PEM is `Invalid`.
@@ -411,4 +443,26 @@ impl OmkijkenStore {
     pub fn last_sync_time(&self) -> Result<Option<i64>> {
         Ok(omkijken_core::sync::engine::last_sync_time(&self.inner)?)
     }
+}
+
+/// What an enrollment QR code says, read without enrolling (to show "enroll with
+/// omkijken.school.nl?" before asking for a device label).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct EnrollmentInvite {
+    /// The server's URL.
+    pub server: String,
+    /// SHA-256 (hex) of the school's own certificate authority, if the invite names one.
+    pub ca_sha256: Option<String>,
+}
+
+/// Read the payload of a scanned enrollment QR code. Anything that is not an Omkijken
+/// enrollment invite is `Invalid`. The one-time code is not returned: pass the payload to
+/// `enroll_with_invite`.
+#[uniffi::export]
+pub fn parse_enrollment_invite(payload: String) -> Result<EnrollmentInvite> {
+    let i = omkijken_core::invite::EnrollmentInvite::parse(&payload)?;
+    Ok(EnrollmentInvite {
+        server: i.server,
+        ca_sha256: i.ca_sha256,
+    })
 }

@@ -135,7 +135,7 @@ fn decoded_at(st: &mut dyn Storage, row: &CatalogRow) -> Result<Option<Decoded>>
 }
 
 /// What a roster import did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct RosterImport {
     /// Whether the roster changed at all.
     pub changed: bool,
@@ -147,6 +147,160 @@ pub struct RosterImport {
     pub groups: usize,
     /// Documents whose access changed for someone (their catalog sequence was bumped).
     pub bumped: usize,
+}
+
+/// A pupil in a roster preview: id, display name and group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct PreviewPupil {
+    /// Pupil id.
+    pub id: String,
+    /// Display name as the roster has it.
+    pub name: String,
+    /// Group id (after the import; before it for a pupil who left).
+    pub group: String,
+}
+
+/// A pupil who moved to another group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct PreviewMove {
+    /// Pupil id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Group before.
+    pub from: String,
+    /// Group after.
+    pub to: String,
+}
+
+/// A pupil whose mentors change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct PreviewMentors {
+    /// Pupil id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Staff ids before.
+    pub before: Vec<String>,
+    /// Staff ids after.
+    pub after: Vec<String>,
+}
+
+/// A staff member in a roster preview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct PreviewStaff {
+    /// Staff id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// What importing a roster CSV would change, before anything is written
+/// ([`preview_roster`]): pupils added, left and moved, mentors changed, care tracks opened
+/// or closed, staff added or left. Ids and display names only, as the roster holds them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct RosterPreview {
+    /// Whether the import would change the roster at all.
+    pub changed: bool,
+    /// Active pupils new in the roster (or back after leaving).
+    pub pupils_added: Vec<PreviewPupil>,
+    /// Pupils no longer active.
+    pub pupils_left: Vec<PreviewPupil>,
+    /// Active pupils in another group.
+    pub pupils_moved: Vec<PreviewMove>,
+    /// Active pupils whose mentors change.
+    pub mentors_changed: Vec<PreviewMentors>,
+    /// Active pupils whose care track opens (ids only).
+    pub care_opened: Vec<String>,
+    /// Pupils whose care track closes (ids only).
+    pub care_closed: Vec<String>,
+    /// Active staff new in the roster.
+    pub staff_added: Vec<PreviewStaff>,
+    /// Staff no longer active.
+    pub staff_left: Vec<PreviewStaff>,
+}
+
+/// What changes between two rosters of a school, for [`RosterPreview`].
+pub fn roster_diff(old: &Roster, new: &Roster) -> RosterPreview {
+    let mut p = RosterPreview {
+        changed: old != new,
+        ..Default::default()
+    };
+    let pupil = |x: &omkijken_core::model::Pupil| PreviewPupil {
+        id: x.id.clone(),
+        name: x.display_name.clone(),
+        group: x.group.clone(),
+    };
+    for (id, n) in &new.pupils {
+        let o = old.pupils.get(id).filter(|o| o.active);
+        match (o, n.active) {
+            (None, true) => p.pupils_added.push(pupil(n)),
+            (Some(o), false) => p.pupils_left.push(pupil(o)),
+            (Some(o), true) => {
+                if o.group != n.group {
+                    p.pupils_moved.push(PreviewMove {
+                        id: id.clone(),
+                        name: n.display_name.clone(),
+                        from: o.group.clone(),
+                        to: n.group.clone(),
+                    });
+                }
+                let (mut a, mut b) = (o.mentors.clone(), n.mentors.clone());
+                a.sort();
+                b.sort();
+                if a != b {
+                    p.mentors_changed.push(PreviewMentors {
+                        id: id.clone(),
+                        name: n.display_name.clone(),
+                        before: a,
+                        after: b,
+                    });
+                }
+            }
+            (None, false) => {}
+        }
+        let was_in_care = old.pupils.get(id).is_some_and(|o| o.active && o.in_care);
+        let in_care = n.active && n.in_care;
+        if in_care && !was_in_care {
+            p.care_opened.push(id.clone());
+        } else if was_in_care && !in_care {
+            p.care_closed.push(id.clone());
+        }
+    }
+    for (id, o) in old.pupils.iter().filter(|(_, o)| o.active) {
+        if !new.pupils.contains_key(id) {
+            p.pupils_left.push(pupil(o));
+            if o.in_care {
+                p.care_closed.push(id.clone());
+            }
+        }
+    }
+    let staff = |x: &omkijken_core::model::Staff| PreviewStaff {
+        id: x.id.clone(),
+        name: x.display_name.clone(),
+    };
+    for (id, n) in &new.staff {
+        let was = old.staff.get(id).is_some_and(|o| o.active);
+        if n.active && !was {
+            p.staff_added.push(staff(n));
+        } else if !n.active && was {
+            p.staff_left.push(staff(n));
+        }
+    }
+    for (id, o) in old.staff.iter().filter(|(_, o)| o.active) {
+        if !new.staff.contains_key(id) {
+            p.staff_left.push(staff(o));
+        }
+    }
+    p
+}
+
+/// What importing `csv` into the school's roster would change ([`import_roster`] writes
+/// it): the CSV is parsed exactly as the import parses it, nothing is written.
+pub fn preview_roster(st: &mut dyn Storage, school: &str, csv: &str) -> Result<RosterPreview> {
+    let old = roster(st, school)?;
+    let new = roster_csv::parse(school, csv, &old)?;
+    Ok(roster_diff(&old, &new))
 }
 
 /// Import a roster CSV (format: [`roster_csv`]) into the school's roster document, written
@@ -631,16 +785,86 @@ pub fn issue_code(
     user: &str,
     ttl_ms: i64,
 ) -> Result<String> {
+    check_staff(st, school, user)?;
+    let code = tokens::new_code(rng);
+    store_code(
+        st,
+        now,
+        school,
+        user,
+        ttl_ms,
+        tokens::code_hash(&code),
+        None,
+    )?;
+    Ok(code)
+}
+
+fn check_staff(st: &mut dyn Storage, school: &str, user: &str) -> Result<()> {
     let roster = roster(st, school)?;
     if roster.active_staff(user).is_none() {
         return Err(Error::NotFound("active staff member in the roster"));
     }
-    let code = tokens::new_code(rng);
+    Ok(())
+}
+
+/// A one-time enrollment ticket for staff member `user` of `school` that a device redeems
+/// with the verifier of `challenge` (`omkijken_core::invite::oidc`): after the staff member
+/// signed in through the school's identity provider. Audited as `code_issued` of kind `oidc`.
+pub fn issue_oidc_ticket(
+    st: &mut dyn Storage,
+    now: i64,
+    school: &str,
+    user: &str,
+    ttl_ms: i64,
+    challenge: &str,
+) -> Result<()> {
+    check_staff(st, school, user)?;
+    store_code(
+        st,
+        now,
+        school,
+        user,
+        ttl_ms,
+        tokens::code_hash(challenge),
+        Some("oidc"),
+    )
+}
+
+/// The staff member's school on this server: the one school whose roster has `user` as an
+/// active staff member (`NotFound` for none; `Invalid` for several, which a staff id that
+/// two schools share would be).
+pub fn school_of_staff(st: &mut dyn Storage, user: &str) -> Result<String> {
+    let mut found = vec![];
+    for school in st.schools()? {
+        let roster = roster(st, &school.id)?;
+        if roster.active_staff(user).is_some() {
+            found.push(school.id);
+        }
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(Error::NotFound("active staff member in the roster")),
+        _ => Err(Error::Invalid(
+            "the staff id is in several schools' rosters".into(),
+        )),
+    }
+}
+
+fn store_code(
+    st: &mut dyn Storage,
+    now: i64,
+    school: &str,
+    user: &str,
+    ttl_ms: i64,
+    code_hash: [u8; 32],
+    kind: Option<&str>,
+) -> Result<()> {
     let mut a = audit(now, school, AuditAction::CodeIssued);
     a.user = Some(user.into());
+    a.kind = kind.map(Into::into);
     st.commit(Batch {
         codes: vec![EnrollmentCode {
-            code_hash: tokens::code_hash(&code),
+            code_hash,
             school: school.into(),
             user: user.into(),
             created_at: now,
@@ -650,7 +874,7 @@ pub fn issue_code(
         audit: vec![a],
         ..Default::default()
     })?;
-    Ok(code)
+    Ok(())
 }
 
 /// Revoke a device. Returns false if it was revoked already.
@@ -933,6 +1157,18 @@ pub fn export_audit(
     now: i64,
     filter: &AuditFilter,
 ) -> Result<Vec<AuditRecord>> {
+    export_audit_by(st, now, filter, "admin-cli", None)
+}
+
+/// [`export_audit`] by a named reader: `device` says through what (`admin-cli`,
+/// `admin-console`), `user` who (the console's `admin:NAME`).
+pub fn export_audit_by(
+    st: &mut dyn Storage,
+    now: i64,
+    filter: &AuditFilter,
+    device: &str,
+    user: Option<&str>,
+) -> Result<Vec<AuditRecord>> {
     let rows = st.audit(filter)?;
     let (kind, pupil) = match filter {
         AuditFilter::Pupil(p) => ("pupil".to_string(), Some(p.clone())),
@@ -941,7 +1177,8 @@ pub fn export_audit(
         AuditFilter::All => ("all".to_string(), None),
     };
     let mut row = audit(now, "", AuditAction::AuditExport);
-    row.device = Some("admin-cli".into());
+    row.device = Some(device.into());
+    row.user = user.map(Into::into);
     row.kind = Some(kind);
     row.pupil = pupil;
     st.commit(Batch {

@@ -5,6 +5,8 @@
 //! - [`storage`]: the storage trait, its SQLite implementation and the conformance suite;
 //! - [`automerge_repo`]: the automerge-repo dialect of `/v1/automerge-repo`;
 //! - [`admin`] and [`roster_csv`]: schools, roster import, enrollment codes, devices, audit;
+//! - [`console`]: the school's admin console (JSON API with its OpenAPI document, web
+//!   pages, accounts with roles, enrollment QR codes) on a listener of its own;
 //! - [`secure`]: the private data directory and the store key (encrypted by default);
 //! - [`backup`]: backup and restore of the SQLite store, one server per data directory;
 //! - [`net`]: the accept loop: connection caps per address and in total, header and idle
@@ -18,6 +20,7 @@ pub mod automerge_repo;
 pub mod backup;
 pub mod cache;
 pub mod cbor_limits;
+pub mod console;
 pub mod dossier;
 pub mod error;
 pub mod flow;

@@ -315,6 +315,8 @@ pub struct AppState {
     /// Bytes of received frames waiting for the hub, all sessions together (KiB permits).
     inflight: (Arc<tokio::sync::Semaphore>, u32),
     enroll_throttle: Arc<crate::throttle::EnrollThrottle>,
+    /// Device enrollment through the school's identity provider, when configured.
+    device_oidc: Option<Arc<crate::console::oidc::DeviceOidc>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -431,6 +433,14 @@ fn launch(settings: &Settings) -> Result<Launched> {
             }
         }
     });
+    let device_oidc = settings.console.oidc.as_ref().and_then(|o| {
+        crate::console::oidc::DeviceOidc::new(
+            o,
+            Admin { cmd: cmd.clone() },
+            settings.hub.code_ttl_ms,
+        )
+        .map(Arc::new)
+    });
     Ok(Launched {
         state: AppState {
             cmd,
@@ -442,15 +452,39 @@ fn launch(settings: &Settings) -> Result<Launched> {
             enroll_throttle: Arc::new(crate::throttle::EnrollThrottle::new(
                 settings.enroll_limits.clone(),
             )),
+            device_oidc,
         },
         thread,
         shutdown_tx,
     })
 }
 
+/// The console's listener and its state, when the console is on.
+type Console = Option<(TcpListener, crate::console::ConsoleState)>;
+
+/// Bind the console's listener (`settings.console.listen`), if the console is on; its
+/// enrollment QR codes name `settings.console.public_url`, else the sync listener `addr`.
+async fn bind_console(settings: &Settings, addr: SocketAddr, admin: &Admin) -> Result<Console> {
+    let Some(at) = settings.console.listen else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(at).await?;
+    let url = settings.console.public_url.clone().unwrap_or_else(|| {
+        let scheme = if settings.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{addr}")
+    });
+    let state = crate::console::ConsoleState::new(admin.clone(), settings.clone(), url);
+    Ok(Some((listener, state)))
+}
+
 async fn run(
     launched: Launched,
     listener: TcpListener,
+    console: Console,
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
@@ -459,6 +493,17 @@ async fn run(
         thread,
         shutdown_tx,
     } = launched;
+    if let Some((console_listener, console_state)) = console {
+        let mut stop = shutdown_tx.subscribe();
+        tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) = crate::console::serve(console_state, console_listener, stopped).await {
+                tracing::error!(error = %e, "the admin console stopped");
+            }
+        });
+    }
     let cmd = state.cmd.clone();
     let limits = state.limits.clone();
     let app = router(state);
@@ -488,7 +533,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let launched = launch(&settings)?;
-    run(launched, listener, settings.tls.clone(), shutdown).await
+    let admin = Admin {
+        cmd: launched.state.cmd.clone(),
+    };
+    let console = bind_console(&settings, listener.local_addr()?, &admin).await?;
+    if let Some((l, _)) = &console {
+        tracing::info!(addr = %l.local_addr()?, "admin console listening");
+    }
+    run(launched, listener, console, settings.tls.clone(), shutdown).await
 }
 
 /// The router: `/healthz`, `/readyz`, `/metrics`, `/v1/enroll`, `/v1/sync`, `/v1/request`,
@@ -502,6 +554,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sync", get(sync_ws))
         .route("/v1/request", get(request_ws))
         .route("/v1/automerge-repo", get(repo_ws))
+        .route("/v1/oidc/enroll", get(oidc_enroll))
+        .route("/v1/oidc/callback", get(oidc_callback))
         .with_state(state)
         // A span per request (method and path; never headers, so never the token).
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -510,6 +564,70 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
+}
+
+#[derive(serde::Deserialize)]
+struct OidcEnroll {
+    challenge: String,
+    #[serde(rename = "return")]
+    return_url: String,
+}
+
+/// Device enrollment through the identity provider, step 1 (see
+/// [`crate::console::oidc::DeviceOidc`]): send the phone's browser to the provider.
+async fn oidc_enroll(
+    State(st): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<OidcEnroll>,
+) -> Response {
+    let Some(oidc) = &st.device_oidc else {
+        return (StatusCode::NOT_FOUND, "no identity provider is configured").into_response();
+    };
+    match oidc.start(&q.challenge, &q.return_url).await {
+        Ok(url) => axum::response::Redirect::to(&url).into_response(),
+        Err(Error::Invalid(m)) => (StatusCode::BAD_REQUEST, m).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "device enrollment through the identity provider");
+            (
+                StatusCode::BAD_GATEWAY,
+                "the identity provider cannot be reached",
+            )
+                .into_response()
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct OidcCallback {
+    code: Option<String>,
+    state: Option<String>,
+}
+
+/// Device enrollment through the identity provider, step 2: the provider's callback; the
+/// browser goes back to the app with the outcome.
+async fn oidc_callback(
+    State(st): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<OidcCallback>,
+) -> Response {
+    let Some(oidc) = &st.device_oidc else {
+        return (StatusCode::NOT_FOUND, "no identity provider is configured").into_response();
+    };
+    let (Some(code), Some(state)) = (q.code, q.state) else {
+        return (StatusCode::BAD_REQUEST, "the sign-in was not completed").into_response();
+    };
+    match oidc.finish(&code, &state).await {
+        Ok(url) => axum::response::Redirect::to(&url).into_response(),
+        Err(Error::NotFound(_)) => {
+            (StatusCode::BAD_REQUEST, "unknown or expired sign-in").into_response()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "device enrollment through the identity provider");
+            (
+                StatusCode::BAD_GATEWAY,
+                "the identity provider cannot be reached",
+            )
+                .into_response()
+        }
+    }
 }
 
 /// Ready to serve devices: the hub reads its storage (200 "ready"). Its answer waits behind
@@ -1134,25 +1252,18 @@ async fn enroll_failed(st: &AppState, peer: Option<std::net::IpAddr>, code: Erro
         cmd: st.cmd.clone(),
     };
     let written = admin
-        .call(move |hub, now| {
-            let row = AuditRecord {
-                seq: 0,
-                at: now,
-                school: String::new(),
-                device: None,
-                user: None,
-                action: crate::storage::AuditAction::EnrollFailed,
-                document: None,
-                kind: Some(reason.to_string()),
-                pupil: None,
-                device_seq: None,
-                device_at: None,
-            };
-            hub.storage().commit(crate::storage::Batch {
-                audit: vec![row],
-                ..Default::default()
-            })?;
-            Ok(((), vec![]))
+        .append_audit(move |now| AuditRecord {
+            seq: 0,
+            at: now,
+            school: String::new(),
+            device: None,
+            user: None,
+            action: crate::storage::AuditAction::EnrollFailed,
+            document: None,
+            kind: Some(reason.to_string()),
+            pupil: None,
+            device_seq: None,
+            device_at: None,
         })
         .await;
     if let Err(e) = written {
@@ -1177,7 +1288,7 @@ impl std::fmt::Debug for Admin {
 }
 
 impl Admin {
-    async fn call<T: Send + 'static>(
+    pub(crate) async fn call<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Hub, i64) -> Result<(T, Outgoing)> + Send + 'static,
     ) -> Result<T> {
@@ -1197,6 +1308,21 @@ impl Admin {
             .await
             .map_err(|_| Error::Stopped)?;
         rx.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Append one audit row, made at the hub's `now`, in a transaction of its own.
+    pub(crate) async fn append_audit(
+        &self,
+        row: impl FnOnce(i64) -> AuditRecord + Send + 'static,
+    ) -> Result<()> {
+        self.call(move |hub, now| {
+            hub.storage().commit(crate::storage::Batch {
+                audit: vec![row(now)],
+                ..Default::default()
+            })?;
+            Ok(((), vec![]))
+        })
+        .await
     }
 
     /// Create a school (id: 1-64 of a-z, 0-9, `-`, `_`, `.`) with an empty roster.
@@ -1267,6 +1393,7 @@ impl Admin {
 #[derive(Debug)]
 pub struct ServerHandle {
     addr: SocketAddr,
+    console_addr: Option<SocketAddr>,
     tls: bool,
     admin: Admin,
     stop: Option<oneshot::Sender<()>>,
@@ -1295,6 +1422,11 @@ impl ServerHandle {
         format!("{scheme}://{}", self.addr)
     }
 
+    /// The admin console's address, when it is on (`settings.console.listen`).
+    pub fn console_addr(&self) -> Option<SocketAddr> {
+        self.console_addr
+    }
+
     /// In-process admin operations.
     pub fn admin(&self) -> &Admin {
         &self.admin
@@ -1318,13 +1450,19 @@ pub async fn start(settings: Settings) -> Result<ServerHandle> {
     let admin = Admin {
         cmd: launched.state.cmd.clone(),
     };
+    let console = bind_console(&settings, addr, &admin).await?;
+    let console_addr = match &console {
+        Some((l, _)) => Some(l.local_addr()?),
+        None => None,
+    };
     let (stop, stopped) = oneshot::channel::<()>();
     let tls = settings.tls.clone();
-    let task = tokio::spawn(run(launched, listener, tls.clone(), async move {
+    let task = tokio::spawn(run(launched, listener, console, tls.clone(), async move {
         let _ = stopped.await;
     }));
     Ok(ServerHandle {
         addr,
+        console_addr,
         tls: tls.is_some(),
         admin,
         stop: Some(stop),

@@ -51,6 +51,8 @@ pub struct Settings {
     /// Serve HTTPS/WSS with this configuration (see [`crate::tls`]); none: plain HTTP
     /// (behind a TLS-terminating proxy, or on localhost).
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The admin console (see [`crate::console`]); off unless `console.listen` is set.
+    pub console: crate::console::ConsoleSettings,
 }
 
 impl std::fmt::Debug for Settings {
@@ -66,6 +68,7 @@ impl std::fmt::Debug for Settings {
             .field("admin_poll", &self.admin_poll)
             .field("limits", &self.limits)
             .field("tls", &self.tls.is_some())
+            .field("console", &self.console)
             .finish()
     }
 }
@@ -90,6 +93,7 @@ impl Settings {
             limits: crate::net::Limits::default(),
             enroll_limits: crate::throttle::EnrollLimits::default(),
             tls: None,
+            console: crate::console::ConsoleSettings::default(),
         }
     }
 

@@ -67,3 +67,15 @@ pub fn client_config(ca: Option<&Path>) -> Result<rustls::ClientConfig> {
         .with_root_certificates(roots)
         .with_no_client_auth())
 }
+
+/// The SHA-256 (lower-case hex) of the first certificate in the PEM file `ca`: the school's
+/// own authority as enrollment QR codes name it (`omkijken_core::invite`).
+pub fn ca_sha256(ca: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let cert = CertificateDer::pem_file_iter(ca)
+        .map_err(|e| Error::Config(format!("cannot read certificate {}: {e}", ca.display())))?
+        .next()
+        .ok_or_else(|| Error::Config(format!("no certificate in {}", ca.display())))?
+        .map_err(|e| Error::Config(format!("bad certificate {}: {e}", ca.display())))?;
+    Ok(hex::encode(Sha256::digest(cert.as_ref())))
+}

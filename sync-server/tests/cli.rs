@@ -282,3 +282,84 @@ async fn backup_runs_beside_the_server_and_restore_waits_until_it_stopped() {
     assert!(verified.contains("every link holds"), "{verified}");
     h.shutdown().await.unwrap();
 }
+
+/// `admin add-admin` reads the password from the environment (or standard input), never
+/// from a flag, stores only its argon2id hash, refuses a short one, and writes the account
+/// to the audit log.
+#[test]
+fn add_admin_stores_an_argon2id_hash_of_a_password_read_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let password = "een-lang-wachtwoord-42";
+    let run = |pw: &str, extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_omkijken-server"))
+            .arg("admin")
+            .arg("--data")
+            .arg(&data)
+            .args(["add-admin", "--name", "anna", "--role", "it-admin"])
+            .args(extra)
+            .env("OMKIJKEN_ADMIN_PASSWORD", pw)
+            .output()
+            .unwrap()
+    };
+    let short = run("kort", &[]);
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 12"));
+    let out = run(password, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        printed.contains("created admin account anna (it_admin)"),
+        "{printed}"
+    );
+    assert!(!printed.contains(password));
+    // From standard input, as a second run: the account is updated, not duplicated.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_omkijken-server"))
+        .arg("admin")
+        .arg("--data")
+        .arg(&data)
+        .args(["add-admin", "--name", "anna", "--role", "privacy-officer"])
+        .env_remove("OMKIJKEN_ADMIN_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "nog-een-lang-wachtwoord").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("updated admin account anna (privacy_officer)")
+    );
+    use omkijken_server::storage::Storage;
+    let mut st: Box<dyn Storage> = Settings::new(&data).open_storage().unwrap();
+    let accounts = st.admin_accounts().unwrap();
+    assert_eq!(accounts.len(), 1);
+    assert!(accounts[0].password_hash.starts_with("$argon2id$"));
+    assert!(omkijken_server::console::verify_password(
+        "nog-een-lang-wachtwoord",
+        &accounts[0].password_hash
+    ));
+    let log = admin(&data, &["audit", "--action", "console", "--format", "json"]);
+    assert!(
+        log.contains("account_added") && log.contains("account_changed"),
+        "{log}"
+    );
+}

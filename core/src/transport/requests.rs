@@ -11,6 +11,78 @@ use crate::store::Identity;
 use crate::sync::frames::{ErrorCode, Frame};
 use crate::{DocumentId, Error, Result, Store};
 
+/// Store settings of a device enrollment through the identity provider in progress.
+const SETTING_OIDC_VERIFIER: &str = "oidc_enroll_verifier";
+const SETTING_OIDC_SERVER: &str = "oidc_enroll_server";
+
+/// Begin enrolling through the school's identity provider: keep a new secret in the store
+/// and answer the URL to open in the system browser. There the staff member signs in; the
+/// server then sends the browser to `return_url` (the app's own scheme, or a loopback URL)
+/// with `?enrollment=ready`, or `?enrollment=refused` when the sign-in maps to no staff
+/// member. Then call [`finish_oidc_enrollment`].
+pub fn begin_oidc_enrollment(store: &Store, server_url: &str, return_url: &str) -> Result<String> {
+    if store.identity()?.is_some() {
+        return Err(Error::Invalid("this device is already enrolled".into()));
+    }
+    ws_url(server_url, "")?;
+    let verifier = crate::invite::oidc::new_verifier();
+    let challenge = crate::invite::oidc::challenge(&verifier);
+    store.set_setting(SETTING_OIDC_VERIFIER, Some(&verifier))?;
+    store.set_setting(SETTING_OIDC_SERVER, Some(server_url))?;
+    let encoded: String = return_url
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    Ok(format!(
+        "{}/v1/oidc/enroll?challenge={challenge}&return={encoded}",
+        server_url.trim_end_matches('/')
+    ))
+}
+
+/// Finish an enrollment begun with [`begin_oidc_enrollment`], once the browser came back:
+/// the kept secret is the device's one-time enrollment code. `Forbidden` when the sign-in
+/// did not succeed (or mapped to no staff member); `Invalid` when none was begun.
+pub async fn finish_oidc_enrollment(store: &Store, label: &str) -> Result<Identity> {
+    let verifier = store.setting(SETTING_OIDC_VERIFIER)?.ok_or_else(|| {
+        Error::Invalid("no enrollment through the identity provider was begun".into())
+    })?;
+    let server = store.setting(SETTING_OIDC_SERVER)?.ok_or_else(|| {
+        Error::Invalid("no enrollment through the identity provider was begun".into())
+    })?;
+    let identity = enroll(&server, &verifier, label, store).await?;
+    store.set_setting(SETTING_OIDC_VERIFIER, None)?;
+    store.set_setting(SETTING_OIDC_SERVER, None)?;
+    Ok(identity)
+}
+
+/// Enroll this device from a scanned enrollment invite ([`crate::invite`], the QR code the
+/// admin console shows). When the invite names the school's own certificate authority, the
+/// store must trust an authority with that fingerprint ([`trust_certificate`]) first, else
+/// `Invalid` and nothing is sent: the invite pins the authority the app was given.
+pub async fn enroll_with_invite(payload: &str, label: &str, store: &Store) -> Result<Identity> {
+    let invite = crate::invite::EnrollmentInvite::parse(payload)?;
+    if let Some(want) = &invite.ca_sha256 {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject;
+        use sha2::{Digest, Sha256};
+        let ca = store.setting(SETTING_TRUSTED_CA)?.unwrap_or_default();
+        let pinned = CertificateDer::pem_slice_iter(ca.as_bytes())
+            .filter_map(|c| c.ok())
+            .any(|c| hex::encode(Sha256::digest(c.as_ref())) == *want);
+        if !pinned {
+            return Err(Error::Invalid(
+                "the invite names a certificate authority this device does not trust yet".into(),
+            ));
+        }
+    }
+    enroll(&invite.server, &invite.code, label, store).await
+}
+
 /// Enroll this device with a one-time code from the school's IT admin.
 ///
 /// Sends the store's actor id, so the server will accept changes of this device only.

@@ -22,7 +22,14 @@ impl Hub {
             label: label.chars().take(64).collect(),
             token_hash: tokens::token_hash(&token),
         };
-        match self.storage.enroll(&tokens::code_hash(&code), now, &device) {
+        // A device enrolling through the identity provider presents its verifier; the
+        // server stored the ticket under the challenge (`console::oidc`).
+        let hash = if omkijken_core::invite::oidc::is_verifier(&code) {
+            tokens::code_hash(&omkijken_core::invite::oidc::challenge(&code))
+        } else {
+            tokens::code_hash(&code)
+        };
+        match self.storage.enroll(&hash, now, &device) {
             Ok(EnrollOutcome::Enrolled(d)) => {
                 tracing::info!(device = %d.id, school = %d.school, "device enrolled");
                 Frame::Enrolled {

@@ -17,7 +17,7 @@ use omkijken_core::DocumentId;
 #[macro_export]
 macro_rules! storage_conformance {
     ($make:expr) => {
-        $crate::storage_conformance!(@checks $make; commit_assigns_increasing_sequences_in_order, appended_chunks_load_back_as_one_document, snapshot_replaces_the_log, the_summary_follows_the_heads_it_was_written_with, access_fields_round_trip, catalog_since_filters_by_school_and_cursor_and_tells_held, bump_moves_a_row_without_changing_content, erase_drops_bytes_and_leaves_a_tombstone, enrollment_codes_are_one_time_and_expire, revoked_devices_stay_known_as_revoked, read_audit_rows_are_deduplicated_per_device_sequence, admin_events_are_sequenced, a_write_from_a_stale_state_conflicts_and_writes_nothing, one_batch_may_name_a_document_or_a_row_twice, many_documents_load_at_once_as_each_alone, the_epoch_stays_until_renewed, the_audit_log_is_a_hash_chain, a_school_policy_is_replaced_whole);
+        $crate::storage_conformance!(@checks $make; commit_assigns_increasing_sequences_in_order, appended_chunks_load_back_as_one_document, snapshot_replaces_the_log, the_summary_follows_the_heads_it_was_written_with, access_fields_round_trip, catalog_since_filters_by_school_and_cursor_and_tells_held, bump_moves_a_row_without_changing_content, erase_drops_bytes_and_leaves_a_tombstone, enrollment_codes_are_one_time_and_expire, revoked_devices_stay_known_as_revoked, read_audit_rows_are_deduplicated_per_device_sequence, admin_events_are_sequenced, a_write_from_a_stale_state_conflicts_and_writes_nothing, one_batch_may_name_a_document_or_a_row_twice, many_documents_load_at_once_as_each_alone, the_epoch_stays_until_renewed, the_audit_log_is_a_hash_chain, a_school_policy_is_replaced_whole, admin_accounts_are_kept_by_name_and_replaced);
     };
     (@checks $make:expr; $($check:ident),* $(,)?) => {
         $(
@@ -29,6 +29,34 @@ macro_rules! storage_conformance {
             }
         )*
     };
+}
+
+/// A conformance check (see [`storage_conformance!`](crate::storage_conformance)).
+pub fn admin_accounts_are_kept_by_name_and_replaced(mut s: Box<dyn Storage>) {
+    assert_eq!(s.admin_account("anna").unwrap(), None);
+    let mut anna = AdminAccount {
+        name: "anna".into(),
+        role: AdminRole::ItAdmin,
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        created_at: 1_700_000_000_000,
+        disabled: false,
+    };
+    let fg = AdminAccount {
+        name: "fg".into(),
+        role: AdminRole::PrivacyOfficer,
+        ..anna.clone()
+    };
+    s.put_admin_account(&anna).unwrap();
+    s.put_admin_account(&fg).unwrap();
+    assert_eq!(s.admin_account("anna").unwrap().as_ref(), Some(&anna));
+    anna.disabled = true;
+    anna.password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdDI$aGFzaDI".into();
+    s.put_admin_account(&anna).unwrap();
+    assert_eq!(
+        s.admin_accounts().unwrap(),
+        vec![anna, fg],
+        "an account is replaced whole, listed by name"
+    );
 }
 
 /// A conformance check (see [`storage_conformance!`](crate::storage_conformance)).

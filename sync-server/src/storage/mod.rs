@@ -179,6 +179,10 @@ pub enum AuditAction {
     /// The school leader changed the school's settings from a device (the row names the
     /// device and user; the settings themselves are in the roster document).
     SchoolSettings,
+    /// A call of the admin console (`console`): `user` is `admin:NAME`, `kind` the
+    /// operation (`sign_in`, `sign_in_failed`, `import_roster`, ...); `pupil` and `school`
+    /// where the call named them.
+    Console,
 }
 
 impl AuditAction {
@@ -205,6 +209,7 @@ impl AuditAction {
             AuditAction::ReadRefused => "read_refused",
             AuditAction::AuditExport => "audit_export",
             AuditAction::SchoolSettings => "school_settings",
+            AuditAction::Console => "console",
         }
     }
     /// Parse a stable name.
@@ -230,6 +235,7 @@ impl AuditAction {
             Self::ReadRefused,
             Self::AuditExport,
             Self::SchoolSettings,
+            Self::Console,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)
@@ -370,6 +376,60 @@ pub struct AdminEvent {
     pub school: Option<String>,
     /// Device concerned.
     pub device: Option<String>,
+}
+
+/// The role of an admin console account: what it may do there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminRole {
+    /// The school's IT admin: schools, roster, enrollment, devices, settings, backups; no
+    /// care content, no audit log, no erasure.
+    ItAdmin,
+    /// The privacy officer (FG): the audit log, inzage exports and erasure; no roster or
+    /// device management.
+    PrivacyOfficer,
+}
+
+impl AdminRole {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminRole::ItAdmin => "it_admin",
+            AdminRole::PrivacyOfficer => "privacy_officer",
+        }
+    }
+    /// Parse a stable name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::ItAdmin, Self::PrivacyOfficer]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+/// An account of the admin console (`console`): a name, a role and an argon2id password
+/// hash (PHC string).
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminAccount {
+    /// Sign-in name.
+    pub name: String,
+    /// What the account may do.
+    pub role: AdminRole,
+    /// The password's argon2id hash as a PHC string (salt and parameters included).
+    pub password_hash: String,
+    /// Unix ms.
+    pub created_at: i64,
+    /// A disabled account cannot sign in.
+    pub disabled: bool,
+}
+
+impl std::fmt::Debug for AdminAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminAccount")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A school.
@@ -700,4 +760,13 @@ pub trait Storage: Send {
     fn set_school_policy(&mut self, school: &str, policy: &str) -> Result<()>;
     /// The last admin-event sequence.
     fn last_admin_event(&mut self) -> Result<u64>;
+
+    /// An admin console account by name.
+    fn admin_account(&mut self, name: &str) -> Result<Option<AdminAccount>>;
+
+    /// Every admin console account, by name.
+    fn admin_accounts(&mut self) -> Result<Vec<AdminAccount>>;
+
+    /// Create an admin console account, or replace the one of that name.
+    fn put_admin_account(&mut self, account: &AdminAccount) -> Result<()>;
 }

@@ -8,8 +8,9 @@
 
 use super::rows::{self, Columns};
 use super::{
-    AdminEvent, AdminEventKind, AuditFilter, AuditRecord, Batch, CatalogRow, Committed, Device,
-    EnrollOutcome, Holding, NewDevice, School, Storage, StoredDoc, WriteMode,
+    AdminAccount, AdminEvent, AdminEventKind, AdminRole, AuditFilter, AuditRecord, Batch,
+    CatalogRow, Committed, Device, EnrollOutcome, Holding, NewDevice, School, Storage, StoredDoc,
+    WriteMode,
 };
 use crate::{Error, Result};
 use automerge::ChangeHash;
@@ -19,7 +20,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 /// Schema version written by this build (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 8;
+pub const SCHEMA_VERSION: u32 = 9;
 
 /// Migration 1. Never edit once shipped: add a new arm instead.
 const V1: &str = "
@@ -182,6 +183,15 @@ const V7: &str = "ALTER TABLE audit ADD COLUMN hash BLOB;";
 const V8: &str = "ALTER TABLE enrollment_codes ADD COLUMN scope TEXT;
 ALTER TABLE devices ADD COLUMN scope TEXT;";
 
+/// Migration 9: the accounts of the admin console (name, role, argon2id password hash).
+const V9: &str = "CREATE TABLE admin_accounts (
+    name          TEXT PRIMARY KEY,
+    role          TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    disabled      INTEGER NOT NULL DEFAULT 0
+);";
+
 /// In the order `rows::catalog_row` reads them.
 const CATALOG_COLS: &str = "id, school, kind, pupil, author, created_at, schema, visibility, \
      urgency, category, readers, heads, seq, content_seq, size, chunks, erased";
@@ -297,6 +307,7 @@ impl SqliteStorage {
                 6 => tx.execute_batch(V6)?,
                 7 => tx.execute_batch(V7)?,
                 8 => tx.execute_batch(V8)?,
+                9 => tx.execute_batch(V9)?,
                 _ => unreachable!("a migration arm per version"),
             }
         }
@@ -978,6 +989,61 @@ impl Storage for SqliteStorage {
                 })?;
         Ok(v as u64)
     }
+
+    fn admin_account(&mut self, name: &str) -> Result<Option<AdminAccount>> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT name, role, password_hash, created_at, disabled FROM admin_accounts \
+                 WHERE name = ?1",
+            )?
+            .query_row(params![name], admin_account_row)
+            .optional()?;
+        row.transpose()
+    }
+
+    fn admin_accounts(&mut self) -> Result<Vec<AdminAccount>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT name, role, password_hash, created_at, disabled FROM admin_accounts \
+             ORDER BY name",
+        )?;
+        let rows = st
+            .query_map([], admin_account_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter().collect()
+    }
+
+    fn put_admin_account(&mut self, a: &AdminAccount) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO admin_accounts (name, role, password_hash, created_at, disabled) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (name) DO UPDATE SET \
+                 role = excluded.role, password_hash = excluded.password_hash, \
+                 disabled = excluded.disabled",
+            )?
+            .execute(params![
+                a.name,
+                a.role.as_str(),
+                a.password_hash,
+                a.created_at,
+                a.disabled
+            ])?;
+        Ok(())
+    }
+}
+
+fn admin_account_row(r: &Row<'_>) -> rusqlite::Result<Result<AdminAccount>> {
+    let role: String = r.get(1)?;
+    Ok(match AdminRole::parse(&role) {
+        Some(role) => Ok(AdminAccount {
+            name: r.get(0)?,
+            role,
+            password_hash: r.get(2)?,
+            created_at: r.get(3)?,
+            disabled: r.get(4)?,
+        }),
+        None => Err(Error::Corrupt("an admin account's role")),
+    })
 }
 
 #[cfg(test)]

@@ -1,8 +1,7 @@
 //! `omkijken-server admin ...`: each admin command run against the data directory or
 //! database, with its output on stdout.
 
-use crate::cli::{AdminCommand, AuditCheck, Format, StoreArgs, settings};
-
+use crate::cli::{AdminCommand, AuditCheck, Format, RoleArg, StoreArgs, settings};
 use anyhow::{Context, bail};
 use omkijken_server::storage::{AuditFilter, Storage};
 use omkijken_server::{admin, backup, dossier, register, retention};
@@ -393,6 +392,27 @@ pub(crate) fn run_admin(store: StoreArgs, command: AdminCommand) -> anyhow::Resu
                 } else {
                     "hold placed"
                 }
+            );
+        }
+        AdminCommand::AddAdmin { name, role } => {
+            let password = match std::env::var("OMKIJKEN_ADMIN_PASSWORD") {
+                Ok(p) if !p.is_empty() => p,
+                _ => {
+                    eprintln!("password (at least 12 characters), then Enter:");
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            let role = match role {
+                RoleArg::ItAdmin => omkijken_server::storage::AdminRole::ItAdmin,
+                RoleArg::PrivacyOfficer => omkijken_server::storage::AdminRole::PrivacyOfficer,
+            };
+            let new = omkijken_server::console::add_admin(st, now, &name, role, &password)?;
+            println!(
+                "{} admin account {name} ({})",
+                if new { "created" } else { "updated" },
+                role.as_str()
             );
         }
         AdminCommand::AfterRestore => {

@@ -1,6 +1,7 @@
 //! The command line: flags, environment variables and their defaults, declared once
 //! (the store flags are shared by `serve` and `admin`), and the settings they make.
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use omkijken_server::server::Settings;
 use std::net::SocketAddr;
@@ -154,6 +155,122 @@ pub(crate) fn size(s: &str) -> Result<usize, String> {
     Ok(n.saturating_mul(m).max(1))
 }
 
+/// The admin console (see the README's "Admin console").
+#[derive(Args, Debug)]
+pub(crate) struct ConsoleArgs {
+    /// Serve the admin console (web pages and JSON API) on this address; without a value
+    /// on 127.0.0.1:8081 (loopback: reach it through an SSH tunnel or a proxy you trust).
+    /// Off unless given.
+    #[arg(
+        long,
+        env = "OMKIJKEN_ADMIN_LISTEN",
+        num_args = 0..=1,
+        default_missing_value = "127.0.0.1:8081"
+    )]
+    pub(crate) admin_listen: Option<SocketAddr>,
+    /// The server's URL as devices reach it (https://omkijken.school.nl), written into
+    /// enrollment QR codes (default: the listen address).
+    #[arg(long, env = "OMKIJKEN_PUBLIC_URL")]
+    pub(crate) public_url: Option<String>,
+    /// PEM of the school's own certificate authority, when the server's certificate comes
+    /// from one: its SHA-256 goes into enrollment QR codes, and the app enrolls only when it
+    /// trusts that authority.
+    #[arg(long, env = "OMKIJKEN_SCHOOL_CA")]
+    pub(crate) school_ca: Option<PathBuf>,
+    /// Where backups started from the console go (not the data directory).
+    #[arg(long, env = "OMKIJKEN_BACKUP_DIR")]
+    pub(crate) backup_dir: Option<PathBuf>,
+    /// How long a console session lasts.
+    #[arg(long, env = "OMKIJKEN_ADMIN_SESSION", default_value = "8h", value_parser = duration)]
+    pub(crate) admin_session: Duration,
+    /// Mark the session cookie Secure (the console is served behind HTTPS).
+    #[arg(long, env = "OMKIJKEN_ADMIN_SECURE_COOKIE")]
+    pub(crate) admin_secure_cookie: bool,
+    /// The console's URL as browsers reach it (https://beheer.school.nl), for the identity
+    /// provider's callback (default: http:// and --admin-listen).
+    #[arg(long, env = "OMKIJKEN_ADMIN_URL")]
+    pub(crate) admin_url: Option<String>,
+    /// Sign in to the console through the school's identity provider (OIDC issuer URL);
+    /// its client secret comes from OMKIJKEN_OIDC_CLIENT_SECRET. The provider's user signs
+    /// in as the admin account of the same name (--oidc-claim).
+    #[arg(long, env = "OMKIJKEN_OIDC_ISSUER", requires = "oidc_client_id")]
+    pub(crate) oidc_issuer: Option<String>,
+    /// The console's client id at the identity provider.
+    #[arg(long, env = "OMKIJKEN_OIDC_CLIENT_ID")]
+    pub(crate) oidc_client_id: Option<String>,
+    /// The ID token claim naming the admin account: preferred_username, email or sub.
+    #[arg(
+        long,
+        env = "OMKIJKEN_OIDC_CLAIM",
+        default_value = "preferred_username"
+    )]
+    pub(crate) oidc_claim: String,
+    /// Devices may also enroll by their user signing in to the identity provider on the
+    /// phone (the claim names the staff id): register PUBLIC_URL/v1/oidc/callback
+    /// (--public-url, default the listen address) at the provider too.
+    #[arg(long, env = "OMKIJKEN_OIDC_DEVICES", requires = "oidc_issuer")]
+    pub(crate) oidc_devices: bool,
+}
+
+impl ConsoleArgs {
+    pub(crate) fn settings(
+        &self,
+        listen: SocketAddr,
+        tls: bool,
+    ) -> anyhow::Result<omkijken_server::console::ConsoleSettings> {
+        let ca_sha256 = match &self.school_ca {
+            Some(p) => Some(
+                omkijken_server::tls::ca_sha256(p)
+                    .with_context(|| format!("reading {}", p.display()))?,
+            ),
+            None => None,
+        };
+        let admin_url = self
+            .admin_url
+            .clone()
+            .or_else(|| self.admin_listen.map(|a| format!("http://{a}")))
+            .unwrap_or_default();
+        let oidc = match (&self.oidc_issuer, &self.oidc_client_id) {
+            (Some(issuer), Some(client_id)) => Some(omkijken_server::console::oidc::OidcSettings {
+                issuer: issuer.clone(),
+                client_id: client_id.clone(),
+                client_secret: std::env::var("OMKIJKEN_OIDC_CLIENT_SECRET")
+                    .ok()
+                    .filter(|s| !s.is_empty()),
+                redirect_url: format!("{}/oidc/callback", admin_url.trim_end_matches('/')),
+                claim: self.oidc_claim.clone(),
+                device_redirect_url: self.oidc_devices.then(|| {
+                    let public = self.public_url.clone().unwrap_or_else(|| {
+                        format!("{}://{listen}", if tls { "https" } else { "http" })
+                    });
+                    format!("{}/v1/oidc/callback", public.trim_end_matches('/'))
+                }),
+            }),
+            _ => None,
+        };
+        Ok(omkijken_server::console::ConsoleSettings {
+            oidc,
+            listen: self.admin_listen,
+            public_url: self.public_url.clone(),
+            ca_sha256,
+            session_ttl: self.admin_session,
+            backup_dir: self.backup_dir.clone(),
+            secure_cookie: self.admin_secure_cookie,
+            ..Default::default()
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum RoleArg {
+    /// Roster, enrollment, devices, settings, backups; no care content.
+    ItAdmin,
+    /// The audit log, inzage exports, erasure.
+    PrivacyOfficer,
+}
+
+// Parsed once at startup: the size of the serve variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
     /// Run the server.
@@ -175,6 +292,8 @@ pub(crate) enum Command {
         tls_key: Option<PathBuf>,
         #[command(flatten)]
         limits: LimitArgs,
+        #[command(flatten)]
+        console: ConsoleArgs,
     },
     /// Administer a data directory or database (works while the server runs).
     Admin {
@@ -401,6 +520,18 @@ pub(crate) enum AdminCommand {
         /// Print the settings as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Create an account of the admin console, or give an existing one a new password and
+    /// role. The password is read from OMKIJKEN_ADMIN_PASSWORD, else from the first line of
+    /// standard input (never a flag: it would show in the process list); at least 12
+    /// characters.
+    AddAdmin {
+        /// Sign-in name (a-z, 0-9, '-', '_', '.').
+        #[arg(long)]
+        name: String,
+        /// The account's role.
+        #[arg(long, value_enum)]
+        role: RoleArg,
     },
     /// Put a legal hold on a pupil's file (retention erases nothing of it), or lift it.
     Hold {

@@ -14,6 +14,8 @@
 //! omkijken-server admin --data DIR restore --from FILE    # with the server stopped
 //! omkijken-server admin --data DIR rotate-key             # with the server stopped
 //! omkijken-server admin --database URL after-restore      # after restoring with other tools
+//! omkijken-server admin --data DIR add-admin --name NAME --role it-admin|privacy-officer
+//! omkijken-server serve --admin-listen [ADDR] [--public-url URL] [--school-ca PEM] [--backup-dir DIR]
 //! ```
 //!
 //! Admin commands may run while the server runs on the same directory: the server picks
@@ -32,10 +34,9 @@ mod admin_commands;
 mod cli;
 
 use admin_commands::run_admin;
-use cli::{Cli, Command, settings};
-
 use anyhow::Context;
 use clap::Parser;
+use cli::{Cli, Command, settings};
 use omkijken_server::server;
 
 /// Default log filter. Automerge instruments its load path with info-level spans (one per
@@ -95,6 +96,7 @@ fn main() -> anyhow::Result<()> {
             tls_cert,
             tls_key,
             limits: limit_args,
+            console,
         } => {
             init_tracing(log_json, DEFAULT_LOG_FILTER);
             let mut s = settings(store);
@@ -111,6 +113,7 @@ fn main() -> anyhow::Result<()> {
                 per_address = s.limits.max_connections_per_address,
                 "connection limits"
             );
+            s.console = console.settings(s.listen, tls_cert.is_some())?;
             if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
                 s.tls = Some(omkijken_server::tls::server_config(&cert, &key)?);
             }

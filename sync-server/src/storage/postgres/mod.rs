@@ -67,8 +67,8 @@ pub use connect::{DbTls, is_loopback, secure_default};
 pub use schema::SCHEMA_VERSION;
 
 use super::{
-    AdminEvent, AdminEventKind, AuditFilter, AuditRecord, Batch, CatalogRow, Committed, Device,
-    EnrollOutcome, Holding, NewDevice, School, Storage, StoredDoc,
+    AdminAccount, AdminEvent, AdminEventKind, AuditFilter, AuditRecord, Batch, CatalogRow,
+    Committed, Device, EnrollOutcome, Holding, NewDevice, School, Storage, StoredDoc,
 };
 use crate::{Error, Result};
 use connect::{Fail, RETRIES, retryable};
@@ -432,5 +432,44 @@ impl Storage for PostgresStorage {
 
     fn last_admin_event(&mut self) -> Result<u64> {
         self.counter(ADMIN_EVENT_SEQ)
+    }
+
+    fn admin_account(&mut self, name: &str) -> Result<Option<AdminAccount>> {
+        self.query_opt(
+            "SELECT name, role, password_hash, created_at, disabled FROM admin_accounts \
+             WHERE name = $1",
+            &[&name],
+        )?
+        .as_ref()
+        .map(admin_account_row)
+        .transpose()
+    }
+
+    fn admin_accounts(&mut self) -> Result<Vec<AdminAccount>> {
+        self.query(
+            "SELECT name, role, password_hash, created_at, disabled FROM admin_accounts \
+             ORDER BY name",
+            &[],
+        )?
+        .iter()
+        .map(admin_account_row)
+        .collect()
+    }
+
+    fn put_admin_account(&mut self, a: &AdminAccount) -> Result<()> {
+        self.query(
+            "INSERT INTO admin_accounts (name, role, password_hash, created_at, disabled) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET \
+             role = EXCLUDED.role, password_hash = EXCLUDED.password_hash, \
+             disabled = EXCLUDED.disabled",
+            &[
+                &a.name,
+                &a.role.as_str(),
+                &a.password_hash,
+                &a.created_at,
+                &a.disabled,
+            ],
+        )?;
+        Ok(())
     }
 }

@@ -2,8 +2,8 @@
 //! SQLite, in `storage::rows`), and the columns only PostgreSQL has (documents as a
 //! snapshot plus an array of chunks, readers as `TEXT[]`).
 
-use crate::storage::StoredDoc;
 use crate::storage::rows::{self, Columns};
+use crate::storage::{AdminAccount, AdminRole, StoredDoc};
 use crate::{Error, Result};
 use automerge::ChangeHash;
 use omkijken_core::DocumentId;
@@ -88,4 +88,16 @@ pub(super) fn stored_doc(r: &Row, at: usize) -> Result<StoredDoc> {
         data.extend_from_slice(&c);
     }
     Ok(StoredDoc { data, summary })
+}
+
+/// An admin account from columns name, role, password_hash, created_at, disabled.
+pub(super) fn admin_account_row(r: &Row) -> Result<AdminAccount> {
+    let role: String = r.try_get(1)?;
+    Ok(AdminAccount {
+        name: r.try_get(0)?,
+        role: AdminRole::parse(&role).ok_or(Error::Corrupt("an admin account's role"))?,
+        password_hash: r.try_get(2)?,
+        created_at: r.try_get(3)?,
+        disabled: r.try_get(4)?,
+    })
 }

@@ -5,7 +5,7 @@ use super::PostgresStorage;
 use crate::{Error, Result};
 
 /// Schema version written by this build (table `schema_version`).
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Advisory lock key that serialises migrations of nodes starting at once ("omkijken").
 const MIGRATION_LOCK: i64 = 0x6f6d_6b69_6a6b_656e;
@@ -120,6 +120,15 @@ const V3: &str = "ALTER TABLE audit ADD COLUMN hash BYTEA;";
 const V4: &str = "ALTER TABLE enrollment_codes ADD COLUMN scope TEXT;
 ALTER TABLE devices ADD COLUMN scope TEXT;";
 
+/// Migration 5: the accounts of the admin console (name, role, argon2id password hash).
+const V5: &str = "CREATE TABLE admin_accounts (
+    name          TEXT PRIMARY KEY,
+    role          TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at    BIGINT NOT NULL,
+    disabled      BOOLEAN NOT NULL DEFAULT FALSE
+);";
+
 impl PostgresStorage {
     /// Create or upgrade the schema to [`SCHEMA_VERSION`].
     pub(super) fn migrate(&mut self) -> Result<()> {
@@ -151,6 +160,7 @@ impl PostgresStorage {
                 2 => tx.batch_execute(V2)?,
                 3 => tx.batch_execute(V3)?,
                 4 => tx.batch_execute(V4)?,
+                5 => tx.batch_execute(V5)?,
                 _ => unreachable!("a migration arm per version"),
             }
         }
