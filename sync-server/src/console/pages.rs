@@ -1397,13 +1397,13 @@ async fn settings_html(
     let body = format!(
         "{msg}{}<section id=\"lease\"><h2>{}</h2><p class=\"muted\">{}</p>\
          <form method=\"post\" action=\"/settings/lease\">{}<input type=\"hidden\" name=\"school\" value=\"{sc}\">\
-         <label for=\"days\">{}</label><input id=\"days\" name=\"days\" type=\"number\" min=\"0\" max=\"365\" inputmode=\"numeric\" value=\"{lease}\" required>\
+         <label for=\"days\">{}</label><input id=\"days\" name=\"days\" type=\"number\" min=\"0\" inputmode=\"numeric\" value=\"{lease}\" required>\
          <button class=\"primary\" id=\"save-lease\">{}</button></form></section>\
          <section id=\"retention\"><h2>{}</h2>\
          <form method=\"post\" action=\"/settings/retention\">{}<input type=\"hidden\" name=\"school\" value=\"{sc}\">\
-         <label for=\"pupil_file_years\">{}</label><input id=\"pupil_file_years\" name=\"pupil_file_years\" type=\"number\" min=\"0\" max=\"100\" inputmode=\"numeric\" value=\"{}\" required>\
-         <label for=\"incident_years\">{}</label><input id=\"incident_years\" name=\"incident_years\" type=\"number\" min=\"0\" max=\"100\" inputmode=\"numeric\" value=\"{}\">\
-         <label for=\"meldcode_case_years\">{}</label><input id=\"meldcode_case_years\" name=\"meldcode_case_years\" type=\"number\" min=\"0\" max=\"100\" inputmode=\"numeric\" value=\"{}\">\
+         <label for=\"pupil_file_years\">{}</label><input id=\"pupil_file_years\" name=\"pupil_file_years\" type=\"number\" min=\"0\" inputmode=\"numeric\" value=\"{}\" required>\
+         <label for=\"incident_years\">{}</label><input id=\"incident_years\" name=\"incident_years\" type=\"number\" min=\"0\" inputmode=\"numeric\" value=\"{}\">\
+         <label for=\"meldcode_case_years\">{}</label><input id=\"meldcode_case_years\" name=\"meldcode_case_years\" type=\"number\" min=\"0\" inputmode=\"numeric\" value=\"{}\">\
          <label for=\"school_year_ends\">{}</label><input id=\"school_year_ends\" name=\"school_year_ends\" pattern=\"[0-9]{{2}}-[0-9]{{2}}\" value=\"{}\" required>\
          <button class=\"primary\" id=\"save-retention\">{}</button></form></section>",
         school_chooser(lang, "/settings", &schools, &school),
@@ -1882,8 +1882,8 @@ async fn erase_post(
     match op {
         "page_erase_confirm" => {
             let body = format!(
-                "<section id=\"erase-confirm\"><h2>{}</h2><p class=\"msg err\">{} \
-                 <strong>{}</strong> ({}: <code>{}</code>)</p>\
+                "<section id=\"erase-confirm\"><h2>{}</h2><p class=\"msg err\">{}</p>\
+                 <p>{}: <strong>{}</strong> &middot; {}: <code>{}</code></p>\
                  <form method=\"post\" action=\"/privacy/erase\">{}\
                  <input type=\"hidden\" name=\"school\" value=\"{}\"><input type=\"hidden\" name=\"pupil\" value=\"{}\">\
                  <label for=\"confirm\">{}</label><input id=\"confirm\" name=\"confirm\" autocomplete=\"off\" required>\
@@ -1891,6 +1891,7 @@ async fn erase_post(
                  </form></section>",
                 t(lang, "erase_confirm"),
                 t(lang, "erase_help"),
+                t(lang, "pupil"),
                 esc(&pupil),
                 t(lang, "school"),
                 esc(&f.school),
