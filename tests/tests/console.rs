@@ -28,6 +28,9 @@ struct Reply {
 }
 
 impl Reply {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).to_string()
+    }
     fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
@@ -47,14 +50,59 @@ async fn http(
     csrf: Option<&str>,
     body: Option<&Value>,
 ) -> Result<Reply> {
-    let mut s = tokio::net::TcpStream::connect(addr).await?;
     let body = body.map(|b| b.to_string()).unwrap_or_default();
+    request(addr, method, path, cookie, csrf, "application/json", &body).await
+}
+
+/// A page's form posted as a browser posts it (`application/x-www-form-urlencoded`).
+async fn post_form(
+    addr: SocketAddr,
+    path: &str,
+    cookie: &str,
+    form: &[(&str, &str)],
+) -> Result<Reply> {
+    let body = form
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    request(
+        addr,
+        "POST",
+        path,
+        Some(cookie),
+        None,
+        "application/x-www-form-urlencoded",
+        &body,
+    )
+    .await
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    csrf: Option<&str>,
+    content_type: &str,
+    body: &str,
+) -> Result<Reply> {
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
     if !body.is_empty() {
-        req.push_str("Content-Type: application/json\r\n");
+        req.push_str(&format!("Content-Type: {content_type}\r\n"));
     }
     if let Some(c) = cookie {
         req.push_str(&format!("Cookie: {}={c}\r\n", console::SESSION_COOKIE));
@@ -63,7 +111,7 @@ async fn http(
         req.push_str(&format!("X-CSRF-Token: {t}\r\n"));
     }
     req.push_str("\r\n");
-    req.push_str(&body);
+    req.push_str(body);
     s.write_all(req.as_bytes()).await?;
     let mut raw = vec![];
     tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut raw)).await??;
@@ -791,4 +839,223 @@ async fn device_enrollment_through_the_provider_checks_its_input_before_anything
     assert!(a.header("location").is_none());
     server.handle.shutdown().await?;
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_settings_backups_and_privacy_pages_check_role_and_csrf_token() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (server, addr) = console_server(dir.path(), |_| {}).await?;
+    let it = Admin::sign_in(addr, IT).await?;
+    let fg = Admin::sign_in(addr, FG).await?;
+    let school = json!({"id": SCHOOL, "name": "Basisschool De Linde"});
+    assert_eq!(it.send("POST", "/api/schools", school).await?.status, 201);
+    let r = it
+        .send(
+            "POST",
+            &format!("/api/schools/{SCHOOL}/roster"),
+            json!({"csv": roster_csv()}),
+        )
+        .await?;
+    assert_eq!(r.status, 200);
+
+    // Schools and health: any role; the settings link is the IT admin's.
+    let page = it.get("/schools").await?;
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("id=\"health-status\"") && page.text().contains(SCHOOL));
+    assert!(page.text().contains("/settings?school="));
+    let page = fg.get("/schools").await?;
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains(SCHOOL) && !page.text().contains("/settings?school="));
+    assert!(
+        page.text().contains("href=\"/privacy\"") && !page.text().contains("href=\"/backups\"")
+    );
+    assert_eq!(
+        http(addr, "GET", "/schools", None, None, None)
+            .await?
+            .status,
+        303,
+        "no session: to the sign-in page"
+    );
+
+    // Settings: the IT admin's; a post without the token (or of the other role) changes nothing.
+    let settings = format!("/settings?school={SCHOOL}");
+    assert_eq!(fg.get(&settings).await?.status, 403);
+    let page = it.get(&settings).await?;
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("name=\"days\""), "{}", page.text());
+    let lease = |csrf: &'static str| [("school", SCHOOL), ("days", "21"), ("csrf", csrf)];
+    let r = post_form(addr, "/settings/lease", &it.cookie, &lease("")).await?;
+    assert_eq!(r.status, 403, "no CSRF token");
+    let wrong = post_form(addr, "/settings/lease", &it.cookie, &lease("verkeerd")).await?;
+    assert_eq!(wrong.status, 403, "wrong CSRF token");
+    let fg_lease = [
+        ("school", SCHOOL),
+        ("days", "21"),
+        ("csrf", fg.csrf.as_str()),
+    ];
+    assert_eq!(
+        post_form(addr, "/settings/lease", &fg.cookie, &fg_lease)
+            .await?
+            .status,
+        403
+    );
+    assert!(!it.get(&settings).await?.text().contains("value=\"21\""));
+    let it_lease = [
+        ("school", SCHOOL),
+        ("days", "21"),
+        ("csrf", it.csrf.as_str()),
+    ];
+    let r = post_form(addr, "/settings/lease", &it.cookie, &it_lease).await?;
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("id=\"saved\"") && r.text().contains("value=\"21\""));
+    let terms = [
+        ("school", SCHOOL),
+        ("pupil_file_years", "3"),
+        ("incident_years", ""),
+        ("meldcode_case_years", "20"),
+        ("school_year_ends", "07-31"),
+        ("csrf", it.csrf.as_str()),
+    ];
+    let r = post_form(addr, "/settings/retention", &it.cookie, &terms).await?;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        fg.get(&format!("/api/schools/{SCHOOL}/retention"))
+            .await?
+            .json()["meldcode_case_years"],
+        20
+    );
+    let mut bad = terms;
+    bad[4] = ("school_year_ends", "13-45");
+    assert_eq!(
+        post_form(addr, "/settings/retention", &it.cookie, &bad)
+            .await?
+            .status,
+        400
+    );
+
+    // Backups: the IT admin's.
+    assert_eq!(fg.get("/backups").await?.status, 403);
+    assert!(
+        it.get("/backups")
+            .await?
+            .text()
+            .contains("id=\"no-backups\"")
+    );
+    let r = post_form(addr, "/backups", &it.cookie, &[("csrf", "")]).await?;
+    assert_eq!(r.status, 403, "no CSRF token");
+    let r = post_form(addr, "/backups", &fg.cookie, &[("csrf", fg.csrf.as_str())]).await?;
+    assert_eq!(r.status, 403, "role");
+    let r = post_form(addr, "/backups", &it.cookie, &[("csrf", it.csrf.as_str())]).await?;
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("id=\"backup-done\""));
+    assert_eq!(r.text().matches("class=\"backup\"").count(), 1);
+    assert!(
+        !r.text().contains(&dir.path().display().to_string()),
+        "no server paths"
+    );
+
+    // Privacy: the privacy officer's; the erasure needs the pupil id typed again.
+    assert_eq!(it.get("/privacy").await?.status, 403);
+    assert_eq!(fg.get("/privacy").await?.status, 200);
+    let form = pupil_form;
+    let r = post_form(addr, "/privacy/export", &it.cookie, &form(&it.csrf, None)).await?;
+    assert_eq!(r.status, 403, "role");
+    let r = post_form(addr, "/privacy/export", &fg.cookie, &form("", None)).await?;
+    assert_eq!(r.status, 403, "no CSRF token");
+    let pdf = post_form(addr, "/privacy/export", &fg.cookie, &form(&fg.csrf, None)).await?;
+    assert_eq!(pdf.status, 200);
+    assert!(pdf.body.starts_with(b"%PDF"));
+    assert!(
+        pdf.header("content-disposition")
+            .is_some_and(|d| d.contains("attachment"))
+    );
+    let r = post_form(
+        addr,
+        "/privacy/erase",
+        &it.cookie,
+        &form(&it.csrf, Some(PUPIL_IN_CARE)),
+    )
+    .await?;
+    assert_eq!(r.status, 403, "role");
+    let r = post_form(
+        addr,
+        "/privacy/erase",
+        &fg.cookie,
+        &form("", Some(PUPIL_IN_CARE)),
+    )
+    .await?;
+    assert_eq!(r.status, 403, "no CSRF token");
+    let r = post_form(addr, "/privacy/erase", &fg.cookie, &form(&fg.csrf, None)).await?;
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("id=\"erase-now\"") && !r.text().contains("id=\"erased\""));
+    let r = post_form(
+        addr,
+        "/privacy/erase",
+        &fg.cookie,
+        &form(&fg.csrf, Some("eck-9999")),
+    )
+    .await?;
+    assert_eq!(r.status, 400, "the id typed again does not match");
+    let rows = fg
+        .get(&format!("/api/audit?pupil={PUPIL_IN_CARE}&action="))
+        .await?
+        .json();
+    assert!(
+        !rows
+            .as_array()
+            .context("rows")?
+            .iter()
+            .any(|r| r["action"] == "erase"),
+        "nothing erased yet: {rows}"
+    );
+    let r = post_form(
+        addr,
+        "/privacy/erase",
+        &fg.cookie,
+        &form(&fg.csrf, Some(PUPIL_IN_CARE)),
+    )
+    .await?;
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("id=\"erased\""));
+
+    // Every page call is audited as the API audits it.
+    let rows = fg.get("/api/audit?action=console").await?.json();
+    let kinds: Vec<&str> = rows
+        .as_array()
+        .context("rows")?
+        .iter()
+        .filter_map(|r| r["kind"].as_str())
+        .collect();
+    for op in [
+        "page_schools",
+        "page_settings",
+        "refused:page_settings",
+        "set_lease",
+        "refused:set_lease",
+        "set_retention",
+        "page_backups",
+        "backup",
+        "refused:backup",
+        "page_privacy",
+        "refused:page_privacy",
+        "export_pupil",
+        "refused:export_pupil",
+        "page_erase_confirm",
+        "erase_pupil_unconfirmed",
+        "erase_pupil",
+        "refused:erase_pupil",
+    ] {
+        assert!(kinds.contains(&op), "{op} not in {kinds:?}");
+    }
+    server.handle.shutdown().await?;
+    Ok(())
+}
+
+/// The form of the privacy page's export and erasure (with `confirm`, the erasure's second step).
+fn pupil_form<'a>(csrf: &'a str, confirm: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+    let mut f = vec![("school", SCHOOL), ("pupil", PUPIL_IN_CARE), ("csrf", csrf)];
+    if let Some(c) = confirm {
+        f.push(("confirm", c));
+    }
+    f
 }

@@ -19,8 +19,9 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 
 /// Documents kept.
 const CAPACITY: usize = 64;
-/// Larger documents (stored bytes) are not kept: the cache stays a few MB at most.
-const MAX_SIZE: usize = 256 * 1024;
+/// Larger documents (stored bytes) are not kept: on a phone the cache stays a few MB at
+/// most (a signal or a month of readings is a few KB).
+const MAX_SIZE: usize = 64 * 1024;
 
 struct Entry {
     id: DocumentId,

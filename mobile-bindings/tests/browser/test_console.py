@@ -10,7 +10,12 @@ with --admin-listen:
      device is wiped at its next sync;
   4. sees the activity chart; the privacy officer signs in, is refused the devices page,
      and looks up the audit log of a pupil; the pages switch to English;
-  5. when node is there: signs in through a real OpenID Connect provider (the npm package
+  5. the IT admin sees the server's health and the schools, changes the offline lease on the
+     settings page, starts a backup that then appears in the list, and is refused the
+     privacy page (not in her navigation, refused when she opens its URL);
+  6. the privacy officer downloads a pupil's inzage export (PDF) and erases the pupil's file
+     after typing the pupil id again (a wrong id erases nothing);
+  7. when node is there: signs in through a real OpenID Connect provider (the npm package
      oidc-provider, scripts/oidc-provider), authorization code flow with PKCE, as the admin
      account of the provider's user; a provider user without an account is refused; and a
      device enrolls by the mentor signing in there "on the phone" (the bindings'
@@ -86,10 +91,13 @@ class ConsoleServer(Server):
         self.admin("create-school", "--id", SCHOOL, "--name", "Basisschool De Linde")
         self.admin("add-admin", "--name", IT[0], "--role", "it-admin", password=IT[1])
         self.admin("add-admin", "--name", FG[0], "--role", "privacy-officer", password=FG[1])
+        self.backups = os.path.join(root, "backups")
+        os.makedirs(self.backups, exist_ok=True)
         self.log = open(os.path.join(root, "server.log"), "w")
         self.proc = subprocess.Popen(
             [SERVER, "serve", "--data", self.data, "--listen", f"127.0.0.1:{self.port}",
-             "--admin-listen", f"127.0.0.1:{self.console_port}", *serve_oidc],
+             "--admin-listen", f"127.0.0.1:{self.console_port}",
+             "--backup-dir", self.backups, *serve_oidc],
             env=dict(os.environ, OMKIJKEN_OIDC_CLIENT_SECRET=OIDC_SECRET),
             stdout=self.log, stderr=subprocess.STDOUT)
         wait_until(self.healthy, 30, "the server to answer /healthz")
@@ -123,8 +131,12 @@ class ConsoleServer(Server):
         return out.stdout.strip()
 
 
-def browser():
+def browser(downloads):
     o = webdriver.ChromeOptions()
+    o.add_experimental_option("prefs", {
+        "download.default_directory": downloads,
+        "download.prompt_for_download": False,
+    })
     o.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
     for a in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
               "--window-size=1024,900", "--lang=nl-NL"]:
@@ -146,7 +158,9 @@ class ConsoleInChromium(unittest.TestCase):
         cls.root = tempfile.mkdtemp(prefix="omkijken-console-")
         cls.server = ConsoleServer(cls.root)
         try:
-            cls.b = browser()
+            cls.downloads = os.path.join(cls.root, "downloads")
+            os.makedirs(cls.downloads, exist_ok=True)
+            cls.b = browser(cls.downloads)
         except Exception:
             cls.server.stop()
             raise
@@ -166,6 +180,14 @@ class ConsoleInChromium(unittest.TestCase):
 
     def go(self, path):
         self.b.get(self.server.console + path)
+
+    def absent(self, by, what):
+        """Whether no element matches (without waiting for one to appear)."""
+        self.b.implicitly_wait(0)
+        try:
+            return self.b.find_elements(by, what) == []
+        finally:
+            self.b.implicitly_wait(10)
 
     def sign_in(self, who):
         self.b.delete_all_cookies()
@@ -252,6 +274,58 @@ class ConsoleInChromium(unittest.TestCase):
         b.find_element(By.ID, "sign-out").click()
         self.wait_url("/login")
 
+    def test_1a_it_admin_changes_the_lease_and_starts_a_backup(self):
+        b = self.b
+        self.sign_in(IT)
+        self.wait_url("/devices")
+        for nav in ["nav-schools", "nav-settings", "nav-backups"]:
+            b.find_element(By.ID, nav)
+        self.assertTrue(self.absent(By.ID, "nav-privacy"), "no privacy page for her")
+
+        # The server's health and the schools.
+        b.find_element(By.ID, "nav-schools").click()
+        self.wait_url("/schools")
+        self.assertIn("werkt", b.find_element(By.ID, "health-status").text)
+        self.assertEqual(b.find_element(By.ID, "health-storage").text, "sqlite")
+        row = b.find_element(By.ID, f"school-{SCHOOL}")
+        self.assertIn("Basisschool De Linde", row.text)
+        self.shot("12-schools-health.png")
+
+        # Settings: the offline lease.
+        row.find_element(By.CSS_SELECTOR, "a.button").click()
+        self.wait_url("/settings")
+        days = b.find_element(By.ID, "days")
+        self.assertEqual(days.get_attribute("value"), "30", "the default lease")
+        self.assertEqual(b.find_element(By.ID, "pupil_file_years").get_attribute("value"), "2")
+        days.clear()
+        days.send_keys("21")
+        b.find_element(By.ID, "save-lease").click()
+        self.assertIn("Opgeslagen", b.find_element(By.ID, "saved").text)
+        self.shot("13-settings-lease.png")
+        self.go(f"/settings?school={SCHOOL}")
+        self.assertEqual(b.find_element(By.ID, "days").get_attribute("value"), "21")
+
+        # Backups: none yet; start one; it is in the list.
+        b.find_element(By.ID, "nav-backups").click()
+        self.wait_url("/backups")
+        b.find_element(By.ID, "no-backups")
+        b.find_element(By.ID, "start-backup").click()
+        self.assertIn("Back-up gemaakt", b.find_element(By.ID, "backup-done").text)
+        rows = b.find_elements(By.CSS_SELECTOR, "#backups tr.backup")
+        self.assertEqual(len(rows), 1)
+        self.assertIn("omkijken-", rows[0].text)
+        self.assertEqual(len(os.listdir(self.server.backups)), 1, "the file is there")
+        self.shot("14-backups.png")
+        # The list on its own page shows it too.
+        self.go("/backups")
+        self.assertEqual(len(b.find_elements(By.CSS_SELECTOR, "#backups tr.backup")), 1)
+
+        # The privacy page is not hers, even by its URL.
+        self.go("/privacy")
+        self.assertIn("rol", b.find_element(By.ID, "error").text)
+        self.assertTrue(self.absent(By.ID, "erase-pupil"))
+        self.shot("15-privacy-refused-for-it-admin.png")
+
     def test_2_privacy_officer_looks_up_a_pupil_in_the_audit_log(self):
         b = self.b
         self.sign_in(FG)
@@ -277,6 +351,50 @@ class ConsoleInChromium(unittest.TestCase):
         self.assertEqual(b.find_element(By.ID, "nav-audit").text, "Audit log")
         self.assertIn("import_roster", b.find_element(By.ID, "audit").text)
         self.shot("09-audit-english.png")
+
+    def test_2a_privacy_officer_exports_and_erases_a_pupil(self):
+        b = self.b
+        self.sign_in(FG)
+        self.wait_url("/audit")
+        self.assertTrue(self.absent(By.ID, "nav-settings"))
+        self.assertTrue(self.absent(By.ID, "nav-backups"))
+        b.find_element(By.ID, "nav-privacy").click()
+        self.wait_url("/privacy")
+        self.shot("16-privacy.png")
+
+        # Inzage: the PDF downloads.
+        b.find_element(By.ID, "export-pupil").send_keys("eck-0001")
+        b.find_element(By.ID, "download-export").click()
+        pdf = os.path.join(self.downloads, "inzage-eck-0001.pdf")
+        wait_until(lambda: os.path.exists(pdf), 20, "the inzage PDF to download")
+        with open(pdf, "rb") as f:
+            self.assertEqual(f.read(4), b"%PDF")
+
+        # Erasure: a wrong id typed again erases nothing.
+        self.go("/privacy")
+        b.find_element(By.ID, "erase-pupil").send_keys("eck-0001")
+        b.find_element(By.ID, "erase-next").click()
+        confirm = b.find_element(By.ID, "confirm")
+        self.assertIn("eck-0001", b.find_element(By.ID, "erase-confirm").text)
+        self.shot("17-erase-confirm.png")
+        confirm.send_keys("eck-0002")
+        b.find_element(By.ID, "erase-now").click()
+        self.assertIn("niet overeen", b.find_element(By.ID, "error").text)
+        self.assertNotIn("eck-0001",
+                         self.server.admin("audit", "--action", "erase", "--format", "json"))
+        # The right id erases the file.
+        b.find_element(By.ID, "erase-pupil").send_keys("eck-0001")
+        b.find_element(By.ID, "erase-next").click()
+        b.find_element(By.ID, "confirm").send_keys("eck-0001")
+        b.find_element(By.ID, "erase-now").click()
+        self.assertIn("eck-0001", b.find_element(By.ID, "erased").text)
+        self.shot("18-erased.png")
+        self.assertIn("eck-0001",
+                      self.server.admin("audit", "--action", "erase", "--format", "json"))
+        log = self.server.admin("audit", "--action", "console", "--format", "json")
+        for op in ["page_erase_confirm", "erase_pupil_unconfirmed", '"erase_pupil"',
+                   "export_pupil", "refused:page_privacy", "set_lease", '"backup"']:
+            self.assertIn(op, log)
 
     def test_3_sign_in_through_the_schools_identity_provider(self):
         if not self.server.oidc:

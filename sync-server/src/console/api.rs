@@ -462,6 +462,13 @@ async fn health(
     State(st): State<ConsoleState>,
     ApiSession(s): ApiSession,
 ) -> ApiResult<Json<Health>> {
+    let h = health_info(&st).await?;
+    st.audit(Some(&s.name), "health", None, None).await;
+    Ok(Json(h))
+}
+
+/// The server's health (what `GET /api/health` answers and the schools page shows).
+pub(crate) async fn health_info(st: &ConsoleState) -> ApiResult<Health> {
     let storage = st.settings.storage_kind().to_string();
     let (catalog_seq, active_devices) = st
         .admin
@@ -475,13 +482,12 @@ async fn health(
             Ok(((seq, n), vec![]))
         })
         .await?;
-    st.audit(Some(&s.name), "health", None, None).await;
-    Ok(Json(Health {
+    Ok(Health {
         status: "ok".into(),
         catalog_seq,
         storage,
         active_devices,
-    }))
+    })
 }
 
 /// Sign in: sets the session cookie and answers the CSRF token. Throttled per account name
@@ -718,7 +724,16 @@ async fn get_retention(
 ) -> ApiResult<Json<retention::Retention>> {
     st.audit(Some(&s.name), "retention", Some(&school), None)
         .await;
-    let r = st
+    Ok(Json(retention_of(&st, &school).await?))
+}
+
+/// A school's retention terms (404 for no such school).
+pub(crate) async fn retention_of(
+    st: &ConsoleState,
+    school: &str,
+) -> ApiResult<retention::Retention> {
+    let school = school.to_string();
+    Ok(st
         .admin
         .call(move |hub, _| {
             if hub.storage().school(&school)?.is_none() {
@@ -726,8 +741,22 @@ async fn get_retention(
             }
             Ok((retention::policy(hub.storage(), &school)?.retention, vec![]))
         })
-        .await?;
-    Ok(Json(r))
+        .await?)
+}
+
+/// A school's offline lease in days (0: none; 404 for no such school).
+pub(crate) async fn lease_of(st: &ConsoleState, school: &str) -> ApiResult<u32> {
+    let school = school.to_string();
+    Ok(st
+        .admin
+        .call(move |hub, _| {
+            if hub.storage().school(&school)?.is_none() {
+                return Err(crate::Error::NotFound("school"));
+            }
+            let r = admin::roster(hub.storage(), &school)?;
+            Ok((r.offline_lease_days(), vec![]))
+        })
+        .await?)
 }
 
 /// Set a school's retention terms (IT admin).
@@ -745,7 +774,19 @@ async fn set_retention(
 ) -> ApiResult<Json<Changed>> {
     st.authorize(&s, AdminRole::ItAdmin, "set_retention", Some(&school), None)
         .await?;
-    let changed = st
+    Ok(Json(Changed {
+        changed: set_retention_of(&st, &school, req).await?,
+    }))
+}
+
+/// Set a school's retention terms; whether they changed (400 when they do not check).
+pub(crate) async fn set_retention_of(
+    st: &ConsoleState,
+    school: &str,
+    req: retention::Retention,
+) -> ApiResult<bool> {
+    let school = school.to_string();
+    Ok(st
         .admin
         .call(move |hub, _| {
             let st = hub.storage();
@@ -758,8 +799,7 @@ async fn set_retention(
             retention::set_policy(st, &school, &p)?;
             Ok((changed, vec![]))
         })
-        .await?;
-    Ok(Json(Changed { changed }))
+        .await?)
 }
 
 // ------------------------------------------------------------------------ privacy officer
@@ -810,6 +850,17 @@ async fn export_pupil(
         Some(&pupil),
     )
     .await?;
+    export_response(&st, &school, &pupil, req).await
+}
+
+/// A pupil's inzage dossier as the answer to send: PDF, or JSON for `format: json`. The
+/// export writes its own audit row (`export`).
+pub(crate) async fn export_response(
+    st: &ConsoleState,
+    school: &str,
+    pupil: &str,
+    req: ExportRequest,
+) -> ApiResult<Response> {
     let requested = match req.requested_on.as_deref() {
         Some(d) => Some(
             d.parse::<jiff::civil::Date>()
@@ -817,6 +868,7 @@ async fn export_pupil(
         ),
         None => None,
     };
+    let (school, pupil) = (school.to_string(), pupil.to_string());
     let d = st
         .admin
         .call(move |hub, now| {
@@ -972,20 +1024,24 @@ async fn backups(
 ) -> ApiResult<Json<Vec<BackupInfo>>> {
     st.authorize(&s, AdminRole::ItAdmin, "backups", None, None)
         .await?;
+    Ok(Json(backup_list(&st).await?))
+}
+
+/// The backups taken, oldest first.
+pub(crate) async fn backup_list(st: &ConsoleState) -> ApiResult<Vec<BackupInfo>> {
     let settings = st.settings.clone();
     let list = tokio::task::spawn_blocking(move || backup::list_backups(&settings))
         .await
         .map_err(|_| ConsoleError::Internal(crate::Error::Stopped))??;
-    Ok(Json(
-        list.into_iter()
-            .map(|b| BackupInfo {
-                path: b.path,
-                taken_at: b.taken_at,
-                present: b.present,
-                erased_since: b.erased_since,
-            })
-            .collect(),
-    ))
+    Ok(list
+        .into_iter()
+        .map(|b| BackupInfo {
+            path: b.path,
+            taken_at: b.taken_at,
+            present: b.present,
+            erased_since: b.erased_since,
+        })
+        .collect())
 }
 
 /// Take a backup now into the configured backup directory (IT admin). 409 when the server
@@ -1000,6 +1056,11 @@ async fn start_backup(
 ) -> ApiResult<(StatusCode, Json<BackupDone>)> {
     st.authorize(&s, AdminRole::ItAdmin, "backup", None, None)
         .await?;
+    Ok((StatusCode::CREATED, Json(take_backup(&st).await?)))
+}
+
+/// Take a backup into the configured backup directory (409 without one, or on PostgreSQL).
+pub(crate) async fn take_backup(st: &ConsoleState) -> ApiResult<BackupDone> {
     let dir = st
         .settings
         .console
@@ -1015,14 +1076,11 @@ async fn start_backup(
     let r = tokio::task::spawn_blocking(move || backup::backup(&settings, &path))
         .await
         .map_err(|_| ConsoleError::Internal(crate::Error::Stopped))??;
-    Ok((
-        StatusCode::CREATED,
-        Json(BackupDone {
-            path: to.display().to_string(),
-            documents: r.documents,
-            bytes: r.bytes,
-        }),
-    ))
+    Ok(BackupDone {
+        path: to.display().to_string(),
+        documents: r.documents,
+        bytes: r.bytes,
+    })
 }
 
 // ------------------------------------------------------------------------ stats

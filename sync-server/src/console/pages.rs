@@ -30,6 +30,14 @@ pub fn routes() -> Router<ConsoleState> {
         .route("/enroll", get(enroll_page).post(enroll_post))
         .route("/activity", get(activity_page))
         .route("/audit", get(audit_page))
+        .route("/schools", get(schools_page))
+        .route("/settings", get(settings_page))
+        .route("/settings/lease", post(lease_post))
+        .route("/settings/retention", post(retention_post))
+        .route("/backups", get(backups_page).post(backup_post))
+        .route("/privacy", get(privacy_page))
+        .route("/privacy/export", post(export_post))
+        .route("/privacy/erase", post(erase_post))
 }
 
 /// The pages' language.
@@ -144,6 +152,103 @@ fn t(lang: Lang, key: &str) -> &'static str {
             "Dit formulier is verlopen of kwam niet van deze pagina. Laad de pagina opnieuw.",
             "This form expired or did not come from this page. Reload the page.",
         ),
+        "schools" => ("Scholen", "Schools"),
+        "health" => ("Status van de server", "Server health"),
+        "health_ok" => ("De server werkt.", "The server is working."),
+        "storage" => ("Opslag", "Storage"),
+        "catalog_seq" => ("Catalogusvolgnummer", "Catalog sequence"),
+        "active_devices" => ("Actieve apparaten", "Active devices"),
+        "school_id" => ("Schoolcode", "School id"),
+        "created" => ("Aangemaakt", "Created"),
+        "staff_count" => ("Actief personeel", "Active staff"),
+        "no_schools" => ("Er zijn nog geen scholen.", "There are no schools yet."),
+        "settings" => ("Instellingen", "Settings"),
+        "choose" => ("Kies", "Choose"),
+        "lease" => ("Offline-termijn", "Offline lease"),
+        "lease_days" => (
+            "Dagen zonder synchronisatie (0: geen termijn)",
+            "Days without a sync (0: none)",
+        ),
+        "lease_help" => (
+            "Zo lang mag een apparaat zonder geslaagde synchronisatie; daarna gaat de app op slot. \
+             Apparaten horen een nieuwe termijn bij hun volgende synchronisatie.",
+            "How long a device may go without a completed sync before the app locks. Devices \
+             learn a new lease at their next sync.",
+        ),
+        "retention" => ("Bewaartermijnen", "Retention terms"),
+        "pupil_file_years" => (
+            "Jaren dat het leerlingdossier bewaard blijft na vertrek",
+            "Years the pupil file is kept after the pupil left",
+        ),
+        "incident_years" => (
+            "Jaren voor signalen (leeg: als het dossier)",
+            "Years for signals (empty: as the pupil file)",
+        ),
+        "meldcode_case_years" => (
+            "Jaren voor meldcodedossiers (leeg: niet automatisch wissen)",
+            "Years for meldcode cases (empty: not erased by retention)",
+        ),
+        "school_year_ends" => (
+            "Laatste dag van het schooljaar (MM-DD)",
+            "Last day of the school year (MM-DD)",
+        ),
+        "save" => ("Opslaan", "Save"),
+        "saved" => ("Opgeslagen.", "Saved."),
+        "unchanged" => (
+            "Niets gewijzigd: dit was al zo.",
+            "Nothing changed: it was so already.",
+        ),
+        "bad_number" => ("Vul een heel getal in.", "Enter a whole number."),
+        "backups" => ("Back-ups", "Backups"),
+        "start_backup" => ("Maak nu een back-up", "Start a backup now"),
+        "backup_done" => ("Back-up gemaakt", "Backup taken"),
+        "documents" => ("documenten", "documents"),
+        "bytes" => ("bytes", "bytes"),
+        "file" => ("Bestand", "File"),
+        "taken_at" => ("Gemaakt", "Taken"),
+        "present" => ("Aanwezig", "Present"),
+        "missing" => ("ontbreekt", "missing"),
+        "yes" => ("ja", "yes"),
+        "erased_since" => ("Sindsdien gewist", "Erased since"),
+        "erased_since_help" => (
+            "Een back-up met documenten die sindsdien zijn gewist, hoort vernietigd te worden.",
+            "A backup that holds documents erased since should be destroyed.",
+        ),
+        "no_backups" => ("Er zijn nog geen back-ups.", "There are no backups yet."),
+        "no_backup_dir" => (
+            "De server heeft geen map voor back-ups (--backup-dir): starten kan hier niet.",
+            "The server has no backup directory (--backup-dir): backups cannot be started here.",
+        ),
+        "privacy" => ("Privacy", "Privacy"),
+        "export" => ("Inzage", "Inzage export"),
+        "export_help" => (
+            "Het volledige dossier van een leerling als PDF, voor een inzageverzoek van ouders. \
+             Het downloaden komt in de auditlog.",
+            "A pupil's full file as PDF, for a parent's inzage request. The download is written \
+             to the audit log.",
+        ),
+        "requested_on" => ("Datum van het verzoek", "Date of the request"),
+        "download_pdf" => ("Download inzage (PDF)", "Download inzage (PDF)"),
+        "erase" => ("Dossier wissen", "Erase a pupil's file"),
+        "erase_help" => (
+            "Wist alle documenten over deze leerling op de server en op alle apparaten. \
+             Dit kan niet ongedaan worden gemaakt.",
+            "Erases every document about this pupil on the server and on every device. \
+             This cannot be undone.",
+        ),
+        "erase_next" => ("Verder naar bevestigen", "Continue to confirm"),
+        "erase_confirm" => ("Bevestig het wissen", "Confirm the erasure"),
+        "erase_type" => (
+            "Typ de leerlingcode nog een keer om te bevestigen",
+            "Type the pupil id again to confirm",
+        ),
+        "erase_now" => ("Definitief wissen", "Erase for good"),
+        "cancel" => ("Annuleren", "Cancel"),
+        "erase_mismatch" => (
+            "De leerlingcode komt niet overeen. Er is niets gewist.",
+            "The pupil id does not match. Nothing was erased.",
+        ),
+        "erased" => ("Gewist: documenten over", "Erased: documents about"),
         _ => ("?", "?"),
     };
     match lang {
@@ -221,12 +326,19 @@ fn page(lang: Lang, title: &str, nav: Option<(&Signed, &str)>, body: &str) -> Ht
     if let Some((signed, on)) = nav {
         let items: &[(&str, &str)] = match signed.session.role {
             AdminRole::ItAdmin => &[
+                ("/schools", "schools"),
                 ("/roster", "roster"),
                 ("/enroll", "enroll"),
                 ("/devices", "devices"),
+                ("/settings", "settings"),
+                ("/backups", "backups"),
                 ("/activity", "activity"),
             ],
-            AdminRole::PrivacyOfficer => &[("/audit", "audit")],
+            AdminRole::PrivacyOfficer => &[
+                ("/schools", "schools"),
+                ("/audit", "audit"),
+                ("/privacy", "privacy"),
+            ],
         };
         for (href, key) in items {
             let _ = write!(
@@ -1148,6 +1260,675 @@ async fn audit_page(
     .into_response()
 }
 
+// ------------------------------------------------------------------------ schools and health
+
+async fn schools_page(
+    State(st): State<ConsoleState>,
+    signed: Result<Signed, ConsoleError>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = lang(&headers);
+    // Any role, as GET /api/health and GET /api/schools (staff for the IT admin only).
+    let s = match signed {
+        Ok(s) => s,
+        Err(e) => return failed(lang, None, e),
+    };
+    let it_admin = s.session.role == AdminRole::ItAdmin;
+    let health = match api::health_info(&st).await {
+        Ok(h) => h,
+        Err(e) => return failed(lang, Some(&s), e),
+    };
+    let schools = match api::list_schools(&st, it_admin).await {
+        Ok(v) => v,
+        Err(e) => return failed(lang, Some(&s), e),
+    };
+    st.audit(Some(&s.session.name), "page_schools", None, None)
+        .await;
+    let mut body = format!(
+        "<section id=\"health\"><h2>{}</h2><p class=\"msg\" id=\"health-status\">{} ({})</p>\
+         <table><tr><th>{}</th><td id=\"health-storage\">{}</td></tr>\
+         <tr><th>{}</th><td>{}</td></tr><tr><th>{}</th><td id=\"health-devices\">{}</td></tr></table></section>",
+        t(lang, "health"),
+        t(lang, "health_ok"),
+        esc(&health.status),
+        t(lang, "storage"),
+        esc(&health.storage),
+        t(lang, "catalog_seq"),
+        health.catalog_seq,
+        t(lang, "active_devices"),
+        health.active_devices,
+    );
+    let _ = write!(body, "<section><h2>{}</h2>", t(lang, "schools"));
+    if schools.is_empty() {
+        let _ = write!(body, "<p class=\"muted\">{}</p>", t(lang, "no_schools"));
+    } else {
+        let _ = write!(
+            body,
+            "<div class=\"scroll\"><table id=\"schools\"><tr><th>{}</th><th>{}</th><th>{}</th>{}</tr>",
+            t(lang, "school_id"),
+            t(lang, "name"),
+            t(lang, "created"),
+            if it_admin {
+                format!("<th>{}</th><th></th>", t(lang, "staff_count"))
+            } else {
+                String::new()
+            }
+        );
+        for sc in &schools {
+            let _ = write!(
+                body,
+                "<tr id=\"school-{}\"><td><code>{}</code></td><td>{}</td><td>{}</td>",
+                esc(&sc.id),
+                esc(&sc.id),
+                esc(&sc.name),
+                when(sc.created_at)
+            );
+            if it_admin {
+                let _ = write!(
+                    body,
+                    "<td>{}</td><td><a class=\"button\" href=\"/settings?school={}\">{}</a></td>",
+                    sc.staff.len(),
+                    esc(&sc.id),
+                    t(lang, "settings")
+                );
+            }
+            body.push_str("</tr>");
+        }
+        body.push_str("</table></div>");
+    }
+    body.push_str("</section>");
+    page(lang, t(lang, "schools"), Some((&s, "schools")), &body).into_response()
+}
+
+// ------------------------------------------------------------------------ settings
+
+#[derive(Deserialize, Default)]
+struct SchoolQuery {
+    #[serde(default)]
+    school: Option<String>,
+}
+
+fn school_chooser(lang: Lang, action: &str, schools: &[api::SchoolInfo], chosen: &str) -> String {
+    format!(
+        "<section><form method=\"get\" action=\"{action}\">\
+         <label for=\"school\">{}</label><select id=\"school\" name=\"school\">{}</select>\
+         <button class=\"primary\" id=\"choose-school\">{}</button></form></section>",
+        t(lang, "school"),
+        school_options(schools, Some(chosen)),
+        t(lang, "choose"),
+    )
+}
+
+fn opt_num(o: Option<u32>) -> String {
+    o.map(|n| n.to_string()).unwrap_or_default()
+}
+
+async fn settings_html(
+    st: &ConsoleState,
+    lang: Lang,
+    s: &Signed,
+    school: Option<String>,
+    msg: &str,
+) -> Response {
+    let schools = match api::list_schools(st, false).await {
+        Ok(v) => v,
+        Err(e) => return failed(lang, Some(s), e),
+    };
+    let Some(school) = school
+        .filter(|x| !x.is_empty())
+        .or_else(|| schools.first().map(|x| x.id.clone()))
+    else {
+        let body = format!(
+            "<section><h2>{}</h2><p class=\"muted\">{}</p></section>",
+            t(lang, "settings"),
+            t(lang, "no_schools")
+        );
+        return page(lang, t(lang, "settings"), Some((s, "settings")), &body).into_response();
+    };
+    let lease = match api::lease_of(st, &school).await {
+        Ok(v) => v,
+        Err(e) => return failed(lang, Some(s), e),
+    };
+    let r = match api::retention_of(st, &school).await {
+        Ok(v) => v,
+        Err(e) => return failed(lang, Some(s), e),
+    };
+    let sc = esc(&school);
+    let body = format!(
+        "{msg}{}<section id=\"lease\"><h2>{}</h2><p class=\"muted\">{}</p>\
+         <form method=\"post\" action=\"/settings/lease\">{}<input type=\"hidden\" name=\"school\" value=\"{sc}\">\
+         <label for=\"days\">{}</label><input id=\"days\" name=\"days\" type=\"number\" min=\"0\" inputmode=\"numeric\" value=\"{lease}\" required>\
+         <button class=\"primary\" id=\"save-lease\">{}</button></form></section>\
+         <section id=\"retention\"><h2>{}</h2>\
+         <form method=\"post\" action=\"/settings/retention\">{}<input type=\"hidden\" name=\"school\" value=\"{sc}\">\
+         <label for=\"pupil_file_years\">{}</label><input id=\"pupil_file_years\" name=\"pupil_file_years\" type=\"number\" min=\"0\" inputmode=\"numeric\" value=\"{}\" required>\
+         <label for=\"incident_years\">{}</label><input id=\"incident_years\" name=\"incident_years\" type=\"number\" min=\"0\" inputmode=\"numeric\" value=\"{}\">\
+         <label for=\"meldcode_case_years\">{}</label><input id=\"meldcode_case_years\" name=\"meldcode_case_years\" type=\"number\" min=\"0\" inputmode=\"numeric\" value=\"{}\">\
+         <label for=\"school_year_ends\">{}</label><input id=\"school_year_ends\" name=\"school_year_ends\" pattern=\"[0-9]{{2}}-[0-9]{{2}}\" value=\"{}\" required>\
+         <button class=\"primary\" id=\"save-retention\">{}</button></form></section>",
+        school_chooser(lang, "/settings", &schools, &school),
+        t(lang, "lease"),
+        t(lang, "lease_help"),
+        csrf_field(s),
+        t(lang, "lease_days"),
+        t(lang, "save"),
+        t(lang, "retention"),
+        csrf_field(s),
+        t(lang, "pupil_file_years"),
+        r.pupil_file_years,
+        t(lang, "incident_years"),
+        opt_num(r.incident_years),
+        t(lang, "meldcode_case_years"),
+        opt_num(r.meldcode_case_years),
+        t(lang, "school_year_ends"),
+        esc(&r.school_year_ends),
+        t(lang, "save"),
+    );
+    page(lang, t(lang, "settings"), Some((s, "settings")), &body).into_response()
+}
+
+fn changed_msg(lang: Lang, changed: bool) -> String {
+    format!(
+        "<p class=\"msg\" id=\"saved\">{}</p>",
+        t(lang, if changed { "saved" } else { "unchanged" })
+    )
+}
+
+async fn settings_page(
+    State(st): State<ConsoleState>,
+    signed: Result<Signed, ConsoleError>,
+    headers: HeaderMap,
+    Query(q): Query<SchoolQuery>,
+) -> Response {
+    let lang = lang(&headers);
+    let s = match for_role(
+        &st,
+        lang,
+        signed,
+        AdminRole::ItAdmin,
+        "page_settings",
+        q.school.as_deref(),
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    settings_html(&st, lang, &s, q.school, "").await
+}
+
+#[derive(Deserialize)]
+struct LeaseForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    school: String,
+    #[serde(default)]
+    days: String,
+}
+
+fn number(lang: Lang, v: &str) -> Result<u32, ConsoleError> {
+    v.trim()
+        .parse()
+        .map_err(|_| ConsoleError::Invalid(t(lang, "bad_number").into()))
+}
+
+fn opt_number(lang: Lang, v: &str) -> Result<Option<u32>, ConsoleError> {
+    if v.trim().is_empty() {
+        Ok(None)
+    } else {
+        number(lang, v).map(Some)
+    }
+}
+
+async fn lease_post(
+    State(st): State<ConsoleState>,
+    signed: Result<Signed, ConsoleError>,
+    headers: HeaderMap,
+    Form(f): Form<LeaseForm>,
+) -> Response {
+    let lang = lang(&headers);
+    let s = match for_form(
+        &st,
+        lang,
+        signed,
+        &f.csrf,
+        AdminRole::ItAdmin,
+        "set_lease",
+        Some(&f.school),
+        None,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let days = match number(lang, &f.days) {
+        Ok(d) => d,
+        Err(e) => return failed(lang, Some(&s), e),
+    };
+    match st.admin.set_offline_lease(&f.school, days).await {
+        Ok(changed) => {
+            settings_html(&st, lang, &s, Some(f.school), &changed_msg(lang, changed)).await
+        }
+        Err(e) => failed(lang, Some(&s), e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct RetentionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    school: String,
+    #[serde(default)]
+    pupil_file_years: String,
+    #[serde(default)]
+    incident_years: String,
+    #[serde(default)]
+    meldcode_case_years: String,
+    #[serde(default)]
+    school_year_ends: String,
+}
+
+fn retention_terms(
+    lang: Lang,
+    f: &RetentionForm,
+) -> Result<crate::retention::Retention, ConsoleError> {
+    Ok(crate::retention::Retention {
+        pupil_file_years: number(lang, &f.pupil_file_years)?,
+        incident_years: opt_number(lang, &f.incident_years)?,
+        meldcode_case_years: opt_number(lang, &f.meldcode_case_years)?,
+        school_year_ends: f.school_year_ends.trim().to_string(),
+    })
+}
+
+async fn retention_post(
+    State(st): State<ConsoleState>,
+    signed: Result<Signed, ConsoleError>,
+    headers: HeaderMap,
+    Form(f): Form<RetentionForm>,
+) -> Response {
+    let lang = lang(&headers);
+    let s = match for_form(
+        &st,
+        lang,
+        signed,
+        &f.csrf,
+        AdminRole::ItAdmin,
+        "set_retention",
+        Some(&f.school),
+        None,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let terms = match retention_terms(lang, &f) {
+        Ok(r) => r,
+        Err(e) => return failed(lang, Some(&s), e),
+    };
+    match api::set_retention_of(&st, &f.school, terms).await {
+        Ok(changed) => {
+            settings_html(&st, lang, &s, Some(f.school), &changed_msg(lang, changed)).await
+        }
+        Err(e) => failed(lang, Some(&s), e),
+    }
+}
+
+// ------------------------------------------------------------------------ backups
+
+async fn backups_html(st: &ConsoleState, lang: Lang, s: &Signed, msg: &str) -> Response {
+    let list = match api::backup_list(st).await {
+        Ok(v) => v,
+        Err(e) => return failed(lang, Some(s), e),
+    };
+    let start = if st.settings.console.backup_dir.is_some() {
+        format!(
+            "<form method=\"post\" action=\"/backups\">{}<button class=\"primary\" id=\"start-backup\">{}</button></form>",
+            csrf_field(s),
+            t(lang, "start_backup")
+        )
+    } else {
+        format!(
+            "<p class=\"muted\" id=\"no-backup-dir\">{}</p>",
+            t(lang, "no_backup_dir")
+        )
+    };
+    let mut rows = String::new();
+    for b in list.iter().rev() {
+        // The file name only: where the backup directory is, is the server's business.
+        let name = std::path::Path::new(&b.path)
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| b.path.clone());
+        let _ = write!(
+            rows,
+            "<tr class=\"backup\"><td><code>{}</code></td><td>{}</td><td>{}</td><td{}>{}</td></tr>",
+            esc(&name),
+            when(b.taken_at),
+            t(lang, if b.present { "yes" } else { "missing" }),
+            if b.erased_since > 0 {
+                " class=\"err\""
+            } else {
+                ""
+            },
+            b.erased_since,
+        );
+    }
+    let table = if list.is_empty() {
+        format!(
+            "<p class=\"muted\" id=\"no-backups\">{}</p>",
+            t(lang, "no_backups")
+        )
+    } else {
+        format!(
+            "<div class=\"scroll\"><table id=\"backups\"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{rows}</table></div>\
+             <p class=\"muted\">{}</p>",
+            t(lang, "file"),
+            t(lang, "taken_at"),
+            t(lang, "present"),
+            t(lang, "erased_since"),
+            t(lang, "erased_since_help"),
+        )
+    };
+    let body = format!(
+        "{msg}<section><h2>{}</h2>{start}</section><section>{table}</section>",
+        t(lang, "backups")
+    );
+    page(lang, t(lang, "backups"), Some((s, "backups")), &body).into_response()
+}
+
+async fn backups_page(
+    State(st): State<ConsoleState>,
+    signed: Result<Signed, ConsoleError>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = lang(&headers);
+    let s = match for_role(&st, lang, signed, AdminRole::ItAdmin, "page_backups", None).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    backups_html(&st, lang, &s, "").await
+}
+
+async fn backup_post(
+    State(st): State<ConsoleState>,
+    signed: Result<Signed, ConsoleError>,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    let lang = lang(&headers);
+    let s = match for_form(
+        &st,
+        lang,
+        signed,
+        &f.csrf,
+        AdminRole::ItAdmin,
+        "backup",
+        None,
+        None,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match api::take_backup(&st).await {
+        Ok(b) => {
+            let msg = format!(
+                "<p class=\"msg\" id=\"backup-done\">{}: {} {}, {} {}</p>",
+                t(lang, "backup_done"),
+                b.documents,
+                t(lang, "documents"),
+                b.bytes,
+                t(lang, "bytes")
+            );
+            backups_html(&st, lang, &s, &msg).await
+        }
+        Err(e) => failed(lang, Some(&s), e),
+    }
+}
+
+// ------------------------------------------------------------------------ privacy
+
+async fn privacy_html(
+    st: &ConsoleState,
+    lang: Lang,
+    s: &Signed,
+    school: Option<&str>,
+    msg: &str,
+) -> Response {
+    let schools = match api::list_schools(st, false).await {
+        Ok(v) => v,
+        Err(e) => return failed(lang, Some(s), e),
+    };
+    let opts = school_options(&schools, school);
+    let body = format!(
+        "{msg}<section id=\"export\"><h2>{}</h2><p class=\"muted\">{}</p>\
+         <form method=\"post\" action=\"/privacy/export\">{}\
+         <label for=\"export-school\">{}</label><select id=\"export-school\" name=\"school\">{opts}</select>\
+         <label for=\"export-pupil\">{}</label><input id=\"export-pupil\" name=\"pupil\" autocomplete=\"off\" required>\
+         <label for=\"requested_on\">{}</label><input id=\"requested_on\" name=\"requested_on\" type=\"date\">\
+         <button class=\"primary\" id=\"download-export\">{}</button></form></section>\
+         <section id=\"erase\"><h2>{}</h2><p>{}</p>\
+         <form method=\"post\" action=\"/privacy/erase\">{}\
+         <label for=\"erase-school\">{}</label><select id=\"erase-school\" name=\"school\">{opts}</select>\
+         <label for=\"erase-pupil\">{}</label><input id=\"erase-pupil\" name=\"pupil\" autocomplete=\"off\" required>\
+         <button class=\"primary\" id=\"erase-next\">{}</button></form></section>",
+        t(lang, "export"),
+        t(lang, "export_help"),
+        csrf_field(s),
+        t(lang, "school"),
+        t(lang, "pupil"),
+        t(lang, "requested_on"),
+        t(lang, "download_pdf"),
+        t(lang, "erase"),
+        t(lang, "erase_help"),
+        csrf_field(s),
+        t(lang, "school"),
+        t(lang, "pupil"),
+        t(lang, "erase_next"),
+    );
+    page(lang, t(lang, "privacy"), Some((s, "privacy")), &body).into_response()
+}
+
+async fn privacy_page(
+    State(st): State<ConsoleState>,
+    signed: Result<Signed, ConsoleError>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = lang(&headers);
+    let s = match for_role(
+        &st,
+        lang,
+        signed,
+        AdminRole::PrivacyOfficer,
+        "page_privacy",
+        None,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    privacy_html(&st, lang, &s, None, "").await
+}
+
+#[derive(Deserialize)]
+struct ExportForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    school: String,
+    #[serde(default)]
+    pupil: String,
+    #[serde(default)]
+    requested_on: String,
+}
+
+async fn export_post(
+    State(st): State<ConsoleState>,
+    signed: Result<Signed, ConsoleError>,
+    headers: HeaderMap,
+    Form(f): Form<ExportForm>,
+) -> Response {
+    let lang = lang(&headers);
+    let pupil = f.pupil.trim().to_string();
+    let s = match for_form(
+        &st,
+        lang,
+        signed,
+        &f.csrf,
+        AdminRole::PrivacyOfficer,
+        "export_pupil",
+        Some(&f.school),
+        Some(&pupil),
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let req = api::ExportRequest {
+        requested_on: Some(f.requested_on).filter(|d| !d.trim().is_empty()),
+        format: None,
+    };
+    match api::export_response(&st, &f.school, &pupil, req).await {
+        Ok(mut r) => {
+            // A download, named by the pupil id (its safe characters only).
+            let name: String = pupil
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect();
+            if let Ok(v) = header::HeaderValue::from_str(&format!(
+                "attachment; filename=\"inzage-{name}.pdf\""
+            )) {
+                r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+            }
+            r
+        }
+        Err(e) => failed(lang, Some(&s), e),
+    }
+}
+
+/// A form's post for one role: as the API, the session first, then the CSRF token (a
+/// refusal of either writes no operation's row), then the role (the operation audited, or
+/// its refusal), naming the school and pupil in the audit row.
+#[allow(clippy::too_many_arguments)]
+async fn for_form(
+    st: &ConsoleState,
+    lang: Lang,
+    signed: Result<Signed, ConsoleError>,
+    csrf: &str,
+    role: AdminRole,
+    op: &str,
+    school: Option<&str>,
+    pupil: Option<&str>,
+) -> Result<Signed, Response> {
+    let s = signed.map_err(|e| failed(lang, None, e))?;
+    check_csrf(&s, csrf).map_err(|e| failed(lang, Some(&s), e))?;
+    st.authorize(&s.session, role, op, school, pupil)
+        .await
+        .map_err(|e| failed(lang, Some(&s), e))?;
+    Ok(s)
+}
+
+#[derive(Deserialize)]
+struct EraseForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    school: String,
+    #[serde(default)]
+    pupil: String,
+    /// The pupil id typed again (the second step); absent on the first.
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+async fn erase_post(
+    State(st): State<ConsoleState>,
+    signed: Result<Signed, ConsoleError>,
+    headers: HeaderMap,
+    Form(f): Form<EraseForm>,
+) -> Response {
+    let lang = lang(&headers);
+    let pupil = f.pupil.trim().to_string();
+    let confirmed = f.confirm.as_deref().map(str::trim);
+    // The first step only shows the confirmation; the second erases when the id typed again
+    // matches (a mismatch is audited as such, and erases nothing).
+    let op = match confirmed {
+        None => "page_erase_confirm",
+        Some(c) if !pupil.is_empty() && c == pupil => "erase_pupil",
+        Some(_) => "erase_pupil_unconfirmed",
+    };
+    let s = match for_form(
+        &st,
+        lang,
+        signed,
+        &f.csrf,
+        AdminRole::PrivacyOfficer,
+        op,
+        Some(&f.school),
+        Some(&pupil),
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match op {
+        "page_erase_confirm" => {
+            let body = format!(
+                "<section id=\"erase-confirm\"><h2>{}</h2><p class=\"msg err\">{}</p>\
+                 <p>{}: <strong>{}</strong> &middot; {}: <code>{}</code></p>\
+                 <form method=\"post\" action=\"/privacy/erase\">{}\
+                 <input type=\"hidden\" name=\"school\" value=\"{}\"><input type=\"hidden\" name=\"pupil\" value=\"{}\">\
+                 <label for=\"confirm\">{}</label><input id=\"confirm\" name=\"confirm\" autocomplete=\"off\" required>\
+                 <p><button class=\"danger\" id=\"erase-now\">{}</button> <a class=\"button\" href=\"/privacy\" id=\"erase-cancel\">{}</a></p>\
+                 </form></section>",
+                t(lang, "erase_confirm"),
+                t(lang, "erase_help"),
+                t(lang, "pupil"),
+                esc(&pupil),
+                t(lang, "school"),
+                esc(&f.school),
+                csrf_field(&s),
+                esc(&f.school),
+                esc(&pupil),
+                t(lang, "erase_type"),
+                t(lang, "erase_now"),
+                t(lang, "cancel"),
+            );
+            page(lang, t(lang, "erase_confirm"), Some((&s, "privacy")), &body).into_response()
+        }
+        "erase_pupil" => match st.admin.erase_pupil(&f.school, &pupil).await {
+            Ok(n) => {
+                let msg = format!(
+                    "<p class=\"msg\" id=\"erased\">{} <strong>{}</strong>: {n}</p>",
+                    t(lang, "erased"),
+                    esc(&pupil)
+                );
+                privacy_html(&st, lang, &s, Some(&f.school), &msg).await
+            }
+            Err(e) => failed(lang, Some(&s), e.into()),
+        },
+        _ => {
+            let msg = format!(
+                "<p class=\"msg err\" id=\"error\">{}</p>",
+                t(lang, "erase_mismatch")
+            );
+            (
+                StatusCode::BAD_REQUEST,
+                privacy_html(&st, lang, &s, Some(&f.school), &msg).await,
+            )
+                .into_response()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1179,6 +1960,19 @@ mod tests {
             "forbidden",
             "csrf",
             "outbox_unknown",
+            "schools",
+            "health",
+            "settings",
+            "lease",
+            "retention",
+            "backups",
+            "start_backup",
+            "privacy",
+            "export",
+            "erase",
+            "erase_confirm",
+            "erase_type",
+            "erase_mismatch",
         ] {
             assert_ne!(t(Lang::Nl, key), "?", "{key}");
             assert_ne!(t(Lang::En, key), "?", "{key}");
