@@ -82,6 +82,10 @@ const REGRESSION_SEEDS: &[(u64, &str)] = &[
         "an erased pupil's month stayed on a pupil session (sessions get no purges)",
     ),
     (977, "same as 421"),
+    (
+        467_643_386,
+        "a purge crossed a push; the document came back older, then the ack: the copy lacked the pushed change for good",
+    ),
 ];
 
 fn env_u64(name: &str) -> Option<u64> {

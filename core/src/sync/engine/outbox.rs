@@ -17,8 +17,20 @@ impl ClientEngine {
     /// the outbox.
     pub(super) fn on_ack(&mut self, docs: Vec<Acked>, out: &mut Vec<ClientOutput>) -> Result<()> {
         let mut acks = Vec::new();
+        let mut gaps = Vec::new();
         for a in docs {
             let Some(p) = self.session.inflight.get(&a.document_id) else {
+                // No push of it in flight any more: a purge crossed the push (access moved
+                // away and came back while the push was on its way), and the document
+                // returned at the server's older version. The server took the push: if the
+                // copy here lacks what it acknowledges, fetch the gap, or the device would
+                // hold the older version for good, believing it in sync.
+                if let Some(h) = ids::heads_from_hex(&a.heads)
+                    && self.store.info(a.document_id)?.is_some()
+                    && !self.contains_all(a.document_id, &h)?
+                {
+                    gaps.push(a.document_id);
+                }
                 continue;
             };
             if !self.ack_covers(a.document_id, &a.heads, &p.heads)? {
@@ -59,6 +71,9 @@ impl ClientEngine {
         self.store.set_acked_heads_many(&acks)?;
         if self.is_pupil_session()? {
             self.forget_sent(&acks)?;
+        }
+        if !gaps.is_empty() {
+            self.fetch_gaps(&gaps, out)?;
         }
         self.stats.pushed += acks.len() as u64;
         self.session.done += acks.len() as u64;

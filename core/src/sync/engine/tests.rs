@@ -1471,3 +1471,90 @@ fn malformed_document_from_the_server_does_not_block_the_others() {
     assert!(cc.info(bad).unwrap().is_none());
     assert_eq!(cc.signal(s1).unwrap().urgency, 2);
 }
+
+#[test]
+fn an_ack_that_crossed_a_purge_and_a_regrant_fetches_what_the_copy_lacks() {
+    // Seed 467643386: a care coordinator's push was on its way when a care-track change
+    // purged the conversation on her device; the next change gave it back at the server's
+    // older version, and only then came the ack of her push. The copy lacked her own change
+    // and the device believed it was in sync.
+    let dir = tempfile::tempdir().unwrap();
+    let teacher = store_for(dir.path(), "t1");
+    let s1 = signal(&teacher, "p1", 1);
+    let mut engine = ClientEngine::new(teacher.clone());
+    let out = connect(&mut engine);
+    assert_eq!(pushes(&out).len(), 1);
+    let first = sorted(teacher.info(s1).unwrap().unwrap().heads);
+    let old_bytes = teacher.load(s1).unwrap().unwrap().save();
+    engine
+        .handle(
+            T0,
+            ClientInput::Received(Frame::Ack {
+                docs: vec![Acked {
+                    document_id: s1,
+                    heads: ids::heads_to_hex(&first),
+                }],
+            }),
+        )
+        .unwrap();
+    // Her change (in Dutch, with accents) goes out...
+    teacher
+        .append_follow_up(
+            s1,
+            crate::model::FollowUpKind::FollowUp,
+            "één gesprek met zorgcoördinator",
+        )
+        .unwrap();
+    let out = engine.handle(T0, ClientInput::LocalChange).unwrap();
+    assert_eq!(pushes(&out).len(), 1);
+    let mine = sorted(teacher.info(s1).unwrap().unwrap().heads);
+    // ...a purge crosses it, the document comes back at the older version...
+    engine
+        .handle(T0, ClientInput::Received(Frame::Purge { docs: vec![s1] }))
+        .unwrap();
+    assert!(teacher.info(s1).unwrap().is_none());
+    engine
+        .handle(
+            T0,
+            ClientInput::Received(Frame::Docs {
+                docs: vec![DocChanges {
+                    document_id: s1,
+                    data: old_bytes,
+                    heads: ids::heads_to_hex(&first),
+                    summary: None,
+                }],
+                cursor: 0,
+            }),
+        )
+        .unwrap();
+    assert_eq!(acked(&teacher, s1), Some(first.clone()));
+    // ...and the server's ack of her push arrives: the copy lacks it, so it is fetched.
+    let out = engine
+        .handle(
+            T0,
+            ClientInput::Received(Frame::Ack {
+                docs: vec![Acked {
+                    document_id: s1,
+                    heads: ids::heads_to_hex(&mine),
+                }],
+            }),
+        )
+        .unwrap();
+    let f = fetches(&out);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].document_id, s1);
+    assert_eq!(f[0].have, ids::heads_to_hex(&first));
+    // An ack the copy already holds (a push answered twice) fetches nothing.
+    let out = engine
+        .handle(
+            T0,
+            ClientInput::Received(Frame::Ack {
+                docs: vec![Acked {
+                    document_id: s1,
+                    heads: ids::heads_to_hex(&first),
+                }],
+            }),
+        )
+        .unwrap();
+    assert!(fetches(&out).is_empty());
+}
