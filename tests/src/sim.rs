@@ -545,40 +545,41 @@ impl Sim {
         Ok(sim)
     }
 
-    fn enroll_device(&mut self, slot: usize, user: &str) -> SimResult<()> {
+    /// A new store at a fresh path in the run's directory (`file`), enrolled with the code
+    /// `code` gives (asked after the store exists, as an app does), with its identity set:
+    /// the device, not yet connected.
+    fn enroll_store(
+        &mut self,
+        file: &str,
+        label: String,
+        code: impl FnOnce(&mut Sim) -> SimResult<String>,
+    ) -> SimResult<Device> {
         let now = self.now();
         let path = self
             .dir
-            .join(format!("device-{slot}-{}.db", self.rng.random::<u32>()));
+            .join(format!("{file}-{}.db", self.rng.random::<u32>()));
         let seed = self.rng.random();
         let store = self.open_store(&path, seed)?;
-        let code = self
-            .hub()
-            .issue_code(now, SCHOOL, user)
-            .map_err(|e| e.to_string())?;
+        let code = code(self)?;
         let actor = hex::encode(store.actor().to_bytes());
-        let reply = self.hub().enroll(
-            now,
-            Frame::Enroll {
-                code,
-                actor,
-                label: format!("sim {slot}"),
-            },
-        );
+        let reply = self.hub().enroll(now, Frame::Enroll { code, actor, label });
         let Frame::Enrolled {
             token,
             school,
-            user: u,
+            user,
             device,
         } = reply
         else {
             return Err(format!("enrollment refused: {reply:?}"));
         };
         store
-            .set_identity(&Identity { school, user: u })
+            .set_identity(&Identity {
+                school,
+                user: user.clone(),
+            })
             .map_err(|e| e.to_string())?;
-        let d = Device {
-            user: user.to_string(),
+        Ok(Device {
+            user,
             path,
             seed,
             engine: Some(ClientEngine::new(store.clone())),
@@ -590,7 +591,16 @@ impl Sim {
             revoked: false,
             refused: HashSet::new(),
             session: false,
-        };
+        })
+    }
+
+    fn enroll_device(&mut self, slot: usize, user: &str) -> SimResult<()> {
+        let now = self.now();
+        let d = self.enroll_store(&format!("device-{slot}"), format!("sim {slot}"), |sim| {
+            sim.hub()
+                .issue_code(now, SCHOOL, user)
+                .map_err(|e| e.to_string())
+        })?;
         if slot < self.devices.len() {
             self.devices[slot] = d;
         } else {
@@ -1434,55 +1444,17 @@ impl Sim {
                 ));
             }
         };
-        let path = self
-            .dir
-            .join(format!("session-{}.db", self.rng.random::<u32>()));
-        let seed = self.rng.random();
-        let store = self.open_store(&path, seed)?;
-        let actor = hex::encode(store.actor().to_bytes());
-        let reply = self.hub().enroll(
-            now,
-            Frame::Enroll {
-                code,
-                actor,
-                label: format!("pupil session {group}"),
-            },
-        );
-        let Frame::Enrolled {
-            token,
-            school,
-            user,
-            device,
-        } = reply
-        else {
-            return Err(format!("pupil session enrollment refused: {reply:?}"));
-        };
-        store
-            .set_identity(&Identity {
-                school,
-                user: user.clone(),
-            })
-            .map_err(|e| e.to_string())?;
-        omkijken_core::store::PupilSession::start(store.clone(), draft, scope)
+        let mut d = self.enroll_store("session", format!("pupil session {group}"), |_| Ok(code))?;
+        let store = d.store.clone().expect("store");
+        omkijken_core::store::PupilSession::start(store, draft, scope)
             .map_err(|e| format!("pupil session of {group} did not start: {e}"))?;
         self.note(&format!(
-            "dev{t} ({user}) starts a pupil session for {group} as dev{}",
+            "dev{t} ({}) starts a pupil session for {group} as dev{}",
+            d.user,
             self.devices.len()
         ));
-        self.devices.push(Device {
-            user,
-            path,
-            seed,
-            engine: Some(ClientEngine::new(store.clone())),
-            store: Some(store),
-            token,
-            device_id: device,
-            conn: None,
-            offline_until: 0,
-            revoked: false,
-            refused: HashSet::new(),
-            session: true,
-        });
+        d.session = true;
+        self.devices.push(d);
         self.report.pupil_sessions += 1;
         Ok(())
     }

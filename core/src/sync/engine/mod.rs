@@ -206,6 +206,8 @@ pub struct ClientEngine {
     /// local heads change. Kept for the engine's lifetime (not only one connection).
     refused: HashMap<DocumentId, Vec<ChangeHash>>,
     revoked: bool,
+    /// Whether the store is a pupil session's, read once (a store never stops being one).
+    pupil_session: Option<bool>,
     stats: SyncStats,
 }
 
@@ -228,6 +230,7 @@ impl ClientEngine {
             waiting: HashSet::new(),
             refused: HashMap::new(),
             revoked: false,
+            pupil_session: None,
             stats: SyncStats::default(),
         }
     }

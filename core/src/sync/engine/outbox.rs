@@ -303,12 +303,18 @@ impl ClientEngine {
         Ok(Some((data, heads)))
     }
 
-    /// Whether the store is a pupil session's (write-only; see `store::pupil_session`).
-    fn is_pupil_session(&self) -> Result<bool> {
-        Ok(self
+    /// Whether the store is a pupil session's (write-only; see `store::pupil_session`):
+    /// read from the store at the first ack only, not on every one.
+    fn is_pupil_session(&mut self) -> Result<bool> {
+        if let Some(known) = self.pupil_session {
+            return Ok(known);
+        }
+        let known = self
             .store
             .setting(crate::store::pupil_session::SETTING_PUPIL_SESSION)?
-            .is_some())
+            .is_some();
+        self.pupil_session = Some(known);
+        Ok(known)
     }
 
     /// A pupil session keeps no reading the server has: each document whose every change
