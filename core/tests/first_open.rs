@@ -4,8 +4,12 @@
 //! random seed) has run; a key set on another thread in that window failed with
 //! "An error occurred with PRAGMA key". That happens once per process, so this test runs
 //! itself again as child processes, each of which opens its stores at the same moment.
+//!
+//! And the last SQLite use of a process: SQLCipher frees its state from an exit hook while
+//! other threads still run, so a thread closing an encrypted store as `main` returns
+//! crashed the exiting process. Threads that hold a `cipher_in_use` guard are waited for.
 
-use omkijken_core::store::Store;
+use omkijken_core::store::{Store, cipher_in_use};
 use std::process::Command;
 use std::sync::{Arc, Barrier};
 
@@ -58,4 +62,60 @@ fn open_at_once() {
             panic!("store {i} did not open: {e:?}");
         }
     }
+}
+
+const EXIT_CHILD: &str = "OMKIJKEN_EXIT_CHILD";
+const EXIT_ROUNDS: usize = 40;
+
+#[test]
+fn a_process_exits_cleanly_while_its_threads_still_close_stores() {
+    if std::env::var_os(EXIT_CHILD).is_some() {
+        return exit_while_closing();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..EXIT_ROUNDS {
+        let out = Command::new(&exe)
+            .args([
+                "--exact",
+                "a_process_exits_cleanly_while_its_threads_still_close_stores",
+                "--test-threads=1",
+                "--nocapture",
+            ])
+            .env(EXIT_CHILD, dir.path().join(round.to_string()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "round {round}: the process did not exit cleanly ({:?})\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// In the child: threads that open and close stores in a loop for a moment after the test
+/// (and so `main`) has returned.
+fn exit_while_closing() {
+    let dir = std::path::PathBuf::from(std::env::var_os(EXIT_CHILD).unwrap());
+    std::fs::create_dir(&dir).unwrap();
+    let barrier = Arc::new(Barrier::new(THREADS / 4 + 1));
+    for i in 0..THREADS / 4 {
+        let barrier = barrier.clone();
+        let path = dir.join(format!("{i}.db"));
+        std::thread::spawn(move || {
+            let _cipher = cipher_in_use().unwrap();
+            let until = std::time::Instant::now() + std::time::Duration::from_millis(150);
+            let mut first = true;
+            while std::time::Instant::now() < until {
+                drop(Store::open(&path, &[7u8; 32]).unwrap());
+                if first {
+                    barrier.wait();
+                    first = false;
+                }
+            }
+        });
+    }
+    barrier.wait();
 }

@@ -181,6 +181,8 @@ fn parent(path: &Path) -> &Path {
 /// `to`, which must not exist yet and not be in the key file's directory. Works while the
 /// server runs.
 pub fn backup(settings: &Settings, to: &Path) -> Result<BackupReport> {
+    // The console runs a backup on a worker thread: a process that exits meanwhile waits.
+    let _cipher = omkijken_core::store::cipher_in_use()?;
     no_postgres(settings)?;
     let from = settings.db_path();
     if !from.exists() {

@@ -351,6 +351,9 @@ fn launch(settings: &Settings) -> Result<Launched> {
     let thread = std::thread::Builder::new()
         .name("omkijken-hub".into())
         .spawn(move || {
+            // Dropped last, after the hub closed its store: a process that exits meanwhile
+            // waits for that (see `cipher_in_use`).
+            let _cipher = omkijken_core::store::cipher_in_use();
             let hub = opening
                 .open_storage()
                 .and_then(|storage| Hub::new(storage, opening.hub.clone(), seed));

@@ -644,6 +644,8 @@ async fn replay(desc: &Json) -> Result<()> {
             }
         }
     }
+    drop(ws);
+    server.handle.shutdown().await?;
     Ok(())
 }
 

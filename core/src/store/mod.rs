@@ -45,7 +45,7 @@ pub use excursions::{ExcursionSummary, NewExcursion, NewTripContact};
 pub use lease::LeaseStatus;
 pub use merge::{Received, Whole};
 pub use not_accepted::{NotAccepted, NotAcceptedRecord, SetAside};
-pub use open::ensure_sqlcipher_started;
+pub use open::{CipherUse, cipher_in_use, ensure_sqlcipher_started};
 pub use outbox::{OutboxEntry, Pushable};
 pub use overview::{GroupOverview, GroupWeek};
 pub use parent_contacts::{NewParentContact, ParentContactSummary};

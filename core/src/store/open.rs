@@ -118,6 +118,13 @@ pub fn ensure_sqlcipher_started() -> rusqlite::Result<()> {
             rc => rc,
         }
     };
+    if rc == rusqlite::ffi::SQLITE_OK {
+        // SAFETY: registers a plain function with the C library; after SQLCipher's own
+        // hook (registered in its start-up above), so it runs before it.
+        EXIT_HOOK.call_once(|| unsafe {
+            atexit(wait_for_cipher_users);
+        });
+    }
     match rc {
         rusqlite::ffi::SQLITE_OK => Ok(()),
         rc => Err(rusqlite::Error::SqliteFailure(
@@ -125,6 +132,54 @@ pub fn ensure_sqlcipher_started() -> rusqlite::Result<()> {
             Some("SQLCipher did not start".into()),
         )),
     }
+}
+
+// The C library's exit hook: SQLCipher registers one too (see [`cipher_in_use`]).
+#[allow(unsafe_code)]
+unsafe extern "C" {
+    fn atexit(hook: extern "C" fn()) -> std::ffi::c_int;
+}
+
+/// Threads that hold SQLCipher connections and may still be closing them as the process
+/// exits (a server's hub thread told to stop as `main` returns).
+static CIPHER_USERS: Mutex<usize> = Mutex::new(0);
+static CIPHER_USERS_DONE: std::sync::Condvar = std::sync::Condvar::new();
+static EXIT_HOOK: std::sync::Once = std::sync::Once::new();
+
+/// How long the process, as it exits, waits for threads that hold a [`CipherUse`].
+const EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A thread that uses SQLCipher connections until this is dropped: as long as one is alive,
+/// the process waits (at most five seconds) on exit before SQLCipher frees its state.
+///
+/// SQLCipher frees its private heap and crypto provider from an `atexit` hook, while other
+/// threads of the process still run: a thread that closes or writes an encrypted database
+/// at that moment crashes the exiting process (seen as a SIGSEGV in `sqlite3FreeCodecArg`
+/// after a test binary's last test passed). Hooks run in reverse order of registration;
+/// ours is registered after SQLCipher's, so it runs first and waits for these threads.
+#[must_use = "the guard covers the thread only while it is alive"]
+#[derive(Debug)]
+pub struct CipherUse(());
+
+/// Start a [`CipherUse`]: SQLCipher is started (see [`ensure_sqlcipher_started`]) and the
+/// exit wait is in place.
+pub fn cipher_in_use() -> rusqlite::Result<CipherUse> {
+    ensure_sqlcipher_started()?;
+    *CIPHER_USERS.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+    Ok(CipherUse(()))
+}
+
+impl Drop for CipherUse {
+    fn drop(&mut self) {
+        let mut n = CIPHER_USERS.lock().unwrap_or_else(|p| p.into_inner());
+        *n -= 1;
+        CIPHER_USERS_DONE.notify_all();
+    }
+}
+
+extern "C" fn wait_for_cipher_users() {
+    let n = CIPHER_USERS.lock().unwrap_or_else(|p| p.into_inner());
+    let _ = CIPHER_USERS_DONE.wait_timeout_while(n, EXIT_WAIT, |n| *n > 0);
 }
 
 pub(super) fn open_connection(
