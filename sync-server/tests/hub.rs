@@ -1428,3 +1428,123 @@ fn a_hub_writes_the_views_a_store_lacks() {
     let mut again = hub_at(&path);
     assert_eq!(again.storage().last_seq().unwrap(), before);
 }
+
+#[test]
+fn a_push_goes_to_the_sessions_of_its_readers_and_holders_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let t1 = enroll(&mut hub, "t1", 1);
+    let m1 = enroll(&mut hub, "m1", 2);
+    let m2 = enroll(&mut hub, "m2", 3);
+    let ib = enroll(&mut hub, "ib", 4);
+    let ib_tablet = enroll(&mut hub, "ib", 5);
+    let (ct, _) = connect(&mut hub, &t1, 0);
+    let (c_m1, _) = connect(&mut hub, &m1, 0);
+    let (c_m2, _) = connect(&mut hub, &m2, 0);
+    let (c_ib, _) = connect(&mut hub, &ib, 0);
+    let (c_tab, _) = connect(&mut hub, &ib_tablet, 0);
+    // A second session of the same device is indexed too.
+    let (c_ib2, _) = connect(&mut hub, &ib, 0);
+    assert_eq!(hub.live_indexed(), 6);
+
+    // Urgency 1 about p2 (a draft, so its author may still change it): m2 (mentor) and the
+    // care coordinator's sessions; not m1.
+    let id = DocumentId::random();
+    let mut rec = signal_record(1, "welbevinden", "draft");
+    rec.shared = false;
+    let d = doc::create(t1.actor.clone(), NOW, &signal_header("t1", "p2"), &rec).unwrap();
+    let out = push(&mut hub, ct, &[(id, &d)]);
+    let mut got: Vec<_> = out
+        .iter()
+        .filter(|(c, f)| *c != ct && matches!(f, Frame::Docs { docs, .. } if !docs.is_empty()))
+        .map(|(c, _)| *c)
+        .collect();
+    got.sort();
+    assert_eq!(got, vec![c_m2, c_ib, c_tab, c_ib2]);
+    assert!(to(&out, c_m1).is_empty(), "m1 may not read it: nothing");
+
+    // Staff misconduct now: the board's only. Those who held it and may no longer read it
+    // purge (found by who holds it, not by looking at every session); m1 gets nothing.
+    let mut d2 = d.clone();
+    doc::update(id, &mut d2, &t1.actor, NOW, |s: &mut Signal| {
+        s.category = "medewerker".into();
+        Ok(())
+    })
+    .unwrap();
+    let out = push(&mut hub, ct, &[(id, &d2)]);
+    assert_eq!(acked(&to(&out, ct)).len(), 1);
+    for c in [c_m2, c_ib, c_tab, c_ib2] {
+        assert_eq!(purged(&to(&out, c)), vec![id], "those who held it purge");
+    }
+    assert!(to(&out, c_m1).is_empty());
+
+    // Closed sessions leave the index; a reader who is not connected gets nothing.
+    hub.disconnect(c_ib);
+    hub.disconnect(c_ib2);
+    hub.disconnect(c_m2);
+    assert_eq!(hub.live_indexed(), 3);
+    let (id3, d3) = signal(&t1, "p2", 2, "welbevinden");
+    let out = push(&mut hub, ct, &[(id3, &d3)]);
+    let got: Vec<_> = out
+        .iter()
+        .filter(|(c, f)| *c != ct && matches!(f, Frame::Docs { docs, .. } if !docs.is_empty()))
+        .map(|(c, _)| *c)
+        .collect();
+    assert_eq!(got, vec![c_tab]);
+}
+
+/// The cursor live frames give `conn` in `out`, if any.
+fn live_cursor(out: &omkijken_server::Outgoing, conn: omkijken_server::ConnId) -> Option<u64> {
+    to(out, conn).iter().find_map(|f| match f {
+        Frame::Docs { docs, cursor } if docs.is_empty() && *cursor > 0 => Some(*cursor),
+        _ => None,
+    })
+}
+
+#[test]
+fn an_idle_device_s_cursor_moves_past_what_it_may_not_read_and_a_grant_still_reaches_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut hub = school_hub(&path);
+    let t1 = enroll(&mut hub, "t1", 1);
+    let m1 = enroll(&mut hub, "m1", 2);
+    let (ct, _) = connect(&mut hub, &t1, 0);
+    let (c_m1, frames) = connect(&mut hub, &m1, 0);
+    let before = catalog(&frames).2;
+    // Signals about p2, whom m1 does not mentor: nothing for m1, live.
+    let mut ids = vec![];
+    for i in 0..3 {
+        let (id, d) = signal(&t1, "p2", 0, "niet-pluis");
+        let out = push(&mut hub, ct, &[(id, &d)]);
+        assert!(to(&out, c_m1).is_empty());
+        ids.push((id, i));
+    }
+    // Within seconds the idle session is given a cursor past them.
+    let out = hub.poll(NOW + 10_000);
+    let moved = live_cursor(&out, c_m1).expect("a cursor for the idle session");
+    assert!(moved > before);
+    assert!(delivered(&to(&out, c_m1)).is_empty());
+    // Only once: nothing new, no new cursor.
+    assert_eq!(live_cursor(&hub.poll(NOW + 20_000), c_m1), None);
+    // The pusher holds what it pushed: its cursor came with its acks already.
+    assert_eq!(live_cursor(&hub.poll(NOW + 30_000), ct), None);
+
+    // Reconnecting from the moved cursor costs nothing: an empty catalog.
+    hub.disconnect(c_m1);
+    let (c_m1, frames) = connect(&mut hub, &m1, moved);
+    let (entries, purge, cursor) = catalog(&frames);
+    assert!(entries.is_empty() && purge.is_empty());
+    assert_eq!(cursor, moved);
+    hub.disconnect(c_m1);
+
+    // p2 moves to m1 (another process): m1's next catch-up from the moved cursor still
+    // brings every signal about p2, bumped past it.
+    let mut cli = SqliteStorage::open(&path, None).unwrap();
+    admin::import_roster(&mut cli, &actor(200), NOW, SCHOOL, ROSTER_MOVED).unwrap();
+    hub.poll(NOW + 40_000);
+    let (_, frames) = connect(&mut hub, &m1, moved);
+    let (entries, _, _) = catalog(&frames);
+    for (id, _) in &ids {
+        assert!(entries.contains(id), "granted: comes back above the cursor");
+    }
+}

@@ -75,7 +75,7 @@ impl Hub {
             Ok(out) => out,
             Err(e) => {
                 tracing::error!(error = %e, "automerge-repo message handling failed");
-                self.sessions.remove(&conn);
+                self.remove_session(conn);
                 metrics::counter!("omkijken_protocol_errors_total", "code" => ErrorCode::Internal.as_str())
                     .increment(1);
                 vec![(

@@ -92,7 +92,9 @@ impl Hub {
         self.storage.commit(batch)?;
         if let Some(s) = self.sessions.get_mut(&conn) {
             s.live = true;
+            s.cursor = s.cursor.max(last);
         }
+        self.index_live(conn);
         Ok(frames.into_iter().map(|f| (conn, f)).collect())
     }
     // ------------------------------------------------------------------ fetch
@@ -146,6 +148,10 @@ impl Hub {
             device: device.id.clone(),
             user: device.user.clone(),
         }];
+        let offered: Vec<DocumentId> = offers.iter().map(|o| o.id).collect();
+        let holdings = self
+            .storage
+            .holdings(std::slice::from_ref(&device.id), &offered)?;
         let mut batch = Batch::default();
         let mut compact = vec![];
         let cache = &mut self.cache;
@@ -156,6 +162,7 @@ impl Hub {
             &roster,
             &recipient,
             &offers,
+            &holdings,
             None,
             false,
             |st, i, _| {

@@ -50,6 +50,7 @@ impl Hub {
                 scope: scope.map(std::sync::Arc::new),
                 device,
                 live: false,
+                cursor: 0,
                 repo: false,
                 sync: Default::default(),
             },
@@ -59,11 +60,11 @@ impl Hub {
 
     /// Forget a session (the connection closed).
     pub fn disconnect(&mut self, conn: ConnId) {
-        self.sessions.remove(&conn);
+        self.remove_session(conn);
     }
 
     fn fail(&mut self, conn: ConnId, code: ErrorCode, message: &str) -> Outgoing {
-        self.sessions.remove(&conn);
+        self.remove_session(conn);
         metrics::counter!("omkijken_protocol_errors_total", "code" => code.as_str()).increment(1);
         vec![(conn, error_frame(code, message))]
     }

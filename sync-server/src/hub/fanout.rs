@@ -10,13 +10,18 @@ use omkijken_core::ids::heads_to_hex;
 use omkijken_core::model::{Header, Roster};
 use omkijken_core::sync::{DocChanges, Frame, MAX_DOCS_PER_FRAME};
 use omkijken_core::{Access, DocumentId, access};
-use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 
 /// Bytes of document data per outgoing `docs` frame before a new frame is started.
 const DOCS_FRAME_BYTES: usize = 8 * 1024 * 1024;
 /// Catalog rows handled per step when delivering others' writes.
 const DELIVER_PAGE: usize = 10_000;
+/// Up to this many rows of a school, others' writes go to their readers and holders
+/// (`Hub::recipients_of`); more, to every live session of the school.
+const HOLDERS_UP_TO: usize = 256;
+/// How often live sessions that got nothing are given the cursor they may keep, ms.
+const CURSOR_EVERY_MS: i64 = 5_000;
 
 /// A whole document for a device that does not hold it: the stored bytes, with the heads
 /// and summary stored with them when the bytes are one document chunk declaring those heads
@@ -137,8 +142,9 @@ pub(super) fn record_delivery(
 /// The delivery planner: for every recipient and offer, what the device may read is sent
 /// (`payload(storage, offer index, whether the device holds it)`: the changes to send, or
 /// none when it needs nothing) and recorded ([`record_delivery`]); what it may no longer
-/// read but may hold is purged (when `purge`), and the purge remembered. What all the
-/// recipients hold is asked of the storage once ([`Storage::holdings`]). `holder` is a device
+/// read but may hold is purged (when `purge`), and the purge remembered. `holdings` is what
+/// the recipients hold, asked of the storage once by the caller ([`Storage::holdings`] or
+/// [`Storage::holders`]; a device left out holds none of the offers). `holder` is a device
 /// that holds every offer whatever the storage says (the pusher's, whose own push is in the
 /// same batch). Push, fetch and the poll path deliver through here.
 #[allow(clippy::too_many_arguments)]
@@ -149,15 +155,11 @@ pub(super) fn plan(
     roster: &Roster,
     recipients: &[Recipient],
     offers: &[Offer<'_>],
+    holdings: &HashMap<String, Holding>,
     holder: Option<&str>,
     purge: bool,
     mut payload: impl FnMut(&mut dyn Storage, usize, bool) -> Result<Option<DocChanges>>,
 ) -> Result<Vec<Delivery>> {
-    let mut devices: Vec<String> = recipients.iter().map(|r| r.device.clone()).collect();
-    devices.sort();
-    devices.dedup();
-    let ids: Vec<DocumentId> = offers.iter().map(|o| o.id).collect();
-    let holdings = storage.holdings(&devices, &ids)?;
     let none = Holding::default();
     let mut out = vec![];
     for r in recipients {
@@ -250,12 +252,31 @@ impl Hub {
             let mut batch = Batch::default();
             let mut deliveries = vec![];
             for (school, rows) in by_school {
-                let recipients = self.recipients(&school, None);
-                if recipients.is_empty() {
+                if !self.live.contains_key(&school) {
                     continue;
                 }
                 let roster = self.roster(&school)?;
                 let offers: Vec<Offer<'_>> = rows.iter().map(Offer::of).collect();
+                let ids: Vec<DocumentId> = rows.iter().map(|r| r.id).collect();
+                let (recipients, holdings) = if rows.len() <= HOLDERS_UP_TO {
+                    // A few documents (another node's push): their readers and holders.
+                    let holders = self.storage.holders(&ids)?;
+                    let recipients = self.recipients_of(&school, None, &roster, &offers, &holders);
+                    (recipients, holders)
+                } else {
+                    // Many (a roster change bumps every row it concerns): every live
+                    // session of the school, and what they hold of them.
+                    let recipients = self.recipients(&school, None);
+                    let mut devices: Vec<String> =
+                        recipients.iter().map(|r| r.device.clone()).collect();
+                    devices.sort();
+                    devices.dedup();
+                    let holdings = self.storage.holdings(&devices, &ids)?;
+                    (recipients, holdings)
+                };
+                if recipients.is_empty() {
+                    continue;
+                }
                 let seen = self.seen_seq;
                 // Each whole document is read once, for every session that gets it.
                 let mut whole: BTreeMap<DocumentId, Option<DocChanges>> = BTreeMap::new();
@@ -283,13 +304,16 @@ impl Hub {
                     &roster,
                     &recipients,
                     &offers,
+                    &holdings,
                     None,
                     true,
                     payload,
                 )?);
             }
             self.storage.commit(batch)?;
-            out.extend(delivery_frames(deliveries, last));
+            let frames = delivery_frames(deliveries, last);
+            self.note_cursors(&frames);
+            out.extend(frames);
             self.seen_seq = last;
         }
         Ok(out)
@@ -322,7 +346,7 @@ impl Hub {
                             .map(|(c, _)| *c)
                             .collect();
                         for c in conns {
-                            self.sessions.remove(&c);
+                            self.remove_session(c);
                             out.push((c, Frame::Revoked {}));
                         }
                     }
@@ -339,6 +363,47 @@ impl Hub {
             out.extend(self.deliver_since(now)?);
         }
         out.extend(self.repo_fanout(now)?);
+        if now - self.cursor_sweep_at >= CURSOR_EVERY_MS {
+            self.cursor_sweep_at = now;
+            out.extend(self.move_cursors());
+        }
         Ok(out)
+    }
+
+    /// Remember the cursors that live `docs` frames carry to their sessions.
+    pub(super) fn note_cursors(&mut self, frames: &Outgoing) {
+        for (conn, f) in frames {
+            if let Frame::Docs { cursor, .. } = f
+                && *cursor > 0
+                && let Some(s) = self.sessions.get_mut(conn)
+            {
+                s.cursor = s.cursor.max(*cursor);
+            }
+        }
+    }
+
+    /// Give every live session whose cursor is behind the cursor it may keep: every catalog
+    /// row up to `seen_seq` was offered to it (frames to one session go out in order, so
+    /// this one follows whatever it was given of them), and what it got nothing of it may
+    /// not read. A document it is granted later comes back above the cursor (a roster
+    /// change bumps the rows it concerns), so nothing it may read is skipped; its next
+    /// catch-up then costs what changed for it, not what changed in the school. A device
+    /// keeps such a cursor only once caught up with nothing left to fetch (core's engine).
+    fn move_cursors(&mut self) -> Outgoing {
+        let seen = self.seen_seq;
+        let mut out = vec![];
+        for (conn, s) in self.sessions.iter_mut() {
+            if s.live && s.scope.is_none() && !s.repo && s.cursor < seen {
+                s.cursor = seen;
+                out.push((
+                    *conn,
+                    Frame::Docs {
+                        docs: vec![],
+                        cursor: seen,
+                    },
+                ));
+            }
+        }
+        out
     }
 }

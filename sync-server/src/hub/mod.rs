@@ -29,6 +29,7 @@ mod catch_up;
 mod connect;
 mod enroll;
 mod fanout;
+mod live;
 mod push;
 mod read_log;
 mod sync_frames;
@@ -132,6 +133,8 @@ struct Session {
     scope: Option<Arc<omkijken_core::model::PupilScope>>,
     /// Caught up (hello answered): receives live pushes.
     live: bool,
+    /// The last catalog cursor sent to the session (a catch-up's or a live frame's).
+    cursor: u64,
     /// An automerge-repo peer (`/v1/automerge-repo`): speaks only `sync` messages, never
     /// `live`; it gets the changes of the documents it syncs as sync messages instead
     /// ([`Hub::repo_fanout`]).
@@ -148,6 +151,12 @@ pub struct Hub {
     next_conn: u64,
     cache: DocCache,
     rosters: BTreeMap<String, Arc<Roster>>,
+    /// Live sessions by school, user and device (`live`).
+    live: BTreeMap<String, live::LiveSchool>,
+    /// Who may read, per access key and school (`live`).
+    reader_memo: BTreeMap<String, live::ReaderMemo>,
+    /// When live sessions were last given the cursor they may keep (`fanout`).
+    cursor_sweep_at: i64,
     /// Every catalog row up to here was delivered to live sessions.
     seen_seq: u64,
     /// The storage's lineage (hex), sent with every catalog frame.
@@ -247,6 +256,9 @@ impl Hub {
             sessions: BTreeMap::new(),
             next_conn: 1,
             rosters: BTreeMap::new(),
+            live: BTreeMap::new(),
+            reader_memo: BTreeMap::new(),
+            cursor_sweep_at: 0,
             seen_seq,
             epoch,
             admin_seq,

@@ -471,7 +471,6 @@ impl Hub {
         }
         // Live push plan: who gets which changes, who must purge. The pusher's other
         // sessions hold what it pushed.
-        let recipients = self.recipients(&device.school, Some(conn));
         let catalog: Vec<(DocumentId, Header, AccessFields)> = accepted
             .iter()
             .map(|a| (a.id, a.header.clone(), a.fields.clone()))
@@ -485,6 +484,15 @@ impl Hub {
                 erased: false,
             })
             .collect();
+        // Who holds them (one query by document), then the sessions of their readers and
+        // holders: not every live session of the school.
+        let ids: Vec<DocumentId> = accepted.iter().map(|a| a.id).collect();
+        let holders = if self.live.contains_key(&device.school) {
+            self.storage.holders(&ids)?
+        } else {
+            Default::default()
+        };
+        let recipients = self.recipients_of(&device.school, Some(conn), roster, &offers, &holders);
         let deliveries = plan(
             self.storage.as_mut(),
             &mut batch,
@@ -492,6 +500,7 @@ impl Hub {
             roster,
             &recipients,
             &offers,
+            &holders,
             Some(&device.id),
             true,
             |_, i, has| {
@@ -539,6 +548,7 @@ impl Hub {
             out.push((conn, Frame::Refused { docs: refused }));
         }
         out.extend(delivery_frames(deliveries, cursor));
+        self.note_cursors(&out);
         if in_order {
             self.seen_seq = committed.last_seq;
         } else {

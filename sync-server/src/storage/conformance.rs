@@ -311,6 +311,27 @@ pub fn catalog_since_filters_by_school_and_cursor_and_tells_held(mut s: Box<dyn 
     assert_eq!(all["dev1"].purged.len(), 1);
     assert!(!all["dev1"].has(&ids[2]), "held but told to purge");
     assert!(s.holdings(&devices, &[]).unwrap().is_empty());
+    // By document, whoever holds them: the same as asking for those devices.
+    s.commit(Batch {
+        hold: vec![("dev3".into(), ids[3]), ("dev3".into(), ids[0])],
+        ..Default::default()
+    })
+    .unwrap();
+    let holders = s.holders(&ids[2..]).unwrap();
+    let mut who: Vec<&String> = holders.keys().collect();
+    who.sort();
+    assert_eq!(
+        who,
+        vec!["dev1", "dev3"],
+        "every device holding one of them"
+    );
+    for (d, h) in &holders {
+        assert_eq!(
+            h,
+            &s.holdings(std::slice::from_ref(d), &ids[2..]).unwrap()[d]
+        );
+    }
+    assert!(s.holders(&[]).unwrap().is_empty());
     s.commit(Batch {
         hold: vec![("dev1".into(), ids[2])],
         ..Default::default()

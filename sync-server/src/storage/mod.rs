@@ -719,6 +719,10 @@ pub trait Storage: Send {
         devices: &[String],
         ids: &[DocumentId],
     ) -> Result<HashMap<String, Holding>>;
+    /// What every device that may hold any of `ids` holds of them ([`Storage::holdings`]
+    /// for the devices not known in advance): one query by document, whatever the number
+    /// of devices, for the live fan-out (`held_doc` index).
+    fn holders(&mut self, ids: &[DocumentId]) -> Result<HashMap<String, Holding>>;
 
     /// A school.
     fn school(&mut self, id: &str) -> Result<Option<School>>;

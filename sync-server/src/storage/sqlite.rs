@@ -242,6 +242,10 @@ impl SqliteStorage {
         conn.pragma_update(None, "secure_delete", "ON")?;
         let mut s = SqliteStorage { conn };
         let from = s.migrate()?;
+        // Who holds a document, for the live fan-out (`Storage::holders`); an index, not a
+        // table, so it is made on open whatever the schema version.
+        s.conn
+            .execute_batch("CREATE INDEX IF NOT EXISTS held_doc ON held(doc)")?;
         if (1..5).contains(&from) {
             // A store from before secure_delete: rewrite it once so that content deleted
             // earlier (erasures among it) leaves no free page behind.
@@ -796,6 +800,33 @@ impl Storage for SqliteStorage {
                     if purged {
                         h.purged.insert(doc);
                     }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn holders(&mut self, ids: &[DocumentId]) -> Result<HashMap<String, Holding>> {
+        let mut out: HashMap<String, Holding> = HashMap::new();
+        for docs in ids.chunks(2_000) {
+            let marks: Vec<String> = (1..=docs.len()).map(|i| format!("?{i}")).collect();
+            let sql = format!(
+                "SELECT device, doc, purged FROM held WHERE doc IN ({})",
+                marks.join(",")
+            );
+            let mut st = self.conn.prepare_cached(&sql)?;
+            let bytes: Vec<&[u8]> = docs.iter().map(|i| i.as_bytes().as_slice()).collect();
+            let args: Vec<&dyn rusqlite::ToSql> =
+                bytes.iter().map(|b| b as &dyn rusqlite::ToSql).collect();
+            let mut rows = st.query(args.as_slice())?;
+            while let Some(r) = rows.next()? {
+                let device: String = r.get(0)?;
+                let doc = id_from(r.get(1)?)?;
+                let purged: bool = r.get(2)?;
+                let h = out.entry(device).or_default();
+                h.held.insert(doc);
+                if purged {
+                    h.purged.insert(doc);
                 }
             }
         }

@@ -331,6 +331,24 @@ impl Storage for PostgresStorage {
         Ok(out)
     }
 
+    fn holders(&mut self, ids: &[DocumentId]) -> Result<HashMap<String, Holding>> {
+        let mut out: HashMap<String, Holding> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let ids: Vec<&[u8]> = ids.iter().map(|i| i.as_bytes().as_slice()).collect();
+        for r in self.query(SQL_HOLDERS, &[&ids])? {
+            let device: String = r.try_get(0)?;
+            let doc = id_from(r.try_get(1)?)?;
+            let h = out.entry(device).or_default();
+            h.held.insert(doc);
+            if r.try_get::<_, bool>(2)? {
+                h.purged.insert(doc);
+            }
+        }
+        Ok(out)
+    }
+
     fn school_policy(&mut self, school: &str) -> Result<Option<String>> {
         self.query_opt(
             "SELECT policy FROM school_policy WHERE school = $1",

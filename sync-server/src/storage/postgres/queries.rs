@@ -202,6 +202,8 @@ pub(super) const SQL_PURGED_AMONG: &str =
 pub(super) const SQL_HOLDINGS: &str =
     "SELECT device, doc, purged FROM held WHERE device = ANY($1) AND doc = ANY($2)";
 
+pub(super) const SQL_HOLDERS: &str = "SELECT device, doc, purged FROM held WHERE doc = ANY($1)";
+
 pub(super) const SQL_SCHOOL_GET: &str = "SELECT id, name, created_at FROM schools WHERE id = $1";
 
 pub(super) const SQL_SCHOOLS: &str = "SELECT id, name, created_at FROM schools ORDER BY id";

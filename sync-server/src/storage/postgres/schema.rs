@@ -164,6 +164,9 @@ impl PostgresStorage {
                 _ => unreachable!("a migration arm per version"),
             }
         }
+        // Who holds a document, for the live fan-out (`Storage::holders`); an index, not a
+        // table, so it is made whatever the schema version.
+        tx.batch_execute("CREATE INDEX IF NOT EXISTS held_doc ON held (doc)")?;
         tx.execute(
             "UPDATE schema_version SET version = $1",
             &[&(SCHEMA_VERSION as i32)],

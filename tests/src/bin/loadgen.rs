@@ -1,0 +1,651 @@
+//! Load generator: K devices of one school (30 groups, 750 pupils, 210 staff) against the
+//! real `omkijken-server` binary, started here on a fresh data directory (encrypted store).
+//!
+//!     cargo build --release -p omkijken-server -p omkijken-tests --bin omkijken-server --bin loadgen
+//!     target/release/loadgen --devices 2000 --rate 100 --seconds 20
+//!
+//! Options: `--devices K` (500), `--rate R` pushes per second (100), `--seconds S` of steady
+//! pushes (20), `--seed-docs N` signals written before the devices connect (200, so each
+//! catches up a few), `--server BIN` (default: `omkijken-server` next to this binary, or
+//! `OMKIJKEN_SERVER_BIN`), `--keep DIR` (set the school up once in DIR and copy it for
+//! each run: setting up 210 staff members' roster views takes a while). Every staff member has K/210 devices (at least one); the five
+//! care coordinators' devices are the "coordinator devices".
+//!
+//! Phases: a connection storm (all K connect at once and catch up: time until every
+//! catalog is complete), idle (server CPU and RSS), steady pushes (each a new signal by a
+//! teacher's device about one of the pupils of her groups, urgency 1: its mentor and the
+//! care coordinators read it; ack latency at the pusher, live fan-out latency at the
+//! coordinator devices, from the push and after the ack), then a reconnect storm (all
+//! close and connect again with the cursor they kept: time, and catalog entries sent).
+//! Reports percentiles, and the server's CPU (from /proc/PID/stat) and RSS per phase.
+
+use anyhow::{Context, Result, bail};
+use automerge::ActorId;
+use futures_util::{SinkExt, StreamExt};
+use omkijken_core::DocumentId;
+use omkijken_core::doc;
+use omkijken_core::model::{Header, Kind, SCHEMA_VERSION, Signal, SignalContext, Source};
+use omkijken_core::sync::{DocChanges, Frame, PROTOCOL_VERSION};
+use omkijken_server::secure::StoreKey;
+use omkijken_server::storage::SqliteStorage;
+use omkijken_server::{Hub, HubConfig};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http};
+
+const SCHOOL: &str = "load-school";
+const KEY: &str = "loadgen-store-passphrase";
+const GROUPS: usize = 30;
+const PUPILS_PER_GROUP: usize = 25;
+const COORDINATORS: usize = 5;
+const LEADERS: usize = 3;
+const TEACHERS: usize = 210 - GROUPS - COORDINATORS - LEADERS;
+const NOW: i64 = 1_795_338_000_000;
+
+struct Args {
+    devices: usize,
+    rate: f64,
+    seconds: f64,
+    seed_docs: usize,
+    server: PathBuf,
+    /// A set-up school kept between runs (`--keep DIR`): made once, copied for each run.
+    keep: Option<PathBuf>,
+}
+
+fn args() -> Result<Args> {
+    let mut a = Args {
+        devices: 500,
+        rate: 100.0,
+        seconds: 20.0,
+        seed_docs: 200,
+        keep: None,
+        server: std::env::var_os("OMKIJKEN_SERVER_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                std::env::current_exe()
+                    .ok()
+                    .and_then(|e| e.parent().map(|d| d.join("omkijken-server")))
+                    .unwrap_or_else(|| "omkijken-server".into())
+            }),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let v = it.next().with_context(|| format!("{k} needs a value"))?;
+        match k.as_str() {
+            "--devices" => a.devices = v.parse()?,
+            "--rate" => a.rate = v.parse()?,
+            "--seconds" => a.seconds = v.parse()?,
+            "--seed-docs" => a.seed_docs = v.parse()?,
+            "--server" => a.server = v.into(),
+            "--keep" => a.keep = Some(v.into()),
+            _ => bail!("unknown option {k}"),
+        }
+    }
+    Ok(a)
+}
+
+/// One staff member: id and roles.
+struct StaffMember {
+    id: String,
+    coordinator: bool,
+    /// The groups she teaches (mentors and teachers).
+    groups: Vec<usize>,
+}
+
+fn staff() -> Vec<StaffMember> {
+    let mut s = vec![];
+    for g in 0..GROUPS {
+        s.push(StaffMember {
+            id: format!("m{g:02}"),
+            coordinator: false,
+            groups: vec![g],
+        });
+    }
+    for t in 0..TEACHERS {
+        s.push(StaffMember {
+            id: format!("t{t:03}"),
+            coordinator: false,
+            groups: vec![t % GROUPS, (t + 7) % GROUPS],
+        });
+    }
+    for c in 0..COORDINATORS {
+        s.push(StaffMember {
+            id: format!("ib{c}"),
+            coordinator: true,
+            groups: vec![],
+        });
+    }
+    for l in 0..LEADERS {
+        s.push(StaffMember {
+            id: format!("sl{l}"),
+            coordinator: false,
+            groups: vec![],
+        });
+    }
+    s
+}
+
+fn pupil(g: usize, i: usize) -> String {
+    format!("p{g:02}{i:02}")
+}
+
+fn roster_csv(staff: &[StaffMember]) -> String {
+    let mut csv = String::from("type,id,name,group,age_band,in_care,roles,mentors,teaches\n");
+    for g in 0..GROUPS {
+        csv.push_str(&format!("group,g{g:02},Groep {g},,,,,,\n"));
+    }
+    for s in staff {
+        let roles = if s.coordinator {
+            "care_coordinator"
+        } else if s.id.starts_with('m') {
+            "mentor;teacher"
+        } else if s.id.starts_with("sl") {
+            "school_leader"
+        } else {
+            "teacher"
+        };
+        let teaches: Vec<String> = s.groups.iter().map(|g| format!("g{g:02}")).collect();
+        csv.push_str(&format!(
+            "staff,{},Staff {},,,,{roles},,{}\n",
+            s.id,
+            s.id,
+            teaches.join(";")
+        ));
+    }
+    for g in 0..GROUPS {
+        for i in 0..PUPILS_PER_GROUP {
+            let in_care = i % 10 == 0;
+            csv.push_str(&format!(
+                "pupil,{},Leerling,g{g:02},po_5_8,{in_care},,m{g:02},\n",
+                pupil(g, i)
+            ));
+        }
+    }
+    csv
+}
+
+/// A signal by `author` about `pupil`: urgency 1, so its mentor and the care coordinators
+/// read it.
+fn signal_doc(actor: &ActorId, author: &str, pupil: &str, n: u64) -> Result<Vec<u8>> {
+    let header = Header {
+        kind: Kind::Signal.as_str().into(),
+        school: SCHOOL.into(),
+        pupil: Some(pupil.into()),
+        author: author.into(),
+        created_at: NOW,
+        schema: SCHEMA_VERSION,
+    };
+    let record = Signal {
+        observed_at: NOW,
+        recorded_at: NOW,
+        context: SignalContext {
+            place: "plein".into(),
+            excursion: None,
+        },
+        category: "welbevinden".into(),
+        urgency: 1,
+        facts: format!("load {n}"),
+        interpretation: None,
+        source: Source::seen(),
+        pupil_quote: None,
+        flag: None,
+        shared: true,
+        follow_ups: vec![],
+        added_readers: vec![],
+    };
+    Ok(doc::create(actor.clone(), NOW, &header, &record)?.save())
+}
+
+/// An enrolled device.
+#[derive(Clone)]
+struct Dev {
+    token: String,
+    actor: ActorId,
+    user: usize,
+}
+
+/// Create the school, import the roster, enroll the devices and write `seed_docs`
+/// signals, on the store directly (the server is not running yet).
+fn set_up(data: &Path, staff: &[StaffMember], k: usize, seed_docs: usize) -> Result<Vec<Dev>> {
+    std::fs::create_dir_all(data)?;
+    // The server refuses a data directory others may enter.
+    std::fs::set_permissions(data, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    let key = StoreKey::passphrase(KEY);
+    let storage = SqliteStorage::open(data.join("omkijken.db"), Some(key.pragma()))?;
+    let mut hub = Hub::new(Box::new(storage), HubConfig::default(), [7; 32])?;
+    hub.create_school(NOW, SCHOOL, "Load")?;
+    hub.import_roster(NOW, SCHOOL, &roster_csv(staff))?;
+    let mut devs = vec![];
+    for i in 0..k {
+        let user = i % staff.len();
+        let code = hub.issue_code(NOW, SCHOOL, &staff[user].id)?;
+        let actor = ActorId::random();
+        let f = hub.enroll(
+            NOW,
+            Frame::Enroll {
+                code,
+                actor: actor.to_hex_string(),
+                label: format!("load {i}"),
+            },
+        );
+        let Frame::Enrolled { token, .. } = f else {
+            bail!("enrollment refused: {f:?}");
+        };
+        devs.push(Dev { token, actor, user });
+    }
+    // A few documents to catch up: signals by the first teacher's first device.
+    let t = staff
+        .iter()
+        .position(|s| s.id.starts_with('t'))
+        .unwrap_or(0);
+    if let Some(d) = devs.iter().find(|d| d.user == t)
+        && seed_docs > 0
+    {
+        let c = hub
+            .connect(NOW, &d.token)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let hello = Frame::Hello {
+            protocol: PROTOCOL_VERSION,
+            cursor: 0,
+            epoch: None,
+        };
+        hub.receive(NOW, c.conn, hello);
+        for n in 0..seed_docs {
+            let g = staff[t].groups[n % staff[t].groups.len()];
+            let p = pupil(g, n % PUPILS_PER_GROUP);
+            let data = signal_doc(&d.actor, &staff[t].id, &p, n as u64)?;
+            let push = Frame::Push {
+                docs: vec![DocChanges::new(DocumentId::random(), data)],
+            };
+            hub.receive(NOW, c.conn, push);
+        }
+        hub.disconnect(c.conn);
+    }
+    Ok(devs)
+}
+
+/// The school set up in `keep` for these options (made there first if need be), copied to
+/// `data`.
+fn kept(keep: &Path, data: &Path, staff: &[StaffMember], a: &Args) -> Result<Vec<Dev>> {
+    let dir = keep.join(format!("k{}-s{}", a.devices, a.seed_docs));
+    let list = dir.join("devices.txt");
+    if !list.exists() {
+        let devs = set_up(&dir.join("data"), staff, a.devices, a.seed_docs)?;
+        let text: Vec<String> = devs
+            .iter()
+            .map(|d| format!("{} {} {}", d.token, d.actor.to_hex_string(), d.user))
+            .collect();
+        std::fs::write(&list, text.join("\n"))?;
+    }
+    std::fs::create_dir_all(data)?;
+    std::fs::set_permissions(data, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    for e in std::fs::read_dir(dir.join("data"))? {
+        let e = e?;
+        std::fs::copy(e.path(), data.join(e.file_name()))?;
+    }
+    let mut devs = vec![];
+    for l in std::fs::read_to_string(&list)?.lines() {
+        let f: Vec<&str> = l.split(' ').collect();
+        let [token, actor, user] = f[..] else {
+            bail!("a bad line in {}", list.display());
+        };
+        devs.push(Dev {
+            token: token.into(),
+            actor: ActorId::from(hex::decode(actor)?),
+            user: user.parse()?,
+        });
+    }
+    Ok(devs)
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+struct Server {
+    child: Child,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(bin: &Path, data: &Path, port: u16) -> Result<Server> {
+    let child = Command::new(bin)
+        .args(["serve", "--data"])
+        .arg(data)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("OMKIJKEN_DB_KEY", KEY)
+        .env("OMKIJKEN_MAX_CONNECTIONS", "100000")
+        .env("OMKIJKEN_MAX_CONNECTIONS_PER_ADDRESS", "100000")
+        .env("OMKIJKEN_HELLO_TIMEOUT", "120s")
+        .env("OMKIJKEN_SESSION_IDLE_TIMEOUT", "1h")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("start {}", bin.display()))?;
+    let server = Server { child };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(server);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    bail!("the server did not start")
+}
+
+/// CPU seconds (user + system) and RSS (MiB) of a process.
+fn proc_stats(pid: u32) -> (f64, f64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let cpu = (ticks(11) + ticks(12)) / 100.0;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0;
+    (cpu, rss)
+}
+
+/// Shared clocks of the pushes: when each document was pushed and acknowledged.
+#[derive(Default)]
+struct Clock {
+    pushed: Mutex<HashMap<DocumentId, (Instant, Option<Instant>)>>,
+    ack_ms: Mutex<Vec<f64>>,
+    /// Fan-out to coordinator devices: from the push, and after the ack.
+    fan_ms: Mutex<Vec<f64>>,
+    fan_after_ack_ms: Mutex<Vec<f64>>,
+    live_docs: AtomicU64,
+}
+
+enum Cmd {
+    Push(DocumentId, Vec<u8>),
+    Close(oneshot::Sender<u64>),
+}
+
+/// Connect one device with `cursor`, catch up; returns the session's command channel and
+/// a receiver that fires with (the catalog entries of the catch-up) once it is complete.
+async fn session(
+    url: String,
+    dev: Dev,
+    coordinator: bool,
+    cursor: Arc<AtomicU64>,
+    clock: Arc<Clock>,
+) -> Result<(mpsc::UnboundedSender<Cmd>, oneshot::Receiver<usize>)> {
+    let mut req = url.into_client_request()?;
+    req.headers_mut().insert(
+        http::header::AUTHORIZATION,
+        http::HeaderValue::from_str(&format!("Bearer {}", dev.token))?,
+    );
+    let (ws, _) = tokio_tungstenite::connect_async(req).await?;
+    let (mut tx, mut rx) = ws.split();
+    let hello = Frame::Hello {
+        protocol: PROTOCOL_VERSION,
+        cursor: cursor.load(Ordering::Relaxed),
+        epoch: None,
+    };
+    tx.send(Message::binary(hello.encode())).await?;
+    let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<Cmd>();
+    let (done_tx, done_rx) = oneshot::channel();
+    tokio::spawn(async move {
+        let mut done = Some(done_tx);
+        let mut entries = 0usize;
+        let mut pending: HashMap<DocumentId, Instant> = HashMap::new();
+        loop {
+            tokio::select! {
+                cmd = cmd_rx.recv() => match cmd {
+                    Some(Cmd::Push(id, data)) => {
+                        pending.insert(id, Instant::now());
+                        clock.pushed.lock().unwrap().insert(id, (Instant::now(), None));
+                        let f = Frame::Push { docs: vec![DocChanges::new(id, data)] };
+                        if tx.send(Message::binary(f.encode())).await.is_err() {
+                            break;
+                        }
+                    }
+                    Some(Cmd::Close(reply)) => {
+                        let _ = tx.send(Message::Close(None)).await;
+                        let _ = reply.send(cursor.load(Ordering::Relaxed));
+                        break;
+                    }
+                    None => break,
+                },
+                msg = rx.next() => {
+                    let Some(Ok(msg)) = msg else { break };
+                    let Message::Binary(b) = msg else { continue };
+                    let Ok(frame) = Frame::decode(&b) else { break };
+                    match frame {
+                        Frame::Catalog { entries: e, cursor: c, complete, .. } => {
+                            entries += e.len();
+                            if complete {
+                                // A device keeps the catalog's cursor once it fetched what
+                                // it lacks; here nothing is fetched (the load is the
+                                // server's catch-up, not the documents).
+                                cursor.fetch_max(c, Ordering::Relaxed);
+                                if let Some(d) = done.take() {
+                                    let _ = d.send(entries);
+                                }
+                            }
+                        }
+                        Frame::Docs { docs, cursor: c } => {
+                            let now = Instant::now();
+                            if c > 0 {
+                                cursor.fetch_max(c, Ordering::Relaxed);
+                            }
+                            if coordinator && !docs.is_empty() {
+                                let pushed = clock.pushed.lock().unwrap();
+                                for d in &docs {
+                                    if let Some((at, acked)) = pushed.get(&d.document_id) {
+                                        clock.live_docs.fetch_add(1, Ordering::Relaxed);
+                                        clock.fan_ms.lock().unwrap()
+                                            .push(now.duration_since(*at).as_secs_f64() * 1e3);
+                                        if let Some(a) = acked {
+                                            let ms = now.saturating_duration_since(*a);
+                                            clock.fan_after_ack_ms.lock().unwrap()
+                                                .push(ms.as_secs_f64() * 1e3);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        Frame::Ack { docs } => {
+                            let now = Instant::now();
+                            for a in docs {
+                                if let Some(at) = pending.remove(&a.document_id) {
+                                    clock.ack_ms.lock().unwrap()
+                                        .push(now.duration_since(at).as_secs_f64() * 1e3);
+                                    if let Some(e) = clock.pushed.lock().unwrap().get_mut(&a.document_id) {
+                                        e.1 = Some(now);
+                                    }
+                                }
+                            }
+                        }
+                        Frame::Error { .. } | Frame::Revoked {} => break,
+                        _ => {}
+                    }
+                }
+            }
+        }
+    });
+    Ok((cmd_tx, done_rx))
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i]
+}
+
+/// Connect every device at once; the time until every catch-up is complete, and the
+/// catalog entries sent.
+async fn storm(
+    url: &str,
+    devs: &[Dev],
+    staff: &[StaffMember],
+    cursors: &[Arc<AtomicU64>],
+    clock: &Arc<Clock>,
+) -> Result<(f64, usize, Vec<mpsc::UnboundedSender<Cmd>>)> {
+    let start = Instant::now();
+    let mut tasks = vec![];
+    for (i, d) in devs.iter().enumerate() {
+        let (url, d, cur, clock) = (
+            url.to_string(),
+            d.clone(),
+            cursors[i].clone(),
+            clock.clone(),
+        );
+        let coord = staff[d.user].coordinator;
+        tasks.push(tokio::spawn(async move {
+            let (cmd, done) = session(url, d, coord, cur, clock).await?;
+            let entries = tokio::time::timeout(Duration::from_secs(300), done)
+                .await
+                .context("catch-up timed out")??;
+            Ok::<_, anyhow::Error>((cmd, entries))
+        }));
+    }
+    let mut cmds = vec![];
+    let mut entries = 0;
+    for t in tasks {
+        let (c, e) = t.await??;
+        cmds.push(c);
+        entries += e;
+    }
+    Ok((start.elapsed().as_secs_f64(), entries, cmds))
+}
+
+fn main() -> Result<()> {
+    let a = args()?;
+    let staff = staff();
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let t = Instant::now();
+    let devs = match &a.keep {
+        None => set_up(&data, &staff, a.devices, a.seed_docs)?,
+        Some(keep) => kept(keep, &data, &staff, &a)?,
+    };
+    eprintln!(
+        "set up: {} devices of {} staff, {} seed documents, {:.1} s",
+        devs.len(),
+        staff.len(),
+        a.seed_docs,
+        t.elapsed().as_secs_f64()
+    );
+    let port = free_port()?;
+    let server = start_server(&a.server, &data, port)?;
+    let pid = server.child.id();
+    let url = format!("ws://127.0.0.1:{port}/v1/sync");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let clock = Arc::new(Clock::default());
+    let cursors: Vec<Arc<AtomicU64>> = devs.iter().map(|_| Arc::default()).collect();
+    rt.block_on(async {
+        // Connection storm.
+        let (cpu0, _) = proc_stats(pid);
+        let (storm_s, storm_entries, cmds) = storm(&url, &devs, &staff, &cursors, &clock).await?;
+        let (cpu1, rss_storm) = proc_stats(pid);
+        println!(
+            "connection storm: {} devices caught up in {storm_s:.2} s ({storm_entries} catalog entries), server CPU {:.1} s, RSS {rss_storm:.0} MiB",
+            devs.len(),
+            cpu1 - cpu0
+        );
+        // Idle.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (c0, _) = proc_stats(pid);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let (c1, rss_idle) = proc_stats(pid);
+        println!(
+            "idle, {} connected: server CPU {:.1}%, RSS {rss_idle:.0} MiB",
+            devs.len(),
+            (c1 - c0) / 10.0 * 100.0
+        );
+        // Steady pushes by teachers' devices, in turn.
+        let pushers: Vec<usize> = (0..devs.len())
+            .filter(|&i| staff[devs[i].user].id.starts_with('t'))
+            .collect();
+        if pushers.is_empty() {
+            bail!("no teacher devices");
+        }
+        let n = (a.rate * a.seconds).round() as usize;
+        let (c0, _) = proc_stats(pid);
+        let start = Instant::now();
+        for k in 0..n {
+            let at = start + Duration::from_secs_f64(k as f64 / a.rate);
+            tokio::time::sleep_until(at.into()).await;
+            let i = pushers[k % pushers.len()];
+            let s = &staff[devs[i].user];
+            let g = s.groups[k % s.groups.len()];
+            let p = pupil(g, (k / s.groups.len()) % PUPILS_PER_GROUP);
+            let data = signal_doc(&devs[i].actor, &s.id, &p, k as u64)?;
+            let _ = cmds[i].send(Cmd::Push(DocumentId::random(), data));
+        }
+        // Let the last acks and deliveries arrive.
+        let wait = Instant::now();
+        while clock.ack_ms.lock().unwrap().len() < n && wait.elapsed() < Duration::from_secs(120) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let push_s = start.elapsed().as_secs_f64();
+        let (c1, rss_push) = proc_stats(pid);
+        let mut ack = clock.ack_ms.lock().unwrap().clone();
+        let mut fan = clock.fan_ms.lock().unwrap().clone();
+        let mut fan_ack = clock.fan_after_ack_ms.lock().unwrap().clone();
+        println!(
+            "steady pushes: {n} at {} /s ({} acked): ack p50 {:.1} ms p99 {:.1} ms; fan-out to coordinators ({} deliveries) p50 {:.1} ms p99 {:.1} ms from the push, p50 {:.1} ms p99 {:.1} ms after the ack; server CPU {:.0}% of a core, RSS {rss_push:.0} MiB",
+            a.rate,
+            ack.len(),
+            pct(&mut ack, 0.5),
+            pct(&mut ack, 0.99),
+            fan.len(),
+            pct(&mut fan, 0.5),
+            pct(&mut fan, 0.99),
+            pct(&mut fan_ack, 0.5),
+            pct(&mut fan_ack, 0.99),
+            (c1 - c0) / push_s * 100.0
+        );
+        // Cursors that move reach idle sessions within seconds.
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        let mut closing = vec![];
+        for c in &cmds {
+            let (tx, rx) = oneshot::channel();
+            let _ = c.send(Cmd::Close(tx));
+            closing.push(rx);
+        }
+        for r in closing {
+            let _ = r.await;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (c0, _) = proc_stats(pid);
+        let (re_s, re_entries, cmds) = storm(&url, &devs, &staff, &cursors, &clock).await?;
+        let (c1, rss_re) = proc_stats(pid);
+        println!(
+            "reconnect storm: {} devices caught up in {re_s:.2} s ({re_entries} catalog entries), server CPU {:.1} s, RSS {rss_re:.0} MiB",
+            devs.len(),
+            c1 - c0
+        );
+        drop(cmds);
+        Ok::<_, anyhow::Error>(())
+    })?;
+    drop(server);
+    Ok(())
+}
