@@ -111,12 +111,27 @@ fn t(lang: Lang, key: &str) -> &'static str {
         "label" => ("Omschrijving", "Label"),
         "enrolled" => ("Gekoppeld", "Enrolled"),
         "last_sync" => ("Laatst gesynchroniseerd", "Last sync"),
-        "outbox_unknown" => (
-            "Wat op een apparaat nog wacht om verstuurd te worden, weet alleen het apparaat zelf; \
-             de laatste synchronisatie zegt of het bijblijft.",
-            "What waits on a device to be sent is known to the device alone; the last sync \
-             tells whether it keeps up.",
+        "outbox" => ("Nog te versturen", "Outbox"),
+        "outbox_note" => (
+            "Nog te versturen, zoals het apparaat het bij zijn laatste sync meldde: wachtend zijn \
+             wijzigingen die de server nog niet heeft; niet geaccepteerd zijn wijzigingen die de \
+             server weigerde en die op het apparaat voor de auteur bewaard blijven. Alleen \
+             aantallen, nooit inhoud.",
+            "The outbox as the device reported it at its last sync: waiting are changes the \
+             server does not have yet; not accepted are changes the server refused, kept on the \
+             device for their author. Counts only, never content.",
         ),
+        "outbox_not_reported" => ("niet gemeld", "not reported"),
+        "all_sent" => ("alles verstuurd", "all sent"),
+        "waiting" => ("wachtend", "waiting"),
+        "oldest" => ("oudste", "oldest"),
+        "not_accepted" => ("niet geaccepteerd", "not accepted"),
+        "at_last_sync" => ("bij laatste sync", "at last sync"),
+        "day" => ("dag", "day"),
+        "days" => ("dagen", "days"),
+        "hour" => ("uur", "hour"),
+        "hours" => ("uur", "hours"),
+        "minutes" => ("min", "min"),
         "status" => ("Status", "Status"),
         "active" => ("actief", "active"),
         "revoked" => ("ingetrokken", "revoked"),
@@ -271,6 +286,53 @@ pub fn esc(s: &str) -> String {
         }
     }
     o
+}
+
+/// How long `ms` is, roughly, in the largest whole unit ("2 dagen", "5 hours", "3 min").
+fn duration(lang: Lang, ms: i64) -> String {
+    const MIN: i64 = 60_000;
+    const HOUR: i64 = 60 * MIN;
+    const DAY: i64 = 24 * HOUR;
+    let ms = ms.max(0);
+    let (n, one, many) = if ms >= DAY {
+        (ms / DAY, "day", "days")
+    } else if ms >= HOUR {
+        (ms / HOUR, "hour", "hours")
+    } else {
+        (ms / MIN, "minutes", "minutes")
+    };
+    format!("{n} {}", t(lang, if n == 1 { one } else { many }))
+}
+
+/// A device's reported outbox in a table cell: "alles verstuurd", "3 wachtend, oudste 2
+/// dagen", "1 niet geaccepteerd", with when it was reported ("bij laatste sync").
+fn outbox_cell(lang: Lang, outbox: Option<&api::OutboxInfo>, now: i64) -> String {
+    let Some(o) = outbox else {
+        return format!(
+            "<span class=\"muted\">{}</span>",
+            t(lang, "outbox_not_reported")
+        );
+    };
+    let mut parts = vec![];
+    if o.pending > 0 {
+        let mut p = format!("{} {}", o.pending, t(lang, "waiting"));
+        if let Some(at) = o.oldest_pending_at {
+            let _ = write!(p, ", {} {}", t(lang, "oldest"), duration(lang, now - at));
+        }
+        parts.push(p);
+    }
+    if o.not_accepted > 0 {
+        parts.push(format!("{} {}", o.not_accepted, t(lang, "not_accepted")));
+    }
+    if parts.is_empty() {
+        parts.push(t(lang, "all_sent").to_string());
+    }
+    format!(
+        "{}<br><span class=\"muted\">{} ({})</span>",
+        esc(&parts.join("; ")),
+        t(lang, "at_last_sync"),
+        when(o.reported_at)
+    )
 }
 
 fn when(ms: i64) -> String {
@@ -873,6 +935,7 @@ async fn devices_page(
         Err(e) => return failed(lang, Some(&s), e),
     };
     let mut rows = String::new();
+    let now = api::now_ms();
     for d in &list {
         let status = match d.revoked_at {
             Some(at) => format!("{} {}", t(lang, "revoked"), when(at)),
@@ -893,7 +956,7 @@ async fn devices_page(
         let _ = write!(
             rows,
             "<tr id=\"device-{}\"><td><code>{}</code></td><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td class=\"status\">{}</td><td>{}</td></tr>",
+             <td>{}</td><td class=\"outbox\">{}</td><td class=\"status\">{}</td><td>{}</td></tr>",
             esc(&d.id),
             esc(&d.id),
             esc(&d.school),
@@ -911,13 +974,14 @@ async fn devices_page(
             d.last_seen
                 .map(when)
                 .unwrap_or_else(|| t(lang, "never").into()),
+            outbox_cell(lang, d.outbox.as_ref(), now),
             esc(&status),
             action
         );
     }
     let body = format!(
         "<section><h2>{}</h2><div class=\"scroll\"><table id=\"devices\"><tr><th>{}</th><th>{}</th><th>{}</th>\
-         <th>{}</th><th>{}</th><th>{}</th><th>{}</th><th></th></tr>{rows}</table></div>\
+         <th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th></th></tr>{rows}</table></div>\
          <p class=\"muted\">{}</p></section>",
         t(lang, "devices"),
         t(lang, "device"),
@@ -926,8 +990,9 @@ async fn devices_page(
         t(lang, "label"),
         t(lang, "enrolled"),
         t(lang, "last_sync"),
+        t(lang, "outbox"),
         t(lang, "status"),
-        t(lang, "outbox_unknown"),
+        t(lang, "outbox_note"),
     );
     page(lang, t(lang, "devices"), Some((&s, "devices")), &body).into_response()
 }
@@ -1959,7 +2024,19 @@ mod tests {
             "refusals",
             "forbidden",
             "csrf",
-            "outbox_unknown",
+            "outbox",
+            "outbox_note",
+            "outbox_not_reported",
+            "all_sent",
+            "waiting",
+            "oldest",
+            "not_accepted",
+            "at_last_sync",
+            "day",
+            "days",
+            "hour",
+            "hours",
+            "minutes",
             "schools",
             "health",
             "settings",
@@ -1977,6 +2054,45 @@ mod tests {
             assert_ne!(t(Lang::Nl, key), "?", "{key}");
             assert_ne!(t(Lang::En, key), "?", "{key}");
         }
+    }
+
+    #[test]
+    fn the_outbox_cell_says_what_waits_in_both_languages() {
+        const DAY: i64 = 86_400_000;
+        let now = 1_795_338_000_000;
+        let report = |pending, not_accepted, oldest| api::OutboxInfo {
+            pending,
+            not_accepted,
+            oldest_pending_at: oldest,
+            reported_at: now - DAY,
+        };
+        let text = |lang, o: Option<api::OutboxInfo>| {
+            let c = outbox_cell(lang, o.as_ref(), now);
+            c.split("<br>").next().unwrap_or_default().to_string()
+        };
+        assert_eq!(text(Lang::Nl, Some(report(0, 0, None))), "alles verstuurd");
+        assert_eq!(text(Lang::En, Some(report(0, 0, None))), "all sent");
+        assert_eq!(
+            text(Lang::Nl, Some(report(3, 0, Some(now - 2 * DAY - 5_000)))),
+            "3 wachtend, oudste 2 dagen"
+        );
+        assert_eq!(
+            text(Lang::En, Some(report(1, 0, Some(now - 3 * 3_600_000)))),
+            "1 waiting, oldest 3 hours"
+        );
+        assert_eq!(
+            text(Lang::Nl, Some(report(0, 1, None))),
+            "1 niet geaccepteerd"
+        );
+        assert_eq!(
+            text(Lang::En, Some(report(2, 1, Some(now - DAY)))),
+            "2 waiting, oldest 1 day; 1 not accepted"
+        );
+        assert!(text(Lang::Nl, None).contains("niet gemeld"));
+        let full = outbox_cell(Lang::Nl, Some(&report(0, 0, None)), now);
+        assert!(full.contains("bij laatste sync"), "{full}");
+        assert_eq!(duration(Lang::Nl, 90_000), "1 min");
+        assert_eq!(duration(Lang::En, -5), "0 min");
     }
 
     #[test]

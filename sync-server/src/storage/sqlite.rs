@@ -20,7 +20,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 /// Schema version written by this build (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 9;
+pub const SCHEMA_VERSION: u32 = 10;
 
 /// Migration 1. Never edit once shipped: add a new arm instead.
 const V1: &str = "
@@ -192,6 +192,13 @@ const V9: &str = "CREATE TABLE admin_accounts (
     disabled      INTEGER NOT NULL DEFAULT 0
 );";
 
+/// Migration 10: the outbox a device last reported (counts only; docs/protocol.md, "Outbox
+/// state") and when (server clock); NULL until it reports one.
+const V10: &str = "ALTER TABLE devices ADD COLUMN outbox_pending INTEGER;
+ALTER TABLE devices ADD COLUMN outbox_not_accepted INTEGER;
+ALTER TABLE devices ADD COLUMN outbox_oldest_at INTEGER;
+ALTER TABLE devices ADD COLUMN outbox_at INTEGER;";
+
 /// In the order `rows::catalog_row` reads them.
 const CATALOG_COLS: &str = "id, school, kind, pupil, author, created_at, schema, visibility, \
      urgency, category, readers, heads, seq, content_seq, size, chunks, erased";
@@ -308,6 +315,7 @@ impl SqliteStorage {
                 7 => tx.execute_batch(V7)?,
                 8 => tx.execute_batch(V8)?,
                 9 => tx.execute_batch(V9)?,
+                10 => tx.execute_batch(V10)?,
                 _ => unreachable!("a migration arm per version"),
             }
         }
@@ -389,8 +397,8 @@ fn device_row(r: &Row<'_>) -> rusqlite::Result<Device> {
     rows::device_row(r)
 }
 
-const DEVICE_COLS: &str =
-    "id, school, user, actor, label, token_hash, created_at, last_seen, revoked_at, scope";
+const DEVICE_COLS: &str = "id, school, user, actor, label, token_hash, created_at, last_seen, \
+     revoked_at, scope, outbox_pending, outbox_not_accepted, outbox_oldest_at, outbox_at";
 
 fn audit_row(r: &Row<'_>) -> rusqlite::Result<AuditRecord> {
     rows::audit_row(r)
@@ -598,6 +606,19 @@ impl Storage for SqliteStorage {
         for (device, at) in &batch.touch {
             tx.prepare_cached("UPDATE devices SET last_seen = ?2 WHERE id = ?1")?
                 .execute(params![device, at])?;
+        }
+        for (device, o) in &batch.outbox {
+            tx.prepare_cached(
+                "UPDATE devices SET outbox_pending = ?2, outbox_not_accepted = ?3, \
+                 outbox_oldest_at = ?4, outbox_at = ?5 WHERE id = ?1",
+            )?
+            .execute(params![
+                device,
+                o.pending as i64,
+                o.not_accepted as i64,
+                o.oldest_at,
+                o.reported_at
+            ])?;
         }
         if seq != prev_seq {
             tx.execute(
