@@ -111,15 +111,15 @@ fn t(lang: Lang, key: &str) -> &'static str {
         "label" => ("Omschrijving", "Label"),
         "enrolled" => ("Gekoppeld", "Enrolled"),
         "last_sync" => ("Laatst gesynchroniseerd", "Last sync"),
-        "outbox" => ("Nog te versturen", "Outbox"),
+        "outbox" => ("nog te versturen", "outbox"),
         "outbox_note" => (
-            "Nog te versturen, zoals het apparaat het bij zijn laatste sync meldde: wachtend zijn \
-             wijzigingen die de server nog niet heeft; niet geaccepteerd zijn wijzigingen die de \
-             server weigerde en die op het apparaat voor de auteur bewaard blijven. Alleen \
-             aantallen, nooit inhoud.",
-            "The outbox as the device reported it at its last sync: waiting are changes the \
-             server does not have yet; not accepted are changes the server refused, kept on the \
-             device for their author. Counts only, never content.",
+            "Onder de laatste sync staat wat er nog te versturen was, zoals het apparaat het bij \
+             zijn laatste sync meldde: wachtend zijn wijzigingen die de server nog niet heeft; \
+             niet geaccepteerd zijn wijzigingen die de server weigerde en die op het apparaat \
+             voor de auteur bewaard blijven. Alleen aantallen, nooit inhoud.",
+            "Under the last sync: the outbox as the device reported it at its last sync. \
+             Waiting are changes the server does not have yet; not accepted are changes the \
+             server refused, kept on the device for their author. Counts only, never content.",
         ),
         "outbox_not_reported" => ("niet gemeld", "not reported"),
         "all_sent" => ("alles verstuurd", "all sent"),
@@ -304,12 +304,13 @@ fn duration(lang: Lang, ms: i64) -> String {
     format!("{n} {}", t(lang, if n == 1 { one } else { many }))
 }
 
-/// A device's reported outbox in a table cell: "alles verstuurd", "3 wachtend, oudste 2
-/// dagen", "1 niet geaccepteerd", with when it was reported ("bij laatste sync").
+/// A device's reported outbox, shown under its last sync: "alles verstuurd", "3 wachtend,
+/// oudste 2 dagen", "1 niet geaccepteerd" (when it was reported in its title: "bij laatste
+/// sync").
 fn outbox_cell(lang: Lang, outbox: Option<&api::OutboxInfo>, now: i64) -> String {
     let Some(o) = outbox else {
         return format!(
-            "<span class=\"muted\">{}</span>",
+            "<div class=\"outbox muted\">{}</div>",
             t(lang, "outbox_not_reported")
         );
     };
@@ -327,11 +328,16 @@ fn outbox_cell(lang: Lang, outbox: Option<&api::OutboxInfo>, now: i64) -> String
     if parts.is_empty() {
         parts.push(t(lang, "all_sent").to_string());
     }
+    let class = if o.pending > 0 || o.not_accepted > 0 {
+        "outbox waiting"
+    } else {
+        "outbox"
+    };
     format!(
-        "{}<br><span class=\"muted\">{} ({})</span>",
-        esc(&parts.join("; ")),
+        "<div class=\"{class}\" title=\"{} ({})\">{}</div>",
         t(lang, "at_last_sync"),
-        when(o.reported_at)
+        when(o.reported_at),
+        esc(&parts.join("; ")),
     )
 }
 
@@ -366,6 +372,8 @@ th,td{text-align:left;padding:.5rem;border-bottom:1px solid #dde3e8;vertical-ali
 .msg{padding:.7rem 1rem;border-radius:6px;background:#e8f3e8;border:1px solid #8bc18b}
 .err{background:#fbe9e9;border-color:#d98b8b}
 .muted{color:#5b6b78;font-size:.9rem}
+.outbox{font-size:.9rem}
+.outbox.waiting{color:#8a4b00;font-weight:600}
 .qr{background:#fff;display:inline-block;padding:.5rem}
 .qr svg{width:300px;height:300px}
 code.big{font-size:1.4rem;letter-spacing:.08em}
@@ -956,7 +964,7 @@ async fn devices_page(
         let _ = write!(
             rows,
             "<tr id=\"device-{}\"><td><code>{}</code></td><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td class=\"outbox\">{}</td><td class=\"status\">{}</td><td>{}</td></tr>",
+             <td>{}{}</td><td class=\"status\">{}</td><td>{}</td></tr>",
             esc(&d.id),
             esc(&d.id),
             esc(&d.school),
@@ -981,7 +989,7 @@ async fn devices_page(
     }
     let body = format!(
         "<section><h2>{}</h2><div class=\"scroll\"><table id=\"devices\"><tr><th>{}</th><th>{}</th><th>{}</th>\
-         <th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th></th></tr>{rows}</table></div>\
+         <th>{}</th><th>{}</th><th>{}<br><span class=\"muted\">{}</span></th><th>{}</th><th></th></tr>{rows}</table></div>\
          <p class=\"muted\">{}</p></section>",
         t(lang, "devices"),
         t(lang, "device"),
@@ -2068,7 +2076,8 @@ mod tests {
         };
         let text = |lang, o: Option<api::OutboxInfo>| {
             let c = outbox_cell(lang, o.as_ref(), now);
-            c.split("<br>").next().unwrap_or_default().to_string()
+            let inner = c.split_once('>').map(|(_, r)| r).unwrap_or_default();
+            inner.trim_end_matches("</div>").to_string()
         };
         assert_eq!(text(Lang::Nl, Some(report(0, 0, None))), "alles verstuurd");
         assert_eq!(text(Lang::En, Some(report(0, 0, None))), "all sent");
@@ -2090,7 +2099,12 @@ mod tests {
         );
         assert!(text(Lang::Nl, None).contains("niet gemeld"));
         let full = outbox_cell(Lang::Nl, Some(&report(0, 0, None)), now);
-        assert!(full.contains("bij laatste sync"), "{full}");
+        assert!(full.contains("title=\"bij laatste sync ("), "{full}");
+        let waiting = outbox_cell(Lang::Nl, Some(&report(0, 1, None)), now);
+        assert!(
+            waiting.starts_with("<div class=\"outbox waiting\""),
+            "{waiting}"
+        );
         assert_eq!(duration(Lang::Nl, 90_000), "1 min");
         assert_eq!(duration(Lang::En, -5), "0 min");
     }

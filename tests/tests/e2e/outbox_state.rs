@@ -59,13 +59,22 @@ async fn device_row(admin: &ConsoleClient) -> Result<Json> {
     Ok(rows[0].clone())
 }
 
-/// The devices page's outbox cell of the one device, in `lang`, without markup.
+/// The devices page's outbox state of the one device (under its last sync), in `lang`,
+/// without markup, followed by its title (when it was reported).
 async fn outbox_cell(admin: &ConsoleClient, lang: &str) -> Result<String> {
     let (status, page) = admin.get("/devices", lang).await?;
     ensure!(status == 200, "devices page: {status}");
-    let start = page.find("class=\"outbox\">").context("an outbox cell")?;
-    let cell = &page[start + "class=\"outbox\">".len()..];
-    let cell = &cell[..cell.find("</td>").context("end of cell")?];
+    let start = page
+        .find("<div class=\"outbox")
+        .context("an outbox state")?;
+    let cell = &page[start..];
+    let cell = &cell[..cell.find("</div>").context("end of the state")?];
+    let title = cell
+        .split_once("title=\"")
+        .and_then(|(_, r)| r.split_once('"'))
+        .map(|(t, _)| t.to_string())
+        .unwrap_or_default();
+    let cell = format!("{} {title}", &cell[cell.find('>').context("tag")? + 1..]);
     let mut text = String::new();
     let mut in_tag = false;
     for c in cell.chars() {
