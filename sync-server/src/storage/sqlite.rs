@@ -15,6 +15,7 @@ use super::{
 use crate::{Error, Result};
 use automerge::ChangeHash;
 use omkijken_core::DocumentId;
+use omkijken_core::store::sql::CachedSql;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -155,15 +156,15 @@ pub(crate) fn erase_row(
     id: &[u8],
     seq: i64,
 ) -> rusqlite::Result<()> {
-    tx.execute(
+    tx.execute_cached(
         &format!("DELETE FROM {db}.changes WHERE doc = ?1"),
         params![id],
     )?;
-    tx.execute(
+    tx.execute_cached(
         &format!("DELETE FROM {db}.snapshots WHERE doc = ?1"),
         params![id],
     )?;
-    tx.execute(
+    tx.execute_cached(
         &format!(
             "UPDATE {db}.catalog SET erased = 1, heads = x'', size = 0, chunks = 0, \
              visibility = NULL, urgency = NULL, category = NULL, summary = NULL, readers = NULL, \
@@ -235,12 +236,14 @@ impl SqliteStorage {
     }
 
     fn setup(conn: Connection, key: Option<&str>) -> Result<Self> {
+        conn.set_prepared_statement_cache_capacity(omkijken_core::store::sql::STATEMENT_CACHE);
         if let Some(key) = key {
             conn.pragma_update(None, "key", key)?;
         }
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // The first read fails here if the key is wrong.
-        let _: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+        let _: i64 =
+            conn.query_row_cached("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -269,7 +272,7 @@ impl SqliteStorage {
     /// Record a backup taken of this store: where, when (unix ms) and the catalog sequence
     /// it holds.
     pub(crate) fn record_backup(&self, path: &str, taken_at: i64, seq: i64) -> Result<()> {
-        self.conn.execute(
+        self.conn.execute_cached(
             "INSERT INTO backups (path, taken_at, seq) VALUES (?1, ?2, ?3)",
             params![path, taken_at, seq],
         )?;
@@ -297,7 +300,7 @@ impl SqliteStorage {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let version: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let version: u32 = tx.query_row_cached("PRAGMA user_version", [], |r| r.get(0))?;
         if version > SCHEMA_VERSION {
             return Err(Error::TooNew {
                 found: version,
@@ -450,7 +453,7 @@ impl Storage for SqliteStorage {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let prev_seq: i64 = tx.query_row(
+        let prev_seq: i64 = tx.query_row_cached(
             "SELECT value FROM meta WHERE key = 'catalog_seq'",
             [],
             |r| r.get(0),
@@ -474,7 +477,7 @@ impl Storage for SqliteStorage {
         }
         let mut seq = prev_seq;
         for s in &batch.schools {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO schools (id, name, created_at) VALUES (?1, ?2, ?3)",
                 params![s.id, s.name, s.created_at],
             )?;
@@ -578,13 +581,13 @@ impl Storage for SqliteStorage {
             insert_audit(&tx, a)?;
         }
         for e in &batch.events {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO admin_events (at, kind, school, device) VALUES (?1, ?2, ?3, ?4)",
                 params![e.at, e.kind.as_str(), e.school, e.device],
             )?;
         }
         for c in &batch.codes {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO enrollment_codes (code_hash, school, user, created_at, expires_at, \
                  scope) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
@@ -598,7 +601,7 @@ impl Storage for SqliteStorage {
             )?;
         }
         for (device, at) in &batch.revoke {
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE devices SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
                 params![device, at],
             )?;
@@ -621,7 +624,7 @@ impl Storage for SqliteStorage {
             ])?;
         }
         if seq != prev_seq {
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE meta SET value = ?1 WHERE key = 'catalog_seq'",
                 params![seq],
             )?;
@@ -693,7 +696,7 @@ impl Storage for SqliteStorage {
     }
 
     fn last_seq(&mut self) -> Result<u64> {
-        let v: i64 = self.conn.query_row(
+        let v: i64 = self.conn.query_row_cached(
             "SELECT value FROM meta WHERE key = 'catalog_seq'",
             [],
             |r| r.get(0),
@@ -716,7 +719,7 @@ impl Storage for SqliteStorage {
 
     fn renew_epoch(&mut self) -> Result<u64> {
         let epoch = super::new_epoch();
-        self.conn.execute(
+        self.conn.execute_cached(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('epoch', ?1)",
             params![epoch as i64],
         )?;
@@ -861,7 +864,7 @@ impl Storage for SqliteStorage {
         let Some((school, user, scope)) = code else {
             return Ok(EnrollOutcome::BadCode);
         };
-        let taken: bool = tx.query_row(
+        let taken: bool = tx.query_row_cached(
             "SELECT EXISTS (SELECT 1 FROM devices WHERE actor = ?1)",
             params![device.actor],
             |r| r.get(0),
@@ -869,11 +872,11 @@ impl Storage for SqliteStorage {
         if taken {
             return Ok(EnrollOutcome::ActorTaken);
         }
-        tx.execute(
+        tx.execute_cached(
             "UPDATE enrollment_codes SET used_at = ?2 WHERE code_hash = ?1",
             params![code_hash.as_slice(), now],
         )?;
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO devices (id, school, user, actor, label, token_hash, created_at, scope) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
