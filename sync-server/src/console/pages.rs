@@ -111,12 +111,27 @@ fn t(lang: Lang, key: &str) -> &'static str {
         "label" => ("Omschrijving", "Label"),
         "enrolled" => ("Gekoppeld", "Enrolled"),
         "last_sync" => ("Laatst gesynchroniseerd", "Last sync"),
-        "outbox_unknown" => (
-            "Wat op een apparaat nog wacht om verstuurd te worden, weet alleen het apparaat zelf; \
-             de laatste synchronisatie zegt of het bijblijft.",
-            "What waits on a device to be sent is known to the device alone; the last sync \
-             tells whether it keeps up.",
+        "outbox" => ("nog te versturen", "outbox"),
+        "outbox_note" => (
+            "Onder de laatste sync staat wat er nog te versturen was, zoals het apparaat het bij \
+             zijn laatste sync meldde: wachtend zijn wijzigingen die de server nog niet heeft; \
+             niet geaccepteerd zijn wijzigingen die de server weigerde en die op het apparaat \
+             voor de auteur bewaard blijven. Alleen aantallen, nooit inhoud.",
+            "Under the last sync: the outbox as the device reported it at its last sync. \
+             Waiting are changes the server does not have yet; not accepted are changes the \
+             server refused, kept on the device for their author. Counts only, never content.",
         ),
+        "outbox_not_reported" => ("niet gemeld", "not reported"),
+        "all_sent" => ("alles verstuurd", "all sent"),
+        "waiting" => ("wachtend", "waiting"),
+        "oldest" => ("oudste", "oldest"),
+        "not_accepted" => ("niet geaccepteerd", "not accepted"),
+        "at_last_sync" => ("bij laatste sync", "at last sync"),
+        "day" => ("dag", "day"),
+        "days" => ("dagen", "days"),
+        "hour" => ("uur", "hour"),
+        "hours" => ("uur", "hours"),
+        "minutes" => ("min", "min"),
         "status" => ("Status", "Status"),
         "active" => ("actief", "active"),
         "revoked" => ("ingetrokken", "revoked"),
@@ -273,6 +288,59 @@ pub fn esc(s: &str) -> String {
     o
 }
 
+/// How long `ms` is, roughly, in the largest whole unit ("2 dagen", "5 hours", "3 min").
+fn duration(lang: Lang, ms: i64) -> String {
+    const MIN: i64 = 60_000;
+    const HOUR: i64 = 60 * MIN;
+    const DAY: i64 = 24 * HOUR;
+    let ms = ms.max(0);
+    let (n, one, many) = if ms >= DAY {
+        (ms / DAY, "day", "days")
+    } else if ms >= HOUR {
+        (ms / HOUR, "hour", "hours")
+    } else {
+        (ms / MIN, "minutes", "minutes")
+    };
+    format!("{n} {}", t(lang, if n == 1 { one } else { many }))
+}
+
+/// A device's reported outbox, shown under its last sync: "alles verstuurd", "3 wachtend,
+/// oudste 2 dagen", "1 niet geaccepteerd" (when it was reported in its title: "bij laatste
+/// sync").
+fn outbox_cell(lang: Lang, outbox: Option<&api::OutboxInfo>, now: i64) -> String {
+    let Some(o) = outbox else {
+        return format!(
+            "<div class=\"outbox muted\">{}</div>",
+            t(lang, "outbox_not_reported")
+        );
+    };
+    let mut parts = vec![];
+    if o.pending > 0 {
+        let mut p = format!("{} {}", o.pending, t(lang, "waiting"));
+        if let Some(at) = o.oldest_pending_at {
+            let _ = write!(p, ", {} {}", t(lang, "oldest"), duration(lang, now - at));
+        }
+        parts.push(p);
+    }
+    if o.not_accepted > 0 {
+        parts.push(format!("{} {}", o.not_accepted, t(lang, "not_accepted")));
+    }
+    if parts.is_empty() {
+        parts.push(t(lang, "all_sent").to_string());
+    }
+    let class = if o.pending > 0 || o.not_accepted > 0 {
+        "outbox waiting"
+    } else {
+        "outbox"
+    };
+    format!(
+        "<div class=\"{class}\" title=\"{} ({})\">{}</div>",
+        t(lang, "at_last_sync"),
+        when(o.reported_at),
+        esc(&parts.join("; ")),
+    )
+}
+
 fn when(ms: i64) -> String {
     let tz = jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap_or(jiff::tz::TimeZone::UTC);
     jiff::Timestamp::from_millisecond(ms)
@@ -304,6 +372,8 @@ th,td{text-align:left;padding:.5rem;border-bottom:1px solid #dde3e8;vertical-ali
 .msg{padding:.7rem 1rem;border-radius:6px;background:#e8f3e8;border:1px solid #8bc18b}
 .err{background:#fbe9e9;border-color:#d98b8b}
 .muted{color:#5b6b78;font-size:.9rem}
+.outbox{font-size:.9rem}
+.outbox.waiting{color:#8a4b00;font-weight:600}
 .qr{background:#fff;display:inline-block;padding:.5rem}
 .qr svg{width:300px;height:300px}
 code.big{font-size:1.4rem;letter-spacing:.08em}
@@ -873,6 +943,7 @@ async fn devices_page(
         Err(e) => return failed(lang, Some(&s), e),
     };
     let mut rows = String::new();
+    let now = api::now_ms();
     for d in &list {
         let status = match d.revoked_at {
             Some(at) => format!("{} {}", t(lang, "revoked"), when(at)),
@@ -893,7 +964,7 @@ async fn devices_page(
         let _ = write!(
             rows,
             "<tr id=\"device-{}\"><td><code>{}</code></td><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td class=\"status\">{}</td><td>{}</td></tr>",
+             <td>{}{}</td><td class=\"status\">{}</td><td>{}</td></tr>",
             esc(&d.id),
             esc(&d.id),
             esc(&d.school),
@@ -911,13 +982,14 @@ async fn devices_page(
             d.last_seen
                 .map(when)
                 .unwrap_or_else(|| t(lang, "never").into()),
+            outbox_cell(lang, d.outbox.as_ref(), now),
             esc(&status),
             action
         );
     }
     let body = format!(
         "<section><h2>{}</h2><div class=\"scroll\"><table id=\"devices\"><tr><th>{}</th><th>{}</th><th>{}</th>\
-         <th>{}</th><th>{}</th><th>{}</th><th>{}</th><th></th></tr>{rows}</table></div>\
+         <th>{}</th><th>{}</th><th>{}<br><span class=\"muted\">{}</span></th><th>{}</th><th></th></tr>{rows}</table></div>\
          <p class=\"muted\">{}</p></section>",
         t(lang, "devices"),
         t(lang, "device"),
@@ -926,8 +998,9 @@ async fn devices_page(
         t(lang, "label"),
         t(lang, "enrolled"),
         t(lang, "last_sync"),
+        t(lang, "outbox"),
         t(lang, "status"),
-        t(lang, "outbox_unknown"),
+        t(lang, "outbox_note"),
     );
     page(lang, t(lang, "devices"), Some((&s, "devices")), &body).into_response()
 }
@@ -1959,7 +2032,19 @@ mod tests {
             "refusals",
             "forbidden",
             "csrf",
-            "outbox_unknown",
+            "outbox",
+            "outbox_note",
+            "outbox_not_reported",
+            "all_sent",
+            "waiting",
+            "oldest",
+            "not_accepted",
+            "at_last_sync",
+            "day",
+            "days",
+            "hour",
+            "hours",
+            "minutes",
             "schools",
             "health",
             "settings",
@@ -1977,6 +2062,51 @@ mod tests {
             assert_ne!(t(Lang::Nl, key), "?", "{key}");
             assert_ne!(t(Lang::En, key), "?", "{key}");
         }
+    }
+
+    #[test]
+    fn the_outbox_cell_says_what_waits_in_both_languages() {
+        const DAY: i64 = 86_400_000;
+        let now = 1_795_338_000_000;
+        let report = |pending, not_accepted, oldest| api::OutboxInfo {
+            pending,
+            not_accepted,
+            oldest_pending_at: oldest,
+            reported_at: now - DAY,
+        };
+        let text = |lang, o: Option<api::OutboxInfo>| {
+            let c = outbox_cell(lang, o.as_ref(), now);
+            let inner = c.split_once('>').map(|(_, r)| r).unwrap_or_default();
+            inner.trim_end_matches("</div>").to_string()
+        };
+        assert_eq!(text(Lang::Nl, Some(report(0, 0, None))), "alles verstuurd");
+        assert_eq!(text(Lang::En, Some(report(0, 0, None))), "all sent");
+        assert_eq!(
+            text(Lang::Nl, Some(report(3, 0, Some(now - 2 * DAY - 5_000)))),
+            "3 wachtend, oudste 2 dagen"
+        );
+        assert_eq!(
+            text(Lang::En, Some(report(1, 0, Some(now - 3 * 3_600_000)))),
+            "1 waiting, oldest 3 hours"
+        );
+        assert_eq!(
+            text(Lang::Nl, Some(report(0, 1, None))),
+            "1 niet geaccepteerd"
+        );
+        assert_eq!(
+            text(Lang::En, Some(report(2, 1, Some(now - DAY)))),
+            "2 waiting, oldest 1 day; 1 not accepted"
+        );
+        assert!(text(Lang::Nl, None).contains("niet gemeld"));
+        let full = outbox_cell(Lang::Nl, Some(&report(0, 0, None)), now);
+        assert!(full.contains("title=\"bij laatste sync ("), "{full}");
+        let waiting = outbox_cell(Lang::Nl, Some(&report(0, 1, None)), now);
+        assert!(
+            waiting.starts_with("<div class=\"outbox waiting\""),
+            "{waiting}"
+        );
+        assert_eq!(duration(Lang::Nl, 90_000), "1 min");
+        assert_eq!(duration(Lang::En, -5), "0 min");
     }
 
     #[test]

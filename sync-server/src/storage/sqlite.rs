@@ -15,12 +15,13 @@ use super::{
 use crate::{Error, Result};
 use automerge::ChangeHash;
 use omkijken_core::DocumentId;
+use omkijken_core::store::sql::CachedSql;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 /// Schema version written by this build (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 9;
+pub const SCHEMA_VERSION: u32 = 10;
 
 /// Migration 1. Never edit once shipped: add a new arm instead.
 const V1: &str = "
@@ -155,15 +156,15 @@ pub(crate) fn erase_row(
     id: &[u8],
     seq: i64,
 ) -> rusqlite::Result<()> {
-    tx.execute(
+    tx.execute_cached(
         &format!("DELETE FROM {db}.changes WHERE doc = ?1"),
         params![id],
     )?;
-    tx.execute(
+    tx.execute_cached(
         &format!("DELETE FROM {db}.snapshots WHERE doc = ?1"),
         params![id],
     )?;
-    tx.execute(
+    tx.execute_cached(
         &format!(
             "UPDATE {db}.catalog SET erased = 1, heads = x'', size = 0, chunks = 0, \
              visibility = NULL, urgency = NULL, category = NULL, summary = NULL, readers = NULL, \
@@ -191,6 +192,13 @@ const V9: &str = "CREATE TABLE admin_accounts (
     created_at    INTEGER NOT NULL,
     disabled      INTEGER NOT NULL DEFAULT 0
 );";
+
+/// Migration 10: the outbox a device last reported (counts only; docs/protocol.md, "Outbox
+/// state") and when (server clock); NULL until it reports one.
+const V10: &str = "ALTER TABLE devices ADD COLUMN outbox_pending INTEGER;
+ALTER TABLE devices ADD COLUMN outbox_not_accepted INTEGER;
+ALTER TABLE devices ADD COLUMN outbox_oldest_at INTEGER;
+ALTER TABLE devices ADD COLUMN outbox_at INTEGER;";
 
 /// In the order `rows::catalog_row` reads them.
 const CATALOG_COLS: &str = "id, school, kind, pupil, author, created_at, schema, visibility, \
@@ -228,12 +236,14 @@ impl SqliteStorage {
     }
 
     fn setup(conn: Connection, key: Option<&str>) -> Result<Self> {
+        conn.set_prepared_statement_cache_capacity(omkijken_core::store::sql::STATEMENT_CACHE);
         if let Some(key) = key {
             conn.pragma_update(None, "key", key)?;
         }
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // The first read fails here if the key is wrong.
-        let _: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+        let _: i64 =
+            conn.query_row_cached("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -266,7 +276,7 @@ impl SqliteStorage {
     /// Record a backup taken of this store: where, when (unix ms) and the catalog sequence
     /// it holds.
     pub(crate) fn record_backup(&self, path: &str, taken_at: i64, seq: i64) -> Result<()> {
-        self.conn.execute(
+        self.conn.execute_cached(
             "INSERT INTO backups (path, taken_at, seq) VALUES (?1, ?2, ?3)",
             params![path, taken_at, seq],
         )?;
@@ -294,7 +304,7 @@ impl SqliteStorage {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let version: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let version: u32 = tx.query_row_cached("PRAGMA user_version", [], |r| r.get(0))?;
         if version > SCHEMA_VERSION {
             return Err(Error::TooNew {
                 found: version,
@@ -312,6 +322,7 @@ impl SqliteStorage {
                 7 => tx.execute_batch(V7)?,
                 8 => tx.execute_batch(V8)?,
                 9 => tx.execute_batch(V9)?,
+                10 => tx.execute_batch(V10)?,
                 _ => unreachable!("a migration arm per version"),
             }
         }
@@ -393,8 +404,8 @@ fn device_row(r: &Row<'_>) -> rusqlite::Result<Device> {
     rows::device_row(r)
 }
 
-const DEVICE_COLS: &str =
-    "id, school, user, actor, label, token_hash, created_at, last_seen, revoked_at, scope";
+const DEVICE_COLS: &str = "id, school, user, actor, label, token_hash, created_at, last_seen, \
+     revoked_at, scope, outbox_pending, outbox_not_accepted, outbox_oldest_at, outbox_at";
 
 fn audit_row(r: &Row<'_>) -> rusqlite::Result<AuditRecord> {
     rows::audit_row(r)
@@ -446,7 +457,7 @@ impl Storage for SqliteStorage {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let prev_seq: i64 = tx.query_row(
+        let prev_seq: i64 = tx.query_row_cached(
             "SELECT value FROM meta WHERE key = 'catalog_seq'",
             [],
             |r| r.get(0),
@@ -470,7 +481,7 @@ impl Storage for SqliteStorage {
         }
         let mut seq = prev_seq;
         for s in &batch.schools {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO schools (id, name, created_at) VALUES (?1, ?2, ?3)",
                 params![s.id, s.name, s.created_at],
             )?;
@@ -574,13 +585,13 @@ impl Storage for SqliteStorage {
             insert_audit(&tx, a)?;
         }
         for e in &batch.events {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO admin_events (at, kind, school, device) VALUES (?1, ?2, ?3, ?4)",
                 params![e.at, e.kind.as_str(), e.school, e.device],
             )?;
         }
         for c in &batch.codes {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO enrollment_codes (code_hash, school, user, created_at, expires_at, \
                  scope) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
@@ -594,7 +605,7 @@ impl Storage for SqliteStorage {
             )?;
         }
         for (device, at) in &batch.revoke {
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE devices SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
                 params![device, at],
             )?;
@@ -603,8 +614,21 @@ impl Storage for SqliteStorage {
             tx.prepare_cached("UPDATE devices SET last_seen = ?2 WHERE id = ?1")?
                 .execute(params![device, at])?;
         }
+        for (device, o) in &batch.outbox {
+            tx.prepare_cached(
+                "UPDATE devices SET outbox_pending = ?2, outbox_not_accepted = ?3, \
+                 outbox_oldest_at = ?4, outbox_at = ?5 WHERE id = ?1",
+            )?
+            .execute(params![
+                device,
+                o.pending as i64,
+                o.not_accepted as i64,
+                o.oldest_at,
+                o.reported_at
+            ])?;
+        }
         if seq != prev_seq {
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE meta SET value = ?1 WHERE key = 'catalog_seq'",
                 params![seq],
             )?;
@@ -676,7 +700,7 @@ impl Storage for SqliteStorage {
     }
 
     fn last_seq(&mut self) -> Result<u64> {
-        let v: i64 = self.conn.query_row(
+        let v: i64 = self.conn.query_row_cached(
             "SELECT value FROM meta WHERE key = 'catalog_seq'",
             [],
             |r| r.get(0),
@@ -699,7 +723,7 @@ impl Storage for SqliteStorage {
 
     fn renew_epoch(&mut self) -> Result<u64> {
         let epoch = super::new_epoch();
-        self.conn.execute(
+        self.conn.execute_cached(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('epoch', ?1)",
             params![epoch as i64],
         )?;
@@ -871,7 +895,7 @@ impl Storage for SqliteStorage {
         let Some((school, user, scope)) = code else {
             return Ok(EnrollOutcome::BadCode);
         };
-        let taken: bool = tx.query_row(
+        let taken: bool = tx.query_row_cached(
             "SELECT EXISTS (SELECT 1 FROM devices WHERE actor = ?1)",
             params![device.actor],
             |r| r.get(0),
@@ -879,11 +903,11 @@ impl Storage for SqliteStorage {
         if taken {
             return Ok(EnrollOutcome::ActorTaken);
         }
-        tx.execute(
+        tx.execute_cached(
             "UPDATE enrollment_codes SET used_at = ?2 WHERE code_hash = ?1",
             params![code_hash.as_slice(), now],
         )?;
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO devices (id, school, user, actor, label, token_hash, created_at, scope) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![

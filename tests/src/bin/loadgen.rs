@@ -253,6 +253,7 @@ fn set_up(data: &Path, staff: &[StaffMember], k: usize, seed_docs: usize) -> Res
             protocol: PROTOCOL_VERSION,
             cursor: 0,
             epoch: None,
+            outbox: None,
         };
         hub.receive(NOW, c.conn, hello);
         for n in 0..seed_docs {
@@ -400,6 +401,7 @@ async fn session(
         protocol: PROTOCOL_VERSION,
         cursor: cursor.load(Ordering::Relaxed),
         epoch: None,
+        outbox: None,
     };
     tx.send(Message::binary(hello.encode())).await?;
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<Cmd>();
