@@ -2,8 +2,8 @@
 //! write-ahead log, backups) holds no plaintext care content, and every file the server
 //! writes is private.
 
-mod common;
-mod net;
+use crate::common;
+use crate::net;
 
 use common::{NOW, signal_header, signal_record};
 use net::{Served, admin, admin_output, enroll, push_acked, session};

@@ -1,8 +1,8 @@
 //! The audit log against the real binary: a device's read log is taken only for documents
 //! it may read, and the CSV export cannot carry a spreadsheet formula.
 
-mod common;
-mod net;
+use crate::common;
+use crate::net;
 
 use common::{NOW, signal_record};
 use net::{Served, admin, enroll, push_acked, recv, send, session};

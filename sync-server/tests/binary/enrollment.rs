@@ -2,8 +2,7 @@
 //! answered, then slowed, then refused (429); every failure is logged without the code,
 //! counted and audited; an honest device from another address enrolls meanwhile.
 
-mod common;
-mod net;
+use crate::net;
 
 use net::{Served, admin, connect_from, enroll, recv, send};
 use omkijken_core::sync::{ErrorCode, Frame};

@@ -2,8 +2,8 @@
 //! millions of one-byte items, a device that never reads. The bounds are asserted on what
 //! the server holds (sync states, its peak resident memory), not on timing.
 
-mod common;
-mod net;
+use crate::common;
+use crate::net;
 
 use automerge::sync::{self, BloomFilter, Have, SyncDoc};
 use automerge::{ChangeHash, transaction::Transactable};

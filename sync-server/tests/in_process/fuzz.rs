@@ -15,7 +15,7 @@
 //! - `OMKIJKEN_FUZZ_EXECS` (default 3,000: the CI run) and `OMKIJKEN_FUZZ_SEED` (default:
 //!   random, printed) for a long run.
 
-mod common;
+use crate::common;
 
 use automerge::sync::SyncDoc;
 use common::*;

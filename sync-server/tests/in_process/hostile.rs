@@ -1,6 +1,6 @@
 //! Hostile input never panics the hub and never stores anything.
 
-mod common;
+use crate::common;
 
 use common::*;
 use omkijken_core::DocumentId;

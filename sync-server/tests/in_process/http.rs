@@ -1,6 +1,6 @@
 //! The real server on 127.0.0.1:0, spoken to with tokio-tungstenite.
 
-mod common;
+use crate::common;
 
 use common::{NOW, ROSTER, ROSTER_MOVED, SCHOOL, actor, signal, signal_header, signal_record};
 use futures_util::{SinkExt, StreamExt};

@@ -4,7 +4,7 @@
 // Edit closures return core's (large) error type.
 #![allow(clippy::result_large_err)]
 
-mod common;
+use crate::common;
 
 use automerge::Automerge;
 use automerge::sync::SyncDoc;

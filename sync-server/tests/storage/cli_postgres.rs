@@ -3,9 +3,9 @@
 //! pushes, a device on the other node gets it live; a revocation by the CLI drops the live
 //! session on the node that holds it.
 //!
-//! Runs against `OMKIJKEN_TEST_POSTGRES` (see `storage_postgres.rs`), in a fresh schema.
+//! Runs against `OMKIJKEN_TEST_POSTGRES` (see `postgres.rs`), in a fresh schema.
 
-mod common;
+use crate::common;
 
 use common::{ROSTER, SCHOOL, actor, signal};
 use futures_util::{SinkExt, StreamExt};

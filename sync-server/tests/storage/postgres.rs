@@ -1,4 +1,4 @@
-//! The PostgreSQL storage (its conformance suite is in storage_conformance.rs): schema versioning, commit-ordered catalog
+//! The PostgreSQL storage (its conformance suite is in conformance.rs): schema versioning, commit-ordered catalog
 //! sequences with concurrent committers, several writers of one document, and two hubs
 //! (server nodes) sharing one database.
 //!
@@ -6,7 +6,7 @@
 //! throwaway cluster and sets it), each test in a fresh schema. Without it the tests are
 //! skipped with a line on stderr, except under `CI`, where they fail.
 
-mod common;
+use crate::common;
 
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ROOT};
