@@ -59,6 +59,26 @@ impl Admin {
         .await
     }
 
+    /// Append the audit row of a failed or refused enrollment (action `enroll_failed`, no
+    /// school, device or user; `kind` says why), from the sync listener or the identity
+    /// provider's callback.
+    pub(crate) async fn audit_enroll_failed(&self, why: String) -> Result<()> {
+        self.append_audit(move |now| AuditRecord {
+            seq: 0,
+            at: now,
+            school: String::new(),
+            device: None,
+            user: None,
+            action: crate::storage::AuditAction::EnrollFailed,
+            document: None,
+            kind: Some(why),
+            pupil: None,
+            device_seq: None,
+            device_at: None,
+        })
+        .await
+    }
+
     /// Create a school (id: 1-64 of a-z, 0-9, `-`, `_`, `.`) with an empty roster.
     pub async fn create_school(&self, id: &str, name: &str) -> Result<()> {
         let (id, name) = (id.to_string(), name.to_string());

@@ -6,7 +6,6 @@ use super::admin::Admin;
 use super::hub_thread::Cmd;
 use super::router::{ApiError, bearer};
 use super::session::send_frame;
-use crate::storage::AuditRecord;
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -175,21 +174,7 @@ async fn enroll_failed(st: &AppState, peer: Option<std::net::IpAddr>, code: Erro
     let admin = Admin {
         cmd: st.cmd.clone(),
     };
-    let written = admin
-        .append_audit(move |now| AuditRecord {
-            seq: 0,
-            at: now,
-            school: String::new(),
-            device: None,
-            user: None,
-            action: crate::storage::AuditAction::EnrollFailed,
-            document: None,
-            kind: Some(reason.to_string()),
-            pupil: None,
-            device_seq: None,
-            device_at: None,
-        })
-        .await;
+    let written = admin.audit_enroll_failed(reason.to_string()).await;
     if let Err(e) = written {
         tracing::error!(error = %e, "could not write the audit row of a failed enrollment");
     }
