@@ -22,25 +22,26 @@ fn stores_opened_at_once_by_a_fresh_process_all_open() {
     if std::env::var_os(CHILD).is_some() {
         return open_at_once();
     }
-    let exe = std::env::current_exe().unwrap();
     for round in 0..ROUNDS {
-        let out = Command::new(&exe)
-            .args([
-                "--exact",
-                "stores_opened_at_once_by_a_fresh_process_all_open",
-                "--test-threads=1",
-                "--nocapture",
-            ])
-            .env(CHILD, "1")
-            .output()
-            .unwrap();
+        let out = run_child(
+            "stores_opened_at_once_by_a_fresh_process_all_open",
+            CHILD,
+            "1",
+        );
         assert!(
             out.status.success(),
-            "round {round}: a store failed to open\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            "round {round}: a store failed to open\n{out:?}"
         );
     }
+}
+
+/// This test binary again, running only `test` with `var` set to `value`.
+fn run_child(test: &str, var: &str, value: impl AsRef<std::ffi::OsStr>) -> std::process::Output {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--test-threads=1", "--nocapture"])
+        .env(var, value)
+        .output()
+        .unwrap()
 }
 
 /// In the child: `THREADS` stores opened together as the process's first SQLite use.
@@ -72,25 +73,16 @@ fn a_process_exits_cleanly_while_its_threads_still_close_stores() {
     if std::env::var_os(EXIT_CHILD).is_some() {
         return exit_while_closing();
     }
-    let exe = std::env::current_exe().unwrap();
     let dir = tempfile::tempdir().unwrap();
     for round in 0..EXIT_ROUNDS {
-        let out = Command::new(&exe)
-            .args([
-                "--exact",
-                "a_process_exits_cleanly_while_its_threads_still_close_stores",
-                "--test-threads=1",
-                "--nocapture",
-            ])
-            .env(EXIT_CHILD, dir.path().join(round.to_string()))
-            .output()
-            .unwrap();
+        let out = run_child(
+            "a_process_exits_cleanly_while_its_threads_still_close_stores",
+            EXIT_CHILD,
+            dir.path().join(round.to_string()),
+        );
         assert!(
             out.status.success(),
-            "round {round}: the process did not exit cleanly ({:?})\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            "round {round}: the process did not exit cleanly\n{out:?}"
         );
     }
 }

@@ -472,28 +472,64 @@ impl Sim {
         .map_err(|e| format!("store open: {e}"))
     }
 
-    fn new(seed: u64, dir: &Path) -> SimResult<Sim> {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let now = Arc::new(AtomicI64::new(T0));
-        let mut hub = Self::open_hub(dir, seed)?;
-        hub.create_school(T0, SCHOOL, "Simulatieschool")
-            .map_err(|e| e.to_string())?;
-        let mentors: BTreeMap<String, String> = PUPILS
+    /// The first roster: pupils' mentors and whether each is in care.
+    fn first_roster() -> (BTreeMap<String, String>, BTreeMap<String, bool>) {
+        let mentors = PUPILS
             .iter()
             .enumerate()
             .map(|(i, p)| (p.to_string(), if i < 3 { "m1" } else { "m2" }.to_string()))
             .collect();
-        let in_care: BTreeMap<String, bool> = PUPILS
+        let in_care = PUPILS
             .iter()
             .enumerate()
             .map(|(i, p)| (p.to_string(), i % 3 == 0))
             .collect();
-        hub.import_roster(
-            T0,
-            SCHOOL,
-            &roster_csv(&mentors, &in_care, &BTreeMap::new()),
-        )
-        .map_err(|e| e.to_string())?;
+        (mentors, in_care)
+    }
+
+    /// The server's files once the school exists with its first roster (and a view of it
+    /// for each staff member): the same for every seed, so built once per process, and
+    /// each seed's server starts from a copy (this was a tenth of a seed's time). Roster
+    /// imports themselves stay in every seed: the roster changes as it runs.
+    fn first_school() -> SimResult<&'static [(String, Vec<u8>)]> {
+        /// The server's files by name.
+        type Files = Vec<(String, Vec<u8>)>;
+        static FILES: std::sync::OnceLock<SimResult<Files>> = std::sync::OnceLock::new();
+        let built = FILES.get_or_init(|| {
+            let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
+            let mut hub = Self::open_hub(dir.path(), 0)?;
+            hub.create_school(T0, SCHOOL, "Simulatieschool")
+                .map_err(|e| e.to_string())?;
+            let (mentors, in_care) = Self::first_roster();
+            hub.import_roster(
+                T0,
+                SCHOOL,
+                &roster_csv(&mentors, &in_care, &BTreeMap::new()),
+            )
+            .map_err(|e| e.to_string())?;
+            drop(hub);
+            let mut files = vec![];
+            for entry in std::fs::read_dir(dir.path()).map_err(|e| e.to_string())? {
+                let entry = entry.map_err(|e| e.to_string())?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                files.push((
+                    name,
+                    std::fs::read(entry.path()).map_err(|e| e.to_string())?,
+                ));
+            }
+            Ok(files)
+        });
+        built.as_deref().map_err(Clone::clone)
+    }
+
+    fn new(seed: u64, dir: &Path) -> SimResult<Sim> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let now = Arc::new(AtomicI64::new(T0));
+        for (name, bytes) in Self::first_school()? {
+            std::fs::write(dir.join(name), bytes).map_err(|e| format!("server files: {e}"))?;
+        }
+        let mut hub = Self::open_hub(dir, seed)?;
+        let (mentors, in_care) = Self::first_roster();
         // Retention terms of this school: short ones too (0 years: erased the day after the
         // pupil left), and meldcode cases sometimes never erased by retention.
         let retention = omkijken_server::retention::Retention {

@@ -1,6 +1,7 @@
 //! The local read log: every time a user opens a record, uploaded to the server's audit log.
 
 use super::Store;
+use super::sql::CachedSql;
 use crate::Result;
 use crate::ids::DocumentId;
 use crate::model::Kind;
@@ -12,7 +13,7 @@ impl Store {
         let identity = self.require_identity()?;
         let now = self.now();
         self.write(|tx| {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO access_log (user, doc_id, kind, at) VALUES (?1, ?2, ?3, ?4)",
                 params![identity.user, id.to_string(), kind.as_str(), now],
             )?;
@@ -42,7 +43,7 @@ impl Store {
     /// Mark access-log rows up to `seq` as uploaded.
     pub fn mark_access_log_uploaded(&self, up_to_seq: i64) -> Result<()> {
         self.write(|tx| {
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE access_log SET uploaded = 1 WHERE id <= ?1",
                 [up_to_seq],
             )?;

@@ -1,6 +1,7 @@
 //! Documents as stored: their bytes (a snapshot plus incremental chunks, compacted now and
 //! then), header, heads and info rows; reading, writing and purging one, and the roster.
 
+use super::sql::CachedSql;
 use super::{COMPACT_AFTER_CHUNKS, Identity, Store, heads_json, loaded, not_accepted, projection};
 use crate::doc::{self, AccessFields};
 use crate::ids::{self, DocumentId};
@@ -565,8 +566,8 @@ pub(super) fn write_doc(
             .execute(params![key, kind, school, pupil, author, created_at, fields_json, snapshot.as_ref(), heads, now, valid, acked])?;
         }
         (DocBytes::Snapshot(snapshot), Some(_)) => {
-            tx.execute("DELETE FROM doc_chunks WHERE doc_id = ?1", [&key])?;
-            tx.execute(
+            tx.execute_cached("DELETE FROM doc_chunks WHERE doc_id = ?1", [&key])?;
+            tx.execute_cached(
                 "UPDATE documents SET kind=?2, school=?3, pupil=?4, author=?5, created_at=?6, fields=?7,
                  snapshot=?8, chunks=0, heads=?9, updated_at=?10, valid=?11 WHERE id = ?1",
                 params![key, kind, school, pupil, author, created_at, fields_json, snapshot.as_ref(), heads, now, valid],
@@ -576,7 +577,7 @@ pub(super) fn write_doc(
             let n = n.unwrap_or(0);
             tx.prepare_cached("INSERT INTO doc_chunks (doc_id, seq, bytes) VALUES (?1, ?2, ?3)")?
                 .execute(params![key, n + 1, chunk])?;
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE documents SET kind=?2, school=?3, pupil=?4, author=?5, created_at=?6, fields=?7,
                  chunks=?8, heads=?9, updated_at=?10, valid=?11 WHERE id = ?1",
                 params![key, kind, school, pupil, author, created_at, fields_json, n + 1, heads, now, valid],
@@ -596,8 +597,8 @@ pub(super) fn purge_doc(tx: &Connection, id: DocumentId) -> Result<bool> {
     loaded::forget(&[id]);
     let key = id.to_string();
     projection::clear(tx, id)?;
-    tx.execute("DELETE FROM doc_chunks WHERE doc_id = ?1", [&key])?;
-    let n = tx.execute("DELETE FROM documents WHERE id = ?1", [&key])?;
+    tx.execute_cached("DELETE FROM doc_chunks WHERE doc_id = ?1", [&key])?;
+    let n = tx.execute_cached("DELETE FROM documents WHERE id = ?1", [&key])?;
     Ok(n > 0)
 }
 

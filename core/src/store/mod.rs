@@ -33,6 +33,7 @@ mod records;
 pub mod schema;
 mod school;
 mod sociogram;
+pub mod sql;
 mod subscriptions;
 mod talk;
 
@@ -71,6 +72,7 @@ use documents::*;
 use open::open_connection;
 use outbox::*;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
+use sql::CachedSql;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -116,6 +118,16 @@ impl Default for StoreOptions {
             seed: None,
         }
     }
+}
+
+/// `f` in a read transaction on `conn`.
+fn read_on<T>(conn: &mut Connection, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    catch_panic(|| {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let r = f(&tx)?;
+        tx.finish()?;
+        Ok(r)
+    })
 }
 
 /// Who uses this device: set at enrollment.
@@ -217,9 +229,19 @@ impl Store {
         }
     }
 
-    /// Run `f` in a read transaction on a reader connection (never blocks on the writer).
+    /// Run `f` in a read transaction: on the writer connection when no write holds it (its
+    /// page cache is current: a reader's is emptied by every write, and SQLCipher decrypts
+    /// each page again), else on a reader connection (never blocks on the writer).
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         self.check_live()?;
+        let writer = match self.inner.writer.try_lock() {
+            Ok(w) => Some(w),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        if let Some(mut conn) = writer {
+            return read_on(&mut conn, f);
+        }
         let conn = self
             .inner
             .readers
@@ -235,12 +257,7 @@ impl Store {
                 })?
             }
         };
-        let result = catch_panic(|| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-            let r = f(&tx)?;
-            tx.finish()?;
-            Ok(r)
-        });
+        let result = read_on(&mut conn, f);
         let mut readers = self
             .inner
             .readers
@@ -349,7 +366,7 @@ impl Store {
             match value {
                 Some(v) => meta_set(tx, &format!("setting:{key}"), v)?,
                 None => {
-                    tx.execute(
+                    tx.execute_cached(
                         "DELETE FROM meta WHERE key = ?1",
                         [format!("setting:{key}")],
                     )?;
@@ -390,7 +407,7 @@ mod tests {
             .writer
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        conn.query_row("PRAGMA synchronous", [], |r| r.get(0))
+        conn.query_row_cached("PRAGMA synchronous", [], |r| r.get(0))
             .unwrap()
     }
 
@@ -405,7 +422,7 @@ mod tests {
         let seen = std::cell::Cell::new(-1);
         store
             .write_recoverable(|tx| {
-                seen.set(tx.query_row("PRAGMA synchronous", [], |r| r.get(0))?);
+                seen.set(tx.query_row_cached("PRAGMA synchronous", [], |r| r.get(0))?);
                 Ok(())
             })
             .unwrap();

@@ -15,6 +15,7 @@
 //! when the roster no longer lets the user read such a document: a device holds nothing its
 //! user may not read.
 
+use super::sql::CachedSql;
 use super::{DocBytes, Prepared, Store, load_doc, purge_doc, write_doc};
 use crate::access::Access;
 use crate::doc::{self, AccessFields, Body};
@@ -233,8 +234,8 @@ impl Store {
     /// Discard a not-accepted item (the user copied what she wanted, or lets it go).
     /// `NotFound` if there is no such item.
     pub fn discard_not_accepted(&self, item: i64) -> Result<()> {
-        let n =
-            self.write(|tx| Ok(tx.execute("DELETE FROM not_accepted WHERE id = ?1", [item])?))?;
+        let n = self
+            .write(|tx| Ok(tx.execute_cached("DELETE FROM not_accepted WHERE id = ?1", [item])?))?;
         if n == 0 {
             return Err(Error::NotFound);
         }
@@ -265,7 +266,7 @@ impl Store {
         if !gone.is_empty() {
             self.write(|tx| {
                 for item in &gone {
-                    tx.execute("DELETE FROM not_accepted WHERE id = ?1", [item])?;
+                    tx.execute_cached("DELETE FROM not_accepted WHERE id = ?1", [item])?;
                 }
                 Ok(())
             })?;
@@ -277,7 +278,7 @@ impl Store {
 /// Remove the not-accepted items of a document (it was purged because the user may no
 /// longer read it, or erased).
 pub(super) fn drop_items_of(tx: &Connection, id: DocumentId) -> Result<()> {
-    tx.execute(
+    tx.execute_cached(
         "DELETE FROM not_accepted WHERE doc_id = ?1",
         [id.to_string()],
     )?;

@@ -1,6 +1,7 @@
 //! Opening a store: the key (a raw SQLCipher key from the platform's random key), SQLCipher's
 //! start-up, the connection settings, and the checks before a store is handed out.
 
+use super::sql::CachedSql;
 use super::{Inner, Store, StoreOptions, meta_get, meta_set, schema};
 use crate::error::OpenError;
 use automerge::ActorId;
@@ -193,6 +194,7 @@ pub(super) fn open_connection(
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
+    conn.set_prepared_statement_cache_capacity(super::sql::STATEMENT_CACHE);
     // The key must be set before the database is read. Quoting: raw_key is x'<hex>' made
     // by us. SQLCipher's own log (a failed HMAC on a wrong key) stays off: we report that
     // as `WrongKeyOrNotAStore`.
@@ -200,7 +202,7 @@ pub(super) fn open_connection(
         "PRAGMA cipher_log_level = NONE; PRAGMA key = \"{raw_key}\";"
     ))?;
     // Reading the schema is what tells a wrong key apart.
-    match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+    match conn.query_row_cached("SELECT count(*) FROM sqlite_master", [], |r| {
         r.get::<_, i64>(0)
     }) {
         Ok(_) => {}

@@ -2,6 +2,7 @@
 //! acknowledged, and what is pushed next.
 
 use super::Store;
+use super::sql::CachedSql;
 use crate::Result;
 use crate::ids::{self, DocumentId};
 use crate::model::Kind;
@@ -13,7 +14,7 @@ impl Store {
     pub fn set_acked_heads(&self, id: DocumentId, heads: &[ChangeHash]) -> Result<()> {
         let s = serde_json::to_string(&ids::heads_to_hex(heads)).unwrap_or_default();
         self.write(|tx| {
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE documents SET acked_heads = ?2 WHERE id = ?1",
                 params![id.to_string(), s],
             )?;

@@ -1,6 +1,7 @@
 //! The device store's schema: one place, versioned in `PRAGMA user_version`, each upgrade
 //! one arm run inside one IMMEDIATE transaction. Never edit a shipped migration.
 
+use super::sql::CachedSql;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The schema version this build writes.
@@ -173,7 +174,7 @@ const MIGRATIONS: [&str; VERSION as usize] = [V1, V2, V3, V4, V5, V6];
 
 /// Read the schema version.
 pub fn version(conn: &Connection) -> rusqlite::Result<u32> {
-    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+    conn.query_row_cached("PRAGMA user_version", [], |r| r.get(0))
 }
 
 /// Upgrade `conn` to `target` (at most [`VERSION`]), one transaction for all steps.

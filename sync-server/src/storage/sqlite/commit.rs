@@ -6,6 +6,7 @@ use super::rows::*;
 use crate::storage::rows;
 use crate::storage::{AuditRecord, Batch, Committed, WriteMode};
 use crate::{Error, Result};
+use omkijken_core::store::sql::CachedSql;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 /// Erase document `id` in the store attached as `db` ("main" for the store itself) at
@@ -19,15 +20,15 @@ pub(crate) fn erase_row(
     id: &[u8],
     seq: i64,
 ) -> rusqlite::Result<()> {
-    tx.execute(
+    tx.execute_cached(
         &format!("DELETE FROM {db}.changes WHERE doc = ?1"),
         params![id],
     )?;
-    tx.execute(
+    tx.execute_cached(
         &format!("DELETE FROM {db}.snapshots WHERE doc = ?1"),
         params![id],
     )?;
-    tx.execute(
+    tx.execute_cached(
         &format!(
             "UPDATE {db}.catalog SET erased = 1, heads = x'', size = 0, chunks = 0, \
              visibility = NULL, urgency = NULL, category = NULL, summary = NULL, readers = NULL, \
@@ -84,7 +85,7 @@ impl SqliteStorage {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let prev_seq: i64 = tx.query_row(
+        let prev_seq: i64 = tx.query_row_cached(
             "SELECT value FROM meta WHERE key = 'catalog_seq'",
             [],
             |r| r.get(0),
@@ -108,7 +109,7 @@ impl SqliteStorage {
         }
         let mut seq = prev_seq;
         for s in &batch.schools {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO schools (id, name, created_at) VALUES (?1, ?2, ?3)",
                 params![s.id, s.name, s.created_at],
             )?;
@@ -212,13 +213,13 @@ impl SqliteStorage {
             insert_audit(&tx, a)?;
         }
         for e in &batch.events {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO admin_events (at, kind, school, device) VALUES (?1, ?2, ?3, ?4)",
                 params![e.at, e.kind.as_str(), e.school, e.device],
             )?;
         }
         for c in &batch.codes {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO enrollment_codes (code_hash, school, user, created_at, expires_at, \
                  scope) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
@@ -232,7 +233,7 @@ impl SqliteStorage {
             )?;
         }
         for (device, at) in &batch.revoke {
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE devices SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
                 params![device, at],
             )?;
@@ -242,7 +243,7 @@ impl SqliteStorage {
                 .execute(params![device, at])?;
         }
         if seq != prev_seq {
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE meta SET value = ?1 WHERE key = 'catalog_seq'",
                 params![seq],
             )?;

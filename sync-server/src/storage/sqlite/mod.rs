@@ -20,6 +20,7 @@ use crate::{Error, Result};
 pub(crate) use commit::erase_row;
 use commit::insert_audit;
 use omkijken_core::DocumentId;
+use omkijken_core::store::sql::CachedSql;
 use rows::*;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 pub use schema::SCHEMA_VERSION;
@@ -58,12 +59,14 @@ impl SqliteStorage {
     }
 
     fn setup(conn: Connection, key: Option<&str>) -> Result<Self> {
+        conn.set_prepared_statement_cache_capacity(omkijken_core::store::sql::STATEMENT_CACHE);
         if let Some(key) = key {
             conn.pragma_update(None, "key", key)?;
         }
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // The first read fails here if the key is wrong.
-        let _: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+        let _: i64 =
+            conn.query_row_cached("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -92,7 +95,7 @@ impl SqliteStorage {
     /// Record a backup taken of this store: where, when (unix ms) and the catalog sequence
     /// it holds.
     pub(crate) fn record_backup(&self, path: &str, taken_at: i64, seq: i64) -> Result<()> {
-        self.conn.execute(
+        self.conn.execute_cached(
             "INSERT INTO backups (path, taken_at, seq) VALUES (?1, ?2, ?3)",
             params![path, taken_at, seq],
         )?;
@@ -176,7 +179,7 @@ impl Storage for SqliteStorage {
     }
 
     fn last_seq(&mut self) -> Result<u64> {
-        let v: i64 = self.conn.query_row(
+        let v: i64 = self.conn.query_row_cached(
             "SELECT value FROM meta WHERE key = 'catalog_seq'",
             [],
             |r| r.get(0),
@@ -199,7 +202,7 @@ impl Storage for SqliteStorage {
 
     fn renew_epoch(&mut self) -> Result<u64> {
         let epoch = super::new_epoch();
-        self.conn.execute(
+        self.conn.execute_cached(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('epoch', ?1)",
             params![epoch as i64],
         )?;
@@ -344,7 +347,7 @@ impl Storage for SqliteStorage {
         let Some((school, user, scope)) = code else {
             return Ok(EnrollOutcome::BadCode);
         };
-        let taken: bool = tx.query_row(
+        let taken: bool = tx.query_row_cached(
             "SELECT EXISTS (SELECT 1 FROM devices WHERE actor = ?1)",
             params![device.actor],
             |r| r.get(0),
@@ -352,11 +355,11 @@ impl Storage for SqliteStorage {
         if taken {
             return Ok(EnrollOutcome::ActorTaken);
         }
-        tx.execute(
+        tx.execute_cached(
             "UPDATE enrollment_codes SET used_at = ?2 WHERE code_hash = ?1",
             params![code_hash.as_slice(), now],
         )?;
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO devices (id, school, user, actor, label, token_hash, created_at, scope) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![

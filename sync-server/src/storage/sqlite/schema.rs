@@ -2,6 +2,7 @@
 
 use super::SqliteStorage;
 use crate::{Error, Result};
+use omkijken_core::store::sql::CachedSql;
 use rusqlite::TransactionBehavior;
 
 /// Schema version written by this build (`PRAGMA user_version`).
@@ -153,7 +154,7 @@ impl SqliteStorage {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let version: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let version: u32 = tx.query_row_cached("PRAGMA user_version", [], |r| r.get(0))?;
         if version > SCHEMA_VERSION {
             return Err(Error::TooNew {
                 found: version,
