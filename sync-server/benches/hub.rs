@@ -132,6 +132,7 @@ fn main() {
         NOW,
         c,
         Frame::Hello {
+            outbox: None,
             epoch: None,
             protocol: PROTOCOL_VERSION,
             cursor: 0,
@@ -142,6 +143,7 @@ fn main() {
         NOW,
         cib,
         Frame::Hello {
+            outbox: None,
             epoch: None,
             protocol: PROTOCOL_VERSION,
             cursor: 0,
@@ -173,6 +175,7 @@ fn main() {
         NOW,
         c2,
         Frame::Hello {
+            outbox: None,
             epoch: None,
             protocol: PROTOCOL_VERSION,
             cursor: 0,
@@ -243,6 +246,7 @@ fn main() {
     let t = Clock::start();
     let c3 = hub.connect(NOW, &tablet).unwrap().conn;
     let hello = Frame::Hello {
+        outbox: None,
         epoch: None,
         protocol: PROTOCOL_VERSION,
         cursor,

@@ -93,6 +93,7 @@ async fn main() {
     send(
         &mut a,
         &Frame::Hello {
+            outbox: None,
             epoch: None,
             protocol: PROTOCOL_VERSION,
             cursor: 0,
@@ -128,6 +129,7 @@ async fn main() {
     send(
         &mut b,
         &Frame::Hello {
+            outbox: None,
             epoch: None,
             protocol: PROTOCOL_VERSION,
             cursor: 0,

@@ -248,6 +248,7 @@ mod tests {
             protocol: 1,
             cursor: 0,
             epoch: None,
+            outbox: None,
         };
         assert_eq!(decode(&hello.encode()), Ok(hello));
     }

@@ -4,6 +4,7 @@
 //!
 //! All names and ids here are made up.
 
+pub mod console_client;
 pub mod process;
 pub mod repo_peer;
 pub mod sim;

@@ -1711,6 +1711,7 @@ impl Sim {
             protocol: omkijken_core::sync::PROTOCOL_VERSION,
             cursor: 0,
             epoch: None,
+            outbox: None,
         })?;
         Ok(self.hostile.as_ref().is_some_and(|h| h.conn.is_some()))
     }

@@ -47,23 +47,12 @@ impl Wire {
 
     /// [`Wire::connect`] with the token and actor of `store`.
     pub async fn connect_with(server: &TestServer, store: &Store) -> Result<Wire> {
-        let token = store.setting(SETTING_TOKEN)?.context("not enrolled")?;
-        let mut req = server.handle.sync_url().into_client_request()?;
-        req.headers_mut().insert(
-            http::header::AUTHORIZATION,
-            http::HeaderValue::from_str(&format!("Bearer {token}"))?,
-        );
-        let (ws, _) = tokio_tungstenite::connect_async(req).await?;
-        let mut wire = Wire {
-            ws,
-            actor: store.actor().clone(),
-            catalog: vec![],
-            other: vec![],
-        };
+        let mut wire = Self::open(server, store).await?;
         wire.send(Frame::Hello {
             protocol: PROTOCOL_VERSION,
             cursor: 0,
             epoch: None,
+            outbox: None,
         })
         .await?;
         loop {
@@ -80,6 +69,36 @@ impl Wire {
             }
         }
         Ok(wire)
+    }
+
+    /// A sync session with the token and actor of `store`, nothing sent yet (not even
+    /// `hello`).
+    pub async fn open(server: &TestServer, store: &Store) -> Result<Wire> {
+        let token = store.setting(SETTING_TOKEN)?.context("not enrolled")?;
+        let mut req = server.handle.sync_url().into_client_request()?;
+        req.headers_mut().insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_str(&format!("Bearer {token}"))?,
+        );
+        let (ws, _) = tokio_tungstenite::connect_async(req).await?;
+        Ok(Wire {
+            ws,
+            actor: store.actor().clone(),
+            catalog: vec![],
+            other: vec![],
+        })
+    }
+
+    /// Whether the server closed the session (after an error frame, or at once): reads
+    /// what is left, up to 20 s.
+    pub async fn closed(&mut self) -> bool {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(20), self.ws.next()).await {
+                Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => return true,
+                Ok(Some(Ok(_))) => continue,
+                Err(_) => return false,
+            }
+        }
     }
 
     /// Send one frame.

@@ -15,7 +15,7 @@ use omkijken_core::DocumentId;
 use omkijken_core::doc;
 use omkijken_core::ids::heads_to_hex;
 use omkijken_core::model::{FollowUp, Header, Kind, SCHEMA_VERSION, Signal};
-use omkijken_core::sync::{DocChanges, FetchRequest, Frame, ReadLogEntry};
+use omkijken_core::sync::{DocChanges, FetchRequest, Frame, OutboxState, ReadLogEntry};
 use omkijken_tests::{COORDINATOR, PUPIL, SCHOOL, TEACHER, TestServer};
 use serde_json::{Value as Json, json};
 use std::path::{Path, PathBuf};
@@ -95,6 +95,7 @@ fn hello() -> Step {
             protocol: 1,
             cursor: 0,
             epoch: None,
+            outbox: None,
         }
         .encode(),
     )
@@ -171,6 +172,63 @@ fn vectors() -> Vec<Vector> {
             ],
         },
         Vector {
+            name: "hello-outbox",
+            description: "A hello that reports the device's outbox (counts only) is answered by a complete catalog; an outbox frame later in the session gets no answer, and the session goes on (an empty readLog is still answered).",
+            endpoint: "/v1/sync",
+            user: Some(TEACHER),
+            steps: vec![
+                Step::Send(
+                    "hello, protocol 1, cursor 0, outbox: 3 pending, 1 not accepted, oldest 2 days",
+                    Frame::Hello {
+                        protocol: 1,
+                        cursor: 0,
+                        epoch: None,
+                        outbox: Some(OutboxState {
+                            pending: 3,
+                            not_accepted: 1,
+                            oldest_age: Some(172_800_000),
+                        }),
+                    }
+                    .encode(),
+                ),
+                Step::Expect(json!({"type": "catalog", "complete": true})),
+                Step::Send(
+                    "outbox: nothing pending, 1 not accepted",
+                    Frame::outbox(OutboxState {
+                        pending: 0,
+                        not_accepted: 1,
+                        oldest_age: None,
+                    })
+                    .encode(),
+                ),
+                Step::Send(
+                    "readLog with no entries",
+                    Frame::ReadLog { entries: vec![] }.encode(),
+                ),
+                Step::Expect(json!({"type": "logAck"})),
+            ],
+        },
+        Vector {
+            name: "outbox-negative-count",
+            description: "An outbox frame with a negative count does not parse: error malformed, then the server closes.",
+            endpoint: "/v1/sync",
+            user: Some(TEACHER),
+            steps: vec![
+                hello(),
+                Step::Expect(json!({"type": "catalog", "complete": true})),
+                Step::Send(
+                    "{type: \"outbox\", pending: -1, notAccepted: 0}",
+                    cbor(&map(vec![
+                        ("type", "outbox".into()),
+                        ("pending", (-1).into()),
+                        ("notAccepted", 0.into()),
+                    ])),
+                ),
+                Step::Expect(json!({"type": "error", "code": "malformed"})),
+                Step::Close,
+            ],
+        },
+        Vector {
             name: "unsupported-version",
             description: "A hello of a protocol version the server does not speak: error unsupported_version, then the server closes.",
             endpoint: "/v1/sync",
@@ -182,6 +240,7 @@ fn vectors() -> Vec<Vector> {
                         protocol: 2,
                         cursor: 0,
                         epoch: None,
+                        outbox: None,
                     }
                     .encode(),
                 ),

@@ -423,6 +423,23 @@ async fn the_admin_api_does_what_the_cli_does_for_the_right_role_only() -> Resul
     assert_eq!(list.as_array().map(Vec::len), Some(1));
     assert_eq!(list[0]["user"], MENTOR);
     assert!(list[0]["last_seen"].is_i64(), "{list}");
+    // Its outbox as it reported it in its hello: nothing waits (counts only).
+    let outbox = &list[0]["outbox"];
+    assert_eq!(
+        (&outbox["pending"], &outbox["not_accepted"]),
+        (&json!(0), &json!(0)),
+        "{list}"
+    );
+    assert!(outbox["oldest_pending_at"].is_null(), "{list}");
+    assert!(
+        outbox["reported_at"].as_i64() >= list[0]["created_at"].as_i64(),
+        "{list}"
+    );
+    assert_eq!(
+        outbox.as_object().map(|o| o.len()),
+        Some(4),
+        "no other key: {list}"
+    );
     let device = list[0]["id"].as_str().context("id")?.to_string();
     let revoke = format!("/api/devices/{device}/revoke");
     assert_eq!(
@@ -593,6 +610,8 @@ async fn the_admin_api_does_what_the_cli_does_for_the_right_role_only() -> Resul
     assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
     assert_eq!(page.header("x-frame-options"), Some("DENY"));
     assert_eq!(page.header("cache-control"), Some("no-store"));
+    // The devices table shows the outbox the (now revoked) phone last reported.
+    assert!(page.text().contains("alles verstuurd"), "{}", page.text());
     let doc = http(addr, "GET", "/api/openapi.json", None, None, None).await?;
     assert_eq!(doc.status, 200);
     assert_eq!(

@@ -9,8 +9,8 @@ use omkijken_core::DocumentId;
 use omkijken_core::doc::{AccessFields, Summary, SummaryBody, ThermometerRow};
 use omkijken_core::model::{CaseStatus, ConversationStatus, Header, Visibility};
 use omkijken_core::sync::{
-    Acked, CatalogEntry, DocChanges, ErrorCode, FetchRequest, Frame, ReadLogEntry, Refusal,
-    RefusalReason, RegisterCases, RegisterSignals,
+    Acked, CatalogEntry, DocChanges, ErrorCode, FetchRequest, Frame, OutboxState, ReadLogEntry,
+    Refusal, RefusalReason, RegisterCases, RegisterSignals,
 };
 use omkijken_server::automerge_repo::Peers;
 use std::collections::BTreeMap;
@@ -430,6 +430,16 @@ fn full_frames() -> Vec<Frame> {
             protocol: 1,
             cursor: 7,
             epoch: Some("00112233aabbccdd".into()),
+            outbox: Some(OutboxState {
+                pending: 3,
+                not_accepted: 1,
+                oldest_age: Some(172_800_000),
+            }),
+        },
+        Frame::Outbox {
+            pending: 3,
+            not_accepted: 1,
+            oldest_age: Some(172_800_000),
         },
         Frame::Push {
             docs: vec![whole.clone()],
@@ -561,6 +571,7 @@ fn covered(f: &Frame) -> bool {
     match f {
         Frame::Sync { .. }
         | Frame::Hello { .. }
+        | Frame::Outbox { .. }
         | Frame::Push { .. }
         | Frame::Fetch { .. }
         | Frame::ReadLog { .. }
@@ -636,6 +647,18 @@ fn optional_keys_may_be_absent_and_nothing_else_is_taken() {
             protocol: 1,
             cursor: 0,
             epoch: None,
+            outbox: None,
+        },
+        Frame::Hello {
+            protocol: 1,
+            cursor: 0,
+            epoch: None,
+            outbox: Some(OutboxState::default()),
+        },
+        Frame::Outbox {
+            pending: 0,
+            not_accepted: 0,
+            oldest_age: None,
         },
         Frame::Docs {
             docs: vec![DocChanges::new(id, vec![1])],

@@ -47,7 +47,7 @@ pub use lease::LeaseStatus;
 pub use merge::{Received, Whole};
 pub use not_accepted::{NotAccepted, NotAcceptedRecord, SetAside};
 pub use open::{CipherUse, cipher_in_use, ensure_sqlcipher_started};
-pub use outbox::{OutboxEntry, Pushable};
+pub use outbox::{OutboxCounts, OutboxEntry, Pushable};
 pub use overview::{GroupOverview, GroupWeek};
 pub use parent_contacts::{NewParentContact, ParentContactSummary};
 pub use pupil_session::{PupilReading, PupilSession, SessionInfo, SessionPupil};

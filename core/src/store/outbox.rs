@@ -107,6 +107,28 @@ impl Store {
         })
     }
 
+    /// Counts of the outbox, for the device's report to the server (`hello`'s `outbox`):
+    /// documents waiting to be pushed (the roster is never pushed), not-accepted items, and
+    /// when the oldest waiting document was last changed here (unix ms, store clock).
+    pub fn outbox_counts(&self) -> Result<OutboxCounts> {
+        self.read(|tx| {
+            let (pending, oldest): (i64, Option<i64>) = tx
+                .prepare_cached(
+                    "SELECT count(*), min(updated_at) FROM documents
+                     WHERE (acked_heads IS NULL OR acked_heads != heads) AND kind != 'roster'",
+                )?
+                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let not_accepted: i64 = tx
+                .prepare_cached("SELECT count(*) FROM not_accepted")?
+                .query_row([], |r| r.get(0))?;
+            Ok(OutboxCounts {
+                pending: pending.max(0) as u64,
+                not_accepted: not_accepted.max(0) as u64,
+                oldest_at: oldest.filter(|_| pending > 0),
+            })
+        })
+    }
+
     /// Documents whose local heads no server has acknowledged ("3 signals not sent yet").
     pub fn outbox(&self) -> Result<Vec<OutboxEntry>> {
         self.read(|tx| {
@@ -143,6 +165,31 @@ pub struct OutboxEntry {
     pub kind: Kind,
     /// Pupil, if bound to one.
     pub pupil: Option<String>,
+}
+
+/// The outbox in numbers (see [`Store::outbox_counts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    /// Documents waiting to be pushed.
+    pub pending: u64,
+    /// Not-accepted items kept for their author.
+    pub not_accepted: u64,
+    /// When the oldest waiting document was last changed (unix ms); None when none waits.
+    pub oldest_at: Option<i64>,
+}
+
+impl OutboxCounts {
+    /// As reported at `now_ms` (the age of the oldest, never negative).
+    pub fn report(&self, now_ms: i64) -> crate::sync::OutboxState {
+        crate::sync::OutboxState {
+            pending: self.pending,
+            not_accepted: self.not_accepted,
+            oldest_age: self
+                .oldest_at
+                .map(|t| now_ms.saturating_sub(t).max(0) as u64),
+        }
+        .clamped()
+    }
 }
 
 /// A document waiting to be pushed (see [`Store::pushable`]).

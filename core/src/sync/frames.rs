@@ -139,6 +139,49 @@ pub struct ReadLogEntry {
     pub at: i64,
 }
 
+/// Most documents or items an outbox report counts (more are reported as this many).
+pub const MAX_OUTBOX_COUNT: u64 = 1_000_000;
+/// Longest age of the oldest waiting change an outbox report gives, ms (ten years; older is
+/// reported as this).
+pub const MAX_OUTBOX_AGE_MS: u64 = 10 * 365 * 24 * 3_600_000;
+
+/// A device's outbox, counts only (docs/protocol.md, "Outbox state"): what it sends in
+/// `hello` and in [`Frame::Outbox`], so the school's admin sees which devices hold changes
+/// the server has not got. Never a document id, a pupil or any content.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxState {
+    /// Documents with changes no server has acknowledged (the outbox).
+    pub pending: u64,
+    /// Changes the server refused for good, kept on the device for their author.
+    #[serde(rename = "notAccepted")]
+    pub not_accepted: u64,
+    /// How long ago, in ms when the report was sent, the oldest waiting document was last
+    /// changed on the device; absent when nothing waits. An age rather than a time, so the
+    /// device's clock does not matter.
+    #[serde(rename = "oldestAge", default, skip_serializing_if = "Option::is_none")]
+    pub oldest_age: Option<u64>,
+}
+
+impl OutboxState {
+    /// Within the bounds ([`MAX_OUTBOX_COUNT`], [`MAX_OUTBOX_AGE_MS`]), and no age when
+    /// nothing waits: what a server keeps of a report, whatever a device sent.
+    pub fn clamped(self) -> OutboxState {
+        OutboxState {
+            pending: self.pending.min(MAX_OUTBOX_COUNT),
+            not_accepted: self.not_accepted.min(MAX_OUTBOX_COUNT),
+            oldest_age: self
+                .oldest_age
+                .filter(|_| self.pending > 0)
+                .map(|a| a.min(MAX_OUTBOX_AGE_MS)),
+        }
+    }
+
+    /// Whether a device sent values beyond the bounds (or an age with nothing waiting).
+    pub fn out_of_bounds(&self) -> bool {
+        self.clamped() != *self
+    }
+}
+
 /// Signals of one category in one month, in [`Frame::Register`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegisterSignals {
@@ -260,6 +303,22 @@ pub enum Frame {
         /// another: it then catches the device up from the start.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         epoch: Option<String>,
+        /// The device's outbox when it connects (counts only); absent from devices built
+        /// before it was added.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outbox: Option<OutboxState>,
+    },
+    /// The device's outbox changed while connected (sent at most once per sync round, when
+    /// the round is done): counts only, like `hello`'s `outbox`. No answer.
+    Outbox {
+        /// Documents with changes no server has acknowledged.
+        pending: u64,
+        /// Changes refused for good, kept for their author.
+        #[serde(rename = "notAccepted")]
+        not_accepted: u64,
+        /// Age of the oldest waiting change, ms; absent when nothing waits.
+        #[serde(rename = "oldestAge", default, skip_serializing_if = "Option::is_none")]
+        oldest_age: Option<u64>,
     },
     /// Changes of many documents; the server answers with one [`Frame::Ack`] after commit
     /// (and a [`Frame::Refused`] for any it refuses).
@@ -515,6 +574,15 @@ mod bulk {
 }
 
 impl Frame {
+    /// An `outbox` frame of `state`.
+    pub fn outbox(state: OutboxState) -> Frame {
+        Frame::Outbox {
+            pending: state.pending,
+            not_accepted: state.not_accepted,
+            oldest_age: state.oldest_age,
+        }
+    }
+
     /// Encode as CBOR.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
@@ -583,6 +651,7 @@ impl Frame {
         match self {
             Frame::Sync { .. } => "sync",
             Frame::Hello { .. } => "hello",
+            Frame::Outbox { .. } => "outbox",
             Frame::Push { .. } => "push",
             Frame::Fetch { .. } => "fetch",
             Frame::ReadLog { .. } => "readLog",

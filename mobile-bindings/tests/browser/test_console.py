@@ -6,7 +6,7 @@ with --admin-listen:
   2. makes an enrollment QR code for a mentor; the test decodes the QR code from a
      screenshot of the page (zbarimg, Debian's zbar-tools) and enrolls a real device store
      through the Python bindings with that payload, which then syncs;
-  3. sees the device in the devices table with its last sync, revokes it there, and the
+  3. sees the device in the devices table with its last sync and outbox state, revokes it there, and the
      device is wiped at its next sync;
   4. sees the activity chart; the privacy officer signs in, is refused the devices page,
      and looks up the audit log of a pupil; the pages switch to English;
@@ -250,6 +250,8 @@ class ConsoleInChromium(unittest.TestCase):
         row = rows[0]
         self.assertIn("tablet juf Jansen", row.text)
         self.assertNotIn("nog niet", row.text, "a last sync is shown")
+        self.assertIn("alles verstuurd", row.find_element(By.CSS_SELECTOR, ".outbox").text,
+                      "the outbox state the tablet reported at its sync")
         self.shot("05-devices.png")
         row.find_element(By.CSS_SELECTOR, "button.danger").click()
         WebDriverWait(b, 10).until(EC.text_to_be_present_in_element(

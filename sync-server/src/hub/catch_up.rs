@@ -3,7 +3,7 @@
 use super::fanout::{Offer, Recipient, docs_frames, plan, same_heads, whole_doc};
 use super::{ConnId, Hub, Outgoing, load_cached, readable};
 use crate::Result;
-use crate::storage::{Batch, CatalogRow, StoredDoc};
+use crate::storage::{Batch, CatalogRow, DeviceOutbox, StoredDoc};
 use automerge::{Automerge, ChangeHash};
 use omkijken_core::ids::{heads_from_hex, heads_to_hex};
 use omkijken_core::sync::{CatalogEntry, DocChanges, FetchRequest, Frame, MAX_DOCS_PER_FRAME};
@@ -11,14 +11,24 @@ use omkijken_core::{Access, DocumentId, access};
 use std::collections::BTreeSet;
 
 impl Hub {
-    pub(super) fn hello(&mut self, now: i64, conn: ConnId, cursor: u64) -> Result<Outgoing> {
+    /// `outbox`: the device's outbox as `hello` reported it (bounded), stored with the
+    /// last-seen time.
+    pub(super) fn hello(
+        &mut self,
+        now: i64,
+        conn: ConnId,
+        cursor: u64,
+        outbox: Option<DeviceOutbox>,
+    ) -> Result<Outgoing> {
         let device = self.sessions[&conn].device.clone();
+        let outbox: Vec<_> = outbox.map(|o| (device.id.clone(), o)).into_iter().collect();
         if self.sessions[&conn].scope.is_some() {
             // A pupil session reads nothing: an empty catalog, complete, at cursor 0 (not
             // even how much the school wrote), and no live pushes (`recipients`).
             let _ = cursor;
             self.storage.commit(Batch {
                 touch: vec![(device.id.clone(), now)],
+                outbox,
                 ..Default::default()
             })?;
             if let Some(s) = self.sessions.get_mut(&conn) {
@@ -45,6 +55,7 @@ impl Hub {
             .catalog_since(&device.school, cursor, &device.id)?;
         let mut batch = Batch {
             touch: vec![(device.id.clone(), now)],
+            outbox,
             ..Default::default()
         };
         let mut frames = vec![];

@@ -4,7 +4,7 @@ use crate::{Result, tokens};
 
 use super::{ConnId, ConnectRefusal, Connected, Hub, Outgoing, Session, error_frame};
 use automerge::ActorId;
-use omkijken_core::sync::{ErrorCode, Frame, FrameError, PROTOCOL_VERSION};
+use omkijken_core::sync::{ErrorCode, Frame, FrameError, OutboxState, PROTOCOL_VERSION};
 
 impl Hub {
     /// Authenticate a device token and open a session.
@@ -122,6 +122,7 @@ impl Hub {
                 protocol,
                 cursor,
                 epoch,
+                outbox,
             } => {
                 if protocol != PROTOCOL_VERSION {
                     return self.fail(
@@ -136,7 +137,8 @@ impl Hub {
                     Some(e) if e != self.epoch => 0,
                     _ => cursor,
                 };
-                self.hello(now, conn, cursor)
+                let outbox = outbox.map(|o| self.outbox_report(conn, o, now));
+                self.hello(now, conn, cursor, outbox)
             }
             // New frame types are additive (docs/protocol.md, "Versioning"): one this
             // server does not know is ignored, and the session goes on.
@@ -151,6 +153,18 @@ impl Hub {
             Frame::Push { docs } => self.push(now, conn, docs),
             Frame::Fetch { docs } => self.fetch(now, conn, docs),
             Frame::ReadLog { entries } => self.read_log(now, conn, entries),
+            Frame::Outbox {
+                pending,
+                not_accepted,
+                oldest_age,
+            } => {
+                let state = OutboxState {
+                    pending,
+                    not_accepted,
+                    oldest_age,
+                };
+                self.outbox(now, conn, state)
+            }
             Frame::Sync { document_id, data } => self.sync(now, conn, document_id, data, false),
             other => {
                 let _ = other;

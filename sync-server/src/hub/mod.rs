@@ -21,6 +21,7 @@
 //! `fanout` (the delivery planner every path that sends content to live sessions goes
 //! through, and the poll path), `sync_frames` (Automerge `sync` frames), `automerge_repo`
 //! (sessions of automerge-repo peers: their messages and live changes), `read_log`,
+//! `outbox` (the outbox state a device reports, bounded, kept on its device row),
 //! `enroll` and `admin_ops` (admin writes, delivered at once).
 
 mod admin_ops;
@@ -29,6 +30,7 @@ mod catch_up;
 mod connect;
 mod enroll;
 mod fanout;
+mod outbox;
 mod push;
 mod read_log;
 mod sync_frames;

@@ -3,6 +3,7 @@
 use super::admin_events::AdminEvent;
 use super::audit::AuditRecord;
 use super::catalog::DocWrite;
+use super::devices::DeviceOutbox;
 use super::devices::{EnrollmentCode, School};
 use omkijken_core::DocumentId;
 use std::collections::HashSet;
@@ -40,6 +41,8 @@ pub struct Batch {
     pub revoke: Vec<(String, i64)>,
     /// (device, unix ms): last seen.
     pub touch: Vec<(String, i64)>,
+    /// (device, its outbox): the outbox a device reported.
+    pub outbox: Vec<(String, DeviceOutbox)>,
 }
 
 impl Batch {

@@ -17,7 +17,7 @@ use omkijken_core::{AccessFields, DocumentId, Header};
 #[macro_export]
 macro_rules! storage_conformance {
     ($make:expr) => {
-        $crate::storage_conformance!(@checks $make; commit_assigns_increasing_sequences_in_order, appended_chunks_load_back_as_one_document, snapshot_replaces_the_log, the_summary_follows_the_heads_it_was_written_with, access_fields_round_trip, catalog_since_filters_by_school_and_cursor_and_tells_held, bump_moves_a_row_without_changing_content, erase_drops_bytes_and_leaves_a_tombstone, enrollment_codes_are_one_time_and_expire, revoked_devices_stay_known_as_revoked, read_audit_rows_are_deduplicated_per_device_sequence, admin_events_are_sequenced, a_write_from_a_stale_state_conflicts_and_writes_nothing, one_batch_may_name_a_document_or_a_row_twice, many_documents_load_at_once_as_each_alone, the_epoch_stays_until_renewed, the_audit_log_is_a_hash_chain, a_school_policy_is_replaced_whole, admin_accounts_are_kept_by_name_and_replaced);
+        $crate::storage_conformance!(@checks $make; commit_assigns_increasing_sequences_in_order, appended_chunks_load_back_as_one_document, snapshot_replaces_the_log, the_summary_follows_the_heads_it_was_written_with, access_fields_round_trip, catalog_since_filters_by_school_and_cursor_and_tells_held, bump_moves_a_row_without_changing_content, erase_drops_bytes_and_leaves_a_tombstone, enrollment_codes_are_one_time_and_expire, revoked_devices_stay_known_as_revoked, read_audit_rows_are_deduplicated_per_device_sequence, admin_events_are_sequenced, a_write_from_a_stale_state_conflicts_and_writes_nothing, one_batch_may_name_a_document_or_a_row_twice, many_documents_load_at_once_as_each_alone, the_epoch_stays_until_renewed, the_audit_log_is_a_hash_chain, a_school_policy_is_replaced_whole, admin_accounts_are_kept_by_name_and_replaced, a_reported_outbox_is_kept_with_its_time);
     };
     (@checks $make:expr; $($check:ident),* $(,)?) => {
         $(
@@ -582,6 +582,71 @@ pub fn revoked_devices_stay_known_as_revoked(mut s: Box<dyn Storage>) {
     })
     .unwrap();
     assert_eq!(s.device("d1").unwrap().unwrap().revoked_at, Some(20));
+}
+
+/// A conformance check (see [`storage_conformance!`](crate::storage_conformance)).
+pub fn a_reported_outbox_is_kept_with_its_time(mut s: Box<dyn Storage>) {
+    s.commit(Batch {
+        codes: vec![code(1, 100), code(2, 100)],
+        ..Default::default()
+    })
+    .unwrap();
+    s.enroll(&[1; 32], 10, &new_device("d1", 1, 1)).unwrap();
+    s.enroll(&[2; 32], 10, &new_device("d2", 2, 2)).unwrap();
+    assert_eq!(
+        s.device("d1").unwrap().unwrap().outbox,
+        None,
+        "none reported yet"
+    );
+    let waiting = DeviceOutbox {
+        pending: 3,
+        not_accepted: 1,
+        oldest_at: Some(1_000),
+        reported_at: 5_000,
+    };
+    s.commit(Batch {
+        outbox: vec![("d1".into(), waiting)],
+        touch: vec![("d1".into(), 5_000)],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(s.device("d1").unwrap().unwrap().outbox, Some(waiting));
+    assert_eq!(
+        s.device_by_token(&[1; 32]).unwrap().unwrap().outbox,
+        Some(waiting)
+    );
+    // The largest a report may hold reads back as it was written.
+    let most = DeviceOutbox {
+        pending: omkijken_core::sync::MAX_OUTBOX_COUNT,
+        not_accepted: omkijken_core::sync::MAX_OUTBOX_COUNT,
+        oldest_at: Some(-(omkijken_core::sync::MAX_OUTBOX_AGE_MS as i64)),
+        reported_at: 6_000,
+    };
+    s.commit(Batch {
+        outbox: vec![("d2".into(), most)],
+        ..Default::default()
+    })
+    .unwrap();
+    // A later report replaces the earlier one whole (no oldest once nothing waits).
+    let drained = DeviceOutbox {
+        pending: 0,
+        not_accepted: 0,
+        oldest_at: None,
+        reported_at: 7_000,
+    };
+    s.commit(Batch {
+        outbox: vec![("d1".into(), drained)],
+        ..Default::default()
+    })
+    .unwrap();
+    let listed: Vec<_> = s
+        .devices()
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.id, d.outbox))
+        .collect();
+    assert!(listed.contains(&("d1".into(), Some(drained))), "{listed:?}");
+    assert!(listed.contains(&("d2".into(), Some(most))), "{listed:?}");
 }
 
 /// A conformance check (see [`storage_conformance!`](crate::storage_conformance)).

@@ -37,6 +37,39 @@ pub struct Device {
     /// A pupil session's device: its scope (core's `PupilScope` as JSON), from the code it
     /// enrolled with. None for a staff member's own device.
     pub scope: Option<String>,
+    /// Its outbox as it last reported it (None: it never did; devices built before the
+    /// report send none).
+    pub outbox: Option<DeviceOutbox>,
+}
+
+/// A device's outbox as it reported it (docs/protocol.md, "Outbox state"): counts only,
+/// bounded when taken in (core's `OutboxState::clamped`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceOutbox {
+    /// Documents with changes the server has not acknowledged.
+    pub pending: u64,
+    /// Changes refused for good, kept on the device for their author.
+    pub not_accepted: u64,
+    /// When the oldest waiting change was made, unix ms of the server's clock (the report's
+    /// time less the age the device gave); None when nothing waits.
+    pub oldest_at: Option<i64>,
+    /// When the server got the report, unix ms.
+    pub reported_at: i64,
+}
+
+impl DeviceOutbox {
+    /// A report received at `now` (bounded first).
+    pub fn reported(state: omkijken_core::sync::OutboxState, now: i64) -> DeviceOutbox {
+        let s = state.clamped();
+        DeviceOutbox {
+            pending: s.pending,
+            not_accepted: s.not_accepted,
+            oldest_at: s
+                .oldest_age
+                .map(|a| now.saturating_sub(i64::try_from(a).unwrap_or(i64::MAX))),
+            reported_at: now,
+        }
+    }
 }
 
 impl Device {
@@ -114,6 +147,7 @@ impl NewDevice {
             last_seen: None,
             revoked_at: None,
             scope,
+            outbox: None,
         }
     }
 

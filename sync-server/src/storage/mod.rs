@@ -33,7 +33,7 @@ pub use admin_events::{AdminEvent, AdminEventKind};
 pub use audit::{AuditAction, AuditFilter, AuditRecord, audit_hash, chain_prev};
 pub use batch::{Batch, Committed, Holding};
 pub use catalog::{CatalogRow, DocWrite, StoredDoc, WriteMode, new_epoch};
-pub use devices::{Device, EnrollOutcome, EnrollmentCode, NewDevice, School};
+pub use devices::{Device, DeviceOutbox, EnrollOutcome, EnrollmentCode, NewDevice, School};
 use omkijken_core::DocumentId;
 pub use postgres::PostgresStorage;
 pub use sqlite::SqliteStorage;

@@ -3,7 +3,7 @@
 //! hashes from their byte columns. Each storage implements [`Columns`] for its row type;
 //! the two databases keep the same values in their own column types.
 
-use super::{AuditAction, AuditRecord, CatalogRow, Device, School};
+use super::{AuditAction, AuditRecord, CatalogRow, Device, DeviceOutbox, School};
 use automerge::ChangeHash;
 use omkijken_core::{AccessFields, DocumentId, Header};
 
@@ -104,7 +104,8 @@ pub(crate) fn catalog_row<R: Columns>(r: &R) -> Result<CatalogRow, R::Error> {
 }
 
 /// A device from columns id, school, user, actor, label, token_hash, created_at,
-/// last_seen, revoked_at, scope.
+/// last_seen, revoked_at, scope, outbox_pending, outbox_not_accepted, outbox_oldest_at,
+/// outbox_at.
 pub(crate) fn device_row<R: Columns>(r: &R) -> Result<Device, R::Error> {
     Ok(Device {
         id: r.text(0)?,
@@ -117,6 +118,22 @@ pub(crate) fn device_row<R: Columns>(r: &R) -> Result<Device, R::Error> {
         last_seen: r.opt_int(7)?,
         revoked_at: r.opt_int(8)?,
         scope: r.opt_text(9)?,
+        outbox: match (
+            r.opt_int(10)?,
+            r.opt_int(11)?,
+            r.opt_int(12)?,
+            r.opt_int(13)?,
+        ) {
+            (Some(pending), Some(not_accepted), oldest_at, Some(reported_at)) => {
+                Some(DeviceOutbox {
+                    pending: pending.max(0) as u64,
+                    not_accepted: not_accepted.max(0) as u64,
+                    oldest_at,
+                    reported_at,
+                })
+            }
+            _ => None,
+        },
     })
 }
 

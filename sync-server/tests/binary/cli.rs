@@ -106,6 +106,7 @@ async fn admin_commands_take_effect_on_the_running_server() {
         .insert("Authorization", format!("Bearer {token}").parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
     let hello = Frame::Hello {
+        outbox: None,
         epoch: None,
         protocol: PROTOCOL_VERSION,
         cursor: 0,

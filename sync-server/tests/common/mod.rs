@@ -97,6 +97,7 @@ pub fn connect(hub: &mut Hub, dev: &Dev, cursor: u64) -> (ConnId, Vec<Frame>) {
         NOW,
         c,
         Frame::Hello {
+            outbox: None,
             epoch: None,
             protocol: PROTOCOL_VERSION,
             cursor,

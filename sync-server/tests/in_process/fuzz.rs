@@ -37,6 +37,7 @@ fn corpus(dev: &Dev) -> Vec<Vec<u8>> {
             protocol: PROTOCOL_VERSION,
             cursor: 3,
             epoch: Some("00000000000000ab".into()),
+            outbox: None,
         },
         push_frame(&[(id, &d), (tid, &t)]),
         Frame::Push {

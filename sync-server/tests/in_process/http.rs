@@ -112,6 +112,7 @@ async fn session(h: &ServerHandle, dev: &common::Dev) -> (Ws, Vec<DocumentId>) {
     send(
         &mut ws,
         &Frame::Hello {
+            outbox: None,
             epoch: None,
             protocol: PROTOCOL_VERSION,
             cursor: 0,

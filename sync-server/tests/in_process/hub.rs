@@ -498,6 +498,7 @@ fn garbage_and_oversized_frames_get_an_error_and_the_server_serves_the_next_conn
         NOW,
         c,
         Frame::Hello {
+            outbox: None,
             epoch: None,
             protocol: 99,
             cursor: 0,

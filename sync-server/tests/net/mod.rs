@@ -249,6 +249,7 @@ pub async fn session(sync_url: &str, dev: &Device) -> Ws {
     send(
         &mut ws,
         &Frame::Hello {
+            outbox: None,
             epoch: None,
             protocol: PROTOCOL_VERSION,
             cursor: 0,

@@ -155,6 +155,7 @@ async fn session(node: &Node, dev: &common::Dev) -> Ws {
     );
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
     let hello = Frame::Hello {
+        outbox: None,
         epoch: None,
         protocol: PROTOCOL_VERSION,
         cursor: 0,

@@ -11,6 +11,7 @@ mod hostile;
 mod lease;
 mod live;
 mod meldcode;
+mod outbox_state;
 mod postgres_nodes;
 mod pupil_mode;
 mod refusals;

@@ -234,6 +234,7 @@ async fn a_new_document_with_bytes_after_its_end_is_refused_and_poisons_nothing(
     let mut ws = raw_sync_socket(&server, &teacher).await?;
     ws.send(Message::binary(
         Frame::Hello {
+            outbox: None,
             epoch: None,
             protocol: PROTOCOL_VERSION,
             cursor: 0,

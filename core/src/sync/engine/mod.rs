@@ -36,6 +36,7 @@ mod tests;
 
 use super::frames::{ErrorCode, Frame, PROTOCOL_VERSION, RefusalReason};
 use crate::ids::DocumentId;
+use crate::store::OutboxCounts;
 use crate::{Error, Result, Store};
 use automerge::{ChangeHash, ReadDoc};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -179,6 +180,9 @@ struct Session {
     /// was sent before it (still pending once it is answered: left out).
     fetch_barriers: Vec<(usize, Vec<DocumentId>)>,
     idle_reported: bool,
+    /// The outbox as last reported to the server on this connection (in `hello`, or an
+    /// `outbox` frame): another report goes only when a sync round ends with it changed.
+    outbox_reported: Option<OutboxCounts>,
     done: u64,
     total: u64,
 }
@@ -291,10 +295,13 @@ impl ClientEngine {
                     .setting(SETTING_CURSOR)?
                     .and_then(|c| c.parse().ok())
                     .unwrap_or(0);
+                let outbox = self.store.outbox_counts()?;
+                self.session.outbox_reported = Some(outbox);
                 out.push(ClientOutput::Send(Frame::Hello {
                     protocol: PROTOCOL_VERSION,
                     cursor,
                     epoch: self.store.setting(SETTING_EPOCH)?,
+                    outbox: Some(outbox.report(now_ms)),
                 }));
                 self.send_read_log(&mut out)?;
             }
@@ -408,10 +415,22 @@ impl ClientEngine {
                 self.session.idle_reported = true;
                 self.store
                     .set_setting(SETTING_LAST_SYNC, Some(&now_ms.to_string()))?;
+                self.report_outbox(now_ms, out)?;
                 out.push(ClientOutput::Idle);
             }
         } else {
             self.session.idle_reported = false;
+        }
+        Ok(())
+    }
+
+    /// At the end of a sync round: tell the server the outbox if it changed since the last
+    /// report of this connection (one frame a round, not one per ack).
+    fn report_outbox(&mut self, now_ms: i64, out: &mut Vec<ClientOutput>) -> Result<()> {
+        let now = self.store.outbox_counts()?;
+        if self.session.outbox_reported != Some(now) {
+            self.session.outbox_reported = Some(now);
+            out.push(ClientOutput::Send(Frame::outbox(now.report(now_ms))));
         }
         Ok(())
     }

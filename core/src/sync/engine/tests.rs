@@ -7,7 +7,7 @@ use crate::ids;
 use crate::model::Kind;
 use crate::model::{FollowUpKind, Group, Pupil, Roster, Staff};
 use crate::store::{Identity, StoreOptions};
-use crate::sync::frames::{Acked, CatalogEntry, DocChanges, FetchRequest, Refusal};
+use crate::sync::frames::{Acked, CatalogEntry, DocChanges, FetchRequest, OutboxState, Refusal};
 use automerge::Automerge;
 use std::sync::Arc;
 
@@ -242,12 +242,78 @@ fn hello_carries_the_stored_cursor() {
     assert_eq!(
         sent(&out),
         vec![&Frame::Hello {
+            outbox: Some(OutboxState::default()),
             epoch: None,
             protocol: PROTOCOL_VERSION,
             cursor: 42
         }]
     );
     assert!(!engine.is_caught_up());
+}
+
+/// The outbox goes to the server in numbers: in `hello`, and once when a sync round ends
+/// with it changed (not per `ack`, not again while nothing changes).
+#[test]
+fn the_outbox_is_reported_in_hello_and_once_when_a_round_ends_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_for(dir.path(), "t1");
+    let (a, b) = (signal(&store, "p1", 1), signal(&store, "p2", 1));
+    let mut engine = ClientEngine::new(store.clone());
+    let out = engine
+        .handle(T0 + 7_200_000, ClientInput::Connected)
+        .unwrap();
+    let Frame::Hello { outbox, .. } = sent(&out)[0] else {
+        panic!("hello first");
+    };
+    assert_eq!(
+        *outbox,
+        Some(OutboxState {
+            pending: 2,
+            not_accepted: 0,
+            oldest_age: Some(7_200_000),
+        }),
+        "two signals written two hours ago"
+    );
+    let out = engine.handle(T0 + 7_200_000, empty_catalog(1)).unwrap();
+    let pushed = pushes(&out);
+    assert_eq!(pushed.len(), 1);
+    assert!(
+        !sent(&out).iter().any(|f| matches!(f, Frame::Outbox { .. })),
+        "nothing answered yet: no report"
+    );
+    let heads = |id| ids::heads_to_hex(&store.info(id).unwrap().unwrap().heads);
+    // One ack at a time: the round ends with the second.
+    let ack = |id| {
+        ClientInput::Received(Frame::Ack {
+            docs: vec![Acked {
+                document_id: id,
+                heads: heads(id),
+            }],
+        })
+    };
+    let out = engine.handle(T0 + 7_200_000, ack(a)).unwrap();
+    assert!(!sent(&out).iter().any(|f| matches!(f, Frame::Outbox { .. })));
+    let out = engine.handle(T0 + 7_200_000, ack(b)).unwrap();
+    let reports: Vec<_> = sent(&out)
+        .into_iter()
+        .filter(|f| matches!(f, Frame::Outbox { .. }))
+        .collect();
+    assert_eq!(
+        reports,
+        vec![&Frame::Outbox {
+            pending: 0,
+            not_accepted: 0,
+            oldest_age: None,
+        }]
+    );
+    let at = |o: &ClientOutput| out.iter().position(|x| x == o);
+    assert!(
+        at(&ClientOutput::Send(reports[0].clone())) < at(&ClientOutput::Idle),
+        "the report goes before Idle, so a driver that closes on Idle sends it"
+    );
+    // Nothing changed: no more reports.
+    let out = engine.handle(T0 + 7_300_000, ClientInput::Tick).unwrap();
+    assert!(!sent(&out).iter().any(|f| matches!(f, Frame::Outbox { .. })));
 }
 
 #[test]
@@ -511,6 +577,7 @@ fn interrupted_catch_up_keeps_the_old_cursor() {
     assert_eq!(
         sent(&out)[0],
         &Frame::Hello {
+            outbox: Some(OutboxState::default()),
             epoch: None,
             protocol: PROTOCOL_VERSION,
             cursor: 3

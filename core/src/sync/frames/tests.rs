@@ -56,6 +56,7 @@ fn frames_round_trip_through_cbor() {
     let id = DocumentId::random();
     let frames = vec![
         Frame::Hello {
+            outbox: None,
             epoch: None,
             protocol: PROTOCOL_VERSION,
             cursor: 42,
@@ -64,7 +65,17 @@ fn frames_round_trip_through_cbor() {
             epoch: Some("0123456789abcdef".into()),
             protocol: PROTOCOL_VERSION,
             cursor: 42,
+            outbox: Some(OutboxState {
+                pending: 3,
+                not_accepted: 1,
+                oldest_age: Some(60_000),
+            }),
         },
+        Frame::outbox(OutboxState {
+            pending: 0,
+            not_accepted: 2,
+            oldest_age: None,
+        }),
         Frame::Sync {
             document_id: id,
             data: vec![1, 2, 3],
@@ -221,4 +232,54 @@ proptest! {
     fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let _ = Frame::decode(&bytes);
     }
+}
+
+#[test]
+fn an_outbox_report_is_bounded_and_an_old_hello_has_none() {
+    // A hello from before the report (no `outbox` key) still decodes.
+    let old = Frame::Hello {
+        protocol: PROTOCOL_VERSION,
+        cursor: 7,
+        epoch: None,
+        outbox: None,
+    }
+    .encode();
+    assert!(
+        !old.windows(6).any(|w| w == b"outbox"),
+        "not written when absent"
+    );
+    assert!(matches!(
+        Frame::decode(&old).unwrap(),
+        Frame::Hello {
+            outbox: None,
+            cursor: 7,
+            ..
+        }
+    ));
+    let absurd = OutboxState {
+        pending: u64::MAX,
+        not_accepted: MAX_OUTBOX_COUNT + 1,
+        oldest_age: Some(u64::MAX),
+    };
+    assert!(absurd.out_of_bounds());
+    assert_eq!(
+        absurd.clamped(),
+        OutboxState {
+            pending: MAX_OUTBOX_COUNT,
+            not_accepted: MAX_OUTBOX_COUNT,
+            oldest_age: Some(MAX_OUTBOX_AGE_MS),
+        }
+    );
+    let age_without_pending = OutboxState {
+        pending: 0,
+        not_accepted: 0,
+        oldest_age: Some(5),
+    };
+    assert_eq!(age_without_pending.clamped().oldest_age, None);
+    let sound = OutboxState {
+        pending: 2,
+        not_accepted: 0,
+        oldest_age: Some(1_000),
+    };
+    assert!(!sound.out_of_bounds());
 }

@@ -111,18 +111,35 @@ pub(crate) fn run_admin(store: StoreArgs, command: AdminCommand) -> anyhow::Resu
             for d in st.devices()? {
                 let revoked = d.revoked_at.map(|_| "revoked").unwrap_or("active");
                 if json {
+                    let outbox = d.outbox.map(|o| {
+                        serde_json::json!({
+                            "pending": o.pending, "not_accepted": o.not_accepted,
+                            "oldest_pending_at": o.oldest_at, "reported_at": o.reported_at,
+                        })
+                    });
                     println!(
                         "{}",
                         serde_json::json!({
                             "device": d.id, "school": d.school, "user": d.user,
                             "label": d.label, "created_at": d.created_at,
                             "last_seen": d.last_seen, "revoked_at": d.revoked_at,
+                            "outbox": outbox,
                         })
                     );
                 } else {
+                    let outbox = match d.outbox {
+                        None => "outbox not reported".to_string(),
+                        Some(o) if o.pending == 0 && o.not_accepted == 0 => {
+                            "outbox: all sent".to_string()
+                        }
+                        Some(o) => format!(
+                            "outbox: {} waiting, {} not accepted",
+                            o.pending, o.not_accepted
+                        ),
+                    };
                     println!(
-                        "{}\t{}\t{}\t{}\t{}",
-                        d.id, d.school, d.user, d.label, revoked
+                        "{}\t{}\t{}\t{}\t{}\t{}",
+                        d.id, d.school, d.user, d.label, revoked, outbox
                     );
                 }
             }

@@ -1,7 +1,7 @@
 //! Devices and revoking one (IT admin).
 
 use super::ApiResult;
-use super::types::{DeviceInfo, ErrorBody};
+use super::types::{DeviceInfo, ErrorBody, OutboxInfo};
 use crate::console::{ApiSession, ConsoleState};
 use crate::storage::AdminRole;
 use axum::Json;
@@ -36,7 +36,12 @@ pub(crate) async fn device_list(st: &ConsoleState) -> ApiResult<Vec<DeviceInfo>>
             created_at: d.created_at,
             last_seen: d.last_seen,
             revoked_at: d.revoked_at,
-            outbox: None,
+            outbox: d.outbox.map(|o| OutboxInfo {
+                pending: o.pending,
+                not_accepted: o.not_accepted,
+                oldest_pending_at: o.oldest_at,
+                reported_at: o.reported_at,
+            }),
         })
         .collect())
 }

@@ -29,7 +29,7 @@ pub(crate) use stats::daily_stats;
 pub use types::{
     AuditQuery, AuditRow, BackupDone, BackupInfo, Changed, DailyStats, Day, DeviceInfo, Enrollment,
     Erased, ErrorBody, ExportRequest, Health, ImportResult, Lease, NewEnrollment, NewSchool,
-    RosterCsv, SchoolInfo, SessionInfo, SignIn,
+    OutboxInfo, RosterCsv, SchoolInfo, SessionInfo, SignIn,
 };
 use utoipa::OpenApi;
 
@@ -131,6 +131,7 @@ pub fn routes() -> Router<ConsoleState> {
         Erased,
         ExportRequest,
         DeviceInfo,
+        OutboxInfo,
         AuditRow,
         BackupInfo,
         BackupDone,

@@ -157,9 +157,24 @@ pub struct DeviceInfo {
     pub revoked_at: Option<i64>,
     /// A pupil session's device.
     pub pupil_session: bool,
-    /// The device's outbox (changes not yet acknowledged) is known to the device only:
-    /// always null. What the server knows is `last_seen`.
-    pub outbox: Option<u64>,
+    /// The device's outbox as it last reported it (when it connected, and when a sync
+    /// round ended with it changed); null until it reports one (apps from before the
+    /// report never do).
+    pub outbox: Option<OutboxInfo>,
+}
+
+/// A device's outbox as it reported it: counts only (docs/protocol.md, "Outbox state").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OutboxInfo {
+    /// Documents with changes the server has not acknowledged (0: all sent).
+    pub pending: u64,
+    /// Changes the server refused for good, kept on the device for their author.
+    pub not_accepted: u64,
+    /// When the oldest waiting change was made, unix ms (server clock: the report's time
+    /// less the age the device gave); null when nothing waits.
+    pub oldest_pending_at: Option<i64>,
+    /// When the device reported this, unix ms.
+    pub reported_at: i64,
 }
 
 /// One audit row (ids only, never content).

@@ -32,6 +32,8 @@ th,td{text-align:left;padding:.5rem;border-bottom:1px solid #dde3e8;vertical-ali
 .msg{padding:.7rem 1rem;border-radius:6px;background:#e8f3e8;border:1px solid #8bc18b}
 .err{background:#fbe9e9;border-color:#d98b8b}
 .muted{color:#5b6b78;font-size:.9rem}
+.outbox{font-size:.9rem}
+.outbox.waiting{color:#8a4b00;font-weight:600}
 .qr{background:#fff;display:inline-block;padding:.5rem}
 .qr svg{width:300px;height:300px}
 code.big{font-size:1.4rem;letter-spacing:.08em}

@@ -57,12 +57,27 @@ pub(super) fn t(lang: Lang, key: &str) -> &'static str {
         "label" => ("Omschrijving", "Label"),
         "enrolled" => ("Gekoppeld", "Enrolled"),
         "last_sync" => ("Laatst gesynchroniseerd", "Last sync"),
-        "outbox_unknown" => (
-            "Wat op een apparaat nog wacht om verstuurd te worden, weet alleen het apparaat zelf; \
-             de laatste synchronisatie zegt of het bijblijft.",
-            "What waits on a device to be sent is known to the device alone; the last sync \
-             tells whether it keeps up.",
+        "outbox" => ("nog te versturen", "outbox"),
+        "outbox_note" => (
+            "Onder de laatste sync staat wat er nog te versturen was, zoals het apparaat het bij \
+             zijn laatste sync meldde: wachtend zijn wijzigingen die de server nog niet heeft; \
+             niet geaccepteerd zijn wijzigingen die de server weigerde en die op het apparaat \
+             voor de auteur bewaard blijven. Alleen aantallen, nooit inhoud.",
+            "Under the last sync: the outbox as the device reported it at its last sync. \
+             Waiting are changes the server does not have yet; not accepted are changes the \
+             server refused, kept on the device for their author. Counts only, never content.",
         ),
+        "outbox_not_reported" => ("niet gemeld", "not reported"),
+        "all_sent" => ("alles verstuurd", "all sent"),
+        "waiting" => ("wachtend", "waiting"),
+        "oldest" => ("oudste", "oldest"),
+        "not_accepted" => ("niet geaccepteerd", "not accepted"),
+        "at_last_sync" => ("bij laatste sync", "at last sync"),
+        "day" => ("dag", "day"),
+        "days" => ("dagen", "days"),
+        "hour" => ("uur", "hour"),
+        "hours" => ("uur", "hours"),
+        "minutes" => ("min", "min"),
         "status" => ("Status", "Status"),
         "active" => ("actief", "active"),
         "revoked" => ("ingetrokken", "revoked"),

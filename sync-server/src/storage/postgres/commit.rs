@@ -220,6 +220,20 @@ impl PostgresStorage {
             let q = st.get(&mut tx, SQL_TOUCH)?;
             tx.execute(&q, &[device, at])?;
         }
+        for (device, o) in &batch.outbox {
+            let q = st.get(&mut tx, SQL_OUTBOX)?;
+            let (pending, not_accepted) = (o.pending as i64, o.not_accepted as i64);
+            tx.execute(
+                &q,
+                &[
+                    device,
+                    &pending,
+                    &not_accepted,
+                    &o.oldest_at,
+                    &o.reported_at,
+                ],
+            )?;
+        }
         // Other nodes listen (see `listen_for_changes`); PostgreSQL delivers the
         // notification when, and only if, this transaction commits.
         if n > 0 || !batch.events.is_empty() || !batch.schools.is_empty() {

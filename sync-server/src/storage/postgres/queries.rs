@@ -14,7 +14,8 @@ macro_rules! catalog_cols {
 
 macro_rules! device_cols {
     () => {
-        "id, school, user_id, actor, label, token_hash, created_at, last_seen, revoked_at, scope"
+        "id, school, user_id, actor, label, token_hash, created_at, last_seen, revoked_at, scope, \
+         outbox_pending, outbox_not_accepted, outbox_oldest_at, outbox_at"
     };
 }
 
@@ -143,6 +144,9 @@ pub(super) const SQL_REVOKE: &str =
     "UPDATE devices SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
 
 pub(super) const SQL_TOUCH: &str = "UPDATE devices SET last_seen = $2 WHERE id = $1";
+
+pub(super) const SQL_OUTBOX: &str = "UPDATE devices SET outbox_pending = $2, \
+     outbox_not_accepted = $3, outbox_oldest_at = $4, outbox_at = $5 WHERE id = $1";
 
 pub(super) const SQL_SCHOOL: &str =
     "INSERT INTO schools (id, name, created_at) VALUES ($1, $2, $3)";

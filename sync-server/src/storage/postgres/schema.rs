@@ -5,7 +5,7 @@ use super::PostgresStorage;
 use crate::{Error, Result};
 
 /// Schema version written by this build (table `schema_version`).
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Advisory lock key that serialises migrations of nodes starting at once ("omkijken").
 const MIGRATION_LOCK: i64 = 0x6f6d_6b69_6a6b_656e;
@@ -129,6 +129,13 @@ const V5: &str = "CREATE TABLE admin_accounts (
     disabled      BOOLEAN NOT NULL DEFAULT FALSE
 );";
 
+/// Migration 6: the outbox a device last reported (counts only; docs/protocol.md, "Outbox
+/// state") and when (server clock); NULL until it reports one.
+const V6: &str = "ALTER TABLE devices ADD COLUMN outbox_pending BIGINT;
+ALTER TABLE devices ADD COLUMN outbox_not_accepted BIGINT;
+ALTER TABLE devices ADD COLUMN outbox_oldest_at BIGINT;
+ALTER TABLE devices ADD COLUMN outbox_at BIGINT;";
+
 impl PostgresStorage {
     /// Create or upgrade the schema to [`SCHEMA_VERSION`].
     pub(super) fn migrate(&mut self) -> Result<()> {
@@ -161,6 +168,7 @@ impl PostgresStorage {
                 3 => tx.batch_execute(V3)?,
                 4 => tx.batch_execute(V4)?,
                 5 => tx.batch_execute(V5)?,
+                6 => tx.batch_execute(V6)?,
                 _ => unreachable!("a migration arm per version"),
             }
         }

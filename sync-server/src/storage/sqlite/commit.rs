@@ -242,6 +242,19 @@ impl SqliteStorage {
             tx.prepare_cached("UPDATE devices SET last_seen = ?2 WHERE id = ?1")?
                 .execute(params![device, at])?;
         }
+        for (device, o) in &batch.outbox {
+            tx.prepare_cached(
+                "UPDATE devices SET outbox_pending = ?2, outbox_not_accepted = ?3, \
+                 outbox_oldest_at = ?4, outbox_at = ?5 WHERE id = ?1",
+            )?
+            .execute(params![
+                device,
+                o.pending as i64,
+                o.not_accepted as i64,
+                o.oldest_at,
+                o.reported_at
+            ])?;
+        }
         if seq != prev_seq {
             tx.execute_cached(
                 "UPDATE meta SET value = ?1 WHERE key = 'catalog_seq'",

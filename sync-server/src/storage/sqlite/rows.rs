@@ -84,8 +84,8 @@ pub(super) fn device_row(r: &Row<'_>) -> rusqlite::Result<Device> {
     rows::device_row(r)
 }
 
-pub(super) const DEVICE_COLS: &str =
-    "id, school, user, actor, label, token_hash, created_at, last_seen, revoked_at, scope";
+pub(super) const DEVICE_COLS: &str = "id, school, user, actor, label, token_hash, created_at, last_seen, \
+     revoked_at, scope, outbox_pending, outbox_not_accepted, outbox_oldest_at, outbox_at";
 
 pub(super) fn audit_row(r: &Row<'_>) -> rusqlite::Result<AuditRecord> {
     rows::audit_row(r)

@@ -6,7 +6,7 @@ use omkijken_core::store::sql::CachedSql;
 use rusqlite::TransactionBehavior;
 
 /// Schema version written by this build (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 9;
+pub const SCHEMA_VERSION: u32 = 10;
 
 /// Migration 1. Never edit once shipped: add a new arm instead.
 pub(super) const V1: &str = "
@@ -148,6 +148,13 @@ const V9: &str = "CREATE TABLE admin_accounts (
     disabled      INTEGER NOT NULL DEFAULT 0
 );";
 
+/// Migration 10: the outbox a device last reported (counts only; docs/protocol.md, "Outbox
+/// state") and when (server clock); NULL until it reports one.
+const V10: &str = "ALTER TABLE devices ADD COLUMN outbox_pending INTEGER;
+ALTER TABLE devices ADD COLUMN outbox_not_accepted INTEGER;
+ALTER TABLE devices ADD COLUMN outbox_oldest_at INTEGER;
+ALTER TABLE devices ADD COLUMN outbox_at INTEGER;";
+
 impl SqliteStorage {
     /// Bring the schema to this version; returns the version found (0: a new store).
     pub(super) fn migrate(&mut self) -> Result<u32> {
@@ -172,6 +179,7 @@ impl SqliteStorage {
                 7 => tx.execute_batch(V7)?,
                 8 => tx.execute_batch(V8)?,
                 9 => tx.execute_batch(V9)?,
+                10 => tx.execute_batch(V10)?,
                 _ => unreachable!("a migration arm per version"),
             }
         }
