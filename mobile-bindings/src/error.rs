@@ -73,48 +73,47 @@ pub(crate) enum CoreFailure {
 }
 
 impl From<CoreFailure> for OmkijkenError {
+    /// Each kind from the typed error, and the reason from its fields: never from the
+    /// error's text.
     fn from(failure: CoreFailure) -> Self {
         use CoreFailure::{Core, Open};
-        let reason = match &failure {
-            Core(e) => e.to_string(),
-            Open(e) => e.to_string(),
-        };
         match failure {
             Core(Error::NotFound) => OmkijkenError::NotFound,
-            Core(Error::Forbidden(_)) => OmkijkenError::Forbidden {
-                reason: strip(&reason, "not allowed: "),
+            Core(Error::Forbidden(rule)) => OmkijkenError::Forbidden {
+                reason: rule.to_string(),
             },
-            Core(Error::Invalid(_)) => OmkijkenError::Invalid {
-                reason: strip(&reason, "invalid input: "),
+            Core(Error::Invalid(field)) => OmkijkenError::Invalid { reason: field },
+            Open(e @ OpenError::WeakKey) => OmkijkenError::Invalid {
+                reason: e.to_string(),
             },
-            Open(OpenError::WeakKey) => OmkijkenError::Invalid { reason },
             Core(Error::NotEnrolled) => OmkijkenError::NotEnrolled,
-            Core(Error::Internal(_)) => OmkijkenError::Internal {
-                reason: strip(&reason, "internal error: "),
+            Core(Error::Internal(what)) => OmkijkenError::Internal {
+                reason: format!("{what}; nothing was written"),
             },
             Core(Error::Locked) => OmkijkenError::Locked,
             Core(Error::Revoked) => OmkijkenError::Revoked,
-            Core(Error::Network(_) | Error::Protocol(_)) => OmkijkenError::Network {
-                reason: strip(&reason, "network: "),
+            Core(Error::Network(what)) => OmkijkenError::Network { reason: what },
+            Core(e @ Error::Protocol(_)) => OmkijkenError::Network {
+                reason: e.to_string(),
             },
             Core(
-                Error::Sqlite(_)
+                e @ (Error::Sqlite(_)
                 | Error::Automerge(_)
                 | Error::Reconcile(_)
-                | Error::InvalidDocument { .. },
-            )
-            | Open(
-                OpenError::WrongKeyOrNotAStore
+                | Error::InvalidDocument { .. }),
+            ) => OmkijkenError::Storage {
+                reason: e.to_string(),
+            },
+            Open(
+                e @ (OpenError::WrongKeyOrNotAStore
                 | OpenError::TooNew { .. }
                 | OpenError::Sqlite(_)
-                | OpenError::Io(_),
-            ) => OmkijkenError::Storage { reason },
+                | OpenError::Io(_)),
+            ) => OmkijkenError::Storage {
+                reason: e.to_string(),
+            },
         }
     }
-}
-
-fn strip(reason: &str, prefix: &str) -> String {
-    reason.strip_prefix(prefix).unwrap_or(reason).to_string()
 }
 
 impl From<Error> for OmkijkenError {
@@ -159,5 +158,39 @@ mod tests {
             OmkijkenError::from(Error::Revoked),
             OmkijkenError::Revoked
         ));
+    }
+
+    /// The reasons an app sees, exactly as before the mapping read the typed errors' fields
+    /// instead of stripping prefixes off their text.
+    #[test]
+    fn reasons_come_from_the_typed_fields() {
+        let reason = |e: OmkijkenError| match e {
+            OmkijkenError::Forbidden { reason }
+            | OmkijkenError::Invalid { reason }
+            | OmkijkenError::Network { reason }
+            | OmkijkenError::Storage { reason }
+            | OmkijkenError::Internal { reason } => reason,
+            other => panic!("no reason: {other:?}"),
+        };
+        assert_eq!(
+            reason(Error::Internal("store call panicked").into()),
+            "store call panicked; nothing was written"
+        );
+        assert_eq!(
+            reason(Error::Network("timed out".into()).into()),
+            "timed out"
+        );
+        assert_eq!(
+            reason(Error::Protocol("bad frame".into()).into()),
+            "protocol: bad frame"
+        );
+        assert_eq!(
+            reason(OpenError::WeakKey.into()),
+            "the encryption key must be at least 16 bytes"
+        );
+        assert_eq!(
+            reason(OpenError::WrongKeyOrNotAStore.into()),
+            "wrong key, or the file is not an Omkijken store"
+        );
     }
 }

@@ -2,6 +2,9 @@
 //! sockets than the process has descriptors. Meanwhile `/healthz`, `/readyz` and an honest
 //! device (enroll, sync, push, ack) are served. Attackers connect from other loopback
 //! addresses (127.0.0.2 and up), the honest device and the probes from 127.0.0.1.
+//!
+//! Kept a binary of its own: it holds 1,100 sockets open from this process, which must not
+//! compete with other tests for the process's descriptors.
 
 mod common;
 mod net;

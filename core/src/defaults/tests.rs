@@ -1,6 +1,8 @@
 //! Tests of `defaults`.
 
+use super::thermometer::emotion_of;
 use super::*;
+use crate::model::AgeBand;
 
 #[test]
 fn every_band_has_a_scale_that_is_found_by_id() {

@@ -451,22 +451,7 @@ impl DeviceOidc {
     }
 
     async fn refused(&self, why: &'static str) {
-        let written = self
-            .admin
-            .append_audit(move |now| crate::storage::AuditRecord {
-                seq: 0,
-                at: now,
-                school: String::new(),
-                device: None,
-                user: None,
-                action: crate::storage::AuditAction::EnrollFailed,
-                document: None,
-                kind: Some(why.into()),
-                pupil: None,
-                device_seq: None,
-                device_at: None,
-            })
-            .await;
+        let written = self.admin.audit_enroll_failed(why.into()).await;
         if let Err(e) = written {
             tracing::error!(error = %e, "could not write the audit row of a refused enrollment");
         }

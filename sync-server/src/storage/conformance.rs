@@ -8,7 +8,7 @@
 use super::*;
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ROOT};
-use omkijken_core::DocumentId;
+use omkijken_core::{AccessFields, DocumentId, Header};
 
 /// One `#[test]` per conformance check, each on a fresh storage from `$make`: a closure
 /// taking the check's name and returning `Some((storage, keep))`, where `keep` is whatever

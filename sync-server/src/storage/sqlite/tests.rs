@@ -1,5 +1,6 @@
 //! Tests of `sqlite`.
 
+use super::schema::V1;
 use super::*;
 
 #[test]

@@ -1,0 +1,161 @@
+//! The console's web pages: server-rendered HTML with its stylesheet inline, no JavaScript
+//! and nothing loaded from elsewhere; Dutch, with English a click away (a cookie); large
+//! touch targets for a tablet. Each page calls the same functions as the JSON API
+//! ([`super::api`]) and is audited like it; forms carry the session's CSRF token.
+
+mod activity;
+mod audit;
+mod backups;
+mod devices;
+mod enroll;
+mod layout;
+mod privacy;
+mod roster;
+mod schools;
+mod settings;
+mod sign_in;
+#[cfg(test)]
+mod tests;
+mod text;
+
+use super::api;
+use super::{ConsoleError, ConsoleState, LANG_COOKIE, Signed, cookie};
+use crate::storage::AdminRole;
+use activity::activity_page;
+pub use activity::chart_svg;
+use audit::audit_page;
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::{get, post};
+use backups::{backup_post, backups_page};
+use devices::{devices_page, revoke_post};
+use enroll::{enroll_page, enroll_post};
+use layout::failed;
+use privacy::{erase_post, export_post, privacy_page};
+use roster::{roster_page, roster_post};
+use schools::schools_page;
+use serde::Deserialize;
+use settings::{lease_post, retention_post, settings_page};
+use sign_in::{home, login, login_page, logout, oidc_callback, oidc_login, set_lang};
+
+/// The pages' routes.
+pub fn routes() -> Router<ConsoleState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_page).post(login))
+        .route("/oidc/login", get(oidc_login))
+        .route("/oidc/callback", get(oidc_callback))
+        .route("/logout", post(logout))
+        .route("/lang/{lang}", get(set_lang))
+        .route("/roster", get(roster_page).post(roster_post))
+        .route("/devices", get(devices_page))
+        .route("/devices/{device}/revoke", post(revoke_post))
+        .route("/enroll", get(enroll_page).post(enroll_post))
+        .route("/activity", get(activity_page))
+        .route("/audit", get(audit_page))
+        .route("/schools", get(schools_page))
+        .route("/settings", get(settings_page))
+        .route("/settings/lease", post(lease_post))
+        .route("/settings/retention", post(retention_post))
+        .route("/backups", get(backups_page).post(backup_post))
+        .route("/privacy", get(privacy_page))
+        .route("/privacy/export", post(export_post))
+        .route("/privacy/erase", post(erase_post))
+}
+
+/// The pages' language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// Dutch (the default).
+    Nl,
+    /// English.
+    En,
+}
+
+fn lang(headers: &HeaderMap) -> Lang {
+    match cookie(headers, LANG_COOKIE).as_deref() {
+        Some("en") => Lang::En,
+        _ => Lang::Nl,
+    }
+}
+
+/// Escape text for HTML.
+pub fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+fn when(ms: i64) -> String {
+    let tz = jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap_or(jiff::tz::TimeZone::UTC);
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.to_zoned(tz).strftime("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+fn check_csrf(signed: &Signed, sent: &str) -> Result<(), ConsoleError> {
+    if super::constant_time_eq(sent.as_bytes(), signed.session.csrf.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ConsoleError::Csrf)
+    }
+}
+
+fn csrf_field(signed: &Signed) -> String {
+    format!(
+        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        esc(&signed.session.csrf)
+    )
+}
+
+/// A page for one role: the signed-in admin (the view of page `op` audited), or the
+/// answer to give instead (a refusal audited too).
+async fn for_role(
+    st: &ConsoleState,
+    lang: Lang,
+    signed: Result<Signed, ConsoleError>,
+    role: AdminRole,
+    op: &str,
+    school: Option<&str>,
+) -> Result<Signed, Response> {
+    let s = signed.map_err(|e| failed(lang, None, e))?;
+    st.authorize(&s.session, role, op, school, None)
+        .await
+        .map_err(|e| failed(lang, Some(&s), e))?;
+    Ok(s)
+}
+
+fn school_options(schools: &[api::SchoolInfo], chosen: Option<&str>) -> String {
+    schools
+        .iter()
+        .map(|s| {
+            format!(
+                "<option value=\"{}\"{}>{}</option>",
+                esc(&s.id),
+                if chosen == Some(s.id.as_str()) {
+                    " selected"
+                } else {
+                    ""
+                },
+                esc(&s.name)
+            )
+        })
+        .collect()
+}
+
+/// A form that carries only the CSRF token (signing out, revoking, starting a backup).
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}

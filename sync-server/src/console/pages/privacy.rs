@@ -1,0 +1,248 @@
+//! The privacy page: inzage export and erasure of a pupil.
+
+use super::layout::{failed, page};
+use super::text::t;
+use super::{Lang, check_csrf, csrf_field, esc, for_role, lang, school_options};
+use crate::console::api;
+use crate::console::{ConsoleError, ConsoleState, Signed};
+use crate::storage::AdminRole;
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+async fn privacy_html(
+    st: &ConsoleState,
+    lang: Lang,
+    s: &Signed,
+    school: Option<&str>,
+    msg: &str,
+) -> Response {
+    let schools = match api::list_schools(st, false).await {
+        Ok(v) => v,
+        Err(e) => return failed(lang, Some(s), e),
+    };
+    let opts = school_options(&schools, school);
+    let body = format!(
+        "{msg}<section id=\"export\"><h2>{}</h2><p class=\"muted\">{}</p>\
+         <form method=\"post\" action=\"/privacy/export\">{}\
+         <label for=\"export-school\">{}</label><select id=\"export-school\" name=\"school\">{opts}</select>\
+         <label for=\"export-pupil\">{}</label><input id=\"export-pupil\" name=\"pupil\" autocomplete=\"off\" required>\
+         <label for=\"requested_on\">{}</label><input id=\"requested_on\" name=\"requested_on\" type=\"date\">\
+         <button class=\"primary\" id=\"download-export\">{}</button></form></section>\
+         <section id=\"erase\"><h2>{}</h2><p>{}</p>\
+         <form method=\"post\" action=\"/privacy/erase\">{}\
+         <label for=\"erase-school\">{}</label><select id=\"erase-school\" name=\"school\">{opts}</select>\
+         <label for=\"erase-pupil\">{}</label><input id=\"erase-pupil\" name=\"pupil\" autocomplete=\"off\" required>\
+         <button class=\"primary\" id=\"erase-next\">{}</button></form></section>",
+        t(lang, "export"),
+        t(lang, "export_help"),
+        csrf_field(s),
+        t(lang, "school"),
+        t(lang, "pupil"),
+        t(lang, "requested_on"),
+        t(lang, "download_pdf"),
+        t(lang, "erase"),
+        t(lang, "erase_help"),
+        csrf_field(s),
+        t(lang, "school"),
+        t(lang, "pupil"),
+        t(lang, "erase_next"),
+    );
+    page(lang, t(lang, "privacy"), Some((s, "privacy")), &body).into_response()
+}
+
+pub(super) async fn privacy_page(
+    State(st): State<ConsoleState>,
+    signed: Result<Signed, ConsoleError>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = lang(&headers);
+    let s = match for_role(
+        &st,
+        lang,
+        signed,
+        AdminRole::PrivacyOfficer,
+        "page_privacy",
+        None,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    privacy_html(&st, lang, &s, None, "").await
+}
+
+#[derive(Deserialize)]
+pub(super) struct ExportForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    school: String,
+    #[serde(default)]
+    pupil: String,
+    #[serde(default)]
+    requested_on: String,
+}
+
+pub(super) async fn export_post(
+    State(st): State<ConsoleState>,
+    signed: Result<Signed, ConsoleError>,
+    headers: HeaderMap,
+    Form(f): Form<ExportForm>,
+) -> Response {
+    let lang = lang(&headers);
+    let pupil = f.pupil.trim().to_string();
+    let s = match for_form(
+        &st,
+        lang,
+        signed,
+        &f.csrf,
+        AdminRole::PrivacyOfficer,
+        "export_pupil",
+        Some(&f.school),
+        Some(&pupil),
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let req = api::ExportRequest {
+        requested_on: Some(f.requested_on).filter(|d| !d.trim().is_empty()),
+        format: None,
+    };
+    match api::export_response(&st, &f.school, &pupil, req).await {
+        Ok(mut r) => {
+            // A download, named by the pupil id (its safe characters only).
+            let name: String = pupil
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect();
+            if let Ok(v) = header::HeaderValue::from_str(&format!(
+                "attachment; filename=\"inzage-{name}.pdf\""
+            )) {
+                r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+            }
+            r
+        }
+        Err(e) => failed(lang, Some(&s), e),
+    }
+}
+
+/// A form's post for one role: as the API, the session first, then the CSRF token (a
+/// refusal of either writes no operation's row), then the role (the operation audited, or
+/// its refusal), naming the school and pupil in the audit row.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn for_form(
+    st: &ConsoleState,
+    lang: Lang,
+    signed: Result<Signed, ConsoleError>,
+    csrf: &str,
+    role: AdminRole,
+    op: &str,
+    school: Option<&str>,
+    pupil: Option<&str>,
+) -> Result<Signed, Response> {
+    let s = signed.map_err(|e| failed(lang, None, e))?;
+    check_csrf(&s, csrf).map_err(|e| failed(lang, Some(&s), e))?;
+    st.authorize(&s.session, role, op, school, pupil)
+        .await
+        .map_err(|e| failed(lang, Some(&s), e))?;
+    Ok(s)
+}
+
+#[derive(Deserialize)]
+pub(super) struct EraseForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    school: String,
+    #[serde(default)]
+    pupil: String,
+    /// The pupil id typed again (the second step); absent on the first.
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+pub(super) async fn erase_post(
+    State(st): State<ConsoleState>,
+    signed: Result<Signed, ConsoleError>,
+    headers: HeaderMap,
+    Form(f): Form<EraseForm>,
+) -> Response {
+    let lang = lang(&headers);
+    let pupil = f.pupil.trim().to_string();
+    let confirmed = f.confirm.as_deref().map(str::trim);
+    // The first step only shows the confirmation; the second erases when the id typed again
+    // matches (a mismatch is audited as such, and erases nothing).
+    let op = match confirmed {
+        None => "page_erase_confirm",
+        Some(c) if !pupil.is_empty() && c == pupil => "erase_pupil",
+        Some(_) => "erase_pupil_unconfirmed",
+    };
+    let s = match for_form(
+        &st,
+        lang,
+        signed,
+        &f.csrf,
+        AdminRole::PrivacyOfficer,
+        op,
+        Some(&f.school),
+        Some(&pupil),
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match op {
+        "page_erase_confirm" => {
+            let body = format!(
+                "<section id=\"erase-confirm\"><h2>{}</h2><p class=\"msg err\">{}</p>\
+                 <p>{}: <strong>{}</strong> &middot; {}: <code>{}</code></p>\
+                 <form method=\"post\" action=\"/privacy/erase\">{}\
+                 <input type=\"hidden\" name=\"school\" value=\"{}\"><input type=\"hidden\" name=\"pupil\" value=\"{}\">\
+                 <label for=\"confirm\">{}</label><input id=\"confirm\" name=\"confirm\" autocomplete=\"off\" required>\
+                 <p><button class=\"danger\" id=\"erase-now\">{}</button> <a class=\"button\" href=\"/privacy\" id=\"erase-cancel\">{}</a></p>\
+                 </form></section>",
+                t(lang, "erase_confirm"),
+                t(lang, "erase_help"),
+                t(lang, "pupil"),
+                esc(&pupil),
+                t(lang, "school"),
+                esc(&f.school),
+                csrf_field(&s),
+                esc(&f.school),
+                esc(&pupil),
+                t(lang, "erase_type"),
+                t(lang, "erase_now"),
+                t(lang, "cancel"),
+            );
+            page(lang, t(lang, "erase_confirm"), Some((&s, "privacy")), &body).into_response()
+        }
+        "erase_pupil" => match st.admin.erase_pupil(&f.school, &pupil).await {
+            Ok(n) => {
+                let msg = format!(
+                    "<p class=\"msg\" id=\"erased\">{} <strong>{}</strong>: {n}</p>",
+                    t(lang, "erased"),
+                    esc(&pupil)
+                );
+                privacy_html(&st, lang, &s, Some(&f.school), &msg).await
+            }
+            Err(e) => failed(lang, Some(&s), e.into()),
+        },
+        _ => {
+            let msg = format!(
+                "<p class=\"msg err\" id=\"error\">{}</p>",
+                t(lang, "erase_mismatch")
+            );
+            (
+                StatusCode::BAD_REQUEST,
+                privacy_html(&st, lang, &s, Some(&f.school), &msg).await,
+            )
+                .into_response()
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! The settings page: the offline lease and the retention terms per school.
+
+use super::layout::{failed, page};
+use super::privacy::for_form;
+use super::text::t;
+use super::{Lang, csrf_field, esc, for_role, lang, school_options};
+use crate::console::api;
+use crate::console::{ConsoleError, ConsoleState, Signed};
+use crate::storage::AdminRole;
+use axum::extract::{Form, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+#[derive(Deserialize, Default)]
+pub(super) struct SchoolQuery {
+    #[serde(default)]
+    school: Option<String>,
+}
+
+fn school_chooser(lang: Lang, action: &str, schools: &[api::SchoolInfo], chosen: &str) -> String {
+    format!(
+        "<section><form method=\"get\" action=\"{action}\">\
+         <label for=\"school\">{}</label><select id=\"school\" name=\"school\">{}</select>\
+         <button class=\"primary\" id=\"choose-school\">{}</button></form></section>",
+        t(lang, "school"),
+        school_options(schools, Some(chosen)),
+        t(lang, "choose"),
+    )
+}
+
+fn opt_num(o: Option<u32>) -> String {
+    o.map(|n| n.to_string()).unwrap_or_default()
+}
+
+async fn settings_html(
+    st: &ConsoleState,
+    lang: Lang,
+    s: &Signed,
+    school: Option<String>,
+    msg: &str,
+) -> Response {
+    let schools = match api::list_schools(st, false).await {
+        Ok(v) => v,
+        Err(e) => return failed(lang, Some(s), e),
+    };
+    let Some(school) = school
+        .filter(|x| !x.is_empty())
+        .or_else(|| schools.first().map(|x| x.id.clone()))
+    else {
+        let body = format!(
+            "<section><h2>{}</h2><p class=\"muted\">{}</p></section>",
+            t(lang, "settings"),
+            t(lang, "no_schools")
+        );
+        return page(lang, t(lang, "settings"), Some((s, "settings")), &body).into_response();
+    };
+    let lease = match api::lease_of(st, &school).await {
+        Ok(v) => v,
+        Err(e) => return failed(lang, Some(s), e),
+    };
+    let r = match api::retention_of(st, &school).await {
+        Ok(v) => v,
+        Err(e) => return failed(lang, Some(s), e),
+    };
+    let sc = esc(&school);
+    let body = format!(
+        "{msg}{}<section id=\"lease\"><h2>{}</h2><p class=\"muted\">{}</p>\
+         <form method=\"post\" action=\"/settings/lease\">{}<input type=\"hidden\" name=\"school\" value=\"{sc}\">\
+         <label for=\"days\">{}</label><input id=\"days\" name=\"days\" type=\"number\" min=\"0\" inputmode=\"numeric\" value=\"{lease}\" required>\
+         <button class=\"primary\" id=\"save-lease\">{}</button></form></section>\
+         <section id=\"retention\"><h2>{}</h2>\
+         <form method=\"post\" action=\"/settings/retention\">{}<input type=\"hidden\" name=\"school\" value=\"{sc}\">\
+         <label for=\"pupil_file_years\">{}</label><input id=\"pupil_file_years\" name=\"pupil_file_years\" type=\"number\" min=\"0\" inputmode=\"numeric\" value=\"{}\" required>\
+         <label for=\"incident_years\">{}</label><input id=\"incident_years\" name=\"incident_years\" type=\"number\" min=\"0\" inputmode=\"numeric\" value=\"{}\">\
+         <label for=\"meldcode_case_years\">{}</label><input id=\"meldcode_case_years\" name=\"meldcode_case_years\" type=\"number\" min=\"0\" inputmode=\"numeric\" value=\"{}\">\
+         <label for=\"school_year_ends\">{}</label><input id=\"school_year_ends\" name=\"school_year_ends\" pattern=\"[0-9]{{2}}-[0-9]{{2}}\" value=\"{}\" required>\
+         <button class=\"primary\" id=\"save-retention\">{}</button></form></section>",
+        school_chooser(lang, "/settings", &schools, &school),
+        t(lang, "lease"),
+        t(lang, "lease_help"),
+        csrf_field(s),
+        t(lang, "lease_days"),
+        t(lang, "save"),
+        t(lang, "retention"),
+        csrf_field(s),
+        t(lang, "pupil_file_years"),
+        r.pupil_file_years,
+        t(lang, "incident_years"),
+        opt_num(r.incident_years),
+        t(lang, "meldcode_case_years"),
+        opt_num(r.meldcode_case_years),
+        t(lang, "school_year_ends"),
+        esc(&r.school_year_ends),
+        t(lang, "save"),
+    );
+    page(lang, t(lang, "settings"), Some((s, "settings")), &body).into_response()
+}
+
+fn changed_msg(lang: Lang, changed: bool) -> String {
+    format!(
+        "<p class=\"msg\" id=\"saved\">{}</p>",
+        t(lang, if changed { "saved" } else { "unchanged" })
+    )
+}
+
+pub(super) async fn settings_page(
+    State(st): State<ConsoleState>,
+    signed: Result<Signed, ConsoleError>,
+    headers: HeaderMap,
+    Query(q): Query<SchoolQuery>,
+) -> Response {
+    let lang = lang(&headers);
+    let s = match for_role(
+        &st,
+        lang,
+        signed,
+        AdminRole::ItAdmin,
+        "page_settings",
+        q.school.as_deref(),
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    settings_html(&st, lang, &s, q.school, "").await
+}
+
+#[derive(Deserialize)]
+pub(super) struct LeaseForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    school: String,
+    #[serde(default)]
+    days: String,
+}
+
+pub(super) fn number(lang: Lang, v: &str) -> Result<u32, ConsoleError> {
+    v.trim()
+        .parse()
+        .map_err(|_| ConsoleError::Invalid(t(lang, "bad_number").into()))
+}
+
+fn opt_number(lang: Lang, v: &str) -> Result<Option<u32>, ConsoleError> {
+    if v.trim().is_empty() {
+        Ok(None)
+    } else {
+        number(lang, v).map(Some)
+    }
+}
+
+pub(super) async fn lease_post(
+    State(st): State<ConsoleState>,
+    signed: Result<Signed, ConsoleError>,
+    headers: HeaderMap,
+    Form(f): Form<LeaseForm>,
+) -> Response {
+    let lang = lang(&headers);
+    let s = match for_form(
+        &st,
+        lang,
+        signed,
+        &f.csrf,
+        AdminRole::ItAdmin,
+        "set_lease",
+        Some(&f.school),
+        None,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let days = match number(lang, &f.days) {
+        Ok(d) => d,
+        Err(e) => return failed(lang, Some(&s), e),
+    };
+    match st.admin.set_offline_lease(&f.school, days).await {
+        Ok(changed) => {
+            settings_html(&st, lang, &s, Some(f.school), &changed_msg(lang, changed)).await
+        }
+        Err(e) => failed(lang, Some(&s), e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct RetentionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    school: String,
+    #[serde(default)]
+    pupil_file_years: String,
+    #[serde(default)]
+    incident_years: String,
+    #[serde(default)]
+    meldcode_case_years: String,
+    #[serde(default)]
+    school_year_ends: String,
+}
+
+fn retention_terms(
+    lang: Lang,
+    f: &RetentionForm,
+) -> Result<crate::retention::Retention, ConsoleError> {
+    Ok(crate::retention::Retention {
+        pupil_file_years: number(lang, &f.pupil_file_years)?,
+        incident_years: opt_number(lang, &f.incident_years)?,
+        meldcode_case_years: opt_number(lang, &f.meldcode_case_years)?,
+        school_year_ends: f.school_year_ends.trim().to_string(),
+    })
+}
+
+pub(super) async fn retention_post(
+    State(st): State<ConsoleState>,
+    signed: Result<Signed, ConsoleError>,
+    headers: HeaderMap,
+    Form(f): Form<RetentionForm>,
+) -> Response {
+    let lang = lang(&headers);
+    let s = match for_form(
+        &st,
+        lang,
+        signed,
+        &f.csrf,
+        AdminRole::ItAdmin,
+        "set_retention",
+        Some(&f.school),
+        None,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let terms = match retention_terms(lang, &f) {
+        Ok(r) => r,
+        Err(e) => return failed(lang, Some(&s), e),
+    };
+    match api::set_retention_of(&st, &f.school, terms).await {
+        Ok(changed) => {
+            settings_html(&st, lang, &s, Some(f.school), &changed_msg(lang, changed)).await
+        }
+        Err(e) => failed(lang, Some(&s), e),
+    }
+}

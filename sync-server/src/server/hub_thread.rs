@@ -1,0 +1,211 @@
+//! The hub thread: one thread owns the [`Hub`] and its storage; commands reach it over a
+//! channel (sessions' frames, connects, enrollments, in-process calls, the admin-event poll
+//! and the daily retention run), and it sends each session's frames to its outbox.
+
+use crate::hub::{ConnId, ConnectRefusal, Connected, Hub, Outgoing};
+use omkijken_core::sync::Frame;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+pub(super) type Call = Box<dyn FnOnce(&mut Hub, i64) -> Outgoing + Send>;
+
+/// How often retention runs (and once at start).
+pub(super) const RETENTION_EVERY: Duration = Duration::from_secs(24 * 3600);
+
+pub(super) enum Cmd {
+    Request {
+        token: String,
+        frame: Frame,
+        reply: oneshot::Sender<Frame>,
+    },
+    Connect {
+        token: String,
+        /// An automerge-repo session (`/v1/automerge-repo`).
+        repo: bool,
+        reply: oneshot::Sender<std::result::Result<(Connected, Outbox), ConnectRefusal>>,
+    },
+    /// A frame decoded on the session's task; its permits are released once handled.
+    Frame {
+        conn: ConnId,
+        frame: Frame,
+        at: Instant,
+        _inflight: crate::flow::Inflight,
+    },
+    /// A `sync` or `request` message of an automerge-repo session.
+    RepoSync {
+        conn: ConnId,
+        document_id: omkijken_core::DocumentId,
+        data: Vec<u8>,
+        request: bool,
+        _inflight: crate::flow::Inflight,
+    },
+    Disconnect {
+        conn: ConnId,
+    },
+    Enroll {
+        frame: Frame,
+        reply: oneshot::Sender<Frame>,
+    },
+    Call(Call),
+    Tick,
+    Stop,
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+pub(super) fn closes(frame: &Frame) -> bool {
+    matches!(frame, Frame::Error { .. } | Frame::Revoked {})
+}
+
+/// What the hub sends a session: frames with their size, and the bytes queued.
+pub(super) struct Outbox {
+    pub(super) rx: mpsc::Receiver<(Frame, usize)>,
+    pub(super) queued: Arc<crate::flow::Queued>,
+}
+
+pub(super) struct ConnOut {
+    pub(super) tx: mpsc::Sender<(Frame, usize)>,
+    pub(super) queued: Arc<crate::flow::Queued>,
+}
+
+pub(super) struct HubThread {
+    pub(super) hub: Hub,
+    /// Commands handled so far: `/readyz` tells a busy hub (this moves) from a stuck one.
+    pub(super) handled: Arc<AtomicU64>,
+    pub(super) conns: HashMap<ConnId, ConnOut>,
+    pub(super) outbox_frames: usize,
+    pub(super) outbox_bytes: usize,
+}
+
+impl HubThread {
+    pub(super) fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
+        while let Some(cmd) = rx.blocking_recv() {
+            if matches!(cmd, Cmd::Stop) {
+                break;
+            }
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(cmd)));
+            self.handled.fetch_add(1, Ordering::Relaxed);
+            if r.is_err() {
+                tracing::error!("the hub panicked while handling a command; it keeps running");
+            }
+        }
+        tracing::debug!("hub thread stopped");
+    }
+
+    fn handle(&mut self, cmd: Cmd) {
+        let now = now_ms();
+        match cmd {
+            Cmd::Connect { token, repo, reply } => {
+                let r = if repo {
+                    self.hub.connect_repo(now, &token)
+                } else {
+                    self.hub.connect(now, &token)
+                };
+                let r = r.map(|c| {
+                    let (tx, rx) = mpsc::channel(self.outbox_frames);
+                    let queued = Arc::new(crate::flow::Queued::default());
+                    self.conns.insert(
+                        c.conn,
+                        ConnOut {
+                            tx,
+                            queued: queued.clone(),
+                        },
+                    );
+                    (c, Outbox { rx, queued })
+                });
+                if let Err(Ok((c, _))) = reply.send(r) {
+                    self.conns.remove(&c.conn);
+                    self.hub.disconnect(c.conn);
+                }
+            }
+            Cmd::Frame {
+                conn, frame, at, ..
+            } => {
+                let out = self.hub.receive(now, conn, frame);
+                if out
+                    .iter()
+                    .any(|(c, f)| *c == conn && matches!(f, Frame::Ack { .. }))
+                {
+                    metrics::histogram!("omkijken_ack_latency_seconds")
+                        .record(at.elapsed().as_secs_f64());
+                }
+                self.dispatch(out);
+            }
+            Cmd::RepoSync {
+                conn,
+                document_id,
+                data,
+                request,
+                ..
+            } => {
+                let out = self.hub.receive_repo(now, conn, document_id, data, request);
+                self.dispatch(out);
+            }
+            Cmd::Disconnect { conn } => {
+                self.conns.remove(&conn);
+                self.hub.disconnect(conn);
+            }
+            Cmd::Enroll { frame, reply } => {
+                let _ = reply.send(self.hub.enroll(now, frame));
+            }
+            Cmd::Request {
+                token,
+                frame,
+                reply,
+            } => {
+                let (answer, out) = self.hub.request(now, &token, frame);
+                let _ = reply.send(answer);
+                self.dispatch(out);
+            }
+            Cmd::Call(f) => {
+                let out = f(&mut self.hub, now);
+                self.dispatch(out);
+            }
+            Cmd::Tick => {
+                let out = self.hub.poll(now);
+                self.dispatch(out);
+                metrics::gauge!("omkijken_sync_states").set(self.hub.sync_states() as f64);
+            }
+            Cmd::Stop => {}
+        }
+    }
+
+    fn dispatch(&mut self, out: Outgoing) {
+        for (conn, frame) in out {
+            let close = closes(&frame);
+            let Some(c) = self.conns.get(&conn) else {
+                continue;
+            };
+            let size = crate::flow::approx_size(&frame);
+            let fits = c.queued.add(size, self.outbox_bytes);
+            if !fits || c.tx.try_send((frame, size)).is_err() {
+                // Too slow (or gone): drop it rather than block everyone else or buffer
+                // without end.
+                if fits {
+                    c.queued.sent(size);
+                }
+                tracing::warn!(
+                    conn = conn.0,
+                    queued = c.queued.bytes(),
+                    "dropping a connection that does not keep up"
+                );
+                metrics::counter!("omkijken_connections_closed_total", "reason" => "slow_reader")
+                    .increment(1);
+                c.queued.drop_session();
+                self.conns.remove(&conn);
+                self.hub.disconnect(conn);
+                continue;
+            }
+            if close {
+                // The hub forgot the session; dropping the sender ends the socket task
+                // after it has sent what is queued.
+                self.conns.remove(&conn);
+            }
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! Start and stop: the hub thread launched with its state, the listeners bound, serving
+//! until shutdown ([`serve`] for the binary, [`start`] returning a [`ServerHandle`]).
+
+use super::AppState;
+use super::admin::Admin;
+use super::hub_thread::{Cmd, HubThread, RETENTION_EVERY};
+use super::metrics::metrics_handle;
+use super::router::router;
+use crate::hub::Hub;
+use crate::settings::Settings;
+use crate::storage::PostgresStorage;
+use crate::{Error, Result};
+use rand::RngCore;
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// A started hub thread with its state; [`run`] serves it.
+pub(super) struct Launched {
+    pub(super) state: AppState,
+    pub(super) thread: std::thread::JoinHandle<()>,
+    pub(super) shutdown_tx: watch::Sender<bool>,
+}
+
+pub(super) fn launch(settings: &Settings) -> Result<Launched> {
+    let mut seed = [0u8; 32];
+    rand::rng().fill_bytes(&mut seed);
+    let (cmd, rx) = mpsc::channel(4096);
+    let handled = Arc::new(AtomicU64::new(0));
+    let counted = handled.clone();
+    // The hub thread opens the storage and builds the hub itself (the PostgreSQL client
+    // must not run on a runtime thread), then reports whether that worked.
+    let (ready, started) = std::sync::mpsc::sync_channel::<Result<()>>(1);
+    // One server per data directory (PostgreSQL nodes share a database instead).
+    let lock = match settings.database {
+        None => Some(crate::secure::lock_data_dir(&settings.data_dir)?),
+        Some(_) => None,
+    };
+    let opening = settings.clone();
+    let listen_tick = cmd.downgrade();
+    let thread = std::thread::Builder::new()
+        .name("omkijken-hub".into())
+        .spawn(move || {
+            // Dropped last, after the hub closed its store: a process that exits meanwhile
+            // waits for that (see `cipher_in_use`).
+            let _cipher = omkijken_core::store::cipher_in_use();
+            let hub = opening
+                .open_storage()
+                .and_then(|storage| Hub::new(storage, opening.hub.clone(), seed));
+            match hub {
+                Ok(hub) => {
+                    // Several nodes on one database: another node's write wakes this hub
+                    // at once (the poll tick stays as the fallback).
+                    let stop_listening = Arc::new(AtomicBool::new(false));
+                    if let Some(url) = opening.database.as_deref() {
+                        let wake = listen_tick;
+                        if let Err(e) = PostgresStorage::listen_for_changes(
+                            url,
+                            opening.database_password.as_deref(),
+                            opening.database_ca.as_deref(),
+                            stop_listening.clone(),
+                            move || {
+                                wake.upgrade()
+                                    .is_some_and(|tx| tx.blocking_send(Cmd::Tick).is_ok())
+                            },
+                        ) {
+                            tracing::warn!(error = %e, "not listening for other nodes' writes");
+                        }
+                    }
+                    let _ = ready.send(Ok(()));
+                    let worker = HubThread {
+                        hub,
+                        handled: counted,
+                        conns: HashMap::new(),
+                        outbox_frames: opening.outbox_frames,
+                        outbox_bytes: opening.limits.max_queued_bytes,
+                    };
+                    worker.run(rx);
+                    stop_listening.store(true, Ordering::Relaxed);
+                    drop(lock);
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(e));
+                }
+            }
+        })?;
+    // A short wait at startup (opening and migrating the store).
+    started.recv().map_err(|_| Error::Stopped)??;
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    // The poll tick: admin events from other processes, metrics upkeep.
+    let tick = cmd.clone();
+    let every = settings.admin_poll;
+    let mut stop = shutdown.clone();
+    let metrics = metrics_handle();
+    let upkeep = metrics.clone();
+    tokio::spawn(async move {
+        let mut iv = tokio::time::interval(every);
+        iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = iv.tick() => {
+                    upkeep.run_upkeep();
+                    if tick.send(Cmd::Tick).await.is_err() { break; }
+                }
+                _ = stop.changed() => break,
+            }
+        }
+    });
+    // Retention: at start and once a day (DOMAIN.md; sync-server/README.md, "Retention").
+    let retention = Admin { cmd: cmd.clone() };
+    let mut stop = shutdown.clone();
+    tokio::spawn(async move {
+        let mut iv = tokio::time::interval(RETENTION_EVERY);
+        iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = iv.tick() => {
+                    match retention.apply_retention(None).await {
+                        Ok(n) if n > 0 => tracing::info!(documents = n, "retention run"),
+                        Ok(_) => {}
+                        Err(Error::Stopped) => break,
+                        Err(e) => tracing::warn!(error = %e, "retention run failed; tried again tomorrow"),
+                    }
+                }
+                _ = stop.changed() => break,
+            }
+        }
+    });
+    let device_oidc = settings.console.oidc.as_ref().and_then(|o| {
+        crate::console::oidc::DeviceOidc::new(
+            o,
+            Admin { cmd: cmd.clone() },
+            settings.hub.code_ttl_ms,
+        )
+        .map(Arc::new)
+    });
+    Ok(Launched {
+        state: AppState {
+            cmd,
+            handled,
+            shutdown,
+            metrics,
+            limits: settings.limits.clone(),
+            inflight: crate::flow::Intake::budget(settings.limits.max_inflight_bytes),
+            enroll_throttle: Arc::new(crate::throttle::EnrollThrottle::new(
+                settings.enroll_limits.clone(),
+            )),
+            device_oidc,
+        },
+        thread,
+        shutdown_tx,
+    })
+}
+
+/// The console's listener and its state, when the console is on.
+type Console = Option<(TcpListener, crate::console::ConsoleState)>;
+
+/// Bind the console's listener (`settings.console.listen`), if the console is on; its
+/// enrollment QR codes name `settings.console.public_url`, else the sync listener `addr`.
+async fn bind_console(settings: &Settings, addr: SocketAddr, admin: &Admin) -> Result<Console> {
+    let Some(at) = settings.console.listen else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(at).await?;
+    let url = settings.console.public_url.clone().unwrap_or_else(|| {
+        let scheme = if settings.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{addr}")
+    });
+    let state = crate::console::ConsoleState::new(admin.clone(), settings.clone(), url);
+    Ok(Some((listener, state)))
+}
+
+pub(super) async fn run(
+    launched: Launched,
+    listener: TcpListener,
+    console: Console,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let Launched {
+        state,
+        thread,
+        shutdown_tx,
+    } = launched;
+    if let Some((console_listener, console_state)) = console {
+        let mut stop = shutdown_tx.subscribe();
+        tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) = crate::console::serve(console_state, console_listener, stopped).await {
+                tracing::error!(error = %e, "the admin console stopped");
+            }
+        });
+    }
+    let cmd = state.cmd.clone();
+    let limits = state.limits.clone();
+    let app = router(state);
+    let tx = shutdown_tx.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        let _ = tx.send(true);
+    });
+    let gate = crate::net::Gate::new(&limits);
+    let served = crate::net::serve(listener, tls, app, limits, gate, shutdown_tx.subscribe()).await;
+    let _ = shutdown_tx.send(true);
+    // Let socket tasks say goodbye, then stop the hub (it commits nothing half-way: every
+    // frame is one transaction).
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let _ = cmd.send(Cmd::Stop).await;
+    let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    served.map_err(Error::Io)
+}
+
+/// Serve on `listener` until `shutdown` resolves: open the store (see
+/// [`Settings::open_storage`]),
+/// start the hub thread, answer HTTP and WebSocket requests; then close sessions and stop.
+pub async fn serve(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let launched = launch(&settings)?;
+    let admin = Admin {
+        cmd: launched.state.cmd.clone(),
+    };
+    let console = bind_console(&settings, listener.local_addr()?, &admin).await?;
+    if let Some((l, _)) = &console {
+        tracing::info!(addr = %l.local_addr()?, "admin console listening");
+    }
+    run(launched, listener, console, settings.tls.clone(), shutdown).await
+}
+
+/// A server started with [`start`].
+#[derive(Debug)]
+pub struct ServerHandle {
+    addr: SocketAddr,
+    console_addr: Option<SocketAddr>,
+    tls: bool,
+    admin: Admin,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<()>>,
+}
+
+impl ServerHandle {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `ws://ADDR/v1/sync`.
+    pub fn sync_url(&self) -> String {
+        format!("ws://{}/v1/sync", self.addr)
+    }
+
+    /// `ws://ADDR/v1/enroll`.
+    pub fn enroll_url(&self) -> String {
+        format!("ws://{}/v1/enroll", self.addr)
+    }
+
+    /// `http://ADDR`, or `https://ADDR` with TLS.
+    pub fn http_url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The admin console's address, when it is on (`settings.console.listen`).
+    pub fn console_addr(&self) -> Option<SocketAddr> {
+        self.console_addr
+    }
+
+    /// In-process admin operations.
+    pub fn admin(&self) -> &Admin {
+        &self.admin
+    }
+
+    /// Stop: close sessions, stop the hub, wait for it.
+    pub async fn shutdown(mut self) -> Result<()> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        (&mut self.task).await.map_err(|_| Error::Stopped)?
+    }
+}
+
+/// Start a server in this tokio runtime: bind `settings.listen` (use port 0 for a free
+/// port), open the store, and serve until [`ServerHandle::shutdown`].
+pub async fn start(settings: Settings) -> Result<ServerHandle> {
+    let listener = TcpListener::bind(settings.listen).await?;
+    let addr = listener.local_addr()?;
+    let launched = launch(&settings)?;
+    let admin = Admin {
+        cmd: launched.state.cmd.clone(),
+    };
+    let console = bind_console(&settings, addr, &admin).await?;
+    let console_addr = match &console {
+        Some((l, _)) => Some(l.local_addr()?),
+        None => None,
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let tls = settings.tls.clone();
+    let task = tokio::spawn(run(launched, listener, console, tls.clone(), async move {
+        let _ = stopped.await;
+    }));
+    Ok(ServerHandle {
+        addr,
+        console_addr,
+        tls: tls.is_some(),
+        admin,
+        stop: Some(stop),
+        task,
+    })
+}

@@ -1,0 +1,190 @@
+//! The schema: its version and the migrations, never edited once shipped.
+
+use super::SqliteStorage;
+use crate::{Error, Result};
+use omkijken_core::store::sql::CachedSql;
+use rusqlite::TransactionBehavior;
+
+/// Schema version written by this build (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: u32 = 10;
+
+/// Migration 1. Never edit once shipped: add a new arm instead.
+pub(super) const V1: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('catalog_seq', 0);
+CREATE TABLE schools (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE catalog (
+    id          BLOB PRIMARY KEY,
+    school      TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    pupil       TEXT,
+    author      TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    schema      INTEGER NOT NULL,
+    visibility  TEXT,
+    urgency     INTEGER,
+    category    TEXT,
+    heads       BLOB NOT NULL,
+    seq         INTEGER NOT NULL,
+    content_seq INTEGER NOT NULL,
+    size        INTEGER NOT NULL,
+    chunks      INTEGER NOT NULL,
+    erased      INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX catalog_school_seq ON catalog(school, seq);
+CREATE UNIQUE INDEX catalog_seq ON catalog(seq);
+CREATE INDEX catalog_pupil ON catalog(school, pupil);
+CREATE TABLE snapshots (
+    doc  BLOB PRIMARY KEY,
+    data BLOB NOT NULL
+);
+CREATE TABLE changes (
+    id   INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc  BLOB NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX changes_doc ON changes(doc, id);
+CREATE TABLE held (
+    device TEXT NOT NULL,
+    doc    BLOB NOT NULL,
+    PRIMARY KEY (device, doc)
+) WITHOUT ROWID;
+CREATE TABLE devices (
+    id         TEXT PRIMARY KEY,
+    school     TEXT NOT NULL,
+    user       TEXT NOT NULL,
+    actor      BLOB NOT NULL UNIQUE,
+    label      TEXT NOT NULL,
+    token_hash BLOB NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    last_seen  INTEGER,
+    revoked_at INTEGER
+);
+CREATE TABLE enrollment_codes (
+    code_hash  BLOB PRIMARY KEY,
+    school     TEXT NOT NULL,
+    user       TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at    INTEGER
+);
+CREATE TABLE audit (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    at         INTEGER NOT NULL,
+    school     TEXT NOT NULL,
+    device     TEXT,
+    user       TEXT,
+    action     TEXT NOT NULL,
+    doc        BLOB,
+    kind       TEXT,
+    pupil      TEXT,
+    device_seq INTEGER,
+    device_at  INTEGER
+);
+CREATE UNIQUE INDEX audit_device_seq ON audit(device, device_seq) WHERE device_seq IS NOT NULL;
+CREATE INDEX audit_pupil ON audit(pupil);
+CREATE INDEX audit_user ON audit(user);
+CREATE TABLE admin_events (
+    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+    at     INTEGER NOT NULL,
+    kind   TEXT NOT NULL,
+    school TEXT,
+    device TEXT
+);
+";
+
+/// Migration 2: whether a device was told to purge a document it held. A purged row stays
+/// ("may hold": the purge frame can be lost), so it is repeated, and the document is sent
+/// whole again when access returns.
+const V2: &str = "ALTER TABLE held ADD COLUMN purged INTEGER NOT NULL DEFAULT 0;";
+
+/// Migration 3: the summary of a document at its current heads (core's
+/// `doc::Summary::to_wire`), written with each content change and sent with whole documents.
+/// Rows from before have none: their documents are sent without one until their next change.
+const V3: &str = "ALTER TABLE catalog ADD COLUMN summary BLOB;";
+
+/// Migration 4: readers a school leader added to a staff-misconduct signal (JSON array of
+/// staff ids; NULL for none), an access field like category and urgency.
+const V4: &str = "ALTER TABLE catalog ADD COLUMN readers TEXT;";
+
+/// Migration 5: the backups taken of this store (`admin backup`), so that `admin backups`
+/// can list those made before an erasure (they still hold what was erased). `seq` is the
+/// catalog sequence the backup holds: an erasure with a higher sequence came after it.
+const V5: &str = "CREATE TABLE backups (
+    path     TEXT NOT NULL,
+    taken_at INTEGER NOT NULL,
+    seq      INTEGER NOT NULL
+);";
+
+/// Migration 6: per school, the server-side policy (JSON: retention terms, the dates pupils
+/// left), never sent to devices.
+const V6: &str = "CREATE TABLE school_policy (
+    school TEXT PRIMARY KEY,
+    policy TEXT NOT NULL
+);";
+
+/// Migration 7: every audit row's link to the one before it (`audit_hash`); rows from
+/// before have none, and the chain starts after them.
+const V7: &str = "ALTER TABLE audit ADD COLUMN hash BLOB;";
+
+/// Migration 8: pupil sessions (pupil mode): the scope an enrollment code gives its device
+/// and the scope of a device (core's `PupilScope` as JSON; NULL for staff devices).
+const V8: &str = "ALTER TABLE enrollment_codes ADD COLUMN scope TEXT;
+ALTER TABLE devices ADD COLUMN scope TEXT;";
+
+/// Migration 9: the accounts of the admin console (name, role, argon2id password hash).
+const V9: &str = "CREATE TABLE admin_accounts (
+    name          TEXT PRIMARY KEY,
+    role          TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    disabled      INTEGER NOT NULL DEFAULT 0
+);";
+
+/// Migration 10: the outbox a device last reported (counts only; docs/protocol.md, "Outbox
+/// state") and when (server clock); NULL until it reports one.
+const V10: &str = "ALTER TABLE devices ADD COLUMN outbox_pending INTEGER;
+ALTER TABLE devices ADD COLUMN outbox_not_accepted INTEGER;
+ALTER TABLE devices ADD COLUMN outbox_oldest_at INTEGER;
+ALTER TABLE devices ADD COLUMN outbox_at INTEGER;";
+
+impl SqliteStorage {
+    /// Bring the schema to this version; returns the version found (0: a new store).
+    pub(super) fn migrate(&mut self) -> Result<u32> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: u32 = tx.query_row_cached("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::TooNew {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        for v in version + 1..=SCHEMA_VERSION {
+            match v {
+                1 => tx.execute_batch(V1)?,
+                2 => tx.execute_batch(V2)?,
+                3 => tx.execute_batch(V3)?,
+                4 => tx.execute_batch(V4)?,
+                5 => tx.execute_batch(V5)?,
+                6 => tx.execute_batch(V6)?,
+                7 => tx.execute_batch(V7)?,
+                8 => tx.execute_batch(V8)?,
+                9 => tx.execute_batch(V9)?,
+                10 => tx.execute_batch(V10)?,
+                _ => unreachable!("a migration arm per version"),
+            }
+        }
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        tx.commit()?;
+        Ok(version)
+    }
+}
