@@ -91,6 +91,10 @@ const REGRESSION_SEEDS: &[(u64, &str)] = &[
         467_643_386,
         "a purge crossed a push; the document came back older, then the ack: the copy lacked the pushed change for good",
     ),
+    (
+        358255302,
+        "a push sent after a server restore left out a change the device believed the server held; its answer did not cover the push, which then waited for an answer for good",
+    ),
 ];
 
 fn env_u64(name: &str) -> Option<u64> {

@@ -1,7 +1,8 @@
 //! The encrypted local store of a device.
 //!
 //! SQLite through rusqlite with SQLCipher. One writer connection behind a mutex plus a small
-//! pool of readers, WAL, so a long write never blocks readers. Per document: the compacted
+//! pool of readers, WAL: a read runs on the writer when no write holds it (its page cache is
+//! current) and on a reader otherwise, so a long write never blocks a read. Per document: the compacted
 //! Automerge bytes plus incremental change chunks, the header, local heads and the heads a
 //! server last acknowledged. Projection tables are updated in the same transaction as the
 //! document bytes, so list screens never load Automerge documents.

@@ -17,6 +17,8 @@ impl ClientEngine {
     /// the outbox.
     pub(super) fn on_ack(&mut self, docs: Vec<Acked>, out: &mut Vec<ClientOutput>) -> Result<()> {
         let mut acks = Vec::new();
+        // Answers that acknowledge less than the push in flight (see below).
+        let mut partial = Vec::new();
         let mut gaps = Vec::new();
         for a in docs {
             let Some(p) = self.session.inflight.get(&a.document_id) else {
@@ -35,8 +37,19 @@ impl ClientEngine {
             };
             if !self.ack_covers(a.document_id, &a.heads, &p.heads)? {
                 // An answer to an earlier push of this document (a push that reached
-                // the server twice is answered twice): the push in flight waits for
-                // its own.
+                // the server twice is answered twice), or the answer to a push that left
+                // out changes the server was believed to hold and does not (a server
+                // restored from a backup, before its catalog listed the document): no
+                // other answer comes then. The server holds what it acknowledges, and
+                // every head of it is here (`ack_covers` is true otherwise): take that as
+                // acknowledged and send the rest again, or the push could wait for an
+                // answer for good. After a duplicate, that sends the rest once more; the
+                // answer that then comes for the push finds the new one in flight, with
+                // the same heads.
+                if let Some(h) = ids::heads_from_hex(&a.heads) {
+                    self.session.inflight.remove(&a.document_id);
+                    partial.push((a.document_id, sorted(h)));
+                }
                 continue;
             }
             // After a push of its own changes only, the server may hold more than
@@ -69,6 +82,7 @@ impl ClientEngine {
             acks.push((a.document_id, heads));
         }
         self.store.set_acked_heads_many(&acks)?;
+        self.store.set_acked_heads_many(&partial)?;
         if self.is_pupil_session()? {
             self.forget_sent(&acks)?;
         }
