@@ -63,6 +63,8 @@ pub struct Report {
     pub broken_connections: u64,
     /// Frames duplicated.
     pub duplicates: u64,
+    /// Frames the server handled in a group commit with the frame before them.
+    pub grouped_frames: u64,
     /// Roster changes.
     pub roster_changes: u64,
     /// Care tracks opened or closed by a care coordinator's request (`setCareTrack`).
@@ -123,6 +125,7 @@ impl Report {
         self.server_crashes += o.server_crashes;
         self.broken_connections += o.broken_connections;
         self.duplicates += o.duplicates;
+        self.grouped_frames += o.grouped_frames;
         self.roster_changes += o.roster_changes;
         self.care_tracks += o.care_tracks;
         self.revocations += o.revocations;
@@ -1113,7 +1116,26 @@ impl Sim {
                 if self.hub.is_none() {
                     continue;
                 }
-                let out = self.hub().receive_bytes(now, p.conn, &p.bytes);
+                // Frames due at the server one after another are one group commit, as
+                // the server's hub thread handles the frames waiting for it.
+                let grouped = self.next_due(now).is_some_and(|i| self.net[i].to_server);
+                if grouped {
+                    self.hub().begin_group();
+                }
+                let mut out = self.hub().receive_bytes(now, p.conn, &p.bytes);
+                while grouped
+                    && let Some(i) = self.next_due(now)
+                    && self.net[i].to_server
+                {
+                    let p = self.net.remove(i);
+                    self.report.frames += 1;
+                    self.report.bytes += p.bytes.len() as u64;
+                    out.extend(self.hub().receive_bytes(now, p.conn, &p.bytes));
+                    self.report.grouped_frames += 1;
+                }
+                if grouped {
+                    out = self.hub().end_group(out);
+                }
                 self.hub_output(out)?;
             } else {
                 let frame = Frame::decode(&p.bytes)

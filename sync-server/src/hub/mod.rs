@@ -22,6 +22,7 @@
 //! through, and the poll path), `sync_frames` (Automerge `sync` frames), `automerge_repo`
 //! (sessions of automerge-repo peers: their messages and live changes), `read_log`,
 //! `outbox` (the outbox state a device reports, bounded, kept on its device row),
+//! `group` (group commit: several sessions' frames stored durably together),
 //! `enroll` and `admin_ops` (admin writes, delivered at once).
 
 mod admin_ops;
@@ -30,6 +31,7 @@ mod catch_up;
 mod connect;
 mod enroll;
 mod fanout;
+mod group;
 mod live;
 mod outbox;
 mod push;
@@ -65,6 +67,10 @@ pub struct HubConfig {
     pub compact_after_chunks: u32,
     /// How long an enrollment code is valid, ms.
     pub code_ttl_ms: i64,
+    /// Write the staff's roster views that are missing or out of date in [`Hub::new`]
+    /// (reading every view: seconds for a large school). The server does it on a thread of
+    /// its own instead ([`refresh_views`]), so that devices are served meanwhile.
+    pub refresh_views_at_start: bool,
 }
 
 impl Default for HubConfig {
@@ -75,6 +81,7 @@ impl Default for HubConfig {
             max_conns_per_device: 4,
             compact_after_chunks: 32,
             code_ttl_ms: 24 * 3600 * 1000,
+            refresh_views_at_start: true,
         }
     }
 }
@@ -240,13 +247,8 @@ impl Hub {
         let mut actor = [0u8; 16];
         rand::RngCore::fill_bytes(&mut rng, &mut actor);
         let actor = ActorId::from(actor.as_slice());
-        // Each staff member reads a view of the roster, not the roster: a store written
-        // before views gets them now (another node may be writing them at the same time).
-        for school in storage.schools()? {
-            match admin::refresh_roster_views(storage.as_mut(), &actor, 0, &school.id) {
-                Ok(_) | Err(Error::Conflict) | Err(Error::NotFound(_)) => {}
-                Err(e) => return Err(e),
-            }
+        if config.refresh_views_at_start {
+            refresh_views(storage.as_mut(), &actor)?;
         }
         let seen_seq = storage.last_seq()?;
         let admin_seq = storage.last_admin_event()?;
@@ -325,6 +327,20 @@ impl Hub {
             .map(|r| (r.id, r))
             .collect())
     }
+}
+
+/// Each staff member reads a view of the roster, not the roster: write the views that are
+/// missing or out of date (a store written before views, or by an older server) of every
+/// school, as `actor`. Another node or thread may be writing them at the same time: a
+/// conflict means it did.
+pub fn refresh_views(storage: &mut dyn Storage, actor: &ActorId) -> Result<()> {
+    for school in storage.schools()? {
+        match admin::refresh_roster_views(storage, actor, 0, &school.id) {
+            Ok(_) | Err(Error::Conflict) | Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// The stored document of a catalog row, through the cache (checked against the catalog's

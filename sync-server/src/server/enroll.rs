@@ -44,6 +44,7 @@ pub(super) async fn enroll_ws(
     }
     let mut resp = ws
         .max_message_size(64 * 1024)
+        .read_buffer_size(super::session::WS_READ_BUFFER)
         .on_upgrade(move |mut socket| async move {
             let limits = st.limits.clone();
             // The enroll frame within the hello timeout; meanwhile the connection may be
@@ -112,6 +113,7 @@ pub(super) async fn request_ws(
         return ApiError::Unauthorized.into_response();
     };
     ws.max_message_size(64 * 1024)
+        .read_buffer_size(super::session::WS_READ_BUFFER)
         .on_upgrade(move |mut socket| async move {
             let limits = st.limits.clone();
             let first = tokio::time::timeout(limits.hello_timeout, socket.recv()).await;

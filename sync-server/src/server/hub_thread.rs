@@ -58,6 +58,14 @@ fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
+/// Sessions' frames handled in one group commit at most.
+const MAX_GROUP: usize = 64;
+
+/// A frame of a session: what a group commit groups.
+fn is_session_frame(cmd: &Cmd) -> bool {
+    matches!(cmd, Cmd::Frame { .. } | Cmd::RepoSync { .. })
+}
+
 pub(super) fn closes(frame: &Frame) -> bool {
     matches!(frame, Frame::Error { .. } | Frame::Revoked {})
 }
@@ -84,17 +92,90 @@ pub(super) struct HubThread {
 
 impl HubThread {
     pub(super) fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
-        while let Some(cmd) = rx.blocking_recv() {
+        let mut next = None;
+        loop {
+            let Some(cmd) = next.take().or_else(|| rx.blocking_recv()) else {
+                break;
+            };
             if matches!(cmd, Cmd::Stop) {
                 break;
             }
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(cmd)));
-            self.handled.fetch_add(1, Ordering::Relaxed);
-            if r.is_err() {
-                tracing::error!("the hub panicked while handling a command; it keeps running");
+            if !is_session_frame(&cmd) {
+                self.guarded(|t| t.handle(cmd));
+                continue;
+            }
+            // Sessions' frames waiting already are handled as one group commit (up to
+            // MAX_GROUP): one sync to disk for all their writes.
+            let mut group = vec![cmd];
+            while group.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(c) if is_session_frame(&c) => group.push(c),
+                    Ok(c) => {
+                        next = Some(c);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            if group.len() == 1 {
+                let cmd = group.pop().expect("one command");
+                self.guarded(|t| t.handle(cmd));
+            } else {
+                self.handle_group(group);
             }
         }
         tracing::debug!("hub thread stopped");
+    }
+
+    /// Run `f` on the hub; a panic is logged and the hub keeps running.
+    fn guarded(&mut self, f: impl FnOnce(&mut Self)) {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        self.handled.fetch_add(1, Ordering::Relaxed);
+        if r.is_err() {
+            tracing::error!("the hub panicked while handling a command; it keeps running");
+        }
+    }
+
+    /// Sessions' frames in one group commit ([`Hub::begin_group`]): what they answer is
+    /// sent once all their writes are stored.
+    fn handle_group(&mut self, group: Vec<Cmd>) {
+        metrics::histogram!("omkijken_group_commit_frames").record(group.len() as f64);
+        self.hub.begin_group();
+        let mut out = Vec::new();
+        let mut acked = Vec::new();
+        for cmd in group {
+            let now = now_ms();
+            let mut handled = Vec::new();
+            self.guarded(|t| {
+                handled = match cmd {
+                    Cmd::Frame {
+                        conn, frame, at, ..
+                    } => {
+                        let o = t.hub.receive(now, conn, frame);
+                        if o.iter()
+                            .any(|(c, f)| *c == conn && matches!(f, Frame::Ack { .. }))
+                        {
+                            acked.push(at);
+                        }
+                        o
+                    }
+                    Cmd::RepoSync {
+                        conn,
+                        document_id,
+                        data,
+                        request,
+                        ..
+                    } => t.hub.receive_repo(now, conn, document_id, data, request),
+                    _ => vec![],
+                };
+            });
+            out.extend(handled);
+        }
+        let out = self.hub.end_group(out);
+        for at in acked {
+            metrics::histogram!("omkijken_ack_latency_seconds").record(at.elapsed().as_secs_f64());
+        }
+        self.dispatch(out);
     }
 
     fn handle(&mut self, cmd: Cmd) {

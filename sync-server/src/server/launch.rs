@@ -27,6 +27,36 @@ pub(super) struct Launched {
     pub(super) shutdown_tx: watch::Sender<bool>,
 }
 
+/// Write the staff's roster views that are missing or out of date ([`crate::hub::refresh_views`])
+/// on a thread of its own, over a storage connection of its own: reading every view of a
+/// large school takes seconds, and devices are served meanwhile. The hub is woken when it
+/// is done, to deliver what was written.
+fn refresh_views_beside(settings: &Settings, wake: mpsc::WeakSender<Cmd>) {
+    let settings = settings.clone();
+    let spawned = std::thread::Builder::new()
+        .name("omkijken-views".into())
+        .spawn(move || {
+            let _cipher = omkijken_core::store::cipher_in_use();
+            let mut actor = [0u8; 16];
+            rand::rng().fill_bytes(&mut actor);
+            let actor = automerge::ActorId::from(actor.as_slice());
+            let done = settings
+                .open_storage()
+                .and_then(|mut st| crate::hub::refresh_views(st.as_mut(), &actor));
+            match done {
+                Ok(()) => {
+                    if let Some(tx) = wake.upgrade() {
+                        let _ = tx.blocking_send(Cmd::Tick);
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "refreshing the roster views failed"),
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "the roster views are not refreshed: no thread");
+    }
+}
+
 pub(super) fn launch(settings: &Settings) -> Result<Launched> {
     let mut seed = [0u8; 32];
     rand::rng().fill_bytes(&mut seed);
@@ -43,15 +73,21 @@ pub(super) fn launch(settings: &Settings) -> Result<Launched> {
     };
     let opening = settings.clone();
     let listen_tick = cmd.downgrade();
+    let listen_tick_for_views = cmd.downgrade();
     let thread = std::thread::Builder::new()
         .name("omkijken-hub".into())
         .spawn(move || {
             // Dropped last, after the hub closed its store: a process that exits meanwhile
             // waits for that (see `cipher_in_use`).
             let _cipher = omkijken_core::store::cipher_in_use();
+            // The roster views are refreshed beside the hub, not before it serves.
+            let config = crate::HubConfig {
+                refresh_views_at_start: false,
+                ..opening.hub.clone()
+            };
             let hub = opening
                 .open_storage()
-                .and_then(|storage| Hub::new(storage, opening.hub.clone(), seed));
+                .and_then(|storage| Hub::new(storage, config, seed));
             match hub {
                 Ok(hub) => {
                     // Several nodes on one database: another node's write wakes this hub
@@ -73,6 +109,9 @@ pub(super) fn launch(settings: &Settings) -> Result<Launched> {
                         }
                     }
                     let _ = ready.send(Ok(()));
+                    if opening.hub.refresh_views_at_start {
+                        refresh_views_beside(&opening, listen_tick_for_views.clone());
+                    }
                     let worker = HubThread {
                         hub,
                         handled: counted,

@@ -18,6 +18,9 @@ use tracing::Instrument;
 /// WebSocket message limit: a little above the frame limit, so an oversized frame up to it
 /// still gets a clear `too_large` error frame.
 const WS_MAX_MESSAGE: usize = MAX_FRAME_BYTES + 64 * 1024;
+/// The read buffer a WebSocket starts with (tungstenite's default is 128 KiB, allocated for
+/// every connection: at 10,000 devices that alone was 1.2 GiB). A larger message grows it.
+pub(super) const WS_READ_BUFFER: usize = 4 * 1024;
 
 pub(super) async fn sync_ws(
     State(st): State<AppState>,
@@ -86,7 +89,8 @@ async fn open_session(
         Err(refusal) => {
             tracing::info!(?refusal, "connection refused after upgrade");
             let limits = st.limits.clone();
-            ws.on_upgrade(move |socket| say_and_close(socket, refusal.frame(), limits, dialect))
+            ws.read_buffer_size(WS_READ_BUFFER)
+                .on_upgrade(move |socket| say_and_close(socket, refusal.frame(), limits, dialect))
         }
         Ok((connected, out)) => {
             let conn = connected.conn;
@@ -94,6 +98,7 @@ async fn open_session(
             let span = tracing::info_span!("session", device = %connected.device, conn = conn.0);
             ws.max_message_size(WS_MAX_MESSAGE)
                 .max_frame_size(WS_MAX_MESSAGE)
+                .read_buffer_size(WS_READ_BUFFER)
                 .on_failed_upgrade(move |_| {
                     let _ = cmd.try_send(Cmd::Disconnect { conn });
                 })

@@ -51,6 +51,20 @@ pub trait Storage: Send {
     /// Write a batch in one transaction.
     fn commit(&mut self, batch: Batch) -> Result<Committed>;
 
+    /// Open a group commit: the commits until [`Storage::end_group`] are visible to this
+    /// storage's reads at once, but stored durably only together, at its end (one sync to
+    /// disk for the pushes of many devices). Nothing written in a group may be acknowledged
+    /// before `end_group` returned. A storage without groups stores each commit at once
+    /// (the default: both calls do nothing).
+    fn begin_group(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Store the open group's commits durably; on an error none of them is stored.
+    fn end_group(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// Catalog rows of these documents (unknown ones are left out; order not specified).
     fn catalog_get(&mut self, ids: &[DocumentId]) -> Result<Vec<CatalogRow>>;
     /// Catalog rows of a school with a sequence above `after`, in sequence order, each with

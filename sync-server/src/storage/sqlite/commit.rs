@@ -7,7 +7,7 @@ use crate::storage::rows;
 use crate::storage::{AuditRecord, Batch, Committed, WriteMode};
 use crate::{Error, Result};
 use omkijken_core::store::sql::CachedSql;
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 
 /// Erase document `id` in the store attached as `db` ("main" for the store itself) at
 /// catalog sequence `seq`: its bytes and history go (overwritten, as every connection runs
@@ -40,51 +40,69 @@ pub(crate) fn erase_row(
 }
 
 /// Insert an audit row (ignored if its device sequence is there already) and link it to the
-/// row before it (see `audit_hash`). SQLite has one writer, so rows are linked in order.
-pub(super) fn insert_audit(
-    tx: &rusqlite::Transaction<'_>,
-    a: &AuditRecord,
+/// row before it (see `audit_hash`): [`insert_audits`] of one.
+pub(super) fn insert_audit(tx: &rusqlite::Connection, a: &AuditRecord) -> rusqlite::Result<()> {
+    insert_audits(tx, std::slice::from_ref(a))
+}
+
+/// Insert audit rows in order (each ignored if its device sequence is there already), each
+/// linked to the row before it (see `audit_hash`). SQLite has one writer, so rows are linked
+/// in order: the last row's sequence and link are read once, and every row is inserted with
+/// its sequence and link at once.
+pub(super) fn insert_audits(
+    tx: &rusqlite::Connection,
+    rows: &[AuditRecord],
 ) -> rusqlite::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    // The table is AUTOINCREMENT: a sequence is never given twice, even after the row
+    // that had it is gone.
+    let (last, prev): (i64, Option<Vec<u8>>) = tx
+        .prepare_cached(
+            "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'audit'), 0), \
+                        coalesce((SELECT max(seq) FROM audit), 0)), \
+                    (SELECT hash FROM audit ORDER BY seq DESC LIMIT 1)",
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (mut seq, mut prev) = (last, crate::storage::chain_prev(prev));
     let mut st = tx.prepare_cached(
-        "INSERT OR IGNORE INTO audit (at, school, device, user, action, doc, kind, pupil, \
-         device_seq, device_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT OR IGNORE INTO audit (seq, at, school, device, user, action, doc, kind, pupil, \
+         device_seq, device_at, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
-    let inserted = st.execute(params![
-        a.at,
-        a.school,
-        a.device,
-        a.user,
-        a.action.as_str(),
-        a.document.map(|d| d.as_bytes().to_vec()),
-        a.kind,
-        a.pupil,
-        a.device_seq,
-        a.device_at,
-    ])?;
-    if inserted == 1 {
-        let seq = tx.last_insert_rowid();
-        let prev: Option<Vec<u8>> = tx
-            .prepare_cached("SELECT hash FROM audit WHERE seq < ?1 ORDER BY seq DESC LIMIT 1")?
-            .query_row(params![seq], |r| r.get(0))
-            .optional()?
-            .flatten();
+    for a in rows {
         let linked = AuditRecord {
-            seq: seq as u64,
+            seq: (seq + 1) as u64,
             ..a.clone()
         };
-        let hash = crate::storage::audit_hash(&crate::storage::chain_prev(prev), &linked);
-        tx.prepare_cached("UPDATE audit SET hash = ?2 WHERE seq = ?1")?
-            .execute(params![seq, hash.as_slice()])?;
+        let hash = crate::storage::audit_hash(&prev, &linked);
+        let inserted = st.execute(params![
+            seq + 1,
+            a.at,
+            a.school,
+            a.device,
+            a.user,
+            a.action.as_str(),
+            a.document.map(|d| d.as_bytes().to_vec()),
+            a.kind,
+            a.pupil,
+            a.device_seq,
+            a.device_at,
+            hash.as_slice(),
+        ])?;
+        if inserted == 1 {
+            seq += 1;
+            prev = hash;
+        }
     }
     Ok(())
 }
 
 impl SqliteStorage {
-    /// [`Storage::commit`](crate::storage::Storage::commit): the whole batch in one immediate transaction.
+    /// [`Storage::commit`](crate::storage::Storage::commit): the whole batch in one immediate
+    /// transaction (a savepoint of the open group, durable at its end).
     pub(super) fn commit_batch(&mut self, batch: Batch) -> Result<Committed> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.begin()?;
         let prev_seq: i64 = tx.query_row_cached(
             "SELECT value FROM meta WHERE key = 'catalog_seq'",
             [],
@@ -209,9 +227,7 @@ impl SqliteStorage {
             tx.prepare_cached("DELETE FROM held WHERE device = ?1 AND doc = ?2")?
                 .execute(params![device, doc.as_bytes().as_slice()])?;
         }
-        for a in &batch.audit {
-            insert_audit(&tx, a)?;
-        }
+        insert_audits(&tx, &batch.audit)?;
         for e in &batch.events {
             tx.execute_cached(
                 "INSERT INTO admin_events (at, kind, school, device) VALUES (?1, ?2, ?3, ?4)",
@@ -264,8 +280,9 @@ impl SqliteStorage {
         tx.commit()?;
         if !batch.erase.is_empty() {
             // The erased pages were overwritten in the WAL; copy them into the database and
-            // empty the WAL, so no older frame of the erased content stays in any file.
-            self.checkpoint_truncate();
+            // empty the WAL, so no older frame of the erased content stays in any file (in
+            // a group: once it is committed).
+            self.checkpoint_after_erasure();
         }
         Ok(Committed {
             prev_seq: prev_seq as u64,
