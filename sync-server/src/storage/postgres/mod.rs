@@ -67,8 +67,8 @@ pub use connect::{DbTls, is_loopback, secure_default};
 pub use schema::SCHEMA_VERSION;
 
 use super::{
-    AdminAccount, AdminEvent, AdminEventKind, AuditFilter, AuditRecord, Batch, CatalogRow,
-    Committed, Device, EnrollOutcome, Holding, NewDevice, School, Storage, StoredDoc,
+    AdminAccount, AdminEvent, AuditFilter, AuditRecord, Batch, CatalogRow, Committed, Device,
+    EnrollOutcome, Holding, NewDevice, School, Storage, StoredDoc,
 };
 use crate::{Error, Result};
 use connect::{Fail, RETRIES, retryable};
@@ -225,6 +225,15 @@ impl PostgresStorage {
     }
 }
 
+/// What each device holds, from held rows (device, doc, purged).
+fn held_rows(rows: Vec<Row>) -> Result<HashMap<String, Holding>> {
+    let mut out = HashMap::new();
+    for r in &rows {
+        crate::storage::rows::add_held(&mut out, r)?;
+    }
+    Ok(out)
+}
+
 impl Storage for PostgresStorage {
     fn commit(&mut self, batch: Batch) -> Result<Committed> {
         self.retry(|s| s.commit_once(&batch))
@@ -314,39 +323,19 @@ impl Storage for PostgresStorage {
         devices: &[String],
         ids: &[DocumentId],
     ) -> Result<HashMap<String, Holding>> {
-        let mut out: HashMap<String, Holding> = HashMap::new();
         if devices.is_empty() || ids.is_empty() {
-            return Ok(out);
+            return Ok(HashMap::new());
         }
         let ids: Vec<&[u8]> = ids.iter().map(|i| i.as_bytes().as_slice()).collect();
-        for r in self.query(SQL_HOLDINGS, &[&devices, &ids])? {
-            let device: String = r.try_get(0)?;
-            let doc = id_from(r.try_get(1)?)?;
-            let h = out.entry(device).or_default();
-            h.held.insert(doc);
-            if r.try_get::<_, bool>(2)? {
-                h.purged.insert(doc);
-            }
-        }
-        Ok(out)
+        held_rows(self.query(SQL_HOLDINGS, &[&devices, &ids])?)
     }
 
     fn holders(&mut self, ids: &[DocumentId]) -> Result<HashMap<String, Holding>> {
-        let mut out: HashMap<String, Holding> = HashMap::new();
         if ids.is_empty() {
-            return Ok(out);
+            return Ok(HashMap::new());
         }
         let ids: Vec<&[u8]> = ids.iter().map(|i| i.as_bytes().as_slice()).collect();
-        for r in self.query(SQL_HOLDERS, &[&ids])? {
-            let device: String = r.try_get(0)?;
-            let doc = id_from(r.try_get(1)?)?;
-            let h = out.entry(device).or_default();
-            h.held.insert(doc);
-            if r.try_get::<_, bool>(2)? {
-                h.purged.insert(doc);
-            }
-        }
-        Ok(out)
+        held_rows(self.query(SQL_HOLDERS, &[&ids])?)
     }
 
     fn school_policy(&mut self, school: &str) -> Result<Option<String>> {
@@ -435,16 +424,7 @@ impl Storage for PostgresStorage {
     fn admin_events_since(&mut self, after: u64) -> Result<Vec<AdminEvent>> {
         self.query(SQL_EVENTS_SINCE, &[&(after as i64)])?
             .iter()
-            .map(|r| {
-                let kind: String = r.try_get(2)?;
-                Ok(AdminEvent {
-                    seq: r.try_get::<_, i64>(0)? as u64,
-                    at: r.try_get(1)?,
-                    kind: AdminEventKind::parse(&kind).ok_or(Error::Corrupt("event kind"))?,
-                    school: r.try_get(3)?,
-                    device: r.try_get(4)?,
-                })
-            })
+            .map(crate::storage::rows::admin_event_row)
             .collect()
     }
 
