@@ -102,17 +102,9 @@ fn roster_actor(rng: &mut dyn rand::RngCore) -> automerge::ActorId {
 /// The audit row of a request `device` made, without document.
 fn device_audit(now: i64, device: &Device, action: AuditAction) -> AuditRecord {
     AuditRecord {
-        seq: 0,
-        at: now,
-        school: device.school.clone(),
         device: Some(device.id.clone()),
         user: Some(device.user.clone()),
-        action,
-        document: None,
-        kind: None,
-        pupil: None,
-        device_seq: None,
-        device_at: None,
+        ..AuditRecord::new(now, &device.school, action)
     }
 }
 
@@ -165,13 +157,12 @@ fn erase_record(
                 ..device_audit(now, device, AuditAction::Erase)
             })
             .collect(),
-        events: vec![AdminEvent {
-            seq: 0,
-            at: now,
-            kind: AdminEventKind::Erase,
-            school: Some(device.school.clone()),
-            device: None,
-        }],
+        events: vec![AdminEvent::new(
+            now,
+            AdminEventKind::Erase,
+            Some(&device.school),
+            None,
+        )],
         ..Default::default()
     })?;
     tracing::info!(document = %id, device = %device.id, "record erased at a device's request");

@@ -301,29 +301,21 @@ pub fn apply(st: &mut dyn Storage, now: i64) -> Result<Vec<Expired>> {
         let audit = gone
             .iter()
             .map(|e| AuditRecord {
-                seq: 0,
-                at: now,
-                school: school.id.clone(),
-                device: None,
-                user: None,
-                action: AuditAction::Retention,
                 document: Some(e.id),
                 kind: Some(e.kind.clone()),
                 pupil: Some(e.pupil.clone()),
-                device_seq: None,
-                device_at: None,
+                ..AuditRecord::new(now, &school.id, AuditAction::Retention)
             })
             .collect();
         st.commit(Batch {
             erase: gone.iter().map(|e| e.id).collect(),
             audit,
-            events: vec![crate::storage::AdminEvent {
-                seq: 0,
-                at: now,
-                kind: AdminEventKind::Erase,
-                school: Some(school.id.clone()),
-                device: None,
-            }],
+            events: vec![crate::storage::AdminEvent::new(
+                now,
+                AdminEventKind::Erase,
+                Some(&school.id),
+                None,
+            )],
             ..Default::default()
         })?;
         tracing::info!(school = %school.id, documents = gone.len(), "retention erased expired documents");
@@ -342,21 +334,16 @@ pub fn set_hold(
 ) -> Result<()> {
     st.commit(Batch {
         audit: vec![AuditRecord {
-            seq: 0,
-            at: now,
-            school: school.into(),
-            device: None,
-            user: None,
-            action: if hold {
-                AuditAction::Hold
-            } else {
-                AuditAction::Release
-            },
-            document: None,
-            kind: None,
             pupil: Some(pupil.into()),
-            device_seq: None,
-            device_at: None,
+            ..AuditRecord::new(
+                now,
+                school,
+                if hold {
+                    AuditAction::Hold
+                } else {
+                    AuditAction::Release
+                },
+            )
         }],
         ..Default::default()
     })?;

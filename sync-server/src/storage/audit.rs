@@ -138,6 +138,26 @@ pub struct AuditRecord {
     pub device_at: Option<i64>,
 }
 
+impl AuditRecord {
+    /// A row of `action` at `at` (server time) in `school`, naming no device, user,
+    /// document or pupil: the rest is filled in with struct update syntax.
+    pub fn new(at: i64, school: &str, action: AuditAction) -> AuditRecord {
+        AuditRecord {
+            seq: 0,
+            at,
+            school: school.into(),
+            device: None,
+            user: None,
+            action,
+            document: None,
+            kind: None,
+            pupil: None,
+            device_seq: None,
+            device_at: None,
+        }
+    }
+}
+
 /// The hash that links an audit row to the one before it: SHA-256 of the previous row's
 /// hash (32 zero bytes for the first hashed row) and the row's fields, its sequence
 /// included, each length-prefixed. Changing, removing or inserting a row breaks the link of
