@@ -122,6 +122,22 @@ impl SqliteStorage {
         Ok(rows)
     }
 
+    /// Those of `ids` for which query `sql` (parameters: the device, one id) finds a row.
+    fn doc_set(
+        &mut self,
+        sql: &str,
+        device: &str,
+        ids: &[DocumentId],
+    ) -> Result<HashSet<DocumentId>> {
+        let mut st = self.conn.prepare_cached(sql)?;
+        let mut out = HashSet::new();
+        for id in ids {
+            if st.exists(params![device, id.as_bytes().as_slice()])? {
+                out.insert(*id);
+            }
+        }
+        Ok(out)
+    }
     /// Held rows (device, doc, purged) of query `sql`, whose parameters are `devices` then
     /// `docs`, added to what each device holds.
     fn held_rows(
@@ -271,29 +287,19 @@ impl Storage for SqliteStorage {
     }
 
     fn held_among(&mut self, device: &str, ids: &[DocumentId]) -> Result<HashSet<DocumentId>> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT 1 FROM held WHERE device = ?1 AND doc = ?2")?;
-        let mut out = HashSet::new();
-        for id in ids {
-            if st.exists(params![device, id.as_bytes().as_slice()])? {
-                out.insert(*id);
-            }
-        }
-        Ok(out)
+        self.doc_set(
+            "SELECT 1 FROM held WHERE device = ?1 AND doc = ?2",
+            device,
+            ids,
+        )
     }
 
     fn purged_among(&mut self, device: &str, ids: &[DocumentId]) -> Result<HashSet<DocumentId>> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT 1 FROM held WHERE device = ?1 AND doc = ?2 AND purged = 1")?;
-        let mut out = HashSet::new();
-        for id in ids {
-            if st.exists(params![device, id.as_bytes().as_slice()])? {
-                out.insert(*id);
-            }
-        }
-        Ok(out)
+        self.doc_set(
+            "SELECT 1 FROM held WHERE device = ?1 AND doc = ?2 AND purged = 1",
+            device,
+            ids,
+        )
     }
 
     fn holdings(
