@@ -4,9 +4,7 @@
 //! every request. A document the user may not read answers exactly as one that does not exist.
 
 use crate::admin;
-use crate::storage::{
-    AdminEvent, AdminEventKind, AuditAction, AuditRecord, Batch, Device, Storage,
-};
+use crate::storage::{AuditAction, AuditRecord, Batch, Device, Storage};
 use crate::{Error, tokens};
 use automerge::Automerge;
 use omkijken_core::model::{Kind, Signal};
@@ -146,25 +144,15 @@ fn erase_record(
     // A signal's notes go with it.
     let notes = admin::notes_of_signal(st, &row)?;
     let erased: Vec<&crate::storage::CatalogRow> = std::iter::once(&row).chain(&notes).collect();
-    st.commit(Batch {
-        erase: erased.iter().map(|r| r.id).collect(),
-        audit: erased
+    st.commit(Batch::erasure(
+        now,
+        &device.school,
+        erased.iter().map(|r| r.id).collect(),
+        erased
             .iter()
-            .map(|r| AuditRecord {
-                document: Some(r.id),
-                kind: Some(r.header.kind.clone()),
-                pupil: r.header.pupil.clone(),
-                ..device_audit(now, device, AuditAction::Erase)
-            })
+            .map(|r| device_audit(now, device, AuditAction::Erase).about(r.id, &r.header))
             .collect(),
-        events: vec![AdminEvent::new(
-            now,
-            AdminEventKind::Erase,
-            Some(&device.school),
-            None,
-        )],
-        ..Default::default()
-    })?;
+    ))?;
     tracing::info!(document = %id, device = %device.id, "record erased at a device's request");
     Ok((Frame::Erased { document_id: id }, true))
 }

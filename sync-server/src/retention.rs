@@ -18,7 +18,7 @@
 //! meldcode case keeps itself and the signals it is built on. Every document retention erases
 //! gets an audit row `retention` with its id, kind and pupil: the kind says which term.
 
-use crate::storage::{AdminEventKind, AuditAction, AuditFilter, AuditRecord, Batch, Storage};
+use crate::storage::{AuditAction, AuditFilter, AuditRecord, Batch, Storage};
 use crate::{Error, Result};
 use jiff::civil::Date;
 use omkijken_core::model::{Case, Kind};
@@ -307,17 +307,12 @@ pub fn apply(st: &mut dyn Storage, now: i64) -> Result<Vec<Expired>> {
                 ..AuditRecord::new(now, &school.id, AuditAction::Retention)
             })
             .collect();
-        st.commit(Batch {
-            erase: gone.iter().map(|e| e.id).collect(),
+        st.commit(Batch::erasure(
+            now,
+            &school.id,
+            gone.iter().map(|e| e.id).collect(),
             audit,
-            events: vec![crate::storage::AdminEvent::new(
-                now,
-                AdminEventKind::Erase,
-                Some(&school.id),
-                None,
-            )],
-            ..Default::default()
-        })?;
+        ))?;
         tracing::info!(school = %school.id, documents = gone.len(), "retention erased expired documents");
         erased.extend(gone);
     }

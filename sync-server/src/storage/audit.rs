@@ -1,6 +1,6 @@
 //! The audit log's rows, their hash chain and the filters that read them back.
 
-use omkijken_core::DocumentId;
+use omkijken_core::{DocumentId, Header};
 
 /// What an audit row records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +154,16 @@ impl AuditRecord {
             pupil: None,
             device_seq: None,
             device_at: None,
+        }
+    }
+
+    /// The same row about document `id` with this header (its kind and pupil).
+    pub fn about(self, id: DocumentId, header: &Header) -> AuditRecord {
+        AuditRecord {
+            document: Some(id),
+            kind: Some(header.kind.clone()),
+            pupil: header.pupil.clone(),
+            ..self
         }
     }
 }
