@@ -1,5 +1,5 @@
-//! Conformance checks on the console's settings: admin accounts kept by name, school
-//! policies replaced whole.
+//! Conformance checks on admin accounts (kept by name, replaced whole) and school policies
+//! (replaced whole).
 
 use super::*;
 
