@@ -466,17 +466,10 @@ pub fn export(
     let dossier = build(st, school, pupil, device.map(|d| d.1), requested_on, today)?;
     st.commit(crate::storage::Batch {
         audit: vec![crate::storage::AuditRecord {
-            seq: 0,
-            at: now,
-            school: school.into(),
             device: device.map(|d| d.0.to_string()),
             user: device.map(|d| d.1.to_string()),
-            action: crate::storage::AuditAction::Export,
-            document: None,
-            kind: None,
             pupil: Some(pupil.into()),
-            device_seq: None,
-            device_at: None,
+            ..crate::storage::AuditRecord::new(now, school, crate::storage::AuditAction::Export)
         }],
         ..Default::default()
     })?;

@@ -4,9 +4,7 @@
 //! every request. A document the user may not read answers exactly as one that does not exist.
 
 use crate::admin;
-use crate::storage::{
-    AdminEvent, AdminEventKind, AuditAction, AuditRecord, Batch, Device, Storage,
-};
+use crate::storage::{AuditAction, AuditRecord, Batch, Device, Storage};
 use crate::{Error, tokens};
 use automerge::Automerge;
 use omkijken_core::model::{Kind, Signal};
@@ -102,17 +100,9 @@ fn roster_actor(rng: &mut dyn rand::RngCore) -> automerge::ActorId {
 /// The audit row of a request `device` made, without document.
 fn device_audit(now: i64, device: &Device, action: AuditAction) -> AuditRecord {
     AuditRecord {
-        seq: 0,
-        at: now,
-        school: device.school.clone(),
         device: Some(device.id.clone()),
         user: Some(device.user.clone()),
-        action,
-        document: None,
-        kind: None,
-        pupil: None,
-        device_seq: None,
-        device_at: None,
+        ..AuditRecord::new(now, &device.school, action)
     }
 }
 
@@ -154,26 +144,15 @@ fn erase_record(
     // A signal's notes go with it.
     let notes = admin::notes_of_signal(st, &row)?;
     let erased: Vec<&crate::storage::CatalogRow> = std::iter::once(&row).chain(&notes).collect();
-    st.commit(Batch {
-        erase: erased.iter().map(|r| r.id).collect(),
-        audit: erased
+    st.commit(Batch::erasure(
+        now,
+        &device.school,
+        erased.iter().map(|r| r.id).collect(),
+        erased
             .iter()
-            .map(|r| AuditRecord {
-                document: Some(r.id),
-                kind: Some(r.header.kind.clone()),
-                pupil: r.header.pupil.clone(),
-                ..device_audit(now, device, AuditAction::Erase)
-            })
+            .map(|r| device_audit(now, device, AuditAction::Erase).about(r.id, &r.header))
             .collect(),
-        events: vec![AdminEvent {
-            seq: 0,
-            at: now,
-            kind: AdminEventKind::Erase,
-            school: Some(device.school.clone()),
-            device: None,
-        }],
-        ..Default::default()
-    })?;
+    ))?;
     tracing::info!(document = %id, device = %device.id, "record erased at a device's request");
     Ok((Frame::Erased { document_id: id }, true))
 }

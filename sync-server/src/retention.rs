@@ -18,7 +18,7 @@
 //! meldcode case keeps itself and the signals it is built on. Every document retention erases
 //! gets an audit row `retention` with its id, kind and pupil: the kind says which term.
 
-use crate::storage::{AdminEventKind, AuditAction, AuditFilter, AuditRecord, Batch, Storage};
+use crate::storage::{AuditAction, AuditFilter, AuditRecord, Batch, Storage};
 use crate::{Error, Result};
 use jiff::civil::Date;
 use omkijken_core::model::{Case, Kind};
@@ -301,31 +301,18 @@ pub fn apply(st: &mut dyn Storage, now: i64) -> Result<Vec<Expired>> {
         let audit = gone
             .iter()
             .map(|e| AuditRecord {
-                seq: 0,
-                at: now,
-                school: school.id.clone(),
-                device: None,
-                user: None,
-                action: AuditAction::Retention,
                 document: Some(e.id),
                 kind: Some(e.kind.clone()),
                 pupil: Some(e.pupil.clone()),
-                device_seq: None,
-                device_at: None,
+                ..AuditRecord::new(now, &school.id, AuditAction::Retention)
             })
             .collect();
-        st.commit(Batch {
-            erase: gone.iter().map(|e| e.id).collect(),
+        st.commit(Batch::erasure(
+            now,
+            &school.id,
+            gone.iter().map(|e| e.id).collect(),
             audit,
-            events: vec![crate::storage::AdminEvent {
-                seq: 0,
-                at: now,
-                kind: AdminEventKind::Erase,
-                school: Some(school.id.clone()),
-                device: None,
-            }],
-            ..Default::default()
-        })?;
+        ))?;
         tracing::info!(school = %school.id, documents = gone.len(), "retention erased expired documents");
         erased.extend(gone);
     }
@@ -342,21 +329,16 @@ pub fn set_hold(
 ) -> Result<()> {
     st.commit(Batch {
         audit: vec![AuditRecord {
-            seq: 0,
-            at: now,
-            school: school.into(),
-            device: None,
-            user: None,
-            action: if hold {
-                AuditAction::Hold
-            } else {
-                AuditAction::Release
-            },
-            document: None,
-            kind: None,
             pupil: Some(pupil.into()),
-            device_seq: None,
-            device_at: None,
+            ..AuditRecord::new(
+                now,
+                school,
+                if hold {
+                    AuditAction::Hold
+                } else {
+                    AuditAction::Release
+                },
+            )
         }],
         ..Default::default()
     })?;

@@ -16,26 +16,10 @@ pub fn issue_code(
     user: &str,
     ttl_ms: i64,
 ) -> Result<String> {
-    check_staff(st, school, user)?;
+    let staff = Staff::check(st, school, user)?;
     let code = tokens::new_code(rng);
-    store_code(
-        st,
-        now,
-        school,
-        user,
-        ttl_ms,
-        tokens::code_hash(&code),
-        None,
-    )?;
+    staff.store_code(st, now, ttl_ms, tokens::code_hash(&code), None)?;
     Ok(code)
-}
-
-fn check_staff(st: &mut dyn Storage, school: &str, user: &str) -> Result<()> {
-    let roster = roster(st, school)?;
-    if roster.active_staff(user).is_none() {
-        return Err(Error::NotFound("active staff member in the roster"));
-    }
-    Ok(())
 }
 
 /// A one-time enrollment ticket for staff member `user` of `school` that a device redeems
@@ -49,16 +33,8 @@ pub fn issue_oidc_ticket(
     ttl_ms: i64,
     challenge: &str,
 ) -> Result<()> {
-    check_staff(st, school, user)?;
-    store_code(
-        st,
-        now,
-        school,
-        user,
-        ttl_ms,
-        tokens::code_hash(challenge),
-        Some("oidc"),
-    )
+    let staff = Staff::check(st, school, user)?;
+    staff.store_code(st, now, ttl_ms, tokens::code_hash(challenge), Some("oidc"))
 }
 
 /// The staff member's school on this server: the one school whose roster has `user` as an
@@ -81,31 +57,50 @@ pub fn school_of_staff(st: &mut dyn Storage, user: &str) -> Result<String> {
     }
 }
 
-fn store_code(
-    st: &mut dyn Storage,
-    now: i64,
-    school: &str,
-    user: &str,
-    ttl_ms: i64,
-    code_hash: [u8; 32],
-    kind: Option<&str>,
-) -> Result<()> {
-    let mut a = audit(now, school, AuditAction::CodeIssued);
-    a.user = Some(user.into());
-    a.kind = kind.map(Into::into);
-    st.commit(Batch {
-        codes: vec![EnrollmentCode {
-            code_hash,
-            school: school.into(),
-            user: user.into(),
-            created_at: now,
-            expires_at: now + ttl_ms,
-            scope: None,
-        }],
-        audit: vec![a],
-        ..Default::default()
-    })?;
-    Ok(())
+/// An active staff member of a school, as its roster says: whom a code may be issued to.
+struct Staff<'a> {
+    school: &'a str,
+    user: &'a str,
+}
+
+impl<'a> Staff<'a> {
+    /// Staff member `user` of `school` (`NotFound` unless active in its roster).
+    fn check(st: &mut dyn Storage, school: &'a str, user: &'a str) -> Result<Self> {
+        let roster = roster(st, school)?;
+        if roster.active_staff(user).is_none() {
+            return Err(Error::NotFound("active staff member in the roster"));
+        }
+        Ok(Staff { school, user })
+    }
+
+    /// Store a one-time code for them by its hash, valid `ttl_ms` from `now`; audited as
+    /// `code_issued` (of `kind`).
+    fn store_code(
+        &self,
+        st: &mut dyn Storage,
+        now: i64,
+        ttl_ms: i64,
+        code_hash: [u8; 32],
+        kind: Option<&str>,
+    ) -> Result<()> {
+        let (school, user) = (self.school, self.user);
+        let mut a = audit(now, school, AuditAction::CodeIssued);
+        a.user = Some(user.into());
+        a.kind = kind.map(Into::into);
+        st.commit(Batch {
+            codes: vec![EnrollmentCode {
+                code_hash,
+                school: school.into(),
+                user: user.into(),
+                created_at: now,
+                expires_at: now + ttl_ms,
+                scope: None,
+            }],
+            audit: vec![a],
+            ..Default::default()
+        })?;
+        Ok(())
+    }
 }
 
 /// Revoke a device. Returns false if it was revoked already.

@@ -1,7 +1,7 @@
 //! Erasing a pupil or one record.
 
-use super::{audit, event};
-use crate::storage::{AdminEventKind, AuditAction, Batch, CatalogRow, Storage};
+use super::audit;
+use crate::storage::{AuditAction, Batch, CatalogRow, Storage};
 use crate::{Error, Result};
 use omkijken_core::{DocumentId, doc};
 
@@ -18,12 +18,7 @@ pub fn erase_pupil(st: &mut dyn Storage, now: i64, school: &str, pupil: &str) ->
     let n = ids.len();
     let mut a = audit(now, school, AuditAction::Erase);
     a.pupil = Some(pupil.into());
-    st.commit(Batch {
-        erase: ids,
-        events: vec![event(now, AdminEventKind::Erase, Some(school), None)],
-        audit: vec![a],
-        ..Default::default()
-    })?;
+    st.commit(Batch::erasure(now, school, ids, vec![a]))?;
     Ok(n)
 }
 
@@ -62,19 +57,13 @@ pub fn erase_record(st: &mut dyn Storage, now: i64, school: &str, id: DocumentId
     rows.extend(notes_of_signal(st, &row)?);
     let audit = rows
         .iter()
-        .map(|r| {
-            let mut a = audit(now, school, AuditAction::Erase);
-            a.document = Some(r.id);
-            a.kind = Some(r.header.kind.clone());
-            a.pupil = r.header.pupil.clone();
-            a
-        })
+        .map(|r| audit(now, school, AuditAction::Erase).about(r.id, &r.header))
         .collect();
-    st.commit(Batch {
-        erase: rows.iter().map(|r| r.id).collect(),
-        events: vec![event(now, AdminEventKind::Erase, Some(school), None)],
+    st.commit(Batch::erasure(
+        now,
+        school,
+        rows.iter().map(|r| r.id).collect(),
         audit,
-        ..Default::default()
-    })?;
+    ))?;
     Ok(())
 }

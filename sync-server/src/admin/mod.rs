@@ -37,29 +37,11 @@ pub use schools::{
 pub use views::refresh_roster_views;
 
 fn audit(now: i64, school: &str, action: AuditAction) -> AuditRecord {
-    AuditRecord {
-        seq: 0,
-        at: now,
-        school: school.into(),
-        device: None,
-        user: None,
-        action,
-        document: None,
-        kind: None,
-        pupil: None,
-        device_seq: None,
-        device_at: None,
-    }
+    AuditRecord::new(now, school, action)
 }
 
 fn event(now: i64, kind: AdminEventKind, school: Option<&str>, device: Option<&str>) -> AdminEvent {
-    AdminEvent {
-        seq: 0,
-        at: now,
-        kind,
-        school: school.map(Into::into),
-        device: device.map(Into::into),
-    }
+    AdminEvent::new(now, kind, school, device)
 }
 
 fn check_id(what: &'static str, id: &str) -> Result<()> {

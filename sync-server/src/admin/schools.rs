@@ -50,13 +50,9 @@ pub fn set_offline_lease(
     school: &str,
     days: u32,
 ) -> Result<bool> {
-    let (changed, _, _) = update_roster(st, actor, now, school, |old| {
-        Ok(Roster {
-            offline_lease_days: Some(days),
-            ..old.clone()
-        })
-    })?;
-    Ok(changed)
+    change_roster(st, actor, now, school, |r| {
+        r.offline_lease_days = Some(days)
+    })
 }
 
 /// Set the school's settings (the acute screen's leader name and number, thermometer scales
@@ -91,11 +87,21 @@ pub fn set_parent_names(
     school: &str,
     names: bool,
 ) -> Result<bool> {
+    change_roster(st, actor, now, school, |r| r.parent_names = names)
+}
+
+/// Change the school's roster record by `change`; whether it changed.
+fn change_roster(
+    st: &mut dyn Storage,
+    actor: &ActorId,
+    now: i64,
+    school: &str,
+    change: impl FnOnce(&mut Roster),
+) -> Result<bool> {
     let (changed, _, _) = update_roster(st, actor, now, school, |old| {
-        Ok(Roster {
-            parent_names: names,
-            ..old.clone()
-        })
+        let mut r = old.clone();
+        change(&mut r);
+        Ok(r)
     })?;
     Ok(changed)
 }

@@ -89,16 +89,10 @@ pub fn console_audit(
     pupil: Option<&str>,
 ) -> AuditRecord {
     AuditRecord {
-        seq: 0,
-        at: now,
-        school: school.unwrap_or_default().into(),
         device: Some("admin-console".into()),
         user: account.map(|a| format!("admin:{a}")),
-        action: AuditAction::Console,
-        document: None,
         kind: Some(op.into()),
         pupil: pupil.map(Into::into),
-        device_seq: None,
-        device_at: None,
+        ..AuditRecord::new(now, school.unwrap_or_default(), AuditAction::Console)
     }
 }

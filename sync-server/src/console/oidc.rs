@@ -53,16 +53,65 @@ impl std::fmt::Debug for OidcSettings {
     }
 }
 
-struct Pending {
+/// A sign-in at the provider in progress: what its callback is checked against, and what
+/// else it carries (`extra`: nothing for the console, the app's challenge and return URL for
+/// a device).
+struct Pending<E> {
     verifier: String,
     nonce: String,
     since: Instant,
+    extra: E,
+}
+
+/// Sign-ins in progress by their `state`, each kept [`PENDING_FOR`] and used once.
+struct Pendings<E>(Mutex<HashMap<String, Pending<E>>>);
+
+impl<E> Default for Pendings<E> {
+    fn default() -> Self {
+        Pendings(Mutex::default())
+    }
+}
+
+impl<E> Pendings<E> {
+    /// Start one at the provider of `client` (PKCE, a nonce, scope `profile`): the
+    /// authorization URL to send the browser to. Those expired are dropped.
+    fn start(&self, client: &Client, extra: E) -> String {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, state, nonce) = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scope(Scope::new("profile".into()))
+            .set_pkce_challenge(challenge)
+            .url();
+        let now = Instant::now();
+        let mut p = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        p.retain(|_, v| now.saturating_duration_since(v.since) < PENDING_FOR);
+        p.insert(
+            state.secret().clone(),
+            Pending {
+                verifier: verifier.secret().clone(),
+                nonce: nonce.secret().clone(),
+                since: now,
+                extra,
+            },
+        );
+        url.to_string()
+    }
+
+    /// The one of `state`, taken (None when unknown or expired).
+    fn take(&self, state: &str) -> Option<Pending<E>> {
+        let mut p = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        p.remove(state).filter(|v| v.since.elapsed() < PENDING_FOR)
+    }
 }
 
 /// Pending sign-ins by their `state`.
 #[derive(Default)]
 pub struct OidcState {
-    pending: Mutex<HashMap<String, Pending>>,
+    pending: Pendings<()>,
 }
 
 impl std::fmt::Debug for OidcState {
@@ -214,28 +263,7 @@ impl ConsoleState {
     pub(crate) async fn oidc_start(&self) -> Result<String, ConsoleError> {
         let s = self.oidc_settings()?;
         let client = client(s, &s.redirect_url).await?;
-        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let (url, state, nonce) = client
-            .authorize_url(
-                CoreAuthenticationFlow::AuthorizationCode,
-                CsrfToken::new_random,
-                Nonce::new_random,
-            )
-            .add_scope(Scope::new("profile".into()))
-            .set_pkce_challenge(challenge)
-            .url();
-        let now = Instant::now();
-        let mut p = self.oidc.pending.lock().unwrap_or_else(|e| e.into_inner());
-        p.retain(|_, v| now.saturating_duration_since(v.since) < PENDING_FOR);
-        p.insert(
-            state.secret().clone(),
-            Pending {
-                verifier: verifier.secret().clone(),
-                nonce: nonce.secret().clone(),
-                since: now,
-            },
-        );
-        Ok(url.to_string())
+        Ok(self.oidc.pending.start(&client, ()))
     }
 
     /// Finish a sign-in at the callback: exchange the code (with the PKCE verifier), check
@@ -247,11 +275,7 @@ impl ConsoleState {
         state: &str,
     ) -> Result<(String, super::Session), ConsoleError> {
         let s = self.oidc_settings()?;
-        let pending = {
-            let mut p = self.oidc.pending.lock().unwrap_or_else(|e| e.into_inner());
-            p.remove(state).filter(|v| v.since.elapsed() < PENDING_FOR)
-        };
-        let Some(pending) = pending else {
+        let Some(pending) = self.oidc.pending.take(state) else {
             self.audit(None, "sign_in_oidc_failed", None, None).await;
             return Err(ConsoleError::Unauthorized);
         };
@@ -287,13 +311,11 @@ impl ConsoleState {
 
 // ------------------------------------------------------------------------ devices
 
-/// A device enrollment through the provider in progress (see `omkijken_core::invite::oidc`).
+/// What a device enrollment through the provider in progress carries besides (see
+/// `omkijken_core::invite::oidc`).
 struct DevicePending {
-    verifier: String,
-    nonce: String,
     challenge: String,
     return_url: String,
-    since: Instant,
 }
 
 /// Device enrollment through the school's identity provider, on the sync listener:
@@ -308,7 +330,7 @@ pub struct DeviceOidc {
     redirect: String,
     admin: crate::server::Admin,
     code_ttl_ms: i64,
-    pending: Mutex<HashMap<String, DevicePending>>,
+    pending: Pendings<DevicePending>,
 }
 
 impl std::fmt::Debug for DeviceOidc {
@@ -356,7 +378,7 @@ impl DeviceOidc {
             settings: settings.clone(),
             admin,
             code_ttl_ms,
-            pending: Mutex::default(),
+            pending: Pendings::default(),
         })
     }
 
@@ -371,40 +393,19 @@ impl DeviceOidc {
             ));
         }
         let client = client(&self.settings, &self.redirect).await?;
-        let (pkce, verifier) = PkceCodeChallenge::new_random_sha256();
-        let (url, state, nonce) = client
-            .authorize_url(
-                CoreAuthenticationFlow::AuthorizationCode,
-                CsrfToken::new_random,
-                Nonce::new_random,
-            )
-            .add_scope(Scope::new("profile".into()))
-            .set_pkce_challenge(pkce)
-            .url();
-        let now = Instant::now();
-        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        p.retain(|_, v| now.saturating_duration_since(v.since) < PENDING_FOR);
-        p.insert(
-            state.secret().clone(),
+        Ok(self.pending.start(
+            &client,
             DevicePending {
-                verifier: verifier.secret().clone(),
-                nonce: nonce.secret().clone(),
                 challenge: challenge.to_ascii_lowercase(),
                 return_url: return_url.into(),
-                since: now,
             },
-        );
-        Ok(url.to_string())
+        ))
     }
 
     /// Finish at the callback: where to send the browser (the app's return URL with the
     /// outcome), or an error when the state is unknown (no return URL to trust).
     pub async fn finish(&self, code: &str, state: &str) -> Result<String> {
-        let pending = {
-            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            p.remove(state).filter(|v| v.since.elapsed() < PENDING_FOR)
-        };
-        let Some(pending) = pending else {
+        let Some(pending) = self.pending.take(state) else {
             self.refused("oidc_unknown_state").await;
             return Err(Error::NotFound("enrollment in progress"));
         };
@@ -420,9 +421,9 @@ impl DeviceOidc {
         let Some(user) = user else {
             tracing::warn!("device enrollment through the identity provider failed");
             self.refused("oidc_sign_in").await;
-            return Ok(with_outcome(&pending.return_url, "refused"));
+            return Ok(with_outcome(&pending.extra.return_url, "refused"));
         };
-        let (challenge, ttl) = (pending.challenge.clone(), self.code_ttl_ms);
+        let (challenge, ttl) = (pending.extra.challenge.clone(), self.code_ttl_ms);
         let issued = self
             .admin
             .call(move |hub, now| {
@@ -439,12 +440,12 @@ impl DeviceOidc {
             })
             .await;
         match issued {
-            Ok(()) => Ok(with_outcome(&pending.return_url, "ready")),
+            Ok(()) => Ok(with_outcome(&pending.extra.return_url, "ready")),
             Err(Error::NotFound(_)) | Err(Error::Invalid(_)) => {
                 // Signed in, but no (single) staff member of a school here: not named.
                 tracing::warn!("identity provider user is no staff member of a school here");
                 self.refused("oidc_no_staff").await;
-                Ok(with_outcome(&pending.return_url, "refused"))
+                Ok(with_outcome(&pending.extra.return_url, "refused"))
             }
             Err(e) => Err(e),
         }

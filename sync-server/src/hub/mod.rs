@@ -225,17 +225,12 @@ fn audit_doc(
     header: Option<&Header>,
 ) -> AuditRecord {
     AuditRecord {
-        seq: 0,
-        at: now,
-        school: school.to_string(),
         device: Some(device.to_string()),
         user: Some(user.to_string()),
-        action,
         document: Some(id),
         kind: header.map(|h| h.kind.clone()),
         pupil: header.and_then(|h| h.pupil.clone()),
-        device_seq: None,
-        device_at: None,
+        ..AuditRecord::new(now, school, action)
     }
 }
 

@@ -37,17 +37,14 @@ impl Hub {
                         || access(&roster, &device.user, &r.header, &r.fields) >= Access::Read)
             });
             let record = |action, kind: Option<String>, pupil: Option<String>| AuditRecord {
-                seq: 0,
-                at: now,
-                school: device.school.clone(),
                 device: Some(device.id.clone()),
                 user: Some(device.user.clone()),
-                action,
                 document: Some(e.document_id),
                 kind,
                 pupil,
                 device_seq: Some(e.seq),
                 device_at: Some(e.at),
+                ..AuditRecord::new(now, &device.school, action)
             };
             let unknown = e
                 .kind

@@ -64,17 +64,8 @@ impl Admin {
     /// provider's callback.
     pub(crate) async fn audit_enroll_failed(&self, why: String) -> Result<()> {
         self.append_audit(move |now| AuditRecord {
-            seq: 0,
-            at: now,
-            school: String::new(),
-            device: None,
-            user: None,
-            action: crate::storage::AuditAction::EnrollFailed,
-            document: None,
             kind: Some(why),
-            pupil: None,
-            device_seq: None,
-            device_at: None,
+            ..AuditRecord::new(now, "", crate::storage::AuditAction::EnrollFailed)
         })
         .await
     }

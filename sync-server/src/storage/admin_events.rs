@@ -45,3 +45,16 @@ pub struct AdminEvent {
     /// Device concerned.
     pub device: Option<String>,
 }
+
+impl AdminEvent {
+    /// An event of `kind` at `at` (unix ms), naming a school and a device or not.
+    pub fn new(at: i64, kind: AdminEventKind, school: Option<&str>, device: Option<&str>) -> Self {
+        AdminEvent {
+            seq: 0,
+            at,
+            kind,
+            school: school.map(Into::into),
+            device: device.map(Into::into),
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! The audit log's rows, their hash chain and the filters that read them back.
 
-use omkijken_core::DocumentId;
+use omkijken_core::{DocumentId, Header};
 
 /// What an audit row records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +136,36 @@ pub struct AuditRecord {
     pub device_seq: Option<i64>,
     /// For reads: when the device says it happened (device clock, unix ms).
     pub device_at: Option<i64>,
+}
+
+impl AuditRecord {
+    /// A row of `action` at `at` (server time) in `school`, naming no device, user,
+    /// document or pupil: the rest is filled in with struct update syntax.
+    pub fn new(at: i64, school: &str, action: AuditAction) -> AuditRecord {
+        AuditRecord {
+            seq: 0,
+            at,
+            school: school.into(),
+            device: None,
+            user: None,
+            action,
+            document: None,
+            kind: None,
+            pupil: None,
+            device_seq: None,
+            device_at: None,
+        }
+    }
+
+    /// The same row about document `id` with this header (its kind and pupil).
+    pub fn about(self, id: DocumentId, header: &Header) -> AuditRecord {
+        AuditRecord {
+            document: Some(id),
+            kind: Some(header.kind.clone()),
+            pupil: header.pupil.clone(),
+            ..self
+        }
+    }
 }
 
 /// The hash that links an audit row to the one before it: SHA-256 of the previous row's

@@ -1,6 +1,6 @@
 //! What one transaction writes ([`Batch`]), what it gives back, and what devices hold.
 
-use super::admin_events::AdminEvent;
+use super::admin_events::{AdminEvent, AdminEventKind};
 use super::audit::AuditRecord;
 use super::catalog::DocWrite;
 use super::devices::DeviceOutbox;
@@ -49,6 +49,24 @@ impl Batch {
     /// Whether the batch writes nothing.
     pub fn is_empty(&self) -> bool {
         *self == Batch::default()
+    }
+}
+
+impl Batch {
+    /// Erase documents `ids` of `school`, with their audit rows, and tell running servers
+    /// (an `erase` admin event at `now`).
+    pub fn erasure(now: i64, school: &str, ids: Vec<DocumentId>, audit: Vec<AuditRecord>) -> Batch {
+        Batch {
+            erase: ids,
+            audit,
+            events: vec![AdminEvent::new(
+                now,
+                AdminEventKind::Erase,
+                Some(school),
+                None,
+            )],
+            ..Default::default()
+        }
     }
 }
 

@@ -154,17 +154,9 @@ impl NewDevice {
     /// The audit row of its enrollment.
     pub fn enroll_audit(&self, school: &str, user: &str, now: i64) -> AuditRecord {
         AuditRecord {
-            seq: 0,
-            at: now,
-            school: school.into(),
             device: Some(self.id.clone()),
             user: Some(user.into()),
-            action: AuditAction::Enroll,
-            document: None,
-            kind: None,
-            pupil: None,
-            device_seq: None,
-            device_at: None,
+            ..AuditRecord::new(now, school, AuditAction::Enroll)
         }
     }
 }

@@ -23,6 +23,7 @@ mod catalog;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 mod devices;
+mod migrations;
 pub mod postgres;
 pub(crate) mod rows;
 pub mod sqlite;

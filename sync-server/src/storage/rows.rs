@@ -1,11 +1,15 @@
-//! Stored rows read back, once for both storages: catalog rows, devices, audit rows and
-//! schools from their columns (in the order the storages select them), and heads, ids and
-//! hashes from their byte columns. Each storage implements [`Columns`] for its row type;
+//! Stored rows read back, once for both storages: catalog rows, devices, audit rows, admin
+//! events, schools and held rows from their columns (in the order the storages select them), and
+//! heads, ids and hashes from their byte columns. Each storage implements [`Columns`] for its row type;
 //! the two databases keep the same values in their own column types.
 
-use super::{AuditAction, AuditRecord, CatalogRow, Device, DeviceOutbox, School};
+use super::{
+    AdminEvent, AdminEventKind, AuditAction, AuditRecord, CatalogRow, Device, DeviceOutbox,
+    Holding, School,
+};
 use automerge::ChangeHash;
 use omkijken_core::{AccessFields, DocumentId, Header};
+use std::collections::HashMap;
 
 /// One row of a storage query, read by column index.
 pub(crate) trait Columns {
@@ -162,5 +166,31 @@ pub(crate) fn school_row<R: Columns>(r: &R) -> Result<School, R::Error> {
         id: r.text(0)?,
         name: r.text(1)?,
         created_at: r.int(2)?,
+    })
+}
+
+/// A held row from columns device, doc, purged, added to what each device holds.
+pub(crate) fn add_held<R: Columns>(
+    out: &mut HashMap<String, Holding>,
+    r: &R,
+) -> Result<(), R::Error> {
+    let doc = id_from::<R>(r.bytes(1)?)?;
+    let h = out.entry(r.text(0)?).or_default();
+    h.held.insert(doc);
+    if r.flag(2)? {
+        h.purged.insert(doc);
+    }
+    Ok(())
+}
+
+/// An admin event from columns seq, at, kind, school, device.
+pub(crate) fn admin_event_row<R: Columns>(r: &R) -> Result<AdminEvent, R::Error> {
+    let kind = r.text(2)?;
+    Ok(AdminEvent {
+        seq: r.int(0)? as u64,
+        at: r.int(1)?,
+        kind: AdminEventKind::parse(&kind).ok_or_else(|| R::corrupt("event kind"))?,
+        school: r.opt_text(3)?,
+        device: r.opt_text(4)?,
     })
 }

@@ -8,6 +8,7 @@ use super::types::{
 use super::{ApiResult, issue_enrollment, now_ms};
 use crate::admin::{self, RosterPreview};
 use crate::console::{ApiSession, ConsoleState};
+use crate::hub::Hub;
 use crate::retention;
 use crate::storage::AdminRole;
 use axum::Json;
@@ -186,36 +187,41 @@ pub(super) async fn get_retention(
     Ok(Json(retention_of(&st, &school).await?))
 }
 
+/// `f` on the hub and the school's id, for a school that exists (404 for no such school).
+async fn for_school<T: Send + 'static>(
+    st: &ConsoleState,
+    school: &str,
+    f: impl FnOnce(&mut Hub, &str) -> crate::Result<T> + Send + 'static,
+) -> ApiResult<T> {
+    let school = school.to_string();
+    Ok(st
+        .admin
+        .call(move |hub, _| {
+            if hub.storage().school(&school)?.is_none() {
+                return Err(crate::Error::NotFound("school"));
+            }
+            Ok((f(hub, &school)?, vec![]))
+        })
+        .await?)
+}
+
 /// A school's retention terms (404 for no such school).
 pub(crate) async fn retention_of(
     st: &ConsoleState,
     school: &str,
 ) -> ApiResult<retention::Retention> {
-    let school = school.to_string();
-    Ok(st
-        .admin
-        .call(move |hub, _| {
-            if hub.storage().school(&school)?.is_none() {
-                return Err(crate::Error::NotFound("school"));
-            }
-            Ok((retention::policy(hub.storage(), &school)?.retention, vec![]))
-        })
-        .await?)
+    for_school(st, school, |hub, school| {
+        Ok(retention::policy(hub.storage(), school)?.retention)
+    })
+    .await
 }
 
 /// A school's offline lease in days (0: none; 404 for no such school).
 pub(crate) async fn lease_of(st: &ConsoleState, school: &str) -> ApiResult<u32> {
-    let school = school.to_string();
-    Ok(st
-        .admin
-        .call(move |hub, _| {
-            if hub.storage().school(&school)?.is_none() {
-                return Err(crate::Error::NotFound("school"));
-            }
-            let r = admin::roster(hub.storage(), &school)?;
-            Ok((r.offline_lease_days(), vec![]))
-        })
-        .await?)
+    for_school(st, school, |hub, school| {
+        Ok(admin::roster(hub.storage(), school)?.offline_lease_days())
+    })
+    .await
 }
 
 /// Set a school's retention terms (IT admin).
@@ -244,19 +250,13 @@ pub(crate) async fn set_retention_of(
     school: &str,
     req: retention::Retention,
 ) -> ApiResult<bool> {
-    let school = school.to_string();
-    Ok(st
-        .admin
-        .call(move |hub, _| {
-            let st = hub.storage();
-            if st.school(&school)?.is_none() {
-                return Err(crate::Error::NotFound("school"));
-            }
-            let mut p = retention::policy(st, &school)?;
-            let changed = p.retention != req;
-            p.retention = req;
-            retention::set_policy(st, &school, &p)?;
-            Ok((changed, vec![]))
-        })
-        .await?)
+    for_school(st, school, move |hub, school| {
+        let st = hub.storage();
+        let mut p = retention::policy(st, school)?;
+        let changed = p.retention != req;
+        p.retention = req;
+        retention::set_policy(st, school, &p)?;
+        Ok(changed)
+    })
+    .await
 }

@@ -2,12 +2,9 @@
 
 use super::layout::{failed, page};
 use super::text::t;
-use super::{Lang, esc, for_role, lang};
+use super::{Lang, Visit, esc};
 use crate::console::api;
-use crate::console::{ConsoleError, ConsoleState, Signed};
 use crate::storage::AdminRole;
-use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use std::fmt::Write;
 
@@ -77,14 +74,9 @@ pub fn chart_svg(lang: Lang, days: &[api::Day]) -> String {
     s
 }
 
-pub(super) async fn activity_page(
-    State(st): State<ConsoleState>,
-    signed: Result<Signed, ConsoleError>,
-    headers: HeaderMap,
-) -> Response {
-    let lang = lang(&headers);
-    let s = match for_role(&st, lang, signed, AdminRole::ItAdmin, "stats", None).await {
-        Ok(s) => s,
+pub(super) async fn activity_page(v: Visit) -> Response {
+    let (st, lang, s) = match v.for_role(AdminRole::ItAdmin, "stats", None).await {
+        Ok(a) => a,
         Err(r) => return r,
     };
     match api::daily_stats(&st, 14).await {

@@ -2,33 +2,19 @@
 
 use super::layout::{failed, page};
 use super::text::t;
-use super::{esc, for_role, lang, when};
+use super::{Visit, esc, when};
 use crate::console::api::{self, AuditQuery};
-use crate::console::{ConsoleError, ConsoleState, Signed};
 use crate::storage::AdminRole;
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::extract::Query;
 use axum::response::{IntoResponse, Response};
 use std::fmt::Write;
 
-pub(super) async fn audit_page(
-    State(st): State<ConsoleState>,
-    signed: Result<Signed, ConsoleError>,
-    headers: HeaderMap,
-    Query(q): Query<AuditQuery>,
-) -> Response {
-    let lang = lang(&headers);
-    let s = match for_role(
-        &st,
-        lang,
-        signed,
-        AdminRole::PrivacyOfficer,
-        "page_audit",
-        None,
-    )
-    .await
+pub(super) async fn audit_page(v: Visit, Query(q): Query<AuditQuery>) -> Response {
+    let (st, lang, s) = match v
+        .for_role(AdminRole::PrivacyOfficer, "page_audit", None)
+        .await
     {
-        Ok(s) => s,
+        Ok(a) => a,
         Err(r) => return r,
     };
     let v = |o: &Option<String>| esc(o.as_deref().unwrap_or_default());

@@ -2,14 +2,12 @@
 
 use super::CsrfForm;
 use super::layout::{failed, page};
-use super::privacy::for_form;
 use super::text::t;
-use super::{Lang, csrf_field, esc, for_role, lang, when};
+use super::{Lang, Visit, csrf_field, esc, when};
 use crate::console::api;
-use crate::console::{ConsoleError, ConsoleState, Signed};
+use crate::console::{ConsoleState, Signed};
 use crate::storage::AdminRole;
-use axum::extract::{Form, State};
-use axum::http::HeaderMap;
+use axum::extract::Form;
 use axum::response::{IntoResponse, Response};
 use std::fmt::Write;
 
@@ -74,39 +72,20 @@ async fn backups_html(st: &ConsoleState, lang: Lang, s: &Signed, msg: &str) -> R
     page(lang, t(lang, "backups"), Some((s, "backups")), &body).into_response()
 }
 
-pub(super) async fn backups_page(
-    State(st): State<ConsoleState>,
-    signed: Result<Signed, ConsoleError>,
-    headers: HeaderMap,
-) -> Response {
-    let lang = lang(&headers);
-    let s = match for_role(&st, lang, signed, AdminRole::ItAdmin, "page_backups", None).await {
-        Ok(s) => s,
+pub(super) async fn backups_page(v: Visit) -> Response {
+    let (st, lang, s) = match v.for_role(AdminRole::ItAdmin, "page_backups", None).await {
+        Ok(a) => a,
         Err(r) => return r,
     };
     backups_html(&st, lang, &s, "").await
 }
 
-pub(super) async fn backup_post(
-    State(st): State<ConsoleState>,
-    signed: Result<Signed, ConsoleError>,
-    headers: HeaderMap,
-    Form(f): Form<CsrfForm>,
-) -> Response {
-    let lang = lang(&headers);
-    let s = match for_form(
-        &st,
-        lang,
-        signed,
-        &f.csrf,
-        AdminRole::ItAdmin,
-        "backup",
-        None,
-        None,
-    )
-    .await
+pub(super) async fn backup_post(v: Visit, Form(f): Form<CsrfForm>) -> Response {
+    let (st, lang, s) = match v
+        .for_form(&f.csrf, AdminRole::ItAdmin, "backup", None, None)
+        .await
     {
-        Ok(s) => s,
+        Ok(a) => a,
         Err(r) => return r,
     };
     match api::take_backup(&st).await {

@@ -3,23 +3,16 @@
 use super::CsrfForm;
 use super::layout::{failed, page};
 use super::text::t;
-use super::{Lang, check_csrf, csrf_field, esc, for_role, lang, when};
+use super::{Lang, Visit, check_csrf, csrf_field, esc, when};
 use crate::console::api;
-use crate::console::{ConsoleError, ConsoleState, Signed};
 use crate::storage::AdminRole;
-use axum::extract::{Form, Path, State};
-use axum::http::HeaderMap;
+use axum::extract::{Form, Path};
 use axum::response::{IntoResponse, Redirect, Response};
 use std::fmt::Write;
 
-pub(super) async fn devices_page(
-    State(st): State<ConsoleState>,
-    signed: Result<Signed, ConsoleError>,
-    headers: HeaderMap,
-) -> Response {
-    let lang = lang(&headers);
-    let s = match for_role(&st, lang, signed, AdminRole::ItAdmin, "page_devices", None).await {
-        Ok(s) => s,
+pub(super) async fn devices_page(v: Visit) -> Response {
+    let (st, lang, s) = match v.for_role(AdminRole::ItAdmin, "page_devices", None).await {
+        Ok(a) => a,
         Err(r) => return r,
     };
     let list = match api::device_list(&st).await {
@@ -90,15 +83,12 @@ pub(super) async fn devices_page(
 }
 
 pub(super) async fn revoke_post(
-    State(st): State<ConsoleState>,
-    signed: Result<Signed, ConsoleError>,
-    headers: HeaderMap,
+    v: Visit,
     Path(device): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let lang = lang(&headers);
-    let s = match for_role(&st, lang, signed, AdminRole::ItAdmin, "revoke", None).await {
-        Ok(s) => s,
+    let (st, lang, s) = match v.for_role(AdminRole::ItAdmin, "revoke", None).await {
+        Ok(a) => a,
         Err(r) => return r,
     };
     if let Err(e) = check_csrf(&s, &f.csrf) {

@@ -2,12 +2,11 @@
 
 use super::layout::{failed, page};
 use super::text::t;
-use super::{Lang, check_csrf, csrf_field, esc, for_role, lang, when};
+use super::{Lang, Visit, check_csrf, csrf_field, esc, when};
 use crate::console::api;
-use crate::console::{ConsoleError, ConsoleState, Signed};
+use crate::console::{ConsoleError, Signed};
 use crate::storage::AdminRole;
-use axum::extract::{Form, State};
-use axum::http::HeaderMap;
+use axum::extract::Form;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use std::fmt::Write;
@@ -40,14 +39,9 @@ fn enroll_form(lang: Lang, s: &Signed, schools: &[api::SchoolInfo], result: &str
     page(lang, t(lang, "enroll"), Some((s, "enroll")), &body)
 }
 
-pub(super) async fn enroll_page(
-    State(st): State<ConsoleState>,
-    signed: Result<Signed, ConsoleError>,
-    headers: HeaderMap,
-) -> Response {
-    let lang = lang(&headers);
-    let s = match for_role(&st, lang, signed, AdminRole::ItAdmin, "page_enroll", None).await {
-        Ok(s) => s,
+pub(super) async fn enroll_page(v: Visit) -> Response {
+    let (st, lang, s) = match v.for_role(AdminRole::ItAdmin, "page_enroll", None).await {
+        Ok(a) => a,
         Err(r) => return r,
     };
     match api::list_schools(&st, true).await {
@@ -63,24 +57,16 @@ pub(super) struct EnrollForm {
     staff: String,
 }
 
-pub(super) async fn enroll_post(
-    State(st): State<ConsoleState>,
-    signed: Result<Signed, ConsoleError>,
-    headers: HeaderMap,
-    Form(f): Form<EnrollForm>,
-) -> Response {
-    let lang = lang(&headers);
-    let s = match for_role(
-        &st,
-        lang,
-        signed,
-        AdminRole::ItAdmin,
-        "enrollment",
-        f.staff.split_once('|').map(|x| x.0),
-    )
-    .await
+pub(super) async fn enroll_post(v: Visit, Form(f): Form<EnrollForm>) -> Response {
+    let (st, lang, s) = match v
+        .for_role(
+            AdminRole::ItAdmin,
+            "enrollment",
+            f.staff.split_once('|').map(|x| x.0),
+        )
+        .await
     {
-        Ok(s) => s,
+        Ok(a) => a,
         Err(r) => return r,
     };
     if let Err(e) = check_csrf(&s, &f.csrf) {

@@ -25,7 +25,9 @@ use activity::activity_page;
 pub use activity::chart_svg;
 use audit::audit_page;
 use axum::Router;
+use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::{get, post};
 use backups::{backup_post, backups_page};
@@ -38,6 +40,7 @@ use schools::schools_page;
 use serde::Deserialize;
 use settings::{lease_post, retention_post, settings_page};
 use sign_in::{home, login, login_page, logout, oidc_callback, oidc_login, set_lang};
+use std::convert::Infallible;
 
 /// The pages' routes.
 pub fn routes() -> Router<ConsoleState> {
@@ -118,21 +121,83 @@ fn csrf_field(signed: &Signed) -> String {
     )
 }
 
-/// A page for one role: the signed-in admin (the view of page `op` audited), or the
-/// answer to give instead (a refusal audited too).
-async fn for_role(
-    st: &ConsoleState,
+/// A visit to a page: the console's state, the page's language (its cookie) and the
+/// signed-in admin, or why there is none (each page answers that in its language).
+struct Visit {
+    st: ConsoleState,
     lang: Lang,
     signed: Result<Signed, ConsoleError>,
-    role: AdminRole,
-    op: &str,
-    school: Option<&str>,
-) -> Result<Signed, Response> {
-    let s = signed.map_err(|e| failed(lang, None, e))?;
-    st.authorize(&s.session, role, op, school, None)
-        .await
-        .map_err(|e| failed(lang, Some(&s), e))?;
-    Ok(s)
+}
+
+/// A visit let in: the console's state, the page's language and the signed-in admin.
+type Admitted = (ConsoleState, Lang, Signed);
+
+impl FromRequestParts<ConsoleState> for Visit {
+    type Rejection = Infallible;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        st: &ConsoleState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Visit {
+            st: st.clone(),
+            lang: lang(&parts.headers),
+            signed: Signed::from_request_parts(parts, st).await,
+        })
+    }
+}
+
+impl Visit {
+    /// Any signed-in admin, or the answer to give instead.
+    #[allow(clippy::result_large_err)] // the error is the page answered instead, as returned
+    fn signed_in(self) -> Result<Admitted, Response> {
+        let lang = self.lang;
+        let s = self.signed.map_err(|e| failed(lang, None, e))?;
+        Ok((self.st, lang, s))
+    }
+
+    /// A page for one role: the signed-in admin (the view of page `op` audited), or the
+    /// answer to give instead (a refusal audited too).
+    async fn for_role(
+        self,
+        role: AdminRole,
+        op: &str,
+        school: Option<&str>,
+    ) -> Result<Admitted, Response> {
+        self.admit(None, role, op, school, None).await
+    }
+
+    /// A form's post for one role: as the API, the session first, then the CSRF token (a
+    /// refusal of either writes no operation's row), then the role (the operation audited, or
+    /// its refusal), naming the school and pupil in the audit row.
+    async fn for_form(
+        self,
+        csrf: &str,
+        role: AdminRole,
+        op: &str,
+        school: Option<&str>,
+        pupil: Option<&str>,
+    ) -> Result<Admitted, Response> {
+        self.admit(Some(csrf), role, op, school, pupil).await
+    }
+
+    /// The session, the CSRF token sent (when a form's), then the role.
+    async fn admit(
+        self,
+        csrf: Option<&str>,
+        role: AdminRole,
+        op: &str,
+        school: Option<&str>,
+        pupil: Option<&str>,
+    ) -> Result<Admitted, Response> {
+        let (st, lang, s) = self.signed_in()?;
+        if let Some(csrf) = csrf {
+            check_csrf(&s, csrf).map_err(|e| failed(lang, Some(&s), e))?;
+        }
+        st.authorize(&s.session, role, op, school, pupil)
+            .await
+            .map_err(|e| failed(lang, Some(&s), e))?;
+        Ok((st, lang, s))
+    }
 }
 
 fn school_options(schools: &[api::SchoolInfo], chosen: Option<&str>) -> String {

@@ -2,12 +2,12 @@
 
 use super::layout::{failed, page};
 use super::text::t;
-use super::{Lang, check_csrf, csrf_field, esc, for_role, lang, school_options};
+use super::{Lang, Visit, csrf_field, esc, school_options};
 use crate::console::api;
-use crate::console::{ConsoleError, ConsoleState, Signed};
+use crate::console::{ConsoleState, Signed};
 use crate::storage::AdminRole;
-use axum::extract::{Form, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::Form;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -52,23 +52,12 @@ async fn privacy_html(
     page(lang, t(lang, "privacy"), Some((s, "privacy")), &body).into_response()
 }
 
-pub(super) async fn privacy_page(
-    State(st): State<ConsoleState>,
-    signed: Result<Signed, ConsoleError>,
-    headers: HeaderMap,
-) -> Response {
-    let lang = lang(&headers);
-    let s = match for_role(
-        &st,
-        lang,
-        signed,
-        AdminRole::PrivacyOfficer,
-        "page_privacy",
-        None,
-    )
-    .await
+pub(super) async fn privacy_page(v: Visit) -> Response {
+    let (st, lang, s) = match v
+        .for_role(AdminRole::PrivacyOfficer, "page_privacy", None)
+        .await
     {
-        Ok(s) => s,
+        Ok(a) => a,
         Err(r) => return r,
     };
     privacy_html(&st, lang, &s, None, "").await
@@ -86,27 +75,19 @@ pub(super) struct ExportForm {
     requested_on: String,
 }
 
-pub(super) async fn export_post(
-    State(st): State<ConsoleState>,
-    signed: Result<Signed, ConsoleError>,
-    headers: HeaderMap,
-    Form(f): Form<ExportForm>,
-) -> Response {
-    let lang = lang(&headers);
+pub(super) async fn export_post(v: Visit, Form(f): Form<ExportForm>) -> Response {
     let pupil = f.pupil.trim().to_string();
-    let s = match for_form(
-        &st,
-        lang,
-        signed,
-        &f.csrf,
-        AdminRole::PrivacyOfficer,
-        "export_pupil",
-        Some(&f.school),
-        Some(&pupil),
-    )
-    .await
+    let (st, lang, s) = match v
+        .for_form(
+            &f.csrf,
+            AdminRole::PrivacyOfficer,
+            "export_pupil",
+            Some(&f.school),
+            Some(&pupil),
+        )
+        .await
     {
-        Ok(s) => s,
+        Ok(a) => a,
         Err(r) => return r,
     };
     let req = api::ExportRequest {
@@ -131,28 +112,6 @@ pub(super) async fn export_post(
     }
 }
 
-/// A form's post for one role: as the API, the session first, then the CSRF token (a
-/// refusal of either writes no operation's row), then the role (the operation audited, or
-/// its refusal), naming the school and pupil in the audit row.
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn for_form(
-    st: &ConsoleState,
-    lang: Lang,
-    signed: Result<Signed, ConsoleError>,
-    csrf: &str,
-    role: AdminRole,
-    op: &str,
-    school: Option<&str>,
-    pupil: Option<&str>,
-) -> Result<Signed, Response> {
-    let s = signed.map_err(|e| failed(lang, None, e))?;
-    check_csrf(&s, csrf).map_err(|e| failed(lang, Some(&s), e))?;
-    st.authorize(&s.session, role, op, school, pupil)
-        .await
-        .map_err(|e| failed(lang, Some(&s), e))?;
-    Ok(s)
-}
-
 #[derive(Deserialize)]
 pub(super) struct EraseForm {
     #[serde(default)]
@@ -166,13 +125,7 @@ pub(super) struct EraseForm {
     confirm: Option<String>,
 }
 
-pub(super) async fn erase_post(
-    State(st): State<ConsoleState>,
-    signed: Result<Signed, ConsoleError>,
-    headers: HeaderMap,
-    Form(f): Form<EraseForm>,
-) -> Response {
-    let lang = lang(&headers);
+pub(super) async fn erase_post(v: Visit, Form(f): Form<EraseForm>) -> Response {
     let pupil = f.pupil.trim().to_string();
     let confirmed = f.confirm.as_deref().map(str::trim);
     // The first step only shows the confirmation; the second erases when the id typed again
@@ -182,19 +135,17 @@ pub(super) async fn erase_post(
         Some(c) if !pupil.is_empty() && c == pupil => "erase_pupil",
         Some(_) => "erase_pupil_unconfirmed",
     };
-    let s = match for_form(
-        &st,
-        lang,
-        signed,
-        &f.csrf,
-        AdminRole::PrivacyOfficer,
-        op,
-        Some(&f.school),
-        Some(&pupil),
-    )
-    .await
+    let (st, lang, s) = match v
+        .for_form(
+            &f.csrf,
+            AdminRole::PrivacyOfficer,
+            op,
+            Some(&f.school),
+            Some(&pupil),
+        )
+        .await
     {
-        Ok(s) => s,
+        Ok(a) => a,
         Err(r) => return r,
     };
     match op {

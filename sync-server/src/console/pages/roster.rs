@@ -2,25 +2,19 @@
 
 use super::layout::{failed, page};
 use super::text::t;
-use super::{Lang, check_csrf, csrf_field, esc, for_role, lang, school_options};
+use super::{Lang, Visit, check_csrf, csrf_field, esc, school_options};
 use crate::admin::RosterPreview;
+use crate::console::Signed;
 use crate::console::api;
-use crate::console::{ConsoleError, ConsoleState, Signed};
 use crate::storage::AdminRole;
-use axum::extract::{Form, State};
-use axum::http::HeaderMap;
+use axum::extract::Form;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use std::fmt::Write;
 
-pub(super) async fn roster_page(
-    State(st): State<ConsoleState>,
-    signed: Result<Signed, ConsoleError>,
-    headers: HeaderMap,
-) -> Response {
-    let lang = lang(&headers);
-    let s = match for_role(&st, lang, signed, AdminRole::ItAdmin, "page_roster", None).await {
-        Ok(s) => s,
+pub(super) async fn roster_page(v: Visit) -> Response {
+    let (st, lang, s) = match v.for_role(AdminRole::ItAdmin, "page_roster", None).await {
+        Ok(a) => a,
         Err(r) => return r,
     };
     match api::list_schools(&st, false).await {
@@ -176,28 +170,20 @@ pub(super) struct RosterForm {
     step: String,
 }
 
-pub(super) async fn roster_post(
-    State(st): State<ConsoleState>,
-    signed: Result<Signed, ConsoleError>,
-    headers: HeaderMap,
-    Form(f): Form<RosterForm>,
-) -> Response {
-    let lang = lang(&headers);
-    let s = match for_role(
-        &st,
-        lang,
-        signed,
-        AdminRole::ItAdmin,
-        if f.step == "import" {
-            "import_roster"
-        } else {
-            "roster_preview"
-        },
-        Some(&f.school),
-    )
-    .await
+pub(super) async fn roster_post(v: Visit, Form(f): Form<RosterForm>) -> Response {
+    let (st, lang, s) = match v
+        .for_role(
+            AdminRole::ItAdmin,
+            if f.step == "import" {
+                "import_roster"
+            } else {
+                "roster_preview"
+            },
+            Some(&f.school),
+        )
+        .await
     {
-        Ok(s) => s,
+        Ok(a) => a,
         Err(r) => return r,
     };
     if let Err(e) = check_csrf(&s, &f.csrf) {

@@ -2,25 +2,17 @@
 
 use super::layout::{failed, page};
 use super::text::t;
-use super::{esc, lang, when};
+use super::{Visit, esc, when};
 use crate::console::api;
-use crate::console::{ConsoleError, ConsoleState, Signed};
 use crate::storage::AdminRole;
-use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use std::fmt::Write;
 
-pub(super) async fn schools_page(
-    State(st): State<ConsoleState>,
-    signed: Result<Signed, ConsoleError>,
-    headers: HeaderMap,
-) -> Response {
-    let lang = lang(&headers);
+pub(super) async fn schools_page(v: Visit) -> Response {
     // Any role, as GET /api/health and GET /api/schools (staff for the IT admin only).
-    let s = match signed {
-        Ok(s) => s,
-        Err(e) => return failed(lang, None, e),
+    let (st, lang, s) = match v.signed_in() {
+        Ok(a) => a,
+        Err(r) => return r,
     };
     let it_admin = s.session.role == AdminRole::ItAdmin;
     let health = match api::health_info(&st).await {

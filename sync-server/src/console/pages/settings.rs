@@ -1,14 +1,12 @@
 //! The settings page: the offline lease and the retention terms per school.
 
 use super::layout::{failed, page};
-use super::privacy::for_form;
 use super::text::t;
-use super::{Lang, csrf_field, esc, for_role, lang, school_options};
+use super::{Lang, Visit, csrf_field, esc, school_options};
 use crate::console::api;
 use crate::console::{ConsoleError, ConsoleState, Signed};
 use crate::storage::AdminRole;
-use axum::extract::{Form, Query, State};
-use axum::http::HeaderMap;
+use axum::extract::{Form, Query};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -97,31 +95,33 @@ async fn settings_html(
     page(lang, t(lang, "settings"), Some((s, "settings")), &body).into_response()
 }
 
-fn changed_msg(lang: Lang, changed: bool) -> String {
-    format!(
-        "<p class=\"msg\" id=\"saved\">{}</p>",
-        t(lang, if changed { "saved" } else { "unchanged" })
-    )
+/// The answer to a settings form: the page again for `school`, saying whether the form
+/// changed anything, or the failure.
+async fn saved(
+    st: &ConsoleState,
+    lang: Lang,
+    s: &Signed,
+    school: String,
+    changed: Result<bool, ConsoleError>,
+) -> Response {
+    match changed {
+        Ok(changed) => {
+            let msg = format!(
+                "<p class=\"msg\" id=\"saved\">{}</p>",
+                t(lang, if changed { "saved" } else { "unchanged" })
+            );
+            settings_html(st, lang, s, Some(school), &msg).await
+        }
+        Err(e) => failed(lang, Some(s), e),
+    }
 }
 
-pub(super) async fn settings_page(
-    State(st): State<ConsoleState>,
-    signed: Result<Signed, ConsoleError>,
-    headers: HeaderMap,
-    Query(q): Query<SchoolQuery>,
-) -> Response {
-    let lang = lang(&headers);
-    let s = match for_role(
-        &st,
-        lang,
-        signed,
-        AdminRole::ItAdmin,
-        "page_settings",
-        q.school.as_deref(),
-    )
-    .await
+pub(super) async fn settings_page(v: Visit, Query(q): Query<SchoolQuery>) -> Response {
+    let (st, lang, s) = match v
+        .for_role(AdminRole::ItAdmin, "page_settings", q.school.as_deref())
+        .await
     {
-        Ok(s) => s,
+        Ok(a) => a,
         Err(r) => return r,
     };
     settings_html(&st, lang, &s, q.school, "").await
@@ -151,38 +151,29 @@ fn opt_number(lang: Lang, v: &str) -> Result<Option<u32>, ConsoleError> {
     }
 }
 
-pub(super) async fn lease_post(
-    State(st): State<ConsoleState>,
-    signed: Result<Signed, ConsoleError>,
-    headers: HeaderMap,
-    Form(f): Form<LeaseForm>,
-) -> Response {
-    let lang = lang(&headers);
-    let s = match for_form(
-        &st,
-        lang,
-        signed,
-        &f.csrf,
-        AdminRole::ItAdmin,
-        "set_lease",
-        Some(&f.school),
-        None,
-    )
-    .await
+pub(super) async fn lease_post(v: Visit, Form(f): Form<LeaseForm>) -> Response {
+    let (st, lang, s) = match v
+        .for_form(
+            &f.csrf,
+            AdminRole::ItAdmin,
+            "set_lease",
+            Some(&f.school),
+            None,
+        )
+        .await
     {
-        Ok(s) => s,
+        Ok(a) => a,
         Err(r) => return r,
     };
-    let days = match number(lang, &f.days) {
-        Ok(d) => d,
-        Err(e) => return failed(lang, Some(&s), e),
+    let changed = match number(lang, &f.days) {
+        Ok(days) => st
+            .admin
+            .set_offline_lease(&f.school, days)
+            .await
+            .map_err(Into::into),
+        Err(e) => Err(e),
     };
-    match st.admin.set_offline_lease(&f.school, days).await {
-        Ok(changed) => {
-            settings_html(&st, lang, &s, Some(f.school), &changed_msg(lang, changed)).await
-        }
-        Err(e) => failed(lang, Some(&s), e.into()),
-    }
+    saved(&st, lang, &s, f.school, changed).await
 }
 
 #[derive(Deserialize)]
@@ -213,36 +204,23 @@ fn retention_terms(
     })
 }
 
-pub(super) async fn retention_post(
-    State(st): State<ConsoleState>,
-    signed: Result<Signed, ConsoleError>,
-    headers: HeaderMap,
-    Form(f): Form<RetentionForm>,
-) -> Response {
-    let lang = lang(&headers);
-    let s = match for_form(
-        &st,
-        lang,
-        signed,
-        &f.csrf,
-        AdminRole::ItAdmin,
-        "set_retention",
-        Some(&f.school),
-        None,
-    )
-    .await
+pub(super) async fn retention_post(v: Visit, Form(f): Form<RetentionForm>) -> Response {
+    let (st, lang, s) = match v
+        .for_form(
+            &f.csrf,
+            AdminRole::ItAdmin,
+            "set_retention",
+            Some(&f.school),
+            None,
+        )
+        .await
     {
-        Ok(s) => s,
+        Ok(a) => a,
         Err(r) => return r,
     };
-    let terms = match retention_terms(lang, &f) {
-        Ok(r) => r,
-        Err(e) => return failed(lang, Some(&s), e),
+    let changed = match retention_terms(lang, &f) {
+        Ok(terms) => api::set_retention_of(&st, &f.school, terms).await,
+        Err(e) => Err(e),
     };
-    match api::set_retention_of(&st, &f.school, terms).await {
-        Ok(changed) => {
-            settings_html(&st, lang, &s, Some(f.school), &changed_msg(lang, changed)).await
-        }
-        Err(e) => failed(lang, Some(&s), e),
-    }
+    saved(&st, lang, &s, f.school, changed).await
 }

@@ -3,7 +3,7 @@
 use super::CsrfForm;
 use super::layout::{failed, page};
 use super::text::t;
-use super::{Lang, check_csrf, esc, lang};
+use super::{Lang, Visit, check_csrf, esc, lang};
 use crate::console::{ConsoleError, ConsoleState, LANG_COOKIE, Peer, SESSION_COOKIE, Signed};
 use crate::storage::AdminRole;
 use axum::extract::{Form, Path, Query, State};
@@ -48,6 +48,11 @@ fn login_form(lang: Lang, error: Option<&str>, oidc: bool) -> Html<String> {
     )
 }
 
+/// The sign-in page again, answered with `status` and the message of text `key`.
+fn login_again(lang: Lang, status: StatusCode, key: &str, oidc: bool) -> Response {
+    (status, login_form(lang, Some(t(lang, key)), oidc)).into_response()
+}
+
 pub(super) async fn login_page(State(st): State<ConsoleState>, headers: HeaderMap) -> Html<String> {
     login_form(lang(&headers), None, st.settings.console.oidc.is_some())
 }
@@ -73,11 +78,7 @@ pub(super) async fn oidc_callback(
     let lang = lang(&headers);
     let oidc = st.settings.console.oidc.is_some();
     let (Some(code), Some(state)) = (q.code, q.state) else {
-        return (
-            StatusCode::UNAUTHORIZED,
-            login_form(lang, Some(t(lang, "bad_oidc")), oidc),
-        )
-            .into_response();
+        return login_again(lang, StatusCode::UNAUTHORIZED, "bad_oidc", oidc);
     };
     match st.oidc_finish(&code, &state).await {
         // Not a redirect: this response ends a chain of redirects that began at the
@@ -93,16 +94,12 @@ pub(super) async fn oidc_callback(
             )),
         )
             .into_response(),
-        Err(ConsoleError::Unauthorized) => (
-            StatusCode::UNAUTHORIZED,
-            login_form(lang, Some(t(lang, "bad_oidc")), oidc),
-        )
-            .into_response(),
-        Err(ConsoleError::Forbidden) => (
-            StatusCode::FORBIDDEN,
-            login_form(lang, Some(t(lang, "no_account")), oidc),
-        )
-            .into_response(),
+        Err(ConsoleError::Unauthorized) => {
+            login_again(lang, StatusCode::UNAUTHORIZED, "bad_oidc", oidc)
+        }
+        Err(ConsoleError::Forbidden) => {
+            login_again(lang, StatusCode::FORBIDDEN, "no_account", oidc)
+        }
         Err(e) => failed(lang, None, e),
     }
 }
@@ -127,30 +124,20 @@ pub(super) async fn login(
             Redirect::to("/"),
         )
             .into_response(),
-        Err(ConsoleError::Throttled(_)) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            login_form(lang, Some(t(lang, "throttled")), oidc),
-        )
-            .into_response(),
-        Err(ConsoleError::Unauthorized) => (
-            StatusCode::UNAUTHORIZED,
-            login_form(lang, Some(t(lang, "bad_login")), oidc),
-        )
-            .into_response(),
+        Err(ConsoleError::Throttled(_)) => {
+            login_again(lang, StatusCode::TOO_MANY_REQUESTS, "throttled", oidc)
+        }
+        Err(ConsoleError::Unauthorized) => {
+            login_again(lang, StatusCode::UNAUTHORIZED, "bad_login", oidc)
+        }
         Err(e) => failed(lang, None, e),
     }
 }
 
-pub(super) async fn logout(
-    State(st): State<ConsoleState>,
-    signed: Result<Signed, ConsoleError>,
-    headers: HeaderMap,
-    Form(f): Form<CsrfForm>,
-) -> Response {
-    let lang = lang(&headers);
-    let signed = match signed {
-        Ok(s) => s,
-        Err(e) => return failed(lang, None, e),
+pub(super) async fn logout(v: Visit, Form(f): Form<CsrfForm>) -> Response {
+    let (st, lang, signed) = match v.signed_in() {
+        Ok(a) => a,
+        Err(r) => return r,
     };
     if let Err(e) = check_csrf(&signed, &f.csrf) {
         return failed(lang, Some(&signed), e);

@@ -387,25 +387,22 @@ fn write_docs_bulk(
         return Ok(());
     }
     let id = |w: &crate::storage::DocWrite| w.id.as_bytes().to_vec();
-    let snapshots: Vec<&crate::storage::DocWrite> = docs
-        .iter()
-        .filter(|w| w.mode == WriteMode::Snapshot)
-        .collect();
-    if !snapshots.is_empty() {
-        let ids: Vec<Vec<u8>> = snapshots.iter().map(|w| id(w)).collect();
-        let data: Vec<&[u8]> = snapshots.iter().map(|w| w.data.as_slice()).collect();
+    // The ids and bytes of the writes of one mode, as two array parameters.
+    let of_mode = |mode: WriteMode| -> (Vec<Vec<u8>>, Vec<&[u8]>) {
+        docs.iter()
+            .filter(|w| w.mode == mode)
+            .map(|w| (id(w), w.data.as_slice()))
+            .unzip()
+    };
+    let (ids, data) = of_mode(WriteMode::Snapshot);
+    if !ids.is_empty() {
         let q = st.get(tx, SQL_BULK_DELETE_CHANGES)?;
         tx.execute(&q, &[&ids])?;
         let q = st.get(tx, SQL_BULK_UPSERT_SNAPSHOTS)?;
         tx.execute(&q, &[&ids, &data])?;
     }
-    let appends: Vec<&crate::storage::DocWrite> = docs
-        .iter()
-        .filter(|w| w.mode == WriteMode::Append)
-        .collect();
-    if !appends.is_empty() {
-        let ids: Vec<Vec<u8>> = appends.iter().map(|w| id(w)).collect();
-        let data: Vec<&[u8]> = appends.iter().map(|w| w.data.as_slice()).collect();
+    let (ids, data) = of_mode(WriteMode::Append);
+    if !ids.is_empty() {
         let q = st.get(tx, SQL_BULK_INSERT_CHANGES)?;
         tx.execute(&q, &[&ids, &data])?;
     }

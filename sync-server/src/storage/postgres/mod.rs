@@ -67,8 +67,8 @@ pub use connect::{DbTls, is_loopback, secure_default};
 pub use schema::SCHEMA_VERSION;
 
 use super::{
-    AdminAccount, AdminEvent, AdminEventKind, AuditFilter, AuditRecord, Batch, CatalogRow,
-    Committed, Device, EnrollOutcome, Holding, NewDevice, School, Storage, StoredDoc,
+    AdminAccount, AdminEvent, AuditFilter, AuditRecord, Batch, CatalogRow, Committed, Device,
+    EnrollOutcome, Holding, NewDevice, School, Storage, StoredDoc,
 };
 use crate::{Error, Result};
 use connect::{Fail, RETRIES, retryable};
@@ -156,6 +156,26 @@ impl PostgresStorage {
         }
     }
 
+    /// Every row of a query, each read by `read`, collected (into a Vec, a set).
+    fn read_all<T, C: FromIterator<T>>(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+        read: impl Fn(&Row) -> Result<T>,
+    ) -> Result<C> {
+        self.query(sql, params)?.iter().map(read).collect()
+    }
+
+    /// The row of a query that finds one at the most, read by `read`.
+    fn read_one<T>(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+        read: impl Fn(&Row) -> Result<T>,
+    ) -> Result<Option<T>> {
+        self.query_opt(sql, params)?.as_ref().map(read).transpose()
+    }
+
     fn query_opt(
         &mut self,
         sql: &'static str,
@@ -175,7 +195,7 @@ impl PostgresStorage {
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<CatalogRow>> {
-        self.query(sql, params)?.iter().map(catalog_row).collect()
+        self.read_all(sql, params, catalog_row)
     }
 
     fn doc_set(
@@ -188,10 +208,7 @@ impl PostgresStorage {
             return Ok(HashSet::new());
         }
         let ids: Vec<&[u8]> = ids.iter().map(|i| i.as_bytes().as_slice()).collect();
-        self.query(sql, &[&device, &ids])?
-            .iter()
-            .map(|r| id_from(r.try_get(0)?))
-            .collect()
+        self.read_all(sql, &[&device, &ids], |r| id_from(r.try_get(0)?))
     }
 
     /// Run a transaction, retrying it on a deadlock or serialization failure.
@@ -225,6 +242,15 @@ impl PostgresStorage {
     }
 }
 
+/// What each device holds, from held rows (device, doc, purged).
+fn held_rows(rows: Vec<Row>) -> Result<HashMap<String, Holding>> {
+    let mut out = HashMap::new();
+    for r in &rows {
+        crate::storage::rows::add_held(&mut out, r)?;
+    }
+    Ok(out)
+}
+
 impl Storage for PostgresStorage {
     fn commit(&mut self, batch: Batch) -> Result<Committed> {
         self.retry(|s| s.commit_once(&batch))
@@ -244,10 +270,11 @@ impl Storage for PostgresStorage {
         after: u64,
         device: &str,
     ) -> Result<Vec<(CatalogRow, bool)>> {
-        self.query(SQL_CATALOG_SINCE, &[&school, &(after as i64), &device])?
-            .iter()
-            .map(|r| Ok((catalog_row(r)?, r.try_get::<_, bool>(17)?)))
-            .collect()
+        self.read_all(
+            SQL_CATALOG_SINCE,
+            &[&school, &(after as i64), &device],
+            |r| Ok((catalog_row(r)?, r.try_get::<_, bool>(17)?)),
+        )
     }
 
     fn catalog_changes(&mut self, after: u64, limit: usize) -> Result<Vec<CatalogRow>> {
@@ -314,39 +341,19 @@ impl Storage for PostgresStorage {
         devices: &[String],
         ids: &[DocumentId],
     ) -> Result<HashMap<String, Holding>> {
-        let mut out: HashMap<String, Holding> = HashMap::new();
         if devices.is_empty() || ids.is_empty() {
-            return Ok(out);
+            return Ok(HashMap::new());
         }
         let ids: Vec<&[u8]> = ids.iter().map(|i| i.as_bytes().as_slice()).collect();
-        for r in self.query(SQL_HOLDINGS, &[&devices, &ids])? {
-            let device: String = r.try_get(0)?;
-            let doc = id_from(r.try_get(1)?)?;
-            let h = out.entry(device).or_default();
-            h.held.insert(doc);
-            if r.try_get::<_, bool>(2)? {
-                h.purged.insert(doc);
-            }
-        }
-        Ok(out)
+        held_rows(self.query(SQL_HOLDINGS, &[&devices, &ids])?)
     }
 
     fn holders(&mut self, ids: &[DocumentId]) -> Result<HashMap<String, Holding>> {
-        let mut out: HashMap<String, Holding> = HashMap::new();
         if ids.is_empty() {
-            return Ok(out);
+            return Ok(HashMap::new());
         }
         let ids: Vec<&[u8]> = ids.iter().map(|i| i.as_bytes().as_slice()).collect();
-        for r in self.query(SQL_HOLDERS, &[&ids])? {
-            let device: String = r.try_get(0)?;
-            let doc = id_from(r.try_get(1)?)?;
-            let h = out.entry(device).or_default();
-            h.held.insert(doc);
-            if r.try_get::<_, bool>(2)? {
-                h.purged.insert(doc);
-            }
-        }
-        Ok(out)
+        held_rows(self.query(SQL_HOLDERS, &[&ids])?)
     }
 
     fn school_policy(&mut self, school: &str) -> Result<Option<String>> {
@@ -368,17 +375,11 @@ impl Storage for PostgresStorage {
     }
 
     fn school(&mut self, id: &str) -> Result<Option<School>> {
-        self.query_opt(SQL_SCHOOL_GET, &[&id])?
-            .as_ref()
-            .map(school_row)
-            .transpose()
+        self.read_one(SQL_SCHOOL_GET, &[&id], school_row)
     }
 
     fn schools(&mut self) -> Result<Vec<School>> {
-        self.query(SQL_SCHOOLS, &[])?
-            .iter()
-            .map(school_row)
-            .collect()
+        self.read_all(SQL_SCHOOLS, &[], school_row)
     }
 
     fn enroll(
@@ -391,24 +392,15 @@ impl Storage for PostgresStorage {
     }
 
     fn device_by_token(&mut self, token_hash: &[u8; 32]) -> Result<Option<Device>> {
-        self.query_opt(SQL_DEVICE_BY_TOKEN, &[&token_hash.as_slice()])?
-            .as_ref()
-            .map(device_row)
-            .transpose()
+        self.read_one(SQL_DEVICE_BY_TOKEN, &[&token_hash.as_slice()], device_row)
     }
 
     fn device(&mut self, id: &str) -> Result<Option<Device>> {
-        self.query_opt(SQL_DEVICE, &[&id])?
-            .as_ref()
-            .map(device_row)
-            .transpose()
+        self.read_one(SQL_DEVICE, &[&id], device_row)
     }
 
     fn devices(&mut self) -> Result<Vec<Device>> {
-        self.query(SQL_DEVICES, &[])?
-            .iter()
-            .map(device_row)
-            .collect()
+        self.read_all(SQL_DEVICES, &[], device_row)
     }
 
     fn audit(&mut self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
@@ -426,26 +418,17 @@ impl Storage for PostgresStorage {
         after: u64,
         limit: usize,
     ) -> Result<Vec<(AuditRecord, Option<Vec<u8>>)>> {
-        self.query(SQL_AUDIT_PAGE, &[&(after as i64), &(limit as i64)])?
-            .iter()
-            .map(|r| Ok((audit_row(r)?, r.try_get::<_, Option<Vec<u8>>>(11)?)))
-            .collect()
+        self.read_all(SQL_AUDIT_PAGE, &[&(after as i64), &(limit as i64)], |r| {
+            Ok((audit_row(r)?, r.try_get::<_, Option<Vec<u8>>>(11)?))
+        })
     }
 
     fn admin_events_since(&mut self, after: u64) -> Result<Vec<AdminEvent>> {
-        self.query(SQL_EVENTS_SINCE, &[&(after as i64)])?
-            .iter()
-            .map(|r| {
-                let kind: String = r.try_get(2)?;
-                Ok(AdminEvent {
-                    seq: r.try_get::<_, i64>(0)? as u64,
-                    at: r.try_get(1)?,
-                    kind: AdminEventKind::parse(&kind).ok_or(Error::Corrupt("event kind"))?,
-                    school: r.try_get(3)?,
-                    device: r.try_get(4)?,
-                })
-            })
-            .collect()
+        self.read_all(
+            SQL_EVENTS_SINCE,
+            &[&(after as i64)],
+            crate::storage::rows::admin_event_row,
+        )
     }
 
     fn last_admin_event(&mut self) -> Result<u64> {
@@ -453,25 +436,21 @@ impl Storage for PostgresStorage {
     }
 
     fn admin_account(&mut self, name: &str) -> Result<Option<AdminAccount>> {
-        self.query_opt(
+        self.read_one(
             "SELECT name, role, password_hash, created_at, disabled FROM admin_accounts \
              WHERE name = $1",
             &[&name],
-        )?
-        .as_ref()
-        .map(admin_account_row)
-        .transpose()
+            admin_account_row,
+        )
     }
 
     fn admin_accounts(&mut self) -> Result<Vec<AdminAccount>> {
-        self.query(
+        self.read_all(
             "SELECT name, role, password_hash, created_at, disabled FROM admin_accounts \
              ORDER BY name",
             &[],
-        )?
-        .iter()
-        .map(admin_account_row)
-        .collect()
+            admin_account_row,
+        )
     }
 
     fn put_admin_account(&mut self, a: &AdminAccount) -> Result<()> {

@@ -2,7 +2,8 @@
 //! so that nodes starting together migrate once. Never edit a shipped migration: add one.
 
 use super::PostgresStorage;
-use crate::{Error, Result};
+use crate::Result;
+use crate::storage::migrations;
 
 /// Schema version written by this build (table `schema_version`).
 pub const SCHEMA_VERSION: u32 = 6;
@@ -136,6 +137,9 @@ ALTER TABLE devices ADD COLUMN outbox_not_accepted BIGINT;
 ALTER TABLE devices ADD COLUMN outbox_oldest_at BIGINT;
 ALTER TABLE devices ADD COLUMN outbox_at BIGINT;";
 
+/// The migrations in order: the one at index `i` brings version `i` to `i + 1`.
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3, V4, V5, V6];
+
 impl PostgresStorage {
     /// Create or upgrade the schema to [`SCHEMA_VERSION`].
     pub(super) fn migrate(&mut self) -> Result<()> {
@@ -155,22 +159,8 @@ impl PostgresStorage {
                 0
             }
         };
-        if version > SCHEMA_VERSION {
-            return Err(Error::TooNew {
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        for v in version + 1..=SCHEMA_VERSION {
-            match v {
-                1 => tx.batch_execute(V1)?,
-                2 => tx.batch_execute(V2)?,
-                3 => tx.batch_execute(V3)?,
-                4 => tx.batch_execute(V4)?,
-                5 => tx.batch_execute(V5)?,
-                6 => tx.batch_execute(V6)?,
-                _ => unreachable!("a migration arm per version"),
-            }
+        for migration in migrations::pending(version, &MIGRATIONS)? {
+            tx.batch_execute(migration)?;
         }
         // Who holds a document, for the live fan-out (`Storage::holders`); an index, not a
         // table, so it is made whatever the schema version.

@@ -15,8 +15,8 @@ mod schema;
 mod tests;
 
 use crate::storage::{
-    AdminAccount, AdminEvent, AdminEventKind, AuditFilter, AuditRecord, Batch, CatalogRow,
-    Committed, Device, EnrollOutcome, Holding, NewDevice, School, Storage, StoredDoc,
+    AdminAccount, AdminEvent, AuditFilter, AuditRecord, Batch, CatalogRow, Committed, Device,
+    EnrollOutcome, Holding, NewDevice, School, Storage, StoredDoc,
 };
 use crate::{Error, Result};
 pub(crate) use commit::erase_row;
@@ -187,6 +187,53 @@ impl SqliteStorage {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
+
+    /// Those of `ids` for which query `sql` (parameters: the device, one id) finds a row.
+    fn doc_set(
+        &mut self,
+        sql: &str,
+        device: &str,
+        ids: &[DocumentId],
+    ) -> Result<HashSet<DocumentId>> {
+        let mut st = self.conn.prepare_cached(sql)?;
+        let mut out = HashSet::new();
+        for id in ids {
+            if st.exists(params![device, id.as_bytes().as_slice()])? {
+                out.insert(*id);
+            }
+        }
+        Ok(out)
+    }
+    /// Held rows (device, doc, purged) of query `sql`, whose parameters are `devices` then
+    /// `docs`, added to what each device holds.
+    fn held_rows(
+        &mut self,
+        sql: &str,
+        devices: &[String],
+        docs: &[DocumentId],
+        out: &mut HashMap<String, Holding>,
+    ) -> Result<()> {
+        let mut st = self.conn.prepare_cached(sql)?;
+        let bytes: Vec<&[u8]> = docs.iter().map(|i| i.as_bytes().as_slice()).collect();
+        let args: Vec<&dyn rusqlite::ToSql> = devices
+            .iter()
+            .map(|d| d as &dyn rusqlite::ToSql)
+            .chain(bytes.iter().map(|b| b as &dyn rusqlite::ToSql))
+            .collect();
+        let mut rows = st.query(args.as_slice())?;
+        while let Some(r) = rows.next()? {
+            crate::storage::rows::add_held(out, r)?;
+        }
+        Ok(())
+    }
+}
+
+/// `n` numbered SQL parameters from `?from`, comma-separated.
+fn marks(n: usize, from: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 impl Storage for SqliteStorage {
@@ -333,29 +380,19 @@ impl Storage for SqliteStorage {
     }
 
     fn held_among(&mut self, device: &str, ids: &[DocumentId]) -> Result<HashSet<DocumentId>> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT 1 FROM held WHERE device = ?1 AND doc = ?2")?;
-        let mut out = HashSet::new();
-        for id in ids {
-            if st.exists(params![device, id.as_bytes().as_slice()])? {
-                out.insert(*id);
-            }
-        }
-        Ok(out)
+        self.doc_set(
+            "SELECT 1 FROM held WHERE device = ?1 AND doc = ?2",
+            device,
+            ids,
+        )
     }
 
     fn purged_among(&mut self, device: &str, ids: &[DocumentId]) -> Result<HashSet<DocumentId>> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT 1 FROM held WHERE device = ?1 AND doc = ?2 AND purged = 1")?;
-        let mut out = HashSet::new();
-        for id in ids {
-            if st.exists(params![device, id.as_bytes().as_slice()])? {
-                out.insert(*id);
-            }
-        }
-        Ok(out)
+        self.doc_set(
+            "SELECT 1 FROM held WHERE device = ?1 AND doc = ?2 AND purged = 1",
+            device,
+            ids,
+        )
     }
 
     fn holdings(
@@ -370,37 +407,12 @@ impl Storage for SqliteStorage {
         // One statement for all of them: IN lists (within SQLite's 32,766 variables).
         for devs in devices.chunks(500) {
             for docs in ids.chunks(2_000) {
-                let marks = |n: usize, from: usize| {
-                    (from..from + n)
-                        .map(|i| format!("?{i}"))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                };
                 let sql = format!(
                     "SELECT device, doc, purged FROM held WHERE device IN ({}) AND doc IN ({})",
                     marks(devs.len(), 1),
                     marks(docs.len(), devs.len() + 1)
                 );
-                let mut st = self.conn.prepare_cached(&sql)?;
-                let mut args: Vec<&dyn rusqlite::ToSql> = vec![];
-                for d in devs {
-                    args.push(d);
-                }
-                let bytes: Vec<&[u8]> = docs.iter().map(|i| i.as_bytes().as_slice()).collect();
-                for b in &bytes {
-                    args.push(b);
-                }
-                let mut rows = st.query(args.as_slice())?;
-                while let Some(r) = rows.next()? {
-                    let device: String = r.get(0)?;
-                    let doc = id_from(r.get(1)?)?;
-                    let purged: bool = r.get(2)?;
-                    let h = out.entry(device).or_default();
-                    h.held.insert(doc);
-                    if purged {
-                        h.purged.insert(doc);
-                    }
-                }
+                self.held_rows(&sql, devs, docs, &mut out)?;
             }
         }
         Ok(out)
@@ -409,26 +421,11 @@ impl Storage for SqliteStorage {
     fn holders(&mut self, ids: &[DocumentId]) -> Result<HashMap<String, Holding>> {
         let mut out: HashMap<String, Holding> = HashMap::new();
         for docs in ids.chunks(2_000) {
-            let marks: Vec<String> = (1..=docs.len()).map(|i| format!("?{i}")).collect();
             let sql = format!(
                 "SELECT device, doc, purged FROM held WHERE doc IN ({})",
-                marks.join(",")
+                marks(docs.len(), 1)
             );
-            let mut st = self.conn.prepare_cached(&sql)?;
-            let bytes: Vec<&[u8]> = docs.iter().map(|i| i.as_bytes().as_slice()).collect();
-            let args: Vec<&dyn rusqlite::ToSql> =
-                bytes.iter().map(|b| b as &dyn rusqlite::ToSql).collect();
-            let mut rows = st.query(args.as_slice())?;
-            while let Some(r) = rows.next()? {
-                let device: String = r.get(0)?;
-                let doc = id_from(r.get(1)?)?;
-                let purged: bool = r.get(2)?;
-                let h = out.entry(device).or_default();
-                h.held.insert(doc);
-                if purged {
-                    h.purged.insert(doc);
-                }
-            }
+            self.held_rows(&sql, &[], docs, &mut out)?;
         }
         Ok(out)
     }
@@ -597,14 +594,7 @@ impl Storage for SqliteStorage {
         )?;
         let rows = st
             .query_map(params![after as i64], |r| {
-                let kind: String = r.get(2)?;
-                Ok(AdminEvent {
-                    seq: r.get::<_, i64>(0)? as u64,
-                    at: r.get(1)?,
-                    kind: AdminEventKind::parse(&kind).ok_or_else(|| corrupt("event kind"))?,
-                    school: r.get(3)?,
-                    device: r.get(4)?,
-                })
+                crate::storage::rows::admin_event_row(r)
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)

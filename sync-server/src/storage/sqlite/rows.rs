@@ -5,7 +5,6 @@ use crate::storage::rows::{self, Columns};
 use crate::storage::{AdminAccount, AdminRole, AuditRecord, CatalogRow, Device, School};
 use crate::{Error, Result};
 use automerge::ChangeHash;
-use omkijken_core::DocumentId;
 use rusqlite::Row;
 
 /// In the order `rows::catalog_row` reads them.
@@ -66,10 +65,6 @@ pub(super) fn corrupt(what: &'static str) -> rusqlite::Error {
         rusqlite::types::Type::Blob,
         Box::new(Error::Corrupt(what)),
     )
-}
-
-pub(super) fn id_from(b: Vec<u8>) -> rusqlite::Result<DocumentId> {
-    rows::id_from::<Row<'_>>(b)
 }
 
 pub(super) fn catalog_row(r: &Row<'_>) -> rusqlite::Result<CatalogRow> {

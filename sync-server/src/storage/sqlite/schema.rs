@@ -1,7 +1,8 @@
 //! The schema: its version and the migrations, never edited once shipped.
 
 use super::SqliteStorage;
-use crate::{Error, Result};
+use crate::Result;
+use crate::storage::migrations;
 use omkijken_core::store::sql::CachedSql;
 use rusqlite::TransactionBehavior;
 
@@ -155,6 +156,9 @@ ALTER TABLE devices ADD COLUMN outbox_not_accepted INTEGER;
 ALTER TABLE devices ADD COLUMN outbox_oldest_at INTEGER;
 ALTER TABLE devices ADD COLUMN outbox_at INTEGER;";
 
+/// The migrations in order: the one at index `i` brings version `i` to `i + 1`.
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
+
 impl SqliteStorage {
     /// Bring the schema to this version; returns the version found (0: a new store).
     pub(super) fn migrate(&mut self) -> Result<u32> {
@@ -162,26 +166,8 @@ impl SqliteStorage {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version: u32 = tx.query_row_cached("PRAGMA user_version", [], |r| r.get(0))?;
-        if version > SCHEMA_VERSION {
-            return Err(Error::TooNew {
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        for v in version + 1..=SCHEMA_VERSION {
-            match v {
-                1 => tx.execute_batch(V1)?,
-                2 => tx.execute_batch(V2)?,
-                3 => tx.execute_batch(V3)?,
-                4 => tx.execute_batch(V4)?,
-                5 => tx.execute_batch(V5)?,
-                6 => tx.execute_batch(V6)?,
-                7 => tx.execute_batch(V7)?,
-                8 => tx.execute_batch(V8)?,
-                9 => tx.execute_batch(V9)?,
-                10 => tx.execute_batch(V10)?,
-                _ => unreachable!("a migration arm per version"),
-            }
+        for migration in migrations::pending(version, &MIGRATIONS)? {
+            tx.execute_batch(migration)?;
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;
