@@ -244,42 +244,33 @@ impl Store {
 
     /// The oudercontacten about a pupil that the user may read, newest first.
     pub fn list_parent_contacts(&self, pupil: &str) -> Result<Vec<ParentContactSummary>> {
-        let me = self.unlocked_identity()?;
-        let roster = self.roster()?;
-        let rows = self.read(|tx| {
-            let mut stmt = tx.prepare_cached(
-                "SELECT id, pupil, author, held_on, status, channel, open_agreements
-                 FROM parent_contacts WHERE pupil = ?1 ORDER BY held_on DESC, id",
-            )?;
-            let rows = stmt.query_map([pupil], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    ParentContactSummary {
-                        id: DocumentId::from_bytes([0; 16]),
-                        pupil: r.get(1)?,
-                        author: r.get(2)?,
-                        held_on: r.get(3)?,
-                        status: r.get(4)?,
-                        channel: r.get(5)?,
-                        open_agreements: r.get(6)?,
-                    },
-                ))
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(id, mut c)| {
-                c.id = id.parse().ok()?;
+        self.list_readable(
+            "SELECT id, pupil, author, held_on, status, channel, open_agreements
+             FROM parent_contacts WHERE pupil = ?1 ORDER BY held_on DESC, id",
+            [pupil],
+            |id, r| {
+                Ok(ParentContactSummary {
+                    id,
+                    pupil: r.get(1)?,
+                    author: r.get(2)?,
+                    held_on: r.get(3)?,
+                    status: r.get(4)?,
+                    channel: r.get(5)?,
+                    open_agreements: r.get(6)?,
+                })
+            },
+            |_, roster, user, c| {
                 let h = super::queries::header(
                     Kind::ParentContact,
                     &roster.school,
                     Some(&c.pupil),
                     &c.author,
                 );
-                (crate::access(&roster, &me.user, &h, &AccessFields::default()) >= Access::Read)
-                    .then_some(c)
-            })
-            .collect())
+                Ok(
+                    (crate::access(roster, user, &h, &AccessFields::default()) >= Access::Read)
+                        .then_some(c),
+                )
+            },
+        )
     }
 }

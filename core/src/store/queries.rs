@@ -6,7 +6,7 @@ use crate::access::Access;
 use crate::doc::AccessFields;
 use crate::ids::DocumentId;
 use crate::model::{Header, Kind, Roster};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, Params, Row, Transaction, params};
 
 /// A conversation in a list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,35 +202,53 @@ fn may_read_thermometer(roster: &Roster, user: &str, pupil: &str) -> bool {
 }
 
 impl Store {
-    /// Conversations about a pupil that the user may read, newest first.
-    pub fn list_conversations(&self, pupil: &str) -> Result<Vec<ConversationSummary>> {
+    /// A list view: runs `sql`, whose first column is the document id, builds each row with
+    /// `row` (rows whose id does not parse are left out) and keeps what `readable` returns
+    /// for the unlocked user under the school's roster, in the query's order. `readable`
+    /// runs in the same read transaction, for the rare row whose access fields it must read.
+    pub(crate) fn list_readable<T, S>(
+        &self,
+        sql: &str,
+        params: impl Params,
+        row: impl Fn(DocumentId, &Row<'_>) -> rusqlite::Result<T>,
+        readable: impl Fn(&Transaction<'_>, &Roster, &str, T) -> Result<Option<S>>,
+    ) -> Result<Vec<S>> {
         let me = self.unlocked_identity()?;
         let roster = self.roster()?;
-        let rows = self.read(|tx| {
-            let mut stmt = tx.prepare_cached(
-                "SELECT id, pupil, author, held_on, status, visibility, open_agreements
-                 FROM conversations WHERE pupil = ?1 ORDER BY held_on DESC, id",
-            )?;
-            let rows = stmt.query_map([pupil], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    ConversationSummary {
-                        id: DocumentId::from_bytes([0; 16]),
-                        pupil: r.get(1)?,
-                        author: r.get(2)?,
-                        held_on: r.get(3)?,
-                        status: r.get(4)?,
-                        visibility: r.get(5)?,
-                        open_agreements: r.get(6)?,
-                    },
-                ))
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(id, mut c)| {
-                c.id = id.parse().ok()?;
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(sql)?;
+            let rows = stmt
+                .query_map(params, |r| match r.get::<_, String>(0)?.parse() {
+                    Ok(id) => row(id, r).map(Some),
+                    Err(_) => Ok(None),
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut out = Vec::with_capacity(rows.len());
+            for t in rows.into_iter().flatten() {
+                out.extend(readable(tx, &roster, &me.user, t)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Conversations about a pupil that the user may read, newest first.
+    pub fn list_conversations(&self, pupil: &str) -> Result<Vec<ConversationSummary>> {
+        self.list_readable(
+            "SELECT id, pupil, author, held_on, status, visibility, open_agreements
+             FROM conversations WHERE pupil = ?1 ORDER BY held_on DESC, id",
+            [pupil],
+            |id, r| {
+                Ok(ConversationSummary {
+                    id,
+                    pupil: r.get(1)?,
+                    author: r.get(2)?,
+                    held_on: r.get(3)?,
+                    status: r.get(4)?,
+                    visibility: r.get(5)?,
+                    open_agreements: r.get(6)?,
+                })
+            },
+            |_, roster, user, c| {
                 let h = header(
                     Kind::Conversation,
                     &roster.school,
@@ -241,66 +259,48 @@ impl Store {
                     visibility: Some(c.visibility.clone()),
                     ..Default::default()
                 };
-                (crate::access(&roster, &me.user, &h, &f) >= Access::Read).then_some(c)
-            })
-            .collect())
+                Ok((crate::access(roster, user, &h, &f) >= Access::Read).then_some(c))
+            },
+        )
     }
 
     /// Signals the user may read, matching the filter, newest first.
     pub fn list_signals(&self, filter: &SignalFilter) -> Result<Vec<SignalSummary>> {
-        let me = self.unlocked_identity()?;
-        let roster = self.roster()?;
-        let rows = self.read(|tx| {
-            let mut stmt = tx.prepare_cached(
-                "SELECT id, pupil, author, category, urgency, observed_at, shared, open, picked_up, follow_ups
-                 FROM signals
-                 WHERE (?1 IS NULL OR pupil = ?1) AND (?2 IS NULL OR category = ?2)
-                   AND (?3 IS NULL OR urgency >= ?3) AND (?4 IS NULL OR open = ?4)
-                   AND (?5 IS NULL OR author = ?5) AND (?6 IS NULL OR excursion = ?6)
-                 ORDER BY observed_at DESC, id",
-            )?;
-            let rows = stmt.query_map(
-                params![filter.pupil, filter.category, filter.min_urgency, filter.open, filter.author, filter.excursion],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        SignalSummary {
-                            id: DocumentId::from_bytes([0; 16]),
-                            pupil: r.get(1)?,
-                            author: r.get(2)?,
-                            category: r.get(3)?,
-                            urgency: r.get(4)?,
-                            observed_at: r.get(5)?,
-                            shared: r.get(6)?,
-                            open: r.get(7)?,
-                            picked_up: r.get(8)?,
-                            follow_ups: r.get(9)?,
-                        },
-                    ))
-                },
-            )?;
-            let rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-            // The readers a school leader added matter on the board route only (rare):
-            // their access fields are read for those rows alone.
-            let mut fields = tx.prepare_cached("SELECT fields FROM documents WHERE id = ?1")?;
-            let mut out = Vec::with_capacity(rows.len());
-            for (id, s) in rows {
-                let f: Option<String> = if is_board_route(&s.category) {
-                    fields.query_row([&id], |r| r.get(0)).optional()?
+        self.list_readable(
+            "SELECT id, pupil, author, category, urgency, observed_at, shared, open, picked_up, follow_ups
+             FROM signals
+             WHERE (?1 IS NULL OR pupil = ?1) AND (?2 IS NULL OR category = ?2)
+               AND (?3 IS NULL OR urgency >= ?3) AND (?4 IS NULL OR open = ?4)
+               AND (?5 IS NULL OR author = ?5) AND (?6 IS NULL OR excursion = ?6)
+             ORDER BY observed_at DESC, id",
+            params![filter.pupil, filter.category, filter.min_urgency, filter.open, filter.author, filter.excursion],
+            |id, r| {
+                Ok(SignalSummary {
+                    id,
+                    pupil: r.get(1)?,
+                    author: r.get(2)?,
+                    category: r.get(3)?,
+                    urgency: r.get(4)?,
+                    observed_at: r.get(5)?,
+                    shared: r.get(6)?,
+                    open: r.get(7)?,
+                    picked_up: r.get(8)?,
+                    follow_ups: r.get(9)?,
+                })
+            },
+            |tx, roster, user, s| {
+                // The readers a school leader added matter on the board route only (rare):
+                // their access fields are read for those rows alone.
+                let fields: Option<String> = if is_board_route(&s.category) {
+                    tx.prepare_cached("SELECT fields FROM documents WHERE id = ?1")?
+                        .query_row([s.id.to_string()], |r| r.get(0))
+                        .optional()?
                 } else {
                     None
                 };
-                out.push((id, s, f));
-            }
-            Ok(out)
-        })?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(id, mut s, fields)| {
-                s.id = id.parse().ok()?;
-                may_read_signal(&roster, &me.user, &s, fields.as_deref()).then_some(s)
-            })
-            .collect())
+                Ok(may_read_signal(roster, user, &s, fields.as_deref()).then_some(s))
+            },
+        )
     }
 
     /// A pupil's thermometer readings in `[from, to)` (unix ms), oldest first.
