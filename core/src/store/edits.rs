@@ -38,26 +38,7 @@ impl Store {
     /// it is shared). The pupil of a draft does not change: delete it and record a new one.
     /// Checked like [`Store::record_signal`]; `s.share` shares it afterwards.
     pub fn update_draft_signal(&self, id: DocumentId, s: NewSignal) -> Result<()> {
-        if crate::defaults::category(&s.category).is_none() {
-            return Err(Error::Invalid("unknown signal category".into()));
-        }
-        if s.urgency > 3 {
-            return Err(Error::Invalid("urgency must be 0-3".into()));
-        }
-        if s.facts.trim().is_empty() {
-            return Err(Error::Invalid("facts must not be empty".into()));
-        }
-        if SourceKind::parse(&s.source.kind).is_none() {
-            return Err(Error::Invalid(
-                "source must be seen, heard or told_by".into(),
-            ));
-        }
-        if let Some(f) = &s.flag
-            && crate::defaults::flag(f).is_none()
-        {
-            return Err(Error::Invalid("unknown flag".into()));
-        }
-        check_text("facts", &s.facts)?;
+        s.check()?;
         let info = self.info(id)?.ok_or(Error::NotFound)?;
         if info.header.pupil.as_deref() != Some(s.pupil.as_str()) {
             return Err(Error::Invalid(

@@ -57,6 +57,33 @@ pub struct NewThermometerEntry {
     pub note: Option<String>,
 }
 
+impl NewSignal {
+    /// A known category and flag, an urgency of 0-3, facts within [`MAX_TEXT`] and not
+    /// empty, a known source: checked on recording a signal and on updating a draft.
+    pub(super) fn check(&self) -> Result<()> {
+        if let Some(f) = &self.flag
+            && crate::defaults::flag(f).is_none()
+        {
+            return Err(Error::Invalid("unknown flag".into()));
+        }
+        if crate::defaults::category(&self.category).is_none() {
+            return Err(Error::Invalid("unknown signal category".into()));
+        }
+        if self.urgency > 3 {
+            return Err(Error::Invalid("urgency must be 0-3".into()));
+        }
+        if self.facts.trim().is_empty() {
+            return Err(Error::Invalid("facts must not be empty".into()));
+        }
+        if SourceKind::parse(&self.source.kind).is_none() {
+            return Err(Error::Invalid(
+                "source must be seen, heard or told_by".into(),
+            ));
+        }
+        check_text("facts", &self.facts)
+    }
+}
+
 pub(super) const MAX_TEXT: usize = 64 * 1024;
 
 pub(super) fn check_text(field: &str, s: &str) -> Result<()> {
@@ -157,26 +184,7 @@ impl Store {
         if !crate::access::may_record_signal(&*self.roster()?, &me.user, &s.pupil) {
             return Err(Error::Forbidden("this user may not record signals"));
         }
-        if let Some(f) = &s.flag
-            && crate::defaults::flag(f).is_none()
-        {
-            return Err(Error::Invalid("unknown flag".into()));
-        }
-        if crate::defaults::category(&s.category).is_none() {
-            return Err(Error::Invalid("unknown signal category".into()));
-        }
-        if s.urgency > 3 {
-            return Err(Error::Invalid("urgency must be 0-3".into()));
-        }
-        if s.facts.trim().is_empty() {
-            return Err(Error::Invalid("facts must not be empty".into()));
-        }
-        if SourceKind::parse(&s.source.kind).is_none() {
-            return Err(Error::Invalid(
-                "source must be seen, heard or told_by".into(),
-            ));
-        }
-        check_text("facts", &s.facts)?;
+        s.check()?;
         let header = self.new_header(me, Kind::Signal, &s.pupil)?;
         let record = Signal {
             observed_at: s.observed_at,
