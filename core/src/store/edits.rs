@@ -3,10 +3,10 @@
 //! I (roles, my pupils with what I may do for each).
 
 use super::Store;
-use super::records::{NewSignal, check_text};
+use super::records::{NewSignal, agreement_mut, check_text};
 use crate::access::PupilPermissions;
 use crate::ids::DocumentId;
-use crate::model::{Role, Signal, SourceKind};
+use crate::model::{Role, Signal};
 use crate::{Error, Result};
 
 /// A pupil of "my pupils", with what the user may do for her.
@@ -134,11 +134,7 @@ impl Store {
             return Err(Error::Invalid("an agreement needs a text".into()));
         }
         self.update_conversation(id, |c| {
-            let a = c
-                .agreements
-                .iter_mut()
-                .find(|a| a.id == agreement)
-                .ok_or(Error::NotFound)?;
+            let a = agreement_mut(&mut c.agreements, agreement)?;
             if a.text != text {
                 a.text = text.into();
             }
@@ -152,12 +148,7 @@ impl Store {
     /// Mark an agreement done (or not done again).
     pub fn set_agreement_done(&self, id: DocumentId, agreement: &str, done: bool) -> Result<()> {
         self.update_conversation(id, |c| {
-            let a = c
-                .agreements
-                .iter_mut()
-                .find(|a| a.id == agreement)
-                .ok_or(Error::NotFound)?;
-            a.done = done;
+            agreement_mut(&mut c.agreements, agreement)?.done = done;
             Ok(())
         })
     }

@@ -3,14 +3,12 @@
 //! writable by its author, the pupil's mentors and, for a pupil in care, the care team.
 
 use super::Store;
-use super::records::{MAX_TEXT, check_text};
+use super::records::{MAX_TEXT, agreement_mut, check_text};
 use crate::access::Access;
 use crate::doc::AccessFields;
 use crate::ids::DocumentId;
 use crate::model::parent_contact::{CHANNELS, PARENT_ROLES};
-use crate::model::{
-    Agreement, ConversationStatus, Kind, ParentContact, ParentPresent, Roster, check_date,
-};
+use crate::model::{ConversationStatus, Kind, ParentContact, ParentPresent, Roster, check_date};
 use crate::text::Text;
 use crate::{Error, Result};
 
@@ -197,18 +195,8 @@ impl Store {
         due: Option<&str>,
     ) -> Result<String> {
         check_text("text", text)?;
-        if let Some(d) = due {
-            check_date("due", d)?;
-        }
-        let aid = self.new_id().to_string();
-        let a = Agreement {
-            id: aid.clone(),
-            text: text.into(),
-            owner: owner.into(),
-            due: due.map(Into::into),
-            done: false,
-            by: Some(self.unlocked_identity()?.user),
-        };
+        let a = self.new_agreement(text, owner, due)?;
+        let aid = a.id.clone();
         self.edit_record::<ParentContact>(id, |_, r| {
             r.agreements.push(a);
             Ok(())
@@ -224,12 +212,7 @@ impl Store {
         done: bool,
     ) -> Result<()> {
         self.edit_record::<ParentContact>(id, |_, r| {
-            let a = r
-                .agreements
-                .iter_mut()
-                .find(|a| a.id == agreement)
-                .ok_or(Error::NotFound)?;
-            a.done = done;
+            agreement_mut(&mut r.agreements, agreement)?.done = done;
             Ok(())
         })
     }

@@ -95,6 +95,17 @@ pub(super) fn check_text(field: &str, s: &str) -> Result<()> {
     Ok(())
 }
 
+/// The agreement `id` of a kindgesprek's or an oudercontact's agreements, to edit.
+pub(super) fn agreement_mut<'a>(
+    agreements: &'a mut [Agreement],
+    id: &str,
+) -> Result<&'a mut Agreement> {
+    agreements
+        .iter_mut()
+        .find(|a| a.id == id)
+        .ok_or(Error::NotFound)
+}
+
 impl Store {
     pub(super) fn new_header(
         &self,
@@ -559,23 +570,34 @@ impl Store {
         owner: &str,
         due: Option<&str>,
     ) -> Result<String> {
-        if let Some(d) = due {
-            check_date("due", d)?;
-        }
-        let aid = self.new_id().to_string();
-        let a = Agreement {
-            id: aid.clone(),
-            text: text.into(),
-            owner: owner.into(),
-            due: due.map(Into::into),
-            done: false,
-            by: Some(self.unlocked_identity()?.user),
-        };
+        let a = self.new_agreement(text, owner, due)?;
+        let aid = a.id.clone();
         self.update_conversation(id, |c| {
             c.agreements.push(a);
             Ok(())
         })?;
         Ok(aid)
+    }
+
+    /// A new agreement of a kindgesprek or an oudercontact, in the user's own name, not
+    /// done; `due` must be a date.
+    pub(super) fn new_agreement(
+        &self,
+        text: &str,
+        owner: &str,
+        due: Option<&str>,
+    ) -> Result<Agreement> {
+        if let Some(d) = due {
+            check_date("due", d)?;
+        }
+        Ok(Agreement {
+            id: self.new_id().to_string(),
+            text: text.into(),
+            owner: owner.into(),
+            due: due.map(Into::into),
+            done: false,
+            by: Some(self.unlocked_identity()?.user),
+        })
     }
 
     /// Share a private working note: it becomes part of the pupil's dossier, readable by
