@@ -68,8 +68,8 @@ use crate::budget;
 use crate::doc::{self, AccessFields, Hydrated, ReadBudget, Summary};
 use crate::ids::DocumentId;
 use crate::model::{
-    Case, Conversation, Excursion, Header, Kind, ParentContact, Roster, Signal, SignalNotes,
-    SociogramAnswers, SociogramRound, Staff, ThermometerMonth,
+    Agreement, Case, Conversation, Excursion, Header, Kind, ParentContact, Roster, Signal,
+    SignalNotes, SociogramAnswers, SociogramRound, Staff, ThermometerMonth,
 };
 use crate::sync::RefusalReason;
 use crate::{Access, access};
@@ -618,6 +618,27 @@ pub(crate) fn appended<'a, T: PartialEq>(
         .filter(|(_, m)| !m)
         .map(|(a, _)| a)
         .collect())
+}
+
+/// The agreements of a kindgesprek or an oudercontact: each new one added in the writer's
+/// own name (`by`), and each keeps who added it.
+pub(crate) fn agreements(
+    ctx: &Ctx<'_>,
+    before: &[Agreement],
+    after: &[Agreement],
+) -> Result<(), Refusal> {
+    for a in after {
+        short("agreement id", &a.id)?;
+        match before.iter().find(|o| o.id == a.id) {
+            Some(o) if o.by != a.by => return Err(Refusal::Changed("who added an agreement")),
+            Some(_) => {}
+            None => match &a.by {
+                Some(by) => ctx.own_name("agreement by", by)?,
+                None => return Err(Refusal::NotOwnName("agreement by")),
+            },
+        }
+    }
+    Ok(())
 }
 
 /// `Err(TooLarge(what))` if a list is longer than `max`.
