@@ -192,6 +192,15 @@ impl Hydrate for AnyUint {
     }
 }
 
+impl AnyUint {
+    /// The number as `T`, or an error if it does not fit.
+    fn narrow<T: TryFrom<u64>>(self) -> Result<T, autosurgeon::HydrateError> {
+        T::try_from(self.0).map_err(|_| {
+            autosurgeon::HydrateError::unexpected("a smaller whole number", "one too large".into())
+        })
+    }
+}
+
 /// Read an unsigned field written as `int` or `uint` (see `AnyUint`); for
 /// `#[autosurgeon(hydrate = "...")]`.
 pub(crate) fn any_uint<'a, D, T>(
@@ -203,10 +212,8 @@ where
     D: autosurgeon::ReadDoc,
     T: TryFrom<u64>,
 {
-    let AnyUint(u) = autosurgeon::hydrate_prop(doc, obj, prop)?;
-    T::try_from(u).map_err(|_| {
-        autosurgeon::HydrateError::unexpected("a smaller whole number", "one too large".into())
-    })
+    let v: AnyUint = autosurgeon::hydrate_prop(doc, obj, prop)?;
+    v.narrow()
 }
 
 /// [`any_uint`] for an optional field (null: none).
@@ -220,12 +227,7 @@ where
     T: TryFrom<u64>,
 {
     let v: Option<AnyUint> = autosurgeon::hydrate_prop(doc, obj, prop)?;
-    v.map(|AnyUint(u)| {
-        T::try_from(u).map_err(|_| {
-            autosurgeon::HydrateError::unexpected("a smaller whole number", "one too large".into())
-        })
-    })
-    .transpose()
+    v.map(AnyUint::narrow).transpose()
 }
 
 /// [`any_uint`] for a list of whole numbers.
@@ -239,16 +241,7 @@ where
     T: TryFrom<u64>,
 {
     let v: Vec<AnyUint> = autosurgeon::hydrate_prop(doc, obj, prop)?;
-    v.into_iter()
-        .map(|AnyUint(u)| {
-            T::try_from(u).map_err(|_| {
-                autosurgeon::HydrateError::unexpected(
-                    "a smaller whole number",
-                    "one too large".into(),
-                )
-            })
-        })
-        .collect()
+    v.into_iter().map(AnyUint::narrow).collect()
 }
 
 /// Check that a string is a civil date `YYYY-MM-DD`.
