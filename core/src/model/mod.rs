@@ -6,6 +6,46 @@
 //!
 //! Readers tolerate unknown fields and missing optional ones; schema changes are additive.
 
+/// `as_str` and `parse` of an enum whose variants have stable names (the names documents,
+/// projection tables and frames hold). `parse` gives `None` for an unknown name or, with
+/// `else Variant`, that variant (with the doc comment given before the type name).
+macro_rules! stable_names {
+    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            /// Stable name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name,)+
+                }
+            }
+            /// Parse a stable name.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $($name => Some($ty::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+    ($(#[$doc:meta])* $ty:ident { $($variant:ident => $name:literal),+ $(,)? } else $fallback:ident) => {
+        impl $ty {
+            /// Stable name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name,)+
+                }
+            }
+            $(#[$doc])*
+            pub fn parse(s: &str) -> Self {
+                match s {
+                    $($name => $ty::$variant,)+
+                    _ => $ty::$fallback,
+                }
+            }
+        }
+    };
+}
+
 pub mod case;
 pub mod conversation;
 pub mod excursion;
