@@ -40,10 +40,15 @@ pub struct AccessFields {
 impl AccessFields {
     /// The access fields of a signal.
     pub fn of_signal(s: &Signal) -> AccessFields {
+        Self::signal_like(s.urgency, &s.category, &s.added_readers)
+    }
+
+    /// A signal's access fields, and its notes': urgency, category, the readers added.
+    fn signal_like(urgency: u8, category: &str, readers: &[String]) -> AccessFields {
         AccessFields {
-            urgency: Some(s.urgency),
-            category: Some(s.category.clone()),
-            readers: s.added_readers.clone(),
+            urgency: Some(urgency),
+            category: Some(category.into()),
+            readers: readers.to_vec(),
             ..Default::default()
         }
     }
@@ -61,12 +66,7 @@ impl AccessFields {
     /// The access fields of a signal's notes: the signal's, but for its author (a signal's
     /// notes have no author: see [`crate::access`]).
     pub fn of_signal_notes(n: &SignalNotes) -> AccessFields {
-        AccessFields {
-            urgency: Some(n.urgency),
-            category: Some(n.category.clone()),
-            readers: n.added_readers.clone(),
-            ..Default::default()
-        }
+        Self::signal_like(n.urgency, &n.category, &n.added_readers)
     }
 
     /// The access fields of a roster: a staff member's view is theirs alone; the school's
