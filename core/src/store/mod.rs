@@ -131,6 +131,17 @@ fn read_on<T>(conn: &mut Connection, f: impl FnOnce(&Transaction<'_>) -> Result<
     })
 }
 
+/// Run `f` in an IMMEDIATE write transaction on `conn` and commit it (a panic in `f` is an
+/// error and rolls it back).
+fn write_on<T>(conn: &mut Connection, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    catch_panic(|| {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let r = f(&tx)?;
+        tx.commit()?;
+        Ok(r)
+    })
+}
+
 /// Who uses this device: set at enrollment.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Identity {
@@ -278,12 +289,7 @@ impl Store {
             .writer
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        catch_panic(|| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let r = f(&tx)?;
-            tx.commit()?;
-            Ok(r)
-        })
+        write_on(&mut conn, f)
     }
 
     /// [`Store::write`] for what the server already holds durably: committed without
@@ -302,12 +308,7 @@ impl Store {
             .unwrap_or_else(PoisonError::into_inner);
         conn.prepare_cached("PRAGMA synchronous = NORMAL")?
             .execute([])?;
-        let r = catch_panic(|| -> Result<T> {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let r = f(&tx)?;
-            tx.commit()?;
-            Ok(r)
-        });
+        let r = write_on(&mut conn, f);
         let restored = conn
             .prepare_cached("PRAGMA synchronous = FULL")
             .and_then(|mut s| s.execute([]));
