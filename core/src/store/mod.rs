@@ -123,21 +123,27 @@ impl Default for StoreOptions {
 
 /// `f` in a read transaction on `conn`.
 fn read_on<T>(conn: &mut Connection, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-    catch_panic(|| {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        let r = f(&tx)?;
-        tx.finish()?;
-        Ok(r)
-    })
+    transaction_on(conn, TransactionBehavior::Deferred, |tx| tx.finish(), f)
 }
 
 /// Run `f` in an IMMEDIATE write transaction on `conn` and commit it (a panic in `f` is an
 /// error and rolls it back).
 fn write_on<T>(conn: &mut Connection, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    transaction_on(conn, TransactionBehavior::Immediate, |tx| tx.commit(), f)
+}
+
+/// Run `f` in a transaction of `behavior` on `conn`, then `end` it (a panic in `f` is an
+/// error; the transaction is rolled back).
+fn transaction_on<T>(
+    conn: &mut Connection,
+    behavior: TransactionBehavior,
+    end: fn(Transaction<'_>) -> rusqlite::Result<()>,
+    f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+) -> Result<T> {
     catch_panic(|| {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = conn.transaction_with_behavior(behavior)?;
         let r = f(&tx)?;
-        tx.commit()?;
+        end(tx)?;
         Ok(r)
     })
 }
