@@ -614,6 +614,22 @@ pub(crate) fn agreements(
     Ok(())
 }
 
+/// The hash of a system document's genesis change, if `id` and `header` are the
+/// deterministic ones (`genesis`: the id and document any device builds; `own`: the header
+/// it has); else `refusal`.
+pub(crate) fn genesis_of(
+    id: DocumentId,
+    header: &Header,
+    genesis: crate::Result<(DocumentId, Automerge)>,
+    own: &Header,
+    refusal: Refusal,
+) -> Result<Option<ChangeHash>, Refusal> {
+    match genesis {
+        Ok((gid, g)) if gid == id && header == own => Ok(g.get_heads().first().copied()),
+        _ => Err(refusal),
+    }
+}
+
 /// `Err(TooLarge(what))` if a list is longer than `max`.
 pub(crate) fn at_most<T>(what: &'static str, list: &[T], max: usize) -> Result<(), Refusal> {
     if list.len() > max {
