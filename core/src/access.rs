@@ -14,8 +14,7 @@
 
 use crate::defaults::{self, Route};
 use crate::model::{
-    Excursion, Header, Kind, Role, Roster, SCHEMA_VERSION, Signal, SignalNotes, Staff,
-    ThermometerMonth, Visibility,
+    Excursion, Header, Kind, Role, Roster, Signal, SignalNotes, Staff, ThermometerMonth, Visibility,
 };
 use serde::{Deserialize, Serialize};
 
@@ -254,14 +253,7 @@ pub fn may_open_sociogram(roster: &Roster, user: &str, group: &str) -> bool {
         && access(
             roster,
             user,
-            &Header {
-                kind: Kind::SociogramRound.as_str().into(),
-                school: roster.school.clone(),
-                pupil: None,
-                author: user.into(),
-                created_at: 0,
-                schema: SCHEMA_VERSION,
-            },
+            &Header::new(Kind::SociogramRound, &roster.school, None, user, 0),
             &AccessFields::of_sociogram_group(group),
         ) == Access::Write
 }
@@ -397,14 +389,7 @@ fn pupil_is_active(roster: &Roster, pupil: &str) -> bool {
 
 /// A header for asking [`access`] about a document that does not exist yet.
 fn probe(roster: &Roster, kind: Kind, pupil: &str, author: &str) -> Header {
-    Header {
-        kind: kind.as_str().into(),
-        school: roster.school.clone(),
-        pupil: Some(pupil.into()),
-        author: author.into(),
-        created_at: 0,
-        schema: SCHEMA_VERSION,
-    }
+    Header::new(kind, &roster.school, Some(pupil), author, 0)
 }
 
 #[cfg(test)]

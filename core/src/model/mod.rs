@@ -199,6 +199,24 @@ pub struct Header {
 }
 
 impl Header {
+    /// A header of `kind` in the current schema.
+    pub(crate) fn new(
+        kind: Kind,
+        school: impl Into<String>,
+        pupil: Option<&str>,
+        author: impl Into<String>,
+        created_at: i64,
+    ) -> Header {
+        Header {
+            kind: kind.as_str().into(),
+            school: school.into(),
+            pupil: pupil.map(Into::into),
+            author: author.into(),
+            created_at,
+            schema: SCHEMA_VERSION,
+        }
+    }
+
     /// The parsed kind.
     pub fn kind(&self) -> crate::Result<Kind> {
         self.kind.parse()

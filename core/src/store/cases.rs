@@ -6,6 +6,7 @@
 //! the end, that the case was closed, and nothing else of it.
 
 use super::Store;
+use super::queries::may_read_listed;
 use super::records::check_text;
 use crate::access::Access;
 use crate::doc;
@@ -284,9 +285,8 @@ impl Store {
                 })
             },
             |_, roster, user, c| {
-                let h = super::queries::header(Kind::Case, &roster.school, Some(&c.pupil), &c.author);
-                Ok((crate::access(roster, user, &h, &Default::default()) >= Access::Read)
-                    .then_some(c))
+                let f = Default::default();
+                Ok(may_read_listed(roster, user, Kind::Case, Some(&c.pupil), &c.author, &f).then_some(c))
             },
         )
     }

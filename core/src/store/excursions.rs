@@ -2,8 +2,8 @@
 //! staff on the trip get it on their phones, offline, with the guideline's count of adults.
 
 use super::Store;
+use super::queries::may_read_listed;
 use super::records::check_text;
-use crate::access::Access;
 use crate::ids::DocumentId;
 use crate::model::{Excursion, Header, Kind, Supervision, TripContact};
 use crate::{Error, Result};
@@ -86,14 +86,7 @@ impl Store {
             record.contacts.push(self.trip_contact(c)?);
         }
         self.check_excursion(&record)?;
-        let header = Header {
-            kind: Kind::Excursion.as_str().into(),
-            school: me.school,
-            pupil: None,
-            author: me.user,
-            created_at: self.now(),
-            schema: crate::model::SCHEMA_VERSION,
-        };
+        let header = Header::new(Kind::Excursion, me.school, None, me.user, self.now());
         self.create_document(&header, &record)
     }
 
@@ -161,9 +154,11 @@ impl Store {
                 Ok((e, r.get::<_, String>(6)?))
             },
             |_, roster, user, (e, fields)| {
-                let h = super::queries::header(Kind::Excursion, &roster.school, None, &e.organiser);
                 let f = serde_json::from_str(&fields).unwrap_or_default();
-                Ok((crate::access(roster, user, &h, &f) >= Access::Read).then_some(e))
+                Ok(
+                    may_read_listed(roster, user, Kind::Excursion, None, &e.organiser, &f)
+                        .then_some(e),
+                )
             },
         )
     }

@@ -3,8 +3,8 @@
 //! writable by its author, the pupil's mentors and, for a pupil in care, the care team.
 
 use super::Store;
+use super::queries::may_read_listed;
 use super::records::{MAX_TEXT, agreement_mut, check_text};
-use crate::access::Access;
 use crate::doc::AccessFields;
 use crate::ids::DocumentId;
 use crate::model::parent_contact::{CHANNELS, PARENT_ROLES};
@@ -243,16 +243,8 @@ impl Store {
                 })
             },
             |_, roster, user, c| {
-                let h = super::queries::header(
-                    Kind::ParentContact,
-                    &roster.school,
-                    Some(&c.pupil),
-                    &c.author,
-                );
-                Ok(
-                    (crate::access(roster, user, &h, &AccessFields::default()) >= Access::Read)
-                        .then_some(c),
-                )
+                let (kind, f) = (Kind::ParentContact, AccessFields::default());
+                Ok(may_read_listed(roster, user, kind, Some(&c.pupil), &c.author, &f).then_some(c))
             },
         )
     }

@@ -162,14 +162,21 @@ const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 /// The header of a listed document as far as access rules read it (kind, school, pupil,
 /// author), rebuilt from its projection row.
 pub(crate) fn header(kind: Kind, school: &str, pupil: Option<&str>, author: &str) -> Header {
-    Header {
-        kind: kind.as_str().into(),
-        school: school.into(),
-        pupil: pupil.map(Into::into),
-        author: author.into(),
-        created_at: 0,
-        schema: crate::model::SCHEMA_VERSION,
-    }
+    Header::new(kind, school, pupil, author, 0)
+}
+
+/// Whether `user` reads a listed document of `kind` about `pupil` by `author` with these
+/// access fields (its [`header`] rebuilt from the projection row).
+pub(crate) fn may_read_listed(
+    roster: &Roster,
+    user: &str,
+    kind: Kind,
+    pupil: Option<&str>,
+    author: &str,
+    fields: &AccessFields,
+) -> bool {
+    let h = header(kind, &roster.school, pupil, author);
+    crate::access(roster, user, &h, fields) >= Access::Read
 }
 
 fn is_board_route(category: &str) -> bool {
@@ -180,7 +187,6 @@ fn is_board_route(category: &str) -> bool {
 /// `fields`: the document's access fields (JSON), read for the readers a school leader added
 /// to a staff-misconduct signal; the other fields are in the projection row.
 fn may_read_signal(roster: &Roster, user: &str, s: &SignalSummary, fields: Option<&str>) -> bool {
-    let h = header(Kind::Signal, &roster.school, Some(&s.pupil), &s.author);
     let readers = match fields {
         Some(json) if is_board_route(&s.category) => serde_json::from_str::<AccessFields>(json)
             .map(|f| f.readers)
@@ -193,12 +199,12 @@ fn may_read_signal(roster: &Roster, user: &str, s: &SignalSummary, fields: Optio
         readers,
         ..Default::default()
     };
-    crate::access(roster, user, &h, &f) >= Access::Read
+    may_read_listed(roster, user, Kind::Signal, Some(&s.pupil), &s.author, &f)
 }
 
 fn may_read_thermometer(roster: &Roster, user: &str, pupil: &str) -> bool {
-    let h = header(Kind::Thermometer, &roster.school, Some(pupil), "system");
-    crate::access(roster, user, &h, &AccessFields::default()) >= Access::Read
+    let f = AccessFields::default();
+    may_read_listed(roster, user, Kind::Thermometer, Some(pupil), "system", &f)
 }
 
 impl Store {
@@ -249,17 +255,12 @@ impl Store {
                 })
             },
             |_, roster, user, c| {
-                let h = header(
-                    Kind::Conversation,
-                    &roster.school,
-                    Some(&c.pupil),
-                    &c.author,
-                );
                 let f = AccessFields {
                     visibility: Some(c.visibility.clone()),
                     ..Default::default()
                 };
-                Ok((crate::access(roster, user, &h, &f) >= Access::Read).then_some(c))
+                let kind = Kind::Conversation;
+                Ok(may_read_listed(roster, user, kind, Some(&c.pupil), &c.author, &f).then_some(c))
             },
         )
     }

@@ -113,14 +113,13 @@ impl Store {
         kind: Kind,
         pupil: &str,
     ) -> Result<Header> {
-        Ok(Header {
-            kind: kind.as_str().into(),
-            school: me.school,
-            pupil: Some(pupil.into()),
-            author: me.user,
-            created_at: self.now(),
-            schema: crate::model::SCHEMA_VERSION,
-        })
+        Ok(Header::new(
+            kind,
+            me.school,
+            Some(pupil),
+            me.user,
+            self.now(),
+        ))
     }
 
     pub(super) fn require_pupil(&self, pupil: &str) -> Result<crate::model::Pupil> {

@@ -155,14 +155,7 @@ impl Store {
                 "only the group's mentors open a sociogram",
             ));
         }
-        let header = Header {
-            kind: Kind::SociogramRound.as_str().into(),
-            school: me.school,
-            pupil: None,
-            author: me.user,
-            created_at: self.now(),
-            schema: crate::model::SCHEMA_VERSION,
-        };
+        let header = Header::new(Kind::SociogramRound, me.school, None, me.user, self.now());
         let record = SociogramRound {
             group: group.into(),
             opened_on: opened_on.into(),
