@@ -287,14 +287,19 @@ impl Store {
         result
     }
 
-    /// Run `f` in an IMMEDIATE write transaction on the one writer connection.
-    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    /// The one writer connection, locked, once the store is known to be live.
+    fn live_writer(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
         self.check_live()?;
-        let mut conn = self
+        Ok(self
             .inner
             .writer
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+            .unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Run `f` in an IMMEDIATE write transaction on the one writer connection.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.live_writer()?;
         write_on(&mut conn, f)
     }
 
@@ -306,12 +311,7 @@ impl Store {
     /// because the cursor that skips it is written after it. Saves a disk flush per
     /// frame of a catch-up.
     fn write_recoverable<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        self.check_live()?;
-        let mut conn = self
-            .inner
-            .writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut conn = self.live_writer()?;
         conn.prepare_cached("PRAGMA synchronous = NORMAL")?
             .execute([])?;
         let r = write_on(&mut conn, f);
