@@ -37,6 +37,7 @@ mod sociogram;
 pub mod sql;
 mod subscriptions;
 mod talk;
+mod thermometer;
 
 pub use access_log::AccessLogEntry;
 pub use agenda::AgreementDue;
@@ -56,13 +57,14 @@ pub use queries::{
     AttentionItem, AttentionReason, ConversationSummary, SignalFilter, SignalSummary,
     ThermometerPoint,
 };
-pub use records::{NewSignal, NewThermometerEntry};
+pub use records::NewSignal;
 pub use school::{ConversationDue, ConversationRoundStatus};
 pub use sociogram::{
     AnswerSource, NewSociogramAnswer, PupilSociogram, Sociogram, SociogramRoundSummary,
 };
 pub use subscriptions::Subscription;
 pub use talk::{TalkRequest, school_days_between};
+pub use thermometer::NewThermometerEntry;
 
 use crate::error::OpenError;
 use crate::ids::DocumentId;
