@@ -247,25 +247,17 @@ impl Store {
         let (nid, genesis) =
             doc::signal_notes_genesis(&header.school, pupil, id, &s.category, s.urgency)?;
         let nheader = doc::signal_notes_header(&header.school, pupil);
-        let actor = self.writer_actor();
-        let now = self.now();
-        self.transact(nid, |d| {
-            let before = (!d.get_heads().is_empty()).then(|| d.clone());
-            if before.is_none() {
-                *d = genesis;
-            }
-            let fields = doc::access_fields(nid, &nheader, d)?;
-            if self.access_to(&nheader, &fields)? < Access::Write {
-                return Err(Error::Forbidden(
-                    "the notes on a signal are for those who follow it up",
-                ));
-            }
-            doc::update::<SignalNotes>(nid, d, &actor, now, |n| {
+        let why = "the notes on a signal are for those who follow it up";
+        self.edit_system_document::<SignalNotes>(
+            nid,
+            genesis,
+            self.now(),
+            |d| self.may_write_doc(nid, &nheader, d, why),
+            |n| {
                 edit(n);
                 Ok(())
-            })?;
-            self.admit_local(nid, before.as_ref(), d)
-        })
+            },
+        )
     }
 
     /// Change a draft signal (author only, before it is shared).
@@ -603,6 +595,46 @@ impl Store {
     }
 
     // ---- generic ----------------------------------------------------------------------
+
+    /// Edit the system document `id` (a thermometer month, a signal's notes, a pupil's
+    /// sociogram answers), started from its deterministic `genesis` when this device does
+    /// not hold it yet: `check` looks at it first (who may write it), `edit` changes its
+    /// record at `now`, and the change is checked as the server will.
+    pub(super) fn edit_system_document<R: Record>(
+        &self,
+        id: DocumentId,
+        genesis: automerge::Automerge,
+        now: i64,
+        check: impl FnOnce(&automerge::Automerge) -> Result<()>,
+        edit: impl FnOnce(&mut R) -> Result<()>,
+    ) -> Result<()> {
+        let actor = self.writer_actor();
+        self.transact(id, |d| {
+            let before = (!d.get_heads().is_empty()).then(|| d.clone());
+            if before.is_none() {
+                *d = genesis;
+            }
+            check(d)?;
+            doc::update::<R>(id, d, &actor, now, edit)?;
+            self.admit_local(id, before.as_ref(), d)
+        })
+    }
+
+    /// [`Store::edit_system_document`]'s check for a document whose access fields it
+    /// holds: write access, else `Forbidden(why)`.
+    pub(super) fn may_write_doc(
+        &self,
+        id: DocumentId,
+        header: &Header,
+        d: &automerge::Automerge,
+        why: &'static str,
+    ) -> Result<()> {
+        let fields = doc::access_fields(id, header, d)?;
+        if self.access_to(header, &fields)? < Access::Write {
+            return Err(Error::Forbidden(why));
+        }
+        Ok(())
+    }
 
     pub(super) fn create_document<R: Record>(
         &self,

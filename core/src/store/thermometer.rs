@@ -69,19 +69,17 @@ impl Store {
             source: None,
             session: None,
         };
-        let actor = self.writer_actor();
-        let now = self.now();
-        self.transact(id, |d| {
-            let before = (!d.get_heads().is_empty()).then(|| d.clone());
-            if before.is_none() {
-                *d = genesis;
-            }
-            doc::update::<ThermometerMonth>(id, d, &actor, now, |m| {
+        // Who may write was checked above, on the month's header.
+        self.edit_system_document::<ThermometerMonth>(
+            id,
+            genesis,
+            self.now(),
+            |_| Ok(()),
+            |m| {
                 m.entries.push(entry);
                 Ok(())
-            })?;
-            self.admit_local(id, before.as_ref(), d)
-        })?;
+            },
+        )?;
         Ok(id)
     }
 
