@@ -14,8 +14,7 @@
 
 use crate::defaults::{self, Route};
 use crate::model::{
-    Excursion, Header, Kind, Role, Roster, SCHEMA_VERSION, Signal, SignalNotes, Staff,
-    ThermometerMonth, Visibility,
+    Excursion, Header, Kind, Role, Roster, Signal, SignalNotes, Staff, ThermometerMonth, Visibility,
 };
 use serde::{Deserialize, Serialize};
 
@@ -40,10 +39,15 @@ pub struct AccessFields {
 impl AccessFields {
     /// The access fields of a signal.
     pub fn of_signal(s: &Signal) -> AccessFields {
+        Self::signal_like(s.urgency, &s.category, &s.added_readers)
+    }
+
+    /// A signal's access fields, and its notes': urgency, category, the readers added.
+    fn signal_like(urgency: u8, category: &str, readers: &[String]) -> AccessFields {
         AccessFields {
-            urgency: Some(s.urgency),
-            category: Some(s.category.clone()),
-            readers: s.added_readers.clone(),
+            urgency: Some(urgency),
+            category: Some(category.into()),
+            readers: readers.to_vec(),
             ..Default::default()
         }
     }
@@ -61,12 +65,7 @@ impl AccessFields {
     /// The access fields of a signal's notes: the signal's, but for its author (a signal's
     /// notes have no author: see [`crate::access`]).
     pub fn of_signal_notes(n: &SignalNotes) -> AccessFields {
-        AccessFields {
-            urgency: Some(n.urgency),
-            category: Some(n.category.clone()),
-            readers: n.added_readers.clone(),
-            ..Default::default()
-        }
+        Self::signal_like(n.urgency, &n.category, &n.added_readers)
     }
 
     /// The access fields of a roster: a staff member's view is theirs alone; the school's
@@ -254,14 +253,7 @@ pub fn may_open_sociogram(roster: &Roster, user: &str, group: &str) -> bool {
         && access(
             roster,
             user,
-            &Header {
-                kind: Kind::SociogramRound.as_str().into(),
-                school: roster.school.clone(),
-                pupil: None,
-                author: user.into(),
-                created_at: 0,
-                schema: SCHEMA_VERSION,
-            },
+            &Header::new(Kind::SociogramRound, &roster.school, None, user, 0),
             &AccessFields::of_sociogram_group(group),
         ) == Access::Write
 }
@@ -397,14 +389,7 @@ fn pupil_is_active(roster: &Roster, pupil: &str) -> bool {
 
 /// A header for asking [`access`] about a document that does not exist yet.
 fn probe(roster: &Roster, kind: Kind, pupil: &str, author: &str) -> Header {
-    Header {
-        kind: kind.as_str().into(),
-        school: roster.school.clone(),
-        pupil: Some(pupil.into()),
-        author: author.into(),
-        created_at: 0,
-        schema: SCHEMA_VERSION,
-    }
+    Header::new(kind, &roster.school, Some(pupil), author, 0)
 }
 
 #[cfg(test)]

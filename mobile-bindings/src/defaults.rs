@@ -2,7 +2,7 @@
 //! categories, the flag system and the urgency levels with their emergency numbers.
 
 use omkijken_core::defaults as core;
-use omkijken_core::model::AgeBand as CoreAgeBand;
+use omkijken_core::model::{self, AgeBand as CoreAgeBand};
 
 /// A user-facing text in Dutch and English.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -15,10 +15,7 @@ pub struct LocalizedText {
 
 impl From<core::Label> for LocalizedText {
     fn from(l: core::Label) -> Self {
-        LocalizedText {
-            nl: l.nl.into(),
-            en: l.en.into(),
-        }
+        model::Localized::from(l).into()
     }
 }
 
@@ -62,15 +59,6 @@ pub struct EmotionWord {
     pub label: LocalizedText,
 }
 
-impl From<core::EmotionWord> for EmotionWord {
-    fn from(w: core::EmotionWord) -> Self {
-        EmotionWord {
-            id: w.id.into(),
-            label: w.label.into(),
-        }
-    }
-}
-
 /// A feelings-thermometer scale (gevoelsthermometer).
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct ThermometerScale {
@@ -95,16 +83,7 @@ pub struct ThermometerScale {
 
 impl From<core::Scale> for ThermometerScale {
     fn from(s: core::Scale) -> Self {
-        ThermometerScale {
-            id: s.id.into(),
-            band: s.band.into(),
-            min: s.min,
-            max: s.max,
-            labels: s.labels.into_iter().map(Into::into).collect(),
-            emotion_words: s.emotion_words.into_iter().map(Into::into).collect(),
-            talk_flag: s.talk_flag.into(),
-            low_threshold: s.low_threshold,
-        }
+        model::SchoolScale::from(s).into()
     }
 }
 
@@ -132,19 +111,7 @@ pub struct ConversationTemplate {
 
 impl From<core::Template> for ConversationTemplate {
     fn from(t: core::Template) -> Self {
-        ConversationTemplate {
-            id: t.id.into(),
-            name: t.name.into(),
-            opening: t.opening.into(),
-            questions: t
-                .questions
-                .into_iter()
-                .map(|q| TemplateQuestion {
-                    id: q.id.into(),
-                    label: q.label.into(),
-                })
-                .collect(),
-        }
+        model::TemplateSetting::from(t).into()
     }
 }
 
@@ -309,4 +276,57 @@ pub fn urgency_levels() -> Vec<UrgencyLevel> {
 #[uniffi::export]
 pub fn urgency_level(level: u8) -> Option<UrgencyLevel> {
     core::urgency(level).map(Into::into)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(l: core::Label) -> LocalizedText {
+        LocalizedText {
+            nl: l.nl.into(),
+            en: l.en.into(),
+        }
+    }
+
+    #[test]
+    fn default_scales_and_templates_read_as_the_core_defaults() {
+        for band in [AgeBand::Po1To4, AgeBand::Po5To8, AgeBand::VoMbo] {
+            let s = core::scale_for(band.into());
+            let expected = ThermometerScale {
+                id: s.id.into(),
+                band,
+                min: s.min,
+                max: s.max,
+                labels: s.labels.iter().copied().map(text).collect(),
+                emotion_words: s
+                    .emotion_words
+                    .iter()
+                    .map(|w| EmotionWord {
+                        id: w.id.into(),
+                        label: text(w.label),
+                    })
+                    .collect(),
+                talk_flag: text(s.talk_flag),
+                low_threshold: s.low_threshold,
+            };
+            assert_eq!(thermometer_scale_for_band(band), expected);
+        }
+        for t in core::templates() {
+            let expected = ConversationTemplate {
+                id: t.id.into(),
+                name: text(t.name),
+                opening: text(t.opening),
+                questions: t
+                    .questions
+                    .iter()
+                    .map(|q| TemplateQuestion {
+                        id: q.id.into(),
+                        label: text(q.label),
+                    })
+                    .collect(),
+            };
+            assert_eq!(conversation_template(t.id.into()), Some(expected));
+        }
+    }
 }

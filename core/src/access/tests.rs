@@ -3,6 +3,7 @@
 use super::Access::{None as N, Read as R, Write as W};
 use super::*;
 use crate::defaults::{NIET_PLUIS, PESTEN, STAFF_MISCONDUCT, THUISSITUATIE};
+use crate::model::SCHEMA_VERSION;
 use crate::model::{Group, Pupil};
 
 const SCHOOL: &str = "school-1";

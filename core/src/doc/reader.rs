@@ -50,6 +50,13 @@ mod values {
             _ => vec![],
         }
     }
+    /// The strings of a list (anything else in it left out).
+    pub(super) fn strings(m: &Map<String, Value>, k: &str) -> Vec<String> {
+        list(m, k)
+            .into_iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    }
 }
 
 /// A document read once (one walk of its objects): its header and the whole tree, from
@@ -218,10 +225,7 @@ impl Hydrated {
                     AccessFields {
                         urgency: Some(urgency),
                         category: Some(category.clone()),
-                        readers: list(rec, "added_readers")
-                            .into_iter()
-                            .filter_map(|v| v.as_str().map(str::to_string))
-                            .collect(),
+                        readers: strings(rec, "added_readers"),
                         ..Default::default()
                     },
                     SummaryBody::Signal {
@@ -311,10 +315,7 @@ impl Hydrated {
             }
             Kind::Excursion => (
                 AccessFields {
-                    readers: list(rec, "staff")
-                        .into_iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect(),
+                    readers: strings(rec, "staff"),
                     ..Default::default()
                 },
                 SummaryBody::Excursion {
@@ -363,10 +364,7 @@ impl Hydrated {
                             .ok_or_else(|| bad("urgency"))?,
                     ),
                     category: Some(str(rec, "category").ok_or_else(|| bad("category"))?),
-                    readers: list(rec, "added_readers")
-                        .into_iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect(),
+                    readers: strings(rec, "added_readers"),
                     ..Default::default()
                 },
                 SummaryBody::Other,

@@ -29,14 +29,7 @@ pub fn signal_notes_id(
 
 /// The header of a signal's notes (deterministic: the system's, like a thermometer month).
 pub fn signal_notes_header(school: &str, pupil: &str) -> Header {
-    Header {
-        kind: Kind::SignalNotes.as_str().into(),
-        school: school.into(),
-        pupil: Some(pupil.into()),
-        author: "system".into(),
-        created_at: 0,
-        schema: crate::model::SCHEMA_VERSION,
-    }
+    Header::new(Kind::SignalNotes, school, Some(pupil), "system", 0)
 }
 
 /// The genesis of the notes on the shared signal `signal` (of `school` and `pupil`, with
@@ -83,14 +76,7 @@ pub fn sociogram_answers_id(
 /// The header of a pupil's sociogram answers (deterministic: the system's, like a
 /// thermometer month).
 pub fn sociogram_answers_header(school: &str, pupil: &str) -> Header {
-    Header {
-        kind: Kind::SociogramAnswers.as_str().into(),
-        school: school.into(),
-        pupil: Some(pupil.into()),
-        author: "system".into(),
-        created_at: 0,
-        schema: crate::model::SCHEMA_VERSION,
-    }
+    Header::new(Kind::SociogramAnswers, school, Some(pupil), "system", 0)
 }
 
 /// The genesis of a pupil's answers in round `round` of `group`: the same document on
@@ -147,14 +133,7 @@ pub fn roster_view_genesis(school: &str, user: &str) -> Result<(DocumentId, Auto
 }
 
 pub(super) fn roster_header(school: &str) -> Header {
-    Header {
-        kind: Kind::Roster.as_str().into(),
-        school: school.into(),
-        pupil: None,
-        author: "system".into(),
-        created_at: 0,
-        schema: crate::model::SCHEMA_VERSION,
-    }
+    Header::new(Kind::Roster, school, None, "system", 0)
 }
 
 /// Header of a thermometer month (deterministic: same bytes on every device).
@@ -165,14 +144,7 @@ pub fn thermometer_header(school: &str, pupil: &str, month: &str) -> Header {
         .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
         .map(|z| z.timestamp().as_millisecond())
         .unwrap_or(0);
-    Header {
-        kind: Kind::Thermometer.as_str().into(),
-        school: school.into(),
-        pupil: Some(pupil.into()),
-        author: "system".into(),
-        created_at,
-        schema: crate::model::SCHEMA_VERSION,
-    }
+    Header::new(Kind::Thermometer, school, Some(pupil), "system", created_at)
 }
 
 /// The genesis of a thermometer month.

@@ -28,23 +28,10 @@ pub enum CaseStatus {
     Closed,
 }
 
-impl CaseStatus {
-    /// Stable name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CaseStatus::Open => "open",
-            CaseStatus::Closed => "closed",
-        }
-    }
+stable_names!(
     /// Parse; anything but "closed" is open (a case never closes by accident).
-    pub fn parse(s: &str) -> Self {
-        if s == "closed" {
-            Self::Closed
-        } else {
-            Self::Open
-        }
-    }
-}
+    CaseStatus { Open => "open", Closed => "closed" } else Open
+);
 
 /// Step 4 of the afwegingskader: is there acute or structural unsafety?
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,27 +46,12 @@ pub enum Unsafety {
     Doubt,
 }
 
-impl Unsafety {
-    /// Stable name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Unsafety::None => "none",
-            Unsafety::Acute => "acute",
-            Unsafety::Structural => "structural",
-            Unsafety::Doubt => "doubt",
-        }
-    }
-    /// Parse a stable name.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "none" => Some(Self::None),
-            "acute" => Some(Self::Acute),
-            "structural" => Some(Self::Structural),
-            "doubt" => Some(Self::Doubt),
-            _ => None,
-        }
-    }
-}
+stable_names!(Unsafety {
+    None => "none",
+    Acute => "acute",
+    Structural => "structural",
+    Doubt => "doubt",
+});
 
 /// A dated entry of one step: what happened, with whom, or why the step was skipped.
 #[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, serde::Deserialize)]

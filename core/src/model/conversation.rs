@@ -25,41 +25,15 @@ pub enum Visibility {
     Shared,
 }
 
-impl ConversationStatus {
-    /// Stable name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConversationStatus::Draft => "draft",
-            ConversationStatus::Final => "final",
-        }
-    }
+stable_names!(
     /// Parse, tolerating unknown values as draft.
-    pub fn parse(s: &str) -> Self {
-        if s == "final" {
-            Self::Final
-        } else {
-            Self::Draft
-        }
-    }
-}
+    ConversationStatus { Draft => "draft", Final => "final" } else Draft
+);
 
-impl Visibility {
-    /// Stable name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Visibility::Private => "private",
-            Visibility::Shared => "shared",
-        }
-    }
+stable_names!(
     /// Parse; anything but "shared" is private (fail closed).
-    pub fn parse(s: &str) -> Self {
-        if s == "shared" {
-            Self::Shared
-        } else {
-            Self::Private
-        }
-    }
-}
+    Visibility { Private => "private", Shared => "shared" } else Private
+);
 
 /// An agreement (afspraak) made in a conversation.
 #[derive(Debug, Clone, PartialEq, Hydrate, Reconcile)]

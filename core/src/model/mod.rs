@@ -6,6 +6,46 @@
 //!
 //! Readers tolerate unknown fields and missing optional ones; schema changes are additive.
 
+/// `as_str` and `parse` of an enum whose variants have stable names (the names documents,
+/// projection tables and frames hold). `parse` gives `None` for an unknown name or, with
+/// `else Variant`, that variant (with the doc comment given before the type name).
+macro_rules! stable_names {
+    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            /// Stable name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name,)+
+                }
+            }
+            /// Parse a stable name.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $($name => Some($ty::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+    ($(#[$doc:meta])* $ty:ident { $($variant:ident => $name:literal),+ $(,)? } else $fallback:ident) => {
+        impl $ty {
+            /// Stable name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name,)+
+                }
+            }
+            $(#[$doc])*
+            pub fn parse(s: &str) -> Self {
+                match s {
+                    $($name => $ty::$variant,)+
+                    _ => $ty::$fallback,
+                }
+            }
+        }
+    };
+}
+
 pub mod case;
 pub mod conversation;
 pub mod excursion;
@@ -159,6 +199,24 @@ pub struct Header {
 }
 
 impl Header {
+    /// A header of `kind` in the current schema.
+    pub(crate) fn new(
+        kind: Kind,
+        school: impl Into<String>,
+        pupil: Option<&str>,
+        author: impl Into<String>,
+        created_at: i64,
+    ) -> Header {
+        Header {
+            kind: kind.as_str().into(),
+            school: school.into(),
+            pupil: pupil.map(Into::into),
+            author: author.into(),
+            created_at,
+            schema: SCHEMA_VERSION,
+        }
+    }
+
     /// The parsed kind.
     pub fn kind(&self) -> crate::Result<Kind> {
         self.kind.parse()
@@ -192,6 +250,15 @@ impl Hydrate for AnyUint {
     }
 }
 
+impl AnyUint {
+    /// The number as `T`, or an error if it does not fit.
+    fn narrow<T: TryFrom<u64>>(self) -> Result<T, autosurgeon::HydrateError> {
+        T::try_from(self.0).map_err(|_| {
+            autosurgeon::HydrateError::unexpected("a smaller whole number", "one too large".into())
+        })
+    }
+}
+
 /// Read an unsigned field written as `int` or `uint` (see `AnyUint`); for
 /// `#[autosurgeon(hydrate = "...")]`.
 pub(crate) fn any_uint<'a, D, T>(
@@ -203,10 +270,8 @@ where
     D: autosurgeon::ReadDoc,
     T: TryFrom<u64>,
 {
-    let AnyUint(u) = autosurgeon::hydrate_prop(doc, obj, prop)?;
-    T::try_from(u).map_err(|_| {
-        autosurgeon::HydrateError::unexpected("a smaller whole number", "one too large".into())
-    })
+    let v: AnyUint = autosurgeon::hydrate_prop(doc, obj, prop)?;
+    v.narrow()
 }
 
 /// [`any_uint`] for an optional field (null: none).
@@ -220,12 +285,7 @@ where
     T: TryFrom<u64>,
 {
     let v: Option<AnyUint> = autosurgeon::hydrate_prop(doc, obj, prop)?;
-    v.map(|AnyUint(u)| {
-        T::try_from(u).map_err(|_| {
-            autosurgeon::HydrateError::unexpected("a smaller whole number", "one too large".into())
-        })
-    })
-    .transpose()
+    v.map(AnyUint::narrow).transpose()
 }
 
 /// [`any_uint`] for a list of whole numbers.
@@ -239,16 +299,7 @@ where
     T: TryFrom<u64>,
 {
     let v: Vec<AnyUint> = autosurgeon::hydrate_prop(doc, obj, prop)?;
-    v.into_iter()
-        .map(|AnyUint(u)| {
-            T::try_from(u).map_err(|_| {
-                autosurgeon::HydrateError::unexpected(
-                    "a smaller whole number",
-                    "one too large".into(),
-                )
-            })
-        })
-        .collect()
+    v.into_iter().map(AnyUint::narrow).collect()
 }
 
 /// Check that a string is a civil date `YYYY-MM-DD`.

@@ -60,25 +60,11 @@ pub enum AgeBand {
     VoMbo,
 }
 
-impl AgeBand {
-    /// Stable name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AgeBand::Po1to4 => "po_1_4",
-            AgeBand::Po5to8 => "po_5_8",
-            AgeBand::VoMbo => "vo_mbo",
-        }
-    }
-    /// Parse a stable name.
-    pub fn parse(s: &str) -> Option<AgeBand> {
-        match s {
-            "po_1_4" => Some(AgeBand::Po1to4),
-            "po_5_8" => Some(AgeBand::Po5to8),
-            "vo_mbo" => Some(AgeBand::VoMbo),
-            _ => None,
-        }
-    }
-}
+stable_names!(AgeBand {
+    Po1to4 => "po_1_4",
+    Po5to8 => "po_5_8",
+    VoMbo => "vo_mbo",
+});
 
 /// A pupil, by pseudonymous id (never the BSN).
 #[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile)]

@@ -289,6 +289,23 @@ pub struct SchoolScale {
     pub talk_flag: Localized,
 }
 
+/// A default scale as a school that set nothing of its own uses it: its labels, all its
+/// emotion words, its talk flag.
+impl From<defaults::Scale> for SchoolScale {
+    fn from(scale: defaults::Scale) -> Self {
+        SchoolScale {
+            labels: scale.labels.iter().copied().map(Into::into).collect(),
+            emotion_words: scale
+                .emotion_words
+                .iter()
+                .map(|w| (w.id.to_string(), w.label.into()))
+                .collect(),
+            talk_flag: scale.talk_flag.into(),
+            scale,
+        }
+    }
+}
+
 impl SchoolScale {
     /// Check a reading: on the scale, with emotion words the school offers.
     pub fn validate<S: AsRef<str>>(&self, score: u8, emotions: &[S]) -> Result<(), String> {
@@ -320,29 +337,26 @@ impl SchoolSettings {
         let scale = setting
             .and_then(|s| defaults::scale(&s.scale))
             .unwrap_or_else(|| defaults::scale_for(band));
-        let labels = match setting {
-            Some(s) if s.labels.len() == scale.labels.len() => {
-                s.labels.iter().cloned().map(Localized::complete).collect()
-            }
-            _ => scale.labels.iter().copied().map(Into::into).collect(),
+        let mut school = SchoolScale::from(scale);
+        let Some(setting) = setting else {
+            return school;
         };
-        let words = setting.map_or(&[][..], |s| &s.emotion_words[..]);
-        let emotion_words = scale
-            .emotion_words
-            .iter()
-            .filter(|w| words.is_empty() || words.iter().any(|x| x == w.id))
-            .map(|w| (w.id.to_string(), w.label.into()))
-            .collect();
-        let talk_flag = setting
-            .and_then(|s| s.talk_flag.clone())
-            .map(Localized::complete)
-            .unwrap_or_else(|| scale.talk_flag.into());
-        SchoolScale {
-            scale,
-            labels,
-            emotion_words,
-            talk_flag,
+        if setting.labels.len() == school.labels.len() {
+            school.labels = setting
+                .labels
+                .iter()
+                .cloned()
+                .map(Localized::complete)
+                .collect();
         }
+        let words = &setting.emotion_words;
+        if !words.is_empty() {
+            school.emotion_words.retain(|(id, _)| words.contains(id));
+        }
+        if let Some(t) = setting.talk_flag.clone() {
+            school.talk_flag = Localized::complete(t);
+        }
+        school
     }
 
     /// Every kindgesprek template on offer: the school's, then the default ones.

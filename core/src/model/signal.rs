@@ -27,25 +27,11 @@ pub enum SourceKind {
     ToldBy,
 }
 
-impl SourceKind {
-    /// Stable name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceKind::Seen => "seen",
-            SourceKind::Heard => "heard",
-            SourceKind::ToldBy => "told_by",
-        }
-    }
-    /// Parse a stable name.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "seen" => Some(Self::Seen),
-            "heard" => Some(Self::Heard),
-            "told_by" => Some(Self::ToldBy),
-            _ => None,
-        }
-    }
-}
+stable_names!(SourceKind {
+    Seen => "seen",
+    Heard => "heard",
+    ToldBy => "told_by",
+});
 
 /// The source of the facts.
 #[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, serde::Deserialize)]
@@ -102,29 +88,13 @@ pub enum FollowUpKind {
     ToSignaller,
 }
 
-impl FollowUpKind {
-    /// Stable name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FollowUpKind::FollowUp => "follow_up",
-            FollowUpKind::Correction => "correction",
-            FollowUpKind::PickedUp => "picked_up",
-            FollowUpKind::Closed => "closed",
-            FollowUpKind::ToSignaller => "to_signaller",
-        }
-    }
-    /// Parse a stable name.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "follow_up" => Some(Self::FollowUp),
-            "correction" => Some(Self::Correction),
-            "picked_up" => Some(Self::PickedUp),
-            "closed" => Some(Self::Closed),
-            "to_signaller" => Some(Self::ToSignaller),
-            _ => None,
-        }
-    }
-}
+stable_names!(FollowUpKind {
+    FollowUp => "follow_up",
+    Correction => "correction",
+    PickedUp => "picked_up",
+    Closed => "closed",
+    ToSignaller => "to_signaller",
+});
 
 /// An entry appended to a signal.
 #[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, serde::Deserialize)]

@@ -34,23 +34,7 @@ pub enum RoundStatus {
     Closed,
 }
 
-impl RoundStatus {
-    /// Stable name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RoundStatus::Open => "open",
-            RoundStatus::Closed => "closed",
-        }
-    }
-    /// Parse a stable name.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "open" => Some(Self::Open),
-            "closed" => Some(Self::Closed),
-            _ => None,
-        }
-    }
-}
+stable_names!(RoundStatus { Open => "open", Closed => "closed" });
 
 /// One question of a round.
 #[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, serde::Deserialize)]

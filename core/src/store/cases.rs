@@ -6,6 +6,7 @@
 //! the end, that the case was closed, and nothing else of it.
 
 use super::Store;
+use super::queries::may_read_listed;
 use super::records::check_text;
 use crate::access::Access;
 use crate::doc;
@@ -266,41 +267,28 @@ impl Store {
 
     /// Cases the user may read (the care team), of one pupil or all, newest first.
     pub fn list_cases(&self, pupil: Option<&str>) -> Result<Vec<CaseSummary>> {
-        let me = self.unlocked_identity()?;
-        let roster = self.roster()?;
-        let rows = self.read(|tx| {
-            let mut stmt = tx.prepare_cached(
-                "SELECT id, pupil, author, status, opened_at, step, signals, feedback_due, evaluation_on
-                 FROM cases WHERE (?1 IS NULL OR pupil = ?1) ORDER BY opened_at DESC, id",
-            )?;
-            let rows = stmt.query_map(params![pupil], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    CaseSummary {
-                        id: DocumentId::from_bytes([0; 16]),
-                        pupil: r.get(1)?,
-                        author: r.get(2)?,
-                        status: CaseStatus::parse(&r.get::<_, String>(3)?),
-                        opened_at: r.get(4)?,
-                        step: r.get(5)?,
-                        signals: r.get(6)?,
-                        feedback_due: r.get(7)?,
-                        evaluation_on: r.get(8)?,
-                    },
-                ))
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(id, mut c)| {
-                c.id = id.parse().ok()?;
-                let h =
-                    super::queries::header(Kind::Case, &roster.school, Some(&c.pupil), &c.author);
-                (crate::access(&roster, &me.user, &h, &Default::default()) >= Access::Read)
-                    .then_some(c)
-            })
-            .collect())
+        self.list_readable(
+            "SELECT id, pupil, author, status, opened_at, step, signals, feedback_due, evaluation_on
+             FROM cases WHERE (?1 IS NULL OR pupil = ?1) ORDER BY opened_at DESC, id",
+            params![pupil],
+            |id, r| {
+                Ok(CaseSummary {
+                    id,
+                    pupil: r.get(1)?,
+                    author: r.get(2)?,
+                    status: CaseStatus::parse(&r.get::<_, String>(3)?),
+                    opened_at: r.get(4)?,
+                    step: r.get(5)?,
+                    signals: r.get(6)?,
+                    feedback_due: r.get(7)?,
+                    evaluation_on: r.get(8)?,
+                })
+            },
+            |_, roster, user, c| {
+                let f = Default::default();
+                Ok(may_read_listed(roster, user, Kind::Case, Some(&c.pupil), &c.author, &f).then_some(c))
+            },
+        )
     }
 
     /// Edit an open case (write access needed), keeping the case's rules: nothing

@@ -3,10 +3,10 @@
 //! I (roles, my pupils with what I may do for each).
 
 use super::Store;
-use super::records::{NewSignal, check_text};
+use super::records::{NewSignal, agreement_mut, check_text};
 use crate::access::PupilPermissions;
 use crate::ids::DocumentId;
-use crate::model::{Role, Signal, SourceKind};
+use crate::model::{Role, Signal};
 use crate::{Error, Result};
 
 /// A pupil of "my pupils", with what the user may do for her.
@@ -38,26 +38,7 @@ impl Store {
     /// it is shared). The pupil of a draft does not change: delete it and record a new one.
     /// Checked like [`Store::record_signal`]; `s.share` shares it afterwards.
     pub fn update_draft_signal(&self, id: DocumentId, s: NewSignal) -> Result<()> {
-        if crate::defaults::category(&s.category).is_none() {
-            return Err(Error::Invalid("unknown signal category".into()));
-        }
-        if s.urgency > 3 {
-            return Err(Error::Invalid("urgency must be 0-3".into()));
-        }
-        if s.facts.trim().is_empty() {
-            return Err(Error::Invalid("facts must not be empty".into()));
-        }
-        if SourceKind::parse(&s.source.kind).is_none() {
-            return Err(Error::Invalid(
-                "source must be seen, heard or told_by".into(),
-            ));
-        }
-        if let Some(f) = &s.flag
-            && crate::defaults::flag(f).is_none()
-        {
-            return Err(Error::Invalid("unknown flag".into()));
-        }
-        check_text("facts", &s.facts)?;
+        s.check()?;
         let info = self.info(id)?.ok_or(Error::NotFound)?;
         if info.header.pupil.as_deref() != Some(s.pupil.as_str()) {
             return Err(Error::Invalid(
@@ -153,11 +134,7 @@ impl Store {
             return Err(Error::Invalid("an agreement needs a text".into()));
         }
         self.update_conversation(id, |c| {
-            let a = c
-                .agreements
-                .iter_mut()
-                .find(|a| a.id == agreement)
-                .ok_or(Error::NotFound)?;
+            let a = agreement_mut(&mut c.agreements, agreement)?;
             if a.text != text {
                 a.text = text.into();
             }
@@ -171,12 +148,7 @@ impl Store {
     /// Mark an agreement done (or not done again).
     pub fn set_agreement_done(&self, id: DocumentId, agreement: &str, done: bool) -> Result<()> {
         self.update_conversation(id, |c| {
-            let a = c
-                .agreements
-                .iter_mut()
-                .find(|a| a.id == agreement)
-                .ok_or(Error::NotFound)?;
-            a.done = done;
+            agreement_mut(&mut c.agreements, agreement)?.done = done;
             Ok(())
         })
     }

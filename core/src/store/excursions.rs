@@ -2,8 +2,8 @@
 //! staff on the trip get it on their phones, offline, with the guideline's count of adults.
 
 use super::Store;
+use super::queries::may_read_listed;
 use super::records::check_text;
-use crate::access::Access;
 use crate::ids::DocumentId;
 use crate::model::{Excursion, Header, Kind, Supervision, TripContact};
 use crate::{Error, Result};
@@ -86,14 +86,7 @@ impl Store {
             record.contacts.push(self.trip_contact(c)?);
         }
         self.check_excursion(&record)?;
-        let header = Header {
-            kind: Kind::Excursion.as_str().into(),
-            school: me.school,
-            pupil: None,
-            author: me.user,
-            created_at: self.now(),
-            schema: crate::model::SCHEMA_VERSION,
-        };
+        let header = Header::new(Kind::Excursion, me.school, None, me.user, self.now());
         self.create_document(&header, &record)
     }
 
@@ -144,39 +137,30 @@ impl Store {
 
     /// Excursions the user organises or accompanies, soonest first.
     pub fn list_excursions(&self) -> Result<Vec<ExcursionSummary>> {
-        let me = self.unlocked_identity()?;
-        let roster = self.roster()?;
-        let rows = self.read(|tx| {
-            let mut stmt = tx.prepare_cached(
-                "SELECT e.id, e.author, e.name, e.starts_on, e.ends_on, e.participants, d.fields
-                 FROM excursions e JOIN documents d ON d.id = e.id
-                 ORDER BY e.starts_on, e.id",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    ExcursionSummary {
-                        id: DocumentId::from_bytes([0; 16]),
-                        organiser: r.get(1)?,
-                        name: r.get(2)?,
-                        starts_on: r.get(3)?,
-                        ends_on: r.get(4)?,
-                        participants: r.get(5)?,
-                    },
-                    r.get::<_, String>(6)?,
-                ))
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(id, mut e, fields)| {
-                e.id = id.parse().ok()?;
-                let h = super::queries::header(Kind::Excursion, &roster.school, None, &e.organiser);
+        self.list_readable(
+            "SELECT e.id, e.author, e.name, e.starts_on, e.ends_on, e.participants, d.fields
+             FROM excursions e JOIN documents d ON d.id = e.id
+             ORDER BY e.starts_on, e.id",
+            [],
+            |id, r| {
+                let e = ExcursionSummary {
+                    id,
+                    organiser: r.get(1)?,
+                    name: r.get(2)?,
+                    starts_on: r.get(3)?,
+                    ends_on: r.get(4)?,
+                    participants: r.get(5)?,
+                };
+                Ok((e, r.get::<_, String>(6)?))
+            },
+            |_, roster, user, (e, fields)| {
                 let f = serde_json::from_str(&fields).unwrap_or_default();
-                (crate::access(&roster, &me.user, &h, &f) >= Access::Read).then_some(e)
-            })
-            .collect())
+                Ok(
+                    may_read_listed(roster, user, Kind::Excursion, None, &e.organiser, &f)
+                        .then_some(e),
+                )
+            },
+        )
     }
 
     fn trip_contact(&self, c: NewTripContact) -> Result<TripContact> {

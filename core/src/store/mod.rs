@@ -37,6 +37,7 @@ mod sociogram;
 pub mod sql;
 mod subscriptions;
 mod talk;
+mod thermometer;
 
 pub use access_log::AccessLogEntry;
 pub use agenda::AgreementDue;
@@ -56,13 +57,14 @@ pub use queries::{
     AttentionItem, AttentionReason, ConversationSummary, SignalFilter, SignalSummary,
     ThermometerPoint,
 };
-pub use records::{NewSignal, NewThermometerEntry};
+pub use records::NewSignal;
 pub use school::{ConversationDue, ConversationRoundStatus};
 pub use sociogram::{
     AnswerSource, NewSociogramAnswer, PupilSociogram, Sociogram, SociogramRoundSummary,
 };
 pub use subscriptions::Subscription;
 pub use talk::{TalkRequest, school_days_between};
+pub use thermometer::NewThermometerEntry;
 
 use crate::error::OpenError;
 use crate::ids::DocumentId;
@@ -123,10 +125,27 @@ impl Default for StoreOptions {
 
 /// `f` in a read transaction on `conn`.
 fn read_on<T>(conn: &mut Connection, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    transaction_on(conn, TransactionBehavior::Deferred, |tx| tx.finish(), f)
+}
+
+/// Run `f` in an IMMEDIATE write transaction on `conn` and commit it (a panic in `f` is an
+/// error and rolls it back).
+fn write_on<T>(conn: &mut Connection, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    transaction_on(conn, TransactionBehavior::Immediate, |tx| tx.commit(), f)
+}
+
+/// Run `f` in a transaction of `behavior` on `conn`, then `end` it (a panic in `f` is an
+/// error; the transaction is rolled back).
+fn transaction_on<T>(
+    conn: &mut Connection,
+    behavior: TransactionBehavior,
+    end: fn(Transaction<'_>) -> rusqlite::Result<()>,
+    f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+) -> Result<T> {
     catch_panic(|| {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let tx = conn.transaction_with_behavior(behavior)?;
         let r = f(&tx)?;
-        tx.finish()?;
+        end(tx)?;
         Ok(r)
     })
 }
@@ -270,20 +289,20 @@ impl Store {
         result
     }
 
-    /// Run `f` in an IMMEDIATE write transaction on the one writer connection.
-    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    /// The one writer connection, locked, once the store is known to be live.
+    fn live_writer(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
         self.check_live()?;
-        let mut conn = self
+        Ok(self
             .inner
             .writer
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        catch_panic(|| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let r = f(&tx)?;
-            tx.commit()?;
-            Ok(r)
-        })
+            .unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Run `f` in an IMMEDIATE write transaction on the one writer connection.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.live_writer()?;
+        write_on(&mut conn, f)
     }
 
     /// [`Store::write`] for what the server already holds durably: committed without
@@ -294,20 +313,10 @@ impl Store {
     /// because the cursor that skips it is written after it. Saves a disk flush per
     /// frame of a catch-up.
     fn write_recoverable<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        self.check_live()?;
-        let mut conn = self
-            .inner
-            .writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut conn = self.live_writer()?;
         conn.prepare_cached("PRAGMA synchronous = NORMAL")?
             .execute([])?;
-        let r = catch_panic(|| -> Result<T> {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let r = f(&tx)?;
-            tx.commit()?;
-            Ok(r)
-        });
+        let r = write_on(&mut conn, f);
         let restored = conn
             .prepare_cached("PRAGMA synchronous = FULL")
             .and_then(|mut s| s.execute([]));

@@ -3,14 +3,12 @@
 //! writable by its author, the pupil's mentors and, for a pupil in care, the care team.
 
 use super::Store;
-use super::records::{MAX_TEXT, check_text};
-use crate::access::Access;
+use super::queries::may_read_listed;
+use super::records::{MAX_TEXT, agreement_mut, check_text};
 use crate::doc::AccessFields;
 use crate::ids::DocumentId;
 use crate::model::parent_contact::{CHANNELS, PARENT_ROLES};
-use crate::model::{
-    Agreement, ConversationStatus, Kind, ParentContact, ParentPresent, Roster, check_date,
-};
+use crate::model::{ConversationStatus, Kind, ParentContact, ParentPresent, Roster, check_date};
 use crate::text::Text;
 use crate::{Error, Result};
 
@@ -197,18 +195,8 @@ impl Store {
         due: Option<&str>,
     ) -> Result<String> {
         check_text("text", text)?;
-        if let Some(d) = due {
-            check_date("due", d)?;
-        }
-        let aid = self.new_id().to_string();
-        let a = Agreement {
-            id: aid.clone(),
-            text: text.into(),
-            owner: owner.into(),
-            due: due.map(Into::into),
-            done: false,
-            by: Some(self.unlocked_identity()?.user),
-        };
+        let a = self.new_agreement(text, owner, due)?;
+        let aid = a.id.clone();
         self.edit_record::<ParentContact>(id, |_, r| {
             r.agreements.push(a);
             Ok(())
@@ -224,12 +212,7 @@ impl Store {
         done: bool,
     ) -> Result<()> {
         self.edit_record::<ParentContact>(id, |_, r| {
-            let a = r
-                .agreements
-                .iter_mut()
-                .find(|a| a.id == agreement)
-                .ok_or(Error::NotFound)?;
-            a.done = done;
+            agreement_mut(&mut r.agreements, agreement)?.done = done;
             Ok(())
         })
     }
@@ -244,42 +227,25 @@ impl Store {
 
     /// The oudercontacten about a pupil that the user may read, newest first.
     pub fn list_parent_contacts(&self, pupil: &str) -> Result<Vec<ParentContactSummary>> {
-        let me = self.unlocked_identity()?;
-        let roster = self.roster()?;
-        let rows = self.read(|tx| {
-            let mut stmt = tx.prepare_cached(
-                "SELECT id, pupil, author, held_on, status, channel, open_agreements
-                 FROM parent_contacts WHERE pupil = ?1 ORDER BY held_on DESC, id",
-            )?;
-            let rows = stmt.query_map([pupil], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    ParentContactSummary {
-                        id: DocumentId::from_bytes([0; 16]),
-                        pupil: r.get(1)?,
-                        author: r.get(2)?,
-                        held_on: r.get(3)?,
-                        status: r.get(4)?,
-                        channel: r.get(5)?,
-                        open_agreements: r.get(6)?,
-                    },
-                ))
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(id, mut c)| {
-                c.id = id.parse().ok()?;
-                let h = super::queries::header(
-                    Kind::ParentContact,
-                    &roster.school,
-                    Some(&c.pupil),
-                    &c.author,
-                );
-                (crate::access(&roster, &me.user, &h, &AccessFields::default()) >= Access::Read)
-                    .then_some(c)
-            })
-            .collect())
+        self.list_readable(
+            "SELECT id, pupil, author, held_on, status, channel, open_agreements
+             FROM parent_contacts WHERE pupil = ?1 ORDER BY held_on DESC, id",
+            [pupil],
+            |id, r| {
+                Ok(ParentContactSummary {
+                    id,
+                    pupil: r.get(1)?,
+                    author: r.get(2)?,
+                    held_on: r.get(3)?,
+                    status: r.get(4)?,
+                    channel: r.get(5)?,
+                    open_agreements: r.get(6)?,
+                })
+            },
+            |_, roster, user, c| {
+                let (kind, f) = (Kind::ParentContact, AccessFields::default());
+                Ok(may_read_listed(roster, user, kind, Some(&c.pupil), &c.author, &f).then_some(c))
+            },
+        )
     }
 }

@@ -6,7 +6,7 @@ use crate::access::Access;
 use crate::doc::AccessFields;
 use crate::ids::DocumentId;
 use crate::model::{Header, Kind, Roster};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, Params, Row, Transaction, params};
 
 /// A conversation in a list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,14 +162,21 @@ const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 /// The header of a listed document as far as access rules read it (kind, school, pupil,
 /// author), rebuilt from its projection row.
 pub(crate) fn header(kind: Kind, school: &str, pupil: Option<&str>, author: &str) -> Header {
-    Header {
-        kind: kind.as_str().into(),
-        school: school.into(),
-        pupil: pupil.map(Into::into),
-        author: author.into(),
-        created_at: 0,
-        schema: crate::model::SCHEMA_VERSION,
-    }
+    Header::new(kind, school, pupil, author, 0)
+}
+
+/// Whether `user` reads a listed document of `kind` about `pupil` by `author` with these
+/// access fields (its [`header`] rebuilt from the projection row).
+pub(crate) fn may_read_listed(
+    roster: &Roster,
+    user: &str,
+    kind: Kind,
+    pupil: Option<&str>,
+    author: &str,
+    fields: &AccessFields,
+) -> bool {
+    let h = header(kind, &roster.school, pupil, author);
+    crate::access(roster, user, &h, fields) >= Access::Read
 }
 
 fn is_board_route(category: &str) -> bool {
@@ -180,7 +187,6 @@ fn is_board_route(category: &str) -> bool {
 /// `fields`: the document's access fields (JSON), read for the readers a school leader added
 /// to a staff-misconduct signal; the other fields are in the projection row.
 fn may_read_signal(roster: &Roster, user: &str, s: &SignalSummary, fields: Option<&str>) -> bool {
-    let h = header(Kind::Signal, &roster.school, Some(&s.pupil), &s.author);
     let readers = match fields {
         Some(json) if is_board_route(&s.category) => serde_json::from_str::<AccessFields>(json)
             .map(|f| f.readers)
@@ -193,114 +199,109 @@ fn may_read_signal(roster: &Roster, user: &str, s: &SignalSummary, fields: Optio
         readers,
         ..Default::default()
     };
-    crate::access(roster, user, &h, &f) >= Access::Read
+    may_read_listed(roster, user, Kind::Signal, Some(&s.pupil), &s.author, &f)
 }
 
 fn may_read_thermometer(roster: &Roster, user: &str, pupil: &str) -> bool {
-    let h = header(Kind::Thermometer, &roster.school, Some(pupil), "system");
-    crate::access(roster, user, &h, &AccessFields::default()) >= Access::Read
+    let f = AccessFields::default();
+    may_read_listed(roster, user, Kind::Thermometer, Some(pupil), "system", &f)
 }
 
 impl Store {
-    /// Conversations about a pupil that the user may read, newest first.
-    pub fn list_conversations(&self, pupil: &str) -> Result<Vec<ConversationSummary>> {
+    /// A list view: runs `sql`, whose first column is the document id, builds each row with
+    /// `row` (rows whose id does not parse are left out) and keeps what `readable` returns
+    /// for the unlocked user under the school's roster, in the query's order. `readable`
+    /// runs in the same read transaction, for the rare row whose access fields it must read.
+    pub(crate) fn list_readable<T, S>(
+        &self,
+        sql: &str,
+        params: impl Params,
+        row: impl Fn(DocumentId, &Row<'_>) -> rusqlite::Result<T>,
+        readable: impl Fn(&Transaction<'_>, &Roster, &str, T) -> Result<Option<S>>,
+    ) -> Result<Vec<S>> {
         let me = self.unlocked_identity()?;
         let roster = self.roster()?;
-        let rows = self.read(|tx| {
-            let mut stmt = tx.prepare_cached(
-                "SELECT id, pupil, author, held_on, status, visibility, open_agreements
-                 FROM conversations WHERE pupil = ?1 ORDER BY held_on DESC, id",
-            )?;
-            let rows = stmt.query_map([pupil], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    ConversationSummary {
-                        id: DocumentId::from_bytes([0; 16]),
-                        pupil: r.get(1)?,
-                        author: r.get(2)?,
-                        held_on: r.get(3)?,
-                        status: r.get(4)?,
-                        visibility: r.get(5)?,
-                        open_agreements: r.get(6)?,
-                    },
-                ))
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(id, mut c)| {
-                c.id = id.parse().ok()?;
-                let h = header(
-                    Kind::Conversation,
-                    &roster.school,
-                    Some(&c.pupil),
-                    &c.author,
-                );
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(sql)?;
+            let rows = stmt
+                .query_map(params, |r| match r.get::<_, String>(0)?.parse() {
+                    Ok(id) => row(id, r).map(Some),
+                    Err(_) => Ok(None),
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut out = Vec::with_capacity(rows.len());
+            for t in rows.into_iter().flatten() {
+                out.extend(readable(tx, &roster, &me.user, t)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Conversations about a pupil that the user may read, newest first.
+    pub fn list_conversations(&self, pupil: &str) -> Result<Vec<ConversationSummary>> {
+        self.list_readable(
+            "SELECT id, pupil, author, held_on, status, visibility, open_agreements
+             FROM conversations WHERE pupil = ?1 ORDER BY held_on DESC, id",
+            [pupil],
+            |id, r| {
+                Ok(ConversationSummary {
+                    id,
+                    pupil: r.get(1)?,
+                    author: r.get(2)?,
+                    held_on: r.get(3)?,
+                    status: r.get(4)?,
+                    visibility: r.get(5)?,
+                    open_agreements: r.get(6)?,
+                })
+            },
+            |_, roster, user, c| {
                 let f = AccessFields {
                     visibility: Some(c.visibility.clone()),
                     ..Default::default()
                 };
-                (crate::access(&roster, &me.user, &h, &f) >= Access::Read).then_some(c)
-            })
-            .collect())
+                let kind = Kind::Conversation;
+                Ok(may_read_listed(roster, user, kind, Some(&c.pupil), &c.author, &f).then_some(c))
+            },
+        )
     }
 
     /// Signals the user may read, matching the filter, newest first.
     pub fn list_signals(&self, filter: &SignalFilter) -> Result<Vec<SignalSummary>> {
-        let me = self.unlocked_identity()?;
-        let roster = self.roster()?;
-        let rows = self.read(|tx| {
-            let mut stmt = tx.prepare_cached(
-                "SELECT id, pupil, author, category, urgency, observed_at, shared, open, picked_up, follow_ups
-                 FROM signals
-                 WHERE (?1 IS NULL OR pupil = ?1) AND (?2 IS NULL OR category = ?2)
-                   AND (?3 IS NULL OR urgency >= ?3) AND (?4 IS NULL OR open = ?4)
-                   AND (?5 IS NULL OR author = ?5) AND (?6 IS NULL OR excursion = ?6)
-                 ORDER BY observed_at DESC, id",
-            )?;
-            let rows = stmt.query_map(
-                params![filter.pupil, filter.category, filter.min_urgency, filter.open, filter.author, filter.excursion],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        SignalSummary {
-                            id: DocumentId::from_bytes([0; 16]),
-                            pupil: r.get(1)?,
-                            author: r.get(2)?,
-                            category: r.get(3)?,
-                            urgency: r.get(4)?,
-                            observed_at: r.get(5)?,
-                            shared: r.get(6)?,
-                            open: r.get(7)?,
-                            picked_up: r.get(8)?,
-                            follow_ups: r.get(9)?,
-                        },
-                    ))
-                },
-            )?;
-            let rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-            // The readers a school leader added matter on the board route only (rare):
-            // their access fields are read for those rows alone.
-            let mut fields = tx.prepare_cached("SELECT fields FROM documents WHERE id = ?1")?;
-            let mut out = Vec::with_capacity(rows.len());
-            for (id, s) in rows {
-                let f: Option<String> = if is_board_route(&s.category) {
-                    fields.query_row([&id], |r| r.get(0)).optional()?
+        self.list_readable(
+            "SELECT id, pupil, author, category, urgency, observed_at, shared, open, picked_up, follow_ups
+             FROM signals
+             WHERE (?1 IS NULL OR pupil = ?1) AND (?2 IS NULL OR category = ?2)
+               AND (?3 IS NULL OR urgency >= ?3) AND (?4 IS NULL OR open = ?4)
+               AND (?5 IS NULL OR author = ?5) AND (?6 IS NULL OR excursion = ?6)
+             ORDER BY observed_at DESC, id",
+            params![filter.pupil, filter.category, filter.min_urgency, filter.open, filter.author, filter.excursion],
+            |id, r| {
+                Ok(SignalSummary {
+                    id,
+                    pupil: r.get(1)?,
+                    author: r.get(2)?,
+                    category: r.get(3)?,
+                    urgency: r.get(4)?,
+                    observed_at: r.get(5)?,
+                    shared: r.get(6)?,
+                    open: r.get(7)?,
+                    picked_up: r.get(8)?,
+                    follow_ups: r.get(9)?,
+                })
+            },
+            |tx, roster, user, s| {
+                // The readers a school leader added matter on the board route only (rare):
+                // their access fields are read for those rows alone.
+                let fields: Option<String> = if is_board_route(&s.category) {
+                    tx.prepare_cached("SELECT fields FROM documents WHERE id = ?1")?
+                        .query_row([s.id.to_string()], |r| r.get(0))
+                        .optional()?
                 } else {
                     None
                 };
-                out.push((id, s, f));
-            }
-            Ok(out)
-        })?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(id, mut s, fields)| {
-                s.id = id.parse().ok()?;
-                may_read_signal(&roster, &me.user, &s, fields.as_deref()).then_some(s)
-            })
-            .collect())
+                Ok(may_read_signal(roster, user, &s, fields.as_deref()).then_some(s))
+            },
+        )
     }
 
     /// A pupil's thermometer readings in `[from, to)` (unix ms), oldest first.

@@ -3,12 +3,11 @@
 
 use super::Store;
 use crate::access::Access;
-use crate::doc::{self, AccessFields};
+use crate::doc;
 use crate::ids::DocumentId;
 use crate::model::{
     Agreement, Conversation, ConversationStatus, FollowUp, FollowUpKind, Header, Interpretation,
-    Kind, Record, Signal, SignalContext, SignalNotes, Source, SourceKind, ThermometerEntry,
-    ThermometerMonth, Visibility, check_date,
+    Kind, Record, Signal, SignalContext, SignalNotes, Source, SourceKind, Visibility, check_date,
 };
 use crate::text::Text;
 use crate::{Error, Result};
@@ -40,21 +39,31 @@ pub struct NewSignal {
     pub share: bool,
 }
 
-/// What a user enters for a thermometer reading.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewThermometerEntry {
-    /// Pupil id.
-    pub pupil: String,
-    /// When (unix ms); decides the month document.
-    pub at: i64,
-    /// Score on the pupil's scale.
-    pub score: u8,
-    /// Optional emotion words.
-    pub emotions: Vec<String>,
-    /// "Wil je even praten?"
-    pub wants_to_talk: bool,
-    /// Optional note.
-    pub note: Option<String>,
+impl NewSignal {
+    /// A known category and flag, an urgency of 0-3, facts within [`MAX_TEXT`] and not
+    /// empty, a known source: checked on recording a signal and on updating a draft.
+    pub(super) fn check(&self) -> Result<()> {
+        if let Some(f) = &self.flag
+            && crate::defaults::flag(f).is_none()
+        {
+            return Err(Error::Invalid("unknown flag".into()));
+        }
+        if crate::defaults::category(&self.category).is_none() {
+            return Err(Error::Invalid("unknown signal category".into()));
+        }
+        if self.urgency > 3 {
+            return Err(Error::Invalid("urgency must be 0-3".into()));
+        }
+        if self.facts.trim().is_empty() {
+            return Err(Error::Invalid("facts must not be empty".into()));
+        }
+        if SourceKind::parse(&self.source.kind).is_none() {
+            return Err(Error::Invalid(
+                "source must be seen, heard or told_by".into(),
+            ));
+        }
+        check_text("facts", &self.facts)
+    }
 }
 
 pub(super) const MAX_TEXT: usize = 64 * 1024;
@@ -68,6 +77,17 @@ pub(super) fn check_text(field: &str, s: &str) -> Result<()> {
     Ok(())
 }
 
+/// The agreement `id` of a kindgesprek's or an oudercontact's agreements, to edit.
+pub(super) fn agreement_mut<'a>(
+    agreements: &'a mut [Agreement],
+    id: &str,
+) -> Result<&'a mut Agreement> {
+    agreements
+        .iter_mut()
+        .find(|a| a.id == id)
+        .ok_or(Error::NotFound)
+}
+
 impl Store {
     pub(super) fn new_header(
         &self,
@@ -75,14 +95,13 @@ impl Store {
         kind: Kind,
         pupil: &str,
     ) -> Result<Header> {
-        Ok(Header {
-            kind: kind.as_str().into(),
-            school: me.school,
-            pupil: Some(pupil.into()),
-            author: me.user,
-            created_at: self.now(),
-            schema: crate::model::SCHEMA_VERSION,
-        })
+        Ok(Header::new(
+            kind,
+            me.school,
+            Some(pupil),
+            me.user,
+            self.now(),
+        ))
     }
 
     pub(super) fn require_pupil(&self, pupil: &str) -> Result<crate::model::Pupil> {
@@ -157,26 +176,7 @@ impl Store {
         if !crate::access::may_record_signal(&*self.roster()?, &me.user, &s.pupil) {
             return Err(Error::Forbidden("this user may not record signals"));
         }
-        if let Some(f) = &s.flag
-            && crate::defaults::flag(f).is_none()
-        {
-            return Err(Error::Invalid("unknown flag".into()));
-        }
-        if crate::defaults::category(&s.category).is_none() {
-            return Err(Error::Invalid("unknown signal category".into()));
-        }
-        if s.urgency > 3 {
-            return Err(Error::Invalid("urgency must be 0-3".into()));
-        }
-        if s.facts.trim().is_empty() {
-            return Err(Error::Invalid("facts must not be empty".into()));
-        }
-        if SourceKind::parse(&s.source.kind).is_none() {
-            return Err(Error::Invalid(
-                "source must be seen, heard or told_by".into(),
-            ));
-        }
-        check_text("facts", &s.facts)?;
+        s.check()?;
         let header = self.new_header(me, Kind::Signal, &s.pupil)?;
         let record = Signal {
             observed_at: s.observed_at,
@@ -247,25 +247,17 @@ impl Store {
         let (nid, genesis) =
             doc::signal_notes_genesis(&header.school, pupil, id, &s.category, s.urgency)?;
         let nheader = doc::signal_notes_header(&header.school, pupil);
-        let actor = self.writer_actor();
-        let now = self.now();
-        self.transact(nid, |d| {
-            let before = (!d.get_heads().is_empty()).then(|| d.clone());
-            if before.is_none() {
-                *d = genesis;
-            }
-            let fields = doc::access_fields(nid, &nheader, d)?;
-            if self.access_to(&nheader, &fields)? < Access::Write {
-                return Err(Error::Forbidden(
-                    "the notes on a signal are for those who follow it up",
-                ));
-            }
-            doc::update::<SignalNotes>(nid, d, &actor, now, |n| {
+        let why = "the notes on a signal are for those who follow it up";
+        self.edit_system_document::<SignalNotes>(
+            nid,
+            genesis,
+            self.now(),
+            |d| self.may_write_doc(nid, &nheader, d, why),
+            |n| {
                 edit(n);
                 Ok(())
-            })?;
-            self.admit_local(nid, before.as_ref(), d)
-        })
+            },
+        )
     }
 
     /// Change a draft signal (author only, before it is shared).
@@ -551,23 +543,34 @@ impl Store {
         owner: &str,
         due: Option<&str>,
     ) -> Result<String> {
-        if let Some(d) = due {
-            check_date("due", d)?;
-        }
-        let aid = self.new_id().to_string();
-        let a = Agreement {
-            id: aid.clone(),
-            text: text.into(),
-            owner: owner.into(),
-            due: due.map(Into::into),
-            done: false,
-            by: Some(self.unlocked_identity()?.user),
-        };
+        let a = self.new_agreement(text, owner, due)?;
+        let aid = a.id.clone();
         self.update_conversation(id, |c| {
             c.agreements.push(a);
             Ok(())
         })?;
         Ok(aid)
+    }
+
+    /// A new agreement of a kindgesprek or an oudercontact, in the user's own name, not
+    /// done; `due` must be a date.
+    pub(super) fn new_agreement(
+        &self,
+        text: &str,
+        owner: &str,
+        due: Option<&str>,
+    ) -> Result<Agreement> {
+        if let Some(d) = due {
+            check_date("due", d)?;
+        }
+        Ok(Agreement {
+            id: self.new_id().to_string(),
+            text: text.into(),
+            owner: owner.into(),
+            due: due.map(Into::into),
+            done: false,
+            by: Some(self.unlocked_identity()?.user),
+        })
     }
 
     /// Share a private working note: it becomes part of the pupil's dossier, readable by
@@ -591,78 +594,47 @@ impl Store {
         })
     }
 
-    // ---- thermometer -------------------------------------------------------------------
+    // ---- generic ----------------------------------------------------------------------
 
-    /// The thermometer scale of a pupil's age band as the school uses it (its labels and
-    /// emotion words; the default scale when the school set none).
-    pub fn thermometer_scale(&self, pupil: &str) -> Result<crate::model::SchoolScale> {
-        let roster = self.roster()?;
-        let p = roster.pupils.get(pupil).ok_or(Error::NotFound)?;
-        let band = crate::model::AgeBand::parse(&p.age_band)
-            .ok_or_else(|| Error::Invalid("pupil has no known age band".into()))?;
-        Ok(self.school_settings()?.scale_for(band))
-    }
-
-    /// Record a thermometer reading in the pupil's month document, creating the month with
-    /// its deterministic genesis if this device does not hold it yet. On the school's scale
-    /// for the pupil's age band ([`Store::thermometer_scale`]).
-    pub fn record_thermometer(&self, e: NewThermometerEntry) -> Result<DocumentId> {
-        self.require_pupil(&e.pupil)?;
-        let school_scale = self.thermometer_scale(&e.pupil)?;
-        school_scale
-            .validate(e.score, &e.emotions)
-            .map_err(Error::Invalid)?;
-        let scale = school_scale.scale;
-        if let Some(n) = &e.note {
-            check_text("note", n)?;
-        }
-        let me = self.unlocked_identity()?;
-        let month = crate::model::month_of(e.at);
-        let header = doc::thermometer_header(&me.school, &e.pupil, &month);
-        if self.access_to(&header, &AccessFields::default())? < Access::Write {
-            return Err(Error::Forbidden("not a mentor or teacher of this pupil"));
-        }
-        let (id, genesis) = doc::thermometer_genesis(&me.school, &e.pupil, &month)?;
-        let entry = ThermometerEntry {
-            id: self.new_id().to_string(),
-            at: e.at,
-            scale: scale.id.to_string(),
-            score: e.score,
-            emotions: e.emotions,
-            wants_to_talk: e.wants_to_talk,
-            note: e.note,
-            recorded_by: me.user,
-            source: None,
-            session: None,
-        };
+    /// Edit the system document `id` (a thermometer month, a signal's notes, a pupil's
+    /// sociogram answers), started from its deterministic `genesis` when this device does
+    /// not hold it yet: `check` looks at it first (who may write it), `edit` changes its
+    /// record at `now`, and the change is checked as the server will.
+    pub(super) fn edit_system_document<R: Record>(
+        &self,
+        id: DocumentId,
+        genesis: automerge::Automerge,
+        now: i64,
+        check: impl FnOnce(&automerge::Automerge) -> Result<()>,
+        edit: impl FnOnce(&mut R) -> Result<()>,
+    ) -> Result<()> {
         let actor = self.writer_actor();
-        let now = self.now();
         self.transact(id, |d| {
             let before = (!d.get_heads().is_empty()).then(|| d.clone());
             if before.is_none() {
                 *d = genesis;
             }
-            doc::update::<ThermometerMonth>(id, d, &actor, now, |m| {
-                m.entries.push(entry);
-                Ok(())
-            })?;
+            check(d)?;
+            doc::update::<R>(id, d, &actor, now, edit)?;
             self.admit_local(id, before.as_ref(), d)
-        })?;
-        Ok(id)
+        })
     }
 
-    /// A pupil's thermometer month, if held and readable. The read is logged.
-    pub fn thermometer_month(&self, pupil: &str, month: &str) -> Result<Option<ThermometerMonth>> {
-        let me = self.unlocked_identity()?;
-        let id = doc::thermometer_id(&me.school, pupil, month);
-        match self.read_record::<ThermometerMonth>(id, true) {
-            Ok((_, m, _)) => Ok(Some(m)),
-            Err(Error::NotFound) => Ok(None),
-            Err(e) => Err(e),
+    /// [`Store::edit_system_document`]'s check for a document whose access fields it
+    /// holds: write access, else `Forbidden(why)`.
+    pub(super) fn may_write_doc(
+        &self,
+        id: DocumentId,
+        header: &Header,
+        d: &automerge::Automerge,
+        why: &'static str,
+    ) -> Result<()> {
+        let fields = doc::access_fields(id, header, d)?;
+        if self.access_to(header, &fields)? < Access::Write {
+            return Err(Error::Forbidden(why));
         }
+        Ok(())
     }
-
-    // ---- generic ----------------------------------------------------------------------
 
     pub(super) fn create_document<R: Record>(
         &self,

@@ -2,8 +2,9 @@
 //! screen: the kindgesprek templates on offer and the cadence of kindgesprekken.
 
 use super::Store;
+use super::queries::ConversationSummary;
 use crate::Result;
-use crate::model::TemplateSetting;
+use crate::model::{Roster, TemplateSetting};
 
 /// A pupil of the user's (as mentor) and when her next kindgesprek is due by the school's
 /// cadence.
@@ -39,10 +40,7 @@ impl Store {
     /// (`conversation_rounds`, default three a year), and which of the user's pupils (as
     /// mentor) had no kindgesprek in it yet; none between the school's rounds.
     pub fn conversation_round(&self, today: &str) -> Result<Option<ConversationRoundStatus>> {
-        crate::model::check_date("today", today)?;
-        let day: jiff::civil::Date = today
-            .parse()
-            .map_err(|_| crate::Error::Invalid("today must be a date YYYY-MM-DD".into()))?;
+        let day = parse_today(today)?;
         let me = self.unlocked_identity()?;
         let roster = self.roster()?;
         let Some(round) = self.school_settings()?.round_on(day) else {
@@ -50,16 +48,12 @@ impl Store {
         };
         let (from, to) = (round.from.to_string(), round.to.to_string());
         let mut without = vec![];
-        for p in roster.pupils.values().filter(|p| p.active) {
-            if !roster.is_mentor_of(&me.user, &p.id) {
-                continue;
-            }
-            let held = self
-                .list_conversations(&p.id)?
+        for (pupil, conversations) in self.mentees_conversations(&me.user, &roster)? {
+            let held = conversations
                 .iter()
                 .any(|c| c.held_on >= from && c.held_on <= to);
             if !held {
-                without.push(p.id.clone());
+                without.push(pupil);
             }
         }
         Ok(Some(ConversationRoundStatus {
@@ -78,24 +72,14 @@ impl Store {
     /// For each pupil the user mentors, when the next kindgesprek is due by the school's
     /// cadence (kindgesprekken per year), on `today` (`YYYY-MM-DD`); soonest first.
     pub fn conversations_due(&self, today: &str) -> Result<Vec<ConversationDue>> {
-        crate::model::check_date("today", today)?;
-        let today: jiff::civil::Date = today
-            .parse()
-            .map_err(|_| crate::Error::Invalid("today must be a date YYYY-MM-DD".into()))?;
+        let today = parse_today(today)?;
         let me = self.unlocked_identity()?;
         let roster = self.roster()?;
         let per_year = i64::from(self.school_settings()?.conversations_per_year().max(1));
         let every = jiff::Span::new().days(365 / per_year);
         let mut out = vec![];
-        for p in roster.pupils.values().filter(|p| p.active) {
-            if !roster.is_mentor_of(&me.user, &p.id) {
-                continue;
-            }
-            let last = self
-                .list_conversations(&p.id)?
-                .into_iter()
-                .map(|c| c.held_on)
-                .max();
+        for (pupil, conversations) in self.mentees_conversations(&me.user, &roster)? {
+            let last = conversations.into_iter().map(|c| c.held_on).max();
             let due_on = match last
                 .as_deref()
                 .and_then(|d| d.parse::<jiff::civil::Date>().ok())
@@ -104,7 +88,7 @@ impl Store {
                 None => today,
             };
             out.push(ConversationDue {
-                pupil: p.id.clone(),
+                pupil,
                 last_held_on: last,
                 due_on: due_on.to_string(),
                 due: due_on <= today,
@@ -113,4 +97,28 @@ impl Store {
         out.sort_by(|a, b| (&a.due_on, &a.pupil).cmp(&(&b.due_on, &b.pupil)));
         Ok(out)
     }
+
+    /// The active pupils `user` mentors, by id, each with her kindgesprekken the user may
+    /// read.
+    fn mentees_conversations(
+        &self,
+        user: &str,
+        roster: &Roster,
+    ) -> Result<Vec<(String, Vec<ConversationSummary>)>> {
+        let mut out = vec![];
+        for p in roster.pupils.values().filter(|p| p.active) {
+            if roster.is_mentor_of(user, &p.id) {
+                out.push((p.id.clone(), self.list_conversations(&p.id)?));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `today`, a date `YYYY-MM-DD`.
+fn parse_today(today: &str) -> Result<jiff::civil::Date> {
+    crate::model::check_date("today", today)?;
+    today
+        .parse()
+        .map_err(|_| crate::Error::Invalid("today must be a date YYYY-MM-DD".into()))
 }

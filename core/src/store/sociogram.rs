@@ -155,14 +155,7 @@ impl Store {
                 "only the group's mentors open a sociogram",
             ));
         }
-        let header = Header {
-            kind: Kind::SociogramRound.as_str().into(),
-            school: me.school,
-            pupil: None,
-            author: me.user,
-            created_at: self.now(),
-            schema: crate::model::SCHEMA_VERSION,
-        };
+        let header = Header::new(Kind::SociogramRound, me.school, None, me.user, self.now());
         let record = SociogramRound {
             group: group.into(),
             opened_on: opened_on.into(),
@@ -330,22 +323,17 @@ impl Store {
                 session: session.map(Into::into),
             })
             .collect();
-        let actor = self.writer_actor();
-        self.transact(id, |d| {
-            let before = (!d.get_heads().is_empty()).then(|| d.clone());
-            if before.is_none() {
-                *d = genesis;
-            }
-            let fields = doc::access_fields(id, &header, d)?;
-            if self.access_to(&header, &fields)? < Access::Write {
-                return Err(Error::Forbidden("only the group's mentors enter answers"));
-            }
-            doc::update::<SociogramAnswers>(id, d, &actor, now, |s| {
+        let why = "only the group's mentors enter answers";
+        self.edit_system_document::<SociogramAnswers>(
+            id,
+            genesis,
+            now,
+            |d| self.may_write_doc(id, &header, d, why),
+            |s| {
                 s.answers.extend(new);
                 Ok(())
-            })?;
-            self.admit_local(id, before.as_ref(), d)
-        })?;
+            },
+        )?;
         Ok(id)
     }
 

@@ -138,6 +138,11 @@ pub async fn enroll(server_url: &str, code: &str, label: &str, store: &Store) ->
     }
 }
 
+/// The error for an answer of the wrong type.
+fn unexpected(frame: &Frame) -> Error {
+    Error::Protocol(format!("unexpected {} frame", frame.type_name()))
+}
+
 /// One request on `/v1/request` (docs/protocol.md, "Requests"): one frame, one answer.
 pub(super) async fn request(store: &Store, frame: &Frame) -> Result<Frame> {
     let url = store
@@ -174,10 +179,7 @@ pub async fn erase_record(store: &Store, id: DocumentId) -> Result<()> {
             store.purge(id)?;
             Ok(())
         }
-        other => Err(Error::Protocol(format!(
-            "unexpected {} frame",
-            other.type_name()
-        ))),
+        other => Err(unexpected(&other)),
     }
 }
 
@@ -194,10 +196,7 @@ pub async fn request_dossier(
     };
     match request(store, &frame).await? {
         Frame::Dossier { json, pdf } => Ok((json, pdf)),
-        other => Err(Error::Protocol(format!(
-            "unexpected {} frame",
-            other.type_name()
-        ))),
+        other => Err(unexpected(&other)),
     }
 }
 
@@ -215,10 +214,7 @@ pub async fn set_care_track(store: &Store, pupil: &str, in_care: bool, reason: &
             sync_once(store).await?;
             Ok(())
         }
-        other => Err(Error::Protocol(format!(
-            "unexpected {} frame",
-            other.type_name()
-        ))),
+        other => Err(unexpected(&other)),
     }
 }
 
@@ -238,10 +234,7 @@ pub async fn set_school_settings(store: &Store, json: &str) -> Result<()> {
             sync_once(store).await?;
             Ok(())
         }
-        other => Err(Error::Protocol(format!(
-            "unexpected {} frame",
-            other.type_name()
-        ))),
+        other => Err(unexpected(&other)),
     }
 }
 
@@ -255,10 +248,7 @@ pub async fn incident_register(store: &Store, from: &str, to: &str) -> Result<Fr
     };
     match request(store, &frame).await? {
         f @ Frame::Register { .. } => Ok(f),
-        other => Err(Error::Protocol(format!(
-            "unexpected {} frame",
-            other.type_name()
-        ))),
+        other => Err(unexpected(&other)),
     }
 }
 
@@ -293,10 +283,7 @@ pub async fn start_pupil_session(
     let (code, scope) = match request(teacher, &frame).await? {
         Frame::PupilSession { code, scope } => (code, scope),
         other => {
-            return Err(Error::Protocol(format!(
-                "unexpected {} frame",
-                other.type_name()
-            )));
+            return Err(unexpected(&other));
         }
     };
     if let Some(ca) = teacher.setting(SETTING_TRUSTED_CA)? {

@@ -9,7 +9,7 @@
 //! - status is draft or final, visibility private or shared, the date a date;
 //! - an agreement is added in the writer's own name (`by`) and keeps it.
 
-use super::{Ctx, Refusal, at_most, short};
+use super::{Ctx, Refusal, agreements, at_most, short};
 use crate::model::{Conversation, Visibility, check_date};
 
 /// Participants of one conversation.
@@ -46,17 +46,9 @@ pub fn admit(
     {
         return Err(Refusal::Changed("the sharing of a conversation"));
     }
-    let old = before.map_or(&[][..], |b| &b.agreements[..]);
-    for a in &after.agreements {
-        short("agreement id", &a.id)?;
-        match old.iter().find(|o| o.id == a.id) {
-            Some(o) if o.by != a.by => return Err(Refusal::Changed("who added an agreement")),
-            Some(_) => {}
-            None => match &a.by {
-                Some(by) => ctx.own_name("agreement by", by)?,
-                None => return Err(Refusal::NotOwnName("agreement by")),
-            },
-        }
-    }
-    Ok(())
+    agreements(
+        ctx,
+        before.map_or(&[][..], |b| &b.agreements[..]),
+        &after.agreements,
+    )
 }

@@ -68,8 +68,8 @@ use crate::budget;
 use crate::doc::{self, AccessFields, Hydrated, ReadBudget, Summary};
 use crate::ids::DocumentId;
 use crate::model::{
-    Case, Conversation, Excursion, Header, Kind, ParentContact, Roster, Signal, SignalNotes,
-    SociogramAnswers, SociogramRound, Staff, ThermometerMonth,
+    Agreement, Case, Conversation, Excursion, Header, Kind, ParentContact, Roster, Signal,
+    SignalNotes, SociogramAnswers, SociogramRound, Staff, ThermometerMonth,
 };
 use crate::sync::RefusalReason;
 use crate::{Access, access};
@@ -419,70 +419,30 @@ pub fn admit(
     // is read back without a budget) and after, its access fields, and its rules.
     let fields = match kind {
         Kind::Signal => {
-            let a: Signal = hydrated.record().map_err(bad)?;
-            let b = before_walk
-                .as_ref()
-                .map(|w| w.record::<Signal>())
-                .transpose()
-                .map_err(bad)?;
-            let fields = AccessFields::of_signal(&a);
-            may_write(&ctx, b.as_ref().map(AccessFields::of_signal), &fields)?;
-            signal::admit(&ctx, b.as_ref(), &a)?;
-            fields
+            let (b, a) = walked::<Signal>(&hydrated, before_walk.as_ref(), None)?;
+            checked(&ctx, b, a, AccessFields::of_signal, signal::admit)?
         }
         Kind::Thermometer => {
-            let a = match month.take() {
-                Some(a) => a,
-                None => hydrated.record().map_err(bad)?,
-            };
-            let b = before_walk
-                .as_ref()
-                .map(|w| w.record::<ThermometerMonth>())
-                .transpose()
-                .map_err(bad)?;
-            let fields = AccessFields::of_thermometer(&a);
-            may_write(&ctx, b.as_ref().map(AccessFields::of_thermometer), &fields)?;
-            thermometer::admit(&ctx, b.as_ref(), &a)?;
-            fields
+            let (b, a) = walked::<ThermometerMonth>(&hydrated, before_walk.as_ref(), month.take())?;
+            checked(&ctx, b, a, AccessFields::of_thermometer, thermometer::admit)?
         }
         Kind::SignalNotes => {
-            let a = match notes.take() {
-                Some(a) => a,
-                None => hydrated.record().map_err(bad)?,
-            };
-            let b = before_walk
-                .as_ref()
-                .map(|w| w.record::<SignalNotes>())
-                .transpose()
-                .map_err(bad)?;
-            let fields = AccessFields::of_signal_notes(&a);
-            may_write(&ctx, b.as_ref().map(AccessFields::of_signal_notes), &fields)?;
-            signal_notes::admit(&ctx, b.as_ref(), &a)?;
-            fields
+            let (b, a) = walked::<SignalNotes>(&hydrated, before_walk.as_ref(), notes.take())?;
+            checked(
+                &ctx,
+                b,
+                a,
+                AccessFields::of_signal_notes,
+                signal_notes::admit,
+            )?
         }
         Kind::Case => {
-            let a: Case = hydrated.record().map_err(bad)?;
-            let b = before_walk
-                .as_ref()
-                .map(|w| w.record::<Case>())
-                .transpose()
-                .map_err(bad)?;
-            let fields = AccessFields::default();
-            may_write(&ctx, b.as_ref().map(|_| fields.clone()), &fields)?;
-            case::admit(&ctx, b.as_ref(), &a)?;
-            fields
+            let (b, a) = walked::<Case>(&hydrated, before_walk.as_ref(), None)?;
+            checked(&ctx, b, a, |_| AccessFields::default(), case::admit)?
         }
         Kind::Excursion => {
-            let a: Excursion = hydrated.record().map_err(bad)?;
-            let b = before_walk
-                .as_ref()
-                .map(|w| w.record::<Excursion>())
-                .transpose()
-                .map_err(bad)?;
-            let fields = AccessFields::of_excursion(&a);
-            may_write(&ctx, b.as_ref().map(AccessFields::of_excursion), &fields)?;
-            excursion::admit(&ctx, b.as_ref(), &a)?;
-            fields
+            let (b, a) = walked::<Excursion>(&hydrated, before_walk.as_ref(), None)?;
+            checked(&ctx, b, a, AccessFields::of_excursion, excursion::admit)?
         }
         Kind::Conversation => {
             // Automerge text: read through autosurgeon (the walk reads text as a map).
@@ -495,10 +455,7 @@ pub fn admit(
                 visibility: Some(c.visibility.clone()),
                 ..Default::default()
             };
-            let fields = of(&a);
-            may_write(&ctx, b.as_ref().map(of), &fields)?;
-            conversation::admit(&ctx, b.as_ref(), &a)?;
-            fields
+            checked(&ctx, b, a, of, conversation::admit)?
         }
         Kind::ParentContact => {
             // Automerge text, like a conversation. Always in the dossier: no access fields.
@@ -507,39 +464,24 @@ pub fn admit(
                 .map(|b| doc::record::<ParentContact>(id, b))
                 .transpose()
                 .map_err(bad)?;
-            let fields = AccessFields::default();
-            may_write(&ctx, b.as_ref().map(|_| fields.clone()), &fields)?;
-            parent_contact::admit(&ctx, b.as_ref(), &a)?;
-            fields
+            checked(
+                &ctx,
+                b,
+                a,
+                |_| AccessFields::default(),
+                parent_contact::admit,
+            )?
         }
         Kind::SociogramRound => {
-            let a: SociogramRound = hydrated.record().map_err(bad)?;
-            let b = before_walk
-                .as_ref()
-                .map(|w| w.record::<SociogramRound>())
-                .transpose()
-                .map_err(bad)?;
+            let (b, a) = walked::<SociogramRound>(&hydrated, before_walk.as_ref(), None)?;
             let of = |r: &SociogramRound| AccessFields::of_sociogram_group(&r.group);
-            let fields = of(&a);
-            may_write(&ctx, b.as_ref().map(of), &fields)?;
-            sociogram::admit_round(&ctx, b.as_ref(), &a)?;
-            fields
+            checked(&ctx, b, a, of, sociogram::admit_round)?
         }
         Kind::SociogramAnswers => {
-            let a = match answers.take() {
-                Some(a) => a,
-                None => hydrated.record().map_err(bad)?,
-            };
-            let b = before_walk
-                .as_ref()
-                .map(|w| w.record::<SociogramAnswers>())
-                .transpose()
-                .map_err(bad)?;
+            let (b, a) =
+                walked::<SociogramAnswers>(&hydrated, before_walk.as_ref(), answers.take())?;
             let of = |r: &SociogramAnswers| AccessFields::of_sociogram_group(&r.group);
-            let fields = of(&a);
-            may_write(&ctx, b.as_ref().map(of), &fields)?;
-            sociogram::admit_answers(&ctx, b.as_ref(), &a)?;
-            fields
+            checked(&ctx, b, a, of, sociogram::admit_answers)?
         }
         Kind::Roster => return Err(Refusal::ServerOnly),
     };
@@ -549,6 +491,37 @@ pub fn admit(
         changes,
         hydrated,
     })
+}
+
+/// A kind's typed record before (from the walk of what the server stored) and after (`read`
+/// when the genesis check read it already, else from the walk of the change).
+fn walked<R: crate::model::Record + serde::de::DeserializeOwned>(
+    hydrated: &Hydrated,
+    before: Option<&Hydrated>,
+    read: Option<R>,
+) -> Result<(Option<R>, R), Refusal> {
+    let bad = |_| Refusal::Invalid("the record does not read as its kind");
+    let a = match read {
+        Some(a) => a,
+        None => hydrated.record().map_err(bad)?,
+    };
+    let b = before.map(|w| w.record::<R>()).transpose().map_err(bad)?;
+    Ok((b, a))
+}
+
+/// A kind's record checked: the writer may write it with the access fields `of` gives
+/// before and after, and its own rules (`admit`) hold. Returns the access fields after.
+fn checked<R>(
+    ctx: &Ctx<'_>,
+    before: Option<R>,
+    after: R,
+    of: impl Fn(&R) -> AccessFields,
+    admit: impl FnOnce(&Ctx<'_>, Option<&R>, &R) -> Result<(), Refusal>,
+) -> Result<AccessFields, Refusal> {
+    let fields = of(&after);
+    may_write(ctx, before.as_ref().map(&of), &fields)?;
+    admit(ctx, before.as_ref(), &after)?;
+    Ok(fields)
 }
 
 /// The writer may write the document before the change (with the access fields it had
@@ -618,6 +591,43 @@ pub(crate) fn appended<'a, T: PartialEq>(
         .filter(|(_, m)| !m)
         .map(|(a, _)| a)
         .collect())
+}
+
+/// The agreements of a kindgesprek or an oudercontact: each new one added in the writer's
+/// own name (`by`), and each keeps who added it.
+pub(crate) fn agreements(
+    ctx: &Ctx<'_>,
+    before: &[Agreement],
+    after: &[Agreement],
+) -> Result<(), Refusal> {
+    for a in after {
+        short("agreement id", &a.id)?;
+        match before.iter().find(|o| o.id == a.id) {
+            Some(o) if o.by != a.by => return Err(Refusal::Changed("who added an agreement")),
+            Some(_) => {}
+            None => match &a.by {
+                Some(by) => ctx.own_name("agreement by", by)?,
+                None => return Err(Refusal::NotOwnName("agreement by")),
+            },
+        }
+    }
+    Ok(())
+}
+
+/// The hash of a system document's genesis change, if `id` and `header` are the
+/// deterministic ones (`genesis`: the id and document any device builds; `own`: the header
+/// it has); else `refusal`.
+pub(crate) fn genesis_of(
+    id: DocumentId,
+    header: &Header,
+    genesis: crate::Result<(DocumentId, Automerge)>,
+    own: &Header,
+    refusal: Refusal,
+) -> Result<Option<ChangeHash>, Refusal> {
+    match genesis {
+        Ok((gid, g)) if gid == id && header == own => Ok(g.get_heads().first().copied()),
+        _ => Err(refusal),
+    }
 }
 
 /// `Err(TooLarge(what))` if a list is longer than `max`.

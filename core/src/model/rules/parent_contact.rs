@@ -12,7 +12,7 @@
 //! - staff present are active staff of the school;
 //! - an agreement is added in the writer's own name (`by`) and keeps it.
 
-use super::{Ctx, Refusal, at_most, short};
+use super::{Ctx, Refusal, agreements, at_most, short};
 use crate::access::dossier_team;
 use crate::model::parent_contact::{CHANNELS, PARENT_ROLES};
 use crate::model::{ConversationStatus, ParentContact, check_date};
@@ -80,17 +80,9 @@ pub fn admit(
             }
         }
     }
-    let old = before.map_or(&[][..], |b| &b.agreements[..]);
-    for a in &after.agreements {
-        short("agreement id", &a.id)?;
-        match old.iter().find(|o| o.id == a.id) {
-            Some(o) if o.by != a.by => return Err(Refusal::Changed("who added an agreement")),
-            Some(_) => {}
-            None => match &a.by {
-                Some(by) => ctx.own_name("agreement by", by)?,
-                None => return Err(Refusal::NotOwnName("agreement by")),
-            },
-        }
-    }
-    Ok(())
+    agreements(
+        ctx,
+        before.map_or(&[][..], |b| &b.agreements[..]),
+        &after.agreements,
+    )
 }

@@ -13,7 +13,7 @@
 //! - readers are added on the board route by the school leader only, and never removed.
 
 use super::signal::{EntryNames, new_entries, readers_added};
-use super::{Ctx, Refusal, at_most, short};
+use super::{Ctx, Refusal, at_most, genesis_of, short};
 use crate::doc;
 use crate::ids::DocumentId;
 use crate::model::{FollowUpKind, Header, SignalNotes};
@@ -36,12 +36,9 @@ pub fn genesis(
     let pupil = header.pupil.as_deref().ok_or(not_its_own)?;
     let signal = DocumentId::from_str(&after.signal).map_err(|_| not_its_own)?;
     let school = &header.school;
-    match doc::signal_notes_genesis(school, pupil, signal, &after.category, after.urgency) {
-        Ok((gid, g)) if gid == id && *header == doc::signal_notes_header(school, pupil) => {
-            Ok(g.get_heads().first().copied())
-        }
-        _ => Err(not_its_own),
-    }
+    let genesis = doc::signal_notes_genesis(school, pupil, signal, &after.category, after.urgency);
+    let own = doc::signal_notes_header(school, pupil);
+    genesis_of(id, header, genesis, &own, not_its_own)
 }
 
 /// The rules of a signal's notes (see the module docs; [`genesis`] checked that they are

@@ -24,7 +24,7 @@
 //! analysis reads only answers to the round's questions. Every rule holds for any merge of
 //! two admitted changes.
 
-use super::{Ctx, Refusal, appended, at_most, short};
+use super::{Ctx, Refusal, appended, at_most, genesis_of, short};
 use crate::doc;
 use crate::ids::DocumentId;
 use crate::model::sociogram::{POLARITIES, SOURCES};
@@ -121,12 +121,9 @@ pub fn answers_genesis(
     let pupil = header.pupil.as_deref().ok_or(not_its_own)?;
     let round = DocumentId::from_str(&after.round).map_err(|_| not_its_own)?;
     let school = &header.school;
-    match doc::sociogram_answers_genesis(school, round, &after.group, pupil) {
-        Ok((gid, g)) if gid == id && *header == doc::sociogram_answers_header(school, pupil) => {
-            Ok(g.get_heads().first().copied())
-        }
-        _ => Err(not_its_own),
-    }
+    let genesis = doc::sociogram_answers_genesis(school, round, &after.group, pupil);
+    let own = doc::sociogram_answers_header(school, pupil);
+    genesis_of(id, header, genesis, &own, not_its_own)
 }
 
 /// The rules of a pupil's answers (see the module docs; [`answers_genesis`] checked that

@@ -15,7 +15,7 @@
 //!   removed, and one that changes (two answers to one request made offline: Automerge keeps
 //!   one) is the writer's own.
 
-use super::{Ctx, Refusal, appended, at_most, short};
+use super::{Ctx, Refusal, appended, at_most, genesis_of, short};
 use crate::defaults;
 use crate::doc;
 use crate::ids::DocumentId;
@@ -38,14 +38,9 @@ pub fn genesis(
     let not_the_month = Refusal::Invalid("a thermometer month is its pupil's month");
     let pupil = header.pupil.as_deref().ok_or(not_the_month)?;
     let school = &header.school;
-    match doc::thermometer_genesis(school, pupil, &after.month) {
-        Ok((gid, g))
-            if gid == id && *header == doc::thermometer_header(school, pupil, &after.month) =>
-        {
-            Ok(g.get_heads().first().copied())
-        }
-        _ => Err(not_the_month),
-    }
+    let genesis = doc::thermometer_genesis(school, pupil, &after.month);
+    let own = doc::thermometer_header(school, pupil, &after.month);
+    genesis_of(id, header, genesis, &own, not_the_month)
 }
 
 /// The thermometer rules (see the module docs; [`genesis`] checked the month itself).
