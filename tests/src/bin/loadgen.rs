@@ -590,6 +590,9 @@ fn main() -> Result<()> {
         }
         let n = (a.rate * a.seconds).round() as usize;
         let (c0, _) = proc_stats(pid);
+        // The generator's own CPU: on one machine with the server, a busy generator delays
+        // what it measures.
+        let (g0, _) = proc_stats(std::process::id());
         let start = Instant::now();
         for k in 0..n {
             let at = start + Duration::from_secs_f64(k as f64 / a.rate);
@@ -609,11 +612,12 @@ fn main() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let push_s = start.elapsed().as_secs_f64();
         let (c1, rss_push) = proc_stats(pid);
+        let (g1, _) = proc_stats(std::process::id());
         let mut ack = clock.ack_ms.lock().unwrap().clone();
         let mut fan = clock.fan_ms.lock().unwrap().clone();
         let mut fan_ack = clock.fan_after_ack_ms.lock().unwrap().clone();
         println!(
-            "steady pushes: {n} at {} /s ({} acked): ack p50 {:.1} ms p99 {:.1} ms; fan-out to coordinators ({} deliveries) p50 {:.1} ms p99 {:.1} ms from the push, p50 {:.1} ms p99 {:.1} ms after the ack; server CPU {:.0}% of a core, RSS {rss_push:.0} MiB",
+            "steady pushes: {n} at {} /s ({} acked): ack p50 {:.1} ms p99 {:.1} ms; fan-out to coordinators ({} deliveries) p50 {:.1} ms p99 {:.1} ms from the push, p50 {:.1} ms p99 {:.1} ms after the ack; server CPU {:.0}% of a core, RSS {rss_push:.0} MiB; the generator's CPU {:.0}% of a core",
             a.rate,
             ack.len(),
             pct(&mut ack, 0.5),
@@ -623,7 +627,8 @@ fn main() -> Result<()> {
             pct(&mut fan, 0.99),
             pct(&mut fan_ack, 0.5),
             pct(&mut fan_ack, 0.99),
-            (c1 - c0) / push_s * 100.0
+            (c1 - c0) / push_s * 100.0,
+            (g1 - g0) / push_s * 100.0
         );
         // Cursors that move reach idle sessions within seconds.
         tokio::time::sleep(Duration::from_secs(7)).await;
