@@ -28,7 +28,7 @@ const REPO_PAGE: usize = 2_000;
 impl Hub {
     /// Authenticate a device token and open an automerge-repo session (see the module docs).
     pub fn connect_repo(&mut self, now: i64, token: &str) -> Result<Connected, ConnectRefusal> {
-        let first = !self.sessions.values().any(|s| s.repo);
+        let first = self.repo_sessions == 0;
         let connected = self.connect(now, token)?;
         if first {
             // Changes from here on are offered; what came before the peer asks for.
@@ -43,6 +43,7 @@ impl Hub {
         }
         if let Some(s) = self.sessions.get_mut(&connected.conn) {
             s.repo = true;
+            self.repo_sessions += 1;
         }
         Ok(connected)
     }
@@ -93,7 +94,9 @@ impl Hub {
     /// (see the module docs).
     pub(super) fn repo_fanout(&mut self, now: i64) -> Result<Outgoing> {
         let mut out = vec![];
-        if !self.sessions.values().any(|s| s.repo) {
+        // Without automerge-repo sessions nothing is offered (and nothing is looked at:
+        // this runs after every frame, whatever the number of sessions).
+        if self.repo_sessions == 0 {
             return Ok(out);
         }
         loop {

@@ -32,17 +32,14 @@ impl Hub {
         if scope.as_ref().is_some_and(|s| now >= s.expires_at) {
             return Err(ConnectRefusal::Revoked);
         }
-        let open = self
-            .sessions
-            .values()
-            .filter(|s| s.device.id == device.id)
-            .count();
+        let open = self.conns_of.get(&device.id).copied().unwrap_or(0);
         if open >= self.config.max_conns_per_device {
             return Err(ConnectRefusal::TooManyConnections);
         }
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
         let id = device.id.clone();
+        *self.conns_of.entry(id.clone()).or_default() += 1;
         self.sessions.insert(
             conn,
             Session {

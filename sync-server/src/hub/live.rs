@@ -102,6 +102,15 @@ impl Hub {
         let Some(s) = self.sessions.remove(&conn) else {
             return;
         };
+        if s.repo {
+            self.repo_sessions -= 1;
+        }
+        if let Some(n) = self.conns_of.get_mut(&s.device.id) {
+            *n -= 1;
+            if *n == 0 {
+                self.conns_of.remove(&s.device.id);
+            }
+        }
         let Some(school) = self.live.get_mut(&s.device.school) else {
             return;
         };

@@ -174,6 +174,10 @@ pub struct Hub {
     admin_seq: u64,
     /// Catalog rows up to here were offered to automerge-repo sessions.
     repo_seq: u64,
+    /// Open automerge-repo sessions.
+    repo_sessions: usize,
+    /// Open sessions per device (the cap of [`HubConfig::max_conns_per_device`]).
+    conns_of: BTreeMap<String, usize>,
     /// Actor of the server's own writes (roster); random per hub.
     actor: ActorId,
     rng: StdRng,
@@ -262,6 +266,8 @@ impl Hub {
             epoch,
             admin_seq,
             repo_seq: seen_seq,
+            repo_sessions: 0,
+            conns_of: BTreeMap::new(),
             actor,
             rng,
         })

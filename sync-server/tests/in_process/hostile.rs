@@ -96,9 +96,19 @@ fn too_many_connections_of_one_device_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut hub = school_hub(&dir.path().join("s.db"));
     let m1 = enroll(&mut hub, "m1", 1);
-    for _ in 0..4 {
-        hub.connect(NOW, &m1.token).unwrap();
-    }
+    let t1 = enroll(&mut hub, "t1", 2);
+    let conns: Vec<_> = (0..4)
+        .map(|_| hub.connect(NOW, &m1.token).unwrap().conn)
+        .collect();
+    assert_eq!(
+        hub.connect(NOW, &m1.token).unwrap_err(),
+        omkijken_server::ConnectRefusal::TooManyConnections
+    );
+    // Another device of the school is not counted with it.
+    hub.connect(NOW, &t1.token).unwrap();
+    // A connection that closed makes room for one more, and only one.
+    hub.disconnect(conns[0]);
+    hub.connect(NOW, &m1.token).unwrap();
     assert_eq!(
         hub.connect(NOW, &m1.token).unwrap_err(),
         omkijken_server::ConnectRefusal::TooManyConnections
