@@ -1,11 +1,12 @@
 //! The server in this process: the sans-io hub driven frame by frame on a real SQLite file
-//! (`hub`, `trust`, `hostile`, `fuzz`) and the axum server on loopback (`http`). One binary
+//! (`hub`, `trust`, `hostile`, `fuzz`, `group`: group commit) and the axum server on loopback (`http`). One binary
 //! for the tests that share the fixtures of `common` (link time is CI time).
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod fuzz;
+mod group;
 mod hostile;
 mod http;
 mod hub;

@@ -40,6 +40,9 @@ pub struct SqliteStorage {
     group: bool,
     /// An erasure was committed in the open group: empty the WAL once the group is.
     checkpoint_pending: bool,
+    /// Tests: the next group's commit fails ([`SqliteStorage::group_fault`]).
+    #[cfg(feature = "testing")]
+    group_fault: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The transaction of one write: its own IMMEDIATE transaction, or a savepoint of the open
@@ -117,6 +120,8 @@ impl SqliteStorage {
             conn,
             group: false,
             checkpoint_pending: false,
+            #[cfg(feature = "testing")]
+            group_fault: Default::default(),
         };
         let from = s.migrate()?;
         // Who holds a document, for the live fan-out (`Storage::holders`); an index, not a
@@ -130,6 +135,13 @@ impl SqliteStorage {
             s.checkpoint_truncate();
         }
         Ok(s)
+    }
+
+    /// Tests: set the flag this returns and the next group's commit fails (nothing of the
+    /// group is stored), whoever holds the storage by then.
+    #[cfg(feature = "testing")]
+    pub fn group_fault(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        self.group_fault.clone()
     }
 
     /// Begin one write: see [`Tx`].
@@ -254,6 +266,20 @@ impl Storage for SqliteStorage {
             return Ok(());
         }
         self.group = false;
+        #[cfg(feature = "testing")]
+        if self
+            .group_fault
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            // The group's COMMIT fails, as it would on a full disk: a deferred foreign key
+            // is still broken at its end.
+            self.conn.execute_batch(
+                "CREATE TEMP TABLE fault_parent (id INTEGER PRIMARY KEY); \
+                 CREATE TEMP TABLE fault_child \
+                   (p INTEGER REFERENCES fault_parent (id) DEFERRABLE INITIALLY DEFERRED); \
+                 INSERT INTO fault_child VALUES (1);",
+            )?;
+        }
         if let Err(e) = self.conn.execute_batch("COMMIT") {
             // Nothing of the group is stored; the connection is left with no transaction.
             if !self.conn.is_autocommit() {
