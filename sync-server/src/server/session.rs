@@ -216,6 +216,11 @@ pub(super) async fn session(
         limits.ping_interval,
     );
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A device's own requests must not fill its queue past the cap that drops slow readers:
+    // while more than a quarter of it waits to be sent, its socket is not read (its next
+    // fetch waits in TCP), and what is queued goes out first. A fresh device pulling 100,000
+    // documents sent all its fetches at once and was dropped at 64 MiB, again and again.
+    let read_below = limits.max_queued_bytes / 4;
     loop {
         let hello_late = async {
             match hello_by {
@@ -224,7 +229,7 @@ pub(super) async fn session(
             }
         };
         tokio::select! {
-            msg = socket.recv() => {
+            msg = socket.recv(), if queued.bytes() <= read_below => {
                 heard = Instant::now();
                 match msg {
                     Some(Ok(msg @ (Message::Binary(_) | Message::Text(_)))) => {
