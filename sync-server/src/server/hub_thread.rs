@@ -117,12 +117,7 @@ impl HubThread {
                     Err(_) => break,
                 }
             }
-            if group.len() == 1 {
-                let cmd = group.pop().expect("one command");
-                self.guarded(|t| t.handle(cmd));
-            } else {
-                self.handle_group(group);
-            }
+            self.handle_group(group);
         }
         tracing::debug!("hub thread stopped");
     }
@@ -136,8 +131,8 @@ impl HubThread {
         }
     }
 
-    /// Sessions' frames in one group commit ([`Hub::begin_group`]): what they answer is
-    /// sent once all their writes are stored.
+    /// Sessions' frames (one or more) in one group commit ([`Hub::begin_group`]): what
+    /// they answer is sent once all their writes are stored.
     fn handle_group(&mut self, group: Vec<Cmd>) {
         metrics::histogram!("omkijken_group_commit_frames").record(group.len() as f64);
         self.hub.begin_group();
@@ -204,29 +199,8 @@ impl HubThread {
                     self.hub.disconnect(c.conn);
                 }
             }
-            Cmd::Frame {
-                conn, frame, at, ..
-            } => {
-                let out = self.hub.receive(now, conn, frame);
-                if out
-                    .iter()
-                    .any(|(c, f)| *c == conn && matches!(f, Frame::Ack { .. }))
-                {
-                    metrics::histogram!("omkijken_ack_latency_seconds")
-                        .record(at.elapsed().as_secs_f64());
-                }
-                self.dispatch(out);
-            }
-            Cmd::RepoSync {
-                conn,
-                document_id,
-                data,
-                request,
-                ..
-            } => {
-                let out = self.hub.receive_repo(now, conn, document_id, data, request);
-                self.dispatch(out);
-            }
+            // Sessions' frames are handled as a group ([`HubThread::handle_group`]).
+            Cmd::Frame { .. } | Cmd::RepoSync { .. } => {}
             Cmd::Disconnect { conn } => {
                 self.conns.remove(&conn);
                 self.hub.disconnect(conn);
