@@ -17,6 +17,12 @@ pub enum Error {
     /// The connection that listens for other nodes' writes closed.
     #[error("storage: the listening connection to PostgreSQL closed")]
     ListenClosed,
+    /// The database connection broke inside a group commit: nothing of the group was
+    /// stored (see [`crate::storage::Storage::begin_group`]).
+    #[error(
+        "storage: the database connection was lost during a group commit; nothing of the group was stored"
+    )]
+    GroupLost,
     /// A document changed in storage after it was read for this write (another process or
     /// server node wrote it): nothing was written; read it again and retry.
     #[error("a document was changed by another writer meanwhile; nothing was written")]

@@ -333,7 +333,8 @@ impl Hub {
 
     pub(super) fn try_poll(&mut self, now: i64) -> Result<Outgoing> {
         let mut out = vec![];
-        if self.storage.last_admin_event()? > self.admin_seq {
+        let (last_seq, last_event) = self.storage.last_seqs()?;
+        if last_event > self.admin_seq {
             for ev in self.storage.admin_events_since(self.admin_seq)? {
                 self.admin_seq = ev.seq;
                 match ev.kind {
@@ -359,7 +360,7 @@ impl Hub {
                 }
             }
         }
-        if self.storage.last_seq()? > self.seen_seq {
+        if last_seq > self.seen_seq {
             out.extend(self.deliver_since(now)?);
         }
         out.extend(self.repo_fanout(now)?);

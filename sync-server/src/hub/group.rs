@@ -14,6 +14,7 @@ impl Hub {
     /// until then (an ack says the change is stored). On an error the frames are handled
     /// one by one, each committed on its own.
     pub fn begin_group(&mut self) {
+        self.group = Some(false);
         if let Err(e) = self.storage.begin_group() {
             tracing::error!(error = %e, "a group commit could not begin; committing one by one");
         }
@@ -26,6 +27,7 @@ impl Hub {
     /// ended with a server error (devices keep what was not acknowledged and send it again
     /// when they reconnect), and what the hub learnt from the lost writes is forgotten.
     pub fn end_group(&mut self, out: Outgoing) -> Outgoing {
+        self.group = None;
         match self.storage.end_group() {
             Ok(()) => withdraw_purged(out),
             Err(e) => {

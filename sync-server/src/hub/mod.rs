@@ -163,6 +163,10 @@ pub struct Hub {
     /// Live sessions by school, user and device (`live`).
     live: BTreeMap<String, live::LiveSchool>,
     /// Who may read, per access key and school (`live`).
+    /// A group commit is open ([`Hub::begin_group`]), and whether its first frame polled
+    /// already: the frames of a group waited together, so one poll takes in for all of
+    /// them what other processes wrote before (see [`Hub::receive`]).
+    group: Option<bool>,
     reader_memo: BTreeMap<String, live::ReaderMemo>,
     /// When live sessions were last given the cursor they may keep (`fanout`).
     cursor_sweep_at: i64,
@@ -261,6 +265,7 @@ impl Hub {
             rosters: BTreeMap::new(),
             live: BTreeMap::new(),
             reader_memo: BTreeMap::new(),
+            group: None,
             cursor_sweep_at: 0,
             seen_seq,
             epoch,

@@ -89,7 +89,7 @@ pub(super) fn launch(settings: &Settings) -> Result<Launched> {
                 .open_storage()
                 .and_then(|storage| Hub::new(storage, config, seed));
             match hub {
-                Ok(hub) => {
+                Ok(mut hub) => {
                     // Several nodes on one database: another node's write wakes this hub
                     // at once (the poll tick stays as the fallback).
                     let stop_listening = Arc::new(AtomicBool::new(false));
@@ -99,6 +99,7 @@ pub(super) fn launch(settings: &Settings) -> Result<Launched> {
                             url,
                             opening.database_password.as_deref(),
                             opening.database_ca.as_deref(),
+                            hub.storage().notification_tag().map(str::to_owned),
                             stop_listening.clone(),
                             move || {
                                 wake.upgrade()

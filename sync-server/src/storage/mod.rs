@@ -167,6 +167,17 @@ pub trait Storage: Send {
     fn set_school_policy(&mut self, school: &str, policy: &str) -> Result<()>;
     /// The last admin-event sequence.
     fn last_admin_event(&mut self) -> Result<u64>;
+    /// The last catalog and admin-event sequences, read together (one round trip to a
+    /// database): what a hub's poll compares with what it has seen.
+    fn last_seqs(&mut self) -> Result<(u64, u64)> {
+        Ok((self.last_seq()?, self.last_admin_event()?))
+    }
+    /// The tag this storage's commits give their change notifications (PostgreSQL), so that
+    /// the listener of the same node can pass over its own writes: the hub that made them
+    /// has delivered them already. None: notifications are not tagged.
+    fn notification_tag(&self) -> Option<&str> {
+        None
+    }
 
     /// An admin console account by name.
     fn admin_account(&mut self, name: &str) -> Result<Option<AdminAccount>>;

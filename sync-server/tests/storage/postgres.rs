@@ -436,11 +436,15 @@ fn a_listener_is_told_of_commits_and_listens_again_after_losing_its_connection()
     let listening_url = format!("{}&application_name={app}", schema.url());
     let (tx, woken) = mpsc::channel();
     let stop = Arc::new(AtomicBool::new(false));
-    let thread =
-        PostgresStorage::listen_for_changes(&listening_url, None, None, stop.clone(), move || {
-            tx.send(()).is_ok()
-        })
-        .unwrap();
+    let thread = PostgresStorage::listen_for_changes(
+        &listening_url,
+        None,
+        None,
+        None,
+        stop.clone(),
+        move || tx.send(()).is_ok(),
+    )
+    .unwrap();
     let wait = Duration::from_secs(10);
     woken.recv_timeout(wait).expect("woken once listening");
     let drain = || while woken.try_recv().is_ok() {};

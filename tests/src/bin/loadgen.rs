@@ -11,6 +11,13 @@
 //! each run: setting up 210 staff members' roster views takes a while). Every staff member has K/210 devices (at least one); the five
 //! care coordinators' devices are the "coordinator devices".
 //!
+//! `--postgres URL` sets the school up in that PostgreSQL database (an empty one) instead
+//! of a SQLite store, and `--nodes N` (default 1, with PostgreSQL 2) starts N server nodes
+//! on it. Device i connects to node i mod N, and after the reconnect to the next node: no
+//! sticky sessions, so a coordinator's live fan-out often crosses nodes. Server CPU and RSS
+//! are then the sum over the nodes, and the database's CPU (its processes on this machine)
+//! is reported beside them.
+//!
 //! Phases: a connection storm (all K connect at once and catch up: time until every
 //! catalog is complete), idle (server CPU and RSS), steady pushes (each a new signal by a
 //! teacher's device about one of the pupils of her groups, urgency 1: its mentor and the
@@ -27,7 +34,7 @@ use omkijken_core::doc;
 use omkijken_core::model::{Header, Kind, SCHEMA_VERSION, Signal, SignalContext, Source};
 use omkijken_core::sync::{DocChanges, Frame, PROTOCOL_VERSION};
 use omkijken_server::secure::StoreKey;
-use omkijken_server::storage::SqliteStorage;
+use omkijken_server::storage::{PostgresStorage, SqliteStorage, Storage};
 use omkijken_server::{Hub, HubConfig};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -55,6 +62,10 @@ struct Args {
     server: PathBuf,
     /// A set-up school kept between runs (`--keep DIR`): made once, copied for each run.
     keep: Option<PathBuf>,
+    /// A PostgreSQL database (empty) instead of the SQLite store.
+    postgres: Option<String>,
+    /// Server nodes on the one store (PostgreSQL only).
+    nodes: usize,
 }
 
 fn args() -> Result<Args> {
@@ -64,6 +75,8 @@ fn args() -> Result<Args> {
         seconds: 20.0,
         seed_docs: 200,
         keep: None,
+        postgres: None,
+        nodes: 0,
         server: std::env::var_os("OMKIJKEN_SERVER_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| {
@@ -83,8 +96,19 @@ fn args() -> Result<Args> {
             "--seed-docs" => a.seed_docs = v.parse()?,
             "--server" => a.server = v.into(),
             "--keep" => a.keep = Some(v.into()),
+            "--postgres" => a.postgres = Some(v),
+            "--nodes" => a.nodes = v.parse()?,
             _ => bail!("unknown option {k}"),
         }
+    }
+    match (&a.postgres, a.nodes) {
+        (None, 0 | 1) => a.nodes = 1,
+        (None, _) => bail!("--nodes needs --postgres: nodes share a PostgreSQL database"),
+        (Some(_), 0) => a.nodes = 2,
+        (Some(_), _) => {}
+    }
+    if a.postgres.is_some() && a.keep.is_some() {
+        bail!("--keep copies a SQLite store; with --postgres the school is set up each run");
     }
     Ok(a)
 }
@@ -209,15 +233,38 @@ struct Dev {
     user: usize,
 }
 
+/// A private data directory (the server refuses one others may enter).
+fn private_dir(data: &Path) -> Result<()> {
+    std::fs::create_dir_all(data)?;
+    std::fs::set_permissions(data, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    Ok(())
+}
+
+/// The store to set the school up in: the PostgreSQL database, or an encrypted SQLite
+/// store in `data`.
+fn open_store(data: &Path, postgres: Option<&str>) -> Result<Box<dyn Storage>> {
+    private_dir(data)?;
+    Ok(match postgres {
+        Some(url) => Box::new(PostgresStorage::open(url, None)?),
+        None => {
+            let key = StoreKey::passphrase(KEY);
+            Box::new(SqliteStorage::open(
+                data.join("omkijken.db"),
+                Some(key.pragma()),
+            )?)
+        }
+    })
+}
+
 /// Create the school, import the roster, enroll the devices and write `seed_docs`
 /// signals, on the store directly (the server is not running yet).
-fn set_up(data: &Path, staff: &[StaffMember], k: usize, seed_docs: usize) -> Result<Vec<Dev>> {
-    std::fs::create_dir_all(data)?;
-    // The server refuses a data directory others may enter.
-    std::fs::set_permissions(data, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
-    let key = StoreKey::passphrase(KEY);
-    let storage = SqliteStorage::open(data.join("omkijken.db"), Some(key.pragma()))?;
-    let mut hub = Hub::new(Box::new(storage), HubConfig::default(), [7; 32])?;
+fn set_up(
+    storage: Box<dyn Storage>,
+    staff: &[StaffMember],
+    k: usize,
+    seed_docs: usize,
+) -> Result<Vec<Dev>> {
+    let mut hub = Hub::new(storage, HubConfig::default(), [7; 32])?;
     hub.create_school(NOW, SCHOOL, "Load")?;
     hub.import_roster(NOW, SCHOOL, &roster_csv(staff))?;
     let mut devs = vec![];
@@ -276,15 +323,15 @@ fn kept(keep: &Path, data: &Path, staff: &[StaffMember], a: &Args) -> Result<Vec
     let dir = keep.join(format!("k{}-s{}", a.devices, a.seed_docs));
     let list = dir.join("devices.txt");
     if !list.exists() {
-        let devs = set_up(&dir.join("data"), staff, a.devices, a.seed_docs)?;
+        let store = open_store(&dir.join("data"), None)?;
+        let devs = set_up(store, staff, a.devices, a.seed_docs)?;
         let text: Vec<String> = devs
             .iter()
             .map(|d| format!("{} {} {}", d.token, d.actor.to_hex_string(), d.user))
             .collect();
         std::fs::write(&list, text.join("\n"))?;
     }
-    std::fs::create_dir_all(data)?;
-    std::fs::set_permissions(data, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    private_dir(data)?;
     for e in std::fs::read_dir(dir.join("data"))? {
         let e = e?;
         std::fs::copy(e.path(), data.join(e.file_name()))?;
@@ -321,10 +368,13 @@ impl Drop for Server {
     }
 }
 
-fn start_server(bin: &Path, data: &Path, port: u16) -> Result<Server> {
-    let child = Command::new(bin)
-        .args(["serve", "--data"])
-        .arg(data)
+fn start_server(bin: &Path, data: &Path, postgres: Option<&str>, port: u16) -> Result<Server> {
+    let mut cmd = Command::new(bin);
+    cmd.args(["serve", "--data"]).arg(data);
+    if let Some(url) = postgres {
+        cmd.args(["--database", url]);
+    }
+    let child = cmd
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .env("OMKIJKEN_DB_KEY", KEY)
         .env("OMKIJKEN_MAX_CONNECTIONS", "100000")
@@ -345,6 +395,25 @@ fn start_server(bin: &Path, data: &Path, port: u16) -> Result<Server> {
         std::thread::sleep(Duration::from_millis(20));
     }
     bail!("the server did not start")
+}
+
+/// CPU seconds (user + system) and RSS (MiB), summed over processes.
+fn procs_stats(pids: &[u32]) -> (f64, f64) {
+    pids.iter()
+        .map(|&p| proc_stats(p))
+        .fold((0.0, 0.0), |(c, r), (c1, r1)| (c + c1, r + r1))
+}
+
+/// The processes of the PostgreSQL server on this machine (empty without one).
+fn postgres_pids() -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "postgres")
+        })
+        .collect()
 }
 
 /// CPU seconds (user + system) and RSS (MiB) of a process.
@@ -497,10 +566,11 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     v[i]
 }
 
-/// Connect every device at once; the time until every catch-up is complete, and the
-/// catalog entries sent.
+/// Connect every device at once, device i to node (i + shift) mod the nodes; the time
+/// until every catch-up is complete, and the catalog entries sent.
 async fn storm(
-    url: &str,
+    urls: &[String],
+    shift: usize,
     devs: &[Dev],
     staff: &[StaffMember],
     cursors: &[Arc<AtomicU64>],
@@ -510,7 +580,7 @@ async fn storm(
     let mut tasks = vec![];
     for (i, d) in devs.iter().enumerate() {
         let (url, d, cur, clock) = (
-            url.to_string(),
+            urls[(i + shift) % urls.len()].clone(),
             d.clone(),
             cursors[i].clone(),
             clock.clone(),
@@ -541,7 +611,12 @@ fn main() -> Result<()> {
     let data = dir.path().join("data");
     let t = Instant::now();
     let devs = match &a.keep {
-        None => set_up(&data, &staff, a.devices, a.seed_docs)?,
+        None => set_up(
+            open_store(&data, a.postgres.as_deref())?,
+            &staff,
+            a.devices,
+            a.seed_docs,
+        )?,
         Some(keep) => kept(keep, &data, &staff, &a)?,
     };
     eprintln!(
@@ -551,10 +626,67 @@ fn main() -> Result<()> {
         a.seed_docs,
         t.elapsed().as_secs_f64()
     );
-    let port = free_port()?;
-    let server = start_server(&a.server, &data, port)?;
-    let pid = server.child.id();
-    let url = format!("ws://127.0.0.1:{port}/v1/sync");
+    let mut servers = vec![];
+    let mut urls = vec![];
+    for n in 0..a.nodes {
+        let port = free_port()?;
+        // Each node its own data directory (its key file, its lock); with PostgreSQL the
+        // documents are in the database.
+        let node_data = if n == 0 {
+            data.clone()
+        } else {
+            let d = dir.path().join(format!("data-{n}"));
+            private_dir(&d)?;
+            d
+        };
+        servers.push(start_server(
+            &a.server,
+            &node_data,
+            a.postgres.as_deref(),
+            port,
+        )?);
+        urls.push(format!("ws://127.0.0.1:{port}/v1/sync"));
+    }
+    let pids: Vec<u32> = servers.iter().map(|s| s.child.id()).collect();
+    let db_pids = if a.postgres.is_some() {
+        postgres_pids()
+    } else {
+        vec![]
+    };
+    // Server CPU s and RSS MiB (summed over the nodes), and the database's CPU s.
+    let stats = || {
+        let (c, r) = procs_stats(&pids);
+        (c, r, procs_stats(&db_pids).0)
+    };
+    // What a phase adds to a line with PostgreSQL: the database's CPU.
+    let db = |d0: f64, d1: f64, secs: Option<f64>| match (db_pids.is_empty(), secs) {
+        (true, _) => String::new(),
+        (false, None) => format!("; database CPU {:.1} s", d1 - d0),
+        (false, Some(s)) => format!("; database CPU {:.0}% of a core", (d1 - d0) / s * 100.0),
+    };
+    // A node refreshes the staff's roster views on a thread of its own after it starts
+    // (serving meanwhile); the phases are measured once the nodes are quiet.
+    let started = Instant::now();
+    let mut last = stats().0;
+    loop {
+        std::thread::sleep(Duration::from_millis(1000));
+        let now = stats().0;
+        if now - last < 0.02 || started.elapsed() > Duration::from_secs(300) {
+            break;
+        }
+        last = now;
+    }
+    println!(
+        "start-up: the nodes were quiet after {:.1} s, server CPU {:.1} s",
+        started.elapsed().as_secs_f64(),
+        stats().0
+    );
+    if a.nodes > 1 {
+        println!(
+            "{} server nodes on one PostgreSQL database; device i on node i mod {}, after the reconnect on the next",
+            a.nodes, a.nodes
+        );
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -563,23 +695,26 @@ fn main() -> Result<()> {
     let cursors: Vec<Arc<AtomicU64>> = devs.iter().map(|_| Arc::default()).collect();
     rt.block_on(async {
         // Connection storm.
-        let (cpu0, _) = proc_stats(pid);
-        let (storm_s, storm_entries, cmds) = storm(&url, &devs, &staff, &cursors, &clock).await?;
-        let (cpu1, rss_storm) = proc_stats(pid);
+        let (cpu0, _, d0) = stats();
+        let (storm_s, storm_entries, cmds) =
+            storm(&urls, 0, &devs, &staff, &cursors, &clock).await?;
+        let (cpu1, rss_storm, d1) = stats();
         println!(
-            "connection storm: {} devices caught up in {storm_s:.2} s ({storm_entries} catalog entries), server CPU {:.1} s, RSS {rss_storm:.0} MiB",
+            "connection storm: {} devices caught up in {storm_s:.2} s ({storm_entries} catalog entries), server CPU {:.1} s, RSS {rss_storm:.0} MiB{}",
             devs.len(),
-            cpu1 - cpu0
+            cpu1 - cpu0,
+            db(d0, d1, None)
         );
         // Idle.
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let (c0, _) = proc_stats(pid);
+        let (c0, _, d0) = stats();
         tokio::time::sleep(Duration::from_secs(10)).await;
-        let (c1, rss_idle) = proc_stats(pid);
+        let (c1, rss_idle, d1) = stats();
         println!(
-            "idle, {} connected: server CPU {:.1}%, RSS {rss_idle:.0} MiB",
+            "idle, {} connected: server CPU {:.1}%, RSS {rss_idle:.0} MiB{}",
             devs.len(),
-            (c1 - c0) / 10.0 * 100.0
+            (c1 - c0) / 10.0 * 100.0,
+            db(d0, d1, Some(10.0))
         );
         // Steady pushes by teachers' devices, in turn.
         let pushers: Vec<usize> = (0..devs.len())
@@ -589,7 +724,7 @@ fn main() -> Result<()> {
             bail!("no teacher devices");
         }
         let n = (a.rate * a.seconds).round() as usize;
-        let (c0, _) = proc_stats(pid);
+        let (c0, _, d0) = stats();
         // The generator's own CPU: on one machine with the server, a busy generator delays
         // what it measures.
         let (g0, _) = proc_stats(std::process::id());
@@ -611,13 +746,13 @@ fn main() -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
         let push_s = start.elapsed().as_secs_f64();
-        let (c1, rss_push) = proc_stats(pid);
+        let (c1, rss_push, d1) = stats();
         let (g1, _) = proc_stats(std::process::id());
         let mut ack = clock.ack_ms.lock().unwrap().clone();
         let mut fan = clock.fan_ms.lock().unwrap().clone();
         let mut fan_ack = clock.fan_after_ack_ms.lock().unwrap().clone();
         println!(
-            "steady pushes: {n} at {} /s ({} acked): ack p50 {:.1} ms p99 {:.1} ms; fan-out to coordinators ({} deliveries) p50 {:.1} ms p99 {:.1} ms from the push, p50 {:.1} ms p99 {:.1} ms after the ack; server CPU {:.0}% of a core, RSS {rss_push:.0} MiB; the generator's CPU {:.0}% of a core",
+            "steady pushes: {n} at {} /s ({} acked): ack p50 {:.1} ms p99 {:.1} ms; fan-out to coordinators ({} deliveries) p50 {:.1} ms p99 {:.1} ms from the push, p50 {:.1} ms p99 {:.1} ms after the ack; server CPU {:.0}% of a core, RSS {rss_push:.0} MiB; the generator's CPU {:.0}% of a core{}",
             a.rate,
             ack.len(),
             pct(&mut ack, 0.5),
@@ -628,7 +763,8 @@ fn main() -> Result<()> {
             pct(&mut fan_ack, 0.5),
             pct(&mut fan_ack, 0.99),
             (c1 - c0) / push_s * 100.0,
-            (g1 - g0) / push_s * 100.0
+            (g1 - g0) / push_s * 100.0,
+            db(d0, d1, Some(push_s))
         );
         // Cursors that move reach idle sessions within seconds.
         tokio::time::sleep(Duration::from_secs(7)).await;
@@ -642,17 +778,20 @@ fn main() -> Result<()> {
             let _ = r.await;
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let (c0, _) = proc_stats(pid);
-        let (re_s, re_entries, cmds) = storm(&url, &devs, &staff, &cursors, &clock).await?;
-        let (c1, rss_re) = proc_stats(pid);
+        let (c0, _, d0) = stats();
+        // With several nodes each device comes back on another node than before.
+        let (re_s, re_entries, cmds) =
+            storm(&urls, 1, &devs, &staff, &cursors, &clock).await?;
+        let (c1, rss_re, d1) = stats();
         println!(
-            "reconnect storm: {} devices caught up in {re_s:.2} s ({re_entries} catalog entries), server CPU {:.1} s, RSS {rss_re:.0} MiB",
+            "reconnect storm: {} devices caught up in {re_s:.2} s ({re_entries} catalog entries), server CPU {:.1} s, RSS {rss_re:.0} MiB{}",
             devs.len(),
-            c1 - c0
+            c1 - c0,
+            db(d0, d1, None)
         );
         drop(cmds);
         Ok::<_, anyhow::Error>(())
     })?;
-    drop(server);
+    drop(servers);
     Ok(())
 }

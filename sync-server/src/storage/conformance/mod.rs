@@ -3,8 +3,8 @@
 //! Each check is a function of a fresh, empty storage that panics with a message naming the
 //! behaviour on failure. [`storage_conformance!`](crate::storage_conformance) expands to one
 //! `#[test]` per check for one storage, so a failure names its check and hides no other.
-//! One file per concern: documents, the catalog, batches, devices, the audit, accounts and
-//! policies; the values the checks build from are in `fixtures`. Compiled for tests only
+//! One file per concern: documents, the catalog, batches, group commits, devices, the audit,
+//! accounts and policies; the values the checks build from are in `fixtures`. Compiled for tests only
 //! (feature `testing`).
 
 use super::*;
@@ -19,6 +19,7 @@ mod catalog;
 mod devices;
 mod documents;
 mod fixtures;
+mod groups;
 
 pub use accounts::*;
 pub use audit::*;
@@ -27,6 +28,7 @@ pub use catalog::*;
 pub use devices::*;
 pub use documents::*;
 use fixtures::*;
+pub use groups::*;
 
 /// One `#[test]` per conformance check, each on a fresh storage from `$make`: a closure
 /// taking the check's name and returning `Some((storage, keep))`, where `keep` is whatever
@@ -62,6 +64,9 @@ macro_rules! storage_conformance {
             // accounts.rs
             admin_accounts_are_kept_by_name_and_replaced,
             a_school_policy_is_replaced_whole,
+            // groups.rs
+            a_groups_commits_are_read_in_it_and_stored_at_its_end,
+            a_failed_commit_in_a_group_undoes_itself_alone,
         );
     };
     (@checks $make:expr; $($check:ident),* $(,)?) => {

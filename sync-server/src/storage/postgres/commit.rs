@@ -10,247 +10,350 @@ use crate::Result;
 use crate::storage::{AuditRecord, Batch, Committed, EnrollOutcome, NewDevice, WriteMode};
 use automerge::ChangeHash;
 use omkijken_core::DocumentId;
-use postgres::Row;
+use postgres::{Client, GenericClient, Row};
 use std::collections::{HashMap, HashSet};
 
 impl PostgresStorage {
     pub(super) fn commit_once(&mut self, batch: &Batch) -> std::result::Result<Committed, Fail> {
-        self.client()?;
-        let st = &mut self.statements;
-        let mut tx = self.client.transaction()?;
-        let n = (batch.docs.len() + batch.bump.len() + batch.erase.len()) as i64;
-        // The catalog counter first (see the module docs): its row lock orders committers.
-        let (prev, last) = if n > 0 {
-            let s = st.get(&mut tx, SQL_ADVANCE)?;
-            let last: i64 = tx.query_one(&s, &[&CATALOG_SEQ, &n])?.try_get(0)?;
-            (last - n, last)
-        } else if !batch.compact.is_empty() {
-            let s = st.get(&mut tx, SQL_LOCK_COUNTER)?;
-            let v: i64 = tx.query_one(&s, &[&CATALOG_SEQ])?.try_get(0)?;
-            (v, v)
-        } else {
-            let s = st.get(&mut tx, SQL_COUNTER)?;
-            let v: i64 = tx.query_one(&s, &[&CATALOG_SEQ])?.try_get(0)?;
-            (v, v)
-        };
-        for s in &batch.schools {
-            let q = st.get(&mut tx, SQL_SCHOOL)?;
-            tx.execute(&q, &[&s.id, &s.name, &s.created_at])?;
-        }
-        // Writes made from a state that is no longer the stored one: write nothing.
-        let based: Vec<&[u8]> = batch
-            .docs
-            .iter()
-            .filter(|w| w.base.is_some())
-            .map(|w| w.id.as_bytes().as_slice())
-            .collect();
-        let mut stored: HashMap<DocumentId, Option<Vec<ChangeHash>>> = HashMap::new();
-        if !based.is_empty() {
-            let q = st.get(&mut tx, SQL_BASES)?;
-            for r in tx.query(&q, &[&based])? {
-                let id = id_from(r.try_get(0)?)?;
-                let heads = if r.try_get::<_, bool>(2)? {
-                    None
-                } else {
-                    Some(heads_from_bytes(&r.try_get::<_, Vec<u8>>(1)?)?)
-                };
-                stored.insert(id, heads);
-            }
-        }
-        for w in &batch.docs {
-            let current = stored.get(&w.id).cloned().unwrap_or(Some(vec![]));
-            if !w.base_matches(current.as_deref()) {
-                return Err(Fail::Conflict);
-            }
-        }
-        let mut seq = prev;
-        let distinct = batch
-            .docs
-            .iter()
-            .map(|w| w.id)
-            .collect::<HashSet<_>>()
-            .len();
-        if distinct == batch.docs.len() {
-            write_docs_bulk(&mut tx, st, &batch.docs, seq)?;
-            seq += batch.docs.len() as i64;
-        }
-        // The same document twice in one batch: row by row, in order.
-        for w in batch.docs.iter().filter(|_| distinct != batch.docs.len()) {
-            seq += 1;
-            let id = w.id.as_bytes().as_slice();
-            match w.mode {
-                WriteMode::Append => {
-                    let q = st.get(&mut tx, SQL_INSERT_CHANGE)?;
-                    tx.execute(&q, &[&id, &w.data])?;
-                }
-                WriteMode::Snapshot => {
-                    let q = st.get(&mut tx, SQL_DELETE_CHANGES)?;
-                    tx.execute(&q, &[&id])?;
-                    let q = st.get(&mut tx, SQL_UPSERT_SNAPSHOT)?;
-                    tx.execute(&q, &[&id, &w.data])?;
-                }
-            }
-            let snapshot = w.mode == WriteMode::Snapshot;
-            let q = st.get(&mut tx, SQL_UPSERT_CATALOG)?;
-            tx.execute(
-                &q,
-                &[
-                    &id,
-                    &w.header.school,
-                    &w.header.kind,
-                    &w.header.pupil,
-                    &w.header.author,
-                    &w.header.created_at,
-                    &(w.header.schema as i64),
-                    &w.fields.visibility,
-                    &w.fields.urgency.map(i16::from),
-                    &w.fields.category,
-                    &readers_to(&w.fields.readers),
-                    &heads_to_bytes(&w.heads),
-                    &seq,
-                    &(w.data.len() as i64),
-                    &if snapshot { 0i32 } else { 1i32 },
-                    &snapshot,
-                    &w.summary,
-                ],
-            )?;
-        }
-        if !batch.bump.is_empty() {
-            // A document bumped twice ends with the later sequence.
-            let mut last_of: HashMap<DocumentId, i64> = HashMap::new();
-            for id in &batch.bump {
-                seq += 1;
-                last_of.insert(*id, seq);
-            }
-            let (ids, seqs): (Vec<&[u8]>, Vec<i64>) = last_of
-                .iter()
-                .map(|(id, s)| (id.as_bytes().as_slice(), *s))
-                .unzip();
-            let q = st.get(&mut tx, SQL_BULK_BUMP)?;
-            tx.execute(&q, &[&ids, &seqs])?;
-        }
-        for id in &batch.erase {
-            seq += 1;
-            let id = id.as_bytes().as_slice();
-            let q = st.get(&mut tx, SQL_DELETE_CHANGES)?;
-            tx.execute(&q, &[&id])?;
-            let q = st.get(&mut tx, SQL_DELETE_SNAPSHOT)?;
-            tx.execute(&q, &[&id])?;
-            let q = st.get(&mut tx, SQL_ERASE)?;
-            tx.execute(&q, &[&id, &seq])?;
-        }
-        debug_assert_eq!(seq, last);
-        for (id, chunks, snapshot) in &batch.compact {
-            let idb = id.as_bytes().as_slice();
-            let q = st.get(&mut tx, SQL_COMPACT)?;
-            let n = tx.execute(
-                &q,
-                &[
-                    &idb,
-                    &(snapshot.len() as i64),
-                    &i32::try_from(*chunks).unwrap_or(i32::MAX),
-                ],
-            )?;
-            if n == 1 {
-                let q = st.get(&mut tx, SQL_DELETE_CHANGES)?;
-                tx.execute(&q, &[&idb])?;
-                let q = st.get(&mut tx, SQL_UPSERT_SNAPSHOT)?;
-                tx.execute(&q, &[&idb, snapshot])?;
-            }
-        }
-        for (sql, pairs) in [
-            (SQL_BULK_HOLD, &batch.hold),
-            (SQL_BULK_PURGED, &batch.purged),
-            (SQL_BULK_UNHOLD, &batch.unhold),
-        ] {
-            if pairs.is_empty() {
-                continue;
-            }
-            // Each pair once (an upsert may not touch a row twice in one statement).
-            let mut seen = HashSet::new();
-            let (devices, docs): (Vec<&str>, Vec<&[u8]>) = pairs
-                .iter()
-                .filter(|p| seen.insert(*p))
-                .map(|(d, id)| (d.as_str(), id.as_bytes().as_slice()))
-                .unzip();
-            let q = st.get(&mut tx, sql)?;
-            tx.execute(&q, &[&devices, &docs])?;
-        }
-        if !batch.audit.is_empty() {
-            insert_audit_bulk(&mut tx, st, &batch.audit)?;
-        }
-        if !batch.events.is_empty() {
-            // The admin-event sequence is a cursor too: the same counter scheme.
-            let k = batch.events.len() as i64;
-            let q = st.get(&mut tx, SQL_ADVANCE)?;
-            let last_event: i64 = tx.query_one(&q, &[&ADMIN_EVENT_SEQ, &k])?.try_get(0)?;
-            for (i, e) in batch.events.iter().enumerate() {
-                let q = st.get(&mut tx, SQL_EVENT)?;
-                tx.execute(
-                    &q,
-                    &[
-                        &(last_event - k + 1 + i as i64),
-                        &e.at,
-                        &e.kind.as_str(),
-                        &e.school,
-                        &e.device,
-                    ],
-                )?;
-            }
-        }
-        for c in &batch.codes {
-            let q = st.get(&mut tx, SQL_CODE)?;
-            tx.execute(
-                &q,
-                &[
-                    &c.code_hash.as_slice(),
-                    &c.school,
-                    &c.user,
-                    &c.created_at,
-                    &c.expires_at,
-                    &c.scope,
-                ],
-            )?;
-        }
-        for (device, at) in &batch.revoke {
-            let q = st.get(&mut tx, SQL_REVOKE)?;
-            tx.execute(&q, &[device, at])?;
-        }
-        for (device, at) in &batch.touch {
-            let q = st.get(&mut tx, SQL_TOUCH)?;
-            tx.execute(&q, &[device, at])?;
-        }
-        for (device, o) in &batch.outbox {
-            let q = st.get(&mut tx, SQL_OUTBOX)?;
-            let (pending, not_accepted) = (o.pending as i64, o.not_accepted as i64);
-            tx.execute(
-                &q,
-                &[
-                    device,
-                    &pending,
-                    &not_accepted,
-                    &o.oldest_at,
-                    &o.reported_at,
-                ],
-            )?;
-        }
-        // Other nodes listen (see `listen_for_changes`); PostgreSQL delivers the
-        // notification when, and only if, this transaction commits.
-        if n > 0 || !batch.events.is_empty() || !batch.schools.is_empty() {
-            let q = st.get(&mut tx, SQL_NOTIFY)?;
-            tx.execute(&q, &[])?;
-        }
-        if let Some(hook) = self.before_commit.as_mut() {
-            hook();
-        }
-        self.reached_commit = true;
-        tx.commit()?;
-        Ok(Committed {
-            prev_seq: prev as u64,
-            last_seq: last as u64,
-        })
+        let tag = self.tag.clone();
+        // A group holds the audit chain's lock from its first commit on (see `in_group`).
+        let chain_locked = self.group.open;
+        self.in_transaction(|tx, st| write_batch(tx, st, batch, &tag, chain_locked))
     }
 
+    /// `f` in a transaction of its own, committed when it returns Ok; inside a group
+    /// ([`Storage::begin_group`]) in a savepoint of the group's transaction instead, so a
+    /// failed commit undoes itself alone and the group goes on.
+    fn in_transaction<T>(
+        &mut self,
+        f: impl FnOnce(&mut Client, &mut Statements) -> std::result::Result<T, Fail>,
+    ) -> std::result::Result<T, Fail> {
+        if self.group.lost {
+            return Err(Fail::Other(crate::Error::GroupLost));
+        }
+        self.client()?;
+        if self.group.open {
+            return self.in_group(f);
+        }
+        self.client.batch_execute("BEGIN")?;
+        match f(&mut self.client, &mut self.statements) {
+            Ok(t) => {
+                if let Some(hook) = self.before_commit.as_mut() {
+                    hook();
+                }
+                self.reached_commit = true;
+                self.client.batch_execute("COMMIT")?;
+                Ok(t)
+            }
+            Err(e) => {
+                let _ = self.client.batch_execute("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+}
+
+impl PostgresStorage {
+    /// `f` inside the open group: its transaction begins at its first commit (a group of
+    /// reads needs none), which takes the locks every writer takes, in the order they take
+    /// them (the catalog counter, then the audit chain), once for the group: a group holds
+    /// them until its end, and taking them in another order than a single commit could
+    /// deadlock the two. Later commits run in a savepoint, so a failed one undoes itself
+    /// alone. Any other failure loses the group ([`Group::lost`]).
+    fn in_group<T>(
+        &mut self,
+        f: impl FnOnce(&mut Client, &mut Statements) -> std::result::Result<T, Fail>,
+    ) -> std::result::Result<T, Fail> {
+        if !self.group.begun {
+            let begun = (|| -> std::result::Result<(), Fail> {
+                self.client.batch_execute("BEGIN")?;
+                let q = self.statements.get(&mut self.client, SQL_LOCK_WRITERS)?;
+                self.client
+                    .execute(&q, &[&CATALOG_SEQ, &AUDIT_CHAIN_LOCK])?;
+                Ok(())
+            })();
+            if let Err(e) = begun {
+                self.group.lost = true;
+                return Err(e);
+            }
+            self.group.begun = true;
+            // The first commit needs no savepoint: failing, it takes nothing else with it.
+            return f(&mut self.client, &mut self.statements).inspect_err(|_| {
+                self.group.begun = false;
+                if self.client.batch_execute("ROLLBACK").is_err() {
+                    self.group.lost = true;
+                }
+            });
+        }
+        if let Err(e) = self.client.batch_execute("SAVEPOINT omkijken_commit") {
+            self.group.lost = true;
+            return Err(e.into());
+        }
+        match f(&mut self.client, &mut self.statements) {
+            Ok(t) => match self
+                .client
+                .batch_execute("RELEASE SAVEPOINT omkijken_commit")
+            {
+                Ok(()) => Ok(t),
+                Err(e) => {
+                    self.group.lost = true;
+                    Err(e.into())
+                }
+            },
+            Err(e) => {
+                if self
+                    .client
+                    .batch_execute("ROLLBACK TO SAVEPOINT omkijken_commit")
+                    .is_err()
+                {
+                    self.group.lost = true;
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Write `batch` in the transaction open on `tx` (see the module docs of `postgres`).
+fn write_batch(
+    tx: &mut Client,
+    st: &mut Statements,
+    batch: &Batch,
+    tag: &str,
+    chain_locked: bool,
+) -> std::result::Result<Committed, Fail> {
+    let n = (batch.docs.len() + batch.bump.len() + batch.erase.len()) as i64;
+    // The catalog counter first (see the module docs): its row lock orders committers.
+    let (prev, last) = if n > 0 {
+        let s = st.get(tx, SQL_ADVANCE)?;
+        let last: i64 = tx.query_one(&s, &[&CATALOG_SEQ, &n])?.try_get(0)?;
+        (last - n, last)
+    } else if !batch.compact.is_empty() {
+        let s = st.get(tx, SQL_LOCK_COUNTER)?;
+        let v: i64 = tx.query_one(&s, &[&CATALOG_SEQ])?.try_get(0)?;
+        (v, v)
+    } else {
+        let s = st.get(tx, SQL_COUNTER)?;
+        let v: i64 = tx.query_one(&s, &[&CATALOG_SEQ])?.try_get(0)?;
+        (v, v)
+    };
+    for s in &batch.schools {
+        let q = st.get(tx, SQL_SCHOOL)?;
+        tx.execute(&q, &[&s.id, &s.name, &s.created_at])?;
+    }
+    // Writes made from a state that is no longer the stored one: write nothing.
+    let based: Vec<&[u8]> = batch
+        .docs
+        .iter()
+        .filter(|w| w.base.is_some())
+        .map(|w| w.id.as_bytes().as_slice())
+        .collect();
+    let mut stored: HashMap<DocumentId, Option<Vec<ChangeHash>>> = HashMap::new();
+    if !based.is_empty() {
+        let q = st.get(tx, SQL_BASES)?;
+        for r in tx.query(&q, &[&based])? {
+            let id = id_from(r.try_get(0)?)?;
+            let heads = if r.try_get::<_, bool>(2)? {
+                None
+            } else {
+                Some(heads_from_bytes(&r.try_get::<_, Vec<u8>>(1)?)?)
+            };
+            stored.insert(id, heads);
+        }
+    }
+    for w in &batch.docs {
+        let current = stored.get(&w.id).cloned().unwrap_or(Some(vec![]));
+        if !w.base_matches(current.as_deref()) {
+            return Err(Fail::Conflict);
+        }
+    }
+    let mut seq = prev;
+    let distinct = batch
+        .docs
+        .iter()
+        .map(|w| w.id)
+        .collect::<HashSet<_>>()
+        .len();
+    if distinct == batch.docs.len() {
+        write_docs_bulk(tx, st, &batch.docs, seq)?;
+        seq += batch.docs.len() as i64;
+    }
+    // The same document twice in one batch: row by row, in order.
+    for w in batch.docs.iter().filter(|_| distinct != batch.docs.len()) {
+        seq += 1;
+        let id = w.id.as_bytes().as_slice();
+        match w.mode {
+            WriteMode::Append => {
+                let q = st.get(tx, SQL_INSERT_CHANGE)?;
+                tx.execute(&q, &[&id, &w.data])?;
+            }
+            WriteMode::Snapshot => {
+                let q = st.get(tx, SQL_DELETE_CHANGES)?;
+                tx.execute(&q, &[&id])?;
+                let q = st.get(tx, SQL_UPSERT_SNAPSHOT)?;
+                tx.execute(&q, &[&id, &w.data])?;
+            }
+        }
+        let snapshot = w.mode == WriteMode::Snapshot;
+        let q = st.get(tx, SQL_UPSERT_CATALOG)?;
+        tx.execute(
+            &q,
+            &[
+                &id,
+                &w.header.school,
+                &w.header.kind,
+                &w.header.pupil,
+                &w.header.author,
+                &w.header.created_at,
+                &(w.header.schema as i64),
+                &w.fields.visibility,
+                &w.fields.urgency.map(i16::from),
+                &w.fields.category,
+                &readers_to(&w.fields.readers),
+                &heads_to_bytes(&w.heads),
+                &seq,
+                &(w.data.len() as i64),
+                &if snapshot { 0i32 } else { 1i32 },
+                &snapshot,
+                &w.summary,
+            ],
+        )?;
+    }
+    if !batch.bump.is_empty() {
+        // A document bumped twice ends with the later sequence.
+        let mut last_of: HashMap<DocumentId, i64> = HashMap::new();
+        for id in &batch.bump {
+            seq += 1;
+            last_of.insert(*id, seq);
+        }
+        let (ids, seqs): (Vec<&[u8]>, Vec<i64>) = last_of
+            .iter()
+            .map(|(id, s)| (id.as_bytes().as_slice(), *s))
+            .unzip();
+        let q = st.get(tx, SQL_BULK_BUMP)?;
+        tx.execute(&q, &[&ids, &seqs])?;
+    }
+    for id in &batch.erase {
+        seq += 1;
+        let id = id.as_bytes().as_slice();
+        let q = st.get(tx, SQL_DELETE_CHANGES)?;
+        tx.execute(&q, &[&id])?;
+        let q = st.get(tx, SQL_DELETE_SNAPSHOT)?;
+        tx.execute(&q, &[&id])?;
+        let q = st.get(tx, SQL_ERASE)?;
+        tx.execute(&q, &[&id, &seq])?;
+    }
+    debug_assert_eq!(seq, last);
+    for (id, chunks, snapshot) in &batch.compact {
+        let idb = id.as_bytes().as_slice();
+        let q = st.get(tx, SQL_COMPACT)?;
+        let n = tx.execute(
+            &q,
+            &[
+                &idb,
+                &(snapshot.len() as i64),
+                &i32::try_from(*chunks).unwrap_or(i32::MAX),
+            ],
+        )?;
+        if n == 1 {
+            let q = st.get(tx, SQL_DELETE_CHANGES)?;
+            tx.execute(&q, &[&idb])?;
+            let q = st.get(tx, SQL_UPSERT_SNAPSHOT)?;
+            tx.execute(&q, &[&idb, snapshot])?;
+        }
+    }
+    for (sql, pairs) in [
+        (SQL_BULK_HOLD, &batch.hold),
+        (SQL_BULK_PURGED, &batch.purged),
+        (SQL_BULK_UNHOLD, &batch.unhold),
+    ] {
+        if pairs.is_empty() {
+            continue;
+        }
+        // Each pair once (an upsert may not touch a row twice in one statement).
+        let mut seen = HashSet::new();
+        let (devices, docs): (Vec<&str>, Vec<&[u8]>) = pairs
+            .iter()
+            .filter(|p| seen.insert(*p))
+            .map(|(d, id)| (d.as_str(), id.as_bytes().as_slice()))
+            .unzip();
+        let q = st.get(tx, sql)?;
+        tx.execute(&q, &[&devices, &docs])?;
+    }
+    if !batch.audit.is_empty() {
+        if !chain_locked {
+            lock_audit_chain(tx, st)?;
+        }
+        insert_audit_bulk(tx, st, &batch.audit)?;
+    }
+    if !batch.events.is_empty() {
+        // The admin-event sequence is a cursor too: the same counter scheme.
+        let k = batch.events.len() as i64;
+        let q = st.get(tx, SQL_ADVANCE)?;
+        let last_event: i64 = tx.query_one(&q, &[&ADMIN_EVENT_SEQ, &k])?.try_get(0)?;
+        for (i, e) in batch.events.iter().enumerate() {
+            let q = st.get(tx, SQL_EVENT)?;
+            tx.execute(
+                &q,
+                &[
+                    &(last_event - k + 1 + i as i64),
+                    &e.at,
+                    &e.kind.as_str(),
+                    &e.school,
+                    &e.device,
+                ],
+            )?;
+        }
+    }
+    for c in &batch.codes {
+        let q = st.get(tx, SQL_CODE)?;
+        tx.execute(
+            &q,
+            &[
+                &c.code_hash.as_slice(),
+                &c.school,
+                &c.user,
+                &c.created_at,
+                &c.expires_at,
+                &c.scope,
+            ],
+        )?;
+    }
+    for (device, at) in &batch.revoke {
+        let q = st.get(tx, SQL_REVOKE)?;
+        tx.execute(&q, &[device, at])?;
+    }
+    for (device, at) in &batch.touch {
+        let q = st.get(tx, SQL_TOUCH)?;
+        tx.execute(&q, &[device, at])?;
+    }
+    for (device, o) in &batch.outbox {
+        let q = st.get(tx, SQL_OUTBOX)?;
+        let (pending, not_accepted) = (o.pending as i64, o.not_accepted as i64);
+        tx.execute(
+            &q,
+            &[
+                device,
+                &pending,
+                &not_accepted,
+                &o.oldest_at,
+                &o.reported_at,
+            ],
+        )?;
+    }
+    // Other nodes listen (see `listen_for_changes`); PostgreSQL delivers the
+    // notification when, and only if, this transaction commits.
+    if n > 0 || !batch.events.is_empty() || !batch.schools.is_empty() {
+        let q = st.get(tx, SQL_NOTIFY)?;
+        tx.execute(&q, &[&tag])?;
+    }
+    Ok(Committed {
+        prev_seq: prev as u64,
+        last_seq: last as u64,
+    })
+}
+
+impl PostgresStorage {
     pub(super) fn enroll_once(
         &mut self,
         code_hash: &[u8; 32],
@@ -315,11 +418,7 @@ impl PostgresStorage {
 
 /// Link audit rows just inserted (as the database returned them) to the chain, in
 /// sequence order. The caller holds [`AUDIT_CHAIN_LOCK`] since before it inserted them.
-fn link_audit(
-    tx: &mut postgres::Transaction<'_>,
-    st: &mut Statements,
-    inserted: Vec<Row>,
-) -> Result<()> {
+fn link_audit(tx: &mut impl GenericClient, st: &mut Statements, inserted: Vec<Row>) -> Result<()> {
     let mut rows = inserted
         .iter()
         .map(audit_row)
@@ -345,17 +444,13 @@ fn link_audit(
     Ok(())
 }
 
-fn lock_audit_chain(tx: &mut postgres::Transaction<'_>, st: &mut Statements) -> Result<()> {
+fn lock_audit_chain(tx: &mut impl GenericClient, st: &mut Statements) -> Result<()> {
     let q = st.get(tx, SQL_AUDIT_CHAIN_LOCK)?;
     tx.execute(&q, &[&AUDIT_CHAIN_LOCK])?;
     Ok(())
 }
 
-fn insert_audit(
-    tx: &mut postgres::Transaction<'_>,
-    st: &mut Statements,
-    a: &AuditRecord,
-) -> Result<()> {
+fn insert_audit(tx: &mut impl GenericClient, st: &mut Statements, a: &AuditRecord) -> Result<()> {
     lock_audit_chain(tx, st)?;
     let q = st.get(tx, SQL_AUDIT)?;
     let inserted = tx.query(
@@ -378,7 +473,7 @@ fn insert_audit(
 
 /// Content changes of distinct documents, sequences `first + 1 ..`, in a few statements.
 fn write_docs_bulk(
-    tx: &mut postgres::Transaction<'_>,
+    tx: &mut impl GenericClient,
     st: &mut Statements,
     docs: &[crate::storage::DocWrite],
     first: i64,
@@ -459,8 +554,9 @@ fn write_docs_bulk(
     Ok(())
 }
 
+/// Insert audit rows and link them into the chain; the caller holds [`AUDIT_CHAIN_LOCK`].
 fn insert_audit_bulk(
-    tx: &mut postgres::Transaction<'_>,
+    tx: &mut impl GenericClient,
     st: &mut Statements,
     rows: &[AuditRecord],
 ) -> Result<()> {
@@ -477,7 +573,7 @@ fn insert_audit_bulk(
     let pupil: Vec<Option<&str>> = rows.iter().map(|a| a.pupil.as_deref()).collect();
     let device_seq: Vec<Option<i64>> = rows.iter().map(|a| a.device_seq).collect();
     let device_at: Vec<Option<i64>> = rows.iter().map(|a| a.device_at).collect();
-    lock_audit_chain(tx, st)?;
+
     let q = st.get(tx, SQL_BULK_AUDIT)?;
     let inserted = tx.query(
         &q,

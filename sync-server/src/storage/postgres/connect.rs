@@ -173,6 +173,8 @@ impl PostgresStorage {
     pub(super) fn client(&mut self) -> Result<&mut Client> {
         if self.client.is_closed() {
             tracing::warn!("the database connection was closed; reconnecting");
+            // A group's transaction was on the old connection.
+            self.group.lost |= self.group.open;
             self.client = Self::connect(&self.config, &self.tls)?;
             self.statements = Statements::default();
         }
@@ -189,6 +191,7 @@ impl PostgresStorage {
     /// Open a new connection in place of a lost one.
     pub(super) fn reconnect(&mut self) -> Result<()> {
         tracing::warn!("the database connection was lost; reconnecting");
+        self.group.lost |= self.group.open;
         self.client = Self::connect(&self.config, &self.tls)?;
         self.statements = Statements::default();
         Ok(())

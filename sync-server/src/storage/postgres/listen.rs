@@ -4,6 +4,8 @@
 use super::PostgresStorage;
 use super::connect::DbTls;
 use super::queries::CHANGES_CHANNEL;
+#[cfg(doc)]
+use crate::storage::Storage;
 use crate::{Error, Result};
 use postgres::fallible_iterator::FallibleIterator;
 use std::path::Path;
@@ -19,10 +21,13 @@ impl PostgresStorage {
     /// been missed while the connection was down. The thread ends when `wake` returns false
     /// or `stop` is set (checked every second). A lost connection is retried with backoff
     /// and logged; polling the storage on a timer stays the caller's fallback.
+    /// Notifications tagged `own` ([`Storage::notification_tag`] of the node's own
+    /// storage) wake nothing: the hub that committed them delivered them already.
     pub fn listen_for_changes(
         url: &str,
         password: Option<&str>,
         ca: Option<&Path>,
+        own: Option<String>,
         stop: Arc<AtomicBool>,
         mut wake: impl FnMut() -> bool + Send + 'static,
     ) -> Result<std::thread::JoinHandle<()>> {
@@ -33,7 +38,7 @@ impl PostgresStorage {
             .spawn(move || {
                 let mut backoff = Duration::from_millis(250);
                 while !stop.load(Ordering::Relaxed) {
-                    match Self::listen(&config, &tls, &stop, &mut wake) {
+                    match Self::listen(&config, &tls, own.as_deref(), &stop, &mut wake) {
                         Ok(()) => return,
                         Err(e) => tracing::warn!(
                             error = %e,
@@ -51,6 +56,7 @@ impl PostgresStorage {
     fn listen(
         config: &postgres::Config,
         tls: &DbTls,
+        own: Option<&str>,
         stop: &AtomicBool,
         wake: &mut impl FnMut() -> bool,
     ) -> Result<()> {
@@ -64,20 +70,24 @@ impl PostgresStorage {
             if stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
-            let got = {
+            let (got, others) = {
                 let mut notifications = client.notifications();
-                let got = notifications
-                    .timeout_iter(Duration::from_secs(1))
-                    .next()?
-                    .is_some();
+                let first = notifications.timeout_iter(Duration::from_secs(1)).next()?;
+                let got = first.is_some();
+                let mut others = first.is_some_and(|n| Some(n.payload()) != own);
                 // Those that came meanwhile are covered by the same wake-up.
-                while got && notifications.iter().next()?.is_some() {}
-                got
+                while got && let Some(n) = notifications.iter().next()? {
+                    others |= Some(n.payload()) != own;
+                }
+                (got, others)
             };
             if !got {
                 if client.is_closed() {
                     return Err(Error::ListenClosed);
                 }
+                continue;
+            }
+            if !others {
                 continue;
             }
             if !wake() {

@@ -91,6 +91,25 @@ pub struct PostgresStorage {
     /// The attempt in progress sent COMMIT: if it fails now, whether it committed is
     /// unknown, so it is not run again on a new connection.
     reached_commit: bool,
+    /// The group commit in progress, if any.
+    group: Group,
+    /// The payload of this storage's change notifications (random, per storage): its own
+    /// node's listener passes over them.
+    tag: String,
+}
+
+/// A group commit ([`Storage::begin_group`]): one transaction over the commits of many
+/// frames, each commit in a savepoint of it.
+#[derive(Default)]
+struct Group {
+    /// A group is open (begun by [`Storage::begin_group`]).
+    open: bool,
+    /// Its transaction began, with the writers' locks (at its first commit: a group of
+    /// reads needs none).
+    begun: bool,
+    /// A statement of its transaction failed outside a savepoint, or its connection broke:
+    /// nothing of it can be stored; every commit until its end fails.
+    lost: bool,
 }
 
 impl std::fmt::Debug for PostgresStorage {
@@ -127,6 +146,8 @@ impl PostgresStorage {
             statements: Statements::default(),
             before_commit: None,
             reached_commit: false,
+            group: Group::default(),
+            tag: format!("{:016x}", rand::random::<u64>()),
         };
         s.migrate()?;
         Ok(s)
@@ -151,6 +172,11 @@ impl PostgresStorage {
             Err(_) if self.connection_lost() => {
                 self.reconnect()?;
                 run(self)
+            }
+            // A failed statement aborts a group's transaction: none of it can be stored.
+            Err(e) => {
+                self.group.lost |= self.group.open;
+                Err(e)
             }
             r => r,
         }
@@ -254,6 +280,41 @@ fn held_rows(rows: Vec<Row>) -> Result<HashMap<String, Holding>> {
 impl Storage for PostgresStorage {
     fn commit(&mut self, batch: Batch) -> Result<Committed> {
         self.retry(|s| s.commit_once(&batch))
+    }
+
+    fn begin_group(&mut self) -> Result<()> {
+        if self.group.open {
+            return Ok(());
+        }
+        self.client()?;
+        self.group = Group {
+            open: true,
+            ..Group::default()
+        };
+        Ok(())
+    }
+
+    fn end_group(&mut self) -> Result<()> {
+        let group = std::mem::take(&mut self.group);
+        if !group.open {
+            return Ok(());
+        }
+        if group.lost {
+            // What the group wrote is gone: its transaction was aborted (PostgreSQL would
+            // answer COMMIT with a rollback, not an error) or its connection lost.
+            let _ = self.client.batch_execute("ROLLBACK");
+            return Err(Error::GroupLost);
+        }
+        if !group.begun {
+            return Ok(());
+        }
+        if let Some(hook) = self.before_commit.as_mut() {
+            hook();
+        }
+        // On an error PostgreSQL rolls the transaction back (or the connection is gone with
+        // it): none of the group is stored.
+        self.client.batch_execute("COMMIT")?;
+        Ok(())
     }
 
     fn catalog_get(&mut self, ids: &[DocumentId]) -> Result<Vec<CatalogRow>> {
@@ -433,6 +494,25 @@ impl Storage for PostgresStorage {
 
     fn last_admin_event(&mut self) -> Result<u64> {
         self.counter(ADMIN_EVENT_SEQ)
+    }
+
+    fn last_seqs(&mut self) -> Result<(u64, u64)> {
+        let (mut catalog, mut events) = (None, None);
+        for r in self.query(SQL_COUNTERS, &[&[CATALOG_SEQ, ADMIN_EVENT_SEQ].as_slice()])? {
+            let value = r.try_get::<_, i64>(1)? as u64;
+            match r.try_get::<_, &str>(0)? {
+                CATALOG_SEQ => catalog = Some(value),
+                _ => events = Some(value),
+            }
+        }
+        Ok((
+            catalog.ok_or(Error::Corrupt("counter"))?,
+            events.ok_or(Error::Corrupt("counter"))?,
+        ))
+    }
+
+    fn notification_tag(&self) -> Option<&str> {
+        Some(&self.tag)
     }
 
     fn admin_account(&mut self, name: &str) -> Result<Option<AdminAccount>> {

@@ -155,8 +155,13 @@ pub(super) const SQL_ADVANCE: &str =
     "UPDATE counters SET value = value + $2 WHERE name = $1 RETURNING value";
 
 pub(super) const SQL_LOCK_COUNTER: &str = "SELECT value FROM counters WHERE name = $1 FOR UPDATE";
+/// A group's locks in one round trip, in the order every writer takes them: the catalog
+/// counter's row (`$1`), then the audit chain (`$2`).
+pub(super) const SQL_LOCK_WRITERS: &str = "WITH c AS (SELECT value FROM counters WHERE name = $1 FOR UPDATE) \
+     SELECT pg_advisory_xact_lock($2) FROM c";
 
 pub(super) const SQL_COUNTER: &str = "SELECT value FROM counters WHERE name = $1";
+pub(super) const SQL_COUNTERS: &str = "SELECT name, value FROM counters WHERE name = ANY($1)";
 
 pub(super) const SQL_CATALOG_GET: &str = concat!(
     "SELECT ",
@@ -196,7 +201,8 @@ pub(super) const SQL_LOAD_MANY: &str = "SELECT c.id, c.summary, s.data, \
 /// notifies it (no payload: a listener polls the storage as it would on its timer).
 pub(super) const CHANGES_CHANNEL: &str = "omkijken_changes";
 
-pub(super) const SQL_NOTIFY: &str = "SELECT pg_notify('omkijken_changes', '')";
+/// The payload is the committing storage's tag (see `PostgresStorage::notification_tag`).
+pub(super) const SQL_NOTIFY: &str = "SELECT pg_notify('omkijken_changes', $1)";
 
 pub(super) const SQL_HELD_AMONG: &str = "SELECT doc FROM held WHERE device = $1 AND doc = ANY($2)";
 
