@@ -53,32 +53,27 @@ async fn privacy_html(
 }
 
 pub(super) async fn privacy_page(v: Visit) -> Response {
-    let (st, lang, s) = match v
-        .for_role(AdminRole::PrivacyOfficer, "page_privacy", None)
-        .await
-    {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let (st, lang, s) = admit!(
+        v.for_role(AdminRole::PrivacyOfficer, "page_privacy", None)
+            .await
+    );
     privacy_html(&st, lang, &s, None, "").await
 }
 
-#[derive(Deserialize)]
+/// Every field may be missing from the post (then empty).
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub(super) struct ExportForm {
-    #[serde(default)]
     csrf: String,
-    #[serde(default)]
     school: String,
-    #[serde(default)]
     pupil: String,
-    #[serde(default)]
     requested_on: String,
 }
 
 pub(super) async fn export_post(v: Visit, Form(f): Form<ExportForm>) -> Response {
     let pupil = f.pupil.trim().to_string();
-    let (st, lang, s) = match v
-        .for_form(
+    let (st, lang, s) = admit!(
+        v.for_form(
             &f.csrf,
             AdminRole::PrivacyOfficer,
             "export_pupil",
@@ -86,10 +81,7 @@ pub(super) async fn export_post(v: Visit, Form(f): Form<ExportForm>) -> Response
             Some(&pupil),
         )
         .await
-    {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    );
     let req = api::ExportRequest {
         requested_on: Some(f.requested_on).filter(|d| !d.trim().is_empty()),
         format: None,
@@ -112,16 +104,14 @@ pub(super) async fn export_post(v: Visit, Form(f): Form<ExportForm>) -> Response
     }
 }
 
-#[derive(Deserialize)]
+/// Every field may be missing from the post (then empty).
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub(super) struct EraseForm {
-    #[serde(default)]
     csrf: String,
-    #[serde(default)]
     school: String,
-    #[serde(default)]
     pupil: String,
     /// The pupil id typed again (the second step); absent on the first.
-    #[serde(default)]
     confirm: Option<String>,
 }
 
@@ -135,8 +125,8 @@ pub(super) async fn erase_post(v: Visit, Form(f): Form<EraseForm>) -> Response {
         Some(c) if !pupil.is_empty() && c == pupil => "erase_pupil",
         Some(_) => "erase_pupil_unconfirmed",
     };
-    let (st, lang, s) = match v
-        .for_form(
+    let (st, lang, s) = admit!(
+        v.for_form(
             &f.csrf,
             AdminRole::PrivacyOfficer,
             op,
@@ -144,10 +134,7 @@ pub(super) async fn erase_post(v: Visit, Form(f): Form<EraseForm>) -> Response {
             Some(&pupil),
         )
         .await
-    {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    );
     match op {
         "page_erase_confirm" => {
             let body = format!(

@@ -117,23 +117,19 @@ async fn saved(
 }
 
 pub(super) async fn settings_page(v: Visit, Query(q): Query<SchoolQuery>) -> Response {
-    let (st, lang, s) = match v
-        .for_role(AdminRole::ItAdmin, "page_settings", q.school.as_deref())
-        .await
-    {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let (st, lang, s) = admit!(
+        v.for_role(AdminRole::ItAdmin, "page_settings", q.school.as_deref())
+            .await
+    );
     settings_html(&st, lang, &s, q.school, "").await
 }
 
-#[derive(Deserialize)]
+/// Every field may be missing from the post (then empty).
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub(super) struct LeaseForm {
-    #[serde(default)]
     csrf: String,
-    #[serde(default)]
     school: String,
-    #[serde(default)]
     days: String,
 }
 
@@ -152,8 +148,8 @@ fn opt_number(lang: Lang, v: &str) -> Result<Option<u32>, ConsoleError> {
 }
 
 pub(super) async fn lease_post(v: Visit, Form(f): Form<LeaseForm>) -> Response {
-    let (st, lang, s) = match v
-        .for_form(
+    let (st, lang, s) = admit!(
+        v.for_form(
             &f.csrf,
             AdminRole::ItAdmin,
             "set_lease",
@@ -161,10 +157,7 @@ pub(super) async fn lease_post(v: Visit, Form(f): Form<LeaseForm>) -> Response {
             None,
         )
         .await
-    {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    );
     let changed = match number(lang, &f.days) {
         Ok(days) => st
             .admin
@@ -176,19 +169,15 @@ pub(super) async fn lease_post(v: Visit, Form(f): Form<LeaseForm>) -> Response {
     saved(&st, lang, &s, f.school, changed).await
 }
 
-#[derive(Deserialize)]
+/// Every field may be missing from the post (then empty).
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub(super) struct RetentionForm {
-    #[serde(default)]
     csrf: String,
-    #[serde(default)]
     school: String,
-    #[serde(default)]
     pupil_file_years: String,
-    #[serde(default)]
     incident_years: String,
-    #[serde(default)]
     meldcode_case_years: String,
-    #[serde(default)]
     school_year_ends: String,
 }
 
@@ -205,8 +194,8 @@ fn retention_terms(
 }
 
 pub(super) async fn retention_post(v: Visit, Form(f): Form<RetentionForm>) -> Response {
-    let (st, lang, s) = match v
-        .for_form(
+    let (st, lang, s) = admit!(
+        v.for_form(
             &f.csrf,
             AdminRole::ItAdmin,
             "set_retention",
@@ -214,10 +203,7 @@ pub(super) async fn retention_post(v: Visit, Form(f): Form<RetentionForm>) -> Re
             None,
         )
         .await
-    {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    );
     let changed = match retention_terms(lang, &f) {
         Ok(terms) => api::set_retention_of(&st, &f.school, terms).await,
         Err(e) => Err(e),
