@@ -16,6 +16,14 @@ type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const NOW: i64 = 1_760_000_000_000;
+/// A fresh device's hello: nothing in its outbox, nothing seen yet.
+const HELLO: Frame = Frame::Hello {
+    outbox: None,
+    epoch: None,
+    protocol: PROTOCOL_VERSION,
+    cursor: 0,
+};
+
 const ROSTER: &str = "type,id,name,group,age_band,in_care,roles,mentors,teaches
 group,g6,Groep 6,,,,,,
 staff,m1,Mentor,,,,mentor,,g6
@@ -90,16 +98,7 @@ async fn main() {
     let (mut a, actor) = device(&h, 1).await;
     let docs: Vec<(DocumentId, Vec<u8>)> = (0..n).map(|i| signal(&actor, i)).collect();
 
-    send(
-        &mut a,
-        &Frame::Hello {
-            outbox: None,
-            epoch: None,
-            protocol: PROTOCOL_VERSION,
-            cursor: 0,
-        },
-    )
-    .await;
+    send(&mut a, &HELLO).await;
     while !matches!(recv(&mut a).await, Frame::Catalog { complete: true, .. }) {}
     // Push: all frames pipelined, then wait for every ack.
     let t = Instant::now();
@@ -126,16 +125,7 @@ async fn main() {
     // Fresh pull by a second device: catch-up, then fetch frames pipelined.
     let (mut b, _) = device(&h, 2).await;
     let t = Instant::now();
-    send(
-        &mut b,
-        &Frame::Hello {
-            outbox: None,
-            epoch: None,
-            protocol: PROTOCOL_VERSION,
-            cursor: 0,
-        },
-    )
-    .await;
+    send(&mut b, &HELLO).await;
     let mut ids = vec![];
     loop {
         if let Frame::Catalog {

@@ -281,12 +281,8 @@ fn conversation_item(
             .unwrap_or_else(|| q.clone());
         lines.push((label, a));
     }
-    if !c.notes.as_str().is_empty() {
-        lines.push(("Notities".into(), c.notes.as_str().to_string()));
-    }
-    for a in &c.agreements {
-        lines.push(agreement_line(roster, a));
-    }
+    let notes = ("Notities", c.notes.as_str());
+    text_and_agreements(&mut lines, roster, notes, &c.agreements);
     Item {
         document,
         heading: "Kindgesprek".into(),
@@ -294,6 +290,19 @@ fn conversation_item(
         author,
         lines,
     }
+}
+
+/// A conversation's last lines: its text under its label (when written), then its agreements.
+fn text_and_agreements(
+    lines: &mut Vec<(String, String)>,
+    roster: &Roster,
+    (label, text): (&str, &str),
+    agreements: &[omkijken_core::model::Agreement],
+) {
+    if !text.is_empty() {
+        lines.push((label.into(), text.to_string()));
+    }
+    lines.extend(agreements.iter().map(|a| agreement_line(roster, a)));
 }
 
 fn agreement_line(roster: &Roster, a: &omkijken_core::model::Agreement) -> (String, String) {
@@ -339,12 +348,8 @@ fn parent_contact_item(
         ("Vorm".to_string(), channel.to_string()),
         ("Aanwezig".into(), present.join(", ")),
     ];
-    if !c.discussed.as_str().is_empty() {
-        lines.push(("Besproken".into(), c.discussed.as_str().to_string()));
-    }
-    for a in &c.agreements {
-        lines.push(agreement_line(roster, a));
-    }
+    let discussed = ("Besproken", c.discussed.as_str());
+    text_and_agreements(&mut lines, roster, discussed, &c.agreements);
     Item {
         document,
         heading: "Oudercontact".into(),

@@ -27,6 +27,7 @@ pub mod flow;
 pub mod hub;
 pub mod net;
 pub mod pdf;
+pub mod periodic;
 pub mod register;
 pub mod requests;
 pub mod retention;

@@ -499,16 +499,9 @@ pub(crate) async fn serve(
         let gate = gate.clone();
         let every = (limits.header_timeout.min(limits.idle_timeout) / 4)
             .clamp(Duration::from_millis(50), Duration::from_secs(1));
-        let mut stop = shutdown.clone();
-        tokio::spawn(async move {
-            let mut iv = tokio::time::interval(every);
-            iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = iv.tick() => gate.reap(),
-                    _ = stop.wait_for(|s| *s) => break,
-                }
-            }
+        crate::periodic::every(every, shutdown.clone(), move || {
+            gate.reap();
+            std::future::ready(true)
         })
     };
     let refusing = Arc::new(Semaphore::new(MAX_REFUSING));

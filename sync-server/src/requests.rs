@@ -7,7 +7,7 @@ use crate::admin;
 use crate::storage::{AuditAction, AuditRecord, Batch, Device, Storage};
 use crate::{Error, tokens};
 use automerge::Automerge;
-use omkijken_core::model::{Kind, Signal};
+use omkijken_core::model::{Kind, Role, Roster, Signal};
 use omkijken_core::sync::{ErrorCode, Frame};
 use omkijken_core::{DocumentId, access, doc};
 
@@ -16,6 +16,14 @@ fn error(code: ErrorCode, message: &str) -> Frame {
         code,
         message: message.into(),
     }
+}
+
+/// The `Forbidden` answer saying `why`, unless `device`'s user is active staff with `role`.
+fn unless_staff_with(roster: &Roster, device: &Device, role: Role, why: &str) -> Option<Frame> {
+    let has = roster
+        .active_staff(&device.user)
+        .is_some_and(|s| s.has(role));
+    (!has).then(|| error(ErrorCode::Forbidden, why))
 }
 
 /// The device behind `token`, if it is enrolled and not revoked.
@@ -167,17 +175,9 @@ fn care_track(
     actor: &automerge::ActorId,
 ) -> crate::Result<(Frame, bool)> {
     let roster = admin::roster(st, &device.school)?;
-    let coordinator = roster
-        .active_staff(&device.user)
-        .is_some_and(|s| s.has(omkijken_core::model::Role::CareCoordinator));
-    if !coordinator {
-        return Ok((
-            error(
-                ErrorCode::Forbidden,
-                "only the care team opens or closes a care track",
-            ),
-            false,
-        ));
+    let why = "only the care team opens or closes a care track";
+    if let Some(refusal) = unless_staff_with(&roster, device, Role::CareCoordinator, why) {
+        return Ok((refusal, false));
     }
     if !roster.pupils.get(pupil).is_some_and(|p| p.active) {
         return Ok((error(ErrorCode::NotFound, "no such pupil"), false));
@@ -217,14 +217,9 @@ fn school_settings(
     actor: &automerge::ActorId,
 ) -> crate::Result<Frame> {
     let roster = admin::roster(st, &device.school)?;
-    let leader = roster
-        .active_staff(&device.user)
-        .is_some_and(|s| s.has(omkijken_core::model::Role::SchoolLeader));
-    if !leader {
-        return Ok(error(
-            ErrorCode::Forbidden,
-            "the school's settings are the school leader's",
-        ));
+    let why = "the school's settings are the school leader's";
+    if let Some(refusal) = unless_staff_with(&roster, device, Role::SchoolLeader, why) {
+        return Ok(refusal);
     }
     let mut settings = admin::school_settings(st, &device.school)?;
     if json.len() > 256 * 1024 || settings.merge_json(json).is_err() {
@@ -322,7 +317,6 @@ fn pupil_session(
 }
 
 fn register(st: &mut dyn Storage, device: &Device, from: &str, to: &str) -> crate::Result<Frame> {
-    use omkijken_core::model::Role;
     let roster = admin::roster(st, &device.school)?;
     let allowed = roster.active_staff(&device.user).is_some_and(|s| {
         s.has(Role::SchoolLeader)
@@ -384,14 +378,9 @@ fn export(
         ));
     };
     let roster = admin::roster(st, &device.school)?;
-    let coordinator = roster
-        .active_staff(&device.user)
-        .is_some_and(|s| s.has(omkijken_core::model::Role::CareCoordinator));
-    if !coordinator {
-        return Ok(error(
-            ErrorCode::Forbidden,
-            "only a care coordinator requests a dossier",
-        ));
+    let why = "only a care coordinator requests a dossier";
+    if let Some(refusal) = unless_staff_with(&roster, device, Role::CareCoordinator, why) {
+        return Ok(refusal);
     }
     if !roster.pupils.contains_key(pupil) {
         return Ok(error(ErrorCode::NotFound, "no such pupil"));

@@ -60,10 +60,18 @@ impl FromRequestParts<ConsoleState> for Signed {
     }
 }
 
-/// A signed-in admin calling the API: as [`Signed`], and a state-changing call (not GET
-/// or HEAD) must carry the session's CSRF token in the `X-CSRF-Token` header.
-#[derive(Debug, Clone)]
-pub struct ApiSession(pub Session);
+/// A signed-in admin calling the API, with the console's state: as [`Signed`], and a
+/// state-changing call (not GET or HEAD) must carry the session's CSRF token in the
+/// `X-CSRF-Token` header.
+#[derive(Clone)]
+pub struct ApiSession(pub ConsoleState, pub Session);
+
+impl std::fmt::Debug for ApiSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The state holds no more about the call.
+        f.debug_tuple("ApiSession").field(&self.1).finish()
+    }
+}
 
 impl FromRequestParts<ConsoleState> for ApiSession {
     type Rejection = ConsoleError;
@@ -82,7 +90,7 @@ impl FromRequestParts<ConsoleState> for ApiSession {
                 return Err(ConsoleError::Csrf);
             }
         }
-        Ok(ApiSession(session))
+        Ok(ApiSession(st.clone(), session))
     }
 }
 

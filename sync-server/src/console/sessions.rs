@@ -113,6 +113,17 @@ impl ConsoleState {
         }
     }
 
+    /// [`ConsoleState::authorize`] for the IT admin, of no pupil.
+    pub(crate) async fn it_admin(
+        &self,
+        s: &Session,
+        op: &str,
+        school: Option<&str>,
+    ) -> Result<(), ConsoleError> {
+        self.authorize(s, AdminRole::ItAdmin, op, school, None)
+            .await
+    }
+
     /// Write an audit row of a call (errors are logged: the call itself went through).
     pub(crate) async fn audit(
         &self,

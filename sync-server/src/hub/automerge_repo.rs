@@ -15,11 +15,10 @@
 //! `doc-unavailable` once the user may no longer read it.
 
 use super::fanout::record_delivery;
-use super::{ConnId, ConnectRefusal, Connected, Hub, Outgoing, readable};
+use super::{ConnId, ConnectRefusal, Connected, Hub, Outgoing, SyncMessage, readable};
 use crate::Result;
 use crate::storage::Batch;
 use automerge::sync::SyncDoc;
-use omkijken_core::DocumentId;
 use omkijken_core::sync::{ErrorCode, Frame};
 
 /// Catalog rows read per step when offering changes to automerge-repo sessions.
@@ -49,25 +48,18 @@ impl Hub {
     }
 
     /// One `sync` (or, with `request`, `request`) message of an automerge-repo session.
-    pub fn receive_repo(
-        &mut self,
-        now: i64,
-        conn: ConnId,
-        id: DocumentId,
-        data: Vec<u8>,
-        request: bool,
-    ) -> Outgoing {
+    pub fn receive_repo(&mut self, now: i64, conn: ConnId, msg: SyncMessage) -> Outgoing {
         if !self.sessions.get(&conn).is_some_and(|s| s.repo) {
             return vec![];
         }
-        metrics::counter!("omkijken_frames_handled_total", "type" => if request { "repo_request" } else { "repo_sync" })
+        metrics::counter!("omkijken_frames_handled_total", "type" => if msg.request { "repo_request" } else { "repo_sync" })
             .increment(1);
         let result = (|| {
             // As for a native frame: what another process wrote first (a revocation, a
             // roster change), so this message is judged by the current roster.
             let mut out = self.try_poll(now)?;
             if self.sessions.contains_key(&conn) {
-                out.extend(self.sync(now, conn, id, data, request)?);
+                out.extend(self.sync(now, conn, msg)?);
                 out.extend(self.repo_fanout(now)?);
             }
             Ok::<_, crate::Error>(out)

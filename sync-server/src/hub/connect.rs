@@ -2,7 +2,7 @@
 
 use crate::{Result, tokens};
 
-use super::{ConnId, ConnectRefusal, Connected, Hub, Outgoing, Session, error_frame};
+use super::{ConnId, ConnectRefusal, Connected, Hub, Outgoing, Session, SyncMessage, error_frame};
 use automerge::ActorId;
 use omkijken_core::sync::{ErrorCode, Frame, FrameError, OutboxState, PROTOCOL_VERSION};
 
@@ -172,7 +172,14 @@ impl Hub {
                 };
                 self.outbox(now, conn, state)
             }
-            Frame::Sync { document_id, data } => self.sync(now, conn, document_id, data, false),
+            Frame::Sync { document_id, data } => {
+                let msg = SyncMessage {
+                    document_id,
+                    data,
+                    request: false,
+                };
+                self.sync(now, conn, msg)
+            }
             other => {
                 let _ = other;
                 return self.fail(conn, ErrorCode::Malformed, "unexpected frame type");

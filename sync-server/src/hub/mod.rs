@@ -38,6 +38,8 @@ mod push;
 mod read_log;
 mod sync_frames;
 
+pub use sync_frames::SyncMessage;
+
 use crate::admin;
 use crate::cache::DocCache;
 use crate::storage::{AuditAction, AuditRecord, CatalogRow, Device, Storage};

@@ -14,23 +14,32 @@ use automerge::sync::{self, SyncDoc};
 use omkijken_core::DocumentId;
 use omkijken_core::sync::{Frame, Refusal, RefusalReason};
 
+/// One automerge sync message of a session for one document.
+#[derive(Debug)]
+pub struct SyncMessage {
+    /// The document it syncs.
+    pub document_id: DocumentId,
+    /// The encoded sync message.
+    pub data: Vec<u8>,
+    /// An automerge-repo `request` (the peer does not hold the document and asks for it);
+    /// false for its `sync` and for a native session's `sync` frame.
+    pub request: bool,
+}
+
 impl Hub {
-    /// One sync message of `conn` for document `id`. `request`: an automerge-repo `request`
-    /// (the peer does not hold the document and asks for it).
+    /// One sync message of `conn` for document `id` ([`SyncMessage`]).
     ///
     /// A native session gets `refused` for a refusal, followed by the server's next sync
     /// message. An automerge-repo session gets `refused` alone (its driver answers
     /// `doc-unavailable`; a sync message after it would only make the peer send the refused
     /// changes again), and a `request` for a document it may not read, or that does not
     /// exist, gets `purge` (again `doc-unavailable`): the same answer for both.
-    pub(super) fn sync(
-        &mut self,
-        now: i64,
-        conn: ConnId,
-        id: DocumentId,
-        data: Vec<u8>,
-        request: bool,
-    ) -> Result<Outgoing> {
+    pub(super) fn sync(&mut self, now: i64, conn: ConnId, msg: SyncMessage) -> Result<Outgoing> {
+        let SyncMessage {
+            document_id: id,
+            data,
+            request,
+        } = msg;
         let (device, actor, repo) = {
             let s = &self.sessions[&conn];
             (s.device.clone(), s.actor.clone(), s.repo)

@@ -37,9 +37,7 @@ pub(super) enum Cmd {
     /// A `sync` or `request` message of an automerge-repo session.
     RepoSync {
         conn: ConnId,
-        document_id: omkijken_core::DocumentId,
-        data: Vec<u8>,
-        request: bool,
+        msg: crate::hub::SyncMessage,
         _inflight: crate::flow::Inflight,
     },
     Disconnect {
@@ -154,13 +152,7 @@ impl HubThread {
                         }
                         o
                     }
-                    Cmd::RepoSync {
-                        conn,
-                        document_id,
-                        data,
-                        request,
-                        ..
-                    } => t.hub.receive_repo(now, conn, document_id, data, request),
+                    Cmd::RepoSync { conn, msg, .. } => t.hub.receive_repo(now, conn, msg),
                     _ => vec![],
                 };
             });

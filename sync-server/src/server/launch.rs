@@ -7,6 +7,7 @@ use super::hub_thread::{Cmd, HubThread, RETENTION_EVERY};
 use super::metrics::metrics_handle;
 use super::router::router;
 use crate::hub::Hub;
+use crate::periodic::every;
 use crate::settings::Settings;
 use crate::storage::PostgresStorage;
 use crate::{Error, Result};
@@ -134,41 +135,25 @@ pub(super) fn launch(settings: &Settings) -> Result<Launched> {
     let (shutdown_tx, shutdown) = watch::channel(false);
     // The poll tick: admin events from other processes, metrics upkeep.
     let tick = cmd.clone();
-    let every = settings.admin_poll;
-    let mut stop = shutdown.clone();
     let metrics = metrics_handle();
     let upkeep = metrics.clone();
-    tokio::spawn(async move {
-        let mut iv = tokio::time::interval(every);
-        iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = iv.tick() => {
-                    upkeep.run_upkeep();
-                    if tick.send(Cmd::Tick).await.is_err() { break; }
-                }
-                _ = stop.changed() => break,
-            }
-        }
+    every(settings.admin_poll, shutdown.clone(), move || {
+        upkeep.run_upkeep();
+        let tick = tick.clone();
+        async move { tick.send(Cmd::Tick).await.is_ok() }
     });
     // Retention: at start and once a day (DOMAIN.md; sync-server/README.md, "Retention").
     let retention = Admin { cmd: cmd.clone() };
-    let mut stop = shutdown.clone();
-    tokio::spawn(async move {
-        let mut iv = tokio::time::interval(RETENTION_EVERY);
-        iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = iv.tick() => {
-                    match retention.apply_retention(None).await {
-                        Ok(n) if n > 0 => tracing::info!(documents = n, "retention run"),
-                        Ok(_) => {}
-                        Err(Error::Stopped) => break,
-                        Err(e) => tracing::warn!(error = %e, "retention run failed; tried again tomorrow"),
-                    }
-                }
-                _ = stop.changed() => break,
+    every(RETENTION_EVERY, shutdown.clone(), move || {
+        let retention = retention.clone();
+        async move {
+            match retention.apply_retention(None).await {
+                Ok(n) if n > 0 => tracing::info!(documents = n, "retention run"),
+                Ok(_) => {}
+                Err(Error::Stopped) => return false,
+                Err(e) => tracing::warn!(error = %e, "retention run failed; tried again tomorrow"),
             }
+            true
         }
     });
     let device_oidc = settings.console.oidc.as_ref().and_then(|o| {

@@ -8,7 +8,7 @@ use super::readyz::readyz;
 use super::session::{repo_ws, sync_ws};
 use crate::Error;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -46,24 +46,13 @@ struct OidcEnroll {
 
 /// Device enrollment through the identity provider, step 1 (see
 /// [`crate::console::oidc::DeviceOidc`]): send the phone's browser to the provider.
-async fn oidc_enroll(
-    State(st): State<AppState>,
-    axum::extract::Query(q): axum::extract::Query<OidcEnroll>,
-) -> Response {
+async fn oidc_enroll(State(st): State<AppState>, Query(q): Query<OidcEnroll>) -> Response {
     let Some(oidc) = &st.device_oidc else {
         return (StatusCode::NOT_FOUND, "no identity provider is configured").into_response();
     };
     match oidc.start(&q.challenge, &q.return_url).await {
-        Ok(url) => axum::response::Redirect::to(&url).into_response(),
         Err(Error::Invalid(m)) => (StatusCode::BAD_REQUEST, m).into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "device enrollment through the identity provider");
-            (
-                StatusCode::BAD_GATEWAY,
-                "the identity provider cannot be reached",
-            )
-                .into_response()
-        }
+        r => to_provider_or_back(r),
     }
 }
 
@@ -75,10 +64,7 @@ struct OidcCallback {
 
 /// Device enrollment through the identity provider, step 2: the provider's callback; the
 /// browser goes back to the app with the outcome.
-async fn oidc_callback(
-    State(st): State<AppState>,
-    axum::extract::Query(q): axum::extract::Query<OidcCallback>,
-) -> Response {
+async fn oidc_callback(State(st): State<AppState>, Query(q): Query<OidcCallback>) -> Response {
     let Some(oidc) = &st.device_oidc else {
         return (StatusCode::NOT_FOUND, "no identity provider is configured").into_response();
     };
@@ -86,10 +72,18 @@ async fn oidc_callback(
         return (StatusCode::BAD_REQUEST, "the sign-in was not completed").into_response();
     };
     match oidc.finish(&code, &state).await {
-        Ok(url) => axum::response::Redirect::to(&url).into_response(),
         Err(Error::NotFound(_)) => {
             (StatusCode::BAD_REQUEST, "unknown or expired sign-in").into_response()
         }
+        r => to_provider_or_back(r),
+    }
+}
+
+/// A step of device enrollment through the identity provider that did not refuse: the
+/// browser sent on to `url`, or a 502 (logged) when the provider could not be reached.
+fn to_provider_or_back(step: crate::Result<String>) -> Response {
+    match step {
+        Ok(url) => axum::response::Redirect::to(&url).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "device enrollment through the identity provider");
             (

@@ -4,7 +4,7 @@
 use super::AppState;
 use super::hub_thread::{Cmd, Outbox, closes};
 use super::router::{ApiError, bearer};
-use crate::hub::{ConnId, ConnectRefusal};
+use crate::hub::{ConnId, ConnectRefusal, SyncMessage};
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
@@ -300,7 +300,8 @@ pub(super) async fn session(
                             let size = bytes.len();
                             drop(msg);
                             let Some(inflight) = intake.admit(size).await else { break };
-                            let cmd = Cmd::RepoSync { conn, document_id, data, request, _inflight: inflight };
+                            let msg = SyncMessage { document_id, data, request };
+                            let cmd = Cmd::RepoSync { conn, msg, _inflight: inflight };
                             if st.cmd.send(cmd).await.is_err() { break; }
                             continue;
                         }

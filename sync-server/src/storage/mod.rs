@@ -40,6 +40,10 @@ pub use postgres::PostgresStorage;
 pub use sqlite::SqliteStorage;
 use std::collections::{HashMap, HashSet};
 
+/// Catalog rows, each with whether the device that asked holds it
+/// ([`Storage::catalog_since`]).
+pub type CatalogHeld = Vec<(CatalogRow, bool)>;
+
 /// The server's storage. Object safe: the hub holds a `Box<dyn Storage>`.
 ///
 /// Methods take `&mut self` so an implementation can keep one connection and cached
@@ -70,12 +74,7 @@ pub trait Storage: Send {
     fn catalog_get(&mut self, ids: &[DocumentId]) -> Result<Vec<CatalogRow>>;
     /// Catalog rows of a school with a sequence above `after`, in sequence order, each with
     /// whether `device` holds it.
-    fn catalog_since(
-        &mut self,
-        school: &str,
-        after: u64,
-        device: &str,
-    ) -> Result<Vec<(CatalogRow, bool)>>;
+    fn catalog_since(&mut self, school: &str, after: u64, device: &str) -> Result<CatalogHeld>;
     /// Catalog rows of all schools with a sequence above `after`, in sequence order, at most
     /// `limit`.
     fn catalog_changes(&mut self, after: u64, limit: usize) -> Result<Vec<CatalogRow>>;

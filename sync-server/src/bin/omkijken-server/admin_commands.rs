@@ -208,9 +208,7 @@ pub(crate) fn run_admin(store: StoreArgs, command: AdminCommand) -> anyhow::Resu
             dry_run,
             apply,
         } => {
-            if st.school(&school)?.is_none() {
-                anyhow::bail!("no such school");
-            }
+            school_exists(st, &school)?;
             let mut policy = retention::policy(st, &school)?;
             let r = &mut policy.retention;
             let before = r.clone();
@@ -383,9 +381,7 @@ pub(crate) fn run_admin(store: StoreArgs, command: AdminCommand) -> anyhow::Resu
             to,
             set_threshold,
         } => {
-            if st.school(&school)?.is_none() {
-                anyhow::bail!("no such school");
-            }
+            school_exists(st, &school)?;
             if let Some(t) = set_threshold {
                 if t == 0 {
                     anyhow::bail!("the threshold is at least 1");
@@ -450,6 +446,14 @@ pub(crate) fn run_admin(store: StoreArgs, command: AdminCommand) -> anyhow::Resu
 }
 
 /// Write a file only its owner can read (0600 on Unix).
+/// Fails with "no such school" for a school the store does not have.
+fn school_exists(st: &mut dyn Storage, school: &str) -> anyhow::Result<()> {
+    if st.school(school)?.is_none() {
+        bail!("no such school");
+    }
+    Ok(())
+}
+
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     let mut o = std::fs::OpenOptions::new();

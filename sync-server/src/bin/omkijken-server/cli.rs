@@ -50,11 +50,8 @@ pub(crate) struct LimitArgs {
     pub(crate) max_connections: usize,
     /// Open connections from one client address (a school behind one NAT address counts
     /// once; an IPv6 /64 counts as one address).
-    #[arg(
-        long,
-        env = "OMKIJKEN_MAX_CONNECTIONS_PER_ADDRESS",
-        default_value_t = 512
-    )]
+    #[arg(long, default_value_t = 512)]
+    #[arg(env = "OMKIJKEN_MAX_CONNECTIONS_PER_ADDRESS")]
     pub(crate) max_connections_per_address: usize,
     /// From connecting to a complete request head (TLS handshake included).
     #[arg(long, env = "OMKIJKEN_HEADER_TIMEOUT", default_value = "10s", value_parser = duration)]
@@ -67,12 +64,8 @@ pub(crate) struct LimitArgs {
     pub(crate) hello_timeout: Duration,
     /// A WebSocket session that sends nothing (not even a pong: the server pings every
     /// third of this) is closed after this.
-    #[arg(
-        long,
-        env = "OMKIJKEN_SESSION_IDLE_TIMEOUT",
-        default_value = "90s",
-        value_parser = duration
-    )]
+    #[arg(long, default_value = "90s", value_parser = duration)]
+    #[arg(env = "OMKIJKEN_SESSION_IDLE_TIMEOUT")]
     pub(crate) session_idle_timeout: Duration,
     /// Bytes queued for one device before it is disconnected as too slow (`64MiB`,
     /// `512KiB`, or bytes).
@@ -87,11 +80,8 @@ pub(crate) struct LimitArgs {
     pub(crate) bytes_per_sec: usize,
     /// Enrollment attempts per minute from one address (also the burst); past it attempts
     /// wait for their turn, or are refused (429) when that would take over 5 s.
-    #[arg(
-        long,
-        env = "OMKIJKEN_ENROLL_PER_ADDRESS_PER_MINUTE",
-        default_value_t = 30
-    )]
+    #[arg(long, default_value_t = 30)]
+    #[arg(env = "OMKIJKEN_ENROLL_PER_ADDRESS_PER_MINUTE")]
     pub(crate) enroll_per_address_per_minute: u32,
     /// Enrollment attempts per second in total (the burst is half a minute's worth).
     #[arg(long, env = "OMKIJKEN_ENROLL_PER_SECOND", default_value_t = 10)]
@@ -116,14 +106,25 @@ impl LimitArgs {
     }
 }
 
-/// `10s`, `500ms`, `2m`, `1h`, or a number of seconds.
-pub(crate) fn duration(s: &str) -> Result<Duration, String> {
+/// `s` trimmed, its leading number and the unit after it (`bare` when there is none), or
+/// that `s` is not a `what`.
+fn number_and_unit<'a, N: std::str::FromStr>(
+    s: &'a str,
+    bare: &'a str,
+    what: &str,
+) -> Result<(&'a str, N, &'a str), String> {
     let s = s.trim();
     let (n, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => s.split_at(i),
-        None => (s, "s"),
+        None => (s, bare),
     };
-    let n: u64 = n.parse().map_err(|_| format!("not a duration: {s}"))?;
+    let n = n.parse().map_err(|_| format!("not a {what}: {s}"))?;
+    Ok((s, n, unit))
+}
+
+/// `10s`, `500ms`, `2m`, `1h`, or a number of seconds.
+pub(crate) fn duration(s: &str) -> Result<Duration, String> {
+    let (s, n, unit) = number_and_unit::<u64>(s, "s", "duration")?;
     let d = match unit {
         "ms" => Duration::from_millis(n),
         "s" => Duration::from_secs(n),
@@ -139,12 +140,7 @@ pub(crate) fn duration(s: &str) -> Result<Duration, String> {
 
 /// `64MiB`, `512KiB`, `2GiB`, or a number of bytes.
 pub(crate) fn size(s: &str) -> Result<usize, String> {
-    let s = s.trim();
-    let (n, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => s.split_at(i),
-        None => (s, ""),
-    };
-    let n: usize = n.parse().map_err(|_| format!("not a size: {s}"))?;
+    let (s, n, unit) = number_and_unit::<usize>(s, "", "size")?;
     let m = match unit {
         "" | "B" => 1,
         "KiB" => 1024,

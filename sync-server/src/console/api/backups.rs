@@ -4,9 +4,7 @@ use super::ApiResult;
 use super::types::{BackupDone, BackupInfo, ErrorBody};
 use crate::backup;
 use crate::console::{ApiSession, ConsoleError, ConsoleState};
-use crate::storage::AdminRole;
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 
 /// The backups taken, and whether they still hold erased data (IT admin).
@@ -14,12 +12,8 @@ use axum::http::StatusCode;
     responses((status = 200, body = Vec<BackupInfo>), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody)),
     security(("session" = [])))]
-pub(super) async fn backups(
-    State(st): State<ConsoleState>,
-    ApiSession(s): ApiSession,
-) -> ApiResult<Json<Vec<BackupInfo>>> {
-    st.authorize(&s, AdminRole::ItAdmin, "backups", None, None)
-        .await?;
+pub(super) async fn backups(ApiSession(st, s): ApiSession) -> ApiResult<Json<Vec<BackupInfo>>> {
+    st.it_admin(&s, "backups", None).await?;
     Ok(Json(backup_list(&st).await?))
 }
 
@@ -47,11 +41,9 @@ pub(crate) async fn backup_list(st: &ConsoleState) -> ApiResult<Vec<BackupInfo>>
         (status = 409, body = ErrorBody)),
     security(("session" = [], "csrf" = [])))]
 pub(super) async fn start_backup(
-    State(st): State<ConsoleState>,
-    ApiSession(s): ApiSession,
+    ApiSession(st, s): ApiSession,
 ) -> ApiResult<(StatusCode, Json<BackupDone>)> {
-    st.authorize(&s, AdminRole::ItAdmin, "backup", None, None)
-        .await?;
+    st.it_admin(&s, "backup", None).await?;
     Ok((StatusCode::CREATED, Json(take_backup(&st).await?)))
 }
 

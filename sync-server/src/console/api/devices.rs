@@ -3,21 +3,16 @@
 use super::ApiResult;
 use super::types::{DeviceInfo, ErrorBody, OutboxInfo};
 use crate::console::{ApiSession, ConsoleState};
-use crate::storage::AdminRole;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 
 /// Every device, with its last connection (IT admin).
 #[utoipa::path(get, path = "/api/devices", tag = "it_admin",
     responses((status = 200, body = Vec<DeviceInfo>), (status = 403, body = ErrorBody)),
     security(("session" = [])))]
-pub(super) async fn devices(
-    State(st): State<ConsoleState>,
-    ApiSession(s): ApiSession,
-) -> ApiResult<Json<Vec<DeviceInfo>>> {
-    st.authorize(&s, AdminRole::ItAdmin, "devices", None, None)
-        .await?;
+pub(super) async fn devices(ApiSession(st, s): ApiSession) -> ApiResult<Json<Vec<DeviceInfo>>> {
+    st.it_admin(&s, "devices", None).await?;
     Ok(Json(device_list(&st).await?))
 }
 
@@ -53,12 +48,10 @@ pub(crate) async fn device_list(st: &ConsoleState) -> ApiResult<Vec<DeviceInfo>>
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("session" = [], "csrf" = [])))]
 pub(super) async fn revoke(
-    State(st): State<ConsoleState>,
-    ApiSession(s): ApiSession,
+    ApiSession(st, s): ApiSession,
     Path(device): Path<String>,
 ) -> ApiResult<StatusCode> {
-    st.authorize(&s, AdminRole::ItAdmin, "revoke", None, None)
-        .await?;
+    st.it_admin(&s, "revoke", None).await?;
     st.admin.revoke_device(&device).await?;
     Ok(StatusCode::NO_CONTENT)
 }

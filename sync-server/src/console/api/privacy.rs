@@ -7,7 +7,7 @@ use crate::console::{ApiSession, ConsoleError, ConsoleState};
 use crate::dossier;
 use crate::storage::{AdminRole, AuditAction, AuditFilter};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
@@ -19,8 +19,7 @@ use axum::response::{IntoResponse, Response};
         (status = 404, body = ErrorBody)),
     security(("session" = [], "csrf" = [])))]
 pub(super) async fn erase_pupil(
-    State(st): State<ConsoleState>,
-    ApiSession(s): ApiSession,
+    ApiSession(st, s): ApiSession,
     Path((school, pupil)): Path<(String, String)>,
 ) -> ApiResult<Json<Erased>> {
     st.authorize(
@@ -44,8 +43,7 @@ pub(super) async fn erase_pupil(
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("session" = [], "csrf" = [])))]
 pub(super) async fn export_pupil(
-    State(st): State<ConsoleState>,
-    ApiSession(s): ApiSession,
+    ApiSession(st, s): ApiSession,
     Path((school, pupil)): Path<(String, String)>,
     Json(req): Json<ExportRequest>,
 ) -> ApiResult<Response> {
@@ -107,8 +105,7 @@ pub(crate) async fn export_response(
         (status = 403, body = ErrorBody)),
     security(("session" = [])))]
 pub(super) async fn audit(
-    State(st): State<ConsoleState>,
-    ApiSession(s): ApiSession,
+    ApiSession(st, s): ApiSession,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<Vec<AuditRow>>> {
     st.authorize(&s, AdminRole::PrivacyOfficer, "audit", None, None)

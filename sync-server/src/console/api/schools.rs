@@ -12,7 +12,7 @@ use crate::hub::Hub;
 use crate::retention;
 use crate::storage::AdminRole;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use std::collections::BTreeMap;
 
@@ -20,10 +20,7 @@ use std::collections::BTreeMap;
 #[utoipa::path(get, path = "/api/schools", tag = "it_admin",
     responses((status = 200, body = Vec<SchoolInfo>), (status = 401, body = ErrorBody)),
     security(("session" = [])))]
-pub(super) async fn schools(
-    State(st): State<ConsoleState>,
-    ApiSession(s): ApiSession,
-) -> ApiResult<Json<Vec<SchoolInfo>>> {
+pub(super) async fn schools(ApiSession(st, s): ApiSession) -> ApiResult<Json<Vec<SchoolInfo>>> {
     let with_staff = s.role == AdminRole::ItAdmin;
     let list = list_schools(&st, with_staff).await?;
     st.audit(Some(&s.name), "schools", None, None).await;
@@ -64,12 +61,10 @@ pub(crate) async fn list_schools(
         (status = 409, body = ErrorBody)),
     security(("session" = [], "csrf" = [])))]
 pub(super) async fn create_school(
-    State(st): State<ConsoleState>,
-    ApiSession(s): ApiSession,
+    ApiSession(st, s): ApiSession,
     Json(req): Json<NewSchool>,
 ) -> ApiResult<StatusCode> {
-    st.authorize(&s, AdminRole::ItAdmin, "create_school", Some(&req.id), None)
-        .await?;
+    st.it_admin(&s, "create_school", Some(&req.id)).await?;
     st.admin.create_school(&req.id, &req.name).await?;
     Ok(StatusCode::CREATED)
 }
@@ -81,19 +76,11 @@ pub(super) async fn create_school(
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("session" = [], "csrf" = [])))]
 pub(super) async fn roster_preview(
-    State(st): State<ConsoleState>,
-    ApiSession(s): ApiSession,
+    ApiSession(st, s): ApiSession,
     Path(school): Path<String>,
     Json(req): Json<RosterCsv>,
 ) -> ApiResult<Json<RosterPreview>> {
-    st.authorize(
-        &s,
-        AdminRole::ItAdmin,
-        "roster_preview",
-        Some(&school),
-        None,
-    )
-    .await?;
+    st.it_admin(&s, "roster_preview", Some(&school)).await?;
     Ok(Json(preview(&st, &school, req.csv).await?))
 }
 
@@ -126,13 +113,11 @@ pub(crate) async fn import(
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("session" = [], "csrf" = [])))]
 pub(super) async fn roster_import(
-    State(st): State<ConsoleState>,
-    ApiSession(s): ApiSession,
+    ApiSession(st, s): ApiSession,
     Path(school): Path<String>,
     Json(req): Json<RosterCsv>,
 ) -> ApiResult<Json<ImportResult>> {
-    st.authorize(&s, AdminRole::ItAdmin, "import_roster", Some(&school), None)
-        .await?;
+    st.it_admin(&s, "import_roster", Some(&school)).await?;
     Ok(Json(import(&st, &school, req.csv).await?))
 }
 
@@ -143,13 +128,11 @@ pub(super) async fn roster_import(
         (status = 404, body = ErrorBody)),
     security(("session" = [], "csrf" = [])))]
 pub(super) async fn enrollment(
-    State(st): State<ConsoleState>,
-    ApiSession(s): ApiSession,
+    ApiSession(st, s): ApiSession,
     Path(school): Path<String>,
     Json(req): Json<NewEnrollment>,
 ) -> ApiResult<Json<Enrollment>> {
-    st.authorize(&s, AdminRole::ItAdmin, "enrollment", Some(&school), None)
-        .await?;
+    st.it_admin(&s, "enrollment", Some(&school)).await?;
     let code = st.admin.issue_code(&school, &req.user).await?;
     Ok(Json(issue_enrollment(&st, &req.user, code, now_ms())?))
 }
@@ -161,13 +144,11 @@ pub(super) async fn enrollment(
         (status = 404, body = ErrorBody)),
     security(("session" = [], "csrf" = [])))]
 pub(super) async fn set_lease(
-    State(st): State<ConsoleState>,
-    ApiSession(s): ApiSession,
+    ApiSession(st, s): ApiSession,
     Path(school): Path<String>,
     Json(req): Json<Lease>,
 ) -> ApiResult<Json<Changed>> {
-    st.authorize(&s, AdminRole::ItAdmin, "set_lease", Some(&school), None)
-        .await?;
+    st.it_admin(&s, "set_lease", Some(&school)).await?;
     let changed = st.admin.set_offline_lease(&school, req.days).await?;
     Ok(Json(Changed { changed }))
 }
@@ -178,8 +159,7 @@ pub(super) async fn set_lease(
     responses((status = 200, body = retention::Retention), (status = 404, body = ErrorBody)),
     security(("session" = [])))]
 pub(super) async fn get_retention(
-    State(st): State<ConsoleState>,
-    ApiSession(s): ApiSession,
+    ApiSession(st, s): ApiSession,
     Path(school): Path<String>,
 ) -> ApiResult<Json<retention::Retention>> {
     st.audit(Some(&s.name), "retention", Some(&school), None)
@@ -232,13 +212,11 @@ pub(crate) async fn lease_of(st: &ConsoleState, school: &str) -> ApiResult<u32> 
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("session" = [], "csrf" = [])))]
 pub(super) async fn set_retention(
-    State(st): State<ConsoleState>,
-    ApiSession(s): ApiSession,
+    ApiSession(st, s): ApiSession,
     Path(school): Path<String>,
     Json(req): Json<retention::Retention>,
 ) -> ApiResult<Json<Changed>> {
-    st.authorize(&s, AdminRole::ItAdmin, "set_retention", Some(&school), None)
-        .await?;
+    st.it_admin(&s, "set_retention", Some(&school)).await?;
     Ok(Json(Changed {
         changed: set_retention_of(&st, &school, req).await?,
     }))

@@ -12,10 +12,7 @@ use axum::response::{IntoResponse, Response};
 #[utoipa::path(get, path = "/api/health", tag = "session",
     responses((status = 200, body = Health), (status = 401, body = ErrorBody)),
     security(("session" = [])))]
-pub(super) async fn health(
-    State(st): State<ConsoleState>,
-    ApiSession(s): ApiSession,
-) -> ApiResult<Json<Health>> {
+pub(super) async fn health(ApiSession(st, s): ApiSession) -> ApiResult<Json<Health>> {
     let h = health_info(&st).await?;
     st.audit(Some(&s.name), "health", None, None).await;
     Ok(Json(h))
@@ -72,10 +69,7 @@ pub(super) async fn sign_in(
 #[utoipa::path(get, path = "/api/session", tag = "session",
     responses((status = 200, body = SessionInfo), (status = 401, body = ErrorBody)),
     security(("session" = [])))]
-pub(super) async fn whoami(
-    State(st): State<ConsoleState>,
-    ApiSession(s): ApiSession,
-) -> Json<SessionInfo> {
+pub(super) async fn whoami(ApiSession(st, s): ApiSession) -> Json<SessionInfo> {
     st.audit(Some(&s.name), "session", None, None).await;
     Json(SessionInfo {
         name: s.name.clone(),
@@ -92,11 +86,7 @@ pub(super) async fn whoami(
 #[utoipa::path(delete, path = "/api/session", tag = "session",
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("session" = [], "csrf" = [])))]
-pub(super) async fn sign_out(
-    State(st): State<ConsoleState>,
-    ApiSession(s): ApiSession,
-    headers: HeaderMap,
-) -> Response {
+pub(super) async fn sign_out(ApiSession(st, s): ApiSession, headers: HeaderMap) -> Response {
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
         st.sign_out(&token);
     }

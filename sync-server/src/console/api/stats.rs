@@ -3,21 +3,16 @@
 use super::types::{DailyStats, Day, ErrorBody};
 use super::{ApiResult, day_of, day_start, now_ms};
 use crate::console::{ApiSession, ConsoleState};
-use crate::storage::{AdminRole, AuditAction, AuditFilter};
+use crate::storage::{AuditAction, AuditFilter};
 use axum::Json;
-use axum::extract::State;
 
 /// Accepted writes, deliveries and refusals per day over the last `days` days (default 14),
 /// counted from the audit log (IT admin).
 #[utoipa::path(get, path = "/api/stats/daily", tag = "it_admin",
     responses((status = 200, body = DailyStats), (status = 403, body = ErrorBody)),
     security(("session" = [])))]
-pub(super) async fn daily(
-    State(st): State<ConsoleState>,
-    ApiSession(s): ApiSession,
-) -> ApiResult<Json<DailyStats>> {
-    st.authorize(&s, AdminRole::ItAdmin, "stats", None, None)
-        .await?;
+pub(super) async fn daily(ApiSession(st, s): ApiSession) -> ApiResult<Json<DailyStats>> {
+    st.it_admin(&s, "stats", None).await?;
     Ok(Json(daily_stats(&st, 14).await?))
 }
 

@@ -75,10 +75,7 @@ pub fn chart_svg(lang: Lang, days: &[api::Day]) -> String {
 }
 
 pub(super) async fn activity_page(v: Visit) -> Response {
-    let (st, lang, s) = match v.for_role(AdminRole::ItAdmin, "stats", None).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let (st, lang, s) = admit!(v.for_role(AdminRole::ItAdmin, "stats", None).await);
     match api::daily_stats(&st, 14).await {
         Ok(d) => {
             let body = format!(

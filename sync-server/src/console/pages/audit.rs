@@ -10,30 +10,27 @@ use axum::response::{IntoResponse, Response};
 use std::fmt::Write;
 
 pub(super) async fn audit_page(v: Visit, Query(q): Query<AuditQuery>) -> Response {
-    let (st, lang, s) = match v
-        .for_role(AdminRole::PrivacyOfficer, "page_audit", None)
-        .await
-    {
-        Ok(a) => a,
-        Err(r) => return r,
+    let (st, lang, s) = admit!(
+        v.for_role(AdminRole::PrivacyOfficer, "page_audit", None)
+            .await
+    );
+    // A search field, named as its label's text, with what was searched for.
+    let field = |name: &str, kind: &str, o: &Option<String>| {
+        format!(
+            "<label for=\"{name}\">{}</label><input id=\"{name}\" name=\"{name}\"{kind} value=\"{}\">",
+            t(lang, name),
+            esc(o.as_deref().unwrap_or_default())
+        )
     };
-    let v = |o: &Option<String>| esc(o.as_deref().unwrap_or_default());
+    let date = " type=\"date\"";
     let form = format!(
-        "<section><h2>{}</h2><form method=\"get\" action=\"/audit\">\
-         <label for=\"pupil\">{}</label><input id=\"pupil\" name=\"pupil\" value=\"{}\">\
-         <label for=\"staff\">{}</label><input id=\"staff\" name=\"staff\" value=\"{}\">\
-         <label for=\"from\">{}</label><input id=\"from\" name=\"from\" type=\"date\" value=\"{}\">\
-         <label for=\"to\">{}</label><input id=\"to\" name=\"to\" type=\"date\" value=\"{}\">\
+        "<section><h2>{}</h2><form method=\"get\" action=\"/audit\">{}{}{}{}\
          <button class=\"primary\" id=\"search\">{}</button></form></section>",
         t(lang, "audit"),
-        t(lang, "pupil"),
-        v(&q.pupil),
-        t(lang, "staff"),
-        v(&q.staff),
-        t(lang, "from"),
-        v(&q.from),
-        t(lang, "to"),
-        v(&q.to),
+        field("pupil", "", &q.pupil),
+        field("staff", "", &q.staff),
+        field("from", date, &q.from),
+        field("to", date, &q.to),
         t(lang, "search"),
     );
     let asked = [&q.pupil, &q.staff, &q.from, &q.to]

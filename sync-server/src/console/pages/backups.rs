@@ -73,21 +73,15 @@ async fn backups_html(st: &ConsoleState, lang: Lang, s: &Signed, msg: &str) -> R
 }
 
 pub(super) async fn backups_page(v: Visit) -> Response {
-    let (st, lang, s) = match v.for_role(AdminRole::ItAdmin, "page_backups", None).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let (st, lang, s) = admit!(v.for_role(AdminRole::ItAdmin, "page_backups", None).await);
     backups_html(&st, lang, &s, "").await
 }
 
 pub(super) async fn backup_post(v: Visit, Form(f): Form<CsrfForm>) -> Response {
-    let (st, lang, s) = match v
-        .for_form(&f.csrf, AdminRole::ItAdmin, "backup", None, None)
-        .await
-    {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let (st, lang, s) = admit!(
+        v.for_form(&f.csrf, AdminRole::ItAdmin, "backup", None, None)
+            .await
+    );
     match api::take_backup(&st).await {
         Ok(b) => {
             let msg = format!(

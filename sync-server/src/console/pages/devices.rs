@@ -11,10 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use std::fmt::Write;
 
 pub(super) async fn devices_page(v: Visit) -> Response {
-    let (st, lang, s) = match v.for_role(AdminRole::ItAdmin, "page_devices", None).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let (st, lang, s) = admit!(v.for_role(AdminRole::ItAdmin, "page_devices", None).await);
     let list = match api::device_list(&st).await {
         Ok(v) => v,
         Err(e) => return failed(lang, Some(&s), e),
@@ -87,10 +84,7 @@ pub(super) async fn revoke_post(
     Path(device): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let (st, lang, s) = match v.for_role(AdminRole::ItAdmin, "revoke", None).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let (st, lang, s) = admit!(v.for_role(AdminRole::ItAdmin, "revoke", None).await);
     if let Err(e) = check_csrf(&s, &f.csrf) {
         return failed(lang, Some(&s), e);
     }

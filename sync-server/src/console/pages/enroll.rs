@@ -40,10 +40,7 @@ fn enroll_form(lang: Lang, s: &Signed, schools: &[api::SchoolInfo], result: &str
 }
 
 pub(super) async fn enroll_page(v: Visit) -> Response {
-    let (st, lang, s) = match v.for_role(AdminRole::ItAdmin, "page_enroll", None).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let (st, lang, s) = admit!(v.for_role(AdminRole::ItAdmin, "page_enroll", None).await);
     match api::list_schools(&st, true).await {
         Ok(schools) => enroll_form(lang, &s, &schools, "").into_response(),
         Err(e) => failed(lang, Some(&s), e),
@@ -58,17 +55,14 @@ pub(super) struct EnrollForm {
 }
 
 pub(super) async fn enroll_post(v: Visit, Form(f): Form<EnrollForm>) -> Response {
-    let (st, lang, s) = match v
-        .for_role(
+    let (st, lang, s) = admit!(
+        v.for_role(
             AdminRole::ItAdmin,
             "enrollment",
             f.staff.split_once('|').map(|x| x.0),
         )
         .await
-    {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    );
     if let Err(e) = check_csrf(&s, &f.csrf) {
         return failed(lang, Some(&s), e);
     }

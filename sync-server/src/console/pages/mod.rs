@@ -3,6 +3,17 @@
 //! touch targets for a tablet. Each page calls the same functions as the JSON API
 //! ([`super::api`]) and is audited like it; forms carry the session's CSRF token.
 
+/// The admitted visit (state, language, admin) of a [`Visit`] method's result, or return
+/// the answer it gives instead from the page's handler.
+macro_rules! admit {
+    ($admission:expr) => {
+        match $admission {
+            Ok(a) => a,
+            Err(r) => return r,
+        }
+    };
+}
+
 mod activity;
 mod audit;
 mod backups;

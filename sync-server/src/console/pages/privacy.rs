@@ -2,7 +2,7 @@
 
 use super::layout::{failed, page};
 use super::text::t;
-use super::{Lang, Visit, csrf_field, esc, school_options};
+use super::{Admitted, Lang, Visit, csrf_field, esc, school_options};
 use crate::console::api;
 use crate::console::{ConsoleState, Signed};
 use crate::storage::AdminRole;
@@ -53,43 +53,38 @@ async fn privacy_html(
 }
 
 pub(super) async fn privacy_page(v: Visit) -> Response {
-    let (st, lang, s) = match v
-        .for_role(AdminRole::PrivacyOfficer, "page_privacy", None)
-        .await
-    {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let (st, lang, s) = admit!(
+        v.for_role(AdminRole::PrivacyOfficer, "page_privacy", None)
+            .await
+    );
     privacy_html(&st, lang, &s, None, "").await
 }
 
-#[derive(Deserialize)]
+/// Every field may be missing from the post (then empty).
+/// A privacy form's post: the privacy officer, `op` audited with the form's school and pupil.
+async fn for_pupil(
+    v: Visit,
+    csrf: &str,
+    op: &str,
+    school: &str,
+    pupil: &str,
+) -> Result<Admitted, Response> {
+    let role = AdminRole::PrivacyOfficer;
+    v.for_form(csrf, role, op, Some(school), Some(pupil)).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub(super) struct ExportForm {
-    #[serde(default)]
     csrf: String,
-    #[serde(default)]
     school: String,
-    #[serde(default)]
     pupil: String,
-    #[serde(default)]
     requested_on: String,
 }
 
 pub(super) async fn export_post(v: Visit, Form(f): Form<ExportForm>) -> Response {
     let pupil = f.pupil.trim().to_string();
-    let (st, lang, s) = match v
-        .for_form(
-            &f.csrf,
-            AdminRole::PrivacyOfficer,
-            "export_pupil",
-            Some(&f.school),
-            Some(&pupil),
-        )
-        .await
-    {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let (st, lang, s) = admit!(for_pupil(v, &f.csrf, "export_pupil", &f.school, &pupil).await);
     let req = api::ExportRequest {
         requested_on: Some(f.requested_on).filter(|d| !d.trim().is_empty()),
         format: None,
@@ -112,16 +107,14 @@ pub(super) async fn export_post(v: Visit, Form(f): Form<ExportForm>) -> Response
     }
 }
 
-#[derive(Deserialize)]
+/// Every field may be missing from the post (then empty).
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub(super) struct EraseForm {
-    #[serde(default)]
     csrf: String,
-    #[serde(default)]
     school: String,
-    #[serde(default)]
     pupil: String,
     /// The pupil id typed again (the second step); absent on the first.
-    #[serde(default)]
     confirm: Option<String>,
 }
 
@@ -135,19 +128,7 @@ pub(super) async fn erase_post(v: Visit, Form(f): Form<EraseForm>) -> Response {
         Some(c) if !pupil.is_empty() && c == pupil => "erase_pupil",
         Some(_) => "erase_pupil_unconfirmed",
     };
-    let (st, lang, s) = match v
-        .for_form(
-            &f.csrf,
-            AdminRole::PrivacyOfficer,
-            op,
-            Some(&f.school),
-            Some(&pupil),
-        )
-        .await
-    {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let (st, lang, s) = admit!(for_pupil(v, &f.csrf, op, &f.school, &pupil).await);
     match op {
         "page_erase_confirm" => {
             let body = format!(

@@ -13,10 +13,7 @@ use serde::Deserialize;
 use std::fmt::Write;
 
 pub(super) async fn roster_page(v: Visit) -> Response {
-    let (st, lang, s) = match v.for_role(AdminRole::ItAdmin, "page_roster", None).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let (st, lang, s) = admit!(v.for_role(AdminRole::ItAdmin, "page_roster", None).await);
     match api::list_schools(&st, false).await {
         Ok(schools) => roster_form(lang, &s, &schools, None, "", None).into_response(),
         Err(e) => failed(lang, Some(&s), e),
@@ -171,8 +168,8 @@ pub(super) struct RosterForm {
 }
 
 pub(super) async fn roster_post(v: Visit, Form(f): Form<RosterForm>) -> Response {
-    let (st, lang, s) = match v
-        .for_role(
+    let (st, lang, s) = admit!(
+        v.for_role(
             AdminRole::ItAdmin,
             if f.step == "import" {
                 "import_roster"
@@ -182,10 +179,7 @@ pub(super) async fn roster_post(v: Visit, Form(f): Form<RosterForm>) -> Response
             Some(&f.school),
         )
         .await
-    {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    );
     if let Err(e) = check_csrf(&s, &f.csrf) {
         return failed(lang, Some(&s), e);
     }

@@ -10,10 +10,7 @@ use std::fmt::Write;
 
 pub(super) async fn schools_page(v: Visit) -> Response {
     // Any role, as GET /api/health and GET /api/schools (staff for the IT admin only).
-    let (st, lang, s) = match v.signed_in() {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let (st, lang, s) = admit!(v.signed_in());
     let it_admin = s.session.role == AdminRole::ItAdmin;
     let health = match api::health_info(&st).await {
         Ok(h) => h,
@@ -25,19 +22,23 @@ pub(super) async fn schools_page(v: Visit) -> Response {
     };
     st.audit(Some(&s.session.name), "page_schools", None, None)
         .await;
+    // A row of the health table: its label's text, the cell's attributes, its value.
+    let row = |key: &str, attrs: &str, value: String| {
+        format!("<tr><th>{}</th><td{attrs}>{value}</td></tr>", t(lang, key))
+    };
     let mut body = format!(
         "<section id=\"health\"><h2>{}</h2><p class=\"msg\" id=\"health-status\">{} ({})</p>\
-         <table><tr><th>{}</th><td id=\"health-storage\">{}</td></tr>\
-         <tr><th>{}</th><td>{}</td></tr><tr><th>{}</th><td id=\"health-devices\">{}</td></tr></table></section>",
+         <table>{}{}{}</table></section>",
         t(lang, "health"),
         t(lang, "health_ok"),
         esc(&health.status),
-        t(lang, "storage"),
-        esc(&health.storage),
-        t(lang, "catalog_seq"),
-        health.catalog_seq,
-        t(lang, "active_devices"),
-        health.active_devices,
+        row("storage", " id=\"health-storage\"", esc(&health.storage)),
+        row("catalog_seq", "", health.catalog_seq.to_string()),
+        row(
+            "active_devices",
+            " id=\"health-devices\"",
+            health.active_devices.to_string()
+        ),
     );
     let _ = write!(body, "<section><h2>{}</h2>", t(lang, "schools"));
     if schools.is_empty() {

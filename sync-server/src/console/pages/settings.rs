@@ -2,7 +2,7 @@
 
 use super::layout::{failed, page};
 use super::text::t;
-use super::{Lang, Visit, csrf_field, esc, school_options};
+use super::{Admitted, Lang, Visit, csrf_field, esc, school_options};
 use crate::console::api;
 use crate::console::{ConsoleError, ConsoleState, Signed};
 use crate::storage::AdminRole;
@@ -117,23 +117,25 @@ async fn saved(
 }
 
 pub(super) async fn settings_page(v: Visit, Query(q): Query<SchoolQuery>) -> Response {
-    let (st, lang, s) = match v
-        .for_role(AdminRole::ItAdmin, "page_settings", q.school.as_deref())
-        .await
-    {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let (st, lang, s) = admit!(
+        v.for_role(AdminRole::ItAdmin, "page_settings", q.school.as_deref())
+            .await
+    );
     settings_html(&st, lang, &s, q.school, "").await
 }
 
-#[derive(Deserialize)]
+/// A settings form's post: the IT admin, `op` audited with the form's school.
+async fn for_school(v: Visit, csrf: &str, op: &str, school: &str) -> Result<Admitted, Response> {
+    v.for_form(csrf, AdminRole::ItAdmin, op, Some(school), None)
+        .await
+}
+
+/// Every field may be missing from the post (then empty).
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub(super) struct LeaseForm {
-    #[serde(default)]
     csrf: String,
-    #[serde(default)]
     school: String,
-    #[serde(default)]
     days: String,
 }
 
@@ -152,19 +154,7 @@ fn opt_number(lang: Lang, v: &str) -> Result<Option<u32>, ConsoleError> {
 }
 
 pub(super) async fn lease_post(v: Visit, Form(f): Form<LeaseForm>) -> Response {
-    let (st, lang, s) = match v
-        .for_form(
-            &f.csrf,
-            AdminRole::ItAdmin,
-            "set_lease",
-            Some(&f.school),
-            None,
-        )
-        .await
-    {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let (st, lang, s) = admit!(for_school(v, &f.csrf, "set_lease", &f.school).await);
     let changed = match number(lang, &f.days) {
         Ok(days) => st
             .admin
@@ -176,19 +166,15 @@ pub(super) async fn lease_post(v: Visit, Form(f): Form<LeaseForm>) -> Response {
     saved(&st, lang, &s, f.school, changed).await
 }
 
-#[derive(Deserialize)]
+/// Every field may be missing from the post (then empty).
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub(super) struct RetentionForm {
-    #[serde(default)]
     csrf: String,
-    #[serde(default)]
     school: String,
-    #[serde(default)]
     pupil_file_years: String,
-    #[serde(default)]
     incident_years: String,
-    #[serde(default)]
     meldcode_case_years: String,
-    #[serde(default)]
     school_year_ends: String,
 }
 
@@ -205,19 +191,7 @@ fn retention_terms(
 }
 
 pub(super) async fn retention_post(v: Visit, Form(f): Form<RetentionForm>) -> Response {
-    let (st, lang, s) = match v
-        .for_form(
-            &f.csrf,
-            AdminRole::ItAdmin,
-            "set_retention",
-            Some(&f.school),
-            None,
-        )
-        .await
-    {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let (st, lang, s) = admit!(for_school(v, &f.csrf, "set_retention", &f.school).await);
     let changed = match retention_terms(lang, &f) {
         Ok(terms) => api::set_retention_of(&st, &f.school, terms).await,
         Err(e) => Err(e),

@@ -135,10 +135,7 @@ pub(super) async fn login(
 }
 
 pub(super) async fn logout(v: Visit, Form(f): Form<CsrfForm>) -> Response {
-    let (st, lang, signed) = match v.signed_in() {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let (st, lang, signed) = admit!(v.signed_in());
     if let Err(e) = check_csrf(&signed, &f.csrf) {
         return failed(lang, Some(&signed), e);
     }

@@ -1,5 +1,5 @@
 use super::devices::{duration, outbox_cell};
-use super::text::t;
+use super::text::{t, text_lines};
 use super::*;
 
 #[test]
@@ -8,6 +8,17 @@ fn html_is_escaped() {
         esc("<a href=\"x\">&'"),
         "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
     );
+}
+
+#[test]
+fn every_text_line_is_a_key_and_two_texts_once() {
+    let mut keys = std::collections::HashSet::new();
+    for line in text_lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert_eq!(fields.len(), 3, "{line}");
+        assert!(keys.insert(fields[0]), "{} twice", fields[0]);
+        assert_ne!(t(Lang::Nl, fields[0]), "?");
+    }
 }
 
 #[test]

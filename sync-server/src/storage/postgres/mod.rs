@@ -67,8 +67,8 @@ pub use connect::{DbTls, is_loopback, secure_default};
 pub use schema::SCHEMA_VERSION;
 
 use super::{
-    AdminAccount, AdminEvent, AuditFilter, AuditRecord, Batch, CatalogRow, Committed, Device,
-    EnrollOutcome, Holding, NewDevice, School, Storage, StoredDoc,
+    AdminAccount, AdminEvent, AuditFilter, AuditRecord, Batch, CatalogHeld, CatalogRow, Committed,
+    Device, EnrollOutcome, Holding, NewDevice, School, Storage, StoredDoc,
 };
 use crate::{Error, Result};
 use connect::{Fail, RETRIES, retryable};
@@ -325,12 +325,7 @@ impl Storage for PostgresStorage {
         self.catalog_rows(SQL_CATALOG_GET, &[&ids])
     }
 
-    fn catalog_since(
-        &mut self,
-        school: &str,
-        after: u64,
-        device: &str,
-    ) -> Result<Vec<(CatalogRow, bool)>> {
+    fn catalog_since(&mut self, school: &str, after: u64, device: &str) -> Result<CatalogHeld> {
         self.read_all(
             SQL_CATALOG_SINCE,
             &[&school, &(after as i64), &device],
@@ -443,13 +438,8 @@ impl Storage for PostgresStorage {
         self.read_all(SQL_SCHOOLS, &[], school_row)
     }
 
-    fn enroll(
-        &mut self,
-        code_hash: &[u8; 32],
-        now: i64,
-        device: &NewDevice,
-    ) -> Result<EnrollOutcome> {
-        self.retry(|s| s.enroll_once(code_hash, now, device))
+    fn enroll(&mut self, code_hash: &[u8; 32], now: i64, new: &NewDevice) -> Result<EnrollOutcome> {
+        self.retry(|s| s.enroll_once(code_hash, now, new))
     }
 
     fn device_by_token(&mut self, token_hash: &[u8; 32]) -> Result<Option<Device>> {

@@ -25,6 +25,13 @@ macro_rules! audit_cols {
     };
 }
 
+/// `SELECT` of the columns a `*_cols` macro names, then `$rest` (` FROM ...`).
+macro_rules! select {
+    ($cols:ident, $rest:literal) => {
+        concat!("SELECT ", $cols!(), $rest)
+    };
+}
+
 /// Advisory lock held by a transaction from its first audit row to its commit: audit rows
 /// of all nodes get their sequences, and their links (`audit_hash`), one transaction at a
 /// time, so the chain follows the sequence.
@@ -128,9 +135,8 @@ pub(super) const SQL_AUDIT_PREV: &str =
 pub(super) const SQL_AUDIT_LINK: &str = "UPDATE audit a SET hash = u.hash \
      FROM UNNEST($1::int8[], $2::bytea[]) AS u(seq, hash) WHERE a.seq = u.seq";
 
-pub(super) const SQL_AUDIT_PAGE: &str = concat!(
-    "SELECT ",
-    audit_cols!(),
+pub(super) const SQL_AUDIT_PAGE: &str = select!(
+    audit_cols,
     ", hash FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2"
 );
 
@@ -163,30 +169,21 @@ pub(super) const SQL_LOCK_WRITERS: &str = "WITH c AS (SELECT value FROM counters
 pub(super) const SQL_COUNTER: &str = "SELECT value FROM counters WHERE name = $1";
 pub(super) const SQL_COUNTERS: &str = "SELECT name, value FROM counters WHERE name = ANY($1)";
 
-pub(super) const SQL_CATALOG_GET: &str = concat!(
-    "SELECT ",
-    catalog_cols!(),
-    " FROM catalog WHERE id = ANY($1)"
-);
+pub(super) const SQL_CATALOG_GET: &str = select!(catalog_cols, " FROM catalog WHERE id = ANY($1)");
 
-pub(super) const SQL_CATALOG_SINCE: &str = concat!(
-    "SELECT ",
-    catalog_cols!(),
+pub(super) const SQL_CATALOG_SINCE: &str = select!(
+    catalog_cols,
     ", EXISTS (SELECT 1 FROM held h WHERE h.device = $3 AND h.doc = catalog.id) \
      FROM catalog WHERE school = $1 AND seq > $2 ORDER BY seq"
 );
 
-pub(super) const SQL_CATALOG_CHANGES: &str = concat!(
-    "SELECT ",
-    catalog_cols!(),
+pub(super) const SQL_CATALOG_CHANGES: &str = select!(
+    catalog_cols,
     " FROM catalog WHERE seq > $1 ORDER BY seq LIMIT $2"
 );
 
-pub(super) const SQL_CATALOG_SCHOOL: &str = concat!(
-    "SELECT ",
-    catalog_cols!(),
-    " FROM catalog WHERE school = $1 ORDER BY seq"
-);
+pub(super) const SQL_CATALOG_SCHOOL: &str =
+    select!(catalog_cols, " FROM catalog WHERE school = $1 ORDER BY seq");
 
 // One statement, so one snapshot: the snapshot and the chunks always belong together.
 pub(super) const SQL_LOAD: &str = "SELECT c.summary, s.data, \
@@ -218,41 +215,26 @@ pub(super) const SQL_SCHOOL_GET: &str = "SELECT id, name, created_at FROM school
 
 pub(super) const SQL_SCHOOLS: &str = "SELECT id, name, created_at FROM schools ORDER BY id";
 
-pub(super) const SQL_DEVICE_BY_TOKEN: &str = concat!(
-    "SELECT ",
-    device_cols!(),
-    " FROM devices WHERE token_hash = $1"
-);
+pub(super) const SQL_DEVICE_BY_TOKEN: &str =
+    select!(device_cols, " FROM devices WHERE token_hash = $1");
 
-pub(super) const SQL_DEVICE: &str =
-    concat!("SELECT ", device_cols!(), " FROM devices WHERE id = $1");
+pub(super) const SQL_DEVICE: &str = select!(device_cols, " FROM devices WHERE id = $1");
 
-pub(super) const SQL_DEVICES: &str = concat!(
-    "SELECT ",
-    device_cols!(),
+pub(super) const SQL_DEVICES: &str = select!(
+    device_cols,
     " FROM devices ORDER BY school, user_id, created_at"
 );
 
-pub(super) const SQL_AUDIT_PUPIL: &str = concat!(
-    "SELECT ",
-    audit_cols!(),
-    " FROM audit WHERE pupil = $1 ORDER BY seq"
-);
+pub(super) const SQL_AUDIT_PUPIL: &str =
+    select!(audit_cols, " FROM audit WHERE pupil = $1 ORDER BY seq");
 
-pub(super) const SQL_AUDIT_STAFF: &str = concat!(
-    "SELECT ",
-    audit_cols!(),
-    " FROM audit WHERE user_id = $1 ORDER BY seq"
-);
+pub(super) const SQL_AUDIT_STAFF: &str =
+    select!(audit_cols, " FROM audit WHERE user_id = $1 ORDER BY seq");
 
-pub(super) const SQL_AUDIT_ALL: &str =
-    concat!("SELECT ", audit_cols!(), " FROM audit ORDER BY seq");
+pub(super) const SQL_AUDIT_ALL: &str = select!(audit_cols, " FROM audit ORDER BY seq");
 
-pub(super) const SQL_AUDIT_ACTION: &str = concat!(
-    "SELECT ",
-    audit_cols!(),
-    " FROM audit WHERE action = $1 ORDER BY seq"
-);
+pub(super) const SQL_AUDIT_ACTION: &str =
+    select!(audit_cols, " FROM audit WHERE action = $1 ORDER BY seq");
 
 pub(super) const SQL_EVENTS_SINCE: &str =
     "SELECT seq, at, kind, school, device FROM admin_events WHERE seq > $1 ORDER BY seq";

@@ -11,13 +11,6 @@ pub const SCHEMA_VERSION: u32 = 6;
 /// Advisory lock key that serialises migrations of nodes starting at once ("omkijken").
 const MIGRATION_LOCK: i64 = 0x6f6d_6b69_6a6b_656e;
 
-/// Migration 2: per school, the server-side policy (JSON: retention terms, the dates pupils
-/// left), never sent to devices.
-const V2: &str = "CREATE TABLE school_policy (
-    school TEXT PRIMARY KEY,
-    policy TEXT NOT NULL
-);";
-
 /// Migration 1. Never edit once shipped: add a new arm instead.
 const V1: &str = "
 CREATE TABLE counters (
@@ -113,32 +106,11 @@ CREATE TABLE admin_events (
 );
 ";
 
-/// Migration 3: every audit row's link to the one before it; rows from before have none.
-const V3: &str = "ALTER TABLE audit ADD COLUMN hash BYTEA;";
-
-/// Migration 4: pupil sessions (pupil mode): the scope an enrollment code gives its device
-/// and the scope of a device (core's `PupilScope` as JSON; NULL for staff devices).
-const V4: &str = "ALTER TABLE enrollment_codes ADD COLUMN scope TEXT;
-ALTER TABLE devices ADD COLUMN scope TEXT;";
-
-/// Migration 5: the accounts of the admin console (name, role, argon2id password hash).
-const V5: &str = "CREATE TABLE admin_accounts (
-    name          TEXT PRIMARY KEY,
-    role          TEXT NOT NULL,
-    password_hash TEXT NOT NULL,
-    created_at    BIGINT NOT NULL,
-    disabled      BOOLEAN NOT NULL DEFAULT FALSE
-);";
-
-/// Migration 6: the outbox a device last reported (counts only; docs/protocol.md, "Outbox
-/// state") and when (server clock); NULL until it reports one.
-const V6: &str = "ALTER TABLE devices ADD COLUMN outbox_pending BIGINT;
-ALTER TABLE devices ADD COLUMN outbox_not_accepted BIGINT;
-ALTER TABLE devices ADD COLUMN outbox_oldest_at BIGINT;
-ALTER TABLE devices ADD COLUMN outbox_at BIGINT;";
+// Migrations 2 to 6, as SQLite's 6 to 10.
+migrations::shared_migrations!(int: "BIGINT", bytes: "BYTEA", flag: "BOOLEAN", off: "FALSE");
 
 /// The migrations in order: the one at index `i` brings version `i` to `i + 1`.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3, V4, V5, V6];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = migrations::in_order([&[V1], &SHARED]);
 
 impl PostgresStorage {
     /// Create or upgrade the schema to [`SCHEMA_VERSION`].

@@ -15,8 +15,8 @@ mod schema;
 mod tests;
 
 use crate::storage::{
-    AdminAccount, AdminEvent, AuditFilter, AuditRecord, Batch, CatalogRow, Committed, Device,
-    EnrollOutcome, Holding, NewDevice, School, Storage, StoredDoc,
+    AdminAccount, AdminEvent, AuditFilter, AuditRecord, Batch, CatalogHeld, CatalogRow, Committed,
+    Device, EnrollOutcome, Holding, NewDevice, School, Storage, StoredDoc,
 };
 use crate::{Error, Result};
 pub(crate) use commit::erase_row;
@@ -310,12 +310,7 @@ impl Storage for SqliteStorage {
         Ok(out)
     }
 
-    fn catalog_since(
-        &mut self,
-        school: &str,
-        after: u64,
-        device: &str,
-    ) -> Result<Vec<(CatalogRow, bool)>> {
+    fn catalog_since(&mut self, school: &str, after: u64, device: &str) -> Result<CatalogHeld> {
         let mut st = self.conn.prepare_cached(&format!(
             "SELECT {CATALOG_COLS}, EXISTS (SELECT 1 FROM held h WHERE h.device = ?3 AND h.doc = catalog.id) \
              FROM catalog WHERE school = ?1 AND seq > ?2 ORDER BY seq"

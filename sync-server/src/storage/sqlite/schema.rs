@@ -124,40 +124,12 @@ const V5: &str = "CREATE TABLE backups (
     seq      INTEGER NOT NULL
 );";
 
-/// Migration 6: per school, the server-side policy (JSON: retention terms, the dates pupils
-/// left), never sent to devices.
-const V6: &str = "CREATE TABLE school_policy (
-    school TEXT PRIMARY KEY,
-    policy TEXT NOT NULL
-);";
-
-/// Migration 7: every audit row's link to the one before it (`audit_hash`); rows from
-/// before have none, and the chain starts after them.
-const V7: &str = "ALTER TABLE audit ADD COLUMN hash BLOB;";
-
-/// Migration 8: pupil sessions (pupil mode): the scope an enrollment code gives its device
-/// and the scope of a device (core's `PupilScope` as JSON; NULL for staff devices).
-const V8: &str = "ALTER TABLE enrollment_codes ADD COLUMN scope TEXT;
-ALTER TABLE devices ADD COLUMN scope TEXT;";
-
-/// Migration 9: the accounts of the admin console (name, role, argon2id password hash).
-const V9: &str = "CREATE TABLE admin_accounts (
-    name          TEXT PRIMARY KEY,
-    role          TEXT NOT NULL,
-    password_hash TEXT NOT NULL,
-    created_at    INTEGER NOT NULL,
-    disabled      INTEGER NOT NULL DEFAULT 0
-);";
-
-/// Migration 10: the outbox a device last reported (counts only; docs/protocol.md, "Outbox
-/// state") and when (server clock); NULL until it reports one.
-const V10: &str = "ALTER TABLE devices ADD COLUMN outbox_pending INTEGER;
-ALTER TABLE devices ADD COLUMN outbox_not_accepted INTEGER;
-ALTER TABLE devices ADD COLUMN outbox_oldest_at INTEGER;
-ALTER TABLE devices ADD COLUMN outbox_at INTEGER;";
+// Migrations 6 to 10, as PostgreSQL's 2 to 6.
+migrations::shared_migrations!(int: "INTEGER", bytes: "BLOB", flag: "INTEGER", off: "0");
 
 /// The migrations in order: the one at index `i` brings version `i` to `i + 1`.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] =
+    migrations::in_order([&[V1, V2, V3, V4, V5], &SHARED]);
 
 impl SqliteStorage {
     /// Bring the schema to this version; returns the version found (0: a new store).
