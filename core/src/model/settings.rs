@@ -136,15 +136,15 @@ pub struct SchoolSettings {
     pub default_template: Option<String>,
     /// How many kindgesprekken a mentor holds with each pupil a year; none:
     /// [`defaults::CONVERSATIONS_PER_YEAR`].
-    #[autosurgeon(missing = "Default::default", hydrate = "super::any_uint_opt")]
+    #[autosurgeon(missing = "Default::default", hydrate = "super::any_uint")]
     pub conversations_per_year: Option<u32>,
     /// The months (1-12) in which the school takes the thermometer; empty: every month.
-    #[autosurgeon(missing = "Default::default", hydrate = "super::any_uint_vec")]
+    #[autosurgeon(missing = "Default::default", hydrate = "super::any_uint")]
     pub thermometer_months: Vec<u32>,
     /// School days (Monday to Friday) an unanswered "wil je even praten?" waits for the
     /// pupil's mentor before it reaches the care coordinator's attention list; none:
     /// [`TALK_ESCALATION_SCHOOL_DAYS`].
-    #[autosurgeon(missing = "Default::default", hydrate = "super::any_uint_opt")]
+    #[autosurgeon(missing = "Default::default", hydrate = "super::any_uint")]
     pub talk_escalation_school_days: Option<u32>,
     /// The rounds of kindgesprekken in a school year, one per kindgesprek a year, each a
     /// period `from`-`to` (`MM-DD`; a round may run over New Year); empty: the school year
