@@ -8,7 +8,7 @@ use super::connection::{
 };
 use super::session::{SyncReport, sync_once};
 use crate::store::Identity;
-use crate::sync::frames::{ErrorCode, Frame};
+use crate::sync::frames::{ErrorCode, Frame, RegisterCases, RegisterSignals};
 use crate::{DocumentId, Error, Result, Store};
 
 /// Store settings of a device enrollment through the identity provider in progress.
@@ -238,16 +238,38 @@ pub async fn set_school_settings(store: &Store, json: &str) -> Result<()> {
     }
 }
 
+/// The school's incident register, as the server answered it ([`Frame::Register`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentRegister {
+    /// Counts under this show as `< threshold`.
+    pub threshold: u32,
+    /// Shared signals per month and category.
+    pub signals: Vec<RegisterSignals>,
+    /// Meldcode cases opened and closed per month.
+    pub cases: Vec<RegisterCases>,
+    /// The same as CSV.
+    pub csv: String,
+}
+
 /// The school's incident register from month `from` to `to` (`YYYY-MM`): counts only,
-/// built on the server (school leader, anti-bullying coordinator, care team). Returns the
-/// `register` frame.
-pub async fn incident_register(store: &Store, from: &str, to: &str) -> Result<Frame> {
+/// built on the server (school leader, anti-bullying coordinator, care team).
+pub async fn incident_register(store: &Store, from: &str, to: &str) -> Result<IncidentRegister> {
     let frame = Frame::IncidentRegister {
         from: from.into(),
         to: to.into(),
     };
     match request(store, &frame).await? {
-        f @ Frame::Register { .. } => Ok(f),
+        Frame::Register {
+            threshold,
+            signals,
+            cases,
+            csv,
+        } => Ok(IncidentRegister {
+            threshold,
+            signals,
+            cases,
+            csv,
+        }),
         other => Err(unexpected(&other)),
     }
 }
