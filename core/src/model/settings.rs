@@ -179,6 +179,16 @@ pub struct Round {
     pub to: jiff::civil::Date,
 }
 
+/// Whether `id` may be the stable id of a school's template or sociogram question: 1-64 of
+/// a-z, A-Z, 0-9, `-` and `_`.
+fn stable_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 fn month_day(s: &str) -> Option<(i8, i8)> {
     let (m, d) = s.split_once('-')?;
     if m.len() != 2 || d.len() != 2 {
@@ -480,12 +490,7 @@ impl SchoolSettings {
         }
         let mut ids: Vec<&str> = vec![];
         for t in &self.templates {
-            let id_ok = !t.id.is_empty()
-                && t.id.len() <= 64
-                && t.id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-            if !id_ok {
+            if !stable_id(&t.id) {
                 return Err("a template id: 1-64 of a-z, 0-9, - and _".into());
             }
             if defaults::template(&t.id).is_some() || ids.contains(&t.id.as_str()) {
@@ -550,12 +555,7 @@ impl SchoolSettings {
         }
         let mut qs: Vec<&str> = vec![];
         for q in &self.sociogram_questions {
-            let id_ok = !q.id.is_empty()
-                && q.id.len() <= 64
-                && q.id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-                && !qs.contains(&q.id.as_str());
+            let id_ok = stable_id(&q.id) && !qs.contains(&q.id.as_str());
             if !id_ok {
                 return Err("a sociogram question id: 1-64 of a-z, 0-9, - and _, unique".into());
             }

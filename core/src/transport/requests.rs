@@ -143,6 +143,21 @@ fn unexpected(frame: &Frame) -> Error {
     Error::Protocol(format!("unexpected {} frame", frame.type_name()))
 }
 
+/// A request that changes the roster on the server: `answered` tells the answer expected
+/// (another type is an error), then this device syncs, so it holds the change at once.
+async fn request_then_sync(
+    store: &Store,
+    frame: &Frame,
+    answered: fn(&Frame) -> bool,
+) -> Result<()> {
+    let answer = request(store, frame).await?;
+    if !answered(&answer) {
+        return Err(unexpected(&answer));
+    }
+    sync_once(store).await?;
+    Ok(())
+}
+
 /// One request on `/v1/request` (docs/protocol.md, "Requests"): one frame, one answer.
 pub(super) async fn request(store: &Store, frame: &Frame) -> Result<Frame> {
     let url = store
@@ -209,13 +224,7 @@ pub async fn set_care_track(store: &Store, pupil: &str, in_care: bool, reason: &
         in_care,
         reason: reason.into(),
     };
-    match request(store, &frame).await? {
-        Frame::CareTrack { .. } => {
-            sync_once(store).await?;
-            Ok(())
-        }
-        other => Err(unexpected(&other)),
-    }
+    request_then_sync(store, &frame, |f| matches!(f, Frame::CareTrack { .. })).await
 }
 
 /// Change the school's settings (the school leader): `json` is an object of settings, each
@@ -229,13 +238,7 @@ pub async fn set_school_settings(store: &Store, json: &str) -> Result<()> {
     let frame = Frame::SetSchoolSettings {
         settings: json.into(),
     };
-    match request(store, &frame).await? {
-        Frame::SchoolSettings { .. } => {
-            sync_once(store).await?;
-            Ok(())
-        }
-        other => Err(unexpected(&other)),
-    }
+    request_then_sync(store, &frame, |f| matches!(f, Frame::SchoolSettings { .. })).await
 }
 
 /// The school's incident register, as the server answered it ([`Frame::Register`]).
