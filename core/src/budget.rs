@@ -131,14 +131,18 @@ fn columns(rest: &mut &[u8]) -> Result<Vec<(u32, usize)>, ScanError> {
     Ok(out)
 }
 
-/// Rows of the longest column of `cols`, whose data follow each other in `rest`.
+/// Count the rows of the longest column of `cols`, whose data follow each other in `rest`,
+/// into the count of `total` that `count` picks (changes or operations), counting no
+/// further than that count's budget.
 fn rows(
     cols: &[(u32, usize)],
     rest: &mut &[u8],
     total: &mut Cost,
     budget: Cost,
-    limit: u64,
-) -> Result<u64, ScanError> {
+    count: fn(&mut Cost) -> &mut u64,
+) -> Result<(), ScanError> {
+    let mut left = budget;
+    let limit = count(&mut left).saturating_sub(*count(total));
     let mut most = 0;
     for &(spec, len) in cols {
         let data = take(rest, len)?;
@@ -151,7 +155,8 @@ fn rows(
         };
         most = most.max(column_rows(spec & 0b111, data, limit)?);
     }
-    Ok(most)
+    *count(total) += most;
+    Ok(())
 }
 
 /// Rows of one (inflated) column of type `ty`, counted from its run lengths; stops past
@@ -265,23 +270,8 @@ fn document(mut c: &[u8], total: &mut Cost, budget: Cost) -> Result<(), ScanErro
     skip_hashes(c)?;
     let change_cols = columns(c)?;
     let op_cols = columns(c)?;
-    let changes = rows(
-        &change_cols,
-        c,
-        total,
-        budget,
-        budget.changes.saturating_sub(total.changes),
-    )?;
-    total.changes += changes;
-    let ops = rows(
-        &op_cols,
-        c,
-        total,
-        budget,
-        budget.ops.saturating_sub(total.ops),
-    )?;
-    total.ops += ops;
-    Ok(())
+    rows(&change_cols, c, total, budget, |t| &mut t.changes)?;
+    rows(&op_cols, c, total, budget, |t| &mut t.ops)
 }
 
 /// A change chunk: dependencies, actor, sequence, start op, time, message, other actors,
@@ -299,16 +289,8 @@ fn change(mut c: &[u8], total: &mut Cost, budget: Cost) -> Result<(), ScanError>
     if op_cols.iter().any(|&(spec, _)| spec & DEFLATE != 0) {
         return Err(ScanError::Malformed);
     }
-    let ops = rows(
-        &op_cols,
-        c,
-        total,
-        budget,
-        budget.ops.saturating_sub(total.ops),
-    )?;
     total.changes += 1;
-    total.ops += ops;
-    Ok(())
+    rows(&op_cols, c, total, budget, |t| &mut t.ops)
 }
 
 #[cfg(test)]

@@ -261,14 +261,7 @@ impl OmkijkenStore {
     /// Remove a contact from the trip's list (the organiser). `NotFound` if the trip has no
     /// contact with that id.
     pub fn remove_trip_contact(&self, id: String, contact_id: String) -> Result<()> {
-        Ok(self.inner.update_excursion(doc_id(&id)?, |e| {
-            let before = e.contacts.len();
-            e.contacts.retain(|c| c.id != contact_id);
-            if e.contacts.len() == before {
-                return Err(omkijken_core::Error::NotFound);
-            }
-            Ok(())
-        })?)
+        Ok(self.inner.remove_trip_contact(doc_id(&id)?, &contact_id)?)
     }
 
     /// The guideline's count of adults for a trip (whoever reads the trip).

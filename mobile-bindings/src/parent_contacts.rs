@@ -174,10 +174,11 @@ impl From<ParentsInvolved> for core::ParentsInvolved {
     fn from(p: ParentsInvolved) -> Self {
         core::ParentsInvolved {
             how: match p.how {
-                ParentsInvolvement::Informed => "informed",
-                ParentsInvolvement::Consulted => "consulted",
-                ParentsInvolvement::NotInvolved => "not_involved",
+                ParentsInvolvement::Informed => core::ParentsInvolvement::Informed,
+                ParentsInvolvement::Consulted => core::ParentsInvolvement::Consulted,
+                ParentsInvolvement::NotInvolved => core::ParentsInvolvement::NotInvolved,
             }
+            .as_str()
             .into(),
             on: p.on,
             reason: p.reason,
@@ -189,10 +190,12 @@ impl From<core::ParentsInvolved> for ParentsInvolved {
     /// An unknown value reads as not involved (the weakest claim).
     fn from(p: core::ParentsInvolved) -> Self {
         ParentsInvolved {
-            how: match p.how.as_str() {
-                "informed" => ParentsInvolvement::Informed,
-                "consulted" => ParentsInvolvement::Consulted,
-                _ => ParentsInvolvement::NotInvolved,
+            how: match core::ParentsInvolvement::parse(&p.how) {
+                Some(core::ParentsInvolvement::Informed) => ParentsInvolvement::Informed,
+                Some(core::ParentsInvolvement::Consulted) => ParentsInvolvement::Consulted,
+                Some(core::ParentsInvolvement::NotInvolved) | None => {
+                    ParentsInvolvement::NotInvolved
+                }
             },
             on: p.on,
             reason: p.reason,

@@ -20,17 +20,17 @@ pub enum Polarity {
 impl Polarity {
     fn as_str(self) -> &'static str {
         match self {
-            Polarity::Positive => "positive",
-            Polarity::Negative => "negative",
+            Polarity::Positive => core::sociogram::Polarity::Positive,
+            Polarity::Negative => core::sociogram::Polarity::Negative,
         }
+        .as_str()
     }
 
     /// An unknown value reads as negative: it never counts as a choice.
     fn parse(s: &str) -> Self {
-        if s == "positive" {
-            Polarity::Positive
-        } else {
-            Polarity::Negative
+        match core::sociogram::Polarity::parse(s) {
+            Some(core::sociogram::Polarity::Positive) => Polarity::Positive,
+            Some(core::sociogram::Polarity::Negative) | None => Polarity::Negative,
         }
     }
 }

@@ -6,7 +6,7 @@
 use crate::error::Result;
 use crate::roster::Identity;
 use crate::store::OmkijkenStore;
-use omkijken_core::sync::frames::RefusalReason as CoreRefusal;
+use omkijken_core::sync::frames::{self, RefusalReason as CoreRefusal};
 use omkijken_core::transport::{
     self, BackgroundSync, SyncEvent as CoreEvent, SyncOptions, SyncStatus as CoreStatus,
 };
@@ -60,7 +60,6 @@ impl From<CoreRefusal> for RefusalReason {
     }
 }
 
-/// A document the server refused.
 /// Shared signals of one category in one month.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct RegisterSignals {
@@ -74,6 +73,17 @@ pub struct RegisterSignals {
     pub count: String,
 }
 
+impl From<frames::RegisterSignals> for RegisterSignals {
+    fn from(s: frames::RegisterSignals) -> Self {
+        RegisterSignals {
+            month: s.month,
+            category: s.category,
+            route: s.route,
+            count: s.count,
+        }
+    }
+}
+
 /// Meldcode cases of one month.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct RegisterCases {
@@ -83,6 +93,16 @@ pub struct RegisterCases {
     pub opened: String,
     /// Closed: a count, or "< threshold".
     pub closed: String,
+}
+
+impl From<frames::RegisterCases> for RegisterCases {
+    fn from(c: frames::RegisterCases) -> Self {
+        RegisterCases {
+            month: c.month,
+            opened: c.opened,
+            closed: c.closed,
+        }
+    }
 }
 
 /// The school's incident register (counts only).
@@ -365,37 +385,13 @@ impl OmkijkenStore {
     /// on the server (this device receives no pupil content), small counts shown as
     /// "< threshold". The school leader, the anti-bullying coordinator and the care team.
     pub fn incident_register(&self, from: String, to: String) -> Result<IncidentRegister> {
-        match runtime().block_on(transport::incident_register(&self.inner, &from, &to))? {
-            omkijken_core::sync::Frame::Register {
-                threshold,
-                signals,
-                cases,
-                csv,
-            } => Ok(IncidentRegister {
-                threshold,
-                signals: signals
-                    .into_iter()
-                    .map(|s| RegisterSignals {
-                        month: s.month,
-                        category: s.category,
-                        route: s.route,
-                        count: s.count,
-                    })
-                    .collect(),
-                cases: cases
-                    .into_iter()
-                    .map(|c| RegisterCases {
-                        month: c.month,
-                        opened: c.opened,
-                        closed: c.closed,
-                    })
-                    .collect(),
-                csv,
-            }),
-            _ => Err(crate::error::OmkijkenError::Network {
-                reason: "unexpected answer".into(),
-            }),
-        }
+        let r = runtime().block_on(transport::incident_register(&self.inner, &from, &to))?;
+        Ok(IncidentRegister {
+            threshold: r.threshold,
+            signals: r.signals.into_iter().map(Into::into).collect(),
+            cases: r.cases.into_iter().map(Into::into).collect(),
+            csv: r.csv,
+        })
     }
 
     /// The inzage dossier of a pupil (care coordinators): the server builds it from what this

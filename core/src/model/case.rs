@@ -104,20 +104,38 @@ pub struct ParentsInvolved {
     pub reason: Option<String>,
 }
 
+/// How parents were involved in a step ([`ParentsInvolved::how`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParentsInvolvement {
+    /// Told (of the help organised, of the report).
+    Informed,
+    /// Talked with, their view heard.
+    Consulted,
+    /// Not involved, with the reason.
+    NotInvolved,
+}
+
+stable_names!(ParentsInvolvement {
+    Informed => "informed",
+    Consulted => "consulted",
+    NotInvolved => "not_involved",
+});
+
 impl ParentsInvolved {
     /// Check on its own: a known `how`, a date for informed / consulted, a reason for not
     /// involved.
     pub fn check(&self) -> Result<(), CaseRule> {
-        match self.how.as_str() {
-            "informed" | "consulted" => match self.on.as_deref() {
+        use ParentsInvolvement::*;
+        match ParentsInvolvement::parse(&self.how) {
+            Some(Informed | Consulted) => match self.on.as_deref() {
                 Some(d) if check_date("date", d).is_ok() => Ok(()),
                 _ => Err("parents informed or consulted need a date YYYY-MM-DD"),
             },
-            "not_involved" if self.reason.as_deref().is_some_and(|r| !r.trim().is_empty()) => {
+            Some(NotInvolved) if self.reason.as_deref().is_some_and(|r| !r.trim().is_empty()) => {
                 Ok(())
             }
-            "not_involved" => Err("parents not involved needs the reason"),
-            _ => Err("parents' involvement must be informed, consulted or not_involved"),
+            Some(NotInvolved) => Err("parents not involved needs the reason"),
+            None => Err("parents' involvement must be informed, consulted or not_involved"),
         }
     }
 }

@@ -60,7 +60,7 @@ pub mod thermometer;
 
 pub use case::{
     Case, CaseHelp, CaseReport, CaseStatus, CaseStep, MonitoringAgreement, ParentsInvolved,
-    Unsafety, Weighing,
+    ParentsInvolvement, Unsafety, Weighing,
 };
 pub use conversation::{Agreement, Conversation, ConversationStatus, Visibility};
 pub use excursion::{Excursion, Supervision, TripContact};
@@ -234,7 +234,7 @@ pub trait Record: Hydrate + Reconcile + Clone + fmt::Debug {
 /// libraries write every whole number as `int`. Both read alike; a negative number, or one
 /// too large for the field, is a hydrate error (and so a record that does not read as its
 /// kind).
-struct AnyUint(u64);
+pub(crate) struct AnyUint(u64);
 
 impl Hydrate for AnyUint {
     fn hydrate_uint(u: u64) -> Result<Self, autosurgeon::HydrateError> {
@@ -259,8 +259,44 @@ impl AnyUint {
     }
 }
 
-/// Read an unsigned field written as `int` or `uint` (see `AnyUint`); for
-/// `#[autosurgeon(hydrate = "...")]`.
+/// A field read through [`any_uint`]: a whole number, an optional one (null: none) or a
+/// list of them, each narrowed from [`AnyUint`].
+pub(crate) trait WholeNumber: Sized {
+    /// What the field hydrates as before narrowing.
+    type Raw: Hydrate;
+    /// The field's value, or an error if a number does not fit.
+    fn narrow(raw: Self::Raw) -> Result<Self, autosurgeon::HydrateError>;
+}
+
+/// The number types of the records' fields.
+macro_rules! whole_number {
+    ($($t:ty),*) => {$(
+        impl WholeNumber for $t {
+            type Raw = AnyUint;
+            fn narrow(raw: AnyUint) -> Result<Self, autosurgeon::HydrateError> {
+                raw.narrow()
+            }
+        }
+    )*};
+}
+whole_number!(u8, u32, u64);
+
+impl<T: WholeNumber<Raw = AnyUint>> WholeNumber for Option<T> {
+    type Raw = Option<AnyUint>;
+    fn narrow(raw: Option<AnyUint>) -> Result<Self, autosurgeon::HydrateError> {
+        raw.map(T::narrow).transpose()
+    }
+}
+
+impl<T: WholeNumber<Raw = AnyUint>> WholeNumber for Vec<T> {
+    type Raw = Vec<AnyUint>;
+    fn narrow(raw: Vec<AnyUint>) -> Result<Self, autosurgeon::HydrateError> {
+        raw.into_iter().map(T::narrow).collect()
+    }
+}
+
+/// Read an unsigned field (or an optional one, or a list) written as `int` or `uint` (see
+/// `AnyUint`); for `#[autosurgeon(hydrate = "...")]`.
 pub(crate) fn any_uint<'a, D, T>(
     doc: &D,
     obj: &automerge::ObjId,
@@ -268,38 +304,9 @@ pub(crate) fn any_uint<'a, D, T>(
 ) -> Result<T, autosurgeon::HydrateError>
 where
     D: autosurgeon::ReadDoc,
-    T: TryFrom<u64>,
+    T: WholeNumber,
 {
-    let v: AnyUint = autosurgeon::hydrate_prop(doc, obj, prop)?;
-    v.narrow()
-}
-
-/// [`any_uint`] for an optional field (null: none).
-pub(crate) fn any_uint_opt<'a, D, T>(
-    doc: &D,
-    obj: &automerge::ObjId,
-    prop: autosurgeon::Prop<'a>,
-) -> Result<Option<T>, autosurgeon::HydrateError>
-where
-    D: autosurgeon::ReadDoc,
-    T: TryFrom<u64>,
-{
-    let v: Option<AnyUint> = autosurgeon::hydrate_prop(doc, obj, prop)?;
-    v.map(AnyUint::narrow).transpose()
-}
-
-/// [`any_uint`] for a list of whole numbers.
-pub(crate) fn any_uint_vec<'a, D, T>(
-    doc: &D,
-    obj: &automerge::ObjId,
-    prop: autosurgeon::Prop<'a>,
-) -> Result<Vec<T>, autosurgeon::HydrateError>
-where
-    D: autosurgeon::ReadDoc,
-    T: TryFrom<u64>,
-{
-    let v: Vec<AnyUint> = autosurgeon::hydrate_prop(doc, obj, prop)?;
-    v.into_iter().map(AnyUint::narrow).collect()
+    T::narrow(autosurgeon::hydrate_prop(doc, obj, prop)?)
 }
 
 /// Check that a string is a civil date `YYYY-MM-DD`.

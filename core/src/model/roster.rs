@@ -138,7 +138,7 @@ pub struct Roster {
     pub staff: BTreeMap<String, Staff>,
     /// The school's offline lease: days a device may go without a completed sync before
     /// its store locks (until it syncs). None: [`crate::defaults::OFFLINE_LEASE_DAYS`].
-    #[autosurgeon(missing = "Default::default", hydrate = "super::any_uint_opt")]
+    #[autosurgeon(missing = "Default::default", hydrate = "super::any_uint")]
     pub offline_lease_days: Option<u32>,
     /// The staff member this roster is the view of ([`Roster::view_for`]); None for the
     /// school's whole roster, which only the server reads.

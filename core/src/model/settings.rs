@@ -136,15 +136,15 @@ pub struct SchoolSettings {
     pub default_template: Option<String>,
     /// How many kindgesprekken a mentor holds with each pupil a year; none:
     /// [`defaults::CONVERSATIONS_PER_YEAR`].
-    #[autosurgeon(missing = "Default::default", hydrate = "super::any_uint_opt")]
+    #[autosurgeon(missing = "Default::default", hydrate = "super::any_uint")]
     pub conversations_per_year: Option<u32>,
     /// The months (1-12) in which the school takes the thermometer; empty: every month.
-    #[autosurgeon(missing = "Default::default", hydrate = "super::any_uint_vec")]
+    #[autosurgeon(missing = "Default::default", hydrate = "super::any_uint")]
     pub thermometer_months: Vec<u32>,
     /// School days (Monday to Friday) an unanswered "wil je even praten?" waits for the
     /// pupil's mentor before it reaches the care coordinator's attention list; none:
     /// [`TALK_ESCALATION_SCHOOL_DAYS`].
-    #[autosurgeon(missing = "Default::default", hydrate = "super::any_uint_opt")]
+    #[autosurgeon(missing = "Default::default", hydrate = "super::any_uint")]
     pub talk_escalation_school_days: Option<u32>,
     /// The rounds of kindgesprekken in a school year, one per kindgesprek a year, each a
     /// period `from`-`to` (`MM-DD`; a round may run over New Year); empty: the school year
@@ -177,6 +177,16 @@ pub struct Round {
     pub from: jiff::civil::Date,
     /// Last day.
     pub to: jiff::civil::Date,
+}
+
+/// Whether `id` may be the stable id of a school's template or sociogram question: 1-64 of
+/// a-z, A-Z, 0-9, `-` and `_`.
+fn stable_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn month_day(s: &str) -> Option<(i8, i8)> {
@@ -480,12 +490,7 @@ impl SchoolSettings {
         }
         let mut ids: Vec<&str> = vec![];
         for t in &self.templates {
-            let id_ok = !t.id.is_empty()
-                && t.id.len() <= 64
-                && t.id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-            if !id_ok {
+            if !stable_id(&t.id) {
                 return Err("a template id: 1-64 of a-z, 0-9, - and _".into());
             }
             if defaults::template(&t.id).is_some() || ids.contains(&t.id.as_str()) {
@@ -550,12 +555,7 @@ impl SchoolSettings {
         }
         let mut qs: Vec<&str> = vec![];
         for q in &self.sociogram_questions {
-            let id_ok = !q.id.is_empty()
-                && q.id.len() <= 64
-                && q.id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-                && !qs.contains(&q.id.as_str());
+            let id_ok = stable_id(&q.id) && !qs.contains(&q.id.as_str());
             if !id_ok {
                 return Err("a sociogram question id: 1-64 of a-z, 0-9, - and _, unique".into());
             }

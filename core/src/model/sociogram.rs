@@ -22,6 +22,17 @@ use autosurgeon::{Hydrate, Reconcile};
 
 /// A question's polarity: a choice for someone, or against.
 pub const POLARITIES: [&str; 2] = ["positive", "negative"];
+/// A question's polarity ([`SociogramQuestion::polarity`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Polarity {
+    /// A choice for someone.
+    Positive,
+    /// A choice against.
+    Negative,
+}
+
+stable_names!(Polarity { Positive => "positive", Negative => "negative" });
+
 /// Who entered an answer: staff on the pupil's behalf, or the pupil in a pupil session.
 pub const SOURCES: [&str; 2] = ["staff", "pupil"];
 
@@ -51,7 +62,7 @@ pub struct SociogramQuestion {
 impl SociogramQuestion {
     /// Whether answers to this question are rejections.
     pub fn is_negative(&self) -> bool {
-        self.polarity == "negative"
+        Polarity::parse(&self.polarity) == Some(Polarity::Negative)
     }
 }
 

@@ -129,6 +129,19 @@ impl Store {
         Ok(cid)
     }
 
+    /// Remove a contact from the list (the organiser). [`Error::NotFound`] if the list has
+    /// no contact with that id.
+    pub fn remove_trip_contact(&self, id: DocumentId, contact: &str) -> Result<()> {
+        self.update_excursion(id, |e| {
+            let before = e.contacts.len();
+            e.contacts.retain(|c| c.id != contact);
+            if e.contacts.len() == before {
+                return Err(Error::NotFound);
+            }
+            Ok(())
+        })
+    }
+
     /// The guideline's count of adults for an excursion (see [`Supervision`]).
     pub fn excursion_supervision(&self, id: DocumentId) -> Result<Supervision> {
         let e = self.excursion(id)?;

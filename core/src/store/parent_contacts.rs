@@ -4,7 +4,7 @@
 
 use super::Store;
 use super::queries::may_read_listed;
-use super::records::{MAX_TEXT, agreement_mut, check_text};
+use super::records::{agreement_mut, check_text, splice_text};
 use crate::doc::AccessFields;
 use crate::ids::DocumentId;
 use crate::model::parent_contact::{CHANNELS, PARENT_ROLES};
@@ -173,15 +173,8 @@ impl Store {
     ) -> Result<()> {
         check_text("insert", insert)?;
         self.edit_record::<ParentContact>(id, |_, r| {
-            r.discussed
-                .splice(pos, delete, insert)
-                .map_err(|e| Error::Invalid(format!("discussed: {e}")))?;
-            if r.discussed.as_str().len() > MAX_TEXT {
-                return Err(Error::Invalid(format!(
-                    "text is longer than {MAX_TEXT} bytes"
-                )));
-            }
-            Ok(())
+            splice_text(&mut r.discussed, "discussed", pos, delete, insert)?;
+            check_text("text", r.discussed.as_str())
         })
     }
 

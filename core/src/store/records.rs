@@ -77,6 +77,19 @@ pub(super) fn check_text(field: &str, s: &str) -> Result<()> {
     Ok(())
 }
 
+/// Splice a text field (UTF-16 positions, see [`Store::edit_notes`]); `field` names it in
+/// the error of a range that does not fit the text.
+pub(super) fn splice_text(
+    text: &mut Text,
+    field: &str,
+    pos: usize,
+    delete: usize,
+    insert: &str,
+) -> Result<()> {
+    text.splice(pos, delete, insert)
+        .map_err(|e| Error::Invalid(format!("{field}: {e}")))
+}
+
 /// The agreement `id` of a kindgesprek's or an oudercontact's agreements, to edit.
 pub(super) fn agreement_mut<'a>(
     agreements: &'a mut [Agreement],
@@ -487,9 +500,7 @@ impl Store {
     ) -> Result<()> {
         check_text("insert", insert)?;
         self.update_conversation(id, |c| {
-            c.notes
-                .splice(pos, delete, insert)
-                .map_err(|e| Error::Invalid(format!("notes: {e}")))
+            splice_text(&mut c.notes, "notes", pos, delete, insert)
         })
     }
 
@@ -527,11 +538,8 @@ impl Store {
     ) -> Result<()> {
         check_text("insert", insert)?;
         self.update_conversation(id, |c| {
-            c.answers
-                .entry(question.to_string())
-                .or_default()
-                .splice(pos, delete, insert)
-                .map_err(|e| Error::Invalid(format!("answer: {e}")))
+            let answer = c.answers.entry(question.to_string()).or_default();
+            splice_text(answer, "answer", pos, delete, insert)
         })
     }
 

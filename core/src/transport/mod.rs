@@ -28,8 +28,8 @@ pub use connection::{
     SETTING_DEVICE, SETTING_SERVER_URL, SETTING_TOKEN, SETTING_TRUSTED_CA, trust_certificate,
 };
 pub use requests::{
-    begin_oidc_enrollment, enroll, enroll_with_invite, erase_record, finish_oidc_enrollment,
-    incident_register, request_dossier, set_care_track, set_school_settings, start_pupil_session,
-    sync_pupil_session,
+    IncidentRegister, begin_oidc_enrollment, enroll, enroll_with_invite, erase_record,
+    finish_oidc_enrollment, incident_register, request_dossier, set_care_track,
+    set_school_settings, start_pupil_session, sync_pupil_session,
 };
 pub use session::{SyncEvent, SyncReport, sync_once};

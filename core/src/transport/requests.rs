@@ -8,7 +8,7 @@ use super::connection::{
 };
 use super::session::{SyncReport, sync_once};
 use crate::store::Identity;
-use crate::sync::frames::{ErrorCode, Frame};
+use crate::sync::frames::{ErrorCode, Frame, RegisterCases, RegisterSignals};
 use crate::{DocumentId, Error, Result, Store};
 
 /// Store settings of a device enrollment through the identity provider in progress.
@@ -143,6 +143,21 @@ fn unexpected(frame: &Frame) -> Error {
     Error::Protocol(format!("unexpected {} frame", frame.type_name()))
 }
 
+/// A request that changes the roster on the server: `answered` tells the answer expected
+/// (another type is an error), then this device syncs, so it holds the change at once.
+async fn request_then_sync(
+    store: &Store,
+    frame: &Frame,
+    answered: fn(&Frame) -> bool,
+) -> Result<()> {
+    let answer = request(store, frame).await?;
+    if !answered(&answer) {
+        return Err(unexpected(&answer));
+    }
+    sync_once(store).await?;
+    Ok(())
+}
+
 /// One request on `/v1/request` (docs/protocol.md, "Requests"): one frame, one answer.
 pub(super) async fn request(store: &Store, frame: &Frame) -> Result<Frame> {
     let url = store
@@ -209,13 +224,7 @@ pub async fn set_care_track(store: &Store, pupil: &str, in_care: bool, reason: &
         in_care,
         reason: reason.into(),
     };
-    match request(store, &frame).await? {
-        Frame::CareTrack { .. } => {
-            sync_once(store).await?;
-            Ok(())
-        }
-        other => Err(unexpected(&other)),
-    }
+    request_then_sync(store, &frame, |f| matches!(f, Frame::CareTrack { .. })).await
 }
 
 /// Change the school's settings (the school leader): `json` is an object of settings, each
@@ -229,25 +238,41 @@ pub async fn set_school_settings(store: &Store, json: &str) -> Result<()> {
     let frame = Frame::SetSchoolSettings {
         settings: json.into(),
     };
-    match request(store, &frame).await? {
-        Frame::SchoolSettings { .. } => {
-            sync_once(store).await?;
-            Ok(())
-        }
-        other => Err(unexpected(&other)),
-    }
+    request_then_sync(store, &frame, |f| matches!(f, Frame::SchoolSettings { .. })).await
+}
+
+/// The school's incident register, as the server answered it ([`Frame::Register`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentRegister {
+    /// Counts under this show as `< threshold`.
+    pub threshold: u32,
+    /// Shared signals per month and category.
+    pub signals: Vec<RegisterSignals>,
+    /// Meldcode cases opened and closed per month.
+    pub cases: Vec<RegisterCases>,
+    /// The same as CSV.
+    pub csv: String,
 }
 
 /// The school's incident register from month `from` to `to` (`YYYY-MM`): counts only,
-/// built on the server (school leader, anti-bullying coordinator, care team). Returns the
-/// `register` frame.
-pub async fn incident_register(store: &Store, from: &str, to: &str) -> Result<Frame> {
+/// built on the server (school leader, anti-bullying coordinator, care team).
+pub async fn incident_register(store: &Store, from: &str, to: &str) -> Result<IncidentRegister> {
     let frame = Frame::IncidentRegister {
         from: from.into(),
         to: to.into(),
     };
     match request(store, &frame).await? {
-        f @ Frame::Register { .. } => Ok(f),
+        Frame::Register {
+            threshold,
+            signals,
+            cases,
+            csv,
+        } => Ok(IncidentRegister {
+            threshold,
+            signals,
+            cases,
+            csv,
+        }),
         other => Err(unexpected(&other)),
     }
 }
