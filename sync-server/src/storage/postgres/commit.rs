@@ -125,8 +125,8 @@ fn write_batch(
     let n = (batch.docs.len() + batch.bump.len() + batch.erase.len()) as i64;
     // The catalog counter first (see the module docs): its row lock orders committers.
     let (prev, last) = if n > 0 {
-        let s = st.get(tx, SQL_ADVANCE)?;
-        let last: i64 = tx.query_one(&s, &[&CATALOG_SEQ, &n])?.try_get(0)?;
+        let s = st.get(tx, SQL_ADVANCE_NOTIFY)?;
+        let last: i64 = tx.query_one(&s, &[&CATALOG_SEQ, &n, &tag])?.try_get(0)?;
         (last - n, last)
     } else if !batch.compact.is_empty() {
         let s = st.get(tx, SQL_LOCK_COUNTER)?;
@@ -342,8 +342,9 @@ fn write_batch(
         )?;
     }
     // Other nodes listen (see `listen_for_changes`); PostgreSQL delivers the
-    // notification when, and only if, this transaction commits.
-    if n > 0 || !batch.events.is_empty() || !batch.schools.is_empty() {
+    // notification when, and only if, this transaction commits. One that advanced the
+    // catalog sent it with the advance.
+    if n == 0 && (!batch.events.is_empty() || !batch.schools.is_empty()) {
         let q = st.get(tx, SQL_NOTIFY)?;
         tx.execute(&q, &[&tag])?;
     }
@@ -490,9 +491,18 @@ fn write_docs_bulk(
             .unzip()
     };
     let (ids, data) = of_mode(WriteMode::Snapshot);
-    if !ids.is_empty() {
+    // A document made from nothing (its base checked: not stored, or erased) has no change
+    // rows to delete.
+    let replaced: Vec<Vec<u8>> = docs
+        .iter()
+        .filter(|w| w.mode == WriteMode::Snapshot && w.base.as_ref().is_none_or(|b| !b.is_empty()))
+        .map(id)
+        .collect();
+    if !replaced.is_empty() {
         let q = st.get(tx, SQL_BULK_DELETE_CHANGES)?;
-        tx.execute(&q, &[&ids])?;
+        tx.execute(&q, &[&replaced])?;
+    }
+    if !ids.is_empty() {
         let q = st.get(tx, SQL_BULK_UPSERT_SNAPSHOTS)?;
         tx.execute(&q, &[&ids, &data])?;
     }

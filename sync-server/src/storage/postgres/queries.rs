@@ -159,6 +159,10 @@ pub(super) const SQL_SCHOOL: &str =
 
 pub(super) const SQL_ADVANCE: &str =
     "UPDATE counters SET value = value + $2 WHERE name = $1 RETURNING value";
+/// [`SQL_ADVANCE`] and the change notification (payload `$3`, see [`SQL_NOTIFY`]) in one
+/// round trip: a commit that writes the catalog always notifies.
+pub(super) const SQL_ADVANCE_NOTIFY: &str = "WITH n AS (SELECT pg_notify('omkijken_changes', $3)) \
+     UPDATE counters SET value = value + $2 FROM n WHERE name = $1 RETURNING value";
 
 pub(super) const SQL_LOCK_COUNTER: &str = "SELECT value FROM counters WHERE name = $1 FOR UPDATE";
 /// A group's locks in one round trip, in the order every writer takes them: the catalog
