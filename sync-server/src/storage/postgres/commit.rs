@@ -16,9 +16,17 @@ use std::collections::{HashMap, HashSet};
 impl PostgresStorage {
     pub(super) fn commit_once(&mut self, batch: &Batch) -> std::result::Result<Committed, Fail> {
         let tag = self.tag.clone();
-        // A group holds the audit chain's lock from its first commit on (see `in_group`).
-        let chain_locked = self.group.open;
-        self.in_transaction(|tx, st| write_batch(tx, st, batch, &tag, chain_locked))
+        // A commit that takes the writers' locks; in a group they are taken before it runs
+        // (see `in_group`), so its audit rows need not lock the chain again.
+        let locks = !batch.docs.is_empty()
+            || !batch.bump.is_empty()
+            || !batch.erase.is_empty()
+            || !batch.compact.is_empty()
+            || !batch.audit.is_empty();
+        let chain_locked = self.group.open && locks;
+        self.in_transaction(locks, |tx, st| {
+            write_batch(tx, st, batch, &tag, chain_locked)
+        })
     }
 
     /// `f` in a transaction of its own, committed when it returns Ok; inside a group
@@ -26,6 +34,7 @@ impl PostgresStorage {
     /// failed commit undoes itself alone and the group goes on.
     fn in_transaction<T>(
         &mut self,
+        locks: bool,
         f: impl FnOnce(&mut Client, &mut Statements) -> std::result::Result<T, Fail>,
     ) -> std::result::Result<T, Fail> {
         if self.group.lost {
@@ -33,7 +42,7 @@ impl PostgresStorage {
         }
         self.client()?;
         if self.group.open {
-            return self.in_group(f);
+            return self.in_group(locks, f);
         }
         self.client.batch_execute("BEGIN")?;
         match f(&mut self.client, &mut self.statements) {
@@ -54,53 +63,73 @@ impl PostgresStorage {
 }
 
 impl PostgresStorage {
-    /// `f` inside the open group: its transaction begins at its first commit (a group of
-    /// reads needs none), which takes the locks every writer takes, in the order they take
-    /// them (the catalog counter, then the audit chain), once for the group: a group holds
-    /// them until its end, and taking them in another order than a single commit could
-    /// deadlock the two. Later commits run in a savepoint, so a failed one undoes itself
-    /// alone. Any other failure loses the group ([`Group::lost`]).
+    /// `f` inside the open group. Its transaction begins at its first commit (a group of
+    /// reads needs none). The first commit that takes the writers' locks (`locks`: it
+    /// writes the catalog, documents or audit rows) takes both, in the order a single commit
+    /// takes them (the catalog counter, then the audit chain), and the group holds them to
+    /// its end: taking one alone, or in the other order, could deadlock with a single
+    /// commit. Commits that take neither (a device's last-seen time, held marks) leave the
+    /// other nodes' writers free. Every commit after the first runs in a savepoint, so a
+    /// failed one (a stale base, a deadlock victim) undoes itself alone; any other failure
+    /// loses the group ([`Group::lost`]).
     fn in_group<T>(
         &mut self,
+        locks: bool,
         f: impl FnOnce(&mut Client, &mut Statements) -> std::result::Result<T, Fail>,
     ) -> std::result::Result<T, Fail> {
+        let lock = locks && !self.group.locked;
+        let take_locks = |c: &mut Client, st: &mut Statements| -> std::result::Result<(), Fail> {
+            if lock {
+                let q = st.get(c, SQL_LOCK_WRITERS)?;
+                c.execute(&q, &[&CATALOG_SEQ, &AUDIT_CHAIN_LOCK])?;
+            }
+            Ok(())
+        };
         if !self.group.begun {
-            let begun = (|| -> std::result::Result<(), Fail> {
-                self.client.batch_execute("BEGIN")?;
-                let q = self.statements.get(&mut self.client, SQL_LOCK_WRITERS)?;
-                self.client
-                    .execute(&q, &[&CATALOG_SEQ, &AUDIT_CHAIN_LOCK])?;
-                Ok(())
-            })();
-            if let Err(e) = begun {
+            if let Err(e) = self.client.batch_execute("BEGIN") {
                 self.group.lost = true;
-                return Err(e);
+                return Err(e.into());
             }
             self.group.begun = true;
             // The first commit needs no savepoint: failing, it takes nothing else with it.
-            return f(&mut self.client, &mut self.statements).inspect_err(|_| {
-                self.group.begun = false;
-                if self.client.batch_execute("ROLLBACK").is_err() {
-                    self.group.lost = true;
+            let r = take_locks(&mut self.client, &mut self.statements)
+                .and_then(|()| f(&mut self.client, &mut self.statements));
+            return match r {
+                Ok(t) => {
+                    self.group.locked |= lock;
+                    Ok(t)
                 }
-            });
+                Err(e) => {
+                    self.group.begun = false;
+                    if self.client.batch_execute("ROLLBACK").is_err() {
+                        self.group.lost = true;
+                    }
+                    Err(e)
+                }
+            };
         }
         if let Err(e) = self.client.batch_execute("SAVEPOINT omkijken_commit") {
             self.group.lost = true;
             return Err(e.into());
         }
-        match f(&mut self.client, &mut self.statements) {
+        let r = take_locks(&mut self.client, &mut self.statements)
+            .and_then(|()| f(&mut self.client, &mut self.statements));
+        match r {
             Ok(t) => match self
                 .client
                 .batch_execute("RELEASE SAVEPOINT omkijken_commit")
             {
-                Ok(()) => Ok(t),
+                Ok(()) => {
+                    self.group.locked |= lock;
+                    Ok(t)
+                }
                 Err(e) => {
                     self.group.lost = true;
                     Err(e.into())
                 }
             },
             Err(e) => {
+                // Undoes what it wrote and the locks it took.
                 if self
                     .client
                     .batch_execute("ROLLBACK TO SAVEPOINT omkijken_commit")

@@ -104,9 +104,11 @@ pub struct PostgresStorage {
 struct Group {
     /// A group is open (begun by [`Storage::begin_group`]).
     open: bool,
-    /// Its transaction began, with the writers' locks (at its first commit: a group of
-    /// reads needs none).
+    /// Its transaction began (at its first commit: a group of reads needs none).
     begun: bool,
+    /// It holds the writers' locks (from its first commit that writes the catalog,
+    /// documents or audit rows).
+    locked: bool,
     /// A statement of its transaction failed outside a savepoint, or its connection broke:
     /// nothing of it can be stored; every commit until its end fails.
     lost: bool,
