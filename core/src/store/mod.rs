@@ -230,9 +230,12 @@ impl Store {
         (self.inner.clock)()
     }
 
-    /// A fresh random document id from the store's randomness.
+    /// A fresh document id from the store's clock and randomness, sorting by the time it
+    /// was made ([`DocumentId::timed`]).
     pub fn new_id(&self) -> DocumentId {
-        DocumentId::from_rng(
+        let now = self.now();
+        DocumentId::timed(
+            now,
             &mut *self
                 .inner
                 .rng
