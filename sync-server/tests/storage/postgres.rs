@@ -623,30 +623,9 @@ fn a_lost_database_connection_is_reopened_and_the_write_goes_through() {
     let mut st =
         PostgresStorage::open(&format!("{}&application_name={app}", schema.url()), None).unwrap();
     let mut admin = postgres::Client::connect(&schema.url(), postgres::NoTls).unwrap();
-    let cut = |admin: &mut postgres::Client| {
-        let n = admin
-            .query(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
-                &[&app],
-            )
-            .unwrap()
-            .len();
-        assert_eq!(n, 1, "one connection cut");
-        // Until the session is really gone.
-        while !admin
-            .query(
-                "SELECT 1 FROM pg_stat_activity WHERE application_name = $1",
-                &[&app],
-            )
-            .unwrap()
-            .is_empty()
-        {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    };
 
     // 1. A commit right after the cut: reconnected, written once.
-    cut(&mut admin);
+    cut(&mut admin, &app);
     let id = DocumentId::random();
     let c = st
         .commit(Batch {
@@ -657,7 +636,30 @@ fn a_lost_database_connection_is_reopened_and_the_write_goes_through() {
     assert_eq!(c.last_seq, c.prev_seq + 1);
     assert_eq!(st.catalog_get(&[id]).unwrap().len(), 1);
     // 2. A read right after the cut.
-    cut(&mut admin);
+    cut(&mut admin, &app);
     assert_eq!(st.last_seq().unwrap(), c.last_seq);
     assert!(st.load_stored(id).unwrap().is_some());
+}
+
+/// End the one connection of application `app` and wait until it is gone (a database
+/// restart, a network hiccup, an administrator ending the session).
+pub(crate) fn cut(admin: &mut postgres::Client, app: &str) {
+    let n = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            &[&app],
+        )
+        .unwrap()
+        .len();
+    assert_eq!(n, 1, "one connection cut");
+    while !admin
+        .query(
+            "SELECT 1 FROM pg_stat_activity WHERE application_name = $1",
+            &[&app],
+        )
+        .unwrap()
+        .is_empty()
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

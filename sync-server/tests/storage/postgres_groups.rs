@@ -3,6 +3,7 @@
 //! commit and at its end), after which the storage goes on. Notifications: a node's listener
 //! passes over its own commits (its hub delivered them) and hears the other nodes'.
 
+use crate::postgres::cut;
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ROOT};
 use omkijken_core::DocumentId;
@@ -39,26 +40,6 @@ fn new_doc(id: DocumentId) -> Batch {
             base: Some(vec![]),
         }],
         ..Default::default()
-    }
-}
-
-/// End the connections of application `app` and wait until they are gone.
-fn cut(admin: &mut postgres::Client, app: &str) {
-    admin
-        .execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
-            &[&app],
-        )
-        .unwrap();
-    while !admin
-        .query(
-            "SELECT 1 FROM pg_stat_activity WHERE application_name = $1",
-            &[&app],
-        )
-        .unwrap()
-        .is_empty()
-    {
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
