@@ -203,57 +203,67 @@ fn held_pupils(
 
 /// What retention would erase in `school` on `today`, and what holds keep.
 pub fn plan(st: &mut dyn Storage, school: &str, today: Date) -> Result<Vec<Expired>> {
-    let mut all = schedule(st, school)?;
-    all.retain(|e| today > e.due);
-    Ok(all)
+    due_by(st, school, Some(today))
 }
 
 /// Every document of `school` that has a term, with the last day of it and what holds it,
 /// soonest first (`admin retention --dry-run`).
 pub fn schedule(st: &mut dyn Storage, school: &str) -> Result<Vec<Expired>> {
+    due_by(st, school, None)
+}
+
+/// The documents of `school` with a term, those due before `today` when given (then what
+/// the run keeps in memory is what it erases, not the school's catalog), with what holds
+/// them.
+fn due_by(st: &mut dyn Storage, school: &str, today: Option<Date>) -> Result<Vec<Expired>> {
     let policy = policy(st, school)?;
-    let rows: Vec<_> = st
-        .catalog_school(school)?
-        .into_iter()
-        .filter(|r| !r.erased)
-        .collect();
     let mut expired = vec![];
-    for r in &rows {
-        let Some(pupil) = r.header.pupil.clone() else {
-            continue;
+    let mut cases = vec![];
+    st.for_each_in_school(school, &mut |r| {
+        if r.erased {
+            return Ok(());
+        }
+        if r.header.kind == Kind::Case.as_str() {
+            cases.push(r.id);
+        }
+        let Some(pupil) = r.header.pupil else {
+            return Ok(());
         };
         let left = policy
             .left_on
             .get(&pupil)
             .and_then(|d| d.parse::<Date>().ok());
         let Some(due) = due(&policy.retention, &r.header.kind, r.header.created_at, left) else {
-            continue;
+            return Ok(());
         };
-        expired.push(Expired {
-            id: r.id,
-            kind: r.header.kind.clone(),
-            pupil,
-            due,
-            held: None,
-        });
-    }
+        if today.is_none_or(|today| today > due) {
+            expired.push(Expired {
+                id: r.id,
+                kind: r.header.kind,
+                pupil,
+                due,
+                held: None,
+            });
+        }
+        Ok(())
+    })?;
     expired.sort_by_key(|e| (e.due, e.id));
     if expired.is_empty() {
         return Ok(expired);
     }
     // Open meldcode cases hold themselves and their signals.
     let mut by_case: BTreeSet<DocumentId> = BTreeSet::new();
-    for r in rows.iter().filter(|r| r.header.kind == Kind::Case.as_str()) {
-        let Some(bytes) = st.load_doc(r.id)? else {
+    for id in cases {
+        let Some(bytes) = st.load_doc(id)? else {
             continue;
         };
         let d = automerge::Automerge::load(&bytes)
             .map_err(|_| Error::Corrupt("a stored case does not load"))?;
-        let Ok(case) = doc::record::<Case>(r.id, &d) else {
+        let Ok(case) = doc::record::<Case>(id, &d) else {
             continue;
         };
         if case.status != "closed" {
-            by_case.insert(r.id);
+            by_case.insert(id);
             by_case.extend(
                 case.signals
                     .iter()
@@ -261,10 +271,13 @@ pub fn schedule(st: &mut dyn Storage, school: &str) -> Result<Vec<Expired>> {
             );
         }
     }
-    // A signal's notes are held with it.
-    let notes: Vec<DocumentId> = rows
+    // A signal's notes are held with it (the school's signals among what the cases name).
+    let named: Vec<DocumentId> = by_case.iter().copied().collect();
+    let notes: Vec<DocumentId> = st
+        .catalog_get(&named)?
         .iter()
-        .filter(|r| by_case.contains(&r.id) && r.header.kind == Kind::Signal.as_str())
+        .filter(|r| r.header.school == school && !r.erased)
+        .filter(|r| r.header.kind == Kind::Signal.as_str())
         .filter_map(|r| {
             let pupil = r.header.pupil.as_deref()?;
             let category = r.fields.category.as_deref()?;

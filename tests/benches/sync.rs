@@ -8,6 +8,17 @@
 //!     OMKIJKEN_BENCH_RUNS=5 cargo bench ...                       # runs per N (3)
 //!     OMKIJKEN_BENCH_PULLS=5 cargo bench ...                      # fresh pulls per run (1)
 //!
+//!     OMKIJKEN_BENCH_CATALOG=1000000 cargo bench ...              # M documents in the catalog first
+//!
+//! With `OMKIJKEN_BENCH_CATALOG=M`, the server's catalog holds M documents before each run:
+//! signals of another teacher (`t2`) about a pupil of another group, which the measured
+//! devices (`t1`) may not read. They are pushed once through the real server by devices of
+//! `t2` (20,000 a device), into a data directory that each run copies: push, fetch and
+//! catch-up are then measured beside M documents the user never sees. By default they are
+//! other schools' (50,000 a school, as on a school board's server);
+//! `OMKIJKEN_BENCH_CATALOG_IN=school` puts them all in the measured school.
+//! `OMKIJKEN_BENCH_CATALOG_DIR=DIR` fills DIR once and starts from it in later invocations.
+//!
 //! Each document mirrors the peer's `{title, n, done, owner, tags: [10 strings]}`
 //! (`omkijken_tests::workload`), created in one change.
 //! If node and npm are available, the automerge-repo peer (../shared/peers/bench/bench.mjs,
@@ -30,6 +41,9 @@ const ROSTER: &str = "type,id,name,group,age_band,in_care,roles,mentors,teaches
 group,g1,Groep 1,,,,,,
 staff,t1,Docent,,,,teacher,,g1
 pupil,p1,Een,g1,po_5_8,true,,,
+group,g2,Groep 2,,,,,,
+staff,t2,Docent,,,,teacher,,g2
+pupil,p2,Twee,g2,po_5_8,true,,,
 ";
 
 fn workspace_target() -> PathBuf {
@@ -89,6 +103,124 @@ fn make_doc(store: &Store, i: usize) -> (DocumentId, Vec<u8>) {
     (store.new_id(), d.save())
 }
 
+/// The `i`-th filler signal of `school`: by `t2`, about `p2` (group 2), not shared: `t1`
+/// may not read it.
+fn filler_doc(store: &Store, school: &str, i: usize) -> (DocumentId, Vec<u8>) {
+    let (mut header, mut record) = omkijken_tests::workload::signal(school, i);
+    header.pupil = Some("p2".into());
+    header.author = "t2".into();
+    record.shared = false;
+    for f in &mut record.follow_ups {
+        f.author = "t2".into();
+    }
+    let d = doc::create(store.writer_actor(), 1_795_338_000_000, &header, &record).unwrap();
+    (store.new_id(), d.save())
+}
+
+/// Enroll a new store at `dir/name.db` for `user` of `school` on the server at `url`
+/// (data in `data`).
+#[allow(clippy::too_many_arguments)]
+fn enroll(
+    rt: &tokio::runtime::Runtime,
+    dir: &Path,
+    data: &Path,
+    url: &str,
+    school: &str,
+    user: &str,
+    name: &str,
+) -> Store {
+    let s = Store::open_with(dir.join(format!("{name}.db")), KEY, StoreOptions::default()).unwrap();
+    let code = admin(data, &["enroll", "--school", school, "--user", user])
+        .trim()
+        .to_string();
+    rt.block_on(transport::enroll(url, &code, name, &s))
+        .unwrap();
+    s
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A server data directory (in `dir`) whose catalog holds `m` documents `t1` may not read,
+/// pushed through the server by devices of `t2`: in other schools (50,000 each) or, with
+/// `same_school`, in the measured one.
+fn filled_catalog(dir: &Path, m: usize, same_school: bool) -> PathBuf {
+    const PER_DEVICE: usize = 20_000;
+    const PER_SCHOOL: usize = 50_000;
+    let data = dir.join("server");
+    set_up_school(&data, SCHOOL, "Bench", ROSTER);
+    let school = |i: usize| match same_school {
+        true => SCHOOL.to_string(),
+        false => format!("school-{}", i / PER_SCHOOL),
+    };
+    if !same_school {
+        for k in 0..m.div_ceil(PER_SCHOOL) {
+            let s = school(k * PER_SCHOOL);
+            set_up_school(&data, &s, &s, ROSTER);
+        }
+    }
+    let port = free_port();
+    let server = ServerProcess::start(&data, port);
+    let url = format!("http://127.0.0.1:{port}");
+    let rt = runtime();
+    let t = Instant::now();
+    let mut done = 0;
+    while done < m {
+        let k = done / PER_DEVICE;
+        let s = school(done);
+        let filler = enroll(&rt, dir, &data, &url, &s, "t2", &format!("filler{k}"));
+        // A device's documents are of one school.
+        let end = (done + PER_DEVICE).min(m).min(if same_school {
+            m
+        } else {
+            (done / PER_SCHOOL + 1) * PER_SCHOOL
+        });
+        let docs: Vec<_> = (done..end).map(|i| filler_doc(&filler, &s, i)).collect();
+        for chunk in docs.chunks(1000) {
+            filler.merge_many(chunk).unwrap();
+        }
+        rt.block_on(transport::sync_once(&filler)).unwrap();
+        assert!(filler.outbox().unwrap().is_empty(), "filler acknowledged");
+        done += docs.len();
+        drop(filler);
+        let _ = std::fs::remove_file(dir.join(format!("filler{k}.db")));
+    }
+    println!(
+        " catalog filled with {m} documents t1 may not read ({}) in {:.0} s; server RSS {:.1} MiB (peak {:.1})",
+        if same_school {
+            "in t1's school"
+        } else {
+            "other schools, 50,000 each"
+        },
+        t.elapsed().as_secs_f64(),
+        rss(server.pid()).0,
+        rss(server.pid()).1
+    );
+    drop(server);
+    data
+}
+
+/// Copy directory `from` to `to`, with its permissions (the server refuses a data
+/// directory others may read).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    std::fs::set_permissions(to, std::fs::metadata(from).unwrap().permissions()).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 struct Numbers {
     push_docs_s: f64,
@@ -102,34 +234,23 @@ struct Numbers {
     disk_per_doc: u64,
 }
 
-fn run_omkijken(n: usize) -> Numbers {
+/// One run at `n` documents; `catalog`: a filled data directory to start from (a copy).
+fn run_omkijken(n: usize, catalog: Option<&Path>) -> Numbers {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("server");
-    set_up_school(&data, SCHOOL, "Bench", ROSTER);
+    match catalog {
+        Some(filled) => copy_dir(filled, &data),
+        None => set_up_school(&data, SCHOOL, "Bench", ROSTER),
+    }
+    // The filled catalog's bytes are not the run's.
+    let disk_before = du(&data);
     let port = free_port();
     let server = ServerProcess::start(&data, port);
     let pid = server.pid();
     let url = format!("http://127.0.0.1:{port}");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     // A new store, enrolled for t1.
-    let enrolled = |name: &str| {
-        let s = Store::open_with(
-            dir.path().join(format!("{name}.db")),
-            KEY,
-            StoreOptions::default(),
-        )
-        .unwrap();
-        let code = admin(&data, &["enroll", "--school", SCHOOL, "--user", "t1"])
-            .trim()
-            .to_string();
-        rt.block_on(transport::enroll(&url, &code, name, &s))
-            .unwrap();
-        s
-    };
+    let enrolled = |name: &str| enroll(&rt, dir.path(), &data, &url, SCHOOL, "t1", name);
     let a = enrolled("a");
     rt.block_on(transport::sync_once(&a)).unwrap();
     std::thread::sleep(Duration::from_millis(300));
@@ -221,7 +342,7 @@ fn run_omkijken(n: usize) -> Numbers {
         "  reconnect (all {n} held, 1 changed): acked in {:.1} ms | sent {} frames/{} B, received {} frames/{} B",
         out.reconnect_ms, r.frames_sent, r.bytes_sent, r.frames_received, r.bytes_received
     );
-    out.disk_per_doc = du(&data) / n as u64;
+    out.disk_per_doc = du(&data).saturating_sub(disk_before) / n as u64;
     println!(
         "  server memory: idle {:.1} MiB, peak after push {:.1} MiB, peak after pull {:.1} MiB; server disk {} B per document",
         out.mem_idle, out.mem_push, out.mem_pull, out.disk_per_doc
@@ -331,6 +452,19 @@ fn main() {
     } else {
         ns
     };
+    let catalog: usize = std::env::var("OMKIJKEN_BENCH_CATALOG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    // `OMKIJKEN_BENCH_CATALOG_DIR`: fill there once and use it again in later invocations.
+    let filled_dir = tempfile::tempdir().unwrap();
+    let keep = std::env::var_os("OMKIJKEN_BENCH_CATALOG_DIR").map(PathBuf::from);
+    let same_school = std::env::var("OMKIJKEN_BENCH_CATALOG_IN").as_deref() == Ok("school");
+    let filled = (catalog > 0).then(|| match &keep {
+        Some(k) if k.join("server").exists() => k.join("server"),
+        Some(k) => filled_catalog(k, catalog, same_school),
+        None => filled_catalog(filled_dir.path(), catalog, same_school),
+    });
     for n in ns {
         println!("N = {n}");
         println!(" omkijken (real server process + real client, encrypted stores):");
@@ -344,7 +478,7 @@ fn main() {
         let all: Vec<Numbers> = (0..runs)
             .map(|i| {
                 println!(" run {}/{runs}:", i + 1);
-                run_omkijken(n)
+                run_omkijken(n, filled.as_deref())
             })
             .collect();
         let median = |f: fn(&Numbers) -> f64| {

@@ -137,7 +137,13 @@ pub fn refresh_roster_views(
     let Decoded {
         roster, settings, ..
     } = load_roster(st, school)?;
-    let rows = st.catalog_school(school)?;
+    // The views' rows only (one a staff member), not the school's catalog.
+    let ids: Vec<DocumentId> = roster
+        .staff
+        .keys()
+        .map(|user| doc::roster_view_id(&roster.school, user))
+        .collect();
+    let rows = st.catalog_get(&ids)?;
     let docs = view_writes(st, actor, now, (&roster, &settings), None, &rows)?;
     let n = docs.len();
     if n > 0 {

@@ -3,7 +3,7 @@
 use super::fanout::{Offer, Recipient, docs_frames, plan, same_heads, whole_doc};
 use super::{ConnId, Hub, Outgoing, load_cached, readable};
 use crate::Result;
-use crate::storage::{Batch, CatalogRow, DeviceOutbox, StoredDoc};
+use crate::storage::{Batch, CATALOG_PAGE, CatalogRow, DeviceOutbox, StoredDoc};
 use automerge::{Automerge, ChangeHash};
 use omkijken_core::ids::{heads_from_hex, heads_to_hex};
 use omkijken_core::sync::{CatalogEntry, DocChanges, FetchRequest, Frame, MAX_DOCS_PER_FRAME};
@@ -50,9 +50,6 @@ impl Hub {
         // A cursor from the future (the server's store was restored from a backup): the
         // device cannot trust what it skipped, so it catches up from the start.
         let cursor = if cursor > last { 0 } else { cursor };
-        let rows = self
-            .storage
-            .catalog_since(&device.school, cursor, &device.id)?;
         let mut batch = Batch {
             touch: vec![(device.id.clone(), now)],
             outbox,
@@ -61,36 +58,45 @@ impl Hub {
         let mut frames = vec![];
         let mut entries = vec![];
         let mut purge = vec![];
-        let mut pos;
-        for (row, held) in rows {
-            let readable = !row.erased
-                && access(&roster, &device.user, &row.header, &row.fields) >= Access::Read;
-            if readable {
-                // Held from now on (this also clears an earlier purge mark: the device
-                // sees the entry and fetches what it lacks).
-                batch.hold.push((device.id.clone(), row.id));
-                entries.push(CatalogEntry {
-                    document_id: row.id,
-                    header: row.header,
-                    fields: row.fields,
-                    heads: heads_to_hex(&row.heads),
-                    seq: row.seq,
-                });
-            } else if held {
-                // "held" means "may hold": a purge can be lost with its connection, so the
-                // row stays and the purge is repeated until access returns.
-                batch.purged.push((device.id.clone(), row.id));
-                purge.push(row.id);
-            }
-            pos = row.seq;
-            if entries.len() >= MAX_DOCS_PER_FRAME || purge.len() >= MAX_DOCS_PER_FRAME {
-                frames.push(Frame::Catalog {
-                    entries: std::mem::take(&mut entries),
-                    purge: std::mem::take(&mut purge),
-                    cursor: pos,
-                    complete: false,
-                    epoch: Some(self.epoch.clone()),
-                });
+        // The school's rows since the cursor, a page at a time (memory for one page and the
+        // entries to send, not for the school's catalog).
+        let mut pos = cursor;
+        let mut full = true;
+        while full {
+            let page = self
+                .storage
+                .catalog_since(&device.school, pos, &device.id, CATALOG_PAGE)?;
+            full = page.len() == CATALOG_PAGE;
+            for (row, held) in page {
+                let readable = !row.erased
+                    && access(&roster, &device.user, &row.header, &row.fields) >= Access::Read;
+                if readable {
+                    // Held from now on (this also clears an earlier purge mark: the device
+                    // sees the entry and fetches what it lacks).
+                    batch.hold.push((device.id.clone(), row.id));
+                    entries.push(CatalogEntry {
+                        document_id: row.id,
+                        header: row.header,
+                        fields: row.fields,
+                        heads: heads_to_hex(&row.heads),
+                        seq: row.seq,
+                    });
+                } else if held {
+                    // "held" means "may hold": a purge can be lost with its connection, so the
+                    // row stays and the purge is repeated until access returns.
+                    batch.purged.push((device.id.clone(), row.id));
+                    purge.push(row.id);
+                }
+                pos = row.seq;
+                if entries.len() >= MAX_DOCS_PER_FRAME || purge.len() >= MAX_DOCS_PER_FRAME {
+                    frames.push(Frame::Catalog {
+                        entries: std::mem::take(&mut entries),
+                        purge: std::mem::take(&mut purge),
+                        cursor: pos,
+                        complete: false,
+                        epoch: Some(self.epoch.clone()),
+                    });
+                }
             }
         }
         frames.push(Frame::Catalog {

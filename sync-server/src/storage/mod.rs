@@ -44,6 +44,10 @@ use std::collections::{HashMap, HashSet};
 /// ([`Storage::catalog_since`]).
 pub type CatalogHeld = Vec<(CatalogRow, bool)>;
 
+/// Catalog rows read at a time where a whole school's are gone through (catch-up, the
+/// roster views, retention): what is in memory at once, whatever the school's size.
+pub const CATALOG_PAGE: usize = 4_096;
+
 /// The server's storage. Object safe: the hub holds a `Box<dyn Storage>`.
 ///
 /// Methods take `&mut self` so an implementation can keep one connection and cached
@@ -72,9 +76,35 @@ pub trait Storage: Send {
 
     /// Catalog rows of these documents (unknown ones are left out; order not specified).
     fn catalog_get(&mut self, ids: &[DocumentId]) -> Result<Vec<CatalogRow>>;
-    /// Catalog rows of a school with a sequence above `after`, in sequence order, each with
-    /// whether `device` holds it.
-    fn catalog_since(&mut self, school: &str, after: u64, device: &str) -> Result<CatalogHeld>;
+    /// Catalog rows of a school with a sequence above `after`, in sequence order, at most
+    /// `limit`, each with whether `device` holds it.
+    fn catalog_since(
+        &mut self,
+        school: &str,
+        after: u64,
+        device: &str,
+        limit: usize,
+    ) -> Result<CatalogHeld>;
+    /// Every catalog row of a school, in sequence order, to `f`: read [`CATALOG_PAGE`] rows
+    /// at a time, so the memory it takes does not grow with the school.
+    fn for_each_in_school(
+        &mut self,
+        school: &str,
+        f: &mut dyn FnMut(CatalogRow) -> Result<()>,
+    ) -> Result<()> {
+        let mut after = 0;
+        loop {
+            let page = self.catalog_since(school, after, "", CATALOG_PAGE)?;
+            let full = page.len() == CATALOG_PAGE;
+            for (row, _) in page {
+                after = row.seq;
+                f(row)?;
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
     /// Catalog rows of all schools with a sequence above `after`, in sequence order, at most
     /// `limit`.
     fn catalog_changes(&mut self, after: u64, limit: usize) -> Result<Vec<CatalogRow>>;

@@ -17,10 +17,18 @@ pub fn catalog_since_filters_by_school_and_cursor_and_tells_held(mut s: Box<dyn 
         ..Default::default()
     })
     .unwrap();
-    let rows = s.catalog_since("s1", 1, "dev1").unwrap();
+    let rows = s.catalog_since("s1", 1, "dev1", 100).unwrap();
     let got: Vec<(DocumentId, bool)> = rows.iter().map(|(r, h)| (r.id, *h)).collect();
     assert_eq!(got, vec![(ids[2], true), (ids[3], false)]);
-    assert_eq!(s.catalog_since("s1", 0, "dev2").unwrap().len(), 3);
+    assert_eq!(s.catalog_since("s1", 0, "dev2", 100).unwrap().len(), 3);
+    // At most `limit`, the first in sequence order.
+    let first: Vec<DocumentId> = s
+        .catalog_since("s1", 0, "dev2", 2)
+        .unwrap()
+        .iter()
+        .map(|(r, _)| r.id)
+        .collect();
+    assert_eq!(first, vec![ids[0], ids[2]]);
     assert_eq!(s.catalog_school("s2").unwrap().len(), 1);
     assert_eq!(s.catalog_changes(1, 2).unwrap().len(), 2);
     let held = s.held_among("dev1", &ids).unwrap();
@@ -111,4 +119,46 @@ pub fn bump_moves_a_row_without_changing_content(mut s: Box<dyn Storage>) {
     let row = &s.catalog_get(&[id]).unwrap()[0];
     assert_eq!((row.seq, row.content_seq), (c.last_seq, 1));
     assert_eq!(row.heads, d.get_heads());
+}
+
+/// A conformance check: a school's rows page by page, all of them once, in sequence order,
+/// across more than one page.
+pub fn every_row_of_a_school_is_visited_once_in_order(mut s: Box<dyn Storage>) {
+    use crate::storage::CATALOG_PAGE;
+    let d = doc_with("a");
+    let bytes = d.save();
+    let n = CATALOG_PAGE + 100;
+    let ids: Vec<DocumentId> = (0..n).map(|_| DocumentId::random()).collect();
+    for chunk in ids.chunks(1_000) {
+        s.commit(Batch {
+            docs: chunk
+                .iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    let school = if i % 500 == 7 { "other" } else { "s1" };
+                    write(*id, school, &d, bytes.clone(), WriteMode::Snapshot)
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    let mut seen = vec![];
+    s.for_each_in_school("s1", &mut |row| {
+        seen.push((row.seq, row.id));
+        Ok(())
+    })
+    .unwrap();
+    let want: Vec<DocumentId> = s
+        .catalog_school("s1")
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert!(want.len() > CATALOG_PAGE, "more than one page");
+    assert!(
+        seen.windows(2).all(|w| w[0].0 < w[1].0),
+        "in sequence order"
+    );
+    assert_eq!(seen.into_iter().map(|(_, id)| id).collect::<Vec<_>>(), want);
 }

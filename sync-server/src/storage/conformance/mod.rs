@@ -48,6 +48,7 @@ macro_rules! storage_conformance {
             many_documents_load_at_once_as_each_alone,
             // catalog.rs
             catalog_since_filters_by_school_and_cursor_and_tells_held,
+            every_row_of_a_school_is_visited_once_in_order,
             bump_moves_a_row_without_changing_content,
             // batches.rs
             a_write_from_a_stale_state_conflicts_and_writes_nothing,

@@ -327,10 +327,17 @@ impl Storage for PostgresStorage {
         self.catalog_rows(SQL_CATALOG_GET, &[&ids])
     }
 
-    fn catalog_since(&mut self, school: &str, after: u64, device: &str) -> Result<CatalogHeld> {
+    fn catalog_since(
+        &mut self,
+        school: &str,
+        after: u64,
+        device: &str,
+        limit: usize,
+    ) -> Result<CatalogHeld> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read_all(
             SQL_CATALOG_SINCE,
-            &[&school, &(after as i64), &device],
+            &[&school, &(after as i64), &device, &limit],
             |r| Ok((catalog_row(r)?, r.try_get::<_, bool>(17)?)),
         )
     }
