@@ -14,7 +14,8 @@
 
 use crate::defaults::{self, Route};
 use crate::model::{
-    Excursion, Header, Kind, Role, Roster, Signal, SignalNotes, Staff, ThermometerMonth, Visibility,
+    Conversation, Excursion, Header, Kind, Role, Roster, Signal, SignalNotes, SociogramAnswers,
+    SociogramRound, Staff, ThermometerMonth, Visibility,
 };
 use serde::{Deserialize, Serialize};
 
@@ -85,12 +86,27 @@ impl AccessFields {
         }
     }
 
+    /// The access fields of a conversation.
+    pub fn of_conversation(c: &Conversation) -> AccessFields {
+        Self::of_visibility(&c.visibility)
+    }
+
     /// The access fields of a conversation: its visibility ("private" or "shared").
     pub fn of_visibility(visibility: &str) -> AccessFields {
         AccessFields {
             visibility: Some(visibility.into()),
             ..Default::default()
         }
+    }
+
+    /// The access fields of a sociogram round.
+    pub fn of_sociogram_round(r: &SociogramRound) -> AccessFields {
+        Self::of_sociogram_group(&r.group)
+    }
+
+    /// The access fields of a pupil's sociogram answers.
+    pub fn of_sociogram_answers(a: &SociogramAnswers) -> AccessFields {
+        Self::of_sociogram_group(&a.group)
     }
 
     /// The access fields of a sociogram round or answers: their group.

@@ -48,12 +48,7 @@ pub struct Parsed {
 pub fn parse(id: DocumentId, doc: &impl autosurgeon::ReadDoc) -> Result<Parsed> {
     let header = header(id, doc)?;
     let (fields, body) = match header.kind()? {
-        Kind::Conversation => typed(
-            id,
-            doc,
-            |c: &Conversation| AccessFields::of_visibility(&c.visibility),
-            Body::Conversation,
-        )?,
+        Kind::Conversation => typed(id, doc, AccessFields::of_conversation, Body::Conversation)?,
         Kind::Signal => typed(id, doc, AccessFields::of_signal, Body::Signal)?,
         Kind::Thermometer => typed(id, doc, AccessFields::of_thermometer, Body::Thermometer)?,
         Kind::Roster => typed(id, doc, AccessFields::of_roster, |r| {
@@ -69,18 +64,12 @@ pub fn parse(id: DocumentId, doc: &impl autosurgeon::ReadDoc) -> Result<Parsed> 
         Kind::SignalNotes => typed(id, doc, AccessFields::of_signal_notes, |n| {
             Body::SignalNotes(Box::new(n))
         })?,
-        Kind::SociogramRound => typed(
-            id,
-            doc,
-            |r: &SociogramRound| AccessFields::of_sociogram_group(&r.group),
-            |r| Body::SociogramRound(Box::new(r)),
-        )?,
-        Kind::SociogramAnswers => typed(
-            id,
-            doc,
-            |a: &SociogramAnswers| AccessFields::of_sociogram_group(&a.group),
-            |a| Body::SociogramAnswers(Box::new(a)),
-        )?,
+        Kind::SociogramRound => typed(id, doc, AccessFields::of_sociogram_round, |r| {
+            Body::SociogramRound(Box::new(r))
+        })?,
+        Kind::SociogramAnswers => typed(id, doc, AccessFields::of_sociogram_answers, |a| {
+            Body::SociogramAnswers(Box::new(a))
+        })?,
     };
     Ok(Parsed {
         header,
@@ -112,10 +101,7 @@ pub fn access_fields(
     doc: &impl autosurgeon::ReadDoc,
 ) -> Result<AccessFields> {
     Ok(match header.kind()? {
-        Kind::Conversation => {
-            let c: Conversation = record(id, doc)?;
-            AccessFields::of_visibility(&c.visibility)
-        }
+        Kind::Conversation => AccessFields::of_conversation(&record(id, doc)?),
         Kind::Signal => {
             let s: Signal = record(id, doc)?;
             AccessFields::of_signal(&s)
@@ -124,12 +110,8 @@ pub fn access_fields(
         Kind::Roster => AccessFields::of_roster(&record(id, doc)?),
         Kind::SignalNotes => AccessFields::of_signal_notes(&record(id, doc)?),
         Kind::Thermometer => AccessFields::of_thermometer(&record(id, doc)?),
-        Kind::SociogramRound => {
-            AccessFields::of_sociogram_group(&record::<SociogramRound>(id, doc)?.group)
-        }
-        Kind::SociogramAnswers => {
-            AccessFields::of_sociogram_group(&record::<SociogramAnswers>(id, doc)?.group)
-        }
+        Kind::SociogramRound => AccessFields::of_sociogram_round(&record(id, doc)?),
+        Kind::SociogramAnswers => AccessFields::of_sociogram_answers(&record(id, doc)?),
         _ => AccessFields::default(),
     })
 }

@@ -426,8 +426,13 @@ pub fn admit(
         }
         Kind::Conversation => {
             let (b, a) = texted::<Conversation>(id, before, after)?;
-            let of = |c: &Conversation| AccessFields::of_visibility(&c.visibility);
-            checked(&ctx, b, a, of, conversation::admit)?
+            checked(
+                &ctx,
+                b,
+                a,
+                AccessFields::of_conversation,
+                conversation::admit,
+            )?
         }
         Kind::ParentContact => {
             // Always in the dossier: no access fields.
@@ -442,13 +447,18 @@ pub fn admit(
         }
         Kind::SociogramRound => {
             let (b, a) = walked::<SociogramRound>(&hydrated, before_walk.as_ref(), None)?;
-            let of = |r: &SociogramRound| AccessFields::of_sociogram_group(&r.group);
-            checked(&ctx, b, a, of, sociogram::admit_round)?
+            checked(
+                &ctx,
+                b,
+                a,
+                AccessFields::of_sociogram_round,
+                sociogram::admit_round,
+            )?
         }
         Kind::SociogramAnswers => {
             let (b, a) =
                 walked::<SociogramAnswers>(&hydrated, before_walk.as_ref(), answers.take())?;
-            let of = |r: &SociogramAnswers| AccessFields::of_sociogram_group(&r.group);
+            let of = AccessFields::of_sociogram_answers;
             checked(&ctx, b, a, of, sociogram::admit_answers)?
         }
         Kind::Roster => return Err(Refusal::ServerOnly),
