@@ -14,7 +14,8 @@
 
 use crate::defaults::{self, Route};
 use crate::model::{
-    Excursion, Header, Kind, Role, Roster, Signal, SignalNotes, Staff, ThermometerMonth, Visibility,
+    Conversation, Excursion, Header, Kind, Role, Roster, Signal, SignalNotes, SociogramAnswers,
+    SociogramRound, Staff, ThermometerMonth, Visibility,
 };
 use serde::{Deserialize, Serialize};
 
@@ -85,6 +86,29 @@ impl AccessFields {
         }
     }
 
+    /// The access fields of a conversation.
+    pub fn of_conversation(c: &Conversation) -> AccessFields {
+        Self::of_visibility(&c.visibility)
+    }
+
+    /// The access fields of a conversation: its visibility ("private" or "shared").
+    pub fn of_visibility(visibility: &str) -> AccessFields {
+        AccessFields {
+            visibility: Some(visibility.into()),
+            ..Default::default()
+        }
+    }
+
+    /// The access fields of a sociogram round.
+    pub fn of_sociogram_round(r: &SociogramRound) -> AccessFields {
+        Self::of_sociogram_group(&r.group)
+    }
+
+    /// The access fields of a pupil's sociogram answers.
+    pub fn of_sociogram_answers(a: &SociogramAnswers) -> AccessFields {
+        Self::of_sociogram_group(&a.group)
+    }
+
     /// The access fields of a sociogram round or answers: their group.
     pub fn of_sociogram_group(group: &str) -> AccessFields {
         AccessFields {
@@ -131,7 +155,13 @@ pub fn access(roster: &Roster, user: &str, header: &Header, fields: &AccessField
         // contact list).
         (Kind::Excursion, _) => grant(is_author, Access::Write)
             .max(grant(fields.readers.contains(&staff.id), Access::Read)),
-        (Kind::Conversation, Some(pupil)) => conversation(roster, staff, is_author, pupil, fields),
+        (Kind::Conversation, Some(pupil)) => conversation(
+            roster,
+            staff,
+            is_author,
+            pupil,
+            fields.visibility.as_deref(),
+        ),
         // An oudercontact is always part of the dossier: as a shared kindgesprek.
         (Kind::ParentContact, Some(pupil)) => grant(
             is_author || dossier_team(roster, staff, pupil),
@@ -179,14 +209,15 @@ fn grant(cond: bool, access: Access) -> Access {
 
 /// Kindgesprek: a private working note is its author's alone; a shared one is the dossier
 /// of the author, the pupil's current mentors and, for a pupil in care, the care team.
+/// `visibility`: its access field (none: nobody).
 fn conversation(
     roster: &Roster,
     staff: &Staff,
     is_author: bool,
     pupil: &str,
-    fields: &AccessFields,
+    visibility: Option<&str>,
 ) -> Access {
-    let Some(visibility) = fields.visibility.as_deref() else {
+    let Some(visibility) = visibility else {
         return Access::None;
     };
     let may = match Visibility::parse(visibility) {
@@ -349,10 +380,7 @@ pub fn may_record_signal(roster: &Roster, user: &str, pupil: &str) -> bool {
 /// What staff member `user` may do for `pupil` (see [`PupilPermissions`]).
 pub fn pupil_permissions(roster: &Roster, user: &str, pupil: &str) -> PupilPermissions {
     let active = pupil_is_active(roster, pupil);
-    let shared = AccessFields {
-        visibility: Some(Visibility::Shared.as_str().into()),
-        ..Default::default()
-    };
+    let shared = AccessFields::of_visibility(Visibility::Shared.as_str());
     // Written by someone else, so that only the user's relation to the pupil counts.
     let conversation = access(
         roster,

@@ -10,6 +10,7 @@ pub mod doc;
 pub mod error;
 pub mod ids;
 pub mod invite;
+pub mod markup;
 pub mod model;
 pub mod rosters;
 pub mod sociogram;

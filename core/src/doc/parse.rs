@@ -4,8 +4,8 @@ use super::{AccessFields, header, record};
 use crate::Result;
 use crate::ids::DocumentId;
 use crate::model::{
-    Case, Conversation, Excursion, Header, Kind, ParentContact, Roster, Signal, SignalNotes,
-    SociogramAnswers, SociogramRound, ThermometerMonth,
+    Case, Conversation, Excursion, Header, Kind, ParentContact, Record, Roster, Signal,
+    SignalNotes, SociogramAnswers, SociogramRound, ThermometerMonth,
 };
 
 /// The typed body of a document, hydrated once.
@@ -48,67 +48,50 @@ pub struct Parsed {
 pub fn parse(id: DocumentId, doc: &impl autosurgeon::ReadDoc) -> Result<Parsed> {
     let header = header(id, doc)?;
     let (fields, body) = match header.kind()? {
-        Kind::Conversation => {
-            let c: Conversation = record(id, doc)?;
-            (
-                AccessFields {
-                    visibility: Some(c.visibility.clone()),
-                    ..Default::default()
-                },
-                Body::Conversation(c),
-            )
-        }
-        Kind::Signal => {
-            let s: Signal = record(id, doc)?;
-            (AccessFields::of_signal(&s), Body::Signal(s))
-        }
-        Kind::Thermometer => {
-            let m: ThermometerMonth = record(id, doc)?;
-            (AccessFields::of_thermometer(&m), Body::Thermometer(m))
-        }
-        Kind::Roster => {
-            let r: Roster = record(id, doc)?;
-            (AccessFields::of_roster(&r), Body::Roster(Box::new(r)))
-        }
-        Kind::Case => (
-            AccessFields::default(),
-            Body::Case(Box::new(record(id, doc)?)),
-        ),
-        Kind::Excursion => {
-            let e: Excursion = record(id, doc)?;
-            (AccessFields::of_excursion(&e), Body::Excursion(Box::new(e)))
-        }
-        Kind::ParentContact => (
-            AccessFields::default(),
-            Body::ParentContact(Box::new(record(id, doc)?)),
-        ),
-        Kind::SignalNotes => {
-            let n: SignalNotes = record(id, doc)?;
-            (
-                AccessFields::of_signal_notes(&n),
-                Body::SignalNotes(Box::new(n)),
-            )
-        }
-        Kind::SociogramRound => {
-            let r: SociogramRound = record(id, doc)?;
-            (
-                AccessFields::of_sociogram_group(&r.group),
-                Body::SociogramRound(Box::new(r)),
-            )
-        }
-        Kind::SociogramAnswers => {
-            let a: SociogramAnswers = record(id, doc)?;
-            (
-                AccessFields::of_sociogram_group(&a.group),
-                Body::SociogramAnswers(Box::new(a)),
-            )
-        }
+        Kind::Conversation => typed(id, doc, AccessFields::of_conversation, Body::Conversation)?,
+        Kind::Signal => typed(id, doc, AccessFields::of_signal, Body::Signal)?,
+        Kind::Thermometer => typed(id, doc, AccessFields::of_thermometer, Body::Thermometer)?,
+        Kind::Roster => typed(id, doc, AccessFields::of_roster, |r| {
+            Body::Roster(Box::new(r))
+        })?,
+        Kind::Case => typed(id, doc, no_fields::<Case>, |c| Body::Case(Box::new(c)))?,
+        Kind::Excursion => typed(id, doc, AccessFields::of_excursion, |e| {
+            Body::Excursion(Box::new(e))
+        })?,
+        Kind::ParentContact => typed(id, doc, no_fields::<ParentContact>, |c| {
+            Body::ParentContact(Box::new(c))
+        })?,
+        Kind::SignalNotes => typed(id, doc, AccessFields::of_signal_notes, |n| {
+            Body::SignalNotes(Box::new(n))
+        })?,
+        Kind::SociogramRound => typed(id, doc, AccessFields::of_sociogram_round, |r| {
+            Body::SociogramRound(Box::new(r))
+        })?,
+        Kind::SociogramAnswers => typed(id, doc, AccessFields::of_sociogram_answers, |a| {
+            Body::SociogramAnswers(Box::new(a))
+        })?,
     };
     Ok(Parsed {
         header,
         fields,
         body,
     })
+}
+
+/// A document's typed record, read once: its access fields (`of`) and it as a body.
+fn typed<R: Record>(
+    id: DocumentId,
+    doc: &impl autosurgeon::ReadDoc,
+    of: impl FnOnce(&R) -> AccessFields,
+    body: impl FnOnce(R) -> Body,
+) -> Result<(AccessFields, Body)> {
+    let r: R = record(id, doc)?;
+    Ok((of(&r), body(r)))
+}
+
+/// The access fields of a kind that has none (its header decides).
+fn no_fields<R>(_: &R) -> AccessFields {
+    AccessFields::default()
 }
 
 /// Read the access-relevant fields of a document of the given header.
@@ -118,13 +101,7 @@ pub fn access_fields(
     doc: &impl autosurgeon::ReadDoc,
 ) -> Result<AccessFields> {
     Ok(match header.kind()? {
-        Kind::Conversation => {
-            let c: Conversation = record(id, doc)?;
-            AccessFields {
-                visibility: Some(c.visibility),
-                ..Default::default()
-            }
-        }
+        Kind::Conversation => AccessFields::of_conversation(&record(id, doc)?),
         Kind::Signal => {
             let s: Signal = record(id, doc)?;
             AccessFields::of_signal(&s)
@@ -133,12 +110,8 @@ pub fn access_fields(
         Kind::Roster => AccessFields::of_roster(&record(id, doc)?),
         Kind::SignalNotes => AccessFields::of_signal_notes(&record(id, doc)?),
         Kind::Thermometer => AccessFields::of_thermometer(&record(id, doc)?),
-        Kind::SociogramRound => {
-            AccessFields::of_sociogram_group(&record::<SociogramRound>(id, doc)?.group)
-        }
-        Kind::SociogramAnswers => {
-            AccessFields::of_sociogram_group(&record::<SociogramAnswers>(id, doc)?.group)
-        }
+        Kind::SociogramRound => AccessFields::of_sociogram_round(&record(id, doc)?),
+        Kind::SociogramAnswers => AccessFields::of_sociogram_answers(&record(id, doc)?),
         _ => AccessFields::default(),
     })
 }

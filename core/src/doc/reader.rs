@@ -195,10 +195,7 @@ impl Hydrated {
                     })
                     .collect();
                 (
-                    AccessFields {
-                        visibility: Some(visibility.as_str().into()),
-                        ..Default::default()
-                    },
+                    AccessFields::of_visibility(visibility.as_str()),
                     SummaryBody::Conversation {
                         held_on: str(rec, "held_on").ok_or_else(|| bad("held_on"))?,
                         status: crate::model::ConversationStatus::parse(

@@ -5,7 +5,7 @@
 use super::genesis_singleton;
 use crate::Result;
 use crate::ids::DocumentId;
-use crate::model::{Header, Kind, Roster, SignalNotes, SociogramAnswers, ThermometerMonth};
+use crate::model::{Header, Kind, Record, Roster, SignalNotes, SociogramAnswers, ThermometerMonth};
 use automerge::Automerge;
 
 /// The deterministic id of the notes on a signal ([`SignalNotes`]): from the signal's
@@ -42,7 +42,7 @@ pub fn signal_notes_genesis(
     urgency: u8,
 ) -> Result<(DocumentId, Automerge)> {
     let id = signal_notes_id(school, pupil, signal, category, urgency);
-    let doc = genesis_singleton(
+    singleton(
         id,
         &signal_notes_header(school, pupil),
         &SignalNotes {
@@ -52,8 +52,7 @@ pub fn signal_notes_genesis(
             notes: vec![],
             added_readers: vec![],
         },
-    )?;
-    Ok((id, doc))
+    )
 }
 
 /// The deterministic id of a pupil's answers in a sociogram round: from the school, the
@@ -88,7 +87,7 @@ pub fn sociogram_answers_genesis(
     pupil: &str,
 ) -> Result<(DocumentId, Automerge)> {
     let id = sociogram_answers_id(school, round, group, pupil);
-    let doc = genesis_singleton(
+    singleton(
         id,
         &sociogram_answers_header(school, pupil),
         &SociogramAnswers {
@@ -96,8 +95,7 @@ pub fn sociogram_answers_genesis(
             group: group.into(),
             answers: vec![],
         },
-    )?;
-    Ok((id, doc))
+    )
 }
 
 /// The deterministic id of a pupil's thermometer month.
@@ -120,7 +118,7 @@ pub fn roster_view_id(school: &str, user: &str) -> DocumentId {
 /// The genesis of a staff member's roster view (empty; the server fills it).
 pub fn roster_view_genesis(school: &str, user: &str) -> Result<(DocumentId, Automerge)> {
     let id = roster_view_id(school, user);
-    let doc = genesis_singleton(
+    singleton(
         id,
         &roster_header(school),
         &Roster {
@@ -128,8 +126,16 @@ pub fn roster_view_genesis(school: &str, user: &str) -> Result<(DocumentId, Auto
             viewer: Some(user.into()),
             ..Default::default()
         },
-    )?;
-    Ok((id, doc))
+    )
+}
+
+/// The genesis of the singleton `id` (see [`genesis_singleton`]), with its id.
+fn singleton<R: Record>(
+    id: DocumentId,
+    header: &Header,
+    record: &R,
+) -> Result<(DocumentId, Automerge)> {
+    Ok((id, genesis_singleton(id, header, record)?))
 }
 
 pub(super) fn roster_header(school: &str) -> Header {
@@ -154,7 +160,7 @@ pub fn thermometer_genesis(
     month: &str,
 ) -> Result<(DocumentId, Automerge)> {
     let id = thermometer_id(school, pupil, month);
-    let doc = genesis_singleton(
+    singleton(
         id,
         &thermometer_header(school, pupil, month),
         &ThermometerMonth {
@@ -162,20 +168,18 @@ pub fn thermometer_genesis(
             entries: vec![],
             answers: vec![],
         },
-    )?;
-    Ok((id, doc))
+    )
 }
 
 /// The genesis of a school's roster (empty; the server fills it).
 pub fn roster_genesis(school: &str) -> Result<(DocumentId, Automerge)> {
     let id = roster_id(school);
-    let doc = genesis_singleton(
+    singleton(
         id,
         &roster_header(school),
         &Roster {
             school: school.into(),
             ..Default::default()
         },
-    )?;
-    Ok((id, doc))
+    )
 }

@@ -12,6 +12,8 @@
 //! family), every name escaped. First names only: the first word of a display name.
 
 use super::analysis::{Analysis, Member};
+/// Escape text for SVG content and attribute values.
+pub use crate::markup::xml_escape;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -73,24 +75,6 @@ pub fn labels(lang: &str) -> Labels {
             received: "times chosen",
         }
     }
-}
-
-/// Escape text for SVG content and attribute values.
-pub fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            // Control characters are not allowed in XML 1.0.
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The first name of a display name (its first word), at most 14 characters.

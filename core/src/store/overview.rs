@@ -203,6 +203,8 @@ impl GroupOverview {
     }
 }
 
+/// Escape the group for the trend's SVG title: `&`, `<`, `>` and `"` only (unlike
+/// [`crate::markup::xml_escape`], an apostrophe and control characters stay as they are).
 fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")

@@ -3,25 +3,39 @@
 use crate::Result;
 use crate::doc::{Summary, SummaryBody};
 use crate::ids::DocumentId;
-use rusqlite::{Connection, params};
+use rusqlite::types::ToSql;
+use rusqlite::{Connection, params, params_from_iter};
+
+/// What removes a document's rows from each projection table.
+const CLEAR: [&str; 7] = [
+    "DELETE FROM conversations WHERE id = ?1",
+    "DELETE FROM signals WHERE id = ?1",
+    "DELETE FROM thermometer_entries WHERE doc_id = ?1",
+    "DELETE FROM cases WHERE id = ?1",
+    "DELETE FROM excursions WHERE id = ?1",
+    "DELETE FROM parent_contacts WHERE id = ?1",
+    "DELETE FROM agreements_due WHERE doc_id = ?1",
+];
 
 /// Remove every projection row of a document.
 pub(super) fn clear(tx: &Connection, id: DocumentId) -> Result<()> {
     let key = id.to_string();
-    tx.prepare_cached("DELETE FROM conversations WHERE id = ?1")?
-        .execute([&key])?;
-    tx.prepare_cached("DELETE FROM signals WHERE id = ?1")?
-        .execute([&key])?;
-    tx.prepare_cached("DELETE FROM thermometer_entries WHERE doc_id = ?1")?
-        .execute([&key])?;
-    tx.prepare_cached("DELETE FROM cases WHERE id = ?1")?
-        .execute([&key])?;
-    tx.prepare_cached("DELETE FROM excursions WHERE id = ?1")?
-        .execute([&key])?;
-    tx.prepare_cached("DELETE FROM parent_contacts WHERE id = ?1")?
-        .execute([&key])?;
-    tx.prepare_cached("DELETE FROM agreements_due WHERE doc_id = ?1")?
-        .execute([&key])?;
+    for sql in CLEAR {
+        tx.prepare_cached(sql)?.execute([&key])?;
+    }
+    Ok(())
+}
+
+/// Insert a pupil record's row: `lead` (the document id, the pupil and the author), then
+/// `values`, in the order of `sql`'s columns.
+fn insert_row(
+    tx: &Connection,
+    sql: &str,
+    lead: &[&dyn ToSql; 3],
+    values: &[&dyn ToSql],
+) -> Result<()> {
+    tx.prepare_cached(sql)?
+        .execute(params_from_iter(lead.iter().chain(values)))?;
     Ok(())
 }
 
@@ -30,6 +44,7 @@ pub(super) fn project(tx: &Connection, id: DocumentId, summary: &Summary) -> Res
     let header = &summary.header;
     let key = id.to_string();
     let pupil = header.pupil.clone().unwrap_or_default();
+    let lead: [&dyn ToSql; 3] = [&key, &pupil, &header.author];
     match &summary.body {
         SummaryBody::Conversation {
             held_on,
@@ -46,21 +61,20 @@ pub(super) fn project(tx: &Connection, id: DocumentId, summary: &Summary) -> Res
             for (aid, owner, due) in due_agreements {
                 stmt.execute(params![key, aid, pupil, owner, due])?;
             }
-            tx.prepare_cached(
+            insert_row(
+                tx,
                 "INSERT INTO conversations (id, pupil, author, held_on, status, visibility, template_id, open_agreements, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?
-            .execute(params![
-                key,
-                pupil,
-                header.author,
-                held_on,
-                status.as_str(),
-                visibility.as_str(),
-                template_id,
-                open_agreements,
-                header.created_at,
-            ])?;
+                &lead,
+                params![
+                    held_on,
+                    status.as_str(),
+                    visibility.as_str(),
+                    template_id,
+                    open_agreements,
+                    header.created_at,
+                ],
+            )?;
         }
         SummaryBody::Signal {
             category,
@@ -73,24 +87,23 @@ pub(super) fn project(tx: &Connection, id: DocumentId, summary: &Summary) -> Res
             follow_ups,
             excursion,
         } => {
-            tx.prepare_cached(
+            insert_row(
+                tx,
                 "INSERT INTO signals (id, pupil, author, category, urgency, observed_at, recorded_at, shared, open, picked_up, follow_ups, excursion)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            )?
-            .execute(params![
-                key,
-                pupil,
-                header.author,
-                category,
-                urgency,
-                observed_at,
-                recorded_at,
-                shared,
-                open,
-                picked_up,
-                follow_ups,
-                excursion,
-            ])?;
+                &lead,
+                params![
+                    category,
+                    urgency,
+                    observed_at,
+                    recorded_at,
+                    shared,
+                    open,
+                    picked_up,
+                    follow_ups,
+                    excursion,
+                ],
+            )?;
         }
         SummaryBody::Thermometer(entries) => {
             let mut stmt = tx.prepare_cached(
@@ -124,21 +137,20 @@ pub(super) fn project(tx: &Connection, id: DocumentId, summary: &Summary) -> Res
             feedback_due,
             evaluation_on,
         } => {
-            tx.prepare_cached(
+            insert_row(
+                tx,
                 "INSERT INTO cases (id, pupil, author, status, opened_at, step, signals, feedback_due, evaluation_on)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?
-            .execute(params![
-                key,
-                pupil,
-                header.author,
-                status.as_str(),
-                opened_at,
-                step,
-                signals,
-                feedback_due,
-                evaluation_on,
-            ])?;
+                &lead,
+                params![
+                    status.as_str(),
+                    opened_at,
+                    step,
+                    signals,
+                    feedback_due,
+                    evaluation_on,
+                ],
+            )?;
         }
         SummaryBody::Excursion {
             name,
@@ -165,19 +177,13 @@ pub(super) fn project(tx: &Connection, id: DocumentId, summary: &Summary) -> Res
             channel,
             open_agreements,
         } => {
-            tx.prepare_cached(
+            insert_row(
+                tx,
                 "INSERT INTO parent_contacts (id, pupil, author, held_on, status, channel, open_agreements)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
-                key,
-                pupil,
-                header.author,
-                held_on,
-                status.as_str(),
-                channel,
-                open_agreements,
-            ])?;
+                &lead,
+                params![held_on, status.as_str(), channel, open_agreements],
+            )?;
         }
         SummaryBody::Other => {}
     }

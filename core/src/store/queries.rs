@@ -237,12 +237,30 @@ impl Store {
         })
     }
 
+    /// [`Store::list_readable`] for a pupil's records whose projection row holds all that
+    /// decides access: `who` gives a row's pupil, author and access fields.
+    pub(crate) fn list_pupil_records<S>(
+        &self,
+        sql: &str,
+        params: impl Params,
+        kind: Kind,
+        row: impl Fn(DocumentId, &Row<'_>) -> rusqlite::Result<S>,
+        who: impl Fn(&S) -> (&str, &str, AccessFields),
+    ) -> Result<Vec<S>> {
+        self.list_readable(sql, params, row, |_, roster, user, s| {
+            let (pupil, author, f) = who(&s);
+            let may = may_read_listed(roster, user, kind, Some(pupil), author, &f);
+            Ok(may.then_some(s))
+        })
+    }
+
     /// Conversations about a pupil that the user may read, newest first.
     pub fn list_conversations(&self, pupil: &str) -> Result<Vec<ConversationSummary>> {
-        self.list_readable(
+        self.list_pupil_records(
             "SELECT id, pupil, author, held_on, status, visibility, open_agreements
              FROM conversations WHERE pupil = ?1 ORDER BY held_on DESC, id",
             [pupil],
+            Kind::Conversation,
             |id, r| {
                 Ok(ConversationSummary {
                     id,
@@ -254,13 +272,12 @@ impl Store {
                     open_agreements: r.get(6)?,
                 })
             },
-            |_, roster, user, c| {
-                let f = AccessFields {
-                    visibility: Some(c.visibility.clone()),
-                    ..Default::default()
-                };
-                let kind = Kind::Conversation;
-                Ok(may_read_listed(roster, user, kind, Some(&c.pupil), &c.author, &f).then_some(c))
+            |c| {
+                (
+                    &c.pupil,
+                    &c.author,
+                    AccessFields::of_visibility(&c.visibility),
+                )
             },
         )
     }

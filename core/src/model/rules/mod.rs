@@ -206,46 +206,27 @@ pub const MAX_SHORT: usize = 1024;
 /// new document costs the server more than a third of a second, and one of a signal a
 /// tenth; [`crate::budget::scan`] counts them on the bytes before anything is loaded.
 pub fn limits(kind: Kind) -> Limits {
-    let read = |items, total_bytes| ReadBudget {
-        items,
-        string_bytes: MAX_TEXT,
-        total_bytes,
+    // Items and bytes of the loaded document, changes and operations in its history.
+    let limit = |items, total_bytes, changes, ops| Limits {
+        read: ReadBudget {
+            items,
+            string_bytes: MAX_TEXT,
+            total_bytes,
+        },
+        changes,
+        ops,
     };
     match kind {
         // A signal's fields are plain strings: a few operations per follow-up.
-        Kind::Signal | Kind::SignalNotes => Limits {
-            read: read(20_000, 2 << 20),
-            changes: 5_000,
-            ops: 30_000,
-        },
-        Kind::Excursion => Limits {
-            read: read(20_000, 2 << 20),
-            changes: 10_000,
-            ops: 30_000,
-        },
+        Kind::Signal | Kind::SignalNotes => limit(20_000, 2 << 20, 5_000, 30_000),
+        Kind::Excursion => limit(20_000, 2 << 20, 10_000, 30_000),
         // A few short strings per question and answer.
-        Kind::SociogramRound | Kind::SociogramAnswers => Limits {
-            read: read(5_000, 256 << 10),
-            changes: 1_000,
-            ops: 10_000,
-        },
-        Kind::Thermometer | Kind::Case => Limits {
-            read: read(50_000, 4 << 20),
-            changes: 10_000,
-            ops: 60_000,
-        },
+        Kind::SociogramRound | Kind::SociogramAnswers => limit(5_000, 256 << 10, 1_000, 10_000),
+        Kind::Thermometer | Kind::Case => limit(50_000, 4 << 20, 10_000, 60_000),
         // Notes and answers are Automerge text: an operation per character typed.
-        Kind::Conversation | Kind::ParentContact => Limits {
-            read: read(20_000, 2 << 20),
-            changes: 20_000,
-            ops: 100_000,
-        },
+        Kind::Conversation | Kind::ParentContact => limit(20_000, 2 << 20, 20_000, 100_000),
         // Written by the server from an import of the school administration's export.
-        Kind::Roster => Limits {
-            read: read(2_000_000, 256 << 20),
-            changes: 1_000_000,
-            ops: 10_000_000,
-        },
+        Kind::Roster => limit(2_000_000, 256 << 20, 1_000_000, 10_000_000),
     }
 }
 
@@ -385,7 +366,6 @@ pub fn admit(
         writer,
         staff,
     };
-    let bad = |_| Refusal::Invalid("the record does not read as its kind");
     // Whose changes these are comes before what they say: a device that holds others'
     // changes a server lacks (a server restored from a backup) is told `forged_actor` and
     // sends its own alone, which the content rules would otherwise refuse as written in
@@ -395,19 +375,19 @@ pub fn admit(
     let mut answers: Option<SociogramAnswers> = None;
     let genesis = match kind {
         Kind::Thermometer => {
-            let a: ThermometerMonth = hydrated.record().map_err(bad)?;
+            let a: ThermometerMonth = hydrated.record().map_err(unreadable)?;
             let g = thermometer::genesis(&header, id, &a)?;
             month = Some(a);
             g
         }
         Kind::SignalNotes => {
-            let a: SignalNotes = hydrated.record().map_err(bad)?;
+            let a: SignalNotes = hydrated.record().map_err(unreadable)?;
             let g = signal_notes::genesis(&header, id, &a)?;
             notes = Some(a);
             g
         }
         Kind::SociogramAnswers => {
-            let a: SociogramAnswers = hydrated.record().map_err(bad)?;
+            let a: SociogramAnswers = hydrated.record().map_err(unreadable)?;
             let g = sociogram::answers_genesis(&header, id, &a)?;
             answers = Some(a);
             g
@@ -445,25 +425,18 @@ pub fn admit(
             checked(&ctx, b, a, AccessFields::of_excursion, excursion::admit)?
         }
         Kind::Conversation => {
-            // Automerge text: read through autosurgeon (the walk reads text as a map).
-            let a: Conversation = doc::record(id, after).map_err(bad)?;
-            let b = before
-                .map(|b| doc::record::<Conversation>(id, b))
-                .transpose()
-                .map_err(bad)?;
-            let of = |c: &Conversation| AccessFields {
-                visibility: Some(c.visibility.clone()),
-                ..Default::default()
-            };
-            checked(&ctx, b, a, of, conversation::admit)?
+            let (b, a) = texted::<Conversation>(id, before, after)?;
+            checked(
+                &ctx,
+                b,
+                a,
+                AccessFields::of_conversation,
+                conversation::admit,
+            )?
         }
         Kind::ParentContact => {
-            // Automerge text, like a conversation. Always in the dossier: no access fields.
-            let a: ParentContact = doc::record(id, after).map_err(bad)?;
-            let b = before
-                .map(|b| doc::record::<ParentContact>(id, b))
-                .transpose()
-                .map_err(bad)?;
+            // Always in the dossier: no access fields.
+            let (b, a) = texted::<ParentContact>(id, before, after)?;
             checked(
                 &ctx,
                 b,
@@ -474,13 +447,18 @@ pub fn admit(
         }
         Kind::SociogramRound => {
             let (b, a) = walked::<SociogramRound>(&hydrated, before_walk.as_ref(), None)?;
-            let of = |r: &SociogramRound| AccessFields::of_sociogram_group(&r.group);
-            checked(&ctx, b, a, of, sociogram::admit_round)?
+            checked(
+                &ctx,
+                b,
+                a,
+                AccessFields::of_sociogram_round,
+                sociogram::admit_round,
+            )?
         }
         Kind::SociogramAnswers => {
             let (b, a) =
                 walked::<SociogramAnswers>(&hydrated, before_walk.as_ref(), answers.take())?;
-            let of = |r: &SociogramAnswers| AccessFields::of_sociogram_group(&r.group);
+            let of = AccessFields::of_sociogram_answers;
             checked(&ctx, b, a, of, sociogram::admit_answers)?
         }
         Kind::Roster => return Err(Refusal::ServerOnly),
@@ -493,6 +471,11 @@ pub fn admit(
     })
 }
 
+/// Why a record that does not read as its kind is refused.
+fn unreadable<E>(_: E) -> Refusal {
+    Refusal::Invalid("the record does not read as its kind")
+}
+
 /// A kind's typed record before (from the walk of what the server stored) and after (`read`
 /// when the genesis check read it already, else from the walk of the change).
 fn walked<R: crate::model::Record + serde::de::DeserializeOwned>(
@@ -500,12 +483,29 @@ fn walked<R: crate::model::Record + serde::de::DeserializeOwned>(
     before: Option<&Hydrated>,
     read: Option<R>,
 ) -> Result<(Option<R>, R), Refusal> {
-    let bad = |_| Refusal::Invalid("the record does not read as its kind");
     let a = match read {
         Some(a) => a,
-        None => hydrated.record().map_err(bad)?,
+        None => hydrated.record().map_err(unreadable)?,
     };
-    let b = before.map(|w| w.record::<R>()).transpose().map_err(bad)?;
+    let b = before
+        .map(|w| w.record::<R>())
+        .transpose()
+        .map_err(unreadable)?;
+    Ok((b, a))
+}
+
+/// A kind's typed record before and after, for a kind with Automerge text (conversations,
+/// oudercontacten): read through autosurgeon, as the walk reads text as a map.
+fn texted<R: crate::model::Record>(
+    id: DocumentId,
+    before: Option<&Automerge>,
+    after: &Automerge,
+) -> Result<(Option<R>, R), Refusal> {
+    let a = doc::record(id, after).map_err(unreadable)?;
+    let b = before
+        .map(|b| doc::record::<R>(id, b))
+        .transpose()
+        .map_err(unreadable)?;
     Ok((b, a))
 }
 

@@ -12,6 +12,23 @@ use crate::sync::frames::{Acked, DocChanges, Frame, MAX_DOC_BYTES, RefusalReason
 use automerge::{ChangeHash, ReadDoc};
 use std::collections::HashSet;
 
+/// The `push` frame being filled (its documents and their bytes), and how many documents
+/// went into frames in this round (its and the ones sent before).
+#[derive(Default)]
+struct PushBatch {
+    docs: Vec<DocChanges>,
+    bytes: usize,
+    added: usize,
+}
+
+impl PushBatch {
+    fn add(&mut self, id: DocumentId, data: Vec<u8>) {
+        self.bytes += data.len();
+        self.docs.push(DocChanges::new(id, data));
+        self.added += 1;
+    }
+}
+
 impl ClientEngine {
     /// An `ack` frame: the pushed heads are durable on the server, and the documents leave
     /// the outbox.
@@ -130,12 +147,10 @@ impl ClientEngine {
         }
         let room = PUSH_WINDOW_DOCS.saturating_sub(self.session.inflight.len());
         self.session.more_to_push = false;
-        let mut batch: Vec<DocChanges> = Vec::new();
+        let mut batch = PushBatch::default();
         // Refused for good without asking the server again (too large to send, or nothing
         // left to send one change at a time).
         let mut too_large = Vec::new();
-        let mut batch_bytes = 0;
-        let mut added = 0;
         let (candidates, more) = {
             let inflight = &self.session.inflight;
             let refused = &self.refused;
@@ -153,17 +168,15 @@ impl ClientEngine {
             if self.refused.get(&id).is_some_and(|h| *h == heads) {
                 continue;
             }
-            if added == room {
+            if batch.added == room {
                 self.session.more_to_push = true;
                 break;
             }
             if let Some(&reason) = self.stepwise.get(&id) {
                 match self.own_changes(id, p.acked_heads.as_deref(), true)? {
                     Some((data, pushed)) => {
-                        batch_bytes += data.len();
-                        batch.push(DocChanges::new(id, data));
+                        batch.add(id, data);
                         self.in_flight(id, pushed, false);
-                        added += 1;
                         continue;
                     }
                     // Nothing to send one at a time (the acknowledged heads are not all
@@ -178,10 +191,8 @@ impl ClientEngine {
             if self.own_only.contains(&id) {
                 match self.own_changes(id, p.acked_heads.as_deref(), false)? {
                     Some((data, pushed)) => {
-                        batch_bytes += data.len();
-                        batch.push(DocChanges::new(id, data));
+                        batch.add(id, data);
                         self.in_flight(id, pushed, false);
-                        added += 1;
                     }
                     None => {
                         // Nothing of its own the server can take yet: wait for the others
@@ -223,21 +234,20 @@ impl ClientEngine {
                 too_large.push((id, RefusalReason::TooLarge));
                 continue;
             }
-            if !batch.is_empty()
-                && (batch.len() == PUSH_BATCH_DOCS || batch_bytes + data.len() > PUSH_BATCH_BYTES)
+            if !batch.docs.is_empty()
+                && (batch.docs.len() == PUSH_BATCH_DOCS
+                    || batch.bytes + data.len() > PUSH_BATCH_BYTES)
             {
                 out.push(ClientOutput::Send(Frame::Push {
-                    docs: std::mem::take(&mut batch),
+                    docs: std::mem::take(&mut batch.docs),
                 }));
-                batch_bytes = 0;
+                batch.bytes = 0;
             }
-            batch_bytes += data.len();
-            batch.push(DocChanges::new(id, data));
+            batch.add(id, data);
             self.in_flight(id, heads, whole);
-            added += 1;
         }
-        if !batch.is_empty() {
-            out.push(ClientOutput::Send(Frame::Push { docs: batch }));
+        if !batch.docs.is_empty() {
+            out.push(ClientOutput::Send(Frame::Push { docs: batch.docs }));
         }
         self.set_aside(&too_large, out)?;
         Ok(())

@@ -45,6 +45,8 @@ use backups::{backup_post, backups_page};
 use devices::{devices_page, revoke_post};
 use enroll::{enroll_page, enroll_post};
 use layout::failed;
+/// Escape text for HTML.
+pub use omkijken_core::markup::html_escape as esc;
 use privacy::{erase_post, export_post, privacy_page};
 use roster::{roster_page, roster_post};
 use schools::schools_page;
@@ -92,22 +94,6 @@ fn lang(headers: &HeaderMap) -> Lang {
         Some("en") => Lang::En,
         _ => Lang::Nl,
     }
-}
-
-/// Escape text for HTML.
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
 }
 
 fn when(ms: i64) -> String {
