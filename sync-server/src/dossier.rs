@@ -134,12 +134,17 @@ pub fn build(
     let Some(p) = roster.pupils.get(pupil) else {
         return Err(Error::Invalid("no such pupil".into()));
     };
-    let mut rows: Vec<_> = st
-        .catalog_school(school)?
-        .into_iter()
-        .filter(|r| !r.erased && r.header.pupil.as_deref() == Some(pupil))
-        .filter(|r| viewer.is_none_or(|v| access(&roster, v, &r.header, &r.fields) >= Access::Read))
-        .collect();
+    // The pupil's rows (the school's read page by page, not all at once).
+    let mut rows = vec![];
+    st.for_each_in_school(school, &mut |r| {
+        if !r.erased
+            && r.header.pupil.as_deref() == Some(pupil)
+            && viewer.is_none_or(|v| access(&roster, v, &r.header, &r.fields) >= Access::Read)
+        {
+            rows.push(r);
+        }
+        Ok(())
+    })?;
     rows.sort_by_key(|r| (r.header.created_at, r.id));
     let mut conversations = vec![];
     let mut signals = vec![];

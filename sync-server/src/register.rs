@@ -99,14 +99,20 @@ pub fn build(st: &mut dyn Storage, school: &str, from: &str, to: &str) -> Result
     let mut signals: BTreeMap<(String, String), u32> = BTreeMap::new();
     let mut opened: BTreeMap<String, u32> = BTreeMap::new();
     let mut closed: BTreeMap<String, u32> = BTreeMap::new();
-    for row in st.catalog_school(school)? {
-        if row.erased {
-            continue;
-        }
+    // The school's signals and cases (read page by page: not the whole catalog at once).
+    let mut counted: Vec<(DocumentId, Kind)> = vec![];
+    st.for_each_in_school(school, &mut |row| {
         match row.header.kind.parse::<Kind>() {
-            Ok(Kind::Signal) => {
-                let Some(d) = load(st, row.id)? else { continue };
-                let Ok(s) = doc::record::<Signal>(row.id, &d) else {
+            Ok(kind @ (Kind::Signal | Kind::Case)) if !row.erased => counted.push((row.id, kind)),
+            _ => {}
+        }
+        Ok(())
+    })?;
+    for (id, kind) in counted {
+        match kind {
+            Kind::Signal => {
+                let Some(d) = load(st, id)? else { continue };
+                let Ok(s) = doc::record::<Signal>(id, &d) else {
                     continue;
                 };
                 let month = omkijken_core::model::month_of(s.observed_at);
@@ -114,9 +120,9 @@ pub fn build(st: &mut dyn Storage, school: &str, from: &str, to: &str) -> Result
                     *signals.entry((month, s.category)).or_default() += 1;
                 }
             }
-            Ok(Kind::Case) => {
-                let Some(d) = load(st, row.id)? else { continue };
-                let Ok(c) = doc::record::<Case>(row.id, &d) else {
+            Kind::Case => {
+                let Some(d) = load(st, id)? else { continue };
+                let Ok(c) = doc::record::<Case>(id, &d) else {
                     continue;
                 };
                 let month = omkijken_core::model::month_of(c.opened_at);

@@ -154,7 +154,8 @@ impl Hydrated {
         let rec = values::map(&self.tree)
             .and_then(|m| m.get(RECORD_KEY))
             .ok_or_else(|| bad("record missing".into()))?;
-        serde_json::from_value(rec.clone()).map_err(|e| bad(e.to_string()))
+        // Read from the tree in place (no copy of it).
+        <R as serde::Deserialize>::deserialize(rec).map_err(|e| bad(e.to_string()))
     }
 
     /// The document's [`Summary`].

@@ -9,12 +9,13 @@ use omkijken_core::{DocumentId, doc};
 /// are dropped, the ids are refused from now on and every device purges them. Returns how
 /// many documents were erased.
 pub fn erase_pupil(st: &mut dyn Storage, now: i64, school: &str, pupil: &str) -> Result<usize> {
-    let ids: Vec<DocumentId> = st
-        .catalog_school(school)?
-        .into_iter()
-        .filter(|r| !r.erased && r.header.pupil.as_deref() == Some(pupil))
-        .map(|r| r.id)
-        .collect();
+    let mut ids: Vec<DocumentId> = vec![];
+    st.for_each_in_school(school, &mut |r| {
+        if !r.erased && r.header.pupil.as_deref() == Some(pupil) {
+            ids.push(r.id);
+        }
+        Ok(())
+    })?;
     let n = ids.len();
     let mut a = audit(now, school, AuditAction::Erase);
     a.pupil = Some(pupil.into());
