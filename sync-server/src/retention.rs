@@ -18,7 +18,7 @@
 //! meldcode case keeps itself and the signals it is built on. Every document retention erases
 //! gets an audit row `retention` with its id, kind and pupil: the kind says which term.
 
-use crate::storage::{AuditAction, AuditFilter, AuditRecord, Batch, Storage};
+use crate::storage::{AuditAction, AuditFilter, AuditRecord, Batch, CATALOG_PAGE, Storage};
 use crate::{Error, Result};
 use jiff::civil::Date;
 use omkijken_core::model::{Case, Kind};
@@ -216,6 +216,20 @@ pub fn schedule(st: &mut dyn Storage, school: &str) -> Result<Vec<Expired>> {
 /// the run keeps in memory is what it erases, not the school's catalog), with what holds
 /// them.
 fn due_by(st: &mut dyn Storage, school: &str, today: Option<Date>) -> Result<Vec<Expired>> {
+    let (mut expired, cases) = scan_school(st, school, today)?;
+    if !expired.is_empty() {
+        mark_holds(st, school, &mut expired, cases)?;
+    }
+    Ok(expired)
+}
+
+/// One read of a school's catalog, page by page: the documents with a term (due before
+/// `today` when given), soonest first, and the school's meldcode cases.
+fn scan_school(
+    st: &mut dyn Storage,
+    school: &str,
+    today: Option<Date>,
+) -> Result<(Vec<Expired>, Vec<DocumentId>)> {
     let policy = policy(st, school)?;
     let mut expired = vec![];
     let mut cases = vec![];
@@ -226,31 +240,43 @@ fn due_by(st: &mut dyn Storage, school: &str, today: Option<Date>) -> Result<Vec
         if r.header.kind == Kind::Case.as_str() {
             cases.push(r.id);
         }
-        let Some(pupil) = r.header.pupil else {
-            return Ok(());
-        };
-        let left = policy
-            .left_on
-            .get(&pupil)
-            .and_then(|d| d.parse::<Date>().ok());
-        let Some(due) = due(&policy.retention, &r.header.kind, r.header.created_at, left) else {
-            return Ok(());
-        };
-        if today.is_none_or(|today| today > due) {
-            expired.push(Expired {
-                id: r.id,
-                kind: r.header.kind,
-                pupil,
-                due,
-                held: None,
-            });
-        }
+        expired.extend(expired_of(&policy, r, today));
         Ok(())
     })?;
     expired.sort_by_key(|e| (e.due, e.id));
-    if expired.is_empty() {
-        return Ok(expired);
-    }
+    Ok((expired, cases))
+}
+
+/// A catalog row's term under `policy`: none for a document without one (or not due before
+/// `today`, when given).
+fn expired_of(
+    policy: &SchoolPolicy,
+    r: crate::storage::CatalogRow,
+    today: Option<Date>,
+) -> Option<Expired> {
+    let pupil = r.header.pupil?;
+    let left = policy
+        .left_on
+        .get(&pupil)
+        .and_then(|d| d.parse::<Date>().ok());
+    let due = due(&policy.retention, &r.header.kind, r.header.created_at, left)?;
+    today.is_none_or(|today| today > due).then_some(Expired {
+        id: r.id,
+        kind: r.header.kind,
+        pupil,
+        due,
+        held: None,
+    })
+}
+
+/// Mark in `expired` what a legal hold on its pupil or an open meldcode case among `cases`
+/// (their documents as stored now) keeps.
+fn mark_holds(
+    st: &mut dyn Storage,
+    school: &str,
+    expired: &mut [Expired],
+    cases: Vec<DocumentId>,
+) -> Result<()> {
     // Open meldcode cases hold themselves and their signals.
     let mut by_case: BTreeSet<DocumentId> = BTreeSet::new();
     for id in cases {
@@ -288,26 +314,83 @@ fn due_by(st: &mut dyn Storage, school: &str, today: Option<Date>) -> Result<Vec
     by_case.extend(notes);
     let pupils: BTreeSet<String> = expired.iter().map(|e| e.pupil.clone()).collect();
     let on_hold = held_pupils(st, school, &pupils)?;
-    for e in &mut expired {
+    for e in expired.iter_mut() {
         if on_hold.contains(&e.pupil) {
             e.held = Some("legal hold on the pupil");
         } else if by_case.contains(&e.id) {
             e.held = Some("open meldcode case");
         }
     }
-    Ok(expired)
+    Ok(())
 }
 
-/// Erase what retention erases in every school at `now` (unix ms): one transaction per
-/// school, an audit row `retention` per document. Returns the documents erased.
-pub fn apply(st: &mut dyn Storage, now: i64) -> Result<Vec<Expired>> {
+/// What one read of a school's catalog found for a retention run: the documents whose term
+/// had passed, and the school's meldcode cases, as of catalog sequence `seq`.
+#[derive(Debug, Clone)]
+pub struct Scan {
+    school: String,
+    seq: u64,
+    due: Vec<DocumentId>,
+    cases: Vec<DocumentId>,
+}
+
+/// The reading half of a retention run at `now` (unix ms), every school: it only reads, so
+/// it runs on a connection of its own beside the hub (a large catalog takes seconds to go
+/// through); [`erase_scanned`] then erases on the writer.
+pub fn scan(st: &mut dyn Storage, now: i64) -> Result<Vec<Scan>> {
+    let today = date_of(now)?;
+    let mut scans = vec![];
+    for school in st.schools()? {
+        let seq = st.last_seq()?;
+        let (expired, cases) = scan_school(st, &school.id, Some(today))?;
+        scans.push(Scan {
+            school: school.id,
+            seq,
+            due: expired.into_iter().map(|e| e.id).collect(),
+            cases,
+        });
+    }
+    Ok(scans)
+}
+
+/// The writing half of a retention run: of what `scans` found, what is still stored and
+/// due under the terms as they are now, and kept by no hold as it is now (the cases written
+/// since the scan included), is erased. One transaction per school, an audit row `retention`
+/// per document. Returns the documents erased. Costs what is due, not the catalog.
+pub fn erase_scanned(st: &mut dyn Storage, now: i64, scans: Vec<Scan>) -> Result<Vec<Expired>> {
     let today = date_of(now)?;
     let mut erased = vec![];
-    for school in st.schools()? {
-        let gone: Vec<Expired> = plan(st, &school.id, today)?
+    for scan in scans {
+        let school = scan.school;
+        let policy = policy(st, &school)?;
+        let mut expired: Vec<Expired> = st
+            .catalog_get(&scan.due)?
             .into_iter()
-            .filter(|e| e.held.is_none())
+            .filter(|r| r.header.school == school && !r.erased)
+            .filter_map(|r| expired_of(&policy, r, Some(today)))
             .collect();
+        if expired.is_empty() {
+            continue;
+        }
+        expired.sort_by_key(|e| (e.due, e.id));
+        // Cases opened or changed since the scan hold what they name as well.
+        let mut cases = scan.cases;
+        let mut after = scan.seq;
+        loop {
+            let page = st.catalog_since(&school, after, "", CATALOG_PAGE)?;
+            let full = page.len() == CATALOG_PAGE;
+            for (r, _) in page {
+                after = r.seq;
+                if r.header.kind == Kind::Case.as_str() && !r.erased && !cases.contains(&r.id) {
+                    cases.push(r.id);
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        mark_holds(st, &school, &mut expired, cases)?;
+        let gone: Vec<Expired> = expired.into_iter().filter(|e| e.held.is_none()).collect();
         if gone.is_empty() {
             continue;
         }
@@ -317,19 +400,26 @@ pub fn apply(st: &mut dyn Storage, now: i64) -> Result<Vec<Expired>> {
                 document: Some(e.id),
                 kind: Some(e.kind.clone()),
                 pupil: Some(e.pupil.clone()),
-                ..AuditRecord::new(now, &school.id, AuditAction::Retention)
+                ..AuditRecord::new(now, &school, AuditAction::Retention)
             })
             .collect();
         st.commit(Batch::erasure(
             now,
-            &school.id,
+            &school,
             gone.iter().map(|e| e.id).collect(),
             audit,
         ))?;
-        tracing::info!(school = %school.id, documents = gone.len(), "retention erased expired documents");
+        tracing::info!(school = %school, documents = gone.len(), "retention erased expired documents");
         erased.extend(gone);
     }
     Ok(erased)
+}
+
+/// Erase what retention erases in every school at `now` (unix ms), reading and writing on
+/// one connection ([`scan`], then [`erase_scanned`]). Returns the documents erased.
+pub fn apply(st: &mut dyn Storage, now: i64) -> Result<Vec<Expired>> {
+    let scans = scan(st, now)?;
+    erase_scanned(st, now, scans)
 }
 
 /// Put a legal hold on a pupil's file, or lift it (`hold = false`): an audit row.

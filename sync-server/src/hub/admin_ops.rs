@@ -90,6 +90,20 @@ impl Hub {
         Ok((gone, out))
     }
 
+    /// The writing half of a retention run as of `at` whose catalog was read elsewhere
+    /// ([`crate::retention::scan`] on a connection of its own): erase what is still due
+    /// and not held; devices purge it.
+    pub fn erase_scanned(
+        &mut self,
+        now: i64,
+        at: i64,
+        scans: Vec<crate::retention::Scan>,
+    ) -> Result<(Vec<crate::retention::Expired>, Outgoing)> {
+        let gone = crate::retention::erase_scanned(self.storage.as_mut(), at, scans)?;
+        let out = self.try_poll(now)?;
+        Ok((gone, out))
+    }
+
     /// All devices.
     pub fn devices(&mut self) -> Result<Vec<Device>> {
         self.storage.devices()

@@ -127,6 +127,20 @@ impl Admin {
         .await
     }
 
+    /// Erase what a retention run as of `at` found due when it read the catalog beside the
+    /// hub (`scans`), judged again on the hub; returns how many documents.
+    pub async fn erase_scanned(
+        &self,
+        at: i64,
+        scans: Vec<crate::retention::Scan>,
+    ) -> Result<usize> {
+        self.call(move |hub, now| {
+            let (gone, out) = hub.erase_scanned(now, at, scans)?;
+            Ok((gone.len(), out))
+        })
+        .await
+    }
+
     /// Audit rows (ids only).
     pub async fn audit(&self, filter: AuditFilter) -> Result<Vec<AuditRecord>> {
         self.call(move |hub, _| Ok((hub.audit(&filter)?, vec![])))

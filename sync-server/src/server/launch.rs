@@ -58,6 +58,23 @@ fn refresh_views_beside(settings: &Settings, wake: mpsc::WeakSender<Cmd>) {
     }
 }
 
+/// The reading half of a retention run at `now` ([`crate::retention::scan`]) on a thread
+/// and a storage connection of its own: going through a large catalog takes seconds, and
+/// devices are served meanwhile.
+async fn scan_beside(settings: Settings, now: i64) -> Result<Vec<crate::retention::Scan>> {
+    let (tx, rx) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("omkijken-retention".into())
+        .spawn(move || {
+            let _cipher = omkijken_core::store::cipher_in_use();
+            let scans = settings
+                .open_storage()
+                .and_then(|mut st| crate::retention::scan(st.as_mut(), now));
+            let _ = tx.send(scans);
+        })?;
+    rx.await.map_err(|_| Error::Stopped)?
+}
+
 pub(super) fn launch(settings: &Settings) -> Result<Launched> {
     let mut seed = [0u8; 32];
     rand::rng().fill_bytes(&mut seed);
@@ -143,11 +160,19 @@ pub(super) fn launch(settings: &Settings) -> Result<Launched> {
         async move { tick.send(Cmd::Tick).await.is_ok() }
     });
     // Retention: at start and once a day (DOMAIN.md; sync-server/README.md, "Retention").
+    // The catalog is read beside the hub; the hub erases what is due.
     let retention = Admin { cmd: cmd.clone() };
+    let scanning = settings.clone();
     every(RETENTION_EVERY, shutdown.clone(), move || {
         let retention = retention.clone();
+        let scanning = scanning.clone();
         async move {
-            match retention.apply_retention(None).await {
+            let now = jiff::Timestamp::now().as_millisecond();
+            let erased = match scan_beside(scanning, now).await {
+                Ok(scans) => retention.erase_scanned(now, scans).await,
+                Err(e) => Err(e),
+            };
+            match erased {
                 Ok(n) if n > 0 => tracing::info!(documents = n, "retention run"),
                 Ok(_) => {}
                 Err(Error::Stopped) => return false,

@@ -205,3 +205,91 @@ async fn retention_erases_what_expired_everywhere_and_keeps_what_is_held() -> Re
     server.handle.shutdown().await?;
     Ok(())
 }
+
+/// The daily run reads the catalog beside the hub (`retention::scan`, on a connection of
+/// its own) and erases on the hub (`erase_scanned`): what changed in between is judged as it
+/// is at the erasure. A legal hold placed after the read keeps the pupil's file; a signal
+/// linked to an open meldcode case after the read is kept by it; the rest of what was due
+/// goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_or_a_case_made_after_the_catalog_was_read_still_keeps_its_documents() -> Result<()>
+{
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("server");
+    let server = TestServer::start(&data, None).await?;
+    server.set_up_school().await?;
+    let admin = server.handle.admin();
+    let mentor = Device::enroll(&server, tmp.path(), MENTOR, "mentor phone").await?;
+    let coordinator = Device::enroll(&server, tmp.path(), COORDINATOR, "ib tablet").await?;
+    mentor.sync().await?;
+    coordinator.sync().await?;
+    let held_signal = mentor.record_trip_signal(PUPIL, 2, "Zat alleen aan tafel.")?;
+    let first_signal = mentor.record_trip_signal(PUPIL_IN_CARE, 2, "Huilde bij het ontbijt.")?;
+    let case_signal = mentor.record_trip_signal(PUPIL_IN_CARE, 2, "Wilde niet naar huis.")?;
+    let conversation =
+        mentor
+            .store
+            .start_conversation(PUPIL_IN_CARE, DEFAULT_TEMPLATE, "2026-11-30")?;
+    mentor
+        .store
+        .set_notes(conversation, "Gesprek over de overstap.")?;
+    mentor.store.share_conversation(conversation)?;
+    mentor.sync().await?;
+    coordinator.sync().await?;
+    // A meldcode case about the pupil in care, on the first of her two signals.
+    let case = coordinator
+        .store
+        .open_case(PUPIL_IN_CARE, &[first_signal])?;
+    coordinator.sync().await?;
+    // Both pupils leave.
+    let csv: String = roster_csv()
+        .lines()
+        .filter(|l| !l.contains(PUPIL) && !l.contains(PUPIL_IN_CARE))
+        .collect::<Vec<_>>()
+        .join("\n");
+    admin.import_roster(SCHOOL, &csv).await?;
+    let two_years = today().checked_add(jiff::Span::new().years(2).days(1))?;
+    let at = ms(&two_years.to_string());
+
+    // The read: four documents are due, the case's signal held by it.
+    let settings = Settings::for_test(&data);
+    let scans = {
+        let mut st = settings.open_storage()?;
+        let scans = retention::scan(st.as_mut(), at)?;
+        let due = retention::plan(st.as_mut(), SCHOOL, two_years)?;
+        assert_eq!(due.len(), 4, "four documents due at the read");
+        let held: Vec<DocumentId> = due
+            .iter()
+            .filter(|e| e.held.is_some())
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(held, vec![first_signal]);
+        scans
+    };
+    // After the read: a legal hold on the first pupil; the case is now built on the pupil
+    // in care's second signal as well.
+    {
+        let mut st = settings.open_storage()?;
+        retention::set_hold(st.as_mut(), 0, SCHOOL, PUPIL, true)?;
+    }
+    coordinator.store.link_case_signal(case, case_signal)?;
+    coordinator.sync().await?;
+
+    // The erasure: only the conversation goes, on the devices too.
+    assert_eq!(admin.erase_scanned(at, scans).await?, 1);
+    mentor.sync().await?;
+    coordinator.sync().await?;
+    assert!(!mentor.held()?.contains(&conversation));
+    for id in [held_signal, first_signal, case_signal] {
+        assert!(mentor.held()?.contains(&id), "kept by a hold or a case");
+    }
+    assert!(coordinator.held()?.contains(&case));
+    let mut rows = admin
+        .audit(AuditFilter::Pupil(PUPIL_IN_CARE.into()))
+        .await?;
+    rows.retain(|r| r.action == AuditAction::Retention);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].document, Some(conversation));
+    server.handle.shutdown().await?;
+    Ok(())
+}
