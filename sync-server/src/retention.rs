@@ -18,7 +18,7 @@
 //! meldcode case keeps itself and the signals it is built on. Every document retention erases
 //! gets an audit row `retention` with its id, kind and pupil: the kind says which term.
 
-use crate::storage::{AuditAction, AuditFilter, AuditRecord, Batch, CATALOG_PAGE, Storage};
+use crate::storage::{AuditAction, AuditFilter, AuditRecord, Batch, Storage};
 use crate::{Error, Result};
 use jiff::civil::Date;
 use omkijken_core::model::{Case, Kind};
@@ -375,20 +375,12 @@ pub fn erase_scanned(st: &mut dyn Storage, now: i64, scans: Vec<Scan>) -> Result
         expired.sort_by_key(|e| (e.due, e.id));
         // Cases opened or changed since the scan hold what they name as well.
         let mut cases = scan.cases;
-        let mut after = scan.seq;
-        loop {
-            let page = st.catalog_since(&school, after, "", CATALOG_PAGE)?;
-            let full = page.len() == CATALOG_PAGE;
-            for (r, _) in page {
-                after = r.seq;
-                if r.header.kind == Kind::Case.as_str() && !r.erased && !cases.contains(&r.id) {
-                    cases.push(r.id);
-                }
+        st.for_each_since(&school, scan.seq, "", &mut |r, _| {
+            if r.header.kind == Kind::Case.as_str() && !r.erased && !cases.contains(&r.id) {
+                cases.push(r.id);
             }
-            if !full {
-                break;
-            }
-        }
+            Ok(())
+        })?;
         mark_holds(st, &school, &mut expired, cases)?;
         let gone: Vec<Expired> = expired.into_iter().filter(|e| e.held.is_none()).collect();
         if gone.is_empty() {

@@ -12,8 +12,8 @@
 //!
 //! With `OMKIJKEN_BENCH_CATALOG=M`, the server's catalog holds M documents before each run:
 //! signals of another teacher (`t2`) about a pupil of another group, which the measured
-//! devices (`t1`) may not read. They are pushed once through the real server by devices of
-//! `t2` (20,000 a device), into a data directory that each run copies: push, fetch and
+//! devices (`t1`) may not read. They are pushed once through the real server by a device of
+//! `t2` a school (20,000 a push), into a data directory that each run copies: push, fetch and
 //! catch-up are then measured beside M documents the user never sees. By default they are
 //! other schools' (50,000 a school, as on a school board's server);
 //! `OMKIJKEN_BENCH_CATALOG_IN=school` puts them all in the measured school.
@@ -147,8 +147,8 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// A server data directory (in `dir`) whose catalog holds `m` documents `t1` may not read,
-/// pushed through the server by devices of `t2`: in other schools (50,000 each) or, with
-/// `same_school`, in the measured one.
+/// pushed through the server by a device of `t2` a school: in other schools (50,000 each)
+/// or, with `same_school`, in the measured one.
 fn filled_catalog(dir: &Path, m: usize, same_school: bool) -> PathBuf {
     const PER_DEVICE: usize = 20_000;
     const PER_SCHOOL: usize = 50_000;
@@ -169,12 +169,24 @@ fn filled_catalog(dir: &Path, m: usize, same_school: bool) -> PathBuf {
     let url = format!("http://127.0.0.1:{port}");
     let rt = runtime();
     let t = Instant::now();
+    // One device a school, pushing 20,000 at a time: a new device of `t2` would first
+    // fetch everything `t2` wrote there.
     let mut done = 0;
+    let mut device: Option<(String, Store)> = None;
     while done < m {
-        let k = done / PER_DEVICE;
         let s = school(done);
-        let filler = enroll(&rt, dir, &data, &url, &s, "t2", &format!("filler{k}"));
-        // A device's documents are of one school.
+        let filler = match device.take() {
+            Some((school, store)) if school == s => store,
+            previous => {
+                if let Some((school, store)) = previous {
+                    drop(store);
+                    let _ = std::fs::remove_file(dir.join(format!("filler-{school}.db")));
+                }
+                let name = format!("filler-{s}");
+                enroll(&rt, dir, &data, &url, &s, "t2", &name)
+            }
+        };
+        // A push's documents are of one school.
         let end = (done + PER_DEVICE).min(m).min(if same_school {
             m
         } else {
@@ -187,9 +199,9 @@ fn filled_catalog(dir: &Path, m: usize, same_school: bool) -> PathBuf {
         rt.block_on(transport::sync_once(&filler)).unwrap();
         assert!(filler.outbox().unwrap().is_empty(), "filler acknowledged");
         done += docs.len();
-        drop(filler);
-        let _ = std::fs::remove_file(dir.join(format!("filler{k}.db")));
+        device = Some((s, filler));
     }
+    drop(device);
     println!(
         " catalog filled with {m} documents t1 may not read ({}) in {:.0} s; server RSS {:.1} MiB (peak {:.1})",
         if same_school {

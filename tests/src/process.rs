@@ -95,7 +95,17 @@ impl ServerProcess {
             .arg(data)
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            // `OMKIJKEN_SERVER_LOG=FILE`: the server's log there (appended), to see why a
+            // benchmark's connection ended.
+            .stderr(match std::env::var_os("OMKIJKEN_SERVER_LOG") {
+                Some(path) => std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::null()),
+                None => Stdio::null(),
+            })
             .spawn()
             .expect("start the server");
         let deadline = Instant::now() + Duration::from_secs(20);

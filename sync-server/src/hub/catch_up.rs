@@ -3,7 +3,7 @@
 use super::fanout::{Offer, Recipient, docs_frames, plan, same_heads, whole_doc};
 use super::{ConnId, Hub, Outgoing, load_cached, readable};
 use crate::Result;
-use crate::storage::{Batch, CATALOG_PAGE, CatalogRow, DeviceOutbox, StoredDoc};
+use crate::storage::{Batch, CatalogRow, DeviceOutbox, StoredDoc};
 use automerge::{Automerge, ChangeHash};
 use omkijken_core::ids::{heads_from_hex, heads_to_hex};
 use omkijken_core::sync::{CatalogEntry, DocChanges, FetchRequest, Frame, MAX_DOCS_PER_FRAME};
@@ -60,14 +60,9 @@ impl Hub {
         let mut purge = vec![];
         // The school's rows since the cursor, a page at a time (memory for one page and the
         // entries to send, not for the school's catalog).
-        let mut pos = cursor;
-        let mut full = true;
-        while full {
-            let page = self
-                .storage
-                .catalog_since(&device.school, pos, &device.id, CATALOG_PAGE)?;
-            full = page.len() == CATALOG_PAGE;
-            for (row, held) in page {
+        let epoch = self.epoch.clone();
+        self.storage
+            .for_each_since(&device.school, cursor, &device.id, &mut |row, held| {
                 let readable = !row.erased
                     && access(&roster, &device.user, &row.header, &row.fields) >= Access::Read;
                 if readable {
@@ -87,18 +82,17 @@ impl Hub {
                     batch.purged.push((device.id.clone(), row.id));
                     purge.push(row.id);
                 }
-                pos = row.seq;
                 if entries.len() >= MAX_DOCS_PER_FRAME || purge.len() >= MAX_DOCS_PER_FRAME {
                     frames.push(Frame::Catalog {
                         entries: std::mem::take(&mut entries),
                         purge: std::mem::take(&mut purge),
-                        cursor: pos,
+                        cursor: row.seq,
                         complete: false,
-                        epoch: Some(self.epoch.clone()),
+                        epoch: Some(epoch.clone()),
                     });
                 }
-            }
-        }
+                Ok(())
+            })?;
         frames.push(Frame::Catalog {
             entries,
             purge,

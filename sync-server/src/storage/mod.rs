@@ -77,14 +77,8 @@ pub trait Storage: Send {
     /// Catalog rows of these documents (unknown ones are left out; order not specified).
     fn catalog_get(&mut self, ids: &[DocumentId]) -> Result<Vec<CatalogRow>>;
     /// Catalog rows of a school with a sequence above `after`, in sequence order, at most
-    /// `limit`, each with whether `device` holds it.
-    fn catalog_since(
-        &mut self,
-        school: &str,
-        after: u64,
-        device: &str,
-        limit: usize,
-    ) -> Result<CatalogHeld>;
+    /// [`CATALOG_PAGE`], each with whether `device` holds it.
+    fn catalog_since(&mut self, school: &str, after: u64, device: &str) -> Result<CatalogHeld>;
     /// Every catalog row of a school, in sequence order, to `f`: read [`CATALOG_PAGE`] rows
     /// at a time, so the memory it takes does not grow with the school.
     fn for_each_in_school(
@@ -92,13 +86,23 @@ pub trait Storage: Send {
         school: &str,
         f: &mut dyn FnMut(CatalogRow) -> Result<()>,
     ) -> Result<()> {
-        let mut after = 0;
+        self.for_each_since(school, 0, "", &mut |row, _| f(row))
+    }
+    /// [`Storage::for_each_in_school`] from sequence `after` on, each row with whether
+    /// `device` holds it.
+    fn for_each_since(
+        &mut self,
+        school: &str,
+        mut after: u64,
+        device: &str,
+        f: &mut dyn FnMut(CatalogRow, bool) -> Result<()>,
+    ) -> Result<()> {
         loop {
-            let page = self.catalog_since(school, after, "", CATALOG_PAGE)?;
+            let page = self.catalog_since(school, after, device)?;
             let full = page.len() == CATALOG_PAGE;
-            for (row, _) in page {
+            for (row, held) in page {
                 after = row.seq;
-                f(row)?;
+                f(row, held)?;
             }
             if !full {
                 return Ok(());

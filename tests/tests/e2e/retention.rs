@@ -29,17 +29,25 @@ fn today() -> jiff::civil::Date {
         .date()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retention_erases_what_expired_everywhere_and_keeps_what_is_held() -> Result<()> {
-    let tmp = tempfile::tempdir()?;
+/// A server with the test school, and a mentor's and a care coordinator's device, synced.
+async fn school_with_mentor_and_coordinator(
+    tmp: &tempfile::TempDir,
+) -> Result<(std::path::PathBuf, TestServer, Device, Device)> {
     let data = tmp.path().join("server");
     let server = TestServer::start(&data, None).await?;
     server.set_up_school().await?;
-    let admin = server.handle.admin();
     let mentor = Device::enroll(&server, tmp.path(), MENTOR, "mentor phone").await?;
     let coordinator = Device::enroll(&server, tmp.path(), COORDINATOR, "ib tablet").await?;
     mentor.sync().await?;
     coordinator.sync().await?;
+    Ok((data, server, mentor, coordinator))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_erases_what_expired_everywhere_and_keeps_what_is_held() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let (data, server, mentor, coordinator) = school_with_mentor_and_coordinator(&tmp).await?;
+    let admin = server.handle.admin();
 
     // 1. The mentor's records about two pupils: a shared kindgesprek, a signal and a
     //    thermometer reading each. The coordinator opens a meldcode case on the signal
@@ -215,14 +223,8 @@ async fn retention_erases_what_expired_everywhere_and_keeps_what_is_held() -> Re
 async fn a_hold_or_a_case_made_after_the_catalog_was_read_still_keeps_its_documents() -> Result<()>
 {
     let tmp = tempfile::tempdir()?;
-    let data = tmp.path().join("server");
-    let server = TestServer::start(&data, None).await?;
-    server.set_up_school().await?;
+    let (data, server, mentor, coordinator) = school_with_mentor_and_coordinator(&tmp).await?;
     let admin = server.handle.admin();
-    let mentor = Device::enroll(&server, tmp.path(), MENTOR, "mentor phone").await?;
-    let coordinator = Device::enroll(&server, tmp.path(), COORDINATOR, "ib tablet").await?;
-    mentor.sync().await?;
-    coordinator.sync().await?;
     let held_signal = mentor.record_trip_signal(PUPIL, 2, "Zat alleen aan tafel.")?;
     let first_signal = mentor.record_trip_signal(PUPIL_IN_CARE, 2, "Huilde bij het ontbijt.")?;
     let case_signal = mentor.record_trip_signal(PUPIL_IN_CARE, 2, "Wilde niet naar huis.")?;

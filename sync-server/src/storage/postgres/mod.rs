@@ -327,17 +327,15 @@ impl Storage for PostgresStorage {
         self.catalog_rows(SQL_CATALOG_GET, &[&ids])
     }
 
-    fn catalog_since(
-        &mut self,
-        school: &str,
-        after: u64,
-        device: &str,
-        limit: usize,
-    ) -> Result<CatalogHeld> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    fn catalog_since(&mut self, school: &str, after: u64, device: &str) -> Result<CatalogHeld> {
         self.read_all(
             SQL_CATALOG_SINCE,
-            &[&school, &(after as i64), &device, &limit],
+            &[
+                &school,
+                &(after as i64),
+                &device,
+                &(super::CATALOG_PAGE as i64),
+            ],
             |r| Ok((catalog_row(r)?, r.try_get::<_, bool>(17)?)),
         )
     }

@@ -310,22 +310,16 @@ impl Storage for SqliteStorage {
         Ok(out)
     }
 
-    fn catalog_since(
-        &mut self,
-        school: &str,
-        after: u64,
-        device: &str,
-        limit: usize,
-    ) -> Result<CatalogHeld> {
+    fn catalog_since(&mut self, school: &str, after: u64, device: &str) -> Result<CatalogHeld> {
         let mut st = self.conn.prepare_cached(&format!(
             "SELECT {CATALOG_COLS}, EXISTS (SELECT 1 FROM held h WHERE h.device = ?3 AND h.doc = catalog.id) \
              FROM catalog WHERE school = ?1 AND seq > ?2 ORDER BY seq LIMIT ?4"
         ))?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = st
-            .query_map(params![school, after as i64, device, limit], |r| {
-                Ok((catalog_row(r)?, r.get::<_, bool>(17)?))
-            })?
+            .query_map(
+                params![school, after as i64, device, super::CATALOG_PAGE as i64],
+                |r| Ok((catalog_row(r)?, r.get::<_, bool>(17)?)),
+            )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
