@@ -170,7 +170,8 @@ fn filled_catalog(dir: &Path, m: usize, same_school: bool) -> PathBuf {
     let rt = runtime();
     let t = Instant::now();
     // One device a school, pushing 20,000 at a time: a new device of `t2` would first
-    // fetch everything `t2` wrote there.
+    // fetch everything `t2` wrote there (which is how a device cut off while catching up
+    // on 120,000 and pushing 20,000 was found; see README.md).
     let mut done = 0;
     let mut device: Option<(String, Store)> = None;
     while done < m {

@@ -85,6 +85,19 @@ pub struct ServerProcess {
     child: Child,
 }
 
+/// Where a started server's output goes: `OMKIJKEN_SERVER_LOG` (appended) or nowhere.
+fn log_file() -> Stdio {
+    std::env::var_os("OMKIJKEN_SERVER_LOG")
+        .and_then(|path| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .ok()
+        })
+        .map_or_else(Stdio::null, Stdio::from)
+}
+
 impl ServerProcess {
     /// Start it and wait until it accepts connections.
     // The child is waited for in `kill9` or `Drop`.
@@ -94,18 +107,10 @@ impl ServerProcess {
             .args(["serve", "--data"])
             .arg(data)
             .args(["--listen", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
             // `OMKIJKEN_SERVER_LOG=FILE`: the server's log there (appended), to see why a
             // benchmark's connection ended.
-            .stderr(match std::env::var_os("OMKIJKEN_SERVER_LOG") {
-                Some(path) => std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .map(Stdio::from)
-                    .unwrap_or_else(|_| Stdio::null()),
-                None => Stdio::null(),
-            })
+            .stdout(log_file())
+            .stderr(log_file())
             .spawn()
             .expect("start the server");
         let deadline = Instant::now() + Duration::from_secs(20);

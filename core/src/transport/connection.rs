@@ -3,8 +3,11 @@
 
 use crate::sync::frames::{Frame, MAX_FRAME_BYTES};
 use crate::{Error, Result, Store};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use std::collections::VecDeque;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest, http};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -136,15 +139,26 @@ pub(super) async fn connect(url: &str, token: Option<&str>, extra_ca: Option<&st
     Ok(ws)
 }
 
+/// Messages that arrived while the device was writing ([`send_reading`]): read before the
+/// socket, in order.
+pub(super) type Arrived = VecDeque<tungstenite::Result<Message>>;
+
 /// Read the next frame, answering pings; None when the connection closed.
-pub(super) async fn next_frame(ws: &mut Ws) -> Result<Option<Frame>> {
-    Ok(next_frame_sized(ws).await?.map(|(f, _)| f))
+pub(super) async fn next_frame(ws: &mut Ws, arrived: &mut Arrived) -> Result<Option<Frame>> {
+    Ok(next_frame_sized(ws, arrived).await?.map(|(f, _)| f))
 }
 
-/// The next frame and its size in bytes.
-pub(super) async fn next_frame_sized(ws: &mut Ws) -> Result<Option<(Frame, usize)>> {
+/// The next frame and its size in bytes: what arrived while writing first, then the socket.
+pub(super) async fn next_frame_sized(
+    ws: &mut Ws,
+    arrived: &mut Arrived,
+) -> Result<Option<(Frame, usize)>> {
     loop {
-        match ws.next().await {
+        let message = match arrived.pop_front() {
+            Some(m) => Some(m),
+            None => ws.next().await,
+        };
+        match message {
             None => return Ok(None),
             Some(Err(e)) => {
                 return match e {
@@ -169,17 +183,23 @@ pub(super) async fn next_frame_sized(ws: &mut Ws) -> Result<Option<(Frame, usize
 
 /// The next frame; with `deadline`, a server silent for [`ANSWER_TIMEOUT`] is an error.
 pub(super) async fn read(ws: &mut Ws, deadline: bool) -> Result<Option<Frame>> {
-    Ok(read_sized(ws, deadline).await?.map(|(f, _)| f))
+    Ok(read_sized(ws, &mut Arrived::new(), deadline)
+        .await?
+        .map(|(f, _)| f))
 }
 
-/// [`read`] with the frame's size in bytes.
-pub(super) async fn read_sized(ws: &mut Ws, deadline: bool) -> Result<Option<(Frame, usize)>> {
+/// [`read`] with the frame's size in bytes, what arrived while writing first.
+pub(super) async fn read_sized(
+    ws: &mut Ws,
+    arrived: &mut Arrived,
+    deadline: bool,
+) -> Result<Option<(Frame, usize)>> {
     if deadline {
-        tokio::time::timeout(ANSWER_TIMEOUT, next_frame_sized(ws))
+        tokio::time::timeout(ANSWER_TIMEOUT, next_frame_sized(ws, arrived))
             .await
             .map_err(|_| Error::Network("timed out waiting for the server".into()))?
     } else {
-        next_frame_sized(ws).await
+        next_frame_sized(ws, arrived).await
     }
 }
 
@@ -193,4 +213,59 @@ pub(super) async fn send_sized(ws: &mut Ws, frame: &Frame) -> Result<usize> {
     let n = bytes.len();
     ws.send(Message::binary(bytes)).await.map_err(network)?;
     Ok(n)
+}
+
+/// [`send_sized`] that goes on reading while the frame is written: what arrives meanwhile
+/// is kept in `arrived`, in order, for [`read_sized`]. The server stops reading a session
+/// while much waits to be sent to it (a large catalog, fetched documents): a device that
+/// then only wrote (a large outbox) would wait for the server, and the server for it,
+/// until the server closed the session as one whose device does not read.
+pub(super) async fn send_reading(
+    ws: &mut Ws,
+    frame: &Frame,
+    arrived: &mut Arrived,
+) -> Result<usize> {
+    let bytes = frame.encode();
+    let n = bytes.len();
+    let mut message = Some(Message::binary(bytes));
+    let mut reading = true;
+    std::future::poll_fn(|cx| {
+        loop {
+            if let Poll::Ready(r) = poll_write(ws, &mut message, cx) {
+                return Poll::Ready(r.map_err(network));
+            }
+            if !reading {
+                return Poll::Pending;
+            }
+            match Pin::new(&mut *ws).poll_next(cx) {
+                Poll::Ready(Some(m)) => {
+                    // After an error or a close, nothing more is read here.
+                    reading = matches!(m, Ok(ref m) if !m.is_close());
+                    arrived.push_back(m);
+                }
+                Poll::Ready(None) => {
+                    reading = false;
+                    arrived.push_back(Ok(Message::Close(None)));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    })
+    .await?;
+    Ok(n)
+}
+
+/// Hand `message` (once) to the socket and flush it: ready when all is written.
+fn poll_write(
+    ws: &mut Ws,
+    message: &mut Option<Message>,
+    cx: &mut Context<'_>,
+) -> Poll<tungstenite::Result<()>> {
+    if message.is_some() {
+        ready!(Pin::new(&mut *ws).poll_ready(cx))?;
+        if let Some(m) = message.take() {
+            Pin::new(&mut *ws).start_send(m)?;
+        }
+    }
+    Pin::new(ws).poll_flush(cx)
 }

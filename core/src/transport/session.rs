@@ -2,8 +2,8 @@
 //! until idle (`sync_once`), stopped or closed.
 
 use super::connection::{
-    SETTING_SERVER_URL, SETTING_TOKEN, SETTING_TRUSTED_CA, Ws, connect, next_frame, read_sized,
-    send_sized, ws_url,
+    Arrived, SETTING_SERVER_URL, SETTING_TOKEN, SETTING_TRUSTED_CA, Ws, connect, next_frame,
+    read_sized, send_reading, ws_url,
 };
 use crate::sync::engine::{ClientEngine, ClientInput, ClientOutput, SyncStats};
 use crate::sync::frames::RefusalReason;
@@ -112,10 +112,15 @@ pub(super) struct Wake<'a> {
 
 /// Sending failed: the server may have closed the connection right after telling why
 /// (`revoked`, `error`). Read what it sent before giving up with `error`.
-pub(super) async fn drain(ws: &mut Ws, engine: &mut ClientEngine, error: Error) -> Result<End> {
+pub(super) async fn drain(
+    ws: &mut Ws,
+    arrived: &mut Arrived,
+    engine: &mut ClientEngine,
+    error: Error,
+) -> Result<End> {
     let store = engine.store().clone();
     while let Ok(Ok(Some(frame))) =
-        tokio::time::timeout(Duration::from_secs(2), next_frame(ws)).await
+        tokio::time::timeout(Duration::from_secs(2), next_frame(ws, arrived)).await
     {
         for o in engine.handle(store.now(), ClientInput::Received(frame))? {
             match o {
@@ -140,6 +145,8 @@ pub(super) async fn run_session(
     on_event: &(dyn Fn(SyncEvent) + Send + Sync),
 ) -> Result<End> {
     let store = engine.store().clone();
+    // What the server sent while this device was writing (`send_reading`), read first.
+    let mut arrived = Arrived::new();
     let mut outputs = engine.handle(store.now(), ClientInput::Connected)?;
     let mut tick = tokio::time::interval(wake.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -147,12 +154,12 @@ pub(super) async fn run_session(
     loop {
         for o in outputs.drain(..) {
             match o {
-                ClientOutput::Send(frame) => match send_sized(ws, &frame).await {
+                ClientOutput::Send(frame) => match send_reading(ws, &frame, &mut arrived).await {
                     Ok(n) => {
                         report.frames_sent += 1;
                         report.bytes_sent += n as u64;
                     }
-                    Err(e) => return drain(ws, engine, e).await,
+                    Err(e) => return drain(ws, &mut arrived, engine, e).await,
                 },
                 ClientOutput::Progress { done, total } => {
                     on_event(SyncEvent::Progress { done, total })
@@ -194,7 +201,7 @@ pub(super) async fn run_session(
         }
         let until_idle = wake.until_idle;
         let input = tokio::select! {
-            frame = read_sized(ws, until_idle) => match frame? {
+            frame = read_sized(ws, &mut arrived, until_idle) => match frame? {
                 Some((f, n)) => {
                     report.frames_received += 1;
                     report.bytes_received += n as u64;
