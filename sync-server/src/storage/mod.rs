@@ -77,7 +77,8 @@ pub trait Storage: Send {
     /// Catalog rows of these documents (unknown ones are left out; order not specified).
     fn catalog_get(&mut self, ids: &[DocumentId]) -> Result<Vec<CatalogRow>>;
     /// Catalog rows of a school with a sequence above `after`, in sequence order, at most
-    /// [`CATALOG_PAGE`], each with whether `device` holds it.
+    /// [`CATALOG_PAGE`], each with whether `device` holds it (no device, `""`: never held,
+    /// and nothing is looked up).
     fn catalog_since(&mut self, school: &str, after: u64, device: &str) -> Result<CatalogHeld>;
     /// Every catalog row of a school, in sequence order, to `f`: read [`CATALOG_PAGE`] rows
     /// at a time, so the memory it takes does not grow with the school.

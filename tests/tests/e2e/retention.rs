@@ -29,6 +29,18 @@ fn today() -> jiff::civil::Date {
         .date()
 }
 
+/// Both test pupils leave: the next roster import no longer lists them (they are recorded as
+/// left today).
+async fn both_pupils_leave(admin: &omkijken_server::server::Admin) -> Result<()> {
+    let csv: String = roster_csv()
+        .lines()
+        .filter(|l| !l.contains(PUPIL) && !l.contains(PUPIL_IN_CARE))
+        .collect::<Vec<_>>()
+        .join("\n");
+    admin.import_roster(SCHOOL, &csv).await?;
+    Ok(())
+}
+
 /// A server with the test school, and a mentor's and a care coordinator's device, synced.
 async fn school_with_mentor_and_coordinator(
     tmp: &tempfile::TempDir,
@@ -108,12 +120,7 @@ async fn retention_erases_what_expired_everywhere_and_keeps_what_is_held() -> Re
 
     // 2. Both pupils leave: the next roster import no longer lists them (they are recorded
     //    as left today). The privacy officer puts a legal hold on the pupil in care.
-    let csv: String = roster_csv()
-        .lines()
-        .filter(|l| !l.contains(PUPIL) && !l.contains(PUPIL_IN_CARE))
-        .collect::<Vec<_>>()
-        .join("\n");
-    admin.import_roster(SCHOOL, &csv).await?;
+    both_pupils_leave(admin).await?;
     let settings = Settings::for_test(&data);
     {
         let mut st = settings.open_storage()?;
@@ -244,12 +251,7 @@ async fn a_hold_or_a_case_made_after_the_catalog_was_read_still_keeps_its_docume
         .open_case(PUPIL_IN_CARE, &[first_signal])?;
     coordinator.sync().await?;
     // Both pupils leave.
-    let csv: String = roster_csv()
-        .lines()
-        .filter(|l| !l.contains(PUPIL) && !l.contains(PUPIL_IN_CARE))
-        .collect::<Vec<_>>()
-        .join("\n");
-    admin.import_roster(SCHOOL, &csv).await?;
+    both_pupils_leave(admin).await?;
     let two_years = today().checked_add(jiff::Span::new().years(2).days(1))?;
     let at = ms(&two_years.to_string());
 

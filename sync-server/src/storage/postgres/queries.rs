@@ -177,7 +177,7 @@ pub(super) const SQL_CATALOG_GET: &str = select!(catalog_cols, " FROM catalog WH
 
 pub(super) const SQL_CATALOG_SINCE: &str = select!(
     catalog_cols,
-    ", EXISTS (SELECT 1 FROM held h WHERE h.device = $3 AND h.doc = catalog.id) \
+    ", CASE WHEN $3 = '' THEN false ELSE EXISTS (SELECT 1 FROM held h WHERE h.device = $3 AND h.doc = catalog.id) END \
      FROM catalog WHERE school = $1 AND seq > $2 ORDER BY seq LIMIT $4"
 );
 

@@ -312,7 +312,7 @@ impl Storage for SqliteStorage {
 
     fn catalog_since(&mut self, school: &str, after: u64, device: &str) -> Result<CatalogHeld> {
         let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {CATALOG_COLS}, EXISTS (SELECT 1 FROM held h WHERE h.device = ?3 AND h.doc = catalog.id) \
+            "SELECT {CATALOG_COLS}, CASE WHEN ?3 = '' THEN 0 ELSE EXISTS (SELECT 1 FROM held h WHERE h.device = ?3 AND h.doc = catalog.id) END \
              FROM catalog WHERE school = ?1 AND seq > ?2 ORDER BY seq LIMIT ?4"
         ))?;
         let rows = st
