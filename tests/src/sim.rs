@@ -65,6 +65,9 @@ pub struct Report {
     pub duplicates: u64,
     /// Frames the server handled in a group commit with the frame before them.
     pub grouped_frames: u64,
+    /// Catch-ups read beside the hub (odd seeds: as the server reads them, on a snapshot
+    /// taken at the `hello` and handed back later, while other frames go on).
+    pub catch_ups_beside: u64,
     /// Roster changes.
     pub roster_changes: u64,
     /// Care tracks opened or closed by a care coordinator's request (`setCareTrack`).
@@ -126,6 +129,7 @@ impl Report {
         self.broken_connections += o.broken_connections;
         self.duplicates += o.duplicates;
         self.grouped_frames += o.grouped_frames;
+        self.catch_ups_beside += o.catch_ups_beside;
         self.roster_changes += o.roster_changes;
         self.care_tracks += o.care_tracks;
         self.revocations += o.revocations;
@@ -248,6 +252,11 @@ enum Forged {
 
 struct Sim {
     rng: StdRng,
+    /// Catch-ups are read beside the hub (odd seeds), with their own generator of delays
+    /// (so the main generator's sequence is that of a run without).
+    beside: Option<StdRng>,
+    /// Catch-ups read, due back at the hub at the time given.
+    catching: Vec<(i64, omkijken_server::hub::CaughtUp)>,
     /// The hostile device, if this run has one.
     hostile: Option<Hostile>,
     /// Every document (or changes of it) the server sent a device: (device id, document,
@@ -446,7 +455,7 @@ impl Sim {
         self.hub.as_mut().expect("hub is running")
     }
 
-    fn open_hub(dir: &Path, seed: u64) -> SimResult<Hub> {
+    fn open_hub(dir: &Path, seed: u64, beside: bool) -> SimResult<Hub> {
         let storage = SqliteStorage::open(dir.join(omkijken_server::server::DB_FILE), None)
             .map_err(|e| format!("server storage: {e}"))?;
         let mut s = [0u8; 32];
@@ -455,6 +464,7 @@ impl Sim {
             Box::new(storage),
             HubConfig {
                 cache_docs: 16,
+                catch_up_beside: beside,
                 ..HubConfig::default()
             },
             s,
@@ -500,7 +510,7 @@ impl Sim {
         static FILES: std::sync::OnceLock<SimResult<Files>> = std::sync::OnceLock::new();
         let built = FILES.get_or_init(|| {
             let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
-            let mut hub = Self::open_hub(dir.path(), 0)?;
+            let mut hub = Self::open_hub(dir.path(), 0, false)?;
             hub.create_school(T0, SCHOOL, "Simulatieschool")
                 .map_err(|e| e.to_string())?;
             let (mentors, in_care) = Self::first_roster();
@@ -531,7 +541,7 @@ impl Sim {
         for (name, bytes) in Self::first_school()? {
             std::fs::write(dir.join(name), bytes).map_err(|e| format!("server files: {e}"))?;
         }
-        let mut hub = Self::open_hub(dir, seed)?;
+        let mut hub = Self::open_hub(dir, seed, seed % 2 == 1)?;
         let (mentors, in_care) = Self::first_roster();
         // Retention terms of this school: short ones too (0 years: erased the day after the
         // pupil left), and meldcode cases sometimes never erased by retention.
@@ -549,6 +559,8 @@ impl Sim {
         let n = rng.random_range(3..=8);
         let mut sim = Sim {
             rng,
+            beside: (seed % 2 == 1).then(|| StdRng::seed_from_u64(seed ^ 0x5eed_be51de)),
+            catching: vec![],
             hostile: None,
             deliveries: vec![],
             now,
@@ -929,6 +941,7 @@ impl Sim {
     }
 
     fn hub_output(&mut self, out: Vec<(ConnId, Frame)>) -> SimResult<()> {
+        self.read_catch_ups();
         for (conn, frame) in out {
             if let Some(h) = &self.hostile
                 && h.conn == Some(conn)
@@ -1106,8 +1119,45 @@ impl Sim {
             .map(|(i, _)| i)
     }
 
+    /// The catch-ups the hub left are read now, on the hub's store (a reader's snapshot at
+    /// the `hello`), and handed back after a delay of up to 300 ms, while other frames go
+    /// on; one in ten is handed back unread (a reader without storage), which the hub
+    /// reads itself.
+    fn read_catch_ups(&mut self) {
+        let Some(hub) = self.hub.as_mut() else { return };
+        let jobs = hub.take_catch_ups();
+        let Some(rng) = self.beside.as_mut() else {
+            return;
+        };
+        let now = self.now.load(Ordering::SeqCst);
+        for job in jobs {
+            let done = if rng.random_bool(0.1) {
+                job.unread(omkijken_server::Error::Stopped)
+            } else {
+                job.scan(hub.storage())
+            };
+            let at = now + rng.random_range(0..=300);
+            self.catching.push((at, done));
+            self.report.catch_ups_beside += 1;
+        }
+    }
+
+    /// Hand the catch-ups due by `now` back to the hub.
+    fn catch_ups_due(&mut self, now: i64) -> SimResult<()> {
+        while let Some(i) = self.catching.iter().position(|(at, _)| *at <= now) {
+            let (_, done) = self.catching.remove(i);
+            if self.hub.is_none() {
+                continue;
+            }
+            let out = self.hub().caught_up(now, done);
+            self.hub_output(out)?;
+        }
+        Ok(())
+    }
+
     fn deliver_due(&mut self) -> SimResult<()> {
         let now = self.now();
+        self.catch_ups_due(now)?;
         while let Some(idx) = self.next_due(now) {
             let p = self.net.remove(idx);
             self.report.frames += 1;
@@ -1207,6 +1257,7 @@ impl Sim {
     fn stop_server(&mut self) -> SimResult<()> {
         self.hub = None;
         self.net.clear();
+        self.catching.clear();
         if let Some(h) = self.hostile.as_mut() {
             h.conn = None;
         }
@@ -1226,7 +1277,11 @@ impl Sim {
     fn crash_server(&mut self) -> SimResult<()> {
         self.note("the server crashes and restarts");
         self.stop_server()?;
-        self.hub = Some(Self::open_hub(&self.dir, self.rng.random())?);
+        self.hub = Some(Self::open_hub(
+            &self.dir,
+            self.rng.random(),
+            self.beside.is_some(),
+        )?);
         self.report.server_crashes += 1;
         if self.restored_pending {
             return Ok(());
@@ -1262,7 +1317,11 @@ impl Sim {
         let settings = Self::store_settings(&self.dir);
         omkijken_server::backup::restore(&settings, &self.dir.join("backup.db"))
             .map_err(|e| format!("restore: {e}"))?;
-        self.hub = Some(Self::open_hub(&self.dir, self.rng.random())?);
+        self.hub = Some(Self::open_hub(
+            &self.dir,
+            self.rng.random(),
+            self.beside.is_some(),
+        )?);
         self.roster_cache = None;
         self.restored_pending = true;
         self.report.restores += 1;
@@ -1735,6 +1794,18 @@ impl Sim {
             epoch: None,
             outbox: None,
         })?;
+        // Its catch-up read beside the hub comes back at once: what it sends next is
+        // answered at once (not parked behind it).
+        let now = self.now();
+        while let Some(i) = self
+            .catching
+            .iter()
+            .position(|(_, done)| Some(done.conn()) == self.hostile.as_ref().and_then(|h| h.conn))
+        {
+            let (_, done) = self.catching.remove(i);
+            let out = self.hub().caught_up(now, done);
+            self.hub_output(out)?;
+        }
         Ok(self.hostile.as_ref().is_some_and(|h| h.conn.is_some()))
     }
 
@@ -2628,7 +2699,7 @@ impl Sim {
                     self.connect(i)?;
                 }
             }
-            if self.net.is_empty() {
+            if self.net.is_empty() && self.catching.is_empty() {
                 let idle = self.devices.iter().all(|d| {
                     d.engine
                         .as_ref()
@@ -2641,7 +2712,8 @@ impl Sim {
                             self.engine_input(i, ClientInput::Tick)?;
                         }
                     }
-                    if self.net.is_empty() {
+                    self.read_catch_ups();
+                    if self.net.is_empty() && self.catching.is_empty() {
                         self.report.quiescent_checks += 1;
                         self.check_converged()?;
                         // Everything is sent: the lessons end (each session wipes itself).

@@ -95,6 +95,15 @@ const REGRESSION_SEEDS: &[(u64, &str)] = &[
         358255302,
         "a push sent after a server restore left out a change the device believed the server held; its answer did not cover the push, which then waited for an answer for good",
     ),
+    (
+        125,
+        "a catch-up read beside the hub sent the entry of a document erased after the read",
+    ),
+    (
+        11,
+        "a catch-up read beside the hub sent the entry of a trip the user was taken off after the read",
+    ),
+    (133, "same as 11"),
 ];
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -181,7 +190,7 @@ fn simulated_devices_and_server_converge_without_loss_or_leaks() {
         t.add(r);
     }
     println!(
-        "simulation: {} seeds ({}) on {} threads, {:.1} s: {} frames ({:.0} frames/s), {} edits, {} device crashes, {} server crashes, {} broken connections, {} duplicated frames, {} frames grouped into a commit with the one before, {} roster changes, {} care tracks opened or closed, {} pupil sessions ({} readings by pupils), {} revocations, {} backups, {} restores, {} erased documents, {} clock jumps ({} days), {} leavers or returns, {} holds placed or lifted, {} retention runs ({} documents erased by retention), {} forbidden writes refused, {} forbidden reads, {} deliveries found audited, {} purges, {} out-of-date edits, {} refusals ({} kept as not accepted, {} of those read back and discarded), {} quiescent checks, {} failed",
+        "simulation: {} seeds ({}) on {} threads, {:.1} s: {} frames ({:.0} frames/s), {} edits, {} device crashes, {} server crashes, {} broken connections, {} duplicated frames, {} frames grouped into a commit with the one before, {} catch-ups read beside the hub, {} roster changes, {} care tracks opened or closed, {} pupil sessions ({} readings by pupils), {} revocations, {} backups, {} restores, {} erased documents, {} clock jumps ({} days), {} leavers or returns, {} holds placed or lifted, {} retention runs ({} documents erased by retention), {} forbidden writes refused, {} forbidden reads, {} deliveries found audited, {} purges, {} out-of-date edits, {} refusals ({} kept as not accepted, {} of those read back and discarded), {} quiescent checks, {} failed",
         seeds.len(),
         describe(&seeds),
         rayon::current_num_threads(),
@@ -194,6 +203,7 @@ fn simulated_devices_and_server_converge_without_loss_or_leaks() {
         t.broken_connections,
         t.duplicates,
         t.grouped_frames,
+        t.catch_ups_beside,
         t.roster_changes,
         t.care_tracks,
         t.pupil_sessions,

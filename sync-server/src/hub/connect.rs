@@ -50,6 +50,7 @@ impl Hub {
                 cursor: 0,
                 repo: false,
                 sync: Default::default(),
+                pending: None,
             },
         );
         Ok(Connected { conn, device: id })
@@ -60,7 +61,7 @@ impl Hub {
         self.remove_session(conn);
     }
 
-    fn fail(&mut self, conn: ConnId, code: ErrorCode, message: &str) -> Outgoing {
+    pub(super) fn fail(&mut self, conn: ConnId, code: ErrorCode, message: &str) -> Outgoing {
         self.remove_session(conn);
         metrics::counter!("omkijken_protocol_errors_total", "code" => code.as_str()).increment(1);
         vec![(conn, error_frame(code, message))]
@@ -88,6 +89,9 @@ impl Hub {
         }
         metrics::counter!("omkijken_frames_handled_total", "type" => frame.type_name())
             .increment(1);
+        if self.sessions[&conn].pending.is_some() {
+            return self.park(now, conn, frame);
+        }
         // First take in what another process wrote (a revocation, a roster change), so this
         // frame is judged by the current roster rather than one up to a poll interval old;
         // in a group, once for all its frames (they waited together; the later ones are

@@ -38,6 +38,7 @@ mod push;
 mod read_log;
 mod sync_frames;
 
+pub use catch_up::{CatchUpJob, CaughtUp};
 pub use sync_frames::SyncMessage;
 
 use crate::admin;
@@ -73,6 +74,10 @@ pub struct HubConfig {
     /// (reading every view: seconds for a large school). The server does it on a thread of
     /// its own instead ([`refresh_views`]), so that devices are served meanwhile.
     pub refresh_views_at_start: bool,
+    /// Read catch-ups beside the hub: `hello` leaves a job ([`Hub::take_catch_ups`]) for
+    /// the driver to run on a storage connection of its own, and the hub goes on with other
+    /// sessions' frames meanwhile (the server does; off, the hub reads them itself).
+    pub catch_up_beside: bool,
 }
 
 impl Default for HubConfig {
@@ -84,6 +89,7 @@ impl Default for HubConfig {
             compact_after_chunks: 32,
             code_ttl_ms: 24 * 3600 * 1000,
             refresh_views_at_start: true,
+            catch_up_beside: false,
         }
     }
 }
@@ -152,6 +158,8 @@ struct Session {
     repo: bool,
     /// Per-document Automerge sync state for `sync` frames (bounded).
     sync: crate::sync_states::SyncStates,
+    /// Its catch-up, while it is read beside the hub (`catch_up`).
+    pending: Option<Box<catch_up::Pending>>,
 }
 
 /// The sans-io hub. See the module docs.
@@ -187,6 +195,9 @@ pub struct Hub {
     /// Actor of the server's own writes (roster); random per hub.
     actor: ActorId,
     rng: StdRng,
+    /// Catch-ups to read beside the hub, and the last one's number.
+    catch_ups: Vec<CatchUpJob>,
+    next_ticket: u64,
 }
 
 impl std::fmt::Debug for Hub {
@@ -277,6 +288,8 @@ impl Hub {
             conns_of: BTreeMap::new(),
             actor,
             rng,
+            catch_ups: vec![],
+            next_ticket: 0,
         })
     }
 

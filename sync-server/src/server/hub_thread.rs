@@ -47,6 +47,8 @@ pub(super) enum Cmd {
         frame: Frame,
         reply: oneshot::Sender<Frame>,
     },
+    /// A catch-up read beside the hub ([`crate::hub::CatchUpJob`]) is back.
+    CaughtUp(crate::hub::CaughtUp),
     Call(Call),
     Tick,
     Stop,
@@ -61,7 +63,10 @@ const MAX_GROUP: usize = 64;
 
 /// A frame of a session: what a group commit groups.
 fn is_session_frame(cmd: &Cmd) -> bool {
-    matches!(cmd, Cmd::Frame { .. } | Cmd::RepoSync { .. })
+    matches!(
+        cmd,
+        Cmd::Frame { .. } | Cmd::RepoSync { .. } | Cmd::CaughtUp(_)
+    )
 }
 
 pub(super) fn closes(frame: &Frame) -> bool {
@@ -86,6 +91,10 @@ pub(super) struct HubThread {
     pub(super) conns: HashMap<ConnId, ConnOut>,
     pub(super) outbox_frames: usize,
     pub(super) outbox_bytes: usize,
+    /// Where catch-ups go to be read beside the hub (none: the hub reads them).
+    pub(super) readers: Option<std::sync::mpsc::Sender<crate::hub::CatchUpJob>>,
+    /// The reader threads, joined when the hub stops (they hold storage connections).
+    pub(super) reader_threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl HubThread {
@@ -116,6 +125,13 @@ impl HubThread {
                 }
             }
             self.handle_group(group);
+        }
+        // The readers stop once they can neither take a job nor hand one back; their storage
+        // connections are closed before the hub's is (a restore may replace the files next).
+        drop(rx);
+        self.readers = None;
+        for reader in std::mem::take(&mut self.reader_threads) {
+            let _ = reader.join();
         }
         tracing::debug!("hub thread stopped");
     }
@@ -153,6 +169,7 @@ impl HubThread {
                         o
                     }
                     Cmd::RepoSync { conn, msg, .. } => t.hub.receive_repo(now, conn, msg),
+                    Cmd::CaughtUp(done) => t.hub.caught_up(now, done),
                     _ => vec![],
                 };
             });
@@ -163,6 +180,26 @@ impl HubThread {
             metrics::histogram!("omkijken_ack_latency_seconds").record(at.elapsed().as_secs_f64());
         }
         self.dispatch(out);
+        self.send_catch_ups();
+    }
+
+    /// Hand the catch-ups the hub left to the readers beside it; without readers (or when
+    /// they are gone), the hub reads them itself.
+    fn send_catch_ups(&mut self) {
+        for job in self.hub.take_catch_ups() {
+            let job = match &self.readers {
+                Some(tx) => match tx.send(job) {
+                    Ok(()) => continue,
+                    Err(std::sync::mpsc::SendError(job)) => job,
+                },
+                None => job,
+            };
+            self.readers = None;
+            let out = self
+                .hub
+                .caught_up(now_ms(), job.unread(crate::Error::Stopped));
+            self.dispatch(out);
+        }
     }
 
     fn handle(&mut self, cmd: Cmd) {
@@ -192,7 +229,7 @@ impl HubThread {
                 }
             }
             // Sessions' frames are handled as a group ([`HubThread::handle_group`]).
-            Cmd::Frame { .. } | Cmd::RepoSync { .. } => {}
+            Cmd::Frame { .. } | Cmd::RepoSync { .. } | Cmd::CaughtUp(_) => {}
             Cmd::Disconnect { conn } => {
                 self.conns.remove(&conn);
                 self.hub.disconnect(conn);
@@ -212,6 +249,7 @@ impl HubThread {
             Cmd::Call(f) => {
                 let out = f(&mut self.hub, now);
                 self.dispatch(out);
+                self.send_catch_ups();
             }
             Cmd::Tick => {
                 let out = self.hub.poll(now);

@@ -58,6 +58,65 @@ fn refresh_views_beside(settings: &Settings, wake: mpsc::WeakSender<Cmd>) {
     }
 }
 
+/// Threads that read catch-ups beside the hub, each over a storage connection of its own.
+const CATCH_UP_READERS: usize = 2;
+
+/// Start the threads that read devices' catch-ups beside the hub
+/// ([`crate::hub::CatchUpJob`]): reading every row of a large school since a fresh device's
+/// cursor takes long, and the hub serves other devices meanwhile. Each read goes back to
+/// the hub as [`Cmd::CaughtUp`]; a reader whose storage does not open hands its jobs back
+/// unread (the hub reads them itself).
+fn catch_up_readers(settings: &Settings, back: mpsc::WeakSender<Cmd>) -> Result<Readers> {
+    let (tx, rx) = std::sync::mpsc::channel::<crate::hub::CatchUpJob>();
+    let rx = Arc::new(std::sync::Mutex::new(rx));
+    let mut threads = Vec::with_capacity(CATCH_UP_READERS);
+    for i in 0..CATCH_UP_READERS {
+        let rx = rx.clone();
+        let back = back.clone();
+        let settings = settings.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("omkijken-reader-{i}"))
+            .spawn(move || {
+                let _cipher = omkijken_core::store::cipher_in_use();
+                // Opened at the first job: by then the hub has opened (and migrated) the store.
+                let mut storage: Option<Box<dyn crate::Storage>> = None;
+                loop {
+                    // The lock is held only while waiting for the next job.
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => break,
+                    };
+                    let Ok(job) = job else { break };
+                    if storage.is_none() {
+                        match settings.open_storage() {
+                            Ok(st) => storage = Some(st),
+                            Err(e) => tracing::error!(error = %e, "a catch-up reader has no storage; the hub reads"),
+                        }
+                    }
+                    let done = match storage.as_mut() {
+                        Some(st) => job.scan(st.as_mut()),
+                        None => job.unread(Error::Stopped),
+                    };
+                    if done.failed() {
+                        storage = None;
+                    }
+                    let Some(tx) = back.upgrade() else { break };
+                    if tx.blocking_send(Cmd::CaughtUp(done)).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        threads.push(thread);
+    }
+    Ok((tx, threads))
+}
+
+/// Where catch-ups are sent to be read, and the threads that read them.
+type Readers = (
+    std::sync::mpsc::Sender<crate::hub::CatchUpJob>,
+    Vec<std::thread::JoinHandle<()>>,
+);
+
 /// The reading half of a retention run at `now` ([`crate::retention::scan`]) on a thread
 /// and a storage connection of its own: going through a large catalog takes seconds, and
 /// devices are served meanwhile.
@@ -92,6 +151,7 @@ pub(super) fn launch(settings: &Settings) -> Result<Launched> {
     let opening = settings.clone();
     let listen_tick = cmd.downgrade();
     let listen_tick_for_views = cmd.downgrade();
+    let (readers, reader_threads) = catch_up_readers(settings, cmd.downgrade())?;
     let thread = std::thread::Builder::new()
         .name("omkijken-hub".into())
         .spawn(move || {
@@ -101,6 +161,7 @@ pub(super) fn launch(settings: &Settings) -> Result<Launched> {
             // The roster views are refreshed beside the hub, not before it serves.
             let config = crate::HubConfig {
                 refresh_views_at_start: false,
+                catch_up_beside: true,
                 ..opening.hub.clone()
             };
             let hub = opening
@@ -137,6 +198,8 @@ pub(super) fn launch(settings: &Settings) -> Result<Launched> {
                         conns: HashMap::new(),
                         outbox_frames: opening.outbox_frames,
                         outbox_bytes: opening.limits.max_queued_bytes,
+                        readers: Some(readers),
+                        reader_threads,
                     };
                     worker.run(rx);
                     stop_listening.store(true, Ordering::Relaxed);

@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod beside;
 mod fuzz;
 mod group;
 mod hostile;

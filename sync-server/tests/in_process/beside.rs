@@ -1,0 +1,215 @@
+//! Catch-ups read beside the hub (`HubConfig::catch_up_beside`, as the server runs): the hub
+//! goes on with other devices while a device's catalog is read, and what changed meanwhile
+//! is judged again, never sent from the read.
+
+use crate::common;
+
+use common::*;
+use omkijken_core::DocumentId;
+use omkijken_core::doc;
+use omkijken_core::model::Signal;
+use omkijken_core::sync::{DocChanges, FetchRequest, Frame, PROTOCOL_VERSION};
+use omkijken_server::hub::{CaughtUp, ConnId, Hub, HubConfig};
+use omkijken_server::storage::SqliteStorage;
+
+fn beside_hub(path: &std::path::Path) -> Hub {
+    let st = SqliteStorage::open(path, None).unwrap();
+    let config = HubConfig {
+        catch_up_beside: true,
+        ..HubConfig::default()
+    };
+    let mut hub = Hub::new(Box::new(st), config, [7; 32]).unwrap();
+    hub.create_school(NOW, SCHOOL, "De Linde").unwrap();
+    hub.import_roster(NOW, SCHOOL, ROSTER).unwrap();
+    hub
+}
+
+fn hello(cursor: u64) -> Frame {
+    Frame::Hello {
+        outbox: None,
+        epoch: None,
+        protocol: PROTOCOL_VERSION,
+        cursor,
+    }
+}
+
+/// Say hello; the catch-up is left to be read: returns the session and the read (taken on
+/// the hub's own store, as a reader's connection would).
+fn hello_read_later(hub: &mut Hub, dev: &Dev) -> (ConnId, CaughtUp) {
+    let c = hub.connect(NOW, &dev.token).unwrap().conn;
+    let out = hub.receive(NOW, c, hello(0));
+    assert!(to(&out, c).is_empty(), "nothing is sent before the read");
+    let mut jobs = hub.take_catch_ups();
+    assert_eq!(jobs.len(), 1);
+    let job = jobs.remove(0);
+    assert_eq!(job.conn, c);
+    let read = job.scan(hub.storage());
+    (c, read)
+}
+
+/// Connect, and read the catch-up at once.
+fn connect_now(hub: &mut Hub, dev: &Dev) -> (ConnId, Vec<Frame>) {
+    let (c, read) = hello_read_later(hub, dev);
+    let out = hub.caught_up(NOW, read);
+    (c, to(&out, c))
+}
+
+fn acks(frames: &[Frame]) -> usize {
+    frames
+        .iter()
+        .map(|f| match f {
+            Frame::Ack { docs } => docs.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
+fn push(hub: &mut Hub, c: ConnId, id: DocumentId, d: &automerge::Automerge) -> Vec<Frame> {
+    let out = hub.receive(
+        NOW,
+        c,
+        Frame::Push {
+            docs: vec![DocChanges::new(id, d.save())],
+        },
+    );
+    to(&out, c)
+}
+
+#[test]
+fn other_devices_are_served_while_a_catch_up_is_read_and_what_left_her_reach_meanwhile_is_not_in_it()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = beside_hub(&dir.path().join("s.db"));
+    let t1 = enroll(&mut hub, "t1", 1);
+    let ib = enroll(&mut hub, "ib", 2);
+    let (ct, _) = connect_now(&mut hub, &t1);
+    // Two drafts the care team reads (urgency 1, wellbeing).
+    let draft = |facts: &str| {
+        let mut rec = signal_record(1, "welbevinden", facts);
+        rec.shared = false;
+        let d = doc::create(t1.actor.clone(), NOW, &signal_header("t1", "p2"), &rec).unwrap();
+        (DocumentId::random(), d)
+    };
+    let (moved, d_moved) = draft("Zoë huilde bij de kapstok");
+    let (kept, d_kept) = draft("Daniël zat alleen in de pauze");
+    assert_eq!(acks(&push(&mut hub, ct, moved, &d_moved)), 1);
+    assert_eq!(acks(&push(&mut hub, ct, kept, &d_kept)), 1);
+
+    // The coordinator's tablet says hello: its catalog is read, and handed back later.
+    let (c_ib, read) = hello_read_later(&mut hub, &ib);
+
+    // Meanwhile the hub serves the teacher at once: one draft becomes staff misconduct
+    // (the board's only), and a new signal comes in.
+    let mut d2 = d_moved.clone();
+    doc::update(moved, &mut d2, &t1.actor, NOW, |s: &mut Signal| {
+        s.category = "medewerker".into();
+        Ok(())
+    })
+    .unwrap();
+    let out = hub.receive(
+        NOW,
+        ct,
+        Frame::Push {
+            docs: vec![DocChanges::new(moved, d2.save())],
+        },
+    );
+    assert_eq!(acks(&to(&out, ct)), 1, "acknowledged while the read is out");
+    assert!(to(&out, c_ib).is_empty(), "not live yet: nothing sent");
+    let (late, d_late) = signal(&t1, "p1", 2, "welbevinden");
+    assert_eq!(acks(&push(&mut hub, ct, late, &d_late)), 1);
+    // The tablet asks for a document before its catalog came: the request waits.
+    let fetch = Frame::Fetch {
+        docs: vec![FetchRequest {
+            document_id: kept,
+            have: vec![],
+        }],
+    };
+    assert!(to(&hub.receive(NOW, c_ib, fetch), c_ib).is_empty());
+
+    // The read comes back. The entry of the draft it read before the change is not sent:
+    // the change moved it out of the coordinator's reach. The new signal is in.
+    let out = to(&hub.caught_up(NOW, read), c_ib);
+    let (entries, purge, cursor) = catalog(&out);
+    let mut want = vec![doc::roster_view_id(SCHOOL, "ib"), kept, late];
+    want.sort();
+    let mut got = entries.clone();
+    got.sort();
+    assert_eq!(got, want);
+    assert!(!entries.contains(&moved) && !purge.contains(&moved));
+    assert!(cursor > 0);
+    // Then the fetch that waited, in order: after the catalog.
+    let last_catalog = out
+        .iter()
+        .rposition(|f| matches!(f, Frame::Catalog { complete: true, .. }))
+        .unwrap();
+    let docs_at = out
+        .iter()
+        .position(
+            |f| matches!(f, Frame::Docs { docs, .. } if docs.iter().any(|d| d.document_id == kept)),
+        )
+        .expect("the fetch is answered");
+    assert!(docs_at > last_catalog);
+
+    // Live from here on: the next change reaches the tablet.
+    let mut d3 = d_kept.clone();
+    doc::update(kept, &mut d3, &t1.actor, NOW, |s: &mut Signal| {
+        s.facts.push_str(" (navraag: ouders gebeld)");
+        Ok(())
+    })
+    .unwrap();
+    let out = hub.receive(
+        NOW,
+        ct,
+        Frame::Push {
+            docs: vec![DocChanges::new(kept, d3.save_after(&d_kept.get_heads()))],
+        },
+    );
+    assert!(to(&out, c_ib).iter().any(|f| matches!(
+        f,
+        Frame::Docs { docs, .. } if docs.iter().any(|d| d.document_id == kept)
+    )));
+}
+
+#[test]
+fn a_roster_change_while_a_catch_up_is_read_is_judged_by_the_new_roster() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = beside_hub(&dir.path().join("s.db"));
+    let t1 = enroll(&mut hub, "t1", 1);
+    let m2 = enroll(&mut hub, "m2", 2);
+    let (ct, _) = connect_now(&mut hub, &t1);
+    let (id, d) = signal(&t1, "p2", 0, "niet-pluis");
+    assert_eq!(acks(&push(&mut hub, ct, id, &d)), 1);
+    // m2 mentors p2 when her catalog is read; p2 moves to m1 before it comes back.
+    let (c2, read) = hello_read_later(&mut hub, &m2);
+    hub.import_roster(NOW, SCHOOL, ROSTER_MOVED).unwrap();
+    let out = to(&hub.caught_up(NOW, read), c2);
+    let (entries, _, _) = catalog(&out);
+    assert!(!entries.contains(&id), "read again under the new roster");
+    assert!(entries.contains(&doc::roster_view_id(SCHOOL, "m2")));
+}
+
+#[test]
+fn a_session_that_sends_too_much_before_its_catalog_is_caught_up_on_the_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = beside_hub(&dir.path().join("s.db"));
+    let ib = enroll(&mut hub, "ib", 1);
+    let (c, read) = hello_read_later(&mut hub, &ib);
+    let outbox = || Frame::Outbox {
+        pending: 1,
+        not_accepted: 0,
+        oldest_age: Some(5),
+    };
+    // Up to sixteen frames wait for the read.
+    for _ in 0..16 {
+        assert!(to(&hub.receive(NOW, c, outbox()), c).is_empty());
+    }
+    // The seventeenth: the hub reads the catalog itself, sends it, then handles them all.
+    let out = to(&hub.receive(NOW, c, outbox()), c);
+    let (entries, _, cursor) = catalog(&out);
+    assert!(entries.contains(&doc::roster_view_id(SCHOOL, "ib")));
+    assert!(cursor > 0);
+    assert!(hub.is_open(c));
+    // The read that comes back after is passed over.
+    assert!(hub.caught_up(NOW, read).is_empty());
+    assert!(hub.is_open(c));
+}
