@@ -464,7 +464,7 @@ impl Sim {
             Box::new(storage),
             HubConfig {
                 cache_docs: 16,
-                catch_up_beside: beside,
+                catch_up_beside: beside.then_some(0),
                 ..HubConfig::default()
             },
             s,

@@ -2,7 +2,7 @@
 //!
 //! A catch-up reads every row of the school since the device's cursor: for a fresh device
 //! in a large school, a long read. With [`HubConfig::catch_up_beside`](super::HubConfig)
-//! the hub does not read them itself: `hello` leaves a [`CatchUpJob`] that the driver runs
+//! the hub does not read the large ones itself: `hello` leaves a [`CatchUpJob`] that the driver runs
 //! on a storage connection of its own ([`CatchUpJob::scan`], a pure read), and hands back
 //! ([`Hub::caught_up`]). The hub then stores the marks the read found, reads on itself only
 //! what changed since the read began (every write of a catalog row moves it past that
@@ -247,7 +247,11 @@ impl Hub {
         // A cursor from the future (the server's store was restored from a backup): the
         // device cannot trust what it skipped, so it catches up from the start.
         let cursor = if cursor > last { 0 } else { cursor };
-        if self.config.catch_up_beside && cursor < last {
+        if self
+            .config
+            .catch_up_beside
+            .is_some_and(|from| last - cursor > from)
+        {
             // Read beside the hub ([`Hub::take_catch_ups`]); finished in [`Hub::caught_up`].
             self.next_ticket += 1;
             let ticket = self.next_ticket;

@@ -74,10 +74,14 @@ pub struct HubConfig {
     /// (reading every view: seconds for a large school). The server does it on a thread of
     /// its own instead ([`refresh_views`]), so that devices are served meanwhile.
     pub refresh_views_at_start: bool,
-    /// Read catch-ups beside the hub: `hello` leaves a job ([`Hub::take_catch_ups`]) for
-    /// the driver to run on a storage connection of its own, and the hub goes on with other
-    /// sessions' frames meanwhile (the server does; off, the hub reads them itself).
-    pub catch_up_beside: bool,
+    /// Read large catch-ups beside the hub: when the catalog moved on by more than this many
+    /// sequence numbers since a device's cursor, `hello` leaves a job
+    /// ([`Hub::take_catch_ups`]) for the driver to run on a storage connection of its own,
+    /// and the hub goes on with other sessions' frames meanwhile. Smaller ones the hub reads
+    /// itself: a connection of its own starts with a cold page cache whenever the hub has
+    /// written since its last read, which costs more than a short read. None: never (the
+    /// server uses [`CATCH_UP_BESIDE_FROM`]).
+    pub catch_up_beside: Option<u64>,
 }
 
 impl Default for HubConfig {
@@ -89,10 +93,14 @@ impl Default for HubConfig {
             compact_after_chunks: 32,
             code_ttl_ms: 24 * 3600 * 1000,
             refresh_views_at_start: true,
-            catch_up_beside: false,
+            catch_up_beside: None,
         }
     }
 }
+
+/// The server reads a catch-up beside the hub from this many catalog sequence numbers since
+/// the device's cursor ([`HubConfig::catch_up_beside`]): one page of the catalog.
+pub const CATCH_UP_BESIDE_FROM: u64 = crate::storage::CATALOG_PAGE as u64;
 
 /// A connection (session) of the hub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -161,7 +161,12 @@ pub(super) fn launch(settings: &Settings) -> Result<Launched> {
             // The roster views are refreshed beside the hub, not before it serves.
             let config = crate::HubConfig {
                 refresh_views_at_start: false,
-                catch_up_beside: true,
+                catch_up_beside: Some(
+                    opening
+                        .hub
+                        .catch_up_beside
+                        .unwrap_or(crate::hub::CATCH_UP_BESIDE_FROM),
+                ),
                 ..opening.hub.clone()
             };
             let hub = opening

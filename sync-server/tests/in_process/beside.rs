@@ -15,7 +15,7 @@ use omkijken_server::storage::SqliteStorage;
 fn beside_hub(path: &std::path::Path) -> Hub {
     let st = SqliteStorage::open(path, None).unwrap();
     let config = HubConfig {
-        catch_up_beside: true,
+        catch_up_beside: Some(0),
         ..HubConfig::default()
     };
     let mut hub = Hub::new(Box::new(st), config, [7; 32]).unwrap();

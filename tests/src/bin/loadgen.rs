@@ -9,7 +9,10 @@
 //! catches up a few), `--server BIN` (default: `omkijken-server` next to this binary, or
 //! `OMKIJKEN_SERVER_BIN`), `--keep DIR` (set the school up once in DIR and copy it for
 //! each run: setting up 210 staff members' roster views takes a while). Every staff member has K/210 devices (at least one); the five
-//! care coordinators' devices are the "coordinator devices".
+//! care coordinators' devices are the "coordinator devices". `--fresh K`: halfway through
+//! the steady pushes, K teachers' devices open a second session and catch up from nothing
+//! (with many `--seed-docs`, a long read of the school's catalog): the time they take, and
+//! what it does to the others' acks.
 //!
 //! `--postgres URL` sets the school up in that PostgreSQL database (an empty one) instead
 //! of a SQLite store, and `--nodes N` (default 1, with PostgreSQL 2) starts N server nodes
@@ -66,6 +69,9 @@ struct Args {
     postgres: Option<String>,
     /// Server nodes on the one store (PostgreSQL only).
     nodes: usize,
+    /// Devices that catch up from nothing (a second session, cursor 0) halfway through the
+    /// steady pushes (`--fresh K`): what a long catch-up does to the others' acks.
+    fresh: usize,
 }
 
 fn args() -> Result<Args> {
@@ -77,6 +83,7 @@ fn args() -> Result<Args> {
         keep: None,
         postgres: None,
         nodes: 0,
+        fresh: 0,
         server: std::env::var_os("OMKIJKEN_SERVER_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| {
@@ -98,6 +105,7 @@ fn args() -> Result<Args> {
             "--keep" => a.keep = Some(v.into()),
             "--postgres" => a.postgres = Some(v),
             "--nodes" => a.nodes = v.parse()?,
+            "--fresh" => a.fresh = v.parse()?,
             _ => bail!("unknown option {k}"),
         }
     }
@@ -369,6 +377,16 @@ impl Drop for Server {
 }
 
 fn start_server(bin: &Path, data: &Path, postgres: Option<&str>, port: u16) -> Result<Server> {
+    // `OMKIJKEN_SERVER_LOG=FILE`: the server's log (info) is appended to FILE.
+    let log = match std::env::var_os("OMKIJKEN_SERVER_LOG") {
+        Some(f) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(f)?,
+        ),
+        None => None,
+    };
     let mut cmd = Command::new(bin);
     cmd.args(["serve", "--data"]).arg(data);
     if let Some(url) = postgres {
@@ -381,9 +399,15 @@ fn start_server(bin: &Path, data: &Path, postgres: Option<&str>, port: u16) -> R
         .env("OMKIJKEN_MAX_CONNECTIONS_PER_ADDRESS", "100000")
         .env("OMKIJKEN_HELLO_TIMEOUT", "120s")
         .env("OMKIJKEN_SESSION_IDLE_TIMEOUT", "1h")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .env("RUST_LOG", if log.is_some() { "info" } else { "warn" })
+        .stdout(match &log {
+            Some(f) => Stdio::from(f.try_clone()?),
+            None => Stdio::null(),
+        })
+        .stderr(match &log {
+            Some(f) => Stdio::from(f.try_clone()?),
+            None => Stdio::inherit(),
+        })
         .spawn()
         .with_context(|| format!("start {}", bin.display()))?;
     let server = Server { child };
@@ -729,6 +753,31 @@ fn main() -> Result<()> {
         // what it measures.
         let (g0, _) = proc_stats(std::process::id());
         let start = Instant::now();
+        // Halfway, `--fresh` teachers' devices catch up from nothing on a second session.
+        let fresh = {
+            let (urls, clock) = (urls.clone(), clock.clone());
+            let picked: Vec<Dev> = pushers.iter().take(a.fresh).map(|&i| devs[i].clone()).collect();
+            let half = Duration::from_secs_f64(a.seconds / 2.0);
+            tokio::spawn(async move {
+                tokio::time::sleep(half).await;
+                let t = Instant::now();
+                let mut sessions = vec![];
+                for (k, d) in picked.into_iter().enumerate() {
+                    let url = urls[k % urls.len()].clone();
+                    let clock = clock.clone();
+                    sessions.push(tokio::spawn(async move {
+                        let (cmd, done) = session(url, d, false, Arc::default(), clock).await?;
+                        let entries = done.await?;
+                        Ok::<_, anyhow::Error>((cmd, entries))
+                    }));
+                }
+                let mut kept = vec![];
+                for s in sessions {
+                    kept.push(s.await??.0);
+                }
+                Ok::<_, anyhow::Error>((t.elapsed().as_secs_f64(), kept))
+            })
+        };
         for k in 0..n {
             let at = start + Duration::from_secs_f64(k as f64 / a.rate);
             tokio::time::sleep_until(at.into()).await;
@@ -766,6 +815,16 @@ fn main() -> Result<()> {
             (g1 - g0) / push_s * 100.0,
             db(d0, d1, Some(push_s))
         );
+        if a.fresh > 0 {
+            let (fresh_s, sessions) = fresh.await??;
+            println!(
+                "fresh catch-ups during the pushes: {} devices caught up from nothing in {fresh_s:.2} s",
+                a.fresh
+            );
+            drop(sessions);
+        } else {
+            fresh.abort();
+        }
         // Cursors that move reach idle sessions within seconds.
         tokio::time::sleep(Duration::from_secs(7)).await;
         let mut closing = vec![];
