@@ -189,7 +189,10 @@ impl HubThread {
         for job in self.hub.take_catch_ups() {
             let job = match &self.readers {
                 Some(tx) => match tx.send(job) {
-                    Ok(()) => continue,
+                    Ok(()) => {
+                        metrics::counter!("omkijken_catch_ups_beside_total").increment(1);
+                        continue;
+                    }
                     Err(std::sync::mpsc::SendError(job)) => job,
                 },
                 None => job,

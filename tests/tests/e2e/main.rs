@@ -4,6 +4,7 @@
 
 mod automerge_repo;
 mod backup;
+mod catch_up_beside;
 mod dossier;
 mod erasure;
 mod excursion;

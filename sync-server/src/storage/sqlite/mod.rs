@@ -166,11 +166,28 @@ impl SqliteStorage {
         }
     }
 
-    /// Copy the WAL into the database and truncate it to nothing (best effort: a reader
-    /// holding an old snapshot makes it wait for the next one).
-    fn checkpoint_truncate(&self) {
-        if let Err(e) = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
-            tracing::warn!(error = %e, "WAL checkpoint after an erasure failed");
+    /// Copy the WAL into the database and truncate it to nothing. It waits (the busy
+    /// timeout) for readers on other connections (catch-ups, retention, the roster views read
+    /// beside the hub) to finish their statement; one still reading by then makes it report
+    /// "busy", and it is tried again at the end of the next group commit.
+    fn checkpoint_truncate(&mut self) {
+        let busy = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            });
+        match busy {
+            Ok(0) => {}
+            Ok(_) => {
+                tracing::warn!(
+                    "WAL checkpoint after an erasure was blocked by a reader; tried again"
+                );
+                self.checkpoint_pending = true;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "WAL checkpoint after an erasure failed");
+                self.checkpoint_pending = true;
+            }
         }
     }
 
