@@ -78,9 +78,9 @@ pub struct HubConfig {
     /// sequence numbers since a device's cursor, `hello` leaves a job
     /// ([`Hub::take_catch_ups`]) for the driver to run on a storage connection of its own,
     /// and the hub goes on with other sessions' frames meanwhile. Smaller ones the hub reads
-    /// itself: a connection of its own starts with a cold page cache whenever the hub has
-    /// written since its last read, which costs more than a short read. None: never (the
-    /// server uses [`CATCH_UP_BESIDE_FROM`]).
+    /// itself: handing one over (a second read for what changed since, a thread switch each
+    /// way) costs more than it saves (README, "Long catch-ups read beside the hub"). None:
+    /// never (the server uses [`CATCH_UP_BESIDE_FROM`]).
     pub catch_up_beside: Option<u64>,
 }
 
