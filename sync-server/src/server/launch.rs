@@ -93,10 +93,18 @@ fn catch_up_readers(settings: &Settings, back: mpsc::WeakSender<Cmd>) -> Result<
                             Err(e) => tracing::error!(error = %e, "a catch-up reader has no storage; the hub reads"),
                         }
                     }
-                    let done = match storage.as_mut() {
-                        Some(st) => job.scan(st.as_mut()),
-                        None => job.unread(Error::Stopped),
-                    };
+                    // A read that panics is handed back unread (the hub reads it itself),
+                    // and this reader goes on with a new connection.
+                    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        match storage.as_mut() {
+                            Some(st) => job.scan(st.as_mut()),
+                            None => job.unread(Error::Stopped),
+                        }
+                    }));
+                    let done = read.unwrap_or_else(|_| {
+                        tracing::error!("a catch-up read panicked; the hub reads it");
+                        job.unread(Error::Stopped)
+                    });
                     if done.failed() {
                         storage = None;
                     }
