@@ -7,6 +7,7 @@
 use anyhow::Result;
 use omkijken_core::Error;
 use omkijken_server::server::Settings;
+use omkijken_tests::wire::Wire;
 use omkijken_tests::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -96,6 +97,128 @@ async fn devices_catch_up_through_the_readers_beside_the_hub() -> Result<()> {
     // The catch-ups went through the readers (the server's own count).
     let after = counter(&server, "omkijken_catch_ups_beside_total").await?;
     assert!(after - before >= 4.0, "{before} -> {after}");
+    server.handle.shutdown().await?;
+    Ok(())
+}
+
+/// A teacher's phone whose app was replaced: it says `hello` from nothing and, without
+/// waiting for its catalog, sends 40 pushes in a colleague's name and 10 fetches of
+/// documents it may not read. The server lists its catalog first, then refuses every push and
+/// sends nothing of the documents, in order; nothing is stored, and an honest device
+/// syncs meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_that_floods_frames_before_its_catalog_gets_them_answered_in_order_after_it()
+-> Result<()> {
+    use omkijken_core::DocumentId;
+    use omkijken_core::doc;
+    use omkijken_core::model::{Header, Kind, SCHEMA_VERSION};
+    use omkijken_core::sync::{DocChanges, FetchRequest, Frame, PROTOCOL_VERSION};
+
+    let tmp = tempfile::tempdir()?;
+    let devices = tmp.path().join("devices");
+    std::fs::create_dir_all(&devices)?;
+    let mut settings = Settings::for_test(tmp.path().join("server"));
+    settings.hub.catch_up_beside = Some(0);
+    let server = TestServer::start_with(settings).await?;
+    server.set_up_school().await?;
+    let mentor = Device::enroll(&server, &devices, MENTOR, "mentor phone").await?;
+    mentor.sync().await?;
+    let secret = mentor.store.start_conversation(
+        PUPIL_IN_CARE,
+        omkijken_core::defaults::DEFAULT_TEMPLATE,
+        "2026-12-01",
+    )?;
+    mentor
+        .store
+        .set_notes(secret, "Zoë vertelde over thuis; niet doorvertellen")?;
+    mentor.sync().await?;
+
+    let phone = Device::enroll(&server, &devices, TEACHER, "replaced app").await?;
+    let mut wire = Wire::open(&server, &phone.store).await?;
+    wire.send(Frame::Hello {
+        protocol: PROTOCOL_VERSION,
+        cursor: 0,
+        epoch: None,
+        outbox: None,
+    })
+    .await?;
+    let now = 1_790_000_000_000;
+    let mut forged = vec![];
+    for i in 0..40 {
+        let id = DocumentId::random();
+        let header = Header {
+            kind: Kind::Signal.as_str().into(),
+            school: SCHOOL.into(),
+            pupil: Some(PUPIL.into()),
+            author: MENTOR.into(),
+            created_at: now,
+            schema: SCHEMA_VERSION,
+        };
+        let rec = omkijken_core::testing::signal_record(now, "gang", 1, &format!("vals {i}"));
+        let d = doc::create(wire.actor.clone(), now, &header, &rec)?;
+        wire.send(Frame::Push {
+            docs: vec![DocChanges::new(id, d.save())],
+        })
+        .await?;
+        forged.push(id);
+        if i % 4 == 0 {
+            wire.send(Frame::Fetch {
+                docs: vec![FetchRequest {
+                    document_id: secret,
+                    have: vec![],
+                }],
+            })
+            .await?;
+        }
+    }
+    // Meanwhile an honest device syncs.
+    mentor.store.set_notes(
+        secret,
+        "Zoë vertelde over thuis; niet doorvertellen. Later: ouders gebeld",
+    )?;
+    mentor.sync().await?;
+
+    let mut complete = false;
+    let mut refused = 0;
+    let mut docs_answers = 0;
+    while refused < forged.len() || docs_answers < 10 {
+        match tokio::time::timeout(std::time::Duration::from_secs(30), wire.next()).await?? {
+            Frame::Catalog {
+                entries,
+                complete: c,
+                ..
+            } => {
+                assert!(!complete, "one catalog");
+                assert!(entries.iter().all(|e| e.document_id != secret));
+                complete = c;
+            }
+            Frame::Refused { docs } => {
+                assert!(complete, "answered after the catalog");
+                refused += docs.len();
+            }
+            Frame::Docs { docs, .. } => {
+                assert!(complete, "answered after the catalog");
+                assert!(
+                    docs.iter().all(|d| d.document_id != secret),
+                    "nothing of it"
+                );
+                docs_answers += 1;
+            }
+            Frame::Ack { docs } => {
+                assert!(complete, "answered after the catalog");
+                assert!(docs.is_empty(), "a forged push was acknowledged: {docs:?}");
+            }
+            Frame::Error { code, .. } => panic!("the session was ended: {code:?}"),
+            _ => {}
+        }
+    }
+    assert_eq!(refused, forged.len());
+
+    // Nothing of it is stored: a coordinator's fresh tablet lists none of the forged ids.
+    let tablet = Device::enroll(&server, &devices, COORDINATOR, "ib tablet").await?;
+    tablet.sync().await?;
+    let held = tablet.held()?;
+    assert!(forged.iter().all(|id| !held.contains(id)));
     server.handle.shutdown().await?;
     Ok(())
 }
