@@ -60,6 +60,9 @@ fn refresh_views_beside(settings: &Settings, wake: mpsc::WeakSender<Cmd>) {
 
 /// Threads that read catch-ups beside the hub, each over a storage connection of its own.
 const CATCH_UP_READERS: usize = 2;
+/// The page cache of each reader's connection, KiB (a catch-up reads a school's rows once,
+/// in order: the server's memory stays bounded by the hub's cache and these).
+const READER_PAGE_CACHE_KIB: usize = 8 * 1024;
 
 /// Start the threads that read devices' catch-ups beside the hub
 /// ([`crate::hub::CatchUpJob`]): reading every row of a large school since a fresh device's
@@ -88,7 +91,10 @@ fn catch_up_readers(settings: &Settings, back: mpsc::WeakSender<Cmd>) -> Result<
                     };
                     let Ok(job) = job else { break };
                     if storage.is_none() {
-                        match settings.open_storage() {
+                        match settings.open_storage().and_then(|mut st| {
+                            st.limit_page_cache(READER_PAGE_CACHE_KIB)?;
+                            Ok(st)
+                        }) {
                             Ok(st) => storage = Some(st),
                             Err(e) => tracing::error!(error = %e, "a catch-up reader has no storage; the hub reads"),
                         }

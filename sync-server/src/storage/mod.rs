@@ -206,6 +206,13 @@ pub trait Storage: Send {
     fn last_seqs(&mut self) -> Result<(u64, u64)> {
         Ok((self.last_seq()?, self.last_admin_event()?))
     }
+    /// Keep at most `kib` KiB of pages in this connection's own cache (a connection that
+    /// only reads beside the hub: its cache starts cold after every write of the hub's
+    /// anyway). A storage without a page cache of its own ignores it.
+    fn limit_page_cache(&mut self, kib: usize) -> Result<()> {
+        let _ = kib;
+        Ok(())
+    }
     /// The tag this storage's commits give their change notifications (PostgreSQL), so that
     /// the listener of the same node can pass over its own writes: the hub that made them
     /// has delivered them already. None: notifications are not tagged.

@@ -370,6 +370,12 @@ impl Storage for SqliteStorage {
         Ok(v as u64)
     }
 
+    fn limit_page_cache(&mut self, kib: usize) -> Result<()> {
+        self.conn
+            .pragma_update(None, "cache_size", -(kib.min(PAGE_CACHE_KIB) as i64))?;
+        Ok(())
+    }
+
     fn epoch(&mut self) -> Result<u64> {
         let v: Option<i64> = self
             .conn
