@@ -390,20 +390,9 @@ impl Hub {
             // The session closed, or was caught up on the hub meanwhile.
             return vec![];
         }
-        let mut out = if self.group == Some(true) {
-            vec![]
-        } else {
-            match self.try_poll(now) {
-                Ok(out) => out,
-                Err(e) => {
-                    tracing::error!(error = %e, "poll failed");
-                    return self.fail(done.conn, ErrorCode::Internal, "server error");
-                }
-            }
+        let Some(mut out) = self.poll_once_a_group(now) else {
+            return self.fail(done.conn, ErrorCode::Internal, "server error");
         };
-        if self.group.is_some() {
-            self.group = Some(true);
-        }
         let read = match done.read {
             Ok(r) => Some(r),
             Err(e) => {

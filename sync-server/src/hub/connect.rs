@@ -96,20 +96,9 @@ impl Hub {
         // frame is judged by the current roster rather than one up to a poll interval old;
         // in a group, once for all its frames (they waited together; the later ones are
         // judged by a roster as old as the group's handling, milliseconds).
-        let mut out = if self.group == Some(true) {
-            vec![]
-        } else {
-            match self.try_poll(now) {
-                Ok(out) => out,
-                Err(e) => {
-                    tracing::error!(error = %e, "poll failed");
-                    return self.fail(conn, ErrorCode::Internal, "server error");
-                }
-            }
+        let Some(mut out) = self.poll_once_a_group(now) else {
+            return self.fail(conn, ErrorCode::Internal, "server error");
         };
-        if self.group.is_some() {
-            self.group = Some(true);
-        }
         if self.sessions.contains_key(&conn) {
             out.extend(self.handle(now, conn, frame));
         }

@@ -322,13 +322,14 @@ impl Hub {
     /// Pick up what was written outside this hub (admin CLI, another node): revoked devices
     /// are told and dropped, roster changes purge and grant. Call about once a second.
     pub fn poll(&mut self, now: i64) -> Outgoing {
-        match self.try_poll(now) {
-            Ok(out) => out,
-            Err(e) => {
-                tracing::error!(error = %e, "poll failed");
-                vec![]
-            }
-        }
+        self.poll_logged(now).unwrap_or_default()
+    }
+
+    /// [`Hub::try_poll`], its error logged: `None` when the poll failed.
+    pub(super) fn poll_logged(&mut self, now: i64) -> Option<Outgoing> {
+        self.try_poll(now)
+            .inspect_err(|e| tracing::error!(error = %e, "poll failed"))
+            .ok()
     }
 
     pub(super) fn try_poll(&mut self, now: i64) -> Result<Outgoing> {

@@ -20,6 +20,21 @@ impl Hub {
         }
     }
 
+    /// Take in what another process wrote ([`Hub::poll_logged`]) before a frame or a
+    /// catch-up read beside the hub is handled: in a group, once, before the first (see
+    /// [`Hub::receive`]). `None` when the poll failed.
+    pub(super) fn poll_once_a_group(&mut self, now: i64) -> Option<Outgoing> {
+        let out = if self.group == Some(true) {
+            vec![]
+        } else {
+            self.poll_logged(now)?
+        };
+        if self.group.is_some() {
+            self.group = Some(true);
+        }
+        Some(out)
+    }
+
     /// End the group begun by [`Hub::begin_group`]: `out` is what the group's frames
     /// returned. Stored, it is returned to be sent, less what a later frame of the group
     /// told the same session to purge ([`withdraw_purged`]). If the storage could not store the
