@@ -17,7 +17,9 @@ pub(crate) fn pending<'a>(found: u32, migrations: &'a [&'a str]) -> Result<&'a [
 
 /// The migrations of `parts`, one after the other, as the array of all `N` of them (a build
 /// with another number of them does not compile).
-pub(crate) const fn in_order<const N: usize>(parts: [&[&'static str]; 2]) -> [&'static str; N] {
+pub(crate) const fn in_order<const N: usize, const P: usize>(
+    parts: [&[&'static str]; P],
+) -> [&'static str; N] {
     let mut out = [""; N];
     let (mut i, mut p) = (0, 0);
     while p < parts.len() {

@@ -6,7 +6,7 @@ use crate::Result;
 use crate::storage::migrations;
 
 /// Schema version written by this build (table `schema_version`).
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// Advisory lock key that serialises migrations of nodes starting at once ("omkijken").
 const MIGRATION_LOCK: i64 = 0x6f6d_6b69_6a6b_656e;
@@ -109,8 +109,15 @@ CREATE TABLE admin_events (
 // Migrations 2 to 6, as SQLite's 6 to 10.
 migrations::shared_migrations!(int: "BIGINT", bytes: "BYTEA", flag: "BOOLEAN", off: "FALSE");
 
+/// Migration 7: who holds what, keyed by document first (a live push records one "held"
+/// row for each device it reaches; keyed by device, each went to a page of its own of the
+/// key's index). The index by document (`held_doc`, made at every start before) is the key.
+const V7: &str = "ALTER TABLE held DROP CONSTRAINT held_pkey;
+ALTER TABLE held ADD PRIMARY KEY (doc, device);
+DROP INDEX IF EXISTS held_doc;";
+
 /// The migrations in order: the one at index `i` brings version `i` to `i + 1`.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = migrations::in_order([&[V1], &SHARED]);
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = migrations::in_order([&[V1], &SHARED, &[V7]]);
 
 impl PostgresStorage {
     /// Create or upgrade the schema to [`SCHEMA_VERSION`].
@@ -134,9 +141,6 @@ impl PostgresStorage {
         for migration in migrations::pending(version, &MIGRATIONS)? {
             tx.batch_execute(migration)?;
         }
-        // Who holds a document, for the live fan-out (`Storage::holders`); an index, not a
-        // table, so it is made whatever the schema version.
-        tx.batch_execute("CREATE INDEX IF NOT EXISTS held_doc ON held (doc)")?;
         tx.execute(
             "UPDATE schema_version SET version = $1",
             &[&(SCHEMA_VERSION as i32)],

@@ -124,10 +124,6 @@ impl SqliteStorage {
             group_fault: Default::default(),
         };
         let from = s.migrate()?;
-        // Who holds a document, for the live fan-out (`Storage::holders`); an index, not a
-        // table, so it is made on open whatever the schema version.
-        s.conn
-            .execute_batch("CREATE INDEX IF NOT EXISTS held_doc ON held(doc)")?;
         if (1..5).contains(&from) {
             // A store from before secure_delete: rewrite it once so that content deleted
             // earlier (erasures among it) leaves no free page behind.

@@ -7,7 +7,7 @@ use omkijken_core::store::sql::CachedSql;
 use rusqlite::TransactionBehavior;
 
 /// Schema version written by this build (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 10;
+pub const SCHEMA_VERSION: u32 = 11;
 
 /// Migration 1. Never edit once shipped: add a new arm instead.
 pub(super) const V1: &str = "
@@ -127,9 +127,23 @@ const V5: &str = "CREATE TABLE backups (
 // Migrations 6 to 10, as PostgreSQL's 2 to 6.
 migrations::shared_migrations!(int: "INTEGER", bytes: "BLOB", flag: "INTEGER", off: "0");
 
+/// Migration 11: who holds what, keyed by document first. A live push records one "held"
+/// row for each device it reaches (282 at 10,000 devices); keyed by device, each landed on a
+/// leaf page of its own, and every page a commit dirties is encrypted and written again.
+/// Keyed by document they sit together, and the index by document is the table itself.
+const V11: &str = "CREATE TABLE held_by_doc (
+    doc    BLOB NOT NULL,
+    device TEXT NOT NULL,
+    purged INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (doc, device)
+) WITHOUT ROWID;
+INSERT INTO held_by_doc (doc, device, purged) SELECT doc, device, purged FROM held;
+DROP TABLE held;
+ALTER TABLE held_by_doc RENAME TO held;";
+
 /// The migrations in order: the one at index `i` brings version `i` to `i + 1`.
 const MIGRATIONS: [&str; SCHEMA_VERSION as usize] =
-    migrations::in_order([&[V1, V2, V3, V4, V5], &SHARED]);
+    migrations::in_order([&[V1, V2, V3, V4, V5], &SHARED, &[V11]]);
 
 impl SqliteStorage {
     /// Bring the schema to this version; returns the version found (0: a new store).
