@@ -39,6 +39,9 @@ use clap::Parser;
 use cli::{Cli, Command, settings};
 use omkijken_server::server;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Default log filter. Automerge instruments its load path with info-level spans (one per
 /// column parsed); at info they cost the server about a tenth of its CPU on a push.
 const DEFAULT_LOG_FILTER: &str = "info,automerge=warn";
