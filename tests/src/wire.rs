@@ -48,13 +48,7 @@ impl Wire {
     /// [`Wire::connect`] with the token and actor of `store`.
     pub async fn connect_with(server: &TestServer, store: &Store) -> Result<Wire> {
         let mut wire = Self::open(server, store).await?;
-        wire.send(Frame::Hello {
-            protocol: PROTOCOL_VERSION,
-            cursor: 0,
-            epoch: None,
-            outbox: None,
-        })
-        .await?;
+        wire.hello(0).await?;
         loop {
             match wire.next().await? {
                 Frame::Catalog {
@@ -69,6 +63,17 @@ impl Wire {
             }
         }
         Ok(wire)
+    }
+
+    /// Say `hello` from `cursor` (and read nothing yet).
+    pub async fn hello(&mut self, cursor: u64) -> Result<()> {
+        self.send(Frame::Hello {
+            protocol: PROTOCOL_VERSION,
+            cursor,
+            epoch: None,
+            outbox: None,
+        })
+        .await
     }
 
     /// A sync session with the token and actor of `store`, nothing sent yet (not even

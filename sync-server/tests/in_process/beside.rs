@@ -64,15 +64,36 @@ fn acks(frames: &[Frame]) -> usize {
         .sum()
 }
 
-fn push(hub: &mut Hub, c: ConnId, id: DocumentId, d: &automerge::Automerge) -> Vec<Frame> {
-    let out = hub.receive(
+/// Push `data` (a whole document, or changes) of `id`; everything the hub sends, to anyone.
+fn push_data(hub: &mut Hub, c: ConnId, id: DocumentId, data: Vec<u8>) -> omkijken_server::Outgoing {
+    hub.receive(
         NOW,
         c,
         Frame::Push {
-            docs: vec![DocChanges::new(id, d.save())],
+            docs: vec![DocChanges::new(id, data)],
         },
-    );
-    to(&out, c)
+    )
+}
+
+/// Push a whole document; what `c` is sent.
+fn push(hub: &mut Hub, c: ConnId, id: DocumentId, d: &automerge::Automerge) -> Vec<Frame> {
+    to(&push_data(hub, c, id, d.save()), c)
+}
+
+/// `d` with a signal edit by `dev`.
+fn edited(
+    d: &automerge::Automerge,
+    id: DocumentId,
+    dev: &Dev,
+    edit: impl FnOnce(&mut Signal),
+) -> automerge::Automerge {
+    let mut out = d.clone();
+    doc::update(id, &mut out, &dev.actor, NOW, |s: &mut Signal| {
+        edit(s);
+        Ok(())
+    })
+    .unwrap();
+    out
 }
 
 #[test]
@@ -100,19 +121,8 @@ fn other_devices_are_served_while_a_catch_up_is_read_and_what_left_her_reach_mea
 
     // Meanwhile the hub serves the teacher at once: one draft becomes staff misconduct
     // (the board's only), and a new signal comes in.
-    let mut d2 = d_moved.clone();
-    doc::update(moved, &mut d2, &t1.actor, NOW, |s: &mut Signal| {
-        s.category = "medewerker".into();
-        Ok(())
-    })
-    .unwrap();
-    let out = hub.receive(
-        NOW,
-        ct,
-        Frame::Push {
-            docs: vec![DocChanges::new(moved, d2.save())],
-        },
-    );
+    let d2 = edited(&d_moved, moved, &t1, |s| s.category = "medewerker".into());
+    let out = push_data(&mut hub, ct, moved, d2.save());
     assert_eq!(acks(&to(&out, ct)), 1, "acknowledged while the read is out");
     assert!(to(&out, c_ib).is_empty(), "not live yet: nothing sent");
     let (late, d_late) = signal(&t1, "p1", 2, "welbevinden");
@@ -151,19 +161,10 @@ fn other_devices_are_served_while_a_catch_up_is_read_and_what_left_her_reach_mea
     assert!(docs_at > last_catalog);
 
     // Live from here on: the next change reaches the tablet.
-    let mut d3 = d_kept.clone();
-    doc::update(kept, &mut d3, &t1.actor, NOW, |s: &mut Signal| {
-        s.facts.push_str(" (navraag: ouders gebeld)");
-        Ok(())
-    })
-    .unwrap();
-    let out = hub.receive(
-        NOW,
-        ct,
-        Frame::Push {
-            docs: vec![DocChanges::new(kept, d3.save_after(&d_kept.get_heads()))],
-        },
-    );
+    let d3 = edited(&d_kept, kept, &t1, |s| {
+        s.facts.push_str(" (navraag: ouders gebeld)")
+    });
+    let out = push_data(&mut hub, ct, kept, d3.save_after(&d_kept.get_heads()));
     assert!(to(&out, c_ib).iter().any(|f| matches!(
         f,
         Frame::Docs { docs, .. } if docs.iter().any(|d| d.document_id == kept)

@@ -24,15 +24,22 @@ async fn counter(server: &TestServer, name: &str) -> Result<f64> {
         .unwrap_or(0.0))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn devices_catch_up_through_the_readers_beside_the_hub() -> Result<()> {
+/// A server that hands every catch-up to its reader threads, with the school set up, and a
+/// folder `devices` for the device stores.
+async fn school_with_readers() -> Result<(tempfile::TempDir, TestServer)> {
     let tmp = tempfile::tempdir()?;
-    let devices = tmp.path().join("devices");
-    std::fs::create_dir_all(&devices)?;
+    std::fs::create_dir_all(tmp.path().join("devices"))?;
     let mut settings = Settings::for_test(tmp.path().join("server"));
     settings.hub.catch_up_beside = Some(0);
     let server = TestServer::start_with(settings).await?;
     server.set_up_school().await?;
+    Ok((tmp, server))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_catch_up_through_the_readers_beside_the_hub() -> Result<()> {
+    let (tmp, server) = school_with_readers().await?;
+    let devices = tmp.path().join("devices");
     let before = counter(&server, "omkijken_catch_ups_beside_total").await?;
 
     // 1. A teacher records signals on a school trip about two pupils.
@@ -112,15 +119,10 @@ async fn a_device_that_floods_frames_before_its_catalog_gets_them_answered_in_or
     use omkijken_core::DocumentId;
     use omkijken_core::doc;
     use omkijken_core::model::{Header, Kind, SCHEMA_VERSION};
-    use omkijken_core::sync::{DocChanges, FetchRequest, Frame, PROTOCOL_VERSION};
+    use omkijken_core::sync::{DocChanges, FetchRequest, Frame};
 
-    let tmp = tempfile::tempdir()?;
+    let (tmp, server) = school_with_readers().await?;
     let devices = tmp.path().join("devices");
-    std::fs::create_dir_all(&devices)?;
-    let mut settings = Settings::for_test(tmp.path().join("server"));
-    settings.hub.catch_up_beside = Some(0);
-    let server = TestServer::start_with(settings).await?;
-    server.set_up_school().await?;
     let mentor = Device::enroll(&server, &devices, MENTOR, "mentor phone").await?;
     mentor.sync().await?;
     let secret = mentor.store.start_conversation(
@@ -135,13 +137,7 @@ async fn a_device_that_floods_frames_before_its_catalog_gets_them_answered_in_or
 
     let phone = Device::enroll(&server, &devices, TEACHER, "replaced app").await?;
     let mut wire = Wire::open(&server, &phone.store).await?;
-    wire.send(Frame::Hello {
-        protocol: PROTOCOL_VERSION,
-        cursor: 0,
-        epoch: None,
-        outbox: None,
-    })
-    .await?;
+    wire.hello(0).await?;
     let now = 1_790_000_000_000;
     let mut forged = vec![];
     for i in 0..40 {
