@@ -2,7 +2,7 @@
 //! zero) and editing them: a record by difference, the roster entry by entry, the school
 //! settings under the roster's own key.
 
-use super::{HEADER_KEY, RECORD_KEY, SETTINGS_KEY, check_kind};
+use super::{HEADER_KEY, RECORD_KEY, SETTINGS_KEY, VIEWS_KEY, check_kind};
 use crate::ids::DocumentId;
 use crate::model::{Header, Record, Roster};
 use crate::{Error, Result};
@@ -185,6 +185,32 @@ pub fn school_settings(doc: &impl autosurgeon::ReadDoc) -> crate::model::SchoolS
     .ok()
     .flatten()
     .unwrap_or_default()
+}
+
+/// The mark a school's roster document carries of its staff's views (the server's
+/// fingerprint of the views it last wrote, [`VIEWS_KEY`]); None when it carries none.
+pub fn views_mark(doc: &impl autosurgeon::ReadDoc) -> Option<String> {
+    autosurgeon::hydrate_prop::<_, Option<String>, _, _>(doc, &ROOT, VIEWS_KEY)
+        .ok()
+        .flatten()
+}
+
+/// Write the views mark ([`views_mark`]) into a roster document as one change; false if it
+/// carried that mark already.
+pub fn set_views_mark(
+    doc: &mut Automerge,
+    actor: &ActorId,
+    now_ms: i64,
+    mark: &str,
+) -> Result<bool> {
+    if views_mark(doc).as_deref() == Some(mark) {
+        return Ok(false);
+    }
+    doc.set_actor(actor.clone());
+    let mut tx = doc.transaction();
+    tx.put(ROOT, VIEWS_KEY, mark)?;
+    tx.commit_with(CommitOptions::default().with_time(now_ms / 1000));
+    Ok(true)
 }
 
 /// Write the school settings into a roster document as one change; false if nothing

@@ -36,6 +36,10 @@ pub const RECORD_KEY: &str = "record";
 /// Root key of a roster document's school settings ([`crate::model::SchoolSettings`]).
 pub const SETTINGS_KEY: &str = "settings";
 
+/// Root key of a school roster document's mark of the staff's views ([`views_mark`]): what
+/// the views were last written from, so that a server start need not read every view.
+pub const VIEWS_KEY: &str = "views";
+
 /// Read the header of a document.
 pub fn header(id: DocumentId, doc: &impl autosurgeon::ReadDoc) -> Result<Header> {
     autosurgeon::hydrate_prop(doc, ROOT, HEADER_KEY).map_err(|e| Error::InvalidDocument {

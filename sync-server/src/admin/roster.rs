@@ -1,7 +1,7 @@
 //! The roster: reading it back, importing a CSV (written by difference, compacted), and
 //! which documents a roster change re-decides ([`affected`]).
 
-use super::views::view_writes;
+use super::views::{view_writes, views_mark};
 use super::{audit, event};
 use crate::storage::{
     AdminEventKind, AuditAction, Batch, CatalogRow, DocWrite, Storage, WriteMode,
@@ -148,25 +148,13 @@ pub(super) fn update_roster_doc(
         .iter()
         .find(|r| r.id == rid)
         .ok_or(Error::NotFound("roster"))?;
-    let (data, mode) = if row.chunks + 1 >= ROSTER_COMPACT_AFTER {
-        (am.save(), WriteMode::Snapshot)
-    } else {
-        (am.save_after(&before), WriteMode::Append)
-    };
-    let write = DocWrite {
-        id: rid,
-        header: row.header.clone(),
-        fields: AccessFields::default(),
-        heads: am.get_heads(),
-        data,
-        mode,
-        summary: None,
-        base: Some(before),
-    };
+    // The views are written with it: it carries their mark.
+    let stored = Arc::new(doc::school_settings(&am));
+    doc::set_views_mark(&mut am, actor, now, &views_mark(&new, &stored))?;
+    let write = roster_write(row, &am, before);
     let bump = affected(&old, &new, &rows);
     let bumped = bump.len();
     let mut docs = vec![write];
-    let stored = Arc::new(doc::school_settings(&am));
     docs.extend(view_writes(
         st,
         actor,
@@ -191,6 +179,30 @@ pub(super) fn update_roster_doc(
         ..Default::default()
     })?;
     Ok((true, bumped, new))
+}
+
+/// The write of a school's roster document `am` (its catalog row `row`), changed since
+/// `before`: appended, or a snapshot once it has [`ROSTER_COMPACT_AFTER`] chunks.
+pub(super) fn roster_write(
+    row: &CatalogRow,
+    am: &Automerge,
+    before: Vec<automerge::ChangeHash>,
+) -> DocWrite {
+    let (data, mode) = if row.chunks + 1 >= ROSTER_COMPACT_AFTER {
+        (am.save(), WriteMode::Snapshot)
+    } else {
+        (am.save_after(&before), WriteMode::Append)
+    };
+    DocWrite {
+        id: row.id,
+        header: row.header.clone(),
+        fields: AccessFields::default(),
+        heads: am.get_heads(),
+        data,
+        mode,
+        summary: None,
+        base: Some(before),
+    }
 }
 
 /// Documents whose access differs between two rosters for at least one staff member.

@@ -16,7 +16,9 @@ use omkijken_core::sync::{
 };
 use omkijken_server::admin;
 use omkijken_server::hub::ConnectRefusal;
-use omkijken_server::storage::{AuditAction, AuditFilter, SqliteStorage, Storage};
+use omkijken_server::storage::{
+    AuditAction, AuditFilter, Batch, DocWrite, SqliteStorage, Storage, WriteMode,
+};
 
 fn refused(frames: &[Frame]) -> Vec<(DocumentId, RefusalReason)> {
     frames
@@ -1548,4 +1550,65 @@ fn an_idle_device_s_cursor_moves_past_what_it_may_not_read_and_a_grant_still_rea
     for (id, _) in &ids {
         assert!(entries.contains(id), "granted: comes back above the cursor");
     }
+}
+
+/// What a server start does for the staff's roster views ([`admin::refresh_roster_views`]).
+fn refresh_views(hub: &mut omkijken_server::Hub) -> usize {
+    admin::refresh_roster_views(hub.storage(), &actor(9), NOW + 1, SCHOOL).unwrap()
+}
+
+/// A staff member's roster view as stored.
+fn stored_view(hub: &mut omkijken_server::Hub, user: &str) -> omkijken_core::model::Roster {
+    let vid = doc::roster_view_id(SCHOOL, user);
+    let d = Automerge::load(&hub.storage().load_doc(vid).unwrap().unwrap()).unwrap();
+    doc::record(vid, &d).unwrap()
+}
+
+#[test]
+fn a_restart_rewrites_the_roster_views_only_when_the_roster_changed_without_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    // The import wrote the views and marked the roster with them: nothing to do.
+    assert_eq!(refresh_views(&mut hub), 0);
+    let rid = doc::roster_id(SCHOOL);
+    let marked =
+        doc::views_mark(&Automerge::load(&hub.storage().load_doc(rid).unwrap().unwrap()).unwrap());
+    assert!(marked.is_some());
+
+    // A server of before the mark moves p2 to mentor m1 in the roster document and writes
+    // no view: m1's view does not show her as m1's pupil, m2's still shows her as m2's.
+    let row = hub.storage().catalog_get(&[rid]).unwrap().pop().unwrap();
+    let mut r = Automerge::load(&hub.storage().load_doc(rid).unwrap().unwrap()).unwrap();
+    let before = r.get_heads();
+    let old: omkijken_core::model::Roster = doc::record(rid, &r).unwrap();
+    let mut new = old.clone();
+    new.pupils.get_mut("p2").unwrap().mentors = vec!["m1".into()];
+    assert!(doc::update_roster(rid, &mut r, &actor(8), NOW, &old, &new).unwrap());
+    hub.storage()
+        .commit(Batch {
+            docs: vec![DocWrite {
+                id: rid,
+                header: row.header.clone(),
+                fields: Default::default(),
+                heads: r.get_heads(),
+                data: r.save_after(&before),
+                mode: WriteMode::Append,
+                summary: None,
+                base: Some(before),
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+    let p2_mentors = |hub: &mut omkijken_server::Hub, user: &str| {
+        stored_view(hub, user).pupils["p2"].mentors.clone()
+    };
+    assert!(p2_mentors(&mut hub, "m1").is_empty());
+
+    // The mark no longer fits the roster: the start reads the views and writes the three
+    // that show p2's mentors (m1's, m2's and the care coordinator's).
+    assert_eq!(refresh_views(&mut hub), 3);
+    assert_eq!(p2_mentors(&mut hub, "m1"), vec!["m1".to_string()]);
+    assert!(p2_mentors(&mut hub, "m2").is_empty());
+    // And marks the roster again: the next start reads none.
+    assert_eq!(refresh_views(&mut hub), 0);
 }

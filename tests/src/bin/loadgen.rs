@@ -12,7 +12,10 @@
 //! care coordinators' devices are the "coordinator devices". `--fresh K`: halfway through
 //! the steady pushes, K teachers' devices open a second session and catch up from nothing
 //! (with many `--seed-docs`, a long read of the school's catalog): the time they take, and
-//! what it does to the others' acks.
+//! what it does to the others' acks. `--schools S` (1): S schools on the node, each with
+//! that roster, device i in school i mod S (10,000 devices in 20 schools: 2-3 devices per
+//! staff member, as on a school board's server; in one school, 48 each, so every push goes
+//! to 282 devices).
 //!
 //! `--postgres URL` sets the school up in that PostgreSQL database (an empty one) instead
 //! of a SQLite store, and `--nodes N` (default 1, with PostgreSQL 2) starts N server nodes
@@ -72,6 +75,9 @@ struct Args {
     /// Devices that catch up from nothing (a second session, cursor 0) halfway through the
     /// steady pushes (`--fresh K`): what a long catch-up does to the others' acks.
     fresh: usize,
+    /// Schools on the node (`--schools S`), each with the same roster; device i belongs to
+    /// school i mod S.
+    schools: usize,
 }
 
 fn args() -> Result<Args> {
@@ -84,6 +90,7 @@ fn args() -> Result<Args> {
         postgres: None,
         nodes: 0,
         fresh: 0,
+        schools: 1,
         server: std::env::var_os("OMKIJKEN_SERVER_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| {
@@ -106,6 +113,7 @@ fn args() -> Result<Args> {
             "--postgres" => a.postgres = Some(v),
             "--nodes" => a.nodes = v.parse()?,
             "--fresh" => a.fresh = v.parse()?,
+            "--schools" => a.schools = v.parse::<usize>()?.max(1),
             _ => bail!("unknown option {k}"),
         }
     }
@@ -162,6 +170,15 @@ fn staff() -> Vec<StaffMember> {
     s
 }
 
+/// The id of school `s` (the first keeps the name of the one-school runs).
+fn school(s: usize) -> String {
+    if s == 0 {
+        SCHOOL.to_string()
+    } else {
+        format!("{SCHOOL}-{s}")
+    }
+}
+
 fn pupil(g: usize, i: usize) -> String {
     format!("p{g:02}{i:02}")
 }
@@ -203,10 +220,10 @@ fn roster_csv(staff: &[StaffMember]) -> String {
 
 /// A signal by `author` about `pupil`: urgency 1, so its mentor and the care coordinators
 /// read it.
-fn signal_doc(actor: &ActorId, author: &str, pupil: &str, n: u64) -> Result<Vec<u8>> {
+fn signal_doc(actor: &ActorId, school: &str, author: &str, pupil: &str, n: u64) -> Result<Vec<u8>> {
     let header = Header {
         kind: Kind::Signal.as_str().into(),
-        school: SCHOOL.into(),
+        school: school.into(),
         pupil: Some(pupil.into()),
         author: author.into(),
         created_at: NOW,
@@ -239,6 +256,8 @@ struct Dev {
     token: String,
     actor: ActorId,
     user: usize,
+    /// Its school ([`school`]).
+    school: usize,
 }
 
 /// A private data directory (the server refuses one others may enter).
@@ -264,21 +283,26 @@ fn open_store(data: &Path, postgres: Option<&str>) -> Result<Box<dyn Storage>> {
     })
 }
 
-/// Create the school, import the roster, enroll the devices and write `seed_docs`
-/// signals, on the store directly (the server is not running yet).
+/// Create the schools, import their rosters, enroll the devices (device i in school i mod
+/// `schools`) and write `seed_docs` signals (spread over the schools), on the store
+/// directly (the server is not running yet).
 fn set_up(
     storage: Box<dyn Storage>,
     staff: &[StaffMember],
     k: usize,
     seed_docs: usize,
+    schools: usize,
 ) -> Result<Vec<Dev>> {
     let mut hub = Hub::new(storage, HubConfig::default(), [7; 32])?;
-    hub.create_school(NOW, SCHOOL, "Load")?;
-    hub.import_roster(NOW, SCHOOL, &roster_csv(staff))?;
+    for s in 0..schools {
+        hub.create_school(NOW, &school(s), "Load")?;
+        hub.import_roster(NOW, &school(s), &roster_csv(staff))?;
+    }
     let mut devs = vec![];
     for i in 0..k {
-        let user = i % staff.len();
-        let code = hub.issue_code(NOW, SCHOOL, &staff[user].id)?;
+        let s = i % schools;
+        let user = (i / schools) % staff.len();
+        let code = hub.issue_code(NOW, &school(s), &staff[user].id)?;
         let actor = ActorId::random();
         let f = hub.enroll(
             NOW,
@@ -291,16 +315,27 @@ fn set_up(
         let Frame::Enrolled { token, .. } = f else {
             bail!("enrollment refused: {f:?}");
         };
-        devs.push(Dev { token, actor, user });
+        devs.push(Dev {
+            token,
+            actor,
+            user,
+            school: s,
+        });
     }
-    // A few documents to catch up: signals by the first teacher's first device.
+    // A few documents to catch up: signals by the first teacher's first device of each
+    // school.
     let t = staff
         .iter()
         .position(|s| s.id.starts_with('t'))
         .unwrap_or(0);
-    if let Some(d) = devs.iter().find(|d| d.user == t)
-        && seed_docs > 0
-    {
+    for s in 0..schools {
+        let n_here = (0..seed_docs).filter(|n| n % schools == s).count();
+        let Some(d) = devs.iter().find(|d| d.user == t && d.school == s) else {
+            continue;
+        };
+        if n_here == 0 {
+            continue;
+        }
         let c = hub
             .connect(NOW, &d.token)
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
@@ -311,10 +346,10 @@ fn set_up(
             outbox: None,
         };
         hub.receive(NOW, c.conn, hello);
-        for n in 0..seed_docs {
+        for n in 0..n_here {
             let g = staff[t].groups[n % staff[t].groups.len()];
             let p = pupil(g, n % PUPILS_PER_GROUP);
-            let data = signal_doc(&d.actor, &staff[t].id, &p, n as u64)?;
+            let data = signal_doc(&d.actor, &school(s), &staff[t].id, &p, n as u64)?;
             let push = Frame::Push {
                 docs: vec![DocChanges::new(DocumentId::random(), data)],
             };
@@ -325,17 +360,29 @@ fn set_up(
     Ok(devs)
 }
 
-/// The school set up in `keep` for these options (made there first if need be), copied to
-/// `data`.
+/// The schools set up in `keep` for these options (made there first if need be), copied
+/// to `data`.
 fn kept(keep: &Path, data: &Path, staff: &[StaffMember], a: &Args) -> Result<Vec<Dev>> {
-    let dir = keep.join(format!("k{}-s{}", a.devices, a.seed_docs));
+    let name = match a.schools {
+        1 => format!("k{}-s{}", a.devices, a.seed_docs),
+        n => format!("k{}-s{}-n{n}", a.devices, a.seed_docs),
+    };
+    let dir = keep.join(name);
     let list = dir.join("devices.txt");
     if !list.exists() {
         let store = open_store(&dir.join("data"), None)?;
-        let devs = set_up(store, staff, a.devices, a.seed_docs)?;
+        let devs = set_up(store, staff, a.devices, a.seed_docs, a.schools)?;
         let text: Vec<String> = devs
             .iter()
-            .map(|d| format!("{} {} {}", d.token, d.actor.to_hex_string(), d.user))
+            .map(|d| {
+                format!(
+                    "{} {} {} {}",
+                    d.token,
+                    d.actor.to_hex_string(),
+                    d.user,
+                    d.school
+                )
+            })
             .collect();
         std::fs::write(&list, text.join("\n"))?;
     }
@@ -347,13 +394,17 @@ fn kept(keep: &Path, data: &Path, staff: &[StaffMember], a: &Args) -> Result<Vec
     let mut devs = vec![];
     for l in std::fs::read_to_string(&list)?.lines() {
         let f: Vec<&str> = l.split(' ').collect();
-        let [token, actor, user] = f[..] else {
-            bail!("a bad line in {}", list.display());
+        // Lists kept before `--schools` have no school column: one school.
+        let (token, actor, user, s) = match f[..] {
+            [token, actor, user] => (token, actor, user, "0"),
+            [token, actor, user, s] => (token, actor, user, s),
+            _ => bail!("a bad line in {}", list.display()),
         };
         devs.push(Dev {
             token: token.into(),
             actor: ActorId::from(hex::decode(actor)?),
             user: user.parse()?,
+            school: s.parse()?,
         });
     }
     Ok(devs)
@@ -640,13 +691,15 @@ fn main() -> Result<()> {
             &staff,
             a.devices,
             a.seed_docs,
+            a.schools,
         )?,
         Some(keep) => kept(keep, &data, &staff, &a)?,
     };
     eprintln!(
-        "set up: {} devices of {} staff, {} seed documents, {:.1} s",
+        "set up: {} devices of {} staff in {} school(s), {} seed documents, {:.1} s",
         devs.len(),
-        staff.len(),
+        staff.len() * a.schools,
+        a.schools,
         a.seed_docs,
         t.elapsed().as_secs_f64()
     );
@@ -785,7 +838,7 @@ fn main() -> Result<()> {
             let s = &staff[devs[i].user];
             let g = s.groups[k % s.groups.len()];
             let p = pupil(g, (k / s.groups.len()) % PUPILS_PER_GROUP);
-            let data = signal_doc(&devs[i].actor, &s.id, &p, k as u64)?;
+            let data = signal_doc(&devs[i].actor, &school(devs[i].school), &s.id, &p, k as u64)?;
             let _ = cmds[i].send(Cmd::Push(DocumentId::random(), data));
         }
         // Let the last acks and deliveries arrive.
