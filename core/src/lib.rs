@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod budget;
+mod by_content;
 pub mod defaults;
 pub mod doc;
 pub mod error;

@@ -10,9 +10,10 @@
 //! recently used first). Server and device share the code; each process has one cache.
 
 use crate::DocumentId;
+use crate::by_content::ByContent;
 use crate::model::{Roster, SchoolSettings};
 use automerge::{Automerge, ChangeHash};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Entries kept: a school's roster and the views of its staff that change together.
 const CAPACITY: usize = 96;
@@ -36,16 +37,9 @@ impl std::fmt::Debug for Decoded {
     }
 }
 
-struct Entry {
-    id: DocumentId,
-    heads: Vec<ChangeHash>,
-    used: u64,
-    decoded: Decoded,
-}
-
 /// The cache (see the module documentation); [`rosters`] is the process's one.
 pub struct Rosters {
-    inner: Mutex<(u64, Vec<Entry>)>,
+    inner: Mutex<ByContent<Vec<ChangeHash>, Decoded>>,
 }
 
 impl std::fmt::Debug for Rosters {
@@ -56,10 +50,8 @@ impl std::fmt::Debug for Rosters {
 
 /// The process's cache of decoded rosters.
 pub fn rosters() -> &'static Rosters {
-    static CACHE: OnceLock<Rosters> = OnceLock::new();
-    CACHE.get_or_init(|| Rosters {
-        inner: Mutex::new((0, Vec::new())),
-    })
+    static CACHE: Rosters = Rosters::new();
+    &CACHE
 }
 
 fn sorted(heads: &[ChangeHash]) -> Vec<ChangeHash> {
@@ -69,6 +61,12 @@ fn sorted(heads: &[ChangeHash]) -> Vec<ChangeHash> {
 }
 
 impl Rosters {
+    const fn new() -> Self {
+        Rosters {
+            inner: Mutex::new(ByContent::new(CAPACITY)),
+        }
+    }
+
     fn with_entry<T>(
         &self,
         id: DocumentId,
@@ -77,13 +75,7 @@ impl Rosters {
     ) -> Option<T> {
         let heads = sorted(heads);
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let (tick, entries) = &mut *inner;
-        *tick += 1;
-        let e = entries
-            .iter_mut()
-            .find(|e| e.id == id && e.heads == heads)?;
-        e.used = *tick;
-        Some(f(&e.decoded))
+        inner.get(id, &heads).map(f)
     }
 
     /// The decoded document `id` at `heads`, a copy to change, if cached.
@@ -105,27 +97,7 @@ impl Rosters {
     pub fn put(&self, id: DocumentId, decoded: Decoded) {
         let heads = sorted(&decoded.doc.get_heads());
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let (tick, entries) = &mut *inner;
-        *tick += 1;
-        if let Some(e) = entries.iter_mut().find(|e| e.id == id && e.heads == heads) {
-            e.used = *tick;
-            return;
-        }
-        if entries.len() >= CAPACITY
-            && let Some(oldest) = entries
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, e)| e.used)
-                .map(|(i, _)| i)
-        {
-            entries.swap_remove(oldest);
-        }
-        entries.push(Entry {
-            id,
-            heads,
-            used: *tick,
-            decoded,
-        });
+        inner.put(id, heads, decoded);
     }
 
     /// Decode `doc` (the roster or a staff member's view, document `id`) and keep it.
@@ -165,9 +137,7 @@ mod tests {
 
     #[test]
     fn an_entry_is_found_by_id_and_heads_only() {
-        let cache = Rosters {
-            inner: Mutex::new((0, Vec::new())),
-        };
+        let cache = Rosters::new();
         let (id, d, r) = roster_doc("school-cache-a", "6b");
         let heads = d.get_heads();
         assert!(cache.get(id, &heads).is_none());
@@ -188,9 +158,7 @@ mod tests {
 
     #[test]
     fn the_least_recently_used_entry_goes_first() {
-        let cache = Rosters {
-            inner: Mutex::new((0, Vec::new())),
-        };
+        let cache = Rosters::new();
         let docs: Vec<_> = (0..=CAPACITY)
             .map(|i| roster_doc(&format!("school-lru-{i}"), "1a"))
             .collect();

@@ -6,7 +6,7 @@ use super::{HEADER_KEY, RECORD_KEY, SETTINGS_KEY, VIEWS_KEY, check_kind};
 use crate::ids::DocumentId;
 use crate::model::{Header, Record, Roster};
 use crate::{Error, Result};
-use automerge::transaction::{CommitOptions, Transactable};
+use automerge::transaction::{CommitOptions, Transactable, Transaction};
 use automerge::{ActorId, Automerge, ROOT};
 
 /// Reconcile header and record into a fresh document as `actor`, committed at `time_s`.
@@ -77,12 +77,7 @@ pub fn update<R: Record>(
         return Err(e);
     }
     autosurgeon::reconcile_prop(&mut tx, ROOT, RECORD_KEY, &value)?;
-    if tx.pending_ops() == 0 {
-        tx.rollback();
-        return Ok(false);
-    }
-    tx.commit_with(CommitOptions::default().with_time(now_ms / 1000));
-    Ok(true)
+    Ok(commit_if_changed(tx, now_ms))
 }
 
 /// Bring a roster document (the school's roster or a member's view) from `old`, the
@@ -148,12 +143,7 @@ pub fn update_roster(
         }
         None => autosurgeon::reconcile_prop(&mut tx, ROOT, RECORD_KEY, new)?,
     }
-    if tx.pending_ops() == 0 {
-        tx.rollback();
-        return Ok(false);
-    }
-    tx.commit_with(CommitOptions::default().with_time(now_ms / 1000));
-    Ok(true)
+    Ok(commit_if_changed(tx, now_ms))
 }
 
 /// Reconcile the entries of map `obj` that differ between `old` and `new`, and delete the
@@ -224,10 +214,16 @@ pub fn set_school_settings(
     doc.set_actor(actor.clone());
     let mut tx = doc.transaction();
     autosurgeon::reconcile_prop(&mut tx, ROOT, SETTINGS_KEY, settings)?;
+    Ok(commit_if_changed(tx, now_ms))
+}
+
+/// Commit `tx` at `now_ms` if it holds any operation (true); otherwise roll it back (false:
+/// nothing changed, and no empty change is written).
+fn commit_if_changed(tx: Transaction<'_>, now_ms: i64) -> bool {
     if tx.pending_ops() == 0 {
         tx.rollback();
-        return Ok(false);
+        return false;
     }
     tx.commit_with(CommitOptions::default().with_time(now_ms / 1000));
-    Ok(true)
+    true
 }

@@ -13,9 +13,10 @@
 //! Only documents that wait for nothing are kept (no change held back for a missing
 //! dependency), so a copy from here is exactly what decoding the stored bytes gives.
 
+use crate::by_content::ByContent;
 use crate::ids::DocumentId;
 use automerge::{Automerge, ReadDoc};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Documents kept.
 const CAPACITY: usize = 64;
@@ -23,33 +24,17 @@ const CAPACITY: usize = 64;
 /// most (a signal or a month of readings is a few KB).
 const MAX_SIZE: usize = 64 * 1024;
 
-struct Entry {
-    id: DocumentId,
-    heads: String,
-    size: usize,
-    used: u64,
-    doc: Automerge,
-}
+/// The process's cache: a document and its stored size, by id and heads (JSON).
+static CACHE: Mutex<ByContent<String, (Automerge, usize)>> = Mutex::new(ByContent::new(CAPACITY));
 
-#[derive(Default)]
-struct Cache {
-    tick: u64,
-    entries: Vec<Entry>,
-}
-
-/// The process's cache.
-fn cache() -> &'static Mutex<Cache> {
-    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
-    CACHE.get_or_init(|| Mutex::new(Cache::default()))
+fn cache() -> MutexGuard<'static, ByContent<String, (Automerge, usize)>> {
+    CACHE.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A copy of document `id` as stored with `heads` (the row's heads, as JSON), and its
 /// stored size, if cached.
 pub(super) fn get(id: DocumentId, heads: &str) -> Option<(Automerge, usize)> {
-    cache()
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(id, heads)
+    cache().get(id, heads).cloned()
 }
 
 /// Keep `doc`, stored as document `id` with `heads` (JSON, as its row holds them) in
@@ -58,62 +43,12 @@ pub(super) fn put(id: DocumentId, heads: String, size: usize, doc: Automerge) {
     if size > MAX_SIZE || !doc.get_missing_deps(&[]).is_empty() {
         return;
     }
-    cache()
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .put(id, heads, size, doc);
+    cache().put(id, heads, (doc, size));
 }
 
 /// Forget documents `ids` (purged, erased, or a store wiped).
 pub(super) fn forget(ids: &[DocumentId]) {
-    cache()
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .entries
-        .retain(|e| !ids.contains(&e.id));
-}
-
-impl Cache {
-    fn get(&mut self, id: DocumentId, heads: &str) -> Option<(Automerge, usize)> {
-        self.tick += 1;
-        let tick = self.tick;
-        let e = self
-            .entries
-            .iter_mut()
-            .find(|e| e.id == id && e.heads == heads)?;
-        e.used = tick;
-        Some((e.doc.clone(), e.size))
-    }
-
-    fn put(&mut self, id: DocumentId, heads: String, size: usize, doc: Automerge) {
-        self.tick += 1;
-        let tick = self.tick;
-        if let Some(e) = self
-            .entries
-            .iter_mut()
-            .find(|e| e.id == id && e.heads == heads)
-        {
-            e.used = tick;
-            return;
-        }
-        if self.entries.len() >= CAPACITY
-            && let Some(oldest) = self
-                .entries
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, e)| e.used)
-                .map(|(i, _)| i)
-        {
-            self.entries.swap_remove(oldest);
-        }
-        self.entries.push(Entry {
-            id,
-            heads,
-            size,
-            used: tick,
-            doc,
-        });
-    }
+    cache().forget(ids);
 }
 
 #[cfg(test)]
@@ -138,9 +73,9 @@ mod tests {
         let id = DocumentId::from_rng(&mut rand::rng());
         let one = doc_with("één");
         let two = doc_with("ideeën");
-        let mut c = Cache::default();
-        c.put(id, heads(&one), 10, one.clone());
-        c.put(id, heads(&two), 10, two.clone());
+        let mut c = ByContent::new(CAPACITY);
+        c.put(id, heads(&one), (one.clone(), 10));
+        c.put(id, heads(&two), (two.clone(), 10));
         // Two versions of one document (two stores in one process): each by its heads.
         let (got, _) = c.get(id, &heads(&one)).expect("kept");
         assert_eq!(got.get_heads(), one.get_heads());
@@ -150,7 +85,7 @@ mod tests {
         // Full: the least recently used goes first.
         for _ in 0..CAPACITY - 1 {
             let other = DocumentId::from_rng(&mut rand::rng());
-            c.put(other, heads(&one), 10, one.clone());
+            c.put(other, heads(&one), (one.clone(), 10));
         }
         assert!(c.get(id, &heads(&one)).is_none());
         assert!(c.get(id, &heads(&two)).is_some());

@@ -101,7 +101,7 @@ pub(super) async fn run_client(
         if *stop.borrow() {
             break;
         }
-        let error = match credentials(&store) {
+        let error = match credentials(&store, "/v1/sync") {
             Err(e) => Some(e),
             Ok((url, token, ca)) => match connect(&url, Some(&token), ca.as_deref()).await {
                 Err(e) => Some(e),

@@ -6,7 +6,7 @@ use super::connection::{
     SETTING_DEVICE, SETTING_SERVER_URL, SETTING_TOKEN, SETTING_TRUSTED_CA, connect, read, send,
     ws_url,
 };
-use super::session::{SyncReport, sync_once};
+use super::session::{SyncReport, credentials, sync_once};
 use crate::store::Identity;
 use crate::sync::frames::{ErrorCode, Frame, RegisterCases, RegisterSignals};
 use crate::{DocumentId, Error, Result, Store};
@@ -160,12 +160,8 @@ async fn request_then_sync(
 
 /// One request on `/v1/request` (docs/protocol.md, "Requests"): one frame, one answer.
 pub(super) async fn request(store: &Store, frame: &Frame) -> Result<Frame> {
-    let url = store
-        .setting(SETTING_SERVER_URL)?
-        .ok_or(Error::NotEnrolled)?;
-    let token = store.setting(SETTING_TOKEN)?.ok_or(Error::NotEnrolled)?;
-    let ca = store.setting(SETTING_TRUSTED_CA)?;
-    let mut ws = connect(&ws_url(&url, "/v1/request")?, Some(&token), ca.as_deref()).await?;
+    let (url, token, ca) = credentials(store, "/v1/request")?;
+    let mut ws = connect(&url, Some(&token), ca.as_deref()).await?;
     send(&mut ws, frame).await?;
     let answer = read(&mut ws, true).await?;
     let _ = ws.close(None).await;

@@ -222,14 +222,15 @@ pub(super) async fn run_session(
     }
 }
 
-/// The sync URL, the token and the extra trusted root (if any) of an enrolled store.
-pub(super) fn credentials(store: &Store) -> Result<(String, String, Option<String>)> {
+/// The WebSocket URL of the server's `path` (`/v1/sync`, `/v1/request`), the token and the
+/// extra trusted root (if any) of an enrolled store.
+pub(super) fn credentials(store: &Store, path: &str) -> Result<(String, String, Option<String>)> {
     let url = store
         .setting(SETTING_SERVER_URL)?
         .ok_or(Error::NotEnrolled)?;
     let token = store.setting(SETTING_TOKEN)?.ok_or(Error::NotEnrolled)?;
     let ca = store.setting(SETTING_TRUSTED_CA)?;
-    Ok((ws_url(&url, "/v1/sync")?, token, ca))
+    Ok((ws_url(&url, path)?, token, ca))
 }
 
 /// Sync once: connect, catch up, push the outbox until every pushable document is
@@ -237,7 +238,7 @@ pub(super) fn credentials(store: &Store) -> Result<(String, String, Option<Strin
 ///
 /// A revoked device gets [`Error::Revoked`] after its store was wiped.
 pub async fn sync_once(store: &Store) -> Result<SyncReport> {
-    let (url, token, ca) = credentials(store)?;
+    let (url, token, ca) = credentials(store, "/v1/sync")?;
     let mut ws = connect(&url, Some(&token), ca.as_deref()).await?;
     let mut engine = ClientEngine::new(store.clone());
     let mut report = SyncReport::default();
