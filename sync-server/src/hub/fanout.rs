@@ -22,6 +22,10 @@ const DELIVER_PAGE: usize = 10_000;
 const HOLDERS_UP_TO: usize = 256;
 /// How often live sessions that got nothing are given the cursor they may keep, ms.
 const CURSOR_EVERY_MS: i64 = 5_000;
+/// The live sessions are given their cursors in this many slices (by connection number),
+/// each at its own moment of the period: 10,000 sessions given a frame at once held the
+/// pushes behind them for tens of milliseconds every 5 s.
+pub(super) const CURSOR_SLICES: usize = 10;
 
 /// A whole document for a device that does not hold it: the stored bytes, with the heads
 /// and summary stored with them when the bytes are one document chunk declaring those heads
@@ -365,10 +369,7 @@ impl Hub {
             out.extend(self.deliver_since(now)?);
         }
         out.extend(self.repo_fanout(now)?);
-        if now - self.cursor_sweep_at >= CURSOR_EVERY_MS {
-            self.cursor_sweep_at = now;
-            out.extend(self.move_cursors());
-        }
+        out.extend(self.move_cursors(now));
         Ok(out)
     }
 
@@ -391,11 +392,32 @@ impl Hub {
     /// change bumps the rows it concerns), so nothing it may read is skipped; its next
     /// catch-up then costs what changed for it, not what changed in the school. A device
     /// keeps such a cursor only once caught up with nothing left to fetch (core's engine).
-    fn move_cursors(&mut self) -> Outgoing {
+    ///
+    /// Every [`CURSOR_EVERY_MS`], in [`CURSOR_SLICES`] slices: slice i's period starts i
+    /// tenths into the period, so each session is swept once a period, at its slice's
+    /// moment, and a clock that jumps a whole period sweeps every slice.
+    fn move_cursors(&mut self, now: i64) -> Outgoing {
+        let step = CURSOR_EVERY_MS / CURSOR_SLICES as i64;
+        let mut due = [false; CURSOR_SLICES];
+        for (i, d) in due.iter_mut().enumerate() {
+            let period = (now + i as i64 * step).div_euclid(CURSOR_EVERY_MS);
+            if period > self.cursor_periods[i] {
+                self.cursor_periods[i] = period;
+                *d = true;
+            }
+        }
+        if !due.contains(&true) {
+            return vec![];
+        }
         let seen = self.seen_seq;
         let mut out = vec![];
         for (conn, s) in self.sessions.iter_mut() {
-            if s.live && s.scope.is_none() && !s.repo && s.cursor < seen {
+            if due[conn.0 as usize % CURSOR_SLICES]
+                && s.live
+                && s.scope.is_none()
+                && !s.repo
+                && s.cursor < seen
+            {
                 s.cursor = seen;
                 out.push((
                     *conn,

@@ -186,8 +186,9 @@ pub struct Hub {
     /// them what other processes wrote before (see [`Hub::receive`]).
     group: Option<bool>,
     reader_memo: BTreeMap<String, live::ReaderMemo>,
-    /// When live sessions were last given the cursor they may keep (`fanout`).
-    cursor_sweep_at: i64,
+    /// The period in which each slice of the live sessions was last given the cursor it
+    /// may keep (`fanout::move_cursors`).
+    cursor_periods: [i64; fanout::CURSOR_SLICES],
     /// Every catalog row up to here was delivered to live sessions.
     seen_seq: u64,
     /// The storage's lineage (hex), sent with every catalog frame.
@@ -287,7 +288,7 @@ impl Hub {
             live: BTreeMap::new(),
             reader_memo: BTreeMap::new(),
             group: None,
-            cursor_sweep_at: 0,
+            cursor_periods: [i64::MIN; fanout::CURSOR_SLICES],
             seen_seq,
             epoch,
             admin_seq,

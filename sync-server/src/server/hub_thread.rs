@@ -95,6 +95,9 @@ pub(super) struct HubThread {
     pub(super) readers: Option<std::sync::mpsc::Sender<crate::hub::CatchUpJob>>,
     /// The reader threads, joined when the hub stops (they hold storage connections).
     pub(super) reader_threads: Vec<std::thread::JoinHandle<()>>,
+    /// The SQLite store's checkpointer ([`super::launch`]), stopped and joined with the
+    /// readers.
+    pub(super) checkpointer: Option<super::launch::Checkpointer>,
 }
 
 impl HubThread {
@@ -132,6 +135,10 @@ impl HubThread {
         self.readers = None;
         for reader in std::mem::take(&mut self.reader_threads) {
             let _ = reader.join();
+        }
+        if let Some((stop, thread)) = self.checkpointer.take() {
+            drop(stop);
+            let _ = thread.join();
         }
         tracing::debug!("hub thread stopped");
     }

@@ -125,6 +125,54 @@ fn catch_up_readers(settings: &Settings, back: mpsc::WeakSender<Cmd>) -> Result<
     Ok((tx, threads))
 }
 
+/// How often the checkpointer copies the write-ahead log into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+/// The hub's own connection checkpoints only a log grown past this many pages (about 80
+/// MiB; SQLite's default is 1,000), should the checkpointer stop.
+const HUB_CHECKPOINT_PAGES: u32 = 20_000;
+
+/// The SQLite store's checkpoints, on a thread and connection of their own ("the
+/// checkpointer"). A checkpoint copies the write-ahead log's pages into the database file
+/// and syncs it; run by the hub's connection (SQLite's automatic checkpoint, every 1,000
+/// pages) it held the commit that crossed the mark, and every push behind it, for tens of
+/// milliseconds. It starts once the hub has opened (and migrated) the store, when the hub
+/// thread sends `()`; it stops when that sender is dropped.
+fn checkpointer(settings: &Settings) -> Result<Checkpointer> {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let settings = settings.clone();
+    let thread = std::thread::Builder::new()
+        .name("omkijken-checkpoint".into())
+        .spawn(move || {
+            let _cipher = omkijken_core::store::cipher_in_use();
+            let Ok(()) = rx.recv() else { return };
+            let mut storage = match settings.open_storage().and_then(|mut st| {
+                st.limit_page_cache(CHECKPOINTER_PAGE_CACHE_KIB)?;
+                Ok(st)
+            }) {
+                Ok(st) => st,
+                Err(e) => {
+                    tracing::error!(error = %e, "no checkpointer: the hub checkpoints past its mark");
+                    return;
+                }
+            };
+            // Until stopped (or a second start, which there is not).
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                rx.recv_timeout(CHECKPOINT_EVERY)
+            {
+                if let Err(e) = storage.checkpoint() {
+                    tracing::warn!(error = %e, "a checkpoint failed; tried again");
+                }
+            }
+        })?;
+    Ok((tx, thread))
+}
+
+/// The checkpointer's page cache: it reads the log, not the tables.
+const CHECKPOINTER_PAGE_CACHE_KIB: usize = 1024;
+
+/// Starts the checkpointer (a first send) and stops it (dropped), and its thread.
+pub(super) type Checkpointer = (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>);
+
 /// Where catch-ups are sent to be read, and the threads that read them.
 type Readers = (
     std::sync::mpsc::Sender<crate::hub::CatchUpJob>,
@@ -166,6 +214,11 @@ pub(super) fn launch(settings: &Settings) -> Result<Launched> {
     let listen_tick = cmd.downgrade();
     let listen_tick_for_views = cmd.downgrade();
     let (readers, reader_threads) = catch_up_readers(settings, cmd.downgrade())?;
+    // PostgreSQL has no log of this process's to checkpoint.
+    let checkpointer = match settings.database {
+        None => Some(checkpointer(settings)?),
+        Some(_) => None,
+    };
     let thread = std::thread::Builder::new()
         .name("omkijken-hub".into())
         .spawn(move || {
@@ -207,6 +260,14 @@ pub(super) fn launch(settings: &Settings) -> Result<Launched> {
                             tracing::warn!(error = %e, "not listening for other nodes' writes");
                         }
                     }
+                    if let Some((start, _)) = &checkpointer {
+                        match hub.storage().checkpoint_beside(HUB_CHECKPOINT_PAGES) {
+                            Ok(()) => {
+                                let _ = start.send(());
+                            }
+                            Err(e) => tracing::warn!(error = %e, "the hub checkpoints itself"),
+                        }
+                    }
                     let _ = ready.send(Ok(()));
                     if opening.hub.refresh_views_at_start {
                         refresh_views_beside(&opening, listen_tick_for_views.clone());
@@ -219,6 +280,7 @@ pub(super) fn launch(settings: &Settings) -> Result<Launched> {
                         outbox_bytes: opening.limits.max_queued_bytes,
                         readers: Some(readers),
                         reader_threads,
+                        checkpointer,
                     };
                     worker.run(rx);
                     stop_listening.store(true, Ordering::Relaxed);

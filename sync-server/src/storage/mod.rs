@@ -213,6 +213,19 @@ pub trait Storage: Send {
         let _ = kib;
         Ok(())
     }
+    /// Copy what the write-ahead log holds into the database file without waiting for or
+    /// blocking a writer (SQLite's passive checkpoint), on a connection beside the hub's, so
+    /// that the hub's commits never stop for one. A storage without such a log does nothing.
+    fn checkpoint(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Leave this connection's checkpoints to another ([`Storage::checkpoint`]), but for a
+    /// log grown past `pages` pages (should that one stop). A storage without such a log
+    /// ignores it.
+    fn checkpoint_beside(&mut self, pages: u32) -> Result<()> {
+        let _ = pages;
+        Ok(())
+    }
     /// The tag this storage's commits give their change notifications (PostgreSQL), so that
     /// the listener of the same node can pass over its own writes: the hub that made them
     /// has delivered them already. None: notifications are not tagged.

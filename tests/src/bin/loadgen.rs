@@ -518,7 +518,14 @@ struct Clock {
     fan_ms: Mutex<Vec<f64>>,
     fan_after_ack_ms: Mutex<Vec<f64>>,
     live_docs: AtomicU64,
+    /// Acks slower than [`SLOW_ACK_MS`]: when they were pushed (s into the steady pushes).
+    slow: Mutex<Vec<f64>>,
+    /// When the steady pushes began.
+    start: std::sync::OnceLock<Instant>,
 }
+
+/// An ack slower than this is counted by the second of its push (when the slow ones come).
+const SLOW_ACK_MS: f64 = 50.0;
 
 enum Cmd {
     Push(DocumentId, Vec<u8>),
@@ -614,8 +621,12 @@ async fn session(
                             let now = Instant::now();
                             for a in docs {
                                 if let Some(at) = pending.remove(&a.document_id) {
-                                    clock.ack_ms.lock().unwrap()
-                                        .push(now.duration_since(at).as_secs_f64() * 1e3);
+                                    let ms = now.duration_since(at).as_secs_f64() * 1e3;
+                                    clock.ack_ms.lock().unwrap().push(ms);
+                                    if ms > SLOW_ACK_MS && let Some(start) = clock.start.get() {
+                                        clock.slow.lock().unwrap()
+                                            .push(at.saturating_duration_since(*start).as_secs_f64());
+                                    }
                                     if let Some(e) = clock.pushed.lock().unwrap().get_mut(&a.document_id) {
                                         e.1 = Some(now);
                                     }
@@ -806,6 +817,7 @@ fn main() -> Result<()> {
         // what it measures.
         let (g0, _) = proc_stats(std::process::id());
         let start = Instant::now();
+        let _ = clock.start.set(start);
         // Halfway, `--fresh` teachers' devices catch up from nothing on a second session.
         let fresh = {
             let (urls, clock) = (urls.clone(), clock.clone());
@@ -868,6 +880,19 @@ fn main() -> Result<()> {
             (g1 - g0) / push_s * 100.0,
             db(d0, d1, Some(push_s))
         );
+        let mut slow = clock.slow.lock().unwrap().clone();
+        if !slow.is_empty() {
+            slow.sort_by(|a, b| a.total_cmp(b));
+            let mut by_second: Vec<(u64, usize)> = vec![];
+            for t in slow {
+                match by_second.last_mut() {
+                    Some((s, n)) if *s == t as u64 => *n += 1,
+                    _ => by_second.push((t as u64, 1)),
+                }
+            }
+            let list: Vec<String> = by_second.iter().map(|(s, n)| format!("{s}s:{n}")).collect();
+            println!("acks over {SLOW_ACK_MS} ms, by the second of their push: {}", list.join(" "));
+        }
         if a.fresh > 0 {
             let (fresh_s, sessions) = fresh.await??;
             println!(

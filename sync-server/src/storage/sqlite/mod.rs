@@ -372,6 +372,20 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
+    fn checkpoint(&mut self) -> Result<()> {
+        // (busy, pages in the log, pages copied): a reader or writer in the way leaves the
+        // rest for the next one.
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    fn checkpoint_beside(&mut self, pages: u32) -> Result<()> {
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", i64::from(pages))?;
+        Ok(())
+    }
+
     fn epoch(&mut self) -> Result<u64> {
         let v: Option<i64> = self
             .conn
