@@ -109,10 +109,15 @@ pub(super) fn update_roster(
     actor: &ActorId,
     now: i64,
     school: &str,
-    make: impl FnOnce(&Roster) -> Result<Roster>,
+    make: impl Fn(&Roster) -> Result<Roster>,
 ) -> Result<(bool, usize, Roster)> {
     update_roster_doc(st, actor, now, school, make, None)
 }
+
+/// Times a roster change is made again from the roster as stored when another writer
+/// changed the roster document in between (the views' refresh at a start, which marks a
+/// roster written by an older server; another node).
+const ROSTER_ATTEMPTS: usize = 3;
 
 /// [`update_roster`], also writing the school settings when `settings` is given.
 #[allow(clippy::result_large_err)]
@@ -121,7 +126,26 @@ pub(super) fn update_roster_doc(
     actor: &ActorId,
     now: i64,
     school: &str,
-    make: impl FnOnce(&Roster) -> Result<Roster>,
+    make: impl Fn(&Roster) -> Result<Roster>,
+    settings: Option<&omkijken_core::model::SchoolSettings>,
+) -> Result<(bool, usize, Roster)> {
+    let mut attempt = 1;
+    loop {
+        match update_roster_once(st, actor, now, school, &make, settings) {
+            Err(Error::Conflict) if attempt < ROSTER_ATTEMPTS => attempt += 1,
+            r => return r,
+        }
+    }
+}
+
+/// One attempt of [`update_roster_doc`]: nothing is stored when it returns an error.
+#[allow(clippy::result_large_err)]
+fn update_roster_once(
+    st: &mut dyn Storage,
+    actor: &ActorId,
+    now: i64,
+    school: &str,
+    make: &impl Fn(&Roster) -> Result<Roster>,
     settings: Option<&omkijken_core::model::SchoolSettings>,
 ) -> Result<(bool, usize, Roster)> {
     let rid = doc::roster_id(school);

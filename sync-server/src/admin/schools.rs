@@ -96,7 +96,7 @@ fn change_roster(
     actor: &ActorId,
     now: i64,
     school: &str,
-    change: impl FnOnce(&mut Roster),
+    change: impl Fn(&mut Roster),
 ) -> Result<bool> {
     let (changed, _, _) = update_roster(st, actor, now, school, |old| {
         let mut r = old.clone();
