@@ -77,6 +77,11 @@ impl std::fmt::Debug for SqliteStorage {
     }
 }
 
+/// The write-ahead log's size kept on disk when it starts over ([`Storage::checkpoint_beside`]):
+/// a log grown past it is cut back to it (cut back to 4 MiB, about what SQLite's automatic
+/// checkpoint kept, the cut itself delayed the hub's commits under load).
+const WAL_KEEP_BYTES: i64 = 16 * 1024 * 1024;
+
 impl SqliteStorage {
     /// Open (creating and migrating) the store at `path`. With `key`, the file is encrypted
     /// with SQLCipher; a wrong key is an error, the file is never recreated.
@@ -383,6 +388,10 @@ impl Storage for SqliteStorage {
     fn checkpoint_beside(&mut self, pages: u32) -> Result<()> {
         self.conn
             .pragma_update(None, "wal_autocheckpoint", i64::from(pages))?;
+        // The log grows while the hub writes faster than a checkpoint beside it copies; when
+        // it starts over (all of it copied), the file is cut back, not left at its largest.
+        self.conn
+            .pragma_update(None, "journal_size_limit", WAL_KEEP_BYTES)?;
         Ok(())
     }
 
