@@ -4,10 +4,12 @@
 
 use super::{HEADER_KEY, RECORD_KEY, SETTINGS_KEY, VIEWS_KEY, check_kind};
 use crate::ids::DocumentId;
-use crate::model::{Header, Record, Roster};
+use crate::model::{Group, Header, Pupil, Record, Roster, Staff};
 use crate::{Error, Result};
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
 use automerge::{ActorId, Automerge, ROOT};
+use autosurgeon::reconcile::LoadKey;
+use std::collections::BTreeMap;
 
 /// Reconcile header and record into a fresh document as `actor`, committed at `time_s`.
 pub(super) fn genesis<R: Record>(
@@ -120,9 +122,25 @@ pub fn update_roster(
     });
     match maps {
         Some((record, pupils, groups, staff)) => {
-            reconcile_entries(&mut tx, &pupils, &old.pupils, &new.pupils)?;
-            reconcile_entries(&mut tx, &groups, &old.groups, &new.groups)?;
-            reconcile_entries(&mut tx, &staff, &old.staff, &new.staff)?;
+            // A map that was empty is written whole, as one new object (a new staff
+            // member's view, a school's first import); the others entry by entry.
+            let fresh = FreshMaps {
+                pupils: Fresh::of(&old.pupils, &new.pupils),
+                groups: Fresh::of(&old.groups, &new.groups),
+                staff: Fresh::of(&old.staff, &new.staff),
+            };
+            if fresh.pupils.is_none() {
+                reconcile_entries(&mut tx, &pupils, &old.pupils, &new.pupils)?;
+            }
+            if fresh.groups.is_none() {
+                reconcile_entries(&mut tx, &groups, &old.groups, &new.groups)?;
+            }
+            if fresh.staff.is_none() {
+                reconcile_entries(&mut tx, &staff, &old.staff, &new.staff)?;
+            }
+            if fresh.any() {
+                autosurgeon::reconcile_prop(&mut tx, ROOT, RECORD_KEY, &fresh)?;
+            }
             if old.school != new.school {
                 autosurgeon::reconcile_prop(&mut tx, &record, "school", &new.school)?;
             }
@@ -144,6 +162,82 @@ pub fn update_roster(
         None => autosurgeon::reconcile_prop(&mut tx, ROOT, RECORD_KEY, new)?,
     }
     Ok(commit_if_changed(tx, now_ms))
+}
+
+/// A map written as a new object in one batch: Automerge builds the whole tree with two
+/// splices of its op set, where entry by entry costs several per entry (a view of 750
+/// pupils and 210 staff: about 0.2 s entry by entry). It replaces the object at its key,
+/// which suits documents only the server writes (a roster, a roster view), one commit
+/// after the other.
+struct Fresh<'a, V>(&'a BTreeMap<String, V>);
+
+impl<V> Clone for Fresh<'_, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<V> Copy for Fresh<'_, V> {}
+
+impl<'a, V> Fresh<'a, V> {
+    /// `new` as a fresh map when it replaces an empty one.
+    fn of(old: &BTreeMap<String, V>, new: &'a BTreeMap<String, V>) -> Option<Self> {
+        (old.is_empty() && !new.is_empty()).then_some(Fresh(new))
+    }
+}
+
+impl<V: autosurgeon::Reconcile> autosurgeon::Reconcile for Fresh<'_, V> {
+    type Key<'k> = ();
+
+    fn reconcile<R: autosurgeon::Reconciler>(&self, reconciler: R) -> Result<(), R::Error> {
+        self.0.reconcile(reconciler)
+    }
+
+    // A key that is never found in the document and always on the value: autosurgeon
+    // then creates the value as a new object, in one batch (`batch_create_object`).
+    fn hydrate_key<'k, D: autosurgeon::ReadDoc>(
+        _doc: &D,
+        _obj: &automerge::ObjId,
+        _prop: autosurgeon::Prop<'_>,
+    ) -> Result<LoadKey<Self::Key<'k>>, autosurgeon::ReconcileError> {
+        Ok(LoadKey::KeyNotFound)
+    }
+
+    fn key(&self) -> LoadKey<Self::Key<'_>> {
+        LoadKey::Found(())
+    }
+}
+
+/// The roster's maps to write whole, put into the record map (the others untouched).
+struct FreshMaps<'a> {
+    pupils: Option<Fresh<'a, Pupil>>,
+    groups: Option<Fresh<'a, Group>>,
+    staff: Option<Fresh<'a, Staff>>,
+}
+
+impl FreshMaps<'_> {
+    fn any(&self) -> bool {
+        self.pupils.is_some() || self.groups.is_some() || self.staff.is_some()
+    }
+}
+
+impl autosurgeon::Reconcile for FreshMaps<'_> {
+    type Key<'k> = ();
+
+    fn reconcile<R: autosurgeon::Reconciler>(&self, mut reconciler: R) -> Result<(), R::Error> {
+        use autosurgeon::reconcile::MapReconciler;
+        let mut record = reconciler.map()?;
+        if let Some(f) = self.pupils {
+            record.put("pupils", f)?;
+        }
+        if let Some(f) = self.groups {
+            record.put("groups", f)?;
+        }
+        if let Some(f) = self.staff {
+            record.put("staff", f)?;
+        }
+        Ok(())
+    }
 }
 
 /// Reconcile the entries of map `obj` that differ between `old` and `new`, and delete the

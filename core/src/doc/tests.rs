@@ -97,6 +97,66 @@ fn roster_updates_by_difference_read_back_whole() {
         .unwrap();
 }
 
+/// A roster written whole into an empty one (a new staff member's view, a school's first
+/// import: one batch) reaches a device that holds the empty genesis: merged, it reads the
+/// same roster, and later edits made entry by entry arrive on top of it.
+#[test]
+fn a_roster_written_whole_merges_into_the_genesis_a_device_holds() {
+    use crate::model::{Group, Pupil, Staff};
+    let (id, mut server) = roster_genesis("s").unwrap();
+    let mut device = server.clone();
+    let empty: Roster = record(id, &server).unwrap();
+    let mut r = empty.clone();
+    for (p, name) in [("p1", "Noëlle"), ("p2", "Zoë"), ("p3", "Sjoerd")] {
+        r.pupils.insert(
+            p.into(),
+            Pupil {
+                id: p.into(),
+                display_name: name.into(),
+                group: "g1".into(),
+                age_band: "po_5_8".into(),
+                active: true,
+                in_care: false,
+                mentors: vec!["m1".into()],
+            },
+        );
+    }
+    r.groups.insert(
+        "g1".into(),
+        Group {
+            id: "g1".into(),
+            name: "groep 6b".into(),
+            teachers: vec!["t1".into()],
+        },
+    );
+    r.staff.insert(
+        "m1".into(),
+        Staff {
+            id: "m1".into(),
+            display_name: "Meester Jeroen".into(),
+            roles: vec!["mentor".into()],
+            meldcode_duty: false,
+            active: true,
+        },
+    );
+    let actor = ActorId::from(&[9u8; 16][..]);
+    assert!(update_roster(id, &mut server, &actor, 1, &empty, &r).unwrap());
+    device
+        .load_incremental(&server.save_after(&device.get_heads()))
+        .unwrap();
+    assert_eq!(record::<Roster>(id, &device).unwrap(), r);
+
+    let mut r2 = r.clone();
+    r2.pupils.get_mut("p2").unwrap().in_care = true;
+    r2.pupils.remove("p3");
+    assert!(update_roster(id, &mut server, &actor, 2, &r, &r2).unwrap());
+    device
+        .load_incremental(&server.save_after(&device.get_heads()))
+        .unwrap();
+    assert_eq!(record::<Roster>(id, &device).unwrap(), r2);
+    assert_eq!(device.get_heads(), server.get_heads());
+}
+
 /// An actor that wrote before, then another actor, then the first again: the text must
 /// not read as stale (it did when read outside the transaction).
 #[test]

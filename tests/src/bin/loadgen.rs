@@ -9,7 +9,9 @@
 //! catches up a few), `--server BIN` (default: `omkijken-server` next to this binary, or
 //! `OMKIJKEN_SERVER_BIN`), `--keep DIR` (set the school up once in DIR and copy it for
 //! each run: setting up 210 staff members' roster views takes a while). Every staff member has K/210 devices (at least one); the five
-//! care coordinators' devices are the "coordinator devices". `--fresh K`: halfway through
+//! care coordinators' devices are the "coordinator devices". With fewer devices in a school
+//! than staff, the devices are spread over the whole staff list, so the coordinators have
+//! some. `--fresh K`: halfway through
 //! the steady pushes, K teachers' devices open a second session and catch up from nothing
 //! (with many `--seed-docs`, a long read of the school's catalog): the time they take, and
 //! what it does to the others' acks. `--schools S` (1): S schools on the node, each with
@@ -283,6 +285,17 @@ fn open_store(data: &Path, postgres: Option<&str>) -> Result<Box<dyn Storage>> {
     })
 }
 
+/// The staff member (index) of a school's `j`th device, of `per_school`: the staff in turn,
+/// or with fewer devices than staff spread over the whole list (the care coordinators
+/// stand at its end and must have devices: they are the ones the fan-out is measured at).
+fn staff_of(j: usize, per_school: usize, staff: usize) -> usize {
+    if per_school < staff {
+        j * staff / per_school
+    } else {
+        j % staff
+    }
+}
+
 /// Create the schools, import their rosters, enroll the devices (device i in school i mod
 /// `schools`) and write `seed_docs` signals (spread over the schools), on the store
 /// directly (the server is not running yet).
@@ -301,7 +314,7 @@ fn set_up(
     let mut devs = vec![];
     for i in 0..k {
         let s = i % schools;
-        let user = (i / schools) % staff.len();
+        let user = staff_of(i / schools, k.div_ceil(schools), staff.len());
         let code = hub.issue_code(NOW, &school(s), &staff[user].id)?;
         let actor = ActorId::random();
         let f = hub.enroll(
