@@ -73,14 +73,41 @@ pub(super) fn closes(frame: &Frame) -> bool {
     matches!(frame, Frame::Error { .. } | Frame::Revoked {})
 }
 
-/// What the hub sends a session: frames with their size, and the bytes queued.
+/// A frame the hub sends one session or several (a live push of a signal in a school of
+/// 10,000 devices is the same frame to a few hundred): encoded once, by the first session
+/// that sends it, and shared.
+pub(super) struct OutFrame {
+    pub(super) frame: Frame,
+    /// Its size for the flow bounds ([`crate::flow::approx_size`]).
+    pub(super) size: usize,
+    encoded: std::sync::OnceLock<bytes::Bytes>,
+}
+
+impl OutFrame {
+    fn new(frame: Frame) -> Arc<OutFrame> {
+        Arc::new(OutFrame {
+            size: crate::flow::approx_size(&frame),
+            frame,
+            encoded: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The frame's bytes in the native protocol.
+    pub(super) fn encoded(&self) -> bytes::Bytes {
+        self.encoded
+            .get_or_init(|| self.frame.encode().into())
+            .clone()
+    }
+}
+
+/// What the hub sends a session: frames, and the bytes queued.
 pub(super) struct Outbox {
-    pub(super) rx: mpsc::Receiver<(Frame, usize)>,
+    pub(super) rx: mpsc::Receiver<Arc<OutFrame>>,
     pub(super) queued: Arc<crate::flow::Queued>,
 }
 
 pub(super) struct ConnOut {
-    pub(super) tx: mpsc::Sender<(Frame, usize)>,
+    pub(super) tx: mpsc::Sender<Arc<OutFrame>>,
     pub(super) queued: Arc<crate::flow::Queued>,
 }
 
@@ -271,14 +298,21 @@ impl HubThread {
     }
 
     fn dispatch(&mut self, out: Outgoing) {
+        // The deliveries of one change to many sessions come one after the other, each
+        // with the same frame: one shared frame for the run.
+        let mut last: Option<Arc<OutFrame>> = None;
         for (conn, frame) in out {
             let close = closes(&frame);
             let Some(c) = self.conns.get(&conn) else {
                 continue;
             };
-            let size = crate::flow::approx_size(&frame);
+            let shared = match last.as_ref().filter(|l| l.frame == frame) {
+                Some(l) => l.clone(),
+                None => last.insert(OutFrame::new(frame)).clone(),
+            };
+            let size = shared.size;
             let fits = c.queued.add(size, self.outbox_bytes);
-            if !fits || c.tx.try_send((frame, size)).is_err() {
+            if !fits || c.tx.try_send(shared).is_err() {
                 // Too slow (or gone): drop it rather than block everyone else or buffer
                 // without end.
                 if fits {

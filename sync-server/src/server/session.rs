@@ -2,7 +2,7 @@
 //! connect on the hub thread, frames in and out within the flow bounds, the close.
 
 use super::AppState;
-use super::hub_thread::{Cmd, Outbox, closes};
+use super::hub_thread::{Cmd, OutFrame, Outbox, closes};
 use super::router::{ApiError, bearer};
 use crate::hub::{ConnId, ConnectRefusal, SyncMessage};
 use axum::extract::State;
@@ -129,18 +129,45 @@ async fn send_out(
 ) -> bool {
     match dialect {
         Dialect::Native => send_frame(socket, frame, limits).await,
-        Dialect::Repo(peers) => {
-            metrics::counter!("omkijken_frames_out_total", "type" => frame.type_name())
+        Dialect::Repo(peers) => send_repo(socket, frame, peers, limits).await,
+    }
+}
+
+/// Send a frame the hub queued for this session (perhaps for others too): in the native
+/// dialect the bytes encoded once for all of them.
+async fn send_queued(
+    socket: &mut WebSocket,
+    out: &OutFrame,
+    dialect: &Dialect,
+    limits: &crate::net::Limits,
+) -> bool {
+    match dialect {
+        Dialect::Native => {
+            let bytes = out.encoded();
+            metrics::counter!("omkijken_frames_out_total", "type" => out.frame.type_name())
                 .increment(1);
-            for bytes in peers.translate(frame) {
-                metrics::counter!("omkijken_bytes_out_total").increment(bytes.len() as u64);
-                if !send_message(socket, Message::Binary(bytes.into()), limits).await {
-                    return false;
-                }
-            }
-            true
+            metrics::counter!("omkijken_bytes_out_total").increment(bytes.len() as u64);
+            send_message(socket, Message::Binary(bytes), limits).await
+        }
+        Dialect::Repo(peers) => send_repo(socket, &out.frame, peers, limits).await,
+    }
+}
+
+/// Send one frame in automerge-repo's messages.
+async fn send_repo(
+    socket: &mut WebSocket,
+    frame: &Frame,
+    peers: &crate::automerge_repo::Peers,
+    limits: &crate::net::Limits,
+) -> bool {
+    metrics::counter!("omkijken_frames_out_total", "type" => frame.type_name()).increment(1);
+    for bytes in peers.translate(frame) {
+        metrics::counter!("omkijken_bytes_out_total").increment(bytes.len() as u64);
+        if !send_message(socket, Message::Binary(bytes.into()), limits).await {
+            return false;
         }
     }
+    true
 }
 
 async fn send_message(socket: &mut WebSocket, msg: Message, limits: &crate::net::Limits) -> bool {
@@ -340,15 +367,15 @@ pub(super) async fn session(
                 }
             },
             frame = out.recv() => match frame {
-                Some((f, size)) => {
-                    let close = closes(&f);
+                Some(f) => {
+                    let close = closes(&f.frame);
                     // A device that stopped reading blocks this send: the hub dropping the
                     // session (its queue is full) ends it at once.
                     let sent = tokio::select! {
-                        sent = send_out(&mut socket, &f, &dialect, &limits) => sent,
+                        sent = send_queued(&mut socket, &f, &dialect, &limits) => sent,
                         _ = queued.dropped() => false,
                     };
-                    queued.sent(size);
+                    queued.sent(f.size);
                     if !sent { break; }
                     if close {
                         close_with(&mut socket, close_code::POLICY, "", &limits).await;
