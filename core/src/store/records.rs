@@ -498,10 +498,21 @@ impl Store {
         delete: usize,
         insert: &str,
     ) -> Result<()> {
+        self.splice_conversation(id, "notes", pos, delete, insert, |c| &mut c.notes)
+    }
+
+    /// Check `insert`, then splice it into the conversation text `text` picks (`field`: errors).
+    fn splice_conversation(
+        &self,
+        id: DocumentId,
+        field: &str,
+        pos: usize,
+        delete: usize,
+        insert: &str,
+        text: impl FnOnce(&mut Conversation) -> &mut Text,
+    ) -> Result<()> {
         check_text("insert", insert)?;
-        self.update_conversation(id, |c| {
-            splice_text(&mut c.notes, "notes", pos, delete, insert)
-        })
+        self.update_conversation(id, |c| splice_text(text(c), field, pos, delete, insert))
     }
 
     /// Replace the notes with `text`, stored as the minimal edit (so concurrent typing on
@@ -536,10 +547,8 @@ impl Store {
         delete: usize,
         insert: &str,
     ) -> Result<()> {
-        check_text("insert", insert)?;
-        self.update_conversation(id, |c| {
-            let answer = c.answers.entry(question.to_string()).or_default();
-            splice_text(answer, "answer", pos, delete, insert)
+        self.splice_conversation(id, "answer", pos, delete, insert, |c| {
+            c.answers.entry(question.to_string()).or_default()
         })
     }
 
