@@ -1612,3 +1612,41 @@ fn a_restart_rewrites_the_roster_views_only_when_the_roster_changed_without_them
     // And marks the roster again: the next start reads none.
     assert_eq!(refresh_views(&mut hub), 0);
 }
+
+/// A roster change (here the school's offline lease) made while another writer of the same
+/// store changed the roster (the admin CLI beside the server, a second node: here it turns
+/// on parents' names) conflicts at its commit, and is made again on top of the stored
+/// roster: both changes are kept, neither is lost.
+#[test]
+fn a_roster_change_that_meets_another_writers_change_is_made_again_on_top_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    drop(school_hub(&path));
+    let mut st = SqliteStorage::open(&path, None).unwrap();
+    assert_eq!(
+        admin::roster(&mut st, SCHOOL).unwrap().offline_lease_days,
+        None
+    );
+    assert!(!admin::roster(&mut st, SCHOOL).unwrap().parent_names);
+    let other = path.clone();
+    let hooked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let calls = hooked.clone();
+    st.set_before_commit(Some(Box::new(move || {
+        // The first commit only: the other writer gets in between the read and the write.
+        if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            let mut cli = SqliteStorage::open(&other, None).unwrap();
+            assert!(admin::set_parent_names(&mut cli, &actor(9), NOW + 1, SCHOOL, true).unwrap());
+        }
+    })));
+    assert!(admin::set_offline_lease(&mut st, &actor(8), NOW + 2, SCHOOL, 9).unwrap());
+    // Committed twice: the conflict, then the change made again.
+    assert_eq!(hooked.load(std::sync::atomic::Ordering::SeqCst), 2);
+    st.set_before_commit(None);
+    let r = admin::roster(&mut st, SCHOOL).unwrap();
+    assert_eq!(r.offline_lease_days, Some(9));
+    assert!(r.parent_names);
+    // A fresh reader of the file sees both as well.
+    let mut fresh = SqliteStorage::open(&path, None).unwrap();
+    let r = admin::roster(&mut fresh, SCHOOL).unwrap();
+    assert_eq!((r.offline_lease_days, r.parent_names), (Some(9), true));
+}

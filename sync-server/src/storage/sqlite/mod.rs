@@ -44,6 +44,9 @@ pub struct SqliteStorage {
     /// Tests: the next group's commit fails ([`SqliteStorage::group_fault`]).
     #[cfg(feature = "testing")]
     group_fault: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Tests: run at the start of every commit ([`SqliteStorage::set_before_commit`]).
+    #[cfg(feature = "testing")]
+    before_commit: Option<Box<dyn FnMut() + Send>>,
 }
 
 /// The transaction of one write: its own IMMEDIATE transaction, or a savepoint of the open
@@ -123,6 +126,8 @@ impl SqliteStorage {
             checkpoint_pending: false,
             #[cfg(feature = "testing")]
             group_fault: Default::default(),
+            #[cfg(feature = "testing")]
+            before_commit: None,
         };
         let from = s.migrate()?;
         if (1..5).contains(&from) {
@@ -139,6 +144,14 @@ impl SqliteStorage {
     #[cfg(feature = "testing")]
     pub fn group_fault(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
         self.group_fault.clone()
+    }
+
+    /// Tests: `hook` runs at the start of every commit, before its transaction begins:
+    /// another writer of the same file can commit in between what this one read and what
+    /// it writes.
+    #[cfg(feature = "testing")]
+    pub fn set_before_commit(&mut self, hook: Option<Box<dyn FnMut() + Send>>) {
+        self.before_commit = hook;
     }
 
     /// Begin one write: see [`Tx`].
@@ -229,6 +242,10 @@ fn marks(n: usize, from: usize) -> String {
 
 impl Storage for SqliteStorage {
     fn commit(&mut self, batch: Batch) -> Result<Committed> {
+        #[cfg(feature = "testing")]
+        if let Some(hook) = self.before_commit.as_mut() {
+            hook();
+        }
         self.commit_batch(batch)
     }
 
