@@ -8,7 +8,7 @@
 //! pushes (20), `--seed-docs N` signals written before the devices connect (200, so each
 //! catches up a few), `--server BIN` (default: `omkijken-server` next to this binary, or
 //! `OMKIJKEN_SERVER_BIN`), `--keep DIR` (set the school up once in DIR and copy it for
-//! each run: setting up 210 staff members' roster views takes a while). Every staff member has K/210 devices (at least one); the five
+//! each run: enrolling thousands of devices takes a while). Every staff member has K/210 devices (at least one); the five
 //! care coordinators' devices are the "coordinator devices". With fewer devices in a school
 //! than staff, the devices are spread over the whole staff list, so the coordinators have
 //! some. `--fresh K`: halfway through
