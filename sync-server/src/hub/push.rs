@@ -493,6 +493,7 @@ impl Hub {
             Default::default()
         };
         let recipients = self.recipients_of(&device.school, Some(conn), roster, &offers, &holders);
+        let mut payloads: Vec<[Option<DocChanges>; 2]> = vec![[None, None]; accepted.len()];
         let deliveries = plan(
             self.storage.as_mut(),
             &mut batch,
@@ -504,14 +505,19 @@ impl Hub {
             Some(&device.id),
             true,
             |_, i, has| {
-                let a = &mut accepted[i];
-                let mut d = DocChanges::new(a.id, if has { a.delta() } else { a.full() });
-                if !has && let Some(summary) = &a.summary {
-                    // A whole document: see `whole_doc`.
-                    d.heads = heads_to_hex(&a.heads);
-                    d.summary = Some(summary.clone());
-                }
-                Ok(Some(d))
+                // The same for every recipient that holds it (or every one that does not):
+                // made once.
+                let d = payloads[i][usize::from(has)].get_or_insert_with(|| {
+                    let a = &mut accepted[i];
+                    let mut d = DocChanges::new(a.id, if has { a.delta() } else { a.full() });
+                    if !has && let Some(summary) = &a.summary {
+                        // A whole document: see `whole_doc`.
+                        d.heads = heads_to_hex(&a.heads);
+                        d.summary = Some(summary.clone());
+                    }
+                    d
+                });
+                Ok(Some(d.clone()))
             },
         )?;
         let committed: Committed = self.storage.commit(batch)?;
