@@ -4,7 +4,7 @@
 
 use super::{HEADER_KEY, RECORD_KEY, SETTINGS_KEY, VIEWS_KEY, check_kind};
 use crate::ids::DocumentId;
-use crate::model::{Group, Header, Pupil, Record, Roster, Staff};
+use crate::model::{Header, Record, Roster};
 use crate::{Error, Result};
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
 use automerge::{ActorId, Automerge, ROOT};
@@ -124,23 +124,9 @@ pub fn update_roster(
         Some((record, pupils, groups, staff)) => {
             // A map that was empty is written whole, as one new object (a new staff
             // member's view, a school's first import); the others entry by entry.
-            let fresh = FreshMaps {
-                pupils: Fresh::of(&old.pupils, &new.pupils),
-                groups: Fresh::of(&old.groups, &new.groups),
-                staff: Fresh::of(&old.staff, &new.staff),
-            };
-            if fresh.pupils.is_none() {
-                reconcile_entries(&mut tx, &pupils, &old.pupils, &new.pupils)?;
-            }
-            if fresh.groups.is_none() {
-                reconcile_entries(&mut tx, &groups, &old.groups, &new.groups)?;
-            }
-            if fresh.staff.is_none() {
-                reconcile_entries(&mut tx, &staff, &old.staff, &new.staff)?;
-            }
-            if fresh.any() {
-                autosurgeon::reconcile_prop(&mut tx, ROOT, RECORD_KEY, &fresh)?;
-            }
+            write_map(&mut tx, &pupils, "pupils", &old.pupils, &new.pupils)?;
+            write_map(&mut tx, &groups, "groups", &old.groups, &new.groups)?;
+            write_map(&mut tx, &staff, "staff", &old.staff, &new.staff)?;
             if old.school != new.school {
                 autosurgeon::reconcile_prop(&mut tx, &record, "school", &new.school)?;
             }
@@ -208,36 +194,37 @@ impl<V: autosurgeon::Reconcile> autosurgeon::Reconcile for Fresh<'_, V> {
     }
 }
 
-/// The roster's maps to write whole, put into the record map (the others untouched).
-struct FreshMaps<'a> {
-    pupils: Option<Fresh<'a, Pupil>>,
-    groups: Option<Fresh<'a, Group>>,
-    staff: Option<Fresh<'a, Staff>>,
+/// `map` put at `key` of the record map as a new object (the record's other keys
+/// untouched): autosurgeon creates a keyed value in one batch only through its parent map.
+struct PutFresh<'a, V> {
+    key: &'static str,
+    map: Fresh<'a, V>,
 }
 
-impl FreshMaps<'_> {
-    fn any(&self) -> bool {
-        self.pupils.is_some() || self.groups.is_some() || self.staff.is_some()
-    }
-}
-
-impl autosurgeon::Reconcile for FreshMaps<'_> {
+impl<V: autosurgeon::Reconcile> autosurgeon::Reconcile for PutFresh<'_, V> {
     type Key<'k> = ();
 
     fn reconcile<R: autosurgeon::Reconciler>(&self, mut reconciler: R) -> Result<(), R::Error> {
         use autosurgeon::reconcile::MapReconciler;
-        let mut record = reconciler.map()?;
-        if let Some(f) = self.pupils {
-            record.put("pupils", f)?;
-        }
-        if let Some(f) = self.groups {
-            record.put("groups", f)?;
-        }
-        if let Some(f) = self.staff {
-            record.put("staff", f)?;
-        }
+        reconciler.map()?.put(self.key, self.map)?;
         Ok(())
     }
+}
+
+/// Write the record's map `key` (object `obj`) from `old` to `new`: whole when it was empty
+/// ([`Fresh`]), else entry by entry.
+fn write_map<V: autosurgeon::Reconcile + PartialEq>(
+    tx: &mut Transaction<'_>,
+    obj: &automerge::ObjId,
+    key: &'static str,
+    old: &BTreeMap<String, V>,
+    new: &BTreeMap<String, V>,
+) -> Result<()> {
+    match Fresh::of(old, new) {
+        Some(map) => autosurgeon::reconcile_prop(tx, ROOT, RECORD_KEY, PutFresh { key, map })?,
+        None => reconcile_entries(tx, obj, old, new)?,
+    }
+    Ok(())
 }
 
 /// Reconcile the entries of map `obj` that differ between `old` and `new`, and delete the
