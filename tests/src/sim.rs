@@ -65,8 +65,9 @@ pub struct Report {
     pub duplicates: u64,
     /// Frames the server handled in a group commit with the frame before them.
     pub grouped_frames: u64,
-    /// Catch-ups read beside the hub (odd seeds: as the server reads them, on a snapshot
-    /// taken at the `hello` and handed back later, while other frames go on).
+    /// Catch-ups and fetches read beside the hub (odd seeds: as the server reads them, on a
+    /// snapshot taken at the `hello` or `fetch` and handed back later, while other frames
+    /// go on).
     pub catch_ups_beside: u64,
     /// Roster changes.
     pub roster_changes: u64,
@@ -252,10 +253,10 @@ enum Forged {
 
 struct Sim {
     rng: StdRng,
-    /// Catch-ups are read beside the hub (odd seeds), with their own generator of delays
-    /// (so the main generator's sequence is that of a run without).
+    /// Catch-ups and fetches are read beside the hub (odd seeds), with their own generator
+    /// of delays (so the main generator's sequence is that of a run without).
     beside: Option<StdRng>,
-    /// Catch-ups read, due back at the hub at the time given.
+    /// Catch-ups and fetches read, due back at the hub at the time given.
     catching: Vec<(i64, omkijken_server::hub::CaughtUp)>,
     /// The hostile device, if this run has one.
     hostile: Option<Hostile>,
@@ -465,6 +466,7 @@ impl Sim {
             HubConfig {
                 cache_docs: 16,
                 catch_up_beside: beside.then_some(0),
+                fetch_beside: beside.then_some(1),
                 ..HubConfig::default()
             },
             s,
@@ -1119,8 +1121,8 @@ impl Sim {
             .map(|(i, _)| i)
     }
 
-    /// The catch-ups the hub left are read now, on the hub's store (a reader's snapshot at
-    /// the `hello`), and handed back after a delay of up to 300 ms, while other frames go
+    /// The catch-ups and fetches the hub left are read now, on the hub's store (a reader's
+    /// snapshot at the `hello` or `fetch`), and handed back after a delay of up to 300 ms, while other frames go
     /// on; one in ten is handed back unread (a reader without storage), which the hub
     /// reads itself.
     fn read_catch_ups(&mut self) {
@@ -1762,16 +1764,27 @@ impl Sim {
             return Ok(vec![]);
         };
         let now = self.now();
-        let out = self.hub().receive_bytes(now, conn, &frame.encode());
-        let (mine, others): (Vec<_>, Vec<_>) = out.into_iter().partition(|(c, _)| *c == conn);
-        self.hub_output(mine.clone())?;
-        self.hub_output(others)?;
+        let mut out = self.hub().receive_bytes(now, conn, &frame.encode());
+        let mut answers = vec![];
+        loop {
+            let (mine, others): (Vec<_>, Vec<_>) = out.into_iter().partition(|(c, _)| *c == conn);
+            self.hub_output(mine.clone())?;
+            self.hub_output(others)?;
+            answers.extend(mine.into_iter().map(|(_, f)| f));
+            // Its reads beside the hub (a catch-up, a fetch) come back at once: what it sends
+            // next is answered at once, not parked behind them.
+            let Some(i) = self.catching.iter().position(|(_, d)| d.conn() == conn) else {
+                break;
+            };
+            let (_, done) = self.catching.remove(i);
+            out = self.hub().caught_up(now, done);
+        }
         if !self.hub().is_open(conn)
             && let Some(h) = self.hostile.as_mut()
         {
             h.conn = None;
         }
-        Ok(mine.into_iter().map(|(_, f)| f).collect())
+        Ok(answers)
     }
 
     /// The hostile device connects (if it is not) and catches up from nothing.
@@ -1794,18 +1807,6 @@ impl Sim {
             epoch: None,
             outbox: None,
         })?;
-        // Its catch-up read beside the hub comes back at once: what it sends next is
-        // answered at once (not parked behind it).
-        let now = self.now();
-        while let Some(i) = self
-            .catching
-            .iter()
-            .position(|(_, done)| Some(done.conn()) == self.hostile.as_ref().and_then(|h| h.conn))
-        {
-            let (_, done) = self.catching.remove(i);
-            let out = self.hub().caught_up(now, done);
-            self.hub_output(out)?;
-        }
         Ok(self.hostile.as_ref().is_some_and(|h| h.conn.is_some()))
     }
 

@@ -50,7 +50,7 @@ impl Hub {
                 cursor: 0,
                 repo: false,
                 sync: Default::default(),
-                pending: None,
+                beside: None,
             },
         );
         Ok(Connected { conn, device: id })
@@ -89,7 +89,10 @@ impl Hub {
         }
         metrics::counter!("omkijken_frames_handled_total", "type" => frame.type_name())
             .increment(1);
-        if self.sessions[&conn].pending.is_some() {
+        // Behind reads beside the hub, a frame waits; a live session's fetch may be read
+        // beside too (`fetch`).
+        let session = &self.sessions[&conn];
+        if session.beside.is_some() && !(session.live && matches!(frame, Frame::Fetch { .. })) {
             return self.park(now, conn, frame);
         }
         // First take in what another process wrote (a revocation, a roster change), so this

@@ -17,7 +17,8 @@
 //! forgotten it, the driver sends the frame and closes the connection.
 //!
 //! One concern per file: `connect` (sessions, and dispatching each frame), `catch_up`
-//! (`hello` and `fetch`), `push` (pre-checks, merge, core's record rules, one commit),
+//! (`hello`), `fetch`, `beside` (catch-ups and fetches read beside the hub, and the frames
+//! that wait for them), `push` (pre-checks, merge, core's record rules, one commit),
 //! `fanout` (the delivery planner every path that sends content to live sessions goes
 //! through, and the poll path), `sync_frames` (Automerge `sync` frames), `automerge_repo`
 //! (sessions of automerge-repo peers: their messages and live changes), `read_log`,
@@ -27,10 +28,12 @@
 
 mod admin_ops;
 mod automerge_repo;
+mod beside;
 mod catch_up;
 mod connect;
 mod enroll;
 mod fanout;
+mod fetch;
 mod group;
 mod live;
 mod outbox;
@@ -38,7 +41,7 @@ mod push;
 mod read_log;
 mod sync_frames;
 
-pub use catch_up::{CatchUpJob, CaughtUp};
+pub use beside::{CatchUpJob, CaughtUp};
 pub use sync_frames::SyncMessage;
 
 use crate::admin;
@@ -82,6 +85,10 @@ pub struct HubConfig {
     /// way) costs more than it saves (README, "Long catch-ups read beside the hub"). None:
     /// never (the server uses [`CATCH_UP_BESIDE_FROM`]).
     pub catch_up_beside: Option<u64>,
+    /// Make what a fetch of this many documents or more sends beside the hub, as a large
+    /// catch-up is read (`fetch`): the hub reads the catalog rows again and makes anew
+    /// only what moved on since. None: never (the server uses [`FETCH_BESIDE_FROM`]).
+    pub fetch_beside: Option<usize>,
 }
 
 impl Default for HubConfig {
@@ -94,6 +101,7 @@ impl Default for HubConfig {
             code_ttl_ms: 24 * 3600 * 1000,
             refresh_views_at_start: true,
             catch_up_beside: None,
+            fetch_beside: None,
         }
     }
 }
@@ -101,6 +109,12 @@ impl Default for HubConfig {
 /// The server reads a catch-up beside the hub from this many catalog sequence numbers since
 /// the device's cursor ([`HubConfig::catch_up_beside`]): one page of the catalog.
 pub const CATCH_UP_BESIDE_FROM: u64 = crate::storage::CATALOG_PAGE as u64;
+
+/// The server makes what a fetch of this many documents or more sends beside the hub
+/// ([`HubConfig::fetch_beside`]). A device's first pull asks for 500 at a time; the few
+/// documents a live device fetches are made on the hub (a hand-over each way would cost
+/// more than it saves).
+pub const FETCH_BESIDE_FROM: usize = 64;
 
 /// A connection (session) of the hub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -166,8 +180,9 @@ struct Session {
     repo: bool,
     /// Per-document Automerge sync state for `sync` frames (bounded).
     sync: crate::sync_states::SyncStates,
-    /// Its catch-up, while it is read beside the hub (`catch_up`).
-    pending: Option<Box<catch_up::Pending>>,
+    /// What it waits for while a catch-up or fetch of it is read beside the hub
+    /// (`beside`).
+    beside: Option<Box<beside::Beside>>,
 }
 
 /// The sans-io hub. See the module docs.

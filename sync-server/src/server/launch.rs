@@ -234,6 +234,12 @@ pub(super) fn launch(settings: &Settings) -> Result<Launched> {
                         .catch_up_beside
                         .unwrap_or(crate::hub::CATCH_UP_BESIDE_FROM),
                 ),
+                fetch_beside: Some(
+                    opening
+                        .hub
+                        .fetch_beside
+                        .unwrap_or(crate::hub::FETCH_BESIDE_FROM),
+                ),
                 ..opening.hub.clone()
             };
             let hub = opening

@@ -214,3 +214,187 @@ fn a_session_that_sends_too_much_before_its_catalog_is_caught_up_on_the_hub() {
     assert!(hub.caught_up(NOW, read).is_empty());
     assert!(hub.is_open(c));
 }
+
+// ------------------------------------------------------------------ fetches beside the hub
+
+/// A hub that also makes every fetch beside it (`HubConfig::fetch_beside`).
+fn fetch_beside_hub(path: &std::path::Path) -> Hub {
+    let st = SqliteStorage::open(path, None).unwrap();
+    let config = HubConfig {
+        catch_up_beside: Some(0),
+        fetch_beside: Some(1),
+        ..HubConfig::default()
+    };
+    let mut hub = Hub::new(Box::new(st), config, [7; 32]).unwrap();
+    hub.create_school(NOW, SCHOOL, "De Linde").unwrap();
+    hub.import_roster(NOW, SCHOOL, ROSTER).unwrap();
+    hub
+}
+
+fn fetch(ids: &[DocumentId]) -> Frame {
+    Frame::Fetch {
+        docs: ids
+            .iter()
+            .map(|id| FetchRequest {
+                document_id: *id,
+                have: vec![],
+            })
+            .collect(),
+    }
+}
+
+/// The one read the hub left: the session it is for, and what it read on the hub's store
+/// now (as a reader's connection would).
+fn take_read(hub: &mut Hub, c: ConnId) -> CaughtUp {
+    let mut jobs = hub.take_catch_ups();
+    assert_eq!(jobs.len(), 1, "one read beside the hub");
+    let job = jobs.remove(0);
+    assert_eq!(job.conn, c);
+    job.scan(hub.storage())
+}
+
+/// The documents sent, in the order sent, loaded.
+fn docs_sent(frames: &[Frame]) -> Vec<(DocumentId, automerge::Automerge)> {
+    frames
+        .iter()
+        .flat_map(|f| match f {
+            Frame::Docs { docs, .. } => docs.clone(),
+            _ => vec![],
+        })
+        .map(|d| (d.document_id, automerge::Automerge::load(&d.data).unwrap()))
+        .collect()
+}
+
+fn facts(d: &automerge::Automerge, id: DocumentId) -> String {
+    doc::record::<Signal>(id, d).unwrap().facts
+}
+
+#[test]
+fn a_fetch_made_beside_the_hub_is_sent_only_as_the_rows_are_now_and_before_what_came_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = fetch_beside_hub(&dir.path().join("s.db"));
+    let t1 = enroll(&mut hub, "t1", 1);
+    let ib = enroll(&mut hub, "ib", 2);
+    let (ct, _) = connect_now(&mut hub, &t1);
+    let (c_ib, _) = connect_now(&mut hub, &ib);
+    // Drafts the care team reads (urgency 1, wellbeing); a draft's facts may still change.
+    let rec = |facts: &str| {
+        let mut rec = signal_record(1, "welbevinden", facts);
+        rec.shared = false;
+        rec
+    };
+    let make = |facts: &str| {
+        let d = doc::create(
+            t1.actor.clone(),
+            NOW,
+            &signal_header("t1", "p2"),
+            &rec(facts),
+        );
+        (DocumentId::random(), d.unwrap())
+    };
+    let (same, d_same) = make("Zoë huilde bij de kapstok");
+    let (newer, d_newer) = make("Daniël zat alleen in de pauze");
+    let (gone, d_gone) = make("Noë werd uitgelachen om zijn accent");
+    for (id, d) in [(same, &d_same), (newer, &d_newer), (gone, &d_gone)] {
+        assert_eq!(acks(&push(&mut hub, ct, id, d)), 1);
+    }
+
+    // The coordinator's tablet fetches all three: made beside the hub, nothing sent yet.
+    assert!(to(&hub.receive(NOW, c_ib, fetch(&[same, newer, gone])), c_ib).is_empty());
+    let read = take_read(&mut hub, c_ib);
+
+    // Meanwhile the teacher adds to one signal, and makes another staff misconduct (the
+    // board's only). What the tablet sends now waits behind the fetch.
+    let d2 = edited(&d_newer, newer, &t1, |s| {
+        s.facts.push_str(" (navraag: ouders gebeld)")
+    });
+    let o = to(&push_data(&mut hub, ct, newer, d2.save()), ct);
+    assert_eq!(acks(&o), 1, "{o:?}");
+    let d3 = edited(&d_gone, gone, &t1, |s| s.category = "medewerker".into());
+    assert_eq!(acks(&to(&push_data(&mut hub, ct, gone, d3.save()), ct)), 1);
+    let (own, d_own) = signal(&ib, "p1", 0, "pesten");
+    assert!(
+        push(&mut hub, c_ib, own, &d_own).is_empty(),
+        "waits behind the fetch"
+    );
+
+    let out = to(&hub.caught_up(NOW, read), c_ib);
+    let sent = docs_sent(&out);
+    let ids: Vec<DocumentId> = sent.iter().map(|(id, _)| *id).collect();
+    assert_eq!(
+        ids,
+        vec![same, newer],
+        "what left her reach meanwhile is not sent"
+    );
+    assert_eq!(facts(&sent[0].1, same), "Zoë huilde bij de kapstok");
+    // Made again on the hub: the version stored now, not the one read beside.
+    assert_eq!(sent[1].1.get_heads(), d2.get_heads());
+    assert_eq!(
+        facts(&sent[1].1, newer),
+        "Daniël zat alleen in de pauze (navraag: ouders gebeld)"
+    );
+    // Then the push that waited: acknowledged after the documents.
+    let docs_at = out.iter().position(|f| matches!(f, Frame::Docs { .. }));
+    let ack_at = out.iter().position(|f| matches!(f, Frame::Ack { .. }));
+    assert!(docs_at.unwrap() < ack_at.expect("the push is acknowledged"));
+}
+
+#[test]
+fn fetches_read_beside_the_hub_come_back_in_any_order_and_are_answered_in_the_order_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = fetch_beside_hub(&dir.path().join("s.db"));
+    let t1 = enroll(&mut hub, "t1", 1);
+    let ib = enroll(&mut hub, "ib", 2);
+    let (ct, _) = connect_now(&mut hub, &t1);
+    let (c_ib, _) = connect_now(&mut hub, &ib);
+    let (a, d_a) = signal(&t1, "p1", 1, "welbevinden");
+    let (b, d_b) = signal(&t1, "p2", 1, "thuissituatie");
+    assert_eq!(acks(&push(&mut hub, ct, a, &d_a)), 1);
+    assert_eq!(acks(&push(&mut hub, ct, b, &d_b)), 1);
+
+    // Two fetches out at once, each read beside the hub.
+    assert!(to(&hub.receive(NOW, c_ib, fetch(&[a])), c_ib).is_empty());
+    assert!(to(&hub.receive(NOW, c_ib, fetch(&[b])), c_ib).is_empty());
+    let jobs = hub.take_catch_ups();
+    assert_eq!(jobs.len(), 2);
+    let reads: Vec<CaughtUp> = jobs.iter().map(|j| j.scan(hub.storage())).collect();
+    let [first, second]: [CaughtUp; 2] = reads.try_into().unwrap();
+
+    // The second comes back first: it waits for the first.
+    assert!(to(&hub.caught_up(NOW, second), c_ib).is_empty());
+    // The first comes back: both answered, in the order asked.
+    let out = to(&hub.caught_up(NOW, first), c_ib);
+    let ids: Vec<DocumentId> = docs_sent(&out).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, vec![a, b]);
+    // Nothing waits any more: the next frame is answered at once.
+    let (own, d_own) = signal(&ib, "p1", 0, "pesten");
+    assert_eq!(acks(&push(&mut hub, c_ib, own, &d_own)), 1);
+}
+
+#[test]
+fn a_fetch_read_beside_that_never_comes_back_is_made_on_the_hub_when_too_much_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = fetch_beside_hub(&dir.path().join("s.db"));
+    let t1 = enroll(&mut hub, "t1", 1);
+    let ib = enroll(&mut hub, "ib", 2);
+    let (ct, _) = connect_now(&mut hub, &t1);
+    let (c_ib, _) = connect_now(&mut hub, &ib);
+    let (a, d_a) = signal(&t1, "p1", 1, "welbevinden");
+    assert_eq!(acks(&push(&mut hub, ct, a, &d_a)), 1);
+    assert!(to(&hub.receive(NOW, c_ib, fetch(&[a])), c_ib).is_empty());
+    let read = take_read(&mut hub, c_ib);
+    let outbox = || Frame::Outbox {
+        pending: 1,
+        not_accepted: 0,
+        oldest_age: Some(5),
+    };
+    for _ in 0..16 {
+        assert!(to(&hub.receive(NOW, c_ib, outbox()), c_ib).is_empty());
+    }
+    // The seventeenth: the hub makes the fetch itself and answers it.
+    let out = to(&hub.receive(NOW, c_ib, outbox()), c_ib);
+    let ids: Vec<DocumentId> = docs_sent(&out).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, vec![a]);
+    assert!(hub.caught_up(NOW, read).is_empty(), "passed over");
+    assert!(hub.is_open(c_ib));
+}
