@@ -332,6 +332,12 @@ impl Hub {
         self.sessions.contains_key(&conn)
     }
 
+    /// Whether the session waits for a read beside the hub ([`Hub::take_catch_ups`]): what
+    /// it sends meanwhile is parked until the read is back.
+    pub fn is_waiting(&self, conn: ConnId) -> bool {
+        self.sessions.get(&conn).is_some_and(|s| s.beside.is_some())
+    }
+
     /// Sync states held for `sync` frames, all sessions together.
     pub fn sync_states(&self) -> usize {
         self.sessions.values().map(|s| s.sync.len()).sum()

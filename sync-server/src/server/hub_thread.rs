@@ -116,6 +116,10 @@ pub(super) struct HubThread {
     /// Commands handled so far: `/readyz` tells a busy hub (this moves) from a stuck one.
     pub(super) handled: Arc<AtomicU64>,
     pub(super) conns: HashMap<ConnId, ConnOut>,
+    /// The flow permits of sessions' frames that wait in the hub behind a read beside it
+    /// (a catch-up, a fetch): kept until the session waits no more, so that a session
+    /// stops reading its socket instead of filling the hub with frames to park.
+    pub(super) waiting: HashMap<ConnId, Vec<crate::flow::Inflight>>,
     pub(super) outbox_frames: usize,
     pub(super) outbox_bytes: usize,
     /// Where catch-ups go to be read beside the hub (none: the hub reads them).
@@ -192,13 +196,19 @@ impl HubThread {
             self.guarded(|t| {
                 handled = match cmd {
                     Cmd::Frame {
-                        conn, frame, at, ..
+                        conn,
+                        frame,
+                        at,
+                        _inflight,
                     } => {
                         let o = t.hub.receive(now, conn, frame);
                         if o.iter()
                             .any(|(c, f)| *c == conn && matches!(f, Frame::Ack { .. }))
                         {
                             acked.push(at);
+                        }
+                        if t.hub.is_waiting(conn) {
+                            t.waiting.entry(conn).or_default().push(_inflight);
                         }
                         o
                     }
@@ -215,6 +225,16 @@ impl HubThread {
         }
         self.dispatch(out);
         self.send_catch_ups();
+        self.release_waiting();
+    }
+
+    /// Release the flow permits of sessions that no longer wait for a read beside the hub
+    /// (or are gone).
+    fn release_waiting(&mut self) {
+        if !self.waiting.is_empty() {
+            let hub = &self.hub;
+            self.waiting.retain(|conn, _| hub.is_waiting(*conn));
+        }
     }
 
     /// Hand the catch-ups the hub left to the readers beside it; without readers (or when
@@ -269,6 +289,7 @@ impl HubThread {
             Cmd::Frame { .. } | Cmd::RepoSync { .. } | Cmd::CaughtUp(_) => {}
             Cmd::Disconnect { conn } => {
                 self.conns.remove(&conn);
+                self.waiting.remove(&conn);
                 self.hub.disconnect(conn);
             }
             Cmd::Enroll { frame, reply } => {
@@ -287,6 +308,7 @@ impl HubThread {
                 let out = f(&mut self.hub, now);
                 self.dispatch(out);
                 self.send_catch_ups();
+                self.release_waiting();
             }
             Cmd::Tick => {
                 let out = self.hub.poll(now);

@@ -282,6 +282,7 @@ pub(super) fn launch(settings: &Settings) -> Result<Launched> {
                         hub,
                         handled: counted,
                         conns: HashMap::new(),
+                        waiting: HashMap::new(),
                         outbox_frames: opening.outbox_frames,
                         outbox_bytes: opening.limits.max_queued_bytes,
                         readers: Some(readers),

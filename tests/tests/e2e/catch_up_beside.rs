@@ -1,6 +1,6 @@
-//! Catch-ups read beside the hub, through the real server: with `catch_up_beside` at 0 the
-//! server hands every catch-up to its reader threads (each with a storage connection of its
-//! own). A fresh tablet lists and fetches what its user may read, word for word in Dutch;
+//! Catch-ups and fetches read beside the hub, through the real server: with
+//! `catch_up_beside` at 0 and `fetch_beside` at 1 the server hands every catch-up and every
+//! fetch to its reader threads (each with a storage connection of its own). A fresh tablet lists and fetches what its user may read, word for word in Dutch;
 //! after an erasure a second fresh tablet never sees the erased signals, and the first one
 //! purges them; a teacher's phone lists only her own.
 
@@ -24,13 +24,14 @@ async fn counter(server: &TestServer, name: &str) -> Result<f64> {
         .unwrap_or(0.0))
 }
 
-/// A server that hands every catch-up to its reader threads, with the school set up, and a
-/// folder `devices` for the device stores.
+/// A server that hands every catch-up and fetch to its reader threads, with the school set
+/// up, and a folder `devices` for the device stores.
 async fn school_with_readers() -> Result<(tempfile::TempDir, TestServer)> {
     let tmp = tempfile::tempdir()?;
     std::fs::create_dir_all(tmp.path().join("devices"))?;
     let mut settings = Settings::for_test(tmp.path().join("server"));
     settings.hub.catch_up_beside = Some(0);
+    settings.hub.fetch_beside = Some(1);
     let server = TestServer::start_with(settings).await?;
     server.set_up_school().await?;
     Ok((tmp, server))
@@ -215,6 +216,71 @@ async fn a_device_that_floods_frames_before_its_catalog_gets_them_answered_in_or
     tablet.sync().await?;
     let held = tablet.held()?;
     assert!(forged.iter().all(|id| !held.contains(id)));
+    server.handle.shutdown().await?;
+    Ok(())
+}
+
+/// A coordinator's tablet that sends forty fetches at once, without waiting for an answer:
+/// each is made beside the hub, a few at once, and the answers come in the order asked,
+/// word for word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forty_fetches_sent_at_once_are_each_made_beside_the_hub_and_answered_in_order()
+-> Result<()> {
+    use omkijken_core::doc;
+    use omkijken_core::model::Signal;
+    use omkijken_core::sync::{FetchRequest, Frame};
+
+    let (tmp, server) = school_with_readers().await?;
+    let devices = tmp.path().join("devices");
+    let teacher = Device::enroll(&server, &devices, TEACHER, "teacher phone").await?;
+    teacher.sync().await?;
+    let mut signals = vec![];
+    for i in 0..8 {
+        let facts = format!("Daniël ({i}) werd na de gymles uitgelachen; hij zei: \"laat maar\"");
+        signals.push((teacher.record_trip_signal(PUPIL, 1, &facts)?, facts));
+    }
+    teacher.sync().await?;
+
+    let tablet = Device::enroll(&server, &devices, COORDINATOR, "ib tablet").await?;
+    let mut wire = Wire::open(&server, &tablet.store).await?;
+    wire.hello(0).await?;
+    loop {
+        if let Frame::Catalog { complete: true, .. } = wire.next().await? {
+            break;
+        }
+    }
+    let before = counter(&server, "omkijken_catch_ups_beside_total").await?;
+    let asked: Vec<usize> = (0..40).map(|i| (i * 3) % signals.len()).collect();
+    for &i in &asked {
+        wire.send(Frame::Fetch {
+            docs: vec![FetchRequest {
+                document_id: signals[i].0,
+                have: vec![],
+            }],
+        })
+        .await?;
+    }
+    let mut answered = vec![];
+    while answered.len() < asked.len() {
+        match tokio::time::timeout(std::time::Duration::from_secs(30), wire.next()).await?? {
+            Frame::Docs { docs, .. } => {
+                for d in docs {
+                    let loaded = automerge::Automerge::load(&d.data)?;
+                    let facts = doc::record::<Signal>(d.document_id, &loaded)?.facts;
+                    answered.push((d.document_id, facts));
+                }
+            }
+            Frame::Error { code, .. } => panic!("the session was ended: {code:?}"),
+            _ => {}
+        }
+    }
+    let want: Vec<_> = asked.iter().map(|&i| signals[i].clone()).collect();
+    assert_eq!(answered, want, "in the order asked, word for word");
+    let after = counter(&server, "omkijken_catch_ups_beside_total").await?;
+    assert!(
+        after - before >= 40.0,
+        "every fetch made beside the hub: {before} -> {after}"
+    );
     server.handle.shutdown().await?;
     Ok(())
 }
