@@ -14,7 +14,9 @@
 //! some. `--fresh K`: halfway through
 //! the steady pushes, K teachers' devices open a second session and catch up from nothing
 //! (with many `--seed-docs`, a long read of the school's catalog): the time they take, and
-//! what it does to the others' acks. `--schools S` (1): S schools on the node, each with
+//! what it does to the others' acks; with `--pull 1` they also fetch every document their
+//! catalog lists (a fresh device's first pull: fetches of 500), and the time runs until the
+//! last one arrived. `--schools S` (1): S schools on the node, each with
 //! that roster, device i in school i mod S (10,000 devices in 20 schools: 2-3 devices per
 //! staff member, as on a school board's server; in one school, 48 each, so every push goes
 //! to 282 devices).
@@ -40,7 +42,7 @@ use futures_util::{SinkExt, StreamExt};
 use omkijken_core::DocumentId;
 use omkijken_core::doc;
 use omkijken_core::model::{Header, Kind, SCHEMA_VERSION, Signal, SignalContext, Source};
-use omkijken_core::sync::{DocChanges, Frame, PROTOCOL_VERSION};
+use omkijken_core::sync::{DocChanges, FetchRequest, Frame, PROTOCOL_VERSION};
 use omkijken_server::secure::StoreKey;
 use omkijken_server::storage::{PostgresStorage, SqliteStorage, Storage};
 use omkijken_server::{Hub, HubConfig};
@@ -77,6 +79,8 @@ struct Args {
     /// Devices that catch up from nothing (a second session, cursor 0) halfway through the
     /// steady pushes (`--fresh K`): what a long catch-up does to the others' acks.
     fresh: usize,
+    /// The fresh devices also fetch every document listed (`--pull 1`).
+    pull: bool,
     /// Schools on the node (`--schools S`), each with the same roster; device i belongs to
     /// school i mod S.
     schools: usize,
@@ -92,6 +96,7 @@ fn args() -> Result<Args> {
         postgres: None,
         nodes: 0,
         fresh: 0,
+        pull: false,
         schools: 1,
         server: std::env::var_os("OMKIJKEN_SERVER_BIN")
             .map(PathBuf::from)
@@ -115,6 +120,7 @@ fn args() -> Result<Args> {
             "--postgres" => a.postgres = Some(v),
             "--nodes" => a.nodes = v.parse()?,
             "--fresh" => a.fresh = v.parse()?,
+            "--pull" => a.pull = v.parse::<u8>()? == 1,
             "--schools" => a.schools = v.parse::<usize>()?.max(1),
             _ => bail!("unknown option {k}"),
         }
@@ -551,6 +557,7 @@ async fn session(
     url: String,
     dev: Dev,
     coordinator: bool,
+    pull: bool,
     cursor: Arc<AtomicU64>,
     clock: Arc<Clock>,
 ) -> Result<(mpsc::UnboundedSender<Cmd>, oneshot::Receiver<usize>)> {
@@ -574,6 +581,9 @@ async fn session(
         let mut done = Some(done_tx);
         let mut entries = 0usize;
         let mut pending: HashMap<DocumentId, Instant> = HashMap::new();
+        // With `pull`: the documents listed, then those asked for and not yet arrived.
+        let mut listed: Vec<DocumentId> = vec![];
+        let mut fetching: std::collections::HashSet<DocumentId> = Default::default();
         loop {
             tokio::select! {
                 cmd = cmd_rx.recv() => match cmd {
@@ -599,17 +609,41 @@ async fn session(
                     match frame {
                         Frame::Catalog { entries: e, cursor: c, complete, .. } => {
                             entries += e.len();
+                            if pull {
+                                listed.extend(e.iter().map(|e| e.document_id));
+                            }
                             if complete {
                                 // A device keeps the catalog's cursor once it fetched what
-                                // it lacks; here nothing is fetched (the load is the
-                                // server's catch-up, not the documents).
+                                // it lacks; here nothing is fetched unless `pull` (the load
+                                // is the server's catch-up, not the documents).
                                 cursor.fetch_max(c, Ordering::Relaxed);
-                                if let Some(d) = done.take() {
+                                let mut sent = true;
+                                for chunk in listed.chunks(500) {
+                                    fetching.extend(chunk.iter().copied());
+                                    let docs = chunk
+                                        .iter()
+                                        .map(|id| FetchRequest { document_id: *id, have: vec![] })
+                                        .collect();
+                                    let f = Frame::Fetch { docs };
+                                    sent &= tx.send(Message::binary(f.encode())).await.is_ok();
+                                }
+                                if !sent {
+                                    break;
+                                }
+                                if fetching.is_empty() && let Some(d) = done.take() {
                                     let _ = d.send(entries);
                                 }
                             }
                         }
                         Frame::Docs { docs, cursor: c } => {
+                            if !fetching.is_empty() {
+                                for d in &docs {
+                                    fetching.remove(&d.document_id);
+                                }
+                                if fetching.is_empty() && let Some(d) = done.take() {
+                                    let _ = d.send(entries);
+                                }
+                            }
                             let now = Instant::now();
                             if c > 0 {
                                 cursor.fetch_max(c, Ordering::Relaxed);
@@ -686,7 +720,7 @@ async fn storm(
         );
         let coord = staff[d.user].coordinator;
         tasks.push(tokio::spawn(async move {
-            let (cmd, done) = session(url, d, coord, cur, clock).await?;
+            let (cmd, done) = session(url, d, coord, false, cur, clock).await?;
             let entries = tokio::time::timeout(Duration::from_secs(300), done)
                 .await
                 .context("catch-up timed out")??;
@@ -835,6 +869,7 @@ fn main() -> Result<()> {
         let fresh = {
             let (urls, clock) = (urls.clone(), clock.clone());
             let picked: Vec<Dev> = pushers.iter().take(a.fresh).map(|&i| devs[i].clone()).collect();
+            let pull = a.pull;
             let half = Duration::from_secs_f64(a.seconds / 2.0);
             tokio::spawn(async move {
                 tokio::time::sleep(half).await;
@@ -844,7 +879,7 @@ fn main() -> Result<()> {
                     let url = urls[k % urls.len()].clone();
                     let clock = clock.clone();
                     sessions.push(tokio::spawn(async move {
-                        let (cmd, done) = session(url, d, false, Arc::default(), clock).await?;
+                        let (cmd, done) = session(url, d, false, pull, Arc::default(), clock).await?;
                         let entries = done.await?;
                         Ok::<_, anyhow::Error>((cmd, entries))
                     }));
