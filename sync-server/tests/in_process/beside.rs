@@ -12,10 +12,13 @@ use omkijken_core::sync::{DocChanges, FetchRequest, Frame, PROTOCOL_VERSION};
 use omkijken_server::hub::{CaughtUp, ConnId, Hub, HubConfig};
 use omkijken_server::storage::SqliteStorage;
 
-fn beside_hub(path: &std::path::Path) -> Hub {
+/// A hub that reads every catch-up beside it, and every fetch of `fetch_beside` documents
+/// or more.
+fn hub_beside(path: &std::path::Path, fetch_beside: Option<usize>) -> Hub {
     let st = SqliteStorage::open(path, None).unwrap();
     let config = HubConfig {
         catch_up_beside: Some(0),
+        fetch_beside,
         ..HubConfig::default()
     };
     let mut hub = Hub::new(Box::new(st), config, [7; 32]).unwrap();
@@ -100,7 +103,7 @@ fn edited(
 fn other_devices_are_served_while_a_catch_up_is_read_and_what_left_her_reach_meanwhile_is_not_in_it()
  {
     let dir = tempfile::tempdir().unwrap();
-    let mut hub = beside_hub(&dir.path().join("s.db"));
+    let mut hub = hub_beside(&dir.path().join("s.db"), None);
     let t1 = enroll(&mut hub, "t1", 1);
     let ib = enroll(&mut hub, "ib", 2);
     let (ct, _) = connect_now(&mut hub, &t1);
@@ -174,7 +177,7 @@ fn other_devices_are_served_while_a_catch_up_is_read_and_what_left_her_reach_mea
 #[test]
 fn a_roster_change_while_a_catch_up_is_read_is_judged_by_the_new_roster() {
     let dir = tempfile::tempdir().unwrap();
-    let mut hub = beside_hub(&dir.path().join("s.db"));
+    let mut hub = hub_beside(&dir.path().join("s.db"), None);
     let t1 = enroll(&mut hub, "t1", 1);
     let m2 = enroll(&mut hub, "m2", 2);
     let (ct, _) = connect_now(&mut hub, &t1);
@@ -189,23 +192,27 @@ fn a_roster_change_while_a_catch_up_is_read_is_judged_by_the_new_roster() {
     assert!(entries.contains(&doc::roster_view_id(SCHOOL, "m2")));
 }
 
-#[test]
-fn a_session_that_sends_too_much_before_its_catalog_is_caught_up_on_the_hub() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut hub = beside_hub(&dir.path().join("s.db"));
-    let ib = enroll(&mut hub, "ib", 1);
-    let (c, read) = hello_read_later(&mut hub, &ib);
+/// Sixteen frames wait for a read beside the hub; what `c` is sent for the seventeenth.
+fn one_too_many(hub: &mut Hub, c: ConnId) -> Vec<Frame> {
     let outbox = || Frame::Outbox {
         pending: 1,
         not_accepted: 0,
         oldest_age: Some(5),
     };
-    // Up to sixteen frames wait for the read.
     for _ in 0..16 {
-        assert!(to(&hub.receive(NOW, c, outbox()), c).is_empty());
+        assert!(to(&hub.receive(NOW, c, outbox()), c).is_empty(), "waits");
     }
+    to(&hub.receive(NOW, c, outbox()), c)
+}
+
+#[test]
+fn a_session_that_sends_too_much_before_its_catalog_is_caught_up_on_the_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = hub_beside(&dir.path().join("s.db"), None);
+    let ib = enroll(&mut hub, "ib", 1);
+    let (c, read) = hello_read_later(&mut hub, &ib);
     // The seventeenth: the hub reads the catalog itself, sends it, then handles them all.
-    let out = to(&hub.receive(NOW, c, outbox()), c);
+    let out = one_too_many(&mut hub, c);
     let (entries, _, cursor) = catalog(&out);
     assert!(entries.contains(&doc::roster_view_id(SCHOOL, "ib")));
     assert!(cursor > 0);
@@ -217,18 +224,15 @@ fn a_session_that_sends_too_much_before_its_catalog_is_caught_up_on_the_hub() {
 
 // ------------------------------------------------------------------ fetches beside the hub
 
-/// A hub that also makes every fetch beside it (`HubConfig::fetch_beside`).
-fn fetch_beside_hub(path: &std::path::Path) -> Hub {
-    let st = SqliteStorage::open(path, None).unwrap();
-    let config = HubConfig {
-        catch_up_beside: Some(0),
-        fetch_beside: Some(1),
-        ..HubConfig::default()
-    };
-    let mut hub = Hub::new(Box::new(st), config, [7; 32]).unwrap();
-    hub.create_school(NOW, SCHOOL, "De Linde").unwrap();
-    hub.import_roster(NOW, SCHOOL, ROSTER).unwrap();
-    hub
+/// A hub that makes every fetch beside it, with a teacher and the care coordinator
+/// connected and caught up: the hub, their devices and their sessions.
+fn teacher_and_coordinator(dir: &std::path::Path) -> (Hub, Dev, Dev, ConnId, ConnId) {
+    let mut hub = hub_beside(&dir.join("s.db"), Some(1));
+    let t1 = enroll(&mut hub, "t1", 1);
+    let ib = enroll(&mut hub, "ib", 2);
+    let (ct, _) = connect_now(&mut hub, &t1);
+    let (c_ib, _) = connect_now(&mut hub, &ib);
+    (hub, t1, ib, ct, c_ib)
 }
 
 fn fetch(ids: &[DocumentId]) -> Frame {
@@ -272,11 +276,7 @@ fn facts(d: &automerge::Automerge, id: DocumentId) -> String {
 #[test]
 fn a_fetch_made_beside_the_hub_is_sent_only_as_the_rows_are_now_and_before_what_came_after_it() {
     let dir = tempfile::tempdir().unwrap();
-    let mut hub = fetch_beside_hub(&dir.path().join("s.db"));
-    let t1 = enroll(&mut hub, "t1", 1);
-    let ib = enroll(&mut hub, "ib", 2);
-    let (ct, _) = connect_now(&mut hub, &t1);
-    let (c_ib, _) = connect_now(&mut hub, &ib);
+    let (mut hub, t1, ib, ct, c_ib) = teacher_and_coordinator(dir.path());
     // Drafts the care team reads (urgency 1, wellbeing); a draft's facts may still change.
     let rec = |facts: &str| {
         let mut rec = signal_record(1, "welbevinden", facts);
@@ -342,11 +342,7 @@ fn a_fetch_made_beside_the_hub_is_sent_only_as_the_rows_are_now_and_before_what_
 #[test]
 fn fetches_read_beside_the_hub_come_back_in_any_order_and_are_answered_in_the_order_sent() {
     let dir = tempfile::tempdir().unwrap();
-    let mut hub = fetch_beside_hub(&dir.path().join("s.db"));
-    let t1 = enroll(&mut hub, "t1", 1);
-    let ib = enroll(&mut hub, "ib", 2);
-    let (ct, _) = connect_now(&mut hub, &t1);
-    let (c_ib, _) = connect_now(&mut hub, &ib);
+    let (mut hub, t1, ib, ct, c_ib) = teacher_and_coordinator(dir.path());
     let (a, d_a) = signal(&t1, "p1", 1, "welbevinden");
     let (b, d_b) = signal(&t1, "p2", 1, "thuissituatie");
     assert_eq!(acks(&push(&mut hub, ct, a, &d_a)), 1);
@@ -374,25 +370,13 @@ fn fetches_read_beside_the_hub_come_back_in_any_order_and_are_answered_in_the_or
 #[test]
 fn a_fetch_read_beside_that_never_comes_back_is_made_on_the_hub_when_too_much_waits() {
     let dir = tempfile::tempdir().unwrap();
-    let mut hub = fetch_beside_hub(&dir.path().join("s.db"));
-    let t1 = enroll(&mut hub, "t1", 1);
-    let ib = enroll(&mut hub, "ib", 2);
-    let (ct, _) = connect_now(&mut hub, &t1);
-    let (c_ib, _) = connect_now(&mut hub, &ib);
+    let (mut hub, t1, _, ct, c_ib) = teacher_and_coordinator(dir.path());
     let (a, d_a) = signal(&t1, "p1", 1, "welbevinden");
     assert_eq!(acks(&push(&mut hub, ct, a, &d_a)), 1);
     assert!(to(&hub.receive(NOW, c_ib, fetch(&[a])), c_ib).is_empty());
     let read = take_read(&mut hub, c_ib);
-    let outbox = || Frame::Outbox {
-        pending: 1,
-        not_accepted: 0,
-        oldest_age: Some(5),
-    };
-    for _ in 0..16 {
-        assert!(to(&hub.receive(NOW, c_ib, outbox()), c_ib).is_empty());
-    }
     // The seventeenth: the hub makes the fetch itself and answers it.
-    let out = to(&hub.receive(NOW, c_ib, outbox()), c_ib);
+    let out = one_too_many(&mut hub, c_ib);
     let ids: Vec<DocumentId> = docs_sent(&out).into_iter().map(|(id, _)| id).collect();
     assert_eq!(ids, vec![a]);
     assert!(hub.caught_up(NOW, read).is_empty(), "passed over");
