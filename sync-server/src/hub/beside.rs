@@ -126,8 +126,16 @@ impl CatchUpJob {
                 cursor,
                 upto,
                 epoch,
-            } => catch_up::read_beside(storage, &self.roster, &self.device, *cursor, *upto, epoch)
-                .map(Found::Catalog),
+            } => catch_up::scan(
+                storage,
+                &self.roster,
+                &self.device,
+                *cursor,
+                *upto,
+                epoch,
+                false,
+            )
+            .map(|s| Found::Catalog(s.beside(*upto, epoch))),
             Job::Fetch(reqs) => {
                 fetch::prepare_beside(storage, &self.roster, &self.device.user, reqs)
                     .map(Found::Fetch)

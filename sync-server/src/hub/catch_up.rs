@@ -38,38 +38,8 @@ pub(super) struct Read {
     upto: u64,
 }
 
-/// Read the school's catalog rows from `cursor` up to `upto` (where the catalog stood when
-/// the job was made): pure reads, on any storage connection of the same store.
-pub(super) fn read_beside(
-    storage: &mut dyn Storage,
-    roster: &Roster,
-    device: &Device,
-    cursor: u64,
-    upto: u64,
-    epoch: &str,
-) -> Result<Read> {
-    scan(storage, roster, device, cursor, upto, epoch, false).map(|s| {
-        let mut frames = s.frames;
-        if !s.entries.is_empty() || !s.purge.is_empty() {
-            frames.push(Frame::Catalog {
-                entries: s.entries,
-                purge: s.purge,
-                cursor: upto,
-                complete: false,
-                epoch: Some(epoch.to_string()),
-            });
-        }
-        Read {
-            frames,
-            hold: s.hold,
-            purged: s.purged,
-            upto,
-        }
-    })
-}
-
 /// What a read of the catalog since a cursor found for one device.
-struct Scan {
+pub(super) struct Scan {
     /// Full catalog frames (not complete).
     frames: Vec<Frame>,
     /// What did not fill a frame.
@@ -81,12 +51,36 @@ struct Scan {
     seen: BTreeSet<DocumentId>,
 }
 
+impl Scan {
+    /// What was read beside the hub up to `upto` (where the catalog stood when the job was
+    /// made), to be handed back.
+    pub(super) fn beside(self, upto: u64, epoch: &str) -> Read {
+        let mut frames = self.frames;
+        if !self.entries.is_empty() || !self.purge.is_empty() {
+            frames.push(Frame::Catalog {
+                entries: self.entries,
+                purge: self.purge,
+                cursor: upto,
+                complete: false,
+                epoch: Some(epoch.to_string()),
+            });
+        }
+        Read {
+            frames,
+            hold: self.hold,
+            purged: self.purged,
+            upto,
+        }
+    }
+}
+
 /// The school's rows after `cursor` and up to `upto`, a page at a time (memory for one page
 /// and the entries to send, not for the school's catalog): what `device` may read becomes a
 /// catalog entry and is held from now on (which also clears an earlier purge mark: the
 /// device sees the entry and fetches what it lacks); what it may not read and may hold is
-/// purged.
-fn scan(
+/// purged. Pure reads: beside the hub ([`Scan::beside`]) on any storage connection of the
+/// same store.
+pub(super) fn scan(
     storage: &mut dyn Storage,
     roster: &Roster,
     device: &Device,
