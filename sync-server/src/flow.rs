@@ -70,8 +70,18 @@ pub fn decode(bytes: &[u8]) -> Result<Frame, Frame> {
 /// Permits a frame holds while it waits for (and is handled by) the hub.
 #[derive(Debug)]
 pub struct Inflight {
-    _session: OwnedSemaphorePermit,
+    session: OwnedSemaphorePermit,
     _bytes: OwnedSemaphorePermit,
+}
+
+impl Inflight {
+    /// The session's permit alone, for a frame the hub parks behind a read beside it: kept,
+    /// the session reads no further frame meanwhile; the bytes go back to the shared budget
+    /// at once (the hub bounds what a session parks), so sessions that wait cannot starve
+    /// the others of it.
+    pub fn session_only(self) -> OwnedSemaphorePermit {
+        self.session
+    }
 }
 
 /// The admission of received frames to the hub: per session and in total.
@@ -106,7 +116,7 @@ impl Intake {
             .min(self.total_kib);
         let bytes = self.total.clone().acquire_many_owned(kib).await.ok()?;
         Some(Inflight {
-            _session: session,
+            session,
             _bytes: bytes,
         })
     }

@@ -116,10 +116,10 @@ pub(super) struct HubThread {
     /// Commands handled so far: `/readyz` tells a busy hub (this moves) from a stuck one.
     pub(super) handled: Arc<AtomicU64>,
     pub(super) conns: HashMap<ConnId, ConnOut>,
-    /// The flow permits of sessions' frames that wait in the hub behind a read beside it
-    /// (a catch-up, a fetch): kept until the session waits no more, so that a session
+    /// The session permits of sessions' frames that wait in the hub behind a read beside
+    /// it (a catch-up, a fetch): kept until the session waits no more, so that a session
     /// stops reading its socket instead of filling the hub with frames to park.
-    pub(super) waiting: HashMap<ConnId, Vec<crate::flow::Inflight>>,
+    pub(super) waiting: HashMap<ConnId, Vec<tokio::sync::OwnedSemaphorePermit>>,
     pub(super) outbox_frames: usize,
     pub(super) outbox_bytes: usize,
     /// Where catch-ups go to be read beside the hub (none: the hub reads them).
@@ -199,7 +199,7 @@ impl HubThread {
                         conn,
                         frame,
                         at,
-                        _inflight,
+                        _inflight: inflight,
                     } => {
                         let o = t.hub.receive(now, conn, frame);
                         if o.iter()
@@ -208,7 +208,10 @@ impl HubThread {
                             acked.push(at);
                         }
                         if t.hub.is_waiting(conn) {
-                            t.waiting.entry(conn).or_default().push(_inflight);
+                            t.waiting
+                                .entry(conn)
+                                .or_default()
+                                .push(inflight.session_only());
                         }
                         o
                     }
