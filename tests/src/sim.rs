@@ -65,6 +65,9 @@ pub struct Report {
     pub duplicates: u64,
     /// Frames the server handled in a group commit with the frame before them.
     pub grouped_frames: u64,
+    /// New documents of a group checked before its frames and taken by them
+    /// (`Hub::precheck`).
+    pub prechecked: u64,
     /// Catch-ups and fetches read beside the hub (odd seeds: as the server reads them, on a
     /// snapshot taken at the `hello` or `fetch` and handed back later, while other frames
     /// go on).
@@ -131,6 +134,7 @@ impl Report {
         self.duplicates += o.duplicates;
         self.grouped_frames += o.grouped_frames;
         self.catch_ups_beside += o.catch_ups_beside;
+        self.prechecked += o.prechecked;
         self.roster_changes += o.roster_changes;
         self.care_tracks += o.care_tracks;
         self.revocations += o.revocations;
@@ -1171,23 +1175,36 @@ impl Sim {
                 // Frames due at the server one after another are one group commit, as
                 // the server's hub thread handles the frames waiting for it.
                 let grouped = self.next_due(now).is_some_and(|i| self.net[i].to_server);
-                if grouped {
-                    self.hub().begin_group();
+                if !grouped {
+                    let out = self.hub().receive_bytes(now, p.conn, &p.bytes);
+                    self.hub_output(out)?;
+                    continue;
                 }
-                let mut out = self.hub().receive_bytes(now, p.conn, &p.bytes);
-                while grouped
-                    && let Some(i) = self.next_due(now)
+                let mut group = vec![p];
+                while let Some(i) = self.next_due(now)
                     && self.net[i].to_server
                 {
                     let p = self.net.remove(i);
                     self.report.frames += 1;
                     self.report.bytes += p.bytes.len() as u64;
-                    out.extend(self.hub().receive_bytes(now, p.conn, &p.bytes));
                     self.report.grouped_frames += 1;
+                    group.push(p);
                 }
-                if grouped {
-                    out = self.hub().end_group(out);
+                self.hub().begin_group();
+                // As the server's hub thread does: the group's new documents checked first.
+                let decoded: Vec<(ConnId, Frame)> = group
+                    .iter()
+                    .filter_map(|p| Some((p.conn, Frame::decode(&p.bytes).ok()?)))
+                    .collect();
+                let frames: Vec<(ConnId, &Frame)> = decoded.iter().map(|(c, f)| (*c, f)).collect();
+                self.hub().precheck(&frames);
+                let used = self.hub().prechecks_used();
+                let mut out = vec![];
+                for p in group {
+                    out.extend(self.hub().receive_bytes(now, p.conn, &p.bytes));
                 }
+                self.report.prechecked += self.hub().prechecks_used() - used;
+                out = self.hub().end_group(out);
                 self.hub_output(out)?;
             } else {
                 let frame = Frame::decode(&p.bytes)

@@ -190,7 +190,7 @@ fn simulated_devices_and_server_converge_without_loss_or_leaks() {
         t.add(r);
     }
     println!(
-        "simulation: {} seeds ({}) on {} threads, {:.1} s: {} frames ({:.0} frames/s), {} edits, {} device crashes, {} server crashes, {} broken connections, {} duplicated frames, {} frames grouped into a commit with the one before, {} catch-ups read beside the hub, {} roster changes, {} care tracks opened or closed, {} pupil sessions ({} readings by pupils), {} revocations, {} backups, {} restores, {} erased documents, {} clock jumps ({} days), {} leavers or returns, {} holds placed or lifted, {} retention runs ({} documents erased by retention), {} forbidden writes refused, {} forbidden reads, {} deliveries found audited, {} purges, {} out-of-date edits, {} refusals ({} kept as not accepted, {} of those read back and discarded), {} quiescent checks, {} failed",
+        "simulation: {} seeds ({}) on {} threads, {:.1} s: {} frames ({:.0} frames/s), {} edits, {} device crashes, {} server crashes, {} broken connections, {} duplicated frames, {} frames grouped into a commit with the one before, {} new documents checked before their group, {} catch-ups and fetches read beside the hub, {} roster changes, {} care tracks opened or closed, {} pupil sessions ({} readings by pupils), {} revocations, {} backups, {} restores, {} erased documents, {} clock jumps ({} days), {} leavers or returns, {} holds placed or lifted, {} retention runs ({} documents erased by retention), {} forbidden writes refused, {} forbidden reads, {} deliveries found audited, {} purges, {} out-of-date edits, {} refusals ({} kept as not accepted, {} of those read back and discarded), {} quiescent checks, {} failed",
         seeds.len(),
         describe(&seeds),
         rayon::current_num_threads(),
@@ -203,6 +203,7 @@ fn simulated_devices_and_server_converge_without_loss_or_leaks() {
         t.broken_connections,
         t.duplicates,
         t.grouped_frames,
+        t.prechecked,
         t.catch_ups_beside,
         t.roster_changes,
         t.care_tracks,

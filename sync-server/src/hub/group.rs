@@ -43,6 +43,7 @@ impl Hub {
     /// when they reconnect), and what the hub learnt from the lost writes is forgotten.
     pub fn end_group(&mut self, out: Outgoing) -> Outgoing {
         self.group = None;
+        self.prechecked.clear();
         match self.storage.end_group() {
             Ok(()) => withdraw_purged(out),
             Err(e) => {

@@ -19,6 +19,7 @@
 //! One concern per file: `connect` (sessions, and dispatching each frame), `catch_up`
 //! (`hello`), `fetch`, `beside` (catch-ups and fetches read beside the hub, and the frames
 //! that wait for them), `push` (pre-checks, merge, core's record rules, one commit),
+//! `precheck` (a group's new documents checked before its frames, on all cores),
 //! `fanout` (the delivery planner every path that sends content to live sessions goes
 //! through, and the poll path), `sync_frames` (Automerge `sync` frames), `automerge_repo`
 //! (sessions of automerge-repo peers: their messages and live changes), `read_log`,
@@ -37,6 +38,7 @@ mod fetch;
 mod group;
 mod live;
 mod outbox;
+mod precheck;
 mod push;
 mod read_log;
 mod sync_frames;
@@ -222,6 +224,10 @@ pub struct Hub {
     /// Catch-ups to read beside the hub, and the last one's number.
     catch_ups: Vec<CatchUpJob>,
     next_ticket: u64,
+    /// New documents of the open group's push frames, checked before its frames were
+    /// handled (`precheck`).
+    prechecked: BTreeMap<(ConnId, DocumentId), precheck::PrecheckedQueue>,
+    prechecks_used: u64,
 }
 
 impl std::fmt::Debug for Hub {
@@ -313,6 +319,8 @@ impl Hub {
             actor,
             rng,
             catch_ups: vec![],
+            prechecked: BTreeMap::new(),
+            prechecks_used: 0,
             next_ticket: 0,
         })
     }

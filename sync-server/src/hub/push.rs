@@ -263,6 +263,14 @@ impl Hub {
         // document: spread over the cores, results in the frame's order.
         let mut work = Vec::with_capacity(order.len());
         for &id in order {
+            // A new document checked before its group's frames were handled, from the same
+            // bytes under the same roster: that verdict ([`Hub::precheck`]).
+            if !rows.contains_key(&id)
+                && let Some(v) = self.prechecked(conn, id, &roster, &data[&id])
+            {
+                work.push((id, Pending::Ready(v)));
+                continue;
+            }
             let row = Self::base_row(&roster, &device.user, scope, rows.get(&id));
             let pending = match Self::pre_check(&roster, &device.user, scope, row, &data[&id]) {
                 Some(r) => Err(r),
@@ -271,58 +279,23 @@ impl Hub {
                     None => Automerge::new(),
                 }),
             };
-            work.push((id, pending));
+            work.push((id, Pending::Check(Box::new(pending))));
         }
         let user = device.user.as_str();
-        let check = |(id, pending): (DocumentId, std::result::Result<Automerge, RefusalReason>)| {
+        let check = |(id, pending): (DocumentId, Pending)| {
             let verdict = match pending {
-                Err(r) => Verdict::Refuse(r),
-                Ok(old) => {
-                    // A new document's bytes are stored and sent on as they came, so they
-                    // must load strictly: anything after their valid part would load here
-                    // (leniently) and then never again, for the server or any device.
-                    let merged = if old.get_heads().is_empty() {
-                        Automerge::load(&data[&id]).map_err(|e| {
-                            if matches!(e, automerge::AutomergeError::MissingDeps) {
-                                RefusalReason::MissingDeps
-                            } else {
-                                RefusalReason::Malformed
-                            }
-                        })
-                    } else {
-                        let mut new = old.clone();
-                        new.load_incremental(&data[&id])
-                            .map(|_| new)
-                            .map_err(|_| RefusalReason::Malformed)
+                Pending::Ready(v) => v,
+                Pending::Check(old) => {
+                    let row = Self::base_row(&roster, user, scope, rows.get(&id));
+                    let taken = row.is_none() && rows.contains_key(&id);
+                    let who = Pusher {
+                        roster: &roster,
+                        user,
+                        scope,
+                        actor,
                     };
-                    match merged {
-                        Err(reason) => Verdict::Refuse(reason),
-                        Ok(new) if !new.get_missing_deps(&[]).is_empty() => {
-                            Verdict::Refuse(RefusalReason::MissingDeps)
-                        }
-                        Ok(new) => {
-                            let row = Self::base_row(&roster, user, scope, rows.get(&id));
-                            let taken = row.is_none() && rows.contains_key(&id);
-                            Self::validate(&roster, user, scope, actor, id, row, taken, &old, new)
-                        }
-                    }
+                    check_one(&who, id, row, taken, *old, &data[&id])
                 }
-            };
-            let verdict = match verdict {
-                Verdict::Accept(mut a) if !a.existed => {
-                    // The pushed bytes load into exactly this document: store and forward
-                    // them as they are when they are one document chunk (what devices that
-                    // do not hold it can store without loading, see `whole_doc`), else save
-                    // it as one; and drop the document here, off the hub's thread.
-                    let raw = &data[&id];
-                    a.full = Some(match (doc::saved_heads(raw), &a.doc) {
-                        (None, Some(d)) => d.save(),
-                        _ => raw.clone(),
-                    });
-                    a.doc = None;
-                    Verdict::Accept(a)
-                }
-                v => v,
             };
             (id, verdict)
         };
@@ -564,6 +537,81 @@ impl Hub {
             out.extend(self.try_poll(now)?);
         }
         Ok(out)
+    }
+}
+
+/// A pushed document before its check: its verdict already made ([`Hub::precheck`]), or
+/// the stored document to merge it into (or why it is refused before it is loaded).
+pub(super) enum Pending {
+    Ready(Verdict),
+    Check(Box<std::result::Result<Automerge, RefusalReason>>),
+}
+
+/// Who pushes: the school's roster, the user, a pupil session's scope, the device's actor.
+pub(super) struct Pusher<'a> {
+    pub(super) roster: &'a Roster,
+    pub(super) user: &'a str,
+    pub(super) scope: Option<&'a PupilScope>,
+    pub(super) actor: &'a ActorId,
+}
+
+/// Merge the pushed `data` of `id` into `old` (the stored document; empty for a new one)
+/// and judge it ([`Hub::validate`]): pure work, on any thread. `row` is the readable row it
+/// is judged against (none: as new); `taken`, that the id belongs to a document the user
+/// may not read.
+pub(super) fn check_one(
+    who: &Pusher<'_>,
+    id: DocumentId,
+    row: Option<&CatalogRow>,
+    taken: bool,
+    old: std::result::Result<Automerge, RefusalReason>,
+    data: &[u8],
+) -> Verdict {
+    let verdict = match old {
+        Err(r) => Verdict::Refuse(r),
+        Ok(old) => {
+            // A new document's bytes are stored and sent on as they came, so they must load
+            // strictly: anything after their valid part would load here (leniently) and
+            // then never again, for the server or any device.
+            let merged = if old.get_heads().is_empty() {
+                Automerge::load(data).map_err(|e| {
+                    if matches!(e, automerge::AutomergeError::MissingDeps) {
+                        RefusalReason::MissingDeps
+                    } else {
+                        RefusalReason::Malformed
+                    }
+                })
+            } else {
+                let mut new = old.clone();
+                new.load_incremental(data)
+                    .map(|_| new)
+                    .map_err(|_| RefusalReason::Malformed)
+            };
+            match merged {
+                Err(reason) => Verdict::Refuse(reason),
+                Ok(new) if !new.get_missing_deps(&[]).is_empty() => {
+                    Verdict::Refuse(RefusalReason::MissingDeps)
+                }
+                Ok(new) => Hub::validate(
+                    who.roster, who.user, who.scope, who.actor, id, row, taken, &old, new,
+                ),
+            }
+        }
+    };
+    match verdict {
+        Verdict::Accept(mut a) if !a.existed => {
+            // The pushed bytes load into exactly this document: store and forward them as
+            // they are when they are one document chunk (what devices that do not hold it
+            // can store without loading, see `whole_doc`), else save it as one; and drop the
+            // document here, off the hub's thread.
+            a.full = Some(match (doc::saved_heads(data), &a.doc) {
+                (None, Some(d)) => d.save(),
+                _ => data.to_vec(),
+            });
+            a.doc = None;
+            Verdict::Accept(a)
+        }
+        v => v,
     }
 }
 

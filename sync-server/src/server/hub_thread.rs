@@ -188,6 +188,17 @@ impl HubThread {
     fn handle_group(&mut self, group: Vec<Cmd>) {
         metrics::histogram!("omkijken_group_commit_frames").record(group.len() as f64);
         self.hub.begin_group();
+        // The group's new documents are checked first, on all cores ([`Hub::precheck`]).
+        let frames: Vec<(ConnId, &Frame)> = group
+            .iter()
+            .filter_map(|c| match c {
+                Cmd::Frame { conn, frame, .. } => Some((*conn, frame)),
+                _ => None,
+            })
+            .collect();
+        if frames.len() > 1 {
+            self.guarded(|t| t.hub.precheck(&frames));
+        }
         let mut out = Vec::new();
         let mut acked = Vec::new();
         for cmd in group {

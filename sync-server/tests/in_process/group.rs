@@ -104,3 +104,70 @@ fn a_groups_frames_see_each_others_writes_and_are_stored_together() {
     let mut reopened = hub_at(&path);
     assert_eq!(reopened.storage().catalog_get(&[a, b]).unwrap().len(), 2);
 }
+
+fn refused(frames: &[Frame], id: omkijken_core::DocumentId) -> bool {
+    frames
+        .iter()
+        .any(|f| matches!(f, Frame::Refused { docs } if docs.iter().any(|r| r.document_id == id)))
+}
+
+/// The roster after p2 moved to group g6 (m1's): m2 neither mentors nor teaches her.
+const ROSTER_P2_TO_G6: &str = "type,id,name,group,age_band,in_care,roles,mentors,teaches
+group,g6,Groep 6,,,,,,
+group,g7,Groep 7,,,,,,
+staff,m1,Mentor Een,,,,mentor,,g6
+staff,m2,Mentor Twee,,,,mentor,,g7
+staff,t1,Vakdocent,,,,teacher,,
+staff,ib,Intern Begeleider,,,,care_coordinator;meldcode_duty,,
+staff,adm,Beheer,,,,admin,,
+staff,sl,Directeur,,,,school_leader,,
+pupil,p1,Pupil Een,g6,po_5_8,true,,m1,
+pupil,p2,Pupil Twee,g6,po_5_8,false,,m1,
+";
+
+/// A group's new documents are checked before its frames are handled, on all cores
+/// (`Hub::precheck`); a frame takes that verdict only if the roster is still the one it
+/// was made under. Here p2 moves to m1's group in between: m2's thermometer month for p2,
+/// fine when checked, is judged again and refused; m1's signal goes in.
+#[test]
+fn a_group_checked_before_its_frames_is_judged_again_when_the_roster_changed_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let m1 = enroll(&mut hub, "m1", 1);
+    let m2 = enroll(&mut hub, "m2", 2);
+    let (c1, _) = connect(&mut hub, &m1, 0);
+    let (c2, _) = connect(&mut hub, &m2, 0);
+    let (month, d_month) = thermometer(&m2, "p2", "2026-11");
+    let (sig, d_sig) = signal(&m1, "p1", 1, "welbevinden");
+    let f_month = push_frame(&[(month, &d_month)]);
+    let f_sig = push_frame(&[(sig, &d_sig)]);
+
+    // The same group with the roster unchanged: both go in.
+    let (other_month, d_other) = thermometer(&m2, "p2", "2026-10");
+    let (other_sig, d_other_sig) = signal(&m1, "p1", 2, "pesten");
+    let f1 = push_frame(&[(other_month, &d_other)]);
+    let f2 = push_frame(&[(other_sig, &d_other_sig)]);
+    hub.precheck(&[(c2, &f1), (c1, &f2)]);
+    hub.begin_group();
+    let mut out = hub.receive(NOW, c2, f1);
+    out.extend(hub.receive(NOW, c1, f2));
+    let sent = hub.end_group(out);
+    assert!(acked(&to(&sent, c2), other_month));
+    assert!(acked(&to(&sent, c1), other_sig));
+
+    hub.precheck(&[(c2, &f_month), (c1, &f_sig)]);
+    hub.import_roster(NOW, SCHOOL, ROSTER_P2_TO_G6).unwrap();
+    hub.begin_group();
+    let mut out = hub.receive(NOW, c2, f_month);
+    out.extend(hub.receive(NOW, c1, f_sig));
+    let sent = hub.end_group(out);
+    assert!(
+        refused(&to(&sent, c2), month),
+        "judged by the new roster: {:?}",
+        to(&sent, c2)
+    );
+    assert!(!acked(&to(&sent, c2), month));
+    assert!(acked(&to(&sent, c1), sig));
+    assert!(hub.storage().catalog_get(&[month]).unwrap().is_empty());
+    assert_eq!(hub.storage().catalog_get(&[sig]).unwrap().len(), 1);
+}
