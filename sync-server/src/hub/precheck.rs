@@ -18,6 +18,12 @@ use omkijken_core::sync::Frame;
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
+/// Bytes of new documents a group checks first, at most: live pushes are a few KB each; a
+/// group of large frames (a device that was offline for weeks, or one that floods) is
+/// checked in place, one document at a time, as before, so that checking ahead never holds
+/// more than this in copies and verdicts.
+const PRECHECK_BYTES: usize = 4 * 1024 * 1024;
+
 /// A new document's verdict, made before its group's frames were handled.
 pub(super) struct Prechecked {
     roster: Arc<Roster>,
@@ -46,6 +52,7 @@ impl Hub {
     pub fn precheck(&mut self, frames: &[(ConnId, &Frame)]) {
         self.prechecked.clear();
         let mut candidates = vec![];
+        let mut bytes = 0;
         for (conn, frame) in frames {
             let Frame::Push { docs } = frame else {
                 continue;
@@ -72,6 +79,11 @@ impl Hub {
             let Ok(roster) = self.roster(&school) else {
                 continue;
             };
+            let size: usize = docs.iter().map(|d| d.data.len()).sum();
+            if bytes + size > PRECHECK_BYTES {
+                continue;
+            }
+            bytes += size;
             for d in docs {
                 candidates.push(Candidate {
                     conn: *conn,

@@ -171,3 +171,40 @@ fn a_group_checked_before_its_frames_is_judged_again_when_the_roster_changed_mea
     assert!(hub.storage().catalog_get(&[month]).unwrap().is_empty());
     assert_eq!(hub.storage().catalog_get(&[sig]).unwrap().len(), 1);
 }
+
+/// Checking ahead holds at most 4 MiB of a group's documents: a frame past that (here a
+/// 5 MiB push of garbage) is checked in place, and refused there.
+#[test]
+fn a_group_checks_ahead_only_its_first_megabytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = school_hub(&dir.path().join("s.db"));
+    let m1 = enroll(&mut hub, "m1", 1);
+    let m2 = enroll(&mut hub, "m2", 2);
+    let (c1, _) = connect(&mut hub, &m1, 0);
+    let (c2, _) = connect(&mut hub, &m2, 0);
+    let (a, d_a) = signal(&m1, "p1", 1, "welbevinden");
+    let (b, d_b) = signal(&m1, "p1", 2, "pesten");
+    let big = omkijken_core::DocumentId::random();
+    let f_a = push_frame(&[(a, &d_a)]);
+    let f_big = Frame::Push {
+        docs: vec![omkijken_core::sync::DocChanges::new(
+            big,
+            vec![0x85; 5 << 20],
+        )],
+    };
+    let f_b = push_frame(&[(b, &d_b)]);
+    let before = hub.prechecks_used();
+    hub.precheck(&[(c1, &f_a), (c2, &f_big), (c1, &f_b)]);
+    hub.begin_group();
+    let mut out = hub.receive(NOW, c1, f_a);
+    out.extend(hub.receive(NOW, c2, f_big));
+    out.extend(hub.receive(NOW, c1, f_b));
+    let sent = hub.end_group(out);
+    assert!(acked(&to(&sent, c1), a) && acked(&to(&sent, c1), b));
+    assert!(refused(&to(&sent, c2), big));
+    assert_eq!(
+        hub.prechecks_used() - before,
+        2,
+        "the two signals, not the 5 MiB"
+    );
+}
