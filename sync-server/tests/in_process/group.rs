@@ -4,6 +4,7 @@
 
 use crate::common::*;
 use omkijken_core::sync::{ErrorCode, Frame};
+use omkijken_server::hub::ConnId;
 use omkijken_server::storage::SqliteStorage;
 use omkijken_server::{Hub, HubConfig};
 use std::path::Path;
@@ -112,18 +113,24 @@ fn refused(frames: &[Frame], id: omkijken_core::DocumentId) -> bool {
 }
 
 /// The roster after p2 moved to group g6 (m1's): m2 neither mentors nor teaches her.
-const ROSTER_P2_TO_G6: &str = "type,id,name,group,age_band,in_care,roles,mentors,teaches
-group,g6,Groep 6,,,,,,
-group,g7,Groep 7,,,,,,
-staff,m1,Mentor Een,,,,mentor,,g6
-staff,m2,Mentor Twee,,,,mentor,,g7
-staff,t1,Vakdocent,,,,teacher,,
-staff,ib,Intern Begeleider,,,,care_coordinator;meldcode_duty,,
-staff,adm,Beheer,,,,admin,,
-staff,sl,Directeur,,,,school_leader,,
-pupil,p1,Pupil Een,g6,po_5_8,true,,m1,
-pupil,p2,Pupil Twee,g6,po_5_8,false,,m1,
-";
+fn roster_p2_to_g6() -> String {
+    let (before, after) = (
+        "pupil,p2,Pupil Twee,g7,po_5_8,false,,m2,",
+        "pupil,p2,Pupil Twee,g6,po_5_8,false,,m1,",
+    );
+    assert!(ROSTER.contains(before));
+    ROSTER.replace(before, after)
+}
+
+/// Mentors m1 and m2 connected: the hub and their sessions.
+fn two_mentors(dir: &Path) -> (Hub, Dev, Dev, ConnId, ConnId) {
+    let mut hub = school_hub(&dir.join("s.db"));
+    let m1 = enroll(&mut hub, "m1", 1);
+    let m2 = enroll(&mut hub, "m2", 2);
+    let (c1, _) = connect(&mut hub, &m1, 0);
+    let (c2, _) = connect(&mut hub, &m2, 0);
+    (hub, m1, m2, c1, c2)
+}
 
 /// A group's new documents are checked before its frames are handled, on all cores
 /// (`Hub::precheck`); a frame takes that verdict only if the roster is still the one it
@@ -132,11 +139,7 @@ pupil,p2,Pupil Twee,g6,po_5_8,false,,m1,
 #[test]
 fn a_group_checked_before_its_frames_is_judged_again_when_the_roster_changed_meanwhile() {
     let dir = tempfile::tempdir().unwrap();
-    let mut hub = school_hub(&dir.path().join("s.db"));
-    let m1 = enroll(&mut hub, "m1", 1);
-    let m2 = enroll(&mut hub, "m2", 2);
-    let (c1, _) = connect(&mut hub, &m1, 0);
-    let (c2, _) = connect(&mut hub, &m2, 0);
+    let (mut hub, m1, m2, c1, c2) = two_mentors(dir.path());
     let (month, d_month) = thermometer(&m2, "p2", "2026-11");
     let (sig, d_sig) = signal(&m1, "p1", 1, "welbevinden");
     let f_month = push_frame(&[(month, &d_month)]);
@@ -156,7 +159,7 @@ fn a_group_checked_before_its_frames_is_judged_again_when_the_roster_changed_mea
     assert!(acked(&to(&sent, c1), other_sig));
 
     hub.precheck(&[(c2, &f_month), (c1, &f_sig)]);
-    hub.import_roster(NOW, SCHOOL, ROSTER_P2_TO_G6).unwrap();
+    hub.import_roster(NOW, SCHOOL, &roster_p2_to_g6()).unwrap();
     hub.begin_group();
     let mut out = hub.receive(NOW, c2, f_month);
     out.extend(hub.receive(NOW, c1, f_sig));
@@ -177,11 +180,7 @@ fn a_group_checked_before_its_frames_is_judged_again_when_the_roster_changed_mea
 #[test]
 fn a_group_checks_ahead_only_its_first_megabytes() {
     let dir = tempfile::tempdir().unwrap();
-    let mut hub = school_hub(&dir.path().join("s.db"));
-    let m1 = enroll(&mut hub, "m1", 1);
-    let m2 = enroll(&mut hub, "m2", 2);
-    let (c1, _) = connect(&mut hub, &m1, 0);
-    let (c2, _) = connect(&mut hub, &m2, 0);
+    let (mut hub, m1, _, c1, c2) = two_mentors(dir.path());
     let (a, d_a) = signal(&m1, "p1", 1, "welbevinden");
     let (b, d_b) = signal(&m1, "p1", 2, "pesten");
     let big = omkijken_core::DocumentId::random();
