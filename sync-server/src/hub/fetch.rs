@@ -13,7 +13,7 @@
 
 use super::beside::Purpose;
 use super::fanout::{Offer, Recipient, docs_frames, plan, same_heads, whole_doc};
-use super::{ConnId, Hub, Outgoing, load_cached, readable};
+use super::{ConnId, Hub, Outgoing, catalog_map, load_cached, readable};
 use crate::Result;
 use crate::cache::DocCache;
 use crate::storage::{Batch, CatalogRow, Storage, StoredDoc};
@@ -63,16 +63,8 @@ fn asked<'r>(
         .collect()
 }
 
-fn rows_of(
-    storage: &mut dyn Storage,
-    reqs: &[FetchRequest],
-) -> Result<BTreeMap<DocumentId, CatalogRow>> {
-    let ids: Vec<DocumentId> = reqs.iter().map(|r| r.document_id).collect();
-    Ok(storage
-        .catalog_get(&ids)?
-        .into_iter()
-        .map(|r| (r.id, r))
-        .collect())
+fn ids_of(reqs: &[FetchRequest]) -> Vec<DocumentId> {
+    reqs.iter().map(|r| r.document_id).collect()
 }
 
 /// Make what to send for each document of `asked` that `user` may read and that is not in
@@ -164,7 +156,7 @@ pub(super) fn prepare_beside(
     user: &str,
     reqs: &[FetchRequest],
 ) -> Result<Prepared> {
-    let rows = rows_of(storage, reqs)?;
+    let rows = catalog_map(storage, &ids_of(reqs))?;
     let mut made = Prepared::new();
     prepare(storage, None, roster, user, &asked(reqs, &rows), &mut made)?;
     Ok(made)
@@ -238,7 +230,7 @@ impl Hub {
     ) -> Result<Outgoing> {
         let device = self.sessions[&conn].device.clone();
         let roster = self.roster(&device.school)?;
-        let rows = rows_of(self.storage.as_mut(), reqs)?;
+        let rows = self.catalog_map(&ids_of(reqs))?;
         let asked = asked(reqs, &rows);
         // Made from a row that moved on since (a newer change, an erasure): made again.
         made.retain(|id, m| {

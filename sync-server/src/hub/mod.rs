@@ -379,12 +379,7 @@ impl Hub {
 
     /// Catalog rows of `ids`, by id (unknown ones left out).
     fn catalog_map(&mut self, ids: &[DocumentId]) -> Result<BTreeMap<DocumentId, CatalogRow>> {
-        Ok(self
-            .storage
-            .catalog_get(ids)?
-            .into_iter()
-            .map(|r| (r.id, r))
-            .collect())
+        catalog_map(self.storage.as_mut(), ids)
     }
 }
 
@@ -404,6 +399,18 @@ pub fn refresh_views(storage: &mut dyn Storage, actor: &ActorId) -> Result<()> {
 
 /// The stored document of a catalog row, through the cache (checked against the catalog's
 /// heads, so a write by another process is never hidden by the cache).
+/// The catalog rows of `ids` that exist, by id: on the hub's storage or a reader's.
+fn catalog_map(
+    storage: &mut dyn Storage,
+    ids: &[DocumentId],
+) -> Result<BTreeMap<DocumentId, CatalogRow>> {
+    Ok(storage
+        .catalog_get(ids)?
+        .into_iter()
+        .map(|r| (r.id, r))
+        .collect())
+}
+
 fn load_cached(
     cache: &mut DocCache,
     storage: &mut dyn Storage,
