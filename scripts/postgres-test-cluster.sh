@@ -17,7 +17,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 dir="${PG_TEST_DIR:-$PWD/target/pg-test}"
+# Where the cluster's folder is written down (it may move to /tmp, see below); one per
+# PG_TEST_DIR, so that two clusters (the tests', the PostgreSQL simulation's) do not stop
+# each other.
 pointer="$PWD/target/pg-test.location"
+[ -n "${PG_TEST_DIR:-}" ] && pointer="$dir.location"
 
 say() { echo "postgres-test-cluster: $*" >&2; }
 

@@ -1,7 +1,8 @@
 //! Deterministic simulation of a sync server and several devices.
 //!
 //! One thread, one seeded RNG, a simulated clock and network. The real sans-io engines run:
-//! the server's [`Hub`] over its real SQLite storage, and each device's [`ClientEngine`] over
+//! the server's [`Hub`] over its real SQLite storage (or PostgreSQL, [`Config::postgres`]),
+//! and each device's [`ClientEngine`] over
 //! its real encrypted [`Store`]. The network delays frames, breaks connections (losing what
 //! is in flight), partitions devices for long stretches, duplicates idempotent frames and
 //! delivers frames of an old connection after a new one has opened. (Within one connection
@@ -34,7 +35,8 @@ use omkijken_core::sync::Frame;
 use omkijken_core::sync::engine::{ClientEngine, ClientInput, ClientOutput};
 use omkijken_core::{DocumentId, Store};
 use omkijken_server::hub::{ConnId, Hub, HubConfig};
-use omkijken_server::storage::SqliteStorage;
+use omkijken_server::storage::postgres::testing::TestSchema;
+use omkijken_server::storage::{PostgresStorage, SqliteStorage, Storage};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -169,14 +171,21 @@ pub struct Failure {
     pub seed: u64,
     /// What broke.
     pub message: String,
+    /// The server stored in PostgreSQL ([`Config::postgres`]).
+    pub postgres: bool,
 }
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let replay = format!(
+            "scripts/sim.sh {}1 {}",
+            if self.postgres { "--postgres " } else { "" },
+            self.seed
+        );
         write!(
             f,
-            "simulation seed {} failed: {}\n  replay: scripts/sim.sh 1 {}   (trace one document: OMKIJKEN_SIM_TRACE=<first letters of its id> scripts/sim.sh 1 {})",
-            self.seed, self.message, self.seed, self.seed
+            "simulation seed {} failed: {}\n  replay: {replay}   (trace one document: OMKIJKEN_SIM_TRACE=<first letters of its id> {replay})",
+            self.seed, self.message
         )
     }
 }
@@ -190,6 +199,11 @@ pub struct Config {
     pub steps: usize,
     /// Steps between quiescent checks.
     pub quiesce_every: usize,
+    /// The server stores in this PostgreSQL database (a `postgres://` URL; a fresh schema
+    /// a seed) instead of SQLite files. Backups and restores are then not simulated (the
+    /// server's backup commands are for its SQLite store; PostgreSQL is backed up with its
+    /// own tools).
+    pub postgres: Option<String>,
 }
 
 impl Default for Config {
@@ -197,6 +211,7 @@ impl Default for Config {
         Config {
             steps: 300,
             quiesce_every: 100,
+            postgres: None,
         }
     }
 }
@@ -269,6 +284,9 @@ struct Sim {
     deliveries: Vec<(String, DocumentId, i64)>,
     now: Arc<AtomicI64>,
     dir: PathBuf,
+    /// The server's PostgreSQL schema, when it stores there (see [`Config::postgres`]);
+    /// dropped with the run.
+    postgres: Option<TestSchema>,
     hub: Option<Hub>,
     devices: Vec<Device>,
     net: Vec<Packet>,
@@ -460,13 +478,26 @@ impl Sim {
         self.hub.as_mut().expect("hub is running")
     }
 
-    fn open_hub(dir: &Path, seed: u64, beside: bool) -> SimResult<Hub> {
-        let storage = SqliteStorage::open(dir.join(omkijken_server::server::DB_FILE), None)
-            .map_err(|e| format!("server storage: {e}"))?;
+    fn open_hub(
+        dir: &Path,
+        postgres: Option<&TestSchema>,
+        seed: u64,
+        beside: bool,
+    ) -> SimResult<Hub> {
+        let storage: Box<dyn Storage> = match postgres {
+            Some(schema) => Box::new(
+                PostgresStorage::open(&schema.url(), None)
+                    .map_err(|e| format!("server storage: {e}"))?,
+            ),
+            None => Box::new(
+                SqliteStorage::open(dir.join(omkijken_server::server::DB_FILE), None)
+                    .map_err(|e| format!("server storage: {e}"))?,
+            ),
+        };
         let mut s = [0u8; 32];
         s[..8].copy_from_slice(&seed.to_le_bytes());
         Hub::new(
-            Box::new(storage),
+            storage,
             HubConfig {
                 cache_docs: 16,
                 catch_up_beside: beside.then_some(0),
@@ -516,16 +547,8 @@ impl Sim {
         static FILES: std::sync::OnceLock<SimResult<Files>> = std::sync::OnceLock::new();
         let built = FILES.get_or_init(|| {
             let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
-            let mut hub = Self::open_hub(dir.path(), 0, false)?;
-            hub.create_school(T0, SCHOOL, "Simulatieschool")
-                .map_err(|e| e.to_string())?;
-            let (mentors, in_care) = Self::first_roster();
-            hub.import_roster(
-                T0,
-                SCHOOL,
-                &roster_csv(&mentors, &in_care, &BTreeMap::new()),
-            )
-            .map_err(|e| e.to_string())?;
+            let mut hub = Self::open_hub(dir.path(), None, 0, false)?;
+            Self::set_up_school(&mut hub)?;
             drop(hub);
             let mut files = vec![];
             for entry in std::fs::read_dir(dir.path()).map_err(|e| e.to_string())? {
@@ -541,13 +564,38 @@ impl Sim {
         built.as_deref().map_err(Clone::clone)
     }
 
-    fn new(seed: u64, dir: &Path) -> SimResult<Sim> {
+    /// The school with its first roster (and a view of it for each staff member).
+    fn set_up_school(hub: &mut Hub) -> SimResult<()> {
+        hub.create_school(T0, SCHOOL, "Simulatieschool")
+            .map_err(|e| e.to_string())?;
+        let (mentors, in_care) = Self::first_roster();
+        hub.import_roster(
+            T0,
+            SCHOOL,
+            &roster_csv(&mentors, &in_care, &BTreeMap::new()),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    fn new(seed: u64, dir: &Path, postgres: Option<&str>) -> SimResult<Sim> {
         let mut rng = StdRng::seed_from_u64(seed);
         let now = Arc::new(AtomicI64::new(T0));
-        for (name, bytes) in Self::first_school()? {
-            std::fs::write(dir.join(name), bytes).map_err(|e| format!("server files: {e}"))?;
-        }
-        let mut hub = Self::open_hub(dir, seed, seed % 2 == 1)?;
+        let postgres = postgres.map(TestSchema::create);
+        let mut hub = match &postgres {
+            Some(schema) => {
+                let mut hub = Self::open_hub(dir, Some(schema), seed, seed % 2 == 1)?;
+                Self::set_up_school(&mut hub)?;
+                hub
+            }
+            None => {
+                for (name, bytes) in Self::first_school()? {
+                    std::fs::write(dir.join(name), bytes)
+                        .map_err(|e| format!("server files: {e}"))?;
+                }
+                Self::open_hub(dir, None, seed, seed % 2 == 1)?
+            }
+        };
         let (mentors, in_care) = Self::first_roster();
         // Retention terms of this school: short ones too (0 years: erased the day after the
         // pupil left), and meldcode cases sometimes never erased by retention.
@@ -571,6 +619,7 @@ impl Sim {
             deliveries: vec![],
             now,
             dir: dir.to_path_buf(),
+            postgres,
             hub: Some(hub),
             devices: vec![],
             net: vec![],
@@ -1298,6 +1347,7 @@ impl Sim {
         self.stop_server()?;
         self.hub = Some(Self::open_hub(
             &self.dir,
+            self.postgres.as_ref(),
             self.rng.random(),
             self.beside.is_some(),
         )?);
@@ -1338,6 +1388,7 @@ impl Sim {
             .map_err(|e| format!("restore: {e}"))?;
         self.hub = Some(Self::open_hub(
             &self.dir,
+            None,
             self.rng.random(),
             self.beside.is_some(),
         )?);
@@ -2665,7 +2716,7 @@ impl Sim {
                     self.duplicate(idx);
                 }
             }
-            721..=726 => self.take_backup()?,
+            721..=726 if self.postgres.is_none() => self.take_backup()?,
             727..=729 if self.backed_up && !self.revoked_since_backup => self.restore_server()?,
             730..=731 => self.erase_pupil()?,
             732..=741 => self.out_of_date_edit(i)?,
@@ -2970,15 +3021,17 @@ pub fn run(seed: u64, config: &Config) -> Result<Report, Failure> {
     } else {
         None
     };
+    let postgres = config.postgres.is_some();
+    let fail = |message: String| Failure {
+        seed,
+        message,
+        postgres,
+    };
     let dir = match base {
         Some(b) => tempfile::tempdir_in(b),
         None => tempfile::tempdir(),
     }
-    .map_err(|e| Failure {
-        seed,
-        message: format!("tempdir: {e}"),
-    })?;
-    let fail = |message: String| Failure { seed, message };
+    .map_err(|e| fail(format!("tempdir: {e}")))?;
     // The server refuses a data directory others may enter.
     #[cfg(unix)]
     {
@@ -2986,7 +3039,7 @@ pub fn run(seed: u64, config: &Config) -> Result<Report, Failure> {
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
             .map_err(|e| fail(format!("tempdir: {e}")))?;
     }
-    let mut sim = Sim::new(seed, dir.path()).map_err(fail)?;
+    let mut sim = Sim::new(seed, dir.path(), config.postgres.as_deref()).map_err(fail)?;
     for step in 0..config.steps {
         sim.step().map_err(|m| fail(format!("step {step}: {m}")))?;
         if step > 0 && step % config.quiesce_every == 0 {
@@ -3013,7 +3066,7 @@ mod tests {
     #[test]
     fn a_duplicated_server_frame_never_overtakes_a_later_one() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sim = Sim::new(7, dir.path()).unwrap();
+        let mut sim = Sim::new(7, dir.path(), None).unwrap();
         let conn = ConnId(99);
         let docs = Frame::Docs {
             docs: vec![],

@@ -3,6 +3,8 @@
 //! - `OMKIJKEN_SIM_SEED=<n>` runs that one seed (replays a failure exactly);
 //! - `OMKIJKEN_SIM_SEEDS=<count>` runs that many seeds starting at `OMKIJKEN_SIM_SEED` (or 1);
 //! - `OMKIJKEN_SIM_REGRESSIONS=1` runs the regression seeds first as well;
+//! - `OMKIJKEN_SIM_POSTGRES=<postgres:// URL>` keeps the server's data in that PostgreSQL
+//!   database (a fresh schema a seed) instead of SQLite files;
 //! - by default the regression seeds plus `DEFAULT_SEEDS` seeds run.
 //!
 //! Seeds run in parallel on all cores (each seed is one deterministic thread of its own, so a
@@ -111,8 +113,11 @@ fn env_u64(name: &str) -> Option<u64> {
 }
 
 /// Run `seeds` on all cores; failures are printed (with their replay command) as they happen.
-fn run_seeds(seeds: &[u64]) -> (Vec<Report>, Vec<Failure>) {
-    let config = Config::default();
+fn run_seeds(seeds: &[u64], postgres: Option<String>) -> (Vec<Report>, Vec<Failure>) {
+    let config = Config {
+        postgres,
+        ..Config::default()
+    };
     let done = AtomicU64::new(0);
     let failures = Mutex::new(Vec::new());
     let started = Instant::now();
@@ -163,7 +168,6 @@ fn describe(seeds: &[u64]) -> String {
 
 #[test]
 fn simulated_devices_and_server_converge_without_loss_or_leaks() {
-    let start = Instant::now();
     let first = env_u64("OMKIJKEN_SIM_SEED");
     let count = env_u64("OMKIJKEN_SIM_SEEDS");
     let regressions = REGRESSION_SEEDS.iter().map(|(s, _)| *s);
@@ -183,16 +187,52 @@ fn simulated_devices_and_server_converge_without_loss_or_leaks() {
             .collect();
         seeds = regressions.chain(rest).collect();
     }
-    let (reports, failures) = run_seeds(&seeds);
+    let postgres = std::env::var("OMKIJKEN_SIM_POSTGRES")
+        .ok()
+        .filter(|u| !u.is_empty());
+    run_and_check(&seeds, postgres);
+}
+
+/// The simulation with the server's data in PostgreSQL (a fresh schema a seed): the
+/// regression seeds and the first 40, in every `cargo test` that has a database
+/// (`OMKIJKEN_TEST_POSTGRES`, which scripts/test.sh sets). A run of chosen seeds
+/// (`OMKIJKEN_SIM_SEED`, scripts/sim.sh) leaves it out: there `OMKIJKEN_SIM_POSTGRES`
+/// chooses the storage of the test above.
+#[test]
+fn the_simulation_also_converges_on_postgresql() {
+    if std::env::var_os("OMKIJKEN_SIM_SEED").is_some() {
+        return;
+    }
+    let Some(url) = omkijken_server::storage::postgres::testing::database_url(
+        "the_simulation_also_converges_on_postgresql",
+    ) else {
+        return;
+    };
+    let seeds: Vec<u64> = REGRESSION_SEEDS
+        .iter()
+        .map(|(s, _)| *s)
+        .chain((1..=40).filter(|s| !REGRESSION_SEEDS.iter().any(|(r, _)| r == s)))
+        .collect();
+    run_and_check(&seeds, Some(url));
+}
+
+/// Run `seeds`, print the summary, and fail on any failed seed.
+fn run_and_check(seeds: &[u64], postgres: Option<String>) {
+    let start = Instant::now();
+    let on_postgres = postgres.is_some();
+    let (reports, failures) = run_seeds(seeds, postgres);
     let secs = start.elapsed().as_secs_f64();
     let mut t = Report::default();
     for r in &reports {
         t.add(r);
     }
+    if on_postgres {
+        println!("simulation: the server stores in PostgreSQL");
+    }
     println!(
         "simulation: {} seeds ({}) on {} threads, {:.1} s: {} frames ({:.0} frames/s), {} edits, {} device crashes, {} server crashes, {} broken connections, {} duplicated frames, {} frames grouped into a commit with the one before, {} new documents checked before their group, {} catch-ups and fetches read beside the hub, {} roster changes, {} care tracks opened or closed, {} pupil sessions ({} readings by pupils), {} revocations, {} backups, {} restores, {} erased documents, {} clock jumps ({} days), {} leavers or returns, {} holds placed or lifted, {} retention runs ({} documents erased by retention), {} forbidden writes refused, {} forbidden reads, {} deliveries found audited, {} purges, {} out-of-date edits, {} refusals ({} kept as not accepted, {} of those read back and discarded), {} quiescent checks, {} failed",
         seeds.len(),
-        describe(&seeds),
+        describe(seeds),
         rayon::current_num_threads(),
         secs,
         t.frames,
