@@ -74,6 +74,8 @@ pub struct Report {
     /// snapshot taken at the `hello` or `fetch` and handed back later, while other frames
     /// go on).
     pub catch_ups_beside: u64,
+    /// Runs with two server nodes (on PostgreSQL, see `Sim::nodes`).
+    pub two_nodes: u64,
     /// Roster changes.
     pub roster_changes: u64,
     /// Care tracks opened or closed by a care coordinator's request (`setCareTrack`).
@@ -136,6 +138,7 @@ impl Report {
         self.duplicates += o.duplicates;
         self.grouped_frames += o.grouped_frames;
         self.catch_ups_beside += o.catch_ups_beside;
+        self.two_nodes += o.two_nodes;
         self.prechecked += o.prechecked;
         self.roster_changes += o.roster_changes;
         self.care_tracks += o.care_tracks;
@@ -191,6 +194,17 @@ impl std::fmt::Display for Failure {
 }
 
 type SimResult<T> = std::result::Result<T, String>;
+
+/// The hubs' connection ids in one space for the simulation: a hub's id times two, plus
+/// its node (0 or 1).
+fn sim_conn(node: usize, conn: ConnId) -> ConnId {
+    ConnId(conn.0 * 2 + node as u64)
+}
+
+/// The node and the hub's own connection id of a simulation connection id.
+fn node_of(conn: ConnId) -> (usize, ConnId) {
+    ((conn.0 % 2) as usize, ConnId(conn.0 / 2))
+}
 
 /// Settings of a run.
 #[derive(Debug, Clone)]
@@ -276,7 +290,7 @@ struct Sim {
     /// of delays (so the main generator's sequence is that of a run without).
     beside: Option<StdRng>,
     /// Catch-ups and fetches read, due back at the hub at the time given.
-    catching: Vec<(i64, omkijken_server::hub::CaughtUp)>,
+    catching: Vec<(i64, usize, omkijken_server::hub::CaughtUp)>,
     /// The hostile device, if this run has one.
     hostile: Option<Hostile>,
     /// Every document (or changes of it) the server sent a device: (device id, document,
@@ -288,6 +302,13 @@ struct Sim {
     /// dropped with the run.
     postgres: Option<TestSchema>,
     hub: Option<Hub>,
+    /// A second server node on the same PostgreSQL database (see [`Sim::nodes`]); the
+    /// admin's operations go to the first.
+    second: Option<Hub>,
+    /// Server nodes: 1, or 2 on PostgreSQL for half the seeds (`seed % 4 >= 2`). Each
+    /// connection goes to one at random, with no sticky sessions; a node learns of the
+    /// other's writes when it polls (as on a change notification or its timer).
+    nodes: usize,
     devices: Vec<Device>,
     net: Vec<Packet>,
     /// Last delivery time per (conn, direction), to keep each connection FIFO.
@@ -478,6 +499,23 @@ impl Sim {
         self.hub.as_mut().expect("hub is running")
     }
 
+    /// Server node `n`, if it is running.
+    fn node(&mut self, n: usize) -> Option<&mut Hub> {
+        if n == 0 {
+            self.hub.as_mut()
+        } else {
+            self.second.as_mut()
+        }
+    }
+
+    /// Close connection `conn` at its node.
+    fn hub_disconnect(&mut self, conn: ConnId) {
+        let (n, c) = node_of(conn);
+        if let Some(hub) = self.node(n) {
+            hub.disconnect(c);
+        }
+    }
+
     fn open_hub(
         dir: &Path,
         postgres: Option<&TestSchema>,
@@ -610,6 +648,21 @@ impl Sim {
         policy.retention = retention;
         omkijken_server::retention::set_policy(hub.storage(), SCHOOL, &policy)
             .map_err(|e| e.to_string())?;
+        let nodes = if postgres.is_some() && seed % 4 >= 2 {
+            2
+        } else {
+            1
+        };
+        let second = if nodes == 2 {
+            Some(Self::open_hub(
+                dir,
+                postgres.as_ref(),
+                seed.wrapping_add(1),
+                seed % 2 == 1,
+            )?)
+        } else {
+            None
+        };
         let n = rng.random_range(3..=8);
         let mut sim = Sim {
             rng,
@@ -621,6 +674,8 @@ impl Sim {
             dir: dir.to_path_buf(),
             postgres,
             hub: Some(hub),
+            second,
+            nodes,
             devices: vec![],
             net: vec![],
             channel_at: HashMap::new(),
@@ -641,6 +696,7 @@ impl Sim {
             traced_state: HashMap::new(),
             report: Report::default(),
         };
+        sim.report.two_nodes = u64::from(nodes == 2);
         for (i, user) in USERS.iter().take(n).enumerate() {
             sim.enroll_device(i, user)?;
         }
@@ -766,11 +822,20 @@ impl Sim {
         }
         let now = self.now();
         let token = self.devices[i].token.clone();
-        match self.hub().connect(now, &token) {
+        let node = if self.nodes == 2 {
+            self.rng.random_range(0..2)
+        } else {
+            0
+        };
+        let Some(connected) = self.node(node).map(|hub| hub.connect(now, &token)) else {
+            return Ok(());
+        };
+        match connected {
             Ok(c) => {
-                self.note(&format!("dev{i} connects ({:?})", c.conn));
-                self.devices[i].conn = Some(c.conn);
-                self.conn_owner.insert(c.conn, i);
+                let conn = sim_conn(node, c.conn);
+                self.note(&format!("dev{i} connects ({conn:?}, node {node})"));
+                self.devices[i].conn = Some(conn);
+                self.conn_owner.insert(conn, i);
                 self.engine_input(i, ClientInput::Connected)?;
             }
             Err(refusal) => {
@@ -791,9 +856,7 @@ impl Sim {
     fn disconnect_device(&mut self, i: usize) -> SimResult<()> {
         if let Some(conn) = self.devices[i].conn.take() {
             self.note(&format!("dev{i} loses its connection ({conn:?})"));
-            if let Some(hub) = self.hub.as_mut() {
-                hub.disconnect(conn);
-            }
+            self.hub_disconnect(conn);
             let before = self.net.len();
             self.net.retain(|p| p.conn != conn);
             if self.net.len() != before {
@@ -833,9 +896,7 @@ impl Sim {
                 }
                 ClientOutput::Close => {
                     if let Some(conn) = self.devices[i].conn.take() {
-                        if let Some(hub) = self.hub.as_mut() {
-                            hub.disconnect(conn);
-                        }
+                        self.hub_disconnect(conn);
                         self.net.retain(|p| p.conn != conn);
                     }
                 }
@@ -995,9 +1056,16 @@ impl Sim {
         }
     }
 
+    /// What the first node returned goes out.
     fn hub_output(&mut self, out: Vec<(ConnId, Frame)>) -> SimResult<()> {
+        self.hub_output_of(0, out)
+    }
+
+    /// What node `node` returned goes out (its reads beside the hub are taken first).
+    fn hub_output_of(&mut self, node: usize, out: Vec<(ConnId, Frame)>) -> SimResult<()> {
         self.read_catch_ups();
         for (conn, frame) in out {
+            let conn = sim_conn(node, conn);
             if let Some(h) = &self.hostile
                 && h.conn == Some(conn)
             {
@@ -1179,33 +1247,40 @@ impl Sim {
     /// on; one in ten is handed back unread (a reader without storage), which the hub
     /// reads itself.
     fn read_catch_ups(&mut self) {
-        let Some(hub) = self.hub.as_mut() else { return };
-        let jobs = hub.take_catch_ups();
-        let Some(rng) = self.beside.as_mut() else {
-            return;
-        };
-        let now = self.now.load(Ordering::SeqCst);
-        for job in jobs {
-            let done = if rng.random_bool(0.1) {
-                job.unread(omkijken_server::Error::Stopped)
+        for node in 0..self.nodes {
+            let hub = if node == 0 {
+                self.hub.as_mut()
             } else {
-                job.scan(hub.storage())
+                self.second.as_mut()
             };
-            let at = now + rng.random_range(0..=300);
-            self.catching.push((at, done));
-            self.report.catch_ups_beside += 1;
+            let Some(hub) = hub else { continue };
+            let jobs = hub.take_catch_ups();
+            let Some(rng) = self.beside.as_mut() else {
+                return;
+            };
+            let now = self.now.load(Ordering::SeqCst);
+            for job in jobs {
+                let done = if rng.random_bool(0.1) {
+                    job.unread(omkijken_server::Error::Stopped)
+                } else {
+                    job.scan(hub.storage())
+                };
+                let at = now + rng.random_range(0..=300);
+                self.catching.push((at, node, done));
+                self.report.catch_ups_beside += 1;
+            }
         }
     }
 
     /// Hand the catch-ups due by `now` back to the hub.
     fn catch_ups_due(&mut self, now: i64) -> SimResult<()> {
-        while let Some(i) = self.catching.iter().position(|(at, _)| *at <= now) {
-            let (_, done) = self.catching.remove(i);
-            if self.hub.is_none() {
+        while let Some(i) = self.catching.iter().position(|(at, _, _)| *at <= now) {
+            let (_, node, done) = self.catching.remove(i);
+            let Some(hub) = self.node(node) else {
                 continue;
-            }
-            let out = self.hub().caught_up(now, done);
-            self.hub_output(out)?;
+            };
+            let out = hub.caught_up(now, done);
+            self.hub_output_of(node, out)?;
         }
         Ok(())
     }
@@ -1218,20 +1293,23 @@ impl Sim {
             self.report.frames += 1;
             self.report.bytes += p.bytes.len() as u64;
             if p.to_server {
-                if self.hub.is_none() {
+                let (node, conn) = node_of(p.conn);
+                if self.node(node).is_none() {
                     continue;
                 }
-                // Frames due at the server one after another are one group commit, as
-                // the server's hub thread handles the frames waiting for it.
-                let grouped = self.next_due(now).is_some_and(|i| self.net[i].to_server);
+                // Frames due at a node one after another are one group commit, as the
+                // server's hub thread handles the frames waiting for it.
+                let to_node = |p: &Packet| p.to_server && node_of(p.conn).0 == node;
+                let grouped = self.next_due(now).is_some_and(|i| to_node(&self.net[i]));
                 if !grouped {
-                    let out = self.hub().receive_bytes(now, p.conn, &p.bytes);
-                    self.hub_output(out)?;
+                    let hub = self.node(node).expect("running");
+                    let out = hub.receive_bytes(now, conn, &p.bytes);
+                    self.hub_output_of(node, out)?;
                     continue;
                 }
                 let mut group = vec![p];
                 while let Some(i) = self.next_due(now)
-                    && self.net[i].to_server
+                    && to_node(&self.net[i])
                 {
                     let p = self.net.remove(i);
                     self.report.frames += 1;
@@ -1239,22 +1317,24 @@ impl Sim {
                     self.report.grouped_frames += 1;
                     group.push(p);
                 }
-                self.hub().begin_group();
+                let hub = self.node(node).expect("running");
+                hub.begin_group();
                 // As the server's hub thread does: the group's new documents checked first.
                 let decoded: Vec<(ConnId, Frame)> = group
                     .iter()
-                    .filter_map(|p| Some((p.conn, Frame::decode(&p.bytes).ok()?)))
+                    .filter_map(|p| Some((node_of(p.conn).1, Frame::decode(&p.bytes).ok()?)))
                     .collect();
                 let frames: Vec<(ConnId, &Frame)> = decoded.iter().map(|(c, f)| (*c, f)).collect();
-                self.hub().precheck(&frames);
-                let used = self.hub().prechecks_used();
+                hub.precheck(&frames);
+                let used = hub.prechecks_used();
                 let mut out = vec![];
                 for p in group {
-                    out.extend(self.hub().receive_bytes(now, p.conn, &p.bytes));
+                    out.extend(hub.receive_bytes(now, node_of(p.conn).1, &p.bytes));
                 }
-                self.report.prechecked += self.hub().prechecks_used() - used;
-                out = self.hub().end_group(out);
-                self.hub_output(out)?;
+                let prechecked = hub.prechecks_used() - used;
+                out = hub.end_group(out);
+                self.report.prechecked += prechecked;
+                self.hub_output_of(node, out)?;
             } else {
                 let frame = Frame::decode(&p.bytes)
                     .map_err(|e| format!("server sent an undecodable frame: {e}"))?;
@@ -1295,9 +1375,7 @@ impl Sim {
             return Ok(());
         }
         if let Some(conn) = self.devices[i].conn.take() {
-            if let Some(hub) = self.hub.as_mut() {
-                hub.disconnect(conn);
-            }
+            self.hub_disconnect(conn);
             self.net.retain(|p| p.conn != conn);
         }
         self.note(&format!("dev{i} crashes and reopens its store"));
@@ -1323,13 +1401,31 @@ impl Sim {
 
     /// The server goes away: frames in flight are lost, every connection drops.
     fn stop_server(&mut self) -> SimResult<()> {
-        self.hub = None;
-        self.net.clear();
-        self.catching.clear();
-        if let Some(h) = self.hostile.as_mut() {
+        self.second = None;
+        self.stop_node(0)?;
+        self.stop_node(1)
+    }
+
+    /// Server node `n` goes away: frames in flight to and from it are lost, its
+    /// connections drop.
+    fn stop_node(&mut self, n: usize) -> SimResult<()> {
+        if n == 0 {
+            self.hub = None;
+        } else {
+            self.second = None;
+        }
+        let on_n = |c: ConnId| node_of(c).0 == n;
+        self.net.retain(|p| !on_n(p.conn));
+        self.catching.retain(|(_, node, _)| *node != n);
+        if let Some(h) = self.hostile.as_mut()
+            && h.conn.is_some_and(on_n)
+        {
             h.conn = None;
         }
         for i in 0..self.devices.len() {
+            if !self.devices[i].conn.is_none_or(on_n) {
+                continue;
+            }
             self.devices[i].conn = None;
             if self.devices[i]
                 .engine
@@ -1342,15 +1438,26 @@ impl Sim {
         Ok(())
     }
 
+    /// A server node crashes (with two, one of them) and restarts from the storage.
     fn crash_server(&mut self) -> SimResult<()> {
-        self.note("the server crashes and restarts");
-        self.stop_server()?;
-        self.hub = Some(Self::open_hub(
+        let n = if self.nodes == 2 {
+            self.rng.random_range(0..2)
+        } else {
+            0
+        };
+        self.note(&format!("server node {n} crashes and restarts"));
+        self.stop_node(n)?;
+        let hub = Self::open_hub(
             &self.dir,
             self.postgres.as_ref(),
             self.rng.random(),
             self.beside.is_some(),
-        )?);
+        )?;
+        if n == 0 {
+            self.hub = Some(hub);
+        } else {
+            self.second = Some(hub);
+        }
         self.report.server_crashes += 1;
         if self.restored_pending {
             return Ok(());
@@ -1832,6 +1939,8 @@ impl Sim {
             return Ok(vec![]);
         };
         let now = self.now();
+        // The hostile device connects to the first node (see `hostile_connect`).
+        let conn = node_of(conn).1;
         let mut out = self.hub().receive_bytes(now, conn, &frame.encode());
         let mut answers = vec![];
         loop {
@@ -1841,10 +1950,14 @@ impl Sim {
             answers.extend(mine.into_iter().map(|(_, f)| f));
             // Its reads beside the hub (a catch-up, a fetch) come back at once: what it sends
             // next is answered at once, not parked behind them.
-            let Some(i) = self.catching.iter().position(|(_, d)| d.conn() == conn) else {
+            let Some(i) = self
+                .catching
+                .iter()
+                .position(|(_, node, d)| *node == 0 && d.conn() == conn)
+            else {
                 break;
             };
-            let (_, done) = self.catching.remove(i);
+            let (_, _, done) = self.catching.remove(i);
             out = self.hub().caught_up(now, done);
         }
         if !self.hub().is_open(conn)
@@ -1868,7 +1981,7 @@ impl Sim {
         let Ok(c) = self.hub().connect(now, &token) else {
             return Ok(false);
         };
-        self.hostile.as_mut().expect("hostile").conn = Some(c.conn);
+        self.hostile.as_mut().expect("hostile").conn = Some(sim_conn(0, c.conn));
         self.hostile_send(Frame::Hello {
             protocol: omkijken_core::sync::PROTOCOL_VERSION,
             cursor: 0,
@@ -2736,11 +2849,24 @@ impl Sim {
             816..=823 if !self.restored_pending => self.start_pupil_session()?,
             _ => {}
         }
+        // The clock may have jumped in this step.
+        let now = self.now();
         if self.rng.random_bool(0.1)
             && let Some(hub) = self.hub.as_mut()
         {
             let out = hub.poll(now);
             self.hub_output(out)?;
+        }
+        if self.nodes == 2 {
+            // Each node hears of the other's writes soon (a notification, its timer).
+            for n in 0..2 {
+                if self.rng.random_bool(0.3)
+                    && let Some(hub) = self.node(n)
+                {
+                    let out = hub.poll(now);
+                    self.hub_output_of(n, out)?;
+                }
+            }
         }
         self.deliver_due()
     }
@@ -2754,8 +2880,12 @@ impl Sim {
         for round in 0..20_000 {
             self.now.fetch_add(50, Ordering::SeqCst);
             let now = self.now();
-            let out = self.hub().poll(now);
-            self.hub_output(out)?;
+            for n in 0..self.nodes {
+                if let Some(hub) = self.node(n) {
+                    let out = hub.poll(now);
+                    self.hub_output_of(n, out)?;
+                }
+            }
             self.deliver_due()?;
             // A device whose connection was closed (for example after a refusal) reconnects.
             for i in 0..self.devices.len() {

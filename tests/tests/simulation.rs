@@ -227,7 +227,10 @@ fn run_and_check(seeds: &[u64], postgres: Option<String>) {
         t.add(r);
     }
     if on_postgres {
-        println!("simulation: the server stores in PostgreSQL");
+        println!(
+            "simulation: the server stores in PostgreSQL; {} of the seeds ran two server nodes",
+            t.two_nodes
+        );
     }
     println!(
         "simulation: {} seeds ({}) on {} threads, {:.1} s: {} frames ({:.0} frames/s), {} edits, {} device crashes, {} server crashes, {} broken connections, {} duplicated frames, {} frames grouped into a commit with the one before, {} new documents checked before their group, {} catch-ups and fetches read beside the hub, {} roster changes, {} care tracks opened or closed, {} pupil sessions ({} readings by pupils), {} revocations, {} backups, {} restores, {} erased documents, {} clock jumps ({} days), {} leavers or returns, {} holds placed or lifted, {} retention runs ({} documents erased by retention), {} forbidden writes refused, {} forbidden reads, {} deliveries found audited, {} purges, {} out-of-date edits, {} refusals ({} kept as not accepted, {} of those read back and discarded), {} quiescent checks, {} failed",
