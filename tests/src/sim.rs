@@ -302,8 +302,7 @@ struct Sim {
     /// dropped with the run.
     postgres: Option<TestSchema>,
     hub: Option<Hub>,
-    /// A second server node on the same PostgreSQL database (see [`Sim::nodes`]); the
-    /// admin's operations go to the first.
+    /// A second server node on the same PostgreSQL database (see [`Sim::nodes`]).
     second: Option<Hub>,
     /// Server nodes: 1, or 2 on PostgreSQL for half the seeds (`seed % 4 >= 2`). Each
     /// connection goes to one at random, with no sticky sessions; a node learns of the
@@ -505,6 +504,16 @@ impl Sim {
             self.hub.as_mut()
         } else {
             self.second.as_mut()
+        }
+    }
+
+    /// A node at random, with two (with one, the first): where an admin operation, a
+    /// device's request or the hostile device's connection goes.
+    fn any_node(&mut self) -> usize {
+        if self.nodes == 2 {
+            self.rng.random_range(0..2)
+        } else {
+            0
         }
     }
 
@@ -1541,8 +1550,10 @@ impl Sim {
     fn erase_pupil(&mut self) -> SimResult<()> {
         let p = PUPILS[self.rng.random_range(0..PUPILS.len())].to_string();
         let now = self.now();
+        let node = self.any_node();
         let (n, out) = self
-            .hub()
+            .node(node)
+            .expect("running")
             .erase_pupil(now, SCHOOL, &p)
             .map_err(|e| format!("erase: {e}"))?;
         self.report.erasures += n as u64;
@@ -1550,7 +1561,7 @@ impl Sim {
         if std::env::var("OMKIJKEN_SIM_TRACE").is_ok() {
             eprintln!("t={} erase pupil {p}: {n} documents", now - T0);
         }
-        self.hub_output(out)
+        self.hub_output_of(node, out)
     }
 
     /// Add what the server's catalog lists as erased to the model's erasures.
@@ -1626,8 +1637,10 @@ impl Sim {
     /// keeps; what it erased is never delivered again (the model's erasures).
     fn run_retention(&mut self) -> SimResult<()> {
         let now = self.now();
+        let node = self.any_node();
         let (gone, out) = self
-            .hub()
+            .node(node)
+            .expect("running")
             .apply_retention(now, now)
             .map_err(|e| format!("retention: {e}"))?;
         self.report.retention_runs += 1;
@@ -1673,7 +1686,7 @@ impl Sim {
             return Err(format!("retention erased {id}, which was erased already"));
         }
         self.erased.extend(gone_ids.into_iter().map(|id| (id, now)));
-        self.hub_output(out)
+        self.hub_output_of(node, out)
     }
 
     /// A care coordinator's device opens or closes a pupil's care track (`setCareTrack`),
@@ -1713,7 +1726,8 @@ impl Sim {
         };
         let now = self.now();
         let token = self.devices[t].token.clone();
-        let (answer, out) = self.hub().request(
+        let node = self.any_node();
+        let (answer, out) = self.node(node).expect("running").request(
             now,
             &token,
             Frame::StartPupilSession {
@@ -1721,7 +1735,7 @@ impl Sim {
                 hours: 72,
             },
         );
-        self.hub_output(out)?;
+        self.hub_output_of(node, out)?;
         let (code, scope) = match answer {
             Frame::PupilSession { code, scope } => (code, scope),
             // Not a teacher or mentor of that group (a care coordinator, a school leader,
@@ -1848,7 +1862,8 @@ impl Sim {
             .rng
             .random_range(0..omkijken_server::admin::CARE_TRACK_REASONS.len())];
         let now = self.now();
-        let (answer, out) = self.hub().request(
+        let node = self.any_node();
+        let (answer, out) = self.node(node).expect("running").request(
             now,
             &token,
             Frame::SetCareTrack {
@@ -1882,7 +1897,7 @@ impl Sim {
                 ));
             }
         }
-        self.hub_output(out)
+        self.hub_output_of(node, out)
     }
 
     fn change_roster(&mut self) -> SimResult<()> {
@@ -1901,8 +1916,10 @@ impl Sim {
     fn import_roster(&mut self) -> SimResult<()> {
         let csv = roster_csv(&self.mentors, &self.in_care, &self.left);
         let now = self.now();
+        let node = self.any_node();
         let (_, out) = self
-            .hub()
+            .node(node)
+            .expect("running")
             .import_roster(now, SCHOOL, &csv)
             .map_err(|e| format!("roster import: {e}"))?;
         if self.trace.is_some() {
@@ -1914,20 +1931,22 @@ impl Sim {
         self.report.roster_changes += 1;
         self.revoked_since_backup = true;
         self.roster_cache = None;
-        self.hub_output(out)
+        self.hub_output_of(node, out)
     }
 
     fn revoke(&mut self, i: usize) -> SimResult<()> {
         self.note(&format!("dev{i} is revoked"));
         let now = self.now();
         let dev = self.devices[i].device_id.clone();
+        let node = self.any_node();
         let out = self
-            .hub()
+            .node(node)
+            .expect("running")
             .revoke_device(now, &dev)
             .map_err(|e| e.to_string())?;
         self.report.revocations += 1;
         self.revoked_since_backup = true;
-        self.hub_output(out)
+        self.hub_output_of(node, out)
     }
 
     // ---- the hostile device -------------------------------------------------------
@@ -1939,28 +1958,30 @@ impl Sim {
             return Ok(vec![]);
         };
         let now = self.now();
-        // The hostile device connects to the first node (see `hostile_connect`).
-        let conn = node_of(conn).1;
-        let mut out = self.hub().receive_bytes(now, conn, &frame.encode());
+        let (node, conn) = node_of(conn);
+        let Some(hub) = self.node(node) else {
+            return Ok(vec![]);
+        };
+        let mut out = hub.receive_bytes(now, conn, &frame.encode());
         let mut answers = vec![];
         loop {
             let (mine, others): (Vec<_>, Vec<_>) = out.into_iter().partition(|(c, _)| *c == conn);
-            self.hub_output(mine.clone())?;
-            self.hub_output(others)?;
+            self.hub_output_of(node, mine.clone())?;
+            self.hub_output_of(node, others)?;
             answers.extend(mine.into_iter().map(|(_, f)| f));
             // Its reads beside the hub (a catch-up, a fetch) come back at once: what it sends
             // next is answered at once, not parked behind them.
             let Some(i) = self
                 .catching
                 .iter()
-                .position(|(_, node, d)| *node == 0 && d.conn() == conn)
+                .position(|(_, n, d)| *n == node && d.conn() == conn)
             else {
                 break;
             };
             let (_, _, done) = self.catching.remove(i);
-            out = self.hub().caught_up(now, done);
+            out = self.node(node).expect("running").caught_up(now, done);
         }
-        if !self.hub().is_open(conn)
+        if !self.node(node).expect("running").is_open(conn)
             && let Some(h) = self.hostile.as_mut()
         {
             h.conn = None;
@@ -1978,10 +1999,11 @@ impl Sim {
         }
         let token = h.token.clone();
         let now = self.now();
-        let Ok(c) = self.hub().connect(now, &token) else {
+        let node = self.any_node();
+        let Some(Ok(c)) = self.node(node).map(|hub| hub.connect(now, &token)) else {
             return Ok(false);
         };
-        self.hostile.as_mut().expect("hostile").conn = Some(sim_conn(0, c.conn));
+        self.hostile.as_mut().expect("hostile").conn = Some(sim_conn(node, c.conn));
         self.hostile_send(Frame::Hello {
             protocol: omkijken_core::sync::PROTOCOL_VERSION,
             cursor: 0,
