@@ -12,7 +12,7 @@
 //! any order and answered in the order they were sent.
 
 use super::catch_up::{self, Read};
-use super::fetch::{self, Prepared};
+use super::fetch::{self, MadeBeside};
 use super::{ConnId, Hub, Outgoing};
 use crate::Result;
 use crate::storage::Device;
@@ -61,7 +61,7 @@ pub(super) enum Purpose {
 #[derive(Debug)]
 pub(super) enum Found {
     Catalog(Read),
-    Fetch(Prepared),
+    Fetch(MadeBeside),
 }
 
 /// The reading half of a device's catch-up or fetch, to run on a storage connection beside

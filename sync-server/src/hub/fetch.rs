@@ -5,9 +5,11 @@
 //! saving one that is a snapshot plus changes). With [`HubConfig::fetch_beside`] a large
 //! fetch is made beside the hub, on a reader's storage connection ([`super::beside`]),
 //! while the hub serves other devices. Nothing made there is sent as it was made: the hub
-//! reads the catalog rows again and makes anew, here, each document whose row moved on
-//! since (a newer change, an erasure); then the delivery planner judges every document by
-//! the roster and rows as they are now, records the deliveries and sends.
+//! reads the catalog rows written since the reader began (every write, erasure and roster
+//! bump moves a row's sequence past it) and makes anew, here, each document whose row moved
+//! on (a newer change, an erasure); then the delivery planner judges every document by the
+//! roster and rows as they are now, records the deliveries and sends. The rows the reader
+//! read are not read again one by one: those that did not move on are the stored ones.
 //!
 //! [`HubConfig::fetch_beside`]: super::HubConfig::fetch_beside
 
@@ -39,6 +41,20 @@ pub(super) struct Made {
 
 /// What was made, by document.
 pub(super) type Prepared = BTreeMap<DocumentId, Made>;
+
+/// At most this many catalog rows written since a fetch's read beside the hub are read to
+/// see which of its documents moved on; with more, its rows are read again one by one.
+const MOVED_UP_TO: usize = 1_000;
+
+/// What a fetch read beside the hub made, and from what.
+#[derive(Debug)]
+pub(super) struct MadeBeside {
+    made: Prepared,
+    /// The catalog rows it read.
+    rows: BTreeMap<DocumentId, CatalogRow>,
+    /// The catalog's last sequence before it read them: a row written since has a higher one.
+    since: u64,
+}
 
 /// A fetch read beside the hub: what the session asked, and the roster it was judged by.
 #[derive(Debug)]
@@ -155,11 +171,12 @@ pub(super) fn prepare_beside(
     roster: &Roster,
     user: &str,
     reqs: &[FetchRequest],
-) -> Result<Prepared> {
+) -> Result<MadeBeside> {
+    let since = storage.last_seq()?;
     let rows = catalog_map(storage, &ids_of(reqs))?;
     let mut made = Prepared::new();
     prepare(storage, None, roster, user, &asked(reqs, &rows), &mut made)?;
-    Ok(made)
+    Ok(MadeBeside { made, rows, since })
 }
 
 impl Hub {
@@ -199,7 +216,7 @@ impl Hub {
             // Behind reads beside the hub: answered after them, in order.
             return Ok(self.park(now, conn, Frame::Fetch { docs: reqs }));
         }
-        self.fetch_here(now, conn, &reqs, Prepared::new())
+        self.fetch_here(now, conn, &reqs, None)
     }
 
     /// A fetch read beside the hub is back (`made`: none when nothing was read): answered
@@ -209,28 +226,52 @@ impl Hub {
         now: i64,
         conn: ConnId,
         awaited: Awaited,
-        made: Option<Prepared>,
+        made: Option<MadeBeside>,
     ) -> Result<Outgoing> {
         let school = self.sessions[&conn].device.school.clone();
         let roster = self.roster(&school)?;
-        let made = made
-            .filter(|_| Arc::ptr_eq(&roster, &awaited.roster))
-            .unwrap_or_default();
+        let made = made.filter(|_| Arc::ptr_eq(&roster, &awaited.roster));
         self.fetch_here(now, conn, &awaited.reqs, made)
     }
 
-    /// Answer a fetch: what `made` holds from a catalog row that is still the stored one
-    /// is sent as made; every other readable document is made here first.
+    /// The catalog rows of the documents asked for, as stored now: those read beside the
+    /// hub (`beside`) with the ones written since put in their place, or all read here.
+    fn rows_now(
+        &mut self,
+        reqs: &[FetchRequest],
+        beside: Option<(BTreeMap<DocumentId, CatalogRow>, u64)>,
+    ) -> Result<BTreeMap<DocumentId, CatalogRow>> {
+        let Some((mut rows, since)) = beside else {
+            return self.catalog_map(&ids_of(reqs));
+        };
+        let moved = self.storage.catalog_changes(since, MOVED_UP_TO)?;
+        if moved.len() >= MOVED_UP_TO {
+            return self.catalog_map(&ids_of(reqs));
+        }
+        let asked: BTreeSet<DocumentId> = reqs.iter().map(|r| r.document_id).collect();
+        for row in moved.into_iter().filter(|r| asked.contains(&r.id)) {
+            rows.insert(row.id, row);
+        }
+        Ok(rows)
+    }
+
+    /// Answer a fetch: what was made beside the hub (`beside`) from a catalog row that is
+    /// still the stored one is sent as made; every other readable document is made here
+    /// first.
     fn fetch_here(
         &mut self,
         now: i64,
         conn: ConnId,
         reqs: &[FetchRequest],
-        mut made: Prepared,
+        beside: Option<MadeBeside>,
     ) -> Result<Outgoing> {
         let device = self.sessions[&conn].device.clone();
         let roster = self.roster(&device.school)?;
-        let rows = self.catalog_map(&ids_of(reqs))?;
+        let (mut made, beside) = match beside {
+            Some(b) => (b.made, Some((b.rows, b.since))),
+            None => (Prepared::new(), None),
+        };
+        let rows = self.rows_now(reqs, beside)?;
         let asked = asked(reqs, &rows);
         // Made from a row that moved on since (a newer change, an erasure): made again.
         made.retain(|id, m| {

@@ -382,3 +382,67 @@ fn a_fetch_read_beside_that_never_comes_back_is_made_on_the_hub_when_too_much_wa
     assert!(hub.caught_up(NOW, read).is_empty(), "passed over");
     assert!(hub.is_open(c_ib));
 }
+
+/// The tablet's fetch of two drafts is made beside the hub; meanwhile the teacher writes
+/// `others` other signals and adds to one of the two. The hub reads the rows written since
+/// the read to find what moved on (up to 1,000 of them; past that it reads the fetched rows
+/// again one by one): either way the changed draft is sent as stored now, the other as made.
+fn a_fetch_made_beside_while_others_write(others: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut hub, t1, _ib, ct, c_ib) = teacher_and_coordinator(dir.path());
+    let draft = |facts: &str| {
+        let mut rec = signal_record(1, "welbevinden", facts);
+        rec.shared = false;
+        let d = doc::create(t1.actor.clone(), NOW, &signal_header("t1", "p2"), &rec);
+        (DocumentId::random(), d.unwrap())
+    };
+    let (same, d_same) = draft("Zoë huilde bij de kapstok");
+    let (newer, d_newer) = draft("Daniël zat alleen in de pauze");
+    for (id, d) in [(same, &d_same), (newer, &d_newer)] {
+        assert_eq!(acks(&push(&mut hub, ct, id, d)), 1);
+    }
+    assert!(to(&hub.receive(NOW, c_ib, fetch(&[same, newer])), c_ib).is_empty());
+    let read = take_read(&mut hub, c_ib);
+
+    let rest: Vec<DocChanges> = (0..others)
+        .map(|i| {
+            let (id, d) = draft(&format!("Sanne {i} vertelde over het schoolreisje"));
+            DocChanges::new(id, d.save())
+        })
+        .collect();
+    for chunk in rest.chunks(500) {
+        let out = hub.receive(
+            NOW,
+            ct,
+            Frame::Push {
+                docs: chunk.to_vec(),
+            },
+        );
+        assert_eq!(acks(&to(&out, ct)), chunk.len());
+    }
+    let d2 = edited(&d_newer, newer, &t1, |s| {
+        s.facts.push_str(" (mentor ingelicht)")
+    });
+    assert_eq!(acks(&to(&push_data(&mut hub, ct, newer, d2.save()), ct)), 1);
+
+    let out = to(&hub.caught_up(NOW, read), c_ib);
+    let sent = docs_sent(&out);
+    let ids: Vec<DocumentId> = sent.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, vec![same, newer]);
+    assert_eq!(sent[0].1.get_heads(), d_same.get_heads());
+    assert_eq!(sent[1].1.get_heads(), d2.get_heads(), "as stored now");
+    assert_eq!(
+        facts(&sent[1].1, newer),
+        "Daniël zat alleen in de pauze (mentor ingelicht)"
+    );
+}
+
+#[test]
+fn a_fetch_made_beside_sends_what_moved_on_as_stored_now_found_among_the_rows_written_since() {
+    a_fetch_made_beside_while_others_write(20);
+}
+
+#[test]
+fn a_fetch_made_beside_sends_what_moved_on_as_stored_now_when_very_many_rows_were_written() {
+    a_fetch_made_beside_while_others_write(1_100);
+}
