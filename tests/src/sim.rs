@@ -1256,26 +1256,23 @@ impl Sim {
     /// on; one in ten is handed back unread (a reader without storage), which the hub
     /// reads itself.
     fn read_catch_ups(&mut self) {
+        let now = self.now();
         for node in 0..self.nodes {
-            let hub = if node == 0 {
-                self.hub.as_mut()
-            } else {
-                self.second.as_mut()
+            let Some(jobs) = self.node(node).map(Hub::take_catch_ups) else {
+                continue;
             };
-            let Some(hub) = hub else { continue };
-            let jobs = hub.take_catch_ups();
-            let Some(rng) = self.beside.as_mut() else {
-                return;
-            };
-            let now = self.now.load(Ordering::SeqCst);
             for job in jobs {
-                let done = if rng.random_bool(0.1) {
+                let Some(rng) = self.beside.as_mut() else {
+                    return;
+                };
+                let (unread, delay) = (rng.random_bool(0.1), rng.random_range(0..=300));
+                let hub = self.node(node).expect("running");
+                let done = if unread {
                     job.unread(omkijken_server::Error::Stopped)
                 } else {
                     job.scan(hub.storage())
                 };
-                let at = now + rng.random_range(0..=300);
-                self.catching.push((at, node, done));
+                self.catching.push((now + delay, node, done));
                 self.report.catch_ups_beside += 1;
             }
         }
@@ -1410,7 +1407,6 @@ impl Sim {
 
     /// The server goes away: frames in flight are lost, every connection drops.
     fn stop_server(&mut self) -> SimResult<()> {
-        self.second = None;
         self.stop_node(0)?;
         self.stop_node(1)
     }

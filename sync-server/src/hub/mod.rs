@@ -397,8 +397,6 @@ pub fn refresh_views(storage: &mut dyn Storage, actor: &ActorId) -> Result<()> {
     Ok(())
 }
 
-/// The stored document of a catalog row, through the cache (checked against the catalog's
-/// heads, so a write by another process is never hidden by the cache).
 /// The catalog rows of `ids` that exist, by id: on the hub's storage or a reader's.
 fn catalog_map(
     storage: &mut dyn Storage,
@@ -411,6 +409,8 @@ fn catalog_map(
         .collect())
 }
 
+/// The stored document of a catalog row, through the cache (checked against the catalog's
+/// heads, so a write by another process is never hidden by the cache).
 fn load_cached(
     cache: &mut DocCache,
     storage: &mut dyn Storage,
