@@ -207,8 +207,22 @@ pub struct Pushable {
     pub raw: Option<Vec<u8>>,
 }
 
+/// Heads as stored: a JSON array of sorted hex strings. Written by hand (hex needs no
+/// escaping): a pull writes one a document.
 pub(super) fn heads_json(heads: &[ChangeHash]) -> String {
-    serde_json::to_string(&ids::heads_to_hex(heads)).unwrap_or_default()
+    let hex = ids::heads_to_hex(heads);
+    let mut s = String::with_capacity(2 + hex.len() * 67);
+    s.push('[');
+    for (i, h) in hex.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push('"');
+        s.push_str(h);
+        s.push('"');
+    }
+    s.push(']');
+    s
 }
 
 pub(super) fn write_acked_heads(
@@ -220,4 +234,20 @@ pub(super) fn write_acked_heads(
         stmt.execute(params![id.to_string(), heads_json(heads)])?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_are_written_as_serde_json_writes_them() {
+        let h = |b: u8| ChangeHash([b; 32]);
+        for heads in [vec![], vec![h(7)], vec![h(9), h(1), h(200)]] {
+            let want = serde_json::to_string(&ids::heads_to_hex(&heads)).unwrap();
+            assert_eq!(heads_json(&heads), want);
+            let back: Vec<String> = serde_json::from_str(&heads_json(&heads)).unwrap();
+            assert_eq!(back, ids::heads_to_hex(&heads));
+        }
+    }
 }

@@ -212,20 +212,30 @@ impl SqliteStorage {
                 .execute(params![idb, snapshot])?;
             }
         }
-        for (device, doc) in &batch.hold {
-            tx.prepare_cached(
+        // The marks of a catch-up can be a whole school's rows: each statement is taken
+        // from the cache once, not once a row.
+        for (marks, sql) in [
+            (
+                &batch.hold,
                 "INSERT INTO held (device, doc) VALUES (?1, ?2) \
                  ON CONFLICT (device, doc) DO UPDATE SET purged = 0 WHERE purged != 0",
-            )?
-            .execute(params![device, doc.as_bytes().as_slice()])?;
-        }
-        for (device, doc) in &batch.purged {
-            tx.prepare_cached("UPDATE held SET purged = 1 WHERE device = ?1 AND doc = ?2")?
-                .execute(params![device, doc.as_bytes().as_slice()])?;
-        }
-        for (device, doc) in &batch.unhold {
-            tx.prepare_cached("DELETE FROM held WHERE device = ?1 AND doc = ?2")?
-                .execute(params![device, doc.as_bytes().as_slice()])?;
+            ),
+            (
+                &batch.purged,
+                "UPDATE held SET purged = 1 WHERE device = ?1 AND doc = ?2",
+            ),
+            (
+                &batch.unhold,
+                "DELETE FROM held WHERE device = ?1 AND doc = ?2",
+            ),
+        ] {
+            if marks.is_empty() {
+                continue;
+            }
+            let mut st = tx.prepare_cached(sql)?;
+            for (device, doc) in marks {
+                st.execute(params![device, doc.as_bytes().as_slice()])?;
+            }
         }
         insert_audits(&tx, &batch.audit)?;
         for e in &batch.events {
