@@ -1,4 +1,5 @@
-//! Document ids: 16 bytes rendered with bs58, as automerge-repo does.
+//! Document ids: 16 bytes in base58, as automerge-repo writes them (our own routine on a
+//! `u128` for the ids of every frame and row; `bs58` for automerge-repo's checksummed form).
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
