@@ -549,6 +549,8 @@ impl Sim {
                 cache_docs: 16,
                 catch_up_beside: beside.then_some(0),
                 fetch_beside: beside.then_some(1),
+                // Catalogs here are small: a few rows a chunk reads most of them in chunks.
+                catch_up_chunk: beside.then_some(1 + (seed % 5) as usize),
                 ..HubConfig::default()
             },
             s,

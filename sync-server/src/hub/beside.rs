@@ -38,6 +38,13 @@ pub(super) struct Beside {
     parked_bytes: usize,
 }
 
+impl Beside {
+    /// Reads and frames waiting.
+    pub(super) fn waiting(&self) -> usize {
+        self.queue.len()
+    }
+}
+
 #[derive(Debug)]
 enum Waiting {
     /// A read beside the hub; once back, what it read (none: nothing, the hub reads it).
@@ -78,11 +85,12 @@ pub struct CatchUpJob {
 
 #[derive(Debug, Clone)]
 enum Job {
-    /// The school's catalog rows after `cursor`, up to `upto`.
+    /// The school's catalog rows after `cursor`, up to `upto`; at most `chunk` of them.
     Catalog {
         cursor: u64,
         upto: u64,
         epoch: String,
+        chunk: Option<usize>,
     },
     /// The documents asked for.
     Fetch(Vec<omkijken_core::sync::FetchRequest>),
@@ -126,6 +134,7 @@ impl CatchUpJob {
                 cursor,
                 upto,
                 epoch,
+                chunk,
             } => catch_up::scan(
                 storage,
                 &self.roster,
@@ -134,6 +143,7 @@ impl CatchUpJob {
                 *upto,
                 epoch,
                 false,
+                *chunk,
             )
             .map(|s| Found::Catalog(s.beside(*upto, epoch))),
             Job::Fetch(reqs) => {
@@ -158,14 +168,18 @@ impl Hub {
         std::mem::take(&mut self.catch_ups)
     }
 
-    /// Whether a fetch of `conn` may be read beside the hub now: nothing but fetches read
-    /// beside waits, and fewer than [`MAX_FETCHES_BESIDE`] of them.
+    /// Whether a fetch of `conn` may be read beside the hub now: nothing but reads beside
+    /// the hub waits (fetches, the catalog read in chunks), and fewer than
+    /// [`MAX_FETCHES_BESIDE`] fetches. A fetch the device sent after a chunk of its catalog
+    /// is then read while the next chunk is, and answered before it.
     pub(super) fn may_read_beside(&self, conn: ConnId) -> bool {
         match self.sessions.get(&conn).and_then(|s| s.beside.as_ref()) {
             None => true,
             Some(b) => {
-                b.queue.len() < MAX_FETCHES_BESIDE
-                    && b.queue.iter().all(|w| {
+                let fetches = b
+                    .queue
+                    .iter()
+                    .filter(|w| {
                         matches!(
                             w,
                             Waiting::Read {
@@ -174,8 +188,29 @@ impl Hub {
                             }
                         )
                     })
+                    .count();
+                fetches < MAX_FETCHES_BESIDE
+                    && b.queue.iter().all(|w| matches!(w, Waiting::Read { .. }))
             }
         }
+    }
+
+    /// Whether `conn` said hello and its catalog is being read beside the hub.
+    pub(super) fn catching_up(&self, conn: ConnId) -> bool {
+        self.sessions
+            .get(&conn)
+            .and_then(|s| s.beside.as_ref())
+            .is_some_and(|b| {
+                b.queue.iter().any(|w| {
+                    matches!(
+                        w,
+                        Waiting::Read {
+                            purpose: Purpose::CatchUp(_),
+                            ..
+                        }
+                    )
+                })
+            })
     }
 
     /// Leave a read of `conn` to be read beside the hub: the session waits for it.
@@ -186,6 +221,24 @@ impl Hub {
         roster: Arc<Roster>,
         purpose: Purpose,
     ) {
+        let waiting = self.leave_job(conn, device, roster, purpose);
+        if let Some(s) = self.sessions.get_mut(&conn) {
+            s.beside
+                .get_or_insert_with(Box::default)
+                .queue
+                .push_back(waiting);
+        }
+    }
+
+    /// The job for a read beside the hub, left for the driver, and what the session waits
+    /// for until it is back.
+    fn leave_job(
+        &mut self,
+        conn: ConnId,
+        device: Device,
+        roster: Arc<Roster>,
+        purpose: Purpose,
+    ) -> Waiting {
         self.next_ticket += 1;
         let ticket = self.next_ticket;
         let what = match &purpose {
@@ -193,6 +246,7 @@ impl Hub {
                 cursor: a.cursor,
                 upto: a.upto,
                 epoch: self.epoch.clone(),
+                chunk: self.config.catch_up_chunk,
             },
             Purpose::Fetch(a) => Job::Fetch(a.reqs.clone()),
         };
@@ -203,15 +257,10 @@ impl Hub {
             roster,
             what,
         });
-        if let Some(s) = self.sessions.get_mut(&conn) {
-            s.beside
-                .get_or_insert_with(Box::default)
-                .queue
-                .push_back(Waiting::Read {
-                    ticket,
-                    purpose,
-                    back: None,
-                });
+        Waiting::Read {
+            ticket,
+            purpose,
+            back: None,
         }
     }
 
@@ -296,7 +345,27 @@ impl Hub {
                                 Some(Found::Catalog(r)) => Some(r),
                                 _ => None,
                             };
-                            self.settle_read(now, conn, &a, read)
+                            self.settle_read(now, conn, &a, read).map(|(out, next)| {
+                                if let Some(next) = next {
+                                    // The catalog's next chunk: after the reads that wait,
+                                    // before the frames (they wait for all reads).
+                                    let device = self.sessions[&conn].device.clone();
+                                    let roster = next.roster.clone();
+                                    let w = self.leave_job(
+                                        conn,
+                                        device,
+                                        roster,
+                                        Purpose::CatchUp(next),
+                                    );
+                                    let at = beside
+                                        .queue
+                                        .iter()
+                                        .position(|w| matches!(w, Waiting::Frame(_)))
+                                        .unwrap_or(beside.queue.len());
+                                    beside.queue.insert(at, w);
+                                }
+                                out
+                            })
                         }
                         Purpose::Fetch(a) => {
                             let made = match found {

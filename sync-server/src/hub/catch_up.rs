@@ -8,6 +8,7 @@
 //! point), and the session goes live.
 
 use super::beside::Purpose;
+use super::fetch::MOVED_UP_TO;
 use super::{ConnId, Hub, Outgoing};
 use crate::Result;
 use crate::storage::{Batch, Device, DeviceOutbox, Storage};
@@ -18,24 +19,47 @@ use omkijken_core::{Access, DocumentId, access};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-/// A catch-up read beside the hub ([`super::beside`]): where it began and ended, the
-/// outbox `hello` reported, and the roster it was judged by.
+/// A catch-up read beside the hub ([`super::beside`]): where this read began and ended,
+/// where the catch-up began (`from`: a long one is read in chunks,
+/// [`HubConfig::catch_up_chunk`](super::HubConfig)), the outbox `hello` reported, and the
+/// roster it was judged by.
 #[derive(Debug)]
 pub(super) struct Awaited {
     pub(super) cursor: u64,
     pub(super) upto: u64,
+    pub(super) from: u64,
     pub(super) outbox: Option<DeviceOutbox>,
     pub(super) roster: Arc<Roster>,
 }
 
 /// What a catch-up read beside the hub found: catalog frames, none complete, and the marks
-/// to store (held from now on, purged).
+/// to store (held from now on, purged); `next`: it stopped at its chunk's end, after the
+/// row of this sequence, before `upto`.
 #[derive(Debug)]
 pub(super) struct Read {
     frames: Vec<Frame>,
     hold: Vec<DocumentId>,
     purged: Vec<DocumentId>,
     upto: u64,
+    next: Option<u64>,
+}
+
+impl Read {
+    /// Without what it read of these documents (their rows were written since).
+    fn without(mut self, moved: &BTreeSet<DocumentId>) -> Read {
+        let fresh = |id: &DocumentId| !moved.contains(id);
+        self.hold.retain(fresh);
+        self.purged.retain(fresh);
+        self.frames.retain_mut(|f| match f {
+            Frame::Catalog { entries, purge, .. } => {
+                entries.retain(|e| fresh(&e.document_id));
+                purge.retain(fresh);
+                !entries.is_empty() || !purge.is_empty()
+            }
+            _ => true,
+        });
+        self
+    }
 }
 
 /// What a read of the catalog since a cursor found for one device.
@@ -49,6 +73,8 @@ pub(super) struct Scan {
     purged: Vec<DocumentId>,
     /// Every row read (when asked for).
     seen: BTreeSet<DocumentId>,
+    /// Stopped at the chunk's end, after the row of this sequence.
+    next: Option<u64>,
 }
 
 impl Scan {
@@ -70,6 +96,7 @@ impl Scan {
             hold: self.hold,
             purged: self.purged,
             upto,
+            next: self.next,
         }
     }
 }
@@ -79,7 +106,8 @@ impl Scan {
 /// catalog entry and is held from now on (which also clears an earlier purge mark: the
 /// device sees the entry and fetches what it lacks); what it may not read and may hold is
 /// purged. Pure reads: beside the hub ([`Scan::beside`]) on any storage connection of the
-/// same store.
+/// same store. With `chunk`, it stops after that many rows ([`Scan::next`]).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn scan(
     storage: &mut dyn Storage,
     roster: &Roster,
@@ -88,6 +116,7 @@ pub(super) fn scan(
     upto: u64,
     epoch: &str,
     note_seen: bool,
+    chunk: Option<usize>,
 ) -> Result<Scan> {
     let mut s = Scan {
         frames: vec![],
@@ -96,20 +125,51 @@ pub(super) fn scan(
         hold: vec![],
         purged: vec![],
         seen: BTreeSet::new(),
+        next: None,
     };
-    storage.for_each_since(&device.school, cursor, &device.id, &mut |row, held| {
-        if row.seq > upto {
-            // Written after the catalog's end was read: the caller reads it.
-            return Ok(());
+    let mut after = cursor;
+    let mut read = 0usize;
+    loop {
+        let page = storage.catalog_since(&device.school, after, &device.id)?;
+        let full = page.len() == crate::storage::CATALOG_PAGE;
+        for (row, held) in page {
+            after = row.seq;
+            if row.seq > upto {
+                // Written after the catalog's end was read: the caller reads it.
+                return Ok(s);
+            }
+            s.row(roster, device, epoch, note_seen, row, held);
+            read += 1;
+            if chunk.is_some_and(|c| read >= c) {
+                s.next = Some(after);
+                return Ok(s);
+            }
         }
+        if !full {
+            return Ok(s);
+        }
+    }
+}
+
+impl Scan {
+    /// One catalog row read for `device`.
+    fn row(
+        &mut self,
+        roster: &Roster,
+        device: &Device,
+        epoch: &str,
+        note_seen: bool,
+        row: crate::storage::CatalogRow,
+        held: bool,
+    ) {
         if note_seen {
-            s.seen.insert(row.id);
+            self.seen.insert(row.id);
         }
         let readable =
             !row.erased && access(roster, &device.user, &row.header, &row.fields) >= Access::Read;
         if readable {
-            s.hold.push(row.id);
-            s.entries.push(CatalogEntry {
+            self.hold.push(row.id);
+            self.entries.push(CatalogEntry {
                 document_id: row.id,
                 header: row.header,
                 fields: row.fields,
@@ -119,21 +179,19 @@ pub(super) fn scan(
         } else if held {
             // "held" means "may hold": a purge can be lost with its connection, so the row
             // stays and the purge is repeated until access returns.
-            s.purged.push(row.id);
-            s.purge.push(row.id);
+            self.purged.push(row.id);
+            self.purge.push(row.id);
         }
-        if s.entries.len() >= MAX_DOCS_PER_FRAME || s.purge.len() >= MAX_DOCS_PER_FRAME {
-            s.frames.push(Frame::Catalog {
-                entries: std::mem::take(&mut s.entries),
-                purge: std::mem::take(&mut s.purge),
+        if self.entries.len() >= MAX_DOCS_PER_FRAME || self.purge.len() >= MAX_DOCS_PER_FRAME {
+            self.frames.push(Frame::Catalog {
+                entries: std::mem::take(&mut self.entries),
+                purge: std::mem::take(&mut self.purge),
                 cursor: row.seq,
                 complete: false,
                 epoch: Some(epoch.to_string()),
             });
         }
-        Ok(())
-    })?;
-    Ok(s)
+    }
 }
 
 impl Hub {
@@ -189,6 +247,7 @@ impl Hub {
                 Purpose::CatchUp(Awaited {
                     cursor,
                     upto: last,
+                    from: cursor,
                     outbox,
                     roster,
                 }),
@@ -222,6 +281,7 @@ impl Hub {
             last,
             &self.epoch,
             earlier.is_some(),
+            None,
         )?;
         let mut frames = vec![];
         let mut hold = vec![];
@@ -271,49 +331,81 @@ impl Hub {
 
     /// A catch-up read beside the hub is back (`read`: none when nothing was read): with
     /// what was read there, if the roster it was judged by is still the school's, else all
-    /// on the hub.
+    /// on the hub. A chunk that stopped short of the catalog's end is sent at once (its
+    /// rows written since left out: the next chunk or the hub reads them anew) and the
+    /// next chunk returned, to be read beside the hub.
     pub(super) fn settle_read(
         &mut self,
         now: i64,
         conn: ConnId,
         pending: &Awaited,
         read: Option<Read>,
-    ) -> Result<Outgoing> {
+    ) -> Result<(Outgoing, Option<Awaited>)> {
         let device = self.sessions[&conn].device.clone();
         let roster = self.roster(&device.school)?;
         let last = self.storage.last_seq()?;
+        let same = Arc::ptr_eq(&roster, &pending.roster);
+        let here = |hub: &mut Hub, cursor: u64, earlier: Option<Read>| {
+            hub.catch_up_here(
+                now,
+                conn,
+                &device,
+                &roster,
+                cursor,
+                last,
+                pending.outbox,
+                earlier,
+            )
+            .map(|o| (o, None))
+        };
         match read {
-            Some(r) if Arc::ptr_eq(&roster, &pending.roster) && r.upto <= last => {
-                let upto = r.upto;
-                self.catch_up_here(
-                    now,
-                    conn,
-                    &device,
-                    &roster,
-                    upto,
-                    last,
-                    pending.outbox,
-                    Some(r),
-                )
-            }
-            // The roster changed meanwhile (or nothing was read): all of it here.
-            _ => {
-                let cursor = if pending.cursor > last {
-                    0
-                } else {
-                    pending.cursor
-                };
-                self.catch_up_here(
-                    now,
-                    conn,
-                    &device,
-                    &roster,
-                    cursor,
-                    last,
-                    pending.outbox,
-                    None,
-                )
-            }
+            Some(r) if same && r.upto <= last => match r.next {
+                None => {
+                    let upto = r.upto;
+                    here(self, upto, Some(r))
+                }
+                Some(next) => {
+                    let moved = self.storage.catalog_changes(r.upto, MOVED_UP_TO)?;
+                    if moved.len() >= MOVED_UP_TO {
+                        // Too much written since to sort out: this chunk and the rest here.
+                        return here(self, pending.cursor, None);
+                    }
+                    let moved: BTreeSet<DocumentId> = moved.into_iter().map(|r| r.id).collect();
+                    let r = r.without(&moved);
+                    let mark = |ids: Vec<DocumentId>| -> Vec<(String, DocumentId)> {
+                        ids.into_iter().map(|id| (device.id.clone(), id)).collect()
+                    };
+                    if !r.hold.is_empty() || !r.purged.is_empty() {
+                        self.storage.commit(Batch {
+                            hold: mark(r.hold),
+                            purged: mark(r.purged),
+                            ..Default::default()
+                        })?;
+                    }
+                    let out = r.frames.into_iter().map(|f| (conn, f)).collect();
+                    Ok((
+                        out,
+                        Some(Awaited {
+                            cursor: next,
+                            upto: last,
+                            from: pending.from,
+                            outbox: pending.outbox,
+                            roster: pending.roster.clone(),
+                        }),
+                    ))
+                }
+            },
+            // Nothing was read: all of it here, from where this read began.
+            None if same => here(self, clamp(pending.cursor, last), None),
+            // The roster changed meanwhile (or the store was restored): all of it here, from
+            // where the catch-up began, since the chunks sent so far were judged by the
+            // roster before (what they listed that the user may no longer read is purged).
+            _ => here(self, clamp(pending.from, last), None),
         }
     }
+}
+
+/// A cursor past the catalog's end (the store was restored from a backup) starts over.
+fn clamp(cursor: u64, last: u64) -> u64 {
+    if cursor > last { 0 } else { cursor }
 }

@@ -89,10 +89,11 @@ impl Hub {
         }
         metrics::counter!("omkijken_frames_handled_total", "type" => frame.type_name())
             .increment(1);
-        // Behind reads beside the hub, a frame waits; a live session's fetch may be read
-        // beside too (`fetch`).
+        // Behind reads beside the hub, a frame waits; a fetch may be read beside too
+        // (`fetch`), also one sent after a chunk of the catalog, before it is complete.
         let session = &self.sessions[&conn];
-        if session.beside.is_some() && !(session.live && matches!(frame, Frame::Fetch { .. })) {
+        let fetch = matches!(frame, Frame::Fetch { .. });
+        if session.beside.is_some() && !(fetch && (session.live || self.catching_up(conn))) {
             return self.park(now, conn, frame);
         }
         // First take in what another process wrote (a revocation, a roster change), so this
@@ -119,7 +120,8 @@ impl Hub {
         let Some(session) = self.sessions.get(&conn) else {
             return vec![];
         };
-        let live = session.live;
+        // A fetch may come while the catalog is still being read in chunks (`beside`).
+        let live = session.live || (matches!(frame, Frame::Fetch { .. }) && self.catching_up(conn));
         let result = match frame {
             Frame::Hello {
                 protocol,

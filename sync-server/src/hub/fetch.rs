@@ -44,7 +44,7 @@ pub(super) type Prepared = BTreeMap<DocumentId, Made>;
 
 /// At most this many catalog rows written since a fetch's read beside the hub are read to
 /// see which of its documents moved on; with more, its rows are read again one by one.
-const MOVED_UP_TO: usize = 1_000;
+pub(super) const MOVED_UP_TO: usize = 1_000;
 
 /// What a fetch read beside the hub made, and from what.
 #[derive(Debug)]

@@ -91,6 +91,11 @@ pub struct HubConfig {
     /// catch-up is read (`fetch`): the hub reads the catalog rows again and makes anew
     /// only what moved on since. None: never (the server uses [`FETCH_BESIDE_FROM`]).
     pub fetch_beside: Option<usize>,
+    /// Read a long catch-up beside the hub in chunks of this many catalog rows: each chunk
+    /// is sent as soon as it is back (and judged again on the hub), so the device fetches
+    /// while the rest is read, and fetches sent meanwhile are read beside the hub too.
+    /// None: in one read (the server uses [`CATCH_UP_CHUNK`]).
+    pub catch_up_chunk: Option<usize>,
 }
 
 impl Default for HubConfig {
@@ -104,6 +109,7 @@ impl Default for HubConfig {
             refresh_views_at_start: true,
             catch_up_beside: None,
             fetch_beside: None,
+            catch_up_chunk: None,
         }
     }
 }
@@ -111,6 +117,11 @@ impl Default for HubConfig {
 /// The server reads a catch-up beside the hub from this many catalog sequence numbers since
 /// the device's cursor ([`HubConfig::catch_up_beside`]): one page of the catalog.
 pub const CATCH_UP_BESIDE_FROM: u64 = crate::storage::CATALOG_PAGE as u64;
+
+/// The server reads a long catch-up beside the hub in chunks of this many catalog rows
+/// ([`HubConfig::catch_up_chunk`]): two pages of the catalog, 16 fetch frames of a fresh
+/// device.
+pub const CATCH_UP_CHUNK: usize = 2 * crate::storage::CATALOG_PAGE;
 
 /// The server makes what a fetch of this many documents or more sends beside the hub
 /// ([`HubConfig::fetch_beside`]). A device's first pull asks for 500 at a time; the few
@@ -344,6 +355,14 @@ impl Hub {
     /// it sends meanwhile is parked until the read is back.
     pub fn is_waiting(&self, conn: ConnId) -> bool {
         self.sessions.get(&conn).is_some_and(|s| s.beside.is_some())
+    }
+
+    /// How many reads beside the hub and frames behind them a session waits for.
+    pub fn waiting_for(&self, conn: ConnId) -> usize {
+        self.sessions
+            .get(&conn)
+            .and_then(|s| s.beside.as_ref())
+            .map_or(0, |b| b.waiting())
     }
 
     /// Sync states held for `sync` frames, all sessions together.

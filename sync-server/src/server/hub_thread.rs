@@ -242,12 +242,17 @@ impl HubThread {
         self.release_waiting();
     }
 
-    /// Release the flow permits of sessions that no longer wait for a read beside the hub
-    /// (or are gone).
+    /// Release the flow permits a session's frames keep while it waits for reads beside the
+    /// hub: one for each read or frame that still waits (all of them when the session waits
+    /// no more, or is gone). A session with two fetches out reads its next frame as soon as
+    /// one is answered, not when both are.
     fn release_waiting(&mut self) {
         if !self.waiting.is_empty() {
             let hub = &self.hub;
-            self.waiting.retain(|conn, _| hub.is_waiting(*conn));
+            self.waiting.retain(|conn, permits| {
+                permits.truncate(hub.waiting_for(*conn));
+                !permits.is_empty()
+            });
         }
     }
 

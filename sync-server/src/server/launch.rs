@@ -240,6 +240,12 @@ pub(super) fn launch(settings: &Settings) -> Result<Launched> {
                         .fetch_beside
                         .unwrap_or(crate::hub::FETCH_BESIDE_FROM),
                 ),
+                catch_up_chunk: Some(
+                    opening
+                        .hub
+                        .catch_up_chunk
+                        .unwrap_or(crate::hub::CATCH_UP_CHUNK),
+                ),
                 ..opening.hub.clone()
             };
             let hub = opening

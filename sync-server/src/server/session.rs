@@ -153,6 +153,37 @@ async fn send_queued(
     }
 }
 
+/// What the hub queued for this session (`None`: the hub let it go) sent on: false when the
+/// session ends (the frame closes it, the device does not read, the hub dropped it).
+async fn forward(
+    socket: &mut WebSocket,
+    frame: Option<std::sync::Arc<OutFrame>>,
+    queued: &crate::flow::Queued,
+    dialect: &Dialect,
+    limits: &crate::net::Limits,
+) -> bool {
+    let Some(f) = frame else {
+        let _ = tokio::time::timeout(limits.write_timeout, socket.send(Message::Close(None))).await;
+        return false;
+    };
+    let close = closes(&f.frame);
+    // A device that stopped reading blocks this send: the hub dropping the session (its
+    // queue is full) ends it at once.
+    let sent = tokio::select! {
+        sent = send_queued(socket, &f, dialect, limits) => sent,
+        _ = queued.dropped() => false,
+    };
+    queued.sent(f.size);
+    if !sent {
+        return false;
+    }
+    if close {
+        close_with(socket, close_code::POLICY, "", limits).await;
+        return false;
+    }
+    true
+}
+
 /// Send one frame in automerge-repo's messages.
 async fn send_repo(
     socket: &mut WebSocket,
@@ -348,7 +379,24 @@ pub(super) async fn session(
                         };
                         let size = bytes.len();
                         drop(msg);
-                        let Some(inflight) = intake.admit(size).await else { break };
+                        // Waiting to be let in (the session's frames wait in the hub behind
+                        // its reads beside it), what the hub sends goes on going out: a
+                        // catalog read in chunks is sent while the fetches wait.
+                        let inflight = {
+                            let admit = intake.admit(size);
+                            tokio::pin!(admit);
+                            loop {
+                                tokio::select! {
+                                    a = &mut admit => break a,
+                                    f = out.recv() => {
+                                        if !forward(&mut socket, f, &queued, &dialect, &limits).await {
+                                            break None;
+                                        }
+                                    }
+                                }
+                            }
+                        };
+                        let Some(inflight) = inflight else { break };
                         let cmd = Cmd::Frame { conn, frame, at, _inflight: inflight };
                         if st.cmd.send(cmd).await.is_err() { break; }
                     }
@@ -366,24 +414,8 @@ pub(super) async fn session(
                     }
                 }
             },
-            frame = out.recv() => match frame {
-                Some(f) => {
-                    let close = closes(&f.frame);
-                    // A device that stopped reading blocks this send: the hub dropping the
-                    // session (its queue is full) ends it at once.
-                    let sent = tokio::select! {
-                        sent = send_queued(&mut socket, &f, &dialect, &limits) => sent,
-                        _ = queued.dropped() => false,
-                    };
-                    queued.sent(f.size);
-                    if !sent { break; }
-                    if close {
-                        close_with(&mut socket, close_code::POLICY, "", &limits).await;
-                        break;
-                    }
-                }
-                None => {
-                    let _ = tokio::time::timeout(limits.write_timeout, socket.send(Message::Close(None))).await;
+            frame = out.recv() => {
+                if !forward(&mut socket, frame, &queued, &dialect, &limits).await {
                     break;
                 }
             },

@@ -192,6 +192,178 @@ fn a_roster_change_while_a_catch_up_is_read_is_judged_by_the_new_roster() {
     assert!(entries.contains(&doc::roster_view_id(SCHOOL, "m2")));
 }
 
+/// A draft about p2 that the care coordinator reads (urgency 1, wellbeing).
+fn draft(t1: &Dev, facts: &str) -> (DocumentId, automerge::Automerge) {
+    let mut rec = signal_record(1, "welbevinden", facts);
+    rec.shared = false;
+    let d = doc::create(t1.actor.clone(), NOW, &signal_header("t1", "p2"), &rec).unwrap();
+    (DocumentId::random(), d)
+}
+
+#[test]
+fn a_catalog_read_in_chunks_goes_out_a_chunk_at_a_time_with_fetches_answered_between_and_nothing_out_of_reach()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let st = SqliteStorage::open(dir.path().join("s.db"), None).unwrap();
+    let config = HubConfig {
+        catch_up_beside: Some(0),
+        fetch_beside: Some(1),
+        catch_up_chunk: Some(2),
+        ..HubConfig::default()
+    };
+    let mut hub = Hub::new(Box::new(st), config, [7; 32]).unwrap();
+    hub.create_school(NOW, SCHOOL, "De Linde").unwrap();
+    hub.import_roster(NOW, SCHOOL, ROSTER).unwrap();
+    let t1 = enroll(&mut hub, "t1", 1);
+    let ib = enroll(&mut hub, "ib", 2);
+    // The teacher catches up first, a chunk at a time.
+    let ct = hub.connect(NOW, &t1.token).unwrap().conn;
+    let mut hers = to(&hub.receive(NOW, ct, hello(0)), ct);
+    while catalog(&hers).2 == 0 {
+        for job in hub.take_catch_ups() {
+            let r = job.scan(hub.storage());
+            hers.extend(to(&hub.caught_up(NOW, r), ct));
+        }
+    }
+    let mut drafts = vec![];
+    for i in 0..8 {
+        let (id, d) = draft(&t1, &format!("Zoë huilde bij de kapstok ({i})"));
+        assert_eq!(acks(&push(&mut hub, ct, id, &d)), 1);
+        drafts.push((id, d));
+    }
+    let out_of_reach = |hub: &mut Hub, (id, d): &(DocumentId, automerge::Automerge)| {
+        // Staff misconduct: the board's only.
+        let d2 = edited(d, *id, &t1, |s| s.category = "medewerker".into());
+        assert_eq!(acks(&to(&push_data(hub, ct, *id, d2.save()), ct)), 1);
+    };
+
+    // The coordinator's tablet says hello: its catalog is read two rows at a time.
+    let (c, first) = hello_read_later(&mut hub, &ib);
+    let mut reads = vec![first];
+    let mut sent: Vec<Frame> = vec![];
+    let mut moved_after_sent = None;
+    let mut moved_while_read = None;
+    let mut fetched = vec![];
+    let complete = |sent: &[Frame]| {
+        sent.iter()
+            .any(|f| matches!(f, Frame::Catalog { complete: true, .. }))
+    };
+    let mut rounds = 0;
+    while !complete(&sent) {
+        rounds += 1;
+        assert!(rounds < 100, "the catalog completes");
+        // Back in the reverse order they were left: answered in order all the same.
+        for r in reads.drain(..).rev() {
+            sent.extend(to(&hub.caught_up(NOW, r), c));
+        }
+        let (listed, _, _) = catalog(&sent);
+        let listed_drafts: Vec<DocumentId> = drafts
+            .iter()
+            .map(|(id, _)| *id)
+            .filter(|id| listed.contains(id))
+            .collect();
+        if moved_after_sent.is_none() && !listed_drafts.is_empty() {
+            // The first draft listed leaves her reach after it was sent; the device asks
+            // for the drafts listed so far: a fetch read beside the hub while the rest of
+            // the catalog is.
+            let first = drafts
+                .iter()
+                .position(|(id, _)| *id == listed_drafts[0])
+                .unwrap();
+            moved_after_sent = Some(listed_drafts[0]);
+            out_of_reach(&mut hub, &drafts[first]);
+            assert!(to(&hub.receive(NOW, c, fetch(&listed_drafts)), c).is_empty());
+            fetched = listed_drafts.clone();
+        }
+        // The reads left now (the catalog's next chunk, the fetch) are made on the store
+        // as it is now...
+        for job in hub.take_catch_ups() {
+            assert_eq!(job.conn, c);
+            reads.push(job.scan(hub.storage()));
+        }
+        // ...and then the first draft not listed yet leaves her reach, before the reads
+        // are back.
+        if moved_while_read.is_none()
+            && moved_after_sent.is_some()
+            && let Some(i) = drafts.iter().position(|(id, _)| !listed.contains(id))
+        {
+            moved_while_read = Some(drafts[i].0);
+            out_of_reach(&mut hub, &drafts[i]);
+        }
+    }
+    assert!(rounds > 3, "more than one chunk: {rounds}");
+    let (moved_after_sent, moved_while_read) =
+        (moved_after_sent.unwrap(), moved_while_read.unwrap());
+    let (listed, purge, cursor) = catalog(&sent);
+    assert!(cursor > 0);
+    // Every draft still in her reach is listed, the one taken out of reach after it was
+    // listed is purged, and the one taken out of reach while its chunk was read is never
+    // listed (nor purged: she never held it).
+    for (id, _) in &drafts {
+        if *id != moved_while_read {
+            assert!(listed.contains(id));
+        }
+    }
+    assert!(!listed.contains(&moved_while_read));
+    assert!(!purge.contains(&moved_while_read));
+    assert!(purge.contains(&moved_after_sent));
+    // The fetch is answered before the catalog's end, without what left her reach.
+    let kinds: Vec<String> = sent
+        .iter()
+        .map(|f| match f {
+            Frame::Catalog {
+                entries,
+                purge,
+                complete,
+                ..
+            } => {
+                format!(
+                    "C{}/{}{}",
+                    entries.len(),
+                    purge.len(),
+                    if *complete { "!" } else { "" }
+                )
+            }
+            Frame::Docs { docs, .. } => format!("D{}", docs.len()),
+            other => format!("{other:?}").chars().take(20).collect(),
+        })
+        .collect();
+    let docs_at = sent
+        .iter()
+        .position(|f| matches!(f, Frame::Docs { .. }))
+        .unwrap_or_else(|| {
+            panic!(
+                "the fetch is answered: {kinds:?}, fetched {}",
+                fetched.len()
+            )
+        });
+    let complete_at = sent
+        .iter()
+        .position(|f| matches!(f, Frame::Catalog { complete: true, .. }))
+        .unwrap();
+    assert!(docs_at < complete_at, "answered between the chunks");
+    let docs: Vec<DocumentId> = docs_sent(&sent).into_iter().map(|(id, _)| id).collect();
+    assert!(!docs.contains(&moved_after_sent));
+    assert!(!docs.contains(&moved_while_read));
+    let mut want: Vec<DocumentId> = fetched
+        .into_iter()
+        .filter(|id| *id != moved_after_sent)
+        .collect();
+    want.sort();
+    let mut got = docs;
+    got.sort();
+    assert_eq!(got, want);
+
+    // Live from here on: the next change of a draft in her reach reaches the tablet.
+    let (kept, d_kept) = &drafts[7];
+    let d3 = edited(d_kept, *kept, &t1, |s| s.facts.push_str(" (ouders gebeld)"));
+    let out = push_data(&mut hub, ct, *kept, d3.save_after(&d_kept.get_heads()));
+    assert!(to(&out, c).iter().any(|f| matches!(
+        f,
+        Frame::Docs { docs, .. } if docs.iter().any(|d| d.document_id == *kept)
+    )));
+}
+
 /// Sixteen frames wait for a read beside the hub; what `c` is sent for the seventeenth.
 fn one_too_many(hub: &mut Hub, c: ConnId) -> Vec<Frame> {
     let outbox = || Frame::Outbox {
