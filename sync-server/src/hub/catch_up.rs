@@ -233,7 +233,7 @@ impl Hub {
         let last = self.storage.last_seq()?;
         // A cursor from the future (the server's store was restored from a backup): the
         // device cannot trust what it skipped, so it catches up from the start.
-        let cursor = if cursor > last { 0 } else { cursor };
+        let cursor = clamp(cursor, last);
         if self
             .config
             .catch_up_beside
@@ -287,19 +287,10 @@ impl Hub {
         let mut hold = vec![];
         let mut purged = vec![];
         if let Some(e) = earlier {
-            let fresh = |id: &DocumentId| !s.seen.contains(id);
-            hold.extend(e.hold.into_iter().filter(fresh));
-            purged.extend(e.purged.into_iter().filter(fresh));
-            for mut f in e.frames {
-                if let Frame::Catalog { entries, purge, .. } = &mut f {
-                    entries.retain(|e| fresh(&e.document_id));
-                    purge.retain(fresh);
-                    if entries.is_empty() && purge.is_empty() {
-                        continue;
-                    }
-                }
-                frames.push(f);
-            }
+            let e = e.without(&s.seen);
+            hold.extend(e.hold);
+            purged.extend(e.purged);
+            frames.extend(e.frames);
         }
         hold.extend(s.hold);
         purged.extend(s.purged);
