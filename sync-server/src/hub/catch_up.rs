@@ -9,13 +9,13 @@
 
 use super::beside::Purpose;
 use super::fetch::MOVED_UP_TO;
-use super::{ConnId, Hub, Outgoing};
+use super::{ConnId, Hub, Outgoing, readable};
 use crate::Result;
-use crate::storage::{Batch, Device, DeviceOutbox, Storage};
+use crate::storage::{Batch, CatalogRow, Device, DeviceOutbox, Storage};
+use omkijken_core::DocumentId;
 use omkijken_core::ids::heads_to_hex;
 use omkijken_core::model::Roster;
 use omkijken_core::sync::{CatalogEntry, Frame, MAX_DOCS_PER_FRAME};
-use omkijken_core::{Access, DocumentId, access};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -63,6 +63,7 @@ impl Read {
 }
 
 /// What a read of the catalog since a cursor found for one device.
+#[derive(Default)]
 pub(super) struct Scan {
     /// Full catalog frames (not complete).
     frames: Vec<Frame>,
@@ -118,15 +119,7 @@ pub(super) fn scan(
     note_seen: bool,
     chunk: Option<usize>,
 ) -> Result<Scan> {
-    let mut s = Scan {
-        frames: vec![],
-        entries: vec![],
-        purge: vec![],
-        hold: vec![],
-        purged: vec![],
-        seen: BTreeSet::new(),
-        next: None,
-    };
+    let mut s = Scan::default();
     let mut after = cursor;
     let mut read = 0usize;
     loop {
@@ -138,7 +131,7 @@ pub(super) fn scan(
                 // Written after the catalog's end was read: the caller reads it.
                 return Ok(s);
             }
-            s.row(roster, device, epoch, note_seen, row, held);
+            s.row(roster, device, epoch, note_seen, &row, held);
             read += 1;
             if chunk.is_some_and(|c| read >= c) {
                 s.next = Some(after);
@@ -151,6 +144,40 @@ pub(super) fn scan(
     }
 }
 
+/// [`scan`] over rows already read (a school's tail kept in memory, [`super::tail`]): the
+/// same entries, marks and purges. Only whether the device holds what it may not read is
+/// asked of the storage, in one call.
+fn scan_rows(
+    storage: &mut dyn Storage,
+    roster: &Roster,
+    device: &Device,
+    epoch: &str,
+    note_seen: bool,
+    rows: &[CatalogRow],
+) -> Result<Scan> {
+    let out_of_reach: Vec<DocumentId> = rows
+        .iter()
+        .filter(|r| !readable(roster, &device.user, r))
+        .map(|r| r.id)
+        .collect();
+    let held = match out_of_reach.is_empty() {
+        true => Default::default(),
+        false => storage.held_among(&device.id, &out_of_reach)?,
+    };
+    let mut s = Scan::default();
+    for row in rows {
+        s.row(
+            roster,
+            device,
+            epoch,
+            note_seen,
+            row,
+            held.contains(&row.id),
+        );
+    }
+    Ok(s)
+}
+
 impl Scan {
     /// One catalog row read for `device`.
     fn row(
@@ -159,20 +186,18 @@ impl Scan {
         device: &Device,
         epoch: &str,
         note_seen: bool,
-        row: crate::storage::CatalogRow,
+        row: &CatalogRow,
         held: bool,
     ) {
         if note_seen {
             self.seen.insert(row.id);
         }
-        let readable =
-            !row.erased && access(roster, &device.user, &row.header, &row.fields) >= Access::Read;
-        if readable {
+        if readable(roster, &device.user, row) {
             self.hold.push(row.id);
             self.entries.push(CatalogEntry {
                 document_id: row.id,
-                header: row.header,
-                fields: row.fields,
+                header: row.header.clone(),
+                fields: row.fields.clone(),
                 heads: heads_to_hex(&row.heads),
                 seq: row.seq,
             });
@@ -273,16 +298,28 @@ impl Hub {
         outbox: Option<DeviceOutbox>,
         earlier: Option<Read>,
     ) -> Result<Outgoing> {
-        let s = scan(
-            self.storage.as_mut(),
-            roster,
-            device,
-            cursor,
-            last,
-            &self.epoch,
-            earlier.is_some(),
-            None,
-        )?;
+        // A short catch-up: from the school's tail in memory when it fits one.
+        let storage = self.storage.as_mut();
+        let s = match self.tails.rows(storage, &device.school, cursor, last)? {
+            Some(rows) => scan_rows(
+                storage,
+                roster,
+                device,
+                &self.epoch,
+                earlier.is_some(),
+                rows,
+            )?,
+            None => scan(
+                storage,
+                roster,
+                device,
+                cursor,
+                last,
+                &self.epoch,
+                earlier.is_some(),
+                None,
+            )?,
+        };
         let mut frames = vec![];
         let mut hold = vec![];
         let mut purged = vec![];

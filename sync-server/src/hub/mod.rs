@@ -24,7 +24,8 @@
 //! through, and the poll path), `sync_frames` (Automerge `sync` frames), `automerge_repo`
 //! (sessions of automerge-repo peers: their messages and live changes), `read_log`,
 //! `outbox` (the outbox state a device reports, bounded, kept on its device row),
-//! `group` (group commit: several sessions' frames stored durably together),
+//! `group` (group commit: several sessions' frames stored durably together), `tail` (the
+//! newest catalog rows of each school, in memory for short catch-ups),
 //! `enroll` and `admin_ops` (admin writes, delivered at once).
 
 mod admin_ops;
@@ -42,6 +43,7 @@ mod precheck;
 mod push;
 mod read_log;
 mod sync_frames;
+mod tail;
 
 pub use beside::{CatchUpJob, CaughtUp};
 pub use sync_frames::SyncMessage;
@@ -208,7 +210,6 @@ pub struct Hub {
     rosters: BTreeMap<String, Arc<Roster>>,
     /// Live sessions by school, user and device (`live`).
     live: BTreeMap<String, live::LiveSchool>,
-    /// Who may read, per access key and school (`live`).
     /// A group commit is open ([`Hub::begin_group`]), and whether its first frame polled
     /// already: the frames of a group waited together, so one poll takes in for all of
     /// them what other processes wrote before (see [`Hub::receive`]).
@@ -239,6 +240,8 @@ pub struct Hub {
     /// handled (`precheck`).
     prechecked: BTreeMap<(ConnId, DocumentId), precheck::PrecheckedQueue>,
     prechecks_used: u64,
+    /// The newest catalog rows of the schools, for short catch-ups (`tail`).
+    tails: tail::Tails,
 }
 
 impl std::fmt::Debug for Hub {
@@ -332,6 +335,7 @@ impl Hub {
             catch_ups: vec![],
             prechecked: BTreeMap::new(),
             prechecks_used: 0,
+            tails: tail::Tails::default(),
             next_ticket: 0,
         })
     }
