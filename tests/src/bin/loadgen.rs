@@ -4,10 +4,10 @@
 //!     cargo build --release -p omkijken-server -p omkijken-tests --bin omkijken-server --bin loadgen
 //!     target/release/loadgen --devices 2000 --rate 100 --seconds 20
 //!
-//! Options: `--devices K` (500), `--rate R` pushes per second (100), `--seconds S` of steady
-//! pushes (20), `--seed-docs N` signals written before the devices connect (200, so each
-//! catches up a few), `--server BIN` (default: `omkijken-server` next to this binary, or
-//! `OMKIJKEN_SERVER_BIN`), `--keep DIR` (set the school up once in DIR and copy it for
+//! Options (`loadgen --help`): `--devices K` (500), `--rate R` pushes per second (100),
+//! `--seconds S` of steady pushes (20), `--seed-docs N` signals written before the devices
+//! connect (200, so each catches up a few), `--server BIN` (default: `omkijken-server` next
+//! to this binary, or `OMKIJKEN_SERVER_BIN`), `--keep DIR` (set the school up once in DIR and copy it for
 //! each run: enrolling thousands of devices takes a while). Every staff member has K/210 devices (at least one); the five
 //! care coordinators' devices are the "coordinator devices". With fewer devices in a school
 //! than staff, the devices are spread over the whole staff list, so the coordinators have
@@ -64,77 +64,91 @@ const LEADERS: usize = 3;
 const TEACHERS: usize = 210 - GROUPS - COORDINATORS - LEADERS;
 const NOW: i64 = 1_795_338_000_000;
 
+/// Load generator: K devices of one school (or S schools) against the real server binary.
+#[derive(clap::Parser)]
+#[command(name = "loadgen")]
 struct Args {
+    /// Devices to enroll and hold connected.
+    #[arg(long, default_value_t = 500)]
+    devices: usize,
+    /// Steady pushes per second.
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+    /// Seconds of steady pushes.
+    #[arg(long, default_value_t = 20.0)]
+    seconds: f64,
+    /// Signals written before the devices connect (each catches up a few).
+    #[arg(long, default_value_t = 200)]
+    seed_docs: usize,
+    /// The server binary (default: `omkijken-server` next to this binary).
+    #[arg(long, env = "OMKIJKEN_SERVER_BIN")]
+    server: Option<PathBuf>,
+    /// A set-up school kept between runs: made once in DIR, copied for each run.
+    #[arg(long, value_name = "DIR")]
+    keep: Option<PathBuf>,
+    /// A PostgreSQL database (empty) instead of the SQLite store.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
+    /// Server nodes on the one store (PostgreSQL only; default 1, with PostgreSQL 2).
+    #[arg(long)]
+    nodes: Option<usize>,
+    /// Devices that catch up from nothing (a second session, cursor 0) halfway through the
+    /// steady pushes: what a long catch-up does to the others' acks.
+    #[arg(long, default_value_t = 0)]
+    fresh: usize,
+    /// 1: the fresh devices also fetch every document listed.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pull: u8,
+    /// Schools on the node, each with the same roster; device i belongs to school i mod S.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    schools: u64,
+}
+
+/// The arguments, checked: what the run uses.
+struct Run {
     devices: usize,
     rate: f64,
     seconds: f64,
     seed_docs: usize,
     server: PathBuf,
-    /// A set-up school kept between runs (`--keep DIR`): made once, copied for each run.
     keep: Option<PathBuf>,
-    /// A PostgreSQL database (empty) instead of the SQLite store.
     postgres: Option<String>,
-    /// Server nodes on the one store (PostgreSQL only).
     nodes: usize,
-    /// Devices that catch up from nothing (a second session, cursor 0) halfway through the
-    /// steady pushes (`--fresh K`): what a long catch-up does to the others' acks.
     fresh: usize,
-    /// The fresh devices also fetch every document listed (`--pull 1`).
     pull: bool,
-    /// Schools on the node (`--schools S`), each with the same roster; device i belongs to
-    /// school i mod S.
     schools: usize,
 }
 
-fn args() -> Result<Args> {
-    let mut a = Args {
-        devices: 500,
-        rate: 100.0,
-        seconds: 20.0,
-        seed_docs: 200,
-        keep: None,
-        postgres: None,
-        nodes: 0,
-        fresh: 0,
-        pull: false,
-        schools: 1,
-        server: std::env::var_os("OMKIJKEN_SERVER_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                std::env::current_exe()
-                    .ok()
-                    .and_then(|e| e.parent().map(|d| d.join("omkijken-server")))
-                    .unwrap_or_else(|| "omkijken-server".into())
-            }),
+fn args() -> Result<Run> {
+    let a = <Args as clap::Parser>::parse();
+    let nodes = match (&a.postgres, a.nodes) {
+        (None, None | Some(0 | 1)) => 1,
+        (None, Some(_)) => bail!("--nodes needs --postgres: nodes share a PostgreSQL database"),
+        (Some(_), None | Some(0)) => 2,
+        (Some(_), Some(n)) => n,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(k) = it.next() {
-        let v = it.next().with_context(|| format!("{k} needs a value"))?;
-        match k.as_str() {
-            "--devices" => a.devices = v.parse()?,
-            "--rate" => a.rate = v.parse()?,
-            "--seconds" => a.seconds = v.parse()?,
-            "--seed-docs" => a.seed_docs = v.parse()?,
-            "--server" => a.server = v.into(),
-            "--keep" => a.keep = Some(v.into()),
-            "--postgres" => a.postgres = Some(v),
-            "--nodes" => a.nodes = v.parse()?,
-            "--fresh" => a.fresh = v.parse()?,
-            "--pull" => a.pull = v.parse::<u8>()? == 1,
-            "--schools" => a.schools = v.parse::<usize>()?.max(1),
-            _ => bail!("unknown option {k}"),
-        }
-    }
-    match (&a.postgres, a.nodes) {
-        (None, 0 | 1) => a.nodes = 1,
-        (None, _) => bail!("--nodes needs --postgres: nodes share a PostgreSQL database"),
-        (Some(_), 0) => a.nodes = 2,
-        (Some(_), _) => {}
-    }
     if a.postgres.is_some() && a.keep.is_some() {
         bail!("--keep copies a SQLite store; with --postgres the school is set up each run");
     }
-    Ok(a)
+    let server = a.server.unwrap_or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(|d| d.join("omkijken-server")))
+            .unwrap_or_else(|| "omkijken-server".into())
+    });
+    Ok(Run {
+        devices: a.devices,
+        rate: a.rate,
+        seconds: a.seconds,
+        seed_docs: a.seed_docs,
+        server,
+        keep: a.keep,
+        postgres: a.postgres,
+        nodes,
+        fresh: a.fresh,
+        pull: a.pull == 1,
+        schools: a.schools as usize,
+    })
 }
 
 /// One staff member: id and roles.
@@ -381,7 +395,7 @@ fn set_up(
 
 /// The schools set up in `keep` for these options (made there first if need be), copied
 /// to `data`.
-fn kept(keep: &Path, data: &Path, staff: &[StaffMember], a: &Args) -> Result<Vec<Dev>> {
+fn kept(keep: &Path, data: &Path, staff: &[StaffMember], a: &Run) -> Result<Vec<Dev>> {
     let name = match a.schools {
         1 => format!("k{}-s{}", a.devices, a.seed_docs),
         n => format!("k{}-s{}-n{n}", a.devices, a.seed_docs),
