@@ -230,3 +230,28 @@ pub fn with_follow_up(
     .unwrap();
     out
 }
+
+/// A draft signal by `t1` about `pupil` (urgency 1, wellbeing: the care coordinator reads
+/// it; not shared with the mentor yet).
+pub fn draft(t1: &Dev, pupil: &str, facts: &str) -> (DocumentId, Automerge) {
+    let mut rec = signal_record(1, "welbevinden", facts);
+    rec.shared = false;
+    let d = doc::create(t1.actor.clone(), NOW, &signal_header("t1", pupil), &rec).unwrap();
+    (DocumentId::random(), d)
+}
+
+/// `d` with a signal edit by `dev`.
+pub fn edited(
+    d: &Automerge,
+    id: DocumentId,
+    dev: &Dev,
+    edit: impl FnOnce(&mut Signal),
+) -> Automerge {
+    let mut out = d.clone();
+    doc::update(id, &mut out, &dev.actor, NOW, |s: &mut Signal| {
+        edit(s);
+        Ok(())
+    })
+    .unwrap();
+    out
+}

@@ -83,22 +83,6 @@ fn push(hub: &mut Hub, c: ConnId, id: DocumentId, d: &automerge::Automerge) -> V
     to(&push_data(hub, c, id, d.save()), c)
 }
 
-/// `d` with a signal edit by `dev`.
-fn edited(
-    d: &automerge::Automerge,
-    id: DocumentId,
-    dev: &Dev,
-    edit: impl FnOnce(&mut Signal),
-) -> automerge::Automerge {
-    let mut out = d.clone();
-    doc::update(id, &mut out, &dev.actor, NOW, |s: &mut Signal| {
-        edit(s);
-        Ok(())
-    })
-    .unwrap();
-    out
-}
-
 #[test]
 fn other_devices_are_served_while_a_catch_up_is_read_and_what_left_her_reach_meanwhile_is_not_in_it()
  {
@@ -108,14 +92,8 @@ fn other_devices_are_served_while_a_catch_up_is_read_and_what_left_her_reach_mea
     let ib = enroll(&mut hub, "ib", 2);
     let (ct, _) = connect_now(&mut hub, &t1);
     // Two drafts the care team reads (urgency 1, wellbeing).
-    let draft = |facts: &str| {
-        let mut rec = signal_record(1, "welbevinden", facts);
-        rec.shared = false;
-        let d = doc::create(t1.actor.clone(), NOW, &signal_header("t1", "p2"), &rec).unwrap();
-        (DocumentId::random(), d)
-    };
-    let (moved, d_moved) = draft("Zoë huilde bij de kapstok");
-    let (kept, d_kept) = draft("Daniël zat alleen in de pauze");
+    let (moved, d_moved) = draft(&t1, "p2", "Zoë huilde bij de kapstok");
+    let (kept, d_kept) = draft(&t1, "p2", "Daniël zat alleen in de pauze");
     assert_eq!(acks(&push(&mut hub, ct, moved, &d_moved)), 1);
     assert_eq!(acks(&push(&mut hub, ct, kept, &d_kept)), 1);
 
@@ -193,12 +171,6 @@ fn a_roster_change_while_a_catch_up_is_read_is_judged_by_the_new_roster() {
 }
 
 /// A draft about p2 that the care coordinator reads (urgency 1, wellbeing).
-fn draft(t1: &Dev, facts: &str) -> (DocumentId, automerge::Automerge) {
-    let mut rec = signal_record(1, "welbevinden", facts);
-    rec.shared = false;
-    let d = doc::create(t1.actor.clone(), NOW, &signal_header("t1", "p2"), &rec).unwrap();
-    (DocumentId::random(), d)
-}
 
 #[test]
 fn a_catalog_read_in_chunks_goes_out_a_chunk_at_a_time_with_fetches_answered_between_and_nothing_out_of_reach()
@@ -227,7 +199,7 @@ fn a_catalog_read_in_chunks_goes_out_a_chunk_at_a_time_with_fetches_answered_bet
     }
     let mut drafts = vec![];
     for i in 0..8 {
-        let (id, d) = draft(&t1, &format!("Zoë huilde bij de kapstok ({i})"));
+        let (id, d) = draft(&t1, "p2", &format!("Zoë huilde bij de kapstok ({i})"));
         assert_eq!(acks(&push(&mut hub, ct, id, &d)), 1);
         drafts.push((id, d));
     }
@@ -562,14 +534,8 @@ fn a_fetch_read_beside_that_never_comes_back_is_made_on_the_hub_when_too_much_wa
 fn a_fetch_made_beside_while_others_write(others: usize) {
     let dir = tempfile::tempdir().unwrap();
     let (mut hub, t1, _ib, ct, c_ib) = teacher_and_coordinator(dir.path());
-    let draft = |facts: &str| {
-        let mut rec = signal_record(1, "welbevinden", facts);
-        rec.shared = false;
-        let d = doc::create(t1.actor.clone(), NOW, &signal_header("t1", "p2"), &rec);
-        (DocumentId::random(), d.unwrap())
-    };
-    let (same, d_same) = draft("Zoë huilde bij de kapstok");
-    let (newer, d_newer) = draft("Daniël zat alleen in de pauze");
+    let (same, d_same) = draft(&t1, "p2", "Zoë huilde bij de kapstok");
+    let (newer, d_newer) = draft(&t1, "p2", "Daniël zat alleen in de pauze");
     for (id, d) in [(same, &d_same), (newer, &d_newer)] {
         assert_eq!(acks(&push(&mut hub, ct, id, d)), 1);
     }
@@ -578,7 +544,11 @@ fn a_fetch_made_beside_while_others_write(others: usize) {
 
     let rest: Vec<DocChanges> = (0..others)
         .map(|i| {
-            let (id, d) = draft(&format!("Sanne {i} vertelde over het schoolreisje"));
+            let (id, d) = draft(
+                &t1,
+                "p2",
+                &format!("Sanne {i} vertelde over het schoolreisje"),
+            );
             DocChanges::new(id, d.save())
         })
         .collect();

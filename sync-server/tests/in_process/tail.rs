@@ -7,19 +7,9 @@ use crate::common;
 
 use common::*;
 use omkijken_core::DocumentId;
-use omkijken_core::doc;
-use omkijken_core::model::Signal;
 use omkijken_core::sync::{DocChanges, Frame};
 use omkijken_server::hub::{ConnId, Hub};
 use std::collections::BTreeSet;
-
-/// A draft signal by `t1` about `pupil` (the care coordinator reads it).
-fn draft(t1: &Dev, pupil: &str, facts: &str) -> (DocumentId, automerge::Automerge) {
-    let mut rec = signal_record(1, "welbevinden", facts);
-    rec.shared = false;
-    let d = doc::create(t1.actor.clone(), NOW, &signal_header("t1", pupil), &rec).unwrap();
-    (DocumentId::random(), d)
-}
 
 fn push(hub: &mut Hub, c: ConnId, id: DocumentId, d: &automerge::Automerge) {
     let out = to(
@@ -37,21 +27,6 @@ fn push(hub: &mut Hub, c: ConnId, id: DocumentId, d: &automerge::Automerge) {
             .any(|f| matches!(f, Frame::Ack { docs } if docs.len() == 1)),
         "acknowledged: {out:?}"
     );
-}
-
-fn edited(
-    d: &automerge::Automerge,
-    id: DocumentId,
-    dev: &Dev,
-    edit: impl FnOnce(&mut Signal),
-) -> automerge::Automerge {
-    let mut out = d.clone();
-    doc::update(id, &mut out, &dev.actor, NOW, |s: &mut Signal| {
-        edit(s);
-        Ok(())
-    })
-    .unwrap();
-    out
 }
 
 /// Of a catch-up's frames: the drafts among `ours` listed and purged, and the cursor.
