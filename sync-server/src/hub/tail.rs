@@ -1,7 +1,8 @@
 //! `Tails`: the newest rows of each school's catalog, kept in memory for the short
 //! catch-ups the hub reads itself. In a connection storm every device of a school asks for
 //! the same few hundred rows; read once, each later `hello` judges them from memory
-//! instead of reading and decoding them again (README, "A connection storm").
+//! instead of reading and decoding them again (README, "A connection storm judged from the
+//! rows in memory").
 //!
 //! A tail holds every row of its school with a sequence in `(from, upto]`, `upto` being the
 //! catalog's last sequence when it was last brought up to date. Every write to a catalog row
@@ -11,6 +12,7 @@
 //! what they rewrote, or the tail is dropped when too much was written to sort out. Bounded:
 //! a tail of at most one catalog page, and [`TAILS_ROWS`] rows over all schools.
 
+use super::fetch::MOVED_UP_TO;
 use crate::Result;
 use crate::storage::{CATALOG_PAGE, CatalogRow, Storage};
 use omkijken_core::DocumentId;
@@ -18,9 +20,6 @@ use std::collections::{HashMap, HashSet};
 
 /// Rows kept over all schools (a few MiB).
 const TAILS_ROWS: usize = 4 * CATALOG_PAGE;
-/// Rows written since a tail was brought up to date that are sorted out; more, and it is
-/// read again.
-const CHANGES_UP_TO: usize = 1_000;
 
 struct Tail {
     from: u64,
@@ -94,10 +93,11 @@ impl Tails {
 }
 
 /// Brings `t` up to `last`: the rows written since replace what they rewrote. False when
-/// too much was written to sort out or the tail would outgrow a page.
+/// too much was written to sort out (as many as a fetch made beside the hub sorts out) or
+/// the tail would outgrow a page.
 fn advance(storage: &mut dyn Storage, school: &str, t: &mut Tail, last: u64) -> Result<bool> {
-    let changes = storage.catalog_changes(t.upto, CHANGES_UP_TO)?;
-    if changes.len() >= CHANGES_UP_TO {
+    let changes = storage.catalog_changes(t.upto, MOVED_UP_TO)?;
+    if changes.len() >= MOVED_UP_TO {
         return Ok(false);
     }
     // A row rewritten after `last` leaves the range as it does in the storage; the
