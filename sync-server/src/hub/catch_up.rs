@@ -131,7 +131,8 @@ pub(super) fn scan(
                 // Written after the catalog's end was read: the caller reads it.
                 return Ok(s);
             }
-            s.row(roster, device, epoch, note_seen, &row, held);
+            let reach = readable(roster, &device.user, &row);
+            s.row(epoch, note_seen, &row, reach, held);
             read += 1;
             if chunk.is_some_and(|c| read >= c) {
                 s.next = Some(after);
@@ -155,44 +156,36 @@ fn scan_rows(
     note_seen: bool,
     rows: &[CatalogRow],
 ) -> Result<Scan> {
+    // Judged once a row: the same verdict decides the purge question and the entry.
+    let reach: Vec<bool> = rows
+        .iter()
+        .map(|r| readable(roster, &device.user, r))
+        .collect();
     let out_of_reach: Vec<DocumentId> = rows
         .iter()
-        .filter(|r| !readable(roster, &device.user, r))
-        .map(|r| r.id)
+        .zip(&reach)
+        .filter(|(_, may)| !**may)
+        .map(|(r, _)| r.id)
         .collect();
     let held = match out_of_reach.is_empty() {
         true => Default::default(),
         false => storage.held_among(&device.id, &out_of_reach)?,
     };
     let mut s = Scan::default();
-    for row in rows {
-        s.row(
-            roster,
-            device,
-            epoch,
-            note_seen,
-            row,
-            held.contains(&row.id),
-        );
+    for (row, may) in rows.iter().zip(reach) {
+        s.row(epoch, note_seen, row, may, held.contains(&row.id));
     }
     Ok(s)
 }
 
 impl Scan {
-    /// One catalog row read for `device`.
-    fn row(
-        &mut self,
-        roster: &Roster,
-        device: &Device,
-        epoch: &str,
-        note_seen: bool,
-        row: &CatalogRow,
-        held: bool,
-    ) {
+    /// One catalog row read for a device: `readable` whether its user may read it now, `held`
+    /// whether the device may hold it.
+    fn row(&mut self, epoch: &str, note_seen: bool, row: &CatalogRow, readable: bool, held: bool) {
         if note_seen {
             self.seen.insert(row.id);
         }
-        if readable(roster, &device.user, row) {
+        if readable {
             self.hold.push(row.id);
             self.entries.push(CatalogEntry {
                 document_id: row.id,
