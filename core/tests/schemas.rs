@@ -456,7 +456,7 @@ fn thermometer_entries_appended_as_documented_are_admitted_and_read_back() {
     let ex = example("thermometer");
     let header = header_of(&ex);
     let month = ex["record"]["month"].as_str().unwrap();
-    let id = doc::thermometer_id(&header.school, header.pupil.as_deref().unwrap(), month);
+    let id = doc::thermometer_id(&header.school, header.pupil.as_deref().unwrap(), month, 0);
     let empty = ThermometerMonth {
         month: month.into(),
         entries: vec![],

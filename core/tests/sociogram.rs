@@ -32,6 +32,7 @@ fn class_roster() -> omkijken_core::model::Roster {
                 active: true,
                 in_care: false,
                 mentors: vec!["m1".into()],
+                erasures: 0,
             },
         );
     }

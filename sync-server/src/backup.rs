@@ -22,6 +22,7 @@ pub use crate::secure::{LOCK_FILE, lock_data_dir};
 use crate::settings::{DB_FILE, Settings};
 use crate::storage::{SqliteStorage, Storage};
 use crate::{Error, Result};
+use automerge::ActorId;
 use rusqlite::Connection;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -291,7 +292,20 @@ pub fn restore(settings: &Settings, from: &Path) -> Result<RestoreReport> {
     // Devices, codes, holds and audit rows since the backup come from the current store.
     let carried = if store.exists() {
         match carry_over(&staged, &store, key) {
-            Ok(c) => Some(c),
+            Ok(c) => {
+                // The pupils' counts of erasures, which her thermometer months' ids follow.
+                let counts = (|| -> Result<usize> {
+                    let mut from = SqliteStorage::open(&store, key)?;
+                    let mut to = SqliteStorage::open(&staged, key)?;
+                    let now = jiff::Timestamp::now().as_millisecond();
+                    crate::admin::keep_erasure_counts(&mut from, &mut to, &ActorId::random(), now)
+                })();
+                if let Err(e) = counts {
+                    remove_store_files(&staged);
+                    return Err(e);
+                }
+                Some(c)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "the replaced store did not open: nothing carried over");
                 None

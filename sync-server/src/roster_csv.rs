@@ -123,6 +123,8 @@ pub fn parse(school: &str, csv: &str, old: &Roster) -> Result<Roster> {
                     return Err(bad("`left_on` must be YYYY-MM-DD"));
                 }
                 mentors.push((line, id.clone(), list(get("mentors"))));
+                // Not in the file: how often her file was erased is kept.
+                let erasures = old.pupils.get(&id).map_or(0, |p| p.erasures);
                 pupils
                     .insert(
                         id.clone(),
@@ -135,6 +137,7 @@ pub fn parse(school: &str, csv: &str, old: &Roster) -> Result<Roster> {
                             active: left_on.is_empty(),
                             in_care,
                             mentors: vec![],
+                            erasures,
                         },
                     )
                     .is_some()
@@ -282,6 +285,19 @@ pupil,p2,Noor,g7,po_5_8,,,ib,
         assert!(!r.pupils["p1"].active);
         assert!(r.pupils["p2"].active);
         assert!(r.groups["g6b"].teachers.is_empty());
+    }
+
+    #[test]
+    fn a_pupils_erasures_outlive_a_new_import() {
+        let mut old = parse("s1", CSV, &Roster::default()).unwrap();
+        old.pupils.get_mut("p2").unwrap().erasures = 2;
+        let r = parse("s1", CSV, &old).unwrap();
+        assert_eq!(r.pupils["p2"].erasures, 2, "her months keep their ids");
+        assert_eq!(r.pupils["p1"].erasures, 0);
+        let gone = "type,id,name,group,age_band,in_care,roles,mentors,teaches
+group,g6b,Groep 6b,,,,,,
+";
+        assert_eq!(parse("s1", gone, &old).unwrap().pupils["p2"].erasures, 2);
     }
 
     #[test]

@@ -35,6 +35,7 @@ fn roster() -> Roster {
             active,
             in_care,
             mentors: mentors.iter().map(|m| m.to_string()).collect(),
+            erasures: 0,
         };
         (id.to_string(), p)
     };
@@ -785,5 +786,21 @@ fn sociogram_access_on_a_view_is_the_whole_rosters() {
         for d in [round(M_A, "a"), answers(P_PLAIN, "b")] {
             assert_eq!(check(&view, user, &d), check(&r, user, &d), "{user} {d:?}");
         }
+    }
+}
+
+/// That a pupil's file was erased (`Pupil::erasures`, which her thermometer months' ids
+/// follow) is in the views of those who keep or read her thermometer, and of nobody else.
+#[test]
+fn a_pupils_erasures_are_for_those_who_keep_her_thermometer() {
+    let mut r = roster();
+    r.pupils.get_mut(P_CARE).unwrap().erasures = 1;
+    for user in [M_A, T_A, IB] {
+        assert_eq!(r.view_for(user).pupils[P_CARE].erasures, 1, "{user}");
+        assert_ne!(check(&r, user, &thermo(P_CARE)), N, "{user}");
+    }
+    for user in [M_B, T_X, APC, SL, ADM] {
+        assert_eq!(r.view_for(user).pupils[P_CARE].erasures, 0, "{user}");
+        assert_eq!(check(&r, user, &thermo(P_CARE)), N, "{user}");
     }
 }

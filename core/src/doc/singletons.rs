@@ -98,9 +98,14 @@ pub fn sociogram_answers_genesis(
     )
 }
 
-/// The deterministic id of a pupil's thermometer month.
-pub fn thermometer_id(school: &str, pupil: &str, month: &str) -> DocumentId {
-    DocumentId::derived(&["thermometer", school, pupil, month])
+/// The deterministic id of a pupil's thermometer month, `erasures` the times her file was
+/// erased ([`crate::model::Pupil::erasures`]): an erased id is never taken again, so after an
+/// erasure her months start under new ids. Before any erasure, the ids as they always were.
+pub fn thermometer_id(school: &str, pupil: &str, month: &str, erasures: u32) -> DocumentId {
+    match erasures {
+        0 => DocumentId::derived(&["thermometer", school, pupil, month]),
+        n => DocumentId::derived(&["thermometer", school, pupil, month, &n.to_string()]),
+    }
 }
 
 /// The deterministic id of a school's roster (the whole roster, which only the server
@@ -158,8 +163,9 @@ pub fn thermometer_genesis(
     school: &str,
     pupil: &str,
     month: &str,
+    erasures: u32,
 ) -> Result<(DocumentId, Automerge)> {
-    let id = thermometer_id(school, pupil, month);
+    let id = thermometer_id(school, pupil, month, erasures);
     singleton(
         id,
         &thermometer_header(school, pupil, month),

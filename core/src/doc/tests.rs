@@ -41,6 +41,7 @@ fn roster_updates_by_difference_read_back_whole() {
                         active,
                         in_care: care,
                         mentors: (0..m).map(|k| format!("t{k}")).collect(),
+                        erasures: 0,
                     };
                     (id, p)
                 })
@@ -118,6 +119,7 @@ fn a_roster_written_whole_merges_into_the_genesis_a_device_holds() {
                 active: true,
                 in_care: false,
                 mentors: vec!["m1".into()],
+                erasures: 0,
             },
         );
     }

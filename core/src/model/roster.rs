@@ -84,6 +84,13 @@ pub struct Pupil {
     /// Current mentors (staff ids).
     #[autosurgeon(missing = "Default::default")]
     pub mentors: Vec<String>,
+    /// How often the privacy officer erased the pupil's file. An erased document's id is
+    /// never taken again, so each erasure starts her thermometer months under new ids
+    /// ([`crate::doc::thermometer_id`]): a reading recorded after the erasure, in the month
+    /// the erasure took, is a new month and not a write to the erased one. Only in the views
+    /// of those who may read her thermometer ([`Roster::view_for`]).
+    #[autosurgeon(missing = "Default::default")]
+    pub erasures: u32,
 }
 
 /// A group (klas).
@@ -225,10 +232,15 @@ impl Roster {
             .iter()
             .map(|(id, p)| {
                 let mentor = p.mentors.iter().any(|m| m == user);
+                let teaches = self.teaches_pupil(user, id);
                 let mut p = p.clone();
                 if !care && !mentor {
                     p.in_care = false;
                     p.mentors.clear();
+                }
+                // That her file was erased is for those who keep or read her thermometer.
+                if !care && !mentor && !teaches {
+                    p.erasures = 0;
                 }
                 (id.clone(), p)
             })

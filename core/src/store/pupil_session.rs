@@ -30,6 +30,9 @@ pub struct SessionPupil {
     pub first_name: String,
     /// Age band (`po_1_4`, `po_5_8`, `vo_mbo`).
     pub age_band: String,
+    /// How often her file was erased ([`Pupil::erasures`]): her month's id follows it.
+    #[serde(default)]
+    pub erasures: u32,
 }
 
 /// What a pupil session keeps (store setting [`SETTING_PUPIL_SESSION`]).
@@ -117,6 +120,7 @@ pub fn session_pupils(roster: &Roster, group: &str) -> Vec<SessionPupil> {
                 id: p.id.clone(),
                 first_name,
                 age_band: p.age_band.clone(),
+                erasures: p.erasures,
             }
         })
         .collect();
@@ -260,7 +264,13 @@ impl PupilSession {
         let me = &self.identity;
         let now = self.store.now();
         let month = crate::model::month_of(now);
-        let (id, genesis) = doc::thermometer_genesis(&me.school, &r.pupil, &month)?;
+        let erasures = self
+            .info
+            .pupils
+            .iter()
+            .find(|p| p.id == r.pupil)
+            .map_or(0, |p| p.erasures);
+        let (id, genesis) = doc::thermometer_genesis(&me.school, &r.pupil, &month, erasures)?;
         let entry = ThermometerEntry {
             id: self.store.new_id().to_string(),
             at: now,
@@ -413,6 +423,7 @@ impl PupilSession {
                     age_band: p.age_band.clone(),
                     active: true,
                     in_care: false,
+                    erasures: p.erasures,
                     // Only a mentor of the group's pupils holds its sociogram round.
                     mentors: if self.info.sociogram.is_some() {
                         vec![user.clone()]

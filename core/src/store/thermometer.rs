@@ -37,6 +37,12 @@ impl Store {
         Ok(self.school_settings()?.scale_for(band))
     }
 
+    /// How often the pupil's file was erased, as this device's roster says (0 for a pupil
+    /// it does not know): her months' ids follow it ([`doc::thermometer_id`]).
+    fn erasures_of(&self, pupil: &str) -> Result<u32> {
+        Ok(self.roster()?.pupils.get(pupil).map_or(0, |p| p.erasures))
+    }
+
     /// Record a thermometer reading in the pupil's month document, creating the month with
     /// its deterministic genesis if this device does not hold it yet. On the school's scale
     /// for the pupil's age band ([`Store::thermometer_scale`]).
@@ -56,7 +62,8 @@ impl Store {
         if self.access_to(&header, &AccessFields::default())? < Access::Write {
             return Err(Error::Forbidden("not a mentor or teacher of this pupil"));
         }
-        let (id, genesis) = doc::thermometer_genesis(&me.school, &e.pupil, &month)?;
+        let erasures = self.erasures_of(&e.pupil)?;
+        let (id, genesis) = doc::thermometer_genesis(&me.school, &e.pupil, &month, erasures)?;
         let entry = ThermometerEntry {
             id: self.new_id().to_string(),
             at: e.at,
@@ -86,7 +93,7 @@ impl Store {
     /// A pupil's thermometer month, if held and readable. The read is logged.
     pub fn thermometer_month(&self, pupil: &str, month: &str) -> Result<Option<ThermometerMonth>> {
         let me = self.unlocked_identity()?;
-        let id = doc::thermometer_id(&me.school, pupil, month);
+        let id = doc::thermometer_id(&me.school, pupil, month, self.erasures_of(pupil)?);
         match self.read_record::<ThermometerMonth>(id, true) {
             Ok((_, m, _)) => Ok(Some(m)),
             Err(Error::NotFound) => Ok(None),

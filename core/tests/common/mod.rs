@@ -40,6 +40,7 @@ fn pupil(id: &str, group: &str, band: &str, in_care: bool, mentors: &[&str]) -> 
             active: true,
             in_care,
             mentors: mentors.iter().map(|m| m.to_string()).collect(),
+            erasures: 0,
         },
     )
 }

@@ -3,12 +3,33 @@
 use super::audit;
 use crate::storage::{AuditAction, Batch, CatalogRow, Storage};
 use crate::{Error, Result};
+use automerge::ActorId;
 use omkijken_core::{DocumentId, doc};
 
-/// Erase every document about a pupil (retention expiry or a request): bytes and history
-/// are dropped, the ids are refused from now on and every device purges them. Returns how
-/// many documents were erased.
-pub fn erase_pupil(st: &mut dyn Storage, now: i64, school: &str, pupil: &str) -> Result<usize> {
+/// Erase every document about a pupil (the privacy officer, on a request): bytes and
+/// history are dropped, the ids are refused from now on and every device purges them.
+/// Returns how many documents were erased.
+///
+/// First her count of erasures in the roster goes up (written by `actor`, the roster's
+/// writer), so that her thermometer months start under new ids ([`doc::thermometer_id`]):
+/// a pupil still at school who fills in the thermometer after the erasure, in the month it
+/// took, is recorded in a new month and not refused under the erased id. Devices learn the
+/// count with the purge, in their roster views. The roster is written before the erasure:
+/// should the erasure fail after it, her months only move to new ids early.
+pub fn erase_pupil(
+    st: &mut dyn Storage,
+    actor: &ActorId,
+    now: i64,
+    school: &str,
+    pupil: &str,
+) -> Result<usize> {
+    super::roster::update_roster(st, actor, now, school, |old| {
+        let mut new = old.clone();
+        if let Some(p) = new.pupils.get_mut(pupil) {
+            p.erasures = p.erasures.saturating_add(1);
+        }
+        Ok(new)
+    })?;
     let mut ids: Vec<DocumentId> = vec![];
     st.for_each_in_school(school, &mut |r| {
         if !r.erased && r.header.pupil.as_deref() == Some(pupil) {
@@ -21,6 +42,46 @@ pub fn erase_pupil(st: &mut dyn Storage, now: i64, school: &str, pupil: &str) ->
     a.pupil = Some(pupil.into());
     st.commit(Batch::erasure(now, school, ids, vec![a]))?;
     Ok(n)
+}
+
+/// After a restore: each pupil's count of erasures in the rosters of `to` (the restored
+/// store) raised to what `from` (the store it replaced) counts, written by `actor`. An
+/// erasure made after the backup is applied again by the restore; her months written since
+/// have the ids after it, and the devices that hold them push them again: they are taken only
+/// under the count they were written with. Returns how many schools' rosters changed.
+pub fn keep_erasure_counts(
+    from: &mut dyn Storage,
+    to: &mut dyn Storage,
+    actor: &ActorId,
+    now: i64,
+) -> Result<usize> {
+    let mut changed = 0;
+    for school in to.schools()? {
+        let Ok(theirs) = super::roster::load_roster(from, &school.id) else {
+            continue;
+        };
+        let counts: Vec<(String, u32)> = theirs
+            .roster
+            .pupils
+            .iter()
+            .filter(|(_, p)| p.erasures > 0)
+            .map(|(id, p)| (id.clone(), p.erasures))
+            .collect();
+        if counts.is_empty() {
+            continue;
+        }
+        let (did, _, _) = super::roster::update_roster(to, actor, now, &school.id, |old| {
+            let mut new = old.clone();
+            for (id, n) in &counts {
+                if let Some(p) = new.pupils.get_mut(id) {
+                    p.erasures = p.erasures.max(*n);
+                }
+            }
+            Ok(new)
+        })?;
+        changed += usize::from(did);
+    }
+    Ok(changed)
 }
 
 /// The notes beside a signal (`SignalNotes`), if the store has them: erased with it.

@@ -25,7 +25,7 @@ pub use audit::{
 };
 pub use care_track::{CARE_TRACK_REASONS, CareTrackChange, set_care_track};
 pub use devices::{issue_code, issue_oidc_ticket, revoke, school_of_staff};
-pub use erasure::{erase_pupil, erase_record, notes_of_signal};
+pub use erasure::{erase_pupil, erase_record, keep_erasure_counts, notes_of_signal};
 pub use preview::{
     PreviewMentors, PreviewMove, PreviewPupil, PreviewStaff, RosterPreview, preview_roster,
     roster_diff,

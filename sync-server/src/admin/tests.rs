@@ -13,6 +13,7 @@ fn roster(mentor_of_bram: &str) -> Roster {
             active: true,
             in_care: false,
             mentors: vec![mentor.into()],
+            erasures: 0,
         };
         (id.to_string(), p)
     };

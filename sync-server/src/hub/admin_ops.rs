@@ -60,7 +60,8 @@ impl Hub {
         school: &str,
         pupil: &str,
     ) -> Result<(usize, Outgoing)> {
-        let n = admin::erase_pupil(self.storage.as_mut(), now, school, pupil)?;
+        let actor = self.actor.clone();
+        let n = admin::erase_pupil(self.storage.as_mut(), &actor, now, school, pupil)?;
         let out = self.try_poll(now)?;
         Ok((n, out))
     }

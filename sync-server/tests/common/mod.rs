@@ -171,7 +171,7 @@ pub fn signal(dev: &Dev, pupil: &str, urgency: u8, category: &str) -> (DocumentI
 
 /// The thermometer month of a pupil with one entry by `dev`.
 pub fn thermometer(dev: &Dev, pupil: &str, month: &str) -> (DocumentId, Automerge) {
-    let (id, mut d) = doc::thermometer_genesis(SCHOOL, pupil, month).unwrap();
+    let (id, mut d) = doc::thermometer_genesis(SCHOOL, pupil, month, 0).unwrap();
     doc::update(
         id,
         &mut d,

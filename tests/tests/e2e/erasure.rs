@@ -189,47 +189,195 @@ async fn scenario(order: [usize; 3]) -> Result<()> {
     Ok(())
 }
 
-/// Known fault, found by simulation seed 5136: a thermometer month has a deterministic id
-/// (pupil and month), and an erased id is refused for good. A reading recorded after the
-/// privacy officer erased the pupil's file, in the same month, writes that id again: the
-/// server refuses it (`forbidden`, as for a document that does not exist), and the device
-/// keeps it as a not-accepted item. Retention meets it too when a leaver with a term of 0
-/// years comes back within the month. The fix is a design decision (README, "Not done
-/// yet"); this test says what should hold.
+/// Found by simulation seed 5136: a thermometer month has a deterministic id (pupil and
+/// month), and an erased id is refused for good, so a reading recorded after the privacy
+/// officer erased the pupil's file, in the same month, was refused (`forbidden`) and lost.
+/// The erasure now counts in the roster (`Pupil::erasures`) and her months after it have new
+/// ids: the new reading reaches the server and the other devices, the erased one stays gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known fault: a thermometer month erased keeps its id refused (README, Not done yet)"]
 async fn a_reading_recorded_after_an_erasure_in_the_same_month_reaches_the_server() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let server = TestServer::start(&tmp.path().join("server"), None).await?;
     server.set_up_school().await?;
     let mentor = Device::enroll(&server, tmp.path(), MENTOR, "mentor phone").await?;
     mentor.sync().await?;
-    let reading = |score| omkijken_core::store::NewThermometerEntry {
+    let reading = |score, note: &str| omkijken_core::store::NewThermometerEntry {
         pupil: PUPIL.into(),
         at: mentor.store.now(),
         score,
         emotions: vec![],
         wants_to_talk: false,
-        note: None,
+        note: Some(note.into()),
     };
 
     // 1. A reading, synced; the privacy officer erases the pupil's file; the phone purges it.
-    mentor.store.record_thermometer(reading(2))?;
+    let erased = mentor
+        .store
+        .record_thermometer(reading(2, "voor de wissing: zij was verdrietig"))?;
     mentor.sync().await?;
     server.handle.admin().erase_pupil(SCHOOL, PUPIL).await?;
     mentor.sync().await?;
+    assert!(mentor.store.info(erased)?.is_none());
+    let month = omkijken_core::model::month_of(mentor.store.now());
+    assert_eq!(mentor.store.thermometer_month(PUPIL, &month)?, None);
 
     // 2. The pupil is still at school: a new reading the same month goes to the server.
-    let month = mentor.store.record_thermometer(reading(4))?;
+    let kept = mentor
+        .store
+        .record_thermometer(reading(4, "na de wissing: het gaat beter, zegt Zoë"))?;
+    assert_ne!(kept, erased, "a new month, not the erased one");
     let report = mentor.sync().await?;
     assert!(report.refused.is_empty(), "refused: {:?}", report.refused);
     assert!(mentor.store.not_accepted()?.is_empty());
     assert!(
         mentor
             .store
-            .info(month)?
+            .info(kept)?
             .is_some_and(|i| i.acked_heads.is_some())
     );
+
+    // 3. Another device of hers gets it, and nothing of before the erasure.
+    let tablet = Device::enroll(&server, tmp.path(), MENTOR, "mentor tablet").await?;
+    tablet.sync().await?;
+    let m = tablet
+        .store
+        .thermometer_month(PUPIL, &month)?
+        .expect("the month after the erasure");
+    let notes: Vec<_> = m.entries.iter().map(|e| e.note.clone()).collect();
+    assert_eq!(
+        notes,
+        vec![Some("na de wissing: het gaat beter, zegt Zoë".to_string())]
+    );
+    assert!(tablet.store.info(erased)?.is_none());
+
+    // 4. A second erasure takes that month too, and the next reading goes on again.
+    server.handle.admin().erase_pupil(SCHOOL, PUPIL).await?;
+    mentor.sync().await?;
+    assert!(mentor.store.info(kept)?.is_none());
+    let third = mentor
+        .store
+        .record_thermometer(reading(3, "weer een nieuwe maand"))?;
+    assert!(third != kept && third != erased);
+    let report = mentor.sync().await?;
+    assert!(report.refused.is_empty(), "refused: {:?}", report.refused);
+    server.handle.shutdown().await?;
+    Ok(())
+}
+
+/// A restore from a backup taken before an erasure: the restore applies the erasure again
+/// and keeps the roster's count of erasures of the store it replaces, so the month recorded
+/// after the erasure, which the phone pushes again to the restored server, is taken under
+/// its id, and the erased month stays gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_months_after_an_erasure_keep_their_ids_through_a_restore() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let settings = Settings::for_test(tmp.path().join("server"));
+    let server = TestServer::start_with(settings.clone()).await?;
+    server.set_up_school().await?;
+    let mentor = Device::enroll(&server, tmp.path(), MENTOR, "mentor phone").await?;
+    mentor.sync().await?;
+    let reading = |score, note: &str| omkijken_core::store::NewThermometerEntry {
+        pupil: PUPIL.into(),
+        at: mentor.store.now(),
+        score,
+        emotions: vec![],
+        wants_to_talk: false,
+        note: Some(note.into()),
+    };
+    let erased = mentor
+        .store
+        .record_thermometer(reading(2, "vóór de back-up"))?;
+    mentor.sync().await?;
+    let before = tmp.path().join("backup-before.db");
+    backup::backup(&settings, &before)?;
+    server.handle.admin().erase_pupil(SCHOOL, PUPIL).await?;
+    mentor.sync().await?;
+    let kept = mentor
+        .store
+        .record_thermometer(reading(4, "na de wissing, vóór het terugzetten"))?;
+    let report = mentor.sync().await?;
+    assert!(report.refused.is_empty(), "{report:?}");
+
+    let addr = server.handle.addr();
+    server.handle.shutdown().await?;
+    backup::restore(&settings, &before)?;
+    let mut again = settings.clone();
+    again.listen = addr;
+    let server = TestServer::start_again_with(again).await?;
+    let report = mentor.sync().await?;
+    assert!(report.refused.is_empty(), "{report:?}");
+    assert!(mentor.store.not_accepted()?.is_empty());
+    assert!(mentor.store.info(erased)?.is_none());
+    assert!(mentor.store.info(kept)?.is_some());
+
+    let tablet = Device::enroll(&server, tmp.path(), MENTOR, "mentor tablet").await?;
+    tablet.sync().await?;
+    let month = omkijken_core::model::month_of(tablet.store.now());
+    let m = tablet
+        .store
+        .thermometer_month(PUPIL, &month)?
+        .expect("the month after the erasure, pushed again");
+    let notes: Vec<_> = m.entries.iter().filter_map(|e| e.note.clone()).collect();
+    assert_eq!(
+        notes,
+        vec!["na de wissing, vóór het terugzetten".to_string()]
+    );
+    assert!(tablet.store.info(erased)?.is_none());
+    server.handle.shutdown().await?;
+    Ok(())
+}
+
+/// Pupil mode after an erasure: the teacher of the group starts a pupil session after the
+/// privacy officer erased a pupil's file; the pupil's own reading, in the month the erasure
+/// took, is taken by the server and reaches her mentor, without what was erased.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pupils_own_reading_after_an_erasure_reaches_her_mentor() -> Result<()> {
+    use omkijken_core::store::{PupilReading, StoreOptions};
+    let tmp = tempfile::tempdir()?;
+    let server = TestServer::start(&tmp.path().join("server"), None).await?;
+    server.set_up_school().await?;
+    let teacher = Device::enroll(&server, tmp.path(), TEACHER, "teacher tablet").await?;
+    let mentor = Device::enroll(&server, tmp.path(), MENTOR, "mentor phone").await?;
+    mentor.sync().await?;
+    mentor
+        .store
+        .record_thermometer(omkijken_core::store::NewThermometerEntry {
+            pupil: PUPIL.into(),
+            at: mentor.store.now(),
+            score: 1,
+            emotions: vec![],
+            wants_to_talk: false,
+            note: Some("vóór de wissing".into()),
+        })?;
+    mentor.sync().await?;
+    server.handle.admin().erase_pupil(SCHOOL, PUPIL).await?;
+    teacher.sync().await?;
+
+    let session_store = omkijken_core::Store::open_with(
+        tmp.path().join("pupil-session.db"),
+        b"a-key-for-the-pupil-session-after",
+        StoreOptions::default(),
+    )?;
+    let session =
+        omkijken_core::transport::start_pupil_session(&teacher.store, "g6b", 8, session_store)
+            .await?;
+    session.record(PupilReading {
+        pupil: PUPIL.into(),
+        score: 4,
+        emotions: vec![],
+        wants_to_talk: false,
+    })?;
+    let report = omkijken_core::transport::sync_pupil_session(&session).await?;
+    assert_eq!((report.pushed, report.refused.len()), (1, 0), "{report:?}");
+
+    mentor.sync().await?;
+    let month = omkijken_core::model::month_of(mentor.store.now());
+    let m = mentor
+        .store
+        .thermometer_month(PUPIL, &month)?
+        .expect("her month after the erasure");
+    let got: Vec<_> = m.entries.iter().map(|e| (e.score, e.by_pupil())).collect();
+    assert_eq!(got, vec![(4, true)], "her own reading, nothing erased");
     server.handle.shutdown().await?;
     Ok(())
 }

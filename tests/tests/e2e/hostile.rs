@@ -588,6 +588,7 @@ async fn forged_authors_are_refused_in_every_record_kind() -> Result<()> {
         SCHOOL,
         PUPIL,
         &omkijken_core::model::month_of(mentor.store.now()),
+        0,
     );
 
     let mut refused: Vec<(String, DocumentId, Verdict)> = vec![];
@@ -988,8 +989,8 @@ async fn unreadable_erased_and_other_schools_documents_answer_like_missing_ones(
         ("erased signal", erased, DocumentId::random()),
         (
             "another school's thermometer month",
-            doc::thermometer_id("bs-andere", "eck-9001", &month),
-            doc::thermometer_id("bs-andere", "eck-9002", &month),
+            doc::thermometer_id("bs-andere", "eck-9001", &month, 0),
+            doc::thermometer_id("bs-andere", "eck-9002", &month, 0),
         ),
         (
             "another school's roster",
@@ -1014,7 +1015,7 @@ async fn unreadable_erased_and_other_schools_documents_answer_like_missing_ones(
                     } else {
                         "eck-9002"
                     };
-                    doc::thermometer_genesis("bs-andere", pupil, &month)?
+                    doc::thermometer_genesis("bs-andere", pupil, &month, 0)?
                         .1
                         .save()
                 }
@@ -1081,9 +1082,9 @@ async fn unreadable_erased_and_other_schools_documents_answer_like_missing_ones(
     assert!(!teacher.held()?.contains(&doc::roster_id(SCHOOL)));
     // The other school's month is as its mentor wrote it.
     let m: ThermometerMonth = doc::record(
-        doc::thermometer_id("bs-andere", "eck-9001", &month),
+        doc::thermometer_id("bs-andere", "eck-9001", &month, 0),
         &other
-            .load(doc::thermometer_id("bs-andere", "eck-9001", &month))?
+            .load(doc::thermometer_id("bs-andere", "eck-9001", &month, 0))?
             .unwrap(),
     )?;
     assert_eq!(m.entries.len(), 1);
@@ -1201,7 +1202,7 @@ async fn a_pupil_session_device_reads_nothing_and_writes_only_its_pupils_own_rea
     let sig = mentor.store.record_signal(shared_signal(PUPIL, true))?;
     mentor.sync().await?;
     let month_name = omkijken_core::model::month_of(mentor.store.now());
-    let month = doc::thermometer_id(SCHOOL, PUPIL, &month_name);
+    let month = doc::thermometer_id(SCHOOL, PUPIL, &month_name, 0);
     let server_heads = heads_of(&mentor.store, month)?;
 
     // 2. The teacher starts a pupil session; its app is replaced by a script.
@@ -1284,7 +1285,7 @@ async fn a_pupil_session_device_reads_nothing_and_writes_only_its_pupils_own_rea
     ));
 
     // 4. Writes the session may not make, each built on the month's genesis.
-    let (_, genesis) = doc::thermometer_genesis(SCHOOL, PUPIL, &month_name)?;
+    let (_, genesis) = doc::thermometer_genesis(SCHOOL, PUPIL, &month_name, 0)?;
     let add = |wire: &Wire, e: ThermometerEntry| {
         forge(wire, month, &genesis, |t: &mut ThermometerMonth| {
             t.entries.push(e)
@@ -1366,8 +1367,8 @@ async fn a_pupil_session_device_reads_nothing_and_writes_only_its_pupils_own_rea
         FORBIDDEN,
     ));
     // Daan is in groep 7a: his month, new or not, is not the session's.
-    let daan = doc::thermometer_id(SCHOOL, OTHER_PUPIL, &month_name);
-    let (_, daan_genesis) = doc::thermometer_genesis(SCHOOL, OTHER_PUPIL, &month_name)?;
+    let daan = doc::thermometer_id(SCHOOL, OTHER_PUPIL, &month_name, 0);
+    let (_, daan_genesis) = doc::thermometer_genesis(SCHOOL, OTHER_PUPIL, &month_name, 0)?;
     let d = forge(&wire, daan, &daan_genesis, |t: &mut ThermometerMonth| {
         t.entries.push(pupil_entry("e-daan", &sid))
     });

@@ -129,7 +129,7 @@ async fn a_pupil_session_adds_readings_reads_nothing_and_requests_to_talk_are_an
     let mut wire = Wire::connect_with(&server, session.store()).await?;
     assert!(wire.catalog.is_empty());
     let month = omkijken_core::model::month_of(mentor.store.now());
-    let noor_month = doc::thermometer_id(SCHOOL, PUPIL, &month);
+    let noor_month = doc::thermometer_id(SCHOOL, PUPIL, &month, 0);
     assert!(wire.fetch(noor_month).await?.is_none());
     let roster = doc::roster_view_id(SCHOOL, TEACHER);
     assert!(wire.fetch(roster).await?.is_none());

@@ -376,7 +376,7 @@ pub fn admit(
     let genesis = match kind {
         Kind::Thermometer => {
             let a: ThermometerMonth = hydrated.record().map_err(unreadable)?;
-            let g = thermometer::genesis(&header, id, &a)?;
+            let g = thermometer::genesis(&header, id, &a, writer.roster)?;
             month = Some(a);
             g
         }

@@ -38,6 +38,7 @@ fn roster() -> Roster {
             active: true,
             in_care,
             mentors: mentors.iter().map(|m| m.to_string()).collect(),
+            erasures: 0,
         };
         (id.to_string(), p)
     };
@@ -203,7 +204,7 @@ fn agreement(id: &str, by: Option<&str>) -> Agreement {
 
 /// A pupil's thermometer month as a device makes it: the genesis, then an entry.
 fn month(pupil: &str, writer: &str, recorded_by: &str) -> (DocumentId, Automerge) {
-    let (id, g) = doc::thermometer_genesis(SCHOOL, pupil, "2026-11").unwrap();
+    let (id, g) = doc::thermometer_genesis(SCHOOL, pupil, "2026-11", 0).unwrap();
     let d = edit(id, &g, writer, |m: &mut ThermometerMonth| {
         m.entries.push(reading("e1", recorded_by, 3))
     });
@@ -1234,7 +1235,7 @@ fn thermometer_rules() {
         Err(Invalid("a thermometer month is its pupil's month")),
     ));
     // A month under another id (not its deterministic one).
-    let (_, g) = doc::thermometer_genesis(SCHOOL, P_CARE, "2026-11").unwrap();
+    let (_, g) = doc::thermometer_genesis(SCHOOL, P_CARE, "2026-11", 0).unwrap();
     let elsewhere = DocumentId::random();
     let a = edit(elsewhere, &g, M_A, |m: &mut ThermometerMonth| {
         m.entries.push(reading("e", M_A, 2))
@@ -1284,7 +1285,7 @@ fn pupil_session_rules() {
     let r = roster();
     let (id, m) = month(P_CARE, M_A, M_A);
     let add = |e: ThermometerEntry| edit(id, &m, T_A, |t: &mut ThermometerMonth| t.entries.push(e));
-    let (g_id, g) = doc::thermometer_genesis(SCHOOL, P_CARE, "2026-11").unwrap();
+    let (g_id, g) = doc::thermometer_genesis(SCHOOL, P_CARE, "2026-11", 0).unwrap();
     type Case<'a> = (
         &'a str,
         DocumentId,
@@ -1399,7 +1400,7 @@ fn pupil_session_rules() {
     }
     // A pupil session writes only months of its group's pupils (the teacher of group a
     // writes no month of group b).
-    let (pid, pm) = doc::thermometer_genesis(SCHOOL, P_PLAIN, "2026-11").unwrap();
+    let (pid, pm) = doc::thermometer_genesis(SCHOOL, P_PLAIN, "2026-11", 0).unwrap();
     let other = edit(pid, &pm, T_A, |t: &mut ThermometerMonth| {
         t.entries.push(pupil_reading("p1", "ps-1"))
     });
@@ -2391,4 +2392,77 @@ fn pupil_session_sociogram_answers_rules() {
         failed.push(format!("a staff device's pupil answer: got {got:?}"));
     }
     assert!(failed.is_empty(), "\n{}", failed.join("\n"));
+}
+
+/// After the pupil's file was erased (`Pupil::erasures`), her months start under new ids:
+/// the id of each erasure so far is her month's (a device that recorded offline before it
+/// learnt of the erasure wrote under the one before; an erased id is refused by the
+/// server's catalog, not here), one of an erasure still to come, or of no month, is not.
+#[test]
+fn a_thermometer_month_after_an_erasure_has_an_id_of_its_own() {
+    use Refusal::*;
+    let mut erased = roster();
+    erased.pupils.get_mut(P_CARE).unwrap().erasures = 2;
+    let at = |n: u32| {
+        let (id, g) = doc::thermometer_genesis(SCHOOL, P_CARE, "2026-11", n).unwrap();
+        let d = edit(id, &g, M_A, |m: &mut ThermometerMonth| {
+            m.entries.push(reading("e1", M_A, 3))
+        });
+        (id, d)
+    };
+    let ids: std::collections::BTreeSet<DocumentId> = (0..4).map(|n| at(n).0).collect();
+    assert_eq!(
+        ids.len(),
+        4,
+        "each erasure gives the month an id of its own"
+    );
+    let not_the_month = Invalid("a thermometer month is its pupil's month");
+    // Another month's genesis under this month's id of the next erasure.
+    let (next, _) = at(3);
+    let (_, other) = doc::thermometer_genesis(SCHOOL, P_CARE, "2026-11", 1).unwrap();
+    let other = edit(next, &other, M_A, |m: &mut ThermometerMonth| {
+        m.entries.push(reading("e1", M_A, 3))
+    });
+    run_with(
+        &erased,
+        vec![
+            row("after two erasures", new(at(2)).0, at(2).1, M_A, Ok(())),
+            row(
+                "written before the second",
+                new(at(1)).0,
+                at(1).1,
+                M_A,
+                Ok(()),
+            ),
+            row(
+                "written before the first",
+                new(at(0)).0,
+                at(0).1,
+                M_A,
+                Ok(()),
+            ),
+            row(
+                "a third erasure's",
+                new(at(3)).0,
+                at(3).1,
+                M_A,
+                Err(not_the_month),
+            ),
+            row(
+                "a genesis not its id's",
+                (next, None),
+                other,
+                M_A,
+                Err(not_the_month),
+            ),
+        ],
+    );
+    // Before any erasure, only the ids as they always were.
+    run(vec![row(
+        "no erasure yet",
+        new(at(1)).0,
+        at(1).1,
+        M_A,
+        Err(not_the_month),
+    )]);
 }

@@ -19,7 +19,7 @@ use super::{Ctx, Refusal, appended, at_most, genesis_of, short};
 use crate::defaults;
 use crate::doc;
 use crate::ids::DocumentId;
-use crate::model::{Header, ThermometerEntry, ThermometerMonth};
+use crate::model::{Header, Roster, ThermometerEntry, ThermometerMonth};
 use automerge::ChangeHash;
 
 /// Entries of one pupil in one month.
@@ -28,17 +28,27 @@ pub const MAX_ENTRIES: usize = 3_000;
 pub const MAX_EMOTIONS: usize = 16;
 
 /// The hash of the month's genesis change (which any device may bring), if `header` and
-/// `id` are the deterministic ones of the month `after` holds.
+/// `id` are the deterministic ones of the month `after` holds, under the pupil's erasures in
+/// `roster` so far or fewer ([`doc::thermometer_id`]). Fewer: a device that recorded offline
+/// before it learnt of an erasure wrote under the ids before it; where that id was erased the
+/// write is refused as any under an erased id, where it was not (a month the erasure did not
+/// find) it is kept, so no reading is lost.
 pub fn genesis(
     header: &Header,
     id: DocumentId,
     after: &ThermometerMonth,
+    roster: &Roster,
 ) -> Result<Option<ChangeHash>, Refusal> {
     short("month", &after.month)?;
     let not_the_month = Refusal::Invalid("a thermometer month is its pupil's month");
     let pupil = header.pupil.as_deref().ok_or(not_the_month)?;
     let school = &header.school;
-    let genesis = doc::thermometer_genesis(school, pupil, &after.month);
+    let erasures = roster.pupils.get(pupil).map_or(0, |p| p.erasures);
+    let erasures = (0..=erasures)
+        .rev()
+        .find(|n| doc::thermometer_id(school, pupil, &after.month, *n) == id)
+        .ok_or(not_the_month)?;
+    let genesis = doc::thermometer_genesis(school, pupil, &after.month, erasures);
     let own = doc::thermometer_header(school, pupil, &after.month);
     genesis_of(id, header, genesis, &own, not_the_month)
 }

@@ -39,6 +39,7 @@ fn roster() -> Roster {
                 active: true,
                 in_care,
                 mentors: vec!["m1".into()],
+                erasures: 0,
             },
         )
     };

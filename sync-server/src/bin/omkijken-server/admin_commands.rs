@@ -196,7 +196,7 @@ pub(crate) fn run_admin(store: StoreArgs, command: AdminCommand) -> anyhow::Resu
             }
         }
         AdminCommand::ErasePupil { school, pupil } => {
-            let n = admin::erase_pupil(st, now, &school, &pupil)?;
+            let n = admin::erase_pupil(st, &writer_actor(), now, &school, &pupil)?;
             println!("erased {n} documents");
         }
         AdminCommand::Retention {
