@@ -46,6 +46,18 @@ fn device_files(d: &Device) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
+/// A reading of `PUPIL` made now on `d` (its clock), with `note` if any.
+fn reading(d: &Device, score: u8, note: Option<&str>) -> omkijken_core::store::NewThermometerEntry {
+    omkijken_core::store::NewThermometerEntry {
+        pupil: PUPIL.into(),
+        at: d.store.now(),
+        score,
+        emotions: vec![],
+        wants_to_talk: false,
+        note: note.map(Into::into),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erasure_survives_a_restore_and_leaves_no_trace_in_any_file() -> Result<()> {
     // The devices reconnect to the restored server in every order: 0 the teacher's phone
@@ -201,19 +213,13 @@ async fn a_reading_recorded_after_an_erasure_in_the_same_month_reaches_the_serve
     server.set_up_school().await?;
     let mentor = Device::enroll(&server, tmp.path(), MENTOR, "mentor phone").await?;
     mentor.sync().await?;
-    let reading = |score, note: &str| omkijken_core::store::NewThermometerEntry {
-        pupil: PUPIL.into(),
-        at: mentor.store.now(),
-        score,
-        emotions: vec![],
-        wants_to_talk: false,
-        note: Some(note.into()),
-    };
 
     // 1. A reading, synced; the privacy officer erases the pupil's file; the phone purges it.
-    let erased = mentor
-        .store
-        .record_thermometer(reading(2, "voor de wissing: zij was verdrietig"))?;
+    let erased = mentor.store.record_thermometer(reading(
+        &mentor,
+        2,
+        Some("voor de wissing: zij was verdrietig"),
+    ))?;
     mentor.sync().await?;
     server.handle.admin().erase_pupil(SCHOOL, PUPIL).await?;
     mentor.sync().await?;
@@ -222,9 +228,11 @@ async fn a_reading_recorded_after_an_erasure_in_the_same_month_reaches_the_serve
     assert_eq!(mentor.store.thermometer_month(PUPIL, &month)?, None);
 
     // 2. The pupil is still at school: a new reading the same month goes to the server.
-    let kept = mentor
-        .store
-        .record_thermometer(reading(4, "na de wissing: het gaat beter, zegt Zoë"))?;
+    let kept = mentor.store.record_thermometer(reading(
+        &mentor,
+        4,
+        Some("na de wissing: het gaat beter, zegt Zoë"),
+    ))?;
     assert_ne!(kept, erased, "a new month, not the erased one");
     let report = mentor.sync().await?;
     assert!(report.refused.is_empty(), "refused: {:?}", report.refused);
@@ -254,9 +262,10 @@ async fn a_reading_recorded_after_an_erasure_in_the_same_month_reaches_the_serve
     server.handle.admin().erase_pupil(SCHOOL, PUPIL).await?;
     mentor.sync().await?;
     assert!(mentor.store.info(kept)?.is_none());
-    let third = mentor
-        .store
-        .record_thermometer(reading(3, "weer een nieuwe maand"))?;
+    let third =
+        mentor
+            .store
+            .record_thermometer(reading(&mentor, 3, Some("weer een nieuwe maand")))?;
     assert!(third != kept && third != erased);
     let report = mentor.sync().await?;
     assert!(report.refused.is_empty(), "refused: {:?}", report.refused);
@@ -276,25 +285,19 @@ async fn the_months_after_an_erasure_keep_their_ids_through_a_restore() -> Resul
     server.set_up_school().await?;
     let mentor = Device::enroll(&server, tmp.path(), MENTOR, "mentor phone").await?;
     mentor.sync().await?;
-    let reading = |score, note: &str| omkijken_core::store::NewThermometerEntry {
-        pupil: PUPIL.into(),
-        at: mentor.store.now(),
-        score,
-        emotions: vec![],
-        wants_to_talk: false,
-        note: Some(note.into()),
-    };
     let erased = mentor
         .store
-        .record_thermometer(reading(2, "vóór de back-up"))?;
+        .record_thermometer(reading(&mentor, 2, Some("vóór de back-up")))?;
     mentor.sync().await?;
     let before = tmp.path().join("backup-before.db");
     backup::backup(&settings, &before)?;
     server.handle.admin().erase_pupil(SCHOOL, PUPIL).await?;
     mentor.sync().await?;
-    let kept = mentor
-        .store
-        .record_thermometer(reading(4, "na de wissing, vóór het terugzetten"))?;
+    let kept = mentor.store.record_thermometer(reading(
+        &mentor,
+        4,
+        Some("na de wissing, vóór het terugzetten"),
+    ))?;
     let report = mentor.sync().await?;
     assert!(report.refused.is_empty(), "{report:?}");
 
@@ -341,14 +344,7 @@ async fn a_pupils_own_reading_after_an_erasure_reaches_her_mentor() -> Result<()
     mentor.sync().await?;
     mentor
         .store
-        .record_thermometer(omkijken_core::store::NewThermometerEntry {
-            pupil: PUPIL.into(),
-            at: mentor.store.now(),
-            score: 1,
-            emotions: vec![],
-            wants_to_talk: false,
-            note: Some("vóór de wissing".into()),
-        })?;
+        .record_thermometer(reading(&mentor, 1, Some("vóór de wissing")))?;
     mentor.sync().await?;
     server.handle.admin().erase_pupil(SCHOOL, PUPIL).await?;
     teacher.sync().await?;
@@ -397,19 +393,11 @@ async fn a_reading_written_offline_before_an_erasure_leaves_nothing_on_the_phone
     let tablet = Device::enroll(&server, tmp.path(), MENTOR, "mentor tablet").await?;
     phone.sync().await?;
     tablet.sync().await?;
-    let reading = |d: &Device, score| omkijken_core::store::NewThermometerEntry {
-        pupil: PUPIL.into(),
-        at: d.store.now(),
-        score,
-        emotions: vec![],
-        wants_to_talk: false,
-        note: None,
-    };
 
     // 1. The tablet records a reading and syncs; the phone records one offline.
-    tablet.store.record_thermometer(reading(&tablet, 2))?;
+    tablet.store.record_thermometer(reading(&tablet, 2, None))?;
     tablet.sync().await?;
-    let month = phone.store.record_thermometer(reading(&phone, 4))?;
+    let month = phone.store.record_thermometer(reading(&phone, 4, None))?;
 
     // 2. The pupil's file is erased; then the phone comes back.
     server.handle.admin().erase_pupil(SCHOOL, PUPIL).await?;
