@@ -11,7 +11,7 @@ use omkijken_core::{DocumentId, doc};
 /// Returns how many documents were erased.
 ///
 /// First her count of erasures in the roster goes up (written by `actor`, the roster's
-/// writer), so that her thermometer months start under new ids ([`doc::thermometer_id`]):
+/// writer; the `erase` audit row covers it, no `roster_import` row is written), so that her thermometer months start under new ids ([`doc::thermometer_id`]):
 /// a pupil still at school who fills in the thermometer after the erasure, in the month it
 /// took, is recorded in a new month and not refused under the erased id. Devices learn the
 /// count with the purge, in their roster views. The roster is written before the erasure:
@@ -23,7 +23,7 @@ pub fn erase_pupil(
     school: &str,
     pupil: &str,
 ) -> Result<usize> {
-    super::roster::update_roster(st, actor, now, school, |old| {
+    super::roster::update_roster_unaudited(st, actor, now, school, |old| {
         let mut new = old.clone();
         if let Some(p) = new.pupils.get_mut(pupil) {
             p.erasures = p.erasures.saturating_add(1);
@@ -70,15 +70,16 @@ pub fn keep_erasure_counts(
         if counts.is_empty() {
             continue;
         }
-        let (did, _, _) = super::roster::update_roster(to, actor, now, &school.id, |old| {
-            let mut new = old.clone();
-            for (id, n) in &counts {
-                if let Some(p) = new.pupils.get_mut(id) {
-                    p.erasures = p.erasures.max(*n);
+        let (did, _, _) =
+            super::roster::update_roster_unaudited(to, actor, now, &school.id, |old| {
+                let mut new = old.clone();
+                for (id, n) in &counts {
+                    if let Some(p) = new.pupils.get_mut(id) {
+                        p.erasures = p.erasures.max(*n);
+                    }
                 }
-            }
-            Ok(new)
-        })?;
+                Ok(new)
+            })?;
         changed += usize::from(did);
     }
     Ok(changed)

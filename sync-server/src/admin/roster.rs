@@ -111,7 +111,20 @@ pub(super) fn update_roster(
     school: &str,
     make: impl Fn(&Roster) -> Result<Roster>,
 ) -> Result<(bool, usize, Roster)> {
-    update_roster_doc(st, actor, now, school, make, None)
+    update_roster_doc(st, actor, now, school, make, None, true)
+}
+
+/// [`update_roster`] for a change that is part of an operation with an audit row of its own
+/// (an erasure counted in the roster): no `roster_import` row beside it.
+#[allow(clippy::result_large_err)]
+pub(super) fn update_roster_unaudited(
+    st: &mut dyn Storage,
+    actor: &ActorId,
+    now: i64,
+    school: &str,
+    make: impl Fn(&Roster) -> Result<Roster>,
+) -> Result<(bool, usize, Roster)> {
+    update_roster_doc(st, actor, now, school, make, None, false)
 }
 
 /// Times a roster change is made again from the roster as stored when another writer
@@ -119,7 +132,8 @@ pub(super) fn update_roster(
 /// roster written by an older server; another node).
 const ROSTER_ATTEMPTS: usize = 3;
 
-/// [`update_roster`], also writing the school settings when `settings` is given.
+/// [`update_roster`], also writing the school settings when `settings` is given, with a
+/// `roster_import` audit row when `audited`.
 #[allow(clippy::result_large_err)]
 pub(super) fn update_roster_doc(
     st: &mut dyn Storage,
@@ -128,10 +142,11 @@ pub(super) fn update_roster_doc(
     school: &str,
     make: impl Fn(&Roster) -> Result<Roster>,
     settings: Option<&omkijken_core::model::SchoolSettings>,
+    audited: bool,
 ) -> Result<(bool, usize, Roster)> {
     let mut attempt = 1;
     loop {
-        match update_roster_once(st, actor, now, school, &make, settings) {
+        match update_roster_once(st, actor, now, school, &make, settings, audited) {
             Err(Error::Conflict) if attempt < ROSTER_ATTEMPTS => attempt += 1,
             r => return r,
         }
@@ -147,6 +162,7 @@ fn update_roster_once(
     school: &str,
     make: &impl Fn(&Roster) -> Result<Roster>,
     settings: Option<&omkijken_core::model::SchoolSettings>,
+    audited: bool,
 ) -> Result<(bool, usize, Roster)> {
     let rid = doc::roster_id(school);
     let Decoded {
@@ -199,7 +215,10 @@ fn update_roster_once(
         docs,
         bump,
         events: vec![event(now, AdminEventKind::Roster, Some(school), None)],
-        audit: vec![audit(now, school, AuditAction::RosterImport)],
+        audit: match audited {
+            true => vec![audit(now, school, AuditAction::RosterImport)],
+            false => vec![],
+        },
         ..Default::default()
     })?;
     Ok((true, bumped, new))

@@ -74,6 +74,7 @@ pub fn set_school_settings(
         school,
         |old| Ok(old.clone()),
         Some(settings),
+        true,
     )?;
     Ok(changed)
 }

@@ -221,7 +221,26 @@ async fn a_reading_recorded_after_an_erasure_in_the_same_month_reaches_the_serve
         Some("voor de wissing: zij was verdrietig"),
     ))?;
     mentor.sync().await?;
+    let action = |a| omkijken_server::storage::AuditFilter::Action(a);
+    use omkijken_server::storage::AuditAction::{Erase, RosterImport};
+    let imports = server
+        .handle
+        .admin()
+        .audit(action(RosterImport))
+        .await?
+        .len();
     server.handle.admin().erase_pupil(SCHOOL, PUPIL).await?;
+    // The erasure is audited as one (the count in the roster is part of it).
+    let erase_rows = server.handle.admin().audit(action(Erase)).await?;
+    assert_eq!(erase_rows.len(), 1);
+    assert_eq!(erase_rows[0].pupil.as_deref(), Some(PUPIL));
+    let after = server
+        .handle
+        .admin()
+        .audit(action(RosterImport))
+        .await?
+        .len();
+    assert_eq!(after, imports, "no roster import is audited for an erasure");
     mentor.sync().await?;
     assert!(mentor.store.info(erased)?.is_none());
     let month = omkijken_core::model::month_of(mentor.store.now());
