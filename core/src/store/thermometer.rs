@@ -37,10 +37,17 @@ impl Store {
         Ok(self.school_settings()?.scale_for(band))
     }
 
-    /// How often the pupil's file was erased, as this device's roster says (0 for a pupil
-    /// it does not know): her months' ids follow it ([`doc::thermometer_id`]).
-    fn erasures_of(&self, pupil: &str) -> Result<u32> {
-        Ok(self.roster()?.pupils.get(pupil).map_or(0, |p| p.erasures))
+    /// The ids the pupil's `month` may have, newest first, with the count of erasures each
+    /// belongs to ([`doc::thermometer_id`]): one for each of her erasures so far as this
+    /// device's roster counts them, down to none. A month written under an earlier count that
+    /// no erasure took (recorded offline before the device learnt of one) keeps its id, and
+    /// the server takes it there.
+    fn month_ids(&self, school: &str, pupil: &str, month: &str) -> Result<Vec<(u32, DocumentId)>> {
+        let n = self.roster()?.pupils.get(pupil).map_or(0, |p| p.erasures);
+        Ok((0..=n)
+            .rev()
+            .map(|k| (k, doc::thermometer_id(school, pupil, month, k)))
+            .collect())
     }
 
     /// Record a thermometer reading in the pupil's month document, creating the month with
@@ -62,7 +69,16 @@ impl Store {
         if self.access_to(&header, &AccessFields::default())? < Access::Write {
             return Err(Error::Forbidden("not a mentor or teacher of this pupil"));
         }
-        let erasures = self.erasures_of(&e.pupil)?;
+        // The newest of the month's ids this device holds, so a month is not split in two;
+        // none held: the id of her erasures so far.
+        let ids = self.month_ids(&me.school, &e.pupil, &month)?;
+        let mut erasures = ids[0].0;
+        for (k, id) in &ids {
+            if self.info(*id)?.is_some() {
+                erasures = *k;
+                break;
+            }
+        }
         let (id, genesis) = doc::thermometer_genesis(&me.school, &e.pupil, &month, erasures)?;
         let entry = ThermometerEntry {
             id: self.new_id().to_string(),
@@ -90,14 +106,30 @@ impl Store {
         Ok(id)
     }
 
-    /// A pupil's thermometer month, if held and readable. The read is logged.
+    /// A pupil's thermometer month, if held and readable: the entries and answers of every
+    /// id of the month this device holds ([`Store::month_ids`]; two only when a device that
+    /// did not know of an erasure started the month under the earlier id), entries in the
+    /// order recorded. Each read is logged.
     pub fn thermometer_month(&self, pupil: &str, month: &str) -> Result<Option<ThermometerMonth>> {
         let me = self.unlocked_identity()?;
-        let id = doc::thermometer_id(&me.school, pupil, month, self.erasures_of(pupil)?);
-        match self.read_record::<ThermometerMonth>(id, true) {
-            Ok((_, m, _)) => Ok(Some(m)),
-            Err(Error::NotFound) => Ok(None),
-            Err(e) => Err(e),
+        let mut out: Option<ThermometerMonth> = None;
+        for (_, id) in self.month_ids(&me.school, pupil, month)? {
+            let m = match self.read_record::<ThermometerMonth>(id, true) {
+                Ok((_, m, _)) => m,
+                Err(Error::NotFound) => continue,
+                Err(e) => return Err(e),
+            };
+            match out.as_mut() {
+                None => out = Some(m),
+                Some(o) => {
+                    o.entries.extend(m.entries);
+                    o.answers.extend(m.answers);
+                }
+            }
         }
+        if let Some(o) = out.as_mut() {
+            o.entries.sort_by_key(|e| e.at);
+        }
+        Ok(out)
     }
 }

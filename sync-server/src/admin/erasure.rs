@@ -4,6 +4,7 @@ use super::audit;
 use crate::storage::{AuditAction, Batch, CatalogRow, Storage};
 use crate::{Error, Result};
 use automerge::ActorId;
+use omkijken_core::model::Roster;
 use omkijken_core::{DocumentId, doc};
 
 /// Erase every document about a pupil (the privacy officer, on a request): bytes and
@@ -23,13 +24,14 @@ pub fn erase_pupil(
     school: &str,
     pupil: &str,
 ) -> Result<usize> {
-    super::roster::update_roster_unaudited(st, actor, now, school, |old| {
+    let count = |old: &Roster| {
         let mut new = old.clone();
         if let Some(p) = new.pupils.get_mut(pupil) {
             p.erasures = p.erasures.saturating_add(1);
         }
         Ok(new)
-    })?;
+    };
+    super::roster::update_roster_doc(st, actor, now, school, count, None, false)?;
     let mut ids: Vec<DocumentId> = vec![];
     st.for_each_in_school(school, &mut |r| {
         if !r.erased && r.header.pupil.as_deref() == Some(pupil) {
@@ -70,8 +72,12 @@ pub fn keep_erasure_counts(
         if counts.is_empty() {
             continue;
         }
-        let (did, _, _) =
-            super::roster::update_roster_unaudited(to, actor, now, &school.id, |old| {
+        let (did, _, _) = super::roster::update_roster_doc(
+            to,
+            actor,
+            now,
+            &school.id,
+            |old| {
                 let mut new = old.clone();
                 for (id, n) in &counts {
                     if let Some(p) = new.pupils.get_mut(id) {
@@ -79,7 +85,10 @@ pub fn keep_erasure_counts(
                     }
                 }
                 Ok(new)
-            })?;
+            },
+            None,
+            false,
+        )?;
         changed += usize::from(did);
     }
     Ok(changed)

@@ -114,26 +114,14 @@ pub(super) fn update_roster(
     update_roster_doc(st, actor, now, school, make, None, true)
 }
 
-/// [`update_roster`] for a change that is part of an operation with an audit row of its own
-/// (an erasure counted in the roster): no `roster_import` row beside it.
-#[allow(clippy::result_large_err)]
-pub(super) fn update_roster_unaudited(
-    st: &mut dyn Storage,
-    actor: &ActorId,
-    now: i64,
-    school: &str,
-    make: impl Fn(&Roster) -> Result<Roster>,
-) -> Result<(bool, usize, Roster)> {
-    update_roster_doc(st, actor, now, school, make, None, false)
-}
-
 /// Times a roster change is made again from the roster as stored when another writer
 /// changed the roster document in between (the views' refresh at a start, which marks a
 /// roster written by an older server; another node).
 const ROSTER_ATTEMPTS: usize = 3;
 
 /// [`update_roster`], also writing the school settings when `settings` is given, with a
-/// `roster_import` audit row when `audited`.
+/// `roster_import` audit row when `audited` (not for a change that is part of an operation
+/// with an audit row of its own: an erasure counted in the roster).
 #[allow(clippy::result_large_err)]
 pub(super) fn update_roster_doc(
     st: &mut dyn Storage,

@@ -292,6 +292,48 @@ async fn a_reading_recorded_after_an_erasure_in_the_same_month_reaches_the_serve
     Ok(())
 }
 
+/// A month the erasure did not take, started by a phone that did not know of the erasure
+/// yet: the server keeps it under the earlier id, and the tablet, which knows of the
+/// erasure, adds to that month instead of starting a second one; both readings read back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_month_started_before_the_device_knew_of_an_erasure_stays_one_month() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let server = TestServer::start(&tmp.path().join("server"), None).await?;
+    server.set_up_school().await?;
+    let phone = Device::enroll(&server, tmp.path(), MENTOR, "mentor phone").await?;
+    let tablet = Device::enroll(&server, tmp.path(), MENTOR, "mentor tablet").await?;
+    phone.sync().await?;
+    tablet.sync().await?;
+    // Nothing of this month yet; the erasure counts in the roster. The phone has not synced.
+    server.handle.admin().erase_pupil(SCHOOL, PUPIL).await?;
+    let started = phone.store.record_thermometer(reading(
+        &phone,
+        3,
+        Some("op de telefoon, nog niet gesynchroniseerd"),
+    ))?;
+    let report = phone.sync().await?;
+    assert!(report.refused.is_empty(), "{report:?}");
+    tablet.sync().await?;
+    let added = tablet.store.record_thermometer(reading(
+        &tablet,
+        5,
+        Some("op de tablet, na de wissing"),
+    ))?;
+    assert_eq!(added, started, "one month, not two");
+    let report = tablet.sync().await?;
+    assert!(report.refused.is_empty(), "{report:?}");
+    phone.sync().await?;
+    let month = omkijken_core::model::month_of(phone.store.now());
+    let m = phone
+        .store
+        .thermometer_month(PUPIL, &month)?
+        .expect("the month");
+    let scores: Vec<u8> = m.entries.iter().map(|e| e.score).collect();
+    assert_eq!(scores, vec![3, 5]);
+    server.handle.shutdown().await?;
+    Ok(())
+}
+
 /// A restore from a backup taken before an erasure: the restore applies the erasure again
 /// and keeps the roster's count of erasures of the store it replaces, so the month recorded
 /// after the erasure, which the phone pushes again to the restored server, is taken under
