@@ -12,11 +12,12 @@ use omkijken_core::{DocumentId, doc};
 /// Returns how many documents were erased.
 ///
 /// First her count of erasures in the roster goes up (written by `actor`, the roster's
-/// writer; the `erase` audit row covers it, no `roster_import` row is written), so that her thermometer months start under new ids ([`doc::thermometer_id`]):
-/// a pupil still at school who fills in the thermometer after the erasure, in the month it
-/// took, is recorded in a new month and not refused under the erased id. Devices learn the
-/// count with the purge, in their roster views. The roster is written before the erasure:
-/// should the erasure fail after it, her months only move to new ids early.
+/// writer; the `erase` audit row covers it, no `roster_import` row is written), so that her
+/// thermometer months start under new ids ([`doc::thermometer_id`]): a pupil still at
+/// school who fills in the thermometer after the erasure, in the month it took, is recorded
+/// in a new month and not refused under the erased id. Devices learn the count with the
+/// purge, in their roster views. The roster is written before the erasure: should the
+/// erasure fail after it, her months only move to new ids early.
 pub fn erase_pupil(
     st: &mut dyn Storage,
     actor: &ActorId,
