@@ -8,6 +8,8 @@
 //! And the last SQLite use of a process: SQLCipher frees its state from an exit hook while
 //! other threads still run, so a thread closing an encrypted store as `main` returns
 //! crashed the exiting process. Threads that hold a `cipher_in_use` guard are waited for.
+//! And OpenSSL, which SQLCipher uses, is started without its own exit hook, which freed its
+//! state while threads that had just closed their stores still freed theirs.
 
 use omkijken_core::store::{Store, cipher_in_use};
 use std::process::Command;
@@ -107,6 +109,92 @@ fn exit_while_closing() {
                     first = false;
                 }
             }
+        });
+    }
+    barrier.wait();
+}
+
+const LATE_CHILD: &str = "OMKIJKEN_LATE_CHILD";
+const LATE_ROUNDS: usize = 50;
+
+/// Threads whose last store closed just before the process exits still free their
+/// OpenSSL state (a thread-exit destructor) after their `CipherUse` is gone, while the
+/// exit hooks run: OpenSSL must not free its own state from a hook of its own then (it
+/// crashed about one exit in a hundred: "double free or corruption", SIGSEGV).
+#[test]
+fn threads_that_end_as_the_process_exits_do_not_crash_it() {
+    if std::env::var_os(LATE_CHILD).is_some() {
+        return end_as_the_process_exits();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..LATE_ROUNDS {
+        let out = run_child(
+            "threads_that_end_as_the_process_exits_do_not_crash_it",
+            LATE_CHILD,
+            dir.path().join(round.to_string()),
+        );
+        assert!(
+            out.status.success(),
+            "round {round}: the process did not exit cleanly\n{out:?}"
+        );
+    }
+}
+
+// OpenSSL (SQLCipher's provider here) and the C library's exit hook, for the checks below.
+#[allow(unsafe_code)]
+unsafe extern "C" {
+    fn atexit(hook: extern "C" fn()) -> std::ffi::c_int;
+    fn RAND_bytes(buf: *mut u8, num: std::ffi::c_int) -> std::ffi::c_int;
+    fn _exit(status: std::ffi::c_int) -> !;
+}
+
+/// Registered before the first store opens, so it runs after every hook SQLCipher's
+/// start-up adds: OpenSSL must still work then. Exits with 3 where it does not.
+#[allow(unsafe_code)]
+extern "C" fn openssl_still_whole() {
+    let mut bytes = [0u8; 16];
+    // SAFETY: a buffer of the length given.
+    if unsafe { RAND_bytes(bytes.as_mut_ptr(), 16) } != 1 {
+        // SAFETY: ends the process at once, as the check's verdict.
+        unsafe { _exit(3) }
+    }
+}
+
+/// A thread-local whose destructor runs after the guard is gone, as the thread ends:
+/// each thread waits its own few microseconds, so that their OpenSSL destructors (which
+/// run after it) spread over the moment the exit hooks run.
+struct EndsLate(u64);
+impl Drop for EndsLate {
+    fn drop(&mut self) {
+        let until = std::time::Instant::now() + std::time::Duration::from_micros(self.0);
+        while std::time::Instant::now() < until {
+            std::hint::spin_loop();
+        }
+    }
+}
+thread_local! {
+    static ENDS_LATE: std::cell::RefCell<Option<EndsLate>> = const { std::cell::RefCell::new(None) };
+}
+
+/// In the child: 32 threads each write an encrypted store (OpenSSL draws its IVs on
+/// them) and end as `main` returns.
+#[allow(unsafe_code)]
+fn end_as_the_process_exits() {
+    // SAFETY: registers a plain function with the C library.
+    unsafe { atexit(openssl_still_whole) };
+    let dir = std::path::PathBuf::from(std::env::var_os(LATE_CHILD).unwrap());
+    std::fs::create_dir(&dir).unwrap();
+    let barrier = Arc::new(Barrier::new(THREADS * 2 + 1));
+    for i in 0..THREADS as u64 * 2 {
+        let barrier = barrier.clone();
+        let path = dir.join(format!("{i}.db"));
+        std::thread::spawn(move || {
+            ENDS_LATE.with(|l| *l.borrow_mut() = Some(EndsLate(i)));
+            let cipher = cipher_in_use().unwrap();
+            let store = Store::open(&path, &[7u8; 32]).unwrap();
+            barrier.wait();
+            drop(store);
+            drop(cipher);
         });
     }
     barrier.wait();

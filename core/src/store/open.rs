@@ -111,6 +111,7 @@ unsafe extern "C" {
 /// waits for the thread that is doing it.
 #[allow(unsafe_code)]
 pub fn ensure_sqlcipher_started() -> rusqlite::Result<()> {
+    keep_openssl_at_exit();
     // SAFETY: both are SQLite's documented thread-safe entry points for start-up; the
     // argument of SQLCipher's hook is unused and NULL is what SQLite itself passes.
     let rc = unsafe {
@@ -132,6 +133,39 @@ pub fn ensure_sqlcipher_started() -> rusqlite::Result<()> {
             rusqlite::ffi::Error::new(rc),
             Some("SQLCipher did not start".into()),
         )),
+    }
+}
+
+// OpenSSL, SQLCipher's crypto provider where the platform's is not used (Apple's).
+#[cfg(not(target_vendor = "apple"))]
+#[allow(unsafe_code)]
+unsafe extern "C" {
+    fn OPENSSL_init_crypto(opts: u64, settings: *const std::ffi::c_void) -> std::ffi::c_int;
+}
+
+/// `OPENSSL_INIT_NO_ATEXIT` (OpenSSL 1.1.1b and later).
+#[cfg(not(target_vendor = "apple"))]
+const OPENSSL_INIT_NO_ATEXIT: u64 = 0x0008_0000;
+
+/// Start OpenSSL before SQLCipher does, telling it not to free its state from an exit hook.
+///
+/// OpenSSL frees its global state from an `atexit` hook of its own, and a thread that
+/// used it (every thread that writes an encrypted page draws a random IV) frees its
+/// per-thread state from a thread-exit destructor that runs after the thread's
+/// [`CipherUse`] is gone: when the two meet, the exiting process crashes ("double free or
+/// corruption", or a SIGSEGV; about one exit in forty with a few threads just done).
+/// Without the hook the process's memory is simply returned when it ends. Where the
+/// application started OpenSSL first, its own choice stands.
+#[allow(unsafe_code)]
+fn keep_openssl_at_exit() {
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        // SAFETY: OpenSSL's documented thread-safe initialisation; NULL settings are the
+        // defaults. A failure here leaves OpenSSL to start as it would have (with its hook).
+        ONCE.call_once(|| unsafe {
+            OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, std::ptr::null());
+        });
     }
 }
 
