@@ -338,7 +338,8 @@ impl OmkijkenStore {
     }
 
     /// Sync now ("pull to refresh"): connect, fetch what changed, send the outbox until the
-    /// server confirmed it, upload the access log, close. Blocks until done.
+    /// server confirmed it, upload the access log, close. Blocks until done. While the
+    /// background sync runs, it asks that connection instead (one connection a store).
     pub fn sync_now(&self) -> Result<SyncReport> {
         Ok(runtime()
             .block_on(transport::sync_once(&self.inner))?

@@ -176,6 +176,9 @@ struct Inner {
     opens: u32,
     /// Purges in this session (the other part).
     epoch: std::sync::atomic::AtomicU32,
+    /// Its sync connections: one at a time (`transport`).
+    #[cfg(feature = "transport")]
+    sessions: crate::transport::Sessions,
 }
 
 /// The local store. Cheap to clone; safe to share between threads.
@@ -204,6 +207,12 @@ impl Store {
     /// The path of the database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Its sync connections (`transport`): one at a time.
+    #[cfg(feature = "transport")]
+    pub(crate) fn sessions(&self) -> &crate::transport::Sessions {
+        &self.inner.sessions
     }
 
     /// This device's Automerge actor id (registered with the server at enrollment).

@@ -76,6 +76,8 @@ impl Store {
                 wiped: AtomicBool::new(false),
                 opens: opens as u32,
                 epoch: std::sync::atomic::AtomicU32::new(0),
+                #[cfg(feature = "transport")]
+                sessions: Default::default(),
             }),
         })
     }

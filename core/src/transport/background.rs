@@ -2,8 +2,7 @@
 //! events to a callback; and [`BackgroundSync`], what an app holds of it (its status, and
 //! its events delivered in order on a thread of their own).
 
-use super::connection::connect;
-use super::session::{End, SyncEvent, SyncReport, Wake, credentials, run_session};
+use super::session::{End, SyncEvent, SyncReport, Waiting, Wake, run_session};
 use crate::sync::engine::{ClientEngine, ClientInput};
 use crate::{Error, Result, Store};
 use rand::{Rng, SeedableRng};
@@ -97,48 +96,67 @@ pub(super) async fn run_client(
     };
     let mut engine = ClientEngine::new(store.clone());
     let mut attempt: u32 = 0;
+    // `sync_once` asks this client while it runs (one connection of a store at a time).
+    let sessions = store.sessions();
+    let (asks_to, mut asks) = tokio::sync::mpsc::unbounded_channel();
+    *sessions
+        .background
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = Some(asks_to.clone());
+    let mut waiting: Vec<Waiting> = Vec::new();
     loop {
         if *stop.borrow() {
             break;
         }
-        let error = match credentials(&store, "/v1/sync") {
-            Err(e) => Some(e),
-            Ok((url, token, ca)) => match connect(&url, Some(&token), ca.as_deref()).await {
-                Err(e) => Some(e),
-                Ok(mut ws) => {
-                    on_event(SyncEvent::Connected);
-                    let mut report = SyncReport::default();
-                    let end = run_session(
-                        &mut ws,
-                        &mut engine,
-                        Wake {
-                            stop: Some(&mut stop),
-                            changed: Some(&changed),
-                            tick: options.tick,
-                            until_idle: false,
-                        },
-                        &mut report,
-                        &*on_event,
-                    )
-                    .await;
-                    // A session that got as far as a catch-up resets the backoff.
-                    if engine.is_caught_up() {
-                        attempt = 0;
-                    }
-                    let _ = engine.handle(store.now(), ClientInput::Disconnected);
-                    match end {
-                        Ok(End::Stopped) => break,
-                        Ok(End::Revoked) | Err(Error::Revoked) => {
-                            on_event(SyncEvent::Revoked);
-                            return;
-                        }
-                        Ok(End::Done) | Ok(End::Closed(None)) => None,
-                        Ok(End::Closed(Some(why))) => Some(Error::Protocol(why)),
-                        Err(e) => Some(e),
-                    }
-                }
-            },
+        // A `sync_once` that connected by itself finishes first.
+        let turn = tokio::select! {
+            turn = sessions.turn.lock() => turn,
+            _ = stop.changed() => break,
         };
+        let error = match sessions.connect(&store).await {
+            Err(e) => Some(e),
+            Ok(mut ws) => {
+                on_event(SyncEvent::Connected);
+                let mut report = SyncReport::default();
+                let end = run_session(
+                    &mut ws,
+                    &mut engine,
+                    Wake {
+                        stop: Some(&mut stop),
+                        changed: Some(&changed),
+                        tick: options.tick,
+                        until_idle: false,
+                        asks: Some((&mut asks, &mut waiting)),
+                    },
+                    &mut report,
+                    &*on_event,
+                )
+                .await;
+                // A session that got as far as a catch-up resets the backoff.
+                if engine.is_caught_up() {
+                    attempt = 0;
+                }
+                let _ = engine.handle(store.now(), ClientInput::Disconnected);
+                match end {
+                    Ok(End::Stopped) => break,
+                    Ok(End::Revoked) | Err(Error::Revoked) => {
+                        for w in waiting.drain(..) {
+                            w.answer(Err(Error::Revoked));
+                        }
+                        on_event(SyncEvent::Revoked);
+                        forget_asks(&store, &asks_to);
+                        return;
+                    }
+                    Ok(End::Done) | Ok(End::Closed(None)) => None,
+                    Ok(End::Closed(Some(why))) => Some(Error::Protocol(why)),
+                    Err(e) => Some(e),
+                }
+            }
+        };
+        drop(turn);
+        // Asks the session did not answer: their `sync_once` tries by itself (and reports
+        // its own error) while this client waits to retry.
+        waiting.clear();
         if let Some(Error::NotEnrolled | Error::Revoked) = error {
             break;
         }
@@ -154,9 +172,25 @@ pub(super) async fn run_client(
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = stop.changed() => break,
+            // Asked to sync now: reconnect at once.
+            Some(ask) = asks.recv() => waiting.push(Waiting::new(ask)),
         }
     }
+    forget_asks(&store, &asks_to);
     on_event(SyncEvent::Stopped);
+}
+
+/// The client ends: `sync_once` connects by itself again (if a newer client took the
+/// store's queue meanwhile, it stays).
+fn forget_asks(store: &Store, ours: &tokio::sync::mpsc::UnboundedSender<super::session::Ask>) {
+    let mut background = store
+        .sessions()
+        .background
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if background.as_ref().is_some_and(|b| b.same_channel(ours)) {
+        *background = None;
+    }
 }
 
 /// The background sync's state, for polling (an observer gets the same as events).

@@ -6,7 +6,8 @@
 //!
 //! - [`enroll`] exchanges a one-time enrollment code for a device token.
 //! - [`sync_once`] connects, catches up, pushes the outbox until it is acknowledged, and
-//!   closes: for "pull to refresh" and for tests.
+//!   closes: for "pull to refresh" and for tests. While a [`SyncClient`] of the store runs,
+//!   it asks that client instead (one connection of a store at a time).
 //! - [`SyncClient`] keeps a connection open in the background: live pushes both ways,
 //!   reconnects with exponential backoff and jitter, progress events to a callback.
 //!
@@ -32,4 +33,5 @@ pub use requests::{
     finish_oidc_enrollment, incident_register, request_dossier, set_care_track,
     set_school_settings, start_pupil_session, sync_pupil_session,
 };
-pub use session::{SyncEvent, SyncReport, sync_once};
+pub(crate) use session::Sessions;
+pub use session::{SyncEvent, SyncReport, sync_connections, sync_once};

@@ -1,5 +1,12 @@
 //! One sync session over one connection: the engine fed what arrives and its frames sent,
 //! until idle (`sync_once`), stopped or closed.
+//!
+//! A store has one sync connection at a time ([`Sessions`]): two connections of one store
+//! each keep their own order of the server's frames but not one order between them (a
+//! purge on one could arrive before a fetch answer on the other, and the document came
+//! back). So while a background client runs, `sync_once` asks it (it reconnects at once
+//! if it was waiting to retry) and is answered when its session is idle; otherwise it
+//! connects itself, and a background client waits for it before connecting.
 
 use super::connection::{
     Arrived, SETTING_SERVER_URL, SETTING_TOKEN, SETTING_TRUSTED_CA, Ws, connect, next_frame,
@@ -8,7 +15,64 @@ use super::connection::{
 use crate::sync::engine::{ClientEngine, ClientInput, ClientOutput, SyncStats};
 use crate::sync::frames::RefusalReason;
 use crate::{DocumentId, Error, Result, Store};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+/// A `sync_once` waiting for the background client: answered once its session is idle.
+pub(super) type Ask = tokio::sync::oneshot::Sender<Result<SyncReport>>;
+
+/// The sync connections of one store: one at a time (module docs).
+#[derive(Debug, Default)]
+pub(crate) struct Sessions {
+    /// Held by the session that is connecting or connected.
+    pub(super) turn: tokio::sync::Mutex<()>,
+    /// While a background client runs: where `sync_once` asks it.
+    pub(super) background: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<Ask>>>,
+    /// Sync connections opened.
+    opened: AtomicU64,
+}
+
+impl Sessions {
+    /// Connect for a sync session (counted).
+    pub(super) async fn connect(&self, store: &Store) -> Result<Ws> {
+        let (url, token, ca) = credentials(store, "/v1/sync")?;
+        let ws = connect(&url, Some(&token), ca.as_deref()).await?;
+        self.opened.fetch_add(1, Ordering::Relaxed);
+        Ok(ws)
+    }
+
+    /// The background client's queue of asks, if one runs.
+    fn background(&self) -> Option<tokio::sync::mpsc::UnboundedSender<Ask>> {
+        self.background
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// How many sync connections `store` opened since it was opened (the background client's
+/// and `sync_once`'s together): a diagnostic.
+pub fn sync_connections(store: &Store) -> u64 {
+    store.sessions().opened.load(Ordering::Relaxed)
+}
+
+/// An [`Ask`] with what the session had done when it came, to report what it did since.
+pub(super) struct Waiting {
+    ask: Ask,
+    since: Option<(SyncReport, SyncStats)>,
+}
+
+impl Waiting {
+    pub(super) fn new(ask: Ask) -> Waiting {
+        Waiting { ask, since: None }
+    }
+
+    /// Answer it, dropping it (the asking `sync_once` then syncs by itself) where the
+    /// session did not get that far.
+    pub(super) fn answer(self, result: Result<SyncReport>) {
+        let _ = self.ask.send(result);
+    }
+}
 
 /// Something the background client reports (for the app's sync indicator).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +141,21 @@ pub struct SyncReport {
 }
 
 impl SyncReport {
+    /// What was done after `before` (with the engine's counts `then` and `now`).
+    fn since(&self, before: &SyncReport, then: SyncStats, now: SyncStats) -> SyncReport {
+        let mut r = SyncReport {
+            refused: self.refused[before.refused.len().min(self.refused.len())..].to_vec(),
+            cursor: self.cursor,
+            frames_sent: self.frames_sent - before.frames_sent,
+            frames_received: self.frames_received - before.frames_received,
+            bytes_sent: self.bytes_sent - before.bytes_sent,
+            bytes_received: self.bytes_received - before.bytes_received,
+            ..SyncReport::default()
+        };
+        r.add(then, now);
+        r
+    }
+
     fn add(&mut self, before: SyncStats, after: SyncStats) {
         self.fetched += after.fetched - before.fetched;
         self.received_live += after.received_live - before.received_live;
@@ -108,6 +187,12 @@ pub(super) struct Wake<'a> {
     pub(super) tick: Duration,
     /// Return as soon as the engine is idle.
     pub(super) until_idle: bool,
+    /// `sync_once` calls asking the background client, and those waiting for its session
+    /// to be idle (left there when the session ends first).
+    pub(super) asks: Option<(
+        &'a mut tokio::sync::mpsc::UnboundedReceiver<Ask>,
+        &'a mut Vec<Waiting>,
+    )>,
 }
 
 /// Sending failed: the server may have closed the connection right after telling why
@@ -151,6 +236,12 @@ pub(super) async fn run_session(
     let mut tick = tokio::time::interval(wake.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.reset();
+    // Asks that came before the session: what it does from its start.
+    if let Some((_, waiting)) = &mut wake.asks {
+        for w in waiting.iter_mut().filter(|w| w.since.is_none()) {
+            w.since = Some((report.clone(), engine.stats()));
+        }
+    }
     loop {
         for o in outputs.drain(..) {
             match o {
@@ -199,6 +290,15 @@ pub(super) async fn run_session(
             let _ = ws.close(None).await;
             return Ok(End::Done);
         }
+        if let Some((_, waiting)) = &mut wake.asks
+            && engine.is_idle()
+        {
+            for w in waiting.drain(..) {
+                let (before, then) = w.since.clone().unwrap_or_default();
+                let done = report.since(&before, then, engine.stats());
+                w.answer(Ok(done));
+            }
+        }
         let until_idle = wake.until_idle;
         let input = tokio::select! {
             frame = read_sized(ws, &mut arrived, until_idle) => match frame? {
@@ -216,6 +316,14 @@ pub(super) async fn run_session(
             _ = async { wake.stop.as_mut().unwrap().changed().await }, if wake.stop.is_some() => {
                 let _ = ws.close(None).await;
                 return Ok(End::Stopped);
+            }
+            ask = async { wake.asks.as_mut().unwrap().0.recv().await }, if wake.asks.is_some() => {
+                let Some(ask) = ask else { continue };
+                if let Some((_, waiting)) = &mut wake.asks {
+                    waiting.push(Waiting { ask, since: Some((report.clone(), engine.stats())) });
+                }
+                // What a tick does (the read log, retries), now.
+                ClientInput::Tick
             }
         };
         outputs = engine.handle(store.now(), input)?;
@@ -238,8 +346,18 @@ pub(super) fn credentials(store: &Store, path: &str) -> Result<(String, String, 
 ///
 /// A revoked device gets [`Error::Revoked`] after its store was wiped.
 pub async fn sync_once(store: &Store) -> Result<SyncReport> {
-    let (url, token, ca) = credentials(store, "/v1/sync")?;
-    let mut ws = connect(&url, Some(&token), ca.as_deref()).await?;
+    let sessions = store.sessions();
+    if let Some(background) = sessions.background() {
+        let (ask, answer) = tokio::sync::oneshot::channel();
+        if background.send(ask).is_ok()
+            && let Ok(answered) = answer.await
+        {
+            return answered;
+        }
+        // Its session ended before it was idle, or it stopped: sync here (it waits).
+    }
+    let _turn = sessions.turn.lock().await;
+    let mut ws = sessions.connect(store).await?;
     let mut engine = ClientEngine::new(store.clone());
     let mut report = SyncReport::default();
     let end = run_session(
@@ -250,6 +368,7 @@ pub async fn sync_once(store: &Store) -> Result<SyncReport> {
             changed: None,
             tick: Duration::from_secs(3600),
             until_idle: true,
+            asks: None,
         },
         &mut report,
         &|_| {},
