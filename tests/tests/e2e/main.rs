@@ -2,6 +2,7 @@
 //! binary links once): each module runs the real server and real clients through one
 //! story, in numbered steps.
 
+mod audit_check;
 mod automerge_repo;
 mod backup;
 mod catch_up_beside;

@@ -1,19 +1,30 @@
-//! The audit log page (privacy officer).
+//! The audit log page (privacy officer): a search of the log, and a check of its chain.
 
+use super::Lang;
 use super::layout::{failed, page};
 use super::text::t;
 use super::{Visit, esc, when};
+use crate::admin::AuditVerification;
 use crate::console::api::{self, AuditQuery};
+use crate::console::{ConsoleError, ConsoleState};
 use crate::storage::AdminRole;
 use axum::extract::Query;
 use axum::response::{IntoResponse, Response};
 use std::fmt::Write;
 
-pub(super) async fn audit_page(v: Visit, Query(q): Query<AuditQuery>) -> Response {
-    let (st, lang, s) = admit!(
-        v.for_role(AdminRole::PrivacyOfficer, "page_audit", None)
-            .await
-    );
+/// The page's query: a search of the log, or `verify` to check its chain.
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct AuditPageQuery {
+    #[serde(flatten)]
+    search: AuditQuery,
+    verify: Option<String>,
+}
+
+pub(super) async fn audit_page(v: Visit, Query(page_q): Query<AuditPageQuery>) -> Response {
+    let verify = page_q.verify.is_some();
+    let op = if verify { "audit_verify" } else { "page_audit" };
+    let (st, lang, s) = admit!(v.for_role(AdminRole::PrivacyOfficer, op, None).await);
+    let q = page_q.search;
     // A search field, named as its label's text, with what was searched for.
     let field = |name: &str, kind: &str, o: &Option<String>| {
         format!(
@@ -33,11 +44,24 @@ pub(super) async fn audit_page(v: Visit, Query(q): Query<AuditQuery>) -> Respons
         field("to", date, &q.to),
         t(lang, "search"),
     );
+    if verify {
+        return match verified(&st).await {
+            Ok(v) => page(
+                lang,
+                t(lang, "audit"),
+                Some((&s, "audit")),
+                &(check_section(lang, Some(&v)) + &form),
+            )
+            .into_response(),
+            Err(e) => failed(lang, Some(&s), e),
+        };
+    }
     let asked = [&q.pupil, &q.staff, &q.from, &q.to]
         .iter()
         .any(|o| o.as_deref().is_some_and(|x| !x.is_empty()));
     if !asked {
-        return page(lang, t(lang, "audit"), Some((&s, "audit")), &form).into_response();
+        let body = form + &check_section(lang, None);
+        return page(lang, t(lang, "audit"), Some((&s, "audit")), &body).into_response();
     }
     let rows = match api::audit_rows(&st, &s.session.name, q).await {
         Ok(r) => r,
@@ -79,4 +103,67 @@ pub(super) async fn audit_page(v: Visit, Query(q): Query<AuditQuery>) -> Respons
         &(form + &table),
     )
     .into_response()
+}
+
+/// Check the log's chain (`admin audit verify`) on a storage connection of its own, beside
+/// the hub: reading every row of a large log must not hold up syncing devices.
+async fn verified(st: &ConsoleState) -> Result<AuditVerification, ConsoleError> {
+    let settings = st.settings.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut store = settings.open_storage()?;
+        crate::admin::verify_audit(store.as_mut())
+    })
+    .await
+    .map_err(|_| ConsoleError::Internal(std::io::Error::other("the audit check stopped").into()))?
+    .map_err(Into::into)
+}
+
+/// The check of the chain: what it is, the button, and what the last check found.
+fn check_section(lang: Lang, found: Option<&AuditVerification>) -> String {
+    let found = match found {
+        None => String::new(),
+        Some(v) if v.rows == 0 => format!(
+            "<p class=\"msg\" id=\"audit-verified\">{}</p>",
+            t(lang, "audit_empty")
+        ),
+        Some(AuditVerification {
+            broken_at: Some(seq),
+            rows,
+            ..
+        }) => format!(
+            "<p class=\"msg err\" id=\"audit-broken\">{} <strong>#{seq}</strong>: {} \
+             <span class=\"muted\">({rows} {})</span></p>",
+            t(lang, "audit_broken"),
+            t(lang, "audit_broken_help"),
+            t(lang, "rows_checked"),
+        ),
+        Some(v) => {
+            let head = v.head.as_ref().map_or(String::new(), |(seq, link)| {
+                format!(
+                    "<p>{} #{seq}: <code id=\"audit-head\">{}</code></p>",
+                    t(lang, "audit_head"),
+                    esc(link)
+                )
+            });
+            format!(
+                "<p class=\"msg\" id=\"audit-verified\">{}: <strong>{}</strong> {}{}</p>{head}",
+                t(lang, "audit_intact"),
+                v.rows,
+                t(lang, "rows_checked"),
+                if v.unlinked > 0 {
+                    format!(" ({} {})", v.unlinked, t(lang, "rows_unlinked"))
+                } else {
+                    String::new()
+                },
+            )
+        }
+    };
+    format!(
+        "<section id=\"audit-check\"><h2>{}</h2>{found}<p class=\"muted\">{}</p>\
+         <form method=\"get\" action=\"/audit\"><input type=\"hidden\" name=\"verify\" value=\"1\">\
+         <button class=\"primary\" id=\"verify\">{}</button></form></section>",
+        t(lang, "audit_check"),
+        t(lang, "audit_check_help"),
+        t(lang, "check_now"),
+    )
 }

@@ -65,6 +65,16 @@ fn every_key_the_pages_use_has_both_languages() {
         "erase_confirm",
         "erase_type",
         "erase_mismatch",
+        "audit_check",
+        "audit_check_help",
+        "check_now",
+        "audit_intact",
+        "audit_broken",
+        "audit_broken_help",
+        "audit_empty",
+        "rows_checked",
+        "rows_unlinked",
+        "audit_head",
     ] {
         assert_ne!(t(Lang::Nl, key), "?", "{key}");
         assert_ne!(t(Lang::En, key), "?", "{key}");

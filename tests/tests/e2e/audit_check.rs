@@ -1,0 +1,123 @@
+//! The privacy officer checks the audit log's chain in the console (docs/admin-console.md):
+//!
+//! 1. A teacher's phone writes and syncs a signal while the server runs; the privacy
+//!    officer's check on the audit page reads every row and says every link holds, with
+//!    the last link to note down, in Dutch and in English.
+//! 2. Someone with the database file changes one row in the middle (the user of a read),
+//!    as the IT admin could with the SQLite tools: the next check names that row as where
+//!    the chain breaks. Then a row is removed: the check names the row after the gap.
+//! 3. The IT admin may not run the check (the privacy officer answers for the log).
+
+use anyhow::{Context, Result};
+use omkijken_server::console;
+use omkijken_server::server::Settings;
+use omkijken_server::storage::AdminRole;
+use omkijken_tests::console_client::ConsoleClient;
+use omkijken_tests::*;
+use std::net::SocketAddr;
+
+const PRIVACY: (&str, &str) = ("fatima", "wachtwoord-van-fatima-1");
+const IT: (&str, &str) = ("anna", "wachtwoord-van-anna-1");
+
+/// The `#N` the broken-chain message names.
+fn broken_at(html: &str) -> Option<i64> {
+    let at = html.find("id=\"audit-broken\"")?;
+    let rest = &html[at..];
+    let n = &rest[rest.find("<strong>#")? + "<strong>#".len()..];
+    n[..n.find('<')?].parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_privacy_officer_checks_the_audit_chain_and_finds_a_changed_row() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    // A plain store, so that this test can change a row with SQLite as an intruder would.
+    let mut settings = Settings {
+        plain_store: true,
+        ..Settings::for_test(tmp.path().join("server"))
+    };
+    settings.console.listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    let server = TestServer::start_with(settings.clone()).await?;
+    server.set_up_school().await?;
+    {
+        let mut st = settings.open_storage()?;
+        let now = jiff::Timestamp::now().as_millisecond();
+        console::add_admin(
+            st.as_mut(),
+            now,
+            PRIVACY.0,
+            AdminRole::PrivacyOfficer,
+            PRIVACY.1,
+        )?;
+        console::add_admin(st.as_mut(), now, IT.0, AdminRole::ItAdmin, IT.1)?;
+    }
+
+    // 1. Traffic, then the check.
+    let teacher = Device::enroll(&server, tmp.path(), TEACHER, "teacher phone").await?;
+    teacher.sync().await?;
+    teacher.record_trip_signal(
+        PUPIL,
+        2,
+        "Daan zat alleen in de bus; ‘ze lachen me uit’, zei hij",
+    )?;
+    teacher.sync().await?;
+    let addr = server.handle.console_addr().context("console is on")?;
+    let officer = ConsoleClient::sign_in(addr, PRIVACY.0, PRIVACY.1).await?;
+    let (status, page) = officer.get("/audit", "nl").await?;
+    assert_eq!(status, 200);
+    assert!(page.contains("id=\"verify\""), "the page offers the check");
+    let (status, nl) = officer.get("/audit?verify=1", "nl").await?;
+    assert_eq!(status, 200, "{nl}");
+    assert!(
+        nl.contains("id=\"audit-verified\"") && nl.contains("Elke schakel klopt"),
+        "{nl}"
+    );
+    assert!(
+        nl.contains("id=\"audit-head\""),
+        "the last link, to note down"
+    );
+    let (_, en) = officer.get("/audit?verify=1", "en").await?;
+    assert!(en.contains("Every link holds"), "{en}");
+    assert_eq!(broken_at(&en), None);
+
+    // 2. A row in the middle changed, then one removed.
+    let db = rusqlite::Connection::open(settings.db_path())?;
+    let rows: i64 = db.query_row("SELECT count(*) FROM audit", [], |r| r.get(0))?;
+    assert!(rows >= 6, "the traffic was audited ({rows} rows)");
+    let changed: i64 = db.query_row(
+        "SELECT seq FROM audit ORDER BY seq LIMIT 1 OFFSET ?1",
+        [rows / 2],
+        |r| r.get(0),
+    )?;
+    db.execute(
+        "UPDATE audit SET user = 'iemand-anders' WHERE seq = ?1",
+        [changed],
+    )?;
+    let (status, html) = officer.get("/audit?verify=1", "en").await?;
+    assert_eq!(status, 200);
+    assert_eq!(broken_at(&html), Some(changed), "{html}");
+    assert!(html.contains("was changed, removed or inserted"));
+    assert!(!html.contains("id=\"audit-verified\""));
+
+    let removed: i64 = db.query_row(
+        "SELECT seq FROM audit WHERE seq < ?1 ORDER BY seq DESC LIMIT 1",
+        [changed],
+        |r| r.get(0),
+    )?;
+    db.execute("DELETE FROM audit WHERE seq = ?1", [removed])?;
+    let (_, html) = officer.get("/audit?verify=1", "nl").await?;
+    let next: i64 = db.query_row(
+        "SELECT seq FROM audit WHERE seq > ?1 ORDER BY seq LIMIT 1",
+        [removed],
+        |r| r.get(0),
+    )?;
+    assert_eq!(broken_at(&html), Some(next), "{html}");
+    assert!(html.contains("De keten is verbroken bij regel"));
+
+    // 3. Not the IT admin's.
+    let it = ConsoleClient::sign_in(addr, IT.0, IT.1).await?;
+    let (status, html) = it.get("/audit?verify=1", "en").await?;
+    assert_eq!(status, 403);
+    assert!(!html.contains("audit-verified") && !html.contains("audit-broken"));
+    server.handle.shutdown().await?;
+    Ok(())
+}
