@@ -440,6 +440,42 @@ pub fn set_hold(
     Ok(())
 }
 
+/// [`set_hold`] for a pupil the school's roster knows (a leaver too: her file is what a
+/// hold keeps), so that a mistyped id holds nothing unnoticed; lifting needs no roster.
+/// `NotFound("pupil")` otherwise, and nothing is written.
+pub fn set_hold_of_known(
+    st: &mut dyn Storage,
+    now: i64,
+    school: &str,
+    pupil: &str,
+    hold: bool,
+) -> Result<()> {
+    if hold && !crate::admin::roster(st, school)?.pupils.contains_key(pupil) {
+        return Err(Error::NotFound("pupil"));
+    }
+    set_hold(st, now, school, pupil, hold)
+}
+
+/// The legal holds in effect, by school and pupil: the latest hold or release row of
+/// each pupil is a hold. With the time it was placed (unix ms).
+pub fn holds(st: &mut dyn Storage) -> Result<Vec<(String, String, i64)>> {
+    let mut last: BTreeMap<(String, String), (u64, AuditAction, i64)> = BTreeMap::new();
+    for action in [AuditAction::Hold, AuditAction::Release] {
+        for r in st.audit(&AuditFilter::Action(action))? {
+            let Some(pupil) = r.pupil else { continue };
+            let e = last.entry((r.school, pupil)).or_insert((0, r.action, r.at));
+            if r.seq >= e.0 {
+                *e = (r.seq, r.action, r.at);
+            }
+        }
+    }
+    Ok(last
+        .into_iter()
+        .filter(|(_, (_, a, _))| *a == AuditAction::Hold)
+        .map(|((school, pupil), (_, _, at))| (school, pupil, at))
+        .collect())
+}
+
 /// Record the date pupils left: those inactive in `roster` without a date get `today`;
 /// those active again lose theirs. Called after every roster import.
 pub fn note_leavers(

@@ -97,6 +97,33 @@ impl ConsoleClient {
         Ok((status, body))
     }
 
+    /// POST a page's form (`application/x-www-form-urlencoded`), with the CSRF token the
+    /// form carries in `page` (a page of this session): status and body.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        page: &str,
+        fields: &[(&str, &str)],
+        lang: &str,
+    ) -> Result<(u16, String)> {
+        let csrf = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .context("the page has no form with a CSRF token")?;
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("csrf", csrf)
+            .extend_pairs(fields)
+            .finish();
+        let headers = format!(
+            "Cookie: {}; {}={lang}\r\nContent-Type: application/x-www-form-urlencoded\r\n",
+            self.cookie,
+            omkijken_server::console::LANG_COOKIE
+        );
+        let (status, _, body) = request(self.addr, "POST", path, &headers, &body).await?;
+        Ok((status, body))
+    }
+
     /// GET an API call's JSON.
     pub async fn json(&self, path: &str) -> Result<serde_json::Value> {
         let (status, body) = self.get(path, "nl").await?;

@@ -2,7 +2,6 @@
 //! binary links once): each module runs the real server and real clients through one
 //! story, in numbered steps.
 
-mod audit_check;
 mod automerge_repo;
 mod backup;
 mod catch_up_beside;
@@ -15,6 +14,7 @@ mod live;
 mod meldcode;
 mod outbox_state;
 mod postgres_nodes;
+mod privacy_console;
 mod pupil_mode;
 mod refusals;
 mod retention;

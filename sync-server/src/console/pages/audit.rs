@@ -108,14 +108,7 @@ pub(super) async fn audit_page(v: Visit, Query(page_q): Query<AuditPageQuery>) -
 /// Check the log's chain (`admin audit verify`) on a storage connection of its own, beside
 /// the hub: reading every row of a large log must not hold up syncing devices.
 async fn verified(st: &ConsoleState) -> Result<AuditVerification, ConsoleError> {
-    let settings = st.settings.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut store = settings.open_storage()?;
-        crate::admin::verify_audit(store.as_mut())
-    })
-    .await
-    .map_err(|_| ConsoleError::Internal(std::io::Error::other("the audit check stopped").into()))?
-    .map_err(Into::into)
+    super::beside_hub(st, crate::admin::verify_audit).await
 }
 
 /// The check of the chain: what it is, the button, and what the last check found.

@@ -47,7 +47,7 @@ use enroll::{enroll_page, enroll_post};
 use layout::failed;
 /// Escape text for HTML.
 pub use omkijken_core::markup::html_escape as esc;
-use privacy::{erase_post, export_post, privacy_page};
+use privacy::{erase_post, export_post, hold_post, privacy_page};
 use roster::{roster_page, roster_post};
 use schools::schools_page;
 use serde::Deserialize;
@@ -78,6 +78,7 @@ pub fn routes() -> Router<ConsoleState> {
         .route("/privacy", get(privacy_page))
         .route("/privacy/export", post(export_post))
         .route("/privacy/erase", post(erase_post))
+        .route("/privacy/hold", post(hold_post))
 }
 
 /// The pages' language.
@@ -128,6 +129,22 @@ struct Visit {
 
 /// A visit let in: the console's state, the page's language and the signed-in admin.
 type Admitted = (ConsoleState, Lang, Signed);
+
+/// Read `f` from the storage on a connection of its own, beside the hub (a page that reads
+/// the whole audit log must not hold up syncing devices).
+async fn beside_hub<T: Send + 'static>(
+    st: &ConsoleState,
+    f: impl FnOnce(&mut dyn crate::storage::Storage) -> crate::Result<T> + Send + 'static,
+) -> Result<T, ConsoleError> {
+    let settings = st.settings.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut store = settings.open_storage()?;
+        f(store.as_mut())
+    })
+    .await
+    .map_err(|_| ConsoleError::Internal(std::io::Error::other("a storage read stopped").into()))?
+    .map_err(Into::into)
+}
 
 impl FromRequestParts<ConsoleState> for Visit {
     type Rejection = Infallible;

@@ -23,6 +23,32 @@ async fn privacy_html(
         Err(e) => return failed(lang, Some(s), e),
     };
     let opts = school_options(&schools, school);
+    let holds = match super::beside_hub(st, crate::retention::holds).await {
+        Ok(h) => h,
+        Err(e) => return failed(lang, Some(s), e),
+    };
+    let held = if holds.is_empty() {
+        format!(
+            "<p class=\"muted\" id=\"no-holds\">{}</p>",
+            t(lang, "no_holds")
+        )
+    } else {
+        let mut rows = format!(
+            "<table id=\"holds\"><tr><th>{}</th><th>{}</th><th>{}</th></tr>",
+            t(lang, "school"),
+            t(lang, "pupil"),
+            t(lang, "since"),
+        );
+        for (school, pupil, at) in &holds {
+            rows.push_str(&format!(
+                "<tr class=\"hold\"><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+                esc(school),
+                esc(pupil),
+                super::when(*at),
+            ));
+        }
+        rows + "</table>"
+    };
     let body = format!(
         "{msg}<section id=\"export\"><h2>{}</h2><p class=\"muted\">{}</p>\
          <form method=\"post\" action=\"/privacy/export\">{}\
@@ -34,7 +60,13 @@ async fn privacy_html(
          <form method=\"post\" action=\"/privacy/erase\">{}\
          <label for=\"erase-school\">{}</label><select id=\"erase-school\" name=\"school\">{opts}</select>\
          <label for=\"erase-pupil\">{}</label><input id=\"erase-pupil\" name=\"pupil\" autocomplete=\"off\" required>\
-         <button class=\"primary\" id=\"erase-next\">{}</button></form></section>",
+         <button class=\"primary\" id=\"erase-next\">{}</button></form></section>\
+         <section id=\"legal-hold\"><h2>{}</h2><p class=\"muted\">{}</p>{held}\
+         <form method=\"post\" action=\"/privacy/hold\">{}\
+         <label for=\"hold-school\">{}</label><select id=\"hold-school\" name=\"school\">{opts}</select>\
+         <label for=\"hold-pupil\">{}</label><input id=\"hold-pupil\" name=\"pupil\" autocomplete=\"off\" required>\
+         <p><button class=\"primary\" id=\"place-hold\" name=\"action\" value=\"hold\">{}</button> \
+         <button class=\"primary\" id=\"lift-hold\" name=\"action\" value=\"release\">{}</button></p></form></section>",
         t(lang, "export"),
         t(lang, "export_help"),
         csrf_field(s),
@@ -48,6 +80,13 @@ async fn privacy_html(
         t(lang, "school"),
         t(lang, "pupil"),
         t(lang, "erase_next"),
+        t(lang, "legal_hold"),
+        t(lang, "legal_hold_help"),
+        csrf_field(s),
+        t(lang, "school"),
+        t(lang, "pupil"),
+        t(lang, "place_hold"),
+        t(lang, "lift_hold"),
     );
     page(lang, t(lang, "privacy"), Some((s, "privacy")), &body).into_response()
 }
@@ -176,5 +215,45 @@ pub(super) async fn erase_post(v: Visit, Form(f): Form<EraseForm>) -> Response {
             )
                 .into_response()
         }
+    }
+}
+
+/// Every field may be missing from the post (then empty).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct HoldForm {
+    csrf: String,
+    school: String,
+    pupil: String,
+    /// `hold` or `release` (the button pressed).
+    action: String,
+}
+
+/// Place a legal hold on a pupil's file (a pupil the roster knows) or lift it: an audit row
+/// (`hold`, `release`), as `admin hold` writes.
+pub(super) async fn hold_post(v: Visit, Form(f): Form<HoldForm>) -> Response {
+    let pupil = f.pupil.trim().to_string();
+    let hold = f.action != "release";
+    let op = if hold { "hold_pupil" } else { "release_pupil" };
+    let (st, lang, s) = admit!(for_pupil(v, &f.csrf, op, &f.school, &pupil).await);
+    let school = f.school.clone();
+    let who = pupil.clone();
+    let done = st
+        .admin
+        .call(move |hub, now| {
+            crate::retention::set_hold_of_known(hub.storage(), now, &school, &who, hold)?;
+            Ok(((), vec![]))
+        })
+        .await;
+    match done {
+        Ok(()) => {
+            let msg = format!(
+                "<p class=\"msg\" id=\"hold-done\">{} <strong>{}</strong></p>",
+                t(lang, if hold { "hold_placed" } else { "hold_lifted" }),
+                esc(&pupil)
+            );
+            privacy_html(&st, lang, &s, Some(&f.school), &msg).await
+        }
+        Err(e) => failed(lang, Some(&s), e.into()),
     }
 }

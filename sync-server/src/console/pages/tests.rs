@@ -75,6 +75,14 @@ fn every_key_the_pages_use_has_both_languages() {
         "rows_checked",
         "rows_unlinked",
         "audit_head",
+        "legal_hold",
+        "legal_hold_help",
+        "no_holds",
+        "since",
+        "place_hold",
+        "lift_hold",
+        "hold_placed",
+        "hold_lifted",
     ] {
         assert_ne!(t(Lang::Nl, key), "?", "{key}");
         assert_ne!(t(Lang::En, key), "?", "{key}");

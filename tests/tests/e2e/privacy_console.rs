@@ -1,5 +1,6 @@
-//! The privacy officer checks the audit log's chain in the console (docs/admin-console.md):
+//! The privacy officer's console pages (docs/admin-console.md):
 //!
+//! The check of the audit log's chain:
 //! 1. A teacher's phone writes and syncs a signal while the server runs; the privacy
 //!    officer's check on the audit page reads every row and says every link holds, with
 //!    the last link to note down, in Dutch and in English.
@@ -7,9 +8,15 @@
 //!    as the IT admin could with the SQLite tools: the next check names that row as where
 //!    the chain breaks. Then a row is removed: the check names the row after the gap.
 //! 3. The IT admin may not run the check (the privacy officer answers for the log).
+//!
+//! Legal holds: placed on the privacy page on a pupil's file, listed there, honoured by
+//! retention's plan (her expired thermometer month is kept), lifted again; a pupil the
+//! roster does not know is refused and holds nothing.
 
 use anyhow::{Context, Result};
+use omkijken_core::store::NewThermometerEntry;
 use omkijken_server::console;
+use omkijken_server::retention;
 use omkijken_server::server::Settings;
 use omkijken_server::storage::AdminRole;
 use omkijken_tests::console_client::ConsoleClient;
@@ -118,6 +125,123 @@ async fn the_privacy_officer_checks_the_audit_chain_and_finds_a_changed_row() ->
     let (status, html) = it.get("/audit?verify=1", "en").await?;
     assert_eq!(status, 403);
     assert!(!html.contains("audit-verified") && !html.contains("audit-broken"));
+    server.handle.shutdown().await?;
+    Ok(())
+}
+
+/// Retention's verdict, two years from now, on document `id`: None if it is not due.
+fn verdict(settings: &Settings, id: omkijken_core::DocumentId) -> Result<Option<Option<String>>> {
+    let mut st = settings.open_storage()?;
+    let later = jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::UTC)
+        .date()
+        .checked_add(jiff::Span::new().years(2))?;
+    Ok(retention::plan(st.as_mut(), SCHOOL, later)?
+        .into_iter()
+        .find(|e| e.id == id)
+        .map(|e| e.held.map(str::to_string)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_privacy_officer_places_and_lifts_a_legal_hold_that_retention_honours() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let mut settings = Settings::for_test(tmp.path().join("server"));
+    settings.console.listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    let server = TestServer::start_with(settings.clone()).await?;
+    server.set_up_school().await?;
+    {
+        let mut st = settings.open_storage()?;
+        let now = jiff::Timestamp::now().as_millisecond();
+        console::add_admin(
+            st.as_mut(),
+            now,
+            PRIVACY.0,
+            AdminRole::PrivacyOfficer,
+            PRIVACY.1,
+        )?;
+    }
+    // The mentor records a thermometer reading: its month goes after the school year.
+    let mentor = Device::enroll(&server, tmp.path(), MENTOR, "mentor phone").await?;
+    mentor.sync().await?;
+    let month = mentor.store.record_thermometer(NewThermometerEntry {
+        pupil: PUPIL.into(),
+        at: mentor.store.now(),
+        score: 2,
+        emotions: vec![],
+        wants_to_talk: true,
+        note: Some("‘Niemand wil naast me zitten’, zei ze in de kring".into()),
+    })?;
+    mentor.sync().await?;
+    assert_eq!(
+        verdict(&settings, month)?,
+        Some(None),
+        "due, and nothing keeps it"
+    );
+
+    // Placed on the privacy page.
+    let addr = server.handle.console_addr().context("console is on")?;
+    let officer = ConsoleClient::sign_in(addr, PRIVACY.0, PRIVACY.1).await?;
+    let (status, page) = officer.get("/privacy", "nl").await?;
+    assert_eq!(status, 200);
+    assert!(page.contains("id=\"no-holds\""), "{page}");
+    let (status, page) = officer
+        .post_form(
+            "/privacy/hold",
+            &page,
+            &[("school", SCHOOL), ("pupil", PUPIL), ("action", "hold")],
+            "nl",
+        )
+        .await?;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("id=\"hold-done\"") && page.contains("Bewaarblokkade geplaatst"));
+    assert!(page.contains(&format!(
+        "<tr class=\"hold\"><td>{SCHOOL}</td><td><code>{PUPIL}</code>"
+    )));
+    assert!(
+        verdict(&settings, month)?.is_some_and(|held| held.is_some()),
+        "kept by the hold"
+    );
+    let audited = server
+        .handle
+        .admin()
+        .audit(omkijken_server::storage::AuditFilter::Pupil(PUPIL.into()))
+        .await?;
+    assert!(
+        audited
+            .iter()
+            .any(|r| r.action == omkijken_server::storage::AuditAction::Hold)
+    );
+
+    // A pupil the roster does not know: refused, nothing held.
+    let (status, refused) = officer
+        .post_form(
+            "/privacy/hold",
+            &page,
+            &[
+                ("school", SCHOOL),
+                ("pupil", "eck-9999"),
+                ("action", "hold"),
+            ],
+            "en",
+        )
+        .await?;
+    assert_eq!(status, 404, "{refused}");
+    let (_, page) = officer.get("/privacy", "en").await?;
+    assert!(!page.contains("eck-9999"));
+    assert_eq!(page.matches("<tr class=\"hold\">").count(), 1);
+
+    // Lifted: retention takes the month again.
+    let (status, page) = officer
+        .post_form(
+            "/privacy/hold",
+            &page,
+            &[("school", SCHOOL), ("pupil", PUPIL), ("action", "release")],
+            "en",
+        )
+        .await?;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Legal hold lifted") && page.contains("id=\"no-holds\""));
+    assert_eq!(verdict(&settings, month)?, Some(None));
     server.handle.shutdown().await?;
     Ok(())
 }
