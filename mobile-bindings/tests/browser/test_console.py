@@ -14,7 +14,8 @@ with --admin-listen:
      settings page, starts a backup that then appears in the list, and is refused the
      privacy page (not in her navigation, refused when she opens its URL);
   6. the privacy officer downloads a pupil's inzage export (PDF) and erases the pupil's file
-     after typing the pupil id again (a wrong id erases nothing);
+     after typing the pupil id again (a wrong id erases nothing); she puts a legal hold on
+     another pupil's file and checks the audit log's chain;
   7. when node is there: signs in through a real OpenID Connect provider (the npm package
      oidc-provider, scripts/oidc-provider), authorization code flow with PKCE, as the admin
      account of the provider's user; a provider user without an account is refused; and a
@@ -397,6 +398,28 @@ class ConsoleInChromium(unittest.TestCase):
         for op in ["page_erase_confirm", "erase_pupil_unconfirmed", '"erase_pupil"',
                    "export_pupil", "refused:page_privacy", "set_lease", '"backup"']:
             self.assertIn(op, log)
+
+    def test_2b_privacy_officer_holds_a_file_and_checks_the_audit_log(self):
+        b = self.b
+        self.sign_in(FG)
+        self.wait_url("/audit")
+        b.find_element(By.ID, "nav-privacy").click()
+        self.wait_url("/privacy")
+        self.assertTrue(b.find_element(By.ID, "no-holds").is_displayed())
+        b.find_element(By.ID, "hold-pupil").send_keys("eck-0002")
+        b.find_element(By.ID, "place-hold").click()
+        self.assertIn("eck-0002", b.find_element(By.ID, "hold-done").text)
+        self.assertIn("eck-0002", b.find_element(By.ID, "holds").text)
+        self.shot("19-legal-hold.png")
+        self.assertIn("eck-0002",
+                      self.server.admin("audit", "--action", "hold", "--format", "json"))
+        # The check of the audit log's chain.
+        b.find_element(By.ID, "nav-audit").click()
+        self.wait_url("/audit")
+        b.find_element(By.ID, "verify").click()
+        self.assertIn("Elke schakel klopt", b.find_element(By.ID, "audit-verified").text)
+        self.assertTrue(b.find_element(By.ID, "audit-head").text)
+        self.shot("20-audit-verified.png")
 
     def test_3_sign_in_through_the_schools_identity_provider(self):
         if not self.server.oidc:
