@@ -1,11 +1,11 @@
 //! List views, answered from projection tables only and filtered by the access rules.
 
 use super::Store;
-use crate::Result;
 use crate::access::Access;
 use crate::doc::AccessFields;
 use crate::ids::DocumentId;
-use crate::model::{Header, Kind, Roster};
+use crate::model::{Header, Kind, Roster, SignalNotes};
+use crate::{Error, Result};
 use rusqlite::{OptionalExtension, Params, Row, Transaction, params};
 
 /// A conversation in a list.
@@ -65,7 +65,8 @@ pub struct SignalSummary {
     pub open: bool,
     /// Someone picked it up.
     pub picked_up: bool,
-    /// Number of follow-up entries.
+    /// Number of follow-up entries the user reads of it: those on the signal and, for
+    /// those who follow it up, the notes beside it (as [`Store::signal`] returns them).
     pub follow_ups: u32,
 }
 
@@ -284,6 +285,47 @@ impl Store {
 
     /// Signals the user may read, matching the filter, newest first.
     pub fn list_signals(&self, filter: &SignalFilter) -> Result<Vec<SignalSummary>> {
+        let mut listed = self.list_readable_signals(filter)?;
+        self.count_signal_notes(&mut listed)?;
+        Ok(listed)
+    }
+
+    /// Add to each listed signal's `follow_ups` the notes beside it ([`SignalNotes`]) that
+    /// the user reads: only the notes documents this device holds are opened (a handful,
+    /// found in one query), and reading a count is not logged as reading the notes.
+    fn count_signal_notes(&self, listed: &mut [SignalSummary]) -> Result<()> {
+        if listed.is_empty() {
+            return Ok(());
+        }
+        let held: std::collections::HashSet<String> = self.read(|tx| {
+            let mut stmt =
+                tx.prepare_cached("SELECT id FROM documents WHERE kind = ?1 AND valid = 1")?;
+            let ids = stmt
+                .query_map([Kind::SignalNotes.as_str()], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(ids)
+        })?;
+        if held.is_empty() {
+            return Ok(());
+        }
+        let school = self.unlocked_identity()?.school;
+        for s in listed.iter_mut() {
+            let nid = crate::doc::signal_notes_id(&school, &s.pupil, s.id, &s.category, s.urgency);
+            if !held.contains(&nid.to_string()) {
+                continue;
+            }
+            match self.read_record::<SignalNotes>(nid, false) {
+                Ok((_, n, _)) => {
+                    s.follow_ups = s.follow_ups.saturating_add(n.notes.len() as u32);
+                }
+                Err(Error::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn list_readable_signals(&self, filter: &SignalFilter) -> Result<Vec<SignalSummary>> {
         self.list_readable(
             "SELECT id, pupil, author, category, urgency, observed_at, shared, open, picked_up, follow_ups
              FROM signals

@@ -298,7 +298,8 @@ pub struct SignalSummary {
     pub open: bool,
     /// Someone picked it up.
     pub picked_up: bool,
-    /// Number of appended entries.
+    /// Number of follow-up entries the user reads of it (as `signal` returns them): for
+    /// the care team and the mentor the notes beside the signal too.
     pub follow_ups: u32,
 }
 

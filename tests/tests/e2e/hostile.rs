@@ -7,7 +7,7 @@
 //! honest devices keep working. A document the hostile user may not read, or one erased,
 //! answers exactly like one that never existed, across schools too.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use automerge::transaction::Transactable;
 use automerge::{ActorId, Automerge, ObjType, ROOT, ReadDoc};
 use omkijken_core::doc;
@@ -332,6 +332,24 @@ async fn the_signaller_reads_the_status_and_what_is_addressed_to_her_never_the_c
         }
         assert!(d.held()?.contains(&notes), "{}", d.label);
     }
+    // Their lists count what the signal shows each reader: the notes beside it as well for
+    // the care team and the mentor; for the signaller the entries on the signal alone.
+    teacher.sync().await?;
+    let mut counts = vec![];
+    for d in [&tablet, &mentor, &teacher] {
+        let listed = d.store.list_signals(&omkijken_core::store::SignalFilter {
+            pupil: Some(PUPIL.into()),
+            ..Default::default()
+        })?;
+        let row = listed.iter().find(|s| s.id == sig).context("listed")?;
+        let shown = d.store.signal(sig)?.follow_ups.len();
+        assert_eq!(row.follow_ups as usize, shown, "{}", d.label);
+        counts.push(shown);
+    }
+    assert!(
+        counts[0] > counts[2],
+        "the notes count for the care team only: {counts:?}"
+    );
 
     // 3. The signaller's raw client: the catalog does not list the notes, a fetch of them
     //    answers like a document that does not exist, and the signal holds the status and
