@@ -41,6 +41,21 @@ impl Hub {
         Ok((changed, out))
     }
 
+    /// Set a school's settings (the roster document carries them to every device); returns
+    /// whether they changed. Refused unless they pass their check.
+    pub fn set_school_settings(
+        &mut self,
+        now: i64,
+        school: &str,
+        settings: &omkijken_core::model::SchoolSettings,
+    ) -> Result<(bool, Outgoing)> {
+        let actor = self.actor.clone();
+        let changed =
+            admin::set_school_settings(self.storage.as_mut(), &actor, now, school, settings)?;
+        let out = self.try_poll(now)?;
+        Ok((changed, out))
+    }
+
     /// Issue a one-time enrollment code for a staff member.
     pub fn issue_code(&mut self, now: i64, school: &str, user: &str) -> Result<String> {
         let ttl = self.config.code_ttl_ms;

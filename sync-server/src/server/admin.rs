@@ -91,6 +91,34 @@ impl Admin {
             .await
     }
 
+    /// A school's settings as stored.
+    pub async fn school_settings(
+        &self,
+        school: &str,
+    ) -> Result<omkijken_core::model::SchoolSettings> {
+        let school = school.to_string();
+        self.call(move |hub, _| {
+            Ok((
+                crate::admin::school_settings(hub.storage(), &school)?,
+                vec![],
+            ))
+        })
+        .await
+    }
+
+    /// Set a school's settings (devices read them from the roster at their next sync);
+    /// returns whether they changed. `Invalid` (nothing changes) unless they pass their
+    /// check.
+    pub async fn set_school_settings(
+        &self,
+        school: &str,
+        settings: omkijken_core::model::SchoolSettings,
+    ) -> Result<bool> {
+        let school = school.to_string();
+        self.call(move |hub, now| hub.set_school_settings(now, &school, &settings))
+            .await
+    }
+
     /// Issue a one-time enrollment code for a staff member of a school.
     pub async fn issue_code(&self, school: &str, user: &str) -> Result<String> {
         let (school, user) = (school.to_string(), user.to_string());

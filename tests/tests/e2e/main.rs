@@ -19,5 +19,6 @@ mod pupil_mode;
 mod refusals;
 mod retention;
 mod school_trip;
+mod settings_console;
 mod tls;
 mod unicode_sync;

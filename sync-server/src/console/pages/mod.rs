@@ -51,7 +51,7 @@ use privacy::{erase_post, export_post, hold_post, privacy_page};
 use roster::{roster_page, roster_post};
 use schools::schools_page;
 use serde::Deserialize;
-use settings::{lease_post, retention_post, settings_page};
+use settings::{lease_post, retention_post, school_settings_post, settings_page};
 use sign_in::{home, login, login_page, logout, oidc_callback, oidc_login, set_lang};
 use std::convert::Infallible;
 
@@ -74,6 +74,7 @@ pub fn routes() -> Router<ConsoleState> {
         .route("/settings", get(settings_page))
         .route("/settings/lease", post(lease_post))
         .route("/settings/retention", post(retention_post))
+        .route("/settings/school", post(school_settings_post))
         .route("/backups", get(backups_page).post(backup_post))
         .route("/privacy", get(privacy_page))
         .route("/privacy/export", post(export_post))

@@ -1,4 +1,5 @@
-//! The settings page: the offline lease and the retention terms per school.
+//! The settings page: the offline lease, the retention terms and the school's settings
+//! (the acute screen, thermometer scales, templates, cadence) per school.
 
 use super::layout::{failed, page};
 use super::text::t;
@@ -38,6 +39,19 @@ async fn settings_html(
     school: Option<String>,
     msg: &str,
 ) -> Response {
+    settings_html_with(st, lang, s, school, msg, None).await
+}
+
+/// [`settings_html`], with the school's settings text as the admin typed it (a refused
+/// save shows it again, so nothing typed is lost).
+async fn settings_html_with(
+    st: &ConsoleState,
+    lang: Lang,
+    s: &Signed,
+    school: Option<String>,
+    msg: &str,
+    typed: Option<&str>,
+) -> Response {
     let schools = match api::list_schools(st, false).await {
         Ok(v) => v,
         Err(e) => return failed(lang, Some(s), e),
@@ -61,6 +75,13 @@ async fn settings_html(
         Ok(v) => v,
         Err(e) => return failed(lang, Some(s), e),
     };
+    let text = match typed {
+        Some(t) => t.to_string(),
+        None => match st.admin.school_settings(&school).await {
+            Ok(v) => serde_json::to_string_pretty(&v).unwrap_or_default(),
+            Err(e) => return failed(lang, Some(s), e.into()),
+        },
+    };
     let sc = esc(&school);
     let body = format!(
         "{msg}{}<section id=\"lease\"><h2>{}</h2><p class=\"muted\">{}</p>\
@@ -73,7 +94,11 @@ async fn settings_html(
          <label for=\"incident_years\">{}</label><input id=\"incident_years\" name=\"incident_years\" type=\"number\" min=\"0\" inputmode=\"numeric\" value=\"{}\">\
          <label for=\"meldcode_case_years\">{}</label><input id=\"meldcode_case_years\" name=\"meldcode_case_years\" type=\"number\" min=\"0\" inputmode=\"numeric\" value=\"{}\">\
          <label for=\"school_year_ends\">{}</label><input id=\"school_year_ends\" name=\"school_year_ends\" pattern=\"[0-9]{{2}}-[0-9]{{2}}\" value=\"{}\" required>\
-         <button class=\"primary\" id=\"save-retention\">{}</button></form></section>",
+         <button class=\"primary\" id=\"save-retention\">{}</button></form></section>\
+         <section id=\"school-settings\"><h2>{}</h2><p class=\"muted\">{}</p>\
+         <form method=\"post\" action=\"/settings/school\">{}<input type=\"hidden\" name=\"school\" value=\"{sc}\">\
+         <label for=\"settings-json\">{}</label><textarea id=\"settings-json\" name=\"json\" spellcheck=\"false\">{}</textarea>\
+         <button class=\"primary\" id=\"save-school-settings\">{}</button></form></section>",
         school_chooser(lang, "/settings", &schools, &school),
         t(lang, "lease"),
         t(lang, "lease_help"),
@@ -90,6 +115,12 @@ async fn settings_html(
         opt_num(r.meldcode_case_years),
         t(lang, "school_year_ends"),
         esc(&r.school_year_ends),
+        t(lang, "save"),
+        t(lang, "school_settings"),
+        t(lang, "school_settings_help"),
+        csrf_field(s),
+        t(lang, "settings_json"),
+        esc(&text),
         t(lang, "save"),
     );
     page(lang, t(lang, "settings"), Some((s, "settings")), &body).into_response()
@@ -197,4 +228,57 @@ pub(super) async fn retention_post(v: Visit, Form(f): Form<RetentionForm>) -> Re
         Err(e) => Err(e),
     };
     saved(&st, lang, &s, f.school, changed).await
+}
+
+/// Every field may be missing from the post (then empty).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct SchoolSettingsForm {
+    csrf: String,
+    school: String,
+    json: String,
+}
+
+/// The school's settings as the form's JSON gives them (absent keys: their defaults). A
+/// parse error names the line and column, never the text.
+fn parsed_settings(
+    lang: Lang,
+    json: &str,
+) -> Result<omkijken_core::model::SchoolSettings, ConsoleError> {
+    serde_json::from_str(json).map_err(|e| {
+        ConsoleError::Invalid(format!(
+            "{} ({} {}, {} {})",
+            t(lang, "bad_settings"),
+            t(lang, "line"),
+            e.line(),
+            t(lang, "column"),
+            e.column()
+        ))
+    })
+}
+
+/// Save the school's settings. Refused (nothing changes) when the JSON does not parse or
+/// the settings fail their check: the page says why and keeps the text as typed.
+pub(super) async fn school_settings_post(v: Visit, Form(f): Form<SchoolSettingsForm>) -> Response {
+    let (st, lang, s) = admit!(for_school(v, &f.csrf, "set_school_settings", &f.school).await);
+    let changed = match parsed_settings(lang, &f.json) {
+        Ok(settings) => st
+            .admin
+            .set_school_settings(&f.school, settings)
+            .await
+            .map_err(ConsoleError::from),
+        Err(e) => Err(e),
+    };
+    match changed {
+        Err(ConsoleError::Invalid(why)) => {
+            let msg = format!(
+                "<p class=\"msg err\" id=\"error\">{}: {}</p>",
+                t(lang, "not_saved"),
+                esc(&why)
+            );
+            let page = settings_html_with(&st, lang, &s, Some(f.school), &msg, Some(&f.json)).await;
+            (axum::http::StatusCode::BAD_REQUEST, page).into_response()
+        }
+        changed => saved(&st, lang, &s, f.school, changed).await,
+    }
 }

@@ -83,6 +83,13 @@ fn every_key_the_pages_use_has_both_languages() {
         "lift_hold",
         "hold_placed",
         "hold_lifted",
+        "school_settings",
+        "school_settings_help",
+        "settings_json",
+        "bad_settings",
+        "line",
+        "column",
+        "not_saved",
     ] {
         assert_ne!(t(Lang::Nl, key), "?", "{key}");
         assert_ne!(t(Lang::En, key), "?", "{key}");
