@@ -46,6 +46,19 @@ fn run_child(test: &str, var: &str, value: impl AsRef<std::ffi::OsStr>) -> std::
         .unwrap()
 }
 
+/// `rounds` child processes of `test`, each given a directory of its own in `var`: every
+/// one exits cleanly.
+fn all_exit_cleanly(test: &str, var: &str, rounds: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..rounds {
+        let out = run_child(test, var, dir.path().join(round.to_string()));
+        assert!(
+            out.status.success(),
+            "round {round}: the process did not exit cleanly\n{out:?}"
+        );
+    }
+}
+
 /// In the child: `THREADS` stores opened together as the process's first SQLite use.
 fn open_at_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -75,18 +88,11 @@ fn a_process_exits_cleanly_while_its_threads_still_close_stores() {
     if std::env::var_os(EXIT_CHILD).is_some() {
         return exit_while_closing();
     }
-    let dir = tempfile::tempdir().unwrap();
-    for round in 0..EXIT_ROUNDS {
-        let out = run_child(
-            "a_process_exits_cleanly_while_its_threads_still_close_stores",
-            EXIT_CHILD,
-            dir.path().join(round.to_string()),
-        );
-        assert!(
-            out.status.success(),
-            "round {round}: the process did not exit cleanly\n{out:?}"
-        );
-    }
+    all_exit_cleanly(
+        "a_process_exits_cleanly_while_its_threads_still_close_stores",
+        EXIT_CHILD,
+        EXIT_ROUNDS,
+    );
 }
 
 /// In the child: threads that open and close stores in a loop for a moment after the test
@@ -126,18 +132,11 @@ fn threads_that_end_as_the_process_exits_do_not_crash_it() {
     if std::env::var_os(LATE_CHILD).is_some() {
         return end_as_the_process_exits();
     }
-    let dir = tempfile::tempdir().unwrap();
-    for round in 0..LATE_ROUNDS {
-        let out = run_child(
-            "threads_that_end_as_the_process_exits_do_not_crash_it",
-            LATE_CHILD,
-            dir.path().join(round.to_string()),
-        );
-        assert!(
-            out.status.success(),
-            "round {round}: the process did not exit cleanly\n{out:?}"
-        );
-    }
+    all_exit_cleanly(
+        "threads_that_end_as_the_process_exits_do_not_crash_it",
+        LATE_CHILD,
+        LATE_ROUNDS,
+    );
 }
 
 // OpenSSL (SQLCipher's provider here) and the C library's exit hook, for the checks below.

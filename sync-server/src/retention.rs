@@ -440,20 +440,14 @@ pub fn set_hold(
     Ok(())
 }
 
-/// [`set_hold`] for a pupil the school's roster knows (a leaver too: her file is what a
-/// hold keeps), so that a mistyped id holds nothing unnoticed; lifting needs no roster.
-/// `NotFound("pupil")` otherwise, and nothing is written.
-pub fn set_hold_of_known(
-    st: &mut dyn Storage,
-    now: i64,
-    school: &str,
-    pupil: &str,
-    hold: bool,
-) -> Result<()> {
-    if hold && !crate::admin::roster(st, school)?.pupils.contains_key(pupil) {
-        return Err(Error::NotFound("pupil"));
+/// That the school's roster knows `pupil` (a leaver too: her file is what a hold keeps),
+/// before a hold is placed, so that a mistyped id holds nothing unnoticed:
+/// `NotFound("pupil")` otherwise.
+pub fn known_pupil(st: &mut dyn Storage, school: &str, pupil: &str) -> Result<()> {
+    match crate::admin::roster(st, school)?.pupils.contains_key(pupil) {
+        true => Ok(()),
+        false => Err(Error::NotFound("pupil")),
     }
-    set_hold(st, now, school, pupil, hold)
 }
 
 /// The legal holds in effect, by school and pupil: the latest hold or release row of

@@ -131,3 +131,38 @@ impl ConsoleClient {
         Ok(serde_json::from_str(&body)?)
     }
 }
+
+/// A server with its console on a free loopback port and the school set up (its store
+/// plain when `plain`, for a test that changes rows with SQLite), with these console
+/// accounts (name, role, password). Its settings say the sync address it got, so that a
+/// restart keeps it (phones know it).
+pub async fn console_server(
+    dir: &std::path::Path,
+    plain: bool,
+    accounts: &[(&str, omkijken_server::storage::AdminRole, &str)],
+) -> Result<(crate::TestServer, omkijken_server::server::Settings)> {
+    let mut settings = omkijken_server::server::Settings {
+        plain_store: plain,
+        ..omkijken_server::server::Settings::for_test(dir.join("server"))
+    };
+    settings.console.listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    let server = crate::TestServer::start_with(settings.clone()).await?;
+    server.set_up_school().await?;
+    let mut st = settings.open_storage()?;
+    let now = jiff::Timestamp::now().as_millisecond();
+    for (name, role, password) in accounts {
+        omkijken_server::console::add_admin(st.as_mut(), now, name, *role, password)?;
+    }
+    settings.listen = server.handle.addr();
+    Ok((server, settings))
+}
+
+/// Sign in to the console of `server` (started by [`console_server`]).
+pub async fn signed_in(
+    server: &crate::TestServer,
+    name: &str,
+    password: &str,
+) -> Result<ConsoleClient> {
+    let addr = server.handle.console_addr().context("the console is on")?;
+    ConsoleClient::sign_in(addr, name, password).await
+}

@@ -120,6 +120,14 @@ async fn background_clients_push_live_and_reconnect_after_a_server_restart() -> 
     Ok(())
 }
 
+/// A server with the school set up and a teacher's phone enrolled.
+async fn school_with_teacher(dir: &std::path::Path) -> Result<(TestServer, Device)> {
+    let server = TestServer::start(&dir.join("server"), None).await?;
+    server.set_up_school().await?;
+    let teacher = Device::enroll(&server, dir, TEACHER, "teacher phone").await?;
+    Ok((server, teacher))
+}
+
 /// "Sync now" while the background client runs: one connection of the store, not two
 /// (two would each keep their own order of the server's frames, and a purge on one could
 /// overtake a fetch answer on the other). `sync_once` asks the running client and returns
@@ -127,9 +135,7 @@ async fn background_clients_push_live_and_reconnect_after_a_server_restart() -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_now_while_the_background_client_runs_uses_its_connection() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let server = TestServer::start(&tmp.path().join("server"), None).await?;
-    server.set_up_school().await?;
-    let teacher = Device::enroll(&server, tmp.path(), TEACHER, "teacher phone").await?;
+    let (server, teacher) = school_with_teacher(tmp.path()).await?;
     let coordinator =
         Device::enroll(&server, tmp.path(), COORDINATOR, "coordinator tablet").await?;
     let (events, on_event) = recorder();
@@ -185,9 +191,7 @@ async fn sync_now_while_the_background_client_runs_uses_its_connection() -> Resu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_now_wakes_a_background_client_waiting_to_retry() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let server = TestServer::start(&tmp.path().join("server"), None).await?;
-    server.set_up_school().await?;
-    let teacher = Device::enroll(&server, tmp.path(), TEACHER, "teacher phone").await?;
+    let (server, teacher) = school_with_teacher(tmp.path()).await?;
     teacher.sync().await?;
     let (addr, dir) = (server.handle.addr(), server.data_dir.clone());
     server.handle.shutdown().await?;

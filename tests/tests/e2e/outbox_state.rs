@@ -19,36 +19,24 @@ use omkijken_core::sync::{
     RefusalReason,
 };
 use omkijken_core::testing;
-use omkijken_server::console;
 use omkijken_server::server::Settings;
 use omkijken_server::storage::{AdminRole, DeviceOutbox};
-use omkijken_tests::console_client::ConsoleClient;
+use omkijken_tests::console_client::{self, ConsoleClient};
 use omkijken_tests::wire::Wire;
 use omkijken_tests::*;
 use serde_json::Value as Json;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 const IT: (&str, &str) = ("anna", "wachtwoord-van-anna-1");
 const DAY: i64 = 86_400_000;
 
-/// A server with its console on a free loopback port, the school set up, and an IT admin.
+/// A server with its console, the school set up, and an IT admin.
 async fn console_server(dir: &std::path::Path) -> Result<(TestServer, Settings)> {
-    let mut settings = Settings::for_test(dir.join("server"));
-    settings.console.listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
-    let server = TestServer::start_with(settings.clone()).await?;
-    server.set_up_school().await?;
-    let mut st = settings.open_storage()?;
-    let now = jiff::Timestamp::now().as_millisecond();
-    console::add_admin(st.as_mut(), now, IT.0, AdminRole::ItAdmin, IT.1)?;
-    // Restarts keep the sync address: the phone knows it.
-    settings.listen = server.handle.addr();
-    Ok((server, settings))
+    console_client::console_server(dir, false, &[(IT.0, AdminRole::ItAdmin, IT.1)]).await
 }
 
 async fn admin_of(server: &TestServer) -> Result<ConsoleClient> {
-    let addr = server.handle.console_addr().context("console is on")?;
-    ConsoleClient::sign_in(addr, IT.0, IT.1).await
+    console_client::signed_in(server, IT.0, IT.1).await
 }
 
 /// The one device's row of `GET /api/devices`.

@@ -13,15 +13,13 @@
 //! retention's plan (her expired thermometer month is kept), lifted again; a pupil the
 //! roster does not know is refused and holds nothing.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use omkijken_core::store::NewThermometerEntry;
-use omkijken_server::console;
 use omkijken_server::retention;
 use omkijken_server::server::Settings;
 use omkijken_server::storage::AdminRole;
-use omkijken_tests::console_client::ConsoleClient;
+use omkijken_tests::console_client::{console_server, signed_in};
 use omkijken_tests::*;
-use std::net::SocketAddr;
 
 const PRIVACY: (&str, &str) = ("fatima", "wachtwoord-van-fatima-1");
 const IT: (&str, &str) = ("anna", "wachtwoord-van-anna-1");
@@ -38,25 +36,11 @@ fn broken_at(html: &str) -> Option<i64> {
 async fn the_privacy_officer_checks_the_audit_chain_and_finds_a_changed_row() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     // A plain store, so that this test can change a row with SQLite as an intruder would.
-    let mut settings = Settings {
-        plain_store: true,
-        ..Settings::for_test(tmp.path().join("server"))
-    };
-    settings.console.listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
-    let server = TestServer::start_with(settings.clone()).await?;
-    server.set_up_school().await?;
-    {
-        let mut st = settings.open_storage()?;
-        let now = jiff::Timestamp::now().as_millisecond();
-        console::add_admin(
-            st.as_mut(),
-            now,
-            PRIVACY.0,
-            AdminRole::PrivacyOfficer,
-            PRIVACY.1,
-        )?;
-        console::add_admin(st.as_mut(), now, IT.0, AdminRole::ItAdmin, IT.1)?;
-    }
+    let accounts = [
+        (PRIVACY.0, AdminRole::PrivacyOfficer, PRIVACY.1),
+        (IT.0, AdminRole::ItAdmin, IT.1),
+    ];
+    let (server, settings) = console_server(tmp.path(), true, &accounts).await?;
 
     // 1. Traffic, then the check.
     let teacher = Device::enroll(&server, tmp.path(), TEACHER, "teacher phone").await?;
@@ -67,8 +51,7 @@ async fn the_privacy_officer_checks_the_audit_chain_and_finds_a_changed_row() ->
         "Daan zat alleen in de bus; ‘ze lachen me uit’, zei hij",
     )?;
     teacher.sync().await?;
-    let addr = server.handle.console_addr().context("console is on")?;
-    let officer = ConsoleClient::sign_in(addr, PRIVACY.0, PRIVACY.1).await?;
+    let officer = signed_in(&server, PRIVACY.0, PRIVACY.1).await?;
     let (status, page) = officer.get("/audit", "nl").await?;
     assert_eq!(status, 200);
     assert!(page.contains("id=\"verify\""), "the page offers the check");
@@ -121,7 +104,7 @@ async fn the_privacy_officer_checks_the_audit_chain_and_finds_a_changed_row() ->
     assert!(html.contains("De keten is verbroken bij regel"));
 
     // 3. Not the IT admin's.
-    let it = ConsoleClient::sign_in(addr, IT.0, IT.1).await?;
+    let it = signed_in(&server, IT.0, IT.1).await?;
     let (status, html) = it.get("/audit?verify=1", "en").await?;
     assert_eq!(status, 403);
     assert!(!html.contains("audit-verified") && !html.contains("audit-broken"));
@@ -145,21 +128,8 @@ fn verdict(settings: &Settings, id: omkijken_core::DocumentId) -> Result<Option<
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_privacy_officer_places_and_lifts_a_legal_hold_that_retention_honours() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let mut settings = Settings::for_test(tmp.path().join("server"));
-    settings.console.listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
-    let server = TestServer::start_with(settings.clone()).await?;
-    server.set_up_school().await?;
-    {
-        let mut st = settings.open_storage()?;
-        let now = jiff::Timestamp::now().as_millisecond();
-        console::add_admin(
-            st.as_mut(),
-            now,
-            PRIVACY.0,
-            AdminRole::PrivacyOfficer,
-            PRIVACY.1,
-        )?;
-    }
+    let accounts = [(PRIVACY.0, AdminRole::PrivacyOfficer, PRIVACY.1)];
+    let (server, settings) = console_server(tmp.path(), false, &accounts).await?;
     // The mentor records a thermometer reading: its month goes after the school year.
     let mentor = Device::enroll(&server, tmp.path(), MENTOR, "mentor phone").await?;
     mentor.sync().await?;
@@ -179,8 +149,7 @@ async fn the_privacy_officer_places_and_lifts_a_legal_hold_that_retention_honour
     );
 
     // Placed on the privacy page.
-    let addr = server.handle.console_addr().context("console is on")?;
-    let officer = ConsoleClient::sign_in(addr, PRIVACY.0, PRIVACY.1).await?;
+    let officer = signed_in(&server, PRIVACY.0, PRIVACY.1).await?;
     let (status, page) = officer.get("/privacy", "nl").await?;
     assert_eq!(status, 200);
     assert!(page.contains("id=\"no-holds\""), "{page}");

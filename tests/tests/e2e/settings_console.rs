@@ -6,12 +6,9 @@
 
 use anyhow::{Context, Result};
 use omkijken_core::model::SchoolSettings;
-use omkijken_server::console;
-use omkijken_server::server::Settings;
 use omkijken_server::storage::AdminRole;
-use omkijken_tests::console_client::ConsoleClient;
+use omkijken_tests::console_client::{console_server, signed_in};
 use omkijken_tests::*;
-use std::net::SocketAddr;
 
 const IT: (&str, &str) = ("anna", "wachtwoord-van-anna-1");
 const LEADER: &str = "Mevr. Ş. Öztürk-de Vries";
@@ -40,22 +37,14 @@ fn error_of(page: &str) -> Option<&str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_it_admin_sets_the_school_settings_and_phones_get_them() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let mut settings = Settings::for_test(tmp.path().join("server"));
-    settings.console.listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
-    let server = TestServer::start_with(settings.clone()).await?;
-    server.set_up_school().await?;
-    {
-        let mut st = settings.open_storage()?;
-        let now = jiff::Timestamp::now().as_millisecond();
-        console::add_admin(st.as_mut(), now, IT.0, AdminRole::ItAdmin, IT.1)?;
-    }
+    let (server, _) =
+        console_server(tmp.path(), false, &[(IT.0, AdminRole::ItAdmin, IT.1)]).await?;
     let mentor = Device::enroll(&server, tmp.path(), MENTOR, "mentor phone").await?;
     mentor.sync().await?;
     assert_eq!(mentor.store.school_settings()?.leader_name, None);
 
     // 1. The page shows the settings as they are; the admin edits and saves them.
-    let addr = server.handle.console_addr().context("console is on")?;
-    let it = ConsoleClient::sign_in(addr, IT.0, IT.1).await?;
+    let it = signed_in(&server, IT.0, IT.1).await?;
     let (status, page) = it.get(&format!("/settings?school={SCHOOL}"), "nl").await?;
     assert_eq!(status, 200);
     let mut edited: SchoolSettings =

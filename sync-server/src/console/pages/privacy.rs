@@ -241,7 +241,10 @@ pub(super) async fn hold_post(v: Visit, Form(f): Form<HoldForm>) -> Response {
     let done = st
         .admin
         .call(move |hub, now| {
-            crate::retention::set_hold_of_known(hub.storage(), now, &school, &who, hold)?;
+            if hold {
+                crate::retention::known_pupil(hub.storage(), &school, &who)?;
+            }
+            crate::retention::set_hold(hub.storage(), now, &school, &who, hold)?;
             Ok(((), vec![]))
         })
         .await;
