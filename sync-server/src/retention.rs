@@ -450,6 +450,16 @@ pub fn known_pupil(st: &mut dyn Storage, school: &str, pupil: &str) -> Result<()
     }
 }
 
+/// That a hold stands on `pupil`'s file, before it is lifted: `NotFound("hold")` otherwise
+/// (lifting what is not held writes nothing).
+pub fn held(st: &mut dyn Storage, school: &str, pupil: &str) -> Result<()> {
+    let one = BTreeSet::from([pupil.to_string()]);
+    match held_pupils(st, school, &one)?.is_empty() {
+        false => Ok(()),
+        true => Err(Error::NotFound("hold")),
+    }
+}
+
 /// The legal holds in effect, by school and pupil: the latest hold or release row of
 /// each pupil is a hold. With the time it was placed (unix ms).
 pub fn holds(st: &mut dyn Storage) -> Result<Vec<(String, String, i64)>> {

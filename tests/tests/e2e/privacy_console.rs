@@ -195,6 +195,32 @@ async fn the_privacy_officer_places_and_lifts_a_legal_hold_that_retention_honour
         )
         .await?;
     assert_eq!(status, 404, "{refused}");
+    // Nor is a hold lifted that does not stand.
+    let (status, refused) = officer
+        .post_form(
+            "/privacy/hold",
+            &page,
+            &[
+                ("school", SCHOOL),
+                ("pupil", OTHER_PUPIL),
+                ("action", "release"),
+            ],
+            "en",
+        )
+        .await?;
+    assert_eq!(status, 404, "{refused}");
+    let audited = server
+        .handle
+        .admin()
+        .audit(omkijken_server::storage::AuditFilter::Pupil(
+            OTHER_PUPIL.into(),
+        ))
+        .await?;
+    assert!(
+        !audited
+            .iter()
+            .any(|r| r.action == omkijken_server::storage::AuditAction::Release)
+    );
     let (_, page) = officer.get("/privacy", "en").await?;
     assert!(!page.contains("eck-9999"));
     assert_eq!(page.matches("<tr class=\"hold\">").count(), 1);

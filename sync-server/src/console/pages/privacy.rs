@@ -229,8 +229,8 @@ pub(super) struct HoldForm {
     action: String,
 }
 
-/// Place a legal hold on a pupil's file (a pupil the roster knows) or lift it: an audit row
-/// (`hold`, `release`), as `admin hold` writes.
+/// Place a legal hold on a pupil's file (a pupil the roster knows) or lift one that stands:
+/// an audit row (`hold`, `release`), as `admin hold` writes.
 pub(super) async fn hold_post(v: Visit, Form(f): Form<HoldForm>) -> Response {
     let pupil = f.pupil.trim().to_string();
     let hold = f.action != "release";
@@ -243,6 +243,8 @@ pub(super) async fn hold_post(v: Visit, Form(f): Form<HoldForm>) -> Response {
         .call(move |hub, now| {
             if hold {
                 crate::retention::known_pupil(hub.storage(), &school, &who)?;
+            } else {
+                crate::retention::held(hub.storage(), &school, &who)?;
             }
             crate::retention::set_hold(hub.storage(), now, &school, &who, hold)?;
             Ok(((), vec![]))
