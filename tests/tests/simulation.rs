@@ -106,6 +106,10 @@ const REGRESSION_SEEDS: &[(u64, &str)] = &[
         "a catch-up read beside the hub sent the entry of a trip the user was taken off after the read",
     ),
     (133, "same as 11"),
+    (
+        1693211273,
+        "a mentor's phone that did not hold its roster yet (after a server restore) took a push refused as forbidden for a sign that she may not read the trip, purged it, and was sent only changes of it afterwards",
+    ),
 ];
 
 fn env_u64(name: &str) -> Option<u64> {

@@ -329,7 +329,7 @@ impl ClientEngine {
 
     /// Whether the store is a pupil session's (write-only; see `store::pupil_session`):
     /// read from the store at the first ack only, not on every one.
-    fn is_pupil_session(&mut self) -> Result<bool> {
+    pub(super) fn is_pupil_session(&mut self) -> Result<bool> {
         if let Some(known) = self.pupil_session {
             return Ok(known);
         }

@@ -85,7 +85,7 @@ impl ClientEngine {
     /// What becomes of a refused document; true if it is to be set aside as not accepted.
     fn settle(&mut self, id: DocumentId, reason: RefusalReason, p: Pushed) -> Result<bool> {
         match reason {
-            RefusalReason::Forbidden if !self.may_read(id)? => {
+            RefusalReason::Forbidden if !self.may_read(id)? && self.knows_access()? => {
                 // Written while the user still had access (offline), refused
                 // because access ended: the user cannot open it here any more
                 // either, so keeping it would only leave care content on a device
@@ -128,6 +128,15 @@ impl ClientEngine {
             }
         }
         Ok(false)
+    }
+
+    /// Whether this device can tell what its user may read: it holds its roster. A staff
+    /// device without one (between a restore of the server and the roster's next delivery,
+    /// say) reads every access as none, and must not purge what its user may read on that
+    /// account: the server purges what she may not. A pupil session holds no roster and
+    /// keeps nothing the server refuses.
+    fn knows_access(&mut self) -> Result<bool> {
+        Ok(self.is_pupil_session()? || self.store.holds_roster()?)
     }
 
     /// Whether the enrolled user may read `id` by the roster this device holds.
