@@ -292,18 +292,24 @@ async fn a_reading_recorded_after_an_erasure_in_the_same_month_reaches_the_serve
     Ok(())
 }
 
+/// A server with the school set up, and the mentor's phone and tablet enrolled and synced.
+async fn mentor_phone_and_tablet(dir: &std::path::Path) -> Result<(TestServer, Device, Device)> {
+    let server = TestServer::start(&dir.join("server"), None).await?;
+    server.set_up_school().await?;
+    let phone = Device::enroll(&server, dir, MENTOR, "mentor phone").await?;
+    let tablet = Device::enroll(&server, dir, MENTOR, "mentor tablet").await?;
+    phone.sync().await?;
+    tablet.sync().await?;
+    Ok((server, phone, tablet))
+}
+
 /// A month the erasure did not take, started by a phone that did not know of the erasure
 /// yet: the server keeps it under the earlier id, and the tablet, which knows of the
 /// erasure, adds to that month instead of starting a second one; both readings read back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_month_started_before_the_device_knew_of_an_erasure_stays_one_month() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let server = TestServer::start(&tmp.path().join("server"), None).await?;
-    server.set_up_school().await?;
-    let phone = Device::enroll(&server, tmp.path(), MENTOR, "mentor phone").await?;
-    let tablet = Device::enroll(&server, tmp.path(), MENTOR, "mentor tablet").await?;
-    phone.sync().await?;
-    tablet.sync().await?;
+    let (server, phone, tablet) = mentor_phone_and_tablet(tmp.path()).await?;
     // Nothing of this month yet; the erasure counts in the roster. The phone has not synced.
     server.handle.admin().erase_pupil(SCHOOL, PUPIL).await?;
     let started = phone.store.record_thermometer(reading(
@@ -448,12 +454,7 @@ async fn a_pupils_own_reading_after_an_erasure_reaches_her_mentor() -> Result<()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reading_written_offline_before_an_erasure_leaves_nothing_on_the_phone() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let server = TestServer::start(&tmp.path().join("server"), None).await?;
-    server.set_up_school().await?;
-    let phone = Device::enroll(&server, tmp.path(), MENTOR, "mentor phone").await?;
-    let tablet = Device::enroll(&server, tmp.path(), MENTOR, "mentor tablet").await?;
-    phone.sync().await?;
-    tablet.sync().await?;
+    let (server, phone, tablet) = mentor_phone_and_tablet(tmp.path()).await?;
 
     // 1. The tablet records a reading and syncs; the phone records one offline.
     tablet.store.record_thermometer(reading(&tablet, 2, None))?;
