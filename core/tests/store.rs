@@ -645,6 +645,7 @@ fn received(docs: &[(DocumentId, Vec<u8>)]) -> Vec<Received> {
             id: *id,
             data: data.clone(),
             whole: None,
+            replaces: false,
         })
         .collect()
 }
@@ -925,6 +926,7 @@ fn whole_from(store: &Store, ids: &[DocumentId]) -> Vec<Received> {
                     heads: d.get_heads(),
                     summary: doc::summarize(*id, &d).unwrap().to_wire(),
                 }),
+                replaces: false,
             }
         })
         .collect()

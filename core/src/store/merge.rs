@@ -2,8 +2,8 @@
 //! written in one transaction with the heads the server is known to hold.
 
 use super::{
-    DocBytes, PARALLEL_FROM, Prepared, Store, Stored, decode, heads_json, loaded, stored_bytes,
-    write_acked_heads, write_doc,
+    DocBytes, PARALLEL_FROM, Prepared, Store, Stored, decode, heads_json, loaded, not_accepted,
+    purge_doc, stored_bytes, write_acked_heads, write_doc,
 };
 use crate::Result;
 use crate::doc;
@@ -28,7 +28,7 @@ impl Store {
             .iter()
             .map(|(id, b)| (*id, b.as_slice(), None))
             .collect();
-        self.merge_batch(&docs, &[], true).map(|_| ())
+        self.merge_batch(&docs, &[], &[], true).map(|_| ())
     }
 
     /// Merge many documents and record acknowledged heads (see
@@ -59,17 +59,21 @@ impl Store {
         docs: &[Received],
         acks: &[(DocumentId, Vec<ChangeHash>)],
     ) -> Result<Vec<DocumentId>> {
+        let replace: Vec<DocumentId> = docs.iter().filter(|r| r.replaces).map(|r| r.id).collect();
         let docs: Vec<_> = docs
             .iter()
             .map(|r| (r.id, r.data.as_slice(), r.whole.as_ref()))
             .collect();
-        self.merge_batch(&docs, acks, false)
+        self.merge_batch(&docs, acks, &replace, false)
     }
 
+    /// `replace`: documents whose held copy goes first, in the same transaction (see
+    /// [`Received::replaces`]).
     pub(super) fn merge_batch(
         &self,
         docs: &[(DocumentId, &[u8], Option<&Whole>)],
         acks: &[(DocumentId, Vec<ChangeHash>)],
+        replace: &[DocumentId],
         durable: bool,
     ) -> Result<Vec<DocumentId>> {
         let now = self.now();
@@ -92,6 +96,11 @@ impl Store {
                 });
         }
         let batch = |tx: &Transaction<'_>| {
+            let mut purged = false;
+            for id in replace {
+                not_accepted::drop_items_of(tx, *id)?;
+                purged |= purge_doc(tx, *id)?;
+            }
             let mut work = Vec::with_capacity(order.len());
             for id in &order {
                 let (pieces, whole) = &bytes[id];
@@ -130,13 +139,19 @@ impl Store {
                 .cloned()
                 .collect();
             write_acked_heads(tx, &rest)?;
-            Ok((changed, lacking))
+            Ok((changed, lacking, purged))
         };
-        let (changed, lacking) = if durable {
+        let (changed, lacking, purged) = if durable {
             self.write(batch)?
         } else {
             self.write_recoverable(batch)?
         };
+        if purged {
+            // As after any purge: the writer actor moves on (see `Store::writer_actor`).
+            self.inner
+                .epoch
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         if !changed.is_empty() {
             self.after_change(&changed);
         }
@@ -153,6 +168,12 @@ pub struct Received {
     pub data: Vec<u8>,
     /// What the server says `data` is, when it sends a whole document.
     pub whole: Option<Whole>,
+    /// `data` is all of the document, and it replaces what this device holds of it in the
+    /// same transaction instead of being merged into it: the roster of a server restored
+    /// from a backup (the server writes the roster, so its copy is the roster). The device
+    /// holds a roster throughout (a purge first would leave it without one until the answer
+    /// came, and judge every access as none meanwhile).
+    pub replaces: bool,
 }
 
 impl std::fmt::Debug for Received {
@@ -162,6 +183,7 @@ impl std::fmt::Debug for Received {
             .field("id", &self.id)
             .field("bytes", &self.data.len())
             .field("whole", &self.whole.is_some())
+            .field("replaces", &self.replaces)
             .finish()
     }
 }

@@ -458,6 +458,7 @@ mod tests {
             id: DocumentId::random(),
             data: b"not automerge".to_vec(),
             whole: None,
+            replaces: false,
         }];
         assert!(store.merge_many_acked(&bad, &[]).is_err());
         assert_eq!(synchronous(&store), FULL);

@@ -131,8 +131,9 @@ impl ClientEngine {
         } else if restored && e.header.kind == Kind::Roster.as_str() {
             // The server writes the roster: its copy is the roster, and
             // what this device holds beyond it (written before the
-            // restore) is dropped, not merged.
-            self.store.purge(id)?;
+            // restore) is dropped, not merged: replaced when the whole
+            // one comes, so that the device holds a roster meanwhile.
+            self.session.replace.insert(id);
             Some(Vec::new())
         } else if restored && self.contains_all(id, server_heads)? {
             // The restored server lacks what it once acknowledged:
@@ -257,6 +258,7 @@ impl ClientEngine {
                 _ => None,
             };
             let pending = self.session.pending_fetch.remove(&d.document_id);
+            let fetched = pending.is_some();
             if pending.is_some() {
                 self.session.done += 1;
                 self.stats.fetched += 1;
@@ -285,10 +287,13 @@ impl ClientEngine {
                 self.own_only.remove(&d.document_id);
                 self.session.retry_refused = true;
             }
+            // The answer to a fetch of all of it (`have` empty) replaces it.
+            let replaces = fetched && self.session.replace.remove(&d.document_id);
             received.push(Received {
                 id: d.document_id,
                 data: d.data,
                 whole,
+                replaces,
             });
         }
         let lacking = match self.store.merge_many_acked(&received, &acks) {
@@ -330,7 +335,13 @@ impl ClientEngine {
             // one and leave out what does not load.
             tracing::warn!(error = %e, "batch merge failed; merging documents one by one");
             let mut bad = HashSet::new();
-            for Received { id, data, .. } in received {
+            for Received {
+                id, data, replaces, ..
+            } in received
+            {
+                if *replaces {
+                    self.store.purge(*id)?;
+                }
                 if let Err(e) = self.store.merge_bytes(*id, data) {
                     if matches!(e, Error::Revoked | Error::Sqlite(_)) {
                         return Err(e);

@@ -163,6 +163,9 @@ struct Session {
     /// This catch-up is from a server store restored from a backup (its lineage is not
     /// the one the device knew): documents listed so far, to find those it lost.
     restored: Option<HashSet<DocumentId>>,
+    /// Fetched whole from a restored server, to replace what this device holds of them
+    /// when the answer comes (the roster: [`crate::store::Received::replaces`]).
+    replace: HashSet<DocumentId>,
     caught_up: bool,
     /// Fetched documents not merged yet, with the heads the catalog gave (known durable).
     pending_fetch: HashMap<DocumentId, Vec<ChangeHash>>,

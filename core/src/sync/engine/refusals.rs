@@ -135,12 +135,12 @@ impl ClientEngine {
     /// say) reads every access as none, and must not purge what its user may read on that
     /// account: the server purges what she may not. A pupil session holds no roster and
     /// keeps nothing the server refuses.
-    fn knows_access(&mut self) -> Result<bool> {
+    pub(super) fn knows_access(&mut self) -> Result<bool> {
         Ok(self.is_pupil_session()? || self.store.holds_roster()?)
     }
 
     /// Whether the enrolled user may read `id` by the roster this device holds.
-    fn may_read(&self, id: DocumentId) -> Result<bool> {
+    pub(super) fn may_read(&self, id: DocumentId) -> Result<bool> {
         Ok(match self.store.info(id)? {
             Some(info) => self.store.access_to(&info.header, &info.fields)? >= Access::Read,
             None => false,

@@ -1632,3 +1632,80 @@ fn an_ack_that_crossed_a_purge_and_a_regrant_fetches_what_the_copy_lacks() {
         .unwrap();
     assert!(fetches(&out).is_empty());
 }
+
+/// After a restore the server's roster replaces the device's (what the old lineage added is
+/// dropped, not merged), and the device holds a roster all the while: it is replaced when
+/// the answer comes, not purged before the fetch (which left the device judging every
+/// access as none until then).
+#[test]
+fn a_restored_servers_roster_replaces_the_held_one_when_it_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_for(dir.path(), "t1");
+    let rid = doc::roster_id(SCHOOL);
+    let restored_heads = store.info(rid).unwrap().unwrap().heads;
+    // The server of lineage "a" added a pupil after the backup was taken.
+    let mut d = store.load(rid).unwrap().unwrap();
+    let server = automerge::ActorId::from(b"server-actor-000".to_vec());
+    doc::update::<Roster>(rid, &mut d, &server, T0 + 1, |r| {
+        let mut p3 = r.pupils["p2"].clone();
+        p3.id = "p3".into();
+        p3.display_name = "Pupil p3".into();
+        r.pupils.insert("p3".into(), p3);
+        Ok(())
+    })
+    .unwrap();
+    let later = store.merge_bytes(rid, &d.save()).unwrap();
+    store.set_acked_heads(rid, &later).unwrap();
+    let s1 = signal(&store, "p1", 2);
+    let heads = store.info(s1).unwrap().unwrap().heads;
+    store.set_acked_heads(s1, &heads).unwrap();
+    store.set_setting(SETTING_EPOCH, Some("a")).unwrap();
+    assert!(store.roster().unwrap().pupils.contains_key("p3"));
+
+    let mut engine = ClientEngine::new(store.clone());
+    engine.handle(T0, ClientInput::Connected).unwrap();
+    let restored_entry = CatalogEntry {
+        heads: ids::heads_to_hex(&restored_heads),
+        ..entry(&store, rid, 1)
+    };
+    let out = engine
+        .handle(
+            T0,
+            ClientInput::Received(Frame::Catalog {
+                entries: vec![restored_entry, entry(&store, s1, 2)],
+                purge: vec![],
+                cursor: 2,
+                complete: true,
+                epoch: Some("b".into()),
+            }),
+        )
+        .unwrap();
+    let asked = fetches(&out);
+    assert_eq!(asked.len(), 1, "the roster, whole");
+    assert_eq!(asked[0].document_id, rid);
+    assert!(asked[0].have.is_empty());
+    // Until the answer comes the device still holds a roster, and her signal stays hers.
+    assert!(store.holds_roster().unwrap());
+    assert_eq!(store.roster().unwrap().pupils.len(), 3);
+    assert!(engine.knows_access().unwrap());
+    assert!(engine.may_read(s1).unwrap());
+
+    let out = engine
+        .handle(
+            T0,
+            ClientInput::Received(Frame::Docs {
+                docs: vec![DocChanges::new(rid, roster_bytes())],
+                cursor: 0,
+            }),
+        )
+        .unwrap();
+    assert!(out.contains(&ClientOutput::Progress { done: 1, total: 1 }));
+    // Replaced, not merged: the pupil the old lineage added is gone.
+    let info = store.info(rid).unwrap().unwrap();
+    assert_eq!(sorted(info.heads), sorted(restored_heads.clone()));
+    assert_eq!(info.acked_heads.map(sorted), Some(sorted(restored_heads)));
+    let roster = store.roster().unwrap();
+    assert_eq!(roster.pupils.len(), 2);
+    assert!(!roster.pupils.contains_key("p3"));
+    assert!(store.signal(s1).is_ok(), "her signal is untouched");
+}
