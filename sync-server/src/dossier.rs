@@ -11,16 +11,19 @@
 //! Dutch headings and dates and a cover page with the date of the request; the same content
 //! serialises to JSON for a machine.
 
+use crate::storage::CatalogRow;
 use crate::storage::Storage;
 use crate::{Error, Result};
 use automerge::Automerge;
 use jiff::civil::Date;
 use omkijken_core::model::{
-    Case, Conversation, Kind, ParentContact, Roster, Signal, SignalNotes, ThermometerMonth,
-    Visibility,
+    Case, Conversation, Kind, ParentContact, Roster, Signal, SignalNotes, SociogramAnswers,
+    SociogramRound, ThermometerMonth, Visibility,
 };
+use omkijken_core::sociogram::{Answers, Member, analyse};
 use omkijken_core::{Access, DocumentId, access, doc};
 use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The dossier of one pupil.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -35,8 +38,8 @@ pub struct Dossier {
     pub requested_on: String,
     /// When this was made (`YYYY-MM-DD`).
     pub made_on: String,
-    /// Sections, in a fixed order (kindgesprekken, signalen, gevoelsthermometer, meldcode,
-    /// oudercontacten).
+    /// Sections, in a fixed order (kindgesprekken, signalen, gevoelsthermometer,
+    /// sociogram, meldcode, oudercontacten).
     pub sections: Vec<Section>,
 }
 
@@ -134,17 +137,34 @@ pub fn build(
     let Some(p) = roster.pupils.get(pupil) else {
         return Err(Error::Invalid("no such pupil".into()));
     };
-    // The pupil's rows (the school's read page by page, not all at once).
+    // The pupil's rows, and the school's sociogram rows (the school's read page by page,
+    // not all at once).
     let mut rows = vec![];
+    let mut sociogram = SociogramRows::default();
+    let (round_kind, answers_kind) = (
+        Kind::SociogramRound.as_str(),
+        Kind::SociogramAnswers.as_str(),
+    );
     st.for_each_in_school(school, &mut |r| {
-        if !r.erased
-            && r.header.pupil.as_deref() == Some(pupil)
-            && viewer.is_none_or(|v| access(&roster, v, &r.header, &r.fields) >= Access::Read)
+        if r.erased
+            || viewer.is_some_and(|v| access(&roster, v, &r.header, &r.fields) < Access::Read)
         {
+            return Ok(());
+        }
+        if r.header.kind == round_kind {
+            sociogram.rounds.push(r);
+        } else if r.header.kind == answers_kind {
+            if r.header.pupil.as_deref() == Some(pupil) {
+                sociogram.groups.extend(r.fields.category.clone());
+            }
+            sociogram.answers.insert(r.id);
+        } else if r.header.pupil.as_deref() == Some(pupil) {
             rows.push(r);
         }
         Ok(())
     })?;
+    sociogram.groups.insert(p.group.clone());
+    let sociogram = sociogram_items(st, &roster, school, pupil, sociogram)?;
     rows.sort_by_key(|r| (r.header.created_at, r.id));
     let mut conversations = vec![];
     let mut signals = vec![];
@@ -237,10 +257,142 @@ pub fn build(
             section("Kindgesprekken", conversations),
             section("Signalen", signals),
             section("Gevoelsthermometer", thermometer),
+            section("Sociogram", sociogram),
             section("Meldcode", cases),
             section("Oudercontacten", parent_contacts),
         ],
     })
+}
+
+/// What the sociogram section is made from: the rounds and answers documents of the school
+/// the dossier may hold (readable, not erased), and the groups the pupil answered in (and
+/// her group now).
+#[derive(Default)]
+struct SociogramRows {
+    rounds: Vec<CatalogRow>,
+    answers: BTreeSet<DocumentId>,
+    groups: BTreeSet<String>,
+}
+
+/// One item a sociogram round of her groups in which she answered or a classmate named her:
+/// her own answers (whom she chose, by name: her own words), and how many classmates chose
+/// and rejected her, as counts. Whom of her classmates named her is their answer, not her
+/// data: it is left out (AVG art. 15(4), the rights of others; DOMAIN.md).
+fn sociogram_items(
+    st: &mut dyn Storage,
+    roster: &Roster,
+    school: &str,
+    pupil: &str,
+    rows: SociogramRows,
+) -> Result<Vec<Item>> {
+    let mut items = vec![];
+    for row in rows.rounds {
+        if !row
+            .fields
+            .category
+            .as_ref()
+            .is_some_and(|g| rows.groups.contains(g))
+        {
+            continue;
+        }
+        let Some(bytes) = st.load_doc(row.id)? else {
+            continue;
+        };
+        let d = Automerge::load(&bytes).map_err(|_| Error::Corrupt("a stored document"))?;
+        let round: SociogramRound = record(row.id, &d)?;
+        let mut members: Vec<Member> = roster
+            .group_pupils(&round.group)
+            .map(|p| Member {
+                id: p.id.clone(),
+                name: p.id.clone(),
+            })
+            .collect();
+        if !members.iter().any(|m| m.id == pupil) {
+            members.push(Member {
+                id: pupil.into(),
+                name: pupil.into(),
+            });
+        }
+        let mut answers: BTreeMap<String, Answers> = BTreeMap::new();
+        for m in &members {
+            let id = doc::sociogram_answers_id(school, row.id, &round.group, &m.id);
+            if !rows.answers.contains(&id) {
+                continue;
+            }
+            let Some(bytes) = st.load_doc(id)? else {
+                continue;
+            };
+            let d = Automerge::load(&bytes).map_err(|_| Error::Corrupt("a stored document"))?;
+            let a: SociogramAnswers = record(id, &d)?;
+            let current = a.current().into_iter();
+            answers.insert(
+                m.id.clone(),
+                current
+                    .map(|a| (a.question.clone(), a.pupils.clone()))
+                    .collect(),
+            );
+        }
+        let analysis = analyse(&round.questions, &members, &answers);
+        let Some(at) = analysis.position(pupil) else {
+            continue;
+        };
+        let own = answers.get(pupil);
+        if own.is_none() && at.choices_received == 0 && at.rejections_received == 0 {
+            continue; // a round before her time in the group
+        }
+        let mut lines = vec![];
+        for q in &round.questions {
+            if let Some(named) = own.and_then(|a| a.get(&q.id)) {
+                let names: Vec<String> = named
+                    .iter()
+                    .map(|p| match roster.pupils.get(p) {
+                        Some(p) => p.display_name.clone(),
+                        None => "een leerling die niet meer op school is".into(),
+                    })
+                    .collect();
+                let text = if names.is_empty() {
+                    "niemand".into()
+                } else {
+                    names.join(", ")
+                };
+                lines.push((q.text.clone(), text));
+            }
+        }
+        if own.is_none() {
+            lines.push(("Antwoorden van de leerling".into(), "geen".into()));
+        }
+        let classmates = |n: u32| match n {
+            0 => "niemand".to_string(),
+            1 => "1 klasgenoot".to_string(),
+            n => format!("{n} klasgenoten"),
+        };
+        lines.push((
+            "Door klasgenoten".into(),
+            format!(
+                "gekozen door {}, afgewezen door {} (wie, staat hier niet: dat zijn \
+                 hun antwoorden)",
+                classmates(at.choices_received),
+                classmates(at.rejections_received)
+            ),
+        ));
+        lines.push((
+            "Meegedaan".into(),
+            format!(
+                "{} van de {} leerlingen van de groep",
+                analysis.respondents,
+                members.len()
+            ),
+        ));
+        items.push(Item {
+            document: row.id.to_string(),
+            heading: "Sociogram".into(),
+            date: round.opened_on.clone(),
+            author: name(roster, &row.header.author),
+            lines,
+        });
+    }
+    items.sort_by(|a, b| a.date.cmp(&b.date));
+    Ok(items)
 }
 
 fn record<R: omkijken_core::model::Record>(id: DocumentId, d: &Automerge) -> Result<R> {
@@ -509,8 +661,12 @@ impl Dossier {
         w.gap();
         w.paragraph(
             "Dit dossier bevat alle gedeelde gegevens over de leerling: gedeelde \
-             kindgesprekken, signalen met hun vervolg, de gevoelsthermometer en het \
-             meldcodedossier. Persoonlijke werkaantekeningen van medewerkers horen er niet bij.",
+             kindgesprekken, signalen met hun vervolg, de gevoelsthermometer, het \
+             sociogram, het meldcodedossier en de oudercontacten. Persoonlijke \
+             werkaantekeningen van medewerkers horen er niet bij. Van het sociogram staan \
+             hier de antwoorden van de leerling zelf, en hoe vaak klasgenoten de leerling \
+             kozen of afwezen, zonder hun namen: hun antwoorden zijn hun gegevens (AVG \
+             artikel 15 lid 4).",
         );
         for s in &self.sections {
             w.new_page();

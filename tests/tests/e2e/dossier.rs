@@ -6,7 +6,8 @@
 use anyhow::{Context, Result};
 use omkijken_core::defaults::DEFAULT_TEMPLATE;
 use omkijken_core::model::FollowUpKind;
-use omkijken_core::store::NewThermometerEntry;
+use omkijken_core::model::SociogramQuestion;
+use omkijken_core::store::{AnswerSource, NewSociogramAnswer, NewThermometerEntry};
 use omkijken_server::dossier;
 use omkijken_server::server::Settings;
 use omkijken_server::storage::{AuditAction, AuditFilter};
@@ -81,6 +82,36 @@ async fn the_inzage_dossier_holds_every_shared_record_and_no_private_note() -> R
     };
     draft.pupil = PUPIL_IN_CARE.into();
     teacher.store.record_signal(draft)?;
+    // A sociogram round of groep 6b: Sam would rather not play with Noor; Noor chose Sam.
+    let question = |id: &str, text: &str, polarity: &str| SociogramQuestion {
+        id: id.into(),
+        text: text.into(),
+        polarity: polarity.into(),
+    };
+    let round = mentor.store.open_sociogram_round(
+        "g6b",
+        "2026-11-18",
+        vec![
+            question("spelen_graag", "Met wie speel je graag?", "positive"),
+            question("spelen_niet", "Met wie speel je liever niet?", "negative"),
+        ],
+    )?;
+    let answer = |question: &str, pupils: &[&str]| NewSociogramAnswer {
+        question: question.into(),
+        pupils: pupils.iter().map(|p| p.to_string()).collect(),
+    };
+    mentor.store.add_sociogram_answers(
+        round,
+        PUPIL_IN_CARE,
+        vec![answer("spelen_graag", &[]), answer("spelen_niet", &[PUPIL])],
+        AnswerSource::Staff,
+    )?;
+    mentor.store.add_sociogram_answers(
+        round,
+        PUPIL,
+        vec![answer("spelen_graag", &[PUPIL_IN_CARE])],
+        AnswerSource::Staff,
+    )?;
     mentor.sync().await?;
     teacher.sync().await?;
     coordinator.sync().await?;
@@ -120,7 +151,7 @@ async fn the_inzage_dossier_holds_every_shared_record_and_no_private_note() -> R
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().starts_with("page"))
         .collect();
-    assert_eq!(pngs.len(), 6, "a cover page and five sections");
+    assert_eq!(pngs.len(), 7, "a cover page and six sections");
     for p in &pngs {
         assert!(std::fs::read(p.path())?.starts_with(b"\x89PNG"));
     }
@@ -146,6 +177,12 @@ async fn the_inzage_dossier_holds_every_shared_record_and_no_private_note() -> R
         "Opgepakt door de zorgcoördinator",
         "Gevoelsthermometer",
         "Voelt zich één beetje beter",
+        "Sociogram van 18 november 2026, door Juf Jansen",
+        // Her own answers, by name; of her classmates' answers only how many named her.
+        "Met wie speel je graag?: niemand",
+        "Met wie speel je liever niet?: Noor",
+        "Door klasgenoten: gekozen door 1 klasgenoot, afgewezen door niemand",
+        "Meegedaan: 2 van de 2 leerlingen van de groep",
         "Meldcode",
         "Oudercontacten",
     ] {
@@ -161,6 +198,11 @@ async fn the_inzage_dossier_holds_every_shared_record_and_no_private_note() -> R
     assert_eq!(v["pupil_name"], "Sam");
     assert_eq!(v["requested_on"], "2026-11-20");
     assert!(json.contains("goede ideeën") && !json.contains(PRIVATE) && !json.contains(DRAFT));
+    // Noor's answer (she chose Sam) is hers: neither her id nor her answer is in Sam's file.
+    assert!(!json.contains(PUPIL), "a classmate's id in the dossier");
+    let sociogram = &v["sections"][3];
+    assert_eq!(sociogram["title"], "Sociogram");
+    assert_eq!(sociogram["items"].as_array().map(Vec::len), Some(1));
     let rows = st.audit(&AuditFilter::Pupil(PUPIL_IN_CARE.into()))?;
     assert!(rows.iter().any(|r| r.action == AuditAction::Export));
     drop(st);
