@@ -138,6 +138,24 @@ fn vectors() -> Vec<Vector> {
         .expect("a first message")
         .encode();
     let empty_sync_2 = empty_sync.clone();
+    // A valid signal of the device's own, with an extra list of two million items.
+    let huge = {
+        use automerge::transaction::Transactable;
+        use automerge::{ObjType, ROOT, ReadDoc};
+        let mut d = signal_doc(&actor, vec![]);
+        let mut tx = d.transaction();
+        let rec = tx.get(ROOT, "record").expect("read").expect("a record").1;
+        let list = tx.put_object(&rec, "extra", ObjType::List).expect("a list");
+        tx.splice(
+            &list,
+            0,
+            0,
+            std::iter::repeat_n(automerge::ScalarValue::Int(1), 2_000_000),
+        )
+        .expect("items");
+        tx.commit_with(automerge::transaction::CommitOptions::default().with_time(T0 / 1000));
+        d
+    };
     let push = |doc: &Automerge, id: DocumentId| Frame::Push {
         docs: vec![DocChanges::new(id, doc.save())],
     };
@@ -557,6 +575,118 @@ fn vectors() -> Vec<Vector> {
                 Step::Expect(
                     json!({"type": "doc-unavailable", "documentId": id(6).to_automerge_repo(), "targetId": "vector-peer"}),
                 ),
+            ],
+        },
+        Vector {
+            name: "push-malformed",
+            description: "A push whose bytes are no Automerge document: an empty ack, then refused malformed; the session goes on and the next push is acknowledged.",
+            endpoint: "/v1/sync",
+            user: Some(TEACHER),
+            steps: vec![
+                hello(),
+                Step::Expect(json!({"type": "catalog", "complete": true})),
+                Step::Send(
+                    "push of bytes that are no Automerge document",
+                    Frame::Push {
+                        docs: vec![DocChanges::new(
+                            id(11),
+                            "dit is geen Automerge-document, één zin"
+                                .as_bytes()
+                                .to_vec(),
+                        )],
+                    }
+                    .encode(),
+                ),
+                Step::Expect(json!({"type": "ack", "docs": []})),
+                Step::Expect(json!({"type": "refused", "docs": [
+                    {"documentId": id(11).to_string(), "reason": "malformed"}
+                ]})),
+                Step::Send("push of the signal", push(&signal, id(12)).encode()),
+                Step::Expect(json!({"type": "ack", "docs": [
+                    {"documentId": id(12).to_string(), "heads": signal_heads.clone()}
+                ]})),
+            ],
+        },
+        Vector {
+            name: "push-too-large",
+            description: "A signal of the device's own with an extra list of two million items, a few KB on the wire: refused too_large from its bytes, before it is loaded.",
+            endpoint: "/v1/sync",
+            user: Some(TEACHER),
+            steps: vec![
+                hello(),
+                Step::Expect(json!({"type": "catalog", "complete": true})),
+                Step::Send(
+                    "push of the signal with two million list items",
+                    push(&huge, id(13)).encode(),
+                ),
+                Step::Expect(json!({"type": "ack", "docs": []})),
+                Step::Expect(json!({"type": "refused", "docs": [
+                    {"documentId": id(13).to_string(), "reason": "too_large"}
+                ]})),
+            ],
+        },
+        Vector {
+            name: "request-erase-unknown",
+            description: "/v1/request: eraseRecord of a document the server does not have (answered as one the user may not read): error not_found, then the server closes.",
+            endpoint: "/v1/request",
+            user: Some(TEACHER),
+            steps: vec![
+                Step::Send(
+                    "eraseRecord of an unknown id",
+                    Frame::EraseRecord {
+                        document_id: id(14),
+                    }
+                    .encode(),
+                ),
+                Step::Expect(json!({"type": "error", "code": "not_found"})),
+                Step::Close,
+            ],
+        },
+        Vector {
+            name: "request-register-forbidden",
+            description: "/v1/request: the incident register asked by a teacher (not the school leader, the anti-bullying coordinator or the care team): error forbidden, then the server closes.",
+            endpoint: "/v1/request",
+            user: Some(TEACHER),
+            steps: vec![
+                Step::Send(
+                    "incidentRegister from September to December",
+                    Frame::IncidentRegister {
+                        from: "2026-09".into(),
+                        to: "2026-12".into(),
+                    }
+                    .encode(),
+                ),
+                Step::Expect(json!({"type": "error", "code": "forbidden"})),
+                Step::Close,
+            ],
+        },
+        Vector {
+            name: "request-dossier",
+            description: "/v1/request: the care coordinator asks for a pupil's inzage dossier: a dossier frame (JSON and PDF), then the server closes.",
+            endpoint: "/v1/request",
+            user: Some(COORDINATOR),
+            steps: vec![
+                Step::Send(
+                    "exportDossier of pupil eck-0001, requested on 20 November",
+                    Frame::ExportDossier {
+                        pupil: "eck-0001".into(),
+                        requested_on: "2026-11-20".into(),
+                    }
+                    .encode(),
+                ),
+                Step::Expect(json!({"type": "dossier"})),
+                Step::Close,
+            ],
+        },
+        Vector {
+            name: "request-not-a-request",
+            description: "/v1/request: a first frame that is no request (a hello): error malformed, then the server closes.",
+            endpoint: "/v1/request",
+            user: Some(TEACHER),
+            steps: vec![
+                hello(),
+                Step::Expect(json!({"type": "error", "code": "malformed"})),
+                Step::Close,
             ],
         },
     ]
