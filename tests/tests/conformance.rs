@@ -78,14 +78,30 @@ struct Vector {
     endpoint: &'static str,
     /// (user) of the device whose token is sent at the upgrade; None: no token.
     user: Option<&'static str>,
+    /// More devices, each with a connection of its own: (user, endpoint). Device k (2, 3,
+    /// ...) enrolls with `OTHER_ACTORS[k - 2]`; steps for it are [`Step::On`].
+    others: Vec<(&'static str, &'static str)>,
     /// Frames to send (bytes) and expectations, in order.
     steps: Vec<Step>,
 }
+
+/// The actors of a vector's other devices, in order.
+const OTHER_ACTORS: [&str; 2] = [
+    "1a1b1c1d1e1f20212223242526272829",
+    "2a2b2c2d2e2f30313233343536373839",
+];
 
 enum Step {
     Send(&'static str, Vec<u8>),
     Expect(Json),
     Close,
+    /// A step on the connection of device `n` (2, 3, ...: [`Vector::others`]).
+    On(usize, Box<Step>),
+}
+
+/// `step` on the connection of device `n`.
+fn on(n: usize, step: Step) -> Step {
+    Step::On(n, Box::new(step))
 }
 
 fn hello() -> Step {
@@ -184,6 +200,7 @@ fn vectors() -> Vec<Vector> {
             description: "A device's first hello is answered by a complete catalog.",
             endpoint: "/v1/sync",
             user: Some(TEACHER),
+            others: vec![],
             steps: vec![
                 hello(),
                 Step::Expect(json!({"type": "catalog", "complete": true})),
@@ -194,6 +211,7 @@ fn vectors() -> Vec<Vector> {
             description: "A hello that reports the device's outbox (counts only) is answered by a complete catalog; an outbox frame later in the session gets no answer, and the session goes on (an empty readLog is still answered).",
             endpoint: "/v1/sync",
             user: Some(TEACHER),
+            others: vec![],
             steps: vec![
                 Step::Send(
                     "hello, protocol 1, cursor 0, outbox: 3 pending, 1 not accepted, oldest 2 days",
@@ -231,6 +249,7 @@ fn vectors() -> Vec<Vector> {
             description: "An outbox frame with a negative count does not parse: error malformed, then the server closes.",
             endpoint: "/v1/sync",
             user: Some(TEACHER),
+            others: vec![],
             steps: vec![
                 hello(),
                 Step::Expect(json!({"type": "catalog", "complete": true})),
@@ -251,6 +270,7 @@ fn vectors() -> Vec<Vector> {
             description: "A hello of a protocol version the server does not speak: error unsupported_version, then the server closes.",
             endpoint: "/v1/sync",
             user: Some(TEACHER),
+            others: vec![],
             steps: vec![
                 Step::Send(
                     "hello, protocol 2",
@@ -271,6 +291,7 @@ fn vectors() -> Vec<Vector> {
             description: "Bytes that are not a CBOR frame: error malformed, then the server closes.",
             endpoint: "/v1/sync",
             user: Some(TEACHER),
+            others: vec![],
             steps: vec![
                 Step::Send("0xff 0x00", vec![0xff, 0x00]),
                 Step::Expect(json!({"type": "error", "code": "malformed"})),
@@ -282,6 +303,7 @@ fn vectors() -> Vec<Vector> {
             description: "A well-formed frame of a type the server does not know is ignored; the session goes on.",
             endpoint: "/v1/sync",
             user: Some(TEACHER),
+            others: vec![],
             steps: vec![
                 Step::Send(
                     "{type: \"fromTheFuture\", note: \"ignored\"}",
@@ -299,6 +321,7 @@ fn vectors() -> Vec<Vector> {
             description: "A fetch before hello: error malformed, then the server closes.",
             endpoint: "/v1/sync",
             user: Some(TEACHER),
+            others: vec![],
             steps: vec![
                 Step::Send(
                     "fetch with no documents",
@@ -313,6 +336,7 @@ fn vectors() -> Vec<Vector> {
             description: "A teacher pushes a shared signal she wrote with her device's actor: acknowledged with its heads; a fetch of it returns the whole document with those heads.",
             endpoint: "/v1/sync",
             user: Some(TEACHER),
+            others: vec![],
             steps: vec![
                 hello(),
                 Step::Expect(json!({"type": "catalog", "complete": true})),
@@ -340,6 +364,7 @@ fn vectors() -> Vec<Vector> {
             description: "A signal whose change carries an actor that is not the device's: an empty ack, then refused forged_actor.",
             endpoint: "/v1/sync",
             user: Some(TEACHER),
+            others: vec![],
             steps: vec![
                 hello(),
                 Step::Expect(json!({"type": "catalog", "complete": true})),
@@ -358,6 +383,7 @@ fn vectors() -> Vec<Vector> {
             description: "A signal holding a picked_up entry in the care coordinator's name, pushed by the teacher: refused forbidden.",
             endpoint: "/v1/sync",
             user: Some(TEACHER),
+            others: vec![],
             steps: vec![
                 hello(),
                 Step::Expect(json!({"type": "catalog", "complete": true})),
@@ -376,6 +402,7 @@ fn vectors() -> Vec<Vector> {
             description: "A sync frame of an empty document for an id the server does not have: answered with a sync frame (as for any document the user may not read).",
             endpoint: "/v1/sync",
             user: Some(TEACHER),
+            others: vec![],
             steps: vec![
                 hello(),
                 Step::Expect(json!({"type": "catalog", "complete": true})),
@@ -395,6 +422,7 @@ fn vectors() -> Vec<Vector> {
             description: "A sync frame carrying a whole new signal: judged and stored as a push would be; a fetch returns it with its heads.",
             endpoint: "/v1/sync",
             user: Some(TEACHER),
+            others: vec![],
             steps: vec![
                 hello(),
                 Step::Expect(json!({"type": "catalog", "complete": true})),
@@ -427,6 +455,7 @@ fn vectors() -> Vec<Vector> {
             description: "A shared signal is append-only: after the signal is acknowledged, a change of its facts by its own author is refused invalid_record.",
             endpoint: "/v1/sync",
             user: Some(TEACHER),
+            others: vec![],
             steps: vec![
                 hello(),
                 Step::Expect(json!({"type": "catalog", "complete": true})),
@@ -452,6 +481,7 @@ fn vectors() -> Vec<Vector> {
             description: "A change whose dependencies the server does not have (the first change of the document was never sent): refused missing_deps; the device then pushes the whole document.",
             endpoint: "/v1/sync",
             user: Some(TEACHER),
+            others: vec![],
             steps: vec![
                 hello(),
                 Step::Expect(json!({"type": "catalog", "complete": true})),
@@ -473,6 +503,7 @@ fn vectors() -> Vec<Vector> {
             description: "Reads logged on the device are uploaded; the server acknowledges the highest sequence stored.",
             endpoint: "/v1/sync",
             user: Some(TEACHER),
+            others: vec![],
             steps: vec![
                 hello(),
                 Step::Expect(json!({"type": "catalog", "complete": true})),
@@ -506,6 +537,7 @@ fn vectors() -> Vec<Vector> {
             description: "/v1/automerge-repo: a sync message carrying a whole new signal (written with the device's actor) is judged and stored as a push would be, and answered with sync; a request for it afterwards is answered with sync, not doc-unavailable.",
             endpoint: "/v1/automerge-repo",
             user: Some(TEACHER),
+            others: vec![],
             steps: vec![
                 Step::Send("join", repo_join()),
                 Step::Expect(json!({"type": "peer", "targetId": "vector-peer"})),
@@ -538,6 +570,7 @@ fn vectors() -> Vec<Vector> {
             description: "An enrollment with a code the admin never issued: error bad_enrollment_code, then the server closes.",
             endpoint: "/v1/enroll",
             user: None,
+            others: vec![],
             steps: vec![
                 Step::Send(
                     "enroll with an unknown code",
@@ -557,6 +590,7 @@ fn vectors() -> Vec<Vector> {
             description: "/v1/automerge-repo: join is answered by peer; a request for a document nobody has is answered doc-unavailable, as is one for a document the user may not read.",
             endpoint: "/v1/automerge-repo",
             user: Some(TEACHER),
+            others: vec![],
             steps: vec![
                 Step::Send("join", repo_join()),
                 Step::Expect(
@@ -582,6 +616,7 @@ fn vectors() -> Vec<Vector> {
             description: "A push whose bytes are no Automerge document: an empty ack, then refused malformed; the session goes on and the next push is acknowledged.",
             endpoint: "/v1/sync",
             user: Some(TEACHER),
+            others: vec![],
             steps: vec![
                 hello(),
                 Step::Expect(json!({"type": "catalog", "complete": true})),
@@ -612,6 +647,7 @@ fn vectors() -> Vec<Vector> {
             description: "A signal of the device's own with an extra list of two million items, a few KB on the wire: refused too_large from its bytes, before it is loaded.",
             endpoint: "/v1/sync",
             user: Some(TEACHER),
+            others: vec![],
             steps: vec![
                 hello(),
                 Step::Expect(json!({"type": "catalog", "complete": true})),
@@ -630,6 +666,7 @@ fn vectors() -> Vec<Vector> {
             description: "/v1/request: eraseRecord of a document the server does not have (answered as one the user may not read): error not_found, then the server closes.",
             endpoint: "/v1/request",
             user: Some(TEACHER),
+            others: vec![],
             steps: vec![
                 Step::Send(
                     "eraseRecord of an unknown id",
@@ -647,6 +684,7 @@ fn vectors() -> Vec<Vector> {
             description: "/v1/request: the incident register asked by a teacher (not the school leader, the anti-bullying coordinator or the care team): error forbidden, then the server closes.",
             endpoint: "/v1/request",
             user: Some(TEACHER),
+            others: vec![],
             steps: vec![
                 Step::Send(
                     "incidentRegister from September to December",
@@ -665,6 +703,7 @@ fn vectors() -> Vec<Vector> {
             description: "/v1/request: the care coordinator asks for a pupil's inzage dossier: a dossier frame (JSON and PDF), then the server closes.",
             endpoint: "/v1/request",
             user: Some(COORDINATOR),
+            others: vec![],
             steps: vec![
                 Step::Send(
                     "exportDossier of pupil eck-0001, requested on 20 November",
@@ -683,10 +722,65 @@ fn vectors() -> Vec<Vector> {
             description: "/v1/request: a first frame that is no request (a hello): error malformed, then the server closes.",
             endpoint: "/v1/request",
             user: Some(TEACHER),
+            others: vec![],
             steps: vec![
                 hello(),
                 Step::Expect(json!({"type": "error", "code": "malformed"})),
                 Step::Close,
+            ],
+        },
+        Vector {
+            name: "live-push",
+            description: "Two devices: the care coordinator's tablet (device 2) is connected and caught up when the teacher (device 1) pushes a shared signal; the tablet gets it at once in a docs frame, whole, with its heads.",
+            endpoint: "/v1/sync",
+            user: Some(TEACHER),
+            others: vec![(COORDINATOR, "/v1/sync")],
+            steps: vec![
+                on(2, hello()),
+                on(
+                    2,
+                    Step::Expect(json!({"type": "catalog", "complete": true})),
+                ),
+                hello(),
+                Step::Expect(json!({"type": "catalog", "complete": true})),
+                Step::Send("push of the signal", push(&signal, id(15)).encode()),
+                Step::Expect(json!({"type": "ack", "docs": [
+                    {"documentId": id(15).to_string(), "heads": signal_heads.clone()}
+                ]})),
+                on(
+                    2,
+                    Step::Expect(json!({"type": "docs", "docs": [
+                        {"documentId": id(15).to_string(), "heads": signal_heads.clone()}
+                    ]})),
+                ),
+            ],
+        },
+        Vector {
+            name: "erase-purges-live",
+            description: "Two devices: the teacher (device 1) pushes a signal; the care coordinator (device 2, on /v1/request) erases it and is answered erased; the teacher's live session gets purge for it.",
+            endpoint: "/v1/sync",
+            user: Some(TEACHER),
+            others: vec![(COORDINATOR, "/v1/request")],
+            steps: vec![
+                hello(),
+                Step::Expect(json!({"type": "catalog", "complete": true})),
+                Step::Send("push of the signal", push(&signal, id(16)).encode()),
+                Step::Expect(json!({"type": "ack", "docs": [{"documentId": id(16).to_string()}]})),
+                on(
+                    2,
+                    Step::Send(
+                        "eraseRecord of the signal",
+                        Frame::EraseRecord {
+                            document_id: id(16),
+                        }
+                        .encode(),
+                    ),
+                ),
+                on(
+                    2,
+                    Step::Expect(json!({"type": "erased", "documentId": id(16).to_string()})),
+                ),
+                Step::Expect(json!({"type": "purge", "docs": [id(16).to_string()]})),
             ],
         },
     ]
@@ -701,16 +795,25 @@ fn write_vectors() {
         let mut steps = vec![];
         let mut n = 0;
         for s in v.steps {
-            match s {
+            let (device, s) = match s {
+                Step::On(device, s) => (Some(device), *s),
+                s => (None, s),
+            };
+            let mut step = match s {
                 Step::Send(note, bytes) => {
                     n += 1;
                     let file = format!("{}.{n}.cbor", v.name);
                     std::fs::write(dir.join(&file), bytes).unwrap();
-                    steps.push(json!({"send": file, "note": note}));
+                    json!({"send": file, "note": note})
                 }
-                Step::Expect(e) => steps.push(json!({ "expect": e })),
-                Step::Close => steps.push(json!({"expect": "close"})),
+                Step::Expect(e) => json!({ "expect": e }),
+                Step::Close => json!({"expect": "close"}),
+                Step::On(..) => panic!("a step on one connection"),
+            };
+            if let Some(device) = device {
+                step["on"] = json!(device);
             }
+            steps.push(step);
         }
         let mut desc = json!({
             "name": v.name,
@@ -720,6 +823,16 @@ fn write_vectors() {
         });
         if let Some(user) = v.user {
             desc["device"] = json!({"user": user, "actor": ACTOR});
+        }
+        if !v.others.is_empty() {
+            desc["others"] = v
+                .others
+                .iter()
+                .zip(OTHER_ACTORS)
+                .map(|((user, endpoint), actor)| {
+                    json!({"user": user, "actor": actor, "endpoint": endpoint})
+                })
+                .collect();
         }
         let text = serde_json::to_string_pretty(&desc).unwrap() + "\n";
         std::fs::write(dir.join(format!("{}.json", v.name)), text).unwrap();
@@ -777,51 +890,75 @@ async fn next(ws: &mut Ws) -> Result<Option<Value>> {
     }
 }
 
-async fn replay(desc: &Json) -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let server = TestServer::start(&dir.path().join("server"), None).await?;
-    server.set_up_school().await?;
-    let mut token = None;
-    if let Some(device) = desc.get("device") {
-        // Enroll the vector's device with its actor (the code is the admin's, issued now).
-        let user = device["user"].as_str().context("device.user")?;
-        let actor = device["actor"].as_str().context("device.actor")?;
-        let code = server.handle.admin().issue_code(SCHOOL, user).await?;
-        let (mut ws, _) = tokio_tungstenite::connect_async(server.handle.enroll_url()).await?;
-        let enroll = Frame::Enroll {
-            code,
-            actor: actor.into(),
-            label: "conformance".into(),
-        };
-        ws.send(Message::binary(enroll.encode())).await?;
-        let answer = next(&mut ws).await?.context("enrolled")?;
-        token = to_json(&answer)["token"].as_str().map(String::from);
-        token.as_ref().context("a token")?;
-    }
-    let endpoint = desc["endpoint"].as_str().context("endpoint")?;
+/// Enroll a device for `device`'s user with its actor (the code is the admin's, issued
+/// now); its token.
+async fn enroll(server: &TestServer, device: &Json) -> Result<String> {
+    let user = device["user"].as_str().context("device.user")?;
+    let actor = device["actor"].as_str().context("device.actor")?;
+    let code = server.handle.admin().issue_code(SCHOOL, user).await?;
+    let (mut ws, _) = tokio_tungstenite::connect_async(server.handle.enroll_url()).await?;
+    let enroll = Frame::Enroll {
+        code,
+        actor: actor.into(),
+        label: "conformance".into(),
+    };
+    ws.send(Message::binary(enroll.encode())).await?;
+    let answer = next(&mut ws).await?.context("enrolled")?;
+    let token = to_json(&answer)["token"].as_str().map(String::from);
+    token.context("a token")
+}
+
+/// A connection to `endpoint` with `token` (none: without one).
+async fn connect(server: &TestServer, endpoint: &str, token: Option<&str>) -> Result<Ws> {
     let mut req = format!("ws://{}{endpoint}", server.handle.addr()).into_client_request()?;
-    if let Some(t) = &token {
+    if let Some(t) = token {
         req.headers_mut().insert(
             http::header::AUTHORIZATION,
             http::HeaderValue::from_str(&format!("Bearer {t}"))?,
         );
     }
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
+    Ok(tokio_tungstenite::connect_async(req).await?.0)
+}
+
+async fn replay(desc: &Json) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = TestServer::start(&dir.path().join("server"), None).await?;
+    server.set_up_school().await?;
+    // Connection 1: the vector's endpoint, with the token of its `device` (if any); 2, 3,
+    // ...: its `others`, each enrolled now and connected at its first step.
+    let mut devices: Vec<(String, Option<String>)> = vec![(
+        desc["endpoint"].as_str().context("endpoint")?.to_string(),
+        match desc.get("device") {
+            Some(d) => Some(enroll(&server, d).await?),
+            None => None,
+        },
+    )];
+    for other in desc["others"].as_array().into_iter().flatten() {
+        let endpoint = other["endpoint"].as_str().context("others.endpoint")?;
+        devices.push((endpoint.to_string(), Some(enroll(&server, other).await?)));
+    }
+    let mut conns: Vec<Option<Ws>> = devices.iter().map(|_| None).collect();
     let steps = desc["steps"].as_array().context("steps")?;
     for (i, step) in steps.iter().enumerate() {
+        let n = step.get("on").and_then(Json::as_u64).unwrap_or(1) as usize;
+        let (endpoint, token) = devices.get(n - 1).context("no such device")?;
+        if conns[n - 1].is_none() {
+            conns[n - 1] = Some(connect(&server, endpoint, token.as_deref()).await?);
+        }
+        let ws = conns[n - 1].as_mut().context("connected")?;
         if let Some(file) = step.get("send").and_then(|f| f.as_str()) {
             let bytes = std::fs::read(vectors_dir().join(file))?;
             ws.send(Message::binary(bytes)).await?;
         } else if step["expect"] == "close" {
             // Whatever else comes first, the server closes.
-            while next(&mut ws).await?.is_some() {}
+            while next(ws).await?.is_some() {}
         } else {
             // Other frames may come in between (a cursor-only docs frame before an ack, a
             // catalog in several frames): wait for the next frame that matches.
             let want = &step["expect"];
             let mut seen = vec![];
             loop {
-                let got = match next(&mut ws).await {
+                let got = match next(ws).await {
                     Ok(Some(got)) => to_json(&got),
                     Ok(None) => bail!("step {i}: the server closed before {want}; got {seen:?}"),
                     Err(e) => bail!("step {i}: {e} while waiting for {want}; got {seen:?}"),
@@ -833,7 +970,7 @@ async fn replay(desc: &Json) -> Result<()> {
             }
         }
     }
-    drop(ws);
+    drop(conns);
     server.handle.shutdown().await?;
     Ok(())
 }
