@@ -730,6 +730,83 @@ fn vectors() -> Vec<Vector> {
             ],
         },
         Vector {
+            name: "request-care-track",
+            description: "/v1/request: the care coordinator opens a pupil's care track (reason signal): careTrack with the pupil and inCare, then the server closes.",
+            endpoint: "/v1/request",
+            user: Some(COORDINATOR),
+            others: vec![],
+            steps: vec![
+                Step::Send(
+                    "setCareTrack of pupil eck-0002, in care, reason signal",
+                    Frame::SetCareTrack {
+                        pupil: PUPIL.into(),
+                        in_care: true,
+                        reason: "signal".into(),
+                    }
+                    .encode(),
+                ),
+                Step::Expect(json!({"type": "careTrack", "pupil": PUPIL, "inCare": true})),
+                Step::Close,
+            ],
+        },
+        Vector {
+            name: "request-care-track-unknown-reason",
+            description: "/v1/request: a care track change with a reason code the protocol does not know: error malformed, nothing changes, then the server closes.",
+            endpoint: "/v1/request",
+            user: Some(COORDINATOR),
+            others: vec![],
+            steps: vec![
+                Step::Send(
+                    "setCareTrack with the reason 'omdat het moet'",
+                    Frame::SetCareTrack {
+                        pupil: PUPIL.into(),
+                        in_care: true,
+                        reason: "omdat het moet".into(),
+                    }
+                    .encode(),
+                ),
+                Step::Expect(json!({"type": "error", "code": "malformed"})),
+                Step::Close,
+            ],
+        },
+        Vector {
+            name: "request-settings-forbidden",
+            description: "/v1/request: school settings changed by a teacher (only the school leader may): error forbidden, then the server closes.",
+            endpoint: "/v1/request",
+            user: Some(TEACHER),
+            others: vec![],
+            steps: vec![
+                Step::Send(
+                    "setSchoolSettings with another acute-screen leader",
+                    Frame::SetSchoolSettings {
+                        settings: r#"{"leader_name":"Meester Bakker"}"#.into(),
+                    }
+                    .encode(),
+                ),
+                Step::Expect(json!({"type": "error", "code": "forbidden"})),
+                Step::Close,
+            ],
+        },
+        Vector {
+            name: "request-pupil-session",
+            description: "/v1/request: the teacher of groep 6b starts a pupil session of two hours: pupilSession with a one-time code and the scope (the group; the code and session id differ every time), then the server closes.",
+            endpoint: "/v1/request",
+            user: Some(TEACHER),
+            others: vec![],
+            steps: vec![
+                Step::Send(
+                    "startPupilSession for g6b, 2 hours",
+                    Frame::StartPupilSession {
+                        group: "g6b".into(),
+                        hours: 2,
+                    }
+                    .encode(),
+                ),
+                Step::Expect(json!({"type": "pupilSession", "scope": {"group": "g6b"}})),
+                Step::Close,
+            ],
+        },
+        Vector {
             name: "live-push",
             description: "Two devices: the care coordinator's tablet (device 2) is connected and caught up when the teacher (device 1) pushes a shared signal; the tablet gets it at once in a docs frame, whole, with its heads.",
             endpoint: "/v1/sync",
