@@ -31,6 +31,7 @@ pub mod sqlite;
 use crate::Result;
 pub use accounts::{AdminAccount, AdminRole};
 pub use admin_events::{AdminEvent, AdminEventKind};
+pub(crate) use audit::counted;
 pub use audit::{AuditAction, AuditFilter, AuditRecord, audit_hash, chain_prev};
 pub use batch::{Batch, Committed, Holding};
 pub use catalog::{CatalogRow, DocWrite, StoredDoc, WriteMode, new_epoch};
@@ -183,6 +184,10 @@ pub trait Storage: Send {
 
     /// Audit rows, in sequence order.
     fn audit(&mut self, filter: &AuditFilter) -> Result<Vec<AuditRecord>>;
+    /// How many audit rows of each action there are per day from `since` (unix ms): (action,
+    /// day, count), day 0 the 24 hours from `since`; counted in the database, no row read
+    /// into memory (the console's daily figures).
+    fn audit_counts_by_day(&mut self, since: i64) -> Result<Vec<(AuditAction, i64, u64)>>;
     /// Up to `limit` audit rows after sequence `after`, in sequence order, each with its
     /// stored link hash (none for rows written before the chain); for `admin audit verify`.
     fn audit_page(

@@ -3,7 +3,7 @@
 use super::types::{DailyStats, Day, ErrorBody};
 use super::{ApiResult, day_of, day_start, now_ms};
 use crate::console::{ApiSession, ConsoleState};
-use crate::storage::{AuditAction, AuditFilter};
+use crate::storage::AuditAction;
 use axum::Json;
 
 /// Accepted writes, deliveries and refusals per day over the last `days` days (default 14),
@@ -28,33 +28,19 @@ pub(crate) async fn daily_stats(st: &ConsoleState, days: i64) -> ApiResult<Daily
             refusals: 0,
         })
         .collect();
-    let counts = st
-        .admin
-        .call(move |hub, _| {
-            let mut counts: Vec<(i64, AuditAction)> = vec![];
-            for a in [
-                AuditAction::Write,
-                AuditAction::Deliver,
-                AuditAction::Refuse,
-                AuditAction::ReadRefused,
-            ] {
-                for r in hub.storage().audit(&AuditFilter::Action(a))? {
-                    if r.at >= first {
-                        counts.push((r.at, a));
-                    }
-                }
-            }
-            Ok((counts, vec![]))
-        })
-        .await?;
-    for (at, a) in counts {
-        let i = ((at - first) / 86_400_000) as usize;
-        if let Some(d) = out.get_mut(i) {
-            match a {
-                AuditAction::Write => d.writes += 1,
-                AuditAction::Deliver => d.deliveries += 1,
-                _ => d.refusals += 1,
-            }
+    // Counted by the database on a connection of its own beside the hub: a long audit log
+    // neither fills the memory nor holds up the devices' syncs.
+    let counts =
+        crate::console::pages::beside_hub(st, move |s| s.audit_counts_by_day(first)).await?;
+    for (action, day, n) in counts {
+        let Some(d) = usize::try_from(day).ok().and_then(|i| out.get_mut(i)) else {
+            continue;
+        };
+        match action {
+            AuditAction::Write => d.writes += n,
+            AuditAction::Deliver => d.deliveries += n,
+            AuditAction::Refuse | AuditAction::ReadRefused => d.refusals += n,
+            _ => {}
         }
     }
     Ok(DailyStats { days: out })

@@ -133,7 +133,7 @@ type Admitted = (ConsoleState, Lang, Signed);
 
 /// Read `f` from the storage on a connection of its own, beside the hub (a page that reads
 /// the whole audit log must not hold up syncing devices).
-async fn beside_hub<T: Send + 'static>(
+pub(in crate::console) async fn beside_hub<T: Send + 'static>(
     st: &ConsoleState,
     f: impl FnOnce(&mut dyn crate::storage::Storage) -> crate::Result<T> + Send + 'static,
 ) -> Result<T, ConsoleError> {

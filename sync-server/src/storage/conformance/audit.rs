@@ -137,3 +137,47 @@ pub fn admin_events_are_sequenced(mut s: Box<dyn Storage>) {
     assert_eq!(evs[0].kind, AdminEventKind::Revoke);
     assert_eq!(s.admin_events_since(0).unwrap().len(), 2);
 }
+
+/// A conformance check (see [`storage_conformance!`](crate::storage_conformance)).
+pub fn audit_rows_are_counted_per_action_and_day(mut s: Box<dyn Storage>) {
+    const DAY: i64 = 86_400_000;
+    let since = 1_795_000_000_000;
+    let row = |at: i64, action: AuditAction| AuditRecord {
+        seq: 0,
+        at,
+        school: "s1".into(),
+        device: Some("d1".into()),
+        user: Some("m1".into()),
+        action,
+        document: None,
+        kind: None,
+        pupil: None,
+        device_seq: None,
+        device_at: None,
+    };
+    s.commit(Batch {
+        audit: vec![
+            // Before the first day: not counted.
+            row(since - 1, AuditAction::Deliver),
+            row(since, AuditAction::Deliver),
+            row(since + DAY - 1, AuditAction::Deliver),
+            row(since + DAY - 1, AuditAction::Write),
+            row(since + DAY, AuditAction::Deliver),
+            row(since + 3 * DAY + 5, AuditAction::Refuse),
+        ],
+        ..Default::default()
+    })
+    .unwrap();
+    let mut counts = s.audit_counts_by_day(since).unwrap();
+    counts.sort_by_key(|(a, d, _)| (*d, a.as_str()));
+    assert_eq!(
+        counts,
+        [
+            (AuditAction::Deliver, 0, 2),
+            (AuditAction::Write, 0, 1),
+            (AuditAction::Deliver, 1, 1),
+            (AuditAction::Refuse, 3, 1),
+        ]
+    );
+    assert!(s.audit_counts_by_day(since + 4 * DAY).unwrap().is_empty());
+}

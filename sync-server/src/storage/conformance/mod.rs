@@ -61,6 +61,7 @@ macro_rules! storage_conformance {
             // audit.rs
             the_audit_log_is_a_hash_chain,
             read_audit_rows_are_deduplicated_per_device_sequence,
+            audit_rows_are_counted_per_action_and_day,
             admin_events_are_sequenced,
             // accounts.rs
             admin_accounts_are_kept_by_name_and_replaced,

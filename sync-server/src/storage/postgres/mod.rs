@@ -67,8 +67,8 @@ pub use connect::{DbTls, is_loopback, secure_default};
 pub use schema::SCHEMA_VERSION;
 
 use super::{
-    AdminAccount, AdminEvent, AuditFilter, AuditRecord, Batch, CatalogHeld, CatalogRow, Committed,
-    Device, EnrollOutcome, Holding, NewDevice, School, Storage, StoredDoc,
+    AdminAccount, AdminEvent, AuditAction, AuditFilter, AuditRecord, Batch, CatalogHeld,
+    CatalogRow, Committed, Device, EnrollOutcome, Holding, NewDevice, School, Storage, StoredDoc,
 };
 use crate::{Error, Result};
 use connect::{Fail, RETRIES, retryable};
@@ -469,6 +469,17 @@ impl Storage for PostgresStorage {
             AuditFilter::Action(a) => self.query(SQL_AUDIT_ACTION, &[&a.as_str()])?,
         };
         rows.iter().map(audit_row).collect()
+    }
+
+    fn audit_counts_by_day(&mut self, since: i64) -> Result<Vec<(AuditAction, i64, u64)>> {
+        let rows = self.read_all(SQL_AUDIT_COUNTS_BY_DAY, &[&since], |r| {
+            Ok((
+                r.try_get::<_, String>(0)?,
+                r.try_get::<_, i64>(1)?,
+                r.try_get::<_, i64>(2)?,
+            ))
+        })?;
+        crate::storage::counted(rows)
     }
 
     fn audit_page(

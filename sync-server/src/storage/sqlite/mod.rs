@@ -16,8 +16,8 @@ mod schema;
 mod tests;
 
 use crate::storage::{
-    AdminAccount, AdminEvent, AuditFilter, AuditRecord, Batch, CatalogHeld, CatalogRow, Committed,
-    Device, EnrollOutcome, Holding, NewDevice, School, Storage, StoredDoc,
+    AdminAccount, AdminEvent, AuditAction, AuditFilter, AuditRecord, Batch, CatalogHeld,
+    CatalogRow, Committed, Device, EnrollOutcome, Holding, NewDevice, School, Storage, StoredDoc,
 };
 use crate::{Error, Result};
 pub(crate) use commit::erase_row;
@@ -583,6 +583,23 @@ impl Storage for SqliteStorage {
             None => st.query_map([], audit_row)?.collect(),
         };
         rows.map_err(Error::from)
+    }
+
+    fn audit_counts_by_day(&mut self, since: i64) -> Result<Vec<(AuditAction, i64, u64)>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT action, (at - ?1) / 86400000, count(*) FROM audit WHERE at >= ?1 \
+             GROUP BY 1, 2",
+        )?;
+        let rows = st
+            .query_map([since], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        crate::storage::counted(rows)
     }
 
     fn audit_page(
