@@ -201,6 +201,16 @@ pub fn export_audit_by(
     user: Option<&str>,
 ) -> Result<Vec<AuditRecord>> {
     let rows = st.audit(filter)?;
+    st.commit(Batch {
+        audit: vec![export_row(now, filter, device, user)],
+        ..Default::default()
+    })?;
+    Ok(rows)
+}
+
+/// The `audit_export` row that says who exported which part of the audit log (`filter`), from
+/// which device or tool.
+pub fn export_row(now: i64, filter: &AuditFilter, device: &str, user: Option<&str>) -> AuditRecord {
     let (kind, pupil) = match filter {
         AuditFilter::Pupil(p) => ("pupil".to_string(), Some(p.clone())),
         AuditFilter::Staff(s) => (format!("staff:{s}"), None),
@@ -212,9 +222,5 @@ pub fn export_audit_by(
     row.user = user.map(Into::into);
     row.kind = Some(kind);
     row.pupil = pupil;
-    st.commit(Batch {
-        audit: vec![row],
-        ..Default::default()
-    })?;
-    Ok(rows)
+    row
 }

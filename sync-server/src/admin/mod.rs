@@ -21,7 +21,7 @@ use crate::storage::{AdminEvent, AdminEventKind, AuditAction, AuditRecord};
 use crate::{Error, Result};
 pub use audit::{
     AuditExport, AuditVerification, audit_csv, audit_json_lines, audit_rows, csv_cell,
-    export_audit, export_audit_by, verify_audit,
+    export_audit, export_audit_by, export_row, verify_audit,
 };
 pub use care_track::{CARE_TRACK_REASONS, CareTrackChange, set_care_track};
 pub use devices::{issue_code, issue_oidc_ticket, revoke, school_of_staff};

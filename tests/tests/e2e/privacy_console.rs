@@ -52,6 +52,17 @@ async fn the_privacy_officer_checks_the_audit_chain_and_finds_a_changed_row() ->
     )?;
     teacher.sync().await?;
     let officer = signed_in(&server, PRIVACY.0, PRIVACY.1).await?;
+    // A search of the log (read beside the hub) finds the teacher's write, and is audited
+    // itself, linked into the chain the check below reads.
+    let found = officer.json("/api/audit?action=write").await?;
+    assert!(found.as_array().is_some_and(|r| !r.is_empty()), "{found}");
+    let exported: i64 = rusqlite::Connection::open(settings.db_path())?.query_row(
+        "SELECT count(*) FROM audit WHERE action = 'audit_export' AND kind = 'action:write' \
+         AND user = ?1",
+        [format!("admin:{}", PRIVACY.0)],
+        |r| r.get(0),
+    )?;
+    assert_eq!(exported, 1, "the search is in the log");
     let (status, page) = officer.get("/audit", "nl").await?;
     assert_eq!(status, 200);
     assert!(page.contains("id=\"verify\""), "the page offers the check");
