@@ -92,7 +92,8 @@ pub fn dutch_date(d: Date) -> String {
     )
 }
 
-fn date_of(ms: i64) -> Date {
+/// The day of `ms` (unix ms) in the Netherlands.
+pub fn date_of(ms: i64) -> Date {
     jiff::Timestamp::from_millisecond(ms)
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
         .to_zoned(jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap_or(jiff::tz::TimeZone::UTC))
@@ -627,15 +628,26 @@ pub fn export(
     let today = date_of(now);
     let dossier = build(st, school, pupil, device.map(|d| d.1), requested_on, today)?;
     st.commit(crate::storage::Batch {
-        audit: vec![crate::storage::AuditRecord {
-            device: device.map(|d| d.0.to_string()),
-            user: device.map(|d| d.1.to_string()),
-            pupil: Some(pupil.into()),
-            ..crate::storage::AuditRecord::new(now, school, crate::storage::AuditAction::Export)
-        }],
+        audit: vec![export_row(now, school, pupil, device)],
         ..Default::default()
     })?;
     Ok(dossier)
+}
+
+/// The `export` audit row of a dossier: who asked (the device and its user, or the admin
+/// when both are None) and about which pupil.
+pub fn export_row(
+    now: i64,
+    school: &str,
+    pupil: &str,
+    device: Option<(&str, &str)>,
+) -> crate::storage::AuditRecord {
+    crate::storage::AuditRecord {
+        device: device.map(|d| d.0.to_string()),
+        user: device.map(|d| d.1.to_string()),
+        pupil: Some(pupil.into()),
+        ..crate::storage::AuditRecord::new(now, school, crate::storage::AuditAction::Export)
+    }
 }
 
 impl Dossier {

@@ -38,6 +38,58 @@ fn device(st: &mut dyn Storage, token: &str) -> Result<Device, Frame> {
     }
 }
 
+/// The device behind `token` when it may ask anything: enrolled, not revoked, and not a
+/// pupil session (which asks nothing: it adds its pupils' readings and no more).
+fn asking(st: &mut dyn Storage, token: &str) -> Result<Device, Frame> {
+    let device = device(st, token)?;
+    if device.scope.is_some() {
+        return Err(error(ErrorCode::Forbidden, "not for a pupil session"));
+    }
+    Ok(device)
+}
+
+/// Whether `frame` is a request that only reads (the dossier, the incident register): the
+/// server answers it with [`read_only`] on a storage connection of its own, beside the hub,
+/// so that building it over a large school does not hold up the devices' syncs.
+pub fn only_reads(frame: &Frame) -> bool {
+    matches!(
+        frame,
+        Frame::ExportDossier { .. } | Frame::IncidentRegister { .. }
+    )
+}
+
+/// Answer a request that only reads ([`only_reads`]): the answer, and the audit rows the
+/// caller must write (through the hub, which links them into the chain) before it sends
+/// the answer. Any other frame is answered `malformed`.
+pub fn read_only(
+    st: &mut dyn Storage,
+    now: i64,
+    token: &str,
+    frame: Frame,
+) -> (Frame, Vec<AuditRecord>) {
+    let device = match asking(st, token) {
+        Ok(d) => d,
+        Err(f) => return (f, vec![]),
+    };
+    let result = match frame {
+        Frame::ExportDossier {
+            pupil,
+            requested_on,
+        } => dossier(st, now, &device, &pupil, &requested_on),
+        Frame::IncidentRegister { from, to } => {
+            register(st, &device, &from, &to).map(|f| (f, vec![]))
+        }
+        _ => Ok((
+            error(ErrorCode::Malformed, "expected a request frame"),
+            vec![],
+        )),
+    };
+    result.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "request failed");
+        (error(ErrorCode::Internal, "server error"), vec![])
+    })
+}
+
 /// Answer one request. Returns the answer and whether documents were erased (the caller
 /// then tells live devices to purge).
 pub fn handle(
@@ -47,17 +99,10 @@ pub fn handle(
     token: &str,
     frame: Frame,
 ) -> (Frame, bool) {
-    let device = match device(st, token) {
+    let device = match asking(st, token) {
         Ok(d) => d,
         Err(f) => return (f, false),
     };
-    if device.scope.is_some() {
-        // A pupil session asks nothing: it adds its pupils' readings and no more.
-        return (
-            error(ErrorCode::Forbidden, "not for a pupil session"),
-            false,
-        );
-    }
     let result = match frame {
         Frame::EraseRecord { document_id } => erase_record(st, now, &device, document_id),
         Frame::ExportDossier {
@@ -371,30 +416,54 @@ fn export(
     pupil: &str,
     requested_on: &str,
 ) -> crate::Result<Frame> {
+    let (answer, audit) = dossier(st, now, device, pupil, requested_on)?;
+    if !audit.is_empty() {
+        st.commit(Batch {
+            audit,
+            ..Default::default()
+        })?;
+    }
+    Ok(answer)
+}
+
+/// The dossier a care coordinator asked for, and its `export` audit row (none when refused).
+fn dossier(
+    st: &mut dyn Storage,
+    now: i64,
+    device: &Device,
+    pupil: &str,
+    requested_on: &str,
+) -> crate::Result<(Frame, Vec<AuditRecord>)> {
     let Ok(requested) = requested_on.parse::<jiff::civil::Date>() else {
-        return Ok(error(
-            ErrorCode::Malformed,
-            "requestedOn must be YYYY-MM-DD",
+        return Ok((
+            error(ErrorCode::Malformed, "requestedOn must be YYYY-MM-DD"),
+            vec![],
         ));
     };
     let roster = admin::roster(st, &device.school)?;
     let why = "only a care coordinator requests a dossier";
     if let Some(refusal) = unless_staff_with(&roster, device, Role::CareCoordinator, why) {
-        return Ok(refusal);
+        return Ok((refusal, vec![]));
     }
     if !roster.pupils.contains_key(pupil) {
-        return Ok(error(ErrorCode::NotFound, "no such pupil"));
+        return Ok((error(ErrorCode::NotFound, "no such pupil"), vec![]));
     }
-    let d = crate::dossier::export(
+    let today = crate::dossier::date_of(now);
+    let d = crate::dossier::build(
         st,
-        now,
         &device.school,
         pupil,
-        Some((&device.id, &device.user)),
+        Some(&device.user),
         requested,
+        today,
     )?;
-    Ok(Frame::Dossier {
-        json: d.to_json(),
-        pdf: d.to_pdf(),
-    })
+    let row =
+        crate::dossier::export_row(now, &device.school, pupil, Some((&device.id, &device.user)));
+    Ok((
+        Frame::Dossier {
+            json: d.to_json(),
+            pdf: d.to_pdf(),
+        },
+        vec![row],
+    ))
 }

@@ -127,20 +127,10 @@ pub(super) async fn request_ws(
                         | Frame::SetSchoolSettings { .. }
                         | Frame::StartPupilSession { .. }),
                     ) => {
-                        let (reply, rx) = oneshot::channel();
-                        if st
-                            .cmd
-                            .send(Cmd::Request {
-                                token,
-                                frame,
-                                reply,
-                            })
-                            .await
-                            .is_ok()
-                        {
-                            rx.await.ok()
+                        if crate::requests::only_reads(&frame) {
+                            read_beside(&st, token, frame).await
                         } else {
-                            None
+                            ask_hub(&st, token, frame).await
                         }
                     }
                     _ => None,
@@ -155,6 +145,69 @@ pub(super) async fn request_ws(
             let _ =
                 tokio::time::timeout(limits.write_timeout, socket.send(Message::Close(None))).await;
         })
+}
+
+/// A request answered by the hub (`None`: the hub is gone).
+async fn ask_hub(st: &AppState, token: String, frame: Frame) -> Option<Frame> {
+    let (reply, rx) = oneshot::channel();
+    let cmd = Cmd::Request {
+        token,
+        frame,
+        reply,
+    };
+    if st.cmd.send(cmd).await.is_ok() {
+        rx.await.ok()
+    } else {
+        None
+    }
+}
+
+/// A request that only reads ([`crate::requests::only_reads`]: the dossier, the incident
+/// register) answered on a storage connection of its own, beside the hub, so that building
+/// it over a large school does not hold up the devices' syncs; its audit rows are written
+/// through the hub (which links them into the chain) before the answer goes. Without a
+/// connection of its own the hub answers it.
+async fn read_beside(st: &AppState, token: String, frame: Frame) -> Option<Frame> {
+    let settings = st.settings.clone();
+    let now = jiff::Timestamp::now().as_millisecond();
+    let (t, f) = (token.clone(), frame.clone());
+    let read = tokio::task::spawn_blocking(move || {
+        let _cipher = omkijken_core::store::cipher_in_use();
+        let mut storage = settings.open_storage()?;
+        Ok::<_, crate::Error>(crate::requests::read_only(storage.as_mut(), now, &t, f))
+    })
+    .await;
+    let (answer, audit) = match read {
+        Ok(Ok(answered)) => answered,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "no storage beside the hub: the hub answers the request");
+            return ask_hub(st, token, frame).await;
+        }
+        Err(_) => return ask_hub(st, token, frame).await,
+    };
+    if !audit.is_empty() {
+        let admin = Admin {
+            cmd: st.cmd.clone(),
+        };
+        let written = admin
+            .call(move |hub, _| {
+                hub.storage().commit(crate::storage::Batch {
+                    audit,
+                    ..Default::default()
+                })?;
+                Ok(((), vec![]))
+            })
+            .await;
+        if let Err(e) = written {
+            // Nothing leaves the server without its audit row.
+            tracing::error!(error = %e, "the audit row of a request could not be written");
+            return Some(Frame::Error {
+                code: ErrorCode::Internal,
+                message: "server error".into(),
+            });
+        }
+    }
+    Some(answer)
 }
 
 /// A failed enrollment attempt: logged (with the client's address, never the code),

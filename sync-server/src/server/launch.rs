@@ -358,6 +358,7 @@ pub(super) fn launch(settings: &Settings) -> Result<Launched> {
                 settings.enroll_limits.clone(),
             )),
             device_oidc,
+            settings: settings.clone(),
         },
         thread,
         shutdown_tx,

@@ -48,6 +48,8 @@ pub struct AppState {
     enroll_throttle: Arc<crate::throttle::EnrollThrottle>,
     /// Device enrollment through the school's identity provider, when configured.
     device_oidc: Option<Arc<crate::console::oidc::DeviceOidc>>,
+    /// For requests answered on a storage connection of their own, beside the hub.
+    settings: crate::settings::Settings,
 }
 
 impl std::fmt::Debug for AppState {

@@ -205,6 +205,42 @@ async fn the_inzage_dossier_holds_every_shared_record_and_no_private_note() -> R
     assert_eq!(sociogram["items"].as_array().map(Vec::len), Some(1));
     let rows = st.audit(&AuditFilter::Pupil(PUPIL_IN_CARE.into()))?;
     assert!(rows.iter().any(|r| r.action == AuditAction::Export));
+
+    // 5. The care coordinator asks for it from her tablet (`/v1/request`): the server builds
+    //    it on a connection of its own beside the hub, with what she may read, and writes
+    //    the export through the hub, linked into the audit chain, before it answers.
+    let (json, pdf) =
+        omkijken_core::transport::request_dossier(&coordinator.store, PUPIL_IN_CARE, "2026-11-20")
+            .await?;
+    assert!(pdf.starts_with(b"%PDF"));
+    assert!(json.contains("goede ideeën") && json.contains("Sociogram"));
+    assert!(!json.contains(PRIVATE) && !json.contains(DRAFT) && !json.contains(PUPIL));
+    let rows = st.audit(&AuditFilter::Pupil(PUPIL_IN_CARE.into()))?;
+    assert!(
+        rows.iter()
+            .any(|r| r.action == AuditAction::Export && r.user.as_deref() == Some(COORDINATOR)),
+        "the tablet's export is in the log"
+    );
+    let chain = omkijken_server::admin::verify_audit(st.as_mut())?;
+    assert_eq!(chain.broken_at, None, "the export is linked into the chain");
+    // A teacher asking for it is refused, and nothing is logged as exported.
+    let exports = |rows: &[omkijken_server::storage::AuditRecord]| {
+        rows.iter()
+            .filter(|r| r.action == AuditAction::Export)
+            .count()
+    };
+    let before = exports(&st.audit(&AuditFilter::Pupil(PUPIL_IN_CARE.into()))?);
+    let refused =
+        omkijken_core::transport::request_dossier(&teacher.store, PUPIL_IN_CARE, "2026-11-20")
+            .await;
+    assert!(
+        matches!(refused, Err(omkijken_core::Error::Forbidden(_))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        exports(&st.audit(&AuditFilter::Pupil(PUPIL_IN_CARE.into()))?),
+        before
+    );
     drop(st);
     server.handle.shutdown().await?;
     Ok(())
