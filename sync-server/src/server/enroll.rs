@@ -168,6 +168,9 @@ async fn ask_hub(st: &AppState, token: String, frame: Frame) -> Option<Frame> {
 /// through the hub (which links them into the chain) before the answer goes. Without a
 /// connection of its own the hub answers it.
 async fn read_beside(st: &AppState, token: String, frame: Frame) -> Option<Frame> {
+    let Ok(_turn) = st.reads_beside.clone().acquire_owned().await else {
+        return ask_hub(st, token, frame).await;
+    };
     let settings = st.settings.clone();
     let now = jiff::Timestamp::now().as_millisecond();
     let (t, f) = (token.clone(), frame.clone());

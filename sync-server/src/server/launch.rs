@@ -359,6 +359,7 @@ pub(super) fn launch(settings: &Settings) -> Result<Launched> {
             )),
             device_oidc,
             settings: settings.clone(),
+            reads_beside: Arc::new(tokio::sync::Semaphore::new(super::READS_BESIDE)),
         },
         thread,
         shutdown_tx,

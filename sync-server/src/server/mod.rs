@@ -50,7 +50,13 @@ pub struct AppState {
     device_oidc: Option<Arc<crate::console::oidc::DeviceOidc>>,
     /// For requests answered on a storage connection of their own, beside the hub.
     settings: crate::settings::Settings,
+    /// Requests read beside the hub at once, at most ([`READS_BESIDE`]): a device that asks
+    /// for dossiers over and over waits for its turn rather than taking every core.
+    reads_beside: Arc<tokio::sync::Semaphore>,
 }
+
+/// Requests read beside the hub at once ([`AppState::reads_beside`]).
+pub const READS_BESIDE: usize = 2;
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
