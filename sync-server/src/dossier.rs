@@ -325,13 +325,7 @@ fn sociogram_items(
             };
             let d = Automerge::load(&bytes).map_err(|_| Error::Corrupt("a stored document"))?;
             let a: SociogramAnswers = record(id, &d)?;
-            let current = a.current().into_iter();
-            answers.insert(
-                m.id.clone(),
-                current
-                    .map(|a| (a.question.clone(), a.pupils.clone()))
-                    .collect(),
-            );
+            answers.insert(m.id.clone(), a.current_choices());
         }
         let analysis = analyse(&round.questions, &members, &answers);
         let Some(at) = analysis.position(pupil) else {

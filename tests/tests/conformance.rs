@@ -104,17 +104,82 @@ fn on(n: usize, step: Step) -> Step {
     Step::On(n, Box::new(step))
 }
 
+fn hello_frame() -> Vec<u8> {
+    Frame::Hello {
+        protocol: 1,
+        cursor: 0,
+        epoch: None,
+        outbox: None,
+    }
+    .encode()
+}
+
 fn hello() -> Step {
-    Step::Send(
-        "hello, protocol 1, cursor 0",
-        Frame::Hello {
-            protocol: 1,
-            cursor: 0,
-            epoch: None,
-            outbox: None,
-        }
-        .encode(),
+    Step::Send("hello, protocol 1, cursor 0", hello_frame())
+}
+
+/// The teacher's device on `/v1/sync`: `hello`, its first (complete) catalog, then `steps`.
+fn after_first_catalog(name: &'static str, description: &'static str, steps: Vec<Step>) -> Vector {
+    let mut all = vec![
+        hello(),
+        Step::Expect(json!({"type": "catalog", "complete": true})),
+    ];
+    all.extend(steps);
+    Vector {
+        name,
+        description,
+        endpoint: "/v1/sync",
+        user: Some(TEACHER),
+        others: vec![],
+        steps: all,
+    }
+}
+
+/// The teacher's push of one document (`frame`, sent as `note`) after her first catalog,
+/// answered with an empty ack and refused for `reason`.
+fn refused_push(
+    name: &'static str,
+    description: &'static str,
+    note: &'static str,
+    frame: Vec<u8>,
+    id: DocumentId,
+    reason: &str,
+) -> Vector {
+    after_first_catalog(
+        name,
+        description,
+        vec![
+            Step::Send(note, frame),
+            Step::Expect(json!({"type": "ack", "docs": []})),
+            Step::Expect(json!({"type": "refused", "docs": [
+                {"documentId": id.to_string(), "reason": reason}
+            ]})),
+        ],
     )
+}
+
+/// A request of `user`'s device (`frame`, sent as `note`) answered with `error {code}`,
+/// after which the server closes.
+fn refused_request(
+    name: &'static str,
+    description: &'static str,
+    user: &'static str,
+    note: &'static str,
+    frame: Vec<u8>,
+    code: &str,
+) -> Vector {
+    Vector {
+        name,
+        description,
+        endpoint: "/v1/request",
+        user: Some(user),
+        others: vec![],
+        steps: vec![
+            Step::Send(note, frame),
+            Step::Expect(json!({"type": "error", "code": code})),
+            Step::Close,
+        ],
+    }
 }
 
 fn vectors() -> Vec<Vector> {
@@ -195,17 +260,11 @@ fn vectors() -> Vec<Vector> {
         ]))
     };
     vec![
-        Vector {
-            name: "hello-catalog",
-            description: "A device's first hello is answered by a complete catalog.",
-            endpoint: "/v1/sync",
-            user: Some(TEACHER),
-            others: vec![],
-            steps: vec![
-                hello(),
-                Step::Expect(json!({"type": "catalog", "complete": true})),
-            ],
-        },
+        after_first_catalog(
+            "hello-catalog",
+            "A device's first hello is answered by a complete catalog.",
+            vec![],
+        ),
         Vector {
             name: "hello-outbox",
             description: "A hello that reports the device's outbox (counts only) is answered by a complete catalog; an outbox frame later in the session gets no answer, and the session goes on (an empty readLog is still answered).",
@@ -244,15 +303,10 @@ fn vectors() -> Vec<Vector> {
                 Step::Expect(json!({"type": "logAck"})),
             ],
         },
-        Vector {
-            name: "outbox-negative-count",
-            description: "An outbox frame with a negative count does not parse: error malformed, then the server closes.",
-            endpoint: "/v1/sync",
-            user: Some(TEACHER),
-            others: vec![],
-            steps: vec![
-                hello(),
-                Step::Expect(json!({"type": "catalog", "complete": true})),
+        after_first_catalog(
+            "outbox-negative-count",
+            "An outbox frame with a negative count does not parse: error malformed, then the server closes.",
+            vec![
                 Step::Send(
                     "{type: \"outbox\", pending: -1, notAccepted: 0}",
                     cbor(&map(vec![
@@ -264,7 +318,7 @@ fn vectors() -> Vec<Vector> {
                 Step::Expect(json!({"type": "error", "code": "malformed"})),
                 Step::Close,
             ],
-        },
+        ),
         Vector {
             name: "unsupported-version",
             description: "A hello of a protocol version the server does not speak: error unsupported_version, then the server closes.",
@@ -331,15 +385,10 @@ fn vectors() -> Vec<Vector> {
                 Step::Close,
             ],
         },
-        Vector {
-            name: "push-signal",
-            description: "A teacher pushes a shared signal she wrote with her device's actor: acknowledged with its heads; a fetch of it returns the whole document with those heads.",
-            endpoint: "/v1/sync",
-            user: Some(TEACHER),
-            others: vec![],
-            steps: vec![
-                hello(),
-                Step::Expect(json!({"type": "catalog", "complete": true})),
+        after_first_catalog(
+            "push-signal",
+            "A teacher pushes a shared signal she wrote with her device's actor: acknowledged with its heads; a fetch of it returns the whole document with those heads.",
+            vec![
                 Step::Send("push of the signal", push(&signal, id(1)).encode()),
                 Step::Expect(json!({"type": "ack", "docs": [
                     {"documentId": id(1).to_string(), "heads": signal_heads}
@@ -358,54 +407,27 @@ fn vectors() -> Vec<Vector> {
                     {"documentId": id(1).to_string(), "heads": signal_heads}
                 ]})),
             ],
-        },
-        Vector {
-            name: "push-forged-actor",
-            description: "A signal whose change carries an actor that is not the device's: an empty ack, then refused forged_actor.",
-            endpoint: "/v1/sync",
-            user: Some(TEACHER),
-            others: vec![],
-            steps: vec![
-                hello(),
-                Step::Expect(json!({"type": "catalog", "complete": true})),
-                Step::Send(
-                    "push of a signal by another actor",
-                    push(&forged, id(2)).encode(),
-                ),
-                Step::Expect(json!({"type": "ack", "docs": []})),
-                Step::Expect(json!({"type": "refused", "docs": [
-                    {"documentId": id(2).to_string(), "reason": "forged_actor"}
-                ]})),
-            ],
-        },
-        Vector {
-            name: "push-follow-up-in-anothers-name",
-            description: "A signal holding a picked_up entry in the care coordinator's name, pushed by the teacher: refused forbidden.",
-            endpoint: "/v1/sync",
-            user: Some(TEACHER),
-            others: vec![],
-            steps: vec![
-                hello(),
-                Step::Expect(json!({"type": "catalog", "complete": true})),
-                Step::Send(
-                    "push of the forged signal",
-                    push(&in_her_name, id(3)).encode(),
-                ),
-                Step::Expect(json!({"type": "ack", "docs": []})),
-                Step::Expect(json!({"type": "refused", "docs": [
-                    {"documentId": id(3).to_string(), "reason": "forbidden"}
-                ]})),
-            ],
-        },
-        Vector {
-            name: "sync-frame-unknown-document",
-            description: "A sync frame of an empty document for an id the server does not have: answered with a sync frame (as for any document the user may not read).",
-            endpoint: "/v1/sync",
-            user: Some(TEACHER),
-            others: vec![],
-            steps: vec![
-                hello(),
-                Step::Expect(json!({"type": "catalog", "complete": true})),
+        ),
+        refused_push(
+            "push-forged-actor",
+            "A signal whose change carries an actor that is not the device's: an empty ack, then refused forged_actor.",
+            "push of a signal by another actor",
+            push(&forged, id(2)).encode(),
+            id(2),
+            "forged_actor",
+        ),
+        refused_push(
+            "push-follow-up-in-anothers-name",
+            "A signal holding a picked_up entry in the care coordinator's name, pushed by the teacher: refused forbidden.",
+            "push of the forged signal",
+            push(&in_her_name, id(3)).encode(),
+            id(3),
+            "forbidden",
+        ),
+        after_first_catalog(
+            "sync-frame-unknown-document",
+            "A sync frame of an empty document for an id the server does not have: answered with a sync frame (as for any document the user may not read).",
+            vec![
                 Step::Send(
                     "sync, first message of an empty document",
                     Frame::Sync {
@@ -416,16 +438,11 @@ fn vectors() -> Vec<Vector> {
                 ),
                 Step::Expect(json!({"type": "sync", "documentId": id(4).to_string()})),
             ],
-        },
-        Vector {
-            name: "sync-frame-creates-document",
-            description: "A sync frame carrying a whole new signal: judged and stored as a push would be; a fetch returns it with its heads.",
-            endpoint: "/v1/sync",
-            user: Some(TEACHER),
-            others: vec![],
-            steps: vec![
-                hello(),
-                Step::Expect(json!({"type": "catalog", "complete": true})),
+        ),
+        after_first_catalog(
+            "sync-frame-creates-document",
+            "A sync frame carrying a whole new signal: judged and stored as a push would be; a fetch returns it with its heads.",
+            vec![
                 Step::Send(
                     "sync carrying the signal's changes",
                     Frame::Sync {
@@ -449,16 +466,11 @@ fn vectors() -> Vec<Vector> {
                     {"documentId": id(5).to_string(), "heads": by_sync_heads}
                 ]})),
             ],
-        },
-        Vector {
-            name: "push-changed-original",
-            description: "A shared signal is append-only: after the signal is acknowledged, a change of its facts by its own author is refused invalid_record.",
-            endpoint: "/v1/sync",
-            user: Some(TEACHER),
-            others: vec![],
-            steps: vec![
-                hello(),
-                Step::Expect(json!({"type": "catalog", "complete": true})),
+        ),
+        after_first_catalog(
+            "push-changed-original",
+            "A shared signal is append-only: after the signal is acknowledged, a change of its facts by its own author is refused invalid_record.",
+            vec![
                 Step::Send("push of the signal", push(&signal, id(8)).encode()),
                 Step::Expect(json!({"type": "ack", "docs": [
                     {"documentId": id(8).to_string(), "heads": signal_heads}
@@ -475,38 +487,22 @@ fn vectors() -> Vec<Vector> {
                     {"documentId": id(8).to_string(), "reason": "invalid_record"}
                 ]})),
             ],
-        },
-        Vector {
-            name: "push-missing-deps",
-            description: "A change whose dependencies the server does not have (the first change of the document was never sent): refused missing_deps; the device then pushes the whole document.",
-            endpoint: "/v1/sync",
-            user: Some(TEACHER),
-            others: vec![],
-            steps: vec![
-                hello(),
-                Step::Expect(json!({"type": "catalog", "complete": true})),
-                Step::Send(
-                    "push of the second change alone",
-                    Frame::Push {
-                        docs: vec![DocChanges::new(id(9), changed_facts)],
-                    }
-                    .encode(),
-                ),
-                Step::Expect(json!({"type": "ack", "docs": []})),
-                Step::Expect(json!({"type": "refused", "docs": [
-                    {"documentId": id(9).to_string(), "reason": "missing_deps"}
-                ]})),
-            ],
-        },
-        Vector {
-            name: "read-log",
-            description: "Reads logged on the device are uploaded; the server acknowledges the highest sequence stored.",
-            endpoint: "/v1/sync",
-            user: Some(TEACHER),
-            others: vec![],
-            steps: vec![
-                hello(),
-                Step::Expect(json!({"type": "catalog", "complete": true})),
+        ),
+        refused_push(
+            "push-missing-deps",
+            "A change whose dependencies the server does not have (the first change of the document was never sent): refused missing_deps; the device then pushes the whole document.",
+            "push of the second change alone",
+            Frame::Push {
+                docs: vec![DocChanges::new(id(9), changed_facts)],
+            }
+            .encode(),
+            id(9),
+            "missing_deps",
+        ),
+        after_first_catalog(
+            "read-log",
+            "Reads logged on the device are uploaded; the server acknowledges the highest sequence stored.",
+            vec![
                 Step::Send("push of the signal", push(&signal, id(10)).encode()),
                 Step::Expect(json!({"type": "ack"})),
                 Step::Send(
@@ -531,7 +527,7 @@ fn vectors() -> Vec<Vector> {
                 ),
                 Step::Expect(json!({"type": "logAck", "seq": 2})),
             ],
-        },
+        ),
         Vector {
             name: "automerge-repo-create-document",
             description: "/v1/automerge-repo: a sync message carrying a whole new signal (written with the device's actor) is judged and stored as a push would be, and answered with sync; a request for it afterwards is answered with sync, not doc-unavailable.",
@@ -611,93 +607,62 @@ fn vectors() -> Vec<Vector> {
                 ),
             ],
         },
-        Vector {
-            name: "push-malformed",
-            description: "A push whose bytes are no Automerge document: an empty ack, then refused malformed; the session goes on and the next push is acknowledged.",
-            endpoint: "/v1/sync",
-            user: Some(TEACHER),
-            others: vec![],
-            steps: vec![
-                hello(),
-                Step::Expect(json!({"type": "catalog", "complete": true})),
-                Step::Send(
-                    "push of bytes that are no Automerge document",
-                    Frame::Push {
-                        docs: vec![DocChanges::new(
-                            id(11),
-                            "dit is geen Automerge-document, één zin"
-                                .as_bytes()
-                                .to_vec(),
-                        )],
-                    }
-                    .encode(),
-                ),
-                Step::Expect(json!({"type": "ack", "docs": []})),
-                Step::Expect(json!({"type": "refused", "docs": [
-                    {"documentId": id(11).to_string(), "reason": "malformed"}
-                ]})),
+        {
+            let mut v = refused_push(
+                "push-malformed",
+                "A push whose bytes are no Automerge document: an empty ack, then refused malformed; the session goes on and the next push is acknowledged.",
+                "push of bytes that are no Automerge document",
+                Frame::Push {
+                    docs: vec![DocChanges::new(
+                        id(11),
+                        "dit is geen Automerge-document, één zin"
+                            .as_bytes()
+                            .to_vec(),
+                    )],
+                }
+                .encode(),
+                id(11),
+                "malformed",
+            );
+            v.steps.extend([
                 Step::Send("push of the signal", push(&signal, id(12)).encode()),
                 Step::Expect(json!({"type": "ack", "docs": [
                     {"documentId": id(12).to_string(), "heads": signal_heads.clone()}
                 ]})),
-            ],
+            ]);
+            v
         },
-        Vector {
-            name: "push-too-large",
-            description: "A signal of the device's own with an extra list of two million items, a few KB on the wire: refused too_large from its bytes, before it is loaded.",
-            endpoint: "/v1/sync",
-            user: Some(TEACHER),
-            others: vec![],
-            steps: vec![
-                hello(),
-                Step::Expect(json!({"type": "catalog", "complete": true})),
-                Step::Send(
-                    "push of the signal with two million list items",
-                    push(&huge, id(13)).encode(),
-                ),
-                Step::Expect(json!({"type": "ack", "docs": []})),
-                Step::Expect(json!({"type": "refused", "docs": [
-                    {"documentId": id(13).to_string(), "reason": "too_large"}
-                ]})),
-            ],
-        },
-        Vector {
-            name: "request-erase-unknown",
-            description: "/v1/request: eraseRecord of a document the server does not have (answered as one the user may not read): error not_found, then the server closes.",
-            endpoint: "/v1/request",
-            user: Some(TEACHER),
-            others: vec![],
-            steps: vec![
-                Step::Send(
-                    "eraseRecord of an unknown id",
-                    Frame::EraseRecord {
-                        document_id: id(14),
-                    }
-                    .encode(),
-                ),
-                Step::Expect(json!({"type": "error", "code": "not_found"})),
-                Step::Close,
-            ],
-        },
-        Vector {
-            name: "request-register-forbidden",
-            description: "/v1/request: the incident register asked by a teacher (not the school leader, the anti-bullying coordinator or the care team): error forbidden, then the server closes.",
-            endpoint: "/v1/request",
-            user: Some(TEACHER),
-            others: vec![],
-            steps: vec![
-                Step::Send(
-                    "incidentRegister from September to December",
-                    Frame::IncidentRegister {
-                        from: "2026-09".into(),
-                        to: "2026-12".into(),
-                    }
-                    .encode(),
-                ),
-                Step::Expect(json!({"type": "error", "code": "forbidden"})),
-                Step::Close,
-            ],
-        },
+        refused_push(
+            "push-too-large",
+            "A signal of the device's own with an extra list of two million items, a few KB on the wire: refused too_large from its bytes, before it is loaded.",
+            "push of the signal with two million list items",
+            push(&huge, id(13)).encode(),
+            id(13),
+            "too_large",
+        ),
+        refused_request(
+            "request-erase-unknown",
+            "/v1/request: eraseRecord of a document the server does not have (answered as one the user may not read): error not_found, then the server closes.",
+            TEACHER,
+            "eraseRecord of an unknown id",
+            Frame::EraseRecord {
+                document_id: id(14),
+            }
+            .encode(),
+            "not_found",
+        ),
+        refused_request(
+            "request-register-forbidden",
+            "/v1/request: the incident register asked by a teacher (not the school leader, the anti-bullying coordinator or the care team): error forbidden, then the server closes.",
+            TEACHER,
+            "incidentRegister from September to December",
+            Frame::IncidentRegister {
+                from: "2026-09".into(),
+                to: "2026-12".into(),
+            }
+            .encode(),
+            "forbidden",
+        ),
         Vector {
             name: "request-dossier",
             description: "/v1/request: the care coordinator asks for a pupil's inzage dossier: a dossier frame (JSON and PDF), then the server closes.",
@@ -717,18 +682,14 @@ fn vectors() -> Vec<Vector> {
                 Step::Close,
             ],
         },
-        Vector {
-            name: "request-not-a-request",
-            description: "/v1/request: a first frame that is no request (a hello): error malformed, then the server closes.",
-            endpoint: "/v1/request",
-            user: Some(TEACHER),
-            others: vec![],
-            steps: vec![
-                hello(),
-                Step::Expect(json!({"type": "error", "code": "malformed"})),
-                Step::Close,
-            ],
-        },
+        refused_request(
+            "request-not-a-request",
+            "/v1/request: a first frame that is no request (a hello): error malformed, then the server closes.",
+            TEACHER,
+            "hello, protocol 1, cursor 0",
+            hello_frame(),
+            "malformed",
+        ),
         Vector {
             name: "request-care-track",
             description: "/v1/request: the care coordinator opens a pupil's care track (reason signal): careTrack with the pupil and inCare, then the server closes.",
@@ -749,44 +710,30 @@ fn vectors() -> Vec<Vector> {
                 Step::Close,
             ],
         },
-        Vector {
-            name: "request-care-track-unknown-reason",
-            description: "/v1/request: a care track change with a reason code the protocol does not know: error malformed, nothing changes, then the server closes.",
-            endpoint: "/v1/request",
-            user: Some(COORDINATOR),
-            others: vec![],
-            steps: vec![
-                Step::Send(
-                    "setCareTrack with the reason 'omdat het moet'",
-                    Frame::SetCareTrack {
-                        pupil: PUPIL.into(),
-                        in_care: true,
-                        reason: "omdat het moet".into(),
-                    }
-                    .encode(),
-                ),
-                Step::Expect(json!({"type": "error", "code": "malformed"})),
-                Step::Close,
-            ],
-        },
-        Vector {
-            name: "request-settings-forbidden",
-            description: "/v1/request: school settings changed by a teacher (only the school leader may): error forbidden, then the server closes.",
-            endpoint: "/v1/request",
-            user: Some(TEACHER),
-            others: vec![],
-            steps: vec![
-                Step::Send(
-                    "setSchoolSettings with another acute-screen leader",
-                    Frame::SetSchoolSettings {
-                        settings: r#"{"leader_name":"Meester Bakker"}"#.into(),
-                    }
-                    .encode(),
-                ),
-                Step::Expect(json!({"type": "error", "code": "forbidden"})),
-                Step::Close,
-            ],
-        },
+        refused_request(
+            "request-care-track-unknown-reason",
+            "/v1/request: a care track change with a reason code the protocol does not know: error malformed, nothing changes, then the server closes.",
+            COORDINATOR,
+            "setCareTrack with the reason 'omdat het moet'",
+            Frame::SetCareTrack {
+                pupil: PUPIL.into(),
+                in_care: true,
+                reason: "omdat het moet".into(),
+            }
+            .encode(),
+            "malformed",
+        ),
+        refused_request(
+            "request-settings-forbidden",
+            "/v1/request: school settings changed by a teacher (only the school leader may): error forbidden, then the server closes.",
+            TEACHER,
+            "setSchoolSettings with another acute-screen leader",
+            Frame::SetSchoolSettings {
+                settings: r#"{"leader_name":"Meester Bakker"}"#.into(),
+            }
+            .encode(),
+            "forbidden",
+        ),
         Vector {
             name: "request-pupil-session",
             description: "/v1/request: the teacher of groep 6b starts a pupil session of two hours: pupilSession with a one-time code and the scope (the group; the code and session id differ every time), then the server closes.",

@@ -156,6 +156,15 @@ impl SociogramAnswers {
         }
         out
     }
+
+    /// The pupils named per question in the answers that count ([`SociogramAnswers::current`]),
+    /// as the analysis takes them (`sociogram::Answers`).
+    pub fn current_choices(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        self.current()
+            .into_iter()
+            .map(|a| (a.question.clone(), a.pupils.clone()))
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -392,12 +392,7 @@ impl Store {
                 Err(Error::NotFound) => continue,
                 Err(e) => return Err(e),
             };
-            let current = a
-                .current()
-                .into_iter()
-                .map(|a| (a.question.clone(), a.pupils.clone()))
-                .collect();
-            answers.insert(m.id.clone(), current);
+            answers.insert(m.id.clone(), a.current_choices());
         }
         let analysis = analyse(&r.questions, &members, &answers);
         Ok((r, members, analysis))

@@ -143,17 +143,9 @@ pub fn audit_rows_are_counted_per_action_and_day(mut s: Box<dyn Storage>) {
     const DAY: i64 = 86_400_000;
     let since = 1_795_000_000_000;
     let row = |at: i64, action: AuditAction| AuditRecord {
-        seq: 0,
-        at,
-        school: "s1".into(),
         device: Some("d1".into()),
         user: Some("m1".into()),
-        action,
-        document: None,
-        kind: None,
-        pupil: None,
-        device_seq: None,
-        device_at: None,
+        ..AuditRecord::new(at, "s1", action)
     };
     s.commit(Batch {
         audit: vec![
