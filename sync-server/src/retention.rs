@@ -18,7 +18,7 @@
 //! meldcode case keeps itself and the signals it is built on. Every document retention erases
 //! gets an audit row `retention` with its id, kind and pupil: the kind says which term.
 
-use crate::storage::{AuditAction, AuditFilter, AuditRecord, Batch, Storage};
+use crate::storage::{AuditAction, AuditRecord, Batch, Storage};
 use crate::{Error, Result};
 use jiff::civil::Date;
 use omkijken_core::model::{Case, Kind};
@@ -187,17 +187,12 @@ fn held_pupils(
     school: &str,
     pupils: &BTreeSet<String>,
 ) -> Result<BTreeSet<String>> {
-    let mut held = BTreeSet::new();
-    for p in pupils {
-        let last = st
-            .audit(&AuditFilter::Pupil(p.clone()))?
-            .into_iter()
-            .filter(|r| r.school == school)
-            .rfind(|r| matches!(r.action, AuditAction::Hold | AuditAction::Release));
-        if last.is_some_and(|r| r.action == AuditAction::Hold) {
-            held.insert(p.clone());
-        }
-    }
+    // The holds alone (their own index), not every row of each pupil's log.
+    let held: BTreeSet<String> = holds(st)?
+        .into_iter()
+        .filter(|(s, p, _)| s == school && pupils.contains(p))
+        .map(|(_, p, _)| p)
+        .collect();
     Ok(held)
 }
 
@@ -464,13 +459,11 @@ pub fn held(st: &mut dyn Storage, school: &str, pupil: &str) -> Result<()> {
 /// each pupil is a hold. With the time it was placed (unix ms).
 pub fn holds(st: &mut dyn Storage) -> Result<Vec<(String, String, i64)>> {
     let mut last: BTreeMap<(String, String), (u64, AuditAction, i64)> = BTreeMap::new();
-    for action in [AuditAction::Hold, AuditAction::Release] {
-        for r in st.audit(&AuditFilter::Action(action))? {
-            let Some(pupil) = r.pupil else { continue };
-            let e = last.entry((r.school, pupil)).or_insert((0, r.action, r.at));
-            if r.seq >= e.0 {
-                *e = (r.seq, r.action, r.at);
-            }
+    for r in st.hold_rows()? {
+        let Some(pupil) = r.pupil else { continue };
+        let e = last.entry((r.school, pupil)).or_insert((0, r.action, r.at));
+        if r.seq >= e.0 {
+            *e = (r.seq, r.action, r.at);
         }
     }
     Ok(last

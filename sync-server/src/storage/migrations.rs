@@ -37,6 +37,14 @@ pub(crate) const fn in_order<const N: usize, const P: usize>(
     out
 }
 
+/// The legal holds of the audit log (`hold` and `release` rows) by an index of their own, so
+/// that the privacy page and retention read them without going through every row of the log
+/// (a delivery is a row: the log grows by millions). Only those rows are in the index, so an
+/// insert of any other row costs nothing more. SQLite's migration 12, PostgreSQL's 8; the
+/// query must name the same condition to use it (`Storage::hold_rows`).
+pub(crate) const AUDIT_HOLDS: &str =
+    "CREATE INDEX audit_holds ON audit (seq) WHERE action IN ('hold', 'release');";
+
 /// Defines, in the schema module that calls it, the migrations both databases share, with
 /// that database's column types: `int` a 64-bit integer, `bytes` a byte string, `flag` a
 /// boolean and `off` its false. Their texts are those shipped: never edit one, add one.

@@ -184,6 +184,9 @@ pub trait Storage: Send {
 
     /// Audit rows, in sequence order.
     fn audit(&mut self, filter: &AuditFilter) -> Result<Vec<AuditRecord>>;
+    /// The `hold` and `release` rows of the audit log, in sequence order, read through their
+    /// own index (`migrations::AUDIT_HOLDS`).
+    fn hold_rows(&mut self) -> Result<Vec<AuditRecord>>;
     /// How many audit rows of each action there are per day from `since` (unix ms): (action,
     /// day, count), day 0 the 24 hours from `since`; counted in the database, no row read
     /// into memory (the console's daily figures).

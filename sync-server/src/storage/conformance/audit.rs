@@ -173,3 +173,45 @@ pub fn audit_rows_are_counted_per_action_and_day(mut s: Box<dyn Storage>) {
     );
     assert!(s.audit_counts_by_day(since + 4 * DAY).unwrap().is_empty());
 }
+
+/// A conformance check (see [`storage_conformance!`](crate::storage_conformance)).
+pub fn the_legal_holds_are_read_alone_in_order(mut s: Box<dyn Storage>) {
+    let row = |at: i64, action: AuditAction, pupil: &str| AuditRecord {
+        user: Some("privacy".into()),
+        pupil: Some(pupil.into()),
+        ..AuditRecord::new(at, "s1", action)
+    };
+    s.commit(Batch {
+        audit: vec![
+            row(1, AuditAction::Deliver, "p1"),
+            row(2, AuditAction::Hold, "p1"),
+            row(3, AuditAction::Read, "p2"),
+            row(4, AuditAction::Hold, "p2"),
+            row(5, AuditAction::Release, "p1"),
+            row(6, AuditAction::Erase, "p3"),
+        ],
+        ..Default::default()
+    })
+    .unwrap();
+    let holds: Vec<(i64, AuditAction, Option<String>)> = s
+        .hold_rows()
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.at, r.action, r.pupil))
+        .collect();
+    assert_eq!(
+        holds,
+        [
+            (2, AuditAction::Hold, Some("p1".into())),
+            (4, AuditAction::Hold, Some("p2".into())),
+            (5, AuditAction::Release, Some("p1".into())),
+        ]
+    );
+    // As retention and the privacy page read them: p2 is held, p1 no longer.
+    let held: Vec<String> = crate::retention::holds(s.as_mut())
+        .unwrap()
+        .into_iter()
+        .map(|(_, p, _)| p)
+        .collect();
+    assert_eq!(held, ["p2"]);
+}

@@ -62,6 +62,7 @@ macro_rules! storage_conformance {
             the_audit_log_is_a_hash_chain,
             read_audit_rows_are_deduplicated_per_device_sequence,
             audit_rows_are_counted_per_action_and_day,
+            the_legal_holds_are_read_alone_in_order,
             admin_events_are_sequenced,
             // accounts.rs
             admin_accounts_are_kept_by_name_and_replaced,

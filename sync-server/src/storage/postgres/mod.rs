@@ -471,6 +471,11 @@ impl Storage for PostgresStorage {
         rows.iter().map(audit_row).collect()
     }
 
+    fn hold_rows(&mut self) -> Result<Vec<AuditRecord>> {
+        let rows = self.query(SQL_HOLD_ROWS, &[])?;
+        rows.iter().map(audit_row).collect()
+    }
+
     fn audit_counts_by_day(&mut self, since: i64) -> Result<Vec<(AuditAction, i64, u64)>> {
         let rows = self.read_all(SQL_AUDIT_COUNTS_BY_DAY, &[&since], |r| {
             Ok((

@@ -240,6 +240,11 @@ pub(super) const SQL_AUDIT_ALL: &str = select!(audit_cols, " FROM audit ORDER BY
 pub(super) const SQL_AUDIT_ACTION: &str =
     select!(audit_cols, " FROM audit WHERE action = $1 ORDER BY seq");
 
+pub(super) const SQL_HOLD_ROWS: &str = select!(
+    audit_cols,
+    " FROM audit WHERE action IN ('hold', 'release') ORDER BY seq"
+);
+
 pub(super) const SQL_AUDIT_COUNTS_BY_DAY: &str = "SELECT action, (at - $1) / 86400000, count(*) \
      FROM audit WHERE at >= $1 GROUP BY 1, 2";
 

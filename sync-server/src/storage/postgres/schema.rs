@@ -6,7 +6,7 @@ use crate::Result;
 use crate::storage::migrations;
 
 /// Schema version written by this build (table `schema_version`).
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// Advisory lock key that serialises migrations of nodes starting at once ("omkijken").
 const MIGRATION_LOCK: i64 = 0x6f6d_6b69_6a6b_656e;
@@ -116,8 +116,13 @@ const V7: &str = "ALTER TABLE held DROP CONSTRAINT held_pkey;
 ALTER TABLE held ADD PRIMARY KEY (doc, device);
 DROP INDEX IF EXISTS held_doc;";
 
+/// Migration 8: the audit log's legal holds by their own index (see
+/// [`migrations::AUDIT_HOLDS`]).
+const V8: &str = migrations::AUDIT_HOLDS;
+
 /// The migrations in order: the one at index `i` brings version `i` to `i + 1`.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = migrations::in_order([&[V1], &SHARED, &[V7]]);
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] =
+    migrations::in_order([&[V1], &SHARED, &[V7, V8]]);
 
 impl PostgresStorage {
     /// Create or upgrade the schema to [`SCHEMA_VERSION`].

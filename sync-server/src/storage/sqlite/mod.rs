@@ -585,6 +585,17 @@ impl Storage for SqliteStorage {
         rows.map_err(Error::from)
     }
 
+    fn hold_rows(&mut self) -> Result<Vec<AuditRecord>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT seq, at, school, device, user, action, doc, kind, pupil, device_seq, \
+             device_at FROM audit WHERE action IN ('hold', 'release') ORDER BY seq",
+        )?;
+        let rows = st
+            .query_map([], audit_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
     fn audit_counts_by_day(&mut self, since: i64) -> Result<Vec<(AuditAction, i64, u64)>> {
         let mut st = self.conn.prepare_cached(
             "SELECT action, (at - ?1) / 86400000, count(*) FROM audit WHERE at >= ?1 \

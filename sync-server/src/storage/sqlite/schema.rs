@@ -7,7 +7,7 @@ use omkijken_core::store::sql::CachedSql;
 use rusqlite::TransactionBehavior;
 
 /// Schema version written by this build (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 11;
+pub const SCHEMA_VERSION: u32 = 12;
 
 /// Migration 1. Never edit once shipped: add a new arm instead.
 pub(super) const V1: &str = "
@@ -141,9 +141,13 @@ INSERT INTO held_by_doc (doc, device, purged) SELECT doc, device, purged FROM he
 DROP TABLE held;
 ALTER TABLE held_by_doc RENAME TO held;";
 
+/// Migration 12: the audit log's legal holds by their own index (see
+/// [`migrations::AUDIT_HOLDS`]).
+const V12: &str = migrations::AUDIT_HOLDS;
+
 /// The migrations in order: the one at index `i` brings version `i` to `i + 1`.
 const MIGRATIONS: [&str; SCHEMA_VERSION as usize] =
-    migrations::in_order([&[V1, V2, V3, V4, V5], &SHARED, &[V11]]);
+    migrations::in_order([&[V1, V2, V3, V4, V5], &SHARED, &[V11, V12]]);
 
 impl SqliteStorage {
     /// Bring the schema to this version; returns the version found (0: a new store).
