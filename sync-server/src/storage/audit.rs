@@ -230,17 +230,3 @@ pub enum AuditFilter {
     /// Rows of one action (failed enrollments, refused read reports).
     Action(AuditAction),
 }
-
-/// Rows of (action, day, count) as a storage's query gives them, typed (see
-/// `Storage::audit_counts_by_day`).
-pub(crate) fn counted(
-    rows: Vec<(String, i64, i64)>,
-) -> crate::Result<Vec<(AuditAction, i64, u64)>> {
-    rows.into_iter()
-        .map(|(action, day, n)| {
-            let action =
-                AuditAction::parse(&action).ok_or(crate::Error::Corrupt("audit action"))?;
-            Ok((action, day, n.max(0) as u64))
-        })
-        .collect()
-}

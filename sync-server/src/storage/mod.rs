@@ -31,7 +31,6 @@ pub mod sqlite;
 use crate::Result;
 pub use accounts::{AdminAccount, AdminRole};
 pub use admin_events::{AdminEvent, AdminEventKind};
-pub(crate) use audit::counted;
 pub use audit::{AuditAction, AuditFilter, AuditRecord, audit_hash, chain_prev};
 pub use batch::{Batch, Committed, Holding};
 pub use catalog::{CatalogRow, DocWrite, StoredDoc, WriteMode, new_epoch};

@@ -160,6 +160,16 @@ pub(crate) fn audit_row<R: Columns>(r: &R) -> Result<AuditRecord, R::Error> {
     })
 }
 
+/// A count of audit rows from columns action, day, count (`Storage::audit_counts_by_day`).
+pub(crate) fn audit_count_row<R: Columns>(r: &R) -> Result<(AuditAction, i64, u64), R::Error> {
+    let action = r.text(0)?;
+    Ok((
+        AuditAction::parse(&action).ok_or_else(|| R::corrupt("audit action"))?,
+        r.int(1)?,
+        r.int(2)?.max(0) as u64,
+    ))
+}
+
 /// A school from columns id, name, created_at.
 pub(crate) fn school_row<R: Columns>(r: &R) -> Result<School, R::Error> {
     Ok(School {

@@ -477,14 +477,11 @@ impl Storage for PostgresStorage {
     }
 
     fn audit_counts_by_day(&mut self, since: i64) -> Result<Vec<(AuditAction, i64, u64)>> {
-        let rows = self.read_all(SQL_AUDIT_COUNTS_BY_DAY, &[&since], |r| {
-            Ok((
-                r.try_get::<_, String>(0)?,
-                r.try_get::<_, i64>(1)?,
-                r.try_get::<_, i64>(2)?,
-            ))
-        })?;
-        crate::storage::counted(rows)
+        self.read_all(
+            SQL_AUDIT_COUNTS_BY_DAY,
+            &[&since],
+            crate::storage::rows::audit_count_row,
+        )
     }
 
     fn audit_page(

@@ -602,15 +602,9 @@ impl Storage for SqliteStorage {
              GROUP BY 1, 2",
         )?;
         let rows = st
-            .query_map([since], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })?
+            .query_map([since], |r| crate::storage::rows::audit_count_row(r))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        crate::storage::counted(rows)
+        Ok(rows)
     }
 
     fn audit_page(
