@@ -6,6 +6,7 @@
 //! are commit-ordered (PostgreSQL takes care of that differently, see `postgres`).
 //! Another process (the admin CLI) may open the same file: writers wait on the busy timeout.
 
+mod audit;
 mod checkpoint;
 mod commit;
 #[cfg(test)]
@@ -15,11 +16,11 @@ mod schema;
 #[cfg(test)]
 mod tests;
 
+use crate::Result;
 use crate::storage::{
     AdminAccount, AdminEvent, AuditAction, AuditFilter, AuditRecord, Batch, CatalogHeld,
     CatalogRow, Committed, Device, EnrollOutcome, Holding, NewDevice, School, Storage, StoredDoc,
 };
-use crate::{Error, Result};
 pub(crate) use commit::erase_row;
 use commit::insert_audit;
 use omkijken_core::DocumentId;
@@ -560,51 +561,15 @@ impl Storage for SqliteStorage {
     }
 
     fn audit(&mut self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
-        const COLS: &str =
-            "seq, at, school, device, user, action, doc, kind, pupil, device_seq, device_at";
-        let (sql, arg) = match filter {
-            AuditFilter::Pupil(p) => (
-                format!("SELECT {COLS} FROM audit WHERE pupil = ?1 ORDER BY seq"),
-                Some(p.as_str()),
-            ),
-            AuditFilter::Staff(s) => (
-                format!("SELECT {COLS} FROM audit WHERE user = ?1 ORDER BY seq"),
-                Some(s.as_str()),
-            ),
-            AuditFilter::All => (format!("SELECT {COLS} FROM audit ORDER BY seq"), None),
-            AuditFilter::Action(a) => (
-                format!("SELECT {COLS} FROM audit WHERE action = ?1 ORDER BY seq"),
-                Some(a.as_str()),
-            ),
-        };
-        let mut st = self.conn.prepare_cached(&sql)?;
-        let rows: rusqlite::Result<Vec<AuditRecord>> = match arg {
-            Some(a) => st.query_map(params![a], audit_row)?.collect(),
-            None => st.query_map([], audit_row)?.collect(),
-        };
-        rows.map_err(Error::from)
+        audit::rows(&self.conn, filter)
     }
 
     fn hold_rows(&mut self) -> Result<Vec<AuditRecord>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT seq, at, school, device, user, action, doc, kind, pupil, device_seq, \
-             device_at FROM audit WHERE action IN ('hold', 'release') ORDER BY seq",
-        )?;
-        let rows = st
-            .query_map([], audit_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+        audit::hold_rows(&self.conn)
     }
 
     fn audit_counts_by_day(&mut self, since: i64) -> Result<Vec<(AuditAction, i64, u64)>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT action, (at - ?1) / 86400000, count(*) FROM audit WHERE at >= ?1 \
-             GROUP BY 1, 2",
-        )?;
-        let rows = st
-            .query_map([since], |r| crate::storage::rows::audit_count_row(r))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+        audit::counts_by_day(&self.conn, since)
     }
 
     fn audit_page(
@@ -612,16 +577,7 @@ impl Storage for SqliteStorage {
         after: u64,
         limit: usize,
     ) -> Result<Vec<(AuditRecord, Option<Vec<u8>>)>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT seq, at, school, device, user, action, doc, kind, pupil, device_seq, \
-             device_at, hash FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-        )?;
-        let rows = st
-            .query_map(params![after as i64, limit as i64], |r| {
-                Ok((audit_row(r)?, r.get::<_, Option<Vec<u8>>>(11)?))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+        audit::page(&self.conn, after, limit)
     }
 
     fn school_policy(&mut self, school: &str) -> Result<Option<String>> {

@@ -2,6 +2,7 @@
 
 use super::schema::V1;
 use super::*;
+use crate::Error;
 
 #[test]
 fn fresh_store_is_at_current_schema_version() {
