@@ -80,6 +80,8 @@ pub struct Report {
     pub roster_changes: u64,
     /// Care tracks opened or closed by a care coordinator's request (`setCareTrack`).
     pub care_tracks: u64,
+    /// Inzage dossiers a care coordinator asked for (`exportDossier`).
+    pub dossiers: u64,
     /// Devices revoked.
     pub revocations: u64,
     /// Backups of the server store taken while it ran.
@@ -142,6 +144,7 @@ impl Report {
         self.prechecked += o.prechecked;
         self.roster_changes += o.roster_changes;
         self.care_tracks += o.care_tracks;
+        self.dossiers += o.dossiers;
         self.revocations += o.revocations;
         self.backups += o.backups;
         self.restores += o.restores;
@@ -1845,6 +1848,64 @@ impl Sim {
         Ok(())
     }
 
+    /// The care coordinator asks for a pupil's inzage dossier: whatever happened to the
+    /// pupil's file (erasures, retention, restores, care tracks, hostile writes), the server
+    /// answers a dossier of that pupil with what she may read, or `not_found` for a pupil the
+    /// roster no longer has; never a server error.
+    ///
+    /// It draws nothing from the seed's generator (the pupil and node follow from the clock),
+    /// so the seeds keep the courses they took before this operation was added (the regression
+    /// seeds among them); it adds only its `export` audit rows.
+    fn dossier_request(&mut self) -> SimResult<()> {
+        let now = self.now();
+        let p = PUPILS[(now / 1000) as usize % PUPILS.len()].to_string();
+        let Some(token) = self
+            .devices
+            .iter()
+            .find(|d| d.user == "cc" && !d.revoked)
+            .map(|d| d.token.clone())
+        else {
+            return Ok(());
+        };
+        let node = (now as usize / 7) % self.nodes;
+        let Some(hub) = self.node(node) else {
+            return Ok(());
+        };
+        let (answer, out) = hub.request(
+            now,
+            &token,
+            Frame::ExportDossier {
+                pupil: p.clone(),
+                requested_on: date_of(now).to_string(),
+            },
+        );
+        let known = omkijken_server::admin::roster(hub.storage(), SCHOOL)
+            .map_err(|e| e.to_string())?
+            .pupils
+            .contains_key(&p);
+        match answer {
+            Frame::Dossier { json, pdf } => {
+                let d: serde_json::Value = serde_json::from_str(&json)
+                    .map_err(|e| format!("dossier of {p}: not JSON: {e}"))?;
+                if d["pupil"] != p.as_str() || !pdf.starts_with(b"%PDF") {
+                    return Err(format!("dossier of {p}: another pupil's, or no PDF"));
+                }
+                self.report.dossiers += 1;
+            }
+            Frame::Error {
+                code: omkijken_core::sync::ErrorCode::NotFound,
+                ..
+            } if !known => {}
+            other => {
+                return Err(format!(
+                    "dossier request for {p} answered {}",
+                    other.type_name()
+                ));
+            }
+        }
+        self.hub_output_of(node, out)
+    }
+
     fn care_track_request(&mut self) -> SimResult<()> {
         let p = PUPILS[self.rng.random_range(0..PUPILS.len())].to_string();
         let Some(token) = self
@@ -2867,6 +2928,7 @@ impl Sim {
             778..=807 => self.hostile_act()?,
             808..=815 if !self.restored_pending => self.care_track_request()?,
             816..=823 if !self.restored_pending => self.start_pupil_session()?,
+            824..=827 => self.dossier_request()?,
             _ => {}
         }
         // The clock may have jumped in this step.

@@ -237,7 +237,7 @@ fn run_and_check(seeds: &[u64], postgres: Option<String>) {
         );
     }
     println!(
-        "simulation: {} seeds ({}) on {} threads, {:.1} s: {} frames ({:.0} frames/s), {} edits, {} device crashes, {} server crashes, {} broken connections, {} duplicated frames, {} frames grouped into a commit with the one before, {} new documents checked before their group, {} catch-ups and fetches read beside the hub, {} roster changes, {} care tracks opened or closed, {} pupil sessions ({} readings by pupils), {} revocations, {} backups, {} restores, {} erased documents, {} clock jumps ({} days), {} leavers or returns, {} holds placed or lifted, {} retention runs ({} documents erased by retention), {} forbidden writes refused, {} forbidden reads, {} deliveries found audited, {} purges, {} out-of-date edits, {} refusals ({} kept as not accepted, {} of those read back and discarded), {} quiescent checks, {} failed",
+        "simulation: {} seeds ({}) on {} threads, {:.1} s: {} frames ({:.0} frames/s), {} edits, {} device crashes, {} server crashes, {} broken connections, {} duplicated frames, {} frames grouped into a commit with the one before, {} new documents checked before their group, {} catch-ups and fetches read beside the hub, {} roster changes, {} care tracks opened or closed, {} dossiers asked for, {} pupil sessions ({} readings by pupils), {} revocations, {} backups, {} restores, {} erased documents, {} clock jumps ({} days), {} leavers or returns, {} holds placed or lifted, {} retention runs ({} documents erased by retention), {} forbidden writes refused, {} forbidden reads, {} deliveries found audited, {} purges, {} out-of-date edits, {} refusals ({} kept as not accepted, {} of those read back and discarded), {} quiescent checks, {} failed",
         seeds.len(),
         describe(seeds),
         rayon::current_num_threads(),
@@ -254,6 +254,7 @@ fn run_and_check(seeds: &[u64], postgres: Option<String>) {
         t.catch_ups_beside,
         t.roster_changes,
         t.care_tracks,
+        t.dossiers,
         t.pupil_sessions,
         t.pupil_readings,
         t.revocations,
