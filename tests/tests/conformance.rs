@@ -97,6 +97,8 @@ enum Step {
     Close,
     /// A step on the connection of device `n` (2, 3, ...: [`Vector::others`]).
     On(usize, Box<Step>),
+    /// The IT admin revokes device `n` (1: the vector's `device`).
+    Revoke(usize),
 }
 
 /// `step` on the connection of device `n`.
@@ -753,6 +755,27 @@ fn vectors() -> Vec<Vector> {
                 Step::Close,
             ],
         },
+        after_first_catalog(
+            "revoked-live",
+            "The IT admin revokes the teacher's device while its session is live: the server sends revoked and closes (the device wipes its store).",
+            vec![
+                Step::Revoke(1),
+                Step::Expect(json!({"type": "revoked"})),
+                Step::Close,
+            ],
+        ),
+        Vector {
+            name: "revoked-at-connect",
+            description: "A revoked device connects again with its token: the server takes the upgrade only to say revoked (before any frame of the device's), and closes.",
+            endpoint: "/v1/sync",
+            user: Some(TEACHER),
+            others: vec![],
+            steps: vec![
+                Step::Revoke(1),
+                Step::Expect(json!({"type": "revoked"})),
+                Step::Close,
+            ],
+        },
         Vector {
             name: "live-push",
             description: "Two devices: the care coordinator's tablet (device 2) is connected and caught up when the teacher (device 1) pushes a shared signal; the tablet gets it at once in a docs frame, whole, with its heads.",
@@ -832,6 +855,7 @@ fn write_vectors() {
                 }
                 Step::Expect(e) => json!({ "expect": e }),
                 Step::Close => json!({"expect": "close"}),
+                Step::Revoke(device) => json!({"admin": "revoke", "device": device}),
                 Step::On(..) => panic!("a step on one connection"),
             };
             if let Some(device) = device {
@@ -915,8 +939,8 @@ async fn next(ws: &mut Ws) -> Result<Option<Value>> {
 }
 
 /// Enroll a device for `device`'s user with its actor (the code is the admin's, issued
-/// now); its token.
-async fn enroll(server: &TestServer, device: &Json) -> Result<String> {
+/// now); its token and its device id.
+async fn enroll(server: &TestServer, device: &Json) -> Result<(String, String)> {
     let user = device["user"].as_str().context("device.user")?;
     let actor = device["actor"].as_str().context("device.actor")?;
     let code = server.handle.admin().issue_code(SCHOOL, user).await?;
@@ -927,9 +951,10 @@ async fn enroll(server: &TestServer, device: &Json) -> Result<String> {
         label: "conformance".into(),
     };
     ws.send(Message::binary(enroll.encode())).await?;
-    let answer = next(&mut ws).await?.context("enrolled")?;
-    let token = to_json(&answer)["token"].as_str().map(String::from);
-    token.context("a token")
+    let answer = to_json(&next(&mut ws).await?.context("enrolled")?);
+    let token = answer["token"].as_str().context("a token")?;
+    let id = answer["device"].as_str().context("a device id")?;
+    Ok((token.to_string(), id.to_string()))
 }
 
 /// A connection to `endpoint` with `token` (none: without one).
@@ -950,7 +975,9 @@ async fn replay(desc: &Json) -> Result<()> {
     server.set_up_school().await?;
     // Connection 1: the vector's endpoint, with the token of its `device` (if any); 2, 3,
     // ...: its `others`, each enrolled now and connected at its first step.
-    let mut devices: Vec<(String, Option<String>)> = vec![(
+    // Per device: its endpoint, and its token and id once enrolled.
+    type Enrolled = Option<(String, String)>;
+    let mut devices: Vec<(String, Enrolled)> = vec![(
         desc["endpoint"].as_str().context("endpoint")?.to_string(),
         match desc.get("device") {
             Some(d) => Some(enroll(&server, d).await?),
@@ -964,10 +991,18 @@ async fn replay(desc: &Json) -> Result<()> {
     let mut conns: Vec<Option<Ws>> = devices.iter().map(|_| None).collect();
     let steps = desc["steps"].as_array().context("steps")?;
     for (i, step) in steps.iter().enumerate() {
+        if step["admin"] == "revoke" {
+            let n = step["device"].as_u64().context("admin.device")? as usize;
+            let (_, enrolled) = devices.get(n - 1).context("no such device")?;
+            let (_, id) = enrolled.as_ref().context("an enrolled device")?;
+            server.handle.admin().revoke_device(id).await?;
+            continue;
+        }
         let n = step.get("on").and_then(Json::as_u64).unwrap_or(1) as usize;
-        let (endpoint, token) = devices.get(n - 1).context("no such device")?;
+        let (endpoint, enrolled) = devices.get(n - 1).context("no such device")?;
+        let token = enrolled.as_ref().map(|(t, _)| t);
         if conns[n - 1].is_none() {
-            conns[n - 1] = Some(connect(&server, endpoint, token.as_deref()).await?);
+            conns[n - 1] = Some(connect(&server, endpoint, token.map(String::as_str)).await?);
         }
         let ws = conns[n - 1].as_mut().context("connected")?;
         if let Some(file) = step.get("send").and_then(|f| f.as_str()) {
