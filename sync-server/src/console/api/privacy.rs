@@ -58,8 +58,8 @@ pub(super) async fn export_pupil(
     export_response(&st, &school, &pupil, req).await
 }
 
-/// A pupil's inzage dossier as the answer to send: PDF, or JSON for `format: json`. The
-/// export writes its own audit row (`export`).
+/// A pupil's inzage dossier as the answer to send: PDF, or JSON for `format: json`, with
+/// its audit row (`export`) written first.
 pub(crate) async fn export_response(
     st: &ConsoleState,
     school: &str,
@@ -74,22 +74,30 @@ pub(crate) async fn export_response(
         None => None,
     };
     let (school, pupil) = (school.to_string(), pupil.to_string());
-    let d = st
-        .admin
-        .call(move |hub, now| {
-            let today = jiff::Timestamp::from_millisecond(now)
-                .map_err(|_| crate::Error::Invalid("time".into()))?
-                .to_zoned(jiff::tz::TimeZone::UTC)
-                .date();
-            let d = dossier::export(
-                hub.storage(),
-                now,
-                &school,
-                &pupil,
-                None,
-                requested.unwrap_or(today),
-            )?;
-            Ok((d, vec![]))
+    // Built on a storage connection of its own beside the hub (it goes through every catalog
+    // row of the school); the export row is written through the hub before it is sent.
+    let now = jiff::Timestamp::now();
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let now = now.as_millisecond();
+    let (s, p) = (school.clone(), pupil.clone());
+    let d = crate::console::pages::beside_hub(st, move |st| {
+        dossier::build(
+            st,
+            &s,
+            &p,
+            None,
+            requested.unwrap_or(today),
+            dossier::date_of(now),
+        )
+    })
+    .await?;
+    st.admin
+        .call(move |hub, _| {
+            hub.storage().commit(crate::storage::Batch {
+                audit: vec![dossier::export_row(now, &school, &pupil, None)],
+                ..Default::default()
+            })?;
+            Ok(((), vec![]))
         })
         .await?;
     Ok(match req.format.as_deref() {
