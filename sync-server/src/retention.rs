@@ -188,12 +188,11 @@ fn held_pupils(
     pupils: &BTreeSet<String>,
 ) -> Result<BTreeSet<String>> {
     // The holds alone (their own index), not every row of each pupil's log.
-    let held: BTreeSet<String> = holds(st)?
+    Ok(holds(st)?
         .into_iter()
         .filter(|(s, p, _)| s == school && pupils.contains(p))
         .map(|(_, p, _)| p)
-        .collect();
-    Ok(held)
+        .collect())
 }
 
 /// What retention would erase in `school` on `today`, and what holds keep.

@@ -1859,12 +1859,7 @@ impl Sim {
     fn dossier_request(&mut self) -> SimResult<()> {
         let now = self.now();
         let p = PUPILS[(now / 1000) as usize % PUPILS.len()].to_string();
-        let Some(token) = self
-            .devices
-            .iter()
-            .find(|d| d.user == "cc" && !d.revoked)
-            .map(|d| d.token.clone())
-        else {
+        let Some(token) = self.coordinator_token() else {
             return Ok(());
         };
         let node = (now as usize / 7) % self.nodes;
@@ -1879,16 +1874,36 @@ impl Sim {
                 requested_on: date_of(now).to_string(),
             },
         );
-        let known = omkijken_server::admin::roster(hub.storage(), SCHOOL)
-            .map_err(|e| e.to_string())?
-            .pupils
-            .contains_key(&p);
+        let roster =
+            omkijken_server::admin::roster(hub.storage(), SCHOOL).map_err(|e| e.to_string())?;
+        let known = roster.pupils.contains_key(&p);
         match answer {
             Frame::Dossier { json, pdf } => {
                 let d: serde_json::Value = serde_json::from_str(&json)
                     .map_err(|e| format!("dossier of {p}: not JSON: {e}"))?;
                 if d["pupil"] != p.as_str() || !pdf.starts_with(b"%PDF") {
                     return Err(format!("dossier of {p}: another pupil's, or no PDF"));
+                }
+                // Every record in it is one she may read now, and none is erased.
+                let ids: Vec<DocumentId> = d["sections"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|s| s["items"].as_array().into_iter().flatten())
+                    .filter_map(|i| i["document"].as_str()?.parse().ok())
+                    .collect();
+                let rows = hub.storage().catalog_get(&ids).map_err(|e| e.to_string())?;
+                for id in &ids {
+                    let ok = rows.iter().find(|r| r.id == *id).is_some_and(|r| {
+                        !r.erased
+                            && omkijken_core::access(&roster, "cc", &r.header, &r.fields)
+                                >= omkijken_core::Access::Read
+                    });
+                    if !ok {
+                        return Err(format!(
+                            "dossier of {p} holds {id}, erased or not hers to read"
+                        ));
+                    }
                 }
                 self.report.dossiers += 1;
             }
@@ -1906,14 +1921,17 @@ impl Sim {
         self.hub_output_of(node, out)
     }
 
-    fn care_track_request(&mut self) -> SimResult<()> {
-        let p = PUPILS[self.rng.random_range(0..PUPILS.len())].to_string();
-        let Some(token) = self
-            .devices
+    /// The token of a care coordinator's device that is not revoked, if any.
+    fn coordinator_token(&self) -> Option<String> {
+        self.devices
             .iter()
             .find(|d| d.user == "cc" && !d.revoked)
             .map(|d| d.token.clone())
-        else {
+    }
+
+    fn care_track_request(&mut self) -> SimResult<()> {
+        let p = PUPILS[self.rng.random_range(0..PUPILS.len())].to_string();
+        let Some(token) = self.coordinator_token() else {
             return Ok(());
         };
         let in_care = !self.in_care[&p];

@@ -56,8 +56,6 @@ impl Store {
         Ok(roster)
     }
 
-    /// The id and heads of the roster document this device holds: its own view of the
-    /// roster, else the whole roster (as [`Store::roster_doc`] finds them).
     /// Whether this store holds its roster (the user's view of it, or the school's): a
     /// store that does not (yet) cannot tell what its user may read.
     pub(crate) fn holds_roster(&self) -> Result<bool> {
@@ -65,6 +63,8 @@ impl Store {
         Ok(self.roster_heads(&identity)?.is_some())
     }
 
+    /// The id and heads of the roster document this device holds: its own view of the
+    /// roster, else the whole roster (as [`Store::roster_doc`] finds them).
     fn roster_heads(&self, identity: &Identity) -> Result<Option<(DocumentId, Vec<ChangeHash>)>> {
         for id in [
             doc::roster_view_id(&identity.school, &identity.user),
